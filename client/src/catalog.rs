@@ -1,0 +1,95 @@
+//! Catalog requests and ping.
+
+use crate::connection::Connection;
+use crate::error::{ClientError, VsamError};
+use std::time::{Duration, Instant};
+use vsam_protocol::{Answer, DatasetSpec, Request};
+
+pub(crate) fn expect_ok(
+    answer: Answer,
+    dataset: &str,
+    request: &'static str,
+) -> Result<Answer, ClientError> {
+    match answer {
+        Answer::Result { status, .. } if !status.is_ok() => Err(VsamError {
+            dataset: dataset.to_string(),
+            request,
+            status,
+        }
+        .into()),
+        Answer::ProtocolError { code, message, .. } => Err(ClientError::Protocol { code, message }),
+        other => Ok(other),
+    }
+}
+
+fn catalog_entries(
+    answer: Answer,
+    dataset: &str,
+    request: &'static str,
+) -> Result<Vec<DatasetSpec>, ClientError> {
+    match expect_ok(answer, dataset, request)? {
+        Answer::Catalog { datasets } => Ok(datasets),
+        other => Err(ClientError::Unexpected {
+            request,
+            detail: format!("{other:?}"),
+        }),
+    }
+}
+
+/// Round trip of a PING.
+pub async fn ping(conn: &Connection) -> Result<Duration, ClientError> {
+    let started = Instant::now();
+    expect_ok(conn.call(Request::Ping).await?, "-", "PING")?;
+    Ok(started.elapsed())
+}
+
+/// DEFINE a dataset; returns the catalog entry (with its backend).
+pub async fn define(conn: &Connection, spec: DatasetSpec) -> Result<DatasetSpec, ClientError> {
+    let name = spec.name.clone();
+    let mut entries = catalog_entries(conn.call(Request::Define(spec)).await?, &name, "DEFINE")?;
+    entries.pop().ok_or(ClientError::Unexpected {
+        request: "DEFINE",
+        detail: "no catalog entry".into(),
+    })
+}
+
+/// DELETE a dataset and its records.
+pub async fn delete(conn: &Connection, name: &str) -> Result<(), ClientError> {
+    expect_ok(
+        conn.call(Request::Delete {
+            name: name.to_string(),
+        })
+        .await?,
+        name,
+        "DELETE",
+    )
+    .map(drop)
+}
+
+/// INFO: one dataset's catalog entry.
+pub async fn info(conn: &Connection, name: &str) -> Result<DatasetSpec, ClientError> {
+    let mut entries = catalog_entries(
+        conn.call(Request::Info {
+            name: name.to_string(),
+        })
+        .await?,
+        name,
+        "INFO",
+    )?;
+    entries.pop().ok_or(ClientError::Unexpected {
+        request: "INFO",
+        detail: "no catalog entry".into(),
+    })
+}
+
+/// LIST datasets matching a pattern (`*` within a qualifier, `**` across).
+pub async fn list(conn: &Connection, pattern: &str) -> Result<Vec<DatasetSpec>, ClientError> {
+    catalog_entries(
+        conn.call(Request::List {
+            pattern: pattern.to_string(),
+        })
+        .await?,
+        pattern,
+        "LIST",
+    )
+}

@@ -1,0 +1,117 @@
+//! Command-line parsing and dispatch.
+
+mod browse;
+mod commands;
+mod records;
+mod repro;
+
+use anyhow::Result;
+use clap::{Parser, Subcommand};
+use vsam_client::{Connection, DEFAULT_SERVER};
+
+/// Command-line client of the VSAM redirector server (vsamrd, port 2387).
+///
+/// Keys and records are text in the dataset's code page (write a byte as
+/// \xHH, a backslash as \\), or hex with --hex.
+#[derive(Parser)]
+#[command(name = "vsamr", version, about)]
+pub struct Args {
+    /// Server address.
+    #[arg(long, global = true, env = "VSAMR_SERVER", default_value = DEFAULT_SERVER)]
+    server: String,
+    /// Print one JSON object per record (key, record, rba/rrn).
+    #[arg(long, global = true)]
+    json: bool,
+    /// Keys and records are given and printed as hex.
+    #[arg(long, global = true)]
+    hex: bool,
+    #[command(subcommand)]
+    command: Command,
+}
+
+/// Output options shared by commands that print records.
+#[derive(Clone, Copy)]
+pub struct Output {
+    pub json: bool,
+    pub hex: bool,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Checks that the server answers and prints its name and round trip.
+    Ping,
+    /// Defines a dataset (IDCAMS DEFINE CLUSTER).
+    Define(commands::DefineArgs),
+    /// Deletes a dataset and its records.
+    Delete { name: String },
+    /// Lists datasets (`*` matches within a qualifier, `**` across).
+    List { pattern: Option<String> },
+    /// Shows a dataset's catalog entry.
+    Info { name: String },
+    /// Inserts a record; prints the RBA (ESDS) or RRN (RRDS) it got.
+    Put {
+        name: String,
+        record: String,
+        /// Slot of an RRDS record (default: after the last one).
+        #[arg(long)]
+        rrn: Option<u64>,
+    },
+    /// Reads one record by key, RBA or RRN.
+    Get(commands::GetArgs),
+    /// Replaces a record: GET UPD by the record's key (or --rba/--rrn), then PUT.
+    Update {
+        name: String,
+        record: String,
+        #[arg(long, conflicts_with = "rrn")]
+        rba: Option<u64>,
+        #[arg(long)]
+        rrn: Option<u64>,
+    },
+    /// Erases a record by key (or --rrn).
+    Erase {
+        name: String,
+        key: Option<String>,
+        #[arg(long)]
+        rrn: Option<u64>,
+    },
+    /// Lists records in key order.
+    Browse(browse::BrowseArgs),
+    /// Loads records from a file (REPRO in).
+    Load(repro::ReproArgs),
+    /// Writes all records to a file (REPRO out).
+    Unload(repro::ReproArgs),
+}
+
+/// Runs the command.
+pub async fn run(args: Args) -> Result<()> {
+    let output = Output {
+        json: args.json,
+        hex: args.hex,
+    };
+    let conn = Connection::connect(&args.server).await?;
+    match args.command {
+        Command::Ping => commands::ping(&conn).await,
+        Command::Define(define) => commands::define(&conn, define, output).await,
+        Command::Delete { name } => commands::delete(&conn, &name).await,
+        Command::List { pattern } => {
+            commands::list(&conn, pattern.as_deref().unwrap_or("**"), output).await
+        }
+        Command::Info { name } => commands::info(&conn, &name, output).await,
+        Command::Put { name, record, rrn } => {
+            commands::put(&conn, &name, &record, rrn, output).await
+        }
+        Command::Get(get) => commands::get(&conn, get, output).await,
+        Command::Update {
+            name,
+            record,
+            rba,
+            rrn,
+        } => commands::update(&conn, &name, &record, rba.or(rrn), output).await,
+        Command::Erase { name, key, rrn } => {
+            commands::erase(&conn, &name, key.as_deref(), rrn, output).await
+        }
+        Command::Browse(browse) => browse::run(&conn, browse, output).await,
+        Command::Load(load) => repro::load(&conn, load).await,
+        Command::Unload(unload) => repro::unload(&conn, unload, output).await,
+    }
+}

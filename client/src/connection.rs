@@ -1,0 +1,204 @@
+//! A pipelined connection: many requests in flight, answers matched by id.
+//!
+//! A writer task sends requests as callers submit them (flushing when the
+//! queue is empty) and a reader task routes each answer to the caller
+//! waiting for its id. The connection is cheap to clone and share between
+//! tasks.
+
+use crate::error::ClientError;
+use futures::{SinkExt, StreamExt};
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, Mutex};
+use tokio::net::TcpStream;
+use tokio::sync::{mpsc, oneshot};
+use tokio_util::codec::{FramedRead, FramedWrite};
+use vsam_protocol::{
+    Answer, ClientCodec, DEFAULT_MAX_FRAME, Hello, PROTOCOL_MAJOR, PROTOCOL_MINOR, Request, Welcome,
+};
+
+type Waiting = Arc<Mutex<Option<HashMap<u32, oneshot::Sender<Answer>>>>>;
+
+struct Submitted {
+    id: u32,
+    request: Request,
+    answer: oneshot::Sender<Answer>,
+}
+
+/// A connection to vsamrd.
+#[derive(Clone)]
+pub struct Connection {
+    queue: mpsc::UnboundedSender<Submitted>,
+    next_id: Arc<AtomicU32>,
+    closed: Arc<Mutex<Option<String>>>,
+    welcome: Arc<Welcome>,
+    server: String,
+}
+
+impl Connection {
+    /// Connects and performs the handshake.
+    pub async fn connect(server: &str) -> Result<Self, ClientError> {
+        let stream = TcpStream::connect(server)
+            .await
+            .map_err(|e| ClientError::Connect {
+                server: server.to_string(),
+                reason: e.to_string(),
+            })?;
+        let _ = stream.set_nodelay(true);
+        let (read, write) = stream.into_split();
+        let mut reader = FramedRead::new(read, ClientCodec::new(DEFAULT_MAX_FRAME as usize));
+        let mut writer = FramedWrite::new(write, ClientCodec::new(DEFAULT_MAX_FRAME as usize));
+        let hello = Hello {
+            major: PROTOCOL_MAJOR,
+            minor: PROTOCOL_MINOR,
+            max_frame: DEFAULT_MAX_FRAME,
+            client: format!("vsam-client {}", env!("CARGO_PKG_VERSION")),
+        };
+        let lost = |reason: String| ClientError::Connect {
+            server: server.to_string(),
+            reason,
+        };
+        writer
+            .send((0, Request::Hello(hello)))
+            .await
+            .map_err(|e| lost(e.to_string()))?;
+        let welcome = match reader.next().await {
+            Some(Ok(incoming)) => match incoming.message {
+                Ok(Answer::Welcome(welcome)) => welcome,
+                Ok(Answer::ProtocolError { message, .. }) => {
+                    return Err(lost(format!("handshake refused: {message}")));
+                }
+                Ok(other) => return Err(lost(format!("unexpected handshake answer {other:?}"))),
+                Err(e) => return Err(lost(format!("bad handshake answer: {e}"))),
+            },
+            Some(Err(e)) => return Err(lost(format!("not a VSAM redirector server: {e}"))),
+            None => {
+                return Err(lost(
+                    "the server closed the connection during the handshake".into(),
+                ));
+            }
+        };
+        writer
+            .encoder_mut()
+            .set_max_frame(welcome.max_frame as usize);
+
+        let (queue, mut submitted) = mpsc::unbounded_channel::<Submitted>();
+        let waiting: Waiting = Arc::new(Mutex::new(Some(HashMap::new())));
+        let closed = Arc::new(Mutex::new(None::<String>));
+
+        let writer_waiting = waiting.clone();
+        let writer_closed = closed.clone();
+        tokio::spawn(async move {
+            while let Some(first) = submitted.recv().await {
+                let mut batch = vec![first];
+                while let Ok(more) = submitted.try_recv() {
+                    batch.push(more);
+                    if batch.len() >= 256 {
+                        break;
+                    }
+                }
+                for job in batch {
+                    if let Some(map) = writer_waiting.lock().unwrap().as_mut() {
+                        map.insert(job.id, job.answer);
+                    }
+                    if let Err(e) = writer.feed((job.id, job.request)).await {
+                        fail_all(
+                            &writer_waiting,
+                            &writer_closed,
+                            format!("sending failed: {e}"),
+                        );
+                        return;
+                    }
+                }
+                if let Err(e) = writer.flush().await {
+                    fail_all(
+                        &writer_waiting,
+                        &writer_closed,
+                        format!("sending failed: {e}"),
+                    );
+                    return;
+                }
+            }
+        });
+
+        let reader_waiting = waiting;
+        let reader_closed = closed.clone();
+        tokio::spawn(async move {
+            let reason = loop {
+                match reader.next().await {
+                    Some(Ok(incoming)) => match incoming.message {
+                        Ok(Answer::ProtocolError {
+                            fatal: true,
+                            message,
+                            ..
+                        }) => {
+                            break format!("the server closed the connection: {message}");
+                        }
+                        Ok(answer) => {
+                            let waiter = reader_waiting
+                                .lock()
+                                .unwrap()
+                                .as_mut()
+                                .and_then(|m| m.remove(&incoming.id));
+                            if let Some(waiter) = waiter {
+                                let _ = waiter.send(answer);
+                            }
+                        }
+                        Err(e) => break format!("undecodable answer from the server: {e}"),
+                    },
+                    Some(Err(e)) => break format!("connection lost: {e}"),
+                    None => break "the server closed the connection".to_string(),
+                }
+            };
+            fail_all(&reader_waiting, &reader_closed, reason);
+        });
+
+        Ok(Self {
+            queue,
+            next_id: Arc::new(AtomicU32::new(1)),
+            closed,
+            welcome: Arc::new(welcome),
+            server: server.to_string(),
+        })
+    }
+
+    /// The server's handshake answer (name, version, limits).
+    pub fn welcome(&self) -> &Welcome {
+        &self.welcome
+    }
+
+    /// The address this connection was made to.
+    pub fn server(&self) -> &str {
+        &self.server
+    }
+
+    /// Sends one request and waits for its answer. Many calls may be in
+    /// flight at once on one connection.
+    pub async fn call(&self, request: Request) -> Result<Answer, ClientError> {
+        let (answer, answered) = oneshot::channel();
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        let closed = || {
+            ClientError::Closed(
+                self.closed
+                    .lock()
+                    .unwrap()
+                    .clone()
+                    .unwrap_or_else(|| "connection closed".into()),
+            )
+        };
+        self.queue
+            .send(Submitted {
+                id,
+                request,
+                answer,
+            })
+            .map_err(|_| closed())?;
+        answered.await.map_err(|_| closed())
+    }
+}
+
+fn fail_all(waiting: &Waiting, closed: &Arc<Mutex<Option<String>>>, reason: String) {
+    closed.lock().unwrap().get_or_insert(reason);
+    // Dropping the senders wakes every caller with "closed".
+    waiting.lock().unwrap().take();
+}

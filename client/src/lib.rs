@@ -1,0 +1,29 @@
+//! # vsam-client
+//!
+//! Async Rust client for `vsamrd`, the VSAM redirector server, and the
+//! `vsamr` command-line tool built on it. A [`Connection`] pipelines: clone
+//! it into many tasks and their requests share one socket.
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), vsam_client::ClientError> {
+//! use vsam_client::{Connection, OpenIntent, RplOptions};
+//! let conn = Connection::connect("127.0.0.1:2387").await?;
+//! let ds = vsam_client::Dataset::open(&conn, "PROD.CUST", OpenIntent::Update, 1).await?;
+//! ds.put(0, RplOptions::direct(), 0, b"00000001SMITH".to_vec()).await?;
+//! let record = ds.get(0, RplOptions::direct(), b"00000001", 0, 0, 1).await?;
+//! # Ok(()) }
+//! ```
+
+mod catalog;
+mod connection;
+mod dataset;
+mod error;
+
+pub use catalog::{define, delete, info, list, ping};
+pub use connection::Connection;
+pub use dataset::Dataset;
+pub use error::{ClientError, VsamError};
+pub use vsam_protocol::{DatasetSpec, OpenIntent, Organization, Record, RplOptions, Status};
+
+/// Default server address: 127.0.0.1 on the VSAM Redirector port 2387.
+pub const DEFAULT_SERVER: &str = "127.0.0.1:2387";

@@ -1,0 +1,448 @@
+//! The catalog: every dataset's definition, and which backend holds it.
+//!
+//! Datasets come from the configuration or from DEFINE requests; the latter
+//! are saved in `catalog.json` under the data dir (written to a temporary
+//! file, synced and renamed), so they survive restarts.
+
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use vsam_plugin_sdk::codepage::CodePage;
+use vsam_protocol::{DatasetSpec, MAX_RECORD_LENGTH, Organization};
+
+/// A dataset's definition, as the host keeps it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DatasetDef {
+    /// Name, upper case.
+    pub name: String,
+    /// KSDS, ESDS or RRDS.
+    #[serde(with = "organization_serde")]
+    pub organization: Organization,
+    /// Prime key offset (KSDS).
+    pub key_offset: u32,
+    /// Prime key length (KSDS).
+    pub key_length: u16,
+    /// Smallest record length.
+    pub min_record: u32,
+    /// Largest record length (slot size for RRDS).
+    pub max_record: u32,
+    /// Code page of record text.
+    #[serde(with = "codepage_serde")]
+    pub codepage: CodePage,
+    /// Backend holding the records.
+    pub backend: String,
+}
+
+mod organization_serde {
+    use super::Organization;
+    use serde::{Deserialize, Deserializer, Serializer};
+    pub fn serialize<S: Serializer>(o: &Organization, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(o.name())
+    }
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Organization, D::Error> {
+        String::deserialize(d)?
+            .parse()
+            .map_err(serde::de::Error::custom)
+    }
+}
+
+mod codepage_serde {
+    use super::CodePage;
+    use serde::{Deserialize, Deserializer, Serializer};
+    pub fn serialize<S: Serializer>(c: &CodePage, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(c.name())
+    }
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<CodePage, D::Error> {
+        String::deserialize(d)?
+            .parse()
+            .map_err(serde::de::Error::custom)
+    }
+}
+
+/// Checks a dataset name the way IDCAMS does: 1 to 44 characters, qualifiers
+/// of 1 to 8 characters separated by dots, each starting with a letter or
+/// national character (`@ # $`), then letters, digits, national characters
+/// or hyphens.
+pub fn validate_name(name: &str) -> Result<(), String> {
+    let hint = "a dataset name has 1-44 characters: qualifiers of 1-8 letters, digits, @ # $ or -, separated by dots, each starting with a letter, @, # or $";
+    if name.is_empty() || name.len() > 44 {
+        return Err(format!(
+            "dataset name {name:?} is {} characters long: {hint}",
+            name.len()
+        ));
+    }
+    for qualifier in name.split('.') {
+        let mut chars = qualifier.chars();
+        let first_ok = chars
+            .next()
+            .is_some_and(|c| c.is_ascii_uppercase() || "@#$".contains(c));
+        let rest_ok =
+            chars.all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || "@#$-".contains(c));
+        if qualifier.len() > 8 || !first_ok || !rest_ok {
+            return Err(format!(
+                "dataset name {name:?} has an invalid qualifier {qualifier:?}: {hint}"
+            ));
+        }
+    }
+    Ok(())
+}
+
+impl DatasetDef {
+    /// Checks the attributes against each other.
+    pub fn validate(&self) -> Result<(), String> {
+        validate_name(&self.name)?;
+        if self.max_record == 0 || self.max_record > MAX_RECORD_LENGTH {
+            return Err(format!(
+                "{}: record size {} must be between 1 and {MAX_RECORD_LENGTH}",
+                self.name, self.max_record
+            ));
+        }
+        if self.min_record == 0 || self.min_record > self.max_record {
+            return Err(format!(
+                "{}: minimum record size {} must be between 1 and the record size {}",
+                self.name, self.min_record, self.max_record
+            ));
+        }
+        match self.organization {
+            Organization::Ksds => {
+                if self.key_length == 0 || self.key_length > 255 {
+                    return Err(format!(
+                        "{}: a KSDS needs a key length from 1 to 255 (KEYS(length offset)), got {}",
+                        self.name, self.key_length
+                    ));
+                }
+                if self.key_offset + u32::from(self.key_length) > self.max_record {
+                    return Err(format!(
+                        "{}: the key (offset {}, length {}) ends past the record size {}",
+                        self.name, self.key_offset, self.key_length, self.max_record
+                    ));
+                }
+            }
+            Organization::Esds | Organization::Rrds => {
+                if self.key_length != 0 || self.key_offset != 0 {
+                    return Err(format!(
+                        "{}: an {} has no key field: leave key offset and length out",
+                        self.name,
+                        self.organization.name().to_uppercase()
+                    ));
+                }
+                if self.organization == Organization::Rrds && self.min_record != self.max_record {
+                    return Err(format!(
+                        "{}: an RRDS has fixed-length slots: the minimum record size must equal the record size {}",
+                        self.name, self.max_record
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// From a DEFINE request (backend already chosen).
+    pub fn from_spec(spec: &DatasetSpec, backend: String) -> Result<Self, String> {
+        let codepage = if spec.codepage.is_empty() {
+            Ok(CodePage::Cp037)
+        } else {
+            spec.codepage.parse()
+        }?;
+        let min_record = match (spec.min_record, spec.organization) {
+            (0, Organization::Rrds) => spec.max_record,
+            (0, _) => 1,
+            (n, _) => n,
+        };
+        let def = Self {
+            name: spec.name.to_ascii_uppercase(),
+            organization: spec.organization,
+            key_offset: spec.key_offset,
+            key_length: spec.key_length,
+            min_record,
+            max_record: spec.max_record,
+            codepage,
+            backend,
+        };
+        def.validate()?;
+        Ok(def)
+    }
+
+    /// As a protocol catalog entry.
+    pub fn to_spec(&self) -> DatasetSpec {
+        DatasetSpec {
+            name: self.name.clone(),
+            organization: self.organization,
+            key_offset: self.key_offset,
+            key_length: self.key_length,
+            min_record: self.min_record,
+            max_record: self.max_record,
+            codepage: self.codepage.name().to_string(),
+            backend: self.backend.clone(),
+        }
+    }
+
+    /// As the plugin contract's dataset record.
+    pub fn to_plugin(&self) -> vsam_plugin_sdk::Dataset {
+        vsam_plugin_sdk::Dataset {
+            name: self.name.clone(),
+            organization: match self.organization {
+                Organization::Ksds => vsam_plugin_sdk::Organization::Ksds,
+                Organization::Esds => vsam_plugin_sdk::Organization::Esds,
+                Organization::Rrds => vsam_plugin_sdk::Organization::Rrds,
+            },
+            key_offset: self.key_offset,
+            key_length: u32::from(self.key_length),
+            max_record_length: self.max_record,
+            min_record_length: self.min_record,
+            codepage: self.codepage.name().to_string(),
+        }
+    }
+}
+
+/// True if `name` matches `pattern`: `*` is any run of characters within one
+/// qualifier, `**` any run including dots, `%` exactly one character.
+pub fn matches(pattern: &str, name: &str) -> bool {
+    fn go(p: &[u8], n: &[u8]) -> bool {
+        match p {
+            [] => n.is_empty(),
+            [b'*', b'*', rest @ ..] => (0..=n.len()).any(|i| go(rest, &n[i..])),
+            [b'*', rest @ ..] => (0..=n.len())
+                .take_while(|&i| i == 0 || n[i - 1] != b'.')
+                .any(|i| go(rest, &n[i..])),
+            [b'%', rest @ ..] => n.first().is_some_and(|&c| c != b'.') && go(rest, &n[1..]),
+            [c, rest @ ..] => n.first() == Some(c) && go(rest, &n[1..]),
+        }
+    }
+    go(pattern.as_bytes(), name.as_bytes())
+}
+
+/// The backend a new dataset goes to: the first matching rule, else the default.
+pub fn route(name: &str, rules: &[(String, String)], default: Option<&str>) -> Option<String> {
+    rules
+        .iter()
+        .find(|(pattern, _)| matches(pattern, name))
+        .map(|(_, backend)| backend.clone())
+        .or_else(|| default.map(str::to_string))
+}
+
+/// Where a catalog entry came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Origin {
+    /// `[[datasets]]` in the config file.
+    Config,
+    /// A DEFINE request.
+    Defined,
+}
+
+#[derive(Serialize, Deserialize, Default)]
+struct CatalogFile {
+    datasets: Vec<DatasetDef>,
+}
+
+/// All datasets, by name.
+pub struct Catalog {
+    path: PathBuf,
+    entries: Mutex<BTreeMap<String, (DatasetDef, Origin)>>,
+}
+
+impl Catalog {
+    /// Loads `catalog.json` from the data dir (if present) and adds the
+    /// config's datasets, which win over saved ones of the same name.
+    pub fn open(data_dir: &Path, configured: &[DatasetDef]) -> anyhow::Result<Self> {
+        let path = data_dir.join("catalog.json");
+        let mut entries = BTreeMap::new();
+        match std::fs::read(&path) {
+            Ok(bytes) => {
+                let file: CatalogFile = serde_json::from_slice(&bytes).map_err(|e| {
+                    anyhow::anyhow!(
+                        "catalog {} is damaged: {e}; restore it from a backup",
+                        path.display()
+                    )
+                })?;
+                for def in file.datasets {
+                    entries.insert(def.name.clone(), (def, Origin::Defined));
+                }
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => anyhow::bail!("cannot read catalog {}: {e}", path.display()),
+        }
+        for def in configured {
+            entries.insert(def.name.clone(), (def.clone(), Origin::Config));
+        }
+        Ok(Self {
+            path,
+            entries: Mutex::new(entries),
+        })
+    }
+
+    /// One entry.
+    pub fn get(&self, name: &str) -> Option<(DatasetDef, Origin)> {
+        self.entries.lock().unwrap().get(name).cloned()
+    }
+
+    /// Entries whose names match a pattern, in name order.
+    pub fn list(&self, pattern: &str) -> Vec<DatasetDef> {
+        let pattern = if pattern.is_empty() {
+            "**".to_string()
+        } else {
+            pattern.to_ascii_uppercase()
+        };
+        self.entries
+            .lock()
+            .unwrap()
+            .values()
+            .filter(|(def, _)| matches(&pattern, &def.name))
+            .map(|(def, _)| def.clone())
+            .collect()
+    }
+
+    /// Adds a defined dataset and saves the catalog; false if the name exists.
+    pub fn insert(&self, def: DatasetDef) -> anyhow::Result<bool> {
+        let mut entries = self.entries.lock().unwrap();
+        if entries.contains_key(&def.name) {
+            return Ok(false);
+        }
+        entries.insert(def.name.clone(), (def.clone(), Origin::Defined));
+        if let Err(e) = self.save(&entries) {
+            entries.remove(&def.name);
+            return Err(e);
+        }
+        Ok(true)
+    }
+
+    /// Removes a defined dataset and saves the catalog.
+    pub fn remove(&self, name: &str) -> anyhow::Result<()> {
+        let mut entries = self.entries.lock().unwrap();
+        if let Some(old) = entries.remove(name) {
+            if let Err(e) = self.save(&entries) {
+                entries.insert(name.to_string(), old);
+                return Err(e);
+            }
+        }
+        Ok(())
+    }
+
+    fn save(&self, entries: &BTreeMap<String, (DatasetDef, Origin)>) -> anyhow::Result<()> {
+        let file = CatalogFile {
+            datasets: entries
+                .values()
+                .filter(|(_, origin)| *origin == Origin::Defined)
+                .map(|(def, _)| def.clone())
+                .collect(),
+        };
+        let tmp = self.path.with_extension("json.tmp");
+        let bytes = serde_json::to_vec_pretty(&file)?;
+        {
+            use std::io::Write;
+            let mut out = std::fs::File::create(&tmp)?;
+            out.write_all(&bytes)?;
+            out.sync_all()?;
+        }
+        std::fs::rename(&tmp, &self.path)?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn patterns_follow_idcams_rules() {
+        assert!(matches("PROD.CUST.*", "PROD.CUST.MASTER"));
+        assert!(!matches("PROD.CUST.*", "PROD.CUST.A.B"));
+        assert!(matches("PROD.**", "PROD.CUST.A.B"));
+        assert!(matches("**", "A"));
+        assert!(matches("P%OD.X", "PROD.X"));
+        assert!(!matches("P%OD.X", "PRROD.X"));
+        assert!(matches("*.CUST", "PROD.CUST"));
+        assert!(!matches("*", "A.B"));
+    }
+
+    #[test]
+    fn routing_takes_the_first_match_then_the_default() {
+        let rules = vec![
+            ("PROD.**".to_string(), "pg".to_string()),
+            ("**".to_string(), "csv".to_string()),
+        ];
+        assert_eq!(route("PROD.A", &rules, None).as_deref(), Some("pg"));
+        assert_eq!(route("TEST.A", &rules, None).as_deref(), Some("csv"));
+        assert_eq!(route("X", &[], Some("mem")).as_deref(), Some("mem"));
+        assert_eq!(route("X", &[], None), None);
+    }
+
+    #[test]
+    fn names_are_checked_like_idcams() {
+        assert!(validate_name("PROD.CUST.MASTER").is_ok());
+        assert!(validate_name("A#1.$X-Y").is_ok());
+        assert!(validate_name("1ABC").is_err());
+        assert!(validate_name("TOOLONGQUAL.X").is_err());
+        assert!(validate_name("A..B").is_err());
+        assert!(validate_name("lower").is_err());
+        assert!(validate_name(&"A.".repeat(23)).is_err());
+    }
+
+    fn ksds(name: &str) -> DatasetDef {
+        DatasetDef {
+            name: name.into(),
+            organization: Organization::Ksds,
+            key_offset: 0,
+            key_length: 8,
+            min_record: 1,
+            max_record: 80,
+            codepage: CodePage::Cp037,
+            backend: "csv".into(),
+        }
+    }
+
+    #[test]
+    fn attributes_are_checked_together() {
+        assert!(ksds("A").validate().is_ok());
+        assert!(
+            DatasetDef {
+                key_offset: 75,
+                ..ksds("A")
+            }
+            .validate()
+            .unwrap_err()
+            .contains("ends past")
+        );
+        assert!(
+            DatasetDef {
+                key_length: 0,
+                ..ksds("A")
+            }
+            .validate()
+            .is_err()
+        );
+        let rrds = DatasetDef {
+            organization: Organization::Rrds,
+            key_length: 0,
+            ..ksds("A")
+        };
+        assert!(rrds.validate().unwrap_err().contains("fixed-length"));
+        assert!(
+            DatasetDef {
+                min_record: 80,
+                ..rrds
+            }
+            .validate()
+            .is_ok()
+        );
+    }
+
+    #[test]
+    fn defined_datasets_persist_and_config_ones_do_not() {
+        let dir = tempfile::tempdir().unwrap();
+        let catalog = Catalog::open(dir.path(), &[ksds("CONF.DS")]).unwrap();
+        assert!(catalog.insert(ksds("RUN.DS")).unwrap());
+        assert!(!catalog.insert(ksds("RUN.DS")).unwrap());
+        let reopened = Catalog::open(dir.path(), &[]).unwrap();
+        assert_eq!(reopened.get("RUN.DS").unwrap().1, Origin::Defined);
+        assert!(reopened.get("CONF.DS").is_none());
+        reopened.remove("RUN.DS").unwrap();
+        assert!(
+            Catalog::open(dir.path(), &[])
+                .unwrap()
+                .list("**")
+                .is_empty()
+        );
+    }
+}

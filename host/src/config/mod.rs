@@ -1,0 +1,525 @@
+//! The TOML configuration of vsamrd, and the embedded default used when no
+//! file is given.
+//!
+//! Every mistake is reported with the file, the line and the field, and
+//! vsamrd refuses to start on it: a server that guesses around a bad config
+//! would route records to the wrong place.
+
+use crate::catalog::{DatasetDef, validate_name};
+use serde::Deserialize;
+use std::collections::BTreeMap;
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use toml::Spanned;
+use vsam_plugin_sdk::codepage::CodePage;
+use vsam_protocol::Organization;
+
+/// Where a plugin's code comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PluginSource {
+    /// Shipped inside vsamrd: `builtin:csv` or `builtin:memory`.
+    Builtin(String),
+    /// A `.wasm` component file.
+    File(PathBuf),
+}
+
+/// `[server]`: where to listen and the limits every client lives with.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServerConfig {
+    /// Listen address, `127.0.0.1:2387` by default.
+    pub listen: String,
+    /// Directory for the catalog, the plugin cache and backends' directories.
+    pub data_dir: PathBuf,
+    /// Largest frame accepted, in bytes.
+    pub max_frame: u32,
+    /// Most records one batched GET returns.
+    pub max_batch: u32,
+    /// Most simultaneous connections.
+    pub max_connections: usize,
+    /// Most datasets one connection may hold open.
+    pub max_open_per_connection: usize,
+    /// Most strings (positions) per open dataset.
+    pub max_strings: u16,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        Self {
+            listen: format!("127.0.0.1:{}", vsam_protocol::DEFAULT_PORT),
+            data_dir: PathBuf::from("vsam-data"),
+            max_frame: vsam_protocol::DEFAULT_MAX_FRAME,
+            max_batch: 10_000,
+            max_connections: 1024,
+            max_open_per_connection: 256,
+            max_strings: 255,
+        }
+    }
+}
+
+/// `[plugins.NAME]`: a plugin's code.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PluginConfig {
+    /// `builtin:NAME` or a path to a `.wasm` component (relative to the
+    /// config file).
+    pub path: Spanned<String>,
+}
+
+/// `[backends.NAME]`: a plugin, its parameters and its capabilities.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BackendConfig {
+    /// Name of a `[plugins.NAME]` entry.
+    pub plugin: Spanned<String>,
+    /// Capability: a directory the plugin may use, seen by it as `/data`
+    /// (relative paths are under the data dir). No directory, no files.
+    #[serde(default)]
+    pub directory: Option<PathBuf>,
+    /// Capability: the plugin's log lines go to vsamrd's log (default true).
+    #[serde(default = "default_true")]
+    pub log: bool,
+    /// Parameters handed to the plugin's `init`.
+    #[serde(default)]
+    pub params: BTreeMap<String, String>,
+    /// Longest a single plugin call may run, in milliseconds.
+    #[serde(default = "default_call_timeout")]
+    pub call_timeout_ms: u64,
+    /// Most linear memory a plugin instance may use, in MiB.
+    #[serde(default = "default_memory_limit")]
+    pub memory_limit_mb: u64,
+}
+
+fn default_true() -> bool {
+    true
+}
+
+fn default_call_timeout() -> u64 {
+    5_000
+}
+
+fn default_memory_limit() -> u64 {
+    1_024
+}
+
+/// One routing rule: datasets whose name matches go to the backend.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RouteRule {
+    /// Name pattern: `*` matches within a qualifier, `**` across
+    /// qualifiers, `%` one character.
+    pub pattern: Spanned<String>,
+    /// Backend name.
+    pub backend: Spanned<String>,
+}
+
+/// `[routing]`: which backend a newly defined dataset goes to.
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct RoutingConfig {
+    /// Rules in order; the first match wins.
+    #[serde(default)]
+    pub rules: Vec<RouteRule>,
+    /// Backend for names no rule matches.
+    #[serde(default)]
+    pub default: Option<Spanned<String>>,
+}
+
+/// `[[datasets]]`: a dataset defined by the configuration.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DatasetConfig {
+    /// Dataset name.
+    pub name: Spanned<String>,
+    /// `ksds`, `esds` or `rrds`.
+    pub organization: Spanned<String>,
+    /// Key offset (KSDS).
+    #[serde(default)]
+    pub key_offset: u32,
+    /// Key length (KSDS).
+    #[serde(default)]
+    pub key_length: u16,
+    /// Largest record length.
+    pub record_size: Spanned<u32>,
+    /// Smallest record length (default 1; the slot size for RRDS).
+    #[serde(default)]
+    pub min_record_size: Option<u32>,
+    /// Code page (default cp037).
+    #[serde(default)]
+    pub codepage: Option<Spanned<String>>,
+    /// Backend (default: by routing).
+    #[serde(default)]
+    pub backend: Option<Spanned<String>>,
+}
+
+/// The whole file.
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct ConfigFile {
+    #[serde(default)]
+    pub server: ServerConfig,
+    #[serde(default)]
+    pub plugins: BTreeMap<String, PluginConfig>,
+    #[serde(default)]
+    pub backends: BTreeMap<String, BackendConfig>,
+    #[serde(default)]
+    pub routing: RoutingConfig,
+    #[serde(default)]
+    pub datasets: Vec<DatasetConfig>,
+}
+
+/// A configuration error with its place.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError {
+    /// The file, or `<embedded default>`.
+    pub file: String,
+    /// 1-based line, when known.
+    pub line: Option<usize>,
+    /// Dotted path of the field, when known.
+    pub field: String,
+    /// What is wrong and what to do.
+    pub message: String,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.file)?;
+        if let Some(line) = self.line {
+            write!(f, ":{line}")?;
+        }
+        if !self.field.is_empty() {
+            write!(f, ": field `{}`", self.field)?;
+        }
+        write!(f, ": {}", self.message)
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+/// A checked configuration, ready to run.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// `[server]`, with `data_dir` resolved.
+    pub server: ServerConfig,
+    /// Listen address, parsed.
+    pub listen: SocketAddr,
+    /// Plugins by name.
+    pub plugins: BTreeMap<String, PluginSource>,
+    /// Backends by name.
+    pub backends: BTreeMap<String, BackendSettings>,
+    /// Routing rules `(pattern, backend)` in order.
+    pub rules: Vec<(String, String)>,
+    /// Default backend.
+    pub default_backend: Option<String>,
+    /// Datasets defined by the configuration.
+    pub datasets: Vec<DatasetDef>,
+    /// Where the configuration came from.
+    pub origin: String,
+}
+
+/// A backend, resolved.
+#[derive(Debug, Clone)]
+pub struct BackendSettings {
+    /// Backend name.
+    pub name: String,
+    /// Plugin name.
+    pub plugin: String,
+    /// Granted directory (absolute or under the data dir), if any.
+    pub directory: Option<PathBuf>,
+    /// Whether plugin log lines reach the log.
+    pub log: bool,
+    /// `init` parameters.
+    pub params: Vec<(String, String)>,
+    /// Per-call time limit.
+    pub call_timeout_ms: u64,
+    /// Memory cap in bytes.
+    pub memory_limit: u64,
+}
+
+/// The configuration used when vsamrd starts without `--config`: the CSV
+/// plugin as backend `csv` under the data dir, and the default route to it.
+pub const EMBEDDED_DEFAULT: &str = r#"
+[server]
+listen = "127.0.0.1:2387"
+data_dir = "vsam-data"
+
+[plugins.csv]
+path = "builtin:csv"
+
+[backends.csv]
+plugin = "csv"
+directory = "csv"
+
+[routing]
+default = "csv"
+"#;
+
+fn line_of(text: &str, offset: usize) -> usize {
+    text[..offset.min(text.len())].matches('\n').count() + 1
+}
+
+impl Config {
+    /// Reads and checks a config file.
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
+            file: path.display().to_string(),
+            line: None,
+            field: String::new(),
+            message: format!("cannot read the file: {e}"),
+        })?;
+        let base = path.parent().map(Path::to_path_buf).unwrap_or_default();
+        Self::parse(&text, &path.display().to_string(), &base)
+    }
+
+    /// The embedded default configuration.
+    pub fn embedded_default() -> Self {
+        Self::parse(EMBEDDED_DEFAULT, "<embedded default>", Path::new("."))
+            .expect("the embedded default configuration is valid")
+    }
+
+    /// Parses and checks config text; relative paths resolve against `base`.
+    pub fn parse(text: &str, origin: &str, base: &Path) -> Result<Self, ConfigError> {
+        let file: ConfigFile = toml::from_str(text).map_err(|e| {
+            let line = e.span().map(|s| line_of(text, s.start));
+            ConfigError {
+                file: origin.to_string(),
+                line,
+                field: String::new(),
+                message: e.message().to_string(),
+            }
+        })?;
+        let err = |span: std::ops::Range<usize>, field: String, message: String| ConfigError {
+            file: origin.to_string(),
+            line: Some(line_of(text, span.start)),
+            field,
+            message,
+        };
+        let no_span = |field: &str, message: String| ConfigError {
+            file: origin.to_string(),
+            line: text
+                .lines()
+                .position(|l| {
+                    l.trim_start()
+                        .starts_with(field.rsplit('.').next().unwrap_or(field))
+                })
+                .map(|i| i + 1),
+            field: field.to_string(),
+            message,
+        };
+
+        let listen: SocketAddr = file.server.listen.parse().map_err(|_| {
+            no_span(
+                "server.listen",
+                format!(
+                    "{:?} is not an address like 127.0.0.1:2387",
+                    file.server.listen
+                ),
+            )
+        })?;
+        if file.server.max_frame < 1024 || file.server.max_frame > 1 << 30 {
+            return Err(no_span(
+                "server.max_frame",
+                "must be between 1024 and 1073741824 bytes".into(),
+            ));
+        }
+        if file.server.max_batch == 0 {
+            return Err(no_span("server.max_batch", "must be at least 1".into()));
+        }
+        let mut server = file.server.clone();
+        if server.data_dir.is_relative() {
+            server.data_dir = base.join(&server.data_dir);
+        }
+
+        let mut plugins = BTreeMap::new();
+        for (name, plugin) in &file.plugins {
+            let path = plugin.path.get_ref();
+            let source = match path.strip_prefix("builtin:") {
+                Some(builtin) if crate::runtime::builtin::names().contains(&builtin) => {
+                    PluginSource::Builtin(builtin.to_string())
+                }
+                Some(builtin) => {
+                    return Err(err(
+                        plugin.path.span(),
+                        format!("plugins.{name}.path"),
+                        format!(
+                            "there is no builtin plugin {builtin:?}; builtins are {}",
+                            crate::runtime::builtin::names().join(", ")
+                        ),
+                    ));
+                }
+                None => PluginSource::File(base.join(path)),
+            };
+            plugins.insert(name.clone(), source);
+        }
+
+        let mut backends = BTreeMap::new();
+        for (name, backend) in &file.backends {
+            let plugin = backend.plugin.get_ref();
+            if !plugins.contains_key(plugin) {
+                return Err(err(
+                    backend.plugin.span(),
+                    format!("backends.{name}.plugin"),
+                    format!(
+                        "no plugin named {plugin:?}; add a [plugins.{plugin}] section or use one of: {}",
+                        key_list(&plugins)
+                    ),
+                ));
+            }
+            if backend.call_timeout_ms == 0
+                || backend.memory_limit_mb == 0
+                || backend.memory_limit_mb > 4096
+            {
+                return Err(no_span(
+                    &format!("backends.{name}"),
+                    "call_timeout_ms must be above 0 and memory_limit_mb between 1 and 4096".into(),
+                ));
+            }
+            backends.insert(
+                name.clone(),
+                BackendSettings {
+                    name: name.clone(),
+                    plugin: plugin.clone(),
+                    directory: backend.directory.as_ref().map(|d| {
+                        if d.is_relative() {
+                            server.data_dir.join(d)
+                        } else {
+                            d.clone()
+                        }
+                    }),
+                    log: backend.log,
+                    params: backend
+                        .params
+                        .iter()
+                        .map(|(k, v)| (k.clone(), v.clone()))
+                        .collect(),
+                    call_timeout_ms: backend.call_timeout_ms,
+                    memory_limit: backend.memory_limit_mb << 20,
+                },
+            );
+        }
+        let known_backend =
+            |name: &Spanned<String>, field: String| -> Result<String, ConfigError> {
+                if backends.contains_key(name.get_ref()) {
+                    Ok(name.get_ref().clone())
+                } else {
+                    Err(err(
+                        name.span(),
+                        field,
+                        format!(
+                            "no backend named {:?}; configured backends: {}",
+                            name.get_ref(),
+                            key_list(&backends)
+                        ),
+                    ))
+                }
+            };
+
+        let mut rules = Vec::new();
+        for (i, rule) in file.routing.rules.iter().enumerate() {
+            let backend = known_backend(&rule.backend, format!("routing.rules[{i}].backend"))?;
+            let pattern = rule.pattern.get_ref().to_ascii_uppercase();
+            if pattern.is_empty()
+                || !pattern
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "*%.@#$-".contains(c))
+            {
+                return Err(err(
+                    rule.pattern.span(),
+                    format!("routing.rules[{i}].pattern"),
+                    format!(
+                        "{:?} is not a dataset name pattern (letters, digits, . * ** %)",
+                        rule.pattern.get_ref()
+                    ),
+                ));
+            }
+            rules.push((pattern, backend));
+        }
+        let default_backend = file
+            .routing
+            .default
+            .as_ref()
+            .map(|d| known_backend(d, "routing.default".into()))
+            .transpose()?;
+
+        let mut datasets: Vec<DatasetDef> = Vec::new();
+        for (i, ds) in file.datasets.iter().enumerate() {
+            let field = |f: &str| format!("datasets[{i}].{f}");
+            let name = ds.name.get_ref().to_ascii_uppercase();
+            validate_name(&name).map_err(|m| err(ds.name.span(), field("name"), m))?;
+            if datasets.iter().any(|d| d.name == name) {
+                return Err(err(
+                    ds.name.span(),
+                    field("name"),
+                    format!("{name} is defined twice"),
+                ));
+            }
+            let organization: Organization = ds
+                .organization
+                .get_ref()
+                .parse()
+                .map_err(|m| err(ds.organization.span(), field("organization"), m))?;
+            let codepage = match &ds.codepage {
+                Some(cp) => cp
+                    .get_ref()
+                    .parse::<CodePage>()
+                    .map_err(|m| err(cp.span(), field("codepage"), m))?,
+                None => CodePage::Cp037,
+            };
+            let backend = match &ds.backend {
+                Some(b) => known_backend(b, field("backend"))?,
+                None => crate::catalog::route(&name, &rules, default_backend.as_deref())
+                    .ok_or_else(|| {
+                        err(
+                            ds.name.span(),
+                            field("backend"),
+                            format!(
+                                "no routing rule matches {name} and there is no routing.default"
+                            ),
+                        )
+                    })?,
+            };
+            let def = DatasetDef {
+                name,
+                organization,
+                key_offset: ds.key_offset,
+                key_length: ds.key_length,
+                min_record: ds
+                    .min_record_size
+                    .unwrap_or(if organization == Organization::Rrds {
+                        *ds.record_size.get_ref()
+                    } else {
+                        1
+                    }),
+                max_record: *ds.record_size.get_ref(),
+                codepage,
+                backend,
+            };
+            def.validate()
+                .map_err(|m| err(ds.record_size.span(), format!("datasets[{i}]"), m))?;
+            datasets.push(def);
+        }
+
+        Ok(Self {
+            server,
+            listen,
+            plugins,
+            backends,
+            rules,
+            default_backend,
+            datasets,
+            origin: origin.to_string(),
+        })
+    }
+}
+
+fn key_list<V>(map: &BTreeMap<String, V>) -> String {
+    if map.is_empty() {
+        "(none)".to_string()
+    } else {
+        map.keys().cloned().collect::<Vec<_>>().join(", ")
+    }
+}
+
+#[cfg(test)]
+mod tests;

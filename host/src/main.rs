@@ -1,0 +1,144 @@
+//! `vsamrd`: the VSAM redirector server.
+
+use anyhow::Result;
+use clap::{Parser, Subcommand};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use vsam_host::Server;
+use vsam_host::config::Config;
+
+/// VSAM Redirector server: runs VSAM requests from redirector clients
+/// against WebAssembly backend plugins (port 2387).
+#[derive(Parser)]
+#[command(name = "vsamrd", version, about)]
+struct Cli {
+    /// Configuration file (TOML). Without it the embedded default runs: the
+    /// CSV backend under the data dir, and the default route to it.
+    #[arg(long, short, global = true, env = "VSAMRD_CONFIG")]
+    config: Option<PathBuf>,
+    /// Listen address, overriding `server.listen`.
+    #[arg(long)]
+    listen: Option<SocketAddr>,
+    /// Data directory, overriding `server.data_dir`.
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Checks a configuration file and prints what it defines.
+    CheckConfig {
+        /// The file to check.
+        file: PathBuf,
+    },
+}
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("VSAMRD_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Some(Command::CheckConfig { file }) => check_config(&file),
+        None => run(cli.config, cli.listen, cli.data_dir),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("vsamrd: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn check_config(file: &std::path::Path) -> Result<()> {
+    let config = Config::load(file)?;
+    println!("{}: OK", file.display());
+    println!("  listen    {}", config.listen);
+    println!("  data dir  {}", config.server.data_dir.display());
+    for (name, source) in &config.plugins {
+        println!("  plugin    {name} = {source:?}");
+    }
+    for (name, backend) in &config.backends {
+        println!(
+            "  backend   {name}: plugin {}, directory {}, timeout {} ms, memory {} MiB",
+            backend.plugin,
+            backend
+                .directory
+                .as_ref()
+                .map_or("(none)".into(), |d| d.display().to_string()),
+            backend.call_timeout_ms,
+            backend.memory_limit >> 20
+        );
+    }
+    for (pattern, backend) in &config.rules {
+        println!("  route     {pattern} -> {backend}");
+    }
+    if let Some(default) = &config.default_backend {
+        println!("  route     (default) -> {default}");
+    }
+    for ds in &config.datasets {
+        println!(
+            "  dataset   {} ({}) -> {}",
+            ds.name,
+            ds.organization.name(),
+            ds.backend
+        );
+    }
+    Ok(())
+}
+
+fn run(
+    config_file: Option<PathBuf>,
+    listen: Option<SocketAddr>,
+    data_dir: Option<PathBuf>,
+) -> Result<()> {
+    let mut config = match &config_file {
+        Some(file) => Config::load(file)?,
+        None => Config::embedded_default(),
+    };
+    if let Some(listen) = listen {
+        config.listen = listen;
+    }
+    if let Some(data_dir) = data_dir {
+        let old = config.server.data_dir.clone();
+        for backend in config.backends.values_mut() {
+            if let Some(dir) = &backend.directory {
+                if let Ok(relative) = dir.strip_prefix(&old) {
+                    backend.directory = Some(data_dir.join(relative));
+                }
+            }
+        }
+        config.server.data_dir = data_dir;
+    }
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(async {
+        let server = Server::bind(&config).await?;
+        let (stop, stopped) = tokio::sync::watch::channel(false);
+        tokio::spawn(async move {
+            wait_for_signal().await;
+            tracing::info!("signal received: finishing in-flight requests");
+            let _ = stop.send(true);
+        });
+        server.run(stopped).await;
+        Ok(())
+    })
+}
+
+async fn wait_for_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = signal(SignalKind::terminate()).expect("installing the SIGTERM handler");
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+    }
+}

@@ -1,0 +1,20 @@
+//! Plugins compiled into vsamrd, so it runs with no file beside it.
+
+/// The CSV backend component.
+pub const CSV: &[u8] = include_bytes!(env!("VSAM_BUILTIN_CSV"));
+/// The in-memory example backend component.
+pub const MEMORY: &[u8] = include_bytes!(env!("VSAM_BUILTIN_MEMORY"));
+
+/// Names usable as `builtin:NAME`.
+pub fn names() -> [&'static str; 2] {
+    ["csv", "memory"]
+}
+
+/// The component bytes of a builtin plugin.
+pub fn bytes(name: &str) -> Option<&'static [u8]> {
+    match name {
+        "csv" => Some(CSV),
+        "memory" => Some(MEMORY),
+        _ => None,
+    }
+}

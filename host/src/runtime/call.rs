@@ -1,0 +1,115 @@
+//! A plugin call as a value, so calls can queue for the thread that owns a
+//! backend's instance, and the same calls can run against a native store.
+
+use vsam_plugin_sdk::{Dataset, Direction, Entry, Start, StoreError};
+
+/// One call of the store contract.
+#[derive(Debug, Clone)]
+pub enum Call {
+    Create(Dataset),
+    Destroy(Dataset),
+    Get(Dataset, Vec<u8>),
+    Scan(Dataset, Start, Direction, u32),
+    Insert(Dataset, Vec<u8>, Vec<u8>),
+    Replace(Dataset, Vec<u8>, Vec<u8>),
+    Delete(Dataset, Vec<u8>),
+    Append(Dataset, Vec<u8>),
+    Flush(Dataset),
+}
+
+impl Call {
+    /// The contract function's name, for messages.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Call::Create(_) => "create",
+            Call::Destroy(_) => "destroy",
+            Call::Get(..) => "get",
+            Call::Scan(..) => "scan",
+            Call::Insert(..) => "insert",
+            Call::Replace(..) => "replace",
+            Call::Delete(..) => "delete",
+            Call::Append(..) => "append",
+            Call::Flush(_) => "flush",
+        }
+    }
+}
+
+/// What a successful call returns.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Reply {
+    /// create, destroy, insert, replace, delete, flush.
+    Done,
+    /// get.
+    Record(Option<Vec<u8>>),
+    /// scan.
+    Entries(Vec<Entry>),
+    /// append: the assigned key.
+    Key(Vec<u8>),
+}
+
+/// Why a call failed.
+#[derive(Debug, Clone)]
+pub enum CallError {
+    /// The store answered with an error of the contract.
+    Store(StoreError),
+    /// The plugin misbehaved (trap, time limit, memory cap) or could not be
+    /// instantiated; the instance was dropped and the next call gets a new one.
+    Fault(String),
+    /// The backend's worker is gone (shutdown).
+    Unavailable(String),
+}
+
+/// The result of a call.
+pub type CallResult = Result<Reply, CallError>;
+
+/// Something that runs calls one at a time: a WebAssembly instance or a
+/// native store.
+pub trait RecordStore: Send {
+    /// Runs one call.
+    fn call(&mut self, call: Call) -> CallResult;
+}
+
+/// Runs a call against any [`vsam_plugin_sdk::Backend`] compiled natively:
+/// the in-process baseline that measures what the sandbox costs.
+pub fn call_native<B: vsam_plugin_sdk::Backend>(backend: &mut B, call: Call) -> CallResult {
+    let result = match call {
+        Call::Create(ds) => backend.create(&ds).map(|()| Reply::Done),
+        Call::Destroy(ds) => backend.destroy(&ds).map(|()| Reply::Done),
+        Call::Get(ds, key) => backend.get(&ds, &key).map(Reply::Record),
+        Call::Scan(ds, from, dir, limit) => backend.scan(&ds, from, dir, limit).map(Reply::Entries),
+        Call::Insert(ds, key, value) => backend.insert(&ds, key, value).map(|()| Reply::Done),
+        Call::Replace(ds, key, value) => backend.replace(&ds, key, value).map(|()| Reply::Done),
+        Call::Delete(ds, key) => backend.delete(&ds, &key).map(|()| Reply::Done),
+        Call::Append(ds, value) => backend.append(&ds, value).map(Reply::Key),
+        Call::Flush(ds) => backend.flush(&ds).map(|()| Reply::Done),
+    };
+    result.map_err(CallError::Store)
+}
+
+/// A native store behind the [`RecordStore`] interface.
+pub struct NativeStore<B>(pub B);
+
+impl<B: vsam_plugin_sdk::Backend + Send> RecordStore for NativeStore<B> {
+    fn call(&mut self, call: Call) -> CallResult {
+        call_native(&mut self.0, call)
+    }
+}
+
+impl std::fmt::Display for CallError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            CallError::Store(StoreError::DuplicateKey) => f.write_str("duplicate key"),
+            CallError::Store(StoreError::NotFound) => f.write_str("not found"),
+            CallError::Store(StoreError::NoSuchDataset) => {
+                f.write_str("no storage for the dataset")
+            }
+            CallError::Store(StoreError::AlreadyExists) => f.write_str("storage already exists"),
+            CallError::Store(StoreError::NoSpace(m)) => write!(f, "out of space: {m}"),
+            CallError::Store(StoreError::Io(m)) => write!(f, "I/O error: {m}"),
+            CallError::Store(StoreError::Invalid(m)) => write!(f, "invalid call: {m}"),
+            CallError::Fault(m) | CallError::Unavailable(m) => f.write_str(m),
+        }
+    }
+}
+
+impl std::error::Error for CallError {}

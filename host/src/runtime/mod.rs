@@ -1,0 +1,69 @@
+//! The plugin runtime: loading WebAssembly plugins, sandboxing their
+//! instances, and the worker threads that serve each backend.
+
+pub mod builtin;
+pub mod call;
+mod convert;
+pub mod wasm;
+pub mod worker;
+
+use crate::config::{Config, PluginSource};
+use anyhow::{Context, Result};
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+pub use wasm::{LoadedPlugin, PluginRuntime, WasmStore};
+pub use worker::BackendHandle;
+
+/// Reads a plugin's component bytes.
+pub fn plugin_bytes(name: &str, source: &PluginSource) -> Result<Vec<u8>> {
+    match source {
+        PluginSource::Builtin(builtin) => builtin::bytes(builtin)
+            .map(<[u8]>::to_vec)
+            .with_context(|| format!("plugin {name}: no builtin {builtin}")),
+        PluginSource::File(path) => std::fs::read(path)
+            .with_context(|| format!("plugin {name}: cannot read {}", path.display())),
+    }
+}
+
+/// Compiles every configured plugin and starts every backend, each with a
+/// live, initialised instance, so that a plugin that cannot start stops
+/// vsamrd at once with the reason.
+pub fn start_backends(
+    config: &Config,
+    runtime: &PluginRuntime,
+) -> Result<BTreeMap<String, BackendHandle>> {
+    let mut plugins: HashMap<&str, Arc<LoadedPlugin>> = HashMap::new();
+    for (name, source) in &config.plugins {
+        let bytes = plugin_bytes(name, source)?;
+        let plugin = runtime.load(name, &bytes)?;
+        tracing::info!(plugin = %name, hash = %&plugin.content_hash[..12], "plugin loaded");
+        plugins.insert(name, plugin);
+    }
+    let mut backends = BTreeMap::new();
+    for (name, settings) in &config.backends {
+        let plugin = plugins
+            .get(settings.plugin.as_str())
+            .with_context(|| format!("backend {name}: plugin {} is not loaded", settings.plugin))?;
+        let mut store = WasmStore::new(plugin.clone(), settings.clone());
+        // WASI's synchronous calls may not run on a tokio thread: start the
+        // first instance on a plain one, like the worker that will own it.
+        let store = std::thread::scope(|scope| {
+            scope
+                .spawn(move || store.ensure_instance().map(|()| store))
+                .join()
+                .map_err(|_| anyhow::anyhow!("backend {name}: the plugin start panicked"))
+        })??;
+        let handle = BackendHandle::spawn(name, &settings.plugin, Box::new(store))
+            .with_context(|| format!("backend {name}: cannot start its worker thread"))?;
+        tracing::info!(
+            backend = %name,
+            plugin = %settings.plugin,
+            directory = ?settings.directory,
+            timeout_ms = settings.call_timeout_ms,
+            memory_mb = settings.memory_limit >> 20,
+            "backend ready"
+        );
+        backends.insert(name.clone(), handle);
+    }
+    Ok(backends)
+}

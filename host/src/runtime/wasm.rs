@@ -1,0 +1,376 @@
+//! WebAssembly plugins: the engine, compiled plugin versions, and the
+//! sandboxed instance that serves one backend.
+//!
+//! Sandbox: a plugin sees only what its backend is granted (a preopened
+//! directory as `/data`, logging); no network, no environment, no other
+//! files. Each call runs under an epoch deadline (the per-call time limit)
+//! and a memory cap. A call that traps, times out or hits the cap drops the
+//! instance; the next call gets a fresh one.
+
+use super::call::{Call, CallError, CallResult, RecordStore, Reply};
+use super::convert;
+use crate::config::BackendSettings;
+use anyhow::{Context, Result};
+use sha2::{Digest, Sha256};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+use wasmtime::component::{Component, HasSelf, Linker, ResourceTable};
+use wasmtime::{
+    Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store, StoreLimits,
+    StoreLimitsBuilder,
+};
+use wasmtime_wasi::{FsPerms, WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
+
+mod bindings {
+    wasmtime::component::bindgen!({
+        path: "../plugin-sdk/wit",
+        world: "backend",
+    });
+}
+
+pub(super) use bindings::exports::vsam::backend::store as wit_store;
+use bindings::vsam::backend::log::Level;
+pub(super) use bindings::vsam::backend::types as wit_types;
+
+/// How often the epoch ticks; per-call time limits are multiples of it.
+pub const EPOCH_TICK: Duration = Duration::from_millis(10);
+
+/// The shared wasmtime engine, linker and compiled-plugin cache.
+pub struct PluginRuntime {
+    engine: Engine,
+    linker: Linker<InstanceState>,
+    cache_dir: Option<PathBuf>,
+}
+
+/// One loaded plugin version: immutable once compiled.
+pub struct LoadedPlugin {
+    /// Plugin name from the config.
+    pub name: String,
+    /// SHA-256 of the component bytes, hex.
+    pub content_hash: String,
+    engine: Engine,
+    pre: bindings::BackendPre<InstanceState>,
+}
+
+/// What a plugin instance's store holds: its WASI context (the granted
+/// directory), resource table, limits and the backend's name for logs.
+pub struct InstanceState {
+    wasi: WasiCtx,
+    table: ResourceTable,
+    limits: StoreLimits,
+    backend: String,
+    log: bool,
+}
+
+impl WasiView for InstanceState {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView {
+            ctx: &mut self.wasi,
+            table: &mut self.table,
+        }
+    }
+}
+
+impl bindings::vsam::backend::types::Host for InstanceState {}
+
+impl bindings::vsam::backend::log::Host for InstanceState {
+    fn write(&mut self, level: Level, message: String) {
+        if !self.log {
+            return;
+        }
+        let backend = self.backend.as_str();
+        match level {
+            Level::Trace => tracing::trace!(target: "plugin", backend, "{message}"),
+            Level::Debug => tracing::debug!(target: "plugin", backend, "{message}"),
+            Level::Info => tracing::info!(target: "plugin", backend, "{message}"),
+            Level::Warn => tracing::warn!(target: "plugin", backend, "{message}"),
+            Level::Error => tracing::error!(target: "plugin", backend, "{message}"),
+        }
+    }
+}
+
+impl PluginRuntime {
+    /// Builds the engine (pooling allocator, epoch interruption) and starts
+    /// the epoch ticker. Compiled plugins are cached in `cache_dir`.
+    pub fn new(cache_dir: Option<PathBuf>) -> Result<Arc<Self>> {
+        let mut config = wasmtime::Config::new();
+        config.epoch_interruption(true);
+        let mut pool = PoolingAllocationConfig::default();
+        pool.total_component_instances(256)
+            .total_core_instances(2048)
+            .total_memories(512)
+            .total_tables(1024)
+            .max_memory_size(4 << 30);
+        config.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
+        let engine = ah(Engine::new(&config)).context("creating the WebAssembly engine")?;
+        let mut linker = Linker::new(&engine);
+        ah(wasmtime_wasi::p2::add_to_linker_sync(&mut linker)).context("linking WASI")?;
+        ah(bindings::Backend::add_to_linker::<_, HasSelf<_>>(
+            &mut linker,
+            |state| state,
+        ))
+        .context("linking the host interfaces")?;
+
+        let ticker = engine.weak();
+        std::thread::Builder::new()
+            .name("vsamrd-epoch".into())
+            .spawn(move || {
+                while let Some(engine) = ticker.upgrade() {
+                    engine.increment_epoch();
+                    drop(engine);
+                    std::thread::sleep(EPOCH_TICK);
+                }
+            })
+            .context("starting the epoch ticker")?;
+        if let Some(dir) = &cache_dir {
+            std::fs::create_dir_all(dir)
+                .with_context(|| format!("creating plugin cache {}", dir.display()))?;
+        }
+        Ok(Arc::new(Self {
+            engine,
+            linker,
+            cache_dir,
+        }))
+    }
+
+    /// Compiles (or loads from the cache) a plugin and checks that it
+    /// implements the contract, so a wrong plugin fails here, not mid-call.
+    pub fn load(&self, name: &str, bytes: &[u8]) -> Result<Arc<LoadedPlugin>> {
+        let content_hash = hex(&Sha256::digest(bytes));
+        let component = self
+            .compile(&content_hash, bytes)
+            .with_context(|| format!("compiling plugin {name}"))?;
+        let instance_pre = ah(self.linker.instantiate_pre(&component)).with_context(|| {
+            format!(
+                "plugin {name} does not fit the host: it must export vsam:backend/store@{} and import only WASI and vsam:backend/log",
+                vsam_plugin_sdk::CONTRACT_VERSION
+            )
+        })?;
+        let pre = ah(bindings::BackendPre::new(instance_pre)).with_context(|| {
+            format!(
+                "plugin {name} does not implement the backend contract vsam:backend/store@{}",
+                vsam_plugin_sdk::CONTRACT_VERSION
+            )
+        })?;
+        Ok(Arc::new(LoadedPlugin {
+            name: name.to_string(),
+            content_hash,
+            engine: self.engine.clone(),
+            pre,
+        }))
+    }
+
+    fn compile(&self, content_hash: &str, bytes: &[u8]) -> Result<Component> {
+        let Some(dir) = &self.cache_dir else {
+            return ah(Component::new(&self.engine, bytes));
+        };
+        let mut key = Sha256::new();
+        key.update(content_hash.as_bytes());
+        let mut hasher = std::collections::hash_map::DefaultHasher::new();
+        std::hash::Hash::hash(&self.engine.precompile_compatibility_hash(), &mut hasher);
+        key.update(std::hash::Hasher::finish(&hasher).to_be_bytes());
+        let path = dir.join(format!("{}.cwasm", hex(&key.finalize())));
+        if path.exists() {
+            // SAFETY: the file was written by `precompile_component` of an
+            // engine with the same compatibility hash (part of the name),
+            // into the server's own data directory.
+            match unsafe { Component::deserialize_file(&self.engine, &path) } {
+                Ok(component) => return Ok(component),
+                Err(e) => {
+                    tracing::warn!("ignoring unusable cached plugin {}: {e:#}", path.display())
+                }
+            }
+        }
+        let compiled = self.engine.precompile_component(bytes)?;
+        write_atomically(&path, &compiled).unwrap_or_else(|e| {
+            tracing::warn!("cannot cache compiled plugin at {}: {e:#}", path.display())
+        });
+        // SAFETY: the bytes were produced just now by this engine.
+        ah(unsafe { Component::deserialize(&self.engine, &compiled) })
+    }
+}
+
+/// wasmtime has its own error type; this makes it an `anyhow::Error` so
+/// `.context(...)` applies.
+fn ah<T>(result: wasmtime::Result<T>) -> Result<T> {
+    result.map_err(anyhow::Error::from)
+}
+
+fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
+    let tmp = path.with_extension(format!("tmp{}", std::process::id()));
+    std::fs::write(&tmp, bytes)?;
+    std::fs::rename(&tmp, path)?;
+    Ok(())
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+struct Live {
+    store: Store<InstanceState>,
+    bindings: bindings::Backend,
+}
+
+/// The instance serving one backend, created on first use and replaced
+/// after a fault.
+pub struct WasmStore {
+    plugin: Arc<LoadedPlugin>,
+    settings: BackendSettings,
+    live: Option<Live>,
+    deadline_ticks: u64,
+}
+
+impl WasmStore {
+    /// A store for `settings` backed by `plugin`; nothing runs until the
+    /// first call (see [`WasmStore::ensure_instance`]).
+    pub fn new(plugin: Arc<LoadedPlugin>, settings: BackendSettings) -> Self {
+        let deadline_ticks = settings
+            .call_timeout_ms
+            .div_ceil(EPOCH_TICK.as_millis() as u64)
+            + 1;
+        Self {
+            plugin,
+            settings,
+            live: None,
+            deadline_ticks,
+        }
+    }
+
+    /// Instantiates the plugin and runs its `init` if there is no live
+    /// instance. Fails with the reason if the plugin cannot start.
+    pub fn ensure_instance(&mut self) -> Result<(), CallError> {
+        if self.live.is_some() {
+            return Ok(());
+        }
+        let live = self.instantiate().map_err(|e| {
+            CallError::Fault(format!(
+                "backend {} could not start plugin {}: {e:#}",
+                self.settings.name, self.plugin.name
+            ))
+        })?;
+        self.live = Some(live);
+        Ok(())
+    }
+
+    fn instantiate(&self) -> Result<Live> {
+        let mut wasi = WasiCtxBuilder::new();
+        if let Some(dir) = &self.settings.directory {
+            std::fs::create_dir_all(dir)
+                .with_context(|| format!("creating directory {}", dir.display()))?;
+            ah(wasi
+                .preopened_dir(dir, "/data", FsPerms::ReadWrite)
+                .map(drop))
+            .with_context(|| format!("granting directory {}", dir.display()))?;
+        }
+        let limits = StoreLimitsBuilder::new()
+            .memory_size(self.settings.memory_limit as usize)
+            .trap_on_grow_failure(true)
+            .build();
+        let state = InstanceState {
+            wasi: wasi.build(),
+            table: ResourceTable::new(),
+            limits,
+            backend: self.settings.name.clone(),
+            log: self.settings.log,
+        };
+        let mut store = Store::new(&self.plugin.engine, state);
+        store.limiter(|state| &mut state.limits);
+        store.set_epoch_deadline(self.deadline_ticks);
+        let bindings = self.plugin.pre.instantiate(&mut store)?;
+        let init = bindings
+            .vsam_backend_store()
+            .call_init(&mut store, &self.settings.params)?;
+        init.map_err(|message| anyhow::anyhow!("plugin init refused: {message}"))?;
+        Ok(Live { store, bindings })
+    }
+
+    fn describe_fault(&self, call: &Call, error: &wasmtime::Error) -> String {
+        let what = match error.downcast_ref::<wasmtime::Trap>() {
+            Some(wasmtime::Trap::Interrupt) => format!(
+                "ran longer than the limit of {} ms",
+                self.settings.call_timeout_ms
+            ),
+            _ if format!("{error:#}").contains("memory")
+                && format!("{error:#}").contains("grow") =>
+            {
+                format!(
+                    "exceeded its memory limit of {} MiB",
+                    self.settings.memory_limit >> 20
+                )
+            }
+            _ => format!("trapped: {}", first_line(error)),
+        };
+        format!(
+            "plugin {} of backend {} {what} in `{}`; the instance was replaced",
+            self.plugin.name,
+            self.settings.name,
+            call.name()
+        )
+    }
+}
+
+fn first_line(error: &wasmtime::Error) -> String {
+    let text = format!("{error:#}");
+    text.lines().next().unwrap_or("").to_string()
+}
+
+impl RecordStore for WasmStore {
+    fn call(&mut self, call: Call) -> CallResult {
+        self.ensure_instance()?;
+        let live = self.live.as_mut().expect("instance ensured above");
+        live.store.set_epoch_deadline(self.deadline_ticks);
+        let store = live.bindings.vsam_backend_store();
+        let ctx = &mut live.store;
+        let outcome: wasmtime::Result<Result<Reply, wit_types::StoreError>> = match &call {
+            Call::Create(ds) => store
+                .call_create(ctx, &convert::dataset(ds))
+                .map(|r| r.map(|()| Reply::Done)),
+            Call::Destroy(ds) => store
+                .call_destroy(ctx, &convert::dataset(ds))
+                .map(|r| r.map(|()| Reply::Done)),
+            Call::Get(ds, key) => store
+                .call_get(ctx, &convert::dataset(ds), key)
+                .map(|r| r.map(Reply::Record)),
+            Call::Scan(ds, from, dir, limit) => store
+                .call_scan(
+                    ctx,
+                    &convert::dataset(ds),
+                    &convert::start(from),
+                    convert::direction(*dir),
+                    *limit,
+                )
+                .map(|r| {
+                    r.map(|entries| {
+                        Reply::Entries(entries.into_iter().map(convert::entry).collect())
+                    })
+                }),
+            Call::Insert(ds, key, value) => store
+                .call_insert(ctx, &convert::dataset(ds), key, value)
+                .map(|r| r.map(|()| Reply::Done)),
+            Call::Replace(ds, key, value) => store
+                .call_replace(ctx, &convert::dataset(ds), key, value)
+                .map(|r| r.map(|()| Reply::Done)),
+            Call::Delete(ds, key) => store
+                .call_delete(ctx, &convert::dataset(ds), key)
+                .map(|r| r.map(|()| Reply::Done)),
+            Call::Append(ds, value) => store
+                .call_append(ctx, &convert::dataset(ds), value)
+                .map(|r| r.map(Reply::Key)),
+            Call::Flush(ds) => store
+                .call_flush(ctx, &convert::dataset(ds))
+                .map(|r| r.map(|()| Reply::Done)),
+        };
+        match outcome {
+            Ok(Ok(reply)) => Ok(reply),
+            Ok(Err(error)) => Err(CallError::Store(convert::store_error(error))),
+            Err(error) => {
+                let message = self.describe_fault(&call, &error);
+                tracing::error!(backend = %self.settings.name, "{message}");
+                self.live = None;
+                Err(CallError::Fault(message))
+            }
+        }
+    }
+}

@@ -1,0 +1,172 @@
+//! Catalog requests: DEFINE, DELETE, INFO and LIST (IDCAMS's DEFINE CLUSTER,
+//! DELETE and LISTCAT).
+
+use super::shared::Shared;
+use crate::catalog::{DatasetDef, Origin, route};
+use crate::runtime::call::{Call, CallError};
+use vsam_plugin_sdk::StoreError;
+use vsam_protocol::{Answer, DatasetSpec, Status, fdbk};
+
+fn refuse(code: u8, message: String) -> Answer {
+    super::answer(Err(Status::logical(code, message)))
+}
+
+/// DEFINE: checks the attributes, creates the storage in the routed
+/// backend and saves the catalog entry.
+pub(crate) async fn define(shared: &Shared, spec: DatasetSpec) -> Answer {
+    let name = spec.name.to_ascii_uppercase();
+    if shared.catalog.get(&name).is_some() {
+        return refuse(
+            fdbk::DUPLICATE_KEY,
+            format!("{name} DEFINE: a dataset of that name is already in the catalog"),
+        );
+    }
+    let backend_name = if spec.backend.is_empty() {
+        match route(&name, &shared.rules, shared.default_backend.as_deref()) {
+            Some(backend) => backend,
+            None => {
+                return refuse(
+                    fdbk::INVALID_OPTIONS,
+                    format!(
+                        "{name} DEFINE: no routing rule matches the name and there is no default route; name a backend"
+                    ),
+                );
+            }
+        }
+    } else {
+        spec.backend.clone()
+    };
+    let Some(backend) = shared.backends.get(&backend_name) else {
+        return refuse(
+            fdbk::INVALID_OPTIONS,
+            format!(
+                "{name} DEFINE: there is no backend {backend_name:?}; configured: {}",
+                shared
+                    .backends
+                    .keys()
+                    .cloned()
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        );
+    };
+    let def = match DatasetDef::from_spec(
+        &DatasetSpec {
+            name: name.clone(),
+            ..spec
+        },
+        backend_name.clone(),
+    ) {
+        Ok(def) => def,
+        Err(problem) => return refuse(fdbk::INVALID_OPTIONS, format!("{name} DEFINE: {problem}")),
+    };
+    let created = match backend.call(Call::Create(def.to_plugin())).await {
+        Ok(_) => true,
+        Err(CallError::Store(StoreError::AlreadyExists)) => {
+            tracing::info!(dataset = %name, backend = %backend_name, "DEFINE adopts the records already stored in the backend");
+            false
+        }
+        Err(error) => {
+            return super::answer(Err(Status::physical(format!(
+                "{name} DEFINE: backend {backend_name} could not create storage: {}",
+                describe(&error)
+            ))));
+        }
+    };
+    match shared.catalog.insert(def.clone()) {
+        Ok(true) => {
+            tracing::info!(dataset = %name, backend = %backend_name, "defined");
+            Answer::Catalog {
+                datasets: vec![def.to_spec()],
+            }
+        }
+        Ok(false) => refuse(
+            fdbk::DUPLICATE_KEY,
+            format!("{name} DEFINE: a dataset of that name is already in the catalog"),
+        ),
+        Err(error) => {
+            if created {
+                let _ = backend.call(Call::Destroy(def.to_plugin())).await;
+            }
+            super::answer(Err(Status::physical(format!(
+                "{name} DEFINE: the catalog could not be saved: {error:#}"
+            ))))
+        }
+    }
+}
+
+/// DELETE: removes the dataset's storage and catalog entry.
+pub(crate) async fn delete(shared: &Shared, name: &str) -> Answer {
+    let name = name.to_ascii_uppercase();
+    let Some((def, origin)) = shared.catalog.get(&name) else {
+        return refuse(
+            fdbk::NOT_FOUND,
+            format!("{name} DELETE: the dataset is not in the catalog"),
+        );
+    };
+    if origin == Origin::Config {
+        return refuse(
+            fdbk::INVALID_OPTIONS,
+            format!(
+                "{name} DELETE: the dataset is defined in the configuration file; remove it there and restart"
+            ),
+        );
+    }
+    if shared.is_open(&name) {
+        return refuse(
+            fdbk::EXCLUSIVE_CONTROL,
+            format!("{name} DELETE: the dataset is open; CLOSE it everywhere first"),
+        );
+    }
+    if let Some(backend) = shared.backends.get(&def.backend) {
+        match backend.call(Call::Destroy(def.to_plugin())).await {
+            Ok(_) | Err(CallError::Store(StoreError::NoSuchDataset)) => {}
+            Err(error) => {
+                return super::answer(Err(Status::physical(format!(
+                    "{name} DELETE: backend {} could not remove the records: {}",
+                    def.backend,
+                    describe(&error)
+                ))));
+            }
+        }
+    }
+    match shared.catalog.remove(&name) {
+        Ok(()) => {
+            tracing::info!(dataset = %name, "deleted");
+            super::answer(Ok(Vec::new()))
+        }
+        Err(error) => super::answer(Err(Status::physical(format!(
+            "{name} DELETE: the catalog could not be saved: {error:#}"
+        )))),
+    }
+}
+
+/// INFO: one catalog entry.
+pub(crate) fn info(shared: &Shared, name: &str) -> Answer {
+    let name = name.to_ascii_uppercase();
+    match shared.catalog.get(&name) {
+        Some((def, _)) => Answer::Catalog {
+            datasets: vec![def.to_spec()],
+        },
+        None => refuse(
+            fdbk::NOT_FOUND,
+            format!("{name} INFO: the dataset is not in the catalog"),
+        ),
+    }
+}
+
+/// LIST: catalog entries matching a pattern.
+pub(crate) fn list(shared: &Shared, pattern: &str) -> Answer {
+    Answer::Catalog {
+        datasets: shared
+            .catalog
+            .list(pattern)
+            .iter()
+            .map(DatasetDef::to_spec)
+            .collect(),
+    }
+}
+
+fn describe(error: &CallError) -> String {
+    error.to_string()
+}

@@ -1,0 +1,262 @@
+//! The shared state of an open dataset: its backend, the record locks of
+//! exclusive control, and a write counter that invalidates read-ahead.
+
+use crate::catalog::DatasetDef;
+use crate::runtime::BackendHandle;
+use crate::runtime::call::{Call, CallError, Reply};
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+use vsam_plugin_sdk::{Direction, Entry, Start, StoreError};
+use vsam_protocol::{Status, fdbk};
+
+/// Who holds a record under exclusive control: one string of one open.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Owner {
+    /// Connection id.
+    pub session: u64,
+    /// Open handle.
+    pub handle: u32,
+    /// String number.
+    pub string: u16,
+}
+
+/// One dataset while at least one connection has it open.
+pub struct DatasetState {
+    /// Catalog definition.
+    pub def: DatasetDef,
+    /// The definition as the plugin contract's record.
+    pub plugin_dataset: vsam_plugin_sdk::Dataset,
+    /// The backend holding the records.
+    pub backend: BackendHandle,
+    locks: Mutex<HashMap<Vec<u8>, Owner>>,
+    version: AtomicU64,
+    /// Number of opens on it (guarded by the registry's lock).
+    pub(super) users: Mutex<usize>,
+}
+
+impl DatasetState {
+    /// State for a dataset about to be opened.
+    pub fn new(def: DatasetDef, backend: BackendHandle) -> Self {
+        Self {
+            plugin_dataset: def.to_plugin(),
+            def,
+            backend,
+            locks: Mutex::new(HashMap::new()),
+            version: AtomicU64::new(0),
+            users: Mutex::new(0),
+        }
+    }
+
+    /// The write counter: changes whenever any record changes.
+    pub fn version(&self) -> u64 {
+        self.version.load(Ordering::Acquire)
+    }
+
+    fn wrote(&self) {
+        self.version.fetch_add(1, Ordering::AcqRel);
+    }
+
+    /// Takes exclusive control of `key` for `owner`; the current holder if
+    /// someone else has it.
+    pub fn lock(&self, key: &[u8], owner: Owner) -> Result<(), Owner> {
+        let mut locks = self.locks.lock().unwrap();
+        match locks.get(key) {
+            Some(holder) if *holder != owner => Err(*holder),
+            _ => {
+                locks.insert(key.to_vec(), owner);
+                Ok(())
+            }
+        }
+    }
+
+    /// Releases `key` if `owner` holds it.
+    pub fn unlock(&self, key: &[u8], owner: Owner) {
+        let mut locks = self.locks.lock().unwrap();
+        if locks.get(key) == Some(&owner) {
+            locks.remove(key);
+        }
+    }
+
+    /// Releases everything a session (or one of its handles) holds.
+    pub fn unlock_all(&self, session: u64, handle: Option<u32>) {
+        self.locks.lock().unwrap().retain(|_, owner| {
+            owner.session != session || handle.is_some_and(|h| h != owner.handle)
+        });
+    }
+
+    fn fail(&self, request: &str, error: CallError) -> Status {
+        let name = &self.def.name;
+        let backend = self.backend.name();
+        match error {
+            CallError::Store(StoreError::DuplicateKey) => Status::logical(
+                fdbk::DUPLICATE_KEY,
+                format!("{name} {request}: a record with this key exists"),
+            ),
+            CallError::Store(StoreError::NotFound) => Status::logical(
+                fdbk::NOT_FOUND,
+                format!("{name} {request}: no record with this key"),
+            ),
+            CallError::Store(StoreError::NoSpace(m)) => Status::logical(
+                fdbk::NO_SPACE,
+                format!("{name} {request}: backend {backend} is out of space: {m}"),
+            ),
+            CallError::Store(StoreError::NoSuchDataset) => Status::physical(format!(
+                "{name} {request}: backend {backend} has no storage for the dataset (removed outside vsamrd?); DELETE and DEFINE it again"
+            )),
+            CallError::Store(StoreError::AlreadyExists) => Status::physical(format!(
+                "{name} {request}: backend {backend} reported that storage already exists"
+            )),
+            CallError::Store(StoreError::Io(m)) => Status::physical(format!(
+                "{name} {request}: backend {backend} I/O error: {m}"
+            )),
+            CallError::Store(StoreError::Invalid(m)) => Status::physical(format!(
+                "{name} {request}: backend {backend} refused the call: {m}"
+            )),
+            CallError::Fault(m) | CallError::Unavailable(m) => {
+                Status::physical(format!("{name} {request}: {m}"))
+            }
+        }
+    }
+
+    async fn call(&self, request: &str, call: Call) -> Result<Reply, Status> {
+        self.backend
+            .call(call)
+            .await
+            .map_err(|e| self.fail(request, e))
+    }
+
+    /// The record under `key`.
+    pub async fn get(&self, request: &str, key: &[u8]) -> Result<Option<Vec<u8>>, Status> {
+        match self
+            .call(
+                request,
+                Call::Get(self.plugin_dataset.clone(), key.to_vec()),
+            )
+            .await?
+        {
+            Reply::Record(record) => Ok(record),
+            other => Err(self.protocol_violation(request, &other)),
+        }
+    }
+
+    /// Up to `limit` records from `from` in `dir`.
+    pub async fn scan(
+        &self,
+        request: &str,
+        from: Start,
+        dir: Direction,
+        limit: u32,
+    ) -> Result<Vec<Entry>, Status> {
+        match self
+            .call(
+                request,
+                Call::Scan(self.plugin_dataset.clone(), from.clone(), dir, limit),
+            )
+            .await?
+        {
+            Reply::Entries(entries) => {
+                self.check_scan(request, &from, dir, limit, &entries)?;
+                Ok(entries)
+            }
+            other => Err(self.protocol_violation(request, &other)),
+        }
+    }
+
+    /// A plugin must return keys in order, from the start, within the limit:
+    /// the host's positioning depends on it.
+    fn check_scan(
+        &self,
+        request: &str,
+        from: &Start,
+        dir: Direction,
+        limit: u32,
+        entries: &[Entry],
+    ) -> Result<(), Status> {
+        let ordered = entries.windows(2).all(|w| match dir {
+            Direction::Forward => w[0].key < w[1].key,
+            Direction::Backward => w[0].key > w[1].key,
+        });
+        let after_start = entries.first().is_none_or(|first| match (from, dir) {
+            (Start::Edge, _) => true,
+            (Start::Inclusive(k), Direction::Forward) => first.key >= *k,
+            (Start::Exclusive(k), Direction::Forward) => first.key > *k,
+            (Start::Inclusive(k), Direction::Backward) => first.key <= *k,
+            (Start::Exclusive(k), Direction::Backward) => first.key < *k,
+        });
+        if ordered && after_start && entries.len() <= limit as usize {
+            Ok(())
+        } else {
+            Err(Status::physical(format!(
+                "{} {request}: backend {} returned a scan out of key order or past its limit (a plugin bug)",
+                self.def.name,
+                self.backend.name()
+            )))
+        }
+    }
+
+    /// Inserts a record under a new key.
+    pub async fn insert(&self, request: &str, key: Vec<u8>, record: Vec<u8>) -> Result<(), Status> {
+        let result = self
+            .call(
+                request,
+                Call::Insert(self.plugin_dataset.clone(), key, record),
+            )
+            .await;
+        self.wrote();
+        result.map(drop)
+    }
+
+    /// Replaces the record under an existing key.
+    pub async fn replace(
+        &self,
+        request: &str,
+        key: Vec<u8>,
+        record: Vec<u8>,
+    ) -> Result<(), Status> {
+        let result = self
+            .call(
+                request,
+                Call::Replace(self.plugin_dataset.clone(), key, record),
+            )
+            .await;
+        self.wrote();
+        result.map(drop)
+    }
+
+    /// Deletes the record under `key`.
+    pub async fn delete(&self, request: &str, key: Vec<u8>) -> Result<(), Status> {
+        let result = self
+            .call(request, Call::Delete(self.plugin_dataset.clone(), key))
+            .await;
+        self.wrote();
+        result.map(drop)
+    }
+
+    /// Appends a record (ESDS); returns its key.
+    pub async fn append(&self, request: &str, record: Vec<u8>) -> Result<Vec<u8>, Status> {
+        let result = self
+            .call(request, Call::Append(self.plugin_dataset.clone(), record))
+            .await;
+        self.wrote();
+        match result? {
+            Reply::Key(key) => Ok(key),
+            other => Err(self.protocol_violation(request, &other)),
+        }
+    }
+
+    /// Asks the backend to compact and sync the dataset.
+    pub async fn flush(&self) -> Result<(), Status> {
+        self.call("CLOSE", Call::Flush(self.plugin_dataset.clone()))
+            .await
+            .map(drop)
+    }
+
+    fn protocol_violation(&self, request: &str, reply: &Reply) -> Status {
+        Status::physical(format!(
+            "{} {request}: backend {} answered with the wrong kind of reply ({reply:?})",
+            self.def.name,
+            self.backend.name()
+        ))
+    }
+}

@@ -1,0 +1,29 @@
+//! ERASE: delete the record the string holds from a GET UPD.
+
+use super::Outcome;
+use super::session::Ctx;
+use vsam_protocol::{OpenIntent, Organization, RplOptions, fdbk};
+
+/// Runs an ERASE on one string.
+pub(crate) async fn erase(mut ctx: Ctx<'_>, _options: RplOptions) -> Outcome {
+    if ctx.state.def.organization == Organization::Esds {
+        ctx.release_held();
+        return Err(ctx.error(fdbk::ERASE_ON_ESDS, "records of an ESDS cannot be erased"));
+    }
+    if ctx.intent != OpenIntent::Update {
+        ctx.release_held();
+        return Err(ctx.error(
+            fdbk::NOT_ALLOWED_BY_OPEN,
+            "ERASE needs the dataset opened for update",
+        ));
+    }
+    let Some(held) = ctx.rpl.held.take() else {
+        return Err(ctx.error(
+            fdbk::NO_GET_UPDATE,
+            "ERASE without a preceding GET for update (UPD) on this string",
+        ));
+    };
+    let result = ctx.state.delete(ctx.request, held.key.clone()).await;
+    ctx.state.unlock(&held.key, ctx.owner);
+    result.map(|()| Vec::new())
+}

@@ -1,0 +1,41 @@
+//! VSAM semantics: everything a program can observe, kept in the host.
+//!
+//! Plugins only store records by byte key. Positions (one per string),
+//! exclusive control, key matching, browsing in both directions, ESDS RBAs,
+//! RRDS slots and every return and feedback code are decided here, the same
+//! way for every backend.
+
+mod dataset;
+mod rpl;
+mod session;
+mod shared;
+
+mod catalog_requests;
+mod erase;
+mod get;
+mod point;
+mod put;
+mod search;
+
+pub use dataset::{DatasetState, Owner};
+pub use session::Session;
+pub use shared::{Limits, Shared};
+
+use vsam_protocol::{Answer, Record, Status};
+
+/// The outcome of a data request: records, or the status of the failure.
+pub(crate) type Outcome = Result<Vec<Record>, Status>;
+
+/// Turns an outcome into the RESULT answer.
+pub(crate) fn answer(outcome: Outcome) -> Answer {
+    match outcome {
+        Ok(records) => Answer::Result {
+            status: Status::ok(),
+            records,
+        },
+        Err(status) => Answer::Result {
+            status,
+            records: Vec::new(),
+        },
+    }
+}

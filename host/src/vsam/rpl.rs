@@ -1,0 +1,92 @@
+//! A string (RPL): one position in an open dataset, the record it holds
+//! under exclusive control, and its read-ahead.
+
+use std::collections::VecDeque;
+use vsam_plugin_sdk::{Direction, Entry, Start};
+
+/// Where the next sequential request of a string goes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Cursor {
+    /// The scan start of the next sequential GET.
+    pub start: Start,
+    /// The direction the position was set up for.
+    pub direction: Direction,
+}
+
+impl Cursor {
+    /// Position before the first record (after OPEN).
+    pub fn beginning() -> Self {
+        Self {
+            start: Start::Edge,
+            direction: Direction::Forward,
+        }
+    }
+
+    /// Position just past `key` in `direction` (after returning it).
+    pub fn after(key: Vec<u8>, direction: Direction) -> Self {
+        Self {
+            start: Start::Exclusive(key),
+            direction,
+        }
+    }
+
+    /// Position at `key`, which the next GET returns if present.
+    pub fn at(key: Vec<u8>, direction: Direction) -> Self {
+        Self {
+            start: Start::Inclusive(key),
+            direction,
+        }
+    }
+}
+
+/// A record held under exclusive control by a GET UPD.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Held {
+    /// Its key.
+    pub key: Vec<u8>,
+    /// Its length when read (ESDS updates may not change it).
+    pub length: usize,
+}
+
+/// Most records fetched ahead for single sequential GETs.
+pub const MAX_READ_AHEAD: u32 = 64;
+
+/// One string's state.
+#[derive(Debug, Default)]
+pub struct Rpl {
+    /// Position; `None` when lost (after ENDREQ, a direct NUP request, or
+    /// a not-found error).
+    pub cursor: Option<Cursor>,
+    /// The record held by GET UPD.
+    pub held: Option<Held>,
+    /// Records already fetched past the cursor, valid while the dataset's
+    /// write counter equals `read_ahead_version`.
+    pub read_ahead: VecDeque<Entry>,
+    /// Write counter the read-ahead was fetched at.
+    pub read_ahead_version: u64,
+    /// Consecutive single sequential GETs: the read-ahead doubles with it.
+    pub streak: u32,
+}
+
+impl Rpl {
+    /// A string positioned at the beginning, as after OPEN.
+    pub fn new() -> Self {
+        Self {
+            cursor: Some(Cursor::beginning()),
+            ..Self::default()
+        }
+    }
+
+    /// Moves the position; drops the read-ahead.
+    pub fn set_cursor(&mut self, cursor: Option<Cursor>) {
+        self.cursor = cursor;
+        self.read_ahead.clear();
+        self.streak = 0;
+    }
+
+    /// How many records the next sequential fetch asks for.
+    pub fn next_fetch_size(&mut self) -> u32 {
+        self.streak = self.streak.saturating_add(1);
+        (1u32 << self.streak.min(6).saturating_sub(1)).min(MAX_READ_AHEAD)
+    }
+}

@@ -1,0 +1,274 @@
+//! One connection's VSAM state: its open datasets and their strings.
+
+use super::dataset::{DatasetState, Owner};
+use super::rpl::Rpl;
+use super::shared::Shared;
+use super::{Outcome, answer, catalog_requests, erase, get, point, put};
+use std::collections::HashMap;
+use std::sync::Arc;
+use vsam_protocol::{
+    Access, Answer, OpenIntent, Processing, Request, RplOptions, Status, StringRef, access, fdbk,
+    open_error, protocol_error,
+};
+
+/// An open dataset on this connection.
+pub(crate) struct OpenDataset {
+    pub state: Arc<DatasetState>,
+    pub intent: OpenIntent,
+    pub access: u8,
+    pub strings: Vec<Rpl>,
+}
+
+/// What a data request works on: the dataset, one string, and who it is.
+pub(crate) struct Ctx<'a> {
+    pub state: &'a DatasetState,
+    pub rpl: &'a mut Rpl,
+    pub owner: Owner,
+    pub intent: OpenIntent,
+    pub request: &'static str,
+}
+
+impl Ctx<'_> {
+    /// A logical error naming the dataset and the request.
+    pub fn error(&self, code: u8, detail: impl std::fmt::Display) -> Status {
+        Status::logical(
+            code,
+            format!("{} {}: {detail}", self.state.def.name, self.request),
+        )
+    }
+
+    /// Drops the record this string holds under exclusive control.
+    pub fn release_held(&mut self) {
+        if let Some(held) = self.rpl.held.take() {
+            self.state.unlock(&held.key, self.owner);
+        }
+    }
+}
+
+/// One connection's session.
+pub struct Session {
+    id: u64,
+    shared: Arc<Shared>,
+    opens: HashMap<u32, OpenDataset>,
+    next_handle: u32,
+}
+
+impl Session {
+    /// A session for a new connection.
+    pub fn new(shared: Arc<Shared>) -> Self {
+        let id = shared.next_session_id();
+        Self {
+            id,
+            shared,
+            opens: HashMap::new(),
+            next_handle: 1,
+        }
+    }
+
+    /// The connection id (for logs).
+    pub fn id(&self) -> u64 {
+        self.id
+    }
+
+    /// Runs one request and returns its answer.
+    pub async fn handle(&mut self, request: Request) -> Answer {
+        match request {
+            Request::Hello(_) => Answer::ProtocolError {
+                code: protocol_error::MALFORMED,
+                fatal: false,
+                message: "HELLO was already exchanged on this connection".into(),
+            },
+            Request::Ping => answer(Ok(Vec::new())),
+            Request::Open(open) => self.open(open).await,
+            Request::Close { handle } => answer(self.close(handle).await),
+            Request::Get(req) => {
+                let max_batch = self.shared.limits.max_batch;
+                answer(match self.ctx("GET", req.target, req.options) {
+                    Ok((ctx, options)) => get::get(ctx, options, &req, max_batch).await,
+                    Err(status) => Err(status),
+                })
+            }
+            Request::Put(req) => answer(match self.ctx("PUT", req.target, req.options) {
+                Ok((ctx, options)) => put::put(ctx, options, &req).await,
+                Err(status) => Err(status),
+            }),
+            Request::Erase { target, options } => {
+                answer(match self.ctx("ERASE", target, options) {
+                    Ok((ctx, options)) => erase::erase(ctx, options).await,
+                    Err(status) => Err(status),
+                })
+            }
+            Request::Point(req) => answer(match self.ctx("POINT", req.target, req.options) {
+                Ok((ctx, options)) => point::point(ctx, options, &req).await,
+                Err(status) => Err(status),
+            }),
+            Request::EndReq { target } => {
+                answer(self.ctx("ENDREQ", target, 0).map(|(mut ctx, _)| {
+                    ctx.release_held();
+                    ctx.rpl.set_cursor(None);
+                    Vec::new()
+                }))
+            }
+            Request::Define(spec) => catalog_requests::define(&self.shared, spec).await,
+            Request::Delete { name } => catalog_requests::delete(&self.shared, &name).await,
+            Request::Info { name } => catalog_requests::info(&self.shared, &name),
+            Request::List { pattern } => catalog_requests::list(&self.shared, &pattern),
+        }
+    }
+
+    /// Finds the string a data request names and checks its options.
+    fn ctx(
+        &mut self,
+        request: &'static str,
+        target: StringRef,
+        options: u32,
+    ) -> Result<(Ctx<'_>, RplOptions), Status> {
+        let Some(open) = self.opens.get_mut(&target.handle) else {
+            return Err(Status::logical(
+                fdbk::INVALID_OPTIONS,
+                format!(
+                    "{request}: handle {} is not open on this connection; OPEN the dataset first",
+                    target.handle
+                ),
+            ));
+        };
+        let name = open.state.def.name.clone();
+        let options = RplOptions::parse(options).map_err(|conflict| {
+            Status::logical(
+                fdbk::INVALID_OPTIONS,
+                format!("{name} {request}: {conflict}"),
+            )
+        })?;
+        let strings = open.strings.len();
+        let Some(rpl) = open.strings.get_mut(usize::from(target.string)) else {
+            return Err(Status::logical(
+                fdbk::NO_STRING,
+                format!(
+                    "{name} {request}: string {} is not available: OPEN gave {strings} string(s)",
+                    target.string
+                ),
+            ));
+        };
+        if request != "ENDREQ" && !access_allowed(open.access, options) {
+            return Err(Status::logical(
+                fdbk::NOT_ALLOWED_BY_OPEN,
+                format!(
+                    "{name} {request}: options {options} are not among the access options given at OPEN"
+                ),
+            ));
+        }
+        let ctx = Ctx {
+            state: &open.state,
+            rpl,
+            owner: Owner {
+                session: self.id,
+                handle: target.handle,
+                string: target.string,
+            },
+            intent: open.intent,
+            request,
+        };
+        Ok((ctx, options))
+    }
+
+    async fn open(&mut self, open: vsam_protocol::Open) -> Answer {
+        let name = open.dataset.to_ascii_uppercase();
+        let Some((def, _)) = self.shared.catalog.get(&name) else {
+            return answer(Err(Status::logical(
+                open_error::NOT_FOUND,
+                format!(
+                    "{name} OPEN: the dataset is not in the catalog; DEFINE it first (vsamr define {name} ...)"
+                ),
+            )));
+        };
+        let strings = open.strings.max(1);
+        if strings > self.shared.limits.max_strings {
+            return answer(Err(Status::logical(
+                open_error::INVALID_OPTIONS,
+                format!(
+                    "{name} OPEN: {strings} strings asked, this server allows {}",
+                    self.shared.limits.max_strings
+                ),
+            )));
+        }
+        if self.opens.len() >= self.shared.limits.max_open_per_connection {
+            return answer(Err(Status::logical(
+                open_error::INVALID_OPTIONS,
+                format!(
+                    "{name} OPEN: this connection already has {} datasets open, the limit; CLOSE one first",
+                    self.opens.len()
+                ),
+            )));
+        }
+        let state = match self.shared.acquire(&def) {
+            Ok(state) => state,
+            Err(status) => return answer(Err(status)),
+        };
+        let handle = self.next_handle;
+        self.next_handle = self.next_handle.wrapping_add(1).max(1);
+        let strings = (0..strings).map(|_| Rpl::new()).collect();
+        self.opens.insert(
+            handle,
+            OpenDataset {
+                state,
+                intent: open.intent,
+                access: open.access,
+                strings,
+            },
+        );
+        tracing::debug!(session = self.id, dataset = %name, handle, "open");
+        Answer::Opened {
+            handle,
+            dataset: def.to_spec(),
+        }
+    }
+
+    async fn close(&mut self, handle: u32) -> Outcome {
+        let Some(open) = self.opens.remove(&handle) else {
+            return Err(Status::logical(
+                fdbk::INVALID_OPTIONS,
+                format!("CLOSE: handle {handle} is not open on this connection"),
+            ));
+        };
+        self.finish(open).await
+    }
+
+    async fn finish(&self, open: OpenDataset) -> Outcome {
+        open.state.unlock_all(self.id, None);
+        if self.shared.release(&open.state) {
+            open.state.flush().await?;
+        }
+        Ok(Vec::new())
+    }
+
+    /// Closes everything the connection left open (disconnect, shutdown):
+    /// releases its locks and flushes datasets nobody else uses.
+    pub async fn close_all(&mut self) {
+        let opens: Vec<OpenDataset> = self.opens.drain().map(|(_, open)| open).collect();
+        for open in opens {
+            let name = open.state.def.name.clone();
+            if let Err(status) = self.finish(open).await {
+                tracing::warn!(session = self.id, dataset = %name, "flush on close failed: {status}");
+            }
+        }
+    }
+}
+
+/// True if the OPEN's access bits allow the request's options.
+fn access_allowed(bits: u8, options: RplOptions) -> bool {
+    if bits == 0 {
+        return true;
+    }
+    let access_bit = match options.access {
+        Access::Key => access::KEY,
+        Access::Address => access::ADR,
+    };
+    let processing_bit = match options.processing {
+        Processing::Direct => access::DIR,
+        Processing::Sequential => access::SEQ,
+        Processing::SkipSequential => access::SKP,
+    };
+    let access_given = bits & (access::KEY | access::ADR) != 0;
+    let processing_given = bits & (access::DIR | access::SEQ | access::SKP) != 0;
+    (!access_given || bits & access_bit != 0) && (!processing_given || bits & processing_bit != 0)
+}

@@ -1,0 +1,169 @@
+//! # vsam-plugin-sdk
+//!
+//! Everything needed to write a backend for the VSAM redirector `vsamrd` as a
+//! WebAssembly component: implement [`Backend`] for your store, call
+//! [`export_backend!`] once, and build with `cargo build --target wasm32-wasip2`.
+//!
+//! A backend is an ordered record store over byte keys. The host keeps every
+//! VSAM rule (positions, record locks, return and feedback codes), so a plugin
+//! keeps no session state and only has to store, find and list records.
+//! See `plugin-sdk/README.md` for a tutorial.
+//!
+//! The crate also carries what tools around records need on every platform:
+//! [`codepage`] (EBCDIC code pages), [`text`] (the reversible text form of
+//! record bytes) and [`keys`] (ESDS/RRDS key encoding).
+
+pub mod codepage;
+pub mod keys;
+pub mod log;
+pub mod ordered;
+pub mod text;
+
+#[doc(hidden)]
+pub mod bindings {
+    wit_bindgen::generate!({
+        world: "backend",
+        path: "wit",
+        pub_export_macro: true,
+        export_macro_name: "__export_backend_world",
+        default_bindings_module: "vsam_plugin_sdk::bindings",
+        additional_derives: [PartialEq, Eq],
+    });
+}
+
+pub use bindings::vsam::backend::types::{
+    Dataset, Direction, Entry, Organization, Start, StoreError,
+};
+
+/// The WIT package version of the contract this SDK builds plugins for.
+pub const CONTRACT_VERSION: &str = "1.0.0";
+
+/// The result type of every store operation.
+pub type StoreResult<T> = Result<T, StoreError>;
+
+/// An ordered record store: the one trait a backend plugin implements.
+///
+/// Keys compare as unsigned bytes. Every write that returns `Ok` must already
+/// be durable: the host acknowledges it to the client right away. Calls come
+/// one at a time (a plugin instance is never entered concurrently); the value
+/// lives as long as the instance, so it may cache whatever it likes.
+pub trait Backend: Sized + 'static {
+    /// Builds the store from the backend's `params` in the host configuration.
+    fn init(params: &[(String, String)]) -> Result<Self, String>;
+
+    /// Makes empty storage for a new dataset (`already-exists` if present).
+    fn create(&mut self, ds: &Dataset) -> StoreResult<()>;
+
+    /// Removes a dataset's storage.
+    fn destroy(&mut self, ds: &Dataset) -> StoreResult<()>;
+
+    /// The record under exactly `key`.
+    fn get(&mut self, ds: &Dataset, key: &[u8]) -> StoreResult<Option<Vec<u8>>>;
+
+    /// Up to `limit` records in key order, starting at `from`, in `dir`.
+    fn scan(
+        &mut self,
+        ds: &Dataset,
+        from: Start,
+        dir: Direction,
+        limit: u32,
+    ) -> StoreResult<Vec<Entry>>;
+
+    /// Stores a record under a new key (`duplicate-key` if present).
+    fn insert(&mut self, ds: &Dataset, key: Vec<u8>, value: Vec<u8>) -> StoreResult<()>;
+
+    /// Overwrites the record under an existing key (`not-found` if absent).
+    fn replace(&mut self, ds: &Dataset, key: Vec<u8>, value: Vec<u8>) -> StoreResult<()>;
+
+    /// Removes the record under `key` (`not-found` if absent).
+    fn delete(&mut self, ds: &Dataset, key: &[u8]) -> StoreResult<()>;
+
+    /// Stores a record after the last one; returns its key (the ESDS RBA:
+    /// previous RBA plus previous length, 8 bytes big-endian; 0 when empty).
+    fn append(&mut self, ds: &Dataset, value: Vec<u8>) -> StoreResult<Vec<u8>>;
+
+    /// Compacts or syncs storage; called when a dataset is last closed and at
+    /// shutdown. Writes must be durable without it.
+    fn flush(&mut self, _ds: &Dataset) -> StoreResult<()> {
+        Ok(())
+    }
+}
+
+/// Exports a [`Backend`] implementation as the plugin's `store` interface.
+///
+/// ```ignore
+/// struct MyStore { /* ... */ }
+/// impl vsam_plugin_sdk::Backend for MyStore { /* ... */ }
+/// vsam_plugin_sdk::export_backend!(MyStore);
+/// ```
+///
+/// On targets other than WebAssembly the macro expands to nothing, so the
+/// same crate can be used natively (for tests or an in-process baseline).
+#[macro_export]
+macro_rules! export_backend {
+    ($backend:ty) => {
+        #[cfg(target_arch = "wasm32")]
+        const _: () = {
+            use $crate::bindings::exports::vsam::backend::store::Guest;
+            use $crate::{Backend, Dataset, Direction, Entry, Start, StoreError};
+
+            ::std::thread_local! {
+                static STATE: ::std::cell::RefCell<Option<$backend>> =
+                    const { ::std::cell::RefCell::new(None) };
+            }
+
+            fn with<R>(
+                f: impl FnOnce(&mut $backend) -> Result<R, StoreError>,
+            ) -> Result<R, StoreError> {
+                STATE.with(|state| match state.borrow_mut().as_mut() {
+                    Some(backend) => f(backend),
+                    None => Err(StoreError::Invalid("plugin called before init".to_string())),
+                })
+            }
+
+            struct Export;
+
+            impl Guest for Export {
+                fn init(params: Vec<(String, String)>) -> Result<(), String> {
+                    let backend = <$backend as Backend>::init(&params)?;
+                    STATE.with(|state| *state.borrow_mut() = Some(backend));
+                    Ok(())
+                }
+                fn create(ds: Dataset) -> Result<(), StoreError> {
+                    with(|b| b.create(&ds))
+                }
+                fn destroy(ds: Dataset) -> Result<(), StoreError> {
+                    with(|b| b.destroy(&ds))
+                }
+                fn get(ds: Dataset, key: Vec<u8>) -> Result<Option<Vec<u8>>, StoreError> {
+                    with(|b| b.get(&ds, &key))
+                }
+                fn scan(
+                    ds: Dataset,
+                    from: Start,
+                    dir: Direction,
+                    limit: u32,
+                ) -> Result<Vec<Entry>, StoreError> {
+                    with(|b| b.scan(&ds, from, dir, limit))
+                }
+                fn insert(ds: Dataset, key: Vec<u8>, value: Vec<u8>) -> Result<(), StoreError> {
+                    with(|b| b.insert(&ds, key, value))
+                }
+                fn replace(ds: Dataset, key: Vec<u8>, value: Vec<u8>) -> Result<(), StoreError> {
+                    with(|b| b.replace(&ds, key, value))
+                }
+                fn delete(ds: Dataset, key: Vec<u8>) -> Result<(), StoreError> {
+                    with(|b| b.delete(&ds, &key))
+                }
+                fn append(ds: Dataset, value: Vec<u8>) -> Result<Vec<u8>, StoreError> {
+            with(|b| b.append(&ds, value))
+                }
+                fn flush(ds: Dataset) -> Result<(), StoreError> {
+                    with(|b| b.flush(&ds))
+                }
+            }
+
+            $crate::bindings::__export_backend_world!(Export with_types_in $crate::bindings);
+        };
+    };
+}

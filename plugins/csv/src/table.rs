@@ -1,0 +1,331 @@
+//! One dataset's CSV file and journal, and its records in memory.
+
+use crate::format::{self, bad};
+use std::collections::BTreeMap;
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, BufWriter, Read, Write};
+use std::path::{Path, PathBuf};
+use vsam_plugin_sdk::{Dataset, Organization, StoreError, StoreResult, log};
+
+/// When an acknowledged write is safe.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Durability {
+    /// Synced to disk before the answer: survives power loss.
+    Fsync,
+    /// Handed to the operating system before the answer: survives a crash
+    /// or `kill -9` of vsamrd, not a power loss.
+    Os,
+}
+
+/// A journal operation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Op {
+    Insert,
+    Replace,
+    Delete,
+}
+
+impl Op {
+    fn code(self) -> &'static str {
+        match self {
+            Op::Insert => "I",
+            Op::Replace => "R",
+            Op::Delete => "D",
+        }
+    }
+}
+
+/// Journal rows tolerated before the CSV is rewritten, at the least.
+const MIN_COMPACTION_ROWS: usize = 10_000;
+
+/// An open dataset.
+pub struct Table {
+    pub records: BTreeMap<Vec<u8>, Vec<u8>>,
+    csv_path: PathBuf,
+    journal_path: PathBuf,
+    journal: File,
+    journal_bytes: u64,
+    journal_rows: usize,
+    durability: Durability,
+}
+
+fn paths(directory: &Path, ds: &Dataset) -> (PathBuf, PathBuf, PathBuf) {
+    (
+        directory.join(format!("{}.csv", ds.name)),
+        directory.join(format!("{}.journal", ds.name)),
+        directory.join(format!("{}.csv.tmp", ds.name)),
+    )
+}
+
+fn io_error(path: &Path, action: &str, error: io::Error) -> StoreError {
+    let message = format!("{action} {}: {error}", path.display());
+    if error.kind() == io::ErrorKind::StorageFull || error.kind() == io::ErrorKind::QuotaExceeded {
+        StoreError::NoSpace(message)
+    } else {
+        StoreError::Io(message)
+    }
+}
+
+fn csv_error(ds: &Dataset, error: csv::Error) -> StoreError {
+    let line = error.position().map(|p| p.line()).unwrap_or(0);
+    bad(ds, line, "row", &error.to_string())
+}
+
+impl Table {
+    /// Writes an empty CSV (the header row only).
+    pub fn create(directory: &Path, ds: &Dataset) -> StoreResult<()> {
+        let (csv_path, journal_path, tmp_path) = paths(directory, ds);
+        if csv_path.exists() {
+            return Err(StoreError::AlreadyExists);
+        }
+        write_snapshot(ds, &tmp_path, &csv_path, &BTreeMap::new())?;
+        match fs::remove_file(&journal_path) {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(io_error(&journal_path, "removing stale journal", e)),
+        }
+    }
+
+    /// Removes the CSV and its journal.
+    pub fn destroy(directory: &Path, ds: &Dataset) -> StoreResult<()> {
+        let (csv_path, journal_path, _) = paths(directory, ds);
+        match fs::remove_file(&csv_path) {
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Err(StoreError::NoSuchDataset),
+            Err(e) => return Err(io_error(&csv_path, "removing", e)),
+        }
+        match fs::remove_file(&journal_path) {
+            Err(e) if e.kind() != io::ErrorKind::NotFound => {
+                Err(io_error(&journal_path, "removing", e))
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// Reads the CSV, replays the journal and opens it for appending.
+    pub fn open(directory: &Path, ds: &Dataset, durability: Durability) -> StoreResult<Self> {
+        let (csv_path, journal_path, _) = paths(directory, ds);
+        let file = match File::open(&csv_path) {
+            Ok(file) => file,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Err(StoreError::NoSuchDataset),
+            Err(e) => return Err(io_error(&csv_path, "opening", e)),
+        };
+        let mut records = BTreeMap::new();
+        let mut reader = csv::ReaderBuilder::new()
+            .has_headers(true)
+            .from_reader(io::BufReader::with_capacity(1 << 20, file));
+        for row in reader.records() {
+            let row = row.map_err(|e| csv_error(ds, e))?;
+            let line = row.position().map(|p| p.line()).unwrap_or(0);
+            let (Some(key_text), Some(record_text)) = (row.get(0), row.get(1)) else {
+                return Err(bad(ds, line, "row", "needs two columns: key and record"));
+            };
+            let key = format::key_from_text(ds, key_text, line)?;
+            let record = format::record_from_text(ds, record_text, line)?;
+            check_key_field(ds, &key, &record, line)?;
+            if records.insert(key, record).is_some() {
+                return Err(bad(
+                    ds,
+                    line,
+                    format::header(ds)[0],
+                    "the same key appears twice",
+                ));
+            }
+        }
+
+        let (journal, journal_bytes, journal_rows) =
+            replay_journal(ds, &journal_path, &mut records)?;
+        Ok(Self {
+            records,
+            csv_path,
+            journal_path,
+            journal,
+            journal_bytes,
+            journal_rows,
+            durability,
+        })
+    }
+
+    /// Journals a write, then applies it. Nothing changes if the journal
+    /// write fails: the torn row is cut off again.
+    pub fn write(
+        &mut self,
+        ds: &Dataset,
+        op: Op,
+        key: Vec<u8>,
+        value: Option<Vec<u8>>,
+    ) -> StoreResult<()> {
+        let mut row =
+            csv::Writer::from_writer(Vec::with_capacity(64 + value.as_ref().map_or(0, Vec::len)));
+        let record_text = value
+            .as_deref()
+            .map(|v| format::record_to_text(ds, v))
+            .unwrap_or_default();
+        row.write_record([op.code(), &format::key_to_text(ds, &key), &record_text])
+            .map_err(|e| csv_error(ds, e))?;
+        let row = row
+            .into_inner()
+            .map_err(|e| StoreError::Io(e.to_string()))?;
+        let result = self
+            .journal
+            .write_all(&row)
+            .and_then(|()| match self.durability {
+                Durability::Fsync => self.journal.sync_data(),
+                Durability::Os => Ok(()),
+            });
+        if let Err(error) = result {
+            let _ = self.journal.set_len(self.journal_bytes);
+            return Err(io_error(&self.journal_path, "appending to", error));
+        }
+        self.journal_bytes += row.len() as u64;
+        self.journal_rows += 1;
+        match value {
+            Some(value) => {
+                self.records.insert(key, value);
+            }
+            None => {
+                self.records.remove(&key);
+            }
+        }
+        if self.journal_rows > self.records.len().max(MIN_COMPACTION_ROWS) {
+            if let Err(error) = self.compact(ds) {
+                // The write is journaled and safe; compaction is retried later.
+                log::warn(&format!("{}: rewriting the CSV failed: {error:?}", ds.name));
+            }
+        }
+        Ok(())
+    }
+
+    /// Rewrites the CSV with every record and empties the journal.
+    pub fn compact(&mut self, ds: &Dataset) -> StoreResult<()> {
+        if self.journal_rows == 0 {
+            return Ok(());
+        }
+        let tmp_path = self.csv_path.with_extension("csv.tmp");
+        write_snapshot(ds, &tmp_path, &self.csv_path, &self.records)?;
+        self.journal
+            .set_len(0)
+            .and_then(|()| self.journal.sync_data())
+            .map_err(|e| io_error(&self.journal_path, "emptying", e))?;
+        self.journal_bytes = 0;
+        self.journal_rows = 0;
+        Ok(())
+    }
+}
+
+/// A KSDS record must carry its key at the key offset.
+fn check_key_field(ds: &Dataset, key: &[u8], record: &[u8], line: u64) -> StoreResult<()> {
+    if ds.organization != Organization::Ksds || ds.key_length == 0 {
+        return Ok(());
+    }
+    let (start, end) = (
+        ds.key_offset as usize,
+        (ds.key_offset + ds.key_length) as usize,
+    );
+    if record.get(start..end) != Some(key) {
+        return Err(bad(
+            ds,
+            line,
+            "key",
+            &format!(
+                "the key column does not match bytes {}..{} of the record: edit both together",
+                start + 1,
+                end
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// Writes every record to `tmp`, syncs it and renames it over `target`.
+fn write_snapshot(
+    ds: &Dataset,
+    tmp: &Path,
+    target: &Path,
+    records: &BTreeMap<Vec<u8>, Vec<u8>>,
+) -> StoreResult<()> {
+    let file = File::create(tmp).map_err(|e| io_error(tmp, "creating", e))?;
+    let mut writer = csv::Writer::from_writer(BufWriter::with_capacity(1 << 20, file));
+    writer
+        .write_record(format::header(ds))
+        .map_err(|e| csv_error(ds, e))?;
+    for (key, record) in records {
+        writer
+            .write_record([
+                format::key_to_text(ds, key),
+                format::record_to_text(ds, record),
+            ])
+            .map_err(|e| csv_error(ds, e))?;
+    }
+    let buffered = writer
+        .into_inner()
+        .map_err(|e| io_error(tmp, "writing", e.into_error()))?;
+    let file = buffered
+        .into_inner()
+        .map_err(|e| io_error(tmp, "writing", e.into_error()))?;
+    file.sync_all().map_err(|e| io_error(tmp, "syncing", e))?;
+    drop(file);
+    fs::rename(tmp, target).map_err(|e| io_error(target, "replacing", e))
+}
+
+/// Applies the journal to `records`; cuts off a torn last row. Returns the
+/// journal opened for appending, its length and its row count.
+fn replay_journal(
+    ds: &Dataset,
+    path: &Path,
+    records: &mut BTreeMap<Vec<u8>, Vec<u8>>,
+) -> StoreResult<(File, u64, usize)> {
+    let mut journal = OpenOptions::new()
+        .read(true)
+        .append(true)
+        .create(true)
+        .open(path)
+        .map_err(|e| io_error(path, "opening", e))?;
+    let mut bytes = Vec::new();
+    journal
+        .read_to_end(&mut bytes)
+        .map_err(|e| io_error(path, "reading", e))?;
+    let complete = bytes.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
+    if complete < bytes.len() {
+        log::warn(&format!(
+            "{}: cutting off a torn journal row of {} bytes (a write that was never acknowledged)",
+            ds.name,
+            bytes.len() - complete
+        ));
+        journal
+            .set_len(complete as u64)
+            .and_then(|()| journal.sync_data())
+            .map_err(|e| io_error(path, "truncating", e))?;
+    }
+    let mut rows = 0;
+    let mut reader = csv::ReaderBuilder::new()
+        .has_headers(false)
+        .from_reader(&bytes[..complete]);
+    for row in reader.records() {
+        let row = row.map_err(|e| csv_error(ds, e))?;
+        let line = row.position().map(|p| p.line()).unwrap_or(0);
+        let journal_bad =
+            |what: &str| StoreError::Io(format!("{}.journal line {line}: {what}", ds.name));
+        let key = format::key_from_text(
+            ds,
+            row.get(1).ok_or_else(|| journal_bad("missing key"))?,
+            line,
+        )?;
+        match row.get(0) {
+            Some("I") | Some("R") => {
+                let record = format::record_from_text(
+                    ds,
+                    row.get(2).ok_or_else(|| journal_bad("missing record"))?,
+                    line,
+                )?;
+                records.insert(key, record);
+            }
+            Some("D") => {
+                records.remove(&key);
+            }
+            _ => return Err(journal_bad("unknown operation")),
+        }
+        rows += 1;
+    }
+    Ok((journal, complete as u64, rows))
+}

@@ -1,0 +1,740 @@
+//! Requests and answers, and their payload encodings.
+//!
+//! Every frame is `length:u32 kind:u8 id:u32 payload`; the kind names one of
+//! the messages below. Answers use the request kind with the high bit set,
+//! except that any request may be answered by a `Result` (carrying an error
+//! status) or a `ProtocolError`. `docs/protocol.md` is the byte-level spec.
+
+use crate::codes::Status;
+use crate::wire::{DecodeError, Reader, put_bytes, put_string};
+use bytes::{BufMut, BytesMut};
+
+/// Message kind bytes.
+pub mod kind {
+    /// Handshake request.
+    pub const HELLO: u8 = 0x01;
+    /// Liveness check.
+    pub const PING: u8 = 0x02;
+    /// Open a dataset.
+    pub const OPEN: u8 = 0x10;
+    /// Close an open dataset.
+    pub const CLOSE: u8 = 0x11;
+    /// Retrieve records.
+    pub const GET: u8 = 0x20;
+    /// Insert or update a record.
+    pub const PUT: u8 = 0x21;
+    /// Erase the record held by GET UPD.
+    pub const ERASE: u8 = 0x22;
+    /// Position a string.
+    pub const POINT: u8 = 0x23;
+    /// End a request: drop position and exclusive control.
+    pub const ENDREQ: u8 = 0x24;
+    /// Define a dataset in the catalog.
+    pub const DEFINE: u8 = 0x30;
+    /// Delete a dataset and its records.
+    pub const DELETE: u8 = 0x31;
+    /// Describe one dataset.
+    pub const INFO: u8 = 0x32;
+    /// List datasets matching a pattern.
+    pub const LIST: u8 = 0x33;
+    /// Handshake answer.
+    pub const WELCOME: u8 = 0x81;
+    /// Status and records: the answer to data requests and to any failure.
+    pub const RESULT: u8 = 0x82;
+    /// Successful OPEN.
+    pub const OPENED: u8 = 0x83;
+    /// Catalog entries (INFO, LIST, DEFINE).
+    pub const CATALOG: u8 = 0x84;
+    /// The request or the connection failed at the protocol level.
+    pub const PROTOCOL_ERROR: u8 = 0xFF;
+}
+
+/// Dataset organization.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Organization {
+    /// Key-sequenced.
+    Ksds,
+    /// Entry-sequenced.
+    Esds,
+    /// Relative record.
+    Rrds,
+}
+
+impl Organization {
+    /// Wire value.
+    pub fn code(self) -> u8 {
+        match self {
+            Organization::Ksds => 1,
+            Organization::Esds => 2,
+            Organization::Rrds => 3,
+        }
+    }
+
+    /// From the wire value.
+    pub fn from_code(code: u8) -> Result<Self, DecodeError> {
+        match code {
+            1 => Ok(Organization::Ksds),
+            2 => Ok(Organization::Esds),
+            3 => Ok(Organization::Rrds),
+            other => Err(DecodeError::BadValue {
+                field: "organization",
+                problem: format!("{other} is not 1 (KSDS), 2 (ESDS) or 3 (RRDS)"),
+            }),
+        }
+    }
+
+    /// `ksds`, `esds` or `rrds`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Organization::Ksds => "ksds",
+            Organization::Esds => "esds",
+            Organization::Rrds => "rrds",
+        }
+    }
+}
+
+impl std::str::FromStr for Organization {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s.to_ascii_lowercase().as_str() {
+            "ksds" | "indexed" => Ok(Organization::Ksds),
+            "esds" | "nonindexed" => Ok(Organization::Esds),
+            "rrds" | "numbered" => Ok(Organization::Rrds),
+            _ => Err(format!(
+                "unknown organization {s:?}: use ksds, esds or rrds"
+            )),
+        }
+    }
+}
+
+/// What an OPEN allows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OpenIntent {
+    /// Read only: GET and POINT.
+    Input,
+    /// Load: PUT-insert only.
+    Output,
+    /// Everything: GET, PUT (insert and update), ERASE, POINT.
+    Update,
+}
+
+impl OpenIntent {
+    /// Wire value.
+    pub fn code(self) -> u8 {
+        match self {
+            OpenIntent::Input => 0,
+            OpenIntent::Output => 1,
+            OpenIntent::Update => 2,
+        }
+    }
+
+    /// From the wire value.
+    pub fn from_code(code: u8) -> Result<Self, DecodeError> {
+        match code {
+            0 => Ok(OpenIntent::Input),
+            1 => Ok(OpenIntent::Output),
+            2 => Ok(OpenIntent::Update),
+            other => Err(DecodeError::BadValue {
+                field: "intent",
+                problem: format!("{other} is not 0 (input), 1 (output) or 2 (update)"),
+            }),
+        }
+    }
+}
+
+/// ACB access option bits of an OPEN (MACRF); zero allows every access.
+pub mod access {
+    /// Keyed access allowed.
+    pub const KEY: u8 = 1 << 0;
+    /// Addressed access allowed.
+    pub const ADR: u8 = 1 << 1;
+    /// Direct processing allowed.
+    pub const DIR: u8 = 1 << 2;
+    /// Sequential processing allowed.
+    pub const SEQ: u8 = 1 << 3;
+    /// Skip-sequential processing allowed.
+    pub const SKP: u8 = 1 << 4;
+}
+
+/// A catalog entry: what DEFINE creates and INFO/LIST report.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DatasetSpec {
+    /// Dataset name, e.g. `PROD.CUST.MASTER`.
+    pub name: String,
+    /// KSDS, ESDS or RRDS.
+    pub organization: Organization,
+    /// Offset of the prime key in a KSDS record.
+    pub key_offset: u32,
+    /// Length of the prime key (KSDS); 0 otherwise.
+    pub key_length: u16,
+    /// Smallest record length.
+    pub min_record: u32,
+    /// Largest record length (the slot size of an RRDS).
+    pub max_record: u32,
+    /// Code page of the record text.
+    pub codepage: String,
+    /// Backend holding the records; empty in DEFINE means "by route".
+    pub backend: String,
+}
+
+impl DatasetSpec {
+    fn encode(&self, out: &mut BytesMut) {
+        put_string(out, &self.name);
+        out.put_u8(self.organization.code());
+        out.put_u32(self.key_offset);
+        out.put_u16(self.key_length);
+        out.put_u32(self.min_record);
+        out.put_u32(self.max_record);
+        put_string(out, &self.codepage);
+        put_string(out, &self.backend);
+    }
+
+    fn decode(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
+        Ok(Self {
+            name: r.string("name")?,
+            organization: Organization::from_code(r.u8("organization")?)?,
+            key_offset: r.u32("key_offset")?,
+            key_length: r.u16("key_length")?,
+            min_record: r.u32("min_record")?,
+            max_record: r.u32("max_record")?,
+            codepage: r.string("codepage")?,
+            backend: r.string("backend")?,
+        })
+    }
+}
+
+/// Handshake, sent first by the client.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Hello {
+    /// Protocol major version the client speaks.
+    pub major: u16,
+    /// Protocol minor version.
+    pub minor: u16,
+    /// Largest frame the client accepts.
+    pub max_frame: u32,
+    /// Client name and version, for the server's log.
+    pub client: String,
+}
+
+/// Handshake answer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Welcome {
+    /// Protocol major version of the server.
+    pub major: u16,
+    /// Protocol minor version of the server.
+    pub minor: u16,
+    /// Largest frame the server accepts.
+    pub max_frame: u32,
+    /// Most records one batched GET returns.
+    pub max_batch: u32,
+    /// Largest record any dataset may define.
+    pub max_record: u32,
+    /// Server name and version.
+    pub server: String,
+}
+
+/// Names one string (RPL position) of an open dataset.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct StringRef {
+    /// Handle from OPENED.
+    pub handle: u32,
+    /// String number, below the count given at OPEN.
+    pub string: u16,
+}
+
+/// Open a dataset.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Open {
+    /// Dataset name.
+    pub dataset: String,
+    /// Input, output or update.
+    pub intent: OpenIntent,
+    /// ACB access bits (see [`access`]); 0 allows all.
+    pub access: u8,
+    /// Number of strings (STRNO); 0 means 1.
+    pub strings: u16,
+}
+
+/// GET: retrieve one record, or up to `max_records` in sequence.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Get {
+    /// The string.
+    pub target: StringRef,
+    /// RPL options word.
+    pub options: u32,
+    /// Key search argument (KSDS).
+    pub key: Vec<u8>,
+    /// Generic key length with GEN.
+    pub generic_length: u16,
+    /// RBA (ESDS, ADR) or RRN (RRDS, KEY).
+    pub address: u64,
+    /// Batch size for sequential GET; 0 or 1 means one record.
+    pub max_records: u32,
+}
+
+/// PUT: insert, or update the record held by GET UPD.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Put {
+    /// The string.
+    pub target: StringRef,
+    /// RPL options word.
+    pub options: u32,
+    /// RRN for a direct RRDS insert.
+    pub address: u64,
+    /// The record.
+    pub record: Vec<u8>,
+}
+
+/// POINT: position a string for sequential processing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Point {
+    /// The string.
+    pub target: StringRef,
+    /// RPL options word.
+    pub options: u32,
+    /// Key search argument (KSDS).
+    pub key: Vec<u8>,
+    /// Generic key length with GEN.
+    pub generic_length: u16,
+    /// RBA (ESDS) or RRN (RRDS).
+    pub address: u64,
+}
+
+/// Everything a client may send.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Request {
+    /// Handshake.
+    Hello(Hello),
+    /// Liveness check.
+    Ping,
+    /// Open a dataset.
+    Open(Open),
+    /// Close a handle.
+    Close { handle: u32 },
+    /// Retrieve.
+    Get(Get),
+    /// Insert or update.
+    Put(Put),
+    /// Erase the held record.
+    Erase { target: StringRef, options: u32 },
+    /// Position.
+    Point(Point),
+    /// End request.
+    EndReq { target: StringRef },
+    /// Catalog: define.
+    Define(DatasetSpec),
+    /// Catalog: delete.
+    Delete { name: String },
+    /// Catalog: describe.
+    Info { name: String },
+    /// Catalog: list by pattern (`*` matches within a qualifier, `**` across).
+    List { pattern: String },
+}
+
+/// One record in a result: its RBA/RRN (0 for KSDS), key and bytes.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Record {
+    /// RBA (ESDS) or RRN (RRDS); 0 for KSDS.
+    pub address: u64,
+    /// The record's key (KSDS prime key; 8-byte RBA/RRN otherwise).
+    pub key: Vec<u8>,
+    /// The record bytes (empty in PUT answers).
+    pub data: Vec<u8>,
+}
+
+/// Everything a server may send.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Answer {
+    /// Handshake answer.
+    Welcome(Welcome),
+    /// Status and records.
+    Result {
+        status: Status,
+        records: Vec<Record>,
+    },
+    /// OPEN succeeded.
+    Opened { handle: u32, dataset: DatasetSpec },
+    /// Catalog entries.
+    Catalog { datasets: Vec<DatasetSpec> },
+    /// Protocol failure; `fatal` means the server closes the connection.
+    ProtocolError {
+        code: u16,
+        fatal: bool,
+        message: String,
+    },
+}
+
+/// Protocol error codes.
+pub mod protocol_error {
+    /// The first frame was not a HELLO with the right magic.
+    pub const NOT_A_CLIENT: u16 = 1;
+    /// No common protocol version.
+    pub const VERSION: u16 = 2;
+    /// Frame longer than the negotiated maximum.
+    pub const FRAME_TOO_LARGE: u16 = 3;
+    /// The payload did not decode.
+    pub const MALFORMED: u16 = 4;
+    /// Unknown message kind.
+    pub const UNKNOWN_KIND: u16 = 5;
+    /// The server is shutting down.
+    pub const SHUTTING_DOWN: u16 = 6;
+    /// A request came before the handshake.
+    pub const HANDSHAKE_REQUIRED: u16 = 7;
+}
+
+/// The 4 bytes that open every HELLO payload.
+pub const MAGIC: &[u8; 4] = b"VSAM";
+
+/// Encoding of a message's payload, shared by both directions.
+pub trait Message: Sized {
+    /// The kind byte.
+    fn kind(&self) -> u8;
+    /// Appends the payload.
+    fn encode_payload(&self, out: &mut BytesMut);
+    /// Decodes a payload of the given kind.
+    fn decode_payload(kind: u8, payload: &[u8]) -> Result<Self, DecodeError>;
+}
+
+fn put_target(out: &mut BytesMut, target: StringRef) {
+    out.put_u32(target.handle);
+    out.put_u16(target.string);
+}
+
+fn read_target(r: &mut Reader<'_>) -> Result<StringRef, DecodeError> {
+    Ok(StringRef {
+        handle: r.u32("handle")?,
+        string: r.u16("string")?,
+    })
+}
+
+impl Message for Request {
+    fn kind(&self) -> u8 {
+        match self {
+            Request::Hello(_) => kind::HELLO,
+            Request::Ping => kind::PING,
+            Request::Open(_) => kind::OPEN,
+            Request::Close { .. } => kind::CLOSE,
+            Request::Get(_) => kind::GET,
+            Request::Put(_) => kind::PUT,
+            Request::Erase { .. } => kind::ERASE,
+            Request::Point(_) => kind::POINT,
+            Request::EndReq { .. } => kind::ENDREQ,
+            Request::Define(_) => kind::DEFINE,
+            Request::Delete { .. } => kind::DELETE,
+            Request::Info { .. } => kind::INFO,
+            Request::List { .. } => kind::LIST,
+        }
+    }
+
+    fn encode_payload(&self, out: &mut BytesMut) {
+        match self {
+            Request::Hello(h) => {
+                out.put_slice(MAGIC);
+                out.put_u16(h.major);
+                out.put_u16(h.minor);
+                out.put_u32(h.max_frame);
+                put_string(out, &h.client);
+            }
+            Request::Ping => {}
+            Request::Open(o) => {
+                put_string(out, &o.dataset);
+                out.put_u8(o.intent.code());
+                out.put_u8(o.access);
+                out.put_u16(o.strings);
+            }
+            Request::Close { handle } => out.put_u32(*handle),
+            Request::Get(g) => {
+                put_target(out, g.target);
+                out.put_u32(g.options);
+                put_bytes(out, &g.key);
+                out.put_u16(g.generic_length);
+                out.put_u64(g.address);
+                out.put_u32(g.max_records);
+            }
+            Request::Put(p) => {
+                put_target(out, p.target);
+                out.put_u32(p.options);
+                out.put_u64(p.address);
+                put_bytes(out, &p.record);
+            }
+            Request::Erase { target, options } => {
+                put_target(out, *target);
+                out.put_u32(*options);
+            }
+            Request::Point(p) => {
+                put_target(out, p.target);
+                out.put_u32(p.options);
+                put_bytes(out, &p.key);
+                out.put_u16(p.generic_length);
+                out.put_u64(p.address);
+            }
+            Request::EndReq { target } => put_target(out, *target),
+            Request::Define(spec) => spec.encode(out),
+            Request::Delete { name } | Request::Info { name } => put_string(out, name),
+            Request::List { pattern } => put_string(out, pattern),
+        }
+    }
+
+    fn decode_payload(kind: u8, payload: &[u8]) -> Result<Self, DecodeError> {
+        let mut r = Reader::new(payload);
+        let (request, name) = match kind {
+            kind::HELLO => {
+                let magic = r.raw("magic", 4)?;
+                if magic != MAGIC {
+                    return Err(DecodeError::BadValue {
+                        field: "magic",
+                        problem: format!("expected \"VSAM\", got {magic:02X?}"),
+                    });
+                }
+                let hello = Hello {
+                    major: r.u16("major")?,
+                    minor: r.u16("minor")?,
+                    max_frame: r.u32("max_frame")?,
+                    client: r.string("client")?,
+                };
+                (Request::Hello(hello), "HELLO")
+            }
+            kind::PING => (Request::Ping, "PING"),
+            kind::OPEN => {
+                let open = Open {
+                    dataset: r.string("dataset")?,
+                    intent: OpenIntent::from_code(r.u8("intent")?)?,
+                    access: r.u8("access")?,
+                    strings: r.u16("strings")?,
+                };
+                (Request::Open(open), "OPEN")
+            }
+            kind::CLOSE => (
+                Request::Close {
+                    handle: r.u32("handle")?,
+                },
+                "CLOSE",
+            ),
+            kind::GET => {
+                let get = Get {
+                    target: read_target(&mut r)?,
+                    options: r.u32("options")?,
+                    key: r.bytes("key")?,
+                    generic_length: r.u16("generic_length")?,
+                    address: r.u64("address")?,
+                    max_records: r.u32("max_records")?,
+                };
+                (Request::Get(get), "GET")
+            }
+            kind::PUT => {
+                let put = Put {
+                    target: read_target(&mut r)?,
+                    options: r.u32("options")?,
+                    address: r.u64("address")?,
+                    record: r.bytes("record")?,
+                };
+                (Request::Put(put), "PUT")
+            }
+            kind::ERASE => {
+                let target = read_target(&mut r)?;
+                (
+                    Request::Erase {
+                        target,
+                        options: r.u32("options")?,
+                    },
+                    "ERASE",
+                )
+            }
+            kind::POINT => {
+                let point = Point {
+                    target: read_target(&mut r)?,
+                    options: r.u32("options")?,
+                    key: r.bytes("key")?,
+                    generic_length: r.u16("generic_length")?,
+                    address: r.u64("address")?,
+                };
+                (Request::Point(point), "POINT")
+            }
+            kind::ENDREQ => (
+                Request::EndReq {
+                    target: read_target(&mut r)?,
+                },
+                "ENDREQ",
+            ),
+            kind::DEFINE => (Request::Define(DatasetSpec::decode(&mut r)?), "DEFINE"),
+            kind::DELETE => (
+                Request::Delete {
+                    name: r.string("name")?,
+                },
+                "DELETE",
+            ),
+            kind::INFO => (
+                Request::Info {
+                    name: r.string("name")?,
+                },
+                "INFO",
+            ),
+            kind::LIST => (
+                Request::List {
+                    pattern: r.string("pattern")?,
+                },
+                "LIST",
+            ),
+            other => return Err(DecodeError::UnknownKind(other)),
+        };
+        r.finish(name)?;
+        Ok(request)
+    }
+}
+
+impl Request {
+    /// The request's name as VSAM and IDCAMS users know it (`GET`, `DEFINE`...).
+    pub fn name(&self) -> &'static str {
+        request_name(self.kind())
+    }
+}
+
+/// The name of a request kind, for messages.
+pub fn request_name(kind_byte: u8) -> &'static str {
+    match kind_byte {
+        kind::HELLO => "HELLO",
+        kind::PING => "PING",
+        kind::OPEN => "OPEN",
+        kind::CLOSE => "CLOSE",
+        kind::GET => "GET",
+        kind::PUT => "PUT",
+        kind::ERASE => "ERASE",
+        kind::POINT => "POINT",
+        kind::ENDREQ => "ENDREQ",
+        kind::DEFINE => "DEFINE",
+        kind::DELETE => "DELETE",
+        kind::INFO => "INFO",
+        kind::LIST => "LIST",
+        _ => "UNKNOWN",
+    }
+}
+
+fn put_status(out: &mut BytesMut, status: &Status) {
+    out.put_u8(status.r15);
+    out.put_u8(status.fdbk);
+    out.put_u8(status.component);
+    put_string(out, &status.message);
+}
+
+fn read_status(r: &mut Reader<'_>) -> Result<Status, DecodeError> {
+    Ok(Status {
+        r15: r.u8("r15")?,
+        fdbk: r.u8("fdbk")?,
+        component: r.u8("component")?,
+        message: r.string("message")?,
+    })
+}
+
+impl Message for Answer {
+    fn kind(&self) -> u8 {
+        match self {
+            Answer::Welcome(_) => kind::WELCOME,
+            Answer::Result { .. } => kind::RESULT,
+            Answer::Opened { .. } => kind::OPENED,
+            Answer::Catalog { .. } => kind::CATALOG,
+            Answer::ProtocolError { .. } => kind::PROTOCOL_ERROR,
+        }
+    }
+
+    fn encode_payload(&self, out: &mut BytesMut) {
+        match self {
+            Answer::Welcome(w) => {
+                out.put_u16(w.major);
+                out.put_u16(w.minor);
+                out.put_u32(w.max_frame);
+                out.put_u32(w.max_batch);
+                out.put_u32(w.max_record);
+                put_string(out, &w.server);
+            }
+            Answer::Result { status, records } => {
+                put_status(out, status);
+                out.put_u32(records.len() as u32);
+                for record in records {
+                    out.put_u64(record.address);
+                    put_bytes(out, &record.key);
+                    put_bytes(out, &record.data);
+                }
+            }
+            Answer::Opened { handle, dataset } => {
+                out.put_u32(*handle);
+                dataset.encode(out);
+            }
+            Answer::Catalog { datasets } => {
+                out.put_u32(datasets.len() as u32);
+                for dataset in datasets {
+                    dataset.encode(out);
+                }
+            }
+            Answer::ProtocolError {
+                code,
+                fatal,
+                message,
+            } => {
+                out.put_u16(*code);
+                out.put_u8(u8::from(*fatal));
+                put_string(out, message);
+            }
+        }
+    }
+
+    fn decode_payload(kind: u8, payload: &[u8]) -> Result<Self, DecodeError> {
+        let mut r = Reader::new(payload);
+        let (answer, name) = match kind {
+            kind::WELCOME => {
+                let welcome = Welcome {
+                    major: r.u16("major")?,
+                    minor: r.u16("minor")?,
+                    max_frame: r.u32("max_frame")?,
+                    max_batch: r.u32("max_batch")?,
+                    max_record: r.u32("max_record")?,
+                    server: r.string("server")?,
+                };
+                (Answer::Welcome(welcome), "WELCOME")
+            }
+            kind::RESULT => {
+                let status = read_status(&mut r)?;
+                let count = r.u32("count")? as usize;
+                // Each record takes at least 16 bytes: never trust a count
+                // the payload cannot hold.
+                let mut records = Vec::with_capacity(count.min(payload.len() / 16));
+                for _ in 0..count {
+                    records.push(Record {
+                        address: r.u64("address")?,
+                        key: r.bytes("key")?,
+                        data: r.bytes("record")?,
+                    });
+                }
+                (Answer::Result { status, records }, "RESULT")
+            }
+            kind::OPENED => {
+                let handle = r.u32("handle")?;
+                let dataset = DatasetSpec::decode(&mut r)?;
+                (Answer::Opened { handle, dataset }, "OPENED")
+            }
+            kind::CATALOG => {
+                let count = r.u32("count")? as usize;
+                let mut datasets = Vec::with_capacity(count.min(payload.len() / 24));
+                for _ in 0..count {
+                    datasets.push(DatasetSpec::decode(&mut r)?);
+                }
+                (Answer::Catalog { datasets }, "CATALOG")
+            }
+            kind::PROTOCOL_ERROR => {
+                let code = r.u16("code")?;
+                let fatal = r.u8("fatal")? != 0;
+                let message = r.string("message")?;
+                (
+                    Answer::ProtocolError {
+                        code,
+                        fatal,
+                        message,
+                    },
+                    "PROTOCOL_ERROR",
+                )
+            }
+            other => return Err(DecodeError::UnknownKind(other)),
+        };
+        r.finish(name)?;
+        Ok(answer)
+    }
+}

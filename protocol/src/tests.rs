@@ -1,0 +1,292 @@
+use super::*;
+use bytes::BytesMut;
+use proptest::prelude::*;
+use tokio_util::codec::{Decoder, Encoder};
+
+fn sample_requests() -> Vec<Request> {
+    let target = StringRef {
+        handle: 7,
+        string: 1,
+    };
+    vec![
+        Request::Hello(Hello {
+            major: 1,
+            minor: 0,
+            max_frame: 1 << 20,
+            client: "t".into(),
+        }),
+        Request::Ping,
+        Request::Open(Open {
+            dataset: "A.B".into(),
+            intent: OpenIntent::Update,
+            access: 0,
+            strings: 2,
+        }),
+        Request::Close { handle: 9 },
+        Request::Get(Get {
+            target,
+            options: 8,
+            key: b"K1".to_vec(),
+            generic_length: 1,
+            address: 5,
+            max_records: 100,
+        }),
+        Request::Put(Put {
+            target,
+            options: 256,
+            address: 3,
+            record: vec![0xC1; 10],
+        }),
+        Request::Erase { target, options: 0 },
+        Request::Point(Point {
+            target,
+            options: 1024,
+            key: vec![1, 2],
+            generic_length: 0,
+            address: 0,
+        }),
+        Request::EndReq { target },
+        Request::Define(DatasetSpec {
+            name: "PROD.CUST".into(),
+            organization: Organization::Ksds,
+            key_offset: 0,
+            key_length: 8,
+            min_record: 1,
+            max_record: 200,
+            codepage: "cp037".into(),
+            backend: String::new(),
+        }),
+        Request::Delete { name: "X".into() },
+        Request::Info { name: "X".into() },
+        Request::List {
+            pattern: "PROD.**".into(),
+        },
+    ]
+}
+
+#[test]
+fn every_request_round_trips_through_the_codec() {
+    let mut client = ClientCodec::new(1 << 20);
+    let mut server = ServerCodec::new(1 << 20);
+    let mut buf = BytesMut::new();
+    let requests = sample_requests();
+    for (i, request) in requests.iter().enumerate() {
+        client
+            .encode((i as u32, request.clone()), &mut buf)
+            .unwrap();
+    }
+    for (i, request) in requests.iter().enumerate() {
+        let incoming = server.decode(&mut buf).unwrap().unwrap();
+        assert_eq!(incoming.id, i as u32);
+        assert_eq!(incoming.message.as_ref().unwrap(), request);
+    }
+    assert!(server.decode(&mut buf).unwrap().is_none());
+}
+
+#[test]
+fn every_answer_round_trips_through_the_codec() {
+    let answers = vec![
+        Answer::Welcome(Welcome {
+            major: 1,
+            minor: 0,
+            max_frame: 9,
+            max_batch: 3,
+            max_record: 4,
+            server: "s".into(),
+        }),
+        Answer::Result {
+            status: Status::logical(fdbk::NOT_FOUND, "no"),
+            records: vec![Record {
+                address: 80,
+                key: vec![0; 8],
+                data: b"abc".to_vec(),
+            }],
+        },
+        Answer::Opened {
+            handle: 1,
+            dataset: match &sample_requests()[9] {
+                Request::Define(d) => d.clone(),
+                _ => unreachable!(),
+            },
+        },
+        Answer::Catalog { datasets: vec![] },
+        Answer::ProtocolError {
+            code: 4,
+            fatal: false,
+            message: "bad".into(),
+        },
+    ];
+    let mut server = ServerCodec::new(1 << 20);
+    let mut client = ClientCodec::new(1 << 20);
+    let mut buf = BytesMut::new();
+    for answer in &answers {
+        server.encode((42, answer.clone()), &mut buf).unwrap();
+    }
+    for answer in &answers {
+        let incoming = client.decode(&mut buf).unwrap().unwrap();
+        assert_eq!(incoming.id, 42);
+        assert_eq!(incoming.message.as_ref().unwrap(), answer);
+    }
+}
+
+/// The byte-level examples of docs/protocol.md, checked here so the
+/// document cannot drift from the code.
+#[test]
+fn documented_frames_are_exact() {
+    let ping = encode_frame(1, &Request::Ping);
+    assert_eq!(ping, [0, 0, 0, 5, 0x02, 0, 0, 0, 1]);
+
+    let hello = encode_frame(
+        1,
+        &Request::Hello(Hello {
+            major: 1,
+            minor: 0,
+            max_frame: 0x0100_0000,
+            client: "c".into(),
+        }),
+    );
+    assert_eq!(
+        hello,
+        [
+            0, 0, 0, 0x12, 0x01, 0, 0, 0, 1, b'V', b'S', b'A', b'M', 0, 1, 0, 0, 1, 0, 0, 0, 0, 1,
+            b'c'
+        ]
+    );
+
+    let get = encode_frame(
+        3,
+        &Request::Get(Get {
+            target: StringRef {
+                handle: 1,
+                string: 0,
+            },
+            options: options::bits::KEY | options::bits::DIR,
+            key: vec![0xC1, 0xF1],
+            generic_length: 0,
+            address: 0,
+            max_records: 1,
+        }),
+    );
+    assert_eq!(
+        get,
+        [
+            0, 0, 0, 0x23, 0x20, 0, 0, 0, 3, // length 35, GET, id 3
+            0, 0, 0, 1, 0, 0, // handle 1, string 0
+            0, 0, 0, 0x09, // options KEY|DIR
+            0, 0, 0, 2, 0xC1, 0xF1, // key
+            0, 0, // generic length
+            0, 0, 0, 0, 0, 0, 0, 0, // address
+            0, 0, 0, 1, // max records
+        ]
+    );
+
+    let not_found = encode_frame(
+        3,
+        &Answer::Result {
+            status: Status::logical(fdbk::NOT_FOUND, ""),
+            records: vec![],
+        },
+    );
+    assert_eq!(
+        not_found,
+        [
+            0, 0, 0, 0x0E, 0x82, 0, 0, 0, 3, 8, 0x10, 0, 0, 0, 0, 0, 0, 0
+        ]
+    );
+}
+
+#[test]
+fn framing_errors_are_reported() {
+    let mut server = ServerCodec::new(100);
+    let mut buf = BytesMut::from(&[0u8, 0, 0, 2, 1, 1][..]);
+    assert!(matches!(
+        server.decode(&mut buf),
+        Err(FrameError::TooShort(2))
+    ));
+    let mut buf = BytesMut::from(&[0u8, 0, 1, 0][..]);
+    assert!(matches!(
+        server.decode(&mut buf),
+        Err(FrameError::TooLarge {
+            length: 256,
+            max: 100
+        })
+    ));
+}
+
+#[test]
+fn bad_payloads_fail_only_their_frame() {
+    let mut server = ServerCodec::new(100);
+    let mut buf = BytesMut::new();
+    // A GET cut short, then an unknown kind, then a good PING.
+    buf.extend_from_slice(&[0, 0, 0, 7, 0x20, 0, 0, 0, 1, 0, 0]);
+    buf.extend_from_slice(&[0, 0, 0, 5, 0x77, 0, 0, 0, 2]);
+    buf.extend_from_slice(&encode_frame(3, &Request::Ping));
+    let first = server.decode(&mut buf).unwrap().unwrap();
+    assert!(matches!(
+        first.message,
+        Err(DecodeError::Truncated {
+            field: "handle",
+            ..
+        })
+    ));
+    let second = server.decode(&mut buf).unwrap().unwrap();
+    assert_eq!(second.message, Err(DecodeError::UnknownKind(0x77)));
+    let third = server.decode(&mut buf).unwrap().unwrap();
+    assert_eq!(third.message, Ok(Request::Ping));
+}
+
+#[test]
+fn trailing_bytes_are_refused() {
+    let mut frame = encode_frame(1, &Request::Close { handle: 1 });
+    frame.push(0);
+    frame[3] += 1;
+    let mut server = ServerCodec::new(100);
+    let incoming = server
+        .decode(&mut BytesMut::from(&frame[..]))
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        incoming.message,
+        Err(DecodeError::TrailingBytes(1, "CLOSE"))
+    );
+}
+
+proptest! {
+    /// Random bytes never panic the decoder; it either waits for more,
+    /// yields frames, or reports a framing error.
+    #[test]
+    fn random_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..512)) {
+        let mut server = ServerCodec::new(256);
+        let mut buf = BytesMut::from(&bytes[..]);
+        for _ in 0..64 {
+            match server.decode(&mut buf) {
+                Ok(Some(_)) => continue,
+                Ok(None) | Err(_) => break,
+            }
+        }
+        let mut client = ClientCodec::new(256);
+        let mut buf = BytesMut::from(&bytes[..]);
+        for _ in 0..64 {
+            match client.decode(&mut buf) {
+                Ok(Some(_)) => continue,
+                Ok(None) | Err(_) => break,
+            }
+        }
+    }
+
+    /// Valid frames with random payload bytes decode or fail cleanly.
+    #[test]
+    fn random_payloads_never_panic(kind in any::<u8>(), payload in proptest::collection::vec(any::<u8>(), 0..128)) {
+        let _ = Request::decode_payload(kind, &payload);
+        let _ = Answer::decode_payload(kind, &payload);
+    }
+
+    #[test]
+    fn records_round_trip(key in proptest::collection::vec(any::<u8>(), 0..40), data in proptest::collection::vec(any::<u8>(), 0..300), address in any::<u64>()) {
+        let answer = Answer::Result { status: Status::ok(), records: vec![Record { address, key, data }] };
+        let frame = encode_frame(9, &answer);
+        let mut client = ClientCodec::new(1 << 16);
+        let incoming = client.decode(&mut BytesMut::from(&frame[..])).unwrap().unwrap();
+        prop_assert_eq!(incoming.message.unwrap(), answer);
+    }
+}
