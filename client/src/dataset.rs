@@ -48,6 +48,11 @@ impl Dataset {
         &self.spec
     }
 
+    /// The handle OPEN returned, for building raw requests.
+    pub fn handle(&self) -> u32 {
+        self.handle
+    }
+
     /// The connection it is open on.
     pub fn connection(&self) -> &Connection {
         &self.conn

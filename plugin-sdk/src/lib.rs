@@ -156,14 +156,14 @@ macro_rules! export_backend {
                     with(|b| b.delete(&ds, &key))
                 }
                 fn append(ds: Dataset, value: Vec<u8>) -> Result<Vec<u8>, StoreError> {
-            with(|b| b.append(&ds, value))
+                    with(|b| b.append(&ds, value))
                 }
                 fn flush(ds: Dataset) -> Result<(), StoreError> {
                     with(|b| b.flush(&ds))
                 }
             }
 
-            $crate::bindings::__export_backend_world!(Export with_types_in $crate::bindings);
+    $crate::bindings::__export_backend_world!(Export with_types_in $crate::bindings);
         };
     };
 }

@@ -1,1 +1,58 @@
-fn main() {}
+//! `vsam-conformance PLUGIN.wasm`: runs the VSAM-semantics scenario suite
+//! through vsamrd against a backend plugin and reports each scenario.
+
+use clap::Parser;
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+/// Runs the VSAM-semantics scenario suite through vsamrd against a plugin.
+#[derive(Parser)]
+#[command(name = "vsam-conformance", version, about)]
+struct Args {
+    /// The plugin: a WebAssembly component (.wasm) exporting vsam:backend/store.
+    plugin: PathBuf,
+    /// A parameter for the plugin's init, as NAME=VALUE (repeatable).
+    #[arg(long = "param", value_parser = parse_param)]
+    params: Vec<(String, String)>,
+}
+
+fn parse_param(text: &str) -> Result<(String, String), String> {
+    text.split_once('=')
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .ok_or_else(|| format!("{text:?} is not NAME=VALUE"))
+}
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("tokio runtime");
+    runtime.block_on(async {
+        let params: BTreeMap<String, String> = args.params.into_iter().collect();
+        let server = match vsam_conformance::start_server_for_plugin(&args.plugin, &params).await {
+            Ok(server) => server,
+            Err(error) => {
+                eprintln!(
+                    "vsam-conformance: cannot start vsamrd with {}: {error:#}",
+                    args.plugin.display()
+                );
+                return ExitCode::from(2);
+            }
+        };
+        println!(
+            "conformance of {} through vsamrd at {}",
+            args.plugin.display(),
+            server.address
+        );
+        let results = vsam_conformance::run_suite(&server.address, "CONF", "").await;
+        let passed = vsam_conformance::report(&results);
+        server.server.stop().await;
+        if passed {
+            ExitCode::SUCCESS
+        } else {
+            ExitCode::FAILURE
+        }
+    })
+}

@@ -1,0 +1,79 @@
+//! Starting a vsamrd in-process with one plugin under test.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use vsam_host::RunningServer;
+use vsam_host::config::Config;
+
+/// A server serving one plugin as backend `under-test`, on a free port,
+/// with a fresh data directory.
+pub struct ServerUnderTest {
+    /// The running server.
+    pub server: RunningServer,
+    /// Its address.
+    pub address: String,
+    /// Its data directory (kept until this value is dropped).
+    pub data_dir: tempfile::TempDir,
+}
+
+/// Starts vsamrd with `plugin` (a .wasm component file) as the only
+/// backend, granted a directory, with `params` for its `init`.
+pub async fn start_server_for_plugin(
+    plugin: &Path,
+    params: &BTreeMap<String, String>,
+) -> anyhow::Result<ServerUnderTest> {
+    let data_dir = tempfile::tempdir()?;
+    let params_toml: String = params
+        .iter()
+        .map(|(k, v)| format!("{} = {}\n", toml_string(k), toml_string(v)))
+        .collect();
+    let text = format!(
+        r#"
+[server]
+listen = "127.0.0.1:0"
+data_dir = {data}
+
+[plugins.under-test]
+path = {plugin}
+
+[backends.under-test]
+plugin = "under-test"
+directory = "under-test"
+
+[backends.under-test.params]
+{params_toml}
+[routing]
+default = "under-test"
+"#,
+        data = toml_string(&data_dir.path().display().to_string()),
+        plugin = toml_string(&absolute(plugin).display().to_string()),
+    );
+    let config = Config::parse(&text, "<conformance>", Path::new("."))?;
+    let server = RunningServer::start_with(&config, BTreeMap::new()).await?;
+    let address = server.addr.to_string();
+    Ok(ServerUnderTest {
+        server,
+        address,
+        data_dir,
+    })
+}
+
+fn absolute(path: &Path) -> PathBuf {
+    std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf())
+}
+
+fn toml_string(text: &str) -> String {
+    toml_quote(text)
+}
+
+fn toml_quote(text: &str) -> String {
+    let escaped: String = text
+        .chars()
+        .flat_map(|c| match c {
+            '"' => vec!['\\', '"'],
+            '\\' => vec!['\\', '\\'],
+            c => vec![c],
+        })
+        .collect();
+    format!("\"{escaped}\"")
+}
