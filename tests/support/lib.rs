@@ -1,1 +1,49 @@
+//! Shared helpers of the end-to-end tests: plugin paths and servers
+//! configured around them.
 
+use std::collections::BTreeMap;
+use std::path::Path;
+use vsam_host::RunningServer;
+use vsam_host::config::Config;
+
+/// The CSV plugin component.
+pub const CSV_WASM: &str = env!("VSAM_TEST_CSV_WASM");
+/// The in-memory example plugin component.
+pub const MEMORY_WASM: &str = env!("VSAM_TEST_MEMORY_WASM");
+/// The misbehaving test plugin component.
+pub const FAULTY_WASM: &str = env!("VSAM_TEST_FAULTY_WASM");
+
+/// A server on a free port with a fresh data dir.
+pub struct TestServer {
+    pub server: RunningServer,
+    pub address: String,
+    pub data_dir: tempfile::TempDir,
+}
+
+/// Starts a server whose config is `backends_toml` (plugins, backends and
+/// routing sections) plus a `[server]` section of its own.
+pub async fn start(backends_toml: &str) -> TestServer {
+    let data_dir = tempfile::tempdir().unwrap();
+    let text = format!(
+        "[server]\nlisten = \"127.0.0.1:0\"\ndata_dir = \"{}\"\n{backends_toml}",
+        data_dir.path().display()
+    );
+    let config = Config::parse(&text, "<test>", Path::new(".")).unwrap();
+    let server = RunningServer::start_with(&config, BTreeMap::new())
+        .await
+        .unwrap();
+    let address = server.addr.to_string();
+    TestServer {
+        server,
+        address,
+        data_dir,
+    }
+}
+
+/// A server with one plugin file as backend `b`, the default route.
+pub async fn start_with_plugin(wasm: &str, backend_extra: &str) -> TestServer {
+    start(&format!(
+        "[plugins.p]\npath = \"{wasm}\"\n[backends.b]\nplugin = \"p\"\ndirectory = \"b\"\n{backend_extra}\n[routing]\ndefault = \"b\"\n"
+    ))
+    .await
+}

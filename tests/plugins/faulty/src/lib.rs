@@ -9,8 +9,16 @@ mod store;
 use store::MemoryStore;
 use vsam_plugin_sdk::{Backend, Dataset, Direction, Entry, Start, StoreResult, export_backend};
 
-/// The in-memory store with faults injected by key prefix.
+/// The in-memory store with faults injected by key prefix. A replaced
+/// instance starts empty, so datasets are created on first use.
 pub struct FaultyStore(MemoryStore);
+
+impl FaultyStore {
+    fn store(&mut self, ds: &Dataset) -> &mut MemoryStore {
+        let _ = self.0.create(ds);
+        &mut self.0
+    }
+}
 
 fn misbehave(key: &[u8]) {
     if key.starts_with(b"TRAP") {
@@ -43,7 +51,7 @@ impl Backend for FaultyStore {
     }
     fn get(&mut self, ds: &Dataset, key: &[u8]) -> StoreResult<Option<Vec<u8>>> {
         misbehave(key);
-        self.0.get(ds, key)
+        self.store(ds).get(ds, key)
     }
     fn scan(
         &mut self,
@@ -55,23 +63,23 @@ impl Backend for FaultyStore {
         if let Start::Inclusive(key) | Start::Exclusive(key) = &from {
             misbehave(key);
         }
-        self.0.scan(ds, from, dir, limit)
+        self.store(ds).scan(ds, from, dir, limit)
     }
     fn insert(&mut self, ds: &Dataset, key: Vec<u8>, value: Vec<u8>) -> StoreResult<()> {
         misbehave(&key);
-        self.0.insert(ds, key, value)
+        self.store(ds).insert(ds, key, value)
     }
     fn replace(&mut self, ds: &Dataset, key: Vec<u8>, value: Vec<u8>) -> StoreResult<()> {
         misbehave(&key);
-        self.0.replace(ds, key, value)
+        self.store(ds).replace(ds, key, value)
     }
     fn delete(&mut self, ds: &Dataset, key: &[u8]) -> StoreResult<()> {
         misbehave(key);
-        self.0.delete(ds, key)
+        self.store(ds).delete(ds, key)
     }
     fn append(&mut self, ds: &Dataset, value: Vec<u8>) -> StoreResult<Vec<u8>> {
         misbehave(&value);
-        self.0.append(ds, value)
+        self.store(ds).append(ds, value)
     }
 }
 

@@ -1,0 +1,24 @@
+//! Builds the plugins the end-to-end tests load from files: the two shipped
+//! ones and the misbehaving test plugin.
+
+use vsam_plugin_builder::{PluginCrate, build};
+
+fn main() {
+    build(&[
+        PluginCrate {
+            package: "vsam-plugin-csv",
+            dir: "plugins/csv",
+            env: "VSAM_TEST_CSV_WASM",
+        },
+        PluginCrate {
+            package: "vsam-example-memory",
+            dir: "examples/memory-plugin",
+            env: "VSAM_TEST_MEMORY_WASM",
+        },
+        PluginCrate {
+            package: "vsam-test-faulty-plugin",
+            dir: "tests/plugins/faulty",
+            env: "VSAM_TEST_FAULTY_WASM",
+        },
+    ]);
+}

@@ -1,0 +1,343 @@
+//! Bad input over the wire: a wrong first frame, malformed, truncated,
+//! oversized and unknown frames, random bytes and random requests. Each gets
+//! a specific answer (or the connection closed with a reason), and the
+//! server and every other client carry on.
+
+use proptest::prelude::*;
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::sync::OnceLock;
+use std::time::Duration;
+use vsam_protocol::{
+    Answer, Get, Hello, Message, Open, OpenIntent, Put, Request, StringRef, encode_frame,
+    protocol_error,
+};
+use vsam_tests::{MEMORY_WASM, TestServer, start_with_plugin};
+
+/// One server for the whole file, on a runtime of its own.
+fn server() -> &'static str {
+    static SERVER: OnceLock<(tokio::runtime::Runtime, TestServer)> = OnceLock::new();
+    &SERVER
+        .get_or_init(|| {
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .enable_all()
+                .build()
+                .unwrap();
+            let server = runtime.block_on(start_with_plugin(MEMORY_WASM, ""));
+            (runtime, server)
+        })
+        .1
+        .address
+}
+
+fn connect() -> TcpStream {
+    let stream = TcpStream::connect(server()).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
+    stream
+}
+
+fn hello() -> Vec<u8> {
+    encode_frame(
+        0,
+        &Request::Hello(Hello {
+            major: 1,
+            minor: 0,
+            max_frame: 1 << 20,
+            client: "abuse".into(),
+        }),
+    )
+}
+
+/// Reads one answer frame, or None when the server closed the connection.
+fn read_answer(stream: &mut TcpStream) -> Option<(u32, Answer)> {
+    let mut length = [0u8; 4];
+    stream.read_exact(&mut length).ok()?;
+    let mut frame = vec![0u8; u32::from_be_bytes(length) as usize];
+    stream.read_exact(&mut frame).ok()?;
+    let id = u32::from_be_bytes([frame[1], frame[2], frame[3], frame[4]]);
+    Some((
+        id,
+        Answer::decode_payload(frame[0], &frame[5..]).expect("the server sends valid frames"),
+    ))
+}
+
+fn handshaken() -> TcpStream {
+    let mut stream = connect();
+    stream.write_all(&hello()).unwrap();
+    assert!(matches!(
+        read_answer(&mut stream),
+        Some((0, Answer::Welcome(_)))
+    ));
+    stream
+}
+
+fn ping_works() {
+    let mut stream = handshaken();
+    stream.write_all(&encode_frame(77, &Request::Ping)).unwrap();
+    match read_answer(&mut stream) {
+        Some((77, Answer::Result { status, .. })) => assert!(status.is_ok()),
+        other => panic!("PING got {other:?}"),
+    }
+}
+
+fn expect_closed(stream: &mut TcpStream) {
+    assert!(
+        read_answer(stream).is_none(),
+        "the connection should be closed"
+    );
+}
+
+#[test]
+fn a_request_before_hello_is_refused_with_a_reason() {
+    let mut stream = connect();
+    stream.write_all(&encode_frame(1, &Request::Ping)).unwrap();
+    match read_answer(&mut stream) {
+        Some((
+            _,
+            Answer::ProtocolError {
+                code,
+                fatal: true,
+                message,
+            },
+        )) => {
+            assert_eq!(code, protocol_error::HANDSHAKE_REQUIRED);
+            assert!(message.contains("HELLO"), "{message}");
+        }
+        other => panic!("got {other:?}"),
+    }
+    expect_closed(&mut stream);
+    ping_works();
+}
+
+#[test]
+fn another_major_version_is_refused() {
+    let mut stream = connect();
+    stream
+        .write_all(&encode_frame(
+            0,
+            &Request::Hello(Hello {
+                major: 9,
+                minor: 0,
+                max_frame: 1024,
+                client: "x".into(),
+            }),
+        ))
+        .unwrap();
+    match read_answer(&mut stream) {
+        Some((_, Answer::ProtocolError { code, message, .. })) => {
+            assert_eq!(code, protocol_error::VERSION);
+            assert!(
+                message.contains("9.0") && message.contains("1.0"),
+                "{message}"
+            );
+        }
+        other => panic!("got {other:?}"),
+    }
+    expect_closed(&mut stream);
+}
+
+#[test]
+fn a_stray_http_request_learns_what_answers() {
+    let mut stream = connect();
+    stream
+        .write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+        .unwrap();
+    let mut text = String::new();
+    stream.read_to_string(&mut text).unwrap();
+    assert!(
+        text.starts_with("vsamrd ") && text.contains("VSAM") && text.ends_with("\r\n"),
+        "{text:?}"
+    );
+    assert_eq!(text.lines().count(), 1);
+}
+
+#[test]
+fn malformed_and_unknown_frames_fail_alone() {
+    let mut stream = handshaken();
+    // A GET cut short inside its handle field.
+    stream
+        .write_all(&[0, 0, 0, 7, 0x20, 0, 0, 0, 5, 0, 1])
+        .unwrap();
+    match read_answer(&mut stream) {
+        Some((
+            5,
+            Answer::ProtocolError {
+                code,
+                fatal: false,
+                message,
+            },
+        )) => {
+            assert_eq!(code, protocol_error::MALFORMED);
+            assert!(
+                message.contains("GET") && message.contains("handle"),
+                "{message}"
+            );
+        }
+        other => panic!("got {other:?}"),
+    }
+    stream.write_all(&[0, 0, 0, 5, 0x6E, 0, 0, 0, 6]).unwrap();
+    match read_answer(&mut stream) {
+        Some((
+            6,
+            Answer::ProtocolError {
+                code, fatal: false, ..
+            },
+        )) => assert_eq!(code, protocol_error::UNKNOWN_KIND),
+        other => panic!("got {other:?}"),
+    }
+    stream.write_all(&encode_frame(7, &Request::Ping)).unwrap();
+    assert!(matches!(
+        read_answer(&mut stream),
+        Some((7, Answer::Result { .. }))
+    ));
+}
+
+#[test]
+fn an_oversized_frame_closes_only_its_connection() {
+    let mut stream = handshaken();
+    stream
+        .write_all(&[0x7F, 0, 0, 0, 0x21, 0, 0, 0, 1])
+        .unwrap();
+    match read_answer(&mut stream) {
+        Some((
+            _,
+            Answer::ProtocolError {
+                code,
+                fatal: true,
+                message,
+            },
+        )) => {
+            assert_eq!(code, protocol_error::FRAME_TOO_LARGE);
+            assert!(message.contains("exceeds"), "{message}");
+        }
+        other => panic!("got {other:?}"),
+    }
+    expect_closed(&mut stream);
+    ping_works();
+}
+
+#[test]
+fn pipelined_requests_are_answered_in_order_by_id() {
+    let mut stream = handshaken();
+    let mut burst = Vec::new();
+    for id in 100..300u32 {
+        burst.extend(encode_frame(id, &Request::Ping));
+    }
+    stream.write_all(&burst).unwrap();
+    for id in 100..300u32 {
+        assert!(
+            matches!(read_answer(&mut stream), Some((got, Answer::Result { .. })) if got == id)
+        );
+    }
+}
+
+fn arbitrary_request() -> impl Strategy<Value = Request> {
+    let bytes = proptest::collection::vec(any::<u8>(), 0..40);
+    prop_oneof![
+        (
+            0u32..4,
+            0u16..6,
+            any::<u32>(),
+            bytes.clone(),
+            0u16..10,
+            any::<u64>(),
+            0u32..2000
+        )
+            .prop_map(
+                |(handle, string, options, key, generic_length, address, max_records)| Request::Get(
+                    Get {
+                        target: StringRef { handle, string },
+                        options: options & 0x1FFFF,
+                        key,
+                        generic_length,
+                        address,
+                        max_records,
+                    }
+                )
+            ),
+        (0u32..4, 0u16..6, any::<u32>(), any::<u64>(), bytes.clone()).prop_map(
+            |(handle, string, options, address, record)| {
+                Request::Put(Put {
+                    target: StringRef { handle, string },
+                    options: options & 0x1FFFF,
+                    address,
+                    record,
+                })
+            }
+        ),
+        (0u32..4, 0u16..6).prop_map(|(handle, string)| Request::Erase {
+            target: StringRef { handle, string },
+            options: 0
+        }),
+        (0u32..4, 0u16..6).prop_map(|(handle, string)| Request::EndReq {
+            target: StringRef { handle, string }
+        }),
+        (0u32..4).prop_map(|handle| Request::Close { handle }),
+        (0u8..3, 0u16..4).prop_map(|(intent, strings)| Request::Open(Open {
+            dataset: "ABUSE.KSDS".into(),
+            intent: [OpenIntent::Input, OpenIntent::Output, OpenIntent::Update][intent as usize],
+            access: 0,
+            strings,
+        })),
+        "[A-Z%*.]{0,12}".prop_map(|pattern| Request::List { pattern }),
+    ]
+}
+
+fn define_abuse_dataset() {
+    static DEFINED: OnceLock<()> = OnceLock::new();
+    DEFINED.get_or_init(|| {
+        let mut stream = handshaken();
+        let spec = vsam_protocol::DatasetSpec {
+            name: "ABUSE.KSDS".into(),
+            organization: vsam_protocol::Organization::Ksds,
+            key_offset: 2,
+            key_length: 3,
+            min_record: 1,
+            max_record: 30,
+            codepage: "cp037".into(),
+            backend: String::new(),
+        };
+        stream
+            .write_all(&encode_frame(1, &Request::Define(spec)))
+            .unwrap();
+        assert!(matches!(
+            read_answer(&mut stream),
+            Some((1, Answer::Catalog { .. }))
+        ));
+    });
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
+
+    /// Random bytes after a good handshake: the connection gets answers or a
+    /// reasoned close, and a fresh client is still served.
+    #[test]
+    fn random_bytes_never_disturb_the_server(garbage in proptest::collection::vec(any::<u8>(), 1..300)) {
+        let mut stream = handshaken();
+        stream.write_all(&garbage).unwrap();
+        stream.shutdown(std::net::Shutdown::Write).unwrap();
+        while read_answer(&mut stream).is_some() {}
+        ping_works();
+    }
+
+    /// Random sequences of well-formed requests with random fields: every
+    /// one is answered, none closes the connection.
+    #[test]
+    fn random_requests_are_always_answered(requests in proptest::collection::vec(arbitrary_request(), 1..25)) {
+        define_abuse_dataset();
+        let mut stream = handshaken();
+        for (id, request) in requests.iter().enumerate() {
+            stream.write_all(&encode_frame(id as u32 + 1, request)).unwrap();
+            match read_answer(&mut stream) {
+                Some((got, Answer::ProtocolError { fatal: false, .. })) | Some((got, Answer::Result { .. })) | Some((got, Answer::Opened { .. })) | Some((got, Answer::Catalog { .. })) => {
+                    prop_assert_eq!(got, id as u32 + 1);
+                }
+                other => prop_assert!(false, "request {:?} got {:?}", request, other),
+            }
+        }
+    }
+}

@@ -1,0 +1,117 @@
+//! A plugin that traps, loops or exhausts its memory: that request fails
+//! with R15=12 and a message naming what happened, other clients carry on,
+//! and the next request gets a fresh instance.
+
+use std::time::{Duration, Instant};
+use vsam_client::{Connection, Dataset, DatasetSpec, OpenIntent, Organization, RplOptions};
+use vsam_tests::{FAULTY_WASM, start_with_plugin};
+
+fn spec(name: &str) -> DatasetSpec {
+    DatasetSpec {
+        name: name.into(),
+        organization: Organization::Ksds,
+        key_offset: 0,
+        key_length: 4,
+        min_record: 0,
+        max_record: 64,
+        codepage: "ascii".into(),
+        backend: String::new(),
+    }
+}
+
+async fn fault(ds: &Dataset, key: &[u8]) -> String {
+    let error = ds
+        .put(0, RplOptions::direct(), 0, [key, b"-x"].concat())
+        .await
+        .unwrap_err();
+    let vsam = error
+        .vsam()
+        .unwrap_or_else(|| panic!("expected a VSAM error, got {error}"));
+    assert_eq!((vsam.r15(), vsam.fdbk()), (12, 0), "{error}");
+    vsam.status.message.clone()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn traps_loops_and_memory_bombs_fail_only_their_request() {
+    let server =
+        start_with_plugin(FAULTY_WASM, "call_timeout_ms = 300\nmemory_limit_mb = 64").await;
+    let conn = Connection::connect(&server.address).await.unwrap();
+    vsam_client::define(&conn, spec("SB.KSDS")).await.unwrap();
+    let ds = Dataset::open(&conn, "SB.KSDS", OpenIntent::Update, 1)
+        .await
+        .unwrap();
+    ds.put(0, RplOptions::direct(), 0, b"GOOD-1".to_vec())
+        .await
+        .unwrap();
+
+    // A bystander keeps working on another connection throughout.
+    let bystander = Connection::connect(&server.address).await.unwrap();
+    let pinger = tokio::spawn(async move {
+        let mut pings = 0u32;
+        let started = Instant::now();
+        while started.elapsed() < Duration::from_millis(1500) {
+            vsam_client::ping(&bystander)
+                .await
+                .expect("the bystander is never disturbed");
+            pings += 1;
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        pings
+    });
+
+    let trap = fault(&ds, b"TRAP").await;
+    assert!(
+        trap.contains("trapped") && trap.contains("insert") && trap.contains("replaced"),
+        "{trap}"
+    );
+
+    let started = Instant::now();
+    let timeout = fault(&ds, b"LOOP").await;
+    assert!(
+        timeout.contains("longer than the limit of 300 ms"),
+        "{timeout}"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "the loop was stopped after {:?}",
+        started.elapsed()
+    );
+
+    let bomb = fault(&ds, b"BOMB").await;
+    assert!(
+        bomb.contains("exceeded its memory limit of 64 MiB"),
+        "{bomb}"
+    );
+
+    // Fresh instance: the call works again (the faulty plugin keeps records
+    // in memory, so the replaced instance starts empty).
+    ds.put(0, RplOptions::direct(), 0, b"GOOD-2".to_vec())
+        .await
+        .unwrap();
+    let got = ds
+        .get(0, RplOptions::direct(), b"GOOD", 0, 0, 1)
+        .await
+        .unwrap();
+    assert_eq!(got[0].data, b"GOOD-2");
+    assert!(pinger.await.unwrap() > 10);
+    server.server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_plugin_that_is_not_a_backend_is_refused_at_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let bogus = dir.path().join("bogus.wasm");
+    std::fs::write(&bogus, b"\0asm\x0d\0\x01\0").unwrap();
+    let text = format!(
+        "[server]\nlisten = \"127.0.0.1:0\"\ndata_dir = \"{}\"\n[plugins.p]\npath = \"{}\"\n[backends.b]\nplugin = \"p\"\n",
+        dir.path().join("data").display(),
+        bogus.display()
+    );
+    let config =
+        vsam_host::config::Config::parse(&text, "<test>", std::path::Path::new(".")).unwrap();
+    let error = vsam_host::Server::bind(&config)
+        .await
+        .err()
+        .expect("a bogus plugin must not start");
+    assert!(format!("{error:#}").contains("plugin p"), "{error:#}");
+}
