@@ -1,1 +1,118 @@
+use super::*;
 
+fn parse(text: &str) -> Result<Config, ConfigError> {
+    Config::parse(text, "test.toml", Path::new("/etc/vsamrd"))
+}
+
+#[test]
+fn the_embedded_default_offers_csv_and_routes_to_it() {
+    let config = Config::embedded_default();
+    assert_eq!(config.listen.to_string(), "127.0.0.1:2387");
+    assert_eq!(config.plugins["csv"], PluginSource::Builtin("csv".into()));
+    assert_eq!(
+        config.backends["csv"].directory.as_deref(),
+        Some(Path::new("./vsam-data/csv"))
+    );
+    assert_eq!(config.default_backend.as_deref(), Some("csv"));
+}
+
+#[test]
+fn the_documented_example_is_valid() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/vsamrd.toml");
+    let config = Config::load(&path).unwrap();
+    assert_eq!(
+        config.rules,
+        vec![("TEST.**".to_string(), "scratch".to_string())]
+    );
+    assert_eq!(config.datasets[0].name, "PROD.CUST.MASTER");
+    assert_eq!(config.datasets[0].backend, "csv");
+    assert_eq!(
+        config.backends["csv"].params,
+        vec![("durability".to_string(), "fsync".to_string())]
+    );
+}
+
+#[test]
+fn relative_paths_resolve_against_the_file() {
+    let config = parse("[plugins.x]\npath = \"plugins/x.wasm\"\n").unwrap();
+    assert_eq!(
+        config.plugins["x"],
+        PluginSource::File("/etc/vsamrd/plugins/x.wasm".into())
+    );
+    assert_eq!(config.server.data_dir, Path::new("/etc/vsamrd/vsam-data"));
+}
+
+#[test]
+fn unknown_fields_name_the_line_and_field() {
+    let error = parse("[server]\nlisten = \"127.0.0.1:1\"\nlisen = 3\n").unwrap_err();
+    assert_eq!(error.line, Some(3));
+    assert!(error.message.contains("lisen"), "{error}");
+    assert!(error.to_string().starts_with("test.toml:3"), "{error}");
+}
+
+#[test]
+fn wrong_types_name_the_line() {
+    let error = parse("[server]\n\nmax_frame = \"big\"\n").unwrap_err();
+    assert_eq!(error.line, Some(3), "{error}");
+}
+
+#[test]
+fn references_to_missing_things_name_the_line_and_field() {
+    let error = parse("[backends.b]\nplugin = \"nope\"\n").unwrap_err();
+    assert_eq!(
+        (error.line, error.field.as_str()),
+        (Some(2), "backends.b.plugin")
+    );
+    assert!(
+        error.message.contains("no plugin named \"nope\""),
+        "{error}"
+    );
+
+    let error = parse("[plugins.p]\npath = \"builtin:sql\"\n").unwrap_err();
+    assert_eq!(error.line, Some(2));
+    assert!(
+        error.message.contains("builtins are csv, memory"),
+        "{error}"
+    );
+
+    let error = parse("[routing]\ndefault = \"gone\"\n").unwrap_err();
+    assert_eq!(
+        (error.line, error.field.as_str()),
+        (Some(2), "routing.default")
+    );
+}
+
+#[test]
+fn bad_datasets_are_refused_with_their_place() {
+    let base = "[plugins.m]\npath = \"builtin:memory\"\n[backends.m]\nplugin = \"m\"\n[routing]\ndefault = \"m\"\n";
+    let error = parse(&format!("{base}[[datasets]]\nname = \"1BAD\"\norganization = \"ksds\"\nkey_length = 4\nrecord_size = 10\n")).unwrap_err();
+    assert_eq!(
+        (error.line, error.field.as_str()),
+        (Some(8), "datasets[0].name")
+    );
+    let error = parse(&format!(
+        "{base}[[datasets]]\nname = \"A.B\"\norganization = \"kdsd\"\nrecord_size = 10\n"
+    ))
+    .unwrap_err();
+    assert_eq!(error.field, "datasets[0].organization");
+    let error = parse(&format!("{base}[[datasets]]\nname = \"A.B\"\norganization = \"ksds\"\nkey_offset = 8\nkey_length = 4\nrecord_size = 10\n")).unwrap_err();
+    assert!(
+        error.message.contains("ends past the record size"),
+        "{error}"
+    );
+    let ok = parse(&format!(
+        "{base}[[datasets]]\nname = \"a.b\"\norganization = \"rrds\"\nrecord_size = 10\n"
+    ))
+    .unwrap();
+    assert_eq!(
+        (ok.datasets[0].name.as_str(), ok.datasets[0].min_record),
+        ("A.B", 10)
+    );
+}
+
+#[test]
+fn a_bad_listen_address_is_named() {
+    let error = parse("[server]\nlisten = \"localhost\"\n").unwrap_err();
+    assert_eq!(error.field, "server.listen");
+    assert_eq!(error.line, Some(2));
+}

@@ -275,16 +275,22 @@ fn replay_journal(
     path: &Path,
     records: &mut BTreeMap<Vec<u8>, Vec<u8>>,
 ) -> StoreResult<(File, u64, usize)> {
-    let mut journal = OpenOptions::new()
-        .read(true)
+    // Read through a handle of its own: a handle opened for appending
+    // reads from its end under WASI.
+    let mut bytes = Vec::new();
+    match File::open(path) {
+        Ok(mut file) => {
+            file.read_to_end(&mut bytes)
+                .map_err(|e| io_error(path, "reading", e))?;
+        }
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+        Err(e) => return Err(io_error(path, "opening", e)),
+    }
+    let journal = OpenOptions::new()
         .append(true)
         .create(true)
         .open(path)
         .map_err(|e| io_error(path, "opening", e))?;
-    let mut bytes = Vec::new();
-    journal
-        .read_to_end(&mut bytes)
-        .map_err(|e| io_error(path, "reading", e))?;
     let complete = bytes.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
     if complete < bytes.len() {
         log::warn(&format!(

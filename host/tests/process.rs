@@ -1,0 +1,293 @@
+//! vsamrd as a process: acknowledged writes survive `kill -9`, SIGTERM
+//! finishes and flushes, the catalog survives restarts, and a bad config
+//! stops it with the file, line and field.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+use vsam_client::{
+    ClientError, Connection, Dataset, DatasetSpec, OpenIntent, Organization, RplOptions,
+};
+
+struct Vsamrd {
+    child: Child,
+    address: String,
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+async fn start(data_dir: &Path, port: u16) -> Vsamrd {
+    let address = format!("127.0.0.1:{port}");
+    let child = Command::new(env!("CARGO_BIN_EXE_vsamrd"))
+        .args(["--listen", &address, "--data-dir"])
+        .arg(data_dir)
+        .env("VSAMRD_LOG", "warn")
+        .stdout(Stdio::null())
+        .spawn()
+        .expect("vsamrd starts");
+    let started = Instant::now();
+    while Connection::connect(&address).await.is_err() {
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "vsamrd did not come up"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    Vsamrd { child, address }
+}
+
+fn spec() -> DatasetSpec {
+    DatasetSpec {
+        name: "CRASH.KSDS".into(),
+        organization: Organization::Ksds,
+        key_offset: 0,
+        key_length: 6,
+        min_record: 0,
+        max_record: 80,
+        codepage: "ascii".into(),
+        backend: String::new(),
+    }
+}
+
+async fn read_all(address: &str) -> BTreeMap<Vec<u8>, Vec<u8>> {
+    let conn = Connection::connect(address).await.unwrap();
+    let ds = Dataset::open(&conn, "CRASH.KSDS", OpenIntent::Input, 1)
+        .await
+        .unwrap();
+    let mut all = BTreeMap::new();
+    loop {
+        match ds.get(0, RplOptions::sequential(), &[], 0, 0, 1000).await {
+            Ok(batch) => all.extend(batch.into_iter().map(|r| (r.key, r.data))),
+            Err(e) if e.is_end_of_data() => return all,
+            Err(e) => panic!("{e}"),
+        }
+    }
+}
+
+/// The write vsamrd died under: its key, the record before, the record it wrote.
+struct InDoubt {
+    key: Vec<u8>,
+    old: Option<Vec<u8>>,
+    new: Vec<u8>,
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn acknowledged_writes_survive_kill_9() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let mut expected: BTreeMap<Vec<u8>, Vec<u8>> = BTreeMap::new();
+    let mut acknowledged = 0usize;
+    let mut next_key = 0u32;
+    for round in 0..5u64 {
+        let mut server = start(dir.path(), port).await;
+        let conn = Connection::connect(&server.address).await.unwrap();
+        if round == 0 {
+            vsam_client::define(&conn, spec()).await.unwrap();
+        }
+        assert_eq!(
+            read_all(&server.address).await,
+            expected,
+            "round {round}: state after restart"
+        );
+        let ds = Dataset::open(&conn, "CRASH.KSDS", OpenIntent::Update, 1)
+            .await
+            .unwrap();
+        // A killer fires at a moment that moves every round, while a write
+        // is on its way: the write it interrupts is in doubt.
+        let pid = server.child.id().to_string();
+        let kill_after = Duration::from_millis(60 + round * 37);
+        let killer = tokio::spawn(async move {
+            tokio::time::sleep(kill_after).await;
+            Command::new("kill").args(["-KILL", &pid]).status().unwrap();
+        });
+        let in_doubt = loop {
+            let update = next_key % 3 == 2 && !expected.is_empty();
+            let (key, record) = if update {
+                let key = expected
+                    .keys()
+                    .nth((next_key as usize * 7) % expected.len())
+                    .unwrap()
+                    .clone();
+                let record = [key.as_slice(), format!("-UPDATED-{next_key}").as_bytes()].concat();
+                (key, record)
+            } else {
+                let key = format!("{next_key:06}").into_bytes();
+                (key.clone(), [key.as_slice(), b"-INSERTED"].concat())
+            };
+            let result: Result<(), ClientError> = async {
+                if update {
+                    ds.get(0, RplOptions::direct().update(), &key, 0, 0, 1)
+                        .await?;
+                    ds.put(0, RplOptions::direct().update(), 0, record.clone())
+                        .await?;
+                } else {
+                    ds.put(0, RplOptions::direct(), 0, record.clone()).await?;
+                }
+                Ok(())
+            }
+            .await;
+            match result {
+                Ok(()) => {
+                    expected.insert(key, record);
+                    acknowledged += 1;
+                    next_key += 1;
+                }
+                Err(_) => {
+                    break InDoubt {
+                        old: expected.get(&key).cloned(),
+                        key,
+                        new: record,
+                    };
+                }
+            }
+        };
+        killer.await.unwrap();
+        let _ = server.child.wait();
+        // Settle the one write vsamrd died under: either outcome is allowed.
+        let server = start(dir.path(), port).await;
+        let found = read_all(&server.address).await;
+        let InDoubt { key, old, new } = in_doubt;
+        match found.get(&key) {
+            Some(record) if *record == new => {
+                expected.insert(key, new);
+                next_key += 1;
+            }
+            other => assert_eq!(other, old.as_ref(), "the in-doubt write left a third state"),
+        }
+        assert_eq!(
+            found, expected,
+            "round {round}: every acknowledged write, nothing else"
+        );
+        let mut server = server;
+        server.child.kill().unwrap();
+        let _ = server.child.wait();
+    }
+    assert!(
+        acknowledged > 20,
+        "only {acknowledged} writes were acknowledged"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_finishes_and_flushes() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let mut server = start(dir.path(), port).await;
+    let conn = Connection::connect(&server.address).await.unwrap();
+    vsam_client::define(&conn, spec()).await.unwrap();
+    let ds = Dataset::open(&conn, "CRASH.KSDS", OpenIntent::Update, 1)
+        .await
+        .unwrap();
+    for i in 0..20u32 {
+        ds.put(
+            0,
+            RplOptions::direct(),
+            0,
+            format!("{i:06}-REC").into_bytes(),
+        )
+        .await
+        .unwrap();
+    }
+    let status = Command::new("kill")
+        .args(["-TERM", &server.child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let started = Instant::now();
+    let exit = loop {
+        if let Some(exit) = server.child.try_wait().unwrap() {
+            break exit;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(40),
+            "vsamrd did not stop on SIGTERM"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert!(exit.success(), "{exit:?}");
+    let csv = std::fs::read_to_string(dir.path().join("csv/CRASH.KSDS.csv")).unwrap();
+    assert_eq!(
+        csv.lines().count(),
+        21,
+        "header and 20 records written into the CSV:\n{csv}"
+    );
+    assert!(
+        csv.lines().nth(1).unwrap().starts_with("000000,000000-REC"),
+        "{csv}"
+    );
+    let journal = std::fs::metadata(dir.path().join("csv/CRASH.KSDS.journal")).unwrap();
+    assert_eq!(
+        journal.len(),
+        0,
+        "the journal was folded into the CSV at shutdown"
+    );
+    // The catalog and records survive the restart.
+    let mut server = start(dir.path(), port).await;
+    assert_eq!(read_all(&server.address).await.len(), 20);
+    server.child.kill().unwrap();
+    let _ = server.child.wait();
+}
+
+#[test]
+fn a_bad_config_stops_vsamrd_with_its_place() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("bad.toml");
+    std::fs::write(
+        &file,
+        "[server]\nlisten = \"127.0.0.1:2387\"\n\n[backends.b]\nplugin = \"missing\"\n",
+    )
+    .unwrap();
+    for args in [
+        vec!["--config", file.to_str().unwrap()],
+        vec!["check-config", file.to_str().unwrap()],
+    ] {
+        let output = Command::new(env!("CARGO_BIN_EXE_vsamrd"))
+            .args(&args)
+            .output()
+            .unwrap();
+        assert!(!output.status.success());
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(
+            stderr.contains("bad.toml:5: field `backends.b.plugin`: no plugin named \"missing\""),
+            "{stderr}"
+        );
+    }
+    let good = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/vsamrd.toml");
+    let output = Command::new(env!("CARGO_BIN_EXE_vsamrd"))
+        .arg("check-config")
+        .arg(&good)
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(String::from_utf8_lossy(&output.stdout).contains("route     TEST.** -> scratch"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_vsamrd_on_the_same_data_dir_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut first = start(dir.path(), free_port()).await;
+    let output = Command::new(env!("CARGO_BIN_EXE_vsamrd"))
+        .args([
+            "--listen",
+            &format!("127.0.0.1:{}", free_port()),
+            "--data-dir",
+        ])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    assert!(String::from_utf8_lossy(&output.stderr).contains("in use by another vsamrd"));
+    first.child.kill().unwrap();
+    let _ = first.child.wait();
+}
