@@ -1,0 +1,251 @@
+//! `vsamr` end to end against an in-process vsamrd on the embedded default
+//! configuration: the five-minute tour of the README, and its errors.
+
+use std::path::Path;
+use std::process::Command;
+use vsam_host::RunningServer;
+use vsam_host::config::Config;
+
+struct Cli {
+    server: String,
+}
+
+impl Cli {
+    fn run(&self, args: &[&str]) -> (bool, String, String) {
+        let output = Command::new(env!("CARGO_BIN_EXE_vsamr"))
+            .env("VSAMR_SERVER", &self.server)
+            .args(args)
+            .output()
+            .unwrap();
+        (
+            output.status.success(),
+            String::from_utf8_lossy(&output.stdout).into_owned(),
+            String::from_utf8_lossy(&output.stderr).into_owned(),
+        )
+    }
+
+    fn ok(&self, args: &[&str]) -> String {
+        let (success, stdout, stderr) = self.run(args);
+        assert!(success, "vsamr {args:?} failed: {stderr}");
+        stdout
+    }
+
+    fn fails(&self, args: &[&str]) -> String {
+        let (success, stdout, stderr) = self.run(args);
+        assert!(!success, "vsamr {args:?} should fail, printed {stdout}");
+        stderr
+    }
+}
+
+async fn server(dir: &Path) -> RunningServer {
+    let mut config = Config::embedded_default();
+    config.listen = "127.0.0.1:0".parse().unwrap();
+    config.server.data_dir = dir.to_path_buf();
+    config.backends.get_mut("csv").unwrap().directory = Some(dir.join("csv"));
+    RunningServer::start(&config).await.unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_tour_works_and_errors_say_everything() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = server(dir.path()).await;
+    let cli = Cli {
+        server: server.addr.to_string(),
+    };
+    let cli = tokio::task::spawn_blocking(move || {
+        assert!(cli.ok(&["ping"]).contains("vsamrd"));
+        cli.ok(&[
+            "define",
+            "PROD.CUST",
+            "--org",
+            "ksds",
+            "--key-length",
+            "6",
+            "--record-size",
+            "80",
+        ]);
+        cli.ok(&["put", "PROD.CUST", "000002BROWN"]);
+        cli.ok(&["put", "PROD.CUST", "000001SMITH \\x00\\x12\\x3C"]);
+        let dup = cli.fails(&["put", "PROD.CUST", "000001OTHER"]);
+        assert!(
+            dup.contains("duplicate key: PROD.CUST PUT R15=8 FDBK=X'08' (file status 22)"),
+            "{dup}"
+        );
+        assert_eq!(
+            cli.ok(&["get", "PROD.CUST", "000001"]),
+            "000001SMITH \\x00\\x12\\x3C\n"
+        );
+        assert_eq!(
+            cli.ok(&["--hex", "get", "PROD.CUST", "F0F0F0F0F0F2"]),
+            "F0F0F0F0F0F2C2D9D6E6D5\n"
+        );
+        assert_eq!(
+            cli.ok(&["get", "PROD.CUST", "0000", "--generic"]),
+            "000001SMITH \\x00\\x12\\x3C\n"
+        );
+        assert_eq!(
+            cli.ok(&["get", "PROD.CUST", "000000", "--ge"])
+                .lines()
+                .count(),
+            1
+        );
+        let missing = cli.fails(&["get", "PROD.CUST", "000009"]);
+        assert!(
+            missing.contains("record not found: PROD.CUST GET R15=8 FDBK=X'10' (file status 23)"),
+            "{missing}"
+        );
+        cli.ok(&["update", "PROD.CUST", "000002BROWNE"]);
+        assert_eq!(
+            cli.ok(&["browse", "PROD.CUST"]),
+            "000001SMITH \\x00\\x12\\x3C\n000002BROWNE\n"
+        );
+        assert_eq!(
+            cli.ok(&["browse", "PROD.CUST", "--backward", "--limit", "1"]),
+            "000002BROWNE\n"
+        );
+        assert_eq!(
+            cli.ok(&["--json", "browse", "PROD.CUST", "--from", "000002"]),
+            "{\"key\":\"000002\",\"record\":\"000002BROWNE\"}\n"
+        );
+        cli.ok(&["erase", "PROD.CUST", "000001"]);
+        assert_eq!(cli.ok(&["browse", "PROD.CUST"]), "000002BROWNE\n");
+
+        cli.ok(&[
+            "define",
+            "PROD.LOG",
+            "--org",
+            "esds",
+            "--record-size",
+            "100",
+            "--codepage",
+            "ascii",
+        ]);
+        assert_eq!(cli.ok(&["put", "PROD.LOG", "first"]), "RBA 0\n");
+        assert_eq!(cli.ok(&["put", "PROD.LOG", "second"]), "RBA 5\n");
+        assert_eq!(cli.ok(&["get", "PROD.LOG", "--rba", "5"]), "5\tsecond\n");
+        let bad = cli.fails(&["get", "PROD.LOG", "--rba", "3"]);
+        assert!(bad.contains("FDBK=X'20' (file status 23)"), "{bad}");
+        let erase = cli.fails(&["erase", "PROD.LOG", "--rrn", "0"]);
+        assert!(erase.contains("ESDS"), "{erase}");
+
+        cli.ok(&[
+            "define",
+            "PROD.SLOTS",
+            "--org",
+            "rrds",
+            "--record-size",
+            "4",
+            "--codepage",
+            "ascii",
+        ]);
+        assert_eq!(cli.ok(&["put", "PROD.SLOTS", "AAAA"]), "RRN 1\n");
+        assert_eq!(
+            cli.ok(&["put", "PROD.SLOTS", "CCCC", "--rrn", "3"]),
+            "RRN 3\n"
+        );
+        assert_eq!(cli.ok(&["put", "PROD.SLOTS", "DDDD"]), "RRN 4\n");
+        assert_eq!(
+            cli.ok(&["--json", "get", "PROD.SLOTS", "--rrn", "3"]),
+            "{\"rrn\":3,\"record\":\"CCCC\"}\n"
+        );
+        cli.ok(&["erase", "PROD.SLOTS", "--rrn", "3"]);
+        assert_eq!(cli.ok(&["browse", "PROD.SLOTS"]), "1\tAAAA\n4\tDDDD\n");
+
+        let listing = cli.ok(&["list", "PROD.*"]);
+        assert_eq!(listing.lines().count(), 3, "{listing}");
+        assert!(
+            cli.ok(&["info", "PROD.CUST"])
+                .contains("KSDS KEYS(6 0) RECORDSIZE(1 80) cp037 backend=csv")
+        );
+        cli.ok(&["delete", "PROD.SLOTS"]);
+        assert!(cli.fails(&["info", "PROD.SLOTS"]).contains("FDBK=X'10'"));
+        let unknown = cli.fails(&["browse", "NOT.THERE"]);
+        assert!(
+            unknown
+                .contains("data set not found: NOT.THERE OPEN R15=8 FDBK=X'80' (file status 35)"),
+            "{unknown}"
+        );
+        cli
+    })
+    .await
+    .unwrap();
+
+    // REPRO: load and unload in every format.
+    let work = tempfile::tempdir().unwrap();
+    let lines = work.path().join("in.txt");
+    std::fs::write(&lines, "000010TEN\n000011ELEVEN\\x00\n000012TWELVE\n").unwrap();
+    let cli = tokio::task::spawn_blocking(move || {
+        let loaded = cli.ok(&["load", "PROD.CUST", lines.to_str().unwrap()]);
+        assert!(
+            loaded.starts_with("loaded 3 of 3 records into PROD.CUST"),
+            "{loaded}"
+        );
+        let out = lines.with_extension("rdw");
+        cli.ok(&[
+            "unload",
+            "PROD.CUST",
+            out.to_str().unwrap(),
+            "--format",
+            "rdw",
+        ]);
+        let rdw = std::fs::read(&out).unwrap();
+        assert_eq!(&rdw[..4], &[0, 16, 0, 0], "RDW of the first 12-byte record");
+        cli.ok(&[
+            "define",
+            "COPY.CUST",
+            "--org",
+            "ksds",
+            "--key-length",
+            "6",
+            "--record-size",
+            "80",
+        ]);
+        cli.ok(&[
+            "load",
+            "COPY.CUST",
+            out.to_str().unwrap(),
+            "--format",
+            "rdw",
+        ]);
+        assert_eq!(
+            cli.ok(&["browse", "COPY.CUST"]),
+            cli.ok(&["browse", "PROD.CUST"])
+        );
+        let fixed = lines.with_extension("fix");
+        let wrong = cli.fails(&[
+            "unload",
+            "PROD.CUST",
+            fixed.to_str().unwrap(),
+            "--format",
+            "fixed:12",
+        ]);
+        assert!(wrong.contains("does not fit fixed:12"), "{wrong}");
+        let dup = cli.fails(&[
+            "load",
+            "COPY.CUST",
+            out.to_str().unwrap(),
+            "--format",
+            "rdw",
+        ]);
+        assert!(
+            dup.contains("record 1") && dup.contains("duplicate key"),
+            "{dup}"
+        );
+    });
+    cli.await.unwrap();
+    server.stop().await;
+}
+
+#[test]
+fn an_unreachable_server_is_named() {
+    let output = Command::new(env!("CARGO_BIN_EXE_vsamr"))
+        .args(["--server", "127.0.0.1:1", "ping"])
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("cannot connect to 127.0.0.1:1") && stderr.contains("VSAMR_SERVER"),
+        "{stderr}"
+    );
+}
