@@ -1,0 +1,239 @@
+//! `vsam-bench`: throughput and p50/p99 latency of random GET by key,
+//! batched browse and insert through vsamrd over TCP, at 1 and 16
+//! connections, for the in-memory plugin, the CSV plugin, and the same
+//! in-memory store compiled natively into the host (in the same run, so the
+//! difference is the cost of the sandbox).
+
+use anyhow::Result;
+use clap::Parser;
+use hdrhistogram::Histogram;
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::time::{Duration, Instant};
+use vsam_client::{Connection, Dataset, DatasetSpec, OpenIntent, Organization, RplOptions};
+use vsam_host::RunningServer;
+use vsam_host::config::Config;
+use vsam_host::runtime::BackendHandle;
+use vsam_host::runtime::call::NativeStore;
+use vsam_plugin_sdk::Backend;
+
+/// Measures vsamrd through its plugins.
+#[derive(Parser)]
+#[command(name = "vsam-bench", about)]
+struct Args {
+    /// Records loaded into each store (100 bytes each).
+    #[arg(long, default_value_t = 20_000)]
+    records: u64,
+    /// Random GETs per run.
+    #[arg(long, default_value_t = 100_000)]
+    gets: u64,
+    /// Records read per browse run.
+    #[arg(long, default_value_t = 1_000_000)]
+    browse: u64,
+}
+
+const KEY_LENGTH: usize = 10;
+const RECORD_LENGTH: usize = 100;
+const DATASET: &str = "BENCH.KSDS";
+
+fn record(i: u64) -> Vec<u8> {
+    let mut record = format!("{i:010}").into_bytes();
+    record.resize(RECORD_LENGTH, b'.');
+    record
+}
+
+/// One measured run.
+struct Figure {
+    store: &'static str,
+    operation: &'static str,
+    connections: usize,
+    operations: u64,
+    elapsed: Duration,
+    latency: Histogram<u64>,
+}
+
+impl Figure {
+    fn per_second(&self) -> f64 {
+        self.operations as f64 / self.elapsed.as_secs_f64()
+    }
+}
+
+async fn start(store: &'static str, dir: &Path) -> Result<RunningServer> {
+    let (plugins, extra) = match store {
+        "memory (wasm)" => ("[plugins.p]\npath = \"builtin:memory\"\n[backends.b]\nplugin = \"p\"\n", BTreeMap::new()),
+        "csv (wasm)" => ("[plugins.p]\npath = \"builtin:csv\"\n[backends.b]\nplugin = \"p\"\ndirectory = \"csv\"\n", BTreeMap::new()),
+        _ => {
+            let native = vsam_example_memory::MemoryStore::init(&[]).map_err(anyhow::Error::msg)?;
+            let handle = BackendHandle::spawn("b", "memory (native)", Box::new(NativeStore(native)))?;
+            ("", BTreeMap::from([("b".to_string(), handle)]))
+        }
+    };
+    let text = format!(
+        "[server]\nlisten = \"127.0.0.1:0\"\ndata_dir = \"{}\"\n{plugins}",
+        dir.display()
+    );
+    let config = Config::parse(&text, "<bench>", Path::new("."))?;
+    RunningServer::start_with(&config, extra).await
+}
+
+async fn open_many(address: &str, count: usize, intent: OpenIntent) -> Result<Vec<Dataset>> {
+    let mut out = Vec::new();
+    for _ in 0..count {
+        let conn = Connection::connect(address).await?;
+        out.push(Dataset::open(&conn, DATASET, intent, 1).await?);
+    }
+    Ok(out)
+}
+
+/// Runs `per_connection` operations on each of `datasets` concurrently;
+/// `operation(dataset, connection index, op index)`.
+async fn measure<F, Fut>(datasets: &[Dataset], per_connection: u64, operation: F) -> Result<(Duration, Histogram<u64>)>
+where
+    F: Fn(Dataset, usize, u64) -> Fut + Clone + Send + 'static,
+    Fut: std::future::Future<Output = Result<u64>> + Send,
+{
+    let started = Instant::now();
+    let mut tasks = Vec::new();
+    for (index, dataset) in datasets.iter().cloned().enumerate() {
+        let operation = operation.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut histogram = Histogram::<u64>::new(3).unwrap();
+            for i in 0..per_connection {
+                let t = Instant::now();
+                operation(dataset.clone(), index, i).await?;
+                histogram.record(t.elapsed().as_nanos() as u64).ok();
+            }
+            Ok::<_, anyhow::Error>(histogram)
+        }));
+    }
+    let mut total = Histogram::<u64>::new(3).unwrap();
+    for task in tasks {
+        total.add(task.await??).ok();
+    }
+    Ok((started.elapsed(), total))
+}
+
+async fn bench_store(store: &'static str, args: &Args, figures: &mut Vec<Figure>) -> Result<()> {
+    let dir = tempfile::tempdir()?;
+    let server = start(store, dir.path()).await?;
+    let address = server.addr.to_string();
+    let conn = Connection::connect(&address).await?;
+    vsam_client::define(
+        &conn,
+        DatasetSpec {
+            name: DATASET.into(),
+            organization: Organization::Ksds,
+            key_offset: 0,
+            key_length: KEY_LENGTH as u16,
+            min_record: 0,
+            max_record: RECORD_LENGTH as u32,
+            codepage: "ascii".into(),
+            backend: "b".into(),
+        },
+    )
+    .await?;
+
+    // Insert: 1 connection loads the first half, 16 the second half.
+    let half = args.records / 2;
+    for (connections, base) in [(1usize, 0u64), (16, half)] {
+        let datasets = open_many(&address, connections, OpenIntent::Update).await?;
+        let per = half / connections as u64;
+        let (elapsed, latency) = measure(&datasets, per, move |ds, c, i| async move {
+            ds.put(0, RplOptions::direct(), 0, record(base + c as u64 * per + i)).await?;
+            Ok(1)
+        })
+        .await?;
+        figures.push(Figure { store, operation: "insert", connections, operations: per * connections as u64, elapsed, latency });
+    }
+    let loaded = half + (half / 16) * 16;
+
+    for connections in [1usize, 16] {
+        let datasets = open_many(&address, connections, OpenIntent::Input).await?;
+        let per = args.gets / connections as u64;
+        let (elapsed, latency) = measure(&datasets, per, move |ds, c, i| async move {
+            let n = (i.wrapping_mul(2_654_435_761).wrapping_add(c as u64 * 97)) % half;
+            let key = format!("{n:010}");
+            let found = ds.get(0, RplOptions::direct(), key.as_bytes(), 0, 0, 1).await?;
+            anyhow::ensure!(found.len() == 1 && found[0].data == record(n), "wrong record for {key}");
+            Ok(1)
+        })
+        .await?;
+        figures.push(Figure { store, operation: "random GET", connections, operations: per * connections as u64, elapsed, latency });
+    }
+
+    // Browse: batched sequential GETs of 1,000 records, from the start again
+    // at end of data, until `browse` records were read.
+    let datasets = open_many(&address, 1, OpenIntent::Input).await?;
+    let target = args.browse;
+    let started = Instant::now();
+    let mut latency = Histogram::<u64>::new(3).unwrap();
+    let mut read = 0u64;
+    let ds = &datasets[0];
+    while read < target {
+        let t = Instant::now();
+        match ds.get(0, RplOptions::sequential(), &[], 0, 0, 1000).await {
+            Ok(batch) => {
+                read += batch.len() as u64;
+                latency.record(t.elapsed().as_nanos() as u64 / batch.len().max(1) as u64).ok();
+            }
+            Err(e) if e.is_end_of_data() => ds.point(0, RplOptions::sequential().greater_or_equal(), &[b'0'; KEY_LENGTH], 0, 0).await?,
+            Err(e) => return Err(e.into()),
+        }
+    }
+    figures.push(Figure { store, operation: "browse (batched)", connections: 1, operations: read, elapsed: started.elapsed(), latency });
+    anyhow::ensure!(loaded > 0);
+    server.stop().await;
+    Ok(())
+}
+
+fn us(nanos: u64) -> f64 {
+    nanos as f64 / 1000.0
+}
+
+fn main() -> Result<()> {
+    let args = Args::parse();
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    let figures = runtime.block_on(async {
+        let mut figures = Vec::new();
+        for store in ["memory (native)", "memory (wasm)", "csv (wasm)"] {
+            bench_store(store, &args, &mut figures).await?;
+        }
+        Ok::<_, anyhow::Error>(figures)
+    })?;
+    println!(
+        "vsam-bench: {} records of {RECORD_LENGTH} bytes, {} random GETs, {} records browsed; {} cores",
+        args.records,
+        args.gets,
+        args.browse,
+        std::thread::available_parallelism().map_or(0, |n| n.get())
+    );
+    println!("{:<17} {:<17} {:>5} {:>12} {:>10} {:>10}", "store", "operation", "conns", "ops/s", "p50 us", "p99 us");
+    for f in &figures {
+        println!(
+            "{:<17} {:<17} {:>5} {:>12.0} {:>10.1} {:>10.1}",
+            f.store,
+            f.operation,
+            f.connections,
+            f.per_second(),
+            us(f.latency.value_at_quantile(0.5)),
+            us(f.latency.value_at_quantile(0.99))
+        );
+    }
+    let find = |store: &str, operation: &str, connections: usize| {
+        figures.iter().find(|f| f.store == store && f.operation == operation && f.connections == connections)
+    };
+    println!("\nsandbox cost (memory store, wasm vs native, same run):");
+    for (operation, connections) in [("random GET", 1), ("random GET", 16), ("insert", 1), ("browse (batched)", 1)] {
+        if let (Some(wasm), Some(native)) = (find("memory (wasm)", operation, connections), find("memory (native)", operation, connections)) {
+            let per_op = |f: &Figure| f.elapsed.as_secs_f64() * 1e6 * f.connections as f64 / f.operations as f64;
+            println!(
+                "  {operation:<17} {connections:>2} conn: {:+.2} us per operation ({:.2} vs {:.2} us), throughput ratio {:.2}",
+                per_op(wasm) - per_op(native),
+                per_op(wasm),
+                per_op(native),
+                wasm.per_second() / native.per_second()
+            );
+        }
+    }
+    Ok(())
+}
