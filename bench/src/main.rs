@@ -60,11 +60,18 @@ impl Figure {
 
 async fn start(store: &'static str, dir: &Path) -> Result<RunningServer> {
     let (plugins, extra) = match store {
-        "memory (wasm)" => ("[plugins.p]\npath = \"builtin:memory\"\n[backends.b]\nplugin = \"p\"\n", BTreeMap::new()),
-        "csv (wasm)" => ("[plugins.p]\npath = \"builtin:csv\"\n[backends.b]\nplugin = \"p\"\ndirectory = \"csv\"\n", BTreeMap::new()),
+        "memory (wasm)" => (
+            "[plugins.p]\npath = \"builtin:memory\"\n[backends.b]\nplugin = \"p\"\n",
+            BTreeMap::new(),
+        ),
+        "csv (wasm)" => (
+            "[plugins.p]\npath = \"builtin:csv\"\n[backends.b]\nplugin = \"p\"\ndirectory = \"csv\"\n",
+            BTreeMap::new(),
+        ),
         _ => {
             let native = vsam_example_memory::MemoryStore::init(&[]).map_err(anyhow::Error::msg)?;
-            let handle = BackendHandle::spawn("b", "memory (native)", Box::new(NativeStore(native)))?;
+            let handle =
+                BackendHandle::spawn("b", "memory (native)", Box::new(NativeStore(native)))?;
             ("", BTreeMap::from([("b".to_string(), handle)]))
         }
     };
@@ -87,7 +94,11 @@ async fn open_many(address: &str, count: usize, intent: OpenIntent) -> Result<Ve
 
 /// Runs `per_connection` operations on each of `datasets` concurrently;
 /// `operation(dataset, connection index, op index)`.
-async fn measure<F, Fut>(datasets: &[Dataset], per_connection: u64, operation: F) -> Result<(Duration, Histogram<u64>)>
+async fn measure<F, Fut>(
+    datasets: &[Dataset],
+    per_connection: u64,
+    operation: F,
+) -> Result<(Duration, Histogram<u64>)>
 where
     F: Fn(Dataset, usize, u64) -> Fut + Clone + Send + 'static,
     Fut: std::future::Future<Output = Result<u64>> + Send,
@@ -139,11 +150,24 @@ async fn bench_store(store: &'static str, args: &Args, figures: &mut Vec<Figure>
         let datasets = open_many(&address, connections, OpenIntent::Update).await?;
         let per = half / connections as u64;
         let (elapsed, latency) = measure(&datasets, per, move |ds, c, i| async move {
-            ds.put(0, RplOptions::direct(), 0, record(base + c as u64 * per + i)).await?;
+            ds.put(
+                0,
+                RplOptions::direct(),
+                0,
+                record(base + c as u64 * per + i),
+            )
+            .await?;
             Ok(1)
         })
         .await?;
-        figures.push(Figure { store, operation: "insert", connections, operations: per * connections as u64, elapsed, latency });
+        figures.push(Figure {
+            store,
+            operation: "insert",
+            connections,
+            operations: per * connections as u64,
+            elapsed,
+            latency,
+        });
     }
     let loaded = half + (half / 16) * 16;
 
@@ -153,12 +177,24 @@ async fn bench_store(store: &'static str, args: &Args, figures: &mut Vec<Figure>
         let (elapsed, latency) = measure(&datasets, per, move |ds, c, i| async move {
             let n = (i.wrapping_mul(2_654_435_761).wrapping_add(c as u64 * 97)) % half;
             let key = format!("{n:010}");
-            let found = ds.get(0, RplOptions::direct(), key.as_bytes(), 0, 0, 1).await?;
-            anyhow::ensure!(found.len() == 1 && found[0].data == record(n), "wrong record for {key}");
+            let found = ds
+                .get(0, RplOptions::direct(), key.as_bytes(), 0, 0, 1)
+                .await?;
+            anyhow::ensure!(
+                found.len() == 1 && found[0].data == record(n),
+                "wrong record for {key}"
+            );
             Ok(1)
         })
         .await?;
-        figures.push(Figure { store, operation: "random GET", connections, operations: per * connections as u64, elapsed, latency });
+        figures.push(Figure {
+            store,
+            operation: "random GET",
+            connections,
+            operations: per * connections as u64,
+            elapsed,
+            latency,
+        });
     }
 
     // Browse: batched sequential GETs of 1,000 records, from the start again
@@ -174,13 +210,31 @@ async fn bench_store(store: &'static str, args: &Args, figures: &mut Vec<Figure>
         match ds.get(0, RplOptions::sequential(), &[], 0, 0, 1000).await {
             Ok(batch) => {
                 read += batch.len() as u64;
-                latency.record(t.elapsed().as_nanos() as u64 / batch.len().max(1) as u64).ok();
+                latency
+                    .record(t.elapsed().as_nanos() as u64 / batch.len().max(1) as u64)
+                    .ok();
             }
-            Err(e) if e.is_end_of_data() => ds.point(0, RplOptions::sequential().greater_or_equal(), &[b'0'; KEY_LENGTH], 0, 0).await?,
+            Err(e) if e.is_end_of_data() => {
+                ds.point(
+                    0,
+                    RplOptions::sequential().greater_or_equal(),
+                    &[b'0'; KEY_LENGTH],
+                    0,
+                    0,
+                )
+                .await?
+            }
             Err(e) => return Err(e.into()),
         }
     }
-    figures.push(Figure { store, operation: "browse (batched)", connections: 1, operations: read, elapsed: started.elapsed(), latency });
+    figures.push(Figure {
+        store,
+        operation: "browse (batched)",
+        connections: 1,
+        operations: read,
+        elapsed: started.elapsed(),
+        latency,
+    });
     anyhow::ensure!(loaded > 0);
     server.stop().await;
     Ok(())
@@ -192,7 +246,9 @@ fn us(nanos: u64) -> f64 {
 
 fn main() -> Result<()> {
     let args = Args::parse();
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
     let figures = runtime.block_on(async {
         let mut figures = Vec::new();
         for store in ["memory (native)", "memory (wasm)", "csv (wasm)"] {
@@ -207,7 +263,10 @@ fn main() -> Result<()> {
         args.browse,
         std::thread::available_parallelism().map_or(0, |n| n.get())
     );
-    println!("{:<17} {:<17} {:>5} {:>12} {:>10} {:>10}", "store", "operation", "conns", "ops/s", "p50 us", "p99 us");
+    println!(
+        "{:<17} {:<17} {:>5} {:>12} {:>10} {:>10}",
+        "store", "operation", "conns", "ops/s", "p50 us", "p99 us"
+    );
     for f in &figures {
         println!(
             "{:<17} {:<17} {:>5} {:>12.0} {:>10.1} {:>10.1}",
@@ -220,12 +279,24 @@ fn main() -> Result<()> {
         );
     }
     let find = |store: &str, operation: &str, connections: usize| {
-        figures.iter().find(|f| f.store == store && f.operation == operation && f.connections == connections)
+        figures
+            .iter()
+            .find(|f| f.store == store && f.operation == operation && f.connections == connections)
     };
     println!("\nsandbox cost (memory store, wasm vs native, same run):");
-    for (operation, connections) in [("random GET", 1), ("random GET", 16), ("insert", 1), ("browse (batched)", 1)] {
-        if let (Some(wasm), Some(native)) = (find("memory (wasm)", operation, connections), find("memory (native)", operation, connections)) {
-            let per_op = |f: &Figure| f.elapsed.as_secs_f64() * 1e6 * f.connections as f64 / f.operations as f64;
+    for (operation, connections) in [
+        ("random GET", 1),
+        ("random GET", 16),
+        ("insert", 1),
+        ("browse (batched)", 1),
+    ] {
+        if let (Some(wasm), Some(native)) = (
+            find("memory (wasm)", operation, connections),
+            find("memory (native)", operation, connections),
+        ) {
+            let per_op = |f: &Figure| {
+                f.elapsed.as_secs_f64() * 1e6 * f.connections as f64 / f.operations as f64
+            };
             println!(
                 "  {operation:<17} {connections:>2} conn: {:+.2} us per operation ({:.2} vs {:.2} us), throughput ratio {:.2}",
                 per_op(wasm) - per_op(native),

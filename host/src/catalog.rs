@@ -310,11 +310,11 @@ impl Catalog {
     /// Removes a defined dataset and saves the catalog.
     pub fn remove(&self, name: &str) -> anyhow::Result<()> {
         let mut entries = self.entries.lock().unwrap();
-        if let Some(old) = entries.remove(name) {
-            if let Err(e) = self.save(&entries) {
-                entries.insert(name.to_string(), old);
-                return Err(e);
-            }
+        if let Some(old) = entries.remove(name)
+            && let Err(e) = self.save(&entries)
+        {
+            entries.insert(name.to_string(), old);
+            return Err(e);
         }
         Ok(())
     }

@@ -110,10 +110,10 @@ fn run(
     if let Some(data_dir) = data_dir {
         let old = config.server.data_dir.clone();
         for backend in config.backends.values_mut() {
-            if let Some(dir) = &backend.directory {
-                if let Ok(relative) = dir.strip_prefix(&old) {
-                    backend.directory = Some(data_dir.join(relative));
-                }
+            if let Some(dir) = &backend.directory
+                && let Ok(relative) = dir.strip_prefix(&old)
+            {
+                backend.directory = Some(data_dir.join(relative));
             }
         }
         config.server.data_dir = data_dir;

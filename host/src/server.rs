@@ -106,6 +106,15 @@ fn complete_frame_buffered(buffer: &[u8]) -> bool {
             >= 4 + u32::from_be_bytes([buffer[0], buffer[1], buffer[2], buffer[3]]) as usize
 }
 
+/// Both sides speak the lower of their minor versions.
+#[allow(
+    clippy::unnecessary_min_or_max,
+    reason = "the server's minor is 0 today; later minors make this a real choice"
+)]
+fn agreed_minor(client_minor: u16) -> u16 {
+    client_minor.min(PROTOCOL_MINOR)
+}
+
 /// A line for people (or `curl`) who connect to the port by hand.
 fn identification() -> String {
     format!(
@@ -156,7 +165,7 @@ async fn serve_connection(
                 writer.encoder_mut().set_max_frame(agreed);
                 let welcome = Answer::Welcome(Welcome {
                     major: PROTOCOL_MAJOR,
-                    minor: PROTOCOL_MINOR.min(hello.minor),
+                    minor: agreed_minor(hello.minor),
                     max_frame: max_frame as u32,
                     max_batch: shared.limits.max_batch,
                     max_record: vsam_protocol::MAX_RECORD_LENGTH,

@@ -103,7 +103,7 @@ impl Codec {
 /// Hex to bytes (spaces allowed between bytes).
 pub fn parse_hex(text: &str) -> Result<Vec<u8>> {
     let digits: String = text.chars().filter(|c| !c.is_whitespace()).collect();
-    if digits.len() % 2 != 0 {
+    if !digits.len().is_multiple_of(2) {
         bail!("odd number of hex digits");
     }
     (0..digits.len())

@@ -59,7 +59,7 @@ pub fn read_records(bytes: &[u8], format: FileFormat, codec: &Codec) -> Result<V
             })
             .collect(),
         FileFormat::Fixed(length) => {
-            if bytes.len() % length != 0 {
+            if !bytes.len().is_multiple_of(length) {
                 bail!(
                     "the file is {} bytes, not a multiple of the record length {length}",
                     bytes.len()

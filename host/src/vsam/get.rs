@@ -136,10 +136,11 @@ async fn next_one(
     update: bool,
 ) -> Result<Option<Entry>, vsam_protocol::Status> {
     let version = ctx.state.version();
-    if !update && ctx.rpl.read_ahead_version == version {
-        if let Some(entry) = ctx.rpl.read_ahead.pop_front() {
-            return Ok(Some(entry));
-        }
+    if !update
+        && ctx.rpl.read_ahead_version == version
+        && let Some(entry) = ctx.rpl.read_ahead.pop_front()
+    {
+        return Ok(Some(entry));
     }
     let size = if update { 1 } else { ctx.rpl.next_fetch_size() };
     let mut entries: std::collections::VecDeque<Entry> = ctx

@@ -62,6 +62,10 @@ impl fmt::Display for Unencodable {
 
 impl std::error::Error for Unencodable {}
 
+/// A page's decode table (code point per byte) and encode table
+/// ((code point, byte) pairs sorted by code point).
+type Tables = (&'static [u16; 256], &'static [(u16, u8); 256]);
+
 impl CodePage {
     /// The name used in configuration and on the command line (`cp037`...).
     pub fn name(self) -> &'static str {
@@ -75,7 +79,7 @@ impl CodePage {
         }
     }
 
-    fn tables(self) -> Option<(&'static [u16; 256], &'static [(u16, u8); 256])> {
+    fn tables(self) -> Option<Tables> {
         use tables::*;
         match self {
             CodePage::Cp037 => Some((&CP037_DECODE, &CP037_ENCODE)),

@@ -187,11 +187,12 @@ impl Table {
                 self.records.remove(&key);
             }
         }
-        if self.journal_rows > self.records.len().max(MIN_COMPACTION_ROWS) {
-            if let Err(error) = self.compact(ds) {
-                // The write is journaled and safe; compaction is retried later.
-                log::warn(&format!("{}: rewriting the CSV failed: {error:?}", ds.name));
-            }
+        // A failed rewrite loses nothing (the write is journaled); it is
+        // tried again after the next write.
+        if self.journal_rows > self.records.len().max(MIN_COMPACTION_ROWS)
+            && let Err(error) = self.compact(ds)
+        {
+            log::warn(&format!("{}: rewriting the CSV failed: {error:?}", ds.name));
         }
         Ok(())
     }
