@@ -30,6 +30,12 @@ struct Args {
     /// Records read per browse run.
     #[arg(long, default_value_t = 1_000_000)]
     browse: u64,
+    /// Direct store calls per measurement of the bare call cost (no TCP).
+    #[arg(long, default_value_t = 200_000)]
+    calls: u64,
+    /// Records in the large CSV file opened and browsed at the end (0: skip).
+    #[arg(long, default_value_t = 1_000_000)]
+    big_csv: u64,
 }
 
 const KEY_LENGTH: usize = 10;
@@ -240,6 +246,158 @@ async fn bench_store(store: &'static str, args: &Args, figures: &mut Vec<Figure>
     Ok(())
 }
 
+/// A CSV file of `count` records written directly (as a person or an export
+/// job would), adopted by DEFINE, then opened, browsed and read at random.
+async fn big_csv(count: u64) -> Result<Vec<String>> {
+    use std::io::Write;
+    let dir = tempfile::tempdir()?;
+    let server = start("csv (wasm)", dir.path()).await?;
+    std::fs::create_dir_all(dir.path().join("csv"))?;
+    let mut file =
+        std::io::BufWriter::new(std::fs::File::create(dir.path().join("csv/BENCH.BIG.csv"))?);
+    writeln!(file, "key,record")?;
+    for i in 0..count {
+        let record = record(i);
+        writeln!(file, "{i:010},{}", std::str::from_utf8(&record)?)?;
+    }
+    file.flush()?;
+    drop(file);
+    let size = std::fs::metadata(dir.path().join("csv/BENCH.BIG.csv"))?.len();
+    let address = server.addr.to_string();
+    let conn = Connection::connect(&address).await?;
+    let mut spec = DatasetSpec {
+        name: "BENCH.BIG".into(),
+        organization: Organization::Ksds,
+        key_offset: 0,
+        key_length: KEY_LENGTH as u16,
+        min_record: 0,
+        max_record: RECORD_LENGTH as u32,
+        codepage: "ascii".into(),
+        backend: "b".into(),
+    };
+    vsam_client::define(&conn, spec.clone()).await?;
+    spec.backend.clear();
+    let ds = Dataset::open(&conn, "BENCH.BIG", OpenIntent::Input, 1).await?;
+    let started = Instant::now();
+    ds.get(
+        0,
+        RplOptions::direct(),
+        format!("{:010}", count / 2).as_bytes(),
+        0,
+        0,
+        1,
+    )
+    .await?;
+    let opened = started.elapsed();
+    let started = Instant::now();
+    ds.point(
+        0,
+        RplOptions::sequential().greater_or_equal(),
+        &[b'0'; KEY_LENGTH],
+        0,
+        0,
+    )
+    .await?;
+    let mut read = 0u64;
+    loop {
+        match ds.get(0, RplOptions::sequential(), &[], 0, 0, 1000).await {
+            Ok(batch) => read += batch.len() as u64,
+            Err(e) if e.is_end_of_data() => break,
+            Err(e) => return Err(e.into()),
+        }
+    }
+    let browse = started.elapsed();
+    anyhow::ensure!(read == count, "browsed {read} of {count} records");
+    let gets = 10_000u64;
+    let started = Instant::now();
+    for i in 0..gets {
+        let n = i.wrapping_mul(2_654_435_761) % count;
+        ds.get(
+            0,
+            RplOptions::direct(),
+            format!("{n:010}").as_bytes(),
+            0,
+            0,
+            1,
+        )
+        .await?;
+    }
+    let random = started.elapsed();
+    server.stop().await;
+    Ok(vec![
+        format!(
+            "large CSV: {count} records, {:.0} MB file",
+            size as f64 / 1e6
+        ),
+        format!(
+            "  first access (the plugin reads the file once): {:.2} s",
+            opened.as_secs_f64()
+        ),
+        format!(
+            "  browse all, batched: {:.2} s ({:.0} records/s)",
+            browse.as_secs_f64(),
+            read as f64 / browse.as_secs_f64()
+        ),
+        format!(
+            "  random GET afterwards: {:.1} us each (no rereading)",
+            random.as_secs_f64() * 1e6 / gets as f64
+        ),
+    ])
+}
+
+/// The bare cost of one store call: the same GET on the in-memory store,
+/// through the WebAssembly instance and natively, on this thread.
+fn call_cost(calls: u64) -> Result<(f64, f64)> {
+    use vsam_host::runtime::call::{Call, RecordStore};
+    let runtime = vsam_host::runtime::PluginRuntime::new(None)?;
+    let plugin = runtime.load("memory", vsam_host::runtime::builtin::MEMORY)?;
+    let settings = vsam_host::config::BackendSettings {
+        name: "bench".into(),
+        plugin: "memory".into(),
+        directory: None,
+        log: false,
+        params: Vec::new(),
+        call_timeout_ms: 5000,
+        memory_limit: 1 << 30,
+    };
+    let ds = vsam_plugin_sdk::Dataset {
+        name: DATASET.into(),
+        organization: vsam_plugin_sdk::Organization::Ksds,
+        key_offset: 0,
+        key_length: KEY_LENGTH as u32,
+        max_record_length: RECORD_LENGTH as u32,
+        min_record_length: 1,
+        codepage: "ascii".into(),
+    };
+    let mut wasm = vsam_host::runtime::WasmStore::new(plugin, settings);
+    let mut native =
+        NativeStore(vsam_example_memory::MemoryStore::init(&[]).map_err(anyhow::Error::msg)?);
+    let mut per_call = Vec::new();
+    for store in [&mut wasm as &mut dyn RecordStore, &mut native] {
+        store
+            .call(Call::Create(ds.clone()))
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+        for i in 0..1000u64 {
+            store
+                .call(Call::Insert(
+                    ds.clone(),
+                    record(i)[..KEY_LENGTH].to_vec(),
+                    record(i),
+                ))
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
+        }
+        let started = Instant::now();
+        for i in 0..calls {
+            let key = record(i % 1000)[..KEY_LENGTH].to_vec();
+            store
+                .call(Call::Get(ds.clone(), key))
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
+        }
+        per_call.push(started.elapsed().as_secs_f64() * 1e6 / calls as f64);
+    }
+    Ok((per_call[0], per_call[1]))
+}
+
 fn us(nanos: u64) -> f64 {
     nanos as f64 / 1000.0
 }
@@ -249,12 +407,22 @@ fn main() -> Result<()> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
-    let figures = runtime.block_on(async {
+    // On a plain thread: WASI's synchronous calls may not run on a tokio thread.
+    let calls = args.calls;
+    let (wasm_call, native_call) = std::thread::spawn(move || call_cost(calls))
+        .join()
+        .expect("call cost")?;
+    let (figures, big) = runtime.block_on(async {
         let mut figures = Vec::new();
         for store in ["memory (native)", "memory (wasm)", "csv (wasm)"] {
             bench_store(store, &args, &mut figures).await?;
         }
-        Ok::<_, anyhow::Error>(figures)
+        let big = if args.big_csv > 0 {
+            big_csv(args.big_csv).await?
+        } else {
+            Vec::new()
+        };
+        Ok::<_, anyhow::Error>((figures, big))
     })?;
     println!(
         "vsam-bench: {} records of {RECORD_LENGTH} bytes, {} random GETs, {} records browsed; {} cores",
@@ -284,6 +452,12 @@ fn main() -> Result<()> {
             .find(|f| f.store == store && f.operation == operation && f.connections == connections)
     };
     println!("\nsandbox cost (memory store, wasm vs native, same run):");
+    println!(
+        "  bare GET call, no TCP: {:.2} us wasm vs {:.2} us native: {:+.2} us per call",
+        wasm_call,
+        native_call,
+        wasm_call - native_call
+    );
     for (operation, connections) in [
         ("random GET", 1),
         ("random GET", 16),
@@ -305,6 +479,10 @@ fn main() -> Result<()> {
                 wasm.per_second() / native.per_second()
             );
         }
+    }
+    println!();
+    for line in big {
+        println!("{line}");
     }
     Ok(())
 }

@@ -91,7 +91,7 @@ pub trait Backend: Sized + 'static {
 
 /// Exports a [`Backend`] implementation as the plugin's `store` interface.
 ///
-/// ```ignore
+/// ```text
 /// struct MyStore { /* ... */ }
 /// impl vsam_plugin_sdk::Backend for MyStore { /* ... */ }
 /// vsam_plugin_sdk::export_backend!(MyStore);

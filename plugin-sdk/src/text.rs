@@ -63,30 +63,23 @@ impl std::error::Error for UnescapeError {}
 /// Turns a text form made by [`escape`] (or typed by a person) into bytes.
 pub fn unescape(text: &str, codepage: CodePage) -> Result<Vec<u8>, UnescapeError> {
     let mut out = Vec::with_capacity(text.len());
-    let chars: Vec<char> = text.chars().collect();
-    let mut i = 0;
-    while i < chars.len() {
-        let c = chars[i];
-        if c == '\\' {
-            match chars.get(i + 1) {
-                Some('\\') => {
-                    out.push(encode(codepage, '\\', i)?);
-                    i += 2;
+    let mut chars = text.chars().enumerate();
+    while let Some((position, c)) = chars.next() {
+        if c != '\\' {
+            out.push(encode(codepage, c, position)?);
+            continue;
+        }
+        match chars.next() {
+            Some((_, '\\')) => out.push(encode(codepage, '\\', position)?),
+            Some((_, 'x' | 'X')) => {
+                let high = chars.next().and_then(|(_, h)| h.to_digit(16));
+                let low = chars.next().and_then(|(_, l)| l.to_digit(16));
+                match (high, low) {
+                    (Some(high), Some(low)) => out.push((high * 16 + low) as u8),
+                    _ => return Err(UnescapeError::BadEscape { position }),
                 }
-                Some('x') | Some('X') => {
-                    let hex: String = chars.iter().skip(i + 2).take(2).collect();
-                    let byte = (hex.len() == 2)
-                        .then(|| u8::from_str_radix(&hex, 16).ok())
-                        .flatten()
-                        .ok_or(UnescapeError::BadEscape { position: i })?;
-                    out.push(byte);
-                    i += 4;
-                }
-                _ => return Err(UnescapeError::BadEscape { position: i }),
             }
-        } else {
-            out.push(encode(codepage, c, i)?);
-            i += 1;
+            _ => return Err(UnescapeError::BadEscape { position }),
         }
     }
     Ok(out)

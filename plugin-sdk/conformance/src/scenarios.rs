@@ -601,6 +601,14 @@ async fn open_intents(env: Env) -> Step {
         8,
         vsam_protocol::open_error::NOT_FOUND,
     )?;
+    expect_status(
+        "OPEN with more strings than the server allows",
+        Dataset::open(&env.first, &name, OpenIntent::Input, u16::MAX)
+            .await
+            .map(|_| ()),
+        8,
+        vsam_protocol::open_error::INVALID_OPTIONS,
+    )?;
     Ok(())
 }
 
