@@ -2,20 +2,11 @@
 //! exactly once, and two clients contending for one record serialize on
 //! exclusive control without losing an update.
 
-use vsam_client::{Connection, Dataset, DatasetSpec, OpenIntent, Organization, RplOptions};
+use vsam_client::{Connection, Dataset, DatasetSpec, OpenIntent, RplOptions};
 use vsam_tests::{CSV_WASM, start_with_plugin};
 
 fn counter_spec(name: &str) -> DatasetSpec {
-    DatasetSpec {
-        name: name.into(),
-        organization: Organization::Ksds,
-        key_offset: 0,
-        key_length: 8,
-        min_record: 0,
-        max_record: 32,
-        codepage: "ascii".into(),
-        backend: String::new(),
-    }
+    vsam_tests::ksds(name, 8, 32, "ascii")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

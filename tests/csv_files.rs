@@ -2,20 +2,11 @@
 //! in the dataset's code page, `\xHH` for other bytes) is adopted by DEFINE
 //! and read back byte for byte; a broken one is reported with its line.
 
-use vsam_client::{Connection, Dataset, DatasetSpec, OpenIntent, Organization, RplOptions};
+use vsam_client::{Connection, Dataset, DatasetSpec, OpenIntent, RplOptions};
 use vsam_tests::{CSV_WASM, start_with_plugin};
 
 fn spec(name: &str) -> DatasetSpec {
-    DatasetSpec {
-        name: name.into(),
-        organization: Organization::Ksds,
-        key_offset: 0,
-        key_length: 4,
-        min_record: 0,
-        max_record: 40,
-        codepage: "cp037".into(),
-        backend: String::new(),
-    }
+    vsam_tests::ksds(name, 4, 40, "cp037")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

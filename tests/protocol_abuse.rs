@@ -64,6 +64,26 @@ fn read_answer(stream: &mut TcpStream) -> Option<(u32, Answer)> {
     ))
 }
 
+/// Reads a PROTOCOL_ERROR with this code and fatality; returns its message.
+fn expect_protocol_error(
+    stream: &mut TcpStream,
+    id: Option<u32>,
+    code: u16,
+    fatal: bool,
+) -> String {
+    match read_answer(stream) {
+        Some((
+            got,
+            Answer::ProtocolError {
+                code: got_code,
+                fatal: got_fatal,
+                message,
+            },
+        )) if got_code == code && got_fatal == fatal && id.is_none_or(|id| id == got) => message,
+        other => panic!("expected protocol error {code} (fatal {fatal}), got {other:?}"),
+    }
+}
+
 fn handshaken() -> TcpStream {
     let mut stream = connect();
     stream.write_all(&hello()).unwrap();
@@ -94,20 +114,9 @@ fn expect_closed(stream: &mut TcpStream) {
 fn a_request_before_hello_is_refused_with_a_reason() {
     let mut stream = connect();
     stream.write_all(&encode_frame(1, &Request::Ping)).unwrap();
-    match read_answer(&mut stream) {
-        Some((
-            _,
-            Answer::ProtocolError {
-                code,
-                fatal: true,
-                message,
-            },
-        )) => {
-            assert_eq!(code, protocol_error::HANDSHAKE_REQUIRED);
-            assert!(message.contains("HELLO"), "{message}");
-        }
-        other => panic!("got {other:?}"),
-    }
+    let message =
+        expect_protocol_error(&mut stream, None, protocol_error::HANDSHAKE_REQUIRED, true);
+    assert!(message.contains("HELLO"), "{message}");
     expect_closed(&mut stream);
     ping_works();
 }
@@ -201,20 +210,8 @@ fn an_oversized_frame_closes_only_its_connection() {
     stream
         .write_all(&[0x7F, 0, 0, 0, 0x21, 0, 0, 0, 1])
         .unwrap();
-    match read_answer(&mut stream) {
-        Some((
-            _,
-            Answer::ProtocolError {
-                code,
-                fatal: true,
-                message,
-            },
-        )) => {
-            assert_eq!(code, protocol_error::FRAME_TOO_LARGE);
-            assert!(message.contains("exceeds"), "{message}");
-        }
-        other => panic!("got {other:?}"),
-    }
+    let message = expect_protocol_error(&mut stream, None, protocol_error::FRAME_TOO_LARGE, true);
+    assert!(message.contains("exceeds"), "{message}");
     expect_closed(&mut stream);
     ping_works();
 }

@@ -3,20 +3,11 @@
 //! and the next request gets a fresh instance.
 
 use std::time::{Duration, Instant};
-use vsam_client::{Connection, Dataset, DatasetSpec, OpenIntent, Organization, RplOptions};
+use vsam_client::{Connection, Dataset, DatasetSpec, OpenIntent, RplOptions};
 use vsam_tests::{FAULTY_WASM, start_with_plugin};
 
 fn spec(name: &str) -> DatasetSpec {
-    DatasetSpec {
-        name: name.into(),
-        organization: Organization::Ksds,
-        key_offset: 0,
-        key_length: 4,
-        min_record: 0,
-        max_record: 64,
-        codepage: "ascii".into(),
-        backend: String::new(),
-    }
+    vsam_tests::ksds(name, 4, 64, "ascii")
 }
 
 async fn fault(ds: &Dataset, key: &[u8]) -> String {

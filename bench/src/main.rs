@@ -42,6 +42,20 @@ const KEY_LENGTH: usize = 10;
 const RECORD_LENGTH: usize = 100;
 const DATASET: &str = "BENCH.KSDS";
 
+/// The benchmark datasets: KSDS, 10-byte keys, 100-byte records, on backend `b`.
+fn bench_spec(name: &str) -> DatasetSpec {
+    DatasetSpec {
+        name: name.into(),
+        organization: Organization::Ksds,
+        key_offset: 0,
+        key_length: KEY_LENGTH as u16,
+        min_record: 0,
+        max_record: RECORD_LENGTH as u32,
+        codepage: "ascii".into(),
+        backend: "b".into(),
+    }
+}
+
 fn record(i: u64) -> Vec<u8> {
     let mut record = format!("{i:010}").into_bytes();
     record.resize(RECORD_LENGTH, b'.');
@@ -135,20 +149,7 @@ async fn bench_store(store: &'static str, args: &Args, figures: &mut Vec<Figure>
     let server = start(store, dir.path()).await?;
     let address = server.addr.to_string();
     let conn = Connection::connect(&address).await?;
-    vsam_client::define(
-        &conn,
-        DatasetSpec {
-            name: DATASET.into(),
-            organization: Organization::Ksds,
-            key_offset: 0,
-            key_length: KEY_LENGTH as u16,
-            min_record: 0,
-            max_record: RECORD_LENGTH as u32,
-            codepage: "ascii".into(),
-            backend: "b".into(),
-        },
-    )
-    .await?;
+    vsam_client::define(&conn, bench_spec(DATASET)).await?;
 
     // Insert: 1 connection loads the first half, 16 the second half.
     let half = args.records / 2;
@@ -265,18 +266,7 @@ async fn big_csv(count: u64) -> Result<Vec<String>> {
     let size = std::fs::metadata(dir.path().join("csv/BENCH.BIG.csv"))?.len();
     let address = server.addr.to_string();
     let conn = Connection::connect(&address).await?;
-    let mut spec = DatasetSpec {
-        name: "BENCH.BIG".into(),
-        organization: Organization::Ksds,
-        key_offset: 0,
-        key_length: KEY_LENGTH as u16,
-        min_record: 0,
-        max_record: RECORD_LENGTH as u32,
-        codepage: "ascii".into(),
-        backend: "b".into(),
-    };
-    vsam_client::define(&conn, spec.clone()).await?;
-    spec.backend.clear();
+    vsam_client::define(&conn, bench_spec("BENCH.BIG")).await?;
     let ds = Dataset::open(&conn, "BENCH.BIG", OpenIntent::Input, 1).await?;
     let started = Instant::now();
     ds.get(

@@ -13,6 +13,25 @@ pub const MEMORY_WASM: &str = env!("VSAM_TEST_MEMORY_WASM");
 /// The misbehaving test plugin component.
 pub const FAULTY_WASM: &str = env!("VSAM_TEST_FAULTY_WASM");
 
+/// A KSDS entry for DEFINE, with the key at offset 0, routed by the server.
+pub fn ksds(
+    name: &str,
+    key_length: u16,
+    max_record: u32,
+    codepage: &str,
+) -> vsam_protocol::DatasetSpec {
+    vsam_protocol::DatasetSpec {
+        name: name.into(),
+        organization: vsam_protocol::Organization::Ksds,
+        key_offset: 0,
+        key_length,
+        min_record: 0,
+        max_record,
+        codepage: codepage.into(),
+        backend: String::new(),
+    }
+}
+
 /// A server on a free port with a fresh data dir.
 pub struct TestServer {
     pub server: RunningServer,

@@ -114,13 +114,17 @@ pub(crate) fn search_arg(
 pub(crate) async fn locate(ctx: &Ctx<'_>, search: &Search) -> Result<Option<Entry>, Status> {
     let state = ctx.state;
     let request = ctx.request;
-    let first = |entries: Vec<Entry>| entries.into_iter().next();
-    match search {
-        Search::Last => Ok(first(
+    let first_from = |start: Start, direction: Direction| async move {
+        Ok::<_, Status>(
             state
-                .scan(request, Start::Edge, Direction::Backward, 1)
-                .await?,
-        )),
+                .scan(request, start, direction, 1)
+                .await?
+                .into_iter()
+                .next(),
+        )
+    };
+    match search {
+        Search::Last => first_from(Start::Edge, Direction::Backward).await,
         Search::Key {
             key,
             generic: false,
@@ -138,31 +142,13 @@ pub(crate) async fn locate(ctx: &Ctx<'_>, search: &Search) -> Result<Option<Entr
             generic,
             greater_or_equal,
         } => {
-            let found = first(
-                state
-                    .scan(
-                        request,
-                        Start::Inclusive(key.clone()),
-                        Direction::Forward,
-                        1,
-                    )
-                    .await?,
-            );
+            let found = first_from(Start::Inclusive(key.clone()), Direction::Forward).await?;
             Ok(found.filter(|entry| *greater_or_equal || !*generic || entry.key.starts_with(key)))
         }
         Search::Number {
             key,
             greater_or_equal: true,
-        } => Ok(first(
-            state
-                .scan(
-                    request,
-                    Start::Inclusive(key.clone()),
-                    Direction::Forward,
-                    1,
-                )
-                .await?,
-        )),
+        } => first_from(Start::Inclusive(key.clone()), Direction::Forward).await,
     }
 }
 
