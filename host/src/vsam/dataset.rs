@@ -173,18 +173,7 @@ impl DatasetState {
         limit: u32,
         entries: &[Entry],
     ) -> Result<(), Status> {
-        let ordered = entries.windows(2).all(|w| match dir {
-            Direction::Forward => w[0].key < w[1].key,
-            Direction::Backward => w[0].key > w[1].key,
-        });
-        let after_start = entries.first().is_none_or(|first| match (from, dir) {
-            (Start::Edge, _) => true,
-            (Start::Inclusive(k), Direction::Forward) => first.key >= *k,
-            (Start::Exclusive(k), Direction::Forward) => first.key > *k,
-            (Start::Inclusive(k), Direction::Backward) => first.key <= *k,
-            (Start::Exclusive(k), Direction::Backward) => first.key < *k,
-        });
-        if ordered && after_start && entries.len() <= limit as usize {
+        if scan_is_well_formed(from, dir, limit, entries) {
             Ok(())
         } else {
             Err(Status::physical(format!(
@@ -258,5 +247,87 @@ impl DatasetState {
             self.def.name,
             self.backend.name()
         ))
+    }
+}
+
+/// True if `entries` is what a scan from `from` in `dir` with `limit` may
+/// return: strictly ordered in the direction, on the right side of the
+/// start, and no more than the limit.
+fn scan_is_well_formed(from: &Start, dir: Direction, limit: u32, entries: &[Entry]) -> bool {
+    let ordered = entries.windows(2).all(|w| match dir {
+        Direction::Forward => w[0].key < w[1].key,
+        Direction::Backward => w[0].key > w[1].key,
+    });
+    let after_start = entries.first().is_none_or(|first| match (from, dir) {
+        (Start::Edge, _) => true,
+        (Start::Inclusive(k), Direction::Forward) => first.key >= *k,
+        (Start::Exclusive(k), Direction::Forward) => first.key > *k,
+        (Start::Inclusive(k), Direction::Backward) => first.key <= *k,
+        (Start::Exclusive(k), Direction::Backward) => first.key < *k,
+    });
+    ordered && after_start && entries.len() <= limit as usize
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entries(keys: &[&[u8]]) -> Vec<Entry> {
+        keys.iter()
+            .map(|k| Entry {
+                key: k.to_vec(),
+                value: Vec::new(),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn scans_from_plugins_are_checked() {
+        let fwd = Direction::Forward;
+        let bwd = Direction::Backward;
+        assert!(scan_is_well_formed(
+            &Start::Edge,
+            fwd,
+            3,
+            &entries(&[b"a", b"b", b"c"])
+        ));
+        assert!(
+            !scan_is_well_formed(&Start::Edge, fwd, 2, &entries(&[b"a", b"b", b"c"])),
+            "past the limit"
+        );
+        assert!(
+            !scan_is_well_formed(&Start::Edge, fwd, 9, &entries(&[b"b", b"a"])),
+            "out of order"
+        );
+        assert!(
+            !scan_is_well_formed(&Start::Edge, fwd, 9, &entries(&[b"a", b"a"])),
+            "a key twice"
+        );
+        assert!(scan_is_well_formed(
+            &Start::Edge,
+            bwd,
+            9,
+            &entries(&[b"b", b"a"])
+        ));
+        assert!(
+            !scan_is_well_formed(&Start::Exclusive(b"b".to_vec()), fwd, 9, &entries(&[b"b"])),
+            "the excluded key"
+        );
+        assert!(scan_is_well_formed(
+            &Start::Inclusive(b"b".to_vec()),
+            fwd,
+            9,
+            &entries(&[b"b"])
+        ));
+        assert!(
+            !scan_is_well_formed(&Start::Inclusive(b"b".to_vec()), bwd, 9, &entries(&[b"c"])),
+            "wrong side"
+        );
+        assert!(scan_is_well_formed(
+            &Start::Exclusive(b"b".to_vec()),
+            bwd,
+            9,
+            &[]
+        ));
     }
 }

@@ -87,6 +87,26 @@ impl Rpl {
     /// How many records the next sequential fetch asks for.
     pub fn next_fetch_size(&mut self) -> u32 {
         self.streak = self.streak.saturating_add(1);
-        (1u32 << self.streak.min(6).saturating_sub(1)).min(MAX_READ_AHEAD)
+        (1u32 << (self.streak - 1).min(6)).min(MAX_READ_AHEAD)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn read_ahead_grows_with_a_browse_and_resets_on_a_jump() {
+        let mut rpl = Rpl::new();
+        assert_eq!(rpl.cursor, Some(Cursor::beginning()));
+        let sizes: Vec<u32> = (0..9).map(|_| rpl.next_fetch_size()).collect();
+        assert_eq!(sizes, vec![1, 2, 4, 8, 16, 32, 64, 64, 64]);
+        rpl.read_ahead.push_back(Entry {
+            key: vec![1],
+            value: vec![],
+        });
+        rpl.set_cursor(Some(Cursor::at(vec![5], Direction::Backward)));
+        assert!(rpl.read_ahead.is_empty());
+        assert_eq!(rpl.next_fetch_size(), 1);
     }
 }

@@ -272,3 +272,35 @@ fn access_allowed(bits: u8, options: RplOptions) -> bool {
     let processing_given = bits & (access::DIR | access::SEQ | access::SKP) != 0;
     (!access_given || bits & access_bit != 0) && (!processing_given || bits & processing_bit != 0)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use vsam_protocol::options::bits;
+
+    fn options(word: u32) -> RplOptions {
+        RplOptions::parse(word).unwrap()
+    }
+
+    #[test]
+    fn open_access_bits_limit_requests() {
+        assert!(
+            access_allowed(0, options(bits::ADR | bits::SKP)),
+            "0 allows everything"
+        );
+        assert!(
+            access_allowed(access::KEY, options(bits::KEY | bits::DIR)),
+            "no processing bit given"
+        );
+        assert!(!access_allowed(access::KEY, options(bits::ADR)));
+        assert!(access_allowed(
+            access::KEY | access::SEQ,
+            options(bits::KEY | bits::SEQ)
+        ));
+        assert!(!access_allowed(
+            access::KEY | access::SEQ,
+            options(bits::KEY | bits::DIR)
+        ));
+        assert!(!access_allowed(access::DIR, options(bits::SKP)));
+    }
+}
