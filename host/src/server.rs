@@ -147,6 +147,7 @@ async fn serve_connection(
         _ = shutdown.changed() => return,
         first = tokio::time::timeout(Duration::from_secs(30), reader.next()) => first,
     };
+    let mut answer_frame = max_frame;
     let fatal = |code, message: String| Answer::ProtocolError {
         code,
         fatal: true,
@@ -161,6 +162,7 @@ async fn serve_connection(
         Ok(Some(Ok(incoming))) => match incoming.message {
             Ok(Request::Hello(hello)) if hello.major == PROTOCOL_MAJOR => {
                 let agreed = (hello.max_frame as usize).clamp(1024, max_frame);
+                answer_frame = agreed;
                 reader.decoder_mut().set_max_frame(max_frame);
                 writer.encoder_mut().set_max_frame(agreed);
                 let welcome = Answer::Welcome(Welcome {
@@ -212,7 +214,7 @@ async fn serve_connection(
         return;
     }
 
-    let mut session = Session::new(shared);
+    let mut session = Session::new(shared, answer_frame);
     let id = session.id();
     tracing::debug!(%peer, session = id, "connected");
     loop {

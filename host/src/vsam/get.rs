@@ -8,12 +8,21 @@ use super::session::Ctx;
 use vsam_plugin_sdk::{Direction, Entry, Start};
 use vsam_protocol::{Get, Intent, OpenIntent, Processing, RplOptions, fdbk};
 
+/// How much one batched GET may return.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct BatchLimit {
+    /// Most records (the server's `max_batch`).
+    pub records: u32,
+    /// Most bytes of keys and records, so the answer fits the client's frame.
+    pub bytes: usize,
+}
+
 /// Runs a GET on one string.
 pub(crate) async fn get(
     mut ctx: Ctx<'_>,
     options: RplOptions,
     req: &Get,
-    max_batch: u32,
+    limit: BatchLimit,
 ) -> Outcome {
     ctx.release_held();
     search::check_access(&ctx, options)?;
@@ -41,7 +50,9 @@ pub(crate) async fn get(
     }
     match options.processing {
         Processing::Direct | Processing::SkipSequential => direct(&mut ctx, options, req).await,
-        Processing::Sequential => sequential(&mut ctx, options, batch.min(max_batch)).await,
+        Processing::Sequential => {
+            sequential(&mut ctx, options, batch.min(limit.records), limit.bytes).await
+        }
     }
 }
 
@@ -69,7 +80,12 @@ async fn direct(ctx: &mut Ctx<'_>, options: RplOptions, req: &Get) -> Outcome {
     Ok(vec![search::record(ctx, entry)])
 }
 
-async fn sequential(ctx: &mut Ctx<'_>, options: RplOptions, batch: u32) -> Outcome {
+async fn sequential(
+    ctx: &mut Ctx<'_>,
+    options: RplOptions,
+    batch: u32,
+    max_bytes: usize,
+) -> Outcome {
     let direction = search::direction(options);
     if options.last_record {
         ctx.rpl.set_cursor(Some(Cursor {
@@ -97,9 +113,12 @@ async fn sequential(ctx: &mut Ctx<'_>, options: RplOptions, batch: u32) -> Outco
     let version = ctx.state.version();
     let entries = if batch > 1 {
         ctx.rpl.read_ahead.clear();
-        ctx.state
+        let mut entries = ctx
+            .state
             .scan(ctx.request, cursor.start.clone(), direction, batch)
-            .await?
+            .await?;
+        entries.truncate(fitting(&entries, max_bytes));
+        entries
     } else {
         next_one(ctx, &cursor.start, direction, update)
             .await?
@@ -126,6 +145,21 @@ async fn sequential(ctx: &mut Ctx<'_>, options: RplOptions, batch: u32) -> Outco
             Err(status)
         }
     }
+}
+
+/// How many of `entries` fit in `max_bytes` of answer (always at least one:
+/// a single record always fits a frame).
+fn fitting(entries: &[Entry], max_bytes: usize) -> usize {
+    let mut total = 0usize;
+    entries
+        .iter()
+        .take_while(|entry| {
+            total += entry.key.len() + entry.value.len() + 16;
+            total <= max_bytes
+        })
+        .count()
+        .max(1)
+        .min(entries.len())
 }
 
 /// The next record from `start`, through the string's read-ahead.
@@ -193,4 +227,23 @@ async fn hold(
         length: entry.value.len(),
     });
     Ok(entry)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn batches_are_cut_to_fit_the_answer_frame() {
+        let entries: Vec<Entry> = (0..10u8)
+            .map(|i| Entry {
+                key: vec![i; 4],
+                value: vec![0; 80],
+            })
+            .collect();
+        assert_eq!(fitting(&entries, 10_000), 10);
+        assert_eq!(fitting(&entries, 300), 3);
+        assert_eq!(fitting(&entries, 10), 1, "one record always goes");
+        assert_eq!(fitting(&[], 10), 0);
+    }
 }

@@ -49,17 +49,21 @@ impl Ctx<'_> {
 pub struct Session {
     id: u64,
     shared: Arc<Shared>,
+    /// Largest answer frame the client accepts.
+    answer_frame: usize,
     opens: HashMap<u32, OpenDataset>,
     next_handle: u32,
 }
 
 impl Session {
-    /// A session for a new connection.
-    pub fn new(shared: Arc<Shared>) -> Self {
+    /// A session for a new connection whose client accepts answers of up
+    /// to `answer_frame` bytes.
+    pub fn new(shared: Arc<Shared>, answer_frame: usize) -> Self {
         let id = shared.next_session_id();
         Self {
             id,
             shared,
+            answer_frame,
             opens: HashMap::new(),
             next_handle: 1,
         }
@@ -82,9 +86,13 @@ impl Session {
             Request::Open(open) => self.open(open).await,
             Request::Close { handle } => answer(self.close(handle).await),
             Request::Get(req) => {
-                let max_batch = self.shared.limits.max_batch;
+                let limit = get::BatchLimit {
+                    records: self.shared.limits.max_batch,
+                    // Room for the status, message and frame header.
+                    bytes: self.answer_frame.saturating_sub(64 * 1024).max(1),
+                };
                 answer(match self.ctx("GET", req.target, req.options) {
-                    Ok((ctx, options)) => get::get(ctx, options, &req, max_batch).await,
+                    Ok((ctx, options)) => get::get(ctx, options, &req, limit).await,
                     Err(status) => Err(status),
                 })
             }
