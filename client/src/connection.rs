@@ -1,9 +1,10 @@
 //! A pipelined connection: many requests in flight, answers matched by id.
 //!
-//! A writer task sends requests as callers submit them (flushing when the
-//! queue is empty) and a reader task routes each answer to the caller
-//! waiting for its id. The connection is cheap to clone and share between
-//! tasks.
+//! A caller registers the id it waits for, then writes its frame itself
+//! (the socket's write half sits behind an async lock), so a request costs
+//! no hand-off to another task. A reader task routes each answer to the
+//! caller waiting for its id. The connection is cheap to clone and share
+//! between tasks.
 
 use crate::error::ClientError;
 use futures::{SinkExt, StreamExt};
@@ -11,24 +12,22 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 use tokio::net::TcpStream;
-use tokio::sync::{mpsc, oneshot};
+use tokio::net::tcp::OwnedWriteHalf;
+use tokio::sync::oneshot;
 use tokio_util::codec::{FramedRead, FramedWrite};
 use vsam_protocol::{
     Answer, ClientCodec, DEFAULT_MAX_FRAME, Hello, PROTOCOL_MAJOR, PROTOCOL_MINOR, Request, Welcome,
 };
 
+/// Callers waiting for answers, by request id; `None` once the connection
+/// is lost (dropping the senders wakes every waiting caller).
 type Waiting = Arc<Mutex<Option<HashMap<u32, oneshot::Sender<Answer>>>>>;
-
-struct Submitted {
-    id: u32,
-    request: Request,
-    answer: oneshot::Sender<Answer>,
-}
 
 /// A connection to vsamrd.
 #[derive(Clone)]
 pub struct Connection {
-    queue: mpsc::UnboundedSender<Submitted>,
+    writer: Arc<tokio::sync::Mutex<FramedWrite<OwnedWriteHalf, ClientCodec>>>,
+    waiting: Waiting,
     next_id: Arc<AtomicU32>,
     closed: Arc<Mutex<Option<String>>>,
     welcome: Arc<Welcome>,
@@ -82,46 +81,9 @@ impl Connection {
             .encoder_mut()
             .set_max_frame(welcome.max_frame as usize);
 
-        let (queue, mut submitted) = mpsc::unbounded_channel::<Submitted>();
         let waiting: Waiting = Arc::new(Mutex::new(Some(HashMap::new())));
         let closed = Arc::new(Mutex::new(None::<String>));
-
-        let writer_waiting = waiting.clone();
-        let writer_closed = closed.clone();
-        tokio::spawn(async move {
-            while let Some(first) = submitted.recv().await {
-                let mut batch = vec![first];
-                while let Ok(more) = submitted.try_recv() {
-                    batch.push(more);
-                    if batch.len() >= 256 {
-                        break;
-                    }
-                }
-                for job in batch {
-                    if let Some(map) = writer_waiting.lock().unwrap().as_mut() {
-                        map.insert(job.id, job.answer);
-                    }
-                    if let Err(e) = writer.feed((job.id, job.request)).await {
-                        fail_all(
-                            &writer_waiting,
-                            &writer_closed,
-                            format!("sending failed: {e}"),
-                        );
-                        return;
-                    }
-                }
-                if let Err(e) = writer.flush().await {
-                    fail_all(
-                        &writer_waiting,
-                        &writer_closed,
-                        format!("sending failed: {e}"),
-                    );
-                    return;
-                }
-            }
-        });
-
-        let reader_waiting = waiting;
+        let reader_waiting = waiting.clone();
         let reader_closed = closed.clone();
         tokio::spawn(async move {
             let reason = loop {
@@ -154,7 +116,8 @@ impl Connection {
         });
 
         Ok(Self {
-            queue,
+            writer: Arc::new(tokio::sync::Mutex::new(writer)),
+            waiting,
             next_id: Arc::new(AtomicU32::new(1)),
             closed,
             welcome: Arc::new(welcome),
@@ -172,33 +135,35 @@ impl Connection {
         &self.server
     }
 
+    fn closed_error(&self) -> ClientError {
+        ClientError::Closed(
+            self.closed
+                .lock()
+                .unwrap()
+                .clone()
+                .unwrap_or_else(|| "connection closed".into()),
+        )
+    }
+
     /// Sends one request and waits for its answer. Many calls may be in
     /// flight at once on one connection.
     pub async fn call(&self, request: Request) -> Result<Answer, ClientError> {
         let (answer, answered) = oneshot::channel();
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
-        let closed = || {
-            ClientError::Closed(
-                self.closed
-                    .lock()
-                    .unwrap()
-                    .clone()
-                    .unwrap_or_else(|| "connection closed".into()),
-            )
+        match self.waiting.lock().unwrap().as_mut() {
+            Some(waiting) => waiting.insert(id, answer),
+            None => return Err(self.closed_error()),
         };
-        self.queue
-            .send(Submitted {
-                id,
-                request,
-                answer,
-            })
-            .map_err(|_| closed())?;
-        answered.await.map_err(|_| closed())
+        let sent = self.writer.lock().await.send((id, request)).await;
+        if let Err(e) = sent {
+            fail_all(&self.waiting, &self.closed, format!("sending failed: {e}"));
+            return Err(self.closed_error());
+        }
+        answered.await.map_err(|_| self.closed_error())
     }
 }
 
 fn fail_all(waiting: &Waiting, closed: &Arc<Mutex<Option<String>>>, reason: String) {
     closed.lock().unwrap().get_or_insert(reason);
-    // Dropping the senders wakes every caller with "closed".
     waiting.lock().unwrap().take();
 }

@@ -230,9 +230,18 @@ async fn sigterm_finishes_and_flushes() {
     );
     let cached = std::fs::read_dir(dir.path().join("plugin-cache"))
         .unwrap()
-        .filter(|e| e.as_ref().unwrap().path().extension().is_some_and(|x| x == "cwasm"))
+        .filter(|e| {
+            e.as_ref()
+                .unwrap()
+                .path()
+                .extension()
+                .is_some_and(|x| x == "cwasm")
+        })
         .count();
-    assert_eq!(cached, 1, "the compiled CSV plugin is cached for the next start");
+    assert_eq!(
+        cached, 1,
+        "the compiled CSV plugin is cached for the next start"
+    );
     // The catalog and records survive the restart.
     let mut server = start(dir.path(), port).await;
     assert_eq!(read_all(&server.address).await.len(), 20);
