@@ -16,6 +16,7 @@
 pub mod codepage;
 pub mod keys;
 pub mod log;
+pub mod numeric;
 pub mod ordered;
 pub mod text;
 
