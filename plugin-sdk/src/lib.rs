@@ -14,6 +14,7 @@
 //! record bytes) and [`keys`] (ESDS/RRDS key encoding).
 
 pub mod codepage;
+pub mod copybook;
 pub mod keys;
 pub mod log;
 pub mod numeric;
