@@ -296,6 +296,7 @@ fn define_abuse_dataset() {
             max_record: 30,
             codepage: "cp037".into(),
             backend: String::new(),
+            layout: String::new(),
         };
         stream
             .write_all(&encode_frame(1, &Request::Define(spec)))

@@ -53,6 +53,7 @@ fn bench_spec(name: &str) -> DatasetSpec {
         max_record: RECORD_LENGTH as u32,
         codepage: "ascii".into(),
         backend: "b".into(),
+        layout: String::new(),
     }
 }
 

@@ -249,3 +249,41 @@ fn an_unreachable_server_is_named() {
         "{stderr}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_layout_shows_records_as_named_fields() {
+    use vsam_plugin_sdk::codepage::CodePage;
+    use vsam_plugin_sdk::numeric::{Binary, Packed, Picture};
+    let dir = tempfile::tempdir().unwrap();
+    let server = server(dir.path()).await;
+    let cli = Cli {
+        server: server.addr.to_string(),
+    };
+    let copybook = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/customer.cpy");
+    let bad = dir.path().join("bad.cpy");
+    std::fs::write(&bad, "       01  R.\n           05  A PIC X(9) GLOBAL.\n").unwrap();
+    tokio::task::spawn_blocking(move || {
+        let define = ["define", "PROD.CUST.MASTER", "--org", "ksds", "--key-length", "8", "--record-size", "120"];
+        let refused = cli.fails(&[&define[..], &["--layout", bad.to_str().unwrap()]].concat());
+        assert!(refused.contains("layout copybook line 2: clause GLOBAL is not supported"), "{refused}");
+        cli.ok(&[&define[..], &["--layout", copybook.to_str().unwrap()]].concat());
+        let cp = CodePage::Cp037;
+        let mut record = cp.encode(&format!("{:<8}{:<20}{:<15}", "00000042", "SMITH", "ANNA")).unwrap();
+        record.extend(Packed(Picture { digits: 9, scale: 2, signed: true }).encode("-301.75".parse().unwrap()).unwrap());
+        record.extend(Binary { picture: Picture { digits: 5, scale: 0, signed: true }, native: false }.encode("5000".parse().unwrap()).unwrap());
+        record.extend(cp.encode("A20240131").unwrap());
+        record.resize(120, 0x40);
+        let hex: String = record.iter().map(|b| format!("{b:02X}")).collect();
+        cli.ok(&["--hex", "put", "PROD.CUST.MASTER", &hex]);
+        let json = cli.ok(&["--json", "get", "PROD.CUST.MASTER", "00000042", "--fields"]);
+        assert!(json.starts_with(r#"{"CUST-ID":"00000042","LAST-NAME":"SMITH               ","FIRST-NAME":"ANNA           ","BALANCE":"-301.75","CREDIT-LIMIT":"5000","STATUS-CODE":"A","OPENED-DATE":"20240131","#), "{json}");
+        assert!(json.contains(r#""ORDER-AMOUNT(3)":"X'"#), "blank bytes are not a number, and say so: {json}");
+        let text = cli.ok(&["browse", "PROD.CUST.MASTER", "--fields"]);
+        assert!(text.contains("BALANCE=-301.75 CREDIT-LIMIT=5000"), "{text}");
+        let none = cli.fails(&["get", "PROD.CUST", "000001", "--fields"]);
+        assert!(none.contains("not in the catalog") || none.contains("no record layout"), "{none}");
+    })
+    .await
+    .unwrap();
+    server.stop().await;
+}

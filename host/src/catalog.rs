@@ -9,6 +9,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use vsam_plugin_sdk::codepage::CodePage;
+use vsam_plugin_sdk::copybook::Copybook;
 use vsam_protocol::{DatasetSpec, MAX_RECORD_LENGTH, Organization};
 
 /// A dataset's definition, as the host keeps it.
@@ -32,6 +33,9 @@ pub struct DatasetDef {
     pub codepage: CodePage,
     /// Backend holding the records.
     pub backend: String,
+    /// Record layout: a COBOL copybook's text, checked at DEFINE.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub layout: Option<String>,
 }
 
 mod organization_serde {
@@ -135,6 +139,29 @@ impl DatasetDef {
                 }
             }
         }
+        if let Some(layout) = &self.layout {
+            self.check_layout(layout)?;
+        }
+        Ok(())
+    }
+
+    /// A layout must parse and describe records that fit the definition;
+    /// a KSDS key must fall on the layout's bytes.
+    fn check_layout(&self, layout: &str) -> Result<(), String> {
+        let copybook = Copybook::parse(layout).map_err(|e| format!("{}: layout {e}", self.name))?;
+        let size = copybook.record().map_or(0, |r| r.size);
+        if size > self.max_record as usize {
+            return Err(format!(
+                "{}: the layout's record is {size} bytes, more than the record size {}",
+                self.name, self.max_record
+            ));
+        }
+        if size < (self.key_offset + u32::from(self.key_length)) as usize {
+            return Err(format!(
+                "{}: the layout's record ({size} bytes) ends before the key (offset {}, length {})",
+                self.name, self.key_offset, self.key_length
+            ));
+        }
         Ok(())
     }
 
@@ -159,6 +186,7 @@ impl DatasetDef {
             max_record: spec.max_record,
             codepage,
             backend,
+            layout: (!spec.layout.is_empty()).then(|| spec.layout.clone()),
         };
         def.validate()?;
         Ok(def)
@@ -175,6 +203,7 @@ impl DatasetDef {
             max_record: self.max_record,
             codepage: self.codepage.name().to_string(),
             backend: self.backend.clone(),
+            layout: self.layout.clone().unwrap_or_default(),
         }
     }
 
@@ -389,7 +418,46 @@ mod tests {
             max_record: 80,
             codepage: CodePage::Cp037,
             backend: "csv".into(),
+            layout: None,
         }
+    }
+
+    #[test]
+    fn layouts_are_checked_against_the_definition() {
+        let layout = "01 R.\n 05 K PIC X(8).\n 05 AMT PIC S9(5) COMP-3.\n";
+        let def = DatasetDef {
+            layout: Some(layout.into()),
+            ..ksds("A")
+        };
+        assert!(def.validate().is_ok());
+        let long = DatasetDef {
+            layout: Some("01 R.\n 05 K PIC X(81).\n".into()),
+            ..ksds("A")
+        };
+        assert!(
+            long.validate()
+                .unwrap_err()
+                .contains("81 bytes, more than the record size 80")
+        );
+        let short = DatasetDef {
+            layout: Some("01 R.\n 05 K PIC X(4).\n".into()),
+            ..ksds("A")
+        };
+        assert!(
+            short
+                .validate()
+                .unwrap_err()
+                .contains("ends before the key")
+        );
+        let bad = DatasetDef {
+            layout: Some("01 R.\n 05 K PIC X(8) GLOBAL.\n".into()),
+            ..ksds("A")
+        };
+        assert!(
+            bad.validate()
+                .unwrap_err()
+                .contains("layout copybook line 2: clause GLOBAL")
+        );
     }
 
     #[test]

@@ -53,6 +53,7 @@ fn spec() -> DatasetSpec {
         max_record: 80,
         codepage: "ascii".into(),
         backend: String::new(),
+        layout: String::new(),
     }
 }
 

@@ -175,6 +175,8 @@ pub struct DatasetSpec {
     pub codepage: String,
     /// Backend holding the records; empty in DEFINE means "by route".
     pub backend: String,
+    /// Record layout: the text of a COBOL copybook, or empty.
+    pub layout: String,
 }
 
 impl DatasetSpec {
@@ -187,6 +189,7 @@ impl DatasetSpec {
         out.put_u32(self.max_record);
         put_string(out, &self.codepage);
         put_string(out, &self.backend);
+        put_bytes(out, self.layout.as_bytes());
     }
 
     fn decode(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
@@ -199,6 +202,8 @@ impl DatasetSpec {
             max_record: r.u32("max_record")?,
             codepage: r.string("codepage")?,
             backend: r.string("backend")?,
+            layout: String::from_utf8(r.bytes("layout")?)
+                .map_err(|_| DecodeError::NotUtf8("layout"))?,
         })
     }
 }

@@ -55,6 +55,7 @@ fn sample_requests() -> Vec<Request> {
             max_record: 200,
             codepage: "cp037".into(),
             backend: String::new(),
+            layout: String::new(),
         }),
         Request::Delete { name: "X".into() },
         Request::Info { name: "X".into() },

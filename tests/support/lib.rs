@@ -29,6 +29,7 @@ pub fn ksds(
         max_record,
         codepage: codepage.into(),
         backend: String::new(),
+        layout: String::new(),
     }
 }
 

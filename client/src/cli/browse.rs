@@ -27,6 +27,9 @@ pub struct BrowseArgs {
     /// Stop after this many records.
     #[arg(long)]
     limit: Option<u64>,
+    /// Print records as the named fields of their copybook layout.
+    #[arg(long)]
+    fields: bool,
 }
 
 /// Records per batched GET.
@@ -98,7 +101,7 @@ pub async fn next_batch(dataset: &Dataset, options: RplOptions, max: u64) -> Res
 pub async fn run(conn: &Connection, args: BrowseArgs, output: Output) -> Result<()> {
     let dataset =
         Dataset::open(conn, &args.name.to_ascii_uppercase(), OpenIntent::Input, 1).await?;
-    let codec = Codec::new(dataset.spec(), output)?;
+    let codec = Codec::new(dataset.spec(), output)?.with_fields(args.fields)?;
     let mut remaining = args.limit.unwrap_or(u64::MAX);
     if let Some(options) = position(&dataset, &codec, &args).await? {
         let stdout = std::io::stdout();

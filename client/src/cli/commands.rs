@@ -35,6 +35,9 @@ pub struct DefineArgs {
     /// Backend (default: by the server's routing).
     #[arg(long)]
     backend: Option<String>,
+    /// COBOL copybook describing the record (for --fields and mapped backends).
+    #[arg(long)]
+    layout: Option<std::path::PathBuf>,
 }
 
 /// `vsamr get`.
@@ -52,6 +55,9 @@ pub struct GetArgs {
     /// RBA (ESDS).
     #[arg(long, conflicts_with_all = ["key", "rrn"])]
     rba: Option<u64>,
+    /// Print the record as the named fields of its copybook layout.
+    #[arg(long)]
+    fields: bool,
     /// Relative record number (RRDS).
     #[arg(long, conflicts_with = "key")]
     rrn: Option<u64>,
@@ -73,6 +79,11 @@ pub async fn ping(conn: &Connection) -> Result<()> {
 
 pub async fn define(conn: &Connection, args: DefineArgs, output: Output) -> Result<()> {
     let organization: Organization = args.org.parse().map_err(anyhow::Error::msg)?;
+    let layout = match &args.layout {
+        Some(path) => std::fs::read_to_string(path)
+            .map_err(|e| anyhow::anyhow!("cannot read copybook {}: {e}", path.display()))?,
+        None => String::new(),
+    };
     let spec = DatasetSpec {
         name: args.name.to_ascii_uppercase(),
         organization,
@@ -82,6 +93,7 @@ pub async fn define(conn: &Connection, args: DefineArgs, output: Output) -> Resu
         max_record: args.record_size,
         codepage: args.codepage,
         backend: args.backend.unwrap_or_default(),
+        layout,
     };
     let entry = vsam_client::define(conn, spec).await?;
     print_entries(&[entry], output);
@@ -232,6 +244,7 @@ fn direct_target(
 
 pub async fn get(conn: &Connection, args: GetArgs, output: Output) -> Result<()> {
     let (dataset, codec) = open(conn, &args.name, OpenIntent::Input, output).await?;
+    let codec = codec.with_fields(args.fields)?;
     let (options, key, generic_length, address) = direct_target(
         &codec,
         args.key.as_deref(),

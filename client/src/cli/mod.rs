@@ -2,6 +2,7 @@
 
 mod browse;
 mod commands;
+mod fields;
 mod records;
 mod repro;
 

@@ -13,6 +13,7 @@ pub struct Codec {
     pub codepage: CodePage,
     pub output: Output,
     pub spec: DatasetSpec,
+    fields: Option<super::fields::FieldView>,
 }
 
 impl Codec {
@@ -26,7 +27,20 @@ impl Codec {
             codepage,
             output,
             spec: spec.clone(),
+            fields: None,
         })
+    }
+
+    /// Shows records as the named fields of the dataset's layout.
+    pub fn with_fields(mut self, on: bool) -> Result<Self> {
+        if on {
+            self.fields = Some(super::fields::FieldView::new(
+                &self.spec.name,
+                &self.spec.layout,
+                self.codepage,
+            )?);
+        }
+        Ok(self)
     }
 
     /// Parses a key or record given on the command line.
@@ -76,6 +90,9 @@ impl Codec {
 
     /// The printed form of a record.
     pub fn format(&self, record: &Record) -> String {
+        if let Some(view) = &self.fields {
+            return view.format(&record.data, self.output);
+        }
         if self.output.json {
             let mut object = serde_json::Map::new();
             match self.spec.organization {
@@ -134,6 +151,7 @@ mod tests {
             max_record: 20,
             codepage: "cp037".into(),
             backend: "csv".into(),
+            layout: String::new(),
         }
     }
 

@@ -247,6 +247,7 @@ mod tests {
             max_record: 100,
             codepage: "ascii".into(),
             backend: String::new(),
+            layout: String::new(),
         };
         Codec::new(
             &spec,

@@ -151,6 +151,9 @@ pub struct DatasetConfig {
     /// Backend (default: by routing).
     #[serde(default)]
     pub backend: Option<Spanned<String>>,
+    /// COBOL copybook describing the record (relative to the config file).
+    #[serde(default)]
+    pub layout: Option<Spanned<String>>,
 }
 
 /// The whole file.
@@ -494,6 +497,18 @@ impl Config {
                 max_record: *ds.record_size.get_ref(),
                 codepage,
                 backend,
+                layout: match &ds.layout {
+                    Some(path) => Some(
+                        std::fs::read_to_string(base.join(path.get_ref())).map_err(|e| {
+                            err(
+                                path.span(),
+                                field("layout"),
+                                format!("cannot read copybook {}: {e}", path.get_ref()),
+                            )
+                        })?,
+                    ),
+                    None => None,
+                },
             };
             def.validate()
                 .map_err(|m| err(ds.record_size.span(), format!("datasets[{i}]"), m))?;

@@ -26,6 +26,13 @@ fn the_documented_example_is_valid() {
     );
     assert_eq!(config.datasets[0].name, "PROD.CUST.MASTER");
     assert_eq!(config.datasets[0].backend, "csv");
+    assert!(
+        config.datasets[0]
+            .layout
+            .as_deref()
+            .unwrap()
+            .contains("CUSTOMER-RECORD")
+    );
     assert_eq!(
         config.backends["csv"].params,
         vec![("durability".to_string(), "fsync".to_string())]

@@ -86,6 +86,7 @@ impl Env {
             max_record,
             codepage: "cp037".into(),
             backend: self.backend.clone(),
+            layout: String::new(),
         };
         vsam_client::define(&self.first, spec).await?;
         Ok(name)
@@ -932,6 +933,7 @@ async fn catalog(env: Env) -> Step {
         max_record: 100,
         codepage: "cp037".into(),
         backend: env.backend.clone(),
+        layout: String::new(),
     };
     expect_fdbk(
         "DEFINE with the key past the record",
@@ -984,6 +986,7 @@ async fn define_dup(env: &Env) -> Result<DatasetSpec, ClientError> {
         max_record: 100,
         codepage: "cp037".into(),
         backend: env.backend.clone(),
+        layout: String::new(),
     };
     vsam_client::define(&env.first, spec).await
 }
