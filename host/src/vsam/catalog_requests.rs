@@ -112,12 +112,14 @@ pub(crate) async fn delete(shared: &Shared, name: &str) -> Answer {
             ),
         );
     }
-    if shared.is_open(&name) {
+    let Some(_closed_to_opens) = shared.begin_delete(&name) else {
         return refuse(
             fdbk::EXCLUSIVE_CONTROL,
-            format!("{name} DELETE: the dataset is open; CLOSE it everywhere first"),
+            format!(
+                "{name} DELETE: the dataset is open (or being deleted); CLOSE it everywhere first"
+            ),
         );
-    }
+    };
     if let Some(backend) = shared.backends.get(&def.backend) {
         match backend.call(Call::Destroy(def.to_plugin())).await {
             Ok(_) | Err(CallError::Store(StoreError::NoSuchDataset)) => {}

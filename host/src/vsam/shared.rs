@@ -4,7 +4,7 @@ use super::dataset::DatasetState;
 use crate::catalog::{Catalog, DatasetDef};
 use crate::config::Config;
 use crate::runtime::BackendHandle;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use vsam_protocol::{Status, open_error};
@@ -34,7 +34,7 @@ pub struct Shared {
     pub default_backend: Option<String>,
     /// Limits.
     pub limits: Limits,
-    open: Mutex<HashMap<String, Arc<DatasetState>>>,
+    registry: Mutex<Registry>,
     next_session: AtomicU64,
 }
 
@@ -56,7 +56,7 @@ impl Shared {
                 max_open_per_connection: config.server.max_open_per_connection,
                 max_strings: config.server.max_strings,
             },
-            open: Mutex::new(HashMap::new()),
+            registry: Mutex::new(Registry::default()),
             next_session: AtomicU64::new(1),
         }
     }
@@ -77,8 +77,15 @@ impl Shared {
                 ),
             )
         })?;
-        let mut open = self.open.lock().unwrap();
-        let state = open
+        let mut registry = self.registry.lock().unwrap();
+        if registry.deleting.contains(&def.name) {
+            return Err(Status::logical(
+                open_error::NOT_AVAILABLE,
+                format!("{} OPEN: the dataset is being deleted", def.name),
+            ));
+        }
+        let state = registry
+            .open
             .entry(def.name.clone())
             .or_insert_with(|| Arc::new(DatasetState::new(def.clone(), backend.clone())))
             .clone();
@@ -89,7 +96,8 @@ impl Shared {
     /// Registers a close; returns true when it was the last open (the
     /// caller then flushes the dataset).
     pub fn release(&self, state: &Arc<DatasetState>) -> bool {
-        let mut open = self.open.lock().unwrap();
+        let mut registry = self.registry.lock().unwrap();
+        let open = &mut registry.open;
         let mut users = state.users.lock().unwrap();
         *users = users.saturating_sub(1);
         if *users == 0 {
@@ -105,13 +113,100 @@ impl Shared {
         }
     }
 
-    /// True if any connection has the dataset open.
-    pub fn is_open(&self, name: &str) -> bool {
-        self.open.lock().unwrap().contains_key(name)
+    /// Starts deleting a dataset: refused (`None`) while anyone has it
+    /// open; until the guard is dropped, OPENs of it are refused.
+    pub fn begin_delete(&self, name: &str) -> Option<DeleteGuard<'_>> {
+        let mut registry = self.registry.lock().unwrap();
+        if registry.open.contains_key(name) || !registry.deleting.insert(name.to_string()) {
+            return None;
+        }
+        Some(DeleteGuard {
+            shared: self,
+            name: name.to_string(),
+        })
     }
 
     /// Every dataset open now (for the flush at shutdown).
     pub fn open_datasets(&self) -> Vec<Arc<DatasetState>> {
-        self.open.lock().unwrap().values().cloned().collect()
+        self.registry
+            .lock()
+            .unwrap()
+            .open
+            .values()
+            .cloned()
+            .collect()
+    }
+}
+
+/// Datasets open now, and datasets being deleted (which cannot be opened).
+#[derive(Default)]
+struct Registry {
+    open: HashMap<String, Arc<DatasetState>>,
+    deleting: HashSet<String>,
+}
+
+/// Keeps a dataset closed to OPENs while a DELETE runs.
+pub struct DeleteGuard<'a> {
+    shared: &'a Shared,
+    name: String,
+}
+
+impl Drop for DeleteGuard<'_> {
+    fn drop(&mut self) {
+        self.shared
+            .registry
+            .lock()
+            .unwrap()
+            .deleting
+            .remove(&self.name);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::runtime::call::{Call, CallResult, RecordStore, Reply};
+
+    struct Nothing;
+
+    impl RecordStore for Nothing {
+        fn call(&mut self, _call: Call) -> CallResult {
+            Ok(Reply::Done)
+        }
+    }
+
+    #[test]
+    fn delete_and_open_exclude_each_other() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = Config::parse("", "<test>", dir.path()).unwrap();
+        let backend = BackendHandle::spawn("b", "nothing", Box::new(Nothing)).unwrap();
+        let catalog = Catalog::open(dir.path(), &[]).unwrap();
+        let shared = Shared::new(
+            &config,
+            catalog,
+            BTreeMap::from([("b".to_string(), backend)]),
+        );
+        let def = DatasetDef {
+            name: "A.B".into(),
+            organization: vsam_protocol::Organization::Esds,
+            key_offset: 0,
+            key_length: 0,
+            min_record: 1,
+            max_record: 10,
+            codepage: vsam_plugin_sdk::codepage::CodePage::Ascii,
+            backend: "b".into(),
+            layout: None,
+        };
+        let state = shared.acquire(&def).unwrap();
+        assert!(shared.begin_delete("A.B").is_none(), "open: no delete");
+        assert!(shared.release(&state), "the last close");
+        let guard = shared
+            .begin_delete("A.B")
+            .expect("closed: delete may start");
+        assert!(shared.begin_delete("A.B").is_none(), "one delete at a time");
+        let refused = shared.acquire(&def).err().expect("no open during a delete");
+        assert_eq!(refused.fdbk, open_error::NOT_AVAILABLE);
+        drop(guard);
+        assert!(shared.acquire(&def).is_ok());
     }
 }
