@@ -45,8 +45,9 @@ pub type StoreResult<T> = Result<T, StoreError>;
 
 /// An ordered record store: the one trait a backend plugin implements.
 ///
-/// Keys compare as unsigned bytes. Every write that returns `Ok` must already
-/// be durable: the host acknowledges it to the client right away. Calls come
+/// Keys compare as unsigned bytes. A write that returns `Ok` must be durable
+/// once the next [`Backend::sync`] returns `Ok`: the host acknowledges writes
+/// to clients only after that (group commit). Calls come
 /// one at a time (a plugin instance is never entered concurrently); the value
 /// lives as long as the instance, so it may cache whatever it likes.
 pub trait Backend: Sized + 'static {
@@ -84,9 +85,15 @@ pub trait Backend: Sized + 'static {
     /// previous RBA plus previous length, 8 bytes big-endian; 0 when empty).
     fn append(&mut self, ds: &Dataset, value: Vec<u8>) -> StoreResult<Vec<u8>>;
 
-    /// Compacts or syncs storage; called when a dataset is last closed and at
-    /// shutdown. Writes must be durable without it.
+    /// Compacts or tidies storage; called when a dataset is last closed and
+    /// at shutdown.
     fn flush(&mut self, _ds: &Dataset) -> StoreResult<()> {
+        Ok(())
+    }
+
+    /// Makes every write that returned `Ok` durable (one sync for a batch of
+    /// writes). A store whose writes are durable at once keeps the default.
+    fn sync(&mut self) -> StoreResult<()> {
         Ok(())
     }
 }
@@ -162,6 +169,9 @@ macro_rules! export_backend {
                 }
                 fn flush(ds: Dataset) -> Result<(), StoreError> {
                     with(|b| b.flush(&ds))
+                }
+                fn sync() -> Result<(), StoreError> {
+                    with(|b| b.sync())
                 }
             }
 

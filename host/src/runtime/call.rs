@@ -15,6 +15,7 @@ pub enum Call {
     Delete(Dataset, Vec<u8>),
     Append(Dataset, Vec<u8>),
     Flush(Dataset),
+    Sync,
 }
 
 impl Call {
@@ -30,7 +31,17 @@ impl Call {
             Call::Delete(..) => "delete",
             Call::Append(..) => "append",
             Call::Flush(_) => "flush",
+            Call::Sync => "sync",
         }
+    }
+
+    /// True for calls that change records (their acknowledgement waits for
+    /// the next sync).
+    pub fn is_write(&self) -> bool {
+        matches!(
+            self,
+            Call::Insert(..) | Call::Replace(..) | Call::Delete(..) | Call::Append(..)
+        )
     }
 }
 
@@ -67,6 +78,10 @@ pub type CallResult = Result<Reply, CallError>;
 pub trait RecordStore: Send {
     /// Runs one call.
     fn call(&mut self, call: Call) -> CallResult;
+
+    /// Forgets in-memory state after a failed sync (a WebAssembly store
+    /// drops its instance, so the next call starts from storage).
+    fn reset(&mut self) {}
 }
 
 /// Runs a call against any [`vsam_plugin_sdk::Backend`] compiled natively:
@@ -82,6 +97,7 @@ pub fn call_native<B: vsam_plugin_sdk::Backend>(backend: &mut B, call: Call) -> 
         Call::Delete(ds, key) => backend.delete(&ds, &key).map(|()| Reply::Done),
         Call::Append(ds, value) => backend.append(&ds, value).map(Reply::Key),
         Call::Flush(ds) => backend.flush(&ds).map(|()| Reply::Done),
+        Call::Sync => backend.sync().map(|()| Reply::Done),
     };
     result.map_err(CallError::Store)
 }

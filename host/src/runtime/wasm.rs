@@ -361,6 +361,7 @@ impl RecordStore for WasmStore {
             Call::Flush(ds) => store
                 .call_flush(ctx, &convert::dataset(ds))
                 .map(|r| r.map(|()| Reply::Done)),
+            Call::Sync => store.call_sync(ctx).map(|r| r.map(|()| Reply::Done)),
         };
         match outcome {
             Ok(Ok(reply)) => Ok(reply),
@@ -372,5 +373,9 @@ impl RecordStore for WasmStore {
                 Err(CallError::Fault(message))
             }
         }
+    }
+
+    fn reset(&mut self) {
+        self.live = None;
     }
 }

@@ -8,9 +8,10 @@
 //!   code page, with `\xHH` for bytes that are not printable and `\\` for a
 //!   backslash (see `vsam_plugin_sdk::text`).
 //! - `NAME.journal`: writes since the CSV was last rewritten, one row each
-//!   (`I`/`R`/`D`, key, record), appended and synced before the write is
-//!   acknowledged. On open the CSV is read and the journal replayed; a torn
-//!   last row (a crash mid-write, never acknowledged) is cut off.
+//!   (`I`/`R`/`D`, key, record), appended, and synced at the host's group
+//!   sync before the write is acknowledged. On open the CSV is read and the
+//!   journal replayed; a torn last row (a crash mid-write, never
+//!   acknowledged) is cut off.
 //!
 //! The CSV is rewritten (to a temporary file, synced, renamed over the old
 //! one) when the journal grows as long as the dataset, and on flush. A crash
@@ -134,6 +135,10 @@ impl Backend for CsvStore {
         let key = ordered::next_append_key(&table.records);
         table.write(ds, table::Op::Insert, key.clone(), Some(value))?;
         Ok(key)
+    }
+
+    fn sync(&mut self) -> StoreResult<()> {
+        self.tables.values_mut().try_for_each(Table::sync)
     }
 
     fn flush(&mut self, ds: &Dataset) -> StoreResult<()> {

@@ -10,7 +10,8 @@ use vsam_plugin_sdk::{Dataset, Organization, StoreError, StoreResult, log};
 /// When an acknowledged write is safe.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Durability {
-    /// Synced to disk before the answer: survives power loss.
+    /// Synced to disk (at the host's group sync) before the answer:
+    /// survives power loss.
     Fsync,
     /// Handed to the operating system before the answer: survives a crash
     /// or `kill -9` of vsamrd, not a power loss.
@@ -47,6 +48,8 @@ pub struct Table {
     journal_bytes: u64,
     journal_rows: usize,
     durability: Durability,
+    /// Journal rows were written since the last sync.
+    unsynced: bool,
 }
 
 fn paths(directory: &Path, ds: &Dataset) -> (PathBuf, PathBuf, PathBuf) {
@@ -143,6 +146,7 @@ impl Table {
             journal_bytes,
             journal_rows,
             durability,
+            unsynced: false,
         })
     }
 
@@ -166,19 +170,13 @@ impl Table {
         let row = row
             .into_inner()
             .map_err(|e| StoreError::Io(e.to_string()))?;
-        let result = self
-            .journal
-            .write_all(&row)
-            .and_then(|()| match self.durability {
-                Durability::Fsync => self.journal.sync_data(),
-                Durability::Os => Ok(()),
-            });
-        if let Err(error) = result {
+        if let Err(error) = self.journal.write_all(&row) {
             let _ = self.journal.set_len(self.journal_bytes);
             return Err(io_error(&self.journal_path, "appending to", error));
         }
         self.journal_bytes += row.len() as u64;
         self.journal_rows += 1;
+        self.unsynced = self.durability == Durability::Fsync;
         match value {
             Some(value) => {
                 self.records.insert(key, value);
@@ -197,6 +195,17 @@ impl Table {
         Ok(())
     }
 
+    /// Syncs the journal rows written since the last sync.
+    pub fn sync(&mut self) -> StoreResult<()> {
+        if self.unsynced {
+            self.journal
+                .sync_data()
+                .map_err(|e| io_error(&self.journal_path, "syncing", e))?;
+            self.unsynced = false;
+        }
+        Ok(())
+    }
+
     /// Rewrites the CSV with every record and empties the journal.
     pub fn compact(&mut self, ds: &Dataset) -> StoreResult<()> {
         if self.journal_rows == 0 {
@@ -210,6 +219,7 @@ impl Table {
             .map_err(|e| io_error(&self.journal_path, "emptying", e))?;
         self.journal_bytes = 0;
         self.journal_rows = 0;
+        self.unsynced = false;
         Ok(())
     }
 }
