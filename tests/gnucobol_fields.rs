@@ -6,8 +6,8 @@
 
 use std::process::Command;
 use vsam_plugin_sdk::codepage::CodePage;
-use vsam_plugin_sdk::copybook::{Copybook, Usage};
-use vsam_plugin_sdk::numeric::{Binary, Decimal, Packed, Zoned};
+use vsam_plugin_sdk::copybook::Copybook;
+use vsam_plugin_sdk::numeric::Decimal;
 
 /// (field name, PIC and usage clauses, value)
 const FIELDS: &[(&str, &str, &str)] = &[
@@ -102,53 +102,15 @@ fn layout_and_codecs_match_gnucobol_bytes() {
             .find(|(name, _, _)| *name == field.name)
             .unwrap();
         let value: Decimal = value.parse().unwrap();
-        let picture = field.picture.numeric().unwrap();
-        let ours = match field.usage {
-            Usage::Packed => Packed(picture).encode(value),
-            Usage::Binary => Binary {
-                picture,
-                native: false,
-            }
-            .encode(value),
-            Usage::NativeBinary => Binary {
-                picture,
-                native: true,
-            }
-            .encode(value),
-            Usage::Display => Zoned {
-                picture,
-                sign: field.sign,
-                codepage: CodePage::Ascii,
-            }
-            .encode(value),
-        }
-        .unwrap();
+        let codec = field.number_codec(CodePage::Ascii).unwrap();
+        let ours = codec.encode(value).unwrap();
         let theirs = &written[field.offset..field.offset + field.size];
         assert_eq!(
             ours, theirs,
             "{} = {value}: ours {ours:02X?}, GnuCOBOL {theirs:02X?}",
             field.name
         );
-        let decoded = match field.usage {
-            Usage::Packed => Packed(picture).decode(theirs),
-            Usage::Binary => Binary {
-                picture,
-                native: false,
-            }
-            .decode(theirs),
-            Usage::NativeBinary => Binary {
-                picture,
-                native: true,
-            }
-            .decode(theirs),
-            Usage::Display => Zoned {
-                picture,
-                sign: field.sign,
-                codepage: CodePage::Ascii,
-            }
-            .decode(theirs),
-        }
-        .unwrap();
+        let decoded = codec.decode(theirs).unwrap();
         assert_eq!(
             decoded.rescale(value.scale.max(decoded.scale)),
             value.rescale(value.scale.max(decoded.scale)),

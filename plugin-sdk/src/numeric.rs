@@ -472,5 +472,36 @@ impl Binary {
     }
 }
 
+/// Any of the numeric codecs, chosen from a field's usage.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NumberCodec {
+    /// USAGE DISPLAY.
+    Zoned(Zoned),
+    /// COMP-3.
+    Packed(Packed),
+    /// COMP, COMP-4, BINARY, COMP-5.
+    Binary(Binary),
+}
+
+impl NumberCodec {
+    /// Decodes the field's bytes.
+    pub fn decode(&self, bytes: &[u8]) -> Result<Decimal, NumericError> {
+        match self {
+            NumberCodec::Zoned(codec) => codec.decode(bytes),
+            NumberCodec::Packed(codec) => codec.decode(bytes),
+            NumberCodec::Binary(codec) => codec.decode(bytes),
+        }
+    }
+
+    /// Encodes a value into the field's bytes.
+    pub fn encode(&self, value: Decimal) -> Result<Vec<u8>, NumericError> {
+        match self {
+            NumberCodec::Zoned(codec) => codec.encode(value),
+            NumberCodec::Packed(codec) => codec.encode(value),
+            NumberCodec::Binary(codec) => codec.encode(value),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests;

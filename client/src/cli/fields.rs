@@ -2,8 +2,7 @@
 
 use super::Output;
 use vsam_plugin_sdk::codepage::CodePage;
-use vsam_plugin_sdk::copybook::{Copybook, Field, PictureClass, Usage};
-use vsam_plugin_sdk::numeric::{Binary, Packed, Zoned};
+use vsam_plugin_sdk::copybook::{Copybook, Field};
 use vsam_plugin_sdk::text::escape;
 
 /// Shows records field by field.
@@ -32,27 +31,10 @@ impl FieldView {
     /// The value of one field: text for characters, a decimal for numbers;
     /// bytes that are not a valid number are shown as X'..' with the reason.
     fn value(&self, field: &Field, bytes: &[u8]) -> String {
-        let picture = field.picture.numeric();
-        let decoded = match (field.usage, field.picture.class, picture) {
-            (Usage::Display, PictureClass::Numeric, Some(picture)) => Zoned {
-                picture,
-                sign: field.sign,
-                codepage: self.codepage,
-            }
-            .decode(bytes),
-            (Usage::Packed, _, Some(picture)) => Packed(picture).decode(bytes),
-            (Usage::Binary, _, Some(picture)) => Binary {
-                picture,
-                native: false,
-            }
-            .decode(bytes),
-            (Usage::NativeBinary, _, Some(picture)) => Binary {
-                picture,
-                native: true,
-            }
-            .decode(bytes),
-            _ => return escape(bytes, self.codepage),
+        let Some(codec) = field.number_codec(self.codepage) else {
+            return escape(bytes, self.codepage);
         };
+        let decoded = codec.decode(bytes);
         match decoded {
             Ok(value) => value.to_string(),
             Err(e) => format!(

@@ -14,7 +14,8 @@ mod source;
 
 pub use picture::{PictureClass, PictureInfo};
 
-use crate::numeric::SignPosition;
+use crate::codepage::CodePage;
+use crate::numeric::{Binary, NumberCodec, Packed, SignPosition, Zoned};
 use std::fmt;
 
 /// How an item's data is stored.
@@ -140,6 +141,30 @@ pub struct Field {
     /// True for fields inside a REDEFINES: another view of bytes that
     /// fields laid out earlier already cover.
     pub redefined: bool,
+}
+
+impl Field {
+    /// The codec of a numeric field in a dataset of `codepage`; `None` for
+    /// text, edited numbers and pictures with trailing `P` scaling.
+    pub fn number_codec(&self, codepage: CodePage) -> Option<NumberCodec> {
+        let picture = self.picture.numeric()?;
+        Some(match self.usage {
+            Usage::Display => NumberCodec::Zoned(Zoned {
+                picture,
+                sign: self.sign,
+                codepage,
+            }),
+            Usage::Packed => NumberCodec::Packed(Packed(picture)),
+            Usage::Binary => NumberCodec::Binary(Binary {
+                picture,
+                native: false,
+            }),
+            Usage::NativeBinary => NumberCodec::Binary(Binary {
+                picture,
+                native: true,
+            }),
+        })
+    }
 }
 
 impl Copybook {
