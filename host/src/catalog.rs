@@ -506,6 +506,18 @@ mod tests {
         assert_eq!(reopened.get("RUN.DS").unwrap().1, Origin::Defined);
         assert!(reopened.get("CONF.DS").is_none());
         reopened.remove("RUN.DS").unwrap();
+        let with_layout = DatasetDef {
+            layout: Some("01 R.\n 05 K PIC X(8).\n".into()),
+            ..ksds("LAY.DS")
+        };
+        assert!(reopened.insert(with_layout.clone()).unwrap());
+        let again = Catalog::open(dir.path(), &[]).unwrap();
+        assert_eq!(
+            again.get("LAY.DS").unwrap().0,
+            with_layout,
+            "the layout survives a restart"
+        );
+        again.remove("LAY.DS").unwrap();
         assert!(
             Catalog::open(dir.path(), &[])
                 .unwrap()
