@@ -127,7 +127,7 @@ fn print_entries(entries: &[DatasetSpec], output: Output) {
                 serde_json::json!({
                     "name": e.name, "organization": e.organization.name(), "key_offset": e.key_offset,
                     "key_length": e.key_length, "min_record_size": e.min_record, "record_size": e.max_record,
-                    "codepage": e.codepage, "backend": e.backend,
+                    "codepage": e.codepage, "backend": e.backend, "layout": e.layout,
                 })
             );
         } else {
@@ -135,8 +135,14 @@ fn print_entries(entries: &[DatasetSpec], output: Output) {
                 Organization::Ksds => format!(" KEYS({} {})", e.key_length, e.key_offset),
                 _ => String::new(),
             };
+            let layout = match vsam_plugin_sdk::copybook::Copybook::parse(&e.layout) {
+                Ok(copybook) if !e.layout.is_empty() => {
+                    format!(" layout={} fields", copybook.fields().len())
+                }
+                _ => String::new(),
+            };
             println!(
-                "{:<44} {}{keys} RECORDSIZE({} {}) {} backend={}",
+                "{:<44} {}{keys} RECORDSIZE({} {}) {} backend={}{layout}",
                 e.name,
                 e.organization.name().to_uppercase(),
                 e.min_record,
