@@ -74,6 +74,25 @@ struct Figure {
 }
 
 impl Figure {
+    /// A run of `per` operations on each of `connections` connections.
+    fn of(
+        store: &'static str,
+        operation: &'static str,
+        connections: usize,
+        per: u64,
+        elapsed: Duration,
+        latency: Histogram<u64>,
+    ) -> Self {
+        Self {
+            store,
+            operation,
+            connections,
+            operations: per * connections as u64,
+            elapsed,
+            latency,
+        }
+    }
+
     fn per_second(&self) -> f64 {
         self.operations as f64 / self.elapsed.as_secs_f64()
     }
@@ -168,14 +187,14 @@ async fn bench_store(store: &'static str, args: &Args, figures: &mut Vec<Figure>
             Ok(1)
         })
         .await?;
-        figures.push(Figure {
+        figures.push(Figure::of(
             store,
-            operation: "insert",
+            "insert",
             connections,
-            operations: per * connections as u64,
+            per,
             elapsed,
             latency,
-        });
+        ));
     }
 
     for connections in [1usize, 16] {
@@ -194,14 +213,14 @@ async fn bench_store(store: &'static str, args: &Args, figures: &mut Vec<Figure>
             Ok(1)
         })
         .await?;
-        figures.push(Figure {
+        figures.push(Figure::of(
             store,
-            operation: "random GET",
+            "random GET",
             connections,
-            operations: per * connections as u64,
+            per,
             elapsed,
             latency,
-        });
+        ));
     }
 
     // Browse: batched sequential GETs of 1,000 records, from the start again

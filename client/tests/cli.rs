@@ -37,21 +37,24 @@ impl Cli {
     }
 }
 
-async fn server(dir: &Path) -> RunningServer {
+/// vsamrd on the embedded default with its data under `dir`, and a `vsamr`
+/// pointed at it.
+async fn server(dir: &Path) -> (RunningServer, Cli) {
     let mut config = Config::embedded_default();
     config.listen = "127.0.0.1:0".parse().unwrap();
     config.server.data_dir = dir.to_path_buf();
     config.backends.get_mut("csv").unwrap().directory = Some(dir.join("csv"));
-    RunningServer::start(&config).await.unwrap()
+    let server = RunningServer::start(&config).await.unwrap();
+    let cli = Cli {
+        server: server.addr.to_string(),
+    };
+    (server, cli)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_tour_works_and_errors_say_everything() {
     let dir = tempfile::tempdir().unwrap();
-    let server = server(dir.path()).await;
-    let cli = Cli {
-        server: server.addr.to_string(),
-    };
+    let (server, cli) = server(dir.path()).await;
     let cli = tokio::task::spawn_blocking(move || {
         assert!(cli.ok(&["ping"]).contains("vsamrd"));
         cli.ok(&[
@@ -255,10 +258,7 @@ async fn a_layout_shows_records_as_named_fields() {
     use vsam_plugin_sdk::codepage::CodePage;
     use vsam_plugin_sdk::numeric::{Binary, Packed, Picture};
     let dir = tempfile::tempdir().unwrap();
-    let server = server(dir.path()).await;
-    let cli = Cli {
-        server: server.addr.to_string(),
-    };
+    let (server, cli) = server(dir.path()).await;
     let copybook = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/customer.cpy");
     let bad = dir.path().join("bad.cpy");
     std::fs::write(&bad, "       01  R.\n           05  A PIC X(9) GLOBAL.\n").unwrap();
