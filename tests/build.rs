@@ -1,10 +1,15 @@
-//! Builds the plugins the end-to-end tests load from files: the two shipped
+//! Builds the plugins the end-to-end tests load from files: the shipped
 //! ones and the misbehaving test plugin.
 
 use vsam_plugin_builder::{PluginCrate, build};
 
 fn main() {
     build(&[
+        PluginCrate {
+            package: "vsam-plugin-sql",
+            dir: "plugins/sql",
+            env: "VSAM_TEST_SQL_WASM",
+        },
         PluginCrate {
             package: "vsam-plugin-csv",
             dir: "plugins/csv",

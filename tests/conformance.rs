@@ -1,38 +1,37 @@
-//! The conformance suite passes through vsamrd on both shipped plugins,
-//! loaded from their component files like any third-party plugin.
+//! The conformance suite passes through vsamrd on every shipped plugin,
+//! loaded from their component files like any third-party plugin: memory,
+//! CSV, and SQL on SQLite in raw and in mapped mode (PostgreSQL: see
+//! `postgres.rs`).
 
 use std::collections::BTreeMap;
 use std::path::Path;
-use vsam_tests::{CSV_WASM, MEMORY_WASM};
+use vsam_tests::{CSV_WASM, MEMORY_WASM, SQL_WASM, assert_conforms};
 
-async fn passes(wasm: &str) {
-    let server = vsam_conformance::start_server_for_plugin(Path::new(wasm), &BTreeMap::new())
-        .await
-        .unwrap();
-    let results = vsam_conformance::run_suite(&server.address, "CONF", "").await;
-    let failures: Vec<String> = results
-        .iter()
-        .filter_map(|r| r.outcome.as_ref().err().map(|f| format!("{}: {f}", r.name)))
-        .collect();
-    assert!(
-        results.len() >= 20,
-        "the suite has {} scenarios",
-        results.len()
-    );
-    assert!(
-        failures.is_empty(),
-        "{wasm} failed:\n{}",
-        failures.join("\n")
-    );
+async fn passes(wasm: &str, database: Option<&str>, mapped: bool) {
+    let server =
+        vsam_conformance::start_server_for_plugin(Path::new(wasm), &BTreeMap::new(), database)
+            .await
+            .unwrap();
+    assert_conforms(&server.address, mapped, wasm).await;
     server.server.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn memory_plugin_conforms() {
-    passes(MEMORY_WASM).await;
+    passes(MEMORY_WASM, None, false).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn csv_plugin_conforms() {
-    passes(CSV_WASM).await;
+    passes(CSV_WASM, None, false).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sql_plugin_conforms_on_sqlite_raw() {
+    passes(SQL_WASM, Some("sqlite:vsam.db"), false).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sql_plugin_conforms_on_sqlite_mapped() {
+    passes(SQL_WASM, Some("sqlite:vsam.db"), true).await;
 }

@@ -363,6 +363,7 @@ fn call_cost(calls: u64) -> Result<(f64, f64)> {
         name: "bench".into(),
         plugin: "memory".into(),
         directory: None,
+        database: None,
         log: false,
         params: Vec::new(),
         call_timeout_ms: 5000,
@@ -377,13 +378,13 @@ fn call_cost(calls: u64) -> Result<(f64, f64)> {
         min_record_length: 1,
         codepage: "ascii".into(),
     };
-    let mut wasm = vsam_host::runtime::WasmStore::new(plugin, settings);
+    let mut wasm = vsam_host::runtime::WasmStore::new(plugin, settings, None);
     let mut native =
         NativeStore(vsam_example_memory::MemoryStore::init(&[]).map_err(anyhow::Error::msg)?);
     let mut per_call = Vec::new();
     for store in [&mut wasm as &mut dyn RecordStore, &mut native] {
         store
-            .call(Call::Create(ds.clone()))
+            .call(Call::Create(ds.clone(), None))
             .map_err(|e| anyhow::anyhow!("{e}"))?;
         for i in 0..1000u64 {
             store

@@ -68,7 +68,10 @@ impl Server {
                 .get(&def.backend)
                 .context("configured dataset on an unknown backend")?;
             match backend
-                .call(runtime::call::Call::Create(def.to_plugin()))
+                .call(runtime::call::Call::Create(
+                    def.to_plugin(),
+                    def.layout.clone(),
+                ))
                 .await
             {
                 Ok(_) => {

@@ -19,6 +19,7 @@ pub mod keys;
 pub mod log;
 pub mod numeric;
 pub mod ordered;
+pub mod sql;
 pub mod text;
 
 #[doc(hidden)]
@@ -29,7 +30,7 @@ pub mod bindings {
         pub_export_macro: true,
         export_macro_name: "__export_backend_world",
         default_bindings_module: "vsam_plugin_sdk::bindings",
-        additional_derives: [PartialEq, Eq],
+        additional_derives: [PartialEq],
     });
 }
 
@@ -55,7 +56,9 @@ pub trait Backend: Sized + 'static {
     fn init(params: &[(String, String)]) -> Result<Self, String>;
 
     /// Makes empty storage for a new dataset (`already-exists` if present).
-    fn create(&mut self, ds: &Dataset) -> StoreResult<()>;
+    /// `layout` is the dataset's COBOL copybook, if it was defined with one;
+    /// it comes only with this call, so a store that uses it keeps it.
+    fn create(&mut self, ds: &Dataset, layout: Option<&str>) -> StoreResult<()>;
 
     /// Removes a dataset's storage.
     fn destroy(&mut self, ds: &Dataset) -> StoreResult<()>;
@@ -138,8 +141,8 @@ macro_rules! export_backend {
                     STATE.with(|state| *state.borrow_mut() = Some(backend));
                     Ok(())
                 }
-                fn create(ds: Dataset) -> Result<(), StoreError> {
-                    with(|b| b.create(&ds))
+                fn create(ds: Dataset, layout: Option<String>) -> Result<(), StoreError> {
+                    with(|b| b.create(&ds, layout.as_deref()))
                 }
                 fn destroy(ds: Dataset) -> Result<(), StoreError> {
                     with(|b| b.destroy(&ds))

@@ -6,6 +6,8 @@ use std::path::Path;
 use vsam_host::RunningServer;
 use vsam_host::config::Config;
 
+/// The SQL plugin component.
+pub const SQL_WASM: &str = env!("VSAM_TEST_SQL_WASM");
 /// The CSV plugin component.
 pub const CSV_WASM: &str = env!("VSAM_TEST_CSV_WASM");
 /// The in-memory example plugin component.
@@ -66,4 +68,24 @@ pub async fn start_with_plugin(wasm: &str, backend_extra: &str) -> TestServer {
         "[plugins.p]\npath = \"{wasm}\"\n[backends.b]\nplugin = \"p\"\ndirectory = \"b\"\n{backend_extra}\n[routing]\ndefault = \"b\"\n"
     ))
     .await
+}
+
+/// Runs the conformance suite against `address` (datasets with layouts if
+/// `mapped`) and fails with every failed scenario.
+pub async fn assert_conforms(address: &str, mapped: bool, what: &str) {
+    let results = vsam_conformance::run_suite_with(address, "CONF", "", mapped).await;
+    let failures: Vec<String> = results
+        .iter()
+        .filter_map(|r| r.outcome.as_ref().err().map(|f| format!("{}: {f}", r.name)))
+        .collect();
+    assert!(
+        results.len() >= 20,
+        "the suite has {} scenarios",
+        results.len()
+    );
+    assert!(
+        failures.is_empty(),
+        "{what} (mapped: {mapped}) failed:\n{}",
+        failures.join("\n")
+    );
 }

@@ -24,7 +24,7 @@ impl Backend for MemoryStore {
         Ok(Self::default())
     }
 
-    fn create(&mut self, ds: &Dataset) -> StoreResult<()> {
+    fn create(&mut self, ds: &Dataset, _layout: Option<&str>) -> StoreResult<()> {
         if self.datasets.contains_key(&ds.name) {
             return Err(StoreError::AlreadyExists);
         }

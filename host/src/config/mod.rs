@@ -6,6 +6,7 @@
 //! would route records to the wrong place.
 
 use crate::catalog::{DatasetDef, validate_name};
+use crate::runtime::sql::DatabaseUrl;
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::fmt;
@@ -77,6 +78,10 @@ pub struct BackendConfig {
     /// (relative paths are under the data dir). No directory, no files.
     #[serde(default)]
     pub directory: Option<PathBuf>,
+    /// Capability: a SQL database the plugin may use, `sqlite:PATH` (relative
+    /// paths are under the data dir) or `postgres://USER:PASSWORD@HOST/DB`.
+    #[serde(default)]
+    pub database: Option<Spanned<String>>,
     /// Capability: the plugin's log lines go to vsamrd's log (default true).
     #[serde(default = "default_true")]
     pub log: bool,
@@ -230,6 +235,8 @@ pub struct BackendSettings {
     pub plugin: String,
     /// Granted directory (absolute or under the data dir), if any.
     pub directory: Option<PathBuf>,
+    /// Granted database, if any.
+    pub database: Option<DatabaseUrl>,
     /// Whether plugin log lines reach the log.
     pub log: bool,
     /// `init` parameters.
@@ -240,22 +247,30 @@ pub struct BackendSettings {
     pub memory_limit: u64,
 }
 
-/// The configuration used when vsamrd starts without `--config`: the CSV
-/// plugin as backend `csv` under the data dir, and the default route to it.
+/// The configuration used when vsamrd starts without `--config`: the SQL
+/// plugin over an embedded SQLite file as backend `sqlite` (the default
+/// route), and the CSV plugin as backend `csv`, both under the data dir.
 pub const EMBEDDED_DEFAULT: &str = r#"
 [server]
 listen = "127.0.0.1:2387"
 data_dir = "vsam-data"
 
+[plugins.sql]
+path = "builtin:sql"
+
 [plugins.csv]
 path = "builtin:csv"
+
+[backends.sqlite]
+plugin = "sql"
+database = "sqlite:sqlite/vsam.db"
 
 [backends.csv]
 plugin = "csv"
 directory = "csv"
 
 [routing]
-default = "csv"
+default = "sqlite"
 "#;
 
 fn line_of(text: &str, offset: usize) -> usize {
@@ -378,9 +393,18 @@ impl Config {
                     "call_timeout_ms must be above 0 and memory_limit_mb between 1 and 4096".into(),
                 ));
             }
+            let database = backend
+                .database
+                .as_ref()
+                .map(|url| {
+                    DatabaseUrl::parse(url.get_ref(), &server.data_dir)
+                        .map_err(|m| err(url.span(), format!("backends.{name}.database"), m))
+                })
+                .transpose()?;
             backends.insert(
                 name.clone(),
                 BackendSettings {
+                    database,
                     name: name.clone(),
                     plugin: plugin.clone(),
                     directory: backend.directory.as_ref().map(|d| {

@@ -6,7 +6,8 @@ use vsam_plugin_sdk::{Dataset, Direction, Entry, Start, StoreError};
 /// One call of the store contract.
 #[derive(Debug, Clone)]
 pub enum Call {
-    Create(Dataset),
+    /// A new dataset and its COBOL copybook layout, if any.
+    Create(Dataset, Option<String>),
     Destroy(Dataset),
     Get(Dataset, Vec<u8>),
     Scan(Dataset, Start, Direction, u32),
@@ -22,7 +23,7 @@ impl Call {
     /// The contract function's name, for messages.
     pub fn name(&self) -> &'static str {
         match self {
-            Call::Create(_) => "create",
+            Call::Create(..) => "create",
             Call::Destroy(_) => "destroy",
             Call::Get(..) => "get",
             Call::Scan(..) => "scan",
@@ -46,7 +47,7 @@ impl Call {
 }
 
 /// What a successful call returns.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum Reply {
     /// create, destroy, insert, replace, delete, flush.
     Done,
@@ -88,7 +89,7 @@ pub trait RecordStore: Send {
 /// the in-process baseline that measures what the sandbox costs.
 pub fn call_native<B: vsam_plugin_sdk::Backend>(backend: &mut B, call: Call) -> CallResult {
     let result = match call {
-        Call::Create(ds) => backend.create(&ds).map(|()| Reply::Done),
+        Call::Create(ds, layout) => backend.create(&ds, layout.as_deref()).map(|()| Reply::Done),
         Call::Destroy(ds) => backend.destroy(&ds).map(|()| Reply::Done),
         Call::Get(ds, key) => backend.get(&ds, &key).map(Reply::Record),
         Call::Scan(ds, from, dir, limit) => backend.scan(&ds, from, dir, limit).map(Reply::Entries),

@@ -4,6 +4,7 @@
 pub mod builtin;
 pub mod call;
 mod convert;
+pub mod sql;
 pub mod wasm;
 pub mod worker;
 
@@ -11,6 +12,7 @@ use crate::config::{Config, PluginSource};
 use anyhow::{Context, Result};
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
+use std::time::Duration;
 pub use wasm::{LoadedPlugin, PluginRuntime, WasmStore};
 pub use worker::BackendHandle;
 
@@ -44,7 +46,15 @@ pub fn start_backends(
         let plugin = plugins
             .get(settings.plugin.as_str())
             .with_context(|| format!("backend {name}: plugin {} is not loaded", settings.plugin))?;
-        let mut store = WasmStore::new(plugin.clone(), settings.clone());
+        let database = settings
+            .database
+            .as_ref()
+            .map(|url| {
+                sql::SqlGrant::new(url, Duration::from_millis(settings.call_timeout_ms))
+                    .with_context(|| format!("backend {name}: database {url}"))
+            })
+            .transpose()?;
+        let mut store = WasmStore::new(plugin.clone(), settings.clone(), database);
         // WASI's synchronous calls may not run on a tokio thread: start the
         // first instance on a plain one, like the worker that will own it.
         let store = std::thread::scope(|scope| {
@@ -59,6 +69,7 @@ pub fn start_backends(
             backend = %name,
             plugin = %settings.plugin,
             directory = ?settings.directory,
+            database = ?settings.database,
             timeout_ms = settings.call_timeout_ms,
             memory_mb = settings.memory_limit >> 20,
             "backend ready"

@@ -9,6 +9,7 @@
 
 use super::call::{Call, CallError, CallResult, RecordStore, Reply};
 use super::convert;
+use super::sql::{SqlGrant, SqlSession};
 use crate::config::BackendSettings;
 use anyhow::{Context, Result};
 use sha2::{Digest, Sha256};
@@ -31,6 +32,7 @@ mod bindings {
 
 pub(super) use bindings::exports::vsam::backend::store as wit_store;
 use bindings::vsam::backend::log::Level;
+pub(super) use bindings::vsam::backend::sql as wit_sql;
 pub(super) use bindings::vsam::backend::types as wit_types;
 
 /// How often the epoch ticks; per-call time limits are multiples of it.
@@ -54,9 +56,11 @@ pub struct LoadedPlugin {
 }
 
 /// What a plugin instance's store holds: its WASI context (the granted
-/// directory), resource table, limits and the backend's name for logs.
+/// directory), its session on the granted database, resource table, limits
+/// and the backend's name for logs.
 pub struct InstanceState {
     wasi: WasiCtx,
+    sql: SqlSession,
     table: ResourceTable,
     limits: StoreLimits,
     backend: String,
@@ -87,6 +91,38 @@ impl bindings::vsam::backend::log::Host for InstanceState {
             Level::Warn => tracing::warn!(target: "plugin", backend, "{message}"),
             Level::Error => tracing::error!(target: "plugin", backend, "{message}"),
         }
+    }
+}
+
+impl wit_sql::Host for InstanceState {
+    fn current_dialect(&mut self) -> Result<wit_sql::Dialect, wit_sql::SqlError> {
+        self.sql.dialect()
+    }
+    fn query(
+        &mut self,
+        statement: String,
+        params: Vec<wit_sql::Value>,
+    ) -> Result<Vec<Vec<wit_sql::Value>>, wit_sql::SqlError> {
+        self.sql.query(&statement, &params)
+    }
+    fn execute(
+        &mut self,
+        statement: String,
+        params: Vec<wit_sql::Value>,
+    ) -> Result<u64, wit_sql::SqlError> {
+        self.sql.execute(&statement, &params)
+    }
+    fn batch(&mut self, statements: String) -> Result<(), wit_sql::SqlError> {
+        self.sql.batch(&statements)
+    }
+    fn begin(&mut self) -> Result<(), wit_sql::SqlError> {
+        self.sql.begin()
+    }
+    fn commit(&mut self) -> Result<(), wit_sql::SqlError> {
+        self.sql.commit()
+    }
+    fn rollback(&mut self) -> Result<(), wit_sql::SqlError> {
+        self.sql.rollback()
     }
 }
 
@@ -218,14 +254,20 @@ struct Live {
 pub struct WasmStore {
     plugin: Arc<LoadedPlugin>,
     settings: BackendSettings,
+    database: Option<Arc<SqlGrant>>,
     live: Option<Live>,
     deadline_ticks: u64,
 }
 
 impl WasmStore {
-    /// A store for `settings` backed by `plugin`; nothing runs until the
-    /// first call (see [`WasmStore::ensure_instance`]).
-    pub fn new(plugin: Arc<LoadedPlugin>, settings: BackendSettings) -> Self {
+    /// A store for `settings` backed by `plugin`, granted `database` if
+    /// any; nothing runs until the first call (see
+    /// [`WasmStore::ensure_instance`]).
+    pub fn new(
+        plugin: Arc<LoadedPlugin>,
+        settings: BackendSettings,
+        database: Option<Arc<SqlGrant>>,
+    ) -> Self {
         let deadline_ticks = settings
             .call_timeout_ms
             .div_ceil(EPOCH_TICK.as_millis() as u64)
@@ -233,6 +275,7 @@ impl WasmStore {
         Self {
             plugin,
             settings,
+            database,
             live: None,
             deadline_ticks,
         }
@@ -270,6 +313,7 @@ impl WasmStore {
             .build();
         let state = InstanceState {
             wasi: wasi.build(),
+            sql: SqlSession::new(self.database.clone()),
             table: ResourceTable::new(),
             limits,
             backend: self.settings.name.clone(),
@@ -324,8 +368,8 @@ impl RecordStore for WasmStore {
         let store = live.bindings.vsam_backend_store();
         let ctx = &mut live.store;
         let outcome: wasmtime::Result<Result<Reply, wit_types::StoreError>> = match &call {
-            Call::Create(ds) => store
-                .call_create(ctx, &convert::dataset(ds))
+            Call::Create(ds, layout) => store
+                .call_create(ctx, &convert::dataset(ds), layout.as_deref())
                 .map(|r| r.map(|()| Reply::Done)),
             Call::Destroy(ds) => store
                 .call_destroy(ctx, &convert::dataset(ds))

@@ -60,7 +60,10 @@ pub(crate) async fn define(shared: &Shared, spec: DatasetSpec) -> Answer {
         Ok(def) => def,
         Err(problem) => return refuse(fdbk::INVALID_OPTIONS, format!("{name} DEFINE: {problem}")),
     };
-    let created = match backend.call(Call::Create(def.to_plugin())).await {
+    let created = match backend
+        .call(Call::Create(def.to_plugin(), def.layout.clone()))
+        .await
+    {
         Ok(_) => true,
         Err(CallError::Store(StoreError::AlreadyExists)) => {
             tracing::info!(dataset = %name, backend = %backend_name, "DEFINE adopts the records already stored in the backend");

@@ -5,7 +5,7 @@ use std::collections::VecDeque;
 use vsam_plugin_sdk::{Direction, Entry, Start};
 
 /// Where the next sequential request of a string goes.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Cursor {
     /// The scan start of the next sequential GET.
     pub start: Start,

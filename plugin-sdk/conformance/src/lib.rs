@@ -34,6 +34,19 @@ pub struct ScenarioResult {
 /// named under `prefix` (e.g. `CONF`), with the given backend (or the
 /// server's routing when empty).
 pub async fn run_suite(address: &str, prefix: &str, backend: &str) -> Vec<ScenarioResult> {
+    run_suite_with(address, prefix, backend, false).await
+}
+
+/// [`run_suite`], with `mapped` datasets: each scenario's datasets are
+/// defined in code page `ascii` with a COBOL layout (the key as one PIC X
+/// field, the rest of the record as another), so that stores with a typed
+/// representation of records are checked through it.
+pub async fn run_suite_with(
+    address: &str,
+    prefix: &str,
+    backend: &str,
+    mapped: bool,
+) -> Vec<ScenarioResult> {
     let mut results = Vec::new();
     for (index, scenario) in all().into_iter().enumerate() {
         let started = Instant::now();
@@ -44,6 +57,7 @@ pub async fn run_suite(address: &str, prefix: &str, backend: &str) -> Vec<Scenar
                 address: address.to_string(),
                 prefix: format!("{prefix}.S{index:02}"),
                 backend: backend.to_string(),
+                mapped,
             };
             (scenario.run)(env).await
         }

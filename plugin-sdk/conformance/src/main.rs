@@ -15,6 +15,14 @@ struct Args {
     /// A parameter for the plugin's init, as NAME=VALUE (repeatable).
     #[arg(long = "param", value_parser = parse_param)]
     params: Vec<(String, String)>,
+    /// Grant the backend a database: `sqlite:PATH` (under a fresh data
+    /// directory) or a PostgreSQL URL.
+    #[arg(long)]
+    database: Option<String>,
+    /// Define every dataset with a COBOL layout, to check a store's mapped
+    /// (typed) representation of records.
+    #[arg(long)]
+    mapped: bool,
 }
 
 fn parse_param(text: &str) -> Result<(String, String), String> {
@@ -31,7 +39,13 @@ fn main() -> ExitCode {
         .expect("tokio runtime");
     runtime.block_on(async {
         let params: BTreeMap<String, String> = args.params.into_iter().collect();
-        let server = match vsam_conformance::start_server_for_plugin(&args.plugin, &params).await {
+        let server = match vsam_conformance::start_server_for_plugin(
+            &args.plugin,
+            &params,
+            args.database.as_deref(),
+        )
+        .await
+        {
             Ok(server) => server,
             Err(error) => {
                 eprintln!(
@@ -46,7 +60,8 @@ fn main() -> ExitCode {
             args.plugin.display(),
             server.address
         );
-        let results = vsam_conformance::run_suite(&server.address, "CONF", "").await;
+        let results =
+            vsam_conformance::run_suite_with(&server.address, "CONF", "", args.mapped).await;
         let passed = vsam_conformance::report(&results);
         server.server.stop().await;
         if passed {

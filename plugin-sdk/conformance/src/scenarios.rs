@@ -18,6 +18,8 @@ pub struct Env {
     pub address: String,
     pub prefix: String,
     pub backend: String,
+    /// Define datasets with a COBOL layout (code page ascii).
+    pub mapped: bool,
 }
 
 /// One named scenario.
@@ -84,9 +86,13 @@ impl Env {
             key_length,
             min_record: 0,
             max_record,
-            codepage: "cp037".into(),
+            codepage: if self.mapped { "ascii" } else { "cp037" }.into(),
             backend: self.backend.clone(),
-            layout: String::new(),
+            layout: if self.mapped {
+                layout(organization, key_length, max_record)
+            } else {
+                String::new()
+            },
         };
         vsam_client::define(&self.first, spec).await?;
         Ok(name)
@@ -99,6 +105,20 @@ impl Env {
     async fn open(&self, name: &str, intent: OpenIntent) -> Step<Dataset> {
         Ok(Dataset::open(&self.first, name, intent, 4).await?)
     }
+}
+
+/// A copybook for mapped mode: the key field (KSDS) and the body as text.
+fn layout(organization: Organization, key_length: u16, max_record: u32) -> String {
+    let mut text = String::from("       01  CONF-RECORD.\n");
+    let mut body = max_record;
+    if organization == Organization::Ksds {
+        text.push_str(&format!("           05  CONF-KEY   PIC X({key_length}).\n"));
+        body -= u32::from(key_length);
+    }
+    if body > 0 {
+        text.push_str(&format!("           05  CONF-BODY  PIC X({body}).\n"));
+    }
+    text
 }
 
 fn record(key: &[u8], body: &[u8]) -> Vec<u8> {

@@ -17,10 +17,13 @@ pub struct ServerUnderTest {
 }
 
 /// Starts vsamrd with `plugin` (a .wasm component file) as the only
-/// backend, granted a directory, with `params` for its `init`.
+/// backend, granted a directory and `database` (`sqlite:PATH`, relative to
+/// the fresh data directory, or a PostgreSQL URL) if given, with `params`
+/// for its `init`.
 pub async fn start_server_for_plugin(
     plugin: &Path,
     params: &BTreeMap<String, String>,
+    database: Option<&str>,
 ) -> anyhow::Result<ServerUnderTest> {
     let data_dir = tempfile::tempdir()?;
     let params_toml: String = params
@@ -39,6 +42,7 @@ path = {plugin}
 [backends.under-test]
 plugin = "under-test"
 directory = "under-test"
+{database}
 
 [backends.under-test.params]
 {params_toml}
@@ -47,6 +51,9 @@ default = "under-test"
 "#,
         data = toml_string(&data_dir.path().display().to_string()),
         plugin = toml_string(&absolute(plugin).display().to_string()),
+        database = database
+            .map(|url| format!("database = {}", toml_string(url)))
+            .unwrap_or_default(),
     );
     let config = Config::parse(&text, "<conformance>", Path::new("."))?;
     let server = RunningServer::start_with(&config, BTreeMap::new()).await?;

@@ -81,7 +81,7 @@ impl Backend for CsvStore {
         })
     }
 
-    fn create(&mut self, ds: &Dataset) -> StoreResult<()> {
+    fn create(&mut self, ds: &Dataset, _layout: Option<&str>) -> StoreResult<()> {
         Table::create(&self.directory, ds)?;
         log::info(&format!("created {}", ds.name));
         Ok(())

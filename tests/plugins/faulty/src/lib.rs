@@ -15,7 +15,7 @@ pub struct FaultyStore(MemoryStore);
 
 impl FaultyStore {
     fn store(&mut self, ds: &Dataset) -> &mut MemoryStore {
-        let _ = self.0.create(ds);
+        let _ = self.0.create(ds, None);
         &mut self.0
     }
 }
@@ -43,8 +43,8 @@ impl Backend for FaultyStore {
     fn init(params: &[(String, String)]) -> Result<Self, String> {
         MemoryStore::init(params).map(FaultyStore)
     }
-    fn create(&mut self, ds: &Dataset) -> StoreResult<()> {
-        self.0.create(ds)
+    fn create(&mut self, ds: &Dataset, layout: Option<&str>) -> StoreResult<()> {
+        self.0.create(ds, layout)
     }
     fn destroy(&mut self, ds: &Dataset) -> StoreResult<()> {
         self.0.destroy(ds)

@@ -1,0 +1,339 @@
+//! PostgreSQL connections from a pool (tokio-postgres + deadpool), driven
+//! from backend worker threads by blocking on vsamrd's tokio runtime.
+
+use super::Connection;
+use crate::runtime::wasm::wit_sql::{Dialect, SqlError, Value};
+use bytes::BytesMut;
+use deadpool_postgres::{Manager, ManagerConfig, Object, Pool, RecyclingMethod};
+use std::future::Future;
+use std::time::Duration;
+use tokio::runtime::Handle;
+use tokio_postgres::error::SqlState;
+use tokio_postgres::types::{Format, FromSql, IsNull, ToSql, Type, to_sql_checked};
+
+/// Most connections a backend keeps open to its PostgreSQL server.
+const POOL_SIZE: usize = 16;
+
+/// A backend's pool and the runtime that drives its connections.
+pub struct PgGrant {
+    pool: Pool,
+    runtime: Handle,
+    timeout: Duration,
+}
+
+impl PgGrant {
+    /// Builds the pool; no connection is made until a session needs one.
+    pub fn new(url: &str, timeout: Duration) -> anyhow::Result<Self> {
+        let mut config: tokio_postgres::Config = url.parse()?;
+        config.connect_timeout(timeout);
+        config.application_name("vsamrd");
+        let manager = Manager::from_config(
+            config,
+            tokio_postgres::NoTls,
+            ManagerConfig {
+                recycling_method: RecyclingMethod::Fast,
+            },
+        );
+        let runtime = Handle::try_current()
+            .map_err(|_| anyhow::anyhow!("PostgreSQL backends need vsamrd's runtime"))?;
+        let pool = Pool::builder(manager)
+            .max_size(POOL_SIZE)
+            .runtime(deadpool_postgres::Runtime::Tokio1)
+            .build()?;
+        Ok(Self {
+            pool,
+            runtime,
+            timeout,
+        })
+    }
+
+    /// Borrows a connection for one session.
+    pub fn connect(&self) -> Result<PgConnection, SqlError> {
+        let client = block(&self.runtime, self.timeout, self.pool.get())?
+            .map_err(|e| SqlError::Unavailable(format!("cannot connect to PostgreSQL: {e}")))?;
+        Ok(PgConnection {
+            client: Some(client),
+            runtime: self.runtime.clone(),
+            timeout: self.timeout,
+        })
+    }
+}
+
+/// Runs a future to completion from a worker thread, within the call limit.
+fn block<F: Future>(runtime: &Handle, timeout: Duration, future: F) -> Result<F::Output, SqlError> {
+    runtime
+        .block_on(async { tokio::time::timeout(timeout, future).await })
+        .map_err(|_| {
+            SqlError::Unavailable(format!(
+                "PostgreSQL did not answer within {} ms",
+                timeout.as_millis()
+            ))
+        })
+}
+
+/// One pooled connection.
+pub struct PgConnection {
+    client: Option<Object>,
+    runtime: Handle,
+    timeout: Duration,
+}
+
+fn error(e: tokio_postgres::Error) -> SqlError {
+    let message = match e.as_db_error() {
+        Some(db) => format!("{}: {}", db.code().code(), db.message()),
+        None => e.to_string(),
+    };
+    if e.is_closed() {
+        return SqlError::Unavailable(message);
+    }
+    match e.code() {
+        None => SqlError::Unavailable(message),
+        Some(code) if code.code().starts_with("23") => SqlError::Constraint(message),
+        Some(code) if *code == SqlState::DISK_FULL => SqlError::NoSpace(message),
+        Some(code)
+            if code.code().starts_with("08")
+                || code.code().starts_with("57P")
+                || *code == SqlState::TOO_MANY_CONNECTIONS =>
+        {
+            SqlError::Unavailable(message)
+        }
+        Some(_) => SqlError::Failed(message),
+    }
+}
+
+impl PgConnection {
+    fn client(&self) -> Result<&Object, SqlError> {
+        self.client
+            .as_ref()
+            .ok_or_else(|| SqlError::Unavailable("connection lost".into()))
+    }
+
+    fn run<T>(
+        &self,
+        future: impl Future<Output = Result<T, tokio_postgres::Error>>,
+    ) -> Result<T, SqlError> {
+        block(&self.runtime, self.timeout, future)?.map_err(error)
+    }
+}
+
+impl Connection for PgConnection {
+    fn dialect(&self) -> Dialect {
+        Dialect::Postgres
+    }
+
+    fn query(&mut self, statement: &str, params: &[Value]) -> Result<Vec<Vec<Value>>, SqlError> {
+        let client = self.client()?;
+        let rows = self.run(async move {
+            let prepared = client.prepare_cached(statement).await?;
+            client
+                .query(
+                    &prepared,
+                    &params.iter().map(|v| v as _).collect::<Vec<_>>(),
+                )
+                .await
+        })?;
+        let mut out = Vec::with_capacity(rows.len());
+        for row in rows {
+            let mut values = Vec::with_capacity(row.len());
+            for i in 0..row.len() {
+                let Column(value) = row.try_get(i).map_err(|e| {
+                    SqlError::Failed(format!(
+                        "column {} of type {}: {e}",
+                        row.columns()[i].name(),
+                        row.columns()[i].type_()
+                    ))
+                })?;
+                values.push(value);
+            }
+            out.push(values);
+        }
+        Ok(out)
+    }
+
+    fn execute(&mut self, statement: &str, params: &[Value]) -> Result<u64, SqlError> {
+        let client = self.client()?;
+        self.run(async move {
+            let prepared = client.prepare_cached(statement).await?;
+            client
+                .execute(
+                    &prepared,
+                    &params.iter().map(|v| v as _).collect::<Vec<_>>(),
+                )
+                .await
+        })
+    }
+
+    fn batch(&mut self, statements: &str) -> Result<(), SqlError> {
+        self.run(self.client()?.batch_execute(statements))
+    }
+
+    fn abandon(&mut self) -> bool {
+        if let Ok(client) = self.client()
+            && self.run(client.batch_execute("ROLLBACK")).is_ok()
+        {
+            return true;
+        }
+        if let Some(client) = self.client.take() {
+            // Never give a connection in an unknown state back to the pool.
+            drop(Object::take(client));
+        }
+        false
+    }
+}
+
+impl ToSql for Value {
+    fn to_sql(
+        &self,
+        _ty: &Type,
+        out: &mut BytesMut,
+    ) -> Result<IsNull, Box<dyn std::error::Error + Sync + Send>> {
+        // Everything but binary data travels in text form, which the server
+        // converts to the column's type (integer, numeric, text, ...).
+        match self {
+            Value::Null => return Ok(IsNull::Yes),
+            Value::Integer(i) => out.extend_from_slice(i.to_string().as_bytes()),
+            Value::Real(r) => out.extend_from_slice(r.to_string().as_bytes()),
+            Value::Text(t) | Value::Numeric(t) => out.extend_from_slice(t.as_bytes()),
+            Value::Blob(b) => out.extend_from_slice(b),
+        }
+        Ok(IsNull::No)
+    }
+
+    fn accepts(_ty: &Type) -> bool {
+        true
+    }
+
+    fn encode_format(&self, ty: &Type) -> Format {
+        match self {
+            Value::Blob(_) if *ty == Type::BYTEA => Format::Binary,
+            _ => Format::Text,
+        }
+    }
+
+    to_sql_checked!();
+}
+
+/// A column value of any supported type.
+struct Column(Value);
+
+impl<'a> FromSql<'a> for Column {
+    fn from_sql(
+        ty: &Type,
+        raw: &'a [u8],
+    ) -> Result<Self, Box<dyn std::error::Error + Sync + Send>> {
+        Ok(Column(match *ty {
+            Type::BOOL => Value::Integer(i64::from(bool::from_sql(ty, raw)?)),
+            Type::INT2 => Value::Integer(i64::from(i16::from_sql(ty, raw)?)),
+            Type::INT4 => Value::Integer(i64::from(i32::from_sql(ty, raw)?)),
+            Type::INT8 => Value::Integer(i64::from_sql(ty, raw)?),
+            Type::FLOAT4 => Value::Real(f64::from(f32::from_sql(ty, raw)?)),
+            Type::FLOAT8 => Value::Real(f64::from_sql(ty, raw)?),
+            Type::NUMERIC => Value::Numeric(numeric_text(raw)?),
+            Type::BYTEA => Value::Blob(raw.to_vec()),
+            _ => Value::Text(String::from_sql(ty, raw)?),
+        }))
+    }
+
+    fn from_sql_null(_ty: &Type) -> Result<Self, Box<dyn std::error::Error + Sync + Send>> {
+        Ok(Column(Value::Null))
+    }
+
+    fn accepts(ty: &Type) -> bool {
+        matches!(
+            *ty,
+            Type::BOOL
+                | Type::INT2
+                | Type::INT4
+                | Type::INT8
+                | Type::FLOAT4
+                | Type::FLOAT8
+                | Type::NUMERIC
+                | Type::BYTEA
+        ) || <String as FromSql>::accepts(ty)
+    }
+}
+
+/// The text of a NUMERIC in PostgreSQL's binary form: digit count, weight
+/// (of the first base-10000 digit), sign, display scale, digits.
+fn numeric_text(raw: &[u8]) -> Result<String, Box<dyn std::error::Error + Sync + Send>> {
+    let word = |i: usize| -> Result<u16, Box<dyn std::error::Error + Sync + Send>> {
+        raw.get(i * 2..i * 2 + 2)
+            .map(|b| u16::from_be_bytes([b[0], b[1]]))
+            .ok_or_else(|| "truncated NUMERIC".into())
+    };
+    let ndigits = word(0)? as usize;
+    let weight = word(1)? as i16 as i32;
+    let sign = word(2)?;
+    let dscale = word(3)? as usize;
+    match sign {
+        0x0000 | 0x4000 => {}
+        0xC000 => return Ok("NaN".into()),
+        0xD000 => return Ok("Infinity".into()),
+        0xF000 => return Ok("-Infinity".into()),
+        _ => return Err("bad NUMERIC sign".into()),
+    }
+    let digits = (0..ndigits)
+        .map(|i| word(4 + i))
+        .collect::<Result<Vec<u16>, _>>()?;
+    let digit = |position: i32| -> u16 {
+        // position: power of 10000, weight down to negative.
+        let index = weight - position;
+        if index >= 0 && (index as usize) < digits.len() {
+            digits[index as usize]
+        } else {
+            0
+        }
+    };
+    let mut integer = String::new();
+    for position in (0..=weight.max(0)).rev() {
+        if integer.is_empty() {
+            if digit(position) != 0 || position == 0 {
+                integer = digit(position).to_string();
+            }
+        } else {
+            integer.push_str(&format!("{:04}", digit(position)));
+        }
+    }
+    let mut fraction = String::new();
+    let mut position = -1;
+    while fraction.len() < dscale {
+        fraction.push_str(&format!("{:04}", digit(position)));
+        position -= 1;
+    }
+    fraction.truncate(dscale);
+    let mut text = String::new();
+    if sign == 0x4000 {
+        text.push('-');
+    }
+    text.push_str(&integer);
+    if dscale > 0 {
+        text.push('.');
+        text.push_str(&fraction);
+    }
+    Ok(text)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::numeric_text;
+
+    fn raw(words: &[u16]) -> Vec<u8> {
+        words.iter().flat_map(|w| w.to_be_bytes()).collect()
+    }
+
+    #[test]
+    fn numeric_binary_form_becomes_exact_text() {
+        // 12345.678: digits 1, 2345, 6780; weight 1; scale 3.
+        assert_eq!(
+            numeric_text(&raw(&[3, 1, 0, 3, 1, 2345, 6780])).unwrap(),
+            "12345.678"
+        );
+        assert_eq!(
+            numeric_text(&raw(&[1, 0xFFFF, 0x4000, 2, 500])).unwrap(),
+            "-0.05"
+        );
+        assert_eq!(numeric_text(&raw(&[0, 0, 0, 2])).unwrap(), "0.00");
+        assert_eq!(numeric_text(&raw(&[1, 2, 0, 0, 7])).unwrap(), "700000000");
+        assert!(numeric_text(&[0, 1]).is_err());
+    }
+}

@@ -1,0 +1,108 @@
+//! What differs between SQLite and PostgreSQL, in one place: placeholders,
+//! type names, and how to ask whether a table exists.
+
+use vsam_plugin_sdk::sql::Dialect;
+
+/// SQL text for one dialect.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Sql(pub Dialect);
+
+impl Sql {
+    /// The placeholder of the `n`-th parameter (1-based).
+    pub fn param(self, n: usize) -> String {
+        match self.0 {
+            Dialect::Sqlite => format!("?{n}"),
+            Dialect::Postgres => format!("${n}"),
+        }
+    }
+
+    /// Placeholders `first..first+count`, comma-separated.
+    pub fn params(self, first: usize, count: usize) -> String {
+        (first..first + count)
+            .map(|n| self.param(n))
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+
+    /// The binary column type: compares as unsigned bytes in both.
+    pub fn bytes(self) -> &'static str {
+        match self.0 {
+            Dialect::Sqlite => "BLOB",
+            Dialect::Postgres => "BYTEA",
+        }
+    }
+
+    /// A text column of at most `chars` characters.
+    pub fn text(self, column: &str, chars: usize) -> String {
+        match self.0 {
+            Dialect::Sqlite => format!("TEXT CHECK (length({column}) <= {chars})"),
+            Dialect::Postgres => format!("VARCHAR({chars})"),
+        }
+    }
+
+    /// An exact decimal column of `digits` digits, `scale` after the point.
+    /// SQLite has no exact decimal type: up to 15 digits its NUMERIC
+    /// affinity stores values exactly enough to give the same digits back;
+    /// longer numbers are kept as text.
+    pub fn decimal(self, digits: u8, scale: u8) -> String {
+        match self.0 {
+            Dialect::Sqlite if digits <= 15 => "NUMERIC".into(),
+            Dialect::Sqlite => "TEXT".into(),
+            Dialect::Postgres => format!("NUMERIC({}, {scale})", digits.max(1)),
+        }
+    }
+
+    /// A 64-bit integer column.
+    pub fn integer(self) -> &'static str {
+        match self.0 {
+            Dialect::Sqlite => "INTEGER",
+            Dialect::Postgres => "BIGINT",
+        }
+    }
+
+    /// A query with one parameter (the table name) that returns a row if
+    /// the table exists.
+    pub fn table_exists(self) -> &'static str {
+        match self.0 {
+            Dialect::Sqlite => "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?1",
+            Dialect::Postgres => {
+                "SELECT 1 FROM information_schema.tables WHERE table_schema = current_schema() AND table_name = $1"
+            }
+        }
+    }
+
+    /// The expression naming a row physically, for rows SQL writers added
+    /// without a key: SQLite's rowid, PostgreSQL's ctid (as text).
+    pub fn row_id(self) -> &'static str {
+        match self.0 {
+            Dialect::Sqlite => "rowid",
+            Dialect::Postgres => "ctid::text",
+        }
+    }
+
+    /// The condition selecting a row by the value of [`Sql::row_id`].
+    pub fn row_id_is(self, n: usize) -> String {
+        match self.0 {
+            Dialect::Sqlite => format!("rowid = ?{n}"),
+            Dialect::Postgres => format!("ctid = ${n}::tid"),
+        }
+    }
+}
+
+/// Quotes an identifier (our names are lower-case letters, digits and `_`,
+/// but a table name from the configuration may be anything).
+pub fn quote(name: &str) -> String {
+    format!("\"{}\"", name.replace('"', "\"\""))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn placeholders_follow_the_dialect() {
+        assert_eq!(Sql(Dialect::Sqlite).params(2, 3), "?2, ?3, ?4");
+        assert_eq!(Sql(Dialect::Postgres).params(1, 2), "$1, $2");
+        assert_eq!(quote("a\"b"), "\"a\"\"b\"");
+    }
+}

@@ -1,0 +1,383 @@
+//! The SQL backend: VSAM datasets as tables of the database the backend is
+//! granted (embedded SQLite or PostgreSQL). See `plugins/sql/README.md`.
+//!
+//! Each dataset has a table, registered in `vsam_datasets`. Writes of a
+//! group share one transaction, committed by `sync`: the host acknowledges
+//! them only after the commit, and a failure rolls the whole group back.
+
+pub mod dialect;
+pub mod mapping;
+pub mod naming;
+pub mod table;
+
+use dialect::Sql;
+use mapping::Mapping;
+use std::collections::HashMap;
+use std::str::FromStr;
+use table::{Mode, Outcome, SqlFailure, Table};
+use vsam_plugin_sdk::codepage::CodePage;
+use vsam_plugin_sdk::sql::{self, SqlError, Value};
+use vsam_plugin_sdk::{
+    Backend, Dataset, Direction, Entry, Organization, Start, StoreError, StoreResult,
+};
+
+/// The catalog of the plugin's tables, kept in the database itself.
+const CATALOG: &str = "vsam_datasets";
+
+/// The SQL store.
+pub struct SqlBackend {
+    /// `keep_tables = "true"`: DELETE forgets a dataset but keeps its table.
+    keep_tables: bool,
+    /// `table.DATASET = NAME`: table names chosen in the configuration.
+    table_names: HashMap<String, String>,
+    dialect: Option<Sql>,
+    tables: HashMap<String, Table>,
+    in_transaction: bool,
+    /// A write of the open group failed after others succeeded: the group
+    /// was rolled back and `sync` must say so.
+    group_lost: Option<String>,
+}
+
+impl SqlBackend {
+    fn sql(&mut self) -> StoreResult<Sql> {
+        if let Some(sql) = self.dialect {
+            return Ok(sql);
+        }
+        let sql = Sql(sql::dialect().map_err(store_error)?);
+        sql::batch(&format!(
+            "CREATE TABLE IF NOT EXISTS {CATALOG} (dataset VARCHAR(44) PRIMARY KEY, \
+             table_name TEXT NOT NULL, layout TEXT)"
+        ))
+        .map_err(store_error)?;
+        self.dialect = Some(sql);
+        Ok(sql)
+    }
+
+    /// The table of a dataset, from the cache or the catalog table.
+    fn table(&mut self, ds: &Dataset) -> StoreResult<&mut Table> {
+        if !self.tables.contains_key(&ds.name) {
+            let sql = self.sql()?;
+            let rows = sql::query(
+                &format!(
+                    "SELECT table_name, layout FROM {CATALOG} WHERE dataset = {}",
+                    sql.param(1)
+                ),
+                &[Value::Text(ds.name.clone())],
+            )
+            .map_err(store_error)?;
+            let Some(row) = rows.into_iter().next() else {
+                return Err(StoreError::NoSuchDataset);
+            };
+            let (Some(Value::Text(name)), layout) = (row.first().cloned(), row.get(1).cloned())
+            else {
+                return Err(StoreError::Io(format!(
+                    "the {CATALOG} row of {} has no table name",
+                    ds.name
+                )));
+            };
+            let layout = match layout {
+                Some(Value::Text(layout)) => Some(layout),
+                _ => None,
+            };
+            let table = self.make_table(ds, &name, layout.as_deref(), sql)?;
+            self.tables.insert(ds.name.clone(), table);
+        }
+        Ok(self.tables.get_mut(&ds.name).expect("inserted above"))
+    }
+
+    fn make_table(
+        &self,
+        ds: &Dataset,
+        name: &str,
+        layout: Option<&str>,
+        sql: Sql,
+    ) -> StoreResult<Table> {
+        let mode =
+            match layout {
+                None => Mode::Raw,
+                Some(layout) => {
+                    let codepage = CodePage::from_str(&ds.codepage).map_err(StoreError::Invalid)?;
+                    Mode::Mapped(Mapping::new(layout, codepage).map_err(|why| {
+                        StoreError::Invalid(format!("{}: layout: {why}", ds.name))
+                    })?)
+                }
+            };
+        let key_range = (ds.organization == Organization::Ksds)
+            .then_some((ds.key_offset as usize, ds.key_length as usize));
+        Ok(Table::new(&ds.name, name, mode, sql, key_range))
+    }
+
+    /// Opens the group's transaction before its first write.
+    fn write<T>(
+        &mut self,
+        ds: &Dataset,
+        f: impl FnOnce(&mut Table) -> Result<T, SqlFailure>,
+    ) -> StoreResult<T> {
+        if let Some(why) = &self.group_lost {
+            return Err(StoreError::Io(format!(
+                "not run: an earlier write of this group failed ({why})"
+            )));
+        }
+        self.table(ds)?;
+        if !self.in_transaction {
+            sql::begin().map_err(store_error)?;
+            self.in_transaction = true;
+        }
+        let table = self.tables.get_mut(&ds.name).expect("loaded above");
+        let result = f(table);
+        if let Err(failure) = &result {
+            // PostgreSQL refuses every statement of a failed transaction:
+            // roll back now; sync reports the group failed.
+            let why = failure_message(&ds.name, failure);
+            let _ = sql::rollback();
+            self.in_transaction = false;
+            self.group_lost = Some(why);
+        }
+        result.map_err(|f| failure_error(&ds.name, f))
+    }
+
+    fn read<T>(
+        &mut self,
+        ds: &Dataset,
+        f: impl FnOnce(&mut Table) -> Result<T, SqlFailure>,
+    ) -> StoreResult<T> {
+        let in_transaction = self.in_transaction;
+        let result = f(self.table(ds)?);
+        if let Err(failure) = &result
+            && in_transaction
+            && matches!(failure, SqlFailure::Sql(_))
+        {
+            let _ = sql::rollback();
+            self.in_transaction = false;
+            self.group_lost = Some(failure_message(&ds.name, failure));
+        }
+        result.map_err(|f| failure_error(&ds.name, f))
+    }
+
+    /// Commits what the group wrote before a catalog change.
+    fn settle(&mut self) -> StoreResult<()> {
+        if self.in_transaction {
+            self.in_transaction = false;
+            if let Err(e) = sql::commit() {
+                self.group_lost = Some(format!("commit failed: {}", sql_message(&e)));
+            }
+        }
+        Ok(())
+    }
+}
+
+fn sql_message(e: &SqlError) -> String {
+    match e {
+        SqlError::NotGranted => {
+            "no database is granted to this backend: set `database` in its [backends.NAME] section"
+                .into()
+        }
+        SqlError::Unavailable(m) => format!("database unavailable: {m}"),
+        SqlError::Constraint(m) => format!("constraint violated: {m}"),
+        SqlError::NoSpace(m) => format!("database out of space: {m}"),
+        SqlError::Failed(m) => m.clone(),
+    }
+}
+
+fn store_error(e: SqlError) -> StoreError {
+    match e {
+        SqlError::NoSpace(_) => StoreError::NoSpace(sql_message(&e)),
+        SqlError::NotGranted => StoreError::Invalid(sql_message(&e)),
+        _ => StoreError::Io(sql_message(&e)),
+    }
+}
+
+fn failure_message(dataset: &str, failure: &SqlFailure) -> String {
+    match failure {
+        SqlFailure::Sql(e) => format!("{dataset}: {}", sql_message(e)),
+        SqlFailure::BadRow(why) => format!("{dataset}: {why}"),
+    }
+}
+
+fn failure_error(dataset: &str, failure: SqlFailure) -> StoreError {
+    match failure {
+        SqlFailure::Sql(SqlError::NoSpace(m)) => StoreError::NoSpace(format!("{dataset}: {m}")),
+        other => StoreError::Io(failure_message(dataset, &other)),
+    }
+}
+
+impl Backend for SqlBackend {
+    fn init(params: &[(String, String)]) -> Result<Self, String> {
+        let mut keep_tables = false;
+        let mut table_names = HashMap::new();
+        for (name, value) in params {
+            if name == "keep_tables" {
+                keep_tables = match value.as_str() {
+                    "true" => true,
+                    "false" => false,
+                    other => return Err(format!("keep_tables is {other:?}: use true or false")),
+                };
+            } else if let Some(dataset) = name.strip_prefix("table.") {
+                table_names.insert(dataset.to_ascii_uppercase(), value.clone());
+            } else {
+                return Err(format!(
+                    "unknown parameter {name:?}: the SQL backend takes keep_tables and table.DATASET"
+                ));
+            }
+        }
+        Ok(Self {
+            keep_tables,
+            table_names,
+            dialect: None,
+            tables: HashMap::new(),
+            in_transaction: false,
+            group_lost: None,
+        })
+    }
+
+    fn create(&mut self, ds: &Dataset, layout: Option<&str>) -> StoreResult<()> {
+        self.settle()?;
+        let sql = self.sql()?;
+        let registered = sql::query(
+            &format!("SELECT 1 FROM {CATALOG} WHERE dataset = {}", sql.param(1)),
+            &[Value::Text(ds.name.clone())],
+        )
+        .map_err(store_error)?;
+        if !registered.is_empty() {
+            return Err(StoreError::AlreadyExists);
+        }
+        let name = self
+            .table_names
+            .get(&ds.name)
+            .cloned()
+            .unwrap_or_else(|| naming::table_name(&ds.name));
+        let table = self.make_table(ds, &name, layout, sql)?;
+        let existed = !sql::query(sql.table_exists(), &[Value::Text(name.clone())])
+            .map_err(store_error)?
+            .is_empty();
+        let layout_value = layout.map_or(Value::Null, |l| Value::Text(l.to_string()));
+        let run = || -> Result<(), SqlError> {
+            sql::begin()?;
+            sql::batch(&table.ddl())?;
+            sql::execute(
+                &format!(
+                    "INSERT INTO {CATALOG} (dataset, table_name, layout) VALUES ({})",
+                    sql.params(1, 3)
+                ),
+                &[
+                    Value::Text(ds.name.clone()),
+                    Value::Text(name.clone()),
+                    layout_value,
+                ],
+            )?;
+            sql::commit()
+        };
+        if let Err(e) = run() {
+            let _ = sql::rollback();
+            return Err(StoreError::Io(format!(
+                "{}: cannot create table {name}: {}",
+                ds.name,
+                sql_message(&e)
+            )));
+        }
+        vsam_plugin_sdk::log::info(&format!(
+            "dataset {} is table {name} ({})",
+            ds.name,
+            if layout.is_some() { "mapped" } else { "raw" }
+        ));
+        self.tables.insert(ds.name.clone(), table);
+        if existed {
+            // The host adopts the rows already there.
+            return Err(StoreError::AlreadyExists);
+        }
+        Ok(())
+    }
+
+    fn destroy(&mut self, ds: &Dataset) -> StoreResult<()> {
+        self.settle()?;
+        let sql = self.sql()?;
+        let drop_ddl = self.table(ds)?.drop_ddl();
+        let keep = self.keep_tables;
+        let run = || -> Result<(), SqlError> {
+            sql::begin()?;
+            sql::execute(
+                &format!("DELETE FROM {CATALOG} WHERE dataset = {}", sql.param(1)),
+                &[Value::Text(ds.name.clone())],
+            )?;
+            if !keep {
+                sql::batch(&drop_ddl)?;
+            }
+            sql::commit()
+        };
+        let result = run();
+        self.tables.remove(&ds.name);
+        result.map_err(|e| {
+            let _ = sql::rollback();
+            StoreError::Io(format!(
+                "{}: cannot drop its table: {}",
+                ds.name,
+                sql_message(&e)
+            ))
+        })
+    }
+
+    fn get(&mut self, ds: &Dataset, key: &[u8]) -> StoreResult<Option<Vec<u8>>> {
+        self.read(ds, |table| table.get(key))
+    }
+
+    fn scan(
+        &mut self,
+        ds: &Dataset,
+        from: Start,
+        dir: Direction,
+        limit: u32,
+    ) -> StoreResult<Vec<Entry>> {
+        self.read(ds, |table| table.scan(&from, dir, limit))
+    }
+
+    fn insert(&mut self, ds: &Dataset, key: Vec<u8>, value: Vec<u8>) -> StoreResult<()> {
+        match self.write(ds, |table| table.insert(&key, value))? {
+            true => Ok(()),
+            false => Err(StoreError::DuplicateKey),
+        }
+    }
+
+    fn replace(&mut self, ds: &Dataset, key: Vec<u8>, value: Vec<u8>) -> StoreResult<()> {
+        match self.write(ds, |table| table.replace(&key, value))? {
+            Outcome::Done => Ok(()),
+            Outcome::Missing => Err(StoreError::NotFound),
+        }
+    }
+
+    fn delete(&mut self, ds: &Dataset, key: &[u8]) -> StoreResult<()> {
+        match self.write(ds, |table| table.delete(key))? {
+            Outcome::Done => Ok(()),
+            Outcome::Missing => Err(StoreError::NotFound),
+        }
+    }
+
+    fn append(&mut self, ds: &Dataset, value: Vec<u8>) -> StoreResult<Vec<u8>> {
+        self.write(ds, |table| {
+            let key = vsam_plugin_sdk::keys::number_key(table.next_rba()?);
+            if table.insert(&key, value)? {
+                Ok(key)
+            } else {
+                Err(SqlFailure::BadRow(format!(
+                    "table {}: RBA X'{}' is already stored",
+                    table.name,
+                    table::hex(&key)
+                )))
+            }
+        })
+    }
+
+    fn sync(&mut self) -> StoreResult<()> {
+        if let Some(why) = self.group_lost.take() {
+            return Err(StoreError::Io(format!(
+                "the writes of this group were rolled back: {why}"
+            )));
+        }
+        if self.in_transaction {
+            self.in_transaction = false;
+            sql::commit().map_err(store_error)?;
+        }
+        Ok(())
+    }
+}
+
+vsam_plugin_sdk::export_backend!(SqlBackend);

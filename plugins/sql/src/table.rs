@@ -1,0 +1,507 @@
+//! One dataset's table: the SQL that stores, finds and lists its records,
+//! in raw mode (key and record as bytes) or mapped mode (typed columns).
+
+use crate::dialect::{Sql, quote};
+use crate::mapping::{Cell, Column, Kind, Mapping};
+use vsam_plugin_sdk::numeric::Decimal;
+use vsam_plugin_sdk::sql::{self, SqlError, Value};
+use vsam_plugin_sdk::{Direction, Entry, Start};
+
+/// How a table holds records.
+pub enum Mode {
+    /// `vsam_key`, `vsam_record`.
+    Raw,
+    /// `vsam_key`, `vsam_raw`, `vsam_residue`, `vsam_length`, then one
+    /// column per field.
+    Mapped(Mapping),
+}
+
+/// What a write found.
+pub enum Outcome {
+    Done,
+    Missing,
+}
+
+/// A dataset's table.
+pub struct Table {
+    /// Dataset name, for messages.
+    pub dataset: String,
+    /// SQL table name (unquoted).
+    pub name: String,
+    /// Raw or mapped.
+    pub mode: Mode,
+    sql: Sql,
+    quoted: String,
+    select: String,
+    /// Offset and length of the key in a KSDS record.
+    key_range: Option<(usize, usize)>,
+    /// Rows with no key that could not be given one (duplicates): skipped.
+    unadoptable: Vec<Value>,
+}
+
+/// A failure, with the table's dataset in the message.
+pub type TableResult<T> = Result<T, SqlFailure>;
+
+/// A SQL error or a row that cannot become a record.
+#[derive(Debug)]
+pub enum SqlFailure {
+    /// The database refused or failed.
+    Sql(SqlError),
+    /// A row's values do not make a record of the layout.
+    BadRow(String),
+}
+
+impl From<SqlError> for SqlFailure {
+    fn from(e: SqlError) -> Self {
+        SqlFailure::Sql(e)
+    }
+}
+
+fn bytes(value: &Value) -> Option<&[u8]> {
+    match value {
+        Value::Blob(b) => Some(b),
+        _ => None,
+    }
+}
+
+impl Table {
+    /// A table handle (no SQL runs); `key_range` is where a KSDS record
+    /// holds its key.
+    pub fn new(
+        dataset: &str,
+        name: &str,
+        mode: Mode,
+        sql: Sql,
+        key_range: Option<(usize, usize)>,
+    ) -> Self {
+        let quoted = quote(name);
+        let select = match &mode {
+            Mode::Raw => "vsam_key, vsam_record".to_string(),
+            Mode::Mapped(mapping) => {
+                let mut columns = vec!["vsam_key", "vsam_raw", "vsam_residue", "vsam_length"];
+                columns.extend(mapping.columns.iter().map(|c| c.name.as_str()));
+                columns.join(", ")
+            }
+        };
+        Self {
+            dataset: dataset.to_string(),
+            name: name.to_string(),
+            mode,
+            sql,
+            quoted,
+            select,
+            key_range,
+            unadoptable: Vec::new(),
+        }
+    }
+
+    /// The `CREATE TABLE` statement.
+    pub fn ddl(&self) -> String {
+        let s = self.sql;
+        let bytes = s.bytes();
+        match &self.mode {
+            Mode::Raw => format!(
+                "CREATE TABLE IF NOT EXISTS {} (vsam_key {bytes} PRIMARY KEY, vsam_record {bytes} NOT NULL)",
+                self.quoted
+            ),
+            Mode::Mapped(mapping) => {
+                let mut columns = vec![
+                    format!("vsam_key {bytes} UNIQUE"),
+                    format!("vsam_raw {bytes}"),
+                    format!("vsam_residue {bytes}"),
+                    format!("vsam_length {}", s.integer()),
+                ];
+                for column in &mapping.columns {
+                    let ty = match &column.kind {
+                        Kind::Text => s.text(&column.name, column.size),
+                        Kind::Integer(_) => s.integer().to_string(),
+                        Kind::Decimal(_, picture) => s.decimal(picture.digits, picture.scale),
+                    };
+                    columns.push(format!("{} {ty}", column.name));
+                }
+                format!(
+                    "CREATE TABLE IF NOT EXISTS {} ({})",
+                    self.quoted,
+                    columns.join(", ")
+                )
+            }
+        }
+    }
+
+    /// The `DROP TABLE` statement.
+    pub fn drop_ddl(&self) -> String {
+        format!("DROP TABLE IF EXISTS {}", self.quoted)
+    }
+
+    /// The record stored under `key`.
+    pub fn get(&mut self, key: &[u8]) -> TableResult<Option<Vec<u8>>> {
+        let p1 = self.sql.param(1);
+        match &self.mode {
+            Mode::Raw => {
+                let rows = sql::query(
+                    &format!(
+                        "SELECT vsam_record FROM {} WHERE vsam_key = {p1}",
+                        self.quoted
+                    ),
+                    &[Value::Blob(key.to_vec())],
+                )?;
+                Ok(rows
+                    .into_iter()
+                    .next()
+                    .and_then(|row| row.into_iter().next())
+                    .and_then(|v| match v {
+                        Value::Blob(b) => Some(b),
+                        _ => None,
+                    }))
+            }
+            Mode::Mapped(_) => {
+                // Rows a SQL writer inserted without a key come back too, and
+                // get their key before the answer.
+                let statement = format!(
+                    "SELECT {} FROM {} WHERE vsam_key = {p1} OR vsam_key IS NULL",
+                    self.select, self.quoted
+                );
+                let rows = sql::query(&statement, &[Value::Blob(key.to_vec())])?;
+                if rows.iter().any(|row| row[0] == Value::Null) && self.adopt()? {
+                    let rows = sql::query(&statement, &[Value::Blob(key.to_vec())])?;
+                    return self.first_keyed(rows);
+                }
+                self.first_keyed(rows)
+            }
+        }
+    }
+
+    fn first_keyed(&self, rows: Vec<Vec<Value>>) -> TableResult<Option<Vec<u8>>> {
+        match rows.into_iter().find(|row| row[0] != Value::Null) {
+            Some(row) => self.record(&row).map(|(_, record)| Some(record)),
+            None => Ok(None),
+        }
+    }
+
+    /// Key and record of a selected row.
+    fn record(&self, row: &[Value]) -> TableResult<(Vec<u8>, Vec<u8>)> {
+        let key = bytes(&row[0]).unwrap_or_default().to_vec();
+        match &self.mode {
+            Mode::Raw => Ok((key, bytes(&row[1]).unwrap_or_default().to_vec())),
+            Mode::Mapped(mapping) => {
+                if let Some(raw) = bytes(&row[1]) {
+                    return Ok((key, raw.to_vec()));
+                }
+                let cells = mapping
+                    .columns
+                    .iter()
+                    .zip(&row[4..])
+                    .map(|(column, value)| cell(column, value))
+                    .collect::<Result<Vec<_>, _>>()
+                    .and_then(|cells| {
+                        let length = match row[3] {
+                            Value::Integer(n) => Some(n.max(0) as usize),
+                            _ => None,
+                        };
+                        mapping.build(&cells, bytes(&row[2]), length)
+                    })
+                    .map_err(|why| {
+                        SqlFailure::BadRow(format!(
+                            "row with vsam_key X'{}' of table {} does not make a record of the layout: {why}",
+                            hex(&key),
+                            self.name
+                        ))
+                    })?;
+                Ok((key, cells))
+            }
+        }
+    }
+
+    /// Gives rows that SQL writers inserted without `vsam_key` their key
+    /// (the key field's bytes of the rebuilt record). True if any changed.
+    fn adopt(&mut self) -> TableResult<bool> {
+        if !matches!(self.mode, Mode::Mapped(_)) {
+            return Ok(false);
+        }
+        let rows = sql::query(
+            &format!(
+                "SELECT {}, {} FROM {} WHERE vsam_key IS NULL LIMIT 1000",
+                self.sql.row_id(),
+                self.select,
+                self.quoted
+            ),
+            &[],
+        )?;
+        let mut changed = false;
+        for row in rows {
+            if self.unadoptable.contains(&row[0]) {
+                continue;
+            }
+            let (_, record) = self.record(&row[1..])?;
+            let Some(key) = self.key_of(&record) else {
+                self.refuse_adoption(&row[0], "only KSDS rows can be added without vsam_key");
+                continue;
+            };
+            let p1 = self.sql.param(1);
+            let taken = !sql::query(
+                &format!("SELECT 1 FROM {} WHERE vsam_key = {p1}", self.quoted),
+                &[Value::Blob(key.clone())],
+            )?
+            .is_empty();
+            if taken {
+                self.refuse_adoption(&row[0], &format!("key X'{}' is already stored", hex(&key)));
+                continue;
+            }
+            sql::execute(
+                &format!(
+                    "UPDATE {} SET vsam_key = {p1} WHERE {}",
+                    self.quoted,
+                    self.sql.row_id_is(2)
+                ),
+                &[Value::Blob(key), row[0].clone()],
+            )?;
+            changed = true;
+        }
+        Ok(changed)
+    }
+
+    fn refuse_adoption(&mut self, row_id: &Value, why: &str) {
+        vsam_plugin_sdk::log::error(&format!(
+            "dataset {}: a row of table {} has no vsam_key and cannot get one: {why}; fix or delete it",
+            self.dataset, self.name
+        ));
+        self.unadoptable.push(row_id.clone());
+    }
+
+    fn key_of(&self, record: &[u8]) -> Option<Vec<u8>> {
+        let (offset, length) = self.key_range?;
+        record.get(offset..offset + length).map(<[u8]>::to_vec)
+    }
+
+    /// Up to `limit` records from `from` in `dir`.
+    pub fn scan(&mut self, from: &Start, dir: Direction, limit: u32) -> TableResult<Vec<Entry>> {
+        self.adopt()?;
+        let (order, inclusive, exclusive) = match dir {
+            Direction::Forward => ("ASC", ">=", ">"),
+            Direction::Backward => ("DESC", "<=", "<"),
+        };
+        let p1 = self.sql.param(1);
+        let (condition, params) = match from {
+            Start::Edge => ("vsam_key IS NOT NULL".to_string(), vec![]),
+            Start::Inclusive(key) => (
+                format!("vsam_key {inclusive} {p1}"),
+                vec![Value::Blob(key.clone())],
+            ),
+            Start::Exclusive(key) => (
+                format!("vsam_key {exclusive} {p1}"),
+                vec![Value::Blob(key.clone())],
+            ),
+        };
+        let rows = sql::query(
+            &format!(
+                "SELECT {} FROM {} WHERE {condition} ORDER BY vsam_key {order} LIMIT {limit}",
+                self.select, self.quoted
+            ),
+            &params,
+        )?;
+        rows.iter()
+            .map(|row| self.record(row).map(|(key, value)| Entry { key, value }))
+            .collect()
+    }
+
+    /// The values of the columns after `vsam_key` for a record: in mapped
+    /// mode typed values, or the record raw (with the reason logged) if the
+    /// typed columns cannot hold it exactly.
+    fn row_values(&self, key: &[u8], record: Vec<u8>) -> Vec<Value> {
+        match &self.mode {
+            Mode::Raw => vec![Value::Blob(record)],
+            Mode::Mapped(mapping) => match mapping.split(&record) {
+                Ok(split) => {
+                    let mut values = vec![
+                        Value::Null,
+                        if mapping.has_residue() {
+                            Value::Blob(split.residue)
+                        } else {
+                            Value::Null
+                        },
+                        split
+                            .length
+                            .map_or(Value::Null, |n| Value::Integer(n as i64)),
+                    ];
+                    values.extend(
+                        mapping
+                            .columns
+                            .iter()
+                            .zip(split.cells)
+                            .map(|(column, cell)| value(column, cell)),
+                    );
+                    values
+                }
+                Err(why) => {
+                    vsam_plugin_sdk::log::warn(&format!(
+                        "dataset {}: record with key X'{}' is stored raw in column vsam_raw of table {}, \
+                         its typed columns NULL: {why}",
+                        self.dataset,
+                        hex(key),
+                        self.name
+                    ));
+                    let mut values = vec![Value::Blob(record), Value::Null, Value::Null];
+                    values.extend(mapping.columns.iter().map(|_| Value::Null));
+                    values
+                }
+            },
+        }
+    }
+
+    fn value_columns(&self) -> Vec<&str> {
+        match &self.mode {
+            Mode::Raw => vec!["vsam_record"],
+            Mode::Mapped(mapping) => {
+                let mut names = vec!["vsam_raw", "vsam_residue", "vsam_length"];
+                names.extend(mapping.columns.iter().map(|c| c.name.as_str()));
+                names
+            }
+        }
+    }
+
+    /// Stores a record under a new key; `Missing` never, `Ok(false)` if the
+    /// key is taken.
+    pub fn insert(&mut self, key: &[u8], record: Vec<u8>) -> TableResult<bool> {
+        let mut params = vec![Value::Blob(key.to_vec())];
+        params.extend(self.row_values(key, record));
+        let columns = self.value_columns().join(", ");
+        let changed = sql::execute(
+            &format!(
+                "INSERT INTO {} (vsam_key, {columns}) VALUES ({}) ON CONFLICT (vsam_key) DO NOTHING",
+                self.quoted,
+                self.sql.params(1, params.len())
+            ),
+            &params,
+        )?;
+        Ok(changed == 1)
+    }
+
+    /// Overwrites the record under `key`.
+    pub fn replace(&mut self, key: &[u8], record: Vec<u8>) -> TableResult<Outcome> {
+        let mut params = vec![Value::Blob(key.to_vec())];
+        params.extend(self.row_values(key, record));
+        let assignments = self
+            .value_columns()
+            .iter()
+            .enumerate()
+            .map(|(i, column)| format!("{column} = {}", self.sql.param(i + 2)))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let changed = sql::execute(
+            &format!(
+                "UPDATE {} SET {assignments} WHERE vsam_key = {}",
+                self.quoted,
+                self.sql.param(1)
+            ),
+            &params,
+        )?;
+        Ok(if changed == 0 {
+            Outcome::Missing
+        } else {
+            Outcome::Done
+        })
+    }
+
+    /// Removes the record under `key`.
+    pub fn delete(&mut self, key: &[u8]) -> TableResult<Outcome> {
+        let changed = sql::execute(
+            &format!(
+                "DELETE FROM {} WHERE vsam_key = {}",
+                self.quoted,
+                self.sql.param(1)
+            ),
+            &[Value::Blob(key.to_vec())],
+        )?;
+        Ok(if changed == 0 {
+            Outcome::Missing
+        } else {
+            Outcome::Done
+        })
+    }
+
+    /// The RBA after the last record: its key plus its length.
+    pub fn next_rba(&self) -> TableResult<u64> {
+        let (length, fixed) = match &self.mode {
+            Mode::Raw => ("length(vsam_record)", 0),
+            Mode::Mapped(mapping) => (
+                "COALESCE(length(vsam_raw), vsam_length)",
+                mapping.size as i64,
+            ),
+        };
+        let rows = sql::query(
+            &format!(
+                "SELECT vsam_key, {length} FROM {} WHERE vsam_key IS NOT NULL ORDER BY vsam_key DESC LIMIT 1",
+                self.quoted
+            ),
+            &[],
+        )?;
+        let Some(row) = rows.first() else {
+            return Ok(0);
+        };
+        let key = vsam_plugin_sdk::keys::key_number(bytes(&row[0]).unwrap_or_default())
+            .ok_or_else(|| {
+                SqlFailure::BadRow(format!(
+                    "table {}: the last vsam_key is not an 8-byte RBA",
+                    self.name
+                ))
+            })?;
+        let length = match row[1] {
+            Value::Integer(n) => n,
+            _ => fixed,
+        };
+        Ok(key + length as u64)
+    }
+}
+
+/// A column value as the dialect stores it.
+fn value(column: &Column, cell: Cell) -> Value {
+    match (cell, &column.kind) {
+        (Cell::Null, _) => Value::Null,
+        (Cell::Text(text), _) => Value::Text(text),
+        (Cell::Number(n), Kind::Integer(_))
+            if n.scale == 0 && i64::try_from(n.unscaled).is_ok() =>
+        {
+            Value::Integer(n.unscaled as i64)
+        }
+        (Cell::Number(n), _) => Value::Numeric(n.to_string()),
+    }
+}
+
+/// A stored value as a cell of `column`.
+fn cell(column: &Column, value: &Value) -> Result<Cell, String> {
+    let scale = match &column.kind {
+        Kind::Text => {
+            return match value {
+                Value::Null => Ok(Cell::Null),
+                Value::Text(t) => Ok(Cell::Text(t.clone())),
+                Value::Integer(i) => Ok(Cell::Text(i.to_string())),
+                other => Err(format!("column {} holds {other:?}, not text", column.name)),
+            };
+        }
+        Kind::Integer(_) => 0,
+        Kind::Decimal(_, picture) => picture.scale,
+    };
+    let number = match value {
+        Value::Null => return Ok(Cell::Null),
+        Value::Integer(i) => Decimal::new(i128::from(*i), 0),
+        Value::Real(r) => format!("{r:.*}", usize::from(scale))
+            .parse()
+            .map_err(|e| format!("column {}: {e}", column.name))?,
+        Value::Text(t) | Value::Numeric(t) => t
+            .trim()
+            .parse()
+            .map_err(|e| format!("column {} holds {t:?}, not a number: {e}", column.name))?,
+        Value::Blob(_) => return Err(format!("column {} holds bytes, not a number", column.name)),
+    };
+    number.rescale(scale).map(Cell::Number).ok_or_else(|| {
+        format!(
+            "column {} holds {number}, more decimal places than the {scale} of field {}",
+            column.name, column.field
+        )
+    })
+}
+
+/// Upper-case hex, for messages.
+pub fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02X}")).collect()
+}
