@@ -12,7 +12,7 @@ async fn passes(wasm: &str, database: Option<&str>, mapped: bool) {
         vsam_conformance::start_server_for_plugin(Path::new(wasm), &BTreeMap::new(), database)
             .await
             .unwrap();
-    assert_conforms(&server.address, mapped, wasm).await;
+    assert_conforms(&server.address, "CONF", mapped, wasm).await;
     server.server.stop().await;
 }
 

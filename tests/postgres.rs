@@ -1,0 +1,159 @@
+//! The SQL plugin on a real PostgreSQL server, started by
+//! `scripts/postgres` for the test: the conformance suite in raw and mapped
+//! mode, and a database that goes away and comes back mid-run.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::time::Duration;
+use vsam_client::{Connection, Dataset, OpenIntent, RplOptions};
+use vsam_tests::{Postgres, SQL_WASM, assert_conforms, ksds, start_with_plugin};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sql_plugin_conforms_on_postgres_raw_and_mapped() {
+    let postgres = Postgres::start();
+    for (mapped, database) in [(false, "raw"), (true, "mapped")] {
+        let url = postgres.database(database);
+        let server = vsam_conformance::start_server_for_plugin(
+            Path::new(SQL_WASM),
+            &BTreeMap::new(),
+            Some(&url),
+        )
+        .await
+        .unwrap();
+        assert_conforms(&server.address, "CONF", mapped, "sql on PostgreSQL").await;
+        server.server.stop().await;
+    }
+    // The mapped run really used typed columns (the browse scenario has 30
+    // text records).
+    let typed = postgres.psql(
+        "mapped",
+        "select count(*) from conf_s04_br where vsam_raw is null and conf_key is not null",
+    );
+    assert_ne!(typed, "0", "mapped records have typed columns");
+}
+
+fn record(n: u32) -> Vec<u8> {
+    format!("{n:08}-record number {n:>6}-------").into_bytes()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_database_outage_fails_requests_cleanly_and_service_resumes() {
+    let postgres = Postgres::start();
+    let server = start_with_plugin(SQL_WASM, &format!("database = \"{}\"", postgres.url)).await;
+    let conn = Connection::connect(&server.address).await.unwrap();
+    vsam_client::define(&conn, ksds("OUT.KSDS", 8, 40, "ascii"))
+        .await
+        .unwrap();
+    let ds = Dataset::open(&conn, "OUT.KSDS", OpenIntent::Update, 2)
+        .await
+        .unwrap();
+    for n in 0..10 {
+        ds.put(0, RplOptions::direct(), 0, record(n)).await.unwrap();
+    }
+
+    postgres.stop();
+    let failed_get = ds
+        .get(0, RplOptions::direct(), b"00000003", 0, 0, 1)
+        .await
+        .unwrap_err();
+    let vsam = failed_get
+        .vsam()
+        .expect("a VSAM error, not a lost connection");
+    assert_eq!(vsam.r15(), 12, "{failed_get}");
+    let message = failed_get.to_string();
+    assert!(
+        message.contains("OUT.KSDS") && message.contains("unavailable"),
+        "{message}"
+    );
+    let failed_put = ds
+        .put(0, RplOptions::direct(), 0, record(77))
+        .await
+        .unwrap_err();
+    assert_eq!(failed_put.vsam().unwrap().r15(), 12, "{failed_put}");
+
+    postgres.restart();
+    // Service resumes by itself: the next requests reconnect.
+    let mut resumed = None;
+    for _ in 0..20 {
+        match ds.get(0, RplOptions::direct(), b"00000003", 0, 0, 1).await {
+            Ok(records) => {
+                resumed = Some(records);
+                break;
+            }
+            Err(_) => tokio::time::sleep(Duration::from_millis(250)).await,
+        }
+    }
+    let records = resumed.expect("service resumed after the database came back");
+    assert_eq!(records[0].data, record(3));
+    // The write that failed left nothing behind, and can be made now.
+    let missing = ds
+        .get(0, RplOptions::direct(), b"00000077", 0, 0, 1)
+        .await
+        .unwrap_err();
+    assert_eq!(
+        missing.vsam().unwrap().fdbk(),
+        vsam_protocol::fdbk::NOT_FOUND
+    );
+    ds.put(0, RplOptions::direct(), 0, record(77))
+        .await
+        .unwrap();
+    let count = postgres.psql("vsam", "select count(*) from out_ksds");
+    assert_eq!(count, "11");
+    server.server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mapped_tables_take_plain_sql_writes_on_postgres() {
+    let postgres = Postgres::start();
+    let server = start_with_plugin(SQL_WASM, &format!("database = \"{}\"", postgres.url)).await;
+    let conn = Connection::connect(&server.address).await.unwrap();
+    let mut spec = ksds("PROD.CUST.MASTER", 8, 120, "cp037");
+    spec.layout = include_str!("../examples/customer.cpy").into();
+    vsam_client::define(&conn, spec).await.unwrap();
+    let ds = Dataset::open(&conn, "PROD.CUST.MASTER", OpenIntent::Update, 2)
+        .await
+        .unwrap();
+    let customers = include_bytes!("../examples/customer.dat");
+    for record in customers.chunks(120) {
+        ds.put(0, RplOptions::direct(), 0, record.to_vec())
+            .await
+            .unwrap();
+    }
+    assert_eq!(
+        postgres.psql(
+            "vsam",
+            "select cust_id, last_name, balance, credit_limit from prod_cust_master order by vsam_key limit 1"
+        ),
+        "00000042|SMITH|-301.75|5000"
+    );
+    postgres.psql(
+        "vsam",
+        "update prod_cust_master set first_name = 'ANNA' where cust_id = '00000042';
+         insert into prod_cust_master (cust_id, last_name, balance) values ('00000007', 'NEWMAN', 99.5)",
+    );
+    let cp = vsam_plugin_sdk::codepage::CodePage::Cp037;
+    let get = |key: &str| {
+        let key = cp.encode(key).unwrap();
+        let ds = &ds;
+        async move {
+            ds.get(0, RplOptions::direct(), &key, 0, 0, 1)
+                .await
+                .unwrap()
+                .remove(0)
+                .data
+        }
+    };
+    let updated = get("00000042").await;
+    assert_eq!(cp.decode_lossy(&updated[28..43]).trim_end(), "ANNA");
+    let inserted = get("00000007").await;
+    assert_eq!(cp.decode_lossy(&inserted[8..28]).trim_end(), "NEWMAN");
+    assert_eq!(
+        postgres.psql(
+            "vsam",
+            "select count(*) from prod_cust_master where vsam_key is null"
+        ),
+        "0",
+        "the inserted row was given its VSAM key"
+    );
+    server.server.stop().await;
+}

@@ -1,0 +1,204 @@
+//! The SQL plugin's tables as SQL users see them (embedded SQLite): typed
+//! columns from a copybook, the raw fallback, rows written by plain SQL and
+//! seen by the next GET, table names and the keep-tables switch.
+
+use vsam_client::{Connection, Dataset, OpenIntent, RplOptions};
+use vsam_plugin_sdk::codepage::CodePage;
+use vsam_plugin_sdk::numeric::{Decimal, Packed, Picture};
+use vsam_tests::{SQL_WASM, TestServer, ksds, start_with_plugin};
+
+const CUSTOMER_LAYOUT: &str = include_str!("../examples/customer.cpy");
+const CUSTOMERS: &[u8] = include_bytes!("../examples/customer.dat");
+
+async fn server(params: &str) -> TestServer {
+    start_with_plugin(
+        SQL_WASM,
+        &format!("database = \"sqlite:tables.db\"\n[backends.b.params]\n{params}"),
+    )
+    .await
+}
+
+fn database(server: &TestServer) -> rusqlite::Connection {
+    rusqlite::Connection::open(server.data_dir.path().join("tables.db")).unwrap()
+}
+
+fn text(s: &str) -> Vec<u8> {
+    CodePage::Cp037.encode(s).unwrap()
+}
+
+fn balance(record: &[u8]) -> Decimal {
+    Packed(Picture {
+        digits: 9,
+        scale: 2,
+        signed: true,
+    })
+    .decode(&record[43..48])
+    .unwrap()
+}
+
+async fn customers(conn: &Connection) -> Dataset {
+    let mut spec = ksds("PROD.CUST.MASTER", 8, 120, "cp037");
+    spec.layout = CUSTOMER_LAYOUT.into();
+    vsam_client::define(conn, spec).await.unwrap();
+    let ds = Dataset::open(conn, "PROD.CUST.MASTER", OpenIntent::Update, 2)
+        .await
+        .unwrap();
+    for record in CUSTOMERS.chunks(120) {
+        ds.put(0, RplOptions::direct(), 0, record.to_vec())
+            .await
+            .unwrap();
+    }
+    ds
+}
+
+async fn get(ds: &Dataset, key: &str) -> Vec<u8> {
+    let records = ds
+        .get(0, RplOptions::direct(), &text(key), 0, 0, 1)
+        .await
+        .unwrap();
+    records[0].data.clone()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn copybook_fields_are_typed_columns_and_sql_writes_reach_programs() {
+    let server = server("").await;
+    let conn = Connection::connect(&server.address).await.unwrap();
+    let ds = customers(&conn).await;
+    let db = database(&server);
+
+    let (id, last, bal, limit, raw): (String, String, f64, i64, Option<Vec<u8>>) = db
+        .query_row(
+            "SELECT cust_id, last_name, balance, credit_limit, vsam_raw FROM prod_cust_master ORDER BY vsam_key LIMIT 1",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)),
+        )
+        .unwrap();
+    assert_eq!(
+        (id.as_str(), last.as_str(), bal, limit, raw),
+        ("00000042", "SMITH", -301.75, 5000, None)
+    );
+    let order_amount: f64 = db
+        .query_row(
+            "SELECT order_amount_2 FROM prod_cust_master WHERE cust_id = '00000042'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(order_amount, -20.0);
+    // Every record comes back byte for byte.
+    for record in CUSTOMERS.chunks(120) {
+        let key = CodePage::Cp037.decode_lossy(&record[..8]);
+        assert_eq!(get(&ds, &key).await, record);
+    }
+
+    // A modern application updates and inserts with plain SQL...
+    db.execute(
+        "UPDATE prod_cust_master SET last_name = 'SMYTHE', balance = 12.34 WHERE cust_id = '00000042'",
+        [],
+    )
+    .unwrap();
+    db.execute(
+        "INSERT INTO prod_cust_master (cust_id, last_name, first_name, balance, credit_limit, status_code, opened_date) \
+         VALUES ('00000007', 'NEWMAN', 'ROSA', 1.5, 10, 'A', 20260101)",
+        [],
+    )
+    .unwrap();
+    // ...and the old program sees both on its next GET.
+    let updated = get(&ds, "00000042").await;
+    assert_eq!(&updated[8..28], &text(&format!("{:<20}", "SMYTHE"))[..]);
+    assert_eq!(balance(&updated), "12.34".parse().unwrap());
+    assert_eq!(&updated[..8], CUSTOMERS[..8].to_vec().as_slice());
+    let inserted = get(&ds, "00000007").await;
+    assert_eq!(&inserted[8..28], &text(&format!("{:<20}", "NEWMAN"))[..]);
+    assert_eq!(balance(&inserted), "1.50".parse().unwrap());
+    assert_eq!(
+        &inserted[109..],
+        &text(&" ".repeat(11))[..],
+        "FILLER is spaces"
+    );
+    let keyed: Vec<u8> = db
+        .query_row(
+            "SELECT vsam_key FROM prod_cust_master WHERE cust_id = '00000007'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(keyed, text("00000007"), "the row got its VSAM key");
+    // Browsing gives VSAM key order, the inserted row first.
+    let first = ds
+        .get(1, RplOptions::sequential(), &[], 0, 0, 10)
+        .await
+        .unwrap();
+    assert_eq!(&first[0].data[..8], &text("00000007")[..]);
+    assert_eq!(first.len(), 4);
+    server.server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn records_the_columns_cannot_hold_are_kept_raw_and_exact() {
+    let server = server("").await;
+    let conn = Connection::connect(&server.address).await.unwrap();
+    let ds = customers(&conn).await;
+    let mut bad = CUSTOMERS[..120].to_vec();
+    bad[..8].copy_from_slice(&text("00000999"));
+    bad[45] = 0xAB; // not a packed decimal
+    bad[20] = 0x00; // low-value inside LAST-NAME
+    ds.put(0, RplOptions::direct(), 0, bad.clone())
+        .await
+        .unwrap();
+    assert_eq!(get(&ds, "00000999").await, bad);
+    let db = database(&server);
+    let (raw, name): (Vec<u8>, Option<String>) = db
+        .query_row(
+            "SELECT vsam_raw, last_name FROM prod_cust_master WHERE vsam_key = ?1",
+            [text("00000999")],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .unwrap();
+    assert_eq!((raw, name), (bad, None));
+    let fallbacks: i64 = db
+        .query_row(
+            "SELECT count(*) FROM prod_cust_master WHERE vsam_raw IS NOT NULL",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(fallbacks, 1);
+    server.server.stop().await;
+}
+
+fn tables(server: &TestServer) -> Vec<String> {
+    let db = database(server);
+    let mut statement = db
+        .prepare("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")
+        .unwrap();
+    statement
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn table_names_come_from_config_and_delete_can_keep_the_table() {
+    let server = server("keep_tables = \"true\"\n\"table.APP.ORDERS\" = \"orders\"").await;
+    let conn = Connection::connect(&server.address).await.unwrap();
+    for name in ["APP.ORDERS", "APP.ITEMS"] {
+        vsam_client::define(&conn, ksds(name, 4, 20, "ascii"))
+            .await
+            .unwrap();
+    }
+    assert_eq!(tables(&server), ["app_items", "orders", "vsam_datasets"]);
+    vsam_client::delete(&conn, "APP.ORDERS").await.unwrap();
+    assert_eq!(tables(&server), ["app_items", "orders", "vsam_datasets"]);
+    server.server.stop().await;
+
+    let dropping = self::server("").await;
+    let conn = Connection::connect(&dropping.address).await.unwrap();
+    vsam_client::define(&conn, ksds("APP.ITEMS", 4, 20, "ascii"))
+        .await
+        .unwrap();
+    vsam_client::delete(&conn, "APP.ITEMS").await.unwrap();
+    assert_eq!(tables(&dropping), ["vsam_datasets"]);
+    dropping.server.stop().await;
+}
