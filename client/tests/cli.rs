@@ -158,7 +158,7 @@ async fn the_tour_works_and_errors_say_everything() {
         assert_eq!(listing.lines().count(), 3, "{listing}");
         assert!(
             cli.ok(&["info", "PROD.CUST"])
-                .contains("KSDS KEYS(6 0) RECORDSIZE(1 80) cp037 backend=csv")
+                .contains("KSDS KEYS(6 0) RECORDSIZE(1 80) cp037 backend=sqlite")
         );
         cli.ok(&["delete", "PROD.SLOTS"]);
         assert!(cli.fails(&["info", "PROD.SLOTS"]).contains("FDBK=X'10'"));
@@ -278,7 +278,7 @@ async fn a_layout_shows_records_as_named_fields() {
         let json = cli.ok(&["--json", "get", "PROD.CUST.MASTER", "00000042", "--fields"]);
         assert!(json.starts_with(r#"{"CUST-ID":"00000042","LAST-NAME":"SMITH               ","FIRST-NAME":"ANNA           ","BALANCE":"-301.75","CREDIT-LIMIT":"5000","STATUS-CODE":"A","OPENED-DATE":"20240131","#), "{json}");
         assert!(json.contains(r#""ORDER-AMOUNT(3)":"X'"#), "blank bytes are not a number, and say so: {json}");
-        assert!(cli.ok(&["info", "PROD.CUST.MASTER"]).ends_with("backend=csv layout=14 fields\n"));
+        assert!(cli.ok(&["info", "PROD.CUST.MASTER"]).ends_with("backend=sqlite layout=14 fields\n"));
         let text = cli.ok(&["browse", "PROD.CUST.MASTER", "--fields"]);
         assert!(text.contains("BALANCE=-301.75 CREDIT-LIMIT=5000"), "{text}");
         let none = cli.fails(&["get", "PROD.CUST", "000001", "--fields"]);

@@ -109,15 +109,7 @@ fn run(
         config.listen = listen;
     }
     if let Some(data_dir) = data_dir {
-        let old = config.server.data_dir.clone();
-        for backend in config.backends.values_mut() {
-            if let Some(dir) = &backend.directory
-                && let Ok(relative) = dir.strip_prefix(&old)
-            {
-                backend.directory = Some(data_dir.join(relative));
-            }
-        }
-        config.server.data_dir = data_dir;
+        config.move_data_dir(data_dir);
     }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

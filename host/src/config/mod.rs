@@ -290,6 +290,24 @@ impl Config {
         Self::parse(&text, &path.display().to_string(), &base)
     }
 
+    /// Moves the data dir (`--data-dir`), and with it every backend
+    /// directory and SQLite file that the configuration put under it.
+    pub fn move_data_dir(&mut self, data_dir: PathBuf) {
+        let old = self.server.data_dir.clone();
+        let rebase = |path: &Path| path.strip_prefix(&old).ok().map(|r| data_dir.join(r));
+        for backend in self.backends.values_mut() {
+            if let Some(moved) = backend.directory.as_deref().and_then(rebase) {
+                backend.directory = Some(moved);
+            }
+            if let Some(DatabaseUrl::Sqlite(path)) = &mut backend.database
+                && let Some(moved) = rebase(path)
+            {
+                *path = moved;
+            }
+        }
+        self.server.data_dir = data_dir;
+    }
+
     /// The embedded default configuration.
     pub fn embedded_default() -> Self {
         Self::parse(EMBEDDED_DEFAULT, "<embedded default>", Path::new("."))

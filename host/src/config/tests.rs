@@ -5,7 +5,7 @@ fn parse(text: &str) -> Result<Config, ConfigError> {
 }
 
 #[test]
-fn the_embedded_default_offers_csv_and_routes_to_it() {
+fn the_embedded_default_offers_csv_beside_the_default_sqlite() {
     let config = Config::embedded_default();
     assert_eq!(config.listen.to_string(), "127.0.0.1:2387");
     assert_eq!(config.plugins["csv"], PluginSource::Builtin("csv".into()));
@@ -13,7 +13,7 @@ fn the_embedded_default_offers_csv_and_routes_to_it() {
         config.backends["csv"].directory.as_deref(),
         Some(Path::new("./vsam-data/csv"))
     );
-    assert_eq!(config.default_backend.as_deref(), Some("csv"));
+    assert_eq!(config.default_backend.as_deref(), Some("sqlite"));
 }
 
 #[test]
@@ -75,10 +75,10 @@ fn references_to_missing_things_name_the_line_and_field() {
         "{error}"
     );
 
-    let error = parse("[plugins.p]\npath = \"builtin:sql\"\n").unwrap_err();
+    let error = parse("[plugins.p]\npath = \"builtin:mysql\"\n").unwrap_err();
     assert_eq!(error.line, Some(2));
     assert!(
-        error.message.contains("builtins are csv, memory"),
+        error.message.contains("builtins are sql, csv, memory"),
         "{error}"
     );
 
@@ -122,4 +122,46 @@ fn a_bad_listen_address_is_named() {
     let error = parse("[server]\nlisten = \"localhost\"\n").unwrap_err();
     assert_eq!(error.field, "server.listen");
     assert_eq!(error.line, Some(2));
+}
+
+#[test]
+fn the_default_routes_to_embedded_sqlite_and_data_dir_moves_carry_its_file() {
+    let mut config = Config::embedded_default();
+    assert_eq!(config.default_backend.as_deref(), Some("sqlite"));
+    assert_eq!(config.backends["sqlite"].plugin, "sql");
+    assert!(config.backends.contains_key("csv"));
+    config.move_data_dir(PathBuf::from("/srv/vsam"));
+    assert_eq!(
+        config.backends["sqlite"].database,
+        Some(DatabaseUrl::Sqlite(PathBuf::from(
+            "/srv/vsam/sqlite/vsam.db"
+        )))
+    );
+    assert_eq!(
+        config.backends["csv"].directory.as_deref(),
+        Some(Path::new("/srv/vsam/csv"))
+    );
+}
+
+#[test]
+fn database_urls_are_checked_and_passwords_never_shown() {
+    let bad = Config::parse(
+        "[plugins.p]\npath = \"builtin:sql\"\n[backends.b]\nplugin = \"p\"\ndatabase = \"mysql://x\"\n",
+        "t.toml",
+        Path::new("."),
+    )
+    .unwrap_err();
+    assert_eq!(bad.line, Some(5));
+    assert!(bad.message.contains("sqlite:PATH or postgres://"), "{bad}");
+    let good = Config::parse(
+        "[plugins.p]\npath = \"builtin:sql\"\n[backends.b]\nplugin = \"p\"\ndatabase = \"postgres://app:s3cret@db.example:5432/vsam\"\n",
+        "t.toml",
+        Path::new("."),
+    )
+    .unwrap();
+    let shown = format!("{:?}", good.backends["b"].database);
+    assert!(
+        shown.contains("app:***@db.example") && !shown.contains("s3cret"),
+        "{shown}"
+    );
 }
