@@ -1,8 +1,14 @@
 //! `vsam-bench`: throughput and p50/p99 latency of random GET by key,
 //! batched browse and insert through vsamrd over TCP, at 1 and 16
-//! connections, for the in-memory plugin, the CSV plugin, and the same
-//! in-memory store compiled natively into the host (in the same run, so the
-//! difference is the cost of the sandbox).
+//! connections, for the in-memory plugin, the CSV plugin, the SQL plugin on
+//! SQLite and on PostgreSQL (a throwaway server started by
+//! `scripts/postgres`), and the baselines measured in the same run: the
+//! in-memory store compiled natively into the host (the cost of the
+//! sandbox), and the SQL plugin's queries issued directly by a native client
+//! (the cost of the redirector). Then `vsamr load` of a large file into
+//! SQLite.
+
+mod sql;
 
 use anyhow::Result;
 use clap::Parser;
@@ -36,6 +42,92 @@ struct Args {
     /// Records in the large CSV file opened and browsed at the end (0: skip).
     #[arg(long, default_value_t = 1_000_000)]
     big_csv: u64,
+    /// Records loaded into SQLite by `vsamr load` at the end (0: skip).
+    #[arg(long, default_value_t = 1_000_000)]
+    load: u64,
+}
+
+/// A throwaway PostgreSQL server (`scripts/postgres`), stopped on drop.
+struct Postgres {
+    url: String,
+    dir: tempfile::TempDir,
+}
+
+fn postgres_script() -> std::path::PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/postgres")
+}
+
+impl Postgres {
+    fn start() -> Result<Self> {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir()?;
+        std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755))?;
+        let port = std::net::TcpListener::bind("127.0.0.1:0")?
+            .local_addr()?
+            .port();
+        let output = std::process::Command::new(postgres_script())
+            .arg("start")
+            .arg(dir.path().join("pg"))
+            .arg(port.to_string())
+            .output()?;
+        anyhow::ensure!(
+            output.status.success(),
+            "scripts/postgres start failed (run scripts/setup): {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        let url = String::from_utf8_lossy(&output.stdout).trim().to_string();
+        Ok(Self { url, dir })
+    }
+}
+
+impl Drop for Postgres {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new(postgres_script())
+            .arg("stop")
+            .arg(self.dir.path().join("pg"))
+            .output();
+    }
+}
+
+/// `vsamr load` (the real command, next to this binary) of `count`
+/// 100-byte records from a file into a dataset on embedded SQLite.
+async fn vsamr_load(count: u64) -> Result<String> {
+    let vsamr = std::env::current_exe()?.with_file_name("vsamr");
+    anyhow::ensure!(
+        vsamr.exists(),
+        "{} is missing: build it first (cargo build --release -p vsam-client)",
+        vsamr.display()
+    );
+    let dir = tempfile::tempdir()?;
+    let file = dir.path().join("records.txt");
+    let mut text = Vec::with_capacity(count as usize * (RECORD_LENGTH + 1));
+    for i in 0..count {
+        text.extend_from_slice(&record(i));
+        text.push(b'\n');
+    }
+    std::fs::write(&file, text)?;
+    let server = start("sqlite (wasm)", dir.path(), "").await?;
+    let address = server.addr.to_string();
+    let conn = Connection::connect(&address).await?;
+    vsam_client::define(&conn, bench_spec("BENCH.LOAD")).await?;
+    let started = Instant::now();
+    let mut command = std::process::Command::new(&vsamr);
+    command
+        .args(["--server", &address, "load", "BENCH.LOAD"])
+        .arg(&file);
+    let output = tokio::task::spawn_blocking(move || command.output()).await??;
+    let elapsed = started.elapsed().as_secs_f64();
+    anyhow::ensure!(
+        output.status.success(),
+        "vsamr load failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    server.stop().await;
+    Ok(format!(
+        "vsamr load of {count} records of {RECORD_LENGTH} bytes into SQLite: {elapsed:.2} s, {:.0} records/s (vsamr says: {})",
+        count as f64 / elapsed,
+        String::from_utf8_lossy(&output.stdout).trim()
+    ))
 }
 
 const KEY_LENGTH: usize = 10;
@@ -98,21 +190,28 @@ impl Figure {
     }
 }
 
-async fn start(store: &'static str, dir: &Path) -> Result<RunningServer> {
+async fn start(store: &'static str, dir: &Path, postgres: &str) -> Result<RunningServer> {
+    let sql = |database: &str| {
+        format!(
+            "[plugins.p]\npath = \"builtin:sql\"\n[backends.b]\nplugin = \"p\"\ndatabase = \"{database}\"\n"
+        )
+    };
     let (plugins, extra) = match store {
+        "sqlite (wasm)" => (sql("sqlite:bench.db"), BTreeMap::new()),
+        "postgres (wasm)" => (sql(postgres), BTreeMap::new()),
         "memory (wasm)" => (
-            "[plugins.p]\npath = \"builtin:memory\"\n[backends.b]\nplugin = \"p\"\n",
+            "[plugins.p]\npath = \"builtin:memory\"\n[backends.b]\nplugin = \"p\"\n".to_string(),
             BTreeMap::new(),
         ),
         "csv (wasm)" => (
-            "[plugins.p]\npath = \"builtin:csv\"\n[backends.b]\nplugin = \"p\"\ndirectory = \"csv\"\n",
+            "[plugins.p]\npath = \"builtin:csv\"\n[backends.b]\nplugin = \"p\"\ndirectory = \"csv\"\n".to_string(),
             BTreeMap::new(),
         ),
         _ => {
             let native = vsam_example_memory::MemoryStore::init(&[]).map_err(anyhow::Error::msg)?;
             let handle =
                 BackendHandle::spawn("b", "memory (native)", Box::new(NativeStore(native)))?;
-            ("", BTreeMap::from([("b".to_string(), handle)]))
+            (String::new(), BTreeMap::from([("b".to_string(), handle)]))
         }
     };
     let text = format!(
@@ -164,9 +263,14 @@ where
     Ok((started.elapsed(), total))
 }
 
-async fn bench_store(store: &'static str, args: &Args, figures: &mut Vec<Figure>) -> Result<()> {
+async fn bench_store(
+    store: &'static str,
+    args: &Args,
+    postgres: &str,
+    figures: &mut Vec<Figure>,
+) -> Result<()> {
     let dir = tempfile::tempdir()?;
-    let server = start(store, dir.path()).await?;
+    let server = start(store, dir.path(), postgres).await?;
     let address = server.addr.to_string();
     let conn = Connection::connect(&address).await?;
     vsam_client::define(&conn, bench_spec(DATASET)).await?;
@@ -261,6 +365,19 @@ async fn bench_store(store: &'static str, args: &Args, figures: &mut Vec<Figure>
         elapsed: started.elapsed(),
         latency,
     });
+    // The direct SQL baseline, on the table vsamrd loaded, vsamrd idle.
+    match store {
+        "sqlite (wasm)" => figures.extend(sql::sqlite(
+            &dir.path().join("bench.db"),
+            args.gets,
+            args.browse,
+            half,
+        )?),
+        "postgres (wasm)" => {
+            figures.extend(sql::postgres(postgres, args.gets, args.browse, half).await?)
+        }
+        _ => {}
+    }
     server.stop().await;
     Ok(())
 }
@@ -270,7 +387,7 @@ async fn bench_store(store: &'static str, args: &Args, figures: &mut Vec<Figure>
 async fn big_csv(count: u64) -> Result<Vec<String>> {
     use std::io::Write;
     let dir = tempfile::tempdir()?;
-    let server = start("csv (wasm)", dir.path()).await?;
+    let server = start("csv (wasm)", dir.path(), "").await?;
     std::fs::create_dir_all(dir.path().join("csv"))?;
     let mut file =
         std::io::BufWriter::new(std::fs::File::create(dir.path().join("csv/BENCH.BIG.csv"))?);
@@ -423,14 +540,25 @@ fn main() -> Result<()> {
         .expect("call cost")?;
     let (figures, big) = runtime.block_on(async {
         let mut figures = Vec::new();
-        for store in ["memory (native)", "memory (wasm)", "csv (wasm)"] {
-            bench_store(store, &args, &mut figures).await?;
+        let postgres = Postgres::start()?;
+        for store in [
+            "memory (native)",
+            "memory (wasm)",
+            "csv (wasm)",
+            "sqlite (wasm)",
+            "postgres (wasm)",
+        ] {
+            bench_store(store, &args, &postgres.url, &mut figures).await?;
         }
-        let big = if args.big_csv > 0 {
+        drop(postgres);
+        let mut big = if args.big_csv > 0 {
             big_csv(args.big_csv).await?
         } else {
             Vec::new()
         };
+        if args.load > 0 {
+            big.push(vsamr_load(args.load).await?);
+        }
         Ok::<_, anyhow::Error>((figures, big))
     })?;
     println!(
@@ -487,6 +615,30 @@ fn main() -> Result<()> {
                 per_op(native),
                 wasm.per_second() / native.per_second()
             );
+        }
+    }
+    println!(
+        "\nredirector cost (SQL plugin through vsamrd vs the same SQL from a native client, same run):"
+    );
+    for database in ["sqlite", "postgres"] {
+        for (operation, connections) in [
+            ("random GET", 1),
+            ("random GET", 16),
+            ("browse (batched)", 1),
+        ] {
+            let through = format!("{database} (wasm)");
+            let direct = format!("{database} (direct)");
+            if let (Some(through), Some(direct)) = (
+                find(&through, operation, connections),
+                find(&direct, operation, connections),
+            ) {
+                println!(
+                    "  {database:<8} {operation:<17} {connections:>2} conn: {:>9.0} vs {:>9.0} ops/s direct, ratio {:.2}",
+                    through.per_second(),
+                    direct.per_second(),
+                    through.per_second() / direct.per_second()
+                );
+            }
         }
     }
     println!();

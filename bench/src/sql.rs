@@ -1,0 +1,164 @@
+//! The direct baseline of the SQL backend: the same SQL the plugin runs,
+//! issued by a native Rust client over the same kind of connection
+//! (rusqlite on the same file, tokio-postgres to the same server), on the
+//! table vsamrd just loaded.
+
+use crate::{Figure, KEY_LENGTH, record};
+use anyhow::Result;
+use hdrhistogram::Histogram;
+use std::path::Path;
+use std::time::Instant;
+
+const GET: &str = "SELECT vsam_record FROM bench_ksds WHERE vsam_key = ";
+const BROWSE: &str = "SELECT vsam_key, vsam_record FROM bench_ksds WHERE vsam_key > ";
+
+fn key(c: usize, i: u64, half: u64) -> (u64, Vec<u8>) {
+    let n = (i.wrapping_mul(2_654_435_761).wrapping_add(c as u64 * 97)) % half;
+    (n, format!("{n:010}").into_bytes())
+}
+
+/// Random GETs at 1 and 16 connections and a batched browse, on SQLite.
+pub fn sqlite(db: &Path, gets: u64, browse: u64, half: u64) -> Result<Vec<Figure>> {
+    let mut figures = Vec::new();
+    for connections in [1usize, 16] {
+        let per = gets / connections as u64;
+        let started = Instant::now();
+        let threads: Vec<_> = (0..connections)
+            .map(|c| {
+                let db = db.to_path_buf();
+                std::thread::spawn(move || -> Result<Histogram<u64>> {
+                    let conn = rusqlite::Connection::open(db)?;
+                    let mut statement = conn.prepare(&format!("{GET}?1"))?;
+                    let mut histogram = Histogram::<u64>::new(3)?;
+                    for i in 0..per {
+                        let t = Instant::now();
+                        let (n, key) = key(c, i, half);
+                        let found: Vec<u8> = statement.query_row([key], |r| r.get(0))?;
+                        anyhow::ensure!(found == record(n), "wrong record");
+                        histogram.record(t.elapsed().as_nanos() as u64).ok();
+                    }
+                    Ok(histogram)
+                })
+            })
+            .collect();
+        let mut total = Histogram::<u64>::new(3)?;
+        for thread in threads {
+            total.add(thread.join().expect("thread")?).ok();
+        }
+        figures.push(Figure::of(
+            "sqlite (direct)",
+            "random GET",
+            connections,
+            per,
+            started.elapsed(),
+            total,
+        ));
+    }
+    let conn = rusqlite::Connection::open(db)?;
+    let mut statement = conn.prepare(&format!("{BROWSE}?1 ORDER BY vsam_key LIMIT 1000"))?;
+    let started = Instant::now();
+    let mut latency = Histogram::<u64>::new(3)?;
+    let mut read = 0u64;
+    let mut from = vec![0u8; KEY_LENGTH];
+    while read < browse {
+        let t = Instant::now();
+        let rows: Vec<(Vec<u8>, Vec<u8>)> = statement
+            .query_map([&from], |r| Ok((r.get(0)?, r.get(1)?)))?
+            .collect::<Result<_, _>>()?;
+        match rows.last() {
+            Some((last, _)) => from = last.clone(),
+            None => from = vec![0u8; KEY_LENGTH],
+        }
+        read += rows.len() as u64;
+        latency
+            .record(t.elapsed().as_nanos() as u64 / rows.len().max(1) as u64)
+            .ok();
+    }
+    figures.push(Figure {
+        store: "sqlite (direct)",
+        operation: "browse (batched)",
+        connections: 1,
+        operations: read,
+        elapsed: started.elapsed(),
+        latency,
+    });
+    Ok(figures)
+}
+
+/// The same on PostgreSQL, one client per connection.
+pub async fn postgres(url: &str, gets: u64, browse: u64, half: u64) -> Result<Vec<Figure>> {
+    let connect = || async {
+        let (client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls).await?;
+        tokio::spawn(connection);
+        anyhow::Ok(client)
+    };
+    let mut figures = Vec::new();
+    for connections in [1usize, 16] {
+        let per = gets / connections as u64;
+        let mut clients = Vec::new();
+        for _ in 0..connections {
+            clients.push(connect().await?);
+        }
+        let started = Instant::now();
+        let tasks: Vec<_> = clients
+            .into_iter()
+            .enumerate()
+            .map(|(c, client)| {
+                tokio::spawn(async move {
+                    let statement = client.prepare(&format!("{GET}$1")).await?;
+                    let mut histogram = Histogram::<u64>::new(3)?;
+                    for i in 0..per {
+                        let t = Instant::now();
+                        let (n, key) = key(c, i, half);
+                        let row = client.query_one(&statement, &[&key]).await?;
+                        let found: Vec<u8> = row.get(0);
+                        anyhow::ensure!(found == record(n), "wrong record");
+                        histogram.record(t.elapsed().as_nanos() as u64).ok();
+                    }
+                    anyhow::Ok(histogram)
+                })
+            })
+            .collect();
+        let mut total = Histogram::<u64>::new(3)?;
+        for task in tasks {
+            total.add(task.await??).ok();
+        }
+        figures.push(Figure::of(
+            "postgres (direct)",
+            "random GET",
+            connections,
+            per,
+            started.elapsed(),
+            total,
+        ));
+    }
+    let client = connect().await?;
+    let statement = client
+        .prepare(&format!("{BROWSE}$1 ORDER BY vsam_key LIMIT 1000"))
+        .await?;
+    let started = Instant::now();
+    let mut latency = Histogram::<u64>::new(3)?;
+    let mut read = 0u64;
+    let mut from = vec![0u8; KEY_LENGTH];
+    while read < browse {
+        let t = Instant::now();
+        let rows = client.query(&statement, &[&from]).await?;
+        match rows.last() {
+            Some(last) => from = last.get(0),
+            None => from = vec![0u8; KEY_LENGTH],
+        }
+        read += rows.len() as u64;
+        latency
+            .record(t.elapsed().as_nanos() as u64 / rows.len().max(1) as u64)
+            .ok();
+    }
+    figures.push(Figure {
+        store: "postgres (direct)",
+        operation: "browse (batched)",
+        connections: 1,
+        operations: read,
+        elapsed: started.elapsed(),
+        latency,
+    });
+    Ok(figures)
+}
