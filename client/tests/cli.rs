@@ -42,8 +42,7 @@ impl Cli {
 async fn server(dir: &Path) -> (RunningServer, Cli) {
     let mut config = Config::embedded_default();
     config.listen = "127.0.0.1:0".parse().unwrap();
-    config.server.data_dir = dir.to_path_buf();
-    config.backends.get_mut("csv").unwrap().directory = Some(dir.join("csv"));
+    config.move_data_dir(dir.to_path_buf());
     let server = RunningServer::start(&config).await.unwrap();
     let cli = Cli {
         server: server.addr.to_string(),
