@@ -6,13 +6,14 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::Duration;
 use vsam_client::{Connection, Dataset, OpenIntent, RplOptions};
-use vsam_tests::{Postgres, SQL_WASM, assert_conforms, ksds, start_with_plugin};
+use vsam_conformance::Postgres;
+use vsam_tests::{SQL_WASM, assert_conforms, ksds, start_with_plugin};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sql_plugin_conforms_on_postgres_raw_and_mapped() {
-    let postgres = Postgres::start();
+    let postgres = Postgres::start().unwrap();
     for (mapped, database) in [(false, "raw"), (true, "mapped")] {
-        let url = postgres.database(database);
+        let url = postgres.database(database).unwrap();
         let server = vsam_conformance::start_server_for_plugin(
             Path::new(SQL_WASM),
             &BTreeMap::new(),
@@ -25,10 +26,12 @@ async fn sql_plugin_conforms_on_postgres_raw_and_mapped() {
     }
     // The mapped run really used typed columns (the browse scenario has 30
     // text records).
-    let typed = postgres.psql(
-        "mapped",
-        "select count(*) from conf_s04_br where vsam_raw is null and conf_key is not null",
-    );
+    let typed = postgres
+        .psql(
+            "mapped",
+            "select count(*) from conf_s04_br where vsam_raw is null and conf_key is not null",
+        )
+        .unwrap();
     assert_ne!(typed, "0", "mapped records have typed columns");
 }
 
@@ -38,7 +41,7 @@ fn record(n: u32) -> Vec<u8> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_database_outage_fails_requests_cleanly_and_service_resumes() {
-    let postgres = Postgres::start();
+    let postgres = Postgres::start().unwrap();
     let server = start_with_plugin(SQL_WASM, &format!("database = \"{}\"", postgres.url)).await;
     let conn = Connection::connect(&server.address).await.unwrap();
     vsam_client::define(&conn, ksds("OUT.KSDS", 8, 40, "ascii"))
@@ -51,7 +54,7 @@ async fn a_database_outage_fails_requests_cleanly_and_service_resumes() {
         ds.put(0, RplOptions::direct(), 0, record(n)).await.unwrap();
     }
 
-    postgres.stop();
+    postgres.stop().unwrap();
     let failed_get = ds
         .get(0, RplOptions::direct(), b"00000003", 0, 0, 1)
         .await
@@ -71,7 +74,7 @@ async fn a_database_outage_fails_requests_cleanly_and_service_resumes() {
         .unwrap_err();
     assert_eq!(failed_put.vsam().unwrap().r15(), 12, "{failed_put}");
 
-    postgres.restart();
+    postgres.restart().unwrap();
     // Service resumes by itself: the next requests reconnect.
     let mut resumed = None;
     for _ in 0..20 {
@@ -97,14 +100,16 @@ async fn a_database_outage_fails_requests_cleanly_and_service_resumes() {
     ds.put(0, RplOptions::direct(), 0, record(77))
         .await
         .unwrap();
-    let count = postgres.psql("vsam", "select count(*) from out_ksds");
+    let count = postgres
+        .psql("vsam", "select count(*) from out_ksds")
+        .unwrap();
     assert_eq!(count, "11");
     server.server.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn mapped_tables_take_plain_sql_writes_on_postgres() {
-    let postgres = Postgres::start();
+    let postgres = Postgres::start().unwrap();
     let server = start_with_plugin(SQL_WASM, &format!("database = \"{}\"", postgres.url)).await;
     let conn = Connection::connect(&server.address).await.unwrap();
     let mut spec = ksds("PROD.CUST.MASTER", 8, 120, "cp037");
@@ -123,14 +128,14 @@ async fn mapped_tables_take_plain_sql_writes_on_postgres() {
         postgres.psql(
             "vsam",
             "select cust_id, last_name, balance, credit_limit from prod_cust_master order by vsam_key limit 1"
-        ),
+        ).unwrap(),
         "00000042|SMITH|-301.75|5000"
     );
     postgres.psql(
         "vsam",
         "update prod_cust_master set first_name = 'ANNA' where cust_id = '00000042';
          insert into prod_cust_master (cust_id, last_name, balance) values ('00000007', 'NEWMAN', 99.5)",
-    );
+    ).unwrap();
     let cp = vsam_plugin_sdk::codepage::CodePage::Cp037;
     let get = |key: &str| {
         let key = cp.encode(key).unwrap();
@@ -148,10 +153,12 @@ async fn mapped_tables_take_plain_sql_writes_on_postgres() {
     let inserted = get("00000007").await;
     assert_eq!(cp.decode_lossy(&inserted[8..28]).trim_end(), "NEWMAN");
     assert_eq!(
-        postgres.psql(
-            "vsam",
-            "select count(*) from prod_cust_master where vsam_key is null"
-        ),
+        postgres
+            .psql(
+                "vsam",
+                "select count(*) from prod_cust_master where vsam_key is null"
+            )
+            .unwrap(),
         "0",
         "the inserted row was given its VSAM key"
     );

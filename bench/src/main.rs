@@ -47,48 +47,6 @@ struct Args {
     load: u64,
 }
 
-/// A throwaway PostgreSQL server (`scripts/postgres`), stopped on drop.
-struct Postgres {
-    url: String,
-    dir: tempfile::TempDir,
-}
-
-fn postgres_script() -> std::path::PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/postgres")
-}
-
-impl Postgres {
-    fn start() -> Result<Self> {
-        use std::os::unix::fs::PermissionsExt;
-        let dir = tempfile::tempdir()?;
-        std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755))?;
-        let port = std::net::TcpListener::bind("127.0.0.1:0")?
-            .local_addr()?
-            .port();
-        let output = std::process::Command::new(postgres_script())
-            .arg("start")
-            .arg(dir.path().join("pg"))
-            .arg(port.to_string())
-            .output()?;
-        anyhow::ensure!(
-            output.status.success(),
-            "scripts/postgres start failed (run scripts/setup): {}",
-            String::from_utf8_lossy(&output.stderr)
-        );
-        let url = String::from_utf8_lossy(&output.stdout).trim().to_string();
-        Ok(Self { url, dir })
-    }
-}
-
-impl Drop for Postgres {
-    fn drop(&mut self) {
-        let _ = std::process::Command::new(postgres_script())
-            .arg("stop")
-            .arg(self.dir.path().join("pg"))
-            .output();
-    }
-}
-
 /// `vsamr load` (the real command, next to this binary) of `count`
 /// 100-byte records from a file into a dataset on embedded SQLite.
 async fn vsamr_load(count: u64) -> Result<String> {
@@ -367,12 +325,8 @@ async fn bench_store(
     });
     // The direct SQL baseline, on the table vsamrd loaded, vsamrd idle.
     match store {
-        "sqlite (wasm)" => figures.extend(sql::sqlite(
-            &dir.path().join("bench.db"),
-            args.gets,
-            args.browse,
-            half,
-        )?),
+        "sqlite (wasm)" => figures
+            .extend(sql::sqlite(&dir.path().join("bench.db"), args.gets, args.browse, half).await?),
         "postgres (wasm)" => {
             figures.extend(sql::postgres(postgres, args.gets, args.browse, half).await?)
         }
@@ -540,7 +494,7 @@ fn main() -> Result<()> {
         .expect("call cost")?;
     let (figures, big) = runtime.block_on(async {
         let mut figures = Vec::new();
-        let postgres = Postgres::start()?;
+        let postgres = vsam_conformance::Postgres::start()?;
         for store in [
             "memory (native)",
             "memory (wasm)",

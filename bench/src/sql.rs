@@ -18,7 +18,7 @@ fn key(c: usize, i: u64, half: u64) -> (u64, Vec<u8>) {
 }
 
 /// Random GETs at 1 and 16 connections and a batched browse, on SQLite.
-pub fn sqlite(db: &Path, gets: u64, browse: u64, half: u64) -> Result<Vec<Figure>> {
+pub async fn sqlite(db: &Path, gets: u64, browse: u64, half: u64) -> Result<Vec<Figure>> {
     let mut figures = Vec::new();
     for connections in [1usize, 16] {
         let per = gets / connections as u64;
@@ -56,32 +56,15 @@ pub fn sqlite(db: &Path, gets: u64, browse: u64, half: u64) -> Result<Vec<Figure
     }
     let conn = rusqlite::Connection::open(db)?;
     let mut statement = conn.prepare(&format!("{BROWSE}?1 ORDER BY vsam_key LIMIT 1000"))?;
-    let started = Instant::now();
-    let mut latency = Histogram::<u64>::new(3)?;
-    let mut read = 0u64;
-    let mut from = vec![0u8; KEY_LENGTH];
-    while read < browse {
-        let t = Instant::now();
-        let rows: Vec<(Vec<u8>, Vec<u8>)> = statement
-            .query_map([&from], |r| Ok((r.get(0)?, r.get(1)?)))?
-            .collect::<Result<_, _>>()?;
-        match rows.last() {
-            Some((last, _)) => from = last.clone(),
-            None => from = vec![0u8; KEY_LENGTH],
-        }
-        read += rows.len() as u64;
-        latency
-            .record(t.elapsed().as_nanos() as u64 / rows.len().max(1) as u64)
-            .ok();
-    }
-    figures.push(Figure {
-        store: "sqlite (direct)",
-        operation: "browse (batched)",
-        connections: 1,
-        operations: read,
-        elapsed: started.elapsed(),
-        latency,
-    });
+    figures.push(
+        browse_figure("sqlite (direct)", browse, async |from| {
+            let rows: Vec<(Vec<u8>, Vec<u8>)> = statement
+                .query_map([from], |r| Ok((r.get(0)?, r.get(1)?)))?
+                .collect::<Result<_, _>>()?;
+            Ok(rows.into_iter().map(|(key, _record)| key).collect())
+        })
+        .await?,
+    );
     Ok(figures)
 }
 
@@ -136,29 +119,46 @@ pub async fn postgres(url: &str, gets: u64, browse: u64, half: u64) -> Result<Ve
     let statement = client
         .prepare(&format!("{BROWSE}$1 ORDER BY vsam_key LIMIT 1000"))
         .await?;
+    figures.push(
+        browse_figure("postgres (direct)", browse, async |from| {
+            let rows = client.query(&statement, &[&from]).await?;
+            Ok(rows.iter().map(|row| row.get(0)).collect())
+        })
+        .await?,
+    );
+    Ok(figures)
+}
+
+/// Browses in batches of 1,000 from the first key, starting over at the
+/// end, until `browse` records were read; `next(from)` reads the batch after
+/// `from` and returns its keys.
+async fn browse_figure(
+    store: &'static str,
+    browse: u64,
+    mut next: impl AsyncFnMut(Vec<u8>) -> Result<Vec<Vec<u8>>>,
+) -> Result<Figure> {
     let started = Instant::now();
     let mut latency = Histogram::<u64>::new(3)?;
     let mut read = 0u64;
     let mut from = vec![0u8; KEY_LENGTH];
     while read < browse {
         let t = Instant::now();
-        let rows = client.query(&statement, &[&from]).await?;
-        match rows.last() {
-            Some(last) => from = last.get(0),
-            None => from = vec![0u8; KEY_LENGTH],
-        }
-        read += rows.len() as u64;
+        let keys = next(from.clone()).await?;
+        from = keys
+            .last()
+            .cloned()
+            .unwrap_or_else(|| vec![0u8; KEY_LENGTH]);
+        read += keys.len() as u64;
         latency
-            .record(t.elapsed().as_nanos() as u64 / rows.len().max(1) as u64)
+            .record(t.elapsed().as_nanos() as u64 / keys.len().max(1) as u64)
             .ok();
     }
-    figures.push(Figure {
-        store: "postgres (direct)",
+    Ok(Figure {
+        store,
         operation: "browse (batched)",
         connections: 1,
         operations: read,
         elapsed: started.elapsed(),
         latency,
-    });
-    Ok(figures)
+    })
 }

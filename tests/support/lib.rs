@@ -2,7 +2,7 @@
 //! configured around them.
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use vsam_host::RunningServer;
 use vsam_host::config::Config;
 
@@ -88,111 +88,4 @@ pub async fn assert_conforms(address: &str, prefix: &str, mapped: bool, what: &s
         "{what} (mapped: {mapped}) failed:\n{}",
         failures.join("\n")
     );
-}
-
-/// A throwaway PostgreSQL server on 127.0.0.1, started by
-/// `scripts/postgres` and stopped when dropped.
-pub struct Postgres {
-    /// `postgres://postgres@127.0.0.1:PORT/vsam`.
-    pub url: String,
-    dir: PathBuf,
-    _parent: tempfile::TempDir,
-}
-
-fn script() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/postgres")
-}
-
-fn run_script(args: &[&str]) -> String {
-    let output = std::process::Command::new(script())
-        .args(args)
-        .output()
-        .expect("scripts/postgres runs");
-    assert!(
-        output.status.success(),
-        "scripts/postgres {args:?} failed (PostgreSQL is installed by scripts/setup): {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    String::from_utf8_lossy(&output.stdout).trim().to_string()
-}
-
-impl Postgres {
-    /// Starts a new cluster with an empty database `vsam` on a free port.
-    /// Fails (never skips) if PostgreSQL is missing.
-    pub fn start() -> Self {
-        let parent = tempfile::tempdir().unwrap();
-        // The server runs as user postgres, which must reach its directory.
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(parent.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let dir = parent.path().join("cluster");
-        let url = run_script(&["start", dir.to_str().unwrap(), &port.to_string()]);
-        Self {
-            url,
-            dir,
-            _parent: parent,
-        }
-    }
-
-    /// Stops the server (fast shutdown: connections are cut).
-    pub fn stop(&self) {
-        run_script(&["stop", self.dir.to_str().unwrap()]);
-    }
-
-    /// Starts the stopped server again on the same port.
-    pub fn restart(&self) {
-        run_script(&["restart", self.dir.to_str().unwrap()]);
-    }
-
-    /// Creates another empty database and returns its URL.
-    pub fn database(&self, name: &str) -> String {
-        self.psql("postgres", &format!("create database {name}"));
-        self.url.replace("/vsam", &format!("/{name}"))
-    }
-
-    /// Runs SQL with psql in `database`; returns the unaligned output.
-    pub fn psql(&self, database: &str, sql: &str) -> String {
-        let port = self
-            .url
-            .rsplit(':')
-            .next()
-            .unwrap()
-            .split('/')
-            .next()
-            .unwrap();
-        let output = std::process::Command::new("psql")
-            .args([
-                "-X",
-                "-q",
-                "-A",
-                "-t",
-                "-h",
-                "127.0.0.1",
-                "-p",
-                port,
-                "-U",
-                "postgres",
-            ])
-            .args(["-d", database, "-v", "ON_ERROR_STOP=1", "-c", sql])
-            .output()
-            .expect("psql runs");
-        assert!(
-            output.status.success(),
-            "psql {sql:?}: {}",
-            String::from_utf8_lossy(&output.stderr)
-        );
-        String::from_utf8_lossy(&output.stdout).trim().to_string()
-    }
-}
-
-impl Drop for Postgres {
-    fn drop(&mut self) {
-        let _ = std::process::Command::new(script())
-            .args(["stop", self.dir.to_str().unwrap()])
-            .output();
-    }
 }

@@ -9,10 +9,12 @@
 //! Rust with [`run_suite`] against any server address.
 
 mod check;
+mod postgres;
 mod scenarios;
 mod server;
 
 pub use check::Failure;
+pub use postgres::Postgres;
 pub use scenarios::{Scenario, all};
 pub use server::{ServerUnderTest, start_server_for_plugin};
 

@@ -154,15 +154,15 @@ impl SqlBackend {
         result.map_err(|f| failure_error(&ds.name, f))
     }
 
-    /// Commits what the group wrote before a catalog change.
-    fn settle(&mut self) -> StoreResult<()> {
+    /// Commits what the group wrote before a catalog change; a failed
+    /// commit is reported by the group's `sync`.
+    fn settle(&mut self) {
         if self.in_transaction {
             self.in_transaction = false;
             if let Err(e) = sql::commit() {
                 self.group_lost = Some(format!("commit failed: {}", sql_message(&e)));
             }
         }
-        Ok(())
     }
 }
 
@@ -231,7 +231,7 @@ impl Backend for SqlBackend {
     }
 
     fn create(&mut self, ds: &Dataset, layout: Option<&str>) -> StoreResult<()> {
-        self.settle()?;
+        self.settle();
         let sql = self.sql()?;
         let registered = sql::query(
             &format!("SELECT 1 FROM {CATALOG} WHERE dataset = {}", sql.param(1)),
@@ -289,7 +289,7 @@ impl Backend for SqlBackend {
     }
 
     fn destroy(&mut self, ds: &Dataset) -> StoreResult<()> {
-        self.settle()?;
+        self.settle();
         let sql = self.sql()?;
         let drop_ddl = self.table(ds)?.drop_ddl();
         let keep = self.keep_tables;

@@ -32,7 +32,10 @@ pub struct Table {
     pub mode: Mode,
     sql: Sql,
     quoted: String,
+    /// `vsam_key` and the columns a record is made of, for SELECT.
     select: String,
+    /// The statements of the per-record requests, built once.
+    statements: Statements,
     /// Offset and length of the key in a KSDS record.
     key_range: Option<(usize, usize)>,
     /// Rows with no key that could not be given one (duplicates): skipped.
@@ -54,6 +57,59 @@ pub enum SqlFailure {
 impl From<SqlError> for SqlFailure {
     fn from(e: SqlError) -> Self {
         SqlFailure::Sql(e)
+    }
+}
+
+/// The statement text of GET, insert, replace and delete.
+struct Statements {
+    get: String,
+    insert: String,
+    update: String,
+    delete: String,
+}
+
+impl Statements {
+    fn new(sql: Sql, table: &str, mode: &Mode, select: &str) -> Self {
+        let value_columns: Vec<&str> = match mode {
+            Mode::Raw => vec!["vsam_record"],
+            Mode::Mapped(mapping) => ["vsam_raw", "vsam_residue", "vsam_length"]
+                .into_iter()
+                .chain(mapping.columns.iter().map(|c| c.name.as_str()))
+                .collect(),
+        };
+        let p1 = sql.param(1);
+        // Mapped tables: rows a SQL writer inserted without a key come back
+        // too, and get their key before the answer.
+        let keyless = match mode {
+            Mode::Raw => "",
+            Mode::Mapped(_) => " OR vsam_key IS NULL",
+        };
+        let assignments: Vec<String> = value_columns
+            .iter()
+            .enumerate()
+            .map(|(i, column)| format!("{column} = {}", sql.param(i + 2)))
+            .collect();
+        Self {
+            get: format!("SELECT {select} FROM {table} WHERE vsam_key = {p1}{keyless}"),
+            insert: format!(
+                "INSERT INTO {table} (vsam_key, {}) VALUES ({}) ON CONFLICT (vsam_key) DO NOTHING",
+                value_columns.join(", "),
+                sql.params(1, value_columns.len() + 1)
+            ),
+            update: format!(
+                "UPDATE {table} SET {} WHERE vsam_key = {p1}",
+                assignments.join(", ")
+            ),
+            delete: format!("DELETE FROM {table} WHERE vsam_key = {p1}"),
+        }
+    }
+}
+
+fn outcome(changed: u64) -> Outcome {
+    if changed == 0 {
+        Outcome::Missing
+    } else {
+        Outcome::Done
     }
 }
 
@@ -83,6 +139,7 @@ impl Table {
                 columns.join(", ")
             }
         };
+        let statements = Statements::new(sql, &quoted, &mode, &select);
         Self {
             dataset: dataset.to_string(),
             name: name.to_string(),
@@ -90,6 +147,7 @@ impl Table {
             sql,
             quoted,
             select,
+            statements,
             key_range,
             unadoptable: Vec::new(),
         }
@@ -135,40 +193,12 @@ impl Table {
 
     /// The record stored under `key`.
     pub fn get(&mut self, key: &[u8]) -> TableResult<Option<Vec<u8>>> {
-        let p1 = self.sql.param(1);
-        match &self.mode {
-            Mode::Raw => {
-                let rows = sql::query(
-                    &format!(
-                        "SELECT vsam_record FROM {} WHERE vsam_key = {p1}",
-                        self.quoted
-                    ),
-                    &[Value::Blob(key.to_vec())],
-                )?;
-                Ok(rows
-                    .into_iter()
-                    .next()
-                    .and_then(|row| row.into_iter().next())
-                    .and_then(|v| match v {
-                        Value::Blob(b) => Some(b),
-                        _ => None,
-                    }))
-            }
-            Mode::Mapped(_) => {
-                // Rows a SQL writer inserted without a key come back too, and
-                // get their key before the answer.
-                let statement = format!(
-                    "SELECT {} FROM {} WHERE vsam_key = {p1} OR vsam_key IS NULL",
-                    self.select, self.quoted
-                );
-                let rows = sql::query(&statement, &[Value::Blob(key.to_vec())])?;
-                if rows.iter().any(|row| row[0] == Value::Null) && self.adopt()? {
-                    let rows = sql::query(&statement, &[Value::Blob(key.to_vec())])?;
-                    return self.first_keyed(rows);
-                }
-                self.first_keyed(rows)
-            }
+        let params = [Value::Blob(key.to_vec())];
+        let rows = sql::query(&self.statements.get, &params)?;
+        if rows.iter().any(|row| row[0] == Value::Null) && self.adopt()? {
+            return self.first_keyed(sql::query(&self.statements.get, &params)?);
         }
+        self.first_keyed(rows)
     }
 
     fn first_keyed(&self, rows: Vec<Vec<Value>>) -> TableResult<Option<Vec<u8>>> {
@@ -348,75 +378,24 @@ impl Table {
         }
     }
 
-    fn value_columns(&self) -> Vec<&str> {
-        match &self.mode {
-            Mode::Raw => vec!["vsam_record"],
-            Mode::Mapped(mapping) => {
-                let mut names = vec!["vsam_raw", "vsam_residue", "vsam_length"];
-                names.extend(mapping.columns.iter().map(|c| c.name.as_str()));
-                names
-            }
-        }
-    }
-
-    /// Stores a record under a new key; `Missing` never, `Ok(false)` if the
-    /// key is taken.
+    /// Stores a record under a new key; `Ok(false)` if the key is taken.
     pub fn insert(&mut self, key: &[u8], record: Vec<u8>) -> TableResult<bool> {
         let mut params = vec![Value::Blob(key.to_vec())];
         params.extend(self.row_values(key, record));
-        let columns = self.value_columns().join(", ");
-        let changed = sql::execute(
-            &format!(
-                "INSERT INTO {} (vsam_key, {columns}) VALUES ({}) ON CONFLICT (vsam_key) DO NOTHING",
-                self.quoted,
-                self.sql.params(1, params.len())
-            ),
-            &params,
-        )?;
-        Ok(changed == 1)
+        Ok(sql::execute(&self.statements.insert, &params)? == 1)
     }
 
     /// Overwrites the record under `key`.
     pub fn replace(&mut self, key: &[u8], record: Vec<u8>) -> TableResult<Outcome> {
         let mut params = vec![Value::Blob(key.to_vec())];
         params.extend(self.row_values(key, record));
-        let assignments = self
-            .value_columns()
-            .iter()
-            .enumerate()
-            .map(|(i, column)| format!("{column} = {}", self.sql.param(i + 2)))
-            .collect::<Vec<_>>()
-            .join(", ");
-        let changed = sql::execute(
-            &format!(
-                "UPDATE {} SET {assignments} WHERE vsam_key = {}",
-                self.quoted,
-                self.sql.param(1)
-            ),
-            &params,
-        )?;
-        Ok(if changed == 0 {
-            Outcome::Missing
-        } else {
-            Outcome::Done
-        })
+        Ok(outcome(sql::execute(&self.statements.update, &params)?))
     }
 
     /// Removes the record under `key`.
     pub fn delete(&mut self, key: &[u8]) -> TableResult<Outcome> {
-        let changed = sql::execute(
-            &format!(
-                "DELETE FROM {} WHERE vsam_key = {}",
-                self.quoted,
-                self.sql.param(1)
-            ),
-            &[Value::Blob(key.to_vec())],
-        )?;
-        Ok(if changed == 0 {
-            Outcome::Missing
-        } else {
-            Outcome::Done
-        })
+        let params = [Value::Blob(key.to_vec())];
+        Ok(outcome(sql::execute(&self.statements.delete, &params)?))
     }
 
     /// The RBA after the last record: its key plus its length.

@@ -116,6 +116,11 @@ impl PgConnection {
     }
 }
 
+/// Parameters as tokio-postgres takes them.
+fn bind(params: &[Value]) -> Vec<&(dyn ToSql + Sync)> {
+    params.iter().map(|v| v as _).collect()
+}
+
 impl Connection for PgConnection {
     fn dialect(&self) -> Dialect {
         Dialect::Postgres
@@ -125,12 +130,7 @@ impl Connection for PgConnection {
         let client = self.client()?;
         let rows = self.run(async move {
             let prepared = client.prepare_cached(statement).await?;
-            client
-                .query(
-                    &prepared,
-                    &params.iter().map(|v| v as _).collect::<Vec<_>>(),
-                )
-                .await
+            client.query(&prepared, &bind(params)).await
         })?;
         let mut out = Vec::with_capacity(rows.len());
         for row in rows {
@@ -154,12 +154,7 @@ impl Connection for PgConnection {
         let client = self.client()?;
         self.run(async move {
             let prepared = client.prepare_cached(statement).await?;
-            client
-                .execute(
-                    &prepared,
-                    &params.iter().map(|v| v as _).collect::<Vec<_>>(),
-                )
-                .await
+            client.execute(&prepared, &bind(params)).await
         })
     }
 
