@@ -1,17 +1,25 @@
 //! The conformance suite passes through vsamrd on every shipped plugin,
 //! loaded from their component files like any third-party plugin: memory,
-//! CSV, and SQL on SQLite in raw and in mapped mode (PostgreSQL: see
-//! `postgres.rs`).
+//! CSV, and SQL on SQLite in raw and in mapped mode, also with reader
+//! instances (PostgreSQL: see `postgres.rs`).
 
 use std::collections::BTreeMap;
 use std::path::Path;
 use vsam_tests::{CSV_WASM, MEMORY_WASM, SQL_WASM, assert_conforms};
 
 async fn passes(wasm: &str, database: Option<&str>, mapped: bool) {
-    let server =
-        vsam_conformance::start_server_for_plugin(Path::new(wasm), &BTreeMap::new(), database)
-            .await
-            .unwrap();
+    passes_with_readers(wasm, database, mapped, 0).await;
+}
+
+async fn passes_with_readers(wasm: &str, database: Option<&str>, mapped: bool, readers: usize) {
+    let server = vsam_conformance::start_server_for_plugin(
+        Path::new(wasm),
+        &BTreeMap::new(),
+        database,
+        readers,
+    )
+    .await
+    .unwrap();
     assert_conforms(&server.address, "CONF", mapped, wasm).await;
     server.server.stop().await;
 }
@@ -34,4 +42,11 @@ async fn sql_plugin_conforms_on_sqlite_raw() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sql_plugin_conforms_on_sqlite_mapped() {
     passes(SQL_WASM, Some("sqlite:vsam.db"), true).await;
+}
+
+/// Three reader instances serve GETs and browses beside the writer: the
+/// suite (which deletes and redefines datasets) sees no stale instance.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sql_plugin_conforms_on_sqlite_with_readers() {
+    passes_with_readers(SQL_WASM, Some("sqlite:vsam.db"), true, 3).await;
 }

@@ -12,12 +12,20 @@ use vsam_tests::{SQL_WASM, assert_conforms, ksds, start_with_plugin};
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sql_plugin_conforms_on_postgres_raw_and_mapped() {
     let postgres = Postgres::start().unwrap();
-    for (mapped, database) in [(false, "raw"), (true, "mapped")] {
+    // Each mode once with the writer alone and once with four readers
+    // serving GETs and browses on their own connections.
+    for (mapped, database, readers) in [
+        (false, "raw", 0),
+        (true, "mapped", 0),
+        (false, "raw_readers", 4),
+        (true, "mapped_readers", 4),
+    ] {
         let url = postgres.database(database).unwrap();
         let server = vsam_conformance::start_server_for_plugin(
             Path::new(SQL_WASM),
             &BTreeMap::new(),
             Some(&url),
+            readers,
         )
         .await
         .unwrap();

@@ -139,13 +139,30 @@ fn another_major_version_is_refused() {
         Some((_, Answer::ProtocolError { code, message, .. })) => {
             assert_eq!(code, protocol_error::VERSION);
             assert!(
-                message.contains("9.0") && message.contains("1.0"),
+                message.contains("9.0")
+                    && message.contains(&format!(
+                        "{}.{}",
+                        vsam_protocol::PROTOCOL_MAJOR,
+                        vsam_protocol::PROTOCOL_MINOR
+                    )),
                 "{message}"
             );
         }
         other => panic!("got {other:?}"),
     }
     expect_closed(&mut stream);
+}
+
+#[test]
+fn a_client_of_an_older_minor_is_answered_in_its_minor() {
+    let mut stream = connect();
+    stream.write_all(&hello()).unwrap();
+    match read_answer(&mut stream) {
+        Some((_, Answer::Welcome(welcome))) => {
+            assert_eq!((welcome.major, welcome.minor), (1, 0));
+        }
+        other => panic!("got {other:?}"),
+    }
 }
 
 #[test]

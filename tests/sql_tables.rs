@@ -202,3 +202,44 @@ async fn table_names_come_from_config_and_delete_can_keep_the_table() {
     assert_eq!(tables(&dropping), ["vsam_datasets"]);
     dropping.server.stop().await;
 }
+
+/// Readers cache what they learn about a dataset's table; a dataset deleted
+/// and defined again with another layout (through the writer) must be read
+/// with the new one by every reader.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn readers_see_a_dataset_defined_again_with_another_layout() {
+    let server =
+        start_with_plugin(SQL_WASM, "database = \"sqlite:tables.db\"\nreaders = 3\n").await;
+    let conn = Connection::connect(&server.address).await.unwrap();
+    let layouts = [
+        "       01  R.\n           05  R-KEY  PIC X(4).\n           05  R-AMT  PIC 9(6).\n",
+        "       01  R.\n           05  R-KEY  PIC X(4).\n           05  R-NAME PIC X(3).\n           05  R-QTY  PIC S9(3) COMP-3.\n",
+    ];
+    let records: [&[u8]; 2] = [b"K001000123", b"K001ABC\x12\x3C"];
+    for (layout, record) in layouts.iter().zip(records) {
+        let mut spec = ksds("APP.AGAIN", 4, 10, "ascii");
+        spec.min_record = 1;
+        spec.layout = layout.to_string();
+        vsam_client::define(&conn, spec).await.unwrap();
+        let ds = Dataset::open(&conn, "APP.AGAIN", OpenIntent::Update, 1)
+            .await
+            .unwrap();
+        ds.put(0, RplOptions::direct(), 0, record.to_vec())
+            .await
+            .unwrap();
+        // Enough GETs to reach every reader (round robin) more than once.
+        for _ in 0..7 {
+            let got = ds
+                .get(0, RplOptions::direct(), b"K001", 0, 0, 1)
+                .await
+                .unwrap();
+            assert_eq!(got[0].data, record, "under layout {layout}");
+        }
+        ds.close().await.unwrap();
+        vsam_client::delete(&conn, "APP.AGAIN").await.unwrap();
+    }
+    let typed: i64 = database(&server)
+        .query_row("SELECT count(*) FROM vsam_datasets", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(typed, 0, "the catalog table forgets deleted datasets");
+}

@@ -45,6 +45,16 @@ struct Args {
     /// Records loaded into SQLite by `vsamr load` at the end (0: skip).
     #[arg(long, default_value_t = 1_000_000)]
     load: u64,
+    /// Reader instances of the PostgreSQL backend (GETs and browses in
+    /// parallel on their own connections; 0: the writer serves everything).
+    /// SQLite runs without: its lookups do not wait on a network.
+    #[arg(long, default_value_t = 4)]
+    postgres_readers: usize,
+    /// Measure only the stores whose name starts with one of these
+    /// (comma-separated, e.g. `sqlite,postgres`; the direct baselines come
+    /// with their store).
+    #[arg(long, value_delimiter = ',')]
+    only: Vec<String>,
 }
 
 /// `vsamr load` (the real command, next to this binary) of `count`
@@ -64,7 +74,7 @@ async fn vsamr_load(count: u64) -> Result<String> {
         text.push(b'\n');
     }
     std::fs::write(&file, text)?;
-    let server = start("sqlite (wasm)", dir.path(), "").await?;
+    let server = start("sqlite (wasm)", dir.path(), "", 0).await?;
     let address = server.addr.to_string();
     let conn = Connection::connect(&address).await?;
     vsam_client::define(&conn, bench_spec("BENCH.LOAD")).await?;
@@ -148,15 +158,20 @@ impl Figure {
     }
 }
 
-async fn start(store: &'static str, dir: &Path, postgres: &str) -> Result<RunningServer> {
-    let sql = |database: &str| {
+async fn start(
+    store: &'static str,
+    dir: &Path,
+    postgres: &str,
+    postgres_readers: usize,
+) -> Result<RunningServer> {
+    let sql = |database: &str, readers: usize| {
         format!(
-            "[plugins.p]\npath = \"builtin:sql\"\n[backends.b]\nplugin = \"p\"\ndatabase = \"{database}\"\n"
+            "[plugins.p]\npath = \"builtin:sql\"\n[backends.b]\nplugin = \"p\"\ndatabase = \"{database}\"\nreaders = {readers}\n"
         )
     };
     let (plugins, extra) = match store {
-        "sqlite (wasm)" => (sql("sqlite:bench.db"), BTreeMap::new()),
-        "postgres (wasm)" => (sql(postgres), BTreeMap::new()),
+        "sqlite (wasm)" => (sql("sqlite:bench.db", 0), BTreeMap::new()),
+        "postgres (wasm)" => (sql(postgres, postgres_readers), BTreeMap::new()),
         "memory (wasm)" => (
             "[plugins.p]\npath = \"builtin:memory\"\n[backends.b]\nplugin = \"p\"\n".to_string(),
             BTreeMap::new(),
@@ -168,7 +183,12 @@ async fn start(store: &'static str, dir: &Path, postgres: &str) -> Result<Runnin
         _ => {
             let native = vsam_example_memory::MemoryStore::init(&[]).map_err(anyhow::Error::msg)?;
             let handle =
-                BackendHandle::spawn("b", "memory (native)", Box::new(NativeStore(native)))?;
+                BackendHandle::spawn(
+                    "b",
+                    "memory (native)",
+                    Box::new(NativeStore(native)),
+                    Vec::new(),
+                )?;
             (String::new(), BTreeMap::from([("b".to_string(), handle)]))
         }
     };
@@ -228,7 +248,7 @@ async fn bench_store(
     figures: &mut Vec<Figure>,
 ) -> Result<()> {
     let dir = tempfile::tempdir()?;
-    let server = start(store, dir.path(), postgres).await?;
+    let server = start(store, dir.path(), postgres, args.postgres_readers).await?;
     let address = server.addr.to_string();
     let conn = Connection::connect(&address).await?;
     vsam_client::define(&conn, bench_spec(DATASET)).await?;
@@ -341,7 +361,7 @@ async fn bench_store(
 async fn big_csv(count: u64) -> Result<Vec<String>> {
     use std::io::Write;
     let dir = tempfile::tempdir()?;
-    let server = start("csv (wasm)", dir.path(), "").await?;
+    let server = start("csv (wasm)", dir.path(), "", 0).await?;
     std::fs::create_dir_all(dir.path().join("csv"))?;
     let mut file =
         std::io::BufWriter::new(std::fs::File::create(dir.path().join("csv/BENCH.BIG.csv"))?);
@@ -439,6 +459,7 @@ fn call_cost(calls: u64) -> Result<(f64, f64)> {
         params: Vec::new(),
         call_timeout_ms: 5000,
         memory_limit: 1 << 30,
+        readers: 0,
     };
     let ds = vsam_plugin_sdk::Dataset {
         name: DATASET.into(),
@@ -502,7 +523,14 @@ fn main() -> Result<()> {
             "sqlite (wasm)",
             "postgres (wasm)",
         ] {
-            bench_store(store, &args, &postgres.url, &mut figures).await?;
+            if args.only.is_empty()
+                || args
+                    .only
+                    .iter()
+                    .any(|only| store.starts_with(only.as_str()))
+            {
+                bench_store(store, &args, &postgres.url, &mut figures).await?;
+            }
         }
         drop(postgres);
         let mut big = if args.big_csv > 0 {
@@ -516,10 +544,11 @@ fn main() -> Result<()> {
         Ok::<_, anyhow::Error>((figures, big))
     })?;
     println!(
-        "vsam-bench: {} records of {RECORD_LENGTH} bytes, {} random GETs, {} records browsed; {} cores",
+        "vsam-bench: {} records of {RECORD_LENGTH} bytes, {} random GETs, {} records browsed; PostgreSQL backend with {} readers; {} cores",
         args.records,
         args.gets,
         args.browse,
+        args.postgres_readers,
         std::thread::available_parallelism().map_or(0, |n| n.get())
     );
     println!(
@@ -594,6 +623,19 @@ fn main() -> Result<()> {
                 );
             }
         }
+    }
+    // The redirector's own ceiling on this machine: a store that costs
+    // nothing (native, in memory) behind the same TCP round trip.
+    if let (Some(sqlite), Some(ceiling)) = (
+        find("sqlite (wasm)", "random GET", 16),
+        find("memory (native)", "random GET", 16),
+    ) {
+        println!(
+            "  sqlite   random GET        16 conn: {:>9.0} vs {:>9.0} ops/s of a native in-memory store through vsamrd (the TCP ceiling), ratio {:.2}",
+            sqlite.per_second(),
+            ceiling.per_second(),
+            sqlite.per_second() / ceiling.per_second()
+        );
     }
     println!();
     for line in big {

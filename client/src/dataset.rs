@@ -2,10 +2,24 @@
 
 use crate::catalog::expect_ok;
 use crate::connection::Connection;
-use crate::error::ClientError;
+use crate::error::{ClientError, VsamError};
 use vsam_protocol::{
-    Answer, DatasetSpec, Get, Open, OpenIntent, Point, Put, Record, Request, RplOptions, StringRef,
+    Answer, ChainedRecord, DatasetSpec, Get, Open, OpenIntent, Point, Put, PutChain, Record,
+    Request, RplOptions, StringRef,
 };
+
+/// What a PUT CHAIN did: it stops at the first record that fails, so the
+/// caller knows exactly which records are stored.
+#[derive(Debug)]
+pub struct ChainOutcome {
+    /// The records written, in order (key and RBA/RRN; all durable).
+    pub written: Vec<Record>,
+    /// Why the record after them was not written, if the chain stopped.
+    pub failure: Option<VsamError>,
+}
+
+/// Room left in a frame for the request's own fields.
+const FRAME_MARGIN: usize = 1024;
 
 /// A dataset opened on a connection. Requests name a string (0 up to the
 /// count given at open); each string keeps its own position.
@@ -118,6 +132,93 @@ impl Dataset {
         });
         let mut records = self.records(request, "PUT").await?;
         Ok(records.pop().unwrap_or_default())
+    }
+
+    /// PUT CHAIN: inserts `records` in order on one string, each as a PUT
+    /// with `options` would, until the first that fails. The server runs a
+    /// chain as one job with one commit, so loading costs a round trip and
+    /// a sync per chain instead of per record. Records are sent in chains
+    /// that fit the server's `max_batch` and frame limit; a server speaking
+    /// protocol 1.0 gets them as single PUTs (same outcome, slower).
+    pub async fn put_chain(
+        &self,
+        string: u16,
+        options: RplOptions,
+        records: Vec<ChainedRecord>,
+    ) -> Result<ChainOutcome, ClientError> {
+        let mut outcome = ChainOutcome {
+            written: Vec::with_capacity(records.len()),
+            failure: None,
+        };
+        let welcome = self.conn.welcome();
+        if welcome.minor == 0 {
+            for chained in records {
+                match self
+                    .put(string, options, chained.address, chained.record)
+                    .await
+                {
+                    Ok(record) => outcome.written.push(record),
+                    Err(ClientError::Vsam(failure)) => {
+                        outcome.failure = Some(failure);
+                        break;
+                    }
+                    Err(other) => return Err(other),
+                }
+            }
+            return Ok(outcome);
+        }
+        let max_records = welcome.max_batch.max(1) as usize;
+        let max_bytes = (welcome.max_frame as usize).saturating_sub(FRAME_MARGIN);
+        let mut records = records.into_iter().peekable();
+        while records.peek().is_some() {
+            let mut chain = Vec::new();
+            let mut bytes = 0;
+            while let Some(next) = records.peek() {
+                let size = 12 + next.record.len();
+                if chain.len() == max_records || (!chain.is_empty() && bytes + size > max_bytes) {
+                    break;
+                }
+                bytes += size;
+                chain.extend(records.next());
+            }
+            let (written, failure) = self.send_chain(string, options, chain).await?;
+            outcome.written.extend(written);
+            if failure.is_some() {
+                outcome.failure = failure;
+                break;
+            }
+        }
+        Ok(outcome)
+    }
+
+    async fn send_chain(
+        &self,
+        string: u16,
+        options: RplOptions,
+        records: Vec<ChainedRecord>,
+    ) -> Result<(Vec<Record>, Option<VsamError>), ClientError> {
+        let request = Request::PutChain(PutChain {
+            target: self.target(string),
+            options: options.to_bits(),
+            records,
+        });
+        match self.conn.call(request).await? {
+            Answer::Result { status, records } => {
+                let failure = (!status.is_ok()).then(|| VsamError {
+                    dataset: self.spec.name.clone(),
+                    request: "PUT CHAIN",
+                    status,
+                });
+                Ok((records, failure))
+            }
+            Answer::ProtocolError { code, message, .. } => {
+                Err(ClientError::Protocol { code, message })
+            }
+            other => Err(ClientError::Unexpected {
+                request: "PUT CHAIN",
+                detail: format!("{other:?}"),
+            }),
+        }
     }
 
     /// ERASE the record held by the string's GET UPD.

@@ -21,9 +21,11 @@ mod error;
 
 pub use catalog::{define, delete, info, list, ping};
 pub use connection::Connection;
-pub use dataset::Dataset;
+pub use dataset::{ChainOutcome, Dataset};
 pub use error::{ClientError, VsamError};
-pub use vsam_protocol::{DatasetSpec, OpenIntent, Organization, Record, RplOptions, Status};
+pub use vsam_protocol::{
+    ChainedRecord, DatasetSpec, OpenIntent, Organization, Record, RplOptions, Status,
+};
 
 /// Default server address: 127.0.0.1 on the VSAM Redirector port 2387.
 pub const DEFAULT_SERVER: &str = "127.0.0.1:2387";

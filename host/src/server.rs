@@ -107,10 +107,6 @@ fn complete_frame_buffered(buffer: &[u8]) -> bool {
 }
 
 /// Both sides speak the lower of their minor versions.
-#[allow(
-    clippy::unnecessary_min_or_max,
-    reason = "the server's minor is 0 today; later minors make this a real choice"
-)]
 fn agreed_minor(client_minor: u16) -> u16 {
     client_minor.min(PROTOCOL_MINOR)
 }

@@ -29,6 +29,8 @@ pub mod kind {
     pub const POINT: u8 = 0x23;
     /// End a request: drop position and exclusive control.
     pub const ENDREQ: u8 = 0x24;
+    /// Insert many records on one string (protocol 1.1).
+    pub const PUT_CHAIN: u8 = 0x25;
     /// Define a dataset in the catalog.
     pub const DEFINE: u8 = 0x30;
     /// Delete a dataset and its records.
@@ -290,6 +292,30 @@ pub struct Put {
     pub record: Vec<u8>,
 }
 
+/// PUT CHAIN (protocol 1.1): a chain of inserts on one string, like a
+/// chain of RPLs (NXTRPL) under one request. It exists so that loading a
+/// dataset costs one round trip and one commit per chain, not per record.
+/// The records are inserted in order as PUTs with the same options; the
+/// chain stops at the first that fails.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PutChain {
+    /// The string.
+    pub target: StringRef,
+    /// RPL options word (insert options: UPD is refused).
+    pub options: u32,
+    /// The records, each with its RRN for a direct RRDS insert (else 0).
+    pub records: Vec<ChainedRecord>,
+}
+
+/// One record of a [`PutChain`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChainedRecord {
+    /// RRN for a direct RRDS insert; 0 otherwise.
+    pub address: u64,
+    /// The record.
+    pub record: Vec<u8>,
+}
+
 /// POINT: position a string for sequential processing.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Point {
@@ -320,6 +346,8 @@ pub enum Request {
     Get(Get),
     /// Insert or update.
     Put(Put),
+    /// Insert a chain of records (protocol 1.1).
+    PutChain(PutChain),
     /// Erase the held record.
     Erase { target: StringRef, options: u32 },
     /// Position.
@@ -421,6 +449,7 @@ impl Message for Request {
             Request::Close { .. } => kind::CLOSE,
             Request::Get(_) => kind::GET,
             Request::Put(_) => kind::PUT,
+            Request::PutChain(_) => kind::PUT_CHAIN,
             Request::Erase { .. } => kind::ERASE,
             Request::Point(_) => kind::POINT,
             Request::EndReq { .. } => kind::ENDREQ,
@@ -461,6 +490,15 @@ impl Message for Request {
                 out.put_u32(p.options);
                 out.put_u64(p.address);
                 put_bytes(out, &p.record);
+            }
+            Request::PutChain(chain) => {
+                put_target(out, chain.target);
+                out.put_u32(chain.options);
+                out.put_u32(chain.records.len() as u32);
+                for record in &chain.records {
+                    out.put_u64(record.address);
+                    put_bytes(out, &record.record);
+                }
             }
             Request::Erase { target, options } => {
                 put_target(out, *target);
@@ -535,6 +573,28 @@ impl Message for Request {
                 };
                 (Request::Put(put), "PUT")
             }
+            kind::PUT_CHAIN => {
+                let target = read_target(&mut r)?;
+                let options = r.u32("options")?;
+                let count = r.u32("count")? as usize;
+                // Each record takes at least 12 bytes: never trust a count
+                // beyond what the payload can hold.
+                let mut records = Vec::with_capacity(count.min(payload.len() / 12));
+                for _ in 0..count {
+                    records.push(ChainedRecord {
+                        address: r.u64("address")?,
+                        record: r.bytes("record")?,
+                    });
+                }
+                (
+                    Request::PutChain(PutChain {
+                        target,
+                        options,
+                        records,
+                    }),
+                    "PUT CHAIN",
+                )
+            }
             kind::ERASE => {
                 let target = read_target(&mut r)?;
                 (
@@ -603,6 +663,7 @@ pub fn request_name(kind_byte: u8) -> &'static str {
         kind::CLOSE => "CLOSE",
         kind::GET => "GET",
         kind::PUT => "PUT",
+        kind::PUT_CHAIN => "PUT CHAIN",
         kind::ERASE => "ERASE",
         kind::POINT => "POINT",
         kind::ENDREQ => "ENDREQ",

@@ -62,7 +62,54 @@ fn sample_requests() -> Vec<Request> {
         Request::List {
             pattern: "PROD.**".into(),
         },
+        Request::PutChain(PutChain {
+            target,
+            options: 8,
+            records: vec![
+                ChainedRecord {
+                    address: 1,
+                    record: vec![0xC1; 3],
+                },
+                ChainedRecord {
+                    address: 2,
+                    record: vec![0xC2],
+                },
+            ],
+        }),
     ]
+}
+
+#[test]
+fn a_put_chain_is_laid_out_as_documented() {
+    let chain = Request::PutChain(PutChain {
+        target: StringRef {
+            handle: 1,
+            string: 0,
+        },
+        options: 0,
+        records: vec![ChainedRecord {
+            address: 0,
+            record: b"AB".to_vec(),
+        }],
+    });
+    let frame = encode_frame(3, &chain);
+    #[rustfmt::skip]
+    let expected = [
+        0, 0, 0, 33, 0x25, 0, 0, 0, 3, // length, kind, id
+        0, 0, 0, 1, 0, 0, // handle, string
+        0, 0, 0, 0, // options
+        0, 0, 0, 1, // count
+        0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2, b'A', b'B', // address, record
+    ];
+    assert_eq!(frame, expected);
+}
+
+#[test]
+fn a_put_chain_count_beyond_its_payload_is_malformed_not_allocated() {
+    let mut payload = vec![0, 0, 0, 1, 0, 0, 0, 0, 0, 0];
+    payload.extend_from_slice(&u32::MAX.to_be_bytes());
+    let error = Request::decode_payload(kind::PUT_CHAIN, &payload).unwrap_err();
+    assert!(error.to_string().contains("address"), "{error}");
 }
 
 #[test]

@@ -6,10 +6,11 @@ use super::records::Codec;
 use anyhow::{Context, Result, bail};
 use clap::Args;
 use futures::StreamExt;
+use futures::stream::FuturesOrdered;
 use std::io::{BufRead, Read, Write};
 use std::path::PathBuf;
 use std::time::Instant;
-use vsam_client::{Connection, Dataset, OpenIntent, Organization, RplOptions};
+use vsam_client::{ChainedRecord, Connection, Dataset, OpenIntent, Organization, RplOptions};
 use vsam_protocol::Processing;
 
 /// Arguments of load and unload.
@@ -125,8 +126,11 @@ pub fn write_record(
     Ok(())
 }
 
-/// Requests in flight during a load.
-const WINDOW: usize = 256;
+/// Records per PUT CHAIN during a load (one commit each on the server).
+const CHAIN: usize = 2048;
+/// Chains in flight during a load, so that the server never waits for the
+/// client.
+const CHAINS_IN_FLIGHT: usize = 4;
 
 pub async fn load(conn: &Connection, args: ReproArgs) -> Result<()> {
     let dataset =
@@ -146,40 +150,75 @@ pub async fn load(conn: &Connection, args: ReproArgs) -> Result<()> {
             .with_context(|| format!("reading {}", args.file.display()))?;
     }
     let records = read_records(&bytes, args.format, &codec)?;
+    drop(bytes);
     let organization = dataset.spec().organization;
+    let options = match organization {
+        Organization::Esds => RplOptions::addressed(Processing::Sequential),
+        Organization::Ksds | Organization::Rrds => RplOptions::direct(),
+    };
     let started = Instant::now();
     let total = records.len();
-    let mut results = futures::stream::iter(records.into_iter().enumerate().map(|(i, record)| {
+    let mut chained = records
+        .into_iter()
+        .enumerate()
+        .map(|(i, record)| ChainedRecord {
+            address: match organization {
+                Organization::Rrds => i as u64 + 1,
+                _ => 0,
+            },
+            record,
+        });
+    let mut chains = std::iter::from_fn(|| {
+        let chain: Vec<ChainedRecord> = chained.by_ref().take(CHAIN).collect();
+        (!chain.is_empty()).then_some(chain)
+    });
+    // Chains in flight, in order; each answer says how many of its records
+    // are stored and why the chain stopped, if it did.
+    let mut in_flight = FuturesOrdered::new();
+    let send = |chain: Vec<ChainedRecord>| {
         let dataset = dataset.clone();
-        async move {
-            match organization {
-                Organization::Ksds => dataset.put(0, RplOptions::direct(), 0, record).await,
-                Organization::Esds => {
-                    dataset
-                        .put(0, RplOptions::addressed(Processing::Sequential), 0, record)
-                        .await
-                }
-                Organization::Rrds => {
-                    dataset
-                        .put(0, RplOptions::direct(), i as u64 + 1, record)
-                        .await
+        let length = chain.len();
+        async move { (length, dataset.put_chain(0, options, chain).await) }
+    };
+    for chain in chains.by_ref().take(CHAINS_IN_FLIGHT) {
+        in_flight.push_back(send(chain));
+    }
+    let mut loaded = 0usize;
+    let mut failed: Option<(usize, String)> = None;
+    let mut loaded_after_failure = 0usize;
+    while let Some((length, outcome)) = in_flight.next().await {
+        let outcome = outcome?;
+        let written = outcome.written.len();
+        match (&failed, outcome.failure) {
+            (Some(_), _) => loaded_after_failure += written,
+            (None, Some(failure)) => {
+                failed = Some((loaded + written + 1, failure.to_string()));
+                loaded += written;
+            }
+            (None, None) if written == length => {
+                loaded += written;
+                if let Some(chain) = chains.next() {
+                    in_flight.push_back(send(chain));
                 }
             }
+            (None, None) => bail!(
+                "the server stored {written} of a chain of {length} records without saying why it stopped"
+            ),
         }
-    }))
-    .buffered(WINDOW);
-    let mut loaded = 0usize;
-    while let Some(result) = results.next().await {
-        if let Err(error) = result {
-            bail!(
-                "record {} of {}: {error} ({loaded} records before it were loaded)",
-                loaded + 1,
-                args.file.display()
-            );
-        }
-        loaded += 1;
     }
-    drop(results);
+    if let Some((record, error)) = failed {
+        let after = if loaded_after_failure > 0 {
+            format!(
+                ", and {loaded_after_failure} records after it that were already sent when it failed"
+            )
+        } else {
+            String::new()
+        };
+        bail!(
+            "record {record} of {}: {error}; loaded: the {loaded} records before it{after}",
+            args.file.display()
+        );
+    }
     let seconds = started.elapsed().as_secs_f64();
     println!(
         "loaded {loaded} of {total} records into {} in {seconds:.2} s ({:.0} records/s)",

@@ -94,7 +94,16 @@ pub struct BackendConfig {
     /// Most linear memory a plugin instance may use, in MiB.
     #[serde(default = "default_memory_limit")]
     pub memory_limit_mb: u64,
+    /// Extra plugin instances, each with its own database connection, that
+    /// serve GETs and browses in parallel (needs `database`: only for
+    /// plugins that keep records in the database, like the SQL plugin).
+    #[serde(default)]
+    pub readers: usize,
 }
+
+/// Most reader instances a backend may have (its database pool holds one
+/// connection per instance).
+pub const MAX_READERS: usize = 15;
 
 fn default_true() -> bool {
     true
@@ -245,6 +254,8 @@ pub struct BackendSettings {
     pub call_timeout_ms: u64,
     /// Memory cap in bytes.
     pub memory_limit: u64,
+    /// Reader instances besides the writer.
+    pub readers: usize,
 }
 
 /// The configuration used when vsamrd starts without `--config`: the SQL
@@ -419,6 +430,18 @@ impl Config {
                         .map_err(|m| err(url.span(), format!("backends.{name}.database"), m))
                 })
                 .transpose()?;
+            if backend.readers > MAX_READERS {
+                return Err(no_span(
+                    &format!("backends.{name}.readers"),
+                    format!("at most {MAX_READERS} readers, not {}", backend.readers),
+                ));
+            }
+            if backend.readers > 0 && database.is_none() {
+                return Err(no_span(
+                    &format!("backends.{name}.readers"),
+                    "readers need the records in a database (`database = ...`): a plugin over files keeps them in its one instance".into(),
+                ));
+            }
             backends.insert(
                 name.clone(),
                 BackendSettings {
@@ -440,6 +463,7 @@ impl Config {
                         .collect(),
                     call_timeout_ms: backend.call_timeout_ms,
                     memory_limit: backend.memory_limit_mb << 20,
+                    readers: backend.readers,
                 },
             );
         }

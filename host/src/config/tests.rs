@@ -165,3 +165,25 @@ fn database_urls_are_checked_and_passwords_never_shown() {
         "{shown}"
     );
 }
+
+#[test]
+fn readers_need_a_database_and_a_bound() {
+    let backend = |extra: &str| {
+        Config::parse(
+            &format!("[plugins.p]\npath = \"builtin:sql\"\n[backends.b]\nplugin = \"p\"\n{extra}"),
+            "t.toml",
+            Path::new("."),
+        )
+    };
+    let files = backend("readers = 2\n").unwrap_err();
+    assert!(
+        files.field == "backends.b.readers" && files.message.contains("database"),
+        "{files}"
+    );
+    let many = backend("database = \"sqlite:x.db\"\nreaders = 99\n").unwrap_err();
+    assert!(many.message.contains("at most 15"), "{many}");
+    let good = backend("database = \"sqlite:x.db\"\nreaders = 3\n").unwrap();
+    assert_eq!(good.backends["b"].readers, 3);
+    let default = backend("database = \"sqlite:x.db\"\n").unwrap();
+    assert_eq!(default.backends["b"].readers, 0);
+}

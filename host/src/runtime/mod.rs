@@ -54,17 +54,28 @@ pub fn start_backends(
                     .with_context(|| format!("backend {name}: database {url}"))
             })
             .transpose()?;
-        let mut store = WasmStore::new(plugin.clone(), settings.clone(), database);
+        // One writer, then the readers, each its own instance and session.
+        let stores = (0..=settings.readers)
+            .map(|_| WasmStore::new(plugin.clone(), settings.clone(), database.clone()))
+            .collect::<Vec<_>>();
         // WASI's synchronous calls may not run on a tokio thread: start the
-        // first instance on a plain one, like the worker that will own it.
-        let store = std::thread::scope(|scope| {
+        // first instances on a plain one, like the workers that will own them.
+        let mut stores = std::thread::scope(|scope| {
             scope
-                .spawn(move || store.ensure_instance().map(|()| store))
+                .spawn(move || {
+                    stores
+                        .into_iter()
+                        .map(|mut store| store.ensure_instance().map(|()| store))
+                        .collect::<Result<Vec<_>, _>>()
+                })
                 .join()
                 .map_err(|_| anyhow::anyhow!("backend {name}: the plugin start panicked"))
-        })??;
-        let handle = BackendHandle::spawn(name, &settings.plugin, Box::new(store))
-            .with_context(|| format!("backend {name}: cannot start its worker thread"))?;
+        })??
+        .into_iter()
+        .map(|store| Box::new(store) as Box<dyn call::RecordStore>);
+        let writer = stores.next().expect("the writer is the first store");
+        let handle = BackendHandle::spawn(name, &settings.plugin, writer, stores.collect())
+            .with_context(|| format!("backend {name}: cannot start its worker threads"))?;
         tracing::info!(
             backend = %name,
             plugin = %settings.plugin,
@@ -72,6 +83,7 @@ pub fn start_backends(
             database = ?settings.database,
             timeout_ms = settings.call_timeout_ms,
             memory_mb = settings.memory_limit >> 20,
+            readers = settings.readers,
             "backend ready"
         );
         backends.insert(name.clone(), handle);

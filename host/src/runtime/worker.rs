@@ -4,32 +4,62 @@
 //! of a backend's calls go through one queue; async sessions wait on a
 //! oneshot answer and never block a runtime thread on plugin code.
 //!
-//! Group commit: the worker takes every call already queued, runs them,
+//! Readers: a backend whose records live in a database may have extra
+//! instances, each on its own thread and database connection, that serve
+//! only GET and scan calls, so lookups run in parallel. Writes, creates and
+//! destroys stay on the one writer; after a create or destroy every reader
+//! drops its instance (and whatever it cached about datasets). A reader
+//! sees what is committed, which is everything acknowledged.
+//!
+//! Group commit: the worker takes every job already queued, runs them,
 //! then asks the store to `sync` once, and only then answers. Writes are
 //! acknowledged after they are durable, and many clients share one sync.
+//! A job is one call or a chain of calls (a PUT CHAIN's inserts), run in
+//! order until the first that fails.
 
 use super::call::{Call, CallError, CallResult, RecordStore};
-use std::sync::mpsc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, mpsc};
 use tokio::sync::oneshot;
 
-struct Job {
-    call: Call,
-    answer: oneshot::Sender<CallResult>,
+enum Job {
+    /// Calls to run in order, and where their results go.
+    Run { calls: Vec<Call>, answer: Answer },
+    /// Drop the instance: datasets were created or destroyed by the writer.
+    Reset,
 }
 
-/// Most calls answered after one sync.
+/// Where a job's results go.
+type Answer = oneshot::Sender<Vec<CallResult>>;
+
+/// Most jobs answered after one sync.
 const MAX_GROUP: usize = 256;
 
 /// Runs queued calls, syncs once if any of them wrote, then answers them.
 fn run_group(store: &mut dyn RecordStore, batch: Vec<Job>) {
-    let mut done: Vec<(oneshot::Sender<CallResult>, CallResult, bool)> =
-        Vec::with_capacity(batch.len());
+    // Each job's answer with its results, each marked true for a write.
+    let mut done: Vec<(Answer, Vec<(CallResult, bool)>)> = Vec::with_capacity(batch.len());
     let mut wrote = false;
     for job in batch {
-        let write = job.call.is_write();
-        let result = store.call(job.call);
-        wrote |= write && result.is_ok();
-        done.push((job.answer, result, write));
+        let (calls, answer) = match job {
+            Job::Run { calls, answer } => (calls, answer),
+            Job::Reset => {
+                store.reset();
+                continue;
+            }
+        };
+        let mut results = Vec::with_capacity(calls.len());
+        for call in calls {
+            let write = call.is_write();
+            let result = store.call(call);
+            let failed = result.is_err();
+            wrote |= write && !failed;
+            results.push((result, write));
+            if failed {
+                break;
+            }
+        }
+        done.push((answer, results));
     }
     let synced = if wrote {
         store.call(Call::Sync).map(drop)
@@ -40,13 +70,39 @@ fn run_group(store: &mut dyn RecordStore, batch: Vec<Job>) {
         tracing::error!("sync failed, writes of this group are reported failed: {error}");
         store.reset();
     }
-    for (answer, result, write) in done {
-        let result = match (&synced, write, result) {
-            (Err(error), true, Ok(_)) => Err(error.clone()),
-            (_, _, result) => result,
-        };
-        let _ = answer.send(result);
+    for (answer, results) in done {
+        let results = results
+            .into_iter()
+            .map(|(result, write)| match (&synced, write, result) {
+                (Err(error), true, Ok(_)) => Err(error.clone()),
+                (_, _, result) => result,
+            })
+            .collect();
+        let _ = answer.send(results);
     }
+}
+
+/// Starts a thread that owns `store` and runs the jobs sent to it.
+fn start_worker(
+    thread_name: String,
+    mut store: Box<dyn RecordStore>,
+) -> std::io::Result<mpsc::Sender<Job>> {
+    let (queue, jobs) = mpsc::channel::<Job>();
+    std::thread::Builder::new()
+        .name(thread_name)
+        .spawn(move || {
+            while let Ok(first) = jobs.recv() {
+                let mut batch = vec![first];
+                while batch.len() < MAX_GROUP {
+                    match jobs.try_recv() {
+                        Ok(job) => batch.push(job),
+                        Err(_) => break,
+                    }
+                }
+                run_group(store.as_mut(), batch);
+            }
+        })?;
+    Ok(queue)
 }
 
 /// A handle to a backend: cheap to clone, usable from any task.
@@ -55,34 +111,31 @@ pub struct BackendHandle {
     name: String,
     plugin: String,
     queue: mpsc::Sender<Job>,
+    readers: Arc<[mpsc::Sender<Job>]>,
+    next_reader: Arc<AtomicUsize>,
 }
 
 impl BackendHandle {
-    /// Starts the worker thread that owns `store`.
+    /// Starts the worker thread that owns `store`, and one thread per
+    /// reader store (see the module documentation).
     pub fn spawn(
         name: &str,
         plugin: &str,
-        mut store: Box<dyn RecordStore>,
+        store: Box<dyn RecordStore>,
+        readers: Vec<Box<dyn RecordStore>>,
     ) -> std::io::Result<Self> {
-        let (queue, jobs) = mpsc::channel::<Job>();
-        std::thread::Builder::new()
-            .name(format!("backend-{name}"))
-            .spawn(move || {
-                while let Ok(first) = jobs.recv() {
-                    let mut batch = vec![first];
-                    while batch.len() < MAX_GROUP {
-                        match jobs.try_recv() {
-                            Ok(job) => batch.push(job),
-                            Err(_) => break,
-                        }
-                    }
-                    run_group(store.as_mut(), batch);
-                }
-            })?;
+        let queue = start_worker(format!("backend-{name}"), store)?;
+        let readers = readers
+            .into_iter()
+            .enumerate()
+            .map(|(i, reader)| start_worker(format!("backend-{name}-r{i}"), reader))
+            .collect::<std::io::Result<Vec<_>>>()?;
         Ok(Self {
             name: name.to_string(),
             plugin: plugin.to_string(),
             queue,
+            readers: readers.into(),
+            next_reader: Arc::new(AtomicUsize::new(0)),
         })
     }
 
@@ -98,12 +151,45 @@ impl BackendHandle {
 
     /// Runs one call on the backend's thread.
     pub async fn call(&self, call: Call) -> CallResult {
-        let (answer, result) = oneshot::channel();
-        let unavailable = || CallError::Unavailable(format!("backend {} has stopped", self.name));
-        self.queue
-            .send(Job { call, answer })
-            .map_err(|_| unavailable())?;
-        result.await.map_err(|_| unavailable())?
+        let mut results = self.call_chain(vec![call]).await;
+        results.pop().unwrap_or_else(|| Err(self.stopped()))
+    }
+
+    /// Runs calls in order on the backend's thread, as one job sharing one
+    /// sync, until the first that fails: the results of those that ran,
+    /// the failure last.
+    pub async fn call_chain(&self, calls: Vec<Call>) -> Vec<CallResult> {
+        let reads_only = calls
+            .iter()
+            .all(|call| matches!(call, Call::Get(..) | Call::Scan(..)));
+        let changes_datasets = calls
+            .iter()
+            .any(|call| matches!(call, Call::Create(..) | Call::Destroy(..)));
+        let queue = match self.readers.len() {
+            0 => &self.queue,
+            _ if !reads_only => &self.queue,
+            n => &self.readers[self.next_reader.fetch_add(1, Ordering::Relaxed) % n],
+        };
+        let (answer, results) = oneshot::channel();
+        if queue.send(Job::Run { calls, answer }).is_err() {
+            return vec![Err(self.stopped())];
+        }
+        let results = results.await.unwrap_or_else(|_| vec![Err(self.stopped())]);
+        if changes_datasets {
+            for reader in self.readers.iter() {
+                let _ = reader.send(Job::Reset);
+            }
+        }
+        results
+    }
+
+    /// How many reader instances serve lookups besides the writer.
+    pub fn readers(&self) -> usize {
+        self.readers.len()
+    }
+
+    fn stopped(&self) -> CallError {
+        CallError::Unavailable(format!("backend {} has stopped", self.name))
     }
 }
 
@@ -111,12 +197,13 @@ impl BackendHandle {
 mod tests {
     use super::*;
     use crate::runtime::call::Reply;
-    use vsam_plugin_sdk::{Dataset, Organization, StoreError};
+    use vsam_plugin_sdk::{Dataset, Direction, Organization, Start, StoreError};
 
     #[derive(Default)]
     struct Fake {
         calls: Vec<&'static str>,
         fail_sync: bool,
+        fail_replace: bool,
         resets: u32,
     }
 
@@ -126,6 +213,9 @@ mod tests {
             match call {
                 Call::Sync if self.fail_sync => {
                     Err(CallError::Store(StoreError::NoSpace("disk full".into())))
+                }
+                Call::Replace(..) if self.fail_replace => {
+                    Err(CallError::Store(StoreError::NotFound))
                 }
                 Call::Get(..) => Ok(Reply::Record(None)),
                 _ => Ok(Reply::Done),
@@ -148,9 +238,19 @@ mod tests {
         }
     }
 
-    fn job(call: Call) -> (Job, oneshot::Receiver<CallResult>) {
+    fn chain(calls: Vec<Call>) -> (Job, oneshot::Receiver<Vec<CallResult>>) {
         let (answer, receiver) = oneshot::channel();
-        (Job { call, answer }, receiver)
+        (Job::Run { calls, answer }, receiver)
+    }
+
+    fn job(call: Call) -> (Job, oneshot::Receiver<Vec<CallResult>>) {
+        chain(vec![call])
+    }
+
+    fn only(mut answer: oneshot::Receiver<Vec<CallResult>>) -> CallResult {
+        let mut results = answer.try_recv().unwrap();
+        assert_eq!(results.len(), 1);
+        results.pop().unwrap()
     }
 
     #[test]
@@ -161,8 +261,8 @@ mod tests {
         let (replace, replaced) = job(Call::Replace(ds(), vec![1], vec![2]));
         run_group(&mut store, vec![insert, get, replace]);
         assert_eq!(store.calls, ["insert", "get", "replace", "sync"]);
-        for mut answer in [inserted, got, replaced] {
-            assert!(answer.try_recv().unwrap().is_ok());
+        for answer in [inserted, got, replaced] {
+            assert!(only(answer).is_ok());
         }
         let mut reads = Fake::default();
         let (get, _) = job(Call::Get(ds(), vec![1]));
@@ -176,14 +276,107 @@ mod tests {
             fail_sync: true,
             ..Fake::default()
         };
-        let (insert, mut inserted) = job(Call::Insert(ds(), vec![1], vec![1]));
-        let (get, mut got) = job(Call::Get(ds(), vec![1]));
+        let (insert, inserted) = job(Call::Insert(ds(), vec![1], vec![1]));
+        let (get, got) = job(Call::Get(ds(), vec![1]));
         run_group(&mut store, vec![insert, get]);
         assert!(matches!(
-            inserted.try_recv().unwrap(),
+            only(inserted),
             Err(CallError::Store(StoreError::NoSpace(_)))
         ));
-        assert!(got.try_recv().unwrap().is_ok(), "reads are unaffected");
+        assert!(only(got).is_ok(), "reads are unaffected");
         assert_eq!(store.resets, 1);
+    }
+
+    #[test]
+    fn a_chain_stops_at_its_first_failure_and_shares_the_sync() {
+        let mut store = Fake {
+            fail_replace: true,
+            ..Fake::default()
+        };
+        let (job, mut answer) = chain(vec![
+            Call::Insert(ds(), vec![1], vec![1]),
+            Call::Replace(ds(), vec![1], vec![2]),
+            Call::Insert(ds(), vec![2], vec![2]),
+        ]);
+        let (other, other_answer) = job_insert(3);
+        run_group(&mut store, vec![job, other]);
+        assert_eq!(store.calls, ["insert", "replace", "insert", "sync"]);
+        let results = answer.try_recv().unwrap();
+        assert_eq!(results.len(), 2, "the third call never ran");
+        assert!(results[0].is_ok());
+        assert!(matches!(
+            results[1],
+            Err(CallError::Store(StoreError::NotFound))
+        ));
+        assert!(only(other_answer).is_ok());
+    }
+
+    fn job_insert(key: u8) -> (Job, oneshot::Receiver<Vec<CallResult>>) {
+        job(Call::Insert(ds(), vec![key], vec![key]))
+    }
+
+    /// A store that logs which instance ran what, for routing tests.
+    struct Logged {
+        who: &'static str,
+        log: Arc<std::sync::Mutex<Vec<String>>>,
+    }
+
+    impl RecordStore for Logged {
+        fn call(&mut self, call: Call) -> CallResult {
+            self.log
+                .lock()
+                .unwrap()
+                .push(format!("{} {}", self.who, call.name()));
+            Ok(match call {
+                Call::Get(..) => Reply::Record(None),
+                _ => Reply::Done,
+            })
+        }
+        fn reset(&mut self) {
+            self.log.lock().unwrap().push(format!("{} reset", self.who));
+        }
+    }
+
+    #[tokio::test]
+    async fn readers_serve_lookups_and_forget_datasets_the_writer_changed() {
+        let log = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let store = |who| -> Box<dyn RecordStore> {
+            Box::new(Logged {
+                who,
+                log: log.clone(),
+            })
+        };
+        let backend =
+            BackendHandle::spawn("b", "p", store("writer"), vec![store("r0"), store("r1")])
+                .unwrap();
+        assert_eq!(backend.readers(), 2);
+        for _ in 0..2 {
+            backend.call(Call::Get(ds(), vec![1])).await.unwrap();
+        }
+        backend
+            .call(Call::Scan(ds(), Start::Edge, Direction::Forward, 5))
+            .await
+            .unwrap();
+        backend
+            .call(Call::Insert(ds(), vec![1], vec![1]))
+            .await
+            .unwrap();
+        backend.call(Call::Create(ds(), None)).await.unwrap();
+        // The resets are queued before the next lookup on each reader.
+        backend.call(Call::Get(ds(), vec![1])).await.unwrap();
+        backend.call(Call::Get(ds(), vec![1])).await.unwrap();
+        let log = log.lock().unwrap().clone();
+        let of = |who: &str| -> Vec<String> {
+            log.iter()
+                .filter(|line| line.starts_with(who))
+                .cloned()
+                .collect()
+        };
+        assert_eq!(
+            of("writer"),
+            ["writer insert", "writer sync", "writer create"]
+        );
+        assert_eq!(of("r0"), ["r0 get", "r0 scan", "r0 reset", "r0 get"]);
+        assert_eq!(of("r1"), ["r1 get", "r1 reset", "r1 get"]);
     }
 }

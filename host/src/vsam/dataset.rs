@@ -184,16 +184,18 @@ impl DatasetState {
         }
     }
 
-    /// Inserts a record under a new key.
-    pub async fn insert(&self, request: &str, key: Vec<u8>, record: Vec<u8>) -> Result<(), Status> {
-        let result = self
-            .call(
-                request,
-                Call::Insert(self.plugin_dataset.clone(), key, record),
-            )
-            .await;
+    /// Runs inserts and appends in order as one backend job, until the
+    /// first that fails; one result per call that ran.
+    pub async fn write_chain(&self, request: &str, calls: Vec<Call>) -> Vec<Result<Reply, Status>> {
+        if calls.is_empty() {
+            return Vec::new();
+        }
+        let results = self.backend.call_chain(calls).await;
         self.wrote();
-        result.map(drop)
+        results
+            .into_iter()
+            .map(|result| result.map_err(|e| self.fail(request, e)))
+            .collect()
     }
 
     /// Replaces the record under an existing key.
@@ -222,18 +224,6 @@ impl DatasetState {
         result.map(drop)
     }
 
-    /// Appends a record (ESDS); returns its key.
-    pub async fn append(&self, request: &str, record: Vec<u8>) -> Result<Vec<u8>, Status> {
-        let result = self
-            .call(request, Call::Append(self.plugin_dataset.clone(), record))
-            .await;
-        self.wrote();
-        match result? {
-            Reply::Key(key) => Ok(key),
-            other => Err(self.protocol_violation(request, &other)),
-        }
-    }
-
     /// Asks the backend to compact and sync the dataset.
     pub async fn flush(&self) -> Result<(), Status> {
         self.call("CLOSE", Call::Flush(self.plugin_dataset.clone()))
@@ -241,7 +231,7 @@ impl DatasetState {
             .map(drop)
     }
 
-    fn protocol_violation(&self, request: &str, reply: &Reply) -> Status {
+    pub(crate) fn protocol_violation(&self, request: &str, reply: &Reply) -> Status {
         Status::physical(format!(
             "{} {request}: backend {} answered with the wrong kind of reply ({reply:?})",
             self.def.name,

@@ -1,24 +1,72 @@
 //! PUT: insert a record (keyed, sequential, appended or into a slot), or
-//! update the record held by a GET UPD.
+//! update the record held by a GET UPD; PUT CHAIN: many inserts on one
+//! string, run by the backend as one job that shares one commit.
 
 use super::Outcome;
 use super::rpl::Cursor;
 use super::search;
 use super::session::Ctx;
+use crate::runtime::call::{Call, Reply};
 use vsam_plugin_sdk::Start;
 use vsam_plugin_sdk::keys::key_number;
 use vsam_protocol::{
-    Access, Intent, OpenIntent, Organization, Processing, Put, Record, RplOptions, Status, fdbk,
+    Access, ChainedRecord, Intent, OpenIntent, Organization, Processing, Put, Record, RplOptions,
+    Status, fdbk,
 };
 
 /// Runs a PUT on one string.
-pub(crate) async fn put(mut ctx: Ctx<'_>, options: RplOptions, req: &Put) -> Outcome {
+pub(crate) async fn put(mut ctx: Ctx<'_>, options: RplOptions, req: Put) -> Outcome {
     if options.intent == Intent::Update {
         update(&mut ctx, &req.record).await
     } else {
         ctx.release_held();
-        insert(&mut ctx, options, req).await
+        let record = ChainedRecord {
+            address: req.address,
+            record: req.record,
+        };
+        let (written, outcome) = insert(&mut ctx, options, vec![record]).await;
+        outcome.map(|()| written)
     }
+}
+
+/// Runs a PUT CHAIN: inserts in order until the first that fails. Returns
+/// the records written (all durable) and the failure, if any.
+pub(crate) async fn put_chain(
+    mut ctx: Ctx<'_>,
+    options: RplOptions,
+    records: Vec<ChainedRecord>,
+    max_chain: u32,
+) -> (Vec<Record>, Result<(), Status>) {
+    ctx.release_held();
+    if options.intent == Intent::Update {
+        let refused = ctx.error(
+            fdbk::INVALID_OPTIONS,
+            "a chain only inserts: update a held record with PUT UPD",
+        );
+        return (Vec::new(), Err(refused));
+    }
+    if records.len() > max_chain as usize {
+        let refused = ctx.error(
+            fdbk::INVALID_OPTIONS,
+            format!(
+                "a chain of {} records is longer than this server's max_batch of {max_chain}; send shorter chains",
+                records.len()
+            ),
+        );
+        return (Vec::new(), Err(refused));
+    }
+    let total = records.len();
+    let (written, outcome) = insert(&mut ctx, options, records).await;
+    let outcome = outcome.map_err(|mut status| {
+        let n = written.len();
+        status.message = format!(
+            "{} (record {} of {total} in the chain; the {n} before it are written)",
+            status.message,
+            n + 1
+        );
+        status
+    });
+    (written, outcome)
 }
 
 /// Checks the record length against the definition.
@@ -101,14 +149,14 @@ async fn update(ctx: &mut Ctx<'_>, record: &[u8]) -> Outcome {
         ctx.state
             .replace(ctx.request, held.key.clone(), record.to_vec())
             .await?;
-        Ok(vec![written(ctx, held.key.clone())])
+        Ok(vec![written_record(ctx, held.key.clone())])
     }
     .await;
     ctx.state.unlock(&held.key, ctx.owner);
     outcome
 }
 
-fn written(ctx: &Ctx<'_>, key: Vec<u8>) -> Record {
+fn written_record(ctx: &Ctx<'_>, key: Vec<u8>) -> Record {
     let address = match ctx.state.def.organization {
         Organization::Ksds => 0,
         _ => key_number(&key).unwrap_or(0),
@@ -120,7 +168,73 @@ fn written(ctx: &Ctx<'_>, key: Vec<u8>) -> Record {
     }
 }
 
-async fn insert(ctx: &mut Ctx<'_>, options: RplOptions, req: &Put) -> Outcome {
+/// Inserts records in order until the first that fails: the checks run
+/// here, then the backend runs the calls as one job.
+async fn insert(
+    ctx: &mut Ctx<'_>,
+    options: RplOptions,
+    records: Vec<ChainedRecord>,
+) -> (Vec<Record>, Result<(), Status>) {
+    if let Err(refused) = check_insert(ctx, options) {
+        return (Vec::new(), Err(refused));
+    }
+    let sequential = options.processing == Processing::Sequential;
+    let dataset = &ctx.state.plugin_dataset;
+    // Keys planned so far (None: an ESDS record, whose RBA the backend picks).
+    let mut keys: Vec<Option<Vec<u8>>> = Vec::with_capacity(records.len());
+    let mut calls = Vec::with_capacity(records.len());
+    let mut refused = None;
+    for chained in records {
+        let previous = keys.last().cloned().flatten();
+        match plan(ctx, sequential, previous, chained.address, &chained.record) {
+            Ok(key) => {
+                calls.push(match &key {
+                    Some(key) => Call::Insert(dataset.clone(), key.clone(), chained.record),
+                    None => Call::Append(dataset.clone(), chained.record),
+                });
+                keys.push(key);
+            }
+            Err(status) => {
+                refused = Some(status);
+                break;
+            }
+        }
+    }
+    let results = ctx.state.write_chain(ctx.request, calls).await;
+    let mut written = Vec::with_capacity(results.len());
+    let mut failure = refused.map(Err);
+    for (result, key) in results.into_iter().zip(keys) {
+        match (result, key) {
+            (Ok(_), Some(key)) => written.push(key),
+            (Ok(Reply::Key(key)), None) => written.push(key),
+            (Ok(other), None) => {
+                failure = Some(Err(ctx.state.protocol_violation(ctx.request, &other)));
+                break;
+            }
+            (Err(status), key) => {
+                failure = Some(Err(match key {
+                    Some(key) if status.fdbk == fdbk::DUPLICATE_KEY => duplicate(ctx, &key),
+                    _ => status,
+                }));
+                break;
+            }
+        }
+    }
+    if sequential && let Some(last) = written.last() {
+        ctx.rpl.set_cursor(Some(Cursor::after(
+            last.clone(),
+            vsam_plugin_sdk::Direction::Forward,
+        )));
+    }
+    let written = written
+        .into_iter()
+        .map(|key| written_record(ctx, key))
+        .collect();
+    (written, failure.unwrap_or(Ok(())))
+}
+
+/// The checks that concern the request, not one record.
+fn check_insert(ctx: &Ctx<'_>, options: RplOptions) -> Result<(), Status> {
     if ctx.intent == OpenIntent::Input {
         return Err(ctx.error(
             fdbk::NOT_ALLOWED_BY_OPEN,
@@ -133,94 +247,94 @@ async fn insert(ctx: &mut Ctx<'_>, options: RplOptions, req: &Put) -> Outcome {
             "records cannot be inserted in backward mode (BWD)",
         ));
     }
-    let organization = ctx.state.def.organization;
-    match (organization, options.access) {
-        (Organization::Ksds, Access::Address) => {
-            return Err(ctx.error(
-                fdbk::ADDRESSED_INSERT_KSDS,
-                "addressed insert into a KSDS: insert by key (KEY)",
-            ));
-        }
-        _ => search::check_access(ctx, options)?,
+    match (ctx.state.def.organization, options.access) {
+        (Organization::Ksds, Access::Address) => Err(ctx.error(
+            fdbk::ADDRESSED_INSERT_KSDS,
+            "addressed insert into a KSDS: insert by key (KEY)",
+        )),
+        _ => search::check_access(ctx, options),
     }
-    check_length(ctx, &req.record)?;
-    let sequential = options.processing == Processing::Sequential;
-    let key = match organization {
+}
+
+/// Checks one record and finds the key it goes under (None: an ESDS
+/// record, appended). `previous` is the key of the chain's record before.
+fn plan(
+    ctx: &Ctx<'_>,
+    sequential: bool,
+    previous: Option<Vec<u8>>,
+    address: u64,
+    record: &[u8],
+) -> Result<Option<Vec<u8>>, Status> {
+    check_length(ctx, record)?;
+    let previous = previous.or_else(|| position(ctx));
+    match ctx.state.def.organization {
         Organization::Ksds => {
-            let key = key_field(ctx, &req.record);
+            let key = key_field(ctx, record);
             if sequential {
-                check_ascending(ctx, &key)?;
+                check_ascending(ctx, previous.as_deref(), &key)?;
             }
-            ctx.state
-                .insert(ctx.request, key.clone(), req.record.clone())
-                .await?;
-            key
+            Ok(Some(key))
         }
-        Organization::Esds => ctx.state.append(ctx.request, req.record.clone()).await?,
+        Organization::Esds => Ok(None),
         Organization::Rrds => {
             let rrn = if sequential {
-                next_slot(ctx)
+                previous
+                    .as_deref()
+                    .and_then(key_number)
+                    .map_or(1, |rrn| rrn + 1)
             } else {
-                req.address
+                address
             };
-            let key = search::rrn_key(ctx, rrn)?;
-            ctx.state
-                .insert(ctx.request, key.clone(), req.record.clone())
-                .await
-                .map_err(|status| {
-                    if status.fdbk == fdbk::DUPLICATE_KEY {
-                        ctx.error(
-                            fdbk::DUPLICATE_KEY,
-                            format!("slot {rrn} already holds a record"),
-                        )
-                    } else {
-                        status
-                    }
-                })?;
-            key
+            search::rrn_key(ctx, rrn).map(Some)
         }
-    };
-    if sequential {
-        ctx.rpl.set_cursor(Some(Cursor::after(
-            key.clone(),
-            vsam_plugin_sdk::Direction::Forward,
-        )));
     }
-    Ok(vec![written(ctx, key)])
+}
+
+/// The key a sequential insert follows, from the string's position: the
+/// record last written or read (an RRDS slot after a POINT: the one before).
+fn position(ctx: &Ctx<'_>) -> Option<Vec<u8>> {
+    let rrds = ctx.state.def.organization == Organization::Rrds;
+    match &ctx.rpl.cursor {
+        Some(Cursor {
+            start: Start::Exclusive(key),
+            direction,
+        }) if rrds || *direction == vsam_plugin_sdk::Direction::Forward => Some(key.clone()),
+        Some(Cursor {
+            start: Start::Inclusive(key),
+            ..
+        }) if rrds => {
+            key_number(key).map(|rrn| vsam_plugin_sdk::keys::number_key(rrn.saturating_sub(1)))
+        }
+        _ => None,
+    }
+}
+
+fn duplicate(ctx: &Ctx<'_>, key: &[u8]) -> Status {
+    match ctx.state.def.organization {
+        Organization::Rrds => ctx.error(
+            fdbk::DUPLICATE_KEY,
+            format!(
+                "slot {} already holds a record",
+                key_number(key).unwrap_or(0)
+            ),
+        ),
+        _ => ctx.error(fdbk::DUPLICATE_KEY, "a record with this key exists"),
+    }
 }
 
 /// Sequential inserts into a KSDS must come in ascending key order.
-fn check_ascending(ctx: &Ctx<'_>, key: &[u8]) -> Result<(), Status> {
-    let previous = match &ctx.rpl.cursor {
-        Some(Cursor {
-            start: Start::Exclusive(previous),
-            direction: vsam_plugin_sdk::Direction::Forward,
-        }) => previous,
-        _ => return Ok(()),
+fn check_ascending(ctx: &Ctx<'_>, previous: Option<&[u8]>, key: &[u8]) -> Result<(), Status> {
+    let Some(previous) = previous else {
+        return Ok(());
     };
-    if key == previous.as_slice() {
+    if key == previous {
         Err(ctx.error(fdbk::DUPLICATE_KEY, "a record with this key exists"))
-    } else if key < previous.as_slice() {
+    } else if key < previous {
         Err(ctx.error(
             fdbk::SEQUENCE_ERROR,
             "sequential insert with a key below the previous record's key",
         ))
     } else {
         Ok(())
-    }
-}
-
-/// The slot a sequential RRDS insert goes to: the one after the position.
-fn next_slot(ctx: &Ctx<'_>) -> u64 {
-    match &ctx.rpl.cursor {
-        Some(Cursor {
-            start: Start::Exclusive(key),
-            ..
-        }) => key_number(key).map_or(1, |rrn| rrn + 1),
-        Some(Cursor {
-            start: Start::Inclusive(key),
-            ..
-        }) => key_number(key).unwrap_or(1),
-        _ => 1,
     }
 }

@@ -97,9 +97,22 @@ impl Session {
                 })
             }
             Request::Put(req) => answer(match self.ctx("PUT", req.target, req.options) {
-                Ok((ctx, options)) => put::put(ctx, options, &req).await,
+                Ok((ctx, options)) => put::put(ctx, options, req).await,
                 Err(status) => Err(status),
             }),
+            Request::PutChain(chain) => {
+                let max_chain = self.shared.limits.max_batch;
+                let (records, outcome) = match self.ctx("PUT CHAIN", chain.target, chain.options) {
+                    Ok((ctx, options)) => {
+                        put::put_chain(ctx, options, chain.records, max_chain).await
+                    }
+                    Err(status) => (Vec::new(), Err(status)),
+                };
+                Answer::Result {
+                    status: outcome.err().unwrap_or_else(Status::ok),
+                    records,
+                }
+            }
             Request::Erase { target, options } => {
                 answer(match self.ctx("ERASE", target, options) {
                     Ok((ctx, options)) => erase::erase(ctx, options).await,

@@ -179,7 +179,7 @@ mod tests {
     fn delete_and_open_exclude_each_other() {
         let dir = tempfile::tempdir().unwrap();
         let config = Config::parse("", "<test>", dir.path()).unwrap();
-        let backend = BackendHandle::spawn("b", "nothing", Box::new(Nothing)).unwrap();
+        let backend = BackendHandle::spawn("b", "nothing", Box::new(Nothing), Vec::new()).unwrap();
         let catalog = Catalog::open(dir.path(), &[]).unwrap();
         let shared = Shared::new(
             &config,

@@ -23,6 +23,11 @@ struct Args {
     /// (typed) representation of records.
     #[arg(long)]
     mapped: bool,
+    /// Serve GETs and browses from this many extra instances of the plugin
+    /// (needs --database), to check that the plugin keeps nothing in an
+    /// instance that another one may change.
+    #[arg(long, default_value_t = 0)]
+    readers: usize,
 }
 
 fn parse_param(text: &str) -> Result<(String, String), String> {
@@ -43,6 +48,7 @@ fn main() -> ExitCode {
             &args.plugin,
             &params,
             args.database.as_deref(),
+            args.readers,
         )
         .await
         {

@@ -6,7 +6,8 @@
 use crate::check::{Step, data, expect_eq, expect_fdbk, expect_status, fail};
 use futures::future::BoxFuture;
 use vsam_client::{
-    ClientError, Connection, Dataset, DatasetSpec, OpenIntent, Organization, Record, RplOptions,
+    ChainOutcome, ChainedRecord, ClientError, Connection, Dataset, DatasetSpec, OpenIntent,
+    Organization, Record, RplOptions,
 };
 use vsam_protocol::{Processing, fdbk};
 
@@ -63,6 +64,8 @@ pub fn all() -> Vec<Scenario> {
         scenario!("several strings keep separate positions", strings),
         scenario!("records survive close and reopen", reopen),
         scenario!("large records round trip", large_records),
+        scenario!("put chain: in order, stops at the first failure", put_chain),
+        scenario!("put chain: ESDS RBAs and RRDS slots", put_chain_esds_rrds),
     ]
 }
 
@@ -1098,5 +1101,209 @@ async fn large_records(env: Env) -> Step {
             batches[0]
         ));
     }
+    Ok(())
+}
+
+fn chained(records: &[Vec<u8>]) -> Vec<ChainedRecord> {
+    records
+        .iter()
+        .map(|record| ChainedRecord {
+            address: 0,
+            record: record.clone(),
+        })
+        .collect()
+}
+
+/// Expects a chain to have written `written` records, then stopped with
+/// R15=8 and `code` (or run to the end when `code` is None).
+fn expect_chain(what: &str, outcome: &ChainOutcome, written: usize, code: Option<u8>) -> Step {
+    expect_eq(
+        &format!("{what}: records written"),
+        outcome.written.len(),
+        written,
+    )?;
+    let got = outcome
+        .failure
+        .as_ref()
+        .map(|f| (f.status.r15, f.status.fdbk));
+    expect_eq(
+        &format!("{what}: how the chain ended"),
+        got,
+        code.map(|code| (8, code)),
+    )
+}
+
+async fn put_chain(env: Env) -> Step {
+    let name = env.ksds("CHAIN").await?;
+    let ds = env.open(&name, OpenIntent::Update).await?;
+    put(&ds, record(b"K050", b"-OLD")).await?;
+    let first: Vec<Vec<u8>> = (0..100u32)
+        .map(|i| record(format!("K{:03}", i * 2).as_bytes(), b"-NEW"))
+        .collect();
+    // K050 is already stored: records K000..K048 are written, then the
+    // chain stops; nothing after it is written.
+    let outcome = ds
+        .put_chain(0, RplOptions::direct(), chained(&first))
+        .await?;
+    expect_chain(
+        "chain over a stored key",
+        &outcome,
+        25,
+        Some(fdbk::DUPLICATE_KEY),
+    )?;
+    expect_eq(
+        "written keys, in order",
+        outcome
+            .written
+            .iter()
+            .map(|r| r.key.clone())
+            .collect::<Vec<_>>(),
+        first[..25]
+            .iter()
+            .map(|r| r[..4].to_vec())
+            .collect::<Vec<_>>(),
+    )?;
+    expect_fdbk(
+        "the record after the failure",
+        get(&ds, b"K052").await,
+        fdbk::NOT_FOUND,
+    )?;
+    expect_eq(
+        "the stored record is unchanged",
+        data(&get(&ds, b"K050").await?),
+        vec![record(b"K050", b"-OLD")],
+    )?;
+    // Sequential chain: ascending keys, then one below its predecessor.
+    let seq = RplOptions::sequential();
+    let rising = vec![
+        record(b"K101", b""),
+        record(b"K103", b""),
+        record(b"K102", b""),
+        record(b"K104", b""),
+    ];
+    let outcome = ds.put_chain(1, seq, chained(&rising)).await?;
+    expect_chain(
+        "sequential chain out of order",
+        &outcome,
+        2,
+        Some(fdbk::SEQUENCE_ERROR),
+    )?;
+    let outcome = ds
+        .put_chain(1, seq, chained(&[record(b"K103", b"x")]))
+        .await?;
+    expect_chain(
+        "sequential chain repeating the position's key",
+        &outcome,
+        0,
+        Some(fdbk::DUPLICATE_KEY),
+    )?;
+    let lengths = vec![record(b"K110", b""), vec![b'K'; 101]];
+    let outcome = ds
+        .put_chain(0, RplOptions::direct(), chained(&lengths))
+        .await?;
+    expect_chain("a record too long", &outcome, 1, Some(fdbk::INVALID_LENGTH))?;
+    // A chain is for inserts only, on a dataset open for output or update.
+    let target = vsam_protocol::StringRef {
+        handle: ds.handle(),
+        string: 0,
+    };
+    let update = env
+        .first
+        .call(vsam_protocol::Request::PutChain(vsam_protocol::PutChain {
+            target,
+            options: RplOptions::direct().update().to_bits(),
+            records: chained(&[record(b"K000", b"")]),
+        }))
+        .await?;
+    expect_result_fdbk("a chain with UPD", update, fdbk::INVALID_OPTIONS)?;
+    let welcome = env.first.welcome().clone();
+    let too_long = vec![record(b"K999", b""); welcome.max_batch as usize + 1];
+    let too_long = env
+        .first
+        .call(vsam_protocol::Request::PutChain(vsam_protocol::PutChain {
+            target,
+            options: RplOptions::direct().to_bits(),
+            records: chained(&too_long),
+        }))
+        .await?;
+    expect_result_fdbk("a chain beyond max_batch", too_long, fdbk::INVALID_OPTIONS)?;
+    ds.close().await?;
+    let reader = env.open(&name, OpenIntent::Input).await?;
+    let outcome = reader
+        .put_chain(0, RplOptions::direct(), chained(&[record(b"K998", b"")]))
+        .await?;
+    expect_chain(
+        "a chain on a dataset open for input",
+        &outcome,
+        0,
+        Some(fdbk::NOT_ALLOWED_BY_OPEN),
+    )?;
+    expect_eq(
+        "every written record is stored, and nothing else",
+        read_all(&reader, 0, seq).await?.len(),
+        1 + 25 + 2 + 1,
+    )?;
+    Ok(())
+}
+
+async fn put_chain_esds_rrds(env: Env) -> Step {
+    let name = env.define("CHAINES", Organization::Esds, 0, 20).await?;
+    let ds = env.open(&name, OpenIntent::Output).await?;
+    let adr = RplOptions::addressed(Processing::Sequential);
+    ds.put(0, adr, 0, b"0123456789".to_vec()).await?;
+    let records = vec![b"abc".to_vec(), b"defgh".to_vec(), b"ij".to_vec()];
+    let outcome = ds.put_chain(0, adr, chained(&records)).await?;
+    expect_chain("ESDS chain", &outcome, 3, None)?;
+    expect_eq(
+        "RBAs follow each other",
+        outcome
+            .written
+            .iter()
+            .map(|r| r.address)
+            .collect::<Vec<_>>(),
+        vec![10, 13, 18],
+    )?;
+    ds.close().await?;
+
+    let name = env.define("CHAINRR", Organization::Rrds, 0, 4).await?;
+    let ds = env.open(&name, OpenIntent::Update).await?;
+    let key = RplOptions::direct();
+    ds.put(0, key, 4, b"SL04".to_vec()).await?;
+    let slots = |rrns: &[u64]| {
+        rrns.iter()
+            .map(|rrn| ChainedRecord {
+                address: *rrn,
+                record: format!("S{rrn:03}").into_bytes(),
+            })
+            .collect::<Vec<_>>()
+    };
+    let outcome = ds.put_chain(0, key, slots(&[1, 2, 4, 5])).await?;
+    expect_chain(
+        "direct RRDS chain into a full slot",
+        &outcome,
+        2,
+        Some(fdbk::DUPLICATE_KEY),
+    )?;
+    // Sequential: each record goes to the slot after the one before.
+    let seq = RplOptions::sequential();
+    ds.point(0, seq, &[], 0, 4).await?;
+    next(&ds, 0, seq).await?;
+    let outcome = ds.put_chain(0, seq, slots(&[0, 0, 0])).await?;
+    expect_chain("sequential RRDS chain", &outcome, 3, None)?;
+    expect_eq(
+        "slots after the position",
+        outcome
+            .written
+            .iter()
+            .map(|r| r.address)
+            .collect::<Vec<_>>(),
+        vec![5, 6, 7],
+    )?;
+    ds.point(0, seq, &[], 0, 1).await?;
+    expect_eq(
+        "every slot written",
+        read_all(&ds, 0, seq).await?.len(),
+        1 + 2 + 3,
+    )?;
     Ok(())
 }

@@ -19,11 +19,12 @@ pub struct ServerUnderTest {
 /// Starts vsamrd with `plugin` (a .wasm component file) as the only
 /// backend, granted a directory and `database` (`sqlite:PATH`, relative to
 /// the fresh data directory, or a PostgreSQL URL) if given, with `params`
-/// for its `init`.
+/// for its `init` and `readers` reader instances (these need a database).
 pub async fn start_server_for_plugin(
     plugin: &Path,
     params: &BTreeMap<String, String>,
     database: Option<&str>,
+    readers: usize,
 ) -> anyhow::Result<ServerUnderTest> {
     let data_dir = tempfile::tempdir()?;
     let params_toml: String = params
@@ -42,6 +43,7 @@ path = {plugin}
 [backends.under-test]
 plugin = "under-test"
 directory = "under-test"
+readers = {readers}
 {database}
 
 [backends.under-test.params]

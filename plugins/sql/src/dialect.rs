@@ -52,6 +52,16 @@ impl Sql {
         }
     }
 
+    /// What ends the `CREATE TABLE` of a raw table, whose rows are only
+    /// ever reached by key: SQLite stores such a table clustered on its
+    /// primary key (one B-tree instead of a table plus an index).
+    pub fn keyed_table_options(self) -> &'static str {
+        match self.0 {
+            Dialect::Sqlite => " WITHOUT ROWID",
+            Dialect::Postgres => "",
+        }
+    }
+
     /// A 64-bit integer column.
     pub fn integer(self) -> &'static str {
         match self.0 {

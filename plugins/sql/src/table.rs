@@ -159,8 +159,9 @@ impl Table {
         let bytes = s.bytes();
         match &self.mode {
             Mode::Raw => format!(
-                "CREATE TABLE IF NOT EXISTS {} (vsam_key {bytes} PRIMARY KEY, vsam_record {bytes} NOT NULL)",
-                self.quoted
+                "CREATE TABLE IF NOT EXISTS {} (vsam_key {bytes} PRIMARY KEY, vsam_record {bytes} NOT NULL){}",
+                self.quoted,
+                s.keyed_table_options()
             ),
             Mode::Mapped(mapping) => {
                 let mut columns = vec![

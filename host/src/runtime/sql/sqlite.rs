@@ -23,7 +23,7 @@ impl SqliteConnection {
             .busy_timeout(Duration::from_secs(5))
             .and_then(|()| {
                 connection.execute_batch(
-                    "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON;",
+                    "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON; PRAGMA cache_size=-65536; PRAGMA mmap_size=268435456;",
                 )
             })
             .map_err(|e| {
