@@ -287,3 +287,56 @@ async fn a_layout_shows_records_as_named_fields() {
     .unwrap();
     server.stop().await;
 }
+
+/// A load big enough for several PUT CHAINs, with a duplicate key in the
+/// middle of the second: the error names the record and counts exactly
+/// what was stored.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_load_in_chains_reports_exactly_what_it_stored() {
+    let dir = tempfile::tempdir().unwrap();
+    let (server, cli) = server(dir.path()).await;
+    let file = dir.path().join("big.txt");
+    let mut text = String::new();
+    for n in 1..=5000u32 {
+        // Record 3000 repeats the key of record 10.
+        let key = if n == 3000 { 10 } else { n };
+        text.push_str(&format!("{key:08}record {n}\n"));
+    }
+    std::fs::write(&file, text).unwrap();
+    let cli = tokio::task::spawn_blocking(move || {
+        cli.ok(&[
+            "define",
+            "LOAD.BIG",
+            "--org",
+            "ksds",
+            "--key-length",
+            "8",
+            "--record-size",
+            "40",
+        ]);
+        let failed = cli.fails(&["load", "LOAD.BIG", file.to_str().unwrap()]);
+        assert!(
+            failed.contains("record 3000 of")
+                && failed.contains("duplicate key")
+                && failed.contains("the 2999 records before it")
+                && failed.contains("and 904 records after it"),
+            "{failed}"
+        );
+        let stored = cli.ok(&["browse", "LOAD.BIG"]);
+        assert_eq!(stored.lines().count(), 2999 + 904);
+        assert!(
+            !stored.contains("record 3000"),
+            "the failed record is not stored"
+        );
+        assert!(
+            !stored.contains("record 3001"),
+            "its chain stopped at the failure"
+        );
+        assert!(
+            stored.contains("00004097record 4097"),
+            "the chain sent after it is stored"
+        );
+    });
+    cli.await.unwrap();
+    server.stop().await;
+}

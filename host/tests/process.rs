@@ -7,7 +7,8 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 use vsam_client::{
-    ClientError, Connection, Dataset, DatasetSpec, OpenIntent, Organization, RplOptions,
+    ChainedRecord, ClientError, Connection, Dataset, DatasetSpec, OpenIntent, Organization,
+    RplOptions,
 };
 
 struct Vsamrd {
@@ -73,11 +74,20 @@ async fn read_all(address: &str) -> BTreeMap<Vec<u8>, Vec<u8>> {
 }
 
 /// The write vsamrd died under: its key, the record before, the record it wrote.
-struct InDoubt {
-    key: Vec<u8>,
-    old: Option<Vec<u8>>,
-    new: Vec<u8>,
+/// The write vsamrd died under: its outcome is unknown to the client.
+enum InDoubt {
+    /// One insert or update: the record is either the old or the new one.
+    Record {
+        key: Vec<u8>,
+        old: Option<Vec<u8>>,
+        new: Vec<u8>,
+    },
+    /// A PUT CHAIN of new records: any prefix of it may be stored.
+    Chain(Vec<(Vec<u8>, Vec<u8>)>),
 }
+
+/// Records per PUT CHAIN in the kill test.
+const CHAIN: u32 = 40;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn acknowledged_writes_survive_kill_9() {
@@ -108,7 +118,37 @@ async fn acknowledged_writes_survive_kill_9() {
             tokio::time::sleep(kill_after).await;
             Command::new("kill").args(["-KILL", &pid]).status().unwrap();
         });
+        let mut step = 0u32;
         let in_doubt = loop {
+            step += 1;
+            if step % 5 == 0 {
+                // A chain of new records: acknowledged as a whole.
+                let chain: Vec<(Vec<u8>, Vec<u8>)> = (next_key..next_key + CHAIN)
+                    .map(|n| {
+                        let key = format!("{n:06}").into_bytes();
+                        let record = [key.as_slice(), b"-CHAINED"].concat();
+                        (key, record)
+                    })
+                    .collect();
+                let records = chain
+                    .iter()
+                    .map(|(_, record)| ChainedRecord {
+                        address: 0,
+                        record: record.clone(),
+                    })
+                    .collect();
+                match ds.put_chain(0, RplOptions::direct(), records).await {
+                    Ok(outcome) => {
+                        assert!(outcome.failure.is_none(), "{:?}", outcome.failure);
+                        assert_eq!(outcome.written.len(), chain.len());
+                        acknowledged += chain.len();
+                        next_key += CHAIN;
+                        expected.extend(chain);
+                        continue;
+                    }
+                    Err(_) => break InDoubt::Chain(chain),
+                }
+            }
             let update = next_key % 3 == 2 && !expected.is_empty();
             let (key, record) = if update {
                 let key = expected
@@ -141,7 +181,7 @@ async fn acknowledged_writes_survive_kill_9() {
                     next_key += 1;
                 }
                 Err(_) => {
-                    break InDoubt {
+                    break InDoubt::Record {
                         old: expected.get(&key).cloned(),
                         key,
                         new: record,
@@ -154,13 +194,22 @@ async fn acknowledged_writes_survive_kill_9() {
         // Settle the one write vsamrd died under: either outcome is allowed.
         let server = start(dir.path(), port).await;
         let found = read_all(&server.address).await;
-        let InDoubt { key, old, new } = in_doubt;
-        match found.get(&key) {
-            Some(record) if *record == new => {
-                expected.insert(key, new);
-                next_key += 1;
+        match in_doubt {
+            InDoubt::Record { key, old, new } => match found.get(&key) {
+                Some(record) if *record == new => {
+                    expected.insert(key, new);
+                    next_key += 1;
+                }
+                other => assert_eq!(other, old.as_ref(), "the in-doubt write left a third state"),
+            },
+            InDoubt::Chain(chain) => {
+                let stored = chain
+                    .iter()
+                    .take_while(|(key, record)| found.get(key) == Some(record))
+                    .count();
+                expected.extend(chain.into_iter().take(stored));
+                next_key += CHAIN;
             }
-            other => assert_eq!(other, old.as_ref(), "the in-doubt write left a third state"),
         }
         assert_eq!(
             found, expected,
