@@ -1,6 +1,7 @@
 //! The SQL plugin on a real PostgreSQL server, started by
 //! `scripts/postgres` for the test: the conformance suite in raw and mapped
-//! mode, and a database that goes away and comes back mid-run.
+//! mode (with and without reader instances), a database that goes away and
+//! comes back mid-run, and a server that only speaks TLS.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -171,4 +172,85 @@ async fn mapped_tables_take_plain_sql_writes_on_postgres() {
         "the inserted row was given its VSAM key"
     );
     server.server.stop().await;
+}
+
+/// A server that accepts TLS connections only: vsamrd connects over TLS
+/// when the URL asks for it, checks the server's certificate against the
+/// given CA, and says why when it cannot connect.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tls_to_postgresql_is_used_and_the_certificate_checked() {
+    let postgres = Postgres::start_tls().unwrap();
+    assert!(
+        postgres.url.contains("sslmode=verify-full"),
+        "{}",
+        postgres.url
+    );
+    let server = start_with_plugin(SQL_WASM, &format!("database = \"{}\"", postgres.url)).await;
+    let conn = Connection::connect(&server.address).await.unwrap();
+    vsam_client::define(&conn, ksds("TLS.KSDS", 8, 40, "ascii"))
+        .await
+        .unwrap();
+    let ds = Dataset::open(&conn, "TLS.KSDS", OpenIntent::Update, 1)
+        .await
+        .unwrap();
+    ds.put(0, RplOptions::direct(), 0, record(1)).await.unwrap();
+    let got = ds
+        .get(0, RplOptions::direct(), b"00000001", 0, 0, 1)
+        .await
+        .unwrap();
+    assert_eq!(got[0].data, record(1));
+    let encrypted = postgres
+        .psql(
+            "vsam",
+            "select count(*) from pg_stat_ssl s join pg_stat_activity a using (pid) \
+             where a.application_name = 'vsamrd' and s.ssl",
+        )
+        .unwrap();
+    assert_ne!(encrypted, "0", "vsamrd's connections are TLS");
+    server.server.stop().await;
+
+    let base = postgres.url.split_once('?').unwrap().0;
+    // The plugin connects at its first statement: DEFINE fails, saying why.
+    let refused = |url: String| async move {
+        let server = vsam_conformance::start_server_for_plugin(
+            std::path::Path::new(SQL_WASM),
+            &BTreeMap::new(),
+            Some(&url),
+            0,
+        )
+        .await
+        .unwrap();
+        let conn = Connection::connect(&server.address).await.unwrap();
+        let error = vsam_client::define(&conn, ksds("TLS.REFUSED", 8, 40, "ascii"))
+            .await
+            .unwrap_err();
+        server.server.stop().await;
+        assert_eq!(error.vsam().map(|e| e.r15()), Some(12), "{error}");
+        error.to_string()
+    };
+    // A certificate that is not the server's CA does not vouch for it.
+    let wrong_ca = refused(format!(
+        "{base}?sslmode=verify-full&sslrootcert={}",
+        postgres.server_certificate().display()
+    ))
+    .await;
+    assert!(
+        wrong_ca.contains("TLS.REFUSED") && wrong_ca.contains("invalid peer certificate"),
+        "{wrong_ca}"
+    );
+    // Without TLS this server turns vsamrd away, and vsamrd says so.
+    let plain = refused(base.to_string()).await;
+    assert!(plain.contains("no encryption"), "{plain}");
+    // The right CA, but a host name the certificate was not made for (the
+    // same server, reached through hostaddr).
+    let other_name = refused(format!(
+        "{}?hostaddr=127.0.0.1&sslmode=verify-full&sslrootcert={}",
+        base.replace("127.0.0.1", "db.example"),
+        postgres.ca().display()
+    ))
+    .await;
+    assert!(
+        other_name.contains("certificate not valid for name \"db.example\""),
+        "{other_name}"
+    );
 }

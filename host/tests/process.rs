@@ -121,7 +121,7 @@ async fn acknowledged_writes_survive_kill_9() {
         let mut step = 0u32;
         let in_doubt = loop {
             step += 1;
-            if step % 5 == 0 {
+            if step.is_multiple_of(5) {
                 // A chain of new records: acknowledged as a whole.
                 let chain: Vec<(Vec<u8>, Vec<u8>)> = (next_key..next_key + CHAIN)
                     .map(|n| {

@@ -36,6 +36,27 @@ impl Postgres {
     /// Starts a new cluster on a free port. Fails, never skips, if
     /// PostgreSQL is missing.
     pub fn start() -> Result<Self> {
+        Self::start_with(&[])
+    }
+
+    /// Starts a new cluster that accepts TLS connections only, with a
+    /// certificate from a throwaway CA ([`Postgres::ca`]); its URL asks for
+    /// a verified TLS link.
+    pub fn start_tls() -> Result<Self> {
+        Self::start_with(&["--tls"])
+    }
+
+    /// The CA certificate of a cluster started with [`Postgres::start_tls`].
+    pub fn ca(&self) -> PathBuf {
+        self.dir.join("vsam-ca.pem")
+    }
+
+    /// The server's own certificate (a certificate that is not its CA).
+    pub fn server_certificate(&self) -> PathBuf {
+        self.dir.join("server.crt")
+    }
+
+    fn start_with(options: &[&str]) -> Result<Self> {
         use std::os::unix::fs::PermissionsExt;
         let parent = tempfile::tempdir()?;
         // The server runs as user postgres, which must reach its directory.
@@ -44,7 +65,10 @@ impl Postgres {
             .local_addr()?
             .port();
         let dir = parent.path().join("cluster");
-        let url = run(&script(), &["start", path(&dir)?, &port.to_string()])?;
+        let port_text = port.to_string();
+        let mut args = vec!["start", path(&dir)?, &port_text];
+        args.extend_from_slice(options);
+        let url = run(&script(), &args)?;
         Ok(Self {
             url,
             port,
@@ -66,7 +90,7 @@ impl Postgres {
     /// Creates another empty database and returns its URL.
     pub fn database(&self, name: &str) -> Result<String> {
         self.psql("postgres", &format!("create database {name}"))?;
-        Ok(self.url.replace("/vsam", &format!("/{name}")))
+        Ok(self.url.replacen("/vsam", &format!("/{name}"), 1))
     }
 
     /// Runs SQL with psql in `database`; returns the unaligned output.

@@ -4,12 +4,14 @@
 //!
 //! A backend's `database` setting grants it one database: `sqlite:PATH`
 //! (embedded, a file under the data dir unless absolute) or a PostgreSQL URL
-//! (`postgres://user:password@host:port/db`, a pool of connections shared by
-//! the backend's instances). Each plugin instance gets an [`SqlSession`]
+//! (`postgres://user:password@host:port/db`, one connection per plugin
+//! instance, over TLS when the URL's `sslmode` asks for it).
+//! Each plugin instance gets an [`SqlSession`]
 //! that connects on first use, reconnects after the database came back, and
 //! rolls back a transaction the instance left open.
 
 mod postgres;
+mod postgres_tls;
 mod sqlite;
 
 use super::wasm::wit_sql::{Dialect, SqlError, Value};
@@ -43,7 +45,9 @@ impl DatabaseUrl {
             }));
         }
         if text.starts_with("postgres://") || text.starts_with("postgresql://") {
-            text.parse::<tokio_postgres::Config>()
+            let (client_text, _) = postgres_tls::parse(text)?;
+            client_text
+                .parse::<tokio_postgres::Config>()
                 .map_err(|e| format!("not a usable PostgreSQL URL: {e}"))?;
             return Ok(Self::Postgres(text.to_string()));
         }
@@ -92,8 +96,8 @@ impl fmt::Debug for DatabaseUrl {
 pub enum SqlGrant {
     /// Each session opens its own connection to the file.
     Sqlite(PathBuf),
-    /// Sessions borrow connections from a pool.
-    Postgres(postgres::PgGrant),
+    /// Each session opens its own connection.
+    Postgres(Box<postgres::PgGrant>),
 }
 
 impl SqlGrant {
@@ -107,7 +111,9 @@ impl SqlGrant {
                 }
                 Self::Sqlite(path.clone())
             }
-            DatabaseUrl::Postgres(text) => Self::Postgres(postgres::PgGrant::new(text, timeout)?),
+            DatabaseUrl::Postgres(text) => {
+                Self::Postgres(Box::new(postgres::PgGrant::new(text, timeout)?))
+            }
         }))
     }
 }
