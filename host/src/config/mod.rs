@@ -101,8 +101,8 @@ pub struct BackendConfig {
     pub readers: usize,
 }
 
-/// Most reader instances a backend may have (each is a thread, a plugin
-/// instance and a database connection).
+/// Most reader instances a backend may have (its database pool holds one
+/// connection per instance: 16).
 pub const MAX_READERS: usize = 15;
 
 fn default_true() -> bool {

@@ -4,8 +4,8 @@
 //!
 //! A backend's `database` setting grants it one database: `sqlite:PATH`
 //! (embedded, a file under the data dir unless absolute) or a PostgreSQL URL
-//! (`postgres://user:password@host:port/db`, one connection per plugin
-//! instance, over TLS when the URL's `sslmode` asks for it).
+//! (`postgres://user:password@host:port/db`, a pool of connections shared by
+//! the backend's instances, over TLS when the URL's `sslmode` asks for it).
 //! Each plugin instance gets an [`SqlSession`]
 //! that connects on first use, reconnects after the database came back, and
 //! rolls back a transaction the instance left open.
@@ -96,7 +96,7 @@ impl fmt::Debug for DatabaseUrl {
 pub enum SqlGrant {
     /// Each session opens its own connection to the file.
     Sqlite(PathBuf),
-    /// Each session opens its own connection.
+    /// Sessions borrow connections from a pool.
     Postgres(Box<postgres::PgGrant>),
 }
 

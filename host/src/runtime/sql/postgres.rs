@@ -1,40 +1,46 @@
-//! PostgreSQL connections, each owned and driven by the thread of the
-//! plugin instance that uses it (tokio-postgres on a current-thread runtime
-//! of its own), so a statement costs no hand-off between threads.
+//! PostgreSQL connections from a pool (tokio-postgres + deadpool), driven
+//! from backend worker threads by blocking on vsamrd's tokio runtime. A
+//! connection an instance gives back (its instance was replaced after a
+//! fault, or a reader dropped its instance after a DEFINE) is reused, so a
+//! new instance does not pay for a new connection and TLS handshake.
 
 use super::Connection;
 use super::postgres_tls::{self, TlsRequest};
 use crate::runtime::wasm::wit_sql::{Dialect, SqlError, Value};
 use bytes::BytesMut;
-use std::collections::HashMap;
+use deadpool_postgres::{Manager, ManagerConfig, Object, Pool, RecyclingMethod};
 use std::future::Future;
 use std::time::Duration;
-use tokio::runtime::Runtime;
+use tokio::runtime::Handle;
 use tokio_postgres::error::SqlState;
 use tokio_postgres::types::{Format, FromSql, IsNull, ToSql, Type, to_sql_checked};
-use tokio_postgres::{Client, Statement};
-use tokio_postgres_rustls::MakeRustlsConnect;
 
-/// A backend's PostgreSQL server: where it is and how to reach it.
+/// Most connections a backend keeps open to its PostgreSQL server.
+const POOL_SIZE: usize = 16;
+
+/// A backend's pool and the runtime that drives its connections.
 pub struct PgGrant {
-    config: tokio_postgres::Config,
-    tls: Option<MakeRustlsConnect>,
+    pool: Pool,
+    runtime: Handle,
     timeout: Duration,
 }
 
 impl PgGrant {
-    /// Reads the URL; no connection is made until a session needs one.
+    /// Builds the pool; no connection is made until a session needs one.
     pub fn new(url: &str, timeout: Duration) -> anyhow::Result<Self> {
         let (text, tls) = postgres_tls::parse(url).map_err(anyhow::Error::msg)?;
         let mut config: tokio_postgres::Config = text.parse()?;
         config.connect_timeout(timeout);
         config.application_name("vsamrd");
-        let tls = match &tls {
+        let manager_config = || ManagerConfig {
+            recycling_method: RecyclingMethod::Fast,
+        };
+        let manager = match &tls {
             TlsRequest::Off => {
                 tracing::info!(
                     "PostgreSQL connections without TLS (add sslmode=verify-full to the URL to encrypt them)"
                 );
-                None
+                Manager::from_config(config, tokio_postgres::NoTls, manager_config())
             }
             TlsRequest::Prefer(roots) | TlsRequest::Require(roots) => {
                 let connector = postgres_tls::connector(roots).map_err(anyhow::Error::msg)?;
@@ -42,45 +48,30 @@ impl PgGrant {
                     ?roots,
                     "PostgreSQL connections over TLS, server certificate verified"
                 );
-                Some(connector)
+                Manager::from_config(config, connector, manager_config())
             }
         };
+        let runtime = Handle::try_current()
+            .map_err(|_| anyhow::anyhow!("PostgreSQL backends need vsamrd's runtime"))?;
+        let pool = Pool::builder(manager)
+            .max_size(POOL_SIZE)
+            .runtime(deadpool_postgres::Runtime::Tokio1)
+            .build()?;
         Ok(Self {
-            config,
-            tls,
+            pool,
+            runtime,
             timeout,
         })
     }
 
-    /// Opens a connection for one session, driven by the calling thread.
+    /// Borrows a connection for one session.
     pub fn connect(&self) -> Result<PgConnection, SqlError> {
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .map_err(|e| SqlError::Unavailable(format!("cannot start a PostgreSQL driver: {e}")))?;
-        let connected = block(&runtime, self.timeout, async {
-            // The connection task runs whenever this thread waits on a call.
-            let client = match &self.tls {
-                None => {
-                    let (client, connection) = self.config.connect(tokio_postgres::NoTls).await?;
-                    tokio::spawn(connection);
-                    client
-                }
-                Some(tls) => {
-                    let (client, connection) = self.config.connect(tls.clone()).await?;
-                    tokio::spawn(connection);
-                    client
-                }
-            };
-            Ok::<_, tokio_postgres::Error>(client)
-        })?;
-        let client = connected.map_err(|e| {
+        let client = block(&self.runtime, self.timeout, self.pool.get())?.map_err(|e| {
             SqlError::Unavailable(format!("cannot connect to PostgreSQL: {}", causes(&e)))
         })?;
         Ok(PgConnection {
             client: Some(client),
-            statements: HashMap::new(),
-            runtime,
+            runtime: self.runtime.clone(),
             timeout: self.timeout,
         })
     }
@@ -102,13 +93,8 @@ fn causes(error: &dyn std::error::Error) -> String {
     text
 }
 
-/// Runs a future to completion on the connection's runtime, within the
-/// call limit.
-fn block<F: Future>(
-    runtime: &Runtime,
-    timeout: Duration,
-    future: F,
-) -> Result<F::Output, SqlError> {
+/// Runs a future to completion from a worker thread, within the call limit.
+fn block<F: Future>(runtime: &Handle, timeout: Duration, future: F) -> Result<F::Output, SqlError> {
     runtime
         .block_on(async { tokio::time::timeout(timeout, future).await })
         .map_err(|_| {
@@ -119,11 +105,10 @@ fn block<F: Future>(
         })
 }
 
-/// One connection, its prepared statements, and the runtime that drives it.
+/// One pooled connection.
 pub struct PgConnection {
-    client: Option<Client>,
-    statements: HashMap<String, Statement>,
-    runtime: Runtime,
+    client: Option<Object>,
+    runtime: Handle,
     timeout: Duration,
 }
 
@@ -151,7 +136,7 @@ fn error(e: tokio_postgres::Error) -> SqlError {
 }
 
 impl PgConnection {
-    fn client(&self) -> Result<&Client, SqlError> {
+    fn client(&self) -> Result<&Object, SqlError> {
         self.client
             .as_ref()
             .ok_or_else(|| SqlError::Unavailable("connection lost".into()))
@@ -162,17 +147,6 @@ impl PgConnection {
         future: impl Future<Output = Result<T, tokio_postgres::Error>>,
     ) -> Result<T, SqlError> {
         block(&self.runtime, self.timeout, future)?.map_err(error)
-    }
-
-    /// The statement prepared for `text`, prepared once per connection.
-    fn prepared(&mut self, text: &str) -> Result<Statement, SqlError> {
-        if let Some(statement) = self.statements.get(text) {
-            return Ok(statement.clone());
-        }
-        let client = self.client()?;
-        let statement = self.run(client.prepare(text))?;
-        self.statements.insert(text.to_string(), statement.clone());
-        Ok(statement)
     }
 }
 
@@ -187,8 +161,11 @@ impl Connection for PgConnection {
     }
 
     fn query(&mut self, statement: &str, params: &[Value]) -> Result<Vec<Vec<Value>>, SqlError> {
-        let prepared = self.prepared(statement)?;
-        let rows = self.run(self.client()?.query(&prepared, &bind(params)))?;
+        let client = self.client()?;
+        let rows = self.run(async move {
+            let prepared = client.prepare_cached(statement).await?;
+            client.query(&prepared, &bind(params)).await
+        })?;
         let mut out = Vec::with_capacity(rows.len());
         for row in rows {
             let mut values = Vec::with_capacity(row.len());
@@ -208,8 +185,11 @@ impl Connection for PgConnection {
     }
 
     fn execute(&mut self, statement: &str, params: &[Value]) -> Result<u64, SqlError> {
-        let prepared = self.prepared(statement)?;
-        self.run(self.client()?.execute(&prepared, &bind(params)))
+        let client = self.client()?;
+        self.run(async move {
+            let prepared = client.prepare_cached(statement).await?;
+            client.execute(&prepared, &bind(params)).await
+        })
     }
 
     fn batch(&mut self, statements: &str) -> Result<(), SqlError> {
@@ -222,8 +202,10 @@ impl Connection for PgConnection {
         {
             return true;
         }
-        // A connection in an unknown state is closed, never reused.
-        self.client = None;
+        if let Some(client) = self.client.take() {
+            // Never give a connection in an unknown state back to the pool.
+            drop(Object::take(client));
+        }
         false
     }
 }
