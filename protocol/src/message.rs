@@ -576,16 +576,12 @@ impl Message for Request {
             kind::PUT_CHAIN => {
                 let target = read_target(&mut r)?;
                 let options = r.u32("options")?;
-                let count = r.u32("count")? as usize;
-                // Each record takes at least 12 bytes: never trust a count
-                // beyond what the payload can hold.
-                let mut records = Vec::with_capacity(count.min(payload.len() / 12));
-                for _ in 0..count {
-                    records.push(ChainedRecord {
+                let records = r.list(12, |r| {
+                    Ok(ChainedRecord {
                         address: r.u64("address")?,
                         record: r.bytes("record")?,
-                    });
-                }
+                    })
+                })?;
                 (
                     Request::PutChain(PutChain {
                         target,
@@ -759,17 +755,13 @@ impl Message for Answer {
             }
             kind::RESULT => {
                 let status = read_status(&mut r)?;
-                let count = r.u32("count")? as usize;
-                // Each record takes at least 16 bytes: never trust a count
-                // the payload cannot hold.
-                let mut records = Vec::with_capacity(count.min(payload.len() / 16));
-                for _ in 0..count {
-                    records.push(Record {
+                let records = r.list(16, |r| {
+                    Ok(Record {
                         address: r.u64("address")?,
                         key: r.bytes("key")?,
                         data: r.bytes("record")?,
-                    });
-                }
+                    })
+                })?;
                 (Answer::Result { status, records }, "RESULT")
             }
             kind::OPENED => {
@@ -778,11 +770,7 @@ impl Message for Answer {
                 (Answer::Opened { handle, dataset }, "OPENED")
             }
             kind::CATALOG => {
-                let count = r.u32("count")? as usize;
-                let mut datasets = Vec::with_capacity(count.min(payload.len() / 24));
-                for _ in 0..count {
-                    datasets.push(DatasetSpec::decode(&mut r)?);
-                }
+                let datasets = r.list(24, DatasetSpec::decode)?;
                 (Answer::Catalog { datasets }, "CATALOG")
             }
             kind::PROTOCOL_ERROR => {

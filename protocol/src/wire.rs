@@ -107,6 +107,22 @@ impl<'a> Reader<'a> {
         Ok(head)
     }
 
+    /// A u32 count, then that many items read by `item`. Each item takes
+    /// at least `min_item` bytes, so a count the payload cannot hold never
+    /// reserves memory for it: the read fails at the first missing item.
+    pub fn list<T>(
+        &mut self,
+        min_item: usize,
+        mut item: impl FnMut(&mut Self) -> Result<T, DecodeError>,
+    ) -> Result<Vec<T>, DecodeError> {
+        let count = self.u32("count")? as usize;
+        let mut items = Vec::with_capacity(count.min(self.buf.len() / min_item.max(1)));
+        for _ in 0..count {
+            items.push(item(self)?);
+        }
+        Ok(items)
+    }
+
     /// Fails if anything is left.
     pub fn finish(self, message: &'static str) -> Result<(), DecodeError> {
         if self.buf.is_empty() {

@@ -1114,6 +1114,11 @@ fn chained(records: &[Vec<u8>]) -> Vec<ChainedRecord> {
         .collect()
 }
 
+/// The RBAs or RRNs a chain wrote, in order.
+fn addresses(outcome: &ChainOutcome) -> Vec<u64> {
+    outcome.written.iter().map(|r| r.address).collect()
+}
+
 /// Expects a chain to have written `written` records, then stopped with
 /// R15=8 and `code` (or run to the end when `code` is None).
 fn expect_chain(what: &str, outcome: &ChainOutcome, written: usize, code: Option<u8>) -> Step {
@@ -1256,11 +1261,7 @@ async fn put_chain_esds_rrds(env: Env) -> Step {
     expect_chain("ESDS chain", &outcome, 3, None)?;
     expect_eq(
         "RBAs follow each other",
-        outcome
-            .written
-            .iter()
-            .map(|r| r.address)
-            .collect::<Vec<_>>(),
+        addresses(&outcome),
         vec![10, 13, 18],
     )?;
     ds.close().await?;
@@ -1292,11 +1293,7 @@ async fn put_chain_esds_rrds(env: Env) -> Step {
     expect_chain("sequential RRDS chain", &outcome, 3, None)?;
     expect_eq(
         "slots after the position",
-        outcome
-            .written
-            .iter()
-            .map(|r| r.address)
-            .collect::<Vec<_>>(),
+        addresses(&outcome),
         vec![5, 6, 7],
     )?;
     ds.point(0, seq, &[], 0, 1).await?;
