@@ -254,3 +254,55 @@ async fn tls_to_postgresql_is_used_and_the_certificate_checked() {
         "{other_name}"
     );
 }
+
+/// Sixteen clients GET at once: the backend answers GETs queued together
+/// with one query (`get-many`), and each client gets its own record.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_gets_answered_together_each_get_their_record() {
+    let postgres = Postgres::start().unwrap();
+    let server = start_with_plugin(SQL_WASM, &format!("database = \"{}\"", postgres.url)).await;
+    let conn = Connection::connect(&server.address).await.unwrap();
+    vsam_client::define(&conn, ksds("MANY.KSDS", 8, 40, "ascii"))
+        .await
+        .unwrap();
+    let ds = Dataset::open(&conn, "MANY.KSDS", OpenIntent::Output, 1)
+        .await
+        .unwrap();
+    let records = (0..300).map(|n| vsam_client::ChainedRecord {
+        address: 0,
+        record: record(n),
+    });
+    let loaded = ds
+        .put_chain(0, RplOptions::direct(), records.collect())
+        .await
+        .unwrap();
+    assert!(loaded.failure.is_none());
+    let mut clients = Vec::new();
+    for client in 0..16u32 {
+        let address = server.address.clone();
+        clients.push(tokio::spawn(async move {
+            let conn = Connection::connect(&address).await.unwrap();
+            let ds = Dataset::open(&conn, "MANY.KSDS", OpenIntent::Input, 1)
+                .await
+                .unwrap();
+            for i in 0..100u32 {
+                let n = (client * 53 + i * 7) % 350;
+                let key = format!("{n:08}");
+                match ds
+                    .get(0, RplOptions::direct(), key.as_bytes(), 0, 0, 1)
+                    .await
+                {
+                    Ok(found) => assert_eq!(found[0].data, record(n), "key {key}"),
+                    Err(e) => {
+                        assert!(n >= 300, "key {key}: {e}");
+                        assert_eq!(e.vsam().unwrap().fdbk(), vsam_protocol::fdbk::NOT_FOUND);
+                    }
+                }
+            }
+        }));
+    }
+    for client in clients {
+        client.await.unwrap();
+    }
+    server.server.stop().await;
+}

@@ -45,10 +45,10 @@ struct Args {
     /// Records loaded into SQLite by `vsamr load` at the end (0: skip).
     #[arg(long, default_value_t = 1_000_000)]
     load: u64,
-    /// Reader instances of the PostgreSQL backend (GETs and browses in
-    /// parallel on their own connections; 0: the writer serves everything).
-    /// SQLite runs without: its lookups do not wait on a network.
-    #[arg(long, default_value_t = 4)]
+    /// Reader instances of the PostgreSQL backend (GETs and browses on
+    /// their own connections; 0: the writer serves everything). SQLite
+    /// runs without: its lookups do not wait on a network.
+    #[arg(long, default_value_t = 0)]
     postgres_readers: usize,
     /// Measure only the stores whose name starts with one of these
     /// (comma-separated, e.g. `sqlite,postgres`; the direct baselines come

@@ -66,6 +66,14 @@ pub trait Backend: Sized + 'static {
     /// The record under exactly `key`.
     fn get(&mut self, ds: &Dataset, key: &[u8]) -> StoreResult<Option<Vec<u8>>>;
 
+    /// The records under `keys`, one answer per key in order: GETs the host
+    /// queued together. A store that can look many keys up at once (one
+    /// database round trip) overrides it; the default asks [`Backend::get`]
+    /// for each key.
+    fn get_many(&mut self, ds: &Dataset, keys: &[Vec<u8>]) -> StoreResult<Vec<Option<Vec<u8>>>> {
+        keys.iter().map(|key| self.get(ds, key)).collect()
+    }
+
     /// Up to `limit` records in key order, starting at `from`, in `dir`.
     fn scan(
         &mut self,
@@ -101,7 +109,8 @@ pub trait Backend: Sized + 'static {
     }
 }
 
-/// Exports a [`Backend`] implementation as the plugin's `store` interface.
+/// Exports a [`Backend`] implementation as the plugin's `store` interface
+/// (and its `lookup` interface, [`Backend::get_many`]).
 ///
 /// ```text
 /// struct MyStore { /* ... */ }
@@ -175,6 +184,15 @@ macro_rules! export_backend {
                 }
                 fn sync() -> Result<(), StoreError> {
                     with(|b| b.sync())
+                }
+            }
+
+            impl $crate::bindings::exports::vsam::backend::lookup::Guest for Export {
+                fn get_many(
+                    ds: Dataset,
+                    keys: Vec<Vec<u8>>,
+                ) -> Result<Vec<Option<Vec<u8>>>, StoreError> {
+                    with(|b| b.get_many(&ds, &keys))
                 }
             }
 

@@ -10,6 +10,8 @@ pub enum Call {
     Create(Dataset, Option<String>),
     Destroy(Dataset),
     Get(Dataset, Vec<u8>),
+    /// GETs queued together, answered by one call.
+    GetMany(Dataset, Vec<Vec<u8>>),
     Scan(Dataset, Start, Direction, u32),
     Insert(Dataset, Vec<u8>, Vec<u8>),
     Replace(Dataset, Vec<u8>, Vec<u8>),
@@ -26,6 +28,7 @@ impl Call {
             Call::Create(..) => "create",
             Call::Destroy(_) => "destroy",
             Call::Get(..) => "get",
+            Call::GetMany(..) => "get-many",
             Call::Scan(..) => "scan",
             Call::Insert(..) => "insert",
             Call::Replace(..) => "replace",
@@ -53,6 +56,8 @@ pub enum Reply {
     Done,
     /// get.
     Record(Option<Vec<u8>>),
+    /// get-many: one answer per key.
+    Records(Vec<Option<Vec<u8>>>),
     /// scan.
     Entries(Vec<Entry>),
     /// append: the assigned key.
@@ -92,6 +97,7 @@ pub fn call_native<B: vsam_plugin_sdk::Backend>(backend: &mut B, call: Call) -> 
         Call::Create(ds, layout) => backend.create(&ds, layout.as_deref()).map(|()| Reply::Done),
         Call::Destroy(ds) => backend.destroy(&ds).map(|()| Reply::Done),
         Call::Get(ds, key) => backend.get(&ds, &key).map(Reply::Record),
+        Call::GetMany(ds, keys) => backend.get_many(&ds, &keys).map(Reply::Records),
         Call::Scan(ds, from, dir, limit) => backend.scan(&ds, from, dir, limit).map(Reply::Entries),
         Call::Insert(ds, key, value) => backend.insert(&ds, key, value).map(|()| Reply::Done),
         Call::Replace(ds, key, value) => backend.replace(&ds, key, value).map(|()| Reply::Done),

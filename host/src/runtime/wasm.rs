@@ -16,7 +16,7 @@ use sha2::{Digest, Sha256};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
-use wasmtime::component::{Component, HasSelf, Linker, ResourceTable};
+use wasmtime::component::{Component, HasSelf, Linker, ResourceTable, TypedFunc};
 use wasmtime::{
     Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store, StoreLimits,
     StoreLimitsBuilder,
@@ -26,7 +26,7 @@ use wasmtime_wasi::{FsPerms, WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 mod bindings {
     wasmtime::component::bindgen!({
         path: "../plugin-sdk/wit",
-        world: "backend",
+        world: "backend-core",
     });
 }
 
@@ -52,7 +52,7 @@ pub struct LoadedPlugin {
     /// SHA-256 of the component bytes, hex.
     pub content_hash: String,
     engine: Engine,
-    pre: bindings::BackendPre<InstanceState>,
+    pre: bindings::BackendCorePre<InstanceState>,
 }
 
 /// What a plugin instance's store holds: its WASI context (the granted
@@ -142,7 +142,7 @@ impl PluginRuntime {
         let engine = ah(Engine::new(&config)).context("creating the WebAssembly engine")?;
         let mut linker = Linker::new(&engine);
         ah(wasmtime_wasi::p2::add_to_linker_sync(&mut linker)).context("linking WASI")?;
-        ah(bindings::Backend::add_to_linker::<_, HasSelf<_>>(
+        ah(bindings::BackendCore::add_to_linker::<_, HasSelf<_>>(
             &mut linker,
             |state| state,
         ))
@@ -183,7 +183,7 @@ impl PluginRuntime {
                 vsam_plugin_sdk::CONTRACT_VERSION
             )
         })?;
-        let pre = ah(bindings::BackendPre::new(instance_pre)).with_context(|| {
+        let pre = ah(bindings::BackendCorePre::new(instance_pre)).with_context(|| {
             format!(
                 "plugin {name} does not implement the backend contract vsam:backend/store@{}",
                 vsam_plugin_sdk::CONTRACT_VERSION
@@ -244,9 +244,20 @@ fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
+/// The optional `lookup` interface a plugin may export besides `store`.
+const LOOKUP_INTERFACE: &str = "vsam:backend/lookup@1.0.0";
+
+/// `lookup.get-many`, typed.
+type GetMany = TypedFunc<
+    (wit_types::Dataset, Vec<Vec<u8>>),
+    (Result<Vec<Option<Vec<u8>>>, wit_types::StoreError>,),
+>;
+
 struct Live {
     store: Store<InstanceState>,
-    bindings: bindings::Backend,
+    bindings: bindings::BackendCore,
+    /// The plugin's `get-many`, if it exports one.
+    get_many: Option<GetMany>,
 }
 
 /// The instance serving one backend, created on first use and replaced
@@ -297,6 +308,16 @@ impl WasmStore {
         Ok(())
     }
 
+    /// Whether the plugin exports the optional `lookup` interface (else
+    /// many GETs become one `get` call per key).
+    pub fn exports_lookup(&mut self) -> Result<bool, CallError> {
+        self.ensure_instance()?;
+        Ok(self
+            .live
+            .as_ref()
+            .is_some_and(|live| live.get_many.is_some()))
+    }
+
     fn instantiate(&self) -> Result<Live> {
         let mut wasi = WasiCtxBuilder::new();
         if let Some(dir) = &self.settings.directory {
@@ -322,12 +343,23 @@ impl WasmStore {
         let mut store = Store::new(&self.plugin.engine, state);
         store.limiter(|state| &mut state.limits);
         store.set_epoch_deadline(self.deadline_ticks);
-        let bindings = self.plugin.pre.instantiate(&mut store)?;
+        let instance = self.plugin.pre.instance_pre().instantiate(&mut store)?;
+        let bindings = bindings::BackendCore::new(&mut store, &instance)?;
+        let get_many: Option<GetMany> = ah(instance
+            .get_export_index(&mut store, None, LOOKUP_INTERFACE)
+            .and_then(|lookup| instance.get_export_index(&mut store, Some(&lookup), "get-many"))
+            .map(|index| instance.get_typed_func(&mut store, index))
+            .transpose())
+        .context("the plugin's lookup.get-many does not have the contract's signature")?;
         let init = bindings
             .vsam_backend_store()
             .call_init(&mut store, &self.settings.params)?;
         init.map_err(|message| anyhow::anyhow!("plugin init refused: {message}"))?;
-        Ok(Live { store, bindings })
+        Ok(Live {
+            store,
+            bindings,
+            get_many,
+        })
     }
 
     fn describe_fault(&self, call: &Call, error: &wasmtime::Error) -> String {
@@ -377,6 +409,23 @@ impl RecordStore for WasmStore {
             Call::Get(ds, key) => store
                 .call_get(ctx, &convert::dataset(ds), key)
                 .map(|r| r.map(Reply::Record)),
+            Call::GetMany(ds, keys) => match &live.get_many {
+                Some(get_many) => get_many
+                    .call(&mut *ctx, (convert::dataset(ds), keys.clone()))
+                    .map(|(r,)| r.map(Reply::Records)),
+                None => {
+                    let dataset = convert::dataset(ds);
+                    keys.iter()
+                        .map(|key| store.call_get(&mut *ctx, &dataset, key))
+                        .collect::<wasmtime::Result<Vec<_>>>()
+                        .map(|answers| {
+                            answers
+                                .into_iter()
+                                .collect::<Result<Vec<_>, _>>()
+                                .map(Reply::Records)
+                        })
+                }
+            },
             Call::Scan(ds, from, dir, limit) => store
                 .call_scan(
                     ctx,

@@ -17,16 +17,90 @@
 //! A job is one call or a chain of calls (a PUT CHAIN's inserts), run in
 //! order until the first that fails.
 
-use super::call::{Call, CallError, CallResult, RecordStore};
+use super::call::{Call, CallError, CallResult, RecordStore, Reply};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, mpsc};
 use tokio::sync::oneshot;
+use vsam_plugin_sdk::Dataset;
 
 enum Job {
     /// Calls to run in order, and where their results go.
     Run { calls: Vec<Call>, answer: Answer },
     /// Drop the instance: datasets were created or destroyed by the writer.
     Reset,
+    /// GETs of one dataset queued one after the other, run as one
+    /// `get-many` call (made by [`coalesce_lookups`], never sent).
+    Lookups {
+        dataset: Dataset,
+        keys: Vec<Vec<u8>>,
+        answers: Vec<Answer>,
+    },
+}
+
+/// The key and dataset of a job that is exactly one GET.
+fn single_get(job: &Job) -> Option<(&Dataset, &[u8])> {
+    match job {
+        Job::Run { calls, .. } => match calls.as_slice() {
+            [Call::Get(dataset, key)] => Some((dataset, key)),
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
+/// Merges each run of consecutive single GETs on one dataset into one
+/// lookup job: a store that can answer many keys with one database round
+/// trip does so. Nothing is reordered, so every GET still sees exactly the
+/// writes queued before it.
+fn coalesce_lookups(batch: Vec<Job>) -> Vec<Job> {
+    let mut out: Vec<Job> = Vec::with_capacity(batch.len());
+    for job in batch {
+        let merge = match (out.last(), single_get(&job)) {
+            (Some(Job::Lookups { dataset, .. }), Some((next, _))) => dataset == next,
+            (Some(last), Some((next, _))) => single_get(last).is_some_and(|(ds, _)| ds == next),
+            _ => false,
+        };
+        if !merge {
+            out.push(job);
+            continue;
+        }
+        let Job::Run { mut calls, answer } = job else {
+            unreachable!("single_get matched a run");
+        };
+        let Some(Call::Get(_, key)) = calls.pop() else {
+            unreachable!("single_get matched one GET");
+        };
+        match out.pop() {
+            Some(Job::Lookups {
+                dataset,
+                mut keys,
+                mut answers,
+            }) => {
+                keys.push(key);
+                answers.push(answer);
+                out.push(Job::Lookups {
+                    dataset,
+                    keys,
+                    answers,
+                });
+            }
+            Some(Job::Run {
+                calls: mut first,
+                answer: first_answer,
+            }) => {
+                let Some(Call::Get(dataset, first_key)) = first.pop() else {
+                    unreachable!("single_get matched one GET");
+                };
+                out.push(Job::Lookups {
+                    dataset,
+                    keys: vec![first_key, key],
+                    answers: vec![first_answer, answer],
+                });
+            }
+            _ => unreachable!("merge needs a previous job"),
+        }
+    }
+    out
 }
 
 /// Where a job's results go.
@@ -40,11 +114,34 @@ fn run_group(store: &mut dyn RecordStore, batch: Vec<Job>) {
     // Each job's answer with its results, each marked true for a write.
     let mut done: Vec<(Answer, Vec<(CallResult, bool)>)> = Vec::with_capacity(batch.len());
     let mut wrote = false;
-    for job in batch {
+    for job in coalesce_lookups(batch) {
         let (calls, answer) = match job {
             Job::Run { calls, answer } => (calls, answer),
             Job::Reset => {
                 store.reset();
+                continue;
+            }
+            Job::Lookups {
+                dataset,
+                keys,
+                answers,
+            } => {
+                let count = keys.len();
+                let results: Vec<CallResult> = match store.call(Call::GetMany(dataset, keys)) {
+                    Ok(Reply::Records(records)) if records.len() == count => {
+                        records.into_iter().map(|r| Ok(Reply::Record(r))).collect()
+                    }
+                    Ok(other) => {
+                        let wrong = CallError::Fault(format!(
+                            "the plugin answered {count} lookups with {other:?}"
+                        ));
+                        vec![Err(wrong); count]
+                    }
+                    Err(error) => vec![Err(error); count],
+                };
+                for (answer, result) in answers.into_iter().zip(results) {
+                    done.push((answer, vec![(result, false)]));
+                }
                 continue;
             }
         };
@@ -196,8 +293,7 @@ impl BackendHandle {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::runtime::call::Reply;
-    use vsam_plugin_sdk::{Dataset, Direction, Organization, Start, StoreError};
+    use vsam_plugin_sdk::{Direction, Organization, Start, StoreError};
 
     #[derive(Default)]
     struct Fake {
@@ -378,5 +474,64 @@ mod tests {
         );
         assert_eq!(of("r0"), ["r0 get", "r0 scan", "r0 reset", "r0 get"]);
         assert_eq!(of("r1"), ["r1 get", "r1 reset", "r1 get"]);
+    }
+
+    /// A store that answers GET and get-many with the key itself.
+    #[derive(Default)]
+    struct Echo {
+        calls: Vec<String>,
+    }
+
+    impl RecordStore for Echo {
+        fn call(&mut self, call: Call) -> CallResult {
+            Ok(match call {
+                Call::Get(ds, key) => {
+                    self.calls.push(format!("get {}", ds.name));
+                    Reply::Record(Some(key))
+                }
+                Call::GetMany(ds, keys) => {
+                    self.calls
+                        .push(format!("get-many {} {}", ds.name, keys.len()));
+                    Reply::Records(keys.into_iter().map(Some).collect())
+                }
+                other => {
+                    self.calls.push(other.name().to_string());
+                    Reply::Done
+                }
+            })
+        }
+    }
+
+    #[test]
+    fn consecutive_gets_of_a_dataset_become_one_lookup() {
+        let other = Dataset {
+            name: "B".into(),
+            ..ds()
+        };
+        let mut store = Echo::default();
+        let jobs = vec![
+            job(Call::Get(ds(), vec![1])),
+            job(Call::Get(ds(), vec![2])),
+            job(Call::Insert(ds(), vec![9], vec![9])),
+            job(Call::Get(ds(), vec![3])),
+            job(Call::Get(other.clone(), vec![4])),
+            job(Call::Get(other.clone(), vec![5])),
+            job(Call::Get(other, vec![6])),
+        ];
+        let (jobs, answers): (Vec<_>, Vec<_>) = jobs.into_iter().unzip();
+        run_group(&mut store, jobs);
+        assert_eq!(
+            store.calls,
+            ["get-many A 2", "insert", "get A", "get-many B 3", "sync"],
+            "nothing moves across the write"
+        );
+        let keys: Vec<u8> = answers
+            .into_iter()
+            .filter_map(|answer| match only(answer) {
+                Ok(Reply::Record(Some(key))) => Some(key[0]),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(keys, [1, 2, 3, 4, 5, 6], "each GET gets its own record");
     }
 }

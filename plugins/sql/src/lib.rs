@@ -320,6 +320,10 @@ impl Backend for SqlBackend {
         self.read(ds, |table| table.get(key))
     }
 
+    fn get_many(&mut self, ds: &Dataset, keys: &[Vec<u8>]) -> StoreResult<Vec<Option<Vec<u8>>>> {
+        self.read(ds, |table| table.get_many(keys))
+    }
+
     fn scan(
         &mut self,
         ds: &Dataset,

@@ -202,6 +202,33 @@ impl Table {
         self.first_keyed(rows)
     }
 
+    /// The records under `keys`, one answer per key, with one query (rows
+    /// that SQL writers added without a key are adopted first, as by
+    /// [`Table::get`]).
+    pub fn get_many(&mut self, keys: &[Vec<u8>]) -> TableResult<Vec<Option<Vec<u8>>>> {
+        let keyless = match self.mode {
+            Mode::Raw => "",
+            Mode::Mapped(_) => " OR vsam_key IS NULL",
+        };
+        let statement = format!(
+            "SELECT {} FROM {} WHERE vsam_key IN ({}){keyless}",
+            self.select,
+            self.quoted,
+            self.sql.params(1, keys.len())
+        );
+        let params: Vec<Value> = keys.iter().map(|key| Value::Blob(key.clone())).collect();
+        let mut rows = sql::query(&statement, &params)?;
+        if rows.iter().any(|row| row[0] == Value::Null) && self.adopt()? {
+            rows = sql::query(&statement, &params)?;
+        }
+        let mut found = std::collections::HashMap::with_capacity(rows.len());
+        for row in rows.iter().filter(|row| row[0] != Value::Null) {
+            let (key, record) = self.record(row)?;
+            found.insert(key, record);
+        }
+        Ok(keys.iter().map(|key| found.get(key).cloned()).collect())
+    }
+
     fn first_keyed(&self, rows: Vec<Vec<Value>>) -> TableResult<Option<Vec<u8>>> {
         match rows.into_iter().find(|row| row[0] != Value::Null) {
             Some(row) => self.record(&row).map(|(_, record)| Some(record)),
