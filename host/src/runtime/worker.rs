@@ -127,18 +127,25 @@ fn run_group(store: &mut dyn RecordStore, batch: Vec<Job>) {
                 answers,
             } => {
                 let count = keys.len();
-                let results: Vec<CallResult> = match store.call(Call::GetMany(dataset, keys)) {
-                    Ok(Reply::Records(records)) if records.len() == count => {
-                        records.into_iter().map(|r| Ok(Reply::Record(r))).collect()
-                    }
-                    Ok(other) => {
-                        let wrong = CallError::Fault(format!(
-                            "the plugin answered {count} lookups with {other:?}"
-                        ));
-                        vec![Err(wrong); count]
-                    }
-                    Err(error) => vec![Err(error); count],
-                };
+                let results: Vec<CallResult> =
+                    match store.call(Call::GetMany(dataset.clone(), keys.clone())) {
+                        Ok(Reply::Records(records)) if records.len() == count => {
+                            records.into_iter().map(|r| Ok(Reply::Record(r))).collect()
+                        }
+                        Ok(other) => {
+                            let wrong = CallError::Fault(format!(
+                                "the plugin answered {count} lookups with {other:?}"
+                            ));
+                            vec![Err(wrong); count]
+                        }
+                        // The instance was replaced: ask again key by key, so
+                        // only a GET that itself makes the plugin fail fails.
+                        Err(CallError::Fault(_)) => keys
+                            .into_iter()
+                            .map(|key| store.call(Call::Get(dataset.clone(), key)))
+                            .collect(),
+                        Err(error) => vec![Err(error); count],
+                    };
                 for (answer, result) in answers.into_iter().zip(results) {
                     done.push((answer, vec![(result, false)]));
                 }
@@ -533,5 +540,34 @@ mod tests {
             })
             .collect();
         assert_eq!(keys, [1, 2, 3, 4, 5, 6], "each GET gets its own record");
+    }
+
+    /// A store whose lookups of key 7 trap (the instance is replaced).
+    struct Poisoned;
+
+    impl RecordStore for Poisoned {
+        fn call(&mut self, call: Call) -> CallResult {
+            let trap = || Err(CallError::Fault("trapped".into()));
+            match call {
+                Call::Get(_, key) if key == [7] => trap(),
+                Call::Get(_, key) => Ok(Reply::Record(Some(key))),
+                Call::GetMany(_, keys) if keys.contains(&vec![7]) => trap(),
+                Call::GetMany(_, keys) => Ok(Reply::Records(keys.into_iter().map(Some).collect())),
+                _ => Ok(Reply::Done),
+            }
+        }
+    }
+
+    #[test]
+    fn a_lookup_that_traps_fails_only_the_get_that_caused_it() {
+        let (jobs, answers): (Vec<_>, Vec<_>) = [1u8, 7, 3]
+            .into_iter()
+            .map(|key| job(Call::Get(ds(), vec![key])))
+            .unzip();
+        run_group(&mut Poisoned, jobs);
+        let results: Vec<CallResult> = answers.into_iter().map(only).collect();
+        assert!(matches!(results[0], Ok(Reply::Record(Some(ref k))) if k == &[1]));
+        assert!(matches!(results[1], Err(CallError::Fault(_))));
+        assert!(matches!(results[2], Ok(Reply::Record(Some(ref k))) if k == &[3]));
     }
 }
