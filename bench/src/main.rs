@@ -153,6 +153,18 @@ impl Figure {
         }
     }
 
+    /// A browse on one connection that read `read` records.
+    fn browse(store: &'static str, read: u64, elapsed: Duration, latency: Histogram<u64>) -> Self {
+        Self {
+            store,
+            operation: "browse (batched)",
+            connections: 1,
+            operations: read,
+            elapsed,
+            latency,
+        }
+    }
+
     fn per_second(&self) -> f64 {
         self.operations as f64 / self.elapsed.as_secs_f64()
     }
@@ -335,14 +347,7 @@ async fn bench_store(
             Err(e) => return Err(e.into()),
         }
     }
-    figures.push(Figure {
-        store,
-        operation: "browse (batched)",
-        connections: 1,
-        operations: read,
-        elapsed: started.elapsed(),
-        latency,
-    });
+    figures.push(Figure::browse(store, read, started.elapsed(), latency));
     // The direct SQL baseline, on the table vsamrd loaded, vsamrd idle.
     match store {
         "sqlite (wasm)" => figures

@@ -153,12 +153,5 @@ async fn browse_figure(
             .record(t.elapsed().as_nanos() as u64 / keys.len().max(1) as u64)
             .ok();
     }
-    Ok(Figure {
-        store,
-        operation: "browse (batched)",
-        connections: 1,
-        operations: read,
-        elapsed: started.elapsed(),
-        latency,
-    })
+    Ok(Figure::browse(store, read, started.elapsed(), latency))
 }

@@ -29,23 +29,13 @@ enum Job {
     /// Drop the instance: datasets were created or destroyed by the writer.
     Reset,
     /// GETs of one dataset queued one after the other, run as one
-    /// `get-many` call (made by [`coalesce_lookups`], never sent).
+    /// `get-many` call (made by [`coalesce_lookups`], never sent; one key
+    /// runs as a plain `get`).
     Lookups {
         dataset: Dataset,
         keys: Vec<Vec<u8>>,
         answers: Vec<Answer>,
     },
-}
-
-/// The key and dataset of a job that is exactly one GET.
-fn single_get(job: &Job) -> Option<(&Dataset, &[u8])> {
-    match job {
-        Job::Run { calls, .. } => match calls.as_slice() {
-            [Call::Get(dataset, key)] => Some((dataset, key)),
-            _ => None,
-        },
-        _ => None,
-    }
 }
 
 /// Merges each run of consecutive single GETs on one dataset into one
@@ -55,52 +45,70 @@ fn single_get(job: &Job) -> Option<(&Dataset, &[u8])> {
 fn coalesce_lookups(batch: Vec<Job>) -> Vec<Job> {
     let mut out: Vec<Job> = Vec::with_capacity(batch.len());
     for job in batch {
-        let merge = match (out.last(), single_get(&job)) {
-            (Some(Job::Lookups { dataset, .. }), Some((next, _))) => dataset == next,
-            (Some(last), Some((next, _))) => single_get(last).is_some_and(|(ds, _)| ds == next),
-            _ => false,
+        let job = match job {
+            Job::Run { mut calls, answer } if matches!(calls.as_slice(), [Call::Get(..)]) => {
+                let Some(Call::Get(dataset, key)) = calls.pop() else {
+                    unreachable!("matched one GET");
+                };
+                Job::Lookups {
+                    dataset,
+                    keys: vec![key],
+                    answers: vec![answer],
+                }
+            }
+            other => other,
         };
-        if !merge {
-            out.push(job);
-            continue;
-        }
-        let Job::Run { mut calls, answer } = job else {
-            unreachable!("single_get matched a run");
-        };
-        let Some(Call::Get(_, key)) = calls.pop() else {
-            unreachable!("single_get matched one GET");
-        };
-        match out.pop() {
-            Some(Job::Lookups {
-                dataset,
-                mut keys,
-                mut answers,
-            }) => {
-                keys.push(key);
-                answers.push(answer);
-                out.push(Job::Lookups {
+        match (out.last_mut(), job) {
+            (
+                Some(Job::Lookups {
                     dataset,
                     keys,
                     answers,
-                });
+                }),
+                Job::Lookups {
+                    dataset: next,
+                    keys: more_keys,
+                    answers: more_answers,
+                },
+            ) if *dataset == next => {
+                keys.extend(more_keys);
+                answers.extend(more_answers);
             }
-            Some(Job::Run {
-                calls: mut first,
-                answer: first_answer,
-            }) => {
-                let Some(Call::Get(dataset, first_key)) = first.pop() else {
-                    unreachable!("single_get matched one GET");
-                };
-                out.push(Job::Lookups {
-                    dataset,
-                    keys: vec![first_key, key],
-                    answers: vec![first_answer, answer],
-                });
-            }
-            _ => unreachable!("merge needs a previous job"),
+            (_, job) => out.push(job),
         }
     }
     out
+}
+
+/// Runs a lookup job: one `get` for one key, one `get-many` for several.
+/// A `get-many` that faults (the instance was replaced) is asked again key
+/// by key, so only a GET that itself makes the plugin fail fails.
+fn run_lookups(
+    store: &mut dyn RecordStore,
+    dataset: Dataset,
+    keys: Vec<Vec<u8>>,
+) -> Vec<CallResult> {
+    let count = keys.len();
+    if count == 1 {
+        let key = keys.into_iter().next().expect("one key");
+        return vec![store.call(Call::Get(dataset, key))];
+    }
+    match store.call(Call::GetMany(dataset.clone(), keys.clone())) {
+        Ok(Reply::Records(records)) if records.len() == count => {
+            records.into_iter().map(|r| Ok(Reply::Record(r))).collect()
+        }
+        Ok(other) => {
+            let wrong = CallError::Fault(format!(
+                "the plugin answered {count} lookups with {other:?}"
+            ));
+            vec![Err(wrong); count]
+        }
+        Err(CallError::Fault(_)) => keys
+            .into_iter()
+            .map(|key| store.call(Call::Get(dataset.clone(), key)))
+            .collect(),
+        Err(error) => vec![Err(error); count],
+    }
 }
 
 /// Where a job's results go.
@@ -126,26 +134,7 @@ fn run_group(store: &mut dyn RecordStore, batch: Vec<Job>) {
                 keys,
                 answers,
             } => {
-                let count = keys.len();
-                let results: Vec<CallResult> =
-                    match store.call(Call::GetMany(dataset.clone(), keys.clone())) {
-                        Ok(Reply::Records(records)) if records.len() == count => {
-                            records.into_iter().map(|r| Ok(Reply::Record(r))).collect()
-                        }
-                        Ok(other) => {
-                            let wrong = CallError::Fault(format!(
-                                "the plugin answered {count} lookups with {other:?}"
-                            ));
-                            vec![Err(wrong); count]
-                        }
-                        // The instance was replaced: ask again key by key, so
-                        // only a GET that itself makes the plugin fail fails.
-                        Err(CallError::Fault(_)) => keys
-                            .into_iter()
-                            .map(|key| store.call(Call::Get(dataset.clone(), key)))
-                            .collect(),
-                        Err(error) => vec![Err(error); count],
-                    };
+                let results = run_lookups(store, dataset, keys);
                 for (answer, result) in answers.into_iter().zip(results) {
                     done.push((answer, vec![(result, false)]));
                 }

@@ -184,8 +184,12 @@ async fn insert(
     let mut keys: Vec<Option<Vec<u8>>> = Vec::with_capacity(records.len());
     let mut calls = Vec::with_capacity(records.len());
     let mut refused = None;
+    let start = position(ctx);
     for chained in records {
-        let previous = keys.last().cloned().flatten();
+        let previous = match keys.last() {
+            Some(last) => last.as_deref(),
+            None => start.as_deref(),
+        };
         match plan(ctx, sequential, previous, chained.address, &chained.record) {
             Ok(key) => {
                 calls.push(match &key {
@@ -257,31 +261,28 @@ fn check_insert(ctx: &Ctx<'_>, options: RplOptions) -> Result<(), Status> {
 }
 
 /// Checks one record and finds the key it goes under (None: an ESDS
-/// record, appended). `previous` is the key of the chain's record before.
+/// record, appended). `previous` is the key a sequential insert follows:
+/// the chain's record before, or the string's position.
 fn plan(
     ctx: &Ctx<'_>,
     sequential: bool,
-    previous: Option<Vec<u8>>,
+    previous: Option<&[u8]>,
     address: u64,
     record: &[u8],
 ) -> Result<Option<Vec<u8>>, Status> {
     check_length(ctx, record)?;
-    let previous = previous.or_else(|| position(ctx));
     match ctx.state.def.organization {
         Organization::Ksds => {
             let key = key_field(ctx, record);
             if sequential {
-                check_ascending(ctx, previous.as_deref(), &key)?;
+                check_ascending(ctx, previous, &key)?;
             }
             Ok(Some(key))
         }
         Organization::Esds => Ok(None),
         Organization::Rrds => {
             let rrn = if sequential {
-                previous
-                    .as_deref()
-                    .and_then(key_number)
-                    .map_or(1, |rrn| rrn + 1)
+                previous.and_then(key_number).map_or(1, |rrn| rrn + 1)
             } else {
                 address
             };

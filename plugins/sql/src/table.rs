@@ -60,9 +60,12 @@ impl From<SqlError> for SqlFailure {
     }
 }
 
-/// The statement text of GET, insert, replace and delete.
+/// The statement text of GET, insert, replace and delete, and the two
+/// ends of a many-key lookup (its placeholders go between them).
 struct Statements {
     get: String,
+    lookup_head: String,
+    lookup_tail: String,
     insert: String,
     update: String,
     delete: String,
@@ -91,6 +94,8 @@ impl Statements {
             .collect();
         Self {
             get: format!("SELECT {select} FROM {table} WHERE vsam_key = {p1}{keyless}"),
+            lookup_head: format!("SELECT {select} FROM {table} WHERE vsam_key IN ("),
+            lookup_tail: format!("){keyless}"),
             insert: format!(
                 "INSERT INTO {table} (vsam_key, {}) VALUES ({}) ON CONFLICT (vsam_key) DO NOTHING",
                 value_columns.join(", "),
@@ -206,15 +211,11 @@ impl Table {
     /// that SQL writers added without a key are adopted first, as by
     /// [`Table::get`]).
     pub fn get_many(&mut self, keys: &[Vec<u8>]) -> TableResult<Vec<Option<Vec<u8>>>> {
-        let keyless = match self.mode {
-            Mode::Raw => "",
-            Mode::Mapped(_) => " OR vsam_key IS NULL",
-        };
         let statement = format!(
-            "SELECT {} FROM {} WHERE vsam_key IN ({}){keyless}",
-            self.select,
-            self.quoted,
-            self.sql.params(1, keys.len())
+            "{}{}{}",
+            self.statements.lookup_head,
+            self.sql.params(1, keys.len()),
+            self.statements.lookup_tail
         );
         let params: Vec<Value> = keys.iter().map(|key| Value::Blob(key.clone())).collect();
         let mut rows = sql::query(&statement, &params)?;

@@ -97,7 +97,7 @@ pub enum SqlGrant {
     /// Each session opens its own connection to the file.
     Sqlite(PathBuf),
     /// Sessions borrow connections from a pool.
-    Postgres(Box<postgres::PgGrant>),
+    Postgres(postgres::PgGrant),
 }
 
 impl SqlGrant {
@@ -111,9 +111,7 @@ impl SqlGrant {
                 }
                 Self::Sqlite(path.clone())
             }
-            DatabaseUrl::Postgres(text) => {
-                Self::Postgres(Box::new(postgres::PgGrant::new(text, timeout)?))
-            }
+            DatabaseUrl::Postgres(text) => Self::Postgres(postgres::PgGrant::new(text, timeout)?),
         }))
     }
 }
