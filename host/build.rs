@@ -1,5 +1,5 @@
-//! Builds the plugins that ship inside vsamrd (the SQL and CSV backends and
-//! the in-memory example) so `vsamrd` runs with no file beside it.
+//! Builds the plugins that ship inside vsamrd (the SQL, CSV and object-store
+//! backends and the in-memory example) so `vsamrd` runs with no file beside it.
 
 use vsam_plugin_builder::{PluginCrate, build};
 
@@ -14,6 +14,11 @@ fn main() {
             package: "vsam-plugin-csv",
             dir: "plugins/csv",
             env: "VSAM_BUILTIN_CSV",
+        },
+        PluginCrate {
+            package: "vsam-plugin-s3",
+            dir: "plugins/s3",
+            env: "VSAM_BUILTIN_S3",
         },
         PluginCrate {
             package: "vsam-example-memory",

@@ -16,6 +16,11 @@ fn main() {
             env: "VSAM_TEST_CSV_WASM",
         },
         PluginCrate {
+            package: "vsam-plugin-s3",
+            dir: "plugins/s3",
+            env: "VSAM_TEST_S3_WASM",
+        },
+        PluginCrate {
             package: "vsam-example-memory",
             dir: "examples/memory-plugin",
             env: "VSAM_TEST_MEMORY_WASM",

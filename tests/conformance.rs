@@ -15,8 +15,11 @@ async fn passes_with_readers(wasm: &str, database: Option<&str>, mapped: bool, r
     let server = vsam_conformance::start_server_for_plugin(
         Path::new(wasm),
         &BTreeMap::new(),
-        database,
-        readers,
+        &vsam_conformance::Grants {
+            database: database.map(str::to_string),
+            readers,
+            ..Default::default()
+        },
     )
     .await
     .unwrap();

@@ -25,8 +25,11 @@ async fn sql_plugin_conforms_on_postgres_raw_and_mapped() {
         let server = vsam_conformance::start_server_for_plugin(
             Path::new(SQL_WASM),
             &BTreeMap::new(),
-            Some(&url),
-            readers,
+            &vsam_conformance::Grants {
+                database: Some(url.clone()),
+                readers,
+                ..Default::default()
+            },
         )
         .await
         .unwrap();
@@ -215,8 +218,10 @@ async fn tls_to_postgresql_is_used_and_the_certificate_checked() {
         let server = vsam_conformance::start_server_for_plugin(
             std::path::Path::new(SQL_WASM),
             &BTreeMap::new(),
-            Some(&url),
-            0,
+            &vsam_conformance::Grants {
+                database: Some(url.clone()),
+                ..Default::default()
+            },
         )
         .await
         .unwrap();

@@ -460,6 +460,7 @@ fn call_cost(calls: u64) -> Result<(f64, f64)> {
         plugin: "memory".into(),
         directory: None,
         database: None,
+        bucket: None,
         log: false,
         params: Vec::new(),
         call_timeout_ms: 5000,
@@ -475,7 +476,7 @@ fn call_cost(calls: u64) -> Result<(f64, f64)> {
         min_record_length: 1,
         codepage: "ascii".into(),
     };
-    let mut wasm = vsam_host::runtime::WasmStore::new(plugin, settings, None);
+    let mut wasm = vsam_host::runtime::WasmStore::new(plugin, settings, Default::default());
     let mut native =
         NativeStore(vsam_example_memory::MemoryStore::init(&[]).map_err(anyhow::Error::msg)?);
     let mut per_call = Vec::new();

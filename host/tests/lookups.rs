@@ -35,13 +35,18 @@ fn sql_store(dir: &std::path::Path) -> WasmStore {
         plugin: "sql".into(),
         directory: None,
         database: Some(database),
+        bucket: None,
         log: false,
         params: Vec::new(),
         call_timeout_ms: 5000,
         memory_limit: 64 << 20,
         readers: 0,
     };
-    WasmStore::new(plugin, settings, Some(grant))
+    let grants = vsam_host::runtime::Grants {
+        database: Some(grant),
+        bucket: None,
+    };
+    WasmStore::new(plugin, settings, grants)
 }
 
 fn record(key: &str, name: &str) -> Vec<u8> {

@@ -18,6 +18,7 @@ pub mod copybook;
 pub mod keys;
 pub mod log;
 pub mod numeric;
+pub mod objects;
 pub mod ordered;
 pub mod sql;
 pub mod text;

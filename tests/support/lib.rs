@@ -10,6 +10,8 @@ use vsam_host::config::Config;
 pub const SQL_WASM: &str = env!("VSAM_TEST_SQL_WASM");
 /// The CSV plugin component.
 pub const CSV_WASM: &str = env!("VSAM_TEST_CSV_WASM");
+/// The object-store plugin component.
+pub const S3_WASM: &str = env!("VSAM_TEST_S3_WASM");
 /// The in-memory example plugin component.
 pub const MEMORY_WASM: &str = env!("VSAM_TEST_MEMORY_WASM");
 /// The misbehaving test plugin component.

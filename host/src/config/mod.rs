@@ -6,6 +6,7 @@
 //! would route records to the wrong place.
 
 use crate::catalog::{DatasetDef, validate_name};
+use crate::runtime::objects::{BucketSpec, S3Spec};
 use crate::runtime::sql::DatabaseUrl;
 use serde::Deserialize;
 use std::collections::BTreeMap;
@@ -82,6 +83,9 @@ pub struct BackendConfig {
     /// paths are under the data dir) or `postgres://USER:PASSWORD@HOST/DB`.
     #[serde(default)]
     pub database: Option<Spanned<String>>,
+    /// Capability: an object-store bucket the plugin may use.
+    #[serde(default)]
+    pub bucket: Option<Spanned<BucketConfig>>,
     /// Capability: the plugin's log lines go to vsamrd's log (default true).
     #[serde(default = "default_true")]
     pub log: bool,
@@ -99,6 +103,81 @@ pub struct BackendConfig {
     /// plugins that keep records in the database, like the SQL plugin).
     #[serde(default)]
     pub readers: usize,
+}
+
+/// `[backends.NAME.bucket]`: a local directory (`directory = "objects"`)
+/// or an S3-compatible bucket (`name = ...`, with `endpoint`, `region`,
+/// credentials).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BucketConfig {
+    /// A local directory standing in for a bucket (relative paths are under
+    /// the data dir).
+    #[serde(default)]
+    pub directory: Option<PathBuf>,
+    /// The S3 bucket's name.
+    #[serde(default)]
+    pub name: Option<String>,
+    /// The S3-compatible service's URL (AWS when unset).
+    #[serde(default)]
+    pub endpoint: Option<String>,
+    /// The region (else `AWS_REGION`, else `us-east-1`).
+    #[serde(default)]
+    pub region: Option<String>,
+    /// Virtual-hosted-style requests (`BUCKET.host`) instead of path-style.
+    #[serde(default)]
+    pub virtual_hosted_style: bool,
+    /// Access key id (else `AWS_ACCESS_KEY_ID`).
+    #[serde(default)]
+    pub access_key_id: Option<String>,
+    /// Secret access key (else `AWS_SECRET_ACCESS_KEY`).
+    #[serde(default)]
+    pub secret_access_key: Option<String>,
+}
+
+impl BucketConfig {
+    /// The bucket this table describes, or what is wrong with it.
+    fn resolve(&self, data_dir: &Path) -> Result<BucketSpec, String> {
+        let s3_fields = self.name.is_some()
+            || self.endpoint.is_some()
+            || self.region.is_some()
+            || self.virtual_hosted_style
+            || self.access_key_id.is_some()
+            || self.secret_access_key.is_some();
+        match (&self.directory, &self.name) {
+            (Some(_), _) if s3_fields => Err(
+                "a bucket is either a local `directory` or an S3 bucket `name` (with endpoint, region, credentials), not both".into(),
+            ),
+            (Some(dir), _) => Ok(BucketSpec::Directory(if dir.is_relative() {
+                data_dir.join(dir)
+            } else {
+                dir.clone()
+            })),
+            (None, None) => Err(
+                "give `directory = \"objects\"` (a local directory) or `name = \"BUCKET\"` (an S3 bucket)".into(),
+            ),
+            (None, Some(name)) => {
+                if let Some(endpoint) = &self.endpoint
+                    && !(endpoint.starts_with("http://") || endpoint.starts_with("https://"))
+                {
+                    return Err(format!(
+                        "endpoint {endpoint:?} is not a URL like http://127.0.0.1:8333"
+                    ));
+                }
+                if self.access_key_id.is_some() != self.secret_access_key.is_some() {
+                    return Err("give both access_key_id and secret_access_key, or neither (then AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY are used)".into());
+                }
+                Ok(BucketSpec::S3(S3Spec {
+                    bucket: name.clone(),
+                    endpoint: self.endpoint.clone(),
+                    region: self.region.clone(),
+                    virtual_hosted_style: self.virtual_hosted_style,
+                    access_key_id: self.access_key_id.clone(),
+                    secret_access_key: self.secret_access_key.clone(),
+                }))
+            }
+        }
+    }
 }
 
 /// Most reader instances a backend may have (its database pool holds one
@@ -246,6 +325,8 @@ pub struct BackendSettings {
     pub directory: Option<PathBuf>,
     /// Granted database, if any.
     pub database: Option<DatabaseUrl>,
+    /// Granted bucket, if any.
+    pub bucket: Option<BucketSpec>,
     /// Whether plugin log lines reach the log.
     pub log: bool,
     /// `init` parameters.
@@ -260,7 +341,8 @@ pub struct BackendSettings {
 
 /// The configuration used when vsamrd starts without `--config`: the SQL
 /// plugin over an embedded SQLite file as backend `sqlite` (the default
-/// route), and the CSV plugin as backend `csv`, both under the data dir.
+/// route), the CSV plugin as backend `csv`, and the object-store plugin over
+/// a local directory as backend `objects`, all under the data dir.
 pub const EMBEDDED_DEFAULT: &str = r#"
 [server]
 listen = "127.0.0.1:2387"
@@ -272,6 +354,9 @@ path = "builtin:sql"
 [plugins.csv]
 path = "builtin:csv"
 
+[plugins.s3]
+path = "builtin:s3"
+
 [backends.sqlite]
 plugin = "sql"
 database = "sqlite:sqlite/vsam.db"
@@ -279,6 +364,10 @@ database = "sqlite:sqlite/vsam.db"
 [backends.csv]
 plugin = "csv"
 directory = "csv"
+
+[backends.objects]
+plugin = "s3"
+bucket = { directory = "objects" }
 
 [routing]
 default = "sqlite"
@@ -311,6 +400,11 @@ impl Config {
                 backend.directory = Some(moved);
             }
             if let Some(DatabaseUrl::Sqlite(path)) = &mut backend.database
+                && let Some(moved) = rebase(path)
+            {
+                *path = moved;
+            }
+            if let Some(BucketSpec::Directory(path)) = &mut backend.bucket
                 && let Some(moved) = rebase(path)
             {
                 *path = moved;
@@ -430,6 +524,16 @@ impl Config {
                         .map_err(|m| err(url.span(), format!("backends.{name}.database"), m))
                 })
                 .transpose()?;
+            let bucket = backend
+                .bucket
+                .as_ref()
+                .map(|bucket| {
+                    bucket
+                        .get_ref()
+                        .resolve(&server.data_dir)
+                        .map_err(|m| err(bucket.span(), format!("backends.{name}.bucket"), m))
+                })
+                .transpose()?;
             if backend.readers > MAX_READERS {
                 return Err(no_span(
                     &format!("backends.{name}.readers"),
@@ -446,6 +550,7 @@ impl Config {
                 name.clone(),
                 BackendSettings {
                     database,
+                    bucket,
                     name: name.clone(),
                     plugin: plugin.clone(),
                     directory: backend.directory.as_ref().map(|d| {

@@ -5,8 +5,13 @@ fn parse(text: &str) -> Result<Config, ConfigError> {
 }
 
 #[test]
-fn the_embedded_default_offers_csv_beside_the_default_sqlite() {
+fn the_embedded_default_offers_csv_and_objects_beside_the_default_sqlite() {
     let config = Config::embedded_default();
+    assert_eq!(config.backends["objects"].plugin, "s3");
+    assert_eq!(
+        config.backends["objects"].bucket,
+        Some(BucketSpec::Directory(PathBuf::from("./vsam-data/objects")))
+    );
     assert_eq!(config.listen.to_string(), "127.0.0.1:2387");
     assert_eq!(config.plugins["csv"], PluginSource::Builtin("csv".into()));
     assert_eq!(
@@ -78,7 +83,7 @@ fn references_to_missing_things_name_the_line_and_field() {
     let error = parse("[plugins.p]\npath = \"builtin:mysql\"\n").unwrap_err();
     assert_eq!(error.line, Some(2));
     assert!(
-        error.message.contains("builtins are sql, csv, memory"),
+        error.message.contains("builtins are sql, csv, s3, memory"),
         "{error}"
     );
 
@@ -186,4 +191,58 @@ fn readers_need_a_database_and_a_bound() {
     assert_eq!(good.backends["b"].readers, 3);
     let default = backend("database = \"sqlite:x.db\"\n").unwrap();
     assert_eq!(default.backends["b"].readers, 0);
+}
+
+#[test]
+fn buckets_are_a_directory_or_an_s3_bucket_and_secrets_are_never_shown() {
+    let backend = |bucket: &str| {
+        parse(&format!(
+            "[plugins.s3]\npath = \"builtin:s3\"\n[backends.o]\nplugin = \"s3\"\nbucket = {bucket}\n"
+        ))
+    };
+    let local = backend(r#"{ directory = "objects" }"#).unwrap();
+    assert_eq!(
+        local.backends["o"].bucket,
+        Some(BucketSpec::Directory(PathBuf::from(
+            "/etc/vsamrd/vsam-data/objects"
+        )))
+    );
+    let s3 = backend(
+        r#"{ name = "vsam", endpoint = "http://127.0.0.1:8333", access_key_id = "AK", secret_access_key = "SECRET" }"#,
+    )
+    .unwrap();
+    let Some(BucketSpec::S3(spec)) = &s3.backends["o"].bucket else {
+        panic!("an S3 bucket");
+    };
+    assert_eq!(
+        (spec.bucket.as_str(), spec.virtual_hosted_style),
+        ("vsam", false)
+    );
+    let shown = format!("{:?}", s3.backends["o"]);
+    assert!(
+        shown.contains("bucket vsam at http://127.0.0.1:8333"),
+        "{shown}"
+    );
+    assert!(!shown.contains("SECRET"), "{shown}");
+
+    for (bucket, says) in [
+        (
+            r#"{ directory = "o", name = "b" }"#,
+            "either a local `directory` or an S3 bucket",
+        ),
+        ("{}", "give `directory"),
+        (
+            r#"{ name = "b", endpoint = "127.0.0.1:8333" }"#,
+            "is not a URL",
+        ),
+        (
+            r#"{ name = "b", access_key_id = "AK" }"#,
+            "give both access_key_id",
+        ),
+        (r#"{ name = "b", bucket = "x" }"#, "unknown field `bucket`"),
+    ] {
+        let error = backend(bucket).unwrap_err();
+        assert_eq!(error.line, Some(5), "{error}");
+        assert!(error.to_string().contains(says), "{bucket}: {error}");
+    }
 }

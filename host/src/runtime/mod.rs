@@ -4,6 +4,7 @@
 pub mod builtin;
 pub mod call;
 mod convert;
+pub mod objects;
 pub mod sql;
 pub mod wasm;
 pub mod worker;
@@ -12,8 +13,7 @@ use crate::config::{Config, PluginSource};
 use anyhow::{Context, Result};
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
-use std::time::Duration;
-pub use wasm::{LoadedPlugin, PluginRuntime, WasmStore};
+pub use wasm::{Grants, LoadedPlugin, PluginRuntime, WasmStore};
 pub use worker::BackendHandle;
 
 /// Reads a plugin's component bytes.
@@ -46,17 +46,10 @@ pub fn start_backends(
         let plugin = plugins
             .get(settings.plugin.as_str())
             .with_context(|| format!("backend {name}: plugin {} is not loaded", settings.plugin))?;
-        let database = settings
-            .database
-            .as_ref()
-            .map(|url| {
-                sql::SqlGrant::new(url, Duration::from_millis(settings.call_timeout_ms))
-                    .with_context(|| format!("backend {name}: database {url}"))
-            })
-            .transpose()?;
+        let grants = Grants::for_backend(settings)?;
         // One writer, then the readers, each its own instance and session.
         let stores = (0..=settings.readers)
-            .map(|_| WasmStore::new(plugin.clone(), settings.clone(), database.clone()))
+            .map(|_| WasmStore::new(plugin.clone(), settings.clone(), grants.clone()))
             .collect::<Vec<_>>();
         // WASI's synchronous calls may not run on a tokio thread: start the
         // first instances on a plain one, like the workers that will own them.
@@ -81,6 +74,7 @@ pub fn start_backends(
             plugin = %settings.plugin,
             directory = ?settings.directory,
             database = ?settings.database,
+            bucket = ?settings.bucket,
             timeout_ms = settings.call_timeout_ms,
             memory_mb = settings.memory_limit >> 20,
             readers = settings.readers,
@@ -89,4 +83,20 @@ pub fn start_backends(
         backends.insert(name.clone(), handle);
     }
     Ok(backends)
+}
+
+/// An error and its causes, `: `-separated (a TLS or connection failure
+/// says what went wrong only in its causes).
+pub(crate) fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        let cause_text = cause.to_string();
+        if !text.contains(&cause_text) {
+            text.push_str(": ");
+            text.push_str(&cause_text);
+        }
+        source = cause.source();
+    }
+    text
 }

@@ -9,6 +9,7 @@
 
 use super::call::{Call, CallError, CallResult, RecordStore, Reply};
 use super::convert;
+use super::objects::ObjectGrant;
 use super::sql::{SqlGrant, SqlSession};
 use crate::config::BackendSettings;
 use anyhow::{Context, Result};
@@ -32,6 +33,7 @@ mod bindings {
 
 pub(super) use bindings::exports::vsam::backend::store as wit_store;
 use bindings::vsam::backend::log::Level;
+pub(super) use bindings::vsam::backend::objects as wit_objects;
 pub(super) use bindings::vsam::backend::sql as wit_sql;
 pub(super) use bindings::vsam::backend::types as wit_types;
 
@@ -56,11 +58,12 @@ pub struct LoadedPlugin {
 }
 
 /// What a plugin instance's store holds: its WASI context (the granted
-/// directory), its session on the granted database, resource table, limits
-/// and the backend's name for logs.
+/// directory), its session on the granted database, the granted bucket,
+/// resource table, limits and the backend's name for logs.
 pub struct InstanceState {
     wasi: WasiCtx,
     sql: SqlSession,
+    objects: Option<Arc<ObjectGrant>>,
     table: ResourceTable,
     limits: StoreLimits,
     backend: String,
@@ -123,6 +126,102 @@ impl wit_sql::Host for InstanceState {
     }
     fn rollback(&mut self) -> Result<(), wit_sql::SqlError> {
         self.sql.rollback()
+    }
+}
+
+impl InstanceState {
+    fn bucket(&self) -> Result<&ObjectGrant, wit_objects::ObjectError> {
+        self.objects
+            .as_deref()
+            .ok_or(wit_objects::ObjectError::NotGranted)
+    }
+}
+
+impl wit_objects::Host for InstanceState {
+    fn get(
+        &mut self,
+        name: String,
+    ) -> Result<Option<wit_objects::Object>, wit_objects::ObjectError> {
+        self.bucket()?.get(&name)
+    }
+    fn get_many(
+        &mut self,
+        names: Vec<String>,
+    ) -> Result<Vec<Option<wit_objects::Object>>, wit_objects::ObjectError> {
+        self.bucket()?.get_many(&names)
+    }
+    fn head(
+        &mut self,
+        name: String,
+    ) -> Result<Option<wit_objects::ObjectInfo>, wit_objects::ObjectError> {
+        self.bucket()?.head(&name)
+    }
+    fn put(&mut self, name: String, body: Vec<u8>) -> Result<String, wit_objects::ObjectError> {
+        self.bucket()?
+            .put(&name, body, object_store::PutMode::Overwrite)
+    }
+    fn put_if_absent(
+        &mut self,
+        name: String,
+        body: Vec<u8>,
+    ) -> Result<String, wit_objects::ObjectError> {
+        self.bucket()?
+            .put(&name, body, object_store::PutMode::Create)
+    }
+    fn put_if_match(
+        &mut self,
+        name: String,
+        body: Vec<u8>,
+        etag: String,
+    ) -> Result<String, wit_objects::ObjectError> {
+        self.bucket()?.put_if_match(&name, body, etag)
+    }
+    fn delete(&mut self, name: String) -> Result<(), wit_objects::ObjectError> {
+        self.bucket()?.delete(&name)
+    }
+    fn list(
+        &mut self,
+        prefix: String,
+        start_after: Option<String>,
+        limit: u32,
+    ) -> Result<Vec<wit_objects::ObjectInfo>, wit_objects::ObjectError> {
+        self.bucket()?.list(&prefix, start_after.as_deref(), limit)
+    }
+}
+
+/// What a backend's instances are granted besides their directory: its
+/// database and its bucket, connected once and shared by its instances.
+#[derive(Clone, Default)]
+pub struct Grants {
+    /// The `database` grant.
+    pub database: Option<Arc<SqlGrant>>,
+    /// The `bucket` grant.
+    pub bucket: Option<Arc<ObjectGrant>>,
+}
+
+impl Grants {
+    /// Connects what `settings` grant (no request is sent yet).
+    pub fn for_backend(settings: &BackendSettings) -> Result<Self> {
+        let timeout = Duration::from_millis(settings.call_timeout_ms);
+        let database = settings
+            .database
+            .as_ref()
+            .map(|url| {
+                SqlGrant::new(url, timeout)
+                    .with_context(|| format!("backend {}: database {url}", settings.name))
+            })
+            .transpose()?;
+        // One object request may take at most 40% of the call limit, so a
+        // plugin that meets a dead store still answers within it.
+        let bucket = settings
+            .bucket
+            .as_ref()
+            .map(|spec| {
+                ObjectGrant::new(spec, timeout * 2 / 5)
+                    .with_context(|| format!("backend {}: {spec}", settings.name))
+            })
+            .transpose()?;
+        Ok(Self { database, bucket })
     }
 }
 
@@ -265,20 +364,15 @@ struct Live {
 pub struct WasmStore {
     plugin: Arc<LoadedPlugin>,
     settings: BackendSettings,
-    database: Option<Arc<SqlGrant>>,
+    grants: Grants,
     live: Option<Live>,
     deadline_ticks: u64,
 }
 
 impl WasmStore {
-    /// A store for `settings` backed by `plugin`, granted `database` if
-    /// any; nothing runs until the first call (see
-    /// [`WasmStore::ensure_instance`]).
-    pub fn new(
-        plugin: Arc<LoadedPlugin>,
-        settings: BackendSettings,
-        database: Option<Arc<SqlGrant>>,
-    ) -> Self {
+    /// A store for `settings` backed by `plugin`, with `grants`; nothing
+    /// runs until the first call (see [`WasmStore::ensure_instance`]).
+    pub fn new(plugin: Arc<LoadedPlugin>, settings: BackendSettings, grants: Grants) -> Self {
         let deadline_ticks = settings
             .call_timeout_ms
             .div_ceil(EPOCH_TICK.as_millis() as u64)
@@ -286,7 +380,7 @@ impl WasmStore {
         Self {
             plugin,
             settings,
-            database,
+            grants,
             live: None,
             deadline_ticks,
         }
@@ -334,7 +428,8 @@ impl WasmStore {
             .build();
         let state = InstanceState {
             wasi: wasi.build(),
-            sql: SqlSession::new(self.database.clone()),
+            sql: SqlSession::new(self.grants.database.clone()),
+            objects: self.grants.bucket.clone(),
             table: ResourceTable::new(),
             limits,
             backend: self.settings.name.clone(),

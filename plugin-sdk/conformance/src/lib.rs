@@ -11,12 +11,14 @@
 mod check;
 mod postgres;
 mod scenarios;
+mod seaweedfs;
 mod server;
 
 pub use check::Failure;
 pub use postgres::Postgres;
 pub use scenarios::{Scenario, all};
-pub use server::{ServerUnderTest, start_server_for_plugin};
+pub use seaweedfs::SeaweedFs;
+pub use server::{Grants, ServerUnderTest, start_server_for_plugin};
 
 use std::time::{Duration, Instant};
 use vsam_client::Connection;

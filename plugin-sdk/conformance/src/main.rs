@@ -19,6 +19,11 @@ struct Args {
     /// directory) or a PostgreSQL URL.
     #[arg(long)]
     database: Option<String>,
+    /// Grant the backend a bucket, as the TOML inline table of a backend's
+    /// `bucket` setting: '{ directory = "objects" }' (under a fresh data
+    /// directory) or '{ name = "vsam", endpoint = "http://127.0.0.1:8333" }'.
+    #[arg(long)]
+    bucket: Option<String>,
     /// Define every dataset with a COBOL layout, to check a store's mapped
     /// (typed) representation of records.
     #[arg(long)]
@@ -44,23 +49,22 @@ fn main() -> ExitCode {
         .expect("tokio runtime");
     runtime.block_on(async {
         let params: BTreeMap<String, String> = args.params.into_iter().collect();
-        let server = match vsam_conformance::start_server_for_plugin(
-            &args.plugin,
-            &params,
-            args.database.as_deref(),
-            args.readers,
-        )
-        .await
-        {
-            Ok(server) => server,
-            Err(error) => {
-                eprintln!(
-                    "vsam-conformance: cannot start vsamrd with {}: {error:#}",
-                    args.plugin.display()
-                );
-                return ExitCode::from(2);
-            }
+        let grants = vsam_conformance::Grants {
+            database: args.database,
+            bucket: args.bucket,
+            readers: args.readers,
         };
+        let server =
+            match vsam_conformance::start_server_for_plugin(&args.plugin, &params, &grants).await {
+                Ok(server) => server,
+                Err(error) => {
+                    eprintln!(
+                        "vsam-conformance: cannot start vsamrd with {}: {error:#}",
+                        args.plugin.display()
+                    );
+                    return ExitCode::from(2);
+                }
+            };
         println!(
             "conformance of {} through vsamrd at {}",
             args.plugin.display(),

@@ -16,15 +16,26 @@ pub struct ServerUnderTest {
     pub data_dir: tempfile::TempDir,
 }
 
+/// What the backend under test is granted besides a directory of its own.
+#[derive(Clone, Debug, Default)]
+pub struct Grants {
+    /// A database: `sqlite:PATH` (relative to the fresh data directory) or
+    /// a PostgreSQL URL.
+    pub database: Option<String>,
+    /// A bucket, as the TOML inline table of the backend's `bucket`
+    /// setting: `{ directory = "objects" }` (under the fresh data
+    /// directory) or `{ name = "vsam", endpoint = "http://...", ... }`.
+    pub bucket: Option<String>,
+    /// Reader instances besides the writer (they need a database).
+    pub readers: usize,
+}
+
 /// Starts vsamrd with `plugin` (a .wasm component file) as the only
-/// backend, granted a directory and `database` (`sqlite:PATH`, relative to
-/// the fresh data directory, or a PostgreSQL URL) if given, with `params`
-/// for its `init` and `readers` reader instances (these need a database).
+/// backend, granted a directory and `grants`, with `params` for its `init`.
 pub async fn start_server_for_plugin(
     plugin: &Path,
     params: &BTreeMap<String, String>,
-    database: Option<&str>,
-    readers: usize,
+    grants: &Grants,
 ) -> anyhow::Result<ServerUnderTest> {
     let data_dir = tempfile::tempdir()?;
     let params_toml: String = params
@@ -45,6 +56,7 @@ plugin = "under-test"
 directory = "under-test"
 readers = {readers}
 {database}
+{bucket}
 
 [backends.under-test.params]
 {params_toml}
@@ -53,8 +65,16 @@ default = "under-test"
 "#,
         data = toml_string(&data_dir.path().display().to_string()),
         plugin = toml_string(&absolute(plugin).display().to_string()),
-        database = database
+        readers = grants.readers,
+        database = grants
+            .database
+            .as_deref()
             .map(|url| format!("database = {}", toml_string(url)))
+            .unwrap_or_default(),
+        bucket = grants
+            .bucket
+            .as_deref()
+            .map(|table| format!("bucket = {table}"))
             .unwrap_or_default(),
     );
     let config = Config::parse(&text, "<conformance>", Path::new("."))?;

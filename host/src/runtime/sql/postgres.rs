@@ -67,7 +67,10 @@ impl PgGrant {
     /// Borrows a connection for one session.
     pub fn connect(&self) -> Result<PgConnection, SqlError> {
         let client = block(&self.runtime, self.timeout, self.pool.get())?.map_err(|e| {
-            SqlError::Unavailable(format!("cannot connect to PostgreSQL: {}", causes(&e)))
+            SqlError::Unavailable(format!(
+                "cannot connect to PostgreSQL: {}",
+                crate::runtime::error_chain(&e)
+            ))
         })?;
         Ok(PgConnection {
             client: Some(client),
@@ -75,22 +78,6 @@ impl PgGrant {
             timeout: self.timeout,
         })
     }
-}
-
-/// An error and its causes, `: `-separated (a TLS failure says which
-/// certificate check failed only in its causes).
-fn causes(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        let cause_text = cause.to_string();
-        if !text.contains(&cause_text) {
-            text.push_str(": ");
-            text.push_str(&cause_text);
-        }
-        source = cause.source();
-    }
-    text
 }
 
 /// Runs a future to completion from a worker thread, within the call limit.
@@ -115,7 +102,7 @@ pub struct PgConnection {
 fn error(e: tokio_postgres::Error) -> SqlError {
     let message = match e.as_db_error() {
         Some(db) => format!("{}: {}", db.code().code(), db.message()),
-        None => causes(&e),
+        None => crate::runtime::error_chain(&e),
     };
     if e.is_closed() {
         return SqlError::Unavailable(message);

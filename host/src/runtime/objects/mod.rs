@@ -1,0 +1,335 @@
+//! The object-store capability: a bucket the host reaches on a backend's
+//! behalf, so that its plugin can keep records in objects without ever
+//! holding the endpoint or the credentials.
+//!
+//! A backend's `bucket` setting grants it one bucket: an S3-compatible one
+//! (AWS, SeaweedFS, Ceph...) through the `object_store` crate, or a local
+//! directory (the embedded default). The plugin names objects inside that
+//! bucket and nothing else; every request runs on vsamrd's runtime within
+//! the backend's call limit.
+
+mod local;
+mod s3;
+mod spec;
+
+use super::wasm::wit_objects::{Object, ObjectError, ObjectInfo};
+use futures::{StreamExt, TryStreamExt};
+use object_store::path::Path;
+use object_store::{
+    GetResult, ObjectMeta, ObjectStore, ObjectStoreExt, PutMode, PutOptions, PutPayload,
+    UpdateVersion,
+};
+pub use spec::{BucketSpec, S3Spec};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::runtime::Handle;
+
+/// Most object requests one `get-many` keeps in flight.
+const MAX_CONCURRENT_GETS: usize = 32;
+
+/// The store behind a grant, with what it cannot do natively.
+enum Bucket {
+    /// S3-compatible: conditional writes and start-after listings are the
+    /// server's.
+    S3(s3::S3Bucket),
+    /// A local directory: conditional replacement and ordered listing are
+    /// done here (vsamrd is the directory's only writer).
+    Local(local::LocalBucket),
+}
+
+/// A backend's granted bucket, shared by its plugin instances.
+pub struct ObjectGrant {
+    bucket: Bucket,
+    runtime: Handle,
+    /// Longest one request may take, retries included.
+    deadline: Duration,
+    /// Where the bucket is, for messages (never the credentials).
+    place: String,
+}
+
+impl ObjectGrant {
+    /// Connects the grant (no request is sent yet). Requests run on the
+    /// current tokio runtime; each is bounded by `deadline`.
+    pub fn new(spec: &BucketSpec, deadline: Duration) -> anyhow::Result<Arc<Self>> {
+        let runtime = Handle::try_current()
+            .map_err(|_| anyhow::anyhow!("object-store backends need vsamrd's runtime"))?;
+        let bucket = match spec {
+            BucketSpec::Directory(path) => Bucket::Local(local::LocalBucket::new(path)?),
+            BucketSpec::S3(s3) => Bucket::S3(s3::S3Bucket::new(s3, deadline)?),
+        };
+        Ok(Arc::new(Self {
+            bucket,
+            runtime,
+            deadline,
+            place: spec.to_string(),
+        }))
+    }
+
+    fn store(&self) -> &dyn ObjectStore {
+        match &self.bucket {
+            Bucket::S3(s3) => s3.store(),
+            Bucket::Local(local) => local.store(),
+        }
+    }
+
+    /// Runs one request from a worker thread, within the deadline.
+    fn block<T>(
+        &self,
+        what: &str,
+        name: &str,
+        future: impl Future<Output = Result<T, ObjectError>>,
+    ) -> Result<T, ObjectError> {
+        self.runtime
+            .block_on(async { tokio::time::timeout(self.deadline, future).await })
+            .unwrap_or_else(|_| {
+                Err(ObjectError::Unavailable(format!(
+                    "{what} {name:?}: the object store {} did not answer within {} ms",
+                    self.place,
+                    self.deadline.as_millis()
+                )))
+            })
+    }
+
+    /// Turns a store error into the contract's, saying what was asked and,
+    /// for a refusal, what to check.
+    fn error(&self, what: &str, name: &str, error: object_store::Error) -> ObjectError {
+        use object_store::Error as E;
+        let (text, code) = s3_error_text(&super::error_chain(&error));
+        let message = format!("{what} {name:?} in {}: {text}", self.place);
+        let hint = match code.as_deref() {
+            Some("SignatureDoesNotMatch" | "InvalidAccessKeyId" | "AccessDenied") => Some(
+                "the store refused the credentials: check the bucket's access_key_id and secret_access_key (or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY)",
+            ),
+            Some("NoSuchBucket") => {
+                Some("there is no such bucket: create it, or correct the bucket's name")
+            }
+            _ => None,
+        };
+        match (error, hint) {
+            (_, Some(hint)) => ObjectError::Failed(format!("{message} ({hint})")),
+            (E::Precondition { .. } | E::AlreadyExists { .. }, _) => {
+                ObjectError::PreconditionFailed
+            }
+            (E::InvalidPath { .. } | E::NotSupported { .. } | E::NotImplemented { .. }, _) => {
+                ObjectError::Failed(message)
+            }
+            (E::PermissionDenied { .. } | E::Unauthenticated { .. }, _) => {
+                ObjectError::Failed(format!("{message} (check the bucket's credentials)"))
+            }
+            _ => ObjectError::Unavailable(message),
+        }
+    }
+
+    /// The object under `name`.
+    pub fn get(&self, name: &str) -> Result<Option<Object>, ObjectError> {
+        let path = object_path(name)?;
+        self.block("get", name, self.fetch(name, &path))
+    }
+
+    async fn fetch(&self, name: &str, path: &Path) -> Result<Option<Object>, ObjectError> {
+        let result: GetResult = match self.store().get(path).await {
+            Ok(result) => result,
+            Err(object_store::Error::NotFound { .. }) => return Ok(None),
+            Err(e) => return Err(self.error("get", name, e)),
+        };
+        let etag = result.meta.e_tag.clone().unwrap_or_default();
+        let body = result
+            .bytes()
+            .await
+            .map_err(|e| self.error("get", name, e))?;
+        Ok(Some(Object {
+            body: body.to_vec(),
+            etag,
+        }))
+    }
+
+    /// Many objects, fetched concurrently.
+    pub fn get_many(&self, names: &[String]) -> Result<Vec<Option<Object>>, ObjectError> {
+        let paths = names
+            .iter()
+            .map(|name| object_path(name))
+            .collect::<Result<Vec<_>, _>>()?;
+        let first = names.first().map(String::as_str).unwrap_or("");
+        self.block(
+            "get",
+            first,
+            futures::stream::iter(names.iter().zip(&paths))
+                .map(|(name, path)| self.fetch(name, path))
+                .buffered(MAX_CONCURRENT_GETS)
+                .try_collect(),
+        )
+    }
+
+    /// Size and version of the object under `name`.
+    pub fn head(&self, name: &str) -> Result<Option<ObjectInfo>, ObjectError> {
+        let path = object_path(name)?;
+        self.block("head", name, async {
+            match self.store().head(&path).await {
+                Ok(meta) => Ok(Some(info(meta))),
+                Err(object_store::Error::NotFound { .. }) => Ok(None),
+                Err(e) => Err(self.error("head", name, e)),
+            }
+        })
+    }
+
+    /// Stores an object under `mode`; returns its new version tag.
+    pub fn put(&self, name: &str, body: Vec<u8>, mode: PutMode) -> Result<String, ObjectError> {
+        let path = object_path(name)?;
+        let what = match mode {
+            PutMode::Overwrite => "put",
+            PutMode::Create => "put-if-absent",
+            PutMode::Update(_) => "put-if-match",
+        };
+        self.block(what, name, async {
+            let payload = PutPayload::from(body);
+            let result = match &self.bucket {
+                Bucket::Local(local) => local.put(&path, payload, mode).await,
+                Bucket::S3(s3) => {
+                    let options = PutOptions {
+                        mode,
+                        ..Default::default()
+                    };
+                    s3.store().put_opts(&path, payload, options).await
+                }
+            };
+            result
+                .map(|put| put.e_tag.unwrap_or_default())
+                .map_err(|e| self.error(what, name, e))
+        })
+    }
+
+    /// Replaces the object under `name` only at version `etag`.
+    pub fn put_if_match(
+        &self,
+        name: &str,
+        body: Vec<u8>,
+        etag: String,
+    ) -> Result<String, ObjectError> {
+        let version = UpdateVersion {
+            e_tag: Some(etag),
+            version: None,
+        };
+        self.put(name, body, PutMode::Update(version))
+    }
+
+    /// Removes the object under `name`, if any.
+    pub fn delete(&self, name: &str) -> Result<(), ObjectError> {
+        let path = object_path(name)?;
+        self.block("delete", name, async {
+            let deleted = match &self.bucket {
+                Bucket::Local(local) => local.delete(&path).await,
+                Bucket::S3(s3) => s3.store().delete(&path).await,
+            };
+            match deleted {
+                Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
+                Err(e) => Err(self.error("delete", name, e)),
+            }
+        })
+    }
+
+    /// Up to `limit` objects under the name prefix `prefix`, in name order,
+    /// after `start_after`.
+    pub fn list(
+        &self,
+        prefix: &str,
+        start_after: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<ObjectInfo>, ObjectError> {
+        let limit = limit as usize;
+        self.block("list", prefix, async {
+            let listed = match &self.bucket {
+                Bucket::S3(s3) => s3.list(prefix, start_after, limit).await,
+                Bucket::Local(local) => local.list(prefix, start_after, limit).await,
+            };
+            listed
+                .map(|metas| metas.into_iter().map(info).collect())
+                .map_err(|e| self.error("list", prefix, e))
+        })
+    }
+}
+
+/// An S3 error answer carries an XML document: keep its code and message
+/// instead of the document.
+fn s3_error_text(text: &str) -> (String, Option<String>) {
+    let Some(xml) = text.find("<?xml") else {
+        return (text.to_string(), None);
+    };
+    let element = |tag: &str| {
+        let open = format!("<{tag}>");
+        let start = text[xml..].find(&open)? + xml + open.len();
+        let end = text[start..].find("</")? + start;
+        Some(text[start..end].to_string())
+    };
+    let code = element("Code");
+    let mut short = text[..xml].trim_end().trim_end_matches(':').to_string();
+    if let Some(code) = &code {
+        short.push_str(&format!(": {code}"));
+    }
+    if let Some(message) = element("Message") {
+        short.push_str(&format!(": {message}"));
+    }
+    (short, code)
+}
+
+fn info(meta: ObjectMeta) -> ObjectInfo {
+    ObjectInfo {
+        name: meta.location.to_string(),
+        size: meta.size,
+        etag: meta.e_tag.unwrap_or_default(),
+    }
+}
+
+/// A plugin's object name as a store path: `/`-separated, no empty, `.` or
+/// `..` segment, so that no name leaves the bucket (or the directory).
+fn object_path(name: &str) -> Result<Path, ObjectError> {
+    let invalid = |why: &str| ObjectError::Failed(format!("object name {name:?} {why}"));
+    if name.is_empty() || name.len() > 1024 {
+        return Err(invalid("must have 1 to 1024 bytes"));
+    }
+    if name
+        .split('/')
+        .any(|segment| segment.is_empty() || segment == "." || segment == "..")
+    {
+        return Err(invalid(
+            "has an empty, `.` or `..` segment (names are `/`-separated keys)",
+        ));
+    }
+    if name.chars().any(|c| c.is_control() || c == '\\') {
+        return Err(invalid("contains a control character or a backslash"));
+    }
+    let path = Path::parse(name).map_err(|e| invalid(&format!("is not usable: {e}")))?;
+    if path.as_ref() != name {
+        return Err(invalid("is not stored under that exact name"));
+    }
+    Ok(path)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{object_path, s3_error_text};
+
+    #[test]
+    fn s3_error_documents_become_one_line() {
+        let text = "Error performing GET http://h/b in 2ms - Server returned non-2xx status code: 403 Forbidden: <?xml version=\"1.0\"?>\n<Error><Code>SignatureDoesNotMatch</Code><Message>The signature does not match.</Message></Error>";
+        let (short, code) = s3_error_text(text);
+        assert_eq!(
+            short,
+            "Error performing GET http://h/b in 2ms - Server returned non-2xx status code: 403 Forbidden: SignatureDoesNotMatch: The signature does not match."
+        );
+        assert_eq!(code.as_deref(), Some("SignatureDoesNotMatch"));
+        assert_eq!(
+            s3_error_text("connection refused"),
+            ("connection refused".into(), None)
+        );
+    }
+
+    #[test]
+    fn names_stay_inside_the_bucket() {
+        assert!(object_path("PROD.CUST/ci/00ff-A").is_ok());
+        for bad in [
+            "", "/a", "a/", "a//b", "../a", "a/../b", "a/./b", "a\\b", "a\u{1}b",
+        ] {
+            assert!(object_path(bad).is_err(), "{bad:?} accepted");
+        }
+    }
+}

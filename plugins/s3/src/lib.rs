@@ -1,0 +1,229 @@
+//! The object-store backend: VSAM datasets in an S3-compatible bucket (or
+//! a local directory standing in for one), readable by ordinary S3 tools.
+//!
+//! A dataset is a definition object and control intervals: objects holding
+//! the records of one key range each, as RECFM=VB records in key order (see
+//! [`ci`] and [`layout`]). A GET reads one interval, a browse a few at a
+//! time, a write rewrites an interval with a conditional write at the
+//! host's group sync (see [`table`]).
+//!
+//! Parameters (`[backends.NAME.params]`):
+//! - `prefix`: where in the bucket the datasets go (default: the top);
+//! - `ci_size`: bytes at which an interval is full (default 32768);
+//! - `cache`: unchanged intervals kept in memory per dataset for browsing
+//!   (default 256).
+
+pub mod ci;
+pub mod layout;
+pub mod table;
+
+use std::collections::HashMap;
+use table::{Definition, Table, Tuning, store_error};
+use vsam_plugin_sdk::objects::{self, ObjectError};
+use vsam_plugin_sdk::{
+    Backend, Dataset, Direction, Entry, Start, StoreError, StoreResult, export_backend,
+};
+
+/// The object store: the bucket's prefix and the datasets opened so far.
+pub struct ObjectBackend {
+    prefix: String,
+    tuning: Tuning,
+    tables: HashMap<String, Table>,
+}
+
+impl ObjectBackend {
+    fn table(&mut self, ds: &Dataset) -> StoreResult<&mut Table> {
+        if !self.tables.contains_key(&ds.name) {
+            let table = Table::open(&self.prefix, ds, self.tuning)?;
+            self.tables.insert(ds.name.clone(), table);
+        }
+        Ok(self.tables.get_mut(&ds.name).expect("inserted above"))
+    }
+}
+
+fn number(
+    name: &str,
+    value: &str,
+    range: std::ops::RangeInclusive<usize>,
+) -> Result<usize, String> {
+    value
+        .parse::<usize>()
+        .ok()
+        .filter(|n| range.contains(n))
+        .ok_or_else(|| {
+            format!(
+                "s3 backend: parameter {name} = {value:?} must be a number from {} to {}",
+                range.start(),
+                range.end()
+            )
+        })
+}
+
+impl Backend for ObjectBackend {
+    fn init(params: &[(String, String)]) -> Result<Self, String> {
+        let mut prefix = String::new();
+        let mut tuning = Tuning {
+            ci_size: 32 * 1024,
+            cache: 256,
+        };
+        for (name, value) in params {
+            match name.as_str() {
+                "prefix" => {
+                    prefix = value.trim_matches('/').to_string();
+                    if !prefix.is_empty() {
+                        prefix.push('/');
+                    }
+                }
+                "ci_size" => tuning.ci_size = number(name, value, 512..=16 << 20)?,
+                "cache" => tuning.cache = number(name, value, 8..=1 << 20)?,
+                other => {
+                    return Err(format!(
+                        "s3 backend: unknown parameter {other:?}; known: prefix, ci_size, cache"
+                    ));
+                }
+            }
+        }
+        // Fail at start, not at the first request, if there is no bucket.
+        objects::list(&prefix, None, 1).map_err(|e| match e {
+            ObjectError::NotGranted => "s3 backend: no bucket is granted: add `bucket = { directory = \"objects\" }` or `bucket = { name = \"BUCKET\", endpoint = \"...\" }` to the backend's configuration".to_string(),
+            ObjectError::Unavailable(m) | ObjectError::Failed(m) => {
+                format!("s3 backend: the bucket cannot be listed: {m}")
+            }
+            ObjectError::PreconditionFailed => "s3 backend: the bucket cannot be listed".into(),
+        })?;
+        Ok(Self {
+            prefix,
+            tuning,
+            tables: HashMap::new(),
+        })
+    }
+
+    fn create(&mut self, ds: &Dataset, layout: Option<&str>) -> StoreResult<()> {
+        if ds.max_record_length as usize > ci::MAX_RECORD {
+            return Err(StoreError::Invalid(format!(
+                "{}: records of up to {} bytes fit a control interval, not {}",
+                ds.name,
+                ci::MAX_RECORD,
+                ds.max_record_length
+            )));
+        }
+        let names = layout::Names::new(&self.prefix, ds);
+        self.tables.remove(&ds.name);
+        let definition = Definition::new(ds, layout, self.tuning);
+        if let Some(stored) = Definition::read(&names, &ds.name)? {
+            return Err(adopt(ds, &stored, &definition));
+        }
+        let leftovers = objects::list(&names.intervals(), None, 1)
+            .map_err(|e| store_error(&ds.name, "checking the bucket", e))?;
+        if let Some(leftover) = leftovers.first() {
+            return Err(StoreError::Invalid(format!(
+                "{}: the bucket already holds {} without a definition beside it; remove the objects under {} first",
+                ds.name,
+                leftover.name,
+                names.root()
+            )));
+        }
+        match objects::put_if_absent(&names.definition(), &definition.to_json()) {
+            Ok(_) => Ok(()),
+            Err(ObjectError::PreconditionFailed) => {
+                // Another server defined it just now.
+                match Definition::read(&names, &ds.name)? {
+                    Some(stored) => Err(adopt(ds, &stored, &definition)),
+                    None => Err(StoreError::AlreadyExists),
+                }
+            }
+            Err(e) => Err(store_error(&ds.name, "storing its definition", e)),
+        }
+    }
+
+    fn destroy(&mut self, ds: &Dataset) -> StoreResult<()> {
+        self.tables.remove(&ds.name);
+        let names = layout::Names::new(&self.prefix, ds);
+        let err = |what: &'static str| move |e| store_error(&ds.name, what, e);
+        if objects::head(&names.definition())
+            .map_err(err("reading its definition"))?
+            .is_none()
+        {
+            return Err(StoreError::NoSuchDataset);
+        }
+        // Intervals first, the definition last: an interrupted destroy
+        // leaves a dataset that can be destroyed again.
+        loop {
+            let intervals = objects::list(&names.intervals(), None, 1000)
+                .map_err(err("listing its control intervals"))?;
+            if intervals.is_empty() {
+                break;
+            }
+            for interval in intervals {
+                objects::delete(&interval.name).map_err(err("deleting a control interval"))?;
+            }
+        }
+        objects::delete(&names.definition()).map_err(err("deleting its definition"))
+    }
+
+    fn get(&mut self, ds: &Dataset, key: &[u8]) -> StoreResult<Option<Vec<u8>>> {
+        self.table(ds)?.get(key)
+    }
+
+    fn get_many(&mut self, ds: &Dataset, keys: &[Vec<u8>]) -> StoreResult<Vec<Option<Vec<u8>>>> {
+        self.table(ds)?.get_many(keys)
+    }
+
+    fn scan(
+        &mut self,
+        ds: &Dataset,
+        from: Start,
+        dir: Direction,
+        limit: u32,
+    ) -> StoreResult<Vec<Entry>> {
+        self.table(ds)?.scan(&from, dir, limit)
+    }
+
+    fn insert(&mut self, ds: &Dataset, key: Vec<u8>, value: Vec<u8>) -> StoreResult<()> {
+        self.table(ds)?.insert(key, value)
+    }
+
+    fn replace(&mut self, ds: &Dataset, key: Vec<u8>, value: Vec<u8>) -> StoreResult<()> {
+        self.table(ds)?.replace(key, value)
+    }
+
+    fn delete(&mut self, ds: &Dataset, key: &[u8]) -> StoreResult<()> {
+        self.table(ds)?.delete(key)
+    }
+
+    fn append(&mut self, ds: &Dataset, value: Vec<u8>) -> StoreResult<Vec<u8>> {
+        self.table(ds)?.append(value)
+    }
+
+    fn flush(&mut self, ds: &Dataset) -> StoreResult<()> {
+        if let Some(table) = self.tables.get_mut(&ds.name) {
+            table.sync()?;
+            table.forget_clean();
+        }
+        Ok(())
+    }
+
+    fn sync(&mut self) -> StoreResult<()> {
+        for table in self.tables.values_mut() {
+            table.sync()?;
+        }
+        Ok(())
+    }
+}
+
+/// A dataset already in the bucket is adopted (`already-exists`: DEFINE
+/// takes its records) if it was defined the same way; otherwise reading it
+/// with the new definition would garble it, so DEFINE is refused.
+fn adopt(ds: &Dataset, stored: &Definition, wanted: &Definition) -> StoreError {
+    if stored.same_shape(wanted) {
+        StoreError::AlreadyExists
+    } else {
+        StoreError::Invalid(format!(
+            "{}: the bucket already holds this dataset defined otherwise ({}); define it the same way to use its records, or delete it first",
+            ds.name,
+            stored.describe()
+        ))
+    }
+}
+
+export_backend!(ObjectBackend);

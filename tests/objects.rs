@@ -1,0 +1,388 @@
+//! The object-store plugin: the conformance suite on a local directory and
+//! on a real S3 server (SeaweedFS, signatures checked), with control
+//! intervals small enough that every scenario crosses and splits them; the
+//! layout ordinary tools see; two servers writing one bucket; the store
+//! stopped mid-run.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use vsam_conformance::{Grants, SeaweedFs, start_server_for_plugin};
+use vsam_tests::{S3_WASM, assert_conforms};
+
+/// Intervals of 512 bytes: a few records each.
+fn small_intervals() -> BTreeMap<String, String> {
+    BTreeMap::from([("ci_size".to_string(), "512".to_string())])
+}
+
+async fn conforms(bucket: String, params: BTreeMap<String, String>, what: &str) {
+    let grants = Grants {
+        bucket: Some(bucket),
+        ..Default::default()
+    };
+    let server = start_server_for_plugin(Path::new(S3_WASM), &params, &grants)
+        .await
+        .unwrap();
+    assert_conforms(&server.address, "CONF", false, what).await;
+    server.server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn s3_plugin_conforms_on_a_local_directory() {
+    let bucket = r#"{ directory = "objects" }"#.to_string();
+    conforms(bucket.clone(), BTreeMap::new(), "s3 on a directory").await;
+    conforms(
+        bucket,
+        small_intervals(),
+        "s3 on a directory, 512-byte intervals",
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn s3_plugin_conforms_on_seaweedfs() {
+    let seaweed = SeaweedFs::start().unwrap();
+    conforms(seaweed.bucket_table(), BTreeMap::new(), "s3 on SeaweedFS").await;
+    let mut params = small_intervals();
+    params.insert("prefix".into(), "small".into());
+    conforms(
+        seaweed.bucket_table(),
+        params,
+        "s3 on SeaweedFS, 512-byte intervals",
+    )
+    .await;
+}
+
+use vsam_client::{Connection, Dataset, DatasetSpec, OpenIntent, RplOptions};
+use vsam_protocol::Organization;
+
+fn esds(name: &str) -> DatasetSpec {
+    DatasetSpec {
+        organization: Organization::Esds,
+        key_length: 0,
+        ..vsam_tests::ksds(name, 0, 100, "cp037")
+    }
+}
+
+/// A record of 60 bytes whose key (8 bytes at offset 0) is `CUST` and
+/// the number, in cp037.
+fn customer(number: u32) -> Vec<u8> {
+    let text = format!("CUST{number:04}  customer number {number:<30}");
+    vsam_plugin_sdk::codepage::CodePage::Cp037
+        .encode(&text)
+        .unwrap()
+}
+
+/// Records in random order into 512-byte intervals: `aws s3 ls` order is
+/// key order, names say which keys, and the objects laid end to end are
+/// the dataset as a RECFM=VB file in key order.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_objects_are_key_ordered_variable_blocked_records() {
+    let server = vsam_tests::start(&format!(
+        "[plugins.s3]\npath = \"{S3_WASM}\"\n[backends.b]\nplugin = \"s3\"\nbucket = {{ directory = \"bucket\" }}\nparams = {{ ci_size = \"512\", prefix = \"vsam\" }}\n[routing]\ndefault = \"b\"\n"
+    ))
+    .await;
+    let conn = Connection::connect(&server.address).await.unwrap();
+    vsam_client::define(&conn, vsam_tests::ksds("PROD.CUST", 8, 100, "cp037"))
+        .await
+        .unwrap();
+    let ds = Dataset::open(&conn, "PROD.CUST", OpenIntent::Update, 1)
+        .await
+        .unwrap();
+    let mut numbers: Vec<u32> = (0..100).map(|i| (i * 37) % 100).collect();
+    numbers.dedup();
+    for &n in &numbers {
+        ds.put(0, RplOptions::direct(), 0, customer(n))
+            .await
+            .unwrap();
+    }
+    ds.close().await.unwrap();
+
+    let root = server.data_dir.path().join("bucket/vsam/PROD.CUST");
+    let definition = std::fs::read_to_string(root.join("dataset.json")).unwrap();
+    assert!(
+        definition.contains("\"organization\": \"ksds\""),
+        "{definition}"
+    );
+    let mut names: Vec<String> = std::fs::read_dir(root.join("ci"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    names.sort();
+    assert!(
+        names.len() >= 12,
+        "100 x 64 bytes need more than 12 intervals: {names:?}"
+    );
+    assert_eq!(
+        names[0], "0000000000000000",
+        "the first interval starts at the lowest key"
+    );
+    assert!(
+        names[1..]
+            .iter()
+            .all(|n| n.len() == 16 + 1 + 8 && n[17..].starts_with("CUST")),
+        "hex key, then the key readable: {names:?}"
+    );
+    let mut records = Vec::new();
+    for name in &names {
+        let bytes = std::fs::read(root.join("ci").join(name)).unwrap();
+        let mut at = 0;
+        while at < bytes.len() {
+            let length = u16::from_be_bytes([bytes[at], bytes[at + 1]]) as usize;
+            assert_eq!(&bytes[at + 2..at + 4], &[0, 0], "RDW of {name}");
+            let record = bytes[at + 4..at + length].to_vec();
+            if name.len() > 16 {
+                let hex: String = record[..8].iter().map(|b| format!("{b:02x}")).collect();
+                assert!(hex.as_str() >= &name[..16], "{name} holds only its range");
+            }
+            records.push(record);
+            at += length;
+        }
+    }
+    let expected: Vec<Vec<u8>> = (0..100).map(customer).collect();
+    assert_eq!(records, expected, "every record once, in key order");
+    server.server.stop().await;
+}
+
+fn config_on(seaweed: &SeaweedFs) -> String {
+    format!(
+        "[plugins.s3]\npath = \"{S3_WASM}\"\n[backends.b]\nplugin = \"s3\"\nbucket = {}\ncall_timeout_ms = 2000\n[routing]\ndefault = \"b\"\n",
+        seaweed.bucket_table()
+    )
+}
+
+/// R15 of a failed request (0 if it succeeded).
+fn r15<T>(result: &Result<T, vsam_client::ClientError>) -> u8 {
+    match result {
+        Ok(_) => 0,
+        Err(e) => e.vsam().map_or(99, |v| v.r15()),
+    }
+}
+
+/// Two vsamrd servers on one bucket: the same new key from both is stored
+/// once (the other is refused, then a duplicate), and ESDS records appended
+/// from both get distinct RBAs that each lead to the right record.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_servers_on_one_bucket_store_a_key_once_and_an_rba_once() {
+    let seaweed = SeaweedFs::start().unwrap();
+    let a = vsam_tests::start(&config_on(&seaweed)).await;
+    let b = vsam_tests::start(&config_on(&seaweed)).await;
+    let on_a = Connection::connect(&a.address).await.unwrap();
+    let on_b = Connection::connect(&b.address).await.unwrap();
+    let spec = vsam_tests::ksds("SHARED.KSDS", 8, 100, "cp037");
+    vsam_client::define(&on_a, spec.clone()).await.unwrap();
+    vsam_client::define(&on_b, spec).await.unwrap();
+    let ksds_a = Dataset::open(&on_a, "SHARED.KSDS", OpenIntent::Update, 1)
+        .await
+        .unwrap();
+    let ksds_b = Dataset::open(&on_b, "SHARED.KSDS", OpenIntent::Update, 1)
+        .await
+        .unwrap();
+    // Both read the (empty) interval, then both insert the same key.
+    assert!(
+        ksds_a
+            .get(0, RplOptions::direct(), &customer(1)[..8], 0, 0, 1)
+            .await
+            .is_err()
+    );
+    assert!(
+        ksds_b
+            .get(0, RplOptions::direct(), &customer(1)[..8], 0, 0, 1)
+            .await
+            .is_err()
+    );
+    let first = ksds_a.put(0, RplOptions::direct(), 0, customer(1)).await;
+    let mut second_record = customer(1);
+    second_record[20] = 0xC2;
+    let second = ksds_b
+        .put(0, RplOptions::direct(), 0, second_record.clone())
+        .await;
+    assert_eq!(r15(&first), 0, "{first:?}");
+    assert_eq!(
+        r15(&second),
+        12,
+        "a stale interval is never overwritten: {second:?}"
+    );
+    let message = second.unwrap_err().to_string();
+    assert!(message.contains("another writer changed"), "{message}");
+    let again = ksds_b.put(0, RplOptions::direct(), 0, second_record).await;
+    let again = again.unwrap_err();
+    let vsam = again.vsam().unwrap();
+    assert_eq!(
+        (vsam.r15(), vsam.fdbk()),
+        (8, 8),
+        "then a duplicate key: {again}"
+    );
+    let stored = ksds_b
+        .get(0, RplOptions::direct(), &customer(1)[..8], 0, 0, 1)
+        .await
+        .unwrap();
+    assert_eq!(stored[0].data, customer(1), "the first writer's record");
+
+    // ESDS: each server appends in turn; a refused append is repeated.
+    vsam_client::define(&on_a, esds("SHARED.ESDS"))
+        .await
+        .unwrap();
+    vsam_client::define(&on_b, esds("SHARED.ESDS"))
+        .await
+        .unwrap();
+    let esds_a = Dataset::open(&on_a, "SHARED.ESDS", OpenIntent::Update, 1)
+        .await
+        .unwrap();
+    let esds_b = Dataset::open(&on_b, "SHARED.ESDS", OpenIntent::Update, 1)
+        .await
+        .unwrap();
+    let mut told = Vec::new();
+    let mut refused = 0;
+    for i in 0..12u32 {
+        let ds = if i % 2 == 0 { &esds_a } else { &esds_b };
+        let record = customer(i)[..(20 + i as usize)].to_vec();
+        loop {
+            match ds
+                .put(
+                    0,
+                    RplOptions::addressed(vsam_protocol::Processing::Sequential),
+                    0,
+                    record.clone(),
+                )
+                .await
+            {
+                Ok(written) => {
+                    told.push((written.address, record));
+                    break;
+                }
+                Err(e) => {
+                    assert_eq!(e.vsam().map(|v| v.r15()), Some(12), "{e}");
+                    refused += 1;
+                    assert!(refused < 50, "appends keep failing: {e}");
+                }
+            }
+        }
+    }
+    assert!(
+        refused > 0,
+        "the servers' views of the last interval went stale"
+    );
+    let mut expected_rba = 0;
+    for (rba, record) in &told {
+        assert_eq!(*rba, expected_rba, "RBAs are contiguous and distinct");
+        expected_rba += record.len() as u64;
+        for ds in [&esds_a, &esds_b] {
+            let read = ds
+                .get(
+                    0,
+                    RplOptions::addressed(vsam_protocol::Processing::Direct),
+                    &[],
+                    0,
+                    *rba,
+                    1,
+                )
+                .await
+                .unwrap();
+            assert_eq!(&read[0].data, record);
+        }
+    }
+    a.server.stop().await;
+    b.server.stop().await;
+}
+
+/// The S3 server stopped mid-run: GETs and PUTs fail with R15=12 saying
+/// the store does not answer, the refused record never appears, and once
+/// the server is back the same connection carries on by itself.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stopped_store_fails_requests_cleanly_and_service_resumes() {
+    let seaweed = SeaweedFs::start().unwrap();
+    let server = vsam_tests::start(&config_on(&seaweed)).await;
+    let conn = Connection::connect(&server.address).await.unwrap();
+    vsam_client::define(&conn, vsam_tests::ksds("FAULT.KSDS", 8, 100, "cp037"))
+        .await
+        .unwrap();
+    let ds = Dataset::open(&conn, "FAULT.KSDS", OpenIntent::Update, 1)
+        .await
+        .unwrap();
+    for n in 0..50 {
+        ds.put(0, RplOptions::direct(), 0, customer(n * 2))
+            .await
+            .unwrap();
+    }
+
+    seaweed.stop().unwrap();
+    let put = ds.put(0, RplOptions::direct(), 0, customer(7)).await;
+    let get = ds
+        .get(0, RplOptions::direct(), &customer(8)[..8], 0, 0, 1)
+        .await;
+    for (what, result) in [("PUT", put.map(drop)), ("GET", get.map(drop))] {
+        let error = result.unwrap_err();
+        assert_eq!(error.vsam().map(|v| v.r15()), Some(12), "{what}: {error}");
+        let message = error.to_string();
+        assert!(
+            message.contains(&seaweed.endpoint) && message.contains("FAULT.KSDS"),
+            "{what} says which dataset and which store: {message}"
+        );
+    }
+
+    seaweed.restart().unwrap();
+    let mut resumed = None;
+    for _ in 0..50 {
+        match ds
+            .get(0, RplOptions::direct(), &customer(8)[..8], 0, 0, 1)
+            .await
+        {
+            Ok(records) => {
+                resumed = Some(records);
+                break;
+            }
+            Err(_) => tokio::time::sleep(std::time::Duration::from_millis(200)).await,
+        }
+    }
+    assert_eq!(resumed.expect("service resumed")[0].data, customer(8));
+    let missing = ds
+        .get(0, RplOptions::direct(), &customer(7)[..8], 0, 0, 1)
+        .await;
+    assert_eq!(r15(&missing), 8, "the refused PUT left nothing behind");
+    ds.put(0, RplOptions::direct(), 0, customer(7))
+        .await
+        .unwrap();
+    ds.close().await.unwrap();
+    let ds = Dataset::open(&conn, "FAULT.KSDS", OpenIntent::Input, 1)
+        .await
+        .unwrap();
+    let all = ds
+        .get(0, RplOptions::sequential(), &[], 0, 0, 100)
+        .await
+        .unwrap();
+    let mut expected: Vec<Vec<u8>> = (0..50).map(|n| customer(n * 2)).collect();
+    expected.push(customer(7));
+    expected.sort();
+    assert_eq!(
+        all.into_iter().map(|r| r.data).collect::<Vec<_>>(),
+        expected
+    );
+    server.server.stop().await;
+}
+
+/// Signatures are checked: a backend with a wrong secret stops vsamrd at
+/// start with the reason, before any program relies on it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wrong_credentials_stop_vsamrd_at_start_with_the_reason() {
+    let seaweed = SeaweedFs::start().unwrap();
+    let data_dir = tempfile::tempdir().unwrap();
+    let config = config_on(&seaweed).replace(&seaweed.secret_access_key, "not-the-secret");
+    let text = format!(
+        "[server]\nlisten = \"127.0.0.1:0\"\ndata_dir = \"{}\"\n{config}",
+        data_dir.path().display()
+    );
+    let config = vsam_host::config::Config::parse(&text, "<test>", Path::new(".")).unwrap();
+    let error = vsam_host::RunningServer::start_with(&config, BTreeMap::new())
+        .await
+        .err()
+        .expect("a wrong secret is refused");
+    let message = format!("{error:#}");
+    assert!(
+        message.contains("the bucket cannot be listed") && message.contains("credentials"),
+        "{message}"
+    );
+    assert!(
+        !message.contains("not-the-secret"),
+        "secrets stay out of messages: {message}"
+    );
+}
