@@ -5,12 +5,14 @@
 //! `scripts/postgres`), and the baselines measured in the same run: the
 //! in-memory store compiled natively into the host (the cost of the
 //! sandbox), and the SQL plugin's queries issued directly by a native client
-//! (the cost of the redirector). Then `vsamr load` of a large file into
-//! SQLite.
+//! (the cost of the redirector). The object-store plugin runs on a
+//! throwaway SeaweedFS server beside a native S3 client making the same
+//! object GETs and listings. Then `vsamr load` of a large file into SQLite.
 
+mod objects;
 mod sql;
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 use clap::Parser;
 use hdrhistogram::Histogram;
 use std::collections::BTreeMap;
@@ -50,6 +52,12 @@ struct Args {
     /// runs without: its lookups do not wait on a network.
     #[arg(long, default_value_t = 0)]
     postgres_readers: usize,
+    /// Random GETs per run on the object store (each reads an object).
+    #[arg(long, default_value_t = 10_000)]
+    s3_gets: u64,
+    /// Records read per browse run on the object store.
+    #[arg(long, default_value_t = 200_000)]
+    s3_browse: u64,
     /// Measure only the stores whose name starts with one of these
     /// (comma-separated, e.g. `sqlite,postgres`; the direct baselines come
     /// with their store).
@@ -74,7 +82,7 @@ async fn vsamr_load(count: u64) -> Result<String> {
         text.push(b'\n');
     }
     std::fs::write(&file, text)?;
-    let server = start("sqlite (wasm)", dir.path(), "", 0).await?;
+    let server = start("sqlite (wasm)", dir.path(), None, 0).await?;
     let address = server.addr.to_string();
     let conn = Connection::connect(&address).await?;
     vsam_client::define(&conn, bench_spec("BENCH.LOAD")).await?;
@@ -170,12 +178,19 @@ impl Figure {
     }
 }
 
+/// The servers the benchmark starts for the stores that need one.
+struct Services {
+    postgres: vsam_conformance::Postgres,
+    seaweed: vsam_conformance::SeaweedFs,
+}
+
 async fn start(
     store: &'static str,
     dir: &Path,
-    postgres: &str,
+    services: Option<&Services>,
     postgres_readers: usize,
 ) -> Result<RunningServer> {
+    let services = || services.context("this store needs the benchmark's servers");
     let sql = |database: &str, readers: usize| {
         format!(
             "[plugins.p]\npath = \"builtin:sql\"\n[backends.b]\nplugin = \"p\"\ndatabase = \"{database}\"\nreaders = {readers}\n"
@@ -183,7 +198,19 @@ async fn start(
     };
     let (plugins, extra) = match store {
         "sqlite (wasm)" => (sql("sqlite:bench.db", 0), BTreeMap::new()),
-        "postgres (wasm)" => (sql(postgres, postgres_readers), BTreeMap::new()),
+        "postgres (wasm)" => (
+            sql(&services()?.postgres.url, postgres_readers),
+            BTreeMap::new(),
+        ),
+        "s3 (wasm)" => (
+            format!(
+                // A cache of 8 intervals: every browse pass reads the
+                // bucket again, as a dataset larger than the cache would.
+                "[plugins.p]\npath = \"builtin:s3\"\n[backends.b]\nplugin = \"p\"\nbucket = {}\nparams = {{ cache = \"8\" }}\n",
+                services()?.seaweed.bucket_table()
+            ),
+            BTreeMap::new(),
+        ),
         "memory (wasm)" => (
             "[plugins.p]\npath = \"builtin:memory\"\n[backends.b]\nplugin = \"p\"\n".to_string(),
             BTreeMap::new(),
@@ -256,11 +283,15 @@ where
 async fn bench_store(
     store: &'static str,
     args: &Args,
-    postgres: &str,
+    services: &Services,
     figures: &mut Vec<Figure>,
 ) -> Result<()> {
     let dir = tempfile::tempdir()?;
-    let server = start(store, dir.path(), postgres, args.postgres_readers).await?;
+    let server = start(store, dir.path(), Some(services), args.postgres_readers).await?;
+    let (gets, browse) = match store {
+        "s3 (wasm)" => (args.s3_gets, args.s3_browse),
+        _ => (args.gets, args.browse),
+    };
     let address = server.addr.to_string();
     let conn = Connection::connect(&address).await?;
     vsam_client::define(&conn, bench_spec(DATASET)).await?;
@@ -293,16 +324,13 @@ async fn bench_store(
 
     for connections in [1usize, 16] {
         let datasets = open_many(&address, connections, OpenIntent::Input).await?;
-        let per = args.gets / connections as u64;
+        let per = gets / connections as u64;
         let (elapsed, latency) = measure(&datasets, per, move |ds, c, i| async move {
-            let n = (i.wrapping_mul(2_654_435_761).wrapping_add(c as u64 * 97)) % half;
-            let key = format!("{n:010}");
-            let found = ds
-                .get(0, RplOptions::direct(), key.as_bytes(), 0, 0, 1)
-                .await?;
+            let (n, key) = sql::key(c as usize, i, half);
+            let found = ds.get(0, RplOptions::direct(), &key, 0, 0, 1).await?;
             anyhow::ensure!(
                 found.len() == 1 && found[0].data == record(n),
-                "wrong record for {key}"
+                "wrong record for key {n}"
             );
             Ok(1)
         })
@@ -320,7 +348,7 @@ async fn bench_store(
     // Browse: batched sequential GETs of 1,000 records, from the start again
     // at end of data, until `browse` records were read.
     let datasets = open_many(&address, 1, OpenIntent::Input).await?;
-    let target = args.browse;
+    let target = browse;
     let started = Instant::now();
     let mut latency = Histogram::<u64>::new(3).unwrap();
     let mut read = 0u64;
@@ -352,8 +380,10 @@ async fn bench_store(
     match store {
         "sqlite (wasm)" => figures
             .extend(sql::sqlite(&dir.path().join("bench.db"), args.gets, args.browse, half).await?),
-        "postgres (wasm)" => {
-            figures.extend(sql::postgres(postgres, args.gets, args.browse, half).await?)
+        "postgres (wasm)" => figures
+            .extend(sql::postgres(&services.postgres.url, args.gets, args.browse, half).await?),
+        "s3 (wasm)" => {
+            figures.extend(objects::direct(&services.seaweed, gets, browse, half).await?)
         }
         _ => {}
     }
@@ -366,7 +396,7 @@ async fn bench_store(
 async fn big_csv(count: u64) -> Result<Vec<String>> {
     use std::io::Write;
     let dir = tempfile::tempdir()?;
-    let server = start("csv (wasm)", dir.path(), "", 0).await?;
+    let server = start("csv (wasm)", dir.path(), None, 0).await?;
     std::fs::create_dir_all(dir.path().join("csv"))?;
     let mut file =
         std::io::BufWriter::new(std::fs::File::create(dir.path().join("csv/BENCH.BIG.csv"))?);
@@ -521,13 +551,17 @@ fn main() -> Result<()> {
         .expect("call cost")?;
     let (figures, big) = runtime.block_on(async {
         let mut figures = Vec::new();
-        let postgres = vsam_conformance::Postgres::start()?;
+        let services = Services {
+            postgres: vsam_conformance::Postgres::start()?,
+            seaweed: vsam_conformance::SeaweedFs::start()?,
+        };
         for store in [
             "memory (native)",
             "memory (wasm)",
             "csv (wasm)",
             "sqlite (wasm)",
             "postgres (wasm)",
+            "s3 (wasm)",
         ] {
             if args.only.is_empty()
                 || args
@@ -535,10 +569,10 @@ fn main() -> Result<()> {
                     .iter()
                     .any(|only| store.starts_with(only.as_str()))
             {
-                bench_store(store, &args, &postgres.url, &mut figures).await?;
+                bench_store(store, &args, &services, &mut figures).await?;
             }
         }
-        drop(postgres);
+        drop(services);
         let mut big = if args.big_csv > 0 {
             big_csv(args.big_csv).await?
         } else {
@@ -609,7 +643,7 @@ fn main() -> Result<()> {
     println!(
         "\nredirector cost (SQL plugin through vsamrd vs the same SQL from a native client, same run):"
     );
-    for database in ["sqlite", "postgres"] {
+    for database in ["sqlite", "postgres", "s3"] {
         for (operation, connections) in [
             ("random GET", 1),
             ("random GET", 16),

@@ -12,7 +12,7 @@ use std::time::Instant;
 const GET: &str = "SELECT vsam_record FROM bench_ksds WHERE vsam_key = ";
 const BROWSE: &str = "SELECT vsam_key, vsam_record FROM bench_ksds WHERE vsam_key > ";
 
-fn key(c: usize, i: u64, half: u64) -> (u64, Vec<u8>) {
+pub(crate) fn key(c: usize, i: u64, half: u64) -> (u64, Vec<u8>) {
     let n = (i.wrapping_mul(2_654_435_761).wrapping_add(c as u64 * 97)) % half;
     (n, format!("{n:010}").into_bytes())
 }
@@ -132,7 +132,7 @@ pub async fn postgres(url: &str, gets: u64, browse: u64, half: u64) -> Result<Ve
 /// Browses in batches of 1,000 from the first key, starting over at the
 /// end, until `browse` records were read; `next(from)` reads the batch after
 /// `from` and returns its keys.
-async fn browse_figure(
+pub(crate) async fn browse_figure(
     store: &'static str,
     browse: u64,
     mut next: impl AsyncFnMut(Vec<u8>) -> Result<Vec<Vec<u8>>>,

@@ -61,51 +61,91 @@ impl Records {
         out
     }
 
+    /// The record under `key` in an object's bytes, found without reading
+    /// the interval into memory (a GET by key needs one record of many).
+    pub fn find(
+        ds: &Dataset,
+        bound: &[u8],
+        bytes: &[u8],
+        key: &[u8],
+        name: &str,
+    ) -> StoreResult<Option<Vec<u8>>> {
+        let mut found = None;
+        walk(ds, bound, bytes, name, |record_key, record| {
+            if record_key == key {
+                found = Some(record.to_vec());
+                return false;
+            }
+            true
+        })?;
+        Ok(found)
+    }
+
     /// Reads an object's bytes; `name` is for the message of a damaged one.
     pub fn decode(ds: &Dataset, bound: &[u8], bytes: &[u8], name: &str) -> StoreResult<Self> {
-        let damaged = |at: usize, why: &str| {
-            StoreError::Io(format!(
-                "{}: object {name} is not a control interval (byte {at}: {why})",
-                ds.name
-            ))
-        };
         let mut records = BTreeMap::new();
-        let mut at = 0;
-        let mut number = key_number(bound).unwrap_or(0);
-        while at < bytes.len() {
-            let Some(rdw) = bytes.get(at..at + 4) else {
-                return Err(damaged(at, "a record descriptor word is cut off"));
-            };
-            let length = u16::from_be_bytes([rdw[0], rdw[1]]) as usize;
-            if length < 4 || rdw[2..] != [0, 0] {
-                return Err(damaged(at, "a record descriptor word is invalid"));
-            }
-            let Some(record) = bytes.get(at + 4..at + length) else {
-                return Err(damaged(at, "a record is cut off"));
-            };
-            at += length;
-            match ds.organization {
-                Organization::Ksds => {
-                    let offset = ds.key_offset as usize;
-                    let Some(key) = record.get(offset..offset + ds.key_length as usize) else {
-                        return Err(damaged(at, "a record is shorter than its key"));
-                    };
-                    records.insert(key.to_vec(), record.to_vec());
-                }
-                Organization::Esds => {
-                    records.insert(number_key(number), record.to_vec());
-                    number += record.len() as u64;
-                }
-                Organization::Rrds => {
-                    if !record.is_empty() {
-                        records.insert(number_key(number), record.to_vec());
-                    }
-                    number += 1;
-                }
-            }
-        }
+        walk(ds, bound, bytes, name, |key, record| {
+            records.insert(key.into_owned(), record.to_vec());
+            true
+        })?;
         Ok(Self(records))
     }
+}
+
+/// Calls `visit(key, record)` for each record of an interval's bytes in
+/// order, until it returns false.
+fn walk(
+    ds: &Dataset,
+    bound: &[u8],
+    bytes: &[u8],
+    name: &str,
+    mut visit: impl FnMut(std::borrow::Cow<'_, [u8]>, &[u8]) -> bool,
+) -> StoreResult<()> {
+    use std::borrow::Cow;
+    let damaged = |at: usize, why: &str| {
+        StoreError::Io(format!(
+            "{}: object {name} is not a control interval (byte {at}: {why})",
+            ds.name
+        ))
+    };
+    let mut at = 0;
+    let mut number = key_number(bound).unwrap_or(0);
+    while at < bytes.len() {
+        let Some(rdw) = bytes.get(at..at + 4) else {
+            return Err(damaged(at, "a record descriptor word is cut off"));
+        };
+        let length = u16::from_be_bytes([rdw[0], rdw[1]]) as usize;
+        if length < 4 || rdw[2..] != [0, 0] {
+            return Err(damaged(at, "a record descriptor word is invalid"));
+        }
+        let Some(record) = bytes.get(at + 4..at + length) else {
+            return Err(damaged(at, "a record is cut off"));
+        };
+        let go_on = match ds.organization {
+            Organization::Ksds => {
+                let offset = ds.key_offset as usize;
+                let Some(key) = record.get(offset..offset + ds.key_length as usize) else {
+                    return Err(damaged(at, "a record is shorter than its key"));
+                };
+                visit(Cow::Borrowed(key), record)
+            }
+            Organization::Esds => {
+                let key = number_key(number);
+                number += record.len() as u64;
+                visit(Cow::Owned(key), record)
+            }
+            Organization::Rrds => {
+                let key = number_key(number);
+                number += 1;
+                record.is_empty() || visit(Cow::Owned(key), record)
+            }
+        };
+        if !go_on {
+            return Ok(());
+        }
+        at += length;
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -136,6 +176,9 @@ mod tests {
         assert_eq!(bytes, b"\x00\x08\x00\x00xAB1\x00\x07\x00\x00yCD");
         assert_eq!(bytes.len(), ci.encoded_len(&ds, b"\0\0"));
         assert_eq!(Records::decode(&ds, b"\0\0", &bytes, "x").unwrap(), ci);
+        let find = |key: &[u8]| Records::find(&ds, b"\0\0", &bytes, key, "x").unwrap();
+        assert_eq!(find(b"CD"), Some(b"yCD".to_vec()));
+        assert_eq!(find(b"AC"), None);
     }
 
     #[test]

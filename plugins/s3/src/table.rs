@@ -21,7 +21,7 @@ use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap};
 use std::ops::Bound;
 use vsam_plugin_sdk::keys::{key_number, number_key};
-use vsam_plugin_sdk::objects::{self, ObjectError};
+use vsam_plugin_sdk::objects::{self, Object, ObjectError};
 use vsam_plugin_sdk::{Dataset, Direction, Entry, Organization, Start, StoreError, StoreResult};
 
 /// Intervals one listing request asks for.
@@ -281,22 +281,8 @@ impl Table {
         if wanted.is_empty() {
             return Ok(());
         }
-        let names: Vec<String> = wanted.iter().map(|(_, name)| name.clone()).collect();
-        let fetched = if names.len() == 1 {
-            vec![objects::get(&names[0])]
-                .into_iter()
-                .collect::<Result<Vec<_>, _>>()
-        } else {
-            objects::get_many(&names)
-        }
-        .map_err(|e| store_error(&self.ds.name, "reading control intervals", e))?;
+        let fetched = self.fetch(&wanted)?;
         for ((bound, name), object) in wanted.into_iter().zip(fetched) {
-            let Some(object) = object else {
-                return Err(StoreError::Io(format!(
-                    "{}: control interval {name} has gone from the bucket (deleted by someone else?); the dataset is reread at the next request",
-                    self.ds.name
-                )));
-            };
             let mut records = Records::decode(&self.ds, &bound, &object.body, &name)?;
             if let Some(next) = self.next_bound(&bound) {
                 // Copies left behind by an interrupted split.
@@ -315,6 +301,28 @@ impl Table {
         }
         self.evict();
         Ok(())
+    }
+
+    /// The stored intervals `wanted` (bound, name), read all at once.
+    fn fetch(&self, wanted: &[(Vec<u8>, String)]) -> StoreResult<Vec<Object>> {
+        let names: Vec<String> = wanted.iter().map(|(_, name)| name.clone()).collect();
+        let fetched = match names.as_slice() {
+            [one] => objects::get(one).map(|object| vec![object]),
+            _ => objects::get_many(&names),
+        }
+        .map_err(|e| store_error(&self.ds.name, "reading control intervals", e))?;
+        names
+            .into_iter()
+            .zip(fetched)
+            .map(|(name, object)| {
+                object.ok_or_else(|| {
+                    StoreError::Io(format!(
+                        "{}: control interval {name} has gone from the bucket (deleted by someone else?); the dataset is reread at the next request",
+                        self.ds.name
+                    ))
+                })
+            })
+            .collect()
     }
 
     /// Drops the least recently used unchanged intervals beyond the cache
@@ -344,26 +352,51 @@ impl Table {
 
     /// The record under `key`, read from the bucket unless changed here.
     pub fn get(&mut self, key: &[u8]) -> StoreResult<Option<Vec<u8>>> {
-        let bound = self.bound_for(key);
-        self.load(std::slice::from_ref(&bound), true)?;
-        Ok(self.interval(&bound).records.0.get(key).cloned())
+        let mut found = self.get_many(std::slice::from_ref(&key.to_vec()))?;
+        Ok(found.pop().flatten())
     }
 
-    /// Many records: each interval involved is read once, all at once.
+    /// Many records: each interval involved is read from the bucket once,
+    /// all at once, and searched for its keys without being kept (only
+    /// intervals changed here and not yet stored are answered from memory).
     pub fn get_many(&mut self, keys: &[Vec<u8>]) -> StoreResult<Vec<Option<Vec<u8>>>> {
         let bounds: Vec<Vec<u8>> = keys.iter().map(|key| self.bound_for(key)).collect();
-        // Read in slices the cache can hold, so none is evicted before use.
-        let mut answers = Vec::with_capacity(keys.len());
-        for (keys, bounds) in keys
-            .chunks(self.tuning.cache.max(1))
-            .zip(bounds.chunks(self.tuning.cache.max(1)))
-        {
-            self.load(bounds, true)?;
-            for (key, bound) in keys.iter().zip(bounds) {
-                answers.push(self.interval(bound).records.0.get(key).cloned());
+        let in_memory = |table: &Self, bound: &Vec<u8>| {
+            table
+                .cache
+                .get(bound)
+                .is_some_and(|iv| iv.dirty || iv.etag.is_none())
+        };
+        let mut wanted: Vec<(Vec<u8>, String)> = Vec::new();
+        let mut position: HashMap<&[u8], usize> = HashMap::new();
+        for bound in &bounds {
+            if in_memory(self, bound) || position.contains_key(bound.as_slice()) {
+                continue;
+            }
+            if let Some(name) = self.bounds.get(bound) {
+                position.insert(bound, wanted.len());
+                wanted.push((bound.clone(), name.clone()));
             }
         }
-        Ok(answers)
+        let fetched = if wanted.is_empty() {
+            Vec::new()
+        } else {
+            self.fetch(&wanted)?
+        };
+        keys.iter()
+            .zip(&bounds)
+            .map(|(key, bound)| {
+                if in_memory(self, bound) {
+                    return Ok(self.cache[bound].records.0.get(key).cloned());
+                }
+                match position.get(bound.as_slice()).copied() {
+                    Some(at) => {
+                        Records::find(&self.ds, bound, &fetched[at].body, key, &wanted[at].1)
+                    }
+                    None => Ok(None),
+                }
+            })
+            .collect()
     }
 
     /// Up to `limit` records from `from` in `dir`, interval after interval,
