@@ -326,7 +326,7 @@ async fn bench_store(
         let datasets = open_many(&address, connections, OpenIntent::Input).await?;
         let per = gets / connections as u64;
         let (elapsed, latency) = measure(&datasets, per, move |ds, c, i| async move {
-            let (n, key) = sql::key(c as usize, i, half);
+            let (n, key) = sql::key(c, i, half);
             let found = ds.get(0, RplOptions::direct(), &key, 0, 0, 1).await?;
             anyhow::ensure!(
                 found.len() == 1 && found[0].data == record(n),
