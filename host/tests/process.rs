@@ -294,8 +294,8 @@ async fn sigterm_finishes_and_flushes() {
         })
         .count();
     assert_eq!(
-        cached, 2,
-        "the compiled SQL and CSV plugins of the default are cached for the next start"
+        cached, 3,
+        "the compiled SQL, CSV and object-store plugins of the default are cached for the next start"
     );
     // The catalog and records survive the restart.
     let mut server = start(dir.path(), port).await;
