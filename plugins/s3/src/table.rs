@@ -459,11 +459,16 @@ impl Table {
     fn for_write(&mut self, key: &[u8]) -> StoreResult<Vec<u8>> {
         let bound = self.bound_for(key);
         self.load(std::slice::from_ref(&bound), false)?;
-        if !self.bounds.contains_key(&bound) {
-            let name = self.names.interval(&bound);
-            self.bounds.insert(bound.clone(), name);
-        }
         Ok(bound)
+    }
+
+    /// Records a new interval among the dataset's once it gets a record
+    /// (an interval only looked at stays unlisted: it has no object).
+    fn enlist(&mut self, bound: &[u8]) {
+        if !self.bounds.contains_key(bound) {
+            let name = self.names.interval(bound);
+            self.bounds.insert(bound.to_vec(), name);
+        }
     }
 
     /// Stores a record under a new key.
@@ -482,10 +487,11 @@ impl Table {
             };
         }
         let bound = self.for_write(&key)?;
-        let interval = self.interval(&bound);
-        if interval.records.0.contains_key(&key) {
+        if self.interval(&bound).records.0.contains_key(&key) {
             return Err(StoreError::DuplicateKey);
         }
+        self.enlist(&bound);
+        let interval = self.interval(&bound);
         interval.records.0.insert(key.clone(), value);
         interval.dirty = true;
         self.split_if_full(&bound, &key);
@@ -548,10 +554,7 @@ impl Table {
             _ => key.clone(),
         };
         self.load(std::slice::from_ref(&bound), false)?;
-        if !self.bounds.contains_key(&bound) {
-            let name = self.names.interval(&bound);
-            self.bounds.insert(bound.clone(), name);
-        }
+        self.enlist(&bound);
         let interval = self.interval(&bound);
         interval.records.0.insert(key.clone(), value);
         interval.dirty = true;
