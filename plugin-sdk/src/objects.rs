@@ -5,7 +5,9 @@
 //! never learns the endpoint or the credentials. Compiled natively (tests,
 //! in-process baselines) every call fails with [`ObjectError::NotGranted`].
 
-pub use crate::bindings::vsam::backend::objects::{Object, ObjectError, ObjectInfo};
+pub use crate::bindings::vsam::backend::objects::{
+    Condition, Object, ObjectError, ObjectInfo, Write,
+};
 
 #[cfg(target_arch = "wasm32")]
 use crate::bindings::vsam::backend::objects as host;
@@ -53,6 +55,18 @@ pub fn put_if_absent(name: &str, body: &[u8]) -> Result<String, ObjectError> {
 /// `etag` ([`ObjectError::PreconditionFailed`] otherwise).
 pub fn put_if_match(name: &str, body: &[u8], etag: &str) -> Result<String, ObjectError> {
     host_call!(host::put_if_match(name, body, etag), name, body, etag)
+}
+
+/// Many writes, sent concurrently by the host; one answer per write, each
+/// write succeeding or failing on its own.
+pub fn put_many(writes: &[Write]) -> Vec<Result<String, ObjectError>> {
+    #[cfg(target_arch = "wasm32")]
+    return host::put_many(writes);
+    #[cfg(not(target_arch = "wasm32"))]
+    writes
+        .iter()
+        .map(|_| Err(ObjectError::NotGranted))
+        .collect()
 }
 
 /// Removes the object under `name`, if any.

@@ -176,6 +176,15 @@ impl wit_objects::Host for InstanceState {
     ) -> Result<String, wit_objects::ObjectError> {
         self.bucket()?.put_if_match(&name, body, etag)
     }
+    fn put_many(
+        &mut self,
+        writes: Vec<wit_objects::Write>,
+    ) -> Vec<Result<String, wit_objects::ObjectError>> {
+        match self.bucket() {
+            Ok(bucket) => bucket.put_many(writes),
+            Err(error) => vec![Err(error); writes.len()],
+        }
+    }
     fn delete(&mut self, name: String) -> Result<(), wit_objects::ObjectError> {
         self.bucket()?.delete(&name)
     }

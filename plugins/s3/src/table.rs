@@ -21,7 +21,7 @@ use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap};
 use std::ops::Bound;
 use vsam_plugin_sdk::keys::{key_number, number_key};
-use vsam_plugin_sdk::objects::{self, Object, ObjectError};
+use vsam_plugin_sdk::objects::{self, Condition, Object, ObjectError, Write};
 use vsam_plugin_sdk::{Dataset, Direction, Entry, Organization, Start, StoreError, StoreResult};
 
 /// Intervals one listing request asks for.
@@ -606,8 +606,9 @@ impl Table {
         );
     }
 
-    /// Stores every changed interval: new ones first (so an interrupted
-    /// split leaves copies, never gaps), each conditionally.
+    /// Stores every changed interval, each conditionally and all at once:
+    /// new ones first, then the rewritten ones (so an interrupted split
+    /// leaves copies, never gaps).
     pub fn sync(&mut self) -> StoreResult<()> {
         let mut dirty: Vec<(bool, Vec<u8>)> = self
             .cache
@@ -616,17 +617,48 @@ impl Table {
             .map(|(bound, iv)| (iv.etag.is_some(), bound.clone()))
             .collect();
         dirty.sort();
-        for (_, bound) in dirty {
-            let name = self.bounds[&bound].clone();
-            let interval = self.cache.get_mut(&bound).expect("listed above");
-            let body = interval.records.encode(&self.ds, &bound);
-            let stored = match &interval.etag {
-                None => objects::put_if_absent(&name, &body),
-                Some(etag) => objects::put_if_match(&name, &body, etag),
+        let rewrites = dirty
+            .iter()
+            .position(|(stored, _)| *stored)
+            .unwrap_or(dirty.len());
+        let (new, stored) = dirty.split_at(rewrites);
+        for phase in [new, stored] {
+            if phase.is_empty() {
+                continue;
             }
-            .map_err(|e| store_error(&self.ds.name, &format!("storing {name}"), e))?;
-            interval.etag = Some(stored);
-            interval.dirty = false;
+            let writes: Vec<Write> = phase
+                .iter()
+                .map(|(_, bound)| {
+                    let interval = &self.cache[bound];
+                    Write {
+                        name: self.bounds[bound].clone(),
+                        body: interval.records.encode(&self.ds, bound),
+                        condition: match &interval.etag {
+                            None => Condition::Absent,
+                            Some(etag) => Condition::IfMatch(etag.clone()),
+                        },
+                    }
+                })
+                .collect();
+            let answers = objects::put_many(&writes);
+            let mut failure = None;
+            for ((_, bound), (write, answer)) in phase.iter().zip(writes.iter().zip(answers)) {
+                match answer {
+                    Ok(etag) => {
+                        let interval = self.cache.get_mut(bound).expect("listed above");
+                        interval.etag = Some(etag);
+                        interval.dirty = false;
+                    }
+                    Err(e) => {
+                        failure.get_or_insert_with(|| {
+                            store_error(&self.ds.name, &format!("storing {}", write.name), e)
+                        });
+                    }
+                }
+            }
+            if let Some(failure) = failure {
+                return Err(failure);
+            }
         }
         self.evict();
         Ok(())

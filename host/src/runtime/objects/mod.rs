@@ -12,7 +12,7 @@ mod local;
 mod s3;
 mod spec;
 
-use super::wasm::wit_objects::{Object, ObjectError, ObjectInfo};
+use super::wasm::wit_objects::{Condition, Object, ObjectError, ObjectInfo, Write};
 use futures::{StreamExt, TryStreamExt};
 use object_store::path::Path;
 use object_store::{
@@ -24,8 +24,8 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::runtime::Handle;
 
-/// Most object requests one `get-many` keeps in flight.
-const MAX_CONCURRENT_GETS: usize = 32;
+/// Most object requests one `get-many` or `put-many` keeps in flight.
+const MAX_CONCURRENT: usize = 32;
 
 /// The store behind a grant, with what it cannot do natively.
 enum Bucket {
@@ -155,7 +155,7 @@ impl ObjectGrant {
             first,
             futures::stream::iter(names.iter().zip(&paths))
                 .map(|(name, path)| self.fetch(name, path))
-                .buffered(MAX_CONCURRENT_GETS)
+                .buffered(MAX_CONCURRENT)
                 .try_collect(),
         )
     }
@@ -175,27 +175,62 @@ impl ObjectGrant {
     /// Stores an object under `mode`; returns its new version tag.
     pub fn put(&self, name: &str, body: Vec<u8>, mode: PutMode) -> Result<String, ObjectError> {
         let path = object_path(name)?;
-        let what = match mode {
-            PutMode::Overwrite => "put",
-            PutMode::Create => "put-if-absent",
-            PutMode::Update(_) => "put-if-match",
-        };
-        self.block(what, name, async {
-            let payload = PutPayload::from(body);
-            let result = match &self.bucket {
-                Bucket::Local(local) => local.put(&path, payload, mode).await,
-                Bucket::S3(s3) => {
-                    let options = PutOptions {
-                        mode,
-                        ..Default::default()
+        self.block(
+            mode_name(&mode),
+            name,
+            self.store_object(name, &path, body, mode),
+        )
+    }
+
+    /// Many writes, concurrently; each answered on its own.
+    pub fn put_many(&self, writes: Vec<Write>) -> Vec<Result<String, ObjectError>> {
+        let first = writes.first().map(|w| w.name.clone()).unwrap_or_default();
+        let all = writes.len();
+        let outcome = self.block("put", &first, async {
+            Ok(futures::stream::iter(writes)
+                .map(|write| async move {
+                    let path = object_path(&write.name)?;
+                    let mode = match write.condition {
+                        Condition::None => PutMode::Overwrite,
+                        Condition::Absent => PutMode::Create,
+                        Condition::IfMatch(etag) => PutMode::Update(UpdateVersion {
+                            e_tag: Some(etag),
+                            version: None,
+                        }),
                     };
-                    s3.store().put_opts(&path, payload, options).await
-                }
-            };
-            result
-                .map(|put| put.e_tag.unwrap_or_default())
-                .map_err(|e| self.error(what, name, e))
-        })
+                    self.store_object(&write.name, &path, write.body, mode)
+                        .await
+                })
+                .buffered(MAX_CONCURRENT)
+                .collect::<Vec<_>>()
+                .await)
+        });
+        // Out of time: every write is reported failed (some may be stored).
+        outcome.unwrap_or_else(|error| vec![Err(error); all])
+    }
+
+    async fn store_object(
+        &self,
+        name: &str,
+        path: &Path,
+        body: Vec<u8>,
+        mode: PutMode,
+    ) -> Result<String, ObjectError> {
+        let what = mode_name(&mode);
+        let payload = PutPayload::from(body);
+        let result = match &self.bucket {
+            Bucket::Local(local) => local.put(path, payload, mode).await,
+            Bucket::S3(s3) => {
+                let options = PutOptions {
+                    mode,
+                    ..Default::default()
+                };
+                s3.store().put_opts(path, payload, options).await
+            }
+        };
+        result
+            .map(|put| put.e_tag.unwrap_or_default())
+            .map_err(|e| self.error(what, name, e))
     }
 
     /// Replaces the object under `name` only at version `etag`.
@@ -245,6 +280,15 @@ impl ObjectGrant {
                 .map(|metas| metas.into_iter().map(info).collect())
                 .map_err(|e| self.error("list", prefix, e))
         })
+    }
+}
+
+/// The contract's name of a write mode, for messages.
+fn mode_name(mode: &PutMode) -> &'static str {
+    match mode {
+        PutMode::Overwrite => "put",
+        PutMode::Create => "put-if-absent",
+        PutMode::Update(_) => "put-if-match",
     }
 }
 
