@@ -167,7 +167,7 @@ pub fn store_error(ds: &str, what: &str, error: ObjectError) -> StoreError {
             "this backend has no bucket: add `bucket = { directory = \"objects\" }` or an S3 bucket to its configuration".into(),
         ),
         ObjectError::PreconditionFailed => StoreError::Io(format!(
-            "{ds}: {what}: another writer changed the dataset since this server read it; nothing of this batch that failed was stored under a stale version: repeat it"
+            "{ds}: {what}: another writer changed it since this server read it, so this write was refused rather than overwrite theirs; repeat it (the dataset is read again)"
         )),
         ObjectError::Unavailable(m) | ObjectError::Failed(m) => {
             StoreError::Io(format!("{ds}: {what}: {m}"))
@@ -251,14 +251,11 @@ impl Table {
     }
 
     /// Makes sure the intervals at `bounds` are in memory: fetched from the
-    /// bucket (all at once) unless cached, or, when `fresh`, unless changed
-    /// here and not yet stored.
-    fn load(&mut self, bounds: &[Vec<u8>], fresh: bool) -> StoreResult<()> {
+    /// bucket (all at once) unless cached.
+    fn load(&mut self, bounds: &[Vec<u8>]) -> StoreResult<()> {
         let mut wanted: Vec<(Vec<u8>, String)> = Vec::new();
         for bound in bounds {
-            let cached = self.cache.get(bound);
-            let usable = cached.is_some_and(|iv| iv.dirty || iv.etag.is_none() || !fresh);
-            if usable || wanted.iter().any(|(b, _)| b == bound) {
+            if self.cache.contains_key(bound) || wanted.iter().any(|(b, _)| b == bound) {
                 continue;
             }
             match self.bounds.get(bound) {
@@ -437,7 +434,7 @@ impl Table {
             }
             if !self.cache.contains_key(bound) {
                 let ahead = &order[at..(at + READ_AHEAD).min(order.len())];
-                self.load(ahead, false)?;
+                self.load(ahead)?;
             }
             let records = &self.interval(bound).records.0;
             let found = records.iter().filter(|(k, _)| wanted(k));
@@ -458,7 +455,7 @@ impl Table {
     /// is conditional on the version they came with).
     fn for_write(&mut self, key: &[u8]) -> StoreResult<Vec<u8>> {
         let bound = self.bound_for(key);
-        self.load(std::slice::from_ref(&bound), false)?;
+        self.load(std::slice::from_ref(&bound))?;
         Ok(bound)
     }
 
@@ -528,7 +525,7 @@ impl Table {
         let Some(last) = self.bounds.keys().next_back().cloned() else {
             return Ok(number_key(0));
         };
-        self.load(std::slice::from_ref(&last), false)?;
+        self.load(std::slice::from_ref(&last))?;
         let records = &self.interval(&last).records.0;
         let end = records
             .iter()
@@ -553,7 +550,7 @@ impl Table {
             }
             _ => key.clone(),
         };
-        self.load(std::slice::from_ref(&bound), false)?;
+        self.load(std::slice::from_ref(&bound))?;
         self.enlist(&bound);
         let interval = self.interval(&bound);
         interval.records.0.insert(key.clone(), value);
