@@ -1,6 +1,7 @@
 //! A plugin that traps, loops or exhausts its memory: that request fails
 //! with R15=12 and a message naming what happened, other clients carry on,
-//! and the next request gets a fresh instance.
+//! and the next request gets a fresh instance. A plugin cannot write
+//! outside the bucket it is granted.
 
 use std::time::{Duration, Instant};
 use vsam_client::{Connection, Dataset, DatasetSpec, OpenIntent, RplOptions};
@@ -105,4 +106,40 @@ async fn a_plugin_that_is_not_a_backend_is_refused_at_start() {
         .err()
         .expect("a bogus plugin must not start");
     assert!(format!("{error:#}").contains("plugin p"), "{error:#}");
+}
+
+/// The plugin asks its bucket (a directory) for names that climb out of it:
+/// every one is refused by the host, and only the plain name is stored,
+/// inside the bucket.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_plugin_cannot_write_outside_its_bucket() {
+    let server = start_with_plugin(FAULTY_WASM, "bucket = { directory = \"bucket\" }").await;
+    let conn = Connection::connect(&server.address).await.unwrap();
+    vsam_client::define(&conn, vsam_tests::ksds("SB.ESCAPE", 4, 4000, "ascii"))
+        .await
+        .unwrap();
+    let ds = Dataset::open(&conn, "SB.ESCAPE", OpenIntent::Input, 1)
+        .await
+        .unwrap();
+    let report = ds
+        .get(0, RplOptions::direct(), b"ESCP", 0, 0, 1)
+        .await
+        .unwrap();
+    let report = String::from_utf8(report[0].data.clone()).unwrap();
+    let lines: Vec<&str> = report.lines().collect();
+    assert_eq!(lines.len(), 5, "{report}");
+    for line in &lines[..4] {
+        assert!(
+            line.contains("Failed(") && line.contains("segment"),
+            "{line}"
+        );
+    }
+    assert_eq!(lines[4], "inside => stored");
+    let data = server.data_dir.path();
+    assert_eq!(
+        std::fs::read(data.join("bucket/inside")).unwrap(),
+        b"escaped"
+    );
+    assert!(!data.join("outside").exists() && !data.parent().unwrap().join("outside").exists());
+    server.server.stop().await;
 }

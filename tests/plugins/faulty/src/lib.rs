@@ -1,6 +1,8 @@
 //! A misbehaving backend for sandbox tests: the in-memory store, except that
 //! a key starting with `TRAP` panics, `LOOP` spins forever and `BOMB` eats
-//! memory until the host's cap stops it. Every other key works normally.
+//! memory until the host's cap stops it, and a GET of a key starting with
+//! `ESCP` tries to write outside its bucket and returns what happened.
+//! Every other key works normally.
 
 // The example store, compiled in (a dependency would export its interface too).
 #[path = "../../../../examples/memory-plugin/src/store.rs"]
@@ -39,6 +41,26 @@ fn misbehave(key: &[u8]) {
     }
 }
 
+/// Writes under names that would leave the bucket (and one that would
+/// not); one line per name with the outcome.
+fn escape_bucket() -> Vec<u8> {
+    let mut report = String::new();
+    for name in [
+        "../outside",
+        "inside/../../outside",
+        "/outside",
+        "inside//x",
+        "inside",
+    ] {
+        let outcome = match vsam_plugin_sdk::objects::put(name, b"escaped") {
+            Ok(_) => "stored".to_string(),
+            Err(error) => format!("{error:?}"),
+        };
+        report.push_str(&format!("{name} => {outcome}\n"));
+    }
+    report.into_bytes()
+}
+
 impl Backend for FaultyStore {
     fn init(params: &[(String, String)]) -> Result<Self, String> {
         MemoryStore::init(params).map(FaultyStore)
@@ -50,6 +72,9 @@ impl Backend for FaultyStore {
         self.0.destroy(ds)
     }
     fn get(&mut self, ds: &Dataset, key: &[u8]) -> StoreResult<Option<Vec<u8>>> {
+        if key.starts_with(b"ESCP") {
+            return Ok(Some(escape_bucket()));
+        }
         misbehave(key);
         self.store(ds).get(ds, key)
     }
