@@ -255,7 +255,13 @@ impl Table {
     fn load(&mut self, bounds: &[Vec<u8>]) -> StoreResult<()> {
         let mut wanted: Vec<(Vec<u8>, String)> = Vec::new();
         for bound in bounds {
-            if self.cache.contains_key(bound) || wanted.iter().any(|(b, _)| b == bound) {
+            let used = self.tick();
+            if let Some(cached) = self.cache.get_mut(bound) {
+                // Kept through the eviction below: the caller uses it next.
+                cached.used = used;
+                continue;
+            }
+            if wanted.iter().any(|(b, _)| b == bound) {
                 continue;
             }
             match self.bounds.get(bound) {
@@ -400,55 +406,67 @@ impl Table {
     /// fetching a few intervals ahead at a time.
     pub fn scan(&mut self, from: &Start, dir: Direction, limit: u32) -> StoreResult<Vec<Entry>> {
         let limit = limit as usize;
-        let key = match from {
+        let key_bound = match from {
+            Start::Edge => Bound::Unbounded,
+            Start::Inclusive(k) => Bound::Included(k.as_slice()),
+            Start::Exclusive(k) => Bound::Excluded(k.as_slice()),
+        };
+        // The records wanted, as a range of every interval's map.
+        let range = match dir {
+            Direction::Forward => (key_bound, Bound::Unbounded),
+            Direction::Backward => (Bound::Unbounded, key_bound),
+        };
+        let first = match from {
             Start::Edge => None,
-            Start::Inclusive(k) | Start::Exclusive(k) => Some(k.clone()),
+            Start::Inclusive(k) | Start::Exclusive(k) => Some(self.bound_for(k)),
         };
-        let first = key.as_deref().map(|k| self.bound_for(k));
-        let order: Vec<Vec<u8>> = match (dir, &first) {
-            (Direction::Forward, None) => self.bounds.keys().cloned().collect(),
-            (Direction::Forward, Some(b)) => self
-                .bounds
-                .range::<[u8], _>((Bound::Included(b.as_slice()), Bound::Unbounded))
-                .map(|(b, _)| b.clone())
-                .collect(),
-            (Direction::Backward, None) => self.bounds.keys().rev().cloned().collect(),
-            (Direction::Backward, Some(b)) => self
-                .bounds
-                .range::<[u8], _>((Bound::Unbounded, Bound::Included(b.as_slice())))
-                .rev()
-                .map(|(b, _)| b.clone())
-                .collect(),
-        };
-        let wanted = |k: &[u8]| match (from, dir) {
-            (Start::Edge, _) => true,
-            (Start::Inclusive(s), Direction::Forward) => k >= s.as_slice(),
-            (Start::Exclusive(s), Direction::Forward) => k > s.as_slice(),
-            (Start::Inclusive(s), Direction::Backward) => k <= s.as_slice(),
-            (Start::Exclusive(s), Direction::Backward) => k < s.as_slice(),
-        };
+        let mut ahead = self.bounds_from(
+            first.as_deref().map_or(Bound::Unbounded, Bound::Included),
+            dir,
+        );
         let mut entries = Vec::new();
-        for (at, bound) in order.iter().enumerate() {
-            if entries.len() >= limit {
-                break;
+        while entries.len() < limit && !ahead.is_empty() {
+            self.load(&ahead)?;
+            for bound in &ahead {
+                let records = self.interval(bound).records.0.range::<[u8], _>(range);
+                let take = limit - entries.len();
+                let entry = |(k, v): (&Vec<u8>, &Vec<u8>)| Entry {
+                    key: k.clone(),
+                    value: v.clone(),
+                };
+                match dir {
+                    Direction::Forward => entries.extend(records.take(take).map(entry)),
+                    Direction::Backward => entries.extend(records.rev().take(take).map(entry)),
+                }
+                if entries.len() >= limit {
+                    break;
+                }
             }
-            if !self.cache.contains_key(bound) {
-                let ahead = &order[at..(at + READ_AHEAD).min(order.len())];
-                self.load(ahead)?;
-            }
-            let records = &self.interval(bound).records.0;
-            let found = records.iter().filter(|(k, _)| wanted(k));
-            let take = limit - entries.len();
-            let entry = |(k, v): (&Vec<u8>, &Vec<u8>)| Entry {
-                key: k.clone(),
-                value: v.clone(),
-            };
-            match dir {
-                Direction::Forward => entries.extend(found.take(take).map(entry)),
-                Direction::Backward => entries.extend(found.rev().take(take).map(entry)),
-            }
+            let last = ahead.last().expect("not empty").clone();
+            ahead = self.bounds_from(Bound::Excluded(&last), dir);
         }
         Ok(entries)
+    }
+
+    /// The bounds of the next few intervals (a read-ahead's worth) from
+    /// `start` in `dir`.
+    fn bounds_from(&self, start: Bound<&[u8]>, dir: Direction) -> Vec<Vec<u8>> {
+        let bound = |(b, _): (&Vec<u8>, &String)| b.clone();
+        match dir {
+            Direction::Forward => self
+                .bounds
+                .range::<[u8], _>((start, Bound::Unbounded))
+                .take(READ_AHEAD)
+                .map(bound)
+                .collect(),
+            Direction::Backward => self
+                .bounds
+                .range::<[u8], _>((Bound::Unbounded, start))
+                .rev()
+                .take(READ_AHEAD)
+                .map(bound)
+                .collect(),
+        }
     }
 
     /// Loads the interval for a write (cached copies are fine: the write
