@@ -224,7 +224,7 @@ async fn start(
             let handle =
                 BackendHandle::spawn(
                     "b",
-                    "memory (native)",
+                    vsam_host::runtime::VersionInfo::native("memory (native)"),
                     Box::new(NativeStore(native)),
                     Vec::new(),
                 )?;

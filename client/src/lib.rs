@@ -14,6 +14,7 @@
 //! # Ok(()) }
 //! ```
 
+pub mod admin;
 mod catalog;
 mod connection;
 mod dataset;

@@ -340,3 +340,59 @@ async fn a_load_in_chains_reports_exactly_what_it_stored() {
     cli.await.unwrap();
     server.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn admin_commands_show_status_versions_and_reloads() {
+    let dir = tempfile::tempdir().unwrap();
+    let (server, cli) = server(dir.path()).await;
+    let admin = server.admin_addr.expect("admin enabled").to_string();
+    let token_file = dir.path().join("admin.token");
+    let token_file = token_file.to_str().unwrap().to_string();
+    let cli = tokio::task::spawn_blocking(move || {
+        let args = |command: &str| -> Vec<String> {
+            [
+                "admin",
+                "--admin",
+                &admin,
+                "--token-file",
+                &token_file,
+                command,
+            ]
+            .map(str::to_string)
+            .to_vec()
+        };
+        let run = |command: &str| {
+            let args = args(command);
+            cli.ok(&args.iter().map(String::as_str).collect::<Vec<_>>())
+        };
+        let status = run("status");
+        assert!(status.contains("vsamrd"), "{status}");
+        assert!(status.contains("(embedded default)"), "{status}");
+        for backend in ["sqlite", "csv", "objects"] {
+            assert!(status.contains(backend), "{status}");
+        }
+        assert!(status.contains("last reload   none"), "{status}");
+        let plugins = run("plugins");
+        let lines: Vec<&str> = plugins.lines().collect();
+        assert!(lines[0].starts_with("plugin"), "{plugins}");
+        assert_eq!(lines.len(), 1 + 3, "sql, csv, s3: {plugins}");
+        assert!(plugins.contains("serving"), "{plugins}");
+        let reload = run("reload");
+        assert!(reload.contains("reload: nothing changed"), "{reload}");
+        assert!(run("status").contains("by admin, nothing changed"));
+        let mut wrong = args("status");
+        wrong[3] = "--token".into();
+        wrong[4] = "0123456789abcdef0123".into();
+        let error = cli.fails(&wrong.iter().map(String::as_str).collect::<Vec<_>>());
+        assert!(error.contains("wrong admin token"), "{error}");
+        let mut missing = args("status");
+        missing[4] = "/nonexistent/admin.token".into();
+        let error = cli.fails(&missing.iter().map(String::as_str).collect::<Vec<_>>());
+        assert!(error.contains("cannot read the admin token"), "{error}");
+        cli
+    })
+    .await
+    .unwrap();
+    drop(cli);
+    server.stop().await;
+}

@@ -260,6 +260,18 @@ pub enum Origin {
     Defined,
 }
 
+/// What a reloaded configuration changes among configured datasets.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct ConfigChanges {
+    /// Datasets the configuration now defines.
+    pub added: Vec<DatasetDef>,
+    /// Configured datasets it no longer defines.
+    pub removed: Vec<String>,
+    /// Datasets it defines differently from the catalog (refused: a
+    /// definition cannot change under stored records).
+    pub changed: Vec<String>,
+}
+
 #[derive(Serialize, Deserialize, Default)]
 struct CatalogFile {
     datasets: Vec<DatasetDef>,
@@ -320,6 +332,52 @@ impl Catalog {
             .filter(|(def, _)| matches(&pattern, &def.name))
             .map(|(def, _)| def.clone())
             .collect()
+    }
+
+    /// How `configured` (the datasets of a reloaded configuration) differs
+    /// from the configured entries now in the catalog.
+    pub fn config_changes(&self, configured: &[DatasetDef]) -> ConfigChanges {
+        let entries = self.entries.lock().unwrap();
+        let mut changes = ConfigChanges::default();
+        for def in configured {
+            match entries.get(&def.name) {
+                None => changes.added.push(def.clone()),
+                Some((same, _)) if same == def => {}
+                Some(_) => changes.changed.push(def.name.clone()),
+            }
+        }
+        changes.removed = entries
+            .values()
+            .filter(|(def, origin)| {
+                *origin == Origin::Config && !configured.iter().any(|c| c.name == def.name)
+            })
+            .map(|(def, _)| def.name.clone())
+            .collect();
+        changes
+    }
+
+    /// Applies a reloaded configuration's datasets: `added` become
+    /// configured entries, `removed` configured entries are dropped (their
+    /// records stay in the backend, as after a restart without them).
+    pub fn apply_config(&self, added: &[DatasetDef], removed: &[String]) {
+        let mut entries = self.entries.lock().unwrap();
+        for def in added {
+            entries.insert(def.name.clone(), (def.clone(), Origin::Config));
+        }
+        for name in removed {
+            if entries.get(name).is_some_and(|(_, o)| *o == Origin::Config) {
+                entries.remove(name);
+            }
+        }
+    }
+
+    /// How many datasets each backend holds.
+    pub fn count_by_backend(&self) -> BTreeMap<String, u64> {
+        let mut counts = BTreeMap::new();
+        for (def, _) in self.entries.lock().unwrap().values() {
+            *counts.entry(def.backend.clone()).or_insert(0) += 1;
+        }
+        counts
     }
 
     /// Adds a defined dataset and saves the catalog; false if the name exists.

@@ -8,19 +8,23 @@
 //! [`vsam`] (sessions, positions, locks, return codes) -> [`catalog`]
 //! (datasets and routing) -> [`runtime`] (plugins in wasmtime).
 
+pub mod admin;
 pub mod catalog;
 pub mod config;
+pub mod reload;
 pub mod runtime;
 pub mod server;
 pub mod vsam;
 
 use anyhow::{Context, Result};
 use config::Config;
+use reload::{ConfigSource, Reloader};
 use runtime::{BackendHandle, PluginRuntime};
 use std::collections::BTreeMap;
 use std::fs::File;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::SystemTime;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use vsam::Shared;
@@ -29,6 +33,9 @@ use vsam::Shared;
 pub struct Server {
     listener: TcpListener,
     shared: Arc<Shared>,
+    reloader: Arc<Reloader>,
+    admin: Option<(TcpListener, Arc<admin::AdminContext>)>,
+    watch_files: bool,
     max_connections: usize,
     _data_dir_lock: File,
 }
@@ -46,6 +53,16 @@ impl Server {
         config: &Config,
         extra: BTreeMap<String, BackendHandle>,
     ) -> Result<Self> {
+        Self::bind_source(ConfigSource::fixed(config.clone()), extra).await
+    }
+
+    /// Like [`Server::bind_with`], for a configuration that a reload reads
+    /// again from `source`.
+    pub async fn bind_source(
+        source: ConfigSource,
+        extra: BTreeMap<String, BackendHandle>,
+    ) -> Result<Self> {
+        let config = source.load()?;
         let data_dir = &config.server.data_dir;
         std::fs::create_dir_all(data_dir)
             .with_context(|| format!("creating data dir {}", data_dir.display()))?;
@@ -60,13 +77,15 @@ impl Server {
             )
         })?;
         let runtime = PluginRuntime::new(Some(data_dir.join("plugin-cache")))?;
-        let mut backends = runtime::start_backends(config, &runtime)?;
-        backends.extend(extra);
+        let (plugins, backends) = runtime::start_backends(&config, &runtime)?;
         let catalog = catalog::Catalog::open(data_dir, &config.datasets)?;
         for def in &config.datasets {
-            let backend = backends
-                .get(&def.backend)
-                .context("configured dataset on an unknown backend")?;
+            let backend = match backends.get(&def.backend) {
+                Some((_, handle)) => handle,
+                None => extra
+                    .get(&def.backend)
+                    .context("configured dataset on an unknown backend")?,
+            };
             match backend
                 .call(runtime::call::Call::Create(
                     def.to_plugin(),
@@ -87,13 +106,47 @@ impl Server {
                 ),
             }
         }
-        let listener = TcpListener::bind(config.listen)
+        let vsam_listener = TcpListener::bind(config.listen)
             .await
             .with_context(|| format!("cannot listen on {}", config.listen))?;
-        let shared = Arc::new(Shared::new(config, catalog, backends));
+        let handles = backends
+            .iter()
+            .map(|(name, (_, handle))| (name.clone(), handle.clone()))
+            .chain(extra.clone())
+            .collect();
+        let shared = Arc::new(Shared::new(&config, catalog, handles));
+        let running = reload::Running {
+            config: config.clone(),
+            plugins,
+            backends,
+            extra,
+        };
+        let reloader = Arc::new(Reloader::new(source, runtime, shared.clone(), running));
+        let admin = match config.admin.address(config.listen) {
+            None => None,
+            Some(address) => {
+                let token = admin::token::load_or_create(&config.admin.token_file)?;
+                let listener = TcpListener::bind(address).await.with_context(|| {
+                    format!(
+                        "cannot listen for admin requests on {address}: set [admin] listen to a free address, or enabled = false"
+                    )
+                })?;
+                let context = Arc::new(admin::AdminContext {
+                    shared: shared.clone(),
+                    reloader: reloader.clone(),
+                    token,
+                    started: SystemTime::now(),
+                    listen: vsam_listener.local_addr().unwrap_or(config.listen),
+                });
+                Some((listener, context))
+            }
+        };
         Ok(Self {
-            listener,
+            listener: vsam_listener,
             shared,
+            reloader,
+            admin,
+            watch_files: config.admin.watch_files,
             max_connections: config.server.max_connections,
             _data_dir_lock: lock,
         })
@@ -106,10 +159,41 @@ impl Server {
             .expect("a bound listener has an address")
     }
 
+    /// Where the admin interface listens, if it is enabled.
+    pub fn admin_addr(&self) -> Option<SocketAddr> {
+        self.admin
+            .as_ref()
+            .and_then(|(listener, _)| listener.local_addr().ok())
+    }
+
+    /// The reloader (SIGHUP and tests call it).
+    pub fn reloader(&self) -> Arc<Reloader> {
+        self.reloader.clone()
+    }
+
     /// Serves until `shutdown` becomes true; then finishes in-flight
     /// requests, closes connections and flushes open datasets.
     pub async fn run(self, shutdown: watch::Receiver<bool>) {
         tracing::info!(address = %self.local_addr(), "{} listening", server::server_banner());
+        let admin_addr = self.admin_addr();
+        if let Some((listener, context)) = self.admin {
+            tracing::info!(address = ?admin_addr, "admin interface listening (vsamr admin)");
+            if admin_addr.is_some_and(|a| !a.ip().is_loopback()) {
+                tracing::warn!(
+                    "the admin interface listens beyond loopback without TLS: anyone who can reach it and knows the token can swap plugins"
+                );
+            }
+            tokio::spawn(admin::serve(listener, context, shutdown.clone()));
+        }
+        let _watch = match self.watch_files {
+            false => None,
+            true => reload::watch::start(self.reloader.clone(), tokio::runtime::Handle::current())
+                .await
+                .inspect_err(|error| {
+                    tracing::warn!("{error:#}; reload with SIGHUP or vsamr admin reload")
+                })
+                .ok(),
+        };
         server::serve(self.listener, self.shared, self.max_connections, shutdown).await;
         tracing::info!("stopped");
     }
@@ -120,6 +204,10 @@ impl Server {
 pub struct RunningServer {
     /// Where it listens.
     pub addr: SocketAddr,
+    /// Where its admin interface listens, if enabled.
+    pub admin_addr: Option<SocketAddr>,
+    /// Its reloader.
+    pub reloader: Arc<Reloader>,
     stop: watch::Sender<bool>,
     task: tokio::task::JoinHandle<()>,
 }
@@ -135,11 +223,27 @@ impl RunningServer {
         config: &Config,
         extra: BTreeMap<String, BackendHandle>,
     ) -> Result<Self> {
-        let server = Server::bind_with(config, extra).await?;
+        Self::start_source(ConfigSource::fixed(config.clone()), extra).await
+    }
+
+    /// Binds a configuration read (and re-read at reloads) from `source`.
+    pub async fn start_source(
+        source: ConfigSource,
+        extra: BTreeMap<String, BackendHandle>,
+    ) -> Result<Self> {
+        let server = Server::bind_source(source, extra).await?;
         let addr = server.local_addr();
+        let admin_addr = server.admin_addr();
+        let reloader = server.reloader();
         let (stop, stopped) = watch::channel(false);
         let task = tokio::spawn(server.run(stopped));
-        Ok(Self { addr, stop, task })
+        Ok(Self {
+            addr,
+            admin_addr,
+            reloader,
+            stop,
+            task,
+        })
     }
 
     /// Shuts down gracefully and waits until it has.

@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use vsam_host::Server;
 use vsam_host::config::Config;
+use vsam_host::reload::ConfigSource;
 
 /// VSAM Redirector server: runs VSAM requests from redirector clients
 /// against WebAssembly backend plugins (port 2387).
@@ -14,7 +15,8 @@ use vsam_host::config::Config;
 #[command(name = "vsamrd", version, about)]
 struct Cli {
     /// Configuration file (TOML). Without it the embedded default runs: the
-    /// CSV backend under the data dir, and the default route to it.
+    /// SQLite, CSV and object-store backends under the data dir. SIGHUP,
+    /// `vsamr admin reload` and a change of the file reload it.
     #[arg(long, short, global = true, env = "VSAMRD_CONFIG")]
     config: Option<PathBuf>,
     /// Listen address, overriding `server.listen`.
@@ -23,6 +25,9 @@ struct Cli {
     /// Data directory, overriding `server.data_dir`.
     #[arg(long)]
     data_dir: Option<PathBuf>,
+    /// Admin listen address, overriding `admin.listen`.
+    #[arg(long)]
+    admin_listen: Option<SocketAddr>,
     #[command(subcommand)]
     command: Option<Command>,
 }
@@ -48,7 +53,10 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Some(Command::CheckConfig { file }) => check_config(&file),
-        None => run(cli.config, cli.listen, cli.data_dir),
+        None => run(ConfigSource::from_cli(cli.config)
+            .listen(cli.listen)
+            .data_dir(cli.data_dir)
+            .admin_listen(cli.admin_listen)),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -96,26 +104,23 @@ fn check_config(file: &std::path::Path) -> Result<()> {
     Ok(())
 }
 
-fn run(
-    config_file: Option<PathBuf>,
-    listen: Option<SocketAddr>,
-    data_dir: Option<PathBuf>,
-) -> Result<()> {
-    let mut config = match &config_file {
-        Some(file) => Config::load(file)?,
-        None => Config::embedded_default(),
-    };
-    if let Some(listen) = listen {
-        config.listen = listen;
-    }
-    if let Some(data_dir) = data_dir {
-        config.move_data_dir(data_dir);
-    }
+fn run(source: ConfigSource) -> Result<()> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
     runtime.block_on(async {
-        let server = Server::bind(&config).await?;
+        let server = Server::bind_source(source, Default::default()).await?;
+        let reloader = server.reloader();
+        tokio::spawn(async move {
+            use tokio::signal::unix::{SignalKind, signal};
+            let Ok(mut hangup) = signal(SignalKind::hangup()) else {
+                tracing::warn!("cannot catch SIGHUP; reload with vsamr admin reload");
+                return;
+            };
+            while hangup.recv().await.is_some() {
+                reloader.reload("SIGHUP").await;
+            }
+        });
         let (stop, stopped) = tokio::sync::watch::channel(false);
         tokio::spawn(async move {
             wait_for_signal().await;

@@ -123,7 +123,13 @@ fn get_many_answers_key_for_key_what_get_answers() {
 fn concurrent_gets_through_the_worker_each_get_their_own_record() {
     let dir = tempfile::tempdir().unwrap();
     let store = sql_store(dir.path());
-    let backend = BackendHandle::spawn("b", "sql", Box::new(store), Vec::new()).unwrap();
+    let backend = BackendHandle::spawn(
+        "b",
+        vsam_host::runtime::VersionInfo::native("sql"),
+        Box::new(store),
+        Vec::new(),
+    )
+    .unwrap();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()

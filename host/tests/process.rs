@@ -27,7 +27,13 @@ fn free_port() -> u16 {
 async fn start(data_dir: &Path, port: u16) -> Vsamrd {
     let address = format!("127.0.0.1:{port}");
     let child = Command::new(env!("CARGO_BIN_EXE_vsamrd"))
-        .args(["--listen", &address, "--data-dir"])
+        .args([
+            "--listen",
+            &address,
+            "--admin-listen",
+            "127.0.0.1:0",
+            "--data-dir",
+        ])
         .arg(data_dir)
         .env("VSAMRD_LOG", "warn")
         .stdout(Stdio::null())
@@ -350,6 +356,8 @@ async fn a_second_vsamrd_on_the_same_data_dir_is_refused() {
         .args([
             "--listen",
             &format!("127.0.0.1:{}", free_port()),
+            "--admin-listen",
+            "127.0.0.1:0",
             "--data-dir",
         ])
         .arg(dir.path())
@@ -359,4 +367,57 @@ async fn a_second_vsamrd_on_the_same_data_dir_is_refused() {
     assert!(String::from_utf8_lossy(&output.stderr).contains("in use by another vsamrd"));
     first.child.kill().unwrap();
     let _ = first.child.wait();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sighup_reloads_the_config_file() {
+    use vsam_client::admin::{AdminClient, read_token};
+    use vsam_protocol::admin::{AdminAnswer, AdminCommand};
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("vsamrd.toml");
+    let base = "[admin]\nwatch_files = false\n[plugins.sql]\npath = \"builtin:sql\"\n[backends.sqlite]\nplugin = \"sql\"\ndatabase = \"sqlite:vsam.db\"\n[routing]\ndefault = \"sqlite\"\n";
+    std::fs::write(&config, base).unwrap();
+    let address = format!("127.0.0.1:{}", free_port());
+    let admin = format!("127.0.0.1:{}", free_port());
+    let mut child = Command::new(env!("CARGO_BIN_EXE_vsamrd"))
+        .arg("--config")
+        .arg(&config)
+        .args(["--listen", &address, "--admin-listen", &admin, "--data-dir"])
+        .arg(dir.path().join("data"))
+        .env("VSAMRD_LOG", "warn")
+        .spawn()
+        .unwrap();
+    let started = Instant::now();
+    while Connection::connect(&address).await.is_err() {
+        assert!(started.elapsed() < Duration::from_secs(60));
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let token = read_token(&dir.path().join("data/admin.token")).unwrap();
+    let mut client = AdminClient::connect(&admin, token).await.unwrap();
+    std::fs::write(
+        &config,
+        format!("{base}[[routing.rules]]\npattern = \"HUP.**\"\nbackend = \"sqlite\"\n"),
+    )
+    .unwrap();
+    let hup = Command::new("kill")
+        .args(["-HUP", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(hup.success());
+    let report = loop {
+        let AdminAnswer::Status(status) = client.request(AdminCommand::Status).await.unwrap()
+        else {
+            panic!("not a status");
+        };
+        if let Some(report) = status.last_reload {
+            break report;
+        }
+        assert!(started.elapsed() < Duration::from_secs(60), "no reload");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!(report.trigger, "SIGHUP");
+    assert_eq!(report.error, None);
+    assert_eq!(report.changes, ["routing: 1 rule(s), default sqlite"]);
+    child.kill().unwrap();
+    let _ = child.wait();
 }

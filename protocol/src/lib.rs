@@ -5,8 +5,10 @@
 //! GET, PUT, ERASE, POINT, ENDREQ) with their RPL options, catalog requests
 //! (DEFINE, DELETE, INFO, LIST), and answers with R15, FDBK and records.
 //! Host and clients share this crate so they cannot disagree on a byte.
-//! `docs/protocol.md` specifies every frame.
+//! `docs/protocol.md` specifies every frame. [`admin`] is the operator's
+//! protocol (reload, status, migrations) on its own port.
 
+pub mod admin;
 pub mod codec;
 pub mod codes;
 pub mod message;

@@ -1,6 +1,8 @@
 //! Shared helpers of the end-to-end tests: plugin paths and servers
 //! configured around them.
 
+pub mod deployment;
+
 use std::collections::BTreeMap;
 use std::path::Path;
 use vsam_host::RunningServer;

@@ -1,5 +1,6 @@
 //! Command-line parsing and dispatch.
 
+mod admin;
 mod browse;
 mod commands;
 mod fields;
@@ -81,6 +82,8 @@ enum Command {
     Load(repro::ReproArgs),
     /// Writes all records to a file (REPRO out).
     Unload(repro::ReproArgs),
+    /// Administers a running vsamrd through its admin interface (port 2388).
+    Admin(admin::AdminArgs),
 }
 
 /// Runs the command.
@@ -89,6 +92,9 @@ pub async fn run(args: Args) -> Result<()> {
         json: args.json,
         hex: args.hex,
     };
+    if let Command::Admin(admin) = args.command {
+        return admin::run(admin, args.json).await;
+    }
     let conn = Connection::connect(&args.server).await?;
     match args.command {
         Command::Ping => commands::ping(&conn).await,
@@ -114,5 +120,6 @@ pub async fn run(args: Args) -> Result<()> {
         Command::Browse(browse) => browse::run(&conn, browse, output).await,
         Command::Load(load) => repro::load(&conn, load).await,
         Command::Unload(unload) => repro::unload(&conn, unload, output).await,
+        Command::Admin(_) => unreachable!("handled before connecting"),
     }
 }

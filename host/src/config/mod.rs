@@ -60,6 +60,49 @@ impl Default for ServerConfig {
     }
 }
 
+/// `[admin]`: the operator's interface (`vsamr admin`): reload, status,
+/// plugin versions, migrations.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AdminConfig {
+    /// Whether vsamrd listens for admin requests at all.
+    pub enabled: bool,
+    /// Listen address, `127.0.0.1:2388` by default (loopback only: the
+    /// interface can swap plugins and move datasets); a server listening on
+    /// port 0 (any free port) gets a free admin port too.
+    pub listen: Option<String>,
+    /// File holding the token clients must send; created with a random
+    /// token (readable by its owner only) if missing. Default:
+    /// `admin.token` in the data dir.
+    pub token_file: Option<PathBuf>,
+    /// Reload when the config file or a plugin file changes (default true).
+    pub watch_files: bool,
+}
+
+impl Default for AdminConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            listen: None,
+            token_file: None,
+            watch_files: true,
+        }
+    }
+}
+
+/// The admin interface, resolved.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AdminSettings {
+    /// Whether it listens at all.
+    pub enabled: bool,
+    /// Where to listen, if configured (else see [`AdminSettings::address`]).
+    pub listen: Option<SocketAddr>,
+    /// The token file.
+    pub token_file: PathBuf,
+    /// Reload on file changes.
+    pub watch_files: bool,
+}
+
 /// `[plugins.NAME]`: a plugin's code.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -256,6 +299,8 @@ pub struct ConfigFile {
     #[serde(default)]
     pub server: ServerConfig,
     #[serde(default)]
+    pub admin: AdminConfig,
+    #[serde(default)]
     pub plugins: BTreeMap<String, PluginConfig>,
     #[serde(default)]
     pub backends: BTreeMap<String, BackendConfig>,
@@ -300,6 +345,8 @@ pub struct Config {
     pub server: ServerConfig,
     /// Listen address, parsed.
     pub listen: SocketAddr,
+    /// The admin interface.
+    pub admin: AdminSettings,
     /// Plugins by name.
     pub plugins: BTreeMap<String, PluginSource>,
     /// Backends by name.
@@ -315,7 +362,7 @@ pub struct Config {
 }
 
 /// A backend, resolved.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct BackendSettings {
     /// Backend name.
     pub name: String,
@@ -337,6 +384,36 @@ pub struct BackendSettings {
     pub memory_limit: u64,
     /// Reader instances besides the writer.
     pub readers: usize,
+}
+
+impl AdminSettings {
+    /// Where the admin interface listens for a server listening on
+    /// `vsam_listen`: the configured address, else loopback port 2388, or
+    /// a free port when the server itself takes a free port (tests, many
+    /// servers on one machine).
+    pub fn address(&self, vsam_listen: SocketAddr) -> Option<SocketAddr> {
+        if !self.enabled {
+            return None;
+        }
+        let default_port = match vsam_listen.port() {
+            0 => 0,
+            _ => vsam_protocol::admin::DEFAULT_ADMIN_PORT,
+        };
+        Some(
+            self.listen
+                .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], default_port))),
+        )
+    }
+}
+
+impl BackendSettings {
+    /// True if `other` is granted the same database and bucket (with the
+    /// same request time limit), so its connections can be kept.
+    pub fn grants_same_as(&self, other: &BackendSettings) -> bool {
+        self.database == other.database
+            && self.bucket == other.bucket
+            && self.call_timeout_ms == other.call_timeout_ms
+    }
 }
 
 /// The configuration used when vsamrd starts without `--config`: the SQL
@@ -410,6 +487,9 @@ impl Config {
                 *path = moved;
             }
         }
+        if let Some(moved) = rebase(&self.admin.token_file) {
+            self.admin.token_file = moved;
+        }
         self.server.data_dir = data_dir;
     }
 
@@ -471,6 +551,29 @@ impl Config {
         if server.data_dir.is_relative() {
             server.data_dir = base.join(&server.data_dir);
         }
+
+        let admin = AdminSettings {
+            enabled: file.admin.enabled,
+            listen: file
+                .admin
+                .listen
+                .as_ref()
+                .map(|address| {
+                    address.parse().map_err(|_| {
+                        no_span(
+                            "admin.listen",
+                            format!("{address:?} is not an address like 127.0.0.1:2388"),
+                        )
+                    })
+                })
+                .transpose()?,
+            token_file: match &file.admin.token_file {
+                Some(path) if path.is_relative() => base.join(path),
+                Some(path) => path.clone(),
+                None => server.data_dir.join("admin.token"),
+            },
+            watch_files: file.admin.watch_files,
+        };
 
         let mut plugins = BTreeMap::new();
         for (name, plugin) in &file.plugins {
@@ -689,6 +792,7 @@ impl Config {
         Ok(Self {
             server,
             listen,
+            admin,
             plugins,
             backends,
             rules,

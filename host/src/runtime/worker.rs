@@ -16,10 +16,19 @@
 //! acknowledged after they are durable, and many clients share one sync.
 //! A job is one call or a chain of calls (a PUT CHAIN's inserts), run in
 //! order until the first that fails.
+//!
+//! Swaps: the threads and stores serving a backend form a generation, and
+//! the backend points at its current one through an atomic pointer. A swap
+//! starts a new generation and moves the pointer: a call runs whole on the
+//! generation it was queued on, and the new generation's threads wait until
+//! the old one has answered its last call and dropped its stores, so two
+//! versions of a plugin never work on the same storage at once.
 
 use super::call::{Call, CallError, CallResult, RecordStore, Reply};
+use arc_swap::ArcSwap;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, mpsc};
+use std::sync::{Arc, Condvar, Mutex, Weak, mpsc};
+use std::time::SystemTime;
 use tokio::sync::oneshot;
 use vsam_plugin_sdk::Dataset;
 
@@ -175,15 +184,54 @@ fn run_group(store: &mut dyn RecordStore, batch: Vec<Job>) {
     }
 }
 
-/// Starts a thread that owns `store` and runs the jobs sent to it.
+/// Opens once every thread of a generation has exited: the threads of the
+/// next generation wait for it before their first job, so two versions of
+/// a backend never run calls at the same time (a plugin may cache records
+/// in its instance: the new one must start after the old one's last sync).
+#[derive(Default)]
+struct Retired {
+    done: Mutex<bool>,
+    signal: Condvar,
+}
+
+impl Retired {
+    fn wait(&self) {
+        let mut done = self.done.lock().unwrap();
+        while !*done {
+            done = self.signal.wait(done).unwrap();
+        }
+    }
+
+    fn is_open(&self) -> bool {
+        *self.done.lock().unwrap()
+    }
+}
+
+/// Held by each thread of a generation; the last one dropped opens the gate.
+struct ExitSignal(Arc<Retired>);
+
+impl Drop for ExitSignal {
+    fn drop(&mut self) {
+        *self.0.done.lock().unwrap() = true;
+        self.0.signal.notify_all();
+    }
+}
+
+/// Starts a thread that owns `store` and runs the jobs sent to it, after
+/// the previous generation (`after`) has retired.
 fn start_worker(
     thread_name: String,
     mut store: Box<dyn RecordStore>,
+    after: Option<Arc<Retired>>,
+    exit: Arc<ExitSignal>,
 ) -> std::io::Result<mpsc::Sender<Job>> {
     let (queue, jobs) = mpsc::channel::<Job>();
     std::thread::Builder::new()
         .name(thread_name)
         .spawn(move || {
+            if let Some(previous) = after {
+                previous.wait();
+            }
             while let Ok(first) = jobs.recv() {
                 let mut batch = vec![first];
                 while batch.len() < MAX_GROUP {
@@ -194,18 +242,143 @@ fn start_worker(
                 }
                 run_group(store.as_mut(), batch);
             }
+            // The store goes before the signal: its last words are written.
+            drop(store);
+            drop(exit);
         })?;
     Ok(queue)
 }
 
-/// A handle to a backend: cheap to clone, usable from any task.
+/// Which plugin version a generation of workers runs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VersionInfo {
+    /// The plugin's name in the configuration.
+    pub plugin: String,
+    /// SHA-256 of its component bytes, hex (`native` for a store in Rust).
+    pub content_hash: String,
+    /// When the version was loaded.
+    pub loaded_at: SystemTime,
+}
+
+impl VersionInfo {
+    /// A store compiled into the host rather than loaded (benchmarks).
+    pub fn native(plugin: &str) -> Self {
+        Self {
+            plugin: plugin.to_string(),
+            content_hash: "native".into(),
+            loaded_at: SystemTime::now(),
+        }
+    }
+}
+
+/// One generation of a backend's threads: the writer and its readers, all
+/// running one plugin version with one set of settings. Immutable; a swap
+/// starts a new generation and points the backend at it.
+struct Generation {
+    version: VersionInfo,
+    started: SystemTime,
+    queue: mpsc::Sender<Job>,
+    readers: Vec<mpsc::Sender<Job>>,
+    next_reader: AtomicUsize,
+    in_flight: AtomicUsize,
+    retired: Arc<Retired>,
+}
+
+impl Generation {
+    fn start(
+        name: &str,
+        version: VersionInfo,
+        store: Box<dyn RecordStore>,
+        readers: Vec<Box<dyn RecordStore>>,
+        after: Option<Arc<Retired>>,
+    ) -> std::io::Result<Self> {
+        let retired = Arc::new(Retired::default());
+        let exit = Arc::new(ExitSignal(retired.clone()));
+        let queue = start_worker(
+            format!("backend-{name}"),
+            store,
+            after.clone(),
+            exit.clone(),
+        )?;
+        let readers = readers
+            .into_iter()
+            .enumerate()
+            .map(|(i, reader)| {
+                start_worker(
+                    format!("backend-{name}-r{i}"),
+                    reader,
+                    after.clone(),
+                    exit.clone(),
+                )
+            })
+            .collect::<std::io::Result<Vec<_>>>()?;
+        Ok(Self {
+            version,
+            started: SystemTime::now(),
+            queue,
+            readers,
+            next_reader: AtomicUsize::new(0),
+            in_flight: AtomicUsize::new(0),
+            retired,
+        })
+    }
+
+    fn status(&self, serving: bool) -> GenerationStatus {
+        GenerationStatus {
+            version: self.version.clone(),
+            started: self.started,
+            serving,
+            readers: self.readers.len(),
+            in_flight: self.in_flight.load(Ordering::Relaxed),
+        }
+    }
+}
+
+/// Counts a call in flight on a generation while it lives.
+struct InFlight<'a>(&'a AtomicUsize);
+
+impl<'a> InFlight<'a> {
+    fn enter(counter: &'a AtomicUsize) -> Self {
+        counter.fetch_add(1, Ordering::Relaxed);
+        Self(counter)
+    }
+}
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+/// What `vsamr admin plugins` shows of one generation of a backend.
+#[derive(Debug, Clone)]
+pub struct GenerationStatus {
+    /// The plugin version it runs.
+    pub version: VersionInfo,
+    /// When it started taking calls (or waiting to).
+    pub started: SystemTime,
+    /// True for the generation new calls go to; false while an old one
+    /// finishes the calls it had.
+    pub serving: bool,
+    /// Its reader instances.
+    pub readers: usize,
+    /// Calls queued or running on it now.
+    pub in_flight: usize,
+}
+
+/// The backend's name, the generation serving it, and the ones retiring.
+struct Slot {
+    name: String,
+    current: ArcSwap<Generation>,
+    retiring: Mutex<Vec<Weak<Generation>>>,
+}
+
+/// A handle to a backend: cheap to clone, usable from any task. Its plugin
+/// version can be replaced while calls run ([`BackendHandle::replace`]):
+/// each call runs whole on the version it started on.
 #[derive(Clone)]
 pub struct BackendHandle {
-    name: String,
-    plugin: String,
-    queue: mpsc::Sender<Job>,
-    readers: Arc<[mpsc::Sender<Job>]>,
-    next_reader: Arc<AtomicUsize>,
+    slot: Arc<Slot>,
 }
 
 impl BackendHandle {
@@ -213,33 +386,71 @@ impl BackendHandle {
     /// reader store (see the module documentation).
     pub fn spawn(
         name: &str,
-        plugin: &str,
+        version: VersionInfo,
         store: Box<dyn RecordStore>,
         readers: Vec<Box<dyn RecordStore>>,
     ) -> std::io::Result<Self> {
-        let queue = start_worker(format!("backend-{name}"), store)?;
-        let readers = readers
-            .into_iter()
-            .enumerate()
-            .map(|(i, reader)| start_worker(format!("backend-{name}-r{i}"), reader))
-            .collect::<std::io::Result<Vec<_>>>()?;
+        let generation = Generation::start(name, version, store, readers, None)?;
         Ok(Self {
-            name: name.to_string(),
-            plugin: plugin.to_string(),
-            queue,
-            readers: readers.into(),
-            next_reader: Arc::new(AtomicUsize::new(0)),
+            slot: Arc::new(Slot {
+                name: name.to_string(),
+                current: ArcSwap::from_pointee(generation),
+                retiring: Mutex::new(Vec::new()),
+            }),
         })
+    }
+
+    /// Points the backend at new stores (a new plugin version, or new
+    /// settings). Calls already queued finish on the old stores; new calls
+    /// queue for the new ones, which start as soon as the old ones have
+    /// answered their last call and exited.
+    pub fn replace(
+        &self,
+        version: VersionInfo,
+        store: Box<dyn RecordStore>,
+        readers: Vec<Box<dyn RecordStore>>,
+    ) -> std::io::Result<()> {
+        let mut retiring = self.slot.retiring.lock().unwrap();
+        let old = self.slot.current.load_full();
+        let next = Generation::start(
+            &self.slot.name,
+            version,
+            store,
+            readers,
+            Some(old.retired.clone()),
+        )?;
+        self.slot.current.store(Arc::new(next));
+        retiring.retain(|generation| {
+            generation
+                .upgrade()
+                .is_some_and(|generation| !generation.retired.is_open())
+        });
+        retiring.push(Arc::downgrade(&old));
+        Ok(())
+    }
+
+    /// The generation serving now, then any still finishing calls.
+    pub fn generations(&self) -> Vec<GenerationStatus> {
+        let mut out = vec![self.slot.current.load().status(true)];
+        let retiring = self.slot.retiring.lock().unwrap();
+        out.extend(
+            retiring
+                .iter()
+                .filter_map(Weak::upgrade)
+                .filter(|generation| !generation.retired.is_open())
+                .map(|generation| generation.status(false)),
+        );
+        out
     }
 
     /// The backend's name.
     pub fn name(&self) -> &str {
-        &self.name
+        &self.slot.name
     }
 
-    /// The plugin serving it.
-    pub fn plugin(&self) -> &str {
-        &self.plugin
+    /// The plugin serving it now.
+    pub fn plugin(&self) -> String {
+        self.slot.current.load().version.plugin.clone()
     }
 
     /// Runs one call on the backend's thread.
@@ -252,16 +463,19 @@ impl BackendHandle {
     /// sync, until the first that fails: the results of those that ran,
     /// the failure last.
     pub async fn call_chain(&self, calls: Vec<Call>) -> Vec<CallResult> {
+        let generation = self.slot.current.load_full();
+        let _counted = InFlight::enter(&generation.in_flight);
         let reads_only = calls
             .iter()
             .all(|call| matches!(call, Call::Get(..) | Call::Scan(..)));
         let changes_datasets = calls
             .iter()
             .any(|call| matches!(call, Call::Create(..) | Call::Destroy(..)));
-        let queue = match self.readers.len() {
-            0 => &self.queue,
-            _ if !reads_only => &self.queue,
-            n => &self.readers[self.next_reader.fetch_add(1, Ordering::Relaxed) % n],
+        let readers = &generation.readers;
+        let queue = match readers.len() {
+            0 => &generation.queue,
+            _ if !reads_only => &generation.queue,
+            n => &readers[generation.next_reader.fetch_add(1, Ordering::Relaxed) % n],
         };
         let (answer, results) = oneshot::channel();
         if queue.send(Job::Run { calls, answer }).is_err() {
@@ -269,7 +483,7 @@ impl BackendHandle {
         }
         let results = results.await.unwrap_or_else(|_| vec![Err(self.stopped())]);
         if changes_datasets {
-            for reader in self.readers.iter() {
+            for reader in readers {
                 let _ = reader.send(Job::Reset);
             }
         }
@@ -278,11 +492,11 @@ impl BackendHandle {
 
     /// How many reader instances serve lookups besides the writer.
     pub fn readers(&self) -> usize {
-        self.readers.len()
+        self.slot.current.load().readers.len()
     }
 
     fn stopped(&self) -> CallError {
-        CallError::Unavailable(format!("backend {} has stopped", self.name))
+        CallError::Unavailable(format!("backend {} has stopped", self.slot.name))
     }
 }
 
@@ -438,9 +652,13 @@ mod tests {
                 log: log.clone(),
             })
         };
-        let backend =
-            BackendHandle::spawn("b", "p", store("writer"), vec![store("r0"), store("r1")])
-                .unwrap();
+        let backend = BackendHandle::spawn(
+            "b",
+            VersionInfo::native("p"),
+            store("writer"),
+            vec![store("r0"), store("r1")],
+        )
+        .unwrap();
         assert_eq!(backend.readers(), 2);
         for _ in 0..2 {
             backend.call(Call::Get(ds(), vec![1])).await.unwrap();

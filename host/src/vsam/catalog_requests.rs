@@ -2,7 +2,7 @@
 //! DELETE and LISTCAT).
 
 use super::shared::Shared;
-use crate::catalog::{DatasetDef, Origin, route};
+use crate::catalog::{DatasetDef, Origin};
 use crate::runtime::call::{Call, CallError};
 use vsam_plugin_sdk::StoreError;
 use vsam_protocol::{Answer, DatasetSpec, Status, fdbk};
@@ -21,8 +21,9 @@ pub(crate) async fn define(shared: &Shared, spec: DatasetSpec) -> Answer {
             format!("{name} DEFINE: a dataset of that name is already in the catalog"),
         );
     }
+    let routing = shared.routing();
     let backend_name = if spec.backend.is_empty() {
-        match route(&name, &shared.rules, shared.default_backend.as_deref()) {
+        match routing.route(&name) {
             Some(backend) => backend,
             None => {
                 return refuse(
@@ -36,12 +37,12 @@ pub(crate) async fn define(shared: &Shared, spec: DatasetSpec) -> Answer {
     } else {
         spec.backend.clone()
     };
-    let Some(backend) = shared.backends.get(&backend_name) else {
+    let Some(backend) = routing.backends.get(&backend_name) else {
         return refuse(
             fdbk::INVALID_OPTIONS,
             format!(
                 "{name} DEFINE: there is no backend {backend_name:?}; configured: {}",
-                shared
+                routing
                     .backends
                     .keys()
                     .cloned()
@@ -111,7 +112,7 @@ pub(crate) async fn delete(shared: &Shared, name: &str) -> Answer {
         return refuse(
             fdbk::INVALID_OPTIONS,
             format!(
-                "{name} DELETE: the dataset is defined in the configuration file; remove it there and restart"
+                "{name} DELETE: the dataset is defined in the configuration file; remove it there and reload (vsamr admin reload) or restart"
             ),
         );
     }
@@ -123,7 +124,7 @@ pub(crate) async fn delete(shared: &Shared, name: &str) -> Answer {
             ),
         );
     };
-    if let Some(backend) = shared.backends.get(&def.backend) {
+    if let Some(backend) = shared.backend(&def.backend) {
         match backend.call(Call::Destroy(def.to_plugin())).await {
             Ok(_) | Err(CallError::Store(StoreError::NoSuchDataset)) => {}
             Err(error) => {

@@ -19,7 +19,7 @@ mod search;
 
 pub use dataset::{DatasetState, Owner};
 pub use session::Session;
-pub use shared::{Limits, Shared};
+pub use shared::{Limits, Routing, Shared};
 
 use vsam_protocol::{Answer, Record, Status};
 

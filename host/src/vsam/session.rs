@@ -45,6 +45,12 @@ impl Ctx<'_> {
     }
 }
 
+impl Drop for Session {
+    fn drop(&mut self) {
+        self.shared.session_ended();
+    }
+}
+
 /// One connection's session.
 pub struct Session {
     id: u64,

@@ -4,6 +4,7 @@ use super::dataset::DatasetState;
 use crate::catalog::{Catalog, DatasetDef};
 use crate::config::Config;
 use crate::runtime::BackendHandle;
+use arc_swap::ArcSwap;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -22,20 +23,35 @@ pub struct Limits {
     pub max_strings: u16,
 }
 
+/// The running backends and the rules that route new datasets to them: one
+/// value, replaced whole by a reload, so a DEFINE never sees a rule that
+/// names a backend it cannot find.
+pub struct Routing {
+    /// Running backends by name.
+    pub backends: BTreeMap<String, BackendHandle>,
+    /// Routing rules `(pattern, backend)`, first match wins.
+    pub rules: Vec<(String, String)>,
+    /// Backend for names no rule matches.
+    pub default_backend: Option<String>,
+}
+
+impl Routing {
+    /// The backend a new dataset called `name` goes to.
+    pub fn route(&self, name: &str) -> Option<String> {
+        crate::catalog::route(name, &self.rules, self.default_backend.as_deref())
+    }
+}
+
 /// Everything sessions share.
 pub struct Shared {
     /// The catalog.
     pub catalog: Catalog,
-    /// Running backends by name.
-    pub backends: BTreeMap<String, BackendHandle>,
-    /// Routing rules and default.
-    pub rules: Vec<(String, String)>,
-    /// Default backend.
-    pub default_backend: Option<String>,
+    routing: ArcSwap<Routing>,
     /// Limits.
     pub limits: Limits,
     registry: Mutex<Registry>,
     next_session: AtomicU64,
+    connections: AtomicU64,
 }
 
 impl Shared {
@@ -47,9 +63,11 @@ impl Shared {
     ) -> Self {
         Self {
             catalog,
-            backends,
-            rules: config.rules.clone(),
-            default_backend: config.default_backend.clone(),
+            routing: ArcSwap::from_pointee(Routing {
+                backends,
+                rules: config.rules.clone(),
+                default_backend: config.default_backend.clone(),
+            }),
             limits: Limits {
                 max_frame: config.server.max_frame,
                 max_batch: config.server.max_batch,
@@ -58,17 +76,50 @@ impl Shared {
             },
             registry: Mutex::new(Registry::default()),
             next_session: AtomicU64::new(1),
+            connections: AtomicU64::new(0),
         }
     }
 
-    /// A new connection id.
+    /// Backends and routing rules as they are now.
+    pub fn routing(&self) -> Arc<Routing> {
+        self.routing.load_full()
+    }
+
+    /// Replaces backends and routing rules (a reload).
+    pub fn set_routing(&self, routing: Routing) {
+        self.routing.store(Arc::new(routing));
+    }
+
+    /// A running backend.
+    pub fn backend(&self, name: &str) -> Option<BackendHandle> {
+        self.routing.load().backends.get(name).cloned()
+    }
+
+    /// A new connection id; the connection counts as open until
+    /// [`Shared::session_ended`].
     pub fn next_session_id(&self) -> u64 {
+        self.connections.fetch_add(1, Ordering::Relaxed);
         self.next_session.fetch_add(1, Ordering::Relaxed)
+    }
+
+    /// A session is gone.
+    pub fn session_ended(&self) {
+        self.connections.fetch_sub(1, Ordering::Relaxed);
+    }
+
+    /// Sessions open now.
+    pub fn connections(&self) -> u64 {
+        self.connections.load(Ordering::Relaxed)
+    }
+
+    /// True while some connection has `name` open.
+    pub fn is_open(&self, name: &str) -> bool {
+        self.registry.lock().unwrap().open.contains_key(name)
     }
 
     /// Registers one more open of `def`, creating its state if needed.
     pub fn acquire(&self, def: &DatasetDef) -> Result<Arc<DatasetState>, Status> {
-        let backend = self.backends.get(&def.backend).ok_or_else(|| {
+        let backend = self.backend(&def.backend).ok_or_else(|| {
             Status::logical(
                 open_error::NOT_AVAILABLE,
                 format!(
@@ -87,7 +138,7 @@ impl Shared {
         let state = registry
             .open
             .entry(def.name.clone())
-            .or_insert_with(|| Arc::new(DatasetState::new(def.clone(), backend.clone())))
+            .or_insert_with(|| Arc::new(DatasetState::new(def.clone(), backend)))
             .clone();
         *state.users.lock().unwrap() += 1;
         Ok(state)
@@ -179,7 +230,13 @@ mod tests {
     fn delete_and_open_exclude_each_other() {
         let dir = tempfile::tempdir().unwrap();
         let config = Config::parse("", "<test>", dir.path()).unwrap();
-        let backend = BackendHandle::spawn("b", "nothing", Box::new(Nothing), Vec::new()).unwrap();
+        let backend = BackendHandle::spawn(
+            "b",
+            crate::runtime::VersionInfo::native("nothing"),
+            Box::new(Nothing),
+            Vec::new(),
+        )
+        .unwrap();
         let catalog = Catalog::open(dir.path(), &[]).unwrap();
         let shared = Shared::new(
             &config,

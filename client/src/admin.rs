@@ -1,0 +1,71 @@
+//! A client of vsamrd's admin interface (reload, status, plugin versions):
+//! one JSON line out, one back, per request.
+
+use anyhow::{Context, Result};
+use futures::{SinkExt, StreamExt};
+use std::path::Path;
+use tokio::net::TcpStream;
+use tokio_util::codec::{Framed, LinesCodec};
+use vsam_protocol::admin::{AdminAnswer, AdminCommand, AdminRequest};
+
+/// Default admin address: loopback, port 2388.
+pub const DEFAULT_ADMIN: &str = "127.0.0.1:2388";
+
+/// A connection to vsamrd's admin interface.
+pub struct AdminClient {
+    lines: Framed<TcpStream, LinesCodec>,
+    token: String,
+    address: String,
+}
+
+impl AdminClient {
+    /// Connects; the token goes with every request.
+    pub async fn connect(address: &str, token: String) -> Result<Self> {
+        let stream = TcpStream::connect(address).await.with_context(|| {
+            format!(
+                "cannot reach the admin interface of vsamrd at {address}: is it running, with [admin] enabled on that address?"
+            )
+        })?;
+        Ok(Self {
+            lines: Framed::new(stream, LinesCodec::new()),
+            token,
+            address: address.to_string(),
+        })
+    }
+
+    /// Sends one request and waits for its answer; a refusal by the server
+    /// is an error with its message.
+    pub async fn request(&mut self, command: AdminCommand) -> Result<AdminAnswer> {
+        let request = AdminRequest {
+            token: self.token.clone(),
+            command,
+        };
+        self.lines
+            .send(serde_json::to_string(&request)?)
+            .await
+            .with_context(|| format!("sending to {}", self.address))?;
+        let line = self
+            .lines
+            .next()
+            .await
+            .with_context(|| format!("{} closed the admin connection", self.address))?
+            .with_context(|| format!("reading from {}", self.address))?;
+        match serde_json::from_str(&line)
+            .with_context(|| format!("{} sent an unreadable admin answer", self.address))?
+        {
+            AdminAnswer::Error { message } => anyhow::bail!("{message}"),
+            answer => Ok(answer),
+        }
+    }
+}
+
+/// Reads an admin token from a token file.
+pub fn read_token(path: &Path) -> Result<String> {
+    let text = std::fs::read_to_string(path).with_context(|| {
+        format!(
+            "cannot read the admin token from {}: give --token-file (the server's [admin] token_file, by default admin.token in its data dir) or set VSAMR_ADMIN_TOKEN",
+            path.display()
+        )
+    })?;
+    Ok(text.trim().to_string())
+}

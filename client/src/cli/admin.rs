@@ -1,0 +1,172 @@
+//! `vsamr admin`: reload, status and plugin versions of a running vsamrd.
+
+use anyhow::Result;
+use clap::{Args, Subcommand};
+use std::path::PathBuf;
+use std::time::{Duration, UNIX_EPOCH};
+use vsam_client::admin::{AdminClient, DEFAULT_ADMIN, read_token};
+use vsam_protocol::admin::{AdminAnswer, AdminCommand, ReloadReport, StatusReport};
+
+/// Where the admin interface is and how to prove the right to use it.
+#[derive(Args)]
+pub struct AdminArgs {
+    /// Admin address of the server.
+    #[arg(long, env = "VSAMR_ADMIN", default_value = DEFAULT_ADMIN)]
+    admin: String,
+    /// The server's admin token file.
+    #[arg(
+        long,
+        env = "VSAMR_ADMIN_TOKEN_FILE",
+        default_value = "vsam-data/admin.token"
+    )]
+    token_file: PathBuf,
+    /// The token itself (instead of --token-file).
+    #[arg(long, env = "VSAMR_ADMIN_TOKEN", hide_env_values = true)]
+    token: Option<String>,
+    #[command(subcommand)]
+    command: AdminCommandArg,
+}
+
+#[derive(Subcommand)]
+enum AdminCommandArg {
+    /// Re-reads the configuration and plugin files and applies what changed
+    /// (all or nothing); prints what changed or why nothing did.
+    Reload,
+    /// Shows the server, its backends and the last reload.
+    Status,
+    /// Lists loaded plugin versions: hash, load time, backends, calls in flight.
+    Plugins,
+}
+
+/// Runs an admin command.
+pub async fn run(args: AdminArgs, json: bool) -> Result<()> {
+    let token = match args.token {
+        Some(token) => token,
+        None => read_token(&args.token_file)?,
+    };
+    let mut client = AdminClient::connect(&args.admin, token).await?;
+    let command = match args.command {
+        AdminCommandArg::Reload => AdminCommand::Reload,
+        AdminCommandArg::Status => AdminCommand::Status,
+        AdminCommandArg::Plugins => AdminCommand::Plugins,
+    };
+    let answer = client.request(command).await?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&answer)?);
+    } else {
+        match &answer {
+            AdminAnswer::Reload(report) => print_reload(report),
+            AdminAnswer::Status(status) => print_status(status),
+            AdminAnswer::Plugins { versions } => {
+                println!(
+                    "{:<10} {:<12} {:<20} {:<9} {:>8} {:>9}  backends",
+                    "plugin", "hash", "loaded", "state", "datasets", "in-flight"
+                );
+                for v in versions {
+                    println!(
+                        "{:<10} {:<12} {:<20} {:<9} {:>8} {:>9}  {}",
+                        v.plugin,
+                        &v.hash[..v.hash.len().min(12)],
+                        timestamp(v.loaded_at),
+                        v.state,
+                        v.datasets,
+                        v.in_flight,
+                        if v.backends.is_empty() {
+                            "-".to_string()
+                        } else {
+                            v.backends.join(", ")
+                        }
+                    );
+                }
+            }
+            AdminAnswer::Error { message } => anyhow::bail!("{message}"),
+        }
+    }
+    if let AdminAnswer::Reload(ReloadReport {
+        error: Some(error), ..
+    }) = &answer
+    {
+        anyhow::bail!("reload refused: {error}");
+    }
+    Ok(())
+}
+
+fn print_reload(report: &ReloadReport) {
+    match (&report.error, report.changes.is_empty()) {
+        (Some(_), _) => println!("reload refused after {} ms", report.took_ms),
+        (None, true) => println!("reload: nothing changed ({} ms)", report.took_ms),
+        (None, false) => println!("reload applied in {} ms:", report.took_ms),
+    }
+    for change in &report.changes {
+        println!("  {change}");
+    }
+    for note in &report.notes {
+        println!("  note: {note}");
+    }
+}
+
+fn print_status(status: &StatusReport) {
+    println!("{}", status.server);
+    println!("  listening on  {}", status.listen);
+    println!("  config        {}", status.config);
+    println!(
+        "  uptime        {}",
+        humanize(Duration::from_secs(status.uptime_s))
+    );
+    println!("  connections   {}", status.connections);
+    println!(
+        "  {:<12} {:<10} {:<12} {:>8} {:>9} {:>8}",
+        "backend", "plugin", "hash", "datasets", "in-flight", "draining"
+    );
+    for b in &status.backends {
+        println!(
+            "  {:<12} {:<10} {:<12} {:>8} {:>9} {:>8}",
+            b.name,
+            b.plugin,
+            &b.hash[..b.hash.len().min(12)],
+            b.datasets,
+            b.in_flight,
+            b.draining
+        );
+    }
+    match &status.last_reload {
+        None => println!("  last reload   none"),
+        Some(report) => {
+            let outcome = match &report.error {
+                Some(error) => format!("REFUSED: {error}"),
+                None if report.changes.is_empty() => "nothing changed".into(),
+                None => format!("applied: {}", report.changes.join("; ")),
+            };
+            println!(
+                "  last reload   {} by {}, {outcome}",
+                timestamp(report.at),
+                report.trigger
+            );
+        }
+    }
+}
+
+/// RFC 3339 time in UTC, to the second.
+fn timestamp(unix: u64) -> String {
+    humantime::format_rfc3339_seconds(UNIX_EPOCH + Duration::from_secs(unix)).to_string()
+}
+
+fn humanize(d: Duration) -> String {
+    let s = d.as_secs();
+    match s {
+        0..60 => format!("{s}s"),
+        60..3600 => format!("{}m{:02}s", s / 60, s % 60),
+        _ => format!("{}h{:02}m", s / 3600, s % 3600 / 60),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn timestamps_are_utc() {
+        assert_eq!(timestamp(951_782_400), "2000-02-29T00:00:00Z");
+        assert_eq!(timestamp(1_795_651_199), "2026-11-25T23:59:59Z");
+    }
+}

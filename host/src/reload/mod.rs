@@ -1,0 +1,498 @@
+//! Reloading the configuration and the plugins while clients stay
+//! connected: new plugin versions, changed backends, new routing rules and
+//! new configured datasets, all or nothing.
+//!
+//! A reload first prepares everything off to the side: it reads and checks
+//! the configuration, compiles every changed plugin and checks it against
+//! the contract, and starts (instantiates and initialises) an instance of
+//! every changed backend. If any step fails nothing is applied: the running
+//! versions keep serving and the reason is logged and kept for
+//! `vsamr admin status`. Then it swaps: each changed backend's pointer moves
+//! to its new version (calls already queued finish on the old one, see
+//! [`crate::runtime::worker`]) and the routing is replaced whole. Positions
+//! and record locks live in the host's sessions, so open datasets, browses
+//! and held records carry on across the swap.
+//!
+//! Triggers: `vsamr admin reload`, SIGHUP, and a change of the config file or
+//! of a plugin file ([`watch`]). Reloads run one at a time.
+
+pub mod watch;
+
+use crate::config::Config;
+use crate::runtime::{self, BackendHandle, Backends, LoadedPlugin, PluginRuntime, call::Call};
+use crate::vsam::{Routing, Shared};
+use anyhow::{Context, Result};
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::{Instant, SystemTime};
+use vsam_plugin_sdk::StoreError;
+use vsam_protocol::admin::ReloadReport;
+
+/// Where the configuration comes from, and the command-line settings that
+/// override it, so a reload reads it the way the start did.
+#[derive(Debug, Clone, Default)]
+pub struct ConfigSource {
+    file: Option<PathBuf>,
+    fixed: Option<Config>,
+    listen: Option<SocketAddr>,
+    data_dir: Option<PathBuf>,
+    admin_listen: Option<SocketAddr>,
+}
+
+impl ConfigSource {
+    /// A configuration file, read again at each reload.
+    pub fn file(path: PathBuf) -> Self {
+        Self {
+            file: Some(path),
+            ..Self::default()
+        }
+    }
+
+    /// A file if one is given, else the embedded default.
+    pub fn from_cli(file: Option<PathBuf>) -> Self {
+        match file {
+            Some(path) => Self::file(path),
+            None => Self::fixed(Config::embedded_default()),
+        }
+    }
+
+    /// A configuration given as a value (the embedded default, tests): a
+    /// reload still picks up changed plugin files it names.
+    pub fn fixed(config: Config) -> Self {
+        Self {
+            fixed: Some(config),
+            ..Self::default()
+        }
+    }
+
+    /// Overrides `server.listen` (`--listen`).
+    pub fn listen(mut self, listen: Option<SocketAddr>) -> Self {
+        self.listen = listen;
+        self
+    }
+
+    /// Overrides `server.data_dir` (`--data-dir`).
+    pub fn data_dir(mut self, data_dir: Option<PathBuf>) -> Self {
+        self.data_dir = data_dir;
+        self
+    }
+
+    /// Overrides `admin.listen` (`--admin-listen`).
+    pub fn admin_listen(mut self, listen: Option<SocketAddr>) -> Self {
+        self.admin_listen = listen;
+        self
+    }
+
+    /// The config file, if the configuration comes from one.
+    pub fn path(&self) -> Option<&PathBuf> {
+        self.file.as_ref()
+    }
+
+    /// Reads and checks the configuration, overrides applied.
+    pub fn load(&self) -> Result<Config> {
+        let mut config = match (&self.file, &self.fixed) {
+            (Some(file), _) => Config::load(file)?,
+            (None, Some(config)) => config.clone(),
+            (None, None) => Config::embedded_default(),
+        };
+        if let Some(listen) = self.listen {
+            config.listen = listen;
+        }
+        if let Some(data_dir) = &self.data_dir {
+            config.move_data_dir(data_dir.clone());
+        }
+        if let Some(listen) = self.admin_listen {
+            config.admin.listen = Some(listen);
+        }
+        Ok(config)
+    }
+}
+
+/// What runs now: the configuration, its plugin versions and backends, and
+/// backends supplied by the embedding program (kept across reloads).
+pub(crate) struct Running {
+    pub config: Config,
+    pub plugins: BTreeMap<String, Arc<LoadedPlugin>>,
+    pub backends: Backends,
+    pub extra: BTreeMap<String, BackendHandle>,
+}
+
+impl Running {
+    /// The routing a configuration asks for, over the running backends.
+    fn routing(&self) -> Routing {
+        let mut backends: BTreeMap<String, BackendHandle> = self
+            .backends
+            .iter()
+            .map(|(name, (_, handle))| (name.clone(), handle.clone()))
+            .collect();
+        backends.extend(self.extra.clone());
+        Routing {
+            backends,
+            rules: self.config.rules.clone(),
+            default_backend: self.config.default_backend.clone(),
+        }
+    }
+}
+
+/// Reloads on request and remembers how the last one went.
+pub struct Reloader {
+    source: ConfigSource,
+    runtime: Arc<PluginRuntime>,
+    shared: Arc<Shared>,
+    running: tokio::sync::Mutex<Running>,
+    last: Mutex<Option<ReloadReport>>,
+}
+
+/// A backend prepared by a reload, not yet serving.
+struct Prepared {
+    setup: runtime::BackendSetup,
+    stores: runtime::StartedStores,
+}
+
+/// Everything a reload will apply, checked.
+struct Plan {
+    config: Config,
+    plugins: BTreeMap<String, Arc<LoadedPlugin>>,
+    prepared: BTreeMap<String, Prepared>,
+    removed_backends: Vec<String>,
+    datasets: crate::catalog::ConfigChanges,
+    changes: Vec<String>,
+    notes: Vec<String>,
+}
+
+impl Reloader {
+    /// A reloader for a server started from `source`.
+    pub(crate) fn new(
+        source: ConfigSource,
+        runtime: Arc<PluginRuntime>,
+        shared: Arc<Shared>,
+        running: Running,
+    ) -> Self {
+        Self {
+            source,
+            runtime,
+            shared,
+            running: tokio::sync::Mutex::new(running),
+            last: Mutex::new(None),
+        }
+    }
+
+    /// The configuration source (the watcher watches its file).
+    pub fn source(&self) -> &ConfigSource {
+        &self.source
+    }
+
+    /// The files a change of which triggers a reload: the config file and
+    /// every plugin file it names.
+    pub async fn watched_files(&self) -> Vec<PathBuf> {
+        let running = self.running.lock().await;
+        let mut files: Vec<PathBuf> = self.source.path().cloned().into_iter().collect();
+        files.extend(
+            running
+                .config
+                .plugins
+                .values()
+                .filter_map(|source| match source {
+                    crate::config::PluginSource::File(path) => Some(path.clone()),
+                    crate::config::PluginSource::Builtin(_) => None,
+                }),
+        );
+        files
+    }
+
+    /// The last reload's report.
+    pub fn last_report(&self) -> Option<ReloadReport> {
+        self.last.lock().unwrap().clone()
+    }
+
+    /// The plugin versions loaded now, by name.
+    pub async fn plugins(&self) -> BTreeMap<String, Arc<LoadedPlugin>> {
+        self.running.lock().await.plugins.clone()
+    }
+
+    /// Re-reads the configuration and plugins and applies what changed, or
+    /// nothing if any part fails. `trigger` names what asked, for the log.
+    pub async fn reload(&self, trigger: &str) -> ReloadReport {
+        let started = Instant::now();
+        let mut running = self.running.lock().await;
+        let outcome = self.prepare(&running).await;
+        let report = match outcome {
+            Ok(plan) => {
+                let (changes, notes) = self.apply(&mut running, plan).await;
+                ReloadReport {
+                    trigger: trigger.to_string(),
+                    at: unix_seconds(SystemTime::now()),
+                    took_ms: started.elapsed().as_millis() as u64,
+                    changes,
+                    error: None,
+                    notes,
+                }
+            }
+            Err(error) => ReloadReport {
+                trigger: trigger.to_string(),
+                at: unix_seconds(SystemTime::now()),
+                took_ms: started.elapsed().as_millis() as u64,
+                changes: Vec::new(),
+                error: Some(format!(
+                    "{}; nothing was changed, the running configuration and plugins keep serving",
+                    one_line(&format!("{error:#}"))
+                )),
+                notes: Vec::new(),
+            },
+        };
+        match &report.error {
+            Some(error) => tracing::error!(trigger, "reload refused: {error}"),
+            None if report.changes.is_empty() => {
+                tracing::info!(trigger, "reload: nothing changed")
+            }
+            None => tracing::info!(
+                trigger,
+                took_ms = report.took_ms,
+                "reload applied: {}",
+                report.changes.join("; ")
+            ),
+        }
+        for note in &report.notes {
+            tracing::warn!(trigger, "reload: {note}");
+        }
+        *self.last.lock().unwrap() = Some(report.clone());
+        report
+    }
+
+    /// Reads, compiles, checks and starts everything that changed, without
+    /// touching what serves.
+    async fn prepare(&self, running: &Running) -> Result<Plan> {
+        let config = self.source.load()?;
+        let mut notes = Vec::new();
+        let old = &running.config;
+        if config.listen != old.listen
+            || config.server.data_dir != old.server.data_dir
+            || config.server.max_frame != old.server.max_frame
+            || config.server.max_batch != old.server.max_batch
+            || config.server.max_connections != old.server.max_connections
+            || config.server.max_open_per_connection != old.server.max_open_per_connection
+            || config.server.max_strings != old.server.max_strings
+            || config.admin != old.admin
+        {
+            notes.push(
+                "changes to [server] and [admin] take effect at the next restart".to_string(),
+            );
+        }
+        // Compiling and starting instances is blocking work: off the runtime.
+        let runtime = self.runtime.clone();
+        let loaded = running.plugins.clone();
+        let setups: BTreeMap<String, runtime::BackendSetup> = running
+            .backends
+            .iter()
+            .map(|(name, (setup, _))| (name.clone(), setup.clone()))
+            .collect();
+        let for_blocking = config.clone();
+        let (plugins, prepared, mut changes) = tokio::task::spawn_blocking(move || {
+            prepare_backends(&for_blocking, &runtime, &loaded, &setups)
+        })
+        .await
+        .context("the reload's preparation panicked")??;
+        let datasets = self.shared.catalog.config_changes(&config.datasets);
+        let counts = self.shared.catalog.count_by_backend();
+        let removed_backends: Vec<String> = running
+            .backends
+            .keys()
+            .filter(|name| !config.backends.contains_key(*name))
+            .cloned()
+            .collect();
+        for name in &removed_backends {
+            let removed_datasets: u64 = datasets
+                .removed
+                .iter()
+                .filter_map(|ds| self.shared.catalog.get(ds))
+                .filter(|(def, _)| &def.backend == name)
+                .count() as u64;
+            let holds = counts.get(name).copied().unwrap_or(0) - removed_datasets;
+            if holds > 0 {
+                anyhow::bail!(
+                    "backend {name} is no longer configured but holds {holds} dataset(s) in the catalog (LISTCAT shows them): move them with `vsamr admin migrate`, or delete them, before removing the backend"
+                );
+            }
+            changes.push(format!("backend {name}: removed"));
+        }
+        if let Some(name) = datasets.changed.first() {
+            anyhow::bail!(
+                "dataset {name} is defined differently in the configuration than in the catalog: a definition cannot change under stored records; give the new definition a new name, or DELETE the dataset and reload"
+            );
+        }
+        for name in &datasets.removed {
+            if self.shared.is_open(name) {
+                anyhow::bail!(
+                    "dataset {name} was removed from the configuration but is open: CLOSE it everywhere, then reload"
+                );
+            }
+            changes.push(format!(
+                "dataset {name}: no longer configured (its records stay in its backend)"
+            ));
+        }
+        for def in &datasets.added {
+            if !config.backends.contains_key(&def.backend) {
+                anyhow::bail!("dataset {}: no backend {}", def.name, def.backend);
+            }
+        }
+        if config.rules != old.rules || config.default_backend != old.default_backend {
+            changes.push(format!(
+                "routing: {} rule(s), default {}",
+                config.rules.len(),
+                config.default_backend.as_deref().unwrap_or("(none)")
+            ));
+        }
+        Ok(Plan {
+            config,
+            plugins,
+            prepared,
+            removed_backends,
+            datasets,
+            changes,
+            notes,
+        })
+    }
+
+    /// Swaps every prepared backend in, replaces the routing and adds the
+    /// new configured datasets.
+    async fn apply(&self, running: &mut Running, plan: Plan) -> (Vec<String>, Vec<String>) {
+        let Plan {
+            config,
+            plugins,
+            prepared,
+            removed_backends,
+            datasets,
+            mut changes,
+            mut notes,
+        } = plan;
+        for (name, Prepared { setup, stores }) in prepared {
+            let version = setup.plugin.version_info();
+            let handle = match running.backends.remove(&name) {
+                Some((_, handle)) => {
+                    if let Err(error) = handle.replace(version, stores.writer, stores.readers) {
+                        // Threads could not start: the old version serves on.
+                        notes.push(format!("backend {name}: not swapped: {error}"));
+                        continue;
+                    }
+                    handle
+                }
+                None => match BackendHandle::spawn(&name, version, stores.writer, stores.readers) {
+                    Ok(handle) => handle,
+                    Err(error) => {
+                        notes.push(format!("backend {name}: not started: {error}"));
+                        continue;
+                    }
+                },
+            };
+            runtime::log_backend(&setup.settings, "backend swapped to a new version");
+            running.backends.insert(name, (setup, handle));
+        }
+        for name in &removed_backends {
+            running.backends.remove(name);
+        }
+        running.plugins = plugins;
+        running.config = config;
+        self.shared.set_routing(running.routing());
+        self.shared.catalog.apply_config(&[], &datasets.removed);
+        for def in datasets.added {
+            let Some(backend) = self.shared.backend(&def.backend) else {
+                continue;
+            };
+            match backend
+                .call(Call::Create(def.to_plugin(), def.layout.clone()))
+                .await
+            {
+                Ok(_) | Err(runtime::call::CallError::Store(StoreError::AlreadyExists)) => {
+                    changes.push(format!("dataset {}: added on {}", def.name, def.backend));
+                    self.shared.catalog.apply_config(&[def], &[]);
+                }
+                Err(error) => notes.push(format!(
+                    "dataset {}: backend {} cannot create it: {error}; fix it and reload",
+                    def.name, def.backend
+                )),
+            }
+        }
+        (changes, notes)
+    }
+}
+
+/// Loads the configuration's plugins (reusing unchanged versions) and
+/// starts new stores for every backend that is new, whose settings changed
+/// or whose plugin has a new version. Blocking.
+#[allow(clippy::type_complexity)]
+fn prepare_backends(
+    config: &Config,
+    runtime: &PluginRuntime,
+    loaded: &BTreeMap<String, Arc<LoadedPlugin>>,
+    setups: &BTreeMap<String, runtime::BackendSetup>,
+) -> Result<(
+    BTreeMap<String, Arc<LoadedPlugin>>,
+    BTreeMap<String, Prepared>,
+    Vec<String>,
+)> {
+    let plugins = runtime::load_plugins(config, runtime, loaded)?;
+    let mut changes = Vec::new();
+    for (name, plugin) in &plugins {
+        match loaded.get(name) {
+            Some(old) if old.content_hash == plugin.content_hash => {}
+            Some(old) => changes.push(format!(
+                "plugin {name}: version {} replaces {}",
+                short(&plugin.content_hash),
+                short(&old.content_hash)
+            )),
+            None => changes.push(format!(
+                "plugin {name}: version {} loaded",
+                short(&plugin.content_hash)
+            )),
+        }
+    }
+    let mut prepared = BTreeMap::new();
+    for (name, settings) in &config.backends {
+        let old = setups.get(name);
+        let plugin = plugins
+            .get(&settings.plugin)
+            .expect("the configuration names loaded plugins");
+        let unchanged = old.is_some_and(|old| {
+            old.settings == *settings && old.plugin.content_hash == plugin.content_hash
+        });
+        if unchanged {
+            continue;
+        }
+        let setup = runtime::prepare_backend(settings, &plugins, old)?;
+        let stores = runtime::start_stores(&setup.plugin, settings, &setup.grants)
+            .with_context(|| format!("backend {name}: the new version did not start"))?;
+        changes.push(match old {
+            Some(_) => format!(
+                "backend {name}: now plugin {} version {}",
+                settings.plugin,
+                short(&plugin.content_hash)
+            ),
+            None => format!(
+                "backend {name}: added (plugin {} version {})",
+                settings.plugin,
+                short(&plugin.content_hash)
+            ),
+        });
+        prepared.insert(name.clone(), Prepared { setup, stores });
+    }
+    Ok((plugins, prepared, changes))
+}
+
+/// A message on one line: a reason inside a report or a log line must not
+/// break it (compiler errors come with line breaks and indentation).
+fn one_line(text: &str) -> String {
+    text.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+/// The first 12 hex digits of a content hash: enough to tell versions apart.
+pub fn short(hash: &str) -> &str {
+    &hash[..hash.len().min(12)]
+}
+
+/// Seconds since the Unix epoch.
+pub fn unix_seconds(time: SystemTime) -> u64 {
+    time.duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}

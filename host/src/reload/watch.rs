@@ -1,0 +1,133 @@
+//! Reloads when the config file or a plugin file changes.
+//!
+//! Directories are watched rather than files, so an editor's or a deploy
+//! tool's write-then-rename is seen. Events are debounced: a reload starts
+//! only once the files have been quiet for [`QUIET`], and a file still
+//! growing then is left for the next event. A file caught half-written
+//! anyway fails to parse or to compile and is refused like any bad
+//! version: the running one keeps serving, and the complete file's own
+//! event reloads again.
+
+use super::Reloader;
+use anyhow::{Context, Result};
+use notify_debouncer_mini::notify::RecursiveMode;
+use notify_debouncer_mini::{DebounceEventResult, Debouncer, new_debouncer};
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::mpsc;
+use std::time::Duration;
+
+/// How long files must be quiet before a reload.
+pub const QUIET: Duration = Duration::from_millis(300);
+
+/// Keeps the watch alive; dropping it stops watching.
+pub struct FileWatch {
+    _thread: std::thread::JoinHandle<()>,
+}
+
+/// Starts watching the files `reloader` depends on; each quiet change
+/// triggers a reload on `runtime`.
+pub async fn start(reloader: Arc<Reloader>, runtime: tokio::runtime::Handle) -> Result<FileWatch> {
+    let files = reloader.watched_files().await;
+    let (events, received) = mpsc::channel::<DebounceEventResult>();
+    let mut debouncer =
+        new_debouncer(QUIET, events).context("starting the file watcher for reloads")?;
+    let mut watched_dirs = BTreeSet::new();
+    watch_dirs(&mut debouncer, &mut watched_dirs, &files);
+    let thread = std::thread::Builder::new()
+        .name("vsamrd-watch".into())
+        .spawn(move || {
+            let mut files = files;
+            let mut seen = stamps(&files);
+            while let Ok(result) = received.recv() {
+                let changed = match result {
+                    Ok(events) => events
+                        .iter()
+                        .any(|event| files.iter().any(|f| same_file(&event.path, f))),
+                    Err(error) => {
+                        tracing::warn!("file watcher: {error}");
+                        false
+                    }
+                };
+                // Reading a file is an event too: only a new size or
+                // modification time is a change.
+                if !changed || stamps(&files) == seen || still_growing(&files) {
+                    continue;
+                }
+                let reloader = reloader.clone();
+                files = runtime.block_on(async move {
+                    reloader.reload("file change").await;
+                    reloader.watched_files().await
+                });
+                seen = stamps(&files);
+                watch_dirs(&mut debouncer, &mut watched_dirs, &files);
+            }
+        })
+        .context("starting the file watcher thread")?;
+    Ok(FileWatch { _thread: thread })
+}
+
+/// Watches the directory of every file not watched yet.
+fn watch_dirs(
+    debouncer: &mut Debouncer<notify_debouncer_mini::notify::RecommendedWatcher>,
+    watched: &mut BTreeSet<PathBuf>,
+    files: &[PathBuf],
+) {
+    for file in files {
+        let dir = match file.parent() {
+            Some(dir) if !dir.as_os_str().is_empty() => dir.to_path_buf(),
+            _ => PathBuf::from("."),
+        };
+        if watched.contains(&dir) {
+            continue;
+        }
+        match debouncer.watcher().watch(&dir, RecursiveMode::NonRecursive) {
+            Ok(()) => {
+                tracing::info!(directory = %dir.display(), "watching for config and plugin changes");
+                watched.insert(dir);
+            }
+            Err(error) => tracing::warn!(
+                directory = %dir.display(),
+                "cannot watch for changes ({error}); reload with SIGHUP or vsamr admin reload"
+            ),
+        }
+    }
+}
+
+/// True if `event` (absolute, as the watcher reports) is `file`.
+fn same_file(event: &Path, file: &Path) -> bool {
+    let canonical = |p: &Path| -> Option<PathBuf> {
+        let dir = match p.parent() {
+            Some(dir) if !dir.as_os_str().is_empty() => dir,
+            _ => Path::new("."),
+        };
+        Some(dir.canonicalize().ok()?.join(p.file_name()?))
+    };
+    event == file || canonical(event).is_some_and(|e| Some(e) == canonical(file))
+}
+
+/// Each file's size and modification time (`None` if it is missing).
+fn stamps(files: &[PathBuf]) -> Vec<Option<(u64, std::time::SystemTime)>> {
+    files
+        .iter()
+        .map(|f| {
+            let meta = std::fs::metadata(f).ok()?;
+            Some((meta.len(), meta.modified().ok()?))
+        })
+        .collect()
+}
+
+/// True if a file's size changes over a short look: a writer is still at
+/// it, and its last write will bring another event.
+fn still_growing(files: &[PathBuf]) -> bool {
+    let sizes = || -> Vec<Option<u64>> {
+        files
+            .iter()
+            .map(|f| std::fs::metadata(f).ok().map(|m| m.len()))
+            .collect()
+    };
+    let before = sizes();
+    std::thread::sleep(Duration::from_millis(50));
+    before != sizes()
+}

@@ -1,0 +1,154 @@
+//! The admin protocol: how `vsamr admin` asks a running vsamrd to reload,
+//! report its status, list its plugin versions and move datasets.
+//!
+//! One JSON object per line over TCP (port 2388 on loopback by default):
+//! the client sends an [`AdminRequest`] carrying the server's admin token,
+//! the server answers with one [`AdminAnswer`] line. The admin port is a
+//! different port from the VSAM one, so an operator can firewall it apart.
+
+use serde::{Deserialize, Serialize};
+
+/// The admin port vsamrd listens on (loopback) unless configured otherwise.
+pub const DEFAULT_ADMIN_PORT: u16 = 2388;
+
+/// Longest request line the server reads.
+pub const MAX_REQUEST_LINE: usize = 64 * 1024;
+
+/// One request: the token and what to do.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct AdminRequest {
+    /// The server's admin token (the contents of its token file).
+    pub token: String,
+    /// What to do.
+    #[serde(flatten)]
+    pub command: AdminCommand,
+}
+
+/// What an operator can ask.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(tag = "command", rename_all = "kebab-case")]
+pub enum AdminCommand {
+    /// Re-read the configuration and the plugin files; apply what changed.
+    Reload,
+    /// The server, its backends, the last reload and migrations.
+    Status,
+    /// Every plugin version loaded, and who uses it.
+    Plugins,
+}
+
+/// The server's answer to one request.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(tag = "answer", rename_all = "kebab-case")]
+pub enum AdminAnswer {
+    /// The outcome of a reload (which may have been refused: see `error`).
+    Reload(ReloadReport),
+    /// Status.
+    Status(StatusReport),
+    /// Plugin versions.
+    Plugins {
+        /// One row per plugin version.
+        versions: Vec<PluginVersionRow>,
+    },
+    /// The request was refused or failed.
+    Error {
+        /// What went wrong and what to do.
+        message: String,
+    },
+}
+
+/// What one reload did.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct ReloadReport {
+    /// What asked for it: `admin`, `SIGHUP`, `file change`.
+    pub trigger: String,
+    /// When it finished, seconds since the Unix epoch.
+    pub at: u64,
+    /// How long it took, milliseconds (compiling, starting, swapping).
+    pub took_ms: u64,
+    /// The changes applied, one line each (empty: nothing had changed).
+    pub changes: Vec<String>,
+    /// Set if the reload was refused: nothing was applied, the running
+    /// configuration and plugins keep serving.
+    pub error: Option<String>,
+    /// Things noticed that need an operator (settings that wait for a
+    /// restart, for example).
+    pub notes: Vec<String>,
+}
+
+/// What `vsamr admin status` shows.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct StatusReport {
+    /// `vsamrd VERSION (VSAM Redirector server)`.
+    pub server: String,
+    /// Seconds since it started.
+    pub uptime_s: u64,
+    /// The VSAM listen address.
+    pub listen: String,
+    /// Where the configuration comes from.
+    pub config: String,
+    /// Connections open now.
+    pub connections: u64,
+    /// Every backend.
+    pub backends: Vec<BackendRow>,
+    /// The last reload, if any.
+    pub last_reload: Option<ReloadReport>,
+}
+
+/// One backend in a status.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct BackendRow {
+    /// Backend name.
+    pub name: String,
+    /// Plugin name.
+    pub plugin: String,
+    /// Content hash of the version serving it.
+    pub hash: String,
+    /// Datasets in the catalog on it.
+    pub datasets: u64,
+    /// Calls queued or running.
+    pub in_flight: u64,
+    /// Older versions still finishing calls.
+    pub draining: u64,
+}
+
+/// One plugin version in `vsamr admin plugins`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct PluginVersionRow {
+    /// Plugin name.
+    pub plugin: String,
+    /// SHA-256 of the component, hex.
+    pub hash: String,
+    /// When it was loaded, seconds since the Unix epoch.
+    pub loaded_at: u64,
+    /// `serving`, `draining` (finishing calls after a swap) or `loaded`
+    /// (no backend uses it).
+    pub state: String,
+    /// Backends running it.
+    pub backends: Vec<String>,
+    /// Datasets on those backends.
+    pub datasets: u64,
+    /// Calls queued or running on it now.
+    pub in_flight: u64,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn requests_are_one_flat_json_object() {
+        let request = AdminRequest {
+            token: "t".into(),
+            command: AdminCommand::Reload,
+        };
+        let line = serde_json::to_string(&request).unwrap();
+        assert_eq!(line, r#"{"token":"t","command":"reload"}"#);
+        assert_eq!(
+            serde_json::from_str::<AdminRequest>(&line).unwrap(),
+            request
+        );
+        assert!(
+            serde_json::from_str::<AdminRequest>(r#"{"token":"t","command":"explode"}"#).is_err()
+        );
+    }
+}
