@@ -275,12 +275,17 @@ pub struct ConfigChanges {
 #[derive(Serialize, Deserialize, Default)]
 struct CatalogFile {
     datasets: Vec<DatasetDef>,
+    /// Configured datasets that a migration moved to another backend than
+    /// the configuration names: name -> backend.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    moved: BTreeMap<String, String>,
 }
 
 /// All datasets, by name.
 pub struct Catalog {
     path: PathBuf,
     entries: Mutex<BTreeMap<String, (DatasetDef, Origin)>>,
+    moved: Mutex<BTreeMap<String, String>>,
 }
 
 impl Catalog {
@@ -289,6 +294,7 @@ impl Catalog {
     pub fn open(data_dir: &Path, configured: &[DatasetDef]) -> anyhow::Result<Self> {
         let path = data_dir.join("catalog.json");
         let mut entries = BTreeMap::new();
+        let mut moved = BTreeMap::new();
         match std::fs::read(&path) {
             Ok(bytes) => {
                 let file: CatalogFile = serde_json::from_slice(&bytes).map_err(|e| {
@@ -300,16 +306,29 @@ impl Catalog {
                 for def in file.datasets {
                     entries.insert(def.name.clone(), (def, Origin::Defined));
                 }
+                moved = file.moved;
             }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
             Err(e) => anyhow::bail!("cannot read catalog {}: {e}", path.display()),
         }
         for def in configured {
-            entries.insert(def.name.clone(), (def.clone(), Origin::Config));
+            let mut def = def.clone();
+            if let Some(backend) = moved.get(&def.name)
+                && *backend != def.backend
+            {
+                tracing::warn!(
+                    dataset = %def.name,
+                    "the configuration puts the dataset on backend {}, but a migration moved it to {backend}: it is served from {backend}; update the configuration",
+                    def.backend
+                );
+                def.backend = backend.clone();
+            }
+            entries.insert(def.name.clone(), (def, Origin::Config));
         }
         Ok(Self {
             path,
             entries: Mutex::new(entries),
+            moved: Mutex::new(moved),
         })
     }
 
@@ -338,8 +357,14 @@ impl Catalog {
     /// from the configured entries now in the catalog.
     pub fn config_changes(&self, configured: &[DatasetDef]) -> ConfigChanges {
         let entries = self.entries.lock().unwrap();
+        let moved = self.moved.lock().unwrap();
         let mut changes = ConfigChanges::default();
         for def in configured {
+            let mut def = def.clone();
+            if let Some(backend) = moved.get(&def.name) {
+                def.backend = backend.clone();
+            }
+            let def = &def;
             match entries.get(&def.name) {
                 None => changes.added.push(def.clone()),
                 Some((same, _)) if same == def => {}
@@ -361,8 +386,13 @@ impl Catalog {
     /// records stay in the backend, as after a restart without them).
     pub fn apply_config(&self, added: &[DatasetDef], removed: &[String]) {
         let mut entries = self.entries.lock().unwrap();
+        let moved = self.moved.lock().unwrap();
         for def in added {
-            entries.insert(def.name.clone(), (def.clone(), Origin::Config));
+            let mut def = def.clone();
+            if let Some(backend) = moved.get(&def.name) {
+                def.backend = backend.clone();
+            }
+            entries.insert(def.name.clone(), (def, Origin::Config));
         }
         for name in removed {
             if entries.get(name).is_some_and(|(_, o)| *o == Origin::Config) {
@@ -378,6 +408,30 @@ impl Catalog {
             *counts.entry(def.backend.clone()).or_insert(0) += 1;
         }
         counts
+    }
+
+    /// Records that a dataset's records are now on `backend` (a migration's
+    /// cutover or rollback) and saves the catalog.
+    pub fn set_backend(&self, name: &str, backend: &str) -> anyhow::Result<()> {
+        let mut entries = self.entries.lock().unwrap();
+        let mut moved = self.moved.lock().unwrap();
+        let Some((def, origin)) = entries.get_mut(name) else {
+            anyhow::bail!("{name} is not in the catalog");
+        };
+        let previous = std::mem::replace(&mut def.backend, backend.to_string());
+        let origin = *origin;
+        let previous_move = moved.clone();
+        if origin == Origin::Config {
+            moved.insert(name.to_string(), backend.to_string());
+        }
+        if let Err(error) = self.save_with(&entries, &moved) {
+            if let Some((def, _)) = entries.get_mut(name) {
+                def.backend = previous;
+            }
+            *moved = previous_move;
+            return Err(error);
+        }
+        Ok(())
     }
 
     /// Adds a defined dataset and saves the catalog; false if the name exists.
@@ -407,7 +461,25 @@ impl Catalog {
     }
 
     fn save(&self, entries: &BTreeMap<String, (DatasetDef, Origin)>) -> anyhow::Result<()> {
+        let moved = self.moved.lock().unwrap();
+        self.save_with(entries, &moved)
+    }
+
+    fn save_with(
+        &self,
+        entries: &BTreeMap<String, (DatasetDef, Origin)>,
+        moved: &BTreeMap<String, String>,
+    ) -> anyhow::Result<()> {
         let file = CatalogFile {
+            moved: moved
+                .iter()
+                .filter(|(name, _)| {
+                    entries
+                        .get(*name)
+                        .is_some_and(|(_, origin)| *origin == Origin::Config)
+                })
+                .map(|(name, backend)| (name.clone(), backend.clone()))
+                .collect(),
             datasets: entries
                 .values()
                 .filter(|(_, origin)| *origin == Origin::Defined)

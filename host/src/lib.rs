@@ -11,6 +11,7 @@
 pub mod admin;
 pub mod catalog;
 pub mod config;
+pub mod migrate;
 pub mod reload;
 pub mod runtime;
 pub mod server;
@@ -121,7 +122,15 @@ impl Server {
             backends,
             extra,
         };
-        let reloader = Arc::new(Reloader::new(source, runtime, shared.clone(), running));
+        let migrations = migrate::Migrations::open(shared.clone(), data_dir)?;
+        migrations.resume().await;
+        let reloader = Arc::new(Reloader::new(
+            source,
+            runtime,
+            shared.clone(),
+            migrations.clone(),
+            running,
+        ));
         let admin = match config.admin.address(config.listen) {
             None => None,
             Some(address) => {
@@ -134,6 +143,7 @@ impl Server {
                 let context = Arc::new(admin::AdminContext {
                     shared: shared.clone(),
                     reloader: reloader.clone(),
+                    migrations: migrations.clone(),
                     token,
                     started: SystemTime::now(),
                     listen: vsam_listener.local_addr().unwrap_or(config.listen),

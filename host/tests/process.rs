@@ -421,3 +421,164 @@ async fn sighup_reloads_the_config_file() {
     child.kill().unwrap();
     let _ = child.wait();
 }
+
+/// A live migration survives `kill -9` at any point: a copy under way
+/// starts again after the restart and cuts over; a cut-over migration
+/// comes back with the old copy following, and rolls back losing nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_migration_resumes_after_kill_9_and_rolls_back_whole() {
+    use vsam_client::admin::{AdminClient, read_token};
+    use vsam_protocol::admin::{AdminAnswer, AdminCommand, MigrationRow};
+    let dir = tempfile::tempdir().unwrap();
+    let admin_address = format!("127.0.0.1:{}", free_port());
+    let start = |port: u16| {
+        let address = format!("127.0.0.1:{port}");
+        let child = Command::new(env!("CARGO_BIN_EXE_vsamrd"))
+            .args(["--listen", &address, "--admin-listen", &admin_address])
+            .arg("--data-dir")
+            .arg(dir.path())
+            .env("VSAMRD_LOG", "warn")
+            .spawn()
+            .unwrap();
+        (child, address)
+    };
+    async fn up(address: &str) -> Connection {
+        let started = Instant::now();
+        loop {
+            if let Ok(conn) = Connection::connect(address).await {
+                return conn;
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(60),
+                "vsamrd did not come up"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+    async fn row(admin: &mut AdminClient) -> Option<MigrationRow> {
+        let AdminAnswer::Status(status) = admin.request(AdminCommand::Status).await.unwrap() else {
+            panic!("not a status");
+        };
+        status.migrations.into_iter().next_back()
+    }
+    let (mut child, address) = start(free_port());
+    let conn = up(&address).await;
+    let mut spec = spec();
+    spec.backend = "csv".into();
+    vsam_client::define(&conn, spec).await.unwrap();
+    let ds = Dataset::open(&conn, "CRASH.KSDS", OpenIntent::Output, 1)
+        .await
+        .unwrap();
+    let records: Vec<ChainedRecord> = (0..100_000u32)
+        .map(|i| ChainedRecord {
+            address: 0,
+            record: format!("K{i:05}-moving-record-{i}").into_bytes(),
+        })
+        .collect();
+    let loaded = ds
+        .put_chain(0, RplOptions::sequential(), records)
+        .await
+        .unwrap();
+    assert_eq!(loaded.written.len(), 100_000);
+    ds.close().await.unwrap();
+    let before = read_all(&address).await;
+
+    let token = read_token(&dir.path().join("admin.token")).unwrap();
+    let mut admin = AdminClient::connect(&admin_address, token.clone())
+        .await
+        .unwrap();
+    admin
+        .request(AdminCommand::Migrate {
+            dataset: "CRASH.KSDS".into(),
+            to: "sqlite".into(),
+        })
+        .await
+        .unwrap();
+    // Killed in the middle of the copy.
+    loop {
+        let now = row(&mut admin).await.expect("shown");
+        assert_ne!(
+            now.phase, "cut-over",
+            "the copy ended before the kill: make it longer"
+        );
+        if now.phase == "copying" && now.copied > 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+
+    let (mut child, address) = start(free_port());
+    let conn = up(&address).await;
+    let mut admin = AdminClient::connect(&admin_address, token.clone())
+        .await
+        .unwrap();
+    let started = Instant::now();
+    let cut_over = loop {
+        let now = row(&mut admin).await.expect("the migration resumed");
+        if now.phase == "cut-over" {
+            break now;
+        }
+        assert!(
+            matches!(now.phase.as_str(), "counting" | "copying" | "verifying"),
+            "{now:?}"
+        );
+        assert!(started.elapsed() < Duration::from_secs(120));
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!(cut_over.verified, Some(100_000));
+    assert_eq!(
+        vsam_client::info(&conn, "CRASH.KSDS")
+            .await
+            .unwrap()
+            .backend,
+        "sqlite"
+    );
+    assert_eq!(read_all(&address).await, before);
+
+    // Killed after the cutover: it comes back cut over, the old copy following.
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let (mut child, address) = start(free_port());
+    let conn = up(&address).await;
+    let mut admin = AdminClient::connect(&admin_address, token).await.unwrap();
+    let resumed = row(&mut admin).await.expect("still shown");
+    assert_eq!(resumed.phase, "cut-over");
+    assert!(resumed.message.unwrap().contains("resumed after a restart"));
+    let ds = Dataset::open(&conn, "CRASH.KSDS", OpenIntent::Update, 1)
+        .await
+        .unwrap();
+    ds.put(
+        0,
+        RplOptions::direct(),
+        0,
+        b"Z99999-written-on-the-new-copy".to_vec(),
+    )
+    .await
+    .unwrap();
+    ds.close().await.unwrap();
+    let AdminAnswer::Migration(back) = admin
+        .request(AdminCommand::Rollback {
+            dataset: "CRASH.KSDS".into(),
+        })
+        .await
+        .unwrap()
+    else {
+        panic!("not a migration");
+    };
+    assert_eq!(back.phase, "rolled-back");
+    assert_eq!(back.verified, Some(100_001));
+    assert_eq!(
+        vsam_client::info(&conn, "CRASH.KSDS")
+            .await
+            .unwrap()
+            .backend,
+        "csv"
+    );
+    let after = read_all(&address).await;
+    assert_eq!(after.len(), 100_001);
+    assert!(after.contains_key(b"Z99999".as_slice()));
+    child.kill().unwrap();
+    let _ = child.wait();
+}

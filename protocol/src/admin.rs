@@ -34,6 +34,24 @@ pub enum AdminCommand {
     Status,
     /// Every plugin version loaded, and who uses it.
     Plugins,
+    /// Start moving a dataset to another backend while it stays in service:
+    /// copy, verify, cut over. Answers at once; progress is in `status`.
+    Migrate {
+        /// The dataset.
+        dataset: String,
+        /// The backend to move it to.
+        to: String,
+    },
+    /// End a cut-over migration: the old copy is removed.
+    Finalize {
+        /// The dataset.
+        dataset: String,
+    },
+    /// Return a migrating dataset to its old backend (before finalize).
+    Rollback {
+        /// The dataset.
+        dataset: String,
+    },
 }
 
 /// The server's answer to one request.
@@ -49,6 +67,8 @@ pub enum AdminAnswer {
         /// One row per plugin version.
         versions: Vec<PluginVersionRow>,
     },
+    /// A migration's state after a migrate, finalize or rollback request.
+    Migration(MigrationRow),
     /// The request was refused or failed.
     Error {
         /// What went wrong and what to do.
@@ -76,7 +96,7 @@ pub struct ReloadReport {
 }
 
 /// What `vsamr admin status` shows.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct StatusReport {
     /// `vsamrd VERSION (VSAM Redirector server)`.
     pub server: String,
@@ -92,6 +112,39 @@ pub struct StatusReport {
     pub backends: Vec<BackendRow>,
     /// The last reload, if any.
     pub last_reload: Option<ReloadReport>,
+    /// Migrations running, cut over, or recently ended.
+    #[serde(default)]
+    pub migrations: Vec<MigrationRow>,
+}
+
+/// One migration in a status.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct MigrationRow {
+    /// The dataset.
+    pub dataset: String,
+    /// Its old backend.
+    pub from: String,
+    /// Its new backend.
+    pub to: String,
+    /// `counting`, `copying`, `verifying`, `cut-over` (the new backend
+    /// serves, the old one follows until finalize), `finalized`,
+    /// `rolled-back` or `failed`.
+    pub phase: String,
+    /// Records copied so far.
+    pub copied: u64,
+    /// Records the source held when the copy started (an estimate: writes
+    /// go on).
+    pub total: u64,
+    /// Copy rate, records per second.
+    pub rate: f64,
+    /// Seconds since the migration started.
+    pub elapsed_s: f64,
+    /// Records found equal on both backends by the verification.
+    pub verified: Option<u64>,
+    /// SHA-256 over every verified record (key and contents), hex.
+    pub checksum: Option<String>,
+    /// Why it failed, or what to know.
+    pub message: Option<String>,
 }
 
 /// One backend in a status.

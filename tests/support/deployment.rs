@@ -14,6 +14,17 @@ pub struct Deployment {
     pub dir: tempfile::TempDir,
     backend_extra: String,
     watch: bool,
+    three_backends: bool,
+}
+
+/// The plugin files a deployment may run, by plugin name.
+fn built(plugin: &str) -> &'static str {
+    match plugin {
+        "sql" => crate::SQL_WASM,
+        "csv" => crate::CSV_WASM,
+        "s3" => crate::S3_WASM,
+        other => panic!("no plugin {other}"),
+    }
 }
 
 impl Deployment {
@@ -25,9 +36,31 @@ impl Deployment {
             dir: tempfile::tempdir().unwrap(),
             backend_extra: backend_extra.to_string(),
             watch,
+            three_backends: false,
         };
         std::fs::copy(crate::SQL_WASM, deployment.plugin_path()).unwrap();
         deployment.write_config(backend_extra, watch);
+        deployment
+    }
+
+    /// Like the embedded default, with every plugin a file: backends
+    /// `sqlite` (plugin `sql`), `csv` (plugin `csv`, a directory) and
+    /// `objects` (plugin `s3`, a local-directory bucket).
+    pub fn three_backends() -> Self {
+        let deployment = Self {
+            dir: tempfile::tempdir().unwrap(),
+            backend_extra: String::new(),
+            watch: false,
+            three_backends: true,
+        };
+        for plugin in ["sql", "csv", "s3"] {
+            std::fs::copy(
+                built(plugin),
+                deployment.dir.path().join(format!("{plugin}.wasm")),
+            )
+            .unwrap();
+        }
+        deployment.write_config("", false);
         deployment
     }
 
@@ -52,12 +85,19 @@ impl Deployment {
     }
 
     fn config_text(&self, backend_extra: &str, watch: bool, sections: &str) -> String {
+        let others = if self.three_backends {
+            "[plugins.csv]\npath = \"csv.wasm\"\n[plugins.s3]\npath = \"s3.wasm\"\n\
+             [backends.csv]\nplugin = \"csv\"\ndirectory = \"csv\"\n\
+             [backends.objects]\nplugin = \"s3\"\nbucket = { directory = \"objects\" }\n"
+        } else {
+            ""
+        };
         format!(
             "[server]\nlisten = \"127.0.0.1:0\"\ndata_dir = \"data\"\n\
              [admin]\nwatch_files = {watch}\n\
              [plugins.sql]\npath = \"sql.wasm\"\n\
              [backends.sqlite]\nplugin = \"sql\"\ndatabase = \"sqlite:vsam.db\"\n{backend_extra}\n\
-             {sections}\n[routing]\ndefault = \"sqlite\"\n"
+             {others}{sections}\n[routing]\ndefault = \"sqlite\"\n"
         )
     }
 
@@ -71,7 +111,12 @@ impl Deployment {
     /// The SQL plugin with a custom section naming `version`: the same
     /// code as a new version (a new content hash).
     pub fn plugin_version_bytes(&self, version: u32) -> Vec<u8> {
-        let mut bytes = std::fs::read(crate::SQL_WASM).unwrap();
+        self.version_bytes("sql", version)
+    }
+
+    /// A built plugin with a custom section naming `version`.
+    pub fn version_bytes(&self, plugin: &str, version: u32) -> Vec<u8> {
+        let mut bytes = std::fs::read(built(plugin)).unwrap();
         let name = b"vsam-test-version";
         let payload = version.to_be_bytes();
         let size = 1 + name.len() + payload.len();
@@ -83,12 +128,17 @@ impl Deployment {
         bytes
     }
 
-    /// Deploys `version` of the plugin (renamed into place); its hash.
+    /// Deploys `version` of the SQL plugin (renamed into place); its hash.
     pub fn write_plugin_version(&self, version: u32) -> String {
-        let bytes = self.plugin_version_bytes(version);
-        let tmp = self.dir.path().join(".sql.wasm.tmp");
+        self.deploy("sql", version)
+    }
+
+    /// Deploys `version` of `plugin` (`sql`, `csv`, `s3`); its hash.
+    pub fn deploy(&self, plugin: &str, version: u32) -> String {
+        let bytes = self.version_bytes(plugin, version);
+        let tmp = self.dir.path().join(format!(".{plugin}.wasm.tmp"));
         std::fs::write(&tmp, &bytes).unwrap();
-        std::fs::rename(tmp, self.plugin_path()).unwrap();
+        std::fs::rename(tmp, self.dir.path().join(format!("{plugin}.wasm"))).unwrap();
         vsam_host::runtime::wasm::content_hash(&bytes)
     }
 

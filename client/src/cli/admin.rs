@@ -36,6 +36,30 @@ enum AdminCommandArg {
     Status,
     /// Lists loaded plugin versions: hash, load time, backends, calls in flight.
     Plugins,
+    /// Moves a dataset to another backend while programs keep using it:
+    /// copy (writes reach both), verify (count and checksum), cut over.
+    /// The old copy follows every write until --finalize removes it;
+    /// --rollback returns to it before that.
+    Migrate(MigrateArgs),
+}
+
+/// `vsamr admin migrate`.
+#[derive(Args)]
+struct MigrateArgs {
+    /// The dataset.
+    dataset: String,
+    /// The backend to move it to.
+    #[arg(long, required_unless_present_any = ["finalize", "rollback"])]
+    to: Option<String>,
+    /// End a cut-over migration: remove the old copy.
+    #[arg(long, conflicts_with_all = ["to", "rollback"])]
+    finalize: bool,
+    /// Return the dataset to its old backend (before --finalize).
+    #[arg(long, conflicts_with = "to")]
+    rollback: bool,
+    /// Start the migration and return at once (vsamr admin status follows it).
+    #[arg(long)]
+    no_wait: bool,
 }
 
 /// Runs an admin command.
@@ -49,6 +73,9 @@ pub async fn run(args: AdminArgs, json: bool) -> Result<()> {
         AdminCommandArg::Reload => AdminCommand::Reload,
         AdminCommandArg::Status => AdminCommand::Status,
         AdminCommandArg::Plugins => AdminCommand::Plugins,
+        AdminCommandArg::Migrate(migrate) => {
+            return super::migrate::run(client, migrate.into(), json).await;
+        }
     };
     let answer = client.request(command).await?;
     if json {
@@ -79,6 +106,7 @@ pub async fn run(args: AdminArgs, json: bool) -> Result<()> {
                     );
                 }
             }
+            AdminAnswer::Migration(row) => println!("{row:?}"),
             AdminAnswer::Error { message } => anyhow::bail!("{message}"),
         }
     }
@@ -89,6 +117,27 @@ pub async fn run(args: AdminArgs, json: bool) -> Result<()> {
         anyhow::bail!("reload refused: {error}");
     }
     Ok(())
+}
+
+/// The arguments of `vsamr admin migrate`, for [`super::migrate`].
+pub(super) struct Migrate {
+    pub dataset: String,
+    pub to: Option<String>,
+    pub finalize: bool,
+    pub rollback: bool,
+    pub no_wait: bool,
+}
+
+impl From<MigrateArgs> for Migrate {
+    fn from(args: MigrateArgs) -> Self {
+        Self {
+            dataset: args.dataset,
+            to: args.to,
+            finalize: args.finalize,
+            rollback: args.rollback,
+            no_wait: args.no_wait,
+        }
+    }
 }
 
 fn print_reload(report: &ReloadReport) {
@@ -127,6 +176,22 @@ fn print_status(status: &StatusReport) {
             b.datasets,
             b.in_flight,
             b.draining
+        );
+    }
+    for m in &status.migrations {
+        println!(
+            "  migration     {} {} -> {}: {} ({} of ~{} copied{}){}",
+            m.dataset,
+            m.from,
+            m.to,
+            m.phase,
+            m.copied,
+            m.total,
+            m.verified
+                .map_or(String::new(), |v| format!(", {v} verified")),
+            m.message
+                .as_ref()
+                .map_or(String::new(), |msg| format!(": {msg}"))
         );
     }
     match &status.last_reload {

@@ -4,6 +4,7 @@ mod admin;
 mod browse;
 mod commands;
 mod fields;
+mod migrate;
 mod records;
 mod repro;
 

@@ -22,6 +22,8 @@ pub struct AdminContext {
     pub shared: Arc<Shared>,
     /// The reloader.
     pub reloader: Arc<Reloader>,
+    /// Live migrations.
+    pub migrations: Arc<crate::migrate::Migrations>,
     /// The token requests must carry.
     pub token: String,
     /// When the server started.
@@ -104,5 +106,29 @@ async fn answer(line: &str, peer: SocketAddr, context: &AdminContext) -> AdminAn
         AdminCommand::Plugins => AdminAnswer::Plugins {
             versions: report::plugins(context).await,
         },
+        AdminCommand::Migrate { dataset, to } => {
+            migration(context.migrations.start(&dataset, &to).await, "migrate")
+        }
+        AdminCommand::Finalize { dataset } => {
+            migration(context.migrations.finalize(&dataset).await, "finalize")
+        }
+        AdminCommand::Rollback { dataset } => {
+            migration(context.migrations.rollback(&dataset).await, "rollback")
+        }
+    }
+}
+
+fn migration(
+    outcome: Result<vsam_protocol::admin::MigrationRow, String>,
+    what: &str,
+) -> AdminAnswer {
+    match outcome {
+        Ok(row) => AdminAnswer::Migration(row),
+        Err(message) => {
+            tracing::warn!("{what} refused: {message}");
+            AdminAnswer::Error {
+                message: format!("{what} refused: {message}"),
+            }
+        }
     }
 }

@@ -41,6 +41,7 @@ pub async fn status(context: &AdminContext) -> StatusReport {
         connections: context.shared.connections(),
         backends,
         last_reload: context.reloader.last_report(),
+        migrations: context.migrations.rows(),
     }
 }
 

@@ -141,6 +141,7 @@ pub struct Reloader {
     source: ConfigSource,
     runtime: Arc<PluginRuntime>,
     shared: Arc<Shared>,
+    migrations: Arc<crate::migrate::Migrations>,
     running: tokio::sync::Mutex<Running>,
     last: Mutex<Option<ReloadReport>>,
 }
@@ -168,12 +169,14 @@ impl Reloader {
         source: ConfigSource,
         runtime: Arc<PluginRuntime>,
         shared: Arc<Shared>,
+        migrations: Arc<crate::migrate::Migrations>,
         running: Running,
     ) -> Self {
         Self {
             source,
             runtime,
             shared,
+            migrations,
             running: tokio::sync::Mutex::new(running),
             last: Mutex::new(None),
         }
@@ -302,7 +305,13 @@ impl Reloader {
             .filter(|name| !config.backends.contains_key(*name))
             .cloned()
             .collect();
+        let migrating = self.migrations.backends_in_use();
         for name in &removed_backends {
+            if migrating.contains(name) {
+                anyhow::bail!(
+                    "backend {name} is no longer configured but a migration copies to or from it: finalize or roll it back first"
+                );
+            }
             let removed_datasets: u64 = datasets
                 .removed
                 .iter()

@@ -1,10 +1,14 @@
-//! The shared state of an open dataset: its backend, the record locks of
-//! exclusive control, and a write counter that invalidates read-ahead.
+//! The shared state of an open dataset: where its records are, the record
+//! locks of exclusive control, and a write counter that invalidates
+//! read-ahead.
 
+use super::placement::Placement;
 use crate::catalog::DatasetDef;
 use crate::runtime::BackendHandle;
 use crate::runtime::call::{Call, CallError, Reply};
+use arc_swap::ArcSwap;
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 use vsam_plugin_sdk::{Direction, Entry, Start, StoreError};
@@ -27,8 +31,11 @@ pub struct DatasetState {
     pub def: DatasetDef,
     /// The definition as the plugin contract's record.
     pub plugin_dataset: vsam_plugin_sdk::Dataset,
-    /// The backend holding the records.
-    pub backend: BackendHandle,
+    placement: ArcSwap<Placement>,
+    /// Writes hold it shared; a migration's copy steps and cutover hold it
+    /// alone, so the copy's cursor and the placement never move under a
+    /// write.
+    gate: tokio::sync::RwLock<()>,
     locks: Mutex<HashMap<Vec<u8>, Owner>>,
     version: AtomicU64,
     /// Number of opens on it (guarded by the registry's lock).
@@ -41,11 +48,36 @@ impl DatasetState {
         Self {
             plugin_dataset: def.to_plugin(),
             def,
-            backend,
+            placement: ArcSwap::from_pointee(Placement {
+                primary: backend,
+                mirror: None,
+            }),
+            gate: tokio::sync::RwLock::new(()),
             locks: Mutex::new(HashMap::new()),
             version: AtomicU64::new(0),
             users: Mutex::new(0),
         }
+    }
+
+    /// The backend answering requests now.
+    pub fn backend(&self) -> BackendHandle {
+        self.placement.load().primary.clone()
+    }
+
+    /// The backend and mirror now.
+    pub fn placement(&self) -> Arc<Placement> {
+        self.placement.load_full()
+    }
+
+    /// Holds off every write until the guard is dropped (a migration's
+    /// copy step, verification or cutover).
+    pub async fn hold_writes(&self) -> tokio::sync::RwLockWriteGuard<'_, ()> {
+        self.gate.write().await
+    }
+
+    /// Moves the dataset (call with writes held off).
+    pub fn set_placement(&self, placement: Placement) {
+        self.placement.store(Arc::new(placement));
     }
 
     /// The write counter: changes whenever any record changes.
@@ -87,7 +119,8 @@ impl DatasetState {
 
     fn fail(&self, request: &str, error: CallError) -> Status {
         let name = &self.def.name;
-        let backend = self.backend.name();
+        let backend = self.backend();
+        let backend = backend.name();
         match error {
             CallError::Store(StoreError::DuplicateKey) => Status::logical(
                 fdbk::DUPLICATE_KEY,
@@ -120,10 +153,23 @@ impl DatasetState {
     }
 
     async fn call(&self, request: &str, call: Call) -> Result<Reply, Status> {
-        self.backend
+        self.backend()
             .call(call)
             .await
             .map_err(|e| self.fail(request, e))
+    }
+
+    /// Runs writes on the backend, and on the mirror if a migration has
+    /// one: the writes' results are the primary's.
+    async fn write(&self, calls: Vec<Call>) -> Vec<crate::runtime::call::CallResult> {
+        let _shared = self.gate.read().await;
+        let placement = self.placement.load_full();
+        let Some(mirror) = &placement.mirror else {
+            return placement.primary.call_chain(calls).await;
+        };
+        let results = placement.primary.call_chain(calls.clone()).await;
+        mirror.follow(&self.def.name, &calls, &results).await;
+        results
     }
 
     /// The record under `key`.
@@ -179,7 +225,7 @@ impl DatasetState {
             Err(Status::physical(format!(
                 "{} {request}: backend {} returned a scan out of key order or past its limit (a plugin bug)",
                 self.def.name,
-                self.backend.name()
+                self.backend().name()
             )))
         }
     }
@@ -190,7 +236,7 @@ impl DatasetState {
         if calls.is_empty() {
             return Vec::new();
         }
-        let results = self.backend.call_chain(calls).await;
+        let results = self.write(calls).await;
         self.wrote();
         results
             .into_iter()
@@ -206,26 +252,37 @@ impl DatasetState {
         record: Vec<u8>,
     ) -> Result<(), Status> {
         let result = self
-            .call(
-                request,
-                Call::Replace(self.plugin_dataset.clone(), key, record),
-            )
-            .await;
+            .write(vec![Call::Replace(
+                self.plugin_dataset.clone(),
+                key,
+                record,
+            )])
+            .await
+            .pop()
+            .expect("one result per call");
         self.wrote();
-        result.map(drop)
+        result.map(drop).map_err(|e| self.fail(request, e))
     }
 
     /// Deletes the record under `key`.
     pub async fn delete(&self, request: &str, key: Vec<u8>) -> Result<(), Status> {
         let result = self
-            .call(request, Call::Delete(self.plugin_dataset.clone(), key))
-            .await;
+            .write(vec![Call::Delete(self.plugin_dataset.clone(), key)])
+            .await
+            .pop()
+            .expect("one result per call");
         self.wrote();
-        result.map(drop)
+        result.map(drop).map_err(|e| self.fail(request, e))
     }
 
-    /// Asks the backend to compact and sync the dataset.
+    /// Asks the backend (and a mirror) to compact and sync the dataset.
     pub async fn flush(&self) -> Result<(), Status> {
+        if let Some(mirror) = &self.placement().mirror {
+            let _ = mirror
+                .backend
+                .call(Call::Flush(self.plugin_dataset.clone()))
+                .await;
+        }
         self.call("CLOSE", Call::Flush(self.plugin_dataset.clone()))
             .await
             .map(drop)
@@ -235,7 +292,7 @@ impl DatasetState {
         Status::physical(format!(
             "{} {request}: backend {} answered with the wrong kind of reply ({reply:?})",
             self.def.name,
-            self.backend.name()
+            self.backend().name()
         ))
     }
 }

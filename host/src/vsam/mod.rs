@@ -6,6 +6,7 @@
 //! way for every backend.
 
 mod dataset;
+pub mod placement;
 mod rpl;
 mod session;
 mod shared;

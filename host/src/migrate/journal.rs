@@ -1,0 +1,146 @@
+//! The migrations journal: which datasets are between two backends, and in
+//! which phase, saved in `migrations.json` under the data dir (written to a
+//! temporary file, synced and renamed) so a restart finishes the job.
+
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+/// Where a migration is, as far as a restart must know.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Stage {
+    /// Copying or verifying: the old backend serves and is the truth. A
+    /// restart copies again from the start.
+    Copying,
+    /// Cut over: the new backend serves, the old one follows.
+    CutOver,
+    /// A rollback after the cutover has begun: a restart completes it.
+    RollingBack,
+}
+
+/// One journal entry.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Entry {
+    /// The dataset.
+    pub dataset: String,
+    /// The backend it comes from.
+    pub from: String,
+    /// The backend it goes to.
+    pub to: String,
+    /// Where it is.
+    pub stage: Stage,
+}
+
+#[derive(Serialize, Deserialize, Default)]
+struct JournalFile {
+    migrations: Vec<Entry>,
+}
+
+/// The journal file and its entries.
+pub struct Journal {
+    path: PathBuf,
+    entries: Mutex<Vec<Entry>>,
+}
+
+impl Journal {
+    /// Reads the journal in `data_dir` (empty if there is none).
+    pub fn open(data_dir: &Path) -> anyhow::Result<Self> {
+        let path = data_dir.join("migrations.json");
+        let entries = match std::fs::read(&path) {
+            Ok(bytes) => {
+                serde_json::from_slice::<JournalFile>(&bytes)
+                    .map_err(|e| {
+                        anyhow::anyhow!(
+                            "migrations journal {} is damaged: {e}; restore it from a backup",
+                            path.display()
+                        )
+                    })?
+                    .migrations
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
+            Err(e) => anyhow::bail!("cannot read {}: {e}", path.display()),
+        };
+        Ok(Self {
+            path,
+            entries: Mutex::new(entries),
+        })
+    }
+
+    /// Every entry.
+    pub fn entries(&self) -> Vec<Entry> {
+        self.entries.lock().unwrap().clone()
+    }
+
+    /// Records (or moves) a dataset's migration, durably.
+    pub fn set(&self, entry: Entry) -> anyhow::Result<()> {
+        let mut entries = self.entries.lock().unwrap();
+        let mut next = entries.clone();
+        next.retain(|e| e.dataset != entry.dataset);
+        next.push(entry);
+        self.save(&next)?;
+        *entries = next;
+        Ok(())
+    }
+
+    /// Forgets a dataset's migration, durably.
+    pub fn remove(&self, dataset: &str) -> anyhow::Result<()> {
+        let mut entries = self.entries.lock().unwrap();
+        let mut next = entries.clone();
+        next.retain(|e| e.dataset != dataset);
+        self.save(&next)?;
+        *entries = next;
+        Ok(())
+    }
+
+    fn save(&self, entries: &[Entry]) -> anyhow::Result<()> {
+        use std::io::Write;
+        let bytes = serde_json::to_vec_pretty(&JournalFile {
+            migrations: entries.to_vec(),
+        })?;
+        let tmp = self.path.with_extension("json.tmp");
+        let mut out = std::fs::File::create(&tmp)?;
+        out.write_all(&bytes)?;
+        out.sync_all()?;
+        std::fs::rename(&tmp, &self.path)?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn entries_survive_a_reopen() {
+        let dir = tempfile::tempdir().unwrap();
+        let journal = Journal::open(dir.path()).unwrap();
+        assert!(journal.entries().is_empty());
+        let entry = Entry {
+            dataset: "A.B".into(),
+            from: "csv".into(),
+            to: "sqlite".into(),
+            stage: Stage::Copying,
+        };
+        journal.set(entry.clone()).unwrap();
+        journal
+            .set(Entry {
+                stage: Stage::CutOver,
+                ..entry.clone()
+            })
+            .unwrap();
+        let reopened = Journal::open(dir.path()).unwrap().entries();
+        assert_eq!(reopened.len(), 1);
+        assert_eq!(reopened[0].stage, Stage::CutOver);
+        journal.remove("A.B").unwrap();
+        assert!(Journal::open(dir.path()).unwrap().entries().is_empty());
+        std::fs::write(dir.path().join("migrations.json"), "{").unwrap();
+        assert!(
+            Journal::open(dir.path())
+                .err()
+                .unwrap()
+                .to_string()
+                .contains("damaged")
+        );
+    }
+}

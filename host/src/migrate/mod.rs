@@ -1,0 +1,577 @@
+//! Live migration: moving a dataset from one backend to another while
+//! programs keep using it (`vsamr admin migrate DATASET --to BACKEND`).
+//!
+//! 1. Copy: the records are copied in key order, a batch at a time; a
+//!    write behind the copy's cursor goes to both backends (IBM's
+//!    OWNER=VSAM dual write), one ahead of it only to the old backend,
+//!    which the copy will reach ([`crate::vsam::placement`]).
+//! 2. Verify: both backends are compared record by record (count and a
+//!    SHA-256 over keys and contents), a batch at a time.
+//! 3. Cut over: with writes held off for an instant, the journal and the
+//!    catalog move the dataset to the new backend and the placement swaps:
+//!    the new backend serves, the old one keeps following every write.
+//! 4. `--finalize` drops the old copy; `--rollback` (before that) returns
+//!    the dataset to it, after checking that both still agree.
+//!
+//! A failure before the cutover rolls back by itself (the partial copy is
+//! removed). The journal ([`journal`]) makes a restart safe: a copy
+//! interrupted by a restart starts again from the beginning; a cut-over
+//! migration comes back cut over, the old backend following; a rollback
+//! under way is completed. The dataset is never half on each side.
+
+pub mod copy;
+pub mod journal;
+
+use crate::runtime::BackendHandle;
+use crate::runtime::call::{Call, CallError};
+use crate::vsam::placement::{Covered, Mirror, Placement};
+use crate::vsam::{DatasetState, Shared};
+use journal::{Entry, Journal, Stage};
+use std::collections::{BTreeMap, VecDeque};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+use vsam_plugin_sdk::{Start, StoreError};
+use vsam_protocol::admin::MigrationRow;
+
+/// Where a migration is and how far it got.
+#[derive(Debug, Clone)]
+pub struct Progress {
+    /// The phase, as `status` names it.
+    pub phase: &'static str,
+    /// Records copied.
+    pub copied: u64,
+    /// Records counted at the start.
+    pub total: u64,
+    /// Records verified.
+    pub verified: Option<u64>,
+    /// The verified checksum.
+    pub checksum: Option<String>,
+    /// A failure, or a note.
+    pub message: Option<String>,
+    /// When it started.
+    pub started: Instant,
+    /// When copying ended (for the rate).
+    pub copied_at: Option<Instant>,
+}
+
+/// One dataset on the move.
+pub struct Migration {
+    dataset: String,
+    from: String,
+    to: String,
+    state: Arc<DatasetState>,
+    progress: Mutex<Progress>,
+    cancel: AtomicBool,
+    task: Mutex<Option<tokio::task::JoinHandle<()>>>,
+}
+
+impl Migration {
+    fn row(&self) -> MigrationRow {
+        let p = self.progress.lock().unwrap();
+        let elapsed = p.started.elapsed().as_secs_f64();
+        let copy_time = p
+            .copied_at
+            .map_or(elapsed, |at| at.duration_since(p.started).as_secs_f64());
+        MigrationRow {
+            dataset: self.dataset.clone(),
+            from: self.from.clone(),
+            to: self.to.clone(),
+            phase: p.phase.into(),
+            copied: p.copied,
+            total: p.total,
+            rate: if copy_time > 0.0 {
+                p.copied as f64 / copy_time
+            } else {
+                0.0
+            },
+            elapsed_s: elapsed,
+            verified: p.verified,
+            checksum: p.checksum.clone(),
+            message: p.message.clone(),
+        }
+    }
+
+    fn set_phase(&self, phase: &'static str) {
+        self.progress.lock().unwrap().phase = phase;
+    }
+
+    fn mirror(&self) -> Option<Arc<Mirror>> {
+        self.state.placement().mirror.clone()
+    }
+}
+
+/// Every migration of this server, and the journal that outlives it.
+pub struct Migrations {
+    shared: Arc<Shared>,
+    journal: Journal,
+    active: Mutex<BTreeMap<String, Arc<Migration>>>,
+    ended: Mutex<VecDeque<MigrationRow>>,
+}
+
+/// How many ended migrations `status` still shows.
+const ENDED_SHOWN: usize = 16;
+
+impl Migrations {
+    /// The migrations of the server whose data dir holds the journal.
+    pub fn open(shared: Arc<Shared>, data_dir: &std::path::Path) -> anyhow::Result<Arc<Self>> {
+        Ok(Arc::new(Self {
+            shared,
+            journal: Journal::open(data_dir)?,
+            active: Mutex::new(BTreeMap::new()),
+            ended: Mutex::new(VecDeque::new()),
+        }))
+    }
+
+    /// Backends a migration copies to or from (a reload may not remove them).
+    pub fn backends_in_use(&self) -> Vec<String> {
+        self.active
+            .lock()
+            .unwrap()
+            .values()
+            .flat_map(|m| [m.from.clone(), m.to.clone()])
+            .collect()
+    }
+
+    /// Migrations recently ended, oldest first, then those running or cut
+    /// over: the last row of a dataset is its current state.
+    pub fn rows(&self) -> Vec<MigrationRow> {
+        let mut rows: Vec<MigrationRow> = self.ended.lock().unwrap().iter().cloned().collect();
+        rows.extend(self.active.lock().unwrap().values().map(|m| m.row()));
+        rows
+    }
+
+    /// Starts moving `dataset` to backend `to`; the copy runs in the
+    /// background.
+    pub async fn start(self: &Arc<Self>, dataset: &str, to: &str) -> Result<MigrationRow, String> {
+        let dataset = dataset.to_ascii_uppercase();
+        let Some((def, _)) = self.shared.catalog.get(&dataset) else {
+            return Err(format!("{dataset} is not in the catalog"));
+        };
+        if def.backend == to {
+            return Err(format!("{dataset} is already on backend {to}"));
+        }
+        let Some(target) = self.shared.backend(to) else {
+            return Err(format!(
+                "there is no backend {to}; configured: {}",
+                self.shared
+                    .routing()
+                    .backends
+                    .keys()
+                    .cloned()
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ));
+        };
+        if self.active.lock().unwrap().contains_key(&dataset) {
+            return Err(format!(
+                "{dataset} is already being migrated: see vsamr admin status; finalize or roll it back first"
+            ));
+        }
+        let state = self
+            .shared
+            .acquire(&def)
+            .map_err(|status| status.message.clone())?;
+        if let Err(message) = prepare_target(&state, &target).await {
+            self.shared.release(&state);
+            return Err(message);
+        }
+        let entry = Entry {
+            dataset: dataset.clone(),
+            from: def.backend.clone(),
+            to: to.to_string(),
+            stage: Stage::Copying,
+        };
+        if let Err(error) = self.journal.set(entry.clone()) {
+            self.shared.release(&state);
+            let _ = target
+                .call(Call::Destroy(state.plugin_dataset.clone()))
+                .await;
+            return Err(format!("cannot write the migrations journal: {error:#}"));
+        }
+        let migration = self.register(entry, state);
+        Ok(migration.row())
+    }
+
+    fn register(self: &Arc<Self>, entry: Entry, state: Arc<DatasetState>) -> Arc<Migration> {
+        let migration = Arc::new(Migration {
+            dataset: entry.dataset.clone(),
+            from: entry.from,
+            to: entry.to,
+            state,
+            progress: Mutex::new(Progress {
+                phase: "counting",
+                copied: 0,
+                total: 0,
+                verified: None,
+                checksum: None,
+                message: None,
+                started: Instant::now(),
+                copied_at: None,
+            }),
+            cancel: AtomicBool::new(false),
+            task: Mutex::new(None),
+        });
+        self.active
+            .lock()
+            .unwrap()
+            .insert(entry.dataset, migration.clone());
+        if entry.stage == Stage::Copying {
+            let this = self.clone();
+            let running = migration.clone();
+            let task = tokio::spawn(async move { this.run(running).await });
+            *migration.task.lock().unwrap() = Some(task);
+        }
+        migration
+    }
+
+    /// Copy, verify, cut over; on failure, roll back.
+    async fn run(self: Arc<Self>, m: Arc<Migration>) {
+        match self.copy_and_cut_over(&m).await {
+            Ok(()) => tracing::info!(
+                dataset = %m.dataset,
+                from = %m.from,
+                to = %m.to,
+                "migration cut over; the old copy follows until finalize"
+            ),
+            Err(reason) if m.cancel.load(Ordering::Relaxed) => {
+                tracing::info!(dataset = %m.dataset, "migration stopped: {reason}")
+            }
+            Err(reason) => {
+                tracing::error!(dataset = %m.dataset, to = %m.to, "migration failed: {reason}; rolling back");
+                m.progress.lock().unwrap().message = Some(reason);
+                self.undo_copy(&m, "failed").await;
+            }
+        }
+    }
+
+    async fn copy_and_cut_over(&self, m: &Migration) -> Result<(), String> {
+        let state = &m.state;
+        let source = self.backend(&m.from)?;
+        let target = self.backend(&m.to)?;
+        let total = copy::count(state, &source, &m.cancel).await?;
+        m.progress.lock().unwrap().total = total;
+        m.set_phase("copying");
+        let mirror = Arc::new(Mirror::new(target.clone(), Covered::Nothing));
+        {
+            let _held = state.hold_writes().await;
+            state.set_placement(Placement {
+                primary: source.clone(),
+                mirror: Some(mirror.clone()),
+            });
+        }
+        copy::copy(state, &source, &mirror, &m.progress, &m.cancel).await?;
+        {
+            let mut p = m.progress.lock().unwrap();
+            p.copied_at = Some(Instant::now());
+            p.phase = "verifying";
+        }
+        let verified = copy::verify(state, &source, &target, Some(&m.progress), &m.cancel).await?;
+        let held = state.hold_writes().await;
+        if let Some(failure) = mirror.failure() {
+            return Err(failure);
+        }
+        self.journal
+            .set(Entry {
+                dataset: m.dataset.clone(),
+                from: m.from.clone(),
+                to: m.to.clone(),
+                stage: Stage::CutOver,
+            })
+            .map_err(|e| format!("cannot write the migrations journal: {e:#}"))?;
+        if let Err(error) = self.shared.catalog.set_backend(&m.dataset, &m.to) {
+            // The journal says cut over: a restart completes it.
+            tracing::error!(dataset = %m.dataset, "catalog not saved at cutover: {error:#}");
+        }
+        state.set_placement(Placement {
+            primary: target,
+            mirror: Some(Arc::new(Mirror::new(source, Covered::All))),
+        });
+        drop(held);
+        let mut p = m.progress.lock().unwrap();
+        p.phase = "cut-over";
+        p.verified = Some(verified.count);
+        p.checksum = Some(verified.checksum);
+        Ok(())
+    }
+
+    /// Undoes a migration that has not cut over: the old backend alone
+    /// serves again and the partial copy is removed.
+    async fn undo_copy(&self, m: &Migration, phase: &'static str) {
+        {
+            let _held = m.state.hold_writes().await;
+            if let Ok(source) = self.backend(&m.from) {
+                m.state.set_placement(Placement {
+                    primary: source,
+                    mirror: None,
+                });
+            }
+        }
+        if let Err(error) = self.journal.remove(&m.dataset) {
+            tracing::error!(dataset = %m.dataset, "cannot update the migrations journal: {error:#}");
+        }
+        if let Ok(target) = self.backend(&m.to) {
+            remove_copy(&m.state, &target).await;
+        }
+        m.set_phase(phase);
+        self.end(m);
+    }
+
+    fn end(&self, m: &Migration) {
+        let row = m.row();
+        self.active.lock().unwrap().remove(&m.dataset);
+        let mut ended = self.ended.lock().unwrap();
+        ended.push_back(row);
+        while ended.len() > ENDED_SHOWN {
+            ended.pop_front();
+        }
+        if self.shared.release(&m.state) {
+            let state = m.state.clone();
+            tokio::spawn(async move {
+                if let Err(status) = state.flush().await {
+                    tracing::warn!("{}", status.message);
+                }
+            });
+        }
+    }
+
+    fn backend(&self, name: &str) -> Result<BackendHandle, String> {
+        self.shared
+            .backend(name)
+            .ok_or_else(|| format!("backend {name} is no longer configured"))
+    }
+
+    fn active(&self, dataset: &str) -> Result<Arc<Migration>, String> {
+        let dataset = dataset.to_ascii_uppercase();
+        self.active
+            .lock()
+            .unwrap()
+            .get(&dataset)
+            .cloned()
+            .ok_or_else(|| format!("{dataset} is not being migrated"))
+    }
+
+    /// Ends a cut-over migration: the old backend stops following and its
+    /// copy is removed.
+    pub async fn finalize(&self, dataset: &str) -> Result<MigrationRow, String> {
+        let m = self.active(dataset)?;
+        if m.progress.lock().unwrap().phase != "cut-over" {
+            return Err(format!(
+                "{} has not cut over yet (it is {}): wait for it, or roll it back",
+                m.dataset,
+                m.row().phase
+            ));
+        }
+        {
+            let _held = m.state.hold_writes().await;
+            m.state.set_placement(Placement {
+                primary: self.backend(&m.to)?,
+                mirror: None,
+            });
+        }
+        self.journal
+            .remove(&m.dataset)
+            .map_err(|e| format!("cannot update the migrations journal: {e:#}"))?;
+        if let Ok(old) = self.backend(&m.from) {
+            remove_copy(&m.state, &old).await;
+        }
+        m.set_phase("finalized");
+        self.end(&m);
+        tracing::info!(dataset = %m.dataset, from = %m.from, to = %m.to, "migration finalized; the old copy is removed");
+        Ok(m.row())
+    }
+
+    /// Returns a dataset to its old backend. Before the cutover the copy
+    /// stops; after it, both copies are compared first, and a rollback that
+    /// would lose a write is refused.
+    pub async fn rollback(&self, dataset: &str) -> Result<MigrationRow, String> {
+        let m = self.active(dataset)?;
+        if m.progress.lock().unwrap().phase != "cut-over" {
+            m.cancel.store(true, Ordering::Relaxed);
+            let task = m.task.lock().unwrap().take();
+            if let Some(task) = task {
+                let _ = task.await;
+            }
+            // The copy may have cut over just before it saw the request.
+            if m.progress.lock().unwrap().phase != "cut-over" {
+                if self.active.lock().unwrap().contains_key(&m.dataset) {
+                    self.undo_copy(&m, "rolled-back").await;
+                }
+                return Ok(m.row());
+            }
+        }
+        let serving = self.backend(&m.to)?;
+        let old = self.backend(&m.from)?;
+        if let Some(failure) = m.mirror().and_then(|mirror| mirror.failure()) {
+            return Err(format!(
+                "{}: the old copy on {} missed a write ({failure}); rolling back would lose it: finalize, or migrate back",
+                m.dataset, m.from
+            ));
+        }
+        m.set_phase("verifying");
+        let never = AtomicBool::new(false);
+        let verified = copy::verify(&m.state, &serving, &old, None, &never).await;
+        m.set_phase("cut-over");
+        let verified = verified.map_err(|difference| {
+            format!(
+                "{}: {difference}; rolling back would lose writes: finalize, or migrate back",
+                m.dataset
+            )
+        })?;
+        let entry = Entry {
+            dataset: m.dataset.clone(),
+            from: m.from.clone(),
+            to: m.to.clone(),
+            stage: Stage::RollingBack,
+        };
+        {
+            let _held = m.state.hold_writes().await;
+            self.journal
+                .set(entry)
+                .map_err(|e| format!("cannot write the migrations journal: {e:#}"))?;
+            self.shared
+                .catalog
+                .set_backend(&m.dataset, &m.from)
+                .map_err(|e| format!("cannot save the catalog: {e:#}"))?;
+            m.state.set_placement(Placement {
+                primary: old,
+                mirror: None,
+            });
+        }
+        if let Err(error) = self.journal.remove(&m.dataset) {
+            tracing::error!(dataset = %m.dataset, "cannot update the migrations journal: {error:#}");
+        }
+        remove_copy(&m.state, &serving).await;
+        {
+            let mut p = m.progress.lock().unwrap();
+            p.phase = "rolled-back";
+            p.verified = Some(verified.count);
+            p.checksum = Some(verified.checksum);
+        }
+        self.end(&m);
+        tracing::info!(dataset = %m.dataset, backend = %m.from, "migration rolled back");
+        Ok(m.row())
+    }
+
+    /// Picks up the journal after a restart: copies start again, cut-over
+    /// migrations come back with the old backend following, rollbacks
+    /// under way are completed.
+    pub async fn resume(self: &Arc<Self>) {
+        for entry in self.journal.entries() {
+            if let Err(reason) = self.resume_one(entry.clone()).await {
+                tracing::error!(
+                    dataset = %entry.dataset,
+                    "migration from {} to {} cannot resume: {reason}",
+                    entry.from,
+                    entry.to
+                );
+            }
+        }
+    }
+
+    async fn resume_one(self: &Arc<Self>, entry: Entry) -> Result<(), String> {
+        let (from, to) = (self.backend(&entry.from)?, self.backend(&entry.to)?);
+        let Some((mut def, _)) = self.shared.catalog.get(&entry.dataset) else {
+            let _ = self.journal.remove(&entry.dataset);
+            return Err("the dataset is no longer in the catalog".into());
+        };
+        let serving = match entry.stage {
+            Stage::Copying | Stage::RollingBack => &entry.from,
+            Stage::CutOver => &entry.to,
+        };
+        if def.backend != *serving {
+            self.shared
+                .catalog
+                .set_backend(&entry.dataset, serving)
+                .map_err(|e| format!("cannot save the catalog: {e:#}"))?;
+            def.backend = serving.clone();
+        }
+        let state = self
+            .shared
+            .acquire(&def)
+            .map_err(|status| status.message.clone())?;
+        match entry.stage {
+            Stage::Copying => {
+                tracing::info!(dataset = %entry.dataset, "a copy interrupted by a restart starts again from the beginning");
+                remove_copy(&state, &to).await;
+                if let Err(message) = prepare_target(&state, &to).await {
+                    self.shared.release(&state);
+                    let _ = self.journal.remove(&entry.dataset);
+                    return Err(message);
+                }
+                self.register(entry, state);
+            }
+            Stage::CutOver => {
+                state.set_placement(Placement {
+                    primary: to,
+                    mirror: Some(Arc::new(Mirror::new(from, Covered::All))),
+                });
+                let m = self.register(entry, state);
+                let mut p = m.progress.lock().unwrap();
+                p.phase = "cut-over";
+                p.message = Some(
+                    "resumed after a restart: the old copy follows again; a rollback compares both first"
+                        .into(),
+                );
+            }
+            Stage::RollingBack => {
+                let _ = self.journal.remove(&entry.dataset);
+                remove_copy(&state, &to).await;
+                self.shared.release(&state);
+                tracing::info!(dataset = %entry.dataset, "a rollback interrupted by a restart is complete");
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Makes empty storage for the dataset on the target, which must not hold
+/// records of it already.
+async fn prepare_target(state: &DatasetState, target: &BackendHandle) -> Result<(), String> {
+    let ds = state.plugin_dataset.clone();
+    match target
+        .call(Call::Create(ds.clone(), state.def.layout.clone()))
+        .await
+    {
+        Ok(_) | Err(CallError::Store(StoreError::AlreadyExists)) => {}
+        Err(error) => {
+            return Err(format!(
+                "backend {} cannot create {}: {error}",
+                target.name(),
+                state.def.name
+            ));
+        }
+    }
+    match target
+        .call(Call::Scan(
+            ds,
+            Start::Edge,
+            vsam_plugin_sdk::Direction::Forward,
+            1,
+        ))
+        .await
+    {
+        Ok(crate::runtime::call::Reply::Entries(entries)) if entries.is_empty() => Ok(()),
+        Ok(_) => Err(format!(
+            "backend {} already holds records of {} (left from an earlier copy?): remove them there first",
+            target.name(),
+            state.def.name
+        )),
+        Err(error) => Err(format!("backend {}: {error}", target.name())),
+    }
+}
+
+/// Removes a copy's storage (absent storage is fine).
+async fn remove_copy(state: &DatasetState, backend: &BackendHandle) {
+    match backend
+        .call(Call::Destroy(state.plugin_dataset.clone()))
+        .await
+    {
+        Ok(_) | Err(CallError::Store(StoreError::NoSuchDataset)) => {}
+        Err(error) => tracing::error!(
+            dataset = %state.def.name,
+            backend = %backend.name(),
+            "cannot remove the copy: {error}; remove it by hand"
+        ),
+    }
+}

@@ -1,0 +1,133 @@
+//! Where an open dataset's records are: its backend, and during a live
+//! migration a second backend that follows every write (a mirror).
+//!
+//! While a copy runs, the mirror holds the records up to the copy's cursor;
+//! a write at or below the cursor goes to both backends, one above it only
+//! to the source, because the copy will carry it over. After the cutover the
+//! roles swap: the new backend serves, and the old one keeps following
+//! until the migration is finalized, so a rollback loses nothing.
+
+use crate::runtime::BackendHandle;
+use crate::runtime::call::{Call, CallResult, Reply};
+use std::sync::Mutex;
+
+/// How far the mirror holds the dataset's records.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Covered {
+    /// Nothing copied yet.
+    Nothing,
+    /// Every record with a key up to and including this one.
+    UpTo(Vec<u8>),
+    /// Every record: the copy is complete and writes reach both.
+    All,
+}
+
+impl Covered {
+    fn covers(&self, key: &[u8]) -> bool {
+        match self {
+            Covered::Nothing => false,
+            Covered::UpTo(last) => key <= last.as_slice(),
+            Covered::All => true,
+        }
+    }
+}
+
+/// A backend that follows the writes of a dataset.
+pub struct Mirror {
+    /// The backend.
+    pub backend: BackendHandle,
+    covered: Mutex<Covered>,
+    failure: Mutex<Option<String>>,
+}
+
+impl Mirror {
+    /// A mirror holding `covered` of the records.
+    pub fn new(backend: BackendHandle, covered: Covered) -> Self {
+        Self {
+            backend,
+            covered: Mutex::new(covered),
+            failure: Mutex::new(None),
+        }
+    }
+
+    /// Moves the copy's cursor (only while writes are held off).
+    pub fn set_covered(&self, covered: Covered) {
+        *self.covered.lock().unwrap() = covered;
+    }
+
+    /// How far the mirror holds the records.
+    pub fn covered(&self) -> Covered {
+        self.covered.lock().unwrap().clone()
+    }
+
+    /// The first write the mirror could not follow: from then on it is not
+    /// a faithful copy.
+    pub fn failure(&self) -> Option<String> {
+        self.failure.lock().unwrap().clone()
+    }
+
+    /// Repeats on the mirror the writes among `calls` that succeeded on the
+    /// primary (`results`) and fall in the covered range. An append is
+    /// repeated as an insert at the RBA the primary gave it.
+    pub async fn follow(&self, dataset: &str, calls: &[Call], results: &[CallResult]) {
+        let covered = self.covered();
+        let repeated: Vec<Call> = calls
+            .iter()
+            .zip(results)
+            .filter_map(|(call, result)| match (call, result) {
+                (Call::Insert(ds, key, value), Ok(_)) if covered.covers(key) => {
+                    Some(Call::Insert(ds.clone(), key.clone(), value.clone()))
+                }
+                (Call::Append(ds, value), Ok(Reply::Key(key))) if covered.covers(key) => {
+                    Some(Call::Insert(ds.clone(), key.clone(), value.clone()))
+                }
+                (Call::Replace(ds, key, value), Ok(_)) if covered.covers(key) => {
+                    Some(Call::Replace(ds.clone(), key.clone(), value.clone()))
+                }
+                (Call::Delete(ds, key), Ok(_)) if covered.covers(key) => {
+                    Some(Call::Delete(ds.clone(), key.clone()))
+                }
+                _ => None,
+            })
+            .collect();
+        if repeated.is_empty() || self.failure().is_some() {
+            return;
+        }
+        let count = repeated.len();
+        let results = self.backend.call_chain(repeated).await;
+        let failed = results.iter().find_map(|r| r.as_ref().err());
+        if failed.is_some() || results.len() < count {
+            let reason = failed.map_or("a write did not run".to_string(), |e| e.to_string());
+            let message = format!(
+                "backend {} could not follow a write of {dataset}: {reason}",
+                self.backend.name()
+            );
+            tracing::error!("{message}; the copy there is no longer faithful");
+            self.failure.lock().unwrap().get_or_insert(message);
+        }
+    }
+}
+
+/// The backend serving a dataset and the mirror following it, if any.
+pub struct Placement {
+    /// The backend that answers every request.
+    pub primary: BackendHandle,
+    /// The backend that follows writes during a migration.
+    pub mirror: Option<std::sync::Arc<Mirror>>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_cursor_decides_what_the_mirror_gets() {
+        assert!(!Covered::Nothing.covers(b"A"));
+        let up_to = Covered::UpTo(b"M".to_vec());
+        assert!(up_to.covers(b"A"));
+        assert!(up_to.covers(b"M"));
+        assert!(!up_to.covers(b"MA"));
+        assert!(!up_to.covers(b"N"));
+        assert!(Covered::All.covers(b"\xff\xff"));
+    }
+}
