@@ -7,10 +7,13 @@
 //! sandbox), and the SQL plugin's queries issued directly by a native client
 //! (the cost of the redirector). The object-store plugin runs on a
 //! throwaway SeaweedFS server beside a native S3 client making the same
-//! object GETs and listings. Then `vsamr load` of a large file into SQLite.
+//! object GETs and listings. Then latency during plugin swaps and a live
+//! migration beside steady state, and `vsamr load` of a large file into
+//! SQLite.
 
 mod objects;
 mod sql;
+mod swap;
 
 use anyhow::{Context, Result};
 use clap::Parser;
@@ -60,7 +63,8 @@ struct Args {
     s3_browse: u64,
     /// Measure only the stores whose name starts with one of these
     /// (comma-separated, e.g. `sqlite,postgres`; the direct baselines come
-    /// with their store).
+    /// with their store); `hot-swap` for latency during plugin swaps and a
+    /// live migration.
     #[arg(long, value_delimiter = ',')]
     only: Vec<String>,
 }
@@ -573,6 +577,10 @@ fn main() -> Result<()> {
             }
         }
         drop(services);
+        let mut hot_swap = Vec::new();
+        if args.only.is_empty() || args.only.iter().any(|only| only == "hot-swap") {
+            hot_swap = swap::run(args.records).await?;
+        }
         let mut big = if args.big_csv > 0 {
             big_csv(args.big_csv).await?
         } else {
@@ -581,6 +589,7 @@ fn main() -> Result<()> {
         if args.load > 0 {
             big.push(vsamr_load(args.load).await?);
         }
+        big.splice(0..0, hot_swap);
         Ok::<_, anyhow::Error>((figures, big))
     })?;
     println!(

@@ -246,3 +246,28 @@ fn buckets_are_a_directory_or_an_s3_bucket_and_secrets_are_never_shown() {
         assert!(error.to_string().contains(says), "{bucket}: {error}");
     }
 }
+
+#[test]
+fn the_admin_interface_defaults_to_loopback_2388_or_a_free_port() {
+    let config = parse("").unwrap();
+    let vsam: std::net::SocketAddr = "0.0.0.0:2387".parse().unwrap();
+    assert_eq!(
+        config.admin.address(vsam).unwrap().to_string(),
+        "127.0.0.1:2388",
+        "loopback even when the VSAM port listens everywhere"
+    );
+    let tests: std::net::SocketAddr = "127.0.0.1:0".parse().unwrap();
+    assert_eq!(config.admin.address(tests).unwrap().port(), 0);
+    assert!(config.admin.token_file.ends_with("vsam-data/admin.token"));
+    assert!(config.admin.watch_files);
+    let set = parse("[admin]\nlisten = \"127.0.0.1:9000\"\nwatch_files = false\n").unwrap();
+    assert_eq!(
+        set.admin.address(vsam).unwrap().to_string(),
+        "127.0.0.1:9000"
+    );
+    assert!(!set.admin.watch_files);
+    let off = parse("[admin]\nenabled = false\n").unwrap();
+    assert_eq!(off.admin.address(vsam), None);
+    let bad = parse("[admin]\nlisten = \"nowhere\"\n").unwrap_err();
+    assert_eq!(bad.field, "admin.listen");
+}

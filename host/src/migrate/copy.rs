@@ -2,8 +2,9 @@
 //! while writes go on, and verifying that both backends hold the same
 //! records (count and checksum).
 //!
-//! Each step holds writes off for one batch only (a scan and an insert
-//! chain, a few milliseconds), so clients keep working between batches.
+//! A copy step holds writes off only while it reads a batch from the old
+//! backend and queues it for the new one; a verify step while it reads a
+//! batch from each. Clients keep working between steps.
 
 use super::Progress;
 use crate::runtime::BackendHandle;
@@ -52,7 +53,7 @@ pub async fn count(
     let mut total = 0u64;
     let mut from = Start::Edge;
     while !cancel.load(Ordering::Relaxed) {
-        let entries = scan(source, state, from, 10_000).await?;
+        let entries = scan(source, state, from, 2_000).await?;
         let Some(last) = entries.last() else { break };
         total += entries.len() as u64;
         from = Start::Exclusive(last.key.clone());
@@ -92,7 +93,14 @@ pub async fn copy(
             .into_iter()
             .map(|e| Call::Insert(state.plugin_dataset.clone(), e.key, e.value))
             .collect();
-        let results = mirror.backend.call_chain(inserts).await;
+        // Queued before the cursor moves and writes resume: every write
+        // that follows to the mirror is queued after these inserts, so it
+        // lands on top of the copied record. No need to hold writes off
+        // while the new backend stores them.
+        let stored = mirror.backend.submit(inserts);
+        mirror.set_covered(Covered::UpTo(last));
+        drop(held);
+        let results = stored.answers().await;
         if let Some(Err(error)) = results.iter().find(|r| r.is_err()) {
             return Err(format!(
                 "backend {} refused a copied record: {error}",
@@ -106,8 +114,6 @@ pub async fn copy(
                 results.len()
             ));
         }
-        mirror.set_covered(Covered::UpTo(last));
-        drop(held);
         progress.lock().unwrap().copied += count as u64;
         tokio::task::yield_now().await;
     }

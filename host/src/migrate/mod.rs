@@ -182,7 +182,7 @@ impl Migrations {
             to: to.to_string(),
             stage: Stage::Copying,
         };
-        if let Err(error) = self.journal.set(entry.clone()) {
+        if let Err(error) = self.journal_set(entry.clone()) {
             self.shared.release(&state);
             let _ = target
                 .call(Call::Destroy(state.plugin_dataset.clone()))
@@ -271,15 +271,14 @@ impl Migrations {
         if let Some(failure) = mirror.failure() {
             return Err(failure);
         }
-        self.journal
-            .set(Entry {
-                dataset: m.dataset.clone(),
-                from: m.from.clone(),
-                to: m.to.clone(),
-                stage: Stage::CutOver,
-            })
-            .map_err(|e| format!("cannot write the migrations journal: {e:#}"))?;
-        if let Err(error) = self.shared.catalog.set_backend(&m.dataset, &m.to) {
+        self.journal_set(Entry {
+            dataset: m.dataset.clone(),
+            from: m.from.clone(),
+            to: m.to.clone(),
+            stage: Stage::CutOver,
+        })
+        .map_err(|e| format!("cannot write the migrations journal: {e:#}"))?;
+        if let Err(error) = self.set_backend(&m.dataset, &m.to) {
             // The journal says cut over: a restart completes it.
             tracing::error!(dataset = %m.dataset, "catalog not saved at cutover: {error:#}");
         }
@@ -307,7 +306,7 @@ impl Migrations {
                 });
             }
         }
-        if let Err(error) = self.journal.remove(&m.dataset) {
+        if let Err(error) = self.journal_remove(&m.dataset) {
             tracing::error!(dataset = %m.dataset, "cannot update the migrations journal: {error:#}");
         }
         if let Ok(target) = self.backend(&m.to) {
@@ -333,6 +332,20 @@ impl Migrations {
                 }
             });
         }
+    }
+
+    /// Journal and catalog writes end with an fsync: off the async
+    /// workers, so a slow disk stalls no other client.
+    fn journal_set(&self, entry: Entry) -> anyhow::Result<()> {
+        durably(|| self.journal.set(entry))
+    }
+
+    fn journal_remove(&self, dataset: &str) -> anyhow::Result<()> {
+        durably(|| self.journal.remove(dataset))
+    }
+
+    fn set_backend(&self, dataset: &str, backend: &str) -> anyhow::Result<()> {
+        durably(|| self.shared.catalog.set_backend(dataset, backend))
     }
 
     fn backend(&self, name: &str) -> Result<BackendHandle, String> {
@@ -369,8 +382,7 @@ impl Migrations {
                 mirror: None,
             });
         }
-        self.journal
-            .remove(&m.dataset)
+        self.journal_remove(&m.dataset)
             .map_err(|e| format!("cannot update the migrations journal: {e:#}"))?;
         if let Ok(old) = self.backend(&m.from) {
             remove_copy(&m.state, &old).await;
@@ -426,19 +438,16 @@ impl Migrations {
         };
         {
             let _held = m.state.hold_writes().await;
-            self.journal
-                .set(entry)
+            self.journal_set(entry)
                 .map_err(|e| format!("cannot write the migrations journal: {e:#}"))?;
-            self.shared
-                .catalog
-                .set_backend(&m.dataset, &m.from)
+            self.set_backend(&m.dataset, &m.from)
                 .map_err(|e| format!("cannot save the catalog: {e:#}"))?;
             m.state.set_placement(Placement {
                 primary: old,
                 mirror: None,
             });
         }
-        if let Err(error) = self.journal.remove(&m.dataset) {
+        if let Err(error) = self.journal_remove(&m.dataset) {
             tracing::error!(dataset = %m.dataset, "cannot update the migrations journal: {error:#}");
         }
         remove_copy(&m.state, &serving).await;
@@ -472,7 +481,7 @@ impl Migrations {
     async fn resume_one(self: &Arc<Self>, entry: Entry) -> Result<(), String> {
         let (from, to) = (self.backend(&entry.from)?, self.backend(&entry.to)?);
         let Some((mut def, _)) = self.shared.catalog.get(&entry.dataset) else {
-            let _ = self.journal.remove(&entry.dataset);
+            let _ = self.journal_remove(&entry.dataset);
             return Err("the dataset is no longer in the catalog".into());
         };
         let serving = match entry.stage {
@@ -480,9 +489,7 @@ impl Migrations {
             Stage::CutOver => &entry.to,
         };
         if def.backend != *serving {
-            self.shared
-                .catalog
-                .set_backend(&entry.dataset, serving)
+            self.set_backend(&entry.dataset, serving)
                 .map_err(|e| format!("cannot save the catalog: {e:#}"))?;
             def.backend = serving.clone();
         }
@@ -496,7 +503,7 @@ impl Migrations {
                 remove_copy(&state, &to).await;
                 if let Err(message) = prepare_target(&state, &to).await {
                     self.shared.release(&state);
-                    let _ = self.journal.remove(&entry.dataset);
+                    let _ = self.journal_remove(&entry.dataset);
                     return Err(message);
                 }
                 self.register(entry, state);
@@ -515,13 +522,24 @@ impl Migrations {
                 );
             }
             Stage::RollingBack => {
-                let _ = self.journal.remove(&entry.dataset);
+                let _ = self.journal_remove(&entry.dataset);
                 remove_copy(&state, &to).await;
                 self.shared.release(&state);
                 tracing::info!(dataset = %entry.dataset, "a rollback interrupted by a restart is complete");
             }
         }
         Ok(())
+    }
+}
+
+/// Runs blocking file work, telling a multi-threaded tokio runtime first so
+/// it moves its other tasks to another worker.
+fn durably<T>(work: impl FnOnce() -> T) -> T {
+    match tokio::runtime::Handle::try_current() {
+        Ok(handle) if handle.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread => {
+            tokio::task::block_in_place(work)
+        }
+        _ => work(),
     }
 }
 

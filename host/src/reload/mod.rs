@@ -283,7 +283,8 @@ impl Reloader {
                 "changes to [server] and [admin] take effect at the next restart".to_string(),
             );
         }
-        // Compiling and starting instances is blocking work: off the runtime.
+        // Compiling and starting instances is blocking work: off the
+        // runtime, on a thread of low priority.
         let runtime = self.runtime.clone();
         let loaded = running.plugins.clone();
         let setups: BTreeMap<String, runtime::BackendSetup> = running
@@ -292,11 +293,17 @@ impl Reloader {
             .map(|(name, (setup, _))| (name.clone(), setup.clone()))
             .collect();
         let for_blocking = config.clone();
-        let (plugins, prepared, mut changes) = tokio::task::spawn_blocking(move || {
-            prepare_backends(&for_blocking, &runtime, &loaded, &setups)
-        })
-        .await
-        .context("the reload's preparation panicked")??;
+        let (done, prepared) = tokio::sync::oneshot::channel();
+        std::thread::Builder::new()
+            .name("vsamrd-reload".into())
+            .spawn(move || {
+                runtime::wasm::lower_priority();
+                let _ = done.send(prepare_backends(&for_blocking, &runtime, &loaded, &setups));
+            })
+            .context("starting the reload thread")?;
+        let (plugins, prepared, mut changes) = prepared
+            .await
+            .context("the reload's preparation panicked")??;
         let datasets = self.shared.catalog.config_changes(&config.datasets);
         let counts = self.shared.catalog.count_by_backend();
         let removed_backends: Vec<String> = running

@@ -334,19 +334,55 @@ impl Generation {
     }
 }
 
-/// Counts a call in flight on a generation while it lives.
-struct InFlight<'a>(&'a AtomicUsize);
+/// Counts a call in flight on a generation while it lives (and keeps the
+/// generation, with its queues, alive until the call has its answer).
+struct InFlight(Arc<Generation>);
 
-impl<'a> InFlight<'a> {
-    fn enter(counter: &'a AtomicUsize) -> Self {
-        counter.fetch_add(1, Ordering::Relaxed);
-        Self(counter)
+impl InFlight {
+    fn enter(generation: Arc<Generation>) -> Self {
+        generation.in_flight.fetch_add(1, Ordering::Relaxed);
+        Self(generation)
     }
 }
 
-impl Drop for InFlight<'_> {
+impl Drop for InFlight {
     fn drop(&mut self) {
-        self.0.fetch_sub(1, Ordering::Relaxed);
+        self.0.in_flight.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+/// Calls queued on a backend, not yet answered: what
+/// [`BackendHandle::submit`] returns.
+pub struct Pending {
+    flight: Option<InFlight>,
+    results: Option<oneshot::Receiver<Vec<CallResult>>>,
+    changes_datasets: bool,
+    backend: String,
+}
+
+impl Pending {
+    /// Waits for the answers: the results of the calls that ran, in order,
+    /// the failure last.
+    pub async fn answers(mut self) -> Vec<CallResult> {
+        let stopped = || {
+            vec![Err(CallError::Unavailable(format!(
+                "backend {} has stopped",
+                self.backend
+            )))]
+        };
+        let Some(results) = self.results.take() else {
+            return stopped();
+        };
+        let results = results.await.unwrap_or_else(|_| stopped());
+        if self.changes_datasets
+            && let Some(InFlight(generation)) = &self.flight
+        {
+            for reader in &generation.readers {
+                let _ = reader.send(Job::Reset);
+            }
+        }
+        self.flight.take();
+        results
     }
 }
 
@@ -463,8 +499,14 @@ impl BackendHandle {
     /// sync, until the first that fails: the results of those that ran,
     /// the failure last.
     pub async fn call_chain(&self, calls: Vec<Call>) -> Vec<CallResult> {
+        self.submit(calls).answers().await
+    }
+
+    /// Queues calls as one job now and returns without waiting: calls
+    /// queued later on this backend run after them (a migration's copy
+    /// relies on that order).
+    pub fn submit(&self, calls: Vec<Call>) -> Pending {
         let generation = self.slot.current.load_full();
-        let _counted = InFlight::enter(&generation.in_flight);
         let reads_only = calls
             .iter()
             .all(|call| matches!(call, Call::Get(..) | Call::Scan(..)));
@@ -478,16 +520,13 @@ impl BackendHandle {
             n => &readers[generation.next_reader.fetch_add(1, Ordering::Relaxed) % n],
         };
         let (answer, results) = oneshot::channel();
-        if queue.send(Job::Run { calls, answer }).is_err() {
-            return vec![Err(self.stopped())];
+        let sent = queue.send(Job::Run { calls, answer }).is_ok();
+        Pending {
+            flight: Some(InFlight::enter(generation)),
+            results: sent.then_some(results),
+            changes_datasets,
+            backend: self.slot.name.clone(),
         }
-        let results = results.await.unwrap_or_else(|_| vec![Err(self.stopped())]);
-        if changes_datasets {
-            for reader in readers {
-                let _ = reader.send(Job::Reset);
-            }
-        }
-        results
     }
 
     /// How many reader instances serve lookups besides the writer.
