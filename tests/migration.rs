@@ -282,6 +282,45 @@ async fn csv_to_sqlite_to_objects_under_load_with_twenty_swaps() {
     server.stop().await;
 }
 
+/// Appends to an ESDS and fills RRDS slots, remembering what each got.
+struct Addressed {
+    esds: Dataset,
+    rrds: Dataset,
+    appended: BTreeMap<u64, Vec<u8>>,
+    slots: BTreeMap<u64, Vec<u8>>,
+    next: u32,
+}
+
+impl Addressed {
+    /// One append (records of varying length), and one slot if `slot`.
+    async fn write(&mut self, slot: bool) {
+        let i = self.next;
+        self.next += 1;
+        let record = format!("record {i:05} {}", "x".repeat(i as usize % 9)).into_bytes();
+        let put = self
+            .esds
+            .put(
+                0,
+                RplOptions::addressed(Processing::Sequential),
+                0,
+                record.clone(),
+            )
+            .await
+            .unwrap();
+        self.appended.insert(put.address, record.clone());
+        if slot {
+            let rrn = u64::from(i) * 3 + 1;
+            let mut padded = record;
+            padded.resize(30, b' ');
+            self.rrds
+                .put(0, RplOptions::direct(), rrn, padded.clone())
+                .await
+                .unwrap();
+            self.slots.insert(rrn, padded);
+        }
+    }
+}
+
 fn spec(name: &str, organization: Organization, backend: &str) -> DatasetSpec {
     DatasetSpec {
         name: name.into(),
@@ -315,41 +354,20 @@ async fn esds_and_rrds_keep_their_addresses_and_a_rollback_keeps_later_writes() 
     vsam_client::define(&conn, spec("MG.RRDS", Organization::Rrds, "csv"))
         .await
         .unwrap();
-    let esds = Dataset::open(&conn, "MG.ESDS", OpenIntent::Update, 1)
-        .await
-        .unwrap();
-    let rrds = Dataset::open(&conn, "MG.RRDS", OpenIntent::Update, 1)
-        .await
-        .unwrap();
-    let mut appended = BTreeMap::new();
-    let mut slots = BTreeMap::new();
-    let write = |i: u32| format!("record {i:05} {}", "x".repeat(i as usize % 9)).into_bytes();
-    let mut i = 0u32;
-    let mut admin = deployment.admin(&server).await;
-    let round = |i: &mut u32| {
-        let record = write(*i);
-        let rrn = u64::from(*i) * 3 + 1;
-        *i += 1;
-        (record, rrn)
+    let mut writer = Addressed {
+        esds: Dataset::open(&conn, "MG.ESDS", OpenIntent::Update, 1)
+            .await
+            .unwrap(),
+        rrds: Dataset::open(&conn, "MG.RRDS", OpenIntent::Update, 1)
+            .await
+            .unwrap(),
+        appended: BTreeMap::new(),
+        slots: BTreeMap::new(),
+        next: 0,
     };
+    let mut admin = deployment.admin(&server).await;
     for _ in 0..2000 {
-        let (record, rrn) = round(&mut i);
-        let put = esds
-            .put(
-                0,
-                RplOptions::addressed(Processing::Sequential),
-                0,
-                record.clone(),
-            )
-            .await
-            .unwrap();
-        appended.insert(put.address, record.clone());
-        let mut slot = record.clone();
-        slot.resize(30, b' ');
-        rrds.put(0, RplOptions::direct(), rrn, slot.clone())
-            .await
-            .unwrap();
-        slots.insert(rrn, slot);
+        writer.write(true).await;
     }
     for dataset in ["MG.ESDS", "MG.RRDS"] {
         let command = AdminCommand::Migrate {
@@ -360,41 +378,22 @@ async fn esds_and_rrds_keep_their_addresses_and_a_rollback_keeps_later_writes() 
     }
     // Writes while the copies run, and after.
     for _ in 0..1500 {
-        let (record, rrn) = round(&mut i);
-        let put = esds
-            .put(
-                0,
-                RplOptions::addressed(Processing::Sequential),
-                0,
-                record.clone(),
-            )
-            .await
-            .unwrap();
-        appended.insert(put.address, record);
-        let mut slot = write(i);
-        slot.resize(30, b' ');
-        rrds.put(0, RplOptions::direct(), rrn, slot.clone())
-            .await
-            .unwrap();
-        slots.insert(rrn, slot);
+        writer.write(true).await;
     }
     for dataset in ["MG.ESDS", "MG.RRDS"] {
         migrate_wait(&mut admin, dataset).await;
     }
-    // After the cutover: more writes, then back.
+    // After the cutover: more appends, then back.
     for _ in 0..200 {
-        let (record, _) = round(&mut i);
-        let put = esds
-            .put(
-                0,
-                RplOptions::addressed(Processing::Sequential),
-                0,
-                record.clone(),
-            )
-            .await
-            .unwrap();
-        appended.insert(put.address, record);
+        writer.write(false).await;
     }
+    let Addressed {
+        esds,
+        rrds,
+        appended,
+        slots,
+        ..
+    } = writer;
     let back = admin
         .request(AdminCommand::Rollback {
             dataset: "MG.ESDS".into(),

@@ -60,6 +60,40 @@ async fn status(admin: &mut AdminClient) -> Result<StatusReport> {
     }
 }
 
+/// What one swap took.
+struct Swap {
+    /// From the new file to the reload's answer (compile, start, switch).
+    reload_ms: f64,
+    /// When the reload answered: the switch.
+    switched: Instant,
+    /// From the new file until the old version had drained.
+    effect_ms: f64,
+}
+
+/// Deploys version `n` of the SQL plugin, reloads, and waits until the
+/// old version has finished its last call.
+async fn swap_to(
+    server: &RunningServer,
+    admin: &mut AdminClient,
+    plugin: &Path,
+    n: u32,
+) -> Result<Swap> {
+    let started = Instant::now();
+    write_atomically(plugin, &version(n))?;
+    let report = server.reloader.reload("bench").await;
+    anyhow::ensure!(report.error.is_none(), "swap to {n}: {:?}", report.error);
+    let reload_ms = started.elapsed().as_secs_f64() * 1e3;
+    let switched = Instant::now();
+    while status(admin).await?.backends.iter().any(|b| b.draining > 0) {
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+    Ok(Swap {
+        reload_ms,
+        switched,
+        effect_ms: started.elapsed().as_secs_f64() * 1e3,
+    })
+}
+
 /// One client: random GETs (70%), GET UPD + PUT (20%), inserts (10%),
 /// each timed into the histogram of the phase it started in.
 async fn client(
@@ -195,42 +229,18 @@ pub async fn run(records: u64) -> Result<Vec<String>> {
     let mut switches = Vec::new();
     let mut effect_ms = Vec::new();
     for n in 1..=10u32 {
-        let started = Instant::now();
-        write_atomically(&plugin, &version(n))?;
-        let report = server.reloader.reload("bench").await;
-        anyhow::ensure!(report.error.is_none(), "swap {n}: {:?}", report.error);
-        reload_ms.push(started.elapsed().as_secs_f64() * 1e3);
-        switches.push(Instant::now());
-        // In effect once the old version has finished its last call.
-        while status(&mut admin)
-            .await?
-            .backends
-            .iter()
-            .any(|b| b.draining > 0)
-        {
-            tokio::time::sleep(Duration::from_millis(1)).await;
-        }
-        effect_ms.push(started.elapsed().as_secs_f64() * 1e3);
+        let swap = swap_to(&server, &mut admin, &plugin, n).await?;
+        reload_ms.push(swap.reload_ms);
+        switches.push(swap.switched);
+        effect_ms.push(swap.effect_ms);
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
     let swaps = swaps_started.elapsed();
-    // Back to a version compiled before: the plugin cache has it.
+    // Back to versions compiled before: the plugin cache has them.
     phase.store(PHASES.len() as u8, Ordering::Relaxed);
     let mut cached_ms = Vec::new();
     for n in [5u32, 6, 7] {
-        let started = Instant::now();
-        write_atomically(&plugin, &version(n))?;
-        let report = server.reloader.reload("bench").await;
-        anyhow::ensure!(report.error.is_none(), "swap back {n}: {:?}", report.error);
-        while status(&mut admin)
-            .await?
-            .backends
-            .iter()
-            .any(|b| b.draining > 0)
-        {
-            tokio::time::sleep(Duration::from_millis(1)).await;
-        }
-        cached_ms.push(started.elapsed().as_secs_f64() * 1e3);
+        cached_ms.push(swap_to(&server, &mut admin, &plugin, n).await?.effect_ms);
         tokio::time::sleep(Duration::from_millis(300)).await;
     }
 

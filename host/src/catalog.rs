@@ -486,15 +486,7 @@ impl Catalog {
                 .map(|(def, _)| def.clone())
                 .collect(),
         };
-        let tmp = self.path.with_extension("json.tmp");
-        let bytes = serde_json::to_vec_pretty(&file)?;
-        {
-            use std::io::Write;
-            let mut out = std::fs::File::create(&tmp)?;
-            out.write_all(&bytes)?;
-            out.sync_all()?;
-        }
-        std::fs::rename(&tmp, &self.path)?;
+        crate::durable::replace_file(&self.path, &serde_json::to_vec_pretty(&file)?)?;
         Ok(())
     }
 }

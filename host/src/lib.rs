@@ -11,6 +11,7 @@
 pub mod admin;
 pub mod catalog;
 pub mod config;
+pub mod durable;
 pub mod migrate;
 pub mod reload;
 pub mod runtime;

@@ -1,6 +1,6 @@
 //! The migrations journal: which datasets are between two backends, and in
-//! which phase, saved in `migrations.json` under the data dir (written to a
-//! temporary file, synced and renamed) so a restart finishes the job.
+//! which phase, saved in `migrations.json` under the data dir (replaced
+//! whole, see [`crate::durable`]) so a restart finishes the job.
 
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
@@ -94,15 +94,10 @@ impl Journal {
     }
 
     fn save(&self, entries: &[Entry]) -> anyhow::Result<()> {
-        use std::io::Write;
         let bytes = serde_json::to_vec_pretty(&JournalFile {
             migrations: entries.to_vec(),
         })?;
-        let tmp = self.path.with_extension("json.tmp");
-        let mut out = std::fs::File::create(&tmp)?;
-        out.write_all(&bytes)?;
-        out.sync_all()?;
-        std::fs::rename(&tmp, &self.path)?;
+        crate::durable::replace_file(&self.path, &bytes)?;
         Ok(())
     }
 }
