@@ -120,7 +120,7 @@ pub(crate) async fn delete(shared: &Shared, name: &str) -> Answer {
         return refuse(
             fdbk::EXCLUSIVE_CONTROL,
             format!(
-                "{name} DELETE: the dataset is open (or being deleted); CLOSE it everywhere first"
+                "{name} DELETE: the dataset is open (or being deleted, or migrated: see vsamr admin status); CLOSE it everywhere first, finalize or roll back a migration"
             ),
         );
     };
