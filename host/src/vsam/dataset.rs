@@ -35,7 +35,7 @@ pub struct DatasetState {
     /// Writes hold it shared; a migration's copy steps and cutover hold it
     /// alone, so the copy's cursor and the placement never move under a
     /// write.
-    gate: tokio::sync::RwLock<()>,
+    gate: Arc<tokio::sync::RwLock<()>>,
     locks: Mutex<HashMap<Vec<u8>, Owner>>,
     version: AtomicU64,
     /// Number of opens on it (guarded by the registry's lock).
@@ -52,7 +52,7 @@ impl DatasetState {
                 primary: backend,
                 mirror: None,
             }),
-            gate: tokio::sync::RwLock::new(()),
+            gate: Arc::new(tokio::sync::RwLock::new(())),
             locks: Mutex::new(HashMap::new()),
             version: AtomicU64::new(0),
             users: Mutex::new(0),
@@ -162,14 +162,25 @@ impl DatasetState {
     /// Runs writes on the backend, and on the mirror if a migration has
     /// one: the writes' results are the primary's.
     async fn write(&self, calls: Vec<Call>) -> Vec<crate::runtime::call::CallResult> {
-        let _shared = self.gate.read().await;
+        let shared = self.gate.clone().read_owned().await;
         let placement = self.placement.load_full();
-        let Some(mirror) = &placement.mirror else {
+        let Some(mirror) = placement.mirror.clone() else {
             return placement.primary.call_chain(calls).await;
         };
-        let results = placement.primary.call_chain(calls.clone()).await;
-        mirror.follow(&self.def.name, &calls, &results).await;
-        results
+        // A task of its own: a request dropped half way (a connection cut
+        // at shutdown) must not leave the mirror without the write.
+        let name = self.def.name.clone();
+        let both = tokio::spawn(async move {
+            let _shared = shared;
+            let results = placement.primary.call_chain(calls.clone()).await;
+            mirror.follow(&name, &calls, &results).await;
+            results
+        });
+        both.await.unwrap_or_else(|error| {
+            vec![Err(CallError::Fault(format!(
+                "the write to both backends of a migration failed: {error}"
+            )))]
+        })
     }
 
     /// The record under `key`.
