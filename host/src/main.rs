@@ -72,6 +72,18 @@ fn check_config(file: &std::path::Path) -> Result<()> {
     println!("{}: OK", file.display());
     println!("  listen    {}", config.listen);
     println!("  data dir  {}", config.server.data_dir.display());
+    match config.admin.address(config.listen) {
+        Some(address) => println!(
+            "  admin     {address} (token {}{})",
+            config.admin.token_file.display(),
+            if config.admin.watch_files {
+                ", reload on file changes"
+            } else {
+                ""
+            }
+        ),
+        None => println!("  admin     off"),
+    }
     for (name, source) in &config.plugins {
         println!("  plugin    {name} = {source:?}");
     }
