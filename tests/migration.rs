@@ -34,6 +34,11 @@ async fn migrate(admin: &mut AdminClient, dataset: &str, to: &str) -> MigrationR
     let AdminAnswer::Migration(_) = admin.request(command).await.unwrap() else {
         panic!("not a migration answer");
     };
+    migrate_wait(admin, dataset).await
+}
+
+/// Waits until `dataset`'s migration has cut over; its row then.
+async fn migrate_wait(admin: &mut AdminClient, dataset: &str) -> MigrationRow {
     let started = Instant::now();
     loop {
         let AdminAnswer::Status(status) = admin.request(AdminCommand::Status).await.unwrap() else {
@@ -48,7 +53,7 @@ async fn migrate(admin: &mut AdminClient, dataset: &str, to: &str) -> MigrationR
         match row.phase.as_str() {
             "counting" | "copying" | "verifying" => {}
             "cut-over" => return row,
-            _ => panic!("migration to {to} ended {row:?}"),
+            _ => panic!("migration of {dataset} ended {row:?}"),
         }
         assert!(started.elapsed() < Duration::from_secs(120), "{row:?}");
         tokio::time::sleep(Duration::from_millis(50)).await;
@@ -451,30 +456,6 @@ async fn esds_and_rrds_keep_their_addresses_and_a_rollback_keeps_later_writes() 
         .unwrap();
     assert_eq!(Some(next.address), last);
     server.stop().await;
-}
-
-async fn migrate_wait(admin: &mut AdminClient, dataset: &str) {
-    let started = Instant::now();
-    loop {
-        let AdminAnswer::Status(status) = admin.request(AdminCommand::Status).await.unwrap() else {
-            panic!("not a status");
-        };
-        let row = status
-            .migrations
-            .into_iter()
-            .rev()
-            .find(|m| m.dataset == dataset)
-            .expect("shown");
-        if row.phase == "cut-over" {
-            return;
-        }
-        assert!(
-            matches!(row.phase.as_str(), "counting" | "copying" | "verifying"),
-            "{row:?}"
-        );
-        assert!(started.elapsed() < Duration::from_secs(120));
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
 }
 
 /// A copy the new backend refuses rolls back by itself; a rollback before
