@@ -14,7 +14,7 @@ use super::sql::{SqlGrant, SqlSession};
 use crate::config::BackendSettings;
 use anyhow::{Context, Result};
 use sha2::{Digest, Sha256};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 use wasmtime::component::{Component, HasSelf, Linker, ResourceTable, TypedFunc};
@@ -344,7 +344,7 @@ impl PluginRuntime {
             }
         }
         let compiled = self.engine.precompile_component(bytes)?;
-        write_atomically(&path, &compiled).unwrap_or_else(|e| {
+        crate::durable::replace_file(&path, &compiled).unwrap_or_else(|e| {
             tracing::warn!("cannot cache compiled plugin at {}: {e:#}", path.display())
         });
         // SAFETY: the bytes were produced just now by this engine.
@@ -441,13 +441,6 @@ pub fn lower_priority() {
 /// `.context(...)` applies.
 fn ah<T>(result: wasmtime::Result<T>) -> Result<T> {
     result.map_err(anyhow::Error::from)
-}
-
-fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
-    let tmp = path.with_extension(format!("tmp{}", std::process::id()));
-    std::fs::write(&tmp, bytes)?;
-    std::fs::rename(&tmp, path)?;
-    Ok(())
 }
 
 /// The name of a plugin version: SHA-256 of its component bytes, hex.
