@@ -38,10 +38,22 @@ impl Dataset {
         intent: OpenIntent,
         strings: u16,
     ) -> Result<Self, ClientError> {
+        Self::open_with_access(conn, name, intent, 0, strings).await
+    }
+
+    /// OPENs a dataset with ACB access bits ([`vsam_protocol::access`]):
+    /// e.g. `RESET` to empty it as it opens for output.
+    pub async fn open_with_access(
+        conn: &Connection,
+        name: &str,
+        intent: OpenIntent,
+        access: u8,
+        strings: u16,
+    ) -> Result<Self, ClientError> {
         let request = Request::Open(Open {
             dataset: name.to_string(),
             intent,
-            access: 0,
+            access,
             strings,
         });
         match expect_ok(conn.call(request).await?, name, "OPEN")? {

@@ -156,6 +156,10 @@ pub mod access {
     pub const SEQ: u8 = 1 << 3;
     /// Skip-sequential processing allowed.
     pub const SKP: u8 = 1 << 4;
+    /// MACRF=RST: empty the dataset as it is opened (OPEN OUTPUT of a
+    /// reusable dataset; a COBOL OPEN OUTPUT). Needs intent output and no
+    /// other open of the dataset.
+    pub const RESET: u8 = 1 << 5;
 }
 
 /// A catalog entry: what DEFINE creates and INFO/LIST report.

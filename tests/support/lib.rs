@@ -1,6 +1,7 @@
 //! Shared helpers of the end-to-end tests: plugin paths and servers
 //! configured around them.
 
+pub mod cobol;
 pub mod deployment;
 
 use std::collections::BTreeMap;

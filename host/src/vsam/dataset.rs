@@ -286,6 +286,35 @@ impl DatasetState {
         result.map(drop).map_err(|e| self.fail(request, e))
     }
 
+    /// Empties the dataset: its storage is dropped and created anew (an
+    /// OPEN with RST). Refused while a migration copies it.
+    pub async fn reset(&self) -> Result<(), Status> {
+        let _alone = self.hold_writes().await;
+        let placement = self.placement();
+        let name = &self.def.name;
+        if placement.mirror.is_some() {
+            return Err(Status::logical(
+                vsam_protocol::open_error::NOT_AVAILABLE,
+                format!(
+                    "{name} OPEN: RST (reset to empty) is refused while the dataset is migrated; finalize or roll back the migration first"
+                ),
+            ));
+        }
+        let backend = &placement.primary;
+        let storage = self.plugin_dataset.clone();
+        match backend.call(Call::Destroy(storage.clone())).await {
+            Ok(_) | Err(CallError::Store(StoreError::NoSuchDataset)) => {}
+            Err(error) => return Err(self.fail("OPEN (reset)", error)),
+        }
+        let created = backend
+            .call(Call::Create(storage, self.def.layout.clone()))
+            .await;
+        self.wrote();
+        created
+            .map(drop)
+            .map_err(|error| self.fail("OPEN (reset)", error))
+    }
+
     /// Asks the backend (and a mirror) to compact and sync the dataset.
     pub async fn flush(&self) -> Result<(), Status> {
         if let Some(mirror) = &self.placement().mirror {

@@ -231,6 +231,12 @@ impl Session {
             Ok(state) => state,
             Err(status) => return answer(Err(status)),
         };
+        if open.access & access::RESET != 0
+            && let Err(status) = self.reset(&state, open.intent).await
+        {
+            self.shared.release(&state);
+            return answer(Err(status));
+        }
         let handle = self.next_handle;
         self.next_handle = self.next_handle.wrapping_add(1).max(1);
         let strings = (0..strings).map(|_| Rpl::new()).collect();
@@ -248,6 +254,26 @@ impl Session {
             handle,
             dataset: def.to_spec(),
         }
+    }
+
+    /// OPEN with RST: empties the dataset, which nobody else may have open.
+    async fn reset(&self, state: &DatasetState, intent: OpenIntent) -> Result<(), Status> {
+        let name = &state.def.name;
+        if intent != OpenIntent::Output {
+            return Err(Status::logical(
+                open_error::INVALID_OPTIONS,
+                format!("{name} OPEN: RST (reset to empty) needs an OPEN for output"),
+            ));
+        }
+        if *state.users.lock().unwrap() > 1 {
+            return Err(Status::logical(
+                open_error::NOT_AVAILABLE,
+                format!(
+                    "{name} OPEN: RST (reset to empty) needs the dataset to itself, and another connection has it open; CLOSE it there first"
+                ),
+            ));
+        }
+        state.reset().await
     }
 
     async fn close(&mut self, handle: u32) -> Outcome {

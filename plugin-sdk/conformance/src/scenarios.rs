@@ -63,6 +63,7 @@ pub fn all() -> Vec<Scenario> {
         scenario!("catalog: define, info, list, delete", catalog),
         scenario!("several strings keep separate positions", strings),
         scenario!("records survive close and reopen", reopen),
+        scenario!("open output with reset empties the dataset", reset),
         scenario!("large records round trip", large_records),
         scenario!("put chain: in order, stops at the first failure", put_chain),
         scenario!("put chain: ESDS RBAs and RRDS slots", put_chain_esds_rrds),
@@ -1055,6 +1056,38 @@ async fn reopen(env: Env) -> Step {
         "records after reopen",
         read_all(&ds, 0, RplOptions::sequential()).await?,
         sorted,
+    )?;
+    Ok(())
+}
+
+async fn reset(env: Env) -> Step {
+    use vsam_protocol::{access, open_error};
+    let name = env.ksds("RS").await?;
+    let ds = env.open(&name, OpenIntent::Update).await?;
+    load(&ds, &[b"K001", b"K002"]).await?;
+    let reset = |conn, intent| {
+        let name = name.clone();
+        async move { Dataset::open_with_access(conn, &name, intent, access::RESET, 1).await }
+    };
+    expect_fdbk(
+        "RST while another connection has it open",
+        reset(&env.second, OpenIntent::Output).await.map(|_| ()),
+        open_error::NOT_AVAILABLE,
+    )?;
+    ds.close().await?;
+    expect_fdbk(
+        "RST with intent input",
+        reset(&env.second, OpenIntent::Input).await.map(|_| ()),
+        open_error::INVALID_OPTIONS,
+    )?;
+    let loader = reset(&env.second, OpenIntent::Output).await?;
+    put(&loader, record(b"K009", b"-NEW")).await?;
+    loader.close().await?;
+    let ds = env.open(&name, OpenIntent::Input).await?;
+    expect_eq(
+        "only the record written after the reset",
+        read_all(&ds, 0, RplOptions::sequential()).await?,
+        vec![record(b"K009", b"-NEW")],
     )?;
     Ok(())
 }

@@ -5,9 +5,16 @@
 
 use std::collections::HashSet;
 
-/// The default table of a dataset.
+/// The default table of a dataset. SQLite reserves names starting with
+/// `sqlite_`, so a dataset such as `SQLITE.CUST` gets `vsam_sqlite_cust`
+/// (on PostgreSQL too, so a dataset keeps its table name across databases).
 pub fn table_name(dataset: &str) -> String {
-    sql_name(dataset)
+    let name = sql_name(dataset);
+    if name.starts_with("sqlite_") {
+        format!("vsam_{name}")
+    } else {
+        name
+    }
 }
 
 /// Lower-case letters, digits and `_`; anything else becomes `_`, and a name
@@ -70,6 +77,7 @@ mod tests {
     fn names_are_plain_sql_identifiers() {
         assert_eq!(table_name("PROD.CUST.MASTER"), "prod_cust_master");
         assert_eq!(table_name("A#1.$X"), "a_1_x");
+        assert_eq!(table_name("SQLITE.CUST"), "vsam_sqlite_cust");
         assert_eq!(sql_name("1ST-FIELD"), "_1st_field");
         assert_eq!(
             column_names(["CUST-ID", "ITEM(2,1)", "CUST-ID", "VSAM-KEY"]),

@@ -1,0 +1,191 @@
+//! Which COBOL files go to vsamrd: the bridge's configuration.
+//!
+//! A file is named by its ASSIGN name. It is mapped to a dataset by a TOML
+//! file (`VSAMFH_CONFIG`) or by an environment variable
+//! `VSAMFH_FILE_<NAME>=<DATASET>` (the name upper-cased, every character
+//! other than a letter or digit made `_`). Files not mapped go on to
+//! GnuCOBOL's own file handler.
+
+use serde::Deserialize;
+use std::collections::BTreeMap;
+
+/// Where vsamrd listens unless configured.
+pub const DEFAULT_SERVER: &str = "127.0.0.1:2387";
+/// Seconds a request may take before the file gets status 30.
+pub const DEFAULT_TIMEOUT_SECS: u64 = 60;
+
+/// The bridge's settings.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// vsamrd's address (`host:port`).
+    #[serde(default = "default_server")]
+    pub server: String,
+    /// Seconds one request may take.
+    #[serde(default = "default_timeout")]
+    pub timeout_secs: u64,
+    /// Mapped files by ASSIGN name.
+    #[serde(default)]
+    pub files: BTreeMap<String, FileMapping>,
+}
+
+/// Where one COBOL file's records live.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileMapping {
+    /// The dataset name in vsamrd's catalog.
+    pub dataset: String,
+    /// DEFINE the dataset, from the program's file description, when an
+    /// OPEN OUTPUT (or an OPEN of an OPTIONAL file) finds it missing.
+    #[serde(default)]
+    pub define: bool,
+    /// The backend a DEFINE names (empty: vsamrd's routing decides).
+    #[serde(default)]
+    pub backend: String,
+}
+
+fn default_server() -> String {
+    DEFAULT_SERVER.to_string()
+}
+
+fn default_timeout() -> u64 {
+    DEFAULT_TIMEOUT_SECS
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            server: default_server(),
+            timeout_secs: default_timeout(),
+            files: BTreeMap::new(),
+        }
+    }
+}
+
+impl Config {
+    /// Reads the configuration from the environment: `VSAMFH_CONFIG` (a
+    /// TOML file), then `VSAMFH_SERVER`, `VSAMFH_TIMEOUT`, and per file
+    /// `VSAMFH_FILE_<NAME>`, with `VSAMFH_DEFINE=1` and `VSAMFH_BACKEND`
+    /// for the files mapped that way.
+    pub fn from_env() -> Result<Self, String> {
+        let vars: BTreeMap<String, String> = std::env::vars().collect();
+        let file = match vars.get("VSAMFH_CONFIG") {
+            Some(path) => Some(
+                std::fs::read_to_string(path)
+                    .map_err(|e| format!("VSAMFH_CONFIG={path}: cannot read the file: {e}"))?,
+            ),
+            None => None,
+        };
+        Self::from_parts(file.as_deref(), &vars)
+    }
+
+    /// The configuration from a TOML text and environment variables.
+    pub fn from_parts(
+        toml_text: Option<&str>,
+        vars: &BTreeMap<String, String>,
+    ) -> Result<Self, String> {
+        let mut config = match toml_text {
+            Some(text) => toml::from_str::<Config>(text)
+                .map_err(|e| format!("VSAMFH_CONFIG: {}", e.to_string().trim()))?,
+            None => Config::default(),
+        };
+        config.files = config
+            .files
+            .into_iter()
+            .map(|(name, mapping)| (env_name(&name), mapping))
+            .collect();
+        if let Some(server) = vars.get("VSAMFH_SERVER") {
+            config.server = server.clone();
+        }
+        if let Some(timeout) = vars.get("VSAMFH_TIMEOUT") {
+            config.timeout_secs = timeout
+                .parse()
+                .map_err(|_| format!("VSAMFH_TIMEOUT={timeout}: give a number of seconds"))?;
+        }
+        let define = vars
+            .get("VSAMFH_DEFINE")
+            .is_some_and(|v| v == "1" || v.eq_ignore_ascii_case("yes"));
+        let backend = vars.get("VSAMFH_BACKEND").cloned().unwrap_or_default();
+        for (var, dataset) in vars {
+            if let Some(name) = var.strip_prefix("VSAMFH_FILE_") {
+                config.files.insert(
+                    name.to_string(),
+                    FileMapping {
+                        dataset: dataset.to_ascii_uppercase(),
+                        define,
+                        backend: backend.clone(),
+                    },
+                );
+            }
+        }
+        Ok(config)
+    }
+
+    /// The mapping of a file by its ASSIGN name, if it has one.
+    pub fn mapping(&self, assign: &str) -> Option<&FileMapping> {
+        self.files.get(&env_name(assign))
+    }
+}
+
+/// An ASSIGN name as it appears in a variable name: upper case, anything
+/// but letters and digits made `_` (`cust-file` is `CUST_FILE`).
+pub fn env_name(assign: &str) -> String {
+    assign
+        .trim()
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() {
+                c.to_ascii_uppercase()
+            } else {
+                '_'
+            }
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn vars(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn files_are_mapped_by_file_or_by_environment() {
+        let text = "server = \"db1:2387\"\n[files.\"cust-file\"]\ndataset = \"PROD.CUST\"\ndefine = true\nbackend = \"pg\"\n";
+        let config = Config::from_parts(
+            Some(text),
+            &vars(&[
+                ("VSAMFH_FILE_ORDERS", "prod.orders"),
+                ("VSAMFH_TIMEOUT", "5"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(config.server, "db1:2387");
+        assert_eq!(config.timeout_secs, 5);
+        let cust = config.mapping("CUST-FILE").unwrap();
+        assert_eq!(
+            (cust.dataset.as_str(), cust.define, cust.backend.as_str()),
+            ("PROD.CUST", true, "pg")
+        );
+        let orders = config.mapping("orders").unwrap();
+        assert_eq!(
+            (orders.dataset.as_str(), orders.define),
+            ("PROD.ORDERS", false)
+        );
+        assert!(config.mapping("OTHER").is_none());
+    }
+
+    #[test]
+    fn mistakes_are_named() {
+        let error =
+            Config::from_parts(Some("[files.A]\ndatset = \"X\"\n"), &vars(&[])).unwrap_err();
+        assert!(error.contains("datset"), "{error}");
+        let error = Config::from_parts(None, &vars(&[("VSAMFH_TIMEOUT", "soon")])).unwrap_err();
+        assert!(error.contains("VSAMFH_TIMEOUT=soon"), "{error}");
+    }
+}

@@ -1,0 +1,918 @@
+//! One COBOL file mapped to a dataset: the statements a program runs on it,
+//! turned into VSAM requests, and the FILE STATUS each one ends with.
+//!
+//! String 0 of the open dataset carries the file's position (READ NEXT,
+//! READ PREVIOUS, START); string 1 serves REWRITE and DELETE, which take the
+//! record under exclusive control by key, so they never move the position.
+
+use crate::config::FileMapping;
+use crate::fcd::{AccessMode, Fcd, FileOrg, KeyDef, open_mode};
+use crate::glue::{self, Delivery};
+use crate::link::{Failure, Link};
+use crate::status::{self, FileStatus};
+use vsam_client::{Dataset, Record};
+use vsam_protocol::{
+    DatasetSpec, OpenIntent, Organization, Processing, RplOptions, access, fdbk, open_error,
+};
+
+/// The string that keeps the position.
+const BROWSE: u16 = 0;
+/// The string REWRITE and DELETE use.
+const UPDATE: u16 = 1;
+
+/// What one statement ended with: the status, and why if it is not a
+/// routine one.
+pub type Outcome = Result<FileStatus, Problem>;
+
+/// A status with the explanation the program's operator sees on stderr.
+#[derive(Debug)]
+pub struct Problem {
+    /// FILE STATUS.
+    pub status: FileStatus,
+    /// What happened and what to do.
+    pub message: String,
+}
+
+/// A START condition.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Condition {
+    /// KEY =
+    Equal,
+    /// KEY >
+    Greater,
+    /// KEY >=
+    GreaterOrEqual,
+    /// KEY <
+    Less,
+    /// KEY <=
+    LessOrEqual,
+    /// FIRST
+    First,
+    /// LAST
+    Last,
+}
+
+/// A mapped file: its dataset while open, and its COBOL position state.
+pub struct MappedFile {
+    assign: String,
+    mapping: FileMapping,
+    org: FileOrg,
+    access_mode: AccessMode,
+    keys: Vec<KeyDef>,
+    /// The open mode (one of [`open_mode`]); `None` while closed.
+    mode: Option<u8>,
+    /// The open dataset; `None` while closed or for an OPTIONAL file that
+    /// was missing at OPEN INPUT.
+    dataset: Option<Dataset>,
+    /// The last READ NEXT/PREVIOUS hit the end: the next one is status 46.
+    at_end: bool,
+    /// The key (or RBA/RRN as 8 bytes) of the record the last statement
+    /// read, for a sequential-access REWRITE or DELETE.
+    last_read: Option<Vec<u8>>,
+    /// The key (or RRN) last written in sequential access.
+    last_written: Option<Vec<u8>>,
+    /// What the last READ or WRITE returns to the program (see `glue`).
+    delivery: Option<Delivery>,
+    /// The missing-glue warning was given.
+    warned: bool,
+}
+
+impl MappedFile {
+    /// A mapped file, closed.
+    pub fn new(assign: String, mapping: FileMapping, fcd: &Fcd) -> Result<Self, Problem> {
+        let org = fcd.organization().ok_or_else(|| Problem {
+            status: status::OPEN_NOT_ALLOWED,
+            message: format!("file {assign}: organization code unknown to the bridge"),
+        })?;
+        if org == FileOrg::LineSequential {
+            return Err(Problem {
+                status: status::OPEN_NOT_ALLOWED,
+                message: format!(
+                    "file {assign}: a LINE SEQUENTIAL file is text, not a VSAM dataset; remove its mapping ({})",
+                    mapping.dataset
+                ),
+            });
+        }
+        let keys = fcd.keys().map_err(|n| Problem {
+            status: status::OPEN_NOT_ALLOWED,
+            message: format!(
+                "file {assign}: key {n} is made of several fields (SOURCE IS); a VSAM key is one field"
+            ),
+        })?;
+        Ok(Self {
+            assign,
+            mapping,
+            org,
+            access_mode: fcd.access_mode(),
+            keys: if org == FileOrg::Indexed {
+                keys
+            } else {
+                Vec::new()
+            },
+            mode: None,
+            dataset: None,
+            at_end: false,
+            last_read: None,
+            last_written: None,
+            delivery: None,
+            warned: false,
+        })
+    }
+
+    fn problem(
+        &self,
+        request: &str,
+        status: FileStatus,
+        detail: impl std::fmt::Display,
+    ) -> Problem {
+        Problem {
+            status,
+            message: format!(
+                "file {} ({}) {request}: {detail}",
+                self.assign, self.mapping.dataset
+            ),
+        }
+    }
+
+    /// A failed request as the statement's outcome.
+    fn failed(&self, request: &str, failure: Failure) -> Problem {
+        match failure {
+            Failure::Vsam(error) => {
+                let status = status::of_vsam(error.status.r15, error.status.fdbk);
+                self.problem(request, status, error)
+            }
+            Failure::Lost(reason) => self.problem(
+                request,
+                status::PERMANENT,
+                format!("the connection to vsamrd failed: {reason}"),
+            ),
+        }
+    }
+
+    fn organization(&self) -> Organization {
+        match self.org {
+            FileOrg::Indexed => Organization::Ksds,
+            FileOrg::Relative => Organization::Rrds,
+            _ => Organization::Esds,
+        }
+    }
+
+    fn prime(&self) -> KeyDef {
+        self.keys[0]
+    }
+
+    /// OPEN in `mode` (one of [`open_mode`]).
+    pub fn open(&mut self, link: &mut Link, fcd: &mut Fcd, mode: u8) -> Outcome {
+        if self.mode.is_some() {
+            return Ok(status::ALREADY_OPEN);
+        }
+        if self.keys.len() > 1 {
+            return Err(self.problem(
+                "OPEN",
+                status::OPEN_NOT_ALLOWED,
+                "ALTERNATE RECORD KEY needs an alternate index, which this bridge does not map yet",
+            ));
+        }
+        let connection = link.connection().map_err(|f| self.failed("OPEN", f))?;
+        let name = self.mapping.dataset.clone();
+        let (intent, access_bits) = match mode {
+            open_mode::INPUT => (OpenIntent::Input, 0),
+            open_mode::OUTPUT => (OpenIntent::Output, access::RESET),
+            _ => (OpenIntent::Update, 0),
+        };
+        let open = |link: &mut Link| {
+            let connection = connection.clone();
+            let name = name.clone();
+            link.run(async move {
+                Dataset::open_with_access(&connection, &name, intent, access_bits, 2).await
+            })
+        };
+        let mut result = status::OK;
+        let dataset = match open(link) {
+            Ok(dataset) => Some(dataset),
+            Err(Failure::Vsam(e)) if e.status.fdbk == open_error::NOT_FOUND => {
+                let may_define = self.mapping.define && (mode != open_mode::INPUT);
+                if mode == open_mode::INPUT && fcd.optional() {
+                    result = status::OPTIONAL_MISSING;
+                    None
+                } else if may_define {
+                    let spec = self.spec(fcd);
+                    let connection = connection.clone();
+                    link.run(async move { vsam_client::define(&connection, spec).await })
+                        .map_err(|f| self.failed("OPEN (DEFINE)", f))?;
+                    if mode != open_mode::OUTPUT && fcd.optional() {
+                        result = status::OPTIONAL_MISSING;
+                    }
+                    Some(open(link).map_err(|f| self.failed("OPEN", f))?)
+                } else {
+                    return Err(self.problem(
+                        "OPEN",
+                        status::FILE_MISSING,
+                        "the dataset is not in vsamrd's catalog; define it (vsamr define) or set define = true in the bridge's mapping",
+                    ));
+                }
+            }
+            Err(failure) => return Err(self.failed("OPEN", failure)),
+        };
+        if let Some(dataset) = &dataset
+            && let Err(conflict) = self.check_attributes(dataset.spec(), fcd)
+        {
+            let dataset = dataset.clone();
+            let _ = link.run(async move { dataset.close().await });
+            return Err(self.problem("OPEN", status::ATTRIBUTE_CONFLICT, conflict));
+        }
+        self.dataset = dataset;
+        self.at_end = false;
+        self.last_read = None;
+        self.last_written = None;
+        if mode == open_mode::EXTEND {
+            self.last_written = self.last_key(link)?;
+        }
+        self.mode = Some(mode);
+        fcd.set_open_mode(mode);
+        Ok(result)
+    }
+
+    /// The catalog entry a DEFINE makes from the program's description.
+    fn spec(&self, fcd: &Fcd) -> DatasetSpec {
+        let max = fcd.max_length() as u32;
+        let min = if self.org == FileOrg::Relative {
+            max
+        } else {
+            (fcd.min_length() as u32).clamp(1, max)
+        };
+        let (key_offset, key_length) = match self.keys.first() {
+            Some(key) => (key.offset as u32, key.length as u16),
+            None => (0, 0),
+        };
+        DatasetSpec {
+            name: self.mapping.dataset.clone(),
+            organization: self.organization(),
+            key_offset,
+            key_length,
+            min_record: min,
+            max_record: max,
+            codepage: "ascii".into(),
+            backend: self.mapping.backend.clone(),
+            layout: String::new(),
+        }
+    }
+
+    fn check_attributes(&self, spec: &DatasetSpec, fcd: &Fcd) -> Result<(), String> {
+        if spec.organization != self.organization() {
+            return Err(format!(
+                "the dataset is {} and the program's file is {:?}",
+                spec.organization.name().to_uppercase(),
+                self.org
+            ));
+        }
+        if let Some(key) = self.keys.first()
+            && (key.offset as u32, key.length as u16) != (spec.key_offset, spec.key_length)
+        {
+            return Err(format!(
+                "the dataset's key is {} bytes at offset {}, the program's RECORD KEY {} bytes at {}",
+                spec.key_length, spec.key_offset, key.length, key.offset
+            ));
+        }
+        if spec.max_record < fcd.min_length() as u32 {
+            return Err(format!(
+                "the dataset's records are at most {} bytes, the program's at least {}",
+                spec.max_record,
+                fcd.min_length()
+            ));
+        }
+        Ok(())
+    }
+
+    /// The highest key stored (for OPEN EXTEND), as 8 bytes for an RRDS.
+    fn last_key(&self, link: &mut Link) -> Result<Option<Vec<u8>>, Problem> {
+        if self.org == FileOrg::Sequential {
+            return Ok(None);
+        }
+        let Some(dataset) = self.dataset.clone() else {
+            return Ok(None);
+        };
+        let options = RplOptions::direct().last_record();
+        match link.run(async move { dataset.get(BROWSE, options, &[], 0, 0, 1).await }) {
+            Ok(mut records) => Ok(records.pop().map(|r| self.record_key(&r))),
+            Err(Failure::Vsam(e))
+                if matches!(e.status.fdbk, fdbk::NOT_FOUND | fdbk::END_OF_DATA) =>
+            {
+                Ok(None)
+            }
+            Err(failure) => Err(self.failed("OPEN EXTEND", failure)),
+        }
+    }
+
+    /// CLOSE.
+    pub fn close(&mut self, link: &mut Link, fcd: &mut Fcd) -> Outcome {
+        if self.mode.take().is_none() {
+            return Ok(status::NOT_OPEN);
+        }
+        fcd.set_open_mode(open_mode::CLOSED);
+        match self.dataset.take() {
+            Some(dataset) => link
+                .run(async move { dataset.close().await })
+                .map(|()| status::OK)
+                .map_err(|f| self.failed("CLOSE", f)),
+            None => Ok(status::OK),
+        }
+    }
+
+    fn readable(&self) -> bool {
+        matches!(self.mode, Some(open_mode::INPUT | open_mode::IO))
+    }
+
+    /// UNLOCK (and COMMIT, ROLLBACK): every request is its own unit, so
+    /// there is nothing held.
+    pub fn unlock(&self) -> FileStatus {
+        if self.mode.is_some() {
+            status::OK
+        } else {
+            status::NOT_OPEN
+        }
+    }
+
+    /// The key a record is stored under: the prime key field, or the RBA or
+    /// RRN as 8 bytes.
+    fn record_key(&self, record: &Record) -> Vec<u8> {
+        match self.org {
+            FileOrg::Indexed => record.key.clone(),
+            _ => record.address.to_be_bytes().to_vec(),
+        }
+    }
+
+    fn deliver(&mut self, fcd: &mut Fcd, record: Record) {
+        let area = fcd.record();
+        let length = record.data.len().min(area.len());
+        area[..length].copy_from_slice(&record.data[..length]);
+        fcd.set_current_length(length);
+        let rrn = (self.org == FileOrg::Relative).then_some(record.address);
+        if let Some(rrn) = rrn {
+            fcd.set_relative_key(rrn);
+        }
+        let variable = fcd.min_length() != fcd.max_length();
+        if variable && !glue::interposed() && !self.warned {
+            self.warned = true;
+            eprintln!(
+                "vsamextfh: file {}: GnuCOBOL does not pass the length of a record read to RECORD VARYING ... DEPENDING ON unless libvsamextfh comes before libcob: link with cobc -Q \"-L<dir> -lvsamextfh\"",
+                self.assign
+            );
+        }
+        self.delivery = Some(Delivery {
+            length: Some(length),
+            rrn,
+        });
+        self.last_read = Some(self.record_key(&record));
+    }
+
+    /// What the last READ or WRITE left to put back (once).
+    pub fn take_delivery(&mut self) -> Option<Delivery> {
+        self.delivery.take()
+    }
+
+    fn browse_options(&self) -> RplOptions {
+        match self.org {
+            FileOrg::Sequential => RplOptions::addressed(Processing::Sequential),
+            _ => RplOptions::sequential(),
+        }
+    }
+
+    /// READ NEXT (or PREVIOUS, `backward`).
+    pub fn read_next(&mut self, link: &mut Link, fcd: &mut Fcd, backward: bool) -> Outcome {
+        self.last_read = None;
+        if !self.readable() {
+            return Ok(status::NOT_INPUT);
+        }
+        let Some(dataset) = self.dataset.clone() else {
+            return Ok(status::AT_END);
+        };
+        if self.at_end {
+            return Ok(status::NO_NEXT);
+        }
+        let mut options = self.browse_options();
+        if backward {
+            options = options.backward();
+        }
+        match link.run(async move { dataset.get(BROWSE, options, &[], 0, 0, 1).await }) {
+            Ok(mut records) => match records.pop() {
+                Some(record) => {
+                    self.deliver(fcd, record);
+                    Ok(status::OK)
+                }
+                None => Ok(status::AT_END),
+            },
+            Err(Failure::Vsam(e)) if e.status.fdbk == fdbk::END_OF_DATA => {
+                self.at_end = true;
+                Ok(status::AT_END)
+            }
+            Err(failure) => self.routine(
+                if backward {
+                    "READ PREVIOUS"
+                } else {
+                    "READ NEXT"
+                },
+                failure,
+            ),
+        }
+    }
+
+    /// A failure whose status a program handles (INVALID KEY, 46...) is
+    /// only a status; others are problems.
+    fn routine(&self, request: &str, failure: Failure) -> Outcome {
+        let problem = self.failed(request, failure);
+        if status::is_routine(problem.status) || problem.status == status::NO_NEXT {
+            Ok(problem.status)
+        } else {
+            Err(problem)
+        }
+    }
+
+    /// The key field `n` of the record area.
+    fn key_field(&self, fcd: &mut Fcd, key: KeyDef) -> Vec<u8> {
+        let area = fcd.record();
+        area[key.offset..(key.offset + key.length).min(area.len())].to_vec()
+    }
+
+    /// READ by key (RANDOM, or DYNAMIC with KEY): the position moves to the
+    /// record, so a READ NEXT continues after it.
+    pub fn read_key(&mut self, link: &mut Link, fcd: &mut Fcd) -> Outcome {
+        self.last_read = None;
+        if !self.readable() {
+            return Ok(status::NOT_INPUT);
+        }
+        let Some(dataset) = self.dataset.clone() else {
+            return Ok(status::NOT_FOUND);
+        };
+        let options = RplOptions {
+            intent: vsam_protocol::Intent::NoUpdateKeepPosition,
+            ..RplOptions::direct()
+        };
+        let (key, address) = match self.org {
+            FileOrg::Indexed => (self.key_field(fcd, self.prime()), 0),
+            _ => (Vec::new(), fcd.relative_key()),
+        };
+        match link.run(async move { dataset.get(BROWSE, options, &key, 0, address, 1).await }) {
+            Ok(mut records) => {
+                self.at_end = false;
+                if let Some(record) = records.pop() {
+                    self.deliver(fcd, record);
+                }
+                Ok(status::OK)
+            }
+            Err(failure) => self.routine("READ", failure),
+        }
+    }
+
+    /// START with a condition on the key of reference (or RELATIVE KEY).
+    pub fn start(&mut self, link: &mut Link, fcd: &mut Fcd, condition: Condition) -> Outcome {
+        self.last_read = None;
+        if !self.readable() {
+            return Ok(status::NOT_INPUT);
+        }
+        let Some(dataset) = self.dataset.clone() else {
+            return Ok(status::NOT_FOUND);
+        };
+        self.at_end = false;
+        let bound = match self.org {
+            FileOrg::Indexed => {
+                let key = self.prime();
+                let effective = fcd.effective_key_length();
+                let length = if effective == 0 || effective > key.length {
+                    key.length
+                } else {
+                    effective
+                };
+                let argument = self.key_field(fcd, key)[..length].to_vec();
+                Bound::for_key(condition, argument, key.length)
+            }
+            _ => Bound::for_number(condition, fcd.relative_key()),
+        };
+        let Some(bound) = bound else {
+            return Ok(status::NOT_FOUND);
+        };
+        match link.run(bound.position(dataset)) {
+            Ok(true) => Ok(status::OK),
+            Ok(false) => Ok(status::NOT_FOUND),
+            Err(failure) => self.routine("START", failure),
+        }
+    }
+
+    /// The record to write: the record area cut to its current length.
+    fn record_to_write(&self, fcd: &mut Fcd) -> Result<Vec<u8>, FileStatus> {
+        let (min, max, current) = (fcd.min_length(), fcd.max_length(), fcd.current_length());
+        let length = if current == 0 { max } else { current };
+        if length < min.max(1) || length > max {
+            return Err(status::RECORD_LENGTH);
+        }
+        Ok(fcd.record()[..length].to_vec())
+    }
+
+    /// WRITE.
+    pub fn write(&mut self, link: &mut Link, fcd: &mut Fcd) -> Outcome {
+        self.last_read = None;
+        let mode = self.mode.unwrap_or(open_mode::CLOSED);
+        let sequential = self.access_mode == AccessMode::Sequential;
+        let allowed = match mode {
+            open_mode::OUTPUT | open_mode::EXTEND => true,
+            open_mode::IO => self.org != FileOrg::Sequential && !sequential,
+            _ => false,
+        };
+        if !allowed {
+            return Ok(status::NOT_OUTPUT);
+        }
+        let record = match self.record_to_write(fcd) {
+            Ok(record) => record,
+            Err(status) => return Ok(status),
+        };
+        let Some(dataset) = self.dataset.clone() else {
+            return Ok(status::NOT_OUTPUT);
+        };
+        let (options, address, key) = match self.org {
+            FileOrg::Sequential => (RplOptions::addressed(Processing::Sequential), 0, None),
+            FileOrg::Indexed => {
+                let key =
+                    record[self.prime().offset..self.prime().offset + self.prime().length].to_vec();
+                if sequential && self.last_written.as_ref().is_some_and(|last| key <= *last) {
+                    return Ok(status::SEQUENCE);
+                }
+                (RplOptions::direct(), 0, Some(key))
+            }
+            _ => {
+                let rrn = if sequential {
+                    let last = self.last_written.as_deref().map_or(0, number);
+                    fcd.set_relative_key(last + 1);
+                    last + 1
+                } else {
+                    fcd.relative_key()
+                };
+                if rrn == 0 {
+                    return Ok(status::BOUNDARY);
+                }
+                (RplOptions::direct(), rrn, Some(rrn.to_be_bytes().to_vec()))
+            }
+        };
+        match link.run(async move { dataset.put(BROWSE, options, address, record).await }) {
+            Ok(_) => {
+                if sequential {
+                    if self.org == FileOrg::Relative {
+                        self.delivery = Some(Delivery {
+                            length: None,
+                            rrn: Some(address),
+                        });
+                    }
+                    self.last_written = key;
+                }
+                Ok(status::OK)
+            }
+            Err(failure) => self.routine("WRITE", failure),
+        }
+    }
+
+    /// The record REWRITE and DELETE work on: in sequential access the one
+    /// just read (status 43 without one), else the one the key names.
+    fn target(&mut self, fcd: &mut Fcd) -> Result<Vec<u8>, FileStatus> {
+        let sequential =
+            self.access_mode == AccessMode::Sequential || self.org == FileOrg::Sequential;
+        let last_read = self.last_read.take();
+        if sequential {
+            let Some(read) = last_read else {
+                return Err(status::NO_READ);
+            };
+            if self.org == FileOrg::Indexed && self.key_field(fcd, self.prime()) != read {
+                return Err(status::SEQUENCE);
+            }
+            return Ok(read);
+        }
+        Ok(match self.org {
+            FileOrg::Indexed => self.key_field(fcd, self.prime()),
+            _ => fcd.relative_key().to_be_bytes().to_vec(),
+        })
+    }
+
+    /// Takes the record under `key` on the update string.
+    async fn hold(
+        dataset: &Dataset,
+        org: FileOrg,
+        key: &[u8],
+    ) -> Result<Record, vsam_client::ClientError> {
+        let (options, key, address) = match org {
+            FileOrg::Indexed => (RplOptions::direct().update(), key, 0),
+            FileOrg::Relative => (RplOptions::direct().update(), &[][..], number(key)),
+            _ => (
+                RplOptions::addressed(Processing::Direct).update(),
+                &[][..],
+                number(key),
+            ),
+        };
+        let mut records = dataset.get(UPDATE, options, key, 0, address, 1).await?;
+        Ok(records.pop().unwrap_or_default())
+    }
+
+    /// REWRITE.
+    pub fn rewrite(&mut self, link: &mut Link, fcd: &mut Fcd) -> Outcome {
+        if self.mode != Some(open_mode::IO) {
+            self.last_read = None;
+            return Ok(status::NOT_IO);
+        }
+        let key = match self.target(fcd) {
+            Ok(key) => key,
+            Err(status) => return Ok(status),
+        };
+        let record = match self.record_to_write(fcd) {
+            Ok(record) => record,
+            Err(status) => return Ok(status),
+        };
+        let Some(dataset) = self.dataset.clone() else {
+            return Ok(status::NOT_FOUND);
+        };
+        let org = self.org;
+        let options = match org {
+            FileOrg::Sequential => RplOptions::addressed(Processing::Direct).update(),
+            _ => RplOptions::direct().update(),
+        };
+        let outcome = link.run(async move {
+            let held = Self::hold(&dataset, org, &key).await?;
+            if org == FileOrg::Sequential && held.data.len() != record.len() {
+                dataset.endreq(UPDATE).await?;
+                return Ok(false);
+            }
+            dataset
+                .put(UPDATE, options, held.address, record)
+                .await
+                .map(|_| true)
+        });
+        match outcome {
+            Ok(true) => Ok(status::OK),
+            Ok(false) => Ok(status::RECORD_LENGTH),
+            Err(failure) => self.routine("REWRITE", failure),
+        }
+    }
+
+    /// DELETE.
+    pub fn delete(&mut self, link: &mut Link, fcd: &mut Fcd) -> Outcome {
+        if self.mode != Some(open_mode::IO) {
+            self.last_read = None;
+            return Ok(status::NOT_IO);
+        }
+        let key = match self.target(fcd) {
+            Ok(key) => key,
+            Err(status) => return Ok(status),
+        };
+        let Some(dataset) = self.dataset.clone() else {
+            return Ok(status::NOT_FOUND);
+        };
+        let org = self.org;
+        match link.run(async move {
+            Self::hold(&dataset, org, &key).await?;
+            dataset.erase(UPDATE).await
+        }) {
+            Ok(()) => Ok(status::OK),
+            Err(failure) => self.routine("DELETE", failure),
+        }
+    }
+
+    /// The file's state after a lost connection: closed, so the program's
+    /// next OPEN starts afresh.
+    pub fn forget(&mut self, fcd: &mut Fcd) {
+        self.dataset = None;
+        self.mode = None;
+        fcd.set_open_mode(open_mode::CLOSED);
+    }
+}
+
+/// An 8-byte big-endian number (an RRN or RBA key).
+fn number(key: &[u8]) -> u64 {
+    let mut bytes = [0u8; 8];
+    let n = key.len().min(8);
+    bytes[8 - n..].copy_from_slice(&key[key.len() - n..]);
+    u64::from_be_bytes(bytes)
+}
+
+/// Where a START puts the position: at the first record at or after a key,
+/// or at the last record at or before one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Bound {
+    /// The first record whose key starts with the prefix (KEY =).
+    Equal(Search),
+    /// The first record at or after the argument.
+    AtOrAfter(Search),
+    /// The last record at or before the argument (a full key or RRN).
+    AtOrBefore(Search),
+}
+
+/// A full or partial key, or an RRN.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Search {
+    Key { bytes: Vec<u8>, full: usize },
+    Number(u64),
+}
+
+impl Bound {
+    /// The bound of a START on a key of `full` bytes with `argument` (the
+    /// first `argument.len()` bytes compared); `None` if no key can match.
+    fn for_key(condition: Condition, argument: Vec<u8>, full: usize) -> Option<Bound> {
+        let key = |bytes: Vec<u8>| Search::Key { bytes, full };
+        let padded = |mut bytes: Vec<u8>, fill: u8| {
+            bytes.resize(full, fill);
+            key(bytes)
+        };
+        Some(match condition {
+            Condition::Equal => Bound::Equal(key(argument)),
+            Condition::GreaterOrEqual => Bound::AtOrAfter(key(argument)),
+            Condition::Greater => Bound::AtOrAfter(key(increment(argument)?)),
+            Condition::First => Bound::AtOrAfter(padded(Vec::new(), 0)),
+            Condition::LessOrEqual => Bound::AtOrBefore(padded(argument, 0xFF)),
+            Condition::Less => Bound::AtOrBefore(key(decrement(pad(argument, full, 0))?)),
+            Condition::Last => Bound::AtOrBefore(padded(Vec::new(), 0xFF)),
+        })
+    }
+
+    /// The bound of a START on RELATIVE KEY `rrn`.
+    fn for_number(condition: Condition, rrn: u64) -> Option<Bound> {
+        Some(match condition {
+            Condition::Equal => Bound::Equal(Search::Number(rrn)),
+            Condition::GreaterOrEqual => Bound::AtOrAfter(Search::Number(rrn.max(1))),
+            Condition::Greater => Bound::AtOrAfter(Search::Number(rrn + 1)),
+            Condition::First => Bound::AtOrAfter(Search::Number(1)),
+            Condition::LessOrEqual => {
+                Bound::AtOrBefore(Search::Number(rrn.min(u64::from(u32::MAX))))
+            }
+            Condition::Less => Bound::AtOrBefore(Search::Number(
+                rrn.checked_sub(1)
+                    .filter(|n| *n > 0)?
+                    .min(u64::from(u32::MAX)),
+            )),
+            Condition::Last => Bound::AtOrBefore(Search::Number(u64::from(u32::MAX))),
+        })
+    }
+
+    /// Positions string 0: true if a record satisfies the bound.
+    async fn position(self, dataset: Dataset) -> Result<bool, vsam_client::ClientError> {
+        let point = |options: RplOptions, search: &Search| {
+            let dataset = dataset.clone();
+            let search = search.clone();
+            async move {
+                let (key, generic, address) = match &search {
+                    Search::Key { bytes, full } => (bytes.clone(), bytes.len() < *full, 0),
+                    Search::Number(n) => (Vec::new(), false, *n),
+                };
+                let (options, length) = if generic {
+                    (options.generic(), key.len() as u16)
+                } else {
+                    (options, 0)
+                };
+                absent(dataset.point(BROWSE, options, &key, length, address).await)
+            }
+        };
+        match self {
+            Bound::Equal(search) => point(RplOptions::direct(), &search).await,
+            Bound::AtOrAfter(search) => {
+                point(RplOptions::direct().greater_or_equal(), &search).await
+            }
+            Bound::AtOrBefore(search) => {
+                // The first record at or after the bound, then the one
+                // before it unless it is the bound itself.
+                let found = if point(RplOptions::direct().greater_or_equal(), &search).await? {
+                    let next = dataset
+                        .get(BROWSE, RplOptions::sequential(), &[], 0, 0, 1)
+                        .await?;
+                    let next = next.into_iter().next().unwrap_or_default();
+                    let exact = match &search {
+                        Search::Key { bytes, .. } => next.key == *bytes,
+                        Search::Number(n) => next.address == *n,
+                    };
+                    if exact {
+                        Some(next)
+                    } else {
+                        absent_record(
+                            dataset
+                                .get(BROWSE, RplOptions::sequential().backward(), &[], 0, 0, 1)
+                                .await,
+                        )?
+                    }
+                } else {
+                    // Nothing at or after: the last record.
+                    let last = RplOptions::direct().last_record();
+                    absent_record(dataset.get(BROWSE, last, &[], 0, 0, 1).await)?
+                };
+                let Some(found) = found else {
+                    return Ok(false);
+                };
+                let at = match &search {
+                    Search::Key { .. } => Search::Key {
+                        full: found.key.len(),
+                        bytes: found.key,
+                    },
+                    Search::Number(_) => Search::Number(found.address),
+                };
+                point(RplOptions::direct(), &at).await
+            }
+        }
+    }
+}
+
+/// `Ok(false)` for "no such record" and end of data.
+fn absent(result: Result<(), vsam_client::ClientError>) -> Result<bool, vsam_client::ClientError> {
+    match result {
+        Ok(()) => Ok(true),
+        Err(e) if not_there(&e) => Ok(false),
+        Err(e) => Err(e),
+    }
+}
+
+fn absent_record(
+    result: Result<Vec<Record>, vsam_client::ClientError>,
+) -> Result<Option<Record>, vsam_client::ClientError> {
+    match result {
+        Ok(records) => Ok(records.into_iter().next()),
+        Err(e) if not_there(&e) => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+fn not_there(error: &vsam_client::ClientError) -> bool {
+    error.vsam().is_some_and(|e| {
+        e.status.r15 == 8
+            && matches!(
+                e.status.fdbk,
+                fdbk::NOT_FOUND | fdbk::END_OF_DATA | fdbk::INVALID_RRN
+            )
+    })
+}
+
+fn pad(mut bytes: Vec<u8>, length: usize, fill: u8) -> Vec<u8> {
+    bytes.resize(length, fill);
+    bytes
+}
+
+/// The smallest byte string of the same length above `bytes` (None: all
+/// bytes are X'FF').
+fn increment(mut bytes: Vec<u8>) -> Option<Vec<u8>> {
+    for byte in bytes.iter_mut().rev() {
+        if *byte == 0xFF {
+            *byte = 0;
+        } else {
+            *byte += 1;
+            return Some(bytes);
+        }
+    }
+    None
+}
+
+/// The largest byte string of the same length below `bytes` (None: all
+/// bytes are zero).
+fn decrement(mut bytes: Vec<u8>) -> Option<Vec<u8>> {
+    for byte in bytes.iter_mut().rev() {
+        if *byte == 0 {
+            *byte = 0xFF;
+        } else {
+            *byte -= 1;
+            return Some(bytes);
+        }
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn neighbouring_keys_carry_and_stop_at_the_ends() {
+        assert_eq!(increment(vec![1, 0xFF]), Some(vec![2, 0]));
+        assert_eq!(increment(vec![0xFF, 0xFF]), None);
+        assert_eq!(decrement(vec![1, 0]), Some(vec![0, 0xFF]));
+        assert_eq!(decrement(vec![0, 0]), None);
+    }
+
+    #[test]
+    fn start_conditions_become_bounds_on_full_keys() {
+        let key = |bytes: &[u8]| Search::Key {
+            bytes: bytes.to_vec(),
+            full: 3,
+        };
+        assert_eq!(
+            Bound::for_key(Condition::Equal, b"AB".to_vec(), 3),
+            Some(Bound::Equal(key(b"AB")))
+        );
+        assert_eq!(
+            Bound::for_key(Condition::Greater, b"AB".to_vec(), 3),
+            Some(Bound::AtOrAfter(key(b"AC")))
+        );
+        assert_eq!(
+            Bound::for_key(Condition::LessOrEqual, b"AB".to_vec(), 3),
+            Some(Bound::AtOrBefore(key(b"AB\xFF")))
+        );
+        assert_eq!(
+            Bound::for_key(Condition::Less, b"AB".to_vec(), 3),
+            Some(Bound::AtOrBefore(key(b"AA\xFF")))
+        );
+        assert_eq!(Bound::for_key(Condition::Less, vec![0, 0], 3), None);
+        assert_eq!(Bound::for_number(Condition::Less, 1), None);
+        assert_eq!(
+            Bound::for_number(Condition::Greater, 4),
+            Some(Bound::AtOrAfter(Search::Number(5)))
+        );
+    }
+}

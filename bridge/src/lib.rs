@@ -1,0 +1,244 @@
+//! # vsamextfh: unmodified COBOL programs on the VSAM redirector
+//!
+//! A GnuCOBOL external file handler. A program compiled with
+//! `cobc -x -fcallfh=vsamextfh prog.cob -lvsamextfh` calls [`vsamextfh`]
+//! for every file statement. Files whose ASSIGN name is mapped (see
+//! [`config`]) become VSAM requests to vsamrd; every other file goes on to
+//! GnuCOBOL's own handler (`EXTFH`), so one binary runs against local files
+//! or the redirector depending on its environment only.
+//!
+//! A problem the program is not expected to handle itself (a lost
+//! connection, a missing dataset, a conflict between the dataset and the
+//! program's description) is explained on stderr, prefixed `vsamextfh:`,
+//! besides the FILE STATUS. A lost connection gives status 30, never a hang.
+
+pub mod config;
+pub mod fcd;
+pub mod file;
+pub mod glue;
+pub mod link;
+pub mod status;
+
+use config::Config;
+use fcd::{Fcd, open_mode};
+use file::{Condition, MappedFile, Outcome};
+use link::Link;
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::Duration;
+
+/// The bridge's state in a program: its configuration, the connection, and
+/// the mapped files by their record area and ASSIGN name.
+struct Bridge {
+    config: Result<Config, String>,
+    link: Option<Link>,
+    files: HashMap<(usize, String), MappedFile>,
+}
+
+static BRIDGE: Mutex<Option<Bridge>> = Mutex::new(None);
+
+/// What the last READ or WRITE of the mapped file whose record area is
+/// at `record_address` left to put back into the program (see [`glue`]).
+pub fn take_delivery(record_address: usize) -> Option<glue::Delivery> {
+    let mut guard = BRIDGE.lock().unwrap_or_else(|p| p.into_inner());
+    let bridge = guard.as_mut()?;
+    bridge
+        .files
+        .iter_mut()
+        .find(|((address, _), _)| *address == record_address)
+        .and_then(|(_, file)| file.take_delivery())
+}
+
+/// GnuCOBOL's own handler.
+type Handler = unsafe extern "C" fn(*mut u8, *mut u8) -> i32;
+
+/// The EXTFH entry point: `opcode` is two bytes, `fcd` an FCD3.
+///
+/// # Safety
+/// Called by the GnuCOBOL runtime with a valid opcode and FCD.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn vsamextfh(opcode: *mut u8, fcd: *mut u8) -> i32 {
+    if opcode.is_null() || fcd.is_null() {
+        return 0;
+    }
+    // SAFETY: the runtime passes two opcode bytes and a whole FCD3.
+    let (code, mut view) =
+        unsafe { (u16::from_be_bytes([*opcode, *opcode.add(1)]), Fcd::new(fcd)) };
+    let handled = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        let mut guard = BRIDGE.lock().unwrap_or_else(|p| p.into_inner());
+        let bridge = guard.get_or_insert_with(|| Bridge {
+            config: Config::from_env(),
+            link: None,
+            files: HashMap::new(),
+        });
+        bridge.handle(code, &mut view)
+    }));
+    match handled {
+        Ok(true) => 0,
+        Ok(false) => match builtin() {
+            // SAFETY: GnuCOBOL's EXTFH takes the same arguments.
+            Some(handler) => unsafe { handler(opcode, fcd) },
+            None => {
+                view.set_status(status::PERMANENT);
+                eprintln!(
+                    "vsamextfh: GnuCOBOL's own file handler (EXTFH) is not in this program; link it with libcob"
+                );
+                0
+            }
+        },
+        Err(_) => {
+            view.set_status(status::PERMANENT);
+            eprintln!(
+                "vsamextfh: internal error on file {} (opcode {code:04X}); the file's state is unknown",
+                view.file_name()
+            );
+            0
+        }
+    }
+}
+
+/// GnuCOBOL's `EXTFH`, looked up in the running program.
+fn builtin() -> Option<Handler> {
+    // SAFETY: dlsym with a NUL-terminated name; the symbol, when present,
+    // is libcob's `int EXTFH(unsigned char *, FCD3 *)`.
+    unsafe {
+        let symbol = libc::dlsym(libc::RTLD_DEFAULT, c"EXTFH".as_ptr());
+        (!symbol.is_null()).then(|| std::mem::transmute::<*mut libc::c_void, Handler>(symbol))
+    }
+}
+
+/// Statement kinds by opcode.
+enum Statement {
+    Open(u8),
+    Close,
+    ReadNext,
+    ReadPrevious,
+    ReadKey,
+    Start(Condition),
+    Write,
+    Rewrite,
+    Delete,
+    Unlock,
+    Other,
+}
+
+fn statement(code: u16) -> Statement {
+    match code {
+        0xFA00 | 0xFA04 | 0xFA08 => Statement::Open(open_mode::INPUT),
+        0xFA01 | 0xFA05 => Statement::Open(open_mode::OUTPUT),
+        0xFA02 => Statement::Open(open_mode::IO),
+        0xFA03 => Statement::Open(open_mode::EXTEND),
+        0xFA80..=0xFA86 => Statement::Close,
+        0xFAF5 | 0xFA8D | 0xFAD8 | 0xFAD9 | 0xFACA | 0xFA90 | 0xFAD4 | 0xFAD5 => {
+            Statement::ReadNext
+        }
+        0xFAF9 | 0xFA8C | 0xFADE | 0xFADF => Statement::ReadPrevious,
+        0xFAF6 | 0xFA8E | 0xFADA | 0xFADB | 0xFAC9 | 0xFA8F | 0xFAD6 | 0xFAD7 => Statement::ReadKey,
+        0xFAE8 | 0xFAE9 => Statement::Start(Condition::Equal),
+        0xFAEA => Statement::Start(Condition::Greater),
+        0xFAEB => Statement::Start(Condition::GreaterOrEqual),
+        0xFAFE => Statement::Start(Condition::Less),
+        0xFAFF => Statement::Start(Condition::LessOrEqual),
+        0xFAED => Statement::Start(Condition::First),
+        0xFAEC => Statement::Start(Condition::Last),
+        0xFAF3 | 0xFAE1..=0xFAE6 => Statement::Write,
+        0xFAF4 => Statement::Rewrite,
+        0xFAF7 => Statement::Delete,
+        0xFA0E | 0x000F | 0xFADC | 0xFADD | 0x000C => Statement::Unlock,
+        _ => Statement::Other,
+    }
+}
+
+impl Bridge {
+    /// Runs a statement on a mapped file; false if the file is not mapped
+    /// (GnuCOBOL's handler takes it).
+    fn handle(&mut self, code: u16, fcd: &mut Fcd) -> bool {
+        let statement = statement(code);
+        let id = (fcd.record_address(), fcd.file_name());
+        if let Statement::Open(_) = statement
+            && !self.files.contains_key(&id)
+        {
+            let assign = id.1.clone();
+            let config = match &self.config {
+                Ok(config) => config,
+                Err(problem) => {
+                    eprintln!(
+                        "vsamextfh: OPEN {assign}: the bridge's configuration is wrong: {problem}"
+                    );
+                    fcd.set_status(status::PERMANENT);
+                    return true;
+                }
+            };
+            let Some(mapping) = config.mapping(&assign) else {
+                return false;
+            };
+            match MappedFile::new(assign, mapping.clone(), fcd) {
+                Ok(file) => {
+                    self.files.insert(id.clone(), file);
+                }
+                Err(problem) => {
+                    eprintln!("vsamextfh: {}", problem.message);
+                    fcd.set_status(problem.status);
+                    return true;
+                }
+            }
+        }
+        let Some(file) = self.files.get_mut(&id) else {
+            return false;
+        };
+        let link = match &mut self.link {
+            Some(link) => link,
+            None => {
+                let config = self
+                    .config
+                    .as_ref()
+                    .expect("a mapped file has a configuration");
+                match Link::new(
+                    config.server.clone(),
+                    Duration::from_secs(config.timeout_secs),
+                ) {
+                    Ok(link) => self.link.insert(link),
+                    Err(error) => {
+                        eprintln!("vsamextfh: cannot start the bridge's runtime: {error}");
+                        fcd.set_status(status::PERMANENT);
+                        return true;
+                    }
+                }
+            }
+        };
+        // Nothing from an earlier statement goes back to the program.
+        file.take_delivery();
+        let outcome: Outcome = match statement {
+            Statement::Open(mode) => file.open(link, fcd, mode),
+            Statement::Close => file.close(link, fcd),
+            Statement::ReadNext => file.read_next(link, fcd, false),
+            Statement::ReadPrevious => file.read_next(link, fcd, true),
+            Statement::ReadKey => file.read_key(link, fcd),
+            Statement::Start(condition) => file.start(link, fcd, condition),
+            Statement::Write => file.write(link, fcd),
+            Statement::Rewrite => file.rewrite(link, fcd),
+            Statement::Delete => file.delete(link, fcd),
+            Statement::Unlock => Ok(file.unlock()),
+            Statement::Other => Err(file::Problem {
+                status: status::PERMANENT,
+                message: format!(
+                    "file {}: operation {code:04X} is not supported by the bridge",
+                    fcd.file_name()
+                ),
+            }),
+        };
+        match outcome {
+            Ok(status) => fcd.set_status(status),
+            Err(problem) => {
+                eprintln!("vsamextfh: {}", problem.message);
+                if problem.status == status::PERMANENT
+                    && problem.message.contains("connection to vsamrd failed")
+                {
+                    file.forget(fcd);
+                }
+                fcd.set_status(problem.status);
+            }
+        }
+        true
+    }
+}

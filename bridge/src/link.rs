@@ -1,0 +1,89 @@
+//! The bridge's connection to vsamrd: one per program, made at the first
+//! OPEN of a mapped file, driven by a small tokio runtime of its own. Every
+//! request has a time limit, so a server that stops answering gives the
+//! program status 30, never a hang.
+
+use std::future::Future;
+use std::time::Duration;
+use vsam_client::{ClientError, Connection, VsamError};
+
+/// Why a request did not get a VSAM answer.
+#[derive(Debug)]
+pub enum Failure {
+    /// VSAM answered with a non-zero return code.
+    Vsam(VsamError),
+    /// The connection failed, was lost, or the server took too long.
+    Lost(String),
+}
+
+impl From<ClientError> for Failure {
+    fn from(error: ClientError) -> Self {
+        match error {
+            ClientError::Vsam(e) => Failure::Vsam(e),
+            other => Failure::Lost(other.to_string()),
+        }
+    }
+}
+
+/// The runtime and the connection.
+pub struct Link {
+    runtime: tokio::runtime::Runtime,
+    server: String,
+    timeout: Duration,
+    connection: Option<Connection>,
+}
+
+impl Link {
+    /// A link to `server`, not yet connected.
+    pub fn new(server: String, timeout: Duration) -> std::io::Result<Self> {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .thread_name("vsamextfh")
+            .enable_all()
+            .build()?;
+        Ok(Self {
+            runtime,
+            server,
+            timeout,
+            connection: None,
+        })
+    }
+
+    /// The connection, made now if there is none (or the last was lost).
+    pub fn connection(&mut self) -> Result<Connection, Failure> {
+        if let Some(connection) = &self.connection {
+            return Ok(connection.clone());
+        }
+        let server = self.server.clone();
+        let connection = self.run(async move { Connection::connect(&server).await })?;
+        self.connection = Some(connection.clone());
+        Ok(connection)
+    }
+
+    /// Runs one request to completion within the time limit. A lost
+    /// connection is dropped, so the next OPEN connects again.
+    pub fn run<T>(
+        &mut self,
+        request: impl Future<Output = Result<T, ClientError>>,
+    ) -> Result<T, Failure> {
+        let limit = self.timeout;
+        let outcome = self.runtime.block_on(async move {
+            match tokio::time::timeout(limit, request).await {
+                Ok(result) => result.map_err(Failure::from),
+                Err(_) => Err(Failure::Lost(format!(
+                    "no answer within {} s (VSAMFH_TIMEOUT)",
+                    limit.as_secs()
+                ))),
+            }
+        });
+        if let Err(Failure::Lost(_)) = &outcome {
+            self.connection = None;
+        }
+        outcome
+    }
+
+    /// vsamrd's address, for messages.
+    pub fn server(&self) -> &str {
+        &self.server
+    }
+}

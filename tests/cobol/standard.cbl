@@ -1,0 +1,88 @@
+      * Statements where GnuCOBOL 3.1.2's own file handler departs from
+      * the COBOL standard and from VSAM, and the bridge does not follow
+      * it. Run through the bridge only; standard.expected holds what the
+      * standard (and Enterprise COBOL on VSAM) gives:
+      * - WRITE in OPEN EXTEND with a key below the highest key: 21
+      *   (GnuCOBOL checks only the keys written since the OPEN);
+      * - sequential REWRITE with a changed prime key: 21 (GnuCOBOL: 00);
+      * - REWRITE or DELETE of an empty relative slot: 23 (GnuCOBOL
+      *   writes into the empty slot, or answers 00).
+       IDENTIFICATION DIVISION.
+       PROGRAM-ID. STANDARD.
+       ENVIRONMENT DIVISION.
+       INPUT-OUTPUT SECTION.
+       FILE-CONTROL.
+           SELECT PARTS ASSIGN TO "STDPARTS"
+               ORGANIZATION IS INDEXED
+               ACCESS MODE IS SEQUENTIAL
+               RECORD KEY IS PART-NO
+               FILE STATUS IS FS.
+           SELECT SLOTS ASSIGN TO "STDSLOTS"
+               ORGANIZATION IS RELATIVE
+               ACCESS MODE IS RANDOM
+               RELATIVE KEY IS SLOT-NO
+               FILE STATUS IS FS.
+       DATA DIVISION.
+       FILE SECTION.
+       FD  PARTS.
+       01  PART-REC.
+           05 PART-NO          PIC 9(5).
+           05 PART-NAME        PIC X(12).
+       FD  SLOTS.
+       01  SLOT-REC            PIC X(20).
+       WORKING-STORAGE SECTION.
+       01  FS                  PIC XX.
+       01  SLOT-NO             PIC 9(6).
+       01  STEP                PIC X(30).
+       PROCEDURE DIVISION.
+       MAIN.
+           OPEN OUTPUT PARTS
+           MOVE "PART" TO PART-NAME
+           MOVE 100 TO PART-NO WRITE PART-REC
+           MOVE 300 TO PART-NO WRITE PART-REC
+           CLOSE PARTS
+           OPEN EXTEND PARTS
+           MOVE 200 TO PART-NO
+           WRITE PART-REC
+           MOVE "EXTEND BELOW HIGHEST (NEW)" TO STEP PERFORM SHOW-STATUS
+           MOVE 300 TO PART-NO
+           WRITE PART-REC
+           MOVE "EXTEND AT HIGHEST" TO STEP PERFORM SHOW-STATUS
+           MOVE 400 TO PART-NO
+           WRITE PART-REC
+           MOVE "EXTEND ABOVE HIGHEST" TO STEP PERFORM SHOW-STATUS
+           CLOSE PARTS
+           OPEN I-O PARTS
+           READ PARTS
+           MOVE 101 TO PART-NO
+           REWRITE PART-REC
+           MOVE "REWRITE CHANGED KEY" TO STEP PERFORM SHOW-STATUS
+           CLOSE PARTS
+           OPEN INPUT PARTS
+           PERFORM UNTIL FS NOT = "00"
+               READ PARTS
+               IF FS = "00" DISPLAY "  " PART-REC END-IF
+           END-PERFORM
+           CLOSE PARTS
+
+           OPEN OUTPUT SLOTS
+           MOVE 2 TO SLOT-NO
+           MOVE "SLOT TWO" TO SLOT-REC
+           WRITE SLOT-REC
+           CLOSE SLOTS
+           OPEN I-O SLOTS
+           MOVE 3 TO SLOT-NO
+           REWRITE SLOT-REC
+           MOVE "REWRITE EMPTY SLOT" TO STEP PERFORM SHOW-STATUS
+           DELETE SLOTS
+           MOVE "DELETE EMPTY SLOT" TO STEP PERFORM SHOW-STATUS
+           MOVE 2 TO SLOT-NO
+           DELETE SLOTS
+           MOVE "DELETE SLOT 2" TO STEP PERFORM SHOW-STATUS
+           DELETE SLOTS
+           MOVE "DELETE SLOT 2 AGAIN" TO STEP PERFORM SHOW-STATUS
+           CLOSE SLOTS
+           STOP RUN.
+
+       SHOW-STATUS.
+           DISPLAY STEP " " FS.

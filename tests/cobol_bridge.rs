@@ -1,0 +1,240 @@
+//! Unmodified COBOL programs through the GnuCOBOL file handler bridge.
+//!
+//! Each program in `tests/cobol` runs twice: compiled plainly, on
+//! GnuCOBOL's own file handler and local files; and compiled with
+//! `-fcallfh=vsamextfh`, its files mapped to datasets of a vsamrd. What
+//! the two print (every record and every FILE STATUS) must be identical, on
+//! every backend: SQLite, CSV files, the object store, PostgreSQL.
+
+use std::io::{BufRead, BufReader, Write};
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+use vsam_conformance::Postgres;
+use vsam_tests::cobol::{self, differences, mapping, program, run};
+use vsam_tests::{CSV_WASM, S3_WASM, SQL_WASM, TestServer, start, start_with_plugin};
+
+/// Programs compared, with the ASSIGN names of their files.
+const COMPARED: &[(&str, &[&str])] = &[
+    ("ixverbs", &["CUSTIX", "SPAREIX", "ABSENTIX"]),
+    ("ixseq", &["PARTS"]),
+    ("rlverbs", &["SLOTS"]),
+    ("sqverbs", &["JOURNAL"]),
+];
+
+/// The statuses the programs must produce between them on GnuCOBOL, so a
+/// comparison that passes has compared them all.
+const STATUSES: &[&str] = &[
+    "00", "05", "10", "21", "22", "23", "24", "35", "41", "42", "43", "44", "46", "47", "48", "49",
+];
+
+/// Runs every compared program both ways against `server` and checks the
+/// outputs are the same; returns the GnuCOBOL outputs.
+async fn same_output(server: &TestServer, prefix: &str) -> Vec<String> {
+    let address = server.address.clone();
+    let prefix = prefix.to_string();
+    tokio::task::spawn_blocking(move || {
+        let mut natives = Vec::new();
+        for (name, assigns) in COMPARED {
+            let program = program(name);
+            let native_dir = tempfile::tempdir().unwrap();
+            let bridge_dir = tempfile::tempdir().unwrap();
+            let native = run(&program.native, native_dir.path(), &[]);
+            assert!(native.status.success(), "{name} on GnuCOBOL failed");
+            let bridged = run(
+                &program.bridged,
+                bridge_dir.path(),
+                &mapping(&address, &prefix, assigns),
+            );
+            let native_out = String::from_utf8_lossy(&native.stdout).to_string();
+            let bridged_out = String::from_utf8_lossy(&bridged.stdout).to_string();
+            assert!(
+                native_out == bridged_out,
+                "{name}: the outputs differ\n{}\nbridge stderr:\n{}",
+                differences(&native_out, &bridged_out),
+                String::from_utf8_lossy(&bridged.stderr)
+            );
+            let local: Vec<_> = std::fs::read_dir(bridge_dir.path()).unwrap().collect();
+            assert!(
+                local.is_empty(),
+                "{name}: the bridged run wrote local files: {local:?}"
+            );
+            natives.push(native_out);
+        }
+        natives
+    })
+    .await
+    .unwrap()
+}
+
+fn statuses_in(outputs: &[String]) -> std::collections::BTreeSet<String> {
+    outputs
+        .iter()
+        .flat_map(|out| out.lines())
+        .filter(|line| !line.starts_with("  "))
+        .filter_map(|line| line.rsplit(' ').next())
+        .filter(|word| word.len() == 2 && word.bytes().all(|b| b.is_ascii_digit()))
+        .map(str::to_string)
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn programs_print_the_same_on_gnucobol_and_through_vsamrd_on_sqlite() {
+    let server = start_with_plugin(SQL_WASM, "database = \"sqlite:cobol.db\"").await;
+    let natives = same_output(&server, "SQLITE").await;
+    let seen = statuses_in(&natives);
+    let missing: Vec<_> = STATUSES.iter().filter(|s| !seen.contains(**s)).collect();
+    assert!(
+        missing.is_empty(),
+        "the programs never produce {missing:?}; seen {seen:?}"
+    );
+    server.server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn programs_print_the_same_on_gnucobol_and_through_vsamrd_on_csv_files() {
+    let server = start_with_plugin(CSV_WASM, "").await;
+    same_output(&server, "CSV").await;
+    server.server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn programs_print_the_same_on_gnucobol_and_through_vsamrd_on_the_object_store() {
+    let server = start(&format!(
+        "[plugins.s3]\npath = \"{S3_WASM}\"\n[backends.b]\nplugin = \"s3\"\nbucket = {{ directory = \"bucket\" }}\nparams = {{ ci_size = \"512\" }}\n[routing]\ndefault = \"b\"\n"
+    ))
+    .await;
+    same_output(&server, "OBJ").await;
+    server.server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn programs_print_the_same_on_gnucobol_and_through_vsamrd_on_postgresql() {
+    let postgres = Postgres::start().unwrap();
+    let server = start_with_plugin(SQL_WASM, &format!("database = \"{}\"", postgres.url)).await;
+    same_output(&server, "PG").await;
+    server.server.stop().await;
+}
+
+/// Where GnuCOBOL 3.1.2's own handler departs from the standard, the bridge
+/// gives what the standard and VSAM give (see `cobol/standard.cbl`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_bridge_follows_the_standard_where_gnucobol_departs_from_it() {
+    let server = start_with_plugin(SQL_WASM, "database = \"sqlite:cobol.db\"").await;
+    let address = server.address.clone();
+    let (bridged, native) = tokio::task::spawn_blocking(move || {
+        let program = program("standard");
+        let dir = tempfile::tempdir().unwrap();
+        let env = mapping(&address, "STD", &["STDPARTS", "STDSLOTS"]);
+        let bridged = run(&program.bridged, dir.path(), &env);
+        let native = run(&program.native, dir.path(), &[]);
+        (bridged, native)
+    })
+    .await
+    .unwrap();
+    let expected =
+        std::fs::read_to_string(Path::new(cobol::SOURCES).join("standard.expected")).unwrap();
+    let bridged = String::from_utf8_lossy(&bridged.stdout);
+    assert!(bridged == expected, "{}", differences(&expected, &bridged));
+    // The departures are real: GnuCOBOL's own handler prints otherwise.
+    assert_ne!(String::from_utf8_lossy(&native.stdout), expected);
+    server.server.stop().await;
+}
+
+/// Compiled with the bridge but not mapped, files stay on GnuCOBOL's own
+/// handler; mapped and unmapped files mix in one program.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unmapped_files_go_on_to_gnucobol_and_mix_with_mapped_ones() {
+    let server = start_with_plugin(SQL_WASM, "database = \"sqlite:cobol.db\"").await;
+    let address = server.address.clone();
+    tokio::task::spawn_blocking(move || {
+        for name in ["ixseq", "rlverbs", "sqverbs"] {
+            let program = program(name);
+            let (a, b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+            let native = run(&program.native, a.path(), &[]);
+            let passed_on = run(&program.bridged, b.path(), &[]);
+            assert_eq!(
+                String::from_utf8_lossy(&native.stdout),
+                String::from_utf8_lossy(&passed_on.stdout),
+                "{name} with no mapping"
+            );
+            assert!(
+                std::fs::read_dir(b.path()).unwrap().next().is_some(),
+                "{name}: files are local"
+            );
+        }
+        // CUSTIX mapped, the optional and the absent file local.
+        let program = program("ixverbs");
+        let (a, b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+        let native = run(&program.native, a.path(), &[]);
+        let mixed = run(
+            &program.bridged,
+            b.path(),
+            &mapping(&address, "MIX", &["CUSTIX"]),
+        );
+        let (native, mixed) = (
+            String::from_utf8_lossy(&native.stdout).to_string(),
+            String::from_utf8_lossy(&mixed.stdout).to_string(),
+        );
+        assert!(native == mixed, "{}", differences(&native, &mixed));
+        assert!(!b.path().join("CUSTIX").exists(), "CUSTIX went to vsamrd");
+    })
+    .await
+    .unwrap();
+    server.server.stop().await;
+}
+
+/// vsamrd goes away while a program has a file open: the next statement
+/// gets status 30 with a message on stderr, at once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lost_connection_gives_status_30_and_a_message_not_a_hang() {
+    let server = start_with_plugin(SQL_WASM, "database = \"sqlite:cobol.db\"").await;
+    let program = program("lostconn");
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = Command::new(&program.bridged)
+        .current_dir(dir.path())
+        .envs(mapping(&server.address, "LOST", &["LOSTIX"]))
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdout = BufReader::new(child.stdout.take().unwrap());
+    let mut seen = String::new();
+    while !seen.contains("WAITING") {
+        let mut line = String::new();
+        assert_ne!(
+            stdout.read_line(&mut line).unwrap(),
+            0,
+            "the program ended early: {seen}"
+        );
+        seen.push_str(&line);
+    }
+    assert!(seen.contains("READ BEFORE LOSS 00 0001FIRST"), "{seen}");
+    server.server.stop().await;
+    let stopped = Instant::now();
+    child.stdin.take().unwrap().write_all(b"GO\n").unwrap();
+    let output = tokio::task::spawn_blocking(move || {
+        let mut rest = String::new();
+        std::io::Read::read_to_string(&mut stdout, &mut rest).unwrap();
+        let out = child.wait_with_output().unwrap();
+        (rest, String::from_utf8_lossy(&out.stderr).to_string())
+    });
+    let (rest, stderr) = tokio::time::timeout(Duration::from_secs(30), output)
+        .await
+        .expect("the program finishes")
+        .unwrap();
+    assert!(
+        stopped.elapsed() < Duration::from_secs(10),
+        "took {:?}",
+        stopped.elapsed()
+    );
+    assert!(rest.contains("READ AFTER LOSS 30"), "{rest}");
+    assert!(rest.contains("OPEN AFTER LOSS 30"), "{rest}");
+    assert!(
+        stderr.contains(
+            "vsamextfh: file LOSTIX (LOST.LOSTIX) READ NEXT: the connection to vsamrd failed"
+        ),
+        "{stderr}"
+    );
+}
