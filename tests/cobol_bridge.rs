@@ -31,8 +31,21 @@ const STATUSES: &[&str] = &[
 /// Runs every compared program both ways against `server` and checks the
 /// outputs are the same; returns the GnuCOBOL outputs.
 async fn same_output(server: &TestServer, prefix: &str) -> Vec<String> {
+    same_output_with(server, prefix, &[]).await
+}
+
+/// `same_output` with more bridge settings in the environment.
+async fn same_output_with(
+    server: &TestServer,
+    prefix: &str,
+    settings: &[(&str, &str)],
+) -> Vec<String> {
     let address = server.address.clone();
     let prefix = prefix.to_string();
+    let settings: Vec<(String, String)> = settings
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
     tokio::task::spawn_blocking(move || {
         let mut natives = Vec::new();
         for (name, assigns) in COMPARED {
@@ -41,11 +54,9 @@ async fn same_output(server: &TestServer, prefix: &str) -> Vec<String> {
             let bridge_dir = tempfile::tempdir().unwrap();
             let native = run(&program.native, native_dir.path(), &[]);
             assert!(native.status.success(), "{name} on GnuCOBOL failed");
-            let bridged = run(
-                &program.bridged,
-                bridge_dir.path(),
-                &mapping(&address, &prefix, assigns),
-            );
+            let mut env = mapping(&address, &prefix, assigns);
+            env.extend(settings.iter().cloned());
+            let bridged = run(&program.bridged, bridge_dir.path(), &env);
             let native_out = String::from_utf8_lossy(&native.stdout).to_string();
             let bridged_out = String::from_utf8_lossy(&bridged.stdout).to_string();
             assert!(
@@ -193,6 +204,7 @@ async fn a_lost_connection_gives_status_30_and_a_message_not_a_hang() {
     let dir = tempfile::tempdir().unwrap();
     let mut child = Command::new(&program.bridged)
         .current_dir(dir.path())
+        .env_remove("LD_LIBRARY_PATH")
         .envs(mapping(&server.address, "LOST", &["LOSTIX"]))
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
@@ -231,10 +243,10 @@ async fn a_lost_connection_gives_status_30_and_a_message_not_a_hang() {
     );
     assert!(rest.contains("READ AFTER LOSS 30"), "{rest}");
     assert!(rest.contains("OPEN AFTER LOSS 30"), "{rest}");
+    assert!(stderr.contains("set VSAMFH_SERVER"), "{stderr}");
     assert!(
-        stderr.contains(
-            "vsamextfh: file LOSTIX (LOST.LOSTIX) READ NEXT: the connection to vsamrd failed"
-        ),
+        stderr
+            .contains("vsamextfh: file LOSTIX (LOST.LOSTIX) READ: the connection to vsamrd failed"),
         "{stderr}"
     );
 }

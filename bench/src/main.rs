@@ -11,6 +11,7 @@
 //! migration beside steady state, and `vsamr load` of a large file into
 //! SQLite.
 
+mod cobol;
 mod objects;
 mod sql;
 mod swap;
@@ -61,10 +62,14 @@ struct Args {
     /// Records read per browse run on the object store.
     #[arg(long, default_value_t = 200_000)]
     s3_browse: u64,
+    /// Records of the COBOL batch job.
+    #[arg(long, default_value_t = 100_000)]
+    cobol_records: u64,
     /// Measure only the stores whose name starts with one of these
     /// (comma-separated, e.g. `sqlite,postgres`; the direct baselines come
     /// with their store); `hot-swap` for latency during plugin swaps and a
-    /// live migration.
+    /// live migration; `cobol` for the COBOL batch job on GnuCOBOL and
+    /// through the bridge.
     #[arg(long, value_delimiter = ',')]
     only: Vec<String>,
 }
@@ -188,7 +193,7 @@ struct Services {
     seaweed: vsam_conformance::SeaweedFs,
 }
 
-async fn start(
+pub(crate) async fn start(
     store: &'static str,
     dir: &Path,
     services: Option<&Services>,
@@ -580,6 +585,9 @@ fn main() -> Result<()> {
         let mut hot_swap = Vec::new();
         if args.only.is_empty() || args.only.iter().any(|only| only == "hot-swap") {
             hot_swap = swap::run(args.records).await?;
+        }
+        if args.only.is_empty() || args.only.iter().any(|only| only == "cobol") {
+            hot_swap.extend(cobol::run(args.cobol_records).await?);
         }
         let mut big = if args.big_csv > 0 {
             big_csv(args.big_csv).await?

@@ -13,6 +13,8 @@ use std::collections::BTreeMap;
 pub const DEFAULT_SERVER: &str = "127.0.0.1:2387";
 /// Seconds a request may take before the file gets status 30.
 pub const DEFAULT_TIMEOUT_SECS: u64 = 60;
+/// Records one READ NEXT fetches ahead unless configured.
+pub const DEFAULT_READ_AHEAD: u32 = 64;
 
 /// The bridge's settings.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
@@ -24,6 +26,10 @@ pub struct Config {
     /// Seconds one request may take.
     #[serde(default = "default_timeout")]
     pub timeout_secs: u64,
+    /// Records a READ NEXT fetches ahead in one request, served to the
+    /// next READ NEXTs (1: every READ NEXT asks the server).
+    #[serde(default = "default_read_ahead")]
+    pub read_ahead: u32,
     /// Mapped files by ASSIGN name.
     #[serde(default)]
     pub files: BTreeMap<String, FileMapping>,
@@ -52,11 +58,16 @@ fn default_timeout() -> u64 {
     DEFAULT_TIMEOUT_SECS
 }
 
+fn default_read_ahead() -> u32 {
+    DEFAULT_READ_AHEAD
+}
+
 impl Default for Config {
     fn default() -> Self {
         Self {
             server: default_server(),
             timeout_secs: default_timeout(),
+            read_ahead: default_read_ahead(),
             files: BTreeMap::new(),
         }
     }
@@ -64,7 +75,8 @@ impl Default for Config {
 
 impl Config {
     /// Reads the configuration from the environment: `VSAMFH_CONFIG` (a
-    /// TOML file), then `VSAMFH_SERVER`, `VSAMFH_TIMEOUT`, and per file
+    /// TOML file), then `VSAMFH_SERVER`, `VSAMFH_TIMEOUT`,
+    /// `VSAMFH_READ_AHEAD`, and per file
     /// `VSAMFH_FILE_<NAME>`, with `VSAMFH_DEFINE=1` and `VSAMFH_BACKEND`
     /// for the files mapped that way.
     pub fn from_env() -> Result<Self, String> {
@@ -101,6 +113,11 @@ impl Config {
             config.timeout_secs = timeout
                 .parse()
                 .map_err(|_| format!("VSAMFH_TIMEOUT={timeout}: give a number of seconds"))?;
+        }
+        if let Some(read_ahead) = vars.get("VSAMFH_READ_AHEAD") {
+            config.read_ahead = read_ahead.parse().map_err(|_| {
+                format!("VSAMFH_READ_AHEAD={read_ahead}: give a number of records (1: none)")
+            })?;
         }
         let define = vars
             .get("VSAMFH_DEFINE")
@@ -167,6 +184,7 @@ mod tests {
         .unwrap();
         assert_eq!(config.server, "db1:2387");
         assert_eq!(config.timeout_secs, 5);
+        assert_eq!(config.read_ahead, 1);
         let cust = config.mapping("CUST-FILE").unwrap();
         assert_eq!(
             (cust.dataset.as_str(), cust.define, cust.backend.as_str()),

@@ -10,7 +10,8 @@ use crate::fcd::{AccessMode, Fcd, FileOrg, KeyDef, open_mode};
 use crate::glue::{self, Delivery};
 use crate::link::{Failure, Link};
 use crate::status::{self, FileStatus};
-use vsam_client::{Dataset, Record};
+use std::collections::VecDeque;
+use vsam_client::{ClientError, Dataset, Record};
 use vsam_protocol::{
     DatasetSpec, OpenIntent, Organization, Processing, RplOptions, access, fdbk, open_error,
 };
@@ -73,13 +74,28 @@ pub struct MappedFile {
     last_written: Option<Vec<u8>>,
     /// What the last READ or WRITE returns to the program (see `glue`).
     delivery: Option<Delivery>,
+    /// The key (or RBA/RRN) of the record the program's position is at:
+    /// the last one READ delivered.
+    position: Option<Vec<u8>>,
+    /// Records a batched GET fetched ahead for the next READ NEXTs.
+    read_ahead: VecDeque<Record>,
+    /// How many records one batched GET asks for (1: no read-ahead).
+    read_ahead_size: u32,
+    /// A WRITE dropped the read-ahead: the next READ NEXT first puts the
+    /// server's position back after this key.
+    resume_after: Option<Vec<u8>>,
     /// The missing-glue warning was given.
     warned: bool,
 }
 
 impl MappedFile {
     /// A mapped file, closed.
-    pub fn new(assign: String, mapping: FileMapping, fcd: &Fcd) -> Result<Self, Problem> {
+    pub fn new(
+        assign: String,
+        mapping: FileMapping,
+        read_ahead_size: u32,
+        fcd: &Fcd,
+    ) -> Result<Self, Problem> {
         let org = fcd.organization().ok_or_else(|| Problem {
             status: status::OPEN_NOT_ALLOWED,
             message: format!("file {assign}: organization code unknown to the bridge"),
@@ -116,6 +132,10 @@ impl MappedFile {
             last_written: None,
             delivery: None,
             warned: false,
+            position: None,
+            read_ahead: VecDeque::new(),
+            read_ahead_size: read_ahead_size.max(1),
+            resume_after: None,
         })
     }
 
@@ -222,6 +242,8 @@ impl MappedFile {
             return Err(self.problem("OPEN", status::ATTRIBUTE_CONFLICT, conflict));
         }
         self.dataset = dataset;
+        self.drop_read_ahead();
+        self.position = None;
         self.at_end = false;
         self.last_read = None;
         self.last_written = None;
@@ -231,6 +253,12 @@ impl MappedFile {
         self.mode = Some(mode);
         fcd.set_open_mode(mode);
         Ok(result)
+    }
+
+    /// Forgets the read-ahead: the server's position is the program's.
+    fn drop_read_ahead(&mut self) {
+        self.read_ahead.clear();
+        self.resume_after = None;
     }
 
     /// The catalog entry a DEFINE makes from the program's description.
@@ -309,6 +337,7 @@ impl MappedFile {
         if self.mode.take().is_none() {
             return Ok(status::NOT_OPEN);
         }
+        self.drop_read_ahead();
         fcd.set_open_mode(open_mode::CLOSED);
         match self.dataset.take() {
             Some(dataset) => link
@@ -336,10 +365,7 @@ impl MappedFile {
     /// The key a record is stored under: the prime key field, or the RBA or
     /// RRN as 8 bytes.
     fn record_key(&self, record: &Record) -> Vec<u8> {
-        match self.org {
-            FileOrg::Indexed => record.key.clone(),
-            _ => record.address.to_be_bytes().to_vec(),
-        }
+        key_of(self.org, record)
     }
 
     fn deliver(&mut self, fcd: &mut Fcd, record: Record) {
@@ -364,6 +390,7 @@ impl MappedFile {
             rrn,
         });
         self.last_read = Some(self.record_key(&record));
+        self.position = self.last_read.clone();
     }
 
     /// What the last READ or WRITE left to put back (once).
@@ -390,30 +417,67 @@ impl MappedFile {
         if self.at_end {
             return Ok(status::NO_NEXT);
         }
-        let mut options = self.browse_options();
+        let request = if backward {
+            "READ PREVIOUS"
+        } else {
+            "READ NEXT"
+        };
         if backward {
-            options = options.backward();
-        }
-        match link.run(async move { dataset.get(BROWSE, options, &[], 0, 0, 1).await }) {
-            Ok(mut records) => match records.pop() {
-                Some(record) => {
-                    self.deliver(fcd, record);
-                    Ok(status::OK)
+            let ahead = !self.read_ahead.is_empty() || self.resume_after.is_some();
+            self.drop_read_ahead();
+            if ahead && let Some(key) = self.position.clone() {
+                let search = self.search(key);
+                if let Err(failure) = link.run(search.before(dataset.clone())) {
+                    return self.routine(request, failure);
                 }
-                None => Ok(status::AT_END),
-            },
+            }
+        } else {
+            if let Some(key) = self.resume_after.take() {
+                let search = self.search(key);
+                match link.run(search.after(dataset.clone())) {
+                    Ok(Some(next)) => self.read_ahead.push_front(next),
+                    Ok(None) => {}
+                    Err(failure) => return self.routine(request, failure),
+                }
+            }
+            if let Some(record) = self.read_ahead.pop_front() {
+                self.deliver(fcd, record);
+                return Ok(status::OK);
+            }
+        }
+        let mut options = self.browse_options();
+        let batch = if backward {
+            options = options.backward();
+            1
+        } else {
+            self.read_ahead_size
+        };
+        match link.run(async move { dataset.get(BROWSE, options, &[], 0, 0, batch).await }) {
+            Ok(records) => {
+                let mut records = VecDeque::from(records);
+                let Some(first) = records.pop_front() else {
+                    return Ok(status::AT_END);
+                };
+                self.read_ahead = records;
+                self.deliver(fcd, first);
+                Ok(status::OK)
+            }
             Err(Failure::Vsam(e)) if e.status.fdbk == fdbk::END_OF_DATA => {
                 self.at_end = true;
                 Ok(status::AT_END)
             }
-            Err(failure) => self.routine(
-                if backward {
-                    "READ PREVIOUS"
-                } else {
-                    "READ NEXT"
-                },
-                failure,
-            ),
+            Err(failure) => self.routine(request, failure),
+        }
+    }
+
+    /// A record key as a search argument: a key, or an RBA/RRN.
+    fn search(&self, key: Vec<u8>) -> Search {
+        match self.org {
+            FileOrg::Indexed => Search::Key {
+                full: key.len(),
+                bytes: key,
+            },
+            _ => Search::Number(number(&key)),
         }
     }
 
@@ -444,6 +508,7 @@ impl MappedFile {
         let Some(dataset) = self.dataset.clone() else {
             return Ok(status::NOT_FOUND);
         };
+        self.drop_read_ahead();
         let options = RplOptions {
             intent: vsam_protocol::Intent::NoUpdateKeepPosition,
             ..RplOptions::direct()
@@ -473,6 +538,7 @@ impl MappedFile {
         let Some(dataset) = self.dataset.clone() else {
             return Ok(status::NOT_FOUND);
         };
+        self.drop_read_ahead();
         self.at_end = false;
         let bound = match self.org {
             FileOrg::Indexed => {
@@ -552,7 +618,13 @@ impl MappedFile {
                 (RplOptions::direct(), rrn, Some(rrn.to_be_bytes().to_vec()))
             }
         };
-        match link.run(async move { dataset.put(BROWSE, options, address, record).await }) {
+        let written = link.run(async move { dataset.put(BROWSE, options, address, record).await });
+        if written.is_ok() && !self.read_ahead.is_empty() {
+            // The new record may belong among those fetched ahead.
+            self.read_ahead.clear();
+            self.resume_after = self.position.clone();
+        }
+        match written {
             Ok(_) => {
                 if sequential {
                     if self.org == FileOrg::Relative {
@@ -591,11 +663,7 @@ impl MappedFile {
     }
 
     /// Takes the record under `key` on the update string.
-    async fn hold(
-        dataset: &Dataset,
-        org: FileOrg,
-        key: &[u8],
-    ) -> Result<Record, vsam_client::ClientError> {
+    async fn hold(dataset: &Dataset, org: FileOrg, key: &[u8]) -> Result<(), ClientError> {
         let (options, key, address) = match org {
             FileOrg::Indexed => (RplOptions::direct().update(), key, 0),
             FileOrg::Relative => (RplOptions::direct().update(), &[][..], number(key)),
@@ -605,8 +673,28 @@ impl MappedFile {
                 number(key),
             ),
         };
-        let mut records = dataset.get(UPDATE, options, key, 0, address, 1).await?;
-        Ok(records.pop().unwrap_or_default())
+        dataset
+            .get(UPDATE, options, key, 0, address, 1)
+            .await
+            .map(drop)
+    }
+
+    /// Takes the record and runs `change` on it in one round trip: both
+    /// requests are sent before either answer is read (the server runs a
+    /// connection's requests in order). If the record could not be taken,
+    /// that is the failure; the change then fails for want of it.
+    async fn held_change<F>(
+        dataset: Dataset,
+        org: FileOrg,
+        key: Vec<u8>,
+        change: F,
+    ) -> Result<(), ClientError>
+    where
+        F: std::future::Future<Output = Result<(), ClientError>>,
+    {
+        let (held, changed) = tokio::join!(Self::hold(&dataset, org, &key), change);
+        held?;
+        changed
     }
 
     /// REWRITE.
@@ -626,25 +714,22 @@ impl MappedFile {
         let Some(dataset) = self.dataset.clone() else {
             return Ok(status::NOT_FOUND);
         };
-        let org = self.org;
-        let options = match org {
+        let options = match self.org {
             FileOrg::Sequential => RplOptions::addressed(Processing::Direct).update(),
             _ => RplOptions::direct().update(),
         };
-        let outcome = link.run(async move {
-            let held = Self::hold(&dataset, org, &key).await?;
-            if org == FileOrg::Sequential && held.data.len() != record.len() {
-                dataset.endreq(UPDATE).await?;
-                return Ok(false);
+        let update = {
+            let (dataset, record) = (dataset.clone(), record.clone());
+            async move { dataset.put(UPDATE, options, 0, record).await.map(drop) }
+        };
+        match link.run(Self::held_change(dataset, self.org, key.clone(), update)) {
+            Ok(()) => {
+                let org = self.org;
+                if let Some(ahead) = self.read_ahead.iter_mut().find(|r| key_of(org, r) == key) {
+                    ahead.data = record;
+                }
+                Ok(status::OK)
             }
-            dataset
-                .put(UPDATE, options, held.address, record)
-                .await
-                .map(|_| true)
-        });
-        match outcome {
-            Ok(true) => Ok(status::OK),
-            Ok(false) => Ok(status::RECORD_LENGTH),
             Err(failure) => self.routine("REWRITE", failure),
         }
     }
@@ -662,12 +747,16 @@ impl MappedFile {
         let Some(dataset) = self.dataset.clone() else {
             return Ok(status::NOT_FOUND);
         };
-        let org = self.org;
-        match link.run(async move {
-            Self::hold(&dataset, org, &key).await?;
-            dataset.erase(UPDATE).await
-        }) {
-            Ok(()) => Ok(status::OK),
+        let erase = {
+            let dataset = dataset.clone();
+            async move { dataset.erase(UPDATE).await }
+        };
+        match link.run(Self::held_change(dataset, self.org, key.clone(), erase)) {
+            Ok(()) => {
+                let org = self.org;
+                self.read_ahead.retain(|r| key_of(org, r) != key);
+                Ok(status::OK)
+            }
             Err(failure) => self.routine("DELETE", failure),
         }
     }
@@ -678,6 +767,14 @@ impl MappedFile {
         self.dataset = None;
         self.mode = None;
         fcd.set_open_mode(open_mode::CLOSED);
+    }
+}
+
+/// The key a record is stored under in a file of organization `org`.
+fn key_of(org: FileOrg, record: &Record) -> Vec<u8> {
+    match org {
+        FileOrg::Indexed => record.key.clone(),
+        _ => record.address.to_be_bytes().to_vec(),
     }
 }
 
@@ -812,8 +909,58 @@ impl Bound {
     }
 }
 
+impl Search {
+    fn point_arguments(&self) -> (Vec<u8>, u64) {
+        match self {
+            Search::Key { bytes, .. } => (bytes.clone(), 0),
+            Search::Number(n) => (Vec::new(), *n),
+        }
+    }
+
+    fn matches(&self, record: &Record) -> bool {
+        match self {
+            Search::Key { bytes, .. } => record.key == *bytes,
+            Search::Number(n) => record.address == *n,
+        }
+    }
+
+    /// Puts string 0 just after the record under this key (or where it
+    /// was, if it is gone); returns the record that follows if positioning
+    /// had to read it.
+    async fn after(self, dataset: Dataset) -> Result<Option<Record>, ClientError> {
+        let (key, address) = self.point_arguments();
+        let kge = RplOptions::direct().greater_or_equal();
+        if !absent(dataset.point(BROWSE, kge, &key, 0, address).await)? {
+            return Ok(None);
+        }
+        let next = dataset
+            .get(BROWSE, RplOptions::sequential(), &[], 0, 0, 1)
+            .await;
+        Ok(absent_record(next)?.filter(|record| !self.matches(record)))
+    }
+
+    /// Puts string 0 so that a backward GET returns the record before this
+    /// key.
+    async fn before(self, dataset: Dataset) -> Result<(), ClientError> {
+        let (key, address) = self.point_arguments();
+        let kge = RplOptions::direct().greater_or_equal();
+        if absent(dataset.point(BROWSE, kge, &key, 0, address).await)? {
+            // Step back over the record at or after the key.
+            let back = RplOptions::sequential().backward();
+            absent_record(dataset.get(BROWSE, back, &[], 0, 0, 1).await)?;
+        } else {
+            absent(
+                dataset
+                    .point(BROWSE, RplOptions::direct().last_record(), &[], 0, 0)
+                    .await,
+            )?;
+        }
+        Ok(())
+    }
+}
+
 /// `Ok(false)` for "no such record" and end of data.
-fn absent(result: Result<(), vsam_client::ClientError>) -> Result<bool, vsam_client::ClientError> {
+fn absent(result: Result<(), ClientError>) -> Result<bool, ClientError> {
     match result {
         Ok(()) => Ok(true),
         Err(e) if not_there(&e) => Ok(false),

@@ -172,7 +172,7 @@ impl Bridge {
             let Some(mapping) = config.mapping(&assign) else {
                 return false;
             };
-            match MappedFile::new(assign, mapping.clone(), fcd) {
+            match MappedFile::new(assign, mapping.clone(), config.read_ahead, fcd) {
                 Ok(file) => {
                     self.files.insert(id.clone(), file);
                 }

@@ -179,6 +179,28 @@
            MOVE "UNLOCK" TO STEP PERFORM SHOW-STATUS
            CLOSE CUST
 
+      *    Changes just ahead of a browse show in the browse.
+           OPEN I-O CUST
+           START CUST FIRST
+           PERFORM READ-NEXT
+           MOVE "EU0015" TO CUST-ID
+           MOVE "INSERTED AHEAD" TO CUST-NAME
+           WRITE CUST-REC
+           MOVE "WRITE EU0015" TO STEP PERFORM SHOW-STATUS
+           PERFORM READ-NEXT
+           MOVE "EU0020" TO CUST-ID
+           DELETE CUST
+           MOVE "DELETE EU0020" TO STEP PERFORM SHOW-STATUS
+           PERFORM READ-NEXT
+           MOVE "EU0045" TO CUST-ID
+           MOVE "REWRITTEN AHEAD" TO CUST-NAME
+           REWRITE CUST-REC
+           MOVE "REWRITE EU0045" TO STEP PERFORM SHOW-STATUS
+           PERFORM READ-NEXT
+           PERFORM READ-PREVIOUS
+           PERFORM READ-NEXT 2 TIMES
+           CLOSE CUST
+
            OPEN INPUT CUST
            PERFORM READ-ALL
            CLOSE CUST

@@ -1,5 +1,5 @@
       * Reads one record, waits for a line on stdin (the test stops
-      * vsamrd meanwhile), then reads again: the lost connection must
+      * vsamrd meanwhile), then reads by key: the lost connection must
       * give status 30 at once, not a hang.
        IDENTIFICATION DIVISION.
        PROGRAM-ID. LOSTCONN.
@@ -31,7 +31,8 @@
            DISPLAY "READ BEFORE LOSS " FS " " ITEM-REC
            DISPLAY "WAITING"
            ACCEPT LINE-IN
-           READ ITEMS NEXT
+           MOVE 2 TO ITEM-ID
+           READ ITEMS KEY IS ITEM-ID
            DISPLAY "READ AFTER LOSS " FS
            OPEN INPUT ITEMS
            DISPLAY "OPEN AFTER LOSS " FS

@@ -87,6 +87,9 @@ pub fn run(binary: &Path, dir: &Path, env: &[(String, String)]) -> Output {
         .arg(binary)
         .current_dir(dir)
         .env_remove("VSAMFH_CONFIG")
+        // cargo's library path may hold another build of the bridge: the
+        // program's own RUNPATH names the one it was linked with.
+        .env_remove("LD_LIBRARY_PATH")
         .envs(env.iter().map(|(k, v)| (k, v)))
         .stdin(Stdio::null())
         .output()
