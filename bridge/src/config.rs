@@ -179,6 +179,7 @@ mod tests {
             &vars(&[
                 ("VSAMFH_FILE_ORDERS", "prod.orders"),
                 ("VSAMFH_TIMEOUT", "5"),
+                ("VSAMFH_READ_AHEAD", "1"),
             ]),
         )
         .unwrap();

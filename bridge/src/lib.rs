@@ -17,12 +17,14 @@ pub mod fcd;
 pub mod file;
 pub mod glue;
 pub mod link;
+pub mod position;
 pub mod status;
 
 use config::Config;
 use fcd::{Fcd, open_mode};
-use file::{Condition, MappedFile, Outcome};
+use file::{MappedFile, Outcome};
 use link::Link;
+use position::Condition;
 use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::Duration;
