@@ -3,7 +3,7 @@
 use crate::connection::Connection;
 use crate::error::{ClientError, VsamError};
 use std::time::{Duration, Instant};
-use vsam_protocol::{Answer, DatasetSpec, Request};
+use vsam_protocol::{AixSpec, Answer, DatasetSpec, PathSpec, Request};
 
 pub(crate) fn expect_ok(
     answer: Answer,
@@ -92,4 +92,50 @@ pub async fn list(conn: &Connection, pattern: &str) -> Result<Vec<DatasetSpec>, 
         pattern,
         "LIST",
     )
+}
+
+/// DEFINE ALTERNATEINDEX over a KSDS or ESDS (protocol 1.2); returns its
+/// catalog entry. The index starts empty: [`bldindex`] fills it from the
+/// base's records.
+pub async fn define_aix(conn: &Connection, spec: AixSpec) -> Result<DatasetSpec, ClientError> {
+    let name = spec.name.clone();
+    let mut entries = catalog_entries(
+        conn.call(Request::DefineAix(spec)).await?,
+        &name,
+        "DEFINE AIX",
+    )?;
+    entries.pop().ok_or(ClientError::Unexpected {
+        request: "DEFINE AIX",
+        detail: "no catalog entry".into(),
+    })
+}
+
+/// DEFINE PATH over an alternate index (protocol 1.2): opening the path
+/// opens the base by the alternate key. Returns the catalog entry.
+pub async fn define_path(conn: &Connection, spec: PathSpec) -> Result<DatasetSpec, ClientError> {
+    let name = spec.name.clone();
+    let mut entries = catalog_entries(
+        conn.call(Request::DefinePath(spec)).await?,
+        &name,
+        "DEFINE PATH",
+    )?;
+    entries.pop().ok_or(ClientError::Unexpected {
+        request: "DEFINE PATH",
+        detail: "no catalog entry".into(),
+    })
+}
+
+/// BLDINDEX: rebuilds an alternate index from every record of its base
+/// (protocol 1.2); returns the server's summary (records, keys).
+pub async fn bldindex(conn: &Connection, aix: &str) -> Result<String, ClientError> {
+    let request = Request::BldIndex {
+        aix: aix.to_string(),
+    };
+    match expect_ok(conn.call(request).await?, aix, "BLDINDEX")? {
+        Answer::Result { status, .. } => Ok(status.message),
+        other => Err(ClientError::Unexpected {
+            request: "BLDINDEX",
+            detail: format!("{other:?}"),
+        }),
+    }
 }

@@ -5,7 +5,7 @@ use crate::connection::Connection;
 use crate::error::{ClientError, VsamError};
 use vsam_protocol::{
     Answer, ChainedRecord, DatasetSpec, Get, Open, OpenIntent, Point, Put, PutChain, Record,
-    Request, RplOptions, StringRef,
+    Request, RplOptions, Status, StringRef,
 };
 
 /// What a PUT CHAIN did: it stops at the first record that fails, so the
@@ -96,8 +96,18 @@ impl Dataset {
         request: Request,
         name: &'static str,
     ) -> Result<Vec<Record>, ClientError> {
+        self.records_and_status(request, name)
+            .await
+            .map(|(records, _)| records)
+    }
+
+    async fn records_and_status(
+        &self,
+        request: Request,
+        name: &'static str,
+    ) -> Result<(Vec<Record>, Status), ClientError> {
         match expect_ok(self.conn.call(request).await?, &self.spec.name, name)? {
-            Answer::Result { records, .. } => Ok(records),
+            Answer::Result { records, status } => Ok((records, status)),
             other => Err(ClientError::Unexpected {
                 request: name,
                 detail: format!("{other:?}"),
@@ -125,6 +135,47 @@ impl Dataset {
             max_records,
         });
         self.records(request, "GET").await
+    }
+
+    /// GET, also returning the successful status: FDBK X'08' (R15=0) says
+    /// another record with the same alternate key follows (through a path).
+    pub async fn get_with_status(
+        &self,
+        string: u16,
+        options: RplOptions,
+        key: &[u8],
+        generic_length: u16,
+        address: u64,
+        max_records: u32,
+    ) -> Result<(Vec<Record>, Status), ClientError> {
+        let request = Request::Get(Get {
+            target: self.target(string),
+            options: options.to_bits(),
+            key: key.to_vec(),
+            generic_length,
+            address,
+            max_records,
+        });
+        self.records_and_status(request, "GET").await
+    }
+
+    /// PUT, also returning the successful status: FDBK X'08' (R15=0) says
+    /// the record's alternate key is now held by more than one record.
+    pub async fn put_with_status(
+        &self,
+        string: u16,
+        options: RplOptions,
+        address: u64,
+        record: Vec<u8>,
+    ) -> Result<(Record, Status), ClientError> {
+        let request = Request::Put(Put {
+            target: self.target(string),
+            options: options.to_bits(),
+            address,
+            record,
+        });
+        let (mut records, status) = self.records_and_status(request, "PUT").await?;
+        Ok((records.pop().unwrap_or_default(), status))
     }
 
     /// PUT a record: insert, or update after a GET UPD (`options.update()`).

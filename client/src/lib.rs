@@ -20,12 +20,13 @@ mod connection;
 mod dataset;
 mod error;
 
-pub use catalog::{define, delete, info, list, ping};
+pub use catalog::{bldindex, define, define_aix, define_path, delete, info, list, ping};
 pub use connection::Connection;
 pub use dataset::{ChainOutcome, Dataset};
 pub use error::{ClientError, VsamError};
 pub use vsam_protocol::{
-    ChainedRecord, DatasetSpec, OpenIntent, Organization, Record, RplOptions, Status,
+    AixSpec, ChainedRecord, DatasetSpec, OpenIntent, Organization, PathSpec, Record, RplOptions,
+    Status,
 };
 
 /// Default server address: 127.0.0.1 on the VSAM Redirector port 2387.

@@ -161,6 +161,59 @@ async fn the_tour_works_and_errors_say_everything() {
         );
         cli.ok(&["delete", "PROD.SLOTS"]);
         assert!(cli.fails(&["info", "PROD.SLOTS"]).contains("FDBK=X'10'"));
+        // Alternate index and path (the base is EBCDIC: keys convert).
+        cli.ok(&[
+            "define-aix",
+            "PROD.CUST.BYNAME",
+            "--relate",
+            "PROD.CUST",
+            "--key-offset",
+            "6",
+            "--key-length",
+            "5",
+            "--nonunique",
+        ]);
+        assert_eq!(
+            cli.ok(&["bldindex", "PROD.CUST.BYNAME"]),
+            "PROD.CUST.BYNAME: 1 records indexed, 1 alternate keys\n"
+        );
+        cli.ok(&[
+            "define-path",
+            "PROD.CUST.NAMES",
+            "--aix",
+            "PROD.CUST.BYNAME",
+        ]);
+        cli.ok(&["put", "PROD.CUST", "000003BROWNIE"]);
+        assert_eq!(
+            cli.ok(&["browse", "PROD.CUST.NAMES"]),
+            "000002BROWNE\n000003BROWNIE\n"
+        );
+        assert_eq!(
+            cli.ok(&["get", "PROD.CUST.NAMES", "BROWN"]),
+            "000002BROWNE\n"
+        );
+        let too_long = cli.fails(&[
+            "define-aix",
+            "PROD.CUST.BAD",
+            "--relate",
+            "PROD.CUST",
+            "--key-offset",
+            "76",
+            "--key-length",
+            "5",
+        ]);
+        assert!(
+            too_long.contains("within PROD.CUST's records of up to 80 bytes"),
+            "{too_long}"
+        );
+        let aix_open = cli.fails(&["browse", "PROD.CUST.BYNAME"]);
+        assert!(aix_open.contains("open a PATH over it"), "{aix_open}");
+        cli.ok(&["erase", "PROD.CUST", "000003"]);
+        cli.ok(&["delete", "PROD.CUST.BYNAME"]);
+        assert!(
+            cli.fails(&["info", "PROD.CUST.NAMES"])
+                .contains("FDBK=X'10'")
+        );
         let unknown = cli.fails(&["browse", "NOT.THERE"]);
         assert!(
             unknown

@@ -36,6 +36,34 @@ pub struct DatasetDef {
     /// Record layout: a COBOL copybook's text, checked at DEFINE.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub layout: Option<String>,
+    /// For an alternate index or a path: what it relates to. `None` for a
+    /// cluster.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub relation: Option<Relation>,
+}
+
+/// How a catalog entry that is not a cluster relates to one.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "lowercase")]
+pub enum Relation {
+    /// An alternate index over `base`: its key is the field at the entry's
+    /// `key_offset` and `key_length` in the base's records.
+    Aix {
+        /// The base cluster.
+        base: String,
+        /// Length of the base's keys (a KSDS's prime key; 8 for an ESDS's
+        /// RBA): what an index entry points with.
+        base_key_length: u16,
+        /// UNIQUEKEY.
+        unique: bool,
+        /// UPGRADE: base writes keep the index in step.
+        upgrade: bool,
+    },
+    /// A path: opens the base of `aix` by the alternate key.
+    Path {
+        /// The alternate index.
+        aix: String,
+    },
 }
 
 mod organization_serde {
@@ -187,6 +215,7 @@ impl DatasetDef {
             codepage,
             backend,
             layout: (!spec.layout.is_empty()).then(|| spec.layout.clone()),
+            relation: None,
         };
         def.validate()?;
         Ok(def)
@@ -207,8 +236,28 @@ impl DatasetDef {
         }
     }
 
-    /// As the plugin contract's dataset record.
+    /// As the plugin contract's dataset record: for an alternate index,
+    /// the shape of its own records (the alternate key, a sequence number
+    /// when keys repeat, then the base key the entry points to).
     pub fn to_plugin(&self) -> vsam_plugin_sdk::Dataset {
+        if let Some(Relation::Aix {
+            base_key_length,
+            unique,
+            ..
+        }) = &self.relation
+        {
+            let key_length = u32::from(self.key_length) + if *unique { 0 } else { 8 };
+            let record = key_length + u32::from(*base_key_length);
+            return vsam_plugin_sdk::Dataset {
+                name: self.name.clone(),
+                organization: vsam_plugin_sdk::Organization::Ksds,
+                key_offset: 0,
+                key_length,
+                max_record_length: record,
+                min_record_length: record,
+                codepage: self.codepage.name().to_string(),
+            };
+        }
         vsam_plugin_sdk::Dataset {
             name: self.name.clone(),
             organization: match self.organization {
@@ -541,6 +590,7 @@ mod tests {
             codepage: CodePage::Cp037,
             backend: "csv".into(),
             layout: None,
+            relation: None,
         }
     }
 

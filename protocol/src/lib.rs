@@ -18,8 +18,9 @@ pub mod wire;
 pub use codec::{FrameCodec, FrameError, Incoming, encode_frame};
 pub use codes::{Status, fdbk, file_status, open_error, r15};
 pub use message::{
-    Answer, ChainedRecord, DatasetSpec, Get, Hello, Message, Open, OpenIntent, Organization, Point,
-    Put, PutChain, Record, Request, StringRef, Welcome, access, kind, protocol_error,
+    AixSpec, Answer, ChainedRecord, DatasetSpec, Get, Hello, Message, Open, OpenIntent,
+    Organization, PathSpec, Point, Put, PutChain, Record, Request, StringRef, Welcome, access,
+    kind, protocol_error,
 };
 pub use options::{Access, Intent, OptionConflict, Processing, RplOptions};
 pub use wire::DecodeError;
@@ -27,7 +28,7 @@ pub use wire::DecodeError;
 /// Protocol major version: a different major is refused at the handshake.
 pub const PROTOCOL_MAJOR: u16 = 1;
 /// Protocol minor version: the session uses the lower of both sides' minors.
-pub const PROTOCOL_MINOR: u16 = 1;
+pub const PROTOCOL_MINOR: u16 = 2;
 /// IANA port of the VSAM Redirector.
 pub const DEFAULT_PORT: u16 = 2387;
 /// Frame limit before and unless the handshake agrees on another (16 MiB).

@@ -39,6 +39,12 @@ pub mod kind {
     pub const INFO: u8 = 0x32;
     /// List datasets matching a pattern.
     pub const LIST: u8 = 0x33;
+    /// Define an alternate index over a base cluster (protocol 1.2).
+    pub const DEFINE_AIX: u8 = 0x34;
+    /// Define a path through an alternate index (protocol 1.2).
+    pub const DEFINE_PATH: u8 = 0x35;
+    /// Build an alternate index from its base cluster (protocol 1.2).
+    pub const BLDINDEX: u8 = 0x36;
     /// Handshake answer.
     pub const WELCOME: u8 = 0x81;
     /// Status and records: the answer to data requests and to any failure.
@@ -214,6 +220,56 @@ impl DatasetSpec {
     }
 }
 
+/// DEFINE ALTERNATEINDEX: an index over another field of a KSDS or ESDS.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AixSpec {
+    /// The alternate index's name.
+    pub name: String,
+    /// RELATE: the base cluster.
+    pub base: String,
+    /// Offset of the alternate key in the base record.
+    pub key_offset: u32,
+    /// Length of the alternate key.
+    pub key_length: u16,
+    /// UNIQUEKEY (true) or NONUNIQUEKEY.
+    pub unique: bool,
+    /// UPGRADE: base writes keep the index in step (NOUPGRADE: only
+    /// BLDINDEX fills it).
+    pub upgrade: bool,
+}
+
+impl AixSpec {
+    fn encode(&self, out: &mut BytesMut) {
+        put_string(out, &self.name);
+        put_string(out, &self.base);
+        out.put_u32(self.key_offset);
+        out.put_u16(self.key_length);
+        out.put_u8(u8::from(self.unique));
+        out.put_u8(u8::from(self.upgrade));
+    }
+
+    fn decode(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
+        Ok(Self {
+            name: r.string("name")?,
+            base: r.string("base")?,
+            key_offset: r.u32("key_offset")?,
+            key_length: r.u16("key_length")?,
+            unique: r.u8("unique")? != 0,
+            upgrade: r.u8("upgrade")? != 0,
+        })
+    }
+}
+
+/// DEFINE PATH: a name that opens a base cluster through an alternate
+/// index, so that keyed requests use the alternate key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PathSpec {
+    /// The path's name.
+    pub name: String,
+    /// PATHENTRY: the alternate index.
+    pub aix: String,
+}
+
 /// Handshake, sent first by the client.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Hello {
@@ -366,6 +422,12 @@ pub enum Request {
     Info { name: String },
     /// Catalog: list by pattern (`*` matches within a qualifier, `**` across).
     List { pattern: String },
+    /// Catalog: define an alternate index (protocol 1.2).
+    DefineAix(AixSpec),
+    /// Catalog: define a path (protocol 1.2).
+    DefinePath(PathSpec),
+    /// Rebuild an alternate index from its base (protocol 1.2).
+    BldIndex { aix: String },
 }
 
 /// One record in a result: its RBA/RRN (0 for KSDS), key and bytes.
@@ -461,6 +523,9 @@ impl Message for Request {
             Request::Delete { .. } => kind::DELETE,
             Request::Info { .. } => kind::INFO,
             Request::List { .. } => kind::LIST,
+            Request::DefineAix(_) => kind::DEFINE_AIX,
+            Request::DefinePath(_) => kind::DEFINE_PATH,
+            Request::BldIndex { .. } => kind::BLDINDEX,
         }
     }
 
@@ -519,6 +584,12 @@ impl Message for Request {
             Request::Define(spec) => spec.encode(out),
             Request::Delete { name } | Request::Info { name } => put_string(out, name),
             Request::List { pattern } => put_string(out, pattern),
+            Request::DefineAix(spec) => spec.encode(out),
+            Request::DefinePath(spec) => {
+                put_string(out, &spec.name);
+                put_string(out, &spec.aix);
+            }
+            Request::BldIndex { aix } => put_string(out, aix),
         }
     }
 
@@ -640,6 +711,20 @@ impl Message for Request {
                 },
                 "LIST",
             ),
+            kind::DEFINE_AIX => (Request::DefineAix(AixSpec::decode(&mut r)?), "DEFINE AIX"),
+            kind::DEFINE_PATH => (
+                Request::DefinePath(PathSpec {
+                    name: r.string("name")?,
+                    aix: r.string("aix")?,
+                }),
+                "DEFINE PATH",
+            ),
+            kind::BLDINDEX => (
+                Request::BldIndex {
+                    aix: r.string("aix")?,
+                },
+                "BLDINDEX",
+            ),
             other => return Err(DecodeError::UnknownKind(other)),
         };
         r.finish(name)?;
@@ -671,6 +756,9 @@ pub fn request_name(kind_byte: u8) -> &'static str {
         kind::DELETE => "DELETE",
         kind::INFO => "INFO",
         kind::LIST => "LIST",
+        kind::DEFINE_AIX => "DEFINE AIX",
+        kind::DEFINE_PATH => "DEFINE PATH",
+        kind::BLDINDEX => "BLDINDEX",
         _ => "UNKNOWN",
     }
 }

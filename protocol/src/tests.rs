@@ -62,6 +62,21 @@ fn sample_requests() -> Vec<Request> {
         Request::List {
             pattern: "PROD.**".into(),
         },
+        Request::DefineAix(AixSpec {
+            name: "PROD.CUST.BYNAME".into(),
+            base: "PROD.CUST".into(),
+            key_offset: 8,
+            key_length: 20,
+            unique: false,
+            upgrade: true,
+        }),
+        Request::DefinePath(PathSpec {
+            name: "PROD.CUST.NAMEPATH".into(),
+            aix: "PROD.CUST.BYNAME".into(),
+        }),
+        Request::BldIndex {
+            aix: "PROD.CUST.BYNAME".into(),
+        },
         Request::PutChain(PutChain {
             target,
             options: 8,

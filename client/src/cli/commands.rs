@@ -119,7 +119,7 @@ pub async fn info(conn: &Connection, name: &str, output: Output) -> Result<()> {
     Ok(())
 }
 
-fn print_entries(entries: &[DatasetSpec], output: Output) {
+pub(super) fn print_entries(entries: &[DatasetSpec], output: Output) {
     for e in entries {
         if output.json {
             println!(

@@ -1,6 +1,7 @@
 //! Command-line parsing and dispatch.
 
 mod admin;
+mod alternate;
 mod browse;
 mod commands;
 mod fields;
@@ -45,7 +46,19 @@ enum Command {
     Ping,
     /// Defines a dataset (IDCAMS DEFINE CLUSTER).
     Define(commands::DefineArgs),
-    /// Deletes a dataset and its records.
+    /// Defines an alternate index over a KSDS or ESDS (IDCAMS DEFINE AIX).
+    DefineAix(alternate::DefineAixArgs),
+    /// Defines a path: a name that opens the base by an alternate key.
+    DefinePath {
+        name: String,
+        /// The alternate index (PATHENTRY).
+        #[arg(long)]
+        aix: String,
+    },
+    /// Builds an alternate index from its base's records (IDCAMS BLDINDEX).
+    Bldindex { aix: String },
+    /// Deletes a dataset and its records (with its alternate indexes and
+    /// paths).
     Delete { name: String },
     /// Lists datasets (`*` matches within a qualifier, `**` across).
     List { pattern: Option<String> },
@@ -100,6 +113,11 @@ pub async fn run(args: Args) -> Result<()> {
     match args.command {
         Command::Ping => commands::ping(&conn).await,
         Command::Define(define) => commands::define(&conn, define, output).await,
+        Command::DefineAix(define) => alternate::define_aix(&conn, define, output).await,
+        Command::DefinePath { name, aix } => {
+            alternate::define_path(&conn, &name, &aix, output).await
+        }
+        Command::Bldindex { aix } => alternate::bldindex(&conn, &aix).await,
         Command::Delete { name } => commands::delete(&conn, &name).await,
         Command::List { pattern } => {
             commands::list(&conn, pattern.as_deref().unwrap_or("**"), output).await

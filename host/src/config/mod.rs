@@ -783,6 +783,7 @@ impl Config {
                     ),
                     None => None,
                 },
+                relation: None,
             };
             def.validate()
                 .map_err(|m| err(ds.record_size.span(), format!("datasets[{i}]"), m))?;

@@ -151,6 +151,19 @@ impl Migrations {
         if def.backend == to {
             return Err(format!("{dataset} is already on backend {to}"));
         }
+        if def.relation.is_some() {
+            return Err(format!(
+                "{dataset} is an alternate index or a path: migrate its base cluster"
+            ));
+        }
+        if !crate::vsam::alternate::requests::related(&self.shared, &dataset)
+            .0
+            .is_empty()
+        {
+            return Err(format!(
+                "{dataset} has alternate indexes, which live migration does not move yet: DELETE them, migrate, then DEFINE them again and BLDINDEX"
+            ));
+        }
         let Some(target) = self.shared.backend(to) else {
             return Err(format!(
                 "there is no backend {to}; configured: {}",

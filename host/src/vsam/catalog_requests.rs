@@ -116,6 +116,22 @@ pub(crate) async fn delete(shared: &Shared, name: &str) -> Answer {
             ),
         );
     }
+    // An alternate index and a path go with what they relate to; an index
+    // is deleted only while its base is closed (its writes upgrade it).
+    let (indexes, paths) = super::alternate::requests::related(shared, &name);
+    let base = match &def.relation {
+        Some(crate::catalog::Relation::Aix { base, .. }) => Some(base.clone()),
+        Some(crate::catalog::Relation::Path { .. }) => None,
+        None => None,
+    };
+    if let Some(base) = &base
+        && shared.is_open(base)
+    {
+        return refuse(
+            fdbk::EXCLUSIVE_CONTROL,
+            format!("{name} DELETE: its base cluster {base} is open; CLOSE it everywhere first"),
+        );
+    }
     let Some(_closed_to_opens) = shared.begin_delete(&name) else {
         return refuse(
             fdbk::EXCLUSIVE_CONTROL,
@@ -124,7 +140,17 @@ pub(crate) async fn delete(shared: &Shared, name: &str) -> Answer {
             ),
         );
     };
+    let storage_of = |def: &DatasetDef| {
+        def.relation.is_none() || matches!(def.relation, Some(crate::catalog::Relation::Aix { .. }))
+    };
     if let Some(backend) = shared.backend(&def.backend) {
+        for index in &indexes {
+            let _ = backend.call(Call::Destroy(index.to_plugin())).await;
+        }
+    }
+    if let Some(backend) = shared.backend(&def.backend)
+        && storage_of(&def)
+    {
         match backend.call(Call::Destroy(def.to_plugin())).await {
             Ok(_) | Err(CallError::Store(StoreError::NoSuchDataset)) => {}
             Err(error) => {
@@ -134,6 +160,13 @@ pub(crate) async fn delete(shared: &Shared, name: &str) -> Answer {
                     describe(&error)
                 ))));
             }
+        }
+    }
+    for related in paths.iter().chain(&indexes) {
+        if let Err(error) = shared.catalog.remove(&related.name) {
+            return super::answer(Err(Status::physical(format!(
+                "{name} DELETE: the catalog could not be saved: {error:#}"
+            ))));
         }
     }
     match shared.catalog.remove(&name) {

@@ -2,6 +2,8 @@
 //! locks of exclusive control, and a write counter that invalidates
 //! read-ahead.
 
+use super::alternate::AixIndex;
+use super::alternate::upgrade::{self, Upgraded};
 use super::placement::Placement;
 use crate::catalog::DatasetDef;
 use crate::runtime::BackendHandle;
@@ -38,13 +40,19 @@ pub struct DatasetState {
     gate: Arc<tokio::sync::RwLock<()>>,
     locks: Mutex<HashMap<Vec<u8>, Owner>>,
     version: AtomicU64,
+    /// The alternate indexes over it (those with UPGRADE are kept in step
+    /// with its writes).
+    pub(crate) indexes: Vec<AixIndex>,
+    /// Held by a write that keeps the indexes in step.
+    pub(crate) index_lock: tokio::sync::Mutex<()>,
     /// Number of opens on it (guarded by the registry's lock).
     pub(super) users: Mutex<usize>,
 }
 
 impl DatasetState {
-    /// State for a dataset about to be opened.
-    pub fn new(def: DatasetDef, backend: BackendHandle) -> Self {
+    /// State for a dataset about to be opened, with the alternate indexes
+    /// over it.
+    pub fn new(def: DatasetDef, backend: BackendHandle, indexes: Vec<AixIndex>) -> Self {
         Self {
             plugin_dataset: def.to_plugin(),
             def,
@@ -55,6 +63,8 @@ impl DatasetState {
             gate: Arc::new(tokio::sync::RwLock::new(())),
             locks: Mutex::new(HashMap::new()),
             version: AtomicU64::new(0),
+            indexes,
+            index_lock: tokio::sync::Mutex::new(()),
             users: Mutex::new(0),
         }
     }
@@ -241,18 +251,55 @@ impl DatasetState {
         }
     }
 
+    /// True if writes must keep alternate indexes in step.
+    fn upgrades(&self) -> bool {
+        self.indexes.iter().any(|index| index.upgrade)
+    }
+
+    /// Runs a call on an alternate index's storage (in the base's backend).
+    pub(crate) async fn index_call(&self, request: &str, call: Call) -> Result<Reply, Status> {
+        self.placement
+            .load()
+            .primary
+            .call(call)
+            .await
+            .map_err(|e| self.fail(request, e))
+    }
+
+    /// Runs one write on the base alone (and its migration mirror).
+    pub(crate) async fn write_base(&self, request: &str, call: Call) -> Result<Reply, Status> {
+        let result = self
+            .write(vec![call])
+            .await
+            .pop()
+            .expect("one result per call");
+        self.wrote();
+        result.map_err(|e| self.fail(request, e))
+    }
+
     /// Runs inserts and appends in order as one backend job, until the
-    /// first that fails; one result per call that ran.
-    pub async fn write_chain(&self, request: &str, calls: Vec<Call>) -> Vec<Result<Reply, Status>> {
+    /// first that fails; one result per call that ran. With alternate
+    /// indexes to upgrade, record by record through them.
+    pub async fn write_chain(
+        &self,
+        request: &str,
+        calls: Vec<Call>,
+    ) -> (Vec<Result<Reply, Status>>, Upgraded) {
         if calls.is_empty() {
-            return Vec::new();
+            return (Vec::new(), Upgraded::default());
+        }
+        if self.upgrades() {
+            let outcome = upgrade::insert(self, request, calls).await;
+            self.wrote();
+            return outcome;
         }
         let results = self.write(calls).await;
         self.wrote();
-        results
+        let results = results
             .into_iter()
             .map(|result| result.map_err(|e| self.fail(request, e)))
-            .collect()
+            .collect();
+        (results, Upgraded::default())
     }
 
     /// Replaces the record under an existing key.
@@ -261,7 +308,12 @@ impl DatasetState {
         request: &str,
         key: Vec<u8>,
         record: Vec<u8>,
-    ) -> Result<(), Status> {
+    ) -> Result<Upgraded, Status> {
+        if self.upgrades() {
+            let outcome = upgrade::replace(self, request, key, record).await;
+            self.wrote();
+            return outcome;
+        }
         let result = self
             .write(vec![Call::Replace(
                 self.plugin_dataset.clone(),
@@ -272,11 +324,18 @@ impl DatasetState {
             .pop()
             .expect("one result per call");
         self.wrote();
-        result.map(drop).map_err(|e| self.fail(request, e))
+        result
+            .map(|_| Upgraded::default())
+            .map_err(|e| self.fail(request, e))
     }
 
     /// Deletes the record under `key`.
     pub async fn delete(&self, request: &str, key: Vec<u8>) -> Result<(), Status> {
+        if self.upgrades() {
+            let outcome = upgrade::delete(self, request, key).await;
+            self.wrote();
+            return outcome;
+        }
         let result = self
             .write(vec![Call::Delete(self.plugin_dataset.clone(), key)])
             .await
@@ -309,6 +368,14 @@ impl DatasetState {
         let created = backend
             .call(Call::Create(storage, self.def.layout.clone()))
             .await;
+        // The alternate indexes empty with it.
+        for index in &self.indexes {
+            let storage = index.storage.clone();
+            let _ = backend.call(Call::Destroy(storage.clone())).await;
+            if let Err(error) = backend.call(Call::Create(storage, None)).await {
+                return Err(self.fail("OPEN (reset of an alternate index)", error));
+            }
+        }
         self.wrote();
         created
             .map(drop)

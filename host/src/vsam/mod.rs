@@ -5,11 +5,12 @@
 //! RRDS slots and every return and feedback code are decided here, the same
 //! way for every backend.
 
-mod dataset;
+pub(crate) mod alternate;
+pub(crate) mod dataset;
 pub mod placement;
-mod rpl;
-mod session;
-mod shared;
+pub(crate) mod rpl;
+pub(crate) mod session;
+pub(crate) mod shared;
 
 mod catalog_requests;
 mod erase;

@@ -146,9 +146,13 @@ async fn update(ctx: &mut Ctx<'_>, record: &[u8]) -> Outcome {
             }
             _ => {}
         }
-        ctx.state
+        let upgraded = ctx
+            .state
             .replace(ctx.request, held.key.clone(), record.to_vec())
             .await?;
+        if upgraded.duplicate {
+            *ctx.feedback = fdbk::DUPLICATE_KEY;
+        }
         Ok(vec![written_record(ctx, held.key.clone())])
     }
     .await;
@@ -204,7 +208,10 @@ async fn insert(
             }
         }
     }
-    let results = ctx.state.write_chain(ctx.request, calls).await;
+    let (results, upgraded) = ctx.state.write_chain(ctx.request, calls).await;
+    if upgraded.duplicate {
+        *ctx.feedback = fdbk::DUPLICATE_KEY;
+    }
     let mut written = Vec::with_capacity(results.len());
     let mut failure = refused.map(Err);
     for (result, key) in results.into_iter().zip(keys) {

@@ -1,5 +1,6 @@
 //! One connection's VSAM state: its open datasets and their strings.
 
+use super::alternate::{self, AixIndex};
 use super::dataset::{DatasetState, Owner};
 use super::rpl::Rpl;
 use super::shared::Shared;
@@ -14,6 +15,8 @@ use vsam_protocol::{
 /// An open dataset on this connection.
 pub(crate) struct OpenDataset {
     pub state: Arc<DatasetState>,
+    /// Opened by a path: keyed GET and POINT go through this index.
+    pub path: Option<Arc<AixIndex>>,
     pub intent: OpenIntent,
     pub access: u8,
     pub strings: Vec<Rpl>,
@@ -26,6 +29,9 @@ pub(crate) struct Ctx<'a> {
     pub owner: Owner,
     pub intent: OpenIntent,
     pub request: &'static str,
+    /// A feedback code for a successful request (X'08': a duplicate
+    /// alternate key), answered with R15=0.
+    pub feedback: &'a mut u8,
 }
 
 impl Ctx<'_> {
@@ -59,6 +65,8 @@ pub struct Session {
     answer_frame: usize,
     opens: HashMap<u32, OpenDataset>,
     next_handle: u32,
+    /// The feedback code of the request being handled (see `Ctx`).
+    feedback: u8,
 }
 
 impl Session {
@@ -72,6 +80,7 @@ impl Session {
             answer_frame,
             opens: HashMap::new(),
             next_handle: 1,
+            feedback: 0,
         }
     }
 
@@ -82,6 +91,24 @@ impl Session {
 
     /// Runs one request and returns its answer.
     pub async fn handle(&mut self, request: Request) -> Answer {
+        self.feedback = 0;
+        let answer = self.run(request).await;
+        match answer {
+            Answer::Result { status, records } if status.is_ok() && self.feedback != 0 => {
+                Answer::Result {
+                    status: Status {
+                        fdbk: self.feedback,
+                        message: "a duplicate alternate key exists".into(),
+                        ..status
+                    },
+                    records,
+                }
+            }
+            other => other,
+        }
+    }
+
+    async fn run(&mut self, request: Request) -> Answer {
         match request {
             Request::Hello(_) => Answer::ProtocolError {
                 code: protocol_error::MALFORMED,
@@ -97,8 +124,15 @@ impl Session {
                     // Room for the status, message and frame header.
                     bytes: self.answer_frame.saturating_sub(64 * 1024).max(1),
                 };
+                let path = self.path_of(req.target.handle);
                 answer(match self.ctx("GET", req.target, req.options) {
-                    Ok((ctx, options)) => get::get(ctx, options, &req, limit).await,
+                    Ok((ctx, options)) => match path {
+                        Some(index) => {
+                            let batch = req.max_records.max(1).min(limit.records);
+                            alternate::path::get(ctx, &index, options, &req, batch).await
+                        }
+                        None => get::get(ctx, options, &req, limit).await,
+                    },
                     Err(status) => Err(status),
                 })
             }
@@ -125,10 +159,16 @@ impl Session {
                     Err(status) => Err(status),
                 })
             }
-            Request::Point(req) => answer(match self.ctx("POINT", req.target, req.options) {
-                Ok((ctx, options)) => point::point(ctx, options, &req).await,
-                Err(status) => Err(status),
-            }),
+            Request::Point(req) => {
+                let path = self.path_of(req.target.handle);
+                answer(match self.ctx("POINT", req.target, req.options) {
+                    Ok((ctx, options)) => match path {
+                        Some(index) => alternate::path::point(ctx, &index, options, &req).await,
+                        None => point::point(ctx, options, &req).await,
+                    },
+                    Err(status) => Err(status),
+                })
+            }
             Request::EndReq { target } => {
                 answer(self.ctx("ENDREQ", target, 0).map(|(mut ctx, _)| {
                     ctx.release_held();
@@ -140,7 +180,15 @@ impl Session {
             Request::Delete { name } => catalog_requests::delete(&self.shared, &name).await,
             Request::Info { name } => catalog_requests::info(&self.shared, &name),
             Request::List { pattern } => catalog_requests::list(&self.shared, &pattern),
+            Request::DefineAix(spec) => alternate::requests::define_aix(&self.shared, spec).await,
+            Request::DefinePath(spec) => alternate::requests::define_path(&self.shared, spec).await,
+            Request::BldIndex { aix } => alternate::requests::bldindex(&self.shared, &aix).await,
         }
+    }
+
+    /// The index of an open made through a path.
+    fn path_of(&self, handle: u32) -> Option<Arc<AixIndex>> {
+        self.opens.get(&handle).and_then(|open| open.path.clone())
     }
 
     /// Finds the string a data request names and checks its options.
@@ -194,19 +242,24 @@ impl Session {
             },
             intent: open.intent,
             request,
+            feedback: &mut self.feedback,
         };
         Ok((ctx, options))
     }
 
     async fn open(&mut self, open: vsam_protocol::Open) -> Answer {
         let name = open.dataset.to_ascii_uppercase();
-        let Some((def, _)) = self.shared.catalog.get(&name) else {
+        let Some((entry, _)) = self.shared.catalog.get(&name) else {
             return answer(Err(Status::logical(
                 open_error::NOT_FOUND,
                 format!(
                     "{name} OPEN: the dataset is not in the catalog; DEFINE it first (vsamr define {name} ...)"
                 ),
             )));
+        };
+        let (def, path) = match alternate::requests::resolve_open(&self.shared, &entry) {
+            Ok(resolved) => resolved,
+            Err(status) => return answer(Err(status)),
         };
         let strings = open.strings.max(1);
         if strings > self.shared.limits.max_strings {
@@ -244,6 +297,7 @@ impl Session {
             handle,
             OpenDataset {
                 state,
+                path: path.map(Arc::new),
                 intent: open.intent,
                 access: open.access,
                 strings,
@@ -252,7 +306,7 @@ impl Session {
         tracing::debug!(session = self.id, dataset = %name, handle, "open");
         Answer::Opened {
             handle,
-            dataset: def.to_spec(),
+            dataset: entry.to_spec(),
         }
     }
 

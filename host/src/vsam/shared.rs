@@ -128,6 +128,7 @@ impl Shared {
                 ),
             )
         })?;
+        let indexes = super::alternate::requests::indexes_of(self, def);
         let mut registry = self.registry.lock().unwrap();
         if registry.deleting.contains(&def.name) {
             return Err(Status::logical(
@@ -138,7 +139,7 @@ impl Shared {
         let state = registry
             .open
             .entry(def.name.clone())
-            .or_insert_with(|| Arc::new(DatasetState::new(def.clone(), backend)))
+            .or_insert_with(|| Arc::new(DatasetState::new(def.clone(), backend, indexes)))
             .clone();
         *state.users.lock().unwrap() += 1;
         Ok(state)
@@ -253,6 +254,7 @@ mod tests {
             codepage: vsam_plugin_sdk::codepage::CodePage::Ascii,
             backend: "b".into(),
             layout: None,
+            relation: None,
         };
         let state = shared.acquire(&def).unwrap();
         assert!(shared.begin_delete("A.B").is_none(), "open: no delete");

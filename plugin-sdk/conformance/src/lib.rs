@@ -8,6 +8,7 @@
 //! Run it on a plugin with `vsam-conformance path/to/plugin.wasm`, or from
 //! Rust with [`run_suite`] against any server address.
 
+mod alternate;
 mod check;
 mod postgres;
 mod scenarios;

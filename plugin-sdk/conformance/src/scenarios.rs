@@ -64,6 +64,10 @@ pub fn all() -> Vec<Scenario> {
         scenario!("several strings keep separate positions", strings),
         scenario!("records survive close and reopen", reopen),
         scenario!("open output with reset empties the dataset", reset),
+        scenario!(
+            "alternate indexes and paths",
+            crate::alternate::alternate_index
+        ),
         scenario!("large records round trip", large_records),
         scenario!("put chain: in order, stops at the first failure", put_chain),
         scenario!("put chain: ESDS RBAs and RRDS slots", put_chain_esds_rrds),
@@ -71,11 +75,11 @@ pub fn all() -> Vec<Scenario> {
 }
 
 impl Env {
-    fn name(&self, suffix: &str) -> String {
+    pub(crate) fn name(&self, suffix: &str) -> String {
         format!("{}.{suffix}", self.prefix)
     }
 
-    async fn define(
+    pub(crate) async fn define(
         &self,
         suffix: &str,
         organization: Organization,
@@ -106,7 +110,7 @@ impl Env {
         self.define(suffix, Organization::Ksds, 4, 100).await
     }
 
-    async fn open(&self, name: &str, intent: OpenIntent) -> Step<Dataset> {
+    pub(crate) async fn open(&self, name: &str, intent: OpenIntent) -> Step<Dataset> {
         Ok(Dataset::open(&self.first, name, intent, 4).await?)
     }
 }

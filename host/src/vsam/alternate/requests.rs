@@ -1,0 +1,386 @@
+//! IDCAMS's DEFINE ALTERNATEINDEX, DEFINE PATH and BLDINDEX, and what
+//! DELETE does to the indexes and paths of what it deletes.
+
+use super::AixIndex;
+use crate::catalog::{DatasetDef, Relation, validate_name};
+use crate::runtime::BackendHandle;
+use crate::runtime::call::{Call, CallError, Reply};
+use crate::vsam::shared::Shared;
+use std::collections::HashMap;
+use vsam_plugin_sdk::{Direction, Start, StoreError};
+use vsam_protocol::{AixSpec, Answer, Organization, PathSpec, Status, fdbk};
+
+fn refuse(code: u8, message: String) -> Answer {
+    crate::vsam::answer(Err(Status::logical(code, message)))
+}
+
+fn physical(message: String) -> Answer {
+    crate::vsam::answer(Err(Status::physical(message)))
+}
+
+/// The AIX entries over `base`, and the paths over each.
+pub(crate) fn related(shared: &Shared, base: &str) -> (Vec<DatasetDef>, Vec<DatasetDef>) {
+    let all = shared.catalog.list("**");
+    let indexes: Vec<DatasetDef> = all
+        .iter()
+        .filter(|def| matches!(&def.relation, Some(Relation::Aix { base: b, .. }) if b == base))
+        .cloned()
+        .collect();
+    let paths = all
+        .into_iter()
+        .filter(|def| {
+            matches!(&def.relation, Some(Relation::Path { aix }) if *aix == base || indexes.iter().any(|i| i.name == *aix))
+        })
+        .collect();
+    (indexes, paths)
+}
+
+/// The indexes over a base, as the host uses them.
+pub(crate) fn indexes_of(shared: &Shared, base: &DatasetDef) -> Vec<AixIndex> {
+    related(shared, &base.name)
+        .0
+        .iter()
+        .filter_map(|def| AixIndex::from_def(def, base.organization))
+        .collect()
+}
+
+/// What an OPEN of a catalog entry opens: the base cluster, and for a
+/// path the index it reads by. An alternate index itself is not opened.
+pub(crate) fn resolve_open(
+    shared: &Shared,
+    entry: &DatasetDef,
+) -> Result<(DatasetDef, Option<AixIndex>), Status> {
+    let name = &entry.name;
+    match &entry.relation {
+        None => Ok((entry.clone(), None)),
+        Some(Relation::Aix { .. }) => Err(Status::logical(
+            vsam_protocol::open_error::INVALID_OPTIONS,
+            format!(
+                "{name} OPEN: {name} is an alternate index; open a PATH over it (vsamr define-path) to read by its key"
+            ),
+        )),
+        Some(Relation::Path { aix }) => {
+            let missing = |what: &str| {
+                Status::logical(
+                    vsam_protocol::open_error::NOT_FOUND,
+                    format!("{name} OPEN: the path's {what} is missing from the catalog"),
+                )
+            };
+            let (aix_def, _) = shared
+                .catalog
+                .get(aix)
+                .ok_or_else(|| missing("alternate index"))?;
+            let Some(Relation::Aix { base, .. }) = &aix_def.relation else {
+                return Err(missing("alternate index"));
+            };
+            let (base, _) = shared
+                .catalog
+                .get(base)
+                .ok_or_else(|| missing("base cluster"))?;
+            let index = AixIndex::from_def(&aix_def, base.organization)
+                .ok_or_else(|| missing("alternate index"))?;
+            Ok((base, Some(index)))
+        }
+    }
+}
+
+/// Empty storage for an index (made afresh if some is left over).
+async fn fresh_storage(backend: &BackendHandle, def: &DatasetDef) -> Result<(), CallError> {
+    match backend.call(Call::Create(def.to_plugin(), None)).await {
+        Err(CallError::Store(StoreError::AlreadyExists)) => {
+            backend.call(Call::Destroy(def.to_plugin())).await?;
+            backend
+                .call(Call::Create(def.to_plugin(), None))
+                .await
+                .map(drop)
+        }
+        other => other.map(drop),
+    }
+}
+
+/// DEFINE ALTERNATEINDEX: an empty index over a KSDS or ESDS, stored in
+/// the base's backend (BLDINDEX fills it from existing records).
+pub(crate) async fn define_aix(shared: &Shared, spec: AixSpec) -> Answer {
+    let name = spec.name.to_ascii_uppercase();
+    let base_name = spec.base.to_ascii_uppercase();
+    let what = format!("{name} DEFINE AIX");
+    if let Err(problem) = validate_name(&name) {
+        return refuse(fdbk::INVALID_OPTIONS, format!("{what}: {problem}"));
+    }
+    if shared.catalog.get(&name).is_some() {
+        return refuse(
+            fdbk::DUPLICATE_KEY,
+            format!("{what}: a catalog entry of that name exists"),
+        );
+    }
+    let Some((base, _)) = shared.catalog.get(&base_name) else {
+        return refuse(
+            fdbk::NOT_FOUND,
+            format!("{what}: the base cluster {base_name} (RELATE) is not in the catalog"),
+        );
+    };
+    if base.relation.is_some() || base.organization == Organization::Rrds {
+        return refuse(
+            fdbk::INVALID_OPTIONS,
+            format!(
+                "{what}: {base_name} is not a KSDS or an ESDS cluster; an alternate index relates to one"
+            ),
+        );
+    }
+    let end = u64::from(spec.key_offset) + u64::from(spec.key_length);
+    if spec.key_length == 0 || spec.key_length > 255 || end > u64::from(base.max_record) {
+        return refuse(
+            fdbk::INVALID_OPTIONS,
+            format!(
+                "{what}: the alternate key (offset {}, length {}) must be 1 to 255 bytes within {base_name}'s records of up to {} bytes",
+                spec.key_offset, spec.key_length, base.max_record
+            ),
+        );
+    }
+    if shared.is_open(&base_name) {
+        return refuse(
+            fdbk::EXCLUSIVE_CONTROL,
+            format!("{what}: the base cluster {base_name} is open; CLOSE it everywhere first"),
+        );
+    }
+    let Some(backend) = shared.backend(&base.backend) else {
+        return physical(format!(
+            "{what}: the base's backend {} is not configured",
+            base.backend
+        ));
+    };
+    let def = DatasetDef {
+        name: name.clone(),
+        organization: Organization::Ksds,
+        key_offset: spec.key_offset,
+        key_length: spec.key_length,
+        min_record: base.min_record,
+        max_record: base.max_record,
+        codepage: base.codepage,
+        backend: base.backend.clone(),
+        layout: None,
+        relation: Some(Relation::Aix {
+            base: base_name.clone(),
+            base_key_length: if base.organization == Organization::Ksds {
+                base.key_length
+            } else {
+                8
+            },
+            unique: spec.unique,
+            upgrade: spec.upgrade,
+        }),
+    };
+    if let Err(error) = fresh_storage(&backend, &def).await {
+        return physical(format!(
+            "{what}: backend {} could not create the index's storage: {error}",
+            base.backend
+        ));
+    }
+    match shared.catalog.insert(def.clone()) {
+        Ok(true) => {
+            tracing::info!(aix = %name, base = %base_name, "alternate index defined");
+            Answer::Catalog {
+                datasets: vec![def.to_spec()],
+            }
+        }
+        Ok(false) => refuse(
+            fdbk::DUPLICATE_KEY,
+            format!("{what}: a catalog entry of that name exists"),
+        ),
+        Err(error) => {
+            let _ = backend.call(Call::Destroy(def.to_plugin())).await;
+            physical(format!("{what}: the catalog could not be saved: {error:#}"))
+        }
+    }
+}
+
+/// DEFINE PATH: a name that opens the base of an alternate index by the
+/// alternate key.
+pub(crate) async fn define_path(shared: &Shared, spec: PathSpec) -> Answer {
+    let name = spec.name.to_ascii_uppercase();
+    let aix_name = spec.aix.to_ascii_uppercase();
+    let what = format!("{name} DEFINE PATH");
+    if let Err(problem) = validate_name(&name) {
+        return refuse(fdbk::INVALID_OPTIONS, format!("{what}: {problem}"));
+    }
+    if shared.catalog.get(&name).is_some() {
+        return refuse(
+            fdbk::DUPLICATE_KEY,
+            format!("{what}: a catalog entry of that name exists"),
+        );
+    }
+    let Some((aix, _)) = shared.catalog.get(&aix_name) else {
+        return refuse(
+            fdbk::NOT_FOUND,
+            format!("{what}: the alternate index {aix_name} (PATHENTRY) is not in the catalog"),
+        );
+    };
+    let Some(Relation::Aix { base, .. }) = &aix.relation else {
+        return refuse(
+            fdbk::INVALID_OPTIONS,
+            format!("{what}: {aix_name} is not an alternate index"),
+        );
+    };
+    let Some((base, _)) = shared.catalog.get(base) else {
+        return physical(format!(
+            "{what}: the base cluster {base} of {aix_name} is missing from the catalog"
+        ));
+    };
+    // A path is a keyed view, whatever the base: a KSDS by the alternate key.
+    let def = DatasetDef {
+        name: name.clone(),
+        organization: Organization::Ksds,
+        key_offset: aix.key_offset,
+        key_length: aix.key_length,
+        min_record: base.min_record,
+        max_record: base.max_record,
+        codepage: base.codepage,
+        backend: base.backend.clone(),
+        layout: base.layout.clone(),
+        relation: Some(Relation::Path { aix: aix_name }),
+    };
+    match shared.catalog.insert(def.clone()) {
+        Ok(true) => Answer::Catalog {
+            datasets: vec![def.to_spec()],
+        },
+        Ok(false) => refuse(
+            fdbk::DUPLICATE_KEY,
+            format!("{what}: a catalog entry of that name exists"),
+        ),
+        Err(error) => physical(format!("{what}: the catalog could not be saved: {error:#}")),
+    }
+}
+
+/// Records read from the base per step of a BLDINDEX.
+const STEP: u32 = 500;
+
+/// BLDINDEX: the index made afresh from every record of its base.
+pub(crate) async fn bldindex(shared: &Shared, aix_name: &str) -> Answer {
+    let aix_name = aix_name.to_ascii_uppercase();
+    let what = format!("{aix_name} BLDINDEX");
+    let Some((aix, _)) = shared.catalog.get(&aix_name) else {
+        return refuse(
+            fdbk::NOT_FOUND,
+            format!("{what}: the alternate index is not in the catalog"),
+        );
+    };
+    let Some(Relation::Aix {
+        base: base_name, ..
+    }) = &aix.relation
+    else {
+        return refuse(
+            fdbk::INVALID_OPTIONS,
+            format!("{what}: {aix_name} is not an alternate index"),
+        );
+    };
+    let Some((base, _)) = shared.catalog.get(base_name) else {
+        return physical(format!(
+            "{what}: the base cluster {base_name} is missing from the catalog"
+        ));
+    };
+    if shared.is_open(base_name) {
+        return refuse(
+            fdbk::EXCLUSIVE_CONTROL,
+            format!("{what}: the base cluster {base_name} is open; CLOSE it everywhere first"),
+        );
+    }
+    let (Some(backend), Some(index)) = (
+        shared.backend(&base.backend),
+        AixIndex::from_def(&aix, base.organization),
+    ) else {
+        return physical(format!(
+            "{what}: the base's backend {} is not configured",
+            base.backend
+        ));
+    };
+    if let Err(error) = fresh_storage(&backend, &aix).await {
+        return physical(format!(
+            "{what}: backend {} could not make the index's storage: {error}",
+            base.backend
+        ));
+    }
+    let storage = base.to_plugin();
+    let mut from = Start::Edge;
+    let mut sequences: HashMap<Vec<u8>, u64> = HashMap::new();
+    let mut records = 0u64;
+    loop {
+        let entries = match backend
+            .call(Call::Scan(
+                storage.clone(),
+                from.clone(),
+                Direction::Forward,
+                STEP,
+            ))
+            .await
+        {
+            Ok(Reply::Entries(entries)) => entries,
+            Ok(other) => {
+                return physical(format!(
+                    "{what}: backend {} answered a scan with {other:?}",
+                    base.backend
+                ));
+            }
+            Err(error) => return physical(format!("{what}: reading {base_name} failed: {error}")),
+        };
+        let Some(last) = entries.last() else {
+            break;
+        };
+        from = Start::Exclusive(last.key.clone());
+        let mut calls = Vec::with_capacity(entries.len());
+        for entry in &entries {
+            let Some(alternate) = index.alternate_key(&entry.value) else {
+                continue;
+            };
+            let sequence = sequences.entry(alternate.to_vec()).or_insert(0);
+            let key = index.entry_key(alternate, *sequence);
+            *sequence += 1;
+            calls.push(Call::Insert(
+                index.storage.clone(),
+                key.clone(),
+                AixIndex::entry_record(&key, &entry.key),
+            ));
+        }
+        records += calls.len() as u64;
+        for (result, call) in backend
+            .call_chain(calls.clone())
+            .await
+            .into_iter()
+            .zip(&calls)
+        {
+            match result {
+                Ok(_) => {}
+                Err(CallError::Store(StoreError::DuplicateKey)) => {
+                    let Call::Insert(_, key, record) = call else {
+                        continue;
+                    };
+                    let _ = fresh_storage(&backend, &aix).await;
+                    return refuse(
+                        fdbk::DUPLICATE_KEY,
+                        format!(
+                            "{what}: alternate key {} is held by two records of {base_name} (one has key {}), and {aix_name} is UNIQUEKEY; the index is left empty",
+                            String::from_utf8_lossy(key),
+                            String::from_utf8_lossy(&record[key.len()..])
+                        ),
+                    );
+                }
+                Err(error) => {
+                    return physical(format!("{what}: writing the index failed: {error}"));
+                }
+            }
+        }
+        if entries.len() < STEP as usize {
+            break;
+        }
+    }
+    tracing::info!(aix = %aix_name, records, "alternate index built");
+    Answer::Result {
+        status: Status {
+            message: format!(
+                "{aix_name}: {records} records indexed, {} alternate keys",
+                sequences.len()
+            ),
+            ..Status::ok()
+        },
+        records: Vec::new(),
+    }
+}

@@ -1,0 +1,294 @@
+//! Keeping the upgrade set in step with base writes.
+//!
+//! Per base record: new index entries are stored (and synced) before the
+//! base write, old ones removed after it, so the indexes stay a superset
+//! of the truth (see the module above). Writes to one base that touch its
+//! indexes run one at a time (the base's index lock): a unique-key check
+//! and the write it allows cannot interleave with another's.
+
+use super::AixIndex;
+use crate::runtime::call::{Call, Reply};
+use crate::vsam::dataset::DatasetState;
+use vsam_plugin_sdk::keys::{key_number, number_key};
+use vsam_plugin_sdk::{Direction, Entry, Start};
+use vsam_protocol::{Status, fdbk};
+
+/// An index entry to store for a base record.
+struct NewEntry<'a> {
+    index: &'a AixIndex,
+    key: Vec<u8>,
+    record: Vec<u8>,
+    /// A stale entry holds the unique key: replace it.
+    replaces: bool,
+}
+
+/// What a base write did beyond its own record.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Upgraded {
+    /// A NONUNIQUEKEY index now holds the record's alternate key more
+    /// than once (R15=0, FDBK X'08' on the request).
+    pub duplicate: bool,
+}
+
+fn upgrade_set(base: &DatasetState) -> impl Iterator<Item = &AixIndex> {
+    base.indexes.iter().filter(|index| index.upgrade)
+}
+
+/// The next sequence number for `alternate` in a NONUNIQUEKEY index.
+async fn next_sequence(
+    base: &DatasetState,
+    request: &str,
+    index: &AixIndex,
+    alternate: &[u8],
+) -> Result<u64, Status> {
+    let mut bound = alternate.to_vec();
+    bound.extend_from_slice(&[0xFF; 8]);
+    let last = index
+        .scan(
+            base,
+            request,
+            Start::Inclusive(bound),
+            Direction::Backward,
+            1,
+        )
+        .await?;
+    Ok(match last.first() {
+        Some(entry) if index.entry_alternate(&entry.key) == alternate => {
+            key_number(&entry.key[index.key_length..]).map_or(0, |n| n + 1)
+        }
+        _ => 0,
+    })
+}
+
+/// The entries a record under `base_key` needs in the upgrade set, and
+/// whether one makes a duplicate; a unique key held by another record
+/// refuses the write (FDBK X'08').
+async fn plan<'a>(
+    base: &'a DatasetState,
+    request: &str,
+    base_key: &[u8],
+    record: &[u8],
+    unchanged: Option<&[u8]>,
+) -> Result<(Vec<NewEntry<'a>>, bool), Status> {
+    let mut entries = Vec::new();
+    let mut duplicate = false;
+    for index in upgrade_set(base) {
+        let Some(alternate) = index.alternate_key(record) else {
+            continue;
+        };
+        if unchanged.and_then(|old| index.alternate_key(old)) == Some(alternate) {
+            continue;
+        }
+        if index.unique {
+            let found = match base
+                .index_call(
+                    request,
+                    Call::Get(index.storage.clone(), alternate.to_vec()),
+                )
+                .await?
+            {
+                Reply::Record(found) => found,
+                other => return Err(base.protocol_violation(request, &other)),
+            };
+            let replaces = found.is_some();
+            if let Some(value) = found {
+                let entry = Entry {
+                    key: alternate.to_vec(),
+                    value,
+                };
+                if index.base_key(&entry) != base_key
+                    && index.resolve(base, request, &entry).await?.is_some()
+                {
+                    return Err(Status::logical(
+                        fdbk::DUPLICATE_KEY,
+                        format!(
+                            "{} {request}: alternate index {} (UNIQUEKEY) already holds this alternate key",
+                            base.def.name, index.name
+                        ),
+                    ));
+                }
+            }
+            entries.push(NewEntry {
+                index,
+                record: AixIndex::entry_record(alternate, base_key),
+                key: alternate.to_vec(),
+                replaces,
+            });
+        } else {
+            duplicate |= index
+                .has_duplicate(base, request, alternate, base_key)
+                .await?;
+            let key = index.entry_key(
+                alternate,
+                next_sequence(base, request, index, alternate).await?,
+            );
+            entries.push(NewEntry {
+                index,
+                record: AixIndex::entry_record(&key, base_key),
+                key,
+                replaces: false,
+            });
+        }
+    }
+    Ok((entries, duplicate))
+}
+
+async fn store(base: &DatasetState, request: &str, entries: &[NewEntry<'_>]) -> Result<(), Status> {
+    for entry in entries {
+        let storage = entry.index.storage.clone();
+        let call = if entry.replaces {
+            Call::Replace(storage, entry.key.clone(), entry.record.clone())
+        } else {
+            Call::Insert(storage, entry.key.clone(), entry.record.clone())
+        };
+        base.index_call(request, call).await?;
+    }
+    Ok(())
+}
+
+/// Removes the entries that point to `base_key` under the alternate keys
+/// of `record` (best effort: an entry left behind is stale, and skipped).
+async fn remove(
+    base: &DatasetState,
+    request: &str,
+    base_key: &[u8],
+    record: &[u8],
+    keep: Option<&[u8]>,
+) {
+    for index in upgrade_set(base) {
+        let Some(alternate) = index.alternate_key(record) else {
+            continue;
+        };
+        if keep.and_then(|new| index.alternate_key(new)) == Some(alternate) {
+            continue;
+        }
+        let mut from = Start::Inclusive(alternate.to_vec());
+        loop {
+            let Ok(entries) = index
+                .scan(base, request, from, Direction::Forward, 16)
+                .await
+            else {
+                break;
+            };
+            let full = entries.len() == 16;
+            let mut past = false;
+            for entry in &entries {
+                if index.entry_alternate(&entry.key) != alternate {
+                    past = true;
+                    break;
+                }
+                if index.base_key(entry) == base_key {
+                    let call = Call::Delete(index.storage.clone(), entry.key.clone());
+                    let _ = base.index_call(request, call).await;
+                }
+            }
+            match entries.last() {
+                Some(last) if full && !past => from = Start::Exclusive(last.key.clone()),
+                _ => break,
+            }
+        }
+    }
+}
+
+/// Inserts records (a PUT or a PUT CHAIN) through the upgrade set, one at
+/// a time, until the first that fails.
+pub(crate) async fn insert(
+    base: &DatasetState,
+    request: &str,
+    calls: Vec<Call>,
+) -> (Vec<Result<Reply, Status>>, Upgraded) {
+    let _alone = base.index_lock.lock().await;
+    let mut results = Vec::with_capacity(calls.len());
+    let mut upgraded = Upgraded::default();
+    for call in calls {
+        let result = insert_one(base, request, call).await;
+        let failed = result.is_err();
+        if let Ok((_, duplicate)) = &result {
+            upgraded.duplicate |= *duplicate;
+        }
+        results.push(result.map(|(reply, _)| reply));
+        if failed {
+            break;
+        }
+    }
+    (results, upgraded)
+}
+
+async fn insert_one(
+    base: &DatasetState,
+    request: &str,
+    call: Call,
+) -> Result<(Reply, bool), Status> {
+    let (key, record) = match &call {
+        Call::Insert(_, key, record) => (key.clone(), record.clone()),
+        // An ESDS record goes after the last one: its RBA is known before
+        // it is written (one writer of the base; checked after).
+        Call::Append(_, record) => (next_rba(base, request).await?, record.clone()),
+        other => {
+            return Err(Status::physical(format!(
+                "{} {request}: only inserts and appends go through the alternate indexes, not {other:?}",
+                base.def.name
+            )));
+        }
+    };
+    let (entries, duplicate) = plan(base, request, &key, &record, None).await?;
+    store(base, request, &entries).await?;
+    let reply = base.write_base(request, call).await;
+    match reply {
+        Ok(Reply::Key(actual)) if actual != key => {
+            // Another writer appended first: point the entries at the
+            // record's real RBA (the predicted ones are stale).
+            let (entries, _) = plan(base, request, &actual, &record, None).await?;
+            store(base, request, &entries).await?;
+            Ok((Reply::Key(actual), duplicate))
+        }
+        Ok(reply) => Ok((reply, duplicate)),
+        Err(status) => {
+            remove(base, request, &key, &record, None).await;
+            Err(status)
+        }
+    }
+}
+
+/// The RBA the next appended record of an ESDS base gets.
+async fn next_rba(base: &DatasetState, request: &str) -> Result<Vec<u8>, Status> {
+    let last = base
+        .scan(request, Start::Edge, Direction::Backward, 1)
+        .await?;
+    Ok(number_key(last.first().map_or(0, |entry| {
+        key_number(&entry.key).unwrap_or(0) + entry.value.len() as u64
+    })))
+}
+
+/// Replaces a base record through the upgrade set.
+pub(crate) async fn replace(
+    base: &DatasetState,
+    request: &str,
+    key: Vec<u8>,
+    record: Vec<u8>,
+) -> Result<Upgraded, Status> {
+    let _alone = base.index_lock.lock().await;
+    let old = base.get(request, &key).await?.unwrap_or_default();
+    let (entries, duplicate) = plan(base, request, &key, &record, Some(&old)).await?;
+    store(base, request, &entries).await?;
+    base.write_base(
+        request,
+        Call::Replace(base.plugin_dataset.clone(), key.clone(), record.clone()),
+    )
+    .await?;
+    remove(base, request, &key, &old, Some(&record)).await;
+    Ok(Upgraded { duplicate })
+}
+
+/// Deletes a base record through the upgrade set.
+pub(crate) async fn delete(base: &DatasetState, request: &str, key: Vec<u8>) -> Result<(), Status> {
+    let _alone = base.index_lock.lock().await;
+    let old = base.get(request, &key).await?.unwrap_or_default();
+    base.write_base(
+        request,
+        Call::Delete(base.plugin_dataset.clone(), key.clone()),
+    )
+    .await?;
+    remove(base, request, &key, &old, None).await;
+    Ok(())
+}
