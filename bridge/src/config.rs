@@ -30,6 +30,11 @@ pub struct Config {
     /// next READ NEXTs (1: every READ NEXT asks the server).
     #[serde(default = "default_read_ahead")]
     pub read_ahead: u32,
+    /// READ's status when the next record has the same alternate key:
+    /// `"02"` as the COBOL standard and Enterprise COBOL say, or `"00"` as
+    /// GnuCOBOL's own handler answers.
+    #[serde(default = "default_duplicate_read_status")]
+    pub duplicate_read_status: String,
     /// Mapped files by ASSIGN name.
     #[serde(default)]
     pub files: BTreeMap<String, FileMapping>,
@@ -62,12 +67,17 @@ fn default_read_ahead() -> u32 {
     DEFAULT_READ_AHEAD
 }
 
+fn default_duplicate_read_status() -> String {
+    "02".to_string()
+}
+
 impl Default for Config {
     fn default() -> Self {
         Self {
             server: default_server(),
             timeout_secs: default_timeout(),
             read_ahead: default_read_ahead(),
+            duplicate_read_status: default_duplicate_read_status(),
             files: BTreeMap::new(),
         }
     }
@@ -76,7 +86,7 @@ impl Default for Config {
 impl Config {
     /// Reads the configuration from the environment: `VSAMFH_CONFIG` (a
     /// TOML file), then `VSAMFH_SERVER`, `VSAMFH_TIMEOUT`,
-    /// `VSAMFH_READ_AHEAD`, and per file
+    /// `VSAMFH_READ_AHEAD`, `VSAMFH_DUPLICATE_READ_STATUS`, and per file
     /// `VSAMFH_FILE_<NAME>`, with `VSAMFH_DEFINE=1` and `VSAMFH_BACKEND`
     /// for the files mapped that way.
     pub fn from_env() -> Result<Self, String> {
@@ -118,6 +128,15 @@ impl Config {
             config.read_ahead = read_ahead.parse().map_err(|_| {
                 format!("VSAMFH_READ_AHEAD={read_ahead}: give a number of records (1: none)")
             })?;
+        }
+        if let Some(status) = vars.get("VSAMFH_DUPLICATE_READ_STATUS") {
+            config.duplicate_read_status = status.clone();
+        }
+        if !matches!(config.duplicate_read_status.as_str(), "00" | "02") {
+            return Err(format!(
+                "duplicate read status {:?}: give 02 (the standard) or 00 (as GnuCOBOL's own handler)",
+                config.duplicate_read_status
+            ));
         }
         let define = vars
             .get("VSAMFH_DEFINE")

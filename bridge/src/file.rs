@@ -5,6 +5,7 @@
 //! READ PREVIOUS, START); string 1 serves REWRITE and DELETE, which take the
 //! record under exclusive control by key, so they never move the position.
 
+use crate::alternate;
 use crate::config::FileMapping;
 use crate::fcd::{AccessMode, Fcd, FileOrg, KeyDef, open_mode};
 use crate::glue::{self, Delivery};
@@ -47,6 +48,13 @@ pub struct MappedFile {
     /// The open dataset; `None` while closed or for an OPTIONAL file that
     /// was missing at OPEN INPUT.
     dataset: Option<Dataset>,
+    /// The paths of the alternate keys, open for reading (see `alternate`).
+    paths: Vec<Dataset>,
+    /// The key of reference: 0 the prime key, n the n-th alternate key.
+    reference: usize,
+    /// READ answers 02 when the next record has the same alternate key
+    /// (else 00, as GnuCOBOL's own handler).
+    duplicate_read_status: FileStatus,
     /// The last READ NEXT/PREVIOUS hit the end: the next one is status 46.
     at_end: bool,
     /// The key (or RBA/RRN as 8 bytes) of the record the last statement
@@ -76,6 +84,7 @@ impl MappedFile {
         assign: String,
         mapping: FileMapping,
         read_ahead_size: u32,
+        duplicate_read_status: FileStatus,
         fcd: &Fcd,
     ) -> Result<Self, Problem> {
         let org = fcd.organization().ok_or_else(|| Problem {
@@ -109,6 +118,9 @@ impl MappedFile {
             },
             mode: None,
             dataset: None,
+            paths: Vec::new(),
+            reference: 0,
+            duplicate_read_status,
             at_end: false,
             last_read: None,
             last_written: None,
@@ -168,14 +180,11 @@ impl MappedFile {
         if self.mode.is_some() {
             return Ok(status::ALREADY_OPEN);
         }
-        if self.keys.len() > 1 {
-            return Err(self.problem(
-                "OPEN",
-                status::OPEN_NOT_ALLOWED,
-                "ALTERNATE RECORD KEY needs an alternate index, which this bridge does not map yet",
-            ));
-        }
         let connection = link.connection().map_err(|f| self.failed("OPEN", f))?;
+        if self.keys.len() > 1 && self.mapping.define && mode != open_mode::INPUT {
+            alternate::ensure(link, &connection, self.spec(fcd), &self.keys[1..])
+                .map_err(|f| self.failed("OPEN (DEFINE AIX)", f))?;
+        }
         let name = self.mapping.dataset.clone();
         let (intent, access_bits) = match mode {
             open_mode::INPUT => (OpenIntent::Input, 0),
@@ -223,7 +232,25 @@ impl MappedFile {
             let _ = link.run(async move { dataset.close().await });
             return Err(self.problem("OPEN", status::ATTRIBUTE_CONFLICT, conflict));
         }
+        let reads = matches!(mode, open_mode::INPUT | open_mode::IO);
+        if let Some(base) = &dataset
+            && reads
+            && self.keys.len() > 1
+        {
+            match alternate::open_paths(link, &connection, &self.mapping.dataset, &self.keys[1..]) {
+                Ok(paths) => self.paths = paths,
+                Err((failure, problem)) => {
+                    let base = base.clone();
+                    let _ = link.run(async move { base.close().await });
+                    return Err(match failure {
+                        Some(failure) => self.failed("OPEN", failure),
+                        None => self.problem("OPEN", status::FILE_MISSING, problem),
+                    });
+                }
+            }
+        }
         self.dataset = dataset;
+        self.reference = 0;
         self.drop_read_ahead();
         self.position = None;
         self.at_end = false;
@@ -320,6 +347,9 @@ impl MappedFile {
             return Ok(status::NOT_OPEN);
         }
         self.drop_read_ahead();
+        for path in std::mem::take(&mut self.paths) {
+            let _ = link.run(async move { path.close().await });
+        }
         fcd.set_open_mode(open_mode::CLOSED);
         match self.dataset.take() {
             Some(dataset) => link
@@ -347,7 +377,61 @@ impl MappedFile {
     /// The key a record is stored under: the prime key field, or the RBA or
     /// RRN as 8 bytes.
     fn record_key(&self, record: &Record) -> Vec<u8> {
-        key_of(self.org, record)
+        match self.org {
+            // Through a path the record's key is its alternate key.
+            FileOrg::Indexed => {
+                let prime = self.prime();
+                record
+                    .data
+                    .get(prime.offset..prime.offset + prime.length)
+                    .map_or_else(|| record.key.clone(), <[u8]>::to_vec)
+            }
+            _ => key_of(self.org, record),
+        }
+    }
+
+    /// The handle a browse by the key of reference uses.
+    fn browse_dataset(&self) -> Option<Dataset> {
+        match self.reference {
+            0 => self.dataset.clone(),
+            n => self.paths.get(n - 1).cloned(),
+        }
+    }
+
+    /// The status of a successful READ: 02 if a record with the same
+    /// alternate key follows (and so configured).
+    fn read_status(&self, status: &vsam_protocol::Status) -> FileStatus {
+        if status.r15 == 0 && status.fdbk == fdbk::DUPLICATE_KEY {
+            self.duplicate_read_status
+        } else {
+            status::OK
+        }
+    }
+
+    /// The status of a successful WRITE or REWRITE: 02 if it made a
+    /// duplicate alternate key.
+    fn write_status(status: &vsam_protocol::Status) -> FileStatus {
+        if status.r15 == 0 && status.fdbk == fdbk::DUPLICATE_KEY {
+            status::DUPLICATE_ALTERNATE
+        } else {
+            status::OK
+        }
+    }
+
+    /// Makes the key a READ by key or a START names the key of reference;
+    /// the key's place (`None` for a relative file, whose key is RELATIVE
+    /// KEY). `Err` if the file has no such key.
+    fn take_reference(&mut self, fcd: &Fcd) -> Result<Option<KeyDef>, ()> {
+        if self.org != FileOrg::Indexed {
+            return Ok(None);
+        }
+        let n = fcd.key_of_reference();
+        let key = self.keys.get(n).copied().ok_or(())?;
+        if n != self.reference {
+            self.drop_read_ahead();
+        }
+        self.reference = n;
+        Ok(Some(key))
     }
 
     fn deliver(&mut self, fcd: &mut Fcd, record: Record) {
@@ -393,7 +477,10 @@ impl MappedFile {
         if !self.readable() {
             return Ok(status::NOT_INPUT);
         }
-        let Some(dataset) = self.dataset.clone() else {
+        if self.dataset.is_none() {
+            return Ok(status::AT_END);
+        }
+        let Some(dataset) = self.browse_dataset() else {
             return Ok(status::AT_END);
         };
         if self.at_end {
@@ -428,21 +515,29 @@ impl MappedFile {
             }
         }
         let mut options = self.browse_options();
-        let batch = if backward {
-            options = options.backward();
+        // Through a path each READ asks on its own: its status says
+        // whether the next record shares the alternate key.
+        let batch = if backward || self.reference > 0 {
+            if backward {
+                options = options.backward();
+            }
             1
         } else {
             self.read_ahead_size
         };
-        match link.run(async move { dataset.get(BROWSE, options, &[], 0, 0, batch).await }) {
-            Ok(records) => {
+        match link.run(async move {
+            dataset
+                .get_with_status(BROWSE, options, &[], 0, 0, batch)
+                .await
+        }) {
+            Ok((records, answer)) => {
                 let mut records = VecDeque::from(records);
                 let Some(first) = records.pop_front() else {
                     return Ok(status::AT_END);
                 };
                 self.read_ahead = records;
                 self.deliver(fcd, first);
-                Ok(status::OK)
+                Ok(self.read_status(&answer))
             }
             Err(Failure::Vsam(e)) if e.status.fdbk == fdbk::END_OF_DATA => {
                 self.at_end = true;
@@ -487,25 +582,35 @@ impl MappedFile {
         if !self.readable() {
             return Ok(status::NOT_INPUT);
         }
-        let Some(dataset) = self.dataset.clone() else {
+        if self.dataset.is_none() {
+            return Ok(status::NOT_FOUND);
+        }
+        self.drop_read_ahead();
+        let Ok(reference) = self.take_reference(fcd) else {
             return Ok(status::NOT_FOUND);
         };
-        self.drop_read_ahead();
+        let Some(dataset) = self.browse_dataset() else {
+            return Ok(status::NOT_FOUND);
+        };
         let options = RplOptions {
             intent: vsam_protocol::Intent::NoUpdateKeepPosition,
             ..RplOptions::direct()
         };
-        let (key, address) = match self.org {
-            FileOrg::Indexed => (self.key_field(fcd, self.prime()), 0),
-            _ => (Vec::new(), fcd.relative_key()),
+        let (key, address) = match reference {
+            Some(reference) => (self.key_field(fcd, reference), 0),
+            None => (Vec::new(), fcd.relative_key()),
         };
-        match link.run(async move { dataset.get(BROWSE, options, &key, 0, address, 1).await }) {
-            Ok(mut records) => {
+        match link.run(async move {
+            dataset
+                .get_with_status(BROWSE, options, &key, 0, address, 1)
+                .await
+        }) {
+            Ok((mut records, answer)) => {
                 self.at_end = false;
                 if let Some(record) = records.pop() {
                     self.deliver(fcd, record);
                 }
-                Ok(status::OK)
+                Ok(self.read_status(&answer))
             }
             Err(failure) => self.routine("READ", failure),
         }
@@ -517,14 +622,19 @@ impl MappedFile {
         if !self.readable() {
             return Ok(status::NOT_INPUT);
         }
-        let Some(dataset) = self.dataset.clone() else {
+        if self.dataset.is_none() {
             return Ok(status::NOT_FOUND);
-        };
+        }
         self.drop_read_ahead();
         self.at_end = false;
-        let bound = match self.org {
-            FileOrg::Indexed => {
-                let key = self.prime();
+        let Ok(reference) = self.take_reference(fcd) else {
+            return Ok(status::NOT_FOUND);
+        };
+        let Some(dataset) = self.browse_dataset() else {
+            return Ok(status::NOT_FOUND);
+        };
+        let bound = match reference {
+            Some(key) => {
                 let effective = fcd.effective_key_length();
                 let length = if effective == 0 || effective > key.length {
                     key.length
@@ -600,14 +710,18 @@ impl MappedFile {
                 (RplOptions::direct(), rrn, Some(rrn.to_be_bytes().to_vec()))
             }
         };
-        let written = link.run(async move { dataset.put(BROWSE, options, address, record).await });
+        let written = link.run(async move {
+            dataset
+                .put_with_status(BROWSE, options, address, record)
+                .await
+        });
         if written.is_ok() && !self.read_ahead.is_empty() {
             // The new record may belong among those fetched ahead.
             self.read_ahead.clear();
             self.resume_after = self.position.clone();
         }
         match written {
-            Ok(_) => {
+            Ok((_, answer)) => {
                 if sequential {
                     if self.org == FileOrg::Relative {
                         self.delivery = Some(Delivery {
@@ -617,7 +731,7 @@ impl MappedFile {
                     }
                     self.last_written = key;
                 }
-                Ok(status::OK)
+                Ok(Self::write_status(&answer))
             }
             Err(failure) => self.routine("WRITE", failure),
         }
@@ -665,14 +779,14 @@ impl MappedFile {
     /// requests are sent before either answer is read (the server runs a
     /// connection's requests in order). If the record could not be taken,
     /// that is the failure; the change then fails for want of it.
-    async fn held_change<F>(
+    async fn held_change<F, T>(
         dataset: Dataset,
         org: FileOrg,
         key: Vec<u8>,
         change: F,
-    ) -> Result<(), ClientError>
+    ) -> Result<T, ClientError>
     where
-        F: std::future::Future<Output = Result<(), ClientError>>,
+        F: std::future::Future<Output = Result<T, ClientError>>,
     {
         let (held, changed) = tokio::join!(Self::hold(&dataset, org, &key), change);
         held?;
@@ -702,15 +816,18 @@ impl MappedFile {
         };
         let update = {
             let (dataset, record) = (dataset.clone(), record.clone());
-            async move { dataset.put(UPDATE, options, 0, record).await.map(drop) }
+            async move {
+                let (_, answer) = dataset.put_with_status(UPDATE, options, 0, record).await?;
+                Ok(answer)
+            }
         };
         match link.run(Self::held_change(dataset, self.org, key.clone(), update)) {
-            Ok(()) => {
+            Ok(answer) => {
                 let org = self.org;
                 if let Some(ahead) = self.read_ahead.iter_mut().find(|r| key_of(org, r) == key) {
                     ahead.data = record;
                 }
-                Ok(status::OK)
+                Ok(Self::write_status(&answer))
             }
             Err(failure) => self.routine("REWRITE", failure),
         }

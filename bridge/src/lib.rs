@@ -12,6 +12,7 @@
 //! program's description) is explained on stderr, prefixed `vsamextfh:`,
 //! besides the FILE STATUS. A lost connection gives status 30, never a hang.
 
+pub mod alternate;
 pub mod config;
 pub mod fcd;
 pub mod file;
@@ -174,7 +175,19 @@ impl Bridge {
             let Some(mapping) = config.mapping(&assign) else {
                 return false;
             };
-            match MappedFile::new(assign, mapping.clone(), config.read_ahead, fcd) {
+            let duplicate_read_status = if config.duplicate_read_status == "00" {
+                status::OK
+            } else {
+                status::DUPLICATE_ALTERNATE
+            };
+            let file = MappedFile::new(
+                assign,
+                mapping.clone(),
+                config.read_ahead,
+                duplicate_read_status,
+                fcd,
+            );
+            match file {
                 Ok(file) => {
                     self.files.insert(id.clone(), file);
                 }

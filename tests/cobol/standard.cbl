@@ -6,7 +6,10 @@
       *   (GnuCOBOL checks only the keys written since the OPEN);
       * - sequential REWRITE with a changed prime key: 21 (GnuCOBOL: 00);
       * - REWRITE or DELETE of an empty relative slot: 23 (GnuCOBOL
-      *   writes into the empty slot, or answers 00).
+      *   writes into the empty slot, or answers 00);
+      * - READ of a record whose alternate key the next record shares:
+      *   02 (GnuCOBOL answers 00; the bridge does too when configured
+      *   with VSAMFH_DUPLICATE_READ_STATUS=00).
        IDENTIFICATION DIVISION.
        PROGRAM-ID. STANDARD.
        ENVIRONMENT DIVISION.
@@ -16,6 +19,12 @@
                ORGANIZATION IS INDEXED
                ACCESS MODE IS SEQUENTIAL
                RECORD KEY IS PART-NO
+               FILE STATUS IS FS.
+           SELECT NAMES ASSIGN TO "STDNAMES"
+               ORGANIZATION IS INDEXED
+               ACCESS MODE IS DYNAMIC
+               RECORD KEY IS NAME-ID
+               ALTERNATE RECORD KEY IS NAME-TEXT WITH DUPLICATES
                FILE STATUS IS FS.
            SELECT SLOTS ASSIGN TO "STDSLOTS"
                ORGANIZATION IS RELATIVE
@@ -28,6 +37,10 @@
        01  PART-REC.
            05 PART-NO          PIC 9(5).
            05 PART-NAME        PIC X(12).
+       FD  NAMES.
+       01  NAME-REC.
+           05 NAME-ID          PIC 9(3).
+           05 NAME-TEXT        PIC X(6).
        FD  SLOTS.
        01  SLOT-REC            PIC X(20).
        WORKING-STORAGE SECTION.
@@ -82,6 +95,21 @@
            DELETE SLOTS
            MOVE "DELETE SLOT 2 AGAIN" TO STEP PERFORM SHOW-STATUS
            CLOSE SLOTS
+
+           OPEN OUTPUT NAMES
+           MOVE "001SMITH " TO NAME-REC WRITE NAME-REC
+           MOVE "002JONES " TO NAME-REC WRITE NAME-REC
+           MOVE "003SMITH " TO NAME-REC WRITE NAME-REC
+           MOVE "WRITE DUPLICATE NAME" TO STEP PERFORM SHOW-STATUS
+           CLOSE NAMES
+           OPEN INPUT NAMES
+           MOVE "SMITH" TO NAME-TEXT
+           READ NAMES KEY IS NAME-TEXT
+           MOVE "READ SMITH, ONE FOLLOWS" TO STEP PERFORM SHOW-STATUS
+           READ NAMES NEXT
+           MOVE "READ NEXT, THE LAST SMITH" TO STEP PERFORM SHOW-STATUS
+           DISPLAY "  " NAME-REC
+           CLOSE NAMES
            STOP RUN.
 
        SHOW-STATUS.

@@ -1,0 +1,115 @@
+      * Indexed file with alternate keys, one WITH DUPLICATES: reads,
+      * STARTs and browses by each key, and the status 02 of a READ whose
+      * next record shares the alternate key and of a WRITE or REWRITE
+      * that makes a duplicate, printed so two runs can be compared.
+       IDENTIFICATION DIVISION.
+       PROGRAM-ID. IXALT.
+       ENVIRONMENT DIVISION.
+       INPUT-OUTPUT SECTION.
+       FILE-CONTROL.
+           SELECT CUST ASSIGN TO "CUSTALT"
+               ORGANIZATION IS INDEXED
+               ACCESS MODE IS DYNAMIC
+               RECORD KEY IS CUST-ID
+               ALTERNATE RECORD KEY IS CUST-NAME WITH DUPLICATES
+               ALTERNATE RECORD KEY IS CUST-MAIL
+               FILE STATUS IS FS.
+       DATA DIVISION.
+       FILE SECTION.
+       FD  CUST.
+       01  CUST-REC.
+           05 CUST-ID          PIC 9(4).
+           05 CUST-NAME        PIC X(8).
+           05 CUST-MAIL        PIC X(10).
+           05 CUST-CITY        PIC X(8).
+       WORKING-STORAGE SECTION.
+       01  FS                  PIC XX.
+       01  STEP                PIC X(30).
+       PROCEDURE DIVISION.
+       MAIN.
+           OPEN OUTPUT CUST
+           MOVE "OPEN OUTPUT" TO STEP PERFORM SHOW-STATUS
+           MOVE "0001SMITH   S1@X      LONDON  " TO CUST-REC
+           PERFORM WRITE-ONE
+           MOVE "0002JONES   J1@X      PARIS   " TO CUST-REC
+           PERFORM WRITE-ONE
+           MOVE "0003SMITH   S2@X      BERLIN  " TO CUST-REC
+           PERFORM WRITE-ONE
+           MOVE "0004BROWN   B1@X      ROME    " TO CUST-REC
+           PERFORM WRITE-ONE
+           MOVE "0005SMITH   S3@X      MADRID  " TO CUST-REC
+           PERFORM WRITE-ONE
+           MOVE "0006ADAMS   J1@X      OSLO    " TO CUST-REC
+           PERFORM WRITE-ONE
+           CLOSE CUST
+
+           OPEN INPUT CUST
+           MOVE "SMITH" TO CUST-NAME
+           READ CUST KEY IS CUST-NAME
+           MOVE "READ BY NAME SMITH" TO STEP PERFORM SHOW-STATUS
+           PERFORM SHOW-RECORD
+           PERFORM READ-NEXT 3 TIMES
+           MOVE "JONES" TO CUST-NAME
+           READ CUST KEY IS CUST-NAME
+           MOVE "READ BY NAME JONES" TO STEP PERFORM SHOW-STATUS
+           PERFORM SHOW-RECORD
+           MOVE "NOBODY" TO CUST-NAME
+           READ CUST KEY IS CUST-NAME
+           MOVE "READ BY NAME NOBODY" TO STEP PERFORM SHOW-STATUS
+           MOVE LOW-VALUES TO CUST-NAME
+           START CUST KEY IS >= CUST-NAME
+           MOVE "START NAME >= LOW" TO STEP PERFORM SHOW-STATUS
+           PERFORM READ-NEXT 7 TIMES
+           MOVE "S2@X" TO CUST-MAIL
+           READ CUST KEY IS CUST-MAIL
+           MOVE "READ BY MAIL S2@X" TO STEP PERFORM SHOW-STATUS
+           PERFORM SHOW-RECORD
+           PERFORM READ-NEXT 2 TIMES
+           MOVE "C" TO CUST-NAME
+           START CUST KEY IS > CUST-NAME
+           MOVE "START NAME > C" TO STEP PERFORM SHOW-STATUS
+           PERFORM READ-NEXT
+           MOVE 0003 TO CUST-ID
+           READ CUST KEY IS CUST-ID
+           MOVE "READ BY ID 0003" TO STEP PERFORM SHOW-STATUS
+           PERFORM SHOW-RECORD
+           PERFORM READ-NEXT
+           CLOSE CUST
+
+           OPEN I-O CUST
+           MOVE 0004 TO CUST-ID
+           READ CUST
+           MOVE "SMITH" TO CUST-NAME
+           REWRITE CUST-REC
+           MOVE "REWRITE 0004 AS SMITH" TO STEP PERFORM SHOW-STATUS
+           MOVE 0002 TO CUST-ID
+           READ CUST
+           MOVE "S1@X" TO CUST-MAIL
+           REWRITE CUST-REC
+           MOVE "REWRITE 0002 TAKEN MAIL" TO STEP PERFORM SHOW-STATUS
+           MOVE 0001 TO CUST-ID
+           DELETE CUST
+           MOVE "DELETE 0001" TO STEP PERFORM SHOW-STATUS
+           MOVE "SMITH" TO CUST-NAME
+           START CUST KEY IS = CUST-NAME
+           MOVE "START NAME = SMITH" TO STEP PERFORM SHOW-STATUS
+           PERFORM READ-NEXT 4 TIMES
+           CLOSE CUST
+           STOP RUN.
+
+       WRITE-ONE.
+           WRITE CUST-REC
+           MOVE SPACES TO STEP
+           STRING "WRITE " CUST-ID DELIMITED BY SIZE INTO STEP
+           PERFORM SHOW-STATUS.
+
+       READ-NEXT.
+           READ CUST NEXT
+           MOVE "READ NEXT" TO STEP PERFORM SHOW-STATUS
+           IF FS = "00" OR FS = "02" PERFORM SHOW-RECORD END-IF.
+
+       SHOW-STATUS.
+           DISPLAY STEP " " FS.
+
+       SHOW-RECORD.
+           DISPLAY "  " CUST-REC.
