@@ -16,6 +16,14 @@ struct Vsamrd {
     address: String,
 }
 
+impl Drop for Vsamrd {
+    /// A test that fails must not leave its vsamrd running.
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
@@ -581,4 +589,171 @@ async fn a_migration_resumes_after_kill_9_and_rolls_back_whole() {
     assert!(after.contains_key(b"Z99999".as_slice()));
     child.kill().unwrap();
     let _ = child.wait();
+}
+
+/// Every record through a path: (alternate key, record).
+async fn through_path(conn: &Connection, path: &str, low: &[u8]) -> Vec<(Vec<u8>, Vec<u8>)> {
+    let ds = Dataset::open(conn, path, OpenIntent::Input, 1)
+        .await
+        .unwrap();
+    let mut all = Vec::new();
+    if ds
+        .point(0, RplOptions::direct().greater_or_equal(), low, 0, 0)
+        .await
+        .is_err()
+    {
+        return all;
+    }
+    loop {
+        match ds.get(0, RplOptions::sequential(), &[], 0, 0, 100).await {
+            Ok(batch) => all.extend(batch.into_iter().map(|r| (r.key, r.data))),
+            Err(e) if e.is_end_of_data() => break,
+            Err(e) => panic!("{path}: {e}"),
+        }
+    }
+    ds.close().await.unwrap();
+    all
+}
+
+/// Each base record once through each path, under the key it carries, and
+/// nothing else.
+async fn indexes_agree(address: &str, round: u64) {
+    let conn = Connection::connect(address).await.unwrap();
+    let ds = Dataset::open(&conn, "CRASH.AIXB", OpenIntent::Input, 1)
+        .await
+        .unwrap();
+    let mut base = BTreeMap::new();
+    loop {
+        match ds.get(0, RplOptions::sequential(), &[], 0, 0, 1000).await {
+            Ok(batch) => base.extend(batch.into_iter().map(|r| (r.key, r.data))),
+            Err(e) if e.is_end_of_data() => break,
+            Err(e) => panic!("{e}"),
+        }
+    }
+    ds.close().await.unwrap();
+    for (path, range) in [("CRASH.AIXB.NAMES", 6..12), ("CRASH.AIXB.CODES", 12..16)] {
+        let low = vec![0u8; range.len()];
+        let mut seen = BTreeMap::new();
+        for (alternate, record) in through_path(&conn, path, &low).await {
+            assert_eq!(
+                record[range.clone()],
+                alternate[..],
+                "round {round}: {path} lists a record under another key"
+            );
+            let key = record[..6].to_vec();
+            assert_eq!(
+                base.get(&key),
+                Some(&record),
+                "round {round}: {path} shows a record the base does not hold"
+            );
+            assert!(
+                seen.insert(key, ()).is_none(),
+                "round {round}: {path} lists a record twice"
+            );
+        }
+        assert_eq!(
+            seen.len(),
+            base.len(),
+            "round {round}: {path} misses records"
+        );
+    }
+}
+
+/// A base and its alternate indexes written under load, vsamrd killed with
+/// SIGKILL between (or in the middle of) base and index writes: after each
+/// restart every path shows every base record once, under its own key.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn alternate_indexes_stay_true_through_kill_9() {
+    const NAMES: [&str; 4] = ["ADAMS ", "BROWN ", "CLARK ", "DAVIS "];
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let mut n = 0u32;
+    let mut writes = 0u32;
+    for round in 0..5u64 {
+        let mut server = start(dir.path(), port).await;
+        let conn = Connection::connect(&server.address).await.unwrap();
+        if round == 0 {
+            vsam_client::define(
+                &conn,
+                DatasetSpec {
+                    name: "CRASH.AIXB".into(),
+                    max_record: 30,
+                    ..spec()
+                },
+            )
+            .await
+            .unwrap();
+            for (aix, path, offset, length, unique) in [
+                ("CRASH.AIXB.NAME", "CRASH.AIXB.NAMES", 6, 6, false),
+                ("CRASH.AIXB.CODE", "CRASH.AIXB.CODES", 12, 4, true),
+            ] {
+                let spec = vsam_client::AixSpec {
+                    name: aix.into(),
+                    base: "CRASH.AIXB".into(),
+                    key_offset: offset,
+                    key_length: length,
+                    unique,
+                    upgrade: true,
+                };
+                vsam_client::define_aix(&conn, spec).await.unwrap();
+                let path = vsam_client::PathSpec {
+                    name: path.into(),
+                    aix: aix.into(),
+                };
+                vsam_client::define_path(&conn, path).await.unwrap();
+            }
+        }
+        indexes_agree(&server.address, round).await;
+        let ds = Dataset::open(&conn, "CRASH.AIXB", OpenIntent::Update, 1)
+            .await
+            .unwrap();
+        let pid = server.child.id().to_string();
+        let kill_after = Duration::from_millis(150 + round * 53);
+        let killer = tokio::spawn(async move {
+            tokio::time::sleep(kill_after).await;
+            Command::new("kill").args(["-KILL", &pid]).status().unwrap();
+        });
+        loop {
+            n += 1;
+            let key = format!("{:06}", (n * 7) % (n / 2 + 2)).into_bytes();
+            let record = |name: &str| {
+                format!(
+                    "{}{name}{:04}-----------",
+                    String::from_utf8_lossy(&key),
+                    n % 10_000
+                )
+                .into_bytes()
+            };
+            let direct = RplOptions::direct();
+            let result: Result<(), ClientError> = match n % 4 {
+                0 | 1 => ds
+                    .put(0, direct, 0, record(NAMES[n as usize % 4]))
+                    .await
+                    .map(drop),
+                2 => match ds.get(0, direct.update(), &key, 0, 0, 1).await {
+                    Ok(_) => ds
+                        .put(0, direct.update(), 0, record(NAMES[(n as usize + 1) % 4]))
+                        .await
+                        .map(drop),
+                    Err(e) => Err(e),
+                },
+                _ => match ds.get(0, direct.update(), &key, 0, 0, 1).await {
+                    Ok(_) => ds.erase(0).await,
+                    Err(e) => Err(e),
+                },
+            };
+            match result {
+                Ok(()) => writes += 1,
+                Err(ClientError::Vsam(_)) => {}
+                Err(_) => break,
+            }
+        }
+        killer.await.unwrap();
+        let _ = server.child.wait();
+    }
+    let mut server = start(dir.path(), port).await;
+    indexes_agree(&server.address, 5).await;
+    server.child.kill().unwrap();
+    let _ = server.child.wait();
+    assert!(writes > 20, "only {writes} writes went through");
 }

@@ -133,8 +133,21 @@ async fn plan<'a>(
     Ok((entries, duplicate))
 }
 
-async fn store(base: &DatasetState, request: &str, entries: &[NewEntry<'_>]) -> Result<(), Status> {
+/// Stores the planned entries. An entry of a NONUNIQUEKEY index replaces
+/// any older one of the same key and base record: those are stale (the
+/// base record does not carry that key now), and would come back to life
+/// when it does.
+async fn store(
+    base: &DatasetState,
+    request: &str,
+    base_key: &[u8],
+    entries: &[NewEntry<'_>],
+) -> Result<(), Status> {
     for entry in entries {
+        if !entry.index.unique {
+            let alternate = entry.index.entry_alternate(&entry.key).to_vec();
+            purge(base, request, entry.index, &alternate, base_key).await?;
+        }
         let storage = entry.index.storage.clone();
         let call = if entry.replaces {
             Call::Replace(storage, entry.key.clone(), entry.record.clone())
@@ -144,6 +157,37 @@ async fn store(base: &DatasetState, request: &str, entries: &[NewEntry<'_>]) -> 
         base.index_call(request, call).await?;
     }
     Ok(())
+}
+
+/// Deletes the entries of `index` under `alternate` that point to
+/// `base_key`.
+async fn purge(
+    base: &DatasetState,
+    request: &str,
+    index: &AixIndex,
+    alternate: &[u8],
+    base_key: &[u8],
+) -> Result<(), Status> {
+    let mut from = Start::Inclusive(alternate.to_vec());
+    loop {
+        let entries = index
+            .scan(base, request, from, Direction::Forward, 16)
+            .await?;
+        let full = entries.len() == 16;
+        for entry in &entries {
+            if index.entry_alternate(&entry.key) != alternate {
+                return Ok(());
+            }
+            if index.base_key(entry) == base_key {
+                let call = Call::Delete(index.storage.clone(), entry.key.clone());
+                base.index_call(request, call).await?;
+            }
+        }
+        match entries.last() {
+            Some(last) if full => from = Start::Exclusive(last.key.clone()),
+            _ => return Ok(()),
+        }
+    }
 }
 
 /// Removes the entries that point to `base_key` under the alternate keys
@@ -162,31 +206,7 @@ async fn remove(
         if keep.and_then(|new| index.alternate_key(new)) == Some(alternate) {
             continue;
         }
-        let mut from = Start::Inclusive(alternate.to_vec());
-        loop {
-            let Ok(entries) = index
-                .scan(base, request, from, Direction::Forward, 16)
-                .await
-            else {
-                break;
-            };
-            let full = entries.len() == 16;
-            let mut past = false;
-            for entry in &entries {
-                if index.entry_alternate(&entry.key) != alternate {
-                    past = true;
-                    break;
-                }
-                if index.base_key(entry) == base_key {
-                    let call = Call::Delete(index.storage.clone(), entry.key.clone());
-                    let _ = base.index_call(request, call).await;
-                }
-            }
-            match entries.last() {
-                Some(last) if full && !past => from = Start::Exclusive(last.key.clone()),
-                _ => break,
-            }
-        }
+        let _ = purge(base, request, index, alternate, base_key).await;
     }
 }
 
@@ -231,20 +251,33 @@ async fn insert_one(
             )));
         }
     };
+    // A key already stored fails before the indexes are touched (writes
+    // to this base wait on the index lock, so it stays so).
+    if base.get(request, &key).await?.is_some() {
+        return Err(Status::logical(
+            fdbk::DUPLICATE_KEY,
+            format!("{} {request}: a record with this key exists", base.def.name),
+        ));
+    }
     let (entries, duplicate) = plan(base, request, &key, &record, None).await?;
-    store(base, request, &entries).await?;
+    store(base, request, &key, &entries).await?;
     let reply = base.write_base(request, call).await;
     match reply {
         Ok(Reply::Key(actual)) if actual != key => {
             // Another writer appended first: point the entries at the
             // record's real RBA (the predicted ones are stale).
             let (entries, _) = plan(base, request, &actual, &record, None).await?;
-            store(base, request, &entries).await?;
+            store(base, request, &actual, &entries).await?;
             Ok((Reply::Key(actual), duplicate))
         }
         Ok(reply) => Ok((reply, duplicate)),
         Err(status) => {
-            remove(base, request, &key, &record, None).await;
+            // The record is not there: its new entries are stale; drop
+            // them now rather than at the next BLDINDEX.
+            for entry in &entries {
+                let call = Call::Delete(entry.index.storage.clone(), entry.key.clone());
+                let _ = base.index_call(request, call).await;
+            }
             Err(status)
         }
     }
@@ -270,7 +303,7 @@ pub(crate) async fn replace(
     let _alone = base.index_lock.lock().await;
     let old = base.get(request, &key).await?.unwrap_or_default();
     let (entries, duplicate) = plan(base, request, &key, &record, Some(&old)).await?;
-    store(base, request, &entries).await?;
+    store(base, request, &key, &entries).await?;
     base.write_base(
         request,
         Call::Replace(base.plugin_dataset.clone(), key.clone(), record.clone()),
