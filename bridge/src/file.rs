@@ -575,22 +575,29 @@ impl MappedFile {
         area[key.offset..(key.offset + key.length).min(area.len())].to_vec()
     }
 
+    /// What a READ by key and a START share: the checks, the key of
+    /// reference they set (see `take_reference`) and the handle it reads
+    /// through; `Err` is the statement's status.
+    fn keyed(&mut self, fcd: &Fcd) -> Result<(Option<KeyDef>, Dataset), FileStatus> {
+        self.last_read = None;
+        if !self.readable() {
+            return Err(status::NOT_INPUT);
+        }
+        if self.dataset.is_none() {
+            return Err(status::NOT_FOUND);
+        }
+        self.drop_read_ahead();
+        let reference = self.take_reference(fcd).map_err(|()| status::NOT_FOUND)?;
+        let dataset = self.browse_dataset().ok_or(status::NOT_FOUND)?;
+        Ok((reference, dataset))
+    }
+
     /// READ by key (RANDOM, or DYNAMIC with KEY): the position moves to the
     /// record, so a READ NEXT continues after it.
     pub fn read_key(&mut self, link: &mut Link, fcd: &mut Fcd) -> Outcome {
-        self.last_read = None;
-        if !self.readable() {
-            return Ok(status::NOT_INPUT);
-        }
-        if self.dataset.is_none() {
-            return Ok(status::NOT_FOUND);
-        }
-        self.drop_read_ahead();
-        let Ok(reference) = self.take_reference(fcd) else {
-            return Ok(status::NOT_FOUND);
-        };
-        let Some(dataset) = self.browse_dataset() else {
-            return Ok(status::NOT_FOUND);
+        let (reference, dataset) = match self.keyed(fcd) {
+            Ok(keyed) => keyed,
+            Err(status) => return Ok(status),
         };
         let options = RplOptions {
             intent: vsam_protocol::Intent::NoUpdateKeepPosition,
@@ -618,21 +625,11 @@ impl MappedFile {
 
     /// START with a condition on the key of reference (or RELATIVE KEY).
     pub fn start(&mut self, link: &mut Link, fcd: &mut Fcd, condition: Condition) -> Outcome {
-        self.last_read = None;
-        if !self.readable() {
-            return Ok(status::NOT_INPUT);
-        }
-        if self.dataset.is_none() {
-            return Ok(status::NOT_FOUND);
-        }
-        self.drop_read_ahead();
+        let (reference, dataset) = match self.keyed(fcd) {
+            Ok(keyed) => keyed,
+            Err(status) => return Ok(status),
+        };
         self.at_end = false;
-        let Ok(reference) = self.take_reference(fcd) else {
-            return Ok(status::NOT_FOUND);
-        };
-        let Some(dataset) = self.browse_dataset() else {
-            return Ok(status::NOT_FOUND);
-        };
         let bound = match reference {
             Some(key) => {
                 let effective = fcd.effective_key_length();

@@ -98,20 +98,28 @@ async fn fresh_storage(backend: &BackendHandle, def: &DatasetDef) -> Result<(), 
     }
 }
 
+/// A name a new catalog entry may take: valid and unused.
+fn free_name(shared: &Shared, name: &str, what: &str) -> Result<(), Answer> {
+    if let Err(problem) = validate_name(name) {
+        return Err(refuse(fdbk::INVALID_OPTIONS, format!("{what}: {problem}")));
+    }
+    if shared.catalog.get(name).is_some() {
+        return Err(refuse(
+            fdbk::DUPLICATE_KEY,
+            format!("{what}: a catalog entry of that name exists"),
+        ));
+    }
+    Ok(())
+}
+
 /// DEFINE ALTERNATEINDEX: an empty index over a KSDS or ESDS, stored in
 /// the base's backend (BLDINDEX fills it from existing records).
 pub(crate) async fn define_aix(shared: &Shared, spec: AixSpec) -> Answer {
     let name = spec.name.to_ascii_uppercase();
     let base_name = spec.base.to_ascii_uppercase();
     let what = format!("{name} DEFINE AIX");
-    if let Err(problem) = validate_name(&name) {
-        return refuse(fdbk::INVALID_OPTIONS, format!("{what}: {problem}"));
-    }
-    if shared.catalog.get(&name).is_some() {
-        return refuse(
-            fdbk::DUPLICATE_KEY,
-            format!("{what}: a catalog entry of that name exists"),
-        );
+    if let Err(refused) = free_name(shared, &name, &what) {
+        return refused;
     }
     let Some((base, _)) = shared.catalog.get(&base_name) else {
         return refuse(
@@ -200,14 +208,8 @@ pub(crate) async fn define_path(shared: &Shared, spec: PathSpec) -> Answer {
     let name = spec.name.to_ascii_uppercase();
     let aix_name = spec.aix.to_ascii_uppercase();
     let what = format!("{name} DEFINE PATH");
-    if let Err(problem) = validate_name(&name) {
-        return refuse(fdbk::INVALID_OPTIONS, format!("{what}: {problem}"));
-    }
-    if shared.catalog.get(&name).is_some() {
-        return refuse(
-            fdbk::DUPLICATE_KEY,
-            format!("{what}: a catalog entry of that name exists"),
-        );
+    if let Err(refused) = free_name(shared, &name, &what) {
+        return refused;
     }
     let Some((aix, _)) = shared.catalog.get(&aix_name) else {
         return refuse(
