@@ -175,6 +175,14 @@ impl MappedFile {
         self.keys[0]
     }
 
+    /// The prime key field of a record (`None` if it is too short).
+    fn prime_key(&self, record: &[u8]) -> Option<Vec<u8>> {
+        let prime = self.prime();
+        record
+            .get(prime.offset..prime.offset + prime.length)
+            .map(<[u8]>::to_vec)
+    }
+
     /// OPEN in `mode` (one of [`open_mode`]).
     pub fn open(&mut self, link: &mut Link, fcd: &mut Fcd, mode: u8) -> Outcome {
         if self.mode.is_some() {
@@ -379,13 +387,9 @@ impl MappedFile {
     fn record_key(&self, record: &Record) -> Vec<u8> {
         match self.org {
             // Through a path the record's key is its alternate key.
-            FileOrg::Indexed => {
-                let prime = self.prime();
-                record
-                    .data
-                    .get(prime.offset..prime.offset + prime.length)
-                    .map_or_else(|| record.key.clone(), <[u8]>::to_vec)
-            }
+            FileOrg::Indexed => self
+                .prime_key(&record.data)
+                .unwrap_or_else(|| record.key.clone()),
             _ => key_of(self.org, record),
         }
     }
@@ -686,8 +690,7 @@ impl MappedFile {
         let (options, address, key) = match self.org {
             FileOrg::Sequential => (RplOptions::addressed(Processing::Sequential), 0, None),
             FileOrg::Indexed => {
-                let key =
-                    record[self.prime().offset..self.prime().offset + self.prime().length].to_vec();
+                let key = self.prime_key(&record).unwrap_or_default();
                 if sequential && self.last_written.as_ref().is_some_and(|last| key <= *last) {
                     return Ok(status::SEQUENCE);
                 }
@@ -790,22 +793,28 @@ impl MappedFile {
         changed
     }
 
-    /// REWRITE.
-    pub fn rewrite(&mut self, link: &mut Link, fcd: &mut Fcd) -> Outcome {
+    /// What REWRITE and DELETE share: the open mode check, the record they
+    /// change (see `target`) and the dataset; `Err` is the statement's
+    /// status.
+    fn changed(&mut self, fcd: &mut Fcd) -> Result<(Vec<u8>, Dataset), FileStatus> {
         if self.mode != Some(open_mode::IO) {
             self.last_read = None;
-            return Ok(status::NOT_IO);
+            return Err(status::NOT_IO);
         }
-        let key = match self.target(fcd) {
-            Ok(key) => key,
+        let key = self.target(fcd)?;
+        let dataset = self.dataset.clone().ok_or(status::NOT_FOUND)?;
+        Ok((key, dataset))
+    }
+
+    /// REWRITE.
+    pub fn rewrite(&mut self, link: &mut Link, fcd: &mut Fcd) -> Outcome {
+        let (key, dataset) = match self.changed(fcd) {
+            Ok(changed) => changed,
             Err(status) => return Ok(status),
         };
         let record = match self.record_to_write(fcd) {
             Ok(record) => record,
             Err(status) => return Ok(status),
-        };
-        let Some(dataset) = self.dataset.clone() else {
-            return Ok(status::NOT_FOUND);
         };
         let options = match self.org {
             FileOrg::Sequential => RplOptions::addressed(Processing::Direct).update(),
@@ -832,16 +841,9 @@ impl MappedFile {
 
     /// DELETE.
     pub fn delete(&mut self, link: &mut Link, fcd: &mut Fcd) -> Outcome {
-        if self.mode != Some(open_mode::IO) {
-            self.last_read = None;
-            return Ok(status::NOT_IO);
-        }
-        let key = match self.target(fcd) {
-            Ok(key) => key,
+        let (key, dataset) = match self.changed(fcd) {
+            Ok(changed) => changed,
             Err(status) => return Ok(status),
-        };
-        let Some(dataset) = self.dataset.clone() else {
-            return Ok(status::NOT_FOUND);
         };
         let erase = {
             let dataset = dataset.clone();

@@ -126,15 +126,9 @@ impl Dataset {
         address: u64,
         max_records: u32,
     ) -> Result<Vec<Record>, ClientError> {
-        let request = Request::Get(Get {
-            target: self.target(string),
-            options: options.to_bits(),
-            key: key.to_vec(),
-            generic_length,
-            address,
-            max_records,
-        });
-        self.records(request, "GET").await
+        self.get_with_status(string, options, key, generic_length, address, max_records)
+            .await
+            .map(|(records, _)| records)
     }
 
     /// GET, also returning the successful status: FDBK X'08' (R15=0) says
@@ -187,14 +181,9 @@ impl Dataset {
         address: u64,
         record: Vec<u8>,
     ) -> Result<Record, ClientError> {
-        let request = Request::Put(Put {
-            target: self.target(string),
-            options: options.to_bits(),
-            address,
-            record,
-        });
-        let mut records = self.records(request, "PUT").await?;
-        Ok(records.pop().unwrap_or_default())
+        self.put_with_status(string, options, address, record)
+            .await
+            .map(|(record, _)| record)
     }
 
     /// PUT CHAIN: inserts `records` in order on one string, each as a PUT

@@ -289,9 +289,7 @@ impl DatasetState {
             return (Vec::new(), Upgraded::default());
         }
         if self.upgrades() {
-            let outcome = upgrade::insert(self, request, calls).await;
-            self.wrote();
-            return outcome;
+            return upgrade::insert(self, request, calls).await;
         }
         let results = self.write(calls).await;
         self.wrote();
@@ -310,9 +308,7 @@ impl DatasetState {
         record: Vec<u8>,
     ) -> Result<Upgraded, Status> {
         if self.upgrades() {
-            let outcome = upgrade::replace(self, request, key, record).await;
-            self.wrote();
-            return outcome;
+            return upgrade::replace(self, request, key, record).await;
         }
         let result = self
             .write(vec![Call::Replace(
@@ -332,9 +328,7 @@ impl DatasetState {
     /// Deletes the record under `key`.
     pub async fn delete(&self, request: &str, key: Vec<u8>) -> Result<(), Status> {
         if self.upgrades() {
-            let outcome = upgrade::delete(self, request, key).await;
-            self.wrote();
-            return outcome;
+            return upgrade::delete(self, request, key).await;
         }
         let result = self
             .write(vec![Call::Delete(self.plugin_dataset.clone(), key)])

@@ -191,7 +191,7 @@ async fn next_one(
 /// Takes exclusive control of a found record for GET UPD. If another writer
 /// changed the dataset meanwhile, the record is read again under the lock.
 /// `version` is the write counter from before the record was read.
-async fn hold(
+pub(crate) async fn hold(
     ctx: &mut Ctx<'_>,
     entry: Entry,
     version: u64,

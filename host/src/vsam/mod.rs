@@ -14,7 +14,7 @@ pub(crate) mod shared;
 
 mod catalog_requests;
 mod erase;
-mod get;
+pub(crate) mod get;
 mod point;
 mod put;
 mod search;

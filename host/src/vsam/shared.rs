@@ -128,7 +128,6 @@ impl Shared {
                 ),
             )
         })?;
-        let indexes = super::alternate::requests::indexes_of(self, def);
         let mut registry = self.registry.lock().unwrap();
         if registry.deleting.contains(&def.name) {
             return Err(Status::logical(
@@ -139,7 +138,12 @@ impl Shared {
         let state = registry
             .open
             .entry(def.name.clone())
-            .or_insert_with(|| Arc::new(DatasetState::new(def.clone(), backend, indexes)))
+            .or_insert_with(|| {
+                // The first open finds the alternate indexes (later opens
+                // share the state; DEFINE AIX needs the base closed).
+                let indexes = super::alternate::requests::indexes_of(self, def);
+                Arc::new(DatasetState::new(def.clone(), backend, indexes))
+            })
             .clone();
         *state.users.lock().unwrap() += 1;
         Ok(state)

@@ -7,7 +7,8 @@
 
 use super::AixIndex;
 use crate::vsam::Outcome;
-use crate::vsam::rpl::{Cursor, Held};
+use crate::vsam::get::hold;
+use crate::vsam::rpl::Cursor;
 use crate::vsam::session::Ctx;
 use vsam_plugin_sdk::keys::key_number;
 use vsam_plugin_sdk::{Direction, Entry, Start};
@@ -133,24 +134,6 @@ fn record(index: &AixIndex, entry: &Entry, base: Entry) -> Record {
     }
 }
 
-/// Takes exclusive control of the base record for GET UPD.
-fn hold(ctx: &mut Ctx<'_>, base: &Entry) -> Result<(), Status> {
-    if let Err(holder) = ctx.state.lock(&base.key, ctx.owner) {
-        return Err(ctx.error(
-            fdbk::EXCLUSIVE_CONTROL,
-            format!(
-                "the record is held for update by connection {} (string {}); retry after it is released",
-                holder.session, holder.string
-            ),
-        ));
-    }
-    ctx.rpl.held = Some(Held {
-        key: base.key.clone(),
-        length: base.value.len(),
-    });
-    Ok(())
-}
-
 fn not_found(ctx: &Ctx<'_>) -> Status {
     ctx.error(fdbk::NOT_FOUND, "no record with this alternate key")
 }
@@ -181,15 +164,20 @@ pub(crate) async fn get(
     };
     let mut records = Vec::new();
     let mut duplicate = false;
+    // The write counter before reading: GET UPD reads the record again
+    // under exclusive control if another writer changed it meanwhile.
+    let version = ctx.state.version();
     if options.processing != Processing::Sequential {
         let search = search(&ctx, index, options, &req.key, req.generic_length)?;
         let Some((entry, base)) = locate(&ctx, index, &search).await? else {
             ctx.rpl.set_cursor(None);
             return Err(not_found(&ctx));
         };
-        if update {
-            hold(&mut ctx, &base)?;
-        }
+        let base = if update {
+            hold(&mut ctx, base, version).await?
+        } else {
+            base
+        };
         let keeps_position = options.processing == Processing::SkipSequential
             || matches!(
                 options.intent,
@@ -235,9 +223,11 @@ pub(crate) async fn get(
             };
             from = Start::Exclusive(entry.key.clone());
             ctx.rpl.cursor = Some(Cursor::after(entry.key.clone(), direction));
-            if update {
-                hold(&mut ctx, &base)?;
-            }
+            let base = if update {
+                hold(&mut ctx, base, version).await?
+            } else {
+                base
+            };
             duplicate = duplicate_follows(&ctx, index, &entry, direction).await?;
             records.push(record(index, &entry, base));
         }
