@@ -255,3 +255,88 @@ async fn a_lost_connection_gives_status_30_and_a_message_not_a_hang() {
         "{stderr}"
     );
 }
+
+/// The programs run unchanged over TLS with a token; a program whose token
+/// only grants read access gets file status 37 on OPEN OUTPUT and reads on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn programs_run_over_tls_with_a_token_and_a_refused_open_is_status_37() {
+    let pki = vsam_tests::pki::make("batch.clients.test");
+    let token = |name: &str, token: &str| {
+        let path = pki.dir.path().join(format!("{name}.token"));
+        std::fs::write(&path, format!("{token}\n")).unwrap();
+        path.display().to_string()
+    };
+    let (batch, viewer) = (
+        token("batch", "batch-secret"),
+        token("viewer", "viewer-secret"),
+    );
+    let server = start(&format!(
+        r#"
+[plugins.p]
+path = "{SQL_WASM}"
+[backends.b]
+plugin = "p"
+database = "sqlite:cobol.db"
+[routing]
+default = "b"
+[tls]
+certificate = "{}"
+key = "{}"
+plain = "refuse"
+[[clients]]
+name = "batch"
+token_sha256 = "{}"
+[[clients]]
+name = "viewer"
+token_sha256 = "{}"
+[[access]]
+clients = ["batch"]
+datasets = "TLS.**"
+level = "alter"
+[[access]]
+clients = ["viewer"]
+datasets = "TLS.**"
+level = "read"
+"#,
+        pki.server_cert.display(),
+        pki.server_key.display(),
+        vsam_tests::sha256_hex("batch-secret"),
+        vsam_tests::sha256_hex("viewer-secret"),
+    ))
+    .await;
+    let ca = pki.ca.display().to_string();
+    same_output_with(
+        &server,
+        "TLS",
+        &[("VSAMFH_TLS_CA", &ca), ("VSAMFH_TOKEN_FILE", &batch)],
+    )
+    .await;
+    let address = server.address.clone();
+    let output = tokio::task::spawn_blocking(move || {
+        let dir = tempfile::tempdir().unwrap();
+        let mut env = mapping(&address, "TLS", &["JOURNAL"]);
+        env.push(("VSAMFH_TLS_CA".into(), ca));
+        env.push(("VSAMFH_TOKEN_FILE".into(), viewer));
+        run(&program("sqverbs").bridged, dir.path(), &env)
+    })
+    .await
+    .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let status_of = |step: &str| {
+        stdout
+            .lines()
+            .find(|line| {
+                line.split_whitespace()
+                    .collect::<Vec<_>>()
+                    .join(" ")
+                    .starts_with(step)
+            })
+            .and_then(|line| line.split_whitespace().last())
+            .map(str::to_string)
+    };
+    assert_eq!(status_of("OPEN OUTPUT").as_deref(), Some("37"), "{stdout}");
+    assert_eq!(status_of("OPEN INPUT").as_deref(), Some("00"), "{stdout}");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("not authorized"), "{stderr}");
+    server.server.stop().await;
+}

@@ -47,6 +47,7 @@ fn hello() -> Vec<u8> {
             minor: 0,
             max_frame: 1 << 20,
             client: "abuse".into(),
+            token: None,
         }),
     )
 }
@@ -132,6 +133,7 @@ fn another_major_version_is_refused() {
                 minor: 0,
                 max_frame: 1024,
                 client: "x".into(),
+                token: None,
             }),
         ))
         .unwrap();

@@ -8,6 +8,8 @@
 
 use serde::Deserialize;
 use std::collections::BTreeMap;
+use std::path::PathBuf;
+use vsam_client::{ConnectOptions, TlsOptions};
 
 /// Where vsamrd listens unless configured.
 pub const DEFAULT_SERVER: &str = "127.0.0.1:2387";
@@ -35,6 +37,24 @@ pub struct Config {
     /// GnuCOBOL's own handler answers.
     #[serde(default = "default_duplicate_read_status")]
     pub duplicate_read_status: String,
+    /// Connect with TLS (implied by `tls_ca` and `tls_cert`).
+    #[serde(default)]
+    pub tls: bool,
+    /// PEM CA certificates that sign vsamrd's certificate (default: the
+    /// system's trusted roots).
+    #[serde(default)]
+    pub tls_ca: Option<PathBuf>,
+    /// PEM certificate chain of this client, for a server that names
+    /// clients by certificate (with `tls_key`).
+    #[serde(default)]
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key of `tls_cert`.
+    #[serde(default)]
+    pub tls_key: Option<PathBuf>,
+    /// File holding the token that names this program's client to
+    /// vsamrd's access rules.
+    #[serde(default)]
+    pub token_file: Option<PathBuf>,
     /// Mapped files by ASSIGN name.
     #[serde(default)]
     pub files: BTreeMap<String, FileMapping>,
@@ -78,6 +98,11 @@ impl Default for Config {
             timeout_secs: default_timeout(),
             read_ahead: default_read_ahead(),
             duplicate_read_status: default_duplicate_read_status(),
+            tls: false,
+            tls_ca: None,
+            tls_cert: None,
+            tls_key: None,
+            token_file: None,
             files: BTreeMap::new(),
         }
     }
@@ -129,6 +154,25 @@ impl Config {
                 format!("VSAMFH_READ_AHEAD={read_ahead}: give a number of records (1: none)")
             })?;
         }
+        if let Some(tls) = vars.get("VSAMFH_TLS") {
+            config.tls = tls == "1" || tls.eq_ignore_ascii_case("yes");
+        }
+        for (var, field) in [
+            ("VSAMFH_TLS_CA", &mut config.tls_ca),
+            ("VSAMFH_TLS_CERT", &mut config.tls_cert),
+            ("VSAMFH_TLS_KEY", &mut config.tls_key),
+            ("VSAMFH_TOKEN_FILE", &mut config.token_file),
+        ] {
+            if let Some(path) = vars.get(var) {
+                *field = Some(PathBuf::from(path));
+            }
+        }
+        if config.tls_cert.is_some() != config.tls_key.is_some() {
+            return Err(
+                "give both tls_cert and tls_key (VSAMFH_TLS_CERT, VSAMFH_TLS_KEY), or neither"
+                    .into(),
+            );
+        }
         if let Some(status) = vars.get("VSAMFH_DUPLICATE_READ_STATUS") {
             config.duplicate_read_status = status.clone();
         }
@@ -155,6 +199,26 @@ impl Config {
             }
         }
         Ok(config)
+    }
+
+    /// How to connect: TLS and the token, read from its file now.
+    pub fn connect_options(&self) -> Result<ConnectOptions, String> {
+        let tls =
+            (self.tls || self.tls_ca.is_some() || self.tls_cert.is_some()).then(|| TlsOptions {
+                ca_file: self.tls_ca.clone(),
+                certificate: self.tls_cert.clone().zip(self.tls_key.clone()),
+                server_name: None,
+            });
+        let token = match &self.token_file {
+            None => None,
+            Some(path) => Some(
+                std::fs::read_to_string(path)
+                    .map_err(|e| format!("token file {}: {e} (VSAMFH_TOKEN_FILE)", path.display()))?
+                    .trim()
+                    .to_string(),
+            ),
+        };
+        Ok(ConnectOptions { tls, token })
     }
 
     /// The mapping of a file by its ASSIGN name, if it has one.

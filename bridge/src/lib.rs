@@ -208,8 +208,17 @@ impl Bridge {
                     .config
                     .as_ref()
                     .expect("a mapped file has a configuration");
+                let options = match config.connect_options() {
+                    Ok(options) => options,
+                    Err(error) => {
+                        eprintln!("vsamextfh: {error}");
+                        fcd.set_status(status::PERMANENT);
+                        return true;
+                    }
+                };
                 match Link::new(
                     config.server.clone(),
+                    options,
                     Duration::from_secs(config.timeout_secs),
                 ) {
                     Ok(link) => self.link.insert(link),

@@ -5,7 +5,7 @@
 
 use std::future::Future;
 use std::time::Duration;
-use vsam_client::{ClientError, Connection, VsamError};
+use vsam_client::{ClientError, ConnectOptions, Connection, VsamError};
 
 /// Why a request did not get a VSAM answer.
 #[derive(Debug)]
@@ -32,13 +32,18 @@ impl From<ClientError> for Failure {
 pub struct Link {
     runtime: tokio::runtime::Runtime,
     server: String,
+    options: ConnectOptions,
     timeout: Duration,
     connection: Option<Connection>,
 }
 
 impl Link {
-    /// A link to `server`, not yet connected.
-    pub fn new(server: String, timeout: Duration) -> std::io::Result<Self> {
+    /// A link to `server`, not yet connected; `options` say how to connect.
+    pub fn new(
+        server: String,
+        options: ConnectOptions,
+        timeout: Duration,
+    ) -> std::io::Result<Self> {
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(1)
             .thread_name("vsamextfh")
@@ -47,6 +52,7 @@ impl Link {
         Ok(Self {
             runtime,
             server,
+            options,
             timeout,
             connection: None,
         })
@@ -58,7 +64,9 @@ impl Link {
             return Ok(connection.clone());
         }
         let server = self.server.clone();
-        let connection = self.run(async move { Connection::connect(&server).await })?;
+        let options = self.options.clone();
+        let connection =
+            self.run(async move { Connection::connect_with(&server, &options).await })?;
         self.connection = Some(connection.clone());
         Ok(connection)
     }

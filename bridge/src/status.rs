@@ -63,7 +63,9 @@ pub fn of_vsam(r15_value: u8, fdbk_value: u8) -> FileStatus {
         (_, fdbk::NO_GET_UPDATE) => NO_READ,
         (_, fdbk::INVALID_LENGTH) | (_, fdbk::LENGTH_CHANGED) => RECORD_LENGTH,
         (_, open_error::NOT_FOUND) => FILE_MISSING,
-        (_, open_error::INVALID_OPTIONS) | (_, open_error::NOT_AVAILABLE) => OPEN_NOT_ALLOWED,
+        (_, open_error::INVALID_OPTIONS)
+        | (_, open_error::NOT_AVAILABLE)
+        | (_, open_error::NOT_AUTHORIZED) => OPEN_NOT_ALLOWED,
         _ => PERMANENT,
     }
 }

@@ -1,10 +1,10 @@
 //! A client of vsamrd's admin interface (reload, status, plugin versions):
 //! one JSON line out, one back, per request.
 
+use crate::transport::{self, ConnectOptions, Stream, TlsOptions};
 use anyhow::{Context, Result};
 use futures::{SinkExt, StreamExt};
 use std::path::Path;
-use tokio::net::TcpStream;
 use tokio_util::codec::{Framed, LinesCodec};
 use vsam_protocol::admin::{AdminAnswer, AdminCommand, AdminRequest};
 
@@ -13,19 +13,36 @@ pub const DEFAULT_ADMIN: &str = "127.0.0.1:2388";
 
 /// A connection to vsamrd's admin interface.
 pub struct AdminClient {
-    lines: Framed<TcpStream, LinesCodec>,
+    lines: Framed<Box<dyn Stream>, LinesCodec>,
     token: String,
     address: String,
 }
 
 impl AdminClient {
-    /// Connects; the token goes with every request.
+    /// Connects over plain TCP; the token goes with every request.
     pub async fn connect(address: &str, token: String) -> Result<Self> {
-        let stream = TcpStream::connect(address).await.with_context(|| {
-            format!(
-                "cannot reach the admin interface of vsamrd at {address}: is it running, with [admin] enabled on that address?"
-            )
-        })?;
+        Self::connect_with(address, token, None).await
+    }
+
+    /// Connects, with TLS when `tls` is given; the token goes with every
+    /// request.
+    pub async fn connect_with(
+        address: &str,
+        token: String,
+        tls: Option<&TlsOptions>,
+    ) -> Result<Self> {
+        let options = ConnectOptions {
+            tls: tls.cloned(),
+            token: None,
+        };
+        let stream = transport::connect(address, &options)
+            .await
+            .map_err(anyhow::Error::msg)
+            .with_context(|| {
+                format!(
+                    "cannot reach the admin interface of vsamrd at {address}: is it running, with [admin] enabled on that address?"
+                )
+            })?;
         Ok(Self {
             lines: Framed::new(stream, LinesCodec::new()),
             token,

@@ -7,12 +7,12 @@
 //! between tasks.
 
 use crate::error::ClientError;
+use crate::transport::{self, ConnectOptions, Stream};
 use futures::{SinkExt, StreamExt};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
-use tokio::net::TcpStream;
-use tokio::net::tcp::OwnedWriteHalf;
+use tokio::io::WriteHalf;
 use tokio::sync::oneshot;
 use tokio_util::codec::{FramedRead, FramedWrite};
 use vsam_protocol::{
@@ -23,28 +23,46 @@ use vsam_protocol::{
 /// is lost (dropping the senders wakes every waiting caller).
 type Waiting = Arc<Mutex<Option<HashMap<u32, oneshot::Sender<Answer>>>>>;
 
+/// The socket's write half (plain or TLS) with the frame encoder.
+type Writer = FramedWrite<WriteHalf<Box<dyn Stream>>, ClientCodec>;
+
 /// A connection to vsamrd.
 #[derive(Clone)]
 pub struct Connection {
-    writer: Arc<tokio::sync::Mutex<FramedWrite<OwnedWriteHalf, ClientCodec>>>,
+    writer: Arc<tokio::sync::Mutex<Writer>>,
     waiting: Waiting,
     next_id: Arc<AtomicU32>,
     closed: Arc<Mutex<Option<String>>>,
     welcome: Arc<Welcome>,
     server: String,
+    _reader: Arc<ReaderTask>,
+}
+
+/// The task reading answers; it stops when the last clone of the
+/// connection is dropped, and with it the socket closes.
+struct ReaderTask(tokio::task::AbortHandle);
+
+impl Drop for ReaderTask {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
 }
 
 impl Connection {
-    /// Connects and performs the handshake.
+    /// Connects over plain TCP without a token and performs the handshake.
     pub async fn connect(server: &str) -> Result<Self, ClientError> {
-        let stream = TcpStream::connect(server)
+        Self::connect_with(server, &ConnectOptions::default()).await
+    }
+
+    /// Connects as `options` say (TLS, token) and performs the handshake.
+    pub async fn connect_with(server: &str, options: &ConnectOptions) -> Result<Self, ClientError> {
+        let stream = transport::connect(server, options)
             .await
-            .map_err(|e| ClientError::Connect {
+            .map_err(|reason| ClientError::Connect {
                 server: server.to_string(),
-                reason: e.to_string(),
+                reason,
             })?;
-        let _ = stream.set_nodelay(true);
-        let (read, write) = stream.into_split();
+        let (read, write) = tokio::io::split(stream);
         let mut reader = FramedRead::new(read, ClientCodec::new(DEFAULT_MAX_FRAME as usize));
         let mut writer = FramedWrite::new(write, ClientCodec::new(DEFAULT_MAX_FRAME as usize));
         let hello = Hello {
@@ -52,6 +70,7 @@ impl Connection {
             minor: PROTOCOL_MINOR,
             max_frame: DEFAULT_MAX_FRAME,
             client: format!("vsam-client {}", env!("CARGO_PKG_VERSION")),
+            token: options.token.clone(),
         };
         let lost = |reason: String| ClientError::Connect {
             server: server.to_string(),
@@ -85,7 +104,7 @@ impl Connection {
         let closed = Arc::new(Mutex::new(None::<String>));
         let reader_waiting = waiting.clone();
         let reader_closed = closed.clone();
-        tokio::spawn(async move {
+        let reader_task = tokio::spawn(async move {
             let reason = loop {
                 match reader.next().await {
                     Some(Ok(incoming)) => match incoming.message {
@@ -122,6 +141,7 @@ impl Connection {
             closed,
             welcome: Arc::new(welcome),
             server: server.to_string(),
+            _reader: Arc::new(ReaderTask(reader_task.abort_handle())),
         })
     }
 

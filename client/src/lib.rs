@@ -19,11 +19,13 @@ mod catalog;
 mod connection;
 mod dataset;
 mod error;
+mod transport;
 
 pub use catalog::{bldindex, define, define_aix, define_path, delete, info, list, ping};
 pub use connection::Connection;
 pub use dataset::{ChainOutcome, Dataset};
 pub use error::{ClientError, VsamError};
+pub use transport::{ConnectOptions, TlsOptions};
 pub use vsam_protocol::{
     AixSpec, ChainedRecord, DatasetSpec, OpenIntent, Organization, PathSpec, Record, RplOptions,
     Status,

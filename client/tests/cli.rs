@@ -449,3 +449,91 @@ async fn admin_commands_show_status_versions_and_reloads() {
     drop(cli);
     server.stop().await;
 }
+
+#[allow(dead_code)]
+#[path = "../../tests/support/pki.rs"]
+mod pki;
+
+/// A text probe of the port and `vsamr ping` print the same identification;
+/// the TLS and token options reach a server that takes TLS only.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ping_identifies_the_server_over_tls_with_a_token() {
+    use std::io::{Read, Write};
+    use vsam_host::security::access::{AccessPolicy, Client, Level, Rule, token_digest};
+    use vsam_host::security::tls::{PlainPolicy, TlsSettings};
+
+    let dir = tempfile::tempdir().unwrap();
+    let pki = pki::make("unused.clients.test");
+    let mut config = Config::embedded_default();
+    config.listen = "127.0.0.1:0".parse().unwrap();
+    config.move_data_dir(dir.path().to_path_buf());
+    config.tls = Some(TlsSettings {
+        certificate: pki.server_cert.clone(),
+        key: pki.server_key.clone(),
+        client_ca: None,
+        require_client_certificate: false,
+        plain: PlainPolicy::Refuse,
+    });
+    config.access = AccessPolicy {
+        clients: vec![Client {
+            name: "OPS".into(),
+            token_sha256: Some(token_digest("ops-token")),
+            certificate_name: None,
+        }],
+        rules: vec![Rule {
+            clients: vec!["OPS".into()],
+            datasets: "**".into(),
+            level: Level::Read,
+        }],
+    };
+    let token_file = dir.path().join("ops.token");
+    std::fs::write(&token_file, "ops-token\n").unwrap();
+    let server = RunningServer::start(&config).await.unwrap();
+    let cli = Cli {
+        server: server.addr.to_string(),
+    };
+    let ca = pki.ca.display().to_string();
+    let token = token_file.display().to_string();
+    tokio::task::spawn_blocking(move || {
+        let mut probe = std::net::TcpStream::connect(&cli.server).unwrap();
+        probe.write_all(b"GET / HTTP/1.1\r\n\r\n").unwrap();
+        let mut identification = String::new();
+        probe.read_to_string(&mut identification).unwrap();
+
+        let ping = cli.ok(&["--tls-ca", &ca, "--token-file", &token, "ping"]);
+        assert_eq!(
+            ping.lines().next().unwrap(),
+            identification.trim_end(),
+            "{ping}"
+        );
+        assert!(ping.contains("round trip"), "{ping}");
+        let plain = cli.fails(&["--token-file", &token, "ping"]);
+        assert!(plain.contains("TLS connections only"), "{plain}");
+        let anonymous = cli.fails(&["--tls-ca", &ca, "ping"]);
+        assert!(
+            anonymous.contains("takes no anonymous clients"),
+            "{anonymous}"
+        );
+        let listed = cli.fails(&[
+            "--tls-ca",
+            &ca,
+            "--token-file",
+            &token,
+            "define",
+            "X.Y",
+            "--org",
+            "ksds",
+            "--key-length",
+            "4",
+            "--record-size",
+            "10",
+        ]);
+        assert!(
+            listed.contains("X'98'") && listed.contains("file status 37"),
+            "{listed}"
+        );
+    })
+    .await
+    .unwrap();
+    server.stop().await;
+}

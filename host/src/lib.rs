@@ -15,6 +15,7 @@ pub mod durable;
 pub mod migrate;
 pub mod reload;
 pub mod runtime;
+pub mod security;
 pub mod server;
 pub mod vsam;
 
@@ -38,7 +39,7 @@ pub struct Server {
     reloader: Arc<Reloader>,
     admin: Option<(TcpListener, Arc<admin::AdminContext>)>,
     watch_files: bool,
-    max_connections: usize,
+    settings: server::ServeSettings,
     _data_dir_lock: File,
 }
 
@@ -108,6 +109,13 @@ impl Server {
                 ),
             }
         }
+        let security = match &config.tls {
+            None => server::transport::ListenerSecurity::plain(),
+            Some(tls) => server::transport::ListenerSecurity {
+                tls: Some(tls.acceptor().map_err(anyhow::Error::msg)?),
+                plain: tls.plain,
+            },
+        };
         let vsam_listener = TcpListener::bind(config.listen)
             .await
             .with_context(|| format!("cannot listen on {}", config.listen))?;
@@ -146,6 +154,7 @@ impl Server {
                     reloader: reloader.clone(),
                     migrations: migrations.clone(),
                     token,
+                    security: security.clone(),
                     started: SystemTime::now(),
                     listen: vsam_listener.local_addr().unwrap_or(config.listen),
                 });
@@ -158,7 +167,7 @@ impl Server {
             reloader,
             admin,
             watch_files: config.admin.watch_files,
-            max_connections: config.server.max_connections,
+            settings: server::ServeSettings::new(&config.server, security),
             _data_dir_lock: lock,
         })
     }
@@ -186,13 +195,33 @@ impl Server {
     /// requests, closes connections and flushes open datasets.
     pub async fn run(self, shutdown: watch::Receiver<bool>) {
         tracing::info!(address = %self.local_addr(), "{} listening", server::server_banner());
-        let admin_addr = self.admin_addr();
+        let security = &self.settings.security;
+        let (line, warn) = security.describe(self.local_addr(), "VSAM requests");
+        match warn {
+            true => tracing::warn!("{line}"),
+            false => tracing::info!("{line}"),
+        }
+        let policy = self.shared.access();
+        match policy.enforced() {
+            true => tracing::info!(
+                clients = policy.clients.len(),
+                rules = policy.rules.len(),
+                anonymous = policy.takes_anonymous(),
+                "access rules apply to every OPEN and catalog request"
+            ),
+            false => tracing::info!(
+                "no [[access]] rules: every client may open, update, define and delete every dataset"
+            ),
+        }
         if let Some((listener, context)) = self.admin {
-            tracing::info!(address = ?admin_addr, "admin interface listening (vsamr admin)");
-            if admin_addr.is_some_and(|a| !a.ip().is_loopback()) {
-                tracing::warn!(
-                    "the admin interface listens beyond loopback without TLS: anyone who can reach it and knows the token can swap plugins"
-                );
+            if let Ok(address) = listener.local_addr() {
+                let (line, warn) = security.describe(address, "admin interface (vsamr admin)");
+                match warn {
+                    true => tracing::warn!(
+                        "{line}; anyone who can reach it and knows the token can swap plugins"
+                    ),
+                    false => tracing::info!("{line}"),
+                }
             }
             tokio::spawn(admin::serve(listener, context, shutdown.clone()));
         }
@@ -205,7 +234,7 @@ impl Server {
                 })
                 .ok(),
         };
-        server::serve(self.listener, self.shared, self.max_connections, shutdown).await;
+        server::serve(self.listener, self.shared, self.settings, shutdown).await;
         tracing::info!("stopped");
     }
 }

@@ -78,6 +78,10 @@ pub mod open_error {
     pub const INVALID_OPTIONS: u8 = 0xA0;
     /// The data set's backend is not available.
     pub const NOT_AVAILABLE: u8 = 0xA8;
+    /// Security verification failed: the client may not open the dataset
+    /// this way (VSAM's X'98' for a RACF refusal; COBOL file status 37).
+    /// Catalog requests refused by the access rules answer it too.
+    pub const NOT_AUTHORIZED: u8 = 0x98;
 }
 
 /// The R15/FDBK pair of an answer, with the component code and a message.
@@ -165,7 +169,7 @@ pub fn file_status(r15_value: u8, fdbk_value: u8) -> &'static str {
         (_, fdbk::NO_SPACE) => "24",
         (_, fdbk::EXCLUSIVE_CONTROL) => "93",
         (_, open_error::NOT_FOUND) => "35",
-        (_, open_error::INVALID_OPTIONS) => "37",
+        (_, open_error::INVALID_OPTIONS) | (_, open_error::NOT_AUTHORIZED) => "37",
         (_, fdbk::NO_POSITION) => "46",
         (_, fdbk::NO_GET_UPDATE) => "43",
         (_, fdbk::INVALID_LENGTH) | (_, fdbk::LENGTH_CHANGED) => "44",
@@ -206,6 +210,7 @@ pub fn condition(r15_value: u8, fdbk_value: u8) -> &'static str {
         (_, open_error::NOT_FOUND) => "data set not found",
         (_, open_error::INVALID_OPTIONS) => "open options not allowed",
         (_, open_error::NOT_AVAILABLE) => "data set not available",
+        (_, open_error::NOT_AUTHORIZED) => "not authorized",
         _ => "logical error",
     }
 }

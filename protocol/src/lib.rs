@@ -28,7 +28,7 @@ pub use wire::DecodeError;
 /// Protocol major version: a different major is refused at the handshake.
 pub const PROTOCOL_MAJOR: u16 = 1;
 /// Protocol minor version: the session uses the lower of both sides' minors.
-pub const PROTOCOL_MINOR: u16 = 2;
+pub const PROTOCOL_MINOR: u16 = 3;
 /// IANA port of the VSAM Redirector.
 pub const DEFAULT_PORT: u16 = 2387;
 /// Frame limit before and unless the handshake agrees on another (16 MiB).
@@ -36,6 +36,15 @@ pub const DEFAULT_MAX_FRAME: u32 = 16 * 1024 * 1024;
 /// Largest record length a dataset may define (VSAM's spanned maximum is
 /// about 2 GiB; the redirector keeps a record inside one frame).
 pub const MAX_RECORD_LENGTH: u32 = 8 * 1024 * 1024;
+
+/// The one line a server answers to a stray text probe (an HTTP request, a
+/// line typed into telnet) before closing, and that `vsamr ping` prints:
+/// administrators probing port 2387 learn what answers there.
+pub fn identification(server: &str, major: u16, minor: u16) -> String {
+    format!(
+        "{server} speaking the binary VSAM redirector protocol {major}.{minor}; use vsamr or a redirector client (see docs/protocol.md)"
+    )
+}
 
 /// The codec a server uses: reads requests, writes answers.
 pub type ServerCodec = FrameCodec<Request, Answer>;

@@ -281,6 +281,10 @@ pub struct Hello {
     pub max_frame: u32,
     /// Client name and version, for the server's log.
     pub client: String,
+    /// A token naming the client to the server's access rules (protocol
+    /// 1.3): sent only when the client has one, so a 1.2 server still
+    /// understands a HELLO without it.
+    pub token: Option<String>,
 }
 
 /// Handshake answer.
@@ -479,6 +483,15 @@ pub mod protocol_error {
     pub const SHUTTING_DOWN: u16 = 6;
     /// A request came before the handshake.
     pub const HANDSHAKE_REQUIRED: u16 = 7;
+    /// The client is not authenticated: its token matches no client, or the
+    /// server takes no anonymous clients (protocol 1.3).
+    pub const NOT_AUTHENTICATED: u16 = 8;
+    /// A limit of the server refused the connection: too many connections
+    /// in all or from the client's address (protocol 1.3).
+    pub const LIMIT: u16 = 9;
+    /// The connection stayed idle, or a request did not arrive whole, within
+    /// the server's time limit (protocol 1.3).
+    pub const TIMEOUT: u16 = 10;
 }
 
 /// The 4 bytes that open every HELLO payload.
@@ -537,6 +550,9 @@ impl Message for Request {
                 out.put_u16(h.minor);
                 out.put_u32(h.max_frame);
                 put_string(out, &h.client);
+                if let Some(token) = &h.token {
+                    put_string(out, token);
+                }
             }
             Request::Ping => {}
             Request::Open(o) => {
@@ -609,6 +625,10 @@ impl Message for Request {
                     minor: r.u16("minor")?,
                     max_frame: r.u32("max_frame")?,
                     client: r.string("client")?,
+                    token: match r.is_empty() {
+                        true => None,
+                        false => Some(r.string("token")?),
+                    },
                 };
                 (Request::Hello(hello), "HELLO")
             }

@@ -14,6 +14,7 @@ fn sample_requests() -> Vec<Request> {
             minor: 0,
             max_frame: 1 << 20,
             client: "t".into(),
+            token: Some("secret".into()),
         }),
         Request::Ping,
         Request::Open(Open {
@@ -206,6 +207,7 @@ fn documented_frames_are_exact() {
             minor: 0,
             max_frame: 0x0100_0000,
             client: "c".into(),
+            token: None,
         }),
     );
     assert_eq!(

@@ -123,6 +123,11 @@ impl<'a> Reader<'a> {
         Ok(items)
     }
 
+    /// True when the payload is consumed (optional trailing fields).
+    pub fn is_empty(&self) -> bool {
+        self.buf.is_empty()
+    }
+
     /// Fails if anything is left.
     pub fn finish(self, message: &'static str) -> Result<(), DecodeError> {
         if self.buf.is_empty() {

@@ -3,6 +3,7 @@
 
 pub mod cobol;
 pub mod deployment;
+pub mod pki;
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -38,6 +39,14 @@ pub fn ksds(
         backend: String::new(),
         layout: String::new(),
     }
+}
+
+/// SHA-256 of a token in hex, as `[[clients]] token_sha256` holds it.
+pub fn sha256_hex(token: &str) -> String {
+    vsam_host::security::access::token_digest(token)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 /// A server on a free port with a fresh data dir.

@@ -63,12 +63,12 @@ struct MigrateArgs {
 }
 
 /// Runs an admin command.
-pub async fn run(args: AdminArgs, json: bool) -> Result<()> {
+pub async fn run(args: AdminArgs, tls: Option<vsam_client::TlsOptions>, json: bool) -> Result<()> {
     let token = match args.token {
         Some(token) => token,
         None => read_token(&args.token_file)?,
     };
-    let mut client = AdminClient::connect(&args.admin, token).await?;
+    let mut client = AdminClient::connect_with(&args.admin, token, tls.as_ref()).await?;
     let command = match args.command {
         AdminCommandArg::Reload => AdminCommand::Reload,
         AdminCommandArg::Status => AdminCommand::Status,

@@ -66,12 +66,14 @@ pub struct GetArgs {
 pub async fn ping(conn: &Connection) -> Result<()> {
     let round_trip = vsam_client::ping(conn).await?;
     let welcome = conn.welcome();
+    // The same line the server answers to a text probe of its port.
     println!(
-        "{} at {}: protocol {}.{}, round trip {} us",
-        welcome.server,
+        "{}",
+        vsam_protocol::identification(&welcome.server, welcome.major, welcome.minor)
+    );
+    println!(
+        "{}: round trip {} us",
         conn.server(),
-        welcome.major,
-        welcome.minor,
         round_trip.as_micros()
     );
     Ok(())

@@ -9,9 +9,10 @@ mod migrate;
 mod records;
 mod repro;
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
-use vsam_client::{Connection, DEFAULT_SERVER};
+use std::path::PathBuf;
+use vsam_client::{ConnectOptions, Connection, DEFAULT_SERVER, TlsOptions};
 
 /// Command-line client of the VSAM redirector server (vsamrd, port 2387).
 ///
@@ -29,8 +30,78 @@ pub struct Args {
     /// Keys and records are given and printed as hex.
     #[arg(long, global = true)]
     hex: bool,
+    #[command(flatten)]
+    security: Security,
     #[command(subcommand)]
     command: Command,
+}
+
+/// TLS and credentials, for the protocol port and `vsamr admin` alike.
+#[derive(clap::Args)]
+struct Security {
+    /// Connect with TLS (implied by the other --tls options).
+    #[arg(long, global = true, env = "VSAMR_TLS")]
+    tls: bool,
+    /// PEM CA certificates that sign the server's certificate (default:
+    /// the system's trusted roots).
+    #[arg(long, global = true, env = "VSAMR_TLS_CA", value_name = "FILE")]
+    tls_ca: Option<PathBuf>,
+    /// PEM certificate chain of this client (with --tls-key), for servers
+    /// that name clients by certificate.
+    #[arg(
+        long,
+        global = true,
+        env = "VSAMR_TLS_CERT",
+        value_name = "FILE",
+        requires = "tls_key"
+    )]
+    tls_cert: Option<PathBuf>,
+    /// PEM private key of --tls-cert.
+    #[arg(
+        long,
+        global = true,
+        env = "VSAMR_TLS_KEY",
+        value_name = "FILE",
+        requires = "tls_cert"
+    )]
+    tls_key: Option<PathBuf>,
+    /// The name the server's certificate carries (default: the host of
+    /// --server).
+    #[arg(
+        long,
+        global = true,
+        env = "VSAMR_TLS_SERVER_NAME",
+        value_name = "NAME"
+    )]
+    tls_server_name: Option<String>,
+    /// File holding this client's token (the server's [[clients]] entry
+    /// holds its SHA-256); VSAMR_TOKEN gives the token itself.
+    #[arg(long, global = true, env = "VSAMR_TOKEN_FILE", value_name = "FILE")]
+    token_file: Option<PathBuf>,
+}
+
+impl Security {
+    fn options(&self) -> Result<ConnectOptions> {
+        let tls = (self.tls
+            || self.tls_ca.is_some()
+            || self.tls_cert.is_some()
+            || self.tls_server_name.is_some())
+        .then(|| TlsOptions {
+            ca_file: self.tls_ca.clone(),
+            certificate: self.tls_cert.clone().zip(self.tls_key.clone()),
+            server_name: self.tls_server_name.clone(),
+        });
+        let token = match &self.token_file {
+            Some(path) => Some(
+                std::fs::read_to_string(path)
+                    .with_context(|| format!("cannot read the token file {}", path.display()))?
+                    .trim()
+                    .to_string(),
+            ),
+            None => std::env::var("VSAMR_TOKEN").ok().filter(|t| !t.is_empty()),
+        };
+        Ok(ConnectOptions { tls, token })
+    }
 }
 
 /// Output options shared by commands that print records.
@@ -106,10 +177,11 @@ pub async fn run(args: Args) -> Result<()> {
         json: args.json,
         hex: args.hex,
     };
+    let options = args.security.options()?;
     if let Command::Admin(admin) = args.command {
-        return admin::run(admin, args.json).await;
+        return admin::run(admin, options.tls, args.json).await;
     }
-    let conn = Connection::connect(&args.server).await?;
+    let conn = Connection::connect_with(&args.server, &options).await?;
     match args.command {
         Command::Ping => commands::ping(&conn).await,
         Command::Define(define) => commands::define(&conn, define, output).await,

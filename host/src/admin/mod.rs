@@ -6,11 +6,14 @@ mod report;
 pub mod token;
 
 use crate::reload::Reloader;
+use crate::server::transport::{self, Accepted, ListenerSecurity};
 use crate::vsam::Shared;
 use futures::{SinkExt, StreamExt};
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 use std::time::SystemTime;
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 use tokio_util::codec::{Framed, LinesCodec};
@@ -26,6 +29,8 @@ pub struct AdminContext {
     pub migrations: Arc<crate::migrate::Migrations>,
     /// The token requests must carry.
     pub token: String,
+    /// TLS and the plain-TCP policy (the protocol port's).
+    pub security: ListenerSecurity,
     /// When the server started.
     pub started: SystemTime,
     /// The VSAM listen address.
@@ -43,7 +48,7 @@ pub async fn serve(
             _ = shutdown.changed() => break,
             accepted = listener.accept() => match accepted {
                 Ok((stream, peer)) => {
-                    tokio::spawn(serve_connection(stream, peer, context.clone()));
+                    tokio::spawn(accept(stream, peer, context.clone()));
                 }
                 Err(error) => {
                     tracing::warn!("admin accept failed: {error}");
@@ -54,7 +59,44 @@ pub async fn serve(
     }
 }
 
-async fn serve_connection(stream: TcpStream, peer: SocketAddr, context: Arc<AdminContext>) {
+/// Seconds an admin client gets for TLS and its first request.
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Runs TLS when the client starts it, refuses plain TCP the policy does
+/// not allow (with a readable answer), then serves the connection.
+async fn accept(stream: TcpStream, peer: SocketAddr, context: Arc<AdminContext>) {
+    let accepted = tokio::time::timeout(
+        HANDSHAKE_TIMEOUT,
+        transport::accept(stream, peer, &context.security),
+    )
+    .await;
+    match accepted {
+        Ok(Ok(Accepted::Plain {
+            stream,
+            refused: None,
+        })) => serve_connection(stream, peer, context).await,
+        Ok(Ok(Accepted::Plain {
+            stream,
+            refused: Some(why),
+        })) => {
+            tracing::warn!(%peer, "admin connection refused: {why}");
+            let mut lines = Framed::new(stream, LinesCodec::new_with_max_length(MAX_REQUEST_LINE));
+            let _ = send(&mut lines, &AdminAnswer::Error { message: why }).await;
+        }
+        Ok(Ok(Accepted::Tls { stream, .. })) => serve_connection(*stream, peer, context).await,
+        Ok(Err(error)) => {
+            tracing::info!(%peer, "admin connection closed before its first request: {error}")
+        }
+        Err(_) => {
+            tracing::info!(%peer, "admin connection closed: nothing within {HANDSHAKE_TIMEOUT:?}")
+        }
+    }
+}
+
+async fn serve_connection<S>(stream: S, peer: SocketAddr, context: Arc<AdminContext>)
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
     let mut lines = Framed::new(stream, LinesCodec::new_with_max_length(MAX_REQUEST_LINE));
     while let Some(line) = lines.next().await {
         let answer = match line {
@@ -73,8 +115,8 @@ async fn serve_connection(stream: TcpStream, peer: SocketAddr, context: Arc<Admi
     }
 }
 
-async fn send(
-    lines: &mut Framed<TcpStream, LinesCodec>,
+async fn send<S: AsyncRead + AsyncWrite + Unpin>(
+    lines: &mut Framed<S, LinesCodec>,
     answer: &AdminAnswer,
 ) -> Result<(), tokio_util::codec::LinesCodecError> {
     let text = serde_json::to_string(answer).expect("admin answers serialize");

@@ -5,9 +5,13 @@
 //! vsamrd refuses to start on it: a server that guesses around a bad config
 //! would route records to the wrong place.
 
+mod security;
+
 use crate::catalog::{DatasetDef, validate_name};
 use crate::runtime::objects::{BucketSpec, S3Spec};
 use crate::runtime::sql::DatabaseUrl;
+use crate::security::{AccessPolicy, TlsSettings};
+pub use security::{AccessConfig, ClientConfig, TlsConfig};
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::fmt;
@@ -40,10 +44,24 @@ pub struct ServerConfig {
     pub max_batch: u32,
     /// Most simultaneous connections.
     pub max_connections: usize,
+    /// Most simultaneous connections from one client address (one host
+    /// cannot take every connection).
+    pub max_connections_per_address: usize,
     /// Most datasets one connection may hold open.
     pub max_open_per_connection: usize,
     /// Most strings (positions) per open dataset.
     pub max_strings: u16,
+    /// Largest record length a DEFINE may ask for.
+    pub max_record: u32,
+    /// Seconds a new connection gets for TLS and HELLO.
+    pub handshake_timeout_secs: u64,
+    /// Seconds a connection may stay without a request before it is
+    /// closed (0: never; its datasets are closed with it).
+    pub idle_timeout_secs: u64,
+    /// Seconds a request may take to arrive once its first byte came, and
+    /// an answer to be taken by the client: a slow client cannot pin a
+    /// connection (slowloris).
+    pub request_timeout_secs: u64,
 }
 
 impl Default for ServerConfig {
@@ -54,8 +72,13 @@ impl Default for ServerConfig {
             max_frame: vsam_protocol::DEFAULT_MAX_FRAME,
             max_batch: 10_000,
             max_connections: 1024,
+            max_connections_per_address: 256,
             max_open_per_connection: 256,
             max_strings: 255,
+            max_record: vsam_protocol::MAX_RECORD_LENGTH,
+            handshake_timeout_secs: 30,
+            idle_timeout_secs: 3600,
+            request_timeout_secs: 30,
         }
     }
 }
@@ -308,6 +331,12 @@ pub struct ConfigFile {
     pub routing: RoutingConfig,
     #[serde(default)]
     pub datasets: Vec<DatasetConfig>,
+    #[serde(default)]
+    pub tls: Option<Spanned<TlsConfig>>,
+    #[serde(default)]
+    pub clients: Vec<ClientConfig>,
+    #[serde(default)]
+    pub access: Vec<AccessConfig>,
 }
 
 /// A configuration error with its place.
@@ -357,6 +386,10 @@ pub struct Config {
     pub default_backend: Option<String>,
     /// Datasets defined by the configuration.
     pub datasets: Vec<DatasetDef>,
+    /// TLS on both ports, if configured.
+    pub tls: Option<TlsSettings>,
+    /// Clients and access rules.
+    pub access: AccessPolicy,
     /// Where the configuration came from.
     pub origin: String,
 }
@@ -538,14 +571,49 @@ impl Config {
                 ),
             )
         })?;
-        if file.server.max_frame < 1024 || file.server.max_frame > 1 << 30 {
+        if file.server.max_frame < 1024 || file.server.max_frame > 1 << 28 {
             return Err(no_span(
                 "server.max_frame",
-                "must be between 1024 and 1073741824 bytes".into(),
+                "must be between 1024 and 268435456 bytes (256 MiB)".into(),
             ));
         }
         if file.server.max_batch == 0 {
             return Err(no_span("server.max_batch", "must be at least 1".into()));
+        }
+        let positive = [
+            ("server.max_connections", file.server.max_connections as u64),
+            (
+                "server.max_connections_per_address",
+                file.server.max_connections_per_address as u64,
+            ),
+            (
+                "server.max_open_per_connection",
+                file.server.max_open_per_connection as u64,
+            ),
+            ("server.max_strings", u64::from(file.server.max_strings)),
+            ("server.max_record", u64::from(file.server.max_record)),
+            (
+                "server.handshake_timeout_secs",
+                file.server.handshake_timeout_secs,
+            ),
+            (
+                "server.request_timeout_secs",
+                file.server.request_timeout_secs,
+            ),
+        ];
+        if let Some((field, _)) = positive.iter().find(|(_, value)| *value == 0) {
+            return Err(no_span(field, "must be at least 1".into()));
+        }
+        if file.server.max_record > vsam_protocol::MAX_RECORD_LENGTH
+            || file.server.max_record > file.server.max_frame.saturating_sub(1024)
+        {
+            return Err(no_span(
+                "server.max_record",
+                format!(
+                    "a record must fit in a frame: at most {} bytes, and 1 KiB less than max_frame",
+                    vsam_protocol::MAX_RECORD_LENGTH
+                ),
+            ));
         }
         let mut server = file.server.clone();
         if server.data_dir.is_relative() {
@@ -696,11 +764,7 @@ impl Config {
         for (i, rule) in file.routing.rules.iter().enumerate() {
             let backend = known_backend(&rule.backend, format!("routing.rules[{i}].backend"))?;
             let pattern = rule.pattern.get_ref().to_ascii_uppercase();
-            if pattern.is_empty()
-                || !pattern
-                    .chars()
-                    .all(|c| c.is_ascii_alphanumeric() || "*%.@#$-".contains(c))
-            {
+            if !is_name_pattern(&pattern) {
                 return Err(err(
                     rule.pattern.span(),
                     format!("routing.rules[{i}].pattern"),
@@ -790,10 +854,28 @@ impl Config {
             datasets.push(def);
         }
 
+        let section_error = |(span, field, message): security::SectionError| match span {
+            Some(span) => err(span, field, message),
+            None => no_span(&field, message),
+        };
+        let tls = file
+            .tls
+            .as_ref()
+            .map(|tls| {
+                security::resolve_tls(tls.get_ref(), base).map_err(|(span, field, message)| {
+                    section_error((span.or(Some(tls.span())), field, message))
+                })
+            })
+            .transpose()?;
+        let access = security::resolve_access(&file.clients, &file.access, tls.as_ref())
+            .map_err(section_error)?;
+
         Ok(Self {
             server,
             listen,
             admin,
+            tls,
+            access,
             plugins,
             backends,
             rules,
@@ -802,6 +884,15 @@ impl Config {
             origin: origin.to_string(),
         })
     }
+}
+
+/// True if `pattern` can match dataset names: letters, digits, the
+/// national characters, dots and the wildcards `*`, `**` and `%`.
+fn is_name_pattern(pattern: &str) -> bool {
+    !pattern.is_empty()
+        && pattern
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "*%.@#$-".contains(c))
 }
 
 fn key_list<V>(map: &BTreeMap<String, V>) -> String {

@@ -271,3 +271,84 @@ fn the_admin_interface_defaults_to_loopback_2388_or_a_free_port() {
     let bad = parse("[admin]\nlisten = \"nowhere\"\n").unwrap_err();
     assert_eq!(bad.field, "admin.listen");
 }
+
+#[test]
+fn access_sections_are_checked_with_their_place() {
+    let digest = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08";
+    let base = format!("[[clients]]\nname = \"batch\"\ntoken_sha256 = \"{digest}\"\n");
+    let config = parse(&format!(
+        "{base}[[access]]\nclients = [\"batch\", \"anonymous\"]\ndatasets = \"pay.**\"\nlevel = \"Update\"\n"
+    ))
+    .unwrap();
+    assert_eq!(config.access.clients[0].name, "BATCH");
+    assert_eq!(config.access.rules[0].datasets, "PAY.**");
+    assert_eq!(
+        config.access.rules[0].clients,
+        vec!["BATCH".to_string(), "anonymous".to_string()]
+    );
+    assert!(config.access.client_for_token("test").is_some());
+
+    let cases = [
+        (
+            format!(
+                "{base}[[access]]\nclients = [\"nobody\"]\ndatasets = \"A.*\"\nlevel = \"read\"\n"
+            ),
+            "access[0].clients",
+            "no [[clients]] entry is named \"nobody\"",
+        ),
+        (
+            format!(
+                "{base}[[access]]\nclients = [\"batch\"]\ndatasets = \"A.*\"\nlevel = \"write\"\n"
+            ),
+            "access[0].level",
+            "read (OPEN INPUT, LISTCAT), update",
+        ),
+        (
+            "[[clients]]\nname = \"x\"\ntoken_sha256 = \"abc\"\n".to_string(),
+            "clients[0].token_sha256",
+            "64 hex digits",
+        ),
+        (
+            "[[clients]]\nname = \"x\"\n".to_string(),
+            "clients[0].name",
+            "no way to prove who it is",
+        ),
+        (
+            "[[clients]]\nname = \"x\"\ncertificate_name = \"x.example\"\n".to_string(),
+            "clients[0].certificate_name",
+            "need [tls] with client_ca",
+        ),
+        (
+            format!("{base}[[clients]]\nname = \"BATCH\"\ntoken_sha256 = \"{digest}\"\n"),
+            "clients[1].name",
+            "names are unique",
+        ),
+        (
+            "[tls]\ncertificate = \"/nonexistent/server.pem\"\nkey = \"/nonexistent/server.key\"\n"
+                .to_string(),
+            "tls",
+            "/nonexistent/server.pem",
+        ),
+        (
+            "[tls]\ncertificate = \"a.pem\"\nkey = \"a.key\"\nplain = \"sometimes\"\n".to_string(),
+            "tls.plain",
+            "loopback (plain TCP from this machine only), allow or refuse",
+        ),
+        (
+            "[server]\nmax_connections_per_address = 0\n".to_string(),
+            "server.max_connections_per_address",
+            "at least 1",
+        ),
+        (
+            "[server]\nmax_record = 100000000\n".to_string(),
+            "server.max_record",
+            "must fit in a frame",
+        ),
+    ];
+    for (text, field, message) in cases {
+        let error = parse(&text).unwrap_err();
+        assert_eq!(error.field, field, "{error}");
+        assert!(error.message.contains(message), "{error}");
+        assert!(error.line.is_some(), "{error}");
+    }
+}

@@ -277,10 +277,17 @@ impl Reloader {
             || config.server.max_connections != old.server.max_connections
             || config.server.max_open_per_connection != old.server.max_open_per_connection
             || config.server.max_strings != old.server.max_strings
+            || config.server.max_record != old.server.max_record
+            || config.server.max_connections_per_address != old.server.max_connections_per_address
+            || config.server.handshake_timeout_secs != old.server.handshake_timeout_secs
+            || config.server.idle_timeout_secs != old.server.idle_timeout_secs
+            || config.server.request_timeout_secs != old.server.request_timeout_secs
             || config.admin != old.admin
+            || config.tls != old.tls
         {
             notes.push(
-                "changes to [server] and [admin] take effect at the next restart".to_string(),
+                "changes to [server], [admin] and [tls] take effect at the next restart"
+                    .to_string(),
             );
         }
         // Compiling and starting instances is blocking work: off the
@@ -353,6 +360,13 @@ impl Reloader {
                 anyhow::bail!("dataset {}: no backend {}", def.name, def.backend);
             }
         }
+        if config.access != old.access {
+            changes.push(format!(
+                "access: {} client(s), {} rule(s), applied to every request from now on",
+                config.access.clients.len(),
+                config.access.rules.len()
+            ));
+        }
         if config.rules != old.rules || config.default_backend != old.default_backend {
             changes.push(format!(
                 "routing: {} rule(s), default {}",
@@ -409,6 +423,7 @@ impl Reloader {
             running.backends.remove(name);
         }
         running.plugins = plugins;
+        self.shared.set_access(config.access.clone());
         running.config = config;
         self.shared.set_routing(running.routing());
         self.shared.catalog.apply_config(&[], &datasets.removed);

@@ -61,6 +61,15 @@ pub(crate) async fn define(shared: &Shared, spec: DatasetSpec) -> Answer {
         Ok(def) => def,
         Err(problem) => return refuse(fdbk::INVALID_OPTIONS, format!("{name} DEFINE: {problem}")),
     };
+    if def.max_record > shared.limits.max_record {
+        return refuse(
+            fdbk::INVALID_OPTIONS,
+            format!(
+                "{name} DEFINE: records of {} bytes are longer than this server allows ([server] max_record = {})",
+                def.max_record, shared.limits.max_record
+            ),
+        );
+    }
     let created = match backend
         .call(Call::Create(def.to_plugin(), def.layout.clone()))
         .await
@@ -195,12 +204,14 @@ pub(crate) fn info(shared: &Shared, name: &str) -> Answer {
 }
 
 /// LIST: catalog entries matching a pattern.
-pub(crate) fn list(shared: &Shared, pattern: &str) -> Answer {
+/// LIST: the entries matching `pattern` that `visible` lets the client see.
+pub(crate) fn list(shared: &Shared, pattern: &str, visible: impl Fn(&str) -> bool) -> Answer {
     Answer::Catalog {
         datasets: shared
             .catalog
             .list(pattern)
             .iter()
+            .filter(|def| visible(&def.name))
             .map(DatasetDef::to_spec)
             .collect(),
     }

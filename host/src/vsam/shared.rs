@@ -4,6 +4,7 @@ use super::dataset::DatasetState;
 use crate::catalog::{Catalog, DatasetDef};
 use crate::config::Config;
 use crate::runtime::BackendHandle;
+use crate::security::AccessPolicy;
 use arc_swap::ArcSwap;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -21,6 +22,8 @@ pub struct Limits {
     pub max_open_per_connection: usize,
     /// Most strings per open.
     pub max_strings: u16,
+    /// Largest record a DEFINE may ask for.
+    pub max_record: u32,
 }
 
 /// The running backends and the rules that route new datasets to them: one
@@ -49,6 +52,7 @@ pub struct Shared {
     routing: ArcSwap<Routing>,
     /// Limits.
     pub limits: Limits,
+    access: ArcSwap<AccessPolicy>,
     registry: Mutex<Registry>,
     next_session: AtomicU64,
     connections: AtomicU64,
@@ -73,7 +77,9 @@ impl Shared {
                 max_batch: config.server.max_batch,
                 max_open_per_connection: config.server.max_open_per_connection,
                 max_strings: config.server.max_strings,
+                max_record: config.server.max_record,
             },
+            access: ArcSwap::from_pointee(config.access.clone()),
             registry: Mutex::new(Registry::default()),
             next_session: AtomicU64::new(1),
             connections: AtomicU64::new(0),
@@ -93,6 +99,17 @@ impl Shared {
     /// A running backend.
     pub fn backend(&self, name: &str) -> Option<BackendHandle> {
         self.routing.load().backends.get(name).cloned()
+    }
+
+    /// The clients and access rules as they are now (a reload replaces
+    /// them; connections keep their identity, the rules apply at once).
+    pub fn access(&self) -> Arc<AccessPolicy> {
+        self.access.load_full()
+    }
+
+    /// Replaces the access rules (a reload).
+    pub fn set_access(&self, policy: AccessPolicy) {
+        self.access.store(Arc::new(policy));
     }
 
     /// A new connection id; the connection counts as open until

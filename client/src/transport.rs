@@ -1,0 +1,131 @@
+//! How a client reaches a server: plain TCP or TLS (with an optional client
+//! certificate), and the token it shows. The protocol and admin ports take
+//! the same options.
+
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
+use rustls::{ClientConfig, RootCertStore};
+use std::path::PathBuf;
+use std::sync::Arc;
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::net::TcpStream;
+use tokio_rustls::TlsConnector;
+
+/// How to connect: TLS and credentials. The default is plain TCP without a
+/// token, which a server takes from loopback or a trusted network.
+#[derive(Debug, Clone, Default)]
+pub struct ConnectOptions {
+    /// Connect with TLS.
+    pub tls: Option<TlsOptions>,
+    /// A token naming this client to the server's access rules.
+    pub token: Option<String>,
+}
+
+/// TLS settings of a client.
+#[derive(Debug, Clone, Default)]
+pub struct TlsOptions {
+    /// PEM CA certificates that sign the server's certificate (default:
+    /// the system's trusted roots).
+    pub ca_file: Option<PathBuf>,
+    /// PEM certificate chain and key of this client, for servers that
+    /// identify clients by certificate.
+    pub certificate: Option<(PathBuf, PathBuf)>,
+    /// The name the server's certificate must carry (default: the host of
+    /// the server address).
+    pub server_name: Option<String>,
+}
+
+/// A connected byte stream, plain or TLS.
+pub trait Stream: AsyncRead + AsyncWrite + Send + Unpin {}
+impl<T: AsyncRead + AsyncWrite + Send + Unpin> Stream for T {}
+
+impl TlsOptions {
+    fn connector(&self) -> Result<TlsConnector, String> {
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let mut roots = RootCertStore::empty();
+        match &self.ca_file {
+            Some(path) => {
+                let certificates = CertificateDer::pem_file_iter(path)
+                    .and_then(|c| c.collect::<Result<Vec<_>, _>>())
+                    .map_err(|e| format!("CA file {}: {e}", path.display()))?;
+                if certificates.is_empty() {
+                    return Err(format!(
+                        "CA file {}: no PEM certificate in it",
+                        path.display()
+                    ));
+                }
+                for certificate in certificates {
+                    roots
+                        .add(certificate)
+                        .map_err(|e| format!("CA file {}: {e}", path.display()))?;
+                }
+            }
+            None => {
+                for certificate in rustls_native_certs::load_native_certs().certs {
+                    let _ = roots.add(certificate);
+                }
+            }
+        }
+        let builder = ClientConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .map_err(|e| e.to_string())?
+            .with_root_certificates(roots);
+        let config = match &self.certificate {
+            None => builder.with_no_client_auth(),
+            Some((chain, key)) => {
+                let chain = CertificateDer::pem_file_iter(chain)
+                    .and_then(|c| c.collect::<Result<Vec<_>, _>>())
+                    .map_err(|e| format!("client certificate {}: {e}", chain.display()))?;
+                let key = PrivateKeyDer::from_pem_file(key)
+                    .map_err(|e| format!("client key {}: {e}", key.display()))?;
+                builder
+                    .with_client_auth_cert(chain, key)
+                    .map_err(|e| format!("client certificate and key: {e}"))?
+            }
+        };
+        Ok(TlsConnector::from(Arc::new(config)))
+    }
+}
+
+/// Connects to `server` (`host:port`) as `options` say.
+pub(crate) async fn connect(
+    server: &str,
+    options: &ConnectOptions,
+) -> Result<Box<dyn Stream>, String> {
+    let stream = TcpStream::connect(server)
+        .await
+        .map_err(|e| e.to_string())?;
+    let _ = stream.set_nodelay(true);
+    let Some(tls) = &options.tls else {
+        return Ok(Box::new(stream));
+    };
+    let host = match &tls.server_name {
+        Some(name) => name.clone(),
+        None => host_of(server).to_string(),
+    };
+    let name = ServerName::try_from(host.clone()).map_err(|_| {
+        format!("{host:?} is not a name a server certificate can carry; give --tls-server-name")
+    })?;
+    let stream = tls
+        .connector()?
+        .connect(name, stream)
+        .await
+        .map_err(|e| format!("TLS handshake failed: {e}"))?;
+    Ok(Box::new(stream))
+}
+
+/// The host part of `host:port` (without an IPv6 literal's brackets).
+fn host_of(server: &str) -> &str {
+    let host = server.rsplit_once(':').map_or(server, |(host, _)| host);
+    host.trim_start_matches('[').trim_end_matches(']')
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn hosts_are_taken_from_addresses() {
+        assert_eq!(super::host_of("vsam.example.com:2387"), "vsam.example.com");
+        assert_eq!(super::host_of("127.0.0.1:2387"), "127.0.0.1");
+        assert_eq!(super::host_of("[::1]:2387"), "::1");
+    }
+}

@@ -1,0 +1,423 @@
+//! One connection: transport, handshake (with authentication), then its
+//! requests in order (pipelined: a client may send many before reading
+//! answers; answers are flushed when no further request is already
+//! waiting), within the idle and request time limits.
+
+use super::ServeSettings;
+use super::transport::{self, Accepted};
+use crate::security::Identity;
+use crate::vsam::{Session, Shared};
+use futures::{SinkExt, StreamExt};
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, ReadBuf};
+use tokio::net::TcpStream;
+use tokio::sync::watch;
+use tokio_util::codec::{FramedRead, FramedWrite};
+use vsam_protocol::{
+    Answer, DecodeError, FrameError, Hello, PROTOCOL_MAJOR, PROTOCOL_MINOR, Request, ServerCodec,
+    Welcome, message::request_name, protocol_error,
+};
+
+/// The server's name and version, as sent in WELCOME.
+pub fn server_banner() -> String {
+    format!(
+        "vsamrd {} (VSAM Redirector server)",
+        env!("CARGO_PKG_VERSION")
+    )
+}
+
+/// True if `buffer` already holds a whole frame (so answers can wait for it).
+fn complete_frame_buffered(buffer: &[u8]) -> bool {
+    buffer.len() >= 4
+        && buffer.len()
+            >= 4 + u32::from_be_bytes([buffer[0], buffer[1], buffer[2], buffer[3]]) as usize
+}
+
+/// Both sides speak the lower of their minor versions.
+fn agreed_minor(client_minor: u16) -> u16 {
+    client_minor.min(PROTOCOL_MINOR)
+}
+
+fn looks_like_text(bytes: &[u8]) -> bool {
+    bytes.len() >= 4
+        && bytes[..4]
+            .iter()
+            .all(|b| b.is_ascii_graphic() || *b == b' ')
+}
+
+fn fatal(code: u16, message: String) -> Answer {
+    Answer::ProtocolError {
+        code,
+        fatal: true,
+        message,
+    }
+}
+
+/// The read half, noting when the first byte of a request not yet whole
+/// arrived: a request must arrive whole within the request time limit.
+struct Timed<R> {
+    inner: R,
+    first_byte_at: Option<Instant>,
+}
+
+impl<R: AsyncRead + Unpin> AsyncRead for Timed<R> {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        let before = buf.filled().len();
+        let polled = Pin::new(&mut self.inner).poll_read(cx, buf);
+        if buf.filled().len() > before && self.first_byte_at.is_none() {
+            self.first_byte_at = Some(Instant::now());
+        }
+        polled
+    }
+}
+
+/// Serves one accepted TCP connection until it closes, fails a limit, or
+/// the server shuts down.
+pub(super) async fn serve(
+    stream: TcpStream,
+    peer: SocketAddr,
+    shared: Arc<Shared>,
+    settings: &ServeSettings,
+    shutdown: watch::Receiver<bool>,
+) {
+    let _ = stream.set_nodelay(true);
+    let started = Instant::now();
+    let accepted = tokio::time::timeout(
+        settings.handshake_timeout,
+        transport::accept(stream, peer, &settings.security),
+    )
+    .await;
+    let accepted = match accepted {
+        Ok(Ok(accepted)) => accepted,
+        Ok(Err(error)) => {
+            tracing::info!(%peer, "connection closed before the handshake: {error}");
+            return;
+        }
+        Err(_) => {
+            tracing::info!(%peer, "closed: nothing (or no TLS handshake) within {:?}", settings.handshake_timeout);
+            return;
+        }
+    };
+    let remaining = settings.handshake_timeout.saturating_sub(started.elapsed());
+    match accepted {
+        Accepted::Plain { stream, refused } => {
+            run(
+                stream, peer, shared, settings, remaining, None, refused, shutdown,
+            )
+            .await
+        }
+        Accepted::Tls {
+            stream,
+            certificate,
+        } => {
+            let certificate_client = certificate.and_then(|certificate| {
+                shared
+                    .access()
+                    .client_for_certificate(&certificate)
+                    .map(|client| client.name.clone())
+            });
+            run(
+                *stream,
+                peer,
+                shared,
+                settings,
+                remaining,
+                Some(certificate_client),
+                None,
+                shutdown,
+            )
+            .await
+        }
+    }
+}
+
+/// What the handshake settled: who the client is and the frame sizes.
+struct Agreed {
+    identity: Identity,
+    answer_frame: usize,
+}
+
+/// The handshake and the request loop over an accepted transport.
+/// `tls` is `Some(client named by the certificate)` for TLS connections;
+/// `refused` refuses the client (after answering a text probe).
+#[allow(clippy::too_many_arguments)]
+async fn run<S>(
+    stream: S,
+    peer: SocketAddr,
+    shared: Arc<Shared>,
+    settings: &ServeSettings,
+    handshake_time: Duration,
+    tls: Option<Option<String>>,
+    refused: Option<String>,
+    mut shutdown: watch::Receiver<bool>,
+) where
+    S: AsyncRead + AsyncWrite + Send + Unpin,
+{
+    let max_frame = shared.limits.max_frame as usize;
+    let (read, write) = tokio::io::split(stream);
+    let mut reader = FramedRead::new(
+        Timed {
+            inner: read,
+            first_byte_at: None,
+        },
+        ServerCodec::new(max_frame),
+    );
+    let mut writer = FramedWrite::new(write, ServerCodec::new(max_frame));
+
+    // Handshake: the first frame must be a HELLO of a major version we speak.
+    let first = tokio::select! {
+        _ = shutdown.changed() => return,
+        first = tokio::time::timeout(handshake_time, reader.next()) => first,
+    };
+    let outcome = match first {
+        Err(_) => Err(fatal(
+            protocol_error::HANDSHAKE_REQUIRED,
+            format!("no HELLO within {:?}", settings.handshake_timeout),
+        )),
+        Ok(None) => return,
+        Ok(Some(Ok(incoming))) => match incoming.message {
+            Ok(Request::Hello(hello)) if hello.major == PROTOCOL_MAJOR => {
+                match authenticate(&shared, &hello, tls.as_ref(), refused) {
+                    Ok(identity) => {
+                        let agreed = (hello.max_frame as usize).clamp(1024, max_frame);
+                        writer.encoder_mut().set_max_frame(agreed);
+                        let welcome = Answer::Welcome(Welcome {
+                            major: PROTOCOL_MAJOR,
+                            minor: agreed_minor(hello.minor),
+                            max_frame: max_frame as u32,
+                            max_batch: shared.limits.max_batch,
+                            max_record: shared.limits.max_record,
+                            server: server_banner(),
+                        });
+                        tracing::debug!(%peer, client = %hello.client, %identity, tls = tls.is_some(), "handshake");
+                        if writer.send((incoming.id, welcome)).await.is_err() {
+                            return;
+                        }
+                        Ok(Agreed {
+                            identity,
+                            answer_frame: agreed,
+                        })
+                    }
+                    Err(refusal) => Err(refusal),
+                }
+            }
+            Ok(Request::Hello(hello)) => Err(fatal(
+                protocol_error::VERSION,
+                format!(
+                    "client speaks protocol {}.{}, this server speaks {PROTOCOL_MAJOR}.{PROTOCOL_MINOR}; upgrade the older side",
+                    hello.major, hello.minor
+                ),
+            )),
+            Ok(other) => Err(fatal(
+                protocol_error::HANDSHAKE_REQUIRED,
+                format!("the first request must be HELLO, not {}", other.name()),
+            )),
+            Err(error) => Err(fatal(
+                protocol_error::NOT_A_CLIENT,
+                format!("not a redirector client: {error}"),
+            )),
+        },
+        Ok(Some(Err(error))) => {
+            if looks_like_text(reader.read_buffer()) {
+                let mut stream = writer.into_inner();
+                let line =
+                    vsam_protocol::identification(&server_banner(), PROTOCOL_MAJOR, PROTOCOL_MINOR);
+                let _ = stream.write_all(format!("{line}\r\n").as_bytes()).await;
+                let _ = stream.shutdown().await;
+                return;
+            }
+            Err(fatal(
+                protocol_error::NOT_A_CLIENT,
+                format!("not a redirector client: {error}"),
+            ))
+        }
+    };
+    let agreed = match outcome {
+        Ok(agreed) => agreed,
+        Err(refusal) => {
+            tracing::info!(%peer, "handshake refused: {refusal:?}");
+            let _ = tokio::time::timeout(settings.request_timeout, writer.send((0, refusal))).await;
+            return;
+        }
+    };
+
+    let mut session = Session::new(shared, agreed.answer_frame, agreed.identity);
+    let id = session.id();
+    tracing::debug!(%peer, session = id, "connected");
+    reader.get_mut().first_byte_at = None;
+    let mut last_request = Instant::now();
+    loop {
+        // Wait for the next request, waking at the time limits: a request
+        // begun must arrive whole in time, and an idle connection closes.
+        let partial_since = reader.get_ref().first_byte_at;
+        let wait = match (partial_since, settings.idle_timeout) {
+            (Some(since), _) => settings.request_timeout.saturating_sub(since.elapsed()),
+            (None, Some(idle)) => settings
+                .request_timeout
+                .min(idle.saturating_sub(last_request.elapsed())),
+            (None, None) => settings.request_timeout,
+        };
+        let next = tokio::select! {
+            biased;
+            _ = shutdown.changed() => {
+                let _ = writer.send((0, fatal(protocol_error::SHUTTING_DOWN, "the server is shutting down".into()))).await;
+                break;
+            }
+            next = tokio::time::timeout(wait, reader.next()) => next,
+        };
+        let next = match next {
+            Ok(next) => next,
+            Err(_) => {
+                let expired = match reader.get_ref().first_byte_at {
+                    Some(since) if since.elapsed() >= settings.request_timeout => Some(format!(
+                        "a request did not arrive whole within {:?} of its first byte ([server] request_timeout_secs)",
+                        settings.request_timeout
+                    )),
+                    Some(_) => None,
+                    None => settings.idle_timeout.filter(|idle| last_request.elapsed() >= *idle).map(|idle| {
+                        format!("no request for {idle:?} ([server] idle_timeout_secs); open datasets were closed")
+                    }),
+                };
+                match expired {
+                    Some(why) => {
+                        tracing::info!(%peer, session = id, "closing: {why}");
+                        let _ = tokio::time::timeout(
+                            settings.request_timeout,
+                            writer.send((0, fatal(protocol_error::TIMEOUT, why))),
+                        )
+                        .await;
+                        break;
+                    }
+                    None => continue,
+                }
+            }
+        };
+        let incoming = match next {
+            None => break,
+            Some(Err(FrameError::Io(error))) => {
+                tracing::debug!(%peer, session = id, "connection error: {error}");
+                break;
+            }
+            Some(Err(error)) => {
+                tracing::warn!(%peer, session = id, "closing: {error}");
+                let code = match error {
+                    FrameError::TooLarge { .. } => protocol_error::FRAME_TOO_LARGE,
+                    _ => protocol_error::MALFORMED,
+                };
+                let _ = tokio::time::timeout(
+                    settings.request_timeout,
+                    writer.send((
+                        0,
+                        fatal(
+                            code,
+                            format!("framing lost: {error}; closing the connection"),
+                        ),
+                    )),
+                )
+                .await;
+                break;
+            }
+            Some(Ok(incoming)) => incoming,
+        };
+        last_request = Instant::now();
+        reader.get_mut().first_byte_at = match reader.read_buffer().is_empty() {
+            true => None,
+            false => Some(last_request),
+        };
+        let answer = match incoming.message {
+            Ok(request) => session.handle(request).await,
+            Err(DecodeError::UnknownKind(kind)) => Answer::ProtocolError {
+                code: protocol_error::UNKNOWN_KIND,
+                fatal: false,
+                message: format!("request {}: unknown message kind {kind:#04x}", incoming.id),
+            },
+            Err(error) => Answer::ProtocolError {
+                code: protocol_error::MALFORMED,
+                fatal: false,
+                message: format!(
+                    "{} request {}: {error}",
+                    request_name(incoming.kind),
+                    incoming.id
+                ),
+            },
+        };
+        // A client that does not take its answers cannot hold the
+        // connection (and its records) forever.
+        let sent = tokio::time::timeout(settings.request_timeout, async {
+            writer.feed((incoming.id, answer)).await?;
+            if !complete_frame_buffered(reader.read_buffer()) {
+                writer.flush().await?;
+            }
+            Ok::<(), FrameError>(())
+        })
+        .await;
+        match sent {
+            Ok(Ok(())) => {}
+            Ok(Err(_)) => break,
+            Err(_) => {
+                tracing::info!(%peer, session = id, "closing: the client took no answer within {:?} ([server] request_timeout_secs)", settings.request_timeout);
+                break;
+            }
+        }
+    }
+    let _ = tokio::time::timeout(settings.request_timeout, writer.flush()).await;
+    session.close_all().await;
+    tracing::debug!(%peer, session = id, "disconnected");
+}
+
+/// Who the client is, from its certificate (TLS) and its HELLO token; or
+/// why it may not connect.
+fn authenticate(
+    shared: &Shared,
+    hello: &Hello,
+    tls: Option<&Option<String>>,
+    refused: Option<String>,
+) -> Result<Identity, Answer> {
+    let refuse = |message: String| Err(fatal(protocol_error::NOT_AUTHENTICATED, message));
+    if let Some(why) = refused {
+        return refuse(why);
+    }
+    let policy = shared.access();
+    let by_certificate = tls.cloned().flatten();
+    let by_token = match &hello.token {
+        None => None,
+        Some(token) => match policy.client_for_token(token) {
+            Some(client) => Some(client.name.clone()),
+            None => {
+                return refuse(
+                    "the token matches no client of this server ([[clients]] token_sha256); check the client's token".into(),
+                );
+            }
+        },
+    };
+    let identity = match (by_certificate, by_token) {
+        (Some(cert), Some(token)) if cert != token => {
+            return refuse(format!(
+                "the certificate names client {cert} and the token client {token}; use one identity"
+            ));
+        }
+        (Some(name), _) => Identity {
+            client: Some(name),
+            by: "certificate",
+        },
+        (None, Some(name)) => Identity {
+            client: Some(name),
+            by: "token",
+        },
+        (None, None) => Identity::anonymous(),
+    };
+    if identity.client.is_none() && !policy.takes_anonymous() {
+        return refuse(
+            "this server takes no anonymous clients: send a token (vsamr --token-file) or a client certificate".into(),
+        );
+    }
+    Ok(identity)
+}

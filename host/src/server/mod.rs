@@ -1,0 +1,142 @@
+//! The TCP server: accepts connections on port 2387 within the connection
+//! limits ([`limits`]), tells TLS from plain TCP ([`transport`]), runs the
+//! handshake and serves each connection's requests ([`connection`]).
+
+mod connection;
+pub mod limits;
+pub mod transport;
+
+use crate::config::ServerConfig;
+use crate::vsam::Shared;
+use futures::SinkExt;
+use limits::ConnectionLimits;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::watch;
+use tokio::task::JoinSet;
+use tokio_util::codec::FramedWrite;
+use transport::ListenerSecurity;
+use vsam_protocol::{Answer, ServerCodec, protocol_error};
+
+pub use connection::server_banner;
+
+/// How long connections get to finish in-flight requests at shutdown.
+const DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// What the listener needs besides the shared state: limits, time limits
+/// and transport security.
+#[derive(Clone)]
+pub struct ServeSettings {
+    /// Most connections in all.
+    pub max_connections: usize,
+    /// Most connections from one address.
+    pub max_connections_per_address: usize,
+    /// Time for TLS and HELLO.
+    pub handshake_timeout: Duration,
+    /// Time without a request before a connection is closed (`None`: never).
+    pub idle_timeout: Option<Duration>,
+    /// Time for a request to arrive whole, and for an answer to be taken.
+    pub request_timeout: Duration,
+    /// TLS and the plain-TCP policy.
+    pub security: ListenerSecurity,
+}
+
+impl ServeSettings {
+    /// The settings of `[server]`, with `security` for the transport.
+    pub fn new(server: &ServerConfig, security: ListenerSecurity) -> Self {
+        Self {
+            max_connections: server.max_connections,
+            max_connections_per_address: server.max_connections_per_address,
+            handshake_timeout: Duration::from_secs(server.handshake_timeout_secs),
+            idle_timeout: match server.idle_timeout_secs {
+                0 => None,
+                secs => Some(Duration::from_secs(secs)),
+            },
+            request_timeout: Duration::from_secs(server.request_timeout_secs),
+            security,
+        }
+    }
+}
+
+/// Accepts connections until `shutdown` turns true, then lets every
+/// connection finish its current request, closes them and returns.
+pub async fn serve(
+    listener: TcpListener,
+    shared: Arc<Shared>,
+    settings: ServeSettings,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let limits = ConnectionLimits::new(
+        settings.max_connections,
+        settings.max_connections_per_address,
+    );
+    let settings = Arc::new(settings);
+    let mut connections = JoinSet::new();
+    loop {
+        tokio::select! {
+            _ = shutdown.changed() => break,
+            accepted = listener.accept() => {
+                let (stream, peer) = match accepted {
+                    Ok(pair) => pair,
+                    Err(error) => {
+                        tracing::warn!("accept failed: {error}");
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                        continue;
+                    }
+                };
+                let place = match limits.admit(peer.ip()) {
+                    Ok(place) => place,
+                    Err(why) => {
+                        tracing::warn!(%peer, "refused: {why}");
+                        connections.spawn(refuse(stream, why));
+                        continue;
+                    }
+                };
+                let shared = shared.clone();
+                let shutdown = shutdown.clone();
+                let settings = settings.clone();
+                connections.spawn(async move {
+                    connection::serve(stream, peer, shared, &settings, shutdown).await;
+                    drop(place);
+                });
+            }
+            Some(_) = connections.join_next(), if !connections.is_empty() => {}
+        }
+    }
+    tracing::info!(
+        "shutting down: finishing {} connection(s)",
+        connections.len()
+    );
+    let drained = tokio::time::timeout(DRAIN_TIMEOUT, async {
+        while connections.join_next().await.is_some() {}
+    })
+    .await;
+    if drained.is_err() {
+        tracing::warn!("connections did not finish within {DRAIN_TIMEOUT:?}; closing them");
+        connections.shutdown().await;
+    }
+    for dataset in shared.open_datasets() {
+        if let Err(status) = dataset.flush().await {
+            tracing::warn!(dataset = %dataset.def.name, "flush at shutdown failed: {status}");
+        }
+    }
+}
+
+/// Tells a connection over a limit why it is closed (in a frame a plain
+/// client reads; a TLS client sees the connection close).
+async fn refuse(stream: TcpStream, message: String) {
+    let mut writer = FramedWrite::new(stream, ServerCodec::new(1 << 16));
+    let _ = tokio::time::timeout(
+        Duration::from_secs(5),
+        writer.send((
+            0,
+            Answer::ProtocolError {
+                code: protocol_error::LIMIT,
+                fatal: true,
+                message,
+            },
+        )),
+    )
+    .await;
+}

@@ -1,0 +1,438 @@
+//! Who gets in and what they may do: TLS with client certificates on the
+//! protocol and admin ports, tokens, per-dataset access rules answered with
+//! VSAM's security refusal, and the limits that keep one client (or a slow
+//! one) from pinning the server.
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::path::Path;
+use std::time::{Duration, Instant};
+use vsam_client::admin::AdminClient;
+use vsam_client::{ClientError, ConnectOptions, Connection, Dataset, OpenIntent, TlsOptions};
+use vsam_host::RunningServer;
+use vsam_host::config::Config;
+use vsam_protocol::admin::AdminCommand;
+use vsam_protocol::{Answer, Hello, Message, Request, encode_frame, open_error, protocol_error};
+use vsam_tests::{ksds, pki, sha256_hex};
+
+const PAYROLL_NAME: &str = "payroll.clients.test";
+
+async fn start(server_section: &str, rest: &str) -> (RunningServer, tempfile::TempDir) {
+    let data_dir = tempfile::tempdir().unwrap();
+    let text = format!(
+        "[server]\nlisten = \"127.0.0.1:0\"\ndata_dir = \"{}\"\n{server_section}\n\
+         [plugins.m]\npath = \"builtin:memory\"\n[backends.b]\nplugin = \"m\"\n[routing]\ndefault = \"b\"\n{rest}",
+        data_dir.path().display()
+    );
+    let config = Config::parse(&text, "<test>", Path::new(".")).unwrap();
+    (RunningServer::start(&config).await.unwrap(), data_dir)
+}
+
+fn tls(pki: &pki::Pki, client: Option<(&Path, &Path)>) -> Option<TlsOptions> {
+    Some(TlsOptions {
+        ca_file: Some(pki.ca.clone()),
+        certificate: client.map(|(c, k)| (c.to_path_buf(), k.to_path_buf())),
+        server_name: None,
+    })
+}
+
+async fn refused(address: &str, options: &ConnectOptions) -> String {
+    match Connection::connect_with(address, options).await {
+        Ok(_) => panic!("the server took a client it should refuse"),
+        Err(error) => error.to_string(),
+    }
+}
+
+fn vsam_code(error: ClientError) -> (u8, u8, String) {
+    let vsam = error.vsam().expect("a VSAM error").clone();
+    (vsam.status.r15, vsam.status.fdbk, vsam.to_string())
+}
+
+/// A text line sent to the port, and what came back.
+fn probe(address: &str, text: &[u8]) -> String {
+    let mut stream = TcpStream::connect(address).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
+    stream.write_all(text).unwrap();
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).unwrap();
+    answer
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tls_certificates_and_tokens_name_clients_and_rules_decide() {
+    let pki = pki::make(PAYROLL_NAME);
+    let rest = format!(
+        r#"
+[tls]
+certificate = "{}"
+key = "{}"
+client_ca = "{}"
+plain = "refuse"
+
+[[clients]]
+name = "payroll"
+certificate_name = "{PAYROLL_NAME}"
+
+[[clients]]
+name = "audit"
+token_sha256 = "{}"
+
+[[access]]
+clients = ["payroll"]
+datasets = "PAY.**"
+level = "alter"
+
+[[access]]
+clients = ["audit"]
+datasets = "PAY.*"
+level = "read"
+"#,
+        pki.server_cert.display(),
+        pki.server_key.display(),
+        pki.ca.display(),
+        sha256_hex("audit-token"),
+    );
+    let (server, _data) = start("", &rest).await;
+    let address = server.addr.to_string();
+
+    // Plain TCP is refused with the reason; a text probe still learns what
+    // answers.
+    let plain = refused(&address, &ConnectOptions::default()).await;
+    assert!(plain.contains("TLS connections only"), "{plain}");
+    let identification = probe(&address, b"HELLO?\r\n");
+    assert!(
+        identification.starts_with("vsamrd ")
+            && identification.contains("VSAM redirector protocol 1.3"),
+        "{identification:?}"
+    );
+
+    // The client certificate names PAYROLL: it may define and update.
+    let payroll = ConnectOptions {
+        tls: tls(&pki, Some((&pki.client_cert, &pki.client_key))),
+        token: None,
+    };
+    let conn = Connection::connect_with(&address, &payroll).await.unwrap();
+    vsam_client::define(&conn, ksds("PAY.MASTER", 4, 40, "cp037"))
+        .await
+        .unwrap();
+    vsam_client::define(&conn, ksds("PAY.MASTER.HISTORY", 4, 40, "cp037"))
+        .await
+        .unwrap();
+    let master = Dataset::open(&conn, "PAY.MASTER", OpenIntent::Update, 1)
+        .await
+        .unwrap();
+    master
+        .put(
+            0,
+            vsam_client::RplOptions::direct(),
+            0,
+            b"0001SMITH".to_vec(),
+        )
+        .await
+        .unwrap();
+    master.close().await.unwrap();
+    let outside = vsam_client::define(&conn, ksds("HR.STAFF", 4, 40, "cp037"))
+        .await
+        .unwrap_err();
+    let (r15, fdbk, message) = vsam_code(outside);
+    assert_eq!((r15, fdbk), (8, open_error::NOT_AUTHORIZED), "{message}");
+    assert!(
+        message.contains("client PAYROLL (by certificate) has no access to HR.STAFF"),
+        "{message}"
+    );
+
+    // The token names AUDIT: read only, and only one qualifier deep.
+    let audit = ConnectOptions {
+        tls: tls(&pki, None),
+        token: Some("audit-token".into()),
+    };
+    let conn = Connection::connect_with(&address, &audit).await.unwrap();
+    let reader = Dataset::open(&conn, "PAY.MASTER", OpenIntent::Input, 1)
+        .await
+        .unwrap();
+    let record = reader
+        .get(0, vsam_client::RplOptions::direct(), b"0001", 0, 0, 1)
+        .await
+        .unwrap();
+    assert_eq!(record[0].data, b"0001SMITH");
+    let update = Dataset::open(&conn, "PAY.MASTER", OpenIntent::Update, 1)
+        .await
+        .err()
+        .unwrap();
+    let (r15, fdbk, message) = vsam_code(update);
+    assert_eq!((r15, fdbk), (8, open_error::NOT_AUTHORIZED), "{message}");
+    assert!(message.contains("file status 37"), "{message}");
+    assert!(
+        message.contains("has read access to PAY.MASTER, and this needs update"),
+        "{message}"
+    );
+    let deeper = Dataset::open(&conn, "PAY.MASTER.HISTORY", OpenIntent::Input, 1)
+        .await
+        .err()
+        .unwrap();
+    assert_eq!(vsam_code(deeper).1, open_error::NOT_AUTHORIZED);
+    let delete = vsam_client::delete(&conn, "PAY.MASTER").await.unwrap_err();
+    assert_eq!(vsam_code(delete).1, open_error::NOT_AUTHORIZED);
+    let listed: Vec<String> = vsam_client::list(&conn, "**")
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|d| d.name)
+        .collect();
+    assert_eq!(
+        listed,
+        ["PAY.MASTER"],
+        "LIST shows only what the client may read"
+    );
+
+    // Nobody else gets in: no credentials, a wrong token, a certificate
+    // from a CA the server does not trust.
+    let anonymous = refused(
+        &address,
+        &ConnectOptions {
+            tls: tls(&pki, None),
+            token: None,
+        },
+    )
+    .await;
+    assert!(
+        anonymous.contains("takes no anonymous clients"),
+        "{anonymous}"
+    );
+    let wrong = refused(
+        &address,
+        &ConnectOptions {
+            tls: tls(&pki, None),
+            token: Some("audit-tokeN".into()),
+        },
+    )
+    .await;
+    assert!(wrong.contains("token matches no client"), "{wrong}");
+    let stranger = refused(
+        &address,
+        &ConnectOptions {
+            tls: tls(&pki, Some((&pki.stranger_cert, &pki.stranger_key))),
+            token: None,
+        },
+    )
+    .await;
+    assert!(stranger.contains("cannot connect"), "{stranger}");
+    // A client that does not trust the server's CA stops at the handshake.
+    let untrusting = refused(
+        &address,
+        &ConnectOptions {
+            tls: Some(TlsOptions {
+                ca_file: Some(pki.stranger_cert.clone()),
+                ..Default::default()
+            }),
+            token: None,
+        },
+    )
+    .await;
+    assert!(untrusting.contains("TLS handshake failed"), "{untrusting}");
+
+    // The admin port speaks TLS too, and refuses plain TCP with the reason.
+    let admin = server.admin_addr.unwrap().to_string();
+    let token = std::fs::read_to_string(_data.path().join("admin.token")).unwrap();
+    let mut client =
+        AdminClient::connect_with(&admin, token.trim().to_string(), tls(&pki, None).as_ref())
+            .await
+            .unwrap();
+    client.request(AdminCommand::Status).await.unwrap();
+    let mut plain_admin = AdminClient::connect(&admin, token.trim().to_string())
+        .await
+        .unwrap();
+    let error = plain_admin.request(AdminCommand::Status).await.unwrap_err();
+    assert!(
+        format!("{error:#}").contains("TLS connections only"),
+        "{error:#}"
+    );
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn plain_tcp_from_loopback_stays_available_and_tokens_work_without_tls() {
+    let pki = pki::make(PAYROLL_NAME);
+    let rest = format!(
+        r#"
+[tls]
+certificate = "{}"
+key = "{}"
+
+[[clients]]
+name = "batch"
+token_sha256 = "{}"
+
+[[access]]
+clients = ["batch"]
+datasets = "**"
+level = "alter"
+
+[[access]]
+clients = ["anonymous"]
+datasets = "PUBLIC.*"
+level = "read"
+"#,
+        pki.server_cert.display(),
+        pki.server_key.display(),
+        sha256_hex("batch-token"),
+    );
+    let (server, _data) = start("", &rest).await;
+    let address = server.addr.to_string();
+    // Loopback: plain TCP is taken (tls.plain defaults to "loopback").
+    let batch = ConnectOptions {
+        tls: None,
+        token: Some("batch-token".into()),
+    };
+    let conn = Connection::connect_with(&address, &batch).await.unwrap();
+    vsam_client::define(&conn, ksds("PUBLIC.NEWS", 4, 40, "cp037"))
+        .await
+        .unwrap();
+    vsam_client::define(&conn, ksds("PRIVATE.NOTES", 4, 40, "cp037"))
+        .await
+        .unwrap();
+    // TLS on the same port, without client certificates.
+    let conn = Connection::connect_with(
+        &address,
+        &ConnectOptions {
+            tls: tls(&pki, None),
+            token: None,
+        },
+    )
+    .await
+    .unwrap();
+    Dataset::open(&conn, "PUBLIC.NEWS", OpenIntent::Input, 1)
+        .await
+        .unwrap();
+    let private = Dataset::open(&conn, "PRIVATE.NOTES", OpenIntent::Input, 1)
+        .await
+        .err()
+        .unwrap();
+    let (_, fdbk, message) = vsam_code(private);
+    assert_eq!(fdbk, open_error::NOT_AUTHORIZED);
+    assert!(
+        message.contains("an anonymous client has no access to PRIVATE.NOTES"),
+        "{message}"
+    );
+    server.stop().await;
+}
+
+fn raw_hello(stream: &mut TcpStream) {
+    let hello = encode_frame(
+        0,
+        &Request::Hello(Hello {
+            major: 1,
+            minor: 3,
+            max_frame: 1 << 20,
+            client: "raw".into(),
+            token: None,
+        }),
+    );
+    stream.write_all(&hello).unwrap();
+    match read_answer(stream) {
+        Some(Answer::Welcome(_)) => {}
+        other => panic!("no WELCOME: {other:?}"),
+    }
+}
+
+fn read_answer(stream: &mut TcpStream) -> Option<Answer> {
+    let mut length = [0u8; 4];
+    stream.read_exact(&mut length).ok()?;
+    let mut frame = vec![0u8; u32::from_be_bytes(length) as usize];
+    stream.read_exact(&mut frame).ok()?;
+    Some(Answer::decode_payload(frame[0], &frame[5..]).unwrap())
+}
+
+/// Waits for the fatal PROTOCOL_ERROR a closing connection gets; returns
+/// its message and how long it took.
+fn closed_with(stream: &mut TcpStream, code: u16) -> (String, Duration) {
+    let started = Instant::now();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(20)))
+        .unwrap();
+    match read_answer(stream) {
+        Some(Answer::ProtocolError {
+            code: got,
+            fatal: true,
+            message,
+        }) if got == code => (message, started.elapsed()),
+        other => panic!("expected a fatal protocol error {code}, got {other:?}"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn limits_and_time_limits_hold_against_greedy_and_slow_clients() {
+    let (server, _data) = start(
+        "max_connections_per_address = 3\nidle_timeout_secs = 3\nrequest_timeout_secs = 1\nhandshake_timeout_secs = 2\nmax_record = 1000",
+        "",
+    )
+    .await;
+    let address = server.addr.to_string();
+    let checker = Connection::connect(&address).await.unwrap();
+
+    // One address gets three connections; the fourth is told why not.
+    let second = Connection::connect(&address).await.unwrap();
+    let third = Connection::connect(&address).await.unwrap();
+    let over = refused(&address, &ConnectOptions::default()).await;
+    assert!(
+        over.contains("too many connections from 127.0.0.1"),
+        "{over}"
+    );
+    assert!(over.contains("max_connections_per_address"), "{over}");
+    drop((second, third));
+    tokio::time::sleep(Duration::from_millis(300)).await;
+
+    let address_for_blocking = address.clone();
+    let slow = tokio::task::spawn_blocking(move || {
+        let address = address_for_blocking;
+        // Slowloris: a request begun and never finished is cut off after
+        // request_timeout_secs (1 s), checked within another second.
+        let mut slow = TcpStream::connect(&address).unwrap();
+        raw_hello(&mut slow);
+        slow.write_all(&[0, 0, 0, 40, 0x02]).unwrap();
+        let (message, took) = closed_with(&mut slow, protocol_error::TIMEOUT);
+        assert!(message.contains("did not arrive whole"), "{message}");
+        assert!(took < Duration::from_secs(3), "took {took:?}");
+
+        // Idle: closed after idle_timeout_secs (3 s).
+        let mut idle = TcpStream::connect(&address).unwrap();
+        raw_hello(&mut idle);
+        let (message, took) = closed_with(&mut idle, protocol_error::TIMEOUT);
+        assert!(message.contains("no request for 3s"), "{message}");
+        assert!(
+            took >= Duration::from_millis(2900) && took < Duration::from_secs(5),
+            "took {took:?}"
+        );
+
+        // No HELLO at all: closed after handshake_timeout_secs (2 s).
+        let mut silent = TcpStream::connect(&address).unwrap();
+        silent
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .unwrap();
+        let started = Instant::now();
+        let mut rest = Vec::new();
+        let _ = silent.read_to_end(&mut rest);
+        assert!(
+            started.elapsed() < Duration::from_secs(4),
+            "took {:?}",
+            started.elapsed()
+        );
+    });
+    // Meanwhile a working client is served throughout.
+    while !slow.is_finished() {
+        vsam_client::ping(&checker).await.unwrap();
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    slow.await.unwrap();
+
+    // A DEFINE beyond max_record is refused with the limit's name.
+    let conn = Connection::connect(&address).await.unwrap();
+    let big = vsam_client::define(&conn, ksds("BIG.RECORDS", 4, 2000, "cp037"))
+        .await
+        .unwrap_err();
+    let (_, _, message) = vsam_code(big);
+    assert!(message.contains("max_record = 1000"), "{message}");
+    server.stop().await;
+}
