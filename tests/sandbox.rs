@@ -1,8 +1,10 @@
 //! A plugin that traps, loops or exhausts its memory: that request fails
 //! with R15=12 and a message naming what happened, other clients carry on,
 //! and the next request gets a fresh instance. A plugin cannot write
-//! outside the bucket it is granted.
+//! outside the bucket it is granted, reach files outside its directory or
+//! the network, nor hand a program a record longer than the dataset's.
 
+use std::path::Path;
 use std::time::{Duration, Instant};
 use vsam_client::{Connection, Dataset, DatasetSpec, OpenIntent, RplOptions};
 use vsam_tests::{FAULTY_WASM, start_with_plugin};
@@ -141,5 +143,107 @@ async fn a_plugin_cannot_write_outside_its_bucket() {
         b"escaped"
     );
     assert!(!data.join("outside").exists() && !data.parent().unwrap().join("outside").exists());
+    server.server.stop().await;
+}
+
+/// What a plugin may reach besides its grants: nothing. Files outside its
+/// directory (by `..`, by absolute path, through a symbolic link), the
+/// host's environment, the network (connect, bind, name lookup); and a
+/// record longer than the dataset allows never reaches a program.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_plugin_reaches_no_file_no_network_and_no_oversized_record() {
+    let server = start_with_plugin(FAULTY_WASM, "").await;
+    let data = server.data_dir.path();
+    std::fs::create_dir_all(data.join("b")).unwrap();
+    std::fs::write(data.join("b/inside.txt"), "inside").unwrap();
+    std::fs::write(data.join("secret.txt"), "secret").unwrap();
+    std::os::unix::fs::symlink(data, data.join("b/link")).unwrap();
+    let conn = Connection::connect(&server.address).await.unwrap();
+    vsam_client::define(&conn, vsam_tests::ksds("SB.REACH", 9, 4000, "ascii"))
+        .await
+        .unwrap();
+    let ds = Dataset::open(&conn, "SB.REACH", OpenIntent::Input, 1)
+        .await
+        .unwrap();
+    let report =
+        |record: Vec<vsam_client::Record>| String::from_utf8(record[0].data.clone()).unwrap();
+
+    let files = report(
+        ds.get(0, RplOptions::direct(), b"ESCF     ", 0, 0, 1)
+            .await
+            .unwrap(),
+    );
+    let outcome = |what: &str| {
+        files
+            .lines()
+            .find_map(|line| line.strip_prefix(&format!("{what} => ")))
+            .unwrap_or_else(|| panic!("no line for {what}: {files}"))
+            .to_string()
+    };
+    assert_eq!(outcome("read /data/inside.txt"), "ok inside", "{files}");
+    for refused in [
+        "read /data/../secret.txt",
+        "read ../secret.txt",
+        "read /data/link/secret.txt",
+        "read /etc/passwd",
+        "write /data/../escaped",
+        "write /tmp/escaped",
+    ] {
+        assert!(
+            outcome(refused).starts_with("refused"),
+            "{refused}: {files}"
+        );
+    }
+    assert!(outcome("list /").starts_with("refused"), "{files}");
+    assert_eq!(outcome("environment"), "ok 0", "{files}");
+    assert!(!data.join("escaped").exists() && !Path::new("/tmp/escaped").exists());
+
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.set_nonblocking(true).unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let key = format!("NETW{port:05}");
+    let network = report(
+        ds.get(0, RplOptions::direct(), key.as_bytes(), 0, 0, 1)
+            .await
+            .unwrap(),
+    );
+    // Lookups not permitted end as a resolver failure in wasmtime-wasi.
+    assert_eq!(
+        network.lines().collect::<Vec<_>>(),
+        [
+            "connect => refused access-denied",
+            "bind => refused access-denied",
+            "lookup => refused permanent-resolver-failure"
+        ],
+        "{network}"
+    );
+    assert_eq!(
+        listener.accept().unwrap_err().kind(),
+        std::io::ErrorKind::WouldBlock,
+        "nothing connected"
+    );
+
+    let long = ds
+        .get(0, RplOptions::direct(), b"LONG     ", 0, 0, 1)
+        .await
+        .expect_err("an oversized record is refused");
+    let long = long.vsam().expect("a VSAM error").clone();
+    assert_eq!((long.r15(), long.fdbk()), (12, 0), "{long}");
+    let long = long.status.message;
+    assert!(
+        long.contains(
+            "returned a record of 1048576 bytes, and the dataset's records are at most 4000"
+        ),
+        "{long}"
+    );
+    // The same instance and dataset go on serving.
+    assert_eq!(
+        report(
+            ds.get(0, RplOptions::direct(), b"ESCF     ", 0, 0, 1)
+                .await
+                .unwrap()
+        ),
+        files
+    );
     server.server.stop().await;
 }

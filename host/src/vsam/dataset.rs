@@ -202,7 +202,12 @@ impl DatasetState {
             )
             .await?
         {
-            Reply::Record(record) => Ok(record),
+            Reply::Record(record) => {
+                if let Some(record) = &record {
+                    self.check_length(request, record)?;
+                }
+                Ok(record)
+            }
             other => Err(self.protocol_violation(request, &other)),
         }
     }
@@ -224,10 +229,28 @@ impl DatasetState {
         {
             Reply::Entries(entries) => {
                 self.check_scan(request, &from, dir, limit, &entries)?;
+                for entry in &entries {
+                    self.check_length(request, &entry.value)?;
+                }
                 Ok(entries)
             }
             other => Err(self.protocol_violation(request, &other)),
         }
+    }
+
+    /// A plugin cannot hand a program a record longer than the dataset
+    /// allows (the program's record area has that length).
+    fn check_length(&self, request: &str, record: &[u8]) -> Result<(), Status> {
+        if record.len() <= self.def.max_record as usize {
+            return Ok(());
+        }
+        Err(Status::physical(format!(
+            "{} {request}: backend {} returned a record of {} bytes, and the dataset's records are at most {} (a plugin bug)",
+            self.def.name,
+            self.backend().name(),
+            record.len(),
+            self.def.max_record
+        )))
     }
 
     /// A plugin must return keys in order, from the start, within the limit:

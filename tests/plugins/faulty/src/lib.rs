@@ -1,7 +1,9 @@
 //! A misbehaving backend for sandbox tests: the in-memory store, except that
 //! a key starting with `TRAP` panics, `LOOP` spins forever and `BOMB` eats
 //! memory until the host's cap stops it, and a GET of a key starting with
-//! `ESCP` tries to write outside its bucket and returns what happened.
+//! `ESCP` tries to write outside its bucket, `ESCF` to reach files outside
+//! its directory, `NETW<port>` to reach the network, and each returns what
+//! happened; `LONG` returns a record longer than any dataset allows.
 //! Every other key works normally.
 
 // The example store, compiled in (a dependency would export its interface too).
@@ -61,6 +63,101 @@ fn escape_bucket() -> Vec<u8> {
     report.into_bytes()
 }
 
+/// Reads and writes files inside and outside the granted directory
+/// (`/data`); one line per attempt with the outcome.
+fn escape_directory() -> Vec<u8> {
+    let mut report = String::new();
+    let mut line = |what: &str, outcome: std::io::Result<String>| {
+        let outcome = match outcome {
+            Ok(text) => format!("ok {}", text.trim()),
+            Err(error) => format!("refused {:?}", error.kind()),
+        };
+        report.push_str(&format!("{what} => {outcome}\n"));
+    };
+    let written = |result: std::io::Result<()>| result.map(|()| "written".to_string());
+    line(
+        "read /data/inside.txt",
+        std::fs::read_to_string("/data/inside.txt"),
+    );
+    line(
+        "read /data/../secret.txt",
+        std::fs::read_to_string("/data/../secret.txt"),
+    );
+    line(
+        "read ../secret.txt",
+        std::fs::read_to_string("../secret.txt"),
+    );
+    line(
+        "read /data/link/secret.txt",
+        std::fs::read_to_string("/data/link/secret.txt"),
+    );
+    line("read /etc/passwd", std::fs::read_to_string("/etc/passwd"));
+    line(
+        "write /data/../escaped",
+        written(std::fs::write("/data/../escaped", "x")),
+    );
+    line(
+        "write /tmp/escaped",
+        written(std::fs::write("/tmp/escaped", "x")),
+    );
+    line(
+        "list /",
+        std::fs::read_dir("/").map(|d| d.count().to_string()),
+    );
+    line("environment", Ok(std::env::vars().count().to_string()));
+    report.into_bytes()
+}
+
+/// Connects to 127.0.0.1:`port`, binds a socket and looks up a name, as
+/// WASI lets a component ask; one line per attempt with the outcome.
+fn reach_network(port: u16) -> Vec<u8> {
+    use wasip2::sockets::instance_network::instance_network;
+    use wasip2::sockets::ip_name_lookup::resolve_addresses;
+    use wasip2::sockets::network::{IpAddressFamily, IpSocketAddress, Ipv4SocketAddress};
+    use wasip2::sockets::tcp_create_socket::create_tcp_socket;
+    let network = instance_network();
+    let address = |port| {
+        IpSocketAddress::Ipv4(Ipv4SocketAddress {
+            port,
+            address: (127, 0, 0, 1),
+        })
+    };
+    let connect = match create_tcp_socket(IpAddressFamily::Ipv4) {
+        Err(error) => format!("refused {}", error.name()),
+        Ok(socket) => match socket.start_connect(&network, address(port)) {
+            Err(error) => format!("refused {}", error.name()),
+            Ok(()) => {
+                socket.subscribe().block();
+                match socket.finish_connect() {
+                    Ok(_) => "ok connected".to_string(),
+                    Err(error) => format!("refused {}", error.name()),
+                }
+            }
+        },
+    };
+    let bind = match create_tcp_socket(IpAddressFamily::Ipv4) {
+        Err(error) => format!("refused {}", error.name()),
+        Ok(socket) => match socket.start_bind(&network, address(0)) {
+            Err(error) => format!("refused {}", error.name()),
+            Ok(()) => match socket.finish_bind() {
+                Ok(()) => "ok bound".to_string(),
+                Err(error) => format!("refused {}", error.name()),
+            },
+        },
+    };
+    let lookup = match resolve_addresses(&network, "localhost") {
+        Err(error) => format!("refused {}", error.name()),
+        Ok(addresses) => {
+            addresses.subscribe().block();
+            match addresses.resolve_next_address() {
+                Ok(found) => format!("ok {found:?}"),
+                Err(error) => format!("refused {}", error.name()),
+            }
+        }
+    };
+    format!("connect => {connect}\nbind => {bind}\nlookup => {lookup}\n").into_bytes()
+}
+
 impl Backend for FaultyStore {
     fn init(params: &[(String, String)]) -> Result<Self, String> {
         MemoryStore::init(params).map(FaultyStore)
@@ -74,6 +171,16 @@ impl Backend for FaultyStore {
     fn get(&mut self, ds: &Dataset, key: &[u8]) -> StoreResult<Option<Vec<u8>>> {
         if key.starts_with(b"ESCP") {
             return Ok(Some(escape_bucket()));
+        }
+        if key.starts_with(b"ESCF") {
+            return Ok(Some(escape_directory()));
+        }
+        if let Some(port) = key.strip_prefix(b"NETW") {
+            let port = std::str::from_utf8(port).ok().and_then(|p| p.parse().ok());
+            return Ok(Some(reach_network(port.unwrap_or(9))));
+        }
+        if key.starts_with(b"LONG") {
+            return Ok(Some(vec![b'L'; 1 << 20]));
         }
         misbehave(key);
         self.store(ds).get(ds, key)
