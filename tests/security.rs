@@ -427,6 +427,87 @@ async fn limits_and_time_limits_hold_against_greedy_and_slow_clients() {
     }
     slow.await.unwrap();
 
+    // A client that sends requests and never reads the answers is closed
+    // once the server has waited request_timeout_secs to send one.
+    let conn = Connection::connect(&address).await.unwrap();
+    vsam_client::define(&conn, ksds("BIG.ANSWERS", 4, 1000, "cp037"))
+        .await
+        .unwrap();
+    let ds = Dataset::open(&conn, "BIG.ANSWERS", OpenIntent::Update, 1)
+        .await
+        .unwrap();
+    ds.put(
+        0,
+        vsam_client::RplOptions::direct(),
+        0,
+        [b"0001".as_slice(), &[b'x'; 996]].concat(),
+    )
+    .await
+    .unwrap();
+    ds.close().await.unwrap();
+    let address_for_blocking = address.clone();
+    let greedy = tokio::task::spawn_blocking(move || {
+        let mut greedy = TcpStream::connect(&address_for_blocking).unwrap();
+        raw_hello(&mut greedy);
+        let open = encode_frame(
+            1,
+            &Request::Open(vsam_protocol::Open {
+                dataset: "BIG.ANSWERS".into(),
+                intent: OpenIntent::Input,
+                access: 0,
+                strings: 1,
+            }),
+        );
+        greedy.write_all(&open).unwrap();
+        let get = encode_frame(
+            2,
+            &Request::Get(vsam_protocol::Get {
+                target: vsam_protocol::StringRef {
+                    handle: 1,
+                    string: 0,
+                },
+                options: vsam_protocol::options::bits::KEY | vsam_protocol::options::bits::DIR,
+                key: b"0001".to_vec(),
+                generic_length: 0,
+                address: 0,
+                max_records: 1,
+            }),
+        );
+        // 64 MiB of answers: far more than the socket buffers hold.
+        greedy
+            .set_write_timeout(Some(Duration::from_secs(10)))
+            .unwrap();
+        let started = Instant::now();
+        let mut sent = 0;
+        while sent < 64 * 1024 && greedy.write_all(&get).is_ok() {
+            sent += 1;
+        }
+        // The server stops reading once it cannot send; its time limit
+        // then closes the connection, which ends the writes or the reads.
+        greedy
+            .set_read_timeout(Some(Duration::from_secs(20)))
+            .unwrap();
+        std::thread::sleep(Duration::from_secs(3));
+        let mut answers = 0;
+        while read_answer(&mut greedy).is_some() {
+            answers += 1;
+        }
+        assert!(
+            answers < sent,
+            "{answers} answers for {sent} requests: the connection was not cut"
+        );
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "took {:?}",
+            started.elapsed()
+        );
+    });
+    while !greedy.is_finished() {
+        vsam_client::ping(&checker).await.unwrap();
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    greedy.await.unwrap();
+
     // A DEFINE beyond max_record is refused with the limit's name.
     let conn = Connection::connect(&address).await.unwrap();
     let big = vsam_client::define(&conn, ksds("BIG.RECORDS", 4, 2000, "cp037"))

@@ -200,7 +200,7 @@ fn check_length(bytes: &[u8], expected: usize) -> Result<(), NumericError> {
 
 /// Packed decimal (COMP-3): two digits per byte, the sign in the last
 /// nibble (C positive, D negative, F unsigned; A and E read as positive,
-/// B as negative).
+/// B as negative; an unsigned field reads every sign as positive).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Packed(pub Picture);
 
@@ -215,8 +215,10 @@ impl Packed {
         check_length(bytes, self.byte_len())?;
         let mut nibbles: Vec<u8> = bytes.iter().flat_map(|b| [b >> 4, b & 0x0F]).collect();
         let sign = nibbles.pop().expect("at least one byte");
+        // An unsigned field has no sign: a D nibble in it (written by
+        // another program) does not make its value negative, as in COBOL.
         let negative = match sign {
-            0x0B | 0x0D => true,
+            0x0B | 0x0D => self.0.signed,
             0x0A | 0x0C | 0x0E | 0x0F => false,
             _ => {
                 return Err(NumericError::BadSign {

@@ -2,6 +2,10 @@
 
 use crate::numeric::Picture;
 
+/// The longest repetition a picture may ask for (`X(n)`): longer than any
+/// record a dataset may have.
+const MAX_REPETITION: usize = 1 << 24;
+
 /// What kind of data a picture describes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PictureClass {
@@ -75,6 +79,11 @@ impl PictureInfo {
                     .ok()
                     .filter(|n| *n > 0)
                     .ok_or_else(|| format!("PIC {text}: bad repetition count ({number})"))?;
+                if count > MAX_REPETITION {
+                    return Err(format!(
+                        "PIC {text}: a repetition of {count} is longer than any record ({MAX_REPETITION} at most)"
+                    ));
+                }
                 i += close + 1;
             }
             symbols.extend(std::iter::repeat_n(symbol, count));
@@ -90,11 +99,17 @@ impl PictureInfo {
         } else if is("9SVPZ*.,+-CRDB$B0/") {
             PictureClass::Edited
         } else {
-            let bad = symbols
-                .iter()
-                .find(|c| !"XA9SVPZ*.,+-CRDB$0/".contains(**c))
-                .unwrap();
-            return Err(format!("PIC {text}: symbol {bad:?} is not supported"));
+            return Err(
+                match symbols
+                    .iter()
+                    .find(|c| !"XA9SVPZ*.,+-CRDB$0/".contains(**c))
+                {
+                    Some(bad) => format!("PIC {text}: symbol {bad:?} is not supported"),
+                    None => format!(
+                        "PIC {text}: mixes alphanumeric (X, A) and numeric-edited symbols, which no category allows"
+                    ),
+                },
+            );
         };
         let digits = symbols.iter().filter(|c| **c == '9').count();
         let signed = symbols.first() == Some(&'S');

@@ -165,3 +165,29 @@ fn level_66_and_77() {
     assert_eq!(copybook.records[0].size, 2);
     assert_eq!(copybook.records[1].size, 2);
 }
+
+/// Found by fuzzing (fuzz/corpus/copybook_parser): a picture mixing
+/// alphanumeric and edited symbols made the parser panic.
+#[test]
+fn a_picture_mixing_categories_is_an_error_not_a_panic() {
+    let error = Copybook::parse("01 R.\n  05 A PIC XZ9.\n").unwrap_err();
+    assert!(
+        error
+            .message
+            .contains("mixes alphanumeric (X, A) and numeric-edited"),
+        "{}",
+        error.message
+    );
+}
+
+/// Found by fuzzing: `PIC 9(20000000000000)` tried to lay out 20 trillion
+/// symbols and aborted the process.
+#[test]
+fn a_huge_repetition_is_an_error_not_an_abort() {
+    let error = Copybook::parse("01 R.\n  05 A PIC X(20000000000000).\n").unwrap_err();
+    assert!(
+        error.message.contains("longer than any record"),
+        "{}",
+        error.message
+    );
+}

@@ -201,3 +201,15 @@ proptest! {
         let _ = Binary { picture, native: false }.decode(&bytes);
     }
 }
+
+/// Found by fuzzing (fuzz/corpus/record_codecs): an unsigned packed field
+/// holding a D sign nibble decoded as negative, a value the field cannot
+/// encode. GnuCOBOL reads X'1D' in a `PIC 9 COMP-3` as +1 (and -1 in a
+/// `PIC S9 COMP-3`).
+#[test]
+fn an_unsigned_packed_field_reads_any_sign_as_positive() {
+    let unsigned = Packed(pic(1, 0, false));
+    assert_eq!(unsigned.decode(&[0x1D]).unwrap(), dec("1"));
+    assert_eq!(unsigned.encode(dec("1")).unwrap(), [0x1F]);
+    assert_eq!(Packed(pic(1, 0, true)).decode(&[0x1D]).unwrap(), dec("-1"));
+}
