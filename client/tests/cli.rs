@@ -500,14 +500,14 @@ async fn ping_identifies_the_server_over_tls_with_a_token() {
         let mut identification = String::new();
         probe.read_to_string(&mut identification).unwrap();
 
-        let ping = cli.ok(&["--tls-ca", &ca, "--token-file", &token, "ping"]);
+        let ping = cli.ok(&["--tls-ca", &ca, "--auth-token-file", &token, "ping"]);
         assert_eq!(
             ping.lines().next().unwrap(),
             identification.trim_end(),
             "{ping}"
         );
         assert!(ping.contains("round trip"), "{ping}");
-        let plain = cli.fails(&["--token-file", &token, "ping"]);
+        let plain = cli.fails(&["--auth-token-file", &token, "ping"]);
         assert!(plain.contains("TLS connections only"), "{plain}");
         let anonymous = cli.fails(&["--tls-ca", &ca, "ping"]);
         assert!(
@@ -517,7 +517,7 @@ async fn ping_identifies_the_server_over_tls_with_a_token() {
         let listed = cli.fails(&[
             "--tls-ca",
             &ca,
-            "--token-file",
+            "--auth-token-file",
             &token,
             "define",
             "X.Y",

@@ -75,9 +75,15 @@ struct Security {
     )]
     tls_server_name: Option<String>,
     /// File holding this client's token (the server's [[clients]] entry
-    /// holds its SHA-256); VSAMR_TOKEN gives the token itself.
-    #[arg(long, global = true, env = "VSAMR_TOKEN_FILE", value_name = "FILE")]
-    token_file: Option<PathBuf>,
+    /// holds its SHA-256); VSAMR_AUTH_TOKEN gives the token itself. (Not
+    /// the admin token of `vsamr admin --token-file`.)
+    #[arg(
+        long,
+        global = true,
+        env = "VSAMR_AUTH_TOKEN_FILE",
+        value_name = "FILE"
+    )]
+    auth_token_file: Option<PathBuf>,
 }
 
 impl Security {
@@ -91,14 +97,16 @@ impl Security {
             certificate: self.tls_cert.clone().zip(self.tls_key.clone()),
             server_name: self.tls_server_name.clone(),
         });
-        let token = match &self.token_file {
+        let token = match &self.auth_token_file {
             Some(path) => Some(
                 std::fs::read_to_string(path)
                     .with_context(|| format!("cannot read the token file {}", path.display()))?
                     .trim()
                     .to_string(),
             ),
-            None => std::env::var("VSAMR_TOKEN").ok().filter(|t| !t.is_empty()),
+            None => std::env::var("VSAMR_AUTH_TOKEN")
+                .ok()
+                .filter(|t| !t.is_empty()),
         };
         Ok(ConnectOptions { tls, token })
     }

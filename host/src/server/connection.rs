@@ -416,7 +416,7 @@ fn authenticate(
     };
     if identity.client.is_none() && !policy.takes_anonymous() {
         return refuse(
-            "this server takes no anonymous clients: send a token (vsamr --token-file) or a client certificate".into(),
+            "this server takes no anonymous clients: send a token (vsamr --auth-token-file) or a client certificate".into(),
         );
     }
     Ok(identity)
