@@ -8,7 +8,7 @@
 
 use arbitrary::Arbitrary;
 use libfuzzer_sys::fuzz_target;
-use vsam_plugin_sdk::codepage::CodePage;
+use vsam_plugin_sdk::codepage::ALL_CODEPAGES;
 use vsam_plugin_sdk::numeric::{
     Binary, Decimal, NumberCodec, NumericError, Packed, Picture, SignPosition, Zoned,
 };
@@ -27,17 +27,8 @@ struct Input {
     text: String,
 }
 
-const CODEPAGES: [CodePage; 6] = [
-    CodePage::Cp037,
-    CodePage::Cp1047,
-    CodePage::Cp500,
-    CodePage::Cp273,
-    CodePage::Cp1140,
-    CodePage::Ascii,
-];
-
 fuzz_target!(|input: Input| {
-    let codepage = CODEPAGES[usize::from(input.codepage) % CODEPAGES.len()];
+    let codepage = ALL_CODEPAGES[usize::from(input.codepage) % ALL_CODEPAGES.len()];
     // Binary fields hold up to 18 digits.
     let digits = match input.kind % 3 {
         2 => input.digits % 18 + 1,
