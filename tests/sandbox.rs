@@ -1,5 +1,6 @@
-//! A plugin that traps, loops or exhausts its memory: that request fails
-//! with R15=12 and a message naming what happened, other clients carry on,
+//! A plugin that traps, panics, loops or exhausts its memory: that request
+//! fails with R15=12 and a message naming what happened (a panic's place
+//! and message), other clients carry on,
 //! and the next request gets a fresh instance. A plugin cannot write
 //! outside the bucket it is granted, reach files outside its directory or
 //! the network, nor hand a program a record longer than the dataset's.
@@ -55,8 +56,17 @@ async fn traps_loops_and_memory_bombs_fail_only_their_request() {
 
     let trap = fault(&ds, b"TRAP").await;
     assert!(
-        trap.contains("trapped") && trap.contains("insert") && trap.contains("replaced"),
+        trap.contains("trapped: wasm trap: out of bounds memory access")
+            && trap.contains("insert")
+            && trap.contains("replaced"),
         "{trap}"
+    );
+    // A panic is a trap too, and the message says where and why.
+    let panic = fault(&ds, b"PANC").await;
+    assert!(
+        panic.contains("trapped: panicked at tests/plugins/faulty/src/lib.rs:")
+            && panic.contains(": injected panic in `insert`"),
+        "{panic}"
     );
 
     let started = Instant::now();

@@ -147,6 +147,7 @@ macro_rules! export_backend {
 
             impl Guest for Export {
                 fn init(params: Vec<(String, String)>) -> Result<(), String> {
+                    $crate::log::report_panics();
                     let backend = <$backend as Backend>::init(&params)?;
                     STATE.with(|state| *state.borrow_mut() = Some(backend));
                     Ok(())

@@ -5,6 +5,29 @@
 
 pub use crate::bindings::vsam::backend::log::Level;
 
+/// How the line a panicking plugin logs (see [`report_panics`]) begins:
+/// the host quotes that line in the fault it reports for the call.
+pub const PANIC_PREFIX: &str = "panicked at ";
+
+/// Logs every panic at error level before the instance aborts, so the
+/// host can say why the call trapped. [`export_backend!`](crate::export_backend)
+/// installs it at init.
+pub fn report_panics() {
+    std::panic::set_hook(Box::new(|info| {
+        let place = info
+            .location()
+            .map(|l| format!("{}:{}", l.file(), l.line()))
+            .unwrap_or_default();
+        let message = info
+            .payload()
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| info.payload().downcast_ref::<String>().cloned())
+            .unwrap_or_default();
+        error(&format!("{PANIC_PREFIX}{place}: {message}"));
+    }));
+}
+
 /// Writes one log line at `level`.
 pub fn write(level: Level, message: &str) {
     #[cfg(target_arch = "wasm32")]

@@ -70,6 +70,9 @@ pub struct InstanceState {
     limits: StoreLimits,
     backend: String,
     log: bool,
+    /// The panic message the plugin reported (the SDK's panic hook logs it
+    /// just before the instance aborts), for the fault's description.
+    panic: Option<String>,
 }
 
 impl WasiView for InstanceState {
@@ -85,6 +88,11 @@ impl bindings::vsam::backend::types::Host for InstanceState {}
 
 impl bindings::vsam::backend::log::Host for InstanceState {
     fn write(&mut self, level: Level, message: String) {
+        if level == Level::Error && message.starts_with(vsam_plugin_sdk::log::PANIC_PREFIX) {
+            let mut panic = message.clone();
+            panic.truncate(panic.floor_char_boundary(400));
+            self.panic = Some(panic);
+        }
         if !self.log {
             return;
         }
@@ -554,6 +562,7 @@ impl WasmStore {
             limits,
             backend: self.settings.name.clone(),
             log: self.settings.log,
+            panic: None,
         };
         let mut store = Store::new(&self.plugin.engine, state);
         store.limiter(|state| &mut state.limits);
@@ -577,7 +586,12 @@ impl WasmStore {
         })
     }
 
-    fn describe_fault(&self, call: &Call, error: &wasmtime::Error) -> String {
+    fn describe_fault(
+        &self,
+        call: &Call,
+        error: &wasmtime::Error,
+        panic: Option<String>,
+    ) -> String {
         let what = match error.downcast_ref::<wasmtime::Trap>() {
             Some(wasmtime::Trap::Interrupt) => format!(
                 "ran longer than the limit of {} ms",
@@ -591,7 +605,11 @@ impl WasmStore {
                     self.settings.memory_limit >> 20
                 )
             }
-            _ => format!("trapped: {}", first_line(error)),
+            _ => match (panic, error.downcast_ref::<wasmtime::Trap>()) {
+                (Some(panic), _) => format!("trapped: {panic}"),
+                (None, Some(trap)) => format!("trapped: {trap}"),
+                (None, None) => format!("trapped: {}", first_line(error)),
+            },
         };
         format!(
             "plugin {} of backend {} {what} in `{}`; the instance was replaced",
@@ -675,7 +693,8 @@ impl RecordStore for WasmStore {
             Ok(Ok(reply)) => Ok(reply),
             Ok(Err(error)) => Err(CallError::Store(convert::store_error(error))),
             Err(error) => {
-                let message = self.describe_fault(&call, &error);
+                let panic = live.store.data_mut().panic.take();
+                let message = self.describe_fault(&call, &error, panic);
                 tracing::error!(backend = %self.settings.name, "{message}");
                 self.live = None;
                 Err(CallError::Fault(message))

@@ -3,7 +3,7 @@
 use crate::format::{self, bad};
 use std::collections::BTreeMap;
 use std::fs::{self, File, OpenOptions};
-use std::io::{self, BufWriter, Read, Write};
+use std::io::{self, BufWriter, Read};
 use std::path::{Path, PathBuf};
 use vsam_plugin_sdk::{Dataset, Organization, StoreError, StoreResult, log};
 
@@ -61,7 +61,14 @@ fn paths(directory: &Path, ds: &Dataset) -> (PathBuf, PathBuf, PathBuf) {
 }
 
 fn io_error(path: &Path, action: &str, error: io::Error) -> StoreError {
-    let message = format!("{action} {}: {error}", path.display());
+    // The "(os error N)" std appends counts in WASI's numbering, which
+    // matches no host errno: leave it out.
+    let text = error.to_string();
+    let text = match text.rfind(" (os error ") {
+        Some(at) => &text[..at],
+        None => &text,
+    };
+    let message = format!("{action} {}: {text}", path.display());
     if error.kind() == io::ErrorKind::StorageFull || error.kind() == io::ErrorKind::QuotaExceeded {
         StoreError::NoSpace(message)
     } else {
@@ -170,7 +177,7 @@ impl Table {
         let row = row
             .into_inner()
             .map_err(|e| StoreError::Io(e.to_string()))?;
-        if let Err(error) = self.journal.write_all(&row) {
+        if let Err(error) = write_at(&self.journal, &row, self.journal_bytes) {
             let _ = self.journal.set_len(self.journal_bytes);
             return Err(io_error(&self.journal_path, "appending to", error));
         }
@@ -279,15 +286,48 @@ fn write_snapshot(
     fs::rename(tmp, target).map_err(|e| io_error(target, "replacing", e))
 }
 
+/// Writes all of `bytes` at `offset` of `file`, by positional writes
+/// rather than the file's stream: under WASI a stream that fails once
+/// (a full disk) stays closed and every failure reads as EIO, where a
+/// positional write reports ENOSPC as such and leaves the file usable
+/// once space is freed.
+fn write_at(file: &File, mut bytes: &[u8], mut offset: u64) -> io::Result<()> {
+    use std::os::fd::AsRawFd;
+    while !bytes.is_empty() {
+        // SAFETY: an open descriptor, and a buffer valid for its length.
+        let written = unsafe {
+            libc::pwrite(
+                file.as_raw_fd(),
+                bytes.as_ptr().cast(),
+                bytes.len(),
+                offset as libc::off_t,
+            )
+        };
+        match written {
+            0 => return Err(io::ErrorKind::WriteZero.into()),
+            n if n < 0 => {
+                let error = io::Error::last_os_error();
+                if error.kind() != io::ErrorKind::Interrupted {
+                    return Err(error);
+                }
+            }
+            n => {
+                bytes = &bytes[n as usize..];
+                offset += n as u64;
+            }
+        }
+    }
+    Ok(())
+}
+
 /// Applies the journal to `records`; cuts off a torn last row. Returns the
-/// journal opened for appending, its length and its row count.
+/// journal opened for writing at its end, its length and its row count.
 fn replay_journal(
     ds: &Dataset,
     path: &Path,
     records: &mut BTreeMap<Vec<u8>, Vec<u8>>,
 ) -> StoreResult<(File, u64, usize)> {
-    // Read through a handle of its own: a handle opened for appending
-    // reads from its end under WASI.
+    // Read through a handle of its own, from the start.
     let mut bytes = Vec::new();
     match File::open(path) {
         Ok(mut file) => {
@@ -298,8 +338,9 @@ fn replay_journal(
         Err(e) => return Err(io_error(path, "opening", e)),
     }
     let journal = OpenOptions::new()
-        .append(true)
+        .write(true)
         .create(true)
+        .truncate(false)
         .open(path)
         .map_err(|e| io_error(path, "opening", e))?;
     let complete = bytes.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);

@@ -1,6 +1,7 @@
 //! A misbehaving backend for sandbox tests: the in-memory store, except that
-//! a key starting with `TRAP` panics, `LOOP` spins forever and `BOMB` eats
-//! memory until the host's cap stops it, and a GET of a key starting with
+//! a key starting with `TRAP` reads outside its memory (a trap), `PANC`
+//! panics, `LOOP` spins forever and `BOMB` eats memory until the host's cap
+//! stops it, and a GET of a key starting with
 //! `ESCP` tries to write outside its bucket, `ESCF` to reach files outside
 //! its directory, `NETW<port>` to reach the network, and each returns what
 //! happened; `LONG` returns a record longer than any dataset allows.
@@ -26,7 +27,14 @@ impl FaultyStore {
 
 fn misbehave(key: &[u8]) {
     if key.starts_with(b"TRAP") {
-        panic!("injected trap");
+        // An access far beyond the instance's linear memory: a wasm trap
+        // (out of bounds), not a panic.
+        let beyond = std::hint::black_box(0xffff_fff0usize) as *const u8;
+        // SAFETY: none; the access is the fault being injected.
+        let _ = unsafe { std::ptr::read_volatile(beyond) };
+    }
+    if key.starts_with(b"PANC") {
+        panic!("injected panic");
     }
     if key.starts_with(b"LOOP") {
         let mut n: u64 = 0;

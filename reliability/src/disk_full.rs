@@ -1,0 +1,275 @@
+//! The CSV directory and the SQLite file on a small tmpfs that fills up:
+//! writes are refused with FDBK X'1C' (or R15=12) and a message naming the
+//! dataset, reads go on, nothing refused is stored or half-written, and
+//! once space is freed writes resume, also after a SIGKILL.
+
+use crate::ledger::{Check, Ledger, State};
+use crate::stores::{self, Rng, Services, Store};
+use crate::vsamrd::Vsamrd;
+use anyhow::{Context, Result, bail};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+use vsam_client::{ChainedRecord, ClientError, Connection, Dataset, OpenIntent, RplOptions};
+
+const DATASET: &str = "DISK.KSDS";
+const RECORD_LENGTH: usize = 1000;
+/// Size of the tmpfs.
+const TMPFS_MIB: u64 = 16;
+/// Room left beside the filler file when the run starts.
+const ROOM: u64 = 2 << 20;
+/// Failed writes in a row after which the disk counts as full.
+const REFUSALS: usize = 20;
+
+/// A tmpfs mounted for the run, unmounted when dropped.
+struct Tmpfs(PathBuf);
+
+impl Tmpfs {
+    fn mount(path: &Path) -> Result<Self> {
+        // SAFETY: geteuid has no preconditions.
+        if unsafe { libc::geteuid() } != 0 {
+            bail!(
+                "disk-full mounts a {TMPFS_MIB} MiB tmpfs and needs root (or run it in a user and mount namespace: unshare -rm)"
+            );
+        }
+        std::fs::create_dir_all(path)?;
+        let status = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={TMPFS_MIB}m"), "tmpfs"])
+            .arg(path)
+            .status()
+            .context("running mount")?;
+        if !status.success() {
+            bail!("mount -t tmpfs on {} failed: {status}", path.display());
+        }
+        Ok(Self(path.to_path_buf()))
+    }
+
+    /// Bytes still free.
+    fn available(&self) -> Result<u64> {
+        let path = std::ffi::CString::new(self.0.as_os_str().as_encoded_bytes())?;
+        let mut stats: libc::statvfs = unsafe { std::mem::zeroed() };
+        // SAFETY: a valid C string and a struct to fill.
+        if unsafe { libc::statvfs(path.as_ptr(), &mut stats) } != 0 {
+            return Err(std::io::Error::last_os_error().into());
+        }
+        Ok(stats.f_bavail as u64 * stats.f_frsize as u64)
+    }
+
+    /// Fills the file system with a file until `room` bytes are left.
+    fn fill(&self, room: u64) -> Result<PathBuf> {
+        let path = self.0.join("filler");
+        let mut file = std::fs::File::create(&path)?;
+        let chunk = vec![0x55u8; 64 << 10];
+        while self.available()? > room + chunk.len() as u64 {
+            file.write_all(&chunk)?;
+        }
+        Ok(path)
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount")
+            .arg("-l")
+            .arg(&self.0)
+            .status();
+    }
+}
+
+/// One backend's figures.
+struct Row {
+    store: Store,
+    check: Check,
+    refused_no_space: u64,
+    refused_r15_12: u64,
+    other_failures: Vec<String>,
+    reads_while_full: (u64, u64),
+    resumed_after: Option<Duration>,
+    after_restart: Check,
+    sample: String,
+}
+
+/// Fills the disk under the CSV and the SQLite backend; prints the table.
+pub async fn run(_args: &crate::Args, rng: &mut Rng) -> Result<bool> {
+    let mut rows = Vec::new();
+    for store in [Store::Csv, Store::Sqlite] {
+        rows.push(one(store, rng).await?);
+    }
+    println!(
+        "\nDisk full: the backend's files on a {TMPFS_MIB} MiB tmpfs filled to {} MiB free, records of {RECORD_LENGTH} bytes until {REFUSALS} writes in a row are refused, then the filler removed",
+        ROOM >> 20
+    );
+    println!(
+        "{:<8} {:>12} {:>5} {:>9} {:>15} {:>13} {:>13} {:>17} {:>14}",
+        "backend",
+        "acknowledged",
+        "lost",
+        "corrupted",
+        "refused X'1C'",
+        "refused R15=12",
+        "reads ok",
+        "refused, stored",
+        "resumed in"
+    );
+    let mut ok = true;
+    for row in &rows {
+        println!(
+            "{:<8} {:>12} {:>5} {:>9} {:>15} {:>13} {:>7}/{:<5} {:>17} {:>14}",
+            row.store.name(),
+            row.check.acknowledged,
+            row.check.lost + row.after_restart.lost,
+            row.check.corrupted + row.after_restart.corrupted,
+            row.refused_no_space,
+            row.refused_r15_12,
+            row.reads_while_full.0,
+            row.reads_while_full.1,
+            row.check.refused_stored,
+            row.resumed_after.map_or("never".to_string(), |d| format!(
+                "{:.0} ms",
+                d.as_secs_f64() * 1e3
+            ))
+        );
+        println!("    {}", row.sample.replace('\n', "\n    "));
+        println!(
+            "    after SIGKILL and restart: {} lost, {} corrupted",
+            row.after_restart.lost, row.after_restart.corrupted
+        );
+        for other in row.other_failures.iter().take(3) {
+            println!("    other failure: {other}");
+        }
+        ok &= row.check.clean()
+            && row.after_restart.clean()
+            && row.other_failures.is_empty()
+            && row.refused_no_space + row.refused_r15_12 > 0
+            && row.reads_while_full.0 == row.reads_while_full.1
+            && row.resumed_after.is_some()
+            && row.sample.contains(DATASET);
+    }
+    Ok(ok)
+}
+
+async fn one(store: Store, rng: &mut Rng) -> Result<Row> {
+    let dir = tempfile::tempdir()?;
+    let tmpfs = Tmpfs::mount(&dir.path().join("small"))?;
+    let place = tmpfs.0.join(match store {
+        Store::Csv => "csv",
+        _ => "disk",
+    });
+    let sections = Services::default().sections(store, &place.display().to_string())?;
+    let server = Vsamrd::start(dir.path(), "", &sections).await?;
+    let conn = Connection::connect(&server.address).await?;
+    vsam_client::define(&conn, stores::spec(DATASET, "b", RECORD_LENGTH)).await?;
+    let ds = Dataset::open(&conn, DATASET, OpenIntent::Update, 1).await?;
+    let mut ledger = Ledger::new(0, RECORD_LENGTH);
+    let mut row = Row {
+        store,
+        check: Check::default(),
+        refused_no_space: 0,
+        refused_r15_12: 0,
+        other_failures: Vec::new(),
+        reads_while_full: (0, 0),
+        resumed_after: None,
+        after_restart: Check::default(),
+        sample: String::new(),
+    };
+    let filler = tmpfs.fill(ROOM)?;
+
+    // Write until the disk refuses REFUSALS writes in a row.
+    let mut in_a_row = 0;
+    let mut writes = 0u64;
+    while in_a_row < REFUSALS {
+        writes += 1;
+        if writes > 100_000 {
+            bail!("{}: 100,000 writes and the disk never filled", store.name());
+        }
+        let refused = write(&ds, &mut ledger, rng, &mut row).await?;
+        in_a_row = if refused { in_a_row + 1 } else { 0 };
+    }
+    // Reads go on while the disk is full.
+    for _ in 0..20 {
+        let Some(key) = ledger.present_key(rng.next()) else {
+            break;
+        };
+        let State::Present(version) = ledger.state(&key) else {
+            unreachable!("a present key")
+        };
+        row.reads_while_full.1 += 1;
+        if let Ok(records) = ds.get(0, RplOptions::direct(), &key, 0, 0, 1).await
+            && records.first().map(|r| r.data.clone()) == Some(ledger.record(&key, version))
+        {
+            row.reads_while_full.0 += 1;
+        }
+    }
+
+    // The operator frees space: writes resume on the same connection.
+    std::fs::remove_file(&filler)?;
+    let freed = Instant::now();
+    while row.resumed_after.is_none() && freed.elapsed() < Duration::from_secs(30) {
+        if !write(&ds, &mut ledger, rng, &mut row).await? {
+            row.resumed_after = Some(freed.elapsed());
+        } else {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+    for _ in 0..50 {
+        if write(&ds, &mut ledger, rng, &mut row).await? {
+            row.other_failures
+                .push("a write failed after space was freed".into());
+        }
+    }
+    let found = stores::read_all(&server.address, DATASET).await?;
+    row.check = ledger.check(&found);
+
+    // And after a SIGKILL, the files hold the same.
+    drop(ds);
+    drop(conn);
+    server.kill()?;
+    let server = Vsamrd::start(dir.path(), "", &sections).await?;
+    let found = stores::read_all(&server.address, DATASET).await?;
+    row.after_restart = ledger.check(&found);
+    server.kill()?;
+    Ok(row)
+}
+
+/// One insert or a PUT CHAIN of 10 inserts; true when refused. A refusal
+/// must be FDBK X'1C' or R15=12 with a message naming the dataset.
+async fn write(ds: &Dataset, ledger: &mut Ledger, rng: &mut Rng, row: &mut Row) -> Result<bool> {
+    let chain: Vec<(Vec<u8>, u32)> = (0..if rng.below(5) == 0 { 10 } else { 1 })
+        .map(|_| (ledger.new_key(), ledger.new_version()))
+        .collect();
+    let records = chain
+        .iter()
+        .map(|(key, version)| ChainedRecord {
+            address: 0,
+            record: ledger.record(key, *version),
+        })
+        .collect();
+    let (written, failure) = match ds.put_chain(0, RplOptions::direct(), records).await {
+        Ok(outcome) => (
+            outcome.written.len(),
+            outcome.failure.map(ClientError::Vsam),
+        ),
+        Err(error) => (0, Some(error)),
+    };
+    for (index, (key, version)) in chain.into_iter().enumerate() {
+        if index < written {
+            ledger.acknowledge(key, State::Present(version));
+        } else {
+            ledger.refused(key, State::Present(version));
+        }
+    }
+    let Some(error) = failure else {
+        return Ok(false);
+    };
+    match error.vsam() {
+        Some(vsam) if vsam.fdbk() == vsam_protocol::fdbk::NO_SPACE && vsam.r15() == 8 => {
+            row.refused_no_space += 1
+        }
+        Some(vsam) if vsam.r15() == 12 => row.refused_r15_12 += 1,
+        _ => row.other_failures.push(error.to_string()),
+    }
+    if row.sample.is_empty() {
+        row.sample = error.to_string();
+    }
+    Ok(true)
+}
