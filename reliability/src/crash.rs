@@ -6,7 +6,7 @@ use crate::stores::{self, Rng, Services, Store};
 use crate::vsamrd::Vsamrd;
 use anyhow::Result;
 use std::time::{Duration, Instant};
-use vsam_client::{ChainedRecord, ClientError, Connection, Dataset, OpenIntent, RplOptions};
+use vsam_client::{ClientError, Connection, Dataset, OpenIntent, RplOptions};
 
 const DATASET: &str = "CRASH.KSDS";
 const RECORD_LENGTH: usize = 64;
@@ -135,16 +135,7 @@ async fn write_until_killed(
                 settle(&mut ledger, key, State::Absent, result)
             }
             _ => {
-                let chain: Vec<(Vec<u8>, u32)> = (0..CHAIN)
-                    .map(|_| (ledger.new_key(), ledger.new_version()))
-                    .collect();
-                let records = chain
-                    .iter()
-                    .map(|(key, version)| ChainedRecord {
-                        address: 0,
-                        record: ledger.record(key, *version),
-                    })
-                    .collect();
+                let (chain, records) = ledger.new_chain(CHAIN);
                 match ds.put_chain(0, RplOptions::direct(), records).await {
                     Ok(outcome) if outcome.failure.is_none() => {
                         for (key, version) in chain {

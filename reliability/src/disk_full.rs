@@ -10,7 +10,7 @@ use anyhow::{Context, Result, bail};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
-use vsam_client::{ChainedRecord, ClientError, Connection, Dataset, OpenIntent, RplOptions};
+use vsam_client::{ClientError, Connection, Dataset, OpenIntent, RplOptions};
 
 const DATASET: &str = "DISK.KSDS";
 const RECORD_LENGTH: usize = 1000;
@@ -234,16 +234,7 @@ async fn one(store: Store, rng: &mut Rng) -> Result<Row> {
 /// One insert or a PUT CHAIN of 10 inserts; true when refused. A refusal
 /// must be FDBK X'1C' or R15=12 with a message naming the dataset.
 async fn write(ds: &Dataset, ledger: &mut Ledger, rng: &mut Rng, row: &mut Row) -> Result<bool> {
-    let chain: Vec<(Vec<u8>, u32)> = (0..if rng.below(5) == 0 { 10 } else { 1 })
-        .map(|_| (ledger.new_key(), ledger.new_version()))
-        .collect();
-    let records = chain
-        .iter()
-        .map(|(key, version)| ChainedRecord {
-            address: 0,
-            record: ledger.record(key, *version),
-        })
-        .collect();
+    let (chain, records) = ledger.new_chain(if rng.below(5) == 0 { 10 } else { 1 });
     let (written, failure) = match ds.put_chain(0, RplOptions::direct(), records).await {
         Ok(outcome) => (
             outcome.written.len(),

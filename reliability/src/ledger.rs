@@ -5,6 +5,7 @@
 use crate::records::{self, KEY_LENGTH};
 use std::collections::BTreeMap;
 use std::ops::AddAssign;
+use vsam_client::ChainedRecord;
 
 /// What a key holds after a write.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -115,6 +116,22 @@ impl Ledger {
     pub fn new_version(&mut self) -> u32 {
         self.next_version += 1;
         self.next_version
+    }
+
+    /// A PUT CHAIN of `length` new records: their keys and versions, and
+    /// the records to send.
+    pub fn new_chain(&mut self, length: usize) -> (Vec<(Vec<u8>, u32)>, Vec<ChainedRecord>) {
+        let chain: Vec<(Vec<u8>, u32)> = (0..length)
+            .map(|_| (self.new_key(), self.new_version()))
+            .collect();
+        let records = chain
+            .iter()
+            .map(|(key, version)| ChainedRecord {
+                address: 0,
+                record: self.record(key, *version),
+            })
+            .collect();
+        (chain, records)
     }
 
     /// The record of version `version` of `key`.

@@ -630,6 +630,8 @@ impl RecordStore for WasmStore {
         self.ensure_instance()?;
         let live = self.live.as_mut().expect("instance ensured above");
         live.store.set_epoch_deadline(self.deadline_ticks);
+        // Only a panic of this call describes its trap.
+        live.store.data_mut().panic = None;
         let store = live.bindings.vsam_backend_store();
         let ctx = &mut live.store;
         let outcome: wasmtime::Result<Result<Reply, wit_types::StoreError>> = match &call {
