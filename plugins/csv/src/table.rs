@@ -256,34 +256,52 @@ fn check_key_field(ds: &Dataset, key: &[u8], record: &[u8], line: u64) -> StoreR
 }
 
 /// Writes every record to `tmp`, syncs it and renames it over `target`.
+/// On failure `tmp` is removed: a half-written copy must not hold the space
+/// a full disk has left.
 fn write_snapshot(
     ds: &Dataset,
     tmp: &Path,
     target: &Path,
     records: &BTreeMap<Vec<u8>, Vec<u8>>,
 ) -> StoreResult<()> {
-    let file = File::create(tmp).map_err(|e| io_error(tmp, "creating", e))?;
+    let result = write_csv(ds, tmp, records)
+        .and_then(|()| fs::rename(tmp, target).map_err(|e| io_error(target, "replacing", e)));
+    if result.is_err() {
+        let _ = fs::remove_file(tmp);
+    }
+    result
+}
+
+/// Writes the header and every record to a new file at `path`, synced.
+fn write_csv(ds: &Dataset, path: &Path, records: &BTreeMap<Vec<u8>, Vec<u8>>) -> StoreResult<()> {
+    // A write that fails is the disk's doing (a full disk: no space), not
+    // a bad row.
+    let failed = |error: csv::Error| match error.into_kind() {
+        csv::ErrorKind::Io(error) => io_error(path, "writing", error),
+        other => StoreError::Io(format!(
+            "{}: writing {}: {other:?}",
+            ds.name,
+            path.display()
+        )),
+    };
+    let file = File::create(path).map_err(|e| io_error(path, "creating", e))?;
     let mut writer = csv::Writer::from_writer(BufWriter::with_capacity(1 << 20, file));
-    writer
-        .write_record(format::header(ds))
-        .map_err(|e| csv_error(ds, e))?;
+    writer.write_record(format::header(ds)).map_err(failed)?;
     for (key, record) in records {
         writer
             .write_record([
                 format::key_to_text(ds, key),
                 format::record_to_text(ds, record),
             ])
-            .map_err(|e| csv_error(ds, e))?;
+            .map_err(failed)?;
     }
     let buffered = writer
         .into_inner()
-        .map_err(|e| io_error(tmp, "writing", e.into_error()))?;
+        .map_err(|e| io_error(path, "writing", e.into_error()))?;
     let file = buffered
         .into_inner()
-        .map_err(|e| io_error(tmp, "writing", e.into_error()))?;
-    file.sync_all().map_err(|e| io_error(tmp, "syncing", e))?;
-    drop(file);
-    fs::rename(tmp, target).map_err(|e| io_error(target, "replacing", e))
+        .map_err(|e| io_error(path, "writing", e.into_error()))?;
+    file.sync_all().map_err(|e| io_error(path, "syncing", e))
 }
 
 /// Writes all of `bytes` at `offset` of `file`, by positional writes
