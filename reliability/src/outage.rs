@@ -8,12 +8,14 @@ use crate::stores::{self, Rng, Services, Store};
 use crate::vsamrd::Vsamrd;
 use anyhow::Result;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 use vsam_client::{ClientError, Connection, Dataset, OpenIntent, RplOptions};
 
 const DATASET: &str = "OUTAGE.KSDS";
 const RECORD_LENGTH: usize = 64;
+/// Longest wait, once the store is back, for every writer to write again.
+const RESUME_LIMIT: Duration = Duration::from_secs(30);
 
 /// How one writer fared.
 struct Writer {
@@ -109,6 +111,7 @@ async fn one(
     vsam_client::define(&conn, stores::spec(DATASET, "b", RECORD_LENGTH)).await?;
     let stop = Arc::new(AtomicBool::new(false));
     let restarted: Arc<std::sync::OnceLock<Instant>> = Arc::default();
+    let resumed = Arc::new(AtomicUsize::new(0));
     let mut tasks = Vec::new();
     for w in 0..writers {
         tasks.push(tokio::spawn(write(
@@ -117,6 +120,7 @@ async fn one(
             rng.next(),
             stop.clone(),
             restarted.clone(),
+            resumed.clone(),
         )));
     }
     tokio::time::sleep(Duration::from_secs(2)).await;
@@ -131,13 +135,12 @@ async fn one(
     })?;
     let restart = Instant::now();
     let _ = restarted.set(restart);
-    // Run on until every writer went through, and a moment more.
-    tokio::time::sleep(Duration::from_secs(if outage.as_secs() > 2 {
-        10
-    } else {
-        5
-    }))
-    .await;
+    // Run on until every writer went through (30 s at most), and a moment
+    // more.
+    while resumed.load(Ordering::Relaxed) < writers && restart.elapsed() < RESUME_LIMIT {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    tokio::time::sleep(Duration::from_secs(1)).await;
     stop.store(true, Ordering::Relaxed);
     let mut row = Row {
         store,
@@ -165,6 +168,9 @@ async fn one(
             _ => None,
         };
     }
+    if row.resumed_after.is_none() {
+        println!("vsamrd's log ({}):\n{}", store.name(), server.log_tail());
+    }
     server.terminate().await?;
     Ok(row)
 }
@@ -178,6 +184,7 @@ async fn write(
     seed: u64,
     stop: Arc<AtomicBool>,
     restarted: Arc<std::sync::OnceLock<Instant>>,
+    resumed: Arc<AtomicUsize>,
 ) -> Writer {
     let mut rng = Rng::new(seed);
     let mut writer = Writer {
@@ -233,6 +240,7 @@ async fn write(
                 // answered from the plugin's cache).
                 if !read && writer.resumed.is_none() && restarted.get().is_some() {
                     writer.resumed = Some(Instant::now());
+                    resumed.fetch_add(1, Ordering::Relaxed);
                 }
             }
             Err(ClientError::Vsam(error)) if error.r15() == 12 => {

@@ -59,7 +59,7 @@ impl Vsamrd {
         let mut child = Command::new(binary()?)
             .arg("--config")
             .arg(&config)
-            .env("VSAMRD_LOG", "warn")
+            .env("VSAMRD_LOG", "info")
             .stdout(Stdio::null())
             .stderr(log_file)
             .spawn()
@@ -135,6 +135,11 @@ impl Vsamrd {
         let per_second = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64;
         // utime and stime: fields 14 and 15 of stat, 12 and 13 after the name.
         Ok((ticks(11)? + ticks(12)?) / per_second)
+    }
+
+    /// The last lines of its log, to show beside a broken promise.
+    pub fn log_tail(&self) -> String {
+        tail(&self.log)
     }
 
     /// Resident set size in KiB (`VmRSS` of /proc).
