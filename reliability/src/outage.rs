@@ -28,6 +28,8 @@ struct Writer {
     wrong_reads: u64,
     /// The first R15=12 message.
     sample: Option<String>,
+    /// The last R15=12 message.
+    last: Option<String>,
     /// When the first request after the store's restart succeeded.
     resumed: Option<Instant>,
 }
@@ -154,8 +156,10 @@ async fn one(
     let found = stores::read_all(&server.address, DATASET).await?;
     let (split, foreign) = ledger::by_writer(found, writers);
     row.check.corrupted += foreign;
+    let mut last = None;
     for (task, found) in tasks.into_iter().zip(&split) {
         let mut writer = task.await?;
+        last = writer.last.take().or(last);
         row.check += writer.ledger.check(found);
         row.failed_r15_12 += writer.failed_r15_12;
         row.failed_otherwise.append(&mut writer.failed_otherwise);
@@ -169,7 +173,12 @@ async fn one(
         };
     }
     if row.resumed_after.is_none() {
-        println!("vsamrd's log ({}):\n{}", store.name(), server.log_tail());
+        println!(
+            "{} never came back; the last failure:\n{}\nvsamrd's log:\n{}",
+            store.name(),
+            last.unwrap_or_default(),
+            server.log_tail()
+        );
     }
     server.terminate().await?;
     Ok(row)
@@ -193,6 +202,7 @@ async fn write(
         failed_otherwise: Vec::new(),
         wrong_reads: 0,
         sample: None,
+        last: None,
         resumed: None,
     };
     let ds = match Connection::connect(&address).await {
@@ -246,6 +256,7 @@ async fn write(
             Err(ClientError::Vsam(error)) if error.r15() == 12 => {
                 writer.failed_r15_12 += 1;
                 writer.sample.get_or_insert_with(|| error.to_string());
+                writer.last = Some(error.to_string());
                 tokio::time::sleep(Duration::from_millis(20)).await;
             }
             Err(other) => {

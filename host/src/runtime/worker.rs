@@ -126,7 +126,7 @@ type Answer = oneshot::Sender<Vec<CallResult>>;
 /// Most jobs answered after one sync.
 const MAX_GROUP: usize = 256;
 
-/// Runs queued calls, syncs once if any of them wrote, then answers them.
+/// Runs queued calls, syncs once if any of them tried to write, then answers them.
 fn run_group(store: &mut dyn RecordStore, batch: Vec<Job>) {
     // Each job's answer with its results, each marked true for a write.
     let mut done: Vec<(Answer, Vec<(CallResult, bool)>)> = Vec::with_capacity(batch.len());
@@ -155,7 +155,11 @@ fn run_group(store: &mut dyn RecordStore, batch: Vec<Job>) {
             let write = call.is_write();
             let result = store.call(call);
             let failed = result.is_err();
-            wrote |= write && !failed;
+            // A group that tried to write ends with a sync even if every
+            // write failed: the sync is where a plugin learns the group is
+            // over (the SQL plugin refuses the rest of a group after a
+            // failed statement, until its sync).
+            wrote |= write;
             results.push((result, write));
             if failed {
                 break;
@@ -613,6 +617,21 @@ mod tests {
         let (get, _) = job(Call::Get(ds(), vec![1]));
         run_group(&mut reads, vec![get]);
         assert_eq!(reads.calls, ["get"], "no sync without a write");
+    }
+
+    #[test]
+    fn a_group_whose_writes_all_failed_still_ends_with_a_sync() {
+        let mut store = Fake {
+            fail_replace: true,
+            ..Fake::default()
+        };
+        let (replace, replaced) = job(Call::Replace(ds(), vec![1], vec![2]));
+        run_group(&mut store, vec![replace]);
+        assert_eq!(store.calls, ["replace", "sync"]);
+        assert!(matches!(
+            only(replaced),
+            Err(CallError::Store(StoreError::NotFound))
+        ));
     }
 
     #[test]
