@@ -72,6 +72,18 @@ struct Injected {
     sample: String,
 }
 
+impl Injected {
+    /// Adds another phase's outcomes of the same kind of fault.
+    fn add(&mut self, other: Injected) {
+        self.sent += other.sent;
+        self.failed_r15_12 += other.failed_r15_12;
+        self.other.extend(other.other);
+        if self.sample.is_empty() {
+            self.sample = other.sample;
+        }
+    }
+}
+
 /// Runs the phases (normal and with faults, in turn) and prints the table.
 pub async fn run(args: &crate::Args, rng: &mut Rng) -> Result<bool> {
     let dir = tempfile::tempdir()?;
@@ -119,13 +131,7 @@ pub async fn run(args: &crate::Args, rng: &mut Rng) -> Result<bool> {
             total.add(tally)?;
         }
         for (prefix, row) in sent {
-            let total = injected.entry(prefix).or_default();
-            total.sent += row.sent;
-            total.failed_r15_12 += row.failed_r15_12;
-            total.other.extend(row.other);
-            if total.sample.is_empty() {
-                total.sample = row.sample;
-            }
+            injected.entry(prefix).or_default().add(row);
         }
     }
     let alive = vsam_client::ping(&Connection::connect(&server.address).await?)
