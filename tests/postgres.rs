@@ -85,6 +85,19 @@ async fn a_database_outage_fails_requests_cleanly_and_service_resumes() {
         .await
         .unwrap_err();
     assert_eq!(failed_put.vsam().unwrap().r15(), 12, "{failed_put}");
+    // By now the broken connection is gone and a new one is refused: the
+    // message is PostgreSQL's (or the socket's) own cause.
+    let refused = ds
+        .get(0, RplOptions::direct(), b"00000003", 0, 0, 1)
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        refused.contains("OUT.KSDS GET")
+            && refused.contains("cannot connect to PostgreSQL: ")
+            && !refused.contains("creating a new object"),
+        "{refused}"
+    );
 
     postgres.restart().unwrap();
     // Service resumes by itself: the next requests reconnect.

@@ -89,14 +89,34 @@ fn coalesce_lookups(batch: Vec<Job>) -> Vec<Job> {
     out
 }
 
+/// The store as a group runs it, counting the faults: a fault drops the
+/// plugin instance, and with it what the instance held unsynced (cached
+/// intervals, an open transaction, unflushed rows).
+struct Tracked<'a> {
+    store: &'a mut dyn RecordStore,
+    /// The message of each fault so far, in order.
+    faults: Vec<String>,
+}
+
+impl Tracked<'_> {
+    fn call(&mut self, call: Call) -> CallResult {
+        let result = self.store.call(call);
+        if let Err(CallError::Fault(message)) = &result {
+            self.faults.push(message.clone());
+        }
+        result
+    }
+
+    /// Which instance runs the next call: how many faults came before it.
+    fn instance(&self) -> usize {
+        self.faults.len()
+    }
+}
+
 /// Runs a lookup job: one `get` for one key, one `get-many` for several.
 /// A `get-many` that faults (the instance was replaced) is asked again key
 /// by key, so only a GET that itself makes the plugin fail fails.
-fn run_lookups(
-    store: &mut dyn RecordStore,
-    dataset: Dataset,
-    keys: Vec<Vec<u8>>,
-) -> Vec<CallResult> {
+fn run_lookups(store: &mut Tracked, dataset: Dataset, keys: Vec<Vec<u8>>) -> Vec<CallResult> {
     let count = keys.len();
     if count == 1 {
         let key = keys.into_iter().next().expect("one key");
@@ -126,16 +146,25 @@ type Answer = oneshot::Sender<Vec<CallResult>>;
 /// Most jobs answered after one sync.
 const MAX_GROUP: usize = 256;
 
-/// Runs queued calls, syncs once if any of them tried to write, then answers them.
+/// A call's result, and for a write the instance that ran it.
+type Ran = (CallResult, Option<usize>);
+
+/// Runs queued calls, syncs once if any of them tried to write, then
+/// answers them. A write is acknowledged only if the instance that ran it
+/// is the one that synced: one a fault dropped mid-group took the write
+/// with it, and the write is answered as failed.
 fn run_group(store: &mut dyn RecordStore, batch: Vec<Job>) {
-    // Each job's answer with its results, each marked true for a write.
-    let mut done: Vec<(Answer, Vec<(CallResult, bool)>)> = Vec::with_capacity(batch.len());
+    let mut store = Tracked {
+        store,
+        faults: Vec::new(),
+    };
+    let mut done: Vec<(Answer, Vec<Ran>)> = Vec::with_capacity(batch.len());
     let mut wrote = false;
     for job in coalesce_lookups(batch) {
         let (calls, answer) = match job {
             Job::Run { calls, answer } => (calls, answer),
             Job::Reset => {
-                store.reset();
+                store.store.reset();
                 continue;
             }
             Job::Lookups {
@@ -143,9 +172,9 @@ fn run_group(store: &mut dyn RecordStore, batch: Vec<Job>) {
                 keys,
                 answers,
             } => {
-                let results = run_lookups(store, dataset, keys);
+                let results = run_lookups(&mut store, dataset, keys);
                 for (answer, result) in answers.into_iter().zip(results) {
-                    done.push((answer, vec![(result, false)]));
+                    done.push((answer, vec![(result, None)]));
                 }
                 continue;
             }
@@ -160,7 +189,7 @@ fn run_group(store: &mut dyn RecordStore, batch: Vec<Job>) {
             // over (the SQL plugin refuses the rest of a group after a
             // failed statement, until its sync).
             wrote |= write;
-            results.push((result, write));
+            results.push((result, write.then(|| store.instance())));
             if failed {
                 break;
             }
@@ -174,18 +203,37 @@ fn run_group(store: &mut dyn RecordStore, batch: Vec<Job>) {
     };
     if let Err(error) = &synced {
         tracing::error!("sync failed, writes of this group are reported failed: {error}");
-        store.reset();
+        store.store.reset();
     }
+    // Why the writes each instance ran are not durable, if they are not.
+    let lost = |instance: usize| -> Option<CallError> {
+        match store.faults.get(instance) {
+            Some(fault) => Some(CallError::Fault(format!(
+                "not stored for certain: the plugin instance that ran this write was replaced before it was synced ({fault}); read the record before repeating the write"
+            ))),
+            None => synced.as_ref().err().cloned(),
+        }
+    };
     for (answer, results) in done {
-        let results = results
-            .into_iter()
-            .map(|(result, write)| match (&synced, write, result) {
-                (Err(error), true, Ok(_)) => Err(error.clone()),
-                (_, _, result) => result,
-            })
-            .collect();
-        let _ = answer.send(results);
+        let _ = answer.send(acknowledged(results, &lost));
     }
+}
+
+/// A job's results as answered: up to its first write that was not made
+/// durable, which fails with `lost`'s reason (the calls after it count as
+/// not run, as after any failure).
+fn acknowledged(results: Vec<Ran>, lost: &dyn Fn(usize) -> Option<CallError>) -> Vec<CallResult> {
+    let mut answered = Vec::with_capacity(results.len());
+    for (result, instance) in results {
+        match (result, instance.and_then(lost)) {
+            (Ok(_), Some(error)) => {
+                answered.push(Err(error));
+                break;
+            }
+            (result, _) => answered.push(result),
+        }
+    }
+    answered
 }
 
 /// Opens once every thread of a generation has exited: the threads of the
@@ -807,14 +855,15 @@ mod tests {
         assert_eq!(keys, [1, 2, 3, 4, 5, 6], "each GET gets its own record");
     }
 
-    /// A store whose lookups of key 7 trap (the instance is replaced).
+    /// A store whose lookups and inserts of key 7 trap (the instance is
+    /// replaced).
     struct Poisoned;
 
     impl RecordStore for Poisoned {
         fn call(&mut self, call: Call) -> CallResult {
             let trap = || Err(CallError::Fault("trapped".into()));
             match call {
-                Call::Get(_, key) if key == [7] => trap(),
+                Call::Get(_, key) | Call::Insert(_, key, _) if key == [7] => trap(),
                 Call::Get(_, key) => Ok(Reply::Record(Some(key))),
                 Call::GetMany(_, keys) if keys.contains(&vec![7]) => trap(),
                 Call::GetMany(_, keys) => Ok(Reply::Records(keys.into_iter().map(Some).collect())),
@@ -834,5 +883,35 @@ mod tests {
         assert!(matches!(results[0], Ok(Reply::Record(Some(ref k))) if k == &[1]));
         assert!(matches!(results[1], Err(CallError::Fault(_))));
         assert!(matches!(results[2], Ok(Reply::Record(Some(ref k))) if k == &[3]));
+    }
+
+    #[test]
+    fn writes_whose_instance_a_fault_dropped_are_not_acknowledged() {
+        let (before, before_answer) = job_insert(1);
+        let (chain_before, mut chain_answer) = chain(vec![
+            Call::Insert(ds(), vec![4], vec![4]),
+            Call::Insert(ds(), vec![5], vec![5]),
+        ]);
+        let (read, read_answer) = job(Call::Get(ds(), vec![2]));
+        let (faulting, fault_answer) = job_insert(7);
+        let (after, after_answer) = job_insert(3);
+        run_group(
+            &mut Poisoned,
+            vec![before, chain_before, read, faulting, after],
+        );
+        let lost = |result: &CallResult| matches!(result, Err(CallError::Fault(m)) if m.contains("replaced before it was synced (trapped)"));
+        assert!(
+            lost(&only(before_answer)),
+            "held only by the dropped instance"
+        );
+        let chain_results = chain_answer.try_recv().unwrap();
+        assert_eq!(chain_results.len(), 1, "the chain fails at its first write");
+        assert!(lost(&chain_results[0]));
+        assert!(only(read_answer).is_ok(), "a read is not undone");
+        assert!(matches!(only(fault_answer), Err(CallError::Fault(m)) if m == "trapped"));
+        assert!(
+            only(after_answer).is_ok(),
+            "run and synced by the new instance"
+        );
     }
 }

@@ -3,7 +3,7 @@
 use crate::format::{self, bad};
 use std::collections::BTreeMap;
 use std::fs::{self, File, OpenOptions};
-use std::io::{self, BufWriter, Read};
+use std::io::{self, BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
 use vsam_plugin_sdk::{Dataset, Organization, StoreError, StoreResult, log};
 
@@ -285,7 +285,8 @@ fn write_csv(ds: &Dataset, path: &Path, records: &BTreeMap<Vec<u8>, Vec<u8>>) ->
         )),
     };
     let file = File::create(path).map_err(|e| io_error(path, "creating", e))?;
-    let mut writer = csv::Writer::from_writer(BufWriter::with_capacity(1 << 20, file));
+    let positioned = PositionedWriter { file, offset: 0 };
+    let mut writer = csv::Writer::from_writer(BufWriter::with_capacity(1 << 20, positioned));
     writer.write_record(format::header(ds)).map_err(failed)?;
     for (key, record) in records {
         writer
@@ -298,7 +299,7 @@ fn write_csv(ds: &Dataset, path: &Path, records: &BTreeMap<Vec<u8>, Vec<u8>>) ->
     let buffered = writer
         .into_inner()
         .map_err(|e| io_error(path, "writing", e.into_error()))?;
-    let file = buffered
+    let PositionedWriter { file, .. } = buffered
         .into_inner()
         .map_err(|e| io_error(path, "writing", e.into_error()))?;
     file.sync_all().map_err(|e| io_error(path, "syncing", e))
@@ -336,6 +337,25 @@ fn write_at(file: &File, mut bytes: &[u8], mut offset: u64) -> io::Result<()> {
         }
     }
     Ok(())
+}
+
+/// A file written front to back by positional writes (see [`write_at`]),
+/// so that a full disk reads as such.
+struct PositionedWriter {
+    file: File,
+    offset: u64,
+}
+
+impl Write for PositionedWriter {
+    fn write(&mut self, bytes: &[u8]) -> io::Result<usize> {
+        write_at(&self.file, bytes, self.offset)?;
+        self.offset += bytes.len() as u64;
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
 }
 
 /// Applies the journal to `records`; cuts off a torn last row. Returns the

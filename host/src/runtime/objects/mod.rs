@@ -94,6 +94,12 @@ impl ObjectGrant {
     /// for a refusal, what to check.
     fn error(&self, what: &str, name: &str, error: object_store::Error) -> ObjectError {
         use object_store::Error as E;
+        if let Some(cause) = unreachable_cause(&error) {
+            return ObjectError::Unavailable(format!(
+                "{what} {name:?}: the object store {} cannot be reached: {cause} (requests fail until it answers; check that it runs and that vsamrd can reach it)",
+                self.place
+            ));
+        }
         let (text, code) = s3_error_text(&super::error_chain(&error));
         let message = format!("{what} {name:?} in {}: {text}", self.place);
         let hint = match code.as_deref() {
@@ -292,6 +298,31 @@ fn mode_name(mode: &PutMode) -> &'static str {
     }
 }
 
+/// When the store could not be reached (connection refused or reset, no
+/// answer in time), the innermost cause, such as "Connection refused": the
+/// layers above it (retries, the request's URL, the HTTP client) repeat
+/// what the message already says.
+fn unreachable_cause(error: &object_store::Error) -> Option<String> {
+    use object_store::client::{HttpError, HttpErrorKind};
+    let mut transport = false;
+    let mut innermost = None;
+    let mut source = std::error::Error::source(error);
+    while let Some(cause) = source {
+        if let Some(http) = cause.downcast_ref::<HttpError>() {
+            transport |= matches!(
+                http.kind(),
+                HttpErrorKind::Connect
+                    | HttpErrorKind::Request
+                    | HttpErrorKind::Timeout
+                    | HttpErrorKind::Interrupted
+            );
+        }
+        innermost = Some(cause);
+        source = cause.source();
+    }
+    transport.then(|| innermost.map(ToString::to_string))?
+}
+
 /// An S3 error answer carries an XML document: keep its code and message
 /// instead of the document.
 fn s3_error_text(text: &str) -> (String, Option<String>) {
@@ -350,7 +381,40 @@ fn object_path(name: &str) -> Result<Path, ObjectError> {
 
 #[cfg(test)]
 mod tests {
-    use super::{object_path, s3_error_text};
+    use super::{BucketSpec, ObjectError, ObjectGrant, S3Spec, object_path, s3_error_text};
+    use std::time::Duration;
+
+    #[test]
+    fn a_store_that_cannot_be_reached_says_so_in_one_short_line() {
+        let runtime = tokio::runtime::Runtime::new().unwrap();
+        // A port nobody listens on: every connection is refused.
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let spec = BucketSpec::S3(S3Spec {
+            bucket: "vsam".into(),
+            endpoint: Some(format!("http://127.0.0.1:{port}")),
+            region: None,
+            virtual_hosted_style: false,
+            access_key_id: Some("id".into()),
+            secret_access_key: Some("secret".into()),
+        });
+        let grant = {
+            let _entered = runtime.enter();
+            ObjectGrant::new(&spec, Duration::from_secs(5)).unwrap()
+        };
+        let Err(ObjectError::Unavailable(message)) = grant.get("PROD.CUST/ci/0001") else {
+            panic!("a refused connection is not an unavailable store");
+        };
+        assert_eq!(
+            message,
+            format!(
+                "get \"PROD.CUST/ci/0001\": the object store bucket vsam at http://127.0.0.1:{port} cannot be reached: Connection refused (os error 111) (requests fail until it answers; check that it runs and that vsamrd can reach it)"
+            )
+        );
+    }
 
     #[test]
     fn s3_error_documents_become_one_line() {

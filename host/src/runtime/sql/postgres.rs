@@ -67,10 +67,15 @@ impl PgGrant {
     /// Borrows a connection for one session.
     pub fn connect(&self) -> Result<PgConnection, SqlError> {
         let client = block(&self.runtime, self.timeout, self.pool.get())?.map_err(|e| {
-            SqlError::Unavailable(format!(
-                "cannot connect to PostgreSQL: {}",
-                crate::runtime::error_chain(&e)
-            ))
+            // The server's own error, without the pool's "Error occurred
+            // while creating a new object" around it.
+            let cause = match &e {
+                deadpool_postgres::PoolError::Backend(backend) => {
+                    crate::runtime::error_chain(backend)
+                }
+                other => crate::runtime::error_chain(other),
+            };
+            SqlError::Unavailable(format!("cannot connect to PostgreSQL: {cause}"))
         })?;
         Ok(PgConnection {
             client: Some(client),
