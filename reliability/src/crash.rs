@@ -25,6 +25,8 @@ pub struct Row {
     pub restarts: Vec<Duration>,
     /// Errors the server answered (not a lost connection) while writing.
     pub answered_errors: Vec<String>,
+    /// Which writes were lost, if any.
+    pub losses: Vec<String>,
 }
 
 /// Kills vsamrd `kills` times on `store` while `writers` clients write.
@@ -46,6 +48,7 @@ pub async fn run(
         check: Check::default(),
         restarts: Vec::new(),
         answered_errors: Vec::new(),
+        losses: Vec::new(),
     };
     for round in 0..=kills {
         let server = Vsamrd::start(dir.path(), "", &sections).await?;
@@ -59,6 +62,9 @@ pub async fn run(
             row.check.corrupted += foreign;
             for (ledger, found) in ledgers.iter_mut().zip(&split) {
                 row.check += ledger.check(found);
+                for loss in ledger.losses.drain(..) {
+                    row.losses.push(format!("after kill {round}: {loss}"));
+                }
             }
         }
         if round == kills {

@@ -1,7 +1,8 @@
 //! The CSV directory and the SQLite file on a small tmpfs that fills up:
 //! writes are refused with FDBK X'1C' (or R15=12) and a message naming the
-//! dataset, reads go on, nothing refused is stored or half-written, and
-//! once space is freed writes resume, also after a SIGKILL.
+//! dataset, reads go on, a CLOSE while full leaves no half-written copy,
+//! nothing refused is stored or half-written, and once space is freed
+//! writes resume, also after a SIGKILL.
 
 use crate::ledger::{Check, Ledger, State};
 use crate::stores::{self, Rng, Services, Store};
@@ -84,9 +85,15 @@ struct Row {
     refused_r15_12: u64,
     other_failures: Vec<String>,
     reads_while_full: (u64, u64),
+    /// How the CLOSE while full ended (the CSV backend rewrites its file
+    /// there), and the files that were left beside the store's own.
+    close_while_full: String,
+    left_behind: Vec<String>,
     resumed_after: Option<Duration>,
     after_restart: Check,
     sample: String,
+    /// Which writes were lost, if any.
+    losses: Vec<String>,
 }
 
 /// Fills the disk under the CSV and the SQLite backend; prints the table.
@@ -131,15 +138,28 @@ pub async fn run(_args: &crate::Args, rng: &mut Rng) -> Result<bool> {
         );
         println!("    {}", row.sample.replace('\n', "\n    "));
         println!(
+            "    CLOSE while full: {}; files left behind: {}",
+            row.close_while_full.replace('\n', " "),
+            if row.left_behind.is_empty() {
+                "none".to_string()
+            } else {
+                row.left_behind.join(", ")
+            }
+        );
+        println!(
             "    after SIGKILL and restart: {} lost, {} corrupted",
             row.after_restart.lost, row.after_restart.corrupted
         );
         for other in row.other_failures.iter().take(3) {
             println!("    other failure: {other}");
         }
+        for loss in &row.losses {
+            println!("    lost: {loss}");
+        }
         ok &= row.check.clean()
             && row.after_restart.clean()
             && row.other_failures.is_empty()
+            && row.left_behind.is_empty()
             && row.refused_no_space + row.refused_r15_12 > 0
             && row.reads_while_full.0 == row.reads_while_full.1
             && row.resumed_after.is_some()
@@ -168,9 +188,12 @@ async fn one(store: Store, rng: &mut Rng) -> Result<Row> {
         refused_r15_12: 0,
         other_failures: Vec::new(),
         reads_while_full: (0, 0),
+        close_while_full: String::new(),
+        left_behind: Vec::new(),
         resumed_after: None,
         after_restart: Check::default(),
         sample: String::new(),
+        losses: Vec::new(),
     };
     let filler = tmpfs.fill(ROOM)?;
 
@@ -201,6 +224,28 @@ async fn one(store: Store, rng: &mut Rng) -> Result<Row> {
         }
     }
 
+    // CLOSE while full: the CSV backend rewrites its whole file there. A
+    // rewrite that cannot finish must leave no half-written copy holding
+    // the space, and lose nothing (the journal still holds every record).
+    let before = files(&tmpfs.0)?;
+    row.close_while_full = match ds.close().await {
+        Ok(()) => "closed".into(),
+        Err(error) => match error.vsam() {
+            Some(vsam) if vsam.fdbk() == vsam_protocol::fdbk::NO_SPACE || vsam.r15() == 12 => {
+                format!("refused: {error}")
+            }
+            _ => {
+                row.other_failures.push(format!("CLOSE: {error}"));
+                format!("failed: {error}")
+            }
+        },
+    };
+    row.left_behind = files(&tmpfs.0)?
+        .into_iter()
+        .filter(|file| !before.contains(file))
+        .collect();
+    let ds = Dataset::open(&conn, DATASET, OpenIntent::Update, 1).await?;
+
     // The operator frees space: writes resume on the same connection.
     std::fs::remove_file(&filler)?;
     let freed = Instant::now();
@@ -227,8 +272,26 @@ async fn one(store: Store, rng: &mut Rng) -> Result<Row> {
     let server = Vsamrd::start(dir.path(), "", &sections).await?;
     let found = stores::read_all(&server.address, DATASET).await?;
     row.after_restart = ledger.check(&found);
+    row.losses = ledger.losses;
     server.kill()?;
     Ok(row)
+}
+
+/// The names of the files under `dir`, recursively (relative to it).
+fn files(dir: &Path) -> Result<Vec<String>> {
+    let mut names = Vec::new();
+    let mut pending = vec![dir.to_path_buf()];
+    while let Some(next) = pending.pop() {
+        for entry in std::fs::read_dir(&next)? {
+            let path = entry?.path();
+            if path.is_dir() {
+                pending.push(path);
+            } else {
+                names.push(path.strip_prefix(dir)?.display().to_string());
+            }
+        }
+    }
+    Ok(names)
 }
 
 /// One insert or a PUT CHAIN of 10 inserts; true when refused. A refusal

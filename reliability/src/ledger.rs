@@ -91,7 +91,13 @@ pub struct Ledger {
     next_version: u32,
     /// Record length of the dataset written.
     pub record_length: usize,
+    /// The first losses the checks found, described (key, the write
+    /// expected, what the dataset showed), to say which writes went.
+    pub losses: Vec<String>,
 }
+
+/// Most losses a ledger describes.
+const LOSSES_DESCRIBED: usize = 10;
 
 impl Ledger {
     /// An empty ledger for writer `writer` writing records of `record_length` bytes.
@@ -103,6 +109,7 @@ impl Ledger {
             next_key: 0,
             next_version: 1,
             record_length,
+            losses: Vec::new(),
         }
     }
 
@@ -237,6 +244,12 @@ impl Ledger {
                 // Not a record anyone wrote: every write since is lost too.
                 check.corrupted += 1;
                 check.lost += acknowledged;
+                if self.losses.len() < LOSSES_DESCRIBED {
+                    self.losses.push(format!(
+                        "key {}: a record no writer wrote",
+                        String::from_utf8_lossy(&key)
+                    ));
+                }
                 history.acknowledged.clear();
                 history.checked = None;
                 continue;
@@ -253,6 +266,13 @@ impl Ledger {
                     acknowledged
                 }
             };
+            if lost > 0 && self.losses.len() < LOSSES_DESCRIBED {
+                self.losses.push(format!(
+                    "key {}: acknowledged {:?}, found {state:?} ({lost} acknowledged write(s) missing)",
+                    String::from_utf8_lossy(&key),
+                    history.acknowledged.last().copied().unwrap_or(State::Absent),
+                ));
+            }
             check.lost += lost;
             check.found += acknowledged - lost;
             history.acknowledged.clear();
@@ -330,6 +350,14 @@ mod tests {
         let check = ledger.check(&found);
         assert_eq!((check.found, check.lost, check.corrupted), (1, 2, 1));
         assert!(!check.clean());
+        assert_eq!(
+            ledger.losses,
+            [
+                "key 01000001: acknowledged Present(2), found Present(1) (1 acknowledged write(s) missing)",
+                "key 01000002: a record no writer wrote",
+            ],
+            "the losses say which writes went"
+        );
     }
 
     #[test]

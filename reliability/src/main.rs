@@ -126,6 +126,9 @@ fn print_crash(rows: &[crash::Row]) -> bool {
         for error in row.answered_errors.iter().take(3) {
             println!("    error: {error}");
         }
+        for loss in &row.losses {
+            println!("    lost: {loss}");
+        }
         ok &= c.clean() && row.answered_errors.is_empty() && c.acknowledged > 0;
     }
     ok

@@ -43,6 +43,8 @@ struct Row {
     wrong_reads: u64,
     resumed_after: Option<Duration>,
     sample: String,
+    /// Which writes were lost, if any.
+    losses: Vec<String>,
 }
 
 /// Stops and restarts PostgreSQL, then SeaweedFS, under load; prints the
@@ -88,6 +90,9 @@ pub async fn run(args: &crate::Args, services: &mut Services, rng: &mut Rng) -> 
         println!("    {}", row.sample.replace('\n', "\n    "));
         for other in row.failed_otherwise.iter().take(3) {
             println!("    other failure: {other}");
+        }
+        for loss in &row.losses {
+            println!("    lost: {loss}");
         }
         ok &= row.check.clean()
             && row.failed_otherwise.is_empty()
@@ -152,6 +157,7 @@ async fn one(
         wrong_reads: 0,
         resumed_after: Some(Duration::ZERO),
         sample: String::new(),
+        losses: Vec::new(),
     };
     let found = stores::read_all(&server.address, DATASET).await?;
     let (split, foreign) = ledger::by_writer(found, writers);
@@ -161,6 +167,7 @@ async fn one(
         let mut writer = task.await?;
         last = writer.last.take().or(last);
         row.check += writer.ledger.check(found);
+        row.losses.append(&mut writer.ledger.losses);
         row.failed_r15_12 += writer.failed_r15_12;
         row.failed_otherwise.append(&mut writer.failed_otherwise);
         row.wrong_reads += writer.wrong_reads;
