@@ -111,6 +111,10 @@ impl Tracked<'_> {
     fn instance(&self) -> usize {
         self.faults.len()
     }
+
+    fn reset(&mut self) {
+        self.store.reset();
+    }
 }
 
 /// Runs a lookup job: one `get` for one key, one `get-many` for several.
@@ -164,7 +168,7 @@ fn run_group(store: &mut dyn RecordStore, batch: Vec<Job>) {
         let (calls, answer) = match job {
             Job::Run { calls, answer } => (calls, answer),
             Job::Reset => {
-                store.store.reset();
+                store.reset();
                 continue;
             }
             Job::Lookups {
@@ -203,7 +207,7 @@ fn run_group(store: &mut dyn RecordStore, batch: Vec<Job>) {
     };
     if let Err(error) = &synced {
         tracing::error!("sync failed, writes of this group are reported failed: {error}");
-        store.store.reset();
+        store.reset();
     }
     // Why the writes each instance ran are not durable, if they are not.
     let lost = |instance: usize| -> Option<CallError> {

@@ -320,7 +320,10 @@ fn unreachable_cause(error: &object_store::Error) -> Option<String> {
         innermost = Some(cause);
         source = cause.source();
     }
-    transport.then(|| innermost.map(ToString::to_string))?
+    if !transport {
+        return None;
+    }
+    innermost.map(ToString::to_string)
 }
 
 /// An S3 error answer carries an XML document: keep its code and message
