@@ -188,9 +188,9 @@ async fn table_names_come_from_config_and_delete_can_keep_the_table() {
             .await
             .unwrap();
     }
-    assert_eq!(tables(&server), ["app_items", "orders", "vsam_datasets"]);
+    assert_eq!(tables(&server), ["_vsam_catalog", "app_items", "orders"]);
     vsam_client::delete(&conn, "APP.ORDERS").await.unwrap();
-    assert_eq!(tables(&server), ["app_items", "orders", "vsam_datasets"]);
+    assert_eq!(tables(&server), ["_vsam_catalog", "app_items", "orders"]);
     server.server.stop().await;
 
     let dropping = self::server("").await;
@@ -199,7 +199,7 @@ async fn table_names_come_from_config_and_delete_can_keep_the_table() {
         .await
         .unwrap();
     vsam_client::delete(&conn, "APP.ITEMS").await.unwrap();
-    assert_eq!(tables(&dropping), ["vsam_datasets"]);
+    assert_eq!(tables(&dropping), ["_vsam_catalog"]);
     dropping.server.stop().await;
 }
 
@@ -239,7 +239,7 @@ async fn readers_see_a_dataset_defined_again_with_another_layout() {
         vsam_client::delete(&conn, "APP.AGAIN").await.unwrap();
     }
     let typed: i64 = database(&server)
-        .query_row("SELECT count(*) FROM vsam_datasets", [], |r| r.get(0))
+        .query_row("SELECT count(*) FROM _vsam_catalog", [], |r| r.get(0))
         .unwrap();
     assert_eq!(typed, 0, "the catalog table forgets deleted datasets");
 }

@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use vsam_plugin_sdk::codepage::CodePage;
 use vsam_plugin_sdk::copybook::Copybook;
+use vsam_plugin_sdk::naming::check_dataset_name;
 use vsam_protocol::{DatasetSpec, MAX_RECORD_LENGTH, Organization};
 
 /// A dataset's definition, as the host keeps it.
@@ -92,38 +93,10 @@ mod codepage_serde {
     }
 }
 
-/// Checks a dataset name the way IDCAMS does: 1 to 44 characters, qualifiers
-/// of 1 to 8 characters separated by dots, each starting with a letter or
-/// national character (`@ # $`), then letters, digits, national characters
-/// or hyphens.
-pub fn validate_name(name: &str) -> Result<(), String> {
-    let hint = "a dataset name has 1-44 characters: qualifiers of 1-8 letters, digits, @ # $ or -, separated by dots, each starting with a letter, @, # or $";
-    if name.is_empty() || name.len() > 44 {
-        return Err(format!(
-            "dataset name {name:?} is {} characters long: {hint}",
-            name.len()
-        ));
-    }
-    for qualifier in name.split('.') {
-        let mut chars = qualifier.chars();
-        let first_ok = chars
-            .next()
-            .is_some_and(|c| c.is_ascii_uppercase() || "@#$".contains(c));
-        let rest_ok =
-            chars.all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || "@#$-".contains(c));
-        if qualifier.len() > 8 || !first_ok || !rest_ok {
-            return Err(format!(
-                "dataset name {name:?} has an invalid qualifier {qualifier:?}: {hint}"
-            ));
-        }
-    }
-    Ok(())
-}
-
 impl DatasetDef {
     /// Checks the attributes against each other.
     pub fn validate(&self) -> Result<(), String> {
-        validate_name(&self.name)?;
+        check_dataset_name(&self.name)?;
         if self.max_record == 0 || self.max_record > MAX_RECORD_LENGTH {
             return Err(format!(
                 "{}: record size {} must be between 1 and {MAX_RECORD_LENGTH}",
@@ -144,7 +117,9 @@ impl DatasetDef {
                         self.name, self.key_length
                     ));
                 }
-                if self.key_offset + u32::from(self.key_length) > self.max_record {
+                if u64::from(self.key_offset) + u64::from(self.key_length)
+                    > u64::from(self.max_record)
+                {
                     return Err(format!(
                         "{}: the key (offset {}, length {}) ends past the record size {}",
                         self.name, self.key_offset, self.key_length, self.max_record
@@ -184,7 +159,7 @@ impl DatasetDef {
                 self.name, self.max_record
             ));
         }
-        if size < (self.key_offset + u32::from(self.key_length)) as usize {
+        if (size as u64) < u64::from(self.key_offset) + u64::from(self.key_length) {
             return Err(format!(
                 "{}: the layout's record ({size} bytes) ends before the key (offset {}, length {})",
                 self.name, self.key_offset, self.key_length
@@ -566,17 +541,6 @@ mod tests {
         assert_eq!(route("TEST.A", &rules, None).as_deref(), Some("csv"));
         assert_eq!(route("X", &[], Some("mem")).as_deref(), Some("mem"));
         assert_eq!(route("X", &[], None), None);
-    }
-
-    #[test]
-    fn names_are_checked_like_idcams() {
-        assert!(validate_name("PROD.CUST.MASTER").is_ok());
-        assert!(validate_name("A#1.$X-Y").is_ok());
-        assert!(validate_name("1ABC").is_err());
-        assert!(validate_name("TOOLONGQUAL.X").is_err());
-        assert!(validate_name("A..B").is_err());
-        assert!(validate_name("lower").is_err());
-        assert!(validate_name(&"A.".repeat(23)).is_err());
     }
 
     fn ksds(name: &str) -> DatasetDef {

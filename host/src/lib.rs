@@ -12,7 +12,9 @@ pub mod admin;
 pub mod catalog;
 pub mod config;
 pub mod durable;
+pub mod local_storage;
 pub mod migrate;
+pub mod paths;
 pub mod reload;
 pub mod runtime;
 pub mod security;
@@ -24,7 +26,6 @@ use config::Config;
 use reload::{ConfigSource, Reloader};
 use runtime::{BackendHandle, PluginRuntime};
 use std::collections::BTreeMap;
-use std::fs::File;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::SystemTime;
@@ -40,7 +41,7 @@ pub struct Server {
     admin: Option<(TcpListener, Arc<admin::AdminContext>)>,
     watch_files: bool,
     settings: server::ServeSettings,
-    _data_dir_lock: File,
+    _data_dir_lock: local_storage::StorageLock,
 }
 
 impl Server {
@@ -69,16 +70,12 @@ impl Server {
         let data_dir = &config.server.data_dir;
         std::fs::create_dir_all(data_dir)
             .with_context(|| format!("creating data dir {}", data_dir.display()))?;
-        let lock_path = data_dir.join("vsamrd.lock");
-        let lock = File::create(&lock_path)
-            .with_context(|| format!("creating {}", lock_path.display()))?;
-        lock.try_lock().map_err(|_| {
-            anyhow::anyhow!(
-                "data dir {} is in use by another vsamrd (lock {} is held); stop it or use another --data-dir",
-                data_dir.display(),
-                lock_path.display()
-            )
-        })?;
+        let lock = local_storage::StorageLock::acquire(
+            &data_dir.join("vsamrd.lock"),
+            &format!("data dir {}", data_dir.display()),
+            data_dir,
+        )?;
+        let stores = local_storage::HeldStores::acquire(&config)?;
         let runtime = PluginRuntime::new(Some(data_dir.join("plugin-cache")))?;
         let (plugins, backends) = runtime::start_backends(&config, &runtime)?;
         let catalog = catalog::Catalog::open(data_dir, &config.datasets)?;
@@ -130,6 +127,7 @@ impl Server {
             plugins,
             backends,
             extra,
+            stores,
         };
         let migrations = migrate::Migrations::open(shared.clone(), data_dir)?;
         migrations.resume().await;

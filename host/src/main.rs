@@ -69,6 +69,7 @@ fn main() -> ExitCode {
 
 fn check_config(file: &std::path::Path) -> Result<()> {
     let config = Config::load(file)?;
+    vsam_host::local_storage::check_separate(&config)?;
     println!("{}: OK", file.display());
     println!("  listen    {}", config.listen);
     println!("  data dir  {}", config.server.data_dir.display());
@@ -89,15 +90,35 @@ fn check_config(file: &std::path::Path) -> Result<()> {
     }
     for (name, backend) in &config.backends {
         println!(
-            "  backend   {name}: plugin {}, directory {}, timeout {} ms, memory {} MiB",
+            "  backend   {name}: plugin {}, timeout {} ms, memory {} MiB",
             backend.plugin,
-            backend
-                .directory
-                .as_ref()
-                .map_or("(none)".into(), |d| d.display().to_string()),
             backend.call_timeout_ms,
             backend.memory_limit >> 20
         );
+        for store in backend.local_stores() {
+            println!(
+                "              data in {} {} (locked by the server that runs it)",
+                store.kind,
+                store.path.display()
+            );
+        }
+        if let Some(vsam_host::runtime::sql::DatabaseUrl::Postgres(_)) = &backend.database {
+            println!("              data in a PostgreSQL database (may be shared)");
+        }
+        if let Some(vsam_host::runtime::objects::BucketSpec::S3(spec)) = &backend.bucket {
+            println!(
+                "              data in S3 bucket {} (may be shared)",
+                spec.bucket
+            );
+        }
+        if backend.local_stores().is_empty()
+            && backend.database.is_none()
+            && backend.bucket.is_none()
+        {
+            println!(
+                "              no storage granted: records live in the plugin instance's memory"
+            );
+        }
     }
     for (pattern, backend) in &config.rules {
         println!("  route     {pattern} -> {backend}");

@@ -757,3 +757,114 @@ async fn alternate_indexes_stay_true_through_kill_9() {
     let _ = server.child.wait();
     assert!(writes > 20, "only {writes} writes went through");
 }
+
+/// Starts vsamrd on a config file, its admin interface on a free port.
+async fn start_config(config: &Path, address: &str) -> Vsamrd {
+    let child = Command::new(env!("CARGO_BIN_EXE_vsamrd"))
+        .args(["--admin-listen", "127.0.0.1:0", "--config"])
+        .arg(config)
+        .env("VSAMRD_LOG", "warn")
+        .stdout(Stdio::null())
+        .spawn()
+        .expect("vsamrd starts");
+    let started = Instant::now();
+    while Connection::connect(address).await.is_err() {
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "vsamrd did not come up"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    Vsamrd {
+        child,
+        address: address.to_string(),
+    }
+}
+
+/// Two servers with data dirs of their own, pointed at one CSV directory,
+/// one SQLite file or one local bucket: the second is refused and names
+/// the first (pid and data dir); once the first stops, the storage is free.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_vsamrd_on_the_same_local_storage_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let shared = dir.path().join("shared");
+    let backends = [
+        (
+            "csv",
+            format!(
+                "plugin = \"csv\"\ndirectory = \"{}\"",
+                shared.join("csv").display()
+            ),
+            format!("directory {}", shared.join("csv").display()),
+        ),
+        (
+            "sqlite",
+            format!(
+                "plugin = \"sql\"\ndatabase = \"sqlite:{}\"",
+                shared.join("vsam.db").display()
+            ),
+            format!("SQLite database {}", shared.join("vsam.db").display()),
+        ),
+        (
+            "objects",
+            format!(
+                "plugin = \"s3\"\nbucket = {{ directory = \"{}\" }}",
+                shared.join("objects").display()
+            ),
+            format!("local bucket {}", shared.join("objects").display()),
+        ),
+    ];
+    let config = |name: &str, port: u16, sections: &[&(&str, String, String)]| {
+        let mut text = format!(
+            "[server]\nlisten = \"127.0.0.1:{port}\"\ndata_dir = \"{name}-data\"\n\
+             [plugins.csv]\npath = \"builtin:csv\"\n[plugins.sql]\npath = \"builtin:sql\"\n[plugins.s3]\npath = \"builtin:s3\"\n"
+        );
+        for (backend, settings, _) in sections {
+            text.push_str(&format!("[backends.{backend}]\n{settings}\n"));
+        }
+        let path = dir.path().join(format!("{name}.toml"));
+        std::fs::write(&path, text).unwrap();
+        path
+    };
+    let port = free_port();
+    let first_config = config("first", port, &backends.iter().collect::<Vec<_>>());
+    let mut first = start_config(&first_config, &format!("127.0.0.1:{port}")).await;
+    let first_pid = first.child.id();
+    for backend in &backends {
+        let second = config(&format!("second-{}", backend.0), free_port(), &[backend]);
+        let output = Command::new(env!("CARGO_BIN_EXE_vsamrd"))
+            .args(["--admin-listen", "127.0.0.1:0", "--config"])
+            .arg(&second)
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(!output.status.success(), "{stderr}");
+        let holder = format!(
+            "in use by another vsamrd (pid {first_pid}, data dir {}",
+            dir.path().join("first-data").display()
+        );
+        assert!(
+            stderr.contains(&format!("backend {}: {}", backend.0, backend.2))
+                && stderr.contains(&holder),
+            "{stderr}"
+        );
+        // check-config says where the data is.
+        let output = Command::new(env!("CARGO_BIN_EXE_vsamrd"))
+            .arg("check-config")
+            .arg(&second)
+            .output()
+            .unwrap();
+        assert!(output.status.success());
+        assert!(
+            String::from_utf8_lossy(&output.stdout).contains(&format!("data in {}", backend.2)),
+            "{}",
+            String::from_utf8_lossy(&output.stdout)
+        );
+    }
+    first.child.kill().unwrap();
+    let _ = first.child.wait();
+    let port = free_port();
+    let second = config("second-csv", port, &[&backends[0]]);
+    let second = start_config(&second, &format!("127.0.0.1:{port}")).await;
+    drop(second);
+}

@@ -17,6 +17,7 @@ pub mod codepage;
 pub mod copybook;
 pub mod keys;
 pub mod log;
+pub mod naming;
 pub mod numeric;
 pub mod objects;
 pub mod ordered;

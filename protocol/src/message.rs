@@ -617,7 +617,18 @@ impl Message for Request {
                 if magic != MAGIC {
                     return Err(DecodeError::BadValue {
                         field: "magic",
-                        problem: format!("expected \"VSAM\", got {magic:02X?}"),
+                        problem: format!(
+                            "expected 0x5653414D (\"VSAM\"), got 0x{} ({:?})",
+                            magic.iter().map(|b| format!("{b:02X}")).collect::<String>(),
+                            magic
+                                .iter()
+                                .map(|&b| if b.is_ascii_graphic() || b == b' ' {
+                                    char::from(b)
+                                } else {
+                                    '.'
+                                })
+                                .collect::<String>()
+                        ),
                     });
                 }
                 let hello = Hello {

@@ -355,3 +355,15 @@ proptest! {
         prop_assert_eq!(incoming.message.unwrap(), answer);
     }
 }
+
+#[test]
+fn a_bad_magic_is_shown_in_hex_and_as_text() {
+    let mut payload = b"::::".to_vec();
+    payload.extend_from_slice(&[0, 1, 0, 3]);
+    let error = Request::decode_payload(kind::HELLO, &payload).unwrap_err();
+    let text = error.to_string();
+    assert!(
+        text.contains("expected 0x5653414D (\"VSAM\"), got 0x3A3A3A3A (\"::::\")"),
+        "{text}"
+    );
+}

@@ -7,7 +7,7 @@
 
 mod security;
 
-use crate::catalog::{DatasetDef, validate_name};
+use crate::catalog::DatasetDef;
 use crate::runtime::objects::{BucketSpec, S3Spec};
 use crate::runtime::sql::DatabaseUrl;
 use crate::security::{AccessPolicy, TlsSettings};
@@ -19,6 +19,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use toml::Spanned;
 use vsam_plugin_sdk::codepage::CodePage;
+use vsam_plugin_sdk::naming::check_dataset_name;
 use vsam_protocol::Organization;
 
 /// Where a plugin's code comes from.
@@ -214,11 +215,7 @@ impl BucketConfig {
             (Some(_), _) if s3_fields => Err(
                 "a bucket is either a local `directory` or an S3 bucket `name` (with endpoint, region, credentials), not both".into(),
             ),
-            (Some(dir), _) => Ok(BucketSpec::Directory(if dir.is_relative() {
-                data_dir.join(dir)
-            } else {
-                dir.clone()
-            })),
+            (Some(dir), _) => crate::paths::under_data_dir(data_dir, dir).map(BucketSpec::Directory),
             (None, None) => Err(
                 "give `directory = \"objects\"` (a local directory) or `name = \"BUCKET\"` (an S3 bucket)".into(),
             ),
@@ -705,6 +702,14 @@ impl Config {
                         .map_err(|m| err(bucket.span(), format!("backends.{name}.bucket"), m))
                 })
                 .transpose()?;
+            let directory = backend
+                .directory
+                .as_ref()
+                .map(|d| {
+                    crate::paths::under_data_dir(&server.data_dir, d)
+                        .map_err(|m| no_span(&format!("backends.{name}.directory"), m))
+                })
+                .transpose()?;
             if backend.readers > MAX_READERS {
                 return Err(no_span(
                     &format!("backends.{name}.readers"),
@@ -724,13 +729,7 @@ impl Config {
                     bucket,
                     name: name.clone(),
                     plugin: plugin.clone(),
-                    directory: backend.directory.as_ref().map(|d| {
-                        if d.is_relative() {
-                            server.data_dir.join(d)
-                        } else {
-                            d.clone()
-                        }
-                    }),
+                    directory,
                     log: backend.log,
                     params: backend
                         .params
@@ -787,7 +786,7 @@ impl Config {
         for (i, ds) in file.datasets.iter().enumerate() {
             let field = |f: &str| format!("datasets[{i}].{f}");
             let name = ds.name.get_ref().to_ascii_uppercase();
-            validate_name(&name).map_err(|m| err(ds.name.span(), field("name"), m))?;
+            check_dataset_name(&name).map_err(|m| err(ds.name.span(), field("name"), m))?;
             if datasets.iter().any(|d| d.name == name) {
                 return Err(err(
                     ds.name.span(),

@@ -112,6 +112,12 @@ fn bad_datasets_are_refused_with_their_place() {
         error.message.contains("ends past the record size"),
         "{error}"
     );
+    // A key offset near 2^32 must not wrap round to a key inside the record.
+    let error = parse(&format!("{base}[[datasets]]\nname = \"A.B\"\norganization = \"ksds\"\nkey_offset = 4294967295\nkey_length = 1\nrecord_size = 10\n")).unwrap_err();
+    assert!(
+        error.message.contains("ends past the record size"),
+        "{error}"
+    );
     let ok = parse(&format!(
         "{base}[[datasets]]\nname = \"a.b\"\norganization = \"rrds\"\nrecord_size = 10\n"
     ))
@@ -351,4 +357,68 @@ fn access_sections_are_checked_with_their_place() {
         assert!(error.message.contains(message), "{error}");
         assert!(error.line.is_some(), "{error}");
     }
+}
+
+#[test]
+fn local_storage_paths_never_climb_out_of_the_data_dir() {
+    let plugin = "[plugins.p]\npath = \"builtin:csv\"\n";
+    for (backend, field) in [
+        (
+            "directory = \"../../../etc/vsamtest\"",
+            "backends.b.directory",
+        ),
+        ("database = \"sqlite:../vsam.db\"", "backends.b.database"),
+        (
+            "bucket = { directory = \"x/../../objects\" }",
+            "backends.b.bucket",
+        ),
+    ] {
+        let error = parse(&format!(
+            "{plugin}[backends.b]\nplugin = \"p\"\n{backend}\n"
+        ))
+        .unwrap_err();
+        assert_eq!(error.field, field, "{error}");
+        assert!(
+            error.message.contains("leads out of the data dir"),
+            "{error}"
+        );
+    }
+    let config = parse(&format!(
+        "{plugin}[backends.b]\nplugin = \"p\"\ndirectory = \"/srv/csv\"\ndatabase = \"sqlite:sub/../vsam.db\"\n"
+    ))
+    .unwrap();
+    assert_eq!(
+        config.backends["b"].directory.as_deref(),
+        Some(Path::new("/srv/csv"))
+    );
+}
+
+#[test]
+fn two_backends_never_share_local_storage() {
+    let plugin = "[plugins.p]\npath = \"builtin:csv\"\n";
+    for (a, b) in [
+        ("directory = \"csv\"", "directory = \"csv\""),
+        ("directory = \"csv\"", "directory = \"csv/inner\""),
+        (
+            "directory = \"objects\"",
+            "bucket = { directory = \"objects\" }",
+        ),
+        ("directory = \"data\"", "database = \"sqlite:data/vsam.db\""),
+        (
+            "database = \"sqlite:vsam.db\"",
+            "database = \"sqlite:./vsam.db\"",
+        ),
+    ] {
+        let config = parse(&format!(
+            "{plugin}[backends.a]\nplugin = \"p\"\n{a}\n[backends.b]\nplugin = \"p\"\n{b}\n"
+        ))
+        .unwrap();
+        let error = crate::local_storage::check_separate(&config).unwrap_err();
+        assert!(error.to_string().contains("overlap"), "{a} / {b}: {error}");
+    }
+    let config = parse(&format!(
+        "{plugin}[backends.a]\nplugin = \"p\"\ndirectory = \"csv\"\n[backends.b]\nplugin = \"p\"\ndirectory = \"csv2\"\ndatabase = \"sqlite:csv.db\"\n"
+    ))
+    .unwrap();
+    crate::local_storage::check_separate(&config).unwrap();
 }

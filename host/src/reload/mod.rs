@@ -117,6 +117,8 @@ pub(crate) struct Running {
     pub plugins: BTreeMap<String, Arc<LoadedPlugin>>,
     pub backends: Backends,
     pub extra: BTreeMap<String, BackendHandle>,
+    /// Locks on the backends' local stores.
+    pub stores: crate::local_storage::HeldStores,
 }
 
 impl Running {
@@ -155,6 +157,8 @@ struct Prepared {
 /// Everything a reload will apply, checked.
 struct Plan {
     config: Config,
+    /// Locks on every local store of the new configuration's backends.
+    locks: BTreeMap<PathBuf, Arc<crate::local_storage::StorageLock>>,
     plugins: BTreeMap<String, Arc<LoadedPlugin>>,
     prepared: BTreeMap<String, Prepared>,
     removed_backends: Vec<String>,
@@ -290,6 +294,8 @@ impl Reloader {
                     .to_string(),
             );
         }
+        // Local stores are claimed before any new instance can touch them.
+        let locks = running.stores.for_config(&config)?;
         // Compiling and starting instances is blocking work: off the
         // runtime, on a thread of low priority.
         let runtime = self.runtime.clone();
@@ -376,6 +382,7 @@ impl Reloader {
         }
         Ok(Plan {
             config,
+            locks,
             plugins,
             prepared,
             removed_backends,
@@ -390,6 +397,7 @@ impl Reloader {
     async fn apply(&self, running: &mut Running, plan: Plan) -> (Vec<String>, Vec<String>) {
         let Plan {
             config,
+            locks,
             plugins,
             prepared,
             removed_backends,
@@ -422,6 +430,7 @@ impl Reloader {
         for name in &removed_backends {
             running.backends.remove(name);
         }
+        running.stores.keep(locks);
         running.plugins = plugins;
         self.shared.set_access(config.access.clone());
         running.config = config;

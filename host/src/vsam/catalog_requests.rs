@@ -79,6 +79,15 @@ pub(crate) async fn define(shared: &Shared, spec: DatasetSpec) -> Answer {
             tracing::info!(dataset = %name, backend = %backend_name, "DEFINE adopts the records already stored in the backend");
             false
         }
+        // The backend refuses the definition itself (its storage belongs to
+        // another dataset, a record too long for the store): nothing failed,
+        // the request is refused.
+        Err(CallError::Store(StoreError::Invalid(why))) => {
+            return refuse(
+                fdbk::INVALID_OPTIONS,
+                format!("{name} DEFINE: backend {backend_name} refuses it: {why}"),
+            );
+        }
         Err(error) => {
             return super::answer(Err(Status::physical(format!(
                 "{name} DEFINE: backend {backend_name} could not create storage: {}",

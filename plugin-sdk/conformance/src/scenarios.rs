@@ -71,6 +71,10 @@ pub fn all() -> Vec<Scenario> {
         scenario!("large records round trip", large_records),
         scenario!("put chain: in order, stops at the first failure", put_chain),
         scenario!("put chain: ESDS RBAs and RRDS slots", put_chain_esds_rrds),
+        scenario!(
+            "names differing only in @ # $ - and dots keep separate storage",
+            storage_names
+        ),
     ]
 }
 
@@ -965,7 +969,18 @@ async fn catalog(env: Env) -> Step {
     };
     expect_fdbk(
         "DEFINE with the key past the record",
-        vsam_client::define(&env.first, bad).await,
+        vsam_client::define(&env.first, bad.clone()).await,
+        fdbk::INVALID_OPTIONS,
+    )?;
+    // An offset near 2^32 must not wrap round to a key inside the record.
+    let wrapping = DatasetSpec {
+        key_offset: u32::MAX,
+        key_length: 1,
+        ..bad
+    };
+    expect_fdbk(
+        "DEFINE with a key offset of 2^32-1",
+        vsam_client::define(&env.first, wrapping).await,
         fdbk::INVALID_OPTIONS,
     )?;
     let info = vsam_client::info(&env.first, &name).await?;
@@ -1339,5 +1354,59 @@ async fn put_chain_esds_rrds(env: Env) -> Step {
         read_all(&ds, 0, seq).await?.len(),
         1 + 2 + 3,
     )?;
+    Ok(())
+}
+
+/// Names that a store lowering every character outside `[A-Z0-9]` to one
+/// separator would put in one table or file: each must keep its own
+/// records, and a DELETE of one must leave the others whole.
+async fn storage_names(env: Env) -> Step {
+    let suffixes = [
+        "COL.CUST",
+        "COL-CUST",
+        "COL.$CUST",
+        "COL#.CUST",
+        "COL@.CUST",
+        "COL.CUST-",
+    ];
+    let mut names = Vec::new();
+    for suffix in suffixes {
+        let name = env.ksds(suffix).await?;
+        let ds = env.open(&name, OpenIntent::Update).await?;
+        put(&ds, record(b"K001", name.as_bytes())).await?;
+        ds.close().await?;
+        names.push(name);
+    }
+    let read_own = |name: String| {
+        let env = &env;
+        async move {
+            let ds = env.open(&name, OpenIntent::Input).await?;
+            let records = read_all(&ds, 0, RplOptions::sequential()).await?;
+            ds.close().await?;
+            expect_eq(
+                &format!("the records of {name}"),
+                records,
+                vec![record(b"K001", name.as_bytes())],
+            )
+        }
+    };
+    for name in &names {
+        read_own(name.clone()).await?;
+    }
+    vsam_client::delete(&env.first, &names[1]).await?;
+    for (i, name) in names.iter().enumerate() {
+        if i != 1 {
+            read_own(name.clone()).await?;
+        }
+    }
+    env.ksds(suffixes[1]).await?;
+    let ds = env.open(&names[1], OpenIntent::Input).await?;
+    expect_fdbk(
+        "the dataset deleted and defined again starts empty",
+        next(&ds, 0, RplOptions::sequential()).await,
+        fdbk::END_OF_DATA,
+    )?;
+    ds.close().await?;
+    read_own(names[0].clone()).await?;
     Ok(())
 }

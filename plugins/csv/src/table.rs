@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
-use vsam_plugin_sdk::{Dataset, Organization, StoreError, StoreResult, log};
+use vsam_plugin_sdk::{Dataset, Organization, StoreError, StoreResult, log, naming};
 
 /// When an acknowledged write is safe.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -54,9 +54,9 @@ pub struct Table {
 
 fn paths(directory: &Path, ds: &Dataset) -> (PathBuf, PathBuf, PathBuf) {
     (
-        directory.join(format!("{}.csv", ds.name)),
-        directory.join(format!("{}.journal", ds.name)),
-        directory.join(format!("{}.csv.tmp", ds.name)),
+        directory.join(naming::file_name(&ds.name, "csv")),
+        directory.join(naming::file_name(&ds.name, "journal")),
+        directory.join(naming::file_name(&ds.name, "csv.tmp")),
     )
 }
 
@@ -238,7 +238,7 @@ fn check_key_field(ds: &Dataset, key: &[u8], record: &[u8], line: u64) -> StoreR
     }
     let (start, end) = (
         ds.key_offset as usize,
-        (ds.key_offset + ds.key_length) as usize,
+        ds.key_offset.saturating_add(ds.key_length) as usize,
     );
     if record.get(start..end) != Some(key) {
         return Err(bad(

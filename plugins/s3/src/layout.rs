@@ -14,7 +14,7 @@
 
 use vsam_plugin_sdk::codepage::CodePage;
 use vsam_plugin_sdk::keys::{key_number, number_key};
-use vsam_plugin_sdk::{Dataset, Organization};
+use vsam_plugin_sdk::{Dataset, Organization, naming};
 
 /// Longest readable suffix of a KSDS interval name.
 const MAX_READABLE: usize = 40;
@@ -32,7 +32,7 @@ impl Names {
     /// The names of `ds` under the backend's `prefix`.
     pub fn new(prefix: &str, ds: &Dataset) -> Self {
         Self {
-            root: format!("{prefix}{}/", ds.name),
+            root: naming::object_root(prefix, &ds.name),
             organization: ds.organization,
             codepage: ds.codepage.parse().ok(),
         }

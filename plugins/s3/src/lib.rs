@@ -212,9 +212,18 @@ impl Backend for ObjectBackend {
 }
 
 /// A dataset already in the bucket is adopted (`already-exists`: DEFINE
-/// takes its records) if it was defined the same way; otherwise reading it
-/// with the new definition would garble it, so DEFINE is refused.
+/// takes its records) if it was defined the same way, under the same name;
+/// otherwise reading it with the new definition would garble it, or give
+/// one dataset's records to another, so DEFINE is refused.
 fn adopt(ds: &Dataset, stored: &Definition, wanted: &Definition) -> StoreError {
+    if stored.dataset() != ds.name {
+        // Objects copied or renamed in the bucket by hand.
+        return StoreError::Invalid(format!(
+            "{}: the objects under its name in the bucket are the storage of dataset {} (their dataset.json says so); a dataset never takes over another's storage",
+            ds.name,
+            stored.dataset()
+        ));
+    }
     if stored.same_shape(wanted) {
         StoreError::AlreadyExists
     } else {

@@ -103,6 +103,11 @@ impl Definition {
         })
     }
 
+    /// The dataset this definition was written for.
+    pub fn dataset(&self) -> &str {
+        &self.name
+    }
+
     /// Whether records stored under `self` read the same under `other`.
     pub fn same_shape(&self, other: &Self) -> bool {
         (

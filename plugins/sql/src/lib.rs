@@ -1,13 +1,17 @@
 //! The SQL backend: VSAM datasets as tables of the database the backend is
 //! granted (embedded SQLite or PostgreSQL). See `plugins/sql/README.md`.
 //!
-//! Each dataset has a table, registered in `vsam_datasets`. Writes of a
-//! group share one transaction, committed by `sync`: the host acknowledges
-//! them only after the commit, and a failure rolls the whole group back.
+//! Each dataset has a table, registered in `_vsam_catalog` with the full
+//! dataset name beside it. Table names come from
+//! [`vsam_plugin_sdk::naming::sql_table`], which gives distinct datasets
+//! distinct tables and never a name of the plugin's own (`_vsam_...`).
+//! Writes of a group share one transaction, committed by `sync`: the host
+//! acknowledges them only after the commit, and a failure rolls the whole
+//! group back.
 
+pub mod columns;
 pub mod dialect;
 pub mod mapping;
-pub mod naming;
 pub mod table;
 
 use dialect::Sql;
@@ -16,13 +20,21 @@ use std::collections::HashMap;
 use std::str::FromStr;
 use table::{Mode, Outcome, SqlFailure, Table};
 use vsam_plugin_sdk::codepage::CodePage;
+use vsam_plugin_sdk::naming;
 use vsam_plugin_sdk::sql::{self, SqlError, Value};
 use vsam_plugin_sdk::{
     Backend, Dataset, Direction, Entry, Organization, Start, StoreError, StoreResult,
 };
 
-/// The catalog of the plugin's tables, kept in the database itself.
-const CATALOG: &str = "vsam_datasets";
+/// The catalog of the plugin's tables, kept in the database itself: which
+/// dataset owns which table. Its name is in the plugin's own namespace, so
+/// no dataset's table can be it.
+const CATALOG: &str = "_vsam_catalog";
+
+/// Where versions before the naming rules kept the catalog; renamed to
+/// [`CATALOG`] on first use (a dataset `VSAM.DATASETS` may have this table
+/// now).
+const LEGACY_CATALOG: &str = "vsam_datasets";
 
 /// The SQL store.
 pub struct SqlBackend {
@@ -44,6 +56,7 @@ impl SqlBackend {
             return Ok(sql);
         }
         let sql = Sql(sql::dialect().map_err(store_error)?);
+        upgrade_legacy_catalog(sql).map_err(store_error)?;
         sql::batch(&format!(
             "CREATE TABLE IF NOT EXISTS {CATALOG} (dataset VARCHAR(44) PRIMARY KEY, \
              table_name TEXT NOT NULL, layout TEXT)"
@@ -51,6 +64,28 @@ impl SqlBackend {
         .map_err(store_error)?;
         self.dialect = Some(sql);
         Ok(sql)
+    }
+
+    /// The dataset that owns `table` in the catalog, other than `dataset`.
+    fn owner_of(&self, sql: Sql, table: &str, dataset: &str) -> StoreResult<Option<String>> {
+        let rows = sql::query(
+            &format!(
+                "SELECT dataset FROM {CATALOG} WHERE table_name = {} AND dataset <> {}",
+                sql.param(1),
+                sql.param(2)
+            ),
+            &[
+                Value::Text(table.to_string()),
+                Value::Text(dataset.to_string()),
+            ],
+        )
+        .map_err(store_error)?;
+        Ok(rows
+            .into_iter()
+            .find_map(|row| match row.into_iter().next() {
+                Some(Value::Text(owner)) => Some(owner),
+                _ => None,
+            }))
     }
 
     /// The table of a dataset, from the cache or the catalog table.
@@ -166,6 +201,38 @@ impl SqlBackend {
     }
 }
 
+/// Renames the catalog of earlier versions (`vsam_datasets`) to
+/// [`CATALOG`], once: its rows, and so every dataset's table, carry over.
+/// Another instance may rename it at the same moment; whichever loses
+/// finds the new catalog there.
+fn upgrade_legacy_catalog(sql: Sql) -> Result<(), SqlError> {
+    let exists = |name: &str| -> Result<bool, SqlError> {
+        Ok(!sql::query(sql.table_exists(), &[Value::Text(name.to_string())])?.is_empty())
+    };
+    if exists(CATALOG)? || !exists(LEGACY_CATALOG)? {
+        return Ok(());
+    }
+    // Only the catalog has these columns; a dataset's table has vsam_key.
+    if sql::query(
+        &format!("SELECT dataset, table_name, layout FROM {LEGACY_CATALOG} WHERE 1 = 0"),
+        &[],
+    )
+    .is_err()
+    {
+        return Ok(());
+    }
+    match sql::batch(&format!("ALTER TABLE {LEGACY_CATALOG} RENAME TO {CATALOG}")) {
+        Ok(()) => {
+            vsam_plugin_sdk::log::info(&format!(
+                "renamed the catalog table {LEGACY_CATALOG} to {CATALOG}: dataset tables keep their names"
+            ));
+            Ok(())
+        }
+        Err(_) if exists(CATALOG)? => Ok(()),
+        Err(e) => Err(e),
+    }
+}
+
 fn sql_message(e: &SqlError) -> String {
     match e {
         SqlError::NotGranted => {
@@ -213,6 +280,14 @@ impl Backend for SqlBackend {
                     other => return Err(format!("keep_tables is {other:?}: use true or false")),
                 };
             } else if let Some(dataset) = name.strip_prefix("table.") {
+                if naming::is_internal_sql_name(value)
+                    || value.to_ascii_lowercase().starts_with("sqlite_")
+                {
+                    return Err(format!(
+                        "table.{dataset} = {value:?}: names starting with {} or sqlite_ belong to the plugin and the database; choose another table name",
+                        naming::SQL_INTERNAL_PREFIX
+                    ));
+                }
                 table_names.insert(dataset.to_ascii_uppercase(), value.clone());
             } else {
                 return Err(format!(
@@ -245,7 +320,13 @@ impl Backend for SqlBackend {
             .table_names
             .get(&ds.name)
             .cloned()
-            .unwrap_or_else(|| naming::table_name(&ds.name));
+            .unwrap_or_else(|| naming::sql_table(&ds.name));
+        if let Some(owner) = self.owner_of(sql, &name, &ds.name)? {
+            return Err(StoreError::Invalid(format!(
+                "{}: table {name} is the storage of dataset {owner}; a dataset never takes over another's table (choose another with `table.{} = ...` in the backend's params)",
+                ds.name, ds.name
+            )));
+        }
         let table = self.make_table(ds, &name, layout, sql)?;
         let existed = !sql::query(sql.table_exists(), &[Value::Text(name.clone())])
             .map_err(store_error)?
@@ -253,7 +334,9 @@ impl Backend for SqlBackend {
         let layout_value = layout.map_or(Value::Null, |l| Value::Text(l.to_string()));
         let run = || -> Result<(), SqlError> {
             sql::begin()?;
-            sql::batch(&table.ddl())?;
+            if !existed {
+                sql::batch(&table.ddl())?;
+            }
             sql::execute(
                 &format!(
                     "INSERT INTO {CATALOG} (dataset, table_name, layout) VALUES ({})",

@@ -3,6 +3,7 @@
 
 use crate::dialect::{Sql, quote};
 use crate::mapping::{Cell, Column, Kind, Mapping};
+use vsam_plugin_sdk::naming;
 use vsam_plugin_sdk::numeric::Decimal;
 use vsam_plugin_sdk::sql::{self, SqlError, Value};
 use vsam_plugin_sdk::{Direction, Entry, Start};
@@ -158,19 +159,25 @@ impl Table {
         }
     }
 
-    /// The `CREATE TABLE` statement.
+    /// The `CREATE TABLE` statement (run only for a table that is not
+    /// there: an existing one is adopted as it is).
     pub fn ddl(&self) -> String {
         let s = self.sql;
         let bytes = s.bytes();
+        // Constraints are named in the plugin's namespace: PostgreSQL's own
+        // names for their indexes (`{table}_pkey`) could be a dataset's table.
+        let constraint = |purpose| quote(&naming::sql_internal(purpose, &self.name));
         match &self.mode {
             Mode::Raw => format!(
-                "CREATE TABLE IF NOT EXISTS {} (vsam_key {bytes} PRIMARY KEY, vsam_record {bytes} NOT NULL){}",
+                "CREATE TABLE {} (vsam_key {bytes} NOT NULL, vsam_record {bytes} NOT NULL, \
+                 CONSTRAINT {} PRIMARY KEY (vsam_key)){}",
                 self.quoted,
+                constraint("pk"),
                 s.keyed_table_options()
             ),
             Mode::Mapped(mapping) => {
                 let mut columns = vec![
-                    format!("vsam_key {bytes} UNIQUE"),
+                    format!("vsam_key {bytes}"),
                     format!("vsam_raw {bytes}"),
                     format!("vsam_residue {bytes}"),
                     format!("vsam_length {}", s.integer()),
@@ -183,11 +190,8 @@ impl Table {
                     };
                     columns.push(format!("{} {ty}", column.name));
                 }
-                format!(
-                    "CREATE TABLE IF NOT EXISTS {} ({})",
-                    self.quoted,
-                    columns.join(", ")
-                )
+                columns.push(format!("CONSTRAINT {} UNIQUE (vsam_key)", constraint("uk")));
+                format!("CREATE TABLE {} ({})", self.quoted, columns.join(", "))
             }
         }
     }

@@ -12,6 +12,16 @@ pub enum BucketSpec {
     S3(S3Spec),
 }
 
+impl BucketSpec {
+    /// The directory of a local bucket (`None` for an S3 bucket).
+    pub fn local_directory(&self) -> Option<&std::path::Path> {
+        match self {
+            BucketSpec::Directory(path) => Some(path),
+            BucketSpec::S3(_) => None,
+        }
+    }
+}
+
 /// An S3-compatible bucket. Unset credentials and region come from the
 /// standard AWS environment variables (`AWS_ACCESS_KEY_ID`,
 /// `AWS_SECRET_ACCESS_KEY`, `AWS_SESSION_TOKEN`, `AWS_REGION`).

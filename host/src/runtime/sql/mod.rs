@@ -37,12 +37,8 @@ impl DatabaseUrl {
             if path.is_empty() {
                 return Err("`sqlite:` needs a file path, e.g. sqlite:vsam.db".into());
             }
-            let path = PathBuf::from(path);
-            return Ok(Self::Sqlite(if path.is_relative() {
-                data_dir.join(path)
-            } else {
-                path
-            }));
+            return crate::paths::under_data_dir(data_dir, std::path::Path::new(path))
+                .map(Self::Sqlite);
         }
         if text.starts_with("postgres://") || text.starts_with("postgresql://") {
             let (client_text, _) = postgres_tls::parse(text)?;

@@ -2,11 +2,12 @@
 //! DELETE does to the indexes and paths of what it deletes.
 
 use super::AixIndex;
-use crate::catalog::{DatasetDef, Relation, validate_name};
+use crate::catalog::{DatasetDef, Relation};
 use crate::runtime::BackendHandle;
 use crate::runtime::call::{Call, CallError, Reply};
 use crate::vsam::shared::Shared;
 use std::collections::HashMap;
+use vsam_plugin_sdk::naming::check_dataset_name;
 use vsam_plugin_sdk::{Direction, Start, StoreError};
 use vsam_protocol::{AixSpec, Answer, Organization, PathSpec, Status, fdbk};
 
@@ -100,7 +101,7 @@ async fn fresh_storage(backend: &BackendHandle, def: &DatasetDef) -> Result<(), 
 
 /// A name a new catalog entry may take: valid and unused.
 fn free_name(shared: &Shared, name: &str, what: &str) -> Result<(), Answer> {
-    if let Err(problem) = validate_name(name) {
+    if let Err(problem) = check_dataset_name(name) {
         return Err(refuse(fdbk::INVALID_OPTIONS, format!("{what}: {problem}")));
     }
     if shared.catalog.get(name).is_some() {

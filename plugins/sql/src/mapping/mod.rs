@@ -17,7 +17,7 @@
 //! record longer than the layout) is refused with the reason, and the store
 //! keeps it raw.
 
-use crate::naming;
+use crate::columns;
 use vsam_plugin_sdk::codepage::CodePage;
 use vsam_plugin_sdk::copybook::{Copybook, PictureClass, Usage};
 use vsam_plugin_sdk::numeric::{Decimal, NumberCodec, Picture};
@@ -122,7 +122,7 @@ impl Mapping {
             };
             fields.push((field, kind));
         }
-        let names = naming::column_names(fields.iter().map(|(f, _)| f.name.as_str()));
+        let names = columns::column_names(fields.iter().map(|(f, _)| f.name.as_str()));
         let columns: Vec<Column> = fields
             .into_iter()
             .zip(names)

@@ -1,21 +1,9 @@
-//! SQL names derived from VSAM and COBOL names, so that people querying the
-//! tables recognise them: `PROD.CUST.MASTER` becomes table
-//! `prod_cust_master`, field `CUST-ID` column `cust_id`, the second
-//! occurrence of `ITEM` column `item_2`.
+//! Column names derived from COBOL field names, so that people querying the
+//! tables recognise them: field `CUST-ID` is column `cust_id`, the second
+//! occurrence of `ITEM` column `item_2`. (Table names come from
+//! `vsam_plugin_sdk::naming::sql_table`.)
 
 use std::collections::HashSet;
-
-/// The default table of a dataset. SQLite reserves names starting with
-/// `sqlite_`, so a dataset such as `SQLITE.CUST` gets `vsam_sqlite_cust`
-/// (on PostgreSQL too, so a dataset keeps its table name across databases).
-pub fn table_name(dataset: &str) -> String {
-    let name = sql_name(dataset);
-    if name.starts_with("sqlite_") {
-        format!("vsam_{name}")
-    } else {
-        name
-    }
-}
 
 /// Lower-case letters, digits and `_`; anything else becomes `_`, and a name
 /// starting with a digit gets a leading `_`.
@@ -74,10 +62,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn names_are_plain_sql_identifiers() {
-        assert_eq!(table_name("PROD.CUST.MASTER"), "prod_cust_master");
-        assert_eq!(table_name("A#1.$X"), "a_1_x");
-        assert_eq!(table_name("SQLITE.CUST"), "vsam_sqlite_cust");
+    fn column_names_are_plain_sql_identifiers() {
         assert_eq!(sql_name("1ST-FIELD"), "_1st_field");
         assert_eq!(
             column_names(["CUST-ID", "ITEM(2,1)", "CUST-ID", "VSAM-KEY"]),

@@ -1,0 +1,203 @@
+//! Local storage belongs to one server: exclusive locks on the data dir
+//! and on every local store a backend is granted (a directory, an SQLite
+//! file, a local bucket).
+//!
+//! Two servers writing one CSV directory or one SQLite file each believe
+//! they own it, and acknowledged writes of one vanish under the other's
+//! rewrites. So a server takes an exclusive lock on each local store at
+//! start and at reload, holds it while a backend uses the store, and a
+//! second server is refused with the holder's pid and data dir. Storage
+//! designed for sharing (PostgreSQL, an S3 bucket) takes no lock.
+//!
+//! A lock is an advisory `flock` on a small file (`vsamrd.lock` in the data
+//! dir, `.vsamrd.lock` in a directory, `FILE.vsamrd.lock` beside an SQLite
+//! file) holding the holder's pid and data dir, for the refusal message.
+//! The kernel drops it when its holder dies, even by SIGKILL.
+
+use crate::config::{BackendSettings, Config};
+use crate::runtime::sql::DatabaseUrl;
+use anyhow::{Context, Result};
+use std::collections::BTreeMap;
+use std::fs::{File, OpenOptions};
+use std::io::{Read, Seek, Write};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+/// One local store a backend is granted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LocalStore {
+    /// What kind of store (`directory`, `SQLite database`, `local bucket`).
+    pub kind: &'static str,
+    /// Where it is.
+    pub path: PathBuf,
+}
+
+impl LocalStore {
+    /// The lock file that claims the store.
+    fn lock_path(&self) -> PathBuf {
+        match self.kind {
+            SQLITE => {
+                let mut name = self.path.as_os_str().to_os_string();
+                name.push(".vsamrd.lock");
+                PathBuf::from(name)
+            }
+            _ => self.path.join(".vsamrd.lock"),
+        }
+    }
+}
+
+const DIRECTORY: &str = "directory";
+const SQLITE: &str = "SQLite database";
+const BUCKET: &str = "local bucket";
+
+impl BackendSettings {
+    /// The local stores this backend is granted: what `check-config` shows
+    /// and what the server locks.
+    pub fn local_stores(&self) -> Vec<LocalStore> {
+        let mut stores = Vec::new();
+        if let Some(directory) = &self.directory {
+            stores.push(LocalStore {
+                kind: DIRECTORY,
+                path: directory.clone(),
+            });
+        }
+        if let Some(DatabaseUrl::Sqlite(path)) = &self.database {
+            stores.push(LocalStore {
+                kind: SQLITE,
+                path: path.clone(),
+            });
+        }
+        if let Some(directory) = self.bucket.as_ref().and_then(|b| b.local_directory()) {
+            stores.push(LocalStore {
+                kind: BUCKET,
+                path: directory.to_path_buf(),
+            });
+        }
+        stores
+    }
+}
+
+/// Refuses a configuration in which two backends share a local store, or
+/// one's store lies inside another's directory: each plugin would take the
+/// other's files for its own.
+pub fn check_separate(config: &Config) -> Result<()> {
+    let stores: Vec<(&str, LocalStore)> = config
+        .backends
+        .values()
+        .flat_map(|b| b.local_stores().into_iter().map(|s| (b.name.as_str(), s)))
+        .collect();
+    for (i, (a_backend, a)) in stores.iter().enumerate() {
+        for (b_backend, b) in &stores[i + 1..] {
+            let inside = |outer: &LocalStore, inner: &LocalStore| {
+                outer.kind != SQLITE && inner.path.starts_with(&outer.path)
+            };
+            if a.path == b.path || inside(a, b) || inside(b, a) {
+                anyhow::bail!(
+                    "backend {a_backend}'s {} {} and backend {b_backend}'s {} {} overlap: each backend needs storage of its own",
+                    a.kind,
+                    a.path.display(),
+                    b.kind,
+                    b.path.display()
+                );
+            }
+        }
+    }
+    Ok(())
+}
+
+/// An exclusive lock, released when dropped.
+#[derive(Debug)]
+pub struct StorageLock {
+    _file: File,
+}
+
+impl StorageLock {
+    /// Takes the lock at `lock_path` for `what` (for messages), writing who
+    /// holds it; refused, naming the holder, if another server holds it.
+    pub fn acquire(lock_path: &Path, what: &str, data_dir: &Path) -> Result<Self> {
+        if let Some(parent) = lock_path.parent() {
+            std::fs::create_dir_all(parent)
+                .with_context(|| format!("{what}: creating {}", parent.display()))?;
+        }
+        let mut file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(lock_path)
+            .with_context(|| format!("{what}: opening its lock {}", lock_path.display()))?;
+        if file.try_lock().is_err() {
+            let mut holder = String::new();
+            let _ = file.read_to_string(&mut holder);
+            let holder = holder.trim();
+            anyhow::bail!(
+                "{what} is in use by another vsamrd ({}; lock {}): a store on local disk belongs to one server; stop the other or give this one other storage",
+                if holder.is_empty() {
+                    "holder unknown".to_string()
+                } else {
+                    holder.to_string()
+                },
+                lock_path.display()
+            );
+        }
+        let holder = format!(
+            "pid {}, data dir {}\n",
+            std::process::id(),
+            data_dir.display()
+        );
+        file.set_len(0)
+            .and_then(|()| file.rewind())
+            .and_then(|()| file.write_all(holder.as_bytes()))
+            .with_context(|| format!("{what}: writing its lock {}", lock_path.display()))?;
+        Ok(Self { _file: file })
+    }
+}
+
+/// The locks a server holds on its backends' local stores, by lock file.
+#[derive(Debug, Default)]
+pub struct HeldStores {
+    locks: BTreeMap<PathBuf, Arc<StorageLock>>,
+}
+
+impl HeldStores {
+    /// Locks every local store of `config`'s backends (at start).
+    pub fn acquire(config: &Config) -> Result<Self> {
+        let mut held = Self::default();
+        held.locks = held.for_config(config)?;
+        Ok(held)
+    }
+
+    /// The locks `config` needs: those already held, and new ones taken
+    /// now (a reload; the caller makes them current with [`Self::keep`]).
+    /// Fails, holding nothing new, if another server has one.
+    pub fn for_config(&self, config: &Config) -> Result<BTreeMap<PathBuf, Arc<StorageLock>>> {
+        check_separate(config)?;
+        let mut locks = BTreeMap::new();
+        for backend in config.backends.values() {
+            for store in backend.local_stores() {
+                let lock_path = store.lock_path();
+                let lock = match self.locks.get(&lock_path) {
+                    Some(lock) => lock.clone(),
+                    None => Arc::new(StorageLock::acquire(
+                        &lock_path,
+                        &format!(
+                            "backend {}: {} {}",
+                            backend.name,
+                            store.kind,
+                            store.path.display()
+                        ),
+                        &config.server.data_dir,
+                    )?),
+                };
+                locks.insert(lock_path, lock);
+            }
+        }
+        Ok(locks)
+    }
+
+    /// Holds exactly `locks` from now on: stores no backend uses any more
+    /// are released.
+    pub fn keep(&mut self, locks: BTreeMap<PathBuf, Arc<StorageLock>>) {
+        self.locks = locks;
+    }
+}

@@ -1,0 +1,335 @@
+//! Storage and who owns it, through vsamrd and the real plugins: names that
+//! differ only in `@ # $ -` and dots never share a table, file or object
+//! (which would let one dataset's DELETE drop another's records, or a
+//! client reach records its access rules deny); no dataset name reaches a
+//! plugin's own bookkeeping; the SQL catalog of earlier versions carries
+//! over, and its table names stay taken; a reload cannot take local storage
+//! another server holds (two processes at start: `host/tests/process.rs`).
+
+use vsam_client::{ClientError, ConnectOptions, Connection, Dataset, OpenIntent, RplOptions};
+use vsam_protocol::fdbk;
+use vsam_tests::deployment::Deployment;
+use vsam_tests::{CSV_WASM, MEMORY_WASM, SQL_WASM, ksds, sha256_hex, start, start_with_plugin};
+
+/// A KSDS of 4-byte keys on `backend`.
+fn spec_on(name: &str, backend: &str) -> vsam_protocol::DatasetSpec {
+    let mut spec = ksds(name, 4, 60, "ascii");
+    spec.backend = backend.into();
+    spec
+}
+
+/// A record naming the dataset it was written to.
+fn record(name: &str) -> Vec<u8> {
+    format!("K001{name}").into_bytes()
+}
+
+async fn write(conn: &Connection, name: &str) {
+    let ds = Dataset::open(conn, name, OpenIntent::Update, 1)
+        .await
+        .unwrap();
+    ds.put(0, RplOptions::direct(), 0, record(name))
+        .await
+        .unwrap_or_else(|e| panic!("PUT to {name}: {e}"));
+    ds.close().await.unwrap();
+}
+
+/// Every record of `name`, in key order.
+async fn records(conn: &Connection, name: &str) -> Vec<Vec<u8>> {
+    let ds = Dataset::open(conn, name, OpenIntent::Input, 1)
+        .await
+        .unwrap_or_else(|e| panic!("OPEN of {name}: {e}"));
+    let mut out = Vec::new();
+    loop {
+        match ds.get(0, RplOptions::sequential(), &[], 0, 0, 100).await {
+            Ok(batch) => out.extend(batch.into_iter().map(|r| r.data)),
+            Err(e) if e.is_end_of_data() => break,
+            Err(e) => panic!("GET of {name}: {e}"),
+        }
+    }
+    ds.close().await.unwrap();
+    out
+}
+
+fn vsam_code(error: ClientError) -> (u8, u8, String) {
+    let vsam = error.vsam().expect("a VSAM error").clone();
+    (vsam.status.r15, vsam.status.fdbk, vsam.to_string())
+}
+
+/// The names of what the shipped plugins keep for themselves (the SQL
+/// catalog of today and of earlier versions, SQLite's and PostgreSQL's
+/// system tables) and names SQLite reserves.
+const BOOKKEEPING_NAMES: [&str; 8] = [
+    "VSAM.DATASETS",
+    "VSAM.CATALOG",
+    "VSAM.SQLITE.CUST",
+    "SQLITE.MASTER",
+    "SQLITE.CUST",
+    "SQLITE.SEQUENCE",
+    "PG.CATALOG",
+    "PG.CLASS",
+];
+
+/// On every shipped plugin: datasets named like a plugin's bookkeeping are
+/// defined, written, read and deleted like any other, and the other
+/// datasets of the backend, new DEFINEs and a restart are unaffected.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_dataset_name_reaches_a_plugins_own_bookkeeping() {
+    let deployment = Deployment::three_backends();
+    deployment.write_config_text(&format!(
+        "[plugins.memory]\npath = \"{MEMORY_WASM}\"\n[backends.memory]\nplugin = \"memory\"\n"
+    ));
+    let backends = ["sqlite", "csv", "objects", "memory"];
+    let server = deployment.start().await;
+    let conn = Connection::connect(&server.addr.to_string()).await.unwrap();
+    for backend in backends {
+        let keep = format!("KEEP.{}", backend.to_ascii_uppercase());
+        vsam_client::define(&conn, spec_on(&keep, backend))
+            .await
+            .unwrap();
+        write(&conn, &keep).await;
+        for name in BOOKKEEPING_NAMES {
+            vsam_client::define(&conn, spec_on(name, backend))
+                .await
+                .unwrap_or_else(|e| panic!("DEFINE {name} on {backend}: {e}"));
+            write(&conn, name).await;
+            assert_eq!(records(&conn, name).await, [record(name)], "{backend}");
+            assert_eq!(records(&conn, &keep).await, [record(&keep)], "{backend}");
+            vsam_client::delete(&conn, name)
+                .await
+                .unwrap_or_else(|e| panic!("DELETE {name} on {backend}: {e}"));
+            assert_eq!(
+                records(&conn, &keep).await,
+                [record(&keep)],
+                "{backend} after DELETE {name}"
+            );
+        }
+        let fresh = format!("FRESH.{}", backend.to_ascii_uppercase());
+        vsam_client::define(&conn, spec_on(&fresh, backend))
+            .await
+            .unwrap_or_else(|e| panic!("DEFINE after the bookkeeping names on {backend}: {e}"));
+        write(&conn, &fresh).await;
+    }
+    server.stop().await;
+
+    let server = deployment.start().await;
+    let conn = Connection::connect(&server.addr.to_string()).await.unwrap();
+    for backend in ["sqlite", "csv", "objects"] {
+        for name in ["KEEP", "FRESH"] {
+            let name = format!("{name}.{}", backend.to_ascii_uppercase());
+            assert_eq!(
+                records(&conn, &name).await,
+                [record(&name)],
+                "{name} after a restart"
+            );
+        }
+    }
+    server.stop().await;
+}
+
+/// The finding that started it: a client allowed only `PAY-CUST` reached,
+/// overwrote and dropped `PAY.CUST`'s records through it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn access_to_one_name_reaches_no_other_names_records() {
+    let server = start(&format!(
+        r#"
+[plugins.sql]
+path = "{SQL_WASM}"
+[backends.sqlite]
+plugin = "sql"
+database = "sqlite:vsam.db"
+[routing]
+default = "sqlite"
+
+[[clients]]
+name = "owner"
+token_sha256 = "{}"
+
+[[clients]]
+name = "other"
+token_sha256 = "{}"
+
+[[access]]
+clients = ["owner"]
+datasets = "**"
+level = "alter"
+
+[[access]]
+clients = ["other"]
+datasets = "PAY-CUST"
+level = "alter"
+"#,
+        sha256_hex("owner-token"),
+        sha256_hex("other-token"),
+    ))
+    .await;
+    let connect = |token: &str| {
+        let options = ConnectOptions {
+            tls: None,
+            token: Some(token.into()),
+        };
+        let address = server.address.clone();
+        async move { Connection::connect_with(&address, &options).await.unwrap() }
+    };
+    let owner = connect("owner-token").await;
+    let other = connect("other-token").await;
+    vsam_client::define(&owner, ksds("PAY.CUST", 4, 60, "ascii"))
+        .await
+        .unwrap();
+    write(&owner, "PAY.CUST").await;
+
+    vsam_client::define(&other, ksds("PAY-CUST", 4, 60, "ascii"))
+        .await
+        .unwrap();
+    let ds = Dataset::open(&other, "PAY-CUST", OpenIntent::Update, 1)
+        .await
+        .unwrap();
+    let (r15, code, message) = vsam_code(
+        ds.get(0, RplOptions::direct(), b"K001", 0, 0, 1)
+            .await
+            .unwrap_err(),
+    );
+    assert_eq!((r15, code), (8, fdbk::NOT_FOUND), "{message}");
+    ds.put(0, RplOptions::direct(), 0, b"K001overwritten".to_vec())
+        .await
+        .unwrap();
+    ds.close().await.unwrap();
+    vsam_client::delete(&other, "PAY-CUST").await.unwrap();
+
+    assert_eq!(records(&owner, "PAY.CUST").await, [record("PAY.CUST")]);
+    server.server.stop().await;
+}
+
+/// Two datasets configured onto one table: the second DEFINE is refused
+/// with X'68', naming whose table it is, and the first keeps its records.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_define_never_takes_over_another_datasets_table() {
+    let server = start_with_plugin(
+        SQL_WASM,
+        "database = \"sqlite:vsam.db\"\n[backends.b.params]\n\"table.APP.ONE\" = \"shared\"\n\"table.APP.TWO\" = \"shared\"\n",
+    )
+    .await;
+    let conn = Connection::connect(&server.address).await.unwrap();
+    vsam_client::define(&conn, ksds("APP.ONE", 4, 60, "ascii"))
+        .await
+        .unwrap();
+    write(&conn, "APP.ONE").await;
+    let (r15, code, message) = vsam_code(
+        vsam_client::define(&conn, ksds("APP.TWO", 4, 60, "ascii"))
+            .await
+            .unwrap_err(),
+    );
+    assert_eq!((r15, code), (8, fdbk::INVALID_OPTIONS), "{message}");
+    assert!(
+        message.contains("APP.TWO DEFINE")
+            && message.contains("table shared is the storage of dataset APP.ONE"),
+        "{message}"
+    );
+    assert_eq!(records(&conn, "APP.ONE").await, [record("APP.ONE")]);
+    server.server.stop().await;
+}
+
+/// A database written by a version before the naming rules: its catalog
+/// table `vsam_datasets` is renamed, `COL-CUST` keeps the table `col_cust`
+/// it was given then, and `COL.CUST` (whose table that name is today) is
+/// refused instead of adopting `COL-CUST`'s records.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_earlier_versions_catalog_carries_over_and_its_tables_stay_taken() {
+    let deployment = Deployment::new("", false);
+    std::fs::create_dir_all(deployment.dir.path().join("data")).unwrap();
+    {
+        let db = rusqlite::Connection::open(deployment.dir.path().join("data/vsam.db")).unwrap();
+        db.execute_batch(
+            "CREATE TABLE vsam_datasets (dataset VARCHAR(44) PRIMARY KEY, table_name TEXT NOT NULL, layout TEXT);
+             INSERT INTO vsam_datasets VALUES ('COL-CUST', 'col_cust', NULL);
+             CREATE TABLE col_cust (vsam_key BLOB PRIMARY KEY, vsam_record BLOB NOT NULL) WITHOUT ROWID;
+             INSERT INTO col_cust VALUES (x'4b303031', CAST('K001legacy' AS BLOB));",
+        )
+        .unwrap();
+    }
+    deployment.write_config_text(
+        "[[datasets]]\nname = \"COL-CUST\"\norganization = \"ksds\"\nkey_length = 4\nrecord_size = 60\ncodepage = \"ascii\"\nbackend = \"sqlite\"\n",
+    );
+    let server = deployment.start().await;
+    let conn = Connection::connect(&server.addr.to_string()).await.unwrap();
+    assert_eq!(records(&conn, "COL-CUST").await, [b"K001legacy".to_vec()]);
+
+    let (r15, code, message) = vsam_code(
+        vsam_client::define(&conn, ksds("COL.CUST", 4, 60, "ascii"))
+            .await
+            .unwrap_err(),
+    );
+    assert_eq!((r15, code), (8, fdbk::INVALID_OPTIONS), "{message}");
+    assert!(
+        message.contains("table col_cust is the storage of dataset COL-CUST"),
+        "{message}"
+    );
+    // The old catalog's name is free for a dataset now.
+    vsam_client::define(&conn, ksds("VSAM.DATASETS", 4, 60, "ascii"))
+        .await
+        .unwrap();
+    write(&conn, "VSAM.DATASETS").await;
+    server.stop().await;
+
+    let db = rusqlite::Connection::open(deployment.dir.path().join("data/vsam.db")).unwrap();
+    let owner: String = db
+        .query_row(
+            "SELECT dataset FROM _vsam_catalog WHERE table_name = 'vsam_datasets'",
+            [],
+            |row| row.get(0),
+        )
+        .unwrap();
+    assert_eq!(owner, "VSAM.DATASETS");
+    let legacy: String = db
+        .query_row(
+            "SELECT table_name FROM _vsam_catalog WHERE dataset = 'COL-CUST'",
+            [],
+            |row| row.get(0),
+        )
+        .unwrap();
+    assert_eq!(legacy, "col_cust");
+}
+
+/// A reload that grants a backend a directory another server holds is
+/// refused as a whole, naming the holder; the server serves on with what it
+/// had, and the same reload works once the other server has stopped.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reload_cannot_take_local_storage_another_server_holds() {
+    let first = Deployment::three_backends();
+    let first_server = first.start().await;
+    let second = Deployment::new("", false);
+    let second_server = second.start().await;
+    let conn = Connection::connect(&second_server.addr.to_string())
+        .await
+        .unwrap();
+    vsam_client::define(&conn, ksds("STAYS.HERE", 4, 60, "ascii"))
+        .await
+        .unwrap();
+    write(&conn, "STAYS.HERE").await;
+
+    let taken = first.dir.path().join("data/csv");
+    second.write_config_text(&format!(
+        "[plugins.csv]\npath = \"{CSV_WASM}\"\n[backends.csv]\nplugin = \"csv\"\ndirectory = \"{}\"\n",
+        taken.display()
+    ));
+    let report = second_server.reloader.reload("test").await;
+    let error = report.error.expect("the reload is refused");
+    assert!(
+        error.contains(&format!("backend csv: directory {}", taken.display()))
+            && error.contains(&format!(
+                "in use by another vsamrd (pid {}, data dir {}",
+                std::process::id(),
+                first.dir.path().join("data").display()
+            )),
+        "{error}"
+    );
+    assert_eq!(records(&conn, "STAYS.HERE").await, [record("STAYS.HERE")]);
+
+    first_server.stop().await;
+    let report = second_server.reloader.reload("test").await;
+    assert_eq!(report.error, None, "{report:?}");
+    vsam_client::define(&conn, spec_on("NOW.CSV", "csv"))
+        .await
+        .unwrap();
+    write(&conn, "NOW.CSV").await;
+    second_server.stop().await;
+}
