@@ -324,3 +324,104 @@ async fn concurrent_gets_answered_together_each_get_their_record() {
     }
     server.server.stop().await;
 }
+
+/// A plugin call waiting on PostgreSQL (a long statement, a row another
+/// session holds locked) ends at the call limit: the request fails with
+/// R15=12 and the time-limit message, the server's statement is cancelled
+/// too, and the backend serves the next request.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_call_waiting_on_postgresql_ends_at_its_limit() {
+    use std::io::Write;
+    use std::time::Instant;
+    let postgres = Postgres::start().unwrap();
+    postgres
+        .psql(
+            "vsam",
+            "create table held (id text primary key, note text); insert into held values ('HELD', '')",
+        )
+        .unwrap();
+    let server = start_with_plugin(
+        vsam_tests::FAULTY_WASM,
+        &format!("call_timeout_ms = 500\ndatabase = \"{}\"", postgres.url),
+    )
+    .await;
+    let conn = Connection::connect(&server.address).await.unwrap();
+    vsam_client::define(&conn, ksds("PG.WAIT", 4, 40, "ascii"))
+        .await
+        .unwrap();
+    let ds = Dataset::open(&conn, "PG.WAIT", OpenIntent::Update, 1)
+        .await
+        .unwrap();
+    let limit = Duration::from_millis(500) + Duration::from_millis(1500);
+
+    // Another session holds the row the plugin will update.
+    let mut holder = std::process::Command::new("psql")
+        .args(["-X", "-q", &postgres.url])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    holder
+        .stdin
+        .as_mut()
+        .unwrap()
+        .write_all(b"begin; select * from held where id = 'HELD' for update;\n")
+        .unwrap();
+    let locked = Instant::now();
+    while postgres
+        .psql(
+            "vsam",
+            "select count(*) from pg_locks l join pg_class c on c.oid = l.relation where c.relname = 'held' and l.mode = 'RowShareLock'",
+        )
+        .unwrap()
+        == "0"
+    {
+        assert!(locked.elapsed() < Duration::from_secs(10), "psql never locked the row");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+
+    for key in [&b"PGSL"[..], b"SQLW"] {
+        let started = Instant::now();
+        let error = ds
+            .get(0, RplOptions::direct(), key, 0, 0, 1)
+            .await
+            .unwrap_err();
+        let took = started.elapsed();
+        let message = error.to_string();
+        assert!(took < limit, "{key:?} took {took:?}: {message}");
+        // Whichever stops the wait first: the call limit (the call fails
+        // with the time-limit message), or the statement's own limit (the
+        // plugin, which ignores SQL errors here, answers "not found").
+        assert!(
+            (message.contains("R15=12")
+                && message.contains("ran longer than the limit of 500 ms in `get`"))
+                || message.contains("FDBK=X'10'"),
+            "{key:?}: {message}"
+        );
+    }
+    // The server's statements ended too (statement_timeout).
+    let quiet = Instant::now();
+    loop {
+        let running = postgres
+            .psql(
+                "vsam",
+                "select count(*) from pg_stat_activity where query like '%pg_sleep(120)%' and pid <> pg_backend_pid()",
+            )
+            .unwrap();
+        if running == "0" {
+            break;
+        }
+        assert!(
+            quiet.elapsed() < Duration::from_secs(5),
+            "pg_sleep still runs on the server"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    // The backend serves on.
+    ds.put(0, RplOptions::direct(), 0, b"GOOD-after".to_vec())
+        .await
+        .unwrap();
+    let _ = holder.kill();
+    let _ = holder.wait();
+    server.server.stop().await;
+}

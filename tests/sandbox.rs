@@ -257,3 +257,219 @@ async fn a_plugin_reaches_no_file_no_network_and_no_oversized_record() {
     );
     server.server.stop().await;
 }
+
+/// The message of a GET that failed with R15=12.
+async fn get_fault(ds: &Dataset, key: &[u8]) -> String {
+    let error = ds
+        .get(0, RplOptions::direct(), key, 0, 0, 1)
+        .await
+        .unwrap_err();
+    let vsam = error
+        .vsam()
+        .unwrap_or_else(|| panic!("expected a VSAM error, got {error}"));
+    assert_eq!((vsam.r15(), vsam.fdbk()), (12, 0), "{error}");
+    vsam.status.message.clone()
+}
+
+/// How long a call may take past its limit in these tests: the documented
+/// grace (100 ms) and room for a loaded machine.
+const SLACK: Duration = Duration::from_millis(1500);
+
+/// A plugin that sleeps inside a host function (WASI's clock and poll) in
+/// `get` or in `sync` is stopped at its limit like one that computes too
+/// long, and the other clients of the same backend are served meanwhile.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_call_waiting_in_a_host_function_ends_at_its_limit() {
+    let server = start_with_plugin(FAULTY_WASM, "call_timeout_ms = 500").await;
+    let conn = Connection::connect(&server.address).await.unwrap();
+    vsam_client::define(&conn, spec("SB.WAIT")).await.unwrap();
+    let ds = Dataset::open(&conn, "SB.WAIT", OpenIntent::Update, 1)
+        .await
+        .unwrap();
+    ds.put(0, RplOptions::direct(), 0, b"GOOD-1".to_vec())
+        .await
+        .unwrap();
+    let limit = Duration::from_millis(500);
+
+    // Another client of the same backend, waiting behind the sleeper.
+    let other = Connection::connect(&server.address).await.unwrap();
+    let other_ds = Dataset::open(&other, "SB.WAIT", OpenIntent::Input, 1)
+        .await
+        .unwrap();
+    let started = Instant::now();
+    let bystander = tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let asked = Instant::now();
+        let answer = other_ds
+            .get(0, RplOptions::direct(), b"GOOD", 0, 0, 1)
+            .await;
+        (answer.map(|records| records.len()), asked.elapsed())
+    });
+    let slept = get_fault(&ds, b"SLEP").await;
+    let took = started.elapsed();
+    assert!(
+        slept.contains("ran longer than the limit of 500 ms in `get`")
+            && slept.contains("replaced"),
+        "{slept}"
+    );
+    assert!(took < limit + SLACK, "the sleeping GET took {took:?}");
+    // The bystander waited for the sleeper's limit, not for its sleep. The
+    // instance was replaced, and the faulty plugin keeps its records in
+    // memory: the record is gone, the answer is "not found".
+    let (answer, waited) = bystander.await.unwrap();
+    assert!(waited < limit + SLACK, "the bystander waited {waited:?}");
+    let error = answer.unwrap_err();
+    assert_eq!(error.vsam().map(|v| v.fdbk()), Some(0x10), "{error}");
+
+    // A write whose group sync sleeps: the write is not acknowledged.
+    let started = Instant::now();
+    let synced = fault(&ds, b"SSYN").await;
+    assert!(
+        synced.contains("ran longer than the limit of 500 ms in `sync`"),
+        "{synced}"
+    );
+    assert!(started.elapsed() < limit + SLACK, "{:?}", started.elapsed());
+
+    ds.put(0, RplOptions::direct(), 0, b"GOOD-2".to_vec())
+        .await
+        .unwrap();
+    // Stopping the server does not wait for a sleeper either.
+    let sleeper = tokio::spawn(async move { get_fault(&ds, b"SLEP").await });
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let stopping = Instant::now();
+    server.server.stop().await;
+    assert!(
+        stopping.elapsed() < limit + SLACK,
+        "stopping took {:?}",
+        stopping.elapsed()
+    );
+    let _ = sleeper.await;
+}
+
+fn faulty_config(dir: &Path, params: &str) -> String {
+    format!(
+        "[server]\nlisten = \"127.0.0.1:0\"\ndata_dir = \"{}\"\n[admin]\nenabled = false\n\
+         [plugins.faulty]\npath = \"{FAULTY_WASM}\"\n\
+         [backends.b]\nplugin = \"faulty\"\ncall_timeout_ms = 500\n[backends.b.params]\n{params}\n\
+         [routing]\ndefault = \"b\"\n",
+        dir.join("data").display()
+    )
+}
+
+/// An `init` that sleeps or spins stops start-up at the limit with the
+/// time-limit message, never hangs it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_init_that_sleeps_or_spins_fails_start_up_at_the_limit() {
+    for (params, what) in [("init = \"sleep\"", "sleeps"), ("init = \"loop\"", "spins")] {
+        let dir = tempfile::tempdir().unwrap();
+        let config = vsam_host::config::Config::parse(
+            &faulty_config(dir.path(), params),
+            "<test>",
+            dir.path(),
+        )
+        .unwrap();
+        let started = Instant::now();
+        let error = vsam_host::RunningServer::start_with(&config, Default::default())
+            .await
+            .err()
+            .expect("start-up fails");
+        let message = format!("{error:#}");
+        assert!(
+            message.contains("ran longer than the limit of 500 ms in `init`"),
+            "an init that {what}: {message}"
+        );
+        assert!(
+            started.elapsed() < Duration::from_millis(500) + SLACK,
+            "an init that {what} held start-up {:?}",
+            started.elapsed()
+        );
+    }
+}
+
+/// A reload whose new version hangs in `init` fails at the limit; the old
+/// version serves on, and a later reload works.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reload_whose_init_hangs_fails_and_the_old_version_serves_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("vsamrd.toml");
+    std::fs::write(&file, faulty_config(dir.path(), "")).unwrap();
+    let server = vsam_host::RunningServer::start_source(
+        vsam_host::reload::ConfigSource::file(file.clone()),
+        Default::default(),
+    )
+    .await
+    .unwrap();
+    let conn = Connection::connect(&server.addr.to_string()).await.unwrap();
+    vsam_client::define(&conn, spec("SB.RELOAD")).await.unwrap();
+    let ds = Dataset::open(&conn, "SB.RELOAD", OpenIntent::Update, 1)
+        .await
+        .unwrap();
+    ds.put(0, RplOptions::direct(), 0, b"KEPT-1".to_vec())
+        .await
+        .unwrap();
+
+    std::fs::write(&file, faulty_config(dir.path(), "init = \"sleep\"")).unwrap();
+    let started = Instant::now();
+    let report = server.reloader.reload("test").await;
+    let error = report.error.expect("the reload fails");
+    assert!(
+        error.contains("ran longer than the limit of 500 ms in `init`"),
+        "{error}"
+    );
+    assert!(
+        started.elapsed() < Duration::from_millis(500) + SLACK,
+        "the reload took {:?}",
+        started.elapsed()
+    );
+    let kept = ds
+        .get(0, RplOptions::direct(), b"KEPT", 0, 0, 1)
+        .await
+        .unwrap();
+    assert_eq!(kept[0].data, b"KEPT-1", "the old instance serves on");
+
+    std::fs::write(&file, faulty_config(dir.path(), "note = \"fixed\"")).unwrap();
+    let report = server.reloader.reload("test").await;
+    assert_eq!(report.error, None, "{report:?}");
+    ds.put(0, RplOptions::direct(), 0, b"NEW--1".to_vec())
+        .await
+        .unwrap();
+    server.stop().await;
+}
+
+/// An object store that accepts connections and never answers: each
+/// request the plugin makes ends within the call limit (a share of it),
+/// the call answers, and nothing waits for the silent server.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_object_store_that_never_answers_holds_no_call_past_its_limit() {
+    let silent = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = silent.local_addr().unwrap().port();
+    let held = tokio::spawn(async move {
+        let mut open = Vec::new();
+        while let Ok((stream, _)) = silent.accept().await {
+            open.push(stream);
+        }
+    });
+    let server = start_with_plugin(
+        FAULTY_WASM,
+        &format!(
+            "call_timeout_ms = 500\nbucket = {{ name = \"b\", endpoint = \"http://127.0.0.1:{port}\", access_key_id = \"a\", secret_access_key = \"s\" }}"
+        ),
+    )
+    .await;
+    let conn = Connection::connect(&server.address).await.unwrap();
+    vsam_client::define(&conn, spec("SB.SILENT")).await.unwrap();
+    let ds = Dataset::open(&conn, "SB.SILENT", OpenIntent::Update, 1)
+        .await
+        .unwrap();
+    let started = Instant::now();
+    let answer = ds.get(0, RplOptions::direct(), b"OBJG", 0, 0, 1).await;
+    assert!(
+        started.elapsed() < Duration::from_millis(500) + SLACK,
+        "the GET took {:?}",
+        started.elapsed()
+    );
+    let error = answer.unwrap_err();
+    assert_eq!(error.vsam().map(|v| v.fdbk()), Some(0x10), "{error}");
+    server.server.stop().await;
+    held.abort();
+}

@@ -490,9 +490,9 @@ async fn big_csv(count: u64) -> Result<Vec<String>> {
 
 /// The bare cost of one store call: the same GET on the in-memory store,
 /// through the WebAssembly instance and natively, on this thread.
-fn call_cost(calls: u64) -> Result<(f64, f64)> {
+fn call_cost(calls: u64, tokio: tokio::runtime::Handle) -> Result<(f64, f64)> {
     use vsam_host::runtime::call::{Call, RecordStore};
-    let runtime = vsam_host::runtime::PluginRuntime::new(None)?;
+    let runtime = vsam_host::runtime::PluginRuntime::new(None, tokio)?;
     let plugin = runtime.load("memory", vsam_host::runtime::builtin::MEMORY)?;
     let settings = vsam_host::config::BackendSettings {
         name: "bench".into(),
@@ -553,9 +553,10 @@ fn main() -> Result<()> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
-    // On a plain thread: WASI's synchronous calls may not run on a tokio thread.
+    // On a plain thread: a call blocks its thread, which a tokio thread may not do.
     let calls = args.calls;
-    let (wasm_call, native_call) = std::thread::spawn(move || call_cost(calls))
+    let handle = runtime.handle().clone();
+    let (wasm_call, native_call) = std::thread::spawn(move || call_cost(calls, handle))
         .join()
         .expect("call cost")?;
     let (figures, big) = runtime.block_on(async {

@@ -76,7 +76,10 @@ impl Server {
             data_dir,
         )?;
         let stores = local_storage::HeldStores::acquire(&config)?;
-        let runtime = PluginRuntime::new(Some(data_dir.join("plugin-cache")))?;
+        let runtime = PluginRuntime::new(
+            Some(data_dir.join("plugin-cache")),
+            tokio::runtime::Handle::current(),
+        )?;
         let (plugins, backends) = runtime::start_backends(&config, &runtime)?;
         let catalog = catalog::Catalog::open(data_dir, &config.datasets)?;
         for def in &config.datasets {

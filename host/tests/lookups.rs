@@ -25,11 +25,11 @@ fn dataset(name: &str) -> Dataset {
     }
 }
 
-fn sql_store(dir: &std::path::Path) -> WasmStore {
-    let runtime = PluginRuntime::new(None).unwrap();
+fn sql_store(dir: &std::path::Path, tokio: &tokio::runtime::Handle) -> WasmStore {
+    let runtime = PluginRuntime::new(None, tokio.clone()).unwrap();
     let plugin = runtime.load("sql", builtin::SQL).unwrap();
     let database = DatabaseUrl::parse("sqlite:lookups.db", dir).unwrap();
-    let grant = SqlGrant::new(&database, Duration::from_secs(5)).unwrap();
+    let grant = SqlGrant::new(&database, Duration::from_secs(5), tokio).unwrap();
     let settings = BackendSettings {
         name: "b".into(),
         plugin: "sql".into(),
@@ -58,8 +58,10 @@ fn get_many_answers_key_for_key_what_get_answers() {
     let dir = tempfile::tempdir().unwrap();
     // The plugin runs on a plain thread, as in vsamrd.
     let dir_path = dir.path().to_path_buf();
+    let tokio = tokio::runtime::Runtime::new().unwrap();
+    let handle = tokio.handle().clone();
     std::thread::spawn(move || {
-        let mut store = sql_store(&dir_path);
+        let mut store = sql_store(&dir_path, &handle);
         assert!(
             store.exports_lookup().unwrap(),
             "the SQL plugin exports get-many"
@@ -122,7 +124,12 @@ fn get_many_answers_key_for_key_what_get_answers() {
 #[test]
 fn concurrent_gets_through_the_worker_each_get_their_own_record() {
     let dir = tempfile::tempdir().unwrap();
-    let store = sql_store(dir.path());
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let store = sql_store(dir.path(), runtime.handle());
     let backend = BackendHandle::spawn(
         "b",
         vsam_host::runtime::VersionInfo::native("sql"),
@@ -130,11 +137,6 @@ fn concurrent_gets_through_the_worker_each_get_their_own_record() {
         Vec::new(),
     )
     .unwrap();
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
     runtime.block_on(async {
         let ds = dataset("APP.MANY");
         backend.call(Call::Create(ds.clone(), None)).await.unwrap();

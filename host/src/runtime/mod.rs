@@ -74,8 +74,9 @@ pub fn start_stores(
     let stores = (0..=settings.readers)
         .map(|_| WasmStore::new(plugin.clone(), settings.clone(), grants.clone()))
         .collect::<Vec<_>>();
-    // WASI's synchronous calls may not run on a tokio thread: start the
-    // instances on a plain one, like the workers that will own them.
+    // A call blocks its thread until the plugin answers, which a tokio
+    // thread may not do: start the instances on a plain one, like the
+    // workers that will own them.
     let mut stores = std::thread::scope(|scope| {
         scope
             .spawn(move || {
@@ -155,7 +156,7 @@ pub fn prepare_backend(
         .clone();
     let grants = match previous {
         Some(old) if old.settings.grants_same_as(settings) => old.grants.clone(),
-        _ => Grants::for_backend(settings)?,
+        _ => Grants::for_backend(settings, plugin.runtime())?,
     };
     Ok(BackendSetup {
         settings: settings.clone(),

@@ -6,6 +6,13 @@
 //! files. Each call runs under an epoch deadline (the per-call time limit)
 //! and a memory cap. A call that traps, times out or hits the cap drops the
 //! instance; the next call gets a fresh one.
+//!
+//! Host functions are async (WASI's clocks, polls and files, the SQL and
+//! object-store capabilities), and every call, `init` included, runs under
+//! a wall-clock limit too: the call limit plus [`CALL_GRACE`]. Epochs stop
+//! a plugin that computes too long; the wall clock stops one that waits in
+//! a host function (a sleep, a statement that waits on a lock, a store
+//! that never answers), by dropping the call where it waits.
 
 use super::call::{Call, CallError, CallResult, RecordStore, Reply};
 use super::convert;
@@ -17,6 +24,7 @@ use sha2::{Digest, Sha256};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
+use tokio::runtime::Handle;
 use wasmtime::component::{Component, HasSelf, Linker, ResourceTable, TypedFunc};
 use wasmtime::{
     Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store, StoreLimits,
@@ -28,6 +36,8 @@ mod bindings {
     wasmtime::component::bindgen!({
         path: "../plugin-sdk/wit",
         world: "backend-core",
+        imports: { default: async },
+        exports: { default: async },
     });
 }
 
@@ -40,11 +50,17 @@ pub(super) use bindings::vsam::backend::types as wit_types;
 /// How often the epoch ticks; per-call time limits are multiples of it.
 pub const EPOCH_TICK: Duration = Duration::from_millis(10);
 
+/// How far past its limit a call may end: a call waiting in a host
+/// function is dropped at its limit plus this (the time to notice and to
+/// unwind), and answered as one that ran too long.
+pub const CALL_GRACE: Duration = Duration::from_millis(100);
+
 /// The shared wasmtime engine, linker and compiled-plugin cache.
 pub struct PluginRuntime {
     engine: Engine,
     linker: Linker<InstanceState>,
     cache_dir: Option<PathBuf>,
+    runtime: Handle,
 }
 
 /// One loaded plugin version: immutable once compiled.
@@ -57,6 +73,9 @@ pub struct LoadedPlugin {
     pub loaded_at: SystemTime,
     engine: Engine,
     pre: bindings::BackendCorePre<InstanceState>,
+    /// vsamrd's tokio runtime: calls into the plugin's instances run on it
+    /// (from the worker threads that own them), with its timers and I/O.
+    runtime: Handle,
 }
 
 /// What a plugin instance's store holds: its WASI context (the granted
@@ -87,7 +106,7 @@ impl WasiView for InstanceState {
 impl bindings::vsam::backend::types::Host for InstanceState {}
 
 impl bindings::vsam::backend::log::Host for InstanceState {
-    fn write(&mut self, level: Level, message: String) {
+    async fn write(&mut self, level: Level, message: String) {
         if level == Level::Error && message.starts_with(vsam_plugin_sdk::log::PANIC_PREFIX) {
             let mut panic = message.clone();
             panic.truncate(panic.floor_char_boundary(400));
@@ -108,103 +127,111 @@ impl bindings::vsam::backend::log::Host for InstanceState {
 }
 
 impl wit_sql::Host for InstanceState {
-    fn current_dialect(&mut self) -> Result<wit_sql::Dialect, wit_sql::SqlError> {
-        self.sql.dialect()
+    async fn current_dialect(&mut self) -> Result<wit_sql::Dialect, wit_sql::SqlError> {
+        self.sql.dialect().await
     }
-    fn query(
+    async fn query(
         &mut self,
         statement: String,
         params: Vec<wit_sql::Value>,
     ) -> Result<Vec<Vec<wit_sql::Value>>, wit_sql::SqlError> {
-        self.sql.query(&statement, &params)
+        self.sql.query(&statement, &params).await
     }
-    fn execute(
+    async fn execute(
         &mut self,
         statement: String,
         params: Vec<wit_sql::Value>,
     ) -> Result<u64, wit_sql::SqlError> {
-        self.sql.execute(&statement, &params)
+        self.sql.execute(&statement, &params).await
     }
-    fn batch(&mut self, statements: String) -> Result<(), wit_sql::SqlError> {
-        self.sql.batch(&statements)
+    async fn batch(&mut self, statements: String) -> Result<(), wit_sql::SqlError> {
+        self.sql.batch(&statements).await
     }
-    fn begin(&mut self) -> Result<(), wit_sql::SqlError> {
-        self.sql.begin()
+    async fn begin(&mut self) -> Result<(), wit_sql::SqlError> {
+        self.sql.begin().await
     }
-    fn commit(&mut self) -> Result<(), wit_sql::SqlError> {
-        self.sql.commit()
+    async fn commit(&mut self) -> Result<(), wit_sql::SqlError> {
+        self.sql.commit().await
     }
-    fn rollback(&mut self) -> Result<(), wit_sql::SqlError> {
-        self.sql.rollback()
+    async fn rollback(&mut self) -> Result<(), wit_sql::SqlError> {
+        self.sql.rollback().await
     }
 }
 
 impl InstanceState {
-    fn bucket(&self) -> Result<&ObjectGrant, wit_objects::ObjectError> {
+    fn bucket(&self) -> Result<Arc<ObjectGrant>, wit_objects::ObjectError> {
         self.objects
-            .as_deref()
+            .clone()
             .ok_or(wit_objects::ObjectError::NotGranted)
     }
 }
 
 impl wit_objects::Host for InstanceState {
-    fn get(
+    async fn get(
         &mut self,
         name: String,
     ) -> Result<Option<wit_objects::Object>, wit_objects::ObjectError> {
-        self.bucket()?.get(&name)
+        self.bucket()?.get(&name).await
     }
-    fn get_many(
+    async fn get_many(
         &mut self,
         names: Vec<String>,
     ) -> Result<Vec<Option<wit_objects::Object>>, wit_objects::ObjectError> {
-        self.bucket()?.get_many(&names)
+        self.bucket()?.get_many(&names).await
     }
-    fn head(
+    async fn head(
         &mut self,
         name: String,
     ) -> Result<Option<wit_objects::ObjectInfo>, wit_objects::ObjectError> {
-        self.bucket()?.head(&name)
+        self.bucket()?.head(&name).await
     }
-    fn put(&mut self, name: String, body: Vec<u8>) -> Result<String, wit_objects::ObjectError> {
+    async fn put(
+        &mut self,
+        name: String,
+        body: Vec<u8>,
+    ) -> Result<String, wit_objects::ObjectError> {
         self.bucket()?
             .put(&name, body, object_store::PutMode::Overwrite)
+            .await
     }
-    fn put_if_absent(
+    async fn put_if_absent(
         &mut self,
         name: String,
         body: Vec<u8>,
     ) -> Result<String, wit_objects::ObjectError> {
         self.bucket()?
             .put(&name, body, object_store::PutMode::Create)
+            .await
     }
-    fn put_if_match(
+    async fn put_if_match(
         &mut self,
         name: String,
         body: Vec<u8>,
         etag: String,
     ) -> Result<String, wit_objects::ObjectError> {
-        self.bucket()?.put_if_match(&name, body, etag)
+        self.bucket()?.put_if_match(&name, body, etag).await
     }
-    fn put_many(
+    async fn put_many(
         &mut self,
         writes: Vec<wit_objects::Write>,
     ) -> Vec<Result<String, wit_objects::ObjectError>> {
         match self.bucket() {
-            Ok(bucket) => bucket.put_many(writes),
+            Ok(bucket) => bucket.put_many(writes).await,
             Err(error) => vec![Err(error); writes.len()],
         }
     }
-    fn delete(&mut self, name: String) -> Result<(), wit_objects::ObjectError> {
-        self.bucket()?.delete(&name)
+    async fn delete(&mut self, name: String) -> Result<(), wit_objects::ObjectError> {
+        self.bucket()?.delete(&name).await
     }
-    fn list(
+    async fn list(
         &mut self,
         prefix: String,
         start_after: Option<String>,
         limit: u32,
     ) -> Result<Vec<wit_objects::ObjectInfo>, wit_objects::ObjectError> {
-        self.bucket()?.list(&prefix, start_after.as_deref(), limit)
+        self.bucket()?
+            .list(&prefix, start_after.as_deref(), limit)
+            .await
     }
 }
 
@@ -219,14 +246,15 @@ pub struct Grants {
 }
 
 impl Grants {
-    /// Connects what `settings` grant (no request is sent yet).
-    pub fn for_backend(settings: &BackendSettings) -> Result<Self> {
+    /// Connects what `settings` grant (no request is sent yet); their
+    /// connections run on `runtime`.
+    pub fn for_backend(settings: &BackendSettings, runtime: &Handle) -> Result<Self> {
         let timeout = Duration::from_millis(settings.call_timeout_ms);
         let database = settings
             .database
             .as_ref()
             .map(|url| {
-                SqlGrant::new(url, timeout)
+                SqlGrant::new(url, timeout, runtime)
                     .with_context(|| format!("backend {}: database {url}", settings.name))
             })
             .transpose()?;
@@ -236,7 +264,7 @@ impl Grants {
             .bucket
             .as_ref()
             .map(|spec| {
-                ObjectGrant::new(spec, timeout * 2 / 5)
+                ObjectGrant::new(spec, timeout * 2 / 5, runtime)
                     .with_context(|| format!("backend {}: {spec}", settings.name))
             })
             .transpose()?;
@@ -246,8 +274,9 @@ impl Grants {
 
 impl PluginRuntime {
     /// Builds the engine (pooling allocator, epoch interruption) and starts
-    /// the epoch ticker. Compiled plugins are cached in `cache_dir`.
-    pub fn new(cache_dir: Option<PathBuf>) -> Result<Arc<Self>> {
+    /// the epoch ticker. Compiled plugins are cached in `cache_dir`; calls
+    /// into plugins and the connections of their grants run on `runtime`.
+    pub fn new(cache_dir: Option<PathBuf>, runtime: Handle) -> Result<Arc<Self>> {
         // Compiling a plugin version is background work: its threads yield
         // to the ones serving requests (a reload compiles while clients
         // work). The pool may exist already (another server in-process).
@@ -266,7 +295,7 @@ impl PluginRuntime {
         config.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
         let engine = ah(Engine::new(&config)).context("creating the WebAssembly engine")?;
         let mut linker = Linker::new(&engine);
-        ah(wasmtime_wasi::p2::add_to_linker_sync(&mut linker)).context("linking WASI")?;
+        ah(wasmtime_wasi::p2::add_to_linker_async(&mut linker)).context("linking WASI")?;
         ah(bindings::BackendCore::add_to_linker::<_, HasSelf<_>>(
             &mut linker,
             |state| state,
@@ -292,6 +321,7 @@ impl PluginRuntime {
             engine,
             linker,
             cache_dir,
+            runtime,
         }))
     }
 
@@ -327,6 +357,7 @@ impl PluginRuntime {
             loaded_at: SystemTime::now(),
             engine: self.engine.clone(),
             pre,
+            runtime: self.runtime.clone(),
         }))
     }
 
@@ -457,6 +488,11 @@ pub fn content_hash(bytes: &[u8]) -> String {
 }
 
 impl LoadedPlugin {
+    /// The runtime its instances' calls and grants run on.
+    pub fn runtime(&self) -> &Handle {
+        &self.runtime
+    }
+
     /// What the workers running this version report of it.
     pub fn version_info(&self) -> super::VersionInfo {
         super::VersionInfo {
@@ -514,18 +550,35 @@ impl WasmStore {
         }
     }
 
+    /// The wall-clock bound of one call: its limit plus [`CALL_GRACE`].
+    fn wall_limit(&self) -> Duration {
+        Duration::from_millis(self.settings.call_timeout_ms) + CALL_GRACE
+    }
+
     /// Instantiates the plugin and runs its `init` if there is no live
-    /// instance. Fails with the reason if the plugin cannot start.
+    /// instance. Fails with the reason if the plugin cannot start, or if
+    /// `init` runs or waits past the call limit.
     pub fn ensure_instance(&mut self) -> Result<(), CallError> {
         if self.live.is_some() {
             return Ok(());
         }
-        let live = self.instantiate().map_err(|e| {
-            CallError::Fault(format!(
-                "backend {} could not start plugin {}: {e:#}",
-                self.settings.name, self.plugin.name
-            ))
-        })?;
+        let runtime = self.plugin.runtime.clone();
+        let limit = self.wall_limit();
+        let started =
+            runtime.block_on(async { tokio::time::timeout(limit, self.instantiate()).await });
+        let live = match started {
+            Ok(Ok(live)) => live,
+            Ok(Err(Started::Trapped(error))) if is_interrupt(&error) => {
+                return Err(self.overtime("init"));
+            }
+            Ok(Err(Started::Trapped(error) | Started::Refused(error))) => {
+                return Err(CallError::Fault(format!(
+                    "backend {} could not start plugin {}: {error:#}",
+                    self.settings.name, self.plugin.name
+                )));
+            }
+            Err(_) => return Err(self.overtime("init")),
+        };
         self.live = Some(live);
         Ok(())
     }
@@ -540,15 +593,17 @@ impl WasmStore {
             .is_some_and(|live| live.get_many.is_some()))
     }
 
-    fn instantiate(&self) -> Result<Live> {
+    async fn instantiate(&self) -> Result<Live, Started> {
         let mut wasi = WasiCtxBuilder::new();
         if let Some(dir) = &self.settings.directory {
             std::fs::create_dir_all(dir)
-                .with_context(|| format!("creating directory {}", dir.display()))?;
+                .with_context(|| format!("creating directory {}", dir.display()))
+                .map_err(Started::Refused)?;
             ah(wasi
                 .preopened_dir(dir, "/data", FsPerms::ReadWrite)
                 .map(drop))
-            .with_context(|| format!("granting directory {}", dir.display()))?;
+            .with_context(|| format!("granting directory {}", dir.display()))
+            .map_err(Started::Refused)?;
         }
         let limits = StoreLimitsBuilder::new()
             .memory_size(self.settings.memory_limit as usize)
@@ -567,23 +622,45 @@ impl WasmStore {
         let mut store = Store::new(&self.plugin.engine, state);
         store.limiter(|state| &mut state.limits);
         store.set_epoch_deadline(self.deadline_ticks);
-        let instance = self.plugin.pre.instance_pre().instantiate(&mut store)?;
-        let bindings = bindings::BackendCore::new(&mut store, &instance)?;
+        let trapped = |e: wasmtime::Error| Started::Trapped(e.into());
+        let instance = self
+            .plugin
+            .pre
+            .instance_pre()
+            .instantiate_async(&mut store)
+            .await
+            .map_err(trapped)?;
+        let bindings = bindings::BackendCore::new(&mut store, &instance).map_err(trapped)?;
         let get_many: Option<GetMany> = ah(instance
             .get_export_index(&mut store, None, LOOKUP_INTERFACE)
             .and_then(|lookup| instance.get_export_index(&mut store, Some(&lookup), "get-many"))
             .map(|index| instance.get_typed_func(&mut store, index))
             .transpose())
-        .context("the plugin's lookup.get-many does not have the contract's signature")?;
+        .context("the plugin's lookup.get-many does not have the contract's signature")
+        .map_err(Started::Refused)?;
         let init = bindings
             .vsam_backend_store()
-            .call_init(&mut store, &self.settings.params)?;
-        init.map_err(|message| anyhow::anyhow!("plugin init refused: {message}"))?;
+            .call_init(&mut store, &self.settings.params)
+            .await
+            .map_err(trapped)?;
+        init.map_err(|message| {
+            Started::Refused(anyhow::anyhow!("plugin init refused: {message}"))
+        })?;
         Ok(Live {
             store,
             bindings,
             get_many,
         })
+    }
+
+    /// The fault of a call that ran or waited past the limit.
+    fn overtime(&self, function: &str) -> CallError {
+        let message = format!(
+            "plugin {} of backend {} ran longer than the limit of {} ms in `{function}`; the instance was replaced",
+            self.plugin.name, self.settings.name, self.settings.call_timeout_ms
+        );
+        tracing::error!(backend = %self.settings.name, "{message}");
+        CallError::Fault(message)
     }
 
     fn describe_fault(
@@ -620,86 +697,125 @@ impl WasmStore {
     }
 }
 
+/// Why an instance did not start: its code trapped (or was stopped), or
+/// the host or the plugin's `init` refused.
+enum Started {
+    Trapped(anyhow::Error),
+    Refused(anyhow::Error),
+}
+
+/// True for the trap of a call stopped at its epoch deadline.
+fn is_interrupt(error: &anyhow::Error) -> bool {
+    matches!(
+        error.downcast_ref::<wasmtime::Trap>(),
+        Some(wasmtime::Trap::Interrupt)
+    )
+}
+
 fn first_line(error: &wasmtime::Error) -> String {
     let text = format!("{error:#}");
     text.lines().next().unwrap_or("").to_string()
 }
 
+/// Runs one call on a live instance.
+async fn run(
+    live: &mut Live,
+    call: &Call,
+) -> wasmtime::Result<Result<Reply, wit_types::StoreError>> {
+    let store = live.bindings.vsam_backend_store();
+    let ctx = &mut live.store;
+    match call {
+        Call::Create(ds, layout) => store
+            .call_create(ctx, &convert::dataset(ds), layout.as_deref())
+            .await
+            .map(|r| r.map(|()| Reply::Done)),
+        Call::Destroy(ds) => store
+            .call_destroy(ctx, &convert::dataset(ds))
+            .await
+            .map(|r| r.map(|()| Reply::Done)),
+        Call::Get(ds, key) => store
+            .call_get(ctx, &convert::dataset(ds), key)
+            .await
+            .map(|r| r.map(Reply::Record)),
+        Call::GetMany(ds, keys) => match &live.get_many {
+            Some(get_many) => get_many
+                .call_async(&mut *ctx, (convert::dataset(ds), keys.clone()))
+                .await
+                .map(|(r,)| r.map(Reply::Records)),
+            None => {
+                let dataset = convert::dataset(ds);
+                let mut answers = Vec::with_capacity(keys.len());
+                for key in keys {
+                    match store.call_get(&mut *ctx, &dataset, key).await? {
+                        Ok(record) => answers.push(record),
+                        Err(error) => return Ok(Err(error)),
+                    }
+                }
+                Ok(Ok(Reply::Records(answers)))
+            }
+        },
+        Call::Scan(ds, from, dir, limit) => store
+            .call_scan(
+                ctx,
+                &convert::dataset(ds),
+                &convert::start(from),
+                convert::direction(*dir),
+                *limit,
+            )
+            .await
+            .map(|r| {
+                r.map(|entries| Reply::Entries(entries.into_iter().map(convert::entry).collect()))
+            }),
+        Call::Insert(ds, key, value) => store
+            .call_insert(ctx, &convert::dataset(ds), key, value)
+            .await
+            .map(|r| r.map(|()| Reply::Done)),
+        Call::Replace(ds, key, value) => store
+            .call_replace(ctx, &convert::dataset(ds), key, value)
+            .await
+            .map(|r| r.map(|()| Reply::Done)),
+        Call::Delete(ds, key) => store
+            .call_delete(ctx, &convert::dataset(ds), key)
+            .await
+            .map(|r| r.map(|()| Reply::Done)),
+        Call::Append(ds, value) => store
+            .call_append(ctx, &convert::dataset(ds), value)
+            .await
+            .map(|r| r.map(Reply::Key)),
+        Call::Flush(ds) => store
+            .call_flush(ctx, &convert::dataset(ds))
+            .await
+            .map(|r| r.map(|()| Reply::Done)),
+        Call::Sync => store.call_sync(ctx).await.map(|r| r.map(|()| Reply::Done)),
+    }
+}
+
 impl RecordStore for WasmStore {
     fn call(&mut self, call: Call) -> CallResult {
         self.ensure_instance()?;
+        let limit = self.wall_limit();
+        let runtime = self.plugin.runtime.clone();
         let live = self.live.as_mut().expect("instance ensured above");
         live.store.set_epoch_deadline(self.deadline_ticks);
         // Only a panic of this call describes its trap.
         live.store.data_mut().panic = None;
-        let store = live.bindings.vsam_backend_store();
-        let ctx = &mut live.store;
-        let outcome: wasmtime::Result<Result<Reply, wit_types::StoreError>> = match &call {
-            Call::Create(ds, layout) => store
-                .call_create(ctx, &convert::dataset(ds), layout.as_deref())
-                .map(|r| r.map(|()| Reply::Done)),
-            Call::Destroy(ds) => store
-                .call_destroy(ctx, &convert::dataset(ds))
-                .map(|r| r.map(|()| Reply::Done)),
-            Call::Get(ds, key) => store
-                .call_get(ctx, &convert::dataset(ds), key)
-                .map(|r| r.map(Reply::Record)),
-            Call::GetMany(ds, keys) => match &live.get_many {
-                Some(get_many) => get_many
-                    .call(&mut *ctx, (convert::dataset(ds), keys.clone()))
-                    .map(|(r,)| r.map(Reply::Records)),
-                None => {
-                    let dataset = convert::dataset(ds);
-                    keys.iter()
-                        .map(|key| store.call_get(&mut *ctx, &dataset, key))
-                        .collect::<wasmtime::Result<Vec<_>>>()
-                        .map(|answers| {
-                            answers
-                                .into_iter()
-                                .collect::<Result<Vec<_>, _>>()
-                                .map(Reply::Records)
-                        })
-                }
-            },
-            Call::Scan(ds, from, dir, limit) => store
-                .call_scan(
-                    ctx,
-                    &convert::dataset(ds),
-                    &convert::start(from),
-                    convert::direction(*dir),
-                    *limit,
-                )
-                .map(|r| {
-                    r.map(|entries| {
-                        Reply::Entries(entries.into_iter().map(convert::entry).collect())
-                    })
-                }),
-            Call::Insert(ds, key, value) => store
-                .call_insert(ctx, &convert::dataset(ds), key, value)
-                .map(|r| r.map(|()| Reply::Done)),
-            Call::Replace(ds, key, value) => store
-                .call_replace(ctx, &convert::dataset(ds), key, value)
-                .map(|r| r.map(|()| Reply::Done)),
-            Call::Delete(ds, key) => store
-                .call_delete(ctx, &convert::dataset(ds), key)
-                .map(|r| r.map(|()| Reply::Done)),
-            Call::Append(ds, value) => store
-                .call_append(ctx, &convert::dataset(ds), value)
-                .map(|r| r.map(Reply::Key)),
-            Call::Flush(ds) => store
-                .call_flush(ctx, &convert::dataset(ds))
-                .map(|r| r.map(|()| Reply::Done)),
-            Call::Sync => store.call_sync(ctx).map(|r| r.map(|()| Reply::Done)),
-        };
+        let outcome =
+            runtime.block_on(async { tokio::time::timeout(limit, run(live, &call)).await });
         match outcome {
-            Ok(Ok(reply)) => Ok(reply),
-            Ok(Err(error)) => Err(CallError::Store(convert::store_error(error))),
-            Err(error) => {
+            Ok(Ok(Ok(reply))) => Ok(reply),
+            Ok(Ok(Err(error))) => Err(CallError::Store(convert::store_error(error))),
+            Ok(Err(error)) => {
                 let panic = live.store.data_mut().panic.take();
                 let message = self.describe_fault(&call, &error, panic);
                 tracing::error!(backend = %self.settings.name, "{message}");
                 self.live = None;
                 Err(CallError::Fault(message))
+            }
+            // Stopped where it waited: the instance is in the middle of a
+            // call and cannot be entered again.
+            Err(_) => {
+                self.live = None;
+                Err(self.overtime(call.name()))
             }
         }
     }

@@ -40,7 +40,6 @@ enum Bucket {
 /// A backend's granted bucket, shared by its plugin instances.
 pub struct ObjectGrant {
     bucket: Bucket,
-    runtime: Handle,
     /// Longest one request may take, retries included.
     deadline: Duration,
     /// Where the bucket is, for messages (never the credentials).
@@ -48,18 +47,20 @@ pub struct ObjectGrant {
 }
 
 impl ObjectGrant {
-    /// Connects the grant (no request is sent yet). Requests run on the
-    /// current tokio runtime; each is bounded by `deadline`.
-    pub fn new(spec: &BucketSpec, deadline: Duration) -> anyhow::Result<Arc<Self>> {
-        let runtime = Handle::try_current()
-            .map_err(|_| anyhow::anyhow!("object-store backends need vsamrd's runtime"))?;
+    /// Connects the grant (no request is sent yet) on `runtime`, which
+    /// drives its requests; each request is bounded by `deadline`.
+    pub fn new(
+        spec: &BucketSpec,
+        deadline: Duration,
+        runtime: &Handle,
+    ) -> anyhow::Result<Arc<Self>> {
+        let _entered = runtime.enter();
         let bucket = match spec {
             BucketSpec::Directory(path) => Bucket::Local(local::LocalBucket::new(path)?),
             BucketSpec::S3(s3) => Bucket::S3(s3::S3Bucket::new(s3, deadline)?),
         };
         Ok(Arc::new(Self {
             bucket,
-            runtime,
             deadline,
             place: spec.to_string(),
         }))
@@ -72,15 +73,15 @@ impl ObjectGrant {
         }
     }
 
-    /// Runs one request from a worker thread, within the deadline.
-    fn block<T>(
+    /// Runs one request within the deadline.
+    async fn within<T>(
         &self,
         what: &str,
         name: &str,
         future: impl Future<Output = Result<T, ObjectError>>,
     ) -> Result<T, ObjectError> {
-        self.runtime
-            .block_on(async { tokio::time::timeout(self.deadline, future).await })
+        tokio::time::timeout(self.deadline, future)
+            .await
             .unwrap_or_else(|_| {
                 Err(ObjectError::Unavailable(format!(
                     "{what} {name:?}: the object store {} did not answer within {} ms",
@@ -127,9 +128,9 @@ impl ObjectGrant {
     }
 
     /// The object under `name`.
-    pub fn get(&self, name: &str) -> Result<Option<Object>, ObjectError> {
+    pub async fn get(&self, name: &str) -> Result<Option<Object>, ObjectError> {
         let path = object_path(name)?;
-        self.block("get", name, self.fetch(name, &path))
+        self.within("get", name, self.fetch(name, &path)).await
     }
 
     async fn fetch(&self, name: &str, path: &Path) -> Result<Option<Object>, ObjectError> {
@@ -150,67 +151,81 @@ impl ObjectGrant {
     }
 
     /// Many objects, fetched concurrently.
-    pub fn get_many(&self, names: &[String]) -> Result<Vec<Option<Object>>, ObjectError> {
+    pub async fn get_many(&self, names: &[String]) -> Result<Vec<Option<Object>>, ObjectError> {
         let paths = names
             .iter()
             .map(|name| object_path(name))
             .collect::<Result<Vec<_>, _>>()?;
         let first = names.first().map(String::as_str).unwrap_or("");
-        self.block(
+        let fetches: Vec<_> = names
+            .iter()
+            .zip(&paths)
+            .map(|(name, path)| self.fetch(name, path))
+            .collect();
+        self.within(
             "get",
             first,
-            futures::stream::iter(names.iter().zip(&paths))
-                .map(|(name, path)| self.fetch(name, path))
+            futures::stream::iter(fetches)
                 .buffered(MAX_CONCURRENT)
                 .try_collect(),
         )
+        .await
     }
 
     /// Size and version of the object under `name`.
-    pub fn head(&self, name: &str) -> Result<Option<ObjectInfo>, ObjectError> {
+    pub async fn head(&self, name: &str) -> Result<Option<ObjectInfo>, ObjectError> {
         let path = object_path(name)?;
-        self.block("head", name, async {
+        self.within("head", name, async {
             match self.store().head(&path).await {
                 Ok(meta) => Ok(Some(info(meta))),
                 Err(object_store::Error::NotFound { .. }) => Ok(None),
                 Err(e) => Err(self.error("head", name, e)),
             }
         })
+        .await
     }
 
     /// Stores an object under `mode`; returns its new version tag.
-    pub fn put(&self, name: &str, body: Vec<u8>, mode: PutMode) -> Result<String, ObjectError> {
+    pub async fn put(
+        &self,
+        name: &str,
+        body: Vec<u8>,
+        mode: PutMode,
+    ) -> Result<String, ObjectError> {
         let path = object_path(name)?;
-        self.block(
+        self.within(
             mode_name(&mode),
             name,
             self.store_object(name, &path, body, mode),
         )
+        .await
     }
 
     /// Many writes, concurrently; each answered on its own.
-    pub fn put_many(&self, writes: Vec<Write>) -> Vec<Result<String, ObjectError>> {
+    pub async fn put_many(&self, writes: Vec<Write>) -> Vec<Result<String, ObjectError>> {
         let first = writes.first().map(|w| w.name.clone()).unwrap_or_default();
         let all = writes.len();
-        let outcome = self.block("put", &first, async {
-            Ok(futures::stream::iter(writes)
-                .map(|write| async move {
-                    let path = object_path(&write.name)?;
-                    let mode = match write.condition {
-                        Condition::None => PutMode::Overwrite,
-                        Condition::Absent => PutMode::Create,
-                        Condition::IfMatch(etag) => PutMode::Update(UpdateVersion {
-                            e_tag: Some(etag),
-                            version: None,
-                        }),
-                    };
-                    self.store_object(&write.name, &path, write.body, mode)
-                        .await
-                })
-                .buffered(MAX_CONCURRENT)
-                .collect::<Vec<_>>()
-                .await)
-        });
+        let outcome = self
+            .within("put", &first, async {
+                Ok(futures::stream::iter(writes)
+                    .map(|write| async move {
+                        let path = object_path(&write.name)?;
+                        let mode = match write.condition {
+                            Condition::None => PutMode::Overwrite,
+                            Condition::Absent => PutMode::Create,
+                            Condition::IfMatch(etag) => PutMode::Update(UpdateVersion {
+                                e_tag: Some(etag),
+                                version: None,
+                            }),
+                        };
+                        self.store_object(&write.name, &path, write.body, mode)
+                            .await
+                    })
+                    .buffered(MAX_CONCURRENT)
+                    .collect::<Vec<_>>()
+                    .await)
+            })
+            .await;
         // Out of time: every write is reported failed (some may be stored).
         outcome.unwrap_or_else(|error| vec![Err(error); all])
     }
@@ -240,7 +255,7 @@ impl ObjectGrant {
     }
 
     /// Replaces the object under `name` only at version `etag`.
-    pub fn put_if_match(
+    pub async fn put_if_match(
         &self,
         name: &str,
         body: Vec<u8>,
@@ -250,13 +265,13 @@ impl ObjectGrant {
             e_tag: Some(etag),
             version: None,
         };
-        self.put(name, body, PutMode::Update(version))
+        self.put(name, body, PutMode::Update(version)).await
     }
 
     /// Removes the object under `name`, if any.
-    pub fn delete(&self, name: &str) -> Result<(), ObjectError> {
+    pub async fn delete(&self, name: &str) -> Result<(), ObjectError> {
         let path = object_path(name)?;
-        self.block("delete", name, async {
+        self.within("delete", name, async {
             let deleted = match &self.bucket {
                 Bucket::Local(local) => local.delete(&path).await,
                 Bucket::S3(s3) => s3.store().delete(&path).await,
@@ -266,18 +281,19 @@ impl ObjectGrant {
                 Err(e) => Err(self.error("delete", name, e)),
             }
         })
+        .await
     }
 
     /// Up to `limit` objects under the name prefix `prefix`, in name order,
     /// after `start_after`.
-    pub fn list(
+    pub async fn list(
         &self,
         prefix: &str,
         start_after: Option<&str>,
         limit: u32,
     ) -> Result<Vec<ObjectInfo>, ObjectError> {
         let limit = limit as usize;
-        self.block("list", prefix, async {
+        self.within("list", prefix, async {
             let listed = match &self.bucket {
                 Bucket::S3(s3) => s3.list(prefix, start_after, limit).await,
                 Bucket::Local(local) => local.list(prefix, start_after, limit).await,
@@ -286,6 +302,7 @@ impl ObjectGrant {
                 .map(|metas| metas.into_iter().map(info).collect())
                 .map_err(|e| self.error("list", prefix, e))
         })
+        .await
     }
 }
 
@@ -404,11 +421,10 @@ mod tests {
             access_key_id: Some("id".into()),
             secret_access_key: Some("secret".into()),
         });
-        let grant = {
-            let _entered = runtime.enter();
-            ObjectGrant::new(&spec, Duration::from_secs(5)).unwrap()
-        };
-        let Err(ObjectError::Unavailable(message)) = grant.get("PROD.CUST/ci/0001") else {
+        let grant = ObjectGrant::new(&spec, Duration::from_secs(5), runtime.handle()).unwrap();
+        let Err(ObjectError::Unavailable(message)) =
+            runtime.block_on(grant.get("PROD.CUST/ci/0001"))
+        else {
             panic!("a refused connection is not an unavailable store");
         };
         assert_eq!(

@@ -19,6 +19,7 @@ use std::fmt;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
+use tokio::runtime::Handle;
 
 /// Where a backend's database is, as configured.
 #[derive(Clone, PartialEq, Eq)]
@@ -90,43 +91,90 @@ impl fmt::Debug for DatabaseUrl {
 
 /// A backend's granted database, ready to hand out connections.
 pub enum SqlGrant {
-    /// Each session opens its own connection to the file.
-    Sqlite(PathBuf),
+    /// Each session opens its own connection to the file; a statement
+    /// waits for a lock at most this long.
+    Sqlite(PathBuf, Duration),
     /// Sessions borrow connections from a pool.
     Postgres(postgres::PgGrant),
 }
 
 impl SqlGrant {
-    /// Prepares the grant. PostgreSQL needs a tokio runtime to drive its
-    /// connections; sessions block on it from backend worker threads.
-    pub fn new(url: &DatabaseUrl, timeout: Duration) -> anyhow::Result<Arc<Self>> {
+    /// Prepares the grant. PostgreSQL connections are driven by `runtime`;
+    /// no statement waits longer than `timeout` (a plugin call's limit).
+    pub fn new(
+        url: &DatabaseUrl,
+        timeout: Duration,
+        runtime: &Handle,
+    ) -> anyhow::Result<Arc<Self>> {
         Ok(Arc::new(match url {
             DatabaseUrl::Sqlite(path) => {
                 if let Some(parent) = path.parent() {
                     std::fs::create_dir_all(parent)?;
                 }
-                Self::Sqlite(path.clone())
+                Self::Sqlite(path.clone(), timeout)
             }
-            DatabaseUrl::Postgres(text) => Self::Postgres(postgres::PgGrant::new(text, timeout)?),
+            DatabaseUrl::Postgres(text) => {
+                Self::Postgres(postgres::PgGrant::new(text, timeout, runtime)?)
+            }
         }))
     }
 }
 
-/// One live connection of either kind.
-trait Connection: Send {
-    fn dialect(&self) -> Dialect;
-    fn query(&mut self, statement: &str, params: &[Value]) -> Result<Vec<Vec<Value>>, SqlError>;
-    fn execute(&mut self, statement: &str, params: &[Value]) -> Result<u64, SqlError>;
-    fn batch(&mut self, statements: &str) -> Result<(), SqlError>;
+/// One live connection of either kind. SQLite's calls are synchronous and
+/// short (a lock wait is bounded by the grant's timeout); PostgreSQL's are
+/// awaited, so a call stopped at its limit stops waiting for the server.
+enum Link {
+    Sqlite(sqlite::SqliteConnection),
+    Postgres(postgres::PgConnection),
+}
+
+impl Link {
+    fn dialect(&self) -> Dialect {
+        match self {
+            Link::Sqlite(_) => Dialect::Sqlite,
+            Link::Postgres(_) => Dialect::Postgres,
+        }
+    }
+
+    async fn query(
+        &mut self,
+        statement: &str,
+        params: &[Value],
+    ) -> Result<Vec<Vec<Value>>, SqlError> {
+        match self {
+            Link::Sqlite(c) => c.query(statement, params),
+            Link::Postgres(c) => c.query(statement, params).await,
+        }
+    }
+
+    async fn execute(&mut self, statement: &str, params: &[Value]) -> Result<u64, SqlError> {
+        match self {
+            Link::Sqlite(c) => c.execute(statement, params),
+            Link::Postgres(c) => c.execute(statement, params).await,
+        }
+    }
+
+    async fn batch(&mut self, statements: &str) -> Result<(), SqlError> {
+        match self {
+            Link::Sqlite(c) => c.batch(statements),
+            Link::Postgres(c) => c.batch(statements).await,
+        }
+    }
+
     /// Rolls back whatever transaction is open; false if the connection is
     /// unusable.
-    fn abandon(&mut self) -> bool;
+    async fn abandon(&mut self) -> bool {
+        match self {
+            Link::Sqlite(c) => c.abandon(),
+            Link::Postgres(c) => c.abandon().await,
+        }
+    }
 }
 
 /// The database as one plugin instance sees it.
 pub struct SqlSession {
     grant: Option<Arc<SqlGrant>>,
-    connection: Option<Box<dyn Connection>>,
+    connection: Option<Link>,
     in_transaction: bool,
 }
 
@@ -140,25 +188,23 @@ impl SqlSession {
         }
     }
 
-    fn connection(&mut self) -> Result<&mut Box<dyn Connection>, SqlError> {
+    async fn connection(&mut self) -> Result<&mut Link, SqlError> {
         let grant = self.grant.as_ref().ok_or(SqlError::NotGranted)?;
         if self.connection.is_none() {
-            let connection: Box<dyn Connection> = match grant.as_ref() {
-                SqlGrant::Sqlite(path) => Box::new(sqlite::SqliteConnection::open(path)?),
-                SqlGrant::Postgres(pg) => Box::new(pg.connect()?),
+            let connection = match grant.as_ref() {
+                SqlGrant::Sqlite(path, timeout) => {
+                    Link::Sqlite(sqlite::SqliteConnection::open(path, *timeout)?)
+                }
+                SqlGrant::Postgres(pg) => Link::Postgres(pg.connect().await?),
             };
             self.connection = Some(connection);
         }
         Ok(self.connection.as_mut().expect("connected above"))
     }
 
-    /// Runs `f` on the connection; a lost connection is dropped (and its
-    /// transaction with it) so the next call reconnects.
-    fn with<T>(
-        &mut self,
-        f: impl FnOnce(&mut dyn Connection) -> Result<T, SqlError>,
-    ) -> Result<T, SqlError> {
-        let result = f(self.connection()?.as_mut());
+    /// Drops a lost connection (and its transaction with it) so the next
+    /// call reconnects.
+    fn check<T>(&mut self, result: Result<T, SqlError>) -> Result<T, SqlError> {
         if let Err(SqlError::Unavailable(_)) = &result {
             self.connection = None;
             self.in_transaction = false;
@@ -167,78 +213,92 @@ impl SqlSession {
     }
 
     /// The dialect.
-    pub fn dialect(&mut self) -> Result<Dialect, SqlError> {
-        self.with(|c| Ok(c.dialect()))
+    pub async fn dialect(&mut self) -> Result<Dialect, SqlError> {
+        let result = self.connection().await.map(|c| c.dialect());
+        self.check(result)
     }
 
     /// A statement that returns rows.
-    pub fn query(
+    pub async fn query(
         &mut self,
         statement: &str,
         params: &[Value],
     ) -> Result<Vec<Vec<Value>>, SqlError> {
-        self.with(|c| c.query(statement, params))
+        let result = match self.connection().await {
+            Ok(c) => c.query(statement, params).await,
+            Err(e) => Err(e),
+        };
+        self.check(result)
     }
 
     /// A statement that changes rows.
-    pub fn execute(&mut self, statement: &str, params: &[Value]) -> Result<u64, SqlError> {
-        self.with(|c| c.execute(statement, params))
+    pub async fn execute(&mut self, statement: &str, params: &[Value]) -> Result<u64, SqlError> {
+        let result = match self.connection().await {
+            Ok(c) => c.execute(statement, params).await,
+            Err(e) => Err(e),
+        };
+        self.check(result)
     }
 
     /// Parameterless statements.
-    pub fn batch(&mut self, statements: &str) -> Result<(), SqlError> {
-        self.with(|c| c.batch(statements))
+    pub async fn batch(&mut self, statements: &str) -> Result<(), SqlError> {
+        let result = match self.connection().await {
+            Ok(c) => c.batch(statements).await,
+            Err(e) => Err(e),
+        };
+        self.check(result)
     }
 
     /// Starts a transaction.
-    pub fn begin(&mut self) -> Result<(), SqlError> {
+    pub async fn begin(&mut self) -> Result<(), SqlError> {
         if self.in_transaction {
             return Err(SqlError::Failed(
                 "begin: a transaction is already open; commit or roll it back first".into(),
             ));
         }
-        self.with(|c| c.batch("BEGIN"))?;
+        self.batch("BEGIN").await?;
         self.in_transaction = true;
         Ok(())
     }
 
     /// Commits the open transaction.
-    pub fn commit(&mut self) -> Result<(), SqlError> {
+    pub async fn commit(&mut self) -> Result<(), SqlError> {
         if !self.in_transaction {
             return Err(SqlError::Failed(
                 "commit: no transaction is open (it may have been lost with the connection)".into(),
             ));
         }
         self.in_transaction = false;
-        let result = self.with(|c| c.batch("COMMIT"));
-        if result.is_err() {
-            self.abandon();
+        let result = self.batch("COMMIT").await;
+        if result.is_err()
+            && let Some(connection) = self.connection.as_mut()
+            && !connection.abandon().await
+        {
+            self.connection = None;
         }
         result
     }
 
     /// Abandons the open transaction.
-    pub fn rollback(&mut self) -> Result<(), SqlError> {
+    pub async fn rollback(&mut self) -> Result<(), SqlError> {
         if !self.in_transaction {
             return Ok(());
         }
         self.in_transaction = false;
-        self.with(|c| c.batch("ROLLBACK"))
-    }
-
-    fn abandon(&mut self) {
-        if let Some(connection) = self.connection.as_mut()
-            && !connection.abandon()
-        {
-            self.connection = None;
-        }
+        self.batch("ROLLBACK").await
     }
 }
 
+/// Dropping a session needs no I/O: SQLite rolls back an open transaction
+/// when its connection closes; a PostgreSQL connection that holds a
+/// transaction (or a statement a stopped call left unanswered) is closed
+/// rather than given back to the pool, and the server rolls it back.
 impl Drop for SqlSession {
     fn drop(&mut self) {
-        if self.in_transaction {
-            self.abandon();
+        if self.in_transaction
+            && let Some(Link::Postgres(connection)) = self.connection.as_mut()
+        {
+            connection.discard();
         }
     }
 }

@@ -1,15 +1,15 @@
 //! PostgreSQL connections from a pool (tokio-postgres + deadpool), driven
-//! from backend worker threads by blocking on vsamrd's tokio runtime. A
+//! by vsamrd's tokio runtime and awaited by plugin calls. A
 //! connection an instance gives back (its instance was replaced after a
 //! fault, or a reader dropped its instance after a DEFINE) is reused, so a
 //! new instance does not pay for a new connection and TLS handshake.
 
-use super::Connection;
 use super::postgres_tls::{self, TlsRequest};
-use crate::runtime::wasm::wit_sql::{Dialect, SqlError, Value};
+use crate::runtime::wasm::wit_sql::{SqlError, Value};
 use bytes::BytesMut;
 use deadpool_postgres::{Manager, ManagerConfig, Object, Pool, RecyclingMethod};
 use std::future::Future;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 use tokio::runtime::Handle;
 use tokio_postgres::error::SqlState;
@@ -18,20 +18,26 @@ use tokio_postgres::types::{Format, FromSql, IsNull, ToSql, Type, to_sql_checked
 /// Most connections a backend keeps open to its PostgreSQL server.
 const POOL_SIZE: usize = 16;
 
-/// A backend's pool and the runtime that drives its connections.
+/// A backend's pool.
 pub struct PgGrant {
     pool: Pool,
-    runtime: Handle,
     timeout: Duration,
 }
 
 impl PgGrant {
-    /// Builds the pool; no connection is made until a session needs one.
-    pub fn new(url: &str, timeout: Duration) -> anyhow::Result<Self> {
+    /// Builds the pool, its connections driven by `runtime`; no connection
+    /// is made until a session needs one. The server ends any statement
+    /// that runs past `timeout` (the plugin call's limit) itself too, so a
+    /// call stopped at its limit leaves no work behind on the server.
+    pub fn new(url: &str, timeout: Duration, runtime: &Handle) -> anyhow::Result<Self> {
         let (text, tls) = postgres_tls::parse(url).map_err(anyhow::Error::msg)?;
         let mut config: tokio_postgres::Config = text.parse()?;
         config.connect_timeout(timeout);
         config.application_name("vsamrd");
+        let options = config.get_options().unwrap_or_default().to_string();
+        config.options(
+            format!("{options} -c statement_timeout={}", timeout.as_millis()).trim_start(),
+        );
         let manager_config = || ManagerConfig {
             recycling_method: RecyclingMethod::Fast,
         };
@@ -51,22 +57,18 @@ impl PgGrant {
                 Manager::from_config(config, connector, manager_config())
             }
         };
-        let runtime = Handle::try_current()
-            .map_err(|_| anyhow::anyhow!("PostgreSQL backends need vsamrd's runtime"))?;
+        // The pool spawns its connections' tasks on the current runtime.
+        let _entered = runtime.enter();
         let pool = Pool::builder(manager)
             .max_size(POOL_SIZE)
             .runtime(deadpool_postgres::Runtime::Tokio1)
             .build()?;
-        Ok(Self {
-            pool,
-            runtime,
-            timeout,
-        })
+        Ok(Self { pool, timeout })
     }
 
     /// Borrows a connection for one session.
-    pub fn connect(&self) -> Result<PgConnection, SqlError> {
-        let client = block(&self.runtime, self.timeout, self.pool.get())?.map_err(|e| {
+    pub async fn connect(&self) -> Result<PgConnection, SqlError> {
+        let client = within(self.timeout, self.pool.get()).await?.map_err(|e| {
             // The server's own error, without the pool's "Error occurred
             // while creating a new object" around it.
             let cause = match &e {
@@ -79,29 +81,29 @@ impl PgGrant {
         })?;
         Ok(PgConnection {
             client: Some(client),
-            runtime: self.runtime.clone(),
             timeout: self.timeout,
+            pending: AtomicBool::new(false),
         })
     }
 }
 
-/// Runs a future to completion from a worker thread, within the call limit.
-fn block<F: Future>(runtime: &Handle, timeout: Duration, future: F) -> Result<F::Output, SqlError> {
-    runtime
-        .block_on(async { tokio::time::timeout(timeout, future).await })
-        .map_err(|_| {
-            SqlError::Unavailable(format!(
-                "PostgreSQL did not answer within {} ms",
-                timeout.as_millis()
-            ))
-        })
+/// Awaits a future within the call limit.
+async fn within<F: Future>(timeout: Duration, future: F) -> Result<F::Output, SqlError> {
+    tokio::time::timeout(timeout, future).await.map_err(|_| {
+        SqlError::Unavailable(format!(
+            "PostgreSQL did not answer within {} ms",
+            timeout.as_millis()
+        ))
+    })
 }
 
 /// One pooled connection.
 pub struct PgConnection {
     client: Option<Object>,
-    runtime: Handle,
     timeout: Duration,
+    /// A statement was sent and its answer not yet read: set while a
+    /// statement runs, still set if the call awaiting it was dropped.
+    pending: AtomicBool,
 }
 
 fn error(e: tokio_postgres::Error) -> SqlError {
@@ -134,11 +136,40 @@ impl PgConnection {
             .ok_or_else(|| SqlError::Unavailable("connection lost".into()))
     }
 
-    fn run<T>(
+    async fn run<T>(
         &self,
         future: impl Future<Output = Result<T, tokio_postgres::Error>>,
     ) -> Result<T, SqlError> {
-        block(&self.runtime, self.timeout, future)?.map_err(error)
+        self.pending.store(true, Ordering::Relaxed);
+        let result = within(self.timeout, future).await;
+        if result.is_ok() {
+            self.pending.store(false, Ordering::Relaxed);
+        }
+        result?.map_err(error)
+    }
+
+    /// An answer never read leaves the connection busy: close it.
+    fn settle<T>(&mut self, result: Result<T, SqlError>) -> Result<T, SqlError> {
+        if *self.pending.get_mut() {
+            self.discard();
+        }
+        result
+    }
+
+    /// Closes the connection instead of giving it back to the pool (its
+    /// state is unknown: an open transaction, an unanswered statement).
+    pub fn discard(&mut self) {
+        if let Some(client) = self.client.take() {
+            drop(Object::take(client));
+        }
+    }
+}
+
+impl Drop for PgConnection {
+    fn drop(&mut self) {
+        if *self.pending.get_mut() {
+            self.discard();
+        }
     }
 }
 
@@ -147,17 +178,21 @@ fn bind(params: &[Value]) -> Vec<&(dyn ToSql + Sync)> {
     params.iter().map(|v| v as _).collect()
 }
 
-impl Connection for PgConnection {
-    fn dialect(&self) -> Dialect {
-        Dialect::Postgres
-    }
-
-    fn query(&mut self, statement: &str, params: &[Value]) -> Result<Vec<Vec<Value>>, SqlError> {
+impl PgConnection {
+    /// A statement that returns rows.
+    pub async fn query(
+        &mut self,
+        statement: &str,
+        params: &[Value],
+    ) -> Result<Vec<Vec<Value>>, SqlError> {
         let client = self.client()?;
-        let rows = self.run(async move {
-            let prepared = client.prepare_cached(statement).await?;
-            client.query(&prepared, &bind(params)).await
-        })?;
+        let rows = self
+            .run(async move {
+                let prepared = client.prepare_cached(statement).await?;
+                client.query(&prepared, &bind(params)).await
+            })
+            .await;
+        let rows = self.settle(rows)?;
         let mut out = Vec::with_capacity(rows.len());
         for row in rows {
             let mut values = Vec::with_capacity(row.len());
@@ -176,28 +211,33 @@ impl Connection for PgConnection {
         Ok(out)
     }
 
-    fn execute(&mut self, statement: &str, params: &[Value]) -> Result<u64, SqlError> {
+    /// A statement that changes rows.
+    pub async fn execute(&mut self, statement: &str, params: &[Value]) -> Result<u64, SqlError> {
         let client = self.client()?;
-        self.run(async move {
-            let prepared = client.prepare_cached(statement).await?;
-            client.execute(&prepared, &bind(params)).await
-        })
+        let changed = self
+            .run(async move {
+                let prepared = client.prepare_cached(statement).await?;
+                client.execute(&prepared, &bind(params)).await
+            })
+            .await;
+        self.settle(changed)
     }
 
-    fn batch(&mut self, statements: &str) -> Result<(), SqlError> {
-        self.run(self.client()?.batch_execute(statements))
+    /// Parameterless statements.
+    pub async fn batch(&mut self, statements: &str) -> Result<(), SqlError> {
+        let client = self.client()?;
+        let done = self.run(client.batch_execute(statements)).await;
+        self.settle(done)
     }
 
-    fn abandon(&mut self) -> bool {
-        if let Ok(client) = self.client()
-            && self.run(client.batch_execute("ROLLBACK")).is_ok()
-        {
+    /// Rolls back whatever is open; false (and the connection closed) if
+    /// that fails.
+    pub async fn abandon(&mut self) -> bool {
+        if self.client.is_some() && self.batch("ROLLBACK").await.is_ok() {
             return true;
         }
-        if let Some(client) = self.client.take() {
-            // Never give a connection in an unknown state back to the pool.
-            drop(Object::take(client));
-        }
+        // Never give a connection in an unknown state back to the pool.
+        self.discard();
         false
     }
 }

@@ -1,7 +1,6 @@
 //! Embedded SQLite connections (rusqlite, the library compiled in).
 
-use super::Connection;
-use crate::runtime::wasm::wit_sql::{Dialect, SqlError, Value};
+use crate::runtime::wasm::wit_sql::{SqlError, Value};
 use rusqlite::ErrorCode;
 use rusqlite::types::{ToSqlOutput, ValueRef};
 use std::path::Path;
@@ -14,13 +13,15 @@ pub struct SqliteConnection {
 }
 
 impl SqliteConnection {
-    /// Opens (creating if needed) the database file.
-    pub fn open(path: &Path) -> Result<Self, SqlError> {
+    /// Opens (creating if needed) the database file. A statement waits at
+    /// most `lock_wait` (a plugin call's limit, 5 s at most) for a lock
+    /// another connection holds.
+    pub fn open(path: &Path, lock_wait: Duration) -> Result<Self, SqlError> {
         let connection = rusqlite::Connection::open(path).map_err(|e| {
             SqlError::Unavailable(format!("cannot open SQLite file {}: {e}", path.display()))
         })?;
         connection
-            .busy_timeout(Duration::from_secs(5))
+            .busy_timeout(lock_wait.min(Duration::from_secs(5)))
             .and_then(|()| {
                 connection.execute_batch(
                     "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON; PRAGMA cache_size=-65536; PRAGMA mmap_size=268435456;",
@@ -75,12 +76,13 @@ fn error(e: rusqlite::Error) -> SqlError {
     }
 }
 
-impl Connection for SqliteConnection {
-    fn dialect(&self) -> Dialect {
-        Dialect::Sqlite
-    }
-
-    fn query(&mut self, statement: &str, params: &[Value]) -> Result<Vec<Vec<Value>>, SqlError> {
+impl SqliteConnection {
+    /// A statement that returns rows.
+    pub fn query(
+        &mut self,
+        statement: &str,
+        params: &[Value],
+    ) -> Result<Vec<Vec<Value>>, SqlError> {
         let mut prepared = self.connection.prepare_cached(statement).map_err(error)?;
         let columns = prepared.column_count();
         let mut rows = prepared
@@ -97,7 +99,8 @@ impl Connection for SqliteConnection {
         Ok(out)
     }
 
-    fn execute(&mut self, statement: &str, params: &[Value]) -> Result<u64, SqlError> {
+    /// A statement that changes rows.
+    pub fn execute(&mut self, statement: &str, params: &[Value]) -> Result<u64, SqlError> {
         let mut prepared = self.connection.prepare_cached(statement).map_err(error)?;
         let changed = prepared
             .execute(rusqlite::params_from_iter(params.iter().map(Param)))
@@ -105,11 +108,13 @@ impl Connection for SqliteConnection {
         Ok(changed as u64)
     }
 
-    fn batch(&mut self, statements: &str) -> Result<(), SqlError> {
+    /// Parameterless statements.
+    pub fn batch(&mut self, statements: &str) -> Result<(), SqlError> {
         self.connection.execute_batch(statements).map_err(error)
     }
 
-    fn abandon(&mut self) -> bool {
+    /// Rolls back whatever transaction is open; false if that fails.
+    pub fn abandon(&mut self) -> bool {
         if self.connection.is_autocommit() {
             return true;
         }

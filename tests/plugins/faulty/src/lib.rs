@@ -5,6 +5,13 @@
 //! `ESCP` tries to write outside its bucket, `ESCF` to reach files outside
 //! its directory, `NETW<port>` to reach the network, and each returns what
 //! happened; `LONG` returns a record longer than any dataset allows.
+//!
+//! Faults that wait in a host function rather than compute: `SLEP` sleeps
+//! two minutes (WASI's clock and poll), `SSYN` (a write) makes the next
+//! `sync` sleep, `PGSL` runs `SELECT pg_sleep(120)` on the granted database,
+//! `SQLW` updates the row of key `HELD` in table `held` (which a test holds
+//! locked), `OBJG` reads an object from the granted bucket; `init` sleeps
+//! with parameter `init = "sleep"` and spins with `init = "loop"`.
 //! Every other key works normally.
 
 // The example store, compiled in (a dependency would export its interface too).
@@ -16,7 +23,10 @@ use vsam_plugin_sdk::{Backend, Dataset, Direction, Entry, Start, StoreResult, ex
 
 /// The in-memory store with faults injected by key prefix. A replaced
 /// instance starts empty, so datasets are created on first use.
-pub struct FaultyStore(MemoryStore);
+pub struct FaultyStore(MemoryStore, bool);
+
+/// Long enough to outlast any call limit a test sets.
+const NAP: std::time::Duration = std::time::Duration::from_secs(120);
 
 impl FaultyStore {
     fn store(&mut self, ds: &Dataset) -> &mut MemoryStore {
@@ -41,6 +51,19 @@ fn misbehave(key: &[u8]) {
         loop {
             n = std::hint::black_box(n.wrapping_add(1));
         }
+    }
+    if key.starts_with(b"SLEP") {
+        std::thread::sleep(NAP);
+    }
+    if key.starts_with(b"PGSL") {
+        let _ = vsam_plugin_sdk::sql::query("SELECT pg_sleep(120)", &[]);
+    }
+    if key.starts_with(b"SQLW") {
+        let _ =
+            vsam_plugin_sdk::sql::execute("UPDATE held SET note = 'waited' WHERE id = 'HELD'", &[]);
+    }
+    if key.starts_with(b"OBJG") {
+        let _ = vsam_plugin_sdk::objects::get("anything");
     }
     if key.starts_with(b"BOMB") {
         let mut hoard: Vec<Vec<u8>> = Vec::new();
@@ -168,7 +191,20 @@ fn reach_network(port: u16) -> Vec<u8> {
 
 impl Backend for FaultyStore {
     fn init(params: &[(String, String)]) -> Result<Self, String> {
-        MemoryStore::init(params).map(FaultyStore)
+        for (name, value) in params {
+            match (name.as_str(), value.as_str()) {
+                ("init", "sleep") => std::thread::sleep(NAP),
+                ("init", "loop") => misbehave(b"LOOP"),
+                _ => {}
+            }
+        }
+        MemoryStore::init(&[]).map(|store| FaultyStore(store, false))
+    }
+    fn sync(&mut self) -> StoreResult<()> {
+        if std::mem::take(&mut self.1) {
+            std::thread::sleep(NAP);
+        }
+        Ok(())
     }
     fn create(&mut self, ds: &Dataset, layout: Option<&str>) -> StoreResult<()> {
         self.0.create(ds, layout)
@@ -206,6 +242,7 @@ impl Backend for FaultyStore {
         self.store(ds).scan(ds, from, dir, limit)
     }
     fn insert(&mut self, ds: &Dataset, key: Vec<u8>, value: Vec<u8>) -> StoreResult<()> {
+        self.1 |= key.starts_with(b"SSYN");
         misbehave(&key);
         self.store(ds).insert(ds, key, value)
     }
