@@ -425,3 +425,43 @@ async fn a_call_waiting_on_postgresql_ends_at_its_limit() {
     let _ = holder.wait();
     server.server.stop().await;
 }
+
+/// A reload adds a PostgreSQL backend (its pool is made on vsamrd's
+/// runtime from the reload's own thread), and the new backend serves.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reload_adds_a_postgresql_backend() {
+    let postgres = Postgres::start().unwrap();
+    let deployment = vsam_tests::deployment::Deployment::new("", false);
+    let server = deployment.start().await;
+    deployment.write_config_text(&format!(
+        "[backends.pg]\nplugin = \"sql\"\ndatabase = \"{}\"\n",
+        postgres.url
+    ));
+    let report = server.reloader.reload("test").await;
+    assert_eq!(report.error, None, "{report:?}");
+    assert!(
+        report
+            .changes
+            .iter()
+            .any(|c| c.starts_with("backend pg: added")),
+        "{report:?}"
+    );
+    let conn = Connection::connect(&server.addr.to_string()).await.unwrap();
+    let mut spec = ksds("PG.ADDED", 4, 40, "ascii");
+    spec.backend = "pg".into();
+    vsam_client::define(&conn, spec).await.unwrap();
+    let ds = Dataset::open(&conn, "PG.ADDED", OpenIntent::Update, 1)
+        .await
+        .unwrap();
+    ds.put(0, RplOptions::direct(), 0, b"K001-on-postgres".to_vec())
+        .await
+        .unwrap();
+    ds.close().await.unwrap();
+    assert_eq!(
+        postgres
+            .psql("vsam", "select count(*) from pg_added")
+            .unwrap(),
+        "1"
+    );
+    server.stop().await;
+}

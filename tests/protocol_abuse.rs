@@ -358,3 +358,31 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn a_hello_announcing_a_tiny_max_frame_is_refused() {
+    for max_frame in [0, 10, vsam_protocol::MIN_CLIENT_FRAME - 1] {
+        let mut stream = connect();
+        stream
+            .write_all(&encode_frame(
+                0,
+                &Request::Hello(Hello {
+                    major: vsam_protocol::PROTOCOL_MAJOR,
+                    minor: 0,
+                    max_frame,
+                    client: "tiny".into(),
+                    token: None,
+                }),
+            ))
+            .unwrap();
+        let message = expect_protocol_error(&mut stream, None, protocol_error::LIMIT, true);
+        assert!(
+            message.contains(&format!(
+                "max_frame of {max_frame} bytes is below the 65536"
+            )),
+            "{message}"
+        );
+        expect_closed(&mut stream);
+    }
+    ping_works();
+}

@@ -537,3 +537,82 @@ async fn ping_identifies_the_server_over_tls_with_a_token() {
     .unwrap();
     server.stop().await;
 }
+
+/// A load whose connection is cut (the server crashed, a network cut)
+/// says how many records were acknowledged, and they are stored.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_load_cut_off_says_how_many_records_were_acknowledged() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let dir = tempfile::tempdir().unwrap();
+    let (server, cli) = server(dir.path()).await;
+    // A proxy that passes the load through, then cuts the connection once
+    // 1 MiB of answers have come back.
+    let proxy = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let proxy_address = proxy.local_addr().unwrap().to_string();
+    let upstream = cli.server.clone();
+    tokio::spawn(async move {
+        while let Ok((client, _)) = proxy.accept().await {
+            let server = tokio::net::TcpStream::connect(&upstream).await.unwrap();
+            let (mut client_read, mut client_write) = client.into_split();
+            let (mut server_read, mut server_write) = server.into_split();
+            tokio::spawn(async move {
+                let _ = tokio::io::copy(&mut client_read, &mut server_write).await;
+            });
+            tokio::spawn(async move {
+                let mut passed = 0usize;
+                let mut buffer = vec![0u8; 4096];
+                while let Ok(n) = server_read.read(&mut buffer).await {
+                    if n == 0 || client_write.write_all(&buffer[..n]).await.is_err() {
+                        break;
+                    }
+                    passed += n;
+                    if passed > 1 << 20 {
+                        break;
+                    }
+                }
+                // Dropping both halves closes the client's connection.
+            });
+        }
+    });
+    let file = dir.path().join("cut.txt");
+    let text: String = (1..=200_000u32)
+        .map(|n| format!("{n:08}record {n}\n"))
+        .collect();
+    std::fs::write(&file, text).unwrap();
+    let outcome = tokio::task::spawn_blocking(move || {
+        cli.ok(&[
+            "define",
+            "LOAD.CUT",
+            "--org",
+            "ksds",
+            "--key-length",
+            "8",
+            "--record-size",
+            "40",
+        ]);
+        let cut = Cli {
+            server: proxy_address,
+        };
+        let failed = cut.fails(&["load", "LOAD.CUT", file.to_str().unwrap()]);
+        let stored = cli.ok(&["browse", "LOAD.CUT"]).lines().count();
+        (failed, stored)
+    })
+    .await
+    .unwrap();
+    let (failed, stored) = outcome;
+    let acknowledged: usize = failed
+        .split(" of 200000 records of ")
+        .next()
+        .and_then(|head| head.rsplit(' ').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no count in: {failed}"));
+    assert!(
+        failed.contains("were loaded and acknowledged") && acknowledged > 0,
+        "{failed}"
+    );
+    assert!(
+        stored >= acknowledged,
+        "{acknowledged} acknowledged, {stored} stored"
+    );
+    server.stop().await;
+}

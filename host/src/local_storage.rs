@@ -105,6 +105,38 @@ pub fn check_separate(config: &Config) -> Result<()> {
     Ok(())
 }
 
+/// Refuses a configuration whose local stores cannot be made: a directory
+/// (or an SQLite file's directory) under a path that is a regular file.
+/// Creates nothing (`check-config` calls it).
+pub fn check_creatable(config: &Config) -> Result<()> {
+    for backend in config.backends.values() {
+        for store in backend.local_stores() {
+            let directory = match store.kind {
+                SQLITE => store
+                    .path
+                    .parent()
+                    .map(Path::to_path_buf)
+                    .unwrap_or_default(),
+                _ => store.path.clone(),
+            };
+            if let Some(blocker) = directory
+                .ancestors()
+                .find(|p| p.exists())
+                .filter(|p| !p.is_dir())
+            {
+                anyhow::bail!(
+                    "backend {}: {} {} cannot be made: {} is a file, not a directory",
+                    backend.name,
+                    store.kind,
+                    store.path.display(),
+                    blocker.display()
+                );
+            }
+        }
+    }
+    Ok(())
+}
+
 /// An exclusive lock, released when dropped.
 #[derive(Debug)]
 pub struct StorageLock {

@@ -70,6 +70,19 @@ fn main() -> ExitCode {
 fn check_config(file: &std::path::Path) -> Result<()> {
     let config = Config::load(file)?;
     vsam_host::local_storage::check_separate(&config)?;
+    vsam_host::local_storage::check_creatable(&config)?;
+    // Every plugin compiled and checked against the contract, as at start.
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let plugins = vsam_host::runtime::PluginRuntime::new(None, runtime.handle().clone())?;
+    for (name, source) in &config.plugins {
+        let checked = vsam_host::runtime::plugin_bytes(name, source)
+            .and_then(|bytes| plugins.load(name, &bytes));
+        if let Err(error) = checked {
+            anyhow::bail!("{}: field `plugins.{name}.path`: {error:#}", file.display());
+        }
+    }
     println!("{}: OK", file.display());
     println!("  listen    {}", config.listen);
     println!("  data dir  {}", config.server.data_dir.display());

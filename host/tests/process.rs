@@ -868,3 +868,56 @@ async fn a_second_vsamrd_on_the_same_local_storage_is_refused() {
     let second = start_config(&second, &format!("127.0.0.1:{port}")).await;
     drop(second);
 }
+
+/// check-config refuses what start-up refuses: a plugin file that is
+/// missing, random bytes, a core module rather than a component, and a
+/// directory that cannot be made because a file is in the way.
+#[test]
+fn check_config_refuses_what_start_up_refuses() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("random.wasm"), b"\x13\x37 not wasm at all").unwrap();
+    std::fs::write(dir.path().join("core.wasm"), b"\0asm\x01\0\0\0").unwrap();
+    std::fs::write(dir.path().join("afile"), b"x").unwrap();
+    for (plugin, backend, expected) in [
+        (
+            "path = \"missing.wasm\"",
+            "",
+            "field `plugins.p.path`: plugin p: cannot read",
+        ),
+        (
+            "path = \"random.wasm\"",
+            "",
+            "field `plugins.p.path`: plugin p is not a WebAssembly component",
+        ),
+        (
+            "path = \"core.wasm\"",
+            "",
+            "plugin p is a core WebAssembly module, not a component",
+        ),
+        (
+            "path = \"builtin:csv\"",
+            "directory = \"../afile/csv\"",
+            "leads out of the data dir",
+        ),
+        (
+            "path = \"builtin:csv\"",
+            &format!("directory = \"{}\"", dir.path().join("afile/csv").display()),
+            "is a file, not a directory",
+        ),
+    ] {
+        let file = dir.path().join("check.toml");
+        std::fs::write(
+            &file,
+            format!("[plugins.p]\n{plugin}\n[backends.b]\nplugin = \"p\"\n{backend}\n"),
+        )
+        .unwrap();
+        let output = Command::new(env!("CARGO_BIN_EXE_vsamrd"))
+            .arg("check-config")
+            .arg(&file)
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(!output.status.success(), "{plugin} {backend}: accepted");
+        assert!(stderr.contains(expected), "{plugin} {backend}: {stderr}");
+    }
+}

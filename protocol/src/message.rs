@@ -494,6 +494,11 @@ pub mod protocol_error {
     pub const TIMEOUT: u16 = 10;
 }
 
+/// The smallest `max_frame` a client may announce in its HELLO: every
+/// answer but a record batch fits it. A HELLO announcing less is refused
+/// (`protocol_error::LIMIT`).
+pub const MIN_CLIENT_FRAME: u32 = 64 * 1024;
+
 /// The 4 bytes that open every HELLO payload.
 pub const MAGIC: &[u8; 4] = b"VSAM";
 

@@ -11,15 +11,23 @@
 //!   injected at random calls under load, beside healthy backends.
 //! - `soak`: 1,000 connections of mixed traffic for 10 minutes: errors,
 //!   RSS and latency.
+//! - `blocked-calls`: a plugin that waits in host functions (sleeps in
+//!   `get`, `insert`, `sync` and `init`, a long PostgreSQL statement, a
+//!   locked row, an object store that never answers): every call ends at
+//!   its limit, other clients are served, SIGTERM is prompt.
+//! - `shared-storage`: a second vsamrd pointed at the first one's CSV
+//!   directory, SQLite file or local bucket is refused, naming the first.
 //!
 //! Exits non-zero when any promise is broken.
 
+mod blocked;
 mod crash;
 mod disk_full;
 mod faults;
 mod ledger;
 mod outage;
 mod records;
+mod shared;
 mod soak;
 mod stores;
 mod vsamrd;
@@ -79,6 +87,8 @@ enum Part {
     DiskFull,
     PluginFaults,
     Soak,
+    BlockedCalls,
+    SharedStorage,
 }
 
 fn ms(duration: Duration) -> f64 {
@@ -179,6 +189,8 @@ fn main() -> Result<()> {
                 Part::DiskFull => disk_full::run(&args, &mut rng).await?,
                 Part::PluginFaults => faults::run(&args, &mut rng).await?,
                 Part::Soak => soak::run(&args, &mut rng).await?,
+                Part::BlockedCalls => blocked::run(&args, &mut services).await?,
+                Part::SharedStorage => shared::run(&args).await?,
             };
         }
         Ok::<_, anyhow::Error>(ok)

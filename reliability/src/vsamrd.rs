@@ -84,6 +84,11 @@ impl Vsamrd {
         })
     }
 
+    /// Its process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// A handle that sends SIGKILL to this vsamrd from another task.
     pub fn killer(&self) -> Killer {
         Killer(self.child.id() as libc::pid_t)

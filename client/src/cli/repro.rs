@@ -187,7 +187,16 @@ pub async fn load(conn: &Connection, args: ReproArgs) -> Result<()> {
     let mut failed: Option<(usize, String)> = None;
     let mut loaded_after_failure = 0usize;
     while let Some((length, outcome)) = in_flight.next().await {
-        let outcome = outcome?;
+        let outcome = match outcome {
+            Ok(outcome) => outcome,
+            // The connection went (a server crash): what was acknowledged
+            // is stored, the chains in flight are in doubt.
+            Err(error) => bail!(
+                "{error}: {} of {total} records of {} were loaded and acknowledged; the rest were not (those in flight when it failed may be stored): read the dataset before loading the rest",
+                loaded + loaded_after_failure,
+                args.file.display()
+            ),
+        };
         let written = outcome.written.len();
         match (&failed, outcome.failure) {
             (Some(_), _) => loaded_after_failure += written,

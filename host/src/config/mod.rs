@@ -480,6 +480,34 @@ bucket = { directory = "objects" }
 default = "sqlite"
 "#;
 
+/// The dotted name of the field whose value is at `offset`: its key, under
+/// the nearest table header above it (`server.max_connections`), so a
+/// value of the wrong type is named as every other mistake is.
+fn field_at(text: &str, offset: usize) -> String {
+    let before = &text[..text.floor_char_boundary(offset.min(text.len()))];
+    let line_start = before.rfind('\n').map_or(0, |i| i + 1);
+    let line = text[line_start..].lines().next().unwrap_or("");
+    let Some((key, _)) = line.split_once('=') else {
+        return String::new();
+    };
+    let key = key.trim().trim_matches('"');
+    let table = before[..line_start]
+        .lines()
+        .rev()
+        .map(str::trim)
+        .find(|l| l.starts_with('['))
+        .map(|header| {
+            header
+                .trim_matches(|c| c == '[' || c == ']')
+                .trim()
+                .to_string()
+        });
+    match table {
+        Some(table) if !table.is_empty() => format!("{table}.{key}"),
+        _ => key.to_string(),
+    }
+}
+
 fn line_of(text: &str, offset: usize) -> usize {
     text[..offset.min(text.len())].matches('\n').count() + 1
 }
@@ -536,7 +564,10 @@ impl Config {
             ConfigError {
                 file: origin.to_string(),
                 line,
-                field: String::new(),
+                field: e
+                    .span()
+                    .map(|s| field_at(text, s.start))
+                    .unwrap_or_default(),
                 message: e.message().to_string(),
             }
         })?;

@@ -66,6 +66,16 @@ fn unknown_fields_name_the_line_and_field() {
 fn wrong_types_name_the_line() {
     let error = parse("[server]\n\nmax_frame = \"big\"\n").unwrap_err();
     assert_eq!(error.line, Some(3), "{error}");
+    let error = parse("[server]\nlisten = \"127.0.0.1:1\"\nmax_connections = -1\n").unwrap_err();
+    assert_eq!(
+        (error.line, error.field.as_str()),
+        (Some(3), "server.max_connections"),
+        "{error}"
+    );
+    assert!(
+        error.to_string().contains("field `server.max_connections`"),
+        "{error}"
+    );
 }
 
 #[test]

@@ -184,10 +184,23 @@ async fn run<S>(
         )),
         Ok(None) => return,
         Ok(Some(Ok(incoming))) => match incoming.message {
+            Ok(Request::Hello(hello))
+                if hello.major == PROTOCOL_MAJOR
+                    && hello.max_frame < vsam_protocol::MIN_CLIENT_FRAME =>
+            {
+                Err(fatal(
+                    protocol_error::LIMIT,
+                    format!(
+                        "the client's max_frame of {} bytes is below the {} bytes every client must accept",
+                        hello.max_frame,
+                        vsam_protocol::MIN_CLIENT_FRAME
+                    ),
+                ))
+            }
             Ok(Request::Hello(hello)) if hello.major == PROTOCOL_MAJOR => {
                 match authenticate(&shared, &hello, tls.as_ref(), refused) {
                     Ok(identity) => {
-                        let agreed = (hello.max_frame as usize).clamp(1024, max_frame);
+                        let agreed = (hello.max_frame as usize).min(max_frame);
                         writer.encoder_mut().set_max_frame(agreed);
                         let welcome = Answer::Welcome(Welcome {
                             major: PROTOCOL_MAJOR,
