@@ -473,3 +473,73 @@ async fn an_object_store_that_never_answers_holds_no_call_past_its_limit() {
     server.server.stop().await;
     held.abort();
 }
+
+/// A plugin that logs in a loop gets its share of log lines, and the next
+/// line that passes says how many were suppressed: vsamrd as a process,
+/// its log counted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_plugin_logging_in_a_loop_is_held_to_its_share() {
+    let dir = tempfile::tempdir().unwrap();
+    let vsamrd = std::env::current_exe()
+        .unwrap()
+        .parent()
+        .and_then(Path::parent)
+        .unwrap()
+        .join("vsamrd");
+    assert!(
+        vsamrd.exists(),
+        "{} is built by cargo test",
+        vsamrd.display()
+    );
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let config = dir.path().join("vsamrd.toml");
+    std::fs::write(
+        &config,
+        faulty_config(dir.path(), "").replace("127.0.0.1:0", &format!("127.0.0.1:{port}")),
+    )
+    .unwrap();
+    let log = dir.path().join("vsamrd.log");
+    let mut child = std::process::Command::new(&vsamrd)
+        .arg("--config")
+        .arg(&config)
+        .env("VSAMRD_LOG", "info")
+        .stderr(std::fs::File::create(&log).unwrap())
+        .spawn()
+        .unwrap();
+    let address = format!("127.0.0.1:{port}");
+    let started = Instant::now();
+    let conn = loop {
+        if let Ok(conn) = Connection::connect(&address).await {
+            break conn;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "vsamrd did not start"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    vsam_client::define(&conn, spec("SB.LOGS")).await.unwrap();
+    let ds = Dataset::open(&conn, "SB.LOGS", OpenIntent::Input, 1)
+        .await
+        .unwrap();
+    let _ = ds.get(0, RplOptions::direct(), b"LOGS", 0, 0, 1).await;
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let _ = ds.get(0, RplOptions::direct(), b"LOG1", 0, 0, 1).await;
+    let _ = child.kill();
+    let _ = child.wait();
+    let text = std::fs::read_to_string(&log).unwrap();
+    let flood = text.lines().filter(|l| l.contains("flood line")).count();
+    assert!(
+        (1..=2 * vsam_host::log_limit::LINES_PER_SECOND as usize).contains(&flood),
+        "{flood} flood lines logged"
+    );
+    let after = text
+        .lines()
+        .find(|l| l.contains("one line after the flood"))
+        .expect("the line after the flood passes");
+    assert!(after.contains("more like it suppressed"), "{after}");
+}

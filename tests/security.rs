@@ -517,3 +517,96 @@ async fn limits_and_time_limits_hold_against_greedy_and_slow_clients() {
     assert!(message.contains("max_record = 1000"), "{message}");
     server.stop().await;
 }
+
+/// Sockets that never say HELLO hold places in the handshake budget only:
+/// they cannot lock out a client that completes its handshake, a flood
+/// past the handshake budget is refused while connected clients work on,
+/// and the budget is free again once the silent sockets time out.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sockets_that_never_say_hello_cannot_lock_clients_out() {
+    let (server, _data) = start(
+        "max_connections = 4\nmax_connections_per_address = 4\nmax_handshakes = 32\nmax_handshakes_per_address = 32\nhandshake_timeout_secs = 2",
+        "",
+    )
+    .await;
+    let address = server.addr.to_string();
+    let working = Connection::connect(&address).await.unwrap();
+    // Many more silent sockets than max_connections.
+    let silent: Vec<TcpStream> = (0..20)
+        .map(|_| TcpStream::connect(&address).unwrap())
+        .collect();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let late = Connection::connect(&address)
+        .await
+        .expect("a client that says HELLO gets in beside 20 silent sockets");
+    vsam_client::ping(&late).await.unwrap();
+    // Past the handshake budget: new connections are refused, saying why.
+    let more: Vec<TcpStream> = (0..12)
+        .map(|_| TcpStream::connect(&address).unwrap())
+        .collect();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let over = refused(&address, &ConnectOptions::default()).await;
+    assert!(
+        over.contains("too many connections in the handshake") && over.contains("max_handshakes"),
+        "{over}"
+    );
+    vsam_client::ping(&working).await.unwrap();
+    // The silent ones time out (2 s) and free the budget.
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    let again = Connection::connect(&address).await.unwrap();
+    vsam_client::ping(&again).await.unwrap();
+    drop((silent, more));
+    server.stop().await;
+}
+
+/// Frames being received share a server-wide memory budget: while one
+/// client holds most of it with a large unfinished frame, another's large
+/// frame is refused with PROTOCOL_ERROR 9 saying why; small requests go on,
+/// and the budget is back once the first frame is gone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn large_frames_being_received_share_a_memory_budget() {
+    let (server, _data) = start("frame_memory_mb = 1", "").await;
+    let address = server.addr.to_string();
+    let checker = Connection::connect(&address).await.unwrap();
+    let address_for_blocking = address.clone();
+    tokio::task::spawn_blocking(move || {
+        let address = address_for_blocking;
+        let frame_header = |length: u32| {
+            let mut header = length.to_be_bytes().to_vec();
+            header.push(0x02);
+            header.extend_from_slice(&[0, 0, 0, 1]);
+            header
+        };
+        let mut holder = TcpStream::connect(&address).unwrap();
+        raw_hello(&mut holder);
+        holder.write_all(&frame_header(900 * 1024)).unwrap();
+        holder.write_all(&vec![0u8; 100 * 1024]).unwrap();
+        std::thread::sleep(Duration::from_millis(200));
+
+        let mut second = TcpStream::connect(&address).unwrap();
+        raw_hello(&mut second);
+        second.write_all(&frame_header(900 * 1024)).unwrap();
+        let (message, _) = closed_with(&mut second, protocol_error::LIMIT);
+        assert!(
+            message.contains("memory budget for frames being received (1 MiB"),
+            "{message}"
+        );
+        drop(holder);
+        std::thread::sleep(Duration::from_millis(300));
+        let mut third = TcpStream::connect(&address).unwrap();
+        raw_hello(&mut third);
+        third.write_all(&frame_header(900 * 1024)).unwrap();
+        third
+            .set_read_timeout(Some(Duration::from_millis(500)))
+            .unwrap();
+        let mut byte = [0u8; 1];
+        assert!(
+            matches!(third.read(&mut byte), Err(ref e) if e.kind() == std::io::ErrorKind::WouldBlock || e.kind() == std::io::ErrorKind::TimedOut),
+            "the budget is free again: the frame waits for its bytes"
+        );
+    })
+    .await
+    .unwrap();
+    vsam_client::ping(&checker).await.unwrap();
+    server.stop().await;
+}

@@ -46,6 +46,9 @@ pub const NOT_INPUT: FileStatus = *b"47";
 pub const NOT_OUTPUT: FileStatus = *b"48";
 /// REWRITE or DELETE on a file not open I-O.
 pub const NOT_IO: FileStatus = *b"49";
+/// The record is locked by another program (held for update): transient,
+/// try again, as GnuCOBOL's own file handler answers it.
+pub const RECORD_LOCKED: FileStatus = *b"51";
 
 /// The FILE STATUS of a VSAM answer with a non-zero return code.
 pub fn of_vsam(r15_value: u8, fdbk_value: u8) -> FileStatus {
@@ -60,6 +63,7 @@ pub fn of_vsam(r15_value: u8, fdbk_value: u8) -> FileStatus {
         (_, fdbk::INVALID_RRN) => BOUNDARY,
         (_, fdbk::NO_SPACE) => BOUNDARY,
         (_, fdbk::NO_POSITION) => NO_NEXT,
+        (_, fdbk::EXCLUSIVE_CONTROL) => RECORD_LOCKED,
         (_, fdbk::NO_GET_UPDATE) => NO_READ,
         (_, fdbk::INVALID_LENGTH) | (_, fdbk::LENGTH_CHANGED) => RECORD_LENGTH,
         (_, open_error::NOT_FOUND) => FILE_MISSING,
@@ -74,4 +78,20 @@ pub fn of_vsam(r15_value: u8, fdbk_value: u8) -> FileStatus {
 /// KEY...); others are also explained on stderr.
 pub fn is_routine(status: FileStatus) -> bool {
     matches!(status[0], b'0' | b'1' | b'2')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_record_held_by_another_program_is_status_51_not_a_permanent_error() {
+        assert_eq!(
+            of_vsam(r15::LOGICAL, fdbk::EXCLUSIVE_CONTROL),
+            RECORD_LOCKED
+        );
+        assert_eq!(&of_vsam(r15::LOGICAL, fdbk::EXCLUSIVE_CONTROL), b"51");
+        assert_eq!(of_vsam(r15::PHYSICAL, 0), PERMANENT);
+        assert_eq!(of_vsam(r15::LOGICAL, fdbk::NOT_FOUND), NOT_FOUND);
+    }
 }

@@ -13,6 +13,7 @@ pub mod catalog;
 pub mod config;
 pub mod durable;
 pub mod local_storage;
+pub mod log_limit;
 pub mod migrate;
 pub mod paths;
 pub mod reload;

@@ -36,6 +36,12 @@ pub enum FrameError {
     /// The length field is too small to hold kind and id.
     #[error("frame length {0} is below the minimum of 5 bytes")]
     TooShort(usize),
+    /// The frame would take the receiver past its memory budget for frames
+    /// being received (a server's budget shared by all its connections).
+    #[error(
+        "a frame of {length} bytes does not fit the server's memory budget for frames being received ({budget_mib} MiB, [server] frame_memory_mb) now; send it again later"
+    )]
+    OverBudget { length: usize, budget_mib: u64 },
     /// The connection failed.
     #[error(transparent)]
     Io(#[from] std::io::Error),

@@ -50,7 +50,7 @@ pub async fn run(args: &crate::Args, rng: &mut Rng) -> Result<bool> {
          [backends.sqlite]\nplugin = \"sql\"\ndatabase = \"sqlite:soak.db\"\n[backends.csv]\nplugin = \"csv\"\ndirectory = \"csv\"\n[backends.memory]\nplugin = \"memory\"\n";
     let server = Vsamrd::start(
         dir.path(),
-        &format!("max_connections = {limit}\nmax_connections_per_address = {limit}"),
+        &format!("max_connections = {limit}\nmax_connections_per_address = {limit}\nmax_handshakes = {limit}\nmax_handshakes_per_address = {limit}"),
         sections,
     )
     .await?;

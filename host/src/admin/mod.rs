@@ -6,6 +6,7 @@ mod report;
 pub mod token;
 
 use crate::reload::Reloader;
+use crate::server::limits::Budget;
 use crate::server::transport::{self, Accepted, ListenerSecurity};
 use crate::vsam::Shared;
 use futures::{SinkExt, StreamExt};
@@ -43,13 +44,32 @@ pub async fn serve(
     context: Arc<AdminContext>,
     mut shutdown: watch::Receiver<bool>,
 ) {
+    let budget = Budget::new(
+        "admin connections",
+        (
+            "the admin port's limit",
+            "the admin port's limit per address",
+        ),
+        MAX_CONNECTIONS,
+        MAX_CONNECTIONS_PER_ADDRESS,
+    );
     loop {
         tokio::select! {
             _ = shutdown.changed() => break,
             accepted = listener.accept() => match accepted {
-                Ok((stream, peer)) => {
-                    tokio::spawn(accept(stream, peer, context.clone()));
-                }
+                Ok((stream, peer)) => match budget.admit(peer.ip()) {
+                    Ok(place) => {
+                        let context = context.clone();
+                        tokio::spawn(async move {
+                            accept(stream, peer, context).await;
+                            drop(place);
+                        });
+                    }
+                    Err(why) => {
+                        crate::log_limit::warn("admin refusal", &format!("admin connection from {peer} refused: {why}"));
+                        drop(stream);
+                    }
+                },
                 Err(error) => {
                     tracing::warn!("admin accept failed: {error}");
                     tokio::time::sleep(std::time::Duration::from_millis(50)).await;
@@ -59,8 +79,16 @@ pub async fn serve(
     }
 }
 
-/// Seconds an admin client gets for TLS and its first request.
-const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(30);
+/// Time an admin client gets for TLS and its first request.
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Time an admin connection may stay without a request.
+const IDLE_TIMEOUT: Duration = Duration::from_secs(600);
+
+/// Most admin connections at once, and from one address: the port is for
+/// operators and tools, a few at a time.
+const MAX_CONNECTIONS: usize = 64;
+const MAX_CONNECTIONS_PER_ADDRESS: usize = 16;
 
 /// Runs TLS when the client starts it, refuses plain TCP the policy does
 /// not allow (with a readable answer), then serves the connection.
@@ -98,7 +126,9 @@ where
     S: AsyncRead + AsyncWrite + Unpin,
 {
     let mut lines = Framed::new(stream, LinesCodec::new_with_max_length(MAX_REQUEST_LINE));
-    while let Some(line) = lines.next().await {
+    let mut wait = HANDSHAKE_TIMEOUT;
+    while let Ok(Some(line)) = tokio::time::timeout(wait, lines.next()).await {
+        wait = IDLE_TIMEOUT;
         let answer = match line {
             Ok(line) => answer(&line, peer, &context).await,
             Err(error) => {

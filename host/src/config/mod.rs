@@ -41,6 +41,10 @@ pub struct ServerConfig {
     pub data_dir: PathBuf,
     /// Largest frame accepted, in bytes.
     pub max_frame: u32,
+    /// Memory for frames being received, shared by all connections, in
+    /// MiB (frames over 64 KiB count); unset: a sixteenth of the machine's
+    /// memory, between 64 MiB and 2 GiB.
+    pub frame_memory_mb: Option<u64>,
     /// Most records one batched GET returns.
     pub max_batch: u32,
     /// Most simultaneous connections.
@@ -48,6 +52,12 @@ pub struct ServerConfig {
     /// Most simultaneous connections from one client address (one host
     /// cannot take every connection).
     pub max_connections_per_address: usize,
+    /// Most connections still in the handshake (TLS, HELLO), apart from
+    /// `max_connections`: sockets that never say HELLO cannot lock out
+    /// clients that do.
+    pub max_handshakes: usize,
+    /// Most connections in the handshake from one client address.
+    pub max_handshakes_per_address: usize,
     /// Most datasets one connection may hold open.
     pub max_open_per_connection: usize,
     /// Most strings (positions) per open dataset.
@@ -71,13 +81,16 @@ impl Default for ServerConfig {
             listen: format!("127.0.0.1:{}", vsam_protocol::DEFAULT_PORT),
             data_dir: PathBuf::from("vsam-data"),
             max_frame: vsam_protocol::DEFAULT_MAX_FRAME,
+            frame_memory_mb: None,
             max_batch: 10_000,
             max_connections: 1024,
             max_connections_per_address: 256,
+            max_handshakes: 256,
+            max_handshakes_per_address: 64,
             max_open_per_connection: 256,
             max_strings: 255,
             max_record: vsam_protocol::MAX_RECORD_LENGTH,
-            handshake_timeout_secs: 30,
+            handshake_timeout_secs: 10,
             idle_timeout_secs: 3600,
             request_timeout_secs: 30,
         }
@@ -614,6 +627,11 @@ impl Config {
                 "server.max_connections_per_address",
                 file.server.max_connections_per_address as u64,
             ),
+            ("server.max_handshakes", file.server.max_handshakes as u64),
+            (
+                "server.max_handshakes_per_address",
+                file.server.max_handshakes_per_address as u64,
+            ),
             (
                 "server.max_open_per_connection",
                 file.server.max_open_per_connection as u64,
@@ -629,6 +647,12 @@ impl Config {
                 file.server.request_timeout_secs,
             ),
         ];
+        if file.server.frame_memory_mb == Some(0) {
+            return Err(no_span(
+                "server.frame_memory_mb",
+                "must be at least 1 (or left out: a sixteenth of the machine's memory)".into(),
+            ));
+        }
         if let Some((field, _)) = positive.iter().find(|(_, value)| *value == 0) {
             return Err(no_span(field, "must be at least 1".into()));
         }

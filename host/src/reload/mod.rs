@@ -283,6 +283,8 @@ impl Reloader {
             || config.server.max_strings != old.server.max_strings
             || config.server.max_record != old.server.max_record
             || config.server.max_connections_per_address != old.server.max_connections_per_address
+            || config.server.max_handshakes != old.server.max_handshakes
+            || config.server.max_handshakes_per_address != old.server.max_handshakes_per_address
             || config.server.handshake_timeout_secs != old.server.handshake_timeout_secs
             || config.server.idle_timeout_secs != old.server.idle_timeout_secs
             || config.server.request_timeout_secs != old.server.request_timeout_secs

@@ -89,6 +89,8 @@ pub struct InstanceState {
     limits: StoreLimits,
     backend: String,
     log: bool,
+    /// The cause its log lines are limited under (`plugin BACKEND`).
+    log_cause: String,
     /// The panic message the plugin reported (the SDK's panic hook logs it
     /// just before the instance aborts), for the fault's description.
     panic: Option<String>,
@@ -115,13 +117,18 @@ impl bindings::vsam::backend::log::Host for InstanceState {
         if !self.log {
             return;
         }
+        // A plugin logging in a loop gets its share of lines, no more.
+        let Some(suppressed) = crate::log_limit::admit(&self.log_cause) else {
+            return;
+        };
+        let note = crate::log_limit::note(suppressed);
         let backend = self.backend.as_str();
         match level {
-            Level::Trace => tracing::trace!(target: "plugin", backend, "{message}"),
-            Level::Debug => tracing::debug!(target: "plugin", backend, "{message}"),
-            Level::Info => tracing::info!(target: "plugin", backend, "{message}"),
-            Level::Warn => tracing::warn!(target: "plugin", backend, "{message}"),
-            Level::Error => tracing::error!(target: "plugin", backend, "{message}"),
+            Level::Trace => tracing::trace!(target: "plugin", backend, "{message}{note}"),
+            Level::Debug => tracing::debug!(target: "plugin", backend, "{message}{note}"),
+            Level::Info => tracing::info!(target: "plugin", backend, "{message}{note}"),
+            Level::Warn => tracing::warn!(target: "plugin", backend, "{message}{note}"),
+            Level::Error => tracing::error!(target: "plugin", backend, "{message}{note}"),
         }
     }
 }
@@ -617,6 +624,7 @@ impl WasmStore {
             limits,
             backend: self.settings.name.clone(),
             log: self.settings.log,
+            log_cause: format!("plugin {}", self.settings.name),
             panic: None,
         };
         let mut store = Store::new(&self.plugin.engine, state);

@@ -4,6 +4,8 @@
 //! waiting), within the idle and request time limits.
 
 use super::ServeSettings;
+use super::frame_budget::BudgetedCodec;
+use super::limits::{ConnectionLimits, Place};
 use super::transport::{self, Accepted};
 use crate::security::Identity;
 use crate::vsam::{Session, Shared};
@@ -79,6 +81,10 @@ impl<R: AsyncRead + Unpin> AsyncRead for Timed<R> {
     }
 }
 
+/// A connection's place in the handshake budget, and the budgets to take
+/// its place among the connections from once its HELLO is accepted.
+pub(super) type Admission = (Place, Arc<ConnectionLimits>);
+
 /// Serves one accepted TCP connection until it closes, fails a limit, or
 /// the server shuts down.
 pub(super) async fn serve(
@@ -86,6 +92,7 @@ pub(super) async fn serve(
     peer: SocketAddr,
     shared: Arc<Shared>,
     settings: &ServeSettings,
+    admission: Admission,
     shutdown: watch::Receiver<bool>,
 ) {
     let _ = stream.set_nodelay(true);
@@ -110,7 +117,7 @@ pub(super) async fn serve(
     match accepted {
         Accepted::Plain { stream, refused } => {
             run(
-                stream, peer, shared, settings, remaining, None, refused, shutdown,
+                stream, peer, shared, settings, remaining, None, refused, admission, shutdown,
             )
             .await
         }
@@ -132,6 +139,7 @@ pub(super) async fn serve(
                 remaining,
                 Some(certificate_client),
                 None,
+                admission,
                 shutdown,
             )
             .await
@@ -139,10 +147,12 @@ pub(super) async fn serve(
     }
 }
 
-/// What the handshake settled: who the client is and the frame sizes.
+/// What the handshake settled: who the client is, the frame sizes, and
+/// its place among the connections (held while it is open).
 struct Agreed {
     identity: Identity,
     answer_frame: usize,
+    _place: Place,
 }
 
 /// The handshake and the request loop over an accepted transport.
@@ -157,6 +167,7 @@ async fn run<S>(
     handshake_time: Duration,
     tls: Option<Option<String>>,
     refused: Option<String>,
+    (handshake, limits): Admission,
     mut shutdown: watch::Receiver<bool>,
 ) where
     S: AsyncRead + AsyncWrite + Send + Unpin,
@@ -168,7 +179,7 @@ async fn run<S>(
             inner: read,
             first_byte_at: None,
         },
-        ServerCodec::new(max_frame),
+        BudgetedCodec::new(max_frame, settings.frame_budget.clone()),
     );
     let mut writer = FramedWrite::new(write, ServerCodec::new(max_frame));
 
@@ -198,8 +209,14 @@ async fn run<S>(
                 ))
             }
             Ok(Request::Hello(hello)) if hello.major == PROTOCOL_MAJOR => {
-                match authenticate(&shared, &hello, tls.as_ref(), refused) {
-                    Ok(identity) => {
+                match authenticate(&shared, &hello, tls.as_ref(), refused).and_then(|identity| {
+                    let place = limits
+                        .connections
+                        .admit(peer.ip())
+                        .map_err(|why| fatal(protocol_error::LIMIT, why))?;
+                    Ok((identity, place))
+                }) {
+                    Ok((identity, place)) => {
                         let agreed = (hello.max_frame as usize).min(max_frame);
                         writer.encoder_mut().set_max_frame(agreed);
                         let welcome = Answer::Welcome(Welcome {
@@ -217,6 +234,7 @@ async fn run<S>(
                         Ok(Agreed {
                             identity,
                             answer_frame: agreed,
+                            _place: place,
                         })
                     }
                     Err(refusal) => Err(refusal),
@@ -253,6 +271,7 @@ async fn run<S>(
             ))
         }
     };
+    drop(handshake);
     let agreed = match outcome {
         Ok(agreed) => agreed,
         Err(refusal) => {
@@ -323,6 +342,7 @@ async fn run<S>(
                 tracing::warn!(%peer, session = id, "closing: {error}");
                 let code = match error {
                     FrameError::TooLarge { .. } => protocol_error::FRAME_TOO_LARGE,
+                    FrameError::OverBudget { .. } => protocol_error::LIMIT,
                     _ => protocol_error::MALFORMED,
                 };
                 let _ = tokio::time::timeout(

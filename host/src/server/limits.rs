@@ -1,30 +1,45 @@
-//! Connection limits: in all (a semaphore) and per client address, so one
-//! host cannot take every connection.
+//! Connection budgets: in all (a semaphore) and per client address, so one
+//! host cannot take every place. The protocol port has two: connections
+//! that finished the handshake, and a smaller one for connections still in
+//! it (TLS, HELLO, authentication), so that sockets that never say HELLO
+//! cannot lock out clients that do. The admin port has its own.
 
 use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
-/// Counts open connections, in all and by client address.
-pub struct ConnectionLimits {
+/// Counts places taken, in all and by client address.
+pub struct Budget {
+    /// What the places are for, in refusals ("connections").
+    what: &'static str,
+    /// The configuration fields of the two limits, for refusals.
+    fields: (&'static str, &'static str),
     total: Arc<Semaphore>,
     max_total: usize,
     max_per_address: usize,
     by_address: Mutex<HashMap<IpAddr, usize>>,
 }
 
-/// A connection's place; dropping it frees the place.
-pub struct Admitted {
+/// A place in a budget; dropping it frees the place.
+pub struct Place {
     _total: OwnedSemaphorePermit,
-    limits: Arc<ConnectionLimits>,
+    budget: Arc<Budget>,
     address: IpAddr,
 }
 
-impl ConnectionLimits {
-    /// Limits of `max_total` connections, `max_per_address` from one address.
-    pub fn new(max_total: usize, max_per_address: usize) -> Arc<Self> {
+impl Budget {
+    /// A budget of `max_total` places, `max_per_address` for one address;
+    /// `what` and the two field names make the refusals specific.
+    pub fn new(
+        what: &'static str,
+        fields: (&'static str, &'static str),
+        max_total: usize,
+        max_per_address: usize,
+    ) -> Arc<Self> {
         Arc::new(Self {
+            what,
+            fields,
             total: Arc::new(Semaphore::new(max_total)),
             max_total,
             max_per_address,
@@ -32,35 +47,34 @@ impl ConnectionLimits {
         })
     }
 
-    /// Takes a place for a connection from `address`, or says which limit
-    /// refuses it.
-    pub fn admit(self: &Arc<Self>, address: IpAddr) -> Result<Admitted, String> {
+    /// Takes a place for `address`, or says which limit refuses it.
+    pub fn admit(self: &Arc<Self>, address: IpAddr) -> Result<Place, String> {
         let Ok(total) = self.total.clone().try_acquire_owned() else {
             return Err(format!(
-                "too many connections: this server allows {} ([server] max_connections)",
-                self.max_total
+                "too many {}: this server allows {} ({})",
+                self.what, self.max_total, self.fields.0
             ));
         };
         let mut by_address = self.by_address.lock().unwrap();
         let count = by_address.entry(address).or_insert(0);
         if *count >= self.max_per_address {
             return Err(format!(
-                "too many connections from {address}: this server allows {} per address ([server] max_connections_per_address)",
-                self.max_per_address
+                "too many {} from {address}: this server allows {} per address ({})",
+                self.what, self.max_per_address, self.fields.1
             ));
         }
         *count += 1;
-        Ok(Admitted {
+        Ok(Place {
             _total: total,
-            limits: self.clone(),
+            budget: self.clone(),
             address,
         })
     }
 }
 
-impl Drop for Admitted {
+impl Drop for Place {
     fn drop(&mut self) {
-        let mut by_address = self.limits.by_address.lock().unwrap();
+        let mut by_address = self.budget.by_address.lock().unwrap();
         if let Some(count) = by_address.get_mut(&self.address) {
             *count -= 1;
             if *count == 0 {
@@ -70,24 +84,67 @@ impl Drop for Admitted {
     }
 }
 
+/// The protocol port's two budgets.
+pub struct ConnectionLimits {
+    /// Connections that finished the handshake.
+    pub connections: Arc<Budget>,
+    /// Connections still in the handshake.
+    pub handshakes: Arc<Budget>,
+}
+
+impl ConnectionLimits {
+    /// The budgets of `[server]`.
+    pub fn new(connections: (usize, usize), handshakes: (usize, usize)) -> Arc<Self> {
+        Arc::new(Self {
+            connections: Budget::new(
+                "connections",
+                (
+                    "[server] max_connections",
+                    "[server] max_connections_per_address",
+                ),
+                connections.0,
+                connections.1,
+            ),
+            handshakes: Budget::new(
+                "connections in the handshake",
+                (
+                    "[server] max_handshakes",
+                    "[server] max_handshakes_per_address",
+                ),
+                handshakes.0,
+                handshakes.1,
+            ),
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn limits_count_in_all_and_per_address() {
-        let limits = ConnectionLimits::new(3, 2);
+    fn budgets_count_in_all_and_per_address() {
+        let limits = ConnectionLimits::new((3, 2), (1, 1));
+        let budget = &limits.connections;
         let a: IpAddr = "10.0.0.1".parse().unwrap();
         let b: IpAddr = "10.0.0.2".parse().unwrap();
-        let first = limits.admit(a).unwrap();
-        let _second = limits.admit(a).unwrap();
-        let refused = limits.admit(a).err().unwrap();
+        let first = budget.admit(a).unwrap();
+        let _second = budget.admit(a).unwrap();
+        let refused = budget.admit(a).err().unwrap();
         assert!(refused.contains("from 10.0.0.1"), "{refused}");
-        let _third = limits.admit(b).unwrap();
-        let refused = limits.admit(b).err().unwrap();
+        let _third = budget.admit(b).unwrap();
+        let refused = budget.admit(b).err().unwrap();
         assert!(refused.contains("max_connections)"), "{refused}");
         drop(first);
-        let _again = limits.admit(a).unwrap();
-        assert_eq!(limits.by_address.lock().unwrap()[&a], 2);
+        let _again = budget.admit(a).unwrap();
+        assert_eq!(budget.by_address.lock().unwrap()[&a], 2);
+        // The handshake budget is apart from the connections'.
+        let _shaking = limits.handshakes.admit(a).unwrap();
+        let refused = limits.handshakes.admit(b).err().unwrap();
+        assert!(
+            refused.contains("too many connections in the handshake")
+                && refused.contains("max_handshakes)"),
+            "{refused}"
+        );
     }
 }

@@ -3,6 +3,7 @@
 //! handshake and serves each connection's requests ([`connection`]).
 
 mod connection;
+pub mod frame_budget;
 pub mod limits;
 pub mod transport;
 
@@ -32,6 +33,8 @@ pub struct ServeSettings {
     pub max_connections: usize,
     /// Most connections from one address.
     pub max_connections_per_address: usize,
+    /// Most connections in the handshake, in all and from one address.
+    pub max_handshakes: (usize, usize),
     /// Time for TLS and HELLO.
     pub handshake_timeout: Duration,
     /// Time without a request before a connection is closed (`None`: never).
@@ -40,6 +43,8 @@ pub struct ServeSettings {
     pub request_timeout: Duration,
     /// TLS and the plain-TCP policy.
     pub security: ListenerSecurity,
+    /// Memory for frames being received, shared by all connections.
+    pub frame_budget: Arc<frame_budget::FrameBudget>,
 }
 
 impl ServeSettings {
@@ -48,6 +53,7 @@ impl ServeSettings {
         Self {
             max_connections: server.max_connections,
             max_connections_per_address: server.max_connections_per_address,
+            max_handshakes: (server.max_handshakes, server.max_handshakes_per_address),
             handshake_timeout: Duration::from_secs(server.handshake_timeout_secs),
             idle_timeout: match server.idle_timeout_secs {
                 0 => None,
@@ -55,6 +61,11 @@ impl ServeSettings {
             },
             request_timeout: Duration::from_secs(server.request_timeout_secs),
             security,
+            frame_budget: frame_budget::FrameBudget::new(
+                server
+                    .frame_memory_mb
+                    .unwrap_or_else(frame_budget::FrameBudget::default_mib),
+            ),
         }
     }
 }
@@ -68,8 +79,11 @@ pub async fn serve(
     mut shutdown: watch::Receiver<bool>,
 ) {
     let limits = ConnectionLimits::new(
-        settings.max_connections,
-        settings.max_connections_per_address,
+        (
+            settings.max_connections,
+            settings.max_connections_per_address,
+        ),
+        settings.max_handshakes,
     );
     let settings = Arc::new(settings);
     let mut connections = JoinSet::new();
@@ -85,10 +99,12 @@ pub async fn serve(
                         continue;
                     }
                 };
-                let place = match limits.admit(peer.ip()) {
+                // Until its HELLO, a connection holds a place in the
+                // handshake budget only; then one among the connections.
+                let handshake = match limits.handshakes.admit(peer.ip()) {
                     Ok(place) => place,
                     Err(why) => {
-                        tracing::warn!(%peer, "refused: {why}");
+                        crate::log_limit::warn("connection refusal", &format!("{peer} refused: {why}"));
                         connections.spawn(refuse(stream, why));
                         continue;
                     }
@@ -96,9 +112,10 @@ pub async fn serve(
                 let shared = shared.clone();
                 let shutdown = shutdown.clone();
                 let settings = settings.clone();
+                let limits = limits.clone();
                 connections.spawn(async move {
-                    connection::serve(stream, peer, shared, &settings, shutdown).await;
-                    drop(place);
+                    connection::serve(stream, peer, shared, &settings, (handshake, limits), shutdown)
+                        .await;
                 });
             }
             Some(_) = connections.join_next(), if !connections.is_empty() => {}

@@ -145,7 +145,7 @@ impl DatasetState {
                 format!("{name} {request}: backend {backend} is out of space: {m}"),
             ),
             CallError::Store(StoreError::NoSuchDataset) => Status::physical(format!(
-                "{name} {request}: backend {backend} has no storage for the dataset (removed outside vsamrd?); DELETE and DEFINE it again"
+                "{name} {request}: backend {backend} has no storage for the dataset: check that the backend points at the storage the dataset was defined in (its directory, database or bucket in the configuration, the plugin version) and that nothing outside vsamrd removed it; the catalog entry is kept"
             )),
             CallError::Store(StoreError::AlreadyExists) => Status::physical(format!(
                 "{name} {request}: backend {backend} reported that storage already exists"

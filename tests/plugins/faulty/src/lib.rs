@@ -11,7 +11,8 @@
 //! `sync` sleep, `PGSL` runs `SELECT pg_sleep(120)` on the granted database,
 //! `SQLW` updates the row of key `HELD` in table `held` (which a test holds
 //! locked), `OBJG` reads an object from the granted bucket; `init` sleeps
-//! with parameter `init = "sleep"` and spins with `init = "loop"`.
+//! with parameter `init = "sleep"` and spins with `init = "loop"`. `LOGS`
+//! writes 200,000 log lines, `LOG1` one.
 //! Every other key works normally.
 
 // The example store, compiled in (a dependency would export its interface too).
@@ -64,6 +65,14 @@ fn misbehave(key: &[u8]) {
     }
     if key.starts_with(b"OBJG") {
         let _ = vsam_plugin_sdk::objects::get("anything");
+    }
+    if key.starts_with(b"LOGS") {
+        for n in 0..200_000 {
+            vsam_plugin_sdk::log::info(&format!("flood line {n}"));
+        }
+    }
+    if key.starts_with(b"LOG1") {
+        vsam_plugin_sdk::log::info("one line after the flood");
     }
     if key.starts_with(b"BOMB") {
         let mut hoard: Vec<Vec<u8>> = Vec::new();

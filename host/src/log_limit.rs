@@ -1,0 +1,83 @@
+//! Log lines limited per cause: a flood (a plugin logging in a loop, a
+//! storm of refused connections) must not fill the disk or drown the lines
+//! that matter. Each cause may log [`LINES_PER_SECOND`] lines a second; the
+//! rest are counted and the next line that passes says how many were
+//! suppressed.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+/// Lines one cause may log per second.
+pub const LINES_PER_SECOND: u32 = 50;
+
+/// Most causes tracked at once (the causes are few: plugin backends and
+/// refusal kinds); past it the oldest windows are forgotten.
+const MAX_CAUSES: usize = 4096;
+
+struct Window {
+    started: Instant,
+    lines: u32,
+    suppressed: u64,
+}
+
+static WINDOWS: Mutex<Option<HashMap<String, Window>>> = Mutex::new(None);
+
+/// Whether a line of `cause` may be logged now: `Some(n)` with the number
+/// of its lines suppressed since the last one that passed, `None` if this
+/// one is to be suppressed (and is counted).
+pub fn admit(cause: &str) -> Option<u64> {
+    let mut windows = WINDOWS.lock().unwrap_or_else(|e| e.into_inner());
+    let windows = windows.get_or_insert_with(HashMap::new);
+    let now = Instant::now();
+    if windows.len() >= MAX_CAUSES && !windows.contains_key(cause) {
+        windows.retain(|_, w| now.duration_since(w.started) < Duration::from_secs(1));
+    }
+    let window = windows.entry(cause.to_string()).or_insert(Window {
+        started: now,
+        lines: 0,
+        suppressed: 0,
+    });
+    if now.duration_since(window.started) >= Duration::from_secs(1) {
+        window.started = now;
+        window.lines = 0;
+    }
+    if window.lines >= LINES_PER_SECOND {
+        window.suppressed += 1;
+        return None;
+    }
+    window.lines += 1;
+    Some(std::mem::take(&mut window.suppressed))
+}
+
+/// The note a line that passed carries about the lines suppressed before.
+pub fn note(suppressed: u64) -> String {
+    match suppressed {
+        0 => String::new(),
+        n => format!(" ({n} more like it suppressed)"),
+    }
+}
+
+/// Logs a warning of `cause`, within its limit.
+pub fn warn(cause: &str, message: &str) {
+    if let Some(suppressed) = admit(cause) {
+        tracing::warn!("{message}{}", note(suppressed));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_cause_logs_its_share_and_the_next_line_counts_the_rest() {
+        let cause = "test: a flood";
+        let passed = (0..1000).filter(|_| admit(cause).is_some()).count();
+        assert_eq!(passed, LINES_PER_SECOND as usize);
+        // Another cause is not held back by the flood.
+        assert_eq!(admit("test: another"), Some(0));
+        std::thread::sleep(Duration::from_millis(1010));
+        assert_eq!(admit(cause), Some(1000 - u64::from(LINES_PER_SECOND)));
+        assert_eq!(note(3), " (3 more like it suppressed)");
+    }
+}
