@@ -602,6 +602,11 @@ impl WasmStore {
 
     async fn instantiate(&self) -> Result<Live, Started> {
         let mut wasi = WasiCtxBuilder::new();
+        // Instances run on worker threads of their own: a file operation
+        // may block that thread rather than hop to tokio's blocking pool
+        // and back (a local file operation is short; a call that waits
+        // for long is stopped by the wall-clock limit between them).
+        wasi.allow_blocking_current_thread(true);
         if let Some(dir) = &self.settings.directory {
             std::fs::create_dir_all(dir)
                 .with_context(|| format!("creating directory {}", dir.display()))
