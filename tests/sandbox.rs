@@ -14,16 +14,21 @@ fn spec(name: &str) -> DatasetSpec {
     vsam_tests::ksds(name, 4, 64, "ascii")
 }
 
-async fn fault(ds: &Dataset, key: &[u8]) -> String {
-    let error = ds
-        .put(0, RplOptions::direct(), 0, [key, b"-x"].concat())
-        .await
-        .unwrap_err();
+/// The message of a request that failed with R15=12.
+fn physical_error(error: vsam_client::ClientError) -> String {
     let vsam = error
         .vsam()
         .unwrap_or_else(|| panic!("expected a VSAM error, got {error}"));
     assert_eq!((vsam.r15(), vsam.fdbk()), (12, 0), "{error}");
     vsam.status.message.clone()
+}
+
+async fn fault(ds: &Dataset, key: &[u8]) -> String {
+    physical_error(
+        ds.put(0, RplOptions::direct(), 0, [key, b"-x"].concat())
+            .await
+            .unwrap_err(),
+    )
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -260,15 +265,11 @@ async fn a_plugin_reaches_no_file_no_network_and_no_oversized_record() {
 
 /// The message of a GET that failed with R15=12.
 async fn get_fault(ds: &Dataset, key: &[u8]) -> String {
-    let error = ds
-        .get(0, RplOptions::direct(), key, 0, 0, 1)
-        .await
-        .unwrap_err();
-    let vsam = error
-        .vsam()
-        .unwrap_or_else(|| panic!("expected a VSAM error, got {error}"));
-    assert_eq!((vsam.r15(), vsam.fdbk()), (12, 0), "{error}");
-    vsam.status.message.clone()
+    physical_error(
+        ds.get(0, RplOptions::direct(), key, 0, 0, 1)
+            .await
+            .unwrap_err(),
+    )
 }
 
 /// How long a call may take past its limit in these tests: the documented
