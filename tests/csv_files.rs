@@ -97,3 +97,74 @@ async fn a_broken_csv_is_reported_with_its_line() {
     );
     server.server.stop().await;
 }
+
+/// A journal removed, or replaced, while its dataset is open is noticed at
+/// the next group sync, before the writes are acknowledged: the CSV is
+/// rewritten from the records in memory and a new journal started, so
+/// every acknowledged write is in the files, where a restart reads it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_journal_removed_or_replaced_while_open_loses_no_write() {
+    let server = start_with_plugin(CSV_WASM, "").await;
+    let conn = Connection::connect(&server.address).await.unwrap();
+    vsam_client::define(&conn, vsam_tests::ksds("TAMP.JOUR", 4, 40, "ascii"))
+        .await
+        .unwrap();
+    let ds = Dataset::open(&conn, "TAMP.JOUR", OpenIntent::Update, 1)
+        .await
+        .unwrap();
+    let dir = server.data_dir.path().join("b");
+    let journal = dir.join("TAMP.JOUR.journal");
+    let csv = dir.join("TAMP.JOUR.csv");
+    let mut next = 0u32;
+    let mut put = async |count: u32| {
+        for _ in 0..count {
+            ds.put(
+                0,
+                RplOptions::direct(),
+                0,
+                format!("K{next:03}-record").into_bytes(),
+            )
+            .await
+            .unwrap();
+            next += 1;
+        }
+    };
+    put(5).await;
+    assert!(std::fs::metadata(&journal).unwrap().len() > 0);
+    std::fs::remove_file(&journal).unwrap();
+    // What a restart reads: the CSV, then the journal.
+    let files =
+        || std::fs::read_to_string(&csv).unwrap() + &std::fs::read_to_string(&journal).unwrap();
+    put(3).await;
+    let text = files();
+    for n in 0..8 {
+        assert!(text.contains(&format!("K{n:03}-record")), "K{n:03}: {text}");
+    }
+    assert!(journal.exists(), "a new journal is started");
+    // Replaced by another file renamed over it.
+    let other = dir.join("other.journal");
+    std::fs::write(&other, "I,Z999,Z999-not-ours\n").unwrap();
+    std::fs::rename(&other, &journal).unwrap();
+    put(2).await;
+    let text = files();
+    for n in 0..10 {
+        assert!(text.contains(&format!("K{n:03}-record")), "K{n:03}: {text}");
+    }
+    assert!(!text.contains("Z999"), "{text}");
+    // The writes since go on into the new journal, and all are read back.
+    put(1).await;
+    assert!(
+        std::fs::read_to_string(&journal)
+            .unwrap()
+            .contains("K010-record")
+    );
+    ds.close().await.unwrap();
+    let reader = Dataset::open(&conn, "TAMP.JOUR", OpenIntent::Input, 1)
+        .await
+        .unwrap();
+    let all = reader
+        .get(0, RplOptions::sequential(), &[], 0, 0, 100)
+        .await
+        .unwrap();
+    assert_eq!(all.len(), 11);
+}

@@ -275,6 +275,45 @@ async fn versions_that_cannot_serve_are_refused_and_the_old_one_serves_on() {
         assert_eq!(last.error.as_deref(), Some(error.as_str()));
         assert_eq!(read_all(&conn, "HS.REFUSED").await.len(), 10, "{what}");
     }
+    // A valid component that is not this backend's plugin (the in-memory
+    // example renamed over sql.wasm): it starts, but cannot read the
+    // datasets the serving version reads, so it never takes traffic.
+    std::fs::write(
+        deployment.plugin_path(),
+        std::fs::read(vsam_tests::MEMORY_WASM).unwrap(),
+    )
+    .unwrap();
+    deployment.write_config("", false);
+    let report = server.reloader.reload("test").await;
+    let error = report.error.expect("another component was swapped in");
+    assert!(
+        error.contains("backend sqlite: the health check of the new version (plugin sql version ")
+            && error.contains(
+                "failed: it cannot read dataset HS.REFUSED, which the serving version reads (no storage for the dataset)"
+            )
+            && error.contains("check that the plugin file is this backend's plugin"),
+        "{error}"
+    );
+    assert!(!error.contains("DELETE"), "{error}");
+    assert_eq!(status(&mut admin).await.backends[0].hash, serving);
+    assert_eq!(read_all(&conn, "HS.REFUSED").await.len(), 10);
+    // The right plugin over another database: the new settings fail the
+    // same check.
+    std::fs::write(deployment.plugin_path(), &good).unwrap();
+    let config = std::fs::read_to_string(deployment.config_path()).unwrap();
+    std::fs::write(
+        deployment.config_path(),
+        config.replace("sqlite:vsam.db", "sqlite:elsewhere.db"),
+    )
+    .unwrap();
+    let error = server.reloader.reload("test").await.error.unwrap();
+    assert!(
+        error.contains("backend sqlite: the health check of the new settings failed")
+            && error.contains("HS.REFUSED"),
+        "{error}"
+    );
+    assert_eq!(read_all(&conn, "HS.REFUSED").await.len(), 10);
+
     // The original file back: nothing to do.
     std::fs::write(deployment.plugin_path(), &good).unwrap();
     deployment.write_config("", false);

@@ -465,3 +465,126 @@ async fn a_reload_adds_a_postgresql_backend() {
     );
     server.stop().await;
 }
+
+/// The admin rows of `dataset` in `vsamr admin status`.
+async fn migration_rows(
+    admin: &mut vsam_client::admin::AdminClient,
+    dataset: &str,
+) -> Vec<vsam_protocol::admin::MigrationRow> {
+    use vsam_protocol::admin::{AdminAnswer, AdminCommand};
+    let AdminAnswer::Status(status) = admin.request(AdminCommand::Status).await.unwrap() else {
+        panic!("not a status");
+    };
+    status
+        .migrations
+        .into_iter()
+        .filter(|row| row.dataset == dataset)
+        .collect()
+}
+
+/// A migration to PostgreSQL that fails because the database stops in the
+/// middle of the copy rolls back, and the partial copy it cannot remove
+/// then is journaled: the retry, once the database is back, removes it and
+/// migrates. `status` shows one row for the dataset, its current state.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_copy_left_by_a_failed_migration_is_taken_over_by_the_retry() {
+    use vsam_protocol::admin::{AdminAnswer, AdminCommand};
+    let postgres = Postgres::start().unwrap();
+    let deployment = vsam_tests::deployment::Deployment::new("", false);
+    deployment.write_config_text(&format!(
+        "[backends.pg]\nplugin = \"sql\"\ndatabase = \"{}\"\n",
+        postgres.url
+    ));
+    let server = deployment.start().await;
+    let conn = Connection::connect(&server.addr.to_string()).await.unwrap();
+    vsam_client::define(&conn, ksds("MIG.LEFT", 8, 40, "ascii"))
+        .await
+        .unwrap();
+    let ds = Dataset::open(&conn, "MIG.LEFT", OpenIntent::Output, 1)
+        .await
+        .unwrap();
+    const RECORDS: u32 = 60_000;
+    let records = (0..RECORDS)
+        .map(|n| vsam_client::ChainedRecord {
+            address: 0,
+            record: record(n),
+        })
+        .collect();
+    ds.put_chain(0, RplOptions::sequential(), records)
+        .await
+        .unwrap();
+    ds.close().await.unwrap();
+    let mut admin = deployment.admin(&server).await;
+    let migrate = || AdminCommand::Migrate {
+        dataset: "MIG.LEFT".into(),
+        to: "pg".into(),
+    };
+    admin.request(migrate()).await.unwrap();
+    let started = std::time::Instant::now();
+    loop {
+        let row = migration_rows(&mut admin, "MIG.LEFT").await.pop().unwrap();
+        assert!(
+            matches!(row.phase.as_str(), "counting" | "copying"),
+            "the copy must still run when the database stops: {row:?}"
+        );
+        if row.copied >= 2_000 {
+            break;
+        }
+        assert!(started.elapsed() < Duration::from_secs(60), "{row:?}");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    postgres.stop().unwrap();
+    let failed = loop {
+        let row = migration_rows(&mut admin, "MIG.LEFT").await.pop().unwrap();
+        if row.phase == "failed" {
+            break row;
+        }
+        assert!(started.elapsed() < Duration::from_secs(120), "{row:?}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    let message = failed.message.unwrap();
+    assert!(
+        message.contains("the copy on backend pg could not be removed")
+            && message.contains("next migration to pg"),
+        "{message}"
+    );
+    postgres.restart().unwrap();
+    let left: u32 = postgres
+        .psql("vsam", "select count(*) from mig_left")
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(left > 0 && left < RECORDS, "a partial copy is left: {left}");
+
+    admin.request(migrate()).await.unwrap();
+    let cut_over = loop {
+        let rows = migration_rows(&mut admin, "MIG.LEFT").await;
+        assert_eq!(rows.len(), 1, "one row a dataset: {rows:?}");
+        let row = rows.into_iter().next().unwrap();
+        match row.phase.as_str() {
+            "counting" | "copying" | "verifying" => {}
+            "cut-over" => break row,
+            _ => panic!("{row:?}"),
+        }
+        assert!(started.elapsed() < Duration::from_secs(240), "{row:?}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!(cut_over.verified, Some(u64::from(RECORDS)));
+    let AdminAnswer::Migration(done) = admin
+        .request(AdminCommand::Finalize {
+            dataset: "MIG.LEFT".into(),
+        })
+        .await
+        .unwrap()
+    else {
+        panic!("not a migration");
+    };
+    assert_eq!(done.phase, "finalized");
+    assert_eq!(
+        postgres
+            .psql("vsam", "select count(*) from mig_left")
+            .unwrap(),
+        RECORDS.to_string()
+    );
+    server.stop().await;
+}

@@ -197,3 +197,105 @@ pub async fn verify(
 pub fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02X}")).collect()
 }
+
+/// Brings `copy` level with `serving`, a batch of keys at a time with
+/// writes held off: records it lacks or holds otherwise are written, records
+/// only it holds are deleted. Returns how many records it repaired. Writes
+/// between batches reach both through the mirror, whose writes replace
+/// whatever the copy held ([`Mirror::apply`]), so once every batch is done
+/// the copies agree. This is how a copy that missed writes (a crash between
+/// the two backends' writes, a mirror that failed) is made whole again.
+pub async fn level(
+    state: &DatasetState,
+    serving: &BackendHandle,
+    copy: &Mirror,
+    cancel: &AtomicBool,
+) -> Result<u64, String> {
+    let mut repaired = 0u64;
+    let mut from = Start::Edge;
+    loop {
+        if cancel.load(Ordering::Relaxed) {
+            return Err("cancelled".into());
+        }
+        let held = state.hold_writes().await;
+        let ours = scan(serving, state, from.clone(), BATCH).await?;
+        // The batch's upper bound: its last key, or none at the end.
+        let bound = (ours.len() == BATCH as usize).then(|| ours.last().unwrap().key.clone());
+        let theirs = scan_to(&copy.backend, state, from, bound.as_deref()).await?;
+        let fixes = differences(state, &ours, &theirs);
+        repaired += fixes.len() as u64;
+        if !fixes.is_empty() {
+            copy.apply(fixes).await.map_err(|reason| {
+                format!(
+                    "backend {} cannot be brought level: {reason}",
+                    copy.backend.name()
+                )
+            })?;
+        }
+        drop(held);
+        let Some(last) = bound else {
+            return Ok(repaired);
+        };
+        from = Start::Exclusive(last);
+        tokio::task::yield_now().await;
+    }
+}
+
+/// Every record of `backend` from `from` up to and including `bound` (to
+/// the end without one).
+async fn scan_to(
+    backend: &BackendHandle,
+    state: &DatasetState,
+    mut from: Start,
+    bound: Option<&[u8]>,
+) -> Result<Vec<Entry>, String> {
+    let mut all = Vec::new();
+    loop {
+        let batch = scan(backend, state, from, BATCH).await?;
+        let full = batch.len() == BATCH as usize;
+        let Some(last) = batch.last().map(|e| e.key.clone()) else {
+            return Ok(all);
+        };
+        let beyond = bound.is_some_and(|bound| last.as_slice() > bound);
+        all.extend(
+            batch
+                .into_iter()
+                .filter(|e| bound.is_none_or(|bound| e.key.as_slice() <= bound)),
+        );
+        if beyond || !full {
+            return Ok(all);
+        }
+        from = Start::Exclusive(last);
+    }
+}
+
+/// The writes that make `theirs` hold exactly `ours` (both in key order).
+fn differences(state: &DatasetState, ours: &[Entry], theirs: &[Entry]) -> Vec<Call> {
+    let ds = || state.plugin_dataset.clone();
+    let mut fixes = Vec::new();
+    let (mut a, mut b) = (ours.iter().peekable(), theirs.iter().peekable());
+    loop {
+        let order = match (a.peek(), b.peek()) {
+            (None, None) => return fixes,
+            (Some(_), None) => std::cmp::Ordering::Less,
+            (None, Some(_)) => std::cmp::Ordering::Greater,
+            (Some(o), Some(t)) => o.key.cmp(&t.key),
+        };
+        match order {
+            std::cmp::Ordering::Less => {
+                let o = a.next().unwrap();
+                fixes.push(Call::Insert(ds(), o.key.clone(), o.value.clone()));
+            }
+            std::cmp::Ordering::Greater => {
+                let t = b.next().unwrap();
+                fixes.push(Call::Delete(ds(), t.key.clone()));
+            }
+            std::cmp::Ordering::Equal => {
+                let (o, t) = (a.next().unwrap(), b.next().unwrap());
+                if o.value != t.value {
+                    fixes.push(Call::Replace(ds(), o.key.clone(), o.value.clone()));
+                }
+            }
+        }
+    }
+}

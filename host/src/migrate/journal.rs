@@ -17,9 +17,14 @@ pub enum Stage {
     CutOver,
     /// A rollback after the cutover has begun: a restart completes it.
     RollingBack,
+    /// No migration: backend `to` still holds a copy of the dataset, which
+    /// lives on `from`, that could not be removed (the backend was down).
+    /// A restart, or the next migration to `to`, removes it.
+    Leftover,
 }
 
-/// One journal entry.
+/// One journal entry: a dataset's migration, or a copy left behind. A
+/// dataset has at most one migration and one leftover per backend.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Entry {
     /// The dataset.
@@ -30,6 +35,17 @@ pub struct Entry {
     pub to: String,
     /// Where it is.
     pub stage: Stage,
+}
+
+impl Entry {
+    /// Whether `other` replaces this entry: the same dataset's migration,
+    /// or its leftover on the same backend.
+    fn same_slot(&self, other: &Entry) -> bool {
+        let leftover = |e: &Entry| e.stage == Stage::Leftover;
+        self.dataset == other.dataset
+            && leftover(self) == leftover(other)
+            && (!leftover(self) || self.to == other.to)
+    }
 }
 
 #[derive(Serialize, Deserialize, Default)]
@@ -72,11 +88,11 @@ impl Journal {
         self.entries.lock().unwrap().clone()
     }
 
-    /// Records (or moves) a dataset's migration, durably.
+    /// Records (or moves) a dataset's migration, or a leftover, durably.
     pub fn set(&self, entry: Entry) -> anyhow::Result<()> {
         let mut entries = self.entries.lock().unwrap();
         let mut next = entries.clone();
-        next.retain(|e| e.dataset != entry.dataset);
+        next.retain(|e| !e.same_slot(&entry));
         next.push(entry);
         self.save(&next)?;
         *entries = next;
@@ -85,9 +101,18 @@ impl Journal {
 
     /// Forgets a dataset's migration, durably.
     pub fn remove(&self, dataset: &str) -> anyhow::Result<()> {
+        self.remove_where(|e| e.dataset == dataset && e.stage != Stage::Leftover)
+    }
+
+    /// Forgets the copy of `dataset` left on `backend`, durably.
+    pub fn remove_leftover(&self, dataset: &str, backend: &str) -> anyhow::Result<()> {
+        self.remove_where(|e| e.dataset == dataset && e.stage == Stage::Leftover && e.to == backend)
+    }
+
+    fn remove_where(&self, forget: impl Fn(&Entry) -> bool) -> anyhow::Result<()> {
         let mut entries = self.entries.lock().unwrap();
         let mut next = entries.clone();
-        next.retain(|e| e.dataset != dataset);
+        next.retain(|e| !forget(e));
         self.save(&next)?;
         *entries = next;
         Ok(())
@@ -127,7 +152,17 @@ mod tests {
         let reopened = Journal::open(dir.path()).unwrap().entries();
         assert_eq!(reopened.len(), 1);
         assert_eq!(reopened[0].stage, Stage::CutOver);
+        let leftover = Entry {
+            stage: Stage::Leftover,
+            ..entry.clone()
+        };
+        journal.set(leftover.clone()).unwrap();
+        assert_eq!(Journal::open(dir.path()).unwrap().entries().len(), 2);
         journal.remove("A.B").unwrap();
+        assert_eq!(Journal::open(dir.path()).unwrap().entries(), [leftover]);
+        journal.remove_leftover("A.B", "csv").unwrap();
+        assert_eq!(Journal::open(dir.path()).unwrap().entries().len(), 1);
+        journal.remove_leftover("A.B", "sqlite").unwrap();
         assert!(Journal::open(dir.path()).unwrap().entries().is_empty());
         std::fs::write(dir.path().join("migrations.json"), "{").unwrap();
         assert!(

@@ -14,10 +14,13 @@
 //!    the dataset to it, after checking that both still agree.
 //!
 //! A failure before the cutover rolls back by itself (the partial copy is
-//! removed). The journal ([`journal`]) makes a restart safe: a copy
-//! interrupted by a restart starts again from the beginning; a cut-over
-//! migration comes back cut over, the old backend following; a rollback
-//! under way is completed. The dataset is never half on each side.
+//! removed, or, if its backend is down, journaled and removed at the next
+//! restart or by the next migration to that backend). The journal
+//! ([`journal`]) makes a restart safe: a copy interrupted by a restart
+//! starts again from the beginning; a cut-over migration comes back cut
+//! over, the old backend following and first brought level with the new
+//! one (a write in flight at a crash may have reached only the new one); a
+//! rollback under way is completed. The dataset is never half on each side.
 
 pub mod copy;
 pub mod journal;
@@ -63,7 +66,10 @@ pub struct Migration {
     state: Arc<DatasetState>,
     progress: Mutex<Progress>,
     cancel: AtomicBool,
+    /// The copy, or the leveling after a restart.
     task: Mutex<Option<tokio::task::JoinHandle<()>>>,
+    /// Held by a rollback or finalize, so two never overlap.
+    operation: tokio::sync::Mutex<()>,
 }
 
 impl Migration {
@@ -134,7 +140,7 @@ impl Migrations {
     }
 
     /// Migrations recently ended, oldest first, then those running or cut
-    /// over: the last row of a dataset is its current state.
+    /// over: one row a dataset, its current state.
     pub fn rows(&self) -> Vec<MigrationRow> {
         let mut rows: Vec<MigrationRow> = self.ended.lock().unwrap().iter().cloned().collect();
         rows.extend(self.active.lock().unwrap().values().map(|m| m.row()));
@@ -185,6 +191,10 @@ impl Migrations {
             .shared
             .acquire(&def)
             .map_err(|status| status.message.clone())?;
+        if let Err(message) = self.take_over_leftover(&state, &target).await {
+            self.shared.release(&state);
+            return Err(message);
+        }
         if let Err(message) = prepare_target(&state, &target).await {
             self.shared.release(&state);
             return Err(message);
@@ -224,7 +234,13 @@ impl Migrations {
             }),
             cancel: AtomicBool::new(false),
             task: Mutex::new(None),
+            operation: tokio::sync::Mutex::new(()),
         });
+        // A dataset shows one row: its current state.
+        self.ended
+            .lock()
+            .unwrap()
+            .retain(|row| row.dataset != entry.dataset);
         self.active
             .lock()
             .unwrap()
@@ -322,17 +338,89 @@ impl Migrations {
         if let Err(error) = self.journal_remove(&m.dataset) {
             tracing::error!(dataset = %m.dataset, "cannot update the migrations journal: {error:#}");
         }
-        if let Ok(target) = self.backend(&m.to) {
-            remove_copy(&m.state, &target).await;
+        if let Ok(target) = self.backend(&m.to)
+            && let Err(left) = self.discard_copy(&m.state, &target, &m.from).await
+        {
+            let mut p = m.progress.lock().unwrap();
+            p.message = Some(match p.message.take() {
+                Some(reason) => format!("{reason}; {left}"),
+                None => left,
+            });
         }
         m.set_phase(phase);
         self.end(m);
+    }
+
+    /// Removes the copy of a dataset on `backend`, which does not serve it
+    /// (that is `live`). If the backend cannot remove it now, the journal
+    /// keeps it as a leftover, removed at the next restart or by the next
+    /// migration to that backend; the note saying so is returned.
+    async fn discard_copy(
+        &self,
+        state: &DatasetState,
+        backend: &BackendHandle,
+        live: &str,
+    ) -> Result<(), String> {
+        let dataset = &state.def.name;
+        match remove_copy(state, backend).await {
+            Ok(()) => {
+                if let Err(error) = self.journal.remove_leftover(dataset, backend.name()) {
+                    tracing::error!(%dataset, "cannot update the migrations journal: {error:#}");
+                }
+                Ok(())
+            }
+            Err(error) => {
+                let note = format!(
+                    "the copy on backend {} could not be removed ({error}); it is removed at the next restart or by the next migration to {}",
+                    backend.name(),
+                    backend.name()
+                );
+                tracing::error!(%dataset, "{note}");
+                let leftover = Entry {
+                    dataset: dataset.clone(),
+                    from: live.to_string(),
+                    to: backend.name().to_string(),
+                    stage: Stage::Leftover,
+                };
+                if let Err(error) = self.journal_set(leftover) {
+                    tracing::error!(%dataset, "cannot write the migrations journal: {error:#}; remove the copy on {} by hand", backend.name());
+                }
+                Err(note)
+            }
+        }
+    }
+
+    /// Before a migration to `target`: removes the copy an earlier, failed
+    /// migration left there, or refuses saying why it cannot.
+    async fn take_over_leftover(
+        &self,
+        state: &DatasetState,
+        target: &BackendHandle,
+    ) -> Result<(), String> {
+        let dataset = &state.def.name;
+        let left =
+            self.journal.entries().into_iter().any(|e| {
+                e.stage == Stage::Leftover && e.dataset == *dataset && e.to == target.name()
+            });
+        if !left {
+            return Ok(());
+        }
+        remove_copy(state, target).await.map_err(|error| {
+            format!(
+                "backend {} still holds the partial copy of {dataset} a failed migration left, and cannot remove it now: {error}; try again when the backend is reachable",
+                target.name()
+            )
+        })?;
+        tracing::info!(%dataset, backend = %target.name(), "the copy a failed migration left is removed");
+        durably(|| self.journal.remove_leftover(dataset, target.name()))
+            .map_err(|e| format!("cannot update the migrations journal: {e:#}"))
     }
 
     fn end(&self, m: &Migration) {
         let row = m.row();
         self.active.lock().unwrap().remove(&m.dataset);
         let mut ended = self.ended.lock().unwrap();
+        ended.retain(|earlier| earlier.dataset != row.dataset);
         ended.push_back(row);
         while ended.len() > ENDED_SHOWN {
             ended.pop_front();
@@ -381,6 +469,7 @@ impl Migrations {
     /// copy is removed.
     pub async fn finalize(&self, dataset: &str) -> Result<MigrationRow, String> {
         let m = self.active(dataset)?;
+        let _operation = busy(&m)?;
         if m.progress.lock().unwrap().phase != "cut-over" {
             return Err(format!(
                 "{} has not cut over yet (it is {}): wait for it, or roll it back",
@@ -397,8 +486,10 @@ impl Migrations {
         }
         self.journal_remove(&m.dataset)
             .map_err(|e| format!("cannot update the migrations journal: {e:#}"))?;
-        if let Ok(old) = self.backend(&m.from) {
-            remove_copy(&m.state, &old).await;
+        if let Ok(old) = self.backend(&m.from)
+            && let Err(note) = self.discard_copy(&m.state, &old, &m.to).await
+        {
+            m.progress.lock().unwrap().message = Some(note);
         }
         m.set_phase("finalized");
         self.end(&m);
@@ -407,10 +498,12 @@ impl Migrations {
     }
 
     /// Returns a dataset to its old backend. Before the cutover the copy
-    /// stops; after it, both copies are compared first, and a rollback that
-    /// would lose a write is refused.
+    /// stops; after it, the old copy is first brought level with the new
+    /// one (a crash or a failed mirror write may have left it behind), then
+    /// both are compared, and a rollback that would lose a write is refused.
     pub async fn rollback(&self, dataset: &str) -> Result<MigrationRow, String> {
         let m = self.active(dataset)?;
+        let _operation = busy(&m)?;
         if m.progress.lock().unwrap().phase != "cut-over" {
             m.cancel.store(true, Ordering::Relaxed);
             let task = m.task.lock().unwrap().take();
@@ -427,14 +520,22 @@ impl Migrations {
         }
         let serving = self.backend(&m.to)?;
         let old = self.backend(&m.from)?;
-        if let Some(failure) = m.mirror().and_then(|mirror| mirror.failure()) {
+        // A leveling after a restart may still run.
+        let leveling = m.task.lock().unwrap().take();
+        if let Some(leveling) = leveling {
+            let _ = leveling.await;
+        }
+        m.set_phase("leveling");
+        let never = AtomicBool::new(false);
+        let mirror = self.faithful_mirror(&m, old.clone()).await;
+        if let Err(error) = copy::level(&m.state, &serving, &mirror, &never).await {
+            m.set_phase("cut-over");
             return Err(format!(
-                "{}: the old copy on {} missed a write ({failure}); rolling back would lose it: finalize, or migrate back",
-                m.dataset, m.from
+                "{}: the old copy on {} cannot be brought level ({error}); rolling back now would lose writes: try again when {} is reachable, or finalize",
+                m.dataset, m.from, m.from
             ));
         }
         m.set_phase("verifying");
-        let never = AtomicBool::new(false);
         let verified = copy::verify(&m.state, &serving, &old, None, &never).await;
         m.set_phase("cut-over");
         let verified = verified.map_err(|difference| {
@@ -463,12 +564,13 @@ impl Migrations {
         if let Err(error) = self.journal_remove(&m.dataset) {
             tracing::error!(dataset = %m.dataset, "cannot update the migrations journal: {error:#}");
         }
-        remove_copy(&m.state, &serving).await;
+        let left = self.discard_copy(&m.state, &serving, &m.from).await.err();
         {
             let mut p = m.progress.lock().unwrap();
             p.phase = "rolled-back";
             p.verified = Some(verified.count);
             p.checksum = Some(verified.checksum);
+            p.message = left;
         }
         self.end(&m);
         tracing::info!(dataset = %m.dataset, backend = %m.from, "migration rolled back");
@@ -492,13 +594,16 @@ impl Migrations {
     }
 
     async fn resume_one(self: &Arc<Self>, entry: Entry) -> Result<(), String> {
+        if entry.stage == Stage::Leftover {
+            return self.remove_leftover(entry).await;
+        }
         let (from, to) = (self.backend(&entry.from)?, self.backend(&entry.to)?);
         let Some((mut def, _)) = self.shared.catalog.get(&entry.dataset) else {
             let _ = self.journal_remove(&entry.dataset);
             return Err("the dataset is no longer in the catalog".into());
         };
         let serving = match entry.stage {
-            Stage::Copying | Stage::RollingBack => &entry.from,
+            Stage::Copying | Stage::RollingBack | Stage::Leftover => &entry.from,
             Stage::CutOver => &entry.to,
         };
         if def.backend != *serving {
@@ -513,8 +618,11 @@ impl Migrations {
         match entry.stage {
             Stage::Copying => {
                 tracing::info!(dataset = %entry.dataset, "a copy interrupted by a restart starts again from the beginning");
-                remove_copy(&state, &to).await;
+                if let Err(error) = remove_copy(&state, &to).await {
+                    tracing::warn!(dataset = %entry.dataset, "{error}");
+                }
                 if let Err(message) = prepare_target(&state, &to).await {
+                    let _ = self.discard_copy(&state, &to, &entry.from).await;
                     self.shared.release(&state);
                     let _ = self.journal_remove(&entry.dataset);
                     return Err(message);
@@ -522,27 +630,104 @@ impl Migrations {
                 self.register(entry, state);
             }
             Stage::CutOver => {
+                let mirror = Arc::new(Mirror::new(from, Covered::All));
                 state.set_placement(Placement {
-                    primary: to,
-                    mirror: Some(Arc::new(Mirror::new(from, Covered::All))),
+                    primary: to.clone(),
+                    mirror: Some(mirror.clone()),
                 });
                 let m = self.register(entry, state);
-                let mut p = m.progress.lock().unwrap();
-                p.phase = "cut-over";
-                p.message = Some(
-                    "resumed after a restart: the old copy follows again; a rollback compares both first"
-                        .into(),
-                );
+                {
+                    let mut p = m.progress.lock().unwrap();
+                    p.phase = "cut-over";
+                    p.message = Some(
+                        "resumed after a restart: the old copy follows again and is being brought level"
+                            .into(),
+                    );
+                }
+                let leveled = m.clone();
+                let task = tokio::spawn(async move {
+                    let never = AtomicBool::new(false);
+                    let note = match copy::level(&leveled.state, &to, &mirror, &never).await {
+                        Ok(repaired) => {
+                            tracing::info!(dataset = %leveled.dataset, backend = %leveled.from, repaired, "the old copy is level with the new one again");
+                            format!(
+                                "resumed after a restart: the old copy follows again, brought level ({repaired} record(s) repaired)"
+                            )
+                        }
+                        Err(error) => {
+                            tracing::warn!(dataset = %leveled.dataset, "the old copy could not be brought level: {error}; a rollback tries again");
+                            format!(
+                                "resumed after a restart: the old copy follows again but could not be brought level ({error}); a rollback tries again"
+                            )
+                        }
+                    };
+                    leveled.progress.lock().unwrap().message = Some(note);
+                });
+                *m.task.lock().unwrap() = Some(task);
             }
             Stage::RollingBack => {
                 let _ = self.journal_remove(&entry.dataset);
-                remove_copy(&state, &to).await;
+                let _ = self.discard_copy(&state, &to, &entry.from).await;
                 self.shared.release(&state);
                 tracing::info!(dataset = %entry.dataset, "a rollback interrupted by a restart is complete");
             }
+            Stage::Leftover => unreachable!("handled above"),
         }
         Ok(())
     }
+
+    /// After a restart: removes a copy a migration could not remove.
+    async fn remove_leftover(&self, entry: Entry) -> Result<(), String> {
+        let dataset = &entry.dataset;
+        let forget = || durably(|| self.journal.remove_leftover(dataset, &entry.to));
+        let def = match self.shared.catalog.get(dataset) {
+            // The name now lives on that backend again (DELETE and DEFINE):
+            // that storage is no leftover.
+            Some((def, _)) if def.backend != entry.to => def,
+            _ => {
+                let _ = forget();
+                return Ok(());
+            }
+        };
+        let backend = self.backend(&entry.to)?;
+        let state = self
+            .shared
+            .acquire(&def)
+            .map_err(|status| status.message.clone())?;
+        let removed = remove_copy(&state, &backend).await;
+        self.shared.release(&state);
+        removed.map_err(|error| {
+            format!("the copy a failed migration left on backend {} is still there ({error}); it is tried again at the next restart or migration", entry.to)
+        })?;
+        tracing::info!(%dataset, backend = %entry.to, "the copy a failed migration left is removed");
+        forget().map_err(|e| format!("cannot update the migrations journal: {e:#}"))
+    }
+
+    /// The mirror following the dataset, replaced by a fresh one if it
+    /// failed (it stops following at its first failure).
+    async fn faithful_mirror(&self, m: &Migration, old: BackendHandle) -> Arc<Mirror> {
+        let _held = m.state.hold_writes().await;
+        if let Some(mirror) = m.mirror().filter(|mirror| mirror.failure().is_none()) {
+            return mirror;
+        }
+        let mirror = Arc::new(Mirror::new(old, Covered::All));
+        let primary = m.state.placement().primary.clone();
+        m.state.set_placement(Placement {
+            primary,
+            mirror: Some(mirror.clone()),
+        });
+        mirror
+    }
+}
+
+/// Claims the right to roll back or finalize `m`.
+fn busy(m: &Migration) -> Result<tokio::sync::MutexGuard<'_, ()>, String> {
+    m.operation.try_lock().map_err(|_| {
+        format!(
+            "{}: a rollback or finalize is already under way: see vsamr admin status",
+            m.dataset
+        )
+    })
 }
 
 /// Runs blocking file work, telling a multi-threaded tokio runtime first so
@@ -593,16 +778,16 @@ async fn prepare_target(state: &DatasetState, target: &BackendHandle) -> Result<
 }
 
 /// Removes a copy's storage (absent storage is fine).
-async fn remove_copy(state: &DatasetState, backend: &BackendHandle) {
+async fn remove_copy(state: &DatasetState, backend: &BackendHandle) -> Result<(), String> {
     match backend
         .call(Call::Destroy(state.plugin_dataset.clone()))
         .await
     {
-        Ok(_) | Err(CallError::Store(StoreError::NoSuchDataset)) => {}
-        Err(error) => tracing::error!(
-            dataset = %state.def.name,
-            backend = %backend.name(),
-            "cannot remove the copy: {error}; remove it by hand"
-        ),
+        Ok(_) | Err(CallError::Store(StoreError::NoSuchDataset)) => Ok(()),
+        Err(error) => Err(format!(
+            "backend {} cannot remove the copy of {}: {error}",
+            backend.name(),
+            state.def.name
+        )),
     }
 }

@@ -16,6 +16,7 @@
 //! Triggers: `vsamr admin reload`, SIGHUP, and a change of the config file or
 //! of a plugin file ([`watch`]). Reloads run one at a time.
 
+pub mod health;
 pub mod watch;
 
 use crate::config::Config;
@@ -152,6 +153,8 @@ pub struct Reloader {
 struct Prepared {
     setup: runtime::BackendSetup,
     stores: runtime::StartedStores,
+    /// Datasets its health check could not read.
+    unreadable: Vec<health::Unreadable>,
 }
 
 /// Everything a reload will apply, checked.
@@ -308,17 +311,57 @@ impl Reloader {
             .map(|(name, (setup, _))| (name.clone(), setup.clone()))
             .collect();
         let for_blocking = config.clone();
+        let mut held: BTreeMap<String, Vec<crate::catalog::DatasetDef>> = BTreeMap::new();
+        for def in self.shared.catalog.list("") {
+            if !matches!(def.relation, Some(crate::catalog::Relation::Path { .. })) {
+                held.entry(def.backend.clone()).or_default().push(def);
+            }
+        }
         let (done, prepared) = tokio::sync::oneshot::channel();
         std::thread::Builder::new()
             .name("vsamrd-reload".into())
             .spawn(move || {
                 runtime::wasm::lower_priority();
-                let _ = done.send(prepare_backends(&for_blocking, &runtime, &loaded, &setups));
+                let _ = done.send(prepare_backends(
+                    &for_blocking,
+                    &runtime,
+                    &loaded,
+                    &setups,
+                    &held,
+                ));
             })
             .context("starting the reload thread")?;
         let (plugins, prepared, mut changes) = prepared
             .await
             .context("the reload's preparation panicked")??;
+        let checks: Vec<_> = prepared
+            .iter()
+            .filter(|(_, p)| !p.unreadable.is_empty())
+            .map(|(name, p)| {
+                let what = if p.setup.plugin.content_hash == serving_hash(&running.backends, name) {
+                    "settings".to_string()
+                } else {
+                    format!(
+                        "version (plugin {} version {})",
+                        p.setup.settings.plugin,
+                        short(&p.setup.plugin.content_hash)
+                    )
+                };
+                (name.clone(), what, p.unreadable.clone())
+            })
+            .collect();
+        for (name, what, unreadable) in checks {
+            let Some((_, serving)) = running.backends.get(&name) else {
+                continue;
+            };
+            if let Some(failed) = health::regressed(serving, &unreadable).await {
+                anyhow::bail!(
+                    "backend {name}: the health check of the new {what} failed: it cannot read dataset {}, which the serving version reads ({}); check that the plugin file is this backend's plugin and that the settings point at the storage its datasets were defined in",
+                    failed.def.name,
+                    failed.error
+                );
+            }
+        }
         let datasets = self.shared.catalog.config_changes(&config.datasets);
         let counts = self.shared.catalog.count_by_backend();
         let removed_backends: Vec<String> = running
@@ -407,7 +450,7 @@ impl Reloader {
             mut changes,
             mut notes,
         } = plan;
-        for (name, Prepared { setup, stores }) in prepared {
+        for (name, Prepared { setup, stores, .. }) in prepared {
             let version = setup.plugin.version_info();
             let handle = match running.backends.remove(&name) {
                 Some((_, handle)) => {
@@ -469,6 +512,7 @@ fn prepare_backends(
     runtime: &PluginRuntime,
     loaded: &BTreeMap<String, Arc<LoadedPlugin>>,
     setups: &BTreeMap<String, runtime::BackendSetup>,
+    held: &BTreeMap<String, Vec<crate::catalog::DatasetDef>>,
 ) -> Result<(
     BTreeMap<String, Arc<LoadedPlugin>>,
     BTreeMap<String, Prepared>,
@@ -505,6 +549,13 @@ fn prepare_backends(
         let setup = runtime::prepare_backend(settings, &plugins, old)?;
         let stores = runtime::start_stores(&setup.plugin, settings, &setup.grants)
             .with_context(|| format!("backend {name}: the new version did not start"))?;
+        let unreadable = match (old, held.get(name)) {
+            (Some(_), Some(datasets)) => {
+                health::probe(&setup.plugin, settings, &setup.grants, datasets)
+                    .map_err(|error| anyhow::anyhow!("backend {name}: {error}"))?
+            }
+            _ => Vec::new(),
+        };
         changes.push(match old {
             Some(_) => format!(
                 "backend {name}: now plugin {} version {}",
@@ -517,9 +568,24 @@ fn prepare_backends(
                 short(&plugin.content_hash)
             ),
         });
-        prepared.insert(name.clone(), Prepared { setup, stores });
+        prepared.insert(
+            name.clone(),
+            Prepared {
+                setup,
+                stores,
+                unreadable,
+            },
+        );
     }
     Ok((plugins, prepared, changes))
+}
+
+/// The content hash of the plugin version serving backend `name`.
+fn serving_hash(backends: &Backends, name: &str) -> String {
+    backends
+        .get(name)
+        .map(|(setup, _)| setup.plugin.content_hash.clone())
+        .unwrap_or_default()
 }
 
 /// A message on one line: a reason inside a report or a log line must not

@@ -8,8 +8,9 @@
 //! until the migration is finalized, so a rollback loses nothing.
 
 use crate::runtime::BackendHandle;
-use crate::runtime::call::{Call, CallResult, Reply};
+use crate::runtime::call::{Call, CallError, CallResult, Reply};
 use std::sync::Mutex;
+use vsam_plugin_sdk::StoreError;
 
 /// How far the mirror holds the dataset's records.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -93,11 +94,7 @@ impl Mirror {
         if repeated.is_empty() || self.failure().is_some() {
             return;
         }
-        let count = repeated.len();
-        let results = self.backend.call_chain(repeated).await;
-        let failed = results.iter().find_map(|r| r.as_ref().err());
-        if failed.is_some() || results.len() < count {
-            let reason = failed.map_or("a write did not run".to_string(), |e| e.to_string());
+        if let Err(reason) = self.apply(repeated).await {
             let message = format!(
                 "backend {} could not follow a write of {dataset}: {reason}",
                 self.backend.name()
@@ -105,6 +102,40 @@ impl Mirror {
             tracing::error!("{message}; the copy there is no longer faithful");
             self.failure.lock().unwrap().get_or_insert(message);
         }
+    }
+
+    /// Runs writes on the mirror so that each record ends as the primary
+    /// has it, whatever the mirror held before: an insert of a key it
+    /// already holds replaces the record, a replace of a key it lacks
+    /// inserts it, a delete of a key it lacks is done. A mirror that fell
+    /// behind (a crash between the two writes) thus never refuses the
+    /// writes that follow, and [`level`](crate::migrate::copy::level)
+    /// repairs what it missed.
+    pub async fn apply(&self, mut calls: Vec<Call>) -> Result<(), String> {
+        while !calls.is_empty() {
+            let count = calls.len();
+            let results = self.backend.call_chain(calls.clone()).await;
+            let ran = results.len();
+            match results.into_iter().last() {
+                Some(Ok(_)) if ran == count => return Ok(()),
+                Some(Err(CallError::Store(error))) => {
+                    let failed = calls.drain(..ran).next_back().expect("a call failed");
+                    match (failed, error) {
+                        (Call::Insert(ds, key, value), StoreError::DuplicateKey) => {
+                            calls.insert(0, Call::Replace(ds, key, value))
+                        }
+                        (Call::Replace(ds, key, value), StoreError::NotFound) => {
+                            calls.insert(0, Call::Insert(ds, key, value))
+                        }
+                        (Call::Delete(..), StoreError::NotFound) => {}
+                        (_, error) => return Err(CallError::Store(error).to_string()),
+                    }
+                }
+                Some(Err(error)) => return Err(error.to_string()),
+                _ => return Err("a write did not run".into()),
+            }
+        }
+        Ok(())
     }
 }
 

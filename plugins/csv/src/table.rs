@@ -50,6 +50,14 @@ pub struct Table {
     durability: Durability,
     /// Journal rows were written since the last sync.
     unsynced: bool,
+    /// Written since the files were last checked at a sync.
+    unchecked: bool,
+    /// The journal ends in a torn row (a write never acknowledged), cut
+    /// off before the next write: opening only reads, so an instance that
+    /// merely looks (a health check beside the serving one) changes nothing.
+    torn: bool,
+    /// The dataset, for a rewrite at a sync.
+    ds: Dataset,
 }
 
 fn paths(directory: &Path, ds: &Dataset) -> (PathBuf, PathBuf, PathBuf) {
@@ -143,7 +151,7 @@ impl Table {
             }
         }
 
-        let (journal, journal_bytes, journal_rows) =
+        let (journal, journal_bytes, journal_rows, torn) =
             replay_journal(ds, &journal_path, &mut records)?;
         Ok(Self {
             records,
@@ -154,6 +162,9 @@ impl Table {
             journal_rows,
             durability,
             unsynced: false,
+            unchecked: false,
+            torn,
+            ds: ds.clone(),
         })
     }
 
@@ -177,6 +188,14 @@ impl Table {
         let row = row
             .into_inner()
             .map_err(|e| StoreError::Io(e.to_string()))?;
+        if self.torn {
+            self.journal
+                .set_len(self.journal_bytes)
+                .and_then(|()| self.journal.sync_data())
+                .map_err(|e| io_error(&self.journal_path, "cutting off a torn row of", e))?;
+            self.torn = false;
+        }
+        self.unchecked = true;
         if let Err(error) = write_at(&self.journal, &row, self.journal_bytes) {
             let _ = self.journal.set_len(self.journal_bytes);
             return Err(io_error(&self.journal_path, "appending to", error));
@@ -202,8 +221,35 @@ impl Table {
         Ok(())
     }
 
-    /// Syncs the journal rows written since the last sync.
+    /// Syncs the journal rows written since the last sync. If the journal
+    /// or the CSV was removed or replaced from outside while the dataset
+    /// was open, the rows written there are in no file anyone will read:
+    /// the CSV is rewritten from the records in memory (every write
+    /// acknowledged and this group's) and a new journal started, so the
+    /// writes are durable after all; if that fails, the sync fails.
     pub fn sync(&mut self) -> StoreResult<()> {
+        if std::mem::take(&mut self.unchecked) && !self.files_intact()? {
+            let ds = self.ds.clone();
+            log::error(&format!(
+                "{}: {} was removed or replaced while the dataset was open (by something other than vsamrd); rewriting {} from the records in memory and starting a new journal",
+                ds.name,
+                self.journal_path.display(),
+                self.csv_path.display()
+            ));
+            let tmp_path = self.csv_path.with_extension("csv.tmp");
+            write_snapshot(&ds, &tmp_path, &self.csv_path, &self.records)?;
+            self.journal = OpenOptions::new()
+                .write(true)
+                .create(true)
+                .truncate(true)
+                .open(&self.journal_path)
+                .map_err(|e| io_error(&self.journal_path, "starting a new", e))?;
+            self.journal_bytes = 0;
+            self.journal_rows = 0;
+            self.unsynced = false;
+            self.torn = false;
+            return Ok(());
+        }
         if self.unsynced {
             self.journal
                 .sync_data()
@@ -228,6 +274,24 @@ impl Table {
         self.journal_rows = 0;
         self.unsynced = false;
         Ok(())
+    }
+}
+
+impl Table {
+    /// Whether the journal at its path is still the file this table writes
+    /// (same length and modification time), and the CSV is still there.
+    fn files_intact(&self) -> StoreResult<bool> {
+        let open = self
+            .journal
+            .metadata()
+            .map_err(|e| io_error(&self.journal_path, "checking", e))?;
+        let at_path = match fs::metadata(&self.journal_path) {
+            Ok(at_path) => at_path,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(false),
+            Err(e) => return Err(io_error(&self.journal_path, "checking", e)),
+        };
+        let same = at_path.len() == open.len() && at_path.modified().ok() == open.modified().ok();
+        Ok(same && self.csv_path.exists())
     }
 }
 
@@ -358,13 +422,14 @@ impl Write for PositionedWriter {
     }
 }
 
-/// Applies the journal to `records`; cuts off a torn last row. Returns the
-/// journal opened for writing at its end, its length and its row count.
+/// Applies the journal to `records`, leaving out a torn last row. Returns
+/// the journal opened for writing, the length of its complete rows, their
+/// count, and whether a torn row follows them.
 fn replay_journal(
     ds: &Dataset,
     path: &Path,
     records: &mut BTreeMap<Vec<u8>, Vec<u8>>,
-) -> StoreResult<(File, u64, usize)> {
+) -> StoreResult<(File, u64, usize, bool)> {
     // Read through a handle of its own, from the start.
     let mut bytes = Vec::new();
     match File::open(path) {
@@ -382,16 +447,13 @@ fn replay_journal(
         .open(path)
         .map_err(|e| io_error(path, "opening", e))?;
     let complete = bytes.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
-    if complete < bytes.len() {
+    let torn = complete < bytes.len();
+    if torn {
         log::warn(&format!(
-            "{}: cutting off a torn journal row of {} bytes (a write that was never acknowledged)",
+            "{}: the journal ends in a torn row of {} bytes (a write that was never acknowledged): left out, and cut off before the next write",
             ds.name,
             bytes.len() - complete
         ));
-        journal
-            .set_len(complete as u64)
-            .and_then(|()| journal.sync_data())
-            .map_err(|e| io_error(path, "truncating", e))?;
     }
     let mut rows = 0;
     let mut reader = csv::ReaderBuilder::new()
@@ -423,5 +485,5 @@ fn replay_journal(
         }
         rows += 1;
     }
-    Ok((journal, complete as u64, rows))
+    Ok((journal, complete as u64, rows, torn))
 }
