@@ -386,3 +386,130 @@ fn a_hello_announcing_a_tiny_max_frame_is_refused() {
     }
     ping_works();
 }
+
+/// A client that announces a `max_frame` of 1 MiB never receives a larger
+/// frame: a batch of records is cut to fit, and a record that cannot fit
+/// alone is answered FDBK X'2C' (work area too small) with the size it
+/// needs, directly and in a browse, whose position stays before it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn answers_never_exceed_the_frame_the_client_accepts() {
+    use vsam_client::{ConnectOptions, Connection, Dataset, RplOptions};
+    let server = start_with_plugin(MEMORY_WASM, "").await;
+    let big = Connection::connect(&server.address).await.unwrap();
+    let mut spec = vsam_tests::ksds("FRAME.KSDS", 4, 3 << 20, "ascii");
+    spec.min_record = 1;
+    vsam_client::define(&big, spec).await.unwrap();
+    let ds = Dataset::open(&big, "FRAME.KSDS", vsam_client::OpenIntent::Output, 1)
+        .await
+        .unwrap();
+    let record = |key: &str, size: usize| {
+        let mut data = key.as_bytes().to_vec();
+        data.resize(size, b'.');
+        data
+    };
+    for n in 0..20 {
+        ds.put(
+            0,
+            RplOptions::sequential(),
+            0,
+            record(&format!("A{n:03}"), 200_000),
+        )
+        .await
+        .unwrap();
+    }
+    ds.put(0, RplOptions::sequential(), 0, record("B000", 2 << 20))
+        .await
+        .unwrap();
+    ds.put(0, RplOptions::sequential(), 0, record("C000", 10))
+        .await
+        .unwrap();
+    ds.close().await.unwrap();
+
+    let small = Connection::connect_with(
+        &server.address,
+        &ConnectOptions {
+            max_frame: Some(1 << 20),
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    let ds = Dataset::open(&small, "FRAME.KSDS", vsam_client::OpenIntent::Input, 1)
+        .await
+        .unwrap();
+    let too_large = |error: vsam_client::ClientError| {
+        let vsam = error.vsam().unwrap_or_else(|| panic!("{error}")).clone();
+        assert_eq!(
+            (vsam.r15(), vsam.fdbk()),
+            (8, vsam_protocol::fdbk::AREA_TOO_SMALL),
+            "{error}"
+        );
+        let message = error.to_string();
+        assert!(
+            message.contains("the record takes 2097172 bytes of answer")
+                && message.contains("connect with a max_frame of at least"),
+            "{message}"
+        );
+    };
+    too_large(
+        ds.get(0, RplOptions::direct(), b"B000", 0, 0, 1)
+            .await
+            .unwrap_err(),
+    );
+    let found = ds
+        .get(0, RplOptions::direct(), b"A005", 0, 0, 1)
+        .await
+        .unwrap();
+    assert_eq!(found[0].data.len(), 200_000);
+
+    // A browse in batches of 100: cut to what fits, in order.
+    ds.point(
+        0,
+        RplOptions::sequential().greater_or_equal(),
+        b"A000",
+        0,
+        0,
+    )
+    .await
+    .unwrap();
+    let mut seen = Vec::new();
+    let mut batches = 0;
+    while seen.len() < 20 {
+        let batch = ds
+            .get(0, RplOptions::sequential(), &[], 0, 0, 100)
+            .await
+            .unwrap();
+        assert!(!batch.is_empty() && batch.len() <= 5, "{}", batch.len());
+        seen.extend(batch.into_iter().map(|r| r.key));
+        batches += 1;
+    }
+    assert!(batches >= 4);
+    let expected: Vec<Vec<u8>> = (0..20).map(|n| format!("A{n:03}").into_bytes()).collect();
+    assert_eq!(seen, expected);
+    // The big record stops the browse, batched or one at a time, without
+    // being skipped.
+    for batch in [100, 1, 1] {
+        too_large(
+            ds.get(0, RplOptions::sequential(), &[], 0, 0, batch)
+                .await
+                .unwrap_err(),
+        );
+    }
+    // Past it by POINT, the browse goes on.
+    ds.point(
+        0,
+        RplOptions::sequential().greater_or_equal(),
+        b"C000",
+        0,
+        0,
+    )
+    .await
+    .unwrap();
+    let rest = ds
+        .get(0, RplOptions::sequential(), &[], 0, 0, 100)
+        .await
+        .unwrap();
+    assert_eq!(rest[0].key, b"C000");
+    // The connection is whole: nothing too large ever reached it.
+    vsam_client::ping(&small).await.unwrap();
+}

@@ -88,11 +88,26 @@ level = "alter"
 clients = ["audit"]
 datasets = "PAY.*"
 level = "read"
+
+[[clients]]
+name = "hr"
+token_sha256 = "{}"
+
+[[access]]
+clients = ["hr"]
+datasets = "HR.**"
+level = "alter"
+
+[[access]]
+clients = ["hr"]
+datasets = "PAY.MASTER"
+level = "alter"
 "#,
         pki.server_cert.display(),
         pki.server_key.display(),
         pki.ca.display(),
         sha256_hex("audit-token"),
+        sha256_hex("hr-token"),
     );
     let (server, _data) = start("", &rest).await;
     let address = server.addr.to_string();
@@ -112,6 +127,7 @@ level = "read"
     let payroll = ConnectOptions {
         tls: tls(&pki, Some((&pki.client_cert, &pki.client_key))),
         token: None,
+        ..Default::default()
     };
     let conn = Connection::connect_with(&address, &payroll).await.unwrap();
     vsam_client::define(&conn, ksds("PAY.MASTER", 4, 40, "cp037"))
@@ -147,6 +163,7 @@ level = "read"
     let audit = ConnectOptions {
         tls: tls(&pki, None),
         token: Some("audit-token".into()),
+        ..Default::default()
     };
     let conn = Connection::connect_with(&address, &audit).await.unwrap();
     let reader = Dataset::open(&conn, "PAY.MASTER", OpenIntent::Input, 1)
@@ -187,6 +204,59 @@ level = "read"
         "LIST shows only what the client may read"
     );
 
+    // HR puts an alternate index and a path of its own over PAY.MASTER:
+    // PAYROLL's DELETE of PAY.MASTER would remove them, and is refused,
+    // naming the index, until HR deletes them.
+    let hr = ConnectOptions {
+        tls: tls(&pki, None),
+        token: Some("hr-token".into()),
+        ..Default::default()
+    };
+    let hr = Connection::connect_with(&address, &hr).await.unwrap();
+    reader.close().await.unwrap();
+    vsam_client::define_aix(
+        &hr,
+        vsam_protocol::AixSpec {
+            name: "HR.PAYIDX".into(),
+            base: "PAY.MASTER".into(),
+            key_offset: 4,
+            key_length: 5,
+            unique: false,
+            upgrade: true,
+        },
+    )
+    .await
+    .unwrap();
+    vsam_client::define_path(
+        &hr,
+        vsam_protocol::PathSpec {
+            name: "HR.PAYPATH".into(),
+            aix: "HR.PAYIDX".into(),
+        },
+    )
+    .await
+    .unwrap();
+    let payroll_conn = Connection::connect_with(&address, &payroll).await.unwrap();
+    let refused_delete = vsam_client::delete(&payroll_conn, "PAY.MASTER")
+        .await
+        .unwrap_err();
+    let (r15, fdbk, message) = vsam_code(refused_delete);
+    assert_eq!((r15, fdbk), (8, open_error::NOT_AUTHORIZED), "{message}");
+    assert!(
+        message.contains("PAY.MASTER DELETE: not authorized: it would also delete its alternate index HR.PAYIDX, and client PAYROLL (by certificate) has no access to HR.PAYIDX"),
+        "{message}"
+    );
+    for name in ["HR.PAYIDX", "HR.PAYPATH", "PAY.MASTER"] {
+        assert!(
+            vsam_client::info(&hr, name).await.is_ok(),
+            "{name} is still there"
+        );
+    }
+    vsam_client::delete(&hr, "HR.PAYIDX").await.unwrap();
+    vsam_client::delete(&payroll_conn, "PAY.MASTER")
+        .await
+        .unwrap();
+
     // Nobody else gets in: no credentials, a wrong token, a certificate
     // from a CA the server does not trust.
     let anonymous = refused(
@@ -194,6 +264,7 @@ level = "read"
         &ConnectOptions {
             tls: tls(&pki, None),
             token: None,
+            ..Default::default()
         },
     )
     .await;
@@ -206,6 +277,7 @@ level = "read"
         &ConnectOptions {
             tls: tls(&pki, None),
             token: Some("audit-tokeN".into()),
+            ..Default::default()
         },
     )
     .await;
@@ -215,6 +287,7 @@ level = "read"
         &ConnectOptions {
             tls: tls(&pki, Some((&pki.stranger_cert, &pki.stranger_key))),
             token: None,
+            ..Default::default()
         },
     )
     .await;
@@ -228,6 +301,7 @@ level = "read"
                 ..Default::default()
             }),
             token: None,
+            max_frame: None,
         },
     )
     .await;
@@ -285,6 +359,7 @@ level = "read"
     let batch = ConnectOptions {
         tls: None,
         token: Some("batch-token".into()),
+        ..Default::default()
     };
     let conn = Connection::connect_with(&address, &batch).await.unwrap();
     vsam_client::define(&conn, ksds("PUBLIC.NEWS", 4, 40, "cp037"))
@@ -299,6 +374,7 @@ level = "read"
         &ConnectOptions {
             tls: tls(&pki, None),
             token: None,
+            ..Default::default()
         },
     )
     .await

@@ -166,6 +166,7 @@ level = "alter"
         let options = ConnectOptions {
             tls: None,
             token: Some(token.into()),
+            ..Default::default()
         };
         let address = server.address.clone();
         async move { Connection::connect_with(&address, &options).await.unwrap() }

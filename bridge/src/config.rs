@@ -218,7 +218,11 @@ impl Config {
                     .to_string(),
             ),
         };
-        Ok(ConnectOptions { tls, token })
+        Ok(ConnectOptions {
+            tls,
+            token,
+            ..Default::default()
+        })
     }
 
     /// The mapping of a file by its ASSIGN name, if it has one.

@@ -34,6 +34,7 @@ impl AdminClient {
         let options = ConnectOptions {
             tls: tls.cloned(),
             token: None,
+            ..Default::default()
         };
         let stream = transport::connect(address, &options)
             .await

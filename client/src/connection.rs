@@ -63,12 +63,13 @@ impl Connection {
                 reason,
             })?;
         let (read, write) = tokio::io::split(stream);
-        let mut reader = FramedRead::new(read, ClientCodec::new(DEFAULT_MAX_FRAME as usize));
+        let max_frame = options.max_frame.unwrap_or(DEFAULT_MAX_FRAME);
+        let mut reader = FramedRead::new(read, ClientCodec::new(max_frame as usize));
         let mut writer = FramedWrite::new(write, ClientCodec::new(DEFAULT_MAX_FRAME as usize));
         let hello = Hello {
             major: PROTOCOL_MAJOR,
             minor: PROTOCOL_MINOR,
-            max_frame: DEFAULT_MAX_FRAME,
+            max_frame,
             client: format!("vsam-client {}", env!("CARGO_PKG_VERSION")),
             token: options.token.clone(),
         };

@@ -19,6 +19,11 @@ pub struct ConnectOptions {
     pub tls: Option<TlsOptions>,
     /// A token naming this client to the server's access rules.
     pub token: Option<String>,
+    /// The largest answer frame this client accepts (HELLO `max_frame`;
+    /// default [`vsam_protocol::DEFAULT_MAX_FRAME`], at least
+    /// [`vsam_protocol::MIN_CLIENT_FRAME`]): the server cuts record batches
+    /// to fit it and refuses, with FDBK X'2C', a record that cannot.
+    pub max_frame: Option<u32>,
 }
 
 /// TLS settings of a client.

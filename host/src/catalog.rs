@@ -312,7 +312,40 @@ pub struct Catalog {
     moved: Mutex<BTreeMap<String, String>>,
 }
 
+/// What a data dir holds before vsamrd has stored anything in it: the
+/// lock, the compiled plugins and the admin token.
+const MADE_AT_EVERY_START: [&str; 3] = ["vsamrd.lock", "plugin-cache", "admin.token"];
+
 impl Catalog {
+    /// Makes sure the data dir has its catalog before anything else runs:
+    /// a fresh data dir gets an empty `catalog.json` now; one that holds
+    /// stored data but no catalog (the file deleted or lost) stops vsamrd,
+    /// because the backends may still hold datasets that nothing would
+    /// serve, and a DEFINE could adopt their storage with other attributes.
+    pub fn ensure_present(data_dir: &Path) -> anyhow::Result<()> {
+        let path = data_dir.join("catalog.json");
+        if path.exists() {
+            return Ok(());
+        }
+        let mut held: Vec<String> = std::fs::read_dir(data_dir)
+            .map_err(|e| anyhow::anyhow!("cannot read data dir {}: {e}", data_dir.display()))?
+            .filter_map(|entry| entry.ok())
+            .map(|entry| entry.file_name().to_string_lossy().into_owned())
+            .filter(|name| !MADE_AT_EVERY_START.contains(&name.as_str()))
+            .collect();
+        held.sort();
+        if !held.is_empty() {
+            anyhow::bail!(
+                "catalog {} is missing, but the data dir holds {}: the backends may hold datasets that only the catalog describes. Restore catalog.json from a backup; or, to start with an empty catalog deliberately (datasets then need DEFINE again, with their old attributes), write one: echo '{{\"datasets\": []}}' > {}",
+                path.display(),
+                held.join(", "),
+                path.display()
+            );
+        }
+        crate::durable::replace_file(&path, b"{\"datasets\": []}\n")?;
+        Ok(())
+    }
+
     /// Loads `catalog.json` from the data dir (if present) and adds the
     /// config's datasets, which win over saved ones of the same name.
     pub fn open(data_dir: &Path, configured: &[DatasetDef]) -> anyhow::Result<Self> {

@@ -76,6 +76,7 @@ impl Server {
             &format!("data dir {}", data_dir.display()),
             data_dir,
         )?;
+        catalog::Catalog::ensure_present(data_dir)?;
         let stores = local_storage::HeldStores::acquire(&config)?;
         let runtime = PluginRuntime::new(
             Some(data_dir.join("plugin-cache")),
@@ -83,6 +84,15 @@ impl Server {
         )?;
         let (plugins, backends) = runtime::start_backends(&config, &runtime)?;
         let catalog = catalog::Catalog::open(data_dir, &config.datasets)?;
+        for def in catalog.list("") {
+            if !backends.contains_key(&def.backend) && !extra.contains_key(&def.backend) {
+                tracing::warn!(
+                    dataset = %def.name,
+                    "the catalog puts the dataset on backend {}, which is not configured: its requests fail until the backend is configured again (its records stay where they are)",
+                    def.backend
+                );
+            }
+        }
         for def in &config.datasets {
             let backend = match backends.get(&def.backend) {
                 Some((_, handle)) => handle,

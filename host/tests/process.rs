@@ -769,6 +769,123 @@ async fn conn_to(address: &str) -> Connection {
     Connection::connect(address).await.unwrap()
 }
 
+/// A data dir whose catalog.json is gone while the backends still hold its
+/// datasets stops vsamrd with what to do; a catalog written as the message
+/// says starts it, with a warning for an entry on a backend that is not
+/// configured; a DEFINE that would adopt stored records under other
+/// attributes is refused, one with their attributes adopts them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lost_catalog_stops_vsamrd_and_a_define_must_fit_the_stored_records() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let mut server = start(dir.path(), port).await;
+    let conn = Connection::connect(&server.address).await.unwrap();
+    vsam_client::define(&conn, spec()).await.unwrap();
+    let ds = Dataset::open(&conn, "CRASH.KSDS", OpenIntent::Update, 1)
+        .await
+        .unwrap();
+    ds.put(0, RplOptions::direct(), 0, b"K00001-stored".to_vec())
+        .await
+        .unwrap();
+    ds.close().await.unwrap();
+    server.child.kill().unwrap();
+    let _ = server.child.wait();
+
+    let catalog = dir.path().join("catalog.json");
+    let saved: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&catalog).unwrap()).unwrap();
+    std::fs::remove_file(&catalog).unwrap();
+    let output = Command::new(env!("CARGO_BIN_EXE_vsamrd"))
+        .args(["--listen", &format!("127.0.0.1:{port}"), "--data-dir"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success(), "{stderr}");
+    assert!(
+        stderr.contains(&format!(
+            "catalog {} is missing, but the data dir holds",
+            catalog.display()
+        )) && stderr.contains("csv, objects, sqlite")
+            && stderr.contains("Restore catalog.json from a backup")
+            && stderr.contains("echo '{\"datasets\": []}'"),
+        "{stderr}"
+    );
+
+    // An empty catalog, as the message says, with one entry on a backend
+    // this server does not have.
+    let mut gone = saved["datasets"][0].clone();
+    gone["name"] = "OLD.GONE".into();
+    gone["backend"] = "retired".into();
+    std::fs::write(
+        &catalog,
+        serde_json::to_vec(&serde_json::json!({ "datasets": [gone] })).unwrap(),
+    )
+    .unwrap();
+    let log = dir.path().join("stderr.log");
+    let child = Command::new(env!("CARGO_BIN_EXE_vsamrd"))
+        .args([
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+            "--admin-listen",
+            "127.0.0.1:0",
+            "--data-dir",
+        ])
+        .arg(dir.path())
+        .env("VSAMRD_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(&log).unwrap())
+        .spawn()
+        .unwrap();
+    let mut server = Vsamrd {
+        child,
+        address: format!("127.0.0.1:{port}"),
+    };
+    let conn = loop {
+        if let Ok(conn) = Connection::connect(&server.address).await {
+            break conn;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    let warnings = std::fs::read_to_string(&log).unwrap();
+    assert!(
+        warnings.contains("OLD.GONE")
+            && warnings.contains("backend retired, which is not configured"),
+        "{warnings}"
+    );
+    let refused = vsam_client::define(
+        &conn,
+        DatasetSpec {
+            key_length: 2,
+            ..spec()
+        },
+    )
+    .await
+    .unwrap_err();
+    let vsam = refused.vsam().expect("a VSAM answer");
+    assert_eq!(
+        vsam.fdbk(),
+        vsam_protocol::fdbk::INVALID_OPTIONS,
+        "{refused}"
+    );
+    let message = refused.to_string();
+    assert!(
+        message.contains("CRASH.KSDS DEFINE: backend sqlite already holds records of CRASH.KSDS, and they do not fit this definition: the record under key X'4B3030303031' has a 6-byte key, the definition says KEYS(2 0)"),
+        "{message}"
+    );
+    vsam_client::define(&conn, spec()).await.unwrap();
+    let ds = Dataset::open(&conn, "CRASH.KSDS", OpenIntent::Input, 1)
+        .await
+        .unwrap();
+    let found = ds
+        .get(0, RplOptions::direct(), b"K00001", 0, 0, 1)
+        .await
+        .unwrap();
+    assert_eq!(found[0].data, b"K00001-stored");
+    server.child.kill().unwrap();
+    let _ = server.child.wait();
+}
+
 /// Every record through a path: (alternate key, record).
 async fn through_path(conn: &Connection, path: &str, low: &[u8]) -> Vec<(Vec<u8>, Vec<u8>)> {
     let ds = Dataset::open(conn, path, OpenIntent::Input, 1)

@@ -37,6 +37,9 @@ pub mod fdbk {
     pub const BAD_RBA: u8 = 0x20;
     /// Not enough virtual storage.
     pub const NO_STORAGE: u8 = 0x28;
+    /// The work area is too small for the record: here, the record does
+    /// not fit in an answer frame of the size the client accepts.
+    pub const AREA_TOO_SMALL: u8 = 0x2C;
     /// No string available: the string id is not below the open's string count.
     pub const NO_STRING: u8 = 0x40;
     /// The request is not allowed by the open intent or access options.
@@ -191,6 +194,7 @@ pub fn condition(r15_value: u8, fdbk_value: u8) -> &'static str {
         (_, fdbk::NOT_FOUND) => "record not found",
         (_, fdbk::EXCLUSIVE_CONTROL) => "record held by another requester",
         (_, fdbk::NO_SPACE) => "out of space",
+        (_, fdbk::AREA_TOO_SMALL) => "work area too small",
         (_, fdbk::BAD_RBA) => "RBA is not the start of a record",
         (_, fdbk::NO_STRING) => "no string available",
         (_, fdbk::NOT_ALLOWED_BY_OPEN) => "request not allowed by open options",

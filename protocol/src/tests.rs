@@ -183,6 +183,17 @@ fn every_answer_round_trips_through_the_codec() {
     let mut server = ServerCodec::new(1 << 20);
     let mut client = ClientCodec::new(1 << 20);
     let mut buf = BytesMut::new();
+    let long_message = Answer::Result {
+        status: Status::logical(fdbk::NOT_FOUND, "é".repeat(40_000)),
+        records: vec![],
+    };
+    for answer in answers.iter().chain([&long_message]) {
+        assert_eq!(
+            answer.frame_len(),
+            crate::encode_frame(42, answer).len(),
+            "{answer:?}"
+        );
+    }
     for answer in &answers {
         server.encode((42, answer.clone()), &mut buf).unwrap();
     }

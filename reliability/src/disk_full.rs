@@ -2,7 +2,9 @@
 //! writes are refused with FDBK X'1C' (or R15=12) and a message naming the
 //! dataset, reads go on, a CLOSE while full leaves no half-written copy,
 //! nothing refused is stored or half-written, and once space is freed
-//! writes resume, also after a SIGKILL.
+//! writes resume, also after a SIGKILL. Then vsamrd's own files (data
+//! dir, migrations journal, log) on a full disk: every admin request is
+//! answered, with the reason when it cannot be done.
 
 use crate::ledger::{Check, Ledger, State};
 use crate::stores::{self, Rng, Services, Store};
@@ -102,6 +104,7 @@ pub async fn run(_args: &crate::Args, rng: &mut Rng) -> Result<bool> {
     for store in [Store::Csv, Store::Sqlite] {
         rows.push(one(store, rng).await?);
     }
+    let admin = admin_while_full().await?;
     println!(
         "\nDisk full: the backend's files on a {TMPFS_MIB} MiB tmpfs filled to {} MiB free, records of {RECORD_LENGTH} bytes until {REFUSALS} writes in a row are refused, then the filler removed",
         ROOM >> 20
@@ -165,7 +168,150 @@ pub async fn run(_args: &crate::Args, rng: &mut Rng) -> Result<bool> {
             && row.resumed_after.is_some()
             && row.sample.contains(DATASET);
     }
+    println!(
+        "\nAdmin requests with vsamrd's data dir and log on the full disk, a migration cut over:"
+    );
+    for line in &admin.answers {
+        println!("    {line}");
+    }
+    println!(
+        "    status rows of the dataset: {:?}; after space was freed: {}",
+        admin.rows, admin.after
+    );
+    ok &= admin.closed == 0
+        && admin.rows.iter().all(|&rows| rows == 1)
+        && admin.after == "rolled-back";
     Ok(ok)
+}
+
+/// How admin requests fared on a full disk.
+struct AdminOnFullDisk {
+    /// One line per request: what it answered.
+    answers: Vec<String>,
+    /// Requests whose connection closed without an answer.
+    closed: usize,
+    /// Rows `status` showed for the dataset, each time.
+    rows: Vec<usize>,
+    /// The phase of a rollback once space was freed.
+    after: String,
+}
+
+/// vsamrd with everything on the tmpfs: a dataset migrated from SQLite to
+/// CSV and cut over, then the disk filled; status, finalize and rollback
+/// must be answered (refusals with the reason), and the rollback goes
+/// through once space is freed.
+async fn admin_while_full() -> Result<AdminOnFullDisk> {
+    use vsam_protocol::admin::{AdminAnswer, AdminCommand};
+    let dir = tempfile::tempdir()?;
+    let tmpfs = Tmpfs::mount(&dir.path().join("small"))?;
+    let root = tmpfs.0.display().to_string();
+    let sections = format!(
+        "[plugins.csv]\npath = \"builtin:csv\"\n[plugins.sql]\npath = \"builtin:sql\"\n\
+         [backends.sqlite]\nplugin = \"sql\"\ndatabase = \"sqlite:{root}/vsam.db\"\n\
+         [backends.csv]\nplugin = \"csv\"\ndirectory = \"{root}/csv\"\n[routing]\ndefault = \"sqlite\"\n"
+    );
+    let server = Vsamrd::start(&tmpfs.0, "", &sections).await?;
+    let conn = Connection::connect(&server.address).await?;
+    vsam_client::define(&conn, stores::spec("DISK.MOVED", "sqlite", 200)).await?;
+    let ds = Dataset::open(&conn, "DISK.MOVED", OpenIntent::Output, 1).await?;
+    for n in 0..500u32 {
+        ds.put(
+            0,
+            RplOptions::direct(),
+            0,
+            format!("{n:08}-moving").into_bytes(),
+        )
+        .await?;
+    }
+    ds.close().await?;
+    let mut admin = server.admin().await?;
+    admin
+        .request(AdminCommand::Migrate {
+            dataset: "DISK.MOVED".into(),
+            to: "csv".into(),
+        })
+        .await?;
+    let phase = |answer: AdminAnswer| -> Result<(String, usize)> {
+        let AdminAnswer::Status(status) = answer else {
+            bail!("status answered {answer:?}");
+        };
+        let rows: Vec<_> = status
+            .migrations
+            .into_iter()
+            .filter(|m| m.dataset == "DISK.MOVED")
+            .collect();
+        let phase = rows.last().map_or("none".into(), |m| m.phase.clone());
+        Ok((phase, rows.len()))
+    };
+    let started = Instant::now();
+    while phase(admin.request(AdminCommand::Status).await?)?.0 != "cut-over" {
+        if started.elapsed() > Duration::from_secs(60) {
+            bail!("the migration did not cut over within 60 s");
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let filler = tmpfs.fill(0)?;
+    // The last pages too.
+    let last = tmpfs.0.join("filler-last");
+    let mut rest = std::fs::File::create(&last)?;
+    while rest
+        .write_all(&[0u8; 4096])
+        .and_then(|()| rest.sync_data())
+        .is_ok()
+    {}
+    let mut report = AdminOnFullDisk {
+        answers: Vec::new(),
+        closed: 0,
+        rows: Vec::new(),
+        after: String::new(),
+    };
+    let dataset = || "DISK.MOVED".to_string();
+    for command in [
+        AdminCommand::Status,
+        AdminCommand::Finalize { dataset: dataset() },
+        AdminCommand::Rollback { dataset: dataset() },
+        AdminCommand::Reload,
+        AdminCommand::Status,
+    ] {
+        let name = format!("{command:?}");
+        let name = name.split([' ', '{']).next().unwrap_or("?").to_string();
+        // A fresh connection each time, as `vsamr admin` makes.
+        let answer = match server.admin().await {
+            Ok(mut client) => client.request(command).await,
+            Err(error) => Err(error),
+        };
+        match answer {
+            Ok(answer @ AdminAnswer::Status(_)) => {
+                let (phase, rows) = phase(answer)?;
+                report.rows.push(rows);
+                report.answers.push(format!("{name}: answered, {phase}"));
+            }
+            Ok(_) => report.answers.push(format!("{name}: answered")),
+            Err(error) => {
+                let message = format!("{error:#}");
+                if message.contains("closed the admin connection") {
+                    report.closed += 1;
+                }
+                report.answers.push(format!("{name}: {message}"));
+            }
+        }
+    }
+    std::fs::remove_file(&filler)?;
+    std::fs::remove_file(&last)?;
+    let mut admin = server.admin().await?;
+    report.after = match admin
+        .request(AdminCommand::Rollback { dataset: dataset() })
+        .await
+    {
+        Ok(AdminAnswer::Migration(row)) => row.phase,
+        Ok(other) => format!("{other:?}"),
+        Err(error) => format!("{error:#}"),
+    };
+    report
+        .rows
+        .push(phase(admin.request(AdminCommand::Status).await?)?.1);
+    server.kill()?;
+    Ok(report)
 }
 
 async fn one(store: Store, rng: &mut Rng) -> Result<Row> {

@@ -14,6 +14,10 @@ pub struct Vsamrd {
     pub address: String,
     /// From spawn to the first accepted HELLO.
     pub ready_after: Duration,
+    /// `127.0.0.1:PORT` of its admin interface.
+    pub admin_address: String,
+    /// Its admin token file.
+    pub token_file: PathBuf,
     log: PathBuf,
 }
 
@@ -42,11 +46,12 @@ impl Vsamrd {
     /// and waits until it answers. Its log goes to `dir/vsamrd.log`.
     pub async fn start(dir: &Path, server: &str, sections: &str) -> Result<Self> {
         let address = format!("127.0.0.1:{}", free_port()?);
+        let admin_address = format!("127.0.0.1:{}", free_port()?);
         let config = dir.join("vsamrd.toml");
         std::fs::write(
             &config,
             format!(
-                "[server]\nlisten = \"{address}\"\ndata_dir = \"{}\"\n{server}\n[admin]\nlisten = \"127.0.0.1:0\"\nwatch_files = false\n{sections}",
+                "[server]\nlisten = \"{address}\"\ndata_dir = \"{}\"\n{server}\n[admin]\nlisten = \"{admin_address}\"\nwatch_files = false\n{sections}",
                 dir.join("data").display()
             ),
         )?;
@@ -80,8 +85,16 @@ impl Vsamrd {
             child,
             address,
             ready_after: started.elapsed(),
+            admin_address,
+            token_file: dir.join("data/admin.token"),
             log,
         })
+    }
+
+    /// A client of its admin interface.
+    pub async fn admin(&self) -> Result<vsam_client::admin::AdminClient> {
+        let token = vsam_client::admin::read_token(&self.token_file)?;
+        vsam_client::admin::AdminClient::connect(&self.admin_address, token).await
     }
 
     /// Its process id.

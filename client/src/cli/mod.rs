@@ -108,7 +108,11 @@ impl Security {
                 .ok()
                 .filter(|t| !t.is_empty()),
         };
-        Ok(ConnectOptions { tls, token })
+        Ok(ConnectOptions {
+            tls,
+            token,
+            ..Default::default()
+        })
     }
 }
 

@@ -76,6 +76,14 @@ pub(crate) async fn define(shared: &Shared, spec: DatasetSpec) -> Answer {
     {
         Ok(_) => true,
         Err(CallError::Store(StoreError::AlreadyExists)) => {
+            if let Err(misfit) = check_adopted(backend, &def).await {
+                return refuse(
+                    fdbk::INVALID_OPTIONS,
+                    format!(
+                        "{name} DEFINE: backend {backend_name} already holds records of {name}, and they do not fit this definition: {misfit}; DEFINE it with the attributes its records were stored with, or give the new dataset another name"
+                    ),
+                );
+            }
             tracing::info!(dataset = %name, backend = %backend_name, "DEFINE adopts the records already stored in the backend");
             false
         }
@@ -115,6 +123,67 @@ pub(crate) async fn define(shared: &Shared, spec: DatasetSpec) -> Answer {
             ))))
         }
     }
+}
+
+/// Records of existing storage a DEFINE checks before adopting it: enough
+/// to tell other attributes (a definition's key length or offset differs
+/// in every record) without reading a large dataset whole.
+const ADOPT_CHECKED: u32 = 1_000;
+
+/// Checks that the first records of storage a DEFINE would adopt fit the
+/// definition: a KSDS's keys have its key length and sit at its key offset
+/// in their records, and no record is longer than its maximum.
+async fn check_adopted(
+    backend: &crate::runtime::BackendHandle,
+    def: &DatasetDef,
+) -> Result<(), String> {
+    let ds = def.to_plugin();
+    let entries = match backend
+        .call(Call::Scan(
+            ds.clone(),
+            vsam_plugin_sdk::Start::Edge,
+            vsam_plugin_sdk::Direction::Forward,
+            ADOPT_CHECKED,
+        ))
+        .await
+    {
+        Ok(crate::runtime::call::Reply::Entries(entries)) => entries,
+        Ok(other) => return Err(format!("the backend answered a scan with {other:?}")),
+        Err(error) => return Err(format!("its records cannot be read: {}", describe(&error))),
+    };
+    let hex = crate::migrate::copy::hex;
+    for entry in &entries {
+        let length = entry.value.len() as u32;
+        if length > def.max_record {
+            return Err(format!(
+                "the record under key X'{}' is {length} bytes long, the definition allows {}",
+                hex(&entry.key),
+                def.max_record
+            ));
+        }
+        if def.organization != vsam_protocol::Organization::Ksds {
+            continue;
+        }
+        if entry.key.len() != usize::from(def.key_length) {
+            return Err(format!(
+                "the record under key X'{}' has a {}-byte key, the definition says KEYS({} {})",
+                hex(&entry.key),
+                entry.key.len(),
+                def.key_length,
+                def.key_offset
+            ));
+        }
+        let at = def.key_offset as usize;
+        let field = entry.value.get(at..at + usize::from(def.key_length));
+        if field != Some(entry.key.as_slice()) {
+            return Err(format!(
+                "the record under key X'{}' does not carry its key at offset {}",
+                hex(&entry.key),
+                def.key_offset
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// DELETE: removes the dataset's storage and catalog entry.

@@ -17,6 +17,28 @@ pub(crate) struct BatchLimit {
     pub bytes: usize,
 }
 
+/// Bytes an answer frame holds besides its records: frame header, status
+/// and a short message.
+pub(crate) const ANSWER_OVERHEAD: usize = 4 * 1024;
+
+/// Bytes a record takes in an answer: address, key and data with their
+/// lengths.
+pub(crate) fn answer_bytes(key: &[u8], data: &[u8]) -> usize {
+    16 + key.len() + data.len()
+}
+
+/// The error for a record too large for the client's answer frames: VSAM's
+/// "work area too small", with the record's length.
+pub(crate) fn too_large(ctx: &Ctx<'_>, bytes: usize, room: usize) -> vsam_protocol::Status {
+    ctx.error(
+        fdbk::AREA_TOO_SMALL,
+        format!(
+            "the record takes {bytes} bytes of answer, more than the {room} bytes an answer to this client holds (its HELLO max_frame): connect with a max_frame of at least {} bytes",
+            bytes + ANSWER_OVERHEAD
+        ),
+    )
+}
+
 /// Runs a GET on one string.
 pub(crate) async fn get(
     mut ctx: Ctx<'_>,
@@ -49,20 +71,26 @@ pub(crate) async fn get(
         ));
     }
     match options.processing {
-        Processing::Direct | Processing::SkipSequential => direct(&mut ctx, options, req).await,
+        Processing::Direct | Processing::SkipSequential => {
+            direct(&mut ctx, options, req, limit.bytes).await
+        }
         Processing::Sequential => {
             sequential(&mut ctx, options, batch.min(limit.records), limit.bytes).await
         }
     }
 }
 
-async fn direct(ctx: &mut Ctx<'_>, options: RplOptions, req: &Get) -> Outcome {
+async fn direct(ctx: &mut Ctx<'_>, options: RplOptions, req: &Get, room: usize) -> Outcome {
     let search = search::search_arg(ctx, options, &req.key, req.generic_length, req.address)?;
     let version = ctx.state.version();
     let Some(entry) = search::locate(ctx, &search).await? else {
         ctx.rpl.set_cursor(None);
         return Err(search::not_found(ctx, &search));
     };
+    let bytes = answer_bytes(&entry.key, &entry.value);
+    if bytes > room {
+        return Err(too_large(ctx, bytes, room));
+    }
     let direction = search::direction(options);
     let entry = if options.intent == Intent::Update {
         hold(ctx, entry, version).await?
@@ -117,7 +145,14 @@ async fn sequential(
             .state
             .scan(ctx.request, cursor.start.clone(), direction, batch)
             .await?;
-        entries.truncate(fitting(&entries, max_bytes));
+        let fit = fitting(&entries, max_bytes);
+        if fit == 0
+            && let Some(first) = entries.first()
+        {
+            let bytes = answer_bytes(&first.key, &first.value);
+            return Err(too_large(ctx, bytes, max_bytes));
+        }
+        entries.truncate(fit);
         entries
     } else {
         next_one(ctx, &cursor.start, direction, update)
@@ -128,6 +163,15 @@ async fn sequential(
     let Some(last) = entries.last() else {
         return Err(ctx.error(fdbk::END_OF_DATA, "end of data"));
     };
+    if batch == 1 {
+        let bytes = answer_bytes(&last.key, &last.value);
+        if bytes > max_bytes {
+            // Not returned: the position stays before it, and what was
+            // read ahead after it is read again.
+            ctx.rpl.read_ahead.clear();
+            return Err(too_large(ctx, bytes, max_bytes));
+        }
+    }
     ctx.rpl.cursor = Some(Cursor::after(last.key.clone(), direction));
     if !update {
         return Ok(entries
@@ -147,19 +191,17 @@ async fn sequential(
     }
 }
 
-/// How many of `entries` fit in `max_bytes` of answer (always at least one:
-/// a single record always fits a frame).
+/// How many of `entries` fit in `max_bytes` of answer (none if the first
+/// does not).
 fn fitting(entries: &[Entry], max_bytes: usize) -> usize {
     let mut total = 0usize;
     entries
         .iter()
         .take_while(|entry| {
-            total += entry.key.len() + entry.value.len() + 16;
+            total += answer_bytes(&entry.key, &entry.value);
             total <= max_bytes
         })
         .count()
-        .max(1)
-        .min(entries.len())
 }
 
 /// The next record from `start`, through the string's read-ahead.

@@ -105,6 +105,38 @@ impl Session {
         Ok(())
     }
 
+    /// A DELETE removes the alternate indexes and paths over what it
+    /// deletes: the client needs alter access to each of them too, or a
+    /// client allowed `PAY.*` could remove `HR.PAYIDX`, defined by another.
+    fn authorize_sphere(&self, name: &str) -> Result<(), Status> {
+        let name = name.to_ascii_uppercase();
+        let (indexes, paths) = alternate::requests::related(&self.shared, &name);
+        let policy = self.shared.access();
+        for member in indexes.iter().chain(&paths) {
+            if let Err(why) = policy.check(&self.identity, &member.name, Level::Alter) {
+                let kind = match member.relation {
+                    Some(crate::catalog::Relation::Path { .. }) => "path",
+                    _ => "alternate index",
+                };
+                tracing::warn!(session = self.id, identity = %self.identity, dataset = %name, member = %member.name, "DELETE refused: {why}");
+                return Err(Status::logical(
+                    open_error::NOT_AUTHORIZED,
+                    format!(
+                        "{name} DELETE: not authorized: it would also delete its {kind} {}, and {why}; have that {kind} deleted by a client with alter access to it first",
+                        member.name
+                    ),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// Bytes of records an answer to this client may carry: its frame,
+    /// less room for the header, status and message.
+    fn answer_room(&self) -> usize {
+        self.answer_frame.saturating_sub(get::ANSWER_OVERHEAD)
+    }
+
     /// The connection id (for logs).
     pub fn id(&self) -> u64 {
         self.id
@@ -113,8 +145,8 @@ impl Session {
     /// Runs one request and returns its answer.
     pub async fn handle(&mut self, request: Request) -> Answer {
         self.feedback = 0;
-        let answer = self.run(request).await;
-        match answer {
+        let name = request.name();
+        let outcome = match self.run(request).await {
             Answer::Result { status, records } if status.is_ok() && self.feedback != 0 => {
                 Answer::Result {
                     status: Status {
@@ -126,7 +158,26 @@ impl Session {
                 }
             }
             other => other,
+        };
+        // The requests above keep their answers within the client's frame;
+        // this holds for any other, such as a LIST of a huge catalog.
+        let length = outcome.frame_len();
+        if length > self.answer_frame {
+            tracing::warn!(
+                session = self.id,
+                request = name,
+                length,
+                "an answer larger than the client's frame was not sent"
+            );
+            return answer(Err(Status::logical(
+                fdbk::AREA_TOO_SMALL,
+                format!(
+                    "{name}: the answer takes {length} bytes, more than the {} bytes this client accepts (its HELLO max_frame): ask for less at a time (a narrower LIST pattern, fewer records), or connect with a larger max_frame",
+                    self.answer_frame
+                ),
+            )));
         }
+        outcome
     }
 
     async fn run(&mut self, request: Request) -> Answer {
@@ -142,14 +193,16 @@ impl Session {
             Request::Get(req) => {
                 let limit = get::BatchLimit {
                     records: self.shared.limits.max_batch,
-                    // Room for the status, message and frame header.
-                    bytes: self.answer_frame.saturating_sub(64 * 1024).max(1),
+                    bytes: self.answer_room(),
                 };
                 let path = self.path_of(req.target.handle);
                 answer(match self.ctx("GET", req.target, req.options) {
                     Ok((ctx, options)) => match path {
                         Some(index) => {
-                            let batch = req.max_records.max(1).min(limit.records);
+                            let batch = get::BatchLimit {
+                                records: req.max_records.max(1).min(limit.records),
+                                bytes: limit.bytes,
+                            };
                             alternate::path::get(ctx, &index, options, &req, batch).await
                         }
                         None => get::get(ctx, options, &req, limit).await,
@@ -201,7 +254,10 @@ impl Session {
                 Ok(()) => catalog_requests::define(&self.shared, spec).await,
                 Err(status) => answer(Err(status)),
             },
-            Request::Delete { name } => match self.authorize("DELETE", &[&name], Level::Alter) {
+            Request::Delete { name } => match self
+                .authorize("DELETE", &[&name], Level::Alter)
+                .and_then(|()| self.authorize_sphere(&name))
+            {
                 Ok(()) => catalog_requests::delete(&self.shared, &name).await,
                 Err(status) => answer(Err(status)),
             },

@@ -8,6 +8,7 @@
 use super::AixIndex;
 use crate::vsam::Outcome;
 use crate::vsam::get::hold;
+use crate::vsam::get::{answer_bytes, too_large};
 use crate::vsam::rpl::Cursor;
 use crate::vsam::session::Ctx;
 use vsam_plugin_sdk::keys::key_number;
@@ -144,7 +145,7 @@ pub(crate) async fn get(
     index: &AixIndex,
     options: RplOptions,
     req: &Get,
-    max_records: u32,
+    limit: crate::vsam::get::BatchLimit,
 ) -> Outcome {
     ctx.release_held();
     if ctx.intent == OpenIntent::Output {
@@ -173,6 +174,10 @@ pub(crate) async fn get(
             ctx.rpl.set_cursor(None);
             return Err(not_found(&ctx));
         };
+        let bytes = answer_bytes(&entry.key, &base.value);
+        if bytes > limit.bytes {
+            return Err(too_large(&ctx, bytes, limit.bytes));
+        }
         let base = if update {
             hold(&mut ctx, base, version).await?
         } else {
@@ -212,8 +217,9 @@ pub(crate) async fn get(
                 "backward sequential GET with no backward position: POINT with BWD,LRD or to a key first",
             ));
         }
-        let batch = if update { 1 } else { max_records.max(1) };
+        let batch = if update { 1 } else { limit.records.max(1) };
         let mut from = cursor.start;
+        let mut total = 0usize;
         while records.len() < batch as usize {
             let Some((entry, base)) = index
                 .next_valid(ctx.state, ctx.request, from, direction)
@@ -221,6 +227,16 @@ pub(crate) async fn get(
             else {
                 break;
             };
+            // A record that would not fit ends the batch before it (the
+            // position stays before it); alone, it cannot be answered.
+            let bytes = answer_bytes(&entry.key, &base.value);
+            if total + bytes > limit.bytes {
+                if records.is_empty() {
+                    return Err(too_large(&ctx, bytes, limit.bytes));
+                }
+                break;
+            }
+            total += bytes;
             from = Start::Exclusive(entry.key.clone());
             ctx.rpl.cursor = Some(Cursor::after(entry.key.clone(), direction));
             let base = if update {
