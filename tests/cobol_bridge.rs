@@ -340,3 +340,89 @@ level = "read"
     assert!(stderr.contains("not authorized"), "{stderr}");
     server.server.stop().await;
 }
+
+/// Two programs update the same records while a third client holds one of
+/// them: a REWRITE that meets the held record gets file status 51 (record
+/// locked, as GnuCOBOL's own handler answers; a program waits and tries
+/// again), never 30 or 9x, and once the record is released both finish.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn programs_updating_the_same_records_see_status_51_and_carry_on() {
+    let server = start_with_plugin(SQL_WASM, "database = \"sqlite:cobol.db\"").await;
+    let program = program("contend");
+    let dir = tempfile::tempdir().unwrap();
+    let env = |mode: &str, name: &str| {
+        let mut env = mapping(&server.address, "CONT", &["CONTIX"]);
+        env.push(("CONTEND_MODE".into(), mode.into()));
+        env.push(("CONTEND_NAME".into(), name.into()));
+        env
+    };
+    let loaded = run(&program.bridged, dir.path(), &env("LOAD", ""));
+    assert!(
+        String::from_utf8_lossy(&loaded.stdout).contains("LOADED 00"),
+        "{}",
+        String::from_utf8_lossy(&loaded.stderr)
+    );
+    // Another client takes record 0003 for update and keeps it a while.
+    let conn = vsam_client::Connection::connect(&server.address)
+        .await
+        .unwrap();
+    let holder =
+        vsam_client::Dataset::open(&conn, "CONT.CONTIX", vsam_client::OpenIntent::Update, 1)
+            .await
+            .unwrap();
+    holder
+        .get(
+            0,
+            vsam_client::RplOptions::direct().update(),
+            b"0003",
+            0,
+            0,
+            1,
+        )
+        .await
+        .unwrap();
+    let programs: Vec<_> = ["FIRST", "SECOND"]
+        .into_iter()
+        .map(|name| {
+            let (binary, dir, env) = (
+                program.bridged.clone(),
+                dir.path().to_path_buf(),
+                env("UPDATE", name),
+            );
+            tokio::task::spawn_blocking(move || run(&binary, &dir, &env))
+        })
+        .collect();
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    holder
+        .put(
+            0,
+            vsam_client::RplOptions::direct().update(),
+            0,
+            b"0003HOLDER          ".to_vec(),
+        )
+        .await
+        .unwrap();
+    for (name, program) in ["FIRST", "SECOND"].into_iter().zip(programs) {
+        let output = program.await.unwrap();
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        assert!(stdout.contains("DONE 00"), "{name}: {stdout}");
+        let locked: u32 = stdout
+            .lines()
+            .find_map(|line| line.strip_prefix("LOCKED "))
+            .unwrap_or_else(|| panic!("{name}: {stdout}"))
+            .trim()
+            .parse()
+            .unwrap();
+        assert!(locked > 0, "{name} never met the held record: {stdout}");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(!stderr.contains("status 30"), "{name}: {stderr}");
+    }
+    // Every record ends as one of the programs wrote it.
+    let all = holder
+        .get(0, vsam_client::RplOptions::direct(), b"0001", 0, 0, 1)
+        .await
+        .unwrap();
+    let text = String::from_utf8_lossy(&all[0].data).to_string();
+    assert!(text.contains("FIRST") || text.contains("SECOND"), "{text}");
+    server.server.stop().await;
+}
