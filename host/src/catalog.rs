@@ -312,33 +312,23 @@ pub struct Catalog {
     moved: Mutex<BTreeMap<String, String>>,
 }
 
-/// What a data dir holds before vsamrd has stored anything in it: the
-/// lock, the compiled plugins and the admin token.
-const MADE_AT_EVERY_START: [&str; 3] = ["vsamrd.lock", "plugin-cache", "admin.token"];
-
 impl Catalog {
     /// Makes sure the data dir has its catalog before anything else runs:
-    /// a fresh data dir gets an empty `catalog.json` now; one that holds
-    /// stored data but no catalog (the file deleted or lost) stops vsamrd,
-    /// because the backends may still hold datasets that nothing would
-    /// serve, and a DEFINE could adopt their storage with other attributes.
-    pub fn ensure_present(data_dir: &Path) -> anyhow::Result<()> {
+    /// on the first start in a data dir, an empty `catalog.json` is written
+    /// at once. A data dir vsamrd has run on before (`ran_before`: its lock
+    /// file, which was there before this start) but without a catalog (the
+    /// file deleted or lost) stops vsamrd: the backends may still hold
+    /// datasets that nothing would serve.
+    pub fn ensure_present(data_dir: &Path, ran_before: Option<&Path>) -> anyhow::Result<()> {
         let path = data_dir.join("catalog.json");
         if path.exists() {
             return Ok(());
         }
-        let mut held: Vec<String> = std::fs::read_dir(data_dir)
-            .map_err(|e| anyhow::anyhow!("cannot read data dir {}: {e}", data_dir.display()))?
-            .filter_map(|entry| entry.ok())
-            .map(|entry| entry.file_name().to_string_lossy().into_owned())
-            .filter(|name| !MADE_AT_EVERY_START.contains(&name.as_str()))
-            .collect();
-        held.sort();
-        if !held.is_empty() {
+        if let Some(lock) = ran_before {
             anyhow::bail!(
-                "catalog {} is missing, but the data dir holds {}: the backends may hold datasets that only the catalog describes. Restore catalog.json from a backup; or, to start with an empty catalog deliberately (datasets then need DEFINE again, with their old attributes), write one: echo '{{\"datasets\": []}}' > {}",
+                "catalog {} is missing, but vsamrd has run on this data dir before ({} is there): the backends may hold datasets that only the catalog describes. Restore catalog.json from a backup; or, to start with an empty catalog deliberately (datasets then need DEFINE again, with their old attributes), write one: echo '{{\"datasets\": []}}' > {}",
                 path.display(),
-                held.join(", "),
+                lock.display(),
                 path.display()
             );
         }
@@ -551,6 +541,27 @@ impl Catalog {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_catalog_is_made_at_the_first_start_and_its_loss_noticed_later() {
+        let dir = tempfile::tempdir().unwrap();
+        let lock = dir.path().join("vsamrd.lock");
+        // Other files of the operator's are no sign of earlier use.
+        std::fs::write(dir.path().join("client.token"), "x").unwrap();
+        Catalog::ensure_present(dir.path(), None).unwrap();
+        assert!(Catalog::open(dir.path(), &[]).unwrap().list("").is_empty());
+        std::fs::write(&lock, "").unwrap();
+        Catalog::ensure_present(dir.path(), Some(&lock)).unwrap();
+        std::fs::remove_file(dir.path().join("catalog.json")).unwrap();
+        let refused = Catalog::ensure_present(dir.path(), Some(&lock))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            refused.contains("is missing, but vsamrd has run on this data dir before"),
+            "{refused}"
+        );
+        assert!(!dir.path().join("catalog.json").exists());
+    }
 
     #[test]
     fn patterns_follow_idcams_rules() {

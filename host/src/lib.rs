@@ -71,12 +71,16 @@ impl Server {
         let data_dir = &config.server.data_dir;
         std::fs::create_dir_all(data_dir)
             .with_context(|| format!("creating data dir {}", data_dir.display()))?;
+        let lock_path = data_dir.join("vsamrd.lock");
+        let ran_before = lock_path.exists();
         let lock = local_storage::StorageLock::acquire(
-            &data_dir.join("vsamrd.lock"),
+            &lock_path,
             &format!("data dir {}", data_dir.display()),
             data_dir,
         )?;
-        catalog::Catalog::ensure_present(data_dir)?;
+        // Checked once the data dir is ours; the lock file's presence from
+        // before this start says vsamrd ran here.
+        catalog::Catalog::ensure_present(data_dir, ran_before.then_some(lock_path.as_path()))?;
         let stores = local_storage::HeldStores::acquire(&config)?;
         let runtime = PluginRuntime::new(
             Some(data_dir.join("plugin-cache")),

@@ -804,10 +804,9 @@ async fn a_lost_catalog_stops_vsamrd_and_a_define_must_fit_the_stored_records() 
     assert!(!output.status.success(), "{stderr}");
     assert!(
         stderr.contains(&format!(
-            "catalog {} is missing, but the data dir holds",
+            "catalog {} is missing, but vsamrd has run on this data dir before",
             catalog.display()
-        )) && stderr.contains("csv, objects, sqlite")
-            && stderr.contains("Restore catalog.json from a backup")
+        )) && stderr.contains("Restore catalog.json from a backup")
             && stderr.contains("echo '{\"datasets\": []}'"),
         "{stderr}"
     );

@@ -104,6 +104,21 @@ impl Journal {
         self.remove_where(|e| e.dataset == dataset && e.stage != Stage::Leftover)
     }
 
+    /// Ends a dataset's migration and records the copy it leaves to
+    /// remove, in one durable write: a crash before the copy is removed
+    /// leaves it journaled, never forgotten.
+    pub fn finish(&self, dataset: &str, leftover: Entry) -> anyhow::Result<()> {
+        let mut entries = self.entries.lock().unwrap();
+        let mut next = entries.clone();
+        next.retain(|e| {
+            !(e.dataset == dataset && e.stage != Stage::Leftover) && !e.same_slot(&leftover)
+        });
+        next.push(leftover);
+        self.save(&next)?;
+        *entries = next;
+        Ok(())
+    }
+
     /// Forgets the copy of `dataset` left on `backend`, durably.
     pub fn remove_leftover(&self, dataset: &str, backend: &str) -> anyhow::Result<()> {
         self.remove_where(|e| e.dataset == dataset && e.stage == Stage::Leftover && e.to == backend)
@@ -159,11 +174,14 @@ mod tests {
         journal.set(leftover.clone()).unwrap();
         assert_eq!(Journal::open(dir.path()).unwrap().entries().len(), 2);
         journal.remove("A.B").unwrap();
-        assert_eq!(Journal::open(dir.path()).unwrap().entries(), [leftover]);
+        assert_eq!(Journal::open(dir.path()).unwrap().entries(), [leftover.clone()]);
         journal.remove_leftover("A.B", "csv").unwrap();
         assert_eq!(Journal::open(dir.path()).unwrap().entries().len(), 1);
         journal.remove_leftover("A.B", "sqlite").unwrap();
         assert!(Journal::open(dir.path()).unwrap().entries().is_empty());
+        journal.set(entry.clone()).unwrap();
+        journal.finish("A.B", leftover.clone()).unwrap();
+        assert_eq!(Journal::open(dir.path()).unwrap().entries(), [leftover]);
         std::fs::write(dir.path().join("migrations.json"), "{").unwrap();
         assert!(
             Journal::open(dir.path())

@@ -335,7 +335,7 @@ impl Migrations {
                 });
             }
         }
-        if let Err(error) = self.journal_remove(&m.dataset) {
+        if let Err(error) = self.journal_finish(&m.dataset, &m.from, &m.to) {
             tracing::error!(dataset = %m.dataset, "cannot update the migrations journal: {error:#}");
         }
         if let Ok(target) = self.backend(&m.to)
@@ -364,7 +364,9 @@ impl Migrations {
         let dataset = &state.def.name;
         match remove_copy(state, backend).await {
             Ok(()) => {
-                if let Err(error) = self.journal.remove_leftover(dataset, backend.name()) {
+                if let Err(error) =
+                    durably(|| self.journal.remove_leftover(dataset, backend.name()))
+                {
                     tracing::error!(%dataset, "cannot update the migrations journal: {error:#}");
                 }
                 Ok(())
@@ -445,6 +447,18 @@ impl Migrations {
         durably(|| self.journal.remove(dataset))
     }
 
+    /// Ends `dataset`'s migration, serving from `live`, with its copy on
+    /// `copy` journaled for removal until it is removed.
+    fn journal_finish(&self, dataset: &str, live: &str, copy: &str) -> anyhow::Result<()> {
+        let leftover = Entry {
+            dataset: dataset.to_string(),
+            from: live.to_string(),
+            to: copy.to_string(),
+            stage: Stage::Leftover,
+        };
+        durably(|| self.journal.finish(dataset, leftover))
+    }
+
     fn set_backend(&self, dataset: &str, backend: &str) -> anyhow::Result<()> {
         durably(|| self.shared.catalog.set_backend(dataset, backend))
     }
@@ -477,15 +491,24 @@ impl Migrations {
                 m.row().phase
             ));
         }
+        // A leveling after a restart works on the copy about to go.
+        let leveling = m.task.lock().unwrap().take();
+        if let Some(leveling) = leveling {
+            leveling.abort();
+            let _ = leveling.await;
+        }
+        let serving = self.backend(&m.to)?;
+        // The journal first: while it cannot be written, the old copy keeps
+        // following, and a rollback stays possible.
+        self.journal_finish(&m.dataset, &m.to, &m.from)
+            .map_err(|e| format!("cannot update the migrations journal: {e:#}"))?;
         {
             let _held = m.state.hold_writes().await;
             m.state.set_placement(Placement {
-                primary: self.backend(&m.to)?,
+                primary: serving,
                 mirror: None,
             });
         }
-        self.journal_remove(&m.dataset)
-            .map_err(|e| format!("cannot update the migrations journal: {e:#}"))?;
         if let Ok(old) = self.backend(&m.from)
             && let Err(note) = self.discard_copy(&m.state, &old, &m.to).await
         {
@@ -561,7 +584,7 @@ impl Migrations {
                 mirror: None,
             });
         }
-        if let Err(error) = self.journal_remove(&m.dataset) {
+        if let Err(error) = self.journal_finish(&m.dataset, &m.from, &m.to) {
             tracing::error!(dataset = %m.dataset, "cannot update the migrations journal: {error:#}");
         }
         let left = self.discard_copy(&m.state, &serving, &m.from).await.err();
@@ -622,9 +645,9 @@ impl Migrations {
                     tracing::warn!(dataset = %entry.dataset, "{error}");
                 }
                 if let Err(message) = prepare_target(&state, &to).await {
+                    let _ = self.journal_finish(&entry.dataset, &entry.from, &entry.to);
                     let _ = self.discard_copy(&state, &to, &entry.from).await;
                     self.shared.release(&state);
-                    let _ = self.journal_remove(&entry.dataset);
                     return Err(message);
                 }
                 self.register(entry, state);
@@ -666,7 +689,7 @@ impl Migrations {
                 *m.task.lock().unwrap() = Some(task);
             }
             Stage::RollingBack => {
-                let _ = self.journal_remove(&entry.dataset);
+                let _ = self.journal_finish(&entry.dataset, &entry.from, &entry.to);
                 let _ = self.discard_copy(&state, &to, &entry.from).await;
                 self.shared.release(&state);
                 tracing::info!(dataset = %entry.dataset, "a rollback interrupted by a restart is complete");

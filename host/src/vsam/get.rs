@@ -285,7 +285,12 @@ mod tests {
             .collect();
         assert_eq!(fitting(&entries, 10_000), 10);
         assert_eq!(fitting(&entries, 300), 3);
-        assert_eq!(fitting(&entries, 10), 1, "one record always goes");
+        assert_eq!(fitting(&entries, 100), 1);
+        assert_eq!(
+            fitting(&entries, 99),
+            0,
+            "a record larger than the room is not sent (the GET answers X'2C')"
+        );
         assert_eq!(fitting(&[], 10), 0);
     }
 }
