@@ -110,9 +110,8 @@ impl Journal {
     pub fn finish(&self, dataset: &str, leftover: Entry) -> anyhow::Result<()> {
         let mut entries = self.entries.lock().unwrap();
         let mut next = entries.clone();
-        next.retain(|e| {
-            !(e.dataset == dataset && e.stage != Stage::Leftover) && !e.same_slot(&leftover)
-        });
+        let migration = |e: &Entry| e.dataset == dataset && e.stage != Stage::Leftover;
+        next.retain(|e| !(migration(e) || e.same_slot(&leftover)));
         next.push(leftover);
         self.save(&next)?;
         *entries = next;
@@ -174,7 +173,10 @@ mod tests {
         journal.set(leftover.clone()).unwrap();
         assert_eq!(Journal::open(dir.path()).unwrap().entries().len(), 2);
         journal.remove("A.B").unwrap();
-        assert_eq!(Journal::open(dir.path()).unwrap().entries(), [leftover.clone()]);
+        assert_eq!(
+            Journal::open(dir.path()).unwrap().entries(),
+            std::slice::from_ref(&leftover)
+        );
         journal.remove_leftover("A.B", "csv").unwrap();
         assert_eq!(Journal::open(dir.path()).unwrap().entries().len(), 1);
         journal.remove_leftover("A.B", "sqlite").unwrap();
