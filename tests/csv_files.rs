@@ -1,6 +1,7 @@
 //! The CSV backend's files are for people too: a CSV written by hand (text
 //! in the dataset's code page, `\xHH` for other bytes) is adopted by DEFINE
-//! and read back byte for byte; a broken one is reported with its line.
+//! and read back byte for byte; a broken one is reported with its line
+//! when DEFINE would adopt it.
 
 use vsam_client::{Connection, Dataset, DatasetSpec, OpenIntent, RplOptions};
 use vsam_tests::{CSV_WASM, start_with_plugin};
@@ -78,23 +79,39 @@ async fn a_broken_csv_is_reported_with_its_line() {
     )
     .unwrap();
     let conn = Connection::connect(&server.address).await.unwrap();
+    // DEFINE reads the records it would adopt: the broken row refuses it,
+    // named by its line.
+    let error = vsam_client::define(&conn, spec("BAD.KEY"))
+        .await
+        .unwrap_err();
+    let vsam = error.vsam().unwrap();
+    assert_eq!(
+        (vsam.r15(), vsam.fdbk()),
+        (8, vsam_protocol::fdbk::INVALID_OPTIONS)
+    );
+    assert!(
+        vsam.status.message.contains(
+            "BAD.KEY DEFINE: backend b already holds records of BAD.KEY, and they cannot be read under this definition (I/O error: BAD.KEY.csv line 3, column key: the key column does not match bytes 1..4"
+        ) && vsam.status.message.contains("fix the stored records"),
+        "{}",
+        vsam.status.message
+    );
+    assert!(vsam_client::info(&conn, "BAD.KEY").await.is_err());
+    // Fixed, it is adopted.
+    std::fs::write(
+        dir.join("BAD.KEY.csv"),
+        "key,record\nA001,A001 fine\nA002,A002 key edited\n",
+    )
+    .unwrap();
     vsam_client::define(&conn, spec("BAD.KEY")).await.unwrap();
     let ds = Dataset::open(&conn, "BAD.KEY", OpenIntent::Input, 1)
         .await
         .unwrap();
-    let error = ds
-        .get(0, RplOptions::sequential(), &[], 0, 0, 1)
+    let all = ds
+        .get(0, RplOptions::sequential(), &[], 0, 0, 10)
         .await
-        .unwrap_err();
-    let vsam = error.vsam().unwrap();
-    assert_eq!(vsam.r15(), 12);
-    assert!(
-        vsam.status
-            .message
-            .contains("BAD.KEY.csv line 3, column key: the key column does not match bytes 1..4"),
-        "{}",
-        vsam.status.message
-    );
+        .unwrap();
+    assert_eq!(all.len(), 2);
     server.server.stop().await;
 }
 

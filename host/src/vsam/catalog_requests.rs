@@ -76,13 +76,24 @@ pub(crate) async fn define(shared: &Shared, spec: DatasetSpec) -> Answer {
     {
         Ok(_) => true,
         Err(CallError::Store(StoreError::AlreadyExists)) => {
-            if let Err(misfit) = check_adopted(backend, &def).await {
-                return refuse(
-                    fdbk::INVALID_OPTIONS,
-                    format!(
-                        "{name} DEFINE: backend {backend_name} already holds records of {name}, and they do not fit this definition: {misfit}; DEFINE it with the attributes its records were stored with, or give the new dataset another name"
-                    ),
-                );
+            match check_adopted(backend, &def).await {
+                Ok(()) => {}
+                Err(Adoption::Misfit(why)) => {
+                    return refuse(
+                        fdbk::INVALID_OPTIONS,
+                        format!(
+                            "{name} DEFINE: backend {backend_name} already holds records of {name}, and they do not fit this definition: {why}; DEFINE it with the attributes its records were stored with, or give the new dataset another name"
+                        ),
+                    );
+                }
+                Err(Adoption::Unreadable(why)) => {
+                    return refuse(
+                        fdbk::INVALID_OPTIONS,
+                        format!(
+                            "{name} DEFINE: backend {backend_name} already holds records of {name}, and they cannot be read under this definition ({why}): fix the stored records, or DEFINE it with the attributes they were stored with"
+                        ),
+                    );
+                }
             }
             tracing::info!(dataset = %name, backend = %backend_name, "DEFINE adopts the records already stored in the backend");
             false
@@ -130,13 +141,22 @@ pub(crate) async fn define(shared: &Shared, spec: DatasetSpec) -> Answer {
 /// in every record) without reading a large dataset whole.
 const ADOPT_CHECKED: u32 = 1_000;
 
+/// Why a DEFINE does not adopt stored records.
+enum Adoption {
+    /// A record read does not fit the definition.
+    Misfit(String),
+    /// The backend cannot read them under the definition (a CSV file whose
+    /// rows do not parse with its key length, say).
+    Unreadable(String),
+}
+
 /// Checks that the first records of storage a DEFINE would adopt fit the
 /// definition: a KSDS's keys have its key length and sit at its key offset
 /// in their records, and no record is longer than its maximum.
 async fn check_adopted(
     backend: &crate::runtime::BackendHandle,
     def: &DatasetDef,
-) -> Result<(), String> {
+) -> Result<(), Adoption> {
     let ds = def.to_plugin();
     let entries = match backend
         .call(Call::Scan(
@@ -148,39 +168,43 @@ async fn check_adopted(
         .await
     {
         Ok(crate::runtime::call::Reply::Entries(entries)) => entries,
-        Ok(other) => return Err(format!("the backend answered a scan with {other:?}")),
-        Err(error) => return Err(format!("its records cannot be read: {}", describe(&error))),
+        Ok(other) => {
+            return Err(Adoption::Unreadable(format!(
+                "the backend answered a scan with {other:?}"
+            )));
+        }
+        Err(error) => return Err(Adoption::Unreadable(describe(&error))),
     };
     let hex = crate::migrate::copy::hex;
     for entry in &entries {
         let length = entry.value.len() as u32;
         if length > def.max_record {
-            return Err(format!(
+            return Err(Adoption::Misfit(format!(
                 "the record under key X'{}' is {length} bytes long, the definition allows {}",
                 hex(&entry.key),
                 def.max_record
-            ));
+            )));
         }
         if def.organization != vsam_protocol::Organization::Ksds {
             continue;
         }
         if entry.key.len() != usize::from(def.key_length) {
-            return Err(format!(
+            return Err(Adoption::Misfit(format!(
                 "the record under key X'{}' has a {}-byte key, the definition says KEYS({} {})",
                 hex(&entry.key),
                 entry.key.len(),
                 def.key_length,
                 def.key_offset
-            ));
+            )));
         }
         let at = def.key_offset as usize;
         let field = entry.value.get(at..at + usize::from(def.key_length));
         if field != Some(entry.key.as_slice()) {
-            return Err(format!(
+            return Err(Adoption::Misfit(format!(
                 "the record under key X'{}' does not carry its key at offset {}",
                 hex(&entry.key),
                 def.key_offset
-            ));
+            )));
         }
     }
     Ok(())
