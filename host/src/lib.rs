@@ -86,7 +86,8 @@ impl Server {
             Some(data_dir.join("plugin-cache")),
             tokio::runtime::Handle::current(),
         )?;
-        let (plugins, backends) = runtime::start_backends(&config, &runtime)?;
+        let (plugins, backends) =
+            runtime::start_backends(&config.plugins, &config.backends, &runtime)?;
         let catalog = catalog::Catalog::open(data_dir, &config.datasets)?;
         for def in catalog.list("") {
             if !backends.contains_key(&def.backend) && !extra.contains_key(&def.backend) {

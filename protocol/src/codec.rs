@@ -4,7 +4,7 @@
 //! close the connection; a payload that does not decode only fails its own
 //! request, so the decoder hands it up as an [`Incoming`] with an error.
 
-use crate::message::Message;
+use crate::message::{Answer, Message};
 use crate::wire::DecodeError;
 use bytes::{Buf, BufMut, BytesMut};
 use std::marker::PhantomData;
@@ -131,4 +131,29 @@ pub fn encode_frame<M: Message>(id: u32, message: &M) -> Vec<u8> {
     let length = (out.len() - LENGTH_BYTES) as u32;
     out[..LENGTH_BYTES].copy_from_slice(&length.to_be_bytes());
     out.to_vec()
+}
+
+/// The length of this answer's frame, length prefix included: what the
+/// client's `max_frame` must hold. Counted, not encoded, for record
+/// results (the answers that grow large).
+pub fn answer_frame_len(answer: &Answer) -> usize {
+    match answer {
+        Answer::Result { status, records } => {
+            let mut message = status.message.len().min(usize::from(u16::MAX));
+            while !status.message.is_char_boundary(message) {
+                message -= 1;
+            }
+            LENGTH_BYTES
+                + HEADER_BYTES
+                + 3
+                + 2
+                + message
+                + 4
+                + records
+                    .iter()
+                    .map(|r| 8 + 4 + r.key.len() + 4 + r.data.len())
+                    .sum::<usize>()
+        }
+        other => encode_frame(0, other).len(),
+    }
 }

@@ -15,7 +15,7 @@ pub mod message;
 pub mod options;
 pub mod wire;
 
-pub use codec::{FrameCodec, FrameError, Incoming, encode_frame};
+pub use codec::{FrameCodec, FrameError, Incoming, answer_frame_len, encode_frame};
 pub use codes::{Status, fdbk, file_status, open_error, r15};
 pub use message::{
     AixSpec, Answer, ChainedRecord, DatasetSpec, Get, Hello, MIN_CLIENT_FRAME, Message, Open,

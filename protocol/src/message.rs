@@ -467,33 +467,6 @@ pub enum Answer {
     },
 }
 
-impl Answer {
-    /// The length of this answer's frame, length prefix included: what the
-    /// client's `max_frame` must hold. Counted, not encoded, for record
-    /// results (the answers that grow large).
-    pub fn frame_len(&self) -> usize {
-        match self {
-            Answer::Result { status, records } => {
-                let mut message = status.message.len().min(usize::from(u16::MAX));
-                while !status.message.is_char_boundary(message) {
-                    message -= 1;
-                }
-                crate::codec::LENGTH_BYTES
-                    + crate::codec::HEADER_BYTES
-                    + 3
-                    + 2
-                    + message
-                    + 4
-                    + records
-                        .iter()
-                        .map(|r| 8 + 4 + r.key.len() + 4 + r.data.len())
-                        .sum::<usize>()
-            }
-            other => crate::codec::encode_frame(0, other).len(),
-        }
-    }
-}
-
 /// Protocol error codes.
 pub mod protocol_error {
     /// The first frame was not a HELLO with the right magic.

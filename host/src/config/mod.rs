@@ -9,6 +9,7 @@ mod security;
 
 use crate::catalog::DatasetDef;
 use crate::runtime::objects::{BucketSpec, S3Spec};
+pub use crate::runtime::settings::{BackendSettings, PluginSource};
 use crate::runtime::sql::DatabaseUrl;
 use crate::security::{AccessPolicy, TlsSettings};
 pub use security::{AccessConfig, ClientConfig, TlsConfig};
@@ -21,15 +22,6 @@ use toml::Spanned;
 use vsam_plugin_sdk::codepage::CodePage;
 use vsam_plugin_sdk::naming::check_dataset_name;
 use vsam_protocol::Organization;
-
-/// Where a plugin's code comes from.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum PluginSource {
-    /// Shipped inside vsamrd: `builtin:csv` or `builtin:memory`.
-    Builtin(String),
-    /// A `.wasm` component file.
-    File(PathBuf),
-}
 
 /// `[server]`: where to listen and the limits every client lives with.
 #[derive(Debug, Clone, Deserialize)]
@@ -404,31 +396,6 @@ pub struct Config {
     pub origin: String,
 }
 
-/// A backend, resolved.
-#[derive(Debug, Clone, PartialEq)]
-pub struct BackendSettings {
-    /// Backend name.
-    pub name: String,
-    /// Plugin name.
-    pub plugin: String,
-    /// Granted directory (absolute or under the data dir), if any.
-    pub directory: Option<PathBuf>,
-    /// Granted database, if any.
-    pub database: Option<DatabaseUrl>,
-    /// Granted bucket, if any.
-    pub bucket: Option<BucketSpec>,
-    /// Whether plugin log lines reach the log.
-    pub log: bool,
-    /// `init` parameters.
-    pub params: Vec<(String, String)>,
-    /// Per-call time limit.
-    pub call_timeout_ms: u64,
-    /// Memory cap in bytes.
-    pub memory_limit: u64,
-    /// Reader instances besides the writer.
-    pub readers: usize,
-}
-
 impl AdminSettings {
     /// Where the admin interface listens for a server listening on
     /// `vsam_listen`: the configured address, else loopback port 2388, or
@@ -446,16 +413,6 @@ impl AdminSettings {
             self.listen
                 .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], default_port))),
         )
-    }
-}
-
-impl BackendSettings {
-    /// True if `other` is granted the same database and bucket (with the
-    /// same request time limit), so its connections can be kept.
-    pub fn grants_same_as(&self, other: &BackendSettings) -> bool {
-        self.database == other.database
-            && self.bucket == other.bucket
-            && self.call_timeout_ms == other.call_timeout_ms
     }
 }
 

@@ -9,7 +9,7 @@
 //! change storage when it only reads (see the plugin-sdk README).
 
 use crate::catalog::DatasetDef;
-use crate::config::BackendSettings;
+use crate::runtime::BackendSettings;
 use crate::runtime::call::{Call, CallError, RecordStore, Reply};
 use crate::runtime::wasm::{Grants, WasmStore};
 use crate::runtime::{BackendHandle, LoadedPlugin};

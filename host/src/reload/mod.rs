@@ -518,7 +518,7 @@ fn prepare_backends(
     BTreeMap<String, Prepared>,
     Vec<String>,
 )> {
-    let plugins = runtime::load_plugins(config, runtime, loaded)?;
+    let plugins = runtime::load_plugins(&config.plugins, runtime, loaded)?;
     let mut changes = Vec::new();
     for (name, plugin) in &plugins {
         match loaded.get(name) {

@@ -1,7 +1,7 @@
 //! Conversions between the SDK's contract types (used by the host's
 //! semantics and by native stores) and the host bindings of the same WIT.
 
-use super::wasm::{wit_store, wit_types};
+use super::bindings::{wit_store, wit_types};
 use vsam_plugin_sdk as sdk;
 
 /// Dataset record.

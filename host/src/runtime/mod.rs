@@ -1,16 +1,18 @@
 //! The plugin runtime: loading WebAssembly plugins, sandboxing their
 //! instances, and the worker threads that serve each backend.
 
+mod bindings;
 pub mod builtin;
 pub mod call;
 mod convert;
 pub mod objects;
+pub mod settings;
 pub mod sql;
 pub mod wasm;
 pub mod worker;
 
-use crate::config::{BackendSettings, Config, PluginSource};
 use anyhow::{Context, Result};
+pub use settings::{BackendSettings, PluginSource};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 pub use wasm::{Grants, LoadedPlugin, PluginRuntime, WasmStore};
@@ -27,16 +29,16 @@ pub fn plugin_bytes(name: &str, source: &PluginSource) -> Result<Vec<u8>> {
     }
 }
 
-/// The plugins a configuration names, compiled and checked against the
+/// The plugins named in `sources`, compiled and checked against the
 /// contract. A plugin whose bytes are those of one in `loaded` is reused,
 /// not compiled again: a version is identified by its content.
 pub fn load_plugins(
-    config: &Config,
+    sources: &BTreeMap<String, PluginSource>,
     runtime: &PluginRuntime,
     loaded: &BTreeMap<String, Arc<LoadedPlugin>>,
 ) -> Result<BTreeMap<String, Arc<LoadedPlugin>>> {
     let mut plugins = BTreeMap::new();
-    for (name, source) in &config.plugins {
+    for (name, source) in sources {
         let bytes = plugin_bytes(name, source)?;
         let hash = wasm::content_hash(&bytes);
         let plugin = match loaded.get(name) {
@@ -112,16 +114,17 @@ pub struct BackendSetup {
 /// Backends as running: setup and handle by name.
 pub type Backends = BTreeMap<String, (BackendSetup, BackendHandle)>;
 
-/// Compiles every configured plugin and starts every backend, each with a
-/// live, initialised instance, so that a plugin that cannot start stops
-/// vsamrd at once with the reason.
+/// Compiles every plugin of `sources` and starts every backend of
+/// `settings`, each with a live, initialised instance, so that a plugin
+/// that cannot start stops vsamrd at once with the reason.
 pub fn start_backends(
-    config: &Config,
+    sources: &BTreeMap<String, PluginSource>,
+    settings: &BTreeMap<String, BackendSettings>,
     runtime: &PluginRuntime,
 ) -> Result<(BTreeMap<String, Arc<LoadedPlugin>>, Backends)> {
-    let plugins = load_plugins(config, runtime, &BTreeMap::new())?;
+    let plugins = load_plugins(sources, runtime, &BTreeMap::new())?;
     let mut backends = BTreeMap::new();
-    for (name, settings) in &config.backends {
+    for (name, settings) in settings {
         let setup = prepare_backend(settings, &plugins, None)?;
         let stores = start_stores(&setup.plugin, settings, &setup.grants)?;
         let handle = BackendHandle::spawn(

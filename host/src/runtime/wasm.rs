@@ -14,11 +14,13 @@
 //! a host function (a sleep, a statement that waits on a lock, a store
 //! that never answers), by dropping the call where it waits.
 
+use super::bindings::{self, wit_log, wit_objects, wit_sql, wit_types};
 use super::call::{Call, CallError, CallResult, RecordStore, Reply};
 use super::convert;
 use super::objects::ObjectGrant;
+use super::objects::host::BucketAccess;
+use super::settings::BackendSettings;
 use super::sql::{SqlGrant, SqlSession};
-use crate::config::BackendSettings;
 use anyhow::{Context, Result};
 use sha2::{Digest, Sha256};
 use std::path::PathBuf;
@@ -32,20 +34,7 @@ use wasmtime::{
 };
 use wasmtime_wasi::{FsPerms, WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 
-mod bindings {
-    wasmtime::component::bindgen!({
-        path: "../plugin-sdk/wit",
-        world: "backend-core",
-        imports: { default: async },
-        exports: { default: async },
-    });
-}
-
-pub(super) use bindings::exports::vsam::backend::store as wit_store;
-use bindings::vsam::backend::log::Level;
-pub(super) use bindings::vsam::backend::objects as wit_objects;
-pub(super) use bindings::vsam::backend::sql as wit_sql;
-pub(super) use bindings::vsam::backend::types as wit_types;
+use wit_log::Level;
 
 /// How often the epoch ticks; per-call time limits are multiples of it.
 pub const EPOCH_TICK: Duration = Duration::from_millis(10);
@@ -84,7 +73,7 @@ pub struct LoadedPlugin {
 pub struct InstanceState {
     wasi: WasiCtx,
     sql: SqlSession,
-    objects: Option<Arc<ObjectGrant>>,
+    objects: BucketAccess,
     table: ResourceTable,
     limits: StoreLimits,
     backend: String,
@@ -105,9 +94,9 @@ impl WasiView for InstanceState {
     }
 }
 
-impl bindings::vsam::backend::types::Host for InstanceState {}
+impl wit_types::Host for InstanceState {}
 
-impl bindings::vsam::backend::log::Host for InstanceState {
+impl wit_log::Host for InstanceState {
     async fn write(&mut self, level: Level, message: String) {
         if level == Level::Error && message.starts_with(vsam_plugin_sdk::log::PANIC_PREFIX) {
             let mut panic = message.clone();
@@ -130,115 +119,6 @@ impl bindings::vsam::backend::log::Host for InstanceState {
             Level::Warn => tracing::warn!(target: "plugin", backend, "{message}{note}"),
             Level::Error => tracing::error!(target: "plugin", backend, "{message}{note}"),
         }
-    }
-}
-
-impl wit_sql::Host for InstanceState {
-    async fn current_dialect(&mut self) -> Result<wit_sql::Dialect, wit_sql::SqlError> {
-        self.sql.dialect().await
-    }
-    async fn query(
-        &mut self,
-        statement: String,
-        params: Vec<wit_sql::Value>,
-    ) -> Result<Vec<Vec<wit_sql::Value>>, wit_sql::SqlError> {
-        self.sql.query(&statement, &params).await
-    }
-    async fn execute(
-        &mut self,
-        statement: String,
-        params: Vec<wit_sql::Value>,
-    ) -> Result<u64, wit_sql::SqlError> {
-        self.sql.execute(&statement, &params).await
-    }
-    async fn batch(&mut self, statements: String) -> Result<(), wit_sql::SqlError> {
-        self.sql.batch(&statements).await
-    }
-    async fn begin(&mut self) -> Result<(), wit_sql::SqlError> {
-        self.sql.begin().await
-    }
-    async fn commit(&mut self) -> Result<(), wit_sql::SqlError> {
-        self.sql.commit().await
-    }
-    async fn rollback(&mut self) -> Result<(), wit_sql::SqlError> {
-        self.sql.rollback().await
-    }
-}
-
-impl InstanceState {
-    fn bucket(&self) -> Result<Arc<ObjectGrant>, wit_objects::ObjectError> {
-        self.objects
-            .clone()
-            .ok_or(wit_objects::ObjectError::NotGranted)
-    }
-}
-
-impl wit_objects::Host for InstanceState {
-    async fn get(
-        &mut self,
-        name: String,
-    ) -> Result<Option<wit_objects::Object>, wit_objects::ObjectError> {
-        self.bucket()?.get(&name).await
-    }
-    async fn get_many(
-        &mut self,
-        names: Vec<String>,
-    ) -> Result<Vec<Option<wit_objects::Object>>, wit_objects::ObjectError> {
-        self.bucket()?.get_many(&names).await
-    }
-    async fn head(
-        &mut self,
-        name: String,
-    ) -> Result<Option<wit_objects::ObjectInfo>, wit_objects::ObjectError> {
-        self.bucket()?.head(&name).await
-    }
-    async fn put(
-        &mut self,
-        name: String,
-        body: Vec<u8>,
-    ) -> Result<String, wit_objects::ObjectError> {
-        self.bucket()?
-            .put(&name, body, object_store::PutMode::Overwrite)
-            .await
-    }
-    async fn put_if_absent(
-        &mut self,
-        name: String,
-        body: Vec<u8>,
-    ) -> Result<String, wit_objects::ObjectError> {
-        self.bucket()?
-            .put(&name, body, object_store::PutMode::Create)
-            .await
-    }
-    async fn put_if_match(
-        &mut self,
-        name: String,
-        body: Vec<u8>,
-        etag: String,
-    ) -> Result<String, wit_objects::ObjectError> {
-        self.bucket()?.put_if_match(&name, body, etag).await
-    }
-    async fn put_many(
-        &mut self,
-        writes: Vec<wit_objects::Write>,
-    ) -> Vec<Result<String, wit_objects::ObjectError>> {
-        match self.bucket() {
-            Ok(bucket) => bucket.put_many(writes).await,
-            Err(error) => vec![Err(error); writes.len()],
-        }
-    }
-    async fn delete(&mut self, name: String) -> Result<(), wit_objects::ObjectError> {
-        self.bucket()?.delete(&name).await
-    }
-    async fn list(
-        &mut self,
-        prefix: String,
-        start_after: Option<String>,
-        limit: u32,
-    ) -> Result<Vec<wit_objects::ObjectInfo>, wit_objects::ObjectError> {
-        self.bucket()?
-            .list(&prefix, start_after.as_deref(), limit)
-            .await
     }
 }
 
@@ -303,11 +183,29 @@ impl PluginRuntime {
         let engine = ah(Engine::new(&config)).context("creating the WebAssembly engine")?;
         let mut linker = Linker::new(&engine);
         ah(wasmtime_wasi::p2::add_to_linker_async(&mut linker)).context("linking WASI")?;
-        ah(bindings::BackendCore::add_to_linker::<_, HasSelf<_>>(
+        // Each interface is served by what it works on: the instance for
+        // types and logging, the instance's SQL session and bucket for the
+        // capabilities (their host functions live in `sql/` and `objects/`).
+        ah(wit_types::add_to_linker::<_, HasSelf<_>>(
             &mut linker,
             |state| state,
         ))
-        .context("linking the host interfaces")?;
+        .context("linking the types interface")?;
+        ah(wit_log::add_to_linker::<_, HasSelf<_>>(
+            &mut linker,
+            |state| state,
+        ))
+        .context("linking the log interface")?;
+        ah(wit_sql::add_to_linker::<_, HasSelf<SqlSession>>(
+            &mut linker,
+            |state: &mut InstanceState| &mut state.sql,
+        ))
+        .context("linking the sql interface")?;
+        ah(wit_objects::add_to_linker::<_, HasSelf<BucketAccess>>(
+            &mut linker,
+            |state: &mut InstanceState| &mut state.objects,
+        ))
+        .context("linking the objects interface")?;
 
         let ticker = engine.weak();
         std::thread::Builder::new()
@@ -624,7 +522,7 @@ impl WasmStore {
         let state = InstanceState {
             wasi: wasi.build(),
             sql: SqlSession::new(self.grants.database.clone()),
-            objects: self.grants.bucket.clone(),
+            objects: BucketAccess(self.grants.bucket.clone()),
             table: ResourceTable::new(),
             limits,
             backend: self.settings.name.clone(),

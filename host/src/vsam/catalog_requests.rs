@@ -1,6 +1,7 @@
 //! Catalog requests: DEFINE, DELETE, INFO and LIST (IDCAMS's DEFINE CLUSTER,
 //! DELETE and LISTCAT).
 
+use super::request::answer;
 use super::shared::Shared;
 use crate::catalog::{DatasetDef, Origin};
 use crate::runtime::call::{Call, CallError};
@@ -8,7 +9,7 @@ use vsam_plugin_sdk::StoreError;
 use vsam_protocol::{Answer, DatasetSpec, Status, fdbk};
 
 fn refuse(code: u8, message: String) -> Answer {
-    super::answer(Err(Status::logical(code, message)))
+    answer(Err(Status::logical(code, message)))
 }
 
 /// DEFINE: checks the attributes, creates the storage in the routed
@@ -108,7 +109,7 @@ pub(crate) async fn define(shared: &Shared, spec: DatasetSpec) -> Answer {
             );
         }
         Err(error) => {
-            return super::answer(Err(Status::physical(format!(
+            return answer(Err(Status::physical(format!(
                 "{name} DEFINE: backend {backend_name} could not create storage: {}",
                 describe(&error)
             ))));
@@ -129,7 +130,7 @@ pub(crate) async fn define(shared: &Shared, spec: DatasetSpec) -> Answer {
             if created {
                 let _ = backend.call(Call::Destroy(def.to_plugin())).await;
             }
-            super::answer(Err(Status::physical(format!(
+            answer(Err(Status::physical(format!(
                 "{name} DEFINE: the catalog could not be saved: {error:#}"
             ))))
         }
@@ -265,7 +266,7 @@ pub(crate) async fn delete(shared: &Shared, name: &str) -> Answer {
         match backend.call(Call::Destroy(def.to_plugin())).await {
             Ok(_) | Err(CallError::Store(StoreError::NoSuchDataset)) => {}
             Err(error) => {
-                return super::answer(Err(Status::physical(format!(
+                return answer(Err(Status::physical(format!(
                     "{name} DELETE: backend {} could not remove the records: {}",
                     def.backend,
                     describe(&error)
@@ -275,7 +276,7 @@ pub(crate) async fn delete(shared: &Shared, name: &str) -> Answer {
     }
     for related in paths.iter().chain(&indexes) {
         if let Err(error) = shared.catalog.remove(&related.name) {
-            return super::answer(Err(Status::physical(format!(
+            return answer(Err(Status::physical(format!(
                 "{name} DELETE: the catalog could not be saved: {error:#}"
             ))));
         }
@@ -283,9 +284,9 @@ pub(crate) async fn delete(shared: &Shared, name: &str) -> Answer {
     match shared.catalog.remove(&name) {
         Ok(()) => {
             tracing::info!(dataset = %name, "deleted");
-            super::answer(Ok(Vec::new()))
+            answer(Ok(super::request::Done::default()))
         }
-        Err(error) => super::answer(Err(Status::physical(format!(
+        Err(error) => answer(Err(Status::physical(format!(
             "{name} DELETE: the catalog could not be saved: {error:#}"
         )))),
     }

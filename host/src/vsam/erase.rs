@@ -1,7 +1,7 @@
 //! ERASE: delete the record the string holds from a GET UPD.
 
-use super::Outcome;
-use super::session::Ctx;
+use super::request::Ctx;
+use super::request::{Done, Outcome};
 use vsam_protocol::{OpenIntent, Organization, RplOptions, fdbk};
 
 /// Runs an ERASE on one string.
@@ -25,5 +25,5 @@ pub(crate) async fn erase(mut ctx: Ctx<'_>, _options: RplOptions) -> Outcome {
     };
     let result = ctx.state.delete(ctx.request, held.key.clone()).await;
     ctx.state.unlock(&held.key, ctx.owner);
-    result.map(|()| Vec::new())
+    result.map(|()| Done::default())
 }

@@ -1,10 +1,10 @@
 //! GET: direct, skip-sequential and sequential retrieval, forward and
 //! backward, with update intent and batched browsing.
 
-use super::Outcome;
+use super::request::Ctx;
+use super::request::Outcome;
 use super::rpl::{Cursor, Held};
 use super::search::{self, Search};
-use super::session::Ctx;
 use vsam_plugin_sdk::{Direction, Entry, Start};
 use vsam_protocol::{Get, Intent, OpenIntent, Processing, RplOptions, fdbk};
 
@@ -105,7 +105,7 @@ async fn direct(ctx: &mut Ctx<'_>, options: RplOptions, req: &Get, room: usize) 
         || matches!(search, Search::Last);
     ctx.rpl
         .set_cursor(keeps_position.then(|| Cursor::after(entry.key.clone(), direction)));
-    Ok(vec![search::record(ctx, entry)])
+    Ok(vec![search::record(ctx, entry)].into())
 }
 
 async fn sequential(
@@ -174,15 +174,16 @@ async fn sequential(
     }
     ctx.rpl.cursor = Some(Cursor::after(last.key.clone(), direction));
     if !update {
-        return Ok(entries
+        let records: Vec<_> = entries
             .into_iter()
             .map(|entry| search::record(ctx, entry))
-            .collect());
+            .collect();
+        return Ok(records.into());
     }
     let entry = entries.into_iter().next().expect("one entry");
     let key = entry.key.clone();
     match hold(ctx, entry, version).await {
-        Ok(entry) => Ok(vec![search::record(ctx, entry)]),
+        Ok(entry) => Ok(vec![search::record(ctx, entry)].into()),
         Err(status) => {
             // Not returned: the next GET tries the same record again.
             ctx.rpl.set_cursor(Some(Cursor::at(key, direction)));

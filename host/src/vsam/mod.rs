@@ -17,27 +17,9 @@ mod erase;
 pub(crate) mod get;
 mod point;
 mod put;
+pub(crate) mod request;
 mod search;
 
 pub use dataset::{DatasetState, Owner};
 pub use session::Session;
 pub use shared::{Limits, Routing, Shared};
-
-use vsam_protocol::{Answer, Record, Status};
-
-/// The outcome of a data request: records, or the status of the failure.
-pub(crate) type Outcome = Result<Vec<Record>, Status>;
-
-/// Turns an outcome into the RESULT answer.
-pub(crate) fn answer(outcome: Outcome) -> Answer {
-    match outcome {
-        Ok(records) => Answer::Result {
-            status: Status::ok(),
-            records,
-        },
-        Err(status) => Answer::Result {
-            status,
-            records: Vec::new(),
-        },
-    }
-}

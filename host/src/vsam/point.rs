@@ -1,9 +1,9 @@
 //! POINT: position a string for the sequential requests that follow.
 
-use super::Outcome;
+use super::request::Ctx;
+use super::request::{Done, Outcome};
 use super::rpl::Cursor;
 use super::search::{self, Search};
-use super::session::Ctx;
 use vsam_plugin_sdk::{Direction, Start};
 use vsam_protocol::{OpenIntent, Point, RplOptions, fdbk};
 
@@ -27,14 +27,14 @@ pub(crate) async fn point(mut ctx: Ctx<'_>, options: RplOptions, req: &Point) ->
             direction: Direction::Backward,
         }));
         return match last {
-            Some(_) => Ok(Vec::new()),
+            Some(_) => Ok(Done::default()),
             None => Err(ctx.error(fdbk::END_OF_DATA, "the dataset is empty")),
         };
     }
     match search::locate(&ctx, &search).await? {
         Some(entry) => {
             ctx.rpl.set_cursor(Some(Cursor::at(entry.key, direction)));
-            Ok(Vec::new())
+            Ok(Done::default())
         }
         None if options.greater_or_equal => {
             ctx.rpl.set_cursor(None);

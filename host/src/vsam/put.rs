@@ -2,10 +2,10 @@
 //! update the record held by a GET UPD; PUT CHAIN: many inserts on one
 //! string, run by the backend as one job that shares one commit.
 
-use super::Outcome;
+use super::request::Ctx;
+use super::request::{Done, Outcome};
 use super::rpl::Cursor;
 use super::search;
-use super::session::Ctx;
 use crate::runtime::call::{Call, Reply};
 use vsam_plugin_sdk::Start;
 use vsam_plugin_sdk::keys::key_number;
@@ -36,14 +36,14 @@ pub(crate) async fn put_chain(
     options: RplOptions,
     records: Vec<ChainedRecord>,
     max_chain: u32,
-) -> (Vec<Record>, Result<(), Status>) {
+) -> (Done, Result<(), Status>) {
     ctx.release_held();
     if options.intent == Intent::Update {
         let refused = ctx.error(
             fdbk::INVALID_OPTIONS,
             "a chain only inserts: update a held record with PUT UPD",
         );
-        return (Vec::new(), Err(refused));
+        return (Done::default(), Err(refused));
     }
     if records.len() > max_chain as usize {
         let refused = ctx.error(
@@ -53,12 +53,12 @@ pub(crate) async fn put_chain(
                 records.len()
             ),
         );
-        return (Vec::new(), Err(refused));
+        return (Done::default(), Err(refused));
     }
     let total = records.len();
     let (written, outcome) = insert(&mut ctx, options, records).await;
     let outcome = outcome.map_err(|mut status| {
-        let n = written.len();
+        let n = written.records.len();
         status.message = format!(
             "{} (record {} of {total} in the chain; the {n} before it are written)",
             status.message,
@@ -124,38 +124,37 @@ async fn update(ctx: &mut Ctx<'_>, record: &[u8]) -> Outcome {
             "PUT for update without a preceding GET for update (UPD) on this string",
         ));
     };
-    let outcome = async {
-        check_length(ctx, record)?;
-        let def = &ctx.state.def;
-        match def.organization {
-            Organization::Ksds if key_field(ctx, record) != held.key => {
-                return Err(ctx.error(
-                    fdbk::KEY_CHANGED,
-                    "the prime key may not change on update; ERASE and insert instead",
-                ));
+    let outcome =
+        async {
+            check_length(ctx, record)?;
+            let def = &ctx.state.def;
+            match def.organization {
+                Organization::Ksds if key_field(ctx, record) != held.key => {
+                    return Err(ctx.error(
+                        fdbk::KEY_CHANGED,
+                        "the prime key may not change on update; ERASE and insert instead",
+                    ));
+                }
+                Organization::Esds if record.len() != held.length => {
+                    return Err(ctx.error(
+                        fdbk::LENGTH_CHANGED,
+                        format!(
+                            "an ESDS record keeps its length on update: {} bytes, not {}",
+                            held.length,
+                            record.len()
+                        ),
+                    ));
+                }
+                _ => {}
             }
-            Organization::Esds if record.len() != held.length => {
-                return Err(ctx.error(
-                    fdbk::LENGTH_CHANGED,
-                    format!(
-                        "an ESDS record keeps its length on update: {} bytes, not {}",
-                        held.length,
-                        record.len()
-                    ),
-                ));
-            }
-            _ => {}
+            let upgraded = ctx
+                .state
+                .replace(ctx.request, held.key.clone(), record.to_vec())
+                .await?;
+            Ok(Done::from(vec![written_record(ctx, held.key.clone())])
+                .duplicate_if(upgraded.duplicate))
         }
-        let upgraded = ctx
-            .state
-            .replace(ctx.request, held.key.clone(), record.to_vec())
-            .await?;
-        if upgraded.duplicate {
-            *ctx.feedback = fdbk::DUPLICATE_KEY;
-        }
-        Ok(vec![written_record(ctx, held.key.clone())])
-    }
-    .await;
+        .await;
     ctx.state.unlock(&held.key, ctx.owner);
     outcome
 }
@@ -173,14 +172,16 @@ fn written_record(ctx: &Ctx<'_>, key: Vec<u8>) -> Record {
 }
 
 /// Inserts records in order until the first that fails: the checks run
-/// here, then the backend runs the calls as one job.
+/// here, then the backend runs the calls as one job. The records written
+/// (with X'08' if one gave a NONUNIQUEKEY index a key it held), and the
+/// failure.
 async fn insert(
     ctx: &mut Ctx<'_>,
     options: RplOptions,
     records: Vec<ChainedRecord>,
-) -> (Vec<Record>, Result<(), Status>) {
+) -> (Done, Result<(), Status>) {
     if let Err(refused) = check_insert(ctx, options) {
-        return (Vec::new(), Err(refused));
+        return (Done::default(), Err(refused));
     }
     let sequential = options.processing == Processing::Sequential;
     let dataset = &ctx.state.plugin_dataset;
@@ -209,9 +210,6 @@ async fn insert(
         }
     }
     let (results, upgraded) = ctx.state.write_chain(ctx.request, calls).await;
-    if upgraded.duplicate {
-        *ctx.feedback = fdbk::DUPLICATE_KEY;
-    }
     let mut written = Vec::with_capacity(results.len());
     let mut failure = refused.map(Err);
     for (result, key) in results.into_iter().zip(keys) {
@@ -237,11 +235,14 @@ async fn insert(
             vsam_plugin_sdk::Direction::Forward,
         )));
     }
-    let written = written
+    let written: Vec<Record> = written
         .into_iter()
         .map(|key| written_record(ctx, key))
         .collect();
-    (written, failure.unwrap_or(Ok(())))
+    (
+        Done::from(written).duplicate_if(upgraded.duplicate),
+        failure.unwrap_or(Ok(())),
+    )
 }
 
 /// The checks that concern the request, not one record.

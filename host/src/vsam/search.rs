@@ -1,7 +1,7 @@
 //! Search arguments of GET and POINT: what record a request names, checked
 //! against the dataset's organization, and finding it.
 
-use super::session::Ctx;
+use super::request::Ctx;
 use vsam_plugin_sdk::keys::{key_number, number_key};
 use vsam_plugin_sdk::{Direction, Entry, Start};
 use vsam_protocol::{Access, Organization, Record, RplOptions, Status, fdbk};

@@ -2,9 +2,10 @@
 
 use super::alternate::{self, AixIndex};
 use super::dataset::{DatasetState, Owner};
+use super::request::{Ctx, Done, Outcome, answer, success};
 use super::rpl::Rpl;
 use super::shared::Shared;
-use super::{Outcome, answer, catalog_requests, erase, get, point, put};
+use super::{catalog_requests, erase, get, point, put};
 use crate::security::{Identity, Level};
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -23,35 +24,6 @@ pub(crate) struct OpenDataset {
     pub strings: Vec<Rpl>,
 }
 
-/// What a data request works on: the dataset, one string, and who it is.
-pub(crate) struct Ctx<'a> {
-    pub state: &'a DatasetState,
-    pub rpl: &'a mut Rpl,
-    pub owner: Owner,
-    pub intent: OpenIntent,
-    pub request: &'static str,
-    /// A feedback code for a successful request (X'08': a duplicate
-    /// alternate key), answered with R15=0.
-    pub feedback: &'a mut u8,
-}
-
-impl Ctx<'_> {
-    /// A logical error naming the dataset and the request.
-    pub fn error(&self, code: u8, detail: impl std::fmt::Display) -> Status {
-        Status::logical(
-            code,
-            format!("{} {}: {detail}", self.state.def.name, self.request),
-        )
-    }
-
-    /// Drops the record this string holds under exclusive control.
-    pub fn release_held(&mut self) {
-        if let Some(held) = self.rpl.held.take() {
-            self.state.unlock(&held.key, self.owner);
-        }
-    }
-}
-
 impl Drop for Session {
     fn drop(&mut self) {
         self.shared.session_ended();
@@ -66,8 +38,6 @@ pub struct Session {
     answer_frame: usize,
     opens: HashMap<u32, OpenDataset>,
     next_handle: u32,
-    /// The feedback code of the request being handled (see `Ctx`).
-    feedback: u8,
     /// Who is on the connection, for the access rules.
     identity: Identity,
 }
@@ -83,7 +53,6 @@ impl Session {
             answer_frame,
             opens: HashMap::new(),
             next_handle: 1,
-            feedback: 0,
             identity,
         }
     }
@@ -144,24 +113,11 @@ impl Session {
 
     /// Runs one request and returns its answer.
     pub async fn handle(&mut self, request: Request) -> Answer {
-        self.feedback = 0;
         let name = request.name();
-        let outcome = match self.run(request).await {
-            Answer::Result { status, records } if status.is_ok() && self.feedback != 0 => {
-                Answer::Result {
-                    status: Status {
-                        fdbk: self.feedback,
-                        message: "a duplicate alternate key exists".into(),
-                        ..status
-                    },
-                    records,
-                }
-            }
-            other => other,
-        };
+        let outcome = self.run(request).await;
         // The requests above keep their answers within the client's frame;
         // this holds for any other, such as a LIST of a huge catalog.
-        let length = outcome.frame_len();
+        let length = vsam_protocol::answer_frame_len(&outcome);
         if length > self.answer_frame {
             tracing::warn!(
                 session = self.id,
@@ -187,7 +143,7 @@ impl Session {
                 fatal: false,
                 message: "HELLO was already exchanged on this connection".into(),
             },
-            Request::Ping => answer(Ok(Vec::new())),
+            Request::Ping => answer(Ok(Done::default())),
             Request::Open(open) => self.open(open).await,
             Request::Close { handle } => answer(self.close(handle).await),
             Request::Get(req) => {
@@ -216,15 +172,16 @@ impl Session {
             }),
             Request::PutChain(chain) => {
                 let max_chain = self.shared.limits.max_batch;
-                let (records, outcome) = match self.ctx("PUT CHAIN", chain.target, chain.options) {
+                let (done, outcome) = match self.ctx("PUT CHAIN", chain.target, chain.options) {
                     Ok((ctx, options)) => {
                         put::put_chain(ctx, options, chain.records, max_chain).await
                     }
-                    Err(status) => (Vec::new(), Err(status)),
+                    Err(status) => (Done::default(), Err(status)),
                 };
+                // The records written are answered with the failure too.
                 Answer::Result {
-                    status: outcome.err().unwrap_or_else(Status::ok),
-                    records,
+                    status: outcome.err().unwrap_or_else(|| success(done.fdbk)),
+                    records: done.records,
                 }
             }
             Request::Erase { target, options } => {
@@ -247,7 +204,7 @@ impl Session {
                 answer(self.ctx("ENDREQ", target, 0).map(|(mut ctx, _)| {
                     ctx.release_held();
                     ctx.rpl.set_cursor(None);
-                    Vec::new()
+                    Done::default()
                 }))
             }
             Request::Define(spec) => match self.authorize("DEFINE", &[&spec.name], Level::Alter) {
@@ -346,7 +303,6 @@ impl Session {
             },
             intent: open.intent,
             request,
-            feedback: &mut self.feedback,
         };
         Ok((ctx, options))
     }
@@ -457,7 +413,7 @@ impl Session {
         if self.shared.release(&open.state) {
             open.state.flush().await?;
         }
-        Ok(Vec::new())
+        Ok(Done::default())
     }
 
     /// Closes everything the connection left open (disconnect, shutdown):

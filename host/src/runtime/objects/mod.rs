@@ -8,11 +8,12 @@
 //! bucket and nothing else; every request runs on vsamrd's runtime within
 //! the backend's call limit.
 
+pub mod host;
 mod local;
 mod s3;
 mod spec;
 
-use super::wasm::wit_objects::{Condition, Object, ObjectError, ObjectInfo, Write};
+use super::bindings::wit_objects::{Condition, Object, ObjectError, ObjectInfo, Write};
 use futures::{StreamExt, TryStreamExt};
 use object_store::path::Path;
 use object_store::{

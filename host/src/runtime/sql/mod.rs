@@ -10,11 +10,12 @@
 //! that connects on first use, reconnects after the database came back, and
 //! rolls back a transaction the instance left open.
 
+mod host;
 mod postgres;
 mod postgres_tls;
 mod sqlite;
 
-use super::wasm::wit_sql::{Dialect, SqlError, Value};
+use super::bindings::wit_sql::{Dialect, SqlError, Value};
 use std::fmt;
 use std::path::PathBuf;
 use std::sync::Arc;

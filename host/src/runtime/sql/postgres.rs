@@ -5,7 +5,7 @@
 //! new instance does not pay for a new connection and TLS handshake.
 
 use super::postgres_tls::{self, TlsRequest};
-use crate::runtime::wasm::wit_sql::{SqlError, Value};
+use crate::runtime::bindings::wit_sql::{SqlError, Value};
 use bytes::BytesMut;
 use deadpool_postgres::{Manager, ManagerConfig, Object, Pool, RecyclingMethod};
 use std::future::Future;

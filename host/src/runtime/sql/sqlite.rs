@@ -1,6 +1,6 @@
 //! Embedded SQLite connections (rusqlite, the library compiled in).
 
-use crate::runtime::wasm::wit_sql::{SqlError, Value};
+use crate::runtime::bindings::wit_sql::{SqlError, Value};
 use rusqlite::ErrorCode;
 use rusqlite::types::{ToSqlOutput, ValueRef};
 use std::path::Path;

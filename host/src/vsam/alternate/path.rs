@@ -6,11 +6,11 @@
 //! with R15=0 FDBK X'08' (COBOL status 02).
 
 use super::AixIndex;
-use crate::vsam::Outcome;
 use crate::vsam::get::hold;
 use crate::vsam::get::{answer_bytes, too_large};
+use crate::vsam::request::Ctx;
+use crate::vsam::request::{Done, Outcome};
 use crate::vsam::rpl::Cursor;
-use crate::vsam::session::Ctx;
 use vsam_plugin_sdk::keys::key_number;
 use vsam_plugin_sdk::{Direction, Entry, Start};
 use vsam_protocol::{
@@ -251,10 +251,7 @@ pub(crate) async fn get(
             return Err(ctx.error(fdbk::END_OF_DATA, "end of data"));
         }
     }
-    if duplicate {
-        *ctx.feedback = fdbk::DUPLICATE_KEY;
-    }
-    Ok(records)
+    Ok(Done::from(records).duplicate_if(duplicate))
 }
 
 /// POINT through a path.
@@ -284,14 +281,14 @@ pub(crate) async fn point(
             direction: Direction::Backward,
         }));
         return match last {
-            Some(_) => Ok(Vec::new()),
+            Some(_) => Ok(Done::default()),
             None => Err(ctx.error(fdbk::END_OF_DATA, "the path has no records")),
         };
     }
     match locate(&ctx, index, &search).await? {
         Some((entry, _)) => {
             ctx.rpl.set_cursor(Some(Cursor::at(entry.key, direction)));
-            Ok(Vec::new())
+            Ok(Done::default())
         }
         None if options.greater_or_equal => {
             ctx.rpl.set_cursor(None);

@@ -12,11 +12,11 @@ use vsam_plugin_sdk::{Direction, Start, StoreError};
 use vsam_protocol::{AixSpec, Answer, Organization, PathSpec, Status, fdbk};
 
 fn refuse(code: u8, message: String) -> Answer {
-    crate::vsam::answer(Err(Status::logical(code, message)))
+    crate::vsam::request::answer(Err(Status::logical(code, message)))
 }
 
 fn physical(message: String) -> Answer {
-    crate::vsam::answer(Err(Status::physical(message)))
+    crate::vsam::request::answer(Err(Status::physical(message)))
 }
 
 /// The AIX entries over `base`, and the paths over each.

@@ -1,0 +1,52 @@
+//! What the runtime is given to start plugins and backends: plain values
+//! that the configuration resolves to (see `crate::config`), so the
+//! runtime never reads the configuration itself.
+
+use super::objects::BucketSpec;
+use super::sql::DatabaseUrl;
+use std::path::PathBuf;
+
+/// Where a plugin's code comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PluginSource {
+    /// Shipped inside vsamrd: `builtin:csv` or `builtin:memory`.
+    Builtin(String),
+    /// A `.wasm` component file.
+    File(PathBuf),
+}
+
+/// A backend as the configuration resolved it: its plugin, what it is
+/// granted, and its limits.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BackendSettings {
+    /// Backend name.
+    pub name: String,
+    /// Plugin name.
+    pub plugin: String,
+    /// Granted directory (absolute or under the data dir), if any.
+    pub directory: Option<PathBuf>,
+    /// Granted database, if any.
+    pub database: Option<DatabaseUrl>,
+    /// Granted bucket, if any.
+    pub bucket: Option<BucketSpec>,
+    /// Whether plugin log lines reach the log.
+    pub log: bool,
+    /// `init` parameters.
+    pub params: Vec<(String, String)>,
+    /// Per-call time limit.
+    pub call_timeout_ms: u64,
+    /// Memory cap in bytes.
+    pub memory_limit: u64,
+    /// Reader instances besides the writer.
+    pub readers: usize,
+}
+
+impl BackendSettings {
+    /// True if `other` is granted the same database and bucket (with the
+    /// same request time limit), so its connections can be kept.
+    pub fn grants_same_as(&self, other: &BackendSettings) -> bool {
+        self.database == other.database
+            && self.bucket == other.bucket
+            && self.call_timeout_ms == other.call_timeout_ms
+    }
+}
