@@ -1,0 +1,182 @@
+//! The handle sessions use: calls queued on a backend's current
+//! generation, answered on a oneshot; swaps that start a new generation.
+
+use super::super::call::{Call, CallError, CallResult, RecordStore};
+use super::Job;
+use super::generation::{Generation, GenerationStatus, InFlight, VersionInfo};
+use arc_swap::ArcSwap;
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex, Weak};
+use tokio::sync::oneshot;
+
+/// Calls queued on a backend, not yet answered: what
+/// [`BackendHandle::submit`] returns.
+pub struct Pending {
+    flight: Option<InFlight>,
+    results: Option<oneshot::Receiver<Vec<CallResult>>>,
+    changes_datasets: bool,
+    backend: String,
+}
+
+impl Pending {
+    /// Waits for the answers: the results of the calls that ran, in order,
+    /// the failure last.
+    pub async fn answers(mut self) -> Vec<CallResult> {
+        let stopped = || {
+            vec![Err(CallError::Unavailable(format!(
+                "backend {} has stopped",
+                self.backend
+            )))]
+        };
+        let Some(results) = self.results.take() else {
+            return stopped();
+        };
+        let results = results.await.unwrap_or_else(|_| stopped());
+        if self.changes_datasets
+            && let Some(InFlight(generation)) = &self.flight
+        {
+            for reader in &generation.readers {
+                let _ = reader.send(Job::Reset);
+            }
+        }
+        self.flight.take();
+        results
+    }
+}
+
+/// The backend's name, the generation serving it, and the ones retiring.
+struct Slot {
+    name: String,
+    current: ArcSwap<Generation>,
+    retiring: Mutex<Vec<Weak<Generation>>>,
+}
+
+/// A handle to a backend: cheap to clone, usable from any task. Its plugin
+/// version can be replaced while calls run ([`BackendHandle::replace`]):
+/// each call runs whole on the version it started on.
+#[derive(Clone)]
+pub struct BackendHandle {
+    slot: Arc<Slot>,
+}
+
+impl BackendHandle {
+    /// Starts the worker thread that owns `store`, and one thread per
+    /// reader store (see the module documentation).
+    pub fn spawn(
+        name: &str,
+        version: VersionInfo,
+        store: Box<dyn RecordStore>,
+        readers: Vec<Box<dyn RecordStore>>,
+    ) -> std::io::Result<Self> {
+        let generation = Generation::start(name, version, store, readers, None)?;
+        Ok(Self {
+            slot: Arc::new(Slot {
+                name: name.to_string(),
+                current: ArcSwap::from_pointee(generation),
+                retiring: Mutex::new(Vec::new()),
+            }),
+        })
+    }
+
+    /// Points the backend at new stores (a new plugin version, or new
+    /// settings). Calls already queued finish on the old stores; new calls
+    /// queue for the new ones, which start as soon as the old ones have
+    /// answered their last call and exited.
+    pub fn replace(
+        &self,
+        version: VersionInfo,
+        store: Box<dyn RecordStore>,
+        readers: Vec<Box<dyn RecordStore>>,
+    ) -> std::io::Result<()> {
+        let mut retiring = self.slot.retiring.lock().unwrap();
+        let old = self.slot.current.load_full();
+        let next = Generation::start(
+            &self.slot.name,
+            version,
+            store,
+            readers,
+            Some(old.retired.clone()),
+        )?;
+        self.slot.current.store(Arc::new(next));
+        retiring.retain(|generation| {
+            generation
+                .upgrade()
+                .is_some_and(|generation| !generation.retired.is_open())
+        });
+        retiring.push(Arc::downgrade(&old));
+        Ok(())
+    }
+
+    /// The generation serving now, then any still finishing calls.
+    pub fn generations(&self) -> Vec<GenerationStatus> {
+        let mut out = vec![self.slot.current.load().status(true)];
+        let retiring = self.slot.retiring.lock().unwrap();
+        out.extend(
+            retiring
+                .iter()
+                .filter_map(Weak::upgrade)
+                .filter(|generation| !generation.retired.is_open())
+                .map(|generation| generation.status(false)),
+        );
+        out
+    }
+
+    /// The backend's name.
+    pub fn name(&self) -> &str {
+        &self.slot.name
+    }
+
+    /// The plugin serving it now.
+    pub fn plugin(&self) -> String {
+        self.slot.current.load().version.plugin.clone()
+    }
+
+    /// Runs one call on the backend's thread.
+    pub async fn call(&self, call: Call) -> CallResult {
+        let mut results = self.call_chain(vec![call]).await;
+        results.pop().unwrap_or_else(|| Err(self.stopped()))
+    }
+
+    /// Runs calls in order on the backend's thread, as one job sharing one
+    /// sync, until the first that fails: the results of those that ran,
+    /// the failure last.
+    pub async fn call_chain(&self, calls: Vec<Call>) -> Vec<CallResult> {
+        self.submit(calls).answers().await
+    }
+
+    /// Queues calls as one job now and returns without waiting: calls
+    /// queued later on this backend run after them (a migration's copy
+    /// relies on that order).
+    pub fn submit(&self, calls: Vec<Call>) -> Pending {
+        let generation = self.slot.current.load_full();
+        let reads_only = calls
+            .iter()
+            .all(|call| matches!(call, Call::Get(..) | Call::Scan(..)));
+        let changes_datasets = calls
+            .iter()
+            .any(|call| matches!(call, Call::Create(..) | Call::Destroy(..)));
+        let readers = &generation.readers;
+        let queue = match readers.len() {
+            0 => &generation.queue,
+            _ if !reads_only => &generation.queue,
+            n => &readers[generation.next_reader.fetch_add(1, Ordering::Relaxed) % n],
+        };
+        let (answer, results) = oneshot::channel();
+        let sent = queue.send(Job::Run { calls, answer }).is_ok();
+        Pending {
+            flight: Some(InFlight::enter(generation)),
+            results: sent.then_some(results),
+            changes_datasets,
+            backend: self.slot.name.clone(),
+        }
+    }
+
+    /// How many reader instances serve lookups besides the writer.
+    pub fn readers(&self) -> usize {
+        self.slot.current.load().readers.len()
+    }
+
+    fn stopped(&self) -> CallError {
+        CallError::Unavailable(format!("backend {} has stopped", self.slot.name))
+    }
+}

@@ -1,0 +1,57 @@
+//! One thread per backend owns its store and runs calls in arrival order.
+//!
+//! A plugin instance is single-threaded and stateful (it may cache), so all
+//! of a backend's calls go through one queue; async sessions wait on a
+//! oneshot answer and never block a runtime thread on plugin code.
+//!
+//! Readers: a backend whose records live in a database may have extra
+//! instances, each on its own thread and database connection, that serve
+//! only GET and scan calls, so lookups run in parallel. Writes, creates and
+//! destroys stay on the one writer; after a create or destroy every reader
+//! drops its instance (and whatever it cached about datasets). A reader
+//! sees what is committed, which is everything acknowledged.
+//!
+//! Group commit: the worker takes every job already queued, runs them,
+//! then asks the store to `sync` once, and only then answers. Writes are
+//! acknowledged after they are durable, and many clients share one sync.
+//! A job is one call or a chain of calls (a PUT CHAIN's inserts), run in
+//! order until the first that fails.
+//!
+//! Swaps: the threads and stores serving a backend form a generation, and
+//! the backend points at its current one through an atomic pointer. A swap
+//! starts a new generation and moves the pointer: a call runs whole on the
+//! generation it was queued on, and the new generation's threads wait until
+//! the old one has answered its last call and dropped its stores, so two
+//! versions of a plugin never work on the same storage at once.
+
+mod generation;
+mod group;
+mod handle;
+#[cfg(test)]
+mod tests;
+
+pub use generation::{GenerationStatus, VersionInfo};
+pub use handle::{BackendHandle, Pending};
+
+use super::call::{Call, CallResult};
+use tokio::sync::oneshot;
+use vsam_plugin_sdk::Dataset;
+
+/// What a worker thread takes from its queue.
+enum Job {
+    /// Calls to run in order, and where their results go.
+    Run { calls: Vec<Call>, answer: Answer },
+    /// Drop the instance: datasets were created or destroyed by the writer.
+    Reset,
+    /// GETs of one dataset queued one after the other, run as one
+    /// `get-many` call (made by [`coalesce_lookups`], never sent; one key
+    /// runs as a plain `get`).
+    Lookups {
+        dataset: Dataset,
+        keys: Vec<Vec<u8>>,
+        answers: Vec<Answer>,
+    },
+}
+
+/// Where a job's results go.
+type Answer = oneshot::Sender<Vec<CallResult>>;

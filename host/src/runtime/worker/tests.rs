@@ -1,0 +1,324 @@
+//! The worker's group commit, lookups and generations, on fake stores.
+
+use super::super::call::{Call, CallError, CallResult, RecordStore, Reply};
+use super::group::run_group;
+use super::*;
+use std::sync::Arc;
+use vsam_plugin_sdk::{Direction, Organization, Start, StoreError};
+
+#[derive(Default)]
+struct Fake {
+    calls: Vec<&'static str>,
+    fail_sync: bool,
+    fail_replace: bool,
+    resets: u32,
+}
+
+impl RecordStore for Fake {
+    fn call(&mut self, call: Call) -> CallResult {
+        self.calls.push(call.name());
+        match call {
+            Call::Sync if self.fail_sync => {
+                Err(CallError::Store(StoreError::NoSpace("disk full".into())))
+            }
+            Call::Replace(..) if self.fail_replace => Err(CallError::Store(StoreError::NotFound)),
+            Call::Get(..) => Ok(Reply::Record(None)),
+            _ => Ok(Reply::Done),
+        }
+    }
+    fn reset(&mut self) {
+        self.resets += 1;
+    }
+}
+
+fn ds() -> Dataset {
+    Dataset {
+        name: "A".into(),
+        organization: Organization::Esds,
+        key_offset: 0,
+        key_length: 0,
+        max_record_length: 9,
+        min_record_length: 1,
+        codepage: "ascii".into(),
+    }
+}
+
+fn chain(calls: Vec<Call>) -> (Job, oneshot::Receiver<Vec<CallResult>>) {
+    let (answer, receiver) = oneshot::channel();
+    (Job::Run { calls, answer }, receiver)
+}
+
+fn job(call: Call) -> (Job, oneshot::Receiver<Vec<CallResult>>) {
+    chain(vec![call])
+}
+
+fn only(mut answer: oneshot::Receiver<Vec<CallResult>>) -> CallResult {
+    let mut results = answer.try_recv().unwrap();
+    assert_eq!(results.len(), 1);
+    results.pop().unwrap()
+}
+
+#[test]
+fn one_sync_serves_a_group_of_writes() {
+    let mut store = Fake::default();
+    let (insert, inserted) = job(Call::Insert(ds(), vec![1], vec![1]));
+    let (get, got) = job(Call::Get(ds(), vec![1]));
+    let (replace, replaced) = job(Call::Replace(ds(), vec![1], vec![2]));
+    run_group(&mut store, vec![insert, get, replace]);
+    assert_eq!(store.calls, ["insert", "get", "replace", "sync"]);
+    for answer in [inserted, got, replaced] {
+        assert!(only(answer).is_ok());
+    }
+    let mut reads = Fake::default();
+    let (get, _) = job(Call::Get(ds(), vec![1]));
+    run_group(&mut reads, vec![get]);
+    assert_eq!(reads.calls, ["get"], "no sync without a write");
+}
+
+#[test]
+fn a_group_whose_writes_all_failed_still_ends_with_a_sync() {
+    let mut store = Fake {
+        fail_replace: true,
+        ..Fake::default()
+    };
+    let (replace, replaced) = job(Call::Replace(ds(), vec![1], vec![2]));
+    run_group(&mut store, vec![replace]);
+    assert_eq!(store.calls, ["replace", "sync"]);
+    assert!(matches!(
+        only(replaced),
+        Err(CallError::Store(StoreError::NotFound))
+    ));
+}
+
+#[test]
+fn a_failed_sync_fails_the_writes_and_resets_the_store() {
+    let mut store = Fake {
+        fail_sync: true,
+        ..Fake::default()
+    };
+    let (insert, inserted) = job(Call::Insert(ds(), vec![1], vec![1]));
+    let (get, got) = job(Call::Get(ds(), vec![1]));
+    run_group(&mut store, vec![insert, get]);
+    assert!(matches!(
+        only(inserted),
+        Err(CallError::Store(StoreError::NoSpace(_)))
+    ));
+    assert!(only(got).is_ok(), "reads are unaffected");
+    assert_eq!(store.resets, 1);
+}
+
+#[test]
+fn a_chain_stops_at_its_first_failure_and_shares_the_sync() {
+    let mut store = Fake {
+        fail_replace: true,
+        ..Fake::default()
+    };
+    let (job, mut answer) = chain(vec![
+        Call::Insert(ds(), vec![1], vec![1]),
+        Call::Replace(ds(), vec![1], vec![2]),
+        Call::Insert(ds(), vec![2], vec![2]),
+    ]);
+    let (other, other_answer) = job_insert(3);
+    run_group(&mut store, vec![job, other]);
+    assert_eq!(store.calls, ["insert", "replace", "insert", "sync"]);
+    let results = answer.try_recv().unwrap();
+    assert_eq!(results.len(), 2, "the third call never ran");
+    assert!(results[0].is_ok());
+    assert!(matches!(
+        results[1],
+        Err(CallError::Store(StoreError::NotFound))
+    ));
+    assert!(only(other_answer).is_ok());
+}
+
+fn job_insert(key: u8) -> (Job, oneshot::Receiver<Vec<CallResult>>) {
+    job(Call::Insert(ds(), vec![key], vec![key]))
+}
+
+/// A store that logs which instance ran what, for routing tests.
+struct Logged {
+    who: &'static str,
+    log: Arc<std::sync::Mutex<Vec<String>>>,
+}
+
+impl RecordStore for Logged {
+    fn call(&mut self, call: Call) -> CallResult {
+        self.log
+            .lock()
+            .unwrap()
+            .push(format!("{} {}", self.who, call.name()));
+        Ok(match call {
+            Call::Get(..) => Reply::Record(None),
+            _ => Reply::Done,
+        })
+    }
+    fn reset(&mut self) {
+        self.log.lock().unwrap().push(format!("{} reset", self.who));
+    }
+}
+
+#[tokio::test]
+async fn readers_serve_lookups_and_forget_datasets_the_writer_changed() {
+    let log = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let store = |who| -> Box<dyn RecordStore> {
+        Box::new(Logged {
+            who,
+            log: log.clone(),
+        })
+    };
+    let backend = BackendHandle::spawn(
+        "b",
+        VersionInfo::native("p"),
+        store("writer"),
+        vec![store("r0"), store("r1")],
+    )
+    .unwrap();
+    assert_eq!(backend.readers(), 2);
+    for _ in 0..2 {
+        backend.call(Call::Get(ds(), vec![1])).await.unwrap();
+    }
+    backend
+        .call(Call::Scan(ds(), Start::Edge, Direction::Forward, 5))
+        .await
+        .unwrap();
+    backend
+        .call(Call::Insert(ds(), vec![1], vec![1]))
+        .await
+        .unwrap();
+    backend.call(Call::Create(ds(), None)).await.unwrap();
+    // The resets are queued before the next lookup on each reader.
+    backend.call(Call::Get(ds(), vec![1])).await.unwrap();
+    backend.call(Call::Get(ds(), vec![1])).await.unwrap();
+    let log = log.lock().unwrap().clone();
+    let of = |who: &str| -> Vec<String> {
+        log.iter()
+            .filter(|line| line.starts_with(who))
+            .cloned()
+            .collect()
+    };
+    assert_eq!(
+        of("writer"),
+        ["writer insert", "writer sync", "writer create"]
+    );
+    assert_eq!(of("r0"), ["r0 get", "r0 scan", "r0 reset", "r0 get"]);
+    assert_eq!(of("r1"), ["r1 get", "r1 reset", "r1 get"]);
+}
+
+/// A store that answers GET and get-many with the key itself.
+#[derive(Default)]
+struct Echo {
+    calls: Vec<String>,
+}
+
+impl RecordStore for Echo {
+    fn call(&mut self, call: Call) -> CallResult {
+        Ok(match call {
+            Call::Get(ds, key) => {
+                self.calls.push(format!("get {}", ds.name));
+                Reply::Record(Some(key))
+            }
+            Call::GetMany(ds, keys) => {
+                self.calls
+                    .push(format!("get-many {} {}", ds.name, keys.len()));
+                Reply::Records(keys.into_iter().map(Some).collect())
+            }
+            other => {
+                self.calls.push(other.name().to_string());
+                Reply::Done
+            }
+        })
+    }
+}
+
+#[test]
+fn consecutive_gets_of_a_dataset_become_one_lookup() {
+    let other = Dataset {
+        name: "B".into(),
+        ..ds()
+    };
+    let mut store = Echo::default();
+    let jobs = vec![
+        job(Call::Get(ds(), vec![1])),
+        job(Call::Get(ds(), vec![2])),
+        job(Call::Insert(ds(), vec![9], vec![9])),
+        job(Call::Get(ds(), vec![3])),
+        job(Call::Get(other.clone(), vec![4])),
+        job(Call::Get(other.clone(), vec![5])),
+        job(Call::Get(other, vec![6])),
+    ];
+    let (jobs, answers): (Vec<_>, Vec<_>) = jobs.into_iter().unzip();
+    run_group(&mut store, jobs);
+    assert_eq!(
+        store.calls,
+        ["get-many A 2", "insert", "get A", "get-many B 3", "sync"],
+        "nothing moves across the write"
+    );
+    let keys: Vec<u8> = answers
+        .into_iter()
+        .filter_map(|answer| match only(answer) {
+            Ok(Reply::Record(Some(key))) => Some(key[0]),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(keys, [1, 2, 3, 4, 5, 6], "each GET gets its own record");
+}
+
+/// A store whose lookups and inserts of key 7 trap (the instance is
+/// replaced).
+struct Poisoned;
+
+impl RecordStore for Poisoned {
+    fn call(&mut self, call: Call) -> CallResult {
+        let trap = || Err(CallError::Fault("trapped".into()));
+        match call {
+            Call::Get(_, key) | Call::Insert(_, key, _) if key == [7] => trap(),
+            Call::Get(_, key) => Ok(Reply::Record(Some(key))),
+            Call::GetMany(_, keys) if keys.contains(&vec![7]) => trap(),
+            Call::GetMany(_, keys) => Ok(Reply::Records(keys.into_iter().map(Some).collect())),
+            _ => Ok(Reply::Done),
+        }
+    }
+}
+
+#[test]
+fn a_lookup_that_traps_fails_only_the_get_that_caused_it() {
+    let (jobs, answers): (Vec<_>, Vec<_>) = [1u8, 7, 3]
+        .into_iter()
+        .map(|key| job(Call::Get(ds(), vec![key])))
+        .unzip();
+    run_group(&mut Poisoned, jobs);
+    let results: Vec<CallResult> = answers.into_iter().map(only).collect();
+    assert!(matches!(results[0], Ok(Reply::Record(Some(ref k))) if k == &[1]));
+    assert!(matches!(results[1], Err(CallError::Fault(_))));
+    assert!(matches!(results[2], Ok(Reply::Record(Some(ref k))) if k == &[3]));
+}
+
+#[test]
+fn writes_whose_instance_a_fault_dropped_are_not_acknowledged() {
+    let (before, before_answer) = job_insert(1);
+    let (chain_before, mut chain_answer) = chain(vec![
+        Call::Insert(ds(), vec![4], vec![4]),
+        Call::Insert(ds(), vec![5], vec![5]),
+    ]);
+    let (read, read_answer) = job(Call::Get(ds(), vec![2]));
+    let (faulting, fault_answer) = job_insert(7);
+    let (after, after_answer) = job_insert(3);
+    run_group(
+        &mut Poisoned,
+        vec![before, chain_before, read, faulting, after],
+    );
+    let lost = |result: &CallResult| matches!(result, Err(CallError::Fault(m)) if m.contains("replaced before it was synced (trapped)"));
+    assert!(
+        lost(&only(before_answer)),
+        "held only by the dropped instance"
+    );
+    let chain_results = chain_answer.try_recv().unwrap();
+    assert_eq!(chain_results.len(), 1, "the chain fails at its first write");
+    assert!(lost(&chain_results[0]));
+    assert!(only(read_answer).is_ok(), "a read is not undone");
+    assert!(matches!(only(fault_answer), Err(CallError::Fault(m)) if m == "trapped"));
+    assert!(
+        only(after_answer).is_ok(),
+        "run and synced by the new instance"
+    );
+}
