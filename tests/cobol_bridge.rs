@@ -371,14 +371,9 @@ async fn programs_updating_the_same_records_see_status_51_and_carry_on() {
             .await
             .unwrap();
     holder
-        .get(
-            0,
-            vsam_client::RplOptions::direct().update(),
-            b"0003",
-            0,
-            0,
-            1,
-        )
+        .reading(vsam_client::RplOptions::direct().update())
+        .key(b"0003")
+        .records()
         .await
         .unwrap();
     let programs: Vec<_> = ["FIRST", "SECOND"]
@@ -419,7 +414,9 @@ async fn programs_updating_the_same_records_see_status_51_and_carry_on() {
     }
     // Every record ends as one of the programs wrote it.
     let all = holder
-        .get(0, vsam_client::RplOptions::direct(), b"0001", 0, 0, 1)
+        .reading(vsam_client::RplOptions::direct())
+        .key(b"0001")
+        .records()
         .await
         .unwrap();
     let text = String::from_utf8_lossy(&all[0].data).to_string();

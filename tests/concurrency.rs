@@ -46,7 +46,7 @@ async fn concurrent_inserts_land_exactly_once() {
         .unwrap();
     let mut keys = Vec::new();
     loop {
-        match ds.get(0, RplOptions::sequential(), &[], 0, 0, 500).await {
+        match ds.browse(500).await {
             Ok(batch) => keys.extend(batch.into_iter().map(|r| r.key)),
             Err(e) if e.is_end_of_data() => break,
             Err(e) => panic!("{e}"),
@@ -114,12 +114,9 @@ async fn two_clients_contending_for_one_record_lose_no_update() {
     let ds = Dataset::open(&conn, "CC.COUNTER", OpenIntent::Input, 1)
         .await
         .unwrap();
-    let record = ds
-        .get(0, RplOptions::direct(), b"COUNTER.", 0, 0, 1)
-        .await
-        .unwrap();
+    let record = ds.read(b"COUNTER.").await.unwrap();
     assert_eq!(
-        record[0].data, b"COUNTER.00000200",
+        record.data, b"COUNTER.00000200",
         "200 increments, none lost ({conflicts} conflicts seen)"
     );
     server.server.stop().await;

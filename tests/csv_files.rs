@@ -27,7 +27,9 @@ async fn a_hand_written_csv_is_adopted_byte_for_byte() {
         .unwrap();
     let key = [0xC1, 0xF0, 0xF0, 0xF1]; // "A001" in cp037
     let record = ds
-        .get(0, RplOptions::direct(), &key, 0, 0, 1)
+        .reading(RplOptions::direct())
+        .key(&key)
+        .records()
         .await
         .unwrap();
     let mut expected = vec![
@@ -39,17 +41,14 @@ async fn a_hand_written_csv_is_adopted_byte_for_byte() {
         record[0].data, expected,
         "text in cp037, commas quoted, escapes as bytes"
     );
-    let second = ds
-        .get(0, RplOptions::direct(), &[0xC2, 0xF0, 0xF0, 0xF2], 0, 0, 1)
-        .await
-        .unwrap();
+    let second = ds.read(&[0xC2, 0xF0, 0xF0, 0xF2]).await.unwrap();
     assert_eq!(
-        &second[0].data[5..12],
+        &second.data[5..12],
         &[0xD4, 0xDC, 0x93, 0x93, 0x85, 0x99, 0x40],
         "ü is X'DC' in cp037"
     );
     assert_eq!(
-        second[0].data[12], 0xE0,
+        second.data[12], 0xE0,
         "\\\\ is the backslash, X'E0' in cp037"
     );
 
@@ -87,7 +86,7 @@ async fn a_broken_csv_is_reported_with_its_line() {
     let vsam = error.vsam().unwrap();
     assert_eq!(
         (vsam.r15(), vsam.fdbk()),
-        (8, vsam_protocol::fdbk::INVALID_OPTIONS)
+        (8, vsam_protocol::fdbk::INVALID_OPTIONS.0)
     );
     assert!(
         vsam.status.message.contains(
@@ -107,10 +106,7 @@ async fn a_broken_csv_is_reported_with_its_line() {
     let ds = Dataset::open(&conn, "BAD.KEY", OpenIntent::Input, 1)
         .await
         .unwrap();
-    let all = ds
-        .get(0, RplOptions::sequential(), &[], 0, 0, 10)
-        .await
-        .unwrap();
+    let all = ds.browse(10).await.unwrap();
     assert_eq!(all.len(), 2);
     server.server.stop().await;
 }
@@ -179,9 +175,6 @@ async fn a_journal_removed_or_replaced_while_open_loses_no_write() {
     let reader = Dataset::open(&conn, "TAMP.JOUR", OpenIntent::Input, 1)
         .await
         .unwrap();
-    let all = reader
-        .get(0, RplOptions::sequential(), &[], 0, 0, 100)
-        .await
-        .unwrap();
+    let all = reader.browse(100).await.unwrap();
     assert_eq!(all.len(), 11);
 }

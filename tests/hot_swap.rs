@@ -22,7 +22,7 @@ async fn read_all(conn: &Connection, name: &str) -> BTreeMap<Vec<u8>, Vec<u8>> {
         .unwrap();
     let mut all = BTreeMap::new();
     loop {
-        match ds.get(0, RplOptions::sequential(), &[], 0, 0, 500).await {
+        match ds.browse(500).await {
             Ok(batch) => all.extend(batch.into_iter().map(|r| (r.key, r.data))),
             Err(e) if e.is_end_of_data() => break,
             Err(e) => panic!("browse of {name}: {e}"),
@@ -84,7 +84,9 @@ async fn swaps_under_traffic_fail_no_request_and_keep_positions_and_locks() {
         .unwrap();
     // Held under exclusive control across every swap.
     locks
-        .get(0, RplOptions::direct().update(), b"LOCKED01", 0, 0, 1)
+        .reading(RplOptions::direct().update())
+        .key(b"LOCKED01")
+        .records()
         .await
         .unwrap();
 
@@ -109,7 +111,9 @@ async fn swaps_under_traffic_fail_no_request_and_keep_positions_and_locks() {
                 acknowledged.insert(key.clone().into_bytes(), value);
                 if i.is_multiple_of(3) {
                     let got = ds
-                        .get(0, RplOptions::direct().update(), key.as_bytes(), 0, 0, 1)
+                        .reading(RplOptions::direct().update())
+                        .key(key.as_bytes())
+                        .records()
                         .await
                         .unwrap_or_else(|e| panic!("GET UPD {key}: {e}"));
                     assert_eq!(got[0].data, record(&key, "-v1"));
@@ -135,8 +139,8 @@ async fn swaps_under_traffic_fail_no_request_and_keep_positions_and_locks() {
                 .unwrap();
             let mut keys = Vec::new();
             loop {
-                match ds.get(0, RplOptions::sequential(), &[], 0, 0, 1).await {
-                    Ok(mut batch) => keys.push(batch.remove(0).key),
+                match ds.next().await {
+                    Ok(record) => keys.push(record.key),
                     Err(e) if e.is_end_of_data() => break,
                     Err(e) => panic!("browse: {e}"),
                 }
@@ -178,13 +182,15 @@ async fn swaps_under_traffic_fail_no_request_and_keep_positions_and_locks() {
         .await
         .unwrap();
     let refused = contender
-        .get(0, RplOptions::direct().update(), b"LOCKED01", 0, 0, 1)
+        .reading(RplOptions::direct().update())
+        .key(b"LOCKED01")
+        .records()
         .await
         .unwrap_err();
     let refused = refused.vsam().expect("a VSAM error");
     assert_eq!(
         (refused.r15(), refused.fdbk()),
-        (8, fdbk::EXCLUSIVE_CONTROL)
+        (8, fdbk::EXCLUSIVE_CONTROL.0)
     );
     // ...and its holder updates it.
     locks
@@ -196,11 +202,8 @@ async fn swaps_under_traffic_fail_no_request_and_keep_positions_and_locks() {
         )
         .await
         .unwrap();
-    let got = contender
-        .get(0, RplOptions::direct(), b"LOCKED01", 0, 0, 1)
-        .await
-        .unwrap();
-    assert_eq!(got[0].data, record("LOCKED01", "-after"));
+    let got = contender.read(b"LOCKED01").await.unwrap();
+    assert_eq!(got.data, record("LOCKED01", "-after"));
 
     stop.store(true, Ordering::Relaxed);
     let mut acknowledged = BTreeMap::new();

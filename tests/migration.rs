@@ -111,7 +111,9 @@ async fn client(
             }
             4..6 if model.contains_key(&key) => {
                 let held = ds
-                    .get(0, RplOptions::direct().update(), &key, 0, 0, 1)
+                    .reading(RplOptions::direct().update())
+                    .key(&key)
+                    .records()
                     .await
                     .unwrap_or_else(|e| panic!("GET UPD: {e}"));
                 assert_eq!(Some(&held[0].data), model.get(&key));
@@ -124,14 +126,16 @@ async fn client(
                 requests += 1;
             }
             6 if model.contains_key(&key) => {
-                ds.get(0, RplOptions::direct().update(), &key, 0, 0, 1)
+                ds.reading(RplOptions::direct().update())
+                    .key(&key)
+                    .records()
                     .await
                     .unwrap_or_else(|e| panic!("GET UPD for erase: {e}"));
                 ds.erase(0).await.unwrap_or_else(|e| panic!("erase: {e}"));
                 model.remove(&key);
                 requests += 1;
             }
-            7 | 8 if next > 0 => match ds.get(0, RplOptions::direct(), &key, 0, 0, 1).await {
+            7 | 8 if next > 0 => match ds.reading(RplOptions::direct()).key(&key).records().await {
                 Ok(records) => assert_eq!(Some(&records[0].data), model.get(&key)),
                 Err(e) => {
                     let vsam = e.vsam().unwrap_or_else(|| panic!("GET: {e}"));
@@ -143,7 +147,7 @@ async fn client(
                 ds.point(0, RplOptions::sequential().greater_or_equal(), &key, 0, 0)
                     .await
                     .unwrap_or_else(|e| panic!("POINT: {e}"));
-                let batch = match ds.get(0, RplOptions::sequential(), &[], 0, 0, 20).await {
+                let batch = match ds.browse(20).await {
                     Ok(batch) => batch,
                     Err(e) if e.is_end_of_data() => Vec::new(),
                     Err(e) => panic!("browse: {e}"),
@@ -258,7 +262,7 @@ async fn csv_to_sqlite_to_objects_under_load_with_twenty_swaps() {
         .unwrap();
     let mut stored = BTreeMap::new();
     loop {
-        match ds.get(0, RplOptions::sequential(), &[], 0, 0, 1000).await {
+        match ds.browse(1000).await {
             Ok(batch) => {
                 for record in batch {
                     assert!(
@@ -422,21 +426,18 @@ async fn esds_and_rrds_keep_their_addresses_and_a_rollback_keeps_later_writes() 
 
     for (rba, record) in &appended {
         let got = esds
-            .get(
-                0,
-                RplOptions::addressed(Processing::Direct),
-                &[],
-                0,
-                *rba,
-                1,
-            )
+            .reading(RplOptions::addressed(Processing::Direct))
+            .at(*rba)
+            .records()
             .await
             .unwrap_or_else(|e| panic!("RBA {rba}: {e}"));
         assert_eq!(&got[0].data, record, "RBA {rba}");
     }
     for (rrn, slot) in &slots {
         let got = rrds
-            .get(0, RplOptions::direct(), &[], 0, *rrn, 1)
+            .reading(RplOptions::direct())
+            .at(*rrn)
+            .records()
             .await
             .unwrap_or_else(|e| panic!("RRN {rrn}: {e}"));
         assert_eq!(&got[0].data, slot, "RRN {rrn}");
@@ -526,11 +527,8 @@ async fn failed_and_cancelled_copies_leave_the_dataset_whole() {
         vsam_client::info(&conn, "MG.FAIL").await.unwrap().backend,
         "sqlite"
     );
-    let got = ds
-        .get(0, RplOptions::direct(), b"K0001999", 0, 0, 1)
-        .await
-        .unwrap();
-    assert_eq!(got[0].data, b"K0001999-ok");
+    let got = ds.read(b"K0001999").await.unwrap();
+    assert_eq!(got.data, b"K0001999-ok");
 
     // Cancelled by a rollback before it cuts over.
     let AdminAnswer::Migration(_) = admin
@@ -598,10 +596,7 @@ async fn failed_and_cancelled_copies_leave_the_dataset_whole() {
         .unwrap();
     let mut count = 0;
     loop {
-        match reader
-            .get(0, RplOptions::sequential(), &[], 0, 0, 1000)
-            .await
-        {
+        match reader.browse(1000).await {
             Ok(batch) => count += batch.len(),
             Err(e) if e.is_end_of_data() => break,
             Err(e) => panic!("{e}"),

@@ -180,13 +180,17 @@ async fn two_servers_on_one_bucket_store_a_key_once_and_an_rba_once() {
     // Both read the (empty) interval, then both insert the same key.
     assert!(
         ksds_a
-            .get(0, RplOptions::direct(), &customer(1)[..8], 0, 0, 1)
+            .reading(RplOptions::direct())
+            .key(&customer(1)[..8])
+            .records()
             .await
             .is_err()
     );
     assert!(
         ksds_b
-            .get(0, RplOptions::direct(), &customer(1)[..8], 0, 0, 1)
+            .reading(RplOptions::direct())
+            .key(&customer(1)[..8])
+            .records()
             .await
             .is_err()
     );
@@ -212,11 +216,8 @@ async fn two_servers_on_one_bucket_store_a_key_once_and_an_rba_once() {
         (8, 8),
         "then a duplicate key: {again}"
     );
-    let stored = ksds_b
-        .get(0, RplOptions::direct(), &customer(1)[..8], 0, 0, 1)
-        .await
-        .unwrap();
-    assert_eq!(stored[0].data, customer(1), "the first writer's record");
+    let stored = ksds_b.read(&customer(1)[..8]).await.unwrap();
+    assert_eq!(stored.data, customer(1), "the first writer's record");
 
     // ESDS: each server appends in turn; a refused append is repeated.
     vsam_client::define(&on_a, esds("SHARED.ESDS"))
@@ -268,14 +269,9 @@ async fn two_servers_on_one_bucket_store_a_key_once_and_an_rba_once() {
         expected_rba += record.len() as u64;
         for ds in [&esds_a, &esds_b] {
             let read = ds
-                .get(
-                    0,
-                    RplOptions::addressed(vsam_protocol::Processing::Direct),
-                    &[],
-                    0,
-                    *rba,
-                    1,
-                )
+                .reading(RplOptions::addressed(vsam_protocol::Processing::Direct))
+                .at(*rba)
+                .records()
                 .await
                 .unwrap();
             assert_eq!(&read[0].data, record);
@@ -308,7 +304,9 @@ async fn a_stopped_store_fails_requests_cleanly_and_service_resumes() {
     seaweed.stop().unwrap();
     let put = ds.put(0, RplOptions::direct(), 0, customer(7)).await;
     let get = ds
-        .get(0, RplOptions::direct(), &customer(8)[..8], 0, 0, 1)
+        .reading(RplOptions::direct())
+        .key(&customer(8)[..8])
+        .records()
         .await;
     for (what, result) in [("PUT", put.map(drop)), ("GET", get.map(drop))] {
         let error = result.unwrap_err();
@@ -324,7 +322,9 @@ async fn a_stopped_store_fails_requests_cleanly_and_service_resumes() {
     let mut resumed = None;
     for _ in 0..50 {
         match ds
-            .get(0, RplOptions::direct(), &customer(8)[..8], 0, 0, 1)
+            .reading(RplOptions::direct())
+            .key(&customer(8)[..8])
+            .records()
             .await
         {
             Ok(records) => {
@@ -336,7 +336,9 @@ async fn a_stopped_store_fails_requests_cleanly_and_service_resumes() {
     }
     assert_eq!(resumed.expect("service resumed")[0].data, customer(8));
     let missing = ds
-        .get(0, RplOptions::direct(), &customer(7)[..8], 0, 0, 1)
+        .reading(RplOptions::direct())
+        .key(&customer(7)[..8])
+        .records()
         .await;
     assert_eq!(r15(&missing), 8, "the refused PUT left nothing behind");
     ds.put(0, RplOptions::direct(), 0, customer(7))
@@ -346,10 +348,7 @@ async fn a_stopped_store_fails_requests_cleanly_and_service_resumes() {
     let ds = Dataset::open(&conn, "FAULT.KSDS", OpenIntent::Input, 1)
         .await
         .unwrap();
-    let all = ds
-        .get(0, RplOptions::sequential(), &[], 0, 0, 100)
-        .await
-        .unwrap();
+    let all = ds.browse(100).await.unwrap();
     let mut expected: Vec<Vec<u8>> = (0..50).map(|n| customer(n * 2)).collect();
     expected.push(customer(7));
     expected.sort();

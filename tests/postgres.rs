@@ -68,7 +68,9 @@ async fn a_database_outage_fails_requests_cleanly_and_service_resumes() {
 
     postgres.stop().unwrap();
     let failed_get = ds
-        .get(0, RplOptions::direct(), b"00000003", 0, 0, 1)
+        .reading(RplOptions::direct())
+        .key(b"00000003")
+        .records()
         .await
         .unwrap_err();
     let vsam = failed_get
@@ -88,7 +90,9 @@ async fn a_database_outage_fails_requests_cleanly_and_service_resumes() {
     // By now the broken connection is gone and a new one is refused: the
     // message is PostgreSQL's (or the socket's) own cause.
     let refused = ds
-        .get(0, RplOptions::direct(), b"00000003", 0, 0, 1)
+        .reading(RplOptions::direct())
+        .key(b"00000003")
+        .records()
         .await
         .unwrap_err()
         .to_string();
@@ -103,7 +107,12 @@ async fn a_database_outage_fails_requests_cleanly_and_service_resumes() {
     // Service resumes by itself: the next requests reconnect.
     let mut resumed = None;
     for _ in 0..20 {
-        match ds.get(0, RplOptions::direct(), b"00000003", 0, 0, 1).await {
+        match ds
+            .reading(RplOptions::direct())
+            .key(b"00000003")
+            .records()
+            .await
+        {
             Ok(records) => {
                 resumed = Some(records);
                 break;
@@ -115,7 +124,9 @@ async fn a_database_outage_fails_requests_cleanly_and_service_resumes() {
     assert_eq!(records[0].data, record(3));
     // The write that failed left nothing behind, and can be made now.
     let missing = ds
-        .get(0, RplOptions::direct(), b"00000077", 0, 0, 1)
+        .reading(RplOptions::direct())
+        .key(b"00000077")
+        .records()
         .await
         .unwrap_err();
     assert_eq!(
@@ -166,7 +177,9 @@ async fn mapped_tables_take_plain_sql_writes_on_postgres() {
         let key = cp.encode(key).unwrap();
         let ds = &ds;
         async move {
-            ds.get(0, RplOptions::direct(), &key, 0, 0, 1)
+            ds.reading(RplOptions::direct())
+                .key(&key)
+                .records()
                 .await
                 .unwrap()
                 .remove(0)
@@ -210,11 +223,8 @@ async fn tls_to_postgresql_is_used_and_the_certificate_checked() {
         .await
         .unwrap();
     ds.put(0, RplOptions::direct(), 0, record(1)).await.unwrap();
-    let got = ds
-        .get(0, RplOptions::direct(), b"00000001", 0, 0, 1)
-        .await
-        .unwrap();
-    assert_eq!(got[0].data, record(1));
+    let got = ds.read(b"00000001").await.unwrap();
+    assert_eq!(got.data, record(1));
     let encrypted = postgres
         .psql(
             "vsam",
@@ -307,7 +317,9 @@ async fn concurrent_gets_answered_together_each_get_their_record() {
                 let n = (client * 53 + i * 7) % 350;
                 let key = format!("{n:08}");
                 match ds
-                    .get(0, RplOptions::direct(), key.as_bytes(), 0, 0, 1)
+                    .reading(RplOptions::direct())
+                    .key(key.as_bytes())
+                    .records()
                     .await
                 {
                     Ok(found) => assert_eq!(found[0].data, record(n), "key {key}"),
@@ -383,7 +395,9 @@ async fn a_call_waiting_on_postgresql_ends_at_its_limit() {
     for key in [&b"PGSL"[..], b"SQLW"] {
         let started = Instant::now();
         let error = ds
-            .get(0, RplOptions::direct(), key, 0, 0, 1)
+            .reading(RplOptions::direct())
+            .key(key)
+            .records()
             .await
             .unwrap_err();
         let took = started.elapsed();

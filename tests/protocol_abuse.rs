@@ -441,7 +441,7 @@ async fn answers_never_exceed_the_frame_the_client_accepts() {
         let vsam = error.vsam().unwrap_or_else(|| panic!("{error}")).clone();
         assert_eq!(
             (vsam.r15(), vsam.fdbk()),
-            (8, vsam_protocol::fdbk::AREA_TOO_SMALL),
+            (8, vsam_protocol::fdbk::AREA_TOO_SMALL.0),
             "{error}"
         );
         let message = error.to_string();
@@ -452,15 +452,14 @@ async fn answers_never_exceed_the_frame_the_client_accepts() {
         );
     };
     too_large(
-        ds.get(0, RplOptions::direct(), b"B000", 0, 0, 1)
+        ds.reading(RplOptions::direct())
+            .key(b"B000")
+            .records()
             .await
             .unwrap_err(),
     );
-    let found = ds
-        .get(0, RplOptions::direct(), b"A005", 0, 0, 1)
-        .await
-        .unwrap();
-    assert_eq!(found[0].data.len(), 200_000);
+    let found = ds.read(b"A005").await.unwrap();
+    assert_eq!(found.data.len(), 200_000);
 
     // A browse in batches of 100: cut to what fits, in order.
     ds.point(
@@ -475,10 +474,7 @@ async fn answers_never_exceed_the_frame_the_client_accepts() {
     let mut seen = Vec::new();
     let mut batches = 0;
     while seen.len() < 20 {
-        let batch = ds
-            .get(0, RplOptions::sequential(), &[], 0, 0, 100)
-            .await
-            .unwrap();
+        let batch = ds.browse(100).await.unwrap();
         assert!(!batch.is_empty() && batch.len() <= 5, "{}", batch.len());
         seen.extend(batch.into_iter().map(|r| r.key));
         batches += 1;
@@ -489,11 +485,7 @@ async fn answers_never_exceed_the_frame_the_client_accepts() {
     // The big record stops the browse, batched or one at a time, without
     // being skipped.
     for batch in [100, 1, 1] {
-        too_large(
-            ds.get(0, RplOptions::sequential(), &[], 0, 0, batch)
-                .await
-                .unwrap_err(),
-        );
+        too_large(ds.browse(batch).await.unwrap_err());
     }
     // Past it by POINT, the browse goes on.
     ds.point(
@@ -505,10 +497,7 @@ async fn answers_never_exceed_the_frame_the_client_accepts() {
     )
     .await
     .unwrap();
-    let rest = ds
-        .get(0, RplOptions::sequential(), &[], 0, 0, 100)
-        .await
-        .unwrap();
+    let rest = ds.browse(100).await.unwrap();
     assert_eq!(rest[0].key, b"C000");
     // The connection is whole: nothing too large ever reached it.
     vsam_client::ping(&small).await.unwrap();

@@ -97,11 +97,8 @@ async fn traps_loops_and_memory_bombs_fail_only_their_request() {
     ds.put(0, RplOptions::direct(), 0, b"GOOD-2".to_vec())
         .await
         .unwrap();
-    let got = ds
-        .get(0, RplOptions::direct(), b"GOOD", 0, 0, 1)
-        .await
-        .unwrap();
-    assert_eq!(got[0].data, b"GOOD-2");
+    let got = ds.read(b"GOOD").await.unwrap();
+    assert_eq!(got.data, b"GOOD-2");
     assert!(pinger.await.unwrap() > 10);
     server.server.stop().await;
 }
@@ -139,7 +136,9 @@ async fn a_plugin_cannot_write_outside_its_bucket() {
         .await
         .unwrap();
     let report = ds
-        .get(0, RplOptions::direct(), b"ESCP", 0, 0, 1)
+        .reading(RplOptions::direct())
+        .key(b"ESCP")
+        .records()
         .await
         .unwrap();
     let report = String::from_utf8(report[0].data.clone()).unwrap();
@@ -184,7 +183,9 @@ async fn a_plugin_reaches_no_file_no_network_and_no_oversized_record() {
         |record: Vec<vsam_client::Record>| String::from_utf8(record[0].data.clone()).unwrap();
 
     let files = report(
-        ds.get(0, RplOptions::direct(), b"ESCF     ", 0, 0, 1)
+        ds.reading(RplOptions::direct())
+            .key(b"ESCF     ")
+            .records()
             .await
             .unwrap(),
     );
@@ -218,7 +219,9 @@ async fn a_plugin_reaches_no_file_no_network_and_no_oversized_record() {
     let port = listener.local_addr().unwrap().port();
     let key = format!("NETW{port:05}");
     let network = report(
-        ds.get(0, RplOptions::direct(), key.as_bytes(), 0, 0, 1)
+        ds.reading(RplOptions::direct())
+            .key(key.as_bytes())
+            .records()
             .await
             .unwrap(),
     );
@@ -239,7 +242,9 @@ async fn a_plugin_reaches_no_file_no_network_and_no_oversized_record() {
     );
 
     let long = ds
-        .get(0, RplOptions::direct(), b"LONG     ", 0, 0, 1)
+        .reading(RplOptions::direct())
+        .key(b"LONG     ")
+        .records()
         .await
         .expect_err("an oversized record is refused");
     let long = long.vsam().expect("a VSAM error").clone();
@@ -254,7 +259,9 @@ async fn a_plugin_reaches_no_file_no_network_and_no_oversized_record() {
     // The same instance and dataset go on serving.
     assert_eq!(
         report(
-            ds.get(0, RplOptions::direct(), b"ESCF     ", 0, 0, 1)
+            ds.reading(RplOptions::direct())
+                .key(b"ESCF     ")
+                .records()
                 .await
                 .unwrap()
         ),
@@ -266,7 +273,9 @@ async fn a_plugin_reaches_no_file_no_network_and_no_oversized_record() {
 /// The message of a GET that failed with R15=12.
 async fn get_fault(ds: &Dataset, key: &[u8]) -> String {
     physical_error(
-        ds.get(0, RplOptions::direct(), key, 0, 0, 1)
+        ds.reading(RplOptions::direct())
+            .key(key)
+            .records()
             .await
             .unwrap_err(),
     )
@@ -302,7 +311,9 @@ async fn a_call_waiting_in_a_host_function_ends_at_its_limit() {
         tokio::time::sleep(Duration::from_millis(100)).await;
         let asked = Instant::now();
         let answer = other_ds
-            .get(0, RplOptions::direct(), b"GOOD", 0, 0, 1)
+            .reading(RplOptions::direct())
+            .key(b"GOOD")
+            .records()
             .await;
         (answer.map(|records| records.len()), asked.elapsed())
     });
@@ -422,11 +433,8 @@ async fn a_reload_whose_init_hangs_fails_and_the_old_version_serves_on() {
         "the reload took {:?}",
         started.elapsed()
     );
-    let kept = ds
-        .get(0, RplOptions::direct(), b"KEPT", 0, 0, 1)
-        .await
-        .unwrap();
-    assert_eq!(kept[0].data, b"KEPT-1", "the old instance serves on");
+    let kept = ds.read(b"KEPT").await.unwrap();
+    assert_eq!(kept.data, b"KEPT-1", "the old instance serves on");
 
     std::fs::write(&file, faulty_config(dir.path(), "note = \"fixed\"")).unwrap();
     let report = server.reloader.reload("test").await;
@@ -463,7 +471,11 @@ async fn an_object_store_that_never_answers_holds_no_call_past_its_limit() {
         .await
         .unwrap();
     let started = Instant::now();
-    let answer = ds.get(0, RplOptions::direct(), b"OBJG", 0, 0, 1).await;
+    let answer = ds
+        .reading(RplOptions::direct())
+        .key(b"OBJG")
+        .records()
+        .await;
     assert!(
         started.elapsed() < Duration::from_millis(500) + SLACK,
         "the GET took {:?}",
@@ -527,9 +539,17 @@ async fn a_plugin_logging_in_a_loop_is_held_to_its_share() {
     let ds = Dataset::open(&conn, "SB.LOGS", OpenIntent::Input, 1)
         .await
         .unwrap();
-    let _ = ds.get(0, RplOptions::direct(), b"LOGS", 0, 0, 1).await;
+    let _ = ds
+        .reading(RplOptions::direct())
+        .key(b"LOGS")
+        .records()
+        .await;
     tokio::time::sleep(Duration::from_millis(1100)).await;
-    let _ = ds.get(0, RplOptions::direct(), b"LOG1", 0, 0, 1).await;
+    let _ = ds
+        .reading(RplOptions::direct())
+        .key(b"LOG1")
+        .records()
+        .await;
     let _ = child.kill();
     let _ = child.wait();
     let text = std::fs::read_to_string(&log).unwrap();

@@ -153,7 +153,7 @@ level = "alter"
         .await
         .unwrap_err();
     let (r15, fdbk, message) = vsam_code(outside);
-    assert_eq!((r15, fdbk), (8, open_error::NOT_AUTHORIZED), "{message}");
+    assert_eq!((r15, fdbk), (8, open_error::NOT_AUTHORIZED.0), "{message}");
     assert!(
         message.contains("client PAYROLL (by certificate) has no access to HR.STAFF"),
         "{message}"
@@ -170,7 +170,9 @@ level = "alter"
         .await
         .unwrap();
     let record = reader
-        .get(0, vsam_client::RplOptions::direct(), b"0001", 0, 0, 1)
+        .reading(vsam_client::RplOptions::direct())
+        .key(b"0001")
+        .records()
         .await
         .unwrap();
     assert_eq!(record[0].data, b"0001SMITH");
@@ -179,7 +181,7 @@ level = "alter"
         .err()
         .unwrap();
     let (r15, fdbk, message) = vsam_code(update);
-    assert_eq!((r15, fdbk), (8, open_error::NOT_AUTHORIZED), "{message}");
+    assert_eq!((r15, fdbk), (8, open_error::NOT_AUTHORIZED.0), "{message}");
     assert!(message.contains("file status 37"), "{message}");
     assert!(
         message.contains("has read access to PAY.MASTER, and this needs update"),
@@ -241,7 +243,7 @@ level = "alter"
         .await
         .unwrap_err();
     let (r15, fdbk, message) = vsam_code(refused_delete);
-    assert_eq!((r15, fdbk), (8, open_error::NOT_AUTHORIZED), "{message}");
+    assert_eq!((r15, fdbk), (8, open_error::NOT_AUTHORIZED.0), "{message}");
     assert!(
         message.contains("PAY.MASTER DELETE: not authorized: it would also delete its alternate index HR.PAYIDX, and client PAYROLL (by certificate) has no access to HR.PAYIDX"),
         "{message}"

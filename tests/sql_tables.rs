@@ -53,7 +53,9 @@ async fn customers(conn: &Connection) -> Dataset {
 
 async fn get(ds: &Dataset, key: &str) -> Vec<u8> {
     let records = ds
-        .get(0, RplOptions::direct(), &text(key), 0, 0, 1)
+        .reading(RplOptions::direct())
+        .key(&text(key))
+        .records()
         .await
         .unwrap();
     records[0].data.clone()
@@ -126,7 +128,10 @@ async fn copybook_fields_are_typed_columns_and_sql_writes_reach_programs() {
     assert_eq!(keyed, text("00000007"), "the row got its VSAM key");
     // Browsing gives VSAM key order, the inserted row first.
     let first = ds
-        .get(1, RplOptions::sequential(), &[], 0, 0, 10)
+        .reading(RplOptions::sequential())
+        .on(1)
+        .batch(10)
+        .records()
         .await
         .unwrap();
     assert_eq!(&first[0].data[..8], &text("00000007")[..]);
@@ -229,11 +234,8 @@ async fn readers_see_a_dataset_defined_again_with_another_layout() {
             .unwrap();
         // Enough GETs to reach every reader (round robin) more than once.
         for _ in 0..7 {
-            let got = ds
-                .get(0, RplOptions::direct(), b"K001", 0, 0, 1)
-                .await
-                .unwrap();
-            assert_eq!(got[0].data, record, "under layout {layout}");
+            let got = ds.read(b"K001").await.unwrap();
+            assert_eq!(got.data, record, "under layout {layout}");
         }
         ds.close().await.unwrap();
         vsam_client::delete(&conn, "APP.AGAIN").await.unwrap();

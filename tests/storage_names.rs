@@ -40,7 +40,7 @@ async fn records(conn: &Connection, name: &str) -> Vec<Vec<u8>> {
         .unwrap_or_else(|e| panic!("OPEN of {name}: {e}"));
     let mut out = Vec::new();
     loop {
-        match ds.get(0, RplOptions::sequential(), &[], 0, 0, 100).await {
+        match ds.browse(100).await {
             Ok(batch) => out.extend(batch.into_iter().map(|r| r.data)),
             Err(e) if e.is_end_of_data() => break,
             Err(e) => panic!("GET of {name}: {e}"),
@@ -185,11 +185,13 @@ level = "alter"
         .await
         .unwrap();
     let (r15, code, message) = vsam_code(
-        ds.get(0, RplOptions::direct(), b"K001", 0, 0, 1)
+        ds.reading(RplOptions::direct())
+            .key(b"K001")
+            .records()
             .await
             .unwrap_err(),
     );
-    assert_eq!((r15, code), (8, fdbk::NOT_FOUND), "{message}");
+    assert_eq!((r15, code), (8, fdbk::NOT_FOUND.0), "{message}");
     ds.put(0, RplOptions::direct(), 0, b"K001overwritten".to_vec())
         .await
         .unwrap();
@@ -219,7 +221,7 @@ async fn a_define_never_takes_over_another_datasets_table() {
             .await
             .unwrap_err(),
     );
-    assert_eq!((r15, code), (8, fdbk::INVALID_OPTIONS), "{message}");
+    assert_eq!((r15, code), (8, fdbk::INVALID_OPTIONS.0), "{message}");
     assert!(
         message.contains("APP.TWO DEFINE")
             && message.contains("table shared is the storage of dataset APP.ONE"),
@@ -259,7 +261,7 @@ async fn an_earlier_versions_catalog_carries_over_and_its_tables_stay_taken() {
             .await
             .unwrap_err(),
     );
-    assert_eq!((r15, code), (8, fdbk::INVALID_OPTIONS), "{message}");
+    assert_eq!((r15, code), (8, fdbk::INVALID_OPTIONS.0), "{message}");
     assert!(
         message.contains("table col_cust is the storage of dataset COL-CUST"),
         "{message}"

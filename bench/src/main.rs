@@ -336,7 +336,7 @@ async fn bench_store(
         let per = gets / connections as u64;
         let (elapsed, latency) = measure(&datasets, per, move |ds, c, i| async move {
             let (n, key) = sql::key(c, i, half);
-            let found = ds.get(0, RplOptions::direct(), &key, 0, 0, 1).await?;
+            let found = ds.reading(RplOptions::direct()).key(&key).records().await?;
             anyhow::ensure!(
                 found.len() == 1 && found[0].data == record(n),
                 "wrong record for key {n}"
@@ -364,7 +364,7 @@ async fn bench_store(
     let ds = &datasets[0];
     while read < target {
         let t = Instant::now();
-        match ds.get(0, RplOptions::sequential(), &[], 0, 0, 1000).await {
+        match ds.browse(1000).await {
             Ok(batch) => {
                 read += batch.len() as u64;
                 latency
@@ -422,15 +422,10 @@ async fn big_csv(count: u64) -> Result<Vec<String>> {
     vsam_client::define(&conn, bench_spec("BENCH.BIG")).await?;
     let ds = Dataset::open(&conn, "BENCH.BIG", OpenIntent::Input, 1).await?;
     let started = Instant::now();
-    ds.get(
-        0,
-        RplOptions::direct(),
-        format!("{:010}", count / 2).as_bytes(),
-        0,
-        0,
-        1,
-    )
-    .await?;
+    ds.reading(RplOptions::direct())
+        .key(format!("{:010}", count / 2).as_bytes())
+        .records()
+        .await?;
     let opened = started.elapsed();
     let started = Instant::now();
     ds.point(
@@ -443,7 +438,7 @@ async fn big_csv(count: u64) -> Result<Vec<String>> {
     .await?;
     let mut read = 0u64;
     loop {
-        match ds.get(0, RplOptions::sequential(), &[], 0, 0, 1000).await {
+        match ds.browse(1000).await {
             Ok(batch) => read += batch.len() as u64,
             Err(e) if e.is_end_of_data() => break,
             Err(e) => return Err(e.into()),
@@ -455,15 +450,10 @@ async fn big_csv(count: u64) -> Result<Vec<String>> {
     let started = Instant::now();
     for i in 0..gets {
         let n = i.wrapping_mul(2_654_435_761) % count;
-        ds.get(
-            0,
-            RplOptions::direct(),
-            format!("{n:010}").as_bytes(),
-            0,
-            0,
-            1,
-        )
-        .await?;
+        ds.reading(RplOptions::direct())
+            .key(format!("{n:010}").as_bytes())
+            .records()
+            .await?;
     }
     let random = started.elapsed();
     server.stop().await;

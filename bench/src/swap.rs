@@ -121,28 +121,18 @@ async fn client(
         let started = Instant::now();
         match seed % 10 {
             0..7 => {
-                ds.get(
-                    0,
-                    RplOptions::direct(),
-                    format!("{key:010}").as_bytes(),
-                    0,
-                    0,
-                    1,
-                )
-                .await?;
+                ds.reading(RplOptions::direct())
+                    .key(format!("{key:010}").as_bytes())
+                    .records()
+                    .await?;
             }
             7..9 => {
                 let key = key - key % CONNECTIONS as u64 + id; // its own keys: no waiting on locks
                 let key = key.min(records - 1);
-                ds.get(
-                    0,
-                    RplOptions::direct().update(),
-                    format!("{key:010}").as_bytes(),
-                    0,
-                    0,
-                    1,
-                )
-                .await?;
+                ds.reading(RplOptions::direct().update())
+                    .key(format!("{key:010}").as_bytes())
+                    .records()
+                    .await?;
                 ds.put(
                     0,
                     RplOptions::direct().update(),

@@ -341,7 +341,7 @@ impl MappedFile {
         match link.run(async move { dataset.get(BROWSE, options, &[], 0, 0, 1).await }) {
             Ok(mut records) => Ok(records.pop().map(|r| self.record_key(&r))),
             Err(Failure::Vsam(e))
-                if matches!(e.status.fdbk, fdbk::NOT_FOUND | fdbk::END_OF_DATA) =>
+                if matches!(e.status.feedback(), fdbk::NOT_FOUND | fdbk::END_OF_DATA) =>
             {
                 Ok(None)
             }

@@ -226,7 +226,7 @@ fn not_there(error: &vsam_client::ClientError) -> bool {
     error.vsam().is_some_and(|e| {
         e.status.r15 == 8
             && matches!(
-                e.status.fdbk,
+                e.status.feedback(),
                 fdbk::NOT_FOUND | fdbk::END_OF_DATA | fdbk::INVALID_RRN
             )
     })

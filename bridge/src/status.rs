@@ -1,7 +1,7 @@
 //! COBOL FILE STATUS values the bridge sets, and how a VSAM answer maps to
 //! them for each kind of statement.
 
-use vsam_protocol::{fdbk, open_error, r15};
+use vsam_protocol::{Fdbk, OpenError, fdbk, open_error, r15};
 
 /// FILE STATUS: two ASCII digits.
 pub type FileStatus = [u8; 2];
@@ -52,7 +52,7 @@ pub const RECORD_LOCKED: FileStatus = *b"51";
 
 /// The FILE STATUS of a VSAM answer with a non-zero return code.
 pub fn of_vsam(r15_value: u8, fdbk_value: u8) -> FileStatus {
-    match (r15_value, fdbk_value) {
+    match (r15_value, Fdbk(fdbk_value)) {
         (r15::OK, fdbk::DUPLICATE_KEY) => DUPLICATE_ALTERNATE,
         (r15::OK, _) => OK,
         (r15::PHYSICAL, _) => PERMANENT,
@@ -66,11 +66,14 @@ pub fn of_vsam(r15_value: u8, fdbk_value: u8) -> FileStatus {
         (_, fdbk::EXCLUSIVE_CONTROL) => RECORD_LOCKED,
         (_, fdbk::NO_GET_UPDATE) => NO_READ,
         (_, fdbk::INVALID_LENGTH) | (_, fdbk::LENGTH_CHANGED) => RECORD_LENGTH,
-        (_, open_error::NOT_FOUND) => FILE_MISSING,
-        (_, open_error::INVALID_OPTIONS)
-        | (_, open_error::NOT_AVAILABLE)
-        | (_, open_error::NOT_AUTHORIZED) => OPEN_NOT_ALLOWED,
-        _ => PERMANENT,
+        // No FDBK shares a value with an OPEN error code.
+        _ => match OpenError(fdbk_value) {
+            open_error::NOT_FOUND => FILE_MISSING,
+            open_error::INVALID_OPTIONS
+            | open_error::NOT_AVAILABLE
+            | open_error::NOT_AUTHORIZED => OPEN_NOT_ALLOWED,
+            _ => PERMANENT,
+        },
     }
 }
 
@@ -87,11 +90,12 @@ mod tests {
     #[test]
     fn a_record_held_by_another_program_is_status_51_not_a_permanent_error() {
         assert_eq!(
-            of_vsam(r15::LOGICAL, fdbk::EXCLUSIVE_CONTROL),
+            of_vsam(r15::LOGICAL, fdbk::EXCLUSIVE_CONTROL.0),
             RECORD_LOCKED
         );
-        assert_eq!(&of_vsam(r15::LOGICAL, fdbk::EXCLUSIVE_CONTROL), b"51");
+        assert_eq!(&of_vsam(r15::LOGICAL, fdbk::EXCLUSIVE_CONTROL.0), b"51");
         assert_eq!(of_vsam(r15::PHYSICAL, 0), PERMANENT);
-        assert_eq!(of_vsam(r15::LOGICAL, fdbk::NOT_FOUND), NOT_FOUND);
+        assert_eq!(of_vsam(r15::LOGICAL, fdbk::NOT_FOUND.0), NOT_FOUND);
+        assert_eq!(of_vsam(r15::LOGICAL, open_error::NOT_FOUND.0), FILE_MISSING);
     }
 }

@@ -115,8 +115,10 @@ impl Dataset {
         }
     }
 
-    /// GET with explicit options: `key` for KSDS, `address` for an RBA or
-    /// RRN, `max_records` > 1 for a batched sequential GET.
+    /// GET with every field given: `key` for KSDS, `address` for an RBA or
+    /// RRN, `max_records` > 1 for a batched sequential GET. Most callers
+    /// read better with [`Dataset::read`], [`Dataset::next`],
+    /// [`Dataset::browse`] or [`Dataset::reading`].
     pub async fn get(
         &self,
         string: u16,
@@ -129,6 +131,49 @@ impl Dataset {
         self.get_with_status(string, options, key, generic_length, address, max_records)
             .await
             .map(|(records, _)| records)
+    }
+
+    /// A GET to build with named parts: `ds.reading(RplOptions::direct())
+    /// .key(b"K001").records()`. Unset parts are string 0, no key, address
+    /// 0 and one record.
+    pub fn reading(&self, options: RplOptions) -> Read<'_> {
+        Read {
+            dataset: self,
+            string: 0,
+            options,
+            key: Vec::new(),
+            generic_length: 0,
+            address: 0,
+            max_records: 1,
+        }
+    }
+
+    /// The record with this key: a direct keyed GET on string 0.
+    pub async fn read(&self, key: &[u8]) -> Result<Record, ClientError> {
+        self.reading(RplOptions::direct()).key(key).record().await
+    }
+
+    /// The record with this key, held for update (GET UPD) on string 0
+    /// until a PUT UPD, ERASE or ENDREQ lets it go.
+    pub async fn read_for_update(&self, key: &[u8]) -> Result<Record, ClientError> {
+        self.reading(RplOptions::direct().update())
+            .key(key)
+            .record()
+            .await
+    }
+
+    /// The next record in sequence on string 0 (from the start, or from
+    /// where a POINT or an earlier GET left the string).
+    pub async fn next(&self) -> Result<Record, ClientError> {
+        self.reading(RplOptions::sequential()).record().await
+    }
+
+    /// Up to `batch` next records in sequence on string 0, in one request.
+    pub async fn browse(&self, batch: u32) -> Result<Vec<Record>, ClientError> {
+        self.reading(RplOptions::sequential())
+            .batch(batch)
+            .records()
+            .await
     }
 
     /// GET, also returning the successful status: FDBK X'08' (R15=0) says
@@ -151,6 +196,10 @@ impl Dataset {
             max_records,
         });
         self.records_and_status(request, "GET").await
+    }
+
+    async fn send_get(&self, get: Get) -> Result<(Vec<Record>, Status), ClientError> {
+        self.records_and_status(Request::Get(get), "GET").await
     }
 
     /// PUT, also returning the successful status: FDBK X'08' (R15=0) says
@@ -326,5 +375,83 @@ impl Dataset {
             "CLOSE",
         )
         .map(drop)
+    }
+}
+
+/// A GET being built ([`Dataset::reading`]): each part named, the rest left
+/// at string 0, no key, address 0, one record.
+#[must_use = "a GET is sent by records(), record() or with_status()"]
+pub struct Read<'a> {
+    dataset: &'a Dataset,
+    string: u16,
+    options: RplOptions,
+    key: Vec<u8>,
+    generic_length: u16,
+    address: u64,
+    max_records: u32,
+}
+
+impl Read<'_> {
+    /// On this string instead of string 0.
+    pub fn on(mut self, string: u16) -> Self {
+        self.string = string;
+        self
+    }
+
+    /// The search key (a KSDS, or a path's alternate key).
+    pub fn key(mut self, key: &[u8]) -> Self {
+        self.key = key.to_vec();
+        self
+    }
+
+    /// Only the first `length` bytes of the key count (with
+    /// `RplOptions::generic()`).
+    pub fn generic(mut self, length: u16) -> Self {
+        self.generic_length = length;
+        self
+    }
+
+    /// The RBA (ESDS) or relative record number (RRDS) to read.
+    pub fn at(mut self, address: u64) -> Self {
+        self.address = address;
+        self
+    }
+
+    /// Up to `records` records in one answer (sequential GETs).
+    pub fn batch(mut self, records: u32) -> Self {
+        self.max_records = records;
+        self
+    }
+
+    /// Sends the GET; the records it answered.
+    pub async fn records(self) -> Result<Vec<Record>, ClientError> {
+        self.with_status().await.map(|(records, _)| records)
+    }
+
+    /// Sends the GET; the one record it answered.
+    pub async fn record(self) -> Result<Record, ClientError> {
+        self.records()
+            .await?
+            .into_iter()
+            .next()
+            .ok_or_else(|| ClientError::Unexpected {
+                request: "GET",
+                detail: "a successful GET answered no record".into(),
+            })
+    }
+
+    /// Sends the GET; its records and its successful status (FDBK X'08'
+    /// through a path says another record with the same alternate key
+    /// follows).
+    pub async fn with_status(self) -> Result<(Vec<Record>, Status), ClientError> {
+        let get = Get {
+            target: self.dataset.target(self.string),
+            options: self.options.to_bits(),
+            key: self.key,
+            generic_length: self.generic_length,
+            address: self.address,
+            max_records: self.max_records,
+        };
+        self.dataset.send_get(get).await
     }
 }

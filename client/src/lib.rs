@@ -8,9 +8,19 @@
 //! # async fn demo() -> Result<(), vsam_client::ClientError> {
 //! use vsam_client::{Connection, OpenIntent, RplOptions};
 //! let conn = Connection::connect("127.0.0.1:2387").await?;
-//! let ds = vsam_client::Dataset::open(&conn, "PROD.CUST", OpenIntent::Update, 1).await?;
+//! let ds = vsam_client::Dataset::open(&conn, "PROD.CUST", OpenIntent::Update, 2).await?;
 //! ds.put(0, RplOptions::direct(), 0, b"00000001SMITH".to_vec()).await?;
-//! let record = ds.get(0, RplOptions::direct(), b"00000001", 0, 0, 1).await?;
+//! let record = ds.read(b"00000001").await?;
+//! let following = ds.browse(100).await?; // the next 100 records
+//! // Any GET, its parts named: on string 1, the first record whose key
+//! // starts with 0000.
+//! let first = ds
+//!     .reading(RplOptions::direct().generic())
+//!     .on(1)
+//!     .key(b"0000")
+//!     .generic(4)
+//!     .record()
+//!     .await?;
 //! # Ok(()) }
 //! ```
 
@@ -23,7 +33,7 @@ mod transport;
 
 pub use catalog::{bldindex, define, define_aix, define_path, delete, info, list, ping};
 pub use connection::Connection;
-pub use dataset::{ChainOutcome, Dataset};
+pub use dataset::{ChainOutcome, Dataset, Read};
 pub use error::{ClientError, VsamError};
 pub use transport::{ConnectOptions, TlsOptions};
 pub use vsam_protocol::{

@@ -384,6 +384,24 @@ impl Catalog {
         self.entries.lock().unwrap().get(name).cloned()
     }
 
+    /// The alternate indexes over `base`, and the paths over it or over
+    /// them: what a DELETE of `base` deletes with it.
+    pub fn related(&self, base: &str) -> (Vec<DatasetDef>, Vec<DatasetDef>) {
+        let all = self.list("**");
+        let indexes: Vec<DatasetDef> = all
+            .iter()
+            .filter(|def| matches!(&def.relation, Some(Relation::Aix { base: b, .. }) if b == base))
+            .cloned()
+            .collect();
+        let paths = all
+            .into_iter()
+            .filter(|def| {
+                matches!(&def.relation, Some(Relation::Path { aix }) if *aix == base || indexes.iter().any(|i| i.name == *aix))
+            })
+            .collect();
+        (indexes, paths)
+    }
+
     /// Entries whose names match a pattern, in name order.
     pub fn list(&self, pattern: &str) -> Vec<DatasetDef> {
         let pattern = if pattern.is_empty() {

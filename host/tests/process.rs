@@ -77,7 +77,7 @@ async fn read_all(address: &str) -> BTreeMap<Vec<u8>, Vec<u8>> {
         .unwrap();
     let mut all = BTreeMap::new();
     loop {
-        match ds.get(0, RplOptions::sequential(), &[], 0, 0, 1000).await {
+        match ds.browse(1000).await {
             Ok(batch) => all.extend(batch.into_iter().map(|r| (r.key, r.data))),
             Err(e) if e.is_end_of_data() => return all,
             Err(e) => panic!("{e}"),
@@ -176,7 +176,9 @@ async fn acknowledged_writes_survive_kill_9() {
             };
             let result: Result<(), ClientError> = async {
                 if update {
-                    ds.get(0, RplOptions::direct().update(), &key, 0, 0, 1)
+                    ds.reading(RplOptions::direct().update())
+                        .key(&key)
+                        .records()
                         .await?;
                     ds.put(0, RplOptions::direct().update(), 0, record.clone())
                         .await?;
@@ -699,7 +701,9 @@ async fn a_rollback_after_kill_9_at_any_moment_after_the_cutover_loses_nothing()
             };
             let result: Result<(), ClientError> = async {
                 if old.is_some() {
-                    ds.get(0, RplOptions::direct().update(), &key, 0, 0, 1)
+                    ds.reading(RplOptions::direct().update())
+                        .key(&key)
+                        .records()
                         .await?;
                 }
                 match (&old, &new) {
@@ -876,11 +880,8 @@ async fn a_lost_catalog_stops_vsamrd_and_a_define_must_fit_the_stored_records() 
     let ds = Dataset::open(&conn, "CRASH.KSDS", OpenIntent::Input, 1)
         .await
         .unwrap();
-    let found = ds
-        .get(0, RplOptions::direct(), b"K00001", 0, 0, 1)
-        .await
-        .unwrap();
-    assert_eq!(found[0].data, b"K00001-stored");
+    let found = ds.read(b"K00001").await.unwrap();
+    assert_eq!(found.data, b"K00001-stored");
     server.child.kill().unwrap();
     let _ = server.child.wait();
 }
@@ -899,7 +900,7 @@ async fn through_path(conn: &Connection, path: &str, low: &[u8]) -> Vec<(Vec<u8>
         return all;
     }
     loop {
-        match ds.get(0, RplOptions::sequential(), &[], 0, 0, 100).await {
+        match ds.browse(100).await {
             Ok(batch) => all.extend(batch.into_iter().map(|r| (r.key, r.data))),
             Err(e) if e.is_end_of_data() => break,
             Err(e) => panic!("{path}: {e}"),
@@ -918,7 +919,7 @@ async fn indexes_agree(address: &str, round: u64) {
         .unwrap();
     let mut base = BTreeMap::new();
     loop {
-        match ds.get(0, RplOptions::sequential(), &[], 0, 0, 1000).await {
+        match ds.browse(1000).await {
             Ok(batch) => base.extend(batch.into_iter().map(|r| (r.key, r.data))),
             Err(e) if e.is_end_of_data() => break,
             Err(e) => panic!("{e}"),

@@ -16,11 +16,11 @@ pub mod options;
 pub mod wire;
 
 pub use codec::{FrameCodec, FrameError, Incoming, answer_frame_len, encode_frame};
-pub use codes::{Status, fdbk, file_status, open_error, r15};
+pub use codes::{Fdbk, OpenError, Status, fdbk, file_status, open_error, r15};
 pub use message::{
     AixSpec, Answer, ChainedRecord, DatasetSpec, Get, Hello, MIN_CLIENT_FRAME, Message, Open,
-    OpenIntent, Organization, PathSpec, Point, Put, PutChain, Record, Request, StringRef, Welcome,
-    access, kind, protocol_error,
+    OpenIntent, Organization, PathSpec, Point, Put, PutChain, Record, Request, StringRef, Verb,
+    Welcome, access, kind, protocol_error,
 };
 pub use options::{Access, Intent, OptionConflict, Processing, RplOptions};
 pub use wire::DecodeError;

@@ -768,35 +768,120 @@ impl Message for Request {
     }
 }
 
-impl Request {
-    /// The request's name as VSAM and IDCAMS users know it (`GET`, `DEFINE`...).
-    pub fn name(&self) -> &'static str {
-        request_name(self.kind())
+/// What a request asks for, as a value: the server routes on it and names
+/// it in every message, so that no code compares request names as text.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Verb {
+    Hello,
+    Ping,
+    Open,
+    Close,
+    Get,
+    Put,
+    PutChain,
+    Erase,
+    Point,
+    EndReq,
+    Define,
+    Delete,
+    Info,
+    List,
+    DefineAix,
+    DefinePath,
+    BldIndex,
+}
+
+impl Verb {
+    /// The verb of a request kind byte; `None` for a kind this version
+    /// does not know.
+    pub fn of_kind(kind_byte: u8) -> Option<Self> {
+        Some(match kind_byte {
+            kind::HELLO => Self::Hello,
+            kind::PING => Self::Ping,
+            kind::OPEN => Self::Open,
+            kind::CLOSE => Self::Close,
+            kind::GET => Self::Get,
+            kind::PUT => Self::Put,
+            kind::PUT_CHAIN => Self::PutChain,
+            kind::ERASE => Self::Erase,
+            kind::POINT => Self::Point,
+            kind::ENDREQ => Self::EndReq,
+            kind::DEFINE => Self::Define,
+            kind::DELETE => Self::Delete,
+            kind::INFO => Self::Info,
+            kind::LIST => Self::List,
+            kind::DEFINE_AIX => Self::DefineAix,
+            kind::DEFINE_PATH => Self::DefinePath,
+            kind::BLDINDEX => Self::BldIndex,
+            _ => return None,
+        })
+    }
+
+    /// The name VSAM and IDCAMS users know the request by (`GET`,
+    /// `PUT CHAIN`, `DEFINE AIX`...).
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Hello => "HELLO",
+            Self::Ping => "PING",
+            Self::Open => "OPEN",
+            Self::Close => "CLOSE",
+            Self::Get => "GET",
+            Self::Put => "PUT",
+            Self::PutChain => "PUT CHAIN",
+            Self::Erase => "ERASE",
+            Self::Point => "POINT",
+            Self::EndReq => "ENDREQ",
+            Self::Define => "DEFINE",
+            Self::Delete => "DELETE",
+            Self::Info => "INFO",
+            Self::List => "LIST",
+            Self::DefineAix => "DEFINE AIX",
+            Self::DefinePath => "DEFINE PATH",
+            Self::BldIndex => "BLDINDEX",
+        }
     }
 }
 
-/// The name of a request kind, for messages.
-pub fn request_name(kind_byte: u8) -> &'static str {
-    match kind_byte {
-        kind::HELLO => "HELLO",
-        kind::PING => "PING",
-        kind::OPEN => "OPEN",
-        kind::CLOSE => "CLOSE",
-        kind::GET => "GET",
-        kind::PUT => "PUT",
-        kind::PUT_CHAIN => "PUT CHAIN",
-        kind::ERASE => "ERASE",
-        kind::POINT => "POINT",
-        kind::ENDREQ => "ENDREQ",
-        kind::DEFINE => "DEFINE",
-        kind::DELETE => "DELETE",
-        kind::INFO => "INFO",
-        kind::LIST => "LIST",
-        kind::DEFINE_AIX => "DEFINE AIX",
-        kind::DEFINE_PATH => "DEFINE PATH",
-        kind::BLDINDEX => "BLDINDEX",
-        _ => "UNKNOWN",
+impl std::fmt::Display for Verb {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
     }
+}
+
+impl Request {
+    /// What the request asks for.
+    pub fn verb(&self) -> Verb {
+        match self {
+            Request::Hello(_) => Verb::Hello,
+            Request::Ping => Verb::Ping,
+            Request::Open(_) => Verb::Open,
+            Request::Close { .. } => Verb::Close,
+            Request::Get(_) => Verb::Get,
+            Request::Put(_) => Verb::Put,
+            Request::PutChain(_) => Verb::PutChain,
+            Request::Erase { .. } => Verb::Erase,
+            Request::Point(_) => Verb::Point,
+            Request::EndReq { .. } => Verb::EndReq,
+            Request::Define(_) => Verb::Define,
+            Request::Delete { .. } => Verb::Delete,
+            Request::Info { .. } => Verb::Info,
+            Request::List { .. } => Verb::List,
+            Request::DefineAix(_) => Verb::DefineAix,
+            Request::DefinePath(_) => Verb::DefinePath,
+            Request::BldIndex { .. } => Verb::BldIndex,
+        }
+    }
+
+    /// The request's name as VSAM and IDCAMS users know it (`GET`, `DEFINE`...).
+    pub fn name(&self) -> &'static str {
+        self.verb().name()
+    }
+}
+
+/// The name of a request kind, for messages (`UNKNOWN` for a kind this
+/// version does not know).
+pub fn request_name(kind_byte: u8) -> &'static str {
+    Verb::of_kind(kind_byte).map_or("UNKNOWN", Verb::name)
 }
 
 fn put_status(out: &mut BytesMut, status: &Status) {

@@ -170,7 +170,9 @@ pub async fn run(args: &crate::Args, services: &mut Services) -> Result<bool> {
                 record.resize(RECORD_LENGTH, b'-');
                 ds.put(0, RplOptions::direct(), 0, record).await.map(drop)
             } else {
-                ds.get(0, RplOptions::direct(), &key(site.key, n), 0, 0, 1)
+                ds.reading(RplOptions::direct())
+                    .key(&key(site.key, n))
+                    .records()
                     .await
                     .map(drop)
             };
@@ -201,7 +203,11 @@ pub async fn run(args: &crate::Args, services: &mut Services) -> Result<bool> {
     let sleeper = tokio::spawn(async move {
         let conn = Connection::connect(&sleeper_address).await?;
         let ds = Dataset::open(&conn, "HOSTILE.KSDS", OpenIntent::Input, 1).await?;
-        let _ = ds.get(0, RplOptions::direct(), b"SLEP9999", 0, 0, 1).await;
+        let _ = ds
+            .reading(RplOptions::direct())
+            .key(b"SLEP9999")
+            .records()
+            .await;
         Ok::<_, anyhow::Error>(())
     });
     tokio::time::sleep(Duration::from_millis(100)).await;
@@ -304,11 +310,15 @@ async fn bystanders(address: String, dataset: &'static str) -> Result<(Duration,
         let asked = Instant::now();
         // Not found is the expected answer: the key was never written.
         let _ = same
-            .get(0, RplOptions::direct(), b"GOOD0001", 0, 0, 1)
+            .reading(RplOptions::direct())
+            .key(b"GOOD0001")
+            .records()
             .await;
         longest = longest.max(asked.elapsed());
         match healthy
-            .get(0, RplOptions::direct(), b"GOOD0001", 0, 0, 1)
+            .reading(RplOptions::direct())
+            .key(b"GOOD0001")
+            .records()
             .await
         {
             Err(e) if e.vsam().is_some_and(|v| v.r15() == 8) => {}

@@ -123,7 +123,9 @@ async fn write_until_killed(
                 let version = ledger.new_version();
                 let record = ledger.record(&key, version);
                 let result = async {
-                    ds.get(0, RplOptions::direct().update(), &key, 0, 0, 1)
+                    ds.reading(RplOptions::direct().update())
+                        .key(&key)
+                        .records()
                         .await?;
                     ds.put(0, RplOptions::direct().update(), 0, record).await?;
                     Ok(())
@@ -133,7 +135,9 @@ async fn write_until_killed(
             }
             (70..80, Some(key)) => {
                 let result = async {
-                    ds.get(0, RplOptions::direct().update(), &key, 0, 0, 1)
+                    ds.reading(RplOptions::direct().update())
+                        .key(&key)
+                        .records()
                         .await?;
                     ds.erase(0).await
                 }

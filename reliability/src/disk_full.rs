@@ -363,7 +363,7 @@ async fn one(store: Store, rng: &mut Rng) -> Result<Row> {
             unreachable!("a present key")
         };
         row.reads_while_full.1 += 1;
-        if let Ok(records) = ds.get(0, RplOptions::direct(), &key, 0, 0, 1).await
+        if let Ok(records) = ds.reading(RplOptions::direct()).key(&key).records().await
             && records.first().map(|r| r.data.clone()) == Some(ledger.record(&key, version))
         {
             row.reads_while_full.0 += 1;

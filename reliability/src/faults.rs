@@ -360,7 +360,7 @@ async fn work(
                     .map_err(|e| e.to_string())
             } else {
                 let key = crate::records::key(99, next);
-                match ds.get(0, RplOptions::direct(), &key, 0, 0, 1).await {
+                match ds.reading(RplOptions::direct()).key(&key).records().await {
                     Err(e)
                         if e.vsam()
                             .is_some_and(|v| v.fdbk() == vsam_protocol::fdbk::NOT_FOUND) =>
@@ -376,7 +376,9 @@ async fn work(
             if rng.below(5) == 0 {
                 next += 1;
                 async {
-                    ds.get(0, RplOptions::direct().update(), &key, 0, 0, 1)
+                    ds.reading(RplOptions::direct().update())
+                        .key(&key)
+                        .records()
                         .await?;
                     ds.put(0, RplOptions::direct().update(), 0, record(&key, next))
                         .await
@@ -385,7 +387,7 @@ async fn work(
                 .map(drop)
                 .map_err(|e| e.to_string())
             } else {
-                match ds.get(0, RplOptions::direct(), &key, 0, 0, 1).await {
+                match ds.reading(RplOptions::direct()).key(&key).records().await {
                     Ok(records) if records.len() == 1 && records[0].key == key => Ok(()),
                     other => Err(format!("GET: {other:?}")),
                 }

@@ -231,7 +231,7 @@ async fn write(
                     unreachable!("a present key")
                 };
                 let expected = writer.ledger.record(&key, version);
-                let result = ds.get(0, RplOptions::direct(), &key, 0, 0, 1).await;
+                let result = ds.reading(RplOptions::direct()).key(&key).records().await;
                 if let Ok(records) = &result
                     && records.first().map(|r| &r.data) != Some(&expected)
                 {

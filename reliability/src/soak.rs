@@ -239,7 +239,7 @@ async fn work(
         let result: Result<(), String> = match roll {
             0..4 => {
                 let key = shared_key(rng.below(SHARED));
-                match ds.get(0, RplOptions::direct(), &key, 0, 0, 1).await {
+                match ds.reading(RplOptions::direct()).key(&key).records().await {
                     Ok(found)
                         if found.len() == 1
                             && records::version_of(&key, &found[0].data) == Some(0) =>
@@ -254,7 +254,7 @@ async fn work(
                 let browse = async {
                     ds.point(0, RplOptions::sequential().greater_or_equal(), &from, 0, 0)
                         .await?;
-                    ds.get(0, RplOptions::sequential(), &[], 0, 0, 20).await
+                    ds.browse(20).await
                 };
                 match browse.await {
                     Ok(found) if found.len() == 20 && found[0].key == from => Ok(()),
@@ -274,7 +274,9 @@ async fn work(
                     ),
                     (Some(_), 0) => (
                         async {
-                            ds.get(0, RplOptions::direct().update(), &key, 0, 0, 1)
+                            ds.reading(RplOptions::direct().update())
+                                .key(&key)
+                                .records()
                                 .await?;
                             ds.put(0, RplOptions::direct().update(), 0, record).await
                         }
@@ -284,7 +286,9 @@ async fn work(
                     ),
                     (Some(_), _) => (
                         async {
-                            ds.get(0, RplOptions::direct().update(), &key, 0, 0, 1)
+                            ds.reading(RplOptions::direct().update())
+                                .key(&key)
+                                .records()
                                 .await?;
                             ds.erase(0).await
                         }
@@ -303,7 +307,7 @@ async fn work(
             _ => {
                 let slot = rng.below(SLOTS);
                 let key = slot_key(connection, slot);
-                let result = ds.get(0, RplOptions::direct(), &key, 0, 0, 1).await;
+                let result = ds.reading(RplOptions::direct()).key(&key).records().await;
                 match (result, outcome.slots[slot as usize]) {
                     (Ok(found), Some(v))
                         if records::version_of(&key, &found[0].data) == Some(v) =>

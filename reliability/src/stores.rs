@@ -4,7 +4,7 @@
 use crate::ledger::Records;
 use crate::records::KEY_LENGTH;
 use anyhow::Result;
-use vsam_client::{Connection, Dataset, DatasetSpec, OpenIntent, Organization, RplOptions};
+use vsam_client::{Connection, Dataset, DatasetSpec, OpenIntent, Organization};
 use vsam_conformance::{Postgres, SeaweedFs};
 
 /// A backend of the matrix.
@@ -101,7 +101,7 @@ pub async fn read_all(address: &str, dataset: &str) -> Result<Records> {
     let ds = Dataset::open(&conn, dataset, OpenIntent::Input, 1).await?;
     let mut all = Records::new();
     loop {
-        match ds.get(0, RplOptions::sequential(), &[], 0, 0, 1000).await {
+        match ds.browse(1000).await {
             Ok(batch) => all.extend(batch.into_iter().map(|r| (r.key, r.data))),
             Err(e) if e.is_end_of_data() => break,
             Err(e) => return Err(e.into()),

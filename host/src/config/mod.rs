@@ -5,6 +5,7 @@
 //! vsamrd refuses to start on it: a server that guesses around a bad config
 //! would route records to the wrong place.
 
+mod resolve;
 mod security;
 
 use crate::catalog::DatasetDef;
@@ -12,6 +13,7 @@ use crate::runtime::objects::{BucketSpec, S3Spec};
 pub use crate::runtime::settings::{BackendSettings, PluginSource};
 use crate::runtime::sql::DatabaseUrl;
 use crate::security::{AccessPolicy, TlsSettings};
+use resolve::Source;
 pub use security::{AccessConfig, ClientConfig, TlsConfig};
 use serde::Deserialize;
 use std::collections::BTreeMap;
@@ -19,9 +21,6 @@ use std::fmt;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use toml::Spanned;
-use vsam_plugin_sdk::codepage::CodePage;
-use vsam_plugin_sdk::naming::check_dataset_name;
-use vsam_protocol::Organization;
 
 /// `[server]`: where to listen and the limits every client lives with.
 #[derive(Debug, Clone, Deserialize)]
@@ -529,358 +528,16 @@ impl Config {
 
     /// Parses and checks config text; relative paths resolve against `base`.
     pub fn parse(text: &str, origin: &str, base: &Path) -> Result<Self, ConfigError> {
-        let file: ConfigFile = toml::from_str(text).map_err(|e| {
-            let line = e.span().map(|s| line_of(text, s.start));
-            ConfigError {
-                file: origin.to_string(),
-                line,
-                field: e
-                    .span()
-                    .map(|s| field_at(text, s.start))
-                    .unwrap_or_default(),
-                message: e.message().to_string(),
-            }
-        })?;
-        let err = |span: std::ops::Range<usize>, field: String, message: String| ConfigError {
-            file: origin.to_string(),
-            line: Some(line_of(text, span.start)),
-            field,
-            message,
-        };
-        let no_span = |field: &str, message: String| ConfigError {
-            file: origin.to_string(),
-            line: text
-                .lines()
-                .position(|l| {
-                    l.trim_start()
-                        .starts_with(field.rsplit('.').next().unwrap_or(field))
-                })
-                .map(|i| i + 1),
-            field: field.to_string(),
-            message,
-        };
-
-        let listen: SocketAddr = file.server.listen.parse().map_err(|_| {
-            no_span(
-                "server.listen",
-                format!(
-                    "{:?} is not an address like 127.0.0.1:2387",
-                    file.server.listen
-                ),
-            )
-        })?;
-        if file.server.max_frame < 1024 || file.server.max_frame > 1 << 28 {
-            return Err(no_span(
-                "server.max_frame",
-                "must be between 1024 and 268435456 bytes (256 MiB)".into(),
-            ));
-        }
-        if file.server.max_batch == 0 {
-            return Err(no_span("server.max_batch", "must be at least 1".into()));
-        }
-        let positive = [
-            ("server.max_connections", file.server.max_connections as u64),
-            (
-                "server.max_connections_per_address",
-                file.server.max_connections_per_address as u64,
-            ),
-            ("server.max_handshakes", file.server.max_handshakes as u64),
-            (
-                "server.max_handshakes_per_address",
-                file.server.max_handshakes_per_address as u64,
-            ),
-            (
-                "server.max_open_per_connection",
-                file.server.max_open_per_connection as u64,
-            ),
-            ("server.max_strings", u64::from(file.server.max_strings)),
-            ("server.max_record", u64::from(file.server.max_record)),
-            (
-                "server.handshake_timeout_secs",
-                file.server.handshake_timeout_secs,
-            ),
-            (
-                "server.request_timeout_secs",
-                file.server.request_timeout_secs,
-            ),
-        ];
-        if file.server.frame_memory_mb == Some(0) {
-            return Err(no_span(
-                "server.frame_memory_mb",
-                "must be at least 1 (or left out: a sixteenth of the machine's memory)".into(),
-            ));
-        }
-        if let Some((field, _)) = positive.iter().find(|(_, value)| *value == 0) {
-            return Err(no_span(field, "must be at least 1".into()));
-        }
-        if file.server.max_record > vsam_protocol::MAX_RECORD_LENGTH
-            || file.server.max_record > file.server.max_frame.saturating_sub(1024)
-        {
-            return Err(no_span(
-                "server.max_record",
-                format!(
-                    "a record must fit in a frame: at most {} bytes, and 1 KiB less than max_frame",
-                    vsam_protocol::MAX_RECORD_LENGTH
-                ),
-            ));
-        }
-        let mut server = file.server.clone();
-        if server.data_dir.is_relative() {
-            server.data_dir = base.join(&server.data_dir);
-        }
-
-        let admin = AdminSettings {
-            enabled: file.admin.enabled,
-            listen: file
-                .admin
-                .listen
-                .as_ref()
-                .map(|address| {
-                    address.parse().map_err(|_| {
-                        no_span(
-                            "admin.listen",
-                            format!("{address:?} is not an address like 127.0.0.1:2388"),
-                        )
-                    })
-                })
-                .transpose()?,
-            token_file: match &file.admin.token_file {
-                Some(path) if path.is_relative() => base.join(path),
-                Some(path) => path.clone(),
-                None => server.data_dir.join("admin.token"),
-            },
-            watch_files: file.admin.watch_files,
-        };
-
-        let mut plugins = BTreeMap::new();
-        for (name, plugin) in &file.plugins {
-            let path = plugin.path.get_ref();
-            let source = match path.strip_prefix("builtin:") {
-                Some(builtin) if crate::runtime::builtin::names().contains(&builtin) => {
-                    PluginSource::Builtin(builtin.to_string())
-                }
-                Some(builtin) => {
-                    return Err(err(
-                        plugin.path.span(),
-                        format!("plugins.{name}.path"),
-                        format!(
-                            "there is no builtin plugin {builtin:?}; builtins are {}",
-                            crate::runtime::builtin::names().join(", ")
-                        ),
-                    ));
-                }
-                None => PluginSource::File(base.join(path)),
-            };
-            plugins.insert(name.clone(), source);
-        }
-
-        let mut backends = BTreeMap::new();
-        for (name, backend) in &file.backends {
-            let plugin = backend.plugin.get_ref();
-            if !plugins.contains_key(plugin) {
-                return Err(err(
-                    backend.plugin.span(),
-                    format!("backends.{name}.plugin"),
-                    format!(
-                        "no plugin named {plugin:?}; add a [plugins.{plugin}] section or use one of: {}",
-                        key_list(&plugins)
-                    ),
-                ));
-            }
-            if backend.call_timeout_ms == 0
-                || backend.memory_limit_mb == 0
-                || backend.memory_limit_mb > 4096
-            {
-                return Err(no_span(
-                    &format!("backends.{name}"),
-                    "call_timeout_ms must be above 0 and memory_limit_mb between 1 and 4096".into(),
-                ));
-            }
-            let database = backend
-                .database
-                .as_ref()
-                .map(|url| {
-                    DatabaseUrl::parse(url.get_ref(), &server.data_dir)
-                        .map_err(|m| err(url.span(), format!("backends.{name}.database"), m))
-                })
-                .transpose()?;
-            let bucket = backend
-                .bucket
-                .as_ref()
-                .map(|bucket| {
-                    bucket
-                        .get_ref()
-                        .resolve(&server.data_dir)
-                        .map_err(|m| err(bucket.span(), format!("backends.{name}.bucket"), m))
-                })
-                .transpose()?;
-            let directory = backend
-                .directory
-                .as_ref()
-                .map(|d| {
-                    crate::paths::under_data_dir(&server.data_dir, d)
-                        .map_err(|m| no_span(&format!("backends.{name}.directory"), m))
-                })
-                .transpose()?;
-            if backend.readers > MAX_READERS {
-                return Err(no_span(
-                    &format!("backends.{name}.readers"),
-                    format!("at most {MAX_READERS} readers, not {}", backend.readers),
-                ));
-            }
-            if backend.readers > 0 && database.is_none() {
-                return Err(no_span(
-                    &format!("backends.{name}.readers"),
-                    "readers need the records in a database (`database = ...`): a plugin over files keeps them in its one instance".into(),
-                ));
-            }
-            backends.insert(
-                name.clone(),
-                BackendSettings {
-                    database,
-                    bucket,
-                    name: name.clone(),
-                    plugin: plugin.clone(),
-                    directory,
-                    log: backend.log,
-                    params: backend
-                        .params
-                        .iter()
-                        .map(|(k, v)| (k.clone(), v.clone()))
-                        .collect(),
-                    call_timeout_ms: backend.call_timeout_ms,
-                    memory_limit: backend.memory_limit_mb << 20,
-                    readers: backend.readers,
-                },
-            );
-        }
-        let known_backend =
-            |name: &Spanned<String>, field: String| -> Result<String, ConfigError> {
-                if backends.contains_key(name.get_ref()) {
-                    Ok(name.get_ref().clone())
-                } else {
-                    Err(err(
-                        name.span(),
-                        field,
-                        format!(
-                            "no backend named {:?}; configured backends: {}",
-                            name.get_ref(),
-                            key_list(&backends)
-                        ),
-                    ))
-                }
-            };
-
-        let mut rules = Vec::new();
-        for (i, rule) in file.routing.rules.iter().enumerate() {
-            let backend = known_backend(&rule.backend, format!("routing.rules[{i}].backend"))?;
-            let pattern = rule.pattern.get_ref().to_ascii_uppercase();
-            if !is_name_pattern(&pattern) {
-                return Err(err(
-                    rule.pattern.span(),
-                    format!("routing.rules[{i}].pattern"),
-                    format!(
-                        "{:?} is not a dataset name pattern (letters, digits, . * ** %)",
-                        rule.pattern.get_ref()
-                    ),
-                ));
-            }
-            rules.push((pattern, backend));
-        }
-        let default_backend = file
-            .routing
-            .default
-            .as_ref()
-            .map(|d| known_backend(d, "routing.default".into()))
-            .transpose()?;
-
-        let mut datasets: Vec<DatasetDef> = Vec::new();
-        for (i, ds) in file.datasets.iter().enumerate() {
-            let field = |f: &str| format!("datasets[{i}].{f}");
-            let name = ds.name.get_ref().to_ascii_uppercase();
-            check_dataset_name(&name).map_err(|m| err(ds.name.span(), field("name"), m))?;
-            if datasets.iter().any(|d| d.name == name) {
-                return Err(err(
-                    ds.name.span(),
-                    field("name"),
-                    format!("{name} is defined twice"),
-                ));
-            }
-            let organization: Organization = ds
-                .organization
-                .get_ref()
-                .parse()
-                .map_err(|m| err(ds.organization.span(), field("organization"), m))?;
-            let codepage = match &ds.codepage {
-                Some(cp) => cp
-                    .get_ref()
-                    .parse::<CodePage>()
-                    .map_err(|m| err(cp.span(), field("codepage"), m))?,
-                None => CodePage::Cp037,
-            };
-            let backend = match &ds.backend {
-                Some(b) => known_backend(b, field("backend"))?,
-                None => crate::catalog::route(&name, &rules, default_backend.as_deref())
-                    .ok_or_else(|| {
-                        err(
-                            ds.name.span(),
-                            field("backend"),
-                            format!(
-                                "no routing rule matches {name} and there is no routing.default"
-                            ),
-                        )
-                    })?,
-            };
-            let def = DatasetDef {
-                name,
-                organization,
-                key_offset: ds.key_offset,
-                key_length: ds.key_length,
-                min_record: ds
-                    .min_record_size
-                    .unwrap_or(if organization == Organization::Rrds {
-                        *ds.record_size.get_ref()
-                    } else {
-                        1
-                    }),
-                max_record: *ds.record_size.get_ref(),
-                codepage,
-                backend,
-                layout: match &ds.layout {
-                    Some(path) => Some(
-                        std::fs::read_to_string(base.join(path.get_ref())).map_err(|e| {
-                            err(
-                                path.span(),
-                                field("layout"),
-                                format!("cannot read copybook {}: {e}", path.get_ref()),
-                            )
-                        })?,
-                    ),
-                    None => None,
-                },
-                relation: None,
-            };
-            def.validate()
-                .map_err(|m| err(ds.record_size.span(), format!("datasets[{i}]"), m))?;
-            datasets.push(def);
-        }
-
-        let section_error = |(span, field, message): security::SectionError| match span {
-            Some(span) => err(span, field, message),
-            None => no_span(&field, message),
-        };
-        let tls = file
-            .tls
-            .as_ref()
-            .map(|tls| {
-                security::resolve_tls(tls.get_ref(), base).map_err(|(span, field, message)| {
-                    section_error((span.or(Some(tls.span())), field, message))
-                })
-            })
-            .transpose()?;
-        let access = security::resolve_access(&file.clients, &file.access, tls.as_ref())
-            .map_err(section_error)?;
-
+        let source = Source { text, origin, base };
+        let file = source.decode()?;
+        let (server, listen) = source.resolve_server(&file)?;
+        let admin = source.resolve_admin(&file, &server.data_dir)?;
+        let plugins = source.resolve_plugins(&file)?;
+        let backends = source.resolve_backends(&file, &plugins, &server.data_dir)?;
+        let (rules, default_backend) = source.resolve_routing(&file, &backends)?;
+        let datasets =
+            source.resolve_datasets(&file, &backends, &rules, default_backend.as_deref())?;
+        let (tls, access) = source.resolve_security(&file)?;
         Ok(Self {
             server,
             listen,

@@ -162,10 +162,7 @@ impl Migrations {
                 "{dataset} is an alternate index or a path: migrate its base cluster"
             ));
         }
-        if !crate::vsam::alternate::requests::related(&self.shared, &dataset)
-            .0
-            .is_empty()
-        {
+        if !self.shared.catalog.related(&dataset).0.is_empty() {
             return Err(format!(
                 "{dataset} has alternate indexes, which live migration does not move yet: DELETE them, migrate, then DEFINE them again and BLDINDEX"
             ));

@@ -15,7 +15,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
-use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, ReadBuf};
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, ReadBuf, ReadHalf, WriteHalf};
 use tokio::net::TcpStream;
 use tokio::sync::watch;
 use tokio_util::codec::{FramedRead, FramedWrite};
@@ -85,11 +85,31 @@ impl<R: AsyncRead + Unpin> AsyncRead for Timed<R> {
 /// its place among the connections from once its HELLO is accepted.
 pub(super) type Admission = (Place, Arc<ConnectionLimits>);
 
+/// What the transport settled about the client before its HELLO.
+enum Channel {
+    /// Plain TCP the listener takes.
+    Plain,
+    /// Plain TCP the listener's policy refuses, and why: the connection
+    /// still answers a text probe, then refuses the HELLO.
+    Refused(String),
+    /// TLS; `client` is the client its certificate names, if it showed one
+    /// that a `[[clients]]` entry lists.
+    Tls { client: Option<String> },
+}
+
+/// The connection as the handshake and the request loop see it.
+struct Peer<'a> {
+    address: SocketAddr,
+    shared: Arc<Shared>,
+    settings: &'a ServeSettings,
+    shutdown: watch::Receiver<bool>,
+}
+
 /// Serves one accepted TCP connection until it closes, fails a limit, or
 /// the server shuts down.
 pub(super) async fn serve(
     stream: TcpStream,
-    peer: SocketAddr,
+    address: SocketAddr,
     shared: Arc<Shared>,
     settings: &ServeSettings,
     admission: Admission,
@@ -99,50 +119,43 @@ pub(super) async fn serve(
     let started = Instant::now();
     let accepted = tokio::time::timeout(
         settings.handshake_timeout,
-        transport::accept(stream, peer, &settings.security),
+        transport::accept(stream, address, &settings.security),
     )
     .await;
     let accepted = match accepted {
         Ok(Ok(accepted)) => accepted,
         Ok(Err(error)) => {
-            tracing::info!(%peer, "connection closed before the handshake: {error}");
+            tracing::info!(peer = %address, "connection closed before the handshake: {error}");
             return;
         }
         Err(_) => {
-            tracing::info!(%peer, "closed: nothing (or no TLS handshake) within {:?}", settings.handshake_timeout);
+            tracing::info!(peer = %address, "closed: nothing (or no TLS handshake) within {:?}", settings.handshake_timeout);
             return;
         }
     };
     let remaining = settings.handshake_timeout.saturating_sub(started.elapsed());
+    let peer = Peer {
+        address,
+        shared,
+        settings,
+        shutdown,
+    };
     match accepted {
         Accepted::Plain { stream, refused } => {
-            run(
-                stream, peer, shared, settings, remaining, None, refused, admission, shutdown,
-            )
-            .await
+            let channel = refused.map_or(Channel::Plain, Channel::Refused);
+            run(stream, peer, channel, remaining, admission).await
         }
         Accepted::Tls {
             stream,
             certificate,
         } => {
-            let certificate_client = certificate.and_then(|certificate| {
-                shared
+            let client = certificate.and_then(|certificate| {
+                peer.shared
                     .access()
                     .client_for_certificate(&certificate)
                     .map(|client| client.name.clone())
             });
-            run(
-                *stream,
-                peer,
-                shared,
-                settings,
-                remaining,
-                Some(certificate_client),
-                None,
-                admission,
-                shutdown,
-            )
-            .await
+            run(*stream, peer, Channel::Tls { client }, remaining, admission).await
         }
     }
 }
@@ -155,132 +168,47 @@ struct Agreed {
     _place: Place,
 }
 
+type Reader<S> = FramedRead<Timed<ReadHalf<S>>, BudgetedCodec>;
+type Writer<S> = FramedWrite<WriteHalf<S>, ServerCodec>;
+
 /// The handshake and the request loop over an accepted transport.
-/// `tls` is `Some(client named by the certificate)` for TLS connections;
-/// `refused` refuses the client (after answering a text probe).
-#[allow(clippy::too_many_arguments)]
 async fn run<S>(
     stream: S,
-    peer: SocketAddr,
-    shared: Arc<Shared>,
-    settings: &ServeSettings,
+    mut peer: Peer<'_>,
+    channel: Channel,
     handshake_time: Duration,
-    tls: Option<Option<String>>,
-    refused: Option<String>,
-    (handshake, limits): Admission,
-    mut shutdown: watch::Receiver<bool>,
+    admission: Admission,
 ) where
     S: AsyncRead + AsyncWrite + Send + Unpin,
 {
-    let max_frame = shared.limits.max_frame as usize;
+    let max_frame = peer.shared.limits.max_frame as usize;
     let (read, write) = tokio::io::split(stream);
     let mut reader = FramedRead::new(
         Timed {
             inner: read,
             first_byte_at: None,
         },
-        BudgetedCodec::new(max_frame, settings.frame_budget.clone()),
+        BudgetedCodec::new(max_frame, peer.settings.frame_budget.clone()),
     );
     let mut writer = FramedWrite::new(write, ServerCodec::new(max_frame));
-
-    // Handshake: the first frame must be a HELLO of a major version we speak.
-    let first = tokio::select! {
-        _ = shutdown.changed() => return,
-        first = tokio::time::timeout(handshake_time, reader.next()) => first,
+    let Some(agreed) = handshake(
+        &mut reader,
+        &mut writer,
+        &mut peer,
+        channel,
+        handshake_time,
+        admission,
+    )
+    .await
+    else {
+        return;
     };
-    let outcome = match first {
-        Err(_) => Err(fatal(
-            protocol_error::HANDSHAKE_REQUIRED,
-            format!("no HELLO within {:?}", settings.handshake_timeout),
-        )),
-        Ok(None) => return,
-        Ok(Some(Ok(incoming))) => match incoming.message {
-            Ok(Request::Hello(hello))
-                if hello.major == PROTOCOL_MAJOR
-                    && hello.max_frame < vsam_protocol::MIN_CLIENT_FRAME =>
-            {
-                Err(fatal(
-                    protocol_error::LIMIT,
-                    format!(
-                        "the client's max_frame of {} bytes is below the {} bytes every client must accept",
-                        hello.max_frame,
-                        vsam_protocol::MIN_CLIENT_FRAME
-                    ),
-                ))
-            }
-            Ok(Request::Hello(hello)) if hello.major == PROTOCOL_MAJOR => {
-                match authenticate(&shared, &hello, tls.as_ref(), refused).and_then(|identity| {
-                    let place = limits
-                        .connections
-                        .admit(peer.ip())
-                        .map_err(|why| fatal(protocol_error::LIMIT, why))?;
-                    Ok((identity, place))
-                }) {
-                    Ok((identity, place)) => {
-                        let agreed = (hello.max_frame as usize).min(max_frame);
-                        writer.encoder_mut().set_max_frame(agreed);
-                        let welcome = Answer::Welcome(Welcome {
-                            major: PROTOCOL_MAJOR,
-                            minor: agreed_minor(hello.minor),
-                            max_frame: max_frame as u32,
-                            max_batch: shared.limits.max_batch,
-                            max_record: shared.limits.max_record,
-                            server: server_banner(),
-                        });
-                        tracing::debug!(%peer, client = %hello.client, %identity, tls = tls.is_some(), "handshake");
-                        if writer.send((incoming.id, welcome)).await.is_err() {
-                            return;
-                        }
-                        Ok(Agreed {
-                            identity,
-                            answer_frame: agreed,
-                            _place: place,
-                        })
-                    }
-                    Err(refusal) => Err(refusal),
-                }
-            }
-            Ok(Request::Hello(hello)) => Err(fatal(
-                protocol_error::VERSION,
-                format!(
-                    "client speaks protocol {}.{}, this server speaks {PROTOCOL_MAJOR}.{PROTOCOL_MINOR}; upgrade the older side",
-                    hello.major, hello.minor
-                ),
-            )),
-            Ok(other) => Err(fatal(
-                protocol_error::HANDSHAKE_REQUIRED,
-                format!("the first request must be HELLO, not {}", other.name()),
-            )),
-            Err(error) => Err(fatal(
-                protocol_error::NOT_A_CLIENT,
-                format!("not a redirector client: {error}"),
-            )),
-        },
-        Ok(Some(Err(error))) => {
-            if looks_like_text(reader.read_buffer()) {
-                let mut stream = writer.into_inner();
-                let line =
-                    vsam_protocol::identification(&server_banner(), PROTOCOL_MAJOR, PROTOCOL_MINOR);
-                let _ = stream.write_all(format!("{line}\r\n").as_bytes()).await;
-                let _ = stream.shutdown().await;
-                return;
-            }
-            Err(fatal(
-                protocol_error::NOT_A_CLIENT,
-                format!("not a redirector client: {error}"),
-            ))
-        }
-    };
-    drop(handshake);
-    let agreed = match outcome {
-        Ok(agreed) => agreed,
-        Err(refusal) => {
-            tracing::info!(%peer, "handshake refused: {refusal:?}");
-            let _ = tokio::time::timeout(settings.request_timeout, writer.send((0, refusal))).await;
-            return;
-        }
-    };
-
+    let Peer {
+        address: peer,
+        shared,
+        settings,
+        mut shutdown,
+    } = peer;
     let mut session = Session::new(shared, agreed.answer_frame, agreed.identity);
     let id = session.id();
     tracing::debug!(%peer, session = id, "connected");
@@ -406,20 +334,131 @@ async fn run<S>(
     tracing::debug!(%peer, session = id, "disconnected");
 }
 
+/// The handshake: the first frame must be a HELLO of a major version this
+/// server speaks, from a client it takes. Answers WELCOME and returns what
+/// was agreed, or answers the refusal (or a text probe) and returns `None`.
+async fn handshake<S>(
+    reader: &mut Reader<S>,
+    writer: &mut Writer<S>,
+    peer: &mut Peer<'_>,
+    channel: Channel,
+    handshake_time: Duration,
+    (place_in_handshakes, limits): Admission,
+) -> Option<Agreed>
+where
+    S: AsyncRead + AsyncWrite + Send + Unpin,
+{
+    let settings = peer.settings;
+    let first = tokio::select! {
+        _ = peer.shutdown.changed() => return None,
+        first = tokio::time::timeout(handshake_time, reader.next()) => first,
+    };
+    let refusal = match first {
+        Err(_) => fatal(
+            protocol_error::HANDSHAKE_REQUIRED,
+            format!("no HELLO within {:?}", settings.handshake_timeout),
+        ),
+        Ok(None) => return None,
+        Ok(Some(Ok(incoming))) => match incoming.message {
+            Ok(Request::Hello(hello)) => match agree(peer, &hello, &channel, &limits) {
+                Ok(agreed) => {
+                    writer.encoder_mut().set_max_frame(agreed.answer_frame);
+                    let welcome = Answer::Welcome(Welcome {
+                        major: PROTOCOL_MAJOR,
+                        minor: agreed_minor(hello.minor),
+                        max_frame: peer.shared.limits.max_frame,
+                        max_batch: peer.shared.limits.max_batch,
+                        max_record: peer.shared.limits.max_record,
+                        server: server_banner(),
+                    });
+                    tracing::debug!(peer = %peer.address, client = %hello.client, identity = %agreed.identity, tls = matches!(channel, Channel::Tls { .. }), "handshake");
+                    return writer
+                        .send((incoming.id, welcome))
+                        .await
+                        .ok()
+                        .map(|()| agreed);
+                }
+                Err(refusal) => refusal,
+            },
+            Ok(other) => fatal(
+                protocol_error::HANDSHAKE_REQUIRED,
+                format!("the first request must be HELLO, not {}", other.name()),
+            ),
+            Err(error) => fatal(
+                protocol_error::NOT_A_CLIENT,
+                format!("not a redirector client: {error}"),
+            ),
+        },
+        Ok(Some(Err(error))) => {
+            if looks_like_text(reader.read_buffer()) {
+                let stream = writer.get_mut();
+                let line =
+                    vsam_protocol::identification(&server_banner(), PROTOCOL_MAJOR, PROTOCOL_MINOR);
+                let _ = stream.write_all(format!("{line}\r\n").as_bytes()).await;
+                let _ = stream.shutdown().await;
+                return None;
+            }
+            fatal(
+                protocol_error::NOT_A_CLIENT,
+                format!("not a redirector client: {error}"),
+            )
+        }
+    };
+    drop(place_in_handshakes);
+    tracing::info!(peer = %peer.address, "handshake refused: {refusal:?}");
+    let _ = tokio::time::timeout(settings.request_timeout, writer.send((0, refusal))).await;
+    None
+}
+
+/// Checks a HELLO: its version, its frame size, who the client is, and
+/// whether the connection limits take one more from its address.
+fn agree(
+    peer: &Peer<'_>,
+    hello: &Hello,
+    channel: &Channel,
+    limits: &ConnectionLimits,
+) -> Result<Agreed, Answer> {
+    if hello.major != PROTOCOL_MAJOR {
+        return Err(fatal(
+            protocol_error::VERSION,
+            format!(
+                "client speaks protocol {}.{}, this server speaks {PROTOCOL_MAJOR}.{PROTOCOL_MINOR}; upgrade the older side",
+                hello.major, hello.minor
+            ),
+        ));
+    }
+    if hello.max_frame < vsam_protocol::MIN_CLIENT_FRAME {
+        return Err(fatal(
+            protocol_error::LIMIT,
+            format!(
+                "the client's max_frame of {} bytes is below the {} bytes every client must accept",
+                hello.max_frame,
+                vsam_protocol::MIN_CLIENT_FRAME
+            ),
+        ));
+    }
+    let identity = authenticate(&peer.shared, hello, channel)?;
+    let place = limits
+        .connections
+        .admit(peer.address.ip())
+        .map_err(|why| fatal(protocol_error::LIMIT, why))?;
+    Ok(Agreed {
+        identity,
+        answer_frame: (hello.max_frame as usize).min(peer.shared.limits.max_frame as usize),
+        _place: place,
+    })
+}
+
 /// Who the client is, from its certificate (TLS) and its HELLO token; or
 /// why it may not connect.
-fn authenticate(
-    shared: &Shared,
-    hello: &Hello,
-    tls: Option<&Option<String>>,
-    refused: Option<String>,
-) -> Result<Identity, Answer> {
+fn authenticate(shared: &Shared, hello: &Hello, channel: &Channel) -> Result<Identity, Answer> {
     let refuse = |message: String| Err(fatal(protocol_error::NOT_AUTHENTICATED, message));
-    if let Some(why) = refused {
-        return refuse(why);
-    }
+    let by_certificate = match channel {
+        Channel::Refused(why) => return refuse(why.clone()),
+        Channel::Plain => None,
+        Channel::Tls { client } => client.clone(),
+    };
     let policy = shared.access();
-    let by_certificate = tls.cloned().flatten();
     let by_token = match &hello.token {
         None => None,
         Some(token) => match policy.client_for_token(token) {

@@ -3,46 +3,40 @@
 
 use super::request::answer;
 use super::shared::Shared;
+use super::subject::Subject;
 use crate::catalog::{DatasetDef, Origin};
 use crate::runtime::call::{Call, CallError};
 use vsam_plugin_sdk::StoreError;
-use vsam_protocol::{Answer, DatasetSpec, Status, fdbk};
-
-fn refuse(code: u8, message: String) -> Answer {
-    answer(Err(Status::logical(code, message)))
-}
+use vsam_protocol::{Answer, DatasetSpec, Status, Verb, fdbk};
 
 /// DEFINE: checks the attributes, creates the storage in the routed
 /// backend and saves the catalog entry.
-pub(crate) async fn define(shared: &Shared, spec: DatasetSpec) -> Answer {
+pub(crate) async fn define(shared: &Shared, spec: DatasetSpec) -> Result<Answer, Status> {
     let name = spec.name.to_ascii_uppercase();
+    let about = Subject::new(&name, Verb::Define);
     if shared.catalog.get(&name).is_some() {
-        return refuse(
+        return Err(about.logical(
             fdbk::DUPLICATE_KEY,
-            format!("{name} DEFINE: a dataset of that name is already in the catalog"),
-        );
+            "a dataset of that name is already in the catalog",
+        ));
     }
     let routing = shared.routing();
     let backend_name = if spec.backend.is_empty() {
         match routing.route(&name) {
             Some(backend) => backend,
             None => {
-                return refuse(
-                    fdbk::INVALID_OPTIONS,
-                    format!(
-                        "{name} DEFINE: no routing rule matches the name and there is no default route; name a backend"
-                    ),
-                );
+                return Err(about.logical(fdbk::INVALID_OPTIONS, "no routing rule matches the name and there is no default route; name a backend",
+                ));
             }
         }
     } else {
         spec.backend.clone()
     };
     let Some(backend) = routing.backends.get(&backend_name) else {
-        return refuse(
+        return Err(about.logical(
             fdbk::INVALID_OPTIONS,
             format!(
-                "{name} DEFINE: there is no backend {backend_name:?}; configured: {}",
+                "there is no backend {backend_name:?}; configured: {}",
                 routing
                     .backends
                     .keys()
@@ -50,7 +44,7 @@ pub(crate) async fn define(shared: &Shared, spec: DatasetSpec) -> Answer {
                     .collect::<Vec<_>>()
                     .join(", ")
             ),
-        );
+        ));
     };
     let def = match DatasetDef::from_spec(
         &DatasetSpec {
@@ -60,16 +54,16 @@ pub(crate) async fn define(shared: &Shared, spec: DatasetSpec) -> Answer {
         backend_name.clone(),
     ) {
         Ok(def) => def,
-        Err(problem) => return refuse(fdbk::INVALID_OPTIONS, format!("{name} DEFINE: {problem}")),
+        Err(problem) => return Err(about.logical(fdbk::INVALID_OPTIONS, problem)),
     };
     if def.max_record > shared.limits.max_record {
-        return refuse(
+        return Err(about.logical(
             fdbk::INVALID_OPTIONS,
             format!(
-                "{name} DEFINE: records of {} bytes are longer than this server allows ([server] max_record = {})",
+                "records of {} bytes are longer than this server allows ([server] max_record = {})",
                 def.max_record, shared.limits.max_record
             ),
-        );
+        ));
     }
     let created = match backend
         .call(Call::Create(def.to_plugin(), def.layout.clone()))
@@ -80,20 +74,14 @@ pub(crate) async fn define(shared: &Shared, spec: DatasetSpec) -> Answer {
             match check_adopted(backend, &def).await {
                 Ok(()) => {}
                 Err(Adoption::Misfit(why)) => {
-                    return refuse(
-                        fdbk::INVALID_OPTIONS,
-                        format!(
-                            "{name} DEFINE: backend {backend_name} already holds records of {name}, and they do not fit this definition: {why}; DEFINE it with the attributes its records were stored with, or give the new dataset another name"
+                    return Err(about.logical(fdbk::INVALID_OPTIONS, format!("backend {backend_name} already holds records of {name}, and they do not fit this definition: {why}; DEFINE it with the attributes its records were stored with, or give the new dataset another name"
                         ),
-                    );
+                    ));
                 }
                 Err(Adoption::Unreadable(why)) => {
-                    return refuse(
-                        fdbk::INVALID_OPTIONS,
-                        format!(
-                            "{name} DEFINE: backend {backend_name} already holds records of {name}, and they cannot be read under this definition ({why}): fix the stored records, or DEFINE it with the attributes they were stored with"
+                    return Err(about.logical(fdbk::INVALID_OPTIONS, format!("backend {backend_name} already holds records of {name}, and they cannot be read under this definition ({why}): fix the stored records, or DEFINE it with the attributes they were stored with"
                         ),
-                    );
+                    ));
                 }
             }
             tracing::info!(dataset = %name, backend = %backend_name, "DEFINE adopts the records already stored in the backend");
@@ -103,36 +91,34 @@ pub(crate) async fn define(shared: &Shared, spec: DatasetSpec) -> Answer {
         // another dataset, a record too long for the store): nothing failed,
         // the request is refused.
         Err(CallError::Store(StoreError::Invalid(why))) => {
-            return refuse(
+            return Err(about.logical(
                 fdbk::INVALID_OPTIONS,
-                format!("{name} DEFINE: backend {backend_name} refuses it: {why}"),
-            );
+                format!("backend {backend_name} refuses it: {why}"),
+            ));
         }
         Err(error) => {
-            return answer(Err(Status::physical(format!(
-                "{name} DEFINE: backend {backend_name} could not create storage: {}",
+            return Err(about.physical(format!(
+                "backend {backend_name} could not create storage: {}",
                 describe(&error)
-            ))));
+            )));
         }
     };
     match shared.catalog.insert(def.clone()) {
         Ok(true) => {
             tracing::info!(dataset = %name, backend = %backend_name, "defined");
-            Answer::Catalog {
+            Ok(Answer::Catalog {
                 datasets: vec![def.to_spec()],
-            }
+            })
         }
-        Ok(false) => refuse(
+        Ok(false) => Err(about.logical(
             fdbk::DUPLICATE_KEY,
-            format!("{name} DEFINE: a dataset of that name is already in the catalog"),
-        ),
+            "a dataset of that name is already in the catalog",
+        )),
         Err(error) => {
             if created {
                 let _ = backend.call(Call::Destroy(def.to_plugin())).await;
             }
-            answer(Err(Status::physical(format!(
-                "{name} DEFINE: the catalog could not be saved: {error:#}"
-            ))))
+            Err(about.physical(format!("the catalog could not be saved: {error:#}")))
         }
     }
 }
@@ -212,25 +198,19 @@ async fn check_adopted(
 }
 
 /// DELETE: removes the dataset's storage and catalog entry.
-pub(crate) async fn delete(shared: &Shared, name: &str) -> Answer {
+pub(crate) async fn delete(shared: &Shared, name: &str) -> Result<Answer, Status> {
     let name = name.to_ascii_uppercase();
+    let about = Subject::new(&name, Verb::Delete);
     let Some((def, origin)) = shared.catalog.get(&name) else {
-        return refuse(
-            fdbk::NOT_FOUND,
-            format!("{name} DELETE: the dataset is not in the catalog"),
-        );
+        return Err(about.logical(fdbk::NOT_FOUND, "the dataset is not in the catalog"));
     };
     if origin == Origin::Config {
-        return refuse(
-            fdbk::INVALID_OPTIONS,
-            format!(
-                "{name} DELETE: the dataset is defined in the configuration file; remove it there and reload (vsamr admin reload) or restart"
-            ),
-        );
+        return Err(about.logical(fdbk::INVALID_OPTIONS, "the dataset is defined in the configuration file; remove it there and reload (vsamr admin reload) or restart",
+        ));
     }
     // An alternate index and a path go with what they relate to; an index
     // is deleted only while its base is closed (its writes upgrade it).
-    let (indexes, paths) = super::alternate::requests::related(shared, &name);
+    let (indexes, paths) = shared.catalog.related(&name);
     let base = match &def.relation {
         Some(crate::catalog::Relation::Aix { base, .. }) => Some(base.clone()),
         Some(crate::catalog::Relation::Path { .. }) => None,
@@ -239,18 +219,14 @@ pub(crate) async fn delete(shared: &Shared, name: &str) -> Answer {
     if let Some(base) = &base
         && shared.is_open(base)
     {
-        return refuse(
+        return Err(about.logical(
             fdbk::EXCLUSIVE_CONTROL,
-            format!("{name} DELETE: its base cluster {base} is open; CLOSE it everywhere first"),
-        );
+            format!("its base cluster {base} is open; CLOSE it everywhere first"),
+        ));
     }
     let Some(_closed_to_opens) = shared.begin_delete(&name) else {
-        return refuse(
-            fdbk::EXCLUSIVE_CONTROL,
-            format!(
-                "{name} DELETE: the dataset is open (or being deleted, or migrated: see vsamr admin status); CLOSE it everywhere first, finalize or roll back a migration"
-            ),
-        );
+        return Err(about.logical(fdbk::EXCLUSIVE_CONTROL, "the dataset is open (or being deleted, or migrated: see vsamr admin status); CLOSE it everywhere first, finalize or roll back a migration",
+        ));
     };
     let storage_of = |def: &DatasetDef| {
         def.relation.is_none() || matches!(def.relation, Some(crate::catalog::Relation::Aix { .. }))
@@ -266,43 +242,37 @@ pub(crate) async fn delete(shared: &Shared, name: &str) -> Answer {
         match backend.call(Call::Destroy(def.to_plugin())).await {
             Ok(_) | Err(CallError::Store(StoreError::NoSuchDataset)) => {}
             Err(error) => {
-                return answer(Err(Status::physical(format!(
-                    "{name} DELETE: backend {} could not remove the records: {}",
+                return Err(about.physical(format!(
+                    "backend {} could not remove the records: {}",
                     def.backend,
                     describe(&error)
-                ))));
+                )));
             }
         }
     }
     for related in paths.iter().chain(&indexes) {
         if let Err(error) = shared.catalog.remove(&related.name) {
-            return answer(Err(Status::physical(format!(
-                "{name} DELETE: the catalog could not be saved: {error:#}"
-            ))));
+            return Err(about.physical(format!("the catalog could not be saved: {error:#}")));
         }
     }
     match shared.catalog.remove(&name) {
         Ok(()) => {
             tracing::info!(dataset = %name, "deleted");
-            answer(Ok(super::request::Done::default()))
+            Ok(answer(Ok(super::request::Done::default())))
         }
-        Err(error) => answer(Err(Status::physical(format!(
-            "{name} DELETE: the catalog could not be saved: {error:#}"
-        )))),
+        Err(error) => Err(about.physical(format!("the catalog could not be saved: {error:#}"))),
     }
 }
 
 /// INFO: one catalog entry.
-pub(crate) fn info(shared: &Shared, name: &str) -> Answer {
+pub(crate) fn info(shared: &Shared, name: &str) -> Result<Answer, Status> {
     let name = name.to_ascii_uppercase();
     match shared.catalog.get(&name) {
-        Some((def, _)) => Answer::Catalog {
+        Some((def, _)) => Ok(Answer::Catalog {
             datasets: vec![def.to_spec()],
-        },
-        None => refuse(
-            fdbk::NOT_FOUND,
-            format!("{name} INFO: the dataset is not in the catalog"),
-        ),
+        }),
+        None => Err(Subject::new(&name, Verb::Info)
+            .logical(fdbk::NOT_FOUND, "the dataset is not in the catalog")),
     }
 }
 

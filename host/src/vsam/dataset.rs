@@ -5,6 +5,7 @@
 use super::alternate::AixIndex;
 use super::alternate::upgrade::{self, Upgraded};
 use super::placement::Placement;
+use super::subject::Subject;
 use crate::catalog::DatasetDef;
 use crate::runtime::BackendHandle;
 use crate::runtime::call::{Call, CallError, Reply};
@@ -14,7 +15,7 @@ use std::sync::Arc;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 use vsam_plugin_sdk::{Direction, Entry, Start, StoreError};
-use vsam_protocol::{Status, fdbk};
+use vsam_protocol::{Status, Verb, fdbk, open_error};
 
 /// Who holds a record under exclusive control: one string of one open.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -127,38 +128,42 @@ impl DatasetState {
         });
     }
 
+    /// What a status of `request` on this dataset starts with.
+    fn about<'a>(&'a self, request: &'a str) -> Subject<'a> {
+        Subject {
+            dataset: &self.def.name,
+            request,
+        }
+    }
+
     fn fail(&self, request: &str, error: CallError) -> Status {
-        let name = &self.def.name;
+        let about = self.about(request);
         let backend = self.backend();
         let backend = backend.name();
         match error {
-            CallError::Store(StoreError::DuplicateKey) => Status::logical(
-                fdbk::DUPLICATE_KEY,
-                format!("{name} {request}: a record with this key exists"),
-            ),
-            CallError::Store(StoreError::NotFound) => Status::logical(
-                fdbk::NOT_FOUND,
-                format!("{name} {request}: no record with this key"),
-            ),
-            CallError::Store(StoreError::NoSpace(m)) => Status::logical(
-                fdbk::NO_SPACE,
-                format!("{name} {request}: backend {backend} is out of space: {m}"),
-            ),
-            CallError::Store(StoreError::NoSuchDataset) => Status::physical(format!(
-                "{name} {request}: backend {backend} has no storage for the dataset: check that the backend points at the storage the dataset was defined in (its directory, database or bucket in the configuration, the plugin version) and that nothing outside vsamrd removed it; the catalog entry is kept"
-            )),
-            CallError::Store(StoreError::AlreadyExists) => Status::physical(format!(
-                "{name} {request}: backend {backend} reported that storage already exists"
-            )),
-            CallError::Store(StoreError::Io(m)) => Status::physical(format!(
-                "{name} {request}: backend {backend} I/O error: {m}"
-            )),
-            CallError::Store(StoreError::Invalid(m)) => Status::physical(format!(
-                "{name} {request}: backend {backend} refused the call: {m}"
-            )),
-            CallError::Fault(m) | CallError::Unavailable(m) => {
-                Status::physical(format!("{name} {request}: {m}"))
+            CallError::Store(StoreError::DuplicateKey) => {
+                about.logical(fdbk::DUPLICATE_KEY, "a record with this key exists")
             }
+            CallError::Store(StoreError::NotFound) => {
+                about.logical(fdbk::NOT_FOUND, "no record with this key")
+            }
+            CallError::Store(StoreError::NoSpace(m)) => about.logical(
+                fdbk::NO_SPACE,
+                format!("backend {backend} is out of space: {m}"),
+            ),
+            CallError::Store(StoreError::NoSuchDataset) => about.physical(format!(
+                "backend {backend} has no storage for the dataset: check that the backend points at the storage the dataset was defined in (its directory, database or bucket in the configuration, the plugin version) and that nothing outside vsamrd removed it; the catalog entry is kept"
+            )),
+            CallError::Store(StoreError::AlreadyExists) => about.physical(format!(
+                "backend {backend} reported that storage already exists"
+            )),
+            CallError::Store(StoreError::Io(m)) => {
+                about.physical(format!("backend {backend} I/O error: {m}"))
+            }
+            CallError::Store(StoreError::Invalid(m)) => {
+                about.physical(format!("backend {backend} refused the call: {m}"))
+            }
+            CallError::Fault(m) | CallError::Unavailable(m) => about.physical(m),
         }
     }
 
@@ -244,9 +249,8 @@ impl DatasetState {
         if record.len() <= self.def.max_record as usize {
             return Ok(());
         }
-        Err(Status::physical(format!(
-            "{} {request}: backend {} returned a record of {} bytes, and the dataset's records are at most {} (a plugin bug)",
-            self.def.name,
+        Err(self.about(request).physical(format!(
+            "backend {} returned a record of {} bytes, and the dataset's records are at most {} (a plugin bug)",
             self.backend().name(),
             record.len(),
             self.def.max_record
@@ -266,9 +270,8 @@ impl DatasetState {
         if scan_is_well_formed(from, dir, limit, entries) {
             Ok(())
         } else {
-            Err(Status::physical(format!(
-                "{} {request}: backend {} returned a scan out of key order or past its limit (a plugin bug)",
-                self.def.name,
+            Err(self.about(request).physical(format!(
+                "backend {} returned a scan out of key order or past its limit (a plugin bug)",
                 self.backend().name()
             )))
         }
@@ -367,13 +370,10 @@ impl DatasetState {
     pub async fn reset(&self) -> Result<(), Status> {
         let _alone = self.hold_writes().await;
         let placement = self.placement();
-        let name = &self.def.name;
         if placement.mirror.is_some() {
-            return Err(Status::logical(
-                vsam_protocol::open_error::NOT_AVAILABLE,
-                format!(
-                    "{name} OPEN: RST (reset to empty) is refused while the dataset is migrated; finalize or roll back the migration first"
-                ),
+            return Err(self.about(Verb::Open.name()).refused(
+                open_error::NOT_AVAILABLE,
+                "RST (reset to empty) is refused while the dataset is migrated; finalize or roll back the migration first",
             ));
         }
         let backend = &placement.primary;
@@ -407,15 +407,14 @@ impl DatasetState {
                 .call(Call::Flush(self.plugin_dataset.clone()))
                 .await;
         }
-        self.call("CLOSE", Call::Flush(self.plugin_dataset.clone()))
+        self.call(Verb::Close.name(), Call::Flush(self.plugin_dataset.clone()))
             .await
             .map(drop)
     }
 
     pub(crate) fn protocol_violation(&self, request: &str, reply: &Reply) -> Status {
-        Status::physical(format!(
-            "{} {request}: backend {} answered with the wrong kind of reply ({reply:?})",
-            self.def.name,
+        self.about(request).physical(format!(
+            "backend {} answered with the wrong kind of reply ({reply:?})",
             self.backend().name()
         ))
     }

@@ -2,10 +2,10 @@
 
 use super::request::Ctx;
 use super::request::{Done, Outcome};
-use vsam_protocol::{OpenIntent, Organization, RplOptions, fdbk};
+use vsam_protocol::{OpenIntent, Organization, fdbk};
 
 /// Runs an ERASE on one string.
-pub(crate) async fn erase(mut ctx: Ctx<'_>, _options: RplOptions) -> Outcome {
+pub(crate) async fn erase(mut ctx: Ctx<'_>) -> Outcome {
     if ctx.state.def.organization == Organization::Esds {
         ctx.release_held();
         return Err(ctx.error(fdbk::ERASE_ON_ESDS, "records of an ESDS cannot be erased"));
@@ -23,7 +23,7 @@ pub(crate) async fn erase(mut ctx: Ctx<'_>, _options: RplOptions) -> Outcome {
             "ERASE without a preceding GET for update (UPD) on this string",
         ));
     };
-    let result = ctx.state.delete(ctx.request, held.key.clone()).await;
+    let result = ctx.state.delete(ctx.name(), held.key.clone()).await;
     ctx.state.unlock(&held.key, ctx.owner);
     result.map(|()| Done::default())
 }

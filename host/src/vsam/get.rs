@@ -40,12 +40,8 @@ pub(crate) fn too_large(ctx: &Ctx<'_>, bytes: usize, room: usize) -> vsam_protoc
 }
 
 /// Runs a GET on one string.
-pub(crate) async fn get(
-    mut ctx: Ctx<'_>,
-    options: RplOptions,
-    req: &Get,
-    limit: BatchLimit,
-) -> Outcome {
+pub(crate) async fn get(mut ctx: Ctx<'_>, req: &Get, limit: BatchLimit) -> Outcome {
+    let options = ctx.options;
     ctx.release_held();
     search::check_access(&ctx, options)?;
     if ctx.intent == OpenIntent::Output {
@@ -143,7 +139,7 @@ async fn sequential(
         ctx.rpl.read_ahead.clear();
         let mut entries = ctx
             .state
-            .scan(ctx.request, cursor.start.clone(), direction, batch)
+            .scan(ctx.name(), cursor.start.clone(), direction, batch)
             .await?;
         let fit = fitting(&entries, max_bytes);
         if fit == 0
@@ -222,7 +218,7 @@ async fn next_one(
     let size = if update { 1 } else { ctx.rpl.next_fetch_size() };
     let mut entries: std::collections::VecDeque<Entry> = ctx
         .state
-        .scan(ctx.request, start.clone(), direction, size)
+        .scan(ctx.name(), start.clone(), direction, size)
         .await?
         .into();
     let first = entries.pop_front();
@@ -249,7 +245,7 @@ pub(crate) async fn hold(
         ));
     }
     let entry = if ctx.state.version() != version {
-        match ctx.state.get(ctx.request, &entry.key).await? {
+        match ctx.state.get(ctx.name(), &entry.key).await? {
             Some(value) => Entry {
                 key: entry.key,
                 value,

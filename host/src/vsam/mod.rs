@@ -19,6 +19,7 @@ mod point;
 mod put;
 pub(crate) mod request;
 mod search;
+pub(crate) mod subject;
 
 pub use dataset::{DatasetState, Owner};
 pub use session::Session;

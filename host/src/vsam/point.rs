@@ -5,10 +5,11 @@ use super::request::{Done, Outcome};
 use super::rpl::Cursor;
 use super::search::{self, Search};
 use vsam_plugin_sdk::{Direction, Start};
-use vsam_protocol::{OpenIntent, Point, RplOptions, fdbk};
+use vsam_protocol::{OpenIntent, Point, fdbk};
 
 /// Runs a POINT on one string.
-pub(crate) async fn point(mut ctx: Ctx<'_>, options: RplOptions, req: &Point) -> Outcome {
+pub(crate) async fn point(mut ctx: Ctx<'_>, req: &Point) -> Outcome {
+    let options = ctx.options;
     ctx.release_held();
     search::check_access(&ctx, options)?;
     if ctx.intent == OpenIntent::Output {

@@ -15,7 +15,8 @@ use vsam_protocol::{
 };
 
 /// Runs a PUT on one string.
-pub(crate) async fn put(mut ctx: Ctx<'_>, options: RplOptions, req: Put) -> Outcome {
+pub(crate) async fn put(mut ctx: Ctx<'_>, req: Put) -> Outcome {
+    let options = ctx.options;
     if options.intent == Intent::Update {
         update(&mut ctx, &req.record).await
     } else {
@@ -33,10 +34,10 @@ pub(crate) async fn put(mut ctx: Ctx<'_>, options: RplOptions, req: Put) -> Outc
 /// the records written (all durable) and the failure, if any.
 pub(crate) async fn put_chain(
     mut ctx: Ctx<'_>,
-    options: RplOptions,
     records: Vec<ChainedRecord>,
     max_chain: u32,
 ) -> (Done, Result<(), Status>) {
+    let options = ctx.options;
     ctx.release_held();
     if options.intent == Intent::Update {
         let refused = ctx.error(
@@ -149,7 +150,7 @@ async fn update(ctx: &mut Ctx<'_>, record: &[u8]) -> Outcome {
             }
             let upgraded = ctx
                 .state
-                .replace(ctx.request, held.key.clone(), record.to_vec())
+                .replace(ctx.name(), held.key.clone(), record.to_vec())
                 .await?;
             Ok(Done::from(vec![written_record(ctx, held.key.clone())])
                 .duplicate_if(upgraded.duplicate))
@@ -209,7 +210,7 @@ async fn insert(
             }
         }
     }
-    let (results, upgraded) = ctx.state.write_chain(ctx.request, calls).await;
+    let (results, upgraded) = ctx.state.write_chain(ctx.name(), calls).await;
     let mut written = Vec::with_capacity(results.len());
     let mut failure = refused.map(Err);
     for (result, key) in results.into_iter().zip(keys) {
@@ -217,7 +218,7 @@ async fn insert(
             (Ok(_), Some(key)) => written.push(key),
             (Ok(Reply::Key(key)), None) => written.push(key),
             (Ok(other), None) => {
-                failure = Some(Err(ctx.state.protocol_violation(ctx.request, &other)));
+                failure = Some(Err(ctx.state.protocol_violation(ctx.name(), &other)));
                 break;
             }
             (Err(status), key) => {

@@ -5,24 +5,34 @@
 
 use super::dataset::{DatasetState, Owner};
 use super::rpl::Rpl;
-use vsam_protocol::{Answer, OpenIntent, Record, Status, fdbk};
+use super::subject::Subject;
+use vsam_protocol::{Answer, Fdbk, OpenIntent, Record, RplOptions, Status, Verb, fdbk};
 
-/// What a data request works on: the dataset, one string, and who it is.
+/// What a data request works on: the dataset, one string, who it is, and
+/// the request's RPL options (checked against the OPEN).
 pub(crate) struct Ctx<'a> {
     pub state: &'a DatasetState,
     pub rpl: &'a mut Rpl,
     pub owner: Owner,
     pub intent: OpenIntent,
-    pub request: &'static str,
+    pub request: Verb,
+    pub options: RplOptions,
 }
 
 impl Ctx<'_> {
+    /// What this request's messages start with.
+    pub fn subject(&self) -> Subject<'_> {
+        Subject::new(&self.state.def.name, self.request)
+    }
+
     /// A logical error naming the dataset and the request.
-    pub fn error(&self, code: u8, detail: impl std::fmt::Display) -> Status {
-        Status::logical(
-            code,
-            format!("{} {}: {detail}", self.state.def.name, self.request),
-        )
+    pub fn error(&self, code: Fdbk, detail: impl std::fmt::Display) -> Status {
+        self.subject().logical(code, detail)
+    }
+
+    /// The request's name, for the calls it makes on the dataset.
+    pub fn name(&self) -> &'static str {
+        self.request.name()
     }
 
     /// Drops the record this string holds under exclusive control.
@@ -39,7 +49,7 @@ impl Ctx<'_> {
 #[derive(Debug, Default)]
 pub(crate) struct Done {
     pub records: Vec<Record>,
-    pub fdbk: u8,
+    pub fdbk: Fdbk,
 }
 
 impl Done {
@@ -58,7 +68,10 @@ impl Done {
 
 impl From<Vec<Record>> for Done {
     fn from(records: Vec<Record>) -> Self {
-        Self { records, fdbk: 0 }
+        Self {
+            records,
+            fdbk: fdbk::NONE,
+        }
     }
 }
 
@@ -79,14 +92,17 @@ pub(crate) fn answer(outcome: Outcome) -> Answer {
     }
 }
 
-/// The R15=0 status of a success with feedback code `code`.
-pub(crate) fn success(code: u8) -> Status {
-    match code {
-        fdbk::NONE => Status::ok(),
-        code => Status {
-            fdbk: code,
-            message: "a duplicate alternate key exists".into(),
-            ..Status::ok()
-        },
+/// The answer to a request that may fail part way (PUT CHAIN): the records
+/// it wrote, with the failure that stopped it, if any.
+pub(crate) fn partial((done, outcome): (Done, Result<(), Status>)) -> Answer {
+    Answer::Result {
+        status: outcome.err().unwrap_or_else(|| success(done.fdbk)),
+        records: done.records,
     }
+}
+
+/// The R15=0 status of a success with feedback code `code` (X'08' is the
+/// only warning a success carries).
+pub(crate) fn success(code: Fdbk) -> Status {
+    Status::warning(code, "a duplicate alternate key exists")
 }

@@ -113,7 +113,7 @@ pub(crate) fn search_arg(
 /// The first record a search argument names, if any.
 pub(crate) async fn locate(ctx: &Ctx<'_>, search: &Search) -> Result<Option<Entry>, Status> {
     let state = ctx.state;
-    let request = ctx.request;
+    let request = ctx.name();
     let first_from = |start: Start, direction: Direction| async move {
         Ok::<_, Status>(
             state

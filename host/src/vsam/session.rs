@@ -1,17 +1,18 @@
 //! One connection's VSAM state: its open datasets and their strings.
 
-use super::alternate::{self, AixIndex};
+use super::alternate::{AixIndex, path, requests};
 use super::dataset::{DatasetState, Owner};
-use super::request::{Ctx, Done, Outcome, answer, success};
+use super::request::{Ctx, Done, Outcome, answer, partial};
 use super::rpl::Rpl;
 use super::shared::Shared;
+use super::subject::Subject;
 use super::{catalog_requests, erase, get, point, put};
 use crate::security::{Identity, Level};
 use std::collections::HashMap;
 use std::sync::Arc;
 use vsam_protocol::{
-    Access, Answer, OpenIntent, Processing, Request, RplOptions, Status, StringRef, access, fdbk,
-    open_error, protocol_error,
+    Access, Answer, OpenIntent, Processing, Request, RplOptions, Status, StringRef, Verb, access,
+    fdbk, open_error, protocol_error,
 };
 
 /// An open dataset on this connection.
@@ -59,16 +60,14 @@ impl Session {
 
     /// Checks the access rules; a refusal is logged with who asked for what
     /// and answered R15=8 with X'98', VSAM's security refusal.
-    fn authorize(&self, request: &str, datasets: &[&str], level: Level) -> Result<(), Status> {
+    fn authorize(&self, request: Verb, datasets: &[&str], level: Level) -> Result<(), Status> {
         let policy = self.shared.access();
         for dataset in datasets {
             let name = dataset.to_ascii_uppercase();
             if let Err(why) = policy.check(&self.identity, &name, level) {
-                tracing::warn!(session = self.id, identity = %self.identity, dataset = %name, request, "refused: {why}");
-                return Err(Status::logical(
-                    open_error::NOT_AUTHORIZED,
-                    format!("{name} {request}: not authorized: {why}"),
-                ));
+                tracing::warn!(session = self.id, identity = %self.identity, dataset = %name, %request, "refused: {why}");
+                return Err(Subject::new(&name, request)
+                    .refused(open_error::NOT_AUTHORIZED, format!("not authorized: {why}")));
             }
         }
         Ok(())
@@ -79,7 +78,7 @@ impl Session {
     /// client allowed `PAY.*` could remove `HR.PAYIDX`, defined by another.
     fn authorize_sphere(&self, name: &str) -> Result<(), Status> {
         let name = name.to_ascii_uppercase();
-        let (indexes, paths) = alternate::requests::related(&self.shared, &name);
+        let (indexes, paths) = self.shared.catalog.related(&name);
         let policy = self.shared.access();
         for member in indexes.iter().chain(&paths) {
             if let Err(why) = policy.check(&self.identity, &member.name, Level::Alter) {
@@ -88,10 +87,10 @@ impl Session {
                     _ => "alternate index",
                 };
                 tracing::warn!(session = self.id, identity = %self.identity, dataset = %name, member = %member.name, "DELETE refused: {why}");
-                return Err(Status::logical(
+                return Err(Subject::new(&name, Verb::Delete).refused(
                     open_error::NOT_AUTHORIZED,
                     format!(
-                        "{name} DELETE: not authorized: it would also delete its {kind} {}, and {why}; have that {kind} deleted by a client with alter access to it first",
+                        "not authorized: it would also delete its {kind} {}, and {why}; have that {kind} deleted by a client with alter access to it first",
                         member.name
                     ),
                 ));
@@ -100,10 +99,13 @@ impl Session {
         Ok(())
     }
 
-    /// Bytes of records an answer to this client may carry: its frame,
-    /// less room for the header, status and message.
-    fn answer_room(&self) -> usize {
-        self.answer_frame.saturating_sub(get::ANSWER_OVERHEAD)
+    /// How much one GET may answer: the server's batch, in the bytes of
+    /// this client's frame less room for the header, status and message.
+    fn batch_limit(&self) -> get::BatchLimit {
+        get::BatchLimit {
+            records: self.shared.limits.max_batch,
+            bytes: self.answer_frame.saturating_sub(get::ANSWER_OVERHEAD),
+        }
     }
 
     /// The connection id (for logs).
@@ -113,22 +115,25 @@ impl Session {
 
     /// Runs one request and returns its answer.
     pub async fn handle(&mut self, request: Request) -> Answer {
-        let name = request.name();
-        let outcome = self.run(request).await;
-        // The requests above keep their answers within the client's frame;
-        // this holds for any other, such as a LIST of a huge catalog.
+        let verb = request.verb();
+        let outcome = self
+            .run(request)
+            .await
+            .unwrap_or_else(|status| answer(Err(status)));
+        // The requests keep their answers within the client's frame; this
+        // holds for any other, such as a LIST of a huge catalog.
         let length = vsam_protocol::answer_frame_len(&outcome);
         if length > self.answer_frame {
             tracing::warn!(
                 session = self.id,
-                request = name,
+                request = %verb,
                 length,
                 "an answer larger than the client's frame was not sent"
             );
             return answer(Err(Status::logical(
                 fdbk::AREA_TOO_SMALL,
                 format!(
-                    "{name}: the answer takes {length} bytes, more than the {} bytes this client accepts (its HELLO max_frame): ask for less at a time (a narrower LIST pattern, fewer records), or connect with a larger max_frame",
+                    "{verb}: the answer takes {length} bytes, more than the {} bytes this client accepts (its HELLO max_frame): ask for less at a time (a narrower LIST pattern, fewer records), or connect with a larger max_frame",
                     self.answer_frame
                 ),
             )));
@@ -136,115 +141,87 @@ impl Session {
         outcome
     }
 
-    async fn run(&mut self, request: Request) -> Answer {
-        match request {
-            Request::Hello(_) => Answer::ProtocolError {
-                code: protocol_error::MALFORMED,
-                fatal: false,
-                message: "HELLO was already exchanged on this connection".into(),
-            },
-            Request::Ping => answer(Ok(Done::default())),
-            Request::Open(open) => self.open(open).await,
-            Request::Close { handle } => answer(self.close(handle).await),
-            Request::Get(req) => {
-                let limit = get::BatchLimit {
-                    records: self.shared.limits.max_batch,
-                    bytes: self.answer_room(),
-                };
-                let path = self.path_of(req.target.handle);
-                answer(match self.ctx("GET", req.target, req.options) {
-                    Ok((ctx, options)) => match path {
-                        Some(index) => {
-                            let batch = get::BatchLimit {
-                                records: req.max_records.max(1).min(limit.records),
-                                bytes: limit.bytes,
-                            };
-                            alternate::path::get(ctx, &index, options, &req, batch).await
-                        }
-                        None => get::get(ctx, options, &req, limit).await,
-                    },
-                    Err(status) => Err(status),
-                })
-            }
-            Request::Put(req) => answer(match self.ctx("PUT", req.target, req.options) {
-                Ok((ctx, options)) => put::put(ctx, options, req).await,
-                Err(status) => Err(status),
-            }),
-            Request::PutChain(chain) => {
-                let max_chain = self.shared.limits.max_batch;
-                let (done, outcome) = match self.ctx("PUT CHAIN", chain.target, chain.options) {
-                    Ok((ctx, options)) => {
-                        put::put_chain(ctx, options, chain.records, max_chain).await
-                    }
-                    Err(status) => (Done::default(), Err(status)),
-                };
-                // The records written are answered with the failure too.
-                Answer::Result {
-                    status: outcome.err().unwrap_or_else(|| success(done.fdbk)),
-                    records: done.records,
+    /// Every request, one line each: a data request finds its string
+    /// ([`Session::ctx`]) and runs in its own file; a catalog request
+    /// passes the access rules and runs in its own file.
+    async fn run(&mut self, request: Request) -> Result<Answer, Status> {
+        let limit = self.batch_limit();
+        let done = match request {
+            Request::Hello(_) => return Ok(hello_again()),
+            Request::Ping => Done::default(),
+            Request::Open(open) => return self.open(open).await,
+            Request::Close { handle } => self.close(handle).await?,
+            Request::Get(req) => match self.path_of(req.target.handle) {
+                None => {
+                    get::get(self.ctx(Verb::Get, req.target, req.options)?, &req, limit).await?
                 }
+                Some(index) => {
+                    path::get(
+                        self.ctx(Verb::Get, req.target, req.options)?,
+                        &index,
+                        &req,
+                        limit,
+                    )
+                    .await?
+                }
+            },
+            Request::Put(req) => {
+                put::put(self.ctx(Verb::Put, req.target, req.options)?, req).await?
+            }
+            Request::PutChain(chain) => {
+                let ctx = self.ctx(Verb::PutChain, chain.target, chain.options)?;
+                return Ok(partial(
+                    put::put_chain(ctx, chain.records, limit.records).await,
+                ));
             }
             Request::Erase { target, options } => {
-                answer(match self.ctx("ERASE", target, options) {
-                    Ok((ctx, options)) => erase::erase(ctx, options).await,
-                    Err(status) => Err(status),
-                })
+                erase::erase(self.ctx(Verb::Erase, target, options)?).await?
             }
-            Request::Point(req) => {
-                let path = self.path_of(req.target.handle);
-                answer(match self.ctx("POINT", req.target, req.options) {
-                    Ok((ctx, options)) => match path {
-                        Some(index) => alternate::path::point(ctx, &index, options, &req).await,
-                        None => point::point(ctx, options, &req).await,
-                    },
-                    Err(status) => Err(status),
-                })
+            Request::Point(req) => match self.path_of(req.target.handle) {
+                None => point::point(self.ctx(Verb::Point, req.target, req.options)?, &req).await?,
+                Some(index) => {
+                    path::point(
+                        self.ctx(Verb::Point, req.target, req.options)?,
+                        &index,
+                        &req,
+                    )
+                    .await?
+                }
+            },
+            Request::EndReq { target } => end_request(self.ctx(Verb::EndReq, target, 0)?),
+            Request::Define(spec) => {
+                self.authorize(Verb::Define, &[&spec.name], Level::Alter)?;
+                return catalog_requests::define(&self.shared, spec).await;
             }
-            Request::EndReq { target } => {
-                answer(self.ctx("ENDREQ", target, 0).map(|(mut ctx, _)| {
-                    ctx.release_held();
-                    ctx.rpl.set_cursor(None);
-                    Done::default()
-                }))
+            Request::Delete { name } => {
+                self.authorize(Verb::Delete, &[&name], Level::Alter)?;
+                self.authorize_sphere(&name)?;
+                return catalog_requests::delete(&self.shared, &name).await;
             }
-            Request::Define(spec) => match self.authorize("DEFINE", &[&spec.name], Level::Alter) {
-                Ok(()) => catalog_requests::define(&self.shared, spec).await,
-                Err(status) => answer(Err(status)),
-            },
-            Request::Delete { name } => match self
-                .authorize("DELETE", &[&name], Level::Alter)
-                .and_then(|()| self.authorize_sphere(&name))
-            {
-                Ok(()) => catalog_requests::delete(&self.shared, &name).await,
-                Err(status) => answer(Err(status)),
-            },
-            Request::Info { name } => match self.authorize("INFO", &[&name], Level::Read) {
-                Ok(()) => catalog_requests::info(&self.shared, &name),
-                Err(status) => answer(Err(status)),
-            },
+            Request::Info { name } => {
+                self.authorize(Verb::Info, &[&name], Level::Read)?;
+                return catalog_requests::info(&self.shared, &name);
+            }
             Request::List { pattern } => {
                 let policy = self.shared.access();
-                catalog_requests::list(&self.shared, &pattern, |name| {
+                return Ok(catalog_requests::list(&self.shared, &pattern, |name| {
                     policy.check(&self.identity, name, Level::Read).is_ok()
-                })
+                }));
             }
             Request::DefineAix(spec) => {
-                match self.authorize("DEFINE AIX", &[&spec.name, &spec.base], Level::Alter) {
-                    Ok(()) => alternate::requests::define_aix(&self.shared, spec).await,
-                    Err(status) => answer(Err(status)),
-                }
+                self.authorize(Verb::DefineAix, &[&spec.name, &spec.base], Level::Alter)?;
+                return requests::define_aix(&self.shared, spec).await;
             }
             Request::DefinePath(spec) => {
-                match self.authorize("DEFINE PATH", &[&spec.name, &spec.aix], Level::Alter) {
-                    Ok(()) => alternate::requests::define_path(&self.shared, spec).await,
-                    Err(status) => answer(Err(status)),
-                }
+                self.authorize(Verb::DefinePath, &[&spec.name, &spec.aix], Level::Alter)?;
+                return requests::define_path(&self.shared, spec).await;
             }
-            Request::BldIndex { aix } => match self.authorize("BLDINDEX", &[&aix], Level::Alter) {
-                Ok(()) => alternate::requests::bldindex(&self.shared, &aix).await,
-                Err(status) => answer(Err(status)),
-            },
-        }
+            Request::BldIndex { aix } => {
+                self.authorize(Verb::BldIndex, &[&aix], Level::Alter)?;
+                return requests::bldindex(&self.shared, &aix).await;
+            }
+        };
+        Ok(answer(Ok(done)))
     }
 
     /// The index of an open made through a path.
@@ -253,12 +230,7 @@ impl Session {
     }
 
     /// Finds the string a data request names and checks its options.
-    fn ctx(
-        &mut self,
-        request: &'static str,
-        target: StringRef,
-        options: u32,
-    ) -> Result<(Ctx<'_>, RplOptions), Status> {
+    fn ctx(&mut self, request: Verb, target: StringRef, options: u32) -> Result<Ctx<'_>, Status> {
         let Some(open) = self.opens.get_mut(&target.handle) else {
             return Err(Status::logical(
                 fdbk::INVALID_OPTIONS,
@@ -268,32 +240,26 @@ impl Session {
                 ),
             ));
         };
-        let name = open.state.def.name.clone();
-        let options = RplOptions::parse(options).map_err(|conflict| {
-            Status::logical(
-                fdbk::INVALID_OPTIONS,
-                format!("{name} {request}: {conflict}"),
-            )
-        })?;
+        let about = Subject::new(&open.state.def.name, request);
+        let options = RplOptions::parse(options)
+            .map_err(|conflict| about.logical(fdbk::INVALID_OPTIONS, conflict))?;
         let strings = open.strings.len();
         let Some(rpl) = open.strings.get_mut(usize::from(target.string)) else {
-            return Err(Status::logical(
+            return Err(about.logical(
                 fdbk::NO_STRING,
                 format!(
-                    "{name} {request}: string {} is not available: OPEN gave {strings} string(s)",
+                    "string {} is not available: OPEN gave {strings} string(s)",
                     target.string
                 ),
             ));
         };
-        if request != "ENDREQ" && !access_allowed(open.access, options) {
-            return Err(Status::logical(
+        if request != Verb::EndReq && !access_allowed(open.access, options) {
+            return Err(about.logical(
                 fdbk::NOT_ALLOWED_BY_OPEN,
-                format!(
-                    "{name} {request}: options {options} are not among the access options given at OPEN"
-                ),
+                format!("options {options} are not among the access options given at OPEN"),
             ));
         }
-        let ctx = Ctx {
+        Ok(Ctx {
             state: &open.state,
             rpl,
             owner: Owner {
@@ -303,60 +269,53 @@ impl Session {
             },
             intent: open.intent,
             request,
-        };
-        Ok((ctx, options))
+            options,
+        })
     }
 
-    async fn open(&mut self, open: vsam_protocol::Open) -> Answer {
+    async fn open(&mut self, open: vsam_protocol::Open) -> Result<Answer, Status> {
         let name = open.dataset.to_ascii_uppercase();
+        let about = Subject::new(&name, Verb::Open);
         let Some((entry, _)) = self.shared.catalog.get(&name) else {
-            return answer(Err(Status::logical(
+            return Err(about.refused(
                 open_error::NOT_FOUND,
                 format!(
-                    "{name} OPEN: the dataset is not in the catalog; DEFINE it first (vsamr define {name} ...)"
+                    "the dataset is not in the catalog; DEFINE it first (vsamr define {name} ...)"
                 ),
-            )));
+            ));
         };
-        let (def, path) = match alternate::requests::resolve_open(&self.shared, &entry) {
-            Ok(resolved) => resolved,
-            Err(status) => return answer(Err(status)),
-        };
+        let (def, path) = requests::resolve_open(&self.shared, &entry)?;
         // A path reads and writes its base: both names must allow it.
         let level = match open.intent {
             OpenIntent::Input => Level::Read,
             OpenIntent::Output | OpenIntent::Update => Level::Update,
         };
-        if let Err(status) = self.authorize("OPEN", &[&name, &def.name], level) {
-            return answer(Err(status));
-        }
+        self.authorize(Verb::Open, &[&name, &def.name], level)?;
         let strings = open.strings.max(1);
         if strings > self.shared.limits.max_strings {
-            return answer(Err(Status::logical(
+            return Err(about.refused(
                 open_error::INVALID_OPTIONS,
                 format!(
-                    "{name} OPEN: {strings} strings asked, this server allows {}",
+                    "{strings} strings asked, this server allows {}",
                     self.shared.limits.max_strings
                 ),
-            )));
+            ));
         }
         if self.opens.len() >= self.shared.limits.max_open_per_connection {
-            return answer(Err(Status::logical(
+            return Err(about.refused(
                 open_error::INVALID_OPTIONS,
                 format!(
-                    "{name} OPEN: this connection already has {} datasets open, the limit; CLOSE one first",
+                    "this connection already has {} datasets open, the limit; CLOSE one first",
                     self.opens.len()
                 ),
-            )));
+            ));
         }
-        let state = match self.shared.acquire(&def) {
-            Ok(state) => state,
-            Err(status) => return answer(Err(status)),
-        };
+        let state = self.shared.acquire(&def)?;
         if open.access & access::RESET != 0
             && let Err(status) = self.reset(&state, open.intent).await
         {
             self.shared.release(&state);
-            return answer(Err(status));
+            return Err(status);
         }
         let handle = self.next_handle;
         self.next_handle = self.next_handle.wrapping_add(1).max(1);
@@ -372,27 +331,25 @@ impl Session {
             },
         );
         tracing::debug!(session = self.id, dataset = %name, handle, "open");
-        Answer::Opened {
+        Ok(Answer::Opened {
             handle,
             dataset: entry.to_spec(),
-        }
+        })
     }
 
     /// OPEN with RST: empties the dataset, which nobody else may have open.
     async fn reset(&self, state: &DatasetState, intent: OpenIntent) -> Result<(), Status> {
-        let name = &state.def.name;
+        let about = Subject::new(&state.def.name, Verb::Open);
         if intent != OpenIntent::Output {
-            return Err(Status::logical(
+            return Err(about.refused(
                 open_error::INVALID_OPTIONS,
-                format!("{name} OPEN: RST (reset to empty) needs an OPEN for output"),
+                "RST (reset to empty) needs an OPEN for output",
             ));
         }
         if *state.users.lock().unwrap() > 1 {
-            return Err(Status::logical(
+            return Err(about.refused(
                 open_error::NOT_AVAILABLE,
-                format!(
-                    "{name} OPEN: RST (reset to empty) needs the dataset to itself, and another connection has it open; CLOSE it there first"
-                ),
+                "RST (reset to empty) needs the dataset to itself, and another connection has it open; CLOSE it there first",
             ));
         }
         state.reset().await
@@ -427,6 +384,22 @@ impl Session {
             }
         }
     }
+}
+
+/// The answer to a second HELLO.
+fn hello_again() -> Answer {
+    Answer::ProtocolError {
+        code: protocol_error::MALFORMED,
+        fatal: false,
+        message: "HELLO was already exchanged on this connection".into(),
+    }
+}
+
+/// ENDREQ: the string lets go of its held record and its position.
+fn end_request(mut ctx: Ctx<'_>) -> Done {
+    ctx.release_held();
+    ctx.rpl.set_cursor(None);
+    Done::default()
 }
 
 /// True if the OPEN's access bits allow the request's options.

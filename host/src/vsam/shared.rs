@@ -1,6 +1,8 @@
 //! State shared by all connections: catalog, backends, open datasets.
 
+use super::alternate::AixIndex;
 use super::dataset::DatasetState;
+use super::subject::Subject;
 use crate::catalog::{Catalog, DatasetDef};
 use crate::config::Config;
 use crate::runtime::BackendHandle;
@@ -9,7 +11,7 @@ use arc_swap::ArcSwap;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use vsam_protocol::{Status, open_error};
+use vsam_protocol::{Status, Verb, open_error};
 
 /// Limits every connection lives with.
 #[derive(Debug, Clone)]
@@ -134,23 +136,31 @@ impl Shared {
         self.registry.lock().unwrap().open.contains_key(name)
     }
 
+    /// The alternate indexes over a base, as the host uses them.
+    pub(crate) fn indexes_of(&self, base: &DatasetDef) -> Vec<AixIndex> {
+        self.catalog
+            .related(&base.name)
+            .0
+            .iter()
+            .filter_map(|def| AixIndex::from_def(def, base.organization))
+            .collect()
+    }
+
     /// Registers one more open of `def`, creating its state if needed.
     pub fn acquire(&self, def: &DatasetDef) -> Result<Arc<DatasetState>, Status> {
+        let about = Subject::new(&def.name, Verb::Open);
         let backend = self.backend(&def.backend).ok_or_else(|| {
-            Status::logical(
+            about.refused(
                 open_error::NOT_AVAILABLE,
                 format!(
-                    "{} OPEN: its backend {} is not configured in this server",
-                    def.name, def.backend
+                    "its backend {} is not configured in this server",
+                    def.backend
                 ),
             )
         })?;
         let mut registry = self.registry.lock().unwrap();
         if registry.deleting.contains(&def.name) {
-            return Err(Status::logical(
-                open_error::NOT_AVAILABLE,
-                format!("{} OPEN: the dataset is being deleted", def.name),
-            ));
+            return Err(about.refused(open_error::NOT_AVAILABLE, "the dataset is being deleted"));
         }
         let state = registry
             .open
@@ -158,7 +168,7 @@ impl Shared {
             .or_insert_with(|| {
                 // The first open finds the alternate indexes (later opens
                 // share the state; DEFINE AIX needs the base closed).
-                let indexes = super::alternate::requests::indexes_of(self, def);
+                let indexes = self.indexes_of(def);
                 Arc::new(DatasetState::new(def.clone(), backend, indexes))
             })
             .clone();

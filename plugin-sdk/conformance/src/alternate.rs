@@ -38,10 +38,7 @@ async fn through(path: &Dataset) -> Step<Vec<(String, u8)>> {
     .await?;
     let mut seen = Vec::new();
     loop {
-        match path
-            .get_with_status(0, RplOptions::sequential(), &[], 0, 0, 1)
-            .await
-        {
+        match path.reading(RplOptions::sequential()).with_status().await {
             Ok((records, status)) => {
                 for record in records {
                     seen.push((
@@ -125,7 +122,9 @@ pub(crate) async fn alternate_index(env: Env) -> Step {
         keys(&[("K004", 0), ("K002", 0), ("K001", 8), ("K003", 0)]),
     )?;
     let (found, status) = path
-        .get_with_status(0, RplOptions::direct(), b"SMITH", 0, 0, 1)
+        .reading(RplOptions::direct())
+        .key(b"SMITH")
+        .with_status()
         .await?;
     expect_eq(
         "GET KEQ through the path",
@@ -134,11 +133,17 @@ pub(crate) async fn alternate_index(env: Env) -> Step {
     )?;
     expect_fdbk(
         "GET of an alternate key nobody has",
-        path.get(0, RplOptions::direct(), b"ZORRO", 0, 0, 1).await,
+        path.reading(RplOptions::direct())
+            .key(b"ZORRO")
+            .records()
+            .await,
         fdbk::NOT_FOUND,
     )?;
     let found = path
-        .get(0, RplOptions::direct().generic(), b"JO", 2, 0, 1)
+        .reading(RplOptions::direct().generic())
+        .key(b"JO")
+        .generic(2)
+        .records()
         .await?;
     expect_eq(
         "generic alternate key",
@@ -179,7 +184,9 @@ pub(crate) async fn alternate_index(env: Env) -> Step {
     )?;
     let by_ids = Dataset::open(&env.second, &ids, OpenIntent::Input, 1).await?;
     let found = by_ids
-        .get(0, RplOptions::direct(), b"A0  ", 0, 0, 1)
+        .reading(RplOptions::direct())
+        .key(b"A0  ")
+        .records()
         .await?;
     expect_eq(
         "the unique index has the insert",
@@ -188,7 +195,11 @@ pub(crate) async fn alternate_index(env: Env) -> Step {
     )?;
     expect_fdbk(
         "and not the erased record",
-        by_ids.get(0, RplOptions::direct(), b"A3  ", 0, 0, 1).await,
+        by_ids
+            .reading(RplOptions::direct())
+            .key(b"A3  ")
+            .records()
+            .await,
         fdbk::NOT_FOUND,
     )?;
     by_ids.close().await?;
@@ -272,7 +283,8 @@ pub(crate) async fn alternate_index(env: Env) -> Step {
         (0, 8),
     )?;
     let (found, status) = by_kinds
-        .get_with_status(0, RplOptions::sequential(), &[], 0, 0, 1)
+        .reading(RplOptions::sequential())
+        .with_status()
         .await?;
     expect_eq(
         "the second DEBT record",

@@ -29,7 +29,13 @@ pub fn fail<T>(message: impl Into<String>) -> Step<T> {
 }
 
 /// Expects a request to fail with R15=8 and the given feedback code.
-pub fn expect_fdbk<T: fmt::Debug>(what: &str, result: Result<T, ClientError>, fdbk: u8) -> Step {
+/// `fdbk` is an FDBK ([`vsam_protocol::fdbk`]) or, for OPEN and catalog
+/// requests, an OPEN error code ([`vsam_protocol::open_error`]).
+pub fn expect_fdbk<T: fmt::Debug>(
+    what: &str,
+    result: Result<T, ClientError>,
+    fdbk: impl Into<u8>,
+) -> Step {
     expect_status(what, result, 8, fdbk)
 }
 
@@ -38,8 +44,9 @@ pub fn expect_status<T: fmt::Debug>(
     what: &str,
     result: Result<T, ClientError>,
     r15: u8,
-    fdbk: u8,
+    fdbk: impl Into<u8>,
 ) -> Step {
+    let fdbk: u8 = fdbk.into();
     match result {
         Err(ClientError::Vsam(e)) if e.status.r15 == r15 && e.status.fdbk == fdbk => Ok(()),
         Err(other) => fail(format!(

@@ -9,7 +9,7 @@ use vsam_client::{
     ChainOutcome, ChainedRecord, ClientError, Connection, Dataset, DatasetSpec, OpenIntent,
     Organization, Record, RplOptions,
 };
-use vsam_protocol::{Processing, fdbk};
+use vsam_protocol::{Fdbk, Processing, fdbk};
 
 /// What a scenario gets: two connections to the same server (for
 /// contention), a dataset name prefix and the backend to define on.
@@ -142,11 +142,11 @@ async fn put(ds: &Dataset, rec: Vec<u8>) -> Result<Record, ClientError> {
 }
 
 async fn get(ds: &Dataset, key: &[u8]) -> Result<Vec<Record>, ClientError> {
-    ds.get(0, RplOptions::direct(), key, 0, 0, 1).await
+    ds.reading(RplOptions::direct()).key(key).records().await
 }
 
 async fn next(ds: &Dataset, string: u16, options: RplOptions) -> Result<Vec<Record>, ClientError> {
-    ds.get(string, options, &[], 0, 0, 1).await
+    ds.reading(options).on(string).records().await
 }
 
 /// Reads sequentially until end of data.
@@ -247,7 +247,9 @@ async fn ksds_not_found(env: Env) -> Step {
     )?;
     expect_fdbk(
         "GET of a missing key for update",
-        ds.get(0, RplOptions::direct().update(), b"K009", 0, 0, 1)
+        ds.reading(RplOptions::direct().update())
+            .key(b"K009")
+            .records()
             .await,
         fdbk::NOT_FOUND,
     )?;
@@ -300,7 +302,7 @@ async fn ksds_kge_generic(env: Env) -> Step {
     )?;
     expect_fdbk(
         "full key of the wrong length",
-        ds.get(0, RplOptions::direct(), b"AB2", 0, 0, 1).await,
+        ds.reading(RplOptions::direct()).key(b"AB2").records().await,
         fdbk::INVALID_KEY_LENGTH,
     )?;
     ds.point(0, RplOptions::sequential().generic(), b"AB", 2, 0)
@@ -368,7 +370,8 @@ async fn ksds_browse(env: Env) -> Step {
         records[25..].to_vec(),
     )?;
     let direct_lrd = ds
-        .get(0, RplOptions::direct().last_record(), &[], 0, 0, 1)
+        .reading(RplOptions::direct().last_record())
+        .records()
         .await?;
     expect_eq(
         "direct GET with LRD returns the last record",
@@ -387,7 +390,7 @@ async fn ksds_batched(env: Env) -> Step {
     let mut seen = Vec::new();
     let mut sizes = Vec::new();
     loop {
-        match ds.get(0, RplOptions::sequential(), &[], 0, 0, 7).await {
+        match ds.browse(7).await {
             Ok(batch) => {
                 sizes.push(batch.len());
                 seen.extend(data(&batch));
@@ -405,7 +408,9 @@ async fn ksds_batched(env: Env) -> Step {
     ds.point(0, RplOptions::sequential().last_record(), &[], 0, 0)
         .await?;
     let back = ds
-        .get(0, RplOptions::sequential().backward(), &[], 0, 0, 3)
+        .reading(RplOptions::sequential().backward())
+        .batch(3)
+        .records()
         .await?;
     expect_eq(
         "batched backward browse",
@@ -414,12 +419,18 @@ async fn ksds_batched(env: Env) -> Step {
     )?;
     expect_fdbk(
         "batched direct GET",
-        ds.get(0, RplOptions::direct(), b"0001", 0, 0, 5).await,
+        ds.reading(RplOptions::direct())
+            .key(b"0001")
+            .batch(5)
+            .records()
+            .await,
         fdbk::INVALID_OPTIONS,
     )?;
     expect_fdbk(
         "batched GET for update",
-        ds.get(0, RplOptions::sequential().update(), &[], 0, 0, 5)
+        ds.reading(RplOptions::sequential().update())
+            .batch(5)
+            .records()
             .await,
         fdbk::INVALID_OPTIONS,
     )?;
@@ -520,7 +531,9 @@ async fn ksds_erase(env: Env) -> Step {
         ds.erase(0).await,
         fdbk::NO_GET_UPDATE,
     )?;
-    ds.get(0, RplOptions::direct().update(), b"K002", 0, 0, 1)
+    ds.reading(RplOptions::direct().update())
+        .key(b"K002")
+        .records()
         .await?;
     ds.erase(0).await?;
     expect_fdbk(
@@ -616,7 +629,9 @@ async fn open_intents(env: Env) -> Step {
     expect_fdbk(
         "GET UPD on input",
         reader
-            .get(0, RplOptions::direct().update(), b"K001", 0, 0, 1)
+            .reading(RplOptions::direct().update())
+            .key(b"K001")
+            .records()
             .await,
         fdbk::NOT_ALLOWED_BY_OPEN,
     )?;
@@ -673,12 +688,17 @@ async fn invalid_options(env: Env) -> Step {
     }
     expect_fdbk(
         "string beyond STRNO",
-        ds.get(9, RplOptions::direct(), b"K001", 0, 0, 1).await,
+        ds.reading(RplOptions::direct())
+            .on(9)
+            .key(b"K001")
+            .records()
+            .await,
         fdbk::NO_STRING,
     )?;
     expect_fdbk(
         "addressed GET on a KSDS",
-        ds.get(0, RplOptions::addressed(Processing::Direct), &[], 0, 0, 1)
+        ds.reading(RplOptions::addressed(Processing::Direct))
+            .records()
             .await,
         fdbk::INVALID_OPTIONS,
     )?;
@@ -702,14 +722,12 @@ async fn invalid_options(env: Env) -> Step {
     Ok(())
 }
 
-fn expect_result_fdbk(what: &str, answer: vsam_protocol::Answer, code: u8) -> Step {
+fn expect_result_fdbk(what: &str, answer: vsam_protocol::Answer, code: Fdbk) -> Step {
     match answer {
         vsam_protocol::Answer::Result { status, .. } if status.r15 == 8 && status.fdbk == code => {
             Ok(())
         }
-        other => fail(format!(
-            "{what}: expected R15=8 FDBK=X'{code:02X}', got {other:?}"
-        )),
+        other => fail(format!("{what}: expected R15=8 FDBK={code}, got {other:?}")),
     }
 }
 
@@ -833,7 +851,7 @@ async fn esds(env: Env) -> Step {
     )?;
     expect_fdbk(
         "keyed GET",
-        ds.get(0, RplOptions::direct(), b"x", 0, 0, 1).await,
+        ds.reading(RplOptions::direct()).key(b"x").records().await,
         fdbk::KEYED_ON_ESDS,
     )?;
     expect_fdbk(
@@ -910,7 +928,9 @@ async fn rrds(env: Env) -> Step {
     )?;
     expect_fdbk(
         "addressed GET",
-        ds.get(0, RplOptions::addressed(Processing::Direct), &[], 0, 1, 1)
+        ds.reading(RplOptions::addressed(Processing::Direct))
+            .at(1)
+            .records()
             .await,
         fdbk::ADDRESSED_ON_RRDS,
     )?;
@@ -1140,7 +1160,7 @@ async fn large_records(env: Env) -> Step {
     )
     .await?;
     loop {
-        match ds.get(0, RplOptions::sequential(), &[], 0, 0, 1000).await {
+        match ds.browse(1000).await {
             Ok(batch) => batches.push(batch.len()),
             Err(e) if e.is_end_of_data() => break,
             Err(e) => return Err(e.into()),
@@ -1173,7 +1193,7 @@ fn addresses(outcome: &ChainOutcome) -> Vec<u64> {
 
 /// Expects a chain to have written `written` records, then stopped with
 /// R15=8 and `code` (or run to the end when `code` is None).
-fn expect_chain(what: &str, outcome: &ChainOutcome, written: usize, code: Option<u8>) -> Step {
+fn expect_chain(what: &str, outcome: &ChainOutcome, written: usize, code: Option<Fdbk>) -> Step {
     expect_eq(
         &format!("{what}: records written"),
         outcome.written.len(),
@@ -1182,7 +1202,7 @@ fn expect_chain(what: &str, outcome: &ChainOutcome, written: usize, code: Option
     let got = outcome
         .failure
         .as_ref()
-        .map(|f| (f.status.r15, f.status.fdbk));
+        .map(|f| (f.status.r15, f.status.feedback()));
     expect_eq(
         &format!("{what}: how the chain ended"),
         got,

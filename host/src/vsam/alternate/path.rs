@@ -90,7 +90,7 @@ async fn locate(
             (Start::Inclusive(key.clone()), Direction::Forward)
         }
     };
-    let found = index.next_valid(base, ctx.request, from, dir).await?;
+    let found = index.next_valid(base, ctx.name(), from, dir).await?;
     Ok(match search {
         Search::Equal(prefix) => found.filter(|(entry, _)| entry.key.starts_with(prefix)),
         _ => found,
@@ -111,7 +111,7 @@ async fn duplicate_follows(
     let next = index
         .next_valid(
             ctx.state,
-            ctx.request,
+            ctx.name(),
             Start::Exclusive(entry.key.clone()),
             dir,
         )
@@ -143,10 +143,15 @@ fn not_found(ctx: &Ctx<'_>) -> Status {
 pub(crate) async fn get(
     mut ctx: Ctx<'_>,
     index: &AixIndex,
-    options: RplOptions,
     req: &Get,
     limit: crate::vsam::get::BatchLimit,
 ) -> Outcome {
+    let options = ctx.options;
+    // A path browses as many records as the GET asks for, within the limit.
+    let limit = crate::vsam::get::BatchLimit {
+        records: req.max_records.max(1).min(limit.records),
+        ..limit
+    };
     ctx.release_held();
     if ctx.intent == OpenIntent::Output {
         return Err(ctx.error(fdbk::NOT_ALLOWED_BY_OPEN, "GET on a path opened for output"));
@@ -222,7 +227,7 @@ pub(crate) async fn get(
         let mut total = 0usize;
         while records.len() < batch as usize {
             let Some((entry, base)) = index
-                .next_valid(ctx.state, ctx.request, from, direction)
+                .next_valid(ctx.state, ctx.name(), from, direction)
                 .await?
             else {
                 break;
@@ -255,12 +260,8 @@ pub(crate) async fn get(
 }
 
 /// POINT through a path.
-pub(crate) async fn point(
-    mut ctx: Ctx<'_>,
-    index: &AixIndex,
-    options: RplOptions,
-    req: &Point,
-) -> Outcome {
+pub(crate) async fn point(mut ctx: Ctx<'_>, index: &AixIndex, req: &Point) -> Outcome {
+    let options = ctx.options;
     ctx.release_held();
     if ctx.intent == OpenIntent::Output {
         return Err(ctx.error(

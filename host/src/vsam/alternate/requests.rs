@@ -1,49 +1,16 @@
-//! IDCAMS's DEFINE ALTERNATEINDEX, DEFINE PATH and BLDINDEX, and what
-//! DELETE does to the indexes and paths of what it deletes.
+//! IDCAMS's DEFINE ALTERNATEINDEX, DEFINE PATH and BLDINDEX, and what an
+//! OPEN of a path opens.
 
 use super::AixIndex;
 use crate::catalog::{DatasetDef, Relation};
 use crate::runtime::BackendHandle;
 use crate::runtime::call::{Call, CallError, Reply};
 use crate::vsam::shared::Shared;
+use crate::vsam::subject::Subject;
 use std::collections::HashMap;
 use vsam_plugin_sdk::naming::check_dataset_name;
 use vsam_plugin_sdk::{Direction, Start, StoreError};
-use vsam_protocol::{AixSpec, Answer, Organization, PathSpec, Status, fdbk};
-
-fn refuse(code: u8, message: String) -> Answer {
-    crate::vsam::request::answer(Err(Status::logical(code, message)))
-}
-
-fn physical(message: String) -> Answer {
-    crate::vsam::request::answer(Err(Status::physical(message)))
-}
-
-/// The AIX entries over `base`, and the paths over each.
-pub(crate) fn related(shared: &Shared, base: &str) -> (Vec<DatasetDef>, Vec<DatasetDef>) {
-    let all = shared.catalog.list("**");
-    let indexes: Vec<DatasetDef> = all
-        .iter()
-        .filter(|def| matches!(&def.relation, Some(Relation::Aix { base: b, .. }) if b == base))
-        .cloned()
-        .collect();
-    let paths = all
-        .into_iter()
-        .filter(|def| {
-            matches!(&def.relation, Some(Relation::Path { aix }) if *aix == base || indexes.iter().any(|i| i.name == *aix))
-        })
-        .collect();
-    (indexes, paths)
-}
-
-/// The indexes over a base, as the host uses them.
-pub(crate) fn indexes_of(shared: &Shared, base: &DatasetDef) -> Vec<AixIndex> {
-    related(shared, &base.name)
-        .0
-        .iter()
-        .filter_map(|def| AixIndex::from_def(def, base.organization))
-        .collect()
-}
+use vsam_protocol::{AixSpec, Answer, Organization, PathSpec, Status, Verb, fdbk, open_error};
 
 /// What an OPEN of a catalog entry opens: the base cluster, and for a
 /// path the index it reads by. An alternate index itself is not opened.
@@ -52,19 +19,20 @@ pub(crate) fn resolve_open(
     entry: &DatasetDef,
 ) -> Result<(DatasetDef, Option<AixIndex>), Status> {
     let name = &entry.name;
+    let about = Subject::new(name, Verb::Open);
     match &entry.relation {
         None => Ok((entry.clone(), None)),
-        Some(Relation::Aix { .. }) => Err(Status::logical(
-            vsam_protocol::open_error::INVALID_OPTIONS,
+        Some(Relation::Aix { .. }) => Err(about.refused(
+            open_error::INVALID_OPTIONS,
             format!(
-                "{name} OPEN: {name} is an alternate index; open a PATH over it (vsamr define-path) to read by its key"
+                "{name} is an alternate index; open a PATH over it (vsamr define-path) to read by its key"
             ),
         )),
         Some(Relation::Path { aix }) => {
             let missing = |what: &str| {
-                Status::logical(
-                    vsam_protocol::open_error::NOT_FOUND,
-                    format!("{name} OPEN: the path's {what} is missing from the catalog"),
+                about.refused(
+                    open_error::NOT_FOUND,
+                    format!("the path's {what} is missing from the catalog"),
                 )
             };
             let (aix_def, _) = shared
@@ -100,63 +68,55 @@ async fn fresh_storage(backend: &BackendHandle, def: &DatasetDef) -> Result<(), 
 }
 
 /// A name a new catalog entry may take: valid and unused.
-fn free_name(shared: &Shared, name: &str, what: &str) -> Result<(), Answer> {
-    if let Err(problem) = check_dataset_name(name) {
-        return Err(refuse(fdbk::INVALID_OPTIONS, format!("{what}: {problem}")));
+fn free_name(shared: &Shared, about: Subject<'_>) -> Result<(), Status> {
+    if let Err(problem) = check_dataset_name(about.dataset) {
+        return Err(about.logical(fdbk::INVALID_OPTIONS, problem));
     }
-    if shared.catalog.get(name).is_some() {
-        return Err(refuse(
-            fdbk::DUPLICATE_KEY,
-            format!("{what}: a catalog entry of that name exists"),
-        ));
+    if shared.catalog.get(about.dataset).is_some() {
+        return Err(about.logical(fdbk::DUPLICATE_KEY, "a catalog entry of that name exists"));
     }
     Ok(())
 }
 
 /// DEFINE ALTERNATEINDEX: an empty index over a KSDS or ESDS, stored in
 /// the base's backend (BLDINDEX fills it from existing records).
-pub(crate) async fn define_aix(shared: &Shared, spec: AixSpec) -> Answer {
+pub(crate) async fn define_aix(shared: &Shared, spec: AixSpec) -> Result<Answer, Status> {
     let name = spec.name.to_ascii_uppercase();
     let base_name = spec.base.to_ascii_uppercase();
-    let what = format!("{name} DEFINE AIX");
-    if let Err(refused) = free_name(shared, &name, &what) {
-        return refused;
-    }
+    let about = Subject::new(&name, Verb::DefineAix);
+    free_name(shared, about)?;
     let Some((base, _)) = shared.catalog.get(&base_name) else {
-        return refuse(
+        return Err(about.logical(
             fdbk::NOT_FOUND,
-            format!("{what}: the base cluster {base_name} (RELATE) is not in the catalog"),
-        );
+            format!("the base cluster {base_name} (RELATE) is not in the catalog"),
+        ));
     };
     if base.relation.is_some() || base.organization == Organization::Rrds {
-        return refuse(
+        return Err(about.logical(
             fdbk::INVALID_OPTIONS,
             format!(
-                "{what}: {base_name} is not a KSDS or an ESDS cluster; an alternate index relates to one"
+                "{base_name} is not a KSDS or an ESDS cluster; an alternate index relates to one"
             ),
-        );
+        ));
     }
     let end = u64::from(spec.key_offset) + u64::from(spec.key_length);
     if spec.key_length == 0 || spec.key_length > 255 || end > u64::from(base.max_record) {
-        return refuse(
-            fdbk::INVALID_OPTIONS,
-            format!(
-                "{what}: the alternate key (offset {}, length {}) must be 1 to 255 bytes within {base_name}'s records of up to {} bytes",
+        return Err(about.logical(fdbk::INVALID_OPTIONS, format!("the alternate key (offset {}, length {}) must be 1 to 255 bytes within {base_name}'s records of up to {} bytes",
                 spec.key_offset, spec.key_length, base.max_record
             ),
-        );
+        ));
     }
     if shared.is_open(&base_name) {
-        return refuse(
+        return Err(about.logical(
             fdbk::EXCLUSIVE_CONTROL,
-            format!("{what}: the base cluster {base_name} is open; CLOSE it everywhere first"),
-        );
+            format!("the base cluster {base_name} is open; CLOSE it everywhere first"),
+        ));
     }
     let Some(backend) = shared.backend(&base.backend) else {
-        return physical(format!(
-            "{what}: the base's backend {} is not configured",
+        return Err(about.physical(format!(
+            "the base's backend {} is not configured",
             base.backend
-        ));
+        )));
     };
     let def = DatasetDef {
         name: name.clone(),
@@ -180,54 +140,49 @@ pub(crate) async fn define_aix(shared: &Shared, spec: AixSpec) -> Answer {
         }),
     };
     if let Err(error) = fresh_storage(&backend, &def).await {
-        return physical(format!(
-            "{what}: backend {} could not create the index's storage: {error}",
+        return Err(about.physical(format!(
+            "backend {} could not create the index's storage: {error}",
             base.backend
-        ));
+        )));
     }
     match shared.catalog.insert(def.clone()) {
         Ok(true) => {
             tracing::info!(aix = %name, base = %base_name, "alternate index defined");
-            Answer::Catalog {
+            Ok(Answer::Catalog {
                 datasets: vec![def.to_spec()],
-            }
+            })
         }
-        Ok(false) => refuse(
-            fdbk::DUPLICATE_KEY,
-            format!("{what}: a catalog entry of that name exists"),
-        ),
+        Ok(false) => Err(about.logical(fdbk::DUPLICATE_KEY, "a catalog entry of that name exists")),
         Err(error) => {
             let _ = backend.call(Call::Destroy(def.to_plugin())).await;
-            physical(format!("{what}: the catalog could not be saved: {error:#}"))
+            Err(about.physical(format!("the catalog could not be saved: {error:#}")))
         }
     }
 }
 
 /// DEFINE PATH: a name that opens the base of an alternate index by the
 /// alternate key.
-pub(crate) async fn define_path(shared: &Shared, spec: PathSpec) -> Answer {
+pub(crate) async fn define_path(shared: &Shared, spec: PathSpec) -> Result<Answer, Status> {
     let name = spec.name.to_ascii_uppercase();
     let aix_name = spec.aix.to_ascii_uppercase();
-    let what = format!("{name} DEFINE PATH");
-    if let Err(refused) = free_name(shared, &name, &what) {
-        return refused;
-    }
+    let about = Subject::new(&name, Verb::DefinePath);
+    free_name(shared, about)?;
     let Some((aix, _)) = shared.catalog.get(&aix_name) else {
-        return refuse(
+        return Err(about.logical(
             fdbk::NOT_FOUND,
-            format!("{what}: the alternate index {aix_name} (PATHENTRY) is not in the catalog"),
-        );
+            format!("the alternate index {aix_name} (PATHENTRY) is not in the catalog"),
+        ));
     };
     let Some(Relation::Aix { base, .. }) = &aix.relation else {
-        return refuse(
+        return Err(about.logical(
             fdbk::INVALID_OPTIONS,
-            format!("{what}: {aix_name} is not an alternate index"),
-        );
+            format!("{aix_name} is not an alternate index"),
+        ));
     };
     let Some((base, _)) = shared.catalog.get(base) else {
-        return physical(format!(
-            "{what}: the base cluster {base} of {aix_name} is missing from the catalog"
-        ));
+        return Err(about.physical(format!(
+            "the base cluster {base} of {aix_name} is missing from the catalog"
+        )));
     };
     // A path is a keyed view, whatever the base: a KSDS by the alternate key.
     let def = DatasetDef {
@@ -243,14 +198,11 @@ pub(crate) async fn define_path(shared: &Shared, spec: PathSpec) -> Answer {
         relation: Some(Relation::Path { aix: aix_name }),
     };
     match shared.catalog.insert(def.clone()) {
-        Ok(true) => Answer::Catalog {
+        Ok(true) => Ok(Answer::Catalog {
             datasets: vec![def.to_spec()],
-        },
-        Ok(false) => refuse(
-            fdbk::DUPLICATE_KEY,
-            format!("{what}: a catalog entry of that name exists"),
-        ),
-        Err(error) => physical(format!("{what}: the catalog could not be saved: {error:#}")),
+        }),
+        Ok(false) => Err(about.logical(fdbk::DUPLICATE_KEY, "a catalog entry of that name exists")),
+        Err(error) => Err(about.physical(format!("the catalog could not be saved: {error:#}"))),
     }
 }
 
@@ -258,49 +210,46 @@ pub(crate) async fn define_path(shared: &Shared, spec: PathSpec) -> Answer {
 const STEP: u32 = 500;
 
 /// BLDINDEX: the index made afresh from every record of its base.
-pub(crate) async fn bldindex(shared: &Shared, aix_name: &str) -> Answer {
+pub(crate) async fn bldindex(shared: &Shared, aix_name: &str) -> Result<Answer, Status> {
     let aix_name = aix_name.to_ascii_uppercase();
-    let what = format!("{aix_name} BLDINDEX");
+    let about = Subject::new(&aix_name, Verb::BldIndex);
     let Some((aix, _)) = shared.catalog.get(&aix_name) else {
-        return refuse(
-            fdbk::NOT_FOUND,
-            format!("{what}: the alternate index is not in the catalog"),
-        );
+        return Err(about.logical(fdbk::NOT_FOUND, "the alternate index is not in the catalog"));
     };
     let Some(Relation::Aix {
         base: base_name, ..
     }) = &aix.relation
     else {
-        return refuse(
+        return Err(about.logical(
             fdbk::INVALID_OPTIONS,
-            format!("{what}: {aix_name} is not an alternate index"),
-        );
-    };
-    let Some((base, _)) = shared.catalog.get(base_name) else {
-        return physical(format!(
-            "{what}: the base cluster {base_name} is missing from the catalog"
+            format!("{aix_name} is not an alternate index"),
         ));
     };
+    let Some((base, _)) = shared.catalog.get(base_name) else {
+        return Err(about.physical(format!(
+            "the base cluster {base_name} is missing from the catalog"
+        )));
+    };
     if shared.is_open(base_name) {
-        return refuse(
+        return Err(about.logical(
             fdbk::EXCLUSIVE_CONTROL,
-            format!("{what}: the base cluster {base_name} is open; CLOSE it everywhere first"),
-        );
+            format!("the base cluster {base_name} is open; CLOSE it everywhere first"),
+        ));
     }
     let (Some(backend), Some(index)) = (
         shared.backend(&base.backend),
         AixIndex::from_def(&aix, base.organization),
     ) else {
-        return physical(format!(
-            "{what}: the base's backend {} is not configured",
+        return Err(about.physical(format!(
+            "the base's backend {} is not configured",
             base.backend
-        ));
+        )));
     };
     if let Err(error) = fresh_storage(&backend, &aix).await {
-        return physical(format!(
-            "{what}: backend {} could not make the index's storage: {error}",
+        return Err(about.physical(format!(
+            "backend {} could not make the index's storage: {error}",
             base.backend
-        ));
+        )));
     }
     let storage = base.to_plugin();
     let mut from = Start::Edge;
@@ -318,12 +267,14 @@ pub(crate) async fn bldindex(shared: &Shared, aix_name: &str) -> Answer {
         {
             Ok(Reply::Entries(entries)) => entries,
             Ok(other) => {
-                return physical(format!(
-                    "{what}: backend {} answered a scan with {other:?}",
+                return Err(about.physical(format!(
+                    "backend {} answered a scan with {other:?}",
                     base.backend
-                ));
+                )));
             }
-            Err(error) => return physical(format!("{what}: reading {base_name} failed: {error}")),
+            Err(error) => {
+                return Err(about.physical(format!("reading {base_name} failed: {error}")));
+            }
         };
         let Some(last) = entries.last() else {
             break;
@@ -357,17 +308,14 @@ pub(crate) async fn bldindex(shared: &Shared, aix_name: &str) -> Answer {
                         continue;
                     };
                     let _ = fresh_storage(&backend, &aix).await;
-                    return refuse(
-                        fdbk::DUPLICATE_KEY,
-                        format!(
-                            "{what}: alternate key {} is held by two records of {base_name} (one has key {}), and {aix_name} is UNIQUEKEY; the index is left empty",
+                    return Err(about.logical(fdbk::DUPLICATE_KEY, format!("alternate key {} is held by two records of {base_name} (one has key {}), and {aix_name} is UNIQUEKEY; the index is left empty",
                             String::from_utf8_lossy(key),
                             String::from_utf8_lossy(&record[key.len()..])
                         ),
-                    );
+                    ));
                 }
                 Err(error) => {
-                    return physical(format!("{what}: writing the index failed: {error}"));
+                    return Err(about.physical(format!("writing the index failed: {error}")));
                 }
             }
         }
@@ -376,7 +324,7 @@ pub(crate) async fn bldindex(shared: &Shared, aix_name: &str) -> Answer {
         }
     }
     tracing::info!(aix = %aix_name, records, "alternate index built");
-    Answer::Result {
+    Ok(Answer::Result {
         status: Status {
             message: format!(
                 "{aix_name}: {records} records indexed, {} alternate keys",
@@ -385,5 +333,5 @@ pub(crate) async fn bldindex(shared: &Shared, aix_name: &str) -> Answer {
             ..Status::ok()
         },
         records: Vec::new(),
-    }
+    })
 }
