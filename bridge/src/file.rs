@@ -10,7 +10,7 @@ use crate::config::FileMapping;
 use crate::fcd::{AccessMode, Fcd, FileOrg, KeyDef, open_mode};
 use crate::glue::{self, Delivery};
 use crate::link::{Failure, Link};
-use crate::position::{Bound, Condition, Search};
+use crate::position::{BROWSE, Bound, Condition, Search};
 use crate::status::{self, FileStatus};
 use std::collections::VecDeque;
 use vsam_client::{ClientError, Dataset, Record};
@@ -18,8 +18,6 @@ use vsam_protocol::{
     DatasetSpec, OpenIntent, Organization, Processing, RplOptions, access, fdbk, open_error,
 };
 
-/// The string that keeps the position.
-pub(crate) const BROWSE: u16 = 0;
 /// The string REWRITE and DELETE use.
 const UPDATE: u16 = 1;
 

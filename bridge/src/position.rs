@@ -7,9 +7,12 @@
 //! composes that from VSAM requests: POINT KGE, a GET forward and one
 //! backward, then POINT KEQ to the record found.
 
-use crate::file::BROWSE;
 use vsam_client::{ClientError, Dataset, Record};
 use vsam_protocol::{RplOptions, fdbk};
+
+/// The string that keeps the position (READ NEXT, START); REWRITE and
+/// DELETE use another, so that they do not lose it.
+pub(crate) const BROWSE: u16 = 0;
 
 /// A START condition.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -1,5 +1,6 @@
 //! `vsamr admin`: reload, status and plugin versions of a running vsamrd.
 
+use super::migrate::MigrateArgs;
 use anyhow::Result;
 use clap::{Args, Subcommand};
 use std::path::PathBuf;
@@ -43,25 +44,6 @@ enum AdminCommandArg {
     Migrate(MigrateArgs),
 }
 
-/// `vsamr admin migrate`.
-#[derive(Args)]
-struct MigrateArgs {
-    /// The dataset.
-    dataset: String,
-    /// The backend to move it to.
-    #[arg(long, required_unless_present_any = ["finalize", "rollback"])]
-    to: Option<String>,
-    /// End a cut-over migration: remove the old copy.
-    #[arg(long, conflicts_with_all = ["to", "rollback"])]
-    finalize: bool,
-    /// Return the dataset to its old backend (before --finalize).
-    #[arg(long, conflicts_with = "to")]
-    rollback: bool,
-    /// Start the migration and return at once (vsamr admin status follows it).
-    #[arg(long)]
-    no_wait: bool,
-}
-
 /// Runs an admin command.
 pub async fn run(args: AdminArgs, tls: Option<vsam_client::TlsOptions>, json: bool) -> Result<()> {
     let token = match args.token {
@@ -74,7 +56,7 @@ pub async fn run(args: AdminArgs, tls: Option<vsam_client::TlsOptions>, json: bo
         AdminCommandArg::Status => AdminCommand::Status,
         AdminCommandArg::Plugins => AdminCommand::Plugins,
         AdminCommandArg::Migrate(migrate) => {
-            return super::migrate::run(client, migrate.into(), json).await;
+            return super::migrate::run(client, migrate, json).await;
         }
     };
     let answer = client.request(command).await?;
@@ -117,27 +99,6 @@ pub async fn run(args: AdminArgs, tls: Option<vsam_client::TlsOptions>, json: bo
         anyhow::bail!("reload refused: {error}");
     }
     Ok(())
-}
-
-/// The arguments of `vsamr admin migrate`, for [`super::migrate`].
-pub(super) struct Migrate {
-    pub dataset: String,
-    pub to: Option<String>,
-    pub finalize: bool,
-    pub rollback: bool,
-    pub no_wait: bool,
-}
-
-impl From<MigrateArgs> for Migrate {
-    fn from(args: MigrateArgs) -> Self {
-        Self {
-            dataset: args.dataset,
-            to: args.to,
-            finalize: args.finalize,
-            rollback: args.rollback,
-            no_wait: args.no_wait,
-        }
-    }
 }
 
 fn print_reload(report: &ReloadReport) {

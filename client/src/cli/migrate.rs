@@ -2,15 +2,34 @@
 //! progress bar (records/s, ETA) until it has cut over, or finalizes or
 //! rolls one back.
 
-use super::admin::Migrate;
 use anyhow::Result;
+use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
 use std::time::Duration;
 use vsam_client::admin::AdminClient;
 use vsam_protocol::admin::{AdminAnswer, AdminCommand, MigrationRow};
 
+/// `vsamr admin migrate`.
+#[derive(Args)]
+pub(super) struct MigrateArgs {
+    /// The dataset.
+    dataset: String,
+    /// The backend to move it to.
+    #[arg(long, required_unless_present_any = ["finalize", "rollback"])]
+    to: Option<String>,
+    /// End a cut-over migration: remove the old copy.
+    #[arg(long, conflicts_with_all = ["to", "rollback"])]
+    finalize: bool,
+    /// Return the dataset to its old backend (before --finalize).
+    #[arg(long, conflicts_with = "to")]
+    rollback: bool,
+    /// Start the migration and return at once (vsamr admin status follows it).
+    #[arg(long)]
+    no_wait: bool,
+}
+
 /// Runs the command.
-pub async fn run(mut client: AdminClient, args: Migrate, json: bool) -> Result<()> {
+pub async fn run(mut client: AdminClient, args: MigrateArgs, json: bool) -> Result<()> {
     let dataset = args.dataset.to_ascii_uppercase();
     let command = match (&args.to, args.finalize, args.rollback) {
         (_, true, _) => AdminCommand::Finalize { dataset },

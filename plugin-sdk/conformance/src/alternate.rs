@@ -5,7 +5,7 @@
 //! leave them) never shown; DELETE taking indexes and paths along.
 
 use crate::check::{Step, expect_eq, expect_fdbk, expect_status, fail};
-use crate::scenarios::Env;
+use crate::env::Env;
 use vsam_client::{AixSpec, ClientError, Dataset, OpenIntent, PathSpec, RplOptions};
 use vsam_protocol::{fdbk, open_error};
 

@@ -10,6 +10,7 @@
 
 mod alternate;
 mod check;
+mod env;
 mod postgres;
 mod scenarios;
 mod seaweedfs;
