@@ -42,7 +42,9 @@ impl Dataset {
     }
 
     /// OPENs a dataset with ACB access bits ([`vsam_protocol::access`]):
-    /// e.g. `RESET` to empty it as it opens for output.
+    /// e.g. `RESET` to empty it as it opens for output, `COMMIT` for
+    /// `commit` durability (its changes join the connection's unit of work:
+    /// see [`crate::commit`]).
     pub async fn open_with_access(
         conn: &Connection,
         name: &str,
@@ -50,6 +52,9 @@ impl Dataset {
         access: u8,
         strings: u16,
     ) -> Result<Self, ClientError> {
+        if access & vsam_protocol::access::COMMIT != 0 {
+            crate::unit::check_units(conn, "OPEN")?;
+        }
         let request = Request::Open(Open {
             dataset: name.to_string(),
             intent,

@@ -30,12 +30,14 @@ mod connection;
 mod dataset;
 mod error;
 mod transport;
+mod unit;
 
 pub use catalog::{bldindex, define, define_aix, define_path, delete, info, list, ping};
 pub use connection::Connection;
 pub use dataset::{ChainOutcome, Dataset, Read};
 pub use error::{ClientError, VsamError};
 pub use transport::{ConnectOptions, TlsOptions};
+pub use unit::{commit, rollback};
 pub use vsam_protocol::{
     AixSpec, ChainedRecord, DatasetSpec, OpenIntent, Organization, PathSpec, Record, RplOptions,
     Status,

@@ -54,6 +54,16 @@ pub type StoreResult<T> = Result<T, StoreError>;
 /// one at a time (a plugin instance is never entered concurrently); the value
 /// lives as long as the instance, so it may cache whatever it likes.
 pub trait Backend: Sized + 'static {
+    /// True if the writes between two [`Backend::sync`] calls become
+    /// durable all together or not at all: `sync` commits them as one, a
+    /// crash before it returns leaves none of them stored (also after the
+    /// next [`Backend::init`]), and dropping the instance before it discards
+    /// them. The host then runs units of work (COMMIT, `commit` durability)
+    /// on the backend, and rolls one back by dropping the instance. A store
+    /// that cannot promise it keeps the default, and its datasets are
+    /// opened in `sync` durability only.
+    const WHOLE_UNITS: bool = false;
+
     /// Builds the store from the backend's `params` in the host configuration.
     fn init(params: &[(String, String)]) -> Result<Self, String>;
 
@@ -112,7 +122,8 @@ pub trait Backend: Sized + 'static {
 }
 
 /// Exports a [`Backend`] implementation as the plugin's `store` interface
-/// (and its `lookup` interface, [`Backend::get_many`]).
+/// (and its `lookup` interface, [`Backend::get_many`], and `units`,
+/// [`Backend::WHOLE_UNITS`]).
 ///
 /// ```text
 /// struct MyStore { /* ... */ }
@@ -187,6 +198,12 @@ macro_rules! export_backend {
                 }
                 fn sync() -> Result<(), StoreError> {
                     with(|b| b.sync())
+                }
+            }
+
+            impl $crate::bindings::exports::vsam::backend::units::Guest for Export {
+                fn whole() -> bool {
+                    <$backend as Backend>::WHOLE_UNITS
                 }
             }
 

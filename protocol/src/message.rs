@@ -31,6 +31,10 @@ pub mod kind {
     pub const ENDREQ: u8 = 0x24;
     /// Insert many records on one string (protocol 1.1).
     pub const PUT_CHAIN: u8 = 0x25;
+    /// End the connection's unit of work, making it durable (protocol 1.4).
+    pub const COMMIT: u8 = 0x26;
+    /// Undo the connection's unit of work (protocol 1.4).
+    pub const ROLLBACK: u8 = 0x27;
     /// Define a dataset in the catalog.
     pub const DEFINE: u8 = 0x30;
     /// Delete a dataset and its records.
@@ -166,6 +170,11 @@ pub mod access {
     /// reusable dataset; a COBOL OPEN OUTPUT). Needs intent output and no
     /// other open of the dataset.
     pub const RESET: u8 = 1 << 5;
+    /// `commit` durability (protocol 1.4): the open's changes join the
+    /// connection's unit of work, acknowledged once applied and durable at
+    /// the commit point (COMMIT, CLOSE), not one sync per write. Without
+    /// it, `sync`: every change is durable before it is acknowledged.
+    pub const COMMIT: u8 = 1 << 6;
 }
 
 /// A catalog entry: what DEFINE creates and INFO/LIST report.
@@ -432,6 +441,10 @@ pub enum Request {
     DefinePath(PathSpec),
     /// Rebuild an alternate index from its base (protocol 1.2).
     BldIndex { aix: String },
+    /// Make the connection's unit of work durable and end it (protocol 1.4).
+    Commit,
+    /// Undo the connection's unit of work and end it (protocol 1.4).
+    Rollback,
 }
 
 /// One record in a result: its RBA/RRN (0 for KSDS), key and bytes.
@@ -544,6 +557,8 @@ impl Message for Request {
             Request::DefineAix(_) => kind::DEFINE_AIX,
             Request::DefinePath(_) => kind::DEFINE_PATH,
             Request::BldIndex { .. } => kind::BLDINDEX,
+            Request::Commit => kind::COMMIT,
+            Request::Rollback => kind::ROLLBACK,
         }
     }
 
@@ -559,7 +574,7 @@ impl Message for Request {
                     put_string(out, token);
                 }
             }
-            Request::Ping => {}
+            Request::Ping | Request::Commit | Request::Rollback => {}
             Request::Open(o) => {
                 put_string(out, &o.dataset);
                 out.put_u8(o.intent.code());
@@ -649,6 +664,8 @@ impl Message for Request {
                 (Request::Hello(hello), "HELLO")
             }
             kind::PING => (Request::Ping, "PING"),
+            kind::COMMIT => (Request::Commit, "COMMIT"),
+            kind::ROLLBACK => (Request::Rollback, "ROLLBACK"),
             kind::OPEN => {
                 let open = Open {
                     dataset: r.string("dataset")?,
@@ -789,6 +806,8 @@ pub enum Verb {
     DefineAix,
     DefinePath,
     BldIndex,
+    Commit,
+    Rollback,
 }
 
 impl Verb {
@@ -813,6 +832,8 @@ impl Verb {
             kind::DEFINE_AIX => Self::DefineAix,
             kind::DEFINE_PATH => Self::DefinePath,
             kind::BLDINDEX => Self::BldIndex,
+            kind::COMMIT => Self::Commit,
+            kind::ROLLBACK => Self::Rollback,
             _ => return None,
         })
     }
@@ -838,6 +859,8 @@ impl Verb {
             Self::DefineAix => "DEFINE AIX",
             Self::DefinePath => "DEFINE PATH",
             Self::BldIndex => "BLDINDEX",
+            Self::Commit => "COMMIT",
+            Self::Rollback => "ROLLBACK",
         }
     }
 }
@@ -869,6 +892,8 @@ impl Request {
             Request::DefineAix(_) => Verb::DefineAix,
             Request::DefinePath(_) => Verb::DefinePath,
             Request::BldIndex { .. } => Verb::BldIndex,
+            Request::Commit => Verb::Commit,
+            Request::Rollback => Verb::Rollback,
         }
     }
 

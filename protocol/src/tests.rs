@@ -17,6 +17,8 @@ fn sample_requests() -> Vec<Request> {
             token: Some("secret".into()),
         }),
         Request::Ping,
+        Request::Commit,
+        Request::Rollback,
         Request::Open(Open {
             dataset: "A.B".into(),
             intent: OpenIntent::Update,
@@ -168,10 +170,13 @@ fn every_answer_round_trips_through_the_codec() {
         },
         Answer::Opened {
             handle: 1,
-            dataset: match &sample_requests()[9] {
-                Request::Define(d) => d.clone(),
-                _ => unreachable!(),
-            },
+            dataset: sample_requests()
+                .into_iter()
+                .find_map(|request| match request {
+                    Request::Define(d) => Some(d),
+                    _ => None,
+                })
+                .expect("a DEFINE among the samples"),
         },
         Answer::Catalog { datasets: vec![] },
         Answer::ProtocolError {
@@ -210,6 +215,30 @@ fn every_answer_round_trips_through_the_codec() {
 fn documented_frames_are_exact() {
     let ping = encode_frame(1, &Request::Ping);
     assert_eq!(ping, [0, 0, 0, 5, 0x02, 0, 0, 0, 1]);
+
+    let commit = encode_frame(9, &Request::Commit);
+    assert_eq!(commit, [0, 0, 0, 5, 0x26, 0, 0, 0, 9]);
+    let rollback = encode_frame(10, &Request::Rollback);
+    assert_eq!(rollback, [0, 0, 0, 5, 0x27, 0, 0, 0, 0x0A]);
+
+    let open = encode_frame(
+        2,
+        &Request::Open(Open {
+            dataset: "A".into(),
+            intent: OpenIntent::Update,
+            access: access::COMMIT,
+            strings: 1,
+        }),
+    );
+    assert_eq!(
+        open,
+        [
+            0, 0, 0, 0x0C, 0x10, 0, 0, 0, 2, // length 12, OPEN, id 2
+            0, 1, b'A', // dataset "A"
+            2, 0x40, // intent update, access COMMIT
+            0, 1, // one string
+        ]
+    );
 
     let hello = encode_frame(
         1,

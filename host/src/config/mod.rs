@@ -55,6 +55,12 @@ pub struct ServerConfig {
     pub max_strings: u16,
     /// Largest record length a DEFINE may ask for.
     pub max_record: u32,
+    /// Most records one unit of work may change before it is committed
+    /// (`commit` durability keeps them in memory until then).
+    pub max_unit_records: usize,
+    /// Most MiB of records one unit of work may hold before it is
+    /// committed.
+    pub max_unit_mb: u64,
     /// Seconds a new connection gets for TLS and HELLO.
     pub handshake_timeout_secs: u64,
     /// Seconds a connection may stay without a request before it is
@@ -81,6 +87,8 @@ impl Default for ServerConfig {
             max_open_per_connection: 256,
             max_strings: 255,
             max_record: vsam_protocol::MAX_RECORD_LENGTH,
+            max_unit_records: 1_000_000,
+            max_unit_mb: 256,
             handshake_timeout_secs: 10,
             idle_timeout_secs: 3600,
             request_timeout_secs: 30,

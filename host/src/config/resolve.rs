@@ -112,6 +112,11 @@ impl Source<'_> {
             ("server.max_strings", u64::from(file.server.max_strings)),
             ("server.max_record", u64::from(file.server.max_record)),
             (
+                "server.max_unit_records",
+                file.server.max_unit_records as u64,
+            ),
+            ("server.max_unit_mb", file.server.max_unit_mb),
+            (
                 "server.handshake_timeout_secs",
                 file.server.handshake_timeout_secs,
             ),

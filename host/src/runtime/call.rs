@@ -19,6 +19,9 @@ pub enum Call {
     Append(Dataset, Vec<u8>),
     Flush(Dataset),
     Sync,
+    /// Whether the store keeps the writes between two syncs whole (the
+    /// optional `units` interface): a unit of work needs it.
+    WholeUnits,
 }
 
 impl Call {
@@ -36,6 +39,7 @@ impl Call {
             Call::Append(..) => "append",
             Call::Flush(_) => "flush",
             Call::Sync => "sync",
+            Call::WholeUnits => "units.whole",
         }
     }
 
@@ -62,6 +66,8 @@ pub enum Reply {
     Entries(Vec<Entry>),
     /// append: the assigned key.
     Key(Vec<u8>),
+    /// units.whole.
+    Whole(bool),
 }
 
 /// Why a call failed.
@@ -105,6 +111,7 @@ pub fn call_native<B: vsam_plugin_sdk::Backend>(backend: &mut B, call: Call) -> 
         Call::Append(ds, value) => backend.append(&ds, value).map(Reply::Key),
         Call::Flush(ds) => backend.flush(&ds).map(|()| Reply::Done),
         Call::Sync => backend.sync().map(|()| Reply::Done),
+        Call::WholeUnits => Ok(Reply::Whole(B::WHOLE_UNITS)),
     };
     result.map_err(CallError::Store)
 }

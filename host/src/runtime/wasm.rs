@@ -415,6 +415,13 @@ fn hex(bytes: &[u8]) -> String {
 /// The optional `lookup` interface a plugin may export besides `store`.
 const LOOKUP_INTERFACE: &str = "vsam:backend/lookup@1.0.0";
 
+/// The optional `units` interface: whether the plugin keeps the writes
+/// between two syncs whole.
+const UNITS_INTERFACE: &str = "vsam:backend/units@1.0.0";
+
+/// `units.whole`, typed.
+type Whole = TypedFunc<(), (bool,)>;
+
 /// `lookup.get-many`, typed.
 type GetMany = TypedFunc<
     (wit_types::Dataset, Vec<Vec<u8>>),
@@ -426,6 +433,8 @@ struct Live {
     bindings: bindings::BackendCore,
     /// The plugin's `get-many`, if it exports one.
     get_many: Option<GetMany>,
+    /// The plugin's `units.whole`, if it exports one.
+    whole: Option<Whole>,
 }
 
 /// The instance serving one backend, created on first use and replaced
@@ -549,6 +558,13 @@ impl WasmStore {
             .transpose())
         .context("the plugin's lookup.get-many does not have the contract's signature")
         .map_err(Started::Refused)?;
+        let whole: Option<Whole> = ah(instance
+            .get_export_index(&mut store, None, UNITS_INTERFACE)
+            .and_then(|units| instance.get_export_index(&mut store, Some(&units), "whole"))
+            .map(|index| instance.get_typed_func(&mut store, index))
+            .transpose())
+        .context("the plugin's units.whole does not have the contract's signature")
+        .map_err(Started::Refused)?;
         let init = bindings
             .vsam_backend_store()
             .call_init(&mut store, &self.settings.params)
@@ -561,6 +577,7 @@ impl WasmStore {
             store,
             bindings,
             get_many,
+            whole,
         })
     }
 
@@ -698,6 +715,13 @@ async fn run(
             .await
             .map(|r| r.map(|()| Reply::Done)),
         Call::Sync => store.call_sync(ctx).await.map(|r| r.map(|()| Reply::Done)),
+        Call::WholeUnits => match &live.whole {
+            Some(whole) => whole
+                .call_async(&mut *ctx, ())
+                .await
+                .map(|(whole,)| Ok(Reply::Whole(whole))),
+            None => Ok(Ok(Reply::Whole(false))),
+        },
     }
 }
 

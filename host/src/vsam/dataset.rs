@@ -28,6 +28,32 @@ pub struct Owner {
     pub string: u16,
 }
 
+/// Who holds a record against a request: a string's GET UPD, or the unit
+/// of work of a connection that changed it and has not committed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Holder {
+    /// A string holds it for update.
+    String(Owner),
+    /// A connection's unit of work changed it.
+    Unit(u64),
+}
+
+impl std::fmt::Display for Holder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Holder::String(owner) => write!(
+                f,
+                "held for update by connection {} (string {})",
+                owner.session, owner.string
+            ),
+            Holder::Unit(session) => write!(
+                f,
+                "changed by the unit of work of connection {session}, which has not committed yet"
+            ),
+        }
+    }
+}
+
 /// One dataset while at least one connection has it open.
 pub struct DatasetState {
     /// Catalog definition.
@@ -40,6 +66,8 @@ pub struct DatasetState {
     /// write.
     gate: Arc<tokio::sync::RwLock<()>>,
     locks: Mutex<HashMap<Vec<u8>, Owner>>,
+    /// Records changed by a unit of work not yet committed, and whose.
+    unit_holds: Mutex<HashMap<Vec<u8>, u64>>,
     version: AtomicU64,
     /// The alternate indexes over it (those with UPGRADE are kept in step
     /// with its writes).
@@ -63,6 +91,7 @@ impl DatasetState {
             }),
             gate: Arc::new(tokio::sync::RwLock::new(())),
             locks: Mutex::new(HashMap::new()),
+            unit_holds: Mutex::new(HashMap::new()),
             version: AtomicU64::new(0),
             indexes,
             index_lock: tokio::sync::Mutex::new(()),
@@ -96,21 +125,74 @@ impl DatasetState {
         self.version.load(Ordering::Acquire)
     }
 
-    fn wrote(&self) {
+    /// Moves the write counter: records changed (also in a unit of work,
+    /// whose own strings must not serve what they read ahead before).
+    pub(crate) fn wrote(&self) {
         self.version.fetch_add(1, Ordering::AcqRel);
     }
 
     /// Takes exclusive control of `key` for `owner`; the current holder if
-    /// someone else has it.
-    pub fn lock(&self, key: &[u8], owner: Owner) -> Result<(), Owner> {
+    /// someone else has it (another string, or another connection's unit
+    /// of work that changed the record).
+    pub fn lock(&self, key: &[u8], owner: Owner) -> Result<(), Holder> {
+        // Both maps, in the order hold_for_unit takes them.
+        let holds = self.unit_holds.lock().unwrap();
+        if let Some(session) = holds.get(key)
+            && *session != owner.session
+        {
+            return Err(Holder::Unit(*session));
+        }
         let mut locks = self.locks.lock().unwrap();
         match locks.get(key) {
-            Some(holder) if *holder != owner => Err(*holder),
+            Some(holder) if *holder != owner => Err(Holder::String(*holder)),
             _ => {
                 locks.insert(key.to_vec(), owner);
                 Ok(())
             }
         }
+    }
+
+    /// The unit of work of another connection than `session` that holds
+    /// `key`, if any.
+    pub fn unit_holder(&self, key: &[u8], session: u64) -> Option<Holder> {
+        match self.unit_holds.lock().unwrap().get(key) {
+            Some(holder) if *holder != session => Some(Holder::Unit(*holder)),
+            _ => None,
+        }
+    }
+
+    /// Holds `key` for the unit of work of `session` until it ends: no
+    /// other connection may change it or take it for update. Refused with
+    /// the holder if another connection's string or unit has it.
+    pub fn hold_for_unit(&self, key: &[u8], session: u64) -> Result<(), Holder> {
+        let mut holds = self.unit_holds.lock().unwrap();
+        match holds.get(key) {
+            Some(holder) if *holder != session => return Err(Holder::Unit(*holder)),
+            Some(_) => return Ok(()),
+            None => {}
+        }
+        let locks = self.locks.lock().unwrap();
+        if let Some(owner) = locks.get(key)
+            && owner.session != session
+        {
+            return Err(Holder::String(*owner));
+        }
+        holds.insert(key.to_vec(), session);
+        Ok(())
+    }
+
+    /// Lets go of every record the unit of work of `session` held.
+    pub fn release_unit(&self, session: u64) {
+        self.unit_holds
+            .lock()
+            .unwrap()
+            .retain(|_, holder| *holder != session);
+    }
+
+    /// Holds off a migration's copy and cutover while a unit of work is
+    /// committed (writes hold it shared).
+    pub(crate) async fn writing(&self) -> tokio::sync::OwnedRwLockReadGuard<()> {
+        self.gate.clone().read_owned().await
     }
 
     /// Releases `key` if `owner` holds it.
@@ -136,7 +218,8 @@ impl DatasetState {
         }
     }
 
-    fn fail(&self, request: &str, error: CallError) -> Status {
+    /// The status of a failed backend call.
+    pub(crate) fn fail(&self, request: &str, error: CallError) -> Status {
         let about = self.about(request);
         let backend = self.backend();
         let backend = backend.name();
@@ -278,7 +361,7 @@ impl DatasetState {
     }
 
     /// True if writes must keep alternate indexes in step.
-    fn upgrades(&self) -> bool {
+    pub(crate) fn upgrades(&self) -> bool {
         self.indexes.iter().any(|index| index.upgrade)
     }
 

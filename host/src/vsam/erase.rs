@@ -23,7 +23,11 @@ pub(crate) async fn erase(mut ctx: Ctx<'_>) -> Outcome {
             "ERASE without a preceding GET for update (UPD) on this string",
         ));
     };
-    let result = ctx.state.delete(ctx.name(), held.key.clone()).await;
+    let result = if ctx.in_unit() {
+        ctx.stage(held.key.clone(), true, None)
+    } else {
+        ctx.state.delete(ctx.name(), held.key.clone()).await
+    };
     ctx.state.unlock(&held.key, ctx.owner);
     result.map(|()| Done::default())
 }

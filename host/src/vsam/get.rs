@@ -137,10 +137,7 @@ async fn sequential(
     let version = ctx.state.version();
     let entries = if batch > 1 {
         ctx.rpl.read_ahead.clear();
-        let mut entries = ctx
-            .state
-            .scan(ctx.name(), cursor.start.clone(), direction, batch)
-            .await?;
+        let mut entries = ctx.scan(cursor.start.clone(), direction, batch).await?;
         let fit = fitting(&entries, max_bytes);
         if fit == 0
             && let Some(first) = entries.first()
@@ -216,11 +213,8 @@ async fn next_one(
         return Ok(Some(entry));
     }
     let size = if update { 1 } else { ctx.rpl.next_fetch_size() };
-    let mut entries: std::collections::VecDeque<Entry> = ctx
-        .state
-        .scan(ctx.name(), start.clone(), direction, size)
-        .await?
-        .into();
+    let mut entries: std::collections::VecDeque<Entry> =
+        ctx.scan(start.clone(), direction, size).await?.into();
     let first = entries.pop_front();
     ctx.rpl.read_ahead = if update { Default::default() } else { entries };
     ctx.rpl.read_ahead_version = version;
@@ -238,14 +232,11 @@ pub(crate) async fn hold(
     if let Err(holder) = ctx.state.lock(&entry.key, ctx.owner) {
         return Err(ctx.error(
             fdbk::EXCLUSIVE_CONTROL,
-            format!(
-                "the record is held for update by connection {} (string {}); retry after it is released",
-                holder.session, holder.string
-            ),
+            format!("the record is {holder}; retry after it is released"),
         ));
     }
     let entry = if ctx.state.version() != version {
-        match ctx.state.get(ctx.name(), &entry.key).await? {
+        match ctx.read(&entry.key).await? {
             Some(value) => Entry {
                 key: entry.key,
                 value,

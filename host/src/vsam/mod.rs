@@ -20,6 +20,7 @@ mod put;
 pub(crate) mod request;
 mod search;
 pub(crate) mod subject;
+pub(crate) mod unit;
 
 pub use dataset::{DatasetState, Owner};
 pub use session::Session;

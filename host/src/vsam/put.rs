@@ -2,6 +2,7 @@
 //! update the record held by a GET UPD; PUT CHAIN: many inserts on one
 //! string, run by the backend as one job that shares one commit.
 
+use super::alternate::upgrade::Upgraded;
 use super::request::Ctx;
 use super::request::{Done, Outcome};
 use super::rpl::Cursor;
@@ -148,10 +149,16 @@ async fn update(ctx: &mut Ctx<'_>, record: &[u8]) -> Outcome {
                 }
                 _ => {}
             }
-            let upgraded = ctx
-                .state
-                .replace(ctx.name(), held.key.clone(), record.to_vec())
-                .await?;
+            let upgraded = if ctx.in_unit() {
+                // Read from the store, or changed before in the unit (whose
+                // change knows whether the store holds it).
+                ctx.stage(held.key.clone(), true, Some(record.to_vec()))?;
+                Upgraded::default()
+            } else {
+                ctx.state
+                    .replace(ctx.name(), held.key.clone(), record.to_vec())
+                    .await?
+            };
             Ok(Done::from(vec![written_record(ctx, held.key.clone())])
                 .duplicate_if(upgraded.duplicate))
         }
@@ -185,50 +192,41 @@ async fn insert(
         return (Done::default(), Err(refused));
     }
     let sequential = options.processing == Processing::Sequential;
-    let dataset = &ctx.state.plugin_dataset;
     // Keys planned so far (None: an ESDS record, whose RBA the backend picks).
-    let mut keys: Vec<Option<Vec<u8>>> = Vec::with_capacity(records.len());
-    let mut calls = Vec::with_capacity(records.len());
+    let mut planned: Vec<(Option<Vec<u8>>, Vec<u8>)> = Vec::with_capacity(records.len());
     let mut refused = None;
     let start = position(ctx);
     for chained in records {
-        let previous = match keys.last() {
-            Some(last) => last.as_deref(),
+        let previous = match planned.last() {
+            Some((last, _)) => last.as_deref(),
             None => start.as_deref(),
         };
-        match plan(ctx, sequential, previous, chained.address, &chained.record) {
-            Ok(key) => {
-                calls.push(match &key {
-                    Some(key) => Call::Insert(dataset.clone(), key.clone(), chained.record),
-                    None => Call::Append(dataset.clone(), chained.record),
-                });
-                keys.push(key);
-            }
+        let key =
+            plan(ctx, sequential, previous, chained.address, &chained.record).and_then(|key| {
+                match &key {
+                    Some(key) => not_held(ctx, key).map(|()| Some(key.clone())),
+                    None => Ok(None),
+                }
+            });
+        match key {
+            Ok(key) => planned.push((key, chained.record)),
             Err(status) => {
                 refused = Some(status);
                 break;
             }
         }
     }
-    let (results, upgraded) = ctx.state.write_chain(ctx.name(), calls).await;
-    let mut written = Vec::with_capacity(results.len());
-    let mut failure = refused.map(Err);
-    for (result, key) in results.into_iter().zip(keys) {
-        match (result, key) {
-            (Ok(_), Some(key)) => written.push(key),
-            (Ok(Reply::Key(key)), None) => written.push(key),
-            (Ok(other), None) => {
-                failure = Some(Err(ctx.state.protocol_violation(ctx.name(), &other)));
-                break;
-            }
-            (Err(status), key) => {
-                failure = Some(Err(match key {
-                    Some(key) if status.fdbk == fdbk::DUPLICATE_KEY => duplicate(ctx, &key),
-                    _ => status,
-                }));
-                break;
-            }
-        }
+    // ESDS records go to the store at once also in a unit of work: an
+    // ESDS addition cannot be backed out (as in CICS).
+    let (written, mut failure, upgraded) =
+        if ctx.in_unit() && ctx.state.def.organization != Organization::Esds {
+            let (written, failure) = stage_inserts(ctx, planned).await;
+            (written, failure, Upgraded::default())
+        } else {
+            store_inserts(ctx, planned).await
+        };
+    if failure.is_none() {
+        failure = refused;
     }
     if sequential && let Some(last) = written.last() {
         ctx.rpl.set_cursor(Some(Cursor::after(
@@ -242,8 +240,83 @@ async fn insert(
         .collect();
     (
         Done::from(written).duplicate_if(upgraded.duplicate),
-        failure.unwrap_or(Ok(())),
+        failure.map_or(Ok(()), Err),
     )
+}
+
+/// A planned insert may not take a key another connection's unit of work
+/// holds (inserted, or erased and not committed).
+fn not_held(ctx: &Ctx<'_>, key: &[u8]) -> Result<(), Status> {
+    match ctx.state.unit_holder(key, ctx.owner.session) {
+        Some(holder) => Err(ctx.error(
+            fdbk::EXCLUSIVE_CONTROL,
+            format!("the record is {holder}; retry after it is released"),
+        )),
+        None => Ok(()),
+    }
+}
+
+/// Runs planned inserts on the store as one job: the keys written, the
+/// failure that stopped them, and what the alternate indexes reported.
+async fn store_inserts(
+    ctx: &Ctx<'_>,
+    planned: Vec<(Option<Vec<u8>>, Vec<u8>)>,
+) -> (Vec<Vec<u8>>, Option<Status>, Upgraded) {
+    let dataset = &ctx.state.plugin_dataset;
+    let (keys, calls): (Vec<_>, Vec<_>) = planned
+        .into_iter()
+        .map(|(key, record)| {
+            let call = match &key {
+                Some(key) => Call::Insert(dataset.clone(), key.clone(), record),
+                None => Call::Append(dataset.clone(), record),
+            };
+            (key, call)
+        })
+        .unzip();
+    let (results, upgraded) = ctx.state.write_chain(ctx.name(), calls).await;
+    let mut written = Vec::with_capacity(results.len());
+    let mut failure = None;
+    for (result, key) in results.into_iter().zip(keys) {
+        match (result, key) {
+            (Ok(_), Some(key)) => written.push(key),
+            (Ok(Reply::Key(key)), None) => written.push(key),
+            (Ok(other), None) => {
+                failure = Some(ctx.state.protocol_violation(ctx.name(), &other));
+                break;
+            }
+            (Err(status), key) => {
+                failure = Some(match key {
+                    Some(key) if status.fdbk == fdbk::DUPLICATE_KEY => duplicate(ctx, &key),
+                    _ => status,
+                });
+                break;
+            }
+        }
+    }
+    (written, failure, upgraded)
+}
+
+/// Records planned inserts in the connection's unit of work, each checked
+/// against what the connection sees (its unit over the store): the keys
+/// staged, and the failure that stopped them.
+async fn stage_inserts(
+    ctx: &mut Ctx<'_>,
+    planned: Vec<(Option<Vec<u8>>, Vec<u8>)>,
+) -> (Vec<Vec<u8>>, Option<Status>) {
+    let mut written = Vec::with_capacity(planned.len());
+    for (key, record) in planned {
+        let key = key.expect("keyed records in a unit");
+        let staged = match ctx.read(&key).await {
+            Ok(Some(_)) => Err(duplicate(ctx, &key)),
+            Ok(None) => ctx.stage(key.clone(), false, Some(record)),
+            Err(status) => Err(status),
+        };
+        match staged {
+            Ok(()) => written.push(key),
+            Err(status) => return (written, Some(status)),
+        }
+    }
+    (written, None)
 }
 
 /// The checks that concern the request, not one record.

@@ -6,20 +6,103 @@
 use super::dataset::{DatasetState, Owner};
 use super::rpl::Rpl;
 use super::subject::Subject;
+use super::unit::Unit;
+use std::sync::Arc;
+use vsam_plugin_sdk::{Direction, Entry, Start};
 use vsam_protocol::{Answer, Fdbk, OpenIntent, Record, RplOptions, Status, Verb, fdbk};
 
-/// What a data request works on: the dataset, one string, who it is, and
-/// the request's RPL options (checked against the OPEN).
+/// What a data request works on: the dataset, one string, who it is, the
+/// request's RPL options (checked against the OPEN), and the connection's
+/// unit of work when the dataset was opened in `commit` durability.
 pub(crate) struct Ctx<'a> {
-    pub state: &'a DatasetState,
+    pub state: &'a Arc<DatasetState>,
     pub rpl: &'a mut Rpl,
     pub owner: Owner,
     pub intent: OpenIntent,
     pub request: Verb,
     pub options: RplOptions,
+    pub unit: Option<&'a mut Unit>,
 }
 
 impl Ctx<'_> {
+    /// The record under `key` as this connection sees it: its unit's
+    /// change if it made one, else the committed record.
+    pub async fn read(&self, key: &[u8]) -> Result<Option<Vec<u8>>, Status> {
+        if let Some(change) = self
+            .unit
+            .as_deref()
+            .and_then(|unit| unit.change(&self.state.def.name, key))
+        {
+            return Ok(change.image.clone());
+        }
+        self.state.get(self.name(), key).await
+    }
+
+    /// Up to `limit` records from `from` in `dir`, as this connection sees
+    /// them: the committed records with its unit's changes laid over them.
+    pub async fn scan(
+        &self,
+        from: Start,
+        dir: Direction,
+        limit: u32,
+    ) -> Result<Vec<Entry>, Status> {
+        let pending = self
+            .unit
+            .as_deref()
+            .and_then(|unit| unit.pending(&self.state.def.name));
+        let Some(pending) = pending else {
+            return self.state.scan(self.name(), from, dir, limit).await;
+        };
+        let mut out: Vec<Entry> = Vec::new();
+        let mut start = from;
+        while out.len() < limit as usize {
+            let batch = self
+                .state
+                .scan(self.name(), start.clone(), dir, limit)
+                .await?;
+            let exhausted = batch.len() < limit as usize;
+            let next = batch.last().map(|last| Start::Exclusive(last.key.clone()));
+            out.extend(pending.merge(batch, &start, dir, exhausted));
+            match next {
+                Some(next) if !exhausted => start = next,
+                _ => break,
+            }
+        }
+        out.truncate(limit as usize);
+        Ok(out)
+    }
+
+    /// Whether the request's changes join the connection's unit of work.
+    pub fn in_unit(&self) -> bool {
+        self.unit.is_some()
+    }
+
+    /// Records in the unit of work that `key` will hold `image` (`None`:
+    /// erased), holding the record against other connections until the
+    /// unit ends. `stored`: whether the committed store holds the key.
+    /// A refusal (another connection holds it, or the unit outgrew its
+    /// limits: then it was rolled back) is the request's status.
+    pub fn stage(
+        &mut self,
+        key: Vec<u8>,
+        stored: bool,
+        image: Option<Vec<u8>>,
+    ) -> Result<(), Status> {
+        let session = self.owner.session;
+        if let Err(holder) = self.state.hold_for_unit(&key, session) {
+            return Err(self.error(
+                fdbk::EXCLUSIVE_CONTROL,
+                format!("the record is {holder}; retry after it is released"),
+            ));
+        }
+        let unit = self.unit.as_deref_mut().expect("stage is called in a unit");
+        if let Err(why) = unit.stage(self.state, key, stored, image) {
+            unit.rollback(session);
+            return Err(self.error(fdbk::NO_SPACE, why));
+        }
+        Ok(())
+    }
+
     /// What this request's messages start with.
     pub fn subject(&self) -> Subject<'_> {
         Subject::new(&self.state.def.name, self.request)

@@ -112,16 +112,8 @@ pub(crate) fn search_arg(
 
 /// The first record a search argument names, if any.
 pub(crate) async fn locate(ctx: &Ctx<'_>, search: &Search) -> Result<Option<Entry>, Status> {
-    let state = ctx.state;
-    let request = ctx.name();
     let first_from = |start: Start, direction: Direction| async move {
-        Ok::<_, Status>(
-            state
-                .scan(request, start, direction, 1)
-                .await?
-                .into_iter()
-                .next(),
-        )
+        Ok::<_, Status>(ctx.scan(start, direction, 1).await?.into_iter().next())
     };
     match search {
         Search::Last => first_from(Start::Edge, Direction::Backward).await,
@@ -133,7 +125,7 @@ pub(crate) async fn locate(ctx: &Ctx<'_>, search: &Search) -> Result<Option<Entr
         | Search::Number {
             key,
             greater_or_equal: false,
-        } => Ok(state.get(request, key).await?.map(|value| Entry {
+        } => Ok(ctx.read(key).await?.map(|value| Entry {
             key: key.clone(),
             value,
         })),

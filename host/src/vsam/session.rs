@@ -6,6 +6,7 @@ use super::request::{Ctx, Done, Outcome, answer, partial};
 use super::rpl::Rpl;
 use super::shared::Shared;
 use super::subject::Subject;
+use super::unit::{Unit, UnitLimits};
 use super::{catalog_requests, erase, get, point, put};
 use crate::security::{Identity, Level};
 use std::collections::HashMap;
@@ -23,6 +24,8 @@ pub(crate) struct OpenDataset {
     pub intent: OpenIntent,
     pub access: u8,
     pub strings: Vec<Rpl>,
+    /// Opened in `commit` durability: its changes join the unit of work.
+    pub commit: bool,
 }
 
 impl Drop for Session {
@@ -41,6 +44,8 @@ pub struct Session {
     next_handle: u32,
     /// Who is on the connection, for the access rules.
     identity: Identity,
+    /// Changes made in `commit` durability since the last commit point.
+    unit: Unit,
 }
 
 impl Session {
@@ -48,6 +53,10 @@ impl Session {
     /// answers of up to `answer_frame` bytes.
     pub fn new(shared: Arc<Shared>, answer_frame: usize, identity: Identity) -> Self {
         let id = shared.next_session_id();
+        let unit = Unit::new(UnitLimits {
+            records: shared.limits.max_unit_records,
+            bytes: shared.limits.max_unit_bytes,
+        });
         Self {
             id,
             shared,
@@ -55,6 +64,7 @@ impl Session {
             opens: HashMap::new(),
             next_handle: 1,
             identity,
+            unit,
         }
     }
 
@@ -189,6 +199,8 @@ impl Session {
                 }
             },
             Request::EndReq { target } => end_request(self.ctx(Verb::EndReq, target, 0)?),
+            Request::Commit => self.commit().await?,
+            Request::Rollback => self.rollback(),
             Request::Define(spec) => {
                 self.authorize(Verb::Define, &[&spec.name], Level::Alter)?;
                 return catalog_requests::define(&self.shared, spec).await;
@@ -270,6 +282,7 @@ impl Session {
             intent: open.intent,
             request,
             options,
+            unit: open.commit.then_some(&mut self.unit),
         })
     }
 
@@ -311,6 +324,11 @@ impl Session {
             ));
         }
         let state = self.shared.acquire(&def)?;
+        let commit = open.access & access::COMMIT != 0;
+        if commit && let Err(status) = units_allowed(&state, path.is_some()).await {
+            self.shared.release(&state);
+            return Err(status);
+        }
         if open.access & access::RESET != 0
             && let Err(status) = self.reset(&state, open.intent).await
         {
@@ -328,6 +346,7 @@ impl Session {
                 intent: open.intent,
                 access: open.access,
                 strings,
+                commit,
             },
         );
         tracing::debug!(session = self.id, dataset = %name, handle, "open");
@@ -355,6 +374,9 @@ impl Session {
         state.reset().await
     }
 
+    /// CLOSE: a commit point for an open in `commit` durability (the
+    /// whole unit of work commits: a unit is never split); the handle is
+    /// closed also when that commit fails, and CLOSE answers its error.
     async fn close(&mut self, handle: u32) -> Outcome {
         let Some(open) = self.opens.remove(&handle) else {
             return Err(Status::logical(
@@ -362,7 +384,38 @@ impl Session {
                 format!("CLOSE: handle {handle} is not open on this connection"),
             ));
         };
-        self.finish(open).await
+        let committed = match open.commit {
+            true => self.commit().await,
+            false => Ok(Done::default()),
+        };
+        let finished = self.finish(open).await;
+        committed.and(finished)
+    }
+
+    /// COMMIT: makes the unit of work durable and ends it. Nothing pending
+    /// is a success that does nothing.
+    async fn commit(&mut self) -> Outcome {
+        if self.unit.is_empty() {
+            return Ok(Done::default());
+        }
+        let records = self.unit.commit(self.id).await.inspect_err(|status| {
+            tracing::warn!(
+                session = self.id,
+                "COMMIT failed, unit rolled back: {status}"
+            );
+        })?;
+        tracing::debug!(session = self.id, records, "unit of work committed");
+        Ok(Done::default())
+    }
+
+    /// ROLLBACK: forgets the unit of work. Nothing pending is a success
+    /// that does nothing.
+    fn rollback(&mut self) -> Done {
+        let records = self.unit.rollback(self.id);
+        if records > 0 {
+            tracing::debug!(session = self.id, records, "unit of work rolled back");
+        }
+        Done::default()
     }
 
     async fn finish(&self, open: OpenDataset) -> Outcome {
@@ -376,6 +429,15 @@ impl Session {
     /// Closes everything the connection left open (disconnect, shutdown):
     /// releases its locks and flushes datasets nobody else uses.
     pub async fn close_all(&mut self) {
+        // A connection gone mid-unit: the unit never happened.
+        let records = self.unit.rollback(self.id);
+        if records > 0 {
+            tracing::info!(
+                session = self.id,
+                records,
+                "connection ended with a unit of work pending: rolled back"
+            );
+        }
         let opens: Vec<OpenDataset> = self.opens.drain().map(|(_, open)| open).collect();
         for open in opens {
             let name = open.state.def.name.clone();
@@ -384,6 +446,31 @@ impl Session {
             }
         }
     }
+}
+
+/// Whether an OPEN may ask for `commit` durability: the dataset's
+/// backend must keep units whole, and the alternate indexes of its upgrade
+/// set (and paths) are kept in step only in `sync` durability.
+async fn units_allowed(state: &DatasetState, through_path: bool) -> Result<(), Status> {
+    let about = Subject::new(&state.def.name, Verb::Open);
+    if through_path || state.upgrades() {
+        return Err(about.refused(
+            open_error::INVALID_OPTIONS,
+            "commit durability (units of work) is not available for a path or a dataset with alternate indexes in its upgrade set: open it without COMMIT",
+        ));
+    }
+    let backend = state.backend();
+    if !backend.keeps_units_whole().await {
+        return Err(about.refused(
+            open_error::NOT_AVAILABLE,
+            format!(
+                "commit durability (units of work) needs a backend whose plugin keeps the writes between two syncs whole, and plugin {} of backend {} does not (its units.whole is missing or false): open it without COMMIT, or route the dataset to a backend that does (sql, csv)",
+                backend.plugin(),
+                backend.name()
+            ),
+        ));
+    }
+    Ok(())
 }
 
 /// The answer to a second HELLO.

@@ -26,6 +26,10 @@ pub struct Limits {
     pub max_strings: u16,
     /// Largest record a DEFINE may ask for.
     pub max_record: u32,
+    /// Most records a unit of work may change before its commit.
+    pub max_unit_records: usize,
+    /// Most bytes of records a unit of work may hold before its commit.
+    pub max_unit_bytes: usize,
 }
 
 /// The running backends and the rules that route new datasets to them: one
@@ -80,6 +84,9 @@ impl Shared {
                 max_open_per_connection: config.server.max_open_per_connection,
                 max_strings: config.server.max_strings,
                 max_record: config.server.max_record,
+                max_unit_records: config.server.max_unit_records,
+                max_unit_bytes: usize::try_from(config.server.max_unit_mb.saturating_mul(1 << 20))
+                    .unwrap_or(usize::MAX),
             },
             access: ArcSwap::from_pointee(config.access.clone()),
             registry: Mutex::new(Registry::default()),

@@ -9,12 +9,18 @@
 //!   backslash (see `vsam_plugin_sdk::text`).
 //! - `NAME.journal`: writes since the CSV was last rewritten, one row each
 //!   (`I`/`R`/`D`, key, record), appended, and synced at the host's group
-//!   sync before the write is acknowledged. On open the CSV is read and the
-//!   journal replayed; a torn last row (a crash mid-write, never
-//!   acknowledged) is cut off.
+//!   sync before the write is acknowledged. The journal starts with a
+//!   version row (`V,2,`) and the rows of each group (a unit of work) are
+//!   closed by a commit row (`C,,`) written at its sync. On open the CSV is
+//!   read and the journal replayed: only rows a commit row closes count, so
+//!   a unit is stored whole or not at all; rows after the last commit row
+//!   (a crash or a rollback before the sync, never acknowledged) are cut
+//!   off. A journal without the version row (an older version's) replays
+//!   every complete row.
 //!
 //! The CSV is rewritten (to a temporary file, synced, renamed over the old
-//! one) when the journal grows as long as the dataset, and on flush. A crash
+//! one) when the journal grows as long as the dataset (after a sync, so
+//! never in the middle of a unit), and on flush. A crash
 //! at any moment leaves either the old or the new CSV, and replaying the
 //! journal on either gives the same records.
 
@@ -47,6 +53,10 @@ impl CsvStore {
 }
 
 impl Backend for CsvStore {
+    /// The rows of a group are closed by a commit row at its sync, and
+    /// replay applies only closed groups: a unit is stored whole or not.
+    const WHOLE_UNITS: bool = true;
+
     fn init(params: &[(String, String)]) -> Result<Self, String> {
         let mut directory = PathBuf::from("/data");
         let mut durability = Durability::Fsync;

@@ -36,6 +36,14 @@ impl Op {
     }
 }
 
+/// The first row of a journal written by this version: its rows come in
+/// units, each closed by a [`COMMIT_ROW`]. A journal without it (an older
+/// version's) has no units: every complete row counts.
+const VERSION_ROW: &[u8] = b"V,2,\n";
+/// Closes the rows of one sync (one group, one unit of work): replay
+/// applies only rows followed by one, so a unit is stored whole or not.
+const COMMIT_ROW: &[u8] = b"C,,\n";
+
 /// Journal rows tolerated before the CSV is rewritten, at the least.
 const MIN_COMPACTION_ROWS: usize = 10_000;
 
@@ -50,6 +58,12 @@ pub struct Table {
     durability: Durability,
     /// Journal rows were written since the last sync.
     unsynced: bool,
+    /// Journal rows were written since the last commit row.
+    uncommitted: bool,
+    /// Where the journal ended after the last commit row that was synced:
+    /// a sync that fails cuts the journal back to it, so that a unit
+    /// reported failed is not replayed later.
+    committed_bytes: u64,
     /// Written since the files were last checked at a sync.
     unchecked: bool,
     /// The journal ends in a torn row (a write never acknowledged), cut
@@ -162,6 +176,8 @@ impl Table {
             journal_rows,
             durability,
             unsynced: false,
+            uncommitted: false,
+            committed_bytes: journal_bytes,
             unchecked: false,
             torn,
             ds: ds.clone(),
@@ -185,9 +201,12 @@ impl Table {
             .unwrap_or_default();
         row.write_record([op.code(), &format::key_to_text(ds, &key), &record_text])
             .map_err(|e| csv_error(ds, e))?;
-        let row = row
+        let mut row = row
             .into_inner()
             .map_err(|e| StoreError::Io(e.to_string()))?;
+        if self.journal_bytes == 0 {
+            row.splice(0..0, VERSION_ROW.iter().copied());
+        }
         if self.torn {
             self.journal
                 .set_len(self.journal_bytes)
@@ -203,6 +222,7 @@ impl Table {
         self.journal_bytes += row.len() as u64;
         self.journal_rows += 1;
         self.unsynced = self.durability == Durability::Fsync;
+        self.uncommitted = true;
         match value {
             Some(value) => {
                 self.records.insert(key, value);
@@ -210,13 +230,6 @@ impl Table {
             None => {
                 self.records.remove(&key);
             }
-        }
-        // A failed rewrite loses nothing (the write is journaled); it is
-        // tried again after the next write.
-        if self.journal_rows > self.records.len().max(MIN_COMPACTION_ROWS)
-            && let Err(error) = self.compact(ds)
-        {
-            log::warn(&format!("{}: rewriting the CSV failed: {error:?}", ds.name));
         }
         Ok(())
     }
@@ -246,17 +259,48 @@ impl Table {
                 .map_err(|e| io_error(&self.journal_path, "starting a new", e))?;
             self.journal_bytes = 0;
             self.journal_rows = 0;
+            self.committed_bytes = 0;
             self.unsynced = false;
+            self.uncommitted = false;
             self.torn = false;
             return Ok(());
         }
+        if self.uncommitted {
+            if let Err(error) = write_at(&self.journal, COMMIT_ROW, self.journal_bytes) {
+                self.undo_unit();
+                return Err(io_error(&self.journal_path, "committing to", error));
+            }
+            self.journal_bytes += COMMIT_ROW.len() as u64;
+            self.uncommitted = false;
+        }
         if self.unsynced {
-            self.journal
-                .sync_data()
-                .map_err(|e| io_error(&self.journal_path, "syncing", e))?;
+            if let Err(error) = self.journal.sync_data() {
+                self.undo_unit();
+                return Err(io_error(&self.journal_path, "syncing", error));
+            }
             self.unsynced = false;
         }
+        self.committed_bytes = self.journal_bytes;
+        // Rewritten between units only, so that the CSV never holds part
+        // of one. A failed rewrite loses nothing (the rows are journaled);
+        // it is tried again after the next sync.
+        if self.journal_rows > self.records.len().max(MIN_COMPACTION_ROWS) {
+            let ds = self.ds.clone();
+            if let Err(error) = self.compact(&ds) {
+                log::warn(&format!("{}: rewriting the CSV failed: {error:?}", ds.name));
+            }
+        }
         Ok(())
+    }
+
+    /// After a failed sync: cuts the journal back to the last unit that
+    /// was committed, so that the failed one (reported failed to every
+    /// writer, whose instance the host now drops) is not replayed.
+    fn undo_unit(&mut self) {
+        if self.journal.set_len(self.committed_bytes).is_ok() {
+            let _ = self.journal.sync_data();
+        }
+        self.journal_bytes = self.committed_bytes;
     }
 
     /// Rewrites the CSV with every record and empties the journal.
@@ -272,7 +316,10 @@ impl Table {
             .map_err(|e| io_error(&self.journal_path, "emptying", e))?;
         self.journal_bytes = 0;
         self.journal_rows = 0;
+        self.committed_bytes = 0;
         self.unsynced = false;
+        // The rows it held are in the CSV now: nothing is left to close.
+        self.uncommitted = false;
         Ok(())
     }
 }
@@ -455,35 +502,73 @@ fn replay_journal(
             bytes.len() - complete
         ));
     }
+    let units = bytes.starts_with(VERSION_ROW);
     let mut rows = 0;
+    // Rows read since the last commit row, and where that row ended.
+    let mut unit: Vec<(Vec<u8>, Option<Vec<u8>>)> = Vec::new();
+    let mut committed_end = 0u64;
     let mut reader = csv::ReaderBuilder::new()
         .has_headers(false)
         .from_reader(&bytes[..complete]);
-    for row in reader.records() {
-        let row = row.map_err(|e| csv_error(ds, e))?;
+    let mut row = csv::StringRecord::new();
+    while reader.read_record(&mut row).map_err(|e| csv_error(ds, e))? {
         let line = row.position().map(|p| p.line()).unwrap_or(0);
         let journal_bad =
             |what: &str| StoreError::Io(format!("{}.journal line {line}: {what}", ds.name));
+        let op = row.get(0);
+        if units && matches!(op, Some("V") | Some("C")) {
+            if op == Some("C") {
+                rows += unit.len();
+                for (key, record) in unit.drain(..) {
+                    apply(records, key, record);
+                }
+                committed_end = reader.position().byte();
+            }
+            continue;
+        }
         let key = format::key_from_text(
             ds,
             row.get(1).ok_or_else(|| journal_bad("missing key"))?,
             line,
         )?;
-        match row.get(0) {
-            Some("I") | Some("R") => {
-                let record = format::record_from_text(
-                    ds,
-                    row.get(2).ok_or_else(|| journal_bad("missing record"))?,
-                    line,
-                )?;
-                records.insert(key, record);
-            }
-            Some("D") => {
-                records.remove(&key);
-            }
+        let change = match op {
+            Some("I") | Some("R") => Some(format::record_from_text(
+                ds,
+                row.get(2).ok_or_else(|| journal_bad("missing record"))?,
+                line,
+            )?),
+            Some("D") => None,
             _ => return Err(journal_bad("unknown operation")),
+        };
+        if units {
+            unit.push((key, change));
+        } else {
+            apply(records, key, change);
+            rows += 1;
         }
-        rows += 1;
     }
-    Ok((journal, complete as u64, rows, torn))
+    if !units {
+        return Ok((journal, complete as u64, rows, torn));
+    }
+    let cut = committed_end < complete as u64 || torn;
+    if !unit.is_empty() {
+        log::warn(&format!(
+            "{}: the journal ends in {} row(s) of a unit that was never committed (a crash, or a rollback, before its sync): left out, and cut off before the next write",
+            ds.name,
+            unit.len()
+        ));
+    }
+    Ok((journal, committed_end, rows, cut))
+}
+
+/// Applies one journal row to the records.
+fn apply(records: &mut BTreeMap<Vec<u8>, Vec<u8>>, key: Vec<u8>, record: Option<Vec<u8>>) {
+    match record {
+        Some(record) => {
+            records.insert(key, record);
+        }
+        None => {
+            records.remove(&key);
+        }
+    }
 }

@@ -269,6 +269,9 @@ fn failure_error(dataset: &str, failure: SqlFailure) -> StoreError {
 }
 
 impl Backend for SqlBackend {
+    /// A group's writes are one transaction, committed by its sync.
+    const WHOLE_UNITS: bool = true;
+
     fn init(params: &[(String, String)]) -> Result<Self, String> {
         let mut keep_tables = false;
         let mut table_names = HashMap::new();

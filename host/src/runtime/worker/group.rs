@@ -109,11 +109,64 @@ pub(super) const MAX_GROUP: usize = 256;
 /// A call's result, and for a write the instance that ran it.
 type Ran = (CallResult, Option<usize>);
 
+/// Runs a batch of queued jobs: runs of ordinary jobs as groups sharing a
+/// sync ([`run_writes`]), and each unit of work alone between them
+/// ([`run_unit`]).
+pub(super) fn run_group(store: &mut dyn RecordStore, batch: Vec<Job>) {
+    let mut segment = Vec::with_capacity(batch.len());
+    for job in batch {
+        match job {
+            Job::Unit { calls, answer } => {
+                if !segment.is_empty() {
+                    run_writes(store, std::mem::take(&mut segment));
+                }
+                let _ = answer.send(run_unit(store, calls));
+            }
+            job => segment.push(job),
+        }
+    }
+    if !segment.is_empty() {
+        run_writes(store, segment);
+    }
+}
+
+/// Runs a unit of work's writes, then one sync that makes them all
+/// durable. Everything before it was synced by the group before. On any
+/// failure the instance is dropped, which discards every write of the
+/// unit on a store that keeps units whole; a store that does not is
+/// refused before anything runs.
+fn run_unit(store: &mut dyn RecordStore, calls: Vec<Call>) -> Vec<CallResult> {
+    match store.call(Call::WholeUnits) {
+        Ok(Reply::Whole(true)) => {}
+        _ => {
+            return vec![Err(CallError::Store(vsam_plugin_sdk::StoreError::Invalid(
+                "the plugin serving this backend now does not keep units of work whole (its units.whole is missing or false): the unit was not applied".into(),
+            )))];
+        }
+    }
+    let mut results = Vec::with_capacity(calls.len() + 1);
+    for call in calls {
+        let result = store.call(call);
+        let failed = result.is_err();
+        results.push(result);
+        if failed {
+            store.reset();
+            return results;
+        }
+    }
+    if let Err(error) = store.call(Call::Sync) {
+        tracing::error!("sync of a unit of work failed, the unit is rolled back: {error}");
+        store.reset();
+        results.push(Err(error));
+    }
+    results
+}
+
 /// Runs queued calls, syncs once if any of them tried to write, then
 /// answers them. A write is acknowledged only if the instance that ran it
 /// is the one that synced: one a fault dropped mid-group took the write
 /// with it, and the write is answered as failed.
-pub(super) fn run_group(store: &mut dyn RecordStore, batch: Vec<Job>) {
+fn run_writes(store: &mut dyn RecordStore, batch: Vec<Job>) {
     let mut store = Tracked {
         store,
         faults: Vec::new(),
@@ -123,6 +176,11 @@ pub(super) fn run_group(store: &mut dyn RecordStore, batch: Vec<Job>) {
     for job in coalesce_lookups(batch) {
         let (calls, answer) = match job {
             Job::Run { calls, answer } => (calls, answer),
+            Job::Unit { calls, answer } => {
+                // run_group runs units alone; one here runs the same way.
+                let _ = answer.send(run_unit(store.store, calls));
+                continue;
+            }
             Job::Reset => {
                 store.reset();
                 continue;

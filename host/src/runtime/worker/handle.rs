@@ -144,6 +144,34 @@ impl BackendHandle {
         self.submit(calls).answers().await
     }
 
+    /// Runs a unit of work's writes as one job of their own, made durable
+    /// by one sync: the results of the calls, all `Ok` if the unit is
+    /// durable; otherwise ending in the failure, and none of the unit is
+    /// stored (the instance that ran it was dropped).
+    pub async fn commit_unit(&self, calls: Vec<Call>) -> Vec<CallResult> {
+        let generation = self.slot.current.load_full();
+        let (answer, results) = oneshot::channel();
+        let sent = generation.queue.send(Job::Unit { calls, answer }).is_ok();
+        Pending {
+            flight: Some(InFlight::enter(generation)),
+            results: sent.then_some(results),
+            changes_datasets: false,
+            backend: self.slot.name.clone(),
+        }
+        .answers()
+        .await
+    }
+
+    /// Whether the plugin serving now keeps units of work whole (its
+    /// `units.whole`); false for a plugin without it, or one that cannot
+    /// start.
+    pub async fn keeps_units_whole(&self) -> bool {
+        matches!(
+            self.call(Call::WholeUnits).await,
+            Ok(super::super::call::Reply::Whole(true))
+        )
+    }
+
     /// Queues calls as one job now and returns without waiting: calls
     /// queued later on this backend run after them (a migration's copy
     /// relies on that order).

@@ -17,6 +17,11 @@
 //! A job is one call or a chain of calls (a PUT CHAIN's inserts), run in
 //! order until the first that fails.
 //!
+//! Units of work: a unit's writes are one job that runs between two syncs
+//! of its own, on a store that keeps such a group whole (`units.whole`):
+//! its sync commits all of it, and a failure drops the instance, which
+//! discards all of it.
+//!
 //! Swaps: the threads and stores serving a backend form a generation, and
 //! the backend points at its current one through an atomic pointer. A swap
 //! starts a new generation and moves the pointer: a call runs whole on the
@@ -41,6 +46,9 @@ use vsam_plugin_sdk::Dataset;
 enum Job {
     /// Calls to run in order, and where their results go.
     Run { calls: Vec<Call>, answer: Answer },
+    /// A unit of work's writes: run alone between two syncs, all made
+    /// durable by one sync, or all discarded with the instance.
+    Unit { calls: Vec<Call>, answer: Answer },
     /// Drop the instance: datasets were created or destroyed by the writer.
     Reset,
     /// GETs of one dataset queued one after the other, run as one

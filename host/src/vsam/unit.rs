@@ -1,0 +1,478 @@
+//! A connection's unit of work: the changes it made in `commit`
+//! durability and has not committed, kept in the session until the commit
+//! point.
+//!
+//! A change is the record a key will hold after the unit (or none: erased),
+//! and whether the committed store holds the key now. The connection reads
+//! its own changes over the committed records ([`Pending::merge`]); every
+//! other connection reads only what is committed, and may not change or
+//! take for update a record the unit changed (the dataset holds it for the
+//! unit, see `DatasetState::hold_for_unit`). At COMMIT the changes of the
+//! datasets of one backend go to it as one job between two syncs, on a
+//! store that keeps such a group whole; ROLLBACK forgets them.
+
+use super::dataset::DatasetState;
+use crate::runtime::call::Call;
+use std::collections::BTreeMap;
+use std::ops::Bound;
+use std::sync::Arc;
+use vsam_plugin_sdk::{Direction, Entry, Start};
+use vsam_protocol::{Status, Verb};
+
+/// What a unit does to one key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Change {
+    /// The committed store holds the key (the unit replaces or erases it).
+    pub stored: bool,
+    /// The record after the unit; `None`: erased.
+    pub image: Option<Vec<u8>>,
+}
+
+impl Change {
+    /// The call that makes the store hold what the unit did, if any.
+    fn call(&self, dataset: &vsam_plugin_sdk::Dataset, key: &[u8]) -> Option<Call> {
+        match (self.stored, &self.image) {
+            (true, Some(record)) => {
+                Some(Call::Replace(dataset.clone(), key.to_vec(), record.clone()))
+            }
+            (false, Some(record)) => {
+                Some(Call::Insert(dataset.clone(), key.to_vec(), record.clone()))
+            }
+            (true, None) => Some(Call::Delete(dataset.clone(), key.to_vec())),
+            (false, None) => None,
+        }
+    }
+}
+
+/// One dataset's changes in a unit.
+pub(crate) struct Pending {
+    pub state: Arc<DatasetState>,
+    pub changes: BTreeMap<Vec<u8>, Change>,
+}
+
+impl Pending {
+    /// The calls that apply the changes, in key order.
+    pub fn calls(&self) -> Vec<Call> {
+        let dataset = &self.state.plugin_dataset;
+        self.changes
+            .iter()
+            .filter_map(|(key, change)| change.call(dataset, key))
+            .collect()
+    }
+
+    /// A batch scanned from the committed store (from `from` in `dir`,
+    /// `exhausted` if it reached the end) with this unit's changes laid over
+    /// it: the changed keys the batch's range covers, in the scan's order.
+    pub fn merge(
+        &self,
+        batch: Vec<Entry>,
+        from: &Start,
+        dir: Direction,
+        exhausted: bool,
+    ) -> Vec<Entry> {
+        merge_over(&self.changes, batch, from, dir, exhausted)
+    }
+}
+
+/// [`Pending::merge`] over a map of changes.
+fn merge_over(
+    changes: &BTreeMap<Vec<u8>, Change>,
+    batch: Vec<Entry>,
+    from: &Start,
+    dir: Direction,
+    exhausted: bool,
+) -> Vec<Entry> {
+    let start = match from {
+        Start::Edge => Bound::Unbounded,
+        Start::Inclusive(key) => Bound::Included(key.clone()),
+        Start::Exclusive(key) => Bound::Excluded(key.clone()),
+    };
+    let end = match (exhausted, batch.last()) {
+        (false, Some(last)) => Bound::Included(last.key.clone()),
+        _ => Bound::Unbounded,
+    };
+    let range = match dir {
+        Direction::Forward => (start, end),
+        Direction::Backward => (end, start),
+    };
+    let mut changed: Vec<(&Vec<u8>, &Change)> = changes.range(range).collect();
+    if dir == Direction::Backward {
+        changed.reverse();
+    }
+    let before = |a: &[u8], b: &[u8]| match dir {
+        Direction::Forward => a < b,
+        Direction::Backward => a > b,
+    };
+    let mut merged = Vec::with_capacity(batch.len() + changed.len());
+    let mut changed = changed.into_iter().peekable();
+    for entry in batch {
+        while let Some((key, change)) = changed.next_if(|(key, _)| before(key, &entry.key)) {
+            if let Some(image) = &change.image {
+                merged.push(Entry {
+                    key: key.clone(),
+                    value: image.clone(),
+                });
+            }
+        }
+        match changed.next_if(|(key, _)| **key == entry.key) {
+            Some((_, change)) => {
+                if let Some(image) = &change.image {
+                    merged.push(Entry {
+                        key: entry.key,
+                        value: image.clone(),
+                    });
+                }
+            }
+            None => merged.push(entry),
+        }
+    }
+    for (key, change) in changed {
+        if let Some(image) = &change.image {
+            merged.push(Entry {
+                key: key.clone(),
+                value: image.clone(),
+            });
+        }
+    }
+    merged
+}
+
+/// How large a unit may grow before its commit.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct UnitLimits {
+    pub records: usize,
+    pub bytes: usize,
+}
+
+/// A connection's changes since its last commit point.
+pub(crate) struct Unit {
+    limits: UnitLimits,
+    datasets: BTreeMap<String, Pending>,
+    records: usize,
+    bytes: usize,
+}
+
+impl Unit {
+    /// An empty unit that may grow up to `limits`.
+    pub fn new(limits: UnitLimits) -> Self {
+        Self {
+            limits,
+            datasets: BTreeMap::new(),
+            records: 0,
+            bytes: 0,
+        }
+    }
+
+    /// Forgets every change (their records are released by the caller).
+    fn clear(&mut self) {
+        *self = Unit::new(self.limits);
+    }
+
+    /// True when the unit holds no change.
+    pub fn is_empty(&self) -> bool {
+        self.datasets.is_empty()
+    }
+
+    /// The unit's changes to one dataset, if any.
+    pub fn pending(&self, dataset: &str) -> Option<&Pending> {
+        self.datasets.get(dataset)
+    }
+
+    /// What the unit did to `key` of `dataset`, if anything.
+    pub fn change(&self, dataset: &str, key: &[u8]) -> Option<&Change> {
+        self.datasets.get(dataset)?.changes.get(key)
+    }
+
+    /// Records that `key` of `state` will hold `image` (`None`: erased)
+    /// after the unit; `stored` says whether the committed store holds the
+    /// key, for a key the unit has not changed yet. Refused if the unit
+    /// would outgrow its limits (the caller rolls it back).
+    pub fn stage(
+        &mut self,
+        state: &Arc<DatasetState>,
+        key: Vec<u8>,
+        stored: bool,
+        image: Option<Vec<u8>>,
+    ) -> Result<(), String> {
+        let limits = self.limits;
+        let pending = self
+            .datasets
+            .entry(state.def.name.clone())
+            .or_insert_with(|| Pending {
+                state: state.clone(),
+                changes: BTreeMap::new(),
+            });
+        let added = image.as_ref().map_or(0, Vec::len) + key.len();
+        let (records, freed) = match pending.changes.get(&key) {
+            Some(old) => (
+                self.records,
+                old.image.as_ref().map_or(0, Vec::len) + key.len(),
+            ),
+            None => (self.records + 1, 0),
+        };
+        let bytes = self.bytes - freed + added;
+        if records > limits.records || bytes > limits.bytes {
+            if pending.changes.is_empty() {
+                self.datasets.remove(&state.def.name);
+            }
+            return Err(format!(
+                "the unit of work would hold {records} changed records ({} MiB), more than this server's limit of {} records ({} MiB, server.max_unit_records and server.max_unit_mb); the unit was rolled back: COMMIT more often (a checkpoint every few thousand records)",
+                bytes >> 20,
+                limits.records,
+                limits.bytes >> 20
+            ));
+        }
+        let stored = pending.changes.get(&key).map_or(stored, |old| old.stored);
+        pending.changes.insert(key, Change { stored, image });
+        self.records = records;
+        self.bytes = bytes;
+        state.wrote();
+        Ok(())
+    }
+
+    /// Ends the unit without applying it: its changes are forgotten and
+    /// the records it held are free again. Returns how many it changed.
+    pub fn rollback(&mut self, session: u64) -> usize {
+        let records = self.records;
+        for pending in std::mem::take(&mut self.datasets).into_values() {
+            pending.state.release_unit(session);
+            pending.state.wrote();
+        }
+        self.clear();
+        records
+    }
+
+    /// Applies the unit and ends it: the changes to the datasets of one
+    /// backend go to it as one job made durable by one sync, backend after
+    /// backend in name order. On a failure the unit is rolled back where
+    /// it was not yet committed, and the error says which backends had
+    /// committed their part. Returns how many records it changed.
+    pub async fn commit(&mut self, session: u64) -> Result<usize, Status> {
+        let records = self.records;
+        let datasets: Vec<Pending> = std::mem::take(&mut self.datasets).into_values().collect();
+        self.clear();
+        let mut by_backend: BTreeMap<String, Vec<&Pending>> = BTreeMap::new();
+        for pending in &datasets {
+            by_backend
+                .entry(pending.state.backend().name().to_string())
+                .or_default()
+                .push(pending);
+        }
+        let mut committed: Vec<String> = Vec::new();
+        let mut failure = None;
+        for (backend, group) in &by_backend {
+            if failure.is_some() {
+                break;
+            }
+            if let Err(status) = commit_group(group).await {
+                failure = Some((backend.clone(), status));
+            } else {
+                committed.push(backend.clone());
+            }
+        }
+        for pending in &datasets {
+            pending.state.release_unit(session);
+            pending.state.wrote();
+        }
+        match failure {
+            None => Ok(records),
+            Some((backend, mut status)) => {
+                status.message = if committed.is_empty() {
+                    format!(
+                        "{}; the unit of work was rolled back, nothing of it is stored",
+                        status.message
+                    )
+                } else {
+                    format!(
+                        "{}; the unit's changes in backend {backend} and after it were rolled back, and its changes in backend(s) {} were committed before (a unit spanning backends commits one backend after another)",
+                        status.message,
+                        committed.join(", ")
+                    )
+                };
+                Err(status)
+            }
+        }
+    }
+}
+
+/// Commits the changes of datasets that share one backend, as one job,
+/// with a migration's mirror following them; writes to the datasets are
+/// held off from a migration's copy and cutover meanwhile.
+async fn commit_group(group: &[&Pending]) -> Result<(), Status> {
+    let mut gates = Vec::with_capacity(group.len());
+    for pending in group {
+        gates.push(pending.state.writing().await);
+    }
+    let first = &group[0].state;
+    let calls_of: Vec<Vec<Call>> = group.iter().map(|pending| pending.calls()).collect();
+    let calls: Vec<Call> = calls_of.iter().flatten().cloned().collect();
+    if calls.is_empty() {
+        return Ok(());
+    }
+    let results = first.backend().commit_unit(calls).await;
+    if let Some(error) = results.iter().find_map(|result| result.as_ref().err()) {
+        let failed_on = group
+            .iter()
+            .zip(&calls_of)
+            .scan(0usize, |ran, (pending, calls)| {
+                *ran += calls.len();
+                Some((pending, *ran))
+            })
+            .find(|(_, ran)| results.len() <= *ran)
+            .map_or(first, |(pending, _)| &pending.state);
+        return Err(failed_on.fail(Verb::Commit.name(), error.clone()));
+    }
+    let mut offset = 0;
+    for (pending, calls) in group.iter().zip(&calls_of) {
+        let mine = &results[offset..offset + calls.len()];
+        offset += calls.len();
+        if let Some(mirror) = &pending.state.placement().mirror {
+            mirror.follow(&pending.state.def.name, calls, mine).await;
+        }
+    }
+    drop(gates);
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(key: &[u8], value: &[u8]) -> Entry {
+        Entry {
+            key: key.to_vec(),
+            value: value.to_vec(),
+        }
+    }
+
+    /// A change as a test writes it: key, stored, image.
+    type Written<'a> = (&'a [u8], bool, Option<&'a [u8]>);
+
+    fn pending(changes: &[Written]) -> BTreeMap<Vec<u8>, Change> {
+        changes
+            .iter()
+            .map(|(key, stored, image)| {
+                (
+                    key.to_vec(),
+                    Change {
+                        stored: *stored,
+                        image: image.map(<[u8]>::to_vec),
+                    },
+                )
+            })
+            .collect()
+    }
+
+    fn merge(
+        changes: &BTreeMap<Vec<u8>, Change>,
+        batch: Vec<Entry>,
+        from: Start,
+        dir: Direction,
+        exhausted: bool,
+    ) -> Vec<(Vec<u8>, Vec<u8>)> {
+        merge_over(changes, batch, &from, dir, exhausted)
+            .into_iter()
+            .map(|e| (e.key, e.value))
+            .collect()
+    }
+
+    fn pairs(list: &[(&[u8], &[u8])]) -> Vec<(Vec<u8>, Vec<u8>)> {
+        list.iter().map(|(k, v)| (k.to_vec(), v.to_vec())).collect()
+    }
+
+    #[test]
+    fn a_unit_reads_its_own_changes_over_the_store() {
+        let changes = pending(&[
+            (b"a", false, Some(b"new-a")),
+            (b"c", true, None),
+            (b"d", true, Some(b"upd-d")),
+            (b"z", false, Some(b"new-z")),
+        ]);
+        let batch = vec![entry(b"b", b"b"), entry(b"c", b"c"), entry(b"d", b"d")];
+        assert_eq!(
+            merge(
+                &changes,
+                batch.clone(),
+                Start::Edge,
+                Direction::Forward,
+                false
+            ),
+            pairs(&[(b"a", b"new-a"), (b"b", b"b"), (b"d", b"upd-d")]),
+            "an insert before the batch, an erase and an update inside it; z lies past what the batch covers"
+        );
+        assert_eq!(
+            merge(&changes, batch, Start::Edge, Direction::Forward, true),
+            pairs(&[
+                (b"a", b"new-a"),
+                (b"b", b"b"),
+                (b"d", b"upd-d"),
+                (b"z", b"new-z")
+            ]),
+            "at the end of the store, inserts past it come too"
+        );
+        let backward = vec![entry(b"d", b"d"), entry(b"c", b"c")];
+        assert_eq!(
+            merge(
+                &changes,
+                backward,
+                Start::Exclusive(b"y".to_vec()),
+                Direction::Backward,
+                false
+            ),
+            pairs(&[(b"d", b"upd-d")]),
+            "backward from y: z is behind the start, c is erased, a lies past the batch"
+        );
+        assert_eq!(
+            merge(
+                &changes,
+                Vec::new(),
+                Start::Inclusive(b"a".to_vec()),
+                Direction::Forward,
+                true
+            ),
+            pairs(&[(b"a", b"new-a"), (b"d", b"upd-d"), (b"z", b"new-z")]),
+            "an empty store shows the unit's records alone"
+        );
+        assert_eq!(
+            merge(
+                &changes,
+                Vec::new(),
+                Start::Exclusive(b"a".to_vec()),
+                Direction::Forward,
+                true
+            ),
+            pairs(&[(b"d", b"upd-d"), (b"z", b"new-z")]),
+            "an exclusive start leaves its key out"
+        );
+    }
+
+    #[test]
+    fn changes_become_the_calls_that_apply_them() {
+        let ds = vsam_plugin_sdk::Dataset {
+            name: "A".into(),
+            organization: vsam_plugin_sdk::Organization::Ksds,
+            key_offset: 0,
+            key_length: 1,
+            max_record_length: 9,
+            min_record_length: 1,
+            codepage: "cp037".into(),
+        };
+        let names = |changes: &[Written]| -> Vec<&'static str> {
+            pending(changes)
+                .iter()
+                .filter_map(|(key, change)| change.call(&ds, key))
+                .map(|call| call.name())
+                .collect()
+        };
+        assert_eq!(
+            names(&[
+                (b"a", true, Some(b"x")),
+                (b"b", false, Some(b"y")),
+                (b"c", true, None),
+                (b"d", false, None)
+            ]),
+            ["replace", "insert", "delete"],
+            "a record inserted and erased in the same unit needs no call"
+        );
+    }
+}

@@ -1,0 +1,358 @@
+//! Units of work: changes made in `commit` durability are seen at once by
+//! their own connection and by others only after COMMIT; ROLLBACK, a
+//! dropped connection and a unit too large undo all of them; the records a
+//! unit changed are held against other connections until it ends; CLOSE
+//! commits; ESDS additions stay, as in CICS. On the SQL (SQLite) and CSV
+//! backends, which keep units whole.
+
+use vsam_client::{
+    ClientError, Connection, Dataset, DatasetSpec, OpenIntent, Organization, RplOptions,
+};
+use vsam_protocol::{Processing, access, fdbk, r15};
+use vsam_tests::{CSV_WASM, MEMORY_WASM, SQL_WASM, TestServer, start, start_with_plugin};
+
+fn spec(name: &str) -> DatasetSpec {
+    vsam_tests::ksds(name, 4, 40, "ascii")
+}
+
+async fn sql_server(extra_server: &str) -> TestServer {
+    start(&format!(
+        "{extra_server}[plugins.p]\npath = \"{SQL_WASM}\"\n[backends.b]\nplugin = \"p\"\ndatabase = \"sqlite:b.db\"\n[routing]\ndefault = \"b\"\n"
+    ))
+    .await
+}
+
+async fn servers() -> Vec<(&'static str, TestServer)> {
+    vec![
+        ("sql", sql_server("").await),
+        ("csv", start_with_plugin(CSV_WASM, "").await),
+    ]
+}
+
+async fn open(conn: &Connection, name: &str, commit: bool) -> Dataset {
+    let bits = if commit { access::COMMIT } else { 0 };
+    Dataset::open_with_access(conn, name, OpenIntent::Update, bits, 2)
+        .await
+        .unwrap()
+}
+
+async fn insert(ds: &Dataset, record: &str) -> Result<(), ClientError> {
+    ds.put(0, RplOptions::direct(), 0, record.as_bytes().to_vec())
+        .await
+        .map(drop)
+}
+
+async fn update(ds: &Dataset, record: &str) -> Result<(), ClientError> {
+    ds.read_for_update(&record.as_bytes()[..4]).await?;
+    ds.put(
+        0,
+        RplOptions::direct().update(),
+        0,
+        record.as_bytes().to_vec(),
+    )
+    .await
+    .map(drop)
+}
+
+async fn erase(ds: &Dataset, key: &str) -> Result<(), ClientError> {
+    ds.read_for_update(key.as_bytes()).await?;
+    ds.erase(0).await
+}
+
+/// Every record as the dataset's connection sees it, forward.
+async fn all(ds: &Dataset) -> Vec<String> {
+    match ds
+        .point(
+            1,
+            RplOptions::sequential().greater_or_equal(),
+            b"\0\0\0\0",
+            0,
+            0,
+        )
+        .await
+    {
+        Err(e) if e.is_end_of_data() => return Vec::new(),
+        other => other.unwrap(),
+    }
+    let mut out = Vec::new();
+    loop {
+        match ds
+            .reading(RplOptions::sequential())
+            .on(1)
+            .batch(3)
+            .records()
+            .await
+        {
+            Ok(batch) => out.extend(
+                batch
+                    .into_iter()
+                    .map(|r| String::from_utf8(r.data).unwrap()),
+            ),
+            Err(e) if e.is_end_of_data() => return out,
+            Err(e) => panic!("{e}"),
+        }
+    }
+}
+
+/// Every record as the dataset's connection sees it, backward.
+async fn all_backward(ds: &Dataset) -> Vec<String> {
+    ds.point(
+        1,
+        RplOptions::sequential().backward().last_record(),
+        b"",
+        0,
+        0,
+    )
+    .await
+    .unwrap();
+    let mut out = Vec::new();
+    loop {
+        match ds
+            .reading(RplOptions::sequential().backward())
+            .on(1)
+            .record()
+            .await
+        {
+            Ok(record) => out.push(String::from_utf8(record.data).unwrap()),
+            Err(e) if e.is_end_of_data() => return out,
+            Err(e) => panic!("{e}"),
+        }
+    }
+}
+
+fn code(error: &ClientError) -> (u8, u8) {
+    let vsam = error
+        .vsam()
+        .unwrap_or_else(|| panic!("not a VSAM error: {error}"));
+    (vsam.r15(), vsam.fdbk())
+}
+
+fn strings(list: &[&str]) -> Vec<String> {
+    list.iter().map(|s| s.to_string()).collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_unit_is_seen_by_others_only_after_commit_and_rollback_undoes_all_of_it() {
+    for (backend, server) in servers().await {
+        let a = Connection::connect(&server.address).await.unwrap();
+        let b = Connection::connect(&server.address).await.unwrap();
+        vsam_client::define(&a, spec("UW.ONE")).await.unwrap();
+        let plain = open(&a, "UW.ONE", false).await;
+        for record in ["0002-two", "0004-four", "0006-six"] {
+            insert(&plain, record).await.unwrap();
+        }
+        plain.close().await.unwrap();
+
+        let mine = open(&a, "UW.ONE", true).await;
+        let theirs = open(&b, "UW.ONE", false).await;
+        insert(&mine, "0001-one").await.unwrap();
+        insert(&mine, "0005-five").await.unwrap();
+        update(&mine, "0004-FOUR").await.unwrap();
+        erase(&mine, "0006").await.unwrap();
+        insert(&mine, "0009-nine").await.unwrap();
+        update(&mine, "0009-NINE").await.unwrap();
+        insert(&mine, "0007-seven").await.unwrap();
+        erase(&mine, "0007").await.unwrap();
+        let inside = strings(&[
+            "0001-one",
+            "0002-two",
+            "0004-FOUR",
+            "0005-five",
+            "0009-NINE",
+        ]);
+        let before = strings(&["0002-two", "0004-four", "0006-six"]);
+        assert_eq!(all(&mine).await, inside, "{backend}: the unit sees itself");
+        let mut reversed = inside.clone();
+        reversed.reverse();
+        assert_eq!(
+            all_backward(&mine).await,
+            reversed,
+            "{backend}: backward too"
+        );
+        assert_eq!(
+            all(&theirs).await,
+            before,
+            "{backend}: others see the store"
+        );
+        assert_eq!(
+            mine.read(b"0005").await.unwrap().data,
+            b"0005-five",
+            "{backend}: a direct GET of the unit's insert"
+        );
+        let erased = mine.read(b"0006").await.unwrap_err();
+        assert_eq!(
+            code(&erased),
+            (r15::LOGICAL, fdbk::NOT_FOUND.0),
+            "{backend}"
+        );
+        let duplicate = insert(&mine, "0005-again").await.unwrap_err();
+        assert_eq!(
+            code(&duplicate),
+            (r15::LOGICAL, fdbk::DUPLICATE_KEY.0),
+            "{backend}"
+        );
+        insert(&mine, "0006-six again").await.unwrap();
+        erase(&mine, "0006").await.unwrap();
+
+        // Held against the other connection until the unit ends.
+        let held = theirs.read_for_update(b"0004").await.unwrap_err();
+        assert_eq!(
+            code(&held),
+            (r15::LOGICAL, fdbk::EXCLUSIVE_CONTROL.0),
+            "{backend}"
+        );
+        let message = &held.vsam().unwrap().status.message;
+        assert!(message.contains("unit of work of connection"), "{message}");
+        let taken = insert(&theirs, "0005-theirs").await.unwrap_err();
+        assert_eq!(
+            code(&taken),
+            (r15::LOGICAL, fdbk::EXCLUSIVE_CONTROL.0),
+            "{backend}"
+        );
+        assert_eq!(
+            theirs.read(b"0004").await.unwrap().data,
+            b"0004-four",
+            "{backend}: a plain GET of a held record reads what is committed"
+        );
+
+        vsam_client::rollback(&a).await.unwrap();
+        assert_eq!(all(&mine).await, before, "{backend}: rolled back");
+        assert_eq!(all(&theirs).await, before, "{backend}");
+        update(&theirs, "0004-theirs").await.unwrap();
+
+        insert(&mine, "0003-three").await.unwrap();
+        update(&mine, "0002-TWO").await.unwrap();
+        erase(&mine, "0006").await.unwrap();
+        assert_eq!(
+            all(&theirs).await,
+            strings(&["0002-two", "0004-theirs", "0006-six"])
+        );
+        vsam_client::commit(&a).await.unwrap();
+        let after = strings(&["0002-TWO", "0003-three", "0004-theirs"]);
+        assert_eq!(all(&theirs).await, after, "{backend}: committed");
+        update(&theirs, "0003-free").await.unwrap();
+        // Nothing pending: both do nothing.
+        vsam_client::commit(&a).await.unwrap();
+        vsam_client::rollback(&a).await.unwrap();
+        mine.close().await.unwrap();
+        theirs.close().await.unwrap();
+        server.server.stop().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn close_commits_and_a_dropped_connection_rolls_back() {
+    for (backend, server) in servers().await {
+        let conn = Connection::connect(&server.address).await.unwrap();
+        vsam_client::define(&conn, spec("UW.TWO")).await.unwrap();
+        let ds = open(&conn, "UW.TWO", true).await;
+        insert(&ds, "0001-kept").await.unwrap();
+        ds.close().await.unwrap();
+
+        let gone = Connection::connect(&server.address).await.unwrap();
+        let ds = open(&gone, "UW.TWO", true).await;
+        insert(&ds, "0002-lost").await.unwrap();
+        update(&ds, "0001-LOST").await.unwrap();
+        drop(ds);
+        drop(gone);
+
+        let reader = Connection::connect(&server.address).await.unwrap();
+        let ds = open(&reader, "UW.TWO", false).await;
+        // The dropped connection's session ends on the server a moment
+        // later; its records are free once it has.
+        let mut tries = 0;
+        loop {
+            match update(&ds, "0001-free").await {
+                Ok(()) => break,
+                Err(e) if tries < 100 && code(&e).1 == fdbk::EXCLUSIVE_CONTROL.0 => {
+                    tries += 1;
+                    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+                }
+                Err(e) => panic!("{backend}: {e}"),
+            }
+        }
+        assert_eq!(all(&ds).await, strings(&["0001-free"]), "{backend}");
+        server.server.stop().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_unit_larger_than_the_limit_is_refused_and_rolled_back() {
+    let data = tempfile::tempdir().unwrap();
+    let text = format!(
+        "[server]\nlisten = \"127.0.0.1:0\"\ndata_dir = \"{}\"\nmax_unit_records = 5\n[plugins.p]\npath = \"{SQL_WASM}\"\n[backends.b]\nplugin = \"p\"\ndatabase = \"sqlite:b.db\"\n[routing]\ndefault = \"b\"\n",
+        data.path().display()
+    );
+    let config =
+        vsam_host::config::Config::parse(&text, "<test>", std::path::Path::new(".")).unwrap();
+    let server = vsam_host::RunningServer::start_with(&config, Default::default())
+        .await
+        .unwrap();
+    let address = server.addr.to_string();
+    let conn = Connection::connect(&address).await.unwrap();
+    vsam_client::define(&conn, spec("UW.BIG")).await.unwrap();
+    let ds = open(&conn, "UW.BIG", true).await;
+    for n in 1..=5 {
+        insert(&ds, &format!("{n:04}-in")).await.unwrap();
+    }
+    update(&ds, "0003-again").await.unwrap();
+    let refused = insert(&ds, "0006-too many").await.unwrap_err();
+    assert_eq!(code(&refused), (r15::LOGICAL, fdbk::NO_SPACE.0));
+    let message = &refused.vsam().unwrap().status.message;
+    assert!(
+        message.contains("max_unit_records") && message.contains("rolled back"),
+        "{message}"
+    );
+    assert_eq!(
+        all(&ds).await,
+        Vec::<String>::new(),
+        "the unit was rolled back"
+    );
+    insert(&ds, "0007-next unit").await.unwrap();
+    vsam_client::commit(&conn).await.unwrap();
+    assert_eq!(all(&ds).await, strings(&["0007-next unit"]));
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn esds_additions_stay_as_in_cics_and_stores_that_cannot_keep_units_refuse_them() {
+    let server = sql_server("").await;
+    let conn = Connection::connect(&server.address).await.unwrap();
+    let mut esds = vsam_tests::ksds("UW.LOG", 0, 40, "ascii");
+    esds.organization = Organization::Esds;
+    vsam_client::define(&conn, esds).await.unwrap();
+    let ds = open(&conn, "UW.LOG", true).await;
+    let added = ds
+        .put(
+            0,
+            RplOptions::addressed(Processing::Direct),
+            0,
+            b"first".to_vec(),
+        )
+        .await
+        .unwrap();
+    vsam_client::rollback(&conn).await.unwrap();
+    let kept = ds
+        .reading(RplOptions::addressed(Processing::Direct))
+        .at(added.address)
+        .record()
+        .await
+        .unwrap();
+    assert_eq!(kept.data, b"first", "an ESDS addition is not backed out");
+    server.server.stop().await;
+
+    let server = start_with_plugin(MEMORY_WASM, "").await;
+    let conn = Connection::connect(&server.address).await.unwrap();
+    vsam_client::define(&conn, spec("UW.MEM")).await.unwrap();
+    let refused = Dataset::open_with_access(&conn, "UW.MEM", OpenIntent::Update, access::COMMIT, 1)
+        .await
+        .err()
+        .expect("refused");
+    assert_eq!(code(&refused), (r15::LOGICAL, 0xA8));
+    let message = &refused.vsam().unwrap().status.message;
+    assert!(message.contains("units.whole"), "{message}");
+    Dataset::open(&conn, "UW.MEM", OpenIntent::Update, 1)
+        .await
+        .unwrap();
+    server.server.stop().await;
+}
