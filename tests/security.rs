@@ -119,7 +119,10 @@ level = "alter"
     let identification = probe(&address, b"HELLO?\r\n");
     assert!(
         identification.starts_with("vsamrd ")
-            && identification.contains("VSAM redirector protocol 1.3"),
+            && identification.contains(&format!(
+                "VSAM redirector protocol 1.{}",
+                vsam_protocol::PROTOCOL_MINOR
+            )),
         "{identification:?}"
     );
 

@@ -1216,3 +1216,185 @@ fn check_config_refuses_what_start_up_refuses() {
         assert!(stderr.contains(expected), "{plugin} {backend}: {stderr}");
     }
 }
+
+/// Every record of `name` in key order.
+async fn read_dataset(address: &str, name: &str) -> BTreeMap<Vec<u8>, Vec<u8>> {
+    let conn = Connection::connect(address).await.unwrap();
+    let ds = Dataset::open(&conn, name, OpenIntent::Input, 1)
+        .await
+        .unwrap();
+    let mut all = BTreeMap::new();
+    loop {
+        match ds.browse(1000).await {
+            Ok(batch) => all.extend(batch.into_iter().map(|r| (r.key, r.data))),
+            Err(e) if e.is_end_of_data() => return all,
+            Err(e) => panic!("{e}"),
+        }
+    }
+}
+
+/// One unit of work of the kill test on `ds`: ten inserts, three updates
+/// and an erase of records `before` holds, then COMMIT unless `commit` is
+/// false. Returns the records after the unit, and whether its COMMIT was
+/// answered (Err: the server died; `Some(after)` if the COMMIT was on its
+/// way, so the unit is in doubt).
+async fn run_unit(
+    conn: &Connection,
+    ds: &Dataset,
+    before: &BTreeMap<Vec<u8>, Vec<u8>>,
+    serial: u32,
+    commit: bool,
+) -> Result<BTreeMap<Vec<u8>, Vec<u8>>, Option<BTreeMap<Vec<u8>, Vec<u8>>>> {
+    let mut after = before.clone();
+    let changes: Result<(), ClientError> = async {
+        for n in 0..10u32 {
+            let key = format!("{:06}", serial * 10 + n).into_bytes();
+            let record = [key.as_slice(), format!("-unit-{serial}").as_bytes()].concat();
+            ds.put(0, RplOptions::direct(), 0, record.clone()).await?;
+            after.insert(key, record);
+        }
+        let old: Vec<Vec<u8>> = before.keys().step_by(7).take(4).cloned().collect();
+        for (i, key) in old.iter().enumerate() {
+            ds.read_for_update(key).await?;
+            if i == 3 {
+                ds.erase(0).await?;
+                after.remove(key);
+            } else {
+                let record = [key.as_slice(), format!("-updated-{serial}").as_bytes()].concat();
+                ds.put(0, RplOptions::direct().update(), 0, record.clone())
+                    .await?;
+                after.insert(key.clone(), record);
+            }
+        }
+        Ok(())
+    }
+    .await;
+    if changes.is_err() {
+        return Err(None);
+    }
+    if !commit {
+        return Ok(after);
+    }
+    match vsam_client::commit(conn).await {
+        Ok(()) => Ok(after),
+        Err(_) => Err(Some(after)),
+    }
+}
+
+/// Units of work on SQLite and on CSV files, with vsamrd killed at moments
+/// that move every round: after each restart every committed unit is
+/// whole, no change of a unit that was not committed shows, and the unit
+/// whose COMMIT was on its way is there whole or not at all.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn units_of_work_are_whole_after_kill_9() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let address = format!("127.0.0.1:{port}");
+    let config = dir.path().join("vsamrd.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[server]\nlisten = \"{address}\"\ndata_dir = \"{}\"\n\
+             [plugins.csv]\npath = \"builtin:csv\"\n[plugins.sql]\npath = \"builtin:sql\"\n\
+             [backends.csv]\nplugin = \"csv\"\ndirectory = \"csv\"\n\
+             [backends.sql]\nplugin = \"sql\"\ndatabase = \"sqlite:units.db\"\n\
+             [routing]\nrules = [[\"UNIT.CSV.**\", \"csv\"]]\ndefault = \"sql\"\n",
+            dir.path().join("data").display()
+        ),
+    )
+    .unwrap();
+    let names = ["UNIT.SQL.KSDS", "UNIT.CSV.KSDS"];
+    let mut expected: Vec<BTreeMap<Vec<u8>, Vec<u8>>> = vec![BTreeMap::new(); names.len()];
+    let mut in_doubt: Vec<Option<BTreeMap<Vec<u8>, Vec<u8>>>> = vec![None; names.len()];
+    let mut committed = 0usize;
+    let mut serial = 0u32;
+    for round in 0..5u64 {
+        let mut server = start_config(&config, &address).await;
+        let conn = Connection::connect(&address).await.unwrap();
+        for (i, name) in names.iter().enumerate() {
+            if round == 0 {
+                let mut spec = spec();
+                spec.name = name.to_string();
+                vsam_client::define(&conn, spec).await.unwrap();
+            }
+            let found = read_dataset(&address, name).await;
+            if let Some(after) = in_doubt[i].take()
+                && found == after
+            {
+                expected[i] = after;
+            }
+            assert_eq!(
+                found, expected[i],
+                "round {round}, {name}: the committed units, whole, and nothing else"
+            );
+        }
+        let pid = server.child.id().to_string();
+        let kill_after = Duration::from_millis(150 + round * 53);
+        let killer = tokio::spawn(async move {
+            tokio::time::sleep(kill_after).await;
+            Command::new("kill").args(["-KILL", &pid]).status().unwrap();
+        });
+        let mut tasks = Vec::new();
+        for (i, name) in names.iter().enumerate() {
+            let address = address.clone();
+            let name = name.to_string();
+            let mut state = expected[i].clone();
+            let first = serial + (i as u32) * 100_000;
+            tasks.push(tokio::spawn(async move {
+                let conn = Connection::connect(&address).await.unwrap();
+                let ds = Dataset::open_with_access(
+                    &conn,
+                    &name,
+                    OpenIntent::Update,
+                    vsam_protocol::access::COMMIT,
+                    1,
+                )
+                .await
+                .unwrap();
+                let mut units = 0usize;
+                for n in 0.. {
+                    // Every third unit is left without COMMIT and rolled
+                    // back; the others commit.
+                    let commit = n % 3 != 2;
+                    match run_unit(&conn, &ds, &state, first + n, commit).await {
+                        Ok(after) if commit => {
+                            state = after;
+                            units += 1;
+                        }
+                        Ok(_) => {
+                            if vsam_client::rollback(&conn).await.is_err() {
+                                return (state, None, units);
+                            }
+                        }
+                        Err(doubt) => return (state, doubt, units),
+                    }
+                }
+                unreachable!()
+            }));
+        }
+        for (i, task) in tasks.into_iter().enumerate() {
+            let (state, doubt, units) = task.await.unwrap();
+            expected[i] = state;
+            in_doubt[i] = doubt;
+            committed += units;
+        }
+        killer.await.unwrap();
+        let _ = server.child.wait();
+        serial += 1_000;
+    }
+    let server = start_config(&config, &address).await;
+    for (i, name) in names.iter().enumerate() {
+        let found = read_dataset(&server.address, name).await;
+        if let Some(after) = in_doubt[i].take()
+            && found == after
+        {
+            expected[i] = after;
+        }
+        assert_eq!(found, expected[i], "{name} at the end");
+    }
+    eprintln!("{committed} units committed");
+    assert!(
+        committed > 20,
+        "only {committed} units were committed in all"
+    );
+}

@@ -15,6 +15,7 @@ mod postgres;
 mod scenarios;
 mod seaweedfs;
 mod server;
+mod units;
 
 pub use check::Failure;
 pub use postgres::Postgres;

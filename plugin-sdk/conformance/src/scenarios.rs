@@ -64,6 +64,14 @@ pub fn all() -> Vec<Scenario> {
             "names differing only in @ # $ - and dots keep separate storage",
             storage_names
         ),
+        scenario!(
+            "units of work: commit, rollback, held records",
+            crate::units::commit_and_rollback
+        ),
+        scenario!(
+            "units of work: a dropped connection, a large unit",
+            crate::units::dropped_and_large
+        ),
     ]
 }
 
