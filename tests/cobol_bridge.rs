@@ -423,3 +423,64 @@ async fn programs_updating_the_same_records_see_status_51_and_carry_on() {
     assert!(text.contains("FIRST") || text.contains("SECOND"), "{text}");
     server.server.stop().await;
 }
+
+/// COMMIT and ROLLBACK statements. In sync durability (the default) the
+/// bridge behaves as GnuCOBOL's own handler, whose ROLLBACK undoes nothing.
+/// In commit durability a ROLLBACK undoes every WRITE, REWRITE and DELETE
+/// since the last COMMIT, with the same FILE STATUS all along, and CLOSE
+/// commits.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn commit_and_rollback_statements_end_units_of_work() {
+    let server = start_with_plugin(SQL_WASM, "database = \"sqlite:cobol.db\"").await;
+    let program = program("units");
+    let address = server.address.clone();
+    let (native, sync, commit, commit_stderr) = tokio::task::spawn_blocking(move || {
+        let run_in = |binary: &Path, env: &[(String, String)]| {
+            let dir = tempfile::tempdir().unwrap();
+            let output = run(binary, dir.path(), env);
+            (
+                String::from_utf8_lossy(&output.stdout).to_string(),
+                String::from_utf8_lossy(&output.stderr).to_string(),
+            )
+        };
+        let (native, _) = run_in(&program.native, &[]);
+        let (sync, _) = run_in(&program.bridged, &mapping(&address, "SYNC", &["ACCTS"]));
+        let mut env = mapping(&address, "UNIT", &["ACCTS"]);
+        env.push(("VSAMFH_DURABILITY".into(), "commit".into()));
+        let (commit, commit_stderr) = run_in(&program.bridged, &env);
+        (native, sync, commit, commit_stderr)
+    })
+    .await
+    .unwrap();
+    assert!(
+        native == sync,
+        "sync durability is GnuCOBOL's behaviour:\n{}",
+        differences(&native, &sync)
+    );
+    let expected = native.replace(
+        "HAS 0001 ROLLED BACK \nHAS 0003 ROLLED BACK \n",
+        "HAS 0001 COMMITTED   \nHAS 0002 COMMITTED   \n",
+    );
+    assert_ne!(expected, native, "the program's output changed: {native}");
+    assert!(
+        commit == expected,
+        "commit durability rolls back:\n{}\nbridge stderr:\n{commit_stderr}",
+        differences(&expected, &commit)
+    );
+    server.server.stop().await;
+}
+
+/// The compared programs print exactly what they print on GnuCOBOL also in
+/// commit durability with a checkpoint every few changes: units of work
+/// change when changes become durable, never a status or a record.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn programs_print_the_same_in_commit_durability() {
+    let server = start_with_plugin(SQL_WASM, "database = \"sqlite:cobol.db\"").await;
+    same_output_with(
+        &server,
+        "DUR",
+        &[("VSAMFH_DURABILITY", "commit"), ("VSAMFH_CHECKPOINT", "7")],
+    )
+    .await;
+    server.server.stop().await;
+}

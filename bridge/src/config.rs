@@ -55,6 +55,17 @@ pub struct Config {
     /// vsamrd's access rules.
     #[serde(default)]
     pub token_file: Option<PathBuf>,
+    /// `"sync"` (the default): every WRITE, REWRITE and DELETE is durable
+    /// before its status comes back. `"commit"`: the files opened for
+    /// OUTPUT, I-O or EXTEND join the program's unit of work, durable at
+    /// COMMIT, at CLOSE and every `checkpoint_records` changes, and undone
+    /// by ROLLBACK (see the README).
+    #[serde(default = "default_durability")]
+    pub durability: String,
+    /// In `commit` durability, a COMMIT after this many changes (0: only
+    /// at COMMIT and CLOSE).
+    #[serde(default)]
+    pub checkpoint_records: u32,
     /// Mapped files by ASSIGN name.
     #[serde(default)]
     pub files: BTreeMap<String, FileMapping>,
@@ -91,6 +102,10 @@ fn default_duplicate_read_status() -> String {
     "02".to_string()
 }
 
+fn default_durability() -> String {
+    "sync".to_string()
+}
+
 impl Default for Config {
     fn default() -> Self {
         Self {
@@ -103,6 +118,8 @@ impl Default for Config {
             tls_cert: None,
             tls_key: None,
             token_file: None,
+            durability: default_durability(),
+            checkpoint_records: 0,
             files: BTreeMap::new(),
         }
     }
@@ -111,7 +128,8 @@ impl Default for Config {
 impl Config {
     /// Reads the configuration from the environment: `VSAMFH_CONFIG` (a
     /// TOML file), then `VSAMFH_SERVER`, `VSAMFH_TIMEOUT`,
-    /// `VSAMFH_READ_AHEAD`, `VSAMFH_DUPLICATE_READ_STATUS`, and per file
+    /// `VSAMFH_READ_AHEAD`, `VSAMFH_DUPLICATE_READ_STATUS`,
+    /// `VSAMFH_DURABILITY`, `VSAMFH_CHECKPOINT`, and per file
     /// `VSAMFH_FILE_<NAME>`, with `VSAMFH_DEFINE=1` and `VSAMFH_BACKEND`
     /// for the files mapped that way.
     pub fn from_env() -> Result<Self, String> {
@@ -182,6 +200,20 @@ impl Config {
                 config.duplicate_read_status
             ));
         }
+        if let Some(durability) = vars.get("VSAMFH_DURABILITY") {
+            config.durability = durability.to_ascii_lowercase();
+        }
+        if !matches!(config.durability.as_str(), "sync" | "commit") {
+            return Err(format!(
+                "durability {:?}: give sync (every change durable before its status) or commit (units of work: durable at COMMIT, CLOSE and checkpoints) (VSAMFH_DURABILITY)",
+                config.durability
+            ));
+        }
+        if let Some(every) = vars.get("VSAMFH_CHECKPOINT") {
+            config.checkpoint_records = every.parse().map_err(|_| {
+                format!("VSAMFH_CHECKPOINT={every}: give a number of changes (0: no checkpoints)")
+            })?;
+        }
         let define = vars
             .get("VSAMFH_DEFINE")
             .is_some_and(|v| v == "1" || v.eq_ignore_ascii_case("yes"));
@@ -223,6 +255,11 @@ impl Config {
             token,
             ..Default::default()
         })
+    }
+
+    /// True in `commit` durability (units of work).
+    pub fn units(&self) -> bool {
+        self.durability == "commit"
     }
 
     /// The mapping of a file by its ASSIGN name, if it has one.
@@ -293,5 +330,30 @@ mod tests {
         assert!(error.contains("datset"), "{error}");
         let error = Config::from_parts(None, &vars(&[("VSAMFH_TIMEOUT", "soon")])).unwrap_err();
         assert!(error.contains("VSAMFH_TIMEOUT=soon"), "{error}");
+        let error = Config::from_parts(None, &vars(&[("VSAMFH_DURABILITY", "lazy")])).unwrap_err();
+        assert!(error.contains("VSAMFH_DURABILITY"), "{error}");
+    }
+
+    #[test]
+    fn units_of_work_are_chosen_by_file_or_environment() {
+        let config = Config::from_parts(None, &vars(&[])).unwrap();
+        assert!(!config.units(), "sync by default");
+        let config = Config::from_parts(
+            Some("durability = \"commit\"\ncheckpoint_records = 500\n"),
+            &vars(&[]),
+        )
+        .unwrap();
+        assert!(config.units());
+        assert_eq!(config.checkpoint_records, 500);
+        let config = Config::from_parts(
+            None,
+            &vars(&[
+                ("VSAMFH_DURABILITY", "COMMIT"),
+                ("VSAMFH_CHECKPOINT", "1000"),
+            ]),
+        )
+        .unwrap();
+        assert!(config.units());
+        assert_eq!(config.checkpoint_records, 1000);
     }
 }

@@ -74,6 +74,11 @@ pub struct MappedFile {
     resume_after: Option<Vec<u8>>,
     /// The missing-glue warning was given.
     warned: bool,
+    /// The program runs in `commit` durability: opens for output, I-O and
+    /// extend ask for it.
+    wants_unit: bool,
+    /// This open is in `commit` durability: its changes join the unit.
+    in_unit: bool,
 }
 
 impl MappedFile {
@@ -83,6 +88,7 @@ impl MappedFile {
         mapping: FileMapping,
         read_ahead_size: u32,
         duplicate_read_status: FileStatus,
+        wants_unit: bool,
         fcd: &Fcd,
     ) -> Result<Self, Problem> {
         let org = fcd.organization().ok_or_else(|| Problem {
@@ -128,7 +134,20 @@ impl MappedFile {
             read_ahead: VecDeque::new(),
             read_ahead_size: read_ahead_size.max(1),
             resume_after: None,
+            wants_unit,
+            in_unit: false,
         })
+    }
+
+    /// Whether this open's changes join the program's unit of work.
+    pub fn in_unit(&self) -> bool {
+        self.in_unit
+    }
+
+    /// The unit of work ended (COMMIT, ROLLBACK): records read ahead may
+    /// be stale after a ROLLBACK, so they are read again.
+    pub fn unit_ended(&mut self) {
+        self.drop_read_ahead();
     }
 
     fn problem(
@@ -192,21 +211,44 @@ impl MappedFile {
                 .map_err(|f| self.failed("OPEN (DEFINE AIX)", f))?;
         }
         let name = self.mapping.dataset.clone();
-        let (intent, access_bits) = match mode {
+        let (intent, mut access_bits) = match mode {
             open_mode::INPUT => (OpenIntent::Input, 0),
             open_mode::OUTPUT => (OpenIntent::Output, access::RESET),
             _ => (OpenIntent::Update, 0),
         };
-        let open = |link: &mut Link| {
+        if self.wants_unit && mode != open_mode::INPUT {
+            access_bits |= access::COMMIT;
+        }
+        let open = |link: &mut Link, access_bits: u8| {
             let connection = connection.clone();
             let name = name.clone();
             link.run(async move {
                 Dataset::open_with_access(&connection, &name, intent, access_bits, 2).await
             })
         };
+        // A dataset that cannot take part in units (its backend cannot keep
+        // them whole, or its alternate indexes are upgraded) runs in sync
+        // durability: said once, and the program goes on.
+        let open = |link: &mut Link| match open(link, access_bits) {
+            Err(Failure::Vsam(refused))
+                if access_bits & access::COMMIT != 0
+                    && refused.status.message.contains("commit durability") =>
+            {
+                eprintln!(
+                    "vsamextfh: file {} ({}): {}; it runs in sync durability (every change durable at once, ROLLBACK cannot undo it)",
+                    self.assign, self.mapping.dataset, refused.status.message
+                );
+                open(link, access_bits & !access::COMMIT).map(|ds| (ds, false))
+            }
+            other => other.map(|ds| (ds, access_bits & access::COMMIT != 0)),
+        };
         let mut result = status::OK;
+        let mut in_unit = false;
         let dataset = match open(link) {
-            Ok(dataset) => Some(dataset),
+            Ok((dataset, unit)) => {
+                in_unit = unit;
+                Some(dataset)
+            }
             Err(Failure::Vsam(e)) if e.status.fdbk == open_error::NOT_FOUND => {
                 let may_define = self.mapping.define && (mode != open_mode::INPUT);
                 if mode == open_mode::INPUT && fcd.optional() {
@@ -220,7 +262,9 @@ impl MappedFile {
                     if mode != open_mode::OUTPUT && fcd.optional() {
                         result = status::OPTIONAL_MISSING;
                     }
-                    Some(open(link).map_err(|f| self.failed("OPEN", f))?)
+                    let (dataset, unit) = open(link).map_err(|f| self.failed("OPEN", f))?;
+                    in_unit = unit;
+                    Some(dataset)
                 } else {
                     return Err(self.problem(
                         "OPEN",
@@ -256,6 +300,7 @@ impl MappedFile {
             }
         }
         self.dataset = dataset;
+        self.in_unit = in_unit;
         self.reference = 0;
         self.drop_read_ahead();
         self.position = None;
@@ -370,8 +415,9 @@ impl MappedFile {
         matches!(self.mode, Some(open_mode::INPUT | open_mode::IO))
     }
 
-    /// UNLOCK (and COMMIT, ROLLBACK): every request is its own unit, so
-    /// there is nothing held.
+    /// UNLOCK: the bridge holds a record only from a READ of an I-O file
+    /// to its REWRITE or DELETE, within one statement's requests, so there
+    /// is nothing held between statements to let go.
     pub fn unlock(&self) -> FileStatus {
         if self.mode.is_some() {
             status::OK

@@ -11,6 +11,11 @@
 //! the RECORD VARYING ... DEPENDING ON item and the RELATIVE KEY the way
 //! GnuCOBOL's own handler would.
 //!
+//! The COMMIT and ROLLBACK statements do not reach a file handler at all:
+//! the runtime runs them itself (`cob_commit`, `cob_rollback`). The bridge
+//! defines those two as well: each ends the program's unit of work on
+//! vsamrd, then calls the runtime's own for the files it keeps.
+//!
 //! This works when `libvsamextfh.so` comes before `libcob` in the program's
 //! library order: link it with `cobc ... -Q "-L<dir> -lvsamextfh"` (as the
 //! README shows), or preload it. Otherwise records still read correctly but
@@ -198,5 +203,31 @@ pub unsafe extern "C" fn cob_extfh_write(
     if ours(callfh) {
         // SAFETY: as `cob_extfh_read`.
         unsafe { put_back(f) };
+    }
+}
+
+type StatementFn = unsafe extern "C" fn();
+
+/// The COMMIT statement: the program's unit of work on vsamrd is made
+/// durable, then libcob's own COMMIT runs for its files.
+#[unsafe(no_mangle)]
+pub extern "C" fn cob_commit() {
+    static CELL: OnceLock<usize> = OnceLock::new();
+    crate::end_unit(true);
+    if let Some(commit) = next::<StatementFn>(c"cob_commit", &CELL) {
+        // SAFETY: libcob's `void cob_commit (void)`.
+        unsafe { commit() };
+    }
+}
+
+/// The ROLLBACK statement: the program's unit of work on vsamrd is undone,
+/// then libcob's own ROLLBACK runs for its files.
+#[unsafe(no_mangle)]
+pub extern "C" fn cob_rollback() {
+    static CELL: OnceLock<usize> = OnceLock::new();
+    crate::end_unit(false);
+    if let Some(rollback) = next::<StatementFn>(c"cob_rollback", &CELL) {
+        // SAFETY: libcob's `void cob_rollback (void)`.
+        unsafe { rollback() };
     }
 }

@@ -36,6 +36,9 @@ struct Bridge {
     config: Result<Config, String>,
     link: Option<Link>,
     files: HashMap<(usize, String), MappedFile>,
+    /// Changes in the unit of work since its last commit point, for the
+    /// checkpoints of `commit` durability.
+    unit_changes: u32,
 }
 
 static BRIDGE: Mutex<Option<Bridge>> = Mutex::new(None);
@@ -50,6 +53,16 @@ pub fn take_delivery(record_address: usize) -> Option<glue::Delivery> {
         .iter_mut()
         .find(|((address, _), _)| *address == record_address)
         .and_then(|(_, file)| file.take_delivery())
+}
+
+/// The COMMIT (`commit` true) or ROLLBACK statement: GnuCOBOL runs them
+/// in its runtime (`cob_commit`, `cob_rollback`) without calling the file
+/// handler, so [`glue`] catches them and ends the unit here.
+pub fn end_unit(commit: bool) {
+    let mut guard = BRIDGE.lock().unwrap_or_else(|p| p.into_inner());
+    if let Some(bridge) = guard.as_mut() {
+        bridge.end_unit(commit);
+    }
 }
 
 /// GnuCOBOL's own handler.
@@ -69,11 +82,7 @@ pub unsafe extern "C" fn vsamextfh(opcode: *mut u8, fcd: *mut u8) -> i32 {
         unsafe { (u16::from_be_bytes([*opcode, *opcode.add(1)]), Fcd::new(fcd)) };
     let handled = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
         let mut guard = BRIDGE.lock().unwrap_or_else(|p| p.into_inner());
-        let bridge = guard.get_or_insert_with(|| Bridge {
-            config: Config::from_env(),
-            link: None,
-            files: HashMap::new(),
-        });
+        let bridge = guard.get_or_insert_with(Bridge::new);
         bridge.handle(code, &mut view)
     }));
     match handled {
@@ -153,6 +162,58 @@ fn statement(code: u16) -> Statement {
 }
 
 impl Bridge {
+    fn new() -> Self {
+        Self {
+            config: Config::from_env(),
+            link: None,
+            files: HashMap::new(),
+            unit_changes: 0,
+        }
+    }
+
+    /// Ends the program's unit of work on vsamrd: COMMIT (`commit`) or
+    /// ROLLBACK. Nothing to do without a connection. A failure is said on
+    /// stderr: the COMMIT and ROLLBACK statements have no FILE STATUS.
+    fn end_unit(&mut self, commit: bool) {
+        self.unit_changes = 0;
+        for file in self.files.values_mut() {
+            file.unit_ended();
+        }
+        let Some(link) = &mut self.link else {
+            return;
+        };
+        let Ok(connection) = link.connection() else {
+            return;
+        };
+        let ended = link.run(async move {
+            match commit {
+                true => vsam_client::commit(&connection).await,
+                false => vsam_client::rollback(&connection).await,
+            }
+        });
+        if let Err(failure) = ended {
+            let what = if commit { "COMMIT" } else { "ROLLBACK" };
+            let why = match failure {
+                link::Failure::Vsam(error) => error.to_string(),
+                link::Failure::Lost(reason) => {
+                    format!("the connection to vsamrd failed: {reason}")
+                }
+            };
+            eprintln!(
+                "vsamextfh: {what} failed: {why}; the changes since the last commit point are rolled back"
+            );
+        }
+    }
+
+    /// Counts a change of the unit of work, and commits at a checkpoint.
+    fn changed(&mut self) {
+        let every = self.config.as_ref().map_or(0, |c| c.checkpoint_records);
+        self.unit_changes += 1;
+        if every > 0 && self.unit_changes >= every {
+            self.end_unit(true);
+        }
+    }
+
     /// Runs a statement on a mapped file; false if the file is not mapped
     /// (GnuCOBOL's handler takes it).
     fn handle(&mut self, code: u16, fcd: &mut Fcd) -> bool {
@@ -185,6 +246,7 @@ impl Bridge {
                 mapping.clone(),
                 config.read_ahead,
                 duplicate_read_status,
+                config.units(),
                 fcd,
             );
             match file {
@@ -232,6 +294,11 @@ impl Bridge {
         };
         // Nothing from an earlier statement goes back to the program.
         file.take_delivery();
+        let changes = matches!(
+            statement,
+            Statement::Write | Statement::Rewrite | Statement::Delete
+        ) && file.in_unit();
+        let closes_unit = matches!(statement, Statement::Close) && file.in_unit();
         let outcome: Outcome = match statement {
             Statement::Open(mode) => file.open(link, fcd, mode),
             Statement::Close => file.close(link, fcd),
@@ -252,7 +319,15 @@ impl Bridge {
             }),
         };
         match outcome {
-            Ok(status) => fcd.set_status(status),
+            Ok(status) => {
+                fcd.set_status(status);
+                if closes_unit {
+                    // CLOSE committed the whole unit on the server.
+                    self.unit_changes = 0;
+                } else if changes && matches!(status, status::OK | status::DUPLICATE_ALTERNATE) {
+                    self.changed();
+                }
+            }
             Err(problem) => {
                 eprintln!("vsamextfh: {}", problem.message);
                 if problem.status == status::PERMANENT
