@@ -21,6 +21,7 @@ const COMPARED: &[(&str, &[&str])] = &[
     ("ixseq", &["PARTS"]),
     ("rlverbs", &["SLOTS"]),
     ("sqverbs", &["JOURNAL"]),
+    ("rewrite", &["LEDGER"]),
 ];
 
 /// The statuses the programs must produce between them on GnuCOBOL, so a

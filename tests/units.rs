@@ -356,3 +356,63 @@ async fn esds_additions_stay_as_in_cics_and_stores_that_cannot_keep_units_refuse
         .unwrap();
     server.server.stop().await;
 }
+
+/// A browse in batches that changes every tenth record as it goes, in a
+/// unit (the COBOL batch's read-and-rewrite): every record is read once,
+/// in order, and the changes are there after the commit.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_browse_that_updates_as_it_goes_reads_every_record_once() {
+    for (backend, server) in servers().await {
+        let conn = Connection::connect(&server.address).await.unwrap();
+        vsam_client::define(&conn, spec("UW.SCAN")).await.unwrap();
+        let plain = open(&conn, "UW.SCAN", false).await;
+        let records: Vec<vsam_client::ChainedRecord> = (0..2000)
+            .map(|n| vsam_client::ChainedRecord {
+                address: 0,
+                record: format!("{n:04}-old").into_bytes(),
+            })
+            .collect();
+        plain
+            .put_chain(0, RplOptions::direct(), records)
+            .await
+            .unwrap();
+        plain.close().await.unwrap();
+        let ds = open(&conn, "UW.SCAN", true).await;
+        let mut seen = Vec::new();
+        loop {
+            match ds.browse(64).await {
+                Ok(batch) => {
+                    for record in batch {
+                        let key = record.key.clone();
+                        let n: u32 = String::from_utf8_lossy(&key).parse().unwrap();
+                        seen.push(n);
+                        if n % 10 == 9 {
+                            ds.reading(RplOptions::direct().update())
+                                .on(1)
+                                .key(&key)
+                                .record()
+                                .await
+                                .unwrap();
+                            ds.put(
+                                1,
+                                RplOptions::direct().update(),
+                                0,
+                                format!("{n:04}-new").into_bytes(),
+                            )
+                            .await
+                            .unwrap();
+                        }
+                    }
+                }
+                Err(e) if e.is_end_of_data() => break,
+                Err(e) => panic!("{backend}: {e}"),
+            }
+        }
+        assert_eq!(seen, (0..2000).collect::<Vec<u32>>(), "{backend}");
+        vsam_client::commit(&conn).await.unwrap();
+        let after = all(&ds).await;
+        assert_eq!(after.len(), 2000, "{backend}");
+        assert!(after.iter().enumerate().all(|(n, r)| r.ends_with(if n % 10 == 9 { "new" } else { "old" })), "{backend}");
+        server.server.stop().await;
+    }
+}

@@ -43,6 +43,7 @@ async fn phase(
     mode: &str,
     records: u64,
     server: Option<&str>,
+    settings: &[(&str, &str)],
 ) -> Result<(f64, String)> {
     let mut command = Command::new(program);
     command
@@ -55,7 +56,8 @@ async fn phase(
             .env("VSAMFH_SERVER", server)
             .env("VSAMFH_FILE_ACCOUNTS", "BENCH.ACCOUNTS")
             .env("VSAMFH_DEFINE", "1")
-            .env("VSAMFH_BACKEND", "b");
+            .env("VSAMFH_BACKEND", "b")
+            .envs(settings.iter().copied());
     }
     let started = Instant::now();
     let output = tokio::task::spawn_blocking(move || command.output()).await??;
@@ -81,21 +83,32 @@ pub async fn run(records: u64) -> Result<Vec<String>> {
     let mut lines = vec![format!(
         "COBOL batch ({records} records of 100 bytes, indexed, sequential access): GnuCOBOL's own handler (BDB) vs the bridge + vsamrd + SQLite, same binary"
     )];
-    for mode in ["LOAD", "SCAN", "UPDATE"] {
-        let (native, native_out) = phase(&program, &local, mode, records, None).await?;
+    let commit = [("VSAMFH_DURABILITY", "commit")];
+    let checkpoint = [
+        ("VSAMFH_DURABILITY", "commit"),
+        ("VSAMFH_CHECKPOINT", "1000"),
+    ];
+    let runs: [(&str, &str, &[(&str, &str)]); 7] = [
+        ("LOAD", "load (WRITE each), sync", &[]),
+        ("LOAD", "load, commit at CLOSE", &commit),
+        ("SCAN", "read all (READ NEXT)", &[]),
+        ("UPDATE", "read all, REWRITE 10%, sync", &[]),
+        ("UPDATE", "REWRITE 10%, commit at CLOSE", &commit),
+        ("UPDATE", "REWRITE 10%, checkpoint 1000", &checkpoint),
+        ("LOAD", "load, checkpoint 1000", &checkpoint),
+    ];
+    for (mode, what, settings) in runs {
+        let (native, native_out) = phase(&program, &local, mode, records, None, &[]).await?;
         let (bridged, bridged_out) =
-            phase(&program, dir.path(), mode, records, Some(&address)).await?;
+            phase(&program, dir.path(), mode, records, Some(&address), settings)
+                .await
+                .with_context(|| format!("the bridge's run of {what}"))?;
         anyhow::ensure!(
             native_out == bridged_out,
-            "{mode}: the runs differ: {native_out:?} vs {bridged_out:?}"
+            "{what}: the runs differ: {native_out:?} vs {bridged_out:?}"
         );
-        let what = match mode {
-            "LOAD" => "load (WRITE each)",
-            "SCAN" => "read all (READ NEXT)",
-            _ => "read all, REWRITE 10%",
-        };
         lines.push(format!(
-            "  {what:<22} GnuCOBOL {native:6.2} s ({:>8.0} rec/s)   bridge {bridged:6.2} s ({:>8.0} rec/s)   ratio {:.1}",
+            "  {what:<30} GnuCOBOL {native:6.2} s ({:>8.0} rec/s)   bridge {bridged:6.2} s ({:>8.0} rec/s)   ratio {:.1}",
             records as f64 / native,
             records as f64 / bridged,
             bridged / native

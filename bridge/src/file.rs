@@ -144,10 +144,15 @@ impl MappedFile {
         self.in_unit
     }
 
-    /// The unit of work ended (COMMIT, ROLLBACK): records read ahead may
-    /// be stale after a ROLLBACK, so they are read again.
-    pub fn unit_ended(&mut self) {
-        self.drop_read_ahead();
+    /// The unit of work ended. After a COMMIT the records read ahead are
+    /// still what the program sees; after a ROLLBACK they may hold changes
+    /// that are gone, so the next READ NEXT reads again from the record
+    /// the program is at (as after a WRITE).
+    pub fn unit_ended(&mut self, rolled_back: bool) {
+        if rolled_back && !self.read_ahead.is_empty() {
+            self.read_ahead.clear();
+            self.resume_after = self.position.clone();
+        }
     }
 
     fn problem(

@@ -177,7 +177,7 @@ impl Bridge {
     fn end_unit(&mut self, commit: bool) {
         self.unit_changes = 0;
         for file in self.files.values_mut() {
-            file.unit_ended();
+            file.unit_ended(!commit);
         }
         let Some(link) = &mut self.link else {
             return;
