@@ -412,7 +412,89 @@ async fn a_browse_that_updates_as_it_goes_reads_every_record_once() {
         vsam_client::commit(&conn).await.unwrap();
         let after = all(&ds).await;
         assert_eq!(after.len(), 2000, "{backend}");
-        assert!(after.iter().enumerate().all(|(n, r)| r.ends_with(if n % 10 == 9 { "new" } else { "old" })), "{backend}");
+        assert!(
+            after
+                .iter()
+                .enumerate()
+                .all(|(n, r)| r.ends_with(if n % 10 == 9 { "new" } else { "old" })),
+            "{backend}"
+        );
+        server.server.stop().await;
+    }
+}
+
+/// A unit's insert is checked against the store unless its key is above
+/// every stored key; that bound rises with every insert of any connection,
+/// so a duplicate is always X'08' at the PUT, never a surprise at COMMIT.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_duplicate_insert_in_a_unit_is_refused_at_the_put() {
+    for (backend, server) in servers().await {
+        let a = Connection::connect(&server.address).await.unwrap();
+        let b = Connection::connect(&server.address).await.unwrap();
+        vsam_client::define(&a, spec("UW.DUP")).await.unwrap();
+        let plain = open(&b, "UW.DUP", false).await;
+        for record in ["0001-b", "0005-b"] {
+            insert(&plain, record).await.unwrap();
+        }
+        let unit = open(&a, "UW.DUP", true).await;
+        for key in ["0001", "0005"] {
+            let refused = insert(&unit, &format!("{key}-a")).await.unwrap_err();
+            assert_eq!(code(&refused).1, fdbk::DUPLICATE_KEY.0, "{backend} {key}");
+        }
+        insert(&unit, "0006-a").await.unwrap();
+        // Another connection stores keys above everything stored so far.
+        insert(&plain, "0009-b").await.unwrap();
+        plain
+            .put_chain(
+                0,
+                RplOptions::direct(),
+                vec![vsam_client::ChainedRecord {
+                    address: 0,
+                    record: b"0012-b".to_vec(),
+                }],
+            )
+            .await
+            .unwrap();
+        for key in ["0009", "0012"] {
+            let refused = insert(&unit, &format!("{key}-a")).await.unwrap_err();
+            assert_eq!(code(&refused).1, fdbk::DUPLICATE_KEY.0, "{backend} {key}");
+        }
+        insert(&unit, "0013-a").await.unwrap();
+        vsam_client::commit(&a).await.unwrap();
+        assert_eq!(
+            all(&plain).await,
+            strings(&["0001-b", "0005-b", "0006-a", "0009-b", "0012-b", "0013-a"]),
+            "{backend}"
+        );
+        // An OPEN OUTPUT with reset empties it: everything is above.
+        unit.close().await.unwrap();
+        plain.close().await.unwrap();
+        let load = Dataset::open_with_access(
+            &a,
+            "UW.DUP",
+            OpenIntent::Output,
+            access::RESET | access::COMMIT,
+            1,
+        )
+        .await
+        .unwrap();
+        for record in ["0001-load", "0002-load"] {
+            load.put(0, RplOptions::sequential(), 0, record.as_bytes().to_vec())
+                .await
+                .unwrap();
+        }
+        let again = load
+            .put(0, RplOptions::direct(), 0, b"0001-again".to_vec())
+            .await
+            .unwrap_err();
+        assert_eq!(code(&again).1, fdbk::DUPLICATE_KEY.0, "{backend}");
+        load.close().await.unwrap();
+        let reader = open(&b, "UW.DUP", false).await;
+        assert_eq!(
+            all(&reader).await,
+            strings(&["0001-load", "0002-load"]),
+            "{backend}"
+        );
         server.server.stop().await;
     }
 }

@@ -99,10 +99,16 @@ pub async fn run(records: u64) -> Result<Vec<String>> {
     ];
     for (mode, what, settings) in runs {
         let (native, native_out) = phase(&program, &local, mode, records, None, &[]).await?;
-        let (bridged, bridged_out) =
-            phase(&program, dir.path(), mode, records, Some(&address), settings)
-                .await
-                .with_context(|| format!("the bridge's run of {what}"))?;
+        let (bridged, bridged_out) = phase(
+            &program,
+            dir.path(),
+            mode,
+            records,
+            Some(&address),
+            settings,
+        )
+        .await
+        .with_context(|| format!("the bridge's run of {what}"))?;
         anyhow::ensure!(
             native_out == bridged_out,
             "{what}: the runs differ: {native_out:?} vs {bridged_out:?}"

@@ -13,7 +13,7 @@ use crate::link::{Failure, Link};
 use crate::position::{BROWSE, Bound, Condition, Search};
 use crate::status::{self, FileStatus};
 use std::collections::VecDeque;
-use vsam_client::{ClientError, Dataset, Record};
+use vsam_client::{ChainedRecord, ClientError, Dataset, Record};
 use vsam_protocol::{
     DatasetSpec, OpenIntent, Organization, Processing, RplOptions, access, fdbk, open_error,
 };
@@ -79,7 +79,18 @@ pub struct MappedFile {
     wants_unit: bool,
     /// This open is in `commit` durability: its changes join the unit.
     in_unit: bool,
+    /// Records of a load in `commit` durability not yet sent: written as
+    /// one PUT CHAIN at the next commit point, CLOSE, or when enough have
+    /// gathered (see [`MappedFile::defers_writes`]).
+    deferred: Vec<ChainedRecord>,
+    /// Bytes of the records in `deferred`.
+    deferred_bytes: usize,
 }
+
+/// Records a load sends in one PUT CHAIN, at most.
+const DEFERRED_RECORDS: usize = 2_000;
+/// Bytes a load sends in one PUT CHAIN, at most.
+const DEFERRED_BYTES: usize = 1 << 20;
 
 impl MappedFile {
     /// A mapped file, closed.
@@ -136,7 +147,63 @@ impl MappedFile {
             resume_after: None,
             wants_unit,
             in_unit: false,
+            deferred: Vec::new(),
+            deferred_bytes: 0,
         })
+    }
+
+    /// True if WRITEs are gathered and sent in chains: a load (OPEN
+    /// OUTPUT, sequential access) of an indexed or relative file in
+    /// `commit` durability. As in VSAM's load mode, the sequence and the
+    /// length of each record are checked as it is written; the store's
+    /// verdict (a key another program stored meanwhile, no space) comes at
+    /// the next chain, the commit point or CLOSE, whose status carries it.
+    fn defers_writes(&self) -> bool {
+        self.in_unit
+            && self.mode == Some(open_mode::OUTPUT)
+            && self.access_mode == AccessMode::Sequential
+            && matches!(self.org, FileOrg::Indexed | FileOrg::Relative)
+    }
+
+    /// Sends the WRITEs gathered so far as PUT CHAINs. A record the server
+    /// refuses ends the chain: its status is returned (and said on stderr
+    /// with the record), and the records after it are not written.
+    pub fn send_deferred(&mut self, link: &mut Link) -> Outcome {
+        if self.deferred.is_empty() {
+            return Ok(status::OK);
+        }
+        let records = std::mem::take(&mut self.deferred);
+        self.deferred_bytes = 0;
+        let Some(dataset) = self.dataset.clone() else {
+            return Ok(status::OK);
+        };
+        let count = records.len();
+        let chained = link.run(async move {
+            dataset
+                .put_chain(BROWSE, RplOptions::direct(), records)
+                .await
+        });
+        match chained {
+            Ok(outcome) => match outcome.failure {
+                None => Ok(status::OK),
+                Some(error) => {
+                    let written = outcome.written.len();
+                    let problem = self.failed("WRITE", Failure::Vsam(error));
+                    eprintln!(
+                        "vsamextfh: {} (a load's WRITE, sent with {count} others gathered: the {written} before it are written, the ones after it are not)",
+                        problem.message
+                    );
+                    Ok(problem.status)
+                }
+            },
+            Err(failure) => self.routine("WRITE", failure),
+        }
+    }
+
+    /// Forgets the WRITEs gathered and not sent (a ROLLBACK).
+    pub fn drop_deferred(&mut self) {
+        self.deferred.clear();
+        self.deferred_bytes = 0;
     }
 
     /// Whether this open's changes join the program's unit of work.
@@ -397,22 +464,30 @@ impl MappedFile {
         }
     }
 
-    /// CLOSE.
+    /// CLOSE. The WRITEs a load gathered go first; if the server refuses
+    /// one, CLOSE still closes and answers its status.
     pub fn close(&mut self, link: &mut Link, fcd: &mut Fcd) -> Outcome {
-        if self.mode.take().is_none() {
+        if self.mode.is_none() {
             return Ok(status::NOT_OPEN);
         }
+        let sent = self.send_deferred(link)?;
+        self.mode = None;
         self.drop_read_ahead();
         for path in std::mem::take(&mut self.paths) {
             let _ = link.run(async move { path.close().await });
         }
         fcd.set_open_mode(open_mode::CLOSED);
-        match self.dataset.take() {
+        let closed = match self.dataset.take() {
             Some(dataset) => link
                 .run(async move { dataset.close().await })
                 .map(|()| status::OK)
                 .map_err(|f| self.failed("CLOSE", f)),
             None => Ok(status::OK),
+        };
+        match (sent, closed) {
+            (status::OK, closed) => closed,
+            (refused, Ok(_)) => Ok(refused),
+            (_, failed) => failed,
         }
     }
 
@@ -759,6 +834,21 @@ impl MappedFile {
                 (RplOptions::direct(), rrn, Some(rrn.to_be_bytes().to_vec()))
             }
         };
+        if self.defers_writes() {
+            self.deferred_bytes += record.len();
+            self.deferred.push(ChainedRecord { address, record });
+            if self.org == FileOrg::Relative {
+                self.delivery = Some(Delivery {
+                    length: None,
+                    rrn: Some(address),
+                });
+            }
+            self.last_written = key;
+            if self.deferred.len() >= DEFERRED_RECORDS || self.deferred_bytes >= DEFERRED_BYTES {
+                return self.send_deferred(link);
+            }
+            return Ok(status::OK);
+        }
         let written = link.run(async move {
             dataset
                 .put_with_status(BROWSE, options, address, record)
@@ -911,6 +1001,7 @@ impl MappedFile {
     /// The file's state after a lost connection: closed, so the program's
     /// next OPEN starts afresh.
     pub fn forget(&mut self, fcd: &mut Fcd) {
+        self.drop_deferred();
         self.dataset = None;
         self.mode = None;
         fcd.set_open_mode(open_mode::CLOSED);

@@ -61,7 +61,8 @@ pub fn take_delivery(record_address: usize) -> Option<glue::Delivery> {
 pub fn end_unit(commit: bool) {
     let mut guard = BRIDGE.lock().unwrap_or_else(|p| p.into_inner());
     if let Some(bridge) = guard.as_mut() {
-        bridge.end_unit(commit);
+        // The statements have no FILE STATUS: a failure was said on stderr.
+        let _ = bridge.end_unit(commit);
     }
 }
 
@@ -174,16 +175,28 @@ impl Bridge {
     /// Ends the program's unit of work on vsamrd: COMMIT (`commit`) or
     /// ROLLBACK. Nothing to do without a connection. A failure is said on
     /// stderr: the COMMIT and ROLLBACK statements have no FILE STATUS.
-    fn end_unit(&mut self, commit: bool) {
+    /// Returns the status of a load's WRITE that the server refused when
+    /// the WRITEs gathered were sent first, if one was.
+    fn end_unit(&mut self, commit: bool) -> Option<status::FileStatus> {
         self.unit_changes = 0;
+        let mut refused = None;
         for file in self.files.values_mut() {
+            match (commit, &mut self.link) {
+                (true, Some(link)) => match file.send_deferred(link) {
+                    Ok(status::OK) => {}
+                    Ok(status) => refused = refused.or(Some(status)),
+                    Err(problem) => {
+                        eprintln!("vsamextfh: {}", problem.message);
+                        refused = refused.or(Some(problem.status));
+                    }
+                },
+                _ => file.drop_deferred(),
+            }
             file.unit_ended(!commit);
         }
-        let Some(link) = &mut self.link else {
-            return;
-        };
+        let link = self.link.as_mut()?;
         let Ok(connection) = link.connection() else {
-            return;
+            return refused;
         };
         let ended = link.run(async move {
             match commit {
@@ -202,16 +215,20 @@ impl Bridge {
             eprintln!(
                 "vsamextfh: {what} failed: {why}; the changes since the last commit point are rolled back"
             );
+            return refused.or(Some(status::PERMANENT));
         }
+        refused
     }
 
-    /// Counts a change of the unit of work, and commits at a checkpoint.
-    fn changed(&mut self) {
+    /// Counts a change of the unit of work, and commits at a checkpoint;
+    /// the status of a checkpoint that failed, if it did.
+    fn changed(&mut self) -> Option<status::FileStatus> {
         let every = self.config.as_ref().map_or(0, |c| c.checkpoint_records);
         self.unit_changes += 1;
         if every > 0 && self.unit_changes >= every {
-            self.end_unit(true);
+            return self.end_unit(true);
         }
+        None
     }
 
     /// Runs a statement on a mapped file; false if the file is not mapped
@@ -324,8 +341,11 @@ impl Bridge {
                 if closes_unit {
                     // CLOSE committed the whole unit on the server.
                     self.unit_changes = 0;
-                } else if changes && matches!(status, status::OK | status::DUPLICATE_ALTERNATE) {
-                    self.changed();
+                } else if changes
+                    && matches!(status, status::OK | status::DUPLICATE_ALTERNATE)
+                    && let Some(failed) = self.changed()
+                {
+                    fcd.set_status(failed);
                 }
             }
             Err(problem) => {

@@ -453,7 +453,8 @@ impl Reloader {
             mut notes,
         } = plan;
         for (name, Prepared { setup, stores, .. }) in prepared {
-            let version = setup.plugin.version_info();
+            let mut version = setup.plugin.version_info();
+            version.own_store = setup.settings.owns_its_store();
             let handle = match running.backends.remove(&name) {
                 Some((_, handle)) => {
                     if let Err(error) = handle.replace(version, stores.writer, stores.readers) {

@@ -127,13 +127,10 @@ pub fn start_backends(
     for (name, settings) in settings {
         let setup = prepare_backend(settings, &plugins, None)?;
         let stores = start_stores(&setup.plugin, settings, &setup.grants)?;
-        let handle = BackendHandle::spawn(
-            name,
-            setup.plugin.version_info(),
-            stores.writer,
-            stores.readers,
-        )
-        .with_context(|| format!("backend {name}: cannot start its worker threads"))?;
+        let mut version = setup.plugin.version_info();
+        version.own_store = settings.owns_its_store();
+        let handle = BackendHandle::spawn(name, version, stores.writer, stores.readers)
+            .with_context(|| format!("backend {name}: cannot start its worker threads"))?;
         log_backend(settings, "backend ready");
         backends.insert(name.clone(), (setup, handle));
     }

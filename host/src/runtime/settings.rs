@@ -42,6 +42,21 @@ pub struct BackendSettings {
 }
 
 impl BackendSettings {
+    /// True if no other server can write the backend's store: its grants
+    /// are local (a directory, an SQLite file, a local bucket, which this
+    /// server locks) or none, never a database server or a remote bucket.
+    pub fn owns_its_store(&self) -> bool {
+        let database_local = self
+            .database
+            .as_ref()
+            .is_none_or(|database| matches!(database, super::sql::DatabaseUrl::Sqlite(_)));
+        let bucket_local = self
+            .bucket
+            .as_ref()
+            .is_none_or(|bucket| bucket.local_directory().is_some());
+        database_local && bucket_local
+    }
+
     /// True if `other` is granted the same database and bucket (with the
     /// same request time limit), so its connections can be kept.
     pub fn grants_same_as(&self, other: &BackendSettings) -> bool {

@@ -404,6 +404,7 @@ impl LoadedPlugin {
             plugin: self.name.clone(),
             content_hash: self.content_hash.clone(),
             loaded_at: self.loaded_at,
+            own_store: false,
         }
     }
 }

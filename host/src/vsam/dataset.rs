@@ -54,6 +54,19 @@ impl std::fmt::Display for Holder {
     }
 }
 
+/// A key at or below which every stored key lies, if known: a key above
+/// it is not in the store, with no need to ask. Kept for a store this
+/// server owns only (another server could store keys it never saw).
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum KeyBound {
+    /// Not looked up yet.
+    Unknown,
+    /// The store holds no record.
+    Empty,
+    /// No stored key is above this one.
+    AtMost(Vec<u8>),
+}
+
 /// One dataset while at least one connection has it open.
 pub struct DatasetState {
     /// Catalog definition.
@@ -68,6 +81,9 @@ pub struct DatasetState {
     locks: Mutex<HashMap<Vec<u8>, Owner>>,
     /// Records changed by a unit of work not yet committed, and whose.
     unit_holds: Mutex<HashMap<Vec<u8>, u64>>,
+    /// The highest key the store may hold, and how many inserts were
+    /// noted (a lookup that raced one is not trusted).
+    key_bound: Mutex<(KeyBound, u64)>,
     version: AtomicU64,
     /// The alternate indexes over it (those with UPGRADE are kept in step
     /// with its writes).
@@ -92,6 +108,7 @@ impl DatasetState {
             gate: Arc::new(tokio::sync::RwLock::new(())),
             locks: Mutex::new(HashMap::new()),
             unit_holds: Mutex::new(HashMap::new()),
+            key_bound: Mutex::new((KeyBound::Unknown, 0)),
             version: AtomicU64::new(0),
             indexes,
             index_lock: tokio::sync::Mutex::new(()),
@@ -115,9 +132,12 @@ impl DatasetState {
         self.gate.write().await
     }
 
-    /// Moves the dataset (call with writes held off).
+    /// Moves the dataset (call with writes held off). The bound of stored
+    /// keys is looked up again on the new backend.
     pub fn set_placement(&self, placement: Placement) {
         self.placement.store(Arc::new(placement));
+        let mut bound = self.key_bound.lock().unwrap();
+        *bound = (KeyBound::Unknown, bound.1 + 1);
     }
 
     /// The write counter: changes whenever any record changes.
@@ -187,6 +207,57 @@ impl DatasetState {
             .lock()
             .unwrap()
             .retain(|_, holder| *holder != session);
+    }
+
+    /// Notes the keys `calls` insert, before they reach the store: the
+    /// known bound of stored keys rises with them.
+    pub(crate) fn note_inserts(&self, calls: &[Call]) {
+        let mut bound = self.key_bound.lock().unwrap();
+        for call in calls {
+            if let Call::Insert(_, key, _) = call {
+                bound.1 += 1;
+                match &bound.0 {
+                    KeyBound::Empty => bound.0 = KeyBound::AtMost(key.clone()),
+                    KeyBound::AtMost(top) if key > top => bound.0 = KeyBound::AtMost(key.clone()),
+                    _ => {}
+                }
+            }
+        }
+    }
+
+    /// True if the store cannot hold `key`: it is above every key the
+    /// store holds (looked up once with a backward scan, then kept). False
+    /// when that is not known for certain, and always for a store other
+    /// servers may write.
+    pub(crate) async fn above_stored(&self, request: &str, key: &[u8]) -> Result<bool, Status> {
+        if !self.backend().owns_its_store() {
+            return Ok(false);
+        }
+        let (bound, noted) = self.key_bound.lock().unwrap().clone();
+        let bound = match bound {
+            KeyBound::Unknown => {
+                let last = self
+                    .scan(request, Start::Edge, Direction::Backward, 1)
+                    .await?;
+                let found = match last.into_iter().next() {
+                    Some(entry) => KeyBound::AtMost(entry.key),
+                    None => KeyBound::Empty,
+                };
+                let mut stored = self.key_bound.lock().unwrap();
+                if stored.1 != noted {
+                    // An insert went by while the store was asked.
+                    return Ok(false);
+                }
+                stored.0 = found.clone();
+                found
+            }
+            known => known,
+        };
+        Ok(match bound {
+            KeyBound::Empty => true,
+            KeyBound::AtMost(top) => key > top.as_slice(),
+            KeyBound::Unknown => false,
+        })
     }
 
     /// Holds off a migration's copy and cutover while a unit of work is
@@ -261,6 +332,7 @@ impl DatasetState {
     /// one: the writes' results are the primary's.
     async fn write(&self, calls: Vec<Call>) -> Vec<crate::runtime::call::CallResult> {
         let shared = self.gate.clone().read_owned().await;
+        self.note_inserts(&calls);
         let placement = self.placement.load_full();
         let Some(mirror) = placement.mirror.clone() else {
             return placement.primary.call_chain(calls).await;
@@ -468,6 +540,7 @@ impl DatasetState {
         let created = backend
             .call(Call::Create(storage, self.def.layout.clone()))
             .await;
+        *self.key_bound.lock().unwrap() = (KeyBound::Empty, 0);
         // The alternate indexes empty with it.
         for index in &self.indexes {
             let storage = index.storage.clone();

@@ -306,9 +306,9 @@ async fn stage_inserts(
     let mut written = Vec::with_capacity(planned.len());
     for (key, record) in planned {
         let key = key.expect("keyed records in a unit");
-        let staged = match ctx.read(&key).await {
-            Ok(Some(_)) => Err(duplicate(ctx, &key)),
-            Ok(None) => ctx.stage(key.clone(), false, Some(record)),
+        let staged = match ctx.taken(&key).await {
+            Ok(true) => Err(duplicate(ctx, &key)),
+            Ok(false) => ctx.stage(key.clone(), false, Some(record)),
             Err(status) => Err(status),
         };
         match staged {

@@ -38,6 +38,23 @@ impl Ctx<'_> {
         self.state.get(self.name(), key).await
     }
 
+    /// True if this connection sees a record under `key` (its unit's change,
+    /// else the store, asked only if the key is not above every stored
+    /// key).
+    pub async fn taken(&self, key: &[u8]) -> Result<bool, Status> {
+        if let Some(change) = self
+            .unit
+            .as_deref()
+            .and_then(|unit| unit.change(&self.state.def.name, key))
+        {
+            return Ok(change.image.is_some());
+        }
+        if self.state.above_stored(self.name(), key).await? {
+            return Ok(false);
+        }
+        Ok(self.state.get(self.name(), key).await?.is_some())
+    }
+
     /// Up to `limit` records from `from` in `dir`, as this connection sees
     /// them: the committed records with its unit's changes laid over them.
     pub async fn scan(

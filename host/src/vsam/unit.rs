@@ -305,6 +305,9 @@ async fn commit_group(group: &[&Pending]) -> Result<(), Status> {
     }
     let first = &group[0].state;
     let calls_of: Vec<Vec<Call>> = group.iter().map(|pending| pending.calls()).collect();
+    for (pending, calls) in group.iter().zip(&calls_of) {
+        pending.state.note_inserts(calls);
+    }
     let calls: Vec<Call> = calls_of.iter().flatten().cloned().collect();
     if calls.is_empty() {
         return Ok(());

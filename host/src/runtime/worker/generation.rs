@@ -83,6 +83,10 @@ pub struct VersionInfo {
     pub content_hash: String,
     /// When the version was loaded.
     pub loaded_at: SystemTime,
+    /// The store belongs to this server alone (local storage, or none):
+    /// no other server writes it, so what this server wrote is all there
+    /// is (see `BackendSettings::owns_its_store`).
+    pub own_store: bool,
 }
 
 impl VersionInfo {
@@ -92,6 +96,7 @@ impl VersionInfo {
             plugin: plugin.to_string(),
             content_hash: "native".into(),
             loaded_at: SystemTime::now(),
+            own_store: false,
         }
     }
 }

@@ -126,6 +126,12 @@ impl BackendHandle {
         &self.slot.name
     }
 
+    /// True if the store serving now belongs to this server alone (see
+    /// [`super::VersionInfo::own_store`]).
+    pub fn owns_its_store(&self) -> bool {
+        self.slot.current.load().version.own_store
+    }
+
     /// The plugin serving it now.
     pub fn plugin(&self) -> String {
         self.slot.current.load().version.plugin.clone()
