@@ -71,6 +71,10 @@ async fn phase(
     Ok((seconds, out))
 }
 
+/// One measured run: the program's mode, what the report calls it, and the
+/// bridge's settings.
+type Run<'a> = (&'a str, &'a str, &'a [(&'a str, &'a str)]);
+
 /// Runs the batch both ways and returns the report lines.
 pub async fn run(records: u64) -> Result<Vec<String>> {
     let dir = tempfile::tempdir()?;
@@ -88,7 +92,7 @@ pub async fn run(records: u64) -> Result<Vec<String>> {
         ("VSAMFH_DURABILITY", "commit"),
         ("VSAMFH_CHECKPOINT", "1000"),
     ];
-    let runs: [(&str, &str, &[(&str, &str)]); 7] = [
+    let runs: [Run; 7] = [
         ("LOAD", "load (WRITE each), sync", &[]),
         ("LOAD", "load, commit at CLOSE", &commit),
         ("SCAN", "read all (READ NEXT)", &[]),
