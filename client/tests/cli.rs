@@ -616,3 +616,63 @@ async fn a_load_cut_off_says_how_many_records_were_acknowledged() {
     );
     server.stop().await;
 }
+
+/// `vsamr unit` runs a script's changes as one unit of work: all committed
+/// together, or none of them when one fails (the message names its line),
+/// and `--rollback` rehearses a script without storing anything.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_script_of_changes_commits_whole_or_not_at_all() {
+    let dir = tempfile::tempdir().unwrap();
+    let (server, cli) = server(dir.path()).await;
+    let scripts = dir.path().to_path_buf();
+    let cli = tokio::task::spawn_blocking(move || {
+        cli.ok(&[
+            "define", "PAY.ACCT", "--org", "ksds", "--key-length", "4", "--record-size", "40",
+        ]);
+        cli.ok(&["put", "PAY.ACCT", "0001 balance 100"]);
+        cli.ok(&["put", "PAY.ACCT", "0002 balance 50"]);
+        let write = |name: &str, text: &str| {
+            let path = scripts.join(name);
+            std::fs::write(&path, text).unwrap();
+            path.display().to_string()
+        };
+        let transfer = write(
+            "transfer.txt",
+            "# move 30 from 0001 to 0002\nupdate PAY.ACCT '0001 balance 70'\nupdate pay.acct \"0002 balance 80\"\nput PAY.ACCT '0003 audit 30'\n",
+        );
+        let rehearsal = cli.ok(&["unit", &transfer, "--rollback"]);
+        assert!(rehearsal.contains("3 changes made and rolled back"), "{rehearsal}");
+        assert_eq!(
+            cli.ok(&["browse", "PAY.ACCT"]),
+            "0001 balance 100\n0002 balance 50\n"
+        );
+        let failing = write(
+            "failing.txt",
+            "update PAY.ACCT '0001 balance 0'\nerase PAY.ACCT 0002\nput PAY.ACCT '0001 again'\n",
+        );
+        let error = cli.fails(&["unit", &failing]);
+        assert!(
+            error.contains("line 3") && error.contains("FDBK=X'08'") && error.contains("rolled back"),
+            "{error}"
+        );
+        assert_eq!(
+            cli.ok(&["browse", "PAY.ACCT"]),
+            "0001 balance 100\n0002 balance 50\n",
+            "nothing of the failed script is stored"
+        );
+        let done = cli.ok(&["unit", &transfer]);
+        assert!(done.contains("3 changes committed"), "{done}");
+        assert_eq!(
+            cli.ok(&["browse", "PAY.ACCT"]),
+            "0001 balance 70\n0002 balance 80\n0003 audit 30\n"
+        );
+        let bad = write("bad.txt", "put PAY.ACCT\n");
+        let error = cli.fails(&["unit", &bad]);
+        assert!(error.contains("line 1"), "{error}");
+        cli
+    })
+    .await
+    .unwrap();
+    drop(cli);
+    server.stop().await;
+}

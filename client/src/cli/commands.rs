@@ -4,9 +4,7 @@ use super::Output;
 use super::records::Codec;
 use anyhow::{Result, bail};
 use clap::Args;
-use vsam_client::{
-    ClientError, Connection, Dataset, DatasetSpec, OpenIntent, Organization, RplOptions,
-};
+use vsam_client::{Connection, Dataset, DatasetSpec, OpenIntent, Organization, Record, RplOptions};
 use vsam_protocol::Processing;
 
 /// `vsamr define`.
@@ -191,8 +189,25 @@ pub async fn put(
     output: Output,
 ) -> Result<()> {
     let (dataset, codec) = open(conn, name, OpenIntent::Update, output).await?;
+    let written = insert_record(&dataset, &codec, record, rrn).await?;
+    match codec.spec.organization {
+        Organization::Ksds => println!("inserted {}", describe(&codec, &written)),
+        _ => println!("{}", describe(&codec, &written)),
+    }
+    dataset.close().await?;
+    Ok(())
+}
+
+/// Inserts a record given as text: KSDS by its key, ESDS at the end, RRDS
+/// into slot `rrn` (default: after the last one). Returns what was written.
+pub(super) async fn insert_record(
+    dataset: &Dataset,
+    codec: &Codec,
+    record: &str,
+    rrn: Option<u64>,
+) -> Result<Record> {
     let record = codec.parse(record, "record")?;
-    let written = match dataset.spec().organization {
+    Ok(match dataset.spec().organization {
         Organization::Ksds => dataset.put(0, RplOptions::direct(), 0, record).await?,
         Organization::Esds => {
             dataset
@@ -202,18 +217,20 @@ pub async fn put(
         Organization::Rrds => {
             let rrn = match rrn {
                 Some(rrn) => rrn,
-                None => next_free_rrn(&dataset).await?,
+                None => next_free_rrn(dataset).await?,
             };
             dataset.put(0, RplOptions::direct(), rrn, record).await?
         }
-    };
-    match dataset.spec().organization {
-        Organization::Ksds => println!("inserted key {}", codec.show(&written.key)),
-        Organization::Esds => println!("RBA {}", written.address),
-        Organization::Rrds => println!("RRN {}", written.address),
+    })
+}
+
+/// A written record as the commands report it: its key, RBA or RRN.
+pub(super) fn describe(codec: &Codec, written: &Record) -> String {
+    match codec.spec.organization {
+        Organization::Ksds => format!("key {}", codec.show(&written.key)),
+        Organization::Esds => format!("RBA {}", written.address),
+        Organization::Rrds => format!("RRN {}", written.address),
     }
-    dataset.close().await?;
-    Ok(())
 }
 
 /// Options and arguments of a direct GET by key, RBA or RRN.
@@ -278,6 +295,20 @@ pub async fn update(
     output: Output,
 ) -> Result<()> {
     let (dataset, codec) = open(conn, name, OpenIntent::Update, output).await?;
+    let written = update_record(&dataset, &codec, record, address).await?;
+    println!("updated {}", describe(&codec, &written));
+    dataset.close().await?;
+    Ok(())
+}
+
+/// Replaces a record given as text: GET UPD by its key (KSDS) or by
+/// `address` (ESDS RBA, RRDS RRN), then PUT UPD. Returns what was written.
+pub(super) async fn update_record(
+    dataset: &Dataset,
+    codec: &Codec,
+    record: &str,
+    address: Option<u64>,
+) -> Result<Record> {
     let record = codec.parse(record, "record")?;
     let spec = dataset.spec().clone();
     let (options, key, address) = match spec.organization {
@@ -307,17 +338,7 @@ pub async fn update(
     dataset
         .get(0, options.update(), &key, 0, address, 1)
         .await?;
-    let written = dataset.put(0, options.update(), address, record).await?;
-    println!(
-        "updated {}",
-        match spec.organization {
-            Organization::Ksds => format!("key {}", codec.show(&written.key)),
-            Organization::Esds => format!("RBA {}", written.address),
-            Organization::Rrds => format!("RRN {}", written.address),
-        }
-    );
-    dataset.close().await?;
-    Ok(())
+    Ok(dataset.put(0, options.update(), address, record).await?)
 }
 
 pub async fn erase(
@@ -328,16 +349,23 @@ pub async fn erase(
     output: Output,
 ) -> Result<()> {
     let (dataset, codec) = open(conn, name, OpenIntent::Update, output).await?;
-    let (options, key, generic_length, address) = direct_target(&codec, key, false, false, rrn)?;
-    let result: Result<(), ClientError> = async {
-        dataset
-            .get(0, options.update(), &key, generic_length, address, 1)
-            .await?;
-        dataset.erase(0).await
-    }
-    .await;
-    result?;
+    erase_record(&dataset, &codec, key, rrn).await?;
     println!("erased");
     dataset.close().await?;
     Ok(())
+}
+
+/// Erases the record with `key` (KSDS) or in slot `rrn` (RRDS): GET UPD,
+/// then ERASE.
+pub(super) async fn erase_record(
+    dataset: &Dataset,
+    codec: &Codec,
+    key: Option<&str>,
+    rrn: Option<u64>,
+) -> Result<()> {
+    let (options, key, generic_length, address) = direct_target(codec, key, false, false, rrn)?;
+    dataset
+        .get(0, options.update(), &key, generic_length, address, 1)
+        .await?;
+    Ok(dataset.erase(0).await?)
 }

@@ -8,6 +8,7 @@ mod fields;
 mod migrate;
 mod records;
 mod repro;
+mod unit;
 
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
@@ -175,6 +176,10 @@ enum Command {
     },
     /// Lists records in key order.
     Browse(browse::BrowseArgs),
+    /// Runs several changes (a script of put, update and erase lines) as
+    /// one unit of work: committed together, or rolled back together at
+    /// the first that fails.
+    Unit(unit::UnitArgs),
     /// Loads records from a file (REPRO in).
     Load(repro::ReproArgs),
     /// Writes all records to a file (REPRO out).
@@ -221,6 +226,7 @@ pub async fn run(args: Args) -> Result<()> {
             commands::erase(&conn, &name, key.as_deref(), rrn, output).await
         }
         Command::Browse(browse) => browse::run(&conn, browse, output).await,
+        Command::Unit(unit) => unit::run(&conn, unit, output).await,
         Command::Load(load) => repro::load(&conn, load).await,
         Command::Unload(unload) => repro::unload(&conn, unload, output).await,
         Command::Admin(_) => unreachable!("handled before connecting"),
