@@ -676,3 +676,130 @@ async fn a_script_of_changes_commits_whole_or_not_at_all() {
     drop(cli);
     server.stop().await;
 }
+
+/// An operator sees the units of work holding records (`vsamr admin
+/// status`) and rolls a stuck one back (`vsamr admin rollback-unit`): its
+/// records are free at once, and its connection's next request says so.
+/// A unit older than `max_unit_secs` is rolled back the same way.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_operator_sees_and_rolls_back_units_and_old_ones_expire() {
+    use vsam_client::{Connection, Dataset, OpenIntent, RplOptions};
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = Config::embedded_default();
+    config.listen = "127.0.0.1:0".parse().unwrap();
+    config.move_data_dir(dir.path().to_path_buf());
+    config.server.max_unit_secs = 3;
+    let server = RunningServer::start(&config).await.unwrap();
+    let address = server.addr.to_string();
+    let admin = server.admin_addr.expect("admin enabled").to_string();
+    let token_file = dir.path().join("admin.token").display().to_string();
+    let cli = Cli {
+        server: address.clone(),
+    };
+    let conn = Connection::connect(&address).await.unwrap();
+    vsam_client::define(&conn, vsam_tests_spec("OPS.ACCT"))
+        .await
+        .unwrap();
+    let stuck = Dataset::open_with_access(
+        &conn,
+        "OPS.ACCT",
+        OpenIntent::Update,
+        vsam_protocol::access::COMMIT,
+        1,
+    )
+    .await
+    .unwrap();
+    stuck
+        .put(0, RplOptions::direct(), 0, b"0001 stuck".to_vec())
+        .await
+        .unwrap();
+    let admin_args = move |command: &[&str]| -> Vec<String> {
+        let mut args: Vec<String> = ["admin", "--admin", &admin, "--token-file", &token_file]
+            .map(str::to_string)
+            .to_vec();
+        args.extend(command.iter().map(|s| s.to_string()));
+        args
+    };
+    let (status, connection) = {
+        let args = admin_args(&["status"]);
+        let cli = Cli {
+            server: address.clone(),
+        };
+        tokio::task::spawn_blocking(move || {
+            let status = cli.ok(&args.iter().map(String::as_str).collect::<Vec<_>>());
+            let connection: u64 = status
+                .lines()
+                .find_map(|line| line.trim().strip_prefix("unit          connection "))
+                .and_then(|rest| rest.split_whitespace().next())
+                .and_then(|n| n.parse().ok())
+                .unwrap_or_else(|| panic!("no unit in the status: {status}"));
+            (status, connection)
+        })
+        .await
+        .unwrap()
+    };
+    assert!(
+        status.contains("1 changed records held") && status.contains("OPS.ACCT"),
+        "{status}"
+    );
+    // Another connection cannot take the record while the unit holds it.
+    let other = Connection::connect(&address).await.unwrap();
+    let theirs = Dataset::open(&other, "OPS.ACCT", OpenIntent::Update, 1)
+        .await
+        .unwrap();
+    let held = theirs
+        .put(0, RplOptions::direct(), 0, b"0001 theirs".to_vec())
+        .await
+        .unwrap_err();
+    assert_eq!(held.vsam().unwrap().fdbk(), 0x14);
+    let args = admin_args(&["rollback-unit", &connection.to_string()]);
+    let rolled = tokio::task::spawn_blocking(move || {
+        cli.ok(&args.iter().map(String::as_str).collect::<Vec<_>>())
+    })
+    .await
+    .unwrap();
+    assert!(rolled.contains("is rolled back"), "{rolled}");
+    theirs
+        .put(0, RplOptions::direct(), 0, b"0001 theirs".to_vec())
+        .await
+        .expect("the record is free at once");
+    let told = stuck.read(b"0001").await.unwrap_err();
+    let message = &told.vsam().unwrap().status.message;
+    assert!(
+        told.vsam().unwrap().r15() == 12
+            && message.contains("rolled back by the operator")
+            && message.contains("1 changes"),
+        "{told}"
+    );
+    assert_eq!(stuck.read(b"0001").await.unwrap().data, b"0001 theirs");
+
+    // A unit older than max_unit_secs (3 s) is rolled back by the server.
+    stuck
+        .put(0, RplOptions::direct(), 0, b"0002 slow".to_vec())
+        .await
+        .unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(4500)).await;
+    let expired = stuck.read(b"0002").await.unwrap_err();
+    let message = &expired.vsam().unwrap().status.message;
+    assert!(message.contains("max_unit_secs"), "{message}");
+    assert!(
+        theirs.read(b"0002").await.is_err(),
+        "nothing of it is stored"
+    );
+    server.stop().await;
+}
+
+/// A KSDS entry for DEFINE, routed by the server.
+fn vsam_tests_spec(name: &str) -> vsam_protocol::DatasetSpec {
+    vsam_protocol::DatasetSpec {
+        name: name.into(),
+        organization: vsam_protocol::Organization::Ksds,
+        key_offset: 0,
+        key_length: 4,
+        min_record: 0,
+        max_record: 40,
+        codepage: "ascii".into(),
+        backend: String::new(),
+        layout: String::new(),
+    }
+}

@@ -52,6 +52,13 @@ pub enum AdminCommand {
         /// The dataset.
         dataset: String,
     },
+    /// Roll back the unit of work of a connection (a stuck one holding
+    /// records others need): its records are free at once, and the
+    /// connection's next request is told.
+    RollbackUnit {
+        /// The connection, as `status` lists it.
+        connection: u64,
+    },
 }
 
 /// The server's answer to one request.
@@ -69,6 +76,8 @@ pub enum AdminAnswer {
     },
     /// A migration's state after a migrate, finalize or rollback request.
     Migration(MigrationRow),
+    /// A unit of work was ordered rolled back.
+    UnitRolledBack(UnitRow),
     /// The request was refused or failed.
     Error {
         /// What went wrong and what to do.
@@ -115,6 +124,27 @@ pub struct StatusReport {
     /// Migrations running, cut over, or recently ended.
     #[serde(default)]
     pub migrations: Vec<MigrationRow>,
+    /// Units of work holding changes not yet committed, oldest first.
+    #[serde(default)]
+    pub units: Vec<UnitRow>,
+}
+
+/// One open unit of work in a status.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct UnitRow {
+    /// The connection whose unit it is (for `rollback-unit`).
+    pub connection: u64,
+    /// Who is on the connection.
+    pub identity: String,
+    /// Seconds since its first change.
+    pub age_s: u64,
+    /// Records it changed: each is held against other connections until
+    /// the unit ends.
+    pub records: u64,
+    /// Bytes of changed records it holds in the server's memory.
+    pub bytes: u64,
+    /// The datasets it changed.
+    pub datasets: Vec<String>,
 }
 
 /// One migration in a status.

@@ -37,6 +37,13 @@ enum AdminCommandArg {
     Status,
     /// Lists loaded plugin versions: hash, load time, backends, calls in flight.
     Plugins,
+    /// Rolls back the unit of work of a connection (`status` lists the
+    /// units holding changes, with their connections): its records are
+    /// free at once, and the connection's next request is told.
+    RollbackUnit {
+        /// The connection.
+        connection: u64,
+    },
     /// Moves a dataset to another backend while programs keep using it:
     /// copy (writes reach both), verify (count and checksum), cut over.
     /// The old copy follows every write until --finalize removes it;
@@ -55,6 +62,7 @@ pub async fn run(args: AdminArgs, tls: Option<vsam_client::TlsOptions>, json: bo
         AdminCommandArg::Reload => AdminCommand::Reload,
         AdminCommandArg::Status => AdminCommand::Status,
         AdminCommandArg::Plugins => AdminCommand::Plugins,
+        AdminCommandArg::RollbackUnit { connection } => AdminCommand::RollbackUnit { connection },
         AdminCommandArg::Migrate(migrate) => {
             return super::migrate::run(client, migrate, json).await;
         }
@@ -89,6 +97,13 @@ pub async fn run(args: AdminArgs, tls: Option<vsam_client::TlsOptions>, json: bo
                 }
             }
             AdminAnswer::Migration(row) => println!("{row:?}"),
+            AdminAnswer::UnitRolledBack(unit) => println!(
+                "connection {}: its unit of work ({} changed records of {}, {} old) is rolled back; its records are free",
+                unit.connection,
+                unit.records,
+                unit.datasets.join(", "),
+                humanize(Duration::from_secs(unit.age_s))
+            ),
             AdminAnswer::Error { message } => anyhow::bail!("{message}"),
         }
     }
@@ -153,6 +168,17 @@ fn print_status(status: &StatusReport) {
             m.message
                 .as_ref()
                 .map_or(String::new(), |msg| format!(": {msg}"))
+        );
+    }
+    for u in &status.units {
+        println!(
+            "  unit          connection {} ({}): {} changed records held, {} KiB, {} old, on {}",
+            u.connection,
+            u.identity,
+            u.records,
+            u.bytes.div_ceil(1024),
+            humanize(Duration::from_secs(u.age_s)),
+            u.datasets.join(", ")
         );
     }
     match &status.last_reload {

@@ -187,6 +187,7 @@ async fn answer(line: &str, peer: SocketAddr, context: &AdminContext) -> AdminAn
         AdminCommand::Rollback { dataset } => {
             migration(context.migrations.rollback(&dataset).await, "rollback")
         }
+        AdminCommand::RollbackUnit { connection } => roll_back_unit(context, connection),
     }
 }
 
@@ -203,4 +204,32 @@ fn migration(
             }
         }
     }
+}
+
+/// Rolls back a connection's unit of work for the operator.
+fn roll_back_unit(context: &AdminContext, connection: u64) -> AdminAnswer {
+    let shared = &context.shared;
+    let Some(unit) = shared
+        .units()
+        .into_iter()
+        .find(|unit| unit.session == connection)
+    else {
+        return AdminAnswer::Error {
+            message: format!(
+                "connection {connection} has no unit of work holding changes (vsamr admin status lists those that do)"
+            ),
+        };
+    };
+    let reason = "rolled back by the operator (vsamr admin rollback-unit)".to_string();
+    if !shared.roll_back_unit(connection, reason) {
+        return AdminAnswer::Error {
+            message: format!("the unit of work of connection {connection} ended meanwhile"),
+        };
+    }
+    tracing::warn!(
+        connection,
+        records = unit.records,
+        "unit of work rolled back by the operator; its records are free"
+    );
+    AdminAnswer::UnitRolledBack(report::unit_row(unit))
 }

@@ -5,7 +5,7 @@ use super::AdminContext;
 use crate::reload::unix_seconds;
 use std::collections::BTreeMap;
 use std::time::SystemTime;
-use vsam_protocol::admin::{BackendRow, PluginVersionRow, StatusReport};
+use vsam_protocol::admin::{BackendRow, PluginVersionRow, StatusReport, UnitRow};
 
 /// The server's status.
 pub async fn status(context: &AdminContext) -> StatusReport {
@@ -42,6 +42,19 @@ pub async fn status(context: &AdminContext) -> StatusReport {
         backends,
         last_reload: context.reloader.last_report(),
         migrations: context.migrations.rows(),
+        units: context.shared.units().into_iter().map(unit_row).collect(),
+    }
+}
+
+/// A unit of work as the status shows it.
+pub fn unit_row(unit: crate::vsam::UnitSnapshot) -> UnitRow {
+    UnitRow {
+        connection: unit.session,
+        identity: unit.identity,
+        age_s: unit.age.as_secs(),
+        records: unit.records as u64,
+        bytes: unit.bytes as u64,
+        datasets: unit.datasets,
     }
 }
 

@@ -61,6 +61,10 @@ pub struct ServerConfig {
     /// Most MiB of records one unit of work may hold before it is
     /// committed.
     pub max_unit_mb: u64,
+    /// Seconds a unit of work may hold the records it changed before it
+    /// is rolled back, so that a stuck program cannot hold them from
+    /// everyone forever (0: no limit).
+    pub max_unit_secs: u64,
     /// Seconds a new connection gets for TLS and HELLO.
     pub handshake_timeout_secs: u64,
     /// Seconds a connection may stay without a request before it is
@@ -89,6 +93,7 @@ impl Default for ServerConfig {
             max_record: vsam_protocol::MAX_RECORD_LENGTH,
             max_unit_records: 1_000_000,
             max_unit_mb: 256,
+            max_unit_secs: 0,
             handshake_timeout_secs: 10,
             idle_timeout_secs: 3600,
             request_timeout_secs: 30,

@@ -287,6 +287,7 @@ impl Reloader {
             || config.server.max_record != old.server.max_record
             || config.server.max_unit_records != old.server.max_unit_records
             || config.server.max_unit_mb != old.server.max_unit_mb
+            || config.server.max_unit_secs != old.server.max_unit_secs
             || config.server.max_connections_per_address != old.server.max_connections_per_address
             || config.server.max_handshakes != old.server.max_handshakes
             || config.server.max_handshakes_per_address != old.server.max_handshakes_per_address

@@ -87,9 +87,14 @@ pub async fn serve(
     );
     let settings = Arc::new(settings);
     let mut connections = JoinSet::new();
+    let mut unit_clock = tokio::time::interval(Duration::from_secs(1));
+    unit_clock.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tokio::select! {
             _ = shutdown.changed() => break,
+            _ = unit_clock.tick() => {
+                shared.expire_units();
+            }
             accepted = listener.accept() => {
                 let (stream, peer) = match accepted {
                     Ok(pair) => pair,

@@ -20,8 +20,9 @@ mod put;
 pub(crate) mod request;
 mod search;
 pub(crate) mod subject;
-pub(crate) mod unit;
+pub mod unit;
 
 pub use dataset::{DatasetState, Owner};
 pub use session::Session;
 pub use shared::{Limits, Routing, Shared};
+pub use unit::UnitSnapshot;

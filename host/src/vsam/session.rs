@@ -6,7 +6,7 @@ use super::request::{Ctx, Done, Outcome, answer, partial};
 use super::rpl::Rpl;
 use super::shared::Shared;
 use super::subject::Subject;
-use super::unit::{Unit, UnitLimits};
+use super::unit::{Unit, UnitLimits, UnitWatch};
 use super::{catalog_requests, erase, get, point, put};
 use crate::security::{Identity, Level};
 use std::collections::HashMap;
@@ -30,7 +30,7 @@ pub(crate) struct OpenDataset {
 
 impl Drop for Session {
     fn drop(&mut self) {
-        self.shared.session_ended();
+        self.shared.session_ended(self.id);
     }
 }
 
@@ -53,10 +53,15 @@ impl Session {
     /// answers of up to `answer_frame` bytes.
     pub fn new(shared: Arc<Shared>, answer_frame: usize, identity: Identity) -> Self {
         let id = shared.next_session_id();
-        let unit = Unit::new(UnitLimits {
-            records: shared.limits.max_unit_records,
-            bytes: shared.limits.max_unit_bytes,
-        });
+        let watch = Arc::new(UnitWatch::new(id, identity.to_string()));
+        shared.watch_unit(watch.clone());
+        let unit = Unit::new(
+            UnitLimits {
+                records: shared.limits.max_unit_records,
+                bytes: shared.limits.max_unit_bytes,
+            },
+            watch,
+        );
         Self {
             id,
             shared,
@@ -126,6 +131,18 @@ impl Session {
     /// Runs one request and returns its answer.
     pub async fn handle(&mut self, request: Request) -> Answer {
         let verb = request.verb();
+        if let Some(reason) = self.unit.doomed() {
+            // Told at the first request after, whatever it is, and not run.
+            let records = self.unit.rollback(self.id);
+            tracing::warn!(
+                session = self.id,
+                records,
+                "unit of work rolled back: {reason}"
+            );
+            return answer(Err(Status::physical(format!(
+                "{verb}: not run: this connection's unit of work was rolled back ({reason}); its {records} changes since the last commit point are gone: start the unit again"
+            ))));
+        }
         let outcome = self
             .run(request)
             .await

@@ -3,6 +3,7 @@
 use super::alternate::AixIndex;
 use super::dataset::DatasetState;
 use super::subject::Subject;
+use super::unit::{UnitSnapshot, UnitWatch};
 use crate::catalog::{Catalog, DatasetDef};
 use crate::config::Config;
 use crate::runtime::BackendHandle;
@@ -30,6 +31,8 @@ pub struct Limits {
     pub max_unit_records: usize,
     /// Most bytes of records a unit of work may hold before its commit.
     pub max_unit_bytes: usize,
+    /// How long a unit of work may hold its records (None: no limit).
+    pub max_unit_age: Option<std::time::Duration>,
 }
 
 /// The running backends and the rules that route new datasets to them: one
@@ -62,6 +65,8 @@ pub struct Shared {
     registry: Mutex<Registry>,
     next_session: AtomicU64,
     connections: AtomicU64,
+    /// Every connection's unit of work, for the operator.
+    units: Mutex<BTreeMap<u64, Arc<UnitWatch>>>,
 }
 
 impl Shared {
@@ -87,11 +92,14 @@ impl Shared {
                 max_unit_records: config.server.max_unit_records,
                 max_unit_bytes: usize::try_from(config.server.max_unit_mb.saturating_mul(1 << 20))
                     .unwrap_or(usize::MAX),
+                max_unit_age: (config.server.max_unit_secs > 0)
+                    .then(|| std::time::Duration::from_secs(config.server.max_unit_secs)),
             },
             access: ArcSwap::from_pointee(config.access.clone()),
             registry: Mutex::new(Registry::default()),
             next_session: AtomicU64::new(1),
             connections: AtomicU64::new(0),
+            units: Mutex::new(BTreeMap::new()),
         }
     }
 
@@ -129,8 +137,57 @@ impl Shared {
     }
 
     /// A session is gone.
-    pub fn session_ended(&self) {
+    pub fn session_ended(&self, session: u64) {
         self.connections.fetch_sub(1, Ordering::Relaxed);
+        self.units.lock().unwrap().remove(&session);
+    }
+
+    /// Registers the unit of work of a new session.
+    pub(crate) fn watch_unit(&self, watch: Arc<UnitWatch>) {
+        self.units.lock().unwrap().insert(watch.session, watch);
+    }
+
+    /// The units of work holding changes now, oldest first.
+    pub fn units(&self) -> Vec<UnitSnapshot> {
+        let watches: Vec<Arc<UnitWatch>> = self.units.lock().unwrap().values().cloned().collect();
+        let mut units: Vec<UnitSnapshot> = watches.iter().filter_map(|w| w.snapshot()).collect();
+        units.sort_by(|a, b| b.age.cmp(&a.age));
+        units
+    }
+
+    /// Rolls back every unit of work that has held its records longer than
+    /// the server's `max_unit_secs`; returns how many.
+    pub fn expire_units(&self) -> usize {
+        let Some(limit) = self.limits.max_unit_age else {
+            return 0;
+        };
+        let mut expired = 0;
+        for unit in self.units() {
+            if unit.age <= limit {
+                continue;
+            }
+            let reason = format!(
+                "it held {} changed record(s) of {} for more than {} s, the server's max_unit_secs; commit more often",
+                unit.records,
+                unit.datasets.join(", "),
+                limit.as_secs()
+            );
+            if self.roll_back_unit(unit.session, reason.clone()) {
+                tracing::warn!(
+                    connection = unit.session,
+                    "unit of work rolled back: {reason}"
+                );
+                expired += 1;
+            }
+        }
+        expired
+    }
+
+    /// Orders the unit of work of connection `session` rolled back for
+    /// `reason`; false if it holds no change.
+    pub fn roll_back_unit(&self, session: u64, reason: String) -> bool {
+        let watch = self.units.lock().unwrap().get(&session).cloned();
+        watch.is_some_and(|watch| watch.doom(reason))
     }
 
     /// Sessions open now.

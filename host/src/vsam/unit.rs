@@ -15,7 +15,8 @@ use super::dataset::DatasetState;
 use crate::runtime::call::Call;
 use std::collections::BTreeMap;
 use std::ops::Bound;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 use vsam_plugin_sdk::{Direction, Entry, Start};
 use vsam_protocol::{Status, Verb};
 
@@ -144,8 +145,114 @@ pub(crate) struct UnitLimits {
     pub bytes: usize,
 }
 
+/// What the operator sees of a connection's unit of work (`vsamr admin
+/// status`), shared between the session and the server's registry; and the
+/// order to roll the unit back, given by the operator or by the time limit,
+/// which frees the unit's records at once and is carried out by the
+/// session at its next request.
+pub struct UnitWatch {
+    /// The connection.
+    pub session: u64,
+    /// Who is on it.
+    pub identity: String,
+    state: Mutex<Watched>,
+}
+
+#[derive(Default)]
+struct Watched {
+    began: Option<Instant>,
+    records: usize,
+    bytes: usize,
+    datasets: Vec<Arc<DatasetState>>,
+    doomed: Option<String>,
+}
+
+/// A unit as the operator sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UnitSnapshot {
+    /// The connection.
+    pub session: u64,
+    /// Who is on it.
+    pub identity: String,
+    /// Since its first change.
+    pub age: Duration,
+    /// Records it changed.
+    pub records: usize,
+    /// Bytes of changed records it holds in memory.
+    pub bytes: usize,
+    /// The datasets it changed.
+    pub datasets: Vec<String>,
+}
+
+impl UnitWatch {
+    /// The watch of a new connection's (empty) unit.
+    pub fn new(session: u64, identity: String) -> Self {
+        Self {
+            session,
+            identity,
+            state: Mutex::default(),
+        }
+    }
+
+    /// The unit now, if it holds changes (and was not ordered rolled back).
+    pub fn snapshot(&self) -> Option<UnitSnapshot> {
+        let state = self.state.lock().unwrap();
+        let began = state.began.filter(|_| state.doomed.is_none())?;
+        Some(UnitSnapshot {
+            session: self.session,
+            identity: self.identity.clone(),
+            age: began.elapsed(),
+            records: state.records,
+            bytes: state.bytes,
+            datasets: state.datasets.iter().map(|s| s.def.name.clone()).collect(),
+        })
+    }
+
+    /// Orders the unit rolled back for `reason`: its records are free for
+    /// other connections from now on, and the session forgets its changes
+    /// at its next request, which is answered with the reason. False if
+    /// the unit held nothing.
+    pub fn doom(&self, reason: String) -> bool {
+        let mut state = self.state.lock().unwrap();
+        if state.began.is_none() || state.doomed.is_some() {
+            return false;
+        }
+        for dataset in &state.datasets {
+            dataset.release_unit(self.session);
+            dataset.wrote();
+        }
+        state.doomed = Some(reason);
+        true
+    }
+
+    fn staged(&self, state: &Arc<DatasetState>, records: usize, bytes: usize) {
+        let mut watched = self.state.lock().unwrap();
+        watched.began.get_or_insert_with(Instant::now);
+        watched.records = records;
+        watched.bytes = bytes;
+        if !watched.datasets.iter().any(|d| Arc::ptr_eq(d, state)) {
+            watched.datasets.push(state.clone());
+        }
+    }
+
+    fn ended(&self) {
+        let mut watched = self.state.lock().unwrap();
+        let doomed = watched.doomed.take();
+        *watched = Watched {
+            doomed,
+            ..Watched::default()
+        };
+    }
+
+    /// Takes the order to roll back, if one was given.
+    fn take_doom(&self) -> Option<String> {
+        self.state.lock().unwrap().doomed.take()
+    }
+}
+
 /// A connection's changes since its last commit point.
 pub(crate) struct Unit {
+    watch: Arc<UnitWatch>,
     limits: UnitLimits,
     datasets: BTreeMap<String, Pending>,
     records: usize,
@@ -153,9 +260,11 @@ pub(crate) struct Unit {
 }
 
 impl Unit {
-    /// An empty unit that may grow up to `limits`.
-    pub fn new(limits: UnitLimits) -> Self {
+    /// An empty unit that may grow up to `limits`, seen by the operator
+    /// through `watch`.
+    pub fn new(limits: UnitLimits, watch: Arc<UnitWatch>) -> Self {
         Self {
+            watch,
             limits,
             datasets: BTreeMap::new(),
             records: 0,
@@ -165,7 +274,15 @@ impl Unit {
 
     /// Forgets every change (their records are released by the caller).
     fn clear(&mut self) {
-        *self = Unit::new(self.limits);
+        self.watch.ended();
+        *self = Unit::new(self.limits, self.watch.clone());
+    }
+
+    /// The reason the unit was ordered rolled back (by the operator or the
+    /// time limit) since the last request, if it was: the caller rolls it
+    /// back and tells the client.
+    pub fn doomed(&self) -> Option<String> {
+        self.watch.take_doom()
     }
 
     /// True when the unit holds no change.
@@ -226,6 +343,7 @@ impl Unit {
         pending.changes.insert(key, Change { stored, image });
         self.records = records;
         self.bytes = bytes;
+        self.watch.staged(state, records, bytes);
         state.wrote();
         Ok(())
     }
