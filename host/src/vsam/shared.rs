@@ -151,7 +151,7 @@ impl Shared {
     pub fn units(&self) -> Vec<UnitSnapshot> {
         let watches: Vec<Arc<UnitWatch>> = self.units.lock().unwrap().values().cloned().collect();
         let mut units: Vec<UnitSnapshot> = watches.iter().filter_map(|w| w.snapshot()).collect();
-        units.sort_by(|a, b| b.age.cmp(&a.age));
+        units.sort_by_key(|unit| std::cmp::Reverse(unit.age));
         units
     }
 
