@@ -498,3 +498,42 @@ async fn a_duplicate_insert_in_a_unit_is_refused_at_the_put() {
         server.server.stop().await;
     }
 }
+
+/// Two units each holding a record the other asks for, and retrying as a
+/// program does on status 51: the refusal that closes the cycle rolls that
+/// unit back (R15=12, "deadlock"), which frees its record for the other.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_deadlock_between_two_units_rolls_one_back() {
+    let server = sql_server("").await;
+    let a = Connection::connect(&server.address).await.unwrap();
+    let b = Connection::connect(&server.address).await.unwrap();
+    vsam_client::define(&a, spec("UW.DEAD")).await.unwrap();
+    let plain = open(&a, "UW.DEAD", false).await;
+    for record in ["0001-one", "0002-two"] {
+        insert(&plain, record).await.unwrap();
+    }
+    plain.close().await.unwrap();
+    let first = open(&a, "UW.DEAD", true).await;
+    let second = open(&b, "UW.DEAD", true).await;
+    update(&first, "0001-by a").await.unwrap();
+    update(&second, "0002-by b").await.unwrap();
+    let waiting = update(&first, "0002-by a").await.unwrap_err();
+    assert_eq!(code(&waiting), (r15::LOGICAL, fdbk::EXCLUSIVE_CONTROL.0));
+    let victim = update(&second, "0001-by b").await.unwrap_err();
+    let status = &victim.vsam().unwrap().status;
+    assert_eq!(status.r15, r15::PHYSICAL, "{status:?}");
+    assert!(
+        status.message.contains("deadlock") && status.message.contains("1 changes"),
+        "{}",
+        status.message
+    );
+    update(&first, "0002-by a").await.unwrap();
+    vsam_client::commit(&a).await.unwrap();
+    let reader = open(&b, "UW.DEAD", false).await;
+    assert_eq!(all(&reader).await, strings(&["0001-by a", "0002-by a"]));
+    // The victim's connection goes on with a new unit.
+    update(&second, "0001-by b").await.unwrap();
+    vsam_client::commit(&b).await.unwrap();
+    assert_eq!(all(&reader).await, strings(&["0001-by b", "0002-by a"]));
+    server.server.stop().await;
+}

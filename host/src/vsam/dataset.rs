@@ -38,6 +38,16 @@ pub enum Holder {
     Unit(u64),
 }
 
+impl Holder {
+    /// The connection that holds the record.
+    pub fn session(&self) -> u64 {
+        match self {
+            Holder::String(owner) => owner.session,
+            Holder::Unit(session) => *session,
+        }
+    }
+}
+
 impl std::fmt::Display for Holder {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {

@@ -230,10 +230,7 @@ pub(crate) async fn hold(
     version: u64,
 ) -> Result<Entry, vsam_protocol::Status> {
     if let Err(holder) = ctx.state.lock(&entry.key, ctx.owner) {
-        return Err(ctx.error(
-            fdbk::EXCLUSIVE_CONTROL,
-            format!("the record is {holder}; retry after it is released"),
-        ));
+        return Err(ctx.held(holder));
     }
     let entry = if ctx.state.version() != version {
         match ctx.read(&entry.key).await? {

@@ -7,6 +7,7 @@
 
 pub(crate) mod alternate;
 pub(crate) mod dataset;
+pub(crate) mod deadlock;
 pub mod placement;
 pub(crate) mod rpl;
 pub(crate) mod session;

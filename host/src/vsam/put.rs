@@ -248,10 +248,7 @@ async fn insert(
 /// holds (inserted, or erased and not committed).
 fn not_held(ctx: &Ctx<'_>, key: &[u8]) -> Result<(), Status> {
     match ctx.state.unit_holder(key, ctx.owner.session) {
-        Some(holder) => Err(ctx.error(
-            fdbk::EXCLUSIVE_CONTROL,
-            format!("the record is {holder}; retry after it is released"),
-        )),
+        Some(holder) => Err(ctx.held(holder)),
         None => Ok(()),
     }
 }

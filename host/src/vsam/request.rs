@@ -3,8 +3,9 @@
 //! the RESULT answer they become. A leaf: the request files and the
 //! session import it; it imports none of them.
 
-use super::dataset::{DatasetState, Owner};
+use super::dataset::{DatasetState, Holder, Owner};
 use super::rpl::Rpl;
+use super::shared::Shared;
 use super::subject::Subject;
 use super::unit::Unit;
 use std::sync::Arc;
@@ -22,6 +23,8 @@ pub(crate) struct Ctx<'a> {
     pub request: Verb,
     pub options: RplOptions,
     pub unit: Option<&'a mut Unit>,
+    /// The server's shared state (deadlock detection).
+    pub shared: &'a Shared,
 }
 
 impl Ctx<'_> {
@@ -89,6 +92,18 @@ impl Ctx<'_> {
         Ok(out)
     }
 
+    /// The status of this request refused because `holder` holds the
+    /// record (R15=8 X'14'); a refusal that closes a deadlock between
+    /// connections also rolls one unit of the cycle back.
+    pub fn held(&self, holder: Holder) -> Status {
+        let refusal = self.error(
+            fdbk::EXCLUSIVE_CONTROL,
+            format!("the record is {holder}; retry after it is released"),
+        );
+        self.shared
+            .refused(self.owner.session, holder.session(), refusal)
+    }
+
     /// Whether the request's changes join the connection's unit of work.
     pub fn in_unit(&self) -> bool {
         self.unit.is_some()
@@ -107,10 +122,7 @@ impl Ctx<'_> {
     ) -> Result<(), Status> {
         let session = self.owner.session;
         if let Err(holder) = self.state.hold_for_unit(&key, session) {
-            return Err(self.error(
-                fdbk::EXCLUSIVE_CONTROL,
-                format!("the record is {holder}; retry after it is released"),
-            ));
+            return Err(self.held(holder));
         }
         let unit = self.unit.as_deref_mut().expect("stage is called in a unit");
         if let Err(why) = unit.stage(self.state, key, stored, image) {

@@ -131,22 +131,22 @@ impl Session {
     /// Runs one request and returns its answer.
     pub async fn handle(&mut self, request: Request) -> Answer {
         let verb = request.verb();
+        // A new request: this connection waits for nobody now.
+        self.shared.waits.forget(self.id);
         if let Some(reason) = self.unit.doomed() {
             // Told at the first request after, whatever it is, and not run.
-            let records = self.unit.rollback(self.id);
-            tracing::warn!(
-                session = self.id,
-                records,
-                "unit of work rolled back: {reason}"
-            );
-            return answer(Err(Status::physical(format!(
-                "{verb}: not run: this connection's unit of work was rolled back ({reason}); its {records} changes since the last commit point are gone: start the unit again"
-            ))));
+            return self.rolled_back(verb, reason, "not run");
         }
         let outcome = self
             .run(request)
             .await
             .unwrap_or_else(|status| answer(Err(status)));
+        if refused_as_held(&outcome)
+            && let Some(reason) = self.unit.doomed()
+        {
+            // The refusal closed a deadlock, and this unit ended it.
+            return self.rolled_back(verb, reason, "refused");
+        }
         // The requests keep their answers within the client's frame; this
         // holds for any other, such as a LIST of a huge catalog.
         let length = vsam_protocol::answer_frame_len(&outcome);
@@ -166,6 +166,20 @@ impl Session {
             )));
         }
         outcome
+    }
+
+    /// Forgets the unit of work the operator, the time limit or a deadlock
+    /// rolled back, and the answer that says so to the client (R15=12).
+    fn rolled_back(&mut self, verb: Verb, reason: String, what: &str) -> Answer {
+        let records = self.unit.rollback(self.id);
+        tracing::warn!(
+            session = self.id,
+            records,
+            "unit of work rolled back: {reason}"
+        );
+        answer(Err(Status::physical(format!(
+            "{verb}: {what}: this connection's unit of work was rolled back ({reason}); its {records} changes since the last commit point are gone: start the unit again"
+        ))))
     }
 
     /// Every request, one line each: a data request finds its string
@@ -300,6 +314,7 @@ impl Session {
             request,
             options,
             unit: open.commit.then_some(&mut self.unit),
+            shared: &self.shared,
         })
     }
 
@@ -488,6 +503,11 @@ async fn units_allowed(state: &DatasetState, through_path: bool) -> Result<(), S
         ));
     }
     Ok(())
+}
+
+/// True for an answer R15=8 X'14': the record is held by another.
+fn refused_as_held(outcome: &Answer) -> bool {
+    matches!(outcome, Answer::Result { status, .. } if status.r15 == vsam_protocol::r15::LOGICAL && status.fdbk == fdbk::EXCLUSIVE_CONTROL)
 }
 
 /// The answer to a second HELLO.

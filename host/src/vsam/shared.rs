@@ -2,6 +2,7 @@
 
 use super::alternate::AixIndex;
 use super::dataset::DatasetState;
+use super::deadlock::WaitGraph;
 use super::subject::Subject;
 use super::unit::{UnitSnapshot, UnitWatch};
 use crate::catalog::{Catalog, DatasetDef};
@@ -67,6 +68,8 @@ pub struct Shared {
     connections: AtomicU64,
     /// Every connection's unit of work, for the operator.
     units: Mutex<BTreeMap<u64, Arc<UnitWatch>>>,
+    /// Which connection waits for which (deadlock detection).
+    pub(crate) waits: WaitGraph,
 }
 
 impl Shared {
@@ -100,6 +103,7 @@ impl Shared {
             next_session: AtomicU64::new(1),
             connections: AtomicU64::new(0),
             units: Mutex::new(BTreeMap::new()),
+            waits: WaitGraph::default(),
         }
     }
 
@@ -140,6 +144,34 @@ impl Shared {
     pub fn session_ended(&self, session: u64) {
         self.connections.fetch_sub(1, Ordering::Relaxed);
         self.units.lock().unwrap().remove(&session);
+        self.waits.forget(session);
+    }
+
+    /// The status of a request of `waiter` refused because `holder` holds
+    /// the record (R15=8 X'14', `detail` saying who). If the refusal closes
+    /// a cycle of connections waiting for each other, one unit of work of
+    /// the cycle (the waiter's if it has one) is rolled back: its records
+    /// are free, and its connection is told.
+    pub(crate) fn refused(&self, waiter: u64, holder: u64, refusal: Status) -> Status {
+        let Some(cycle) = self.waits.refused(waiter, holder) else {
+            return refusal;
+        };
+        let chain = cycle
+            .iter()
+            .map(u64::to_string)
+            .collect::<Vec<_>>()
+            .join(" -> ");
+        for victim in &cycle {
+            let reason = format!(
+                "deadlock: connections {chain} -> {waiter} each waited for a record the next one held; this unit was chosen to end it"
+            );
+            if self.roll_back_unit(*victim, reason) {
+                tracing::warn!(connection = victim, cycle = %chain, "deadlock between units of work: one rolled back");
+                self.waits.forget(*victim);
+                break;
+            }
+        }
+        refusal
     }
 
     /// Registers the unit of work of a new session.
