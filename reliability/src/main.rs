@@ -4,6 +4,9 @@
 //! - `crash`: SIGKILL at random moments under write load, per backend
 //!   (CSV, SQLite, PostgreSQL, object store); every acknowledged write is
 //!   checked after each restart.
+//! - `units`: SIGKILL at random moments while clients run units of work
+//!   (COMMIT, ROLLBACK), per backend: every committed unit whole, nothing
+//!   of the others, after each restart.
 //! - `outage`: the PostgreSQL and S3 servers stopped and restarted under
 //!   load.
 //! - `disk-full`: the CSV and SQLite files on a small tmpfs that fills up.
@@ -30,6 +33,7 @@ mod records;
 mod shared;
 mod soak;
 mod stores;
+mod units;
 mod vsamrd;
 
 use anyhow::Result;
@@ -83,6 +87,7 @@ struct Args {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 enum Part {
     Crash,
+    Units,
     Outage,
     DiskFull,
     PluginFaults,
@@ -144,6 +149,58 @@ fn print_crash(rows: &[crash::Row]) -> bool {
     ok
 }
 
+fn print_units(rows: &[units::Row]) -> bool {
+    println!(
+        "\nSIGKILL while units of work run: every committed unit whole, nothing of the others, after each restart"
+    );
+    println!(
+        "{:<13} {:>5} {:>10} {:>12} {:>22} {:>7} {:>7}",
+        "backend",
+        "kills",
+        "committed",
+        "rolled back",
+        "in doubt: stored whole",
+        "broken",
+        "errors"
+    );
+    let mut ok = true;
+    for row in rows {
+        if let Some(refused) = &row.refused {
+            let named = refused.contains("units.whole");
+            println!(
+                "{:<13} commit durability refused at OPEN, as it must be for a plugin that cannot keep units whole{}",
+                row.store.name(),
+                if named {
+                    ""
+                } else {
+                    " (BUT the message does not say why)"
+                }
+            );
+            ok &= named && row.store == Store::Objects;
+            continue;
+        }
+        println!(
+            "{:<13} {:>5} {:>10} {:>12} {:>15}/{:<6} {:>7} {:>7}",
+            row.store.name(),
+            row.kills,
+            row.committed,
+            row.rolled_back,
+            row.in_doubt.1,
+            row.in_doubt.0,
+            row.broken.len(),
+            row.errors.len()
+        );
+        for error in row.errors.iter().take(3) {
+            println!("    error: {error}");
+        }
+        for broken in &row.broken {
+            println!("    broken: {broken}");
+        }
+        ok &= row.broken.is_empty() && row.errors.is_empty() && row.committed > 0;
+    }
+    ok
+}
+
 fn main() -> Result<()> {
     let mut args = Args::parse();
     if args.quick {
@@ -184,6 +241,16 @@ fn main() -> Result<()> {
                         );
                     }
                     print_crash(&rows)
+                }
+                Part::Units => {
+                    let mut rows = Vec::new();
+                    for store in Store::ALL {
+                        rows.push(
+                            units::run(store, args.kills, args.writers, &mut services, &mut rng)
+                                .await?,
+                        );
+                    }
+                    print_units(&rows)
                 }
                 Part::Outage => outage::run(&args, &mut services, &mut rng).await?,
                 Part::DiskFull => disk_full::run(&args, &mut rng).await?,
