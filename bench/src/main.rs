@@ -15,6 +15,7 @@ mod cobol;
 mod objects;
 mod sql;
 mod swap;
+mod units;
 
 use anyhow::{Context, Result};
 use clap::Parser;
@@ -67,7 +68,8 @@ struct Args {
     cobol_records: u64,
     /// Measure only the stores whose name starts with one of these
     /// (comma-separated, e.g. `sqlite,postgres`; the direct baselines come
-    /// with their store); `hot-swap` for latency during plugin swaps and a
+    /// with their store); `units` for the online mix with units of work
+    /// against single durable writes; `hot-swap` for latency during plugin swaps and a
     /// live migration; `cobol` for the COBOL batch job on GnuCOBOL and
     /// through the bridge.
     #[arg(long, value_delimiter = ',')]
@@ -576,6 +578,9 @@ fn main() -> Result<()> {
         let mut hot_swap = Vec::new();
         if args.only.is_empty() || args.only.iter().any(|only| only == "hot-swap") {
             hot_swap = swap::run(args.records).await?;
+        }
+        if args.only.is_empty() || args.only.iter().any(|only| only == "units") {
+            hot_swap.extend(units::run(args.records).await?);
         }
         if args.only.is_empty() || args.only.iter().any(|only| only == "cobol") {
             hot_swap.extend(cobol::run(args.cobol_records).await?);

@@ -12,7 +12,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::{Arc, OnceLock};
 use vsam_host::config::Config;
-use vsam_host::runtime::call::NativeStore;
+use vsam_host::runtime::call::{Call, CallResult, NativeStore, RecordStore, Reply};
 use vsam_host::runtime::{BackendHandle, VersionInfo};
 use vsam_host::security::Identity;
 use vsam_host::vsam::{Session, Shared};
@@ -135,6 +135,8 @@ enum Op {
         handle: u8,
         string: u8,
     },
+    Commit,
+    Rollback,
     Raw {
         kind: u8,
         payload: Vec<u8>,
@@ -204,7 +206,7 @@ fn request(op: Op) -> Option<Request> {
             dataset: name(n),
             intent: [OpenIntent::Input, OpenIntent::Output, OpenIntent::Update]
                 [usize::from(intent % 3)],
-            access: access & 0x3F,
+            access: access & 0x7F,
             strings: u16::from(strings % 4),
         }),
         Op::Close { handle } => Request::Close {
@@ -290,8 +292,23 @@ fn request(op: Op) -> Option<Request> {
         Op::EndReq { handle, string } => Request::EndReq {
             target: target(handle, string),
         },
+        Op::Commit => Request::Commit,
+        Op::Rollback => Request::Rollback,
         Op::Raw { kind, payload } => Request::decode_payload(kind, &payload).ok()?,
     })
+}
+
+/// The in-memory store, taken as keeping units of work whole (it never
+/// fails a write here), so that opens in commit durability are fuzzed too.
+struct Whole(NativeStore<vsam_example_memory::MemoryStore>);
+
+impl RecordStore for Whole {
+    fn call(&mut self, call: Call) -> CallResult {
+        match call {
+            Call::WholeUnits => Ok(Reply::Whole(true)),
+            other => self.0.call(other),
+        }
+    }
 }
 
 fn runtime() -> &'static tokio::runtime::Runtime {
@@ -316,7 +333,7 @@ async fn run(ops: Vec<Op>) {
     let backend = BackendHandle::spawn(
         "b",
         VersionInfo::native("memory"),
-        Box::new(NativeStore(store)),
+        Box::new(Whole(NativeStore(store))),
         Vec::new(),
     )
     .unwrap();
