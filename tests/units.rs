@@ -537,3 +537,62 @@ async fn a_deadlock_between_two_units_rolls_one_back() {
     assert_eq!(all(&reader).await, strings(&["0001-by b", "0002-by a"]));
     server.server.stop().await;
 }
+
+/// A `[[units]]` rule makes a dataset recoverable (its opens for output or
+/// update are in commit durability, also for clients that do not ask, such
+/// as those of protocol 1.3) and commits units at checkpoints: every N
+/// changes, or at the first request T ms after the first change.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_units_rule_makes_datasets_recoverable_with_checkpoints() {
+    let server = sql_server(
+        "[[units]]\ndatasets = \"REC.COUNT.**\"\nrecoverable = true\ncheckpoint_records = 3\n\
+         [[units]]\ndatasets = \"REC.**\"\nrecoverable = true\ncheckpoint_ms = 300\n",
+    )
+    .await;
+    let a = Connection::connect(&server.address).await.unwrap();
+    let b = Connection::connect(&server.address).await.unwrap();
+    for name in ["REC.COUNT.A", "REC.TIME.A"] {
+        vsam_client::define(&a, spec(name)).await.unwrap();
+    }
+    // No COMMIT bit: the rule puts the changes in a unit all the same.
+    let counted = open(&a, "REC.COUNT.A", false).await;
+    let reader = open(&b, "REC.COUNT.A", false).await;
+    insert(&counted, "0001-a").await.unwrap();
+    insert(&counted, "0002-a").await.unwrap();
+    assert_eq!(
+        all(&reader).await,
+        Vec::<String>::new(),
+        "not committed yet"
+    );
+    vsam_client::rollback(&a).await.unwrap();
+    for record in ["0001-b", "0002-b", "0003-b"] {
+        insert(&counted, record).await.unwrap();
+    }
+    assert_eq!(
+        all(&reader).await,
+        strings(&["0001-b", "0002-b", "0003-b"]),
+        "the third change was a checkpoint"
+    );
+    insert(&counted, "0004-b").await.unwrap();
+    assert_eq!(all(&reader).await.len(), 3);
+    counted.close().await.unwrap();
+    assert_eq!(all(&reader).await.len(), 4, "CLOSE commits");
+
+    let timed = open(&a, "REC.TIME.A", false).await;
+    let reader = open(&b, "REC.TIME.A", false).await;
+    insert(&timed, "0001-t").await.unwrap();
+    assert_eq!(all(&reader).await.len(), 0);
+    tokio::time::sleep(std::time::Duration::from_millis(400)).await;
+    insert(&timed, "0002-t").await.unwrap();
+    assert_eq!(
+        all(&reader).await,
+        strings(&["0001-t", "0002-t"]),
+        "the first request after 300 ms was a checkpoint"
+    );
+    // Opens for input are not in a unit; nothing to commit.
+    let input = Dataset::open(&a, "REC.TIME.A", OpenIntent::Input, 1)
+        .await
+        .unwrap();
+    assert_eq!(input.read(b"0002").await.unwrap().data, b"0002-t");
+    server.server.stop().await;
+}

@@ -329,6 +329,48 @@ pub struct DatasetConfig {
     pub layout: Option<Spanned<String>>,
 }
 
+/// `[[units]]`: how the units of work of matching datasets behave.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UnitRuleConfig {
+    /// Dataset name pattern (`*` within a qualifier, `**` across, `%`).
+    pub datasets: Spanned<String>,
+    /// Every open for output or update is in `commit` durability, asked
+    /// for or not (CICS RECOVERY, DFSMStvs LOG(UNDO)).
+    #[serde(default)]
+    pub recoverable: bool,
+    /// Commit a connection's unit after this many changes (0: never).
+    #[serde(default)]
+    pub checkpoint_records: u32,
+    /// Commit a connection's unit at its first request this many ms after
+    /// its first change (0: never).
+    #[serde(default)]
+    pub checkpoint_ms: u64,
+}
+
+/// A `[[units]]` rule, resolved: what units of work are on datasets whose
+/// names match.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UnitRule {
+    /// The name pattern, upper case.
+    pub datasets: String,
+    /// Opens for output or update are in `commit` durability.
+    pub recoverable: bool,
+    /// Commit after this many changes (0: never).
+    pub checkpoint_records: u32,
+    /// Commit this long after the first change, at the next request.
+    pub checkpoint_after: Option<std::time::Duration>,
+}
+
+impl UnitRule {
+    /// The first of `rules` for dataset `name`.
+    pub fn find<'a>(rules: &'a [UnitRule], name: &str) -> Option<&'a UnitRule> {
+        rules
+            .iter()
+            .find(|rule| crate::catalog::matches(&rule.datasets, name))
+    }
+}
+
 /// The whole file.
 #[derive(Debug, Clone, Deserialize, Default)]
 #[serde(deny_unknown_fields)]
@@ -351,6 +393,8 @@ pub struct ConfigFile {
     pub clients: Vec<ClientConfig>,
     #[serde(default)]
     pub access: Vec<AccessConfig>,
+    #[serde(default)]
+    pub units: Vec<UnitRuleConfig>,
 }
 
 /// A configuration error with its place.
@@ -404,6 +448,8 @@ pub struct Config {
     pub tls: Option<TlsSettings>,
     /// Clients and access rules.
     pub access: AccessPolicy,
+    /// `[[units]]` rules, in order: the first match applies.
+    pub units: Vec<UnitRule>,
     /// Where the configuration came from.
     pub origin: String,
 }
@@ -551,6 +597,7 @@ impl Config {
         let datasets =
             source.resolve_datasets(&file, &backends, &rules, default_backend.as_deref())?;
         let (tls, access) = source.resolve_security(&file)?;
+        let units = source.resolve_units(&file)?;
         Ok(Self {
             server,
             listen,
@@ -562,6 +609,7 @@ impl Config {
             rules,
             default_backend,
             datasets,
+            units,
             origin: origin.to_string(),
         })
     }

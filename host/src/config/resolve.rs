@@ -5,7 +5,7 @@
 use super::security;
 use super::{
     AdminSettings, BackendSettings, ConfigError, ConfigFile, MAX_READERS, PluginSource,
-    ServerConfig, field_at, is_name_pattern, key_list, line_of,
+    ServerConfig, UnitRule, field_at, is_name_pattern, key_list, line_of,
 };
 use crate::catalog::DatasetDef;
 use crate::runtime::sql::DatabaseUrl;
@@ -443,6 +443,32 @@ impl Source<'_> {
         }
 
         Ok(datasets)
+    }
+
+    /// `[[units]]`: the rules of units of work by dataset name.
+    pub fn resolve_units(&self, file: &ConfigFile) -> Result<Vec<UnitRule>, ConfigError> {
+        let mut rules = Vec::new();
+        for (i, rule) in file.units.iter().enumerate() {
+            let pattern = rule.datasets.get_ref().to_ascii_uppercase();
+            if !is_name_pattern(&pattern) {
+                return Err(self.at(
+                    rule.datasets.span(),
+                    format!("units[{i}].datasets"),
+                    format!(
+                        "{:?} is not a dataset name pattern (letters, digits, . * ** %)",
+                        rule.datasets.get_ref()
+                    ),
+                ));
+            }
+            rules.push(UnitRule {
+                datasets: pattern,
+                recoverable: rule.recoverable,
+                checkpoint_records: rule.checkpoint_records,
+                checkpoint_after: (rule.checkpoint_ms > 0)
+                    .then(|| std::time::Duration::from_millis(rule.checkpoint_ms)),
+            });
+        }
+        Ok(rules)
     }
 
     /// `[tls]`, `[[clients]]` and `[[access]]`.

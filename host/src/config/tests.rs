@@ -432,3 +432,26 @@ fn two_backends_never_share_local_storage() {
     .unwrap();
     crate::local_storage::check_separate(&config).unwrap();
 }
+
+#[test]
+fn units_rules_resolve_in_order_and_a_bad_pattern_names_its_line() {
+    let config = parse(
+        "[[units]]\ndatasets = \"pay.**\"\nrecoverable = true\ncheckpoint_records = 500\n[[units]]\ndatasets = \"**\"\ncheckpoint_ms = 250\n",
+    )
+    .unwrap();
+    let pay = UnitRule::find(&config.units, "PAY.LEDGER").unwrap();
+    assert!(pay.recoverable);
+    assert_eq!(pay.checkpoint_records, 500);
+    assert_eq!(pay.checkpoint_after, None);
+    let other = UnitRule::find(&config.units, "HR.STAFF").unwrap();
+    assert!(!other.recoverable);
+    assert_eq!(
+        other.checkpoint_after,
+        Some(std::time::Duration::from_millis(250))
+    );
+    let error = parse("[server]\n[[units]]\ndatasets = \"PAY.?\"\n").unwrap_err();
+    assert_eq!(error.line, Some(3), "{error}");
+    assert!(error.to_string().contains("units[0].datasets"), "{error}");
+    let error = parse("[[units]]\ndatasets = \"A\"\nrecover = true\n").unwrap_err();
+    assert!(error.to_string().contains("recover"), "{error}");
+}

@@ -414,6 +414,12 @@ impl Reloader {
                 anyhow::bail!("dataset {}: no backend {}", def.name, def.backend);
             }
         }
+        if config.units != old.units {
+            changes.push(format!(
+                "units: {} rule(s), applied to every OPEN from now on",
+                config.units.len()
+            ));
+        }
         if config.access != old.access {
             changes.push(format!(
                 "access: {} client(s), {} rule(s), applied to every request from now on",
@@ -482,6 +488,7 @@ impl Reloader {
         running.stores.keep(locks);
         running.plugins = plugins;
         self.shared.set_access(config.access.clone());
+        self.shared.set_unit_rules(config.units.clone());
         running.config = config;
         self.shared.set_routing(running.routing());
         self.shared.catalog.apply_config(&[], &datasets.removed);

@@ -26,6 +26,9 @@ pub(crate) struct OpenDataset {
     pub strings: Vec<Rpl>,
     /// Opened in `commit` durability: its changes join the unit of work.
     pub commit: bool,
+    /// The checkpoints of its `[[units]]` rule: commit the unit after this
+    /// many changes (0: never), or this long after its first change.
+    pub checkpoint: (u32, Option<std::time::Duration>),
 }
 
 impl Drop for Session {
@@ -146,6 +149,14 @@ impl Session {
         {
             // The refusal closed a deadlock, and this unit ended it.
             return self.rolled_back(verb, reason, "refused");
+        }
+        if self.checkpoint_due()
+            && let Err(status) = self.commit().await
+        {
+            return answer(Err(Status::physical(format!(
+                "{verb}: its change joined the unit of work, then the unit's checkpoint (its [[units]] rule) failed, and the unit was rolled back with every change since the last commit point: {}",
+                status.message
+            ))));
         }
         // The requests keep their answers within the client's frame; this
         // holds for any other, such as a LIST of a huge catalog.
@@ -356,11 +367,24 @@ impl Session {
             ));
         }
         let state = self.shared.acquire(&def)?;
-        let commit = open.access & access::COMMIT != 0;
-        if commit && let Err(status) = units_allowed(&state, path.is_some()).await {
+        let rule = self.shared.unit_rule(&def.name);
+        let recoverable = rule.as_ref().is_some_and(|rule| rule.recoverable);
+        let commit =
+            open.access & access::COMMIT != 0 || (recoverable && open.intent != OpenIntent::Input);
+        if commit && let Err(mut status) = units_allowed(&state, path.is_some()).await {
+            if open.access & access::COMMIT == 0 {
+                status.message = format!(
+                    "{} (the dataset is recoverable by the [[units]] rule {}: its opens for output or update are in commit durability)",
+                    status.message,
+                    rule.as_ref().map_or("", |rule| rule.datasets.as_str())
+                );
+            }
             self.shared.release(&state);
             return Err(status);
         }
+        let checkpoint = rule.map_or((0, None), |rule| {
+            (rule.checkpoint_records, rule.checkpoint_after)
+        });
         if open.access & access::RESET != 0
             && let Err(status) = self.reset(&state, open.intent).await
         {
@@ -379,6 +403,7 @@ impl Session {
                 access: open.access,
                 strings,
                 commit,
+                checkpoint,
             },
         );
         tracing::debug!(session = self.id, dataset = %name, handle, "open");
@@ -422,6 +447,19 @@ impl Session {
         };
         let finished = self.finish(open).await;
         committed.and(finished)
+    }
+
+    /// True if the `[[units]]` rule of a dataset the unit changes says it is
+    /// time to commit: enough changes, or long enough since the first.
+    fn checkpoint_due(&self) -> bool {
+        if self.unit.is_empty() {
+            return false;
+        }
+        let (records, age) = (self.unit.records(), self.unit.age());
+        self.opens.values().filter(|open| open.commit).any(|open| {
+            let (every, after) = open.checkpoint;
+            (every > 0 && records >= every as usize) || after.is_some_and(|after| age >= after)
+        })
     }
 
     /// COMMIT: makes the unit of work durable and ends it. Nothing pending

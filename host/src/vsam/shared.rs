@@ -7,6 +7,7 @@ use super::subject::Subject;
 use super::unit::{UnitSnapshot, UnitWatch};
 use crate::catalog::{Catalog, DatasetDef};
 use crate::config::Config;
+use crate::config::UnitRule;
 use crate::runtime::BackendHandle;
 use crate::security::AccessPolicy;
 use arc_swap::ArcSwap;
@@ -70,6 +71,8 @@ pub struct Shared {
     units: Mutex<BTreeMap<u64, Arc<UnitWatch>>>,
     /// Which connection waits for which (deadlock detection).
     pub(crate) waits: WaitGraph,
+    /// `[[units]]` rules (swapped by a reload).
+    unit_rules: ArcSwap<Vec<UnitRule>>,
 }
 
 impl Shared {
@@ -104,6 +107,7 @@ impl Shared {
             connections: AtomicU64::new(0),
             units: Mutex::new(BTreeMap::new()),
             waits: WaitGraph::default(),
+            unit_rules: ArcSwap::from_pointee(config.units.clone()),
         }
     }
 
@@ -131,6 +135,17 @@ impl Shared {
     /// Replaces the access rules (a reload).
     pub fn set_access(&self, policy: AccessPolicy) {
         self.access.store(Arc::new(policy));
+    }
+
+    /// The `[[units]]` rule for dataset `name`, if one matches.
+    pub fn unit_rule(&self, name: &str) -> Option<UnitRule> {
+        UnitRule::find(&self.unit_rules.load(), name).cloned()
+    }
+
+    /// Replaces the `[[units]]` rules (a reload): opens from now on follow
+    /// them.
+    pub fn set_unit_rules(&self, rules: Vec<UnitRule>) {
+        self.unit_rules.store(Arc::new(rules));
     }
 
     /// A new connection id; the connection counts as open until

@@ -257,6 +257,7 @@ pub(crate) struct Unit {
     datasets: BTreeMap<String, Pending>,
     records: usize,
     bytes: usize,
+    began: Option<Instant>,
 }
 
 impl Unit {
@@ -269,7 +270,18 @@ impl Unit {
             datasets: BTreeMap::new(),
             records: 0,
             bytes: 0,
+            began: None,
         }
+    }
+
+    /// Records it changed.
+    pub fn records(&self) -> usize {
+        self.records
+    }
+
+    /// How long since its first change (zero while it holds none).
+    pub fn age(&self) -> Duration {
+        self.began.map_or(Duration::ZERO, |began| began.elapsed())
     }
 
     /// Forgets every change (their records are released by the caller).
@@ -343,6 +355,7 @@ impl Unit {
         pending.changes.insert(key, Change { stored, image });
         self.records = records;
         self.bytes = bytes;
+        self.began.get_or_insert_with(Instant::now);
         self.watch.staged(state, records, bytes);
         state.wrote();
         Ok(())
