@@ -183,7 +183,7 @@ async fn a_journal_removed_or_replaced_while_open_loses_no_write() {
 /// backend `b`.
 async fn csv_server_on(data_dir: &std::path::Path) -> vsam_host::RunningServer {
     let text = format!(
-        "[server]\nlisten = \"127.0.0.1:0\"\ndata_dir = \"{}\"\n[admin]\nenabled = false\nwatch_files = false\n[plugins.p]\npath = \"{CSV_WASM}\"\n[backends.b]\nplugin = \"p\"\ndirectory = \"b\"\n[routing]\ndefault = \"b\"\n",
+        "[server]\nlisten = \"127.0.0.1:0\"\ndata_dir = \"{}\"\n[plugins.p]\npath = \"{CSV_WASM}\"\n[backends.b]\nplugin = \"p\"\ndirectory = \"b\"\n[routing]\ndefault = \"b\"\n",
         data_dir.display()
     );
     let config =

@@ -23,11 +23,19 @@ pub const QUIET: Duration = Duration::from_millis(300);
 
 /// Keeps the watch alive; dropping it stops watching.
 pub struct FileWatch {
+    stop: Arc<std::sync::atomic::AtomicBool>,
     _thread: std::thread::JoinHandle<()>,
 }
 
-/// Starts watching the files `reloader` depends on; each quiet change
-/// triggers a reload on `runtime`.
+/// Dropping the watch ends its thread (within a quarter of a second); the
+/// thread holds the reloader only weakly, so a stopped server's backends
+/// and local-storage locks go with it at once.
+impl Drop for FileWatch {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
 pub async fn start(reloader: Arc<Reloader>, runtime: tokio::runtime::Handle) -> Result<FileWatch> {
     let files = reloader.watched_files().await;
     let (events, received) = mpsc::channel::<DebounceEventResult>();
@@ -35,12 +43,23 @@ pub async fn start(reloader: Arc<Reloader>, runtime: tokio::runtime::Handle) -> 
         new_debouncer(QUIET, events).context("starting the file watcher for reloads")?;
     let mut watched_dirs = BTreeSet::new();
     watch_dirs(&mut debouncer, &mut watched_dirs, &files);
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let stopped = stop.clone();
+    let reloader = Arc::downgrade(&reloader);
     let thread = std::thread::Builder::new()
         .name("vsamrd-watch".into())
         .spawn(move || {
             let mut files = files;
             let mut seen = stamps(&files);
-            while let Ok(result) = received.recv() {
+            loop {
+                if stopped.load(std::sync::atomic::Ordering::Relaxed) {
+                    return;
+                }
+                let result = match received.recv_timeout(Duration::from_millis(250)) {
+                    Ok(result) => result,
+                    Err(mpsc::RecvTimeoutError::Timeout) => continue,
+                    Err(mpsc::RecvTimeoutError::Disconnected) => return,
+                };
                 let changed = match result {
                     Ok(events) => events
                         .iter()
@@ -55,7 +74,9 @@ pub async fn start(reloader: Arc<Reloader>, runtime: tokio::runtime::Handle) -> 
                 if !changed || stamps(&files) == seen || still_growing(&files) {
                     continue;
                 }
-                let reloader = reloader.clone();
+                let Some(reloader) = reloader.upgrade() else {
+                    return;
+                };
                 files = runtime.block_on(async move {
                     reloader.reload("file change").await;
                     reloader.watched_files().await
@@ -65,7 +86,10 @@ pub async fn start(reloader: Arc<Reloader>, runtime: tokio::runtime::Handle) -> 
             }
         })
         .context("starting the file watcher thread")?;
-    Ok(FileWatch { _thread: thread })
+    Ok(FileWatch {
+        stop,
+        _thread: thread,
+    })
 }
 
 /// Watches the directory of every file not watched yet.
