@@ -53,3 +53,24 @@ async fn sql_plugin_conforms_on_sqlite_mapped() {
 async fn sql_plugin_conforms_on_sqlite_with_readers() {
     passes_with_readers(SQL_WASM, Some("sqlite:vsam.db"), true, 3).await;
 }
+
+/// The `units.whole` promise, checked on each plugin below vsamrd: SQL and
+/// CSV keep it, the in-memory example does not claim it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn plugins_keep_their_units_whole_promise() {
+    use vsam_conformance::{Grants, WholeUnits, check_whole_units};
+    let sqlite = Grants {
+        database: Some("sqlite:units.db".into()),
+        ..Default::default()
+    };
+    for (wasm, grants, expected) in [
+        (SQL_WASM, sqlite, WholeUnits::Kept),
+        (CSV_WASM, Grants::default(), WholeUnits::Kept),
+        (MEMORY_WASM, Grants::default(), WholeUnits::NotClaimed),
+    ] {
+        let found = check_whole_units(Path::new(wasm), &BTreeMap::new(), &grants)
+            .await
+            .unwrap_or_else(|failure| panic!("{wasm}: {failure}"));
+        assert_eq!(found, expected, "{wasm}");
+    }
+}

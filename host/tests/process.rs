@@ -71,18 +71,7 @@ fn spec() -> DatasetSpec {
 }
 
 async fn read_all(address: &str) -> BTreeMap<Vec<u8>, Vec<u8>> {
-    let conn = Connection::connect(address).await.unwrap();
-    let ds = Dataset::open(&conn, "CRASH.KSDS", OpenIntent::Input, 1)
-        .await
-        .unwrap();
-    let mut all = BTreeMap::new();
-    loop {
-        match ds.browse(1000).await {
-            Ok(batch) => all.extend(batch.into_iter().map(|r| (r.key, r.data))),
-            Err(e) if e.is_end_of_data() => return all,
-            Err(e) => panic!("{e}"),
-        }
-    }
+    read_dataset(address, "CRASH.KSDS").await
 }
 
 /// The write vsamrd died under: its key, the record before, the record it wrote.

@@ -16,12 +16,14 @@ mod scenarios;
 mod seaweedfs;
 mod server;
 mod units;
+mod whole_units;
 
 pub use check::Failure;
 pub use postgres::Postgres;
 pub use scenarios::{Scenario, all};
 pub use seaweedfs::SeaweedFs;
 pub use server::{Grants, ServerUnderTest, start_server_for_plugin};
+pub use whole_units::{WholeUnits, check_whole_units};
 
 use std::time::{Duration, Instant};
 use vsam_client::Connection;

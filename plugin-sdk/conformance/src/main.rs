@@ -72,8 +72,21 @@ fn main() -> ExitCode {
         );
         let results =
             vsam_conformance::run_suite_with(&server.address, "CONF", "", args.mapped).await;
-        let passed = vsam_conformance::report(&results);
+        let mut passed = vsam_conformance::report(&results);
         server.server.stop().await;
+        // The units.whole promise, on the plugin itself.
+        match vsam_conformance::check_whole_units(&args.plugin, &params, &grants).await {
+            Ok(vsam_conformance::WholeUnits::Kept) => println!(
+                "PASS  units.whole: writes not synced are gone after a rollback and a crash, synced ones stay"
+            ),
+            Ok(vsam_conformance::WholeUnits::NotClaimed) => println!(
+                "PASS  units.whole is false: vsamrd opens this plugin's datasets in sync durability only"
+            ),
+            Err(failure) => {
+                println!("FAIL  units.whole: {failure}");
+                passed = false;
+            }
+        }
         if passed {
             ExitCode::SUCCESS
         } else {

@@ -38,6 +38,24 @@ pub async fn start_server_for_plugin(
     grants: &Grants,
 ) -> anyhow::Result<ServerUnderTest> {
     let data_dir = tempfile::tempdir()?;
+    let config = config_for_plugin(data_dir.path(), plugin, params, grants)?;
+    let server = RunningServer::start_with(&config, BTreeMap::new()).await?;
+    let address = server.addr.to_string();
+    Ok(ServerUnderTest {
+        server,
+        address,
+        data_dir,
+    })
+}
+
+/// The configuration of a server whose only backend, `under-test`, is
+/// `plugin` granted a directory and `grants`, with its data in `data_dir`.
+pub(crate) fn config_for_plugin(
+    data_dir: &Path,
+    plugin: &Path,
+    params: &BTreeMap<String, String>,
+    grants: &Grants,
+) -> anyhow::Result<Config> {
     let params_toml: String = params
         .iter()
         .map(|(k, v)| format!("{} = {}\n", toml_string(k), toml_string(v)))
@@ -63,7 +81,7 @@ readers = {readers}
 [routing]
 default = "under-test"
 "#,
-        data = toml_string(&data_dir.path().display().to_string()),
+        data = toml_string(&data_dir.display().to_string()),
         plugin = toml_string(&absolute(plugin).display().to_string()),
         readers = grants.readers,
         database = grants
@@ -77,14 +95,7 @@ default = "under-test"
             .map(|table| format!("bucket = {table}"))
             .unwrap_or_default(),
     );
-    let config = Config::parse(&text, "<conformance>", Path::new("."))?;
-    let server = RunningServer::start_with(&config, BTreeMap::new()).await?;
-    let address = server.addr.to_string();
-    Ok(ServerUnderTest {
-        server,
-        address,
-        data_dir,
-    })
+    Ok(Config::parse(&text, "<conformance>", Path::new("."))?)
 }
 
 fn absolute(path: &Path) -> PathBuf {
