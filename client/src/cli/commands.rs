@@ -181,6 +181,45 @@ pub async fn next_free_rrn(dataset: &Dataset) -> Result<u64> {
     Ok(last.first().map_or(1, |r| r.address + 1))
 }
 
+/// `vsamr put`, and a script's `put` line.
+#[derive(Args, Debug)]
+pub struct PutArgs {
+    /// The dataset.
+    pub name: String,
+    /// The record, as text in the dataset's code page (`\xHH` for any byte).
+    pub record: String,
+    /// Slot of an RRDS record (default: after the last one).
+    #[arg(long)]
+    pub rrn: Option<u64>,
+}
+
+/// `vsamr update`, and a script's `update` line.
+#[derive(Args, Debug)]
+pub struct UpdateArgs {
+    /// The dataset.
+    pub name: String,
+    /// The new record (a KSDS record names its key).
+    pub record: String,
+    /// The RBA of an ESDS record.
+    #[arg(long, conflicts_with = "rrn")]
+    pub rba: Option<u64>,
+    /// The slot of an RRDS record.
+    #[arg(long)]
+    pub rrn: Option<u64>,
+}
+
+/// `vsamr erase`, and a script's `erase` line.
+#[derive(Args, Debug)]
+pub struct EraseArgs {
+    /// The dataset.
+    pub name: String,
+    /// The key of a KSDS record.
+    pub key: Option<String>,
+    /// The slot of an RRDS record.
+    #[arg(long)]
+    pub rrn: Option<u64>,
+}
+
 pub async fn put(
     conn: &Connection,
     name: &str,

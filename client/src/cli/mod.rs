@@ -149,31 +149,13 @@ enum Command {
     /// Shows a dataset's catalog entry.
     Info { name: String },
     /// Inserts a record; prints the RBA (ESDS) or RRN (RRDS) it got.
-    Put {
-        name: String,
-        record: String,
-        /// Slot of an RRDS record (default: after the last one).
-        #[arg(long)]
-        rrn: Option<u64>,
-    },
+    Put(commands::PutArgs),
     /// Reads one record by key, RBA or RRN.
     Get(commands::GetArgs),
     /// Replaces a record: GET UPD by the record's key (or --rba/--rrn), then PUT.
-    Update {
-        name: String,
-        record: String,
-        #[arg(long, conflicts_with = "rrn")]
-        rba: Option<u64>,
-        #[arg(long)]
-        rrn: Option<u64>,
-    },
+    Update(commands::UpdateArgs),
     /// Erases a record by key (or --rrn).
-    Erase {
-        name: String,
-        key: Option<String>,
-        #[arg(long)]
-        rrn: Option<u64>,
-    },
+    Erase(commands::EraseArgs),
     /// Lists records in key order.
     Browse(browse::BrowseArgs),
     /// Runs several changes (a script of put, update and erase lines) as
@@ -212,18 +194,20 @@ pub async fn run(args: Args) -> Result<()> {
             commands::list(&conn, pattern.as_deref().unwrap_or("**"), output).await
         }
         Command::Info { name } => commands::info(&conn, &name, output).await,
-        Command::Put { name, record, rrn } => {
-            commands::put(&conn, &name, &record, rrn, output).await
-        }
+        Command::Put(put) => commands::put(&conn, &put.name, &put.record, put.rrn, output).await,
         Command::Get(get) => commands::get(&conn, get, output).await,
-        Command::Update {
-            name,
-            record,
-            rba,
-            rrn,
-        } => commands::update(&conn, &name, &record, rba.or(rrn), output).await,
-        Command::Erase { name, key, rrn } => {
-            commands::erase(&conn, &name, key.as_deref(), rrn, output).await
+        Command::Update(update) => {
+            commands::update(
+                &conn,
+                &update.name,
+                &update.record,
+                update.rba.or(update.rrn),
+                output,
+            )
+            .await
+        }
+        Command::Erase(erase) => {
+            commands::erase(&conn, &erase.name, erase.key.as_deref(), erase.rrn, output).await
         }
         Command::Browse(browse) => browse::run(&conn, browse, output).await,
         Command::Unit(unit) => unit::run(&conn, unit, output).await,

@@ -4,7 +4,9 @@
 //! of them back, and the command fails naming its line.
 
 use super::Output;
-use super::commands::{describe, erase_record, insert_record, update_record};
+use super::commands::{
+    EraseArgs, PutArgs, UpdateArgs, describe, erase_record, insert_record, update_record,
+};
 use super::records::Codec;
 use anyhow::{Context, Result, bail};
 use clap::{Args, Parser};
@@ -27,39 +29,24 @@ pub struct UnitArgs {
     pub rollback: bool,
 }
 
-/// One line of a script.
+/// One line of a script: the arguments of the command of the same name.
 #[derive(Debug, Parser)]
 #[command(no_binary_name = true)]
 enum Step {
     /// Inserts a record.
-    Put {
-        name: String,
-        record: String,
-        #[arg(long)]
-        rrn: Option<u64>,
-    },
+    Put(PutArgs),
     /// Replaces a record.
-    Update {
-        name: String,
-        record: String,
-        #[arg(long, conflicts_with = "rrn")]
-        rba: Option<u64>,
-        #[arg(long)]
-        rrn: Option<u64>,
-    },
+    Update(UpdateArgs),
     /// Erases a record.
-    Erase {
-        name: String,
-        key: Option<String>,
-        #[arg(long)]
-        rrn: Option<u64>,
-    },
+    Erase(EraseArgs),
 }
 
 impl Step {
     fn dataset(&self) -> &str {
         match self {
-            Step::Put { name, .. } | Step::Update { name, .. } | Step::Erase { name, .. } => name,
+            Step::Put(PutArgs { name, .. })
+            | Step::Update(UpdateArgs { name, .. })
+            | Step::Erase(EraseArgs { name, .. }) => name,
         }
     }
 }
@@ -152,18 +139,17 @@ async fn apply(
     }
     let (dataset, codec) = &open[&name];
     match step {
-        Step::Put { record, rrn, .. } => {
-            let written = insert_record(dataset, codec, record, *rrn).await?;
+        Step::Put(put) => {
+            let written = insert_record(dataset, codec, &put.record, put.rrn).await?;
             println!("{name}: inserted {}", describe(codec, &written));
         }
-        Step::Update {
-            record, rba, rrn, ..
-        } => {
-            let written = update_record(dataset, codec, record, rba.or(*rrn)).await?;
+        Step::Update(update) => {
+            let written =
+                update_record(dataset, codec, &update.record, update.rba.or(update.rrn)).await?;
             println!("{name}: updated {}", describe(codec, &written));
         }
-        Step::Erase { key, rrn, .. } => {
-            erase_record(dataset, codec, key.as_deref(), *rrn).await?;
+        Step::Erase(erase) => {
+            erase_record(dataset, codec, erase.key.as_deref(), erase.rrn).await?;
             println!("{name}: erased");
         }
     }
@@ -182,9 +168,12 @@ mod tests {
         .unwrap();
         let lines: Vec<usize> = steps.iter().map(|(n, _)| *n).collect();
         assert_eq!(lines, [2, 4, 5]);
-        assert!(matches!(&steps[0].1, Step::Put { record, .. } if record == "000003NEW ONE"));
-        assert!(matches!(&steps[1].1, Step::Update { name, .. } if name == "prod.cust"));
-        assert!(matches!(&steps[2].1, Step::Erase { rrn: Some(4), .. }));
+        assert!(matches!(&steps[0].1, Step::Put(put) if put.record == "000003NEW ONE"));
+        assert!(matches!(&steps[1].1, Step::Update(update) if update.name == "prod.cust"));
+        assert!(matches!(
+            &steps[2].1,
+            Step::Erase(EraseArgs { rrn: Some(4), .. })
+        ));
         let error = parse("put A\nfrobnicate B\n").unwrap_err().to_string();
         assert!(error.starts_with("line 1:"), "{error}");
         let error = parse("put A 'open quote\n").unwrap_err().to_string();

@@ -468,13 +468,19 @@ impl Session {
         if self.unit.is_empty() {
             return Ok(Done::default());
         }
+        let started = std::time::Instant::now();
         let records = self.unit.commit(self.id).await.inspect_err(|status| {
             tracing::warn!(
                 session = self.id,
                 "COMMIT failed, unit rolled back: {status}"
             );
         })?;
-        tracing::debug!(session = self.id, records, "unit of work committed");
+        tracing::debug!(
+            session = self.id,
+            records,
+            ms = started.elapsed().as_millis() as u64,
+            "unit of work committed"
+        );
         Ok(Done::default())
     }
 
