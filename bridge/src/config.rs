@@ -16,7 +16,7 @@ pub const DEFAULT_SERVER: &str = "127.0.0.1:2387";
 /// Seconds a request may take before the file gets status 30.
 pub const DEFAULT_TIMEOUT_SECS: u64 = 60;
 /// Records one READ NEXT fetches ahead unless configured.
-pub const DEFAULT_READ_AHEAD: u32 = 64;
+pub const DEFAULT_READ_AHEAD: u32 = 256;
 
 /// The bridge's settings.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
