@@ -614,3 +614,70 @@ async fn a_copy_left_by_a_failed_migration_is_taken_over_by_the_retry() {
     );
     server.stop().await;
 }
+
+/// A COMMIT while PostgreSQL is down answers R15=12 and rolls the unit
+/// back, whole: after the database is back, nothing of it is stored, and
+/// the next unit commits.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_commit_during_a_database_outage_rolls_back_whole_and_the_next_unit_commits() {
+    let postgres = Postgres::start().unwrap();
+    let server = start_with_plugin(SQL_WASM, &format!("database = \"{}\"", postgres.url)).await;
+    let conn = Connection::connect(&server.address).await.unwrap();
+    vsam_client::define(&conn, ksds("OUT.UNIT", 8, 40, "ascii"))
+        .await
+        .unwrap();
+    let ds = Dataset::open_with_access(
+        &conn,
+        "OUT.UNIT",
+        OpenIntent::Update,
+        vsam_protocol::access::COMMIT,
+        1,
+    )
+    .await
+    .unwrap();
+    for n in 0..3 {
+        ds.put(0, RplOptions::direct(), 0, record(n)).await.unwrap();
+    }
+    vsam_client::commit(&conn).await.unwrap();
+    // A unit of inserts and an update, then the database goes away.
+    for n in 100..110 {
+        ds.put(0, RplOptions::direct(), 0, record(n)).await.unwrap();
+    }
+    ds.read_for_update(b"00000001").await.unwrap();
+    let mut changed = record(1);
+    changed[10] = b'X';
+    ds.put(0, RplOptions::direct().update(), 0, changed)
+        .await
+        .unwrap();
+    postgres.stop().unwrap();
+    let failed = vsam_client::commit(&conn).await.unwrap_err();
+    let vsam = failed.vsam().expect("a VSAM error, not a lost connection");
+    assert_eq!(vsam.r15(), 12, "{failed}");
+    assert!(
+        vsam.status.message.contains("rolled back"),
+        "{}",
+        vsam.status.message
+    );
+    postgres.restart().unwrap();
+    let mut back = false;
+    for _ in 0..40 {
+        if ds.read(b"00000001").await.is_ok() {
+            back = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    assert!(back, "service resumed after the database came back");
+    assert_eq!(ds.read(b"00000001").await.unwrap().data, record(1));
+    let count = postgres
+        .psql("vsam", "select count(*) from out_unit")
+        .unwrap();
+    assert_eq!(count, "3", "nothing of the failed unit is stored");
+    ds.put(0, RplOptions::direct(), 0, record(200)).await.unwrap();
+    vsam_client::commit(&conn).await.unwrap();
+    let count = postgres
+        .psql("vsam", "select count(*) from out_unit")
+        .unwrap();
+    assert_eq!(count, "4", "the next unit commits");
+    server.server.stop().await;
+}
