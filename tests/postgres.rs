@@ -673,7 +673,9 @@ async fn a_commit_during_a_database_outage_rolls_back_whole_and_the_next_unit_co
         .psql("vsam", "select count(*) from out_unit")
         .unwrap();
     assert_eq!(count, "3", "nothing of the failed unit is stored");
-    ds.put(0, RplOptions::direct(), 0, record(200)).await.unwrap();
+    ds.put(0, RplOptions::direct(), 0, record(200))
+        .await
+        .unwrap();
     vsam_client::commit(&conn).await.unwrap();
     let count = postgres
         .psql("vsam", "select count(*) from out_unit")

@@ -596,3 +596,31 @@ async fn a_units_rule_makes_datasets_recoverable_with_checkpoints() {
     assert_eq!(input.read(b"0002").await.unwrap().data, b"0002-t");
     server.server.stop().await;
 }
+
+/// One connection with the same dataset open twice, in commit and in sync
+/// durability: the sync open may not change a record the connection's own
+/// unit holds (the unit's commit would overwrite it), and says so.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sync_open_cannot_change_what_its_own_unit_holds() {
+    let server = sql_server("").await;
+    let conn = Connection::connect(&server.address).await.unwrap();
+    vsam_client::define(&conn, spec("UW.TWICE")).await.unwrap();
+    let unit = open(&conn, "UW.TWICE", true).await;
+    let plain = open(&conn, "UW.TWICE", false).await;
+    insert(&plain, "0001-stored").await.unwrap();
+    update(&unit, "0001-in unit").await.unwrap();
+    insert(&unit, "0002-in unit").await.unwrap();
+    for refused in [
+        update(&plain, "0001-plain").await.unwrap_err(),
+        insert(&plain, "0002-plain").await.unwrap_err(),
+        erase(&plain, "0001").await.unwrap_err(),
+    ] {
+        assert_eq!(code(&refused), (r15::LOGICAL, fdbk::EXCLUSIVE_CONTROL.0));
+        let message = &refused.vsam().unwrap().status.message;
+        assert!(message.contains("own unit of work"), "{message}");
+    }
+    vsam_client::commit(&conn).await.unwrap();
+    update(&plain, "0001-plain").await.unwrap();
+    assert_eq!(all(&plain).await, strings(&["0001-plain", "0002-in unit"]));
+    server.server.stop().await;
+}

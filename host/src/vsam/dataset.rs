@@ -191,6 +191,12 @@ impl DatasetState {
         }
     }
 
+    /// The connection whose unit of work holds `key`, if one does (its own
+    /// included).
+    pub fn unit_of(&self, key: &[u8]) -> Option<u64> {
+        self.unit_holds.lock().unwrap().get(key).copied()
+    }
+
     /// Holds `key` for the unit of work of `session` until it ends: no
     /// other connection may change it or take it for update. Refused with
     /// the holder if another connection's string or unit has it.

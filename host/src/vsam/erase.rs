@@ -23,7 +23,9 @@ pub(crate) async fn erase(mut ctx: Ctx<'_>) -> Outcome {
             "ERASE without a preceding GET for update (UPD) on this string",
         ));
     };
-    let result = if ctx.in_unit() {
+    let result = if let Err(status) = ctx.not_in_own_unit(&held.key) {
+        Err(status)
+    } else if ctx.in_unit() {
         ctx.stage(held.key.clone(), true, None)
     } else {
         ctx.state.delete(ctx.name(), held.key.clone()).await

@@ -149,6 +149,7 @@ async fn update(ctx: &mut Ctx<'_>, record: &[u8]) -> Outcome {
                 }
                 _ => {}
             }
+            ctx.not_in_own_unit(&held.key)?;
             let upgraded = if ctx.in_unit() {
                 // Read from the store, or changed before in the unit (whose
                 // change knows whether the store holds it).
@@ -249,7 +250,7 @@ async fn insert(
 fn not_held(ctx: &Ctx<'_>, key: &[u8]) -> Result<(), Status> {
     match ctx.state.unit_holder(key, ctx.owner.session) {
         Some(holder) => Err(ctx.held(holder)),
-        None => Ok(()),
+        None => ctx.not_in_own_unit(key),
     }
 }
 

@@ -104,6 +104,19 @@ impl Ctx<'_> {
             .refused(self.owner.session, holder.session(), refusal)
     }
 
+    /// Refuses a change made outside the unit of work (an open in `sync`
+    /// durability) to a record this connection's own unit holds: the
+    /// unit's commit would overwrite it with its own image.
+    pub fn not_in_own_unit(&self, key: &[u8]) -> Result<(), Status> {
+        if self.in_unit() || self.state.unit_of(key) != Some(self.owner.session) {
+            return Ok(());
+        }
+        Err(self.error(
+            fdbk::EXCLUSIVE_CONTROL,
+            "the record is held by this connection's own unit of work (another open of the dataset, in commit durability): change it through that open, or COMMIT first",
+        ))
+    }
+
     /// Whether the request's changes join the connection's unit of work.
     pub fn in_unit(&self) -> bool {
         self.unit.is_some()

@@ -32,7 +32,10 @@ pub(crate) struct OpenDataset {
 }
 
 impl Drop for Session {
+    /// A session dropped without `close_all` (its task cut short) still
+    /// lets go of what its unit of work holds.
     fn drop(&mut self) {
+        self.unit.rollback(self.id);
         self.shared.session_ended(self.id);
     }
 }
