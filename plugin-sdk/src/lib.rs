@@ -104,6 +104,18 @@ pub trait Backend: Sized + 'static {
     /// Removes the record under `key` (`not-found` if absent).
     fn delete(&mut self, ds: &Dataset, key: &[u8]) -> StoreResult<()>;
 
+    /// Stores records under new keys, in order, as [`Backend::insert`]
+    /// would each: how vsamrd sends the inserts of a unit of work (only to a
+    /// store with [`Backend::WHOLE_UNITS`]), many at a time. On an error
+    /// vsamrd drops the instance and the whole unit with it, so a store
+    /// need not undo the ones before. A store that can write many rows at
+    /// once (one SQL statement) overrides it; the default inserts each.
+    fn insert_many(&mut self, ds: &Dataset, entries: Vec<Entry>) -> StoreResult<()> {
+        entries
+            .into_iter()
+            .try_for_each(|entry| self.insert(ds, entry.key, entry.value))
+    }
+
     /// Stores a record after the last one; returns its key (the ESDS RBA:
     /// previous RBA plus previous length, 8 bytes big-endian; 0 when empty).
     fn append(&mut self, ds: &Dataset, value: Vec<u8>) -> StoreResult<Vec<u8>>;
@@ -204,6 +216,9 @@ macro_rules! export_backend {
             impl $crate::bindings::exports::vsam::backend::units::Guest for Export {
                 fn whole() -> bool {
                     <$backend as Backend>::WHOLE_UNITS
+                }
+                fn insert_many(ds: Dataset, entries: Vec<Entry>) -> Result<(), StoreError> {
+                    with(|b| b.insert_many(&ds, entries))
                 }
             }
 

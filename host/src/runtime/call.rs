@@ -14,6 +14,8 @@ pub enum Call {
     GetMany(Dataset, Vec<Vec<u8>>),
     Scan(Dataset, Start, Direction, u32),
     Insert(Dataset, Vec<u8>, Vec<u8>),
+    /// A unit of work's inserts into one dataset, sent together.
+    InsertMany(Dataset, Vec<Entry>),
     Replace(Dataset, Vec<u8>, Vec<u8>),
     Delete(Dataset, Vec<u8>),
     Append(Dataset, Vec<u8>),
@@ -34,6 +36,7 @@ impl Call {
             Call::GetMany(..) => "get-many",
             Call::Scan(..) => "scan",
             Call::Insert(..) => "insert",
+            Call::InsertMany(..) => "units.insert-many",
             Call::Replace(..) => "replace",
             Call::Delete(..) => "delete",
             Call::Append(..) => "append",
@@ -48,7 +51,11 @@ impl Call {
     pub fn is_write(&self) -> bool {
         matches!(
             self,
-            Call::Insert(..) | Call::Replace(..) | Call::Delete(..) | Call::Append(..)
+            Call::Insert(..)
+                | Call::InsertMany(..)
+                | Call::Replace(..)
+                | Call::Delete(..)
+                | Call::Append(..)
         )
     }
 }
@@ -106,6 +113,7 @@ pub fn call_native<B: vsam_plugin_sdk::Backend>(backend: &mut B, call: Call) -> 
         Call::GetMany(ds, keys) => backend.get_many(&ds, &keys).map(Reply::Records),
         Call::Scan(ds, from, dir, limit) => backend.scan(&ds, from, dir, limit).map(Reply::Entries),
         Call::Insert(ds, key, value) => backend.insert(&ds, key, value).map(|()| Reply::Done),
+        Call::InsertMany(ds, entries) => backend.insert_many(&ds, entries).map(|()| Reply::Done),
         Call::Replace(ds, key, value) => backend.replace(&ds, key, value).map(|()| Reply::Done),
         Call::Delete(ds, key) => backend.delete(&ds, &key).map(|()| Reply::Done),
         Call::Append(ds, value) => backend.append(&ds, value).map(Reply::Key),

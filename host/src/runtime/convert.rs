@@ -46,6 +46,14 @@ pub fn entry(e: wit_store::Entry) -> sdk::Entry {
     }
 }
 
+/// An entry to store.
+pub fn wit_entry(e: sdk::Entry) -> wit_types::Entry {
+    wit_types::Entry {
+        key: e.key,
+        value: e.value,
+    }
+}
+
 /// Store error.
 pub fn store_error(e: wit_types::StoreError) -> sdk::StoreError {
     match e {

@@ -423,6 +423,10 @@ const UNITS_INTERFACE: &str = "vsam:backend/units@1.0.0";
 /// `units.whole`, typed.
 type Whole = TypedFunc<(), (bool,)>;
 
+/// `units.insert-many`, typed.
+type InsertMany =
+    TypedFunc<(wit_types::Dataset, Vec<wit_types::Entry>), (Result<(), wit_types::StoreError>,)>;
+
 /// `lookup.get-many`, typed.
 type GetMany = TypedFunc<
     (wit_types::Dataset, Vec<Vec<u8>>),
@@ -436,6 +440,8 @@ struct Live {
     get_many: Option<GetMany>,
     /// The plugin's `units.whole`, if it exports one.
     whole: Option<Whole>,
+    /// The plugin's `units.insert-many`, if it exports one.
+    insert_many: Option<InsertMany>,
 }
 
 /// The instance serving one backend, created on first use and replaced
@@ -566,6 +572,13 @@ impl WasmStore {
             .transpose())
         .context("the plugin's units.whole does not have the contract's signature")
         .map_err(Started::Refused)?;
+        let insert_many: Option<InsertMany> = ah(instance
+            .get_export_index(&mut store, None, UNITS_INTERFACE)
+            .and_then(|units| instance.get_export_index(&mut store, Some(&units), "insert-many"))
+            .map(|index| instance.get_typed_func(&mut store, index))
+            .transpose())
+        .context("the plugin's units.insert-many does not have the contract's signature")
+        .map_err(Started::Refused)?;
         let init = bindings
             .vsam_backend_store()
             .call_init(&mut store, &self.settings.params)
@@ -579,6 +592,7 @@ impl WasmStore {
             bindings,
             get_many,
             whole,
+            insert_many,
         })
     }
 
@@ -699,6 +713,27 @@ async fn run(
             .call_insert(ctx, &convert::dataset(ds), key, value)
             .await
             .map(|r| r.map(|()| Reply::Done)),
+        Call::InsertMany(ds, entries) => match &live.insert_many {
+            Some(insert_many) => {
+                let entries = entries.iter().cloned().map(convert::wit_entry).collect();
+                insert_many
+                    .call_async(&mut *ctx, (convert::dataset(ds), entries))
+                    .await
+                    .map(|(r,)| r.map(|()| Reply::Done))
+            }
+            None => {
+                let dataset = convert::dataset(ds);
+                for entry in entries {
+                    if let Err(error) = store
+                        .call_insert(&mut *ctx, &dataset, &entry.key, &entry.value)
+                        .await?
+                    {
+                        return Ok(Err(error));
+                    }
+                }
+                Ok(Ok(Reply::Done))
+            }
+        },
         Call::Replace(ds, key, value) => store
             .call_replace(ctx, &convert::dataset(ds), key, value)
             .await

@@ -12,7 +12,7 @@
 //! store that keeps such a group whole; ROLLBACK forgets them.
 
 use super::dataset::DatasetState;
-use crate::runtime::call::Call;
+use crate::runtime::call::{Call, Reply};
 use std::collections::BTreeMap;
 use std::ops::Bound;
 use std::sync::{Arc, Mutex};
@@ -439,15 +439,17 @@ async fn commit_group(group: &[&Pending]) -> Result<(), Status> {
     for (pending, calls) in group.iter().zip(&calls_of) {
         pending.state.note_inserts(calls);
     }
-    let calls: Vec<Call> = calls_of.iter().flatten().cloned().collect();
-    if calls.is_empty() {
+    if calls_of.iter().all(Vec::is_empty) {
         return Ok(());
     }
-    let results = first.backend().commit_unit(calls).await;
+    // Inserts go many at a time (what a unit's load is made of).
+    let sent_of: Vec<Vec<Call>> = calls_of.iter().map(|calls| batched(calls)).collect();
+    let sent: Vec<Call> = sent_of.iter().flatten().cloned().collect();
+    let results = first.backend().commit_unit(sent).await;
     if let Some(error) = results.iter().find_map(|result| result.as_ref().err()) {
         let failed_on = group
             .iter()
-            .zip(&calls_of)
+            .zip(&sent_of)
             .scan(0usize, |ran, (pending, calls)| {
                 *ran += calls.len();
                 Some((pending, *ran))
@@ -456,16 +458,50 @@ async fn commit_group(group: &[&Pending]) -> Result<(), Status> {
             .map_or(first, |(pending, _)| &pending.state);
         return Err(failed_on.fail(Verb::Commit.name(), error.clone()));
     }
-    let mut offset = 0;
     for (pending, calls) in group.iter().zip(&calls_of) {
-        let mine = &results[offset..offset + calls.len()];
-        offset += calls.len();
         if let Some(mirror) = &pending.state.placement().mirror {
-            mirror.follow(&pending.state.def.name, calls, mine).await;
+            let done: Vec<crate::runtime::call::CallResult> =
+                calls.iter().map(|_| Ok(Reply::Done)).collect();
+            mirror.follow(&pending.state.def.name, calls, &done).await;
         }
     }
     drop(gates);
     Ok(())
+}
+
+/// Inserts sent to a store at once, at most.
+const INSERTS_AT_ONCE: usize = 1_000;
+/// Bytes of records sent to a store at once, at most.
+const INSERT_BYTES_AT_ONCE: usize = 1 << 20;
+
+/// `calls` with each run of inserts into one dataset sent as
+/// `insert-many` calls of up to [`INSERTS_AT_ONCE`] records.
+fn batched(calls: &[Call]) -> Vec<Call> {
+    let mut out: Vec<Call> = Vec::new();
+    // Bytes of the last insert-many so far.
+    let mut bytes = 0;
+    for call in calls {
+        let Call::Insert(ds, key, value) = call else {
+            out.push(call.clone());
+            continue;
+        };
+        let entry = Entry {
+            key: key.clone(),
+            value: value.clone(),
+        };
+        if let Some(Call::InsertMany(into, entries)) = out.last_mut()
+            && into == ds
+            && entries.len() < INSERTS_AT_ONCE
+            && bytes < INSERT_BYTES_AT_ONCE
+        {
+            bytes += entry.value.len();
+            entries.push(entry);
+            continue;
+        }
+        bytes = entry.value.len();
+        out.push(Call::InsertMany(ds.clone(), vec![entry]));
+    }
+    out
 }
 
 #[cfg(test)]
@@ -577,6 +613,43 @@ mod tests {
             ),
             pairs(&[(b"d", b"upd-d"), (b"z", b"new-z")]),
             "an exclusive start leaves its key out"
+        );
+    }
+
+    #[test]
+    fn a_units_inserts_go_many_at_a_time() {
+        let ds = |name: &str| vsam_plugin_sdk::Dataset {
+            name: name.into(),
+            organization: vsam_plugin_sdk::Organization::Ksds,
+            key_offset: 0,
+            key_length: 2,
+            max_record_length: 9,
+            min_record_length: 1,
+            codepage: "cp037".into(),
+        };
+        let insert = |d: &str, n: usize| Call::Insert(ds(d), vec![n as u8], vec![0; 4]);
+        let mut calls: Vec<Call> = (0..INSERTS_AT_ONCE + 2).map(|n| insert("A", n)).collect();
+        calls.push(Call::Delete(ds("A"), vec![9]));
+        calls.push(insert("A", 7));
+        calls.push(insert("B", 8));
+        let sent = batched(&calls);
+        let shape: Vec<(&str, usize)> = sent
+            .iter()
+            .map(|call| match call {
+                Call::InsertMany(d, entries) => (d.name.as_str(), entries.len()),
+                other => (other.name(), 1),
+            })
+            .collect();
+        assert_eq!(
+            shape,
+            [
+                ("A", INSERTS_AT_ONCE),
+                ("A", 2),
+                ("delete", 1),
+                ("A", 1),
+                ("B", 1)
+            ],
+            "in order, cut at the limit, by dataset, around other calls"
         );
     }
 

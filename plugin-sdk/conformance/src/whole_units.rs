@@ -3,15 +3,16 @@
 //! made since its last `sync` when its instance is dropped (how vsamrd
 //! rolls a unit back) and when a new instance opens the storage after the
 //! old one went without a `sync` (what a crash of vsamrd leaves), and keep
-//! every write a `sync` made durable.
+//! every write a `sync` made durable; and `insert-many` must refuse a
+//! stored key.
 
 use crate::check::{Failure, Step, expect_eq, fail};
 use crate::server::{Grants, config_for_plugin};
 use std::collections::BTreeMap;
 use std::path::Path;
-use vsam_host::runtime::call::{Call, CallResult, RecordStore, Reply};
+use vsam_host::runtime::call::{Call, CallError, CallResult, RecordStore, Reply};
 use vsam_host::runtime::{PluginRuntime, load_plugins, prepare_backend, start_stores};
-use vsam_plugin_sdk::{Dataset, Organization};
+use vsam_plugin_sdk::{Dataset, Entry, Organization, StoreError};
 
 /// What the check found.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -144,18 +145,41 @@ fn run(fresh: impl Fn() -> Step<Box<dyn RecordStore>>) -> Step<WholeUnits> {
         store.as_mut(),
         "writes not synced, seen by a new instance (a crash before the commit)",
     )?;
+    // insert-many refuses a stored key, and the unit goes with the instance.
+    let entry = |key: &[u8], tag: &str| Entry {
+        key: key.to_vec(),
+        value: record(key, tag),
+    };
+    let duplicate = store.call(Call::InsertMany(
+        ds.clone(),
+        vec![entry(k4, "-MANY"), entry(k1, "-AGAIN")],
+    ));
+    if !matches!(duplicate, Err(CallError::Store(StoreError::DuplicateKey))) {
+        return fail(format!(
+            "insert-many of a stored key answered {duplicate:?}, not duplicate-key"
+        ));
+    }
+    store.reset();
+    committed(
+        store.as_mut(),
+        "an insert-many refused, its instance dropped",
+    )?;
     // And what a sync commits stays, for a new instance too.
     write(
         store.as_mut(),
         Call::Insert(ds.clone(), k3.to_vec(), record(k3, "-KEPT")),
     )?;
+    write(
+        store.as_mut(),
+        Call::InsertMany(ds.clone(), vec![entry(k4, "-MANY")]),
+    )?;
     write(store.as_mut(), Call::Sync)?;
     drop(store);
     let mut store = fresh()?;
     expect_eq(
-        "a synced write, seen by a new instance",
-        get(store.as_mut(), k3)?,
-        Some(record(k3, "-KEPT")),
+        "synced writes (an insert, an insert-many), seen by a new instance",
+        (get(store.as_mut(), k3)?, get(store.as_mut(), k4)?),
+        (Some(record(k3, "-KEPT")), Some(record(k4, "-MANY"))),
     )?;
     write(store.as_mut(), Call::Destroy(ds))?;
     Ok(WholeUnits::Kept)

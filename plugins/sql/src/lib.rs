@@ -427,6 +427,13 @@ impl Backend for SqlBackend {
         }
     }
 
+    fn insert_many(&mut self, ds: &Dataset, entries: Vec<Entry>) -> StoreResult<()> {
+        match self.write(ds, |table| table.insert_many(entries))? {
+            true => Ok(()),
+            false => Err(StoreError::DuplicateKey),
+        }
+    }
+
     fn replace(&mut self, ds: &Dataset, key: Vec<u8>, value: Vec<u8>) -> StoreResult<()> {
         match self.write(ds, |table| table.replace(&key, value))? {
             Outcome::Done => Ok(()),

@@ -68,9 +68,19 @@ struct Statements {
     lookup_head: String,
     lookup_tail: String,
     insert: String,
+    /// `INSERT INTO t (vsam_key, ...) VALUES `, for many rows at once.
+    insert_rows_head: String,
+    /// Parameters per row of a record.
+    row_params: usize,
     update: String,
     delete: String,
 }
+
+/// Rows one multi-row INSERT carries, at most (well below SQLite's 32,766
+/// and PostgreSQL's 65,535 parameters).
+const ROWS_PER_INSERT: usize = 500;
+/// Parameters one multi-row INSERT carries, at most.
+const PARAMS_PER_INSERT: usize = 30_000;
 
 impl Statements {
     fn new(sql: Sql, table: &str, mode: &Mode, select: &str) -> Self {
@@ -102,6 +112,11 @@ impl Statements {
                 value_columns.join(", "),
                 sql.params(1, value_columns.len() + 1)
             ),
+            insert_rows_head: format!(
+                "INSERT INTO {table} (vsam_key, {}) VALUES ",
+                value_columns.join(", ")
+            ),
+            row_params: value_columns.len() + 1,
             update: format!(
                 "UPDATE {table} SET {} WHERE vsam_key = {p1}",
                 assignments.join(", ")
@@ -416,6 +431,35 @@ impl Table {
         let mut params = vec![Value::Blob(key.to_vec())];
         params.extend(self.row_values(key, record));
         Ok(sql::execute(&self.statements.insert, &params)? == 1)
+    }
+
+    /// Stores many new records, several hundred per statement; false if a
+    /// key was stored already (the caller's unit fails whole).
+    pub fn insert_many(&mut self, entries: Vec<vsam_plugin_sdk::Entry>) -> TableResult<bool> {
+        let per_row = self.statements.row_params;
+        let rows_per = (PARAMS_PER_INSERT / per_row).clamp(1, ROWS_PER_INSERT);
+        let mut entries = entries.into_iter().peekable();
+        while entries.peek().is_some() {
+            let chunk: Vec<vsam_plugin_sdk::Entry> = entries.by_ref().take(rows_per).collect();
+            let rows = chunk.len();
+            let mut params = Vec::with_capacity(rows * per_row);
+            for entry in chunk {
+                params.push(Value::Blob(entry.key.clone()));
+                params.extend(self.row_values(&entry.key, entry.value));
+            }
+            let values: Vec<String> = (0..rows)
+                .map(|row| format!("({})", self.sql.params(row * per_row + 1, per_row)))
+                .collect();
+            let statement = format!(
+                "{}{} ON CONFLICT (vsam_key) DO NOTHING",
+                self.statements.insert_rows_head,
+                values.join(", ")
+            );
+            if sql::execute(&statement, &params)? != rows as u64 {
+                return Ok(false);
+            }
+        }
+        Ok(true)
     }
 
     /// Overwrites the record under `key`.
