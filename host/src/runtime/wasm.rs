@@ -387,6 +387,31 @@ fn ah<T>(result: wasmtime::Result<T>) -> Result<T> {
     result.map_err(anyhow::Error::from)
 }
 
+/// A function of an optional interface the plugin may export (`lookup`,
+/// `units`): `None` if it does not; refused if it does with another
+/// signature than the contract's.
+fn optional_export<Params, Results>(
+    instance: &wasmtime::component::Instance,
+    store: &mut Store<InstanceState>,
+    interface: &str,
+    function: &str,
+) -> Result<Option<TypedFunc<Params, Results>>, Started>
+where
+    Params: wasmtime::component::ComponentNamedList + wasmtime::component::Lower,
+    Results: wasmtime::component::ComponentNamedList + wasmtime::component::Lift,
+{
+    ah(instance
+        .get_export_index(&mut *store, None, interface)
+        .and_then(|exported| instance.get_export_index(&mut *store, Some(&exported), function))
+        .map(|index| instance.get_typed_func(&mut *store, index))
+        .transpose())
+    .with_context(|| {
+        let interface = interface.split(['/', '@']).nth(1).unwrap_or(interface);
+        format!("the plugin's {interface}.{function} does not have the contract's signature")
+    })
+    .map_err(Started::Refused)
+}
+
 /// The name of a plugin version: SHA-256 of its component bytes, hex.
 pub fn content_hash(bytes: &[u8]) -> String {
     hex(&Sha256::digest(bytes))
@@ -558,27 +583,12 @@ impl WasmStore {
             .await
             .map_err(trapped)?;
         let bindings = bindings::BackendCore::new(&mut store, &instance).map_err(trapped)?;
-        let get_many: Option<GetMany> = ah(instance
-            .get_export_index(&mut store, None, LOOKUP_INTERFACE)
-            .and_then(|lookup| instance.get_export_index(&mut store, Some(&lookup), "get-many"))
-            .map(|index| instance.get_typed_func(&mut store, index))
-            .transpose())
-        .context("the plugin's lookup.get-many does not have the contract's signature")
-        .map_err(Started::Refused)?;
-        let whole: Option<Whole> = ah(instance
-            .get_export_index(&mut store, None, UNITS_INTERFACE)
-            .and_then(|units| instance.get_export_index(&mut store, Some(&units), "whole"))
-            .map(|index| instance.get_typed_func(&mut store, index))
-            .transpose())
-        .context("the plugin's units.whole does not have the contract's signature")
-        .map_err(Started::Refused)?;
-        let insert_many: Option<InsertMany> = ah(instance
-            .get_export_index(&mut store, None, UNITS_INTERFACE)
-            .and_then(|units| instance.get_export_index(&mut store, Some(&units), "insert-many"))
-            .map(|index| instance.get_typed_func(&mut store, index))
-            .transpose())
-        .context("the plugin's units.insert-many does not have the contract's signature")
-        .map_err(Started::Refused)?;
+        let get_many: Option<GetMany> =
+            optional_export(&instance, &mut store, LOOKUP_INTERFACE, "get-many")?;
+        let whole: Option<Whole> =
+            optional_export(&instance, &mut store, UNITS_INTERFACE, "whole")?;
+        let insert_many: Option<InsertMany> =
+            optional_export(&instance, &mut store, UNITS_INTERFACE, "insert-many")?;
         let init = bindings
             .vsam_backend_store()
             .call_init(&mut store, &self.settings.params)

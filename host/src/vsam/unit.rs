@@ -324,13 +324,21 @@ impl Unit {
         image: Option<Vec<u8>>,
     ) -> Result<(), String> {
         let limits = self.limits;
+        // The dataset's entry, made by its first change (no name copied
+        // for every change after).
+        if !self.datasets.contains_key(&state.def.name) {
+            self.datasets.insert(
+                state.def.name.clone(),
+                Pending {
+                    state: state.clone(),
+                    changes: BTreeMap::new(),
+                },
+            );
+        }
         let pending = self
             .datasets
-            .entry(state.def.name.clone())
-            .or_insert_with(|| Pending {
-                state: state.clone(),
-                changes: BTreeMap::new(),
-            });
+            .get_mut(&state.def.name)
+            .expect("inserted above");
         let added = image.as_ref().map_or(0, Vec::len) + key.len();
         let (records, freed) = match pending.changes.get(&key) {
             Some(old) => (
