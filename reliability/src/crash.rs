@@ -71,18 +71,11 @@ pub async fn run(
             server.kill()?;
             break;
         }
-        let mut tasks = Vec::new();
-        for ledger in ledgers.drain(..) {
-            let address = server.address.clone();
-            let seed = rng.next();
-            tasks.push(tokio::spawn(write_until_killed(address, ledger, seed)));
-        }
-        // A moment anywhere from the first writes to well into the load.
-        let delay = Duration::from_millis(20 + rng.below(1500));
-        tokio::time::sleep(delay).await;
-        server.killer().kill();
-        for task in tasks {
-            let (ledger, errors) = task.await?;
+        let clients = std::mem::take(&mut ledgers);
+        for (ledger, errors) in server
+            .kill_during(clients, 20, rng, write_until_killed)
+            .await?
+        {
             ledgers.push(ledger);
             row.answered_errors.extend(errors);
         }

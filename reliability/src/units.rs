@@ -150,23 +150,16 @@ pub async fn run(
             server.kill()?;
             break;
         }
-        let mut tasks = Vec::new();
-        for client in clients.drain(..) {
-            let address = server.address.clone();
-            let seed = rng.next();
-            tasks.push(tokio::spawn(units_until_killed(address, client, seed)));
-        }
-        let delay = Duration::from_millis(50 + rng.below(1500));
-        tokio::time::sleep(delay).await;
-        server.killer().kill();
-        for task in tasks {
-            let (client, outcome) = task.await?;
+        let running = std::mem::take(&mut clients);
+        for (client, outcome) in server
+            .kill_during(running, 50, rng, units_until_killed)
+            .await?
+        {
             row.committed += outcome.committed;
             row.rolled_back += outcome.rolled_back;
             row.errors.extend(outcome.errors);
             clients.push(client);
         }
-        clients.sort_by_key(|c| c.id);
         server.kill()?;
     }
     Ok(row)

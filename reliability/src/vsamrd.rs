@@ -107,6 +107,36 @@ impl Vsamrd {
         Killer(self.child.id() as libc::pid_t)
     }
 
+    /// Runs `work` for each of `clients` in a task of its own (given the
+    /// address and a seed of its own), SIGKILLs this vsamrd `after_ms` plus
+    /// a random moment of up to 1.5 s later, and returns what each client's
+    /// work returned once the kill broke it, in the clients' order.
+    pub async fn kill_during<C, R, F, Fut>(
+        &self,
+        clients: Vec<C>,
+        after_ms: u64,
+        rng: &mut crate::stores::Rng,
+        work: F,
+    ) -> Result<Vec<R>>
+    where
+        F: Fn(String, C, u64) -> Fut,
+        Fut: std::future::Future<Output = R> + Send + 'static,
+        R: Send + 'static,
+    {
+        let tasks: Vec<_> = clients
+            .into_iter()
+            .map(|client| tokio::spawn(work(self.address.clone(), client, rng.next())))
+            .collect();
+        // A moment anywhere from the first requests to well into the load.
+        tokio::time::sleep(Duration::from_millis(after_ms + rng.below(1500))).await;
+        self.killer().kill();
+        let mut results = Vec::with_capacity(tasks.len());
+        for task in tasks {
+            results.push(task.await?);
+        }
+        Ok(results)
+    }
+
     /// SIGKILL, and waits for the process to be gone.
     pub fn kill(mut self) -> Result<()> {
         self.child.kill()?;
