@@ -22,13 +22,17 @@ const COMPARED: &[(&str, &[&str])] = &[
     ("rlverbs", &["SLOTS"]),
     ("sqverbs", &["JOURNAL"]),
     ("rewrite", &["LEDGER"]),
+    ("locks", &["LOCKMAN", "LOCKAUTO"]),
+    ("closeopt", &["SEQF", "IDXF"]),
+    ("rwlen", &["VARSEQ", "VARIX"]),
+    ("relkey", &["RELKEY"]),
 ];
 
 /// The statuses the programs must produce between them on GnuCOBOL, so a
 /// comparison that passes has compared them all.
 const STATUSES: &[&str] = &[
-    "00", "02", "05", "10", "21", "22", "23", "24", "35", "41", "42", "43", "44", "46", "47", "48",
-    "49",
+    "00", "02", "05", "07", "10", "14", "21", "22", "23", "24", "35", "38", "41", "42", "43", "44",
+    "46", "47", "48", "49",
 ];
 
 /// Runs every compared program both ways against `server` and checks the
@@ -142,7 +146,11 @@ async fn the_bridge_follows_the_standard_where_gnucobol_departs_from_it() {
     let (bridged, native) = tokio::task::spawn_blocking(move || {
         let program = program("standard");
         let dir = tempfile::tempdir().unwrap();
-        let env = mapping(&address, "STD", &["STDPARTS", "STDSLOTS", "STDNAMES"]);
+        let env = mapping(
+            &address,
+            "STD",
+            &["STDPARTS", "STDSLOTS", "STDNAMES", "STDLOG", "STDNOTES"],
+        );
         let bridged = run(&program.bridged, dir.path(), &env);
         let native = run(&program.native, dir.path(), &[]);
         (bridged, native)
@@ -483,5 +491,405 @@ async fn programs_print_the_same_in_commit_durability() {
         &[("VSAMFH_DURABILITY", "commit"), ("VSAMFH_CHECKPOINT", "7")],
     )
     .await;
+    server.server.stop().await;
+}
+
+/// In commit durability a sequential REWRITE is checked at once and sent
+/// with the others gathered before the next request to the server. When
+/// the server refuses one (another connection's unit holds the record),
+/// the statement that sent it gets the status (51), and the bridge rolls
+/// the whole unit back: the REWRITEs before and after it, told 00, are not
+/// kept half. Once the record is free, the same run changes every record.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_deferred_rewrite_rolls_the_unit_back() {
+    let server = start_with_plugin(SQL_WASM, "database = \"sqlite:cobol.db\"").await;
+    let program = program("deferred");
+    let dir = tempfile::tempdir().unwrap();
+    let env = |mode: &str| {
+        let mut env = mapping(&server.address, "DEFER", &["LEDGER"]);
+        env.push(("DEFERRED_MODE".into(), mode.into()));
+        env.push(("VSAMFH_DURABILITY".into(), "commit".into()));
+        env
+    };
+    let native_dir = tempfile::tempdir().unwrap();
+    let native_env = [("DEFERRED_MODE".to_string(), "LOAD".to_string())];
+    run(&program.native, native_dir.path(), &native_env);
+    let native = run(&program.native, native_dir.path(), &[]);
+    let native = String::from_utf8_lossy(&native.stdout).to_string();
+    assert_eq!(native, "READ 000700 10\nCLOSE 00\nCHANGED 000070\n");
+    let loaded = run(&program.bridged, dir.path(), &env("LOAD"));
+    assert_eq!(String::from_utf8_lossy(&loaded.stdout), "LOADED 00\n");
+
+    // Another connection's unit of work changes record 350 and holds it.
+    let conn = vsam_client::Connection::connect(&server.address)
+        .await
+        .unwrap();
+    let holder = vsam_client::Dataset::open_with_access(
+        &conn,
+        "DEFER.LEDGER",
+        vsam_client::OpenIntent::Update,
+        vsam_protocol::access::COMMIT,
+        1,
+    )
+    .await
+    .unwrap();
+    holder.read_for_update(b"000350").await.unwrap();
+    holder
+        .put(
+            0,
+            vsam_client::RplOptions::direct().update(),
+            0,
+            b"000350000000001".to_vec(),
+        )
+        .await
+        .unwrap();
+    let (binary, path, held_env) = (
+        program.bridged.clone(),
+        dir.path().to_path_buf(),
+        env("UPDATE"),
+    );
+    let refused = tokio::task::spawn_blocking(move || run(&binary, &path, &held_env))
+        .await
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&refused.stdout);
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert_eq!(
+        stdout, "READ 000700 51\nCLOSE 00\nCHANGED 000000\n",
+        "the refusal is the status of the READ that sent it, and nothing of the unit is kept; stderr:\n{stderr}"
+    );
+    assert!(
+        stderr.contains("REWRITE") && stderr.contains("'000350'"),
+        "stderr names the refused REWRITE and its record: {stderr}"
+    );
+    assert!(
+        stderr.contains("the unit is rolled back"),
+        "stderr says the unit was rolled back: {stderr}"
+    );
+
+    vsam_client::commit(&conn).await.unwrap();
+    holder.close().await.unwrap();
+    let (binary, path, free_env) = (
+        program.bridged.clone(),
+        dir.path().to_path_buf(),
+        env("UPDATE"),
+    );
+    let again = tokio::task::spawn_blocking(move || run(&binary, &path, &free_env))
+        .await
+        .unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&again.stdout),
+        native,
+        "{}",
+        String::from_utf8_lossy(&again.stderr)
+    );
+    server.server.stop().await;
+}
+
+/// Waits until `held` says the record is held (true) or free (false),
+/// asking every 20 ms for up to 20 s.
+async fn until_held(ds: &vsam_client::Dataset, key: &[u8], held: bool) {
+    for _ in 0..1000 {
+        match ds
+            .reading(vsam_client::RplOptions::direct().update())
+            .key(key)
+            .on(1)
+            .records()
+            .await
+        {
+            Ok(_) => {
+                ds.endreq(1).await.unwrap();
+                if !held {
+                    return;
+                }
+            }
+            Err(e)
+                if e.vsam()
+                    .is_some_and(|v| v.status.fdbk == vsam_protocol::fdbk::EXCLUSIVE_CONTROL.0) =>
+            {
+                if held {
+                    return;
+                }
+            }
+            Err(e) => panic!("{e}"),
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    panic!(
+        "the record never became {}",
+        if held { "held" } else { "free" }
+    );
+}
+
+/// READ WITH LOCK (or any READ under LOCK MODE AUTOMATIC) of a file open
+/// I-O holds the record against other programs and clients until UNLOCK,
+/// the next locking READ, its REWRITE or DELETE, COMMIT or CLOSE; a
+/// program that meets a held record gets status 51, and READ WITH NO LOCK
+/// still reads it. GnuCOBOL 3.1's own handler does not lock records
+/// between programs, so this is the bridge alone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn record_locks_hold_between_programs_until_unlock_or_commit() {
+    let server = start_with_plugin(SQL_WASM, "database = \"sqlite:cobol.db\"").await;
+    let program = program("lockwait");
+    let dir = tempfile::tempdir().unwrap();
+    let env = |mode: &str| {
+        let mut env = mapping(&server.address, "WAIT", &["WAITMAN"]);
+        env.push((
+            "VSAMFH_FILE_WAITAUTO".to_string(),
+            "WAIT.WAITMAN".to_string(),
+        ));
+        env.push(("LOCKWAIT_MODE".into(), mode.into()));
+        env
+    };
+    let loaded = run(&program.bridged, dir.path(), &env("LOAD"));
+    assert_eq!(String::from_utf8_lossy(&loaded.stdout), "LOADED 00\n");
+    let conn = vsam_client::Connection::connect(&server.address)
+        .await
+        .unwrap();
+    let client =
+        vsam_client::Dataset::open(&conn, "WAIT.WAITMAN", vsam_client::OpenIntent::Update, 2)
+            .await
+            .unwrap();
+
+    // A client holds record 0002: a program's locking READs get 51.
+    client.read_for_update(b"0002").await.unwrap();
+    let tried = run(&program.bridged, dir.path(), &env("TRY"));
+    assert_eq!(
+        String::from_utf8_lossy(&tried.stdout),
+        "TRY WITH LOCK 51\nTRY NO LOCK 0002LOADED           00\nTRY AUTOMATIC 51\nTRY AUTOMATIC 0003LOADED           00\n",
+        "{}",
+        String::from_utf8_lossy(&tried.stderr)
+    );
+    client.endreq(0).await.unwrap();
+
+    // A program holds it: the client is refused until UNLOCK, and again
+    // from the next READ WITH LOCK until COMMIT.
+    let (binary, path, hold_env) = (
+        program.bridged.clone(),
+        dir.path().to_path_buf(),
+        env("HOLD"),
+    );
+    let holder = tokio::task::spawn_blocking(move || run(&binary, &path, &hold_env));
+    until_held(&client, b"0002", true).await;
+    assert_eq!(
+        client.read(b"0002").await.unwrap().data,
+        b"0002LOADED          ",
+        "a plain read is not refused"
+    );
+    std::fs::write(dir.path().join("GO1"), b"").unwrap();
+    until_held(&client, b"0002", false).await;
+    std::fs::write(dir.path().join("GO2"), b"").unwrap();
+    until_held(&client, b"0002", true).await;
+    std::fs::write(dir.path().join("GO3"), b"").unwrap();
+    until_held(&client, b"0002", false).await;
+    std::fs::write(dir.path().join("GO4"), b"").unwrap();
+    let held = holder.await.unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&held.stdout),
+        "HOLD LOCKED 00\nHOLD UNLOCKED 00\nHOLD LOCKED AGAIN 00\nHOLD COMMITTED\n",
+        "{}",
+        String::from_utf8_lossy(&held.stderr)
+    );
+    server.server.stop().await;
+}
+
+/// Every OPEN mode of a file present or missing, OPTIONAL or not, with the
+/// bridge allowed to define datasets or not, against GnuCOBOL's own
+/// handler (`cobol/openmx.cbl`). With definitions allowed the statuses are
+/// GnuCOBOL's: a missing file is created by OPEN OUTPUT, and by OPEN I-O
+/// or EXTEND only if OPTIONAL (05); otherwise it answers 35. Without them
+/// a file GnuCOBOL would create answers 35 instead (the dataset must be
+/// defined first), and a READ of it 47.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_open_matrix_matches_gnucobol() {
+    let server = start_with_plugin(SQL_WASM, "database = \"sqlite:cobol.db\"").await;
+    let address = server.address.clone();
+    tokio::task::spawn_blocking(move || {
+        let program = program("openmx");
+        let mut case = 0;
+        for mode in ["INPUT", "OUTPUT", "IO", "EXTEND"] {
+            for present in [false, true] {
+                let native_dir = tempfile::tempdir().unwrap();
+                let mode_env = |mode: &str| vec![("OPEN_MODE".to_string(), mode.to_string())];
+                if present {
+                    run(&program.native, native_dir.path(), &mode_env("OUTPUT"));
+                }
+                let native = run(&program.native, native_dir.path(), &mode_env(mode));
+                let native = String::from_utf8_lossy(&native.stdout).to_string();
+                for define in [true, false] {
+                    case += 1;
+                    let prefix = format!("OPEN{case}");
+                    let bridge_dir = tempfile::tempdir().unwrap();
+                    let env = |mode: &str, define: bool| {
+                        let mut env = mapping(&address, &prefix, &["PLAINF", "OPTF"]);
+                        env.retain(|(name, _)| name != "VSAMFH_DEFINE");
+                        env.push(("VSAMFH_DEFINE".into(), u8::from(define).to_string()));
+                        env.extend(mode_env(mode));
+                        env
+                    };
+                    if present {
+                        run(&program.bridged, bridge_dir.path(), &env("OUTPUT", true));
+                    }
+                    let bridged = run(&program.bridged, bridge_dir.path(), &env(mode, define));
+                    let bridged_out = String::from_utf8_lossy(&bridged.stdout).to_string();
+                    let created = |optional: bool| {
+                        !present && (mode == "OUTPUT" || (optional && mode != "INPUT"))
+                    };
+                    let expected: String = native
+                        .lines()
+                        .map(|line| {
+                            let optional = line.starts_with("OPTIONAL");
+                            let reads = line.contains(" READ ");
+                            match (define || !created(optional), reads) {
+                                (true, _) => line.to_string(),
+                                (false, false) => format!("{} 35", &line[..line.len() - 3]),
+                                (false, true) => format!("{} 47", &line[..line.len() - 3]),
+                            }
+                        })
+                        .map(|line| line + "\n")
+                        .collect();
+                    assert!(
+                        bridged_out == expected,
+                        "OPEN {mode}, files present: {present}, define: {define}\n{}\nbridge stderr:\n{}",
+                        differences(&expected, &bridged_out),
+                        String::from_utf8_lossy(&bridged.stderr)
+                    );
+                }
+            }
+        }
+    })
+    .await
+    .unwrap();
+    server.server.stop().await;
+}
+
+/// A program whose files are named by paths and by environment variables
+/// (`cobol/rulemap.cbl`: a relative path, a path under `$APPDIR`, a name
+/// GnuCOBOL looks up in `DD_CUSTFILE`), mapped by rules in `VSAMFH_MAP`
+/// instead of file by file: it prints what it prints on GnuCOBOL, its
+/// files become the datasets the rules name, nothing is written locally,
+/// and `VSAMFH_EXPLAIN=1` says at each OPEN where each file went.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn files_named_by_paths_and_variables_are_mapped_by_rules() {
+    let server = start_with_plugin(SQL_WASM, "database = \"sqlite:cobol.db\"").await;
+    let address = server.address.clone();
+    let stderr = tokio::task::spawn_blocking(move || {
+        let program = program("rulemap");
+        let layout = |dir: &Path| {
+            for sub in ["data", "app", "master"] {
+                std::fs::create_dir_all(dir.join(sub)).unwrap();
+            }
+            vec![
+                ("APPDIR".to_string(), dir.join("app").display().to_string()),
+                (
+                    "DD_CUSTFILE".to_string(),
+                    dir.join("master/cust-master.dat").display().to_string(),
+                ),
+            ]
+        };
+        let native_dir = tempfile::tempdir().unwrap();
+        let native = run(&program.native, native_dir.path(), &layout(native_dir.path()));
+        let bridge_dir = tempfile::tempdir().unwrap();
+        let mut env = layout(bridge_dir.path());
+        // A fleet's list: the first address answers nothing.
+        let servers = format!("127.0.0.1:1,{address}");
+        for (name, value) in [
+            ("VSAMFH_SERVER", servers.as_str()),
+            ("VSAMFH_DEFINE", "1"),
+            ("VSAMFH_EXPLAIN", "1"),
+            (
+                "VSAMFH_MAP",
+                "data/*.dat=RULE.{stem}; path:**/app/*.dat=RULE.{stem}; path:**/master/*.dat=RULE.MASTER",
+            ),
+        ] {
+            env.push((name.to_string(), value.to_string()));
+        }
+        let bridged = run(&program.bridged, bridge_dir.path(), &env);
+        let (native, bridged_out) = (
+            String::from_utf8_lossy(&native.stdout).to_string(),
+            String::from_utf8_lossy(&bridged.stdout).to_string(),
+        );
+        let stderr = String::from_utf8_lossy(&bridged.stderr).to_string();
+        assert!(
+            native == bridged_out,
+            "{}\nbridge stderr:\n{stderr}",
+            differences(&native, &bridged_out)
+        );
+        for sub in ["data", "app", "master"] {
+            let local: Vec<_> = std::fs::read_dir(bridge_dir.path().join(sub))
+                .unwrap()
+                .collect();
+            assert!(local.is_empty(), "{sub}: local files {local:?}");
+        }
+        stderr
+    })
+    .await
+    .unwrap();
+    for line in [
+        "file data/cust.dat (data/cust.dat): dataset RULE.CUST by the map rule assign = \"data/*.dat\"",
+        "/app/orders.dat): dataset RULE.ORDERS by the map rule path = \"**/app/*.dat\"",
+        "/master/cust-master.dat): dataset RULE.MASTER by the map rule path = \"**/master/*.dat\"",
+    ] {
+        assert!(stderr.contains(line), "no {line:?} in:\n{stderr}");
+    }
+    let conn = vsam_client::Connection::connect(&server.address)
+        .await
+        .unwrap();
+    for (name, organization) in [
+        ("RULE.CUST", vsam_client::Organization::Ksds),
+        ("RULE.ORDERS", vsam_client::Organization::Esds),
+        ("RULE.MASTER", vsam_client::Organization::Rrds),
+    ] {
+        let spec = vsam_client::info(&conn, name).await.unwrap();
+        assert_eq!(spec.organization, organization, "{name}");
+    }
+    server.server.stop().await;
+}
+
+/// A relative file whose records vary in length is a VRRDS: a program
+/// that creates it and writes, reads (sequential, random and dynamic
+/// access, START), rewrites and deletes records, and a later program that
+/// reads what it left, print what they print on GnuCOBOL's own files,
+/// every record at its own length and the record count included
+/// (`cobol/vrel.cbl`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn variable_relative_files_are_vrrds_and_agree_with_gnucobol() {
+    let server = start_with_plugin(SQL_WASM, "database = \"sqlite:cobol.db\"").await;
+    let address = server.address.clone();
+    tokio::task::spawn_blocking(move || {
+        let program = program("vrel");
+        let native_dir = tempfile::tempdir().unwrap();
+        let bridge_dir = tempfile::tempdir().unwrap();
+        for mode in ["CREATE", "READ"] {
+            let mode_env = ("VREL_MODE".to_string(), mode.to_string());
+            let native = run(
+                &program.native,
+                native_dir.path(),
+                std::slice::from_ref(&mode_env),
+            );
+            let mut env = mapping(&address, "VREL", &["VRELF"]);
+            env.push(mode_env);
+            let bridged = run(&program.bridged, bridge_dir.path(), &env);
+            let (native, bridged_out) = (
+                String::from_utf8_lossy(&native.stdout).to_string(),
+                String::from_utf8_lossy(&bridged.stdout).to_string(),
+            );
+            assert!(
+                native == bridged_out,
+                "{mode}: {}\nbridge stderr:\n{}",
+                differences(&native, &bridged_out),
+                String::from_utf8_lossy(&bridged.stderr)
+            );
+        }
+    })
+    .await
+    .unwrap();
+    let conn = vsam_client::Connection::connect(&server.address)
+        .await
+        .unwrap();
+    let spec = vsam_client::info(&conn, "VREL.VRELF").await.unwrap();
+    assert_eq!(
+        (spec.organization, spec.min_record, spec.max_record),
+        (vsam_client::Organization::Vrrds, 5, 40)
+    );
     server.server.stop().await;
 }

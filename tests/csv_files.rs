@@ -288,3 +288,116 @@ async fn a_journal_replays_whole_units_only() {
     );
     server.stop().await;
 }
+
+/// A unit over two datasets writes a commit row in each journal, after an
+/// undo record (`unit.undo`) naming both. A crash between the two commit
+/// rows leaves the unit out of both datasets after the restart (cut off at
+/// the next write, the record cleared); with both commit rows there, it
+/// is in both.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_unit_over_two_datasets_is_whole_after_a_crash_between_their_commit_rows() {
+    let data = tempfile::tempdir().unwrap();
+    let dir = data.path().join("b");
+    let server = csv_server_on(data.path()).await;
+    let address = server.addr.to_string();
+    let conn = Connection::connect(&address).await.unwrap();
+    let mut opens = Vec::new();
+    for name in ["UNIT.ONE", "UNIT.TWO"] {
+        vsam_client::define(&conn, vsam_tests::ksds(name, 4, 40, "ascii"))
+            .await
+            .unwrap();
+        let ds = Dataset::open_with_access(
+            &conn,
+            name,
+            OpenIntent::Update,
+            vsam_protocol::access::COMMIT,
+            1,
+        )
+        .await
+        .unwrap();
+        ds.put(0, RplOptions::direct(), 0, b"A001-first".to_vec())
+            .await
+            .unwrap();
+        opens.push(ds);
+    }
+    vsam_client::commit(&conn).await.unwrap();
+    let record = std::fs::read_to_string(dir.join("unit.undo")).unwrap();
+    let row = "V,2,\nI,A001,A001-first\nC,,\n";
+    for name in ["UNIT.ONE", "UNIT.TWO"] {
+        let journal = std::fs::read_to_string(dir.join(format!("{name}.journal"))).unwrap();
+        assert_eq!(journal, row, "{name}");
+        let line = format!("\n0 {} {name}.journal\n", row.len());
+        assert!(
+            record.starts_with("VSAMUNDO1\n")
+                && record.contains(&line)
+                && record.ends_with("END\n"),
+            "the record names both journals, before and after the unit: {record:?}"
+        );
+    }
+    for ds in opens {
+        ds.close().await.unwrap();
+    }
+    server.stop().await;
+
+    // A crash after the first commit row, before the second.
+    let crashed = |second_committed: bool| {
+        let one = "V,2,\nI,A002,A002-second\nC,,\n";
+        let two = if second_committed {
+            one.to_string()
+        } else {
+            "V,2,\nI,A002,A002-second\n".to_string()
+        };
+        std::fs::write(dir.join("UNIT.ONE.journal"), one).unwrap();
+        std::fs::write(dir.join("UNIT.TWO.journal"), &two).unwrap();
+        let record = format!(
+            "VSAMUNDO1\n0 {} UNIT.ONE.journal\n0 {} UNIT.TWO.journal\nEND\n",
+            one.len(),
+            one.len()
+        );
+        std::fs::write(dir.join("unit.undo"), record).unwrap();
+    };
+    crashed(false);
+    let server = csv_server_on(data.path()).await;
+    let address = server.addr.to_string();
+    for name in ["UNIT.ONE", "UNIT.TWO"] {
+        assert_eq!(
+            records_of(&address, name).await,
+            ["A001-first"],
+            "{name}: the unit is in neither dataset"
+        );
+    }
+    let conn = Connection::connect(&address).await.unwrap();
+    let ds = Dataset::open(&conn, "UNIT.ONE", OpenIntent::Update, 1)
+        .await
+        .unwrap();
+    ds.put(0, RplOptions::direct(), 0, b"A003-third".to_vec())
+        .await
+        .unwrap();
+    let one = std::fs::read_to_string(dir.join("UNIT.ONE.journal")).unwrap();
+    let two = std::fs::read_to_string(dir.join("UNIT.TWO.journal")).unwrap();
+    assert!(
+        !one.contains("A002") && !two.contains("A002"),
+        "the next write cut the unit out of both journals: {one:?} {two:?}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(dir.join("unit.undo")).unwrap(),
+        "",
+        "and cleared the record"
+    );
+    ds.close().await.unwrap();
+    server.stop().await;
+
+    // Both commit rows written: the unit is whole, in both.
+    crashed(true);
+    let server = csv_server_on(data.path()).await;
+    let address = server.addr.to_string();
+    assert_eq!(
+        records_of(&address, "UNIT.ONE").await,
+        ["A001-first", "A002-second", "A003-third"]
+    );
+    assert_eq!(
+        records_of(&address, "UNIT.TWO").await,
+        ["A001-first", "A002-second"]
+    );
+    server.stop().await;
+}

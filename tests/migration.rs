@@ -291,12 +291,16 @@ async fn csv_to_sqlite_to_objects_under_load_with_twenty_swaps() {
     server.stop().await;
 }
 
-/// Appends to an ESDS and fills RRDS slots, remembering what each got.
+/// Appends to an ESDS and fills RRDS and VRRDS slots, remembering what
+/// each got.
 struct Addressed {
     esds: Dataset,
     rrds: Dataset,
+    vrrds: Dataset,
     appended: BTreeMap<u64, Vec<u8>>,
     slots: BTreeMap<u64, Vec<u8>>,
+    /// The VRRDS's records, unpadded: each of its own length.
+    notes: BTreeMap<u64, Vec<u8>>,
     next: u32,
 }
 
@@ -319,6 +323,11 @@ impl Addressed {
         self.appended.insert(put.address, record.clone());
         if slot {
             let rrn = u64::from(i) * 3 + 1;
+            self.vrrds
+                .put(0, RplOptions::direct(), rrn, record.clone())
+                .await
+                .unwrap();
+            self.notes.insert(rrn, record.clone());
             let mut padded = record;
             padded.resize(30, b' ');
             self.rrds
@@ -348,7 +357,8 @@ fn spec(name: &str, organization: Organization, backend: &str) -> DatasetSpec {
     }
 }
 
-/// ESDS records keep their RBAs and RRDS records their slots, including
+/// ESDS records keep their RBAs, RRDS records their slots and VRRDS
+/// records their slots and lengths, including
 /// those appended while the copy runs; a rollback after the cutover returns
 /// every record written meanwhile to the old backend.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -363,6 +373,9 @@ async fn esds_and_rrds_keep_their_addresses_and_a_rollback_keeps_later_writes() 
     vsam_client::define(&conn, spec("MG.RRDS", Organization::Rrds, "csv"))
         .await
         .unwrap();
+    vsam_client::define(&conn, spec("MG.VRRDS", Organization::Vrrds, "csv"))
+        .await
+        .unwrap();
     let mut writer = Addressed {
         esds: Dataset::open(&conn, "MG.ESDS", OpenIntent::Update, 1)
             .await
@@ -370,15 +383,19 @@ async fn esds_and_rrds_keep_their_addresses_and_a_rollback_keeps_later_writes() 
         rrds: Dataset::open(&conn, "MG.RRDS", OpenIntent::Update, 1)
             .await
             .unwrap(),
+        vrrds: Dataset::open(&conn, "MG.VRRDS", OpenIntent::Update, 1)
+            .await
+            .unwrap(),
         appended: BTreeMap::new(),
         slots: BTreeMap::new(),
+        notes: BTreeMap::new(),
         next: 0,
     };
     let mut admin = deployment.admin(&server).await;
     for _ in 0..2000 {
         writer.write(true).await;
     }
-    for dataset in ["MG.ESDS", "MG.RRDS"] {
+    for dataset in ["MG.ESDS", "MG.RRDS", "MG.VRRDS"] {
         let command = AdminCommand::Migrate {
             dataset: dataset.into(),
             to: "objects".into(),
@@ -389,7 +406,7 @@ async fn esds_and_rrds_keep_their_addresses_and_a_rollback_keeps_later_writes() 
     for _ in 0..1500 {
         writer.write(true).await;
     }
-    for dataset in ["MG.ESDS", "MG.RRDS"] {
+    for dataset in ["MG.ESDS", "MG.RRDS", "MG.VRRDS"] {
         migrate_wait(&mut admin, dataset).await;
     }
     // After the cutover: more appends, then back.
@@ -399,8 +416,10 @@ async fn esds_and_rrds_keep_their_addresses_and_a_rollback_keeps_later_writes() 
     let Addressed {
         esds,
         rrds,
+        vrrds,
         appended,
         slots,
+        notes,
         ..
     } = writer;
     let back = admin
@@ -419,6 +438,7 @@ async fn esds_and_rrds_keep_their_addresses_and_a_rollback_keeps_later_writes() 
         "csv"
     );
     assert_eq!(finalize(&mut admin, "MG.RRDS").await.phase, "finalized");
+    assert_eq!(finalize(&mut admin, "MG.VRRDS").await.phase, "finalized");
     assert_eq!(
         vsam_client::info(&conn, "MG.RRDS").await.unwrap().backend,
         "objects"
@@ -441,6 +461,18 @@ async fn esds_and_rrds_keep_their_addresses_and_a_rollback_keeps_later_writes() 
             .await
             .unwrap_or_else(|e| panic!("RRN {rrn}: {e}"));
         assert_eq!(&got[0].data, slot, "RRN {rrn}");
+    }
+    for (rrn, note) in &notes {
+        let got = vrrds
+            .reading(RplOptions::direct())
+            .at(*rrn)
+            .records()
+            .await
+            .unwrap_or_else(|e| panic!("VRRDS RRN {rrn}: {e}"));
+        assert_eq!(
+            &got[0].data, note,
+            "VRRDS RRN {rrn}: the length it was written with"
+        );
     }
     // New appends go on after the last RBA, on the old backend again.
     let last = appended

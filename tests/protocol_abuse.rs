@@ -502,3 +502,67 @@ async fn answers_never_exceed_the_frame_the_client_accepts() {
     // The connection is whole: nothing too large ever reached it.
     vsam_client::ping(&small).await.unwrap();
 }
+
+/// Reads a RESULT for `id` and returns its status.
+fn expect_result(stream: &mut TcpStream, id: u32) -> vsam_protocol::Status {
+    match read_answer(stream) {
+        Some((got, Answer::Result { status, .. })) if got == id => status,
+        other => panic!("expected a RESULT for request {id}, got {other:?}"),
+    }
+}
+
+/// A value outside a field's defined set is the request's VSAM error (the
+/// message names the field), as undefined RPL option bits are; the
+/// connection goes on.
+#[test]
+fn values_outside_a_fields_set_are_the_requests_vsam_error() {
+    let mut stream = handshaken();
+    // DEFINE of "A" with organization 5.
+    let mut define = vec![0, 0, 0, 0x1F, 0x30, 0, 0, 0, 5, 0, 1, b'A', 5];
+    define.extend([
+        0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x50, 0, 0, 0, 0, 0, 0, 0, 0,
+    ]);
+    stream.write_all(&define).unwrap();
+    let status = expect_result(&mut stream, 5);
+    assert_eq!((status.r15, status.fdbk), (8, 0x68));
+    assert!(
+        status.message.contains("DEFINE") && status.message.contains("organization"),
+        "{}",
+        status.message
+    );
+    // OPEN of "A" with intent 3.
+    stream
+        .write_all(&[0, 0, 0, 0x0C, 0x10, 0, 0, 0, 6, 0, 1, b'A', 3, 0, 0, 1])
+        .unwrap();
+    let status = expect_result(&mut stream, 6);
+    assert_eq!((status.r15, status.fdbk), (8, 0xA0));
+    assert!(status.message.contains("intent"), "{}", status.message);
+    // OPEN of a dataset that exists, with the undefined access bit 0x80.
+    define_abuse_dataset();
+    let open = encode_frame(
+        7,
+        &Request::Open(Open {
+            dataset: "ABUSE.KSDS".into(),
+            intent: OpenIntent::Input,
+            access: 0x80,
+            strings: 1,
+        }),
+    );
+    stream.write_all(&open).unwrap();
+    let status = expect_result(&mut stream, 7);
+    assert_eq!((status.r15, status.fdbk), (8, 0xA0));
+    assert!(status.message.contains("0x80"), "{}", status.message);
+    stream.write_all(&encode_frame(8, &Request::Ping)).unwrap();
+    assert!(expect_result(&mut stream, 8).is_ok());
+}
+
+/// A frame whose length is below 5 loses the framing: fatal code 4, id 0.
+#[test]
+fn a_length_below_five_closes_the_connection_with_code_4() {
+    let mut stream = handshaken();
+    stream.write_all(&[0, 0, 0, 3, 0x02, 0, 0]).unwrap();
+    let message = expect_protocol_error(&mut stream, Some(0), protocol_error::MALFORMED, true);
+    assert!(message.contains("framing"), "{message}");
+    expect_closed(&mut stream);
+    ping_works();
+}

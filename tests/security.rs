@@ -305,8 +305,7 @@ level = "alter"
                 ca_file: Some(pki.stranger_cert.clone()),
                 ..Default::default()
             }),
-            token: None,
-            max_frame: None,
+            ..Default::default()
         },
     )
     .await;

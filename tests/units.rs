@@ -22,6 +22,22 @@ async fn sql_server(extra_server: &str) -> TestServer {
     .await
 }
 
+/// A server on SQLite with `limits` (lines of its `[server]` section),
+/// and its data directory.
+async fn sql_server_limited(limits: &str) -> (vsam_host::RunningServer, tempfile::TempDir) {
+    let data = tempfile::tempdir().unwrap();
+    let text = format!(
+        "[server]\nlisten = \"127.0.0.1:0\"\ndata_dir = \"{}\"\n{limits}\n[plugins.p]\npath = \"{SQL_WASM}\"\n[backends.b]\nplugin = \"p\"\ndatabase = \"sqlite:b.db\"\n[routing]\ndefault = \"b\"\n",
+        data.path().display()
+    );
+    let config =
+        vsam_host::config::Config::parse(&text, "<test>", std::path::Path::new(".")).unwrap();
+    let server = vsam_host::RunningServer::start_with(&config, Default::default())
+        .await
+        .unwrap();
+    (server, data)
+}
+
 async fn servers() -> Vec<(&'static str, TestServer)> {
     vec![
         ("sql", sql_server("").await),
@@ -278,16 +294,7 @@ async fn close_commits_and_a_dropped_connection_rolls_back() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_unit_larger_than_the_limit_is_refused_and_rolled_back() {
-    let data = tempfile::tempdir().unwrap();
-    let text = format!(
-        "[server]\nlisten = \"127.0.0.1:0\"\ndata_dir = \"{}\"\nmax_unit_records = 5\n[plugins.p]\npath = \"{SQL_WASM}\"\n[backends.b]\nplugin = \"p\"\ndatabase = \"sqlite:b.db\"\n[routing]\ndefault = \"b\"\n",
-        data.path().display()
-    );
-    let config =
-        vsam_host::config::Config::parse(&text, "<test>", std::path::Path::new(".")).unwrap();
-    let server = vsam_host::RunningServer::start_with(&config, Default::default())
-        .await
-        .unwrap();
+    let (server, _data) = sql_server_limited("max_unit_records = 5").await;
     let address = server.addr.to_string();
     let conn = Connection::connect(&address).await.unwrap();
     vsam_client::define(&conn, spec("UW.BIG")).await.unwrap();
@@ -623,4 +630,286 @@ async fn a_sync_open_cannot_change_what_its_own_unit_holds() {
     update(&plain, "0001-plain").await.unwrap();
     assert_eq!(all(&plain).await, strings(&["0001-plain", "0002-in unit"]));
     server.server.stop().await;
+}
+
+/// `server.units_memory_mb` bounds what the units of all connections hold
+/// together: a change that would pass it is refused with X'1C' and its
+/// unit rolled back, naming the setting; once another unit commits, the
+/// memory is free again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_units_of_all_connections_share_one_memory_limit() {
+    let (server, _data) = sql_server_limited("units_memory_mb = 1").await;
+    let address = server.addr.to_string();
+    let (first, second) = (
+        Connection::connect(&address).await.unwrap(),
+        Connection::connect(&address).await.unwrap(),
+    );
+    vsam_client::define(&first, vsam_tests::ksds("UW.WIDE", 4, 100_000, "ascii"))
+        .await
+        .unwrap();
+    let record = |n: u32| {
+        let mut record = format!("{n:04}").into_bytes();
+        record.resize(100_000, b'x');
+        record
+    };
+    let put = |ds: Dataset, n: u32| async move {
+        ds.put(0, RplOptions::direct(), 0, record(n))
+            .await
+            .map(drop)
+    };
+    let mine = open(&first, "UW.WIDE", true).await;
+    let theirs = open(&second, "UW.WIDE", true).await;
+    for n in 1..=6 {
+        put(mine.clone(), n).await.unwrap();
+    }
+    for n in 101..=104 {
+        put(theirs.clone(), n).await.unwrap();
+    }
+    let refused = put(theirs.clone(), 105).await.unwrap_err();
+    assert_eq!(code(&refused), (r15::LOGICAL, fdbk::NO_SPACE.0));
+    let message = &refused.vsam().unwrap().status.message;
+    assert!(
+        message.contains("units_memory_mb") && message.contains("rolled back"),
+        "{message}"
+    );
+    vsam_client::commit(&second).await.unwrap();
+    assert!(
+        matches!(theirs.read(b"0101").await, Err(e) if e.vsam().is_some_and(|v| v.status.fdbk == fdbk::NOT_FOUND.0)),
+        "the refused unit was rolled back whole"
+    );
+    vsam_client::commit(&first).await.unwrap();
+    for n in 201..=210 {
+        put(theirs.clone(), n).await.unwrap();
+    }
+    vsam_client::commit(&second).await.unwrap();
+    assert_eq!(mine.read(b"0210").await.unwrap().data, record(210));
+    assert_eq!(mine.read(b"0006").await.unwrap().data, record(6));
+    server.stop().await;
+}
+
+/// A client pinned to protocol 1.3 (as against a server below 1.4) sends
+/// a PUT CHAIN with UPD as GET UPD and PUT UPD record by record, with the
+/// same outcome: in order, stopping at the first that fails.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_update_chain_to_a_1_3_server_goes_record_by_record() {
+    let server = sql_server("").await;
+    let conn = Connection::connect(&server.address).await.unwrap();
+    vsam_client::define(&conn, spec("UW.OLD")).await.unwrap();
+    let ds = open(&conn, "UW.OLD", false).await;
+    for record in ["0001-old", "0002-old", "0003-old"] {
+        insert(&ds, record).await.unwrap();
+    }
+    let options = vsam_client::ConnectOptions {
+        minor: Some(3),
+        ..Default::default()
+    };
+    let older = Connection::connect_with(&server.address, &options)
+        .await
+        .unwrap();
+    assert_eq!(older.welcome().minor, 3);
+    let old_ds = open(&older, "UW.OLD", false).await;
+    let chain = ["0001-new", "0009-new", "0002-new"]
+        .iter()
+        .map(|record| vsam_client::ChainedRecord {
+            address: 0,
+            record: record.as_bytes().to_vec(),
+        })
+        .collect();
+    let outcome = old_ds
+        .put_chain(1, RplOptions::direct().update(), chain)
+        .await
+        .unwrap();
+    assert_eq!(outcome.written.len(), 1);
+    assert_eq!(
+        outcome.failure.map(|f| f.status.fdbk),
+        Some(fdbk::NOT_FOUND.0)
+    );
+    assert_eq!(
+        all(&ds).await,
+        strings(&["0001-new", "0002-old", "0003-old"])
+    );
+    server.server.stop().await;
+}
+
+/// Key, name (a NONUNIQUEKEY alternate key), id (a UNIQUEKEY one).
+fn customer(key: &str, name: &str, id: &str) -> String {
+    format!("{key}{name:<5}{id:<4}-DATA")
+}
+
+/// The base keys of every record through a path, in alternate-key order.
+async fn through(path: &Dataset) -> Vec<String> {
+    let low = vec![0u8; path.spec().key_length as usize];
+    match path
+        .point(0, RplOptions::direct().greater_or_equal(), &low, 0, 0)
+        .await
+    {
+        Err(e) if e.is_end_of_data() || e.vsam().is_some_and(|v| v.fdbk() == fdbk::NOT_FOUND) => {
+            return Vec::new();
+        }
+        other => other.unwrap(),
+    }
+    let mut keys = Vec::new();
+    loop {
+        match path.reading(RplOptions::sequential()).record().await {
+            Ok(record) => keys.push(String::from_utf8_lossy(&record.data[..4]).to_string()),
+            Err(e) if e.is_end_of_data() => return keys,
+            Err(e) => panic!("{e}"),
+        }
+    }
+}
+
+/// A base over alternate indexes by name and by id (both upgraded), with
+/// a path over each.
+async fn define_customers(conn: &Connection) {
+    vsam_client::define(conn, spec("AIXU.BASE")).await.unwrap();
+    for (aix, path, offset, length, unique) in [
+        ("AIXU.NAME", "AIXU.NAMES", 4, 5, false),
+        ("AIXU.ID", "AIXU.IDS", 9, 4, true),
+    ] {
+        let aix_spec = vsam_client::AixSpec {
+            name: aix.into(),
+            base: "AIXU.BASE".into(),
+            key_offset: offset,
+            key_length: length,
+            unique,
+            upgrade: true,
+        };
+        vsam_client::define_aix(conn, aix_spec).await.unwrap();
+        let path_spec = vsam_client::PathSpec {
+            name: path.into(),
+            aix: aix.into(),
+        };
+        vsam_client::define_path(conn, path_spec).await.unwrap();
+    }
+}
+
+/// The changes of one unit: a duplicate name (reported R15=0 X'08'), a
+/// record giving up its id to a record inserted after it, ids held by a
+/// committed record and by the unit's own refused at the PUT, an erase.
+async fn change_customers(ds: &Dataset) {
+    let (_, status) = ds
+        .put_with_status(
+            0,
+            RplOptions::direct(),
+            0,
+            customer("K004", "SMITH", "A4").into_bytes(),
+        )
+        .await
+        .unwrap();
+    assert_eq!((status.r15, status.fdbk), (0, fdbk::DUPLICATE_KEY.0));
+    update(ds, &customer("K001", "BROWN", "A9")).await.unwrap();
+    insert(ds, &customer("K005", "ADAMS", "A1")).await.unwrap();
+    for (taken, by) in [("A3", "a committed record"), ("A9", "the unit's K001")] {
+        let refused = insert(ds, &customer("K006", "OTHER", taken))
+            .await
+            .expect_err(by);
+        assert_eq!(
+            code(&refused),
+            (r15::LOGICAL, fdbk::DUPLICATE_KEY.0),
+            "{by}"
+        );
+        let message = &refused.vsam().unwrap().status.message;
+        assert!(message.contains("AIXU.ID"), "{message}");
+    }
+    erase(ds, "K002").await.unwrap();
+}
+
+/// A unit's changes to a base reach its alternate indexes at the commit
+/// and not before (other connections read the committed indexes through
+/// the paths), ROLLBACK leaves the indexes as they were, the unique keys
+/// are checked at the PUT against what the unit sees and again at the
+/// commit, and a path cannot join a unit.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn alternate_indexes_change_with_their_base_at_the_commit() {
+    for (label, server) in servers().await {
+        let conn = Connection::connect(&server.address).await.unwrap();
+        let other = Connection::connect(&server.address).await.unwrap();
+        define_customers(&conn).await;
+        let ds = open(&conn, "AIXU.BASE", true).await;
+        for (key, name, id) in [("K001", "SMITH", "A1"), ("K002", "JONES", "A2")] {
+            insert(&ds, &customer(key, name, id)).await.unwrap();
+        }
+        insert(&ds, &customer("K003", "SMITH", "A3")).await.unwrap();
+        vsam_client::commit(&conn).await.unwrap();
+        let names = Dataset::open(&other, "AIXU.NAMES", OpenIntent::Input, 2)
+            .await
+            .unwrap();
+        let ids = Dataset::open(&other, "AIXU.IDS", OpenIntent::Input, 2)
+            .await
+            .unwrap();
+        let committed_names = strings(&["K002", "K001", "K003"]);
+        let committed_ids = strings(&["K001", "K002", "K003"]);
+        assert_eq!(through(&names).await, committed_names, "{label}");
+
+        change_customers(&ds).await;
+        assert_eq!(
+            through(&names).await,
+            committed_names,
+            "{label}: before the commit"
+        );
+        assert_eq!(
+            through(&ids).await,
+            committed_ids,
+            "{label}: before the commit"
+        );
+        vsam_client::rollback(&conn).await.unwrap();
+        assert_eq!(
+            through(&names).await,
+            committed_names,
+            "{label}: rolled back"
+        );
+        assert_eq!(through(&ids).await, committed_ids, "{label}: rolled back");
+
+        change_customers(&ds).await;
+        vsam_client::commit(&conn).await.unwrap();
+        assert_eq!(
+            through(&names).await,
+            strings(&["K005", "K001", "K003", "K004"]),
+            "{label}: ADAMS, BROWN, then the SMITHs in the order stored"
+        );
+        assert_eq!(
+            through(&ids).await,
+            strings(&["K005", "K003", "K004", "K001"]),
+            "{label}: A1 went from K001 to K005, K001 has A9"
+        );
+
+        // A unique key another connection stores between the PUT and the
+        // COMMIT refuses the COMMIT, and the unit is rolled back.
+        insert(&ds, &customer("K007", "CLARK", "B1")).await.unwrap();
+        let sync = open(&other, "AIXU.BASE", false).await;
+        insert(&sync, &customer("K008", "DAVIS", "B1"))
+            .await
+            .unwrap();
+        let refused = vsam_client::commit(&conn).await.expect_err("B1 is taken");
+        assert_eq!(
+            code(&refused),
+            (r15::LOGICAL, fdbk::DUPLICATE_KEY.0),
+            "{label}"
+        );
+        let message = &refused.vsam().unwrap().status.message;
+        assert!(
+            message.contains("AIXU.ID") && message.contains("rolled back"),
+            "{message}"
+        );
+        assert!(
+            !all(&ds)
+                .await
+                .iter()
+                .any(|record| record.starts_with("K007")),
+            "{label}: the refused unit is not stored"
+        );
+        assert_eq!(
+            through(&ids).await,
+            strings(&["K005", "K003", "K004", "K001", "K008"]),
+            "{label}"
+        );
+
+        let refused =
+            Dataset::open_with_access(&other, "AIXU.NAMES", OpenIntent::Input, access::COMMIT, 1)
+                .await
+                .err()
+                .expect("a path is not opened in commit durability");
+        assert_eq!(code(&refused), (r15::LOGICAL, 0xA0), "{label}");
+        server.server.stop().await;
+    }
 }

@@ -22,18 +22,21 @@ fn missing(error: &ClientError) -> bool {
         .is_some_and(|e| e.status.r15 == 8 && e.status.fdbk == fdbk::NOT_FOUND)
 }
 
-/// Defines the dataset (from `spec`) if it is missing, then every
+/// Defines the dataset (from `spec`) if it is missing and `define_base`
+/// (else a missing dataset is left for the OPEN to answer), then every
 /// alternate index and path that is missing, each built from the records.
 pub fn ensure(
     link: &mut Link,
     connection: &Connection,
     spec: DatasetSpec,
     alternates: &[KeyDef],
+    define_base: bool,
 ) -> Result<(), Failure> {
     let connection = connection.clone();
     link.run(async move {
         let base = spec.name.clone();
         match vsam_client::info(&connection, &base).await {
+            Err(e) if missing(&e) && !define_base => return Ok(()),
             Err(e) if missing(&e) => {
                 vsam_client::define(&connection, spec).await?;
             }

@@ -1,11 +1,14 @@
 //! Which COBOL files go to vsamrd: the bridge's configuration.
 //!
 //! A file is named by its ASSIGN name. It is mapped to a dataset by a TOML
-//! file (`VSAMFH_CONFIG`) or by an environment variable
-//! `VSAMFH_FILE_<NAME>=<DATASET>` (the name upper-cased, every character
-//! other than a letter or digit made `_`). Files not mapped go on to
-//! GnuCOBOL's own file handler.
+//! file (`VSAMFH_CONFIG`: `[files.NAME]`, or `[[map]]` rules) or by
+//! environment variables (`VSAMFH_FILE_<NAME>=<DATASET>`, the name
+//! upper-cased, every character other than a letter or digit made `_`;
+//! `VSAMFH_MAP` rules). A file's own mapping comes first, then the rules
+//! in order, `VSAMFH_MAP`'s before the file's (see `rules`). Files not
+//! mapped go on to GnuCOBOL's own file handler.
 
+use crate::rules::{self, MapRule};
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -15,8 +18,12 @@ use vsam_client::{ConnectOptions, TlsOptions};
 pub const DEFAULT_SERVER: &str = "127.0.0.1:2387";
 /// Seconds a request may take before the file gets status 30.
 pub const DEFAULT_TIMEOUT_SECS: u64 = 60;
-/// Records one READ NEXT fetches ahead unless configured.
-pub const DEFAULT_READ_AHEAD: u32 = 256;
+/// Records one READ NEXT fetches ahead unless configured (fewer for long
+/// records: see [`READ_AHEAD_BYTES`]).
+pub const DEFAULT_READ_AHEAD: u32 = 1024;
+/// Bytes of records one READ NEXT fetches ahead, at most: files of long
+/// records read fewer at a time.
+pub const READ_AHEAD_BYTES: usize = 4 << 20;
 
 /// The bridge's settings.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
@@ -69,6 +76,21 @@ pub struct Config {
     /// Mapped files by ASSIGN name.
     #[serde(default)]
     pub files: BTreeMap<String, FileMapping>,
+    /// Rules mapping many files at once, first match wins.
+    #[serde(default)]
+    pub map: Vec<MapRule>,
+    /// Print, at each OPEN, how the file was mapped (`VSAMFH_EXPLAIN`).
+    #[serde(default)]
+    pub explain: bool,
+}
+
+/// How a file found its dataset, for `VSAMFH_EXPLAIN` and `vsamfh-map`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MappedBy {
+    /// Its own mapping (`[files.NAME]`, `VSAMFH_FILE_<NAME>`).
+    Own,
+    /// A rule, described.
+    Rule(String),
 }
 
 /// Where one COBOL file's records live.
@@ -121,6 +143,8 @@ impl Default for Config {
             durability: default_durability(),
             checkpoint_records: 0,
             files: BTreeMap::new(),
+            map: Vec::new(),
+            explain: false,
         }
     }
 }
@@ -218,6 +242,17 @@ impl Config {
             .get("VSAMFH_DEFINE")
             .is_some_and(|v| v == "1" || v.eq_ignore_ascii_case("yes"));
         let backend = vars.get("VSAMFH_BACKEND").cloned().unwrap_or_default();
+        for rule in &config.map {
+            rule.check().map_err(|e| format!("VSAMFH_CONFIG: {e}"))?;
+        }
+        if let Some(text) = vars.get("VSAMFH_MAP") {
+            let mut rules = rules::from_env(text, define, &backend)?;
+            rules.append(&mut config.map);
+            config.map = rules;
+        }
+        if let Some(explain) = vars.get("VSAMFH_EXPLAIN") {
+            config.explain = explain == "1" || explain.eq_ignore_ascii_case("yes");
+        }
         for (var, dataset) in vars {
             if let Some(name) = var.strip_prefix("VSAMFH_FILE_") {
                 config.files.insert(
@@ -262,9 +297,39 @@ impl Config {
         self.durability == "commit"
     }
 
-    /// The mapping of a file by its ASSIGN name, if it has one.
-    pub fn mapping(&self, assign: &str) -> Option<&FileMapping> {
-        self.files.get(&env_name(assign))
+    /// The mapping of a file by its ASSIGN name, if it has one, and what
+    /// gave it; `Err` when a rule matches but makes no valid dataset name.
+    /// `env` is the program's environment (a rule over paths resolves the
+    /// name as GnuCOBOL does).
+    pub fn mapping(
+        &self,
+        assign: &str,
+        env: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<Option<(FileMapping, MappedBy)>, String> {
+        if let Some(own) = self.files.get(&env_name(assign)) {
+            return Ok(Some((own.clone(), MappedBy::Own)));
+        }
+        if self.map.is_empty() {
+            return Ok(None);
+        }
+        let path = rules::resolve::resolve(assign, env);
+        for rule in &self.map {
+            if let Some(dataset) = rule.apply(assign.trim(), &path) {
+                let dataset = dataset.map_err(|problem| {
+                    format!(
+                        "file {assign} ({path}): {problem}; map this file on its own ([files.\"{assign}\"], or VSAMFH_FILE_{}), or change the rule",
+                        env_name(assign)
+                    )
+                })?;
+                let mapping = FileMapping {
+                    dataset,
+                    define: rule.define,
+                    backend: rule.backend.clone(),
+                };
+                return Ok(Some((mapping, MappedBy::Rule(rule.describe()))));
+            }
+        }
+        Ok(None)
     }
 }
 
@@ -310,17 +375,18 @@ mod tests {
         assert_eq!(config.server, "db1:2387");
         assert_eq!(config.timeout_secs, 5);
         assert_eq!(config.read_ahead, 1);
-        let cust = config.mapping("CUST-FILE").unwrap();
+        let none = |_: &str| None;
+        let (cust, _) = config.mapping("CUST-FILE", &none).unwrap().unwrap();
         assert_eq!(
             (cust.dataset.as_str(), cust.define, cust.backend.as_str()),
             ("PROD.CUST", true, "pg")
         );
-        let orders = config.mapping("orders").unwrap();
+        let (orders, _) = config.mapping("orders", &none).unwrap().unwrap();
         assert_eq!(
             (orders.dataset.as_str(), orders.define),
             ("PROD.ORDERS", false)
         );
-        assert!(config.mapping("OTHER").is_none());
+        assert!(config.mapping("OTHER", &none).unwrap().is_none());
     }
 
     #[test]
@@ -355,5 +421,49 @@ mod tests {
         .unwrap();
         assert!(config.units());
         assert_eq!(config.checkpoint_records, 1000);
+    }
+
+    /// A file's own mapping wins over rules; `VSAMFH_MAP`'s rules come
+    /// before the file's; a rule over paths sees the path GnuCOBOL opens;
+    /// a rule that makes no valid name refuses the file.
+    #[test]
+    fn rules_map_files_after_their_own_mappings() {
+        let text = "[[map]]\nassign = \"data/*.dat\"\ndataset = \"FILE.{stem}\"\n[[map]]\npath = \"/srv/**\"\ndataset = \"SRV.{stem}\"\ndefine = true\n";
+        let config = Config::from_parts(
+            Some(text),
+            &vars(&[
+                ("VSAMFH_MAP", "data/c*.dat=ENV.{stem}"),
+                ("VSAMFH_FILE_DATA_OWN_DAT", "OWN.FILE"),
+            ]),
+        )
+        .unwrap();
+        let env = |name: &str| (name == "DD_CUSTFILE").then(|| "/srv/app/cust.dat".to_string());
+        let dataset = |assign: &str| {
+            config
+                .mapping(assign, &env)
+                .map(|found| found.map(|(mapping, _)| (mapping.dataset, mapping.define)))
+        };
+        assert_eq!(
+            dataset("data/own.dat"),
+            Ok(Some(("OWN.FILE".into(), false)))
+        );
+        assert_eq!(
+            dataset("data/cust.dat"),
+            Ok(Some(("ENV.CUST".into(), false)))
+        );
+        assert_eq!(
+            dataset("data/parts.dat"),
+            Ok(Some(("FILE.PARTS".into(), false)))
+        );
+        assert_eq!(dataset("CUSTFILE"), Ok(Some(("SRV.CUST".into(), true))));
+        assert_eq!(dataset("OTHER"), Ok(None));
+        let refused = dataset("data/customers.dat").unwrap_err();
+        assert!(
+            refused.contains("\"ENV.CUSTOMERS\"")
+                && refused.contains("VSAMFH_FILE_DATA_CUSTOMERS_DAT"),
+            "the first rule that matches decides: {refused}"
+        );
+        let wrong = Config::from_parts(Some("[[map]]\ndataset = \"X\"\n"), &vars(&[]));
+        assert!(wrong.unwrap_err().contains("assign"));
     }
 }

@@ -2,6 +2,20 @@
 //! external file handler: 216 bytes, numbers big-endian, and pointers to
 //! the record area, the file name and the key definition block.
 
+/// The option of a CLOSE (libcob's `COB_CLOSE_*`, which its EXTFH glue
+/// passes in the FCD's `opt` field).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CloseOption {
+    /// CLOSE.
+    Normal,
+    /// CLOSE WITH LOCK: the file may not be opened again in this run.
+    Lock,
+    /// CLOSE WITH NO REWIND.
+    NoRewind,
+    /// CLOSE REEL or UNIT (FOR REMOVAL): the file stays open.
+    Unit,
+}
+
 /// File organization (`fileOrg`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FileOrg {
@@ -40,6 +54,29 @@ pub mod open_mode {
     pub const CLOSED: u8 = 0x80;
 }
 
+/// The file's LOCK MODE, from `lockMode` (GnuCOBOL 3.1 sets 0x02 for
+/// AUTOMATIC and 0x01 for EXCLUSIVE; MANUAL and no clause are 0).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LockMode {
+    /// Records are locked only by READ ... WITH LOCK.
+    Manual,
+    /// Every READ of a file open I-O locks its record.
+    Automatic,
+    /// As AUTOMATIC for records (the file itself is not locked).
+    Exclusive,
+}
+
+/// What a READ asks of record locks (GnuCOBOL's `COB_READ_*` options).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReadLock {
+    /// No phrase: as the file's LOCK MODE says.
+    Default,
+    /// WITH LOCK or WITH KEPT LOCK.
+    Lock,
+    /// WITH NO LOCK (or IGNORING LOCK).
+    NoLock,
+}
+
 /// One key of an INDEXED file, from the key definition block.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct KeyDef {
@@ -56,6 +93,9 @@ const FILE_ORG: usize = 5;
 const ACCESS_FLAGS: usize = 6;
 const OPEN_MODE: usize = 7;
 const OTHER_FLAGS: usize = 21;
+const LOCK_MODE: usize = 28;
+/// `opt`: GnuCOBOL stores a READ's options here (`COB_READ_*`).
+const OPTIONS: usize = 84;
 const FNAME_LEN: usize = 54;
 const REF_KEY: usize = 60;
 const EFF_KEY_LEN: usize = 66;
@@ -149,6 +189,42 @@ impl Fcd {
     /// Records the open mode (a handler sets it on OPEN and CLOSE).
     pub fn set_open_mode(&mut self, mode: u8) {
         self.set_byte(OPEN_MODE, mode);
+    }
+
+    /// LOCK MODE.
+    pub fn lock_mode(&self) -> LockMode {
+        match self.byte(LOCK_MODE) & 0x07 {
+            m if m & 0x01 != 0 => LockMode::Exclusive,
+            m if m & 0x02 != 0 => LockMode::Automatic,
+            _ => LockMode::Manual,
+        }
+    }
+
+    /// The option of the CLOSE being run (meaningful on CLOSE only).
+    pub fn close_option(&self) -> CloseOption {
+        match self.u32_at(OPTIONS) {
+            1 => CloseOption::Lock,
+            2 => CloseOption::NoRewind,
+            3 | 4 => CloseOption::Unit,
+            _ => CloseOption::Normal,
+        }
+    }
+
+    /// The lock phrase of the READ being run (meaningful on READ only: the
+    /// field keeps the last statement's options).
+    pub fn read_lock(&self) -> ReadLock {
+        const LOCK: u32 = 0x10;
+        const NO_LOCK: u32 = 0x20;
+        const KEPT_LOCK: u32 = 0x40;
+        const IGNORE_LOCK: u32 = 0x100;
+        let options = self.u32_at(OPTIONS);
+        if options & (NO_LOCK | IGNORE_LOCK) != 0 {
+            ReadLock::NoLock
+        } else if options & (LOCK | KEPT_LOCK) != 0 {
+            ReadLock::Lock
+        } else {
+            ReadLock::Default
+        }
     }
 
     /// SELECT OPTIONAL.
@@ -250,5 +326,38 @@ impl Fcd {
             }
             Ok(keys)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The bytes GnuCOBOL 3.1.2 passed for each lock clause and phrase
+    /// (measured with a handler that printed `lockMode` and `opt`).
+    #[test]
+    fn lock_clauses_and_phrases_read_as_gnucobol_sets_them() {
+        let mut bytes = [0u8; 216];
+        let mut with = |lock_mode: u8, options: u32| {
+            bytes[LOCK_MODE] = lock_mode;
+            bytes[OPTIONS..OPTIONS + 4].copy_from_slice(&options.to_be_bytes());
+            // SAFETY: a whole FCD3's bytes; no pointer field is read.
+            let fcd = unsafe { Fcd::new(bytes.as_mut_ptr()) };
+            (fcd.lock_mode(), fcd.read_lock())
+        };
+        assert_eq!(with(0x00, 0x10), (LockMode::Manual, ReadLock::Lock));
+        assert_eq!(with(0x00, 0x20), (LockMode::Manual, ReadLock::NoLock));
+        assert_eq!(
+            with(0x00, 0x50),
+            (LockMode::Manual, ReadLock::Lock),
+            "KEPT LOCK"
+        );
+        assert_eq!(
+            with(0x00, 0x11),
+            (LockMode::Manual, ReadLock::Lock),
+            "NEXT WITH LOCK"
+        );
+        assert_eq!(with(0x02, 0x00), (LockMode::Automatic, ReadLock::Default));
+        assert_eq!(with(0x01, 0x00), (LockMode::Exclusive, ReadLock::Default));
     }
 }

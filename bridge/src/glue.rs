@@ -11,10 +11,12 @@
 //! the RECORD VARYING ... DEPENDING ON item and the RELATIVE KEY the way
 //! GnuCOBOL's own handler would.
 //!
-//! The COMMIT and ROLLBACK statements do not reach a file handler at all:
-//! the runtime runs them itself (`cob_commit`, `cob_rollback`). The bridge
-//! defines those two as well: each ends the program's unit of work on
-//! vsamrd, then calls the runtime's own for the files it keeps.
+//! The COMMIT, ROLLBACK and UNLOCK statements do not reach a file handler
+//! at all: the runtime runs them itself (`cob_commit`, `cob_rollback`,
+//! `cob_unlock_file`). The bridge defines those as well: COMMIT and
+//! ROLLBACK end the program's unit of work on vsamrd (and release the
+//! records READs locked), then call the runtime's own for the files it
+//! keeps; UNLOCK releases the record a READ locked.
 //!
 //! This works when `libvsamextfh.so` comes before `libcob` in the program's
 //! library order: link it with `cobc ... -Q "-L<dir> -lvsamextfh"` (as the
@@ -98,11 +100,61 @@ fn ours(callfh: Handler) -> bool {
     callfh as usize == crate::vsamextfh as *const () as usize
 }
 
-/// Puts what the bridge returned into the program's file structure.
+/// The head of libcob's `cob_field_attr`.
+#[repr(C)]
+struct CobFieldAttr {
+    kind: u16,
+    digits: u16,
+}
+
+/// libcob's numeric field types with a digit count (DISPLAY, BINARY,
+/// PACKED).
+const NUMERIC_WITH_DIGITS: [u16; 3] = [0x10, 0x11, 0x12];
+
+/// The largest number a numeric field holds by its digits (`None`: no
+/// such limit known).
 ///
 /// # Safety
-/// `f` is the runtime's `cob_file` of the statement just run.
-unsafe fn put_back(f: *mut CobFile) {
+/// `field` is a live libcob field.
+unsafe fn largest(field: *const CobField) -> Option<u64> {
+    // SAFETY: the caller's live field; its attribute checked for null.
+    let attr = unsafe { (*field).attr as *const CobFieldAttr };
+    if attr.is_null() {
+        return None;
+    }
+    // SAFETY: as above.
+    let (kind, digits) = unsafe { ((*attr).kind, (*attr).digits) };
+    (NUMERIC_WITH_DIGITS.contains(&kind) && (1..19).contains(&digits))
+        .then(|| 10u64.pow(u32::from(digits)) - 1)
+}
+
+/// Sets a FILE STATUS in the file and in the statement's status field.
+///
+/// # Safety
+/// `file` is libcob's live file structure, `fnstatus` the statement's
+/// status field or null.
+unsafe fn set_status(file: &CobFile, fnstatus: *mut CobField, status: [u8; 2]) {
+    // SAFETY: the runtime's status areas, two bytes or more, null checked.
+    unsafe {
+        if !file.file_status.is_null() {
+            std::ptr::copy_nonoverlapping(status.as_ptr(), file.file_status, 2);
+        }
+        if !fnstatus.is_null() && !(*fnstatus).data.is_null() && (*fnstatus).size >= 2 {
+            std::ptr::copy_nonoverlapping(status.as_ptr(), (*fnstatus).data, 2);
+        }
+    }
+}
+
+/// Puts what the bridge returned into the program's file structure. After
+/// a sequential READ (`sequential_read`), a relative record number too
+/// large for the RELATIVE KEY item answers 14, as GnuCOBOL's own handler
+/// does: the item gets the number cut to its digits, and the next READ
+/// NEXT reads the same record again.
+///
+/// # Safety
+/// `f` is the runtime's `cob_file` of the statement just run, `fnstatus`
+/// its status field or null.
+unsafe fn put_back(f: *mut CobFile, fnstatus: *mut CobField, sequential_read: bool) {
     if f.is_null() {
         return;
     }
@@ -128,7 +180,12 @@ unsafe fn put_back(f: *mut CobFile) {
             && !file.keys.is_null()
             && !(*file.keys).field.is_null()
         {
-            set_int((*file.keys).field, rrn as c_int);
+            let field = (*file.keys).field;
+            set_int(field, rrn as c_int);
+            if sequential_read && largest(field).is_some_and(|most| rrn > most) {
+                set_status(file, fnstatus, *b"14");
+                crate::step_back((*file.record).data as usize);
+            }
         }
     }
 }
@@ -153,7 +210,7 @@ pub unsafe extern "C" fn cob_extfh_read(
     }
     if ours(callfh) {
         // SAFETY: `f` is the runtime's file structure.
-        unsafe { put_back(f) };
+        unsafe { put_back(f, fnstatus, false) };
     }
 }
 
@@ -176,7 +233,7 @@ pub unsafe extern "C" fn cob_extfh_read_next(
     }
     if ours(callfh) {
         // SAFETY: as `cob_extfh_read`.
-        unsafe { put_back(f) };
+        unsafe { put_back(f, fnstatus, true) };
     }
 }
 
@@ -202,7 +259,66 @@ pub unsafe extern "C" fn cob_extfh_write(
     }
     if ours(callfh) {
         // SAFETY: as `cob_extfh_read`.
-        unsafe { put_back(f) };
+        unsafe { put_back(f, fnstatus, false) };
+    }
+}
+
+type RewriteFn = unsafe extern "C" fn(Handler, *mut CobFile, *mut CobField, c_int, *mut CobField);
+type GetIntFn = unsafe extern "C" fn(*mut CobField) -> c_int;
+
+fn get_int() -> Option<GetIntFn> {
+    static CELL: OnceLock<usize> = OnceLock::new();
+    let address = *CELL.get_or_init(|| {
+        // SAFETY: as `next`.
+        unsafe { libc::dlsym(libc::RTLD_DEFAULT, c"cob_get_int".as_ptr()) as usize }
+    });
+    // SAFETY: libcob's `int cob_get_int (cob_field *)`.
+    (address != 0).then(|| unsafe { std::mem::transmute::<usize, GetIntFn>(address) })
+}
+
+/// libcob's REWRITE glue, given the record at the length its RECORD
+/// VARYING ... DEPENDING ON item says, as libcob's WRITE glue does (its
+/// REWRITE glue passes the FD's largest size), for a file the bridge
+/// serves: a REWRITE that changes a sequential record's length answers 44,
+/// and an indexed or relative record takes its new length.
+///
+/// # Safety
+/// Called by a GnuCOBOL program with the runtime's own arguments.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn cob_extfh_rewrite(
+    callfh: Handler,
+    f: *mut CobFile,
+    rec: *mut CobField,
+    opt: c_int,
+    fnstatus: *mut CobField,
+) {
+    static CELL: OnceLock<usize> = OnceLock::new();
+    INTERPOSED.store(true, Ordering::Relaxed);
+    let Some(rewrite) = next::<RewriteFn>(c"cob_extfh_rewrite", &CELL) else {
+        return;
+    };
+    let mut sized: CobField;
+    let mut record = rec;
+    // SAFETY: the runtime's live file structure and record field, checked
+    // for null; the sized copy points at the same record area.
+    unsafe {
+        if ours(callfh)
+            && !f.is_null()
+            && !rec.is_null()
+            && !(*f).variable_record.is_null()
+            && let Some(get_int) = get_int()
+        {
+            let length = usize::try_from(get_int((*f).variable_record)).unwrap_or(0);
+            if length < (*rec).size {
+                sized = CobField {
+                    size: length,
+                    data: (*rec).data,
+                    attr: (*rec).attr,
+                };
+                record = &mut sized;
+            }
+        }
+        rewrite(callfh, f, record, opt, fnstatus);
     }
 }
 
@@ -229,5 +345,32 @@ pub extern "C" fn cob_rollback() {
     if let Some(rollback) = next::<StatementFn>(c"cob_rollback", &CELL) {
         // SAFETY: libcob's `void cob_rollback (void)`.
         unsafe { rollback() };
+    }
+}
+
+type UnlockFn = unsafe extern "C" fn(*mut CobFile, *mut CobField);
+
+/// The UNLOCK statement, which the runtime runs itself (`cob_unlock_file`)
+/// without calling a file handler: for a file the bridge serves, the record
+/// a READ locked is released on vsamrd and the statement's status set as
+/// the runtime's own would (00); other files go to the runtime.
+///
+/// # Safety
+/// Called by libcob with its `cob_file` of the statement and the FILE
+/// STATUS field (or null).
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn cob_unlock_file(f: *mut CobFile, fnstatus: *mut CobField) {
+    static CELL: OnceLock<usize> = OnceLock::new();
+    // SAFETY: `f` is libcob's cob_file, whose head `CobFile` mirrors.
+    let record =
+        unsafe { (!f.is_null() && !(*f).record.is_null()).then(|| (*(*f).record).data as usize) };
+    if let Some(status) = record.and_then(crate::unlock_file) {
+        // SAFETY: as above.
+        unsafe { set_status(&*f, fnstatus, status) };
+        return;
+    }
+    if let Some(unlock) = next::<UnlockFn>(c"cob_unlock_file", &CELL) {
+        // SAFETY: libcob's `void cob_unlock_file (cob_file *, cob_field *)`.
+        unsafe { unlock(f, fnstatus) };
     }
 }

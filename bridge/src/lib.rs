@@ -19,6 +19,7 @@ pub mod file;
 pub mod glue;
 pub mod link;
 pub mod position;
+pub mod rules;
 pub mod status;
 
 use config::Config;
@@ -35,11 +36,14 @@ use std::time::Duration;
 struct Bridge {
     config: Result<Config, String>,
     link: Option<Link>,
-    files: HashMap<(usize, String), MappedFile>,
+    files: HashMap<FileId, MappedFile>,
     /// Changes in the unit of work since its last commit point, for the
     /// checkpoints of `commit` durability.
     unit_changes: u32,
 }
+
+/// A mapped file's identity: its record area and ASSIGN name.
+type FileId = (usize, String);
 
 static BRIDGE: Mutex<Option<Bridge>> = Mutex::new(None);
 
@@ -53,6 +57,62 @@ pub fn take_delivery(record_address: usize) -> Option<glue::Delivery> {
         .iter_mut()
         .find(|((address, _), _)| *address == record_address)
         .and_then(|(_, file)| file.take_delivery())
+}
+
+/// Takes back the record the mapped file whose record area is at
+/// `record_address` just read sequentially, whose relative record number
+/// its RELATIVE KEY cannot hold (status 14): the next READ NEXT reads it
+/// again.
+pub fn step_back(record_address: usize) {
+    let mut guard = BRIDGE.lock().unwrap_or_else(|p| p.into_inner());
+    if let Some(bridge) = guard.as_mut()
+        && let Some((_, file)) = bridge
+            .files
+            .iter_mut()
+            .find(|((address, _), _)| *address == record_address)
+    {
+        file.step_back();
+    }
+}
+
+/// How a file is mapped, in one line (`VSAMFH_EXPLAIN`, `vsamfh-map`).
+pub fn explain(assign: &str, mapping: Option<(&config::FileMapping, &config::MappedBy)>) -> String {
+    let path = rules::resolve::resolve(assign, &|name| std::env::var(name).ok());
+    match mapping {
+        None => format!("file {assign}: not mapped, GnuCOBOL's own handler opens {path}"),
+        Some((mapping, by)) => {
+            let by = match by {
+                config::MappedBy::Own => "its own mapping".to_string(),
+                config::MappedBy::Rule(rule) => format!("the map rule {rule}"),
+            };
+            let define = if mapping.define {
+                ", defined if missing"
+            } else {
+                ""
+            };
+            format!(
+                "file {assign} ({path}): dataset {} by {by}{define}",
+                mapping.dataset
+            )
+        }
+    }
+}
+
+/// The UNLOCK statement of the mapped file whose record area is at
+/// `record_address`: GnuCOBOL runs it without calling the file handler
+/// (`cob_unlock_file`), so [`glue`] catches it here. Its status, or `None`
+/// if the file is not the bridge's.
+pub fn unlock_file(record_address: usize) -> Option<status::FileStatus> {
+    let mut guard = BRIDGE.lock().unwrap_or_else(|p| p.into_inner());
+    let bridge = guard.as_mut()?;
+    let (_, file) = bridge
+        .files
+        .iter_mut()
+        .find(|((address, _), _)| *address == record_address)?;
+    Some(match &mut bridge.link {
+        Some(link) => file.unlock(link),
+        None => status::OK,
+    })
 }
 
 /// The COMMIT (`commit` true) or ROLLBACK statement: GnuCOBOL runs them
@@ -121,6 +181,7 @@ fn builtin() -> Option<Handler> {
 }
 
 /// Statement kinds by opcode.
+#[derive(Clone, Copy, PartialEq, Eq)]
 enum Statement {
     Open(u8),
     Close,
@@ -162,6 +223,38 @@ fn statement(code: u16) -> Statement {
     }
 }
 
+/// Sends what other files mapped to the same dataset as the file `id`
+/// gathered, so that its statement sees their changes; the status of a
+/// change the server refused, which the statement ends with instead.
+fn settle_others(
+    files: &mut HashMap<FileId, MappedFile>,
+    id: &FileId,
+    link: &mut Link,
+) -> Option<status::FileStatus> {
+    let dataset = files.get(id)?.dataset_name().to_owned();
+    let mut refused = None;
+    for (other, file) in files.iter_mut() {
+        if other == id || !file.has_deferred() || file.dataset_name() != dataset {
+            continue;
+        }
+        refused = refused.or(refusal(file.send_deferred(link)));
+    }
+    refused
+}
+
+/// The status sending gathered changes ended with, unless OK (a problem
+/// is said on stderr).
+fn refusal(sent: Outcome) -> Option<status::FileStatus> {
+    match sent {
+        Ok(status::OK) => None,
+        Ok(status) => Some(status),
+        Err(problem) => {
+            eprintln!("vsamextfh: {}", problem.message);
+            Some(problem.status)
+        }
+    }
+}
+
 impl Bridge {
     fn new() -> Self {
         Self {
@@ -182,19 +275,21 @@ impl Bridge {
         let mut refused = None;
         for file in self.files.values_mut() {
             match (commit, &mut self.link) {
-                (true, Some(link)) => match file.send_deferred(link) {
-                    Ok(status::OK) => {}
-                    Ok(status) => refused = refused.or(Some(status)),
-                    Err(problem) => {
-                        eprintln!("vsamextfh: {}", problem.message);
-                        refused = refused.or(Some(problem.status));
-                    }
-                },
+                (true, Some(link)) => refused = refused.or(refusal(file.send_deferred(link))),
                 _ => file.drop_deferred(),
             }
             file.unit_ended(!commit);
         }
+        if commit && self.files.values().any(MappedFile::refused) {
+            // A change gathered was refused: the unit is not whole.
+            self.roll_back_refused();
+            return refused;
+        }
         let link = self.link.as_mut()?;
+        // The records READs locked are released at the commit point.
+        for file in self.files.values_mut() {
+            file.release_lock(link);
+        }
         let Ok(connection) = link.connection() else {
             return refused;
         };
@@ -250,8 +345,25 @@ impl Bridge {
                     return true;
                 }
             };
-            let Some(mapping) = config.mapping(&assign) else {
-                return false;
+            let env = |name: &str| std::env::var(name).ok();
+            let mapping = match config.mapping(&assign, &env) {
+                Ok(Some((mapping, by))) => {
+                    if config.explain {
+                        eprintln!("vsamextfh: {}", explain(&assign, Some((&mapping, &by))));
+                    }
+                    mapping
+                }
+                Ok(None) => {
+                    if config.explain {
+                        eprintln!("vsamextfh: {}", explain(&assign, None));
+                    }
+                    return false;
+                }
+                Err(problem) => {
+                    eprintln!("vsamextfh: OPEN {assign}: {problem}");
+                    fcd.set_status(status::PERMANENT);
+                    return true;
+                }
             };
             let duplicate_read_status = if config.duplicate_read_status == "00" {
                 status::OK
@@ -277,9 +389,9 @@ impl Bridge {
                 }
             }
         }
-        let Some(file) = self.files.get_mut(&id) else {
+        if !self.files.contains_key(&id) {
             return false;
-        };
+        }
         let link = match &mut self.link {
             Some(link) => link,
             None => {
@@ -309,6 +421,20 @@ impl Bridge {
                 }
             }
         };
+        // What others gathered on the dataset goes first; what this file
+        // gathered goes before its CLOSE, so that a refusal rolls the unit
+        // back instead of the CLOSE committing it.
+        let mut refused = settle_others(&mut self.files, &id, link);
+        let file = self.files.get_mut(&id).expect("the file is mapped");
+        if refused.is_none() && statement == Statement::Close && file.has_deferred() {
+            refused = refusal(file.send_deferred(link));
+        }
+        if self.roll_back_refused() && statement != Statement::Close {
+            fcd.set_status(refused.unwrap_or(status::PERMANENT));
+            return true;
+        }
+        let link = self.link.as_mut().expect("connected above");
+        let file = self.files.get_mut(&id).expect("the file is mapped");
         // Nothing from an earlier statement goes back to the program.
         file.take_delivery();
         let changes = matches!(
@@ -319,14 +445,20 @@ impl Bridge {
         let outcome: Outcome = match statement {
             Statement::Open(mode) => file.open(link, fcd, mode),
             Statement::Close => file.close(link, fcd),
-            Statement::ReadNext => file.read_next(link, fcd, false),
-            Statement::ReadPrevious => file.read_next(link, fcd, true),
-            Statement::ReadKey => file.read_key(link, fcd),
+            Statement::ReadNext => file
+                .read_next(link, fcd, false)
+                .and_then(|status| file.lock_read(link, fcd, status)),
+            Statement::ReadPrevious => file
+                .read_next(link, fcd, true)
+                .and_then(|status| file.lock_read(link, fcd, status)),
+            Statement::ReadKey => file
+                .read_key(link, fcd)
+                .and_then(|status| file.lock_read(link, fcd, status)),
             Statement::Start(condition) => file.start(link, fcd, condition),
             Statement::Write => file.write(link, fcd),
             Statement::Rewrite => file.rewrite(link, fcd),
             Statement::Delete => file.delete(link, fcd),
-            Statement::Unlock => Ok(file.unlock()),
+            Statement::Unlock => Ok(file.unlock(link)),
             Statement::Other => Err(file::Problem {
                 status: status::PERMANENT,
                 message: format!(
@@ -334,6 +466,10 @@ impl Bridge {
                     fcd.file_name()
                 ),
             }),
+        };
+        let outcome = match (refused, outcome) {
+            (Some(refused), Ok(_)) => Ok(refused),
+            (_, outcome) => outcome,
         };
         match outcome {
             Ok(status) => {
@@ -358,6 +494,25 @@ impl Bridge {
                 fcd.set_status(problem.status);
             }
         }
+        self.roll_back_refused();
         true
+    }
+
+    /// Rolls the unit of work back if the server refused a change a file
+    /// gathered (said on stderr with the change): the unit lacks it and
+    /// the changes sent after it, which the program was told were made, so
+    /// none of the unit is kept, as for a failed COMMIT. True if it did.
+    fn roll_back_refused(&mut self) -> bool {
+        let mut refused = false;
+        for file in self.files.values_mut() {
+            refused |= file.take_refusal();
+        }
+        if refused {
+            eprintln!(
+                "vsamextfh: a change gathered for the unit of work was refused (above): the unit is rolled back, every WRITE, REWRITE and DELETE since the last commit point is undone"
+            );
+            self.end_unit(false);
+        }
+        refused
     }
 }

@@ -12,8 +12,13 @@ pub const OK: FileStatus = *b"00";
 pub const DUPLICATE_ALTERNATE: FileStatus = *b"02";
 /// Successful OPEN of an OPTIONAL file that was missing.
 pub const OPTIONAL_MISSING: FileStatus = *b"05";
+/// A CLOSE REEL, UNIT or WITH NO REWIND of a file not on a reel device.
+pub const NO_UNIT: FileStatus = *b"07";
 /// AT END.
 pub const AT_END: FileStatus = *b"10";
+/// A sequential READ reached a relative record number too large for the
+/// RELATIVE KEY item.
+pub const OUT_OF_KEY_RANGE: FileStatus = *b"14";
 /// Sequence error: a key out of order, or a changed prime key.
 pub const SEQUENCE: FileStatus = *b"21";
 /// Duplicate key.
@@ -26,6 +31,8 @@ pub const BOUNDARY: FileStatus = *b"24";
 pub const PERMANENT: FileStatus = *b"30";
 /// OPEN of a file that does not exist.
 pub const FILE_MISSING: FileStatus = *b"35";
+/// An OPEN of a file closed WITH LOCK earlier in the run.
+pub const CLOSED_WITH_LOCK: FileStatus = *b"38";
 /// OPEN not allowed for this file.
 pub const OPEN_NOT_ALLOWED: FileStatus = *b"37";
 /// The file's attributes conflict with the program's description.

@@ -55,7 +55,37 @@ impl Connection {
     }
 
     /// Connects as `options` say (TLS, token) and performs the handshake.
+    /// `server` may list several servers of a fleet, separated by commas
+    /// (`db1:2387,db2:2387`): they are tried in order, and the first that
+    /// completes the handshake is used; if none does, the error names
+    /// each with its reason.
     pub async fn connect_with(server: &str, options: &ConnectOptions) -> Result<Self, ClientError> {
+        let addresses: Vec<&str> = server
+            .split(',')
+            .map(str::trim)
+            .filter(|address| !address.is_empty())
+            .collect();
+        if addresses.len() <= 1 {
+            return Self::connect_one(server.trim(), options).await;
+        }
+        let mut reasons = Vec::with_capacity(addresses.len());
+        for address in &addresses {
+            match Self::connect_one(address, options).await {
+                Ok(connection) => return Ok(connection),
+                Err(ClientError::Connect { server, reason }) => {
+                    reasons.push(format!("{server}: {reason}"));
+                }
+                Err(other) => return Err(other),
+            }
+        }
+        Err(ClientError::Connect {
+            server: server.to_string(),
+            reason: format!("no server of the list answered ({})", reasons.join("; ")),
+        })
+    }
+
+    /// Connects to one server and performs the handshake.
+    async fn connect_one(server: &str, options: &ConnectOptions) -> Result<Self, ClientError> {
         let stream = transport::connect(server, options)
             .await
             .map_err(|reason| ClientError::Connect {
@@ -68,7 +98,9 @@ impl Connection {
         let mut writer = FramedWrite::new(write, ClientCodec::new(DEFAULT_MAX_FRAME as usize));
         let hello = Hello {
             major: PROTOCOL_MAJOR,
-            minor: PROTOCOL_MINOR,
+            minor: options
+                .minor
+                .map_or(PROTOCOL_MINOR, |minor| minor.min(PROTOCOL_MINOR)),
             max_frame,
             client: format!("vsam-client {}", env!("CARGO_PKG_VERSION")),
             token: options.token.clone(),

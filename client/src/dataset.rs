@@ -4,8 +4,8 @@ use crate::catalog::expect_ok;
 use crate::connection::Connection;
 use crate::error::{ClientError, VsamError};
 use vsam_protocol::{
-    Answer, ChainedRecord, DatasetSpec, Get, Open, OpenIntent, Point, Put, PutChain, Record,
-    Request, RplOptions, Status, StringRef,
+    Answer, ChainedRecord, DatasetSpec, Get, Intent, Open, OpenIntent, Organization, Point, Put,
+    PutChain, Record, Request, RplOptions, Status, StringRef,
 };
 
 /// What a PUT CHAIN did: it stops at the first record that fails, so the
@@ -241,11 +241,15 @@ impl Dataset {
     }
 
     /// PUT CHAIN: inserts `records` in order on one string, each as a PUT
-    /// with `options` would, until the first that fails. The server runs a
+    /// with `options` would, until the first that fails. With UPD in
+    /// `options` (protocol 1.4) each record instead replaces the record
+    /// under its key (a KSDS record's key field, else the RRN or RBA in
+    /// `address`), as a GET UPD then a PUT UPD would. The server runs a
     /// chain as one job with one commit, so loading costs a round trip and
     /// a sync per chain instead of per record. Records are sent in chains
     /// that fit the server's `max_batch` and frame limit; a server speaking
-    /// protocol 1.0 gets them as single PUTs (same outcome, slower).
+    /// an older protocol gets them as single requests (same outcome,
+    /// slower).
     pub async fn put_chain(
         &self,
         string: u16,
@@ -257,12 +261,18 @@ impl Dataset {
             failure: None,
         };
         let welcome = self.conn.welcome();
-        if welcome.minor == 0 {
+        let one_by_one =
+            welcome.minor == 0 || (options.intent == Intent::Update && welcome.minor < 4);
+        if one_by_one {
             for chained in records {
-                match self
-                    .put(string, options, chained.address, chained.record)
-                    .await
-                {
+                let done = match options.intent {
+                    Intent::Update => self.update_one(string, options, chained).await,
+                    _ => {
+                        self.put(string, options, chained.address, chained.record)
+                            .await
+                    }
+                };
+                match done {
                     Ok(record) => outcome.written.push(record),
                     Err(ClientError::Vsam(failure)) => {
                         outcome.failure = Some(failure);
@@ -295,6 +305,27 @@ impl Dataset {
             }
         }
         Ok(outcome)
+    }
+
+    /// One record of an update chain sent as GET UPD of its key and PUT
+    /// UPD (for a server older than 1.4).
+    async fn update_one(
+        &self,
+        string: u16,
+        options: RplOptions,
+        chained: ChainedRecord,
+    ) -> Result<Record, ClientError> {
+        let key = match self.spec.organization {
+            Organization::Ksds => {
+                let start = self.spec.key_offset as usize;
+                let end = start + usize::from(self.spec.key_length);
+                chained.record.get(start..end).unwrap_or_default()
+            }
+            _ => &[],
+        };
+        self.get(string, options, key, 0, chained.address, 1)
+            .await?;
+        self.put(string, options, 0, chained.record).await
     }
 
     async fn send_chain(

@@ -24,6 +24,10 @@ pub struct ConnectOptions {
     /// [`vsam_protocol::MIN_CLIENT_FRAME`]): the server cuts record batches
     /// to fit it and refuses, with FDBK X'2C', a record that cannot.
     pub max_frame: Option<u32>,
+    /// The highest protocol minor version to speak (default and at most
+    /// this client's [`vsam_protocol::PROTOCOL_MINOR`]): a client pinned
+    /// to an older minor behaves as it would against an older server.
+    pub minor: Option<u16>,
 }
 
 /// TLS settings of a client.

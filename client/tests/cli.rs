@@ -283,11 +283,44 @@ async fn the_tour_works_and_errors_say_everything() {
             "rdw",
         ]);
         assert!(
-            dup.contains("record 1") && dup.contains("duplicate key"),
+            dup.contains("record 1 of") && dup.contains("left out: duplicate key"),
             "{dup}"
+        );
+        assert!(
+            dup.contains("loaded 0 of 4 records") && dup.contains("4 refused and left out"),
+            "IDCAMS REPRO leaves out records whose key is taken and goes on: {dup}"
         );
     });
     cli.await.unwrap();
+    server.stop().await;
+}
+
+/// `--server` takes a list: the first server that answers is used, and
+/// when none does, each is named with its reason.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_list_of_servers_is_tried_in_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let (server, cli) = server(dir.path()).await;
+    let live = cli.server.clone();
+    let outcome = tokio::task::spawn_blocking(move || {
+        let listed = Cli {
+            server: format!("127.0.0.1:1, {live}"),
+        };
+        let pinged = listed.ok(&["ping"]);
+        assert!(pinged.contains(&format!("{live}: round trip")), "{pinged}");
+        let dead = Cli {
+            server: "127.0.0.1:1,127.0.0.1:2".into(),
+        };
+        dead.fails(&["ping"])
+    })
+    .await
+    .unwrap();
+    assert!(
+        outcome.contains("no server of the list answered")
+            && outcome.contains("127.0.0.1:1:")
+            && outcome.contains("127.0.0.1:2:"),
+        "{outcome}"
+    );
     server.stop().await;
 }
 
@@ -342,8 +375,10 @@ async fn a_layout_shows_records_as_named_fields() {
 }
 
 /// A load big enough for several PUT CHAINs, with a duplicate key in the
-/// middle of the second: the error names the record and counts exactly
-/// what was stored.
+/// middle of the second: as IDCAMS REPRO, the record is reported and left
+/// out and the load goes on (exiting non-zero), up to the error limit;
+/// with `--error-limit 0` it stops there and counts exactly what it stored;
+/// with `--replace` the record replaces the one under its key.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_load_in_chains_reports_exactly_what_it_stored() {
     let dir = tempfile::tempdir().unwrap();
@@ -357,38 +392,204 @@ async fn a_load_in_chains_reports_exactly_what_it_stored() {
     }
     std::fs::write(&file, text).unwrap();
     let cli = tokio::task::spawn_blocking(move || {
-        cli.ok(&[
-            "define",
-            "LOAD.BIG",
-            "--org",
-            "ksds",
-            "--key-length",
-            "8",
-            "--record-size",
-            "40",
-        ]);
-        let failed = cli.fails(&["load", "LOAD.BIG", file.to_str().unwrap()]);
+        let define = |name: &str| {
+            cli.ok(&[
+                "define",
+                name,
+                "--org",
+                "ksds",
+                "--key-length",
+                "8",
+                "--record-size",
+                "40",
+            ]);
+        };
+        let file = file.to_str().unwrap();
+        define("LOAD.BIG");
+        let failed = cli.fails(&["load", "LOAD.BIG", file]);
         assert!(
             failed.contains("record 3000 of")
-                && failed.contains("duplicate key")
-                && failed.contains("the 2999 records before it")
-                && failed.contains("and 904 records after it"),
+                && failed.contains("left out: duplicate key")
+                && failed.contains("loaded 4999 of 5000 records")
+                && failed.contains("1 refused and left out")
+                && failed.contains("--replace"),
             "{failed}"
         );
         let stored = cli.ok(&["browse", "LOAD.BIG"]);
-        assert_eq!(stored.lines().count(), 2999 + 904);
+        assert_eq!(stored.lines().count(), 4999);
         assert!(
             !stored.contains("record 3000"),
-            "the failed record is not stored"
+            "the refused record is not stored"
         );
+        assert!(stored.contains("00003001record 3001"), "the load went on");
+
+        define("LOAD.STOP");
+        let failed = cli.fails(&["load", "LOAD.STOP", file, "--error-limit", "0"]);
         assert!(
-            !stored.contains("record 3001"),
-            "its chain stopped at the failure"
+            failed.contains("record 3000 of")
+                && failed.contains("duplicate key")
+                && failed.contains("stopped at record 3000")
+                && failed.contains("--error-limit 0")
+                && failed.contains("loaded 3903 of 5000 records, 1 left out, 0 not sent"),
+            "{failed}"
         );
+        let stored = cli.ok(&["browse", "LOAD.STOP"]);
+        assert_eq!(
+            stored.lines().count(),
+            2999 + 904,
+            "the records before it, and the chains already sent after it"
+        );
+        assert!(!stored.contains("record 3001"), "its chain stopped there");
         assert!(
             stored.contains("00004097record 4097"),
             "the chain sent after it is stored"
         );
+
+        define("LOAD.REPL");
+        let loaded = cli.ok(&["load", "LOAD.REPL", file, "--replace"]);
+        assert!(
+            loaded.starts_with("loaded 5000 of 5000 records"),
+            "{loaded}"
+        );
+        let stored = cli.ok(&["browse", "LOAD.REPL"]);
+        assert_eq!(stored.lines().count(), 4999);
+        assert!(stored.contains("00000010record 3000"), "{stored:.200}");
+    });
+    cli.await.unwrap();
+    server.stop().await;
+}
+
+/// REPRO's selections: FROMKEY/TOKEY (generic when short), SKIP and COUNT
+/// on unload and load; REUSE empties the dataset before the load; a key
+/// range on an ESDS is refused with what to use instead.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn repro_selects_records_and_reuse_empties_first() {
+    let dir = tempfile::tempdir().unwrap();
+    let (server, cli) = server(dir.path()).await;
+    let work = dir.path().to_path_buf();
+    let cli = tokio::task::spawn_blocking(move || {
+        let file = |name: &str| work.join(name).to_str().unwrap().to_string();
+        let all: String = (1..=10).map(|n| format!("K{n:03}-record\n")).collect();
+        std::fs::write(file("all.txt"), &all).unwrap();
+        for name in ["SEL.KS", "SEL.COPY"] {
+            cli.ok(&[
+                "define",
+                name,
+                "--org",
+                "ksds",
+                "--key-length",
+                "4",
+                "--record-size",
+                "20",
+                "--codepage",
+                "ascii",
+            ]);
+        }
+        cli.ok(&["load", "SEL.KS", &file("all.txt")]);
+        let keys = |path: &str| -> Vec<String> {
+            std::fs::read_to_string(path)
+                .unwrap()
+                .lines()
+                .map(|line| line[..4].to_string())
+                .collect()
+        };
+        let unload = |extra: &[&str]| -> Vec<String> {
+            let out = file("out.txt");
+            let mut args = vec!["unload", "SEL.KS", out.as_str()];
+            args.extend_from_slice(extra);
+            cli.ok(&args);
+            keys(&out)
+        };
+        assert_eq!(
+            unload(&["--from-key", "K003", "--to-key", "K005"]),
+            ["K003", "K004", "K005"]
+        );
+        assert_eq!(unload(&["--skip", "8"]), ["K009", "K010"]);
+        assert_eq!(
+            unload(&["--to-key", "K00", "--count", "2"]),
+            ["K001", "K002"]
+        );
+        assert_eq!(
+            unload(&["--from-key", "K01"]),
+            ["K010"],
+            "a generic FROMKEY"
+        );
+        assert_eq!(unload(&["--from-key", "Z"]), Vec::<String>::new());
+
+        let loaded = cli.ok(&[
+            "load",
+            "SEL.COPY",
+            &file("all.txt"),
+            "--from-key",
+            "K005",
+            "--count",
+            "3",
+        ]);
+        assert!(loaded.starts_with("loaded 3 of 10 records"), "{loaded}");
+        let copy = file("copy.txt");
+        cli.ok(&["unload", "SEL.COPY", &copy]);
+        assert_eq!(keys(&copy), ["K005", "K006", "K007"]);
+        std::fs::write(file("two.txt"), "K001-again\nK002-again\n").unwrap();
+        cli.ok(&["load", "SEL.COPY", &file("two.txt"), "--reuse"]);
+        cli.ok(&["unload", "SEL.COPY", &copy]);
+        assert_eq!(keys(&copy), ["K001", "K002"], "REUSE emptied it first");
+
+        // A VRRDS loads to slots 1, 2, ... and unloads each record at its
+        // own length.
+        cli.ok(&[
+            "define",
+            "SEL.VR",
+            "--org",
+            "vrrds",
+            "--record-size",
+            "20",
+            "--codepage",
+            "ascii",
+        ]);
+        std::fs::write(file("notes.txt"), "a\nthree\nfifteen-letters\n").unwrap();
+        cli.ok(&["load", "SEL.VR", &file("notes.txt")]);
+        let rdw = file("notes.rdw");
+        cli.ok(&["unload", "SEL.VR", &rdw, "--format", "rdw"]);
+        let bytes = std::fs::read(&rdw).unwrap();
+        assert_eq!(
+            bytes,
+            [
+                &[0, 5, 0, 0][..],
+                b"a",
+                &[0, 9, 0, 0],
+                b"three",
+                &[0, 19, 0, 0],
+                b"fifteen-letters"
+            ]
+            .concat()
+        );
+        assert!(cli.ok(&["get", "SEL.VR", "--rrn", "2"]).contains("three"));
+
+        cli.ok(&[
+            "define",
+            "SEL.LOG",
+            "--org",
+            "esds",
+            "--record-size",
+            "20",
+            "--codepage",
+            "ascii",
+        ]);
+        let refused = cli.fails(&["unload", "SEL.LOG", &copy, "--to-key", "K"]);
+        assert!(
+            refused.contains("ESDS") && refused.contains("--skip"),
+            "{refused}"
+        );
+        let refused = cli.fails(&[
+            "unload",
+            "SEL.KS",
+            &copy,
+            "--skip",
+            "1",
+            "--from-key",
+            "K002",
+        ]);
+        assert!(refused.contains("give one"), "{refused}");
     });
     cli.await.unwrap();
     server.stop().await;
@@ -741,6 +942,10 @@ async fn an_operator_sees_and_rolls_back_units_and_old_ones_expire() {
     assert!(
         status.contains("1 changed records held") && status.contains("OPS.ACCT"),
         "{status}"
+    );
+    assert!(
+        status.contains("units memory  1 KiB of changed records held by all units"),
+        "the record and its key, under one KiB, counted against the server's limit: {status}"
     );
     // Another connection cannot take the record while the unit holds it.
     let other = Connection::connect(&address).await.unwrap();

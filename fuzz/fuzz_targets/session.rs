@@ -162,8 +162,12 @@ fn request(op: Op) -> Option<Request> {
             backend,
         } => Request::Define(DatasetSpec {
             name: name(n),
-            organization: [Organization::Ksds, Organization::Esds, Organization::Rrds]
-                [usize::from(org % 3)],
+            organization: [
+                Organization::Ksds,
+                Organization::Esds,
+                Organization::Rrds,
+                Organization::Vrrds,
+            ][usize::from(org % 4)],
             key_offset: u32::from(key_offset % 16),
             key_length: u16::from(key_length % 12),
             min_record: u32::from(min % 8),

@@ -126,7 +126,7 @@ impl DatasetDef {
                     ));
                 }
             }
-            Organization::Esds | Organization::Rrds => {
+            Organization::Esds | Organization::Rrds | Organization::Vrrds => {
                 if self.key_length != 0 || self.key_offset != 0 {
                     return Err(format!(
                         "{}: an {} has no key field: leave key offset and length out",
@@ -238,7 +238,9 @@ impl DatasetDef {
             organization: match self.organization {
                 Organization::Ksds => vsam_plugin_sdk::Organization::Ksds,
                 Organization::Esds => vsam_plugin_sdk::Organization::Esds,
-                Organization::Rrds => vsam_plugin_sdk::Organization::Rrds,
+                // A VRRDS is stored as relative slots whose records vary
+                // in length: plugins keep every record's bytes as given.
+                Organization::Rrds | Organization::Vrrds => vsam_plugin_sdk::Organization::Rrds,
             },
             key_offset: self.key_offset,
             key_length: u32::from(self.key_length),

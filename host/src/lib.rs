@@ -12,8 +12,10 @@ pub mod admin;
 pub mod catalog;
 pub mod config;
 pub mod durable;
+pub mod fleet;
 pub mod local_storage;
 pub mod log_limit;
+pub mod machine;
 pub mod migrate;
 pub mod paths;
 pub mod reload;
@@ -141,6 +143,18 @@ impl Server {
             .chain(extra.clone())
             .collect();
         let shared = Arc::new(Shared::new(&config, catalog, handles));
+        // In a fleet, this server shows in each shared database at once,
+        // and follows its shared catalog.
+        let databases: std::collections::BTreeSet<String> = shared
+            .routing()
+            .backends
+            .values()
+            .filter_map(|handle| handle.shared_database())
+            .collect();
+        for url in databases {
+            shared.fleet.session(&url).join();
+            tokio::spawn(vsam::shared_catalog::follow(Arc::downgrade(&shared), url));
+        }
         let running = reload::Running {
             config: config.clone(),
             plugins,
@@ -303,9 +317,11 @@ impl RunningServer {
         })
     }
 
-    /// Shuts down gracefully and waits until it has.
+    /// Shuts down gracefully and waits until it has; its local stores are
+    /// free for another server when it returns.
     pub async fn stop(self) {
         let _ = self.stop.send(true);
         let _ = self.task.await;
+        self.reloader.release_stores().await;
     }
 }

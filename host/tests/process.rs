@@ -1270,7 +1270,8 @@ async fn run_unit(
     }
 }
 
-/// Units of work on SQLite and on CSV files, with vsamrd killed at moments
+/// Units of work on SQLite, on CSV files and on a bucket directory (small
+/// control intervals: a unit spans several), with vsamrd killed at moments
 /// that move every round: after each restart every committed unit is
 /// whole, no change of a unit that was not committed shows, and the unit
 /// whose COMMIT was on its way is there whole or not at all.
@@ -1285,14 +1286,17 @@ async fn units_of_work_are_whole_after_kill_9() {
         format!(
             "[server]\nlisten = \"{address}\"\ndata_dir = \"{}\"\n\
              [plugins.csv]\npath = \"builtin:csv\"\n[plugins.sql]\npath = \"builtin:sql\"\n\
+             [plugins.s3]\npath = \"builtin:s3\"\n\
              [backends.csv]\nplugin = \"csv\"\ndirectory = \"csv\"\n\
              [backends.sql]\nplugin = \"sql\"\ndatabase = \"sqlite:units.db\"\n\
-             [routing]\nrules = [[\"UNIT.CSV.**\", \"csv\"]]\ndefault = \"sql\"\n",
+             [backends.obj]\nplugin = \"s3\"\nbucket = {{ directory = \"bucket\" }}\n\
+             params = {{ ci_size = \"1024\" }}\n\
+             [routing]\nrules = [[\"UNIT.CSV.**\", \"csv\"], [\"UNIT.OBJ.**\", \"obj\"]]\ndefault = \"sql\"\n",
             dir.path().join("data").display()
         ),
     )
     .unwrap();
-    let names = ["UNIT.SQL.KSDS", "UNIT.CSV.KSDS"];
+    let names = ["UNIT.SQL.KSDS", "UNIT.CSV.KSDS", "UNIT.OBJ.KSDS"];
     let mut expected: Vec<BTreeMap<Vec<u8>, Vec<u8>>> = vec![BTreeMap::new(); names.len()];
     let mut in_doubt: Vec<Option<BTreeMap<Vec<u8>, Vec<u8>>>> = vec![None; names.len()];
     let mut committed = 0usize;

@@ -127,6 +127,44 @@ pub struct StatusReport {
     /// Units of work holding changes not yet committed, oldest first.
     #[serde(default)]
     pub units: Vec<UnitRow>,
+    /// The memory every unit of work holds together, against the limit.
+    #[serde(default)]
+    pub units_memory: Option<UnitsMemory>,
+    /// The servers sharing a database with this one (a fleet), as each
+    /// shared database sees them.
+    #[serde(default)]
+    pub fleet: Vec<FleetRow>,
+}
+
+/// One server of a fleet, seen in a shared database: its lock session.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct FleetRow {
+    /// The database (host, port and name; no user or password).
+    pub database: String,
+    /// The server: `vsamrd VERSION LISTEN pid PID`, or why the database
+    /// could not be asked.
+    pub server: String,
+    /// Its address as the database sees it.
+    pub address: String,
+    /// Seconds since its lock session connected.
+    pub connected_s: u64,
+    /// Record locks it holds there now.
+    pub locks: u64,
+    /// Datasets of the database it has open now.
+    #[serde(default)]
+    pub opens: u64,
+    /// True for the server answering this status.
+    pub this: bool,
+}
+
+/// What the units of work of all connections hold in the server's memory
+/// (`server.units_memory_mb` is the limit).
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+pub struct UnitsMemory {
+    /// Bytes of changed records held now.
+    pub used: u64,
+    /// The most they may hold.
+    pub limit: u64,
 }
 
 /// One open unit of work in a status.

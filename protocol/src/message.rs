@@ -68,8 +68,11 @@ pub enum Organization {
     Ksds,
     /// Entry-sequenced.
     Esds,
-    /// Relative record.
+    /// Relative record, fixed-length slots.
     Rrds,
+    /// Variable-length relative record (protocol 1.5): records of any
+    /// length up to the maximum, addressed by relative record number.
+    Vrrds,
 }
 
 impl Organization {
@@ -79,6 +82,7 @@ impl Organization {
             Organization::Ksds => 1,
             Organization::Esds => 2,
             Organization::Rrds => 3,
+            Organization::Vrrds => 4,
         }
     }
 
@@ -88,19 +92,34 @@ impl Organization {
             1 => Ok(Organization::Ksds),
             2 => Ok(Organization::Esds),
             3 => Ok(Organization::Rrds),
+            4 => Ok(Organization::Vrrds),
             other => Err(DecodeError::BadValue {
                 field: "organization",
-                problem: format!("{other} is not 1 (KSDS), 2 (ESDS) or 3 (RRDS)"),
+                problem: format!("{other} is not 1 (KSDS), 2 (ESDS), 3 (RRDS) or 4 (VRRDS)"),
             }),
         }
     }
 
-    /// `ksds`, `esds` or `rrds`.
+    /// `ksds`, `esds`, `rrds` or `vrrds`.
     pub fn name(self) -> &'static str {
         match self {
             Organization::Ksds => "ksds",
             Organization::Esds => "esds",
             Organization::Rrds => "rrds",
+            Organization::Vrrds => "vrrds",
+        }
+    }
+
+    /// Addressed by relative record number (RRDS and VRRDS).
+    pub fn relative(self) -> bool {
+        matches!(self, Organization::Rrds | Organization::Vrrds)
+    }
+
+    /// The protocol minor version a client needs to see this organization.
+    pub fn minor(self) -> u16 {
+        match self {
+            Organization::Vrrds => 5,
+            _ => 0,
         }
     }
 }
@@ -112,8 +131,9 @@ impl std::str::FromStr for Organization {
             "ksds" | "indexed" => Ok(Organization::Ksds),
             "esds" | "nonindexed" => Ok(Organization::Esds),
             "rrds" | "numbered" => Ok(Organization::Rrds),
+            "vrrds" => Ok(Organization::Vrrds),
             _ => Err(format!(
-                "unknown organization {s:?}: use ksds, esds or rrds"
+                "unknown organization {s:?}: use ksds, esds, rrds or vrrds"
             )),
         }
     }
@@ -175,6 +195,9 @@ pub mod access {
     /// the commit point (COMMIT, CLOSE), not one sync per write. Without
     /// it, `sync`: every change is durable before it is acknowledged.
     pub const COMMIT: u8 = 1 << 6;
+    /// Every bit this version defines: an OPEN with another is refused
+    /// (open error X'A0').
+    pub const DEFINED: u8 = KEY | ADR | DIR | SEQ | SKP | RESET | COMMIT;
 }
 
 /// A catalog entry: what DEFINE creates and INFO/LIST report.

@@ -123,6 +123,31 @@ fn a_put_chain_is_laid_out_as_documented() {
 }
 
 #[test]
+fn a_put_chain_with_upd_is_laid_out_as_documented() {
+    let chain = Request::PutChain(PutChain {
+        target: StringRef {
+            handle: 1,
+            string: 1,
+        },
+        options: RplOptions::direct().update().to_bits(),
+        records: vec![ChainedRecord {
+            address: 0,
+            record: b"AB".to_vec(),
+        }],
+    });
+    let frame = encode_frame(4, &chain);
+    #[rustfmt::skip]
+    let expected = [
+        0, 0, 0, 33, 0x25, 0, 0, 0, 4, // length, kind, id
+        0, 0, 0, 1, 0, 1, // handle, string
+        0, 0, 0x01, 0x09, // options KEY|DIR|UPD
+        0, 0, 0, 1, // count
+        0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2, b'A', b'B', // address, record
+    ];
+    assert_eq!(frame, expected);
+}
+
+#[test]
 fn a_put_chain_count_beyond_its_payload_is_malformed_not_allocated() {
     let mut payload = vec![0, 0, 0, 1, 0, 0, 0, 0, 0, 0];
     payload.extend_from_slice(&u32::MAX.to_be_bytes());
@@ -244,7 +269,7 @@ fn documented_frames_are_exact() {
         1,
         &Request::Hello(Hello {
             major: 1,
-            minor: 0,
+            minor: 5,
             max_frame: 0x0100_0000,
             client: "c".into(),
             token: None,
@@ -253,8 +278,54 @@ fn documented_frames_are_exact() {
     assert_eq!(
         hello,
         [
-            0, 0, 0, 0x14, 0x01, 0, 0, 0, 1, b'V', b'S', b'A', b'M', 0, 1, 0, 0, 1, 0, 0, 0, 0, 1,
+            0, 0, 0, 0x14, 0x01, 0, 0, 0, 1, b'V', b'S', b'A', b'M', 0, 1, 0, 5, 1, 0, 0, 0, 0, 1,
             b'c'
+        ]
+    );
+
+    let refused = encode_frame(
+        0,
+        &Answer::ProtocolError {
+            code: protocol_error::VERSION,
+            fatal: true,
+            message: String::new(),
+        },
+    );
+    assert_eq!(refused, [0, 0, 0, 0x0A, 0xFF, 0, 0, 0, 0, 0, 2, 1, 0, 0]);
+
+    // A DEFINE whose organization is 5: it decodes as far as that field,
+    // which names itself (the server answers RESULT X'68').
+    let define = [
+        0, 0, 0, 0x1F, 0x30, 0, 0, 0, 5, // length 31, DEFINE, id 5
+        0, 1, b'A', // name "A"
+        5,    // organization 5
+        0, 0, 0, 0, 0, 0, // key offset, key length
+        0, 0, 0, 0, 0, 0, 0, 0x50, // min record 0, max record 80
+        0, 0, 0, 0, // codepage, backend
+        0, 0, 0, 0, // layout
+    ];
+    assert_eq!(define.len(), 4 + 0x1F);
+    match Request::decode_payload(define[4], &define[9..]) {
+        Err(DecodeError::BadValue { field, .. }) => assert_eq!(field, "organization"),
+        other => panic!("{other:?}"),
+    }
+    let mut valid = define;
+    valid[12] = 1;
+    assert!(
+        matches!(Request::decode_payload(valid[4], &valid[9..]), Ok(Request::Define(spec)) if spec.max_record == 80),
+        "the same bytes with organization 1 are a DEFINE"
+    );
+    let invalid = encode_frame(
+        5,
+        &Answer::Result {
+            status: Status::logical(fdbk::INVALID_OPTIONS, ""),
+            records: vec![],
+        },
+    );
+    assert_eq!(
+        invalid,
+        [
+            0, 0, 0, 0x0E, 0x82, 0, 0, 0, 5, 8, 0x68, 0, 0, 0, 0, 0, 0, 0
         ]
     );
 

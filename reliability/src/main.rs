@@ -18,6 +18,10 @@
 //!   `get`, `insert`, `sync` and `init`, a long PostgreSQL statement, a
 //!   locked row, an object store that never answers): every call ends at
 //!   its limit, other clients are served, SIGTERM is prompt.
+//! - `fleet`: three vsamrd on one PostgreSQL, clients transferring money
+//!   between accounts over all of them in units of work, a server
+//!   SIGKILLed and started again mid-run: the sum is unchanged, no update
+//!   lost, every acknowledged transfer stored, no record lock left held.
 //! - `shared-storage`: a second vsamrd pointed at the first one's CSV
 //!   directory, SQLite file or local bucket is refused, naming the first.
 //!
@@ -27,6 +31,7 @@ mod blocked;
 mod crash;
 mod disk_full;
 mod faults;
+mod fleet;
 mod ledger;
 mod outage;
 mod records;
@@ -94,6 +99,7 @@ enum Part {
     Soak,
     BlockedCalls,
     SharedStorage,
+    Fleet,
 }
 
 fn ms(duration: Duration) -> f64 {
@@ -258,6 +264,12 @@ fn main() -> Result<()> {
                 Part::Soak => soak::run(&args, &mut rng).await?,
                 Part::BlockedCalls => blocked::run(&args, &mut services).await?,
                 Part::SharedStorage => shared::run(&args).await?,
+                Part::Fleet => {
+                    let (secs, kills) = if args.quick { (8, 1) } else { (60, 5) };
+                    let report =
+                        fleet::run(3, 24, 50, secs, kills, &mut services, &mut rng).await?;
+                    fleet::print(&report)
+                }
             };
         }
         Ok::<_, anyhow::Error>(ok)

@@ -62,6 +62,12 @@ impl Services {
     /// The configuration sections of backend `b` on `store`, its files
     /// under `place` (relative to the data directory, or absolute).
     pub fn sections(&mut self, store: Store, place: &str) -> Result<String> {
+        self.sections_with(store, place, "")
+    }
+
+    /// `sections`, with more parameters for the object store's plugin
+    /// (`name = "value", ` each).
+    pub fn sections_with(&mut self, store: Store, place: &str, s3_params: &str) -> Result<String> {
         let backend = match store {
             Store::Csv => format!("plugin = \"csv\"\ndirectory = \"{place}\"\n"),
             Store::Sqlite => format!("plugin = \"sql\"\ndatabase = \"sqlite:{place}.db\"\n"),
@@ -70,7 +76,7 @@ impl Services {
                 self.postgres()?.url
             ),
             Store::Objects => format!(
-                "plugin = \"s3\"\nbucket = {}\nparams = {{ prefix = \"{place}/\" }}\n",
+                "plugin = \"s3\"\nbucket = {}\nparams = {{ {s3_params}prefix = \"{place}/\" }}\n",
                 self.seaweed()?.bucket_table()
             ),
         };

@@ -7,6 +7,12 @@
       * - sequential REWRITE with a changed prime key: 21 (GnuCOBOL: 00);
       * - REWRITE or DELETE of an empty relative slot: 23 (GnuCOBOL
       *   writes into the empty slot, or answers 00);
+      * - REWRITE of a variable-length sequential record at its own
+      *   length, shorter than the largest: 00 (GnuCOBOL: 44, it takes
+      *   only the largest length);
+      * - REWRITE of a variable-length relative record at another
+      *   length: the record takes its new length, as in a VRRDS
+      *   (GnuCOBOL keeps the slot's old length);
       * - READ of a record whose alternate key the next record shares:
       *   02 (GnuCOBOL answers 00; the bridge does too when configured
       *   with VSAMFH_DUPLICATE_READ_STATUS=00).
@@ -26,6 +32,14 @@
                RECORD KEY IS NAME-ID
                ALTERNATE RECORD KEY IS NAME-TEXT WITH DUPLICATES
                FILE STATUS IS FS.
+           SELECT NOTES ASSIGN TO "STDNOTES"
+               ORGANIZATION IS RELATIVE
+               ACCESS MODE IS RANDOM
+               RELATIVE KEY IS NOTE-NO
+               FILE STATUS IS FS.
+           SELECT LOG ASSIGN TO "STDLOG"
+               ORGANIZATION IS SEQUENTIAL
+               FILE STATUS IS FS.
            SELECT SLOTS ASSIGN TO "STDSLOTS"
                ORGANIZATION IS RELATIVE
                ACCESS MODE IS RANDOM
@@ -43,9 +57,20 @@
            05 NAME-TEXT        PIC X(6).
        FD  SLOTS.
        01  SLOT-REC            PIC X(20).
+       FD  NOTES
+           RECORD IS VARYING IN SIZE FROM 5 TO 20 CHARACTERS
+           DEPENDING ON NOTE-LEN.
+       01  NOTE-REC            PIC X(20).
+       FD  LOG
+           RECORD IS VARYING IN SIZE FROM 5 TO 20 CHARACTERS
+           DEPENDING ON LOG-LEN.
+       01  LOG-REC             PIC X(20).
        WORKING-STORAGE SECTION.
        01  FS                  PIC XX.
        01  SLOT-NO             PIC 9(6).
+       01  LOG-LEN             PIC 99.
+       01  NOTE-NO             PIC 9(4).
+       01  NOTE-LEN            PIC 99.
        01  STEP                PIC X(30).
        PROCEDURE DIVISION.
        MAIN.
@@ -95,6 +120,39 @@
            DELETE SLOTS
            MOVE "DELETE SLOT 2 AGAIN" TO STEP PERFORM SHOW-STATUS
            CLOSE SLOTS
+
+           OPEN OUTPUT LOG
+           MOVE 10 TO LOG-LEN
+           MOVE "TEN-CHARS!" TO LOG-REC
+           WRITE LOG-REC
+           CLOSE LOG
+           OPEN I-O LOG
+           READ LOG
+           MOVE "TEN-CHANGE" TO LOG-REC
+           REWRITE LOG-REC
+           MOVE "REWRITE AT ITS OWN LENGTH" TO STEP PERFORM SHOW-STATUS
+           CLOSE LOG
+           OPEN INPUT LOG
+           READ LOG
+           DISPLAY "  " LOG-REC(1:LOG-LEN)
+           CLOSE LOG
+
+           OPEN OUTPUT NOTES
+           MOVE 1 TO NOTE-NO
+           MOVE 10 TO NOTE-LEN
+           MOVE "TEN-CHARS!" TO NOTE-REC
+           WRITE NOTE-REC
+           CLOSE NOTES
+           OPEN I-O NOTES
+           READ NOTES
+           MOVE 15 TO NOTE-LEN
+           MOVE "FIFTEEN-CHARS!!" TO NOTE-REC
+           REWRITE NOTE-REC
+           MOVE "REWRITE RELATIVE LONGER" TO STEP PERFORM SHOW-STATUS
+           MOVE SPACES TO NOTE-REC
+           READ NOTES
+           DISPLAY "  " NOTE-LEN " " NOTE-REC(1:NOTE-LEN)
+           CLOSE NOTES
 
            OPEN OUTPUT NAMES
            MOVE "001SMITH " TO NAME-REC WRITE NAME-REC

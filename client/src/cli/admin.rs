@@ -181,6 +181,25 @@ fn print_status(status: &StatusReport) {
             u.datasets.join(", ")
         );
     }
+    if let Some(memory) = &status.units_memory {
+        println!(
+            "  units memory  {} KiB of changed records held by all units, of {} MiB (server.units_memory_mb)",
+            memory.used.div_ceil(1024),
+            memory.limit >> 20
+        );
+    }
+    for f in &status.fleet {
+        println!(
+            "  fleet         {} on {}{}: from {}, connected {} ago, {} datasets open, {} record locks held",
+            f.server,
+            f.database,
+            if f.this { " (this server)" } else { "" },
+            f.address,
+            humanize(Duration::from_secs(f.connected_s)),
+            f.opens,
+            f.locks
+        );
+    }
     match &status.last_reload {
         None => println!("  last reload   none"),
         Some(report) => {

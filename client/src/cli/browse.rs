@@ -63,7 +63,7 @@ pub async fn position(
                     0,
                     from.parse::<u64>().map_err(|_| {
                         anyhow::anyhow!(
-                            "--from {from:?} must be a number for an ESDS (RBA) or RRDS (RRN)"
+                            "--from {from:?} must be a number for an ESDS (RBA) or a relative dataset (RRN)"
                         )
                     })?,
                 ),

@@ -13,7 +13,8 @@ pub struct DefineArgs {
     /// Dataset name, e.g. PROD.CUST.MASTER.
     name: String,
     /// Organization.
-    #[arg(long, value_parser = ["ksds", "esds", "rrds"])]
+    /// (vrrds: a relative dataset whose records vary in length.)
+    #[arg(long, value_parser = ["ksds", "esds", "rrds", "vrrds"])]
     org: String,
     /// Offset of the prime key (KSDS).
     #[arg(long, default_value_t = 0)]
@@ -24,7 +25,8 @@ pub struct DefineArgs {
     /// Largest record (the slot size of an RRDS).
     #[arg(long)]
     record_size: u32,
-    /// Smallest record (default 1; RRDS: the record size).
+    /// Smallest record (default 1; RRDS: the record size, its slots are
+    /// fixed).
     #[arg(long)]
     min_record_size: Option<u32>,
     /// Code page of the record text.
@@ -253,7 +255,7 @@ pub(super) async fn insert_record(
                 .put(0, RplOptions::addressed(Processing::Sequential), 0, record)
                 .await?
         }
-        Organization::Rrds => {
+        Organization::Rrds | Organization::Vrrds => {
             let rrn = match rrn {
                 Some(rrn) => rrn,
                 None => next_free_rrn(dataset).await?,
@@ -268,7 +270,7 @@ pub(super) fn describe(codec: &Codec, written: &Record) -> String {
     match codec.spec.organization {
         Organization::Ksds => format!("key {}", codec.show(&written.key)),
         Organization::Esds => format!("RBA {}", written.address),
-        Organization::Rrds => format!("RRN {}", written.address),
+        Organization::Rrds | Organization::Vrrds => format!("RRN {}", written.address),
     }
 }
 
@@ -299,10 +301,14 @@ fn direct_target(
             0,
             rba,
         )),
-        (Organization::Rrds, None, Some(rrn)) => Ok((RplOptions::direct(), Vec::new(), 0, rrn)),
+        (Organization::Rrds | Organization::Vrrds, None, Some(rrn)) => {
+            Ok((RplOptions::direct(), Vec::new(), 0, rrn))
+        }
         (Organization::Ksds, _, _) => bail!("{} is a KSDS: give a key", spec.name),
         (Organization::Esds, _, _) => bail!("{} is an ESDS: give --rba N", spec.name),
-        (Organization::Rrds, _, _) => bail!("{} is an RRDS: give --rrn N", spec.name),
+        (Organization::Rrds | Organization::Vrrds, _, _) => {
+            bail!("{} is a relative dataset: give --rrn N", spec.name)
+        }
     }
 }
 
@@ -368,10 +374,12 @@ pub(super) async fn update_record(
             Vec::new(),
             address.ok_or_else(|| anyhow::anyhow!("{} is an ESDS: give --rba N", spec.name))?,
         ),
-        Organization::Rrds => (
+        Organization::Rrds | Organization::Vrrds => (
             RplOptions::direct(),
             Vec::new(),
-            address.ok_or_else(|| anyhow::anyhow!("{} is an RRDS: give --rrn N", spec.name))?,
+            address.ok_or_else(|| {
+                anyhow::anyhow!("{} is a relative dataset: give --rrn N", spec.name)
+            })?,
         ),
     };
     dataset

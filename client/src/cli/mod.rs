@@ -22,7 +22,8 @@ use vsam_client::{ConnectOptions, Connection, DEFAULT_SERVER, TlsOptions};
 #[derive(Parser)]
 #[command(name = "vsamr", version, about)]
 pub struct Args {
-    /// Server address.
+    /// Server address, or the addresses of several servers of a fleet
+    /// separated by commas: the first that answers is used.
     #[arg(long, global = true, env = "VSAMR_SERVER", default_value = DEFAULT_SERVER)]
     server: String,
     /// Print one JSON object per record (key, record, rba/rrn).
@@ -162,10 +163,11 @@ enum Command {
     /// one unit of work: committed together, or rolled back together at
     /// the first that fails.
     Unit(unit::UnitArgs),
-    /// Loads records from a file (REPRO in).
-    Load(repro::ReproArgs),
-    /// Writes all records to a file (REPRO out).
-    Unload(repro::ReproArgs),
+    /// Loads records from a file (REPRO in: --replace, --reuse, a key
+    /// range, --skip, --count, --error-limit).
+    Load(repro::LoadArgs),
+    /// Writes records to a file (REPRO out: a key range, --skip, --count).
+    Unload(repro::UnloadArgs),
     /// Administers a running vsamrd through its admin interface (port 2388).
     Admin(admin::AdminArgs),
 }

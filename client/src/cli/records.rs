@@ -102,7 +102,7 @@ impl Codec {
                 Organization::Esds => {
                     object.insert("rba".into(), record.address.into());
                 }
-                Organization::Rrds => {
+                Organization::Rrds | Organization::Vrrds => {
                     object.insert("rrn".into(), record.address.into());
                 }
             }

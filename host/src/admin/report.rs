@@ -5,7 +5,7 @@ use super::AdminContext;
 use crate::reload::unix_seconds;
 use std::collections::BTreeMap;
 use std::time::SystemTime;
-use vsam_protocol::admin::{BackendRow, PluginVersionRow, StatusReport, UnitRow};
+use vsam_protocol::admin::{BackendRow, PluginVersionRow, StatusReport, UnitRow, UnitsMemory};
 
 /// The server's status.
 pub async fn status(context: &AdminContext) -> StatusReport {
@@ -43,6 +43,11 @@ pub async fn status(context: &AdminContext) -> StatusReport {
         last_reload: context.reloader.last_report(),
         migrations: context.migrations.rows(),
         units: context.shared.units().into_iter().map(unit_row).collect(),
+        units_memory: Some(UnitsMemory {
+            used: context.shared.unit_memory.used() as u64,
+            limit: context.shared.unit_memory.limit() as u64,
+        }),
+        fleet: context.shared.fleet.status().await,
     }
 }
 

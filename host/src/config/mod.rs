@@ -61,6 +61,10 @@ pub struct ServerConfig {
     /// Most MiB of records one unit of work may hold before it is
     /// committed.
     pub max_unit_mb: u64,
+    /// MiB of changed records the units of work of all connections may
+    /// hold together; unset: an eighth of the machine's memory, between
+    /// 256 MiB and 16 GiB.
+    pub units_memory_mb: Option<u64>,
     /// Seconds a unit of work may hold the records it changed before it
     /// is rolled back, so that a stuck program cannot hold them from
     /// everyone forever (0: no limit).
@@ -93,6 +97,7 @@ impl Default for ServerConfig {
             max_record: vsam_protocol::MAX_RECORD_LENGTH,
             max_unit_records: 1_000_000,
             max_unit_mb: 256,
+            units_memory_mb: None,
             max_unit_secs: 0,
             handshake_timeout_secs: 10,
             idle_timeout_secs: 3600,

@@ -131,6 +131,12 @@ impl Source<'_> {
                 "must be at least 1 (or left out: a sixteenth of the machine's memory)".into(),
             ));
         }
+        if file.server.units_memory_mb == Some(0) {
+            return Err(self.near(
+                "server.units_memory_mb",
+                "must be at least 1 (or left out: an eighth of the machine's memory)".into(),
+            ));
+        }
         if let Some((field, _)) = positive.iter().find(|(_, value)| *value == 0) {
             return Err(self.near(field, "must be at least 1".into()));
         }
@@ -415,6 +421,8 @@ impl Source<'_> {
                 key_length: ds.key_length,
                 min_record: ds
                     .min_record_size
+                    // An RRDS's slots are its record size; a VRRDS's
+                    // records, as others', 1 byte or more.
                     .unwrap_or(if organization == Organization::Rrds {
                         *ds.record_size.get_ref()
                     } else {

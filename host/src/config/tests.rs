@@ -136,6 +136,18 @@ fn bad_datasets_are_refused_with_their_place() {
         (ok.datasets[0].name.as_str(), ok.datasets[0].min_record),
         ("A.B", 10)
     );
+    let variable = parse(&format!(
+        "{base}[[datasets]]\nname = \"a.v\"\norganization = \"vrrds\"\nrecord_size = 10\n"
+    ))
+    .unwrap();
+    assert_eq!(
+        (
+            variable.datasets[0].organization,
+            variable.datasets[0].min_record
+        ),
+        (vsam_protocol::Organization::Vrrds, 1),
+        "a VRRDS's records are 1 byte or more"
+    );
 }
 
 #[test]

@@ -179,6 +179,28 @@ impl Migrations {
                     .join(", ")
             ));
         };
+        let databases = [
+            self.shared
+                .backend(&def.backend)
+                .and_then(|backend| backend.shared_database()),
+            target.shared_database(),
+        ];
+        for url in databases.into_iter().flatten() {
+            let others: Vec<String> = match self.shared.fleet.session(&url).members().await {
+                Ok(members) => members
+                    .into_iter()
+                    .filter(|member| !member.this)
+                    .map(|member| member.server)
+                    .collect(),
+                Err(_) => Vec::new(),
+            };
+            if !others.is_empty() {
+                return Err(format!(
+                    "{dataset} would move from or to a database other servers share ({}), and the servers of a fleet do not coordinate a migration: they would go on using the old copy. Stop the others first, or copy it with vsamr repro",
+                    others.join(", ")
+                ));
+            }
+        }
         if self.active.lock().unwrap().contains_key(&dataset) {
             return Err(format!(
                 "{dataset} is already being migrated: see vsamr admin status; finalize or roll it back first"

@@ -217,6 +217,13 @@ impl Reloader {
         self.last.lock().unwrap().clone()
     }
 
+    /// Lets go of the locks on the backends' local stores, once the server
+    /// has stopped serving: another server (in this process too) may take
+    /// them at once, rather than when the last task holding this one ends.
+    pub async fn release_stores(&self) {
+        self.running.lock().await.stores.keep(Default::default());
+    }
+
     /// The plugin versions loaded now, by name.
     pub async fn plugins(&self) -> BTreeMap<String, Arc<LoadedPlugin>> {
         self.running.lock().await.plugins.clone()
@@ -462,6 +469,7 @@ impl Reloader {
         for (name, Prepared { setup, stores, .. }) in prepared {
             let mut version = setup.plugin.version_info();
             version.own_store = setup.settings.owns_its_store();
+            version.shared_database = setup.settings.shared_database();
             let handle = match running.backends.remove(&name) {
                 Some((_, handle)) => {
                     if let Err(error) = handle.replace(version, stores.writer, stores.readers) {

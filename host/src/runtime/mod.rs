@@ -129,6 +129,7 @@ pub fn start_backends(
         let stores = start_stores(&setup.plugin, settings, &setup.grants)?;
         let mut version = setup.plugin.version_info();
         version.own_store = settings.owns_its_store();
+        version.shared_database = settings.shared_database();
         let handle = BackendHandle::spawn(name, version, stores.writer, stores.readers)
             .with_context(|| format!("backend {name}: cannot start its worker threads"))?;
         log_backend(settings, "backend ready");

@@ -57,6 +57,14 @@ impl BackendSettings {
         database_local && bucket_local
     }
 
+    /// The PostgreSQL database granted, which other servers may share.
+    pub fn shared_database(&self) -> Option<String> {
+        match &self.database {
+            Some(super::sql::DatabaseUrl::Postgres(url)) => Some(url.clone()),
+            _ => None,
+        }
+    }
+
     /// True if `other` is granted the same database and bucket (with the
     /// same request time limit), so its connections can be kept.
     pub fn grants_same_as(&self, other: &BackendSettings) -> bool {

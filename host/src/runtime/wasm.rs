@@ -412,6 +412,32 @@ where
     .map_err(Started::Refused)
 }
 
+/// The environment variable every plugin instance finds this process's
+/// boot in (see [`boot`]).
+pub const BOOT_VARIABLE: &str = "VSAMRD_BOOT";
+
+/// The environment variable every plugin instance finds its backend's
+/// name in: two backends of one server may share a store (a bucket and
+/// prefix), and a record one leaves there must not be taken for the
+/// other's.
+pub const BACKEND_VARIABLE: &str = "VSAMRD_BACKEND";
+
+/// What tells this start of vsamrd from every other: the same for every
+/// plugin instance it runs (a swap's, a reader's, one made after a
+/// fault), different after a restart. A plugin that leaves a record of
+/// work in progress in shared storage tells by it whether the writer of a
+/// record it finds is gone with an earlier process.
+pub fn boot() -> &'static str {
+    static BOOT: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    BOOT.get_or_init(|| {
+        let since_epoch = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_nanos();
+        format!("{}-{since_epoch:x}", std::process::id())
+    })
+}
+
 /// The name of a plugin version: SHA-256 of its component bytes, hex.
 pub fn content_hash(bytes: &[u8]) -> String {
     hex(&Sha256::digest(bytes))
@@ -430,6 +456,7 @@ impl LoadedPlugin {
             content_hash: self.content_hash.clone(),
             loaded_at: self.loaded_at,
             own_store: false,
+            shared_database: None,
         }
     }
 }
@@ -546,6 +573,8 @@ impl WasmStore {
         // and back (a local file operation is short; a call that waits
         // for long is stopped by the wall-clock limit between them).
         wasi.allow_blocking_current_thread(true);
+        wasi.env(BOOT_VARIABLE, boot());
+        wasi.env(BACKEND_VARIABLE, &self.settings.name);
         if let Some(dir) = &self.settings.directory {
             std::fs::create_dir_all(dir)
                 .with_context(|| format!("creating directory {}", dir.display()))

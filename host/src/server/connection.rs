@@ -21,7 +21,7 @@ use tokio::sync::watch;
 use tokio_util::codec::{FramedRead, FramedWrite};
 use vsam_protocol::{
     Answer, DecodeError, FrameError, Hello, PROTOCOL_MAJOR, PROTOCOL_MINOR, Request, ServerCodec,
-    Welcome, message::request_name, protocol_error,
+    Status, Verb, Welcome, fdbk, message::request_name, open_error, protocol_error,
 };
 
 /// The server's name and version, as sent in WELCOME.
@@ -37,6 +37,24 @@ fn complete_frame_buffered(buffer: &[u8]) -> bool {
     buffer.len() >= 4
         && buffer.len()
             >= 4 + u32::from_be_bytes([buffer[0], buffer[1], buffer[2], buffer[3]]) as usize
+}
+
+/// A request whose payload decodes but whose enumerated field holds a
+/// value outside its defined set is refused as the request's VSAM error, as
+/// undefined RPL option bits and OPEN access bits are: DEFINE's
+/// `organization` with X'68', OPEN's `intent` with open error X'A0'.
+/// (`PROTOCOL_ERROR` 4 is for payloads that do not decode.)
+fn out_of_range(kind: u8, error: &DecodeError) -> Option<Status> {
+    let DecodeError::BadValue { field, problem } = error else {
+        return None;
+    };
+    let verb = Verb::of_kind(kind)?;
+    let message = format!("{}: field {field}: {problem}", verb.name());
+    match (verb, *field) {
+        (Verb::Define, "organization") => Some(Status::logical(fdbk::INVALID_OPTIONS, message)),
+        (Verb::Open, "intent") => Some(Status::refused(open_error::INVALID_OPTIONS, message)),
+        _ => None,
+    }
 }
 
 /// Both sides speak the lower of their minor versions.
@@ -165,6 +183,8 @@ pub(super) async fn serve(
 struct Agreed {
     identity: Identity,
     answer_frame: usize,
+    /// The protocol minor version both sides speak.
+    minor: u16,
     _place: Place,
 }
 
@@ -209,7 +229,8 @@ async fn run<S>(
         settings,
         mut shutdown,
     } = peer;
-    let mut session = Session::new(shared, agreed.answer_frame, agreed.identity);
+    let mut session =
+        Session::new(shared, agreed.answer_frame, agreed.identity).speaking(agreed.minor);
     let id = session.id();
     tracing::debug!(%peer, session = id, "connected");
     reader.get_mut().first_byte_at = None;
@@ -295,6 +316,12 @@ async fn run<S>(
         };
         let answer = match incoming.message {
             Ok(request) => session.handle(request).await,
+            Err(error) if let Some(status) = out_of_range(incoming.kind, &error) => {
+                Answer::Result {
+                    status,
+                    records: Vec::new(),
+                }
+            }
             Err(DecodeError::UnknownKind(kind)) => Answer::ProtocolError {
                 code: protocol_error::UNKNOWN_KIND,
                 fatal: false,
@@ -365,7 +392,7 @@ where
                     writer.encoder_mut().set_max_frame(agreed.answer_frame);
                     let welcome = Answer::Welcome(Welcome {
                         major: PROTOCOL_MAJOR,
-                        minor: agreed_minor(hello.minor),
+                        minor: agreed.minor,
                         max_frame: peer.shared.limits.max_frame,
                         max_batch: peer.shared.limits.max_batch,
                         max_record: peer.shared.limits.max_record,
@@ -445,6 +472,7 @@ fn agree(
     Ok(Agreed {
         identity,
         answer_frame: (hello.max_frame as usize).min(peer.shared.limits.max_frame as usize),
+        minor: agreed_minor(hello.minor),
         _place: place,
     })
 }

@@ -36,15 +36,7 @@ impl FrameBudget {
     /// The default for this machine: a sixteenth of its memory, between
     /// 64 MiB and 2 GiB.
     pub fn default_mib() -> u64 {
-        let total_kib = std::fs::read_to_string("/proc/meminfo")
-            .ok()
-            .and_then(|info| {
-                info.lines()
-                    .find_map(|l| l.strip_prefix("MemTotal:"))
-                    .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
-            })
-            .unwrap_or(4 << 20);
-        (total_kib / 1024 / 16).clamp(64, 2048)
+        (crate::machine::memory_mib() / 16).clamp(64, 2048)
     }
 }
 

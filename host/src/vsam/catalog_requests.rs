@@ -3,8 +3,10 @@
 
 use super::request::answer;
 use super::shared::Shared;
+use super::shared_catalog;
 use super::subject::Subject;
 use crate::catalog::{DatasetDef, Origin};
+use crate::fleet::FleetRefusal;
 use crate::runtime::call::{Call, CallError};
 use vsam_plugin_sdk::StoreError;
 use vsam_protocol::{Answer, DatasetSpec, Status, Verb, fdbk};
@@ -14,7 +16,7 @@ use vsam_protocol::{Answer, DatasetSpec, Status, Verb, fdbk};
 pub(crate) async fn define(shared: &Shared, spec: DatasetSpec) -> Result<Answer, Status> {
     let name = spec.name.to_ascii_uppercase();
     let about = Subject::new(&name, Verb::Define);
-    if shared.catalog.get(&name).is_some() {
+    if shared_catalog::find(shared, &name).await.is_some() {
         return Err(about.logical(
             fdbk::DUPLICATE_KEY,
             "a dataset of that name is already in the catalog",
@@ -65,6 +67,20 @@ pub(crate) async fn define(shared: &Shared, spec: DatasetSpec) -> Result<Answer,
             ),
         ));
     }
+    let claim = match shared_catalog::claim(shared, &def).await {
+        Ok(Ok(claim)) => claim,
+        Ok(Err(server)) => {
+            return Err(about.logical(
+                fdbk::DUPLICATE_KEY,
+                format!("a dataset of that name is already in the catalog: {server} of the fleet defined it at the same time"),
+            ));
+        }
+        Err(refusal) => {
+            return Err(about.physical(format!(
+                "the fleet's shared catalog could not take it, and nothing was defined: {refusal}"
+            )));
+        }
+    };
     let created = match backend
         .call(Call::Create(def.to_plugin(), def.layout.clone()))
         .await
@@ -103,8 +119,22 @@ pub(crate) async fn define(shared: &Shared, spec: DatasetSpec) -> Result<Answer,
             )));
         }
     };
-    match shared.catalog.insert(def.clone()) {
+    let inserted = match shared.catalog.insert(def.clone()) {
+        // Taken from the shared catalog already, by the sync that followed
+        // this server's own claim.
+        Ok(false)
+            if shared
+                .catalog
+                .get(&name)
+                .is_some_and(|(entry, _)| entry == def) =>
+        {
+            Ok(true)
+        }
+        other => other,
+    };
+    match inserted {
         Ok(true) => {
+            claim.keep();
             tracing::info!(dataset = %name, backend = %backend_name, "defined");
             Ok(Answer::Catalog {
                 datasets: vec![def.to_spec()],
@@ -228,6 +258,18 @@ pub(crate) async fn delete(shared: &Shared, name: &str) -> Result<Answer, Status
         return Err(about.logical(fdbk::EXCLUSIVE_CONTROL, "the dataset is open (or being deleted, or migrated: see vsamr admin status); CLOSE it everywhere first, finalize or roll back a migration",
         ));
     };
+    let _closed_in_fleet = match shared_catalog::alone_in_fleet(shared, &def).await {
+        Ok(alone) => alone,
+        Err(FleetRefusal::HeldElsewhere) => {
+            return Err(about.logical(
+                fdbk::EXCLUSIVE_CONTROL,
+                "the dataset is open on another server of the fleet (vsamr admin status lists the servers); CLOSE it everywhere first",
+            ));
+        }
+        Err(FleetRefusal::Unavailable(why)) => {
+            return Err(about.physical(format!("nothing was deleted: {why}")));
+        }
+    };
     let storage_of = |def: &DatasetDef| {
         def.relation.is_none() || matches!(def.relation, Some(crate::catalog::Relation::Aix { .. }))
     };
@@ -250,6 +292,14 @@ pub(crate) async fn delete(shared: &Shared, name: &str) -> Result<Answer, Status
             }
         }
     }
+    for gone in paths.iter().chain(&indexes).chain([&def]) {
+        if let Err(refusal) = shared_catalog::withdraw(shared, gone).await {
+            return Err(about.physical(format!(
+                "the records are removed, but the fleet's shared catalog could not be told that {} is deleted: {refusal}; DELETE it again",
+                gone.name
+            )));
+        }
+    }
     for related in paths.iter().chain(&indexes) {
         if let Err(error) = shared.catalog.remove(&related.name) {
             return Err(about.physical(format!("the catalog could not be saved: {error:#}")));
@@ -264,11 +314,14 @@ pub(crate) async fn delete(shared: &Shared, name: &str) -> Result<Answer, Status
     }
 }
 
-/// INFO: one catalog entry.
-pub(crate) fn info(shared: &Shared, name: &str) -> Result<Answer, Status> {
+/// INFO: one catalog entry, to a client of protocol minor `minor` (an
+/// entry it cannot decode is refused, naming the version it needs).
+pub(crate) async fn info(shared: &Shared, name: &str, minor: u16) -> Result<Answer, Status> {
     let name = name.to_ascii_uppercase();
-    match shared.catalog.get(&name) {
-        Some((def, _)) => Ok(Answer::Catalog {
+    match shared_catalog::find(shared, &name).await {
+        Some(def) if def.organization.minor() > minor => Err(Subject::new(&name, Verb::Info)
+            .logical(fdbk::INVALID_OPTIONS, newer(def.organization, minor))),
+        Some(def) => Ok(Answer::Catalog {
             datasets: vec![def.to_spec()],
         }),
         None => Err(Subject::new(&name, Verb::Info)
@@ -276,18 +329,34 @@ pub(crate) fn info(shared: &Shared, name: &str) -> Result<Answer, Status> {
     }
 }
 
-/// LIST: catalog entries matching a pattern.
-/// LIST: the entries matching `pattern` that `visible` lets the client see.
-pub(crate) fn list(shared: &Shared, pattern: &str, visible: impl Fn(&str) -> bool) -> Answer {
+/// LIST: the entries matching `pattern` that `visible` lets the client see
+/// and a client of protocol minor `minor` can decode.
+pub(crate) fn list(
+    shared: &Shared,
+    pattern: &str,
+    minor: u16,
+    visible: impl Fn(&str) -> bool,
+) -> Answer {
     Answer::Catalog {
         datasets: shared
             .catalog
             .list(pattern)
             .iter()
-            .filter(|def| visible(&def.name))
+            .filter(|def| visible(&def.name) && def.organization.minor() <= minor)
             .map(DatasetDef::to_spec)
             .collect(),
     }
+}
+
+/// Why a dataset of `organization` is not shown to a client of protocol
+/// minor `minor`.
+pub(crate) fn newer(organization: vsam_protocol::Organization, minor: u16) -> String {
+    format!(
+        "the dataset is an {}, which protocol 1.{} introduced, and this connection speaks 1.{minor}: use a client of protocol 1.{} or later",
+        organization.name().to_ascii_uppercase(),
+        organization.minor(),
+        organization.minor()
+    )
 }
 
 fn describe(error: &CallError) -> String {

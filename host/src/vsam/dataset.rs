@@ -2,11 +2,11 @@
 //! locks of exclusive control, and a write counter that invalidates
 //! read-ahead.
 
-use super::alternate::AixIndex;
-use super::alternate::upgrade::{self, Upgraded};
+use super::alternate::index::AixIndex;
 use super::placement::Placement;
 use super::subject::Subject;
 use crate::catalog::DatasetDef;
+use crate::fleet::{FleetRecords, FleetRefusal};
 use crate::runtime::BackendHandle;
 use crate::runtime::call::{Call, CallError, Reply};
 use arc_swap::ArcSwap;
@@ -64,6 +64,25 @@ impl std::fmt::Display for Holder {
     }
 }
 
+/// Why a record could not be taken: a holder on this server, or the
+/// fleet's database (another server holds it, or it cannot be asked).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Refused {
+    /// A string or unit of work of this server holds it.
+    Here(Holder),
+    /// The fleet's database refused or could not be asked.
+    Fleet(FleetRefusal),
+}
+
+/// A record lock: who holds it, and the generation of the fleet's lock
+/// session in which the database lock beside it was taken (None: there is
+/// none, or it is being taken).
+#[derive(Debug, Clone, Copy)]
+struct Lock<T> {
+    holder: T,
+    fleet: Option<u64>,
+}
+
 /// A key at or below which every stored key lies, if known: a key above
 /// it is not in the store, with no need to ask. Kept for a store this
 /// server owns only (another server could store keys it never saw).
@@ -88,9 +107,12 @@ pub struct DatasetState {
     /// alone, so the copy's cursor and the placement never move under a
     /// write.
     gate: Arc<tokio::sync::RwLock<()>>,
-    locks: Mutex<HashMap<Vec<u8>, Owner>>,
+    locks: Mutex<HashMap<Vec<u8>, Lock<Owner>>>,
     /// Records changed by a unit of work not yet committed, and whose.
-    unit_holds: Mutex<HashMap<Vec<u8>, u64>>,
+    unit_holds: Mutex<HashMap<Vec<u8>, Lock<u64>>>,
+    /// The record locks in a database other servers share, if the
+    /// dataset's store is in one.
+    fleet: Option<FleetRecords>,
     /// The highest key the store may hold, and how many inserts were
     /// noted (a lookup that raced one is not trusted).
     key_bound: Mutex<(KeyBound, u64)>,
@@ -106,9 +128,16 @@ pub struct DatasetState {
 
 impl DatasetState {
     /// State for a dataset about to be opened, with the alternate indexes
-    /// over it.
-    pub fn new(def: DatasetDef, backend: BackendHandle, indexes: Vec<AixIndex>) -> Self {
+    /// over it, and its record locks in the fleet's database if its store
+    /// is shared.
+    pub fn new(
+        def: DatasetDef,
+        backend: BackendHandle,
+        indexes: Vec<AixIndex>,
+        fleet: Option<FleetRecords>,
+    ) -> Self {
         Self {
+            fleet,
             plugin_dataset: def.to_plugin(),
             def,
             placement: ArcSwap::from_pointee(Placement {
@@ -161,24 +190,81 @@ impl DatasetState {
         self.version.fetch_add(1, Ordering::AcqRel);
     }
 
-    /// Takes exclusive control of `key` for `owner`; the current holder if
-    /// someone else has it (another string, or another connection's unit
-    /// of work that changed the record).
-    pub fn lock(&self, key: &[u8], owner: Owner) -> Result<(), Holder> {
-        // Both maps, in the order hold_for_unit takes them.
-        let holds = self.unit_holds.lock().unwrap();
-        if let Some(session) = holds.get(key)
-            && *session != owner.session
+    /// Takes exclusive control of `key` for `owner`, here and (on a
+    /// shared store) in the fleet's database: the generation of the
+    /// database lock, if one was taken. Refused with the holder if another
+    /// string or another connection's unit of work has it.
+    pub async fn take(&self, key: &[u8], owner: Owner) -> Result<Option<u64>, Refused> {
         {
-            return Err(Holder::Unit(*session));
-        }
-        let mut locks = self.locks.lock().unwrap();
-        match locks.get(key) {
-            Some(holder) if *holder != owner => Err(Holder::String(*holder)),
-            _ => {
-                locks.insert(key.to_vec(), owner);
-                Ok(())
+            // Both maps, in the order hold_for_unit takes them.
+            let holds = self.unit_holds.lock().unwrap();
+            if let Some(hold) = holds.get(key)
+                && hold.holder != owner.session
+            {
+                return Err(Refused::Here(Holder::Unit(hold.holder)));
             }
+            let mut locks = self.locks.lock().unwrap();
+            match locks.get(key) {
+                Some(lock) if lock.holder != owner => {
+                    return Err(Refused::Here(Holder::String(lock.holder)));
+                }
+                Some(lock) => return Ok(lock.fleet),
+                None => {
+                    locks.insert(
+                        key.to_vec(),
+                        Lock {
+                            holder: owner,
+                            fleet: None,
+                        },
+                    );
+                }
+            }
+        }
+        let Some(fleet) = &self.fleet else {
+            return Ok(None);
+        };
+        let taken = fleet.take(key).await;
+        let mut locks = self.locks.lock().unwrap();
+        let entry = locks
+            .get_mut(key)
+            .filter(|lock| lock.holder == owner && lock.fleet.is_none());
+        match (taken, entry) {
+            (Ok(generation), Some(lock)) => {
+                lock.fleet = Some(generation);
+                Ok(Some(generation))
+            }
+            (Ok(generation), None) => {
+                // Released while the database was asked.
+                fleet.give_back(key, generation);
+                Err(Refused::Fleet(FleetRefusal::Unavailable(
+                    "the string was released while its record was taken".into(),
+                )))
+            }
+            (Err(refusal), entry) => {
+                if entry.is_some() {
+                    locks.remove(key);
+                }
+                Err(Refused::Fleet(refusal))
+            }
+        }
+    }
+
+    /// Holds the dataset's open lock in the fleet's database (shared with
+    /// the other servers that have it open), if its store is shared:
+    /// refused while a DELETE on another server holds it.
+    pub async fn open_in_fleet(&self) -> Result<(), FleetRefusal> {
+        match &self.fleet {
+            Some(fleet) => fleet.open().await,
+            None => Ok(()),
+        }
+    }
+
+    /// True while a lock [`DatasetState::take`] took in `generation` is
+    /// held (always without a database lock).
+    pub fn intact(&self, generation: Option<u64>) -> bool {
+        match (&self.fleet, generation) {
+            (Some(fleet), Some(generation)) => fleet.intact(generation),
+            _ => true,
         }
     }
 
@@ -186,7 +272,7 @@ impl DatasetState {
     /// `key`, if any.
     pub fn unit_holder(&self, key: &[u8], session: u64) -> Option<Holder> {
         match self.unit_holds.lock().unwrap().get(key) {
-            Some(holder) if *holder != session => Some(Holder::Unit(*holder)),
+            Some(hold) if hold.holder != session => Some(Holder::Unit(hold.holder)),
             _ => None,
         }
     }
@@ -194,35 +280,95 @@ impl DatasetState {
     /// The connection whose unit of work holds `key`, if one does (its own
     /// included).
     pub fn unit_of(&self, key: &[u8]) -> Option<u64> {
-        self.unit_holds.lock().unwrap().get(key).copied()
+        self.unit_holds
+            .lock()
+            .unwrap()
+            .get(key)
+            .map(|hold| hold.holder)
     }
 
     /// Holds `key` for the unit of work of `session` until it ends: no
-    /// other connection may change it or take it for update. Refused with
-    /// the holder if another connection's string or unit has it.
-    pub fn hold_for_unit(&self, key: &[u8], session: u64) -> Result<(), Holder> {
-        let mut holds = self.unit_holds.lock().unwrap();
-        match holds.get(key) {
-            Some(holder) if *holder != session => return Err(Holder::Unit(*holder)),
-            Some(_) => return Ok(()),
-            None => {}
-        }
-        let locks = self.locks.lock().unwrap();
-        if let Some(owner) = locks.get(key)
-            && owner.session != session
+    /// other connection may change it or take it for update, here or (on
+    /// a shared store) on another server. Refused with the holder if
+    /// another connection's string or unit has it.
+    pub async fn hold_for_unit(&self, key: &[u8], session: u64) -> Result<(), Refused> {
         {
-            return Err(Holder::String(*owner));
+            let mut holds = self.unit_holds.lock().unwrap();
+            match holds.get(key) {
+                Some(hold) if hold.holder != session => {
+                    return Err(Refused::Here(Holder::Unit(hold.holder)));
+                }
+                Some(_) => return Ok(()),
+                None => {}
+            }
+            let locks = self.locks.lock().unwrap();
+            if let Some(lock) = locks.get(key)
+                && lock.holder.session != session
+            {
+                return Err(Refused::Here(Holder::String(lock.holder)));
+            }
+            holds.insert(
+                key.to_vec(),
+                Lock {
+                    holder: session,
+                    fleet: None,
+                },
+            );
         }
-        holds.insert(key.to_vec(), session);
-        Ok(())
+        let Some(fleet) = &self.fleet else {
+            return Ok(());
+        };
+        let taken = fleet.take(key).await;
+        let mut holds = self.unit_holds.lock().unwrap();
+        let entry = holds
+            .get_mut(key)
+            .filter(|hold| hold.holder == session && hold.fleet.is_none());
+        match (taken, entry) {
+            (Ok(generation), Some(hold)) => {
+                hold.fleet = Some(generation);
+                fleet.unit_took(session, generation);
+                Ok(())
+            }
+            (Ok(generation), None) => {
+                fleet.give_back(key, generation);
+                Err(Refused::Fleet(FleetRefusal::Unavailable(
+                    "the unit of work ended while its record was taken".into(),
+                )))
+            }
+            (Err(refusal), entry) => {
+                if entry.is_some() {
+                    holds.remove(key);
+                }
+                Err(Refused::Fleet(refusal))
+            }
+        }
+    }
+
+    /// True if the database locks of the unit of work of `session` on
+    /// this dataset are all still held (always on a store of this server
+    /// alone).
+    pub fn unit_intact(&self, session: u64) -> bool {
+        self.fleet
+            .as_ref()
+            .is_none_or(|fleet| fleet.unit_intact(session))
     }
 
     /// Lets go of every record the unit of work of `session` held.
     pub fn release_unit(&self, session: u64) {
-        self.unit_holds
-            .lock()
-            .unwrap()
-            .retain(|_, holder| *holder != session);
+        let mut released = Vec::new();
+        self.unit_holds.lock().unwrap().retain(|key, hold| {
+            let keep = hold.holder != session;
+            if !keep && let Some(generation) = hold.fleet {
+                released.push((key.clone(), generation));
+            }
+            keep
+        });
+        if let Some(fleet) = &self.fleet {
+            for (key, generation) in released {
+                fleet.give_back(&key, generation);
+            }
+            fleet.unit_ended(session);
+        }
     }
 
     /// Notes the keys `calls` insert, before they reach the store: the
@@ -285,16 +431,35 @@ impl DatasetState {
     /// Releases `key` if `owner` holds it.
     pub fn unlock(&self, key: &[u8], owner: Owner) {
         let mut locks = self.locks.lock().unwrap();
-        if locks.get(key) == Some(&owner) {
-            locks.remove(key);
+        if locks.get(key).is_some_and(|lock| lock.holder == owner)
+            && let Some(lock) = locks.remove(key)
+        {
+            drop(locks);
+            self.give_back(key, lock.fleet);
         }
     }
 
     /// Releases everything a session (or one of its handles) holds.
     pub fn unlock_all(&self, session: u64, handle: Option<u32>) {
-        self.locks.lock().unwrap().retain(|_, owner| {
-            owner.session != session || handle.is_some_and(|h| h != owner.handle)
+        let mut released = Vec::new();
+        self.locks.lock().unwrap().retain(|key, lock| {
+            let owner = lock.holder;
+            let keep = owner.session != session || handle.is_some_and(|h| h != owner.handle);
+            if !keep {
+                released.push((key.clone(), lock.fleet));
+            }
+            keep
         });
+        for (key, generation) in released {
+            self.give_back(&key, generation);
+        }
+    }
+
+    /// Gives the database lock of a released record back.
+    fn give_back(&self, key: &[u8], generation: Option<u64>) {
+        if let (Some(fleet), Some(generation)) = (&self.fleet, generation) {
+            fleet.give_back(key, generation);
+        }
     }
 
     /// What a status of `request` on this dataset starts with.
@@ -346,7 +511,7 @@ impl DatasetState {
 
     /// Runs writes on the backend, and on the mirror if a migration has
     /// one: the writes' results are the primary's.
-    async fn write(&self, calls: Vec<Call>) -> Vec<crate::runtime::call::CallResult> {
+    pub(crate) async fn write(&self, calls: Vec<Call>) -> Vec<crate::runtime::call::CallResult> {
         let shared = self.gate.clone().read_owned().await;
         self.note_inserts(&calls);
         let placement = self.placement.load_full();
@@ -383,6 +548,27 @@ impl DatasetState {
                     self.check_length(request, record)?;
                 }
                 Ok(record)
+            }
+            other => Err(self.protocol_violation(request, &other)),
+        }
+    }
+
+    /// The records under `keys`, in order, asked with one `get-many`.
+    pub async fn get_many(
+        &self,
+        request: &str,
+        keys: &[Vec<u8>],
+    ) -> Result<Vec<Option<Vec<u8>>>, Status> {
+        if keys.is_empty() {
+            return Ok(Vec::new());
+        }
+        let call = Call::GetMany(self.plugin_dataset.clone(), keys.to_vec());
+        match self.call(request, call).await? {
+            Reply::Records(records) if records.len() == keys.len() => {
+                for record in records.iter().flatten() {
+                    self.check_length(request, record)?;
+                }
+                Ok(records)
             }
             other => Err(self.protocol_violation(request, &other)),
         }
@@ -453,6 +639,12 @@ impl DatasetState {
         self.indexes.iter().any(|index| index.upgrade)
     }
 
+    /// The alternate indexes its writes keep in step (UPGRADE), in
+    /// catalog order.
+    pub(crate) fn upgrade_set(&self) -> impl Iterator<Item = &AixIndex> {
+        self.indexes.iter().filter(|index| index.upgrade)
+    }
+
     /// Runs a call on an alternate index's storage (in the base's backend).
     pub(crate) async fn index_call(&self, request: &str, call: Call) -> Result<Reply, Status> {
         self.placement
@@ -472,68 +664,6 @@ impl DatasetState {
             .expect("one result per call");
         self.wrote();
         result.map_err(|e| self.fail(request, e))
-    }
-
-    /// Runs inserts and appends in order as one backend job, until the
-    /// first that fails; one result per call that ran. With alternate
-    /// indexes to upgrade, record by record through them.
-    pub async fn write_chain(
-        &self,
-        request: &str,
-        calls: Vec<Call>,
-    ) -> (Vec<Result<Reply, Status>>, Upgraded) {
-        if calls.is_empty() {
-            return (Vec::new(), Upgraded::default());
-        }
-        if self.upgrades() {
-            return upgrade::insert(self, request, calls).await;
-        }
-        let results = self.write(calls).await;
-        self.wrote();
-        let results = results
-            .into_iter()
-            .map(|result| result.map_err(|e| self.fail(request, e)))
-            .collect();
-        (results, Upgraded::default())
-    }
-
-    /// Replaces the record under an existing key.
-    pub async fn replace(
-        &self,
-        request: &str,
-        key: Vec<u8>,
-        record: Vec<u8>,
-    ) -> Result<Upgraded, Status> {
-        if self.upgrades() {
-            return upgrade::replace(self, request, key, record).await;
-        }
-        let result = self
-            .write(vec![Call::Replace(
-                self.plugin_dataset.clone(),
-                key,
-                record,
-            )])
-            .await
-            .pop()
-            .expect("one result per call");
-        self.wrote();
-        result
-            .map(|_| Upgraded::default())
-            .map_err(|e| self.fail(request, e))
-    }
-
-    /// Deletes the record under `key`.
-    pub async fn delete(&self, request: &str, key: Vec<u8>) -> Result<(), Status> {
-        if self.upgrades() {
-            return upgrade::delete(self, request, key).await;
-        }
-        let result = self
-            .write(vec![Call::Delete(self.plugin_dataset.clone(), key)])
-            .await
-            .pop()
-            .expect("one result per call");
-        self.wrote();
-        result.map(drop).map_err(|e| self.fail(request, e))
     }
 
     /// Empties the dataset: its storage is dropped and created anew (an

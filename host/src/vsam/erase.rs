@@ -2,6 +2,7 @@
 
 use super::request::Ctx;
 use super::request::{Done, Outcome};
+use super::writes;
 use vsam_protocol::{OpenIntent, Organization, fdbk};
 
 /// Runs an ERASE on one string.
@@ -26,9 +27,11 @@ pub(crate) async fn erase(mut ctx: Ctx<'_>) -> Outcome {
     let result = if let Err(status) = ctx.not_in_own_unit(&held.key) {
         Err(status)
     } else if ctx.in_unit() {
-        ctx.stage(held.key.clone(), true, None)
+        ctx.stage(held.key.clone(), true, None).await
+    } else if let Err(status) = ctx.still_held(held.fleet) {
+        Err(status)
     } else {
-        ctx.state.delete(ctx.name(), held.key.clone()).await
+        writes::delete(ctx.state, ctx.name(), held.key.clone()).await
     };
     ctx.state.unlock(&held.key, ctx.owner);
     result.map(|()| Done::default())

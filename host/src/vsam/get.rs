@@ -229,10 +229,10 @@ pub(crate) async fn hold(
     entry: Entry,
     version: u64,
 ) -> Result<Entry, vsam_protocol::Status> {
-    if let Err(holder) = ctx.state.lock(&entry.key, ctx.owner) {
-        return Err(ctx.held(holder));
-    }
-    let entry = if ctx.state.version() != version {
+    let fleet = ctx.take(&entry.key).await?;
+    // Read again if another writer may have changed it since: one of this
+    // server, or any of the fleet's.
+    let entry = if ctx.state.version() != version || fleet.is_some() {
         match ctx.read(&entry.key).await? {
             Some(value) => Entry {
                 key: entry.key,
@@ -252,6 +252,7 @@ pub(crate) async fn hold(
     ctx.rpl.held = Some(Held {
         key: entry.key.clone(),
         length: entry.value.len(),
+        fleet,
     });
     Ok(entry)
 }

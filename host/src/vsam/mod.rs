@@ -20,8 +20,13 @@ mod point;
 mod put;
 pub(crate) mod request;
 mod search;
+pub(crate) mod shared_catalog;
 pub(crate) mod subject;
 pub mod unit;
+pub mod unit_memory;
+mod update_chain;
+mod writes;
+mod written;
 
 pub use dataset::{DatasetState, Owner};
 pub use session::Session;

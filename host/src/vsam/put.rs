@@ -1,12 +1,16 @@
 //! PUT: insert a record (keyed, sequential, appended or into a slot), or
 //! update the record held by a GET UPD; PUT CHAIN: many inserts on one
-//! string, run by the backend as one job that shares one commit.
+//! string, run by the backend as one job that shares one commit (with UPD,
+//! many updates by key: see `update_chain`).
 
 use super::alternate::upgrade::Upgraded;
 use super::request::Ctx;
 use super::request::{Done, Outcome};
 use super::rpl::Cursor;
 use super::search;
+use super::update_chain::update_chain;
+use super::writes;
+use super::written::{check_length, key_field, written_record};
 use crate::runtime::call::{Call, Reply};
 use vsam_plugin_sdk::Start;
 use vsam_plugin_sdk::keys::key_number;
@@ -31,8 +35,9 @@ pub(crate) async fn put(mut ctx: Ctx<'_>, req: Put) -> Outcome {
     }
 }
 
-/// Runs a PUT CHAIN: inserts in order until the first that fails. Returns
-/// the records written (all durable) and the failure, if any.
+/// Runs a PUT CHAIN: inserts (or with UPD updates) in order until the
+/// first that fails. Returns the records written (all durable, or staged
+/// in the unit of work) and the failure, if any.
 pub(crate) async fn put_chain(
     mut ctx: Ctx<'_>,
     records: Vec<ChainedRecord>,
@@ -40,13 +45,6 @@ pub(crate) async fn put_chain(
 ) -> (Done, Result<(), Status>) {
     let options = ctx.options;
     ctx.release_held();
-    if options.intent == Intent::Update {
-        let refused = ctx.error(
-            fdbk::INVALID_OPTIONS,
-            "a chain only inserts: update a held record with PUT UPD",
-        );
-        return (Done::default(), Err(refused));
-    }
     if records.len() > max_chain as usize {
         let refused = ctx.error(
             fdbk::INVALID_OPTIONS,
@@ -56,6 +54,9 @@ pub(crate) async fn put_chain(
             ),
         );
         return (Done::default(), Err(refused));
+    }
+    if options.intent == Intent::Update {
+        return update_chain(&mut ctx, records).await;
     }
     let total = records.len();
     let (written, outcome) = insert(&mut ctx, options, records).await;
@@ -69,47 +70,6 @@ pub(crate) async fn put_chain(
         status
     });
     (written, outcome)
-}
-
-/// Checks the record length against the definition.
-fn check_length(ctx: &Ctx<'_>, record: &[u8]) -> Result<(), Status> {
-    let def = &ctx.state.def;
-    let length = record.len() as u64;
-    let key_end = u64::from(def.key_offset) + u64::from(def.key_length);
-    let problem = if def.organization == Organization::Rrds && length != u64::from(def.max_record) {
-        Some(format!(
-            "an RRDS slot holds exactly {} bytes",
-            def.max_record
-        ))
-    } else if length == 0
-        || length > u64::from(def.max_record)
-        || length < u64::from(def.min_record)
-    {
-        Some(format!(
-            "records must be {} to {} bytes",
-            def.min_record, def.max_record
-        ))
-    } else if def.organization == Organization::Ksds && length < key_end {
-        Some(format!(
-            "the record must reach the end of the key at byte {key_end}"
-        ))
-    } else {
-        None
-    };
-    match problem {
-        Some(problem) => Err(ctx.error(
-            fdbk::INVALID_LENGTH,
-            format!("record length {length} is invalid: {problem}"),
-        )),
-        None => Ok(()),
-    }
-}
-
-/// The prime key field of a KSDS record.
-fn key_field(ctx: &Ctx<'_>, record: &[u8]) -> Vec<u8> {
-    let def = &ctx.state.def;
-    let start = def.key_offset as usize;
-    record[start..start + usize::from(def.key_length)].to_vec()
 }
 
 async fn update(ctx: &mut Ctx<'_>, record: &[u8]) -> Outcome {
@@ -153,12 +113,13 @@ async fn update(ctx: &mut Ctx<'_>, record: &[u8]) -> Outcome {
             let upgraded = if ctx.in_unit() {
                 // Read from the store, or changed before in the unit (whose
                 // change knows whether the store holds it).
-                ctx.stage(held.key.clone(), true, Some(record.to_vec()))?;
-                Upgraded::default()
+                let duplicate = ctx
+                    .stage_record(held.key.clone(), true, record.to_vec())
+                    .await?;
+                Upgraded { duplicate }
             } else {
-                ctx.state
-                    .replace(ctx.name(), held.key.clone(), record.to_vec())
-                    .await?
+                ctx.still_held(held.fleet)?;
+                writes::replace(ctx.state, ctx.name(), held.key.clone(), record.to_vec()).await?
             };
             Ok(Done::from(vec![written_record(ctx, held.key.clone())])
                 .duplicate_if(upgraded.duplicate))
@@ -166,18 +127,6 @@ async fn update(ctx: &mut Ctx<'_>, record: &[u8]) -> Outcome {
         .await;
     ctx.state.unlock(&held.key, ctx.owner);
     outcome
-}
-
-fn written_record(ctx: &Ctx<'_>, key: Vec<u8>) -> Record {
-    let address = match ctx.state.def.organization {
-        Organization::Ksds => 0,
-        _ => key_number(&key).unwrap_or(0),
-    };
-    Record {
-        address,
-        key,
-        data: Vec::new(),
-    }
 }
 
 /// Inserts records in order until the first that fails: the checks run
@@ -221,8 +170,7 @@ async fn insert(
     // ESDS addition cannot be backed out (as in CICS).
     let (written, mut failure, upgraded) =
         if ctx.in_unit() && ctx.state.def.organization != Organization::Esds {
-            let (written, failure) = stage_inserts(ctx, planned).await;
-            (written, failure, Upgraded::default())
+            stage_inserts(ctx, planned).await
         } else {
             store_inserts(ctx, planned).await
         };
@@ -271,7 +219,7 @@ async fn store_inserts(
             (key, call)
         })
         .unzip();
-    let (results, upgraded) = ctx.state.write_chain(ctx.name(), calls).await;
+    let (results, upgraded) = writes::write_chain(ctx.state, ctx.name(), calls).await;
     let mut written = Vec::with_capacity(results.len());
     let mut failure = None;
     for (result, key) in results.into_iter().zip(keys) {
@@ -296,25 +244,30 @@ async fn store_inserts(
 
 /// Records planned inserts in the connection's unit of work, each checked
 /// against what the connection sees (its unit over the store): the keys
-/// staged, and the failure that stopped them.
+/// staged, the failure that stopped them, and what the alternate indexes
+/// reported.
 async fn stage_inserts(
     ctx: &mut Ctx<'_>,
     planned: Vec<(Option<Vec<u8>>, Vec<u8>)>,
-) -> (Vec<Vec<u8>>, Option<Status>) {
+) -> (Vec<Vec<u8>>, Option<Status>, Upgraded) {
     let mut written = Vec::with_capacity(planned.len());
+    let mut upgraded = Upgraded::default();
     for (key, record) in planned {
         let key = key.expect("keyed records in a unit");
         let staged = match ctx.taken(&key).await {
             Ok(true) => Err(duplicate(ctx, &key)),
-            Ok(false) => ctx.stage(key.clone(), false, Some(record)),
+            Ok(false) => ctx.stage_record(key.clone(), false, record).await,
             Err(status) => Err(status),
         };
         match staged {
-            Ok(()) => written.push(key),
-            Err(status) => return (written, Some(status)),
+            Ok(duplicate) => {
+                upgraded.duplicate |= duplicate;
+                written.push(key);
+            }
+            Err(status) => return (written, Some(status), upgraded),
         }
     }
-    (written, None)
+    (written, None, upgraded)
 }
 
 /// The checks that concern the request, not one record.
@@ -360,7 +313,7 @@ fn plan(
             Ok(Some(key))
         }
         Organization::Esds => Ok(None),
-        Organization::Rrds => {
+        Organization::Rrds | Organization::Vrrds => {
             let rrn = if sequential {
                 previous.and_then(key_number).map_or(1, |rrn| rrn + 1)
             } else {
@@ -374,7 +327,7 @@ fn plan(
 /// The key a sequential insert follows, from the string's position: the
 /// record last written or read (an RRDS slot after a POINT: the one before).
 fn position(ctx: &Ctx<'_>) -> Option<Vec<u8>> {
-    let rrds = ctx.state.def.organization == Organization::Rrds;
+    let rrds = ctx.state.def.organization.relative();
     match &ctx.rpl.cursor {
         Some(Cursor {
             start: Start::Exclusive(key),
@@ -392,7 +345,7 @@ fn position(ctx: &Ctx<'_>) -> Option<Vec<u8>> {
 
 fn duplicate(ctx: &Ctx<'_>, key: &[u8]) -> Status {
     match ctx.state.def.organization {
-        Organization::Rrds => ctx.error(
+        Organization::Rrds | Organization::Vrrds => ctx.error(
             fdbk::DUPLICATE_KEY,
             format!(
                 "slot {} already holds a record",

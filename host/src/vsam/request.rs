@@ -3,11 +3,14 @@
 //! the RESULT answer they become. A leaf: the request files and the
 //! session import it; it imports none of them.
 
-use super::dataset::{DatasetState, Holder, Owner};
+use super::dataset::{DatasetState, Holder, Owner, Refused};
 use super::rpl::Rpl;
 use super::shared::Shared;
 use super::subject::Subject;
 use super::unit::Unit;
+use super::unit::indexes::check_write;
+use crate::fleet::FleetRefusal;
+use crate::runtime::call::CallError;
 use std::sync::Arc;
 use vsam_plugin_sdk::{Direction, Entry, Start};
 use vsam_protocol::{Answer, Fdbk, OpenIntent, Record, RplOptions, Status, Verb, fdbk};
@@ -104,6 +107,50 @@ impl Ctx<'_> {
             .refused(self.owner.session, holder.session(), refusal)
     }
 
+    /// The status of this request refused because the record could not be
+    /// taken: held here (see [`Ctx::held`]) or by another server of the
+    /// fleet (R15=8 X'14'), or the fleet's database could not be asked
+    /// (R15=12, as for a store that cannot be reached).
+    pub fn refused(&self, refusal: Refused) -> Status {
+        match refusal {
+            Refused::Here(holder) => self.held(holder),
+            Refused::Fleet(FleetRefusal::HeldElsewhere) => self.error(
+                fdbk::EXCLUSIVE_CONTROL,
+                "the record is held by another server of the fleet (for update, or changed by a unit of work not yet committed there); retry after it is released",
+            ),
+            Refused::Fleet(FleetRefusal::Unavailable(why)) => self.state.fail(
+                self.name(),
+                CallError::Unavailable(format!("the record's lock cannot be taken: {why}")),
+            ),
+        }
+    }
+
+    /// Takes `key` under exclusive control for this string (here, and in
+    /// the fleet's database on a shared store): the generation of the
+    /// database lock, if one was taken.
+    pub async fn take(&self, key: &[u8]) -> Result<Option<u64>, Status> {
+        self.state
+            .take(key, self.owner)
+            .await
+            .map_err(|refusal| self.refused(refusal))
+    }
+
+    /// Refuses a write that relies on a record lock taken in the fleet's
+    /// database in `generation` if the lock was lost meanwhile (the lock
+    /// session's connection broke, and another server may have changed
+    /// the record since).
+    pub fn still_held(&self, generation: Option<u64>) -> Result<(), Status> {
+        if self.state.intact(generation) {
+            return Ok(());
+        }
+        Err(self.state.fail(
+            self.name(),
+            CallError::Unavailable(
+                "the record's lock in the fleet's database was lost with its connection, so another server may have changed the record: nothing was written; read it again for update".into(),
+            ),
+        ))
+    }
+
     /// Refuses a change made outside the unit of work (an open in `sync`
     /// durability) to a record this connection's own unit holds: the
     /// unit's commit would overwrite it with its own image.
@@ -127,15 +174,15 @@ impl Ctx<'_> {
     /// unit ends. `stored`: whether the committed store holds the key.
     /// A refusal (another connection holds it, or the unit outgrew its
     /// limits: then it was rolled back) is the request's status.
-    pub fn stage(
+    pub async fn stage(
         &mut self,
         key: Vec<u8>,
         stored: bool,
         image: Option<Vec<u8>>,
     ) -> Result<(), Status> {
         let session = self.owner.session;
-        if let Err(holder) = self.state.hold_for_unit(&key, session) {
-            return Err(self.held(holder));
+        if let Err(refusal) = self.state.hold_for_unit(&key, session).await {
+            return Err(self.refused(refusal));
         }
         let unit = self.unit.as_deref_mut().expect("stage is called in a unit");
         if let Err(why) = unit.stage(self.state, key, stored, image) {
@@ -143,6 +190,43 @@ impl Ctx<'_> {
             return Err(self.error(fdbk::NO_SPACE, why));
         }
         Ok(())
+    }
+
+    /// [`Ctx::stage`] of a record (an insert or an update), checked first
+    /// against the alternate indexes the base keeps in step, as this
+    /// connection sees them: a unique alternate key held by another record
+    /// is refused (FDBK X'08'). True if a NONUNIQUEKEY index then holds
+    /// one of the record's keys more than once.
+    pub async fn stage_record(
+        &mut self,
+        key: Vec<u8>,
+        stored: bool,
+        record: Vec<u8>,
+    ) -> Result<bool, Status> {
+        let mut duplicate = false;
+        if self.state.upgrades() {
+            // A key the store does not hold has nothing before (an erase
+            // earlier in the unit left none either).
+            let before = match stored {
+                true => self.read(&key).await?,
+                false => None,
+            };
+            let pending = self
+                .unit
+                .as_deref()
+                .and_then(|unit| unit.pending(&self.state.def.name));
+            duplicate = check_write(
+                self.state,
+                self.name(),
+                pending,
+                &key,
+                before.as_deref(),
+                &record,
+            )
+            .await?;
+        }
+        self.stage(key, stored, Some(record)).await?;
+        Ok(duplicate)
     }
 
     /// What this request's messages start with.

@@ -46,6 +46,8 @@ pub struct Held {
     pub key: Vec<u8>,
     /// Its length when read (ESDS updates may not change it).
     pub length: usize,
+    /// The generation of its lock in the fleet's database, if it has one.
+    pub fleet: Option<u64>,
 }
 
 /// Most records fetched ahead for single sequential GETs.

@@ -30,9 +30,9 @@ pub(crate) fn check_access(ctx: &Ctx<'_>, options: RplOptions) -> Result<(), Sta
             fdbk::KEYED_ON_ESDS,
             "keyed request against an ESDS: address its records by RBA (ADR)",
         )),
-        (Organization::Rrds, Access::Address) => Err(ctx.error(
+        (Organization::Rrds | Organization::Vrrds, Access::Address) => Err(ctx.error(
             fdbk::ADDRESSED_ON_RRDS,
-            "addressed request against an RRDS: address its records by relative record number (KEY)",
+            "addressed request against a relative dataset: address its records by relative record number (KEY)",
         )),
         (Organization::Ksds, Access::Address) => Err(ctx.error(
             fdbk::INVALID_OPTIONS,
@@ -103,7 +103,7 @@ pub(crate) fn search_arg(
             key: number_key(address),
             greater_or_equal: options.greater_or_equal,
         }),
-        Organization::Rrds => Ok(Search::Number {
+        Organization::Rrds | Organization::Vrrds => Ok(Search::Number {
             key: rrn_key(ctx, address)?,
             greater_or_equal: options.greater_or_equal,
         }),
@@ -155,7 +155,7 @@ pub(crate) fn not_found(ctx: &Ctx<'_>, search: &Search) -> Status {
                 key_number(key).unwrap_or(0)
             ),
         ),
-        (Organization::Rrds, Search::Number { key, .. }) => ctx.error(
+        (Organization::Rrds | Organization::Vrrds, Search::Number { key, .. }) => ctx.error(
             fdbk::NOT_FOUND,
             format!("slot {} is empty", key_number(key).unwrap_or(0)),
         ),

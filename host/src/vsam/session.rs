@@ -52,6 +52,9 @@ pub struct Session {
     identity: Identity,
     /// Changes made in `commit` durability since the last commit point.
     unit: Unit,
+    /// The protocol minor version of the connection: a dataset entry an
+    /// older client cannot decode (a VRRDS, 1.5) is not sent to it.
+    minor: u16,
 }
 
 impl Session {
@@ -66,6 +69,7 @@ impl Session {
                 records: shared.limits.max_unit_records,
                 bytes: shared.limits.max_unit_bytes,
             },
+            shared.unit_memory.clone(),
             watch,
         );
         Self {
@@ -76,7 +80,14 @@ impl Session {
             next_handle: 1,
             identity,
             unit,
+            minor: vsam_protocol::PROTOCOL_MINOR,
         }
+    }
+
+    /// The session of a connection that agreed protocol minor `minor`.
+    pub fn speaking(mut self, minor: u16) -> Self {
+        self.minor = minor;
+        self
     }
 
     /// Checks the access rules; a refusal is logged with who asked for what
@@ -134,8 +145,14 @@ impl Session {
         self.id
     }
 
-    /// Runs one request and returns its answer.
+    /// Runs one request and returns its answer, once the record locks it
+    /// gave back in a fleet's database are free for other servers (as they
+    /// are at once for this server's other connections).
     pub async fn handle(&mut self, request: Request) -> Answer {
+        crate::fleet::answering(self.handle_now(request)).await
+    }
+
+    async fn handle_now(&mut self, request: Request) -> Answer {
         let verb = request.verb();
         // A new request: this connection waits for nobody now.
         self.shared.waits.forget(self.id);
@@ -257,13 +274,16 @@ impl Session {
             }
             Request::Info { name } => {
                 self.authorize(Verb::Info, &[&name], Level::Read)?;
-                return catalog_requests::info(&self.shared, &name);
+                return catalog_requests::info(&self.shared, &name, self.minor).await;
             }
             Request::List { pattern } => {
                 let policy = self.shared.access();
-                return Ok(catalog_requests::list(&self.shared, &pattern, |name| {
-                    policy.check(&self.identity, name, Level::Read).is_ok()
-                }));
+                return Ok(catalog_requests::list(
+                    &self.shared,
+                    &pattern,
+                    self.minor,
+                    |name| policy.check(&self.identity, name, Level::Read).is_ok(),
+                ));
             }
             Request::DefineAix(spec) => {
                 self.authorize(Verb::DefineAix, &[&spec.name, &spec.base], Level::Alter)?;
@@ -335,7 +355,7 @@ impl Session {
     async fn open(&mut self, open: vsam_protocol::Open) -> Result<Answer, Status> {
         let name = open.dataset.to_ascii_uppercase();
         let about = Subject::new(&name, Verb::Open);
-        let Some((entry, _)) = self.shared.catalog.get(&name) else {
+        let Some(entry) = super::shared_catalog::find(&self.shared, &name).await else {
             return Err(about.refused(
                 open_error::NOT_FOUND,
                 format!(
@@ -343,6 +363,12 @@ impl Session {
                 ),
             ));
         };
+        if entry.organization.minor() > self.minor {
+            return Err(about.refused(
+                open_error::INVALID_OPTIONS,
+                catalog_requests::newer(entry.organization, self.minor),
+            ));
+        }
         let (def, path) = requests::resolve_open(&self.shared, &entry)?;
         // A path reads and writes its base: both names must allow it.
         let level = match open.intent {
@@ -350,6 +376,15 @@ impl Session {
             OpenIntent::Output | OpenIntent::Update => Level::Update,
         };
         self.authorize(Verb::Open, &[&name, &def.name], level)?;
+        let undefined = open.access & !access::DEFINED;
+        if undefined != 0 {
+            return Err(about.refused(
+                open_error::INVALID_OPTIONS,
+                format!(
+                    "access bits {undefined:#04x} are not defined (KEY 0x01, ADR 0x02, DIR 0x04, SEQ 0x08, SKP 0x10, RST 0x20, COMMIT 0x40)"
+                ),
+            ));
+        }
         let strings = open.strings.max(1);
         if strings > self.shared.limits.max_strings {
             return Err(about.refused(
@@ -370,6 +405,16 @@ impl Session {
             ));
         }
         let state = self.shared.acquire(&def)?;
+        if let Err(refusal) = state.open_in_fleet().await {
+            self.shared.release(&state);
+            let why = match refusal {
+                crate::fleet::FleetRefusal::HeldElsewhere => {
+                    "another server of the fleet is deleting it".to_string()
+                }
+                crate::fleet::FleetRefusal::Unavailable(why) => why,
+            };
+            return Err(about.refused(open_error::NOT_AVAILABLE, why));
+        }
         let rule = self.shared.unit_rule(&def.name);
         let recoverable = rule.as_ref().is_some_and(|rule| rule.recoverable);
         let commit =
@@ -528,14 +573,15 @@ impl Session {
 }
 
 /// Whether an OPEN may ask for `commit` durability: the dataset's
-/// backend must keep units whole, and the alternate indexes of its upgrade
-/// set (and paths) are kept in step only in `sync` durability.
+/// backend must keep units whole, and a path reads the committed index
+/// (a unit's alternate keys reach it at COMMIT), so a path is opened in
+/// `sync` durability; its base may take part in units.
 async fn units_allowed(state: &DatasetState, through_path: bool) -> Result<(), Status> {
     let about = Subject::new(&state.def.name, Verb::Open);
-    if through_path || state.upgrades() {
+    if through_path {
         return Err(about.refused(
             open_error::INVALID_OPTIONS,
-            "commit durability (units of work) is not available for a path or a dataset with alternate indexes in its upgrade set: open it without COMMIT",
+            "commit durability (units of work) is not available through a path, whose alternate index learns a unit's changes only at COMMIT: open the path without COMMIT, or open its base with COMMIT",
         ));
     }
     let backend = state.backend();

@@ -5,9 +5,11 @@ use super::dataset::DatasetState;
 use super::deadlock::WaitGraph;
 use super::subject::Subject;
 use super::unit::{UnitSnapshot, UnitWatch};
+use super::unit_memory::UnitMemory;
 use crate::catalog::{Catalog, DatasetDef};
 use crate::config::Config;
 use crate::config::UnitRule;
+use crate::fleet::{Fleet, FleetRecords};
 use crate::runtime::BackendHandle;
 use crate::security::AccessPolicy;
 use arc_swap::ArcSwap;
@@ -71,8 +73,12 @@ pub struct Shared {
     units: Mutex<BTreeMap<u64, Arc<UnitWatch>>>,
     /// Which connection waits for which (deadlock detection).
     pub(crate) waits: WaitGraph,
+    /// The memory the units of work of all connections hold together.
+    pub unit_memory: Arc<UnitMemory>,
     /// `[[units]]` rules (swapped by a reload).
     unit_rules: ArcSwap<Vec<UnitRule>>,
+    /// Lock sessions on databases other servers share.
+    pub fleet: Fleet,
 }
 
 impl Shared {
@@ -107,7 +113,14 @@ impl Shared {
             connections: AtomicU64::new(0),
             units: Mutex::new(BTreeMap::new()),
             waits: WaitGraph::default(),
+            unit_memory: Arc::new(UnitMemory::new(
+                config
+                    .server
+                    .units_memory_mb
+                    .unwrap_or_else(UnitMemory::default_mib),
+            )),
             unit_rules: ArcSwap::from_pointee(config.units.clone()),
+            fleet: Fleet::new(&config.server.listen),
         }
     }
 
@@ -280,7 +293,10 @@ impl Shared {
                 // The first open finds the alternate indexes (later opens
                 // share the state; DEFINE AIX needs the base closed).
                 let indexes = self.indexes_of(def);
-                Arc::new(DatasetState::new(def.clone(), backend, indexes))
+                let fleet = backend
+                    .shared_database()
+                    .map(|url| FleetRecords::new(self.fleet.session(&url), &def.name));
+                Arc::new(DatasetState::new(def.clone(), backend, indexes, fleet))
             })
             .clone();
         *state.users.lock().unwrap() += 1;

@@ -49,6 +49,10 @@ pub fn all() -> Vec<Scenario> {
         scenario!("exclusive control across connections", exclusive_control),
         scenario!("esds: RBAs, addressed access, no erase", esds),
         scenario!("rrds: slots, empty slots, erase", rrds),
+        scenario!(
+            "vrrds: relative slots whose records keep their lengths",
+            vrrds
+        ),
         scenario!("catalog: define, info, list, delete", catalog),
         scenario!("several strings keep separate positions", strings),
         scenario!("records survive close and reopen", reopen),
@@ -60,6 +64,10 @@ pub fn all() -> Vec<Scenario> {
         scenario!("large records round trip", large_records),
         scenario!("put chain: in order, stops at the first failure", put_chain),
         scenario!("put chain: ESDS RBAs and RRDS slots", put_chain_esds_rrds),
+        scenario!(
+            "put chain with UPD: updates by key, stops at the first failure",
+            put_chain_update
+        ),
         scenario!(
             "names differing only in @ # $ - and dots keep separate storage",
             storage_names
@@ -911,6 +919,51 @@ async fn rrds(env: Env) -> Step {
     Ok(())
 }
 
+async fn vrrds(env: Env) -> Step {
+    let name = env.define("VRR", Organization::Vrrds, 0, 20).await?;
+    let ds = env.open(&name, OpenIntent::Update).await?;
+    let key = RplOptions::direct();
+    let records: [(u64, &[u8]); 3] = [
+        (1, b"A"),
+        (2, b"TWELVE-BYTES"),
+        (5, b"TWENTY-BYTES-LONGEST"),
+    ];
+    for (rrn, record) in records {
+        ds.put(0, key, rrn, record.to_vec()).await?;
+    }
+    expect_fdbk(
+        "a record longer than the largest",
+        ds.put(0, key, 6, vec![b'X'; 21]).await,
+        fdbk::INVALID_LENGTH,
+    )?;
+    expect_fdbk(
+        "GET of an empty slot",
+        ds.get(0, key, &[], 0, 3, 1).await,
+        fdbk::NOT_FOUND,
+    )?;
+    ds.get(0, key.update(), &[], 0, 2, 1).await?;
+    ds.put(0, key.update(), 2, b"NOW-LONGER-RECORD".to_vec())
+        .await?;
+    let other = Dataset::open(&env.second, &name, OpenIntent::Input, 1).await?;
+    let seq = RplOptions::sequential();
+    other.point(0, seq, &[], 0, 1).await?;
+    expect_eq(
+        "every record at the length it was written, the update's new length too",
+        read_all(&other, 0, seq).await?,
+        vec![
+            b"A".to_vec(),
+            b"NOW-LONGER-RECORD".to_vec(),
+            b"TWENTY-BYTES-LONGEST".to_vec(),
+        ],
+    )?;
+    expect_eq(
+        "GET by RRN",
+        data(&other.get(0, key, &[], 0, 1, 1).await?),
+        vec![b"A".to_vec()],
+    )?;
+    Ok(())
+}
+
 async fn catalog(env: Env) -> Step {
     let name = env.ksds("CAT").await?;
     expect_fdbk(
@@ -1221,20 +1274,11 @@ async fn put_chain(env: Env) -> Step {
         .put_chain(0, RplOptions::direct(), chained(&lengths))
         .await?;
     expect_chain("a record too long", &outcome, 1, Some(fdbk::INVALID_LENGTH))?;
-    // A chain is for inserts only, on a dataset open for output or update.
+    // A chain longer than the server takes is refused whole.
     let target = vsam_protocol::StringRef {
         handle: ds.handle(),
         string: 0,
     };
-    let update = env
-        .first
-        .call(vsam_protocol::Request::PutChain(vsam_protocol::PutChain {
-            target,
-            options: RplOptions::direct().update().to_bits(),
-            records: chained(&[record(b"K000", b"")]),
-        }))
-        .await?;
-    expect_result_fdbk("a chain with UPD", update, fdbk::INVALID_OPTIONS)?;
     let welcome = env.first.welcome().clone();
     let too_long = vec![record(b"K999", b""); welcome.max_batch as usize + 1];
     let too_long = env
@@ -1315,6 +1359,167 @@ async fn put_chain_esds_rrds(env: Env) -> Step {
         "every slot written",
         read_all(&ds, 0, seq).await?.len(),
         1 + 2 + 3,
+    )?;
+    Ok(())
+}
+
+/// PUT CHAIN with UPD (1.4): each record replaces the one under its key
+/// (a KSDS key field, an RRDS slot, an ESDS RBA) as GET UPD and PUT UPD
+/// would, in order, until the first that fails; the records after it keep
+/// what they held.
+async fn put_chain_update(env: Env) -> Step {
+    let name = env.ksds("UPCHAIN").await?;
+    let ds = env.open(&name, OpenIntent::Update).await?;
+    load(&ds, &[b"K001", b"K002", b"K003", b"K005", b"K006"]).await?;
+    let upd = RplOptions::direct().update();
+    let changes = vec![
+        record(b"K003", b"-NEW"),
+        record(b"K001", b"-NEW"),
+        record(b"K004", b"-NEW"),
+        record(b"K005", b"-NEW"),
+    ];
+    let outcome = ds.put_chain(0, upd, chained(&changes)).await?;
+    expect_chain(
+        "an update chain over a key not stored",
+        &outcome,
+        2,
+        Some(fdbk::NOT_FOUND),
+    )?;
+    let message = &outcome.failure.as_ref().expect("a failure").status.message;
+    if !message.contains("record 3 of 4") {
+        return fail(format!(
+            "the failure does not say which record of the chain: {message}"
+        ));
+    }
+    expect_eq(
+        "updated keys, in the chain's order",
+        outcome
+            .written
+            .iter()
+            .map(|r| r.key.clone())
+            .collect::<Vec<_>>(),
+        vec![b"K003".to_vec(), b"K001".to_vec()],
+    )?;
+    expect_eq(
+        "records before the failure are updated",
+        [
+            data(&get(&ds, b"K001").await?),
+            data(&get(&ds, b"K003").await?),
+        ]
+        .concat(),
+        vec![record(b"K001", b"-NEW"), record(b"K003", b"-NEW")],
+    )?;
+    expect_eq(
+        "the record after the failure keeps its record",
+        data(&get(&ds, b"K005").await?),
+        vec![record(b"K005", b"-DATA")],
+    )?;
+    expect_fdbk(
+        "an update chain inserts nothing",
+        get(&ds, b"K004").await,
+        fdbk::NOT_FOUND,
+    )?;
+    // A record another connection holds for update stops the chain.
+    let theirs = Dataset::open(&env.second, &name, OpenIntent::Update, 1).await?;
+    theirs.read_for_update(b"K006").await?;
+    let held = vec![record(b"K005", b"-TWO"), record(b"K006", b"-TWO")];
+    let outcome = ds.put_chain(0, upd, chained(&held)).await?;
+    expect_chain(
+        "an update chain over a held record",
+        &outcome,
+        1,
+        Some(fdbk::EXCLUSIVE_CONTROL),
+    )?;
+    theirs.close().await?;
+    let lengths = vec![record(b"K002", b"-LONG"), vec![b'K'; 101]];
+    let outcome = ds.put_chain(0, upd, chained(&lengths)).await?;
+    expect_chain("a record too long", &outcome, 1, Some(fdbk::INVALID_LENGTH))?;
+    let seq = RplOptions::sequential();
+    ds.point(0, seq.greater_or_equal(), b"K000", 0, 0).await?;
+    expect_eq(
+        "every record as the chains left it",
+        read_all(&ds, 0, seq).await?,
+        vec![
+            record(b"K001", b"-NEW"),
+            record(b"K002", b"-LONG"),
+            record(b"K003", b"-NEW"),
+            record(b"K005", b"-TWO"),
+            record(b"K006", b"-DATA"),
+        ],
+    )?;
+    ds.close().await?;
+    let reader = env.open(&name, OpenIntent::Input).await?;
+    let outcome = reader
+        .put_chain(0, upd, chained(&[record(b"K001", b"-RO")]))
+        .await?;
+    expect_chain(
+        "an update chain on a dataset open for input",
+        &outcome,
+        0,
+        Some(fdbk::NOT_ALLOWED_BY_OPEN),
+    )?;
+    reader.close().await?;
+
+    // An RRDS by slot, an ESDS by RBA (keeping each record's length).
+    let name = env.define("UPCHRR", Organization::Rrds, 0, 4).await?;
+    let ds = env.open(&name, OpenIntent::Update).await?;
+    for rrn in [1, 2] {
+        ds.put(
+            0,
+            RplOptions::direct(),
+            rrn,
+            format!("S{rrn:03}").into_bytes(),
+        )
+        .await?;
+    }
+    let slots = vec![
+        ChainedRecord {
+            address: 2,
+            record: b"U002".to_vec(),
+        },
+        ChainedRecord {
+            address: 3,
+            record: b"U003".to_vec(),
+        },
+    ];
+    let outcome = ds.put_chain(0, upd, slots).await?;
+    expect_chain(
+        "an RRDS update chain into an empty slot",
+        &outcome,
+        1,
+        Some(fdbk::NOT_FOUND),
+    )?;
+    expect_eq("RRDS slots updated", addresses(&outcome), vec![2])?;
+    ds.close().await?;
+    let name = env.define("UPCHES", Organization::Esds, 0, 20).await?;
+    let ds = env.open(&name, OpenIntent::Update).await?;
+    let adr = RplOptions::addressed(Processing::Sequential);
+    ds.put(0, adr, 0, b"0123456789".to_vec()).await?;
+    ds.put(0, adr, 0, b"abc".to_vec()).await?;
+    let upd_adr = RplOptions::addressed(Processing::Direct).update();
+    let records = vec![
+        ChainedRecord {
+            address: 10,
+            record: b"xyz".to_vec(),
+        },
+        ChainedRecord {
+            address: 0,
+            record: b"short".to_vec(),
+        },
+    ];
+    let outcome = ds.put_chain(0, upd_adr, records).await?;
+    expect_chain(
+        "an ESDS update chain changing a length",
+        &outcome,
+        1,
+        Some(fdbk::LENGTH_CHANGED),
+    )?;
+    expect_eq("ESDS RBAs updated", addresses(&outcome), vec![10])?;
+    ds.point(0, adr, &[], 0, 0).await?;
+    expect_eq(
+        "ESDS records",
+        read_all(&ds, 0, adr).await?,
+        vec![b"0123456789".to_vec(), b"xyz".to_vec()],
     )?;
     Ok(())
 }

@@ -153,6 +153,45 @@ pub(crate) async fn commit_and_rollback(env: Env) -> Step {
     update(&theirs, record(b"K003", b"-FREE"), 4).await?;
     vsam_client::commit(&env.first).await?;
     vsam_client::rollback(&env.first).await?;
+
+    // PUT CHAIN with UPD: the records join the unit, held until it ends.
+    let upd = RplOptions::direct().update();
+    let chain = |body: &[u8]| {
+        [b"K001", b"K003"]
+            .iter()
+            .map(|key| vsam_client::ChainedRecord {
+                address: 0,
+                record: record(*key, body),
+            })
+            .collect::<Vec<_>>()
+    };
+    let outcome = mine.put_chain(0, upd, chain(b"-CHAIN")).await?;
+    if let Some(failure) = outcome.failure {
+        return fail(format!("an update chain in a unit failed: {failure}"));
+    }
+    expect_eq(
+        "the unit sees its chain; another connection what is committed",
+        (read(&mine, b"K003").await?, read(&theirs, b"K003").await?),
+        (record(b"K003", b"-CHAIN"), record(b"K003", b"-FREE")),
+    )?;
+    expect_fdbk(
+        "a record the chain updated is held against another connection",
+        theirs.read_for_update(b"K001").await,
+        fdbk::EXCLUSIVE_CONTROL,
+    )?;
+    vsam_client::rollback(&env.first).await?;
+    expect_eq(
+        "a rolled back chain",
+        read(&theirs, b"K001").await?,
+        record(b"K001", b"-THEIRS"),
+    )?;
+    mine.put_chain(0, upd, chain(b"-KEPT")).await?;
+    vsam_client::commit(&env.first).await?;
+    expect_eq(
+        "a committed chain",
+        (read(&theirs, b"K001").await?, read(&theirs, b"K003").await?),
+        (record(b"K001", b"-KEPT"), record(b"K003", b"-KEPT")),
+    )?;
     mine.close().await?;
     Ok(())
 }

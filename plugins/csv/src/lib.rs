@@ -18,6 +18,9 @@
 //!   off. A journal without the version row (an older version's) replays
 //!   every complete row.
 //!
+//! A unit over several datasets is kept whole by an undo record written
+//! before its commit rows (see `undo`).
+//!
 //! The CSV is rewritten (to a temporary file, synced, renamed over the old
 //! one) when the journal grows as long as the dataset (after a sync, so
 //! never in the middle of a unit), and on flush. A crash
@@ -26,10 +29,12 @@
 
 mod format;
 mod table;
+mod undo;
 
 use std::collections::HashMap;
 use std::path::PathBuf;
 use table::{Durability, Table};
+use undo::{Leftover, Record, Spot};
 use vsam_plugin_sdk::{
     Backend, Dataset, Direction, Entry, Start, StoreError, StoreResult, export_backend, log,
     ordered,
@@ -40,15 +45,90 @@ pub struct CsvStore {
     directory: PathBuf,
     durability: Durability,
     tables: HashMap<String, Table>,
+    /// A unit left half committed when the store last stopped, read before
+    /// the first dataset is opened (`None`: not read yet).
+    leftover: Option<Leftover>,
+    /// The undo record of units over several datasets, once this instance
+    /// writes (it is settled first).
+    record: Option<Record>,
 }
 
 impl CsvStore {
+    fn leftover(&mut self) -> StoreResult<&Leftover> {
+        if self.leftover.is_none() {
+            self.leftover = Some(Leftover::read(&self.directory)?);
+        }
+        Ok(self.leftover.as_ref().expect("read above"))
+    }
+
     fn table(&mut self, ds: &Dataset) -> StoreResult<&mut Table> {
         if !self.tables.contains_key(&ds.name) {
-            let table = Table::open(&self.directory, ds, self.durability)?;
+            let journal = vsam_plugin_sdk::naming::file_name(&ds.name, "journal");
+            let limit = self.leftover()?.limit(&journal);
+            let table = Table::open(&self.directory, ds, self.durability, limit)?;
             self.tables.insert(ds.name.clone(), table);
         }
         Ok(self.tables.get_mut(&ds.name).expect("inserted above"))
+    }
+
+    /// The undo record, for an instance about to write: a unit a stopped
+    /// store left half committed is cut out of its journals first, and
+    /// the record cleared.
+    fn record(&mut self) -> StoreResult<&mut Record> {
+        if self.record.is_none() {
+            let recorded = self.leftover()?.recorded();
+            let leftover = self.leftover.as_ref().expect("read above");
+            leftover.cut_back(&self.directory)?;
+            let mut record = Record::open(&self.directory, recorded)?;
+            record.clear()?;
+            self.leftover = Some(Leftover::default());
+            self.record = Some(record);
+        }
+        Ok(self.record.as_mut().expect("opened above"))
+    }
+
+    /// Before a journal may shrink or go (the CSV rewritten, the dataset
+    /// deleted or created anew): no record may name it any more.
+    fn settle(&mut self) -> StoreResult<()> {
+        self.record()?.clear()
+    }
+
+    /// Syncs a group that changed several datasets: their journals are
+    /// recorded first, so that a crash leaves the group in all or none.
+    fn sync_together(&mut self) -> StoreResult<()> {
+        // A journal replaced from outside is started anew (its rows made
+        // durable in the CSV) before it is recorded.
+        for table in self.tables.values_mut() {
+            if table.uncommitted() {
+                table.check_files()?;
+            }
+        }
+        let spots: Vec<Spot> = self
+            .tables
+            .values()
+            .filter(|table| table.uncommitted())
+            .map(|table| {
+                let (journal, before, after) = table.unit_spot();
+                Spot {
+                    journal,
+                    before,
+                    after,
+                }
+            })
+            .collect();
+        if spots.len() > 1 {
+            self.record()?.write(&spots)?;
+        }
+        let synced = self.tables.values_mut().try_for_each(Table::sync);
+        if synced.is_err() && spots.len() > 1 {
+            // Some journals may hold their commit row: cut them all back
+            // (the host drops this instance; the next one reads the files).
+            let undo = Leftover::of(spots);
+            if undo.cut_back(&self.directory).is_ok() {
+                let _ = self.settle();
+            }
+        }
+        synced
     }
 }
 
@@ -88,16 +168,20 @@ impl Backend for CsvStore {
             directory,
             durability,
             tables: HashMap::new(),
+            leftover: None,
+            record: None,
         })
     }
 
     fn create(&mut self, ds: &Dataset, _layout: Option<&str>) -> StoreResult<()> {
+        self.settle()?;
         Table::create(&self.directory, ds)?;
         log::info(&format!("created {}", ds.name));
         Ok(())
     }
 
     fn destroy(&mut self, ds: &Dataset) -> StoreResult<()> {
+        self.settle()?;
         self.tables.remove(&ds.name);
         Table::destroy(&self.directory, ds)
     }
@@ -148,10 +232,26 @@ impl Backend for CsvStore {
     }
 
     fn sync(&mut self) -> StoreResult<()> {
-        self.tables.values_mut().try_for_each(Table::sync)
+        self.record()?;
+        self.sync_together()?;
+        // CSVs are rewritten between units only, so that a CSV never holds
+        // part of one, and once no record names their journals.
+        if self.tables.values().any(Table::wants_compaction) {
+            self.settle()?;
+            for table in self.tables.values_mut() {
+                if table.wants_compaction() {
+                    table.compact_after_sync();
+                }
+            }
+        }
+        Ok(())
     }
 
     fn flush(&mut self, ds: &Dataset) -> StoreResult<()> {
+        if !self.tables.contains_key(&ds.name) {
+            return Ok(());
+        }
+        self.settle()?;
         match self.tables.get_mut(&ds.name) {
             Some(table) => table.compact(ds),
             None => Ok(()),

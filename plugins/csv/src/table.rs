@@ -42,7 +42,7 @@ impl Op {
 const VERSION_ROW: &[u8] = b"V,2,\n";
 /// Closes the rows of one sync (one group, one unit of work): replay
 /// applies only rows followed by one, so a unit is stored whole or not.
-const COMMIT_ROW: &[u8] = b"C,,\n";
+pub(crate) const COMMIT_ROW: &[u8] = b"C,,\n";
 
 /// Journal rows tolerated before the CSV is rewritten, at the least.
 const MIN_COMPACTION_ROWS: usize = 10_000;
@@ -135,7 +135,15 @@ impl Table {
     }
 
     /// Reads the CSV, replays the journal and opens it for appending.
-    pub fn open(directory: &Path, ds: &Dataset, durability: Durability) -> StoreResult<Self> {
+    /// `limit`: the journal's bytes past it belong to a unit over several
+    /// datasets that was never committed whole (see `undo`): left out, and
+    /// cut off before the next write.
+    pub fn open(
+        directory: &Path,
+        ds: &Dataset,
+        durability: Durability,
+        limit: Option<u64>,
+    ) -> StoreResult<Self> {
         let (csv_path, journal_path, _) = paths(directory, ds);
         let file = match File::open(&csv_path) {
             Ok(file) => file,
@@ -166,7 +174,7 @@ impl Table {
         }
 
         let (journal, journal_bytes, journal_rows, torn) =
-            replay_journal(ds, &journal_path, &mut records)?;
+            replay_journal(ds, &journal_path, &mut records, limit)?;
         Ok(Self {
             records,
             csv_path,
@@ -234,35 +242,63 @@ impl Table {
         Ok(())
     }
 
-    /// Syncs the journal rows written since the last sync. If the journal
-    /// or the CSV was removed or replaced from outside while the dataset
-    /// was open, the rows written there are in no file anyone will read:
-    /// the CSV is rewritten from the records in memory (every write
-    /// acknowledged and this group's) and a new journal started, so the
-    /// writes are durable after all; if that fails, the sync fails.
+    /// Checks before a sync that the journal and the CSV are still the
+    /// files this table writes. If either was removed or replaced from
+    /// outside while the dataset was open, the rows written there are in
+    /// no file anyone will read: the CSV is rewritten from the records in
+    /// memory (every write acknowledged and this group's) and a new journal
+    /// started, so the writes are durable after all (true); if that fails,
+    /// the sync fails.
+    pub fn check_files(&mut self) -> StoreResult<bool> {
+        if !std::mem::take(&mut self.unchecked) || self.files_intact()? {
+            return Ok(false);
+        }
+        let ds = self.ds.clone();
+        log::error(&format!(
+            "{}: {} was removed or replaced while the dataset was open (by something other than vsamrd); rewriting {} from the records in memory and starting a new journal",
+            ds.name,
+            self.journal_path.display(),
+            self.csv_path.display()
+        ));
+        let tmp_path = self.csv_path.with_extension("csv.tmp");
+        write_snapshot(&ds, &tmp_path, &self.csv_path, &self.records)?;
+        self.journal = OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .open(&self.journal_path)
+            .map_err(|e| io_error(&self.journal_path, "starting a new", e))?;
+        self.journal_bytes = 0;
+        self.journal_rows = 0;
+        self.committed_bytes = 0;
+        self.unsynced = false;
+        self.uncommitted = false;
+        self.torn = false;
+        Ok(true)
+    }
+
+    /// True if rows were written since the last commit row.
+    pub fn uncommitted(&self) -> bool {
+        self.uncommitted
+    }
+
+    /// The journal's file name, where the last committed unit ends in it,
+    /// and where this group's commit row will end.
+    pub fn unit_spot(&self) -> (String, u64, u64) {
+        let name = self
+            .journal_path
+            .file_name()
+            .map(|name| name.to_string_lossy().to_string())
+            .unwrap_or_default();
+        let after = self.journal_bytes + COMMIT_ROW.len() as u64;
+        (name, self.committed_bytes, after)
+    }
+
+    /// Syncs the journal rows written since the last sync, closing them
+    /// with a commit row (see [`Table::check_files`] for files replaced
+    /// from outside).
     pub fn sync(&mut self) -> StoreResult<()> {
-        if std::mem::take(&mut self.unchecked) && !self.files_intact()? {
-            let ds = self.ds.clone();
-            log::error(&format!(
-                "{}: {} was removed or replaced while the dataset was open (by something other than vsamrd); rewriting {} from the records in memory and starting a new journal",
-                ds.name,
-                self.journal_path.display(),
-                self.csv_path.display()
-            ));
-            let tmp_path = self.csv_path.with_extension("csv.tmp");
-            write_snapshot(&ds, &tmp_path, &self.csv_path, &self.records)?;
-            self.journal = OpenOptions::new()
-                .write(true)
-                .create(true)
-                .truncate(true)
-                .open(&self.journal_path)
-                .map_err(|e| io_error(&self.journal_path, "starting a new", e))?;
-            self.journal_bytes = 0;
-            self.journal_rows = 0;
-            self.committed_bytes = 0;
-            self.unsynced = false;
-            self.uncommitted = false;
-            self.torn = false;
+        if self.check_files()? {
             return Ok(());
         }
         if self.uncommitted {
@@ -281,16 +317,23 @@ impl Table {
             self.unsynced = false;
         }
         self.committed_bytes = self.journal_bytes;
-        // Rewritten between units only, so that the CSV never holds part
-        // of one. A failed rewrite loses nothing (the rows are journaled);
-        // it is tried again after the next sync.
-        if self.journal_rows > self.records.len().max(MIN_COMPACTION_ROWS) {
-            let ds = self.ds.clone();
-            if let Err(error) = self.compact(&ds) {
-                log::warn(&format!("{}: rewriting the CSV failed: {error:?}", ds.name));
-            }
-        }
         Ok(())
+    }
+
+    /// True when the journal has grown long enough for the CSV to be
+    /// rewritten (between units only, so that the CSV never holds part of
+    /// one: the store asks after its syncs).
+    pub fn wants_compaction(&self) -> bool {
+        self.journal_rows > self.records.len().max(MIN_COMPACTION_ROWS)
+    }
+
+    /// [`Table::compact`] after a sync: a failed rewrite loses nothing
+    /// (the rows are journaled), and is tried again after the next sync.
+    pub fn compact_after_sync(&mut self) {
+        let ds = self.ds.clone();
+        if let Err(error) = self.compact(&ds) {
+            log::warn(&format!("{}: rewriting the CSV failed: {error:?}", ds.name));
+        }
     }
 
     /// After a failed sync: cuts the journal back to the last unit that
@@ -421,7 +464,7 @@ fn write_csv(ds: &Dataset, path: &Path, records: &BTreeMap<Vec<u8>, Vec<u8>>) ->
 /// (a full disk) stays closed and every failure reads as EIO, where a
 /// positional write reports ENOSPC as such and leaves the file usable
 /// once space is freed.
-fn write_at(file: &File, mut bytes: &[u8], mut offset: u64) -> io::Result<()> {
+pub(crate) fn write_at(file: &File, mut bytes: &[u8], mut offset: u64) -> io::Result<()> {
     use std::os::fd::AsRawFd;
     while !bytes.is_empty() {
         // SAFETY: an open descriptor, and a buffer valid for its length.
@@ -476,6 +519,7 @@ fn replay_journal(
     ds: &Dataset,
     path: &Path,
     records: &mut BTreeMap<Vec<u8>, Vec<u8>>,
+    limit: Option<u64>,
 ) -> StoreResult<(File, u64, usize, bool)> {
     // Read through a handle of its own, from the start.
     let mut bytes = Vec::new();
@@ -486,6 +530,14 @@ fn replay_journal(
         }
         Err(e) if e.kind() == io::ErrorKind::NotFound => {}
         Err(e) => return Err(io_error(path, "opening", e)),
+    }
+    let beyond = limit.map_or(0, |limit| bytes.len().saturating_sub(limit as usize));
+    if beyond > 0 {
+        log::warn(&format!(
+            "{}: the journal's last {beyond} bytes belong to a unit of work over several datasets that was never committed whole: left out, and cut off before the next write",
+            ds.name
+        ));
+        bytes.truncate(bytes.len() - beyond);
     }
     let journal = OpenOptions::new()
         .write(true)
@@ -547,6 +599,7 @@ fn replay_journal(
             rows += 1;
         }
     }
+    let torn = torn || beyond > 0;
     if !units {
         return Ok((journal, complete as u64, rows, torn));
     }

@@ -5,7 +5,9 @@
 //! the records of one key range each, as RECFM=VB records in key order (see
 //! [`ci`] and [`layout`]). A GET reads one interval, a browse a few at a
 //! time, a write rewrites an interval with a conditional write at the
-//! host's group sync (see [`table`]).
+//! host's group sync (see [`table`]), under an undo record when it
+//! writes several, so that a unit of work is stored whole (see
+//! [`intent`]).
 //!
 //! Parameters (`[backends.NAME.params]`):
 //! - `prefix`: where in the bucket the datasets go (default: the top);
@@ -14,9 +16,11 @@
 //!   (default 256).
 
 pub mod ci;
+pub mod intent;
 pub mod layout;
 pub mod table;
 
+use intent::{Intent, Undo, Whose};
 use std::collections::HashMap;
 use table::{Definition, Table, Tuning, store_error};
 use vsam_plugin_sdk::objects::{self, ObjectError};
@@ -29,9 +33,108 @@ pub struct ObjectBackend {
     prefix: String,
     tuning: Tuning,
     tables: HashMap<String, Table>,
+    /// This instance looked for an undo record an earlier instance of this
+    /// start of vsamrd left (done before its first sync, see `commit`).
+    checked_leftover: bool,
 }
 
 impl ObjectBackend {
+    /// Stores what changed in the tables (all, or the one named `only`):
+    /// one object as one conditional write; several under an undo record,
+    /// so that they are stored all or none (see [`intent`]).
+    fn commit(&mut self, only: Option<&str>) -> StoreResult<()> {
+        let mut tables: Vec<&mut Table> = self
+            .tables
+            .iter_mut()
+            .filter(|(name, _)| only.is_none_or(|only| only == name.as_str()))
+            .map(|(_, table)| table)
+            .collect();
+        let mut plan = Vec::new();
+        for table in &tables {
+            plan.extend(table.undo_plan()?);
+        }
+        if !plan.is_empty() && !self.checked_leftover {
+            // An earlier instance of this start whose sync failed may have
+            // left its undo record (its objects written, the record not
+            // deleted): it is carried out before anything is written on
+            // top of them. This start's syncs run one at a time, so none is
+            // under way. What this instance read meanwhile may be of that
+            // failed sync: its writes are refused, to be repeated.
+            let restored = recover_own(&self.prefix)?;
+            self.checked_leftover = true;
+            if restored > 0 {
+                return Err(StoreError::Io(format!(
+                    "a sync that failed before left its undo record, now carried out ({restored} object(s) put back); this write was refused: repeat it (the dataset is read again)"
+                )));
+            }
+        }
+        if plan.len() <= 1 {
+            for table in &mut tables {
+                table.sync()?;
+                table.settle();
+            }
+            return Ok(());
+        }
+        let intent_name = intent::name(&self.prefix);
+        let intent = Intent {
+            boot: intent::boot(),
+            backend: intent::backend(),
+            objects: plan,
+        };
+        let mut stored = objects::put_if_absent(&intent_name, &intent.encode());
+        if let Err(ObjectError::PreconditionFailed) = stored {
+            // This start's syncs run one at a time: an intent of its own
+            // is a failed sync's (a flush's: its instance lives on), to put
+            // back first.
+            recover_own(&self.prefix)?;
+            stored = objects::put_if_absent(&intent_name, &intent.encode());
+        }
+        match stored {
+            Ok(_) => {}
+            Err(ObjectError::PreconditionFailed) => {
+                return Err(StoreError::Io(format!(
+                    "{intent_name} exists: another backend or server is committing a unit of work to this bucket prefix, or one was cut short (it is undone by its backend's next write, or at the next start of vsamrd); repeat the request"
+                )));
+            }
+            Err(e) => return Err(store_error("the bucket", "storing an undo record", e)),
+        }
+        let mut failure = None;
+        for table in &mut tables {
+            if let Err(error) = table.sync() {
+                failure = Some(error);
+                break;
+            }
+        }
+        let Some(failure) = failure else {
+            // The commit point: the undo record goes.
+            objects::delete(&intent_name)
+                .map_err(|e| store_error("the bucket", "deleting the undo record", e))?;
+            for table in &mut tables {
+                table.settle();
+            }
+            return Ok(());
+        };
+        // Put back what this sync wrote; if that fails too, the undo
+        // record stays for the next instance to carry out.
+        let mut written = Vec::new();
+        for table in &tables {
+            written.extend(table.written());
+        }
+        for (name, etag, undo) in written {
+            let undone = match undo {
+                Undo::Delete => objects::delete(&name),
+                Undo::Restore(body) => objects::put_if_match(&name, &body, &etag).map(drop),
+            };
+            match undone {
+                // Changed again since: not this sync's to put back.
+                Ok(()) | Err(ObjectError::PreconditionFailed) => {}
+                Err(_) => return Err(failure),
+            }
+        }
+        let _ = objects::delete(&intent_name);
+        Err(failure)
+    }
+
     fn table(&mut self, ds: &Dataset) -> StoreResult<&mut Table> {
         if !self.tables.contains_key(&ds.name) {
             let table = Table::open(&self.prefix, ds, self.tuning)?;
@@ -39,6 +142,19 @@ impl ObjectBackend {
         }
         Ok(self.tables.get_mut(&ds.name).expect("inserted above"))
     }
+}
+
+/// Carries out an undo record a failed sync of this start of vsamrd left
+/// under `prefix`, if there is one, saying so in the log; how many objects
+/// it put back.
+fn recover_own(prefix: &str) -> StoreResult<usize> {
+    let restored = intent::recover(prefix, Whose::ThisStart).map_err(StoreError::Io)?;
+    if restored > 0 {
+        vsam_plugin_sdk::log::warn(&format!(
+            "a sync that failed left its undo record: its {restored} object(s) are put back as they were before it"
+        ));
+    }
+    Ok(restored)
 }
 
 fn number(
@@ -60,6 +176,9 @@ fn number(
 }
 
 impl Backend for ObjectBackend {
+    /// A sync stores its objects all or none (see [`intent`]).
+    const WHOLE_UNITS: bool = true;
+
     fn init(params: &[(String, String)]) -> Result<Self, String> {
         let mut prefix = String::new();
         let mut tuning = Tuning {
@@ -91,10 +210,22 @@ impl Backend for ObjectBackend {
             }
             ObjectError::PreconditionFailed => "s3 backend: the bucket cannot be listed".into(),
         })?;
+        // A sync cut short by the end of an earlier start of vsamrd leaves
+        // its undo record: put its objects back before serving anything.
+        // (One of this start is a sync under way, in the instance this one
+        // replaces or serves beside.)
+        let restored = intent::recover(&prefix, Whose::EarlierStart)
+            .map_err(|why| format!("s3 backend: {why}"))?;
+        if restored > 0 {
+            vsam_plugin_sdk::log::warn(&format!(
+                "a unit of work was cut short while it was stored: its {restored} object(s) are put back as they were before it"
+            ));
+        }
         Ok(Self {
             prefix,
             tuning,
             tables: HashMap::new(),
+            checked_leftover: false,
         })
     }
 
@@ -196,18 +327,17 @@ impl Backend for ObjectBackend {
     }
 
     fn flush(&mut self, ds: &Dataset) -> StoreResult<()> {
-        if let Some(table) = self.tables.get_mut(&ds.name) {
-            table.sync()?;
-            table.forget_clean();
+        if self.tables.contains_key(&ds.name) {
+            self.commit(Some(&ds.name))?;
+            if let Some(table) = self.tables.get_mut(&ds.name) {
+                table.forget_clean();
+            }
         }
         Ok(())
     }
 
     fn sync(&mut self) -> StoreResult<()> {
-        for table in self.tables.values_mut() {
-            table.sync()?;
-        }
-        Ok(())
+        self.commit(None)
     }
 }
 

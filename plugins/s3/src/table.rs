@@ -16,6 +16,7 @@
 //! every interval is read clipped to its own key range.
 
 use crate::ci::Records;
+use crate::intent::Undo;
 use crate::layout::Names;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap};
@@ -150,6 +151,11 @@ struct Interval {
     dirty: bool,
     /// When it was last used (for evicting the least recently used).
     used: u64,
+    /// How to put the stored object back as it was before the changes
+    /// of the sync under way (see [`crate::intent`]): set by the first
+    /// change after the interval was read or committed, kept (and the
+    /// interval with it) until the sync is committed.
+    before: Option<Undo>,
 }
 
 /// A dataset as this instance knows it.
@@ -281,6 +287,7 @@ impl Table {
                             etag: None,
                             dirty: false,
                             used,
+                            before: None,
                         },
                     );
                 }
@@ -304,6 +311,7 @@ impl Table {
                     etag: Some(object.etag),
                     dirty: false,
                     used,
+                    before: None,
                 },
             );
         }
@@ -336,19 +344,34 @@ impl Table {
     /// Drops the least recently used unchanged intervals beyond the cache
     /// size.
     fn evict(&mut self) {
-        let clean = self.cache.values().filter(|iv| !iv.dirty).count();
+        let pinned = |iv: &Interval| iv.dirty || iv.before.is_some();
+        let clean = self.cache.values().filter(|iv| !pinned(iv)).count();
         if clean <= self.tuning.cache {
             return;
         }
         let mut ages: Vec<u64> = self
             .cache
             .values()
-            .filter(|iv| !iv.dirty)
+            .filter(|iv| !pinned(iv))
             .map(|iv| iv.used)
             .collect();
         ages.sort_unstable();
         let cutoff = ages[clean - self.tuning.cache - 1];
-        self.cache.retain(|_, iv| iv.dirty || iv.used > cutoff);
+        self.cache.retain(|_, iv| pinned(iv) || iv.used > cutoff);
+    }
+
+    /// The interval at `bound`, about to change: the first change since it
+    /// was read or committed notes how to put its object back.
+    fn modify(&mut self, bound: &[u8]) -> &mut Interval {
+        let interval = self.cache.get(bound).expect("loaded before use");
+        if interval.before.is_none() {
+            let undo = match interval.etag {
+                None => Undo::Delete,
+                Some(_) => Undo::Restore(interval.records.encode(&self.ds, bound)),
+            };
+            self.cache.get_mut(bound).expect("loaded before use").before = Some(undo);
+        }
+        self.interval(bound)
     }
 
     fn interval(&mut self, bound: &[u8]) -> &mut Interval {
@@ -511,7 +534,7 @@ impl Table {
             return Err(StoreError::DuplicateKey);
         }
         self.enlist(&bound);
-        let interval = self.interval(&bound);
+        let interval = self.modify(&bound);
         interval.records.0.insert(key.clone(), value);
         interval.dirty = true;
         self.split_if_full(&bound, &key);
@@ -521,7 +544,10 @@ impl Table {
     /// Overwrites the record under an existing key.
     pub fn replace(&mut self, key: Vec<u8>, value: Vec<u8>) -> StoreResult<()> {
         let bound = self.for_write(&key)?;
-        let interval = self.interval(&bound);
+        if !self.interval(&bound).records.0.contains_key(&key) {
+            return Err(StoreError::NotFound);
+        }
+        let interval = self.modify(&bound);
         match interval.records.0.get_mut(&key) {
             Some(record) => *record = value,
             None => return Err(StoreError::NotFound),
@@ -535,7 +561,10 @@ impl Table {
     /// (empty, like a VSAM control interval) for later inserts in its range.
     pub fn delete(&mut self, key: &[u8]) -> StoreResult<()> {
         let bound = self.for_write(key)?;
-        let interval = self.interval(&bound);
+        if !self.interval(&bound).records.0.contains_key(key) {
+            return Err(StoreError::NotFound);
+        }
+        let interval = self.modify(&bound);
         if interval.records.0.remove(key).is_none() {
             return Err(StoreError::NotFound);
         }
@@ -575,7 +604,7 @@ impl Table {
         };
         self.load(std::slice::from_ref(&bound))?;
         self.enlist(&bound);
-        let interval = self.interval(&bound);
+        let interval = self.modify(&bound);
         interval.records.0.insert(key.clone(), value);
         interval.dirty = true;
         Ok(key)
@@ -622,6 +651,7 @@ impl Table {
                 etag: None,
                 dirty: true,
                 used,
+                before: Some(Undo::Delete),
             },
         );
     }
@@ -684,8 +714,54 @@ impl Table {
         Ok(())
     }
 
+    /// The objects the next sync writes, and how to put each back.
+    pub fn undo_plan(&self) -> StoreResult<Vec<(String, Undo)>> {
+        self.cache
+            .iter()
+            .filter(|(_, iv)| iv.dirty)
+            .map(|(bound, iv)| {
+                let name = self.bounds[bound].clone();
+                match (&iv.before, &iv.etag) {
+                    (Some(undo), _) => Ok((name, undo.clone())),
+                    (None, None) => Ok((name, Undo::Delete)),
+                    (None, Some(_)) => Err(StoreError::Io(format!(
+                        "{}: control interval {name} changed without noting its stored body (a plugin bug); the sync is refused",
+                        self.ds.name
+                    ))),
+                }
+            })
+            .collect()
+    }
+
+    /// The objects a sync under way wrote: name, version written, and how
+    /// to put each back.
+    pub fn written(&self) -> Vec<(String, String, Undo)> {
+        self.cache
+            .iter()
+            .filter(|(_, iv)| !iv.dirty)
+            .filter_map(|(bound, iv)| {
+                Some((
+                    self.bounds[bound].clone(),
+                    iv.etag.clone()?,
+                    iv.before.clone()?,
+                ))
+            })
+            .collect()
+    }
+
+    /// The sync is committed: what it wrote is the state to put back to
+    /// from now on.
+    pub fn settle(&mut self) {
+        for interval in self.cache.values_mut() {
+            if !interval.dirty {
+                interval.before = None;
+            }
+        }
+        self.evict();
+    }
+
     /// Forgets unchanged intervals (the dataset was closed).
     pub fn forget_clean(&mut self) {
-        self.cache.retain(|_, iv| iv.dirty);
+        self.cache.retain(|_, iv| iv.dirty || iv.before.is_some());
     }
 }

@@ -81,6 +81,18 @@ impl Sql {
         }
     }
 
+    /// A statement with one parameter (a name) that holds the lock of that
+    /// name until the transaction ends, if the database is shared: on
+    /// PostgreSQL, where servers of a fleet append to one ESDS, its next
+    /// RBA is looked up and taken under it, so no RBA is handed out twice.
+    /// SQLite belongs to one server, whose writer appends alone.
+    pub fn transaction_lock(self) -> Option<&'static str> {
+        match self.0 {
+            Dialect::Sqlite => None,
+            Dialect::Postgres => Some("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))"),
+        }
+    }
+
     /// The expression naming a row physically, for rows SQL writers added
     /// without a key: SQLite's rowid, PostgreSQL's ctid (as text).
     pub fn row_id(self) -> &'static str {

@@ -475,8 +475,14 @@ impl Table {
         Ok(outcome(sql::execute(&self.statements.delete, &params)?))
     }
 
-    /// The RBA after the last record: its key plus its length.
+    /// The RBA after the last record: its key plus its length. Call in a
+    /// transaction: on a shared database, other servers' appends to the
+    /// table wait for its end.
     pub fn next_rba(&self) -> TableResult<u64> {
+        if let Some(lock) = self.sql.transaction_lock() {
+            let name = format!("vsam append {}", self.name);
+            sql::execute(lock, &[Value::Text(name)])?;
+        }
         let (length, fixed) = match &self.mode {
             Mode::Raw => ("length(vsam_record)", 0),
             Mode::Mapped(mapping) => (

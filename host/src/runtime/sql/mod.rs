@@ -12,7 +12,7 @@
 
 mod host;
 mod postgres;
-mod postgres_tls;
+pub(crate) mod postgres_tls;
 mod sqlite;
 
 use super::bindings::wit_sql::{Dialect, SqlError, Value};

@@ -87,6 +87,9 @@ pub struct VersionInfo {
     /// no other server writes it, so what this server wrote is all there
     /// is (see `BackendSettings::owns_its_store`).
     pub own_store: bool,
+    /// The PostgreSQL database the store is in, which other servers may
+    /// share: record locks are taken in it too (see `crate::fleet`).
+    pub shared_database: Option<String>,
 }
 
 impl VersionInfo {
@@ -97,6 +100,7 @@ impl VersionInfo {
             content_hash: "native".into(),
             loaded_at: SystemTime::now(),
             own_store: false,
+            shared_database: None,
         }
     }
 }

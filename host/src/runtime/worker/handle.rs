@@ -132,6 +132,12 @@ impl BackendHandle {
         self.slot.current.load().version.own_store
     }
 
+    /// The PostgreSQL database the store serving now is in, which other
+    /// servers may share (see [`super::VersionInfo::shared_database`]).
+    pub fn shared_database(&self) -> Option<String> {
+        self.slot.current.load().version.shared_database.clone()
+    }
+
     /// The plugin serving it now.
     pub fn plugin(&self) -> String {
         self.slot.current.load().version.plugin.clone()
@@ -185,7 +191,7 @@ impl BackendHandle {
         let generation = self.slot.current.load_full();
         let reads_only = calls
             .iter()
-            .all(|call| matches!(call, Call::Get(..) | Call::Scan(..)));
+            .all(|call| matches!(call, Call::Get(..) | Call::GetMany(..) | Call::Scan(..)));
         let changes_datasets = calls
             .iter()
             .any(|call| matches!(call, Call::Create(..) | Call::Destroy(..)));

@@ -19,86 +19,21 @@
 //! A path ([`path`]) opens the base through one index: keyed GET and POINT
 //! use the alternate key, and everything else is the base's.
 
+pub(crate) mod index;
 pub(crate) mod path;
 pub(crate) mod requests;
 pub(crate) mod upgrade;
 
+pub use index::AixIndex;
+
 use super::dataset::DatasetState;
-use crate::catalog::{DatasetDef, Relation};
 use crate::runtime::call::{Call, Reply};
-use vsam_plugin_sdk::keys::number_key;
+use vsam_plugin_sdk::keys::key_number;
 use vsam_plugin_sdk::{Direction, Entry, Start};
-use vsam_protocol::{Organization, Status};
+use vsam_protocol::Status;
 
-/// One alternate index as the host uses it.
-#[derive(Debug, Clone)]
-pub struct AixIndex {
-    /// Its name.
-    pub name: String,
-    /// Its storage in the backend.
-    pub storage: vsam_plugin_sdk::Dataset,
-    /// The alternate key's place in a base record.
-    pub key_offset: usize,
-    /// The alternate key's length.
-    pub key_length: usize,
-    /// UNIQUEKEY.
-    pub unique: bool,
-    /// UPGRADE.
-    pub upgrade: bool,
-    /// The base's organization (an ESDS's entries point with RBAs).
-    pub base_organization: Organization,
-}
-
+/// Reads of an index's entries, checked against the base records.
 impl AixIndex {
-    /// The index an AIX catalog entry describes; `None` for other entries.
-    pub fn from_def(def: &DatasetDef, base_organization: Organization) -> Option<Self> {
-        let Some(Relation::Aix {
-            unique, upgrade, ..
-        }) = &def.relation
-        else {
-            return None;
-        };
-        Some(Self {
-            name: def.name.clone(),
-            storage: def.to_plugin(),
-            key_offset: def.key_offset as usize,
-            key_length: usize::from(def.key_length),
-            unique: *unique,
-            upgrade: *upgrade,
-            base_organization,
-        })
-    }
-
-    /// The alternate key of a base record (`None` if the record is too
-    /// short to hold it: such a record is not indexed).
-    pub fn alternate_key<'r>(&self, record: &'r [u8]) -> Option<&'r [u8]> {
-        record.get(self.key_offset..self.key_offset + self.key_length)
-    }
-
-    /// The alternate key an index entry's key starts with.
-    pub fn entry_alternate<'k>(&self, entry_key: &'k [u8]) -> &'k [u8] {
-        &entry_key[..self.key_length.min(entry_key.len())]
-    }
-
-    /// The key of the entry for `alternate`, `sequence` for NONUNIQUEKEY.
-    pub fn entry_key(&self, alternate: &[u8], sequence: u64) -> Vec<u8> {
-        let mut key = alternate.to_vec();
-        if !self.unique {
-            key.extend_from_slice(&number_key(sequence));
-        }
-        key
-    }
-
-    /// The record of an entry: its key, then the base key.
-    pub fn entry_record(entry_key: &[u8], base_key: &[u8]) -> Vec<u8> {
-        [entry_key, base_key].concat()
-    }
-
-    /// The base key an entry points to.
-    pub fn base_key<'e>(&self, entry: &'e Entry) -> &'e [u8] {
-        entry.value.get(entry.key.len()..).unwrap_or_default()
-    }
-
     /// The base record an entry points to, if it is there and still
     /// carries the entry's alternate key; `None` for a stale entry.
     pub async fn resolve(
@@ -160,35 +95,122 @@ impl AixIndex {
         }
     }
 
-    /// True if entries of `alternate` other than `except` (a base key)
-    /// are valid: the alternate key is duplicated.
+    /// True if entries of `alternate` whose base key `counts` (a caller
+    /// leaves out the record it writes, and records whose new image it
+    /// knows better) are valid: the alternate key is duplicated.
     pub async fn has_duplicate(
         &self,
         base: &DatasetState,
         request: &str,
         alternate: &[u8],
-        except: &[u8],
+        counts: &(dyn Fn(&[u8]) -> bool + Sync),
     ) -> Result<bool, Status> {
-        let mut from = Start::Inclusive(alternate.to_vec());
-        loop {
-            let entries = self
-                .scan(base, request, from, Direction::Forward, 16)
-                .await?;
-            let full = entries.len() == 16;
+        let mut from = Some(Start::Inclusive(alternate.to_vec()));
+        while let Some(entries) = self.entries_of(base, request, alternate, &mut from).await? {
             for entry in &entries {
-                if self.entry_alternate(&entry.key) != alternate {
-                    return Ok(false);
-                }
-                if self.base_key(entry) != except
+                if counts(self.base_key(entry))
                     && self.resolve(base, request, entry).await?.is_some()
                 {
                     return Ok(true);
                 }
             }
-            match entries.last() {
-                Some(last) if full => from = Start::Exclusive(last.key.clone()),
-                _ => return Ok(false),
-            }
         }
+        Ok(false)
+    }
+
+    /// The next batch of entries under `alternate` from `from` (moved on
+    /// past them); `None` once there are no more.
+    async fn entries_of(
+        &self,
+        base: &DatasetState,
+        request: &str,
+        alternate: &[u8],
+        from: &mut Option<Start>,
+    ) -> Result<Option<Vec<Entry>>, Status> {
+        const BATCH: u32 = 16;
+        let Some(start) = from.take() else {
+            return Ok(None);
+        };
+        let mut entries = self
+            .scan(base, request, start, Direction::Forward, BATCH)
+            .await?;
+        let full = entries.len() == BATCH as usize;
+        let ours = entries
+            .iter()
+            .take_while(|entry| self.entry_alternate(&entry.key) == alternate)
+            .count();
+        if full && ours == entries.len() {
+            *from = entries
+                .last()
+                .map(|last| Start::Exclusive(last.key.clone()));
+        }
+        entries.truncate(ours);
+        Ok((!entries.is_empty()).then_some(entries))
+    }
+
+    /// The entry of a UNIQUEKEY index under `alternate`, if it has one.
+    pub async fn unique_entry(
+        &self,
+        base: &DatasetState,
+        request: &str,
+        alternate: &[u8],
+    ) -> Result<Option<Entry>, Status> {
+        let call = Call::Get(self.storage.clone(), alternate.to_vec());
+        match base.index_call(request, call).await? {
+            Reply::Record(found) => Ok(found.map(|value| Entry {
+                key: alternate.to_vec(),
+                value,
+            })),
+            other => Err(base.protocol_violation(request, &other)),
+        }
+    }
+
+    /// The keys of the entries under `alternate` that point to
+    /// `base_key` (more than one only where a crash left stale ones).
+    pub async fn entries_pointing(
+        &self,
+        base: &DatasetState,
+        request: &str,
+        alternate: &[u8],
+        base_key: &[u8],
+    ) -> Result<Vec<Vec<u8>>, Status> {
+        let mut found = Vec::new();
+        let mut from = Some(Start::Inclusive(alternate.to_vec()));
+        while let Some(entries) = self.entries_of(base, request, alternate, &mut from).await? {
+            found.extend(
+                entries
+                    .into_iter()
+                    .filter(|entry| self.base_key(entry) == base_key)
+                    .map(|entry| entry.key),
+            );
+        }
+        Ok(found)
+    }
+
+    /// The next sequence number for `alternate` in a NONUNIQUEKEY index:
+    /// one past the last entry's.
+    pub async fn next_sequence(
+        &self,
+        base: &DatasetState,
+        request: &str,
+        alternate: &[u8],
+    ) -> Result<u64, Status> {
+        let mut bound = alternate.to_vec();
+        bound.extend_from_slice(&[0xFF; 8]);
+        let last = self
+            .scan(
+                base,
+                request,
+                Start::Inclusive(bound),
+                Direction::Backward,
+                1,
+            )
+            .await?;
+        Ok(match last.first() {
+            Some(entry) if self.entry_alternate(&entry.key) == alternate => {
+                key_number(&entry.key[self.key_length..]).map_or(0, |n| n + 1)
+            }
+            _ => 0,
+        })
     }
 }

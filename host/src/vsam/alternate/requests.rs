@@ -3,9 +3,11 @@
 
 use super::AixIndex;
 use crate::catalog::{DatasetDef, Relation};
+use crate::fleet::FleetRefusal;
 use crate::runtime::BackendHandle;
 use crate::runtime::call::{Call, CallError, Reply};
 use crate::vsam::shared::Shared;
+use crate::vsam::shared_catalog;
 use crate::vsam::subject::Subject;
 use std::collections::HashMap;
 use vsam_plugin_sdk::naming::check_dataset_name;
@@ -68,14 +70,47 @@ async fn fresh_storage(backend: &BackendHandle, def: &DatasetDef) -> Result<(), 
 }
 
 /// A name a new catalog entry may take: valid and unused.
-fn free_name(shared: &Shared, about: Subject<'_>) -> Result<(), Status> {
+async fn free_name(shared: &Shared, about: Subject<'_>) -> Result<(), Status> {
     if let Err(problem) = check_dataset_name(about.dataset) {
         return Err(about.logical(fdbk::INVALID_OPTIONS, problem));
     }
-    if shared.catalog.get(about.dataset).is_some() {
+    if shared_catalog::find(shared, about.dataset).await.is_some() {
         return Err(about.logical(fdbk::DUPLICATE_KEY, "a catalog entry of that name exists"));
     }
     Ok(())
+}
+
+/// Claims a new entry's name in the fleet's shared catalog, if its
+/// backend's database is shared (see [`shared_catalog::claim`]): refused if
+/// another server's DEFINE took it at the same time, or the catalog cannot
+/// be reached.
+async fn claimed(
+    shared: &Shared,
+    def: &DatasetDef,
+    about: Subject<'_>,
+) -> Result<shared_catalog::NameClaim, Status> {
+    match shared_catalog::claim(shared, def).await {
+        Ok(Ok(claim)) => Ok(claim),
+        Ok(Err(server)) => Err(about.logical(
+            fdbk::DUPLICATE_KEY,
+            format!("a catalog entry of that name exists: {server} of the fleet defined it at the same time"),
+        )),
+        Err(refusal) => Err(about.physical(format!(
+            "the fleet's shared catalog could not take it, and nothing was defined: {refusal}"
+        ))),
+    }
+}
+
+/// Adds a new entry to this server's catalog; true also if the sync that
+/// followed this server's own claim added it first.
+fn insert(shared: &Shared, def: &DatasetDef) -> anyhow::Result<bool> {
+    match shared.catalog.insert(def.clone()) {
+        Ok(false) => Ok(shared
+            .catalog
+            .get(&def.name)
+            .is_some_and(|(entry, _)| entry == *def)),
+        other => other,
+    }
 }
 
 /// DEFINE ALTERNATEINDEX: an empty index over a KSDS or ESDS, stored in
@@ -84,14 +119,14 @@ pub(crate) async fn define_aix(shared: &Shared, spec: AixSpec) -> Result<Answer,
     let name = spec.name.to_ascii_uppercase();
     let base_name = spec.base.to_ascii_uppercase();
     let about = Subject::new(&name, Verb::DefineAix);
-    free_name(shared, about)?;
+    free_name(shared, about).await?;
     let Some((base, _)) = shared.catalog.get(&base_name) else {
         return Err(about.logical(
             fdbk::NOT_FOUND,
             format!("the base cluster {base_name} (RELATE) is not in the catalog"),
         ));
     };
-    if base.relation.is_some() || base.organization == Organization::Rrds {
+    if base.relation.is_some() || base.organization.relative() {
         return Err(about.logical(
             fdbk::INVALID_OPTIONS,
             format!(
@@ -112,6 +147,20 @@ pub(crate) async fn define_aix(shared: &Shared, spec: AixSpec) -> Result<Answer,
             format!("the base cluster {base_name} is open; CLOSE it everywhere first"),
         ));
     }
+    // Servers of a fleet that have the base open would not upgrade the
+    // new index with their writes.
+    let _base_closed_in_fleet = match shared_catalog::alone_in_fleet(shared, &base).await {
+        Ok(alone) => alone,
+        Err(FleetRefusal::HeldElsewhere) => {
+            return Err(about.logical(
+                fdbk::EXCLUSIVE_CONTROL,
+                format!("the base cluster {base_name} is open on another server of the fleet; CLOSE it everywhere first"),
+            ));
+        }
+        Err(FleetRefusal::Unavailable(why)) => {
+            return Err(about.physical(format!("nothing was defined: {why}")));
+        }
+    };
     let Some(backend) = shared.backend(&base.backend) else {
         return Err(about.physical(format!(
             "the base's backend {} is not configured",
@@ -139,14 +188,16 @@ pub(crate) async fn define_aix(shared: &Shared, spec: AixSpec) -> Result<Answer,
             upgrade: spec.upgrade,
         }),
     };
+    let claim = claimed(shared, &def, about).await?;
     if let Err(error) = fresh_storage(&backend, &def).await {
         return Err(about.physical(format!(
             "backend {} could not create the index's storage: {error}",
             base.backend
         )));
     }
-    match shared.catalog.insert(def.clone()) {
+    match insert(shared, &def) {
         Ok(true) => {
+            claim.keep();
             tracing::info!(aix = %name, base = %base_name, "alternate index defined");
             Ok(Answer::Catalog {
                 datasets: vec![def.to_spec()],
@@ -166,7 +217,7 @@ pub(crate) async fn define_path(shared: &Shared, spec: PathSpec) -> Result<Answe
     let name = spec.name.to_ascii_uppercase();
     let aix_name = spec.aix.to_ascii_uppercase();
     let about = Subject::new(&name, Verb::DefinePath);
-    free_name(shared, about)?;
+    free_name(shared, about).await?;
     let Some((aix, _)) = shared.catalog.get(&aix_name) else {
         return Err(about.logical(
             fdbk::NOT_FOUND,
@@ -197,10 +248,14 @@ pub(crate) async fn define_path(shared: &Shared, spec: PathSpec) -> Result<Answe
         layout: base.layout.clone(),
         relation: Some(Relation::Path { aix: aix_name }),
     };
-    match shared.catalog.insert(def.clone()) {
-        Ok(true) => Ok(Answer::Catalog {
-            datasets: vec![def.to_spec()],
-        }),
+    let claim = claimed(shared, &def, about).await?;
+    match insert(shared, &def) {
+        Ok(true) => {
+            claim.keep();
+            Ok(Answer::Catalog {
+                datasets: vec![def.to_spec()],
+            })
+        }
         Ok(false) => Err(about.logical(fdbk::DUPLICATE_KEY, "a catalog entry of that name exists")),
         Err(error) => Err(about.physical(format!("the catalog could not be saved: {error:#}"))),
     }

@@ -10,7 +10,7 @@ use super::AixIndex;
 use crate::runtime::call::{Call, Reply};
 use crate::vsam::dataset::DatasetState;
 use vsam_plugin_sdk::keys::{key_number, number_key};
-use vsam_plugin_sdk::{Direction, Entry, Start};
+use vsam_plugin_sdk::{Direction, Start};
 use vsam_protocol::{Status, fdbk};
 
 /// An index entry to store for a base record.
@@ -30,36 +30,6 @@ pub struct Upgraded {
     pub duplicate: bool,
 }
 
-fn upgrade_set(base: &DatasetState) -> impl Iterator<Item = &AixIndex> {
-    base.indexes.iter().filter(|index| index.upgrade)
-}
-
-/// The next sequence number for `alternate` in a NONUNIQUEKEY index.
-async fn next_sequence(
-    base: &DatasetState,
-    request: &str,
-    index: &AixIndex,
-    alternate: &[u8],
-) -> Result<u64, Status> {
-    let mut bound = alternate.to_vec();
-    bound.extend_from_slice(&[0xFF; 8]);
-    let last = index
-        .scan(
-            base,
-            request,
-            Start::Inclusive(bound),
-            Direction::Backward,
-            1,
-        )
-        .await?;
-    Ok(match last.first() {
-        Some(entry) if index.entry_alternate(&entry.key) == alternate => {
-            key_number(&entry.key[index.key_length..]).map_or(0, |n| n + 1)
-        }
-        _ => 0,
-    })
-}
-
 /// The entries a record under `base_key` needs in the upgrade set, and
 /// whether one makes a duplicate; a unique key held by another record
 /// refuses the write (FDBK X'08').
@@ -72,7 +42,7 @@ async fn plan<'a>(
 ) -> Result<(Vec<NewEntry<'a>>, bool), Status> {
     let mut entries = Vec::new();
     let mut duplicate = false;
-    for index in upgrade_set(base) {
+    for index in base.upgrade_set() {
         let Some(alternate) = index.alternate_key(record) else {
             continue;
         };
@@ -80,33 +50,19 @@ async fn plan<'a>(
             continue;
         }
         if index.unique {
-            let found = match base
-                .index_call(
-                    request,
-                    Call::Get(index.storage.clone(), alternate.to_vec()),
-                )
-                .await?
-            {
-                Reply::Record(found) => found,
-                other => return Err(base.protocol_violation(request, &other)),
-            };
+            let found = index.unique_entry(base, request, alternate).await?;
             let replaces = found.is_some();
-            if let Some(value) = found {
-                let entry = Entry {
-                    key: alternate.to_vec(),
-                    value,
-                };
-                if index.base_key(&entry) != base_key
-                    && index.resolve(base, request, &entry).await?.is_some()
-                {
-                    return Err(Status::logical(
-                        fdbk::DUPLICATE_KEY,
-                        format!(
-                            "{} {request}: alternate index {} (UNIQUEKEY) already holds this alternate key",
-                            base.def.name, index.name
-                        ),
-                    ));
-                }
+            if let Some(entry) = found
+                && index.base_key(&entry) != base_key
+                && index.resolve(base, request, &entry).await?.is_some()
+            {
+                return Err(Status::logical(
+                    fdbk::DUPLICATE_KEY,
+                    format!(
+                        "{} {request}: alternate index {} (UNIQUEKEY) already holds this alternate key",
+                        base.def.name, index.name
+                    ),
+                ));
             }
             entries.push(NewEntry {
                 index,
@@ -116,11 +72,11 @@ async fn plan<'a>(
             });
         } else {
             duplicate |= index
-                .has_duplicate(base, request, alternate, base_key)
+                .has_duplicate(base, request, alternate, &|other| other != base_key)
                 .await?;
             let key = index.entry_key(
                 alternate,
-                next_sequence(base, request, index, alternate).await?,
+                index.next_sequence(base, request, alternate).await?,
             );
             entries.push(NewEntry {
                 index,
@@ -168,26 +124,14 @@ async fn purge(
     alternate: &[u8],
     base_key: &[u8],
 ) -> Result<(), Status> {
-    let mut from = Start::Inclusive(alternate.to_vec());
-    loop {
-        let entries = index
-            .scan(base, request, from, Direction::Forward, 16)
+    for key in index
+        .entries_pointing(base, request, alternate, base_key)
+        .await?
+    {
+        base.index_call(request, Call::Delete(index.storage.clone(), key))
             .await?;
-        let full = entries.len() == 16;
-        for entry in &entries {
-            if index.entry_alternate(&entry.key) != alternate {
-                return Ok(());
-            }
-            if index.base_key(entry) == base_key {
-                let call = Call::Delete(index.storage.clone(), entry.key.clone());
-                base.index_call(request, call).await?;
-            }
-        }
-        match entries.last() {
-            Some(last) if full => from = Start::Exclusive(last.key.clone()),
-            _ => return Ok(()),
-        }
     }
+    Ok(())
 }
 
 /// Removes the entries that point to `base_key` under the alternate keys
@@ -199,7 +143,7 @@ async fn remove(
     record: &[u8],
     keep: Option<&[u8]>,
 ) {
-    for index in upgrade_set(base) {
+    for index in base.upgrade_set() {
         let Some(alternate) = index.alternate_key(record) else {
             continue;
         };

@@ -144,7 +144,8 @@ fn escape_directory() -> Vec<u8> {
         "list /",
         std::fs::read_dir("/").map(|d| d.count().to_string()),
     );
-    line("environment", Ok(std::env::vars().count().to_string()));
+    let names: Vec<String> = std::env::vars().map(|(name, _)| name).collect();
+    line("environment", Ok(names.join(" ")));
     report.into_bytes()
 }
 

@@ -1,0 +1,132 @@
+//! Servers that share a PostgreSQL database (a fleet) share what must be
+//! shared through it: the record locks of exclusive control and of units of
+//! work, held as session-level advisory locks in a connection of each
+//! server's own, so that a crashed server's locks die with it.
+//!
+//! A dataset on a backend granted a PostgreSQL database takes, for each
+//! record a string holds for update or a unit of work changes, the lock in
+//! the database beside the one in memory; another server then answers
+//! X'14' for it, as a second connection of the same server would.
+
+mod catalog;
+mod records;
+mod session;
+
+pub use catalog::{Claim, SharedEntry};
+pub use records::{FleetRecords, open_lock};
+pub use session::{FleetRefusal, LockSession, Member, Mode};
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::sync::{Arc, Mutex};
+use tokio::task::JoinHandle;
+
+tokio::task_local! {
+    /// The database unlocks a request started, for [`answering`].
+    static RELEASES: Arc<Mutex<Vec<JoinHandle<()>>>>;
+}
+
+/// Runs `request`, then waits until every record lock it gave back in a
+/// fleet's database is given back: its answer then reaches the client
+/// only when other servers may take the records.
+pub async fn answering<F: Future>(request: F) -> F::Output {
+    let releases = Arc::new(Mutex::new(Vec::new()));
+    let output = RELEASES.scope(releases.clone(), request).await;
+    let started = std::mem::take(&mut *releases.lock().unwrap());
+    for unlock in started {
+        let _ = unlock.await;
+    }
+    output
+}
+
+/// Notes an unlock under way for the request running now, if any.
+fn started(unlock: JoinHandle<()>) {
+    let _ = RELEASES.try_with(|releases| releases.lock().unwrap().push(unlock));
+}
+
+/// A server's lock sessions, one per shared database.
+pub struct Fleet {
+    /// How this server names itself in `pg_stat_activity`.
+    application: String,
+    sessions: Mutex<HashMap<String, Arc<LockSession>>>,
+}
+
+impl Fleet {
+    /// No session yet; `listen` is the address this server serves, which
+    /// names its lock sessions.
+    pub fn new(listen: &str) -> Self {
+        Self {
+            application: format!(
+                "vsamrd {} {listen} pid {}",
+                env!("CARGO_PKG_VERSION"),
+                std::process::id()
+            ),
+            sessions: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// The lock session on the database at `url` (one per database, made on
+    /// first use; call within the server's runtime).
+    pub fn session(&self, url: &str) -> Arc<LockSession> {
+        self.sessions
+            .lock()
+            .unwrap()
+            .entry(url.to_string())
+            .or_insert_with(|| {
+                Arc::new(LockSession::new(
+                    url,
+                    &self.application,
+                    tokio::runtime::Handle::current(),
+                ))
+            })
+            .clone()
+    }
+
+    /// Every lock session, with the URL of its database.
+    pub fn sessions(&self) -> Vec<(String, Arc<LockSession>)> {
+        self.sessions
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|(url, session)| (url.clone(), session.clone()))
+            .collect()
+    }
+
+    /// Every server sharing a database with this one, one row per database
+    /// and server (a row saying why, for a database that cannot be asked).
+    pub async fn status(&self) -> Vec<vsam_protocol::admin::FleetRow> {
+        let sessions: Vec<Arc<LockSession>> =
+            self.sessions.lock().unwrap().values().cloned().collect();
+        let mut rows = Vec::new();
+        for session in sessions {
+            let database = session.label();
+            match session.members().await {
+                Ok(members) => {
+                    rows.extend(
+                        members
+                            .into_iter()
+                            .map(|member| vsam_protocol::admin::FleetRow {
+                                database: database.clone(),
+                                server: member.server,
+                                address: member.address,
+                                connected_s: member.connected_s,
+                                locks: member.locks,
+                                opens: member.opens,
+                                this: member.this,
+                            }),
+                    )
+                }
+                Err(refusal) => rows.push(vsam_protocol::admin::FleetRow {
+                    database,
+                    server: format!("(cannot be asked: {refusal})"),
+                    address: String::new(),
+                    connected_s: 0,
+                    locks: 0,
+                    opens: 0,
+                    this: false,
+                }),
+            }
+        }
+        rows
+    }
+}

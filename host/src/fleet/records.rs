@@ -1,0 +1,148 @@
+//! A dataset's record locks in the fleet's database: the lock a server
+//! takes there for each record one of its strings holds for update or one
+//! of its units of work changed, beside the lock it keeps in memory.
+
+use super::session::{FleetRefusal, LockSession, Mode};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use tokio::task::JoinHandle;
+
+/// The database locks of one dataset's records on one server.
+pub struct FleetRecords {
+    session: Arc<LockSession>,
+    dataset: String,
+    /// The generation in which each connection's unit of work took its
+    /// first lock on the dataset: the unit may commit only while it lasts.
+    units: Mutex<HashMap<u64, u64>>,
+    /// The generation of the dataset's open lock, once held.
+    opened: tokio::sync::Mutex<Option<u64>>,
+}
+
+/// The name of the lock every server holds shared while it has `dataset`
+/// open, and a DELETE holds alone.
+pub fn open_lock(dataset: &str) -> String {
+    format!("{dataset}\u{1f}open")
+}
+
+impl FleetRecords {
+    /// The record locks of `dataset` through `session`.
+    pub fn new(session: Arc<LockSession>, dataset: &str) -> Self {
+        Self {
+            session,
+            dataset: dataset.to_string(),
+            units: Mutex::new(HashMap::new()),
+            opened: tokio::sync::Mutex::new(None),
+        }
+    }
+
+    /// Holds the dataset's open lock (shared with the other servers that
+    /// have it open) until the dataset is closed on this server: refused
+    /// while a DELETE on another server holds it.
+    pub async fn open(&self) -> Result<(), FleetRefusal> {
+        let mut opened = self.opened.lock().await;
+        if opened.is_some_and(|generation| self.session.intact(generation)) {
+            return Ok(());
+        }
+        let generation = self
+            .session
+            .try_lock_as(&open_lock(&self.dataset), Mode::Shared)
+            .await?;
+        *opened = Some(generation);
+        Ok(())
+    }
+
+    /// The lock's name: the dataset and the key, which PostgreSQL hashes.
+    fn name(&self, key: &[u8]) -> String {
+        let mut name = String::with_capacity(self.dataset.len() + 1 + 2 * key.len());
+        name.push_str(&self.dataset);
+        name.push('\u{1f}');
+        for byte in key {
+            name.push_str(&format!("{byte:02x}"));
+        }
+        name
+    }
+
+    /// Takes the record's lock without waiting: the generation it was
+    /// taken in. If the caller stops waiting, a lock the database granted
+    /// meanwhile is given back.
+    pub async fn take(&self, key: &[u8]) -> Result<u64, FleetRefusal> {
+        let name = self.name(key);
+        let session = self.session.clone();
+        let mut claim = Claim {
+            task: Some(tokio::spawn({
+                let name = name.clone();
+                async move { session.try_lock(&name).await }
+            })),
+            session: self.session.clone(),
+            name,
+        };
+        let task = claim.task.as_mut().expect("just spawned");
+        let answer = task.await;
+        claim.task = None;
+        answer.unwrap_or_else(|e| Err(FleetRefusal::Unavailable(e.to_string())))
+    }
+
+    /// Gives back a lock [`FleetRecords::take`] took in `generation`.
+    pub fn give_back(&self, key: &[u8], generation: u64) {
+        self.session.unlock(self.name(key), generation);
+    }
+
+    /// True while locks taken in `generation` are held.
+    pub fn intact(&self, generation: u64) -> bool {
+        self.session.intact(generation)
+    }
+
+    /// Notes that the unit of work of `connection` took a lock in
+    /// `generation` (its first one counts).
+    pub fn unit_took(&self, connection: u64, generation: u64) {
+        self.units
+            .lock()
+            .unwrap()
+            .entry(connection)
+            .or_insert(generation);
+    }
+
+    /// True if every lock the unit of work of `connection` took here is
+    /// still held.
+    pub fn unit_intact(&self, connection: u64) -> bool {
+        let first = self.units.lock().unwrap().get(&connection).copied();
+        first.is_none_or(|generation| self.intact(generation))
+    }
+
+    /// The unit of work of `connection` ended.
+    pub fn unit_ended(&self, connection: u64) {
+        self.units.lock().unwrap().remove(&connection);
+    }
+}
+
+/// A lock asked for and not yet answered: if the asker stops waiting, the
+/// answer is awaited elsewhere and a granted lock given back.
+struct Claim {
+    task: Option<JoinHandle<Result<u64, FleetRefusal>>>,
+    session: Arc<LockSession>,
+    name: String,
+}
+
+impl Drop for Claim {
+    fn drop(&mut self) {
+        let Some(task) = self.task.take() else {
+            return;
+        };
+        let session = self.session.clone();
+        let name = std::mem::take(&mut self.name);
+        tokio::spawn(async move {
+            if let Ok(Ok(generation)) = task.await {
+                session.unlock(name, generation);
+            }
+        });
+    }
+}
+
+impl Drop for FleetRecords {
+    fn drop(&mut self) {
+        if let Some(generation) = *self.opened.get_mut() {
+            self.session
+                .unlock_as(open_lock(&self.dataset), generation, Mode::Shared);
+        }
+    }
+}

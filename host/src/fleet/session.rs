@@ -1,0 +1,379 @@
+//! One server's lock session on a shared PostgreSQL database: a connection
+//! of its own that holds the server's record locks as session-level
+//! advisory locks. PostgreSQL releases them when the session ends, so a
+//! server that crashes or loses its connection frees every record it held.
+//!
+//! Each connection made is a generation. A lock taken in one generation is
+//! gone once that connection is: whoever took it must not write as if it
+//! still held it ([`LockSession::intact`]).
+
+use crate::runtime::sql::postgres_tls::{self, TlsRequest};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::runtime::Handle;
+use tokio::sync::watch;
+use tokio_postgres::Client;
+
+/// How long connecting or one lock statement may take.
+const LOCK_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// The advisory lock of a record: a 64-bit hash, computed by PostgreSQL so
+/// that every server of the fleet finds the same lock for the same record.
+const TRY_LOCK: &str = "SELECT pg_try_advisory_lock(hashtextextended($1, 0))";
+const UNLOCK: &str = "SELECT pg_advisory_unlock(hashtextextended($1, 0))";
+const TRY_LOCK_SHARED: &str = "SELECT pg_try_advisory_lock_shared(hashtextextended($1, 0))";
+const UNLOCK_SHARED: &str = "SELECT pg_advisory_unlock_shared(hashtextextended($1, 0))";
+
+/// How a lock is held: by one session alone, or by many together (each
+/// server that has a dataset open holds its open lock shared; a DELETE
+/// needs it alone).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// One holder.
+    Exclusive,
+    /// Any number of holders, none of them alone.
+    Shared,
+}
+
+impl Mode {
+    fn statements(self) -> (&'static str, &'static str) {
+        match self {
+            Mode::Exclusive => (TRY_LOCK, UNLOCK),
+            Mode::Shared => (TRY_LOCK_SHARED, UNLOCK_SHARED),
+        }
+    }
+}
+
+/// The servers of the fleet: each one's lock session, with how many
+/// advisory locks it holds alone (records) and shared (open datasets).
+const MEMBERS: &str = "SELECT a.application_name, COALESCE(host(a.client_addr), 'local socket'), \
+     EXTRACT(EPOCH FROM now() - a.backend_start)::bigint, \
+     (SELECT count(*) FROM pg_locks l WHERE l.pid = a.pid AND l.locktype = 'advisory' AND l.mode = 'ExclusiveLock'), \
+     (SELECT count(*) FROM pg_locks l WHERE l.pid = a.pid AND l.locktype = 'advisory' AND l.mode = 'ShareLock'), \
+     a.pid = pg_backend_pid() \
+     FROM pg_stat_activity a WHERE a.application_name LIKE 'vsamrd %' ORDER BY a.backend_start";
+
+/// One server of a fleet as the database sees its lock session.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Member {
+    /// Its application name: `vsamrd VERSION LISTEN pid PID`.
+    pub server: String,
+    /// Its address as the database sees it.
+    pub address: String,
+    /// Seconds since its lock session connected.
+    pub connected_s: u64,
+    /// Record locks it holds now (advisory locks held alone).
+    pub locks: u64,
+    /// Datasets it has open now (advisory locks held shared).
+    pub opens: u64,
+    /// True for this server's own session.
+    pub this: bool,
+}
+
+/// Why a record lock could not be taken in the database.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FleetRefusal {
+    /// Another server of the fleet holds it.
+    HeldElsewhere,
+    /// The database cannot be reached or did not answer: the reason.
+    Unavailable(String),
+}
+
+impl std::fmt::Display for FleetRefusal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            FleetRefusal::HeldElsewhere => f.write_str("held by another server of the fleet"),
+            FleetRefusal::Unavailable(why) => f.write_str(why),
+        }
+    }
+}
+
+/// The connection now and its generation.
+struct Link {
+    client: Arc<Client>,
+    generation: u64,
+}
+
+/// A server's lock session on one database (see the module doc).
+pub struct LockSession {
+    url: String,
+    application: String,
+    runtime: Handle,
+    link: Mutex<Option<Link>>,
+    /// Serializes reconnects: one new connection per loss.
+    connecting: tokio::sync::Mutex<()>,
+    generations: AtomicU64,
+    /// Counts the shared catalog's announced changes and the new
+    /// connections (after which announcements may have been missed).
+    changes: watch::Sender<u64>,
+}
+
+impl LockSession {
+    /// A session on the database at `url` (connected at its first lock),
+    /// named `application` in `pg_stat_activity`.
+    pub fn new(url: &str, application: &str, runtime: Handle) -> Self {
+        Self {
+            url: url.to_string(),
+            application: application.to_string(),
+            runtime,
+            link: Mutex::new(None),
+            connecting: tokio::sync::Mutex::new(()),
+            generations: AtomicU64::new(0),
+            changes: watch::Sender::new(0),
+        }
+    }
+
+    /// How the server names itself in the database.
+    pub fn application(&self) -> String {
+        self.application.clone()
+    }
+
+    /// Changes of the shared catalog to follow: the value moves at every
+    /// announced change and at every new connection.
+    pub fn changes(&self) -> watch::Receiver<u64> {
+        self.changes.subscribe()
+    }
+
+    /// The connection serving now, if it is alive.
+    fn alive(&self) -> Option<(Arc<Client>, u64)> {
+        let link = self.link.lock().unwrap();
+        link.as_ref()
+            .filter(|link| !link.client.is_closed())
+            .map(|link| (link.client.clone(), link.generation))
+    }
+
+    /// True while the connection of `generation` still serves: locks taken
+    /// in it are held.
+    pub fn intact(&self, generation: u64) -> bool {
+        self.alive().is_some_and(|(_, now)| now == generation)
+    }
+
+    /// The live connection, connecting a new one (a new generation) if
+    /// there is none.
+    pub(super) async fn client(&self) -> Result<(Arc<Client>, u64), FleetRefusal> {
+        if let Some(alive) = self.alive() {
+            return Ok(alive);
+        }
+        let _one = self.connecting.lock().await;
+        if let Some(alive) = self.alive() {
+            return Ok(alive);
+        }
+        let client = Arc::new(self.connect().await?);
+        client
+            .batch_execute(&format!("LISTEN {}", super::catalog::CHANNEL))
+            .await
+            .map_err(FleetRefusal::from)?;
+        let generation = self.generations.fetch_add(1, Ordering::AcqRel) + 1;
+        *self.link.lock().unwrap() = Some(Link {
+            client: client.clone(),
+            generation,
+        });
+        self.changes.send_modify(|n| *n += 1);
+        tracing::info!(generation, "fleet lock session connected");
+        Ok((client, generation))
+    }
+
+    async fn connect(&self) -> Result<Client, FleetRefusal> {
+        let unavailable = |e: String| {
+            FleetRefusal::Unavailable(format!("cannot open the fleet's lock session: {e}"))
+        };
+        let (text, tls) = postgres_tls::parse(&self.url).map_err(unavailable)?;
+        let mut config: tokio_postgres::Config =
+            text.parse().map_err(|e| unavailable(format!("{e}")))?;
+        config.connect_timeout(LOCK_TIMEOUT);
+        config.application_name(&self.application);
+        let options = config.get_options().unwrap_or_default().to_string();
+        config.options(
+            format!(
+                "{options} -c statement_timeout={}",
+                LOCK_TIMEOUT.as_millis()
+            )
+            .trim_start(),
+        );
+        let connecting = async {
+            match &tls {
+                TlsRequest::Off => {
+                    let (client, connection) = config.connect(tokio_postgres::NoTls).await?;
+                    self.runtime.spawn(drive(connection, self.changes.clone()));
+                    Ok(client)
+                }
+                TlsRequest::Prefer(roots) | TlsRequest::Require(roots) => {
+                    let connector = postgres_tls::connector(roots)
+                        .map_err(|e| FleetRefusal::Unavailable(e.to_string()))?;
+                    let (client, connection) = config.connect(connector).await?;
+                    self.runtime.spawn(drive(connection, self.changes.clone()));
+                    Ok(client)
+                }
+            }
+        };
+        match tokio::time::timeout(LOCK_TIMEOUT, connecting).await {
+            Ok(Ok(client)) => Ok(client),
+            Ok(Err(refusal)) => Err(refusal),
+            Err(_) => Err(unavailable(format!(
+                "no answer within {} ms",
+                LOCK_TIMEOUT.as_millis()
+            ))),
+        }
+    }
+
+    /// Takes the lock named `name` without waiting: the generation it was
+    /// taken in. Locks are counted: each taken lock is given back once.
+    pub async fn try_lock(&self, name: &str) -> Result<u64, FleetRefusal> {
+        self.try_lock_as(name, Mode::Exclusive).await
+    }
+
+    /// [`LockSession::try_lock`] in `mode`.
+    pub async fn try_lock_as(&self, name: &str, mode: Mode) -> Result<u64, FleetRefusal> {
+        let (client, generation) = self.client().await?;
+        let statement = mode.statements().0;
+        let answer =
+            tokio::time::timeout(LOCK_TIMEOUT, client.query_one(statement, &[&name])).await;
+        match answer {
+            Ok(Ok(row)) if row.get::<_, bool>(0) => Ok(generation),
+            Ok(Ok(_)) => Err(FleetRefusal::HeldElsewhere),
+            Ok(Err(e)) => {
+                self.drop_link(generation);
+                Err(FleetRefusal::Unavailable(format!(
+                    "the fleet's lock session failed: {}",
+                    crate::runtime::error_chain(&e)
+                )))
+            }
+            Err(_) => {
+                self.drop_link(generation);
+                Err(FleetRefusal::Unavailable(format!(
+                    "the fleet's lock session did not answer within {} ms",
+                    LOCK_TIMEOUT.as_millis()
+                )))
+            }
+        }
+    }
+
+    /// Connects now if not connected, in the background: the server shows
+    /// in the fleet (see [`LockSession::members`]) before its first lock.
+    pub fn join(self: &Arc<Self>) {
+        let session = self.clone();
+        self.runtime.spawn(async move {
+            if let Err(FleetRefusal::Unavailable(why)) = session.client().await {
+                tracing::warn!("{why}; it is tried again at the first record lock");
+            }
+        });
+    }
+
+    /// The servers whose lock sessions are connected to this database now
+    /// (their application names start with `vsamrd `), oldest first.
+    pub async fn members(&self) -> Result<Vec<Member>, FleetRefusal> {
+        let (client, _) = self.client().await?;
+        let rows = tokio::time::timeout(LOCK_TIMEOUT, client.query(MEMBERS, &[]))
+            .await
+            .map_err(|_| FleetRefusal::Unavailable("the database did not answer".into()))?
+            .map_err(|e| FleetRefusal::Unavailable(crate::runtime::error_chain(&e)))?;
+        Ok(rows
+            .iter()
+            .map(|row| Member {
+                server: row.get(0),
+                address: row.get(1),
+                connected_s: row.get::<_, i64>(2).max(0) as u64,
+                locks: row.get::<_, i64>(3).max(0) as u64,
+                opens: row.get::<_, i64>(4).max(0) as u64,
+                this: row.get(5),
+            })
+            .collect())
+    }
+
+    /// The database's host, port and name, without user or password.
+    pub fn label(&self) -> String {
+        let Ok((text, _)) = postgres_tls::parse(&self.url) else {
+            return "(unparsable URL)".into();
+        };
+        let Ok(config) = text.parse::<tokio_postgres::Config>() else {
+            return "(unparsable URL)".into();
+        };
+        let host = match config.get_hosts().first() {
+            Some(tokio_postgres::config::Host::Tcp(host)) => host.clone(),
+            Some(tokio_postgres::config::Host::Unix(path)) => path.display().to_string(),
+            None => "localhost".into(),
+        };
+        let port = config.get_ports().first().copied().unwrap_or(5432);
+        format!(
+            "{host}:{port}/{}",
+            config.get_dbname().unwrap_or("(default)")
+        )
+    }
+
+    /// Gives back a lock taken in `generation`, without waiting for the
+    /// database. Nothing to do if that connection is gone (its locks went
+    /// with it); if the unlock fails, the connection is closed so that the
+    /// lock cannot outlive its holder.
+    pub fn unlock(self: &Arc<Self>, name: String, generation: u64) {
+        self.unlock_as(name, generation, Mode::Exclusive);
+    }
+
+    /// [`LockSession::unlock`] of a lock taken in `mode`.
+    pub fn unlock_as(self: &Arc<Self>, name: String, generation: u64, mode: Mode) {
+        if !self.intact(generation) {
+            return;
+        }
+        let session = self.clone();
+        let unlock = self.runtime.spawn(async move {
+            let Some((client, now)) = session.alive() else {
+                return;
+            };
+            if now != generation {
+                return;
+            }
+            let answer =
+                tokio::time::timeout(LOCK_TIMEOUT, client.query_one(mode.statements().1, &[&name]))
+                    .await;
+            if !matches!(answer, Ok(Ok(ref row)) if row.get::<_, bool>(0)) {
+                tracing::warn!(
+                    generation,
+                    "a record lock could not be given back: the fleet's lock session is closed, which frees every lock it held"
+                );
+                session.drop_link(generation);
+            }
+        });
+        super::started(unlock);
+    }
+
+    /// Closes the connection of `generation` (if it still serves): every
+    /// lock of it is freed by PostgreSQL.
+    fn drop_link(&self, generation: u64) {
+        let mut link = self.link.lock().unwrap();
+        if link.as_ref().is_some_and(|l| l.generation == generation) {
+            *link = None;
+        }
+    }
+}
+
+/// Drives a lock session's connection until it ends, counting the shared
+/// catalog's announcements in `changes`.
+async fn drive<S, T>(mut connection: tokio_postgres::Connection<S, T>, changes: watch::Sender<u64>)
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+    T: AsyncRead + AsyncWrite + Unpin,
+{
+    while let Some(message) = std::future::poll_fn(|cx| connection.poll_message(cx)).await {
+        match message {
+            Ok(tokio_postgres::AsyncMessage::Notification(_)) => changes.send_modify(|n| *n += 1),
+            Ok(_) => {}
+            Err(error) => {
+                tracing::warn!(
+                    "the fleet's lock session ended: {}",
+                    crate::runtime::error_chain(&error)
+                );
+                break;
+            }
+        }
+    }
+}
+
+impl From<tokio_postgres::Error> for FleetRefusal {
+    fn from(e: tokio_postgres::Error) -> Self {
+        FleetRefusal::Unavailable(format!(
+            "cannot open the fleet's lock session: {}",
+            crate::runtime::error_chain(&e)
+        ))
+    }
+}

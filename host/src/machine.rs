@@ -1,0 +1,13 @@
+//! What this machine has, for limits whose default scales with it.
+
+/// The machine's memory in MiB (4 GiB if `/proc/meminfo` cannot say).
+pub fn memory_mib() -> u64 {
+    std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|info| {
+            info.lines()
+                .find_map(|l| l.strip_prefix("MemTotal:"))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+        })
+        .map_or(4096, |kib| kib / 1024)
+}

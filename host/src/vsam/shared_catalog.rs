@@ -1,0 +1,276 @@
+//! This server's catalog kept in step with the shared catalogs of the
+//! databases it shares with a fleet (see `crate::fleet`): a dataset another
+//! server defined there is served here, by the backend of this server on
+//! the same database; one deleted there is dropped here. Changes arrive by
+//! NOTIFY within milliseconds; an OPEN or INFO of a name this server does
+//! not know yet asks the shared catalogs first.
+
+use super::shared::Shared;
+use crate::catalog::{DatasetDef, Origin};
+use crate::fleet::{Claim, FleetRefusal, LockSession, SharedEntry};
+use std::sync::{Arc, Weak};
+use std::time::Duration;
+
+/// The backend of this server that serves datasets of the database at
+/// `url`: the one named `preferred` if it is on that database, else the
+/// first (by name) that is.
+fn backend_on(shared: &Shared, url: &str, preferred: &str) -> Option<String> {
+    let routing = shared.routing();
+    let on_database: Vec<&String> = routing
+        .backends
+        .iter()
+        .filter(|(_, handle)| handle.shared_database().as_deref() == Some(url))
+        .map(|(name, _)| name)
+        .collect();
+    on_database
+        .iter()
+        .find(|name| name.as_str() == preferred)
+        .or_else(|| on_database.first())
+        .map(|name| name.to_string())
+}
+
+/// The lock session of the database `backend` shares, if it shares one.
+pub(crate) fn session_of(shared: &Shared, backend: &str) -> Option<(String, Arc<LockSession>)> {
+    let url = shared.backend(backend)?.shared_database()?;
+    let session = shared.fleet.session(&url);
+    Some((url, session))
+}
+
+/// Takes a shared entry into this server's catalog, on this server's
+/// backend of the database; false if it cannot be (no such backend, or the
+/// name is taken here by a dataset of another storage).
+fn adopt(shared: &Shared, url: &str, mut def: DatasetDef) -> bool {
+    let Some(backend) = backend_on(shared, url, &def.backend) else {
+        return false;
+    };
+    def.backend = backend;
+    match shared.catalog.get(&def.name) {
+        Some((mine, _)) if mine == def => true,
+        Some((mine, _)) => {
+            tracing::warn!(
+                dataset = %def.name,
+                "the fleet's shared catalog defines the dataset on its database, and this server has one of that name on backend {}: this server keeps serving its own; DELETE one of them",
+                mine.backend
+            );
+            false
+        }
+        None => match shared.catalog.insert(def.clone()) {
+            Ok(_) => {
+                tracing::info!(dataset = %def.name, backend = %def.backend, "defined by another server of the fleet");
+                true
+            }
+            Err(error) => {
+                tracing::warn!(dataset = %def.name, "the catalog could not be saved: {error:#}");
+                false
+            }
+        },
+    }
+}
+
+/// Brings this server's catalog in step with the shared catalog of the
+/// database at `url`: entries this server defined before the catalog was
+/// shared are added to it; entries defined elsewhere are adopted; entries
+/// deleted elsewhere are dropped.
+pub(crate) async fn sync_once(shared: &Shared, url: &str) -> Result<(), FleetRefusal> {
+    let session = shared.fleet.session(url);
+    let local_shared: Vec<DatasetDef> = shared
+        .catalog
+        .list("**")
+        .into_iter()
+        .filter(|def| {
+            shared
+                .backend(&def.backend)
+                .and_then(|b| b.shared_database())
+                .as_deref()
+                == Some(url)
+        })
+        .filter(|def| {
+            shared
+                .catalog
+                .get(&def.name)
+                .is_some_and(|(_, origin)| origin == Origin::Defined)
+        })
+        .collect();
+    let mut rows: Vec<SharedEntry> = session.entries().await?;
+    for def in &local_shared {
+        if !rows.iter().any(|row| row.name == def.name) {
+            session.carry_over(def).await?;
+        }
+    }
+    if !local_shared.is_empty() {
+        rows = session.entries().await?;
+    }
+    for row in rows {
+        match row.definition {
+            Some(def) => {
+                adopt(shared, url, def);
+            }
+            None => {
+                let here = local_shared.iter().find(|def| def.name == row.name);
+                if let Some(def) = here
+                    && !shared.is_open(&def.name)
+                {
+                    match shared.catalog.remove(&def.name) {
+                        Ok(()) => {
+                            tracing::info!(dataset = %def.name, by = %row.server, "deleted by another server of the fleet")
+                        }
+                        Err(error) => {
+                            tracing::warn!(dataset = %def.name, "the catalog could not be saved: {error:#}")
+                        }
+                    }
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Follows the shared catalog of the database at `url` while the server
+/// runs: a sync at start, after every change announced, after every new
+/// lock session (announcements may have been missed), and every 30 s.
+pub(crate) async fn follow(shared: Weak<Shared>, url: String) {
+    let Some(mut changes) = shared.upgrade().map(|s| s.fleet.session(&url).changes()) else {
+        return;
+    };
+    loop {
+        {
+            let Some(shared) = shared.upgrade() else {
+                return;
+            };
+            if let Err(refusal) = sync_once(&shared, &url).await {
+                tracing::warn!("{refusal}; tried again in 1 s");
+                drop(shared);
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                continue;
+            }
+        }
+        let waited = tokio::time::timeout(Duration::from_secs(30), changes.changed()).await;
+        if let Ok(Err(_)) = waited {
+            // The lock session is gone: the server stopped.
+            return;
+        }
+    }
+}
+
+/// The definition of `name`: this server's catalog entry, else one a
+/// shared catalog holds (then adopted here).
+pub(crate) async fn find(shared: &Shared, name: &str) -> Option<DatasetDef> {
+    if let Some((def, _)) = shared.catalog.get(name) {
+        return Some(def);
+    }
+    for (url, session) in shared.fleet.sessions() {
+        if let Ok(Some(SharedEntry {
+            definition: Some(def),
+            ..
+        })) = session.entry(name).await
+            && adopt(shared, &url, def)
+        {
+            return shared.catalog.get(name).map(|(def, _)| def);
+        }
+    }
+    None
+}
+
+/// A name claimed in a shared catalog for a DEFINE under way: withdrawn
+/// again if the DEFINE fails (dropped without [`NameClaim::keep`]).
+pub(crate) struct NameClaim {
+    session: Option<Arc<LockSession>>,
+    name: String,
+}
+
+impl NameClaim {
+    /// The DEFINE succeeded: the name stays claimed.
+    pub(crate) fn keep(mut self) {
+        self.session = None;
+    }
+}
+
+impl Drop for NameClaim {
+    fn drop(&mut self) {
+        if let Some(session) = self.session.take() {
+            let name = std::mem::take(&mut self.name);
+            tokio::spawn(async move {
+                if let Err(refusal) = session.withdraw(&name).await {
+                    tracing::warn!(dataset = %name, "a failed DEFINE's claim stays in the shared catalog: {refusal}");
+                }
+            });
+        }
+    }
+}
+
+/// Claims a new dataset's name in the shared catalog of its backend's
+/// database, before its storage is made (so that of two DEFINEs at once
+/// one goes on and the other stops before touching the store): the claim
+/// (nothing to claim if the backend does not share a database), or
+/// `Err(server)` if another definition holds it (adopted here), naming the
+/// server that made it.
+pub(crate) async fn claim(
+    shared: &Shared,
+    def: &DatasetDef,
+) -> Result<Result<NameClaim, String>, FleetRefusal> {
+    let Some((url, session)) = session_of(shared, &def.backend) else {
+        return Ok(Ok(NameClaim {
+            session: None,
+            name: def.name.clone(),
+        }));
+    };
+    match session.claim(def).await? {
+        Claim::Claimed => Ok(Ok(NameClaim {
+            session: Some(session),
+            name: def.name.clone(),
+        })),
+        Claim::Taken(theirs, server) => {
+            adopt(shared, &url, theirs);
+            Ok(Err(server))
+        }
+    }
+}
+
+/// Marks a deleted dataset deleted in the shared catalog of its backend's
+/// database, if it shares one.
+pub(crate) async fn withdraw(shared: &Shared, def: &DatasetDef) -> Result<(), FleetRefusal> {
+    match session_of(shared, &def.backend) {
+        Some((_, session)) => session.withdraw(&def.name).await,
+        None => Ok(()),
+    }
+}
+
+/// A dataset's open lock held alone in the fleet's database (no other
+/// server has it open); given back when dropped.
+pub(crate) struct Alone {
+    session: Arc<LockSession>,
+    name: String,
+    generation: u64,
+}
+
+impl Drop for Alone {
+    fn drop(&mut self) {
+        self.session.unlock_as(
+            std::mem::take(&mut self.name),
+            self.generation,
+            crate::fleet::Mode::Exclusive,
+        );
+    }
+}
+
+/// Takes `def`'s open lock alone in the fleet's database, if its backend
+/// shares one: refused ([`FleetRefusal::HeldElsewhere`]) while another
+/// server has the dataset open. What a DELETE and a DEFINE AIX need, as
+/// they need the dataset closed on this server.
+pub(crate) async fn alone_in_fleet(
+    shared: &Shared,
+    def: &DatasetDef,
+) -> Result<Option<Alone>, FleetRefusal> {
+    let Some((_, session)) = session_of(shared, &def.backend) else {
+        return Ok(None);
+    };
+    let name = crate::fleet::open_lock(&def.name);
+    let generation = session
+        .try_lock_as(&name, crate::fleet::Mode::Exclusive)
+        .await?;
+    Ok(Some(Alone {
+        session,
+        name,
+        generation,
+    }))
+}

@@ -1,0 +1,578 @@
+//! Two vsamrd on one real PostgreSQL database (a fleet): a record one
+//! server holds for update, or one of its units of work changed, is
+//! refused with X'14' on the other, as on a second connection of one
+//! server; a write that relied on a lock the database dropped is refused;
+//! a closed connection frees its records for the other server.
+
+use vsam_client::{ClientError, Connection, Dataset, OpenIntent, RplOptions};
+use vsam_conformance::Postgres;
+use vsam_protocol::{access, fdbk};
+use vsam_tests::{SQL_WASM, TestServer, ksds, start_with_plugin};
+
+const NAME: &str = "FLEET.KSDS";
+
+fn record(key: &str, text: &str) -> Vec<u8> {
+    let mut record = format!("{key}{text}").into_bytes();
+    record.resize(40, b'.');
+    record
+}
+
+/// Two servers on `postgres`, the dataset defined on the first (the
+/// second finds it in the shared catalog), holding one record `K0000001`.
+async fn two_servers(postgres: &Postgres) -> (TestServer, TestServer) {
+    let extra = format!("database = \"{}\"", postgres.url);
+    let a = start_with_plugin(SQL_WASM, &extra).await;
+    let b = start_with_plugin(SQL_WASM, &extra).await;
+    let conn = Connection::connect(&a.address).await.unwrap();
+    vsam_client::define(&conn, ksds(NAME, 8, 40, "ascii"))
+        .await
+        .unwrap();
+    let conn = Connection::connect(&a.address).await.unwrap();
+    let ds = Dataset::open(&conn, NAME, OpenIntent::Output, 1)
+        .await
+        .unwrap();
+    ds.put(0, RplOptions::direct(), 0, record("K0000001", "first"))
+        .await
+        .unwrap();
+    ds.close().await.unwrap();
+    (a, b)
+}
+
+/// A connection to `server` with the dataset open for update, in
+/// `commit` durability if `in_units`.
+async fn open(server: &TestServer, in_units: bool) -> (Connection, Dataset) {
+    let conn = Connection::connect(&server.address).await.unwrap();
+    let ds = match in_units {
+        true => Dataset::open_with_access(&conn, NAME, OpenIntent::Update, access::COMMIT, 1).await,
+        false => Dataset::open(&conn, NAME, OpenIntent::Update, 1).await,
+    };
+    (conn, ds.unwrap())
+}
+
+fn assert_held_elsewhere(result: Result<vsam_client::Record, ClientError>) {
+    let error = result.expect_err("held by the other server");
+    let vsam = error.vsam().expect("a VSAM answer");
+    assert_eq!(
+        (vsam.r15(), vsam.fdbk()),
+        (8, fdbk::EXCLUSIVE_CONTROL.into()),
+        "{error}"
+    );
+    let message = error.to_string();
+    assert!(
+        message.contains("FLEET.KSDS GET") && message.contains("another server of the fleet"),
+        "{message}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_record_held_on_one_server_is_refused_on_the_other() {
+    let postgres = Postgres::start().unwrap();
+    let (a, b) = two_servers(&postgres).await;
+    let (_conn_a, on_a) = open(&a, false).await;
+    let (_conn_b, on_b) = open(&b, false).await;
+
+    // Held for update on A: B may read it, not take it.
+    on_a.read_for_update(b"K0000001").await.unwrap();
+    // The fleet as the database shows it (what `vsamr admin status`
+    // lists): both servers' lock sessions and this test's, one record
+    // lock held, the dataset open on each server.
+    let observer = vsam_host::fleet::Fleet::new("observer");
+    let members = observer.session(&postgres.url).members().await.unwrap();
+    assert_eq!(members.len(), 3, "{members:?}");
+    assert_eq!(members.iter().filter(|m| m.this).count(), 1, "{members:?}");
+    assert_eq!(
+        members.iter().map(|m| m.locks).sum::<u64>(),
+        1,
+        "{members:?}"
+    );
+    let mut opens: Vec<u64> = members.iter().map(|m| m.opens).collect();
+    opens.sort();
+    assert_eq!(opens, [0, 1, 1], "{members:?}");
+    assert!(
+        members.iter().all(|m| m
+            .server
+            .starts_with(&format!("vsamrd {} ", env!("CARGO_PKG_VERSION")))),
+        "{members:?}"
+    );
+    assert_held_elsewhere(on_b.read_for_update(b"K0000001").await);
+    let read = on_b
+        .reading(RplOptions::direct())
+        .key(b"K0000001")
+        .record()
+        .await
+        .unwrap();
+    assert_eq!(read.data, record("K0000001", "first"));
+
+    // A's update frees it; B then takes it and reads A's update.
+    on_a.put(
+        0,
+        RplOptions::direct().update(),
+        0,
+        record("K0000001", "by A"),
+    )
+    .await
+    .unwrap();
+    let taken = on_b.read_for_update(b"K0000001").await.unwrap();
+    assert_eq!(taken.data, record("K0000001", "by A"));
+    assert_held_elsewhere(on_a.read_for_update(b"K0000001").await);
+    on_b.put(
+        0,
+        RplOptions::direct().update(),
+        0,
+        record("K0000001", "by B"),
+    )
+    .await
+    .unwrap();
+
+    // A unit of work's change on A holds the record until ROLLBACK.
+    let (conn_unit, in_unit) = open(&a, true).await;
+    in_unit.read_for_update(b"K0000001").await.unwrap();
+    in_unit
+        .put(
+            0,
+            RplOptions::direct().update(),
+            0,
+            record("K0000001", "in A's unit"),
+        )
+        .await
+        .unwrap();
+    assert_held_elsewhere(on_b.read_for_update(b"K0000001").await);
+    vsam_client::rollback(&conn_unit).await.unwrap();
+    let taken = on_b.read_for_update(b"K0000001").await.unwrap();
+    assert_eq!(taken.data, record("K0000001", "by B"), "rolled back");
+
+    // A connection that ends frees what it held for the other server.
+    drop(on_b);
+    drop(_conn_b);
+    let mut freed = None;
+    for _ in 0..100 {
+        match on_a.read_for_update(b"K0000001").await {
+            Ok(record) => {
+                freed = Some(record);
+                break;
+            }
+            Err(_) => tokio::time::sleep(std::time::Duration::from_millis(20)).await,
+        }
+    }
+    assert!(
+        freed.is_some(),
+        "B's record freed when its connection ended"
+    );
+    drop(on_a);
+    drop(_conn_a);
+    drop(in_unit);
+    drop(conn_unit);
+
+    // Nothing is left held in the database once the connections are gone:
+    // no record lock, no open.
+    let mut held = String::new();
+    for _ in 0..100 {
+        held = postgres
+            .psql(
+                "vsam",
+                "select count(*) from pg_locks where locktype = 'advisory'",
+            )
+            .unwrap();
+        if held == "0" {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert_eq!(
+        held,
+        "0",
+        "locks left in the database: {}",
+        postgres
+            .psql(
+                "vsam",
+                "select mode, objid, pid from pg_locks where locktype = 'advisory'"
+            )
+            .unwrap()
+    );
+    a.server.stop().await;
+    b.server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_write_that_relied_on_a_lost_lock_is_refused() {
+    let postgres = Postgres::start().unwrap();
+    let (a, b) = two_servers(&postgres).await;
+    let (_conn_a, on_a) = open(&a, false).await;
+    on_a.read_for_update(b"K0000001").await.unwrap();
+
+    // The database ends the session that holds A's lock (a restart, a
+    // network failure, an operator's pg_terminate_backend).
+    let ended = postgres
+        .psql(
+            "vsam",
+            "select count(pg_terminate_backend(pid)) from pg_locks where locktype = 'advisory' and mode = 'ExclusiveLock'",
+        )
+        .unwrap();
+    assert_eq!(ended, "1");
+    // B may take the record now, and change it.
+    let (_conn_b, on_b) = open(&b, false).await;
+    let mut taken = None;
+    for _ in 0..100 {
+        if let Ok(record) = on_b.read_for_update(b"K0000001").await {
+            taken = Some(record);
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert!(taken.is_some(), "the record is free once A's session ended");
+    on_b.put(
+        0,
+        RplOptions::direct().update(),
+        0,
+        record("K0000001", "by B"),
+    )
+    .await
+    .unwrap();
+
+    // A's update would overwrite B's: refused, nothing written.
+    let refused = on_a
+        .put(
+            0,
+            RplOptions::direct().update(),
+            0,
+            record("K0000001", "by A"),
+        )
+        .await
+        .unwrap_err();
+    let vsam = refused.vsam().expect("a VSAM answer");
+    assert_eq!(vsam.r15(), 12, "{refused}");
+    assert!(
+        refused.to_string().contains("FLEET.KSDS PUT")
+            && refused.to_string().contains("lost with its connection"),
+        "{refused}"
+    );
+    let stored = on_a
+        .reading(RplOptions::direct())
+        .key(b"K0000001")
+        .record()
+        .await
+        .unwrap();
+    assert_eq!(stored.data, record("K0000001", "by B"));
+
+    // A new lock session serves A's next GET UPD.
+    drop(on_b);
+    drop(_conn_b);
+    let mut again = None;
+    for _ in 0..100 {
+        if let Ok(record) = on_a.read_for_update(b"K0000001").await {
+            again = Some(record);
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert_eq!(again.unwrap().data, record("K0000001", "by B"));
+    on_a.put(
+        0,
+        RplOptions::direct().update(),
+        0,
+        record("K0000001", "by A again"),
+    )
+    .await
+    .unwrap();
+    a.server.stop().await;
+    b.server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn appends_to_one_esds_from_two_servers_never_share_an_rba() {
+    let postgres = Postgres::start().unwrap();
+    let extra = format!("database = \"{}\"", postgres.url);
+    let servers = [
+        start_with_plugin(SQL_WASM, &extra).await,
+        start_with_plugin(SQL_WASM, &extra).await,
+    ];
+    let mut spec = ksds("FLEET.ESDS", 0, 40, "ascii");
+    spec.organization = vsam_client::Organization::Esds;
+    let conn = Connection::connect(&servers[0].address).await.unwrap();
+    vsam_client::define(&conn, spec).await.unwrap();
+    const WRITERS: usize = 4;
+    const RECORDS: usize = 50;
+    let writers: Vec<_> = (0..WRITERS)
+        .map(|writer| {
+            let address = servers[writer % 2].address.clone();
+            tokio::spawn(async move {
+                let conn = Connection::connect(&address).await.unwrap();
+                let ds = Dataset::open(&conn, "FLEET.ESDS", OpenIntent::Output, 1)
+                    .await
+                    .unwrap();
+                let mut rbas = Vec::new();
+                for n in 0..RECORDS {
+                    let written = ds
+                        .put(
+                            0,
+                            RplOptions::addressed(vsam_protocol::Processing::Sequential),
+                            0,
+                            record(&format!("W{writer}N{n:05}"), ""),
+                        )
+                        .await
+                        .unwrap_or_else(|e| panic!("writer {writer}, record {n}: {e}"));
+                    rbas.push(written.address);
+                }
+                rbas
+            })
+        })
+        .collect();
+    let mut rbas = Vec::new();
+    for writer in writers {
+        rbas.extend(writer.await.unwrap());
+    }
+    rbas.sort();
+    rbas.dedup();
+    assert_eq!(rbas.len(), WRITERS * RECORDS, "an RBA was handed out twice");
+    // Each record under the RBA its PUT answered, read on either server.
+    let conn = Connection::connect(&servers[1].address).await.unwrap();
+    let ds = Dataset::open(&conn, "FLEET.ESDS", OpenIntent::Input, 1)
+        .await
+        .unwrap();
+    let mut read = Vec::new();
+    loop {
+        let batch = ds
+            .reading(vsam_protocol::RplOptions::addressed(
+                vsam_protocol::Processing::Sequential,
+            ))
+            .batch(1000)
+            .records()
+            .await;
+        match batch {
+            Ok(batch) => read.extend(batch.into_iter().map(|record| record.address)),
+            Err(e) if e.is_end_of_data() => break,
+            Err(e) => panic!("{e}"),
+        }
+    }
+    assert_eq!(read, rbas, "every record read back under its RBA");
+    for server in servers {
+        server.server.stop().await;
+    }
+}
+
+/// HAProxy with `examples/haproxy/haproxy.cfg`, its servers and port
+/// replaced; stopped when dropped.
+struct Proxy {
+    child: std::process::Child,
+    address: String,
+    _dir: tempfile::TempDir,
+}
+
+impl Proxy {
+    fn start(servers: [&str; 2]) -> Self {
+        let example = std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../examples/haproxy/haproxy.cfg"
+        ))
+        .unwrap();
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let address = format!("127.0.0.1:{port}");
+        let config = example
+            .replace("bind *:2387", &format!("bind {address}"))
+            .replace("192.0.2.1:2387", servers[0])
+            .replace("192.0.2.2:2387", servers[1]);
+        assert_ne!(config, example, "the example's placeholders changed");
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("haproxy.cfg");
+        std::fs::write(&path, config).unwrap();
+        let child = std::process::Command::new("haproxy")
+            .arg("-db")
+            .arg("-f")
+            .arg(&path)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("haproxy is installed by scripts/setup");
+        Self {
+            child,
+            address,
+            _dir: dir,
+        }
+    }
+}
+
+impl Drop for Proxy {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Reads `K0000001` on a new connection to `address`.
+async fn read_through(address: &str) -> Result<Vec<u8>, ClientError> {
+    let conn = Connection::connect(address).await?;
+    let ds = Dataset::open(&conn, NAME, OpenIntent::Input, 1).await?;
+    let record = ds
+        .reading(RplOptions::direct())
+        .key(b"K0000001")
+        .record()
+        .await?;
+    Ok(record.data)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_example_load_balancer_routes_around_a_stopped_server() {
+    let postgres = Postgres::start().unwrap();
+    let (a, b) = two_servers(&postgres).await;
+    let proxy = Proxy::start([&a.address, &b.address]);
+    // Both servers in service once HAProxy's HELLO checks pass.
+    let mut served = false;
+    for _ in 0..100 {
+        if read_through(&proxy.address).await.is_ok() {
+            served = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(served, "nothing served through HAProxy");
+    // Connections spread over both servers (leastconn, each held open).
+    let mut held = Vec::new();
+    for _ in 0..4 {
+        let conn = Connection::connect(&proxy.address).await.unwrap();
+        Dataset::open(&conn, NAME, OpenIntent::Input, 1)
+            .await
+            .unwrap();
+        held.push(conn);
+    }
+
+    a.server.stop().await;
+    // Every new connection is served by the server left, from the first:
+    // a refused connect is retried on it, and the check marks A down.
+    for n in 0..20 {
+        let read = read_through(&proxy.address)
+            .await
+            .unwrap_or_else(|e| panic!("connection {n} after the stop: {e}"));
+        assert_eq!(read, record("K0000001", "first"));
+    }
+    drop(held);
+    drop(proxy);
+    b.server.stop().await;
+}
+
+/// The names LIST shows on `server`.
+async fn listed(server: &TestServer) -> Vec<String> {
+    let conn = Connection::connect(&server.address).await.unwrap();
+    vsam_client::list(&conn, "FLEET.**")
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|spec| spec.name)
+        .collect()
+}
+
+/// Waits until `check` holds, at most 5 s: how long it took.
+async fn within_5s(mut check: impl AsyncFnMut() -> bool) -> std::time::Duration {
+    let started = std::time::Instant::now();
+    while !check().await {
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(5),
+            "not seen within 5 s"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+    started.elapsed()
+}
+
+fn assert_refused(result: Result<impl std::fmt::Debug, ClientError>, code: u8, says: &str) {
+    let error = result.expect_err("refused");
+    let vsam = error.vsam().unwrap_or_else(|| panic!("{error}"));
+    assert_eq!(vsam.fdbk(), code, "{error}");
+    assert!(error.to_string().contains(says), "{error}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_catalog_is_shared_by_the_fleet() {
+    let postgres = Postgres::start().unwrap();
+    let (a, b) = two_servers(&postgres).await;
+    let on_a = Connection::connect(&a.address).await.unwrap();
+    let on_b = Connection::connect(&b.address).await.unwrap();
+
+    // A DEFINE on A: B answers INFO and OPEN at once, and lists it soon.
+    vsam_client::define(&on_a, ksds("FLEET.NEW", 8, 40, "ascii"))
+        .await
+        .unwrap();
+    let info = vsam_client::info(&on_b, "FLEET.NEW").await.unwrap();
+    assert_eq!(info.key_length, 8);
+    let seen = within_5s(async || listed(&b).await.contains(&"FLEET.NEW".to_string())).await;
+    println!("a DEFINE listed on the other server after {seen:?}");
+    // One name, one definition: a second DEFINE is a duplicate everywhere.
+    assert_refused(
+        vsam_client::define(&on_b, ksds("FLEET.NEW", 8, 40, "ascii")).await,
+        fdbk::DUPLICATE_KEY.into(),
+        "already in the catalog",
+    );
+    // Two DEFINEs of one name at once: one wins, the other is told.
+    let (first, second) = tokio::join!(
+        vsam_client::define(&on_a, ksds("FLEET.RACE", 8, 40, "ascii")),
+        vsam_client::define(&on_b, ksds("FLEET.RACE", 10, 40, "ascii")),
+    );
+    assert!(
+        first.is_ok() != second.is_ok(),
+        "exactly one DEFINE wins: {first:?} {second:?}"
+    );
+    let loser = if first.is_ok() { second } else { first };
+    assert_refused(loser, fdbk::DUPLICATE_KEY.into(), "already in the catalog");
+    let winner_a = vsam_client::info(&on_a, "FLEET.RACE").await.unwrap();
+    let winner_b = vsam_client::info(&on_b, "FLEET.RACE").await.unwrap();
+    assert_eq!(
+        winner_a.key_length, winner_b.key_length,
+        "both serve the winner"
+    );
+
+    // DELETE waits for every server to close the dataset.
+    let open_on_b = Dataset::open(&on_b, "FLEET.NEW", OpenIntent::Update, 1)
+        .await
+        .unwrap();
+    assert_refused(
+        vsam_client::delete(&on_a, "FLEET.NEW").await,
+        fdbk::EXCLUSIVE_CONTROL.into(),
+        "open on another server of the fleet",
+    );
+    // An alternate index needs its base closed on every server too.
+    let aix = vsam_client::AixSpec {
+        name: "FLEET.NEW.AIX".into(),
+        base: "FLEET.NEW".into(),
+        key_offset: 8,
+        key_length: 4,
+        unique: false,
+        upgrade: true,
+    };
+    assert_refused(
+        vsam_client::define_aix(&on_a, aix.clone()).await,
+        fdbk::EXCLUSIVE_CONTROL.into(),
+        "open on another server of the fleet",
+    );
+    open_on_b.close().await.unwrap();
+    vsam_client::define_aix(&on_a, aix).await.unwrap();
+    vsam_client::info(&on_b, "FLEET.NEW.AIX").await.unwrap();
+    vsam_client::delete(&on_a, "FLEET.NEW").await.unwrap();
+    let gone = within_5s(async || {
+        !listed(&b)
+            .await
+            .iter()
+            .any(|name| name.starts_with("FLEET.NEW"))
+    })
+    .await;
+    println!("a DELETE gone from the other server after {gone:?}");
+    assert_refused(
+        vsam_client::info(&on_b, "FLEET.NEW").await,
+        fdbk::NOT_FOUND.into(),
+        "not in the catalog",
+    );
+    // The name is free again, for either server.
+    vsam_client::define(&on_b, ksds("FLEET.NEW", 8, 40, "ascii"))
+        .await
+        .unwrap();
+    vsam_client::info(&on_a, "FLEET.NEW").await.unwrap();
+
+    // A server started later (its data dir new) serves them all.
+    let c = start_with_plugin(SQL_WASM, &format!("database = \"{}\"", postgres.url)).await;
+    within_5s(async || listed(&c).await.len() == listed(&a).await.len()).await;
+    for server in [a, b, c] {
+        server.server.stop().await;
+    }
+}
