@@ -95,6 +95,13 @@ async fn a_record_held_on_one_server_is_refused_on_the_other() {
         "{members:?}"
     );
     assert_held_elsewhere(on_b.read_for_update(b"K0000001").await);
+    // An insert of its key finds it stored (X'08'), as on one server.
+    assert_refused(
+        on_b.put(0, RplOptions::direct(), 0, record("K0000001", "again"))
+            .await,
+        fdbk::DUPLICATE_KEY.into(),
+        "exists",
+    );
     let read = on_b
         .reading(RplOptions::direct())
         .key(b"K0000001")
@@ -137,27 +144,29 @@ async fn a_record_held_on_one_server_is_refused_on_the_other() {
         .await
         .unwrap();
     assert_held_elsewhere(on_b.read_for_update(b"K0000001").await);
+    // A key A's unit inserted and has not committed: B's insert of it is
+    // refused, as another connection's would be on A.
+    in_unit
+        .put(0, RplOptions::direct(), 0, record("K0000002", "A's unit"))
+        .await
+        .unwrap();
+    assert_refused(
+        on_b.put(0, RplOptions::direct(), 0, record("K0000002", "B"))
+            .await,
+        fdbk::EXCLUSIVE_CONTROL.into(),
+        "another server of the fleet",
+    );
     vsam_client::rollback(&conn_unit).await.unwrap();
+    on_b.put(0, RplOptions::direct(), 0, record("K0000002", "B"))
+        .await
+        .unwrap();
     let taken = on_b.read_for_update(b"K0000001").await.unwrap();
     assert_eq!(taken.data, record("K0000001", "by B"), "rolled back");
 
     // A connection that ends frees what it held for the other server.
     drop(on_b);
     drop(_conn_b);
-    let mut freed = None;
-    for _ in 0..100 {
-        match on_a.read_for_update(b"K0000001").await {
-            Ok(record) => {
-                freed = Some(record);
-                break;
-            }
-            Err(_) => tokio::time::sleep(std::time::Duration::from_millis(20)).await,
-        }
-    }
-    assert!(
-        freed.is_some(),
-        "B's record freed when its connection ended"
-    );
+    within_5s(async || on_a.read_for_update(b"K0000001").await.is_ok()).await;
     drop(on_a);
     drop(_conn_a);
     drop(in_unit);
@@ -165,30 +174,9 @@ async fn a_record_held_on_one_server_is_refused_on_the_other() {
 
     // Nothing is left held in the database once the connections are gone:
     // no record lock, no open.
-    let mut held = String::new();
-    for _ in 0..100 {
-        held = postgres
-            .psql(
-                "vsam",
-                "select count(*) from pg_locks where locktype = 'advisory'",
-            )
-            .unwrap();
-        if held == "0" {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-    }
-    assert_eq!(
-        held,
-        "0",
-        "locks left in the database: {}",
-        postgres
-            .psql(
-                "vsam",
-                "select mode, objid, pid from pg_locks where locktype = 'advisory'"
-            )
-            .unwrap()
-    );
+    let locks = "select count(*) from pg_locks where locktype = 'advisory'";
+    let freed = within_5s(async || postgres.psql("vsam", locks).unwrap() == "0").await;
+    println!("every lock given back {freed:?} after the connections ended");
     a.server.stop().await;
     b.server.stop().await;
 }
@@ -211,15 +199,7 @@ async fn a_write_that_relied_on_a_lost_lock_is_refused() {
     assert_eq!(ended, "1");
     // B may take the record now, and change it.
     let (_conn_b, on_b) = open(&b, false).await;
-    let mut taken = None;
-    for _ in 0..100 {
-        if let Ok(record) = on_b.read_for_update(b"K0000001").await {
-            taken = Some(record);
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-    }
-    assert!(taken.is_some(), "the record is free once A's session ended");
+    within_5s(async || on_b.read_for_update(b"K0000001").await.is_ok()).await;
     on_b.put(
         0,
         RplOptions::direct().update(),
@@ -257,15 +237,9 @@ async fn a_write_that_relied_on_a_lost_lock_is_refused() {
     // A new lock session serves A's next GET UPD.
     drop(on_b);
     drop(_conn_b);
-    let mut again = None;
-    for _ in 0..100 {
-        if let Ok(record) = on_a.read_for_update(b"K0000001").await {
-            again = Some(record);
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-    }
-    assert_eq!(again.unwrap().data, record("K0000001", "by B"));
+    within_5s(async || on_a.read_for_update(b"K0000001").await.is_ok()).await;
+    let again = on_a.read_for_update(b"K0000001").await.unwrap();
+    assert_eq!(again.data, record("K0000001", "by B"));
     on_a.put(
         0,
         RplOptions::direct().update(),
@@ -420,15 +394,7 @@ async fn the_example_load_balancer_routes_around_a_stopped_server() {
     let (a, b) = two_servers(&postgres).await;
     let proxy = Proxy::start([&a.address, &b.address]);
     // Both servers in service once HAProxy's HELLO checks pass.
-    let mut served = false;
-    for _ in 0..100 {
-        if read_through(&proxy.address).await.is_ok() {
-            served = true;
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    }
-    assert!(served, "nothing served through HAProxy");
+    within_5s(async || read_through(&proxy.address).await.is_ok()).await;
     // Connections spread over both servers (leastconn, each held open).
     let mut held = Vec::new();
     for _ in 0..4 {
@@ -464,7 +430,8 @@ async fn listed(server: &TestServer) -> Vec<String> {
         .collect()
 }
 
-/// Waits until `check` holds, at most 5 s: how long it took.
+/// Waits until `check` holds, at most 5 s (fails the test after): how
+/// long it took.
 async fn within_5s(mut check: impl AsyncFnMut() -> bool) -> std::time::Duration {
     let started = std::time::Instant::now();
     while !check().await {

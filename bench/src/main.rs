@@ -12,6 +12,7 @@
 //! SQLite.
 
 mod cobol;
+mod fleet;
 mod objects;
 mod sql;
 mod swap;
@@ -71,7 +72,8 @@ struct Args {
     /// with their store); `units` for the online mix with units of work
     /// against single durable writes; `hot-swap` for latency during plugin swaps and a
     /// live migration; `cobol` for the COBOL batch job on GnuCOBOL and
-    /// through the bridge.
+    /// through the bridge; `fleet` for 1, 2 and 3 servers on one
+    /// PostgreSQL.
     #[arg(long, value_delimiter = ',')]
     only: Vec<String>,
 }
@@ -574,6 +576,10 @@ fn main() -> Result<()> {
                 bench_store(store, &args, &services, &mut figures).await?;
             }
         }
+        let mut fleet = Vec::new();
+        if args.only.is_empty() || args.only.iter().any(|only| only == "fleet") {
+            fleet = fleet::run(&services).await?;
+        }
         drop(services);
         let mut hot_swap = Vec::new();
         if args.only.is_empty() || args.only.iter().any(|only| only == "hot-swap") {
@@ -594,6 +600,7 @@ fn main() -> Result<()> {
             big.push(vsamr_load(args.load).await?);
         }
         big.splice(0..0, hot_swap);
+        big.splice(0..0, fleet);
         Ok::<_, anyhow::Error>((figures, big))
     })?;
     println!(

@@ -13,8 +13,8 @@ mod records;
 mod session;
 
 pub use catalog::{Claim, SharedEntry};
-pub use records::{FleetRecords, open_lock};
-pub use session::{FleetRefusal, LockSession, Member, Mode};
+pub use records::{FleetRecords, Hold, open_lock};
+pub use session::{FleetRefusal, Lock, LockSession, Member, Mode, Space};
 
 use std::collections::HashMap;
 use std::future::Future;

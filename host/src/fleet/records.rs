@@ -2,10 +2,28 @@
 //! takes there for each record one of its strings holds for update or one
 //! of its units of work changed, beside the lock it keeps in memory.
 
-use super::session::{FleetRefusal, LockSession, Mode};
+use super::session::{FleetRefusal, Lock, LockSession, Mode, Space};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use tokio::task::JoinHandle;
+
+/// Why a record is held, which decides what it excludes on other servers,
+/// as one server decides it: a record held for update excludes other
+/// holds for update and other units' changes, not inserts (which find the
+/// record stored: X'08'); a unit of work's change excludes everything; an
+/// insert excludes nothing and is refused only by another unit's change.
+/// Each record has two locks: its string lock (held alone for update) and
+/// its unit lock (held alone by a unit's change, shared by a hold for
+/// update and by an insert while it is written).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Hold {
+    /// A string holds it for update (GET UPD).
+    Update,
+    /// A unit of work changed it.
+    Unit,
+    /// A new record is being inserted under it (outside a unit).
+    Insert,
+}
 
 /// The database locks of one dataset's records on one server.
 pub struct FleetRecords {
@@ -21,7 +39,7 @@ pub struct FleetRecords {
 /// The name of the lock every server holds shared while it has `dataset`
 /// open, and a DELETE holds alone.
 pub fn open_lock(dataset: &str) -> String {
-    format!("{dataset}\u{1f}open")
+    dataset.to_string()
 }
 
 impl FleetRecords {
@@ -45,36 +63,51 @@ impl FleetRecords {
         }
         let generation = self
             .session
-            .try_lock_as(&open_lock(&self.dataset), Mode::Shared)
+            .try_dataset_lock(&open_lock(&self.dataset), Mode::Shared)
             .await?;
         *opened = Some(generation);
         Ok(())
     }
 
     /// The lock's name: the dataset and the key, which PostgreSQL hashes.
-    fn name(&self, key: &[u8]) -> String {
+    fn name(&self, key: &[u8], separator: char) -> String {
         let mut name = String::with_capacity(self.dataset.len() + 1 + 2 * key.len());
         name.push_str(&self.dataset);
-        name.push('\u{1f}');
+        name.push(separator);
         for byte in key {
             name.push_str(&format!("{byte:02x}"));
         }
         name
     }
 
-    /// Takes the record's lock without waiting: the generation it was
-    /// taken in. If the caller stops waiting, a lock the database granted
-    /// meanwhile is given back.
-    pub async fn take(&self, key: &[u8]) -> Result<u64, FleetRefusal> {
-        let name = self.name(key);
+    /// The database locks a hold of `key` takes (see [`Hold`]).
+    fn locks(&self, key: &[u8], hold: Hold) -> Vec<Lock> {
+        let lock = |separator, mode| Lock {
+            name: self.name(key, separator),
+            mode,
+            space: Space::Record,
+        };
+        let (string, unit) = ('\u{1f}', '\u{1e}');
+        match hold {
+            Hold::Update => vec![lock(string, Mode::Exclusive), lock(unit, Mode::Shared)],
+            Hold::Unit => vec![lock(unit, Mode::Exclusive)],
+            Hold::Insert => vec![lock(unit, Mode::Shared)],
+        }
+    }
+
+    /// Takes the locks of `hold` on every key of `keys` without waiting,
+    /// all or none: the generation they were taken in. If the caller stops
+    /// waiting, locks the database granted meanwhile are given back.
+    pub async fn take(&self, keys: &[&[u8]], hold: Hold) -> Result<u64, FleetRefusal> {
+        let locks: Vec<Lock> = keys.iter().flat_map(|key| self.locks(key, hold)).collect();
         let session = self.session.clone();
         let mut claim = Claim {
             task: Some(tokio::spawn({
-                let name = name.clone();
-                async move { session.try_lock(&name).await }
+                let locks = locks.clone();
+                async move { session.try_locks(&locks).await }
             })),
             session: self.session.clone(),
-            name,
+            locks,
         };
         let task = claim.task.as_mut().expect("just spawned");
         let answer = task.await;
@@ -82,9 +115,10 @@ impl FleetRecords {
         answer.unwrap_or_else(|e| Err(FleetRefusal::Unavailable(e.to_string())))
     }
 
-    /// Gives back a lock [`FleetRecords::take`] took in `generation`.
-    pub fn give_back(&self, key: &[u8], generation: u64) {
-        self.session.unlock(self.name(key), generation);
+    /// Gives back the locks [`FleetRecords::take`] took in `generation`.
+    pub fn give_back(&self, keys: &[&[u8]], generation: u64, hold: Hold) {
+        let locks = keys.iter().flat_map(|key| self.locks(key, hold)).collect();
+        self.session.unlock_all(locks, generation);
     }
 
     /// True while locks taken in `generation` are held.
@@ -115,12 +149,12 @@ impl FleetRecords {
     }
 }
 
-/// A lock asked for and not yet answered: if the asker stops waiting, the
-/// answer is awaited elsewhere and a granted lock given back.
+/// Locks asked for and not yet answered: if the asker stops waiting, the
+/// answer is awaited elsewhere and granted locks given back.
 struct Claim {
     task: Option<JoinHandle<Result<u64, FleetRefusal>>>,
     session: Arc<LockSession>,
-    name: String,
+    locks: Vec<Lock>,
 }
 
 impl Drop for Claim {
@@ -129,10 +163,10 @@ impl Drop for Claim {
             return;
         };
         let session = self.session.clone();
-        let name = std::mem::take(&mut self.name);
+        let locks = std::mem::take(&mut self.locks);
         tokio::spawn(async move {
             if let Ok(Ok(generation)) = task.await {
-                session.unlock(name, generation);
+                session.unlock_all(locks, generation);
             }
         });
     }
@@ -142,7 +176,7 @@ impl Drop for FleetRecords {
     fn drop(&mut self) {
         if let Some(generation) = *self.opened.get_mut() {
             self.session
-                .unlock_as(open_lock(&self.dataset), generation, Mode::Shared);
+                .unlock_dataset(open_lock(&self.dataset), generation, Mode::Shared);
         }
     }
 }

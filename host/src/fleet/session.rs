@@ -19,13 +19,6 @@ use tokio_postgres::Client;
 /// How long connecting or one lock statement may take.
 const LOCK_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// The advisory lock of a record: a 64-bit hash, computed by PostgreSQL so
-/// that every server of the fleet finds the same lock for the same record.
-const TRY_LOCK: &str = "SELECT pg_try_advisory_lock(hashtextextended($1, 0))";
-const UNLOCK: &str = "SELECT pg_advisory_unlock(hashtextextended($1, 0))";
-const TRY_LOCK_SHARED: &str = "SELECT pg_try_advisory_lock_shared(hashtextextended($1, 0))";
-const UNLOCK_SHARED: &str = "SELECT pg_advisory_unlock_shared(hashtextextended($1, 0))";
-
 /// How a lock is held: by one session alone, or by many together (each
 /// server that has a dataset open holds its open lock shared; a DELETE
 /// needs it alone).
@@ -38,20 +31,70 @@ pub enum Mode {
 }
 
 impl Mode {
-    fn statements(self) -> (&'static str, &'static str) {
+    /// The functions that take and give back a lock in this mode.
+    fn functions(self) -> (&'static str, &'static str) {
         match self {
-            Mode::Exclusive => (TRY_LOCK, UNLOCK),
-            Mode::Shared => (TRY_LOCK_SHARED, UNLOCK_SHARED),
+            Mode::Exclusive => ("pg_try_advisory_lock", "pg_advisory_unlock"),
+            Mode::Shared => ("pg_try_advisory_lock_shared", "pg_advisory_unlock_shared"),
         }
     }
 }
 
-/// The servers of the fleet: each one's lock session, with how many
-/// advisory locks it holds alone (records) and shared (open datasets).
+/// Which advisory keys a lock takes, so that the database tells them
+/// apart (`pg_locks.objsubid` 1 and 2): a record's (one 64-bit key hashed
+/// from its name) or a dataset's (two 32-bit keys). PostgreSQL computes the
+/// hashes, so every server of the fleet finds the same lock for a name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Space {
+    /// A record lock.
+    Record,
+    /// A dataset's open lock.
+    Dataset,
+}
+
+/// One advisory lock: its name, how it is held, and its key space.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Lock {
+    /// What it locks (hashed by the database into its key).
+    pub name: String,
+    /// Alone or shared.
+    pub mode: Mode,
+    /// Record or dataset.
+    pub space: Space,
+}
+
+/// One statement calling `function(mode)` on each lock, named by
+/// parameter i + 1: a row of one boolean per lock.
+fn statement(locks: &[Lock], function: impl Fn(Mode) -> &'static str) -> String {
+    let calls: Vec<String> = locks
+        .iter()
+        .enumerate()
+        .map(|(n, lock)| {
+            let f = function(lock.mode);
+            let n = n + 1;
+            match lock.space {
+                Space::Record => format!("{f}(hashtextextended(${n}, 0))"),
+                Space::Dataset => format!("{f}(hashtext(${n}), hashtext(reverse(${n})))"),
+            }
+        })
+        .collect();
+    format!("SELECT {}", calls.join(", "))
+}
+
+fn names(locks: &[Lock]) -> Vec<&(dyn tokio_postgres::types::ToSql + Sync)> {
+    locks
+        .iter()
+        .map(|lock| &lock.name as &(dyn tokio_postgres::types::ToSql + Sync))
+        .collect()
+}
+
+/// The servers of the fleet: each one's lock session, with how many record
+/// locks it holds alone (a record held for update or changed by a unit of
+/// work) and how many datasets it has open.
 const MEMBERS: &str = "SELECT a.application_name, COALESCE(host(a.client_addr), 'local socket'), \
      EXTRACT(EPOCH FROM now() - a.backend_start)::bigint, \
-     (SELECT count(*) FROM pg_locks l WHERE l.pid = a.pid AND l.locktype = 'advisory' AND l.mode = 'ExclusiveLock'), \
-     (SELECT count(*) FROM pg_locks l WHERE l.pid = a.pid AND l.locktype = 'advisory' AND l.mode = 'ShareLock'), \
+     (SELECT count(*) FROM pg_locks l WHERE l.pid = a.pid AND l.locktype = 'advisory' AND l.objsubid = 1 AND l.mode = 'ExclusiveLock'), \
+     (SELECT count(*) FROM pg_locks l WHERE l.pid = a.pid AND l.locktype = 'advisory' AND l.objsubid = 2 AND l.mode = 'ShareLock'), \
      a.pid = pg_backend_pid() \
      FROM pg_stat_activity a WHERE a.application_name LIKE 'vsamrd %' ORDER BY a.backend_start";
 
@@ -218,21 +261,46 @@ impl LockSession {
         }
     }
 
-    /// Takes the lock named `name` without waiting: the generation it was
-    /// taken in. Locks are counted: each taken lock is given back once.
-    pub async fn try_lock(&self, name: &str) -> Result<u64, FleetRefusal> {
-        self.try_lock_as(name, Mode::Exclusive).await
+    /// Takes the open lock of dataset `name` in `mode` without waiting:
+    /// the generation it was taken in (see [`LockSession::try_locks`]).
+    pub async fn try_dataset_lock(&self, name: &str, mode: Mode) -> Result<u64, FleetRefusal> {
+        self.try_locks(&[Lock {
+            name: name.to_string(),
+            mode,
+            space: Space::Dataset,
+        }])
+        .await
     }
 
-    /// [`LockSession::try_lock`] in `mode`.
-    pub async fn try_lock_as(&self, name: &str, mode: Mode) -> Result<u64, FleetRefusal> {
+    /// Takes every lock of `locks` in one round trip without waiting, or
+    /// none of them: the generation they were taken in. Locks are counted:
+    /// each taken lock is given back once.
+    pub async fn try_locks(&self, locks: &[Lock]) -> Result<u64, FleetRefusal> {
         let (client, generation) = self.client().await?;
-        let statement = mode.statements().0;
+        let taking = statement(locks, |mode| mode.functions().0);
         let answer =
-            tokio::time::timeout(LOCK_TIMEOUT, client.query_one(statement, &[&name])).await;
+            tokio::time::timeout(LOCK_TIMEOUT, client.query_one(&taking, &names(locks))).await;
         match answer {
-            Ok(Ok(row)) if row.get::<_, bool>(0) => Ok(generation),
-            Ok(Ok(_)) => Err(FleetRefusal::HeldElsewhere),
+            Ok(Ok(row)) => {
+                let taken: Vec<bool> = (0..locks.len()).map(|n| row.get(n)).collect();
+                if taken.iter().all(|taken| *taken) {
+                    return Ok(generation);
+                }
+                // Some were granted: give those back.
+                let granted: Vec<Lock> = locks
+                    .iter()
+                    .zip(&taken)
+                    .filter(|(_, taken)| **taken)
+                    .map(|(lock, _)| lock.clone())
+                    .collect();
+                if !granted.is_empty() {
+                    let giving = statement(&granted, |mode| mode.functions().1);
+                    if client.query_one(&giving, &names(&granted)).await.is_err() {
+                        self.drop_link(generation);
+                    }
+                }
+                Err(FleetRefusal::HeldElsewhere)
+            }
             Ok(Err(e)) => {
                 self.drop_link(generation);
                 Err(FleetRefusal::Unavailable(format!(
@@ -302,16 +370,22 @@ impl LockSession {
         )
     }
 
-    /// Gives back a lock taken in `generation`, without waiting for the
-    /// database. Nothing to do if that connection is gone (its locks went
-    /// with it); if the unlock fails, the connection is closed so that the
-    /// lock cannot outlive its holder.
-    pub fn unlock(self: &Arc<Self>, name: String, generation: u64) {
-        self.unlock_as(name, generation, Mode::Exclusive);
+    /// Gives back the open lock of dataset `name` taken in `mode` (see
+    /// [`LockSession::unlock_all`]).
+    pub fn unlock_dataset(self: &Arc<Self>, name: String, generation: u64, mode: Mode) {
+        let lock = Lock {
+            name,
+            mode,
+            space: Space::Dataset,
+        };
+        self.unlock_all(vec![lock], generation);
     }
 
-    /// [`LockSession::unlock`] of a lock taken in `mode`.
-    pub fn unlock_as(self: &Arc<Self>, name: String, generation: u64, mode: Mode) {
+    /// Gives back locks [`LockSession::try_locks`] took in `generation`, in
+    /// one round trip and without waiting for the database. Nothing to do
+    /// if that connection is gone (its locks went with it); if the unlock
+    /// fails, the connection is closed so that no lock outlives its holder.
+    pub fn unlock_all(self: &Arc<Self>, locks: Vec<Lock>, generation: u64) {
         if !self.intact(generation) {
             return;
         }
@@ -323,10 +397,12 @@ impl LockSession {
             if now != generation {
                 return;
             }
+            let giving = statement(&locks, |mode| mode.functions().1);
             let answer =
-                tokio::time::timeout(LOCK_TIMEOUT, client.query_one(mode.statements().1, &[&name]))
+                tokio::time::timeout(LOCK_TIMEOUT, client.query_one(&giving, &names(&locks)))
                     .await;
-            if !matches!(answer, Ok(Ok(ref row)) if row.get::<_, bool>(0)) {
+            let given = matches!(answer, Ok(Ok(ref row)) if (0..locks.len()).all(|n| row.get::<_, bool>(n)));
+            if !given {
                 tracing::warn!(
                     generation,
                     "a record lock could not be given back: the fleet's lock session is closed, which frees every lock it held"

@@ -6,7 +6,7 @@ use super::alternate::index::AixIndex;
 use super::placement::Placement;
 use super::subject::Subject;
 use crate::catalog::DatasetDef;
-use crate::fleet::{FleetRecords, FleetRefusal};
+use crate::fleet::{FleetRecords, FleetRefusal, Hold};
 use crate::runtime::BackendHandle;
 use crate::runtime::call::{Call, CallError, Reply};
 use arc_swap::ArcSwap;
@@ -81,6 +81,42 @@ pub enum Refused {
 struct Lock<T> {
     holder: T,
     fleet: Option<u64>,
+}
+
+/// Notes in `map` the database lock `taken` for `key`, which `holder` took
+/// in memory a moment before and held without one: the lock's generation.
+/// A lock granted for an entry released meanwhile is given back; a lock
+/// refused removes the entry.
+fn settle<T: Copy + PartialEq>(
+    map: &Mutex<HashMap<Vec<u8>, Lock<T>>>,
+    key: &[u8],
+    holder: T,
+    taken: Result<u64, FleetRefusal>,
+    fleet: &FleetRecords,
+    hold: Hold,
+) -> Result<u64, Refused> {
+    let mut map = map.lock().unwrap();
+    let entry = map
+        .get_mut(key)
+        .filter(|lock| lock.holder == holder && lock.fleet.is_none());
+    match (taken, entry) {
+        (Ok(generation), Some(lock)) => {
+            lock.fleet = Some(generation);
+            Ok(generation)
+        }
+        (Ok(generation), None) => {
+            fleet.give_back(&[key], generation, hold);
+            Err(Refused::Fleet(FleetRefusal::Unavailable(
+                "the record was released while its lock was taken".into(),
+            )))
+        }
+        (Err(refusal), entry) => {
+            if entry.is_some() {
+                map.remove(key);
+            }
+            Err(Refused::Fleet(refusal))
+        }
+    }
 }
 
 /// A key at or below which every stored key lies, if known: a key above
@@ -223,30 +259,8 @@ impl DatasetState {
         let Some(fleet) = &self.fleet else {
             return Ok(None);
         };
-        let taken = fleet.take(key).await;
-        let mut locks = self.locks.lock().unwrap();
-        let entry = locks
-            .get_mut(key)
-            .filter(|lock| lock.holder == owner && lock.fleet.is_none());
-        match (taken, entry) {
-            (Ok(generation), Some(lock)) => {
-                lock.fleet = Some(generation);
-                Ok(Some(generation))
-            }
-            (Ok(generation), None) => {
-                // Released while the database was asked.
-                fleet.give_back(key, generation);
-                Err(Refused::Fleet(FleetRefusal::Unavailable(
-                    "the string was released while its record was taken".into(),
-                )))
-            }
-            (Err(refusal), entry) => {
-                if entry.is_some() {
-                    locks.remove(key);
-                }
-                Err(Refused::Fleet(refusal))
-            }
-        }
+        let taken = fleet.take(&[key], Hold::Update).await;
+        settle(&self.locks, key, owner, taken, fleet, Hold::Update).map(Some)
     }
 
     /// Holds the dataset's open lock in the fleet's database (shared with
@@ -318,30 +332,10 @@ impl DatasetState {
         let Some(fleet) = &self.fleet else {
             return Ok(());
         };
-        let taken = fleet.take(key).await;
-        let mut holds = self.unit_holds.lock().unwrap();
-        let entry = holds
-            .get_mut(key)
-            .filter(|hold| hold.holder == session && hold.fleet.is_none());
-        match (taken, entry) {
-            (Ok(generation), Some(hold)) => {
-                hold.fleet = Some(generation);
-                fleet.unit_took(session, generation);
-                Ok(())
-            }
-            (Ok(generation), None) => {
-                fleet.give_back(key, generation);
-                Err(Refused::Fleet(FleetRefusal::Unavailable(
-                    "the unit of work ended while its record was taken".into(),
-                )))
-            }
-            (Err(refusal), entry) => {
-                if entry.is_some() {
-                    holds.remove(key);
-                }
-                Err(Refused::Fleet(refusal))
-            }
-        }
+        let taken = fleet.take(&[key], Hold::Unit).await;
+        let generation = settle(&self.unit_holds, key, session, taken, fleet, Hold::Unit)?;
+        fleet.unit_took(session, generation);
+        Ok(())
     }
 
     /// True if the database locks of the unit of work of `session` on
@@ -365,7 +359,7 @@ impl DatasetState {
         });
         if let Some(fleet) = &self.fleet {
             for (key, generation) in released {
-                fleet.give_back(&key, generation);
+                fleet.give_back(&[&key], generation, Hold::Unit);
             }
             fleet.unit_ended(session);
         }
@@ -458,7 +452,42 @@ impl DatasetState {
     /// Gives the database lock of a released record back.
     fn give_back(&self, key: &[u8], generation: Option<u64>) {
         if let (Some(fleet), Some(generation)) = (&self.fleet, generation) {
-            fleet.give_back(key, generation);
+            fleet.give_back(&[key], generation, Hold::Update);
+        }
+    }
+
+    /// Takes the insert locks of `keys` (outside a unit of work, on a
+    /// shared store): refused, with the index of the first key, while
+    /// another server's unit of work holds one (it inserted or erased it
+    /// and has not committed). The generation to give them back with, if
+    /// any were taken.
+    pub async fn hold_for_inserts(&self, keys: &[&[u8]]) -> Result<Option<u64>, (usize, Refused)> {
+        let Some(fleet) = &self.fleet else {
+            return Ok(None);
+        };
+        if keys.is_empty() {
+            return Ok(None);
+        }
+        match fleet.take(keys, Hold::Insert).await {
+            Ok(generation) => Ok(Some(generation)),
+            Err(FleetRefusal::HeldElsewhere) => {
+                // Which one: the first that cannot be taken alone.
+                for (n, key) in keys.iter().enumerate() {
+                    match fleet.take(&[key], Hold::Insert).await {
+                        Ok(generation) => fleet.give_back(&[key], generation, Hold::Insert),
+                        Err(refusal) => return Err((n, Refused::Fleet(refusal))),
+                    }
+                }
+                Err((0, Refused::Fleet(FleetRefusal::HeldElsewhere)))
+            }
+            Err(refusal) => Err((0, Refused::Fleet(refusal))),
+        }
+    }
+
+    /// Gives back the insert locks [`DatasetState::hold_for_inserts`] took.
+    pub fn release_inserts(&self, keys: &[&[u8]], generation: Option<u64>) {
+        if let (Some(fleet), Some(generation)) = (&self.fleet, generation) {
+            fleet.give_back(keys, generation, Hold::Insert);
         }
     }
 

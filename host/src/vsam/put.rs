@@ -172,7 +172,21 @@ async fn insert(
         if ctx.in_unit() && ctx.state.def.organization != Organization::Esds {
             stage_inserts(ctx, planned).await
         } else {
-            store_inserts(ctx, planned).await
+            // On a shared store, a key another server's unit of work holds
+            // is refused as this server refuses one its own units hold.
+            let keys: Vec<Vec<u8>> = planned.iter().filter_map(|(key, _)| key.clone()).collect();
+            let keys: Vec<&[u8]> = keys.iter().map(Vec::as_slice).collect();
+            let held = match ctx.state.hold_for_inserts(&keys).await {
+                Ok(generation) => generation,
+                Err((at, refusal)) => {
+                    planned.truncate(at);
+                    refused = Some(ctx.refused(refusal));
+                    None
+                }
+            };
+            let stored = store_inserts(ctx, planned).await;
+            ctx.state.release_inserts(&keys, held);
+            stored
         };
     if failure.is_none() {
         failure = refused;

@@ -245,7 +245,7 @@ pub(crate) struct Alone {
 
 impl Drop for Alone {
     fn drop(&mut self) {
-        self.session.unlock_as(
+        self.session.unlock_dataset(
             std::mem::take(&mut self.name),
             self.generation,
             crate::fleet::Mode::Exclusive,
@@ -266,7 +266,7 @@ pub(crate) async fn alone_in_fleet(
     };
     let name = crate::fleet::open_lock(&def.name);
     let generation = session
-        .try_lock_as(&name, crate::fleet::Mode::Exclusive)
+        .try_dataset_lock(&name, crate::fleet::Mode::Exclusive)
         .await?;
     Ok(Some(Alone {
         session,
