@@ -536,9 +536,37 @@ async fn the_catalog_is_shared_by_the_fleet() {
         .unwrap();
     vsam_client::info(&on_a, "FLEET.NEW").await.unwrap();
 
+    // Rows written into the table by hand, one not a definition at all, one
+    // a definition a DEFINE would refuse: left out, the others served.
+    postgres
+        .psql(
+            "vsam",
+            "insert into vsamrd_catalog (name, definition, server) values ('FLEET.BAD', 'not json', 'hand'); \
+             insert into vsamrd_catalog (name, definition, server) select 'FLEET.WORSE', \
+               regexp_replace(replace(definition, 'FLEET.NEW', 'FLEET.WORSE'), '\"max_record\":[0-9]+', '\"max_record\":0'), 'hand' \
+               from vsamrd_catalog where name = 'FLEET.NEW'; \
+             select pg_notify('vsamrd_catalog', 'by hand')",
+        )
+        .unwrap();
+    for name in ["FLEET.BAD", "FLEET.WORSE"] {
+        assert_refused(
+            vsam_client::info(&on_b, name).await,
+            fdbk::NOT_FOUND.into(),
+            "not in the catalog",
+        );
+    }
+
     // A server started later (its data dir new) serves them all.
     let c = start_with_plugin(SQL_WASM, &format!("database = \"{}\"", postgres.url)).await;
     within_5s(async || listed(&c).await.len() == listed(&a).await.len()).await;
+    let on_c = listed(&c).await;
+    assert!(
+        on_c.contains(&"FLEET.NEW".to_string())
+            && !on_c
+                .iter()
+                .any(|n| n.contains("BAD") || n.contains("WORSE")),
+        "{on_c:?}"
+    );
     for server in [a, b, c] {
         server.server.stop().await;
     }

@@ -163,18 +163,27 @@ impl LockSession {
         }))
     }
 
-    /// Every row, in name order.
+    /// Every row, in name order; a row whose definition this server cannot
+    /// read is left out (and logged), so that one damaged row does not
+    /// stop the others from being served.
     pub async fn entries(&self) -> Result<Vec<SharedEntry>, FleetRefusal> {
         let rows = self.catalog_rows(ALL, &[]).await?;
-        rows.iter()
-            .map(|row| {
+        Ok(rows
+            .iter()
+            .filter_map(|row| {
                 let name: String = row.get(0);
-                Ok(SharedEntry {
-                    definition: parse(&name, row.get(1))?,
-                    server: row.get(2),
-                    name,
-                })
+                match parse(&name, row.get(1)) {
+                    Ok(definition) => Some(SharedEntry {
+                        definition,
+                        server: row.get(2),
+                        name,
+                    }),
+                    Err(refusal) => {
+                        tracing::warn!("{refusal}; the entry is left out");
+                        None
+                    }
+                }
             })
-            .collect()
+            .collect())
     }
 }

@@ -40,6 +40,15 @@ pub(crate) fn session_of(shared: &Shared, backend: &str) -> Option<(String, Arc<
 /// backend of the database; false if it cannot be (no such backend, or the
 /// name is taken here by a dataset of another storage).
 fn adopt(shared: &Shared, url: &str, mut def: DatasetDef) -> bool {
+    // The table is written by servers, but anyone with the database's
+    // credentials may change it: an entry is checked as a DEFINE is.
+    if let Err(problem) = def.validate() {
+        tracing::warn!(
+            dataset = %def.name,
+            "the fleet's shared catalog holds an entry this server refuses: {problem}; fix or delete its row in vsamrd_catalog"
+        );
+        return false;
+    }
     let Some(backend) = backend_on(shared, url, &def.backend) else {
         return false;
     };
