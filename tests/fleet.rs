@@ -571,3 +571,37 @@ async fn the_catalog_is_shared_by_the_fleet() {
         server.server.stop().await;
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_long_chain_of_inserts_takes_its_locks_and_is_written_whole() {
+    let postgres = Postgres::start().unwrap();
+    let (a, b) = two_servers(&postgres).await;
+    let conn = Connection::connect(&b.address).await.unwrap();
+    let ds = Dataset::open(&conn, NAME, OpenIntent::Output, 1)
+        .await
+        .unwrap();
+    // More records than one statement can lock (PostgreSQL answers at
+    // most 1,664 columns a row).
+    let records: Vec<vsam_client::ChainedRecord> = (2..5002)
+        .map(|n| vsam_client::ChainedRecord {
+            address: 0,
+            record: record(&format!("K{n:07}"), "chained"),
+        })
+        .collect();
+    let outcome = ds
+        .put_chain(0, RplOptions::sequential(), records)
+        .await
+        .unwrap();
+    assert!(outcome.failure.is_none(), "{:?}", outcome.failure);
+    assert_eq!(outcome.written.len(), 5000);
+    assert_eq!(
+        postgres
+            .psql("vsam", "select count(*) from fleet_ksds")
+            .unwrap(),
+        "5001"
+    );
+    drop(ds);
+    drop(conn);
+    a.server.stop().await;
+    b.server.stop().await;
+}

@@ -128,7 +128,10 @@ pub async fn run(services: &super::Services) -> Result<Vec<String>> {
             record: super::record(key),
         })
         .collect();
-    ds.put_chain(0, RplOptions::sequential(), chain).await?;
+    let loaded = ds.put_chain(0, RplOptions::sequential(), chain).await?;
+    if let Some(failure) = loaded.failure {
+        anyhow::bail!("loading {DATASET}: {failure}");
+    }
     ds.close().await?;
     drop(conn);
 

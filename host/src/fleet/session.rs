@@ -88,6 +88,32 @@ fn names(locks: &[Lock]) -> Vec<&(dyn tokio_postgres::types::ToSql + Sync)> {
         .collect()
 }
 
+/// Locks taken or given back by one statement at most (a row of results
+/// has at most 1,664 columns in PostgreSQL).
+const LOCKS_PER_STATEMENT: usize = 1_000;
+
+/// Calls `function(mode)` on each of `locks` (at most
+/// [`LOCKS_PER_STATEMENT`]) in one statement: what each call answered, or
+/// why the session failed.
+async fn call(
+    client: &Client,
+    locks: &[Lock],
+    function: impl Fn(Mode) -> &'static str,
+) -> Result<Vec<bool>, String> {
+    let text = statement(locks, function);
+    match tokio::time::timeout(LOCK_TIMEOUT, client.query_one(&text, &names(locks))).await {
+        Ok(Ok(row)) => Ok((0..locks.len()).map(|n| row.get(n)).collect()),
+        Ok(Err(e)) => Err(format!(
+            "the fleet's lock session failed: {}",
+            crate::runtime::error_chain(&e)
+        )),
+        Err(_) => Err(format!(
+            "the fleet's lock session did not answer within {} ms",
+            LOCK_TIMEOUT.as_millis()
+        )),
+    }
+}
+
 /// The servers of the fleet: each one's lock session, with how many record
 /// locks it holds alone (a record held for update or changed by a unit of
 /// work) and how many datasets it has open.
@@ -277,45 +303,38 @@ impl LockSession {
     /// each taken lock is given back once.
     pub async fn try_locks(&self, locks: &[Lock]) -> Result<u64, FleetRefusal> {
         let (client, generation) = self.client().await?;
-        let taking = statement(locks, |mode| mode.functions().0);
-        let answer =
-            tokio::time::timeout(LOCK_TIMEOUT, client.query_one(&taking, &names(locks))).await;
-        match answer {
-            Ok(Ok(row)) => {
-                let taken: Vec<bool> = (0..locks.len()).map(|n| row.get(n)).collect();
-                if taken.iter().all(|taken| *taken) {
-                    return Ok(generation);
+        let mut granted: Vec<Lock> = Vec::new();
+        for chunk in locks.chunks(LOCKS_PER_STATEMENT) {
+            let taken = match call(&client, chunk, |mode| mode.functions().0).await {
+                Ok(taken) => taken,
+                Err(why) => {
+                    // Whatever the session held goes with it.
+                    self.drop_link(generation);
+                    return Err(FleetRefusal::Unavailable(why));
                 }
-                // Some were granted: give those back.
-                let granted: Vec<Lock> = locks
+            };
+            granted.extend(
+                chunk
                     .iter()
                     .zip(&taken)
                     .filter(|(_, taken)| **taken)
-                    .map(|(lock, _)| lock.clone())
-                    .collect();
-                if !granted.is_empty() {
-                    let giving = statement(&granted, |mode| mode.functions().1);
-                    if client.query_one(&giving, &names(&granted)).await.is_err() {
+                    .map(|(lock, _)| lock.clone()),
+            );
+            if taken.iter().any(|taken| !taken) {
+                // All or none: give back what was granted.
+                for chunk in granted.chunks(LOCKS_PER_STATEMENT) {
+                    if call(&client, chunk, |mode| mode.functions().1)
+                        .await
+                        .is_err()
+                    {
                         self.drop_link(generation);
+                        break;
                     }
                 }
-                Err(FleetRefusal::HeldElsewhere)
-            }
-            Ok(Err(e)) => {
-                self.drop_link(generation);
-                Err(FleetRefusal::Unavailable(format!(
-                    "the fleet's lock session failed: {}",
-                    crate::runtime::error_chain(&e)
-                )))
-            }
-            Err(_) => {
-                self.drop_link(generation);
-                Err(FleetRefusal::Unavailable(format!(
-                    "the fleet's lock session did not answer within {} ms",
-                    LOCK_TIMEOUT.as_millis()
-                )))
+                return Err(FleetRefusal::HeldElsewhere);
             }
         }
+        Ok(generation)
     }
 
     /// Connects now if not connected, in the background: the server shows
@@ -397,11 +416,11 @@ impl LockSession {
             if now != generation {
                 return;
             }
-            let giving = statement(&locks, |mode| mode.functions().1);
-            let answer =
-                tokio::time::timeout(LOCK_TIMEOUT, client.query_one(&giving, &names(&locks)))
-                    .await;
-            let given = matches!(answer, Ok(Ok(ref row)) if (0..locks.len()).all(|n| row.get::<_, bool>(n)));
+            let mut given = true;
+            for chunk in locks.chunks(LOCKS_PER_STATEMENT) {
+                let answer = call(&client, chunk, |mode| mode.functions().1).await;
+                given &= answer.is_ok_and(|given| given.iter().all(|given| *given));
+            }
             if !given {
                 tracing::warn!(
                     generation,
