@@ -7,7 +7,7 @@
 //! bring it back). Every change is announced with NOTIFY on channel
 //! `vsamrd_catalog`, which every lock session listens to.
 
-use super::session::{FleetRefusal, LockSession};
+use super::session::{CHANNEL, FleetRefusal, LockSession};
 use crate::catalog::DatasetDef;
 
 /// The table, created by the first server that needs it.
@@ -33,9 +33,6 @@ const WITHDRAW: &str = "UPDATE vsamrd_catalog SET definition = NULL, server = $2
 const ENTRY: &str = "SELECT definition, server FROM vsamrd_catalog WHERE name = $1";
 
 const ALL: &str = "SELECT name, definition, server FROM vsamrd_catalog ORDER BY name";
-
-/// The channel changes are announced on.
-pub(super) const CHANNEL: &str = "vsamrd_catalog";
 
 /// A name's row in the shared catalog.
 #[derive(Debug, Clone, PartialEq)]

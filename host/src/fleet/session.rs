@@ -16,6 +16,10 @@ use tokio::runtime::Handle;
 use tokio::sync::watch;
 use tokio_postgres::Client;
 
+/// The channel the shared catalog's changes are announced on, which every
+/// lock session listens to.
+pub(super) const CHANNEL: &str = "vsamrd_catalog";
+
 /// How long connecting or one lock statement may take.
 const LOCK_TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -231,7 +235,7 @@ impl LockSession {
         }
         let client = Arc::new(self.connect().await?);
         client
-            .batch_execute(&format!("LISTEN {}", super::catalog::CHANNEL))
+            .batch_execute(&format!("LISTEN {CHANNEL}"))
             .await
             .map_err(FleetRefusal::from)?;
         let generation = self.generations.fetch_add(1, Ordering::AcqRel) + 1;
