@@ -456,6 +456,12 @@ impl DatasetState {
         }
     }
 
+    /// True if the dataset's store is in a database other servers may
+    /// share: its record locks are taken there too.
+    pub fn in_fleet(&self) -> bool {
+        self.fleet.is_some()
+    }
+
     /// Takes the insert locks of `keys` (outside a unit of work, on a
     /// shared store): refused, with the index of the first key, while
     /// another server's unit of work holds one (it inserted or erased it

@@ -168,12 +168,16 @@ async fn insert(
     }
     // ESDS records go to the store at once also in a unit of work: an
     // ESDS addition cannot be backed out (as in CICS).
-    let (written, mut failure, upgraded) =
-        if ctx.in_unit() && ctx.state.def.organization != Organization::Esds {
-            stage_inserts(ctx, planned).await
+    let (written, mut failure, upgraded) = if ctx.in_unit()
+        && ctx.state.def.organization != Organization::Esds
+    {
+        stage_inserts(ctx, planned).await
+    } else {
+        // On a shared store, a key another server's unit of work holds
+        // is refused as this server refuses one its own units hold.
+        if !ctx.state.in_fleet() {
+            store_inserts(ctx, planned).await
         } else {
-            // On a shared store, a key another server's unit of work holds
-            // is refused as this server refuses one its own units hold.
             let keys: Vec<Vec<u8>> = planned.iter().filter_map(|(key, _)| key.clone()).collect();
             let keys: Vec<&[u8]> = keys.iter().map(Vec::as_slice).collect();
             let held = match ctx.state.hold_for_inserts(&keys).await {
@@ -187,7 +191,8 @@ async fn insert(
             let stored = store_inserts(ctx, planned).await;
             ctx.state.release_inserts(&keys, held);
             stored
-        };
+        }
+    };
     if failure.is_none() {
         failure = refused;
     }
