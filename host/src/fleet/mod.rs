@@ -49,6 +49,11 @@ pub struct Fleet {
     /// How this server names itself in `pg_stat_activity`.
     application: String,
     sessions: Mutex<HashMap<String, Arc<LockSession>>>,
+    /// Held while this server changes its catalog together with a shared
+    /// one (a DEFINE from its claim to its entry, a DELETE, a sync), so
+    /// that a sync never applies a snapshot older than a change made
+    /// meanwhile.
+    pub catalog: Arc<tokio::sync::Mutex<()>>,
 }
 
 impl Fleet {
@@ -62,6 +67,7 @@ impl Fleet {
                 std::process::id()
             ),
             sessions: Mutex::new(HashMap::new()),
+            catalog: Arc::new(tokio::sync::Mutex::new(())),
         }
     }
 

@@ -292,6 +292,7 @@ pub(crate) async fn delete(shared: &Shared, name: &str) -> Result<Answer, Status
             }
         }
     }
+    let _alone = shared_catalog::changing(shared).await;
     for gone in paths.iter().chain(&indexes).chain([&def]) {
         if let Err(refusal) = shared_catalog::withdraw(shared, gone).await {
             return Err(about.physical(format!(

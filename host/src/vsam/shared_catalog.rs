@@ -81,6 +81,7 @@ fn adopt(shared: &Shared, url: &str, mut def: DatasetDef) -> bool {
 /// shared are added to it; entries defined elsewhere are adopted; entries
 /// deleted elsewhere are dropped.
 pub(crate) async fn sync_once(shared: &Shared, url: &str) -> Result<(), FleetRefusal> {
+    let _alone = shared.fleet.catalog.lock().await;
     let session = shared.fleet.session(url);
     let local_shared: Vec<DatasetDef> = shared
         .catalog
@@ -167,6 +168,11 @@ pub(crate) async fn find(shared: &Shared, name: &str) -> Option<DatasetDef> {
     if let Some((def, _)) = shared.catalog.get(name) {
         return Some(def);
     }
+    let _alone = shared.fleet.catalog.lock().await;
+    if let Some((def, _)) = shared.catalog.get(name) {
+        // Taken in while this waited.
+        return Some(def);
+    }
     for (url, session) in shared.fleet.sessions() {
         if let Ok(Some(SharedEntry {
             definition: Some(def),
@@ -182,9 +188,12 @@ pub(crate) async fn find(shared: &Shared, name: &str) -> Option<DatasetDef> {
 
 /// A name claimed in a shared catalog for a DEFINE under way: withdrawn
 /// again if the DEFINE fails (dropped without [`NameClaim::keep`]).
+/// This server's catalog changes alone with the shared one until the claim
+/// is kept or dropped.
 pub(crate) struct NameClaim {
     session: Option<Arc<LockSession>>,
     name: String,
+    _alone: tokio::sync::OwnedMutexGuard<()>,
 }
 
 impl NameClaim {
@@ -192,6 +201,11 @@ impl NameClaim {
     pub(crate) fn keep(mut self) {
         self.session = None;
     }
+}
+
+/// Holds this server's catalog changes alone (see `Fleet::catalog`).
+pub(crate) async fn changing(shared: &Shared) -> tokio::sync::OwnedMutexGuard<()> {
+    shared.fleet.catalog.clone().lock_owned().await
 }
 
 impl Drop for NameClaim {
@@ -217,16 +231,19 @@ pub(crate) async fn claim(
     shared: &Shared,
     def: &DatasetDef,
 ) -> Result<Result<NameClaim, String>, FleetRefusal> {
+    let alone = changing(shared).await;
     let Some((url, session)) = session_of(shared, &def.backend) else {
         return Ok(Ok(NameClaim {
             session: None,
             name: def.name.clone(),
+            _alone: alone,
         }));
     };
     match session.claim(def).await? {
         Claim::Claimed => Ok(Ok(NameClaim {
             session: Some(session),
             name: def.name.clone(),
+            _alone: alone,
         })),
         Claim::Taken(theirs, server) => {
             adopt(shared, &url, theirs);
