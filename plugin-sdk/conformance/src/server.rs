@@ -73,6 +73,9 @@ path = {plugin}
 plugin = "under-test"
 directory = "under-test"
 readers = {readers}
+# The kit checks answers, not time limits: a call (a commit of a large
+# unit, on a machine busy with other tests) gets ample time.
+call_timeout_ms = 10000
 {database}
 {bucket}
 
