@@ -265,6 +265,62 @@ async fn a_lost_connection_gives_status_30_and_a_message_not_a_hang() {
     );
 }
 
+/// A program given two servers of a fleet (`VSAMFH_SERVER=a,b`) goes on
+/// through the second when the first stops mid-browse: the browse
+/// continues where it was, in order, none skipped or repeated, across the
+/// bridge's read-ahead; a write after the loss is stored.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_program_given_a_fleet_goes_on_through_the_next_server() {
+    let postgres = Postgres::start().unwrap();
+    let extra = format!("database = \"{}\"", postgres.url);
+    let a = start_with_plugin(SQL_WASM, &extra).await;
+    let b = start_with_plugin(SQL_WASM, &extra).await;
+    let program = program("failover");
+    let dir = tempfile::tempdir().unwrap();
+    let servers = format!("{},{}", a.address, b.address);
+    let mut child = Command::new(&program.bridged)
+        .current_dir(dir.path())
+        .env_remove("LD_LIBRARY_PATH")
+        .envs(mapping(&servers, "FLEET", &["FAILIX"]))
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdout = BufReader::new(child.stdout.take().unwrap());
+    let mut seen = String::new();
+    while !seen.contains("WAITING") {
+        let mut line = String::new();
+        assert_ne!(
+            stdout.read_line(&mut line).unwrap(),
+            0,
+            "the program ended early: {seen}"
+        );
+        seen.push_str(&line);
+    }
+    assert!(seen.contains("READ BEFORE LOSS 00 0003BEFORE"), "{seen}");
+    a.server.stop().await;
+    child.stdin.take().unwrap().write_all(b"GO\n").unwrap();
+    let output = tokio::task::spawn_blocking(move || {
+        let mut rest = String::new();
+        std::io::Read::read_to_string(&mut stdout, &mut rest).unwrap();
+        let out = child.wait_with_output().unwrap();
+        (rest, String::from_utf8_lossy(&out.stderr).to_string())
+    });
+    let (rest, stderr) = tokio::time::timeout(Duration::from_secs(60), output)
+        .await
+        .expect("the program finishes")
+        .unwrap();
+    assert!(
+        rest.contains("READ AFTER LOSS 0597 LAST 0600"),
+        "{rest}\n{stderr}"
+    );
+    assert!(rest.contains("END AFTER LOSS 10"), "{rest}");
+    assert!(rest.contains("WRITE AFTER LOSS 00"), "{rest}\n{stderr}");
+    assert!(rest.contains("READ BACK 00 0601AFTER"), "{rest}");
+    b.server.stop().await;
+}
+
 /// The programs run unchanged over TLS with a token; a program whose token
 /// only grants read access gets file status 37 on OPEN OUTPUT and reads on.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

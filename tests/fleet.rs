@@ -174,8 +174,12 @@ async fn a_record_held_on_one_server_is_refused_on_the_other() {
 
     // Nothing is left held in the database once the connections are gone:
     // no record lock, no open.
-    let locks = "select count(*) from pg_locks where locktype = 'advisory'";
-    let freed = within_5s(async || postgres.psql("vsam", locks).unwrap() == "0").await;
+    // (Each running server holds the fleet's membership lock.)
+    let locks = format!(
+        "select count(*) from pg_locks l where locktype = 'advisory' and {}",
+        vsam_host::fleet::NOT_SOLO
+    );
+    let freed = within_5s(async || postgres.psql("vsam", &locks).unwrap() == "0").await;
     println!("every lock given back {freed:?} after the connections ended");
     a.server.stop().await;
     b.server.stop().await;
@@ -248,6 +252,14 @@ async fn a_write_that_relied_on_a_lost_lock_is_refused() {
     )
     .await
     .unwrap();
+    // A still has the dataset open: its new lock session took the open
+    // lock again, so another server may not delete the dataset under it.
+    let conn_b = Connection::connect(&b.address).await.unwrap();
+    assert_refused(
+        vsam_client::delete(&conn_b, NAME).await,
+        fdbk::EXCLUSIVE_CONTROL.into(),
+        "open on another server of the fleet",
+    );
     a.server.stop().await;
     b.server.stop().await;
 }
@@ -602,6 +614,230 @@ async fn a_long_chain_of_inserts_takes_its_locks_and_is_written_whole() {
     );
     drop(ds);
     drop(conn);
+    a.server.stop().await;
+    b.server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_browse_reads_ahead_only_while_its_server_is_alone_on_the_database() {
+    let postgres = Postgres::start().unwrap();
+    let extra = format!("database = \"{}\"", postgres.url);
+    let a = start_with_plugin(SQL_WASM, &extra).await;
+    let conn = Connection::connect(&a.address).await.unwrap();
+    vsam_client::define(&conn, ksds(NAME, 8, 40, "ascii"))
+        .await
+        .unwrap();
+    let writer = Dataset::open(&conn, NAME, OpenIntent::Output, 1)
+        .await
+        .unwrap();
+    for n in 1..=6 {
+        writer
+            .put(
+                0,
+                RplOptions::direct(),
+                0,
+                record(&format!("K{n:07}"), "first"),
+            )
+            .await
+            .unwrap();
+    }
+    let reader_conn = Connection::connect(&a.address).await.unwrap();
+    let browse = Dataset::open(&reader_conn, NAME, OpenIntent::Input, 1)
+        .await
+        .unwrap();
+    let next = async || browse.next().await.unwrap().data;
+    assert_eq!(next().await, record("K0000001", "first"));
+    // The second GET of a browse fetches two records.
+    assert_eq!(next().await, record("K0000002", "first"));
+
+    // Alone on the database, A reads ahead: a change made behind its back
+    // (plain SQL, no server) shows only at its next fetch.
+    let behind = record("K0000003", "behind");
+    postgres
+        .psql(
+            "vsam",
+            &format!(
+                "update fleet_ksds set vsam_record = '\\x{}' where vsam_key = '\\x{}'",
+                hex(&behind),
+                hex(b"K0000003")
+            ),
+        )
+        .unwrap();
+    assert_eq!(next().await, record("K0000003", "first"), "read ahead");
+
+    // B joins: from then on A reads every record when asked, so each
+    // change B makes shows at A's next GET.
+    let b = start_with_plugin(SQL_WASM, &extra).await;
+    let (_conn_b, on_b) = open(&b, false).await;
+    for n in 4..=6 {
+        let key = format!("K{n:07}");
+        on_b.read_for_update(key.as_bytes()).await.unwrap();
+        on_b.put(0, RplOptions::direct().update(), 0, record(&key, "by B"))
+            .await
+            .unwrap();
+        assert_eq!(next().await, record(&key, "by B"));
+    }
+    a.server.stop().await;
+    b.server.stop().await;
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dataset_defined_again_elsewhere_is_served_with_its_new_layout() {
+    let postgres = Postgres::start().unwrap();
+    let extra = format!("database = \"{}\"", postgres.url);
+    let a = start_with_plugin(SQL_WASM, &extra).await;
+    let b = start_with_plugin(SQL_WASM, &extra).await;
+    let layout = |fields: &str| {
+        let mut spec = ksds("FLEET.TYPED", 8, 20, "ascii");
+        spec.min_record = 20;
+        spec.layout = format!("       01 REC.\n           05 ID PIC X(8).\n{fields}");
+        spec
+    };
+    let first = layout("           05 NAME PIC X(12).\n");
+    let second = layout("           05 NAME PIC X(4).\n           05 CITY PIC X(8).\n");
+    let on_a = Connection::connect(&a.address).await.unwrap();
+    let on_b = Connection::connect(&b.address).await.unwrap();
+    let write = async |conn: &Connection, record: &[u8]| {
+        let ds = Dataset::open(conn, "FLEET.TYPED", OpenIntent::Update, 1)
+            .await
+            .unwrap();
+        ds.put(0, RplOptions::direct(), 0, record.to_vec())
+            .await
+            .unwrap();
+        ds.close().await.unwrap();
+    };
+    let read = async |conn: &Connection| {
+        let ds = Dataset::open(conn, "FLEET.TYPED", OpenIntent::Input, 1)
+            .await
+            .unwrap();
+        let data = ds.read(b"00000001").await.unwrap().data;
+        ds.close().await.unwrap();
+        data
+    };
+    vsam_client::define(&on_a, first).await.unwrap();
+    write(&on_a, b"00000001SMITH       ").await;
+    assert_eq!(read(&on_a).await, b"00000001SMITH       ");
+
+    // B deletes it and defines it again with other fields; A, which read
+    // it with the old ones, serves B's record as B wrote it.
+    within_5s(async || vsam_client::info(&on_b, "FLEET.TYPED").await.is_ok()).await;
+    vsam_client::delete(&on_b, "FLEET.TYPED").await.unwrap();
+    vsam_client::define(&on_b, second.clone()).await.unwrap();
+    write(&on_b, b"00000001JONEPARIS   ").await;
+    within_5s(async || {
+        vsam_client::info(&on_a, "FLEET.TYPED")
+            .await
+            .is_ok_and(|spec| spec.layout == second.layout)
+    })
+    .await;
+    assert_eq!(read(&on_a).await, b"00000001JONEPARIS   ");
+
+    // Once more with the same columns of other types: A's statements,
+    // prepared for the old table, are prepared again.
+    let third = layout("           05 NAME PIC 9(4).\n           05 CITY PIC X(8).\n");
+    vsam_client::delete(&on_b, "FLEET.TYPED").await.unwrap();
+    vsam_client::define(&on_b, third.clone()).await.unwrap();
+    write(&on_b, b"000000011234LYON    ").await;
+    within_5s(async || {
+        vsam_client::info(&on_a, "FLEET.TYPED")
+            .await
+            .is_ok_and(|spec| spec.layout == third.layout)
+    })
+    .await;
+    assert_eq!(read(&on_a).await, b"000000011234LYON    ");
+    a.server.stop().await;
+    b.server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_unique_alternate_key_written_from_two_servers_at_once_is_stored_once() {
+    let postgres = Postgres::start().unwrap();
+    let extra = format!("database = \"{}\"", postgres.url);
+    let a = start_with_plugin(SQL_WASM, &extra).await;
+    let b = start_with_plugin(SQL_WASM, &extra).await;
+    let on_a = Connection::connect(&a.address).await.unwrap();
+    let on_b = Connection::connect(&b.address).await.unwrap();
+    vsam_client::define(&on_a, ksds("FLEET.BASE", 8, 40, "ascii"))
+        .await
+        .unwrap();
+    vsam_client::define_aix(
+        &on_a,
+        vsam_client::AixSpec {
+            name: "FLEET.BASE.AIX".into(),
+            base: "FLEET.BASE".into(),
+            key_offset: 8,
+            key_length: 4,
+            unique: true,
+            upgrade: true,
+        },
+    )
+    .await
+    .unwrap();
+    vsam_client::define_path(
+        &on_a,
+        vsam_client::PathSpec {
+            name: "FLEET.BASE.PATH".into(),
+            aix: "FLEET.BASE.AIX".into(),
+        },
+    )
+    .await
+    .unwrap();
+    within_5s(async || vsam_client::info(&on_b, "FLEET.BASE.PATH").await.is_ok()).await;
+
+    // Each server inserts records of its own keys, the same alternate keys.
+    const KEYS: usize = 40;
+    let inserts = async |conn: &Connection, server: char| {
+        let ds = Dataset::open(conn, "FLEET.BASE", OpenIntent::Update, 1)
+            .await
+            .unwrap();
+        let mut stored = Vec::new();
+        for n in 0..KEYS {
+            let mut data = format!("{server}{n:07}X{n:03}").into_bytes();
+            data.resize(40, b'.');
+            match ds.put(0, RplOptions::direct(), 0, data).await {
+                Ok(_) => stored.push(n),
+                Err(error) => {
+                    let vsam = error.vsam().unwrap_or_else(|| panic!("{error}"));
+                    assert!(
+                        vsam.fdbk() == u8::from(fdbk::DUPLICATE_KEY)
+                            || vsam.fdbk() == u8::from(fdbk::EXCLUSIVE_CONTROL),
+                        "{error}"
+                    );
+                }
+            }
+        }
+        stored
+    };
+    let (from_a, from_b) = tokio::join!(inserts(&on_a, 'A'), inserts(&on_b, 'B'));
+    for n in 0..KEYS {
+        assert!(
+            !(from_a.contains(&n) && from_b.contains(&n)),
+            "alternate key X{n:03} stored by both servers"
+        );
+    }
+    // The base holds only the records whose insert was answered, and the
+    // path finds each by its alternate key.
+    let base = Dataset::open(&on_b, "FLEET.BASE", OpenIntent::Input, 1)
+        .await
+        .unwrap();
+    let all = base.browse(1000).await.unwrap();
+    assert_eq!(
+        all.len(),
+        from_a.len() + from_b.len(),
+        "no base record without its index entry"
+    );
+    let path = Dataset::open(&on_a, "FLEET.BASE.PATH", OpenIntent::Input, 1)
+        .await
+        .unwrap();
+    for record in &all {
+        let alternate = &record.data[8..12];
+        let found = path.read(alternate).await.unwrap();
+        assert_eq!(found.data, record.data);
+    }
     a.server.stop().await;
     b.server.stop().await;
 }

@@ -58,7 +58,10 @@ async fn s3_plugin_conforms_on_seaweedfs() {
     .await;
 }
 
+use std::time::Duration;
 use vsam_client::{Connection, Dataset, DatasetSpec, OpenIntent, RplOptions};
+use vsam_host::runtime::objects::claim::{CLAIM, Holder, LAPSES_AFTER};
+use vsam_host::runtime::objects::{BucketSpec, ObjectGrant, S3Spec};
 use vsam_protocol::Organization;
 
 fn esds(name: &str) -> DatasetSpec {
@@ -164,13 +167,128 @@ fn r15<T>(result: &Result<T, vsam_client::ClientError>) -> u8 {
     }
 }
 
-/// Two vsamrd servers on one bucket: the same new key from both is stored
-/// once (the other is refused, then a duplicate), and ESDS records appended
+/// The bucket of `seaweed`, as a backend's grant names it.
+fn spec_of(seaweed: &SeaweedFs) -> BucketSpec {
+    BucketSpec::S3(S3Spec {
+        bucket: seaweed.bucket.clone(),
+        endpoint: Some(seaweed.endpoint.clone()),
+        region: None,
+        virtual_hosted_style: false,
+        access_key_id: Some(seaweed.access_key_id.clone()),
+        secret_access_key: Some(seaweed.secret_access_key.clone()),
+    })
+}
+
+/// The bucket of `seaweed`, reached as a server's backends reach it.
+fn grant_on(seaweed: &SeaweedFs) -> std::sync::Arc<ObjectGrant> {
+    ObjectGrant::new(
+        &spec_of(seaweed),
+        Duration::from_secs(5),
+        &tokio::runtime::Handle::current(),
+    )
+    .unwrap()
+}
+
+/// Starts a server on `config`, or says why it did not start.
+async fn try_start(config: &str) -> Result<vsam_tests::TestServer, String> {
+    vsam_tests::try_start(config)
+        .await
+        .map_err(|error| format!("{error:#}"))
+}
+
+/// A bucket belongs to one server: a second is refused at start, naming
+/// the first; it starts once the first has stopped (and given its claim
+/// back). A claim left by a server that died lapses; one of the same
+/// server (its data dir, this host) is taken back at once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bucket_is_claimed_by_one_server() {
+    let seaweed = SeaweedFs::start().unwrap();
+    let grant = grant_on(&seaweed);
+    let a = vsam_tests::start(&config_on(&seaweed)).await;
+    let claim = grant.get(CLAIM).await.unwrap().expect("a claim object");
+    let holder: Holder = serde_json::from_slice(&claim.body).unwrap();
+    assert_eq!(holder.data_dir, a.data_dir.path().display().to_string());
+
+    let refused = try_start(&config_on(&seaweed))
+        .await
+        .err()
+        .expect("refused");
+    assert!(
+        refused.contains("is claimed by another vsamrd")
+            && refused.contains(&holder.data_dir)
+            && refused.contains("give this server a bucket of its own"),
+        "{refused}"
+    );
+    a.server.stop().await;
+    assert!(grant.get(CLAIM).await.unwrap().is_none(), "given back");
+    let b = try_start(&config_on(&seaweed))
+        .await
+        .expect("starts once A stopped");
+    b.server.stop().await;
+
+    // A claim renewed long ago (its server died) is taken over; a fresh
+    // one of another server is not.
+    let foreign = |renewed_ms: u64| Holder {
+        server: "vsamrd 0.0.0 192.0.2.1:2387 pid 1".into(),
+        host: "elsewhere".into(),
+        data_dir: "/srv/vsamrd".into(),
+        renewed_ms,
+    };
+    let now_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as u64;
+    let write = async |holder: Holder| {
+        grant
+            .put(
+                CLAIM,
+                serde_json::to_vec(&holder).unwrap(),
+                object_store::PutMode::Overwrite,
+            )
+            .await
+            .unwrap();
+    };
+    write(foreign(now_ms)).await;
+    let refused = try_start(&config_on(&seaweed))
+        .await
+        .err()
+        .expect("refused");
+    assert!(refused.contains("192.0.2.1:2387"), "{refused}");
+    write(foreign(now_ms - LAPSES_AFTER.as_millis() as u64 - 1_000)).await;
+    let c = try_start(&config_on(&seaweed))
+        .await
+        .expect("a lapsed claim is taken over");
+    let taken: Holder =
+        serde_json::from_slice(&grant.get(CLAIM).await.unwrap().unwrap().body).unwrap();
+    assert_eq!(taken.data_dir, c.data_dir.path().display().to_string());
+    c.server.stop().await;
+
+    // Under prefixes that do not nest, servers share a bucket.
+    let under = |prefix: &str| {
+        config_on(&seaweed).replace(
+            "call_timeout_ms",
+            &format!("params = {{ prefix = \"{prefix}\" }}\ncall_timeout_ms"),
+        )
+    };
+    let one = try_start(&under("one/")).await.expect("one prefix");
+    let two = try_start(&under("two/")).await.expect("another prefix");
+    assert!(grant.get("one/.vsamrd-claim").await.unwrap().is_some());
+    let refused = try_start(&under("one/")).await.err().expect("refused");
+    assert!(refused.contains("under \"one/\""), "{refused}");
+    one.server.stop().await;
+    two.server.stop().await;
+}
+
+/// Two vsamrd servers on one bucket, the second started after the first's
+/// claim was deleted by hand (a careless operator): the conditional writes
+/// still keep each record whole. The same new key from both is stored once
+/// (the other is refused, then a duplicate), and ESDS records appended
 /// from both get distinct RBAs that each lead to the right record.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_servers_on_one_bucket_store_a_key_once_and_an_rba_once() {
     let seaweed = SeaweedFs::start().unwrap();
     let a = vsam_tests::start(&config_on(&seaweed)).await;
+    grant_on(&seaweed).delete(CLAIM).await.unwrap();
     let b = vsam_tests::start(&config_on(&seaweed)).await;
     let on_a = Connection::connect(&a.address).await.unwrap();
     let on_b = Connection::connect(&b.address).await.unwrap();
@@ -370,20 +488,15 @@ async fn a_stopped_store_fails_requests_cleanly_and_service_resumes() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn wrong_credentials_stop_vsamrd_at_start_with_the_reason() {
     let seaweed = SeaweedFs::start().unwrap();
-    let data_dir = tempfile::tempdir().unwrap();
     let config = config_on(&seaweed).replace(&seaweed.secret_access_key, "not-the-secret");
-    let text = format!(
-        "[server]\nlisten = \"127.0.0.1:0\"\ndata_dir = \"{}\"\n{config}",
-        data_dir.path().display()
-    );
-    let config = vsam_host::config::Config::parse(&text, "<test>", Path::new(".")).unwrap();
-    let error = vsam_host::RunningServer::start_with(&config, BTreeMap::new())
+    let message = try_start(&config)
         .await
         .err()
         .expect("a wrong secret is refused");
-    let message = format!("{error:#}");
+    // The first request a server makes of its bucket is its claim.
     assert!(
-        message.contains("the bucket cannot be listed") && message.contains("credentials"),
+        message.contains("backend b: get \".vsamrd-claim\"")
+            && message.contains("the store refused the credentials"),
         "{message}"
     );
     assert!(

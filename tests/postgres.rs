@@ -457,6 +457,16 @@ async fn a_call_waiting_on_postgresql_ends_at_its_limit() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_reload_adds_a_postgresql_backend() {
     let postgres = Postgres::start().unwrap();
+    // Another server on the database defined a dataset there already.
+    let other = vsam_tests::start_with_plugin(
+        vsam_tests::SQL_WASM,
+        &format!("database = \"{}\"", postgres.url),
+    )
+    .await;
+    let on_other = Connection::connect(&other.address).await.unwrap();
+    vsam_client::define(&on_other, ksds("PG.OTHER", 4, 40, "ascii"))
+        .await
+        .unwrap();
     let deployment = vsam_tests::deployment::Deployment::new("", false);
     let server = deployment.start().await;
     deployment.write_config_text(&format!(
@@ -473,6 +483,19 @@ async fn a_reload_adds_a_postgresql_backend() {
         "{report:?}"
     );
     let conn = Connection::connect(&server.addr.to_string()).await.unwrap();
+    // The reloaded server follows the database's shared catalog at once.
+    let started = std::time::Instant::now();
+    loop {
+        let listed = vsam_client::list(&conn, "PG.**").await.unwrap();
+        if listed.iter().any(|spec| spec.name == "PG.OTHER") {
+            break;
+        }
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(5),
+            "not listed: {listed:?}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
     let mut spec = ksds("PG.ADDED", 4, 40, "ascii");
     spec.backend = "pg".into();
     vsam_client::define(&conn, spec).await.unwrap();
@@ -490,6 +513,7 @@ async fn a_reload_adds_a_postgresql_backend() {
         "1"
     );
     server.stop().await;
+    other.server.stop().await;
 }
 
 /// The admin rows of `dataset` in `vsamr admin status`.

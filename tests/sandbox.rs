@@ -8,6 +8,8 @@
 use std::path::Path;
 use std::time::{Duration, Instant};
 use vsam_client::{Connection, Dataset, DatasetSpec, OpenIntent, RplOptions};
+use vsam_conformance::SeaweedFs;
+use vsam_tests::relay::Relay;
 use vsam_tests::{FAULTY_WASM, start_with_plugin};
 
 fn spec(name: &str) -> DatasetSpec {
@@ -449,23 +451,22 @@ async fn a_reload_whose_init_hangs_fails_and_the_old_version_serves_on() {
     server.stop().await;
 }
 
-/// An object store that accepts connections and never answers: each
-/// request the plugin makes ends within the call limit (a share of it),
-/// the call answers, and nothing waits for the silent server.
+/// An object store that stops answering (it accepts connections and never
+/// answers): each request the plugin makes ends within the call limit (a
+/// share of it), the call answers, and nothing waits for the silent
+/// server.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_object_store_that_never_answers_holds_no_call_past_its_limit() {
-    let silent = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let port = silent.local_addr().unwrap().port();
-    let held = tokio::spawn(async move {
-        let mut open = Vec::new();
-        while let Ok((stream, _)) = silent.accept().await {
-            open.push(stream);
-        }
-    });
+    let seaweed = SeaweedFs::start().unwrap();
+    let upstream = seaweed.endpoint.trim_start_matches("http://").to_string();
+    let relay = Relay::start(&upstream).await;
     let server = start_with_plugin(
         FAULTY_WASM,
         &format!(
-            "call_timeout_ms = 500\nbucket = {{ name = \"b\", endpoint = \"http://127.0.0.1:{port}\", access_key_id = \"a\", secret_access_key = \"s\" }}"
+            "call_timeout_ms = 500\nbucket = {}",
+            seaweed
+                .bucket_table()
+                .replace(&seaweed.endpoint, &format!("http://{}", relay.address))
         ),
     )
     .await;
@@ -474,6 +475,7 @@ async fn an_object_store_that_never_answers_holds_no_call_past_its_limit() {
     let ds = Dataset::open(&conn, "SB.SILENT", OpenIntent::Update, 1)
         .await
         .unwrap();
+    relay.fall_silent();
     let started = Instant::now();
     let answer = ds
         .reading(RplOptions::direct())
@@ -488,6 +490,40 @@ async fn an_object_store_that_never_answers_holds_no_call_past_its_limit() {
     let error = answer.unwrap_err();
     assert_eq!(error.vsam().map(|v| v.fdbk()), Some(0x10), "{error}");
     server.server.stop().await;
+}
+
+/// A server whose S3 bucket does not answer at start does not start: it
+/// cannot claim the bucket (see the object store in "Running a fleet"),
+/// and says so within the store's time limit.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bucket_that_never_answers_at_start_stops_vsamrd_with_the_reason() {
+    let silent = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = silent.local_addr().unwrap().port();
+    let held = tokio::spawn(async move {
+        let mut open = Vec::new();
+        while let Ok((stream, _)) = silent.accept().await {
+            open.push(stream);
+        }
+    });
+    let started = Instant::now();
+    let refused = vsam_tests::try_start(&format!(
+        "[plugins.p]\npath = \"{FAULTY_WASM}\"\n[backends.b]\nplugin = \"p\"\nbucket = {{ name = \"b\", endpoint = \"http://127.0.0.1:{port}\", access_key_id = \"a\", secret_access_key = \"s\" }}\n[routing]\ndefault = \"b\"\n"
+    ))
+    .await
+    .err()
+    .expect("refused");
+    let message = format!("{refused:#}");
+    assert!(
+        message.contains("backend b")
+            && message.contains(".vsamrd-claim")
+            && (message.contains("cannot be reached") || message.contains("did not answer")),
+        "{message}"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(5) + SLACK,
+        "{:?}",
+        started.elapsed()
+    );
     held.abort();
 }
 

@@ -72,7 +72,9 @@ impl Link {
     }
 
     /// Runs one request to completion within the time limit. A lost
-    /// connection is dropped, so the next OPEN connects again.
+    /// connection is dropped, so the next OPEN connects again; one given
+    /// several servers (`VSAMFH_SERVER=a:2387,b:2387`) is kept: it moves to
+    /// the next server itself, and its open files with it.
     pub fn run<T>(
         &mut self,
         request: impl Future<Output = Result<T, ClientError>>,
@@ -87,7 +89,9 @@ impl Link {
                 ))),
             }
         });
-        if let Err(Failure::Lost(_)) = &outcome {
+        if let Err(Failure::Lost(_)) = &outcome
+            && !self.connection.as_ref().is_some_and(Connection::fails_over)
+        {
             self.connection = None;
         }
         outcome

@@ -1,51 +1,53 @@
-//! A pipelined connection: many requests in flight, answers matched by id.
+//! A connection to vsamrd, or to a fleet of them: requests pipelined over
+//! one socket at a time ([`crate::link`]), moving to the next server of the
+//! list when that socket is lost.
 //!
-//! A caller registers the id it waits for, then writes its frame itself
-//! (the socket's write half sits behind an async lock), so a request costs
-//! no hand-off to another task. A reader task routes each answer to the
-//! caller waiting for its id. The connection is cheap to clone and share
-//! between tasks.
+//! Failover is on when the address lists several servers
+//! (`a:2387,b:2387`). What a lost socket means for the request in flight:
+//! - a request that changes nothing (PING, INFO, LIST, ROLLBACK, and a GET
+//!   or POINT of an open dataset, see [`crate::Dataset`]) is sent again on
+//!   the next server;
+//! - anything else is in doubt and fails with [`ClientError::ServerLost`]:
+//!   it may or may not have been done, and only a read tells;
+//! - a unit of work with changes not committed was rolled back with the
+//!   server's connection: its COMMIT fails, and so does every change of it
+//!   made after, until ROLLBACK ends it.
 
 use crate::error::ClientError;
-use crate::transport::{self, ConnectOptions, Stream};
-use futures::{SinkExt, StreamExt};
-use std::collections::HashMap;
-use std::sync::atomic::{AtomicU32, Ordering};
+use crate::link::Link;
+use crate::transport::ConnectOptions;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use tokio::io::WriteHalf;
-use tokio::sync::oneshot;
-use tokio_util::codec::{FramedRead, FramedWrite};
-use vsam_protocol::{
-    Answer, ClientCodec, DEFAULT_MAX_FRAME, Hello, PROTOCOL_MAJOR, PROTOCOL_MINOR, Request, Welcome,
-};
+use vsam_protocol::{Answer, Request, Welcome};
 
-/// Callers waiting for answers, by request id; `None` once the connection
-/// is lost (dropping the senders wakes every waiting caller).
-type Waiting = Arc<Mutex<Option<HashMap<u32, oneshot::Sender<Answer>>>>>;
-
-/// The socket's write half (plain or TLS) with the frame encoder.
-type Writer = FramedWrite<WriteHalf<Box<dyn Stream>>, ClientCodec>;
-
-/// A connection to vsamrd.
+/// A connection to vsamrd. Cheap to clone and share between tasks: the
+/// clones share the socket.
 #[derive(Clone)]
 pub struct Connection {
-    writer: Arc<tokio::sync::Mutex<Writer>>,
-    waiting: Waiting,
-    next_id: Arc<AtomicU32>,
-    closed: Arc<Mutex<Option<String>>>,
-    welcome: Arc<Welcome>,
-    server: String,
-    _reader: Arc<ReaderTask>,
+    shared: Arc<Shared>,
 }
 
-/// The task reading answers; it stops when the last clone of the
-/// connection is dropped, and with it the socket closes.
-struct ReaderTask(tokio::task::AbortHandle);
+struct Shared {
+    /// The servers, in the order given.
+    addresses: Vec<String>,
+    options: ConnectOptions,
+    /// The socket in use.
+    link: Mutex<Arc<Link>>,
+    /// How many times the connection moved to another socket.
+    moves: AtomicU64,
+    /// One reconnection at a time.
+    reconnecting: tokio::sync::Mutex<()>,
+    /// The unit of work, as far as a failover concerns it.
+    unit: Mutex<UnitState>,
+}
 
-impl Drop for ReaderTask {
-    fn drop(&mut self) {
-        self.0.abort();
-    }
+/// What the client knows of the connection's unit of work.
+#[derive(Default)]
+struct UnitState {
+    /// A change joined the unit since its last COMMIT or ROLLBACK.
+    changed: bool,
+    /// The unit was rolled back by the loss of its server: why.
+    lost: Option<String>,
 }
 
 impl Connection {
@@ -57,166 +59,219 @@ impl Connection {
     /// Connects as `options` say (TLS, token) and performs the handshake.
     /// `server` may list several servers of a fleet, separated by commas
     /// (`db1:2387,db2:2387`): they are tried in order, and the first that
-    /// completes the handshake is used; if none does, the error names
-    /// each with its reason.
+    /// completes the handshake is used; if none does, the error names each
+    /// with its reason. With several, the connection fails over to the
+    /// next when its socket is lost (see the module documentation).
     pub async fn connect_with(server: &str, options: &ConnectOptions) -> Result<Self, ClientError> {
-        let addresses: Vec<&str> = server
+        let mut addresses: Vec<String> = server
             .split(',')
             .map(str::trim)
             .filter(|address| !address.is_empty())
+            .map(str::to_string)
             .collect();
-        if addresses.len() <= 1 {
-            return Self::connect_one(server.trim(), options).await;
+        if addresses.is_empty() {
+            addresses.push(server.trim().to_string());
         }
-        let mut reasons = Vec::with_capacity(addresses.len());
-        for address in &addresses {
-            match Self::connect_one(address, options).await {
-                Ok(connection) => return Ok(connection),
-                Err(ClientError::Connect { server, reason }) => {
-                    reasons.push(format!("{server}: {reason}"));
-                }
-                Err(other) => return Err(other),
-            }
-        }
-        Err(ClientError::Connect {
-            server: server.to_string(),
-            reason: format!("no server of the list answered ({})", reasons.join("; ")),
+        let link = connect_any(&addresses, 0, options, server).await?;
+        Ok(Self {
+            shared: Arc::new(Shared {
+                addresses,
+                options: options.clone(),
+                link: Mutex::new(link),
+                moves: AtomicU64::new(0),
+                reconnecting: tokio::sync::Mutex::new(()),
+                unit: Mutex::new(UnitState::default()),
+            }),
         })
     }
 
-    /// Connects to one server and performs the handshake.
-    async fn connect_one(server: &str, options: &ConnectOptions) -> Result<Self, ClientError> {
-        let stream = transport::connect(server, options)
-            .await
-            .map_err(|reason| ClientError::Connect {
-                server: server.to_string(),
-                reason,
-            })?;
-        let (read, write) = tokio::io::split(stream);
-        let max_frame = options.max_frame.unwrap_or(DEFAULT_MAX_FRAME);
-        let mut reader = FramedRead::new(read, ClientCodec::new(max_frame as usize));
-        let mut writer = FramedWrite::new(write, ClientCodec::new(DEFAULT_MAX_FRAME as usize));
-        let hello = Hello {
-            major: PROTOCOL_MAJOR,
-            minor: options
-                .minor
-                .map_or(PROTOCOL_MINOR, |minor| minor.min(PROTOCOL_MINOR)),
-            max_frame,
-            client: format!("vsam-client {}", env!("CARGO_PKG_VERSION")),
-            token: options.token.clone(),
-        };
-        let lost = |reason: String| ClientError::Connect {
-            server: server.to_string(),
-            reason,
-        };
-        writer
-            .send((0, Request::Hello(hello)))
-            .await
-            .map_err(|e| lost(e.to_string()))?;
-        let welcome = match reader.next().await {
-            Some(Ok(incoming)) => match incoming.message {
-                Ok(Answer::Welcome(welcome)) => welcome,
-                Ok(Answer::ProtocolError { message, .. }) => {
-                    return Err(lost(format!("handshake refused: {message}")));
-                }
-                Ok(other) => return Err(lost(format!("unexpected handshake answer {other:?}"))),
-                Err(e) => return Err(lost(format!("bad handshake answer: {e}"))),
-            },
-            Some(Err(e)) => return Err(lost(format!("not a VSAM redirector server: {e}"))),
-            None => {
-                return Err(lost(
-                    "the server closed the connection during the handshake".into(),
+    /// The handshake answer (name, version, limits) of the server in use.
+    pub fn welcome(&self) -> Arc<Welcome> {
+        self.current().welcome().clone()
+    }
+
+    /// The address of the server in use.
+    pub fn server(&self) -> String {
+        self.current().server.clone()
+    }
+
+    /// True if the connection moves to another server when its socket is
+    /// lost (several addresses were given).
+    pub fn fails_over(&self) -> bool {
+        self.shared.addresses.len() > 1
+    }
+
+    /// How many times the connection moved to another server.
+    pub fn failovers(&self) -> u64 {
+        self.shared.moves.load(Ordering::Relaxed)
+    }
+
+    fn current(&self) -> Arc<Link> {
+        self.shared.link.lock().unwrap().clone()
+    }
+
+    /// The socket to send on: the current one, or, if it was lost and the
+    /// connection fails over, a new one to the next server that answers.
+    pub(crate) async fn link(&self) -> Result<Arc<Link>, ClientError> {
+        let link = self.current();
+        if link.lost().is_none() || !self.fails_over() {
+            return Ok(link);
+        }
+        self.replace(&link).await
+    }
+
+    /// Moves off `lost` (unless another caller already did): connects to
+    /// the servers of the list in turn, starting after the lost one.
+    pub(crate) async fn replace(&self, lost: &Arc<Link>) -> Result<Arc<Link>, ClientError> {
+        let _one = self.shared.reconnecting.lock().await;
+        let current = self.current();
+        if !Arc::ptr_eq(&current, lost) {
+            return Ok(current);
+        }
+        let reason = lost
+            .lost()
+            .unwrap_or_else(|| "connection closed".to_string());
+        let list = self.shared.addresses.join(",");
+        let next = connect_any(
+            &self.shared.addresses,
+            lost.index + 1,
+            &self.shared.options,
+            &list,
+        )
+        .await?;
+        {
+            let mut unit = self.shared.unit.lock().unwrap();
+            if std::mem::take(&mut unit.changed) {
+                unit.lost = Some(format!(
+                    "the connection to {} was lost ({reason}) with changes not committed: the server rolled the unit of work back",
+                    lost.server
                 ));
             }
-        };
-        writer
-            .encoder_mut()
-            .set_max_frame(welcome.max_frame as usize);
-
-        let waiting: Waiting = Arc::new(Mutex::new(Some(HashMap::new())));
-        let closed = Arc::new(Mutex::new(None::<String>));
-        let reader_waiting = waiting.clone();
-        let reader_closed = closed.clone();
-        let reader_task = tokio::spawn(async move {
-            let reason = loop {
-                match reader.next().await {
-                    Some(Ok(incoming)) => match incoming.message {
-                        Ok(Answer::ProtocolError {
-                            fatal: true,
-                            message,
-                            ..
-                        }) => {
-                            break format!("the server closed the connection: {message}");
-                        }
-                        Ok(answer) => {
-                            let waiter = reader_waiting
-                                .lock()
-                                .unwrap()
-                                .as_mut()
-                                .and_then(|m| m.remove(&incoming.id));
-                            if let Some(waiter) = waiter {
-                                let _ = waiter.send(answer);
-                            }
-                        }
-                        Err(e) => break format!("undecodable answer from the server: {e}"),
-                    },
-                    Some(Err(e)) => break format!("connection lost: {e}"),
-                    None => break "the server closed the connection".to_string(),
-                }
-            };
-            fail_all(&reader_waiting, &reader_closed, reason);
-        });
-
-        Ok(Self {
-            writer: Arc::new(tokio::sync::Mutex::new(writer)),
-            waiting,
-            next_id: Arc::new(AtomicU32::new(1)),
-            closed,
-            welcome: Arc::new(welcome),
-            server: server.to_string(),
-            _reader: Arc::new(ReaderTask(reader_task.abort_handle())),
-        })
-    }
-
-    /// The server's handshake answer (name, version, limits).
-    pub fn welcome(&self) -> &Welcome {
-        &self.welcome
-    }
-
-    /// The address this connection was made to.
-    pub fn server(&self) -> &str {
-        &self.server
-    }
-
-    fn closed_error(&self) -> ClientError {
-        ClientError::Closed(
-            self.closed
-                .lock()
-                .unwrap()
-                .clone()
-                .unwrap_or_else(|| "connection closed".into()),
-        )
+        }
+        *self.shared.link.lock().unwrap() = next.clone();
+        self.shared.moves.fetch_add(1, Ordering::Relaxed);
+        Ok(next)
     }
 
     /// Sends one request and waits for its answer. Many calls may be in
     /// flight at once on one connection.
     pub async fn call(&self, request: Request) -> Result<Answer, ClientError> {
-        let (answer, answered) = oneshot::channel();
-        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
-        match self.waiting.lock().unwrap().as_mut() {
-            Some(waiting) => waiting.insert(id, answer),
-            None => return Err(self.closed_error()),
-        };
-        let sent = self.writer.lock().await.send((id, request)).await;
-        if let Err(e) = sent {
-            fail_all(&self.waiting, &self.closed, format!("sending failed: {e}"));
-            return Err(self.closed_error());
+        let name = request_name(&request);
+        let again = self.fails_over() && changes_nothing(&request);
+        let mut request = Some(request);
+        let mut tries = self.shared.addresses.len() + 1;
+        loop {
+            let link = self.link().await?;
+            let sent = match (again, &mut request) {
+                (true, Some(request)) => request.clone(),
+                (_, request) => request.take().expect("sent once unless sent again"),
+            };
+            match link.call(sent).await {
+                Err(ClientError::Closed(reason)) if self.fails_over() => {
+                    tries -= 1;
+                    if again && tries > 0 {
+                        self.replace(&link).await?;
+                        continue;
+                    }
+                    return Err(ClientError::ServerLost {
+                        dataset: "-".into(),
+                        request: name,
+                        detail: format!(
+                            "the connection to {} was lost before the answer ({reason}): whether it was done is unknown; look before repeating it",
+                            link.server
+                        ),
+                    });
+                }
+                other => return other,
+            }
         }
-        answered.await.map_err(|_| self.closed_error())
+    }
+
+    /// Notes that a change joined the unit of work.
+    pub(crate) fn unit_changed(&self) {
+        self.shared.unit.lock().unwrap().changed = true;
+    }
+
+    /// A change of the unit of work was lost in flight with its server,
+    /// which rolls the unit back.
+    pub(crate) fn unit_in_doubt(&self, why: String) {
+        let mut unit = self.shared.unit.lock().unwrap();
+        unit.changed = false;
+        unit.lost.get_or_insert(why);
+    }
+
+    /// Why the unit of work was rolled back by a lost server, if it was.
+    pub(crate) fn unit_lost(&self) -> Option<String> {
+        self.shared.unit.lock().unwrap().lost.clone()
+    }
+
+    /// The unit of work ended (COMMIT or ROLLBACK): returns why it had been
+    /// rolled back by a lost server, if it had.
+    pub(crate) fn unit_ended(&self) -> Option<String> {
+        let mut unit = self.shared.unit.lock().unwrap();
+        unit.changed = false;
+        unit.lost.take()
     }
 }
 
-fn fail_all(waiting: &Waiting, closed: &Arc<Mutex<Option<String>>>, reason: String) {
-    closed.lock().unwrap().get_or_insert(reason);
-    waiting.lock().unwrap().take();
+/// Connects to the first of `addresses`, from `first` on and round to the
+/// start, that completes the handshake.
+async fn connect_any(
+    addresses: &[String],
+    first: usize,
+    options: &ConnectOptions,
+    list: &str,
+) -> Result<Arc<Link>, ClientError> {
+    if addresses.len() == 1 {
+        return Link::connect(&addresses[0], 0, options).await;
+    }
+    let mut reasons = Vec::with_capacity(addresses.len());
+    for turn in 0..addresses.len() {
+        let index = (first + turn) % addresses.len();
+        match Link::connect(&addresses[index], index, options).await {
+            Ok(link) => return Ok(link),
+            Err(ClientError::Connect { server, reason }) => {
+                reasons.push(format!("{server}: {reason}"));
+            }
+            Err(other) => return Err(other),
+        }
+    }
+    Err(ClientError::Connect {
+        server: list.to_string(),
+        reason: format!("no server of the list answered ({})", reasons.join("; ")),
+    })
+}
+
+/// Requests that may be sent again after a lost answer: they change
+/// nothing (ROLLBACK of a unit its server already rolled back included).
+fn changes_nothing(request: &Request) -> bool {
+    matches!(
+        request,
+        Request::Ping | Request::Info { .. } | Request::List { .. } | Request::Rollback
+    )
+}
+
+/// The request's name, for messages.
+pub(crate) fn request_name(request: &Request) -> &'static str {
+    match request {
+        Request::Hello(_) => "HELLO",
+        Request::Ping => "PING",
+        Request::Open(_) => "OPEN",
+        Request::Close { .. } => "CLOSE",
+        Request::Get(_) => "GET",
+        Request::Put(_) => "PUT",
+        Request::PutChain(_) => "PUT CHAIN",
+        Request::Erase { .. } => "ERASE",
+        Request::Point(_) => "POINT",
+        Request::EndReq { .. } => "ENDREQ",
+        Request::Define(_) => "DEFINE",
+        Request::Delete { .. } => "DELETE",
+        Request::Info { .. } => "INFO",
+        Request::List { .. } => "LIST",
+        Request::DefineAix(_) => "DEFINE AIX",
+        Request::DefinePath(_) => "DEFINE PATH",
+        Request::BldIndex { .. } => "BLDINDEX",
+        Request::Commit => "COMMIT",
+        Request::Rollback => "ROLLBACK",
+    }
 }

@@ -69,6 +69,16 @@ pub enum ClientError {
         request: &'static str,
         detail: String,
     },
+    /// The server of a fleet holding this request's state was lost: the
+    /// request is in doubt, or what it needed (a record held for update, a
+    /// unit of work) went with the server. The connection has moved, or
+    /// moves at the next request, to another server of the list.
+    #[error("{dataset} {request}: {detail}")]
+    ServerLost {
+        dataset: String,
+        request: &'static str,
+        detail: String,
+    },
     /// VSAM answered with a non-zero return code.
     #[error(transparent)]
     Vsam(#[from] VsamError),

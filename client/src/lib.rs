@@ -2,7 +2,11 @@
 //!
 //! Async Rust client for `vsamrd`, the VSAM redirector server, and the
 //! `vsamr` command-line tool built on it. A [`Connection`] pipelines: clone
-//! it into many tasks and their requests share one socket.
+//! it into many tasks and their requests share one socket. Given several
+//! servers of a fleet (`a:2387,b:2387`) it fails over to the next when its
+//! socket is lost, and its open [`Dataset`]s go on there where they were
+//! (what cannot, a held record or a unit of work, fails with
+//! [`ClientError::ServerLost`]).
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), vsam_client::ClientError> {
@@ -29,6 +33,8 @@ mod catalog;
 mod connection;
 mod dataset;
 mod error;
+mod link;
+mod resume;
 mod transport;
 mod unit;
 

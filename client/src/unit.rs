@@ -30,14 +30,28 @@ pub(crate) fn check_units(conn: &Connection, request: &'static str) -> Result<()
 
 /// COMMIT: makes every change of the connection's unit of work durable and
 /// ends the unit. With nothing pending it does nothing.
+/// A unit its server's loss rolled back fails here with
+/// [`ClientError::ServerLost`], and ends.
 pub async fn commit(conn: &Connection) -> Result<(), ClientError> {
     check_units(conn, "COMMIT")?;
-    expect_ok(conn.call(Request::Commit).await?, "-", "COMMIT").map(drop)
+    if let Some(lost) = conn.unit_lost() {
+        conn.unit_ended();
+        return Err(ClientError::ServerLost {
+            dataset: "-".into(),
+            request: "COMMIT",
+            detail: format!("{lost}; nothing of it is stored: run the unit again"),
+        });
+    }
+    let answer = conn.call(Request::Commit).await;
+    conn.unit_ended();
+    expect_ok(answer?, "-", "COMMIT").map(drop)
 }
 
 /// ROLLBACK: undoes every change of the connection's unit of work and ends
 /// the unit. With nothing pending it does nothing.
 pub async fn rollback(conn: &Connection) -> Result<(), ClientError> {
     check_units(conn, "ROLLBACK")?;
-    expect_ok(conn.call(Request::Rollback).await?, "-", "ROLLBACK").map(drop)
+    let answer = conn.call(Request::Rollback).await;
+    conn.unit_ended();
+    expect_ok(answer?, "-", "ROLLBACK").map(drop)
 }

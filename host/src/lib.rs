@@ -83,7 +83,9 @@ impl Server {
         // Checked once the data dir is ours; the lock file's presence from
         // before this start says vsamrd ran here.
         catalog::Catalog::ensure_present(data_dir, ran_before.then_some(lock_path.as_path()))?;
-        let stores = local_storage::HeldStores::acquire(&config)?;
+        let mut stores = local_storage::HeldStores::acquire(&config)?;
+        let claims = stores.claims_for(&config).await?;
+        stores.keep_claims(claims);
         let runtime = PluginRuntime::new(
             Some(data_dir.join("plugin-cache")),
             tokio::runtime::Handle::current(),
@@ -143,18 +145,10 @@ impl Server {
             .chain(extra.clone())
             .collect();
         let shared = Arc::new(Shared::new(&config, catalog, handles));
-        // In a fleet, this server shows in each shared database at once,
-        // and follows its shared catalog.
-        let databases: std::collections::BTreeSet<String> = shared
-            .routing()
-            .backends
-            .values()
-            .filter_map(|handle| handle.shared_database())
-            .collect();
-        for url in databases {
-            shared.fleet.session(&url).join();
-            tokio::spawn(vsam::shared_catalog::follow(Arc::downgrade(&shared), url));
-        }
+        // In a fleet, this server shows in each shared database before it
+        // serves (and has taken it alone, or joined the others on it), and
+        // follows its shared catalog.
+        vsam::shared_catalog::follow_shared_databases(&shared).await;
         let running = reload::Running {
             config: config.clone(),
             plugins,
@@ -266,6 +260,8 @@ impl Server {
                 .ok(),
         };
         server::serve(self.listener, self.shared, self.settings, shutdown).await;
+        // Another server may take the buckets (and stores) at once.
+        self.reloader.release_stores().await;
         tracing::info!("stopped");
     }
 }

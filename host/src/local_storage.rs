@@ -6,8 +6,10 @@
 //! they own it, and acknowledged writes of one vanish under the other's
 //! rewrites. So a server takes an exclusive lock on each local store at
 //! start and at reload, holds it while a backend uses the store, and a
-//! second server is refused with the holder's pid and data dir. Storage
-//! designed for sharing (PostgreSQL, an S3 bucket) takes no lock.
+//! second server is refused with the holder's pid and data dir. A
+//! PostgreSQL database is shared by a fleet and takes no lock; an S3 bucket
+//! is claimed with an object in it instead (see
+//! [`crate::runtime::objects::claim`]), held here beside the locks.
 //!
 //! A lock is an advisory `flock` on a small file (`vsamrd.lock` in the data
 //! dir, `.vsamrd.lock` in a directory, `FILE.vsamrd.lock` beside an SQLite
@@ -15,6 +17,8 @@
 //! The kernel drops it when its holder dies, even by SIGKILL.
 
 use crate::config::{BackendSettings, Config};
+use crate::runtime::objects::BucketSpec;
+use crate::runtime::objects::claim::{BucketClaim, Holder};
 use crate::runtime::sql::DatabaseUrl;
 use anyhow::{Context, Result};
 use std::collections::BTreeMap;
@@ -185,10 +189,12 @@ impl StorageLock {
     }
 }
 
-/// The locks a server holds on its backends' local stores, by lock file.
-#[derive(Debug, Default)]
+/// The locks a server holds on its backends' local stores, by lock file,
+/// and its claims on their S3 buckets, by bucket.
+#[derive(Default)]
 pub struct HeldStores {
     locks: BTreeMap<PathBuf, Arc<StorageLock>>,
+    claims: BTreeMap<String, Arc<BucketClaim>>,
 }
 
 impl HeldStores {
@@ -231,5 +237,52 @@ impl HeldStores {
     /// are released.
     pub fn keep(&mut self, locks: BTreeMap<PathBuf, Arc<StorageLock>>) {
         self.locks = locks;
+    }
+
+    /// The claims on S3 buckets (each under a backend's `prefix`
+    /// parameter) `config` needs: those already held, and new ones taken
+    /// now (the caller makes them current with
+    /// [`Self::keep_claims`]). Fails if another server holds one.
+    pub async fn claims_for(&self, config: &Config) -> Result<BTreeMap<String, Arc<BucketClaim>>> {
+        let holder = Holder::this_server(&config.listen.to_string(), &config.server.data_dir);
+        let mut claims = BTreeMap::new();
+        for backend in config.backends.values() {
+            let Some(spec @ BucketSpec::S3(_)) = &backend.bucket else {
+                continue;
+            };
+            let prefix = backend
+                .params
+                .iter()
+                .find(|(name, _)| name == "prefix")
+                .map_or("", |(_, value)| value.as_str());
+            let place = format!("{spec} {prefix:?}");
+            if claims.contains_key(&place) {
+                continue;
+            }
+            let claim = match self.claims.get(&place) {
+                Some(claim) => claim.clone(),
+                None => Arc::new(
+                    BucketClaim::take(spec, prefix, &holder)
+                        .await
+                        .with_context(|| format!("backend {}", backend.name))?,
+                ),
+            };
+            claims.insert(place, claim);
+        }
+        Ok(claims)
+    }
+
+    /// Holds exactly `claims` from now on: buckets no backend uses any more
+    /// are given back.
+    pub fn keep_claims(&mut self, claims: BTreeMap<String, Arc<BucketClaim>>) {
+        self.claims = claims;
+    }
+
+    /// Lets go of every lock and claim (the server stopped).
+    pub async fn release_all(&mut self) {
+        self.locks.clear();
+        for claim in std::mem::take(&mut self.claims).into_values() {
+            claim.release().await;
+        }
     }
 }

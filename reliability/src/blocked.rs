@@ -1,7 +1,7 @@
 //! A hostile plugin that waits in host functions rather than computing:
 //! it sleeps in `get`, `insert`, `sync` and `init`, waits on a PostgreSQL
 //! statement and on a row another session holds, and on an object store
-//! that accepts connections and never answers. Every such call must end
+//! that falls silent (its connections accepted and held, never answered). Every such call must end
 //! within its limit plus the grace, answered R15=12 (or, where the store
 //! gave up first, answered normally), while a client of the same backend
 //! and a healthy backend keep being served; SIGTERM must end vsamrd
@@ -13,6 +13,7 @@ use anyhow::{Context, Result};
 use std::io::Write;
 use std::time::{Duration, Instant};
 use vsam_client::{ClientError, Connection, Dataset, OpenIntent, RplOptions};
+use vsam_tests::relay::Relay;
 
 /// The hostile backends' call limit.
 const CALL_TIMEOUT_MS: u64 = 500;
@@ -87,35 +88,36 @@ fn key(prefix: &str, n: u32) -> Vec<u8> {
 }
 
 /// Runs every call site, the `init` and SIGTERM checks, and prints the
-/// table. Needs PostgreSQL (started here).
+/// table. Needs PostgreSQL and SeaweedFS (started here).
 pub async fn run(args: &crate::Args, services: &mut Services) -> Result<bool> {
     let attempts = if args.quick { 2 } else { 10 };
+    // A real bucket behind a relay that falls silent once vsamrd has
+    // started (and claimed the bucket): connections accepted and held, never
+    // answered.
+    let (endpoint, table) = {
+        let seaweed = services.seaweed()?;
+        (seaweed.endpoint.clone(), seaweed.bucket_table())
+    };
+    let relay = Relay::start(endpoint.trim_start_matches("http://")).await;
+    let bucket = table.replace(&endpoint, &format!("http://{}", relay.address));
     let postgres = services.postgres()?;
     postgres.psql(
         "vsam",
         "create table if not exists held (id text primary key, note text); \
          insert into held values ('HELD', '') on conflict do nothing",
     )?;
-    let silent = std::net::TcpListener::bind("127.0.0.1:0")?;
-    let silent_port = silent.local_addr()?.port();
-    // Accepts and holds every connection, never answering.
-    std::thread::spawn(move || {
-        let mut held = Vec::new();
-        for stream in silent.incoming().flatten() {
-            held.push(stream);
-        }
-    });
     let dir = tempfile::tempdir()?;
     let plugin = vsam_tests::FAULTY_WASM;
     let sections = format!(
         "[plugins.faulty]\npath = \"{plugin}\"\n[plugins.sql]\npath = \"builtin:sql\"\n\
          [backends.hostile]\nplugin = \"faulty\"\ncall_timeout_ms = {CALL_TIMEOUT_MS}\n\
-         bucket = {{ name = \"b\", endpoint = \"http://127.0.0.1:{silent_port}\", access_key_id = \"a\", secret_access_key = \"s\" }}\n\
+         bucket = {bucket}\n\
          [backends.hostile_pg]\nplugin = \"faulty\"\ncall_timeout_ms = {CALL_TIMEOUT_MS}\ndatabase = \"{}\"\n\
          [backends.sqlite]\nplugin = \"sql\"\ndatabase = \"sqlite:healthy.db\"\n",
         postgres.url
     );
     let server = Vsamrd::start(dir.path(), "", &sections).await?;
+    relay.fall_silent();
     let conn = Connection::connect(&server.address).await?;
     for (dataset, backend) in [
         ("HOSTILE.KSDS", "hostile"),

@@ -372,11 +372,26 @@ async fn teller(
                 to: b,
                 amount: 1 + rng.below(100),
             };
-            match transfer_once(&conn, &ds, &journal, &transfer).await {
+            let outcome = transfer_once(&conn, &ds, &journal, &transfer).await;
+            if matches!(outcome, Ok(()) | Err(Failure::Conflict))
+                && let Some(lost) = lost_at.take()
+            {
+                teller.failover = teller.failover.max(lost.elapsed());
+            }
+            match outcome {
                 Ok(()) => teller.committed.push(transfer),
                 Err(Failure::Conflict) => {
                     teller.conflicts += 1;
                     tokio::time::sleep(Duration::from_millis(rng.below(5))).await;
+                }
+                Err(Failure::Moved { in_doubt }) => {
+                    // The connection moved to the next server with its
+                    // datasets; the unit went with the lost one.
+                    if in_doubt {
+                        teller.in_doubt.push(transfer);
+                    }
+                    lost_at.get_or_insert_with(Instant::now);
+                    let _ = vsam_client::rollback(&conn).await;
                 }
                 Err(Failure::Broken { in_doubt }) => {
                     if in_doubt {
@@ -398,8 +413,12 @@ async fn teller(
 enum Failure {
     /// X'14': the unit was rolled back; try again.
     Conflict,
-    /// The connection broke; `in_doubt` if it broke during COMMIT.
+    /// The connection broke and could not move; `in_doubt` if it broke
+    /// during COMMIT.
     Broken { in_doubt: bool },
+    /// The server was lost and the connection moved to the next one (the
+    /// unit rolled back); `in_doubt` if it was lost during COMMIT.
+    Moved { in_doubt: bool },
     /// The server answered an error.
     Answered(ClientError),
 }
@@ -407,6 +426,9 @@ enum Failure {
 fn failure(error: ClientError, committing: bool) -> Failure {
     match error {
         ClientError::Closed(_) | ClientError::Connect { .. } => Failure::Broken {
+            in_doubt: committing,
+        },
+        ClientError::ServerLost { .. } => Failure::Moved {
             in_doubt: committing,
         },
         ClientError::Vsam(ref e)

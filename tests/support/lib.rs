@@ -4,6 +4,7 @@
 pub mod cobol;
 pub mod deployment;
 pub mod pki;
+pub mod relay;
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -59,21 +60,24 @@ pub struct TestServer {
 /// Starts a server whose config is `backends_toml` (plugins, backends and
 /// routing sections) plus a `[server]` section of its own.
 pub async fn start(backends_toml: &str) -> TestServer {
+    try_start(backends_toml).await.unwrap()
+}
+
+/// Starts a server as [`start`] does, or says why it would not start.
+pub async fn try_start(backends_toml: &str) -> anyhow::Result<TestServer> {
     let data_dir = tempfile::tempdir().unwrap();
     let text = format!(
         "[server]\nlisten = \"127.0.0.1:0\"\ndata_dir = \"{}\"\n{backends_toml}",
         data_dir.path().display()
     );
     let config = Config::parse(&text, "<test>", Path::new(".")).unwrap();
-    let server = RunningServer::start_with(&config, BTreeMap::new())
-        .await
-        .unwrap();
+    let server = RunningServer::start_with(&config, BTreeMap::new()).await?;
     let address = server.addr.to_string();
-    TestServer {
+    Ok(TestServer {
         server,
         address,
         data_dir,
-    }
+    })
 }
 
 /// A server with one plugin file as backend `b`, the default route.

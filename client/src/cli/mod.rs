@@ -23,7 +23,8 @@ use vsam_client::{ConnectOptions, Connection, DEFAULT_SERVER, TlsOptions};
 #[command(name = "vsamr", version, about)]
 pub struct Args {
     /// Server address, or the addresses of several servers of a fleet
-    /// separated by commas: the first that answers is used.
+    /// separated by commas: the first that answers is used, and the next
+    /// when its connection is lost.
     #[arg(long, global = true, env = "VSAMR_SERVER", default_value = DEFAULT_SERVER)]
     server: String,
     /// Print one JSON object per record (key, record, rba/rrn).

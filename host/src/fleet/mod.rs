@@ -11,10 +11,12 @@
 mod catalog;
 mod records;
 mod session;
+mod solo;
 
 pub use catalog::{Claim, SharedEntry};
-pub use records::{FleetRecords, Hold, open_lock};
+pub use records::{FleetRecords, Hold, INDEXES_WAIT, open_lock};
 pub use session::{FleetRefusal, Lock, LockSession, Member, Mode, Space};
+pub use solo::NOT_SOLO;
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -49,6 +51,8 @@ pub struct Fleet {
     /// How this server names itself in `pg_stat_activity`.
     application: String,
     sessions: Mutex<HashMap<String, Arc<LockSession>>>,
+    /// The databases whose shared catalogs this server follows.
+    followed: Mutex<std::collections::HashSet<String>>,
     /// Held while this server changes its catalog together with a shared
     /// one (a DEFINE from its claim to its entry, a DELETE, a sync), so
     /// that a sync never applies a snapshot older than a change made
@@ -67,12 +71,19 @@ impl Fleet {
                 std::process::id()
             ),
             sessions: Mutex::new(HashMap::new()),
+            followed: Mutex::new(Default::default()),
             catalog: Arc::new(tokio::sync::Mutex::new(())),
         }
     }
 
     /// The lock session on the database at `url` (one per database, made on
     /// first use; call within the server's runtime).
+    /// True the first time it is asked for `url`: this server starts
+    /// following that database's shared catalog.
+    pub fn starts_following(&self, url: &str) -> bool {
+        self.followed.lock().unwrap().insert(url.to_string())
+    }
+
     pub fn session(&self, url: &str) -> Arc<LockSession> {
         self.sessions
             .lock()

@@ -32,9 +32,14 @@ pub struct FleetRecords {
     /// The generation in which each connection's unit of work took its
     /// first lock on the dataset: the unit may commit only while it lasts.
     units: Mutex<HashMap<u64, u64>>,
-    /// The generation of the dataset's open lock, once held.
-    opened: tokio::sync::Mutex<Option<u64>>,
+    /// This dataset counts among the holders of its open lock (see
+    /// [`LockSession::hold_open`]).
+    opened: tokio::sync::Mutex<bool>,
 }
+
+/// Longest a writer of a dataset's alternate indexes waits while another
+/// server of the fleet writes them.
+pub const INDEXES_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// The name of the lock every server holds shared while it has `dataset`
 /// open, and a DELETE holds alone.
@@ -49,7 +54,7 @@ impl FleetRecords {
             session,
             dataset: dataset.to_string(),
             units: Mutex::new(HashMap::new()),
-            opened: tokio::sync::Mutex::new(None),
+            opened: tokio::sync::Mutex::new(false),
         }
     }
 
@@ -58,15 +63,15 @@ impl FleetRecords {
     /// while a DELETE on another server holds it.
     pub async fn open(&self) -> Result<(), FleetRefusal> {
         let mut opened = self.opened.lock().await;
-        if opened.is_some_and(|generation| self.session.intact(generation)) {
-            return Ok(());
+        let name = open_lock(&self.dataset);
+        match *opened {
+            true => self.session.keep_open(&name).await,
+            false => {
+                self.session.hold_open(&name).await?;
+                *opened = true;
+                Ok(())
+            }
         }
-        let generation = self
-            .session
-            .try_dataset_lock(&open_lock(&self.dataset), Mode::Shared)
-            .await?;
-        *opened = Some(generation);
-        Ok(())
     }
 
     /// The lock's name: the dataset and the key, which PostgreSQL hashes.
@@ -100,6 +105,47 @@ impl FleetRecords {
     /// waiting, locks the database granted meanwhile are given back.
     pub async fn take(&self, keys: &[&[u8]], hold: Hold) -> Result<u64, FleetRefusal> {
         let locks: Vec<Lock> = keys.iter().flat_map(|key| self.locks(key, hold)).collect();
+        self.take_locks(locks).await
+    }
+
+    /// The lock a writer of the dataset's alternate indexes holds alone
+    /// in the fleet, as it holds the base's index lock in memory: a unique
+    /// key's check and the write it allows do not interleave with another
+    /// server's.
+    fn indexes_lock(&self) -> Lock {
+        Lock {
+            name: format!("{}\u{1d}indexes", self.dataset),
+            mode: Mode::Exclusive,
+            space: Space::Record,
+        }
+    }
+
+    /// Takes the dataset's indexes lock, waiting while another server
+    /// holds it (at most [`INDEXES_WAIT`]): the generation to give it back
+    /// with.
+    pub async fn take_indexes(&self) -> Result<u64, FleetRefusal> {
+        let started = std::time::Instant::now();
+        let mut pause = std::time::Duration::from_millis(1);
+        loop {
+            match self.take_locks(vec![self.indexes_lock()]).await {
+                Err(FleetRefusal::HeldElsewhere) if started.elapsed() < INDEXES_WAIT => {
+                    tokio::time::sleep(pause).await;
+                    pause = (pause * 2).min(std::time::Duration::from_millis(20));
+                }
+                other => return other,
+            }
+        }
+    }
+
+    /// Gives back the indexes lock taken in `generation`.
+    pub fn give_back_indexes(&self, generation: u64) {
+        self.session
+            .unlock_all(vec![self.indexes_lock()], generation);
+    }
+
+    /// Takes `locks` without waiting, all or none; if the caller stops
+    /// waiting, locks granted meanwhile are given back.
+    async fn take_locks(&self, locks: Vec<Lock>) -> Result<u64, FleetRefusal> {
         let session = self.session.clone();
         let mut claim = Claim {
             task: Some(tokio::spawn({
@@ -119,6 +165,12 @@ impl FleetRecords {
     pub fn give_back(&self, keys: &[&[u8]], generation: u64, hold: Hold) {
         let locks = keys.iter().flat_map(|key| self.locks(key, hold)).collect();
         self.session.unlock_all(locks, generation);
+    }
+
+    /// The lock session's generation while this server holds the database
+    /// alone (a browse may read ahead), else `None`.
+    pub fn solo(&self) -> Option<u64> {
+        self.session.solo()
     }
 
     /// True while locks taken in `generation` are held.
@@ -174,9 +226,8 @@ impl Drop for Claim {
 
 impl Drop for FleetRecords {
     fn drop(&mut self) {
-        if let Some(generation) = *self.opened.get_mut() {
-            self.session
-                .unlock_dataset(open_lock(&self.dataset), generation, Mode::Shared);
+        if *self.opened.get_mut() {
+            self.session.let_go_open(&open_lock(&self.dataset));
         }
     }
 }

@@ -7,13 +7,15 @@
 //! gone once that connection is: whoever took it must not write as if it
 //! still held it ([`LockSession::intact`]).
 
+use super::solo::{self, FLEET_CHANNEL, JOIN};
 use crate::runtime::sql::postgres_tls::{self, TlsRequest};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::runtime::Handle;
-use tokio::sync::watch;
+use tokio::sync::{Notify, watch};
 use tokio_postgres::Client;
 
 /// The channel the shared catalog's changes are announced on, which every
@@ -124,7 +126,8 @@ async fn call(
 const MEMBERS: &str = "SELECT a.application_name, COALESCE(host(a.client_addr), 'local socket'), \
      EXTRACT(EPOCH FROM now() - a.backend_start)::bigint, \
      (SELECT count(*) FROM pg_locks l WHERE l.pid = a.pid AND l.locktype = 'advisory' AND l.objsubid = 1 AND l.mode = 'ExclusiveLock'), \
-     (SELECT count(*) FROM pg_locks l WHERE l.pid = a.pid AND l.locktype = 'advisory' AND l.objsubid = 2 AND l.mode = 'ShareLock'), \
+     (SELECT count(*) FROM pg_locks l WHERE l.pid = a.pid AND l.locktype = 'advisory' AND l.objsubid = 2 AND l.mode = 'ShareLock' \
+        AND NOT (l.classid = 1987273069 AND l.objid = 1936682095)), \
      a.pid = pg_backend_pid() \
      FROM pg_stat_activity a WHERE a.application_name LIKE 'vsamrd %' ORDER BY a.backend_start";
 
@@ -181,6 +184,25 @@ pub struct LockSession {
     /// Counts the shared catalog's announced changes and the new
     /// connections (after which announcements may have been missed).
     changes: watch::Sender<u64>,
+    /// The generation in which this server holds the database alone, or 0
+    /// (see [`solo`]).
+    solo: Arc<AtomicU64>,
+    /// Another server joined this database since this server started.
+    fleet_seen: Arc<AtomicBool>,
+    /// The open locks of the datasets this server has open: how many hold
+    /// each here, and the generation its database lock was taken in (0:
+    /// not held). Every new connection takes them again.
+    opens: Mutex<HashMap<String, (usize, u64)>>,
+}
+
+/// What a connection's driver tells the session of its notifications.
+#[derive(Clone)]
+struct Signals {
+    changes: watch::Sender<u64>,
+    solo: Arc<AtomicU64>,
+    fleet_seen: Arc<AtomicBool>,
+    /// Wakes the connection's task that makes room for a joining server.
+    make_room: Arc<Notify>,
 }
 
 impl LockSession {
@@ -195,7 +217,18 @@ impl LockSession {
             connecting: tokio::sync::Mutex::new(()),
             generations: AtomicU64::new(0),
             changes: watch::Sender::new(0),
+            solo: Arc::new(AtomicU64::new(0)),
+            fleet_seen: Arc::new(AtomicBool::new(false)),
+            opens: Mutex::new(HashMap::new()),
         }
+    }
+
+    /// The generation of the lock session in which this server holds the
+    /// database alone, while it does: then no other server can change its
+    /// records, and a browse may read ahead (see [`solo`]).
+    pub fn solo(&self) -> Option<u64> {
+        let generation = self.solo.load(Ordering::Acquire);
+        (generation != 0 && self.intact(generation)).then_some(generation)
     }
 
     /// How the server names itself in the database.
@@ -233,22 +266,45 @@ impl LockSession {
         if let Some(alive) = self.alive() {
             return Ok(alive);
         }
-        let client = Arc::new(self.connect().await?);
+        let make_room = Arc::new(Notify::new());
+        let client = Arc::new(self.connect(&make_room).await?);
         client
-            .batch_execute(&format!("LISTEN {CHANNEL}"))
+            .batch_execute(&format!("LISTEN {CHANNEL}; LISTEN {FLEET_CHANNEL}"))
             .await
             .map_err(FleetRefusal::from)?;
         let generation = self.generations.fetch_add(1, Ordering::AcqRel) + 1;
+        let alone = solo::claim(&client, self.fleet_seen.load(Ordering::Acquire)).await?;
+        if alone {
+            self.solo.store(generation, Ordering::Release);
+        } else {
+            self.fleet_seen.store(true, Ordering::Release);
+        }
+        self.take_opens_again(&client, generation).await?;
+        let room_client = Arc::downgrade(&client);
+        self.runtime.spawn(async move {
+            make_room.notified().await;
+            if let Some(client) = room_client.upgrade()
+                && let Err(refusal) = solo::make_room(&client).await
+            {
+                tracing::warn!("{refusal}");
+            }
+        });
         *self.link.lock().unwrap() = Some(Link {
             client: client.clone(),
             generation,
         });
         self.changes.send_modify(|n| *n += 1);
-        tracing::info!(generation, "fleet lock session connected");
+        tracing::info!(generation, alone, "fleet lock session connected");
         Ok((client, generation))
     }
 
-    async fn connect(&self) -> Result<Client, FleetRefusal> {
+    async fn connect(&self, make_room: &Arc<Notify>) -> Result<Client, FleetRefusal> {
+        let signals = Signals {
+            changes: self.changes.clone(),
+            solo: self.solo.clone(),
+            fleet_seen: self.fleet_seen.clone(),
+            make_room: make_room.clone(),
+        };
         let unavailable = |e: String| {
             FleetRefusal::Unavailable(format!("cannot open the fleet's lock session: {e}"))
         };
@@ -269,14 +325,14 @@ impl LockSession {
             match &tls {
                 TlsRequest::Off => {
                     let (client, connection) = config.connect(tokio_postgres::NoTls).await?;
-                    self.runtime.spawn(drive(connection, self.changes.clone()));
+                    self.runtime.spawn(drive(connection, signals.clone()));
                     Ok(client)
                 }
                 TlsRequest::Prefer(roots) | TlsRequest::Require(roots) => {
                     let connector = postgres_tls::connector(roots)
                         .map_err(|e| FleetRefusal::Unavailable(e.to_string()))?;
                     let (client, connection) = config.connect(connector).await?;
-                    self.runtime.spawn(drive(connection, self.changes.clone()));
+                    self.runtime.spawn(drive(connection, signals.clone()));
                     Ok(client)
                 }
             }
@@ -341,15 +397,109 @@ impl LockSession {
         Ok(generation)
     }
 
-    /// Connects now if not connected, in the background: the server shows
-    /// in the fleet (see [`LockSession::members`]) before its first lock.
-    pub fn join(self: &Arc<Self>) {
-        let session = self.clone();
-        self.runtime.spawn(async move {
-            if let Err(FleetRefusal::Unavailable(why)) = session.client().await {
-                tracing::warn!("{why}; it is tried again at the first record lock");
+    /// Holds the open lock `name` shared for one more holder on this
+    /// server: taken in the database for the first, and again by every new
+    /// connection of the session while any holds it (so that a DELETE on
+    /// another server waits for this server to close the dataset, across a
+    /// lost connection too). Refused while a DELETE elsewhere holds it.
+    pub async fn hold_open(self: &Arc<Self>, name: &str) -> Result<(), FleetRefusal> {
+        self.keep_open(name).await?;
+        if let Some(entry) = self.opens.lock().unwrap().get_mut(name) {
+            entry.0 += 1;
+        }
+        Ok(())
+    }
+
+    /// Makes sure the open lock `name`, held here, is held in the database
+    /// by the connection serving now.
+    pub async fn keep_open(self: &Arc<Self>, name: &str) -> Result<(), FleetRefusal> {
+        let held_in = self.opens.lock().unwrap().get(name).map(|entry| entry.1);
+        if held_in.is_some_and(|generation| self.intact(generation)) {
+            return Ok(());
+        }
+        let taken = self.try_dataset_lock(name, Mode::Shared).await?;
+        let twice = {
+            let mut opens = self.opens.lock().unwrap();
+            let entry = opens.entry(name.to_string()).or_insert((0, 0));
+            let twice = entry.1 == taken;
+            entry.1 = taken;
+            twice
+        };
+        if twice {
+            // Taken meanwhile by another holder, or by the new connection.
+            self.unlock_dataset(name.to_string(), taken, Mode::Shared);
+        }
+        Ok(())
+    }
+
+    /// One holder of the open lock `name` on this server closed the
+    /// dataset: the last gives the lock back.
+    pub fn let_go_open(self: &Arc<Self>, name: &str) {
+        let released = {
+            let mut opens = self.opens.lock().unwrap();
+            match opens.get_mut(name) {
+                Some(entry) if entry.0 > 1 => {
+                    entry.0 -= 1;
+                    None
+                }
+                Some(_) => opens.remove(name),
+                None => None,
             }
-        });
+        };
+        if let Some((_, generation)) = released
+            && generation != 0
+        {
+            self.unlock_dataset(name.to_string(), generation, Mode::Shared);
+        }
+    }
+
+    /// Takes the open locks this server holds again on a new connection.
+    async fn take_opens_again(&self, client: &Client, generation: u64) -> Result<(), FleetRefusal> {
+        let names: Vec<String> = self
+            .opens
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|(_, (holders, _))| *holders > 0)
+            .map(|(name, _)| name.clone())
+            .collect();
+        let locks: Vec<Lock> = names
+            .iter()
+            .map(|name| Lock {
+                name: name.clone(),
+                mode: Mode::Shared,
+                space: Space::Dataset,
+            })
+            .collect();
+        for chunk in locks.chunks(LOCKS_PER_STATEMENT) {
+            let taken = call(client, chunk, |mode| mode.functions().0)
+                .await
+                .map_err(FleetRefusal::Unavailable)?;
+            let mut opens = self.opens.lock().unwrap();
+            for (lock, taken) in chunk.iter().zip(taken) {
+                if let Some(entry) = opens.get_mut(&lock.name) {
+                    entry.1 = if taken { generation } else { 0 };
+                }
+                if !taken {
+                    tracing::warn!(
+                        dataset = %lock.name,
+                        "the dataset's open lock could not be taken again after the fleet's lock session reconnected: a DELETE on another server holds it"
+                    );
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Connects now: the server shows in the fleet (see
+    /// [`LockSession::members`]) before its first lock, and has taken the
+    /// database alone or joined the fleet on it (see [`solo`]) before it
+    /// serves anything. A database unavailable now is tried again at the
+    /// first record lock.
+    pub async fn join(&self) {
+        if let Err(FleetRefusal::Unavailable(why)) = self.client().await {
+            tracing::warn!("{why}; it is tried again at the first record lock");
+        }
     }
 
     /// The servers whose lock sessions are connected to this database now
@@ -447,15 +597,26 @@ impl LockSession {
 }
 
 /// Drives a lock session's connection until it ends, counting the shared
-/// catalog's announcements in `changes`.
-async fn drive<S, T>(mut connection: tokio_postgres::Connection<S, T>, changes: watch::Sender<u64>)
+/// catalog's announcements and making room for servers that join.
+async fn drive<S, T>(mut connection: tokio_postgres::Connection<S, T>, signals: Signals)
 where
     S: AsyncRead + AsyncWrite + Unpin,
     T: AsyncRead + AsyncWrite + Unpin,
 {
     while let Some(message) = std::future::poll_fn(|cx| connection.poll_message(cx)).await {
         match message {
-            Ok(tokio_postgres::AsyncMessage::Notification(_)) => changes.send_modify(|n| *n += 1),
+            Ok(tokio_postgres::AsyncMessage::Notification(note)) => {
+                if note.channel() == FLEET_CHANNEL && note.payload() == JOIN {
+                    // No read-ahead from now on; the lock follows.
+                    signals.fleet_seen.store(true, Ordering::Release);
+                    if signals.solo.swap(0, Ordering::AcqRel) != 0 {
+                        tracing::info!("another server joined the database: read-ahead off");
+                        signals.make_room.notify_one();
+                    }
+                } else {
+                    signals.changes.send_modify(|n| *n += 1);
+                }
+            }
             Ok(_) => {}
             Err(error) => {
                 tracing::warn!(

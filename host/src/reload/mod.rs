@@ -162,6 +162,8 @@ struct Plan {
     config: Config,
     /// Locks on every local store of the new configuration's backends.
     locks: BTreeMap<PathBuf, Arc<crate::local_storage::StorageLock>>,
+    /// Claims on every S3 bucket of the new configuration's backends.
+    claims: BTreeMap<String, Arc<crate::runtime::objects::claim::BucketClaim>>,
     plugins: BTreeMap<String, Arc<LoadedPlugin>>,
     prepared: BTreeMap<String, Prepared>,
     removed_backends: Vec<String>,
@@ -217,11 +219,12 @@ impl Reloader {
         self.last.lock().unwrap().clone()
     }
 
-    /// Lets go of the locks on the backends' local stores, once the server
-    /// has stopped serving: another server (in this process too) may take
-    /// them at once, rather than when the last task holding this one ends.
+    /// Lets go of the locks on the backends' local stores and the claims
+    /// on their S3 buckets, once the server has stopped serving: another
+    /// server (in this process too) may take them at once, rather than when
+    /// the last task holding this one ends.
     pub async fn release_stores(&self) {
-        self.running.lock().await.stores.keep(Default::default());
+        self.running.lock().await.stores.release_all().await;
     }
 
     /// The plugin versions loaded now, by name.
@@ -311,6 +314,7 @@ impl Reloader {
         }
         // Local stores are claimed before any new instance can touch them.
         let locks = running.stores.for_config(&config)?;
+        let claims = running.stores.claims_for(&config).await?;
         // Compiling and starting instances is blocking work: off the
         // runtime, on a thread of low priority.
         let runtime = self.runtime.clone();
@@ -444,6 +448,7 @@ impl Reloader {
         Ok(Plan {
             config,
             locks,
+            claims,
             plugins,
             prepared,
             removed_backends,
@@ -459,6 +464,7 @@ impl Reloader {
         let Plan {
             config,
             locks,
+            claims,
             plugins,
             prepared,
             removed_backends,
@@ -494,11 +500,13 @@ impl Reloader {
             running.backends.remove(name);
         }
         running.stores.keep(locks);
+        running.stores.keep_claims(claims);
         running.plugins = plugins;
         self.shared.set_access(config.access.clone());
         self.shared.set_unit_rules(config.units.clone());
         running.config = config;
         self.shared.set_routing(running.routing());
+        crate::vsam::shared_catalog::follow_shared_databases(&self.shared).await;
         self.shared.catalog.apply_config(&[], &datasets.removed);
         for def in datasets.added {
             let Some(backend) = self.shared.backend(&def.backend) else {

@@ -832,6 +832,11 @@ impl RecordStore for WasmStore {
 
     fn reset(&mut self) {
         self.live = None;
+        // A dataset's table may have been dropped and made again with other
+        // columns: the connections prepare their statements again too.
+        if let Some(database) = &self.grants.database {
+            database.forget_statements();
+        }
     }
 }
 

@@ -132,6 +132,21 @@ enum KeyBound {
     AtMost(Vec<u8>),
 }
 
+/// The right to write a dataset's alternate indexes alone (see
+/// [`DatasetState::indexes_alone`]); given back when dropped.
+pub(crate) struct IndexesAlone<'a> {
+    _memory: tokio::sync::MutexGuard<'a, ()>,
+    fleet: Option<(&'a FleetRecords, u64)>,
+}
+
+impl Drop for IndexesAlone<'_> {
+    fn drop(&mut self) {
+        if let Some((fleet, generation)) = self.fleet.take() {
+            fleet.give_back_indexes(generation);
+        }
+    }
+}
+
 /// One dataset while at least one connection has it open.
 pub struct DatasetState {
     /// Catalog definition.
@@ -460,6 +475,53 @@ impl DatasetState {
     /// share: its record locks are taken there too.
     pub fn in_fleet(&self) -> bool {
         self.fleet.is_some()
+    }
+
+    /// What a browse's read-ahead of this dataset is valid for: `Some(0)`
+    /// on storage of this server alone, the lock session's generation while
+    /// this server holds a shared database alone, `None` (no read-ahead)
+    /// while other servers may change its records.
+    pub fn read_ahead_scope(&self) -> Option<u64> {
+        match &self.fleet {
+            None => Some(0),
+            Some(fleet) => fleet.solo(),
+        }
+    }
+
+    /// Makes this writer the only one of the dataset's alternate indexes:
+    /// the base's index lock here, and on a shared store its indexes lock
+    /// in the fleet (waited for while another server writes them). Held
+    /// until the guard is dropped.
+    pub(crate) async fn indexes_alone(&self, request: &str) -> Result<IndexesAlone<'_>, Status> {
+        let memory = self.index_lock.lock().await;
+        let fleet = match &self.fleet {
+            None => None,
+            Some(fleet) => match fleet.take_indexes().await {
+                Ok(generation) => Some((fleet, generation)),
+                Err(FleetRefusal::HeldElsewhere) => {
+                    return Err(Status::logical(
+                        fdbk::EXCLUSIVE_CONTROL,
+                        format!(
+                            "{} {request}: another server of the fleet has been writing the dataset's alternate indexes for {} s; retry",
+                            self.def.name,
+                            crate::fleet::INDEXES_WAIT.as_secs()
+                        ),
+                    ));
+                }
+                Err(FleetRefusal::Unavailable(why)) => {
+                    return Err(self.fail(
+                        request,
+                        CallError::Unavailable(format!(
+                            "the lock of the dataset's alternate indexes cannot be taken: {why}"
+                        )),
+                    ));
+                }
+            },
+        };
+        Ok(IndexesAlone {
+            _memory: memory,
+            fleet,
+        })
     }
 
     /// Takes the insert locks of `keys` (outside a unit of work, on a

@@ -205,19 +205,25 @@ async fn next_one(
     direction: Direction,
     update: bool,
 ) -> Result<Option<Entry>, vsam_protocol::Status> {
+    // The scope is read before the write counter, so that a change of
+    // either after the fetch leaves the read-ahead unused.
+    let scope = ctx.state.read_ahead_scope();
     let version = ctx.state.version();
-    if !update
+    let ahead = !update && scope.is_some();
+    if ahead
         && ctx.rpl.read_ahead_version == version
+        && ctx.rpl.read_ahead_scope == scope
         && let Some(entry) = ctx.rpl.read_ahead.pop_front()
     {
         return Ok(Some(entry));
     }
-    let size = if update { 1 } else { ctx.rpl.next_fetch_size() };
+    let size = if ahead { ctx.rpl.next_fetch_size() } else { 1 };
     let mut entries: std::collections::VecDeque<Entry> =
         ctx.scan(start.clone(), direction, size).await?.into();
     let first = entries.pop_front();
-    ctx.rpl.read_ahead = if update { Default::default() } else { entries };
+    ctx.rpl.read_ahead = if ahead { entries } else { Default::default() };
     ctx.rpl.read_ahead_version = version;
+    ctx.rpl.read_ahead_scope = scope;
     Ok(first)
 }
 

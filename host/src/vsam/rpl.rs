@@ -66,6 +66,9 @@ pub struct Rpl {
     pub read_ahead: VecDeque<Entry>,
     /// Write counter the read-ahead was fetched at.
     pub read_ahead_version: u64,
+    /// What the read-ahead was valid for when fetched (see
+    /// `DatasetState::read_ahead_scope`): it serves only while that holds.
+    pub read_ahead_scope: Option<u64>,
     /// Consecutive single sequential GETs: the read-ahead doubles with it.
     pub streak: u32,
 }

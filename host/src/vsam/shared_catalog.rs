@@ -55,6 +55,26 @@ fn adopt(shared: &Shared, url: &str, mut def: DatasetDef) -> bool {
     def.backend = backend;
     match shared.catalog.get(&def.name) {
         Some((mine, _)) if mine == def => true,
+        Some((mine, _)) if mine.backend == def.backend && !shared.is_open(&def.name) => {
+            // Deleted and defined again by another server since the last
+            // sync: the new definition replaces the old one here, and the
+            // backend forgets what it cached of the old one.
+            let replaced = shared
+                .catalog
+                .remove(&def.name)
+                .and_then(|()| shared.catalog.insert(def.clone()).map(drop));
+            forget_caches(shared, &def.backend);
+            match replaced {
+                Ok(()) => {
+                    tracing::info!(dataset = %def.name, backend = %def.backend, "defined again by another server of the fleet");
+                    true
+                }
+                Err(error) => {
+                    tracing::warn!(dataset = %def.name, "the catalog could not be saved: {error:#}");
+                    false
+                }
+            }
+        }
         Some((mine, _)) => {
             tracing::warn!(
                 dataset = %def.name,
@@ -73,6 +93,14 @@ fn adopt(shared: &Shared, url: &str, mut def: DatasetDef) -> bool {
                 false
             }
         },
+    }
+}
+
+/// Makes the instances of `backend` start again from storage (see
+/// `BackendHandle::forget_caches`).
+fn forget_caches(shared: &Shared, backend: &str) {
+    if let Some(handle) = shared.backend(backend) {
+        handle.forget_caches();
     }
 }
 
@@ -120,7 +148,9 @@ pub(crate) async fn sync_once(shared: &Shared, url: &str) -> Result<(), FleetRef
                 if let Some(def) = here
                     && !shared.is_open(&def.name)
                 {
-                    match shared.catalog.remove(&def.name) {
+                    let removed = shared.catalog.remove(&def.name);
+                    forget_caches(shared, &def.backend);
+                    match removed {
                         Ok(()) => {
                             tracing::info!(dataset = %def.name, by = %row.server, "deleted by another server of the fleet")
                         }
@@ -135,10 +165,28 @@ pub(crate) async fn sync_once(shared: &Shared, url: &str) -> Result<(), FleetRef
     Ok(())
 }
 
+/// Joins the fleet on every shared database the routing's backends use and
+/// follows its shared catalog, once per database: at start, and after a
+/// reload that adds a backend on a database not used before.
+pub(crate) async fn follow_shared_databases(shared: &Arc<Shared>) {
+    let databases: std::collections::BTreeSet<String> = shared
+        .routing()
+        .backends
+        .values()
+        .filter_map(|handle| handle.shared_database())
+        .collect();
+    for url in databases {
+        if shared.fleet.starts_following(&url) {
+            shared.fleet.session(&url).join().await;
+            tokio::spawn(follow(Arc::downgrade(shared), url));
+        }
+    }
+}
+
 /// Follows the shared catalog of the database at `url` while the server
 /// runs: a sync at start, after every change announced, after every new
 /// lock session (announcements may have been missed), and every 30 s.
-pub(crate) async fn follow(shared: Weak<Shared>, url: String) {
+async fn follow(shared: Weak<Shared>, url: String) {
     let Some(mut changes) = shared.upgrade().map(|s| s.fleet.session(&url).changes()) else {
         return;
     };

@@ -8,6 +8,7 @@
 //! bucket and nothing else; every request runs on vsamrd's runtime within
 //! the backend's call limit.
 
+pub mod claim;
 pub mod host;
 mod local;
 mod s3;

@@ -100,6 +100,14 @@ pub enum SqlGrant {
 }
 
 impl SqlGrant {
+    /// Makes every connection of the grant prepare its statements again
+    /// (tables were dropped and made again, perhaps with other columns).
+    pub fn forget_statements(&self) {
+        if let Self::Postgres(grant) = self {
+            grant.forget_statements();
+        }
+    }
+
     /// Prepares the grant. PostgreSQL connections are driven by `runtime`;
     /// no statement waits longer than `timeout` (a plugin call's limit).
     pub fn new(
@@ -225,19 +233,40 @@ impl SqlSession {
         statement: &str,
         params: &[Value],
     ) -> Result<Vec<Vec<Value>>, SqlError> {
-        let result = match self.connection().await {
+        let mut result = match self.connection().await {
             Ok(c) => c.query(statement, params).await,
             Err(e) => Err(e),
         };
+        if self.again_after(&result) {
+            result = match self.connection().await {
+                Ok(c) => c.query(statement, params).await,
+                Err(e) => Err(e),
+            };
+        }
         self.check(result)
+    }
+
+    /// True if a statement failed only because the connection's prepared
+    /// statement was planned for a table another server of a fleet has
+    /// since dropped and made again with other columns, outside a
+    /// transaction: the connection has forgotten its prepared statements,
+    /// and the statement is run once more.
+    fn again_after<T>(&self, result: &Result<T, SqlError>) -> bool {
+        !self.in_transaction && result.as_ref().err().is_some_and(postgres::is_stale_plan)
     }
 
     /// A statement that changes rows.
     pub async fn execute(&mut self, statement: &str, params: &[Value]) -> Result<u64, SqlError> {
-        let result = match self.connection().await {
+        let mut result = match self.connection().await {
             Ok(c) => c.execute(statement, params).await,
             Err(e) => Err(e),
         };
+        if self.again_after(&result) {
+            result = match self.connection().await {
+                Ok(c) => c.execute(statement, params).await,
+                Err(e) => Err(e),
+            };
+        }
         self.check(result)
     }
 

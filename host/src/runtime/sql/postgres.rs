@@ -66,6 +66,11 @@ impl PgGrant {
         Ok(Self { pool, timeout })
     }
 
+    /// Makes every connection of the pool prepare its statements again.
+    pub fn forget_statements(&self) {
+        self.pool.manager().statement_caches.clear();
+    }
+
     /// Borrows a connection for one session.
     pub async fn connect(&self) -> Result<PgConnection, SqlError> {
         let client = within(self.timeout, self.pool.get()).await?.map_err(|e| {
@@ -80,6 +85,7 @@ impl PgGrant {
             SqlError::Unavailable(format!("cannot connect to PostgreSQL: {cause}"))
         })?;
         Ok(PgConnection {
+            pool: self.pool.clone(),
             client: Some(client),
             timeout: self.timeout,
             pending: AtomicBool::new(false),
@@ -99,6 +105,9 @@ async fn within<F: Future>(timeout: Duration, future: F) -> Result<F::Output, Sq
 
 /// One pooled connection.
 pub struct PgConnection {
+    /// The pool it came from, whose prepared statements a change of tables
+    /// makes stale.
+    pool: Pool,
     client: Option<Object>,
     timeout: Duration,
     /// A statement was sent and its answer not yet read: set while a
@@ -129,6 +138,25 @@ fn error(e: tokio_postgres::Error) -> SqlError {
     }
 }
 
+/// True for PostgreSQL's refusals to run a statement prepared for a table
+/// that was dropped and made again with other column types since: its
+/// result changed type (SQLSTATE 0A000, "cached plan must not change result
+/// type"), or a parameter's type no longer fits its column (42804).
+pub(super) fn is_stale_plan(failure: &SqlError) -> bool {
+    matches!(failure, SqlError::Failed(message)
+        if (message.starts_with("0A000") && message.contains("cached plan"))
+            || message.starts_with("42804"))
+}
+
+/// True for statements that make, drop or change tables: the pool's
+/// prepared statements may name their old shape.
+fn changes_tables(statements: &str) -> bool {
+    let upper = statements.to_ascii_uppercase();
+    ["CREATE TABLE", "DROP TABLE", "ALTER TABLE"]
+        .iter()
+        .any(|ddl| upper.contains(ddl))
+}
+
 impl PgConnection {
     fn client(&self) -> Result<&Object, SqlError> {
         self.client
@@ -145,7 +173,15 @@ impl PgConnection {
         if result.is_ok() {
             self.pending.store(false, Ordering::Relaxed);
         }
-        result?.map_err(error)
+        let result = result?.map_err(error);
+        if let Err(failure) = &result
+            && is_stale_plan(failure)
+        {
+            // Prepared for a table dropped and made again since (by another
+            // server of a fleet): every statement is prepared again.
+            self.pool.manager().statement_caches.clear();
+        }
+        result
     }
 
     /// An answer never read leaves the connection busy: close it.
@@ -220,6 +256,9 @@ impl PgConnection {
                 client.execute(&prepared, &bind(params)).await
             })
             .await;
+        if changes_tables(statement) {
+            self.pool.manager().statement_caches.clear();
+        }
         self.settle(changed)
     }
 
@@ -227,6 +266,9 @@ impl PgConnection {
     pub async fn batch(&mut self, statements: &str) -> Result<(), SqlError> {
         let client = self.client()?;
         let done = self.run(client.batch_execute(statements)).await;
+        if changes_tables(statements) {
+            self.pool.manager().statement_caches.clear();
+        }
         self.settle(done)
     }
 

@@ -173,12 +173,18 @@ fn run_writes(store: &mut dyn RecordStore, batch: Vec<Job>) {
     };
     let mut done: Vec<(Answer, Vec<Ran>)> = Vec::with_capacity(batch.len());
     let mut wrote = false;
+    let mut reset_after_sync = false;
     for job in coalesce_lookups(batch) {
         let (calls, answer) = match job {
             Job::Run { calls, answer } => (calls, answer),
             Job::Unit { calls, answer } => {
                 // run_group runs units alone; one here runs the same way.
                 let _ = answer.send(run_unit(store.store, calls));
+                continue;
+            }
+            Job::Reset if wrote => {
+                // Writes of this group are in the instance until its sync.
+                reset_after_sync = true;
                 continue;
             }
             Job::Reset => {
@@ -221,6 +227,8 @@ fn run_writes(store: &mut dyn RecordStore, batch: Vec<Job>) {
     };
     if let Err(error) = &synced {
         tracing::error!("sync failed, writes of this group are reported failed: {error}");
+        store.reset();
+    } else if reset_after_sync {
         store.reset();
     }
     // Why the writes each instance ran are not durable, if they are not.

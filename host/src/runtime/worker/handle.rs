@@ -211,6 +211,19 @@ impl BackendHandle {
         }
     }
 
+    /// Makes every instance of the backend start again from storage at its
+    /// next call: what they cached of a dataset that another server of a
+    /// fleet deleted or defined again is gone (the SQL plugin keeps each
+    /// dataset's table and column mapping). The writer drops its instance
+    /// only after the writes it runs meanwhile are synced.
+    pub fn forget_caches(&self) {
+        let generation = self.slot.current.load();
+        let _ = generation.queue.send(Job::Reset);
+        for reader in &generation.readers {
+            let _ = reader.send(Job::Reset);
+        }
+    }
+
     /// How many reader instances serve lookups besides the writer.
     pub fn readers(&self) -> usize {
         self.slot.current.load().readers.len()

@@ -49,7 +49,8 @@ enum Job {
     /// A unit of work's writes: run alone between two syncs, all made
     /// durable by one sync, or all discarded with the instance.
     Unit { calls: Vec<Call>, answer: Answer },
-    /// Drop the instance: datasets were created or destroyed by the writer.
+    /// Drop the instance: datasets were created or destroyed by the writer
+    /// (or by another server of a fleet).
     Reset,
     /// GETs of one dataset queued one after the other, run as one
     /// `get-many` call (made by [`coalesce_lookups`], never sent; one key

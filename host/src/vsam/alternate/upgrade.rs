@@ -3,8 +3,9 @@
 //! Per base record: new index entries are stored (and synced) before the
 //! base write, old ones removed after it, so the indexes stay a superset
 //! of the truth (see the module above). Writes to one base that touch its
-//! indexes run one at a time (the base's index lock): a unique-key check
-//! and the write it allows cannot interleave with another's.
+//! indexes run one at a time (the base's index lock, and on a shared store
+//! its indexes lock in the fleet): a unique-key check and the write it
+//! allows cannot interleave with another's, on any server.
 
 use super::AixIndex;
 use crate::runtime::call::{Call, Reply};
@@ -161,7 +162,10 @@ pub(crate) async fn insert(
     request: &str,
     calls: Vec<Call>,
 ) -> (Vec<Result<Reply, Status>>, Upgraded) {
-    let _alone = base.index_lock.lock().await;
+    let _alone = match base.indexes_alone(request).await {
+        Ok(alone) => alone,
+        Err(status) => return (vec![Err(status)], Upgraded::default()),
+    };
     let mut results = Vec::with_capacity(calls.len());
     let mut upgraded = Upgraded::default();
     for call in calls {
@@ -244,7 +248,7 @@ pub(crate) async fn replace(
     key: Vec<u8>,
     record: Vec<u8>,
 ) -> Result<Upgraded, Status> {
-    let _alone = base.index_lock.lock().await;
+    let _alone = base.indexes_alone(request).await?;
     let old = base.get(request, &key).await?.unwrap_or_default();
     let (entries, duplicate) = plan(base, request, &key, &record, Some(&old)).await?;
     store(base, request, &key, &entries).await?;
@@ -259,7 +263,7 @@ pub(crate) async fn replace(
 
 /// Deletes a base record through the upgrade set.
 pub(crate) async fn delete(base: &DatasetState, request: &str, key: Vec<u8>) -> Result<(), Status> {
-    let _alone = base.index_lock.lock().await;
+    let _alone = base.indexes_alone(request).await?;
     let old = base.get(request, &key).await?.unwrap_or_default();
     base.write_base(
         request,

@@ -17,7 +17,7 @@ pub(super) async fn commit_group(group: &[&Pending]) -> Result<(), Status> {
     let request = Verb::Commit.name();
     let mut alone = Vec::new();
     for pending in group.iter().filter(|pending| pending.state.upgrades()) {
-        alone.push(pending.state.index_lock.lock().await);
+        alone.push(pending.state.indexes_alone(request).await?);
     }
     let mut gates = Vec::with_capacity(group.len());
     for pending in group {
