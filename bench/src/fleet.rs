@@ -2,9 +2,13 @@
 //! connections spread over 1, 2 and 3 servers of one database (each
 //! connection updating keys of its own, so no request waits); and the
 //! latency of a refused GET UPD (X'14') when the record is held on the
-//! same server and when it is held on another. On one machine the servers
-//! share its cores, so the figure that matters is the cost of a request in
-//! a fleet against one server (the throughput ratio).
+//! same server and when it is held on another; and a browse of one
+//! connection, one GET per record, on a server alone on the database (it
+//! reads ahead) and once other servers joined (each record read when
+//! asked: the price of never serving a record another server changed). On
+//! one machine the servers share its cores, so the figure that matters is
+//! the cost of a request in a fleet against one server (the throughput
+//! ratio).
 
 use anyhow::Result;
 use hdrhistogram::Histogram;
@@ -110,15 +114,35 @@ async fn refusal(holder: &RunningServer, asker: &RunningServer) -> Result<(f64, 
     ))
 }
 
+/// Records per second of one connection browsing the whole dataset on
+/// `server`, one sequential GET per record.
+async fn browse(server: &RunningServer) -> Result<f64> {
+    let conn = Connection::connect(&server.addr.to_string()).await?;
+    let ds = Dataset::open(&conn, DATASET, OpenIntent::Input, 1).await?;
+    let started = Instant::now();
+    let mut read = 0u64;
+    loop {
+        match ds.next().await {
+            Ok(_) => read += 1,
+            Err(e) if e.is_end_of_data() => break,
+            Err(e) => return Err(e.into()),
+        }
+    }
+    anyhow::ensure!(
+        read == RECORDS,
+        "the browse read {read} of {RECORDS} records"
+    );
+    ds.close().await?;
+    Ok(read as f64 / started.elapsed().as_secs_f64())
+}
+
 /// Runs every measurement and returns the report lines.
 pub async fn run(services: &super::Services) -> Result<Vec<String>> {
     let dirs: Vec<tempfile::TempDir> = (0..3)
         .map(|_| tempfile::tempdir())
         .collect::<std::io::Result<_>>()?;
-    let mut servers = Vec::new();
-    for dir in &dirs {
-        servers.push(super::start("postgres (wasm)", dir.path(), Some(services), 0).await?);
-    }
+    let mut servers =
+        vec![super::start("postgres (wasm)", dirs[0].path(), Some(services), 0).await?];
     let conn = Connection::connect(&servers[0].addr.to_string()).await?;
     vsam_client::define(&conn, super::bench_spec(DATASET)).await?;
     let ds = Dataset::open(&conn, DATASET, OpenIntent::Output, 1).await?;
@@ -134,6 +158,11 @@ pub async fn run(services: &super::Services) -> Result<Vec<String>> {
     }
     ds.close().await?;
     drop(conn);
+    let alone = browse(&servers[0]).await?;
+    for dir in &dirs[1..] {
+        servers.push(super::start("postgres (wasm)", dir.path(), Some(services), 0).await?);
+    }
+    let joined = browse(&servers[0]).await?;
 
     let mut lines = vec![format!(
         "a fleet on one PostgreSQL: {CONNECTIONS} connections spread over 1, 2 and 3 servers (in one process, sharing the machine's cores), {RECORDS} records, {} s per figure",
@@ -156,6 +185,10 @@ pub async fn run(services: &super::Services) -> Result<Vec<String>> {
             ));
         }
     }
+    lines.push(format!(
+        "  browse, 1 connection, one GET per record: alone on the database (read-ahead) {alone:.0} records/s; in a fleet of 3 (no read-ahead) {joined:.0} records/s ({:.2} of alone)",
+        joined / alone
+    ));
     let (same50, same99) = refusal(&servers[0], &servers[0]).await?;
     let (other50, other99) = refusal(&servers[0], &servers[1]).await?;
     lines.push(format!(
