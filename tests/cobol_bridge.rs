@@ -209,17 +209,23 @@ async fn unmapped_files_go_on_to_gnucobol_and_mix_with_mapped_ones() {
     server.server.stop().await;
 }
 
-/// vsamrd goes away while a program has a file open: the next statement
-/// gets status 30 with a message on stderr, at once.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_lost_connection_gives_status_30_and_a_message_not_a_hang() {
-    let server = start_with_plugin(SQL_WASM, "database = \"sqlite:cobol.db\"").await;
-    let program = program("lostconn");
-    let dir = tempfile::tempdir().unwrap();
+/// Starts bridged `name` with `env` in `dir`: a program that stops at a
+/// line `WAITING` for a line on stdin. The child, its output to come, and
+/// what it printed up to there.
+fn until_waiting(
+    name: &str,
+    env: Vec<(String, String)>,
+    dir: &Path,
+) -> (
+    std::process::Child,
+    BufReader<std::process::ChildStdout>,
+    String,
+) {
+    let program = program(name);
     let mut child = Command::new(&program.bridged)
-        .current_dir(dir.path())
+        .current_dir(dir)
         .env_remove("LD_LIBRARY_PATH")
-        .envs(mapping(&server.address, "LOST", &["LOSTIX"]))
+        .envs(env)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -236,9 +242,15 @@ async fn a_lost_connection_gives_status_30_and_a_message_not_a_hang() {
         );
         seen.push_str(&line);
     }
-    assert!(seen.contains("READ BEFORE LOSS 00 0001FIRST"), "{seen}");
-    server.server.stop().await;
-    let stopped = Instant::now();
+    (child, stdout, seen)
+}
+
+/// Lets a program [`until_waiting`] started go on: the rest of its output
+/// and its stderr, within 60 s.
+async fn go_on(
+    mut child: std::process::Child,
+    mut stdout: BufReader<std::process::ChildStdout>,
+) -> (String, String) {
     child.stdin.take().unwrap().write_all(b"GO\n").unwrap();
     let output = tokio::task::spawn_blocking(move || {
         let mut rest = String::new();
@@ -246,10 +258,27 @@ async fn a_lost_connection_gives_status_30_and_a_message_not_a_hang() {
         let out = child.wait_with_output().unwrap();
         (rest, String::from_utf8_lossy(&out.stderr).to_string())
     });
-    let (rest, stderr) = tokio::time::timeout(Duration::from_secs(30), output)
+    tokio::time::timeout(Duration::from_secs(60), output)
         .await
         .expect("the program finishes")
-        .unwrap();
+        .unwrap()
+}
+
+/// vsamrd goes away while a program has a file open: the next statement
+/// gets status 30 with a message on stderr, at once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lost_connection_gives_status_30_and_a_message_not_a_hang() {
+    let server = start_with_plugin(SQL_WASM, "database = \"sqlite:cobol.db\"").await;
+    let dir = tempfile::tempdir().unwrap();
+    let (child, stdout, seen) = until_waiting(
+        "lostconn",
+        mapping(&server.address, "LOST", &["LOSTIX"]),
+        dir.path(),
+    );
+    assert!(seen.contains("READ BEFORE LOSS 00 0001FIRST"), "{seen}");
+    server.server.stop().await;
+    let stopped = Instant::now();
+    let (rest, stderr) = go_on(child, stdout).await;
     assert!(
         stopped.elapsed() < Duration::from_secs(10),
         "took {:?}",
@@ -272,45 +301,18 @@ async fn a_lost_connection_gives_status_30_and_a_message_not_a_hang() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_program_given_a_fleet_goes_on_through_the_next_server() {
     let postgres = Postgres::start().unwrap();
-    let extra = format!("database = \"{}\"", postgres.url);
-    let a = start_with_plugin(SQL_WASM, &extra).await;
-    let b = start_with_plugin(SQL_WASM, &extra).await;
-    let program = program("failover");
-    let dir = tempfile::tempdir().unwrap();
+    let a = vsam_tests::fleet_server(&postgres.url).await;
+    let b = vsam_tests::fleet_server(&postgres.url).await;
     let servers = format!("{},{}", a.address, b.address);
-    let mut child = Command::new(&program.bridged)
-        .current_dir(dir.path())
-        .env_remove("LD_LIBRARY_PATH")
-        .envs(mapping(&servers, "FLEET", &["FAILIX"]))
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut stdout = BufReader::new(child.stdout.take().unwrap());
-    let mut seen = String::new();
-    while !seen.contains("WAITING") {
-        let mut line = String::new();
-        assert_ne!(
-            stdout.read_line(&mut line).unwrap(),
-            0,
-            "the program ended early: {seen}"
-        );
-        seen.push_str(&line);
-    }
+    let dir = tempfile::tempdir().unwrap();
+    let (child, stdout, seen) = until_waiting(
+        "failover",
+        mapping(&servers, "FLEET", &["FAILIX"]),
+        dir.path(),
+    );
     assert!(seen.contains("READ BEFORE LOSS 00 0003BEFORE"), "{seen}");
     a.server.stop().await;
-    child.stdin.take().unwrap().write_all(b"GO\n").unwrap();
-    let output = tokio::task::spawn_blocking(move || {
-        let mut rest = String::new();
-        std::io::Read::read_to_string(&mut stdout, &mut rest).unwrap();
-        let out = child.wait_with_output().unwrap();
-        (rest, String::from_utf8_lossy(&out.stderr).to_string())
-    });
-    let (rest, stderr) = tokio::time::timeout(Duration::from_secs(60), output)
-        .await
-        .expect("the program finishes")
-        .unwrap();
+    let (rest, stderr) = go_on(child, stdout).await;
     assert!(
         rest.contains("READ AFTER LOSS 0597 LAST 0600"),
         "{rest}\n{stderr}"

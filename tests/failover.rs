@@ -8,7 +8,7 @@ use vsam_client::{ClientError, Connection, Dataset, OpenIntent, RplOptions};
 use vsam_conformance::Postgres;
 use vsam_protocol::access;
 use vsam_tests::relay::Relay;
-use vsam_tests::{SQL_WASM, TestServer, ksds, start_with_plugin};
+use vsam_tests::{TestServer, two_servers_sharing};
 
 const NAME: &str = "FAILOVER.KSDS";
 const RECORDS: usize = 20;
@@ -27,23 +27,12 @@ fn record(n: usize, text: &str) -> Vec<u8> {
 /// Two servers on `postgres` sharing the dataset, which holds records 1
 /// to 20.
 async fn two_servers(postgres: &Postgres) -> (TestServer, TestServer) {
-    let extra = format!("database = \"{}\"", postgres.url);
-    let a = start_with_plugin(SQL_WASM, &extra).await;
-    let b = start_with_plugin(SQL_WASM, &extra).await;
-    let conn = Connection::connect(&a.address).await.unwrap();
-    vsam_client::define(&conn, ksds(NAME, 8, 40, "ascii"))
-        .await
-        .unwrap();
-    let ds = Dataset::open(&conn, NAME, OpenIntent::Output, 1)
-        .await
-        .unwrap();
-    for n in 1..=RECORDS {
-        ds.put(0, RplOptions::direct(), 0, record(n, "first"))
-            .await
-            .unwrap();
-    }
-    ds.close().await.unwrap();
-    (a, b)
+    two_servers_sharing(
+        &postgres.url,
+        NAME,
+        (1..=RECORDS).map(|n| record(n, "first")),
+    )
+    .await
 }
 
 fn assert_server_lost(result: Result<impl std::fmt::Debug, ClientError>, says: &str) {
@@ -175,11 +164,24 @@ async fn a_stopped_server_is_left_for_the_next_and_a_browse_goes_on_where_it_was
     b.server.stop().await;
 }
 
-/// Lets the request in flight reach the server, its answer withheld,
-/// then cuts the connection.
-async fn lose_the_answer(relay: &Relay) {
-    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
-    relay.cut();
+/// Runs `request` with the server's answer withheld, and cuts the
+/// connection once the request has reached the server: its answer is lost.
+async fn answer_lost<T>(relay: &Relay, request: impl std::future::Future<Output = T>) -> T {
+    relay.withhold_answers(true);
+    let cut = async {
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+        relay.cut();
+    };
+    let (outcome, ()) = tokio::join!(request, cut);
+    relay.withhold_answers(false);
+    outcome
+}
+
+/// A connection to `servers` with the dataset open.
+async fn open(servers: &str, intent: OpenIntent) -> (Connection, Dataset) {
+    let conn = Connection::connect(servers).await.unwrap();
+    let ds = Dataset::open(&conn, NAME, intent, 1).await.unwrap();
+    (conn, ds)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -191,15 +193,9 @@ async fn a_request_in_flight_when_the_connection_is_lost_is_reported_not_redone(
 
     // A GET UPD whose answer is lost: an error, and the record is not held
     // by anyone (A let it go with the connection).
-    let conn = Connection::connect(&list).await.unwrap();
-    let ds = Dataset::open(&conn, NAME, OpenIntent::Update, 1)
-        .await
-        .unwrap();
-    relay.withhold_answers(true);
-    let three = key(3);
-    let (held, ()) = tokio::join!(ds.read_for_update(&three), lose_the_answer(&relay));
+    let (conn, ds) = open(&list, OpenIntent::Update).await;
+    let held = answer_lost(&relay, ds.read_for_update(&key(3))).await;
     assert_server_lost(held, "the record is not held");
-    relay.withhold_answers(false);
     assert_eq!(conn.server(), relay.address, "moves at the next request");
     ds.read_for_update(&key(3)).await.unwrap();
     assert_eq!(conn.server(), b.address);
@@ -209,45 +205,29 @@ async fn a_request_in_flight_when_the_connection_is_lost_is_reported_not_redone(
 
     // An insert whose answer is lost is in doubt: reported, not sent again
     // (it was stored: sending it again would answer a duplicate key).
-    let conn = Connection::connect(&list).await.unwrap();
+    let (conn, ds) = open(&list, OpenIntent::Update).await;
     assert_eq!(conn.server(), relay.address);
-    let ds = Dataset::open(&conn, NAME, OpenIntent::Update, 1)
-        .await
-        .unwrap();
-    relay.withhold_answers(true);
-    let (put, ()) = tokio::join!(
+    let put = answer_lost(
+        &relay,
         ds.put(0, RplOptions::direct(), 0, record(40, "in doubt")),
-        lose_the_answer(&relay)
-    );
+    )
+    .await;
     assert_server_lost(put, "whether it was stored is unknown");
-    relay.withhold_answers(false);
     assert_eq!(
         ds.read(&key(40)).await.unwrap().data,
         record(40, "in doubt")
     );
 
     // A read whose answer is lost is simply asked again on the next server.
-    let conn = Connection::connect(&list).await.unwrap();
-    let ds = Dataset::open(&conn, NAME, OpenIntent::Input, 1)
-        .await
-        .unwrap();
-    relay.withhold_answers(true);
-    let seven = key(7);
-    let (read, ()) = tokio::join!(ds.read(&seven), lose_the_answer(&relay));
-    relay.withhold_answers(false);
+    let (conn, ds) = open(&list, OpenIntent::Input).await;
+    let read = answer_lost(&relay, ds.read(&key(7))).await;
     assert_eq!(read.unwrap().data, record(7, "first"));
     assert_eq!(conn.failovers(), 1);
 
     // One address: no failover, the loss is reported as before.
-    let conn = Connection::connect(&relay.address).await.unwrap();
+    let (conn, ds) = open(&relay.address, OpenIntent::Input).await;
     assert!(!conn.fails_over());
-    let ds = Dataset::open(&conn, NAME, OpenIntent::Input, 1)
-        .await
-        .unwrap();
-    relay.withhold_answers(true);
-    let seven = key(7);
-    let (read, ()) = tokio::join!(ds.read(&seven), lose_the_answer(&relay));
-    relay.withhold_answers(false);
+    let read = answer_lost(&relay, ds.read(&key(7))).await;
     assert!(matches!(read, Err(ClientError::Closed(_))), "{read:?}");
     drop(relay);
     a.server.stop().await;

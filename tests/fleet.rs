@@ -7,7 +7,7 @@
 use vsam_client::{ClientError, Connection, Dataset, OpenIntent, RplOptions};
 use vsam_conformance::Postgres;
 use vsam_protocol::{access, fdbk};
-use vsam_tests::{SQL_WASM, TestServer, ksds, start_with_plugin};
+use vsam_tests::{TestServer, fleet_server, ksds, two_servers_sharing};
 
 const NAME: &str = "FLEET.KSDS";
 
@@ -20,22 +20,7 @@ fn record(key: &str, text: &str) -> Vec<u8> {
 /// Two servers on `postgres`, the dataset defined on the first (the
 /// second finds it in the shared catalog), holding one record `K0000001`.
 async fn two_servers(postgres: &Postgres) -> (TestServer, TestServer) {
-    let extra = format!("database = \"{}\"", postgres.url);
-    let a = start_with_plugin(SQL_WASM, &extra).await;
-    let b = start_with_plugin(SQL_WASM, &extra).await;
-    let conn = Connection::connect(&a.address).await.unwrap();
-    vsam_client::define(&conn, ksds(NAME, 8, 40, "ascii"))
-        .await
-        .unwrap();
-    let conn = Connection::connect(&a.address).await.unwrap();
-    let ds = Dataset::open(&conn, NAME, OpenIntent::Output, 1)
-        .await
-        .unwrap();
-    ds.put(0, RplOptions::direct(), 0, record("K0000001", "first"))
-        .await
-        .unwrap();
-    ds.close().await.unwrap();
-    (a, b)
+    two_servers_sharing(&postgres.url, NAME, [record("K0000001", "first")]).await
 }
 
 /// A connection to `server` with the dataset open for update, in
@@ -267,10 +252,9 @@ async fn a_write_that_relied_on_a_lost_lock_is_refused() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn appends_to_one_esds_from_two_servers_never_share_an_rba() {
     let postgres = Postgres::start().unwrap();
-    let extra = format!("database = \"{}\"", postgres.url);
     let servers = [
-        start_with_plugin(SQL_WASM, &extra).await,
-        start_with_plugin(SQL_WASM, &extra).await,
+        fleet_server(&postgres.url).await,
+        fleet_server(&postgres.url).await,
     ];
     let mut spec = ksds("FLEET.ESDS", 0, 40, "ascii");
     spec.organization = vsam_client::Organization::Esds;
@@ -569,7 +553,7 @@ async fn the_catalog_is_shared_by_the_fleet() {
     }
 
     // A server started later (its data dir new) serves them all.
-    let c = start_with_plugin(SQL_WASM, &format!("database = \"{}\"", postgres.url)).await;
+    let c = fleet_server(&postgres.url).await;
     within_5s(async || listed(&c).await.len() == listed(&a).await.len()).await;
     let on_c = listed(&c).await;
     assert!(
@@ -621,8 +605,7 @@ async fn a_long_chain_of_inserts_takes_its_locks_and_is_written_whole() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_browse_reads_ahead_only_while_its_server_is_alone_on_the_database() {
     let postgres = Postgres::start().unwrap();
-    let extra = format!("database = \"{}\"", postgres.url);
-    let a = start_with_plugin(SQL_WASM, &extra).await;
+    let a = fleet_server(&postgres.url).await;
     let conn = Connection::connect(&a.address).await.unwrap();
     vsam_client::define(&conn, ksds(NAME, 8, 40, "ascii"))
         .await
@@ -667,7 +650,7 @@ async fn a_browse_reads_ahead_only_while_its_server_is_alone_on_the_database() {
 
     // B joins: from then on A reads every record when asked, so each
     // change B makes shows at A's next GET.
-    let b = start_with_plugin(SQL_WASM, &extra).await;
+    let b = fleet_server(&postgres.url).await;
     let (_conn_b, on_b) = open(&b, false).await;
     for n in 4..=6 {
         let key = format!("K{n:07}");
@@ -688,9 +671,8 @@ fn hex(bytes: &[u8]) -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_dataset_defined_again_elsewhere_is_served_with_its_new_layout() {
     let postgres = Postgres::start().unwrap();
-    let extra = format!("database = \"{}\"", postgres.url);
-    let a = start_with_plugin(SQL_WASM, &extra).await;
-    let b = start_with_plugin(SQL_WASM, &extra).await;
+    let a = fleet_server(&postgres.url).await;
+    let b = fleet_server(&postgres.url).await;
     let layout = |fields: &str| {
         let mut spec = ksds("FLEET.TYPED", 8, 20, "ascii");
         spec.min_record = 20;
@@ -722,33 +704,27 @@ async fn a_dataset_defined_again_elsewhere_is_served_with_its_new_layout() {
     write(&on_a, b"00000001SMITH       ").await;
     assert_eq!(read(&on_a).await, b"00000001SMITH       ");
 
-    // B deletes it and defines it again with other fields; A, which read
-    // it with the old ones, serves B's record as B wrote it.
+    // B deletes it and defines it again with `spec`, writes `record`; A,
+    // which read it as it was, serves the record as B wrote it.
+    let again = async |spec: vsam_protocol::DatasetSpec, record: &[u8]| {
+        vsam_client::delete(&on_b, "FLEET.TYPED").await.unwrap();
+        vsam_client::define(&on_b, spec.clone()).await.unwrap();
+        write(&on_b, record).await;
+        within_5s(async || {
+            vsam_client::info(&on_a, "FLEET.TYPED")
+                .await
+                .is_ok_and(|seen| seen.layout == spec.layout)
+        })
+        .await;
+        assert_eq!(read(&on_a).await, record);
+    };
     within_5s(async || vsam_client::info(&on_b, "FLEET.TYPED").await.is_ok()).await;
-    vsam_client::delete(&on_b, "FLEET.TYPED").await.unwrap();
-    vsam_client::define(&on_b, second.clone()).await.unwrap();
-    write(&on_b, b"00000001JONEPARIS   ").await;
-    within_5s(async || {
-        vsam_client::info(&on_a, "FLEET.TYPED")
-            .await
-            .is_ok_and(|spec| spec.layout == second.layout)
-    })
-    .await;
-    assert_eq!(read(&on_a).await, b"00000001JONEPARIS   ");
-
-    // Once more with the same columns of other types: A's statements,
-    // prepared for the old table, are prepared again.
+    // Other fields.
+    again(second, b"00000001JONEPARIS   ").await;
+    // The same columns of other types: A's statements, prepared for the
+    // old table, are prepared again.
     let third = layout("           05 NAME PIC 9(4).\n           05 CITY PIC X(8).\n");
-    vsam_client::delete(&on_b, "FLEET.TYPED").await.unwrap();
-    vsam_client::define(&on_b, third.clone()).await.unwrap();
-    write(&on_b, b"000000011234LYON    ").await;
-    within_5s(async || {
-        vsam_client::info(&on_a, "FLEET.TYPED")
-            .await
-            .is_ok_and(|spec| spec.layout == third.layout)
-    })
-    .await;
-    assert_eq!(read(&on_a).await, b"000000011234LYON    ");
+    again(third, b"000000011234LYON    ").await;
     a.server.stop().await;
     b.server.stop().await;
 }
@@ -756,9 +732,8 @@ async fn a_dataset_defined_again_elsewhere_is_served_with_its_new_layout() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_unique_alternate_key_written_from_two_servers_at_once_is_stored_once() {
     let postgres = Postgres::start().unwrap();
-    let extra = format!("database = \"{}\"", postgres.url);
-    let a = start_with_plugin(SQL_WASM, &extra).await;
-    let b = start_with_plugin(SQL_WASM, &extra).await;
+    let a = fleet_server(&postgres.url).await;
+    let b = fleet_server(&postgres.url).await;
     let on_a = Connection::connect(&a.address).await.unwrap();
     let on_b = Connection::connect(&b.address).await.unwrap();
     vsam_client::define(&on_a, ksds("FLEET.BASE", 8, 40, "ascii"))

@@ -34,7 +34,6 @@ mod connection;
 mod dataset;
 mod error;
 mod link;
-mod resume;
 mod transport;
 mod unit;
 

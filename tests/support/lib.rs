@@ -80,6 +80,38 @@ pub async fn try_start(backends_toml: &str) -> anyhow::Result<TestServer> {
     })
 }
 
+/// A server of a fleet: the SQL plugin on the PostgreSQL database at
+/// `url` as backend `b`, with a data dir of its own.
+pub async fn fleet_server(url: &str) -> TestServer {
+    start_with_plugin(SQL_WASM, &format!("database = \"{url}\"")).await
+}
+
+/// Two servers of a fleet on the database at `url`, a KSDS `name` (8-byte
+/// keys, 40-byte records) defined on the first (the second finds it in
+/// the shared catalog) and holding `records`.
+pub async fn two_servers_sharing(
+    url: &str,
+    name: &str,
+    records: impl IntoIterator<Item = Vec<u8>>,
+) -> (TestServer, TestServer) {
+    let a = fleet_server(url).await;
+    let b = fleet_server(url).await;
+    let conn = vsam_client::Connection::connect(&a.address).await.unwrap();
+    vsam_client::define(&conn, ksds(name, 8, 40, "ascii"))
+        .await
+        .unwrap();
+    let ds = vsam_client::Dataset::open(&conn, name, vsam_protocol::OpenIntent::Output, 1)
+        .await
+        .unwrap();
+    for record in records {
+        ds.put(0, vsam_protocol::RplOptions::direct(), 0, record)
+            .await
+            .unwrap();
+    }
+    ds.close().await.unwrap();
+    (a, b)
+}
+
 /// A server with one plugin file as backend `b`, the default route.
 pub async fn start_with_plugin(wasm: &str, backend_extra: &str) -> TestServer {
     start(&format!(

@@ -273,7 +273,9 @@ impl LockSession {
             .await
             .map_err(FleetRefusal::from)?;
         let generation = self.generations.fetch_add(1, Ordering::AcqRel) + 1;
-        let alone = solo::claim(&client, self.fleet_seen.load(Ordering::Acquire)).await?;
+        let alone = solo::claim(&client, self.fleet_seen.load(Ordering::Acquire))
+            .await
+            .map_err(FleetRefusal::Unavailable)?;
         if alone {
             self.solo.store(generation, Ordering::Release);
         } else {
@@ -284,9 +286,9 @@ impl LockSession {
         self.runtime.spawn(async move {
             make_room.notified().await;
             if let Some(client) = room_client.upgrade()
-                && let Err(refusal) = solo::make_room(&client).await
+                && let Err(why) = solo::make_room(&client).await
             {
-                tracing::warn!("{refusal}");
+                tracing::warn!("{why}");
             }
         });
         *self.link.lock().unwrap() = Some(Link {

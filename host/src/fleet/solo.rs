@@ -11,7 +11,6 @@
 //! database is gone. A server that has seen a fleet stays a member of it
 //! (read-ahead off) until restarted.
 
-use super::session::FleetRefusal;
 use std::time::{Duration, Instant};
 use tokio_postgres::Client;
 
@@ -35,7 +34,8 @@ const JOIN_TIMEOUT: Duration = Duration::from_secs(10);
 /// Takes the database alone if no other server is on it (and this server
 /// was never in a fleet on it): true if it did. Otherwise joins the fleet:
 /// announces itself until the solo server, if any, has made room.
-pub(super) async fn claim(client: &Client, fleet_seen: bool) -> Result<bool, FleetRefusal> {
+/// Fails with why, in words.
+pub(super) async fn claim(client: &Client, fleet_seen: bool) -> Result<bool, String> {
     if !fleet_seen && try_lock(client, "pg_try_advisory_lock").await? {
         return Ok(true);
     }
@@ -45,34 +45,41 @@ pub(super) async fn claim(client: &Client, fleet_seen: bool) -> Result<bool, Fle
             return Ok(false);
         }
         if started.elapsed() > JOIN_TIMEOUT {
-            return Err(FleetRefusal::Unavailable(format!(
+            return Err(format!(
                 "another server holds this database alone and did not make room for this one within {} s (it announces nothing on channel {FLEET_CHANNEL}: is it a vsamrd of an older version?)",
                 JOIN_TIMEOUT.as_secs()
-            )));
+            ));
         }
         client
             .batch_execute(&format!("NOTIFY {FLEET_CHANNEL}, '{JOIN}'"))
             .await
-            .map_err(FleetRefusal::from)?;
+            .map_err(failed)?;
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
 
 /// Makes room for a joining server: holds the lock shared, then gives the
 /// sole hold back.
-pub(super) async fn make_room(client: &Client) -> Result<(), FleetRefusal> {
+pub(super) async fn make_room(client: &Client) -> Result<(), String> {
     client
         .batch_execute(&format!(
             "SELECT pg_try_advisory_lock_shared({SOLO}); SELECT pg_advisory_unlock({SOLO})"
         ))
         .await
-        .map_err(FleetRefusal::from)
+        .map_err(failed)
 }
 
-async fn try_lock(client: &Client, function: &str) -> Result<bool, FleetRefusal> {
+async fn try_lock(client: &Client, function: &str) -> Result<bool, String> {
     let row = client
         .query_one(&format!("SELECT {function}({SOLO})"), &[])
         .await
-        .map_err(FleetRefusal::from)?;
+        .map_err(failed)?;
     Ok(row.get(0))
+}
+
+fn failed(error: tokio_postgres::Error) -> String {
+    format!(
+        "the fleet's lock session failed joining the fleet: {}",
+        crate::runtime::error_chain(&error)
+    )
 }

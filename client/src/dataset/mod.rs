@@ -1,14 +1,16 @@
 //! An open dataset and its requests.
 
+mod failover;
+mod resume;
+
 use crate::catalog::expect_ok;
 use crate::connection::Connection;
 use crate::error::{ClientError, VsamError};
-use crate::link::Link;
-use crate::resume::{Reposition, Strings};
-use std::sync::{Arc, Mutex};
+use failover::{Kind, Opened, open_on};
+use std::sync::Arc;
 use vsam_protocol::{
-    Answer, ChainedRecord, DatasetSpec, Get, Intent, Open, OpenIntent, Organization, Point,
-    Processing, Put, PutChain, Record, Request, RplOptions, Status, StringRef,
+    Answer, ChainedRecord, DatasetSpec, Get, Intent, Open, OpenIntent, Organization, Point, Put,
+    PutChain, Record, Request, RplOptions, Status, StringRef,
 };
 
 /// What a PUT CHAIN did: it stops at the first record that fails, so the
@@ -28,41 +30,12 @@ const FRAME_MARGIN: usize = 1024;
 /// count given at open); each string keeps its own position. On a
 /// connection that fails over, the dataset is opened again on the next
 /// server when its own is lost, and its strings go on where they were (see
-/// [`crate::resume`]). Clones share the open dataset.
+/// [`resume`]). Clones share the open dataset.
 #[derive(Clone)]
 pub struct Dataset {
     conn: Connection,
     spec: DatasetSpec,
     open: Arc<Opened>,
-}
-
-/// The OPEN a dataset was made with, and where it is open now.
-struct Opened {
-    request: Open,
-    now: Mutex<Bound>,
-    /// One reopening at a time.
-    reopening: tokio::sync::Mutex<()>,
-}
-
-/// The server the dataset is open on, its handle there, and its strings.
-struct Bound {
-    link: Arc<Link>,
-    handle: u32,
-    strings: Strings,
-}
-
-/// What a request does, for what a lost server means to it.
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Kind {
-    /// Changes nothing and holds nothing (GET NUP, POINT, ENDREQ): sent
-    /// again on the next server.
-    Look,
-    /// GET UPD: never sent again (the record is not held).
-    Hold,
-    /// PUT UPD or ERASE of the held record.
-    ChangeHeld,
-    /// An insert, or a chain: in doubt when its answer is lost.
-    Change,
 }
 
 impl Dataset {
@@ -100,15 +73,7 @@ impl Dataset {
         Ok(Self {
             conn: conn.clone(),
             spec,
-            open: Arc::new(Opened {
-                request,
-                now: Mutex::new(Bound {
-                    link,
-                    handle,
-                    strings: Strings::default(),
-                }),
-                reopening: tokio::sync::Mutex::new(()),
-            }),
+            open: Arc::new(Opened::new(request, link, handle)),
         })
     }
 
@@ -120,239 +85,12 @@ impl Dataset {
     /// The handle OPEN returned (on the server in use), for building raw
     /// requests.
     pub fn handle(&self) -> u32 {
-        self.open.now.lock().unwrap().handle
+        self.open.at().1
     }
 
     /// The connection it is open on.
     pub fn connection(&self) -> &Connection {
         &self.conn
-    }
-
-    /// The socket and handle to send on: opened again on the next server
-    /// if its own was lost.
-    async fn bound(&self) -> Result<(Arc<Link>, u32), ClientError> {
-        let (link, handle) = {
-            let now = self.open.now.lock().unwrap();
-            (now.link.clone(), now.handle)
-        };
-        if link.lost().is_none() || !self.conn.fails_over() {
-            return Ok((link, handle));
-        }
-        let _one = self.open.reopening.lock().await;
-        let lost = {
-            let now = self.open.now.lock().unwrap();
-            if now.link.lost().is_none() {
-                return Ok((now.link.clone(), now.handle));
-            }
-            now.link.clone()
-        };
-        let why = format!(
-            "the connection to {} was lost ({})",
-            lost.server,
-            lost.lost().unwrap_or_default()
-        );
-        let (link, handle, _) =
-            open_on(&self.conn, &self.open.request)
-                .await
-                .map_err(|e| ClientError::ServerLost {
-                    dataset: self.spec.name.clone(),
-                    request: "OPEN",
-                    detail: format!("{why}, and opening the dataset again failed: {e}"),
-                })?;
-        let mut now = self.open.now.lock().unwrap();
-        now.link = link.clone();
-        now.handle = handle;
-        now.strings.moved(&why);
-        Ok((link, handle))
-    }
-
-    /// Sends a request on string `string` (built for the handle in use)
-    /// and takes what its answer means for the string; a request that
-    /// changes nothing is sent again on the next server if its own is
-    /// lost.
-    async fn exchange(
-        &self,
-        string: u16,
-        kind: Kind,
-        build: impl Fn(StringRef) -> Request,
-    ) -> Result<Answer, ClientError> {
-        let mut tries = 3;
-        loop {
-            let (link, handle) = self.bound().await?;
-            let target = StringRef { handle, string };
-            let request = build(target);
-            let name = crate::connection::request_name(&request);
-            if kind == Kind::ChangeHeld {
-                let mut now = self.open.now.lock().unwrap();
-                now.strings.check_hold(string, &self.spec.name, name)?;
-            }
-            if matches!(kind, Kind::Change | Kind::ChangeHeld)
-                && self.in_unit()
-                && let Some(lost) = self.conn.unit_lost()
-            {
-                return Err(ClientError::ServerLost {
-                    dataset: self.spec.name.clone(),
-                    request: name,
-                    detail: format!("{lost}; ROLLBACK to end it, then run the unit again"),
-                });
-            }
-            let sent = match &request {
-                Request::Get(get) if RplOptions::parse(get.options).is_ok_and(sequential) => {
-                    self.resume(&link, string, target).await
-                }
-                _ => Ok(None),
-            };
-            let answer = match sent {
-                Ok(Some(end)) => return Ok(end),
-                Ok(None) => link.call(request.clone()).await,
-                Err(e) => Err(e),
-            };
-            let answer = match answer {
-                Err(ClientError::Closed(reason)) if self.conn.fails_over() => {
-                    tries -= 1;
-                    match kind {
-                        Kind::Look if tries > 0 => continue,
-                        Kind::Look => Err(ClientError::Closed(reason)),
-                        Kind::Hold => Err(self.lost_in_flight(
-                            name,
-                            &link,
-                            &reason,
-                            "the record is not held: read it again for update",
-                        )),
-                        Kind::Change | Kind::ChangeHeld => Err(self.lost_in_flight(
-                            name,
-                            &link,
-                            &reason,
-                            "whether it was stored is unknown: read the record before repeating it",
-                        )),
-                    }
-                }
-                other => other,
-            }?;
-            let (answer, passed) = self.took(string, &request, answer);
-            match (answer, &request) {
-                (None, _) => {}
-                (Some(answer), Request::Get(get)) if passed > 0 => {
-                    return Ok(self.fill(&link, string, get, answer, passed).await);
-                }
-                (Some(answer), _) => return Ok(answer),
-            }
-        }
-    }
-
-    /// A batch that passed over records given before the move asks for as
-    /// many more, so that it is as long as asked (shorter only at the end).
-    async fn fill(
-        &self,
-        link: &Link,
-        string: u16,
-        get: &Get,
-        mut answer: Answer,
-        passed: usize,
-    ) -> Answer {
-        let Answer::Result { records, .. } = &mut answer else {
-            return answer;
-        };
-        let more = Request::Get(Get {
-            max_records: passed as u32,
-            ..get.clone()
-        });
-        if let Ok(following) = link.call(more.clone()).await
-            && let (Some(Answer::Result { records: next, .. }), _) =
-                self.took(string, &more, following)
-        {
-            records.extend(next);
-        }
-        answer
-    }
-
-    /// Sets a moved string where it was before its sequential GET: `Some`
-    /// answer if there is nothing more to read from there.
-    async fn resume(
-        &self,
-        link: &Arc<Link>,
-        string: u16,
-        target: StringRef,
-    ) -> Result<Option<Answer>, ClientError> {
-        let (point, exact) = {
-            let mut now = self.open.now.lock().unwrap();
-            match now.strings.reposition(string, target, &self.spec) {
-                Reposition::None => return Ok(None),
-                Reposition::Point { point, exact } => (point, exact),
-            }
-        };
-        match link.call(Request::Point(point)).await? {
-            Answer::Result { status, .. } if status.is_ok() => Ok(None),
-            Answer::Result { status, .. } if exact => Err(ClientError::ServerLost {
-                dataset: self.spec.name.clone(),
-                request: "GET",
-                detail: format!(
-                    "string {string} browsed backward from a record that is gone since its server was lost ({}): POINT it again",
-                    status.message
-                ),
-            }),
-            other => Ok(Some(other)),
-        }
-    }
-
-    /// What an answer means for the string, and how many records given
-    /// before the move it passed over; `None` if it held only those (the
-    /// GET is sent again).
-    fn took(&self, string: u16, request: &Request, mut answer: Answer) -> (Option<Answer>, usize) {
-        let ok = matches!(&answer, Answer::Result { status, .. } if status.is_ok());
-        if !ok {
-            return (Some(answer), 0);
-        }
-        let mut now = self.open.now.lock().unwrap();
-        let mut passed = 0;
-        match request {
-            Request::Get(get) => {
-                let options = RplOptions::parse(get.options).unwrap_or_default();
-                if let Answer::Result { records, .. } = &mut answer {
-                    passed = now.strings.got(string, options, records);
-                    if passed > 0 && records.is_empty() {
-                        return (None, passed);
-                    }
-                }
-            }
-            Request::Point(point) => now.strings.pointed(string, point),
-            Request::EndReq { .. } => now.strings.released(string, true),
-            Request::Put(_) | Request::Erase { .. } | Request::PutChain(_) => {
-                now.strings.released(string, false);
-                if self.in_unit() {
-                    self.conn.unit_changed();
-                }
-            }
-            _ => {}
-        }
-        (Some(answer), passed)
-    }
-
-    fn in_unit(&self) -> bool {
-        self.open.request.access & vsam_protocol::access::COMMIT != 0
-    }
-
-    fn lost_in_flight(
-        &self,
-        request: &'static str,
-        link: &Link,
-        reason: &str,
-        what_now: &str,
-    ) -> ClientError {
-        if self.in_unit() {
-            self.conn.unit_in_doubt(format!(
-                "the connection to {} was lost before the answer to a change of the unit of work ({reason}): the server rolled the unit back",
-                link.server
-            ));
-        }
-        ClientError::ServerLost {
-            dataset: self.spec.name.clone(),
-            request,
-            detail: format!(
-                "the connection to {} was lost before the answer ({reason}); {what_now}",
-                link.server
-            ),
-        }
     }
 
     async fn records(
@@ -687,10 +425,7 @@ impl Dataset {
 
     /// CLOSE the dataset. On a server that was lost it is closed already.
     pub async fn close(self) -> Result<(), ClientError> {
-        let (link, handle) = {
-            let now = self.open.now.lock().unwrap();
-            (now.link.clone(), now.handle)
-        };
+        let (link, handle) = self.open.at();
         match link.call(Request::Close { handle }).await {
             Err(ClientError::Closed(_)) if self.conn.fails_over() => Ok(()),
             answer => expect_ok(answer?, &self.spec.name, "CLOSE").map(drop),
@@ -776,40 +511,5 @@ impl Read<'_> {
             max_records: self.max_records,
         };
         self.dataset.send_get(get).await
-    }
-}
-
-/// A sequential GET (a browse), as opposed to a direct or skip-sequential
-/// one that names its record.
-fn sequential(options: RplOptions) -> bool {
-    options.processing == Processing::Sequential
-}
-
-/// OPENs on the connection's server in use: its socket, the handle and the
-/// catalog entry. An OPEN whose answer was lost is sent again on the next
-/// server (the half-made open went with its connection).
-async fn open_on(
-    conn: &Connection,
-    request: &Open,
-) -> Result<(Arc<Link>, u32, DatasetSpec), ClientError> {
-    let mut tries = 3;
-    loop {
-        let link = conn.link().await?;
-        match link.call(Request::Open(request.clone())).await {
-            Err(ClientError::Closed(_)) if conn.fails_over() && tries > 1 => {
-                tries -= 1;
-                conn.replace(&link).await?;
-            }
-            Err(e) => return Err(e),
-            Ok(answer) => {
-                return match expect_ok(answer, &request.dataset, "OPEN")? {
-                    Answer::Opened { handle, dataset } => Ok((link, handle, dataset)),
-                    other => Err(ClientError::Unexpected {
-                        request: "OPEN",
-                        detail: format!("{other:?}"),
-                    }),
-                };
-            }
-        }
     }
 }
