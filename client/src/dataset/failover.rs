@@ -10,7 +10,9 @@ use crate::connection::Connection;
 use crate::error::ClientError;
 use crate::link::Link;
 use std::sync::{Arc, Mutex};
-use vsam_protocol::{Answer, DatasetSpec, Get, Open, Processing, Request, RplOptions, StringRef};
+use vsam_protocol::{
+    Answer, DatasetSpec, Get, Open, Point, Processing, Request, RplOptions, StringRef,
+};
 
 /// The OPEN a dataset was made with, and where it is open now.
 pub(super) struct Opened {
@@ -18,6 +20,29 @@ pub(super) struct Opened {
     now: Mutex<Bound>,
     /// One reopening at a time.
     reopening: tokio::sync::Mutex<()>,
+}
+
+/// What a request sent on a string was, as far as its answer concerns the
+/// string (the records of a write are not kept).
+enum Sent {
+    Get(Get),
+    Point(Point),
+    EndReq,
+    /// A PUT, PUT CHAIN or ERASE.
+    Change,
+    Other,
+}
+
+impl Sent {
+    fn of(request: &Request) -> Self {
+        match request {
+            Request::Get(get) => Self::Get(get.clone()),
+            Request::Point(point) => Self::Point(point.clone()),
+            Request::EndReq { .. } => Self::EndReq,
+            Request::Put(_) | Request::PutChain(_) | Request::Erase { .. } => Self::Change,
+            _ => Self::Other,
+        }
+    }
 }
 
 impl Opened {
@@ -106,7 +131,7 @@ impl Dataset {
         &self,
         string: u16,
         kind: Kind,
-        build: impl Fn(StringRef) -> Request,
+        mut build: impl FnMut(StringRef) -> Request,
     ) -> Result<Answer, ClientError> {
         let mut tries = 3;
         loop {
@@ -128,15 +153,16 @@ impl Dataset {
                     detail: format!("{lost}; ROLLBACK to end it, then run the unit again"),
                 });
             }
-            let sent = match &request {
-                Request::Get(get) if RplOptions::parse(get.options).is_ok_and(sequential) => {
+            let sent = Sent::of(&request);
+            let resumed = match &sent {
+                Sent::Get(get) if RplOptions::parse(get.options).is_ok_and(sequential) => {
                     self.resume(&link, string, target).await
                 }
                 _ => Ok(None),
             };
-            let answer = match sent {
+            let answer = match resumed {
                 Ok(Some(end)) => return Ok(end),
-                Ok(None) => link.call(request.clone()).await,
+                Ok(None) => link.call(request).await,
                 Err(e) => Err(e),
             };
             let answer = match answer {
@@ -161,10 +187,10 @@ impl Dataset {
                 }
                 other => other,
             }?;
-            let (answer, passed) = self.took(string, &request, answer);
-            match (answer, &request) {
+            let (answer, passed) = self.took(string, &sent, answer);
+            match (answer, &sent) {
                 (None, _) => {}
-                (Some(answer), Request::Get(get)) if passed > 0 => {
+                (Some(answer), Sent::Get(get)) if passed > 0 => {
                     return Ok(self.fill(&link, string, get, answer, passed).await);
                 }
                 (Some(answer), _) => return Ok(answer),
@@ -185,13 +211,13 @@ impl Dataset {
         let Answer::Result { records, .. } = &mut answer else {
             return answer;
         };
-        let more = Request::Get(Get {
+        let more = Get {
             max_records: passed as u32,
             ..get.clone()
-        });
-        if let Ok(following) = link.call(more.clone()).await
+        };
+        if let Ok(following) = link.call(Request::Get(more.clone())).await
             && let (Some(Answer::Result { records: next, .. }), _) =
-                self.took(string, &more, following)
+                self.took(string, &Sent::Get(more), following)
         {
             records.extend(next);
         }
@@ -230,15 +256,15 @@ impl Dataset {
     /// What an answer means for the string, and how many records given
     /// before the move it passed over; `None` if it held only those (the
     /// GET is sent again).
-    fn took(&self, string: u16, request: &Request, mut answer: Answer) -> (Option<Answer>, usize) {
+    fn took(&self, string: u16, sent: &Sent, mut answer: Answer) -> (Option<Answer>, usize) {
         let ok = matches!(&answer, Answer::Result { status, .. } if status.is_ok());
         if !ok {
             return (Some(answer), 0);
         }
         let mut now = self.open.now.lock().unwrap();
         let mut passed = 0;
-        match request {
-            Request::Get(get) => {
+        match sent {
+            Sent::Get(get) => {
                 let options = RplOptions::parse(get.options).unwrap_or_default();
                 if let Answer::Result { records, .. } = &mut answer {
                     passed = now.strings.got(string, options, records);
@@ -247,15 +273,15 @@ impl Dataset {
                     }
                 }
             }
-            Request::Point(point) => now.strings.pointed(string, point),
-            Request::EndReq { .. } => now.strings.released(string, true),
-            Request::Put(_) | Request::Erase { .. } | Request::PutChain(_) => {
+            Sent::Point(point) => now.strings.pointed(string, point),
+            Sent::EndReq => now.strings.released(string, true),
+            Sent::Change => {
                 now.strings.released(string, false);
                 if self.in_unit() {
                     self.conn.unit_changed();
                 }
             }
-            _ => {}
+            Sent::Other => {}
         }
         (Some(answer), passed)
     }

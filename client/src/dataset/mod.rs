@@ -98,7 +98,7 @@ impl Dataset {
         string: u16,
         kind: Kind,
         name: &'static str,
-        build: impl Fn(StringRef) -> Request,
+        build: impl FnMut(StringRef) -> Request,
     ) -> Result<Vec<Record>, ClientError> {
         self.records_and_status(string, kind, name, build)
             .await
@@ -110,7 +110,7 @@ impl Dataset {
         string: u16,
         kind: Kind,
         name: &'static str,
-        build: impl Fn(StringRef) -> Request,
+        build: impl FnMut(StringRef) -> Request,
     ) -> Result<(Vec<Record>, Status), ClientError> {
         let answer = self.exchange(string, kind, build).await?;
         match expect_ok(answer, &self.spec.name, name)? {
@@ -234,13 +234,17 @@ impl Dataset {
             _ => Kind::Change,
         };
         let (mut records, status) = self
-            .records_and_status(string, kind, "PUT", |target| {
-                Request::Put(Put {
-                    target,
-                    options: options.to_bits(),
-                    address,
-                    record: record.clone(),
-                })
+            .records_and_status(string, kind, "PUT", {
+                // A write is built once: it is never sent again.
+                let mut record = Some(record);
+                move |target| {
+                    Request::Put(Put {
+                        target,
+                        options: options.to_bits(),
+                        address,
+                        record: record.take().unwrap_or_default(),
+                    })
+                }
             })
             .await?;
         Ok((records.pop().unwrap_or_default(), status))
@@ -355,12 +359,16 @@ impl Dataset {
         records: Vec<ChainedRecord>,
     ) -> Result<(Vec<Record>, Option<VsamError>), ClientError> {
         let answer = self
-            .exchange(string, Kind::Change, |target| {
-                Request::PutChain(PutChain {
-                    target,
-                    options: options.to_bits(),
-                    records: records.clone(),
-                })
+            .exchange(string, Kind::Change, {
+                // A write is built once: it is never sent again.
+                let mut records = Some(records);
+                move |target| {
+                    Request::PutChain(PutChain {
+                        target,
+                        options: options.to_bits(),
+                        records: records.take().unwrap_or_default(),
+                    })
+                }
             })
             .await?;
         match answer {
