@@ -149,12 +149,17 @@ pub(super) fn is_stale_plan(failure: &SqlError) -> bool {
 }
 
 /// True for statements that make, drop or change tables: the pool's
-/// prepared statements may name their old shape.
+/// prepared statements may name their old shape. Checked on batches (where
+/// plugins run their DDL, off the path of record writes); DDL run another
+/// way is caught by [`is_stale_plan`] at the first statement it broke.
 fn changes_tables(statements: &str) -> bool {
-    let upper = statements.to_ascii_uppercase();
+    let text = statements.as_bytes();
     ["CREATE TABLE", "DROP TABLE", "ALTER TABLE"]
         .iter()
-        .any(|ddl| upper.contains(ddl))
+        .any(|ddl| {
+            text.windows(ddl.len())
+                .any(|window| window.eq_ignore_ascii_case(ddl.as_bytes()))
+        })
 }
 
 impl PgConnection {
@@ -256,9 +261,6 @@ impl PgConnection {
                 client.execute(&prepared, &bind(params)).await
             })
             .await;
-        if changes_tables(statement) {
-            self.pool.manager().statement_caches.clear();
-        }
         self.settle(changed)
     }
 
