@@ -441,4 +441,27 @@ mod tests {
         assert_eq!(numeric_text(&raw(&[1, 2, 0, 0, 7])).unwrap(), "700000000");
         assert!(numeric_text(&[0, 1]).is_err());
     }
+
+    #[test]
+    fn table_changes_and_stale_plans_are_told_apart() {
+        use super::{changes_tables, is_stale_plan};
+        use crate::runtime::bindings::wit_sql::SqlError;
+        assert!(changes_tables("create table t (a int)"));
+        assert!(changes_tables("BEGIN; DROP TABLE IF EXISTS t; COMMIT"));
+        assert!(changes_tables("Alter Table x rename to y"));
+        assert!(!changes_tables("BEGIN"));
+        assert!(!changes_tables("COMMIT"));
+        assert!(!changes_tables("INSERT INTO create_table_log VALUES (1)"));
+        let failed = |m: &str| SqlError::Failed(m.to_string());
+        assert!(is_stale_plan(&failed(
+            "0A000: cached plan must not change result type"
+        )));
+        assert!(is_stale_plan(&failed(
+            "42804: column \"name\" is of type numeric but expression is of type character varying"
+        )));
+        assert!(!is_stale_plan(&failed("23505: duplicate key value")));
+        assert!(!is_stale_plan(&SqlError::Unavailable(
+            "0A000: cached plan".into()
+        )));
+    }
 }
