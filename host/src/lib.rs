@@ -16,6 +16,7 @@ pub mod fleet;
 pub mod local_storage;
 pub mod log_limit;
 pub mod machine;
+pub mod metrics;
 pub mod migrate;
 pub mod paths;
 pub mod reload;
@@ -42,6 +43,8 @@ pub struct Server {
     shared: Arc<Shared>,
     reloader: Arc<Reloader>,
     admin: Option<(TcpListener, Arc<admin::AdminContext>)>,
+    /// The `[metrics]` listener, if configured.
+    metrics: Option<TcpListener>,
     watch_files: bool,
     settings: server::ServeSettings,
     _data_dir_lock: local_storage::StorageLock,
@@ -186,11 +189,20 @@ impl Server {
                 Some((listener, context))
             }
         };
+        let metrics = match config.metrics_listen {
+            None => None,
+            Some(address) => Some(TcpListener::bind(address).await.with_context(|| {
+                format!(
+                    "cannot listen for metrics on {address}: set [metrics] listen to a free address"
+                )
+            })?),
+        };
         Ok(Self {
             listener: vsam_listener,
             shared,
             reloader,
             admin,
+            metrics,
             watch_files: config.admin.watch_files,
             settings: server::ServeSettings::new(&config.server, security),
             _data_dir_lock: lock,
@@ -202,6 +214,13 @@ impl Server {
         self.listener
             .local_addr()
             .expect("a bound listener has an address")
+    }
+
+    /// Where `/metrics`, `/healthz` and `/readyz` are served, if anywhere.
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics
+            .as_ref()
+            .and_then(|listener| listener.local_addr().ok())
     }
 
     /// Where the admin interface listens, if it is enabled.
@@ -250,6 +269,16 @@ impl Server {
             }
             tokio::spawn(admin::serve(listener, context, shutdown.clone()));
         }
+        if let Some(listener) = self.metrics {
+            if let Ok(address) = listener.local_addr() {
+                tracing::info!(%address, "metrics and probes: http://{address}/metrics, /healthz, /readyz");
+            }
+            tokio::spawn(metrics::http::serve(
+                listener,
+                self.shared.clone(),
+                shutdown.clone(),
+            ));
+        }
         let _watch = match self.watch_files {
             false => None,
             true => reload::watch::start(self.reloader.clone(), tokio::runtime::Handle::current())
@@ -273,6 +302,8 @@ pub struct RunningServer {
     pub addr: SocketAddr,
     /// Where its admin interface listens, if enabled.
     pub admin_addr: Option<SocketAddr>,
+    /// Where its metrics and probes are served, if configured.
+    pub metrics_addr: Option<SocketAddr>,
     /// Its reloader.
     pub reloader: Arc<Reloader>,
     stop: watch::Sender<bool>,
@@ -301,12 +332,14 @@ impl RunningServer {
         let server = Server::bind_source(source, extra).await?;
         let addr = server.local_addr();
         let admin_addr = server.admin_addr();
+        let metrics_addr = server.metrics_addr();
         let reloader = server.reloader();
         let (stop, stopped) = watch::channel(false);
         let task = tokio::spawn(server.run(stopped));
         Ok(Self {
             addr,
             admin_addr,
+            metrics_addr,
             reloader,
             stop,
             task,

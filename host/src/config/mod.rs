@@ -376,6 +376,17 @@ impl UnitRule {
     }
 }
 
+/// `[metrics]`: an HTTP listener for Prometheus (`/metrics`) and for load
+/// balancers' and orchestrators' probes (`/healthz`, `/readyz`). Off
+/// unless `listen` is set.
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct MetricsConfig {
+    /// Listen address, e.g. `127.0.0.1:9387`.
+    #[serde(default)]
+    pub listen: Option<String>,
+}
+
 /// The whole file.
 #[derive(Debug, Clone, Deserialize, Default)]
 #[serde(deny_unknown_fields)]
@@ -384,6 +395,8 @@ pub struct ConfigFile {
     pub server: ServerConfig,
     #[serde(default)]
     pub admin: AdminConfig,
+    #[serde(default)]
+    pub metrics: MetricsConfig,
     #[serde(default)]
     pub plugins: BTreeMap<String, PluginConfig>,
     #[serde(default)]
@@ -439,6 +452,8 @@ pub struct Config {
     pub listen: SocketAddr,
     /// The admin interface.
     pub admin: AdminSettings,
+    /// Where `/metrics`, `/healthz` and `/readyz` are served, if anywhere.
+    pub metrics_listen: Option<SocketAddr>,
     /// Plugins by name.
     pub plugins: BTreeMap<String, PluginSource>,
     /// Backends by name.
@@ -596,6 +611,7 @@ impl Config {
         let file = source.decode()?;
         let (server, listen) = source.resolve_server(&file)?;
         let admin = source.resolve_admin(&file, &server.data_dir)?;
+        let metrics_listen = source.resolve_metrics(&file)?;
         let plugins = source.resolve_plugins(&file)?;
         let backends = source.resolve_backends(&file, &plugins, &server.data_dir)?;
         let (rules, default_backend) = source.resolve_routing(&file, &backends)?;
@@ -607,6 +623,7 @@ impl Config {
             server,
             listen,
             admin,
+            metrics_listen,
             tls,
             access,
             plugins,

@@ -159,6 +159,22 @@ impl Source<'_> {
         Ok((server, listen))
     }
 
+    /// `[metrics]`: its address, if set.
+    pub fn resolve_metrics(&self, file: &ConfigFile) -> Result<Option<SocketAddr>, ConfigError> {
+        file.metrics
+            .listen
+            .as_ref()
+            .map(|address| {
+                address.parse().map_err(|_| {
+                    self.near(
+                        "metrics.listen",
+                        format!("{address:?} is not an address like 127.0.0.1:9387"),
+                    )
+                })
+            })
+            .transpose()
+    }
+
     /// `[admin]`: its address, and its token file (in the data dir unless
     /// named).
     pub fn resolve_admin(

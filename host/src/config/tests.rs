@@ -467,3 +467,24 @@ fn units_rules_resolve_in_order_and_a_bad_pattern_names_its_line() {
     let error = parse("[[units]]\ndatasets = \"A\"\nrecover = true\n").unwrap_err();
     assert!(error.to_string().contains("recover"), "{error}");
 }
+
+#[test]
+fn metrics_listen_is_off_unless_set_and_must_be_an_address() {
+    let parse = |extra: &str| Config::parse(extra, "m.toml", Path::new("."));
+    assert_eq!(parse("").unwrap().metrics_listen, None);
+    assert_eq!(
+        parse("[metrics]\nlisten = \"127.0.0.1:9387\"\n")
+            .unwrap()
+            .metrics_listen,
+        Some("127.0.0.1:9387".parse().unwrap())
+    );
+    let error = parse("[metrics]\nlisten = \"nowhere\"\n")
+        .unwrap_err()
+        .to_string();
+    assert!(
+        error.contains("metrics.listen") && error.contains("127.0.0.1:9387"),
+        "{error}"
+    );
+    let error = parse("[metrics]\nport = 9387\n").unwrap_err().to_string();
+    assert!(error.contains("unknown field `port`"), "{error}");
+}

@@ -25,6 +25,9 @@ pub(super) const CHANNEL: &str = "vsamrd_catalog";
 /// How long connecting or one lock statement may take.
 const LOCK_TIMEOUT: Duration = Duration::from_secs(5);
 
+/// How long a readiness probe waits for the database.
+const PROBE_TIMEOUT: Duration = Duration::from_secs(2);
+
 /// How a lock is held: by one session alone, or by many together (each
 /// server that has a dataset open holds its open lock shared; a DELETE
 /// needs it alone).
@@ -491,6 +494,30 @@ impl LockSession {
             }
         }
         Ok(())
+    }
+
+    /// Whether the database answers a query now (a readiness probe): at
+    /// most [`PROBE_TIMEOUT`].
+    pub async fn reachable(&self) -> Result<(), FleetRefusal> {
+        let (client, generation) = tokio::time::timeout(PROBE_TIMEOUT, self.client())
+            .await
+            .map_err(|_| {
+                FleetRefusal::Unavailable(format!(
+                    "no answer within {} ms",
+                    PROBE_TIMEOUT.as_millis()
+                ))
+            })??;
+        match tokio::time::timeout(PROBE_TIMEOUT, client.simple_query("SELECT 1")).await {
+            Ok(Ok(_)) => Ok(()),
+            Ok(Err(error)) => {
+                self.drop_link(generation);
+                Err(FleetRefusal::from(error))
+            }
+            Err(_) => Err(FleetRefusal::Unavailable(format!(
+                "no answer within {} ms",
+                PROBE_TIMEOUT.as_millis()
+            ))),
+        }
     }
 
     /// Connects now: the server shows in the fleet (see

@@ -229,6 +229,8 @@ async fn run<S>(
         settings,
         mut shutdown,
     } = peer;
+    let metrics = shared.clone();
+    let _open = metrics.metrics.connection();
     let mut session =
         Session::new(shared, agreed.answer_frame, agreed.identity).speaking(agreed.minor);
     let id = session.id();
@@ -314,6 +316,7 @@ async fn run<S>(
             true => None,
             false => Some(last_request),
         };
+        let serving = metrics.metrics.started(request_name(incoming.kind));
         let answer = match incoming.message {
             Ok(request) => session.handle(request).await,
             Err(error) if let Some(status) = out_of_range(incoming.kind, &error) => {
@@ -337,6 +340,7 @@ async fn run<S>(
                 ),
             },
         };
+        serving.answered(&answer);
         // A client that does not take its answers cannot hold the
         // connection (and its records) forever.
         let sent = tokio::time::timeout(settings.request_timeout, async {

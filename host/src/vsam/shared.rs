@@ -79,6 +79,8 @@ pub struct Shared {
     unit_rules: ArcSwap<Vec<UnitRule>>,
     /// Lock sessions on databases other servers share.
     pub fleet: Fleet,
+    /// What the server counts, for `/metrics`.
+    pub metrics: crate::metrics::Metrics,
 }
 
 impl Shared {
@@ -121,6 +123,7 @@ impl Shared {
             )),
             unit_rules: ArcSwap::from_pointee(config.units.clone()),
             fleet: Fleet::new(&config.server.listen),
+            metrics: crate::metrics::Metrics::new(),
         }
     }
 

@@ -1,0 +1,94 @@
+//! The `[metrics]` listener: `/metrics` (Prometheus text format),
+//! `/healthz` (the process answers) and `/readyz` (every shared database
+//! answers a query), for Prometheus, load balancers and Kubernetes probes.
+
+use crate::vsam::shared::Shared;
+use http_body_util::Full;
+use hyper::body::{Bytes, Incoming};
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper::{Method, Request, Response, StatusCode};
+use hyper_util::rt::TokioIo;
+use std::convert::Infallible;
+use std::sync::Arc;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+
+/// Serves the endpoints on `listener` until `shutdown`.
+pub async fn serve(
+    listener: TcpListener,
+    shared: Arc<Shared>,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    loop {
+        let stream = tokio::select! {
+            _ = shutdown.changed() => break,
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _)) => stream,
+                Err(error) => {
+                    tracing::warn!("metrics listener: accept failed: {error}");
+                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+        };
+        let shared = shared.clone();
+        tokio::spawn(async move {
+            let service = service_fn(move |request| answer(request, shared.clone()));
+            let _ = http1::Builder::new()
+                .serve_connection(TokioIo::new(stream), service)
+                .await;
+        });
+    }
+}
+
+async fn answer(
+    request: Request<Incoming>,
+    shared: Arc<Shared>,
+) -> Result<Response<Full<Bytes>>, Infallible> {
+    if request.method() != Method::GET {
+        return Ok(reply(StatusCode::METHOD_NOT_ALLOWED, "GET only\n".into()));
+    }
+    Ok(match request.uri().path() {
+        "/metrics" => {
+            let mut response = reply(StatusCode::OK, shared.metrics.render());
+            response.headers_mut().insert(
+                hyper::header::CONTENT_TYPE,
+                hyper::header::HeaderValue::from_static(
+                    "application/openmetrics-text; version=1.0.0; charset=utf-8",
+                ),
+            );
+            response
+        }
+        "/healthz" => reply(StatusCode::OK, "ok\n".into()),
+        "/readyz" => match ready(&shared).await {
+            Ok(()) => reply(StatusCode::OK, "ready\n".into()),
+            Err(why) => reply(
+                StatusCode::SERVICE_UNAVAILABLE,
+                format!("not ready: {why}\n"),
+            ),
+        },
+        other => reply(
+            StatusCode::NOT_FOUND,
+            format!("{other}: not here; try /metrics, /healthz or /readyz\n"),
+        ),
+    })
+}
+
+/// Ready when every shared database answers (the catalog is loaded before
+/// the listener starts).
+async fn ready(shared: &Shared) -> Result<(), String> {
+    for (url, session) in shared.fleet.sessions() {
+        if let Err(refusal) = session.reachable().await {
+            let place = url.split('@').next_back().unwrap_or("");
+            return Err(format!("database {place}: {refusal}"));
+        }
+    }
+    Ok(())
+}
+
+fn reply(status: StatusCode, body: String) -> Response<Full<Bytes>> {
+    let mut response = Response::new(Full::new(Bytes::from(body)));
+    *response.status_mut() = status;
+    response
+}

@@ -1,0 +1,132 @@
+//! `[metrics]`: a real server under load, scraped over HTTP; the counts
+//! match what the test sent. `/readyz` follows the database: unready while
+//! PostgreSQL is stopped, ready again once it is back.
+
+use std::time::{Duration, Instant};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use vsam_client::{Connection, Dataset, OpenIntent, RplOptions};
+use vsam_conformance::Postgres;
+use vsam_tests::{SQL_WASM, ksds, start_with_plugin};
+
+/// GET `path` from `address`: the status code and the body.
+async fn http_get(address: &str, path: &str) -> (u16, String) {
+    let mut stream = tokio::net::TcpStream::connect(address).await.unwrap();
+    stream
+        .write_all(
+            format!("GET {path} HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\r\n").as_bytes(),
+        )
+        .await
+        .unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).await.unwrap();
+    let status = response
+        .split_whitespace()
+        .nth(1)
+        .and_then(|code| code.parse().ok())
+        .unwrap_or(0);
+    let body = response
+        .split_once("\r\n\r\n")
+        .map_or(String::new(), |(_, body)| body.to_string());
+    (status, body)
+}
+
+/// The value of the series `name` with exactly `labels` (`a="b",c="d"`).
+fn value(metrics: &str, name: &str, labels: &str) -> f64 {
+    let prefix = match labels {
+        "" => format!("{name} "),
+        labels => format!("{name}{{{labels}}} "),
+    };
+    metrics
+        .lines()
+        .find_map(|line| line.strip_prefix(&prefix))
+        .map(|v| v.parse().unwrap())
+        .unwrap_or(0.0)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_count_what_clients_sent_and_readiness_follows_the_database() {
+    let postgres = Postgres::start().unwrap();
+    let server = start_with_plugin(
+        SQL_WASM,
+        &format!(
+            "database = \"{}\"\n[metrics]\nlisten = \"127.0.0.1:0\"",
+            postgres.url
+        ),
+    )
+    .await;
+    let metrics = server
+        .server
+        .metrics_addr
+        .expect("metrics listen")
+        .to_string();
+
+    // Load: 40 inserts, 30 GETs found, 10 not found (X'10').
+    let conn = Connection::connect(&server.address).await.unwrap();
+    vsam_client::define(&conn, ksds("MET.KSDS", 8, 40, "ascii"))
+        .await
+        .unwrap();
+    let ds = Dataset::open(&conn, "MET.KSDS", OpenIntent::Update, 1)
+        .await
+        .unwrap();
+    for n in 0..40 {
+        let mut record = format!("K{n:07}").into_bytes();
+        record.resize(40, b'.');
+        ds.put(0, RplOptions::direct(), 0, record).await.unwrap();
+    }
+    for n in 0..30 {
+        ds.read(format!("K{n:07}").as_bytes()).await.unwrap();
+    }
+    for n in 100..110 {
+        assert!(ds.read(format!("K{n:07}").as_bytes()).await.is_err());
+    }
+
+    let (status, text) = http_get(&metrics, "/metrics").await;
+    assert_eq!(status, 200, "{text}");
+    let count = |labels: &str| value(&text, "vsamrd_requests_total", labels);
+    assert_eq!(count(r#"kind="PUT",outcome="ok",fdbk="""#), 40.0, "{text}");
+    assert_eq!(count(r#"kind="GET",outcome="ok",fdbk="""#), 30.0, "{text}");
+    assert_eq!(
+        count(r#"kind="GET",outcome="logical",fdbk="10""#),
+        10.0,
+        "{text}"
+    );
+    assert_eq!(
+        count(r#"kind="DEFINE",outcome="ok",fdbk="""#),
+        1.0,
+        "{text}"
+    );
+    assert_eq!(count(r#"kind="OPEN",outcome="ok",fdbk="""#), 1.0, "{text}");
+    assert_eq!(
+        value(&text, "vsamrd_request_seconds_count", r#"kind="GET""#),
+        40.0,
+        "{text}"
+    );
+    assert_eq!(value(&text, "vsamrd_requests_in_flight", ""), 0.0, "{text}");
+    assert_eq!(value(&text, "vsamrd_connections_open", ""), 1.0, "{text}");
+
+    // Probes.
+    assert_eq!(http_get(&metrics, "/healthz").await.0, 200);
+    assert_eq!(http_get(&metrics, "/readyz").await.0, 200);
+    assert_eq!(http_get(&metrics, "/nothing").await.0, 404);
+    postgres.stop().unwrap();
+    let (status, body) = http_get(&metrics, "/readyz").await;
+    assert_eq!(status, 503, "{body}");
+    assert!(body.contains("not ready: database"), "{body}");
+    assert_eq!(
+        http_get(&metrics, "/healthz").await.0,
+        200,
+        "the process is up"
+    );
+    postgres.restart().unwrap();
+    let started = Instant::now();
+    while http_get(&metrics, "/readyz").await.0 != 200 {
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "not ready again"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    drop(ds);
+    drop(conn);
+    server.server.stop().await;
+}
