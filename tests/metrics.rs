@@ -130,3 +130,55 @@ async fn metrics_count_what_clients_sent_and_readiness_follows_the_database() {
     drop(conn);
     server.server.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn plugin_faults_are_counted_per_backend() {
+    let server = start_with_plugin(
+        vsam_tests::FAULTY_WASM,
+        "call_timeout_ms = 500\n[metrics]\nlisten = \"127.0.0.1:0\"",
+    )
+    .await;
+    let metrics = server
+        .server
+        .metrics_addr
+        .expect("metrics listen")
+        .to_string();
+    let conn = Connection::connect(&server.address).await.unwrap();
+    vsam_client::define(&conn, ksds("MET.FAULTY", 8, 40, "ascii"))
+        .await
+        .unwrap();
+    let ds = Dataset::open(&conn, "MET.FAULTY", OpenIntent::Update, 1)
+        .await
+        .unwrap();
+    let mut record = b"OKAY0001".to_vec();
+    record.resize(40, b'.');
+    ds.put(0, RplOptions::direct(), 0, record).await.unwrap();
+    for n in 0..3 {
+        let mut record = format!("PANC{n:04}").into_bytes();
+        record.resize(40, b'.');
+        let refused = ds.put(0, RplOptions::direct(), 0, record).await;
+        assert_eq!(refused.unwrap_err().vsam().map(|v| v.r15()), Some(12));
+    }
+    let (_, text) = http_get(&metrics, "/metrics").await;
+    assert_eq!(
+        value(&text, "vsamrd_plugin_faults_total", r#"backend="b""#),
+        3.0,
+        "{text}"
+    );
+    assert_eq!(
+        value(
+            &text,
+            "vsamrd_requests_total",
+            r#"kind="PUT",outcome="physical",fdbk="""#
+        ),
+        3.0,
+        "{text}"
+    );
+    assert_eq!(
+        value(&text, "vsamrd_backend_calls_in_flight", r#"backend="b""#),
+        0.0,
+        "{text}"
+    );
+    assert!(text.ends_with("# EOF\n"), "{text}");
+    server.server.stop().await;
+}

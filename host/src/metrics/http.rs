@@ -2,6 +2,7 @@
 //! `/healthz` (the process answers) and `/readyz` (every shared database
 //! answers a query), for Prometheus, load balancers and Kubernetes probes.
 
+use super::BackendRow;
 use crate::vsam::shared::Shared;
 use http_body_util::Full;
 use hyper::body::{Bytes, Incoming};
@@ -51,7 +52,7 @@ async fn answer(
     }
     Ok(match request.uri().path() {
         "/metrics" => {
-            let mut response = reply(StatusCode::OK, shared.metrics.render());
+            let mut response = reply(StatusCode::OK, shared.metrics.render(backends(&shared)));
             response.headers_mut().insert(
                 hyper::header::CONTENT_TYPE,
                 hyper::header::HeaderValue::from_static(
@@ -73,6 +74,24 @@ async fn answer(
             format!("{other}: not here; try /metrics, /healthz or /readyz\n"),
         ),
     })
+}
+
+/// What the scrape reads of each backend.
+fn backends(shared: &Shared) -> Vec<BackendRow> {
+    shared
+        .routing()
+        .backends
+        .iter()
+        .map(|(name, handle)| BackendRow {
+            backend: name.clone(),
+            faults: handle.faults(),
+            in_flight: handle
+                .generations()
+                .iter()
+                .map(|generation| generation.in_flight)
+                .sum(),
+        })
+        .collect()
 }
 
 /// Ready when every shared database answers (the catalog is loaded before

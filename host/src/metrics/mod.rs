@@ -7,10 +7,12 @@
 
 pub mod http;
 
-use prometheus_client::encoding::EncodeLabelSet;
-use prometheus_client::metrics::counter::Counter;
+use prometheus_client::collector::Collector;
+use prometheus_client::encoding::{DescriptorEncoder, EncodeLabelSet, EncodeMetric};
+use prometheus_client::metrics::MetricType;
+use prometheus_client::metrics::counter::{ConstCounter, Counter};
 use prometheus_client::metrics::family::Family;
-use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::gauge::{ConstGauge, Gauge};
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 use std::time::Duration;
@@ -114,10 +116,16 @@ impl Metrics {
         OpenConnection(self)
     }
 
-    /// The text exposition of every series.
-    pub fn render(&self) -> String {
+    /// The text exposition of every series, with those read from the
+    /// backends at this scrape.
+    pub fn render(&self, backends: Vec<BackendRow>) -> String {
+        use prometheus_client::encoding::text::{encode_eof, encode_registry};
+        let mut scraped = Registry::with_prefix("vsamrd");
+        scraped.register_collector(Box::new(Backends(backends)));
         let mut text = String::new();
-        prometheus_client::encoding::text::encode(&mut text, &self.registry)
+        encode_registry(&mut text, &self.registry)
+            .and_then(|()| encode_registry(&mut text, &scraped))
+            .and_then(|()| encode_eof(&mut text))
             .expect("writing to a String does not fail");
         text
     }
@@ -142,6 +150,57 @@ impl Metrics {
         self.latency
             .get_or_create(&Kind { kind })
             .observe(took.as_secs_f64());
+    }
+}
+
+/// One backend as a scrape reads it.
+#[derive(Debug, Clone)]
+pub struct BackendRow {
+    /// Its configured name.
+    pub backend: String,
+    /// Calls its plugin failed by misbehaving (each replaced an instance).
+    pub faults: u64,
+    /// Calls queued or running on it now.
+    pub in_flight: usize,
+}
+
+/// The backends' series, read at a scrape.
+#[derive(Debug)]
+struct Backends(Vec<BackendRow>);
+
+/// A backend's name.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct BackendLabel {
+    backend: String,
+}
+
+impl Collector for Backends {
+    fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
+        let mut faults = encoder.encode_descriptor(
+            "plugin_faults",
+            "Calls a backend's plugin failed by a trap, its time limit or its memory limit (each replaced the instance)",
+            None,
+            MetricType::Counter,
+        )?;
+        for row in &self.0 {
+            let label = BackendLabel {
+                backend: row.backend.clone(),
+            };
+            ConstCounter::new(row.faults).encode(faults.encode_family(&label)?)?;
+        }
+        let mut in_flight = encoder.encode_descriptor(
+            "backend_calls_in_flight",
+            "Calls queued or running on a backend now",
+            None,
+            MetricType::Gauge,
+        )?;
+        for row in &self.0 {
+            let label = BackendLabel {
+                backend: row.backend.clone(),
+            };
+            ConstGauge::new(row.in_flight as i64).encode(in_flight.encode_family(&label)?)?;
+        }
+        Ok(())
     }
 }
 

@@ -5,7 +5,7 @@ use super::super::call::{Call, CallError, CallResult, RecordStore};
 use super::Job;
 use super::generation::{Generation, GenerationStatus, InFlight, VersionInfo};
 use arc_swap::ArcSwap;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use tokio::sync::oneshot;
 
@@ -16,6 +16,8 @@ pub struct Pending {
     results: Option<oneshot::Receiver<Vec<CallResult>>>,
     changes_datasets: bool,
     backend: String,
+    /// The backend's count of plugin faults.
+    faults: Arc<AtomicU64>,
 }
 
 impl Pending {
@@ -32,6 +34,11 @@ impl Pending {
             return stopped();
         };
         let results = results.await.unwrap_or_else(|_| stopped());
+        let faulted = results
+            .iter()
+            .filter(|result| matches!(result, Err(CallError::Fault(_))))
+            .count();
+        self.faults.fetch_add(faulted as u64, Ordering::Relaxed);
         if self.changes_datasets
             && let Some(InFlight(generation)) = &self.flight
         {
@@ -49,6 +56,9 @@ struct Slot {
     name: String,
     current: ArcSwap<Generation>,
     retiring: Mutex<Vec<Weak<Generation>>>,
+    /// Calls the plugin failed by misbehaving (a trap, its time or memory
+    /// limit): each replaced its instance.
+    faults: Arc<AtomicU64>,
 }
 
 /// A handle to a backend: cheap to clone, usable from any task. Its plugin
@@ -74,6 +84,7 @@ impl BackendHandle {
                 name: name.to_string(),
                 current: ArcSwap::from_pointee(generation),
                 retiring: Mutex::new(Vec::new()),
+                faults: Arc::new(AtomicU64::new(0)),
             }),
         })
     }
@@ -169,6 +180,7 @@ impl BackendHandle {
             results: sent.then_some(results),
             changes_datasets: false,
             backend: self.slot.name.clone(),
+            faults: self.slot.faults.clone(),
         }
         .answers()
         .await
@@ -208,6 +220,7 @@ impl BackendHandle {
             results: sent.then_some(results),
             changes_datasets,
             backend: self.slot.name.clone(),
+            faults: self.slot.faults.clone(),
         }
     }
 
@@ -222,6 +235,12 @@ impl BackendHandle {
         for reader in &generation.readers {
             let _ = reader.send(Job::Reset);
         }
+    }
+
+    /// Calls its plugin failed by misbehaving since the backend started
+    /// (each replaced the instance that ran it).
+    pub fn faults(&self) -> u64 {
+        self.slot.faults.load(Ordering::Relaxed)
     }
 
     /// How many reader instances serve lookups besides the writer.
