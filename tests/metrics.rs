@@ -101,6 +101,13 @@ async fn metrics_count_what_clients_sent_and_readiness_follows_the_database() {
         40.0,
         "{text}"
     );
+    // Every insert made durable by a group commit of backend b.
+    let backend = |name: &str| value(&text, name, r#"backend="b""#);
+    assert_eq!(backend("vsamrd_synced_writes_total"), 40.0, "{text}");
+    let syncs = backend("vsamrd_syncs_total");
+    assert!((1.0..=40.0).contains(&syncs), "{text}");
+    assert!(backend("vsamrd_sync_seconds_total") > 0.0, "{text}");
+    assert_eq!(backend("vsamrd_plugin_faults_total"), 0.0, "{text}");
     assert_eq!(value(&text, "vsamrd_requests_in_flight", ""), 0.0, "{text}");
     assert_eq!(value(&text, "vsamrd_connections_open", ""), 1.0, "{text}");
 

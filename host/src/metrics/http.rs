@@ -84,7 +84,7 @@ fn backends(shared: &Shared) -> Vec<BackendRow> {
         .iter()
         .map(|(name, handle)| BackendRow {
             backend: name.clone(),
-            faults: handle.faults(),
+            counts: handle.counts(),
             in_flight: handle
                 .generations()
                 .iter()

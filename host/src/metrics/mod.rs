@@ -158,8 +158,8 @@ impl Metrics {
 pub struct BackendRow {
     /// Its configured name.
     pub backend: String,
-    /// Calls its plugin failed by misbehaving (each replaced an instance).
-    pub faults: u64,
+    /// What its worker threads counted: plugin faults, group commits.
+    pub counts: crate::runtime::worker::BackendCounts,
     /// Calls queued or running on it now.
     pub in_flight: usize,
 }
@@ -174,33 +174,69 @@ struct BackendLabel {
     backend: String,
 }
 
-impl Collector for Backends {
-    fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
-        let mut faults = encoder.encode_descriptor(
-            "plugin_faults",
-            "Calls a backend's plugin failed by a trap, its time limit or its memory limit (each replaced the instance)",
-            None,
-            MetricType::Counter,
-        )?;
+impl Backends {
+    /// One series per backend: `value` of each row.
+    fn family(
+        &self,
+        encoder: &mut DescriptorEncoder,
+        name: &str,
+        help: &str,
+        metric_type: MetricType,
+        value: impl Fn(&BackendRow) -> f64,
+    ) -> Result<(), std::fmt::Error> {
+        let mut family = encoder.encode_descriptor(name, help, None, metric_type)?;
         for row in &self.0 {
             let label = BackendLabel {
                 backend: row.backend.clone(),
             };
-            ConstCounter::new(row.faults).encode(faults.encode_family(&label)?)?;
-        }
-        let mut in_flight = encoder.encode_descriptor(
-            "backend_calls_in_flight",
-            "Calls queued or running on a backend now",
-            None,
-            MetricType::Gauge,
-        )?;
-        for row in &self.0 {
-            let label = BackendLabel {
-                backend: row.backend.clone(),
-            };
-            ConstGauge::new(row.in_flight as i64).encode(in_flight.encode_family(&label)?)?;
+            let metric = family.encode_family(&label)?;
+            match metric_type {
+                MetricType::Counter => ConstCounter::new(value(row)).encode(metric)?,
+                _ => ConstGauge::new(value(row)).encode(metric)?,
+            }
         }
         Ok(())
+    }
+}
+
+impl Collector for Backends {
+    fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
+        let counter = MetricType::Counter;
+        self.family(
+            &mut encoder,
+            "plugin_faults",
+            "Calls a backend's plugin failed by a trap, its time limit or its memory limit (each replaced the instance)",
+            counter,
+            |row| row.counts.faults as f64,
+        )?;
+        self.family(
+            &mut encoder,
+            "syncs",
+            "Group commits (plugin syncs) that succeeded",
+            counter,
+            |row| row.counts.syncs as f64,
+        )?;
+        self.family(
+            &mut encoder,
+            "synced_writes",
+            "Write calls those syncs made durable (per sync: the group size)",
+            counter,
+            |row| row.counts.synced_writes as f64,
+        )?;
+        self.family(
+            &mut encoder,
+            "sync_seconds",
+            "Time spent in syncs (per sync: the commit latency)",
+            counter,
+            |row| row.counts.sync_nanos as f64 / 1e9,
+        )?;
+        self.family(
+            &mut encoder,
+            "backend_calls_in_flight",
+            "Calls queued or running on a backend now",
+            MetricType::Gauge,
+            |row| row.in_flight as f64,
+        )
     }
 }
 

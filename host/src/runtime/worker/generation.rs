@@ -4,6 +4,7 @@
 
 use super::super::call::RecordStore;
 use super::Job;
+use super::counters::{BackendCounters, Counted};
 use super::group::{MAX_GROUP, run_group};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, mpsc};
@@ -46,11 +47,17 @@ impl Drop for ExitSignal {
 /// the previous generation (`after`) has retired.
 fn start_worker(
     thread_name: String,
-    mut store: Box<dyn RecordStore>,
+    store: Box<dyn RecordStore>,
     after: Option<Arc<Retired>>,
     exit: Arc<ExitSignal>,
+    counters: Arc<BackendCounters>,
 ) -> std::io::Result<mpsc::Sender<Job>> {
     let (queue, jobs) = mpsc::channel::<Job>();
+    let mut store = Counted {
+        store,
+        counters,
+        pending: 0,
+    };
     std::thread::Builder::new()
         .name(thread_name)
         .spawn(move || {
@@ -65,7 +72,7 @@ fn start_worker(
                         Err(_) => break,
                     }
                 }
-                run_group(store.as_mut(), batch);
+                run_group(&mut store, batch);
             }
             // The store goes before the signal: its last words are written.
             drop(store);
@@ -125,6 +132,7 @@ impl Generation {
         store: Box<dyn RecordStore>,
         readers: Vec<Box<dyn RecordStore>>,
         after: Option<Arc<Retired>>,
+        counters: &Arc<BackendCounters>,
     ) -> std::io::Result<Self> {
         let retired = Arc::new(Retired::default());
         let exit = Arc::new(ExitSignal(retired.clone()));
@@ -133,6 +141,7 @@ impl Generation {
             store,
             after.clone(),
             exit.clone(),
+            counters.clone(),
         )?;
         let readers = readers
             .into_iter()
@@ -143,6 +152,7 @@ impl Generation {
                     reader,
                     after.clone(),
                     exit.clone(),
+                    counters.clone(),
                 )
             })
             .collect::<std::io::Result<Vec<_>>>()?;

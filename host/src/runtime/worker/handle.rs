@@ -3,9 +3,10 @@
 
 use super::super::call::{Call, CallError, CallResult, RecordStore};
 use super::Job;
+use super::counters::{BackendCounters, BackendCounts};
 use super::generation::{Generation, GenerationStatus, InFlight, VersionInfo};
 use arc_swap::ArcSwap;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex, Weak};
 use tokio::sync::oneshot;
 
@@ -16,8 +17,6 @@ pub struct Pending {
     results: Option<oneshot::Receiver<Vec<CallResult>>>,
     changes_datasets: bool,
     backend: String,
-    /// The backend's count of plugin faults.
-    faults: Arc<AtomicU64>,
 }
 
 impl Pending {
@@ -34,11 +33,6 @@ impl Pending {
             return stopped();
         };
         let results = results.await.unwrap_or_else(|_| stopped());
-        let faulted = results
-            .iter()
-            .filter(|result| matches!(result, Err(CallError::Fault(_))))
-            .count();
-        self.faults.fetch_add(faulted as u64, Ordering::Relaxed);
         if self.changes_datasets
             && let Some(InFlight(generation)) = &self.flight
         {
@@ -56,9 +50,8 @@ struct Slot {
     name: String,
     current: ArcSwap<Generation>,
     retiring: Mutex<Vec<Weak<Generation>>>,
-    /// Calls the plugin failed by misbehaving (a trap, its time or memory
-    /// limit): each replaced its instance.
-    faults: Arc<AtomicU64>,
+    /// What its worker threads count, across generations.
+    counters: Arc<BackendCounters>,
 }
 
 /// A handle to a backend: cheap to clone, usable from any task. Its plugin
@@ -78,13 +71,14 @@ impl BackendHandle {
         store: Box<dyn RecordStore>,
         readers: Vec<Box<dyn RecordStore>>,
     ) -> std::io::Result<Self> {
-        let generation = Generation::start(name, version, store, readers, None)?;
+        let counters = Arc::new(BackendCounters::default());
+        let generation = Generation::start(name, version, store, readers, None, &counters)?;
         Ok(Self {
             slot: Arc::new(Slot {
                 name: name.to_string(),
                 current: ArcSwap::from_pointee(generation),
                 retiring: Mutex::new(Vec::new()),
-                faults: Arc::new(AtomicU64::new(0)),
+                counters,
             }),
         })
     }
@@ -107,6 +101,7 @@ impl BackendHandle {
             store,
             readers,
             Some(old.retired.clone()),
+            &self.slot.counters,
         )?;
         self.slot.current.store(Arc::new(next));
         retiring.retain(|generation| {
@@ -180,7 +175,6 @@ impl BackendHandle {
             results: sent.then_some(results),
             changes_datasets: false,
             backend: self.slot.name.clone(),
-            faults: self.slot.faults.clone(),
         }
         .answers()
         .await
@@ -220,7 +214,6 @@ impl BackendHandle {
             results: sent.then_some(results),
             changes_datasets,
             backend: self.slot.name.clone(),
-            faults: self.slot.faults.clone(),
         }
     }
 
@@ -237,10 +230,10 @@ impl BackendHandle {
         }
     }
 
-    /// Calls its plugin failed by misbehaving since the backend started
-    /// (each replaced the instance that ran it).
-    pub fn faults(&self) -> u64 {
-        self.slot.faults.load(Ordering::Relaxed)
+    /// What its worker threads counted since the backend started: plugin
+    /// faults and group commits.
+    pub fn counts(&self) -> BackendCounts {
+        self.slot.counters.snapshot()
     }
 
     /// How many reader instances serve lookups besides the writer.

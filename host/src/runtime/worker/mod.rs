@@ -29,12 +29,14 @@
 //! the old one has answered its last call and dropped its stores, so two
 //! versions of a plugin never work on the same storage at once.
 
+mod counters;
 mod generation;
 mod group;
 mod handle;
 #[cfg(test)]
 mod tests;
 
+pub use counters::BackendCounts;
 pub use generation::{GenerationStatus, VersionInfo};
 pub use handle::{BackendHandle, Pending};
 
