@@ -43,15 +43,17 @@ fn value(metrics: &str, name: &str, labels: &str) -> f64 {
         .unwrap_or(0.0)
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn metrics_count_what_clients_sent_and_readiness_follows_the_database() {
-    let postgres = Postgres::start().unwrap();
+/// A server of `wasm` with `backend_extra` and a metrics listener, a
+/// connection to it with a new KSDS `name` open for update, and where the
+/// metrics are served.
+async fn serving(
+    wasm: &str,
+    backend_extra: &str,
+    name: &str,
+) -> (vsam_tests::TestServer, Connection, Dataset, String) {
     let server = start_with_plugin(
-        SQL_WASM,
-        &format!(
-            "database = \"{}\"\n[metrics]\nlisten = \"127.0.0.1:0\"",
-            postgres.url
-        ),
+        wasm,
+        &format!("{backend_extra}\n[metrics]\nlisten = \"127.0.0.1:0\""),
     )
     .await;
     let metrics = server
@@ -59,19 +61,37 @@ async fn metrics_count_what_clients_sent_and_readiness_follows_the_database() {
         .metrics_addr
         .expect("metrics listen")
         .to_string();
-
-    // Load: 40 inserts, 30 GETs found, 10 not found (X'10').
     let conn = Connection::connect(&server.address).await.unwrap();
-    vsam_client::define(&conn, ksds("MET.KSDS", 8, 40, "ascii"))
+    vsam_client::define(&conn, ksds(name, 8, 40, "ascii"))
         .await
         .unwrap();
-    let ds = Dataset::open(&conn, "MET.KSDS", OpenIntent::Update, 1)
+    let ds = Dataset::open(&conn, name, OpenIntent::Update, 1)
         .await
         .unwrap();
+    (server, conn, ds, metrics)
+}
+
+/// A 40-byte record under `key`.
+fn record(key: &str) -> Vec<u8> {
+    let mut record = key.as_bytes().to_vec();
+    record.resize(40, b'.');
+    record
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_count_what_clients_sent_and_readiness_follows_the_database() {
+    let postgres = Postgres::start().unwrap();
+    // Load: 40 inserts, 30 GETs found, 10 not found (X'10').
+    let (server, conn, ds, metrics) = serving(
+        SQL_WASM,
+        &format!("database = \"{}\"", postgres.url),
+        "MET.KSDS",
+    )
+    .await;
     for n in 0..40 {
-        let mut record = format!("K{n:07}").into_bytes();
-        record.resize(40, b'.');
-        ds.put(0, RplOptions::direct(), 0, record).await.unwrap();
+        ds.put(0, RplOptions::direct(), 0, record(&format!("K{n:07}")))
+            .await
+            .unwrap();
     }
     for n in 0..30 {
         ds.read(format!("K{n:07}").as_bytes()).await.unwrap();
@@ -140,30 +160,19 @@ async fn metrics_count_what_clients_sent_and_readiness_follows_the_database() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn plugin_faults_are_counted_per_backend() {
-    let server = start_with_plugin(
+    let (server, _conn, ds, metrics) = serving(
         vsam_tests::FAULTY_WASM,
-        "call_timeout_ms = 500\n[metrics]\nlisten = \"127.0.0.1:0\"",
+        "call_timeout_ms = 500",
+        "MET.FAULTY",
     )
     .await;
-    let metrics = server
-        .server
-        .metrics_addr
-        .expect("metrics listen")
-        .to_string();
-    let conn = Connection::connect(&server.address).await.unwrap();
-    vsam_client::define(&conn, ksds("MET.FAULTY", 8, 40, "ascii"))
+    ds.put(0, RplOptions::direct(), 0, record("OKAY0001"))
         .await
         .unwrap();
-    let ds = Dataset::open(&conn, "MET.FAULTY", OpenIntent::Update, 1)
-        .await
-        .unwrap();
-    let mut record = b"OKAY0001".to_vec();
-    record.resize(40, b'.');
-    ds.put(0, RplOptions::direct(), 0, record).await.unwrap();
     for n in 0..3 {
-        let mut record = format!("PANC{n:04}").into_bytes();
-        record.resize(40, b'.');
-        let refused = ds.put(0, RplOptions::direct(), 0, record).await;
+        let refused = ds
+            .put(0, RplOptions::direct(), 0, record(&format!("PANC{n:04}")))
+            .await;
         assert_eq!(refused.unwrap_err().vsam().map(|v| v.r15()), Some(12));
     }
     let (_, text) = http_get(&metrics, "/metrics").await;
