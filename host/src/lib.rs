@@ -295,6 +295,21 @@ impl Server {
     }
 }
 
+/// What `vsamrd --version` says: the version, the git revision it was built
+/// from and the plugin contract it speaks, so that an operator can tell
+/// which build runs and which plugins fit it.
+pub fn long_version() -> &'static str {
+    static TEXT: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    TEXT.get_or_init(|| {
+        format!(
+            "{} (git {}; plugin contract vsam:backend@{})",
+            env!("CARGO_PKG_VERSION"),
+            env!("VSAMRD_GIT_REVISION"),
+            vsam_plugin_sdk::CONTRACT_VERSION
+        )
+    })
+}
+
 /// A server running in the background of the current tokio runtime, for
 /// tests, benchmarks and the conformance kit.
 pub struct RunningServer {
@@ -352,5 +367,22 @@ impl RunningServer {
         let _ = self.stop.send(true);
         let _ = self.task.await;
         self.reloader.release_stores().await;
+    }
+}
+
+#[cfg(test)]
+mod version_tests {
+    #[test]
+    fn the_long_version_names_the_build_and_the_contract() {
+        let text = super::long_version();
+        assert!(text.starts_with(env!("CARGO_PKG_VERSION")), "{text}");
+        assert!(text.contains("(git "), "{text}");
+        assert!(
+            text.contains(&format!(
+                "plugin contract vsam:backend@{}",
+                vsam_plugin_sdk::CONTRACT_VERSION
+            )),
+            "{text}"
+        );
     }
 }

@@ -12,7 +12,7 @@ use vsam_host::reload::ConfigSource;
 /// VSAM Redirector server: runs VSAM requests from redirector clients
 /// against WebAssembly backend plugins (port 2387).
 #[derive(Parser)]
-#[command(name = "vsamrd", version, about)]
+#[command(name = "vsamrd", version = vsam_host::long_version(), about)]
 struct Cli {
     /// Configuration file (TOML). Without it the embedded default runs: the
     /// SQLite, CSV and object-store backends under the data dir. SIGHUP,
