@@ -35,6 +35,16 @@ async fn two_servers(postgres: &Postgres) -> (TestServer, TestServer) {
     .await
 }
 
+/// GET UPD of record `n` on string 2.
+async fn hold_on_string_2(ds: &Dataset, n: usize) {
+    ds.reading(RplOptions::direct().update())
+        .on(2)
+        .key(&key(n))
+        .record()
+        .await
+        .unwrap();
+}
+
 fn assert_server_lost(result: Result<impl std::fmt::Debug, ClientError>, says: &str) {
     match result {
         Err(error @ ClientError::ServerLost { .. }) => {
@@ -89,12 +99,7 @@ async fn a_stopped_server_is_left_for_the_next_and_a_browse_goes_on_where_it_was
         .await
         .unwrap();
     assert_eq!(backward.last().unwrap().key, key(RECORDS - 1));
-    ds.reading(RplOptions::direct().update())
-        .on(2)
-        .key(&key(10))
-        .record()
-        .await
-        .unwrap();
+    hold_on_string_2(&ds, 10).await;
     let unit = Dataset::open_with_access(&conn, NAME, OpenIntent::Update, access::COMMIT, 1)
         .await
         .unwrap();
@@ -131,12 +136,7 @@ async fn a_stopped_server_is_left_for_the_next_and_a_browse_goes_on_where_it_was
         "read it again for update",
     );
     assert_eq!(read(&b.address, 10).await, record(10, "first"));
-    ds.reading(RplOptions::direct().update())
-        .on(2)
-        .key(&key(10))
-        .record()
-        .await
-        .unwrap();
+    hold_on_string_2(&ds, 10).await;
     ds.put(
         2,
         RplOptions::direct().update(),
