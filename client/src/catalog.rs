@@ -3,7 +3,7 @@
 use crate::connection::Connection;
 use crate::error::{ClientError, VsamError};
 use std::time::{Duration, Instant};
-use vsam_protocol::{AixSpec, Answer, DatasetSpec, PathSpec, Request};
+use vsam_protocol::{AixSpec, Answer, CatalogEntry, DatasetSpec, PathSpec, Request};
 
 pub(crate) fn expect_ok(
     answer: Answer,
@@ -92,6 +92,60 @@ pub async fn list(conn: &Connection, pattern: &str) -> Result<Vec<DatasetSpec>, 
         pattern,
         "LIST",
     )
+}
+
+/// The protocol minor version that has LISTCAT and RENAME.
+const LISTCAT_MINOR: u16 = 6;
+
+/// Refuses, before anything is sent, a request a server below protocol
+/// 1.6 does not know.
+fn check_catalog_minor(conn: &Connection, request: &'static str) -> Result<(), ClientError> {
+    let welcome = conn.welcome();
+    if welcome.minor >= LISTCAT_MINOR {
+        return Ok(());
+    }
+    Err(ClientError::Unexpected {
+        request,
+        detail: format!(
+            "server {} speaks protocol {}.{}, and {request} needs 1.{LISTCAT_MINOR}: upgrade vsamrd",
+            welcome.server, welcome.major, welcome.minor
+        ),
+    })
+}
+
+/// ALTER NEWNAME (protocol 1.6): gives an entry a new name, its records
+/// going with it (the server moves them while the entry is closed to
+/// every OPEN); returns the server's summary.
+pub async fn rename(conn: &Connection, name: &str, new_name: &str) -> Result<String, ClientError> {
+    check_catalog_minor(conn, "ALTER")?;
+    let request = Request::Rename {
+        name: name.to_string(),
+        new_name: new_name.to_string(),
+    };
+    match expect_ok(conn.call(request).await?, name, "ALTER")? {
+        Answer::Result { status, .. } => Ok(status.message),
+        other => Err(ClientError::Unexpected {
+            request: "ALTER",
+            detail: format!("{other:?}"),
+        }),
+    }
+}
+
+/// LISTCAT: the entries matching a pattern, each with what it is (a
+/// cluster, an alternate index and its base, a path and its index). Needs
+/// a server of protocol 1.6.
+pub async fn listcat(conn: &Connection, pattern: &str) -> Result<Vec<CatalogEntry>, ClientError> {
+    check_catalog_minor(conn, "LISTCAT")?;
+    let request = Request::Listcat {
+        pattern: pattern.to_string(),
+    };
+    match expect_ok(conn.call(request).await?, pattern, "LISTCAT")? {
+        Answer::Entries { entries } => Ok(entries),
+        other => Err(ClientError::Unexpected {
+            request: "LISTCAT",
+            detail: format!("{other:?}"),
+        }),
+    }
 }
 
 /// DEFINE ALTERNATEINDEX over a KSDS or ESDS (protocol 1.2); returns its

@@ -247,31 +247,15 @@ async fn connect_any(
 fn changes_nothing(request: &Request) -> bool {
     matches!(
         request,
-        Request::Ping | Request::Info { .. } | Request::List { .. } | Request::Rollback
+        Request::Ping
+            | Request::Info { .. }
+            | Request::List { .. }
+            | Request::Listcat { .. }
+            | Request::Rollback
     )
 }
 
 /// The request's name, for messages.
 pub(crate) fn request_name(request: &Request) -> &'static str {
-    match request {
-        Request::Hello(_) => "HELLO",
-        Request::Ping => "PING",
-        Request::Open(_) => "OPEN",
-        Request::Close { .. } => "CLOSE",
-        Request::Get(_) => "GET",
-        Request::Put(_) => "PUT",
-        Request::PutChain(_) => "PUT CHAIN",
-        Request::Erase { .. } => "ERASE",
-        Request::Point(_) => "POINT",
-        Request::EndReq { .. } => "ENDREQ",
-        Request::Define(_) => "DEFINE",
-        Request::Delete { .. } => "DELETE",
-        Request::Info { .. } => "INFO",
-        Request::List { .. } => "LIST",
-        Request::DefineAix(_) => "DEFINE AIX",
-        Request::DefinePath(_) => "DEFINE PATH",
-        Request::BldIndex { .. } => "BLDINDEX",
-        Request::Commit => "COMMIT",
-        Request::Rollback => "ROLLBACK",
-    }
+    request.name()
 }

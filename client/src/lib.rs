@@ -37,15 +37,17 @@ mod link;
 mod transport;
 mod unit;
 
-pub use catalog::{bldindex, define, define_aix, define_path, delete, info, list, ping};
+pub use catalog::{
+    bldindex, define, define_aix, define_path, delete, info, list, listcat, ping, rename,
+};
 pub use connection::Connection;
 pub use dataset::{ChainOutcome, Dataset, Read};
 pub use error::{ClientError, VsamError};
 pub use transport::{ConnectOptions, TlsOptions};
 pub use unit::{commit, rollback};
 pub use vsam_protocol::{
-    AixSpec, ChainedRecord, DatasetSpec, OpenIntent, Organization, PathSpec, Record, RplOptions,
-    Status,
+    AixSpec, CatalogEntry, ChainedRecord, DatasetSpec, EntryType, OpenIntent, Organization,
+    PathSpec, Record, RplOptions, Status,
 };
 
 /// Default server address: 127.0.0.1 on the VSAM Redirector port 2387.

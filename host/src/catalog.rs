@@ -211,6 +211,28 @@ impl DatasetDef {
         }
     }
 
+    /// As a LISTCAT entry: the protocol entry and what it is.
+    pub fn to_entry(&self) -> vsam_protocol::CatalogEntry {
+        use vsam_protocol::EntryType;
+        vsam_protocol::CatalogEntry {
+            spec: self.to_spec(),
+            entry_type: match &self.relation {
+                None => EntryType::Cluster,
+                Some(Relation::Aix {
+                    base,
+                    unique,
+                    upgrade,
+                    ..
+                }) => EntryType::Aix {
+                    base: base.clone(),
+                    unique: *unique,
+                    upgrade: *upgrade,
+                },
+                Some(Relation::Path { aix }) => EntryType::Path { aix: aix.clone() },
+            },
+        }
+    }
+
     /// As the plugin contract's dataset record: for an alternate index,
     /// the shape of its own records (the alternate key, a sequence number
     /// when keys repeat, then the base key the entry points to).
@@ -510,6 +532,34 @@ impl Catalog {
         entries.insert(def.name.clone(), (def.clone(), Origin::Defined));
         if let Err(e) = self.save(&entries) {
             entries.remove(&def.name);
+            return Err(e);
+        }
+        Ok(true)
+    }
+
+    /// Renames a defined entry in one save: `renamed` (the entry under its
+    /// new name) replaces `old`, and `related` replace the entries of the
+    /// same names (an index's base, a path's index, now the new name).
+    /// False if the new name is taken or `old` is gone.
+    pub fn rename(
+        &self,
+        old: &str,
+        renamed: DatasetDef,
+        related: Vec<DatasetDef>,
+    ) -> anyhow::Result<bool> {
+        let mut entries = self.entries.lock().unwrap();
+        if entries.contains_key(&renamed.name) || !entries.contains_key(old) {
+            return Ok(false);
+        }
+        let before = entries.clone();
+        entries.remove(old);
+        for def in related {
+            let origin = entries.get(&def.name).map_or(Origin::Defined, |(_, o)| *o);
+            entries.insert(def.name.clone(), (def, origin));
+        }
+        entries.insert(renamed.name.clone(), (renamed, Origin::Defined));
+        if let Err(e) = self.save(&entries) {
+            *entries = before;
             return Err(e);
         }
         Ok(true)

@@ -18,9 +18,9 @@ pub mod wire;
 pub use codec::{FrameCodec, FrameError, Incoming, answer_frame_len, encode_frame};
 pub use codes::{Fdbk, OpenError, Status, fdbk, file_status, open_error, r15};
 pub use message::{
-    AixSpec, Answer, ChainedRecord, DatasetSpec, Get, Hello, MIN_CLIENT_FRAME, Message, Open,
-    OpenIntent, Organization, PathSpec, Point, Put, PutChain, Record, Request, StringRef, Verb,
-    Welcome, access, kind, protocol_error,
+    AixSpec, Answer, CatalogEntry, ChainedRecord, DatasetSpec, EntryType, Get, Hello,
+    MIN_CLIENT_FRAME, Message, Open, OpenIntent, Organization, PathSpec, Point, Put, PutChain,
+    Record, Request, StringRef, Verb, Welcome, access, kind, protocol_error,
 };
 pub use options::{Access, Intent, OptionConflict, Processing, RplOptions};
 pub use wire::DecodeError;
@@ -28,7 +28,7 @@ pub use wire::DecodeError;
 /// Protocol major version: a different major is refused at the handshake.
 pub const PROTOCOL_MAJOR: u16 = 1;
 /// Protocol minor version: the session uses the lower of both sides' minors.
-pub const PROTOCOL_MINOR: u16 = 5;
+pub const PROTOCOL_MINOR: u16 = 6;
 /// IANA port of the VSAM Redirector.
 pub const DEFAULT_PORT: u16 = 2387;
 /// Frame limit before and unless the handshake agrees on another (16 MiB).

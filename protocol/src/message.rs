@@ -49,6 +49,11 @@ pub mod kind {
     pub const DEFINE_PATH: u8 = 0x35;
     /// Build an alternate index from its base cluster (protocol 1.2).
     pub const BLDINDEX: u8 = 0x36;
+    /// List catalog entries with what each is: cluster, alternate index or
+    /// path (protocol 1.6).
+    pub const LISTCAT: u8 = 0x37;
+    /// Give a catalog entry a new name (IDCAMS ALTER NEWNAME, protocol 1.6).
+    pub const RENAME: u8 = 0x38;
     /// Handshake answer.
     pub const WELCOME: u8 = 0x81;
     /// Status and records: the answer to data requests and to any failure.
@@ -57,6 +62,8 @@ pub mod kind {
     pub const OPENED: u8 = 0x83;
     /// Catalog entries (INFO, LIST, DEFINE).
     pub const CATALOG: u8 = 0x84;
+    /// Catalog entries with their relations (LISTCAT, protocol 1.6).
+    pub const ENTRIES: u8 = 0x85;
     /// The request or the connection failed at the protocol level.
     pub const PROTOCOL_ERROR: u8 = 0xFF;
 }
@@ -302,6 +309,83 @@ pub struct PathSpec {
     pub aix: String,
 }
 
+/// What a catalog entry is (protocol 1.6): IDCAMS's LISTCAT shows an
+/// alternate index's base and a path's index, and its DELETE picks entries
+/// by type (CLUSTER, ALTERNATEINDEX, PATH).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum EntryType {
+    /// A cluster: a KSDS, ESDS, RRDS or VRRDS holding records.
+    Cluster,
+    /// An alternate index over `base`.
+    Aix {
+        /// RELATE: the base cluster.
+        base: String,
+        /// UNIQUEKEY (true) or NONUNIQUEKEY.
+        unique: bool,
+        /// UPGRADE (true) or NOUPGRADE.
+        upgrade: bool,
+    },
+    /// A path through the alternate index `aix`.
+    Path {
+        /// PATHENTRY: the alternate index.
+        aix: String,
+    },
+}
+
+/// One entry of a LISTCAT answer: the catalog entry and what it is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CatalogEntry {
+    /// The entry's attributes, as INFO gives them.
+    pub spec: DatasetSpec,
+    /// Cluster, alternate index or path.
+    pub entry_type: EntryType,
+}
+
+impl CatalogEntry {
+    fn encode(&self, out: &mut BytesMut) {
+        self.spec.encode(out);
+        match &self.entry_type {
+            EntryType::Cluster => out.put_u8(0),
+            EntryType::Aix {
+                base,
+                unique,
+                upgrade,
+            } => {
+                out.put_u8(1);
+                put_string(out, base);
+                out.put_u8(u8::from(*unique));
+                out.put_u8(u8::from(*upgrade));
+            }
+            EntryType::Path { aix } => {
+                out.put_u8(2);
+                put_string(out, aix);
+            }
+        }
+    }
+
+    fn decode(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
+        let spec = DatasetSpec::decode(r)?;
+        let entry_type = match r.u8("entry_type")? {
+            0 => EntryType::Cluster,
+            1 => EntryType::Aix {
+                base: r.string("base")?,
+                unique: r.u8("unique")? != 0,
+                upgrade: r.u8("upgrade")? != 0,
+            },
+            2 => EntryType::Path {
+                aix: r.string("aix")?,
+            },
+            other => {
+                return Err(DecodeError::BadValue {
+                    field: "entry_type",
+                    problem: format!("{other} is not 0 (cluster), 1 (alternate index) or 2 (path)"),
+                });
+            }
+        };
+        Ok(Self { spec, entry_type })
+    }
+}
+
 /// Handshake, sent first by the client.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Hello {
@@ -464,6 +548,11 @@ pub enum Request {
     DefinePath(PathSpec),
     /// Rebuild an alternate index from its base (protocol 1.2).
     BldIndex { aix: String },
+    /// Catalog: list by pattern, saying what each entry is (protocol 1.6).
+    Listcat { pattern: String },
+    /// Catalog: rename an entry, its records going with it (IDCAMS ALTER
+    /// NEWNAME, protocol 1.6).
+    Rename { name: String, new_name: String },
     /// Make the connection's unit of work durable and end it (protocol 1.4).
     Commit,
     /// Undo the connection's unit of work and end it (protocol 1.4).
@@ -495,6 +584,8 @@ pub enum Answer {
     Opened { handle: u32, dataset: DatasetSpec },
     /// Catalog entries.
     Catalog { datasets: Vec<DatasetSpec> },
+    /// Catalog entries with what each is (LISTCAT, protocol 1.6).
+    Entries { entries: Vec<CatalogEntry> },
     /// Protocol failure; `fatal` means the server closes the connection.
     ProtocolError {
         code: u16,
@@ -580,6 +671,8 @@ impl Message for Request {
             Request::DefineAix(_) => kind::DEFINE_AIX,
             Request::DefinePath(_) => kind::DEFINE_PATH,
             Request::BldIndex { .. } => kind::BLDINDEX,
+            Request::Listcat { .. } => kind::LISTCAT,
+            Request::Rename { .. } => kind::RENAME,
             Request::Commit => kind::COMMIT,
             Request::Rollback => kind::ROLLBACK,
         }
@@ -642,7 +735,11 @@ impl Message for Request {
             Request::EndReq { target } => put_target(out, *target),
             Request::Define(spec) => spec.encode(out),
             Request::Delete { name } | Request::Info { name } => put_string(out, name),
-            Request::List { pattern } => put_string(out, pattern),
+            Request::List { pattern } | Request::Listcat { pattern } => put_string(out, pattern),
+            Request::Rename { name, new_name } => {
+                put_string(out, name);
+                put_string(out, new_name);
+            }
             Request::DefineAix(spec) => spec.encode(out),
             Request::DefinePath(spec) => {
                 put_string(out, &spec.name);
@@ -787,6 +884,19 @@ impl Message for Request {
                 },
                 "LIST",
             ),
+            kind::LISTCAT => (
+                Request::Listcat {
+                    pattern: r.string("pattern")?,
+                },
+                "LISTCAT",
+            ),
+            kind::RENAME => (
+                Request::Rename {
+                    name: r.string("name")?,
+                    new_name: r.string("new_name")?,
+                },
+                "RENAME",
+            ),
             kind::DEFINE_AIX => (Request::DefineAix(AixSpec::decode(&mut r)?), "DEFINE AIX"),
             kind::DEFINE_PATH => (
                 Request::DefinePath(PathSpec {
@@ -829,6 +939,8 @@ pub enum Verb {
     DefineAix,
     DefinePath,
     BldIndex,
+    Listcat,
+    Rename,
     Commit,
     Rollback,
 }
@@ -855,6 +967,8 @@ impl Verb {
             kind::DEFINE_AIX => Self::DefineAix,
             kind::DEFINE_PATH => Self::DefinePath,
             kind::BLDINDEX => Self::BldIndex,
+            kind::LISTCAT => Self::Listcat,
+            kind::RENAME => Self::Rename,
             kind::COMMIT => Self::Commit,
             kind::ROLLBACK => Self::Rollback,
             _ => return None,
@@ -882,6 +996,8 @@ impl Verb {
             Self::DefineAix => "DEFINE AIX",
             Self::DefinePath => "DEFINE PATH",
             Self::BldIndex => "BLDINDEX",
+            Self::Listcat => "LISTCAT",
+            Self::Rename => "ALTER",
             Self::Commit => "COMMIT",
             Self::Rollback => "ROLLBACK",
         }
@@ -915,6 +1031,8 @@ impl Request {
             Request::DefineAix(_) => Verb::DefineAix,
             Request::DefinePath(_) => Verb::DefinePath,
             Request::BldIndex { .. } => Verb::BldIndex,
+            Request::Listcat { .. } => Verb::Listcat,
+            Request::Rename { .. } => Verb::Rename,
             Request::Commit => Verb::Commit,
             Request::Rollback => Verb::Rollback,
         }
@@ -955,6 +1073,7 @@ impl Message for Answer {
             Answer::Result { .. } => kind::RESULT,
             Answer::Opened { .. } => kind::OPENED,
             Answer::Catalog { .. } => kind::CATALOG,
+            Answer::Entries { .. } => kind::ENTRIES,
             Answer::ProtocolError { .. } => kind::PROTOCOL_ERROR,
         }
     }
@@ -986,6 +1105,12 @@ impl Message for Answer {
                 out.put_u32(datasets.len() as u32);
                 for dataset in datasets {
                     dataset.encode(out);
+                }
+            }
+            Answer::Entries { entries } => {
+                out.put_u32(entries.len() as u32);
+                for entry in entries {
+                    entry.encode(out);
                 }
             }
             Answer::ProtocolError {
@@ -1033,6 +1158,10 @@ impl Message for Answer {
             kind::CATALOG => {
                 let datasets = r.list(24, DatasetSpec::decode)?;
                 (Answer::Catalog { datasets }, "CATALOG")
+            }
+            kind::ENTRIES => {
+                let entries = r.list(25, CatalogEntry::decode)?;
+                (Answer::Entries { entries }, "ENTRIES")
             }
             kind::PROTOCOL_ERROR => {
                 let code = r.u16("code")?;

@@ -65,6 +65,13 @@ fn sample_requests() -> Vec<Request> {
         Request::List {
             pattern: "PROD.**".into(),
         },
+        Request::Listcat {
+            pattern: "PROD.*".into(),
+        },
+        Request::Rename {
+            name: "PROD.CUST".into(),
+            new_name: "PROD.CUSTOMER".into(),
+        },
         Request::DefineAix(AixSpec {
             name: "PROD.CUST.BYNAME".into(),
             base: "PROD.CUST".into(),
@@ -204,6 +211,32 @@ fn every_answer_round_trips_through_the_codec() {
                 .expect("a DEFINE among the samples"),
         },
         Answer::Catalog { datasets: vec![] },
+        Answer::Entries {
+            entries: sample_requests()
+                .into_iter()
+                .filter_map(|request| match request {
+                    Request::Define(spec) => Some(spec),
+                    _ => None,
+                })
+                .flat_map(|spec| {
+                    [
+                        EntryType::Cluster,
+                        EntryType::Aix {
+                            base: "PROD.CUST".into(),
+                            unique: false,
+                            upgrade: true,
+                        },
+                        EntryType::Path {
+                            aix: "PROD.CUST.BYNAME".into(),
+                        },
+                    ]
+                    .map(|entry_type| CatalogEntry {
+                        spec: spec.clone(),
+                        entry_type,
+                    })
+                })
+                .collect(),
+        },
         Answer::ProtocolError {
             code: 4,
             fatal: false,
@@ -269,7 +302,7 @@ fn documented_frames_are_exact() {
         1,
         &Request::Hello(Hello {
             major: 1,
-            minor: 5,
+            minor: 6,
             max_frame: 0x0100_0000,
             client: "c".into(),
             token: None,
@@ -278,7 +311,7 @@ fn documented_frames_are_exact() {
     assert_eq!(
         hello,
         [
-            0, 0, 0, 0x14, 0x01, 0, 0, 0, 1, b'V', b'S', b'A', b'M', 0, 1, 0, 5, 1, 0, 0, 0, 0, 1,
+            0, 0, 0, 0x14, 0x01, 0, 0, 0, 1, b'V', b'S', b'A', b'M', 0, 1, 0, 6, 1, 0, 0, 0, 0, 1,
             b'c'
         ]
     );

@@ -5,6 +5,7 @@ mod alternate;
 mod browse;
 mod commands;
 mod fields;
+mod idcams;
 mod migrate;
 mod records;
 mod repro;
@@ -169,22 +170,29 @@ enum Command {
     Load(repro::LoadArgs),
     /// Writes records to a file (REPRO out: a key range, --skip, --count).
     Unload(repro::UnloadArgs),
+    /// Runs an IDCAMS deck as written (DEFINE, REPRO, PRINT, LISTCAT,
+    /// DELETE, ALTER, VERIFY, BLDINDEX; IF/SET/DO): SYSIN records, or a
+    /// job's JCL. Prints IDCAMS's listing; the exit status is MAXCC.
+    Idcams(idcams::IdcamsArgs),
     /// Administers a running vsamrd through its admin interface (port 2388).
     Admin(admin::AdminArgs),
 }
 
-/// Runs the command.
-pub async fn run(args: Args) -> Result<()> {
+/// Runs the command; returns the exit status (IDCAMS's MAXCC for a deck).
+pub async fn run(args: Args) -> Result<u8> {
     let output = Output {
         json: args.json,
         hex: args.hex,
     };
     let options = args.security.options()?;
     if let Command::Admin(admin) = args.command {
-        return admin::run(admin, options.tls, args.json).await;
+        return admin::run(admin, options.tls, args.json).await.map(|()| 0);
     }
     let conn = Connection::connect_with(&args.server, &options).await?;
-    match args.command {
+    if let Command::Idcams(deck) = args.command {
+        return idcams::run(&conn, deck).await;
+    }
+    let done = match args.command {
         Command::Ping => commands::ping(&conn).await,
         Command::Define(define) => commands::define(&conn, define, output).await,
         Command::DefineAix(define) => alternate::define_aix(&conn, define, output).await,
@@ -216,6 +224,7 @@ pub async fn run(args: Args) -> Result<()> {
         Command::Unit(unit) => unit::run(&conn, unit, output).await,
         Command::Load(load) => repro::load(&conn, load).await,
         Command::Unload(unload) => repro::unload(&conn, unload, output).await,
-        Command::Admin(_) => unreachable!("handled before connecting"),
-    }
+        Command::Admin(_) | Command::Idcams(_) => unreachable!("handled above"),
+    };
+    done.map(|()| 0)
 }

@@ -349,6 +349,25 @@ pub(crate) fn list(
     }
 }
 
+/// LISTCAT: like LIST, each entry with what it is (cluster, alternate
+/// index with its base, path with its index).
+pub(crate) fn listcat(
+    shared: &Shared,
+    pattern: &str,
+    minor: u16,
+    visible: impl Fn(&str) -> bool,
+) -> Answer {
+    Answer::Entries {
+        entries: shared
+            .catalog
+            .list(pattern)
+            .iter()
+            .filter(|def| visible(&def.name) && def.organization.minor() <= minor)
+            .map(DatasetDef::to_entry)
+            .collect(),
+    }
+}
+
 /// Why a dataset of `organization` is not shown to a client of protocol
 /// minor `minor`.
 pub(crate) fn newer(organization: vsam_protocol::Organization, minor: u16) -> String {

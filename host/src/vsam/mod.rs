@@ -18,6 +18,7 @@ mod erase;
 pub(crate) mod get;
 mod point;
 mod put;
+mod rename;
 pub(crate) mod request;
 mod search;
 pub(crate) mod shared_catalog;

@@ -285,6 +285,19 @@ impl Session {
                     |name| policy.check(&self.identity, name, Level::Read).is_ok(),
                 ));
             }
+            Request::Listcat { pattern } => {
+                let policy = self.shared.access();
+                return Ok(catalog_requests::listcat(
+                    &self.shared,
+                    &pattern,
+                    self.minor,
+                    |name| policy.check(&self.identity, name, Level::Read).is_ok(),
+                ));
+            }
+            Request::Rename { name, new_name } => {
+                self.authorize(Verb::Rename, &[&name, &new_name], Level::Alter)?;
+                return super::rename::rename(&self.shared, &name, &new_name).await;
+            }
             Request::DefineAix(spec) => {
                 self.authorize(Verb::DefineAix, &[&spec.name, &spec.base], Level::Alter)?;
                 return requests::define_aix(&self.shared, spec).await;

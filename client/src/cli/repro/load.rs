@@ -49,7 +49,8 @@ const CHAIN: usize = 2048;
 /// client.
 const CHAINS_IN_FLIGHT: usize = 4;
 
-/// A record of the file, by its number in it (from 1).
+/// A record of the input, by its number in it (from 1).
+#[derive(Clone)]
 struct Numbered {
     number: usize,
     record: ChainedRecord,
@@ -60,8 +61,8 @@ struct Numbered {
 struct Stored {
     /// Records stored (inserted or replaced).
     written: usize,
-    /// Records refused, by number, with the reason.
-    refused: Vec<(usize, VsamError)>,
+    /// Records refused, with the reason.
+    refused: Vec<Refusal>,
     /// The failure that stopped the chain for good (the store failed, the
     /// connection went), and how many of its records it left unstored.
     stopped: Option<(ClientError, usize)>,
@@ -70,17 +71,11 @@ struct Stored {
 pub async fn load(conn: &Connection, args: LoadArgs) -> Result<()> {
     let name = args.target.name.to_ascii_uppercase();
     if args.reuse {
-        let emptied = Dataset::open_with_access(conn, &name, OpenIntent::Output, access::RESET, 1)
+        empty(conn, &name)
             .await
             .context("REUSE (emptying the dataset first)")?;
-        emptied.close().await?;
     }
-    // REPLACE updates records in place: that needs an open for update.
-    let intent = match args.replace {
-        true => OpenIntent::Update,
-        false => OpenIntent::Output,
-    };
-    let dataset = Dataset::open(conn, &name, intent, 1).await?;
+    let dataset = open_for_load(conn, &name, args.replace).await?;
     let spec = dataset.spec().clone();
     let codec = Codec::new(
         &spec,
@@ -100,84 +95,42 @@ pub async fn load(conn: &Connection, args: LoadArgs) -> Result<()> {
     let records = read_records(&bytes, args.target.format, &codec)?;
     drop(bytes);
     let total = records.len();
-    let organization = spec.organization;
+    let started = Instant::now();
+    let mut loader = Loader::new(&dataset, args.replace, args.error_limit);
     let mut selected = Vec::with_capacity(total);
     for (i, record) in records.into_iter().enumerate() {
         match selection.judge(&record, false) {
-            Verdict::Take => selected.push(Numbered {
-                number: i + 1,
-                record: ChainedRecord {
-                    // An RRDS file's records go to slots 1, 2, ... in order.
-                    address: match organization {
-                        Organization::Rrds | Organization::Vrrds => i as u64 + 1,
-                        _ => 0,
-                    },
-                    record,
-                },
-            }),
+            Verdict::Take => selected.push((i + 1, in_slot(spec.organization, i + 1, record))),
             Verdict::Pass => {}
             Verdict::Stop => break,
         }
     }
-    let started = Instant::now();
-    let mut selected = selected.into_iter();
-    let mut chains = std::iter::from_fn(|| {
-        let chain: Vec<Numbered> = selected.by_ref().take(CHAIN).collect();
-        (!chain.is_empty()).then_some(chain)
-    });
-    // Refusals so far, of every chain: past the limit, none goes on.
-    let refusals = Arc::new(AtomicUsize::new(0));
-    let send = |chain: Vec<Numbered>| {
-        let dataset = dataset.clone();
-        let refusals = refusals.clone();
-        let limit = Limit {
-            refusals,
-            most: args.error_limit,
-        };
-        async move { store_chain(&dataset, chain, args.replace, &limit).await }
-    };
-    let mut in_flight = FuturesOrdered::new();
-    for chain in chains.by_ref().take(CHAINS_IN_FLIGHT) {
-        in_flight.push_back(send(chain));
-    }
-    let mut loaded = 0usize;
-    let mut refused: Vec<(usize, VsamError)> = Vec::new();
-    let mut stopped: Option<(ClientError, usize)> = None;
-    while let Some(stored) = in_flight.next().await {
-        loaded += stored.written;
-        refused.extend(stored.refused);
-        if stopped.is_none() {
-            stopped = stored.stopped;
-        }
-        if stopped.is_none()
-            && refused.len() <= args.error_limit
-            && let Some(chain) = chains.next()
-        {
-            in_flight.push_back(send(chain));
-        }
-    }
-    let unsent: usize = chains.map(|chain| chain.len()).sum();
-    refused.sort_by_key(|(number, _)| *number);
+    loader.feed(selected).await;
+    let loaded = loader.finish().await;
     let file = args.target.file.display();
-    for (number, error) in &refused {
-        eprintln!("vsamr: record {number} of {file} left out: {error}");
-    }
-    let over_limit = refused.len() > args.error_limit;
-    if let Some((error, _)) = stopped {
-        bail!(
-            "{error}: {loaded} of {total} records of {file} were loaded and acknowledged, {} left out; the rest were not (those in flight when it failed may be stored): read the dataset before loading the rest",
-            refused.len()
+    for refusal in &loaded.refused {
+        eprintln!(
+            "vsamr: record {} of {file} left out: {}",
+            refusal.number, refusal.error
         );
     }
-    if over_limit {
-        let (number, _) = refused[args.error_limit];
+    let written = loaded.written;
+    if let Some((error, _)) = loaded.stopped {
+        bail!(
+            "{error}: {written} of {total} records of {file} were loaded and acknowledged, {} left out; the rest were not (those in flight when it failed may be stored): read the dataset before loading the rest",
+            loaded.refused.len()
+        );
+    }
+    if loaded.over_limit {
+        let number = loaded.refused[args.error_limit].number;
         let limit = match args.error_limit {
             0 => "the first refused record stops a load (--error-limit 0)".to_string(),
             n => format!("more than --error-limit {n} records were refused"),
         };
         bail!(
-            "stopped at record {number} of {file}: {limit}: loaded {loaded} of {total} records, {} left out, {unsent} not sent{}",
-            refused.len(),
+            "stopped at record {number} of {file}: {limit}: loaded {written} of {total} records, {} left out, {} not sent{}",
+            loaded.refused.len(),
+            loaded.unsent,
             if args.replace {
                 ""
             } else {
@@ -187,15 +140,15 @@ pub async fn load(conn: &Connection, args: LoadArgs) -> Result<()> {
     }
     let seconds = started.elapsed().as_secs_f64();
     let summary = format!(
-        "loaded {loaded} of {total} records into {} in {seconds:.2} s ({:.0} records/s)",
+        "loaded {written} of {total} records into {} in {seconds:.2} s ({:.0} records/s)",
         spec.name,
-        loaded as f64 / seconds.max(1e-9)
+        written as f64 / seconds.max(1e-9)
     );
     dataset.close().await?;
-    if !refused.is_empty() {
+    if !loaded.refused.is_empty() {
         bail!(
             "{summary}; {} refused and left out (listed above){}",
-            refused.len(),
+            loaded.refused.len(),
             if args.replace {
                 ""
             } else {
@@ -205,6 +158,152 @@ pub async fn load(conn: &Connection, args: LoadArgs) -> Result<()> {
     }
     println!("{summary}");
     Ok(())
+}
+
+/// REUSE: empties a dataset (nobody else may have it open).
+pub async fn empty(conn: &Connection, name: &str) -> Result<(), ClientError> {
+    Dataset::open_with_access(conn, name, OpenIntent::Output, access::RESET, 1)
+        .await?
+        .close()
+        .await
+}
+
+/// Opens the dataset a load writes to: REPLACE updates records in place,
+/// which needs an open for update.
+pub async fn open_for_load(
+    conn: &Connection,
+    name: &str,
+    replace: bool,
+) -> Result<Dataset, ClientError> {
+    let intent = match replace {
+        true => OpenIntent::Update,
+        false => OpenIntent::Output,
+    };
+    Dataset::open(conn, name, intent, 1).await
+}
+
+/// The `number`th record of an input as a load sends it: an RRDS's
+/// records go to slots 1, 2, ... in input order.
+pub fn in_slot(organization: Organization, number: usize, record: Vec<u8>) -> ChainedRecord {
+    ChainedRecord {
+        address: match organization {
+            Organization::Rrds | Organization::Vrrds => number as u64,
+            _ => 0,
+        },
+        record,
+    }
+}
+
+/// A record the dataset refused during a load, left out.
+pub struct Refusal {
+    /// Its number among the input's records (from 1).
+    pub number: usize,
+    /// The record.
+    pub record: Vec<u8>,
+    /// Why.
+    pub error: VsamError,
+}
+
+/// What a load did.
+#[derive(Default)]
+pub struct Loaded {
+    /// Records stored (inserted or replaced) and acknowledged.
+    pub written: usize,
+    /// Records refused and left out, in input order.
+    pub refused: Vec<Refusal>,
+    /// The failure that stopped the load for good (the store failed, the
+    /// connection went), and how many records of its chain it left unstored.
+    pub stopped: Option<(ClientError, usize)>,
+    /// More records were refused than the error limit allows: the load
+    /// stopped there.
+    pub over_limit: bool,
+    /// Records given to the load that it stopped before sending.
+    pub unsent: usize,
+}
+
+type Storing<'a> = std::pin::Pin<Box<dyn std::future::Future<Output = Stored> + Send + 'a>>;
+
+/// A REPRO into an open dataset, fed records as they are read (from a
+/// file or another dataset): chains of records go as PUT CHAINs, several
+/// in flight, so that the server never waits for the reader.
+pub struct Loader<'a> {
+    dataset: &'a Dataset,
+    replace: bool,
+    limit: Arc<AtomicUsize>,
+    error_limit: usize,
+    in_flight: FuturesOrdered<Storing<'a>>,
+    loaded: Loaded,
+}
+
+impl<'a> Loader<'a> {
+    /// A load into `dataset`; `replace`: REPLACE; `error_limit`: refusals
+    /// taken before the load stops (ERRORLIMIT).
+    pub fn new(dataset: &'a Dataset, replace: bool, error_limit: usize) -> Self {
+        Self {
+            dataset,
+            replace,
+            limit: Arc::new(AtomicUsize::new(0)),
+            error_limit,
+            in_flight: FuturesOrdered::new(),
+            loaded: Loaded::default(),
+        }
+    }
+
+    /// False once the load has stopped (a failure, or the error limit):
+    /// feeding more does nothing.
+    pub fn going(&self) -> bool {
+        self.loaded.stopped.is_none() && self.loaded.refused.len() <= self.error_limit
+    }
+
+    /// Sends the next records, each with its number in the input (from
+    /// 1, for messages), in input order; waits while enough chains are in
+    /// flight.
+    pub async fn feed(&mut self, records: Vec<(usize, ChainedRecord)>) {
+        let mut records = records.into_iter().peekable();
+        while records.peek().is_some() {
+            let chain: Vec<Numbered> = records
+                .by_ref()
+                .take(CHAIN)
+                .map(|(number, record)| Numbered { number, record })
+                .collect();
+            while self.in_flight.len() >= CHAINS_IN_FLIGHT {
+                self.settle_one().await;
+            }
+            if !self.going() {
+                self.loaded.unsent += chain.len() + records.count();
+                return;
+            }
+            let limit = Limit {
+                refusals: self.limit.clone(),
+                most: self.error_limit,
+            };
+            let dataset = self.dataset;
+            let replace = self.replace;
+            self.in_flight.push_back(Box::pin(async move {
+                store_chain(dataset, chain, replace, &limit).await
+            }));
+        }
+    }
+
+    async fn settle_one(&mut self) {
+        if let Some(stored) = self.in_flight.next().await {
+            self.loaded.written += stored.written;
+            self.loaded.refused.extend(stored.refused);
+            if self.loaded.stopped.is_none() {
+                self.loaded.stopped = stored.stopped;
+            }
+        }
+    }
+
+    /// Waits for the chains in flight and tells what the load did.
+    pub async fn finish(mut self) -> Loaded {
+        while !self.in_flight.is_empty() {
+            self.settle_one().await;
+        }
+        self.loaded.refused.sort_by_key(|refusal| refusal.number);
+        self.loaded.over_limit = self.loaded.refused.len() > self.error_limit;
+        self.loaded
+    }
 }
 
 /// How many refusals a load takes, counted over all its chains.
@@ -269,9 +368,13 @@ async fn store_chain(
             stored.stopped = Some((ClientError::Vsam(failure), rest.len() - done));
             return stored;
         }
-        let refused = rest[done].number;
-        stored.refused.push((refused, failure));
-        rest.drain(..=done);
+        let refused = rest.remove(done);
+        stored.refused.push(Refusal {
+            number: refused.number,
+            record: refused.record.record,
+            error: failure,
+        });
+        rest.drain(..done);
         updating = false;
         if !limit.refused() {
             return stored;

@@ -6,5 +6,7 @@ mod load;
 mod select;
 mod unload;
 
-pub use load::{LoadArgs, load};
-pub use unload::{UnloadArgs, unload};
+pub use format::{FileFormat, parse_format, read_records, write_record};
+pub use load::{LoadArgs, Loader, Refusal, empty, in_slot, load, open_for_load};
+pub use select::{Selection, Verdict};
+pub use unload::{SelectedRecords, UnloadArgs, unload};

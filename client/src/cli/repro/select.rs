@@ -57,7 +57,6 @@ impl Selection {
     /// The selection `args` ask for on `spec`'s records, keys given as
     /// `codec` reads them.
     pub fn new(args: &SelectArgs, spec: &DatasetSpec, codec: &Codec) -> Result<Self> {
-        let key_length = usize::from(spec.key_length);
         let key = |text: &Option<String>, what: &str| -> Result<Option<Vec<u8>>> {
             let Some(text) = text else {
                 return Ok(None);
@@ -69,33 +68,65 @@ impl Selection {
                     spec.organization.name().to_ascii_uppercase()
                 );
             }
-            let key = codec.parse(text, "key")?;
-            if key.is_empty() || key.len() > key_length {
-                bail!(
-                    "{}: --{what} is {} bytes, keys of this dataset are 1 to {key_length} bytes (shorter: generic)",
-                    spec.name,
-                    key.len()
-                );
-            }
-            Ok(Some(key))
+            Ok(Some(codec.parse(text, "key")?))
         };
         let from_key = key(&args.from_key, "from-key")?;
         let to_key = key(&args.to_key, "to-key")?;
-        if from_key.is_some() && args.skip > 0 {
-            bail!(
-                "--skip and --from-key both say where to start: give one (as IDCAMS takes SKIP or FROMKEY)"
+        Self::of(spec, from_key, to_key, args.skip, args.count).map_err(|problem| {
+            anyhow::anyhow!(
+                "{}",
+                problem
+                    .replace("FROMKEY", "--from-key")
+                    .replace("TOKEY", "--to-key")
+                    .replace("SKIP", "--skip")
+            )
+        })
+    }
+
+    /// The selection of keys given as bytes (FROMKEY and TOKEY, checked
+    /// to be 1 to the key length of `spec`), SKIP and COUNT. The problem
+    /// names IDCAMS's keywords.
+    pub fn of(
+        spec: &DatasetSpec,
+        from_key: Option<Vec<u8>>,
+        to_key: Option<Vec<u8>>,
+        skip: usize,
+        count: Option<usize>,
+    ) -> Result<Self, String> {
+        let key_length = usize::from(spec.key_length);
+        for (key, what) in [(&from_key, "FROMKEY"), (&to_key, "TOKEY")] {
+            let Some(key) = key else { continue };
+            if spec.organization != Organization::Ksds {
+                return Err(format!(
+                    "{}: {what} selects by key, and the dataset is an {}; select its records with SKIP and COUNT",
+                    spec.name,
+                    spec.organization.name().to_ascii_uppercase()
+                ));
+            }
+            if key.is_empty() || key.len() > key_length {
+                return Err(format!(
+                    "{}: {what} is {} bytes, keys of this dataset are 1 to {key_length} bytes (shorter: generic)",
+                    spec.name,
+                    key.len()
+                ));
+            }
+        }
+        if from_key.is_some() && skip > 0 {
+            return Err(
+                "SKIP and FROMKEY both say where to start: give one (as IDCAMS takes SKIP or FROMKEY)"
+                    .into(),
             );
         }
         if let (Some(from), Some(to)) = (&from_key, &to_key)
             && !within_to(from, to)
         {
-            bail!("--from-key comes after --to-key: no record is selected");
+            return Err("FROMKEY comes after TOKEY: no record is selected".into());
         }
         Ok(Self {
             from_key,
             to_key,
-            skip: args.skip,
-            count: args.count,
+            skip,
+            count,
             skipped: 0,
             taken: 0,
             key_field: (spec.key_offset as usize, key_length),

@@ -9,7 +9,7 @@ use crate::cli::records::Codec;
 use anyhow::{Context, Result};
 use clap::Args;
 use std::io::Write;
-use vsam_client::{Connection, Dataset, OpenIntent, Organization, RplOptions};
+use vsam_client::{Connection, Dataset, OpenIntent, Organization, Record, RplOptions};
 use vsam_protocol::Processing;
 
 /// Arguments of unload.
@@ -36,37 +36,12 @@ pub async fn unload(conn: &Connection, args: UnloadArgs, output: Output) -> Resu
             hex: output.hex,
         },
     )?;
-    let mut selection = Selection::new(&args.select, dataset.spec(), &codec)?;
-    let options = match dataset.spec().organization {
-        Organization::Esds => RplOptions::addressed(Processing::Sequential),
-        _ => RplOptions::sequential(),
-    };
+    let selection = Selection::new(&args.select, dataset.spec(), &codec)?;
     let mut out = Vec::new();
     let mut count = 0usize;
-    // FROMKEY: the browse starts there (a generic key: at the first key it
-    // begins); nothing at or after it is an empty unload.
-    let mut browsing = match &selection.from_key {
-        Some(key) => match point_at(&dataset, key).await {
-            Ok(()) => true,
-            Err(e) if e.is_end_of_data() => false,
-            Err(e) => return Err(e.into()),
-        },
-        None => true,
-    };
-    while browsing {
-        let records = next_batch(&dataset, options, 1000).await?;
-        if records.is_empty() {
-            break;
-        }
-        for record in &records {
-            match selection.judge(&record.data, true) {
-                Verdict::Take => {}
-                Verdict::Pass => continue,
-                Verdict::Stop => {
-                    browsing = false;
-                    break;
-                }
-            }
+    let mut records = SelectedRecords::new(&dataset, selection).await?;
+    while let Some(batch) = records.next_batch().await? {
+        for record in &batch {
             write_record(&mut out, &record.data, args.target.format, &codec)
                 .with_context(|| format!("record {}", count + 1))?;
             count += 1;
@@ -85,6 +60,68 @@ pub async fn unload(conn: &Connection, args: UnloadArgs, output: Output) -> Resu
     }
     dataset.close().await?;
     Ok(())
+}
+
+/// The records a selection takes from an open dataset, in key (RBA, RRN)
+/// order, read a batch at a time: REPRO and PRINT read their input so.
+pub struct SelectedRecords<'a> {
+    dataset: &'a Dataset,
+    selection: Selection,
+    options: RplOptions,
+    browsing: bool,
+}
+
+impl<'a> SelectedRecords<'a> {
+    /// Positions the dataset's string 0 at the selection's start (FROMKEY:
+    /// the first key at or after it, a generic one if shorter than the
+    /// dataset's keys).
+    pub async fn new(dataset: &'a Dataset, selection: Selection) -> Result<Self> {
+        let options = match dataset.spec().organization {
+            Organization::Esds => RplOptions::addressed(Processing::Sequential),
+            _ => RplOptions::sequential(),
+        };
+        // Nothing at or after FROMKEY is an empty input.
+        let browsing = match &selection.from_key {
+            Some(key) => match point_at(dataset, key).await {
+                Ok(()) => true,
+                Err(e) if e.is_end_of_data() => false,
+                Err(e) => return Err(e.into()),
+            },
+            None => true,
+        };
+        Ok(Self {
+            dataset,
+            selection,
+            options,
+            browsing,
+        })
+    }
+
+    /// The next selected records; `None` at the end.
+    pub async fn next_batch(&mut self) -> Result<Option<Vec<Record>>> {
+        while self.browsing {
+            let records = next_batch(self.dataset, self.options, 1000).await?;
+            if records.is_empty() {
+                break;
+            }
+            let mut taken = Vec::with_capacity(records.len());
+            for record in records {
+                match self.selection.judge(&record.data, true) {
+                    Verdict::Take => taken.push(record),
+                    Verdict::Pass => {}
+                    Verdict::Stop => {
+                        self.browsing = false;
+                        break;
+                    }
+                }
+            }
+            if !taken.is_empty() {
+                return Ok(Some(taken));
+            }
+        }
+        self.browsing = false;
+        Ok(None)
+    }
 }
 
 /// POINT at the first key at or after `key`, a generic one when it is
