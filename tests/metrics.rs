@@ -2,11 +2,14 @@
 //! match what the test sent. `/readyz` follows the database: unready while
 //! PostgreSQL is stopped, ready again once it is back.
 
+use bytes::BytesMut;
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio_util::codec::{Decoder, Encoder};
 use vsam_client::{Connection, Dataset, OpenIntent, RplOptions};
 use vsam_conformance::Postgres;
-use vsam_tests::{SQL_WASM, ksds, start_with_plugin};
+use vsam_protocol::{ClientCodec, Hello, PROTOCOL_MAJOR, PROTOCOL_MINOR, Request, access};
+use vsam_tests::{CSV_WASM, SQL_WASM, ksds, start_with_plugin};
 
 /// GET `path` from `address`: the status code and the body.
 async fn http_get(address: &str, path: &str) -> (u16, String) {
@@ -127,9 +130,38 @@ async fn metrics_count_what_clients_sent_and_readiness_follows_the_database() {
     let syncs = backend("vsamrd_syncs_total");
     assert!((1.0..=40.0).contains(&syncs), "{text}");
     assert!(backend("vsamrd_sync_seconds_total") > 0.0, "{text}");
-    assert_eq!(backend("vsamrd_plugin_faults_total"), 0.0, "{text}");
+    assert_eq!(
+        value(
+            &text,
+            "vsamrd_plugin_faults_total",
+            r#"backend="b",cause="trap""#
+        ),
+        0.0,
+        "{text}"
+    );
     assert_eq!(value(&text, "vsamrd_requests_in_flight", ""), 0.0, "{text}");
-    assert_eq!(value(&text, "vsamrd_connections_open", ""), 1.0, "{text}");
+    assert_eq!(
+        value(
+            &text,
+            "vsamrd_connections_now",
+            r#"state="open",transport="tcp""#
+        ),
+        1.0,
+        "{text}"
+    );
+    // Per plugin call: every insert timed; each sync is one group.
+    let call = |call: &str| {
+        value(
+            &text,
+            "vsamrd_plugin_call_seconds_count",
+            &format!(r#"backend="b",call="{call}""#),
+        )
+    };
+    assert_eq!(call("insert"), 40.0, "{text}");
+    assert_eq!(call("sync"), syncs, "{text}");
+    assert_eq!(backend("vsamrd_group_commit_size_count"), syncs, "{text}");
+    assert_eq!(backend("vsamrd_group_commit_size_sum"), 40.0, "{text}");
+    assert!(backend("vsamrd_plugin_memory_bytes") > 0.0, "{text}");
 
     // Probes.
     assert_eq!(http_get(&metrics, "/healthz").await.0, 200);
@@ -162,22 +194,35 @@ async fn metrics_count_what_clients_sent_and_readiness_follows_the_database() {
 async fn plugin_faults_are_counted_per_backend() {
     let (server, _conn, ds, metrics) = serving(
         vsam_tests::FAULTY_WASM,
-        "call_timeout_ms = 500",
+        "call_timeout_ms = 500\nmemory_limit_mb = 64",
         "MET.FAULTY",
     )
     .await;
     ds.put(0, RplOptions::direct(), 0, record("OKAY0001"))
         .await
         .unwrap();
-    for n in 0..3 {
-        let refused = ds
-            .put(0, RplOptions::direct(), 0, record(&format!("PANC{n:04}")))
-            .await;
+    for key in ["PANC0001", "PANC0002", "PANC0003", "LOOP0001", "BOMB0001"] {
+        let refused = ds.put(0, RplOptions::direct(), 0, record(key)).await;
         assert_eq!(refused.unwrap_err().vsam().map(|v| v.r15()), Some(12));
     }
     let (_, text) = http_get(&metrics, "/metrics").await;
+    for (cause, count) in [("timeout", 1.0), ("memory", 1.0), ("start", 0.0)] {
+        assert_eq!(
+            value(
+                &text,
+                "vsamrd_plugin_faults_total",
+                &format!(r#"backend="b",cause="{cause}""#)
+            ),
+            count,
+            "{cause}: {text}"
+        );
+    }
     assert_eq!(
-        value(&text, "vsamrd_plugin_faults_total", r#"backend="b""#),
+        value(
+            &text,
+            "vsamrd_plugin_faults_total",
+            r#"backend="b",cause="trap""#
+        ),
         3.0,
         "{text}"
     );
@@ -187,7 +232,7 @@ async fn plugin_faults_are_counted_per_backend() {
             "vsamrd_requests_total",
             r#"kind="PUT",outcome="physical",fdbk="""#
         ),
-        3.0,
+        5.0,
         "{text}"
     );
     assert_eq!(
@@ -196,5 +241,308 @@ async fn plugin_faults_are_counted_per_backend() {
         "{text}"
     );
     assert!(text.ends_with("# EOF\n"), "{text}");
+    server.server.stop().await;
+}
+
+/// A raw client: the bytes it wrote and read, frame by frame.
+struct Raw {
+    stream: tokio::net::TcpStream,
+    codec: ClientCodec,
+    buffer: BytesMut,
+    wrote: u64,
+    read: u64,
+}
+
+impl Raw {
+    async fn connect(address: &str) -> Self {
+        Self {
+            stream: tokio::net::TcpStream::connect(address).await.unwrap(),
+            codec: ClientCodec::new(1 << 20),
+            buffer: BytesMut::new(),
+            wrote: 0,
+            read: 0,
+        }
+    }
+
+    /// Sends a request and reads its answer whole.
+    async fn call(&mut self, id: u32, request: Request) {
+        let mut frame = BytesMut::new();
+        self.codec.encode((id, request), &mut frame).unwrap();
+        self.stream.write_all(&frame).await.unwrap();
+        self.wrote += frame.len() as u64;
+        loop {
+            if let Some(_answer) = self.codec.decode(&mut self.buffer).unwrap() {
+                return;
+            }
+            let mut chunk = [0u8; 4096];
+            let n = self.stream.read(&mut chunk).await.unwrap();
+            assert!(n > 0, "the server closed the connection");
+            self.read += n as u64;
+            self.buffer.extend_from_slice(&chunk[..n]);
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connections_bytes_locks_units_datasets_and_reloads_are_counted() {
+    let server = start_with_plugin(
+        CSV_WASM,
+        "[metrics]\nlisten = \"127.0.0.1:0\"\ndatasets = [\"met.one\"]",
+    )
+    .await;
+    let metrics = server.server.metrics_addr.unwrap().to_string();
+    let scrape = || async { http_get(&metrics, "/metrics").await.1 };
+    let conn = Connection::connect(&server.address).await.unwrap();
+    for name in ["MET.ONE", "MET.TWO"] {
+        vsam_client::define(&conn, ksds(name, 8, 40, "ascii"))
+            .await
+            .unwrap();
+    }
+
+    // Load from four connections at once: 25 inserts each into MET.ONE,
+    // 10 reads each of MET.TWO.
+    let mut clients = Vec::new();
+    for client in 0..4 {
+        let address = server.address.clone();
+        clients.push(tokio::spawn(async move {
+            let conn = Connection::connect(&address).await.unwrap();
+            let one = Dataset::open(&conn, "MET.ONE", OpenIntent::Update, 1)
+                .await
+                .unwrap();
+            let two = Dataset::open(&conn, "MET.TWO", OpenIntent::Input, 1)
+                .await
+                .unwrap();
+            for n in 0..25 {
+                one.put(
+                    0,
+                    RplOptions::direct(),
+                    0,
+                    record(&format!("C{client}{n:06}")),
+                )
+                .await
+                .unwrap();
+            }
+            for n in 0..10 {
+                assert!(
+                    two.read(format!("C{client}{n:06}").as_bytes())
+                        .await
+                        .is_err()
+                );
+            }
+            one.close().await.unwrap();
+            two.close().await.unwrap();
+        }));
+    }
+    for client in clients {
+        client.await.unwrap();
+    }
+    let text = scrape().await;
+    let requests = |labels: &str| value(&text, "vsamrd_requests_total", labels);
+    assert_eq!(
+        requests(r#"kind="PUT",outcome="ok",fdbk="""#),
+        100.0,
+        "{text}"
+    );
+    assert_eq!(
+        requests(r#"kind="GET",outcome="logical",fdbk="10""#),
+        40.0,
+        "{text}"
+    );
+    assert_eq!(
+        requests(r#"kind="OPEN",outcome="ok",fdbk="""#),
+        8.0,
+        "{text}"
+    );
+    assert_eq!(value(&text, "vsamrd_connections_total", ""), 5.0, "{text}");
+    let per_dataset = |labels: &str| value(&text, "vsamrd_dataset_requests_total", labels);
+    assert_eq!(
+        per_dataset(r#"dataset="MET.ONE",kind="PUT",outcome="ok""#),
+        100.0,
+        "{text}"
+    );
+    assert_eq!(
+        per_dataset(r#"dataset="MET.ONE",kind="OPEN",outcome="ok""#),
+        4.0,
+        "{text}"
+    );
+    assert!(
+        !text.contains(r#"dataset="MET.TWO""#),
+        "only the datasets named: {text}"
+    );
+
+    // Bytes: exactly what a raw client wrote and read; its connection is
+    // handshaking until its HELLO, then open.
+    let before = scrape().await;
+    let mut raw = Raw::connect(&server.address).await;
+    let handshaking = r#"state="handshaking",transport="tcp""#;
+    let open = r#"state="open",transport="tcp""#;
+    let started = Instant::now();
+    while value(&scrape().await, "vsamrd_connections_now", handshaking) != 1.0 {
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "never handshaking"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    raw.call(
+        1,
+        Request::Hello(Hello {
+            major: PROTOCOL_MAJOR,
+            minor: PROTOCOL_MINOR,
+            max_frame: 1 << 20,
+            client: "raw".into(),
+            token: None,
+        }),
+    )
+    .await;
+    for id in 2..12 {
+        raw.call(id, Request::Ping).await;
+    }
+    let after = scrape().await;
+    let delta = |name: &str| value(&after, name, "") - value(&before, name, "");
+    assert_eq!(
+        delta("vsamrd_received_bytes_total"),
+        raw.wrote as f64,
+        "{after}"
+    );
+    assert_eq!(delta("vsamrd_sent_bytes_total"), raw.read as f64, "{after}");
+    assert_eq!(
+        value(&after, "vsamrd_connections_now", handshaking),
+        0.0,
+        "{after}"
+    );
+    assert_eq!(
+        value(&after, "vsamrd_connections_now", open),
+        2.0,
+        "{after}"
+    );
+    drop(raw);
+
+    // A record held for update: the other connection is refused X'14'.
+    let other = Connection::connect(&server.address).await.unwrap();
+    let mine = Dataset::open(&conn, "MET.ONE", OpenIntent::Update, 1)
+        .await
+        .unwrap();
+    let theirs = Dataset::open(&other, "MET.ONE", OpenIntent::Update, 1)
+        .await
+        .unwrap();
+    mine.read_for_update(b"C0000000").await.unwrap();
+    let refused = theirs.read_for_update(b"C0000000").await.unwrap_err();
+    assert_eq!(refused.vsam().map(|v| v.fdbk()), Some(0x14), "{refused}");
+    mine.close().await.unwrap();
+    theirs.close().await.unwrap();
+    // A unit of work holding a change, then committed.
+    let unit = Dataset::open_with_access(&other, "MET.TWO", OpenIntent::Update, access::COMMIT, 1)
+        .await
+        .unwrap();
+    unit.put(0, RplOptions::direct(), 0, record("U0000001"))
+        .await
+        .unwrap();
+    let text = scrape().await;
+    assert_eq!(
+        value(
+            &text,
+            "vsamrd_record_lock_refusals_total",
+            r#"held_by="string""#
+        ),
+        1.0,
+        "{text}"
+    );
+    assert_eq!(value(&text, "vsamrd_units_open", ""), 1.0, "{text}");
+    vsam_client::commit(&other).await.unwrap();
+    assert_eq!(value(&scrape().await, "vsamrd_units_open", ""), 0.0);
+
+    // Reloads: the result and when.
+    assert_eq!(
+        value(&scrape().await, "vsamrd_reload_last_timestamp_seconds", ""),
+        0.0
+    );
+    let report = server.server.reloader.reload("test").await;
+    assert!(report.error.is_none(), "{report:?}");
+    let text = scrape().await;
+    assert_eq!(
+        value(&text, "vsamrd_reloads_total", r#"result="applied""#),
+        1.0,
+        "{text}"
+    );
+    assert_eq!(
+        value(&text, "vsamrd_reload_last_success", ""),
+        1.0,
+        "{text}"
+    );
+    assert_eq!(
+        value(&text, "vsamrd_reload_last_timestamp_seconds", ""),
+        report.at as f64,
+        "{text}"
+    );
+    drop(unit);
+    server.server.stop().await;
+}
+
+/// A free port on 127.0.0.1.
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Prometheus (the Debian package scripts/setup installs) scraping a
+/// server every second (OpenMetrics text) reads what the test sent.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_real_prometheus_scrapes_the_server() {
+    let (server, _conn, ds, metrics) = serving(CSV_WASM, "", "PROM.KSDS").await;
+    for n in 0..7 {
+        ds.put(0, RplOptions::direct(), 0, record(&format!("P{n:07}")))
+            .await
+            .unwrap();
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("prometheus.yml");
+    std::fs::write(
+        &config,
+        format!(
+            "global:\n  scrape_interval: 1s\nscrape_configs:\n  - job_name: vsamrd\n    static_configs:\n      - targets: ['{metrics}']\n"
+        ),
+    )
+    .unwrap();
+    let web = format!("127.0.0.1:{}", free_port());
+    let mut prometheus = std::process::Command::new("prometheus")
+        .arg(format!("--config.file={}", config.display()))
+        .arg(format!(
+            "--storage.tsdb.path={}",
+            dir.path().join("data").display()
+        ))
+        .arg(format!("--web.listen-address={web}"))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("prometheus (Debian package prometheus; scripts/setup installs it)");
+    let query =
+        "/api/v1/query?query=vsamrd_requests_total%7Bkind%3D%22PUT%22%2Coutcome%3D%22ok%22%7D";
+    let started = Instant::now();
+    let answer = loop {
+        if let Ok(Ok(stream)) =
+            tokio::time::timeout(Duration::from_secs(2), tokio::net::TcpStream::connect(&web)).await
+        {
+            drop(stream);
+            let (status, body) = http_get(&web, query).await;
+            if status == 200 && body.contains("\"value\"") {
+                break body;
+            }
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "Prometheus did not scrape vsamrd within 60 s"
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    };
+    let _ = prometheus.kill();
+    let _ = prometheus.wait();
+    let answer: serde_json::Value = serde_json::from_str(&answer).unwrap();
+    let result = &answer["data"]["result"][0];
+    assert_eq!(result["metric"]["job"], "vsamrd", "{answer}");
+    assert_eq!(result["value"][1], "7", "{answer}");
     server.server.stop().await;
 }

@@ -45,6 +45,7 @@ pub struct Server {
     admin: Option<(TcpListener, Arc<admin::AdminContext>)>,
     /// The `[metrics]` listener, if configured.
     metrics: Option<TcpListener>,
+    migrations: Arc<migrate::Migrations>,
     watch_files: bool,
     settings: server::ServeSettings,
     _data_dir_lock: local_storage::StorageLock,
@@ -203,6 +204,7 @@ impl Server {
             reloader,
             admin,
             metrics,
+            migrations,
             watch_files: config.admin.watch_files,
             settings: server::ServeSettings::new(&config.server, security),
             _data_dir_lock: lock,
@@ -276,6 +278,7 @@ impl Server {
             tokio::spawn(metrics::http::serve(
                 listener,
                 self.shared.clone(),
+                self.migrations.clone(),
                 shutdown.clone(),
             ));
         }

@@ -226,6 +226,7 @@ fn roll_back_unit(context: &AdminContext, connection: u64) -> AdminAnswer {
             message: format!("the unit of work of connection {connection} ended meanwhile"),
         };
     }
+    shared.metrics.unit_rolled_back("operator");
     tracing::warn!(
         connection,
         records = unit.records,

@@ -385,6 +385,11 @@ pub struct MetricsConfig {
     /// Listen address, e.g. `127.0.0.1:9387`.
     #[serde(default)]
     pub listen: Option<String>,
+    /// Patterns of the datasets whose requests are also counted per
+    /// dataset (`vsamrd_dataset_requests_total`); none by default, so
+    /// that series stay few.
+    #[serde(default)]
+    pub datasets: Vec<String>,
 }
 
 /// The whole file.
@@ -454,6 +459,8 @@ pub struct Config {
     pub admin: AdminSettings,
     /// Where `/metrics`, `/healthz` and `/readyz` are served, if anywhere.
     pub metrics_listen: Option<SocketAddr>,
+    /// Patterns of the datasets counted per dataset in `/metrics`.
+    pub metrics_datasets: Vec<String>,
     /// Plugins by name.
     pub plugins: BTreeMap<String, PluginSource>,
     /// Backends by name.
@@ -611,7 +618,7 @@ impl Config {
         let file = source.decode()?;
         let (server, listen) = source.resolve_server(&file)?;
         let admin = source.resolve_admin(&file, &server.data_dir)?;
-        let metrics_listen = source.resolve_metrics(&file)?;
+        let (metrics_listen, metrics_datasets) = source.resolve_metrics(&file)?;
         let plugins = source.resolve_plugins(&file)?;
         let backends = source.resolve_backends(&file, &plugins, &server.data_dir)?;
         let (rules, default_backend) = source.resolve_routing(&file, &backends)?;
@@ -624,6 +631,7 @@ impl Config {
             listen,
             admin,
             metrics_listen,
+            metrics_datasets,
             tls,
             access,
             plugins,
@@ -639,7 +647,7 @@ impl Config {
 
 /// True if `pattern` can match dataset names: letters, digits, the
 /// national characters, dots and the wildcards `*`, `**` and `%`.
-fn is_name_pattern(pattern: &str) -> bool {
+pub(crate) fn is_name_pattern(pattern: &str) -> bool {
     !pattern.is_empty()
         && pattern
             .chars()

@@ -160,8 +160,12 @@ impl Source<'_> {
     }
 
     /// `[metrics]`: its address, if set.
-    pub fn resolve_metrics(&self, file: &ConfigFile) -> Result<Option<SocketAddr>, ConfigError> {
-        file.metrics
+    pub fn resolve_metrics(
+        &self,
+        file: &ConfigFile,
+    ) -> Result<(Option<SocketAddr>, Vec<String>), ConfigError> {
+        let listen = file
+            .metrics
             .listen
             .as_ref()
             .map(|address| {
@@ -172,7 +176,19 @@ impl Source<'_> {
                     )
                 })
             })
-            .transpose()
+            .transpose()?;
+        let mut datasets = Vec::new();
+        for pattern in &file.metrics.datasets {
+            let upper = pattern.to_ascii_uppercase();
+            if !super::is_name_pattern(&upper) {
+                return Err(self.near(
+                    "metrics.datasets",
+                    format!("{pattern:?} is not a dataset name pattern (qualifiers with * ** %, e.g. \"PROD.CUST.*\")"),
+                ));
+            }
+            datasets.push(upper);
+        }
+        Ok((listen, datasets))
     }
 
     /// `[admin]`: its address, and its token file (in the data dir unless

@@ -487,4 +487,14 @@ fn metrics_listen_is_off_unless_set_and_must_be_an_address() {
     );
     let error = parse("[metrics]\nport = 9387\n").unwrap_err().to_string();
     assert!(error.contains("unknown field `port`"), "{error}");
+    assert_eq!(
+        parse("[metrics]\ndatasets = [\"prod.cust.*\", \"A.**\"]\n")
+            .unwrap()
+            .metrics_datasets,
+        ["PROD.CUST.*", "A.**"]
+    );
+    let error = parse("[metrics]\ndatasets = [\"PROD/CUST\"]\n")
+        .unwrap_err()
+        .to_string();
+    assert!(error.contains("metrics.datasets"), "{error}");
 }

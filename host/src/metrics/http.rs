@@ -2,7 +2,8 @@
 //! `/healthz` (the process answers) and `/readyz` (every shared database
 //! answers a query), for Prometheus, load balancers and Kubernetes probes.
 
-use super::BackendRow;
+use super::{BackendRow, Scrape};
+use crate::migrate::Migrations;
 use crate::vsam::shared::Shared;
 use http_body_util::Full;
 use hyper::body::{Bytes, Incoming};
@@ -19,6 +20,7 @@ use tokio::sync::watch;
 pub async fn serve(
     listener: TcpListener,
     shared: Arc<Shared>,
+    migrations: Arc<Migrations>,
     mut shutdown: watch::Receiver<bool>,
 ) {
     loop {
@@ -34,8 +36,10 @@ pub async fn serve(
             },
         };
         let shared = shared.clone();
+        let migrations = migrations.clone();
         tokio::spawn(async move {
-            let service = service_fn(move |request| answer(request, shared.clone()));
+            let service =
+                service_fn(move |request| answer(request, shared.clone(), migrations.clone()));
             let _ = http1::Builder::new()
                 .serve_connection(TokioIo::new(stream), service)
                 .await;
@@ -46,13 +50,19 @@ pub async fn serve(
 async fn answer(
     request: Request<Incoming>,
     shared: Arc<Shared>,
+    migrations: Arc<Migrations>,
 ) -> Result<Response<Full<Bytes>>, Infallible> {
     if request.method() != Method::GET {
         return Ok(reply(StatusCode::METHOD_NOT_ALLOWED, "GET only\n".into()));
     }
     Ok(match request.uri().path() {
         "/metrics" => {
-            let mut response = reply(StatusCode::OK, shared.metrics.render(backends(&shared)));
+            let scrape = Scrape {
+                backends: backends(&shared),
+                units_open: shared.units().len(),
+                migrations: migrations.rows(),
+            };
+            let mut response = reply(StatusCode::OK, shared.metrics.render(scrape));
             response.headers_mut().insert(
                 hyper::header::CONTENT_TYPE,
                 hyper::header::HeaderValue::from_static(

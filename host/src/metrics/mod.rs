@@ -2,8 +2,10 @@
 //! registry (several servers in one process, as in tests and benchmarks,
 //! count apart), rendered in the text format by `/metrics` (see [`http`]).
 //!
-//! Labels are bounded: request kinds, outcome classes and FDBK codes are
-//! fixed sets; no dataset or client names appear.
+//! Labels are bounded: request kinds, outcome classes, FDBK codes, call
+//! names and backends are fixed sets; dataset names appear only for the
+//! datasets `[metrics] datasets` names (at most [`MAX_DATASETS`] of them,
+//! the rest counted as `(other)`), and for migrations under way.
 
 pub mod http;
 
@@ -35,25 +37,77 @@ struct Kind {
     kind: &'static str,
 }
 
+/// A request on a dataset named for per-dataset series.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct DatasetOutcome {
+    dataset: String,
+    kind: &'static str,
+    outcome: &'static str,
+}
+
+/// Where a connection is: `handshaking` (TLS and HELLO) or `open`; over
+/// `tcp` or `tls`.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ConnectionState {
+    state: &'static str,
+    transport: &'static str,
+}
+
+/// Who held a record a request was refused (X'14'): another `string` or
+/// `unit` of work on this server, or another `server` of the fleet.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct HeldBy {
+    held_by: &'static str,
+}
+
+/// Why a unit of work was rolled back by the server: a `deadlock`, its
+/// age (`expired`), or an `operator`.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RollbackReason {
+    reason: &'static str,
+}
+
+/// How a reload ended: `applied` or `refused`.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ReloadResult {
+    result: &'static str,
+}
+
+/// Most datasets with series of their own; more are counted together.
+pub const MAX_DATASETS: usize = 1000;
+
 /// The series of one server.
 pub struct Metrics {
     registry: Registry,
     requests: Family<Outcome, Counter>,
     latency: Family<Kind, Histogram>,
     in_flight: Gauge,
-    connections_open: Gauge,
+    connections_now: Family<ConnectionState, Gauge>,
     connections: Counter,
+    received: Counter,
+    sent: Counter,
+    lock_refusals: Family<HeldBy, Counter>,
+    rollbacks: Family<RollbackReason, Counter>,
+    reloads: Family<ReloadResult, Counter>,
+    reload_last_ok: Gauge,
+    reload_last_at: Gauge,
+    /// Patterns of the datasets with series of their own.
+    dataset_patterns: Vec<String>,
+    dataset_requests: Family<DatasetOutcome, Counter>,
+    /// Names seen with series of their own (bounded by MAX_DATASETS).
+    datasets_seen: std::sync::Mutex<std::collections::HashSet<String>>,
 }
 
 impl Default for Metrics {
     fn default() -> Self {
-        Self::new()
+        Self::new(Vec::new())
     }
 }
 
 impl Metrics {
-    /// Every series at zero, registered.
-    pub fn new() -> Self {
+    /// Every series at zero, registered; requests on datasets matching
+    /// `dataset_patterns` are counted per dataset too.
+    pub fn new(dataset_patterns: Vec<String>) -> Self {
         let mut registry = Registry::with_prefix("vsamrd");
         let requests = Family::<Outcome, Counter>::default();
         registry.register(
@@ -76,11 +130,11 @@ impl Metrics {
             "Requests being served",
             in_flight.clone(),
         );
-        let connections_open = Gauge::default();
+        let connections_now = Family::<ConnectionState, Gauge>::default();
         registry.register(
-            "connections_open",
-            "Client connections open now",
-            connections_open.clone(),
+            "connections_now",
+            "Client connections now, by state (handshaking: TLS and HELLO; open) and transport (tcp, tls)",
+            connections_now.clone(),
         );
         let connections = Counter::default();
         registry.register(
@@ -88,14 +142,133 @@ impl Metrics {
             "Client connections accepted",
             connections.clone(),
         );
+        let received = Counter::default();
+        registry.register(
+            "received_bytes",
+            "Bytes read from clients (protocol frames, TLS excluded)",
+            received.clone(),
+        );
+        let sent = Counter::default();
+        registry.register(
+            "sent_bytes",
+            "Bytes written to clients (protocol frames, TLS excluded)",
+            sent.clone(),
+        );
+        let lock_refusals = Family::<HeldBy, Counter>::default();
+        registry.register(
+            "record_lock_refusals",
+            "Requests refused X'14' because a record was held: VSAM does not wait for a record lock, so these are the lock waits (held_by: string, unit, server)",
+            lock_refusals.clone(),
+        );
+        let rollbacks = Family::<RollbackReason, Counter>::default();
+        registry.register(
+            "units_rolled_back_by_server",
+            "Units of work the server rolled back (reason: deadlock, expired, operator); ROLLBACK requests are in vsamrd_requests_total",
+            rollbacks.clone(),
+        );
+        let reloads = Family::<ReloadResult, Counter>::default();
+        registry.register(
+            "reloads",
+            "Reloads of the configuration and plugins (result: applied, refused)",
+            reloads.clone(),
+        );
+        let reload_last_ok = Gauge::default();
+        registry.register(
+            "reload_last_success",
+            "1 if the last reload was applied, 0 if it was refused (1 before any)",
+            reload_last_ok.clone(),
+        );
+        reload_last_ok.set(1);
+        let reload_last_at = Gauge::default();
+        registry.register(
+            "reload_last_timestamp_seconds",
+            "When the last reload ended, seconds since the Unix epoch (0 before any)",
+            reload_last_at.clone(),
+        );
+        let dataset_requests = Family::<DatasetOutcome, Counter>::default();
+        registry.register(
+            "dataset_requests",
+            "Requests on the datasets [metrics] datasets names, by dataset, kind and outcome",
+            dataset_requests.clone(),
+        );
         Self {
             registry,
             requests,
             latency,
             in_flight,
-            connections_open,
+            connections_now,
             connections,
+            received,
+            sent,
+            lock_refusals,
+            rollbacks,
+            reloads,
+            reload_last_ok,
+            reload_last_at,
+            dataset_patterns,
+            dataset_requests,
+            datasets_seen: Default::default(),
         }
+    }
+
+    /// True if requests on some datasets are counted per dataset (the
+    /// connection then looks up each request's dataset).
+    pub fn per_dataset(&self) -> bool {
+        !self.dataset_patterns.is_empty()
+    }
+
+    /// Counts a request on `dataset` if `[metrics] datasets` names it.
+    pub fn dataset_request(&self, dataset: &str, kind: &'static str, answer: &Answer) {
+        if !self
+            .dataset_patterns
+            .iter()
+            .any(|pattern| crate::catalog::matches(pattern, dataset))
+        {
+            return;
+        }
+        let dataset = {
+            let mut seen = self.datasets_seen.lock().unwrap();
+            if seen.contains(dataset) || seen.len() < MAX_DATASETS {
+                seen.insert(dataset.to_string());
+                dataset.to_string()
+            } else {
+                "(other)".to_string()
+            }
+        };
+        let (outcome, _) = outcome(answer);
+        self.dataset_requests
+            .get_or_create(&DatasetOutcome {
+                dataset,
+                kind,
+                outcome,
+            })
+            .inc();
+    }
+
+    /// Counters of the bytes a connection reads and writes.
+    pub fn byte_counters(&self) -> (Counter, Counter) {
+        (self.received.clone(), self.sent.clone())
+    }
+
+    /// A request refused X'14': `held_by` is `string`, `unit` or `server`.
+    pub fn lock_refused(&self, held_by: &'static str) {
+        self.lock_refusals.get_or_create(&HeldBy { held_by }).inc();
+    }
+
+    /// The server rolled a unit of work back: `reason` is `deadlock`,
+    /// `expired` or `operator`.
+    pub fn unit_rolled_back(&self, reason: &'static str) {
+        self.rollbacks
+            .get_or_create(&RollbackReason { reason })
+            .inc();
+    }
+
+    /// A reload ended at `at` (seconds since the Unix epoch).
+    pub fn reloaded(&self, applied: bool, at: u64) {
+        let result = if applied { "applied" } else { "refused" };
+        self.reloads.get_or_create(&ReloadResult { result }).inc();
+        self.reload_last_ok.set(i64::from(applied));
+        self.reload_last_at.set(at as i64);
     }
 
     /// A request of `kind` started: counted in flight until its
@@ -109,19 +282,31 @@ impl Metrics {
         }
     }
 
-    /// A connection was accepted: counted open until the guard drops.
-    pub fn connection(&self) -> OpenConnection<'_> {
+    /// A connection was accepted: counted handshaking until
+    /// [`Connection::opened`], then open, until the guard drops.
+    pub fn connection(&self) -> Connection {
         self.connections.inc();
-        self.connections_open.inc();
-        OpenConnection(self)
+        let state = ConnectionState {
+            state: "handshaking",
+            transport: "tcp",
+        };
+        self.connections_now.get_or_create(&state).inc();
+        Connection {
+            family: self.connections_now.clone(),
+            state,
+        }
     }
 
-    /// The text exposition of every series, with those read from the
-    /// backends at this scrape.
-    pub fn render(&self, backends: Vec<BackendRow>) -> String {
+    /// The text exposition of every series, with those read at this
+    /// scrape.
+    pub fn render(&self, scrape: Scrape) -> String {
         use prometheus_client::encoding::text::{encode_eof, encode_registry};
         let mut scraped = Registry::with_prefix("vsamrd");
-        scraped.register_collector(Box::new(Backends(backends)));
+        scraped.register_collector(Box::new(Backends(scrape.backends)));
+        scraped.register_collector(Box::new(Server {
+            units_open: scrape.units_open,
+            migrations: scrape.migrations,
+        }));
         let mut text = String::new();
         encode_registry(&mut text, &self.registry)
             .and_then(|()| encode_registry(&mut text, &scraped))
@@ -131,15 +316,7 @@ impl Metrics {
     }
 
     fn answered(&self, kind: &'static str, answer: &Answer, took: Duration) {
-        let (outcome, fdbk) = match answer {
-            Answer::Result { status, .. } => match status.r15 {
-                0 => ("ok", String::new()),
-                8 => ("logical", format!("{:02X}", status.fdbk)),
-                _ => ("physical", String::new()),
-            },
-            Answer::ProtocolError { .. } => ("protocol", String::new()),
-            _ => ("ok", String::new()),
-        };
+        let (outcome, fdbk) = outcome(answer);
         self.requests
             .get_or_create(&Outcome {
                 kind,
@@ -151,6 +328,30 @@ impl Metrics {
             .get_or_create(&Kind { kind })
             .observe(took.as_secs_f64());
     }
+}
+
+/// A request's outcome class and, for a logical error, its FDBK in hex.
+fn outcome(answer: &Answer) -> (&'static str, String) {
+    match answer {
+        Answer::Result { status, .. } => match status.r15 {
+            0 => ("ok", String::new()),
+            8 => ("logical", format!("{:02X}", status.fdbk)),
+            _ => ("physical", String::new()),
+        },
+        Answer::ProtocolError { .. } => ("protocol", String::new()),
+        _ => ("ok", String::new()),
+    }
+}
+
+/// What a scrape reads from the server, beside the counters kept here.
+#[derive(Debug, Default)]
+pub struct Scrape {
+    /// Each backend.
+    pub backends: Vec<BackendRow>,
+    /// Units of work holding changes now.
+    pub units_open: usize,
+    /// Migrations running, cut over, or recently ended.
+    pub migrations: Vec<vsam_protocol::admin::MigrationRow>,
 }
 
 /// One backend as a scrape reads it.
@@ -202,13 +403,24 @@ impl Backends {
 impl Collector for Backends {
     fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
         let counter = MetricType::Counter;
-        self.family(
-            &mut encoder,
+        let mut family = encoder.encode_descriptor(
             "plugin_faults",
-            "Calls a backend's plugin failed by a trap, its time limit or its memory limit (each replaced the instance)",
+            "Calls a backend's plugin failed, each replacing the instance, by cause: trap, timeout (its time limit), memory (its memory limit), start (an instance that would not start)",
+            None,
             counter,
-            |row| row.counts.faults as f64,
         )?;
+        for row in &self.0 {
+            for (cause, count) in crate::runtime::worker::FAULT_CAUSES
+                .iter()
+                .zip(row.counts.faults)
+            {
+                let label = FaultLabel {
+                    backend: row.backend.clone(),
+                    cause,
+                };
+                ConstCounter::new(count as f64).encode(family.encode_family(&label)?)?;
+            }
+        }
         self.family(
             &mut encoder,
             "syncs",
@@ -236,7 +448,123 @@ impl Collector for Backends {
             "Calls queued or running on a backend now",
             MetricType::Gauge,
             |row| row.in_flight as f64,
-        )
+        )?;
+        self.family(
+            &mut encoder,
+            "plugin_memory_bytes",
+            "Linear memory the backend's live plugin instances hold (writer and readers)",
+            MetricType::Gauge,
+            |row| row.counts.memory_bytes as f64,
+        )?;
+        let mut family = encoder.encode_descriptor(
+            "plugin_call_seconds",
+            "Time of each plugin call on its worker thread, by backend and contract function (sync: the commit latency)",
+            None,
+            MetricType::Histogram,
+        )?;
+        for row in &self.0 {
+            for (call, histogram) in &row.counts.calls {
+                let label = CallLabel {
+                    backend: row.backend.clone(),
+                    call,
+                };
+                encode_histogram(family.encode_family(&label)?, histogram)?;
+            }
+        }
+        let mut family = encoder.encode_descriptor(
+            "group_commit_size",
+            "Writes each successful sync made durable at once (a group commit)",
+            None,
+            MetricType::Histogram,
+        )?;
+        for row in &self.0 {
+            if let Some(histogram) = &row.counts.groups {
+                let label = BackendLabel {
+                    backend: row.backend.clone(),
+                };
+                encode_histogram(family.encode_family(&label)?, histogram)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A backend and the cause of a fault.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct FaultLabel {
+    backend: String,
+    cause: &'static str,
+}
+
+/// A backend and one of its contract functions.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct CallLabel {
+    backend: String,
+    call: &'static str,
+}
+
+fn encode_histogram(
+    mut metric: prometheus_client::encoding::MetricEncoder<'_>,
+    histogram: &crate::runtime::worker::HistogramSnapshot,
+) -> Result<(), std::fmt::Error> {
+    metric.encode_histogram::<prometheus_client::encoding::NoLabelSet>(
+        histogram.sum,
+        histogram.count,
+        &histogram.buckets,
+        None,
+    )
+}
+
+/// The server's series read at a scrape: units of work, migrations.
+#[derive(Debug)]
+struct Server {
+    units_open: usize,
+    migrations: Vec<vsam_protocol::admin::MigrationRow>,
+}
+
+/// A migration's dataset.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct MigrationLabel {
+    dataset: String,
+    from: String,
+    to: String,
+    phase: String,
+}
+
+impl Collector for Server {
+    fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
+        let family = encoder.encode_descriptor(
+            "units_open",
+            "Units of work holding uncommitted changes now",
+            None,
+            MetricType::Gauge,
+        )?;
+        ConstGauge::new(self.units_open as i64).encode(family)?;
+        for (name, help, value) in [
+            (
+                "migration_copied_records",
+                "Records a migration has copied to its new backend",
+                (|row: &vsam_protocol::admin::MigrationRow| row.copied as f64)
+                    as fn(&vsam_protocol::admin::MigrationRow) -> f64,
+            ),
+            (
+                "migration_records",
+                "Records the dataset held when its migration counted them (0 until counted)",
+                |row| row.total as f64,
+            ),
+        ] {
+            let mut family = encoder.encode_descriptor(name, help, None, MetricType::Gauge)?;
+            for row in &self.migrations {
+                let label = MigrationLabel {
+                    dataset: row.dataset.clone(),
+                    from: row.from.clone(),
+                    to: row.to.clone(),
+                    phase: row.phase.clone(),
+                };
+                ConstGauge::new(value(row)).encode(family.encode_family(&label)?)?;
+            }
+        }
+        Ok(())
     }
 }
 
@@ -261,11 +589,40 @@ impl Drop for InFlight<'_> {
     }
 }
 
-/// An open connection (see [`Metrics::connection`]).
-pub struct OpenConnection<'a>(&'a Metrics);
+/// A connection, counted in its state (see [`Metrics::connection`]).
+pub struct Connection {
+    family: Family<ConnectionState, Gauge>,
+    state: ConnectionState,
+}
 
-impl Drop for OpenConnection<'_> {
+impl Connection {
+    fn moved(&mut self, state: ConnectionState) {
+        self.family.get_or_create(&self.state).dec();
+        self.family.get_or_create(&state).inc();
+        self.state = state;
+    }
+
+    /// The connection speaks TLS.
+    pub fn tls(&mut self) {
+        let state = ConnectionState {
+            state: self.state.state,
+            transport: "tls",
+        };
+        self.moved(state);
+    }
+
+    /// The handshake is done: the connection is open.
+    pub fn opened(&mut self) {
+        let state = ConnectionState {
+            state: "open",
+            transport: self.state.transport,
+        };
+        self.moved(state);
+    }
+}
+
+impl Drop for Connection {
     fn drop(&mut self) {
-        self.0.connections_open.dec();
+        self.family.get_or_create(&self.state).dec();
     }
 }

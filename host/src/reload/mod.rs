@@ -262,6 +262,9 @@ impl Reloader {
                 notes: Vec::new(),
             },
         };
+        self.shared
+            .metrics
+            .reloaded(report.error.is_none(), report.at);
         match &report.error {
             Some(error) => tracing::error!(trigger, "reload refused: {error}"),
             None if report.changes.is_empty() => {

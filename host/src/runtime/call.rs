@@ -26,24 +26,46 @@ pub enum Call {
     WholeUnits,
 }
 
+/// Every contract function's name, in [`Call::index`] order.
+pub const CALL_NAMES: [&str; 13] = [
+    "create",
+    "destroy",
+    "get",
+    "get-many",
+    "scan",
+    "insert",
+    "units.insert-many",
+    "replace",
+    "delete",
+    "append",
+    "flush",
+    "sync",
+    "units.whole",
+];
+
 impl Call {
+    /// The call's place in [`CALL_NAMES`] (per-call counts keep an array).
+    pub fn index(&self) -> usize {
+        match self {
+            Call::Create(..) => 0,
+            Call::Destroy(_) => 1,
+            Call::Get(..) => 2,
+            Call::GetMany(..) => 3,
+            Call::Scan(..) => 4,
+            Call::Insert(..) => 5,
+            Call::InsertMany(..) => 6,
+            Call::Replace(..) => 7,
+            Call::Delete(..) => 8,
+            Call::Append(..) => 9,
+            Call::Flush(_) => 10,
+            Call::Sync => 11,
+            Call::WholeUnits => 12,
+        }
+    }
+
     /// The contract function's name, for messages.
     pub fn name(&self) -> &'static str {
-        match self {
-            Call::Create(..) => "create",
-            Call::Destroy(_) => "destroy",
-            Call::Get(..) => "get",
-            Call::GetMany(..) => "get-many",
-            Call::Scan(..) => "scan",
-            Call::Insert(..) => "insert",
-            Call::InsertMany(..) => "units.insert-many",
-            Call::Replace(..) => "replace",
-            Call::Delete(..) => "delete",
-            Call::Append(..) => "append",
-            Call::Flush(_) => "flush",
-            Call::Sync => "sync",
-            Call::WholeUnits => "units.whole",
-        }
+        CALL_NAMES[self.index()]
     }
 
     /// True for calls that change records (their acknowledgement waits for
@@ -101,6 +123,19 @@ pub trait RecordStore: Send {
     /// Forgets in-memory state after a failed sync (a WebAssembly store
     /// drops its instance, so the next call starts from storage).
     fn reset(&mut self) {}
+
+    /// Bytes of linear memory its plugin instance holds now (0 for a
+    /// native store).
+    fn memory_bytes(&self) -> u64 {
+        0
+    }
+
+    /// Why its last call failed with [`CallError::Fault`]: `trap`,
+    /// `timeout`, `memory` (its memory limit) or `start` (the instance
+    /// could not start).
+    fn fault_cause(&self) -> &'static str {
+        "trap"
+    }
 }
 
 /// Runs a call against any [`vsam_plugin_sdk::Backend`] compiled natively:

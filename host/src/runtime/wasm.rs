@@ -67,6 +67,57 @@ pub struct LoadedPlugin {
     runtime: Handle,
 }
 
+/// The limits of an instance's store, noting the linear memory its
+/// instance holds (for `/metrics`): the memories it made and grew.
+struct MeasuredLimits {
+    limits: StoreLimits,
+    memory: u64,
+}
+
+impl wasmtime::ResourceLimiter for MeasuredLimits {
+    fn memory_growing(
+        &mut self,
+        current: usize,
+        desired: usize,
+        maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        let allowed = self.limits.memory_growing(current, desired, maximum)?;
+        if allowed {
+            self.memory += desired.saturating_sub(current) as u64;
+        }
+        Ok(allowed)
+    }
+
+    fn memory_grow_failed(&mut self, error: wasmtime::Error) -> wasmtime::Result<()> {
+        self.limits.memory_grow_failed(error)
+    }
+
+    fn table_growing(
+        &mut self,
+        current: usize,
+        desired: usize,
+        maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        self.limits.table_growing(current, desired, maximum)
+    }
+
+    fn table_grow_failed(&mut self, error: wasmtime::Error) -> wasmtime::Result<()> {
+        self.limits.table_grow_failed(error)
+    }
+
+    fn instances(&self) -> usize {
+        self.limits.instances()
+    }
+
+    fn tables(&self) -> usize {
+        self.limits.tables()
+    }
+
+    fn memories(&self) -> usize {
+        self.limits.memories()
+    }
+}
+
 /// What a plugin instance's store holds: its WASI context (the granted
 /// directory), its session on the granted database, the granted bucket,
 /// resource table, limits and the backend's name for logs.
@@ -75,7 +126,7 @@ pub struct InstanceState {
     sql: SqlSession,
     objects: BucketAccess,
     table: ResourceTable,
-    limits: StoreLimits,
+    limits: MeasuredLimits,
     backend: String,
     log: bool,
     /// The cause its log lines are limited under (`plugin BACKEND`).
@@ -504,6 +555,8 @@ pub struct WasmStore {
     grants: Grants,
     live: Option<Live>,
     deadline_ticks: u64,
+    /// The cause of its last fault (see [`RecordStore::fault_cause`]).
+    last_fault: &'static str,
 }
 
 impl WasmStore {
@@ -520,6 +573,7 @@ impl WasmStore {
             grants,
             live: None,
             deadline_ticks,
+            last_fault: "trap",
         }
     }
 
@@ -545,6 +599,7 @@ impl WasmStore {
                 return Err(self.overtime("init"));
             }
             Ok(Err(Started::Trapped(error) | Started::Refused(error))) => {
+                self.last_fault = "start";
                 return Err(CallError::Fault(format!(
                     "backend {} could not start plugin {}: {error:#}",
                     self.settings.name, self.plugin.name
@@ -585,10 +640,13 @@ impl WasmStore {
             .with_context(|| format!("granting directory {}", dir.display()))
             .map_err(Started::Refused)?;
         }
-        let limits = StoreLimitsBuilder::new()
-            .memory_size(self.settings.memory_limit as usize)
-            .trap_on_grow_failure(true)
-            .build();
+        let limits = MeasuredLimits {
+            limits: StoreLimitsBuilder::new()
+                .memory_size(self.settings.memory_limit as usize)
+                .trap_on_grow_failure(true)
+                .build(),
+            memory: 0,
+        };
         let state = InstanceState {
             wasi: wasi.build(),
             sql: SqlSession::new(self.grants.database.clone()),
@@ -636,7 +694,8 @@ impl WasmStore {
     }
 
     /// The fault of a call that ran or waited past the limit.
-    fn overtime(&self, function: &str) -> CallError {
+    fn overtime(&mut self, function: &str) -> CallError {
+        self.last_fault = "timeout";
         let message = format!(
             "plugin {} of backend {} ran longer than the limit of {} ms in `{function}`; the instance was replaced",
             self.plugin.name, self.settings.name, self.settings.call_timeout_ms
@@ -645,37 +704,49 @@ impl WasmStore {
         CallError::Fault(message)
     }
 
+    /// What a failed call's error means, and its cause for `/metrics`
+    /// (`timeout`, `memory` or `trap`).
     fn describe_fault(
         &self,
         call: &Call,
         error: &wasmtime::Error,
         panic: Option<String>,
-    ) -> String {
-        let what = match error.downcast_ref::<wasmtime::Trap>() {
-            Some(wasmtime::Trap::Interrupt) => format!(
-                "ran longer than the limit of {} ms",
-                self.settings.call_timeout_ms
+    ) -> (&'static str, String) {
+        let (cause, what) = match error.downcast_ref::<wasmtime::Trap>() {
+            Some(wasmtime::Trap::Interrupt) => (
+                "timeout",
+                format!(
+                    "ran longer than the limit of {} ms",
+                    self.settings.call_timeout_ms
+                ),
             ),
             _ if format!("{error:#}").contains("memory")
                 && format!("{error:#}").contains("grow") =>
             {
-                format!(
-                    "exceeded its memory limit of {} MiB",
-                    self.settings.memory_limit >> 20
+                (
+                    "memory",
+                    format!(
+                        "exceeded its memory limit of {} MiB",
+                        self.settings.memory_limit >> 20
+                    ),
                 )
             }
-            _ => match (panic, error.downcast_ref::<wasmtime::Trap>()) {
-                (Some(panic), _) => format!("trapped: {panic}"),
-                (None, Some(trap)) => format!("trapped: {trap}"),
-                (None, None) => format!("trapped: {}", first_line(error)),
-            },
+            _ => (
+                "trap",
+                match (panic, error.downcast_ref::<wasmtime::Trap>()) {
+                    (Some(panic), _) => format!("trapped: {panic}"),
+                    (None, Some(trap)) => format!("trapped: {trap}"),
+                    (None, None) => format!("trapped: {}", first_line(error)),
+                },
+            ),
         };
-        format!(
+        let message = format!(
             "plugin {} of backend {} {what} in `{}`; the instance was replaced",
             self.plugin.name,
             self.settings.name,
             call.name()
-        )
+        );
+        (cause, message)
     }
 }
 
@@ -816,7 +887,8 @@ impl RecordStore for WasmStore {
             Ok(Ok(Err(error))) => Err(CallError::Store(convert::store_error(error))),
             Ok(Err(error)) => {
                 let panic = live.store.data_mut().panic.take();
-                let message = self.describe_fault(&call, &error, panic);
+                let (cause, message) = self.describe_fault(&call, &error, panic);
+                self.last_fault = cause;
                 tracing::error!(backend = %self.settings.name, "{message}");
                 self.live = None;
                 Err(CallError::Fault(message))
@@ -828,6 +900,16 @@ impl RecordStore for WasmStore {
                 Err(self.overtime(call.name()))
             }
         }
+    }
+
+    fn memory_bytes(&self) -> u64 {
+        self.live
+            .as_ref()
+            .map_or(0, |live| live.store.data().limits.memory)
+    }
+
+    fn fault_cause(&self) -> &'static str {
+        self.last_fault
     }
 
     fn reset(&mut self) {

@@ -10,6 +10,7 @@ use super::transport::{self, Accepted};
 use crate::security::Identity;
 use crate::vsam::{Session, Shared};
 use futures::{SinkExt, StreamExt};
+use prometheus_client::metrics::counter::Counter;
 use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -78,10 +79,12 @@ fn fatal(code: u16, message: String) -> Answer {
 }
 
 /// The read half, noting when the first byte of a request not yet whole
-/// arrived: a request must arrive whole within the request time limit.
+/// arrived (a request must arrive whole within the request time limit),
+/// and counting the bytes read.
 struct Timed<R> {
     inner: R,
     first_byte_at: Option<Instant>,
+    received: Counter,
 }
 
 impl<R: AsyncRead + Unpin> AsyncRead for Timed<R> {
@@ -92,10 +95,58 @@ impl<R: AsyncRead + Unpin> AsyncRead for Timed<R> {
     ) -> Poll<std::io::Result<()>> {
         let before = buf.filled().len();
         let polled = Pin::new(&mut self.inner).poll_read(cx, buf);
-        if buf.filled().len() > before && self.first_byte_at.is_none() {
-            self.first_byte_at = Some(Instant::now());
+        let read = buf.filled().len() - before;
+        if read > 0 {
+            self.received.inc_by(read as u64);
+            if self.first_byte_at.is_none() {
+                self.first_byte_at = Some(Instant::now());
+            }
         }
         polled
+    }
+}
+
+/// The write half, counting the bytes written.
+struct CountedWrite<W> {
+    inner: W,
+    sent: Counter,
+}
+
+impl<W: AsyncWrite + Unpin> AsyncWrite for CountedWrite<W> {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        let polled = Pin::new(&mut self.inner).poll_write(cx, buf);
+        if let Poll::Ready(Ok(written)) = &polled {
+            self.sent.inc_by(*written as u64);
+        }
+        polled
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[std::io::IoSlice<'_>],
+    ) -> Poll<std::io::Result<usize>> {
+        let polled = Pin::new(&mut self.inner).poll_write_vectored(cx, bufs);
+        if let Poll::Ready(Ok(written)) = &polled {
+            self.sent.inc_by(*written as u64);
+        }
+        polled
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.inner).poll_shutdown(cx)
     }
 }
 
@@ -121,6 +172,8 @@ struct Peer<'a> {
     shared: Arc<Shared>,
     settings: &'a ServeSettings,
     shutdown: watch::Receiver<bool>,
+    /// Counted in its state for `/metrics` while it lives.
+    counted: crate::metrics::Connection,
 }
 
 /// Serves one accepted TCP connection until it closes, fails a limit, or
@@ -134,6 +187,7 @@ pub(super) async fn serve(
     shutdown: watch::Receiver<bool>,
 ) {
     let _ = stream.set_nodelay(true);
+    let mut counted = shared.metrics.connection();
     let started = Instant::now();
     let accepted = tokio::time::timeout(
         settings.handshake_timeout,
@@ -152,11 +206,15 @@ pub(super) async fn serve(
         }
     };
     let remaining = settings.handshake_timeout.saturating_sub(started.elapsed());
+    if matches!(accepted, Accepted::Tls { .. }) {
+        counted.tls();
+    }
     let peer = Peer {
         address,
         shared,
         settings,
         shutdown,
+        counted,
     };
     match accepted {
         Accepted::Plain { stream, refused } => {
@@ -189,7 +247,7 @@ struct Agreed {
 }
 
 type Reader<S> = FramedRead<Timed<ReadHalf<S>>, BudgetedCodec>;
-type Writer<S> = FramedWrite<WriteHalf<S>, ServerCodec>;
+type Writer<S> = FramedWrite<CountedWrite<WriteHalf<S>>, ServerCodec>;
 
 /// The handshake and the request loop over an accepted transport.
 async fn run<S>(
@@ -203,14 +261,19 @@ async fn run<S>(
 {
     let max_frame = peer.shared.limits.max_frame as usize;
     let (read, write) = tokio::io::split(stream);
+    let (received, sent) = peer.shared.metrics.byte_counters();
     let mut reader = FramedRead::new(
         Timed {
             inner: read,
             first_byte_at: None,
+            received,
         },
         BudgetedCodec::new(max_frame, peer.settings.frame_budget.clone()),
     );
-    let mut writer = FramedWrite::new(write, ServerCodec::new(max_frame));
+    let mut writer = FramedWrite::new(
+        CountedWrite { inner: write, sent },
+        ServerCodec::new(max_frame),
+    );
     let Some(agreed) = handshake(
         &mut reader,
         &mut writer,
@@ -228,9 +291,10 @@ async fn run<S>(
         shared,
         settings,
         mut shutdown,
+        mut counted,
     } = peer;
+    counted.opened();
     let metrics = shared.clone();
-    let _open = metrics.metrics.connection();
     let mut session =
         Session::new(shared, agreed.answer_frame, agreed.identity).speaking(agreed.minor);
     let id = session.id();
@@ -316,9 +380,16 @@ async fn run<S>(
             true => None,
             false => Some(last_request),
         };
-        let serving = metrics.metrics.started(request_name(incoming.kind));
+        let kind = request_name(incoming.kind);
+        let serving = metrics.metrics.started(kind);
+        let mut dataset = None;
         let answer = match incoming.message {
-            Ok(request) => session.handle(request).await,
+            Ok(request) => {
+                if metrics.metrics.per_dataset() {
+                    dataset = session.dataset_of(&request);
+                }
+                session.handle(request).await
+            }
             Err(error) if let Some(status) = out_of_range(incoming.kind, &error) => {
                 Answer::Result {
                     status,
@@ -341,6 +412,9 @@ async fn run<S>(
             },
         };
         serving.answered(&answer);
+        if let Some(dataset) = &dataset {
+            metrics.metrics.dataset_request(dataset, kind, &answer);
+        }
         // A client that does not take its answers cannot hold the
         // connection (and its records) forever.
         let sent = tokio::time::timeout(settings.request_timeout, async {

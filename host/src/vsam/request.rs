@@ -99,6 +99,10 @@ impl Ctx<'_> {
     /// record (R15=8 X'14'); a refusal that closes a deadlock between
     /// connections also rolls one unit of the cycle back.
     pub fn held(&self, holder: Holder) -> Status {
+        self.shared.metrics.lock_refused(match holder {
+            Holder::String(_) => "string",
+            Holder::Unit(_) => "unit",
+        });
         let refusal = self.error(
             fdbk::EXCLUSIVE_CONTROL,
             format!("the record is {holder}; retry after it is released"),
@@ -114,10 +118,13 @@ impl Ctx<'_> {
     pub fn refused(&self, refusal: Refused) -> Status {
         match refusal {
             Refused::Here(holder) => self.held(holder),
-            Refused::Fleet(FleetRefusal::HeldElsewhere) => self.error(
+            Refused::Fleet(FleetRefusal::HeldElsewhere) => {
+                self.shared.metrics.lock_refused("server");
+                self.error(
                 fdbk::EXCLUSIVE_CONTROL,
                 "the record is held by another server of the fleet (for update, or changed by a unit of work not yet committed there); retry after it is released",
-            ),
+            )
+            }
             Refused::Fleet(FleetRefusal::Unavailable(why)) => self.state.fail(
                 self.name(),
                 CallError::Unavailable(format!("the record's lock cannot be taken: {why}")),

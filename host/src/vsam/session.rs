@@ -58,6 +58,38 @@ pub struct Session {
 }
 
 impl Session {
+    /// The dataset a request is about (the one its handle opened, for
+    /// requests on a string), for the per-dataset series of `/metrics`.
+    pub fn dataset_of(&self, request: &Request) -> Option<String> {
+        let opened = |handle: u32| {
+            self.opens
+                .get(&handle)
+                .map(|open| open.state.def.name.clone())
+        };
+        match request {
+            Request::Open(open) => Some(open.dataset.to_ascii_uppercase()),
+            Request::Close { handle } => opened(*handle),
+            Request::Get(get) => opened(get.target.handle),
+            Request::Put(put) => opened(put.target.handle),
+            Request::PutChain(chain) => opened(chain.target.handle),
+            Request::Erase { target, .. } | Request::EndReq { target } => opened(target.handle),
+            Request::Point(point) => opened(point.target.handle),
+            Request::Define(spec) => Some(spec.name.to_ascii_uppercase()),
+            Request::Delete { name } | Request::Info { name } | Request::Rename { name, .. } => {
+                Some(name.to_ascii_uppercase())
+            }
+            Request::DefineAix(spec) => Some(spec.name.to_ascii_uppercase()),
+            Request::DefinePath(spec) => Some(spec.name.to_ascii_uppercase()),
+            Request::BldIndex { aix } => Some(aix.to_ascii_uppercase()),
+            Request::Hello(_)
+            | Request::Ping
+            | Request::List { .. }
+            | Request::Listcat { .. }
+            | Request::Commit
+            | Request::Rollback => None,
+        }
+    }
+
     /// A session for a new connection of `identity` whose client accepts
     /// answers of up to `answer_frame` bytes.
     pub fn new(shared: Arc<Shared>, answer_frame: usize, identity: Identity) -> Self {

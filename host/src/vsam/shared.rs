@@ -123,7 +123,7 @@ impl Shared {
             )),
             unit_rules: ArcSwap::from_pointee(config.units.clone()),
             fleet: Fleet::new(&config.server.listen),
-            metrics: crate::metrics::Metrics::new(),
+            metrics: crate::metrics::Metrics::new(config.metrics_datasets.clone()),
         }
     }
 
@@ -197,6 +197,7 @@ impl Shared {
                 "deadlock: connections {chain} -> {waiter} each waited for a record the next one held; this unit was chosen to end it"
             );
             if self.roll_back_unit(*victim, reason) {
+                self.metrics.unit_rolled_back("deadlock");
                 tracing::warn!(connection = victim, cycle = %chain, "deadlock between units of work: one rolled back");
                 self.waits.forget(*victim);
                 break;
@@ -236,6 +237,7 @@ impl Shared {
                 limit.as_secs()
             );
             if self.roll_back_unit(unit.session, reason.clone()) {
+                self.metrics.unit_rolled_back("expired");
                 tracing::warn!(
                     connection = unit.session,
                     "unit of work rolled back: {reason}"

@@ -53,11 +53,7 @@ fn start_worker(
     counters: Arc<BackendCounters>,
 ) -> std::io::Result<mpsc::Sender<Job>> {
     let (queue, jobs) = mpsc::channel::<Job>();
-    let mut store = Counted {
-        store,
-        counters,
-        pending: 0,
-    };
+    let mut store = Counted::new(store, counters);
     std::thread::Builder::new()
         .name(thread_name)
         .spawn(move || {

@@ -36,7 +36,7 @@ mod handle;
 #[cfg(test)]
 mod tests;
 
-pub use counters::BackendCounts;
+pub use counters::{BackendCounts, FAULT_CAUSES, HistogramSnapshot};
 pub use generation::{GenerationStatus, VersionInfo};
 pub use handle::{BackendHandle, Pending};
 
