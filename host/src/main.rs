@@ -1,7 +1,7 @@
 //! `vsamrd`: the VSAM redirector server.
 
 use anyhow::Result;
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -28,6 +28,10 @@ struct Cli {
     /// Admin listen address, overriding `admin.listen`.
     #[arg(long)]
     admin_listen: Option<SocketAddr>,
+    /// Where `/metrics`, `/healthz` and `/readyz` are served, overriding
+    /// `metrics.listen`.
+    #[arg(long)]
+    metrics_listen: Option<SocketAddr>,
     #[command(subcommand)]
     command: Option<Command>,
 }
@@ -39,24 +43,47 @@ enum Command {
         /// The file to check.
         file: PathBuf,
     },
+    /// Prints the shell completion script of vsamrd (e.g.
+    /// `vsamrd completions bash > /etc/bash_completion.d/vsamrd`).
+    Completions {
+        /// bash, zsh, fish, elvish or powershell.
+        shell: clap_complete::Shell,
+    },
+    /// Writes the manual pages of vsamrd (vsamrd.8, vsamrd-check-config.8...)
+    /// into a directory.
+    Manpages {
+        /// The directory (made if missing), e.g. /usr/local/share/man/man8.
+        dir: PathBuf,
+    },
 }
 
 fn main() -> ExitCode {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("VSAMRD_LOG")
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .init();
+    let format = match vsam_host::logging::Format::from_env() {
+        Ok(format) => format,
+        Err(error) => {
+            eprintln!("vsamrd: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    vsam_host::logging::init(format);
     let cli = Cli::parse();
     let result = match cli.command {
         Some(Command::CheckConfig { file }) => check_config(&file),
+        Some(Command::Completions { shell }) => {
+            clap_complete::generate(shell, &mut Cli::command(), "vsamrd", &mut std::io::stdout());
+            Ok(())
+        }
+        Some(Command::Manpages { dir }) => vsam_host::manpages::write(Cli::command(), "8", &dir)
+            .map(|pages| {
+                for page in pages {
+                    println!("{}", page.display());
+                }
+            }),
         None => run(ConfigSource::from_cli(cli.config)
             .listen(cli.listen)
             .data_dir(cli.data_dir)
-            .admin_listen(cli.admin_listen)),
+            .admin_listen(cli.admin_listen)
+            .metrics_listen(cli.metrics_listen)),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

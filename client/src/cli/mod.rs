@@ -6,6 +6,7 @@ mod browse;
 mod commands;
 mod fields;
 mod idcams;
+mod manpages;
 mod migrate;
 mod records;
 mod repro;
@@ -176,6 +177,18 @@ enum Command {
     Idcams(idcams::IdcamsArgs),
     /// Administers a running vsamrd through its admin interface (port 2388).
     Admin(admin::AdminArgs),
+    /// Prints the shell completion script of vsamr (e.g.
+    /// `vsamr completions bash > /etc/bash_completion.d/vsamr`).
+    Completions {
+        /// bash, zsh, fish, elvish or powershell.
+        shell: clap_complete::Shell,
+    },
+    /// Writes the manual pages of vsamr (vsamr.1, vsamr-idcams.1...) into a
+    /// directory.
+    Manpages {
+        /// The directory (made if missing), e.g. /usr/local/share/man/man1.
+        dir: PathBuf,
+    },
 }
 
 /// Runs the command; returns the exit status (IDCAMS's MAXCC for a deck).
@@ -184,6 +197,26 @@ pub async fn run(args: Args) -> Result<u8> {
         json: args.json,
         hex: args.hex,
     };
+    match &args.command {
+        Command::Completions { shell } => {
+            use clap::CommandFactory;
+            clap_complete::generate(
+                *shell,
+                &mut Args::command(),
+                "vsamr",
+                &mut std::io::stdout(),
+            );
+            return Ok(0);
+        }
+        Command::Manpages { dir } => {
+            use clap::CommandFactory;
+            for page in manpages::write(Args::command(), "1", dir)? {
+                println!("{}", page.display());
+            }
+            return Ok(0);
+        }
+        _ => {}
+    }
     let options = args.security.options()?;
     if let Command::Admin(admin) = args.command {
         return admin::run(admin, options.tls, args.json).await.map(|()| 0);
@@ -224,7 +257,10 @@ pub async fn run(args: Args) -> Result<u8> {
         Command::Unit(unit) => unit::run(&conn, unit, output).await,
         Command::Load(load) => repro::load(&conn, load).await,
         Command::Unload(unload) => repro::unload(&conn, unload, output).await,
-        Command::Admin(_) | Command::Idcams(_) => unreachable!("handled above"),
+        Command::Admin(_)
+        | Command::Idcams(_)
+        | Command::Completions { .. }
+        | Command::Manpages { .. } => unreachable!("handled above"),
     };
     done.map(|()| 0)
 }

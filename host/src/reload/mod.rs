@@ -40,6 +40,7 @@ pub struct ConfigSource {
     listen: Option<SocketAddr>,
     data_dir: Option<PathBuf>,
     admin_listen: Option<SocketAddr>,
+    metrics_listen: Option<SocketAddr>,
 }
 
 impl ConfigSource {
@@ -86,6 +87,12 @@ impl ConfigSource {
         self
     }
 
+    /// Overrides `metrics.listen` (`--metrics-listen`).
+    pub fn metrics_listen(mut self, listen: Option<SocketAddr>) -> Self {
+        self.metrics_listen = listen;
+        self
+    }
+
     /// The config file, if the configuration comes from one.
     pub fn path(&self) -> Option<&PathBuf> {
         self.file.as_ref()
@@ -106,6 +113,9 @@ impl ConfigSource {
         }
         if let Some(listen) = self.admin_listen {
             config.admin.listen = Some(listen);
+        }
+        if let Some(listen) = self.metrics_listen {
+            config.metrics_listen = Some(listen);
         }
         Ok(config)
     }

@@ -20,6 +20,7 @@ use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, ReadBuf, ReadHalf, WriteHa
 use tokio::net::TcpStream;
 use tokio::sync::watch;
 use tokio_util::codec::{FramedRead, FramedWrite};
+use tracing::Instrument;
 use vsam_protocol::{
     Answer, DecodeError, FrameError, Hello, PROTOCOL_MAJOR, PROTOCOL_MINOR, Request, ServerCodec,
     Status, Verb, Welcome, fdbk, message::request_name, open_error, protocol_error,
@@ -177,8 +178,29 @@ struct Peer<'a> {
 }
 
 /// Serves one accepted TCP connection until it closes, fails a limit, or
-/// the server shuts down.
+/// the server shuts down. Everything it logs carries the connection: its
+/// client's address, and once known its id, client name and identity.
 pub(super) async fn serve(
+    stream: TcpStream,
+    address: SocketAddr,
+    shared: Arc<Shared>,
+    settings: &ServeSettings,
+    admission: Admission,
+    shutdown: watch::Receiver<bool>,
+) {
+    let span = tracing::info_span!(
+        "connection",
+        peer = %address,
+        connection = tracing::field::Empty,
+        client = tracing::field::Empty,
+        identity = tracing::field::Empty,
+    );
+    serve_connection(stream, address, shared, settings, admission, shutdown)
+        .instrument(span)
+        .await
+}
+
+async fn serve_connection(
     stream: TcpStream,
     address: SocketAddr,
     shared: Arc<Shared>,
@@ -298,6 +320,7 @@ async fn run<S>(
     let mut session =
         Session::new(shared, agreed.answer_frame, agreed.identity).speaking(agreed.minor);
     let id = session.id();
+    tracing::Span::current().record("connection", id);
     tracing::debug!(%peer, session = id, "connected");
     reader.get_mut().first_byte_at = None;
     let mut last_request = Instant::now();
@@ -385,10 +408,26 @@ async fn run<S>(
         let mut dataset = None;
         let answer = match incoming.message {
             Ok(request) => {
-                if metrics.metrics.per_dataset() {
+                let spans = crate::logging::request_spans();
+                if metrics.metrics.per_dataset() || spans {
                     dataset = session.dataset_of(&request);
                 }
-                session.handle(request).await
+                if spans {
+                    let backend = dataset
+                        .as_deref()
+                        .and_then(|name| metrics.catalog.get(name))
+                        .map(|(def, _)| def.backend);
+                    let span = tracing::info_span!(
+                        "request",
+                        id = incoming.id,
+                        kind,
+                        dataset = dataset.as_deref(),
+                        backend = backend.as_deref(),
+                    );
+                    session.handle(request).instrument(span).await
+                } else {
+                    session.handle(request).await
+                }
             }
             Err(error) if let Some(status) = out_of_range(incoming.kind, &error) => {
                 Answer::Result {
@@ -543,6 +582,9 @@ fn agree(
         ));
     }
     let identity = authenticate(&peer.shared, hello, channel)?;
+    let span = tracing::Span::current();
+    span.record("client", hello.client.as_str());
+    span.record("identity", tracing::field::display(&identity));
     let place = limits
         .connections
         .admit(peer.address.ip())
