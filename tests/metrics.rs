@@ -106,19 +106,31 @@ async fn metrics_count_what_clients_sent_and_readiness_follows_the_database() {
     let (status, text) = http_get(&metrics, "/metrics").await;
     assert_eq!(status, 200, "{text}");
     let count = |labels: &str| value(&text, "vsamrd_requests_total", labels);
-    assert_eq!(count(r#"kind="PUT",outcome="ok",fdbk="""#), 40.0, "{text}");
-    assert_eq!(count(r#"kind="GET",outcome="ok",fdbk="""#), 30.0, "{text}");
     assert_eq!(
-        count(r#"kind="GET",outcome="logical",fdbk="10""#),
+        count(r#"kind="PUT",backend="b",outcome="ok",fdbk="""#),
+        40.0,
+        "{text}"
+    );
+    assert_eq!(
+        count(r#"kind="GET",backend="b",outcome="ok",fdbk="""#),
+        30.0,
+        "{text}"
+    );
+    assert_eq!(
+        count(r#"kind="GET",backend="b",outcome="logical",fdbk="10""#),
         10.0,
         "{text}"
     );
     assert_eq!(
-        count(r#"kind="DEFINE",outcome="ok",fdbk="""#),
+        count(r#"kind="DEFINE",backend="",outcome="ok",fdbk="""#),
         1.0,
         "{text}"
     );
-    assert_eq!(count(r#"kind="OPEN",outcome="ok",fdbk="""#), 1.0, "{text}");
+    assert_eq!(
+        count(r#"kind="OPEN",backend="b",outcome="ok",fdbk="""#),
+        1.0,
+        "{text}"
+    );
     assert_eq!(
         value(&text, "vsamrd_request_seconds_count", r#"kind="GET""#),
         40.0,
@@ -230,7 +242,7 @@ async fn plugin_faults_are_counted_per_backend() {
         value(
             &text,
             "vsamrd_requests_total",
-            r#"kind="PUT",outcome="physical",fdbk="""#
+            r#"kind="PUT",backend="b",outcome="physical",fdbk="""#
         ),
         5.0,
         "{text}"
@@ -339,17 +351,17 @@ async fn connections_bytes_locks_units_datasets_and_reloads_are_counted() {
     let text = scrape().await;
     let requests = |labels: &str| value(&text, "vsamrd_requests_total", labels);
     assert_eq!(
-        requests(r#"kind="PUT",outcome="ok",fdbk="""#),
+        requests(r#"kind="PUT",backend="b",outcome="ok",fdbk="""#),
         100.0,
         "{text}"
     );
     assert_eq!(
-        requests(r#"kind="GET",outcome="logical",fdbk="10""#),
+        requests(r#"kind="GET",backend="b",outcome="logical",fdbk="10""#),
         40.0,
         "{text}"
     );
     assert_eq!(
-        requests(r#"kind="OPEN",outcome="ok",fdbk="""#),
+        requests(r#"kind="OPEN",backend="b",outcome="ok",fdbk="""#),
         8.0,
         "{text}"
     );
@@ -371,11 +383,20 @@ async fn connections_bytes_locks_units_datasets_and_reloads_are_counted() {
     );
 
     // Bytes: exactly what a raw client wrote and read; its connection is
-    // handshaking until its HELLO, then open.
-    let before = scrape().await;
-    let mut raw = Raw::connect(&server.address).await;
+    // handshaking until its HELLO, then open. (The load's connections are
+    // gone first: only `conn` is open.)
     let handshaking = r#"state="handshaking",transport="tcp""#;
     let open = r#"state="open",transport="tcp""#;
+    let started = Instant::now();
+    while value(&scrape().await, "vsamrd_connections_now", open) != 1.0 {
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "the load's connections stay"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let before = scrape().await;
+    let mut raw = Raw::connect(&server.address).await;
     let started = Instant::now();
     while value(&scrape().await, "vsamrd_connections_now", handshaking) != 1.0 {
         assert!(
@@ -538,11 +559,55 @@ async fn a_real_prometheus_scrapes_the_server() {
         );
         tokio::time::sleep(Duration::from_millis(250)).await;
     };
-    let _ = prometheus.kill();
-    let _ = prometheus.wait();
     let answer: serde_json::Value = serde_json::from_str(&answer).unwrap();
     let result = &answer["data"]["result"][0];
     assert_eq!(result["metric"]["job"], "vsamrd", "{answer}");
     assert_eq!(result["value"][1], "7", "{answer}");
+
+    // Every query of the Grafana dashboard in examples/ is PromQL this
+    // Prometheus runs, on series vsamrd serves.
+    let (_, exposed) = http_get(&metrics, "/metrics").await;
+    let dashboard: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("../examples/grafana/vsamrd-dashboard.json"),
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    let mut queries = 0;
+    for panel in dashboard["panels"].as_array().unwrap() {
+        for target in panel["targets"].as_array().unwrap() {
+            let expr = target["expr"].as_str().unwrap();
+            let encoded: String = expr
+                .bytes()
+                .map(|b| match b {
+                    b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'_' => (b as char).to_string(),
+                    _ => format!("%{b:02X}"),
+                })
+                .collect();
+            let (status, body) = http_get(&web, &format!("/api/v1/query?query={encoded}")).await;
+            assert!(
+                status == 200 && body.contains("\"status\":\"success\""),
+                "{expr}: {body}"
+            );
+            for name in expr
+                .split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+                .filter(|word| word.starts_with("vsamrd_"))
+            {
+                let family = ["_bucket", "_total"].iter().fold(name, |name, suffix| {
+                    name.strip_suffix(suffix).unwrap_or(name)
+                });
+                assert!(
+                    exposed.contains(&format!("# TYPE {family} ")),
+                    "{expr}: vsamrd serves no {family}"
+                );
+            }
+            queries += 1;
+        }
+    }
+    assert!(queries >= 13, "{queries}");
+    let _ = prometheus.kill();
+    let _ = prometheus.wait();
     server.server.stop().await;
 }

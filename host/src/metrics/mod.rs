@@ -20,11 +20,14 @@ use prometheus_client::registry::Registry;
 use std::time::Duration;
 use vsam_protocol::Answer;
 
-/// A request's kind and how it ended.
+/// A request's kind, backend and how it ended.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct Outcome {
     /// `GET`, `PUT`, `OPEN`...
     kind: &'static str,
+    /// The backend of the dataset it was about (empty for requests about
+    /// none: PING, LIST, COMMIT...).
+    backend: String,
     /// `ok`, `logical` (R15=8), `physical` (R15=12), `protocol`.
     outcome: &'static str,
     /// FDBK in hex for a logical error (`14`), else empty.
@@ -112,7 +115,7 @@ impl Metrics {
         let requests = Family::<Outcome, Counter>::default();
         registry.register(
             "requests",
-            "VSAM requests answered, by kind and outcome (R15 class, FDBK)",
+            "VSAM requests answered, by kind, backend and outcome (R15 class, FDBK)",
             requests.clone(),
         );
         let latency = Family::<Kind, Histogram>::new_with_constructor(|| {
@@ -191,6 +194,17 @@ impl Metrics {
             "Requests on the datasets [metrics] datasets names, by dataset, kind and outcome",
             dataset_requests.clone(),
         );
+        // Every known label set from zero, so that a first event shows as
+        // an increase.
+        for held_by in ["string", "unit", "server"] {
+            let _ = lock_refusals.get_or_create(&HeldBy { held_by });
+        }
+        for reason in ["deadlock", "expired", "operator"] {
+            let _ = rollbacks.get_or_create(&RollbackReason { reason });
+        }
+        for result in ["applied", "refused"] {
+            let _ = reloads.get_or_create(&ReloadResult { result });
+        }
         Self {
             registry,
             requests,
@@ -315,11 +329,12 @@ impl Metrics {
         text
     }
 
-    fn answered(&self, kind: &'static str, answer: &Answer, took: Duration) {
+    fn answered(&self, kind: &'static str, backend: String, answer: &Answer, took: Duration) {
         let (outcome, fdbk) = outcome(answer);
         self.requests
             .get_or_create(&Outcome {
                 kind,
+                backend,
                 outcome,
                 fdbk,
             })
@@ -522,12 +537,18 @@ struct Server {
     migrations: Vec<vsam_protocol::admin::MigrationRow>,
 }
 
-/// A migration's dataset.
+/// A migration's dataset and backends.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct MigrationLabel {
     dataset: String,
     from: String,
     to: String,
+}
+
+/// A migration's phase, as an info series (value 1).
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct MigrationPhase {
+    dataset: String,
     phase: String,
 }
 
@@ -559,10 +580,22 @@ impl Collector for Server {
                     dataset: row.dataset.clone(),
                     from: row.from.clone(),
                     to: row.to.clone(),
-                    phase: row.phase.clone(),
                 };
                 ConstGauge::new(value(row)).encode(family.encode_family(&label)?)?;
             }
+        }
+        let mut family = encoder.encode_descriptor(
+            "migration_phase",
+            "1 for the phase each migration is in (copy, verify, cut-over, finalized, rolled-back, failed...)",
+            None,
+            MetricType::Gauge,
+        )?;
+        for row in &self.migrations {
+            let label = MigrationPhase {
+                dataset: row.dataset.clone(),
+                phase: row.phase.clone(),
+            };
+            ConstGauge::new(1).encode(family.encode_family(&label)?)?;
         }
         Ok(())
     }
@@ -576,10 +609,15 @@ pub struct InFlight<'a> {
 }
 
 impl InFlight<'_> {
-    /// The request was answered with `answer`.
-    pub fn answered(self, answer: &Answer) {
-        self.metrics
-            .answered(self.kind, answer, self.started.elapsed());
+    /// The request, about a dataset of `backend` (if any), was answered
+    /// with `answer`.
+    pub fn answered(self, backend: Option<String>, answer: &Answer) {
+        self.metrics.answered(
+            self.kind,
+            backend.unwrap_or_default(),
+            answer,
+            self.started.elapsed(),
+        );
     }
 }
 

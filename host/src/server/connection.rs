@@ -406,17 +406,15 @@ async fn run<S>(
         let kind = request_name(incoming.kind);
         let serving = metrics.metrics.started(kind);
         let mut dataset = None;
+        let mut backend = None;
         let answer = match incoming.message {
             Ok(request) => {
+                backend = session.backend_of(&request);
                 let spans = crate::logging::request_spans();
                 if metrics.metrics.per_dataset() || spans {
                     dataset = session.dataset_of(&request);
                 }
                 if spans {
-                    let backend = dataset
-                        .as_deref()
-                        .and_then(|name| metrics.catalog.get(name))
-                        .map(|(def, _)| def.backend);
                     let span = tracing::info_span!(
                         "request",
                         id = incoming.id,
@@ -450,7 +448,7 @@ async fn run<S>(
                 ),
             },
         };
-        serving.answered(&answer);
+        serving.answered(backend, &answer);
         if let Some(dataset) = &dataset {
             metrics.metrics.dataset_request(dataset, kind, &answer);
         }

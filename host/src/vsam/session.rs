@@ -90,6 +90,37 @@ impl Session {
         }
     }
 
+    /// The backend of the dataset a request is about (the one its handle
+    /// opened, or the catalog's entry), for `/metrics` and the log.
+    pub fn backend_of(&self, request: &Request) -> Option<String> {
+        let opened = |handle: u32| {
+            self.opens
+                .get(&handle)
+                .map(|open| open.state.def.backend.clone())
+        };
+        let named = |name: &str| {
+            self.shared
+                .catalog
+                .get(&name.to_ascii_uppercase())
+                .map(|(def, _)| def.backend)
+        };
+        match request {
+            Request::Close { handle } => opened(*handle),
+            Request::Get(get) => opened(get.target.handle),
+            Request::Put(put) => opened(put.target.handle),
+            Request::PutChain(chain) => opened(chain.target.handle),
+            Request::Erase { target, .. } | Request::EndReq { target } => opened(target.handle),
+            Request::Point(point) => opened(point.target.handle),
+            Request::Open(open) => named(&open.dataset),
+            Request::Delete { name } | Request::Info { name } | Request::Rename { name, .. } => {
+                named(name)
+            }
+            Request::BldIndex { aix } => named(aix),
+            Request::Define(spec) if !spec.backend.is_empty() => Some(spec.backend.clone()),
+            _ => None,
+        }
+    }
+
     /// A session for a new connection of `identity` whose client accepts
     /// answers of up to `answer_frame` bytes.
     pub fn new(shared: Arc<Shared>, answer_frame: usize, identity: Identity) -> Self {
