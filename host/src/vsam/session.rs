@@ -57,67 +57,75 @@ pub struct Session {
     minor: u16,
 }
 
+/// What a request is about (see [`Session::dataset_of`]).
+enum About<'r> {
+    /// The dataset its handle opened.
+    Opened(&'r OpenDataset),
+    /// A catalog entry it names.
+    Named(&'r str),
+    /// The entry it defines.
+    Defined(&'r vsam_protocol::DatasetSpec),
+    /// No dataset (PING, LIST, COMMIT...), or a handle not open.
+    Nothing,
+}
+
 impl Session {
-    /// The dataset a request is about (the one its handle opened, for
-    /// requests on a string), for the per-dataset series of `/metrics`.
-    pub fn dataset_of(&self, request: &Request) -> Option<String> {
+    /// What a request is about: the dataset its handle opened, or one it
+    /// names.
+    fn about<'r>(&'r self, request: &'r Request) -> About<'r> {
         let opened = |handle: u32| {
             self.opens
                 .get(&handle)
-                .map(|open| open.state.def.name.clone())
+                .map_or(About::Nothing, About::Opened)
         };
         match request {
-            Request::Open(open) => Some(open.dataset.to_ascii_uppercase()),
             Request::Close { handle } => opened(*handle),
             Request::Get(get) => opened(get.target.handle),
             Request::Put(put) => opened(put.target.handle),
             Request::PutChain(chain) => opened(chain.target.handle),
             Request::Erase { target, .. } | Request::EndReq { target } => opened(target.handle),
             Request::Point(point) => opened(point.target.handle),
-            Request::Define(spec) => Some(spec.name.to_ascii_uppercase()),
+            Request::Open(open) => About::Named(&open.dataset),
             Request::Delete { name } | Request::Info { name } | Request::Rename { name, .. } => {
-                Some(name.to_ascii_uppercase())
+                About::Named(name)
             }
-            Request::DefineAix(spec) => Some(spec.name.to_ascii_uppercase()),
-            Request::DefinePath(spec) => Some(spec.name.to_ascii_uppercase()),
-            Request::BldIndex { aix } => Some(aix.to_ascii_uppercase()),
+            Request::BldIndex { aix } => About::Named(aix),
+            Request::DefineAix(spec) => About::Named(&spec.name),
+            Request::DefinePath(spec) => About::Named(&spec.name),
+            Request::Define(spec) => About::Defined(spec),
             Request::Hello(_)
             | Request::Ping
             | Request::List { .. }
             | Request::Listcat { .. }
             | Request::Commit
-            | Request::Rollback => None,
+            | Request::Rollback => About::Nothing,
+        }
+    }
+
+    /// The dataset a request is about (the one its handle opened, for
+    /// requests on a string), for the per-dataset series of `/metrics`
+    /// and the log.
+    pub fn dataset_of(&self, request: &Request) -> Option<String> {
+        match self.about(request) {
+            About::Opened(open) => Some(open.state.def.name.clone()),
+            About::Named(name) => Some(name.to_ascii_uppercase()),
+            About::Defined(spec) => Some(spec.name.to_ascii_uppercase()),
+            About::Nothing => None,
         }
     }
 
     /// The backend of the dataset a request is about (the one its handle
     /// opened, or the catalog's entry), for `/metrics` and the log.
     pub fn backend_of(&self, request: &Request) -> Option<String> {
-        let opened = |handle: u32| {
-            self.opens
-                .get(&handle)
-                .map(|open| open.state.def.backend.clone())
-        };
-        let named = |name: &str| {
-            self.shared
+        match self.about(request) {
+            About::Opened(open) => Some(open.state.def.backend.clone()),
+            About::Named(name) => self
+                .shared
                 .catalog
                 .get(&name.to_ascii_uppercase())
-                .map(|(def, _)| def.backend)
-        };
-        match request {
-            Request::Close { handle } => opened(*handle),
-            Request::Get(get) => opened(get.target.handle),
-            Request::Put(put) => opened(put.target.handle),
-            Request::PutChain(chain) => opened(chain.target.handle),
-            Request::Erase { target, .. } | Request::EndReq { target } => opened(target.handle),
-            Request::Point(point) => opened(point.target.handle),
-            Request::Open(open) => named(&open.dataset),
-            Request::Delete { name } | Request::Info { name } | Request::Rename { name, .. } => {
-                named(name)
-            }
-            Request::BldIndex { aix } => named(aix),
-            Request::Define(spec) if !spec.backend.is_empty() => Some(spec.backend.clone()),
-            _ => None,
+                .map(|(def, _)| def.backend),
+            About::Defined(spec) if !spec.backend.is_empty() => Some(spec.backend.clone()),
+            About::Defined(_) | About::Nothing => None,
         }
     }
 

@@ -3,7 +3,7 @@
 
 use super::Context;
 use super::listing::cc;
-use super::syntax::{Atom, Item, Keyword, Params, SyntaxError, kw};
+use super::syntax::{Keyword, Params, SyntaxError, kw, names};
 use vsam_client::{CatalogEntry, EntryType};
 
 /// The entry types DELETE can be limited to.
@@ -87,26 +87,7 @@ fn parse(mut params: Params) -> Result<Delete, SyntaxError> {
     let Some(first) = params.first() else {
         return Err(SyntaxError::missing("ENTRYNAME", "DELETE"));
     };
-    let names = match first {
-        Item {
-            atom: Some(Atom::Word(name)),
-            args: None,
-        } => vec![name.to_ascii_uppercase()],
-        Item {
-            atom: None,
-            args: Some(names),
-        } => names
-            .iter()
-            .map(|item| match item {
-                Item {
-                    atom: Some(Atom::Word(name)),
-                    args: None,
-                } => Ok(name.to_ascii_uppercase()),
-                other => Err(SyntaxError::item(other, "AN ENTRY NAME IS EXPECTED")),
-            })
-            .collect::<Result<_, _>>()?,
-        other => return Err(SyntaxError::item(other, "AN ENTRY NAME IS EXPECTED")),
-    };
+    let names = names(&first)?;
     let mut types = Vec::new();
     for (keyword, kind) in [
         (kw::CLUSTER, Type::Cluster),
@@ -187,42 +168,31 @@ async fn delete_named(
     types: &[Type],
 ) -> u8 {
     let generic = name.contains(['*', '%']);
+    // The server matches generic names, as LIST and LISTCAT do.
+    let matched: Vec<String> = match generic {
+        false => vec![name.to_string()],
+        true => match vsam_client::listcat(cx.conn, name).await {
+            Ok(entries) => entries.into_iter().map(|e| e.spec.name).collect(),
+            Err(error) => return cx.listing.client_error(name, &error),
+        },
+    };
     let mut chosen: Vec<&CatalogEntry> = catalog
         .iter()
-        .filter(|entry| match generic {
-            true => matches(name, &entry.spec.name),
-            false => entry.spec.name == name,
-        })
+        .filter(|entry| matched.contains(&entry.spec.name))
         .collect();
     if chosen.is_empty() {
-        cx.listing
-            .message(format!("IDC3012I ENTRY {name} NOT FOUND"));
-        cx.listing
-            .message(format!("IDC0551I ** ENTRY {name} NOT DELETED"));
-        return cc::BYPASSED;
+        return not_found(cx, name, None);
     }
     if !types.is_empty() {
         let (kept, other): (Vec<_>, Vec<_>) = chosen
             .into_iter()
             .partition(|entry| types.contains(&type_of(entry)));
         if !generic && let Some(entry) = other.first() {
-            cx.listing
-                .message(format!("IDC3012I ENTRY {name} NOT FOUND"));
-            cx.listing.message(format!(
-                "VSR3012I ** {name} IS {}, AND THE COMMAND NAMES ANOTHER TYPE",
-                type_name(type_of(entry))
-            ));
-            cx.listing
-                .message(format!("IDC0551I ** ENTRY {name} NOT DELETED"));
-            return cc::BYPASSED;
+            return not_found(cx, name, Some(type_of(entry)));
         }
         chosen = kept;
         if chosen.is_empty() {
-            cx.listing
-                .message(format!("IDC3012I ENTRY {name} NOT FOUND"));
-            cx.listing
-                .message(format!("IDC0551I ** ENTRY {name} NOT DELETED"));
-            return cc::BYPASSED;
+            return not_found(cx, name, None);
         }
     }
     // Paths, then indexes, then clusters: deleting a cluster takes its
@@ -274,6 +244,22 @@ async fn delete_named(
     code
 }
 
+/// Lists that no entry of `name` (of the types named; it is `other`) was
+/// deleted: condition code 8.
+fn not_found(cx: &mut Context<'_>, name: &str, other: Option<Type>) -> u8 {
+    cx.listing
+        .message(format!("IDC3012I ENTRY {name} NOT FOUND"));
+    if let Some(other) = other {
+        cx.listing.message(format!(
+            "VSR3012I ** {name} IS {}, AND THE COMMAND NAMES ANOTHER TYPE",
+            type_name(other)
+        ));
+    }
+    cx.listing
+        .message(format!("IDC0551I ** ENTRY {name} NOT DELETED"));
+    cc::BYPASSED
+}
+
 /// What goes with an entry when it is deleted: a cluster's alternate
 /// indexes and their paths, an index's paths.
 fn related<'c>(catalog: &'c [CatalogEntry], entry: &CatalogEntry) -> Vec<&'c CatalogEntry> {
@@ -294,23 +280,6 @@ fn related<'c>(catalog: &'c [CatalogEntry], entry: &CatalogEntry) -> Vec<&'c Cat
     }
     out.extend(indexes);
     out
-}
-
-/// IDCAMS generic names: `*` is one qualifier (or the rest of one after
-/// a prefix), `%` one character, `**` any number of qualifiers.
-pub fn matches(pattern: &str, name: &str) -> bool {
-    fn go(p: &[u8], n: &[u8]) -> bool {
-        match p {
-            [] => n.is_empty(),
-            [b'*', b'*', rest @ ..] => (0..=n.len()).any(|i| go(rest, &n[i..])),
-            [b'*', rest @ ..] => (0..=n.len())
-                .take_while(|&i| i == 0 || n[i - 1] != b'.')
-                .any(|i| go(rest, &n[i..])),
-            [b'%', rest @ ..] => n.first().is_some_and(|&c| c != b'.') && go(rest, &n[1..]),
-            [c, rest @ ..] => n.first() == Some(c) && go(rest, &n[1..]),
-        }
-    }
-    go(pattern.as_bytes(), name.as_bytes())
 }
 
 #[cfg(test)]
@@ -334,16 +303,5 @@ mod tests {
         assert_eq!(named_like_a_type.names, ["CL"]);
         assert!(parsed("PROD.A NONVSAM").is_err());
         assert!(parsed("PROD.A BOGUS").is_err());
-    }
-
-    #[test]
-    fn generic_names_match_as_idcams_does() {
-        assert!(matches("PROD.*.OLD", "PROD.CUST.OLD"));
-        assert!(!matches("PROD.*.OLD", "PROD.CUST.X.OLD"));
-        assert!(!matches("PROD.*", "PROD.CUST.OLD"));
-        assert!(matches("PROD.CU*", "PROD.CUST"));
-        assert!(matches("PROD.CUST%", "PROD.CUST1"));
-        assert!(!matches("PROD.CUST%", "PROD.CUST12"));
-        assert!(matches("PROD.**", "PROD.A.B.C"));
     }
 }

@@ -58,6 +58,52 @@ pub fn place(
     }
 }
 
+/// Lists that `name` could not be opened (IDC3300I and why); returns the
+/// condition code.
+pub fn open_failed(cx: &mut Context<'_>, name: &str, error: &vsam_client::ClientError) -> u8 {
+    cx.listing.message(format!("IDC3300I ERROR OPENING {name}"));
+    cx.listing.client_error(name, error)
+}
+
+/// Opens the dataset at `place` for input (`None` for a file); a failure
+/// is listed and its condition code returned.
+pub async fn open_input(cx: &mut Context<'_>, place: &Place) -> Result<Option<Dataset>, u8> {
+    match place {
+        Place::Dataset(name) => {
+            match Dataset::open(cx.conn, name, vsam_client::OpenIntent::Input, 1).await {
+                Ok(dataset) => Ok(Some(dataset)),
+                Err(error) => Err(open_failed(cx, name, &error)),
+            }
+        }
+        Place::File { .. } => Ok(None),
+    }
+}
+
+/// The selected records of an input: the open `dataset`'s, or the file's
+/// at `place` (text lines in `codepage`); a failure is listed and its
+/// condition code returned.
+pub async fn records<'a>(
+    cx: &mut Context<'_>,
+    place: &Place,
+    dataset: Option<&'a Dataset>,
+    codepage: &str,
+    selection: Selection,
+) -> Result<Records<'a>, u8> {
+    let records = match (place, dataset) {
+        (_, Some(dataset)) => Records::of_dataset(dataset, selection).await,
+        (Place::File { path, format, .. }, None) => {
+            Records::of_file(path, *format, codepage, selection)
+        }
+        (Place::Dataset(name), None) => Err(anyhow::anyhow!("{name} is not open")),
+    };
+    records.map_err(|error| {
+        cx.listing
+            .message(format!("IDC3300I ERROR OPENING {}", place.name()));
+        cx.listing.message(format!("VSR3300I ** {error:#}"));
+        super::listing::cc::FAILED
+    })
+}
+
 /// FROMKEY, TOKEY, SKIP and COUNT as written: keys are resolved once the
 /// dataset (and its code page) is known.
 #[derive(Debug, Default)]
@@ -125,25 +171,14 @@ impl Select {
         if self.by_key() {
             return Err("FROMKEY AND TOKEY SELECT BY THE KEYS OF A DATASET; A FILE HAS NONE: USE SKIP AND COUNT".into());
         }
-        let spec = DatasetSpec {
-            name: String::new(),
-            organization: vsam_client::Organization::Esds,
-            key_offset: 0,
-            key_length: 0,
-            min_record: 0,
-            max_record: 0,
-            codepage: "ascii".into(),
-            backend: String::new(),
-            layout: String::new(),
-        };
-        Selection::of(&spec, None, None, self.skip, self.count)
+        Selection::of(&file_spec("ascii"), None, None, self.skip, self.count)
     }
 }
 
-/// A codec for a file's records: text lines in the code page of the
-/// dataset they go to or come from.
-pub fn file_codec(codepage: &str) -> Result<Codec> {
-    let spec = DatasetSpec {
+/// What a file's records are, as a dataset: a sequence without keys, its
+/// text in `codepage`.
+fn file_spec(codepage: &str) -> DatasetSpec {
+    DatasetSpec {
         name: String::new(),
         organization: vsam_client::Organization::Esds,
         key_offset: 0,
@@ -153,9 +188,14 @@ pub fn file_codec(codepage: &str) -> Result<Codec> {
         codepage: codepage.to_string(),
         backend: String::new(),
         layout: String::new(),
-    };
+    }
+}
+
+/// A codec for a file's records: text lines in the code page of the
+/// dataset they go to or come from.
+pub fn file_codec(codepage: &str) -> Result<Codec> {
     Codec::new(
-        &spec,
+        &file_spec(codepage),
         Output {
             json: false,
             hex: false,

@@ -3,9 +3,8 @@
 
 use super::Context;
 use super::define::describe;
-use super::delete::matches;
 use super::listing::cc;
-use super::syntax::{Atom, Item, Keyword, Params, SyntaxError, kw};
+use super::syntax::{Item, Keyword, Params, SyntaxError, kw, names};
 use vsam_client::{CatalogEntry, EntryType, Organization};
 
 /// Which entries.
@@ -29,18 +28,10 @@ fn parse(mut params: Params, notes: &mut Vec<String>) -> Result<Listcat, SyntaxE
         (Some(_), Some(_)) => {
             return Err(SyntaxError::other("ENTRIES AND LEVEL EXCLUDE EACH OTHER"));
         }
-        (Some(names), None) => Scope::Entries(
-            names
-                .iter()
-                .map(|item| match item {
-                    Item {
-                        atom: Some(Atom::Word(name)),
-                        args: None,
-                    } => Ok(name.to_ascii_uppercase()),
-                    other => Err(SyntaxError::item(other, "AN ENTRY NAME IS EXPECTED")),
-                })
-                .collect::<Result<_, _>>()?,
-        ),
+        (Some(entries), None) => Scope::Entries(names(&Item {
+            atom: None,
+            args: Some(entries),
+        })?),
         (None, Some(level)) => Scope::Level(level),
         (None, None) => Scope::All,
     };
@@ -104,41 +95,30 @@ pub async fn run(cx: &mut Context<'_>, params: Params) -> Result<u8, SyntaxError
     };
     let mut code = cc::OK;
     let mut listed: Vec<&CatalogEntry> = Vec::new();
-    match &listcat.scope {
-        Scope::All => listed.extend(catalog.iter().filter(of_type)),
-        Scope::Level(level) => {
-            let prefix = format!("{level}.");
-            listed.extend(
-                catalog
-                    .iter()
-                    .filter(|e| matches(&format!("{prefix}**"), &e.spec.name))
-                    .filter(of_type),
-            );
-            if listed.is_empty() {
-                cx.listing
-                    .message(format!("IDC3012I ENTRY {level} NOT FOUND"));
-                cx.listing
-                    .message(format!("IDC1566I ** {level} NOT LISTED"));
-                code = cc::WARNING;
-            }
+    // The server matches generic names and levels, as for LIST.
+    let asked: Vec<(String, String)> = match &listcat.scope {
+        Scope::All => vec![("**".into(), "**".into())],
+        Scope::Level(level) => vec![(level.clone(), format!("{level}.**"))],
+        Scope::Entries(names) => names.iter().map(|n| (n.clone(), n.clone())).collect(),
+    };
+    for (name, pattern) in asked {
+        let matched: Vec<String> = match vsam_client::listcat(cx.conn, &pattern).await {
+            Ok(entries) => entries.into_iter().map(|e| e.spec.name).collect(),
+            Err(error) => return Ok(cx.listing.client_error(&name, &error)),
+        };
+        let found: Vec<&CatalogEntry> = catalog
+            .iter()
+            .filter(|e| matched.contains(&e.spec.name))
+            .filter(of_type)
+            .filter(|e| !listed.iter().any(|l| l.spec.name == e.spec.name))
+            .collect();
+        if found.is_empty() && !matches!(listcat.scope, Scope::All) {
+            cx.listing
+                .message(format!("IDC3012I ENTRY {name} NOT FOUND"));
+            cx.listing.message(format!("IDC1566I ** {name} NOT LISTED"));
+            code = cc::WARNING;
         }
-        Scope::Entries(names) => {
-            for name in names {
-                let found: Vec<&CatalogEntry> = catalog
-                    .iter()
-                    .filter(|e| matches(name, &e.spec.name))
-                    .filter(of_type)
-                    .filter(|e| !listed.iter().any(|l| l.spec.name == e.spec.name))
-                    .collect();
-                if found.is_empty() {
-                    cx.listing
-                        .message(format!("IDC3012I ENTRY {name} NOT FOUND"));
-                    cx.listing.message(format!("IDC1566I ** {name} NOT LISTED"));
-                    code = cc::WARNING;
-                }
-                listed.extend(found);
-            }
-        }
+        listed.extend(found);
     }
     let server = cx.conn.welcome().server.clone();
     cx.listing.line("");

@@ -2,10 +2,10 @@
 //! number in the file), in CHARACTER, HEX or DUMP form.
 
 use super::Context;
-use super::input::{Place, Records, Select, place};
+use super::input::{Place, Select, open_input, place, records};
 use super::listing::cc;
 use super::syntax::{Keyword, Params, SyntaxError, kw};
-use vsam_client::{Dataset, OpenIntent, Organization, Record};
+use vsam_client::{Organization, Record};
 use vsam_plugin_sdk::codepage::CodePage;
 
 /// How records are shown.
@@ -61,15 +61,9 @@ fn parse(cx: &Context<'_>, mut params: Params) -> Result<Print, SyntaxError> {
 /// PRINT.
 pub async fn run(cx: &mut Context<'_>, params: Params) -> Result<u8, SyntaxError> {
     let print = parse(cx, params)?;
-    let dataset = match &print.from {
-        Place::Dataset(name) => match Dataset::open(cx.conn, name, OpenIntent::Input, 1).await {
-            Ok(dataset) => Some(dataset),
-            Err(error) => {
-                cx.listing.message(format!("IDC3300I ERROR OPENING {name}"));
-                return Ok(cx.listing.client_error(name, &error));
-            }
-        },
-        Place::File { .. } => None,
+    let dataset = match open_input(cx, &print.from).await {
+        Ok(dataset) => dataset,
+        Err(code) => return Ok(code),
     };
     let selection = match &dataset {
         Some(dataset) => print.select.on(dataset.spec()),
@@ -80,22 +74,11 @@ pub async fn run(cx: &mut Context<'_>, params: Params) -> Result<u8, SyntaxError
         .as_ref()
         .map_or(cx.codepage.to_string(), |d| d.spec().codepage.clone());
     let codepage: CodePage = codepage_name.parse().unwrap_or(CodePage::Ascii);
-    let records = match (&print.from, &dataset) {
-        (_, Some(dataset)) => Records::of_dataset(dataset, selection).await,
-        (Place::File { path, format, .. }, None) => {
-            Records::of_file(path, *format, &codepage_name, selection)
-        }
-        (Place::Dataset(_), None) => unreachable!("opened above"),
-    };
-    let mut records = match records {
-        Ok(records) => records,
-        Err(error) => {
-            cx.listing
-                .message(format!("IDC3300I ERROR OPENING {}", print.from.name()));
-            cx.listing.message(format!("VSR3300I ** {error:#}"));
-            return Ok(cc::FAILED);
-        }
-    };
+    let mut records =
+        match records(cx, &print.from, dataset.as_ref(), &codepage_name, selection).await {
+            Ok(records) => records,
+            Err(code) => return Ok(code),
+        };
     let organization = dataset.as_ref().map(|d| d.spec().organization);
     cx.listing.line("");
     cx.listing

@@ -4,11 +4,11 @@
 //! it stops.
 
 use super::Context;
-use super::input::{Place, Records, Select, place};
+use super::input::{Place, Records, Select, open_failed, open_input, place, records};
 use super::listing::cc;
 use super::syntax::{Params, SyntaxError, kw};
 use crate::cli::repro::{Loader, Refusal, empty, in_slot, open_for_load, write_record};
-use vsam_client::{Dataset, OpenIntent, Organization};
+use vsam_client::{Dataset, Organization};
 use vsam_protocol::{fdbk, r15};
 
 /// IDCAMS stops a REPRO into a dataset after four refused records.
@@ -63,32 +63,22 @@ pub async fn run(cx: &mut Context<'_>, params: Params) -> Result<u8, SyntaxError
     let repro = parse(cx, params)?;
     // The input dataset, opened first: its catalog entry says what its
     // keys and code page are.
-    let input = match &repro.from {
-        Place::Dataset(name) => match Dataset::open(cx.conn, name, OpenIntent::Input, 1).await {
-            Ok(dataset) => Some(dataset),
-            Err(error) => {
-                cx.listing.message(format!("IDC3300I ERROR OPENING {name}"));
-                return Ok(cx.listing.client_error(name, &error));
-            }
-        },
-        Place::File { .. } => None,
+    let input = match open_input(cx, &repro.from).await {
+        Ok(dataset) => dataset,
+        Err(code) => return Ok(code),
     };
     if let Place::Dataset(name) = &repro.to
         && repro.reuse
         && let Err(error) = empty(cx.conn, name).await
     {
-        cx.listing.message(format!("IDC3300I ERROR OPENING {name}"));
         cx.listing
             .message("VSR3300I ** REUSE COULD NOT EMPTY IT: NO RECORD WAS COPIED");
-        return Ok(cx.listing.client_error(name, &error));
+        return Ok(open_failed(cx, name, &error));
     }
     let output = match &repro.to {
         Place::Dataset(name) => match open_for_load(cx.conn, name, repro.replace).await {
             Ok(dataset) => Some(dataset),
-            Err(error) => {
-                cx.listing.message(format!("IDC3300I ERROR OPENING {name}"));
-                return Ok(cx.listing.client_error(name, &error));
-            }
+            Err(error) => return Ok(open_failed(cx, name, &error)),
         },
         Place::File { .. } => None,
     };
@@ -105,21 +95,9 @@ pub async fn run(cx: &mut Context<'_>, params: Params) -> Result<u8, SyntaxError
     let codepage = keyed_spec
         .as_ref()
         .map_or(cx.codepage.to_string(), |spec| spec.codepage.clone());
-    let records = match (&repro.from, &input) {
-        (_, Some(dataset)) => Records::of_dataset(dataset, selection).await,
-        (Place::File { path, format, .. }, None) => {
-            Records::of_file(path, *format, &codepage, selection)
-        }
-        (Place::Dataset(_), None) => unreachable!("opened above"),
-    };
-    let mut records = match records {
+    let mut records = match records(cx, &repro.from, input.as_ref(), &codepage, selection).await {
         Ok(records) => records,
-        Err(error) => {
-            cx.listing
-                .message(format!("IDC3300I ERROR OPENING {}", repro.from.name()));
-            cx.listing.message(format!("VSR3300I ** {error:#}"));
-            return Ok(cc::FAILED);
-        }
+        Err(code) => return Ok(code),
     };
     let code = match (&repro.to, &output) {
         (Place::Dataset(name), Some(dataset)) => {

@@ -713,6 +713,25 @@ impl Params {
     }
 }
 
+/// Entry names: one name, or a parenthesized list of them (`DELETE (A B)`,
+/// `ENTRIES(A B)`), upper case.
+pub fn names(item: &Item) -> Result<Vec<String>, SyntaxError> {
+    let name = |item: &Item| match item {
+        Item {
+            atom: Some(Atom::Word(name)),
+            args: None,
+        } => Ok(name.to_ascii_uppercase()),
+        other => Err(SyntaxError::item(other, "AN ENTRY NAME IS EXPECTED")),
+    };
+    match item {
+        Item {
+            atom: None,
+            args: Some(names),
+        } => names.iter().map(name).collect(),
+        one => Ok(vec![name(one)?]),
+    }
+}
+
 /// A number: decimal, or `X'..'` hex.
 pub fn number(item: &Item) -> Option<u64> {
     if item.args.is_some() {
