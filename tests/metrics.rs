@@ -7,9 +7,10 @@ use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio_util::codec::{Decoder, Encoder};
 use vsam_client::{Connection, Dataset, OpenIntent, RplOptions};
-use vsam_conformance::Postgres;
+use vsam_conformance::{Postgres, SeaweedFs};
 use vsam_protocol::{ClientCodec, Hello, PROTOCOL_MAJOR, PROTOCOL_MINOR, Request, access};
-use vsam_tests::{CSV_WASM, SQL_WASM, ksds, start_with_plugin};
+use vsam_tests::relay::Relay;
+use vsam_tests::{CSV_WASM, S3_WASM, SQL_WASM, ksds, start_with_plugin};
 
 /// GET `path` from `address`: the status code and the body.
 async fn http_get(address: &str, path: &str) -> (u16, String) {
@@ -609,5 +610,42 @@ async fn a_real_prometheus_scrapes_the_server() {
     assert!(queries >= 13, "{queries}");
     let _ = prometheus.kill();
     let _ = prometheus.wait();
+    server.server.stop().await;
+}
+
+/// `/readyz` asks the S3 bucket too: unready while it does not answer,
+/// naming it; ready again once it does.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn readiness_follows_the_bucket() {
+    let seaweed = SeaweedFs::start().unwrap();
+    let upstream = seaweed.endpoint.trim_start_matches("http://").to_string();
+    let relay = Relay::start(&upstream).await;
+    let bucket = seaweed
+        .bucket_table()
+        .replace(&seaweed.endpoint, &format!("http://{}", relay.address));
+    let (server, _conn, ds, metrics) =
+        serving(S3_WASM, &format!("bucket = {bucket}"), "READY.KSDS").await;
+    ds.put(0, RplOptions::direct(), 0, record("R0000001"))
+        .await
+        .unwrap();
+    assert_eq!(http_get(&metrics, "/readyz").await.0, 200);
+    relay.fall_silent();
+    let (status, body) = http_get(&metrics, "/readyz").await;
+    assert_eq!(status, 503, "{body}");
+    assert!(
+        body.contains("not ready: bucket") && body.contains("no answer within 2000 ms"),
+        "{body}"
+    );
+    assert_eq!(http_get(&metrics, "/healthz").await.0, 200);
+    relay.resume();
+    let started = Instant::now();
+    while http_get(&metrics, "/readyz").await.0 != 200 {
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "not ready again"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    drop(ds);
     server.server.stop().await;
 }

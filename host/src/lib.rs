@@ -151,6 +151,7 @@ impl Server {
             .chain(extra.clone())
             .collect();
         let shared = Arc::new(Shared::new(&config, catalog, handles));
+        shared.set_buckets(stores.claims());
         // In a fleet, this server shows in each shared database before it
         // serves (and has taken it alone, or joined the others on it), and
         // follows its shared catalog.

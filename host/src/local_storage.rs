@@ -278,6 +278,11 @@ impl HeldStores {
         self.claims = claims;
     }
 
+    /// The bucket claims held now.
+    pub fn claims(&self) -> Vec<Arc<BucketClaim>> {
+        self.claims.values().cloned().collect()
+    }
+
     /// Lets go of every lock and claim (the server stopped).
     pub async fn release_all(&mut self) {
         self.locks.clear();

@@ -72,6 +72,13 @@ impl Relay {
         self.state.store(SILENT, Ordering::SeqCst);
     }
 
+    /// Passes everything again, closing the connections that fell silent
+    /// (their clients connect again, as after a network outage).
+    pub fn resume(&self) {
+        self.state.store(PASS, Ordering::SeqCst);
+        self.cut();
+    }
+
     /// Closes every connection open now.
     pub fn cut(&self) {
         self.cut.notify_waiters();

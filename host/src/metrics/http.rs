@@ -104,14 +104,19 @@ fn backends(shared: &Shared) -> Vec<BackendRow> {
         .collect()
 }
 
-/// Ready when every shared database answers (the catalog is loaded before
-/// the listener starts).
+/// Ready when every PostgreSQL database and S3 bucket of the backends
+/// answers (2 s at most each), a bucket's claim still this server's (the
+/// catalog is loaded before the listener starts; local stores are the
+/// server's own files).
 async fn ready(shared: &Shared) -> Result<(), String> {
     for (url, session) in shared.fleet.sessions() {
         if let Err(refusal) = session.reachable().await {
             let place = url.split('@').next_back().unwrap_or("");
             return Err(format!("database {place}: {refusal}"));
         }
+    }
+    for bucket in shared.buckets().iter() {
+        bucket.reachable(std::time::Duration::from_secs(2)).await?;
     }
     Ok(())
 }

@@ -514,6 +514,7 @@ impl Reloader {
         }
         running.stores.keep(locks);
         running.stores.keep_claims(claims);
+        self.shared.set_buckets(running.stores.claims());
         running.plugins = plugins;
         self.shared.set_access(config.access.clone());
         self.shared.set_unit_rules(config.units.clone());

@@ -81,6 +81,8 @@ pub struct Shared {
     pub fleet: Fleet,
     /// What the server counts, for `/metrics`.
     pub metrics: crate::metrics::Metrics,
+    /// The S3 buckets this server holds claims on, for `/readyz`.
+    buckets: ArcSwap<Vec<Arc<crate::runtime::objects::claim::BucketClaim>>>,
 }
 
 impl Shared {
@@ -124,7 +126,19 @@ impl Shared {
             unit_rules: ArcSwap::from_pointee(config.units.clone()),
             fleet: Fleet::new(&config.server.listen),
             metrics: crate::metrics::Metrics::new(config.metrics_datasets.clone()),
+            buckets: ArcSwap::from_pointee(Vec::new()),
         }
+    }
+
+    /// The S3 buckets this server holds now (at start, and after each
+    /// reload), which `/readyz` asks.
+    pub fn set_buckets(&self, buckets: Vec<Arc<crate::runtime::objects::claim::BucketClaim>>) {
+        self.buckets.store(Arc::new(buckets));
+    }
+
+    /// The S3 buckets this server holds.
+    pub fn buckets(&self) -> Arc<Vec<Arc<crate::runtime::objects::claim::BucketClaim>>> {
+        self.buckets.load_full()
     }
 
     /// Backends and routing rules as they are now.

@@ -139,6 +139,27 @@ impl BucketClaim {
         })
     }
 
+    /// Whether the bucket answers (its claim object is read within
+    /// `within`) and the claim is still this server's: what `/readyz`
+    /// asks.
+    pub async fn reachable(&self, within: Duration) -> Result<(), String> {
+        if self.lost.load(Ordering::Acquire) {
+            return Err(format!(
+                "bucket {}: another server took this server's claim over",
+                self.place
+            ));
+        }
+        match tokio::time::timeout(within, self.grant.get(&self.name)).await {
+            Ok(Ok(_)) => Ok(()),
+            Ok(Err(error)) => Err(format!("bucket {}: {error:?}", self.place)),
+            Err(_) => Err(format!(
+                "bucket {}: no answer within {} ms",
+                self.place,
+                within.as_millis()
+            )),
+        }
+    }
+
     /// Gives the claim back (deletes its object if it is still this
     /// server's), so that another server may start on the bucket at once.
     pub async fn release(&self) {
