@@ -478,3 +478,23 @@ async fn the_admin_interface_wants_its_token() {
     assert_eq!(status(&mut admin).await.backends.len(), 1);
     server.stop().await;
 }
+
+/// `[metrics]` is read at start: a reload that changes it applies the rest
+/// and says the metrics wait for a restart.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reload_says_metrics_changes_wait_for_a_restart() {
+    let deployment = Deployment::new("", false);
+    let server = deployment.start().await;
+    deployment.write_config_text("[metrics]\ndatasets = [\"PROD.*\"]\n");
+    let report = server.reloader.reload("test").await;
+    assert!(report.error.is_none(), "{report:?}");
+    assert!(
+        report
+            .notes
+            .contains(&"changes to [metrics] take effect at the next restart".to_string()),
+        "{report:?}"
+    );
+    let again = server.reloader.reload("test").await;
+    assert!(again.notes.is_empty(), "nothing changed since: {again:?}");
+    server.stop().await;
+}

@@ -325,6 +325,11 @@ impl Reloader {
                     .to_string(),
             );
         }
+        if config.metrics_listen != old.metrics_listen
+            || config.metrics_datasets != old.metrics_datasets
+        {
+            notes.push("changes to [metrics] take effect at the next restart".to_string());
+        }
         // Local stores are claimed before any new instance can touch them.
         let locks = running.stores.for_config(&config)?;
         let claims = running.stores.claims_for(&config).await?;
