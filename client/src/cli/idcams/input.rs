@@ -139,7 +139,7 @@ impl Select {
     }
 
     /// True if FROMKEY or TOKEY is given.
-    pub fn by_key(&self) -> bool {
+    fn by_key(&self) -> bool {
         self.from_key.is_some() || self.to_key.is_some()
     }
 

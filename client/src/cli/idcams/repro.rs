@@ -84,14 +84,11 @@ pub async fn run(cx: &mut Context<'_>, params: Params) -> Result<u8, SyntaxError
     };
     // Keys select in the input's terms, or for a file in the output's.
     let keyed_spec = input.as_ref().or(output.as_ref()).map(|d| d.spec().clone());
-    let selection = match (&keyed_spec, repro.select.by_key()) {
-        (Some(spec), _) => repro.select.on(spec),
-        (None, _) => repro.select.plain(),
-    };
-    let selection = match selection {
-        Ok(selection) => selection,
-        Err(problem) => return Err(SyntaxError::other(problem.to_ascii_uppercase())),
-    };
+    let selection = match &keyed_spec {
+        Some(spec) => repro.select.on(spec),
+        None => repro.select.plain(),
+    }
+    .map_err(|problem| SyntaxError::other(problem.to_ascii_uppercase()))?;
     let codepage = keyed_spec
         .as_ref()
         .map_or(cx.codepage.to_string(), |spec| spec.codepage.clone());
