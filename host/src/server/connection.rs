@@ -177,30 +177,21 @@ struct Peer<'a> {
     counted: crate::metrics::Connection,
 }
 
-/// Serves one accepted TCP connection until it closes, fails a limit, or
-/// the server shuts down. Everything it logs carries the connection: its
-/// client's address, and once known its id, client name and identity.
-pub(super) async fn serve(
-    stream: TcpStream,
-    address: SocketAddr,
-    shared: Arc<Shared>,
-    settings: &ServeSettings,
-    admission: Admission,
-    shutdown: watch::Receiver<bool>,
-) {
-    let span = tracing::info_span!(
+/// The span everything a connection logs carries: its client's address,
+/// and once known its id, client name and identity.
+pub(super) fn span(address: SocketAddr) -> tracing::Span {
+    tracing::info_span!(
         "connection",
         peer = %address,
         connection = tracing::field::Empty,
         client = tracing::field::Empty,
         identity = tracing::field::Empty,
-    );
-    serve_connection(stream, address, shared, settings, admission, shutdown)
-        .instrument(span)
-        .await
+    )
 }
 
-async fn serve_connection(
+/// Serves one accepted TCP connection until it closes, fails a limit, or
+/// the server shuts down (run in its [`span`]).
+pub(super) async fn serve(
     stream: TcpStream,
     address: SocketAddr,
     shared: Arc<Shared>,

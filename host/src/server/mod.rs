@@ -17,6 +17,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 use tokio_util::codec::FramedWrite;
+use tracing::Instrument;
 use transport::ListenerSecurity;
 use vsam_protocol::{Answer, ServerCodec, protocol_error};
 
@@ -118,10 +119,14 @@ pub async fn serve(
                 let shutdown = shutdown.clone();
                 let settings = settings.clone();
                 let limits = limits.clone();
-                connections.spawn(async move {
-                    connection::serve(stream, peer, shared, &settings, (handshake, limits), shutdown)
-                        .await;
-                });
+                let span = connection::span(peer);
+                connections.spawn(
+                    async move {
+                        connection::serve(stream, peer, shared, &settings, (handshake, limits), shutdown)
+                            .await;
+                    }
+                    .instrument(span),
+                );
             }
             Some(_) = connections.join_next(), if !connections.is_empty() => {}
         }
