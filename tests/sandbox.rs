@@ -105,6 +105,48 @@ async fn traps_loops_and_memory_bombs_fail_only_their_request() {
     server.server.stop().await;
 }
 
+/// Plugin calls run on the runtime's threads: a plugin computing for its
+/// whole limit yields at every epoch tick, so even with one runtime thread
+/// the other connections are served meanwhile.
+#[tokio::test(flavor = "multi_thread", worker_threads = 1)]
+async fn a_looping_plugin_does_not_hold_the_runtime_thread() {
+    let server =
+        start_with_plugin(FAULTY_WASM, "call_timeout_ms = 500\nmemory_limit_mb = 64").await;
+    let conn = Connection::connect(&server.address).await.unwrap();
+    vsam_client::define(&conn, spec("SB.SPIN")).await.unwrap();
+    let ds = Dataset::open(&conn, "SB.SPIN", OpenIntent::Update, 1)
+        .await
+        .unwrap();
+    let bystander = Connection::connect(&server.address).await.unwrap();
+    let looping = tokio::spawn(async move { fault(&ds, b"LOOP").await });
+    // The loop has started once the first pings wait behind nothing.
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let mut slowest = Duration::ZERO;
+    let mut pings = 0;
+    let started = Instant::now();
+    while !looping.is_finished() {
+        let sent = Instant::now();
+        vsam_client::ping(&bystander).await.unwrap();
+        slowest = slowest.max(sent.elapsed());
+        pings += 1;
+    }
+    let timeout = looping.await.unwrap();
+    assert!(
+        timeout.contains("longer than the limit of 500 ms"),
+        "{timeout}"
+    );
+    assert!(
+        started.elapsed() > Duration::from_millis(300) && pings > 10,
+        "pings went on during the loop: {pings} in {:?}",
+        started.elapsed()
+    );
+    assert!(
+        slowest < Duration::from_millis(100),
+        "a ping waited {slowest:?} behind the looping plugin"
+    );
+    server.server.stop().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_plugin_that_is_not_a_backend_is_refused_at_start() {
     let dir = tempfile::tempdir().unwrap();

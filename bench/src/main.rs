@@ -13,6 +13,7 @@
 
 mod cobol;
 mod fleet;
+mod latency;
 mod objects;
 mod sql;
 mod swap;
@@ -73,9 +74,23 @@ struct Args {
     /// against single durable writes; `hot-swap` for latency during plugin swaps and a
     /// live migration; `cobol` for the COBOL batch job on GnuCOBOL and
     /// through the bridge; `fleet` for 1, 2 and 3 servers on one
-    /// PostgreSQL.
+    /// PostgreSQL; `latency` for random GETs through vsamrd as a process
+    /// of its own beside Redis and pgbench.
     #[arg(long, value_delimiter = ',')]
     only: Vec<String>,
+    /// The vsamrd binary the latency run measures (default: the one built
+    /// beside this program).
+    #[arg(long)]
+    vsamrd: Option<std::path::PathBuf>,
+    /// An earlier vsamrd binary the latency run measures beside it, for
+    /// ratios of one run (build it from another checkout).
+    #[arg(long)]
+    baseline_vsamrd: Option<std::path::PathBuf>,
+    /// Run each vsamrd of the latency run under `perf record -g`, writing
+    /// its profile into this directory (`scripts/flamegraphs DIR` draws
+    /// them).
+    #[arg(long)]
+    perf_dir: Option<std::path::PathBuf>,
 }
 
 /// `vsamr load` (the real command, next to this binary) of `count`
@@ -579,6 +594,22 @@ fn main() -> Result<()> {
         let mut fleet = Vec::new();
         if args.only.is_empty() || args.only.iter().any(|only| only == "fleet") {
             fleet = fleet::run(&services).await?;
+        }
+        if args.only.is_empty() || args.only.iter().any(|only| only == "latency") {
+            let settings = latency::Settings {
+                records: args.records,
+                gets: args.gets,
+                vsamrd: match &args.vsamrd {
+                    Some(path) => path.clone(),
+                    None => std::env::current_exe()?.with_file_name("vsamrd"),
+                },
+                baseline: args.baseline_vsamrd.clone(),
+                postgres_url: services.postgres.url.clone(),
+                perf_dir: args.perf_dir.clone(),
+            };
+            let (measured, lines) = latency::run(&settings).await?;
+            figures.extend(measured);
+            fleet.extend(lines);
         }
         drop(services);
         let mut hot_swap = Vec::new();

@@ -68,54 +68,17 @@ pub async fn sqlite(db: &Path, gets: u64, browse: u64, half: u64) -> Result<Vec<
     Ok(figures)
 }
 
+/// Connects a tokio-postgres client, its connection served by a task.
+async fn connect(url: &str) -> Result<tokio_postgres::Client> {
+    let (client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls).await?;
+    tokio::spawn(connection);
+    Ok(client)
+}
+
 /// The same on PostgreSQL, one client per connection.
 pub async fn postgres(url: &str, gets: u64, browse: u64, half: u64) -> Result<Vec<Figure>> {
-    let connect = || async {
-        let (client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls).await?;
-        tokio::spawn(connection);
-        anyhow::Ok(client)
-    };
-    let mut figures = Vec::new();
-    for connections in [1usize, 16] {
-        let per = gets / connections as u64;
-        let mut clients = Vec::new();
-        for _ in 0..connections {
-            clients.push(connect().await?);
-        }
-        let started = Instant::now();
-        let tasks: Vec<_> = clients
-            .into_iter()
-            .enumerate()
-            .map(|(c, client)| {
-                tokio::spawn(async move {
-                    let statement = client.prepare(&format!("{GET}$1")).await?;
-                    let mut histogram = Histogram::<u64>::new(3)?;
-                    for i in 0..per {
-                        let t = Instant::now();
-                        let (n, key) = key(c, i, half);
-                        let row = client.query_one(&statement, &[&key]).await?;
-                        let found: Vec<u8> = row.get(0);
-                        anyhow::ensure!(found == record(n), "wrong record");
-                        histogram.record(t.elapsed().as_nanos() as u64).ok();
-                    }
-                    anyhow::Ok(histogram)
-                })
-            })
-            .collect();
-        let mut total = Histogram::<u64>::new(3)?;
-        for task in tasks {
-            total.add(task.await??).ok();
-        }
-        figures.push(Figure::of(
-            "postgres (direct)",
-            "random GET",
-            connections,
-            per,
-            started.elapsed(),
-            total,
-        ));
-    }
-    let client = connect().await?;
+    let mut figures = postgres_gets(url, "bench_ksds", gets, half).await?;
+    let client = connect(url).await?;
     let statement = client
         .prepare(&format!("{BROWSE}$1 ORDER BY vsam_key LIMIT 1000"))
         .await?;
@@ -154,4 +117,53 @@ pub(crate) async fn browse_figure(
             .ok();
     }
     Ok(Figure::browse(store, read, started.elapsed(), latency))
+}
+
+/// Random GETs by key of the SQL plugin's table `table` (keys below
+/// `half`) at 1 and 16 connections, one tokio-postgres client each, with
+/// the statement the plugin prepares.
+pub async fn postgres_gets(url: &str, table: &str, gets: u64, half: u64) -> Result<Vec<Figure>> {
+    let get = format!("SELECT vsam_record FROM {table} WHERE vsam_key = $1");
+    let mut figures = Vec::new();
+    for connections in [1usize, 16] {
+        let per = gets / connections as u64;
+        let mut clients = Vec::new();
+        for _ in 0..connections {
+            clients.push(connect(url).await?);
+        }
+        let started = Instant::now();
+        let tasks: Vec<_> = clients
+            .into_iter()
+            .enumerate()
+            .map(|(c, client)| {
+                let get = get.clone();
+                tokio::spawn(async move {
+                    let statement = client.prepare(&get).await?;
+                    let mut histogram = Histogram::<u64>::new(3)?;
+                    for i in 0..per {
+                        let t = Instant::now();
+                        let (n, key) = key(c, i, half);
+                        let row = client.query_one(&statement, &[&key]).await?;
+                        let found: Vec<u8> = row.get(0);
+                        anyhow::ensure!(found == record(n), "wrong record");
+                        histogram.record(t.elapsed().as_nanos() as u64).ok();
+                    }
+                    anyhow::Ok(histogram)
+                })
+            })
+            .collect();
+        let mut total = Histogram::<u64>::new(3)?;
+        for task in tasks {
+            total.add(task.await??).ok();
+        }
+        figures.push(Figure::of(
+            "postgres (direct)",
+            "random GET",
+            connections,
+            per,
+            started.elapsed(),
+            total,
+        ));
+    }
+    Ok(figures)
 }

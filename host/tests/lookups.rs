@@ -130,6 +130,8 @@ fn concurrent_gets_through_the_worker_each_get_their_own_record() {
         .build()
         .unwrap();
     let store = sql_store(dir.path(), runtime.handle());
+    // The backend's task runs on the runtime.
+    let _runtime = runtime.enter();
     let backend = BackendHandle::spawn(
         "b",
         vsam_host::runtime::VersionInfo::native("sql"),

@@ -1,6 +1,8 @@
 //! A plugin call as a value, so calls can queue for the thread that owns a
 //! backend's instance, and the same calls can run against a native store.
 
+use std::future::Future;
+use std::pin::Pin;
 use vsam_plugin_sdk::{Dataset, Direction, Entry, Start, StoreError};
 
 /// One call of the store contract.
@@ -114,11 +116,31 @@ pub enum CallError {
 /// The result of a call.
 pub type CallResult = Result<Reply, CallError>;
 
+/// A call running on the task that serves its backend (see
+/// [`RecordStore::call_async`]).
+pub type CallFuture<'a> = Pin<Box<dyn Future<Output = CallResult> + Send + 'a>>;
+
 /// Something that runs calls one at a time: a WebAssembly instance or a
 /// native store.
 pub trait RecordStore: Send {
-    /// Runs one call.
+    /// Runs one call, blocking the thread until it is answered (a plain
+    /// thread's way: the conformance kit, start-up checks).
     fn call(&mut self, call: Call) -> CallResult;
+
+    /// Runs one call as a future, polled by the backend's task on the
+    /// runtime's threads: a plugin waiting in a host function (a database
+    /// query, an object GET) lets the thread serve others meanwhile. A
+    /// store with nothing to wait for answers at once.
+    fn call_async(&mut self, call: Call) -> CallFuture<'_> {
+        Box::pin(std::future::ready(self.call(call)))
+    }
+
+    /// True if its writes may hold the thread on local storage (a file or
+    /// SQLite database made durable with fsync): the backend's task runs
+    /// its write groups where blocking does not stall the runtime.
+    fn writes_block(&self) -> bool {
+        false
+    }
 
     /// Forgets in-memory state after a failed sync (a WebAssembly store
     /// drops its instance, so the next call starts from storage).

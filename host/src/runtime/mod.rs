@@ -1,5 +1,5 @@
 //! The plugin runtime: loading WebAssembly plugins, sandboxing their
-//! instances, and the worker threads that serve each backend.
+//! instances, and the tasks that serve each backend.
 
 mod bindings;
 pub mod builtin;
@@ -131,7 +131,7 @@ pub fn start_backends(
         version.own_store = settings.owns_its_store();
         version.shared_database = settings.shared_database();
         let handle = BackendHandle::spawn(name, version, stores.writer, stores.readers)
-            .with_context(|| format!("backend {name}: cannot start its worker threads"))?;
+            .with_context(|| format!("backend {name}: cannot start its serving tasks"))?;
         log_backend(settings, "backend ready");
         backends.insert(name.clone(), (setup, handle));
     }

@@ -57,6 +57,18 @@ impl BackendSettings {
         database_local && bucket_local
     }
 
+    /// True if it is granted storage on this machine's disks (a directory,
+    /// an SQLite file, a local bucket): making its writes durable holds the
+    /// calling thread in fsync.
+    pub fn stores_on_local_disk(&self) -> bool {
+        self.directory.is_some()
+            || matches!(self.database, Some(super::sql::DatabaseUrl::Sqlite(_)))
+            || self
+                .bucket
+                .as_ref()
+                .is_some_and(|bucket| bucket.local_directory().is_some())
+    }
+
     /// The PostgreSQL database granted, which other servers may share.
     pub fn shared_database(&self) -> Option<String> {
         match &self.database {

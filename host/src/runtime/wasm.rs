@@ -13,9 +13,14 @@
 //! a plugin that computes too long; the wall clock stops one that waits in
 //! a host function (a sleep, a statement that waits on a lock, a store
 //! that never answers), by dropping the call where it waits.
+//!
+//! Calls run as futures on the runtime's threads (the backend's task polls
+//! them). At every epoch tick a call within its limit yields to the
+//! runtime ([`on_epoch_tick`]), so a plugin computing for long holds a
+//! runtime thread for one tick at a time, not for its whole limit.
 
 use super::bindings::{self, wit_log, wit_objects, wit_sql, wit_types};
-use super::call::{Call, CallError, CallResult, RecordStore, Reply};
+use super::call::{Call, CallError, CallFuture, CallResult, RecordStore, Reply};
 use super::convert;
 use super::objects::ObjectGrant;
 use super::objects::host::BucketAccess;
@@ -63,7 +68,7 @@ pub struct LoadedPlugin {
     engine: Engine,
     pre: bindings::BackendCorePre<InstanceState>,
     /// vsamrd's tokio runtime: calls into the plugin's instances run on it
-    /// (from the worker threads that own them), with its timers and I/O.
+    /// (from the backend tasks that own them), with its timers and I/O.
     runtime: Handle,
 }
 
@@ -134,6 +139,8 @@ pub struct InstanceState {
     /// The panic message the plugin reported (the SDK's panic hook logs it
     /// just before the instance aborts), for the fault's description.
     panic: Option<String>,
+    /// Epoch ticks the running call may still use (see [`on_epoch_tick`]).
+    ticks_left: u64,
 }
 
 impl WasiView for InstanceState {
@@ -583,16 +590,33 @@ impl WasmStore {
     }
 
     /// Instantiates the plugin and runs its `init` if there is no live
-    /// instance. Fails with the reason if the plugin cannot start, or if
-    /// `init` runs or waits past the call limit.
+    /// instance, blocking the thread (a plain thread's way: start-up runs
+    /// every instance once before serving). Fails with the reason if the
+    /// plugin cannot start, or if `init` runs or waits past the call limit.
     pub fn ensure_instance(&mut self) -> Result<(), CallError> {
         if self.live.is_some() {
             return Ok(());
         }
         let runtime = self.plugin.runtime.clone();
+        runtime.block_on(self.start_instance())
+    }
+
+    /// [`WasmStore::ensure_instance`] as a future.
+    async fn start_instance(&mut self) -> Result<(), CallError> {
+        if self.live.is_some() {
+            return Ok(());
+        }
         let limit = self.wall_limit();
-        let started =
-            runtime.block_on(async { tokio::time::timeout(limit, self.instantiate()).await });
+        let started = tokio::time::timeout(
+            limit,
+            instantiate(
+                &self.plugin,
+                &self.settings,
+                &self.grants,
+                self.deadline_ticks,
+            ),
+        )
+        .await;
         let live = match started {
             Ok(Ok(live)) => live,
             Ok(Err(Started::Trapped(error))) if is_interrupt(&error) => {
@@ -611,6 +635,38 @@ impl WasmStore {
         Ok(())
     }
 
+    /// Runs one call on the live instance (started first if there is
+    /// none), under the call's limits.
+    async fn run_call(&mut self, call: Call) -> CallResult {
+        self.start_instance().await?;
+        let limit = self.wall_limit();
+        let live = self.live.as_mut().expect("instance started above");
+        live.store.set_epoch_deadline(1);
+        let state = live.store.data_mut();
+        state.ticks_left = self.deadline_ticks;
+        // Only a panic of this call describes its trap.
+        state.panic = None;
+        let outcome = tokio::time::timeout(limit, run(live, &call)).await;
+        match outcome {
+            Ok(Ok(Ok(reply))) => Ok(reply),
+            Ok(Ok(Err(error))) => Err(CallError::Store(convert::store_error(error))),
+            Ok(Err(error)) => {
+                let panic = live.store.data_mut().panic.take();
+                let (cause, message) = self.describe_fault(&call, &error, panic);
+                self.last_fault = cause;
+                tracing::error!(backend = %self.settings.name, "{message}");
+                self.live = None;
+                Err(CallError::Fault(message))
+            }
+            // Stopped where it waited: the instance is in the middle of a
+            // call and cannot be entered again.
+            Err(_) => {
+                self.live = None;
+                Err(self.overtime(call.name()))
+            }
+        }
+    }
+
     /// Whether the plugin exports the optional `lookup` interface (else
     /// many GETs become one `get` call per key).
     pub fn exports_lookup(&mut self) -> Result<bool, CallError> {
@@ -619,78 +675,6 @@ impl WasmStore {
             .live
             .as_ref()
             .is_some_and(|live| live.get_many.is_some()))
-    }
-
-    async fn instantiate(&self) -> Result<Live, Started> {
-        let mut wasi = WasiCtxBuilder::new();
-        // Instances run on worker threads of their own: a file operation
-        // may block that thread rather than hop to tokio's blocking pool
-        // and back (a local file operation is short; a call that waits
-        // for long is stopped by the wall-clock limit between them).
-        wasi.allow_blocking_current_thread(true);
-        wasi.env(BOOT_VARIABLE, boot());
-        wasi.env(BACKEND_VARIABLE, &self.settings.name);
-        if let Some(dir) = &self.settings.directory {
-            std::fs::create_dir_all(dir)
-                .with_context(|| format!("creating directory {}", dir.display()))
-                .map_err(Started::Refused)?;
-            ah(wasi
-                .preopened_dir(dir, "/data", FsPerms::ReadWrite)
-                .map(drop))
-            .with_context(|| format!("granting directory {}", dir.display()))
-            .map_err(Started::Refused)?;
-        }
-        let limits = MeasuredLimits {
-            limits: StoreLimitsBuilder::new()
-                .memory_size(self.settings.memory_limit as usize)
-                .trap_on_grow_failure(true)
-                .build(),
-            memory: 0,
-        };
-        let state = InstanceState {
-            wasi: wasi.build(),
-            sql: SqlSession::new(self.grants.database.clone()),
-            objects: BucketAccess(self.grants.bucket.clone()),
-            table: ResourceTable::new(),
-            limits,
-            backend: self.settings.name.clone(),
-            log: self.settings.log,
-            log_cause: format!("plugin {}", self.settings.name),
-            panic: None,
-        };
-        let mut store = Store::new(&self.plugin.engine, state);
-        store.limiter(|state| &mut state.limits);
-        store.set_epoch_deadline(self.deadline_ticks);
-        let trapped = |e: wasmtime::Error| Started::Trapped(e.into());
-        let instance = self
-            .plugin
-            .pre
-            .instance_pre()
-            .instantiate_async(&mut store)
-            .await
-            .map_err(trapped)?;
-        let bindings = bindings::BackendCore::new(&mut store, &instance).map_err(trapped)?;
-        let get_many: Option<GetMany> =
-            optional_export(&instance, &mut store, LOOKUP_INTERFACE, "get-many")?;
-        let whole: Option<Whole> =
-            optional_export(&instance, &mut store, UNITS_INTERFACE, "whole")?;
-        let insert_many: Option<InsertMany> =
-            optional_export(&instance, &mut store, UNITS_INTERFACE, "insert-many")?;
-        let init = bindings
-            .vsam_backend_store()
-            .call_init(&mut store, &self.settings.params)
-            .await
-            .map_err(trapped)?;
-        init.map_err(|message| {
-            Started::Refused(anyhow::anyhow!("plugin init refused: {message}"))
-        })?;
-        Ok(Live {
-            store,
-            bindings,
-            get_many,
-            whole,
-            insert_many,
-        })
     }
 
     /// The fault of a call that ran or waited past the limit.
@@ -750,11 +734,110 @@ impl WasmStore {
     }
 }
 
+/// A new instance of `plugin` for a backend with `settings` and `grants`,
+/// its `init` run. (A free function: its future holds only what it reads,
+/// not the store, so it can move between threads.)
+async fn instantiate(
+    plugin: &LoadedPlugin,
+    settings: &BackendSettings,
+    grants: &Grants,
+    deadline_ticks: u64,
+) -> Result<Live, Started> {
+    let mut wasi = WasiCtxBuilder::new();
+    // A file operation runs on the thread that runs the call rather
+    // than hop to tokio's blocking pool and back: a read of a local file
+    // is short, and a write group waiting on a slow disk's fsync runs
+    // where blocking is allowed (see `worker::generation::run_batch`).
+    wasi.allow_blocking_current_thread(true);
+    wasi.env(BOOT_VARIABLE, boot());
+    wasi.env(BACKEND_VARIABLE, &settings.name);
+    if let Some(dir) = &settings.directory {
+        std::fs::create_dir_all(dir)
+            .with_context(|| format!("creating directory {}", dir.display()))
+            .map_err(Started::Refused)?;
+        ah(wasi
+            .preopened_dir(dir, "/data", FsPerms::ReadWrite)
+            .map(drop))
+        .with_context(|| format!("granting directory {}", dir.display()))
+        .map_err(Started::Refused)?;
+    }
+    let limits = MeasuredLimits {
+        limits: StoreLimitsBuilder::new()
+            .memory_size(settings.memory_limit as usize)
+            .trap_on_grow_failure(true)
+            .build(),
+        memory: 0,
+    };
+    let state = InstanceState {
+        wasi: wasi.build(),
+        sql: SqlSession::new(grants.database.clone()),
+        objects: BucketAccess(grants.bucket.clone()),
+        table: ResourceTable::new(),
+        limits,
+        backend: settings.name.clone(),
+        log: settings.log,
+        log_cause: format!("plugin {}", settings.name),
+        panic: None,
+        ticks_left: deadline_ticks,
+    };
+    let mut store = Store::new(&plugin.engine, state);
+    store.limiter(|state| &mut state.limits);
+    store.epoch_deadline_callback(on_epoch_tick);
+    store.set_epoch_deadline(1);
+    let trapped = |e: wasmtime::Error| Started::Trapped(e.into());
+    let instance = plugin
+        .pre
+        .instance_pre()
+        .instantiate_async(&mut store)
+        .await
+        .map_err(trapped)?;
+    let bindings = bindings::BackendCore::new(&mut store, &instance).map_err(trapped)?;
+    let get_many: Option<GetMany> =
+        optional_export(&instance, &mut store, LOOKUP_INTERFACE, "get-many")?;
+    let whole: Option<Whole> = optional_export(&instance, &mut store, UNITS_INTERFACE, "whole")?;
+    let insert_many: Option<InsertMany> =
+        optional_export(&instance, &mut store, UNITS_INTERFACE, "insert-many")?;
+    let init = bindings
+        .vsam_backend_store()
+        .call_init(&mut store, &settings.params)
+        .await
+        .map_err(trapped)?;
+    init.map_err(|message| Started::Refused(anyhow::anyhow!("plugin init refused: {message}")))?;
+    Ok(Live {
+        store,
+        bindings,
+        get_many,
+        whole,
+        insert_many,
+    })
+}
+
 /// Why an instance did not start: its code trapped (or was stopped), or
 /// the host or the plugin's `init` refused.
 enum Started {
     Trapped(anyhow::Error),
     Refused(anyhow::Error),
+}
+
+/// At every epoch tick inside plugin code: a call past its limit traps
+/// (`Trap::Interrupt`); one within it yields, so the runtime thread it
+/// runs on serves other tasks between its ticks (a plugin computing for
+/// long holds a thread at most one tick at a time).
+fn on_epoch_tick(
+    mut store: wasmtime::StoreContextMut<'_, InstanceState>,
+) -> wasmtime::Result<wasmtime::UpdateDeadline> {
+    let state = store.data_mut();
+    if state.ticks_left == 0 {
+        return Ok(wasmtime::UpdateDeadline::Interrupt);
+    }
+    state.ticks_left -= 1;
+    // tokio's own yield: the task goes behind the others and the thread
+    // polls for I/O before it runs again (a plain wake would run it again
+    // at once, and sockets would wait for dozens of ticks).
+    Ok(wasmtime::UpdateDeadline::YieldCustom(
+        1,
+        Box::pin(tokio::task::yield_now()),
+    ))
 }
 
 /// True for the trap of a call stopped at its epoch deadline.
@@ -873,33 +956,16 @@ async fn run(
 
 impl RecordStore for WasmStore {
     fn call(&mut self, call: Call) -> CallResult {
-        self.ensure_instance()?;
-        let limit = self.wall_limit();
         let runtime = self.plugin.runtime.clone();
-        let live = self.live.as_mut().expect("instance ensured above");
-        live.store.set_epoch_deadline(self.deadline_ticks);
-        // Only a panic of this call describes its trap.
-        live.store.data_mut().panic = None;
-        let outcome =
-            runtime.block_on(async { tokio::time::timeout(limit, run(live, &call)).await });
-        match outcome {
-            Ok(Ok(Ok(reply))) => Ok(reply),
-            Ok(Ok(Err(error))) => Err(CallError::Store(convert::store_error(error))),
-            Ok(Err(error)) => {
-                let panic = live.store.data_mut().panic.take();
-                let (cause, message) = self.describe_fault(&call, &error, panic);
-                self.last_fault = cause;
-                tracing::error!(backend = %self.settings.name, "{message}");
-                self.live = None;
-                Err(CallError::Fault(message))
-            }
-            // Stopped where it waited: the instance is in the middle of a
-            // call and cannot be entered again.
-            Err(_) => {
-                self.live = None;
-                Err(self.overtime(call.name()))
-            }
-        }
+        runtime.block_on(self.run_call(call))
+    }
+
+    fn call_async(&mut self, call: Call) -> CallFuture<'_> {
+        Box::pin(self.run_call(call))
+    }
+
+    fn writes_block(&self) -> bool {
+        self.settings.stores_on_local_disk()
     }
 
     fn memory_bytes(&self) -> u64 {

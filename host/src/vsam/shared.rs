@@ -404,8 +404,8 @@ mod tests {
         }
     }
 
-    #[test]
-    fn delete_and_open_exclude_each_other() {
+    #[tokio::test]
+    async fn delete_and_open_exclude_each_other() {
         let dir = tempfile::tempdir().unwrap();
         let config = Config::parse("", "<test>", dir.path()).unwrap();
         let backend = BackendHandle::spawn(

@@ -1,12 +1,12 @@
-//! What a backend's worker threads count for `/metrics`: plugin faults,
+//! What a backend's serving tasks count for `/metrics`: plugin faults,
 //! the time of each plugin call by function, the group commits (how many
 //! syncs, how many writes each made durable, how long they took) and the
 //! plugin instances' memory. A worker's store is wrapped in [`Counted`],
 //! so the counting stays out of the group logic.
 
-use super::super::call::{CALL_NAMES, Call, CallError, CallResult, RecordStore};
+use super::super::call::{CALL_NAMES, Call, CallError, CallFuture, CallResult, RecordStore};
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 /// Upper bounds of the call-time buckets, in seconds: 10 us to about 2.6 s.
 const CALL_SECONDS: [f64; 19] = [
@@ -160,6 +160,8 @@ pub(super) struct Counted {
     pending: u64,
     /// The memory of its instance last counted into the backend's.
     memory: u64,
+    /// How long its last sync took.
+    last_sync: Duration,
 }
 
 impl Counted {
@@ -172,7 +174,13 @@ impl Counted {
             counters,
             pending: 0,
             memory: 0,
+            last_sync: Duration::ZERO,
         }
+    }
+
+    /// How long its last sync took (zero before the first).
+    pub(super) fn last_sync(&self) -> Duration {
+        self.last_sync
     }
 
     /// Counts the instance's memory now into the backend's.
@@ -194,22 +202,19 @@ impl Drop for Counted {
     }
 }
 
-impl RecordStore for Counted {
-    fn call(&mut self, call: Call) -> CallResult {
-        let sync = matches!(call, Call::Sync);
-        let write = call.is_write();
-        let index = call.index();
-        let started = Instant::now();
-        let result = self.store.call(call);
-        let took = started.elapsed();
+impl Counted {
+    /// Counts a call that took `took` and ended in `result`.
+    fn account(&mut self, call: (usize, bool, bool), took: Duration, result: &CallResult) {
+        let (index, sync, write) = call;
         self.counters.calls[index].observe(took.as_secs_f64());
         self.recount_memory();
-        if let Err(CallError::Fault(_)) = &result {
+        if let Err(CallError::Fault(_)) = result {
             let cause = self.store.fault_cause();
             let at = FAULT_CAUSES.iter().position(|c| *c == cause).unwrap_or(0);
             self.counters.faults[at].fetch_add(1, Ordering::Relaxed);
         }
         if sync {
+            self.last_sync = took;
             if result.is_ok() {
                 let nanos = took.as_nanos() as u64;
                 self.counters.groups.observe(self.pending as f64);
@@ -223,7 +228,36 @@ impl RecordStore for Counted {
         } else if write && result.is_ok() {
             self.pending += 1;
         }
+    }
+}
+
+/// What [`Counted::account`] needs to know of a call before it runs:
+/// its index, whether it is a sync, whether it writes.
+fn kind_of(call: &Call) -> (usize, bool, bool) {
+    (call.index(), matches!(call, Call::Sync), call.is_write())
+}
+
+impl RecordStore for Counted {
+    fn call(&mut self, call: Call) -> CallResult {
+        let kind = kind_of(&call);
+        let started = Instant::now();
+        let result = self.store.call(call);
+        self.account(kind, started.elapsed(), &result);
         result
+    }
+
+    fn call_async(&mut self, call: Call) -> CallFuture<'_> {
+        Box::pin(async move {
+            let kind = kind_of(&call);
+            let started = Instant::now();
+            let result = self.store.call_async(call).await;
+            self.account(kind, started.elapsed(), &result);
+            result
+        })
+    }
+
+    fn writes_block(&self) -> bool {
+        self.store.writes_block()
     }
 
     fn reset(&mut self) {

@@ -1,80 +1,126 @@
-//! Generations: the threads serving one plugin version of a backend, and
-//! their retirement. A new generation's threads wait until the old one's
-//! have answered their last call and exited.
+//! Generations: the tasks serving one plugin version of a backend, and
+//! their retirement. A new generation's tasks wait until the old one's
+//! have answered their last call and ended.
 
 use super::super::call::RecordStore;
 use super::Job;
 use super::counters::{BackendCounters, Counted};
 use super::group::{MAX_GROUP, run_group};
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Condvar, Mutex, mpsc};
-use std::time::SystemTime;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::time::{Duration, SystemTime};
+use tokio::runtime::{Handle, RuntimeFlavor};
+use tokio::sync::{Notify, mpsc};
 
-/// Opens once every thread of a generation has exited: the threads of the
-/// next generation wait for it before their first job, so two versions of
-/// a backend never run calls at the same time (a plugin may cache records
+/// Opens once every task of a generation has ended: the tasks of the next
+/// generation wait for it before their first job, so two versions of a
+/// backend never run calls at the same time (a plugin may cache records
 /// in its instance: the new one must start after the old one's last sync).
 #[derive(Default)]
 pub(super) struct Retired {
-    done: Mutex<bool>,
-    signal: Condvar,
+    done: AtomicBool,
+    signal: Notify,
 }
 
 impl Retired {
-    fn wait(&self) {
-        let mut done = self.done.lock().unwrap();
-        while !*done {
-            done = self.signal.wait(done).unwrap();
+    async fn wait(&self) {
+        loop {
+            let signalled = self.signal.notified();
+            tokio::pin!(signalled);
+            signalled.as_mut().enable();
+            if self.is_open() {
+                return;
+            }
+            signalled.await;
         }
     }
 
     pub(super) fn is_open(&self) -> bool {
-        *self.done.lock().unwrap()
+        self.done.load(Ordering::Acquire)
     }
 }
 
-/// Held by each thread of a generation; the last one dropped opens the gate.
+/// Held by each task of a generation; the last one dropped opens the gate.
 struct ExitSignal(Arc<Retired>);
 
 impl Drop for ExitSignal {
     fn drop(&mut self) {
-        *self.0.done.lock().unwrap() = true;
-        self.0.signal.notify_all();
+        self.0.done.store(true, Ordering::Release);
+        self.0.signal.notify_waiters();
     }
 }
 
-/// Starts a thread that owns `store` and runs the jobs sent to it, after
+/// Where a job queue's sender puts jobs for one store's task.
+pub(super) type Queue = mpsc::UnboundedSender<Job>;
+
+/// Starts the task that owns `store` and runs the jobs sent to it, after
 /// the previous generation (`after`) has retired.
+///
+/// The task runs on the runtime's threads, not a thread of its own: a
+/// connection's request queues its job and waits on the answer, and the
+/// task, woken on the same thread, runs the plugin call there and then
+/// wakes the connection again on that thread. No request crosses threads
+/// on its way through a backend, which costs two sleeps and wake-ups of
+/// a thread per request (about half of a lookup's time on a loopback
+/// connection). A plugin waiting in a host function (a query, an object
+/// GET) awaits like any task; one computing for long yields at every
+/// epoch tick (see `wasm::on_epoch_tick`); a group of writes waits in
+/// fsync right here while the disk is quick, elsewhere once it is slow
+/// ([`run_batch`]).
 fn start_worker(
-    thread_name: String,
+    runtime: &Handle,
     store: Box<dyn RecordStore>,
     after: Option<Arc<Retired>>,
     exit: Arc<ExitSignal>,
     counters: Arc<BackendCounters>,
-) -> std::io::Result<mpsc::Sender<Job>> {
-    let (queue, jobs) = mpsc::channel::<Job>();
+) -> Queue {
+    let (queue, mut jobs) = mpsc::unbounded_channel::<Job>();
     let mut store = Counted::new(store, counters);
-    std::thread::Builder::new()
-        .name(thread_name)
-        .spawn(move || {
-            if let Some(previous) = after {
-                previous.wait();
-            }
-            while let Ok(first) = jobs.recv() {
-                let mut batch = vec![first];
-                while batch.len() < MAX_GROUP {
-                    match jobs.try_recv() {
-                        Ok(job) => batch.push(job),
-                        Err(_) => break,
-                    }
+    runtime.spawn(async move {
+        if let Some(previous) = after {
+            previous.wait().await;
+        }
+        while let Some(first) = jobs.recv().await {
+            let mut batch = vec![first];
+            while batch.len() < MAX_GROUP {
+                match jobs.try_recv() {
+                    Ok(job) => batch.push(job),
+                    Err(_) => break,
                 }
-                run_group(&mut store, batch);
             }
-            // The store goes before the signal: its last words are written.
-            drop(store);
-            drop(exit);
-        })?;
-    Ok(queue)
+            run_batch(&mut store, batch).await;
+        }
+        // The store goes before the signal: its last words are written.
+        drop(store);
+        drop(exit);
+    });
+    queue
+}
+
+/// How long a store's last sync may have taken for its next group of
+/// writes to run right on the runtime thread.
+const QUICK_SYNC: Duration = Duration::from_millis(5);
+
+/// Runs a batch of jobs on the serving task. A batch that only reads runs
+/// right here, and so does one that writes while the store's syncs are
+/// quick (an fsync of a healthy local disk, well under a millisecond
+/// here: blocking for it costs less than handing the thread's other tasks
+/// elsewhere, measured). On a store whose last sync took longer than
+/// [`QUICK_SYNC`] (a slow or stalling disk), a batch that may write runs in
+/// `block_in_place`, which first hands this thread's other tasks to
+/// another runtime thread, so that the disk does not hold up the
+/// connections that share the thread.
+async fn run_batch(store: &mut Counted, batch: Vec<Job>) {
+    let reads_only = batch.iter().all(Job::reads_only);
+    if !reads_only
+        && store.writes_block()
+        && store.last_sync() > QUICK_SYNC
+        && Handle::current().runtime_flavor() == RuntimeFlavor::MultiThread
+    {
+        tokio::task::block_in_place(|| Handle::current().block_on(run_group(store, batch)));
+    } else {
+        run_group(store, batch).await;
+    }
 }
 
 /// Which plugin version a generation of workers runs.
@@ -108,50 +154,51 @@ impl VersionInfo {
     }
 }
 
-/// One generation of a backend's threads: the writer and its readers, all
+/// One generation of a backend's tasks: the writer and its readers, all
 /// running one plugin version with one set of settings. Immutable; a swap
 /// starts a new generation and points the backend at it.
 pub(super) struct Generation {
     pub(super) version: VersionInfo,
     pub(super) started: SystemTime,
-    pub(super) queue: mpsc::Sender<Job>,
-    pub(super) readers: Vec<mpsc::Sender<Job>>,
+    pub(super) queue: Queue,
+    pub(super) readers: Vec<Queue>,
     pub(super) next_reader: AtomicUsize,
     pub(super) in_flight: AtomicUsize,
     pub(super) retired: Arc<Retired>,
 }
 
 impl Generation {
+    /// Starts the writer's and the readers' tasks on the runtime this is
+    /// called in; fails outside one.
     pub(super) fn start(
-        name: &str,
         version: VersionInfo,
         store: Box<dyn RecordStore>,
         readers: Vec<Box<dyn RecordStore>>,
         after: Option<Arc<Retired>>,
         counters: &Arc<BackendCounters>,
     ) -> std::io::Result<Self> {
+        let runtime = Handle::try_current().map_err(std::io::Error::other)?;
         let retired = Arc::new(Retired::default());
         let exit = Arc::new(ExitSignal(retired.clone()));
         let queue = start_worker(
-            format!("backend-{name}"),
+            &runtime,
             store,
             after.clone(),
             exit.clone(),
             counters.clone(),
-        )?;
+        );
         let readers = readers
             .into_iter()
-            .enumerate()
-            .map(|(i, reader)| {
+            .map(|reader| {
                 start_worker(
-                    format!("backend-{name}-r{i}"),
+                    &runtime,
                     reader,
                     after.clone(),
                     exit.clone(),
                     counters.clone(),
                 )
             })
-            .collect::<std::io::Result<Vec<_>>>()?;
+            .collect();
         Ok(Self {
             version,
             started: SystemTime::now(),

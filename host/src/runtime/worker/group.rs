@@ -58,8 +58,8 @@ struct Tracked<'a> {
 }
 
 impl Tracked<'_> {
-    fn call(&mut self, call: Call) -> CallResult {
-        let result = self.store.call(call);
+    async fn call(&mut self, call: Call) -> CallResult {
+        let result = self.store.call_async(call).await;
         if let Err(CallError::Fault(message)) = &result {
             self.faults.push(message.clone());
         }
@@ -79,13 +79,20 @@ impl Tracked<'_> {
 /// Runs a lookup job: one `get` for one key, one `get-many` for several.
 /// A `get-many` that faults (the instance was replaced) is asked again key
 /// by key, so only a GET that itself makes the plugin fail fails.
-fn run_lookups(store: &mut Tracked, dataset: Dataset, keys: Vec<Vec<u8>>) -> Vec<CallResult> {
+async fn run_lookups(
+    store: &mut Tracked<'_>,
+    dataset: Dataset,
+    keys: Vec<Vec<u8>>,
+) -> Vec<CallResult> {
     let count = keys.len();
     if count == 1 {
         let key = keys.into_iter().next().expect("one key");
-        return vec![store.call(Call::Get(dataset, key))];
+        return vec![store.call(Call::Get(dataset, key)).await];
     }
-    match store.call(Call::GetMany(dataset.clone(), keys.clone())) {
+    match store
+        .call(Call::GetMany(dataset.clone(), keys.clone()))
+        .await
+    {
         Ok(Reply::Records(records)) if records.len() == count => {
             records.into_iter().map(|r| Ok(Reply::Record(r))).collect()
         }
@@ -95,10 +102,13 @@ fn run_lookups(store: &mut Tracked, dataset: Dataset, keys: Vec<Vec<u8>>) -> Vec
             ));
             vec![Err(wrong); count]
         }
-        Err(CallError::Fault(_)) => keys
-            .into_iter()
-            .map(|key| store.call(Call::Get(dataset.clone(), key)))
-            .collect(),
+        Err(CallError::Fault(_)) => {
+            let mut results = Vec::with_capacity(count);
+            for key in keys {
+                results.push(store.call(Call::Get(dataset.clone(), key)).await);
+            }
+            results
+        }
         Err(error) => vec![Err(error); count],
     }
 }
@@ -112,21 +122,21 @@ type Ran = (CallResult, Option<usize>);
 /// Runs a batch of queued jobs: runs of ordinary jobs as groups sharing a
 /// sync ([`run_writes`]), and each unit of work alone between them
 /// ([`run_unit`]).
-pub(super) fn run_group(store: &mut dyn RecordStore, batch: Vec<Job>) {
+pub(super) async fn run_group(store: &mut dyn RecordStore, batch: Vec<Job>) {
     let mut segment = Vec::with_capacity(batch.len());
     for job in batch {
         match job {
             Job::Unit { calls, answer } => {
                 if !segment.is_empty() {
-                    run_writes(store, std::mem::take(&mut segment));
+                    run_writes(store, std::mem::take(&mut segment)).await;
                 }
-                let _ = answer.send(run_unit(store, calls));
+                let _ = answer.send(run_unit(store, calls).await);
             }
             job => segment.push(job),
         }
     }
     if !segment.is_empty() {
-        run_writes(store, segment);
+        run_writes(store, segment).await;
     }
 }
 
@@ -135,8 +145,8 @@ pub(super) fn run_group(store: &mut dyn RecordStore, batch: Vec<Job>) {
 /// failure the instance is dropped, which discards every write of the
 /// unit on a store that keeps units whole; a store that does not is
 /// refused before anything runs.
-fn run_unit(store: &mut dyn RecordStore, calls: Vec<Call>) -> Vec<CallResult> {
-    match store.call(Call::WholeUnits) {
+async fn run_unit(store: &mut dyn RecordStore, calls: Vec<Call>) -> Vec<CallResult> {
+    match store.call_async(Call::WholeUnits).await {
         Ok(Reply::Whole(true)) => {}
         _ => {
             return vec![Err(CallError::Store(vsam_plugin_sdk::StoreError::Invalid(
@@ -146,7 +156,7 @@ fn run_unit(store: &mut dyn RecordStore, calls: Vec<Call>) -> Vec<CallResult> {
     }
     let mut results = Vec::with_capacity(calls.len() + 1);
     for call in calls {
-        let result = store.call(call);
+        let result = store.call_async(call).await;
         let failed = result.is_err();
         results.push(result);
         if failed {
@@ -154,7 +164,7 @@ fn run_unit(store: &mut dyn RecordStore, calls: Vec<Call>) -> Vec<CallResult> {
             return results;
         }
     }
-    if let Err(error) = store.call(Call::Sync) {
+    if let Err(error) = store.call_async(Call::Sync).await {
         tracing::error!("sync of a unit of work failed, the unit is rolled back: {error}");
         store.reset();
         results.push(Err(error));
@@ -166,7 +176,7 @@ fn run_unit(store: &mut dyn RecordStore, calls: Vec<Call>) -> Vec<CallResult> {
 /// answers them. A write is acknowledged only if the instance that ran it
 /// is the one that synced: one a fault dropped mid-group took the write
 /// with it, and the write is answered as failed.
-fn run_writes(store: &mut dyn RecordStore, batch: Vec<Job>) {
+async fn run_writes(store: &mut dyn RecordStore, batch: Vec<Job>) {
     let mut store = Tracked {
         store,
         faults: Vec::new(),
@@ -179,7 +189,7 @@ fn run_writes(store: &mut dyn RecordStore, batch: Vec<Job>) {
             Job::Run { calls, answer } => (calls, answer),
             Job::Unit { calls, answer } => {
                 // run_group runs units alone; one here runs the same way.
-                let _ = answer.send(run_unit(store.store, calls));
+                let _ = answer.send(run_unit(store.store, calls).await);
                 continue;
             }
             Job::Reset if wrote => {
@@ -196,7 +206,7 @@ fn run_writes(store: &mut dyn RecordStore, batch: Vec<Job>) {
                 keys,
                 answers,
             } => {
-                let results = run_lookups(&mut store, dataset, keys);
+                let results = run_lookups(&mut store, dataset, keys).await;
                 for (answer, result) in answers.into_iter().zip(results) {
                     done.push((answer, vec![(result, None)]));
                 }
@@ -206,7 +216,7 @@ fn run_writes(store: &mut dyn RecordStore, batch: Vec<Job>) {
         let mut results = Vec::with_capacity(calls.len());
         for call in calls {
             let write = call.is_write();
-            let result = store.call(call);
+            let result = store.call(call).await;
             let failed = result.is_err();
             // A group that tried to write ends with a sync even if every
             // write failed: the sync is where a plugin learns the group is
@@ -221,7 +231,7 @@ fn run_writes(store: &mut dyn RecordStore, batch: Vec<Job>) {
         done.push((answer, results));
     }
     let synced = if wrote {
-        store.call(Call::Sync).map(drop)
+        store.call(Call::Sync).await.map(drop)
     } else {
         Ok(())
     };

@@ -50,7 +50,7 @@ struct Slot {
     name: String,
     current: ArcSwap<Generation>,
     retiring: Mutex<Vec<Weak<Generation>>>,
-    /// What its worker threads count, across generations.
+    /// What its serving tasks count, across generations.
     counters: Arc<BackendCounters>,
 }
 
@@ -63,8 +63,9 @@ pub struct BackendHandle {
 }
 
 impl BackendHandle {
-    /// Starts the worker thread that owns `store`, and one thread per
-    /// reader store (see the module documentation).
+    /// Starts the task that owns `store`, and one task per reader store
+    /// (see the module documentation), on the tokio runtime this is called
+    /// in (an error outside one).
     pub fn spawn(
         name: &str,
         version: VersionInfo,
@@ -72,7 +73,7 @@ impl BackendHandle {
         readers: Vec<Box<dyn RecordStore>>,
     ) -> std::io::Result<Self> {
         let counters = Arc::new(BackendCounters::default());
-        let generation = Generation::start(name, version, store, readers, None, &counters)?;
+        let generation = Generation::start(version, store, readers, None, &counters)?;
         Ok(Self {
             slot: Arc::new(Slot {
                 name: name.to_string(),
@@ -96,7 +97,6 @@ impl BackendHandle {
         let mut retiring = self.slot.retiring.lock().unwrap();
         let old = self.slot.current.load_full();
         let next = Generation::start(
-            &self.slot.name,
             version,
             store,
             readers,
@@ -149,13 +149,13 @@ impl BackendHandle {
         self.slot.current.load().version.plugin.clone()
     }
 
-    /// Runs one call on the backend's thread.
+    /// Runs one call on the backend's task.
     pub async fn call(&self, call: Call) -> CallResult {
         let mut results = self.call_chain(vec![call]).await;
         results.pop().unwrap_or_else(|| Err(self.stopped()))
     }
 
-    /// Runs calls in order on the backend's thread, as one job sharing one
+    /// Runs calls in order on the backend's task, as one job sharing one
     /// sync, until the first that fails: the results of those that ran,
     /// the failure last.
     pub async fn call_chain(&self, calls: Vec<Call>) -> Vec<CallResult> {
@@ -230,7 +230,7 @@ impl BackendHandle {
         }
     }
 
-    /// What its worker threads counted since the backend started: plugin
+    /// What its serving tasks counted since the backend started: plugin
     /// faults and group commits.
     pub fn counts(&self) -> BackendCounts {
         self.slot.counters.snapshot()

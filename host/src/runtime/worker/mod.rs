@@ -1,11 +1,13 @@
-//! One thread per backend owns its store and runs calls in arrival order.
+//! One task per backend owns its store and runs calls in arrival order.
 //!
 //! A plugin instance is single-threaded and stateful (it may cache), so all
-//! of a backend's calls go through one queue; async sessions wait on a
-//! oneshot answer and never block a runtime thread on plugin code.
+//! of a backend's calls go through one queue, and sessions wait on a
+//! oneshot answer. The task runs on the runtime's threads, so that a
+//! request's call runs on the thread that read the request (see
+//! `generation::start_worker` for why, and for what may block).
 //!
 //! Readers: a backend whose records live in a database may have extra
-//! instances, each on its own thread and database connection, that serve
+//! instances, each on its own task and database connection, that serve
 //! only GET and scan calls, so lookups run in parallel. Writes, creates and
 //! destroys stay on the one writer; after a create or destroy every reader
 //! drops its instance (and whatever it cached about datasets). A reader
@@ -22,10 +24,10 @@
 //! its sync commits all of it, and a failure drops the instance, which
 //! discards all of it.
 //!
-//! Swaps: the threads and stores serving a backend form a generation, and
+//! Swaps: the tasks and stores serving a backend form a generation, and
 //! the backend points at its current one through an atomic pointer. A swap
 //! starts a new generation and moves the pointer: a call runs whole on the
-//! generation it was queued on, and the new generation's threads wait until
+//! generation it was queued on, and the new generation's tasks wait until
 //! the old one has answered its last call and dropped its stores, so two
 //! versions of a plugin never work on the same storage at once.
 
@@ -44,7 +46,7 @@ use super::call::{Call, CallResult};
 use tokio::sync::oneshot;
 use vsam_plugin_sdk::Dataset;
 
-/// What a worker thread takes from its queue.
+/// What a backend's serving task takes from its queue.
 enum Job {
     /// Calls to run in order, and where their results go.
     Run { calls: Vec<Call>, answer: Answer },
@@ -62,6 +64,20 @@ enum Job {
         keys: Vec<Vec<u8>>,
         answers: Vec<Answer>,
     },
+}
+
+impl Job {
+    /// True for a job that only reads: lookups, scans, dropping the
+    /// instance. Anything else may write, and on local disk wait in fsync.
+    fn reads_only(&self) -> bool {
+        match self {
+            Job::Run { calls, .. } => calls
+                .iter()
+                .all(|call| matches!(call, Call::Get(..) | Call::GetMany(..) | Call::Scan(..))),
+            Job::Lookups { .. } | Job::Reset => true,
+            Job::Unit { .. } => false,
+        }
+    }
 }
 
 /// Where a job's results go.

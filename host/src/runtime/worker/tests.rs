@@ -58,31 +58,31 @@ fn only(mut answer: oneshot::Receiver<Vec<CallResult>>) -> CallResult {
     results.pop().unwrap()
 }
 
-#[test]
-fn one_sync_serves_a_group_of_writes() {
+#[tokio::test]
+async fn one_sync_serves_a_group_of_writes() {
     let mut store = Fake::default();
     let (insert, inserted) = job(Call::Insert(ds(), vec![1], vec![1]));
     let (get, got) = job(Call::Get(ds(), vec![1]));
     let (replace, replaced) = job(Call::Replace(ds(), vec![1], vec![2]));
-    run_group(&mut store, vec![insert, get, replace]);
+    run_group(&mut store, vec![insert, get, replace]).await;
     assert_eq!(store.calls, ["insert", "get", "replace", "sync"]);
     for answer in [inserted, got, replaced] {
         assert!(only(answer).is_ok());
     }
     let mut reads = Fake::default();
     let (get, _) = job(Call::Get(ds(), vec![1]));
-    run_group(&mut reads, vec![get]);
+    run_group(&mut reads, vec![get]).await;
     assert_eq!(reads.calls, ["get"], "no sync without a write");
 }
 
-#[test]
-fn a_group_whose_writes_all_failed_still_ends_with_a_sync() {
+#[tokio::test]
+async fn a_group_whose_writes_all_failed_still_ends_with_a_sync() {
     let mut store = Fake {
         fail_replace: true,
         ..Fake::default()
     };
     let (replace, replaced) = job(Call::Replace(ds(), vec![1], vec![2]));
-    run_group(&mut store, vec![replace]);
+    run_group(&mut store, vec![replace]).await;
     assert_eq!(store.calls, ["replace", "sync"]);
     assert!(matches!(
         only(replaced),
@@ -90,15 +90,15 @@ fn a_group_whose_writes_all_failed_still_ends_with_a_sync() {
     ));
 }
 
-#[test]
-fn a_failed_sync_fails_the_writes_and_resets_the_store() {
+#[tokio::test]
+async fn a_failed_sync_fails_the_writes_and_resets_the_store() {
     let mut store = Fake {
         fail_sync: true,
         ..Fake::default()
     };
     let (insert, inserted) = job(Call::Insert(ds(), vec![1], vec![1]));
     let (get, got) = job(Call::Get(ds(), vec![1]));
-    run_group(&mut store, vec![insert, get]);
+    run_group(&mut store, vec![insert, get]).await;
     assert!(matches!(
         only(inserted),
         Err(CallError::Store(StoreError::NoSpace(_)))
@@ -107,8 +107,8 @@ fn a_failed_sync_fails_the_writes_and_resets_the_store() {
     assert_eq!(store.resets, 1);
 }
 
-#[test]
-fn a_chain_stops_at_its_first_failure_and_shares_the_sync() {
+#[tokio::test]
+async fn a_chain_stops_at_its_first_failure_and_shares_the_sync() {
     let mut store = Fake {
         fail_replace: true,
         ..Fake::default()
@@ -119,7 +119,7 @@ fn a_chain_stops_at_its_first_failure_and_shares_the_sync() {
         Call::Insert(ds(), vec![2], vec![2]),
     ]);
     let (other, other_answer) = job_insert(3);
-    run_group(&mut store, vec![job, other]);
+    run_group(&mut store, vec![job, other]).await;
     assert_eq!(store.calls, ["insert", "replace", "insert", "sync"]);
     let results = answer.try_recv().unwrap();
     assert_eq!(results.len(), 2, "the third call never ran");
@@ -230,8 +230,8 @@ impl RecordStore for Echo {
     }
 }
 
-#[test]
-fn consecutive_gets_of_a_dataset_become_one_lookup() {
+#[tokio::test]
+async fn consecutive_gets_of_a_dataset_become_one_lookup() {
     let other = Dataset {
         name: "B".into(),
         ..ds()
@@ -247,7 +247,7 @@ fn consecutive_gets_of_a_dataset_become_one_lookup() {
         job(Call::Get(other, vec![6])),
     ];
     let (jobs, answers): (Vec<_>, Vec<_>) = jobs.into_iter().unzip();
-    run_group(&mut store, jobs);
+    run_group(&mut store, jobs).await;
     assert_eq!(
         store.calls,
         ["get-many A 2", "insert", "get A", "get-many B 3", "sync"],
@@ -280,21 +280,21 @@ impl RecordStore for Poisoned {
     }
 }
 
-#[test]
-fn a_lookup_that_traps_fails_only_the_get_that_caused_it() {
+#[tokio::test]
+async fn a_lookup_that_traps_fails_only_the_get_that_caused_it() {
     let (jobs, answers): (Vec<_>, Vec<_>) = [1u8, 7, 3]
         .into_iter()
         .map(|key| job(Call::Get(ds(), vec![key])))
         .unzip();
-    run_group(&mut Poisoned, jobs);
+    run_group(&mut Poisoned, jobs).await;
     let results: Vec<CallResult> = answers.into_iter().map(only).collect();
     assert!(matches!(results[0], Ok(Reply::Record(Some(ref k))) if k == &[1]));
     assert!(matches!(results[1], Err(CallError::Fault(_))));
     assert!(matches!(results[2], Ok(Reply::Record(Some(ref k))) if k == &[3]));
 }
 
-#[test]
-fn writes_whose_instance_a_fault_dropped_are_not_acknowledged() {
+#[tokio::test]
+async fn writes_whose_instance_a_fault_dropped_are_not_acknowledged() {
     let (before, before_answer) = job_insert(1);
     let (chain_before, mut chain_answer) = chain(vec![
         Call::Insert(ds(), vec![4], vec![4]),
@@ -306,7 +306,8 @@ fn writes_whose_instance_a_fault_dropped_are_not_acknowledged() {
     run_group(
         &mut Poisoned,
         vec![before, chain_before, read, faulting, after],
-    );
+    )
+    .await;
     let lost = |result: &CallResult| matches!(result, Err(CallError::Fault(m)) if m.contains("replaced before it was synced (trapped)"));
     assert!(
         lost(&only(before_answer)),
@@ -321,4 +322,72 @@ fn writes_whose_instance_a_fault_dropped_are_not_acknowledged() {
         only(after_answer).is_ok(),
         "run and synced by the new instance"
     );
+}
+
+/// A store on a disk whose every sync takes 300 ms.
+struct SlowDisk;
+
+impl RecordStore for SlowDisk {
+    fn call(&mut self, call: Call) -> CallResult {
+        if let Call::Sync = call {
+            std::thread::sleep(std::time::Duration::from_millis(300));
+        }
+        Ok(Reply::Done)
+    }
+
+    fn writes_block(&self) -> bool {
+        true
+    }
+}
+
+/// How many 10 ms ticks a task sharing the runtime makes while `backend`
+/// inserts `key`.
+async fn ticks_while_inserting(backend: &BackendHandle, key: u8) -> u32 {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    let ticks = Arc::new(AtomicU32::new(0));
+    let counted = ticks.clone();
+    let ticker = tokio::spawn(async move {
+        loop {
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+            counted.fetch_add(1, Ordering::Relaxed);
+        }
+    });
+    tokio::time::sleep(std::time::Duration::from_millis(15)).await;
+    let before = ticks.load(Ordering::Relaxed);
+    backend
+        .call(Call::Insert(ds(), vec![key], vec![key]))
+        .await
+        .unwrap();
+    let during = ticks.load(Ordering::Relaxed) - before;
+    ticker.abort();
+    during
+}
+
+#[test]
+fn once_a_sync_is_slow_the_writes_wait_off_the_runtime_thread() {
+    // One runtime thread: whatever blocks it stops every other task.
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let backend = BackendHandle::spawn(
+            "b",
+            VersionInfo::native("slow"),
+            Box::new(SlowDisk),
+            Vec::new(),
+        )
+        .unwrap();
+        // No sync was slow yet: the first waits on the thread itself.
+        let first = ticks_while_inserting(&backend, 1).await;
+        assert!(first <= 2, "the thread was held by the sync: {first} ticks");
+        // The last sync was slow: the next group waits in block_in_place,
+        // and the thread's other tasks go on meanwhile.
+        let second = ticks_while_inserting(&backend, 2).await;
+        assert!(
+            second >= 10,
+            "other tasks ran while the slow sync waited: {second} ticks of 10 ms in 300 ms"
+        );
+    });
 }

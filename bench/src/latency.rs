@@ -1,0 +1,528 @@
+//! One request at a time against the servers vsamrd is compared with:
+//! random GETs by key at 1 and 16 connections through vsamrd running as a
+//! process of its own (as operators run it, so the client and the server
+//! share nothing but the loopback), beside Redis GET (a redis-server of
+//! this run, read by a client in this program the same way, and by
+//! redis-benchmark) and PostgreSQL lookups (a direct tokio-postgres client
+//! on the table vsamrd wrote, and `pgbench -S -M prepared`).
+//!
+//! `--baseline-vsamrd PATH` measures an earlier build of vsamrd in the same
+//! run, so a change to the request path is judged by a ratio, not by
+//! figures from another hour of a machine whose speed varies.
+
+use crate::{Figure, RECORD_LENGTH, bench_spec, record, sql};
+use anyhow::{Context, Result, bail};
+use hdrhistogram::Histogram;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::net::TcpStream;
+use vsam_client::{ChainedRecord, Connection, Dataset, OpenIntent, RplOptions};
+
+/// What the latency run measures, and with which vsamrd builds.
+pub struct Settings {
+    /// Records in each store (keys 0 to `records - 1`).
+    pub records: u64,
+    /// Random GETs per measurement, spread over its connections.
+    pub gets: u64,
+    /// The vsamrd binary measured.
+    pub vsamrd: PathBuf,
+    /// An earlier vsamrd binary measured beside it, if any.
+    pub baseline: Option<PathBuf>,
+    /// The PostgreSQL server of this run.
+    pub postgres_url: String,
+    /// If set, each vsamrd runs under `perf record -g`, its profile
+    /// written here as `STORE.data` (`scripts/flamegraphs` draws them).
+    pub perf_dir: Option<PathBuf>,
+}
+
+/// A server process of this run, killed when dropped (a profiler around
+/// it is interrupted instead, so that it writes its profile).
+struct Process {
+    child: Child,
+    address: String,
+    profiled: bool,
+    _dir: tempfile::TempDir,
+}
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        if self.profiled {
+            let _ = Command::new("kill")
+                .args(["-INT", &self.child.id().to_string()])
+                .status();
+        } else {
+            let _ = self.child.kill();
+        }
+        let _ = self.child.wait();
+    }
+}
+
+/// A loopback port nobody listens on now.
+fn free_port() -> Result<u16> {
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port())
+}
+
+/// Waits until `ready` succeeds, or the process exits or 60 s pass.
+async fn wait_ready<F, Fut>(child: &mut Child, what: &str, log: &Path, ready: F) -> Result<()>
+where
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let started = Instant::now();
+    loop {
+        if let Some(status) = child.try_wait()? {
+            bail!(
+                "{what} exited at start ({status}): {}",
+                std::fs::read_to_string(log).unwrap_or_default()
+            );
+        }
+        if ready().await {
+            return Ok(());
+        }
+        if started.elapsed() > Duration::from_secs(60) {
+            bail!("{what} did not answer within 60 s");
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// vsamrd from `binary`, serving one backend `b` configured by `backend`;
+/// under `perf record` into `profile`, if given.
+async fn vsamrd(binary: &Path, backend: &str, profile: Option<PathBuf>) -> Result<Process> {
+    anyhow::ensure!(
+        binary.exists(),
+        "{} is missing: build it first (cargo build --release -p vsam-host)",
+        binary.display()
+    );
+    let dir = tempfile::tempdir()?;
+    let address = format!("127.0.0.1:{}", free_port()?);
+    let config = dir.path().join("vsamrd.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[server]\nlisten = \"{address}\"\ndata_dir = \"{}\"\n{backend}",
+            dir.path().join("data").display()
+        ),
+    )?;
+    let log = dir.path().join("vsamrd.log");
+    let mut command = match &profile {
+        Some(data) => {
+            let mut perf = Command::new("perf");
+            perf.args(["record", "-g", "-F", "1999", "-q", "-o"])
+                .arg(data)
+                .arg("--")
+                .arg(binary);
+            perf
+        }
+        None => Command::new(binary),
+    };
+    let mut child = command
+        .arg("--config")
+        .arg(&config)
+        .env("VSAMRD_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(&log)?)
+        .spawn()
+        .with_context(|| format!("starting {}", binary.display()))?;
+    wait_ready(&mut child, "vsamrd", &log, || async {
+        Connection::connect(&address).await.is_ok()
+    })
+    .await?;
+    Ok(Process {
+        child,
+        address,
+        profiled: profile.is_some(),
+        _dir: dir,
+    })
+}
+
+/// A redis-server of this run: in memory only, on a loopback port.
+async fn redis() -> Result<Process> {
+    let dir = tempfile::tempdir()?;
+    let port = free_port()?;
+    let log = dir.path().join("redis.log");
+    let mut child = Command::new("redis-server")
+        .args(["--bind", "127.0.0.1", "--port", &port.to_string()])
+        .args(["--save", "", "--appendonly", "no", "--logfile"])
+        .arg(&log)
+        .current_dir(dir.path())
+        .stdout(Stdio::null())
+        .spawn()
+        .context("starting redis-server (scripts/setup installs it)")?;
+    let address = format!("127.0.0.1:{port}");
+    wait_ready(&mut child, "redis-server", &log, || async {
+        match Resp::connect(&address).await {
+            Ok(mut client) => client.command(&[b"PING"]).await.is_ok(),
+            Err(_) => false,
+        }
+    })
+    .await?;
+    Ok(Process {
+        child,
+        address,
+        profiled: false,
+        _dir: dir,
+    })
+}
+
+/// A Redis client of a few lines (RESP2 commands, bulk string or simple
+/// answers), so that Redis is read the way this program reads vsamrd: one
+/// request, then its answer, per connection.
+struct Resp {
+    stream: BufReader<TcpStream>,
+    line: Vec<u8>,
+}
+
+impl Resp {
+    async fn connect(address: &str) -> Result<Self> {
+        let stream = TcpStream::connect(address).await?;
+        stream.set_nodelay(true)?;
+        Ok(Self {
+            stream: BufReader::new(stream),
+            line: Vec::new(),
+        })
+    }
+
+    /// Sends one command and returns its answer: a bulk string's bytes, or
+    /// a simple answer's text.
+    async fn command(&mut self, parts: &[&[u8]]) -> Result<Vec<u8>> {
+        let mut request = format!("*{}\r\n", parts.len()).into_bytes();
+        for part in parts {
+            request.extend_from_slice(format!("${}\r\n", part.len()).as_bytes());
+            request.extend_from_slice(part);
+            request.extend_from_slice(b"\r\n");
+        }
+        self.stream.get_mut().write_all(&request).await?;
+        self.line.clear();
+        self.stream.read_until(b'\n', &mut self.line).await?;
+        let header = std::str::from_utf8(&self.line)?.trim_end();
+        match header.as_bytes().first() {
+            Some(b'$') => {
+                let length: usize = header[1..].parse().context("a bulk string length")?;
+                let mut value = vec![0; length + 2];
+                self.stream.read_exact(&mut value).await?;
+                value.truncate(length);
+                Ok(value)
+            }
+            Some(b'+') => Ok(header.as_bytes()[1..].to_vec()),
+            _ => bail!("Redis answered {header:?}"),
+        }
+    }
+}
+
+/// Runs `per` operations on each client concurrently, one at a time per
+/// client; `operation(client, index, op)` gives the client back.
+async fn each<C, F, Fut>(
+    clients: Vec<C>,
+    per: u64,
+    operation: F,
+) -> Result<(Duration, Histogram<u64>)>
+where
+    C: Send + 'static,
+    F: Fn(C, usize, u64) -> Fut + Clone + Send + 'static,
+    Fut: std::future::Future<Output = Result<C>> + Send,
+{
+    let started = Instant::now();
+    let tasks: Vec<_> = clients
+        .into_iter()
+        .enumerate()
+        .map(|(index, mut client)| {
+            let operation = operation.clone();
+            tokio::spawn(async move {
+                let mut histogram = Histogram::<u64>::new(3)?;
+                for i in 0..per {
+                    let t = Instant::now();
+                    client = operation(client, index, i).await?;
+                    histogram.record(t.elapsed().as_nanos() as u64).ok();
+                }
+                anyhow::Ok(histogram)
+            })
+        })
+        .collect();
+    let mut total = Histogram::<u64>::new(3)?;
+    for task in tasks {
+        total.add(task.await??).ok();
+    }
+    Ok((started.elapsed(), total))
+}
+
+/// A name that lives as long as the program (figures are named statically).
+fn name(text: String) -> &'static str {
+    Box::leak(text.into_boxed_str())
+}
+
+/// Random GETs at 1 and 16 connections through a vsamrd at `address`, on
+/// dataset `dataset` with `records` records loaded first.
+async fn vsamrd_gets(
+    store: &'static str,
+    address: &str,
+    dataset: &str,
+    settings: &Settings,
+) -> Result<Vec<Figure>> {
+    let conn = Connection::connect(address).await?;
+    vsam_client::define(&conn, bench_spec(dataset)).await?;
+    let loader = Dataset::open(&conn, dataset, OpenIntent::Output, 1).await?;
+    for start in (0..settings.records).step_by(500) {
+        let chain = (start..(start + 500).min(settings.records))
+            .map(|n| ChainedRecord {
+                address: 0,
+                record: record(n),
+            })
+            .collect();
+        let outcome = loader.put_chain(0, RplOptions::sequential(), chain).await?;
+        if let Some(failure) = outcome.failure {
+            bail!("loading {dataset}: {failure}");
+        }
+    }
+    loader.close().await?;
+    let mut figures = Vec::new();
+    for connections in [1usize, 16] {
+        let mut datasets = Vec::new();
+        for _ in 0..connections {
+            let conn = Connection::connect(address).await?;
+            datasets.push(Dataset::open(&conn, dataset, OpenIntent::Input, 1).await?);
+        }
+        let per = settings.gets / connections as u64;
+        let records = settings.records;
+        let (elapsed, latency) = each(datasets, per, move |ds: Dataset, c, i| async move {
+            let (n, key) = sql::key(c, i, records);
+            let found = ds.reading(RplOptions::direct()).key(&key).records().await?;
+            anyhow::ensure!(
+                found.len() == 1 && found[0].data == record(n),
+                "wrong record for key {n}"
+            );
+            Ok(ds)
+        })
+        .await?;
+        figures.push(Figure::of(
+            store,
+            "random GET",
+            connections,
+            per,
+            elapsed,
+            latency,
+        ));
+    }
+    Ok(figures)
+}
+
+/// The three backends measured through vsamrd, as `[plugins]` and
+/// `[backends]` sections; `tag` keeps two builds' PostgreSQL tables apart.
+fn backends(settings: &Settings) -> [(&'static str, String); 3] {
+    [
+        (
+            "memory",
+            "[plugins.p]\npath = \"builtin:memory\"\n[backends.b]\nplugin = \"p\"\n".into(),
+        ),
+        (
+            "sqlite",
+            "[plugins.p]\npath = \"builtin:sql\"\n[backends.b]\nplugin = \"p\"\ndatabase = \"sqlite:bench.db\"\n".into(),
+        ),
+        (
+            "postgres",
+            format!(
+                "[plugins.p]\npath = \"builtin:sql\"\n[backends.b]\nplugin = \"p\"\ndatabase = \"{}\"\n",
+                settings.postgres_url
+            ),
+        ),
+    ]
+}
+
+/// Every figure of the latency run, and the lines that hold them against
+/// the targets.
+pub async fn run(settings: &Settings) -> Result<(Vec<Figure>, Vec<String>)> {
+    let mut figures = Vec::new();
+    // Redis, read by this program's client, then by redis-benchmark.
+    let server = redis().await?;
+    let mut loader = Resp::connect(&server.address).await?;
+    for n in 0..settings.records {
+        let key = format!("{n:010}");
+        loader
+            .command(&[b"SET", key.as_bytes(), &record(n)])
+            .await?;
+    }
+    for connections in [1usize, 16] {
+        let mut clients = Vec::new();
+        for _ in 0..connections {
+            clients.push(Resp::connect(&server.address).await?);
+        }
+        let per = settings.gets / connections as u64;
+        let records = settings.records;
+        let (elapsed, latency) = each(clients, per, move |mut client: Resp, c, i| async move {
+            let (n, key) = sql::key(c, i, records);
+            let found = client.command(&[b"GET", &key]).await?;
+            anyhow::ensure!(found == record(n), "Redis: wrong record for key {n}");
+            Ok(client)
+        })
+        .await?;
+        figures.push(Figure::of(
+            "redis",
+            "random GET",
+            connections,
+            per,
+            elapsed,
+            latency,
+        ));
+    }
+    let mut lines = Vec::new();
+    let mut redis_benchmark = Vec::new();
+    for connections in [1usize, 16] {
+        let rps = redis_benchmark_get(&server.address, connections, settings)?;
+        redis_benchmark.push(rps);
+    }
+    drop(server);
+
+    // vsamrd, this build and the baseline build.
+    let mut builds = vec![("", settings.vsamrd.clone())];
+    if let Some(baseline) = &settings.baseline {
+        builds.push((" (baseline)", baseline.clone()));
+    }
+    for (backend, section) in backends(settings) {
+        for (index, (tag, binary)) in builds.iter().enumerate() {
+            let profile = settings.perf_dir.as_ref().map(|dir| {
+                dir.join(format!(
+                    "{backend}{}.data",
+                    if index == 0 { "" } else { "-baseline" }
+                ))
+            });
+            let server = vsamrd(binary, &section, profile).await?;
+            let store = name(format!("vsamrd {backend}{tag}"));
+            let dataset = format!("LATENCY.B{index}");
+            figures.extend(vsamrd_gets(store, &server.address, &dataset, settings).await?);
+            if backend == "postgres" && index == 0 {
+                // The direct client, on the table vsamrd just wrote.
+                let table = dataset.to_lowercase().replace('.', "_");
+                figures.extend(
+                    sql::postgres_gets(
+                        &settings.postgres_url,
+                        &table,
+                        settings.gets,
+                        settings.records,
+                    )
+                    .await?,
+                );
+            }
+        }
+    }
+    let pgbench = pgbench(&settings.postgres_url)?;
+
+    let find = |store: &str, connections: usize| {
+        figures
+            .iter()
+            .find(|f| f.store == store && f.connections == connections)
+            .map(Figure::per_second)
+    };
+    lines.push(
+        "latency targets (vsamrd as a process of its own; the same client program reads vsamrd and Redis):"
+            .into(),
+    );
+    for (index, connections) in [1usize, 16].into_iter().enumerate() {
+        if let (Some(ours), Some(redis)) = (
+            find("vsamrd memory", connections),
+            find("redis", connections),
+        ) {
+            lines.push(format!(
+                "  memory plugin GET  {connections:>2} conn: {ours:>8.0} vs Redis {redis:>8.0} ops/s, ratio {:.2} (target 1.00); redis-benchmark {:.0}/s, ratio {:.2}",
+                ours / redis,
+                redis_benchmark[index],
+                ours / redis_benchmark[index]
+            ));
+        }
+    }
+    if let (Some(ours), Some(direct)) = (find("vsamrd postgres", 1), find("postgres (direct)", 1)) {
+        lines.push(format!(
+            "  PostgreSQL GET      1 conn: {ours:>8.0} vs the direct client {direct:>8.0} ops/s, ratio {:.2} (target 0.75); pgbench -S {:.0} tps",
+            ours / direct,
+            pgbench[0]
+        ));
+    }
+    if let Some(ours) = find("vsamrd postgres", 16) {
+        lines.push(format!(
+            "  PostgreSQL GET     16 conn: {ours:>8.0} vs pgbench -S {:>8.0} tps, ratio {:.2} (target 1.00); direct client {:.0}/s",
+            pgbench[1],
+            ours / pgbench[1],
+            find("postgres (direct)", 16).unwrap_or(0.0)
+        ));
+    }
+    if settings.baseline.is_some() {
+        for backend in ["memory", "sqlite", "postgres"] {
+            for connections in [1usize, 16] {
+                let now = find(&format!("vsamrd {backend}"), connections);
+                let before = find(&format!("vsamrd {backend} (baseline)"), connections);
+                if let (Some(now), Some(before)) = (now, before) {
+                    lines.push(format!(
+                        "  {backend:<8} GET {connections:>2} conn: {now:>8.0} vs {before:>8.0} ops/s of the baseline build, ratio {:.2}{}",
+                        now / before,
+                        if backend == "sqlite" && connections == 1 {
+                            " (target 2.00)"
+                        } else {
+                            ""
+                        }
+                    ));
+                }
+            }
+        }
+    }
+    Ok((figures, lines))
+}
+
+/// redis-benchmark's GET throughput at `connections` on the keys it wrote
+/// first (100-byte values).
+fn redis_benchmark_get(address: &str, connections: usize, settings: &Settings) -> Result<f64> {
+    let (host, port) = address.rsplit_once(':').context("an address")?;
+    let output = Command::new("redis-benchmark")
+        .args(["-h", host, "-p", port, "-t", "set,get", "-d"])
+        .arg(RECORD_LENGTH.to_string())
+        .args(["-r", &settings.records.to_string()])
+        .args(["-n", &settings.gets.to_string()])
+        .args(["-c", &connections.to_string(), "--csv"])
+        .output()
+        .context("running redis-benchmark (scripts/setup installs it)")?;
+    anyhow::ensure!(
+        output.status.success(),
+        "redis-benchmark failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let text = String::from_utf8_lossy(&output.stdout);
+    text.lines()
+        .find_map(|line| {
+            let mut fields = line.split(',').map(|f| f.trim_matches('"'));
+            (fields.next()? == "GET").then(|| fields.next()?.parse().ok())?
+        })
+        .with_context(|| format!("no GET line in redis-benchmark's output: {text}"))
+}
+
+/// `pgbench -S -M prepared` (select-only, prepared statements) at 1 and 16
+/// connections, 5 s each, on its own tables at scale 1 (100,000 rows).
+fn pgbench(url: &str) -> Result<[f64; 2]> {
+    let run = |args: &[&str]| -> Result<String> {
+        let output = Command::new("pgbench")
+            .args(args)
+            .arg(url)
+            .output()
+            .context("running pgbench (scripts/setup installs PostgreSQL)")?;
+        anyhow::ensure!(
+            output.status.success(),
+            "pgbench {args:?} failed: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        Ok(String::from_utf8_lossy(&output.stdout).into_owned())
+    };
+    run(&["-i", "-s", "1", "-q"])?;
+    let mut tps = [0.0; 2];
+    for (slot, (clients, threads)) in tps.iter_mut().zip([("1", "1"), ("16", "2")]) {
+        let text = run(&[
+            "-S", "-M", "prepared", "-n", "-T", "5", "-c", clients, "-j", threads,
+        ])?;
+        *slot = text
+            .lines()
+            .find_map(|line| line.strip_prefix("tps = "))
+            .and_then(|rest| rest.split_whitespace().next()?.parse().ok())
+            .with_context(|| format!("no tps in pgbench's output: {text}"))?;
+    }
+    Ok(tps)
+}
