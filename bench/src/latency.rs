@@ -10,9 +10,8 @@
 //! run, so a change to the request path is judged by a ratio, not by
 //! figures from another hour of a machine whose speed varies.
 
-use crate::{Figure, RECORD_LENGTH, bench_spec, record, sql};
+use crate::{Figure, RECORD_LENGTH, bench_spec, each, record, sql};
 use anyhow::{Context, Result, bail};
-use hdrhistogram::Histogram;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -212,42 +211,6 @@ impl Resp {
             _ => bail!("Redis answered {header:?}"),
         }
     }
-}
-
-/// Runs `per` operations on each client concurrently, one at a time per
-/// client; `operation(client, index, op)` gives the client back.
-async fn each<C, F, Fut>(
-    clients: Vec<C>,
-    per: u64,
-    operation: F,
-) -> Result<(Duration, Histogram<u64>)>
-where
-    C: Send + 'static,
-    F: Fn(C, usize, u64) -> Fut + Clone + Send + 'static,
-    Fut: std::future::Future<Output = Result<C>> + Send,
-{
-    let started = Instant::now();
-    let tasks: Vec<_> = clients
-        .into_iter()
-        .enumerate()
-        .map(|(index, mut client)| {
-            let operation = operation.clone();
-            tokio::spawn(async move {
-                let mut histogram = Histogram::<u64>::new(3)?;
-                for i in 0..per {
-                    let t = Instant::now();
-                    client = operation(client, index, i).await?;
-                    histogram.record(t.elapsed().as_nanos() as u64).ok();
-                }
-                anyhow::Ok(histogram)
-            })
-        })
-        .collect();
-    let mut total = Histogram::<u64>::new(3)?;
-    for task in tasks {
-        total.add(task.await??).ok();
-    }
-    Ok((started.elapsed(), total))
 }
 
 /// A name that lives as long as the program (figures are named statically).

@@ -276,32 +276,37 @@ async fn open_many(address: &str, count: usize, intent: OpenIntent) -> Result<Ve
     Ok(out)
 }
 
-/// Runs `per_connection` operations on each of `datasets` concurrently;
-/// `operation(dataset, connection index, op index)`.
-async fn measure<F, Fut>(
-    datasets: &[Dataset],
-    per_connection: u64,
+/// Runs `per` operations on each client concurrently, one at a time per
+/// client, timing each; `operation(client, index, op)` gives the client
+/// back. Returns the elapsed time and the latencies.
+pub(crate) async fn each<C, F, Fut>(
+    clients: Vec<C>,
+    per: u64,
     operation: F,
 ) -> Result<(Duration, Histogram<u64>)>
 where
-    F: Fn(Dataset, usize, u64) -> Fut + Clone + Send + 'static,
-    Fut: std::future::Future<Output = Result<u64>> + Send,
+    C: Send + 'static,
+    F: Fn(C, usize, u64) -> Fut + Clone + Send + 'static,
+    Fut: std::future::Future<Output = Result<C>> + Send,
 {
     let started = Instant::now();
-    let mut tasks = Vec::new();
-    for (index, dataset) in datasets.iter().cloned().enumerate() {
-        let operation = operation.clone();
-        tasks.push(tokio::spawn(async move {
-            let mut histogram = Histogram::<u64>::new(3).unwrap();
-            for i in 0..per_connection {
-                let t = Instant::now();
-                operation(dataset.clone(), index, i).await?;
-                histogram.record(t.elapsed().as_nanos() as u64).ok();
-            }
-            Ok::<_, anyhow::Error>(histogram)
-        }));
-    }
-    let mut total = Histogram::<u64>::new(3).unwrap();
+    let tasks: Vec<_> = clients
+        .into_iter()
+        .enumerate()
+        .map(|(index, mut client)| {
+            let operation = operation.clone();
+            tokio::spawn(async move {
+                let mut histogram = Histogram::<u64>::new(3)?;
+                for i in 0..per {
+                    let t = Instant::now();
+                    client = operation(client, index, i).await?;
+                    histogram.record(t.elapsed().as_nanos() as u64).ok();
+                }
+                anyhow::Ok(histogram)
+            })
+        })
+        .collect();
+    let mut total = Histogram::<u64>::new(3)?;
     for task in tasks {
         total.add(task.await??).ok();
     }
@@ -329,7 +334,7 @@ async fn bench_store(
     for (connections, base) in [(1usize, 0u64), (16, half)] {
         let datasets = open_many(&address, connections, OpenIntent::Update).await?;
         let per = half / connections as u64;
-        let (elapsed, latency) = measure(&datasets, per, move |ds, c, i| async move {
+        let (elapsed, latency) = each(datasets, per, move |ds: Dataset, c, i| async move {
             ds.put(
                 0,
                 RplOptions::direct(),
@@ -337,7 +342,7 @@ async fn bench_store(
                 record(base + c as u64 * per + i),
             )
             .await?;
-            Ok(1)
+            Ok(ds)
         })
         .await?;
         figures.push(Figure::of(
@@ -353,14 +358,14 @@ async fn bench_store(
     for connections in [1usize, 16] {
         let datasets = open_many(&address, connections, OpenIntent::Input).await?;
         let per = gets / connections as u64;
-        let (elapsed, latency) = measure(&datasets, per, move |ds, c, i| async move {
+        let (elapsed, latency) = each(datasets, per, move |ds: Dataset, c, i| async move {
             let (n, key) = sql::key(c, i, half);
             let found = ds.reading(RplOptions::direct()).key(&key).records().await?;
             anyhow::ensure!(
                 found.len() == 1 && found[0].data == record(n),
                 "wrong record for key {n}"
             );
-            Ok(1)
+            Ok(ds)
         })
         .await?;
         figures.push(Figure::of(

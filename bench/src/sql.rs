@@ -129,40 +129,31 @@ pub async fn postgres_gets(url: &str, table: &str, gets: u64, half: u64) -> Resu
         let per = gets / connections as u64;
         let mut clients = Vec::new();
         for _ in 0..connections {
-            clients.push(connect(url).await?);
+            let client = connect(url).await?;
+            let statement = client.prepare(&get).await?;
+            clients.push((client, statement));
         }
-        let started = Instant::now();
-        let tasks: Vec<_> = clients
-            .into_iter()
-            .enumerate()
-            .map(|(c, client)| {
-                let get = get.clone();
-                tokio::spawn(async move {
-                    let statement = client.prepare(&get).await?;
-                    let mut histogram = Histogram::<u64>::new(3)?;
-                    for i in 0..per {
-                        let t = Instant::now();
-                        let (n, key) = key(c, i, half);
-                        let row = client.query_one(&statement, &[&key]).await?;
-                        let found: Vec<u8> = row.get(0);
-                        anyhow::ensure!(found == record(n), "wrong record");
-                        histogram.record(t.elapsed().as_nanos() as u64).ok();
-                    }
-                    anyhow::Ok(histogram)
-                })
-            })
-            .collect();
-        let mut total = Histogram::<u64>::new(3)?;
-        for task in tasks {
-            total.add(task.await??).ok();
-        }
+        let (elapsed, latency) = crate::each(
+            clients,
+            per,
+            move |(client, statement): (tokio_postgres::Client, tokio_postgres::Statement),
+                  c,
+                  i| async move {
+                let (n, key) = key(c, i, half);
+                let row = client.query_one(&statement, &[&key]).await?;
+                let found: Vec<u8> = row.get(0);
+                anyhow::ensure!(found == record(n), "wrong record");
+                Ok((client, statement))
+            },
+        )
+        .await?;
         figures.push(Figure::of(
             "postgres (direct)",
             "random GET",
             connections,
             per,
-            started.elapsed(),
-            total,
+            elapsed,
+            latency,
         ));
     }
     Ok(figures)
