@@ -31,6 +31,8 @@ pub struct Settings {
     pub baseline: Option<PathBuf>,
     /// The PostgreSQL server of this run.
     pub postgres_url: String,
+    /// Reader instances of the PostgreSQL backend.
+    pub postgres_readers: usize,
     /// If set, each vsamrd runs under `perf record -g`, its profile
     /// written here as `STORE.data` (`scripts/flamegraphs` draws them).
     pub perf_dir: Option<PathBuf>,
@@ -288,8 +290,8 @@ fn backends(settings: &Settings) -> [(&'static str, String); 3] {
         (
             "postgres",
             format!(
-                "[plugins.p]\npath = \"builtin:sql\"\n[backends.b]\nplugin = \"p\"\ndatabase = \"{}\"\n",
-                settings.postgres_url
+                "[plugins.p]\npath = \"builtin:sql\"\n[backends.b]\nplugin = \"p\"\ndatabase = \"{}\"\nreaders = {}\n",
+                settings.postgres_url, settings.postgres_readers
             ),
         ),
     ]

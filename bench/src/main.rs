@@ -610,6 +610,7 @@ fn main() -> Result<()> {
                 },
                 baseline: args.baseline_vsamrd.clone(),
                 postgres_url: services.postgres.url.clone(),
+                postgres_readers: args.postgres_readers,
                 perf_dir: args.perf_dir.clone(),
             };
             let (measured, lines) = latency::run(&settings).await?;
