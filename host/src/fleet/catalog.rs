@@ -72,14 +72,19 @@ fn parse(name: &str, text: Option<String>) -> Result<Option<DatasetDef>, FleetRe
 
 impl LockSession {
     /// Runs `statement` with text parameters on the lock session, the
-    /// table created first if it is missing.
+    /// table created first if it is missing. (Typed parameters: one round
+    /// trip, where an untyped statement is prepared, run and closed.)
     async fn catalog_rows(
         &self,
         statement: &str,
         params: &[&(dyn tokio_postgres::types::ToSql + Sync)],
     ) -> Result<Vec<tokio_postgres::Row>, FleetRefusal> {
         let (client, _) = self.client().await?;
-        match client.query(statement, params).await {
+        let params: Vec<_> = params
+            .iter()
+            .map(|param| (*param, tokio_postgres::types::Type::TEXT))
+            .collect();
+        match client.query_typed(statement, &params).await {
             Ok(rows) => Ok(rows),
             Err(e) if e.code() == Some(&tokio_postgres::error::SqlState::UNDEFINED_TABLE) => {
                 // Servers starting together may race to create it: the
@@ -90,7 +95,7 @@ impl LockSession {
                     return Err(unavailable(crate::runtime::error_chain(&e)));
                 }
                 client
-                    .query(statement, params)
+                    .query_typed(statement, &params)
                     .await
                     .map_err(|e| unavailable(crate::runtime::error_chain(&e)))
             }
@@ -101,8 +106,12 @@ impl LockSession {
     /// Tells every server of the fleet that the catalog changed.
     async fn announce(&self, what: &str) -> Result<(), FleetRefusal> {
         let (client, _) = self.client().await?;
+        let text = tokio_postgres::types::Type::TEXT;
         client
-            .execute("SELECT pg_notify($1, $2)", &[&CHANNEL, &what])
+            .query_typed(
+                "SELECT pg_notify($1, $2)",
+                &[(&CHANNEL, text.clone()), (&what, text)],
+            )
             .await
             .map_err(|e| unavailable(crate::runtime::error_chain(&e)))?;
         Ok(())

@@ -110,8 +110,19 @@ async fn call(
     function: impl Fn(Mode) -> &'static str,
 ) -> Result<Vec<bool>, String> {
     let text = statement(locks, function);
-    match tokio::time::timeout(LOCK_TIMEOUT, client.query_one(&text, &names(locks))).await {
-        Ok(Ok(row)) => Ok((0..locks.len()).map(|n| row.get(n)).collect()),
+    // Typed parameters: one round trip (an unnamed statement) instead of a
+    // prepare, an execute and a close; a GET UPD waits for its lock.
+    let params: Vec<_> = names(locks)
+        .into_iter()
+        .map(|name| (name, tokio_postgres::types::Type::TEXT))
+        .collect();
+    let answered = client.query_typed(&text, &params);
+    match tokio::time::timeout(LOCK_TIMEOUT, answered).await {
+        Ok(Ok(rows)) if rows.len() == 1 => Ok((0..locks.len()).map(|n| rows[0].get(n)).collect()),
+        Ok(Ok(rows)) => Err(format!(
+            "the fleet's lock session answered {} rows to one lock statement",
+            rows.len()
+        )),
         Ok(Err(e)) => Err(format!(
             "the fleet's lock session failed: {}",
             crate::runtime::error_chain(&e)
