@@ -244,35 +244,7 @@ async fn vsamrd_gets(
         }
     }
     loader.close().await?;
-    let mut figures = Vec::new();
-    for connections in [1usize, 16] {
-        let mut datasets = Vec::new();
-        for _ in 0..connections {
-            let conn = Connection::connect(address).await?;
-            datasets.push(Dataset::open(&conn, dataset, OpenIntent::Input, 1).await?);
-        }
-        let per = settings.gets / connections as u64;
-        let records = settings.records;
-        let (elapsed, latency) = each(datasets, per, move |ds: Dataset, c, i| async move {
-            let (n, key) = sql::key(c, i, records);
-            let found = ds.reading(RplOptions::direct()).key(&key).records().await?;
-            anyhow::ensure!(
-                found.len() == 1 && found[0].data == record(n),
-                "wrong record for key {n}"
-            );
-            Ok(ds)
-        })
-        .await?;
-        figures.push(Figure::of(
-            store,
-            "random GET",
-            connections,
-            per,
-            elapsed,
-            latency,
-        ));
-    }
-    Ok(figures)
+    crate::random_gets(store, address, dataset, settings.gets, settings.records).await
 }
 
 /// The three backends measured through vsamrd, as `[plugins]` and

@@ -268,12 +268,58 @@ pub(crate) async fn start(
 }
 
 async fn open_many(address: &str, count: usize, intent: OpenIntent) -> Result<Vec<Dataset>> {
+    open_many_of(address, DATASET, count, intent).await
+}
+
+/// `count` connections to `address`, each with `dataset` open.
+async fn open_many_of(
+    address: &str,
+    dataset: &str,
+    count: usize,
+    intent: OpenIntent,
+) -> Result<Vec<Dataset>> {
     let mut out = Vec::new();
     for _ in 0..count {
         let conn = Connection::connect(address).await?;
-        out.push(Dataset::open(&conn, DATASET, intent, 1).await?);
+        out.push(Dataset::open(&conn, dataset, intent, 1).await?);
     }
     Ok(out)
+}
+
+/// Random GETs by key (keys below `keys`, each checked) of `dataset`
+/// through the vsamrd at `address`, `gets` in all at 1 and then at 16
+/// connections.
+pub(crate) async fn random_gets(
+    store: &'static str,
+    address: &str,
+    dataset: &str,
+    gets: u64,
+    keys: u64,
+) -> Result<Vec<Figure>> {
+    let mut figures = Vec::new();
+    for connections in [1usize, 16] {
+        let datasets = open_many_of(address, dataset, connections, OpenIntent::Input).await?;
+        let per = gets / connections as u64;
+        let (elapsed, latency) = each(datasets, per, move |ds: Dataset, c, i| async move {
+            let (n, key) = sql::key(c, i, keys);
+            let found = ds.reading(RplOptions::direct()).key(&key).records().await?;
+            anyhow::ensure!(
+                found.len() == 1 && found[0].data == record(n),
+                "wrong record for key {n}"
+            );
+            Ok(ds)
+        })
+        .await?;
+        figures.push(Figure::of(
+            store,
+            "random GET",
+            connections,
+            per,
+            elapsed,
+            latency,
+        ));
+    }
+    Ok(figures)
 }
 
 /// Runs `per` operations on each client concurrently, one at a time per
@@ -355,28 +401,7 @@ async fn bench_store(
         ));
     }
 
-    for connections in [1usize, 16] {
-        let datasets = open_many(&address, connections, OpenIntent::Input).await?;
-        let per = gets / connections as u64;
-        let (elapsed, latency) = each(datasets, per, move |ds: Dataset, c, i| async move {
-            let (n, key) = sql::key(c, i, half);
-            let found = ds.reading(RplOptions::direct()).key(&key).records().await?;
-            anyhow::ensure!(
-                found.len() == 1 && found[0].data == record(n),
-                "wrong record for key {n}"
-            );
-            Ok(ds)
-        })
-        .await?;
-        figures.push(Figure::of(
-            store,
-            "random GET",
-            connections,
-            per,
-            elapsed,
-            latency,
-        ));
-    }
+    figures.extend(random_gets(store, &address, DATASET, gets, half).await?);
 
     // Browse: batched sequential GETs of 1,000 records, from the start again
     // at end of data, until `browse` records were read.
