@@ -267,12 +267,8 @@ pub(crate) async fn start(
     RunningServer::start_with(&config, extra).await
 }
 
-async fn open_many(address: &str, count: usize, intent: OpenIntent) -> Result<Vec<Dataset>> {
-    open_many_of(address, DATASET, count, intent).await
-}
-
 /// `count` connections to `address`, each with `dataset` open.
-async fn open_many_of(
+async fn open_many(
     address: &str,
     dataset: &str,
     count: usize,
@@ -298,7 +294,7 @@ pub(crate) async fn random_gets(
 ) -> Result<Vec<Figure>> {
     let mut figures = Vec::new();
     for connections in [1usize, 16] {
-        let datasets = open_many_of(address, dataset, connections, OpenIntent::Input).await?;
+        let datasets = open_many(address, dataset, connections, OpenIntent::Input).await?;
         let per = gets / connections as u64;
         let (elapsed, latency) = each(datasets, per, move |ds: Dataset, c, i| async move {
             let (n, key) = sql::key(c, i, keys);
@@ -378,7 +374,7 @@ async fn bench_store(
     // Insert: 1 connection loads the first half, 16 the second half.
     let half = args.records / 2;
     for (connections, base) in [(1usize, 0u64), (16, half)] {
-        let datasets = open_many(&address, connections, OpenIntent::Update).await?;
+        let datasets = open_many(&address, DATASET, connections, OpenIntent::Update).await?;
         let per = half / connections as u64;
         let (elapsed, latency) = each(datasets, per, move |ds: Dataset, c, i| async move {
             ds.put(
@@ -405,7 +401,7 @@ async fn bench_store(
 
     // Browse: batched sequential GETs of 1,000 records, from the start again
     // at end of data, until `browse` records were read.
-    let datasets = open_many(&address, 1, OpenIntent::Input).await?;
+    let datasets = open_many(&address, DATASET, 1, OpenIntent::Input).await?;
     let target = browse;
     let started = Instant::now();
     let mut latency = Histogram::<u64>::new(3).unwrap();

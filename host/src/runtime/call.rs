@@ -70,6 +70,12 @@ impl Call {
         CALL_NAMES[self.index()]
     }
 
+    /// True for calls that only read records (a reader instance may serve
+    /// them, and they never wait for a sync).
+    pub fn is_read(&self) -> bool {
+        matches!(self, Call::Get(..) | Call::GetMany(..) | Call::Scan(..))
+    }
+
     /// True for calls that change records (their acknowledgement waits for
     /// the next sync).
     pub fn is_write(&self) -> bool {

@@ -195,9 +195,7 @@ impl BackendHandle {
     /// relies on that order).
     pub fn submit(&self, calls: Vec<Call>) -> Pending {
         let generation = self.slot.current.load_full();
-        let reads_only = calls
-            .iter()
-            .all(|call| matches!(call, Call::Get(..) | Call::GetMany(..) | Call::Scan(..)));
+        let reads_only = calls.iter().all(Call::is_read);
         let changes_datasets = calls
             .iter()
             .any(|call| matches!(call, Call::Create(..) | Call::Destroy(..)));

@@ -71,9 +71,7 @@ impl Job {
     /// instance. Anything else may write, and on local disk wait in fsync.
     fn reads_only(&self) -> bool {
         match self {
-            Job::Run { calls, .. } => calls
-                .iter()
-                .all(|call| matches!(call, Call::Get(..) | Call::GetMany(..) | Call::Scan(..))),
+            Job::Run { calls, .. } => calls.iter().all(Call::is_read),
             Job::Lookups { .. } | Job::Reset => true,
             Job::Unit { .. } => false,
         }
