@@ -26,9 +26,19 @@ fn main() {
             env: "VSAM_TEST_MEMORY_WASM",
         },
         PluginCrate {
+            package: "vsam-example-log",
+            dir: "examples/log-plugin",
+            env: "VSAM_TEST_LOG_WASM",
+        },
+        PluginCrate {
             package: "vsam-test-faulty-plugin",
             dir: "tests/plugins/faulty",
             env: "VSAM_TEST_FAULTY_WASM",
+        },
+        PluginCrate {
+            package: "vsam-test-careless-plugin",
+            dir: "tests/plugins/careless",
+            env: "VSAM_TEST_CARELESS_WASM",
         },
     ]);
 }

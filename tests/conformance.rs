@@ -1,11 +1,15 @@
 //! The conformance suite passes through vsamrd on every shipped plugin,
 //! loaded from their component files like any third-party plugin: memory,
-//! CSV, and SQL on SQLite in raw and in mapped mode, also with reader
-//! instances (PostgreSQL: see `postgres.rs`).
+//! CSV, the log example, and SQL on SQLite in raw and in mapped mode, also
+//! with reader instances (PostgreSQL: see `postgres.rs`); the durability
+//! checks tell storage from memory and fail a careless plugin; the native
+//! harness runs the kit on a store type.
 
 use std::collections::BTreeMap;
 use std::path::Path;
-use vsam_tests::{CSV_WASM, MEMORY_WASM, SQL_WASM, assert_conforms};
+use vsam_tests::{
+    CARELESS_WASM, CSV_WASM, LOG_WASM, MEMORY_WASM, SQL_WASM, assert_conforms, assert_durable,
+};
 
 async fn passes(wasm: &str, database: Option<&str>, mapped: bool) {
     passes_with_readers(wasm, database, mapped, 0).await;
@@ -58,7 +62,7 @@ async fn sql_plugin_conforms_on_sqlite_with_readers() {
 /// CSV keep it, the in-memory example does not claim it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn plugins_keep_their_units_whole_promise() {
-    use vsam_conformance::{Grants, WholeUnits, check_whole_units};
+    use vsam_conformance::{Grants, Subject, WholeUnits, check_whole_units};
     let sqlite = Grants {
         database: Some("sqlite:units.db".into()),
         ..Default::default()
@@ -68,9 +72,201 @@ async fn plugins_keep_their_units_whole_promise() {
         (CSV_WASM, Grants::default(), WholeUnits::Kept),
         (MEMORY_WASM, Grants::default(), WholeUnits::NotClaimed),
     ] {
-        let found = check_whole_units(Path::new(wasm), &BTreeMap::new(), &grants)
+        let found = check_whole_units(&Subject::new(Path::new(wasm), grants))
             .await
             .unwrap_or_else(|failure| panic!("{wasm}: {failure}"));
         assert_eq!(found, expected, "{wasm}");
     }
+}
+
+/// The durability checks pass on the plugins whose records live in
+/// storage (CSV files, SQLite), and fail on the in-memory example, whose
+/// records go with its instance: the `volatile` profile reports those
+/// failures as not required, the `durable` one fails the plugin.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn durability_checks_tell_storage_from_memory() {
+    use vsam_conformance::{Grants, KitOptions, Profile, Selection, Status, Subject, run_kit};
+    let sqlite = Grants {
+        database: Some("sqlite:durable.db".into()),
+        ..Default::default()
+    };
+    for (wasm, grants) in [(CSV_WASM, Grants::default()), (SQL_WASM, sqlite)] {
+        let ran = assert_durable(&Subject::new(Path::new(wasm), grants), wasm).await;
+        assert_eq!(
+            ran,
+            [
+                "durable.replaced-instance",
+                "durable.restart",
+                "durable.sync-fails",
+                "durable.full-disk",
+                "durable.torn-write",
+                "units.whole"
+            ],
+            "{wasm}"
+        );
+    }
+    // The faults meet plugins over files only: the others are told so.
+    let sqlite = Subject::new(
+        Path::new(SQL_WASM),
+        Grants {
+            database: Some("sqlite:durable.db".into()),
+            ..Default::default()
+        },
+    );
+    let faults = KitOptions {
+        profile: Profile::Durable,
+        selection: Selection::only([
+            "durable.sync-fails",
+            "durable.full-disk",
+            "durable.torn-write",
+        ]),
+        mapped: false,
+    };
+    for result in run_kit(&sqlite, &faults).await.unwrap() {
+        assert_eq!(result.status(), Status::NotApplicable, "{}", result.id);
+    }
+    let memory = Subject::new(Path::new(MEMORY_WASM), Grants::default());
+    for (profile, expected) in [
+        (Profile::Durable, Status::Fail),
+        (Profile::Volatile, Status::ExpectedFailure),
+    ] {
+        let options = KitOptions {
+            profile,
+            selection: Selection::only(["durable.replaced-instance", "durable.restart"]),
+            mapped: false,
+        };
+        let results = run_kit(&memory, &options).await.unwrap();
+        assert_eq!(results.len(), 2);
+        for result in &results {
+            assert_eq!(result.status(), expected, "{} {profile:?}", result.id);
+            let failure = result.outcome.as_ref().unwrap_err().to_string();
+            assert!(failure.contains("no storage for the dataset"), "{failure}");
+        }
+    }
+}
+
+/// A plugin over files that ignores sync errors, reports a full disk as
+/// an I/O error and cannot read its log back after a torn write passes
+/// the VSAM scenarios and a plain restart, and fails each storage fault
+/// check, saying what it did wrong.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn storage_fault_checks_fail_a_careless_plugin() {
+    use vsam_conformance::{Grants, KitOptions, Profile, Selection, Status, Subject, run_kit};
+    let careless = Subject::new(Path::new(CARELESS_WASM), Grants::default());
+    let options = KitOptions {
+        profile: Profile::Durable,
+        selection: Selection::only(["ksds", "durable"]),
+        mapped: false,
+    };
+    let results = run_kit(&careless, &options).await.unwrap();
+    let failed: Vec<(&str, String)> = results
+        .iter()
+        .filter(|r| r.status() == Status::Fail)
+        .map(|r| (r.id, r.outcome.as_ref().unwrap_err().to_string()))
+        .collect();
+    let ids: Vec<&str> = failed.iter().map(|(id, _)| *id).collect();
+    assert_eq!(
+        ids,
+        [
+            "durable.sync-fails",
+            "durable.full-disk",
+            "durable.torn-write"
+        ],
+        "{failed:#?}"
+    );
+    assert!(failed[0].1.contains("answered success"), "{}", failed[0].1);
+    assert!(failed[1].1.contains("not no-space"), "{}", failed[1].1);
+    assert!(failed[2].1.contains("is corrupt"), "{}", failed[2].1);
+    assert!(
+        results
+            .iter()
+            .any(|r| r.id == "durable.restart" && r.status() == Status::Pass)
+    );
+}
+
+/// The native harness runs the kit on a store type, with no WebAssembly
+/// build: the in-memory example passes every VSAM scenario in the
+/// volatile profile, and in the durable profile the harness panics
+/// naming the two durability checks it fails.
+#[test]
+fn the_native_harness_checks_a_store_type() {
+    use vsam_conformance::native::assert_conforms_with;
+    use vsam_conformance::{KitOptions, Profile, Selection};
+    use vsam_example_memory::MemoryStore;
+    let volatile = KitOptions {
+        profile: Profile::Volatile,
+        selection: Selection::all(),
+        mapped: false,
+    };
+    assert_conforms_with::<MemoryStore>(&[], &volatile);
+    let durable = KitOptions {
+        profile: Profile::Durable,
+        selection: Selection::only(["durable"]),
+        mapped: false,
+    };
+    let failed = std::panic::catch_unwind(|| assert_conforms_with::<MemoryStore>(&[], &durable))
+        .expect_err("an in-memory store fails the durable profile");
+    let message = failed
+        .downcast_ref::<String>()
+        .expect("the harness panics with a message");
+    assert!(message.contains("failed 2 check(s)"), "{message}");
+    assert!(
+        message.contains("durable.replaced-instance") && message.contains("durable.restart"),
+        "{message}"
+    );
+}
+
+/// Runs every check of the kit on the component `wasm` (profile durable)
+/// and fails unless each one passes: none failed, none found not applicable.
+async fn passes_every_check(wasm: &Path) {
+    use vsam_conformance::{Grants, KitOptions, Profile, Selection, Status, Subject, run_kit};
+    let options = KitOptions {
+        profile: Profile::Durable,
+        selection: Selection::all(),
+        mapped: false,
+    };
+    let results = run_kit(&Subject::new(wasm, Grants::default()), &options)
+        .await
+        .unwrap();
+    let not_passed: Vec<String> = results
+        .iter()
+        .filter(|r| r.status() != Status::Pass)
+        .map(|r| {
+            format!(
+                "{} {:?}: {:?} {:?}",
+                r.id,
+                r.status(),
+                r.outcome,
+                r.not_applicable
+            )
+        })
+        .collect();
+    assert!(not_passed.is_empty(), "{}: {not_passed:#?}", wasm.display());
+    assert_eq!(results.len(), vsam_conformance::checks().len());
+}
+
+/// The log example, which `vsam-plugin new` generates, passes every check
+/// of the kit as a component: the VSAM scenarios, the durability checks
+/// and each storage fault (they apply: it keeps its records in files).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_log_example_passes_every_check_storage_faults_included() {
+    passes_every_check(Path::new(LOG_WASM)).await;
+}
+
+/// The Python example (examples/python-plugin, built by componentize-py
+/// from the same WIT contract) passes every check of the kit, storage
+/// faults included: a plugin in another language than Rust.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_python_example_passes_every_check() {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/build-python-plugin");
+    let built = std::process::Command::new(&script)
+        .output()
+        .expect("scripts/build-python-plugin runs");
+    assert!(
+        built.status.success(),
+        "scripts/build-python-plugin failed (scripts/setup installs componentize-py):\n{}",
+        String::from_utf8_lossy(&built.stderr)
+    );
+    let wasm = String::from_utf8(built.stdout).unwrap();
+    passes_every_check(Path::new(wasm.trim())).await;
 }

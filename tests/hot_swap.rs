@@ -216,6 +216,23 @@ async fn swaps_under_traffic_fail_no_request_and_keep_positions_and_locks() {
     assert!(acknowledged.len() > 100, "{} writes", acknowledged.len());
     let stored = read_all(&conn, "HS.WRITES").await;
     assert_eq!(stored, acknowledged, "every acknowledged write, exactly");
+    // Once drained, the old versions leave `vsamr admin plugins`: the
+    // serving one is listed alone.
+    let drained_by = std::time::Instant::now() + Duration::from_secs(5);
+    loop {
+        let listed = plugins(&mut admin).await;
+        if listed.iter().all(|v| v.state == "serving") {
+            let sql: Vec<_> = listed.iter().filter(|v| v.backends == ["sqlite"]).collect();
+            assert_eq!(sql.len(), 1, "{listed:?}");
+            assert_eq!(Some(&sql[0].hash), hashes.last());
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < drained_by,
+            "old versions still listed: {listed:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     server.stop().await;
 }
 

@@ -6,8 +6,8 @@
 
 use std::collections::BTreeMap;
 use std::path::Path;
-use vsam_conformance::{Grants, SeaweedFs, start_server_for_plugin};
-use vsam_tests::{S3_WASM, assert_conforms};
+use vsam_conformance::{Grants, SeaweedFs, Subject, start_server_for_plugin};
+use vsam_tests::{S3_WASM, assert_conforms, assert_durable};
 
 /// Intervals of 512 bytes: a few records each.
 fn small_intervals() -> BTreeMap<String, String> {
@@ -25,11 +25,15 @@ async fn conforms(bucket: String, params: BTreeMap<String, String>, what: &str) 
     assert_conforms(&server.address, "CONF", false, what).await;
     server.server.stop().await;
     // It keeps units whole (an undo record for every sync of several
-    // objects), so the suite ran its units of work on it.
-    let whole = vsam_conformance::check_whole_units(Path::new(S3_WASM), &params, &grants)
+    // objects), so the suite ran its units of work on it; and what it
+    // synced is in the bucket for a new instance and after a restart.
+    let mut subject = Subject::new(Path::new(S3_WASM), grants.clone());
+    subject.params = params.clone();
+    let whole = vsam_conformance::check_whole_units(&subject)
         .await
         .unwrap_or_else(|failure| panic!("{what}: {failure}"));
     assert_eq!(whole, vsam_conformance::WholeUnits::Kept, "{what}");
+    assert_durable(&subject, what).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

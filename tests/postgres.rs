@@ -36,18 +36,20 @@ async fn sql_plugin_conforms_on_postgres_raw_and_mapped() {
         assert_conforms(&server.address, "CONF", mapped, "sql on PostgreSQL").await;
         server.server.stop().await;
     }
-    // The units.whole promise on PostgreSQL, below vsamrd.
-    let whole = vsam_conformance::check_whole_units(
+    // The units.whole promise on PostgreSQL, below vsamrd, and the
+    // durability checks (a new instance, a restart).
+    let subject = vsam_conformance::Subject::new(
         Path::new(SQL_WASM),
-        &BTreeMap::new(),
-        &vsam_conformance::Grants {
+        vsam_conformance::Grants {
             database: Some(postgres.database("whole").unwrap()),
             ..Default::default()
         },
-    )
-    .await
-    .unwrap_or_else(|failure| panic!("sql on PostgreSQL: {failure}"));
+    );
+    let whole = vsam_conformance::check_whole_units(&subject)
+        .await
+        .unwrap_or_else(|failure| panic!("sql on PostgreSQL: {failure}"));
     assert_eq!(whole, vsam_conformance::WholeUnits::Kept);
+    vsam_tests::assert_durable(&subject, "sql on PostgreSQL").await;
     // The mapped run really used typed columns (the browse scenario has 30
     // text records).
     let typed = postgres

@@ -540,6 +540,7 @@ fn call_cost(calls: u64, tokio: tokio::runtime::Handle) -> Result<(f64, f64)> {
         call_timeout_ms: 5000,
         memory_limit: 1 << 30,
         readers: 0,
+        storage_faults: None,
     };
     let ds = vsam_plugin_sdk::Dataset {
         name: DATASET.into(),

@@ -41,6 +41,7 @@ fn sql_store(dir: &std::path::Path, tokio: &tokio::runtime::Handle) -> WasmStore
         call_timeout_ms: 5000,
         memory_limit: 64 << 20,
         readers: 0,
+        storage_faults: None,
     };
     let grants = vsam_host::runtime::Grants {
         database: Some(grant),

@@ -15,6 +15,7 @@
 
 pub mod codepage;
 pub mod copybook;
+mod dataset;
 pub mod keys;
 pub mod log;
 pub mod naming;
@@ -22,6 +23,7 @@ pub mod numeric;
 pub mod objects;
 pub mod ordered;
 pub mod sql;
+pub mod storage;
 pub mod text;
 
 #[doc(hidden)]

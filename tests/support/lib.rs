@@ -19,8 +19,13 @@ pub const CSV_WASM: &str = env!("VSAM_TEST_CSV_WASM");
 pub const S3_WASM: &str = env!("VSAM_TEST_S3_WASM");
 /// The in-memory example plugin component.
 pub const MEMORY_WASM: &str = env!("VSAM_TEST_MEMORY_WASM");
+/// The log example plugin component (what `vsam-plugin new` generates).
+pub const LOG_WASM: &str = env!("VSAM_TEST_LOG_WASM");
 /// The misbehaving test plugin component.
 pub const FAULTY_WASM: &str = env!("VSAM_TEST_FAULTY_WASM");
+/// A plugin over files that ignores sync errors, reports a full disk as an
+/// I/O error and cannot read a torn log: the durability checks fail it.
+pub const CARELESS_WASM: &str = env!("VSAM_TEST_CARELESS_WASM");
 
 /// A KSDS entry for DEFINE, with the key at offset 0, routed by the server.
 pub fn ksds(
@@ -118,6 +123,26 @@ pub async fn start_with_plugin(wasm: &str, backend_extra: &str) -> TestServer {
         "[plugins.p]\npath = \"{wasm}\"\n[backends.b]\nplugin = \"p\"\ndirectory = \"b\"\n{backend_extra}\n[routing]\ndefault = \"b\"\n"
     ))
     .await
+}
+
+/// Runs the kit's durability checks (a new instance after a sync, a
+/// restart) and `units.whole` on `subject` in the durable profile, and
+/// fails with every failed check. Returns the ids that ran.
+pub async fn assert_durable(subject: &vsam_conformance::Subject, what: &str) -> Vec<&'static str> {
+    let options = vsam_conformance::KitOptions {
+        profile: vsam_conformance::Profile::Durable,
+        selection: vsam_conformance::Selection::only(["durable", "units.whole"]),
+        mapped: false,
+    };
+    let results = vsam_conformance::run_kit(subject, &options)
+        .await
+        .unwrap_or_else(|e| panic!("{what}: {e:#}"));
+    let failures: Vec<String> = results
+        .iter()
+        .filter_map(|r| r.outcome.as_ref().err().map(|f| format!("{}: {f}", r.id)))
+        .collect();
+    assert!(failures.is_empty(), "{what}:\n{}", failures.join("\n"));
+    results.iter().map(|r| r.id).collect()
 }
 
 /// Runs the conformance suite against `address` (datasets with layouts if

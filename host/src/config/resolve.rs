@@ -339,6 +339,7 @@ impl Source<'_> {
                     call_timeout_ms: backend.call_timeout_ms,
                     memory_limit: backend.memory_limit_mb << 20,
                     readers: backend.readers,
+                    storage_faults: None,
                 },
             );
         }

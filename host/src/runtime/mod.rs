@@ -8,6 +8,7 @@ mod convert;
 pub mod objects;
 pub mod settings;
 pub mod sql;
+pub mod storage_faults;
 pub mod wasm;
 pub mod worker;
 

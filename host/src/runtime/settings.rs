@@ -39,6 +39,9 @@ pub struct BackendSettings {
     pub memory_limit: u64,
     /// Reader instances besides the writer.
     pub readers: usize,
+    /// Faults injected into the granted directory (the conformance kit's;
+    /// never set from a configuration file).
+    pub storage_faults: Option<std::sync::Arc<super::storage_faults::StorageFaults>>,
 }
 
 impl BackendSettings {

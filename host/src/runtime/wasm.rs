@@ -26,6 +26,7 @@ use super::objects::ObjectGrant;
 use super::objects::host::BucketAccess;
 use super::settings::BackendSettings;
 use super::sql::{SqlGrant, SqlSession};
+use super::storage_faults::StorageFaults;
 use anyhow::{Context, Result};
 use sha2::{Digest, Sha256};
 use std::path::PathBuf;
@@ -141,6 +142,8 @@ pub struct InstanceState {
     panic: Option<String>,
     /// Epoch ticks the running call may still use (see [`on_epoch_tick`]).
     ticks_left: u64,
+    /// Faults its file I/O meets (see [`super::storage_faults`]).
+    pub(crate) storage_faults: Option<Arc<StorageFaults>>,
 }
 
 impl WasiView for InstanceState {
@@ -264,6 +267,8 @@ impl PluginRuntime {
             |state: &mut InstanceState| &mut state.objects,
         ))
         .context("linking the objects interface")?;
+        ah(super::storage_faults::add_to_linker(&mut linker))
+            .context("linking the storage fault injection")?;
 
         let ticker = engine.weak();
         std::thread::Builder::new()
@@ -779,6 +784,7 @@ async fn instantiate(
         log_cause: format!("plugin {}", settings.name),
         panic: None,
         ticks_left: deadline_ticks,
+        storage_faults: settings.storage_faults.clone(),
     };
     let mut store = Store::new(&plugin.engine, state);
     store.limiter(|state| &mut state.limits);

@@ -14,6 +14,9 @@ use vsam_protocol::{Fdbk, Processing, fdbk};
 
 /// One named scenario.
 pub struct Scenario {
+    /// Its short name, for `--only` (`ksds.browse`; `ksds` selects every
+    /// `ksds.` scenario).
+    pub id: &'static str,
     /// What it checks.
     pub name: &'static str,
     /// Runs it.
@@ -21,8 +24,9 @@ pub struct Scenario {
 }
 
 macro_rules! scenario {
-    ($name:literal, $function:path) => {
+    ($id:literal, $name:literal, $function:path) => {
         Scenario {
+            id: $id,
             name: $name,
             run: |env| Box::pin($function(env)),
         }
@@ -32,53 +36,148 @@ macro_rules! scenario {
 /// Every scenario, in order.
 pub fn all() -> Vec<Scenario> {
     vec![
-        scenario!("ksds: insert and read back byte for byte", ksds_round_trip),
-        scenario!("ksds: duplicate key is FDBK 08", ksds_duplicate),
-        scenario!("ksds: not found is FDBK 10, position lost", ksds_not_found),
-        scenario!("ksds: KGE and generic keys", ksds_kge_generic),
-        scenario!("ksds: browse forward and backward", ksds_browse),
-        scenario!("ksds: batched sequential GET", ksds_batched),
-        scenario!("ksds: skip-sequential GET", ksds_skip_sequential),
-        scenario!("ksds: update with GET UPD and PUT", ksds_update),
-        scenario!("ksds: erase", ksds_erase),
-        scenario!("ksds: sequential insert order", ksds_sequential_insert),
-        scenario!("record length checks", record_lengths),
-        scenario!("open intent limits requests", open_intents),
-        scenario!("invalid options and strings", invalid_options),
-        scenario!("sequential GET needs a position", no_position),
-        scenario!("exclusive control across connections", exclusive_control),
-        scenario!("esds: RBAs, addressed access, no erase", esds),
-        scenario!("rrds: slots, empty slots, erase", rrds),
         scenario!(
+            "ksds.round-trip",
+            "ksds: insert and read back byte for byte",
+            ksds_round_trip
+        ),
+        scenario!(
+            "ksds.duplicate-key",
+            "ksds: duplicate key is FDBK 08",
+            ksds_duplicate
+        ),
+        scenario!(
+            "ksds.not-found",
+            "ksds: not found is FDBK 10, position lost",
+            ksds_not_found
+        ),
+        scenario!(
+            "ksds.kge-generic",
+            "ksds: KGE and generic keys",
+            ksds_kge_generic
+        ),
+        scenario!(
+            "ksds.browse",
+            "ksds: browse forward and backward",
+            ksds_browse
+        ),
+        scenario!(
+            "ksds.batched-get",
+            "ksds: batched sequential GET",
+            ksds_batched
+        ),
+        scenario!(
+            "ksds.skip-sequential",
+            "ksds: skip-sequential GET",
+            ksds_skip_sequential
+        ),
+        scenario!(
+            "ksds.update",
+            "ksds: update with GET UPD and PUT",
+            ksds_update
+        ),
+        scenario!("ksds.erase", "ksds: erase", ksds_erase),
+        scenario!(
+            "ksds.sequential-insert",
+            "ksds: sequential insert order",
+            ksds_sequential_insert
+        ),
+        scenario!(
+            "requests.record-length",
+            "record length checks",
+            record_lengths
+        ),
+        scenario!(
+            "requests.open-intent",
+            "open intent limits requests",
+            open_intents
+        ),
+        scenario!(
+            "requests.invalid-options",
+            "invalid options and strings",
+            invalid_options
+        ),
+        scenario!(
+            "requests.no-position",
+            "sequential GET needs a position",
+            no_position
+        ),
+        scenario!(
+            "requests.exclusive-control",
+            "exclusive control across connections",
+            exclusive_control
+        ),
+        scenario!(
+            "esds.addressed",
+            "esds: RBAs, addressed access, no erase",
+            esds
+        ),
+        scenario!("rrds.slots", "rrds: slots, empty slots, erase", rrds),
+        scenario!(
+            "rrds.variable",
             "vrrds: relative slots whose records keep their lengths",
             vrrds
         ),
-        scenario!("catalog: define, info, list, delete", catalog),
-        scenario!("several strings keep separate positions", strings),
-        scenario!("records survive close and reopen", reopen),
-        scenario!("open output with reset empties the dataset", reset),
         scenario!(
+            "catalog.define-delete",
+            "catalog: define, info, list, delete",
+            catalog
+        ),
+        scenario!(
+            "requests.strings",
+            "several strings keep separate positions",
+            strings
+        ),
+        scenario!("ksds.reopen", "records survive close and reopen", reopen),
+        scenario!(
+            "ksds.reset",
+            "open output with reset empties the dataset",
+            reset
+        ),
+        scenario!(
+            "aix.paths",
             "alternate indexes and paths",
             crate::alternate::alternate_index
         ),
-        scenario!("large records round trip", large_records),
-        scenario!("put chain: in order, stops at the first failure", put_chain),
-        scenario!("put chain: ESDS RBAs and RRDS slots", put_chain_esds_rrds),
         scenario!(
+            "ksds.large-records",
+            "large records round trip",
+            large_records
+        ),
+        scenario!(
+            "chain.order",
+            "put chain: in order, stops at the first failure",
+            put_chain
+        ),
+        scenario!(
+            "chain.esds-rrds",
+            "put chain: ESDS RBAs and RRDS slots",
+            put_chain_esds_rrds
+        ),
+        scenario!(
+            "chain.update",
             "put chain with UPD: updates by key, stops at the first failure",
             put_chain_update
         ),
         scenario!(
+            "catalog.storage-names",
             "names differing only in @ # $ - and dots keep separate storage",
             storage_names
         ),
         scenario!(
+            "units.commit-rollback",
             "units of work: commit, rollback, held records",
             crate::units::commit_and_rollback
         ),
         scenario!(
+            "units.dropped-large",
             "units of work: a dropped connection, a large unit",
             crate::units::dropped_and_large
+        ),
+        scenario!(
+            "ksds.browse-while-writing",
+            "a browse sees the writes another connection makes around it",
+            crate::concurrent::browse_while_writing
         ),
     ]
 }

@@ -1,9 +1,14 @@
 //! Starting a vsamrd in-process with one plugin under test.
 
+use crate::instances::{Native, Subject};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use vsam_host::RunningServer;
 use vsam_host::config::Config;
+use vsam_host::runtime::{BackendHandle, VersionInfo};
+
+/// The name of the backend under test.
+pub(crate) const BACKEND: &str = "under-test";
 
 /// A server serving one plugin as backend `under-test`, on a free port,
 /// with a fresh data directory.
@@ -14,6 +19,85 @@ pub struct ServerUnderTest {
     pub address: String,
     /// Its data directory (kept until this value is dropped).
     pub data_dir: tempfile::TempDir,
+    config: Config,
+    native: Option<Native>,
+}
+
+impl ServerUnderTest {
+    /// Starts vsamrd with the subject's plugin as its only backend, on a
+    /// fresh data directory.
+    pub async fn start(subject: &Subject) -> anyhow::Result<Self> {
+        let Some(native) = &subject.native else {
+            let data_dir = tempfile::tempdir()?;
+            if let Some(compiled) = &subject.compiled {
+                // The server's cache of compiled plugins is the run's.
+                std::os::unix::fs::symlink(compiled, data_dir.path().join("plugin-cache"))?;
+            }
+            return start_in(data_dir, &subject.plugin, &subject.params, &subject.grants).await;
+        };
+        let data_dir = tempfile::tempdir()?;
+        let config = Config::parse(
+            &format!(
+                "[server]\nlisten = \"127.0.0.1:0\"\ndata_dir = {}\n",
+                toml_string(&data_dir.path().display().to_string())
+            ),
+            "<conformance>",
+            Path::new("."),
+        )?;
+        let server =
+            RunningServer::start_with(&config, native_backend(native, data_dir.path())?).await?;
+        Ok(ServerUnderTest {
+            address: server.addr.to_string(),
+            server,
+            data_dir,
+            config,
+            native: Some(native.clone()),
+        })
+    }
+
+    /// Stops the server (it closes what clients left open) and starts a
+    /// new one on the same data directory and storage, as an operator's
+    /// restart does. The new server listens on another port.
+    pub async fn restart(self) -> anyhow::Result<Self> {
+        let Self {
+            server,
+            data_dir,
+            config,
+            native,
+            ..
+        } = self;
+        // The old server first: it holds the storage's locks until it stops.
+        server.stop().await;
+        let extra = match &native {
+            Some(native) => native_backend(native, data_dir.path())?,
+            None => BTreeMap::new(),
+        };
+        let server = RunningServer::start_with(&config, extra).await?;
+        Ok(Self {
+            address: server.addr.to_string(),
+            server,
+            data_dir,
+            config,
+            native,
+        })
+    }
+}
+
+/// Backend `under-test` served by a native store whose files live in
+/// `store` under the data directory.
+fn native_backend(
+    native: &Native,
+    data_dir: &Path,
+) -> anyhow::Result<BTreeMap<String, BackendHandle>> {
+    let directory = data_dir.join("under-test");
+    std::fs::create_dir_all(&directory)?;
+    let handle = BackendHandle::spawn(
+        "under-test",
+        VersionInfo::native("under-test"),
+        (native.0)(&directory),
+        Vec::new(),
+    )?;
+    Ok(BTreeMap::from([("under-test".to_string(), handle)]))
 }
 
 /// What the backend under test is granted besides a directory of its own.
@@ -37,7 +121,15 @@ pub async fn start_server_for_plugin(
     params: &BTreeMap<String, String>,
     grants: &Grants,
 ) -> anyhow::Result<ServerUnderTest> {
-    let data_dir = tempfile::tempdir()?;
+    start_in(tempfile::tempdir()?, plugin, params, grants).await
+}
+
+async fn start_in(
+    data_dir: tempfile::TempDir,
+    plugin: &Path,
+    params: &BTreeMap<String, String>,
+    grants: &Grants,
+) -> anyhow::Result<ServerUnderTest> {
     let config = config_for_plugin(data_dir.path(), plugin, params, grants)?;
     let server = RunningServer::start_with(&config, BTreeMap::new()).await?;
     let address = server.addr.to_string();
@@ -45,6 +137,8 @@ pub async fn start_server_for_plugin(
         server,
         address,
         data_dir,
+        config,
+        native: None,
     })
 }
 

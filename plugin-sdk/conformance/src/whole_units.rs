@@ -7,12 +7,9 @@
 //! stored key.
 
 use crate::check::{Failure, Step, expect_eq, fail};
-use crate::server::{Grants, config_for_plugin};
-use std::collections::BTreeMap;
-use std::path::Path;
+use crate::instances::{Subject, with_instances};
 use vsam_host::runtime::call::{Call, CallError, CallResult, RecordStore, Reply};
-use vsam_host::runtime::{PluginRuntime, load_plugins, prepare_backend, start_stores};
-use vsam_plugin_sdk::{Dataset, Entry, Organization, StoreError};
+use vsam_plugin_sdk::{Dataset, Entry, StoreError};
 
 /// What the check found.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -24,46 +21,13 @@ pub enum WholeUnits {
     NotClaimed,
 }
 
-/// Checks `plugin`'s `units.whole` promise on fresh storage granted as
-/// `grants` (a directory of its own besides).
-pub async fn check_whole_units(
-    plugin: &Path,
-    params: &BTreeMap<String, String>,
-    grants: &Grants,
-) -> Result<WholeUnits, Failure> {
-    let data_dir = tempfile::tempdir().map_err(|e| Failure(e.to_string()))?;
-    let config = config_for_plugin(data_dir.path(), plugin, params, grants)
-        .map_err(|e| Failure(format!("{e:#}")))?;
-    let runtime = PluginRuntime::new(None, tokio::runtime::Handle::current())
-        .map_err(|e| Failure(format!("{e:#}")))?;
-    let plugins = load_plugins(&config.plugins, &runtime, &BTreeMap::new())
-        .map_err(|e| Failure(format!("{e:#}")))?;
-    let settings = config.backends["under-test"].clone();
-    // Plugin calls block their thread: run them on one of their own.
-    tokio::task::spawn_blocking(move || {
-        let fresh = || -> Step<Box<dyn RecordStore>> {
-            let setup = prepare_backend(&settings, &plugins, None)
-                .map_err(|e| Failure(format!("{e:#}")))?;
-            let stores = start_stores(&setup.plugin, &settings, &setup.grants)
-                .map_err(|e| Failure(format!("{e:#}")))?;
-            Ok(stores.writer)
-        };
-        run(fresh)
-    })
-    .await
-    .map_err(|e| Failure(format!("the check panicked: {e}")))?
+/// Checks the `units.whole` promise of `subject` on fresh storage.
+pub async fn check_whole_units(subject: &Subject) -> Result<WholeUnits, Failure> {
+    with_instances(subject, |instances| run(|| instances.fresh())).await
 }
 
 fn dataset() -> Dataset {
-    Dataset {
-        name: "CONF.UNITS.WHOLE".into(),
-        organization: Organization::Ksds,
-        key_offset: 0,
-        key_length: 4,
-        max_record_length: 40,
-        min_record_length: 1,
-        codepage: "cp037".into(),
-    }
+    Dataset::ksds("CONF.UNITS.WHOLE", 4, 40)
 }
 
 fn ok(what: &str, result: CallResult) -> Step<Reply> {

@@ -3,7 +3,7 @@
 //! [`Copybook::parse`] reads the data-division subset real copybooks use
 //! (levels 01-49, 66, 77, 88; PIC with S, V, P and repetition counts; USAGE
 //! DISPLAY, COMP, COMP-3, COMP-4, COMP-5, BINARY, PACKED-DECIMAL; SIGN
-//! LEADING/TRAILING [SEPARATE]; OCCURS n and OCCURS DEPENDING ON;
+//! LEADING/TRAILING \[SEPARATE\]; OCCURS n and OCCURS DEPENDING ON;
 //! REDEFINES; FILLER; JUSTIFIED, SYNC and BLANK WHEN ZERO accepted) and
 //! lays the items out: every item gets its offset and size in the record.
 //! An unsupported clause is an error naming its line.

@@ -138,7 +138,7 @@ impl Backend for CsvStore {
     const WHOLE_UNITS: bool = true;
 
     fn init(params: &[(String, String)]) -> Result<Self, String> {
-        let mut directory = PathBuf::from("/data");
+        let mut directory = vsam_plugin_sdk::storage::data_dir();
         let mut durability = Durability::Fsync;
         for (name, value) in params {
             match name.as_str() {

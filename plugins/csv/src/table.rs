@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
+use vsam_plugin_sdk::storage::{store_error, write_at};
 use vsam_plugin_sdk::{Dataset, Organization, StoreError, StoreResult, log, naming};
 
 /// When an acknowledged write is safe.
@@ -82,22 +83,6 @@ fn paths(directory: &Path, ds: &Dataset) -> (PathBuf, PathBuf, PathBuf) {
     )
 }
 
-fn io_error(path: &Path, action: &str, error: io::Error) -> StoreError {
-    // The "(os error N)" std appends counts in WASI's numbering, which
-    // matches no host errno: leave it out.
-    let text = error.to_string();
-    let text = match text.rfind(" (os error ") {
-        Some(at) => &text[..at],
-        None => &text,
-    };
-    let message = format!("{action} {}: {text}", path.display());
-    if error.kind() == io::ErrorKind::StorageFull || error.kind() == io::ErrorKind::QuotaExceeded {
-        StoreError::NoSpace(message)
-    } else {
-        StoreError::Io(message)
-    }
-}
-
 fn csv_error(ds: &Dataset, error: csv::Error) -> StoreError {
     let line = error.position().map(|p| p.line()).unwrap_or(0);
     bad(ds, line, "row", &error.to_string())
@@ -114,7 +99,7 @@ impl Table {
         match fs::remove_file(&journal_path) {
             Ok(()) => Ok(()),
             Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
-            Err(e) => Err(io_error(&journal_path, "removing stale journal", e)),
+            Err(e) => Err(store_error(&journal_path, "removing stale journal", e)),
         }
     }
 
@@ -124,11 +109,11 @@ impl Table {
         match fs::remove_file(&csv_path) {
             Ok(()) => {}
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Err(StoreError::NoSuchDataset),
-            Err(e) => return Err(io_error(&csv_path, "removing", e)),
+            Err(e) => return Err(store_error(&csv_path, "removing", e)),
         }
         match fs::remove_file(&journal_path) {
             Err(e) if e.kind() != io::ErrorKind::NotFound => {
-                Err(io_error(&journal_path, "removing", e))
+                Err(store_error(&journal_path, "removing", e))
             }
             _ => Ok(()),
         }
@@ -148,7 +133,7 @@ impl Table {
         let file = match File::open(&csv_path) {
             Ok(file) => file,
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Err(StoreError::NoSuchDataset),
-            Err(e) => return Err(io_error(&csv_path, "opening", e)),
+            Err(e) => return Err(store_error(&csv_path, "opening", e)),
         };
         let mut records = BTreeMap::new();
         let mut reader = csv::ReaderBuilder::new()
@@ -219,13 +204,13 @@ impl Table {
             self.journal
                 .set_len(self.journal_bytes)
                 .and_then(|()| self.journal.sync_data())
-                .map_err(|e| io_error(&self.journal_path, "cutting off a torn row of", e))?;
+                .map_err(|e| store_error(&self.journal_path, "cutting off a torn row of", e))?;
             self.torn = false;
         }
         self.unchecked = true;
         if let Err(error) = write_at(&self.journal, &row, self.journal_bytes) {
             let _ = self.journal.set_len(self.journal_bytes);
-            return Err(io_error(&self.journal_path, "appending to", error));
+            return Err(store_error(&self.journal_path, "appending to", error));
         }
         self.journal_bytes += row.len() as u64;
         self.journal_rows += 1;
@@ -267,7 +252,7 @@ impl Table {
             .create(true)
             .truncate(true)
             .open(&self.journal_path)
-            .map_err(|e| io_error(&self.journal_path, "starting a new", e))?;
+            .map_err(|e| store_error(&self.journal_path, "starting a new", e))?;
         self.journal_bytes = 0;
         self.journal_rows = 0;
         self.committed_bytes = 0;
@@ -304,7 +289,7 @@ impl Table {
         if self.uncommitted {
             if let Err(error) = write_at(&self.journal, COMMIT_ROW, self.journal_bytes) {
                 self.undo_unit();
-                return Err(io_error(&self.journal_path, "committing to", error));
+                return Err(store_error(&self.journal_path, "committing to", error));
             }
             self.journal_bytes += COMMIT_ROW.len() as u64;
             self.uncommitted = false;
@@ -312,7 +297,7 @@ impl Table {
         if self.unsynced {
             if let Err(error) = self.journal.sync_data() {
                 self.undo_unit();
-                return Err(io_error(&self.journal_path, "syncing", error));
+                return Err(store_error(&self.journal_path, "syncing", error));
             }
             self.unsynced = false;
         }
@@ -356,7 +341,7 @@ impl Table {
         self.journal
             .set_len(0)
             .and_then(|()| self.journal.sync_data())
-            .map_err(|e| io_error(&self.journal_path, "emptying", e))?;
+            .map_err(|e| store_error(&self.journal_path, "emptying", e))?;
         self.journal_bytes = 0;
         self.journal_rows = 0;
         self.committed_bytes = 0;
@@ -374,11 +359,11 @@ impl Table {
         let open = self
             .journal
             .metadata()
-            .map_err(|e| io_error(&self.journal_path, "checking", e))?;
+            .map_err(|e| store_error(&self.journal_path, "checking", e))?;
         let at_path = match fs::metadata(&self.journal_path) {
             Ok(at_path) => at_path,
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(false),
-            Err(e) => return Err(io_error(&self.journal_path, "checking", e)),
+            Err(e) => return Err(store_error(&self.journal_path, "checking", e)),
         };
         let same = at_path.len() == open.len() && at_path.modified().ok() == open.modified().ok();
         Ok(same && self.csv_path.exists())
@@ -419,7 +404,7 @@ fn write_snapshot(
     records: &BTreeMap<Vec<u8>, Vec<u8>>,
 ) -> StoreResult<()> {
     let result = write_csv(ds, tmp, records)
-        .and_then(|()| fs::rename(tmp, target).map_err(|e| io_error(target, "replacing", e)));
+        .and_then(|()| fs::rename(tmp, target).map_err(|e| store_error(target, "replacing", e)));
     if result.is_err() {
         let _ = fs::remove_file(tmp);
     }
@@ -431,14 +416,14 @@ fn write_csv(ds: &Dataset, path: &Path, records: &BTreeMap<Vec<u8>, Vec<u8>>) ->
     // A write that fails is the disk's doing (a full disk: no space), not
     // a bad row.
     let failed = |error: csv::Error| match error.into_kind() {
-        csv::ErrorKind::Io(error) => io_error(path, "writing", error),
+        csv::ErrorKind::Io(error) => store_error(path, "writing", error),
         other => StoreError::Io(format!(
             "{}: writing {}: {other:?}",
             ds.name,
             path.display()
         )),
     };
-    let file = File::create(path).map_err(|e| io_error(path, "creating", e))?;
+    let file = File::create(path).map_err(|e| store_error(path, "creating", e))?;
     let positioned = PositionedWriter { file, offset: 0 };
     let mut writer = csv::Writer::from_writer(BufWriter::with_capacity(1 << 20, positioned));
     writer.write_record(format::header(ds)).map_err(failed)?;
@@ -452,45 +437,11 @@ fn write_csv(ds: &Dataset, path: &Path, records: &BTreeMap<Vec<u8>, Vec<u8>>) ->
     }
     let buffered = writer
         .into_inner()
-        .map_err(|e| io_error(path, "writing", e.into_error()))?;
+        .map_err(|e| store_error(path, "writing", e.into_error()))?;
     let PositionedWriter { file, .. } = buffered
         .into_inner()
-        .map_err(|e| io_error(path, "writing", e.into_error()))?;
-    file.sync_all().map_err(|e| io_error(path, "syncing", e))
-}
-
-/// Writes all of `bytes` at `offset` of `file`, by positional writes
-/// rather than the file's stream: under WASI a stream that fails once
-/// (a full disk) stays closed and every failure reads as EIO, where a
-/// positional write reports ENOSPC as such and leaves the file usable
-/// once space is freed.
-pub(crate) fn write_at(file: &File, mut bytes: &[u8], mut offset: u64) -> io::Result<()> {
-    use std::os::fd::AsRawFd;
-    while !bytes.is_empty() {
-        // SAFETY: an open descriptor, and a buffer valid for its length.
-        let written = unsafe {
-            libc::pwrite(
-                file.as_raw_fd(),
-                bytes.as_ptr().cast(),
-                bytes.len(),
-                offset as libc::off_t,
-            )
-        };
-        match written {
-            0 => return Err(io::ErrorKind::WriteZero.into()),
-            n if n < 0 => {
-                let error = io::Error::last_os_error();
-                if error.kind() != io::ErrorKind::Interrupted {
-                    return Err(error);
-                }
-            }
-            n => {
-                bytes = &bytes[n as usize..];
-                offset += n as u64;
-            }
-        }
-    }
-    Ok(())
+        .map_err(|e| store_error(path, "writing", e.into_error()))?;
+    file.sync_all().map_err(|e| store_error(path, "syncing", e))
 }
 
 /// A file written front to back by positional writes (see [`write_at`]),
@@ -526,10 +477,10 @@ fn replay_journal(
     match File::open(path) {
         Ok(mut file) => {
             file.read_to_end(&mut bytes)
-                .map_err(|e| io_error(path, "reading", e))?;
+                .map_err(|e| store_error(path, "reading", e))?;
         }
         Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-        Err(e) => return Err(io_error(path, "opening", e)),
+        Err(e) => return Err(store_error(path, "opening", e)),
     }
     let beyond = limit.map_or(0, |limit| bytes.len().saturating_sub(limit as usize));
     if beyond > 0 {
@@ -544,7 +495,7 @@ fn replay_journal(
         .create(true)
         .truncate(false)
         .open(path)
-        .map_err(|e| io_error(path, "opening", e))?;
+        .map_err(|e| store_error(path, "opening", e))?;
     let complete = bytes.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
     let torn = complete < bytes.len();
     if torn {

@@ -18,10 +18,11 @@
 //! disk never names a journal that has changed under it. The file's name
 //! is lower case and ends in `.undo`: no dataset's file has that name.
 
-use crate::table::{COMMIT_ROW, write_at};
+use crate::table::COMMIT_ROW;
 use std::fs::{File, OpenOptions};
 use std::io::{self, Read};
 use std::path::Path;
+use vsam_plugin_sdk::storage::{store_error, write_at};
 use vsam_plugin_sdk::{StoreError, StoreResult, log};
 
 /// The record's file in the store's directory.
@@ -72,12 +73,7 @@ fn parse(text: &str) -> Option<Vec<Spot>> {
 }
 
 fn io_error(action: &str, error: io::Error) -> StoreError {
-    let message = format!("{action} {FILE}: {error}");
-    if error.kind() == io::ErrorKind::StorageFull || error.kind() == io::ErrorKind::QuotaExceeded {
-        StoreError::NoSpace(message)
-    } else {
-        StoreError::Io(message)
-    }
+    store_error(Path::new(FILE), action, error)
 }
 
 /// A unit that was under way when the store last stopped, as read before
