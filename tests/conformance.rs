@@ -270,3 +270,46 @@ async fn the_python_example_passes_every_check() {
     let wasm = String::from_utf8(built.stdout).unwrap();
     passes_every_check(Path::new(wasm.trim())).await;
 }
+
+/// `vsam-plugin new` writes a crate that builds into a component (offline,
+/// with the versions of the project's lock file) and passes every check of
+/// the kit, storage faults included.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_new_plugin_crate_builds_and_passes_the_kit() {
+    use vsam_conformance::template::{SdkSource, generate};
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let dir = tempfile::tempdir().unwrap();
+    let crate_dir = dir.path().join("first-store");
+    let written = generate(
+        &crate_dir,
+        "first-store",
+        &SdkSource::Checkout(root.join("plugin-sdk")),
+    )
+    .unwrap();
+    assert!(
+        written.iter().any(|p| p.ends_with("Cargo.lock")),
+        "{written:?}"
+    );
+    // A target directory of its own, kept between runs (the outer cargo
+    // holds the workspace's).
+    let target = root.join("target/new-plugin-check");
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let built = std::process::Command::new(cargo)
+        .args([
+            "build",
+            "--release",
+            "--offline",
+            "--target",
+            "wasm32-wasip2",
+        ])
+        .current_dir(&crate_dir)
+        .env("CARGO_TARGET_DIR", &target)
+        .output()
+        .unwrap();
+    assert!(
+        built.status.success(),
+        "the new crate does not build:\n{}",
+        String::from_utf8_lossy(&built.stderr)
+    );
+    passes_every_check(&target.join("wasm32-wasip2/release/first_store.wasm")).await;
+}

@@ -11,6 +11,7 @@
 //! migration beside steady state, and `vsamr load` of a large file into
 //! SQLite.
 
+mod calls;
 mod cobol;
 mod fleet;
 mod latency;
@@ -523,63 +524,6 @@ async fn big_csv(count: u64) -> Result<Vec<String>> {
     ])
 }
 
-/// The bare cost of one store call: the same GET on the in-memory store,
-/// through the WebAssembly instance and natively, on this thread.
-fn call_cost(calls: u64, tokio: tokio::runtime::Handle) -> Result<(f64, f64)> {
-    use vsam_host::runtime::call::{Call, RecordStore};
-    let runtime = vsam_host::runtime::PluginRuntime::new(None, tokio)?;
-    let plugin = runtime.load("memory", vsam_host::runtime::builtin::MEMORY)?;
-    let settings = vsam_host::config::BackendSettings {
-        name: "bench".into(),
-        plugin: "memory".into(),
-        directory: None,
-        database: None,
-        bucket: None,
-        log: false,
-        params: Vec::new(),
-        call_timeout_ms: 5000,
-        memory_limit: 1 << 30,
-        readers: 0,
-        storage_faults: None,
-    };
-    let ds = vsam_plugin_sdk::Dataset {
-        name: DATASET.into(),
-        organization: vsam_plugin_sdk::Organization::Ksds,
-        key_offset: 0,
-        key_length: KEY_LENGTH as u32,
-        max_record_length: RECORD_LENGTH as u32,
-        min_record_length: 1,
-        codepage: "ascii".into(),
-    };
-    let mut wasm = vsam_host::runtime::WasmStore::new(plugin, settings, Default::default());
-    let mut native =
-        NativeStore(vsam_example_memory::MemoryStore::init(&[]).map_err(anyhow::Error::msg)?);
-    let mut per_call = Vec::new();
-    for store in [&mut wasm as &mut dyn RecordStore, &mut native] {
-        store
-            .call(Call::Create(ds.clone(), None))
-            .map_err(|e| anyhow::anyhow!("{e}"))?;
-        for i in 0..1000u64 {
-            store
-                .call(Call::Insert(
-                    ds.clone(),
-                    record(i)[..KEY_LENGTH].to_vec(),
-                    record(i),
-                ))
-                .map_err(|e| anyhow::anyhow!("{e}"))?;
-        }
-        let started = Instant::now();
-        for i in 0..calls {
-            let key = record(i % 1000)[..KEY_LENGTH].to_vec();
-            store
-                .call(Call::Get(ds.clone(), key))
-                .map_err(|e| anyhow::anyhow!("{e}"))?;
-        }
-        per_call.push(started.elapsed().as_secs_f64() * 1e6 / calls as f64);
-    }
-    Ok((per_call[0], per_call[1]))
-}
-
 fn us(nanos: u64) -> f64 {
     nanos as f64 / 1000.0
 }
@@ -592,7 +536,7 @@ fn main() -> Result<()> {
     // On a plain thread: a call blocks its thread, which a tokio thread may not do.
     let calls = args.calls;
     let handle = runtime.handle().clone();
-    let (wasm_call, native_call) = std::thread::spawn(move || call_cost(calls, handle))
+    let (call_costs, call_notes) = std::thread::spawn(move || calls::run(calls, handle))
         .join()
         .expect("call cost")?;
     let (figures, big) = runtime.block_on(async {
@@ -690,13 +634,44 @@ fn main() -> Result<()> {
             .iter()
             .find(|f| f.store == store && f.operation == operation && f.connections == connections)
     };
-    println!("\nsandbox cost (memory store, wasm vs native, same run):");
     println!(
-        "  bare GET call, no TCP: {:.2} us wasm vs {:.2} us native: {:+.2} us per call",
-        wasm_call,
-        native_call,
-        wasm_call - native_call
+        "\nplugin calls, no TCP, one thread (GET of 1000 records; INSERT without sync), same run:"
     );
+    let log_rust = call_costs.iter().find(|c| c.store == "log, Rust, wasm");
+    for cost in &call_costs {
+        let ratio = log_rust
+            .filter(|_| cost.store.starts_with("log"))
+            .map(|base| {
+                format!(
+                    "  {:.2}x / {:.2}x the Rust log component",
+                    cost.get_us / base.get_us,
+                    cost.insert_us / base.insert_us
+                )
+            })
+            .unwrap_or_default();
+        println!(
+            "  {:<22} GET {:>8.2} us   INSERT {:>8.2} us{ratio}",
+            cost.store, cost.get_us, cost.insert_us
+        );
+    }
+    for note in &call_notes {
+        println!("  {note}");
+    }
+    let memory = |store: &str| {
+        call_costs
+            .iter()
+            .find(|c| c.store == store)
+            .map(|c| c.get_us)
+    };
+    if let (Some(wasm_call), Some(native_call)) =
+        (memory("memory, Rust, wasm"), memory("memory, Rust, native"))
+    {
+        println!("\nsandbox cost (memory store, wasm vs native, same run):");
+        println!(
+            "  bare GET call, no TCP: {wasm_call:.2} us wasm vs {native_call:.2} us native: {:+.2} us per call",
+            wasm_call - native_call
+        );
+    }
     for (operation, connections) in [
         ("random GET", 1),
         ("random GET", 16),

@@ -108,8 +108,9 @@ class Log:
         os.close(self.fd)
 
 
-# The instance's state. componentize-py makes a new `Store` object for
-# every call, so what must last from call to call lives in the module, which
+# The instance's state. componentize-py does not serve every call with one
+# `Store` object (measured: `get` and `replace` reached two different
+# objects), so what must last from call to call lives in the module, which
 # lives as long as the WebAssembly instance.
 LOGS = {}
 UNSYNCED = set()
