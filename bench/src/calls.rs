@@ -3,7 +3,9 @@
 //! natively, on one thread. It measures the sandbox (the in-memory store in
 //! wasm and natively) and each language a plugin is written in: the log
 //! store written in Rust (`examples/log-plugin`) and the same store written
-//! in Python (`examples/python-plugin`, built by componentize-py).
+//! in Python (`examples/python-plugin`, built by componentize-py); the SQL
+//! plugin in Rust and the JavaScript store (`examples/js-plugin`, built by
+//! ComponentizeJS), both on an SQLite database.
 
 use crate::{DATASET, KEY_LENGTH, RECORD_LENGTH, record};
 use anyhow::{Context, Result};
@@ -12,7 +14,8 @@ use std::sync::Arc;
 use std::time::Instant;
 use vsam_host::config::BackendSettings;
 use vsam_host::runtime::call::{Call, NativeStore, RecordStore};
-use vsam_host::runtime::{LoadedPlugin, PluginRuntime, WasmStore};
+use vsam_host::runtime::sql::DatabaseUrl;
+use vsam_host::runtime::{Grants, LoadedPlugin, PluginRuntime, WasmStore};
 use vsam_plugin_sdk::{Backend, Dataset};
 
 /// Records stored before the timed calls.
@@ -33,7 +36,7 @@ fn settings(directory: Option<&Path>) -> BackendSettings {
         name: "bench".into(),
         plugin: "bench".into(),
         directory: directory.map(Path::to_path_buf),
-        database: None,
+        database: directory.map(|dir| DatabaseUrl::Sqlite(dir.join("bench.db"))),
         bucket: None,
         log: false,
         params: Vec::new(),
@@ -85,23 +88,26 @@ fn measure(store: &'static str, target: &mut dyn RecordStore, calls: u64) -> Res
     })
 }
 
-fn wasm(plugin: &Arc<LoadedPlugin>, directory: &Path) -> WasmStore {
-    WasmStore::new(
-        plugin.clone(),
-        settings(Some(directory)),
-        Default::default(),
-    )
+/// An instance of `plugin` granted `directory` and an SQLite file in it.
+fn wasm(plugin: &Arc<LoadedPlugin>, directory: &Path) -> Result<WasmStore> {
+    let settings = settings(Some(directory));
+    let grants = Grants::for_backend(&settings, plugin.runtime())?;
+    Ok(WasmStore::new(plugin.clone(), settings, grants))
 }
 
-/// The Python example's component, built by `scripts/build-python-plugin`.
-fn python_component() -> Result<Vec<u8>> {
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/build-python-plugin");
+/// The component a `scripts/` build script builds (the Python and the
+/// JavaScript examples).
+fn built_by(script: &str) -> Result<Vec<u8>> {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../scripts")
+        .join(script);
     let built = std::process::Command::new(&script)
         .output()
         .with_context(|| format!("running {}", script.display()))?;
     if !built.status.success() {
         anyhow::bail!(
-            "scripts/build-python-plugin failed (scripts/setup installs componentize-py): {}",
+            "{} failed (scripts/setup installs what it needs): {}",
+            script.display(),
             String::from_utf8_lossy(&built.stderr).trim()
         );
     }
@@ -123,7 +129,9 @@ pub fn run(calls: u64, tokio: tokio::runtime::Handle) -> Result<(Vec<CallCost>, 
     };
     let memory = runtime.load("memory", vsam_host::runtime::builtin::MEMORY)?;
     let log = runtime.load("log", &std::fs::read(env!("VSAM_BENCH_LOG_WASM"))?)?;
-    let python = python_component().and_then(|bytes| runtime.load("python", &bytes));
+    let python = built_by("build-python-plugin").and_then(|bytes| runtime.load("python", &bytes));
+    let javascript = built_by("build-js-plugin").and_then(|bytes| runtime.load("js", &bytes));
+    let sql = runtime.load("sql", vsam_host::runtime::builtin::SQL)?;
     let log_native = place("log-native")?;
     let native_log = vsam_plugin_sdk::storage::with_data_dir(&log_native, || {
         vsam_example_log::LogStore::init(&[])
@@ -142,17 +150,30 @@ pub fn run(calls: u64, tokio: tokio::runtime::Handle) -> Result<(Vec<CallCost>, 
             ),
             calls,
         )?,
-        measure("log, Rust, wasm", &mut wasm(&log, &place("log")?), calls)?,
+        measure("log, Rust, wasm", &mut wasm(&log, &place("log")?)?, calls)?,
         measure("log, Rust, native", &mut NativeStore(native_log), calls)?,
     ];
     let mut notes = Vec::new();
     match python {
         Ok(python) => costs.push(measure(
             "log, Python, wasm",
-            &mut wasm(&python, &place("python")?),
+            &mut wasm(&python, &place("python")?)?,
             calls,
         )?),
         Err(error) => notes.push(format!("log, Python, wasm: not measured: {error:#}")),
+    }
+    costs.push(measure(
+        "sqlite, Rust, wasm",
+        &mut wasm(&sql, &place("sql")?)?,
+        calls,
+    )?);
+    match javascript {
+        Ok(javascript) => costs.push(measure(
+            "sqlite, JavaScript, wasm",
+            &mut wasm(&javascript, &place("js")?)?,
+            calls,
+        )?),
+        Err(error) => notes.push(format!("sqlite, JavaScript, wasm: not measured: {error:#}")),
     }
     Ok((costs, notes))
 }

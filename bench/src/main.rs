@@ -637,13 +637,17 @@ fn main() -> Result<()> {
     println!(
         "\nplugin calls, no TCP, one thread (GET of 1000 records; INSERT without sync), same run:"
     );
-    let log_rust = call_costs.iter().find(|c| c.store == "log, Rust, wasm");
     for cost in &call_costs {
-        let ratio = log_rust
-            .filter(|_| cost.store.starts_with("log"))
+        // Each store beside its Rust component: the log store, and SQLite
+        // through the SQL plugin.
+        let family = cost.store.split(',').next().unwrap_or_default();
+        let base = format!("{family}, Rust, wasm");
+        let ratio = call_costs
+            .iter()
+            .find(|c| c.store == base && c.store != cost.store)
             .map(|base| {
                 format!(
-                    "  {:.2}x / {:.2}x the Rust log component",
+                    "  {:.2}x / {:.2}x the Rust component",
                     cost.get_us / base.get_us,
                     cost.insert_us / base.insert_us
                 )
