@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
-use vsam_plugin_sdk::storage::{store_error, write_at};
+use vsam_plugin_sdk::storage::{store_error, sync_directory, write_at};
 use vsam_plugin_sdk::{Dataset, Organization, StoreError, StoreResult, log, naming};
 
 /// When an acknowledged write is safe.
@@ -394,9 +394,11 @@ fn check_key_field(ds: &Dataset, key: &[u8], record: &[u8], line: u64) -> StoreR
     Ok(())
 }
 
-/// Writes every record to `tmp`, syncs it and renames it over `target`.
-/// On failure `tmp` is removed: a half-written copy must not hold the space
-/// a full disk has left.
+/// Writes every record to `tmp`, syncs it, renames it over `target` and
+/// syncs the directory, so that the rename is durable before the journal
+/// it replaces is emptied (a crash in between must not leave the old CSV
+/// beside an empty journal). On failure `tmp` is removed: a half-written
+/// copy must not hold the space a full disk has left.
 fn write_snapshot(
     ds: &Dataset,
     tmp: &Path,
@@ -408,7 +410,8 @@ fn write_snapshot(
     if result.is_err() {
         let _ = fs::remove_file(tmp);
     }
-    result
+    result?;
+    sync_directory(target.parent().unwrap_or(Path::new(".")))
 }
 
 /// Writes the header and every record to a new file at `path`, synced.
