@@ -15,12 +15,12 @@
 //! `append-via-stream`) is wrapped in one that does. An instance without
 //! faults takes the original path: one `Option` test per call.
 
-use super::wasm::InstanceState;
 use std::sync::Arc;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use wasmtime::StoreContextMut;
 use wasmtime::component::{Linker, Resource};
+use wasmtime_wasi::WasiView;
 use wasmtime_wasi::filesystem::{WasiFilesystemCtxView, WasiFilesystemView};
 use wasmtime_wasi::p2::bindings::filesystem::types::{
     Descriptor, ErrorCode, Host as _, HostDescriptor,
@@ -166,20 +166,26 @@ fn answer<T>(
     }
 }
 
-fn faults_of(store: &StoreContextMut<'_, InstanceState>) -> Option<Arc<StorageFaults>> {
-    store.data().storage_faults.clone()
+/// A plugin instance's state that may carry faults.
+pub(crate) trait MeetsFaults: WasiView + Send + 'static {
+    /// The faults its file I/O meets, if any.
+    fn storage_faults(&self) -> Option<Arc<StorageFaults>>;
+}
+
+fn faults_of<T: MeetsFaults>(store: &StoreContextMut<'_, T>) -> Option<Arc<StorageFaults>> {
+    store.data().storage_faults()
 }
 
 /// Replaces the WASI functions through which a plugin writes and syncs
 /// files with ones that consult the instance's faults first.
-pub(crate) fn add_to_linker(linker: &mut Linker<InstanceState>) -> wasmtime::Result<()> {
+pub(crate) fn add_to_linker<T: MeetsFaults>(linker: &mut Linker<T>) -> wasmtime::Result<()> {
     linker.allow_shadowing(true);
     let mut types = linker.instance("wasi:filesystem/types@0.2.12")?;
     for name in ["[method]descriptor.sync", "[method]descriptor.sync-data"] {
         let data_only = name.ends_with("sync-data");
         types.func_wrap_async(
             name,
-            move |mut store: StoreContextMut<'_, InstanceState>, (fd,): (Resource<Descriptor>,)| {
+            move |mut store: StoreContextMut<'_, T>, (fd,): (Resource<Descriptor>,)| {
                 Box::new(async move {
                     if faults_of(&store).is_some_and(|faults| faults.sync_fails()) {
                         return Ok((Err(ErrorCode::Io),));
@@ -197,7 +203,7 @@ pub(crate) fn add_to_linker(linker: &mut Linker<InstanceState>) -> wasmtime::Res
     }
     types.func_wrap_async(
         "[method]descriptor.write",
-        |mut store: StoreContextMut<'_, InstanceState>,
+        |mut store: StoreContextMut<'_, T>,
          (fd, mut buffer, offset): (Resource<Descriptor>, Vec<u8>, u64)| {
             Box::new(async move {
                 let fate =
@@ -230,8 +236,7 @@ pub(crate) fn add_to_linker(linker: &mut Linker<InstanceState>) -> wasmtime::Res
     )?;
     types.func_wrap(
         "[method]descriptor.write-via-stream",
-        |mut store: StoreContextMut<'_, InstanceState>,
-         (fd, offset): (Resource<Descriptor>, u64)| {
+        |mut store: StoreContextMut<'_, T>, (fd, offset): (Resource<Descriptor>, u64)| {
             let faults = faults_of(&store);
             let mut view = store.data_mut().filesystem();
             let opened = HostDescriptor::write_via_stream(&mut view, fd, offset);
@@ -244,7 +249,7 @@ pub(crate) fn add_to_linker(linker: &mut Linker<InstanceState>) -> wasmtime::Res
     )?;
     types.func_wrap(
         "[method]descriptor.append-via-stream",
-        |mut store: StoreContextMut<'_, InstanceState>, (fd,): (Resource<Descriptor>,)| {
+        |mut store: StoreContextMut<'_, T>, (fd,): (Resource<Descriptor>,)| {
             let faults = faults_of(&store);
             let mut view = store.data_mut().filesystem();
             let opened = HostDescriptor::append_via_stream(&mut view, fd);
@@ -261,15 +266,15 @@ pub(crate) fn add_to_linker(linker: &mut Linker<InstanceState>) -> wasmtime::Res
 
 /// The stream `stream` of a file, wrapped in one that meets `faults` (if
 /// the instance has any).
-fn wrap(
-    state: &mut InstanceState,
+fn wrap<T: MeetsFaults>(
+    state: &mut T,
     stream: Resource<DynOutputStream>,
     faults: Option<Arc<StorageFaults>>,
 ) -> wasmtime::Result<Resource<DynOutputStream>> {
     let Some(faults) = faults else {
         return Ok(stream);
     };
-    let table = wasmtime_wasi::WasiView::ctx(state).table;
+    let table = state.ctx().table;
     let inner: DynOutputStream = table.delete(stream)?;
     let wrapped: DynOutputStream = Box::new(FaultyStream {
         inner,

@@ -26,7 +26,7 @@ use super::objects::ObjectGrant;
 use super::objects::host::BucketAccess;
 use super::settings::BackendSettings;
 use super::sql::{SqlGrant, SqlSession};
-use super::storage_faults::StorageFaults;
+use super::storage_faults::{MeetsFaults, StorageFaults};
 use anyhow::{Context, Result};
 use sha2::{Digest, Sha256};
 use std::path::PathBuf;
@@ -143,7 +143,7 @@ pub struct InstanceState {
     /// Epoch ticks the running call may still use (see [`on_epoch_tick`]).
     ticks_left: u64,
     /// Faults its file I/O meets (see [`super::storage_faults`]).
-    pub(crate) storage_faults: Option<Arc<StorageFaults>>,
+    storage_faults: Option<Arc<StorageFaults>>,
 }
 
 impl WasiView for InstanceState {
@@ -152,6 +152,12 @@ impl WasiView for InstanceState {
             ctx: &mut self.wasi,
             table: &mut self.table,
         }
+    }
+}
+
+impl MeetsFaults for InstanceState {
+    fn storage_faults(&self) -> Option<Arc<StorageFaults>> {
+        self.storage_faults.clone()
     }
 }
 

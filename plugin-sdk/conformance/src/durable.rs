@@ -6,8 +6,9 @@
 
 use crate::check::{Failure, Step, data, expect_eq, fail};
 use crate::faults;
-use crate::instances::{Instances, Subject, call, scan_all, with_instances};
+use crate::instances::{Instances, call, scan_all, with_instances};
 use crate::server::ServerUnderTest;
+use crate::subject::Subject;
 use futures::future::BoxFuture;
 use vsam_client::{
     Connection, Dataset as OpenDataset, DatasetSpec, OpenIntent, Organization as Org, RplOptions,

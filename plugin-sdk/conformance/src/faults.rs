@@ -7,7 +7,8 @@
 //! its memory) meets none of them: the check says so instead of passing.
 
 use crate::check::{Failure, Step, expect_eq, fail};
-use crate::instances::{Instances, Subject, call, scan_all, with_instances};
+use crate::instances::{Instances, call, scan_all, with_instances};
+use crate::subject::Subject;
 use vsam_host::runtime::call::{Call, CallError, CallResult, RecordStore, Reply};
 use vsam_plugin_sdk::{Dataset, StoreError};
 

@@ -3,9 +3,9 @@
 //! unit rolled back, a crash) and let a new one find what it left.
 
 use crate::check::{Failure, Step, fail};
-use crate::server::{Grants, config_for_plugin};
+use crate::server::config_for_plugin;
+use crate::subject::{Native, Subject};
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use vsam_host::runtime::call::{Call, RecordStore, Reply};
 use vsam_host::runtime::storage_faults::StorageFaults;
@@ -13,49 +13,6 @@ use vsam_host::runtime::{
     BackendSettings, LoadedPlugin, PluginRuntime, load_plugins, prepare_backend, start_stores,
 };
 use vsam_plugin_sdk::{Dataset, Direction, Start};
-
-/// What a check runs on: a plugin, its parameters and its grants.
-#[derive(Clone, Debug)]
-pub struct Subject {
-    /// The plugin's component file (for a native store, its type's name).
-    pub plugin: PathBuf,
-    /// Parameters for its `init`.
-    pub params: BTreeMap<String, String>,
-    /// Its database and bucket, beside a directory of its own.
-    pub grants: Grants,
-    /// A store compiled natively instead of the component file (see
-    /// [`crate::native`]).
-    pub(crate) native: Option<Native>,
-    /// Where the run keeps the component compiled, so that each check and
-    /// server of one run compiles it once.
-    pub(crate) compiled: Option<PathBuf>,
-}
-
-impl Subject {
-    /// A plugin with no parameters and `grants`.
-    pub fn new(plugin: &Path, grants: Grants) -> Self {
-        Self {
-            plugin: plugin.to_path_buf(),
-            params: BTreeMap::new(),
-            grants,
-            native: None,
-            compiled: None,
-        }
-    }
-}
-
-/// Makes an instance of a native store whose files live in a directory.
-pub(crate) type MakeStore = dyn Fn(&Path) -> Box<dyn RecordStore> + Send + Sync;
-
-/// A store compiled natively: how to make an instance of it.
-#[derive(Clone)]
-pub(crate) struct Native(pub(crate) Arc<MakeStore>);
-
-impl std::fmt::Debug for Native {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("Native")
-    }
-}
 
 /// The plugin loaded once, its storage in a fresh data directory kept
 /// until this value is dropped; [`Instances::fresh`] makes a new instance

@@ -2,8 +2,8 @@
 //! selects, what its profile requires, and the report as JSON for CI.
 
 use crate::durable::durable_scenarios;
-use crate::instances::Subject;
 use crate::server::{BACKEND, ServerUnderTest};
+use crate::subject::Subject;
 use crate::whole_units::{WholeUnits, check_whole_units};
 use crate::{ScenarioResult, all, run_selected};
 use std::time::Instant;

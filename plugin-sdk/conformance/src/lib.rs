@@ -21,18 +21,19 @@ mod postgres;
 mod scenarios;
 mod seaweedfs;
 mod server;
+mod subject;
 pub mod template;
 mod units;
 mod whole_units;
 
 pub use check::Failure;
 pub use durable::{DurableScenario, durable_scenarios};
-pub use instances::Subject;
 pub use kit::{Check, KitOptions, Profile, Selection, Status, checks, run_kit, to_json};
 pub use postgres::Postgres;
 pub use scenarios::{Scenario, all};
 pub use seaweedfs::SeaweedFs;
-pub use server::{Grants, ServerUnderTest, start_server_for_plugin};
+pub use server::{ServerUnderTest, start_server_for_plugin};
+pub use subject::{Grants, Subject};
 pub use whole_units::{WholeUnits, check_whole_units};
 
 use std::time::{Duration, Instant};

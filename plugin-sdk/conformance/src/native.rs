@@ -31,9 +31,9 @@
 //! component): natively they say so. A panic in the store fails the call
 //! and replaces the instance, as a trap does.
 
-use crate::instances::{Native, Subject};
 use crate::kit::{KitOptions, Profile, Selection, Status, run_kit};
-use crate::server::Grants;
+use crate::subject::Grants;
+use crate::subject::{Native, Subject};
 use std::collections::BTreeMap;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::{Path, PathBuf};

@@ -1,6 +1,6 @@
 //! Starting a vsamrd in-process with one plugin under test.
 
-use crate::instances::{Native, Subject};
+use crate::subject::{Grants, Native, Subject};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use vsam_host::RunningServer;
@@ -98,20 +98,6 @@ fn native_backend(
         Vec::new(),
     )?;
     Ok(BTreeMap::from([("under-test".to_string(), handle)]))
-}
-
-/// What the backend under test is granted besides a directory of its own.
-#[derive(Clone, Debug, Default)]
-pub struct Grants {
-    /// A database: `sqlite:PATH` (relative to the fresh data directory) or
-    /// a PostgreSQL URL.
-    pub database: Option<String>,
-    /// A bucket, as the TOML inline table of the backend's `bucket`
-    /// setting: `{ directory = "objects" }` (under the fresh data
-    /// directory) or `{ name = "vsam", endpoint = "http://...", ... }`.
-    pub bucket: Option<String>,
-    /// Reader instances besides the writer (they need a database).
-    pub readers: usize,
 }
 
 /// Starts vsamrd with `plugin` (a .wasm component file) as the only

@@ -7,7 +7,8 @@
 //! stored key.
 
 use crate::check::{Failure, Step, expect_eq, fail};
-use crate::instances::{Subject, with_instances};
+use crate::instances::with_instances;
+use crate::subject::Subject;
 use vsam_host::runtime::call::{Call, CallError, CallResult, RecordStore, Reply};
 use vsam_plugin_sdk::{Dataset, Entry, StoreError};
 
