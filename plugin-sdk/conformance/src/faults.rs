@@ -156,7 +156,15 @@ pub(crate) async fn full_disk(subject: Subject) -> Step<Applies> {
         // Room for a few bytes: the next record reaches the file in part.
         faults(instances).fill_disk_after(Some(9));
         let refused = match insert(writer.as_mut(), 4) {
-            Ok(_) => writer.call(Call::Sync),
+            Ok(_) => {
+                let synced = writer.call(Call::Sync);
+                if synced.is_err() {
+                    // What vsamrd does after a failed sync: the instance
+                    // forgets what it held in memory.
+                    writer.reset();
+                }
+                synced
+            }
             Err(error) => Err(error),
         };
         let outcome = check_full(instances, writer.as_mut(), refused);
