@@ -159,12 +159,18 @@ async fn one(
         sample: String::new(),
         losses: Vec::new(),
     };
+    // Every writer has stopped, its last write answered, before the
+    // records are read: a write still in flight would be acknowledged after
+    // the read passed its key, and counted lost.
+    let mut stopped = Vec::with_capacity(tasks.len());
+    for task in tasks {
+        stopped.push(task.await?);
+    }
     let found = stores::read_all(&server.address, DATASET).await?;
     let (split, foreign) = ledger::by_writer(found, writers);
     row.check.corrupted += foreign;
     let mut last = None;
-    for (task, found) in tasks.into_iter().zip(&split) {
-        let mut writer = task.await?;
+    for (mut writer, found) in stopped.into_iter().zip(&split) {
         last = writer.last.take().or(last);
         row.check += writer.ledger.check(found);
         row.losses.append(&mut writer.ledger.losses);
