@@ -10,6 +10,7 @@
 
 pub mod admin;
 pub mod catalog;
+pub mod changes;
 pub mod config;
 pub mod durable;
 pub mod fleet;
@@ -165,6 +166,7 @@ impl Server {
         };
         let migrations = migrate::Migrations::open(shared.clone(), data_dir)?;
         migrations.resume().await;
+        changes::Followers::start(&config, &shared).await?;
         let reloader = Arc::new(Reloader::new(
             source,
             runtime,

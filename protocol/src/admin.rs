@@ -59,6 +59,33 @@ pub enum AdminCommand {
         /// The connection, as `status` lists it.
         connection: u64,
     },
+    /// Every mirror's lag, queue and last error, and the change stream.
+    MirrorStatus,
+    /// Stop applying changes to a mirror (they wait in the change log).
+    MirrorPause {
+        /// The mirror backend.
+        backend: String,
+    },
+    /// Apply changes to a paused mirror again.
+    MirrorResume {
+        /// The mirror backend.
+        backend: String,
+    },
+    /// Copy every dataset to a mirror again, then follow: for a mirror that
+    /// drifted or stopped.
+    MirrorResync {
+        /// The mirror backend.
+        backend: String,
+    },
+    /// Compare a dataset on its backend and on a mirror: count and
+    /// checksum, batch by batch with writes held off until the mirror has
+    /// applied them.
+    MirrorVerify {
+        /// The mirror backend.
+        backend: String,
+        /// The dataset.
+        dataset: String,
+    },
 }
 
 /// The server's answer to one request.
@@ -78,6 +105,10 @@ pub enum AdminAnswer {
     Migration(MigrationRow),
     /// A unit of work was ordered rolled back.
     UnitRolledBack(UnitRow),
+    /// The mirrors and the change stream.
+    Mirrors(MirrorsReport),
+    /// A dataset compared on its backend and a mirror: equal.
+    MirrorVerified(MirrorVerifyRow),
     /// The request was refused or failed.
     Error {
         /// What went wrong and what to do.
@@ -213,6 +244,74 @@ pub struct MigrationRow {
     pub checksum: Option<String>,
     /// Why it failed, or what to know.
     pub message: Option<String>,
+}
+
+/// The mirrors and the change stream of a server.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct MirrorsReport {
+    /// The last sequence number committed to the change log.
+    pub committed: u64,
+    /// Bytes the change log holds on disk.
+    pub log_bytes: u64,
+    /// One row per mirror backend.
+    pub mirrors: Vec<MirrorRow>,
+    /// The change stream, if on.
+    pub stream: Option<ChangeStreamRow>,
+}
+
+/// One mirror backend.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct MirrorRow {
+    /// The mirror backend.
+    pub backend: String,
+    /// The dataset pattern of its rule.
+    pub datasets: String,
+    /// `sync`, `async`, or `sync (degraded to async)`.
+    pub mode: String,
+    /// `following`, `copying DATASET`, `paused`, `stopped: WHY`.
+    pub phase: String,
+    /// Every change up to this sequence number is applied.
+    pub applied: u64,
+    /// Changes committed and not applied yet (its queue).
+    pub queued: u64,
+    /// Seconds since the oldest change not applied yet was committed.
+    pub lag_seconds: f64,
+    /// Time from commit to applied, 50th percentile over this run, ms.
+    pub lag_p50_ms: u64,
+    /// Time from commit to applied, 99th percentile over this run, ms.
+    pub lag_p99_ms: u64,
+    /// Changes applied in this run.
+    pub applied_in_run: u64,
+    /// Datasets copied to it and followed.
+    pub datasets_followed: u64,
+    /// Its last failure, if the last attempt failed.
+    pub last_error: Option<String>,
+    /// Why writes to its datasets are refused now, if they are.
+    pub refusing: Option<String>,
+}
+
+/// The change stream.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct ChangeStreamRow {
+    /// Sequence number of the last line written.
+    pub written: u64,
+    /// The file being written.
+    pub file: String,
+    /// Its last failure, if the last attempt failed.
+    pub last_error: Option<String>,
+}
+
+/// A dataset found equal on its backend and a mirror.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct MirrorVerifyRow {
+    /// The mirror backend.
+    pub backend: String,
+    /// The dataset.
+    pub dataset: String,
+    /// Records on each side.
+    pub count: u64,
+    /// SHA-256 over every record (key and contents), hex.
+    pub checksum: String,
 }
 
 /// One backend in a status.

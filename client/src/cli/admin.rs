@@ -6,7 +6,7 @@ use clap::{Args, Subcommand};
 use std::path::PathBuf;
 use std::time::{Duration, UNIX_EPOCH};
 use vsam_client::admin::{AdminClient, DEFAULT_ADMIN, read_token};
-use vsam_protocol::admin::{AdminAnswer, AdminCommand, ReloadReport, StatusReport};
+use vsam_protocol::admin::{AdminAnswer, AdminCommand, MirrorsReport, ReloadReport, StatusReport};
 
 /// Where the admin interface is and how to prove the right to use it.
 #[derive(Args)]
@@ -49,6 +49,42 @@ enum AdminCommandArg {
     /// The old copy follows every write until --finalize removes it;
     /// --rollback returns to it before that.
     Migrate(MigrateArgs),
+    /// The mirrors that keep other backends in step with datasets, and
+    /// the change stream: lag, queue, last error; pause, resume, resync,
+    /// verify.
+    #[command(subcommand)]
+    Mirror(MirrorArg),
+}
+
+#[derive(Subcommand)]
+enum MirrorArg {
+    /// Every mirror's phase, queue (changes not applied yet), lag and
+    /// last error, and where the change stream is.
+    Status,
+    /// Stops applying changes to a mirror; they wait in the change log.
+    Pause {
+        /// The mirror backend.
+        backend: String,
+    },
+    /// Applies changes to a paused mirror again.
+    Resume {
+        /// The mirror backend.
+        backend: String,
+    },
+    /// Copies every dataset to the mirror again, then follows: for a
+    /// mirror that drifted or stopped.
+    Resync {
+        /// The mirror backend.
+        backend: String,
+    },
+    /// Compares a dataset on its backend and on a mirror: count and
+    /// checksum, batch by batch.
+    Verify {
+        /// The mirror backend.
+        backend: String,
+        /// The dataset.
+        dataset: String,
+    },
 }
 
 /// Runs an admin command.
@@ -65,6 +101,19 @@ pub async fn run(args: AdminArgs, tls: Option<vsam_client::TlsOptions>, json: bo
         AdminCommandArg::RollbackUnit { connection } => AdminCommand::RollbackUnit { connection },
         AdminCommandArg::Migrate(migrate) => {
             return super::migrate::run(client, migrate, json).await;
+        }
+        AdminCommandArg::Mirror(MirrorArg::Status) => AdminCommand::MirrorStatus,
+        AdminCommandArg::Mirror(MirrorArg::Pause { backend }) => {
+            AdminCommand::MirrorPause { backend }
+        }
+        AdminCommandArg::Mirror(MirrorArg::Resume { backend }) => {
+            AdminCommand::MirrorResume { backend }
+        }
+        AdminCommandArg::Mirror(MirrorArg::Resync { backend }) => {
+            AdminCommand::MirrorResync { backend }
+        }
+        AdminCommandArg::Mirror(MirrorArg::Verify { backend, dataset }) => {
+            AdminCommand::MirrorVerify { backend, dataset }
         }
     };
     let answer = client.request(command).await?;
@@ -104,6 +153,11 @@ pub async fn run(args: AdminArgs, tls: Option<vsam_client::TlsOptions>, json: bo
                 unit.datasets.join(", "),
                 humanize(Duration::from_secs(unit.age_s))
             ),
+            AdminAnswer::Mirrors(report) => print_mirrors(report),
+            AdminAnswer::MirrorVerified(row) => println!(
+                "{} on mirror {}: equal, {} records, SHA-256 {}",
+                row.dataset, row.backend, row.count, row.checksum
+            ),
             AdminAnswer::Error { message } => anyhow::bail!("{message}"),
         }
     }
@@ -114,6 +168,63 @@ pub async fn run(args: AdminArgs, tls: Option<vsam_client::TlsOptions>, json: bo
         anyhow::bail!("reload refused: {error}");
     }
     Ok(())
+}
+
+fn print_mirrors(report: &MirrorsReport) {
+    println!(
+        "change log: {} changes committed, {} on disk",
+        report.committed,
+        bytes(report.log_bytes)
+    );
+    if report.mirrors.is_empty() {
+        println!("no mirror");
+    } else {
+        println!(
+            "{:<12} {:<16} {:<8} {:>10} {:>8} {:>8} {:>8} {:>8}  phase",
+            "mirror", "datasets", "mode", "applied", "queued", "lag s", "p50 ms", "p99 ms"
+        );
+    }
+    for m in &report.mirrors {
+        println!(
+            "{:<12} {:<16} {:<8} {:>10} {:>8} {:>8.1} {:>8} {:>8}  {}",
+            m.backend,
+            m.datasets,
+            m.mode,
+            m.applied,
+            m.queued,
+            m.lag_seconds,
+            m.lag_p50_ms,
+            m.lag_p99_ms,
+            m.phase
+        );
+        if let Some(error) = &m.last_error {
+            println!("  last error: {error}");
+        }
+        if let Some(why) = &m.refusing {
+            println!("  writes refused: {why}");
+        }
+    }
+    match &report.stream {
+        Some(stream) => {
+            println!(
+                "change stream: up to sequence {} in {}",
+                stream.written, stream.file
+            );
+            if let Some(error) = &stream.last_error {
+                println!("  last error: {error}");
+            }
+        }
+        None => println!("change stream: off"),
+    }
+}
+
+fn bytes(n: u64) -> String {
+    match n {
+        n if n >= 1 << 30 => format!("{:.1} GiB", n as f64 / (1u64 << 30) as f64),
+        n if n >= 1 << 20 => format!("{:.1} MiB", n as f64 / (1u64 << 20) as f64),
+        n if n >= 1 << 10 => format!("{:.1} KiB", n as f64 / 1024.0),
+        n => format!("{n} bytes"),
+    }
 }
 
 fn print_reload(report: &ReloadReport) {

@@ -2,6 +2,7 @@
 //! versions). JSON lines over TCP on loopback by default; every request
 //! carries the token from the server's token file ([`token`]).
 
+mod mirrors;
 mod report;
 pub mod token;
 
@@ -188,6 +189,11 @@ async fn answer(line: &str, peer: SocketAddr, context: &AdminContext) -> AdminAn
             migration(context.migrations.rollback(&dataset).await, "rollback")
         }
         AdminCommand::RollbackUnit { connection } => roll_back_unit(context, connection),
+        command @ (AdminCommand::MirrorStatus
+        | AdminCommand::MirrorPause { .. }
+        | AdminCommand::MirrorResume { .. }
+        | AdminCommand::MirrorResync { .. }
+        | AdminCommand::MirrorVerify { .. }) => mirrors::answer(context, command).await,
     }
 }
 

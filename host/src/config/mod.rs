@@ -5,6 +5,7 @@
 //! vsamrd refuses to start on it: a server that guesses around a bad config
 //! would route records to the wrong place.
 
+mod mirrors;
 mod resolve;
 mod security;
 
@@ -13,6 +14,10 @@ use crate::runtime::objects::{BucketSpec, S3Spec};
 pub use crate::runtime::settings::{BackendSettings, PluginSource};
 use crate::runtime::sql::DatabaseUrl;
 use crate::security::{AccessPolicy, TlsSettings};
+pub use mirrors::{
+    ChangeSettings, ChangesConfig, MirrorMode, MirrorRule, MirrorRuleConfig, OnFull, OnUnavailable,
+    StreamSettings,
+};
 use resolve::Source;
 pub use security::{AccessConfig, ClientConfig, TlsConfig};
 use serde::Deserialize;
@@ -418,6 +423,10 @@ pub struct ConfigFile {
     pub access: Vec<AccessConfig>,
     #[serde(default)]
     pub units: Vec<UnitRuleConfig>,
+    #[serde(default)]
+    pub changes: ChangesConfig,
+    #[serde(default)]
+    pub mirrors: Vec<MirrorRuleConfig>,
 }
 
 /// A configuration error with its place.
@@ -477,6 +486,10 @@ pub struct Config {
     pub access: AccessPolicy,
     /// `[[units]]` rules, in order: the first match applies.
     pub units: Vec<UnitRule>,
+    /// `[changes]`: the change log and the change stream.
+    pub changes: ChangeSettings,
+    /// `[[mirrors]]` rules, in order: the first match applies.
+    pub mirrors: Vec<MirrorRule>,
     /// Where the configuration came from.
     pub origin: String,
 }
@@ -603,6 +616,9 @@ impl Config {
         if let Some(moved) = rebase(&self.admin.token_file) {
             self.admin.token_file = moved;
         }
+        if let Some(moved) = rebase(&self.changes.directory) {
+            self.changes.directory = moved;
+        }
         self.server.data_dir = data_dir;
     }
 
@@ -626,6 +642,9 @@ impl Config {
             source.resolve_datasets(&file, &backends, &rules, default_backend.as_deref())?;
         let (tls, access) = source.resolve_security(&file)?;
         let units = source.resolve_units(&file)?;
+        let changes = source.resolve_changes(&file, &server.data_dir)?;
+        let mirrors =
+            source.resolve_mirrors(&file, &backends, &rules, default_backend.as_deref())?;
         Ok(Self {
             server,
             listen,
@@ -640,6 +659,8 @@ impl Config {
             default_backend,
             datasets,
             units,
+            changes,
+            mirrors,
             origin: origin.to_string(),
         })
     }

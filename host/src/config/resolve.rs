@@ -44,7 +44,12 @@ impl Source<'_> {
     }
 
     /// A mistake in the value at `span`.
-    fn at(&self, span: std::ops::Range<usize>, field: String, message: String) -> ConfigError {
+    pub(super) fn at(
+        &self,
+        span: std::ops::Range<usize>,
+        field: String,
+        message: String,
+    ) -> ConfigError {
         ConfigError {
             file: self.origin.to_string(),
             line: Some(line_of(self.text, span.start)),
@@ -54,7 +59,7 @@ impl Source<'_> {
     }
 
     /// A mistake in `field`, placed on the first line that names its key.
-    fn near(&self, field: &str, message: String) -> ConfigError {
+    pub(super) fn near(&self, field: &str, message: String) -> ConfigError {
         ConfigError {
             file: self.origin.to_string(),
             line: self
@@ -347,7 +352,7 @@ impl Source<'_> {
     }
 
     /// The backend a section names, if it is configured.
-    fn known_backend(
+    pub(super) fn known_backend(
         &self,
         backends: &BTreeMap<String, BackendSettings>,
         name: &Spanned<String>,

@@ -97,7 +97,7 @@ pub async fn copy(
         // that follows to the mirror is queued after these inserts, so it
         // lands on top of the copied record. No need to hold writes off
         // while the new backend stores them.
-        let stored = mirror.backend.submit(inserts);
+        let stored = mirror.backend.replica_submit(inserts);
         mirror.set_covered(Covered::UpTo(last));
         drop(held);
         let results = stored.answers().await;
@@ -138,6 +138,34 @@ pub async fn verify(
     progress: Option<&Mutex<Progress>>,
     cancel: &AtomicBool,
 ) -> Result<Verified, String> {
+    verify_batches(state, serving, copy, progress, None, cancel).await
+}
+
+/// Waits, with writes held off, until a copy that follows through the
+/// change log has applied everything committed (see [`verify_settled`]).
+pub type Settle = dyn Fn() -> futures::future::BoxFuture<'static, Result<(), String>> + Sync;
+
+/// [`verify`] for a copy that follows later (a mirror fed by the change
+/// log): in each batch, with writes held off, `settle` first waits until
+/// the copy has applied every change committed.
+pub async fn verify_settled(
+    state: &DatasetState,
+    serving: &BackendHandle,
+    copy: &BackendHandle,
+    settle: &Settle,
+    cancel: &AtomicBool,
+) -> Result<Verified, String> {
+    verify_batches(state, serving, copy, None, Some(settle), cancel).await
+}
+
+async fn verify_batches(
+    state: &DatasetState,
+    serving: &BackendHandle,
+    copy: &BackendHandle,
+    progress: Option<&Mutex<Progress>>,
+    settle: Option<&Settle>,
+    cancel: &AtomicBool,
+) -> Result<Verified, String> {
     let mut hash = Sha256::new();
     let mut count = 0u64;
     let mut from = Start::Edge;
@@ -146,6 +174,9 @@ pub async fn verify(
             return Err("cancelled".into());
         }
         let held = state.hold_writes().await;
+        if let Some(settle) = settle {
+            settle().await?;
+        }
         let ours = scan(serving, state, from.clone(), BATCH).await?;
         let theirs = scan(copy, state, from, BATCH).await?;
         drop(held);

@@ -227,7 +227,7 @@ impl Migrations {
         if let Err(error) = self.journal_set(entry.clone()) {
             self.shared.release(&state);
             let _ = target
-                .call(Call::Destroy(state.plugin_dataset.clone()))
+                .replica_call(Call::Destroy(state.plugin_dataset.clone()))
                 .await;
             return Err(format!("cannot write the migrations journal: {error:#}"));
         }
@@ -788,7 +788,7 @@ fn durably<T>(work: impl FnOnce() -> T) -> T {
 async fn prepare_target(state: &DatasetState, target: &BackendHandle) -> Result<(), String> {
     let ds = state.plugin_dataset.clone();
     match target
-        .call(Call::Create(ds.clone(), state.def.layout.clone()))
+        .replica_call(Call::Create(ds.clone(), state.def.layout.clone()))
         .await
     {
         Ok(_) | Err(CallError::Store(StoreError::AlreadyExists)) => {}
@@ -822,7 +822,7 @@ async fn prepare_target(state: &DatasetState, target: &BackendHandle) -> Result<
 /// Removes a copy's storage (absent storage is fine).
 async fn remove_copy(state: &DatasetState, backend: &BackendHandle) -> Result<(), String> {
     match backend
-        .call(Call::Destroy(state.plugin_dataset.clone()))
+        .replica_call(Call::Destroy(state.plugin_dataset.clone()))
         .await
     {
         Ok(_) | Err(CallError::Store(StoreError::NoSuchDataset)) => Ok(()),

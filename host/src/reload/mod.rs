@@ -504,7 +504,12 @@ impl Reloader {
                     handle
                 }
                 None => match BackendHandle::spawn(&name, version, stores.writer, stores.readers) {
-                    Ok(handle) => handle,
+                    Ok(handle) => {
+                        if let Some(followers) = self.shared.changes.followers() {
+                            handle.set_capture(Some(followers.capture().clone()));
+                        }
+                        handle
+                    }
                     Err(error) => {
                         notes.push(format!("backend {name}: not started: {error}"));
                         continue;
@@ -525,6 +530,13 @@ impl Reloader {
         self.shared.set_unit_rules(config.units.clone());
         running.config = config;
         self.shared.set_routing(running.routing());
+        let followed = match self.shared.changes.followers() {
+            Some(followers) => followers.configure(&running.config),
+            None => crate::changes::Followers::start(&running.config, &self.shared).await,
+        };
+        if let Err(error) = followed {
+            notes.push(format!("mirrors and change stream: not changed: {error:#}"));
+        }
         crate::vsam::shared_catalog::follow_shared_databases(&self.shared).await;
         self.shared.catalog.apply_config(&[], &datasets.removed);
         for def in datasets.added {

@@ -175,6 +175,8 @@ pub struct DatasetState {
     pub(crate) index_lock: tokio::sync::Mutex<()>,
     /// Number of opens on it (guarded by the registry's lock).
     pub(super) users: Mutex<usize>,
+    /// The mirrors that may hold its writes back or make them wait.
+    changes: Arc<crate::changes::ChangeHub>,
 }
 
 impl DatasetState {
@@ -186,8 +188,10 @@ impl DatasetState {
         backend: BackendHandle,
         indexes: Vec<AixIndex>,
         fleet: Option<FleetRecords>,
+        changes: Arc<crate::changes::ChangeHub>,
     ) -> Self {
         Self {
+            changes,
             fleet,
             plugin_dataset: def.to_plugin(),
             def,
@@ -609,6 +613,40 @@ impl DatasetState {
     /// Runs writes on the backend, and on the mirror if a migration has
     /// one: the writes' results are the primary's.
     pub(crate) async fn write(&self, calls: Vec<Call>) -> Vec<crate::runtime::call::CallResult> {
+        if let Some(refusal) = self.mirrors_refuse() {
+            return vec![Err(refusal)];
+        }
+        let mut results = self.write_through(calls).await;
+        if results.iter().any(Result::is_ok)
+            && let Err(error) = self.mirrors_confirm().await
+        {
+            // Committed on the primary: the last write acknowledged says
+            // its sync mirrors have not applied it.
+            if let Some(last) = results.iter_mut().rev().find(|r| r.is_ok()) {
+                *last = Err(error);
+            }
+        }
+        results
+    }
+
+    /// Why the dataset's mirrors refuse writes now (a sync mirror that is
+    /// down, an async one whose queue is full), if they do.
+    pub(crate) fn mirrors_refuse(&self) -> Option<CallError> {
+        self.changes
+            .admit(&self.def.name, self.backend().name())
+            .err()
+            .map(|why| CallError::Store(vsam_plugin_sdk::StoreError::Io(why)))
+    }
+
+    /// Waits until the dataset's sync mirrors applied what was committed.
+    pub(crate) async fn mirrors_confirm(&self) -> Result<(), CallError> {
+        self.changes
+            .confirm(&self.def.name, self.backend().name())
+            .await
+            .map_err(|why| CallError::Store(vsam_plugin_sdk::StoreError::Io(why)))
+    }
+
+    async fn write_through(&self, calls: Vec<Call>) -> Vec<crate::runtime::call::CallResult> {
         let shared = self.gate.clone().read_owned().await;
         self.note_inserts(&calls);
         let placement = self.placement.load_full();

@@ -114,7 +114,7 @@ impl Mirror {
     pub async fn apply(&self, mut calls: Vec<Call>) -> Result<(), String> {
         while !calls.is_empty() {
             let count = calls.len();
-            let results = self.backend.call_chain(calls.clone()).await;
+            let results = self.backend.replica_chain(calls.clone()).await;
             let ran = results.len();
             match results.into_iter().last() {
                 Some(Ok(_)) if ran == count => return Ok(()),

@@ -83,6 +83,8 @@ pub struct Shared {
     pub metrics: crate::metrics::Metrics,
     /// The S3 buckets this server holds claims on, for `/readyz`.
     buckets: ArcSwap<Vec<Arc<crate::runtime::objects::claim::BucketClaim>>>,
+    /// The mirrors and the change stream, if any follow changes.
+    pub changes: Arc<crate::changes::ChangeHub>,
 }
 
 impl Shared {
@@ -127,6 +129,7 @@ impl Shared {
             fleet: Fleet::new(&config.server.listen),
             metrics: crate::metrics::Metrics::new(config.metrics_datasets.clone()),
             buckets: ArcSwap::from_pointee(Vec::new()),
+            changes: Arc::default(),
         }
     }
 
@@ -315,7 +318,13 @@ impl Shared {
                 let fleet = backend
                     .shared_database()
                     .map(|url| FleetRecords::new(self.fleet.session(&url), &def.name));
-                Arc::new(DatasetState::new(def.clone(), backend, indexes, fleet))
+                Arc::new(DatasetState::new(
+                    def.clone(),
+                    backend,
+                    indexes,
+                    fleet,
+                    self.changes.clone(),
+                ))
             })
             .clone();
         *state.users.lock().unwrap() += 1;

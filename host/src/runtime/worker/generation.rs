@@ -3,9 +3,9 @@
 //! have answered their last call and ended.
 
 use super::super::call::RecordStore;
-use super::Job;
 use super::counters::{BackendCounters, Counted};
 use super::group::{MAX_GROUP, run_group};
+use super::{CaptureSlot, Job};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, SystemTime};
@@ -73,6 +73,7 @@ fn start_worker(
     after: Option<Arc<Retired>>,
     exit: Arc<ExitSignal>,
     counters: Arc<BackendCounters>,
+    capture: Option<Arc<CaptureSlot>>,
 ) -> Queue {
     let (queue, mut jobs) = mpsc::unbounded_channel::<Job>();
     let mut store = Counted::new(store, counters);
@@ -88,7 +89,7 @@ fn start_worker(
                     Err(_) => break,
                 }
             }
-            run_batch(&mut store, batch).await;
+            run_batch(&mut store, batch, capture.as_deref()).await;
         }
         // The store goes before the signal: its last words are written.
         drop(store);
@@ -110,16 +111,18 @@ const QUICK_SYNC: Duration = Duration::from_millis(5);
 /// `block_in_place`, which first hands this thread's other tasks to
 /// another runtime thread, so that the disk does not hold up the
 /// connections that share the thread.
-async fn run_batch(store: &mut Counted, batch: Vec<Job>) {
+async fn run_batch(store: &mut Counted, batch: Vec<Job>, capture: Option<&CaptureSlot>) {
     let reads_only = batch.iter().all(Job::reads_only);
     if !reads_only
         && store.writes_block()
         && store.last_sync() > QUICK_SYNC
         && Handle::current().runtime_flavor() == RuntimeFlavor::MultiThread
     {
-        tokio::task::block_in_place(|| Handle::current().block_on(run_group(store, batch)));
+        tokio::task::block_in_place(|| {
+            Handle::current().block_on(run_group(store, batch, capture))
+        });
     } else {
-        run_group(store, batch).await;
+        run_group(store, batch, capture).await;
     }
 }
 
@@ -176,6 +179,7 @@ impl Generation {
         readers: Vec<Box<dyn RecordStore>>,
         after: Option<Arc<Retired>>,
         counters: &Arc<BackendCounters>,
+        capture: &Arc<CaptureSlot>,
     ) -> std::io::Result<Self> {
         let runtime = Handle::try_current().map_err(std::io::Error::other)?;
         let retired = Arc::new(Retired::default());
@@ -186,6 +190,7 @@ impl Generation {
             after.clone(),
             exit.clone(),
             counters.clone(),
+            Some(capture.clone()),
         );
         let readers = readers
             .into_iter()
@@ -196,6 +201,7 @@ impl Generation {
                     after.clone(),
                     exit.clone(),
                     counters.clone(),
+                    None,
                 )
             })
             .collect();

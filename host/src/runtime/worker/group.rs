@@ -3,8 +3,9 @@
 //! fault dropped before the sync is answered as failed.
 
 use super::super::call::{Call, CallError, CallResult, RecordStore, Reply};
-use super::{Answer, Job};
-use vsam_plugin_sdk::Dataset;
+use super::{Answer, CaptureSlot, Job};
+use crate::changes::{Capture, Change, capture::complete};
+use vsam_plugin_sdk::{Dataset, StoreError};
 
 /// Merges each run of consecutive single GETs on one dataset into one
 /// lookup job: a store that can answer many keys with one database round
@@ -14,7 +15,9 @@ fn coalesce_lookups(batch: Vec<Job>) -> Vec<Job> {
     let mut out: Vec<Job> = Vec::with_capacity(batch.len());
     for job in batch {
         let job = match job {
-            Job::Run { mut calls, answer } if matches!(calls.as_slice(), [Call::Get(..)]) => {
+            Job::Run {
+                mut calls, answer, ..
+            } if matches!(calls.as_slice(), [Call::Get(..)]) => {
                 let Some(Call::Get(dataset, key)) = calls.pop() else {
                     unreachable!("matched one GET");
                 };
@@ -122,21 +125,82 @@ type Ran = (CallResult, Option<usize>);
 /// Runs a batch of queued jobs: runs of ordinary jobs as groups sharing a
 /// sync ([`run_writes`]), and each unit of work alone between them
 /// ([`run_unit`]).
-pub(super) async fn run_group(store: &mut dyn RecordStore, batch: Vec<Job>) {
+pub(super) async fn run_group(
+    store: &mut dyn RecordStore,
+    batch: Vec<Job>,
+    slot: Option<&CaptureSlot>,
+) {
+    let capture = slot.and_then(CaptureSlot::current);
+    let log = capture.as_deref().map(|capture| Log {
+        capture,
+        backend: &slot.expect("a capture comes from a slot").backend,
+    });
     let mut segment = Vec::with_capacity(batch.len());
     for job in batch {
         match job {
             Job::Unit { calls, answer } => {
                 if !segment.is_empty() {
-                    run_writes(store, std::mem::take(&mut segment)).await;
+                    run_writes(store, std::mem::take(&mut segment), log.as_ref()).await;
                 }
-                let _ = answer.send(run_unit(store, calls).await);
+                let _ = answer.send(run_unit(store, calls, log.as_ref()).await);
             }
             job => segment.push(job),
         }
     }
     if !segment.is_empty() {
-        run_writes(store, segment).await;
+        run_writes(store, segment, log.as_ref()).await;
+    }
+}
+
+/// The change log as one backend's group writes to it.
+struct Log<'a> {
+    capture: &'a Capture,
+    backend: &'a str,
+}
+
+impl Log<'_> {
+    /// The changes a call will make, if they are followed.
+    fn draft(log: Option<&Self>, call: &Call) -> Vec<Change> {
+        log.map(|log| log.capture.draft(call)).unwrap_or_default()
+    }
+
+    /// Writes the group's changes before the store commits them: `None`
+    /// when there are none; an error (the group must not be committed)
+    /// when the log cannot take them.
+    fn prepare(log: Option<&Self>, changes: &[Change]) -> Result<Option<u64>, CallError> {
+        let Some(log) = log.filter(|_| !changes.is_empty()) else {
+            return Ok(None);
+        };
+        log.capture
+            .log()
+            .prepare(log.backend, changes)
+            .map(Some)
+            .map_err(|error| {
+                tracing::error!(backend = log.backend, "{error}; the group's writes are rolled back");
+                CallError::Store(StoreError::Io(format!(
+                    "the change log that mirrors and the change stream follow could not record the writes ({error}); they were rolled back: free the disk of the log, then repeat them"
+                )))
+            })
+    }
+
+    /// Records whether the store committed the prepared group.
+    fn verdict(log: Option<&Self>, group: Option<u64>, committed: bool) {
+        let (Some(log), Some(group)) = (log, group) else {
+            return;
+        };
+        let result = if committed {
+            log.capture.log().commit(group).map(drop)
+        } else {
+            log.capture.log().abort(group)
+        };
+        if let Err(error) = result {
+            // The store's own state is settled; the log says so at the
+            // next start, when the group in doubt is checked against it.
+            tracing::error!(
+                backend = log.backend,
+                "{error}: mirrors and the change stream wait for this group until vsamrd starts again"
+            );
+        }
     }
 }
 
@@ -145,7 +209,11 @@ pub(super) async fn run_group(store: &mut dyn RecordStore, batch: Vec<Job>) {
 /// failure the instance is dropped, which discards every write of the
 /// unit on a store that keeps units whole; a store that does not is
 /// refused before anything runs.
-async fn run_unit(store: &mut dyn RecordStore, calls: Vec<Call>) -> Vec<CallResult> {
+async fn run_unit(
+    store: &mut dyn RecordStore,
+    calls: Vec<Call>,
+    log: Option<&Log<'_>>,
+) -> Vec<CallResult> {
     match store.call_async(Call::WholeUnits).await {
         Ok(Reply::Whole(true)) => {}
         _ => {
@@ -155,8 +223,13 @@ async fn run_unit(store: &mut dyn RecordStore, calls: Vec<Call>) -> Vec<CallResu
         }
     }
     let mut results = Vec::with_capacity(calls.len() + 1);
+    let mut changes = Vec::new();
     for call in calls {
+        let drafts = Log::draft(log, &call);
         let result = store.call_async(call).await;
+        if let Ok(reply) = &result {
+            changes.extend(complete(drafts, reply));
+        }
         let failed = result.is_err();
         results.push(result);
         if failed {
@@ -164,7 +237,17 @@ async fn run_unit(store: &mut dyn RecordStore, calls: Vec<Call>) -> Vec<CallResu
             return results;
         }
     }
-    if let Err(error) = store.call_async(Call::Sync).await {
+    let group = match Log::prepare(log, &changes) {
+        Ok(group) => group,
+        Err(error) => {
+            store.reset();
+            results.push(Err(error));
+            return results;
+        }
+    };
+    let synced = store.call_async(Call::Sync).await;
+    Log::verdict(log, group, synced.is_ok());
+    if let Err(error) = synced {
         tracing::error!("sync of a unit of work failed, the unit is rolled back: {error}");
         store.reset();
         results.push(Err(error));
@@ -176,7 +259,7 @@ async fn run_unit(store: &mut dyn RecordStore, calls: Vec<Call>) -> Vec<CallResu
 /// answers them. A write is acknowledged only if the instance that ran it
 /// is the one that synced: one a fault dropped mid-group took the write
 /// with it, and the write is answered as failed.
-async fn run_writes(store: &mut dyn RecordStore, batch: Vec<Job>) {
+async fn run_writes(store: &mut dyn RecordStore, batch: Vec<Job>, log: Option<&Log<'_>>) {
     let mut store = Tracked {
         store,
         faults: Vec::new(),
@@ -184,12 +267,18 @@ async fn run_writes(store: &mut dyn RecordStore, batch: Vec<Job>) {
     let mut done: Vec<(Answer, Vec<Ran>)> = Vec::with_capacity(batch.len());
     let mut wrote = false;
     let mut reset_after_sync = false;
+    // The changes of followed datasets, by the instance that made them.
+    let mut changes: Vec<(usize, Vec<Change>)> = Vec::new();
     for job in coalesce_lookups(batch) {
-        let (calls, answer) = match job {
-            Job::Run { calls, answer } => (calls, answer),
+        let (calls, answer, recorded) = match job {
+            Job::Run {
+                calls,
+                answer,
+                recorded,
+            } => (calls, answer, recorded),
             Job::Unit { calls, answer } => {
                 // run_group runs units alone; one here runs the same way.
-                let _ = answer.send(run_unit(store.store, calls).await);
+                let _ = answer.send(run_unit(store.store, calls, log).await);
                 continue;
             }
             Job::Reset if wrote => {
@@ -216,7 +305,13 @@ async fn run_writes(store: &mut dyn RecordStore, batch: Vec<Job>) {
         let mut results = Vec::with_capacity(calls.len());
         for call in calls {
             let write = call.is_write();
+            let drafts = Log::draft(log.filter(|_| recorded), &call);
             let result = store.call(call).await;
+            if let Ok(reply) = &result
+                && !drafts.is_empty()
+            {
+                changes.push((store.instance(), complete(drafts, reply)));
+            }
             let failed = result.is_err();
             // A group that tried to write ends with a sync even if every
             // write failed: the sync is where a plugin learns the group is
@@ -230,10 +325,25 @@ async fn run_writes(store: &mut dyn RecordStore, batch: Vec<Job>) {
         }
         done.push((answer, results));
     }
-    let synced = if wrote {
-        store.call(Call::Sync).await.map(drop)
-    } else {
-        Ok(())
+    // Only the changes of the instance that syncs are committed: those of
+    // an instance a fault replaced went with it.
+    let survivor = store.instance();
+    let changes: Vec<Change> = changes
+        .into_iter()
+        .filter(|(instance, _)| *instance == survivor)
+        .flat_map(|(_, changes)| changes)
+        .collect();
+    let synced = match Log::prepare(log, &changes) {
+        Err(error) => Err(error),
+        Ok(group) => {
+            let synced = if wrote {
+                store.call(Call::Sync).await.map(drop)
+            } else {
+                Ok(())
+            };
+            Log::verdict(log, group, synced.is_ok());
+            synced
+        }
     };
     if let Err(error) = &synced {
         tracing::error!("sync failed, writes of this group are reported failed: {error}");

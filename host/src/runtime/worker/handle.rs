@@ -2,9 +2,10 @@
 //! generation, answered on a oneshot; swaps that start a new generation.
 
 use super::super::call::{Call, CallError, CallResult, RecordStore};
-use super::Job;
 use super::counters::{BackendCounters, BackendCounts};
 use super::generation::{Generation, GenerationStatus, InFlight, VersionInfo};
+use super::{CaptureSlot, Job};
+use crate::changes::Capture;
 use arc_swap::ArcSwap;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex, Weak};
@@ -52,6 +53,9 @@ struct Slot {
     retiring: Mutex<Vec<Weak<Generation>>>,
     /// What its serving tasks count, across generations.
     counters: Arc<BackendCounters>,
+    /// The change capture its writer records followed datasets' changes
+    /// with, across generations.
+    capture: Arc<CaptureSlot>,
 }
 
 /// A handle to a backend: cheap to clone, usable from any task. Its plugin
@@ -73,13 +77,15 @@ impl BackendHandle {
         readers: Vec<Box<dyn RecordStore>>,
     ) -> std::io::Result<Self> {
         let counters = Arc::new(BackendCounters::default());
-        let generation = Generation::start(version, store, readers, None, &counters)?;
+        let capture = Arc::new(CaptureSlot::new(name));
+        let generation = Generation::start(version, store, readers, None, &counters, &capture)?;
         Ok(Self {
             slot: Arc::new(Slot {
                 name: name.to_string(),
                 current: ArcSwap::from_pointee(generation),
                 retiring: Mutex::new(Vec::new()),
                 counters,
+                capture,
             }),
         })
     }
@@ -102,6 +108,7 @@ impl BackendHandle {
             readers,
             Some(old.retired.clone()),
             &self.slot.counters,
+            &self.slot.capture,
         )?;
         self.slot.current.store(Arc::new(next));
         retiring.retain(|generation| {
@@ -125,6 +132,13 @@ impl BackendHandle {
                 .map(|generation| generation.status(false)),
         );
         out
+    }
+
+    /// Records the changes of followed datasets that this backend's writes
+    /// make in `capture`'s log, from its next group of writes on (none:
+    /// records nothing).
+    pub fn set_capture(&self, capture: Option<Arc<Capture>>) {
+        self.slot.capture.capture.store(capture);
     }
 
     /// The backend's name.
@@ -194,6 +208,30 @@ impl BackendHandle {
     /// queued later on this backend run after them (a migration's copy
     /// relies on that order).
     pub fn submit(&self, calls: Vec<Call>) -> Pending {
+        self.submit_job(calls, true)
+    }
+
+    /// [`BackendHandle::submit`] for the writes of a replica (a mirror, a
+    /// migration's copy): they repeat changes recorded in the change log
+    /// where they were made, and are not recorded again.
+    pub fn replica_submit(&self, calls: Vec<Call>) -> Pending {
+        self.submit_job(calls, false)
+    }
+
+    /// [`BackendHandle::call_chain`] for a replica's writes (see
+    /// [`BackendHandle::replica_submit`]).
+    pub async fn replica_chain(&self, calls: Vec<Call>) -> Vec<CallResult> {
+        self.replica_submit(calls).answers().await
+    }
+
+    /// [`BackendHandle::call`] for a replica's write (see
+    /// [`BackendHandle::replica_submit`]).
+    pub async fn replica_call(&self, call: Call) -> CallResult {
+        let mut results = self.replica_chain(vec![call]).await;
+        results.pop().unwrap_or_else(|| Err(self.stopped()))
+    }
+
+    fn submit_job(&self, calls: Vec<Call>, recorded: bool) -> Pending {
         let generation = self.slot.current.load_full();
         let reads_only = calls.iter().all(Call::is_read);
         let changes_datasets = calls
@@ -206,7 +244,13 @@ impl BackendHandle {
             n => &readers[generation.next_reader.fetch_add(1, Ordering::Relaxed) % n],
         };
         let (answer, results) = oneshot::channel();
-        let sent = queue.send(Job::Run { calls, answer }).is_ok();
+        let sent = queue
+            .send(Job::Run {
+                calls,
+                answer,
+                recorded,
+            })
+            .is_ok();
         Pending {
             flight: Some(InFlight::enter(generation)),
             results: sent.then_some(results),

@@ -43,13 +43,43 @@ pub use generation::{GenerationStatus, VersionInfo};
 pub use handle::{BackendHandle, Pending};
 
 use super::call::{Call, CallResult};
+use crate::changes::Capture;
+use arc_swap::ArcSwapOption;
+use std::sync::Arc;
 use tokio::sync::oneshot;
 use vsam_plugin_sdk::Dataset;
 
+/// Where a backend's writer finds the change capture: empty until the
+/// server follows changes of some dataset (mirrors, the change stream),
+/// kept across the backend's generations.
+pub(crate) struct CaptureSlot {
+    backend: String,
+    capture: ArcSwapOption<Capture>,
+}
+
+impl CaptureSlot {
+    fn new(backend: &str) -> Self {
+        Self {
+            backend: backend.to_string(),
+            capture: ArcSwapOption::empty(),
+        }
+    }
+
+    fn current(&self) -> Option<Arc<Capture>> {
+        self.capture.load_full()
+    }
+}
+
 /// What a backend's serving task takes from its queue.
 enum Job {
-    /// Calls to run in order, and where their results go.
-    Run { calls: Vec<Call>, answer: Answer },
+    /// Calls to run in order, and where their results go; `recorded`:
+    /// their changes go to the change log (false for a replica's writes,
+    /// which repeat changes recorded where they were made).
+    Run {
+        calls: Vec<Call>,
+        answer: Answer,
+        recorded: bool,
+    },
     /// A unit of work's writes: run alone between two syncs, all made
     /// durable by one sync, or all discarded with the instance.
     Unit { calls: Vec<Call>, answer: Answer },

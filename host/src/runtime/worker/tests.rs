@@ -45,7 +45,14 @@ fn ds() -> Dataset {
 
 fn chain(calls: Vec<Call>) -> (Job, oneshot::Receiver<Vec<CallResult>>) {
     let (answer, receiver) = oneshot::channel();
-    (Job::Run { calls, answer }, receiver)
+    (
+        Job::Run {
+            calls,
+            answer,
+            recorded: true,
+        },
+        receiver,
+    )
 }
 
 fn job(call: Call) -> (Job, oneshot::Receiver<Vec<CallResult>>) {
@@ -64,14 +71,14 @@ async fn one_sync_serves_a_group_of_writes() {
     let (insert, inserted) = job(Call::Insert(ds(), vec![1], vec![1]));
     let (get, got) = job(Call::Get(ds(), vec![1]));
     let (replace, replaced) = job(Call::Replace(ds(), vec![1], vec![2]));
-    run_group(&mut store, vec![insert, get, replace]).await;
+    run_group(&mut store, vec![insert, get, replace], None).await;
     assert_eq!(store.calls, ["insert", "get", "replace", "sync"]);
     for answer in [inserted, got, replaced] {
         assert!(only(answer).is_ok());
     }
     let mut reads = Fake::default();
     let (get, _) = job(Call::Get(ds(), vec![1]));
-    run_group(&mut reads, vec![get]).await;
+    run_group(&mut reads, vec![get], None).await;
     assert_eq!(reads.calls, ["get"], "no sync without a write");
 }
 
@@ -82,7 +89,7 @@ async fn a_group_whose_writes_all_failed_still_ends_with_a_sync() {
         ..Fake::default()
     };
     let (replace, replaced) = job(Call::Replace(ds(), vec![1], vec![2]));
-    run_group(&mut store, vec![replace]).await;
+    run_group(&mut store, vec![replace], None).await;
     assert_eq!(store.calls, ["replace", "sync"]);
     assert!(matches!(
         only(replaced),
@@ -98,7 +105,7 @@ async fn a_failed_sync_fails_the_writes_and_resets_the_store() {
     };
     let (insert, inserted) = job(Call::Insert(ds(), vec![1], vec![1]));
     let (get, got) = job(Call::Get(ds(), vec![1]));
-    run_group(&mut store, vec![insert, get]).await;
+    run_group(&mut store, vec![insert, get], None).await;
     assert!(matches!(
         only(inserted),
         Err(CallError::Store(StoreError::NoSpace(_)))
@@ -119,7 +126,7 @@ async fn a_chain_stops_at_its_first_failure_and_shares_the_sync() {
         Call::Insert(ds(), vec![2], vec![2]),
     ]);
     let (other, other_answer) = job_insert(3);
-    run_group(&mut store, vec![job, other]).await;
+    run_group(&mut store, vec![job, other], None).await;
     assert_eq!(store.calls, ["insert", "replace", "insert", "sync"]);
     let results = answer.try_recv().unwrap();
     assert_eq!(results.len(), 2, "the third call never ran");
@@ -247,7 +254,7 @@ async fn consecutive_gets_of_a_dataset_become_one_lookup() {
         job(Call::Get(other, vec![6])),
     ];
     let (jobs, answers): (Vec<_>, Vec<_>) = jobs.into_iter().unzip();
-    run_group(&mut store, jobs).await;
+    run_group(&mut store, jobs, None).await;
     assert_eq!(
         store.calls,
         ["get-many A 2", "insert", "get A", "get-many B 3", "sync"],
@@ -286,7 +293,7 @@ async fn a_lookup_that_traps_fails_only_the_get_that_caused_it() {
         .into_iter()
         .map(|key| job(Call::Get(ds(), vec![key])))
         .unzip();
-    run_group(&mut Poisoned, jobs).await;
+    run_group(&mut Poisoned, jobs, None).await;
     let results: Vec<CallResult> = answers.into_iter().map(only).collect();
     assert!(matches!(results[0], Ok(Reply::Record(Some(ref k))) if k == &[1]));
     assert!(matches!(results[1], Err(CallError::Fault(_))));
@@ -306,6 +313,7 @@ async fn writes_whose_instance_a_fault_dropped_are_not_acknowledged() {
     run_group(
         &mut Poisoned,
         vec![before, chain_before, read, faulting, after],
+        None,
     )
     .await;
     let lost = |result: &CallResult| matches!(result, Err(CallError::Fault(m)) if m.contains("replaced before it was synced (trapped)"));

@@ -53,6 +53,11 @@ pub(super) async fn commit_group(group: &[&Pending]) -> Result<(), Status> {
     for (n, indexes) in indexes_of.into_iter().enumerate() {
         send(n, indexes.after);
     }
+    for pending in group {
+        if let Some(refusal) = pending.state.mirrors_refuse() {
+            return Err(pending.state.fail(request, refusal));
+        }
+    }
     let results = first.backend().commit_unit(sent).await;
     if let Some(at) = results.iter().position(Result::is_err) {
         let failed_on = owners.get(at).map_or(first, |&n| &group[n].state);
@@ -68,6 +73,13 @@ pub(super) async fn commit_group(group: &[&Pending]) -> Result<(), Status> {
     }
     drop(gates);
     drop(alone);
+    for pending in group {
+        pending
+            .state
+            .mirrors_confirm()
+            .await
+            .map_err(|error| pending.state.fail(request, error))?;
+    }
     Ok(())
 }
 

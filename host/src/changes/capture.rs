@@ -1,0 +1,102 @@
+//! What a backend's serving task records of the writes it runs: the
+//! changes of the datasets that mirrors or the change stream follow, taken
+//! from the calls themselves, and written to the change log before the
+//! group that made them is committed (see `runtime::worker::group`).
+
+use super::change::{Change, Operation};
+use super::log::ChangeLog;
+use crate::runtime::call::{Call, Reply};
+use arc_swap::ArcSwap;
+use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+/// The server's change log and the dataset patterns it follows; shared by
+/// every backend's tasks, its patterns replaced by a reload.
+pub struct Capture {
+    log: Arc<ChangeLog>,
+    patterns: ArcSwap<Vec<String>>,
+}
+
+impl Capture {
+    /// Records the changes of datasets matching `patterns` in `log`.
+    pub fn new(log: Arc<ChangeLog>, patterns: Vec<String>) -> Self {
+        Self {
+            log,
+            patterns: ArcSwap::from_pointee(patterns),
+        }
+    }
+
+    /// The log the changes go to.
+    pub fn log(&self) -> &Arc<ChangeLog> {
+        &self.log
+    }
+
+    /// Follows the datasets matching `patterns` from the next group on.
+    pub fn set_patterns(&self, patterns: Vec<String>) {
+        self.patterns.store(Arc::new(patterns));
+    }
+
+    /// True if changes to `dataset` are recorded.
+    pub fn wants(&self, dataset: &str) -> bool {
+        self.patterns
+            .load()
+            .iter()
+            .any(|pattern| crate::catalog::matches(pattern, dataset))
+    }
+
+    /// The changes `call` will make if it succeeds, taken before it runs
+    /// (the call is moved into the store); empty for a call that changes
+    /// nothing or a dataset that is not followed.
+    pub fn draft(&self, call: &Call) -> Vec<Change> {
+        let dataset = match call {
+            Call::Insert(ds, ..)
+            | Call::InsertMany(ds, _)
+            | Call::Replace(ds, ..)
+            | Call::Delete(ds, _)
+            | Call::Append(ds, _)
+            | Call::Create(ds, _)
+            | Call::Destroy(ds) => ds,
+            _ => return Vec::new(),
+        };
+        if !self.wants(&dataset.name) {
+            return Vec::new();
+        }
+        let time_ms = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as u64);
+        let change = |operation, key: &[u8], record: Option<&Vec<u8>>| Change {
+            sequence: 0,
+            time_ms,
+            dataset: dataset.clone(),
+            operation,
+            key: key.to_vec(),
+            record: record.cloned(),
+        };
+        match call {
+            Call::Insert(_, key, record) => vec![change(Operation::Insert, key, Some(record))],
+            Call::InsertMany(_, entries) => entries
+                .iter()
+                .map(|e| change(Operation::Insert, &e.key, Some(&e.value)))
+                .collect(),
+            Call::Replace(_, key, record) => vec![change(Operation::Replace, key, Some(record))],
+            Call::Delete(_, key) => vec![change(Operation::Erase, key, None)],
+            // The key is the RBA the store gives it (see `complete`).
+            Call::Append(_, record) => vec![change(Operation::Insert, &[], Some(record))],
+            Call::Create(_, layout) => vec![change(Operation::Define(layout.clone()), &[], None)],
+            Call::Destroy(_) => vec![change(Operation::Delete, &[], None)],
+            _ => Vec::new(),
+        }
+    }
+}
+
+/// Completes drafted changes with what the store answered: an append's
+/// key is the RBA it was given.
+pub fn complete(mut drafts: Vec<Change>, reply: &Reply) -> Vec<Change> {
+    if let (Reply::Key(key), [only]) = (reply, drafts.as_mut_slice())
+        && only.key.is_empty()
+        && only.operation == Operation::Insert
+    {
+        only.key = key.clone();
+    }
+    drafts
+}

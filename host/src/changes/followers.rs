@@ -1,0 +1,456 @@
+//! The mirrors and the change stream of a running server, over its change
+//! log: started with the server, changed by a reload, asked by the write
+//! path (may a write run, have the sync mirrors applied it) and by the
+//! operator (`vsamr admin mirror ...`).
+
+use super::capture::Capture;
+use super::change::{Change, Operation};
+use super::log::{ChangeLog, Prepared};
+use super::mirror::Mirror;
+use super::stream::Stream;
+use crate::config::{ChangeSettings, Config, MirrorRule};
+use crate::runtime::BackendHandle;
+use crate::runtime::call::{Call, CallError, Reply};
+use crate::vsam::Shared;
+use arc_swap::ArcSwapOption;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, Weak};
+use std::time::Duration;
+use vsam_plugin_sdk::{Direction, Start, StoreError};
+use vsam_protocol::admin::{MirrorVerifyRow, MirrorsReport};
+
+/// What `followed.json` remembers: which run of the server this is, and
+/// which datasets it followed, so a mirror knows whether the changes it
+/// waits for were all recorded while it was away.
+#[derive(Debug, Default, Serialize, Deserialize)]
+struct Followed {
+    run: u64,
+    patterns: Vec<String>,
+}
+
+/// The write path's way to the followers: empty while nothing follows.
+#[derive(Default)]
+pub struct ChangeHub {
+    running: ArcSwapOption<Followers>,
+}
+
+impl ChangeHub {
+    /// The followers, if any.
+    pub fn followers(&self) -> Option<Arc<Followers>> {
+        self.running.load_full()
+    }
+
+    pub(crate) fn set(&self, followers: Option<Arc<Followers>>) {
+        self.running.store(followers);
+    }
+
+    /// Why a write to `dataset` (on backend `primary`) must not run now, if
+    /// it must not (see [`Mirror::refusal`]).
+    pub fn admit(&self, dataset: &str, primary: &str) -> Result<(), String> {
+        let Some(followers) = self.running.load_full() else {
+            return Ok(());
+        };
+        for mirror in followers.mirrors_of(dataset, primary) {
+            if let Some(why) = mirror.refusal(&followers.log) {
+                return Err(why);
+            }
+        }
+        Ok(())
+    }
+
+    /// Waits until the sync mirrors of `dataset` applied every change
+    /// committed so far (the caller's among them).
+    pub async fn confirm(&self, dataset: &str, primary: &str) -> Result<(), String> {
+        let Some(followers) = self.running.load_full() else {
+            return Ok(());
+        };
+        let sequence = followers.log.last_committed();
+        for mirror in followers.mirrors_of(dataset, primary) {
+            mirror.confirm(sequence).await?;
+        }
+        Ok(())
+    }
+}
+
+/// The running followers (see the module documentation).
+pub struct Followers {
+    log: Arc<ChangeLog>,
+    capture: Arc<Capture>,
+    settings: Mutex<ChangeSettings>,
+    mirrors: Mutex<BTreeMap<String, Arc<Mirror>>>,
+    stream: Mutex<Option<(Arc<Stream>, Arc<AtomicBool>)>>,
+    run: u64,
+    /// The patterns followed in the run before this one.
+    before: Vec<String>,
+    shared: Weak<Shared>,
+    /// Set once the first configuration is applied.
+    configured: AtomicBool,
+}
+
+impl Followers {
+    /// Opens the change log in the configured directory, settles the
+    /// groups a stop left in doubt, and starts the mirrors and the stream.
+    /// Nothing (and no file) when nothing follows and nothing did.
+    pub async fn start(config: &Config, shared: &Arc<Shared>) -> anyhow::Result<()> {
+        let settings = &config.changes;
+        let patterns = settings.followed(&config.mirrors);
+        let dir = &settings.directory;
+        if patterns.is_empty() && !dir.exists() {
+            return Ok(());
+        }
+        std::fs::create_dir_all(dir.join("mirrors"))
+            .map_err(|e| anyhow::anyhow!("change log {}: cannot make it: {e}", dir.display()))?;
+        let before = read_followed(dir)?;
+        let run = before.run + 1;
+        write_followed(dir, run, &patterns)?;
+        if patterns.is_empty() {
+            return Ok(());
+        }
+        let (log, doubt) = ChangeLog::open(&dir.join("log"), settings.segment_bytes)?;
+        let capture = Arc::new(Capture::new(log.clone(), patterns));
+        let followers = Arc::new(Self {
+            log: log.clone(),
+            capture: capture.clone(),
+            settings: Mutex::new(settings.clone()),
+            mirrors: Mutex::new(BTreeMap::new()),
+            stream: Mutex::new(None),
+            run,
+            before: before.patterns,
+            shared: Arc::downgrade(shared),
+            configured: AtomicBool::new(false),
+        });
+        let mut unsettled = Vec::new();
+        for prepared in doubt {
+            if let Err(prepared) = settle(&log, shared, prepared).await {
+                unsettled.push(prepared);
+            }
+        }
+        if !unsettled.is_empty() {
+            tokio::spawn(settle_later(log.clone(), Arc::downgrade(shared), unsettled));
+        }
+        for backend in shared.routing().backends.values() {
+            backend.set_capture(Some(capture.clone()));
+        }
+        followers.configure(config)?;
+        tokio::spawn(retain(followers.clone()));
+        shared.changes.set(Some(followers));
+        Ok(())
+    }
+
+    /// Applies a reloaded configuration: followed patterns, mirrors added,
+    /// changed or removed, the stream on or off.
+    pub fn configure(&self, config: &Config) -> anyhow::Result<()> {
+        let Some(shared) = self.shared.upgrade() else {
+            return Ok(());
+        };
+        self.capture
+            .set_patterns(config.changes.followed(&config.mirrors));
+        *self.settings.lock().unwrap() = config.changes.clone();
+        let dir = config.changes.directory.clone();
+        let head = self.log.last_committed();
+        let mut mirrors = self.mirrors.lock().unwrap();
+        let wanted: BTreeMap<String, MirrorRule> = config
+            .mirrors
+            .iter()
+            .flat_map(|rule| rule.backends.iter().map(move |b| (b.clone(), rule.clone())))
+            .collect();
+        mirrors.retain(|backend, mirror| {
+            let keep = wanted.contains_key(backend);
+            if !keep {
+                tracing::info!(mirror = %backend, "the mirror was removed from the configuration: it stops following");
+                mirror.end();
+            }
+            keep
+        });
+        for (backend, rule) in wanted {
+            if let Some(mirror) = mirrors.get(&backend) {
+                if *mirror.rule() != rule {
+                    mirror.set_rule(rule);
+                }
+                continue;
+            }
+            // Followed without a break if the run before followed its
+            // datasets and it starts with this run (not added by a reload).
+            let continuous =
+                !self.configured.load(Ordering::SeqCst) && self.before.contains(&rule.datasets);
+            let mirror = Mirror::new(
+                &backend,
+                rule,
+                dir.join("mirrors").join(format!("{backend}.json")),
+                self.run,
+                continuous,
+                head,
+            )?;
+            tokio::spawn(mirror.clone().run(self.log.clone(), self.shared.clone()));
+            mirrors.insert(backend, mirror);
+        }
+        drop(mirrors);
+        let mut stream = self.stream.lock().unwrap();
+        match (&config.changes.stream, stream.as_ref()) {
+            (Some(settings), None) => {
+                let (writer, after) = Stream::open(&dir.join("stream"), settings.clone(), head)?;
+                let ended = Arc::new(AtomicBool::new(false));
+                tokio::spawn(writer.clone().run(
+                    self.log.clone(),
+                    after,
+                    self.shared.clone(),
+                    ended.clone(),
+                ));
+                *stream = Some((writer, ended));
+            }
+            (None, Some((_, ended))) => {
+                ended.store(true, Ordering::SeqCst);
+                *stream = None;
+            }
+            _ => {}
+        }
+        drop(shared);
+        self.configured.store(true, Ordering::SeqCst);
+        Ok(())
+    }
+
+    /// The change log.
+    pub fn log(&self) -> &Arc<ChangeLog> {
+        &self.log
+    }
+
+    /// The capture every backend records with.
+    pub fn capture(&self) -> &Arc<Capture> {
+        &self.capture
+    }
+
+    /// The mirrors that keep a copy of `dataset` (on backend `primary`).
+    pub fn mirrors_of(&self, dataset: &str, primary: &str) -> Vec<Arc<Mirror>> {
+        self.mirrors
+            .lock()
+            .unwrap()
+            .values()
+            .filter(|m| m.covers(dataset, primary))
+            .cloned()
+            .collect()
+    }
+
+    /// The mirror on `backend`.
+    pub fn mirror(&self, backend: &str) -> Option<Arc<Mirror>> {
+        self.mirrors.lock().unwrap().get(backend).cloned()
+    }
+
+    /// Every mirror's figures and the stream's.
+    pub fn report(&self) -> MirrorsReport {
+        MirrorsReport {
+            committed: self.log.last_committed(),
+            log_bytes: self.log.disk_bytes(),
+            mirrors: self
+                .mirrors
+                .lock()
+                .unwrap()
+                .values()
+                .map(|m| m.report(&self.log))
+                .collect(),
+            stream: self
+                .stream
+                .lock()
+                .unwrap()
+                .as_ref()
+                .map(|(s, _)| s.report()),
+        }
+    }
+
+    /// Compares `dataset` on its backend and on mirror `backend`, a batch
+    /// at a time with writes held off until the mirror has applied every
+    /// change committed before.
+    pub async fn verify(&self, backend: &str, dataset: &str) -> Result<MirrorVerifyRow, String> {
+        let mirror = self
+            .mirror(backend)
+            .ok_or_else(|| format!("no mirror runs on backend {backend}"))?;
+        let shared = self.shared.upgrade().ok_or("the server is stopping")?;
+        let (def, _) = shared
+            .catalog
+            .get(&dataset.to_ascii_uppercase())
+            .ok_or_else(|| format!("no dataset {dataset} in the catalog"))?;
+        if !mirror.covers(&def.name, &def.backend) {
+            return Err(format!(
+                "mirror {backend} does not keep a copy of {} (its rule covers {}, and the dataset lives on {})",
+                def.name,
+                mirror.rule().datasets,
+                def.backend
+            ));
+        }
+        let copy = shared
+            .backend(backend)
+            .ok_or_else(|| format!("backend {backend} is not configured"))?;
+        let state = shared
+            .acquire(&def)
+            .map_err(|status| format!("dataset {}: {}", def.name, status.message))?;
+        let log = self.log.clone();
+        let wait = mirror.rule().wait.max(Duration::from_secs(30));
+        let caught_up = move || -> futures::future::BoxFuture<'static, Result<(), String>> {
+            let (mirror, log) = (mirror.clone(), log.clone());
+            Box::pin(async move { mirror.caught_up(log.last_committed(), wait).await })
+        };
+        let cancel = AtomicBool::new(false);
+        let verified = crate::migrate::copy::verify_settled(
+            &state,
+            &state.backend(),
+            &copy,
+            &caught_up,
+            &cancel,
+        )
+        .await;
+        shared.release(&state);
+        let verified = verified?;
+        Ok(MirrorVerifyRow {
+            backend: backend.to_string(),
+            dataset: def.name,
+            count: verified.count,
+            checksum: verified.checksum,
+        })
+    }
+}
+
+fn read_followed(dir: &Path) -> anyhow::Result<Followed> {
+    match std::fs::read(dir.join("followed.json")) {
+        Ok(bytes) => serde_json::from_slice(&bytes).map_err(|e| {
+            anyhow::anyhow!(
+                "{}: not what vsamrd wrote ({e}); remove it (every mirror then copies everything again)",
+                dir.join("followed.json").display()
+            )
+        }),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Followed::default()),
+        Err(e) => Err(anyhow::anyhow!("{}: {e}", dir.join("followed.json").display())),
+    }
+}
+
+fn write_followed(dir: &Path, run: u64, patterns: &[String]) -> anyhow::Result<()> {
+    let bytes = serde_json::to_vec_pretty(&Followed {
+        run,
+        patterns: patterns.to_vec(),
+    })?;
+    crate::durable::replace_file(&dir.join("followed.json"), &bytes)
+        .map_err(|e| anyhow::anyhow!("{}: {e}", dir.join("followed.json").display()))
+}
+
+/// Whether the backend holds what `change` left: the record for an insert
+/// or replace, no record for an erase, the dataset for a define, none for
+/// a delete. `Err` when the backend cannot say now.
+async fn holds(backend: &BackendHandle, change: &Change) -> Result<bool, String> {
+    let ds = change.dataset.clone();
+    let call = match change.operation {
+        Operation::Define(_) | Operation::Delete => {
+            Call::Scan(ds, Start::Edge, Direction::Forward, 1)
+        }
+        _ => Call::Get(ds, change.key.clone()),
+    };
+    let found = match backend.call(call).await {
+        Ok(Reply::Record(record)) => Some(record),
+        Ok(Reply::Entries(_)) => Some(None),
+        Err(CallError::Store(StoreError::NoSuchDataset)) => None,
+        Ok(other) => return Err(format!("answered with {other:?}")),
+        Err(error) => return Err(error.to_string()),
+    };
+    Ok(match (&change.operation, found) {
+        (Operation::Insert | Operation::Replace, Some(record)) => record == change.record,
+        (Operation::Erase, Some(record)) => record.is_none(),
+        (Operation::Define(_), found) => found.is_some(),
+        (Operation::Delete, found) => found.is_none(),
+        (_, None) => false,
+    })
+}
+
+/// Settles a group found in doubt: the changes the backend holds were
+/// committed (a store that keeps groups whole holds all or none). `Err`
+/// gives the group back when its backend cannot be asked now.
+async fn settle(log: &ChangeLog, shared: &Shared, prepared: Prepared) -> Result<(), Prepared> {
+    let Some(backend) = shared.backend(&prepared.backend) else {
+        tracing::warn!(
+            "change log: a group of {} changes of backend {} was in doubt, and the backend is no longer configured: it is dropped",
+            prepared.changes.len(),
+            prepared.backend
+        );
+        return log.abort(prepared.group).map_err(|_| prepared);
+    };
+    let mut held = Vec::new();
+    for change in &prepared.changes {
+        match holds(&backend, change).await {
+            Ok(true) => held.push(change.clone()),
+            Ok(false) => {}
+            Err(error) => {
+                tracing::warn!(
+                    "change log: a group of backend {} is in doubt and the backend cannot be read now ({error}); it is settled when it can",
+                    prepared.backend
+                );
+                return Err(prepared);
+            }
+        }
+    }
+    let result = if held.len() == prepared.changes.len() {
+        tracing::info!(
+            "change log: a group of {} changes of backend {} that a stop left in doubt was committed",
+            held.len(),
+            prepared.backend
+        );
+        log.settle(prepared.group, true)
+    } else if held.is_empty() {
+        log.settle(prepared.group, false)
+    } else {
+        // A store that does not keep groups whole kept part of it.
+        tracing::warn!(
+            "change log: backend {} kept {} of the {} changes of a group a stop left in doubt; those are recorded",
+            prepared.backend,
+            held.len(),
+            prepared.changes.len()
+        );
+        log.settle(prepared.group, false)
+            .and_then(|()| log.prepare(&prepared.backend, &held))
+            .and_then(|group| log.settle(group, true))
+    };
+    result.map_err(|error| {
+        tracing::error!("{error}");
+        prepared
+    })
+}
+
+/// Settles the groups whose backend could not be asked at start, as soon
+/// as it can.
+async fn settle_later(log: Arc<ChangeLog>, shared: Weak<Shared>, mut waiting: Vec<Prepared>) {
+    while !waiting.is_empty() {
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        let Some(shared) = shared.upgrade() else {
+            return;
+        };
+        let mut still = Vec::new();
+        for prepared in waiting {
+            if let Err(prepared) = settle(&log, &shared, prepared).await {
+                still.push(prepared);
+            }
+        }
+        waiting = still;
+    }
+}
+
+/// Removes the log segments every consumer has passed, every few seconds.
+async fn retain(followers: Arc<Followers>) {
+    let weak = Arc::downgrade(&followers);
+    drop(followers);
+    loop {
+        tokio::time::sleep(Duration::from_secs(5)).await;
+        let Some(followers) = weak.upgrade() else {
+            return;
+        };
+        let mut oldest = followers.log.last_committed();
+        for mirror in followers.mirrors.lock().unwrap().values() {
+            if !mirror.is_stopped() {
+                oldest = oldest.min(mirror.applied());
+            }
+        }
+        if let Some((stream, _)) = followers.stream.lock().unwrap().as_ref() {
+            oldest = oldest.min(stream.written());
+        }
+        if let Err(error) = followers.log.retain_after(oldest) {
+            tracing::warn!("change log: cannot remove segments every consumer has read: {error}");
+        }
+    }
+}

@@ -1,0 +1,747 @@
+//! The change log: every committed change of the datasets that mirrors or
+//! the change stream follow, in commit order, on local disk.
+//!
+//! A backend's group of writes is written to the log as one *prepare*
+//! entry, and the log is synced, before the backend's own sync commits the
+//! group; then a *commit* entry gives its changes their sequence numbers
+//! (or an *abort* entry drops them). So whatever a backend committed is in
+//! the log, whenever vsamrd stops: a group prepared but neither committed
+//! nor aborted is *in doubt*, and start-up settles it against the backend
+//! ([`ChangeLog::open`] returns them, [`ChangeLog::settle`] records the
+//! verdict) before anything reads on.
+//!
+//! Files: `NNNNNNNNNNNNNNNNNNNN.log` segments, named by the first sequence
+//! number they may commit. Each entry is a frame: length (u32), CRC-32 of
+//! the payload (u32), payload. A torn last frame (a crash mid-write) is cut
+//! off at start-up. A new segment starts when one passes its size, and
+//! repeats the prepare entries still waiting for their verdict, so a
+//! segment and those after it hold every change they commit. Segments
+//! every consumer has passed are removed ([`ChangeLog::retain_after`]).
+
+use super::change::{self, Change};
+use std::collections::{BTreeMap, HashMap};
+use std::fs::{File, OpenOptions};
+use std::io::{Read, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use tokio::sync::watch;
+
+const PREPARE: u8 = 1;
+const COMMIT: u8 = 2;
+const ABORT: u8 = 3;
+
+/// Bytes before a frame's payload: its length and CRC.
+const FRAME_HEAD: usize = 8;
+
+/// A group of changes prepared but not yet committed or aborted.
+#[derive(Debug, Clone)]
+pub struct Prepared {
+    /// Its number in the log.
+    pub group: u64,
+    /// The backend whose sync commits it.
+    pub backend: String,
+    /// Its changes, without sequence numbers yet.
+    pub changes: Vec<Change>,
+}
+
+/// The writer's side, behind the log's lock.
+struct Writer {
+    file: Arc<File>,
+    /// First sequence number the current segment may commit.
+    segment_first: u64,
+    length: u64,
+    next_group: u64,
+    next_sequence: u64,
+    /// Prepare frames waiting for their verdict, by group.
+    waiting: BTreeMap<u64, Vec<u8>>,
+    /// The log is known durable up to here in the current segment.
+    synced: u64,
+}
+
+/// The log of one server's changes (see the module documentation).
+pub struct ChangeLog {
+    dir: PathBuf,
+    segment_bytes: u64,
+    writer: Mutex<Writer>,
+    committed: watch::Sender<u64>,
+}
+
+/// Why the log cannot be used; every message names the log's directory.
+fn log_error(dir: &Path, what: &str, error: impl std::fmt::Display) -> std::io::Error {
+    std::io::Error::other(format!("change log {}: {what}: {error}", dir.display()))
+}
+
+/// Makes a new or removed file's name in `dir` durable.
+fn sync_directory(dir: &Path) -> std::io::Result<()> {
+    File::open(dir)?.sync_all()
+}
+
+fn segment_name(first: u64) -> String {
+    format!("{first:020}.log")
+}
+
+/// The segments in `dir`, by first sequence number.
+fn segments(dir: &Path) -> std::io::Result<Vec<(u64, PathBuf)>> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir)? {
+        let entry = entry?;
+        let name = entry.file_name();
+        let Some(name) = name.to_str() else { continue };
+        if let Some(number) = name.strip_suffix(".log")
+            && number.len() == 20
+            && let Ok(first) = number.parse::<u64>()
+        {
+            out.push((first, entry.path()));
+        }
+    }
+    out.sort();
+    Ok(out)
+}
+
+fn frame(payload: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(FRAME_HEAD + payload.len());
+    out.extend_from_slice(&(payload.len() as u32).to_le_bytes());
+    out.extend_from_slice(&crc32fast::hash(payload).to_le_bytes());
+    out.extend_from_slice(payload);
+    out
+}
+
+/// The next whole frame's payload in `bytes`, and the bytes it took;
+/// `None` for a frame not (yet) whole or damaged.
+fn next_frame(bytes: &[u8]) -> Option<(&[u8], usize)> {
+    let head = bytes.get(..FRAME_HEAD)?;
+    let length = u32::from_le_bytes(head[..4].try_into().ok()?) as usize;
+    let crc = u32::from_le_bytes(head[4..].try_into().ok()?);
+    let payload = bytes.get(FRAME_HEAD..FRAME_HEAD + length)?;
+    (crc32fast::hash(payload) == crc).then_some((payload, FRAME_HEAD + length))
+}
+
+fn prepare_payload(group: u64, backend: &str, changes: &[Change]) -> Vec<u8> {
+    let mut out = vec![PREPARE];
+    out.extend_from_slice(&group.to_le_bytes());
+    out.extend_from_slice(&(backend.len() as u32).to_le_bytes());
+    out.extend_from_slice(backend.as_bytes());
+    out.extend_from_slice(&(changes.len() as u32).to_le_bytes());
+    for change in changes {
+        change::encode(change, &mut out);
+    }
+    out
+}
+
+fn verdict_payload(kind: u8, group: u64, first_sequence: u64) -> Vec<u8> {
+    let mut out = vec![kind];
+    out.extend_from_slice(&group.to_le_bytes());
+    out.extend_from_slice(&first_sequence.to_le_bytes());
+    out
+}
+
+/// One entry of the log, read back.
+enum Entry {
+    Prepare(Prepared),
+    Commit { group: u64, first_sequence: u64 },
+    Abort { group: u64 },
+}
+
+fn read_u64(input: &mut &[u8]) -> Option<u64> {
+    let (head, tail) = input.split_at_checked(8)?;
+    *input = tail;
+    Some(u64::from_le_bytes(head.try_into().ok()?))
+}
+
+fn parse(payload: &[u8]) -> Option<Entry> {
+    let (&kind, mut input) = payload.split_first()?;
+    let group = read_u64(&mut input)?;
+    match kind {
+        PREPARE => {
+            let (length, rest) = input.split_at_checked(4)?;
+            let length = u32::from_le_bytes(length.try_into().ok()?) as usize;
+            let (backend, rest) = rest.split_at_checked(length)?;
+            let backend = String::from_utf8(backend.to_vec()).ok()?;
+            let (count, mut rest) = rest.split_at_checked(4)?;
+            let count = u32::from_le_bytes(count.try_into().ok()?);
+            let mut changes = Vec::with_capacity(count.min(1 << 16) as usize);
+            for _ in 0..count {
+                changes.push(change::decode(&mut rest)?);
+            }
+            rest.is_empty().then_some(Entry::Prepare(Prepared {
+                group,
+                backend,
+                changes,
+            }))
+        }
+        COMMIT => Some(Entry::Commit {
+            group,
+            first_sequence: read_u64(&mut input)?,
+        }),
+        ABORT => Some(Entry::Abort { group }),
+        _ => None,
+    }
+}
+
+impl ChangeLog {
+    /// Opens (or makes) the log in `dir`: reads it to its end, cuts off a
+    /// torn last frame, and returns the groups in doubt, which must be
+    /// settled ([`ChangeLog::settle`]) before the log is read or written.
+    pub fn open(dir: &Path, segment_bytes: u64) -> std::io::Result<(Arc<Self>, Vec<Prepared>)> {
+        std::fs::create_dir_all(dir).map_err(|e| log_error(dir, "cannot make it", e))?;
+        let mut found = segments(dir).map_err(|e| log_error(dir, "cannot list it", e))?;
+        if found.is_empty() {
+            let path = dir.join(segment_name(1));
+            File::create(&path).map_err(|e| log_error(dir, "cannot start a segment", e))?;
+            sync_directory(dir).map_err(|e| log_error(dir, "cannot sync", e))?;
+            found.push((1, path));
+        }
+        let mut waiting: BTreeMap<u64, Prepared> = BTreeMap::new();
+        let mut frames: BTreeMap<u64, Vec<u8>> = BTreeMap::new();
+        let mut next_group = 1;
+        let mut next_sequence = 1;
+        let last = found.len() - 1;
+        let mut length = 0;
+        for (index, (_, path)) in found.iter().enumerate() {
+            let bytes = std::fs::read(path).map_err(|e| log_error(dir, "cannot read it", e))?;
+            let mut offset = 0;
+            while let Some((payload, taken)) = next_frame(&bytes[offset..]) {
+                let Some(entry) = parse(payload) else { break };
+                match entry {
+                    Entry::Prepare(prepared) => {
+                        next_group = next_group.max(prepared.group + 1);
+                        frames.insert(prepared.group, frame(payload));
+                        waiting.insert(prepared.group, prepared);
+                    }
+                    Entry::Commit {
+                        group,
+                        first_sequence,
+                    } => {
+                        if let Some(prepared) = waiting.remove(&group) {
+                            next_sequence = first_sequence + prepared.changes.len() as u64;
+                        }
+                        frames.remove(&group);
+                    }
+                    Entry::Abort { group } => {
+                        waiting.remove(&group);
+                        frames.remove(&group);
+                    }
+                }
+                offset += taken;
+            }
+            if offset < bytes.len() {
+                if index != last {
+                    return Err(log_error(
+                        dir,
+                        "damaged",
+                        format!(
+                            "{} has an unreadable entry at byte {offset} and later segments follow it; move the log aside to start a new one (mirrors then need `vsamr admin mirror resync`)",
+                            path.display()
+                        ),
+                    ));
+                }
+                // A crash mid-write: the frame was never acknowledged.
+                tracing::warn!(
+                    "change log {}: cut off {} bytes of an entry a stop left half written",
+                    path.display(),
+                    bytes.len() - offset
+                );
+                let file = OpenOptions::new()
+                    .write(true)
+                    .open(path)
+                    .map_err(|e| log_error(dir, "cannot open it", e))?;
+                file.set_len(offset as u64)
+                    .and_then(|()| file.sync_all())
+                    .map_err(|e| log_error(dir, "cannot cut off a torn entry", e))?;
+            }
+            if index == last {
+                length = offset as u64;
+            }
+        }
+        let (segment_first, path) = found.pop().expect("at least one segment");
+        let file = OpenOptions::new()
+            .append(true)
+            .open(&path)
+            .map_err(|e| log_error(dir, "cannot open it", e))?;
+        let (committed, _) = watch::channel(next_sequence - 1);
+        let log = Arc::new(Self {
+            dir: dir.to_path_buf(),
+            segment_bytes: segment_bytes.max(4096),
+            writer: Mutex::new(Writer {
+                file: Arc::new(file),
+                segment_first,
+                length,
+                next_group,
+                next_sequence,
+                waiting: frames,
+                synced: length,
+            }),
+            committed,
+        });
+        Ok((log, waiting.into_values().collect()))
+    }
+
+    /// The directory the log is in.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// Writes a group's changes before its backend commits them, and syncs
+    /// the log: the group's number, for [`ChangeLog::commit`] or
+    /// [`ChangeLog::abort`].
+    pub fn prepare(&self, backend: &str, changes: &[Change]) -> std::io::Result<u64> {
+        let (file, group) = {
+            let mut writer = self.writer.lock().unwrap();
+            let group = writer.next_group;
+            writer.next_group += 1;
+            let bytes = frame(&prepare_payload(group, backend, changes));
+            self.append(&mut writer, &bytes)?;
+            writer.waiting.insert(group, bytes);
+            (writer.file.clone(), group)
+        };
+        // Outside the lock: other backends append meanwhile, and one sync
+        // makes theirs durable too.
+        file.sync_data()
+            .map_err(|e| log_error(&self.dir, "cannot sync", e))?;
+        Ok(group)
+    }
+
+    /// The group's backend committed it: its changes take the next
+    /// sequence numbers. Returns the last of them.
+    pub fn commit(&self, group: u64) -> std::io::Result<u64> {
+        let mut writer = self.writer.lock().unwrap();
+        let Some(prepared) = writer.waiting.remove(&group) else {
+            return Err(log_error(
+                &self.dir,
+                "commit",
+                format!("group {group} was not prepared"),
+            ));
+        };
+        let count = match next_frame(&prepared).and_then(|(payload, _)| parse(payload)) {
+            Some(Entry::Prepare(p)) => p.changes.len() as u64,
+            _ => 0,
+        };
+        let first = writer.next_sequence;
+        let bytes = frame(&verdict_payload(COMMIT, group, first));
+        if let Err(error) = self.append(&mut writer, &bytes) {
+            writer.waiting.insert(group, prepared);
+            return Err(error);
+        }
+        writer.next_sequence += count;
+        let last = writer.next_sequence - 1;
+        self.rotate_if_full(&mut writer)?;
+        drop(writer);
+        self.committed.send_replace(last);
+        Ok(last)
+    }
+
+    /// The group's backend did not commit it: its changes never happened.
+    pub fn abort(&self, group: u64) -> std::io::Result<()> {
+        let mut writer = self.writer.lock().unwrap();
+        if writer.waiting.remove(&group).is_none() {
+            return Ok(());
+        }
+        let bytes = frame(&verdict_payload(ABORT, group, 0));
+        self.append(&mut writer, &bytes)?;
+        self.rotate_if_full(&mut writer)
+    }
+
+    /// Records start-up's verdict on a group found in doubt.
+    pub fn settle(&self, group: u64, committed: bool) -> std::io::Result<()> {
+        if committed {
+            self.commit(group).map(drop)
+        } else {
+            self.abort(group)
+        }?;
+        self.make_durable()
+    }
+
+    fn append(&self, writer: &mut Writer, bytes: &[u8]) -> std::io::Result<()> {
+        (&*writer.file)
+            .write_all(bytes)
+            .map_err(|e| log_error(&self.dir, "cannot write", e))?;
+        writer.length += bytes.len() as u64;
+        Ok(())
+    }
+
+    /// Starts a new segment once the current one passed its size, with
+    /// the prepare entries still waiting for their verdict.
+    fn rotate_if_full(&self, writer: &mut Writer) -> std::io::Result<()> {
+        if writer.length < self.segment_bytes {
+            return Ok(());
+        }
+        writer
+            .file
+            .sync_data()
+            .map_err(|e| log_error(&self.dir, "cannot sync", e))?;
+        let first = writer.next_sequence;
+        let path = self.dir.join(segment_name(first));
+        let mut file = OpenOptions::new()
+            .create(true)
+            .truncate(true)
+            .write(true)
+            .open(&path)
+            .map_err(|e| log_error(&self.dir, "cannot start a segment", e))?;
+        let mut length = 0;
+        for bytes in writer.waiting.values() {
+            file.write_all(bytes)
+                .map_err(|e| log_error(&self.dir, "cannot write", e))?;
+            length += bytes.len() as u64;
+        }
+        file.sync_data()
+            .and_then(|()| sync_directory(&self.dir))
+            .map_err(|e| log_error(&self.dir, "cannot sync", e))?;
+        writer.file = Arc::new(file);
+        writer.segment_first = first;
+        writer.length = length;
+        writer.synced = length;
+        Ok(())
+    }
+
+    /// Syncs what was appended since the last sync: a consumer calls it
+    /// before it records how far it got, so that no position it records
+    /// names a commit a power cut could take back.
+    pub fn make_durable(&self) -> std::io::Result<()> {
+        let (file, length) = {
+            let writer = self.writer.lock().unwrap();
+            if writer.synced >= writer.length {
+                return Ok(());
+            }
+            (writer.file.clone(), writer.length)
+        };
+        file.sync_data()
+            .map_err(|e| log_error(&self.dir, "cannot sync", e))?;
+        let mut writer = self.writer.lock().unwrap();
+        if Arc::ptr_eq(&writer.file, &file) {
+            writer.synced = writer.synced.max(length);
+        }
+        Ok(())
+    }
+
+    /// The sequence number of the last committed change (0 before any).
+    pub fn last_committed(&self) -> u64 {
+        *self.committed.borrow()
+    }
+
+    /// Wakes on every commit.
+    pub fn subscribe(&self) -> watch::Receiver<u64> {
+        self.committed.subscribe()
+    }
+
+    /// A reader of the committed changes after sequence number `after`.
+    pub fn reader(self: &Arc<Self>, after: u64) -> LogReader {
+        LogReader {
+            log: self.clone(),
+            after,
+            segment: None,
+            groups: HashMap::new(),
+        }
+    }
+
+    /// Removes the segments holding only changes up to `sequence` (every
+    /// consumer has them). The current segment always stays.
+    pub fn retain_after(&self, sequence: u64) -> std::io::Result<()> {
+        let current = self.writer.lock().unwrap().segment_first;
+        let found = segments(&self.dir)?;
+        for pair in found.windows(2) {
+            let ((_, path), (next_first, _)) = (&pair[0], &pair[1]);
+            // A segment commits only numbers below its successor's first.
+            if *next_first <= sequence + 1 && *next_first <= current {
+                std::fs::remove_file(path)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Bytes the log holds on disk.
+    pub fn disk_bytes(&self) -> u64 {
+        segments(&self.dir)
+            .unwrap_or_default()
+            .iter()
+            .filter_map(|(_, path)| std::fs::metadata(path).ok())
+            .map(|m| m.len())
+            .sum()
+    }
+}
+
+/// Reads committed changes in commit order, from any sequence number the
+/// log still holds; follows the log as it grows.
+pub struct LogReader {
+    log: Arc<ChangeLog>,
+    /// The last sequence number returned.
+    after: u64,
+    /// The segment being read: its first sequence number, path and the
+    /// offset of the next frame.
+    segment: Option<(u64, PathBuf, u64)>,
+    /// Prepared groups seen, by number.
+    groups: HashMap<u64, Vec<Change>>,
+}
+
+impl LogReader {
+    /// The last sequence number returned (or the starting point).
+    pub fn position(&self) -> u64 {
+        self.after
+    }
+
+    /// The committed changes after the last returned, whole groups (a
+    /// unit of work is never split) until `max` is reached; none when the
+    /// reader is at the log's end. Fails if the changes wanted were
+    /// removed from the log (a consumer that fell too far behind).
+    pub fn next_batch(&mut self, max: usize) -> std::io::Result<Vec<Change>> {
+        let mut out = Vec::new();
+        loop {
+            let Some((first, path, offset)) = self.segment.clone() else {
+                let found = segments(&self.log.dir)?;
+                let wanted = self.after + 1;
+                let Some((first, path)) = found.iter().rev().find(|(f, _)| *f <= wanted).cloned()
+                else {
+                    return Err(log_error(
+                        &self.log.dir,
+                        "read",
+                        format!(
+                            "the changes after sequence {} are no longer in the log (the oldest segment starts at {})",
+                            self.after,
+                            found.first().map_or(0, |(f, _)| *f)
+                        ),
+                    ));
+                };
+                self.groups.clear();
+                self.segment = Some((first, path, 0));
+                continue;
+            };
+            let bytes = read_frames_at(&path, offset)?;
+            let mut used = 0;
+            while out.len() < max {
+                let Some((payload, taken)) = next_frame(&bytes[used..]) else {
+                    break;
+                };
+                let Some(entry) = parse(payload) else { break };
+                used += taken;
+                match entry {
+                    Entry::Prepare(prepared) => {
+                        self.groups
+                            .entry(prepared.group)
+                            .or_insert(prepared.changes);
+                    }
+                    Entry::Commit {
+                        group,
+                        first_sequence,
+                    } => {
+                        let Some(changes) = self.groups.remove(&group) else {
+                            return Err(log_error(
+                                &self.log.dir,
+                                "damaged",
+                                format!(
+                                    "{} commits group {group}, whose changes are in no segment before it",
+                                    path.display()
+                                ),
+                            ));
+                        };
+                        for (index, mut change) in changes.into_iter().enumerate() {
+                            change.sequence = first_sequence + index as u64;
+                            if change.sequence > self.after {
+                                out.push(change);
+                            }
+                        }
+                    }
+                    Entry::Abort { group } => {
+                        self.groups.remove(&group);
+                    }
+                }
+            }
+            self.segment = Some((first, path.clone(), offset + used as u64));
+            if let Some(last) = out.last() {
+                self.after = last.sequence;
+            }
+            if out.len() >= max {
+                return Ok(out);
+            }
+            // At the end of this segment: move on if a later one exists
+            // (this one is then complete: read it once more to be sure).
+            let later = segments(&self.log.dir)?
+                .into_iter()
+                .find(|(f, _)| *f > first);
+            let length = std::fs::metadata(&path)?.len();
+            match later {
+                _ if length > offset + used as u64 && used > 0 => continue,
+                Some(_) if length > offset + used as u64 => {
+                    return Err(log_error(
+                        &self.log.dir,
+                        "damaged",
+                        format!(
+                            "{} has an unreadable entry at byte {} and later segments follow it",
+                            path.display(),
+                            offset + used as u64
+                        ),
+                    ));
+                }
+                Some((next, next_path)) => self.segment = Some((next, next_path, 0)),
+                None => return Ok(out),
+            }
+        }
+    }
+}
+
+/// How much of a segment a reader takes at once.
+const READ_CHUNK: usize = 1 << 20;
+
+/// The bytes of `path` from `offset`: a chunk, or more if the frame there
+/// is larger than a chunk.
+fn read_frames_at(path: &Path, offset: u64) -> std::io::Result<Vec<u8>> {
+    let mut file = File::open(path)?;
+    file.seek(SeekFrom::Start(offset))?;
+    let mut bytes = Vec::new();
+    (&mut file)
+        .take(READ_CHUNK as u64)
+        .read_to_end(&mut bytes)?;
+    if let Some(head) = bytes.get(..4) {
+        let whole = FRAME_HEAD + u32::from_le_bytes(head.try_into().expect("4 bytes")) as usize;
+        if whole > bytes.len() && bytes.len() == READ_CHUNK {
+            file.take((whole - bytes.len()) as u64)
+                .read_to_end(&mut bytes)?;
+        }
+    }
+    Ok(bytes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::change::Operation;
+    use super::*;
+    use vsam_plugin_sdk::{Dataset, Organization};
+
+    fn change(key: &str, operation: Operation) -> Change {
+        Change {
+            sequence: 0,
+            time_ms: 1,
+            dataset: Dataset {
+                name: "A.B".into(),
+                organization: Organization::Ksds,
+                key_offset: 0,
+                key_length: 4,
+                max_record_length: 20,
+                min_record_length: 1,
+                codepage: "cp037".into(),
+            },
+            record: matches!(operation, Operation::Insert).then(|| key.as_bytes().to_vec()),
+            operation,
+            key: key.as_bytes().to_vec(),
+        }
+    }
+
+    fn keys(changes: &[Change]) -> Vec<(u64, String)> {
+        changes
+            .iter()
+            .map(|c| (c.sequence, String::from_utf8_lossy(&c.key).into_owned()))
+            .collect()
+    }
+
+    #[test]
+    fn committed_groups_read_back_in_commit_order_and_aborted_ones_never() {
+        let dir = tempfile::tempdir().unwrap();
+        let (log, doubt) = ChangeLog::open(dir.path(), 1 << 20).unwrap();
+        assert!(doubt.is_empty());
+        let a = log
+            .prepare(
+                "b1",
+                &[
+                    change("K1", Operation::Insert),
+                    change("K2", Operation::Insert),
+                ],
+            )
+            .unwrap();
+        let b = log
+            .prepare("b2", &[change("K3", Operation::Erase)])
+            .unwrap();
+        let c = log
+            .prepare("b1", &[change("K4", Operation::Insert)])
+            .unwrap();
+        // Committed in another order than prepared.
+        assert_eq!(log.commit(b).unwrap(), 1);
+        log.abort(c).unwrap();
+        assert_eq!(log.commit(a).unwrap(), 3);
+        assert_eq!(log.last_committed(), 3);
+        let mut reader = log.reader(0);
+        let read = reader.next_batch(100).unwrap();
+        assert_eq!(
+            keys(&read),
+            vec![(1, "K3".into()), (2, "K1".into()), (3, "K2".into())]
+        );
+        assert!(reader.next_batch(100).unwrap().is_empty());
+        // From the middle, and a batch at a time.
+        // A batch holds whole groups.
+        let mut reader = log.reader(1);
+        assert_eq!(
+            keys(&reader.next_batch(1).unwrap()),
+            vec![(2, "K1".into()), (3, "K2".into())]
+        );
+        let d = log
+            .prepare("b2", &[change("K5", Operation::Insert)])
+            .unwrap();
+        log.commit(d).unwrap();
+        assert_eq!(keys(&reader.next_batch(9).unwrap()), vec![(4, "K5".into())]);
+    }
+
+    #[test]
+    fn a_reopened_log_goes_on_numbering_and_names_the_groups_in_doubt() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let (log, _) = ChangeLog::open(dir.path(), 1 << 20).unwrap();
+            let a = log
+                .prepare("b1", &[change("K1", Operation::Insert)])
+                .unwrap();
+            log.commit(a).unwrap();
+            log.prepare("b2", &[change("K2", Operation::Insert)])
+                .unwrap();
+        }
+        // A torn frame at the end, as a kill mid-write leaves.
+        let segment = segments(dir.path()).unwrap().pop().unwrap().1;
+        let mut file = OpenOptions::new().append(true).open(&segment).unwrap();
+        file.write_all(&[200, 0, 0, 0, 1, 2]).unwrap();
+        drop(file);
+        let (log, doubt) = ChangeLog::open(dir.path(), 1 << 20).unwrap();
+        assert_eq!(doubt.len(), 1);
+        assert_eq!(doubt[0].backend, "b2");
+        assert_eq!(keys(&doubt[0].changes), vec![(0, "K2".into())]);
+        log.settle(doubt[0].group, true).unwrap();
+        let e = log
+            .prepare("b1", &[change("K3", Operation::Insert)])
+            .unwrap();
+        assert!(e > doubt[0].group, "group numbers are never reused");
+        log.commit(e).unwrap();
+        let read = log.reader(0).next_batch(10).unwrap();
+        assert_eq!(
+            keys(&read),
+            vec![(1, "K1".into()), (2, "K2".into()), (3, "K3".into())]
+        );
+    }
+
+    #[test]
+    fn segments_rotate_carry_waiting_groups_and_are_removed_once_passed() {
+        let dir = tempfile::tempdir().unwrap();
+        let (log, _) = ChangeLog::open(dir.path(), 4096).unwrap();
+        // A group that waits across many rotations.
+        let slow = log
+            .prepare("slow", &[change("S0", Operation::Insert)])
+            .unwrap();
+        for i in 0..200 {
+            let g = log
+                .prepare("b", &[change(&format!("K{i:03}"), Operation::Insert)])
+                .unwrap();
+            log.commit(g).unwrap();
+        }
+        assert!(segments(dir.path()).unwrap().len() > 3, "the log rotated");
+        log.commit(slow).unwrap();
+        let mut reader = log.reader(0);
+        let read = reader.next_batch(1000).unwrap();
+        assert_eq!(read.len(), 201);
+        assert_eq!(read.last().unwrap().key, b"S0");
+        assert!(read.windows(2).all(|w| w[1].sequence == w[0].sequence + 1));
+        // A reader starting late finds the waiting group in its segment.
+        let late = log.reader(200).next_batch(10).unwrap();
+        assert_eq!(keys(&late), vec![(201, "S0".into())]);
+        let before = segments(dir.path()).unwrap().len();
+        log.retain_after(150).unwrap();
+        let after = segments(dir.path()).unwrap();
+        assert!(after.len() < before);
+        assert!(after[0].0 <= 151, "sequence 151 is still held");
+        assert_eq!(log.reader(150).next_batch(1000).unwrap().len(), 51);
+        let gone = log.reader(0).next_batch(10).unwrap_err().to_string();
+        assert!(gone.contains("no longer in the log"), "{gone}");
+    }
+}

@@ -1,0 +1,679 @@
+//! A mirror: a backend that keeps a copy of every dataset a `[[mirrors]]`
+//! rule names, in step with the change log.
+//!
+//! It starts with a copy: each dataset is defined on the mirror and
+//! brought level with its primary (records the mirror lacks or holds
+//! otherwise are written, records only it holds are erased), a batch at a
+//! time with writes held off, as live migration does. Then it applies the
+//! log's changes from the position it had when the copy began, whole
+//! groups at a time, in commit order. Applying is idempotent: an insert of
+//! a key the mirror holds replaces the record, a replace of a key it lacks
+//! inserts it, an erase of a key it lacks is done; so changes applied again
+//! after a stop (the position is saved after each batch) end where they
+//! ended the first time, and a copy that overlapped changes is corrected
+//! by them.
+//!
+//! The position, and which datasets were copied, are saved in
+//! `DIRECTORY/mirrors/BACKEND.json`. A mirror that was not followed
+//! without a break (new, or left out of the configuration for a while)
+//! starts with a copy again.
+
+use super::change::{Change, Operation};
+use super::log::ChangeLog;
+use crate::config::{MirrorMode, MirrorRule, OnFull, OnUnavailable};
+use crate::migrate::copy;
+use crate::runtime::BackendHandle;
+use crate::runtime::call::{Call, CallError};
+use crate::vsam::Shared;
+use crate::vsam::placement::{Covered, Mirror as Follower};
+use arc_swap::ArcSwap;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeSet;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, Weak};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use tokio::sync::{Notify, watch};
+use vsam_plugin_sdk::StoreError;
+use vsam_protocol::admin::MirrorRow;
+
+/// Changes read from the log per batch (whole groups, so one more group
+/// may follow).
+const BATCH: usize = 1000;
+
+/// The longest pause between two attempts on a mirror that fails.
+const MAX_BACKOFF: Duration = Duration::from_secs(5);
+
+/// What is saved of a mirror between runs.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub(super) struct Saved {
+    /// Every change up to this sequence number is applied.
+    pub applied: u64,
+    /// The run of the server (see `followed.json`) it last followed in.
+    pub run: u64,
+    /// Datasets copied to it and followed since.
+    pub seeded: BTreeSet<String>,
+    /// Paused by the operator.
+    pub paused: bool,
+}
+
+/// What a mirror is doing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Phase {
+    /// Copying datasets before it follows.
+    Copying(String),
+    /// Applying changes as they come.
+    Following,
+    /// Paused by the operator: changes wait in the log.
+    Paused,
+    /// Stopped: its queue passed `max_queue`, or a resync is needed.
+    Stopped(String),
+}
+
+/// A mirror's live state.
+struct Live {
+    phase: Phase,
+    saved: Saved,
+    last_error: Option<(Instant, String)>,
+    /// Commit time of the first change of the batch being applied (ms
+    /// since the epoch), while it waits.
+    waiting_since_ms: Option<u64>,
+    lags: hdrhistogram::Histogram<u64>,
+    applied_in_run: u64,
+    /// A sync mirror that failed and went on as async (`degrade`).
+    degraded: bool,
+}
+
+/// One mirror backend (see the module documentation).
+pub struct Mirror {
+    backend: String,
+    rule: ArcSwap<MirrorRule>,
+    state_path: PathBuf,
+    applied: watch::Sender<u64>,
+    live: Mutex<Live>,
+    wake: Notify,
+    resync: AtomicBool,
+    ended: AtomicBool,
+}
+
+fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
+impl Mirror {
+    /// A mirror of `rule` onto `backend`, from its saved state; `run` is
+    /// this server's run, `continuous` whether the previous run followed
+    /// its datasets (else it copies everything again), `head` the log's
+    /// last committed sequence number.
+    pub(super) fn new(
+        backend: &str,
+        rule: MirrorRule,
+        state_path: PathBuf,
+        run: u64,
+        continuous: bool,
+        head: u64,
+    ) -> std::io::Result<Arc<Self>> {
+        let saved: Option<Saved> = match std::fs::read(&state_path) {
+            Ok(bytes) => serde_json::from_slice(&bytes).ok(),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+            Err(e) => return Err(e),
+        };
+        let mut saved = match saved {
+            Some(saved) if continuous && saved.run + 1 == run && saved.applied <= head => saved,
+            // New, or not followed without a break: copy everything
+            // again, then follow from here.
+            other => Saved {
+                applied: head,
+                run,
+                seeded: BTreeSet::new(),
+                paused: other.is_some_and(|s| s.paused),
+            },
+        };
+        saved.run = run;
+        let phase = if saved.paused {
+            Phase::Paused
+        } else {
+            Phase::Following
+        };
+        let mirror = Arc::new(Self {
+            backend: backend.to_string(),
+            rule: ArcSwap::from_pointee(rule),
+            state_path,
+            applied: watch::channel(saved.applied).0,
+            live: Mutex::new(Live {
+                phase,
+                saved,
+                last_error: None,
+                waiting_since_ms: None,
+                lags: hdrhistogram::Histogram::new_with_bounds(1, 3_600_000, 2)
+                    .expect("valid histogram bounds"),
+                applied_in_run: 0,
+                degraded: false,
+            }),
+            wake: Notify::new(),
+            resync: AtomicBool::new(false),
+            ended: AtomicBool::new(false),
+        });
+        mirror.save()?;
+        Ok(mirror)
+    }
+
+    /// The mirror backend's name.
+    pub fn backend(&self) -> &str {
+        &self.backend
+    }
+
+    /// Its rule now.
+    pub fn rule(&self) -> Arc<MirrorRule> {
+        self.rule.load_full()
+    }
+
+    /// A reload changed its rule's settings.
+    pub(super) fn set_rule(&self, rule: MirrorRule) {
+        self.rule.store(Arc::new(rule));
+        self.wake.notify_one();
+    }
+
+    /// True if it keeps a copy of `dataset`, which lives on `primary`.
+    pub fn covers(&self, dataset: &str, primary: &str) -> bool {
+        primary != self.backend && crate::catalog::matches(&self.rule.load().datasets, dataset)
+    }
+
+    /// The last sequence number applied.
+    pub fn applied(&self) -> u64 {
+        *self.applied.borrow()
+    }
+
+    fn save(&self) -> std::io::Result<()> {
+        let saved = self.live.lock().unwrap().saved.clone();
+        let bytes = serde_json::to_vec_pretty(&saved).map_err(std::io::Error::other)?;
+        crate::durable::replace_file(&self.state_path, &bytes)
+    }
+
+    /// Stops applying (changes wait in the log) or starts again.
+    pub fn set_paused(&self, paused: bool) -> std::io::Result<()> {
+        {
+            let mut live = self.live.lock().unwrap();
+            live.saved.paused = paused;
+            if paused {
+                live.phase = Phase::Paused;
+            } else if live.phase == Phase::Paused {
+                live.phase = Phase::Following;
+            }
+        }
+        self.wake.notify_one();
+        self.save()
+    }
+
+    /// Copies every dataset again, then follows from there: for a mirror
+    /// that drifted, stopped, or lost changes.
+    pub fn request_resync(&self) {
+        self.resync.store(true, Ordering::SeqCst);
+        self.wake.notify_one();
+    }
+
+    /// Ends its task (a reload removed it).
+    pub(super) fn end(&self) {
+        self.ended.store(true, Ordering::SeqCst);
+        self.wake.notify_one();
+    }
+
+    /// True while it stopped following (queue full, or failed to copy).
+    pub fn is_stopped(&self) -> bool {
+        matches!(self.live.lock().unwrap().phase, Phase::Stopped(_))
+    }
+
+    /// Why writes to a dataset it covers are refused now, if they are: a
+    /// sync mirror that cannot apply changes (`on_unavailable = "refuse"`),
+    /// an async one whose queue is full (`on_full = "refuse"`).
+    pub fn refusal(&self, log: &ChangeLog) -> Option<String> {
+        let rule = self.rule.load();
+        let live = self.live.lock().unwrap();
+        if matches!(live.phase, Phase::Stopped(_) | Phase::Paused) {
+            return None;
+        }
+        let queued = log.last_committed().saturating_sub(self.applied());
+        match rule.mode {
+            MirrorMode::Sync
+                if rule.on_unavailable == OnUnavailable::Refuse && queued > 0 =>
+            {
+                live.last_error.as_ref().map(|(_, error)| {
+                    format!(
+                        "its sync mirror {} cannot apply changes ({error}); writes are refused until it is back and has applied the {queued} waiting",
+                        self.backend
+                    )
+                })
+            }
+            MirrorMode::Async if rule.on_full == OnFull::Refuse && queued >= rule.max_queue => {
+                Some(format!(
+                    "its mirror {} has {queued} changes waiting (max_queue {}); writes are refused until it catches up",
+                    self.backend, rule.max_queue
+                ))
+            }
+            _ => None,
+        }
+    }
+
+    /// Waits until it applied every change up to `sequence`; an error
+    /// naming why if it does not within `wait`.
+    pub async fn caught_up(&self, sequence: u64, wait: Duration) -> Result<(), String> {
+        let mut applied = self.applied.subscribe();
+        match tokio::time::timeout(wait, applied.wait_for(|a| *a >= sequence)).await {
+            Ok(Ok(_)) => Ok(()),
+            _ => Err(format!(
+                "mirror {} has not applied the changes up to {sequence} within {} s ({})",
+                self.backend,
+                wait.as_secs(),
+                self.live
+                    .lock()
+                    .unwrap()
+                    .last_error
+                    .as_ref()
+                    .map_or("no error: it is slow, paused or stopped", |(_, e)| e
+                        .as_str())
+            )),
+        }
+    }
+
+    /// For a sync mirror: waits until it applied every change committed up
+    /// to `sequence`. A sync mirror that does not within its rule's
+    /// `wait_ms` fails the write (`refuse`), or goes on as async with an
+    /// alarm (`degrade`).
+    pub async fn confirm(&self, sequence: u64) -> Result<(), String> {
+        let rule = self.rule.load_full();
+        if rule.mode != MirrorMode::Sync {
+            return Ok(());
+        }
+        {
+            let live = self.live.lock().unwrap();
+            if live.degraded || matches!(live.phase, Phase::Stopped(_) | Phase::Paused) {
+                return Ok(());
+            }
+        }
+        let mut applied = self.applied.subscribe();
+        let reached = tokio::time::timeout(rule.wait, applied.wait_for(|a| *a >= sequence)).await;
+        if matches!(reached, Ok(Ok(_))) {
+            return Ok(());
+        }
+        let why = self.live.lock().unwrap().last_error.as_ref().map_or_else(
+            || "no error yet: it is slow".to_string(),
+            |(_, e)| e.clone(),
+        );
+        if rule.on_unavailable == OnUnavailable::Degrade {
+            let mut live = self.live.lock().unwrap();
+            if !live.degraded {
+                live.degraded = true;
+                tracing::error!(
+                    mirror = %self.backend,
+                    "ALARM: sync mirror {} did not apply a change within {} ms ({why}): it goes on as an async mirror until it has caught up",
+                    self.backend,
+                    rule.wait.as_millis()
+                );
+            }
+            return Ok(());
+        }
+        Err(format!(
+            "the write is committed on the primary, but its sync mirror {} did not apply it within {} ms ({why}); the mirror applies it when it is back, and writes to the mirrored datasets are refused until then",
+            self.backend,
+            rule.wait.as_millis()
+        ))
+    }
+
+    /// The figures `vsamr admin mirror status` shows.
+    pub fn report(&self, log: &ChangeLog) -> MirrorRow {
+        let rule = self.rule.load();
+        let refusing = self.refusal(log);
+        let live = self.live.lock().unwrap();
+        let applied = self.applied();
+        let queued = log.last_committed().saturating_sub(applied);
+        let lag_seconds = match (queued, live.waiting_since_ms) {
+            (0, _) => 0.0,
+            (_, Some(since)) => now_ms().saturating_sub(since) as f64 / 1000.0,
+            (_, None) => 0.0,
+        };
+        MirrorRow {
+            backend: self.backend.clone(),
+            datasets: rule.datasets.clone(),
+            mode: match (rule.mode, live.degraded) {
+                (MirrorMode::Sync, false) => "sync",
+                (MirrorMode::Sync, true) => "sync (degraded to async)",
+                (MirrorMode::Async, _) => "async",
+            }
+            .into(),
+            phase: match &live.phase {
+                Phase::Copying(dataset) => format!("copying {dataset}"),
+                Phase::Following => "following".into(),
+                Phase::Paused => "paused".into(),
+                Phase::Stopped(why) => format!("stopped: {why}"),
+            },
+            applied,
+            queued,
+            lag_seconds,
+            lag_p50_ms: live.lags.value_at_quantile(0.5),
+            lag_p99_ms: live.lags.value_at_quantile(0.99),
+            applied_in_run: live.applied_in_run,
+            last_error: live
+                .last_error
+                .as_ref()
+                .map(|(at, error)| format!("{error} ({:.0} s ago)", at.elapsed().as_secs_f64())),
+            datasets_followed: live.saved.seeded.len() as u64,
+            refusing,
+        }
+    }
+
+    fn set_phase(&self, phase: Phase) {
+        self.live.lock().unwrap().phase = phase;
+    }
+
+    fn fail(&self, error: String) {
+        let mut live = self.live.lock().unwrap();
+        if live.last_error.as_ref().is_none_or(|(_, e)| *e != error) {
+            tracing::error!(mirror = %self.backend, "{error}");
+        }
+        live.last_error = Some((Instant::now(), error));
+    }
+
+    /// Its task: copies what needs copying, then applies changes until a
+    /// reload removes it.
+    pub(super) async fn run(self: Arc<Self>, log: Arc<ChangeLog>, shared: Weak<Shared>) {
+        let mut backoff = Duration::from_millis(50);
+        let mut commits = log.subscribe();
+        let mut reader = log.reader(self.applied());
+        let mut pending: Vec<Change> = Vec::new();
+        let mut last_save = Instant::now();
+        let mut unsaved = false;
+        while !self.ended.load(Ordering::SeqCst) {
+            let Some(shared) = shared.upgrade() else {
+                return;
+            };
+            if self.resync.swap(false, Ordering::SeqCst) {
+                let head = log.last_committed();
+                {
+                    let mut live = self.live.lock().unwrap();
+                    live.saved.seeded.clear();
+                    live.saved.applied = head;
+                    live.phase = if live.saved.paused {
+                        Phase::Paused
+                    } else {
+                        Phase::Following
+                    };
+                    live.degraded = false;
+                }
+                self.applied.send_replace(head);
+                reader = log.reader(head);
+                pending.clear();
+                if let Err(e) = self.save() {
+                    self.fail(format!("cannot save the mirror's position: {e}"));
+                }
+            }
+            let idle = {
+                let live = self.live.lock().unwrap();
+                matches!(live.phase, Phase::Paused | Phase::Stopped(_))
+            };
+            if idle {
+                drop(shared);
+                self.wake.notified().await;
+                continue;
+            }
+            // Copy the datasets not followed yet.
+            match self.seed_all(&shared).await {
+                Ok(()) => {}
+                Err(error) => {
+                    self.fail(error);
+                    drop(shared);
+                    self.sleep(&mut backoff).await;
+                    continue;
+                }
+            }
+            if pending.is_empty() {
+                match reader.next_batch(BATCH) {
+                    Ok(batch) => pending = batch,
+                    Err(error) => {
+                        self.set_phase(Phase::Stopped(format!(
+                            "{error}: `vsamr admin mirror resync {}` copies everything again",
+                            self.backend
+                        )));
+                        continue;
+                    }
+                }
+            }
+            let Some(last) = pending.last().map(|c| c.sequence) else {
+                // Caught up: wait for the next commit.
+                {
+                    let mut live = self.live.lock().unwrap();
+                    live.waiting_since_ms = None;
+                    live.degraded = false;
+                }
+                if unsaved {
+                    self.persist(&log);
+                    unsaved = false;
+                    last_save = Instant::now();
+                }
+                drop(shared);
+                tokio::select! {
+                    _ = commits.changed() => {}
+                    _ = self.wake.notified() => {}
+                    _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+                }
+                continue;
+            };
+            self.live.lock().unwrap().waiting_since_ms = pending.first().map(|c| c.time_ms);
+            match self.apply(&shared, &pending).await {
+                Ok(()) => {
+                    backoff = Duration::from_millis(50);
+                    let now = now_ms();
+                    {
+                        let mut live = self.live.lock().unwrap();
+                        live.last_error = None;
+                        for change in &pending {
+                            let _ = live.lags.record(now.saturating_sub(change.time_ms).max(1));
+                        }
+                        live.applied_in_run += pending.len() as u64;
+                        live.saved.applied = last;
+                    }
+                    self.applied.send_replace(last);
+                    pending.clear();
+                    unsaved = true;
+                    if last_save.elapsed() >= Duration::from_millis(50) {
+                        self.persist(&log);
+                        unsaved = false;
+                        last_save = Instant::now();
+                    }
+                }
+                Err(error) => {
+                    self.fail(error);
+                    let rule = self.rule.load();
+                    let queued = log.last_committed().saturating_sub(self.applied());
+                    if rule.mode == MirrorMode::Async
+                        && rule.on_full == OnFull::Stop
+                        && queued >= rule.max_queue
+                    {
+                        let why = format!(
+                            "{queued} changes waited (max_queue {}); the mirror stopped following: `vsamr admin mirror resync {}` copies everything again once it is back",
+                            rule.max_queue, self.backend
+                        );
+                        tracing::error!(mirror = %self.backend, "{why}");
+                        self.set_phase(Phase::Stopped(why));
+                        continue;
+                    }
+                    drop(shared);
+                    self.sleep(&mut backoff).await;
+                }
+            }
+        }
+        self.persist(&log);
+    }
+
+    /// Saves the position, once the log is durable through it.
+    fn persist(&self, log: &ChangeLog) {
+        let result = log.make_durable().and_then(|()| self.save());
+        if let Err(e) = result {
+            self.fail(format!("cannot save the mirror's position: {e}"));
+        }
+    }
+
+    async fn sleep(&self, backoff: &mut Duration) {
+        tokio::select! {
+            _ = tokio::time::sleep(*backoff) => {}
+            _ = self.wake.notified() => {}
+        }
+        *backoff = (*backoff * 2).min(MAX_BACKOFF);
+    }
+
+    fn target(&self, shared: &Shared) -> Result<BackendHandle, String> {
+        shared.backend(&self.backend).ok_or_else(|| {
+            format!(
+                "mirror backend {} is not configured in this server",
+                self.backend
+            )
+        })
+    }
+
+    /// Copies each dataset of the rule not followed yet.
+    async fn seed_all(&self, shared: &Shared) -> Result<(), String> {
+        let pattern = self.rule.load().datasets.clone();
+        for def in shared.catalog.list(&pattern) {
+            if def.relation.is_some()
+                || def.backend == self.backend
+                || self.live.lock().unwrap().saved.seeded.contains(&def.name)
+            {
+                continue;
+            }
+            self.set_phase(Phase::Copying(def.name.clone()));
+            let result = self.seed(shared, &def).await;
+            self.set_phase(Phase::Following);
+            result?;
+            self.live
+                .lock()
+                .unwrap()
+                .saved
+                .seeded
+                .insert(def.name.clone());
+            self.save()
+                .map_err(|e| format!("cannot save the mirror's state: {e}"))?;
+        }
+        Ok(())
+    }
+
+    /// Defines `def` on the mirror and brings it level with its primary.
+    async fn seed(&self, shared: &Shared, def: &crate::catalog::DatasetDef) -> Result<(), String> {
+        let target = self.target(shared)?;
+        match target
+            .replica_call(Call::Create(def.to_plugin(), def.layout.clone()))
+            .await
+        {
+            Ok(_) | Err(CallError::Store(StoreError::AlreadyExists)) => {}
+            Err(error) => {
+                return Err(format!(
+                    "mirror {} cannot hold dataset {} ({}): {error}",
+                    self.backend,
+                    def.name,
+                    def.organization.name()
+                ));
+            }
+        }
+        let state = shared
+            .acquire(def)
+            .map_err(|status| format!("dataset {}: {}", def.name, status.message))?;
+        let follower = Follower::new(target, Covered::All);
+        let cancel = AtomicBool::new(false);
+        let result = copy::level(&state, &state.backend(), &follower, &cancel).await;
+        shared.release(&state);
+        let repaired =
+            result.map_err(|e| format!("copying {} to mirror {}: {e}", def.name, self.backend))?;
+        tracing::info!(
+            mirror = %self.backend,
+            dataset = %def.name,
+            "copied to the mirror ({repaired} records written or erased); it follows from here"
+        );
+        Ok(())
+    }
+
+    /// Applies a batch of changes, those of datasets it covers.
+    async fn apply(&self, shared: &Shared, changes: &[Change]) -> Result<(), String> {
+        let target = self.target(shared)?;
+        let rule = self.rule.load_full();
+        let mut calls = Vec::new();
+        for change in changes {
+            let name = &change.dataset.name;
+            if !crate::catalog::matches(&rule.datasets, name) {
+                continue;
+            }
+            let seeded = self.live.lock().unwrap().saved.seeded.contains(name);
+            match &change.operation {
+                Operation::Define(layout) => {
+                    // A dataset defined since: it starts empty on both.
+                    let on_own_backend = shared
+                        .catalog
+                        .get(name)
+                        .is_some_and(|(def, _)| def.backend == self.backend);
+                    if on_own_backend {
+                        continue;
+                    }
+                    flush(&target, &mut calls).await?;
+                    match target
+                        .replica_call(Call::Create(change.dataset.clone(), layout.clone()))
+                        .await
+                    {
+                        Ok(_) | Err(CallError::Store(StoreError::AlreadyExists)) => {}
+                        Err(error) => {
+                            return Err(format!(
+                                "mirror {} cannot define {name}: {error}",
+                                self.backend
+                            ));
+                        }
+                    }
+                    self.live.lock().unwrap().saved.seeded.insert(name.clone());
+                }
+                Operation::Delete => {
+                    if !seeded {
+                        continue;
+                    }
+                    flush(&target, &mut calls).await?;
+                    match target
+                        .replica_call(Call::Destroy(change.dataset.clone()))
+                        .await
+                    {
+                        Ok(_) | Err(CallError::Store(StoreError::NoSuchDataset)) => {}
+                        Err(error) => {
+                            return Err(format!(
+                                "mirror {} cannot delete {name}: {error}",
+                                self.backend
+                            ));
+                        }
+                    }
+                    self.live.lock().unwrap().saved.seeded.remove(name);
+                }
+                _ if !seeded => {}
+                Operation::Insert => calls.push(Call::Insert(
+                    change.dataset.clone(),
+                    change.key.clone(),
+                    change.record.clone().unwrap_or_default(),
+                )),
+                Operation::Replace => calls.push(Call::Replace(
+                    change.dataset.clone(),
+                    change.key.clone(),
+                    change.record.clone().unwrap_or_default(),
+                )),
+                Operation::Erase => {
+                    calls.push(Call::Delete(change.dataset.clone(), change.key.clone()))
+                }
+            }
+        }
+        flush(&target, &mut calls).await
+    }
+}
+
+/// Runs the record writes gathered so far on the mirror, idempotently.
+async fn flush(target: &BackendHandle, calls: &mut Vec<Call>) -> Result<(), String> {
+    if calls.is_empty() {
+        return Ok(());
+    }
+    let follower = Follower::new(target.clone(), Covered::All);
+    follower
+        .apply(std::mem::take(calls))
+        .await
+        .map_err(|reason| format!("mirror {} refused a change: {reason}", target.name()))
+}

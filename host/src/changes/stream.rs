@@ -1,0 +1,402 @@
+//! The change stream: every committed change of the datasets it carries,
+//! in commit order, one JSON object per line, in files that rotate, for
+//! programs outside (a log shipper, a script tailing the file).
+//!
+//! Files are `DIRECTORY/stream/changes-NNNNNNNNNNNNNNNNNNNN.jsonl`, named
+//! by the sequence number of their first line; the newest is being
+//! written. Each line:
+//!
+//! ```json
+//! {"sequence":42,"time":"2026-12-03T10:15:00.123Z","dataset":"PAY.MASTER","operation":"replace",
+//!  "key":"F0F0F0F1","record":"F0F0F0F1C1C2","fields":{"EMP-ID":"0001","NAME":"AB"}}
+//! ```
+//!
+//! `key` and `record` are hex (`record` for inserts and replaces), `fields`
+//! the record decoded by the dataset's copybook if it has one (numbers as
+//! exact decimal text). A define carries `organization`, `key_offset`,
+//! `key_length`, `record_size`; a delete only the dataset.
+//!
+//! The stream's position is the sequence number of its last line: at
+//! start the last file is read back (a line a stop left half written is cut
+//! off), and writing goes on from the next change. The log is made durable
+//! before lines are written, so a line once written always names the same
+//! change: a consumer that remembers the last sequence it handled and skips
+//! lines up to it after a restart misses nothing and repeats nothing.
+
+use super::change::{Change, Operation};
+use super::log::ChangeLog;
+use crate::config::StreamSettings;
+use crate::vsam::Shared;
+use serde_json::{Map, Value, json};
+use std::collections::HashMap;
+use std::fs::{File, OpenOptions};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, Weak};
+use std::time::Duration;
+use vsam_plugin_sdk::codepage::CodePage;
+use vsam_plugin_sdk::copybook::{Copybook, Field};
+use vsam_protocol::admin::ChangeStreamRow;
+
+/// The change stream writer.
+pub struct Stream {
+    dir: PathBuf,
+    settings: StreamSettings,
+    report: Mutex<ChangeStreamRow>,
+}
+
+fn file_name(first: u64) -> String {
+    format!("changes-{first:020}.jsonl")
+}
+
+/// The stream files in `dir`, oldest first.
+fn files(dir: &Path) -> std::io::Result<Vec<(u64, PathBuf)>> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir)? {
+        let entry = entry?;
+        let name = entry.file_name();
+        if let Some(number) = name
+            .to_str()
+            .and_then(|n| n.strip_prefix("changes-"))
+            .and_then(|n| n.strip_suffix(".jsonl"))
+            && let Ok(first) = number.parse::<u64>()
+        {
+            out.push((first, entry.path()));
+        }
+    }
+    out.sort();
+    Ok(out)
+}
+
+/// The sequence number of the last whole line of `path`, cutting off a
+/// half-written line after it.
+fn last_sequence(path: &Path) -> std::io::Result<Option<u64>> {
+    let bytes = std::fs::read(path)?;
+    let whole = bytes.iter().rposition(|b| *b == b'\n').map_or(0, |i| i + 1);
+    if whole < bytes.len() {
+        tracing::warn!(
+            "change stream {}: cut off {} bytes of a line a stop left half written",
+            path.display(),
+            bytes.len() - whole
+        );
+        let file = OpenOptions::new().write(true).open(path)?;
+        file.set_len(whole as u64)?;
+        file.sync_all()?;
+    }
+    let Some(line) = bytes[..whole]
+        .split(|b| *b == b'\n')
+        .rev()
+        .find(|l| !l.is_empty())
+    else {
+        return Ok(None);
+    };
+    let value: Value = serde_json::from_slice(line).map_err(|e| {
+        std::io::Error::other(format!(
+            "the last line of {} is not a change: {e}",
+            path.display()
+        ))
+    })?;
+    Ok(value.get("sequence").and_then(Value::as_u64))
+}
+
+impl Stream {
+    /// The stream in `dir`, and the sequence number it goes on after: its
+    /// last line's, or `head` (the log's end) for a new stream.
+    pub(super) fn open(
+        dir: &Path,
+        settings: StreamSettings,
+        head: u64,
+    ) -> std::io::Result<(Arc<Self>, u64)> {
+        std::fs::create_dir_all(dir)?;
+        let mut position = None;
+        for (_, path) in files(dir)?.iter().rev() {
+            if let Some(sequence) = last_sequence(path)? {
+                position = Some(sequence);
+                break;
+            }
+        }
+        let stream = Arc::new(Self {
+            dir: dir.to_path_buf(),
+            settings,
+            report: Mutex::new(ChangeStreamRow {
+                written: 0,
+                file: String::new(),
+                last_error: None,
+            }),
+        });
+        let position = position.unwrap_or(head);
+        stream.report.lock().unwrap().written = position;
+        Ok((stream, position))
+    }
+
+    /// Where it stands.
+    pub fn report(&self) -> ChangeStreamRow {
+        self.report.lock().unwrap().clone()
+    }
+
+    /// The sequence number of its last line.
+    pub fn written(&self) -> u64 {
+        self.report.lock().unwrap().written
+    }
+
+    /// Its task: writes the changes as they are committed.
+    pub(super) async fn run(
+        self: Arc<Self>,
+        log: Arc<ChangeLog>,
+        after: u64,
+        shared: Weak<Shared>,
+        ended: Arc<std::sync::atomic::AtomicBool>,
+    ) {
+        let mut commits = log.subscribe();
+        let mut reader = log.reader(after);
+        let mut layouts = Layouts::default();
+        let mut current: Option<(File, u64)> = None;
+        while !ended.load(std::sync::atomic::Ordering::SeqCst) {
+            let batch = match reader.next_batch(1000) {
+                Ok(batch) => batch,
+                Err(error) => {
+                    self.report.lock().unwrap().last_error = Some(error.to_string());
+                    tracing::error!("change stream: {error}");
+                    tokio::time::sleep(Duration::from_secs(5)).await;
+                    continue;
+                }
+            };
+            if batch.is_empty() {
+                tokio::select! {
+                    _ = commits.changed() => {}
+                    _ = tokio::time::sleep(Duration::from_millis(500)) => {}
+                }
+                continue;
+            }
+            let Some(shared) = shared.upgrade() else {
+                return;
+            };
+            let mut text = Vec::new();
+            let mut first = None;
+            for change in &batch {
+                if !self
+                    .settings
+                    .datasets
+                    .iter()
+                    .any(|p| crate::catalog::matches(p, &change.dataset.name))
+                {
+                    continue;
+                }
+                first.get_or_insert(change.sequence);
+                let line = line(change, &mut layouts, &shared);
+                serde_json::to_writer(&mut text, &line).expect("JSON to memory");
+                text.push(b'\n');
+            }
+            drop(shared);
+            let last = batch.last().map_or(0, |c| c.sequence);
+            let result = match first {
+                None => Ok(()),
+                Some(first) => self.append(&log, &mut current, first, &text),
+            };
+            match result {
+                Ok(()) => {
+                    let mut report = self.report.lock().unwrap();
+                    report.written = last;
+                    report.last_error = None;
+                }
+                Err(error) => {
+                    let message = format!("change stream {}: {error}", self.dir.display());
+                    tracing::error!("{message}; retrying");
+                    self.report.lock().unwrap().last_error = Some(message);
+                    // Written again from the same place: the file ends
+                    // where the last whole write ended.
+                    current = None;
+                    reader = log.reader(self.written());
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                }
+            }
+        }
+    }
+
+    /// Appends lines, starting a new file when the current one is full.
+    fn append(
+        &self,
+        log: &ChangeLog,
+        current: &mut Option<(File, u64)>,
+        first: u64,
+        text: &[u8],
+    ) -> std::io::Result<()> {
+        // A line once written always names the same change.
+        log.make_durable()?;
+        let full = current
+            .as_ref()
+            .is_none_or(|(_, length)| *length >= self.settings.rotate_bytes);
+        if full {
+            let existing = files(&self.dir)?;
+            let reuse = existing.last().filter(|(_, path)| {
+                current.is_none()
+                    && std::fs::metadata(path).is_ok_and(|m| m.len() < self.settings.rotate_bytes)
+            });
+            let path = match reuse {
+                Some((_, path)) => path.clone(),
+                None => {
+                    if let Some((file, _)) = current.take() {
+                        file.sync_data()?;
+                    }
+                    self.dir.join(file_name(first))
+                }
+            };
+            let file = OpenOptions::new().create(true).append(true).open(&path)?;
+            let length = file.metadata()?.len();
+            self.report.lock().unwrap().file = path.display().to_string();
+            *current = Some((file, length));
+            self.prune()?;
+        }
+        let (file, length) = current.as_mut().expect("opened above");
+        file.write_all(text)?;
+        *length += text.len() as u64;
+        Ok(())
+    }
+
+    /// Removes the oldest files past `keep_files`.
+    fn prune(&self) -> std::io::Result<()> {
+        let existing = files(&self.dir)?;
+        let keep = self.settings.keep_files as usize;
+        if existing.len() > keep {
+            for (_, path) in &existing[..existing.len() - keep] {
+                std::fs::remove_file(path)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Copybook fields of the datasets seen, by name (`None`: no layout).
+#[derive(Default)]
+struct Layouts(HashMap<String, Option<(Vec<Field>, CodePage)>>);
+
+impl Layouts {
+    fn fields(&mut self, change: &Change, shared: &Shared) -> Option<&(Vec<Field>, CodePage)> {
+        if matches!(change.operation, Operation::Define(_) | Operation::Delete) {
+            self.0.remove(&change.dataset.name);
+            return None;
+        }
+        self.0
+            .entry(change.dataset.name.clone())
+            .or_insert_with(|| {
+                let (def, _) = shared.catalog.get(&change.dataset.name)?;
+                let copybook = Copybook::parse(def.layout.as_deref()?).ok()?;
+                let fields = copybook
+                    .fields()
+                    .into_iter()
+                    .filter(|f| !f.redefined)
+                    .collect();
+                Some((fields, def.codepage))
+            })
+            .as_ref()
+    }
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02X}")).collect()
+}
+
+/// A change as its stream line.
+fn line(change: &Change, layouts: &mut Layouts, shared: &Shared) -> Value {
+    let mut line = Map::new();
+    line.insert("sequence".into(), json!(change.sequence));
+    line.insert("time".into(), json!(utc_text(change.time_ms)));
+    line.insert("dataset".into(), json!(change.dataset.name));
+    line.insert("operation".into(), json!(change.operation.name()));
+    match &change.operation {
+        Operation::Define(_) => {
+            let ds = &change.dataset;
+            let organization = match ds.organization {
+                vsam_plugin_sdk::Organization::Ksds => "ksds",
+                vsam_plugin_sdk::Organization::Esds => "esds",
+                vsam_plugin_sdk::Organization::Rrds => "rrds",
+            };
+            line.insert("organization".into(), json!(organization));
+            line.insert("key_offset".into(), json!(ds.key_offset));
+            line.insert("key_length".into(), json!(ds.key_length));
+            line.insert("record_size".into(), json!(ds.max_record_length));
+        }
+        Operation::Delete => {}
+        _ => {
+            line.insert("key".into(), json!(hex(&change.key)));
+            if let Some(record) = &change.record {
+                line.insert("record".into(), json!(hex(record)));
+                if let Some((fields, codepage)) = layouts.fields(change, shared) {
+                    line.insert("fields".into(), decode_fields(fields, *codepage, record));
+                }
+            }
+        }
+    }
+    Value::Object(line)
+}
+
+/// A record's fields by their copybook: numbers as exact decimal text,
+/// text decoded from the code page; a field the record does not reach, or
+/// whose bytes are not a valid number, is null.
+pub fn decode_fields(fields: &[Field], codepage: CodePage, record: &[u8]) -> Value {
+    let mut out = Map::new();
+    for field in fields {
+        let value = match record.get(field.offset..field.offset + field.size) {
+            None => Value::Null,
+            Some(bytes) => match field.number_codec(codepage) {
+                Some(codec) => codec
+                    .decode(bytes)
+                    .map_or(Value::Null, |n| Value::String(n.to_string())),
+                None => Value::String(codepage.decode_lossy(bytes)),
+            },
+        };
+        out.insert(field.name.clone(), value);
+    }
+    Value::Object(out)
+}
+
+/// Milliseconds since the Unix epoch as RFC 3339 UTC text.
+pub fn utc_text(ms: u64) -> String {
+    let days = (ms / 86_400_000) as i64;
+    let in_day = ms % 86_400_000;
+    // Howard Hinnant's days-to-civil algorithm.
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{:03}Z",
+        in_day / 3_600_000,
+        in_day / 60_000 % 60,
+        in_day / 1000 % 60,
+        in_day % 1000
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn times_are_rfc3339_utc() {
+        // Checked against Python: datetime.fromtimestamp(s, timezone.utc).
+        assert_eq!(utc_text(0), "1970-01-01T00:00:00.000Z");
+        assert_eq!(utc_text(951_782_400_000), "2000-02-29T00:00:00.000Z");
+        assert_eq!(utc_text(1_796_325_086_954), "2026-12-03T19:11:26.954Z");
+        assert_eq!(utc_text(4_107_542_399_999), "2100-02-28T23:59:59.999Z");
+    }
+
+    #[test]
+    fn fields_decode_by_the_copybook() {
+        let copybook = Copybook::parse(
+            "01 R.\n 05 ID PIC 9(4).\n 05 NAME PIC X(3).\n 05 AMT PIC S9(3)V99 COMP-3.\n",
+        )
+        .unwrap();
+        let record = [0xF0, 0xF0, 0xF4, 0xF2, 0xC1, 0xC2, 0x40, 0x12, 0x34, 0x5D];
+        let value = decode_fields(&copybook.fields(), CodePage::Cp037, &record);
+        assert_eq!(value, json!({"ID": "42", "NAME": "AB ", "AMT": "-123.45"}));
+        // A short record: the fields it does not reach are null.
+        let value = decode_fields(&copybook.fields(), CodePage::Cp037, &record[..5]);
+        assert_eq!(value["NAME"], Value::Null);
+    }
+}
