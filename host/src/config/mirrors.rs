@@ -338,11 +338,16 @@ impl Source<'_> {
         if let Some(default) = default_backend {
             placed.push(("**".into(), default.to_string()));
         }
-        // Edges primary -> mirror, each with the rule that makes it.
+        // Edges primary -> mirror, each with the rule that makes it: a
+        // route leads a rule's datasets to its backend if some of them
+        // match it and an earlier route does not take them all.
         let mut edges: BTreeMap<String, BTreeSet<(String, usize)>> = BTreeMap::new();
         for (i, rule) in rules.iter().enumerate() {
-            for (pattern, primary) in &placed {
-                if patterns_overlap(pattern, &rule.datasets) {
+            for (k, (pattern, primary)) in placed.iter().enumerate() {
+                let taken_before = placed[..k]
+                    .iter()
+                    .any(|(earlier, _)| pattern_within(&rule.datasets, earlier));
+                if !taken_before && patterns_overlap(pattern, &rule.datasets) {
                     for mirror in &rule.backends {
                         edges
                             .entry(primary.clone())
@@ -430,6 +435,59 @@ pub(crate) fn patterns_overlap(a: &str, b: &str) -> bool {
     false
 }
 
+/// True if every dataset name matching `inner` matches `outer`.
+pub(crate) fn pattern_within(inner: &str, outer: &str) -> bool {
+    let mut alphabet: BTreeSet<u8> = inner
+        .bytes()
+        .chain(outer.bytes())
+        .filter(|c| !b"*%".contains(c))
+        .collect();
+    alphabet.insert(b'.');
+    alphabet.insert(b'\x01');
+    let (a, b) = (tokens(inner), tokens(outer));
+    // Where `outer` can be, as a set: a name `inner` accepts while `outer`
+    // cannot is a counterexample.
+    let close = |set: BTreeSet<usize>| -> BTreeSet<usize> {
+        let mut out = set;
+        let mut added = true;
+        while added {
+            added = false;
+            for j in out.clone() {
+                if let Some(Token::Star(_)) = b.get(j)
+                    && out.insert(j + 1)
+                {
+                    added = true;
+                }
+            }
+        }
+        out
+    };
+    let mut seen = BTreeSet::new();
+    let mut stack = vec![(0usize, close(BTreeSet::from([0usize])))];
+    while let Some((i, set)) = stack.pop() {
+        if !seen.insert((i, set.clone())) {
+            continue;
+        }
+        if let Some(Token::Star(_)) = a.get(i) {
+            stack.push((i + 1, set.clone()));
+        }
+        if i == a.len() && !set.contains(&b.len()) {
+            return false;
+        }
+        for &c in &alphabet {
+            let next_i = step(&a, i, c);
+            if next_i.is_empty() {
+                continue;
+            }
+            let next_set = close(set.iter().flat_map(|&j| step(&b, j, c)).collect());
+            for ni in next_i {
+                stack.push((ni, next_set.clone()));
+            }
+        }
+    }
+    true
+}
+
 #[derive(Clone, Copy)]
 enum Token {
     Literal(u8),
@@ -471,8 +529,50 @@ fn step(pattern: &[Token], i: usize, c: u8) -> Vec<usize> {
 
 #[cfg(test)]
 mod tests {
-    use super::patterns_overlap;
+    use super::{pattern_within, patterns_overlap};
     use crate::catalog::matches;
+
+    #[test]
+    fn within_is_what_every_name_shows() {
+        let cases = [
+            ("HR.**", "HR.**", true),
+            ("HR.PAY", "HR.**", true),
+            ("HR.*", "HR.**", true),
+            ("HR.**", "HR.*", false),
+            ("**", "HR.**", false),
+            ("A%", "A*", true),
+            ("A*", "A%", false),
+            ("A.B.C", "*.*.*", true),
+            ("*.B", "A.*", false),
+        ];
+        for (inner, outer, within) in cases {
+            assert_eq!(
+                pattern_within(inner, outer),
+                within,
+                "{inner} within {outer}"
+            );
+        }
+        let names: Vec<String> = ["", "A", "B", "."]
+            .iter()
+            .flat_map(|a| ["", "A", "B", "."].iter().map(move |b| format!("{a}{b}")))
+            .flat_map(|ab| ["", "A", ".", "B"].iter().map(move |c| format!("{ab}{c}")))
+            .collect();
+        let patterns = [
+            "A*", "*B", "**", "%", "%.%", "*.*", "A**B", ".*", "**.", "A.**",
+        ];
+        for a in patterns {
+            for b in patterns {
+                if pattern_within(a, b) {
+                    for name in &names {
+                        assert!(
+                            !matches(a, name) || matches(b, name),
+                            "{a} within {b}: {name}"
+                        );
+                    }
+                }
+            }
+        }
+    }
 
     #[test]
     fn overlap_is_what_a_common_name_shows() {
@@ -482,7 +582,8 @@ mod tests {
             ("PAY.*", "PAY.MASTER", true),
             ("PAY.*", "PAY.A.B", false),
             ("PAY.**", "*.MASTER", true),
-            ("%%%.X", "PAY.*", false),
+            ("%%%.X", "PAY.*", true),
+            ("%%.X", "PAY.*", false),
             ("%%%.X", "PA*.X", true),
             ("A*", "*B", true),
             ("A.*", "*.B.C", false),

@@ -498,3 +498,116 @@ fn metrics_listen_is_off_unless_set_and_must_be_an_address() {
         .to_string();
     assert!(error.contains("metrics.datasets"), "{error}");
 }
+
+/// Three SQL backends: `main` (the default route), `hr` (for `HR.**`) and
+/// `report`, and `extra` appended.
+fn with_mirrors(extra: &str) -> Result<Config, ConfigError> {
+    parse(&format!(
+        "[plugins.sql]\npath = \"builtin:sql\"\n\
+         [backends.main]\nplugin = \"sql\"\ndatabase = \"sqlite:main.db\"\n\
+         [backends.hr]\nplugin = \"sql\"\ndatabase = \"sqlite:hr.db\"\n\
+         [backends.report]\nplugin = \"sql\"\ndatabase = \"sqlite:report.db\"\n\
+         [routing]\ndefault = \"main\"\n[[routing.rules]]\npattern = \"HR.**\"\nbackend = \"hr\"\n{extra}"
+    ))
+}
+
+#[test]
+fn mirrors_resolve_with_their_defaults() {
+    let config = with_mirrors(
+        "[changes]\nstream = \"file\"\nstream_datasets = [\"pay.**\"]\n\
+         [[mirrors]]\ndatasets = \"pay.**\"\nbackends = [\"report\"]\n\
+         [[mirrors]]\ndatasets = \"HR.**\"\nbackends = [\"main\"]\nmode = \"sync\"\non_unavailable = \"degrade\"\nwait_ms = 250\n",
+    )
+    .unwrap();
+    assert_eq!(config.mirrors.len(), 2);
+    let first = &config.mirrors[0];
+    assert_eq!(first.datasets, "PAY.**");
+    assert_eq!(first.mode, MirrorMode::Async);
+    assert_eq!(first.max_queue, 1_000_000);
+    assert_eq!(first.on_full, OnFull::Stop);
+    let second = &config.mirrors[1];
+    assert_eq!(second.mode, MirrorMode::Sync);
+    assert_eq!(second.on_unavailable, OnUnavailable::Degrade);
+    assert_eq!(second.wait, std::time::Duration::from_millis(250));
+    assert_eq!(
+        config.changes.directory,
+        Path::new("/etc/vsamrd/vsam-data/changes")
+    );
+    let stream = config.changes.stream.as_ref().unwrap();
+    assert_eq!(stream.datasets, vec!["PAY.**".to_string()]);
+    assert_eq!(stream.keep_files, 8);
+    assert_eq!(
+        config.changes.followed(&config.mirrors),
+        vec!["PAY.**", "HR.**", "PAY.**"]
+    );
+    // The changes directory moves with the data dir.
+    let mut moved = config.clone();
+    moved.move_data_dir(PathBuf::from("/srv/data"));
+    assert_eq!(moved.changes.directory, Path::new("/srv/data/changes"));
+    // Nothing follows without a stream or a mirror.
+    let plain = with_mirrors("").unwrap();
+    assert!(plain.changes.followed(&plain.mirrors).is_empty());
+}
+
+#[test]
+fn bad_mirrors_are_refused_with_their_place() {
+    let cases = [
+        (
+            "[[mirrors]]\ndatasets = \"PAY.**\"\nbackends = [\"nowhere\"]\n",
+            "mirrors[0].backends[0]",
+            "no backend named \"nowhere\"",
+        ),
+        (
+            // Every dataset routed to main by default: main cannot mirror
+            // its own datasets.
+            "[[mirrors]]\ndatasets = \"PAY.**\"\nbackends = [\"report\", \"main\"]\n",
+            "mirrors[0].backends",
+            "cannot mirror to its own backend",
+        ),
+        (
+            // hr's datasets go to report, report's... none are routed there,
+            // but main's go to hr and hr's to main: a circle.
+            "[[mirrors]]\ndatasets = \"PAY.**\"\nbackends = [\"hr\"]\n\
+             [[mirrors]]\ndatasets = \"HR.**\"\nbackends = [\"main\"]\n",
+            "mirrors[",
+            "a mirror of a mirror",
+        ),
+        (
+            "[[mirrors]]\ndatasets = \"PAY.**\"\nbackends = [\"report\"]\n\
+             [[mirrors]]\ndatasets = \"HR.**\"\nbackends = [\"report\"]\n",
+            "mirrors[1].backends[0]",
+            "already a mirror of rule mirrors[0]",
+        ),
+        (
+            "[[mirrors]]\ndatasets = \"PAY.**\"\nbackends = [\"report\"]\nmode = \"eventually\"\n",
+            "mirrors[0].mode",
+            "\"eventually\" is not one of async, sync",
+        ),
+        (
+            "[[mirrors]]\ndatasets = \"PAY.**\"\nbackends = []\n",
+            "mirrors[0].backends",
+            "names no backend",
+        ),
+        (
+            "[[mirrors]]\ndatasets = \"PAY/**\"\nbackends = [\"report\"]\n",
+            "mirrors[0].datasets",
+            "not a dataset name pattern",
+        ),
+        (
+            "[changes]\nstream = \"kafka\"\n",
+            "changes.stream",
+            "\"kafka\" is not one of off, file",
+        ),
+        (
+            "[changes]\nstream = \"file\"\nstream_keep_files = 0\n",
+            "changes.stream_keep_files",
+            "at least 1",
+        ),
+    ];
+    for (extra, field, message) in cases {
+        let error = with_mirrors(extra).unwrap_err();
+        assert!(error.field.starts_with(field), "{extra}: {error}");
+        assert!(error.message.contains(message), "{extra}: {error}");
+        assert!(error.line.is_some(), "{extra}: {error}");
+    }
+}

@@ -1,0 +1,636 @@
+//! Mirrors and the change stream: every committed change of a dataset
+//! reaches each mirror backend (SQLite with typed columns, CSV files) and
+//! the JSON-lines stream, in commit order, across restarts; a mirror added
+//! later starts with a copy; pause, resume, resync and verify; a sync
+//! mirror that is down refuses writes or degrades, as configured.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::time::{Duration, Instant};
+use vsam_client::admin::{AdminClient, read_token};
+use vsam_client::{ClientError, Connection, Dataset, OpenIntent, RplOptions};
+use vsam_host::RunningServer;
+use vsam_host::config::Config;
+use vsam_protocol::admin::{AdminAnswer, AdminCommand, MirrorRow, MirrorsReport};
+use vsam_protocol::{DatasetSpec, Organization, Processing, access};
+use vsam_tests::{CSV_WASM, SQL_WASM};
+
+/// A record of `PAY.MASTER`: key, name, amount (COMP-3).
+const LAYOUT: &str = "01 PAY-RECORD.\n   05 PAY-ID PIC X(4).\n   05 PAY-NAME PIC X(10).\n   05 PAY-AMOUNT PIC S9(5)V99 COMP-3.\n";
+
+/// Backends `main` (SQLite, the default route), `report` (SQLite) and
+/// `files` (CSV), and `extra`.
+fn sections(extra: &str) -> String {
+    format!(
+        "[plugins.sql]\npath = \"{SQL_WASM}\"\n[plugins.csv]\npath = \"{CSV_WASM}\"\n\
+         [backends.main]\nplugin = \"sql\"\ndatabase = \"sqlite:main.db\"\n\
+         [backends.report]\nplugin = \"sql\"\ndatabase = \"sqlite:report.db\"\n\
+         [backends.files]\nplugin = \"csv\"\ndirectory = \"files\"\n\
+         [routing]\ndefault = \"main\"\n{extra}"
+    )
+}
+
+const MIRRORED: &str = "[changes]\nstream = \"file\"\n[[mirrors]]\ndatasets = \"PAY.**\"\nbackends = [\"report\", \"files\"]\n";
+
+async fn start_in(data_dir: &Path, extra: &str) -> RunningServer {
+    let text = format!(
+        "[server]\nlisten = \"127.0.0.1:0\"\ndata_dir = \"{}\"\n{}",
+        data_dir.display(),
+        sections(extra)
+    );
+    let config = Config::parse(&text, "<test>", Path::new(".")).unwrap();
+    RunningServer::start_with(&config, BTreeMap::new())
+        .await
+        .unwrap()
+}
+
+async fn admin(server: &RunningServer, data_dir: &Path) -> AdminClient {
+    let token = read_token(&data_dir.join("admin.token")).unwrap();
+    AdminClient::connect(&server.admin_addr.unwrap().to_string(), token)
+        .await
+        .unwrap()
+}
+
+async fn mirrors(admin: &mut AdminClient) -> MirrorsReport {
+    match admin.request(AdminCommand::MirrorStatus).await.unwrap() {
+        AdminAnswer::Mirrors(report) => report,
+        other => panic!("not a mirror report: {other:?}"),
+    }
+}
+
+/// Waits until every mirror has applied every committed change.
+async fn caught_up(admin: &mut AdminClient) -> MirrorsReport {
+    let started = Instant::now();
+    loop {
+        let report = mirrors(admin).await;
+        if report
+            .mirrors
+            .iter()
+            .all(|m| m.queued == 0 && m.phase == "following")
+        {
+            return report;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "mirrors never caught up: {report:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+fn row<'a>(report: &'a MirrorsReport, backend: &str) -> &'a MirrorRow {
+    report
+        .mirrors
+        .iter()
+        .find(|m| m.backend == backend)
+        .unwrap()
+}
+
+async fn verify(admin: &mut AdminClient, backend: &str, dataset: &str) -> u64 {
+    let command = AdminCommand::MirrorVerify {
+        backend: backend.into(),
+        dataset: dataset.into(),
+    };
+    match admin.request(command).await.unwrap() {
+        AdminAnswer::MirrorVerified(row) => row.count,
+        other => panic!("verify of {dataset} on {backend}: {other:?}"),
+    }
+}
+
+/// A PAY.MASTER record: 4-byte key, 10-byte name, packed amount.
+fn pay_record(id: u32, name: &str, cents: i64) -> Vec<u8> {
+    let mut record = format!("{id:04}{name:<10}").into_bytes();
+    let digits = format!("{:07}", cents.unsigned_abs());
+    let mut nibbles: Vec<u8> = digits.bytes().map(|d| d - b'0').collect();
+    nibbles.push(if cents < 0 { 0xD } else { 0xC });
+    record.extend(nibbles.chunks(2).map(|pair| (pair[0] << 4) | pair[1]));
+    record
+}
+
+fn pay_spec() -> DatasetSpec {
+    DatasetSpec {
+        name: "PAY.MASTER".into(),
+        organization: Organization::Ksds,
+        key_offset: 0,
+        key_length: 4,
+        min_record: 0,
+        max_record: 18,
+        codepage: "ascii".into(),
+        backend: String::new(),
+        layout: LAYOUT.into(),
+    }
+}
+
+async fn update(ds: &Dataset, record: Vec<u8>) -> Result<(), ClientError> {
+    ds.read_for_update(&record[..4]).await?;
+    ds.put(0, RplOptions::direct().update(), 0, record)
+        .await
+        .map(drop)
+}
+
+async fn erase(ds: &Dataset, key: &[u8]) -> Result<(), ClientError> {
+    ds.read_for_update(key).await?;
+    ds.erase(0).await
+}
+
+/// Every record of a dataset, by key.
+async fn records(conn: &Connection, name: &str) -> BTreeMap<Vec<u8>, Vec<u8>> {
+    let ds = Dataset::open(conn, name, OpenIntent::Input, 1)
+        .await
+        .unwrap();
+    let options = match ds.spec().organization {
+        Organization::Esds => RplOptions::addressed(Processing::Sequential),
+        _ => RplOptions::sequential(),
+    };
+    let mut out = BTreeMap::new();
+    loop {
+        match ds.reading(options).batch(500).records().await {
+            Ok(batch) if batch.is_empty() => break,
+            Ok(batch) => out.extend(batch.into_iter().map(|r| (r.key, r.data))),
+            Err(error) if error.is_end_of_data() => break,
+            Err(error) => panic!("browse {name}: {error}"),
+        }
+    }
+    ds.close().await.unwrap();
+    out
+}
+
+/// The stream's lines, in file order.
+fn stream_lines(data_dir: &Path) -> Vec<serde_json::Value> {
+    let dir = data_dir.join("changes/stream");
+    let mut files: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    files.sort();
+    files
+        .iter()
+        .flat_map(|path| {
+            std::fs::read_to_string(path)
+                .unwrap()
+                .lines()
+                .map(|l| serde_json::from_str(l).unwrap())
+                .collect::<Vec<_>>()
+        })
+        .collect()
+}
+
+fn unhex(text: &str) -> Vec<u8> {
+    (0..text.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&text[i..i + 2], 16).unwrap())
+        .collect()
+}
+
+/// The records of `dataset` that replaying the stream's lines gives.
+fn replay(lines: &[serde_json::Value], dataset: &str) -> BTreeMap<Vec<u8>, Vec<u8>> {
+    let mut state = BTreeMap::new();
+    for line in lines.iter().filter(|l| l["dataset"] == dataset) {
+        match line["operation"].as_str().unwrap() {
+            "insert" | "replace" => {
+                state.insert(
+                    unhex(line["key"].as_str().unwrap()),
+                    unhex(line["record"].as_str().unwrap()),
+                );
+            }
+            "erase" => {
+                state.remove(&unhex(line["key"].as_str().unwrap()));
+            }
+            "define" | "delete" => state.clear(),
+            other => panic!("operation {other}"),
+        }
+    }
+    state
+}
+
+/// Changes PAY.MASTER from four connections at once (inserts, updates,
+/// erases), one unit of work of five inserts, and ESDS appends to PAY.LOG.
+async fn change_everything(address: &str, round: u32) {
+    let mut tasks = Vec::new();
+    for client in 0..4u32 {
+        let address = address.to_string();
+        tasks.push(tokio::spawn(async move {
+            let conn = Connection::connect(&address).await.unwrap();
+            let ds = Dataset::open(&conn, "PAY.MASTER", OpenIntent::Update, 1)
+                .await
+                .unwrap();
+            for i in 0..40u32 {
+                let id = round * 1000 + client * 100 + i;
+                ds.put(
+                    0,
+                    RplOptions::direct(),
+                    0,
+                    pay_record(id, "NEW", i64::from(i) * 101),
+                )
+                .await
+                .unwrap();
+                if i % 3 == 0 {
+                    update(&ds, pay_record(id, "CHANGED", -i64::from(i)))
+                        .await
+                        .unwrap();
+                }
+                if i % 5 == 0 {
+                    erase(&ds, format!("{id:04}").as_bytes()).await.unwrap();
+                }
+            }
+            ds.close().await.unwrap();
+        }));
+    }
+    for task in tasks {
+        task.await.unwrap();
+    }
+    let conn = Connection::connect(address).await.unwrap();
+    let unit =
+        Dataset::open_with_access(&conn, "PAY.MASTER", OpenIntent::Update, access::COMMIT, 1)
+            .await
+            .unwrap();
+    for i in 0..5u32 {
+        let id = round * 1000 + 900 + i;
+        unit.put(0, RplOptions::direct(), 0, pay_record(id, "UNIT", 5))
+            .await
+            .unwrap();
+    }
+    vsam_client::commit(&conn).await.unwrap();
+    unit.close().await.unwrap();
+    let log = Dataset::open(&conn, "PAY.LOG", OpenIntent::Output, 1)
+        .await
+        .unwrap();
+    for i in 0..10 {
+        log.put(
+            0,
+            RplOptions::addressed(Processing::Direct),
+            0,
+            format!("event {round}.{i}").into_bytes(),
+        )
+        .await
+        .unwrap();
+    }
+    log.close().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mirrors_and_the_stream_carry_every_committed_change_across_restarts() {
+    let data = tempfile::tempdir().unwrap();
+    let server = start_in(data.path(), MIRRORED).await;
+    let address = server.addr.to_string();
+    let conn = Connection::connect(&address).await.unwrap();
+    vsam_client::define(&conn, pay_spec()).await.unwrap();
+    let mut log_spec = vsam_tests::ksds("PAY.LOG", 8, 40, "ascii");
+    log_spec.organization = Organization::Esds;
+    log_spec.key_length = 0;
+    vsam_client::define(&conn, log_spec).await.unwrap();
+    change_everything(&address, 1).await;
+
+    let mut admin_client = admin(&server, data.path()).await;
+    let report = caught_up(&mut admin_client).await;
+    let master = records(&conn, "PAY.MASTER").await;
+    let log = records(&conn, "PAY.LOG").await;
+    assert!(master.len() > 100 && log.len() == 10);
+    for mirror in ["report", "files"] {
+        assert_eq!(row(&report, mirror).datasets_followed, 2, "{report:?}");
+        assert_eq!(
+            verify(&mut admin_client, mirror, "PAY.MASTER").await,
+            master.len() as u64
+        );
+        assert_eq!(verify(&mut admin_client, mirror, "PAY.LOG").await, 10);
+    }
+    // The SQL mirror keeps the copybook's typed columns: plain SQL reads
+    // the amounts.
+    let sql = rusqlite::Connection::open(data.path().join("report.db")).unwrap();
+    let table: String = sql
+        .query_row(
+            "SELECT table_name FROM _vsam_catalog WHERE dataset = 'PAY.MASTER'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    let (name, amount): (String, f64) = sql
+        .query_row(
+            &format!("SELECT pay_name, pay_amount FROM {table} WHERE pay_id = '1003'"),
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .unwrap();
+    assert_eq!((name.trim_end(), amount), ("CHANGED", -0.03));
+
+    // The stream: dense sequence numbers, and replaying it gives exactly
+    // what the datasets hold.
+    let lines = stream_lines(data.path());
+    let sequences: Vec<u64> = lines
+        .iter()
+        .map(|l| l["sequence"].as_u64().unwrap())
+        .collect();
+    assert_eq!(sequences, (1..=sequences.len() as u64).collect::<Vec<_>>());
+    assert_eq!(report.committed, sequences.len() as u64);
+    assert_eq!(replay(&lines, "PAY.MASTER"), master);
+    assert_eq!(replay(&lines, "PAY.LOG"), log);
+    let changed = lines
+        .iter()
+        .find(|l| l["operation"] == "replace" && l["key"] == "31303033")
+        .unwrap();
+    assert_eq!(changed["fields"]["PAY-NAME"], "CHANGED   ");
+    assert_eq!(changed["fields"]["PAY-AMOUNT"], "-0.03");
+    assert!(changed["time"].as_str().unwrap().ends_with('Z'));
+
+    // A consumer remembers where it was; the server restarts; writing goes
+    // on. Lines after the remembered sequence are exactly the new ones.
+    let remembered = *sequences.last().unwrap();
+    drop(conn);
+    server.stop().await;
+    let server = start_in(data.path(), MIRRORED).await;
+    let address = server.addr.to_string();
+    change_everything(&address, 2).await;
+    let mut admin_client = admin(&server, data.path()).await;
+    let report = caught_up(&mut admin_client).await;
+    for mirror in ["report", "files"] {
+        // Followed on without a new copy: only this run's changes applied.
+        let row = row(&report, mirror);
+        assert_eq!(row.applied_in_run, report.committed - remembered, "{row:?}");
+    }
+    let lines = stream_lines(data.path());
+    let sequences: Vec<u64> = lines
+        .iter()
+        .map(|l| l["sequence"].as_u64().unwrap())
+        .collect();
+    assert_eq!(sequences, (1..=report.committed).collect::<Vec<_>>());
+    let after: Vec<u64> = sequences.into_iter().filter(|s| *s > remembered).collect();
+    assert_eq!(after.first(), Some(&(remembered + 1)));
+    let conn = Connection::connect(&address).await.unwrap();
+    let master = records(&conn, "PAY.MASTER").await;
+    assert_eq!(replay(&lines, "PAY.MASTER"), master);
+    for mirror in ["report", "files"] {
+        assert_eq!(
+            verify(&mut admin_client, mirror, "PAY.MASTER").await,
+            master.len() as u64
+        );
+    }
+    // Deleting the dataset deletes it on the mirrors too.
+    vsam_client::delete(&conn, "PAY.LOG").await.unwrap();
+    let report = caught_up(&mut admin_client).await;
+    assert_eq!(row(&report, "report").datasets_followed, 1);
+    let lines = stream_lines(data.path());
+    assert_eq!(lines.last().unwrap()["operation"], "delete");
+    assert!(
+        sql.query_row(
+            "SELECT count(*) FROM _vsam_catalog WHERE dataset = 'PAY.LOG'",
+            [],
+            |r| r.get::<_, i64>(0)
+        )
+        .unwrap()
+            == 0
+    );
+    server.stop().await;
+}
+
+/// Starts a server whose configuration is the file `vsamrd.toml` in `dir`
+/// (with `extra`), so that a reload reads it again.
+async fn start_from_file(dir: &Path, extra: &str) -> RunningServer {
+    write_config(dir, extra);
+    RunningServer::start_source(
+        vsam_host::reload::ConfigSource::file(dir.join("vsamrd.toml")),
+        BTreeMap::new(),
+    )
+    .await
+    .unwrap()
+}
+
+fn write_config(dir: &Path, extra: &str) {
+    let text = format!(
+        "[server]\nlisten = \"127.0.0.1:0\"\ndata_dir = \"{}\"\n[admin]\nwatch_files = false\n{}",
+        dir.join("data").display(),
+        sections(extra)
+    );
+    std::fs::write(dir.join("vsamrd.toml"), text).unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_mirror_added_later_starts_with_a_copy_and_can_be_paused_verified_and_resynced() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = start_from_file(dir.path(), "").await;
+    let conn = Connection::connect(&server.addr.to_string()).await.unwrap();
+    vsam_client::define(&conn, pay_spec()).await.unwrap();
+    let ds = Dataset::open(&conn, "PAY.MASTER", OpenIntent::Update, 1)
+        .await
+        .unwrap();
+    for id in 0..300 {
+        ds.put(0, RplOptions::direct(), 0, pay_record(id, "BEFORE", 1))
+            .await
+            .unwrap();
+    }
+    let data = dir.path().join("data");
+    let mut admin_client = admin(&server, &data).await;
+    let message = admin_client
+        .request(AdminCommand::MirrorStatus)
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(message.contains("no mirror"), "{message}");
+
+    // Added by a reload: the records written before are copied.
+    write_config(
+        dir.path(),
+        "[[mirrors]]\ndatasets = \"PAY.*\"\nbackends = [\"report\"]\n",
+    );
+    let reload = server.reloader.reload("test").await;
+    assert!(
+        reload.error.is_none() && reload.notes.is_empty(),
+        "{reload:?}"
+    );
+    for id in 300..310 {
+        ds.put(0, RplOptions::direct(), 0, pay_record(id, "AFTER", 2))
+            .await
+            .unwrap();
+    }
+    caught_up(&mut admin_client).await;
+    assert_eq!(verify(&mut admin_client, "report", "PAY.MASTER").await, 310);
+
+    // Paused: changes wait, and are applied once resumed.
+    let paused = admin_client
+        .request(AdminCommand::MirrorPause {
+            backend: "report".into(),
+        })
+        .await
+        .unwrap();
+    assert!(matches!(paused, AdminAnswer::Mirrors(_)), "{paused:?}");
+    for id in 0..20 {
+        update(&ds, pay_record(id, "PAUSED", 3)).await.unwrap();
+    }
+    let report = mirrors(&mut admin_client).await;
+    let waiting = row(&report, "report");
+    assert_eq!((waiting.phase.as_str(), waiting.queued), ("paused", 20));
+    admin_client
+        .request(AdminCommand::MirrorResume {
+            backend: "report".into(),
+        })
+        .await
+        .unwrap();
+    caught_up(&mut admin_client).await;
+    assert_eq!(verify(&mut admin_client, "report", "PAY.MASTER").await, 310);
+
+    // Someone changes the mirror behind its back: verify names the
+    // difference, resync repairs it.
+    let sql = rusqlite::Connection::open(data.join("report.db")).unwrap();
+    let table: String = sql
+        .query_row(
+            "SELECT table_name FROM _vsam_catalog WHERE dataset = 'PAY.MASTER'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    sql.execute(&format!("DELETE FROM {table} WHERE pay_id < '0010'"), [])
+        .unwrap();
+    sql.execute(
+        &format!("UPDATE {table} SET pay_name = 'TAMPERED' WHERE pay_id = '0050'"),
+        [],
+    )
+    .unwrap();
+    let message = admin_client
+        .request(AdminCommand::MirrorVerify {
+            backend: "report".into(),
+            dataset: "PAY.MASTER".into(),
+        })
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        message.contains("the copies differ at key X'30303030'"),
+        "{message}"
+    );
+    admin_client
+        .request(AdminCommand::MirrorResync {
+            backend: "report".into(),
+        })
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    caught_up(&mut admin_client).await;
+    assert_eq!(verify(&mut admin_client, "report", "PAY.MASTER").await, 310);
+
+    // Unknown mirrors are named.
+    let message = admin_client
+        .request(AdminCommand::MirrorPause {
+            backend: "nowhere".into(),
+        })
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        message.contains("no mirror runs on backend nowhere; mirrors: report"),
+        "{message}"
+    );
+
+    // Removed by a reload: it stops, and writes go on.
+    write_config(dir.path(), "[changes]\nstream = \"file\"\n");
+    let reload = server.reloader.reload("test").await;
+    assert!(reload.error.is_none(), "{reload:?}");
+    update(&ds, pay_record(1, "GONE", 4)).await.unwrap();
+    let report = mirrors(&mut admin_client).await;
+    assert!(report.mirrors.is_empty(), "{report:?}");
+    assert!(report.stream.is_some());
+    ds.close().await.unwrap();
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sync_mirror_that_is_down_refuses_writes_or_degrades_as_configured() {
+    // A mirror backend on a PostgreSQL server that is not there; one whose
+    // sync hangs on a record keyed SSYN (the faulty test plugin).
+    let backends = format!(
+        "[backends.remote]\nplugin = \"sql\"\ndatabase = \"postgres://vsam:vsam@127.0.0.1:9/none\"\ncall_timeout_ms = 1000\n\
+         [plugins.faulty]\npath = \"{}\"\n[backends.slow]\nplugin = \"faulty\"\ndirectory = \"slow\"\ncall_timeout_ms = 1000\n",
+        vsam_tests::FAULTY_WASM
+    );
+    let sync = |backend: &str, policy: &str| {
+        format!(
+            "{backends}[[mirrors]]\ndatasets = \"PAY.**\"\nbackends = [\"{backend}\"]\nmode = \"sync\"\non_unavailable = \"{policy}\"\nwait_ms = 300\n"
+        )
+    };
+    let put = |ds: &Dataset, id: &str| {
+        let record = [id.as_bytes(), &pay_record(0, "X", 1)[4..]].concat();
+        let ds = ds.clone();
+        async move { ds.put(0, RplOptions::direct(), 0, record).await.map(drop) }
+    };
+    let data = tempfile::tempdir().unwrap();
+
+    // Down from the start: the define could not be mirrored, and writes
+    // are refused before they run.
+    let server = start_in(&data.path().join("a"), &sync("remote", "refuse")).await;
+    let conn = Connection::connect(&server.addr.to_string()).await.unwrap();
+    vsam_client::define(&conn, pay_spec()).await.unwrap();
+    let ds = Dataset::open(&conn, "PAY.MASTER", OpenIntent::Update, 1)
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let refused = put(&ds, "0001").await.unwrap_err().to_string();
+    assert!(refused.contains("R15=12"), "{refused}");
+    assert!(
+        refused.contains("its sync mirror remote cannot apply changes")
+            && refused.contains("cannot connect to PostgreSQL"),
+        "{refused}"
+    );
+    assert!(
+        ds.read(b"0001").await.is_err(),
+        "the refused write did not run"
+    );
+    let mut admin_client = admin(&server, &data.path().join("a")).await;
+    let report = mirrors(&mut admin_client).await;
+    assert!(row(&report, "remote").refusing.is_some(), "{report:?}");
+    ds.close().await.unwrap();
+    server.stop().await;
+
+    // Failing under a write: that write is committed on the primary and
+    // says its mirror did not apply it in time; the next is refused.
+    let server = start_in(&data.path().join("b"), &sync("slow", "refuse")).await;
+    let conn = Connection::connect(&server.addr.to_string()).await.unwrap();
+    vsam_client::define(&conn, pay_spec()).await.unwrap();
+    let ds = Dataset::open(&conn, "PAY.MASTER", OpenIntent::Update, 1)
+        .await
+        .unwrap();
+    put(&ds, "0001").await.unwrap();
+    let late = put(&ds, "SSYN").await.unwrap_err().to_string();
+    assert!(
+        late.contains(
+            "committed on the primary, but its sync mirror slow did not apply it within 300 ms"
+        ),
+        "{late}"
+    );
+    assert!(ds.read(b"SSYN").await.is_ok(), "committed on the primary");
+    // Once the mirror's call has failed, writes are refused up front.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let refused = put(&ds, "0002").await.unwrap_err().to_string();
+    assert!(
+        refused.contains("its sync mirror slow cannot apply changes")
+            && refused.contains("ran longer than the limit"),
+        "{refused}"
+    );
+    ds.close().await.unwrap();
+    server.stop().await;
+
+    // Degrade: writes go on, the mirror is reported as degraded.
+    let server = start_in(&data.path().join("c"), &sync("remote", "degrade")).await;
+    let conn = Connection::connect(&server.addr.to_string()).await.unwrap();
+    vsam_client::define(&conn, pay_spec()).await.unwrap();
+    let ds = Dataset::open(&conn, "PAY.MASTER", OpenIntent::Update, 1)
+        .await
+        .unwrap();
+    put(&ds, "0001").await.unwrap();
+    put(&ds, "0002").await.unwrap();
+    let mut admin_client = admin(&server, &data.path().join("c")).await;
+    let report = mirrors(&mut admin_client).await;
+    let remote = row(&report, "remote");
+    assert_eq!(remote.mode, "sync (degraded to async)", "{remote:?}");
+    assert!(
+        remote.queued >= 2 && remote.refusing.is_none(),
+        "{remote:?}"
+    );
+    assert!(
+        remote
+            .last_error
+            .as_deref()
+            .unwrap_or("")
+            .contains("cannot connect to PostgreSQL"),
+        "{remote:?}"
+    );
+    ds.close().await.unwrap();
+    server.stop().await;
+}
