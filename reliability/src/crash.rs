@@ -87,7 +87,7 @@ pub async fn run(
 /// Writes (inserts, updates, erases and PUT CHAINs) until the connection
 /// breaks; the write it breaks under is in doubt. Returns the ledger and
 /// the errors the server answered, which a kill never causes.
-async fn write_until_killed(
+pub(crate) async fn write_until_killed(
     address: String,
     mut ledger: Ledger,
     seed: u64,

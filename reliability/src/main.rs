@@ -24,6 +24,12 @@
 //!   lost, every acknowledged transfer stored, no record lock left held.
 //! - `shared-storage`: a second vsamrd pointed at the first one's CSV
 //!   directory, SQLite file or local bucket is refused, naming the first.
+//! - `mirrors`: a dataset on SQLite mirrored to PostgreSQL, the object
+//!   store and CSV files, with the change stream on, SIGKILLed under load:
+//!   after each restart every mirror verifies equal to the primary and the
+//!   stream replays to it, numbered without gap or repeat; then PostgreSQL
+//!   stopped under load: the primary goes on, the mirror queues and
+//!   catches up.
 //!
 //! Exits non-zero when any promise is broken.
 
@@ -33,6 +39,7 @@ mod disk_full;
 mod faults;
 mod fleet;
 mod ledger;
+mod mirrors;
 mod outage;
 mod records;
 mod shared;
@@ -100,6 +107,7 @@ enum Part {
     BlockedCalls,
     SharedStorage,
     Fleet,
+    Mirrors,
 }
 
 fn ms(duration: Duration) -> f64 {
@@ -269,6 +277,11 @@ fn main() -> Result<()> {
                     let report =
                         fleet::run(3, 24, 50, secs, kills, &mut services, &mut rng).await?;
                     fleet::print(&report)
+                }
+                Part::Mirrors => {
+                    let report =
+                        mirrors::run(args.kills, args.writers, &mut services, &mut rng).await?;
+                    mirrors::print(&report)
                 }
             };
         }
