@@ -10,29 +10,7 @@ use vsam_client::{Connection, Dataset, OpenIntent, RplOptions};
 use vsam_conformance::{Postgres, SeaweedFs};
 use vsam_protocol::{ClientCodec, Hello, PROTOCOL_MAJOR, PROTOCOL_MINOR, Request, access};
 use vsam_tests::relay::Relay;
-use vsam_tests::{CSV_WASM, S3_WASM, SQL_WASM, ksds, start_with_plugin};
-
-/// GET `path` from `address`: the status code and the body.
-async fn http_get(address: &str, path: &str) -> (u16, String) {
-    let mut stream = tokio::net::TcpStream::connect(address).await.unwrap();
-    stream
-        .write_all(
-            format!("GET {path} HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\r\n").as_bytes(),
-        )
-        .await
-        .unwrap();
-    let mut response = String::new();
-    stream.read_to_string(&mut response).await.unwrap();
-    let status = response
-        .split_whitespace()
-        .nth(1)
-        .and_then(|code| code.parse().ok())
-        .unwrap_or(0);
-    let body = response
-        .split_once("\r\n\r\n")
-        .map_or(String::new(), |(_, body)| body.to_string());
-    (status, body)
-}
+use vsam_tests::{CSV_WASM, S3_WASM, SQL_WASM, http_get, ksds, start_with_plugin};
 
 /// The value of the series `name` with exactly `labels` (`a="b",c="d"`).
 fn value(metrics: &str, name: &str, labels: &str) -> f64 {

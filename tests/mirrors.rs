@@ -606,8 +606,16 @@ async fn a_sync_mirror_that_is_down_refuses_writes_or_degrades_as_configured() {
     ds.close().await.unwrap();
     server.stop().await;
 
-    // Degrade: writes go on, the mirror is reported as degraded.
-    let server = start_in(&data.path().join("c"), &sync("remote", "degrade")).await;
+    // Degrade: writes go on, the mirror is reported as degraded, in the
+    // status and in /metrics.
+    let server = start_in(
+        &data.path().join("c"),
+        &format!(
+            "{}[metrics]\nlisten = \"127.0.0.1:0\"\n",
+            sync("remote", "degrade")
+        ),
+    )
+    .await;
     let conn = Connection::connect(&server.addr.to_string()).await.unwrap();
     vsam_client::define(&conn, pay_spec()).await.unwrap();
     let ds = Dataset::open(&conn, "PAY.MASTER", OpenIntent::Update, 1)
@@ -631,6 +639,22 @@ async fn a_sync_mirror_that_is_down_refuses_writes_or_degrades_as_configured() {
             .contains("cannot connect to PostgreSQL"),
         "{remote:?}"
     );
+    let (status, metrics) =
+        vsam_tests::http_get(&server.metrics_addr.unwrap().to_string(), "/metrics").await;
+    assert_eq!(status, 200);
+    for series in [
+        "vsamrd_mirror_failing{mirror=\"remote\"} 1",
+        &format!(
+            "vsamrd_mirror_queued_changes{{mirror=\"remote\"}} {}",
+            remote.queued
+        ),
+        &format!("vsamrd_change_log_committed_sequence {}", report.committed),
+    ] {
+        assert!(
+            metrics.lines().any(|line| line.starts_with(series)),
+            "{series} in\n{metrics}"
+        );
+    }
     ds.close().await.unwrap();
     server.stop().await;
 }

@@ -15,6 +15,7 @@ mod calls;
 mod cobol;
 mod fleet;
 mod latency;
+mod mirrors;
 mod objects;
 mod sql;
 mod swap;
@@ -76,7 +77,9 @@ struct Args {
     /// live migration; `cobol` for the COBOL batch job on GnuCOBOL and
     /// through the bridge; `fleet` for 1, 2 and 3 servers on one
     /// PostgreSQL; `latency` for random GETs through vsamrd as a process
-    /// of its own beside Redis and pgbench.
+    /// of its own beside Redis and pgbench; `mirrors` for the cost of an
+    /// async and a sync mirror on PostgreSQL to a primary on SQLite, and
+    /// the async mirror's lag.
     #[arg(long, value_delimiter = ',')]
     only: Vec<String>,
     /// The vsamrd binary the latency run measures (default: the one built
@@ -582,6 +585,9 @@ fn main() -> Result<()> {
             let (measured, lines) = latency::run(&settings).await?;
             figures.extend(measured);
             fleet.extend(lines);
+        }
+        if args.only.is_empty() || args.only.iter().any(|only| only == "mirrors") {
+            fleet.extend(mirrors::run(&services.postgres.url).await?);
         }
         drop(services);
         let mut hot_swap = Vec::new();

@@ -15,15 +15,29 @@ use std::time::{SystemTime, UNIX_EPOCH};
 pub struct Capture {
     log: Arc<ChangeLog>,
     patterns: ArcSwap<Vec<String>>,
+    strict: std::sync::atomic::AtomicBool,
 }
 
 impl Capture {
     /// Records the changes of datasets matching `patterns` in `log`.
-    pub fn new(log: Arc<ChangeLog>, patterns: Vec<String>) -> Self {
+    pub fn new(log: Arc<ChangeLog>, patterns: Vec<String>, strict: bool) -> Self {
         Self {
             log,
             patterns: ArcSwap::from_pointee(patterns),
+            strict: strict.into(),
         }
+    }
+
+    /// `[changes] durability = "strict"`: a group's changes are synced to
+    /// the log before its backend commits it, rather than alongside.
+    pub fn strict(&self) -> bool {
+        self.strict.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Follows a reloaded `durability` setting.
+    pub fn set_strict(&self, strict: bool) {
+        self.strict
+            .store(strict, std::sync::atomic::Ordering::Relaxed);
     }
 
     /// The log the changes go to.

@@ -110,7 +110,7 @@ impl Followers {
             return Ok(());
         }
         let (log, doubt) = ChangeLog::open(&dir.join("log"), settings.segment_bytes)?;
-        let capture = Arc::new(Capture::new(log.clone(), patterns));
+        let capture = Arc::new(Capture::new(log.clone(), patterns, settings.strict));
         let followers = Arc::new(Self {
             log: log.clone(),
             capture: capture.clone(),
@@ -148,6 +148,7 @@ impl Followers {
         };
         self.capture
             .set_patterns(config.changes.followed(&config.mirrors));
+        self.capture.set_strict(config.changes.strict);
         *self.settings.lock().unwrap() = config.changes.clone();
         let dir = config.changes.directory.clone();
         let head = self.log.last_committed();

@@ -285,20 +285,26 @@ impl ChangeLog {
     /// the log: the group's number, for [`ChangeLog::commit`] or
     /// [`ChangeLog::abort`].
     pub fn prepare(&self, backend: &str, changes: &[Change]) -> std::io::Result<u64> {
-        let (file, group) = {
-            let mut writer = self.writer.lock().unwrap();
-            let group = writer.next_group;
-            writer.next_group += 1;
-            let bytes = frame(&prepare_payload(group, backend, changes));
-            self.append(&mut writer, &bytes)?;
-            writer.waiting.insert(group, bytes);
-            (writer.file.clone(), group)
-        };
-        // Outside the lock: other backends append meanwhile, and one sync
-        // makes theirs durable too.
-        file.sync_data()
-            .map_err(|e| log_error(&self.dir, "cannot sync", e))?;
-        Ok(group)
+        let written = self.write_prepare(backend, changes)?;
+        written.sync()?;
+        Ok(written.group)
+    }
+
+    /// Writes a group's changes without syncing them: the caller syncs
+    /// ([`Written::sync`]) before it acknowledges the group, alongside the
+    /// backend's own commit (see `[changes] durability`).
+    pub fn write_prepare(&self, backend: &str, changes: &[Change]) -> std::io::Result<Written> {
+        let mut writer = self.writer.lock().unwrap();
+        let group = writer.next_group;
+        writer.next_group += 1;
+        let bytes = frame(&prepare_payload(group, backend, changes));
+        self.append(&mut writer, &bytes)?;
+        writer.waiting.insert(group, bytes);
+        Ok(Written {
+            group,
+            file: writer.file.clone(),
+            dir: self.dir.clone(),
+        })
     }
 
     /// The group's backend committed it: its changes take the next
@@ -456,6 +462,24 @@ impl ChangeLog {
             .filter_map(|(_, path)| std::fs::metadata(path).ok())
             .map(|m| m.len())
             .sum()
+    }
+}
+
+/// A group's prepare entry, written and not yet synced.
+pub struct Written {
+    /// The group's number.
+    pub group: u64,
+    file: Arc<File>,
+    dir: PathBuf,
+}
+
+impl Written {
+    /// Makes the entry durable (and whatever other backends appended
+    /// before it: one sync serves them all).
+    pub fn sync(&self) -> std::io::Result<()> {
+        self.file
+            .sync_data()
+            .map_err(|e| log_error(&self.dir, "cannot sync", e))
     }
 }
 

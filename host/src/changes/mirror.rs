@@ -41,6 +41,10 @@ use vsam_protocol::admin::MirrorRow;
 /// may follow).
 const BATCH: usize = 1000;
 
+/// How long an async mirror gathers changes before it applies them (less
+/// when a full batch is waiting).
+const GATHER: Duration = Duration::from_millis(25);
+
 /// The longest pause between two attempts on a mirror that fails.
 const MAX_BACKOFF: Duration = Duration::from_secs(5);
 
@@ -384,6 +388,7 @@ impl Mirror {
         let mut pending: Vec<Change> = Vec::new();
         let mut last_save = Instant::now();
         let mut unsaved = false;
+        let mut last_apply = Instant::now();
         while !self.ended.load(Ordering::SeqCst) {
             let Some(shared) = shared.upgrade() else {
                 return;
@@ -428,6 +433,21 @@ impl Mirror {
                 }
             }
             if pending.is_empty() {
+                // An async mirror gathers changes for a moment: one larger
+                // batch costs its store far less than many small ones.
+                let since = last_apply.elapsed();
+                let queued = log.last_committed().saturating_sub(self.applied());
+                if self.rule.load().mode == MirrorMode::Async
+                    && since < GATHER
+                    && (queued as usize) < BATCH
+                {
+                    drop(shared);
+                    tokio::select! {
+                        _ = tokio::time::sleep(GATHER - since) => {}
+                        _ = self.wake.notified() => {}
+                    }
+                    continue;
+                }
                 match reader.next_batch(BATCH) {
                     Ok(batch) => pending = batch,
                     Err(error) => {
@@ -460,6 +480,7 @@ impl Mirror {
                 continue;
             };
             self.live.lock().unwrap().waiting_since_ms = pending.first().map(|c| c.time_ms);
+            last_apply = Instant::now();
             match self.apply(&shared, &pending).await {
                 Ok(()) => {
                     backoff = Duration::from_millis(50);

@@ -38,6 +38,9 @@ use vsam_plugin_sdk::codepage::CodePage;
 use vsam_plugin_sdk::copybook::{Copybook, Field};
 use vsam_protocol::admin::ChangeStreamRow;
 
+/// How long the writer gathers commits before it writes their lines.
+const GATHER: Duration = Duration::from_millis(25);
+
 /// The change stream writer.
 pub struct Stream {
     dir: PathBuf,
@@ -166,6 +169,9 @@ impl Stream {
                     _ = commits.changed() => {}
                     _ = tokio::time::sleep(Duration::from_millis(500)) => {}
                 }
+                // Lines are written a batch at a time: a moment gathers
+                // the commits that follow this one.
+                tokio::time::sleep(GATHER).await;
                 continue;
             }
             let Some(shared) = shared.upgrade() else {
@@ -293,7 +299,13 @@ impl Layouts {
 }
 
 fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02X}")).collect()
+    const DIGITS: &[u8; 16] = b"0123456789ABCDEF";
+    let mut text = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        text.push(DIGITS[usize::from(b >> 4)] as char);
+        text.push(DIGITS[usize::from(b & 15)] as char);
+    }
+    text
 }
 
 /// A change as its stream line.

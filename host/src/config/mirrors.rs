@@ -20,6 +20,13 @@ pub struct ChangesConfig {
     /// Size of a change log segment, in MiB (default 64).
     #[serde(default)]
     pub segment_mb: Option<u64>,
+    /// `overlapped` (the default): a group's changes are written to the
+    /// log before its backend commits and synced alongside the commit;
+    /// `strict`: synced before the commit, so that not even a power cut
+    /// can leave a commit the log lacks (one more sync in every group's
+    /// path).
+    #[serde(default)]
+    pub durability: Option<Spanned<String>>,
     /// `file`: every committed change of the `stream_datasets` as one JSON
     /// object per line in `DIRECTORY/stream/`; `off` (the default).
     #[serde(default)]
@@ -136,6 +143,8 @@ pub struct ChangeSettings {
     pub directory: PathBuf,
     /// Size of a log segment.
     pub segment_bytes: u64,
+    /// Changes are synced to the log before their backend commits them.
+    pub strict: bool,
     /// The change stream, if on.
     pub stream: Option<StreamSettings>,
 }
@@ -216,6 +225,12 @@ impl Source<'_> {
             None => Ok(64 << 20),
         };
         let segment_bytes = mb(changes.segment_mb, "changes.segment_mb")?;
+        let strict = choice(
+            self,
+            changes.durability.as_ref(),
+            "changes.durability".into(),
+            &[("overlapped", false), ("strict", true)],
+        )?;
         let rotate_bytes = mb(changes.stream_rotate_mb, "changes.stream_rotate_mb")?;
         let stream = match stream {
             false => None,
@@ -244,6 +259,7 @@ impl Source<'_> {
         Ok(ChangeSettings {
             directory,
             segment_bytes,
+            strict,
             stream,
         })
     }

@@ -45,6 +45,34 @@ fn the_documented_example_is_valid() {
 }
 
 #[test]
+fn the_documented_mirrors_and_change_stream_are_valid() {
+    // The commented `[changes]` and `[[mirrors]]` sections of the example,
+    // switched on.
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/vsamrd.toml");
+    let text = std::fs::read_to_string(&path).unwrap();
+    let from = text.find("# [changes]").unwrap();
+    let to = text.find("# The operator's interface").unwrap();
+    let sections: Vec<&str> = text[from..to]
+        .lines()
+        .filter_map(|line| line.strip_prefix("# "))
+        .filter(|line| line.starts_with('[') || line.contains(" = "))
+        .collect();
+    let config = Config::parse(
+        &format!("{text}\n{}\n", sections.join("\n")),
+        "vsamrd.toml",
+        path.parent().unwrap(),
+    )
+    .unwrap();
+    assert!(!config.changes.strict);
+    assert_eq!(
+        config.changes.stream.as_ref().unwrap().datasets,
+        ["PROD.**"]
+    );
+    assert_eq!(config.mirrors[0].backends, ["objects"]);
+    assert_eq!(config.mirrors[0].datasets, "PROD.CUST.**");
+}
+
+#[test]
 fn relative_paths_resolve_against_the_file() {
     let config = parse("[plugins.x]\npath = \"plugins/x.wasm\"\n").unwrap();
     assert_eq!(

@@ -61,6 +61,7 @@ async fn answer(
                 backends: backends(&shared),
                 units_open: shared.units().len(),
                 migrations: migrations.rows(),
+                mirrors: shared.changes.followers().map(|f| f.report()),
             };
             let mut response = reply(StatusCode::OK, shared.metrics.render(scrape));
             response.headers_mut().insert(

@@ -321,6 +321,9 @@ impl Metrics {
             units_open: scrape.units_open,
             migrations: scrape.migrations,
         }));
+        if let Some(mirrors) = scrape.mirrors {
+            scraped.register_collector(Box::new(Mirrors(mirrors)));
+        }
         let mut text = String::new();
         encode_registry(&mut text, &self.registry)
             .and_then(|()| encode_registry(&mut text, &scraped))
@@ -367,6 +370,8 @@ pub struct Scrape {
     pub units_open: usize,
     /// Migrations running, cut over, or recently ended.
     pub migrations: Vec<vsam_protocol::admin::MigrationRow>,
+    /// The mirrors and the change log, if any follow changes.
+    pub mirrors: Option<vsam_protocol::admin::MirrorsReport>,
 }
 
 /// One backend as a scrape reads it.
@@ -596,6 +601,72 @@ impl Collector for Server {
                 phase: row.phase.clone(),
             };
             ConstGauge::new(1).encode(family.encode_family(&label)?)?;
+        }
+        Ok(())
+    }
+}
+
+/// The mirrors' series, read at a scrape.
+#[derive(Debug)]
+struct Mirrors(vsam_protocol::admin::MirrorsReport);
+
+/// A mirror backend's name.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct MirrorLabel {
+    mirror: String,
+}
+
+impl Collector for Mirrors {
+    fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
+        let family = encoder.encode_descriptor(
+            "change_log_committed_sequence",
+            "Sequence number of the last change committed to the change log",
+            None,
+            MetricType::Gauge,
+        )?;
+        ConstGauge::new(self.0.committed as f64).encode(family)?;
+        let family = encoder.encode_descriptor(
+            "change_log_bytes",
+            "Bytes the change log holds on disk",
+            None,
+            MetricType::Gauge,
+        )?;
+        ConstGauge::new(self.0.log_bytes as f64).encode(family)?;
+        type Value = fn(&vsam_protocol::admin::MirrorRow) -> f64;
+        let series: [(&str, &str, Value); 4] = [
+            (
+                "mirror_queued_changes",
+                "Changes committed that a mirror has not applied yet (its queue)",
+                |row| row.queued as f64,
+            ),
+            (
+                "mirror_lag_seconds",
+                "Age of the oldest change a mirror has not applied yet (0 when it has caught up)",
+                |row| row.lag_seconds,
+            ),
+            (
+                "mirror_applied_sequence",
+                "Sequence number up to which a mirror has applied every change",
+                |row| row.applied as f64,
+            ),
+            (
+                "mirror_failing",
+                "1 while a mirror's last attempt failed or it stopped following",
+                |row| {
+                    f64::from(u8::from(
+                        row.last_error.is_some() || row.phase.starts_with("stopped"),
+                    ))
+                },
+            ),
+        ];
+        for (name, help, value) in series {
+            let mut family = encoder.encode_descriptor(name, help, None, MetricType::Gauge)?;
+            for row in &self.0.mirrors {
+                let label = MirrorLabel {
+                    mirror: row.backend.clone(),
+                };
+                ConstGauge::new(value(row)).encode(family.encode_family(&label)?)?;
+            }
         }
         Ok(())
     }

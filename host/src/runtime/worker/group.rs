@@ -5,6 +5,7 @@
 use super::super::call::{Call, CallError, CallResult, RecordStore, Reply};
 use super::{Answer, CaptureSlot, Job};
 use crate::changes::{Capture, Change, capture::complete};
+use std::sync::Arc;
 use vsam_plugin_sdk::{Dataset, StoreError};
 
 /// Merges each run of consecutive single GETs on one dataset into one
@@ -152,6 +153,13 @@ pub(super) async fn run_group(
     }
 }
 
+/// A group's changes written to the log, and the sync of them under way
+/// (none in strict durability: synced already).
+struct Prepared {
+    group: u64,
+    syncing: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
+}
+
 /// The change log as one backend's group writes to it.
 struct Log<'a> {
     capture: &'a Capture,
@@ -164,23 +172,75 @@ impl Log<'_> {
         log.map(|log| log.capture.draft(call)).unwrap_or_default()
     }
 
-    /// Writes the group's changes before the store commits them: `None`
-    /// when there are none; an error (the group must not be committed)
-    /// when the log cannot take them.
-    fn prepare(log: Option<&Self>, changes: &[Change]) -> Result<Option<u64>, CallError> {
+    /// Writes the group's changes before the store commits them (synced
+    /// too in strict durability): `None` when there are none; an error
+    /// (the group must not be committed) when the log cannot take them.
+    fn prepare(log: Option<&Self>, changes: &[Change]) -> Result<Option<Prepared>, CallError> {
         let Some(log) = log.filter(|_| !changes.is_empty()) else {
             return Ok(None);
         };
-        log.capture
+        let refused = |error: std::io::Error| {
+            tracing::error!(
+                backend = log.backend,
+                "{error}; the group's writes are rolled back"
+            );
+            CallError::Store(StoreError::Io(format!(
+                "the change log that mirrors and the change stream follow could not record the writes ({error}); they were rolled back: free the disk of the log, then repeat them"
+            )))
+        };
+        let written = log
+            .capture
             .log()
-            .prepare(log.backend, changes)
-            .map(Some)
-            .map_err(|error| {
-                tracing::error!(backend = log.backend, "{error}; the group's writes are rolled back");
-                CallError::Store(StoreError::Io(format!(
-                    "the change log that mirrors and the change stream follow could not record the writes ({error}); they were rolled back: free the disk of the log, then repeat them"
-                )))
-            })
+            .write_prepare(log.backend, changes)
+            .map_err(refused)?;
+        let written = Arc::new(written);
+        if log.capture.strict() {
+            written.sync().map_err(refused)?;
+            return Ok(Some(Prepared {
+                group: written.group,
+                syncing: None,
+            }));
+        }
+        // Synced on another thread while the store commits: a kill at any
+        // moment finds the entry written, and the group is acknowledged
+        // only once both are durable.
+        let syncing = {
+            let written = written.clone();
+            tokio::task::spawn_blocking(move || written.sync())
+        };
+        Ok(Some(Prepared {
+            group: written.group,
+            syncing: Some(syncing),
+        }))
+    }
+
+    /// Runs the store's sync of a prepared group and the log's, then
+    /// records the verdict.
+    async fn commit(
+        log: Option<&Self>,
+        prepared: Option<Prepared>,
+        sync: impl std::future::Future<Output = Result<(), CallError>>,
+    ) -> Result<(), CallError> {
+        let synced = sync.await;
+        let Some(Prepared { group, syncing }) = prepared else {
+            return synced;
+        };
+        if let (Some(log), Some(syncing)) = (log, syncing) {
+            let logged = match syncing.await {
+                Ok(result) => result,
+                Err(error) => Err(std::io::Error::other(error)),
+            };
+            if let Err(error) = logged {
+                // The store's commit stands; a power cut could still take
+                // the log's record of it.
+                tracing::error!(
+                    backend = log.backend,
+                    "{error}: the group is committed, but its changes may be missing from the change log after a power cut (`vsamr admin mirror verify` finds that)"
+                );
+            }
+        }
+        Self::verdict(log, Some(group), synced.is_ok());
+        synced
     }
 
     /// Records whether the store committed the prepared group.
@@ -237,16 +297,18 @@ async fn run_unit(
             return results;
         }
     }
-    let group = match Log::prepare(log, &changes) {
-        Ok(group) => group,
+    let prepared = match Log::prepare(log, &changes) {
+        Ok(prepared) => prepared,
         Err(error) => {
             store.reset();
             results.push(Err(error));
             return results;
         }
     };
-    let synced = store.call_async(Call::Sync).await;
-    Log::verdict(log, group, synced.is_ok());
+    let synced = Log::commit(log, prepared, async {
+        store.call_async(Call::Sync).await.map(drop)
+    })
+    .await;
     if let Err(error) = synced {
         tracing::error!("sync of a unit of work failed, the unit is rolled back: {error}");
         store.reset();
@@ -335,14 +397,15 @@ async fn run_writes(store: &mut dyn RecordStore, batch: Vec<Job>, log: Option<&L
         .collect();
     let synced = match Log::prepare(log, &changes) {
         Err(error) => Err(error),
-        Ok(group) => {
-            let synced = if wrote {
-                store.call(Call::Sync).await.map(drop)
-            } else {
-                Ok(())
-            };
-            Log::verdict(log, group, synced.is_ok());
-            synced
+        Ok(prepared) => {
+            Log::commit(log, prepared, async {
+                if wrote {
+                    store.call(Call::Sync).await.map(drop)
+                } else {
+                    Ok(())
+                }
+            })
+            .await
         }
     };
     if let Err(error) = &synced {

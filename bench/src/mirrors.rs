@@ -1,0 +1,263 @@
+//! What a mirror costs its primary: 8 connections of mixed writes (inserts
+//! 50%, GET UPD + PUT 40%, GET UPD + ERASE 10%) on a dataset on SQLite, in
+//! one run each without a mirror, with an async mirror on PostgreSQL, and
+//! with a sync one; the async mirror's lag from commit to applied.
+//!
+//! Each run has a fresh server and data dir: the dataset is loaded without
+//! a mirror, the server starts again with the run's configuration (a
+//! mirror copies the records first), and the load starts once every mirror
+//! follows.
+
+use anyhow::{Context, Result, bail};
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+use vsam_client::admin::{AdminClient, read_token};
+use vsam_client::{ChainedRecord, Connection, Dataset, OpenIntent, RplOptions};
+use vsam_host::RunningServer;
+use vsam_host::config::Config;
+use vsam_protocol::admin::{AdminAnswer, AdminCommand, MirrorRow};
+
+const CONNECTIONS: u64 = 8;
+const RUN: Duration = Duration::from_secs(6);
+/// Runs of each configuration, in turn.
+const ROUNDS: usize = 3;
+const RECORDS: u64 = 20_000;
+
+fn record(key: u64, tag: u64) -> Vec<u8> {
+    let mut record = format!("{key:010}-{tag:06}").into_bytes();
+    record.resize(crate::RECORD_LENGTH, b' ');
+    record
+}
+
+async fn server(dir: &Path, postgres: &str, mirror: &str) -> Result<RunningServer> {
+    let text = format!(
+        "[server]\nlisten = \"127.0.0.1:0\"\ndata_dir = \"{}\"\n[admin]\nwatch_files = false\n\
+         [plugins.p]\npath = \"builtin:sql\"\n\
+         [backends.b]\nplugin = \"p\"\ndatabase = \"sqlite:bench.db\"\n\
+         [backends.pg]\nplugin = \"p\"\ndatabase = \"{postgres}\"\n\
+         [routing]\ndefault = \"b\"\n{mirror}",
+        dir.display()
+    );
+    let config = Config::parse(&text, "<bench>", Path::new("."))?;
+    RunningServer::start_with(&config, BTreeMap::new()).await
+}
+
+/// One writer until `stop`: its completed operations.
+async fn writer(address: String, dataset: String, id: u64, stop: Arc<AtomicBool>) -> Result<u64> {
+    let conn = Connection::connect(&address).await?;
+    let ds = Dataset::open(&conn, &dataset, OpenIntent::Update, 1).await?;
+    let mut seed = 0x9E37_79B9_7F4A_7C15 ^ (id + 1);
+    let mut operations = 0u64;
+    let mut next_insert = 0u64;
+    while !stop.load(Ordering::Relaxed) {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        // Its own keys among the loaded ones: no waiting on another's.
+        let mine = (seed % RECORDS) / CONNECTIONS * CONNECTIONS + id;
+        let key = format!("{mine:010}");
+        match seed % 10 {
+            0..5 => {
+                let key = 1_000_000_000 + id * 10_000_000 + next_insert;
+                next_insert += 1;
+                ds.put(0, RplOptions::direct(), 0, record(key, 0)).await?;
+            }
+            5..9 => {
+                // An erased record comes back as an insert.
+                match ds.read_for_update(key.as_bytes()).await {
+                    Ok(_) => {
+                        ds.put(
+                            0,
+                            RplOptions::direct().update(),
+                            0,
+                            record(mine, seed % 1000),
+                        )
+                        .await?;
+                    }
+                    Err(e) if e.vsam().is_some_and(|e| e.status.r15 == 8) => {
+                        ds.put(0, RplOptions::direct(), 0, record(mine, 1)).await?;
+                    }
+                    Err(e) => return Err(e.into()),
+                }
+            }
+            _ => match ds.read_for_update(key.as_bytes()).await {
+                Ok(_) => ds.erase(0).await?,
+                Err(e) if e.vsam().is_some_and(|e| e.status.r15 == 8) => {}
+                Err(e) => return Err(e.into()),
+            },
+        }
+        operations += 1;
+    }
+    ds.close().await?;
+    Ok(operations)
+}
+
+async fn mirror_rows(admin: &mut AdminClient) -> Result<Vec<MirrorRow>> {
+    match admin.request(AdminCommand::MirrorStatus).await? {
+        AdminAnswer::Mirrors(report) => Ok(report.mirrors),
+        other => bail!("not a mirror status: {other:?}"),
+    }
+}
+
+/// Waits until every mirror has copied and applied everything.
+async fn caught_up(admin: &mut AdminClient) -> Result<Duration> {
+    let started = Instant::now();
+    loop {
+        let rows = mirror_rows(admin).await?;
+        if rows.iter().all(|m| m.queued == 0 && m.phase == "following") {
+            return Ok(started.elapsed());
+        }
+        if started.elapsed() > Duration::from_secs(600) {
+            bail!("the mirror did not catch up: {rows:?}");
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// One run: ops/s, and for a mirrored run the mirror's row after it and
+/// the lags sampled every 10 ms during the load (ms).
+async fn run_one(
+    postgres: &str,
+    dataset: &str,
+    mirror: &str,
+) -> Result<(f64, Option<MirrorRow>, Vec<f64>, Duration)> {
+    let dir = tempfile::tempdir()?;
+    let plain = server(dir.path(), postgres, "").await?;
+    let conn = Connection::connect(&plain.addr.to_string()).await?;
+    vsam_client::define(&conn, crate::bench_spec(dataset)).await?;
+    let ds = Dataset::open(&conn, dataset, OpenIntent::Output, 1).await?;
+    let chain: Vec<ChainedRecord> = (0..RECORDS)
+        .map(|key| ChainedRecord {
+            address: 0,
+            record: record(key, 0),
+        })
+        .collect();
+    ds.put_chain(0, RplOptions::sequential(), chain).await?;
+    ds.close().await?;
+    drop(conn);
+    plain.stop().await;
+
+    let server = server(dir.path(), postgres, mirror).await?;
+    let address = server.addr.to_string();
+    let token = read_token(&dir.path().join("admin.token"))?;
+    let admin_address = server.admin_addr.context("admin enabled")?.to_string();
+    let mut admin = AdminClient::connect(&admin_address, token.clone()).await?;
+    let mirrored = !mirror.is_empty();
+    let copy = if mirrored {
+        caught_up(&mut admin).await?
+    } else {
+        Duration::ZERO
+    };
+    let stop = Arc::new(AtomicBool::new(false));
+    let sampler = {
+        let stop = stop.clone();
+        let mut admin = AdminClient::connect(&admin_address, token).await?;
+        tokio::spawn(async move {
+            let mut lags = Vec::new();
+            while mirrored && !stop.load(Ordering::Relaxed) {
+                if let Ok(rows) = mirror_rows(&mut admin).await {
+                    lags.extend(rows.iter().map(|m| m.lag_seconds * 1000.0));
+                }
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+            lags
+        })
+    };
+    let started = Instant::now();
+    let tasks: Vec<_> = (0..CONNECTIONS)
+        .map(|id| {
+            tokio::spawn(writer(
+                address.clone(),
+                dataset.to_string(),
+                id,
+                stop.clone(),
+            ))
+        })
+        .collect();
+    tokio::time::sleep(RUN).await;
+    stop.store(true, Ordering::Relaxed);
+    let mut operations = 0;
+    for task in tasks {
+        operations += task.await??;
+    }
+    let rate = operations as f64 / started.elapsed().as_secs_f64();
+    let mut lags = sampler.await?;
+    let row = if mirrored {
+        caught_up(&mut admin).await?;
+        mirror_rows(&mut admin).await?.into_iter().next()
+    } else {
+        None
+    };
+    lags.sort_by(f64::total_cmp);
+    server.stop().await;
+    Ok((rate, row, lags, copy))
+}
+
+fn percentile(sorted: &[f64], q: f64) -> f64 {
+    if sorted.is_empty() {
+        return 0.0;
+    }
+    sorted[((sorted.len() - 1) as f64 * q).round() as usize]
+}
+
+/// Runs without a mirror, with the change stream only, with an async
+/// mirror and with a sync one, [`ROUNDS`] times in turn (this machine's
+/// speed drifts by a fifth between minutes: each ratio compares medians of
+/// interleaved runs); the report lines.
+pub async fn run(postgres: &str) -> Result<Vec<String>> {
+    let rule = |mode: &str| {
+        format!("[[mirrors]]\ndatasets = \"BENCH.**\"\nbackends = [\"pg\"]\nmode = \"{mode}\"\n")
+    };
+    let variants = [
+        ("no mirror", String::new()),
+        (
+            "change stream only",
+            "[changes]\nstream = \"file\"\n".to_string(),
+        ),
+        ("async mirror", rule("async")),
+        ("sync mirror", rule("sync")),
+    ];
+    let mut rates: Vec<Vec<f64>> = vec![Vec::new(); variants.len()];
+    let mut lags: Vec<Vec<f64>> = vec![Vec::new(); variants.len()];
+    let mut rows: Vec<Vec<MirrorRow>> = vec![Vec::new(); variants.len()];
+    for round in 0..ROUNDS {
+        for (i, (_, config)) in variants.iter().enumerate() {
+            let dataset = format!("BENCH.R{round}V{i}");
+            let (rate, row, sampled, _) = run_one(postgres, &dataset, config).await?;
+            rates[i].push(rate);
+            lags[i].extend(sampled);
+            rows[i].extend(row);
+        }
+    }
+    let median = |values: &mut Vec<f64>| {
+        values.sort_by(f64::total_cmp);
+        percentile(values, 0.5)
+    };
+    let base = median(&mut rates[0]);
+    let mut lines = vec![format!(
+        "mirrors: {CONNECTIONS} connections of mixed writes (inserts 50%, GET UPD + PUT 40%, GET UPD + ERASE 10%) on {RECORDS} records on SQLite, mirror on PostgreSQL; {ROUNDS} rounds of {} s runs in turn, medians",
+        RUN.as_secs()
+    )];
+    for (i, (what, _)) in variants.iter().enumerate() {
+        let rate = median(&mut rates[i]);
+        let mut line = format!(
+            "  {what:<19} {rate:>8.0} ops/s   ratio to no mirror {:.2}",
+            rate / base
+        );
+        if let Some(worst) = rows[i].iter().max_by_key(|r| r.lag_p99_ms) {
+            lags[i].sort_by(f64::total_cmp);
+            line.push_str(&format!(
+                "   commit-to-applied p99 {} ms (worst run); lag sampled every 10 ms: p50 {:.0} ms, p99 {:.0} ms, max {:.0} ms",
+                worst.lag_p99_ms,
+                percentile(&lags[i], 0.5),
+                percentile(&lags[i], 0.99),
+                lags[i].last().copied().unwrap_or(0.0)
+            ));
+        }
+        lines.push(line);
+    }
+    Ok(lines)
+}
