@@ -58,7 +58,8 @@ async fn mirrors(admin: &mut AdminClient) -> MirrorsReport {
     }
 }
 
-/// Waits until every mirror has applied every committed change.
+/// Waits until every mirror has applied every committed change, and the
+/// stream has written it.
 async fn caught_up(admin: &mut AdminClient) -> MirrorsReport {
     let started = Instant::now();
     loop {
@@ -67,6 +68,10 @@ async fn caught_up(admin: &mut AdminClient) -> MirrorsReport {
             .mirrors
             .iter()
             .all(|m| m.queued == 0 && m.phase == "following")
+            && report
+                .stream
+                .as_ref()
+                .is_none_or(|s| s.written == report.committed)
         {
             return report;
         }

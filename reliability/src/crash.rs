@@ -87,7 +87,13 @@ pub async fn run(
 /// Writes (inserts, updates, erases and PUT CHAINs) until the connection
 /// breaks; the write it breaks under is in doubt. Returns the ledger and
 /// the errors the server answered, which a kill never causes.
-pub(crate) async fn write_until_killed(
+async fn write_until_killed(address: String, ledger: Ledger, seed: u64) -> (Ledger, Vec<String>) {
+    write_until_killed_on(DATASET, address, ledger, seed).await
+}
+
+/// [`write_until_killed`] on `dataset`.
+pub(crate) async fn write_until_killed_on(
+    dataset: &'static str,
     address: String,
     mut ledger: Ledger,
     seed: u64,
@@ -97,7 +103,7 @@ pub(crate) async fn write_until_killed(
     let Ok(conn) = Connection::connect(&address).await else {
         return (ledger, errors);
     };
-    let Ok(ds) = Dataset::open(&conn, DATASET, OpenIntent::Update, 1).await else {
+    let Ok(ds) = Dataset::open(&conn, dataset, OpenIntent::Update, 1).await else {
         return (ledger, errors);
     };
     let started = Instant::now();

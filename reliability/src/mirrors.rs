@@ -7,7 +7,7 @@
 //! exactly the primary's records. Then PostgreSQL is stopped under load:
 //! the primary's writes go on, the PostgreSQL mirror queues and catches up.
 
-use crate::crash::write_until_killed;
+use crate::crash::write_until_killed_on;
 use crate::ledger::{self, Check, Ledger, Records, State};
 use crate::stores::{self, Rng, Services};
 use crate::vsamrd::Vsamrd;
@@ -20,7 +20,9 @@ use vsam_client::admin::AdminClient;
 use vsam_client::{Connection, Dataset, OpenIntent, RplOptions};
 use vsam_protocol::admin::{AdminAnswer, AdminCommand, MirrorsReport};
 
-const DATASET: &str = "CRASH.KSDS";
+/// Apart from the names other parts define on the same PostgreSQL database
+/// (whose shared catalog every server on it follows).
+const DATASET: &str = "MIRROR.KSDS";
 const RECORD_LENGTH: usize = 64;
 /// The mirror backends.
 const MIRRORS: [&str; 3] = ["pg", "s3", "files"];
@@ -58,7 +60,7 @@ fn sections(services: &mut Services) -> Result<String> {
          [backends.files]\nplugin = \"csv\"\ndirectory = \"files\"\n\
          [routing]\ndefault = \"b\"\n\
          [changes]\nstream = \"file\"\nstream_rotate_mb = 1\nstream_keep_files = 1000\n\
-         [[mirrors]]\ndatasets = \"CRASH.**\"\nbackends = [\"pg\", \"s3\", \"files\"]\n"
+         [[mirrors]]\ndatasets = \"MIRROR.**\"\nbackends = [\"pg\", \"s3\", \"files\"]\n"
     ))
 }
 
@@ -78,6 +80,10 @@ async fn caught_up(admin: &mut AdminClient, limit: Duration) -> Result<MirrorsRe
             .mirrors
             .iter()
             .all(|m| m.queued == 0 && m.phase == "following")
+            && report
+                .stream
+                .as_ref()
+                .is_none_or(|s| s.written == report.committed)
         {
             return Ok(report);
         }
@@ -252,7 +258,9 @@ pub async fn run(
         }
         let clients = std::mem::take(&mut ledgers);
         for (ledger, errors) in server
-            .kill_during(clients, 300, rng, write_until_killed)
+            .kill_during(clients, 300, rng, |address, ledger, seed| {
+                write_until_killed_on(DATASET, address, ledger, seed)
+            })
             .await?
         {
             ledgers.push(ledger);

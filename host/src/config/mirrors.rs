@@ -2,7 +2,7 @@
 //! stream, and the backends that keep copies of datasets in step.
 
 use super::resolve::Source;
-use super::{BackendSettings, ConfigError, ConfigFile, is_name_pattern};
+use super::{BackendSettings, ConfigError, ConfigFile};
 use serde::Deserialize;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -184,26 +184,6 @@ fn choice<T: Copy>(
         })
 }
 
-fn pattern(
-    source: &Source<'_>,
-    value: &Spanned<String>,
-    field: String,
-) -> Result<String, ConfigError> {
-    let pattern = value.get_ref().to_ascii_uppercase();
-    if is_name_pattern(&pattern) {
-        Ok(pattern)
-    } else {
-        Err(source.at(
-            value.span(),
-            field,
-            format!(
-                "{:?} is not a dataset name pattern (letters, digits, . * ** %)",
-                value.get_ref()
-            ),
-        ))
-    }
-}
-
 impl Source<'_> {
     /// `[changes]`.
     pub fn resolve_changes(
@@ -239,7 +219,7 @@ impl Source<'_> {
                     Some(patterns) => patterns
                         .iter()
                         .enumerate()
-                        .map(|(i, p)| pattern(self, p, format!("changes.stream_datasets[{i}]")))
+                        .map(|(i, p)| self.pattern(p, format!("changes.stream_datasets[{i}]")))
                         .collect::<Result<_, _>>()?,
                     None => vec!["**".into()],
                 },
@@ -278,7 +258,7 @@ impl Source<'_> {
         let mut taken: BTreeMap<String, usize> = BTreeMap::new();
         for (i, rule) in file.mirrors.iter().enumerate() {
             let field = |f: &str| format!("mirrors[{i}].{f}");
-            let datasets = pattern(self, &rule.datasets, field("datasets"))?;
+            let datasets = self.pattern(&rule.datasets, field("datasets"))?;
             if rule.backends.get_ref().is_empty() {
                 return Err(self.at(
                     rule.backends.span(),

@@ -58,6 +58,28 @@ impl Source<'_> {
         }
     }
 
+    /// A dataset name pattern, upper case; a value that is none names its
+    /// place.
+    pub(super) fn pattern(
+        &self,
+        value: &Spanned<String>,
+        field: String,
+    ) -> Result<String, ConfigError> {
+        let pattern = value.get_ref().to_ascii_uppercase();
+        if is_name_pattern(&pattern) {
+            Ok(pattern)
+        } else {
+            Err(self.at(
+                value.span(),
+                field,
+                format!(
+                    "{:?} is not a dataset name pattern (letters, digits, . * ** %)",
+                    value.get_ref()
+                ),
+            ))
+        }
+    }
+
     /// A mistake in `field`, placed on the first line that names its key.
     pub(super) fn near(&self, field: &str, message: String) -> ConfigError {
         ConfigError {
@@ -386,17 +408,7 @@ impl Source<'_> {
                 &rule.backend,
                 format!("routing.rules[{i}].backend"),
             )?;
-            let pattern = rule.pattern.get_ref().to_ascii_uppercase();
-            if !is_name_pattern(&pattern) {
-                return Err(self.at(
-                    rule.pattern.span(),
-                    format!("routing.rules[{i}].pattern"),
-                    format!(
-                        "{:?} is not a dataset name pattern (letters, digits, . * ** %)",
-                        rule.pattern.get_ref()
-                    ),
-                ));
-            }
+            let pattern = self.pattern(&rule.pattern, format!("routing.rules[{i}].pattern"))?;
             rules.push((pattern, backend));
         }
         let default_backend = file
@@ -495,17 +507,7 @@ impl Source<'_> {
     pub fn resolve_units(&self, file: &ConfigFile) -> Result<Vec<UnitRule>, ConfigError> {
         let mut rules = Vec::new();
         for (i, rule) in file.units.iter().enumerate() {
-            let pattern = rule.datasets.get_ref().to_ascii_uppercase();
-            if !is_name_pattern(&pattern) {
-                return Err(self.at(
-                    rule.datasets.span(),
-                    format!("units[{i}].datasets"),
-                    format!(
-                        "{:?} is not a dataset name pattern (letters, digits, . * ** %)",
-                        rule.datasets.get_ref()
-                    ),
-                ));
-            }
+            let pattern = self.pattern(&rule.datasets, format!("units[{i}].datasets"))?;
             rules.push(UnitRule {
                 datasets: pattern,
                 recoverable: rule.recoverable,
