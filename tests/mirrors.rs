@@ -663,3 +663,109 @@ async fn a_sync_mirror_that_is_down_refuses_writes_or_degrades_as_configured() {
     ds.close().await.unwrap();
     server.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_paused_mirror_is_bounded_and_a_change_log_belongs_to_one_server() {
+    for (policy, refused) in [("stop", false), ("refuse", true)] {
+        let data = tempfile::tempdir().unwrap();
+        let server = start_in(
+            data.path(),
+            &format!(
+                "[[mirrors]]\ndatasets = \"PAY.**\"\nbackends = [\"report\"]\nmax_queue = 5\non_full = \"{policy}\"\n"
+            ),
+        )
+        .await;
+        let conn = Connection::connect(&server.addr.to_string()).await.unwrap();
+        vsam_client::define(&conn, pay_spec()).await.unwrap();
+        let ds = Dataset::open(&conn, "PAY.MASTER", OpenIntent::Update, 1)
+            .await
+            .unwrap();
+        let mut admin_client = admin(&server, data.path()).await;
+        caught_up(&mut admin_client).await;
+        admin_client
+            .request(AdminCommand::MirrorPause {
+                backend: "report".into(),
+            })
+            .await
+            .unwrap();
+        let mut stored = 0;
+        for id in 0..10 {
+            match ds
+                .put(0, RplOptions::direct(), 0, pay_record(id, "WAITING", 1))
+                .await
+            {
+                Ok(_) => stored += 1,
+                Err(error) => {
+                    let error = error.to_string();
+                    assert!(
+                        refused
+                            && error
+                                .contains("its mirror report has 5 changes waiting (max_queue 5)"),
+                        "{policy}: {error}"
+                    );
+                }
+            }
+        }
+        assert_eq!(stored, if refused { 5 } else { 10 }, "{policy}");
+        if !refused {
+            // Stopped rather than holding the log without bound.
+            let started = Instant::now();
+            loop {
+                let report = mirrors(&mut admin_client).await;
+                let phase = &row(&report, "report").phase;
+                if phase.starts_with("stopped: paused while 10 changes waited (max_queue 5)") {
+                    break;
+                }
+                assert!(started.elapsed() < Duration::from_secs(10), "{phase}");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            admin_client
+                .request(AdminCommand::MirrorResync {
+                    backend: "report".into(),
+                })
+                .await
+                .unwrap();
+        } else {
+            admin_client
+                .request(AdminCommand::MirrorResume {
+                    backend: "report".into(),
+                })
+                .await
+                .unwrap();
+        }
+        caught_up(&mut admin_client).await;
+        assert_eq!(
+            verify(&mut admin_client, "report", "PAY.MASTER").await,
+            stored
+        );
+        ds.close().await.unwrap();
+        server.stop().await;
+    }
+
+    // A change log outside the data dirs, named by two servers: the
+    // second is refused, naming the first.
+    let shared = tempfile::tempdir().unwrap();
+    let changes = format!(
+        "[changes]\nstream = \"file\"\ndirectory = \"{}\"\n",
+        shared.path().display()
+    );
+    let (a, b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let first = start_in(a.path(), &changes).await;
+    let text = format!(
+        "[server]\nlisten = \"127.0.0.1:0\"\ndata_dir = \"{}\"\n{}",
+        b.path().display(),
+        sections(&changes)
+    );
+    let config = Config::parse(&text, "<test>", Path::new(".")).unwrap();
+    let refused = RunningServer::start_with(&config, BTreeMap::new())
+        .await
+        .err()
+        .expect("a second server on the same change log")
+        .to_string();
+    assert!(
+        refused.contains("is in use by another vsamrd")
+            && refused.contains(&format!("data dir {}", a.path().display())),
+        "{refused}"
+    );
+    first.stop().await;
+}

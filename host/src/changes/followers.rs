@@ -88,6 +88,10 @@ pub struct Followers {
     shared: Weak<Shared>,
     /// Set once the first configuration is applied.
     configured: AtomicBool,
+    /// This server's hold on the change log's directory, until it stops.
+    lock: Mutex<Option<crate::local_storage::StorageLock>>,
+    /// The mirrors' and the stream's tasks.
+    tasks: Mutex<Vec<tokio::task::JoinHandle<()>>>,
 }
 
 impl Followers {
@@ -109,6 +113,12 @@ impl Followers {
         if patterns.is_empty() {
             return Ok(());
         }
+        // The directory may be outside the data dir: one server's only.
+        let lock = crate::local_storage::StorageLock::acquire(
+            &dir.join("vsamrd.lock"),
+            &format!("change log {}", dir.display()),
+            &config.server.data_dir,
+        )?;
         let (log, doubt) = ChangeLog::open(&dir.join("log"), settings.segment_bytes)?;
         let capture = Arc::new(Capture::new(log.clone(), patterns, settings.strict));
         let followers = Arc::new(Self {
@@ -121,6 +131,8 @@ impl Followers {
             before: before.patterns,
             shared: Arc::downgrade(shared),
             configured: AtomicBool::new(false),
+            lock: Mutex::new(Some(lock)),
+            tasks: Mutex::new(Vec::new()),
         });
         let mut unsettled = Vec::new();
         for prepared in doubt {
@@ -185,7 +197,8 @@ impl Followers {
                 continuous,
                 head,
             )?;
-            tokio::spawn(mirror.clone().run(self.log.clone(), self.shared.clone()));
+            let task = tokio::spawn(mirror.clone().run(self.log.clone(), self.shared.clone()));
+            self.tasks.lock().unwrap().push(task);
             mirrors.insert(backend, mirror);
         }
         drop(mirrors);
@@ -194,12 +207,13 @@ impl Followers {
             (Some(settings), None) => {
                 let (writer, after) = Stream::open(&dir.join("stream"), settings.clone(), head)?;
                 let ended = Arc::new(AtomicBool::new(false));
-                tokio::spawn(writer.clone().run(
+                let task = tokio::spawn(writer.clone().run(
                     self.log.clone(),
                     after,
                     self.shared.clone(),
                     ended.clone(),
                 ));
+                self.tasks.lock().unwrap().push(task);
                 *stream = Some((writer, ended));
             }
             (None, Some((_, ended))) => {
@@ -211,6 +225,25 @@ impl Followers {
         drop(shared);
         self.configured.store(true, Ordering::SeqCst);
         Ok(())
+    }
+
+    /// Ends the mirrors' and the stream's tasks (each saves its position)
+    /// and lets go of the change log's directory: the server has stopped
+    /// serving, and another (in this process too) may take it at once.
+    pub async fn stop(&self) {
+        for mirror in self.mirrors.lock().unwrap().values() {
+            mirror.end();
+        }
+        if let Some((_, ended)) = self.stream.lock().unwrap().take() {
+            ended.store(true, Ordering::SeqCst);
+        }
+        let tasks = std::mem::take(&mut *self.tasks.lock().unwrap());
+        for task in tasks {
+            // A task past its last batch ends at once; one waiting on a
+            // store that does not answer is left behind after 10 s.
+            let _ = tokio::time::timeout(Duration::from_secs(10), task).await;
+        }
+        self.lock.lock().unwrap().take();
     }
 
     /// The change log.

@@ -235,13 +235,14 @@ impl Mirror {
     pub fn refusal(&self, log: &ChangeLog) -> Option<String> {
         let rule = self.rule.load();
         let live = self.live.lock().unwrap();
-        if matches!(live.phase, Phase::Stopped(_) | Phase::Paused) {
+        if let Phase::Stopped(_) = live.phase {
             return None;
         }
+        let paused = live.phase == Phase::Paused;
         let queued = log.last_committed().saturating_sub(self.applied());
         match rule.mode {
             MirrorMode::Sync
-                if rule.on_unavailable == OnUnavailable::Refuse && queued > 0 =>
+                if rule.on_unavailable == OnUnavailable::Refuse && queued > 0 && !paused =>
             {
                 live.last_error.as_ref().map(|(_, error)| {
                     format!(
@@ -397,13 +398,11 @@ impl Mirror {
                 let head = log.last_committed();
                 {
                     let mut live = self.live.lock().unwrap();
+                    // A resync resumes a paused mirror too.
                     live.saved.seeded.clear();
                     live.saved.applied = head;
-                    live.phase = if live.saved.paused {
-                        Phase::Paused
-                    } else {
-                        Phase::Following
-                    };
+                    live.saved.paused = false;
+                    live.phase = Phase::Following;
                     live.degraded = false;
                 }
                 self.applied.send_replace(head);
@@ -419,7 +418,11 @@ impl Mirror {
             };
             if idle {
                 drop(shared);
-                self.wake.notified().await;
+                self.bound_paused_queue(&log);
+                tokio::select! {
+                    _ = self.wake.notified() => {}
+                    _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+                }
                 continue;
             }
             // Copy the datasets not followed yet.
@@ -525,6 +528,27 @@ impl Mirror {
             }
         }
         self.persist(&log);
+    }
+
+    /// A paused async mirror whose queue passed `max_queue` with `on_full
+    /// = "stop"` stops, so that the log does not grow without bound (with
+    /// `"refuse"`, writes are refused instead: see [`Mirror::refusal`]).
+    fn bound_paused_queue(&self, log: &ChangeLog) {
+        let rule = self.rule.load();
+        let queued = log.last_committed().saturating_sub(self.applied());
+        let mut live = self.live.lock().unwrap();
+        if live.phase == Phase::Paused
+            && rule.mode == MirrorMode::Async
+            && rule.on_full == OnFull::Stop
+            && queued >= rule.max_queue
+        {
+            let why = format!(
+                "paused while {queued} changes waited (max_queue {}); `vsamr admin mirror resync {}` copies everything again",
+                rule.max_queue, self.backend
+            );
+            tracing::error!(mirror = %self.backend, "{why}");
+            live.phase = Phase::Stopped(why);
+        }
     }
 
     /// Saves the position, once the log is durable through it.

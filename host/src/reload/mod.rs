@@ -234,6 +234,10 @@ impl Reloader {
     /// server (in this process too) may take them at once, rather than when
     /// the last task holding this one ends.
     pub async fn release_stores(&self) {
+        if let Some(followers) = self.shared.changes.followers() {
+            followers.stop().await;
+        }
+        self.shared.changes.set(None);
         self.running.lock().await.stores.release_all().await;
     }
 
