@@ -126,6 +126,16 @@ fn pay_spec() -> DatasetSpec {
     }
 }
 
+/// Defines PAY.MASTER on `server` and opens it for update.
+async fn open_pay(server: &RunningServer) -> (Connection, Dataset) {
+    let conn = Connection::connect(&server.addr.to_string()).await.unwrap();
+    vsam_client::define(&conn, pay_spec()).await.unwrap();
+    let ds = Dataset::open(&conn, "PAY.MASTER", OpenIntent::Update, 1)
+        .await
+        .unwrap();
+    (conn, ds)
+}
+
 async fn update(ds: &Dataset, record: Vec<u8>) -> Result<(), ClientError> {
     ds.read_for_update(&record[..4]).await?;
     ds.put(0, RplOptions::direct().update(), 0, record)
@@ -412,11 +422,7 @@ fn write_config(dir: &Path, extra: &str) {
 async fn a_mirror_added_later_starts_with_a_copy_and_can_be_paused_verified_and_resynced() {
     let dir = tempfile::tempdir().unwrap();
     let server = start_from_file(dir.path(), "").await;
-    let conn = Connection::connect(&server.addr.to_string()).await.unwrap();
-    vsam_client::define(&conn, pay_spec()).await.unwrap();
-    let ds = Dataset::open(&conn, "PAY.MASTER", OpenIntent::Update, 1)
-        .await
-        .unwrap();
+    let (_conn, ds) = open_pay(&server).await;
     for id in 0..300 {
         ds.put(0, RplOptions::direct(), 0, pay_record(id, "BEFORE", 1))
             .await
@@ -560,11 +566,7 @@ async fn a_sync_mirror_that_is_down_refuses_writes_or_degrades_as_configured() {
     // Down from the start: the define could not be mirrored, and writes
     // are refused before they run.
     let server = start_in(&data.path().join("a"), &sync("remote", "refuse")).await;
-    let conn = Connection::connect(&server.addr.to_string()).await.unwrap();
-    vsam_client::define(&conn, pay_spec()).await.unwrap();
-    let ds = Dataset::open(&conn, "PAY.MASTER", OpenIntent::Update, 1)
-        .await
-        .unwrap();
+    let (_conn, ds) = open_pay(&server).await;
     tokio::time::sleep(Duration::from_millis(300)).await;
     let refused = put(&ds, "0001").await.unwrap_err().to_string();
     assert!(refused.contains("R15=12"), "{refused}");
@@ -586,11 +588,7 @@ async fn a_sync_mirror_that_is_down_refuses_writes_or_degrades_as_configured() {
     // Failing under a write: that write is committed on the primary and
     // says its mirror did not apply it in time; the next is refused.
     let server = start_in(&data.path().join("b"), &sync("slow", "refuse")).await;
-    let conn = Connection::connect(&server.addr.to_string()).await.unwrap();
-    vsam_client::define(&conn, pay_spec()).await.unwrap();
-    let ds = Dataset::open(&conn, "PAY.MASTER", OpenIntent::Update, 1)
-        .await
-        .unwrap();
+    let (_conn, ds) = open_pay(&server).await;
     put(&ds, "0001").await.unwrap();
     let late = put(&ds, "SSYN").await.unwrap_err().to_string();
     assert!(
@@ -621,11 +619,7 @@ async fn a_sync_mirror_that_is_down_refuses_writes_or_degrades_as_configured() {
         ),
     )
     .await;
-    let conn = Connection::connect(&server.addr.to_string()).await.unwrap();
-    vsam_client::define(&conn, pay_spec()).await.unwrap();
-    let ds = Dataset::open(&conn, "PAY.MASTER", OpenIntent::Update, 1)
-        .await
-        .unwrap();
+    let (_conn, ds) = open_pay(&server).await;
     put(&ds, "0001").await.unwrap();
     put(&ds, "0002").await.unwrap();
     let mut admin_client = admin(&server, &data.path().join("c")).await;
@@ -675,11 +669,7 @@ async fn a_paused_mirror_is_bounded_and_a_change_log_belongs_to_one_server() {
             ),
         )
         .await;
-        let conn = Connection::connect(&server.addr.to_string()).await.unwrap();
-        vsam_client::define(&conn, pay_spec()).await.unwrap();
-        let ds = Dataset::open(&conn, "PAY.MASTER", OpenIntent::Update, 1)
-            .await
-            .unwrap();
+        let (_conn, ds) = open_pay(&server).await;
         let mut admin_client = admin(&server, data.path()).await;
         caught_up(&mut admin_client).await;
         admin_client
