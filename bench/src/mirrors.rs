@@ -8,7 +8,7 @@
 //! mirror copies the records first), and the load starts once every mirror
 //! follows.
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result};
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Arc;
@@ -18,7 +18,7 @@ use vsam_client::admin::{AdminClient, read_token};
 use vsam_client::{ChainedRecord, Connection, Dataset, OpenIntent, RplOptions};
 use vsam_host::RunningServer;
 use vsam_host::config::Config;
-use vsam_protocol::admin::{AdminAnswer, AdminCommand, MirrorRow};
+use vsam_protocol::admin::MirrorRow;
 
 const CONNECTIONS: u64 = 8;
 const RUN: Duration = Duration::from_secs(6);
@@ -96,25 +96,16 @@ async fn writer(address: String, dataset: String, id: u64, stop: Arc<AtomicBool>
 }
 
 async fn mirror_rows(admin: &mut AdminClient) -> Result<Vec<MirrorRow>> {
-    match admin.request(AdminCommand::MirrorStatus).await? {
-        AdminAnswer::Mirrors(report) => Ok(report.mirrors),
-        other => bail!("not a mirror status: {other:?}"),
-    }
+    Ok(admin.mirror_status().await?.mirrors)
 }
 
 /// Waits until every mirror has copied and applied everything.
 async fn caught_up(admin: &mut AdminClient) -> Result<Duration> {
     let started = Instant::now();
-    loop {
-        let rows = mirror_rows(admin).await?;
-        if rows.iter().all(|m| m.queued == 0 && m.phase == "following") {
-            return Ok(started.elapsed());
-        }
-        if started.elapsed() > Duration::from_secs(600) {
-            bail!("the mirror did not catch up: {rows:?}");
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    admin
+        .mirrors_caught_up(Duration::from_millis(20), Duration::from_secs(600))
+        .await?;
+    Ok(started.elapsed())
 }
 
 /// One run: ops/s, and for a mirrored run the mirror's row after it and

@@ -5,8 +5,9 @@ use crate::transport::{self, ConnectOptions, Stream, TlsOptions};
 use anyhow::{Context, Result};
 use futures::{SinkExt, StreamExt};
 use std::path::Path;
+use std::time::{Duration, Instant};
 use tokio_util::codec::{Framed, LinesCodec};
-use vsam_protocol::admin::{AdminAnswer, AdminCommand, AdminRequest};
+use vsam_protocol::admin::{AdminAnswer, AdminCommand, AdminRequest, MirrorsReport};
 
 /// Default admin address: loopback, port 2388.
 pub const DEFAULT_ADMIN: &str = "127.0.0.1:2388";
@@ -73,6 +74,39 @@ impl AdminClient {
         {
             AdminAnswer::Error { message } => anyhow::bail!("{message}"),
             answer => Ok(answer),
+        }
+    }
+
+    /// The mirrors and the change stream, as `vsamr admin mirror status`
+    /// shows them.
+    pub async fn mirror_status(&mut self) -> Result<MirrorsReport> {
+        match self.request(AdminCommand::MirrorStatus).await? {
+            AdminAnswer::Mirrors(report) => Ok(report),
+            other => anyhow::bail!("{} answered a mirror status with {other:?}", self.address),
+        }
+    }
+
+    /// Waits until the mirrors and the stream have caught up
+    /// ([`MirrorsReport::caught_up`]), asking every `every`; fails with
+    /// the last report after `limit`.
+    pub async fn mirrors_caught_up(
+        &mut self,
+        every: Duration,
+        limit: Duration,
+    ) -> Result<MirrorsReport> {
+        let started = Instant::now();
+        loop {
+            let report = self.mirror_status().await?;
+            if report.caught_up() {
+                return Ok(report);
+            }
+            if started.elapsed() > limit {
+                anyhow::bail!(
+                    "the mirrors of {} did not catch up within {limit:?}: {report:?}",
+                    self.address
+                );
+            }
+            tokio::time::sleep(every).await;
         }
     }
 }

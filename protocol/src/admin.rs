@@ -259,6 +259,21 @@ pub struct MirrorsReport {
     pub stream: Option<ChangeStreamRow>,
 }
 
+impl MirrorsReport {
+    /// True when every mirror follows with nothing queued and the stream,
+    /// if on, has written every committed change: what an operator or a
+    /// test waits for before comparing the stores.
+    pub fn caught_up(&self) -> bool {
+        self.mirrors
+            .iter()
+            .all(|m| m.queued == 0 && m.phase == "following")
+            && self
+                .stream
+                .as_ref()
+                .is_none_or(|s| s.written == self.committed)
+    }
+}
+
 /// One mirror backend.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct MirrorRow {
