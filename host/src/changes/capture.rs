@@ -7,6 +7,7 @@ use super::change::{Change, Operation};
 use super::log::ChangeLog;
 use crate::runtime::call::{Call, Reply};
 use arc_swap::ArcSwap;
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -16,6 +17,9 @@ pub struct Capture {
     log: Arc<ChangeLog>,
     patterns: ArcSwap<Vec<String>>,
     strict: std::sync::atomic::AtomicBool,
+    /// Backends whose outbox is still being read back into the log, and
+    /// why: their groups wait, so that the log keeps each dataset's order.
+    recovering: ArcSwap<BTreeMap<String, String>>,
 }
 
 impl Capture {
@@ -25,7 +29,27 @@ impl Capture {
             log,
             patterns: ArcSwap::from_pointee(patterns),
             strict: strict.into(),
+            recovering: ArcSwap::from_pointee(BTreeMap::new()),
         }
+    }
+
+    /// Why `backend`'s groups cannot be recorded yet: its outbox was not
+    /// read back into the log (see `Followers::start`).
+    pub fn recovering(&self, backend: &str) -> Option<String> {
+        self.recovering.load().get(backend).cloned()
+    }
+
+    /// Marks `backend` recovering (with the reason its writes are given)
+    /// or, with `None`, done.
+    pub fn set_recovering(&self, backend: &str, why: Option<String>) {
+        self.recovering.rcu(|current| {
+            let mut next = BTreeMap::clone(current);
+            match &why {
+                Some(why) => next.insert(backend.to_string(), why.clone()),
+                None => next.remove(backend),
+            };
+            next
+        });
     }
 
     /// `[changes] durability = "strict"`: a group's changes are synced to

@@ -7,6 +7,7 @@ use super::capture::Capture;
 use super::change::{Change, Operation};
 use super::log::{ChangeLog, Prepared};
 use super::mirror::Mirror;
+use super::outboxes::Outboxes;
 use super::stream::Stream;
 use crate::config::{ChangeSettings, Config, MirrorRule};
 use crate::runtime::BackendHandle;
@@ -81,6 +82,9 @@ pub struct Followers {
     capture: Arc<Capture>,
     settings: Mutex<ChangeSettings>,
     mirrors: Mutex<BTreeMap<String, Arc<Mirror>>>,
+    /// The mirrors as the write path reads them, without a lock: replaced
+    /// whole by each configuration.
+    published: arc_swap::ArcSwap<Vec<Arc<Mirror>>>,
     stream: Mutex<Option<(Arc<Stream>, Arc<AtomicBool>)>>,
     run: u64,
     /// The patterns followed in the run before this one.
@@ -92,6 +96,8 @@ pub struct Followers {
     lock: Mutex<Option<crate::local_storage::StorageLock>>,
     /// The mirrors' and the stream's tasks.
     tasks: Mutex<Vec<tokio::task::JoinHandle<()>>>,
+    /// The backends' change outboxes.
+    outboxes: Outboxes,
 }
 
 impl Followers {
@@ -126,6 +132,7 @@ impl Followers {
             capture: capture.clone(),
             settings: Mutex::new(settings.clone()),
             mirrors: Mutex::new(BTreeMap::new()),
+            published: Default::default(),
             stream: Mutex::new(None),
             run,
             before: before.patterns,
@@ -133,7 +140,19 @@ impl Followers {
             configured: AtomicBool::new(false),
             lock: Mutex::new(Some(lock)),
             tasks: Mutex::new(Vec::new()),
+            outboxes: Outboxes::default(),
         });
+        // What the log lost or left in doubt that an outbox holds first:
+        // each backend's groups stay in its order.
+        let mut doubt = doubt;
+        let backends = super::outboxes::databases(shared.routing().backends.values());
+        let later = followers
+            .outboxes
+            .recover_all(&log, &capture, &backends, &mut doubt)
+            .await;
+        if !later.is_empty() {
+            tokio::spawn(recover_later(Arc::downgrade(&followers), later));
+        }
         let mut unsettled = Vec::new();
         for prepared in doubt {
             if let Err(prepared) = settle(&log, shared, prepared).await {
@@ -201,6 +220,8 @@ impl Followers {
             self.tasks.lock().unwrap().push(task);
             mirrors.insert(backend, mirror);
         }
+        self.published
+            .store(Arc::new(mirrors.values().cloned().collect()));
         drop(mirrors);
         let mut stream = self.stream.lock().unwrap();
         match (&config.changes.stream, stream.as_ref()) {
@@ -258,10 +279,9 @@ impl Followers {
 
     /// The mirrors that keep a copy of `dataset` (on backend `primary`).
     pub fn mirrors_of(&self, dataset: &str, primary: &str) -> Vec<Arc<Mirror>> {
-        self.mirrors
-            .lock()
-            .unwrap()
-            .values()
+        self.published
+            .load()
+            .iter()
             .filter(|m| m.covers(dataset, primary))
             .cloned()
             .collect()
@@ -465,7 +485,25 @@ async fn settle_later(log: Arc<ChangeLog>, shared: Weak<Shared>, mut waiting: Ve
     }
 }
 
-/// Removes the log segments every consumer has passed, every few seconds.
+/// Reads back the outboxes that could not be read at start, as soon as
+/// they can be.
+async fn recover_later(followers: Weak<Followers>, mut waiting: Vec<super::outboxes::Database>) {
+    while !waiting.is_empty() {
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        let Some(followers) = followers.upgrade() else {
+            return;
+        };
+        // Groups in doubt were handed to the settling at start.
+        let mut doubt = Vec::new();
+        waiting = followers
+            .outboxes
+            .recover_all(&followers.log, &followers.capture, &waiting, &mut doubt)
+            .await;
+    }
+}
+
+/// Removes the log segments every consumer has passed, and the outbox rows
+/// the log holds durably, every few seconds.
 async fn retain(followers: Arc<Followers>) {
     let weak = Arc::downgrade(&followers);
     drop(followers);
@@ -477,11 +515,29 @@ async fn retain(followers: Arc<Followers>) {
         let mut oldest = followers.log.last_committed();
         for mirror in followers.mirrors.lock().unwrap().values() {
             if !mirror.is_stopped() {
-                oldest = oldest.min(mirror.applied());
+                oldest = oldest.min(mirror.persisted());
             }
         }
         if let Some((stream, _)) = followers.stream.lock().unwrap().as_ref() {
             oldest = oldest.min(stream.written());
+        }
+        // Segments go only once the outbox rows of the groups in them are
+        // gone: a row the log no longer holds would be taken back twice.
+        if let Err(error) = followers.log.make_durable() {
+            tracing::warn!("{error}");
+            continue;
+        }
+        let Some(shared) = followers.shared.upgrade() else {
+            return;
+        };
+        let backends = super::outboxes::databases(shared.routing().backends.values());
+        drop(shared);
+        if !followers
+            .outboxes
+            .empty(&followers.log, &followers.capture, &backends)
+            .await
+        {
+            continue;
         }
         if let Err(error) = followers.log.retain_after(oldest) {
             tracing::warn!("change log: cannot remove segments every consumer has read: {error}");

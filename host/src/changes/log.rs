@@ -10,6 +10,14 @@
 //! ([`ChangeLog::open`] returns them, [`ChangeLog::settle`] records the
 //! verdict) before anything reads on.
 //!
+//! A backend with a database of its own writes the group into it instead,
+//! in the transaction its sync commits (`runtime::sql::outbox`): the log
+//! then takes the group whole, already committed, after that commit, with
+//! no sync of its own ([`ChangeLog::write_committed`]), and start-up takes
+//! back from the outbox whatever the log lost ([`ChangeLog::missing`]).
+//! Group numbers are reserved durably a block at a time, so that a log that
+//! lost its tail never hands out a number an outbox row already holds.
+//!
 //! Files: `NNNNNNNNNNNNNNNNNNNN.log` segments, named by the first sequence
 //! number they may commit. Each entry is a frame: length (u32), CRC-32 of
 //! the payload (u32), payload. A torn last frame (a crash mid-write) is cut
@@ -29,6 +37,10 @@ use tokio::sync::watch;
 const PREPARE: u8 = 1;
 const COMMIT: u8 = 2;
 const ABORT: u8 = 3;
+const RESERVE: u8 = 4;
+
+/// Group numbers reserved by one durable entry.
+const RESERVE_BLOCK: u64 = 4096;
 
 /// Bytes before a frame's payload: its length and CRC.
 const FRAME_HEAD: usize = 8;
@@ -52,18 +64,27 @@ struct Writer {
     length: u64,
     next_group: u64,
     next_sequence: u64,
-    /// Prepare frames waiting for their verdict, by group.
-    waiting: BTreeMap<u64, Vec<u8>>,
+    /// Prepare frames waiting for their verdict, and how many changes
+    /// each holds, by group.
+    waiting: BTreeMap<u64, (Vec<u8>, u64)>,
     /// The log is known durable up to here in the current segment.
     synced: u64,
+    /// Group numbers below this one may be handed out without another
+    /// reservation.
+    reserved: u64,
+    /// The last group number written, by backend.
+    last_group: HashMap<String, u64>,
 }
 
 /// The log of one server's changes (see the module documentation).
 pub struct ChangeLog {
     dir: PathBuf,
+    id: String,
     segment_bytes: u64,
     writer: Mutex<Writer>,
     committed: watch::Sender<u64>,
+    /// The last group number of each backend known durable in the log.
+    durable_groups: Mutex<HashMap<String, u64>>,
 }
 
 /// Why the log cannot be used; every message names the log's directory.
@@ -74,6 +95,27 @@ fn log_error(dir: &Path, what: &str, error: impl std::fmt::Display) -> std::io::
 /// Makes a new or removed file's name in `dir` durable.
 fn sync_directory(dir: &Path) -> std::io::Result<()> {
     File::open(dir)?.sync_all()
+}
+
+/// The log's id: read from its `id` file, or made (random) with the log.
+fn log_id(dir: &Path) -> std::io::Result<String> {
+    let path = dir.join("id");
+    match std::fs::read_to_string(&path) {
+        Ok(text) if !text.trim().is_empty() => return Ok(text.trim().to_string()),
+        Ok(_) => {}
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => {}
+        Err(error) => return Err(log_error(dir, "cannot read its id", error)),
+    }
+    let mut bytes = [0u8; 8];
+    getrandom::fill(&mut bytes).map_err(|e| log_error(dir, "cannot make an id", e))?;
+    let id: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+    let temporary = dir.join("id.new");
+    std::fs::write(&temporary, &id)
+        .and_then(|()| File::open(&temporary)?.sync_all())
+        .and_then(|()| std::fs::rename(&temporary, &path))
+        .and_then(|()| sync_directory(dir))
+        .map_err(|e| log_error(dir, "cannot write its id", e))?;
+    Ok(id)
 }
 
 fn segment_name(first: u64) -> String {
@@ -128,6 +170,19 @@ fn prepare_payload(group: u64, backend: &str, changes: &[Change]) -> Vec<u8> {
     out
 }
 
+/// A group's changes as the log and the outbox hold them.
+pub fn encode_group(group: u64, backend: &str, changes: &[Change]) -> Vec<u8> {
+    prepare_payload(group, backend, changes)
+}
+
+/// A group's changes read back from [`encode_group`]'s bytes.
+pub fn decode_group(bytes: &[u8]) -> Option<Prepared> {
+    match parse(bytes)? {
+        Entry::Prepare(prepared) => Some(prepared),
+        _ => None,
+    }
+}
+
 fn verdict_payload(kind: u8, group: u64, first_sequence: u64) -> Vec<u8> {
     let mut out = vec![kind];
     out.extend_from_slice(&group.to_le_bytes());
@@ -140,6 +195,7 @@ enum Entry {
     Prepare(Prepared),
     Commit { group: u64, first_sequence: u64 },
     Abort { group: u64 },
+    Reserve { below: u64 },
 }
 
 fn read_u64(input: &mut &[u8]) -> Option<u64> {
@@ -174,6 +230,7 @@ fn parse(payload: &[u8]) -> Option<Entry> {
             first_sequence: read_u64(&mut input)?,
         }),
         ABORT => Some(Entry::Abort { group }),
+        RESERVE => Some(Entry::Reserve { below: group }),
         _ => None,
     }
 }
@@ -192,9 +249,11 @@ impl ChangeLog {
             found.push((1, path));
         }
         let mut waiting: BTreeMap<u64, Prepared> = BTreeMap::new();
-        let mut frames: BTreeMap<u64, Vec<u8>> = BTreeMap::new();
+        let mut frames: BTreeMap<u64, (Vec<u8>, u64)> = BTreeMap::new();
         let mut next_group = 1;
         let mut next_sequence = 1;
+        let mut reserved = 1;
+        let mut last_group: HashMap<String, u64> = HashMap::new();
         let last = found.len() - 1;
         let mut length = 0;
         for (index, (_, path)) in found.iter().enumerate() {
@@ -205,7 +264,10 @@ impl ChangeLog {
                 match entry {
                     Entry::Prepare(prepared) => {
                         next_group = next_group.max(prepared.group + 1);
-                        frames.insert(prepared.group, frame(payload));
+                        let last = last_group.entry(prepared.backend.clone()).or_default();
+                        *last = (*last).max(prepared.group);
+                        let count = prepared.changes.len() as u64;
+                        frames.insert(prepared.group, (frame(payload), count));
                         waiting.insert(prepared.group, prepared);
                     }
                     Entry::Commit {
@@ -221,6 +283,7 @@ impl ChangeLog {
                         waiting.remove(&group);
                         frames.remove(&group);
                     }
+                    Entry::Reserve { below } => reserved = reserved.max(below),
                 }
                 offset += taken;
             }
@@ -258,9 +321,12 @@ impl ChangeLog {
             .append(true)
             .open(&path)
             .map_err(|e| log_error(dir, "cannot open it", e))?;
+        // Numbers a lost tail may have handed out are never used again.
+        next_group = next_group.max(reserved);
         let (committed, _) = watch::channel(next_sequence - 1);
         let log = Arc::new(Self {
             dir: dir.to_path_buf(),
+            id: log_id(dir)?,
             segment_bytes: segment_bytes.max(4096),
             writer: Mutex::new(Writer {
                 file: Arc::new(file),
@@ -270,8 +336,11 @@ impl ChangeLog {
                 next_sequence,
                 waiting: frames,
                 synced: length,
+                reserved,
+                last_group: last_group.clone(),
             }),
             committed,
+            durable_groups: Mutex::new(last_group),
         });
         Ok((log, waiting.into_values().collect()))
     }
@@ -295,11 +364,11 @@ impl ChangeLog {
     /// backend's own commit (see `[changes] durability`).
     pub fn write_prepare(&self, backend: &str, changes: &[Change]) -> std::io::Result<Written> {
         let mut writer = self.writer.lock().unwrap();
-        let group = writer.next_group;
-        writer.next_group += 1;
+        let group = self.next_group(&mut writer)?;
         let bytes = frame(&prepare_payload(group, backend, changes));
         self.append(&mut writer, &bytes)?;
-        writer.waiting.insert(group, bytes);
+        writer.waiting.insert(group, (bytes, changes.len() as u64));
+        writer.last_group.insert(backend.to_string(), group);
         Ok(Written {
             group,
             file: writer.file.clone(),
@@ -307,25 +376,105 @@ impl ChangeLog {
         })
     }
 
+    /// The id that tells this log's rows in an outbox from another
+    /// server's (made with the log, kept in its `id` file).
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+
+    /// A number for a group its backend writes to its outbox, then to
+    /// the log with [`ChangeLog::write_committed`] once committed.
+    pub fn take_group(&self) -> std::io::Result<u64> {
+        let mut writer = self.writer.lock().unwrap();
+        self.next_group(&mut writer)
+    }
+
+    /// The next group number, reserving a new block durably first when
+    /// the reserved ones are used up.
+    fn next_group(&self, writer: &mut Writer) -> std::io::Result<u64> {
+        let group = writer.next_group;
+        if group >= writer.reserved {
+            let below = group + RESERVE_BLOCK;
+            self.append(writer, &frame(&verdict_payload(RESERVE, below, 0)))?;
+            writer
+                .file
+                .sync_data()
+                .map_err(|e| log_error(&self.dir, "cannot sync", e))?;
+            writer.reserved = below;
+        }
+        writer.next_group += 1;
+        Ok(group)
+    }
+
+    /// Writes a group its backend has committed already (its changes in
+    /// `encoded`, from [`encode_group`]; `count` of them), not synced: the
+    /// backend's outbox holds it until the log is made durable. Returns
+    /// the last sequence number it took.
+    pub fn write_committed(&self, encoded: &[u8], count: usize) -> std::io::Result<u64> {
+        let Some(Entry::Prepare(Prepared { group, backend, .. })) = parse(encoded) else {
+            return Err(log_error(&self.dir, "write", "not an encoded group"));
+        };
+        let mut writer = self.writer.lock().unwrap();
+        let first = writer.next_sequence;
+        let mut bytes = frame(encoded);
+        bytes.extend_from_slice(&frame(&verdict_payload(COMMIT, group, first)));
+        self.append(&mut writer, &bytes)?;
+        writer.next_sequence += count as u64;
+        let last_group = writer.last_group.entry(backend).or_default();
+        *last_group = (*last_group).max(group);
+        let last = writer.next_sequence - 1;
+        self.rotate_if_full(&mut writer)?;
+        drop(writer);
+        self.committed.send_replace(last);
+        Ok(last)
+    }
+
+    /// Of `groups` (numbers found in an outbox), those the log does not
+    /// hold: a power cut took them from its unsynced tail, or a stop came
+    /// between the backend's commit and the log's write.
+    pub fn missing(&self, groups: &[u64]) -> std::io::Result<Vec<u64>> {
+        let mut wanted: std::collections::BTreeSet<u64> = groups.iter().copied().collect();
+        let _writer = self.writer.lock().unwrap();
+        for (_, path) in segments(&self.dir)? {
+            let bytes =
+                std::fs::read(&path).map_err(|e| log_error(&self.dir, "cannot read it", e))?;
+            let mut offset = 0;
+            while let Some((payload, taken)) = next_frame(&bytes[offset..]) {
+                if let Some(Entry::Prepare(prepared)) = parse(payload) {
+                    wanted.remove(&prepared.group);
+                }
+                offset += taken;
+            }
+        }
+        Ok(wanted.into_iter().collect())
+    }
+
+    /// The last group of `backend` known durable in the log: its outbox
+    /// rows up to there may go.
+    pub fn durable_group(&self, backend: &str) -> u64 {
+        self.durable_groups
+            .lock()
+            .unwrap()
+            .get(backend)
+            .copied()
+            .unwrap_or(0)
+    }
+
     /// The group's backend committed it: its changes take the next
     /// sequence numbers. Returns the last of them.
     pub fn commit(&self, group: u64) -> std::io::Result<u64> {
         let mut writer = self.writer.lock().unwrap();
-        let Some(prepared) = writer.waiting.remove(&group) else {
+        let Some((prepared, count)) = writer.waiting.remove(&group) else {
             return Err(log_error(
                 &self.dir,
                 "commit",
                 format!("group {group} was not prepared"),
             ));
         };
-        let count = match next_frame(&prepared).and_then(|(payload, _)| parse(payload)) {
-            Some(Entry::Prepare(p)) => p.changes.len() as u64,
-            _ => 0,
-        };
         let first = writer.next_sequence;
         let bytes = frame(&verdict_payload(COMMIT, group, first));
         if let Err(error) = self.append(&mut writer, &bytes) {
-            writer.waiting.insert(group, prepared);
+            writer.waiting.insert(group, (prepared, count));
             return Err(error);
         }
         writer.next_sequence += count;
@@ -383,8 +532,13 @@ impl ChangeLog {
             .write(true)
             .open(&path)
             .map_err(|e| log_error(&self.dir, "cannot start a segment", e))?;
-        let mut length = 0;
-        for bytes in writer.waiting.values() {
+        // The reservation goes on, for a log whose older segments are
+        // removed.
+        let reserve = frame(&verdict_payload(RESERVE, writer.reserved, 0));
+        file.write_all(&reserve)
+            .map_err(|e| log_error(&self.dir, "cannot write", e))?;
+        let mut length = reserve.len() as u64;
+        for (bytes, _) in writer.waiting.values() {
             file.write_all(bytes)
                 .map_err(|e| log_error(&self.dir, "cannot write", e))?;
             length += bytes.len() as u64;
@@ -403,18 +557,33 @@ impl ChangeLog {
     /// before it records how far it got, so that no position it records
     /// names a commit a power cut could take back.
     pub fn make_durable(&self) -> std::io::Result<()> {
-        let (file, length) = {
+        let (file, length, groups) = {
             let writer = self.writer.lock().unwrap();
             if writer.synced >= writer.length {
+                let groups = writer.last_group.clone();
+                drop(writer);
+                *self.durable_groups.lock().unwrap() = groups;
                 return Ok(());
             }
-            (writer.file.clone(), writer.length)
+            (
+                writer.file.clone(),
+                writer.length,
+                writer.last_group.clone(),
+            )
         };
         file.sync_data()
             .map_err(|e| log_error(&self.dir, "cannot sync", e))?;
         let mut writer = self.writer.lock().unwrap();
         if Arc::ptr_eq(&writer.file, &file) {
             writer.synced = writer.synced.max(length);
+        }
+        drop(writer);
+        // A rotation meanwhile synced the old segment whole: what was
+        // written before the sync began is durable either way.
+        let mut durable = self.durable_groups.lock().unwrap();
+        for (backend, group) in groups {
+            let known = durable.entry(backend).or_default();
+            *known = (*known).max(group);
         }
         Ok(())
     }
@@ -566,6 +735,7 @@ impl LogReader {
                     Entry::Abort { group } => {
                         self.groups.remove(&group);
                     }
+                    Entry::Reserve { .. } => {}
                 }
             }
             self.segment = Some((first, path.clone(), offset + used as u64));
@@ -624,12 +794,13 @@ fn read_frames_at(path: &Path, offset: u64) -> std::io::Result<Vec<u8>> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::super::change::Operation;
     use super::*;
     use vsam_plugin_sdk::{Dataset, Organization};
 
-    fn change(key: &str, operation: Operation) -> Change {
+    /// A change of dataset `A.B` under `key`.
+    pub(in crate::changes) fn change(key: &str, operation: Operation) -> Change {
         Change {
             sequence: 0,
             time_ms: 1,
@@ -699,6 +870,72 @@ mod tests {
             .unwrap();
         log.commit(d).unwrap();
         assert_eq!(keys(&reader.next_batch(9).unwrap()), vec![(4, "K5".into())]);
+    }
+
+    #[test]
+    fn groups_written_after_their_commit_read_back_and_a_lost_tail_never_reuses_their_numbers() {
+        let dir = tempfile::tempdir().unwrap();
+        let (log, _) = ChangeLog::open(dir.path(), 1 << 20).unwrap();
+        let id = log.id().to_string();
+        assert_eq!(id.len(), 16);
+        let first = log.take_group().unwrap();
+        let encoded = encode_group(first, "sql", &[change("K1", Operation::Insert)]);
+        assert_eq!(log.write_committed(&encoded, 1).unwrap(), 1);
+        let second = log.take_group().unwrap();
+        let lost = encode_group(second, "sql", &[change("K2", Operation::Insert)]);
+        assert_eq!(
+            keys(&log.reader(0).next_batch(10).unwrap()),
+            vec![(1, "K1".into())]
+        );
+        assert_eq!(log.missing(&[first, second]).unwrap(), vec![second]);
+        log.make_durable().unwrap();
+        assert_eq!(log.durable_group("sql"), first);
+        assert_eq!(log.durable_group("other"), 0);
+        drop(log);
+        // The second group never reached the log (a stop after the
+        // backend's commit): it is written from the outbox after a start,
+        // and the numbers given out meanwhile are not handed out again.
+        let (log, doubt) = ChangeLog::open(dir.path(), 1 << 20).unwrap();
+        assert!(doubt.is_empty());
+        assert_eq!(log.id(), id);
+        assert_eq!(log.durable_group("sql"), first);
+        assert!(log.take_group().unwrap() > second);
+        assert_eq!(log.missing(&[first, second]).unwrap(), vec![second]);
+        log.write_committed(&lost, 1).unwrap();
+        assert!(log.missing(&[first, second]).unwrap().is_empty());
+        assert_eq!(
+            keys(&log.reader(0).next_batch(10).unwrap()),
+            vec![(1, "K1".into()), (2, "K2".into())]
+        );
+        assert_eq!(decode_group(&lost).unwrap().group, second);
+    }
+
+    #[test]
+    fn reserved_group_numbers_survive_a_log_that_lost_every_entry_after_the_reservation() {
+        let dir = tempfile::tempdir().unwrap();
+        let (log, _) = ChangeLog::open(dir.path(), 1 << 20).unwrap();
+        let first = log.take_group().unwrap();
+        let reserved_length = std::fs::metadata(dir.path().join(segment_name(1)))
+            .unwrap()
+            .len();
+        for _ in 0..10 {
+            let group = log.take_group().unwrap();
+            let encoded = encode_group(group, "sql", &[change("K", Operation::Insert)]);
+            log.write_committed(&encoded, 1).unwrap();
+        }
+        let last = log.take_group().unwrap();
+        drop(log);
+        // A power cut keeps only what was synced: the reservation.
+        let segment = dir.path().join(segment_name(1));
+        let file = OpenOptions::new().write(true).open(&segment).unwrap();
+        file.set_len(reserved_length).unwrap();
+        let (log, _) = ChangeLog::open(dir.path(), 1 << 20).unwrap();
+        let next = log.take_group().unwrap();
+        assert!(
+            next > last,
+            "{next} was handed out before ({first}..={last})"
+        );
+        assert_eq!(log.last_committed(), 0);
     }
 
     #[test]

@@ -9,8 +9,9 @@
 //! groups at a time, in commit order. Applying is idempotent: an insert of
 //! a key the mirror holds replaces the record, a replace of a key it lacks
 //! inserts it, an erase of a key it lacks is done; so changes applied again
-//! after a stop (the position is saved after each batch) end where they
-//! ended the first time, and a copy that overlapped changes is corrected
+//! after a stop (the position is saved once a second at most, so that its
+//! syncs do not compete with the primary's) end where they ended the first
+//! time, and a copy that overlapped changes is corrected
 //! by them.
 //!
 //! The position, and which datasets were copied, are saved in
@@ -44,6 +45,11 @@ const BATCH: usize = 1000;
 /// How long an async mirror gathers changes before it applies them (less
 /// when a full batch is waiting).
 const GATHER: Duration = Duration::from_millis(25);
+
+/// How often a mirror saves its position while it applies changes: each
+/// save syncs the log and a file, and a restart replays at most this much
+/// (idempotently).
+const SAVE_EVERY: Duration = Duration::from_secs(1);
 
 /// The longest pause between two attempts on a mirror that fails.
 const MAX_BACKOFF: Duration = Duration::from_secs(5);
@@ -94,6 +100,9 @@ pub struct Mirror {
     rule: ArcSwap<MirrorRule>,
     state_path: PathBuf,
     applied: watch::Sender<u64>,
+    /// The position last saved: what a restart goes on from, so the log
+    /// keeps every change after it.
+    persisted: std::sync::atomic::AtomicU64,
     live: Mutex<Live>,
     wake: Notify,
     resync: AtomicBool,
@@ -146,6 +155,7 @@ impl Mirror {
             rule: ArcSwap::from_pointee(rule),
             state_path,
             applied: watch::channel(saved.applied).0,
+            persisted: std::sync::atomic::AtomicU64::new(0),
             live: Mutex::new(Live {
                 phase,
                 saved,
@@ -190,10 +200,18 @@ impl Mirror {
         *self.applied.borrow()
     }
 
+    /// The position a restart would go on from: the log keeps the changes
+    /// after it.
+    pub fn persisted(&self) -> u64 {
+        self.persisted.load(Ordering::SeqCst)
+    }
+
     fn save(&self) -> std::io::Result<()> {
         let saved = self.live.lock().unwrap().saved.clone();
         let bytes = serde_json::to_vec_pretty(&saved).map_err(std::io::Error::other)?;
-        crate::durable::replace_file(&self.state_path, &bytes)
+        crate::durable::replace_file(&self.state_path, &bytes)?;
+        self.persisted.store(saved.applied, Ordering::SeqCst);
+        Ok(())
     }
 
     /// Stops applying (changes wait in the log) or starts again.
@@ -469,16 +487,21 @@ impl Mirror {
                     live.waiting_since_ms = None;
                     live.degraded = false;
                 }
-                if unsaved {
+                if unsaved && last_save.elapsed() >= SAVE_EVERY {
                     self.persist(&log);
                     unsaved = false;
                     last_save = Instant::now();
                 }
+                // Saved once no change came for the rest of the second.
+                let wait = match unsaved {
+                    true => SAVE_EVERY.saturating_sub(last_save.elapsed()),
+                    false => Duration::from_secs(1),
+                };
                 drop(shared);
                 tokio::select! {
                     _ = commits.changed() => {}
                     _ = self.wake.notified() => {}
-                    _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+                    _ = tokio::time::sleep(wait) => {}
                 }
                 continue;
             };
@@ -500,7 +523,7 @@ impl Mirror {
                     self.applied.send_replace(last);
                     pending.clear();
                     unsaved = true;
-                    if last_save.elapsed() >= Duration::from_millis(50) {
+                    if last_save.elapsed() >= SAVE_EVERY {
                         self.persist(&log);
                         unsaved = false;
                         last_save = Instant::now();

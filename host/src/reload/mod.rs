@@ -498,6 +498,8 @@ impl Reloader {
             let mut version = setup.plugin.version_info();
             version.own_store = setup.settings.owns_its_store();
             version.shared_database = setup.settings.shared_database();
+            version.database = setup.settings.database.clone();
+            version.database = setup.settings.database.clone();
             let handle = match running.backends.remove(&name) {
                 Some((_, handle)) => {
                     if let Err(error) = handle.replace(version, stores.writer, stores.readers) {

@@ -148,6 +148,20 @@ pub trait RecordStore: Send {
         false
     }
 
+    /// Stages a group's recorded changes for the store's own database (see
+    /// [`crate::runtime::sql::outbox`]): its sync's commit writes them in
+    /// the same transaction. False when it cannot carry them (no database,
+    /// no transaction open): the change log then syncs them itself.
+    fn stage_outbox(&mut self, _row: crate::runtime::sql::outbox::OutboxRow) -> bool {
+        false
+    }
+
+    /// True if the row staged last was committed by the sync since; the
+    /// stage is cleared either way.
+    fn outbox_written(&mut self) -> bool {
+        false
+    }
+
     /// Forgets in-memory state after a failed sync (a WebAssembly store
     /// drops its instance, so the next call starts from storage).
     fn reset(&mut self) {}

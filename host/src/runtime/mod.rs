@@ -131,6 +131,7 @@ pub fn start_backends(
         let mut version = setup.plugin.version_info();
         version.own_store = settings.owns_its_store();
         version.shared_database = settings.shared_database();
+        version.database = settings.database.clone();
         let handle = BackendHandle::spawn(name, version, stores.writer, stores.readers)
             .with_context(|| format!("backend {name}: cannot start its serving tasks"))?;
         log_backend(settings, "backend ready");

@@ -526,6 +526,7 @@ impl LoadedPlugin {
             loaded_at: self.loaded_at,
             own_store: false,
             shared_database: None,
+            database: None,
         }
     }
 }
@@ -988,6 +989,18 @@ impl RecordStore for WasmStore {
 
     fn fault_cause(&self) -> &'static str {
         self.last_fault
+    }
+
+    fn stage_outbox(&mut self, row: super::sql::outbox::OutboxRow) -> bool {
+        self.live
+            .as_mut()
+            .is_some_and(|live| live.store.data_mut().sql.stage_outbox(row))
+    }
+
+    fn outbox_written(&mut self) -> bool {
+        self.live
+            .as_mut()
+            .is_some_and(|live| live.store.data_mut().sql.take_outbox_written())
     }
 
     fn reset(&mut self) {

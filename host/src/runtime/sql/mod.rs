@@ -11,6 +11,7 @@
 //! rolls back a transaction the instance left open.
 
 mod host;
+pub mod outbox;
 mod postgres;
 pub(crate) mod postgres_tls;
 mod sqlite;
@@ -185,6 +186,12 @@ pub struct SqlSession {
     grant: Option<Arc<SqlGrant>>,
     connection: Option<Link>,
     in_transaction: bool,
+    /// A group's changes the next commit writes to the outbox first.
+    outbox: Option<outbox::OutboxRow>,
+    /// The staged row was committed.
+    outbox_written: bool,
+    /// The outbox table was made (or found) on this connection.
+    outbox_table_known: bool,
 }
 
 impl SqlSession {
@@ -194,7 +201,29 @@ impl SqlSession {
             grant,
             connection: None,
             in_transaction: false,
+            outbox: None,
+            outbox_written: false,
+            outbox_table_known: false,
         }
+    }
+
+    /// Stages a group's changes for the outbox (see [`outbox`]): the
+    /// plugin's next commit writes them in its transaction. False (nothing
+    /// staged) when no transaction is open to carry them.
+    pub fn stage_outbox(&mut self, row: outbox::OutboxRow) -> bool {
+        self.outbox_written = false;
+        if !self.in_transaction || self.connection.is_none() {
+            self.outbox = None;
+            return false;
+        }
+        self.outbox = Some(row);
+        true
+    }
+
+    /// True if the row staged last was committed; the stage is cleared.
+    pub fn take_outbox_written(&mut self) -> bool {
+        self.outbox = None;
+        std::mem::take(&mut self.outbox_written)
     }
 
     async fn connection(&mut self) -> Result<&mut Link, SqlError> {
@@ -217,6 +246,7 @@ impl SqlSession {
         if let Err(SqlError::Unavailable(_)) = &result {
             self.connection = None;
             self.in_transaction = false;
+            self.outbox_table_known = false;
         }
         result
     }
@@ -298,8 +328,20 @@ impl SqlSession {
                 "commit: no transaction is open (it may have been lost with the connection)".into(),
             ));
         }
+        let staged = self.outbox.take();
+        if let Some(row) = &staged
+            && let Err(error) = outbox::write(self, row).await
+        {
+            let _ = self.rollback().await;
+            return Err(SqlError::Failed(format!(
+                "the change outbox ({}) could not take the group's changes, so the group was rolled back: {}",
+                outbox::TABLE,
+                outbox::error_text(&error)
+            )));
+        }
         self.in_transaction = false;
         let result = self.batch("COMMIT").await;
+        self.outbox_written = staged.is_some() && result.is_ok();
         if result.is_err()
             && let Some(connection) = self.connection.as_mut()
             && !connection.abandon().await

@@ -274,4 +274,12 @@ impl RecordStore for Counted {
     fn fault_cause(&self) -> &'static str {
         self.store.fault_cause()
     }
+
+    fn stage_outbox(&mut self, row: crate::runtime::sql::outbox::OutboxRow) -> bool {
+        self.store.stage_outbox(row)
+    }
+
+    fn outbox_written(&mut self) -> bool {
+        self.store.outbox_written()
+    }
 }

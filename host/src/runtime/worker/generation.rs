@@ -142,6 +142,9 @@ pub struct VersionInfo {
     /// The PostgreSQL database the store is in, which other servers may
     /// share: record locks are taken in it too (see `crate::fleet`).
     pub shared_database: Option<String>,
+    /// The database granted to the store, if any: the host keeps its
+    /// change outbox there (see `crate::runtime::sql::outbox`).
+    pub database: Option<crate::runtime::sql::DatabaseUrl>,
 }
 
 impl VersionInfo {
@@ -153,6 +156,7 @@ impl VersionInfo {
             loaded_at: SystemTime::now(),
             own_store: false,
             shared_database: None,
+            database: None,
         }
     }
 }

@@ -5,6 +5,7 @@
 use super::super::call::{Call, CallError, CallResult, RecordStore, Reply};
 use super::{Answer, CaptureSlot, Job};
 use crate::changes::{Capture, Change, capture::complete};
+use crate::runtime::sql::outbox::OutboxRow;
 use std::sync::Arc;
 use vsam_plugin_sdk::{Dataset, StoreError};
 
@@ -153,11 +154,17 @@ pub(super) async fn run_group(
     }
 }
 
-/// A group's changes written to the log, and the sync of them under way
-/// (none in strict durability: synced already).
-struct Prepared {
-    group: u64,
-    syncing: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
+/// A group's changes on their way to the log while its store commits.
+enum Prepared {
+    /// Written to the log as a prepare entry; the sync of it under way
+    /// (none in strict durability: synced already).
+    Logged {
+        group: u64,
+        syncing: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
+    },
+    /// Staged in the store's own database, committed with its sync; the
+    /// log takes them after (see `runtime::sql::outbox`).
+    Outboxed { encoded: Vec<u8>, count: usize },
 }
 
 /// The change log as one backend's group writes to it.
@@ -172,31 +179,58 @@ impl Log<'_> {
         log.map(|log| log.capture.draft(call)).unwrap_or_default()
     }
 
-    /// Writes the group's changes before the store commits them (synced
-    /// too in strict durability): `None` when there are none; an error
-    /// (the group must not be committed) when the log cannot take them.
-    fn prepare(log: Option<&Self>, changes: &[Change]) -> Result<Option<Prepared>, CallError> {
+    /// Why the group's writes are refused when the log cannot take them.
+    fn refused(&self, error: impl std::fmt::Display) -> CallError {
+        tracing::error!(
+            backend = self.backend,
+            "{error}; the group's writes are rolled back"
+        );
+        CallError::Store(StoreError::Io(format!(
+            "the change log that mirrors and the change stream follow could not record the writes ({error}); they were rolled back: free the disk of the log, then repeat them"
+        )))
+    }
+
+    /// Records the group's changes before the store commits them: staged
+    /// in the store's outbox when it has one, else written to the log
+    /// (synced too in strict durability). `None` when there are none; an
+    /// error (the group must not be committed) when they cannot be.
+    fn prepare(
+        log: Option<&Self>,
+        store: &mut dyn RecordStore,
+        changes: &[Change],
+    ) -> Result<Option<Prepared>, CallError> {
         let Some(log) = log.filter(|_| !changes.is_empty()) else {
             return Ok(None);
         };
-        let refused = |error: std::io::Error| {
-            tracing::error!(
-                backend = log.backend,
-                "{error}; the group's writes are rolled back"
-            );
-            CallError::Store(StoreError::Io(format!(
-                "the change log that mirrors and the change stream follow could not record the writes ({error}); they were rolled back: free the disk of the log, then repeat them"
-            )))
-        };
-        let written = log
-            .capture
-            .log()
+        if let Some(why) = log.capture.recovering(log.backend) {
+            return Err(CallError::Store(StoreError::Io(format!(
+                "not run: {why}; repeat the writes once it is done"
+            ))));
+        }
+        let change_log = log.capture.log();
+        if !log.capture.strict() {
+            let group = change_log.take_group().map_err(|e| log.refused(e))?;
+            let encoded = crate::changes::log::encode_group(group, log.backend, changes);
+            let row = OutboxRow {
+                log_id: change_log.id().to_string(),
+                backend: log.backend.to_string(),
+                group,
+                changes: encoded.clone(),
+            };
+            if store.stage_outbox(row) {
+                return Ok(Some(Prepared::Outboxed {
+                    encoded,
+                    count: changes.len(),
+                }));
+            }
+        }
+        let written = change_log
             .write_prepare(log.backend, changes)
-            .map_err(refused)?;
+            .map_err(|e| log.refused(e))?;
         let written = Arc::new(written);
         if log.capture.strict() {
-            written.sync().map_err(refused)?;
-            return Ok(Some(Prepared {
+            written.sync().map_err(|e| log.refused(e))?;
+            return Ok(Some(Prepared::Logged {
                 group: written.group,
                 syncing: None,
             }));
@@ -208,24 +242,34 @@ impl Log<'_> {
             let written = written.clone();
             tokio::task::spawn_blocking(move || written.sync())
         };
-        Ok(Some(Prepared {
+        Ok(Some(Prepared::Logged {
             group: written.group,
             syncing: Some(syncing),
         }))
     }
 
-    /// Runs the store's sync of a prepared group and the log's, then
-    /// records the verdict.
+    /// Runs the store's sync of a prepared group (which answers whether
+    /// the staged outbox row went with it) and the log's, then records
+    /// the verdict.
     async fn commit(
         log: Option<&Self>,
         prepared: Option<Prepared>,
-        sync: impl std::future::Future<Output = Result<(), CallError>>,
+        sync: impl std::future::Future<Output = (Result<(), CallError>, bool)>,
     ) -> Result<(), CallError> {
-        let synced = sync.await;
-        let Some(Prepared { group, syncing }) = prepared else {
+        let (synced, outboxed) = sync.await;
+        let (Some(log), Some(prepared)) = (log, prepared) else {
             return synced;
         };
-        if let (Some(log), Some(syncing)) = (log, syncing) {
+        let (group, syncing) = match prepared {
+            Prepared::Logged { group, syncing } => (group, syncing),
+            Prepared::Outboxed { encoded, count } => {
+                if synced.is_ok() {
+                    log.committed(&encoded, count, outboxed);
+                }
+                return synced;
+            }
+        };
+        if let Some(syncing) = syncing {
             let logged = match syncing.await {
                 Ok(result) => result,
                 Err(error) => Err(std::io::Error::other(error)),
@@ -239,8 +283,34 @@ impl Log<'_> {
                 );
             }
         }
-        Self::verdict(log, Some(group), synced.is_ok());
+        Self::verdict(Some(log), Some(group), synced.is_ok());
         synced
+    }
+
+    /// Writes a group the store committed to the log. Its outbox row
+    /// keeps it until the log is durable; a store that committed without
+    /// the row (its plugin ended the transaction another way) has the log
+    /// synced now instead.
+    fn committed(&self, encoded: &[u8], count: usize, outboxed: bool) {
+        let change_log = self.capture.log();
+        let written = change_log
+            .write_committed(encoded, count)
+            .and_then(|_| match outboxed {
+                true => Ok(()),
+                false => change_log.make_durable(),
+            });
+        if !outboxed {
+            tracing::warn!(
+                backend = self.backend,
+                "the plugin committed a group without the host's commit, so its outbox row was not written: the change log was synced after the commit instead (a stop in between loses the group's changes for mirrors and the stream)"
+            );
+        }
+        if let Err(error) = written {
+            tracing::error!(
+                backend = self.backend,
+                "{error}: the group is committed, but mirrors and the change stream see it only after vsamrd starts again (it is taken back from the backend's outbox then)"
+            );
+        }
     }
 
     /// Records whether the store committed the prepared group.
@@ -297,7 +367,7 @@ async fn run_unit(
             return results;
         }
     }
-    let prepared = match Log::prepare(log, &changes) {
+    let prepared = match Log::prepare(log, store, &changes) {
         Ok(prepared) => prepared,
         Err(error) => {
             store.reset();
@@ -306,7 +376,8 @@ async fn run_unit(
         }
     };
     let synced = Log::commit(log, prepared, async {
-        store.call_async(Call::Sync).await.map(drop)
+        let synced = store.call_async(Call::Sync).await.map(drop);
+        (synced, store.outbox_written())
     })
     .await;
     if let Err(error) = synced {
@@ -395,14 +466,15 @@ async fn run_writes(store: &mut dyn RecordStore, batch: Vec<Job>, log: Option<&L
         .filter(|(instance, _)| *instance == survivor)
         .flat_map(|(_, changes)| changes)
         .collect();
-    let synced = match Log::prepare(log, &changes) {
+    let synced = match Log::prepare(log, store.store, &changes) {
         Err(error) => Err(error),
         Ok(prepared) => {
             Log::commit(log, prepared, async {
                 if wrote {
-                    store.call(Call::Sync).await.map(drop)
+                    let synced = store.call(Call::Sync).await.map(drop);
+                    (synced, store.store.outbox_written())
                 } else {
-                    Ok(())
+                    (Ok(()), false)
                 }
             })
             .await

@@ -158,6 +158,11 @@ impl BackendHandle {
         self.slot.current.load().version.shared_database.clone()
     }
 
+    /// The database granted to the store serving now, if any.
+    pub fn database(&self) -> Option<crate::runtime::sql::DatabaseUrl> {
+        self.slot.current.load().version.database.clone()
+    }
+
     /// The plugin serving it now.
     pub fn plugin(&self) -> String {
         self.slot.current.load().version.plugin.clone()

@@ -1,0 +1,271 @@
+//! The backends' change outboxes as the change log sees them: read back
+//! at start-up (what the log lost, a group a stop left in doubt) and
+//! emptied of what the log holds durably (see `runtime::sql::outbox` for
+//! why they exist).
+
+use super::capture::Capture;
+use super::log::{ChangeLog, Prepared, decode_group};
+use crate::runtime::BackendHandle;
+use crate::runtime::sql::outbox::{self, error_text};
+use crate::runtime::sql::{DatabaseUrl, SqlGrant};
+use std::collections::{BTreeSet, HashMap};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+/// A backend's name and its database.
+pub type Database = (String, DatabaseUrl);
+
+/// The backends of `backends` that have a database.
+pub fn databases<'a>(backends: impl IntoIterator<Item = &'a BackendHandle>) -> Vec<Database> {
+    backends
+        .into_iter()
+        .filter_map(|b| Some((b.name().to_string(), b.database()?)))
+        .collect()
+}
+
+/// How long a statement on an outbox may take.
+const STATEMENT_LIMIT: Duration = Duration::from_secs(10);
+
+/// The host's own connections to the backends' databases, and how far
+/// each backend's outbox was emptied.
+#[derive(Default)]
+pub struct Outboxes {
+    grants: Mutex<HashMap<String, Arc<SqlGrant>>>,
+    emptied: Mutex<HashMap<String, u64>>,
+    /// Backends (and databases: a reload may move one) whose outbox table
+    /// is known to exist.
+    made: Mutex<std::collections::HashSet<String>>,
+}
+
+impl Outboxes {
+    fn grant(&self, url: &DatabaseUrl) -> Result<Arc<SqlGrant>, String> {
+        let key = format!("{url:?}");
+        let mut grants = self.grants.lock().unwrap();
+        if let Some(grant) = grants.get(&key) {
+            return Ok(grant.clone());
+        }
+        let grant = SqlGrant::new(url, STATEMENT_LIMIT, &tokio::runtime::Handle::current())
+            .map_err(|e| format!("{e:#}"))?;
+        grants.insert(key, grant.clone());
+        Ok(grant)
+    }
+
+    /// Reads `backend`'s outbox back into the log: groups the log lost are
+    /// written to it, committed; groups in `doubt` that the outbox holds
+    /// were committed, and are settled so (taken out of `doubt`). Returns
+    /// how many groups it took back.
+    pub async fn recover(
+        &self,
+        log: &ChangeLog,
+        name: &str,
+        url: &DatabaseUrl,
+        doubt: &mut Vec<Prepared>,
+    ) -> Result<usize, String> {
+        let rows = outbox::read(&self.grant(url)?, log.id(), name)
+            .await
+            .map_err(|e| error_text(&e))?;
+        self.made.lock().unwrap().insert(format!("{name} {url:?}"));
+        if rows.is_empty() {
+            return Ok(0);
+        }
+        let groups: Vec<u64> = rows.iter().map(|(group, _)| *group).collect();
+        let missing: BTreeSet<u64> = log
+            .missing(&groups)
+            .map_err(|e| e.to_string())?
+            .into_iter()
+            .collect();
+        let held: BTreeSet<u64> = groups.iter().copied().collect();
+        let mut settled = 0;
+        for prepared in std::mem::take(doubt) {
+            if prepared.backend == name && held.contains(&prepared.group) {
+                log.settle(prepared.group, true)
+                    .map_err(|e| e.to_string())?;
+                settled += 1;
+            } else {
+                doubt.push(prepared);
+            }
+        }
+        for (group, encoded) in &rows {
+            if !missing.contains(group) {
+                continue;
+            }
+            let Some(prepared) = decode_group(encoded) else {
+                return Err(format!(
+                    "group {group} in its outbox ({}) cannot be read; the table may have been changed by hand",
+                    outbox::TABLE
+                ));
+            };
+            log.write_committed(encoded, prepared.changes.len())
+                .map_err(|e| e.to_string())?;
+        }
+        log.make_durable().map_err(|e| e.to_string())?;
+        if settled + missing.len() > 0 {
+            tracing::info!(
+                "change log: {} group(s) of backend {name} taken back from its outbox ({} the log did not hold, {settled} a stop left in doubt)",
+                settled + missing.len(),
+                missing.len()
+            );
+        }
+        Ok(settled + missing.len())
+    }
+
+    /// Reads back the outbox of every backend in `backends` that has a
+    /// database; a backend whose database cannot be read now is marked
+    /// recovering in `capture` (its groups wait) and returned.
+    pub async fn recover_all(
+        &self,
+        log: &ChangeLog,
+        capture: &Capture,
+        backends: &[Database],
+        doubt: &mut Vec<Prepared>,
+    ) -> Vec<Database> {
+        let mut later = Vec::new();
+        for (name, url) in backends {
+            match self.recover(log, name, url, doubt).await {
+                Ok(_) => capture.set_recovering(name, None),
+                Err(error) => {
+                    tracing::warn!(
+                        "change log: the outbox of backend {name} cannot be read now ({error}); its writes wait until it is"
+                    );
+                    capture.set_recovering(
+                        name,
+                        Some(format!(
+                            "the change log is reading back the outbox of backend {name}, which cannot be read now ({error})"
+                        )),
+                    );
+                    later.push((name.clone(), url.clone()));
+                }
+            }
+        }
+        later
+    }
+
+    /// Deletes from each backend's outbox the rows the log holds durably
+    /// (the caller made it durable). False if one could not be emptied:
+    /// the log must then keep its segments.
+    pub async fn empty(&self, log: &ChangeLog, capture: &Capture, backends: &[Database]) -> bool {
+        let mut all = true;
+        for (name, url) in backends {
+            if capture.recovering(name).is_some() {
+                all = false;
+                continue;
+            }
+            let through = log.durable_group(name);
+            if self.emptied.lock().unwrap().get(name).copied().unwrap_or(0) >= through {
+                continue;
+            }
+            let made = format!("{name} {url:?}");
+            let make = !self.made.lock().unwrap().contains(&made);
+            let result = match self.grant(url) {
+                Ok(grant) => outbox::delete_through(&grant, log.id(), name, through, make)
+                    .await
+                    .map_err(|e| error_text(&e)),
+                Err(error) => Err(error),
+            };
+            match result {
+                Ok(_) => {
+                    self.emptied.lock().unwrap().insert(name.clone(), through);
+                    self.made.lock().unwrap().insert(made);
+                }
+                Err(error) => {
+                    tracing::warn!(
+                        "change log: cannot delete the rows the log holds from the outbox of backend {name} ({error}); tried again in a few seconds"
+                    );
+                    all = false;
+                }
+            }
+        }
+        all
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::change::{Change, Operation};
+    use super::super::log::encode_group;
+    use super::*;
+    use crate::runtime::sql::SqlSession;
+    use crate::runtime::sql::outbox::OutboxRow;
+
+    fn insert(key: &str) -> Change {
+        super::super::log::tests::change(key, Operation::Insert)
+    }
+
+    /// A plugin's transaction that writes `key`, with the host's row of
+    /// its group staged before the commit (or the rollback).
+    async fn group(session: &mut SqlSession, log: &ChangeLog, key: &str, commit: bool) -> bool {
+        session.begin().await.unwrap();
+        session
+            .execute("CREATE TABLE IF NOT EXISTS t (k TEXT)", &[])
+            .await
+            .unwrap();
+        let group = log.take_group().unwrap();
+        let row = OutboxRow {
+            log_id: log.id().to_string(),
+            backend: "sql".into(),
+            group,
+            changes: encode_group(group, "sql", &[insert(key)]),
+        };
+        assert!(session.stage_outbox(row));
+        if commit {
+            session.commit().await.unwrap();
+        } else {
+            session.rollback().await.unwrap();
+        }
+        session.take_outbox_written()
+    }
+
+    #[tokio::test]
+    async fn a_committed_group_the_log_missed_is_taken_back_once_and_its_row_goes_once_durable() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = DatabaseUrl::Sqlite(dir.path().join("store.db"));
+        let grant =
+            SqlGrant::new(&url, STATEMENT_LIMIT, &tokio::runtime::Handle::current()).unwrap();
+        let (log, _) = ChangeLog::open(&dir.path().join("log"), 1 << 20).unwrap();
+        let capture = Capture::new(log.clone(), vec!["A.*".into()], false);
+        let mut session = SqlSession::new(Some(grant.clone()));
+        let staged = OutboxRow {
+            log_id: log.id().to_string(),
+            backend: "sql".into(),
+            group: 0,
+            changes: Vec::new(),
+        };
+        assert!(!session.stage_outbox(staged), "no transaction to carry it");
+        assert!(group(&mut session, &log, "K1", true).await);
+        assert!(!group(&mut session, &log, "K2", false).await);
+        let rows = outbox::read(&grant, log.id(), "sql").await.unwrap();
+        assert_eq!(rows.len(), 1, "the rolled back group left no row");
+        // A stop came before the log took the committed group.
+        let outboxes = Outboxes::default();
+        let mut doubt = Vec::new();
+        assert_eq!(outboxes.recover(&log, "sql", &url, &mut doubt).await, Ok(1));
+        assert_eq!(outboxes.recover(&log, "sql", &url, &mut doubt).await, Ok(0));
+        let read = log.reader(0).next_batch(10).unwrap();
+        assert_eq!(read.len(), 1);
+        assert_eq!(read[0].key, b"K1");
+        // Another server's log on the same database sees none of it.
+        assert!(
+            outbox::read(&grant, "another", "sql")
+                .await
+                .unwrap()
+                .is_empty()
+        );
+        let databases = [("sql".to_string(), url.clone())];
+        assert!(outboxes.empty(&log, &capture, &databases).await);
+        assert!(
+            outbox::read(&grant, log.id(), "sql")
+                .await
+                .unwrap()
+                .is_empty()
+        );
+        // A backend still being read back keeps its rows.
+        assert!(group(&mut session, &log, "K3", true).await);
+        capture.set_recovering("sql", Some("test".into()));
+        log.make_durable().unwrap();
+        assert!(!outboxes.empty(&log, &capture, &databases).await);
+        assert_eq!(
+            outbox::read(&grant, log.id(), "sql").await.unwrap().len(),
+            1
+        );
+    }
+}
