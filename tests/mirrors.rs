@@ -157,6 +157,7 @@ fn stream_lines(data_dir: &Path) -> Vec<serde_json::Value> {
     let mut files: Vec<_> = std::fs::read_dir(&dir)
         .unwrap()
         .map(|e| e.unwrap().path())
+        .filter(|path| path.extension().is_some_and(|e| e == "jsonl"))
         .collect();
     files.sort();
     files

@@ -153,7 +153,9 @@ fn unhex(text: &str) -> Result<Vec<u8>> {
 fn replay_stream(dir: &Path) -> Result<(u64, Result<Records, String>)> {
     let mut files: Vec<_> = std::fs::read_dir(dir)?
         .map(|e| e.map(|e| e.path()))
-        .collect::<Result<_, _>>()?;
+        .collect::<Result<Vec<_>, _>>()?;
+    // The stream's files, not its saved position.
+    files.retain(|path| path.extension().is_some_and(|e| e == "jsonl"));
     files.sort();
     let mut records = Records::new();
     let mut last = 0u64;

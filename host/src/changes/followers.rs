@@ -519,7 +519,7 @@ async fn retain(followers: Arc<Followers>) {
             }
         }
         if let Some((stream, _)) = followers.stream.lock().unwrap().as_ref() {
-            oldest = oldest.min(stream.written());
+            oldest = oldest.min(stream.persisted());
         }
         // Segments go only once the outbox rows of the groups in them are
         // gone: a row the log no longer holds would be taken back twice.

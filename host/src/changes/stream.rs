@@ -18,7 +18,10 @@
 //!
 //! The stream's position is the sequence number of its last line: at
 //! start the last file is read back (a line a stop left half written is cut
-//! off), and writing goes on from the next change. The log is made durable
+//! off), and writing goes on from the next change. Once a second the file
+//! is synced and the position saved in `DIRECTORY/stream/position` (it may
+//! pass the last line: changes of datasets the stream does not carry); the
+//! log keeps every change after the saved position. The log is made durable
 //! before lines are written, so a line once written always names the same
 //! change: a consumer that remembers the last sequence it handled and skips
 //! lines up to it after a restart misses nothing and repeats nothing.
@@ -46,6 +49,21 @@ pub struct Stream {
     dir: PathBuf,
     settings: StreamSettings,
     report: Mutex<ChangeStreamRow>,
+    /// The position last saved with its lines synced: what a restart goes
+    /// on from at the least.
+    persisted: std::sync::atomic::AtomicU64,
+}
+
+/// How often the stream's file is synced and its position saved.
+const SAVE_EVERY: Duration = Duration::from_secs(1);
+
+/// The saved position in `dir`, if any.
+fn saved_position(dir: &Path) -> std::io::Result<Option<u64>> {
+    match std::fs::read_to_string(dir.join("position")) {
+        Ok(text) => Ok(text.trim().parse().ok()),
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(error) => Err(error),
+    }
 }
 
 fn file_name(first: u64) -> String {
@@ -118,6 +136,13 @@ impl Stream {
                 break;
             }
         }
+        // Lines up to the saved position were synced before it was saved;
+        // past the last line, it skipped changes the stream does not carry.
+        let position = match (position, saved_position(dir)?) {
+            (Some(line), Some(saved)) => line.max(saved.min(head)),
+            (Some(line), None) => line,
+            (None, _) => head,
+        };
         let stream = Arc::new(Self {
             dir: dir.to_path_buf(),
             settings,
@@ -126,8 +151,8 @@ impl Stream {
                 file: String::new(),
                 last_error: None,
             }),
+            persisted: position.into(),
         });
-        let position = position.unwrap_or(head);
         stream.report.lock().unwrap().written = position;
         Ok((stream, position))
     }
@@ -142,6 +167,27 @@ impl Stream {
         self.report.lock().unwrap().written
     }
 
+    /// The position a restart would go on from at the least: the log keeps
+    /// the changes after it.
+    pub fn persisted(&self) -> u64 {
+        self.persisted.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    /// Syncs the current file and saves the position written so far.
+    fn persist(&self, current: &Option<(File, u64)>) -> std::io::Result<()> {
+        let written = self.written();
+        if written == self.persisted() {
+            return Ok(());
+        }
+        if let Some((file, _)) = current {
+            file.sync_data()?;
+        }
+        crate::durable::replace_file(&self.dir.join("position"), written.to_string().as_bytes())?;
+        self.persisted
+            .store(written, std::sync::atomic::Ordering::SeqCst);
+        Ok(())
+    }
+
     /// Its task: writes the changes as they are committed.
     pub(super) async fn run(
         self: Arc<Self>,
@@ -154,7 +200,17 @@ impl Stream {
         let mut reader = log.reader(after);
         let mut layouts = Layouts::default();
         let mut current: Option<(File, u64)> = None;
+        let mut last_save = std::time::Instant::now();
         while !ended.load(std::sync::atomic::Ordering::SeqCst) {
+            if last_save.elapsed() >= SAVE_EVERY {
+                last_save = std::time::Instant::now();
+                if let Err(error) = self.persist(&current) {
+                    tracing::warn!(
+                        "change stream {}: cannot save its position: {error}",
+                        self.dir.display()
+                    );
+                }
+            }
             let batch = match reader.next_batch(1000) {
                 Ok(batch) => batch,
                 Err(error) => {
@@ -167,7 +223,7 @@ impl Stream {
             if batch.is_empty() {
                 tokio::select! {
                     _ = commits.changed() => {}
-                    _ = tokio::time::sleep(Duration::from_millis(500)) => {}
+                    _ = tokio::time::sleep(SAVE_EVERY / 2) => {}
                 }
                 // Lines are written a batch at a time: a moment gathers
                 // the commits that follow this one.
@@ -216,6 +272,12 @@ impl Stream {
                     tokio::time::sleep(Duration::from_secs(1)).await;
                 }
             }
+        }
+        if let Err(error) = self.persist(&current) {
+            tracing::warn!(
+                "change stream {}: cannot save its position: {error}",
+                self.dir.display()
+            );
         }
     }
 
@@ -388,6 +450,34 @@ pub fn utc_text(ms: u64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_restart_goes_on_from_the_last_line_or_the_saved_position_past_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let settings = StreamSettings {
+            datasets: vec!["**".into()],
+            rotate_bytes: 1 << 20,
+            keep_files: 8,
+        };
+        let open = |head| Stream::open(dir.path(), settings.clone(), head).unwrap().1;
+        // New: from the log's end.
+        assert_eq!(open(7), 7);
+        std::fs::write(
+            dir.path().join(file_name(3)),
+            "{\"sequence\":3}\n{\"sequence\":5}\n{\"sequ",
+        )
+        .unwrap();
+        // The last whole line; the half line is cut off.
+        assert_eq!(open(12), 5);
+        // Changes the stream does not carry were passed up to 9.
+        std::fs::write(dir.path().join("position"), "9").unwrap();
+        assert_eq!(open(12), 9);
+        // Never past the log's end.
+        assert_eq!(open(8), 8);
+        std::fs::write(dir.path().join("position"), "4").unwrap();
+        let (stream, after) = Stream::open(dir.path(), settings.clone(), 12).unwrap();
+        assert_eq!((after, stream.persisted()), (5, 5));
+    }
 
     #[test]
     fn times_are_rfc3339_utc() {
