@@ -406,21 +406,24 @@ impl ChangeLog {
         Ok(group)
     }
 
-    /// Writes a group its backend has committed already (its changes in
-    /// `encoded`, from [`encode_group`]; `count` of them), not synced: the
-    /// backend's outbox holds it until the log is made durable. Returns
-    /// the last sequence number it took.
-    pub fn write_committed(&self, encoded: &[u8], count: usize) -> std::io::Result<u64> {
-        let Some(Entry::Prepare(Prepared { group, backend, .. })) = parse(encoded) else {
-            return Err(log_error(&self.dir, "write", "not an encoded group"));
-        };
+    /// Writes group `group` of `backend`, which it has committed already
+    /// (its changes in `encoded`, from [`encode_group`]; `count` of them),
+    /// not synced: the backend's outbox holds it until the log is made
+    /// durable. Returns the last sequence number it took.
+    pub fn write_committed(
+        &self,
+        group: u64,
+        backend: &str,
+        encoded: &[u8],
+        count: usize,
+    ) -> std::io::Result<u64> {
         let mut writer = self.writer.lock().unwrap();
         let first = writer.next_sequence;
         let mut bytes = frame(encoded);
         bytes.extend_from_slice(&frame(&verdict_payload(COMMIT, group, first)));
         self.append(&mut writer, &bytes)?;
         writer.next_sequence += count as u64;
-        let last_group = writer.last_group.entry(backend).or_default();
+        let last_group = writer.last_group.entry(backend.to_string()).or_default();
         *last_group = (*last_group).max(group);
         let last = writer.next_sequence - 1;
         self.rotate_if_full(&mut writer)?;
@@ -880,7 +883,7 @@ pub(super) mod tests {
         assert_eq!(id.len(), 16);
         let first = log.take_group().unwrap();
         let encoded = encode_group(first, "sql", &[change("K1", Operation::Insert)]);
-        assert_eq!(log.write_committed(&encoded, 1).unwrap(), 1);
+        assert_eq!(log.write_committed(first, "sql", &encoded, 1).unwrap(), 1);
         let second = log.take_group().unwrap();
         let lost = encode_group(second, "sql", &[change("K2", Operation::Insert)]);
         assert_eq!(
@@ -901,7 +904,7 @@ pub(super) mod tests {
         assert_eq!(log.durable_group("sql"), first);
         assert!(log.take_group().unwrap() > second);
         assert_eq!(log.missing(&[first, second]).unwrap(), vec![second]);
-        log.write_committed(&lost, 1).unwrap();
+        log.write_committed(second, "sql", &lost, 1).unwrap();
         assert!(log.missing(&[first, second]).unwrap().is_empty());
         assert_eq!(
             keys(&log.reader(0).next_batch(10).unwrap()),
@@ -921,7 +924,7 @@ pub(super) mod tests {
         for _ in 0..10 {
             let group = log.take_group().unwrap();
             let encoded = encode_group(group, "sql", &[change("K", Operation::Insert)]);
-            log.write_committed(&encoded, 1).unwrap();
+            log.write_committed(group, "sql", &encoded, 1).unwrap();
         }
         let last = log.take_group().unwrap();
         drop(log);

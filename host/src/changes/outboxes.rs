@@ -95,7 +95,7 @@ impl Outboxes {
                     outbox::TABLE
                 ));
             };
-            log.write_committed(encoded, prepared.changes.len())
+            log.write_committed(*group, name, encoded, prepared.changes.len())
                 .map_err(|e| e.to_string())?;
         }
         log.make_durable().map_err(|e| e.to_string())?;

@@ -164,7 +164,11 @@ enum Prepared {
     },
     /// Staged in the store's own database, committed with its sync; the
     /// log takes them after (see `runtime::sql::outbox`).
-    Outboxed { encoded: Vec<u8>, count: usize },
+    Outboxed {
+        group: u64,
+        encoded: Vec<u8>,
+        count: usize,
+    },
 }
 
 /// The change log as one backend's group writes to it.
@@ -219,6 +223,7 @@ impl Log<'_> {
             };
             if store.stage_outbox(row) {
                 return Ok(Some(Prepared::Outboxed {
+                    group,
                     encoded,
                     count: changes.len(),
                 }));
@@ -262,9 +267,13 @@ impl Log<'_> {
         };
         let (group, syncing) = match prepared {
             Prepared::Logged { group, syncing } => (group, syncing),
-            Prepared::Outboxed { encoded, count } => {
+            Prepared::Outboxed {
+                group,
+                encoded,
+                count,
+            } => {
                 if synced.is_ok() {
-                    log.committed(&encoded, count, outboxed);
+                    log.committed(group, &encoded, count, outboxed);
                 }
                 return synced;
             }
@@ -291,10 +300,10 @@ impl Log<'_> {
     /// keeps it until the log is durable; a store that committed without
     /// the row (its plugin ended the transaction another way) has the log
     /// synced now instead.
-    fn committed(&self, encoded: &[u8], count: usize, outboxed: bool) {
+    fn committed(&self, group: u64, encoded: &[u8], count: usize, outboxed: bool) {
         let change_log = self.capture.log();
         let written = change_log
-            .write_committed(encoded, count)
+            .write_committed(group, self.backend, encoded, count)
             .and_then(|_| match outboxed {
                 true => Ok(()),
                 false => change_log.make_durable(),
