@@ -333,11 +333,19 @@ impl SqlSession {
             && let Err(error) = outbox::write(self, row).await
         {
             let _ = self.rollback().await;
-            return Err(SqlError::Failed(format!(
-                "the change outbox ({}) could not take the group's changes, so the group was rolled back: {}",
-                outbox::TABLE,
-                outbox::error_text(&error)
-            )));
+            // The same kind of error, so that a full disk stays one.
+            let why = |m: &str| {
+                format!(
+                    "the change outbox ({}) could not take the group's changes, so the group was rolled back: {m}",
+                    outbox::TABLE
+                )
+            };
+            return Err(match error {
+                SqlError::NoSpace(m) => SqlError::NoSpace(why(&m)),
+                SqlError::Unavailable(m) => SqlError::Unavailable(why(&m)),
+                SqlError::NotGranted => SqlError::NotGranted,
+                SqlError::Constraint(m) | SqlError::Failed(m) => SqlError::Failed(why(&m)),
+            });
         }
         self.in_transaction = false;
         let result = self.batch("COMMIT").await;

@@ -159,3 +159,55 @@ pub fn error_text(error: &SqlError) -> String {
         SqlError::Failed(m) => m.clone(),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::runtime::sql::DatabaseUrl;
+
+    #[tokio::test]
+    async fn a_group_whose_row_cannot_be_written_is_rolled_back_whole() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = DatabaseUrl::Sqlite(dir.path().join("store.db"));
+        let grant = SqlGrant::new(
+            &url,
+            std::time::Duration::from_secs(5),
+            &tokio::runtime::Handle::current(),
+        )
+        .unwrap();
+        let mut session = SqlSession::new(Some(grant));
+        // A table of that name the host cannot write (made by hand).
+        session
+            .batch(&format!("CREATE TABLE {TABLE} (x INTEGER)"))
+            .await
+            .unwrap();
+        session
+            .execute("CREATE TABLE t (k TEXT)", &[])
+            .await
+            .unwrap();
+        session.begin().await.unwrap();
+        session
+            .execute("INSERT INTO t VALUES ('K1')", &[])
+            .await
+            .unwrap();
+        let row = OutboxRow {
+            log_id: "log".into(),
+            backend: "sql".into(),
+            group: 1,
+            changes: vec![1, 2, 3],
+        };
+        assert!(session.stage_outbox(row));
+        match session.commit().await {
+            Err(SqlError::Failed(message)) => {
+                assert!(message.contains("rolled back"), "{message}")
+            }
+            other => panic!("the commit went on: {other:?}"),
+        }
+        assert!(!session.take_outbox_written());
+        let rows = session.query("SELECT count(*) FROM t", &[]).await.unwrap();
+        assert!(
+            matches!(rows.as_slice(), [row] if matches!(row.as_slice(), [Value::Integer(0)])),
+            "the plugin's write stayed: {rows:?}"
+        );
+    }
+}
