@@ -539,9 +539,13 @@ fn main() -> Result<()> {
     // On a plain thread: a call blocks its thread, which a tokio thread may not do.
     let calls = args.calls;
     let handle = runtime.handle().clone();
-    let (call_costs, call_notes) = std::thread::spawn(move || calls::run(calls, handle))
-        .join()
-        .expect("call cost")?;
+    // `--calls 0` leaves the part out (its figures would divide by zero).
+    let (call_costs, call_notes) = match calls {
+        0 => (Vec::new(), Vec::new()),
+        _ => std::thread::spawn(move || calls::run(calls, handle))
+            .join()
+            .expect("call cost")?,
+    };
     let (figures, big) = runtime.block_on(async {
         let mut figures = Vec::new();
         let services = Services {
@@ -620,10 +624,12 @@ fn main() -> Result<()> {
         args.postgres_readers,
         std::thread::available_parallelism().map_or(0, |n| n.get())
     );
-    println!(
-        "{:<17} {:<17} {:>5} {:>12} {:>10} {:>10}",
-        "store", "operation", "conns", "ops/s", "p50 us", "p99 us"
-    );
+    if !figures.is_empty() {
+        println!(
+            "{:<17} {:<17} {:>5} {:>12} {:>10} {:>10}",
+            "store", "operation", "conns", "ops/s", "p50 us", "p99 us"
+        );
+    }
     for f in &figures {
         println!(
             "{:<17} {:<17} {:>5} {:>12.0} {:>10.1} {:>10.1}",
@@ -640,9 +646,11 @@ fn main() -> Result<()> {
             .iter()
             .find(|f| f.store == store && f.operation == operation && f.connections == connections)
     };
-    println!(
-        "\nplugin calls, no TCP, one thread (GET of 1000 records; INSERT without sync), same run:"
-    );
+    if !call_costs.is_empty() {
+        println!(
+            "\nplugin calls, no TCP, one thread (GET of 1000 records; INSERT without sync), same run:"
+        );
+    }
     for cost in &call_costs {
         // Each store beside its Rust component: the log store, and SQLite
         // through the SQL plugin.
@@ -704,8 +712,8 @@ fn main() -> Result<()> {
             );
         }
     }
-    println!(
-        "\nredirector cost (SQL plugin through vsamrd vs the same SQL from a native client, same run):"
+    let mut heading = Some(
+        "\nredirector cost (SQL plugin through vsamrd vs the same SQL from a native client, same run):",
     );
     for database in ["sqlite", "postgres", "s3"] {
         for (operation, connections) in [
@@ -719,6 +727,9 @@ fn main() -> Result<()> {
                 find(&through, operation, connections),
                 find(&direct, operation, connections),
             ) {
+                if let Some(heading) = heading.take() {
+                    println!("{heading}");
+                }
                 println!(
                     "  {database:<8} {operation:<17} {connections:>2} conn: {:>9.0} vs {:>9.0} ops/s direct, ratio {:.2}",
                     through.per_second(),
