@@ -70,6 +70,11 @@ struct Args {
     /// Records of the COBOL batch job.
     #[arg(long, default_value_t = 100_000)]
     cobol_records: u64,
+    /// Rounds of the mirrors part (each runs every configuration for 6 s,
+    /// in turn): more rounds, steadier medians on a machine whose speed
+    /// drifts.
+    #[arg(long, default_value_t = 3)]
+    mirror_rounds: usize,
     /// Measure only the stores whose name starts with one of these
     /// (comma-separated, e.g. `sqlite,postgres`; the direct baselines come
     /// with their store); `units` for the online mix with units of work
@@ -591,7 +596,7 @@ fn main() -> Result<()> {
             fleet.extend(lines);
         }
         if args.only.is_empty() || args.only.iter().any(|only| only == "mirrors") {
-            fleet.extend(mirrors::run(&services.postgres.url).await?);
+            fleet.extend(mirrors::run(&services.postgres.url, args.mirror_rounds.max(1)).await?);
         }
         drop(services);
         let mut hot_swap = Vec::new();

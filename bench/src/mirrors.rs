@@ -22,8 +22,6 @@ use vsam_protocol::admin::MirrorRow;
 
 const CONNECTIONS: u64 = 8;
 const RUN: Duration = Duration::from_secs(6);
-/// Runs of each configuration, in turn.
-const ROUNDS: usize = 3;
 const RECORDS: u64 = 20_000;
 
 fn record(key: u64, tag: u64) -> Vec<u8> {
@@ -195,10 +193,10 @@ fn percentile(sorted: &[f64], q: f64) -> f64 {
 }
 
 /// Runs without a mirror, with the change stream only, with an async
-/// mirror and with a sync one, [`ROUNDS`] times in turn (this machine's
+/// mirror and with a sync one, `rounds` times in turn (this machine's
 /// speed drifts by a fifth between minutes: each ratio compares medians of
 /// interleaved runs); the report lines.
-pub async fn run(postgres: &str) -> Result<Vec<String>> {
+pub async fn run(postgres: &str, rounds: usize) -> Result<Vec<String>> {
     let rule = |mode: &str| {
         format!("[[mirrors]]\ndatasets = \"BENCH.**\"\nbackends = [\"pg\"]\nmode = \"{mode}\"\n")
     };
@@ -214,7 +212,7 @@ pub async fn run(postgres: &str) -> Result<Vec<String>> {
     let mut rates: Vec<Vec<f64>> = vec![Vec::new(); variants.len()];
     let mut lags: Vec<Vec<f64>> = vec![Vec::new(); variants.len()];
     let mut rows: Vec<Vec<MirrorRow>> = vec![Vec::new(); variants.len()];
-    for round in 0..ROUNDS {
+    for round in 0..rounds {
         for (i, (_, config)) in variants.iter().enumerate() {
             let dataset = format!("BENCH.R{round}V{i}");
             let (rate, row, sampled, _) = run_one(postgres, &dataset, config).await?;
@@ -229,7 +227,7 @@ pub async fn run(postgres: &str) -> Result<Vec<String>> {
     };
     let base = median(&mut rates[0]);
     let mut lines = vec![format!(
-        "mirrors: {CONNECTIONS} connections of mixed writes (inserts 50%, GET UPD + PUT 40%, GET UPD + ERASE 10%) on {RECORDS} records on SQLite, mirror on PostgreSQL; {ROUNDS} rounds of {} s runs in turn, medians",
+        "mirrors: {CONNECTIONS} connections of mixed writes (inserts 50%, GET UPD + PUT 40%, GET UPD + ERASE 10%) on {RECORDS} records on SQLite, mirror on PostgreSQL; {rounds} rounds of {} s runs in turn, medians",
         RUN.as_secs()
     )];
     for (i, (what, _)) in variants.iter().enumerate() {

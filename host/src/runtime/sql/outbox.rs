@@ -245,8 +245,11 @@ mod tests {
     }
 
     /// Writes rows of two logs and two backends, reads and deletes some,
-    /// in a table made by the host or made before (`made_before`).
-    async fn rows_of_each_log_and_backend_stay_apart(made_before: Option<&str>) {
+    /// in a table made by the host or made before (`made_before`); the
+    /// session, to look at the table after.
+    async fn rows_of_each_log_and_backend_stay_apart(
+        made_before: Option<&str>,
+    ) -> (tempfile::TempDir, SqlSession) {
         let dir = tempfile::tempdir().unwrap();
         let url = DatabaseUrl::Sqlite(dir.path().join("store.db"));
         let timeout = std::time::Duration::from_secs(5);
@@ -290,19 +293,13 @@ mod tests {
             text(read(&grant, "log-a", "b2").await.unwrap()),
             [(4, "log-a/b2/4".to_string())]
         );
+        (dir, session)
     }
 
     #[tokio::test]
     async fn an_sqlite_outbox_is_one_b_tree_and_keeps_logs_and_backends_apart() {
-        rows_of_each_log_and_backend_stay_apart(None).await;
+        let (_dir, mut session) = rows_of_each_log_and_backend_stay_apart(None).await;
         // No index beside the rows: a commit writes one page of the table.
-        let dir = tempfile::tempdir().unwrap();
-        let url = DatabaseUrl::Sqlite(dir.path().join("store.db"));
-        let timeout = std::time::Duration::from_secs(5);
-        let grant = SqlGrant::new(&url, timeout, &tokio::runtime::Handle::current()).unwrap();
-        let mut session = SqlSession::new(Some(grant.clone()));
-        session.batch("CREATE TABLE t (k INTEGER)").await.unwrap();
-        commit_group(&mut session, "log", "b", 1).await;
         let indexes = session
             .query(
                 &format!("SELECT count(*) FROM sqlite_master WHERE type = 'index' AND tbl_name = '{TABLE}'"),
