@@ -172,6 +172,18 @@ fn stream_lines(data_dir: &Path) -> Vec<serde_json::Value> {
         .collect()
 }
 
+/// The stream's lines and their sequence numbers, checked dense from 1:
+/// none missing, none repeated.
+fn dense_stream(data_dir: &Path) -> (Vec<serde_json::Value>, Vec<u64>) {
+    let lines = stream_lines(data_dir);
+    let sequences: Vec<u64> = lines
+        .iter()
+        .map(|l| l["sequence"].as_u64().unwrap())
+        .collect();
+    assert_eq!(sequences, (1..=sequences.len() as u64).collect::<Vec<_>>());
+    (lines, sequences)
+}
+
 fn unhex(text: &str) -> Vec<u8> {
     (0..text.len())
         .step_by(2)
@@ -312,12 +324,7 @@ async fn mirrors_and_the_stream_carry_every_committed_change_across_restarts() {
 
     // The stream: dense sequence numbers, and replaying it gives exactly
     // what the datasets hold.
-    let lines = stream_lines(data.path());
-    let sequences: Vec<u64> = lines
-        .iter()
-        .map(|l| l["sequence"].as_u64().unwrap())
-        .collect();
-    assert_eq!(sequences, (1..=sequences.len() as u64).collect::<Vec<_>>());
+    let (lines, sequences) = dense_stream(data.path());
     assert_eq!(report.committed, sequences.len() as u64);
     assert_eq!(replay(&lines, "PAY.MASTER"), master);
     assert_eq!(replay(&lines, "PAY.LOG"), log);
@@ -835,11 +842,6 @@ async fn a_primary_on_postgresql_records_its_groups_in_its_outbox_and_the_stream
         );
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
-    let lines = stream_lines(dir.path());
-    let sequences: Vec<u64> = lines
-        .iter()
-        .map(|l| l["sequence"].as_u64().unwrap())
-        .collect();
-    assert_eq!(sequences, (1..=sequences.len() as u64).collect::<Vec<_>>());
+    let (lines, _) = dense_stream(dir.path());
     assert_eq!(replay(&lines, "PAY.MASTER"), expected);
 }

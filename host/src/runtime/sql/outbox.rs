@@ -181,17 +181,19 @@ mod tests {
     use super::*;
     use crate::runtime::sql::DatabaseUrl;
 
-    #[tokio::test]
-    async fn a_group_whose_row_cannot_be_written_is_rolled_back_whole() {
+    /// A fresh SQLite file: its directory, grant and a session on it.
+    fn sqlite_store() -> (tempfile::TempDir, Arc<SqlGrant>, SqlSession) {
         let dir = tempfile::tempdir().unwrap();
         let url = DatabaseUrl::Sqlite(dir.path().join("store.db"));
-        let grant = SqlGrant::new(
-            &url,
-            std::time::Duration::from_secs(5),
-            &tokio::runtime::Handle::current(),
-        )
-        .unwrap();
-        let mut session = SqlSession::new(Some(grant));
+        let timeout = std::time::Duration::from_secs(5);
+        let grant = SqlGrant::new(&url, timeout, &tokio::runtime::Handle::current()).unwrap();
+        let session = SqlSession::new(Some(grant.clone()));
+        (dir, grant, session)
+    }
+
+    #[tokio::test]
+    async fn a_group_whose_row_cannot_be_written_is_rolled_back_whole() {
+        let (_dir, _grant, mut session) = sqlite_store();
         // A table of that name the host cannot write (made by hand).
         session
             .batch(&format!("CREATE TABLE {TABLE} (x INTEGER)"))
@@ -250,11 +252,7 @@ mod tests {
     async fn rows_of_each_log_and_backend_stay_apart(
         made_before: Option<&str>,
     ) -> (tempfile::TempDir, SqlSession) {
-        let dir = tempfile::tempdir().unwrap();
-        let url = DatabaseUrl::Sqlite(dir.path().join("store.db"));
-        let timeout = std::time::Duration::from_secs(5);
-        let grant = SqlGrant::new(&url, timeout, &tokio::runtime::Handle::current()).unwrap();
-        let mut session = SqlSession::new(Some(grant.clone()));
+        let (dir, grant, mut session) = sqlite_store();
         session.batch("CREATE TABLE t (k INTEGER)").await.unwrap();
         if let Some(schema) = made_before {
             session.batch(schema).await.unwrap();
