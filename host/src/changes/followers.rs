@@ -502,13 +502,19 @@ async fn recover_later(followers: Weak<Followers>, mut waiting: Vec<super::outbo
     }
 }
 
+/// How often the outbox rows the log holds durably are deleted: an SQLite
+/// outbox is emptied by its backend's writer between two groups, which
+/// wait for it, so a second's rows (a few milliseconds of work) rather
+/// than five seconds' (up to 60 ms measured under 8 writers).
+const EMPTY_EVERY: Duration = Duration::from_secs(1);
+
 /// Removes the log segments every consumer has passed, and the outbox rows
-/// the log holds durably, every few seconds.
+/// the log holds durably, every [`EMPTY_EVERY`].
 async fn retain(followers: Arc<Followers>) {
     let weak = Arc::downgrade(&followers);
     drop(followers);
     loop {
-        tokio::time::sleep(Duration::from_secs(5)).await;
+        tokio::time::sleep(EMPTY_EVERY).await;
         let Some(followers) = weak.upgrade() else {
             return;
         };

@@ -12,14 +12,29 @@ use std::collections::{BTreeSet, HashMap};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-/// A backend's name and its database.
-pub type Database = (String, DatabaseUrl);
+/// A backend with a database, where its outbox is.
+#[derive(Clone)]
+pub struct Database {
+    /// The backend's name.
+    pub name: String,
+    /// Its database.
+    pub url: DatabaseUrl,
+    /// The backend itself: its writer empties an SQLite outbox (see
+    /// [`Outboxes::empty`]).
+    pub backend: BackendHandle,
+}
 
 /// The backends of `backends` that have a database.
 pub fn databases<'a>(backends: impl IntoIterator<Item = &'a BackendHandle>) -> Vec<Database> {
     backends
         .into_iter()
-        .filter_map(|b| Some((b.name().to_string(), b.database()?)))
+        .filter_map(|b| {
+            Some(Database {
+                name: b.name().to_string(),
+                url: b.database()?,
+                backend: b.clone(),
+            })
+        })
         .collect()
 }
 
@@ -120,7 +135,8 @@ impl Outboxes {
         doubt: &mut Vec<Prepared>,
     ) -> Vec<Database> {
         let mut later = Vec::new();
-        for (name, url) in backends {
+        for database in backends {
+            let (name, url) = (&database.name, &database.url);
             match self.recover(log, name, url, doubt).await {
                 Ok(_) => capture.set_recovering(name, None),
                 Err(error) => {
@@ -133,7 +149,7 @@ impl Outboxes {
                             "the change log is reading back the outbox of backend {name}, which cannot be read now ({error})"
                         )),
                     );
-                    later.push((name.clone(), url.clone()));
+                    later.push(database.clone());
                 }
             }
         }
@@ -143,9 +159,19 @@ impl Outboxes {
     /// Deletes from each backend's outbox the rows the log holds durably
     /// (the caller made it durable). False if one could not be emptied:
     /// the log must then keep its segments.
+    ///
+    /// An SQLite outbox is emptied by the backend's writer between two of
+    /// its groups (`BackendHandle::between_groups`): SQLite has one write
+    /// lock, and a DELETE from a connection of its own held the writer in
+    /// SQLite's busy wait (asleep on a runtime thread) while the DELETE
+    /// held the other, which showed as lag spikes of the mirrors. A
+    /// PostgreSQL outbox is emptied on a connection of the host's, beside
+    /// the writer: rows are locked one by one there, and the writer need
+    /// not wait on the network for it.
     pub async fn empty(&self, log: &ChangeLog, capture: &Capture, backends: &[Database]) -> bool {
         let mut all = true;
-        for (name, url) in backends {
+        for database in backends {
+            let (name, url) = (&database.name, &database.url);
             if capture.recovering(name).is_some() {
                 all = false;
                 continue;
@@ -157,9 +183,22 @@ impl Outboxes {
             let made = format!("{name} {url:?}");
             let make = !self.made.lock().unwrap().contains(&made);
             let result = match self.grant(url) {
-                Ok(grant) => outbox::delete_through(&grant, log.id(), name, through, make)
-                    .await
-                    .map_err(|e| error_text(&e)),
+                Ok(grant) => {
+                    let (log_id, backend) = (log.id().to_string(), name.clone());
+                    let delete = async move {
+                        outbox::delete_through(&grant, &log_id, &backend, through, make)
+                            .await
+                            .map_err(|e| error_text(&e))
+                    };
+                    match url {
+                        DatabaseUrl::Sqlite(_) => database
+                            .backend
+                            .between_groups(delete)
+                            .await
+                            .unwrap_or_else(|| Err(format!("backend {name} has stopped"))),
+                        DatabaseUrl::Postgres(_) => delete.await,
+                    }
+                }
                 Err(error) => Err(error),
             };
             match result {
@@ -250,7 +289,25 @@ mod tests {
                 .unwrap()
                 .is_empty()
         );
-        let databases = [("sql".to_string(), url.clone())];
+        // The backend whose writer empties the SQLite outbox.
+        struct Idle;
+        impl crate::runtime::call::RecordStore for Idle {
+            fn call(&mut self, _: crate::runtime::call::Call) -> crate::runtime::call::CallResult {
+                Ok(crate::runtime::call::Reply::Done)
+            }
+        }
+        let backend = BackendHandle::spawn(
+            "sql",
+            crate::runtime::VersionInfo::native("idle"),
+            Box::new(Idle),
+            vec![],
+        )
+        .unwrap();
+        let databases = [Database {
+            name: "sql".into(),
+            url: url.clone(),
+            backend,
+        }];
         assert!(outboxes.empty(&log, &capture, &databases).await);
         assert!(
             outbox::read(&grant, log.id(), "sql")

@@ -9,7 +9,9 @@
 //! committed transaction is durable with it, at no sync of its own; the
 //! log then takes the group after the commit without syncing, and at
 //! start-up whatever the log lost (a power cut) is taken back from the
-//! outbox. Rows the log holds durably are deleted in a later transaction.
+//! outbox. Rows the log holds durably are deleted in a later transaction
+//! (on SQLite, by the backend's writer between two groups: see
+//! `changes::outboxes::Outboxes::empty`).
 //!
 //! One table serves every server and backend on a database: a row names
 //! the change log's id (one per server), the backend and the group's

@@ -125,8 +125,8 @@ pub(super) const MAX_GROUP: usize = 256;
 type Ran = (CallResult, Option<usize>);
 
 /// Runs a batch of queued jobs: runs of ordinary jobs as groups sharing a
-/// sync ([`run_writes`]), and each unit of work alone between them
-/// ([`run_unit`]).
+/// sync ([`run_writes`]), and each unit of work ([`run_unit`]) and chore
+/// alone between them, once the group before is committed.
 pub(super) async fn run_group(
     store: &mut dyn RecordStore,
     batch: Vec<Job>,
@@ -145,6 +145,12 @@ pub(super) async fn run_group(
                     run_writes(store, std::mem::take(&mut segment), log.as_ref()).await;
                 }
                 let _ = answer.send(run_unit(store, calls, log.as_ref()).await);
+            }
+            Job::Chore(chore) => {
+                if !segment.is_empty() {
+                    run_writes(store, std::mem::take(&mut segment), log.as_ref()).await;
+                }
+                chore.await;
             }
             job => segment.push(job),
         }
@@ -421,6 +427,11 @@ async fn run_writes(store: &mut dyn RecordStore, batch: Vec<Job>, log: Option<&L
             Job::Unit { calls, answer } => {
                 // run_group runs units alone; one here runs the same way.
                 let _ = answer.send(run_unit(store.store, calls, log).await);
+                continue;
+            }
+            Job::Chore(chore) => {
+                // run_group runs chores between groups; one here runs now.
+                chore.await;
                 continue;
             }
             Job::Reset if wrote => {

@@ -7,6 +7,7 @@ use super::generation::{Generation, GenerationStatus, InFlight, VersionInfo};
 use super::{CaptureSlot, Job};
 use crate::changes::Capture;
 use arc_swap::ArcSwap;
+use std::future::Future;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex, Weak};
 use tokio::sync::oneshot;
@@ -261,6 +262,36 @@ impl BackendHandle {
             results: sent.then_some(results),
             changes_datasets,
             backend: self.slot.name.clone(),
+        }
+    }
+
+    /// Queues `work` for the backend's writer task, which runs it between
+    /// two groups of writes (once the group before it is committed); the
+    /// future answers its result, `None` if the backend has stopped. Why:
+    /// SQLite lets one connection write at a time, so host work on a
+    /// backend's SQLite database from a connection of its own (emptying
+    /// the change outbox) would keep the writer in SQLite's busy wait,
+    /// asleep on a runtime thread, while it holds a second runtime thread
+    /// itself; run by the writer, it waits for nothing and delays only the
+    /// writer's next group.
+    pub fn between_groups<T, F>(&self, work: F) -> impl Future<Output = Option<T>> + use<T, F>
+    where
+        T: Send + 'static,
+        F: Future<Output = T> + Send + 'static,
+    {
+        let generation = self.slot.current.load_full();
+        let (done, result) = oneshot::channel();
+        let chore = Box::pin(async move {
+            let _ = done.send(work.await);
+        });
+        let sent = generation.queue.send(Job::Chore(chore)).is_ok();
+        let flight = InFlight::enter(generation);
+        async move {
+            let _flight = flight;
+            match sent {
+                true => result.await.ok(),
+                false => None,
+            }
         }
     }
 

@@ -24,6 +24,10 @@
 //! its sync commits all of it, and a failure drops the instance, which
 //! discards all of it.
 //!
+//! Chores: the host's own work on the backend's database (emptying the
+//! change outbox) is a job of the writer's too, run between two groups,
+//! so that it never competes with the writer for SQLite's one write lock.
+//!
 //! Swaps: the tasks and stores serving a backend form a generation, and
 //! the backend points at its current one through an atomic pointer. A swap
 //! starts a new generation and moves the pointer: a call runs whole on the
@@ -45,6 +49,8 @@ pub use handle::{BackendHandle, Pending};
 use super::call::{Call, CallResult};
 use crate::changes::Capture;
 use arc_swap::ArcSwapOption;
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
 use tokio::sync::oneshot;
 use vsam_plugin_sdk::Dataset;
@@ -94,7 +100,13 @@ enum Job {
         keys: Vec<Vec<u8>>,
         answers: Vec<Answer>,
     },
+    /// The host's own work on the backend's database, run by the writer
+    /// between two groups (see [`BackendHandle::between_groups`]).
+    Chore(Chore),
 }
+
+/// A [`Job::Chore`]'s work.
+type Chore = Pin<Box<dyn Future<Output = ()> + Send>>;
 
 impl Job {
     /// True for a job that only reads: lookups, scans, dropping the
@@ -103,7 +115,7 @@ impl Job {
         match self {
             Job::Run { calls, .. } => calls.iter().all(Call::is_read),
             Job::Lookups { .. } | Job::Reset => true,
-            Job::Unit { .. } => false,
+            Job::Unit { .. } | Job::Chore(_) => false,
         }
     }
 }

@@ -238,6 +238,38 @@ impl RecordStore for Echo {
 }
 
 #[tokio::test]
+async fn a_chore_runs_on_the_writer_between_two_committed_groups() {
+    let log = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let writer = Box::new(Logged {
+        who: "writer",
+        log: log.clone(),
+    });
+    let backend = BackendHandle::spawn("b", VersionInfo::native("p"), writer, vec![]).unwrap();
+    let before = backend.submit(vec![Call::Insert(ds(), vec![1], vec![1])]);
+    let chore = backend.between_groups({
+        let log = log.clone();
+        async move {
+            log.lock().unwrap().push("chore".to_string());
+            7
+        }
+    });
+    let after = backend.submit(vec![Call::Insert(ds(), vec![2], vec![2])]);
+    let (before, chore, after) = tokio::join!(before.answers(), chore, after.answers());
+    assert!(before[0].is_ok() && after[0].is_ok());
+    assert_eq!(chore, Some(7));
+    assert_eq!(
+        *log.lock().unwrap(),
+        [
+            "writer insert",
+            "writer sync",
+            "chore",
+            "writer insert",
+            "writer sync"
+        ]
+    );
+}
+
+#[tokio::test]
 async fn consecutive_gets_of_a_dataset_become_one_lookup() {
     let other = Dataset {
         name: "B".into(),
