@@ -36,8 +36,8 @@ async fn sql_plugin_conforms_on_postgres_raw_and_mapped() {
         assert_conforms(&server.address, "CONF", mapped, "sql on PostgreSQL").await;
         server.server.stop().await;
     }
-    // The units.whole promise on PostgreSQL, below vsamrd, and the
-    // durability checks (a new instance, a restart).
+    // The units.whole promise on PostgreSQL, below vsamrd, a mirror's
+    // upserts, and the durability checks (a new instance, a restart).
     let subject = vsam_conformance::Subject::new(
         Path::new(SQL_WASM),
         vsam_conformance::Grants {
@@ -49,6 +49,9 @@ async fn sql_plugin_conforms_on_postgres_raw_and_mapped() {
         .await
         .unwrap_or_else(|failure| panic!("sql on PostgreSQL: {failure}"));
     assert_eq!(whole, vsam_conformance::WholeUnits::Kept);
+    vsam_conformance::check_mirror_apply(&subject)
+        .await
+        .unwrap_or_else(|failure| panic!("sql on PostgreSQL, mirror.apply: {failure}"));
     vsam_tests::assert_durable(&subject, "sql on PostgreSQL").await;
     // The mapped run really used typed columns (the browse scenario has 30
     // text records).

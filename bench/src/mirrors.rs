@@ -3,6 +3,11 @@
 //! one run each without a mirror, with an async mirror on PostgreSQL, and
 //! with a sync one; the async mirror's lag from commit to applied.
 //!
+//! Beside each rate, the CPU time an operation cost: this process's (the
+//! server and its clients) and PostgreSQL's processes' (the mirror), from
+//! `/proc`: a figure steadier than the rate on a machine whose speed
+//! drifts, and one that tells where a mirror's cost lies.
+//!
 //! Each run has a fresh server and data dir: the dataset is loaded without
 //! a mirror, the server starts again with the run's configuration (a
 //! mirror copies the records first), and the load starts once every mirror
@@ -106,13 +111,46 @@ async fn caught_up(admin: &mut AdminClient) -> Result<Duration> {
     Ok(started.elapsed())
 }
 
-/// One run: ops/s, and for a mirrored run the mirror's row after it and
-/// the lags sampled every 10 ms during the load (ms).
-async fn run_one(
-    postgres: &str,
-    dataset: &str,
-    mirror: &str,
-) -> Result<(f64, Option<MirrorRow>, Vec<f64>, Duration)> {
+/// CPU seconds used so far by this process and by every PostgreSQL
+/// process (`/proc/PID/stat`: user and system time, in clock ticks).
+fn cpu_seconds() -> Result<(f64, f64)> {
+    // Linux's USER_HZ, what /proc counts in.
+    const TICKS_PER_SECOND: f64 = 100.0;
+    let used = |stat: &str| -> Option<f64> {
+        // Fields after the command (which may hold spaces): state is the
+        // first, utime the 12th and stime the 13th.
+        let fields: Vec<&str> = stat.get(stat.rfind(')')? + 2..)?.split(' ').collect();
+        let ticks = fields.get(11)?.parse::<f64>().ok()? + fields.get(12)?.parse::<f64>().ok()?;
+        Some(ticks / TICKS_PER_SECOND)
+    };
+    let own = std::fs::read_to_string("/proc/self/stat")?;
+    let own = used(&own).context("unreadable /proc/self/stat")?;
+    let mut postgres = 0.0;
+    for process in std::fs::read_dir("/proc")?.flatten() {
+        // Processes come and go while this reads: skip those gone.
+        if let Ok(stat) = std::fs::read_to_string(process.path().join("stat"))
+            && stat.contains("(postgres)")
+        {
+            postgres += used(&stat).unwrap_or(0.0);
+        }
+    }
+    Ok((own, postgres))
+}
+
+/// What one run measured.
+struct Run {
+    /// Operations per second.
+    rate: f64,
+    /// CPU time per operation (µs): this process's, PostgreSQL's.
+    cpu_us: (f64, f64),
+    /// The mirror's row after the run (a mirrored run).
+    row: Option<MirrorRow>,
+    /// Lags sampled every 10 ms during the load (ms).
+    lags: Vec<f64>,
+}
+
+/// One run of `mirror`'s configuration on a fresh server.
+async fn run_one(postgres: &str, dataset: &str, mirror: &str) -> Result<Run> {
     let dir = tempfile::tempdir()?;
     let plain = server(dir.path(), postgres, "").await?;
     let conn = Connection::connect(&plain.addr.to_string()).await?;
@@ -135,11 +173,9 @@ async fn run_one(
     let admin_address = server.admin_addr.context("admin enabled")?.to_string();
     let mut admin = AdminClient::connect(&admin_address, token.clone()).await?;
     let mirrored = !mirror.is_empty();
-    let copy = if mirrored {
-        caught_up(&mut admin).await?
-    } else {
-        Duration::ZERO
-    };
+    if mirrored {
+        caught_up(&mut admin).await?;
+    }
     let stop = Arc::new(AtomicBool::new(false));
     let sampler = {
         let stop = stop.clone();
@@ -155,6 +191,7 @@ async fn run_one(
             lags
         })
     };
+    let cpu_before = cpu_seconds()?;
     let started = Instant::now();
     let tasks: Vec<_> = (0..CONNECTIONS)
         .map(|id| {
@@ -173,6 +210,12 @@ async fn run_one(
         operations += task.await??;
     }
     let rate = operations as f64 / started.elapsed().as_secs_f64();
+    let cpu_after = cpu_seconds()?;
+    let per_operation = |before: f64, after: f64| (after - before) * 1e6 / operations.max(1) as f64;
+    let cpu_us = (
+        per_operation(cpu_before.0, cpu_after.0),
+        per_operation(cpu_before.1, cpu_after.1),
+    );
     let mut lags = sampler.await?;
     let row = if mirrored {
         caught_up(&mut admin).await?;
@@ -182,7 +225,12 @@ async fn run_one(
     };
     lags.sort_by(f64::total_cmp);
     server.stop().await;
-    Ok((rate, row, lags, copy))
+    Ok(Run {
+        rate,
+        cpu_us,
+        row,
+        lags,
+    })
 }
 
 fn percentile(sorted: &[f64], q: f64) -> f64 {
@@ -210,15 +258,19 @@ pub async fn run(postgres: &str, rounds: usize) -> Result<Vec<String>> {
         ("sync mirror", rule("sync")),
     ];
     let mut rates: Vec<Vec<f64>> = vec![Vec::new(); variants.len()];
+    let mut own_cpu: Vec<Vec<f64>> = vec![Vec::new(); variants.len()];
+    let mut postgres_cpu: Vec<Vec<f64>> = vec![Vec::new(); variants.len()];
     let mut lags: Vec<Vec<f64>> = vec![Vec::new(); variants.len()];
     let mut rows: Vec<Vec<MirrorRow>> = vec![Vec::new(); variants.len()];
     for round in 0..rounds {
         for (i, (_, config)) in variants.iter().enumerate() {
             let dataset = format!("BENCH.R{round}V{i}");
-            let (rate, row, sampled, _) = run_one(postgres, &dataset, config).await?;
-            rates[i].push(rate);
-            lags[i].extend(sampled);
-            rows[i].extend(row);
+            let run = run_one(postgres, &dataset, config).await?;
+            rates[i].push(run.rate);
+            own_cpu[i].push(run.cpu_us.0);
+            postgres_cpu[i].push(run.cpu_us.1);
+            lags[i].extend(run.lags);
+            rows[i].extend(run.row);
         }
     }
     let median = |values: &mut Vec<f64>| {
@@ -233,8 +285,10 @@ pub async fn run(postgres: &str, rounds: usize) -> Result<Vec<String>> {
     for (i, (what, _)) in variants.iter().enumerate() {
         let rate = median(&mut rates[i]);
         let mut line = format!(
-            "  {what:<19} {rate:>8.0} ops/s   ratio to no mirror {:.2}",
-            rate / base
+            "  {what:<19} {rate:>8.0} ops/s   ratio to no mirror {:.2}   CPU per op: vsamrd and clients {:.0} us, PostgreSQL {:.0} us",
+            rate / base,
+            median(&mut own_cpu[i]),
+            median(&mut postgres_cpu[i])
         );
         if let Some(worst) = rows[i].iter().max_by_key(|r| r.lag_p99_ms) {
             lags[i].sort_by(f64::total_cmp);

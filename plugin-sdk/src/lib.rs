@@ -118,6 +118,30 @@ pub trait Backend: Sized + 'static {
             .try_for_each(|entry| self.insert(ds, entry.key, entry.value))
     }
 
+    /// Applies changes whatever the store holds now: each of `puts` is
+    /// stored under its key (replacing a record there, or inserted), each
+    /// of `erases` removed if stored. How vsamrd keeps a mirror in step: it
+    /// sends the net effect of a batch of committed changes (no key twice),
+    /// and the same batch again after a stop, so the result must not depend
+    /// on what an earlier attempt left. A store that can write many rows at
+    /// once (an upsert statement) overrides it; the default replaces,
+    /// inserts and deletes one record at a time.
+    fn apply(&mut self, ds: &Dataset, puts: Vec<Entry>, erases: Vec<Vec<u8>>) -> StoreResult<()> {
+        for entry in puts {
+            match self.replace(ds, entry.key.clone(), entry.value.clone()) {
+                Err(StoreError::NotFound) => self.insert(ds, entry.key, entry.value)?,
+                other => other?,
+            }
+        }
+        for key in erases {
+            match self.delete(ds, &key) {
+                Ok(()) | Err(StoreError::NotFound) => {}
+                Err(error) => return Err(error),
+            }
+        }
+        Ok(())
+    }
+
     /// Stores a record after the last one; returns its key (the ESDS RBA:
     /// previous RBA plus previous length, 8 bytes big-endian; 0 when empty).
     fn append(&mut self, ds: &Dataset, value: Vec<u8>) -> StoreResult<Vec<u8>>;
@@ -136,8 +160,8 @@ pub trait Backend: Sized + 'static {
 }
 
 /// Exports a [`Backend`] implementation as the plugin's `store` interface
-/// (and its `lookup` interface, [`Backend::get_many`], and `units`,
-/// [`Backend::WHOLE_UNITS`]).
+/// (and its `lookup` interface, [`Backend::get_many`], `units`,
+/// [`Backend::WHOLE_UNITS`], and `mirror`, [`Backend::apply`]).
 ///
 /// ```text
 /// struct MyStore { /* ... */ }
@@ -221,6 +245,16 @@ macro_rules! export_backend {
                 }
                 fn insert_many(ds: Dataset, entries: Vec<Entry>) -> Result<(), StoreError> {
                     with(|b| b.insert_many(&ds, entries))
+                }
+            }
+
+            impl $crate::bindings::exports::vsam::backend::mirror::Guest for Export {
+                fn apply(
+                    ds: Dataset,
+                    puts: Vec<Entry>,
+                    erases: Vec<Vec<u8>>,
+                ) -> Result<(), StoreError> {
+                    with(|b| b.apply(&ds, puts, erases))
                 }
             }
 

@@ -93,7 +93,8 @@ impl Capture {
             | Call::Delete(ds, _)
             | Call::Append(ds, _)
             | Call::Create(ds, _)
-            | Call::Destroy(ds) => ds,
+            | Call::Destroy(ds)
+            | Call::Apply(ds, ..) => ds,
             _ => return Vec::new(),
         };
         if !self.wants(&dataset.name) {
@@ -122,6 +123,13 @@ impl Capture {
             Call::Append(_, record) => vec![change(Operation::Insert, &[], Some(record))],
             Call::Create(_, layout) => vec![change(Operation::Define(layout.clone()), &[], None)],
             Call::Destroy(_) => vec![change(Operation::Delete, &[], None)],
+            // A mirror's net changes (sent unrecorded today): a put may
+            // insert, which every follower's replace does too.
+            Call::Apply(_, puts, erases) => puts
+                .iter()
+                .map(|e| change(Operation::Replace, &e.key, Some(&e.value)))
+                .chain(erases.iter().map(|key| change(Operation::Erase, key, None)))
+                .collect(),
             _ => Vec::new(),
         }
     }

@@ -29,13 +29,13 @@ use crate::vsam::Shared;
 use crate::vsam::placement::{Covered, Mirror as Follower};
 use arc_swap::ArcSwap;
 use serde::{Deserialize, Serialize};
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use tokio::sync::{Notify, watch};
-use vsam_plugin_sdk::StoreError;
+use vsam_plugin_sdk::{Dataset, Entry, StoreError};
 use vsam_protocol::admin::MirrorRow;
 
 /// Changes read from the log per batch (whole groups, so one more group
@@ -659,11 +659,14 @@ impl Mirror {
         Ok(())
     }
 
-    /// Applies a batch of changes, those of datasets it covers.
+    /// Applies a batch of changes, those of datasets it covers: each
+    /// dataset's record changes as their net effect (the last change of
+    /// each key wins), in one job, so that the mirror's store writes many
+    /// rows per statement and commits once.
     async fn apply(&self, shared: &Shared, changes: &[Change]) -> Result<(), String> {
         let target = self.target(shared)?;
         let rule = self.rule.load_full();
-        let mut calls = Vec::new();
+        let mut net = NetChanges::default();
         for change in changes {
             let name = &change.dataset.name;
             if !crate::catalog::matches(&rule.datasets, name) {
@@ -680,7 +683,7 @@ impl Mirror {
                     if on_own_backend {
                         continue;
                     }
-                    flush(&target, &mut calls).await?;
+                    net.flush(&target).await?;
                     match target
                         .replica_call(Call::Create(change.dataset.clone(), layout.clone()))
                         .await
@@ -699,7 +702,7 @@ impl Mirror {
                     if !seeded {
                         continue;
                     }
-                    flush(&target, &mut calls).await?;
+                    net.flush(&target).await?;
                     match target
                         .replica_call(Call::Destroy(change.dataset.clone()))
                         .await
@@ -715,33 +718,134 @@ impl Mirror {
                     self.live.lock().unwrap().saved.seeded.remove(name);
                 }
                 _ if !seeded => {}
-                Operation::Insert => calls.push(Call::Insert(
-                    change.dataset.clone(),
-                    change.key.clone(),
-                    change.record.clone().unwrap_or_default(),
-                )),
-                Operation::Replace => calls.push(Call::Replace(
-                    change.dataset.clone(),
-                    change.key.clone(),
-                    change.record.clone().unwrap_or_default(),
-                )),
-                Operation::Erase => {
-                    calls.push(Call::Delete(change.dataset.clone(), change.key.clone()))
+                Operation::Insert | Operation::Replace => {
+                    net.set(&change.dataset, &change.key, change.record.clone())
                 }
+                Operation::Erase => net.set(&change.dataset, &change.key, None),
             }
         }
-        flush(&target, &mut calls).await
+        net.flush(&target).await
     }
 }
 
-/// Runs the record writes gathered so far on the mirror, idempotently.
-async fn flush(target: &BackendHandle, calls: &mut Vec<Call>) -> Result<(), String> {
-    if calls.is_empty() {
-        return Ok(());
+/// The net effect of record changes, per dataset in the order each was
+/// first changed: for each key, the record it ends with (`None`: erased).
+/// Changes of one transaction's batch may be applied in any order but
+/// each key's last, which this keeps.
+#[derive(Default)]
+struct NetChanges {
+    datasets: Vec<(Dataset, FinalRecords)>,
+}
+
+/// Each key changed, with the record it ends with (`None`: erased).
+type FinalRecords = BTreeMap<Vec<u8>, Option<Vec<u8>>>;
+
+impl NetChanges {
+    fn set(&mut self, dataset: &Dataset, key: &[u8], record: Option<Vec<u8>>) {
+        let keys = match self
+            .datasets
+            .iter()
+            .position(|(ds, _)| ds.name == dataset.name)
+        {
+            Some(at) => &mut self.datasets[at].1,
+            None => {
+                self.datasets.push((dataset.clone(), BTreeMap::new()));
+                &mut self.datasets.last_mut().expect("just pushed").1
+            }
+        };
+        keys.insert(key.to_vec(), record);
     }
-    let follower = Follower::new(target.clone(), Covered::All);
-    follower
-        .apply(std::mem::take(calls))
-        .await
-        .map_err(|reason| format!("mirror {} refused a change: {reason}", target.name()))
+
+    /// The calls that apply them: one `apply` per dataset.
+    fn take_calls(&mut self) -> Vec<Call> {
+        std::mem::take(&mut self.datasets)
+            .into_iter()
+            .map(|(ds, keys)| {
+                let mut puts = Vec::new();
+                let mut erases = Vec::new();
+                for (key, record) in keys {
+                    match record {
+                        Some(value) => puts.push(Entry { key, value }),
+                        None => erases.push(key),
+                    }
+                }
+                Call::Apply(ds, puts, erases)
+            })
+            .collect()
+    }
+
+    /// Runs what is gathered on the mirror, as one job (one commit).
+    async fn flush(&mut self, target: &BackendHandle) -> Result<(), String> {
+        let calls = self.take_calls();
+        if calls.is_empty() {
+            return Ok(());
+        }
+        let count = calls.len();
+        let results = target.replica_chain(calls).await;
+        let ran = results.len();
+        match results.into_iter().find_map(Result::err) {
+            Some(error) => Err(format!(
+                "mirror {} refused a change: {error}",
+                target.name()
+            )),
+            None if ran < count => Err(format!(
+                "mirror {}: {} of {count} writes did not run",
+                target.name(),
+                count - ran
+            )),
+            None => Ok(()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn put(key: &[u8], value: &[u8]) -> Entry {
+        Entry {
+            key: key.to_vec(),
+            value: value.to_vec(),
+        }
+    }
+
+    #[test]
+    fn a_batch_goes_as_each_keys_last_change_per_dataset_in_first_changed_order() {
+        let (a, b) = (Dataset::ksds("A.DS", 2, 10), Dataset::ksds("B.DS", 2, 10));
+        let mut net = NetChanges::default();
+        net.set(&b, b"K1", Some(b"B1".to_vec()));
+        net.set(&a, b"K2", Some(b"OLD".to_vec()));
+        net.set(&a, b"K1", None);
+        net.set(&a, b"K2", Some(b"NEW".to_vec()));
+        // Inserted then erased in the batch: erased (the mirror may hold
+        // it from an earlier attempt).
+        net.set(&b, b"K3", Some(b"B3".to_vec()));
+        net.set(&b, b"K3", None);
+        // Erased then inserted again: stored.
+        net.set(&a, b"K1", Some(b"BACK".to_vec()));
+        let calls = net.take_calls();
+        let shapes: Vec<_> = calls
+            .iter()
+            .map(|call| match call {
+                Call::Apply(ds, puts, erases) => (ds.name.clone(), puts.clone(), erases.clone()),
+                other => panic!("{other:?}"),
+            })
+            .collect();
+        assert_eq!(
+            shapes,
+            vec![
+                (
+                    "B.DS".to_string(),
+                    vec![put(b"K1", b"B1")],
+                    vec![b"K3".to_vec()]
+                ),
+                (
+                    "A.DS".to_string(),
+                    vec![put(b"K1", b"BACK"), put(b"K2", b"NEW")],
+                    vec![]
+                ),
+            ]
+        );
+        assert!(net.take_calls().is_empty(), "taken once");
+    }
 }

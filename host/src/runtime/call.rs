@@ -26,10 +26,14 @@ pub enum Call {
     /// Whether the store keeps the writes between two syncs whole (the
     /// optional `units` interface): a unit of work needs it.
     WholeUnits,
+    /// A mirror's batch of changes to one dataset, as their net effect:
+    /// records stored whatever the key holds, keys erased if present (the
+    /// optional `mirror` interface).
+    Apply(Dataset, Vec<Entry>, Vec<Vec<u8>>),
 }
 
 /// Every contract function's name, in [`Call::index`] order.
-pub const CALL_NAMES: [&str; 13] = [
+pub const CALL_NAMES: [&str; 14] = [
     "create",
     "destroy",
     "get",
@@ -43,6 +47,7 @@ pub const CALL_NAMES: [&str; 13] = [
     "flush",
     "sync",
     "units.whole",
+    "mirror.apply",
 ];
 
 impl Call {
@@ -62,6 +67,7 @@ impl Call {
             Call::Flush(_) => 10,
             Call::Sync => 11,
             Call::WholeUnits => 12,
+            Call::Apply(..) => 13,
         }
     }
 
@@ -86,6 +92,7 @@ impl Call {
                 | Call::Replace(..)
                 | Call::Delete(..)
                 | Call::Append(..)
+                | Call::Apply(..)
         )
     }
 }
@@ -197,6 +204,7 @@ pub fn call_native<B: vsam_plugin_sdk::Backend>(backend: &mut B, call: Call) -> 
         Call::Flush(ds) => backend.flush(&ds).map(|()| Reply::Done),
         Call::Sync => backend.sync().map(|()| Reply::Done),
         Call::WholeUnits => Ok(Reply::Whole(B::WHOLE_UNITS)),
+        Call::Apply(ds, puts, erases) => backend.apply(&ds, puts, erases).map(|()| Reply::Done),
     };
     result.map_err(CallError::Store)
 }

@@ -542,6 +542,15 @@ const LOOKUP_INTERFACE: &str = "vsam:backend/lookup@1.0.0";
 /// between two syncs whole.
 const UNITS_INTERFACE: &str = "vsam:backend/units@1.0.0";
 
+/// The optional `mirror` interface: changes applied many at a time.
+const MIRROR_INTERFACE: &str = "vsam:backend/mirror@1.0.0";
+
+/// `mirror.apply`, typed.
+type Apply = TypedFunc<
+    (wit_types::Dataset, Vec<wit_types::Entry>, Vec<Vec<u8>>),
+    (Result<(), wit_types::StoreError>,),
+>;
+
 /// `units.whole`, typed.
 type Whole = TypedFunc<(), (bool,)>;
 
@@ -564,6 +573,8 @@ struct Live {
     whole: Option<Whole>,
     /// The plugin's `units.insert-many`, if it exports one.
     insert_many: Option<InsertMany>,
+    /// The plugin's `mirror.apply`, if it exports one.
+    apply: Option<Apply>,
 }
 
 /// The instance serving one backend, created on first use and replaced
@@ -810,6 +821,7 @@ async fn instantiate(
     let whole: Option<Whole> = optional_export(&instance, &mut store, UNITS_INTERFACE, "whole")?;
     let insert_many: Option<InsertMany> =
         optional_export(&instance, &mut store, UNITS_INTERFACE, "insert-many")?;
+    let apply: Option<Apply> = optional_export(&instance, &mut store, MIRROR_INTERFACE, "apply")?;
     let init = bindings
         .vsam_backend_store()
         .call_init(&mut store, &settings.params)
@@ -822,6 +834,7 @@ async fn instantiate(
         get_many,
         whole,
         insert_many,
+        apply,
     })
 }
 
@@ -963,6 +976,40 @@ async fn run(
                 .await
                 .map(|(whole,)| Ok(Reply::Whole(whole))),
             None => Ok(Ok(Reply::Whole(false))),
+        },
+        Call::Apply(ds, puts, erases) => match &live.apply {
+            Some(apply) => {
+                let puts = puts.iter().cloned().map(convert::wit_entry).collect();
+                apply
+                    .call_async(&mut *ctx, (convert::dataset(ds), puts, erases.clone()))
+                    .await
+                    .map(|(r,)| r.map(|()| Reply::Done))
+            }
+            // A plugin without it: each change with the store's own calls.
+            None => {
+                let dataset = convert::dataset(ds);
+                for entry in puts {
+                    let (key, value) = (&entry.key, &entry.value);
+                    match store.call_replace(&mut *ctx, &dataset, key, value).await? {
+                        Err(wit_types::StoreError::NotFound) => {
+                            if let Err(error) =
+                                store.call_insert(&mut *ctx, &dataset, key, value).await?
+                            {
+                                return Ok(Err(error));
+                            }
+                        }
+                        Err(error) => return Ok(Err(error)),
+                        Ok(()) => {}
+                    }
+                }
+                for key in erases {
+                    match store.call_delete(&mut *ctx, &dataset, key).await? {
+                        Ok(()) | Err(wit_types::StoreError::NotFound) => {}
+                        Err(error) => return Ok(Err(error)),
+                    }
+                }
+                Ok(Ok(Reply::Done))
+            }
         },
     }
 }

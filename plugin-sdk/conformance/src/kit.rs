@@ -2,6 +2,7 @@
 //! selects, what its profile requires, and the report as JSON for CI.
 
 use crate::durable::durable_scenarios;
+use crate::mirror_apply::check_mirror_apply;
 use crate::server::{BACKEND, ServerUnderTest};
 use crate::subject::Subject;
 use crate::whole_units::{WholeUnits, check_whole_units};
@@ -86,6 +87,9 @@ pub struct Check {
 /// The id of the `units.whole` check.
 const WHOLE_UNITS: &str = "units.whole";
 
+/// The id of the `mirror.apply` check.
+const MIRROR_APPLY: &str = "mirror.apply";
+
 /// Every check the kit makes, in the order it runs them.
 pub fn checks() -> Vec<Check> {
     let semantics = all().into_iter().map(|scenario| Check {
@@ -105,8 +109,17 @@ pub fn checks() -> Vec<Check> {
             name: "writes not synced are gone after a rollback and a crash, synced ones stay",
             durable_only: false,
         }))
+        .chain(std::iter::once(Check {
+            id: MIRROR_APPLY,
+            name: MIRROR_APPLY_NAME,
+            durable_only: false,
+        }))
         .collect()
 }
+
+/// What the `mirror.apply` check checks.
+const MIRROR_APPLY_NAME: &str =
+    "a mirror's batch replaces, inserts and erases whatever is stored, and again ends the same";
 
 /// How the kit runs on a plugin.
 #[derive(Clone, Debug)]
@@ -121,7 +134,7 @@ pub struct KitOptions {
 
 /// Runs the selected checks on `subject`: the VSAM scenarios through one
 /// vsamrd, then each durability check with the servers and instances it
-/// makes, then `units.whole` on the plugin itself.
+/// makes, then `units.whole` and `mirror.apply` on the plugin itself.
 pub async fn run_kit(
     subject: &Subject,
     options: &KitOptions,
@@ -172,6 +185,17 @@ pub async fn run_kit(
             }
             .to_string(),
             outcome: found.map(drop),
+            required: true,
+            not_applicable: None,
+            elapsed: started.elapsed(),
+        });
+    }
+    if selection.selects(MIRROR_APPLY) {
+        let started = Instant::now();
+        results.push(ScenarioResult {
+            id: MIRROR_APPLY,
+            name: MIRROR_APPLY_NAME.to_string(),
+            outcome: check_mirror_apply(subject).await,
             required: true,
             not_applicable: None,
             elapsed: started.elapsed(),

@@ -434,6 +434,10 @@ impl Backend for SqlBackend {
         }
     }
 
+    fn apply(&mut self, ds: &Dataset, puts: Vec<Entry>, erases: Vec<Vec<u8>>) -> StoreResult<()> {
+        self.write(ds, |table| table.apply(puts, erases))
+    }
+
     fn replace(&mut self, ds: &Dataset, key: Vec<u8>, value: Vec<u8>) -> StoreResult<()> {
         match self.write(ds, |table| table.replace(&key, value))? {
             Outcome::Done => Ok(()),
