@@ -529,7 +529,9 @@ async fn retain(followers: Arc<Followers>) {
         }
         // Segments go only once the outbox rows of the groups in them are
         // gone: a row the log no longer holds would be taken back twice.
-        if let Err(error) = followers.log.make_durable() {
+        let log = followers.log.clone();
+        let synced = tokio::task::spawn_blocking(move || log.make_durable()).await;
+        if let Err(error) = synced.unwrap_or_else(|e| Err(std::io::Error::other(e))) {
             tracing::warn!("{error}");
             continue;
         }
@@ -545,7 +547,9 @@ async fn retain(followers: Arc<Followers>) {
         {
             continue;
         }
-        if let Err(error) = followers.log.retain_after(oldest) {
+        let log = followers.log.clone();
+        let retained = tokio::task::spawn_blocking(move || log.retain_after(oldest)).await;
+        if let Err(error) = retained.unwrap_or_else(|e| Err(std::io::Error::other(e))) {
             tracing::warn!("change log: cannot remove segments every consumer has read: {error}");
         }
     }

@@ -488,7 +488,7 @@ impl Mirror {
                     live.degraded = false;
                 }
                 if unsaved && last_save.elapsed() >= SAVE_EVERY {
-                    self.persist(&log);
+                    self.persist(&log).await;
                     unsaved = false;
                     last_save = Instant::now();
                 }
@@ -524,7 +524,7 @@ impl Mirror {
                     pending.clear();
                     unsaved = true;
                     if last_save.elapsed() >= SAVE_EVERY {
-                        self.persist(&log);
+                        self.persist(&log).await;
                         unsaved = false;
                         last_save = Instant::now();
                     }
@@ -550,7 +550,7 @@ impl Mirror {
                 }
             }
         }
-        self.persist(&log);
+        self.persist(&log).await;
     }
 
     /// A paused async mirror whose queue passed `max_queue` with `on_full
@@ -574,9 +574,15 @@ impl Mirror {
         }
     }
 
-    /// Saves the position, once the log is durable through it.
-    fn persist(&self, log: &ChangeLog) {
-        let result = log.make_durable().and_then(|()| self.save());
+    /// Saves the position, once the log is durable through it: on a
+    /// blocking thread (two syncs and a rename), not on a runtime thread
+    /// that serves connections.
+    async fn persist(self: &Arc<Self>, log: &Arc<ChangeLog>) {
+        let (mirror, log) = (self.clone(), log.clone());
+        let result =
+            tokio::task::spawn_blocking(move || log.make_durable().and_then(|()| mirror.save()))
+                .await
+                .unwrap_or_else(|e| Err(std::io::Error::other(e)));
         if let Err(e) = result {
             self.fail(format!("cannot save the mirror's position: {e}"));
         }

@@ -173,8 +173,25 @@ impl Stream {
         self.persisted.load(std::sync::atomic::Ordering::SeqCst)
     }
 
+    /// Runs `work` on the stream's current file on a blocking thread: it
+    /// writes and syncs files (the log's sync before every batch, the
+    /// position's once a second), which must not hold a runtime thread
+    /// that serves connections and the backends' writers.
+    async fn off_thread(
+        self: Arc<Self>,
+        mut current: Option<(File, u64)>,
+        work: impl FnOnce(&Self, &mut Option<(File, u64)>) -> std::io::Result<()> + Send + 'static,
+    ) -> (std::io::Result<()>, Option<(File, u64)>) {
+        let ran = tokio::task::spawn_blocking(move || {
+            let result = work(&self, &mut current);
+            (result, current)
+        })
+        .await;
+        ran.unwrap_or_else(|e| (Err(std::io::Error::other(e)), None))
+    }
+
     /// Syncs the current file and saves the position written so far.
-    fn persist(&self, current: &Option<(File, u64)>) -> std::io::Result<()> {
+    fn persist(&self, current: &mut Option<(File, u64)>) -> std::io::Result<()> {
         let written = self.written();
         if written == self.persisted() {
             return Ok(());
@@ -204,7 +221,9 @@ impl Stream {
         while !ended.load(std::sync::atomic::Ordering::SeqCst) {
             if last_save.elapsed() >= SAVE_EVERY {
                 last_save = std::time::Instant::now();
-                if let Err(error) = self.persist(&current) {
+                let persisted;
+                (persisted, current) = self.clone().off_thread(current, Self::persist).await;
+                if let Err(error) = persisted {
                     tracing::warn!(
                         "change stream {}: cannot save its position: {error}",
                         self.dir.display()
@@ -253,7 +272,17 @@ impl Stream {
             let last = batch.last().map_or(0, |c| c.sequence);
             let result = match first {
                 None => Ok(()),
-                Some(first) => self.append(&log, &mut current, first, &text),
+                Some(first) => {
+                    let log = log.clone();
+                    let appended;
+                    (appended, current) = self
+                        .clone()
+                        .off_thread(current, move |stream, current| {
+                            stream.append(&log, current, first, &text)
+                        })
+                        .await;
+                    appended
+                }
             };
             match result {
                 Ok(()) => {
@@ -273,7 +302,8 @@ impl Stream {
                 }
             }
         }
-        if let Err(error) = self.persist(&current) {
+        let (persisted, _) = self.clone().off_thread(current, Self::persist).await;
+        if let Err(error) = persisted {
             tracing::warn!(
                 "change stream {}: cannot save its position: {error}",
                 self.dir.display()
