@@ -51,6 +51,10 @@ const GATHER: Duration = Duration::from_millis(25);
 /// (idempotently).
 const SAVE_EVERY: Duration = Duration::from_secs(1);
 
+/// Bytes of records one `apply` call carries, at most (a batch of large
+/// records goes in several calls of one transaction).
+const APPLY_BYTES_AT_ONCE: usize = 1 << 20;
+
 /// The longest pause between two attempts on a mirror that fails.
 const MAX_BACKOFF: Duration = Duration::from_secs(5);
 
@@ -724,9 +728,11 @@ impl Mirror {
                     self.live.lock().unwrap().saved.seeded.remove(name);
                 }
                 _ if !seeded => {}
-                Operation::Insert | Operation::Replace => {
-                    net.set(&change.dataset, &change.key, change.record.clone())
-                }
+                Operation::Insert | Operation::Replace => net.set(
+                    &change.dataset,
+                    &change.key,
+                    Some(change.record.clone().unwrap_or_default()),
+                ),
                 Operation::Erase => net.set(&change.dataset, &change.key, None),
             }
         }
@@ -762,22 +768,34 @@ impl NetChanges {
         keys.insert(key.to_vec(), record);
     }
 
-    /// The calls that apply them: one `apply` per dataset.
+    /// The calls that apply them: one `apply` per dataset, more for one
+    /// whose records pass [`APPLY_BYTES_AT_ONCE`] (each call's records are
+    /// copied into the plugin's memory, which has a limit).
     fn take_calls(&mut self) -> Vec<Call> {
-        std::mem::take(&mut self.datasets)
-            .into_iter()
-            .map(|(ds, keys)| {
-                let mut puts = Vec::new();
-                let mut erases = Vec::new();
-                for (key, record) in keys {
-                    match record {
-                        Some(value) => puts.push(Entry { key, value }),
-                        None => erases.push(key),
-                    }
+        let mut calls = Vec::new();
+        for (ds, keys) in std::mem::take(&mut self.datasets) {
+            let mut puts = Vec::new();
+            let mut bytes = 0;
+            let mut erases = Vec::new();
+            for (key, record) in keys {
+                let Some(value) = record else {
+                    erases.push(key);
+                    continue;
+                };
+                if bytes >= APPLY_BYTES_AT_ONCE {
+                    calls.push(Call::Apply(
+                        ds.clone(),
+                        std::mem::take(&mut puts),
+                        Vec::new(),
+                    ));
+                    bytes = 0;
                 }
-                Call::Apply(ds, puts, erases)
-            })
-            .collect()
+                bytes += key.len() + value.len();
+                puts.push(Entry { key, value });
+            }
+            calls.push(Call::Apply(ds, puts, erases));
+        }
+        calls
     }
 
     /// Runs what is gathered on the mirror, as one job (one commit).
@@ -853,5 +871,32 @@ mod tests {
             ]
         );
         assert!(net.take_calls().is_empty(), "taken once");
+    }
+
+    #[test]
+    fn a_batch_of_large_records_goes_in_calls_of_a_bounded_size() {
+        let ds = Dataset::ksds("BIG.DS", 4, 32_760);
+        let mut net = NetChanges::default();
+        let records = 3 * APPLY_BYTES_AT_ONCE / 32_000;
+        for n in 0..records {
+            net.set(&ds, format!("{n:04}").as_bytes(), Some(vec![b'R'; 32_000]));
+        }
+        net.set(&ds, b"GONE", None);
+        let calls = net.take_calls();
+        let mut stored = 0;
+        for (i, call) in calls.iter().enumerate() {
+            let Call::Apply(_, puts, erases) = call else {
+                panic!("{call:?}");
+            };
+            let bytes: usize = puts.iter().map(|e| e.key.len() + e.value.len()).sum();
+            assert!(
+                bytes < APPLY_BYTES_AT_ONCE + 32_004,
+                "call {i}: {bytes} bytes"
+            );
+            assert_eq!(erases.len(), usize::from(i + 1 == calls.len()), "call {i}");
+            stored += puts.len();
+        }
+        assert!(calls.len() >= 3, "{} calls", calls.len());
+        assert_eq!(stored, records);
     }
 }
