@@ -274,12 +274,14 @@ async fn outage(
         .into_iter()
         .map(|ledger| tokio::spawn(insert_until(server.address.clone(), ledger, stop.clone())))
         .collect();
-    let mut admin = server.admin().await?;
     tokio::time::sleep(Duration::from_millis(500)).await;
     tokio::task::block_in_place(|| {
         services.postgres()?.stop()?;
         services.seaweed()?.stop()
     })?;
+    // Connected once both are down: SeaweedFS may take up to 10 s to stop,
+    // longer than vsamrd keeps an idle admin connection.
+    let mut admin = server.admin().await?;
     let down = Instant::now();
     while down.elapsed() < Duration::from_secs(2) {
         for mirror in admin.mirror_status().await?.mirrors {
@@ -306,6 +308,9 @@ async fn outage(
         ledgers.push(ledger);
         report.outage_failures.extend(failures);
     }
+    // A new connection: the restart may have taken longer than vsamrd
+    // keeps an idle one.
+    let mut admin = server.admin().await?;
     caught_up(&mut admin, Duration::from_secs(120)).await?;
     report.caught_up_after = Some(restarted.elapsed());
     let found = stores::read_all(&server.address, DATASET).await?;
