@@ -449,6 +449,13 @@ impl Table {
     /// Stores many new records, several hundred per statement; false if a
     /// key was stored already (the caller's unit fails whole).
     pub fn insert_many(&mut self, entries: Vec<vsam_plugin_sdk::Entry>) -> TableResult<bool> {
+        self.insert_rows(entries, " ON CONFLICT (vsam_key) DO NOTHING")
+    }
+
+    /// Writes `entries` with multi-row INSERTs ending in `tail` (what a
+    /// stored key does), several hundred rows per statement; false as soon
+    /// as a statement changed fewer rows than it carried.
+    fn insert_rows(&self, entries: Vec<vsam_plugin_sdk::Entry>, tail: &str) -> TableResult<bool> {
         let per_row = self.statements.row_params;
         let rows_per = (PARAMS_PER_INSERT / per_row).clamp(1, ROWS_PER_INSERT);
         let mut entries = entries.into_iter().peekable();
@@ -464,7 +471,7 @@ impl Table {
                 .map(|row| format!("({})", self.sql.params(row * per_row + 1, per_row)))
                 .collect();
             let statement = format!(
-                "{}{} ON CONFLICT (vsam_key) DO NOTHING",
+                "{}{}{tail}",
                 self.statements.insert_rows_head,
                 values.join(", ")
             );
@@ -483,27 +490,13 @@ impl Table {
         puts: Vec<vsam_plugin_sdk::Entry>,
         erases: Vec<Vec<u8>>,
     ) -> TableResult<()> {
-        let per_row = self.statements.row_params;
-        let rows_per = (PARAMS_PER_INSERT / per_row).clamp(1, ROWS_PER_INSERT);
-        let mut puts = puts.into_iter().peekable();
-        while puts.peek().is_some() {
-            let chunk: Vec<vsam_plugin_sdk::Entry> = puts.by_ref().take(rows_per).collect();
-            let rows = chunk.len();
-            let mut params = Vec::with_capacity(rows * per_row);
-            for entry in chunk {
-                params.push(Value::Blob(entry.key.clone()));
-                params.extend(self.row_values(&entry.key, entry.value));
-            }
-            let values: Vec<String> = (0..rows)
-                .map(|row| format!("({})", self.sql.params(row * per_row + 1, per_row)))
-                .collect();
-            let statement = format!(
-                "{}{}{}",
-                self.statements.insert_rows_head,
-                values.join(", "),
-                self.statements.upsert_tail
-            );
-            sql::execute(&statement, &params)?;
+        // An upsert counts each row it inserted or replaced: fewer is a
+        // table that does not keep its key unique.
+        if !self.insert_rows(puts, &self.statements.upsert_tail)? {
+            return Err(SqlFailure::BadRow(format!(
+                "table {}: an upsert of a mirror's records stored fewer rows than it carried",
+                self.name
+            )));
         }
         for chunk in erases.chunks(ROWS_PER_INSERT) {
             let statement = format!(
