@@ -845,3 +845,81 @@ async fn a_primary_on_postgresql_records_its_groups_in_its_outbox_and_the_stream
     let (lines, _) = dense_stream(dir.path());
     assert_eq!(replay(&lines, "PAY.MASTER"), expected);
 }
+
+/// A data dir copied from a server that still runs, both primaries on one
+/// PostgreSQL database: the copy's change log has the same id and numbers
+/// its groups as the original does, so its first group finds its outbox
+/// key taken. The write is refused naming the cause and the cure, nothing
+/// of it is stored, and once the copy's log has an id of its own it
+/// writes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_copied_data_dir_sharing_a_change_log_id_is_refused_with_the_cure() {
+    let postgres = vsam_conformance::Postgres::start().unwrap();
+    let extra = format!(
+        "[backends.pg]\nplugin = \"sql\"\ndatabase = \"{}\"\n[changes]\nstream = \"file\"\n",
+        postgres.url
+    );
+    let spec = DatasetSpec {
+        backend: "pg".into(),
+        ..pay_spec()
+    };
+    let original = tempfile::tempdir().unwrap();
+    let server = start_in(original.path(), &extra).await;
+    let conn = Connection::connect(&server.addr.to_string()).await.unwrap();
+    vsam_client::define(&conn, spec).await.unwrap();
+    drop(conn);
+    server.stop().await;
+    let copy = tempfile::tempdir().unwrap();
+    let copied = std::process::Command::new("cp")
+        .arg("-a")
+        .arg(format!("{}/.", original.path().display()))
+        .arg(copy.path())
+        .status()
+        .unwrap();
+    assert!(copied.success());
+
+    let put = |server: &RunningServer, id: u32| {
+        let address = server.addr.to_string();
+        async move {
+            let conn = Connection::connect(&address).await.unwrap();
+            let ds = Dataset::open(&conn, "PAY.MASTER", OpenIntent::Update, 1)
+                .await
+                .unwrap();
+            let result = ds
+                .put(0, RplOptions::direct(), 0, pay_record(id, "COPY", 1))
+                .await;
+            ds.close().await.unwrap();
+            result
+        }
+    };
+    let first = start_in(original.path(), &extra).await;
+    let second = start_in(copy.path(), &extra).await;
+    put(&first, 1).await.unwrap();
+    let refused = put(&second, 2)
+        .await
+        .expect_err("a group numbered as the original's")
+        .to_string();
+    assert!(
+        refused
+            .contains("already there, written by another vsamrd whose change log has the same id")
+            && refused.contains("remove the id file of its change log"),
+        "{refused}"
+    );
+    let stored = || {
+        postgres
+            .psql("vsam", "select count(*) from pay_master")
+            .unwrap()
+            .trim()
+            .to_string()
+    };
+    assert_eq!(stored(), "1", "the refused write was rolled back");
+
+    // The cure: the copy's log gets an id of its own.
+    second.stop().await;
+    std::fs::remove_file(copy.path().join("changes/log/id")).unwrap();
+    let second = start_in(copy.path(), &extra).await;
+    put(&second, 2).await.unwrap();
+    assert_eq!(stored(), "2");
+    second.stop().await;
+    first.stop().await;
+}

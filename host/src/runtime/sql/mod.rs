@@ -344,7 +344,13 @@ impl SqlSession {
                 SqlError::NoSpace(m) => SqlError::NoSpace(why(&m)),
                 SqlError::Unavailable(m) => SqlError::Unavailable(why(&m)),
                 SqlError::NotGranted => SqlError::NotGranted,
-                SqlError::Constraint(m) | SqlError::Failed(m) => SqlError::Failed(why(&m)),
+                // The key (log, backend, group) is taken: another server
+                // numbers its groups in a log of the same id.
+                SqlError::Constraint(m) => SqlError::Failed(why(&format!(
+                    "group {} of change log {} is already there, written by another vsamrd whose change log has the same id (a data dir copied from a server that still runs?); stop this server and remove the id file of its change log (log/id in its [changes] directory, DATA_DIR/changes by default) so that it gets an id of its own ({m})",
+                    row.group, row.log_id
+                ))),
+                SqlError::Failed(m) => SqlError::Failed(why(&m)),
             });
         }
         self.in_transaction = false;
