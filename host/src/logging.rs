@@ -37,10 +37,31 @@ impl Format {
     }
 }
 
+/// Added to the filter unless `VSAMRD_LOG` names the crate: PostgreSQL's
+/// notices (a `CREATE TABLE IF NOT EXISTS` that found its table says so on
+/// every new connection) are shown from warnings up.
+const QUIET_POSTGRES_NOTICES: &str = "tokio_postgres::connection=warn";
+
+/// The log's filter: `setting` (`VSAMRD_LOG`), `info` without one, and
+/// PostgreSQL's notices quiet unless the setting names them.
+fn filter(setting: Option<&str>) -> tracing_subscriber::EnvFilter {
+    let mut filter = setting
+        .and_then(|text| tracing_subscriber::EnvFilter::try_new(text).ok())
+        .unwrap_or_else(|| tracing_subscriber::EnvFilter::new("info"));
+    if !setting.is_some_and(|text| text.contains("tokio_postgres")) {
+        filter = filter.add_directive(
+            QUIET_POSTGRES_NOTICES
+                .parse()
+                .expect("a valid filter directive"),
+        );
+    }
+    filter
+}
+
 /// Sends the log to standard error in `format`, filtered by `VSAMRD_LOG`.
 pub fn init(format: Format) {
-    let filter = tracing_subscriber::EnvFilter::try_from_env("VSAMRD_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let setting = std::env::var("VSAMRD_LOG").ok();
+    let filter = filter(setting.as_deref());
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr);
@@ -63,4 +84,25 @@ pub fn init(format: Format) {
 /// True if requests are logged with a span of their own.
 pub fn request_spans() -> bool {
     REQUEST_SPANS.load(Ordering::Relaxed)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn postgresql_notices_are_quiet_unless_the_setting_names_them() {
+        for setting in [None, Some("debug"), Some("vsam_host=trace,info")] {
+            let shown = filter(setting).to_string();
+            assert!(
+                shown.contains(QUIET_POSTGRES_NOTICES),
+                "{setting:?}: {shown}"
+            );
+        }
+        let shown = filter(Some("info,tokio_postgres=debug")).to_string();
+        assert!(!shown.contains(QUIET_POSTGRES_NOTICES), "{shown}");
+        assert!(shown.contains("tokio_postgres=debug"), "{shown}");
+        // An unreadable setting falls back to info, as before.
+        assert!(filter(Some("=")).to_string().contains("info"));
+    }
 }
