@@ -749,14 +749,9 @@ async fn a_paused_mirror_is_bounded_and_a_change_log_belongs_to_one_server() {
     first.stop().await;
 }
 
-/// A primary on PostgreSQL records each group in its outbox table, in the
-/// plugin's transaction; the stream carries every change, densely
-/// numbered, across a restart, and the table is emptied once the log holds
-/// the groups durably.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_primary_on_postgresql_records_its_groups_in_its_outbox_and_the_stream_misses_nothing() {
-    let postgres = vsam_conformance::Postgres::start().unwrap();
-    let dir = tempfile::tempdir().unwrap();
+/// The configuration of a backend `pg` on `postgres` with the change
+/// stream on, and PAY.MASTER's definition there.
+fn primary_on_postgres(postgres: &vsam_conformance::Postgres) -> (String, DatasetSpec) {
     let extra = format!(
         "[backends.pg]\nplugin = \"sql\"\ndatabase = \"{}\"\n[changes]\nstream = \"file\"\n",
         postgres.url
@@ -765,6 +760,18 @@ async fn a_primary_on_postgresql_records_its_groups_in_its_outbox_and_the_stream
         backend: "pg".into(),
         ..pay_spec()
     };
+    (extra, spec)
+}
+
+/// A primary on PostgreSQL records each group in its outbox table, in the
+/// plugin's transaction; the stream carries every change, densely
+/// numbered, across a restart, and the table is emptied once the log holds
+/// the groups durably.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_primary_on_postgresql_records_its_groups_in_its_outbox_and_the_stream_misses_nothing() {
+    let postgres = vsam_conformance::Postgres::start().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let (extra, spec) = primary_on_postgres(&postgres);
     let outbox_rows = || {
         postgres
             .psql("vsam", "select count(*) from _vsamrd_change_outbox")
@@ -855,14 +862,7 @@ async fn a_primary_on_postgresql_records_its_groups_in_its_outbox_and_the_stream
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_copied_data_dir_sharing_a_change_log_id_is_refused_with_the_cure() {
     let postgres = vsam_conformance::Postgres::start().unwrap();
-    let extra = format!(
-        "[backends.pg]\nplugin = \"sql\"\ndatabase = \"{}\"\n[changes]\nstream = \"file\"\n",
-        postgres.url
-    );
-    let spec = DatasetSpec {
-        backend: "pg".into(),
-        ..pay_spec()
-    };
+    let (extra, spec) = primary_on_postgres(&postgres);
     let original = tempfile::tempdir().unwrap();
     let server = start_in(original.path(), &extra).await;
     let conn = Connection::connect(&server.addr.to_string()).await.unwrap();
