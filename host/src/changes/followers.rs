@@ -530,8 +530,7 @@ async fn retain(followers: Arc<Followers>) {
         // Segments go only once the outbox rows of the groups in them are
         // gone: a row the log no longer holds would be taken back twice.
         let log = followers.log.clone();
-        let synced = tokio::task::spawn_blocking(move || log.make_durable()).await;
-        if let Err(error) = synced.unwrap_or_else(|e| Err(std::io::Error::other(e))) {
+        if let Err(error) = super::off_runtime(move || log.make_durable()).await {
             tracing::warn!("{error}");
             continue;
         }
@@ -548,8 +547,7 @@ async fn retain(followers: Arc<Followers>) {
             continue;
         }
         let log = followers.log.clone();
-        let retained = tokio::task::spawn_blocking(move || log.retain_after(oldest)).await;
-        if let Err(error) = retained.unwrap_or_else(|e| Err(std::io::Error::other(e))) {
+        if let Err(error) = super::off_runtime(move || log.retain_after(oldest)).await {
             tracing::warn!("change log: cannot remove segments every consumer has read: {error}");
         }
     }

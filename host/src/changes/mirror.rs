@@ -6,13 +6,14 @@
 //! otherwise are written, records only it holds are erased), a batch at a
 //! time with writes held off, as live migration does. Then it applies the
 //! log's changes from the position it had when the copy began, whole
-//! groups at a time, in commit order. Applying is idempotent: an insert of
-//! a key the mirror holds replaces the record, a replace of a key it lacks
-//! inserts it, an erase of a key it lacks is done; so changes applied again
-//! after a stop (the position is saved once a second at most, so that its
-//! syncs do not compete with the primary's) end where they ended the first
-//! time, and a copy that overlapped changes is corrected
-//! by them.
+//! groups at a time, in commit order: each batch as its net effect (each
+//! key's last change) in one transaction of the mirror, through the
+//! plugin's `mirror.apply`. Applying is idempotent: a record is stored
+//! whether or not the mirror holds its key, an erase of a key it lacks is
+//! done; so changes applied again after a stop (the position is saved
+//! once a second at most, so that its syncs do not compete with the
+//! primary's) end where they ended the first time, and a copy that
+//! overlapped changes is corrected by them.
 //!
 //! The position, and which datasets were copied, are saved in
 //! `DIRECTORY/mirrors/BACKEND.json`. A mirror that was not followed
@@ -584,9 +585,7 @@ impl Mirror {
     async fn persist(self: &Arc<Self>, log: &Arc<ChangeLog>) {
         let (mirror, log) = (self.clone(), log.clone());
         let result =
-            tokio::task::spawn_blocking(move || log.make_durable().and_then(|()| mirror.save()))
-                .await
-                .unwrap_or_else(|e| Err(std::io::Error::other(e)));
+            super::off_runtime(move || log.make_durable().and_then(|()| mirror.save())).await;
         if let Err(e) = result {
             self.fail(format!("cannot save the mirror's position: {e}"));
         }

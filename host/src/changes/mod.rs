@@ -18,3 +18,14 @@ pub use capture::Capture;
 pub use change::{Change, Operation};
 pub use followers::{ChangeHub, Followers};
 pub use log::ChangeLog;
+
+/// Runs file work of the followers (writes, syncs, removals) on a blocking
+/// thread, not on a runtime thread that serves connections and the
+/// backends' writers; a panic in it comes back as an error.
+async fn off_runtime<T: Send + 'static>(
+    work: impl FnOnce() -> std::io::Result<T> + Send + 'static,
+) -> std::io::Result<T> {
+    tokio::task::spawn_blocking(work)
+        .await
+        .unwrap_or_else(|e| Err(std::io::Error::other(e)))
+}

@@ -173,21 +173,20 @@ impl Stream {
         self.persisted.load(std::sync::atomic::Ordering::SeqCst)
     }
 
-    /// Runs `work` on the stream's current file on a blocking thread: it
-    /// writes and syncs files (the log's sync before every batch, the
-    /// position's once a second), which must not hold a runtime thread
-    /// that serves connections and the backends' writers.
+    /// Runs `work` on the stream's current file off the runtime's threads
+    /// (see [`super::off_runtime`]): it writes and syncs files (the log's
+    /// sync before every batch, the position's once a second).
     async fn off_thread(
         self: Arc<Self>,
         mut current: Option<(File, u64)>,
         work: impl FnOnce(&Self, &mut Option<(File, u64)>) -> std::io::Result<()> + Send + 'static,
     ) -> (std::io::Result<()>, Option<(File, u64)>) {
-        let ran = tokio::task::spawn_blocking(move || {
+        super::off_runtime(move || {
             let result = work(&self, &mut current);
-            (result, current)
+            Ok((result, current))
         })
-        .await;
-        ran.unwrap_or_else(|e| (Err(std::io::Error::other(e)), None))
+        .await
+        .unwrap_or_else(|panicked| (Err(panicked), None))
     }
 
     /// Syncs the current file and saves the position written so far.
