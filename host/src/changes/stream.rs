@@ -44,6 +44,10 @@ use vsam_protocol::admin::ChangeStreamRow;
 /// How long the writer gathers commits before it writes their lines.
 const GATHER: Duration = Duration::from_millis(25);
 
+/// Most changes read from the log at once; a writer this far behind
+/// writes without gathering.
+const BATCH: usize = 1000;
+
 /// The change stream writer.
 pub struct Stream {
     dir: PathBuf,
@@ -217,6 +221,7 @@ impl Stream {
         let mut layouts = Layouts::default();
         let mut current: Option<(File, u64)> = None;
         let mut last_save = std::time::Instant::now();
+        let mut gathering_since = std::time::Instant::now();
         while !ended.load(std::sync::atomic::Ordering::SeqCst) {
             if last_save.elapsed() >= SAVE_EVERY {
                 last_save = std::time::Instant::now();
@@ -229,7 +234,16 @@ impl Stream {
                     );
                 }
             }
-            let batch = match reader.next_batch(1000) {
+            // Lines are written a batch at a time, each after the log's
+            // sync: under a steady load the changes of a moment go
+            // together, rather than each write of a few lines paying a
+            // sync of its own.
+            if let Some(wait) = GATHER.checked_sub(gathering_since.elapsed())
+                && log.last_committed().saturating_sub(self.written()) < BATCH as u64
+            {
+                tokio::time::sleep(wait).await;
+            }
+            let batch = match reader.next_batch(BATCH) {
                 Ok(batch) => batch,
                 Err(error) => {
                     self.report.lock().unwrap().last_error = Some(error.to_string());
@@ -243,11 +257,11 @@ impl Stream {
                     _ = commits.changed() => {}
                     _ = tokio::time::sleep(SAVE_EVERY / 2) => {}
                 }
-                // Lines are written a batch at a time: a moment gathers
-                // the commits that follow this one.
-                tokio::time::sleep(GATHER).await;
+                // A moment gathers the commits that follow this one.
+                gathering_since = std::time::Instant::now();
                 continue;
             }
+            gathering_since = std::time::Instant::now();
             let Some(shared) = shared.upgrade() else {
                 return;
             };
