@@ -1,7 +1,9 @@
 //! What a mirror costs its primary: 8 connections of mixed writes (inserts
 //! 50%, GET UPD + PUT 40%, GET UPD + ERASE 10%) on a dataset on SQLite, in
-//! one run each without a mirror, with an async mirror on PostgreSQL, and
-//! with a sync one; the async mirror's lag from commit to applied.
+//! one run each without a mirror, with the change stream, with an async
+//! mirror on PostgreSQL paused during the load (what recording the changes
+//! costs, without applying them), with it following, and with a sync one;
+//! the async mirror's lag from commit to applied.
 //!
 //! Beside each rate, the CPU time an operation cost: this process's (the
 //! server and its clients) and PostgreSQL's processes' (the mirror), from
@@ -23,7 +25,7 @@ use vsam_client::admin::{AdminClient, read_token};
 use vsam_client::{ChainedRecord, Connection, Dataset, OpenIntent, RplOptions};
 use vsam_host::RunningServer;
 use vsam_host::config::Config;
-use vsam_protocol::admin::MirrorRow;
+use vsam_protocol::admin::{AdminCommand, MirrorRow};
 
 const CONNECTIONS: u64 = 8;
 const RUN: Duration = Duration::from_secs(6);
@@ -149,8 +151,10 @@ struct Run {
     lags: Vec<f64>,
 }
 
-/// One run of `mirror`'s configuration on a fresh server.
-async fn run_one(postgres: &str, dataset: &str, mirror: &str) -> Result<Run> {
+/// One run of `mirror`'s configuration on a fresh server; with `paused`,
+/// its mirror is paused once it has caught up, so the load's changes are
+/// recorded in the change log and wait there.
+async fn run_one(postgres: &str, dataset: &str, mirror: &str, paused: bool) -> Result<Run> {
     let dir = tempfile::tempdir()?;
     let plain = server(dir.path(), postgres, "").await?;
     let conn = Connection::connect(&plain.addr.to_string()).await?;
@@ -176,13 +180,21 @@ async fn run_one(postgres: &str, dataset: &str, mirror: &str) -> Result<Run> {
     if mirrored {
         caught_up(&mut admin).await?;
     }
+    if paused {
+        admin
+            .request(AdminCommand::MirrorPause {
+                backend: "pg".into(),
+            })
+            .await?;
+    }
+    let sampled = mirrored && !paused;
     let stop = Arc::new(AtomicBool::new(false));
     let sampler = {
         let stop = stop.clone();
         let mut admin = AdminClient::connect(&admin_address, token).await?;
         tokio::spawn(async move {
             let mut lags = Vec::new();
-            while mirrored && !stop.load(Ordering::Relaxed) {
+            while sampled && !stop.load(Ordering::Relaxed) {
                 if let Ok(rows) = mirror_rows(&mut admin).await {
                     lags.extend(rows.iter().map(|m| m.lag_seconds * 1000.0));
                 }
@@ -217,7 +229,7 @@ async fn run_one(postgres: &str, dataset: &str, mirror: &str) -> Result<Run> {
         per_operation(cpu_before.1, cpu_after.1),
     );
     let mut lags = sampler.await?;
-    let row = if mirrored {
+    let row = if sampled {
         caught_up(&mut admin).await?;
         mirror_rows(&mut admin).await?.into_iter().next()
     } else {
@@ -241,7 +253,8 @@ fn percentile(sorted: &[f64], q: f64) -> f64 {
 }
 
 /// Runs without a mirror, with the change stream only, with an async
-/// mirror and with a sync one, `rounds` times in turn (this machine's
+/// mirror paused and following, and with a sync one, `rounds` times in
+/// turn (this machine's
 /// speed drifts by a fifth between minutes: each ratio compares medians of
 /// interleaved runs); the report lines.
 pub async fn run(postgres: &str, rounds: usize) -> Result<Vec<String>> {
@@ -249,13 +262,15 @@ pub async fn run(postgres: &str, rounds: usize) -> Result<Vec<String>> {
         format!("[[mirrors]]\ndatasets = \"BENCH.**\"\nbackends = [\"pg\"]\nmode = \"{mode}\"\n")
     };
     let variants = [
-        ("no mirror", String::new()),
+        ("no mirror", String::new(), false),
         (
             "change stream only",
             "[changes]\nstream = \"file\"\n".to_string(),
+            false,
         ),
-        ("async mirror", rule("async")),
-        ("sync mirror", rule("sync")),
+        ("async mirror paused", rule("async"), true),
+        ("async mirror", rule("async"), false),
+        ("sync mirror", rule("sync"), false),
     ];
     let mut rates: Vec<Vec<f64>> = vec![Vec::new(); variants.len()];
     let mut own_cpu: Vec<Vec<f64>> = vec![Vec::new(); variants.len()];
@@ -263,9 +278,9 @@ pub async fn run(postgres: &str, rounds: usize) -> Result<Vec<String>> {
     let mut lags: Vec<Vec<f64>> = vec![Vec::new(); variants.len()];
     let mut rows: Vec<Vec<MirrorRow>> = vec![Vec::new(); variants.len()];
     for round in 0..rounds {
-        for (i, (_, config)) in variants.iter().enumerate() {
+        for (i, (_, config, paused)) in variants.iter().enumerate() {
             let dataset = format!("BENCH.R{round}V{i}");
-            let run = run_one(postgres, &dataset, config).await?;
+            let run = run_one(postgres, &dataset, config, *paused).await?;
             rates[i].push(run.rate);
             own_cpu[i].push(run.cpu_us.0);
             postgres_cpu[i].push(run.cpu_us.1);
@@ -282,7 +297,7 @@ pub async fn run(postgres: &str, rounds: usize) -> Result<Vec<String>> {
         "mirrors: {CONNECTIONS} connections of mixed writes (inserts 50%, GET UPD + PUT 40%, GET UPD + ERASE 10%) on {RECORDS} records on SQLite, mirror on PostgreSQL; {rounds} rounds of {} s runs in turn, medians",
         RUN.as_secs()
     )];
-    for (i, (what, _)) in variants.iter().enumerate() {
+    for (i, (what, _, _)) in variants.iter().enumerate() {
         let rate = median(&mut rates[i]);
         let mut line = format!(
             "  {what:<19} {rate:>8.0} ops/s   ratio to no mirror {:.2}   CPU per op: vsamrd and clients {:.0} us, PostgreSQL {:.0} us",
