@@ -254,9 +254,8 @@ fn percentile(sorted: &[f64], q: f64) -> f64 {
 
 /// Runs without a mirror, with the change stream only, with an async
 /// mirror paused and following, and with a sync one, `rounds` times in
-/// turn (this machine's
-/// speed drifts by a fifth between minutes: each ratio compares medians of
-/// interleaved runs); the report lines.
+/// turn (this machine's speed drifts by a fifth between minutes: each
+/// ratio compares medians of interleaved runs); the report lines.
 pub async fn run(postgres: &str, rounds: usize) -> Result<Vec<String>> {
     let rule = |mode: &str| {
         format!("[[mirrors]]\ndatasets = \"BENCH.**\"\nbackends = [\"pg\"]\nmode = \"{mode}\"\n")
