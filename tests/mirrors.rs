@@ -2,7 +2,8 @@
 //! reaches each mirror backend (SQLite with typed columns, CSV files) and
 //! the JSON-lines stream, in commit order, across restarts; a mirror added
 //! later starts with a copy; pause, resume, resync and verify; a sync
-//! mirror that is down refuses writes or degrades, as configured.
+//! mirror that is down refuses writes or degrades, as configured; a
+//! primary on PostgreSQL whose COMMIT answer is lost.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -922,4 +923,102 @@ async fn a_copied_data_dir_sharing_a_change_log_id_is_refused_with_the_cure() {
     assert_eq!(stored(), "2");
     second.stop().await;
     first.stop().await;
+}
+
+/// A COMMIT on a primary on PostgreSQL whose answer is lost: the
+/// connection is cut while PostgreSQL commits (a deferred trigger holds
+/// the COMMIT for a second), so the write is answered as failed although
+/// PostgreSQL committed it, outbox row and all. The change log learns that
+/// from the outbox before the backend writes again: the stream carries the
+/// change in its place, before the writes that follow, and the outbox's
+/// emptying does not take its row unlogged.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_commit_whose_answer_is_lost_still_reaches_the_stream_in_its_place() {
+    let postgres = vsam_conformance::Postgres::start().unwrap();
+    let upstream = postgres
+        .url
+        .split_once('@')
+        .and_then(|(_, rest)| rest.split_once('/'))
+        .map(|(address, _)| address.to_string())
+        .unwrap();
+    let relay = vsam_tests::relay::Relay::start(&upstream).await;
+    let extra = format!(
+        "[backends.pg]\nplugin = \"sql\"\ndatabase = \"{}\"\n[changes]\nstream = \"file\"\n",
+        postgres.url.replace(&upstream, &relay.address)
+    );
+    let spec = DatasetSpec {
+        backend: "pg".into(),
+        ..pay_spec()
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let server = start_in(dir.path(), &extra).await;
+    let conn = Connection::connect(&server.addr.to_string()).await.unwrap();
+    vsam_client::define(&conn, spec).await.unwrap();
+    let ds = Dataset::open(&conn, "PAY.MASTER", OpenIntent::Update, 1)
+        .await
+        .unwrap();
+    let mut expected = BTreeMap::new();
+    let first = pay_record(1, "BEFORE", 1);
+    ds.put(0, RplOptions::direct(), 0, first.clone())
+        .await
+        .unwrap();
+    expected.insert(first[..4].to_vec(), first);
+
+    postgres
+        .psql(
+            "vsam",
+            "CREATE FUNCTION slow_commit() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN PERFORM pg_sleep(1); RETURN NULL; END $$; \
+             CREATE CONSTRAINT TRIGGER slow_commit AFTER INSERT ON _vsamrd_change_outbox DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION slow_commit();",
+        )
+        .unwrap();
+    let lost = pay_record(2, "LOST", 2);
+    let write = {
+        let (ds, lost) = (ds.clone(), lost.clone());
+        tokio::spawn(async move { ds.put(0, RplOptions::direct(), 0, lost).await })
+    };
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    relay.cut();
+    let failed = write
+        .await
+        .unwrap()
+        .expect_err("its COMMIT's answer was lost");
+    postgres
+        .psql(
+            "vsam",
+            "DROP TRIGGER slow_commit ON _vsamrd_change_outbox; DROP FUNCTION slow_commit();",
+        )
+        .unwrap();
+    // PostgreSQL committed it all the same.
+    expected.insert(lost[..4].to_vec(), lost);
+
+    // Writes wait (refused, saying why) until the log has settled it.
+    let next = pay_record(3, "AFTER", 3);
+    let started = Instant::now();
+    let mut refusals = Vec::new();
+    while let Err(error) = ds.put(0, RplOptions::direct(), 0, next.clone()).await {
+        refusals.push(error.to_string());
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "writes stayed refused: {refusals:?} (the lost write failed with: {failed})"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    expected.insert(next[..4].to_vec(), next);
+    ds.close().await.unwrap();
+    assert_eq!(records(&conn, "PAY.MASTER").await, expected);
+    let mut admin_client = admin(&server, dir.path()).await;
+    caught_up(&mut admin_client).await;
+    let (lines, _) = dense_stream(dir.path());
+    assert_eq!(replay(&lines, "PAY.MASTER"), expected);
+    let order: Vec<&str> = lines
+        .iter()
+        .filter_map(|line| line["key"].as_str())
+        .collect();
+    assert_eq!(
+        order,
+        ["30303031", "30303032", "30303033"],
+        "the stream in commit order"
+    );
+    drop(conn);
+    server.stop().await;
 }

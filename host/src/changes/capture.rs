@@ -20,6 +20,10 @@ pub struct Capture {
     /// Backends whose outbox is still being read back into the log, and
     /// why: their groups wait, so that the log keeps each dataset's order.
     recovering: ArcSwap<BTreeMap<String, String>>,
+    /// Groups whose COMMIT went unanswered, by backend, for the followers
+    /// to settle (see [`Capture::in_doubt`]).
+    doubts: std::sync::Mutex<Vec<(String, u64)>>,
+    doubted: tokio::sync::Notify,
 }
 
 impl Capture {
@@ -30,6 +34,32 @@ impl Capture {
             patterns: ArcSwap::from_pointee(patterns),
             strict: strict.into(),
             recovering: ArcSwap::from_pointee(BTreeMap::new()),
+            doubts: Default::default(),
+            doubted: tokio::sync::Notify::new(),
+        }
+    }
+
+    /// A group of `backend` whose COMMIT went unanswered: the backend is
+    /// recovering (its writes are refused with `why`) until the followers
+    /// have learned from its outbox whether the group was committed, and
+    /// logged it if it was ([`Capture::next_doubts`]).
+    pub fn in_doubt(&self, backend: &str, group: u64, why: String) {
+        self.set_recovering(backend, Some(why));
+        self.doubts
+            .lock()
+            .unwrap()
+            .push((backend.to_string(), group));
+        self.doubted.notify_one();
+    }
+
+    /// The groups in doubt noted since the last call, waiting for one.
+    pub async fn next_doubts(&self) -> Vec<(String, u64)> {
+        loop {
+            let doubts = std::mem::take(&mut *self.doubts.lock().unwrap());
+            if !doubts.is_empty() {
+                return doubts;
+            }
+            self.doubted.notified().await;
         }
     }
 

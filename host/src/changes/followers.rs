@@ -167,6 +167,7 @@ impl Followers {
         }
         followers.configure(config)?;
         tokio::spawn(retain(followers.clone()));
+        tokio::spawn(settle_doubts(Arc::downgrade(&followers)));
         shared.changes.set(Some(followers));
         Ok(())
     }
@@ -499,6 +500,84 @@ async fn recover_later(followers: Weak<Followers>, mut waiting: Vec<super::outbo
             .outboxes
             .recover_all(&followers.log, &followers.capture, &waiting, &mut doubt)
             .await;
+    }
+}
+
+/// Settles the groups whose COMMIT went unanswered (see
+/// [`Capture::in_doubt`]), each on a task of its own, for as long as these
+/// followers run (the next ones read every outbox back at their start).
+async fn settle_doubts(followers: Weak<Followers>) {
+    loop {
+        let Some(capture) = followers.upgrade().map(|f| f.capture.clone()) else {
+            return;
+        };
+        let doubts = tokio::select! {
+            doubts = capture.next_doubts() => doubts,
+            // Ends with its followers.
+            _ = tokio::time::sleep(Duration::from_secs(5)) => continue,
+        };
+        for (backend, group) in doubts {
+            tokio::spawn(settle_doubt(followers.clone(), backend, group));
+        }
+    }
+}
+
+/// Waits until the transaction that may have committed `group` of
+/// `backend` has ended, then reads the backend's outbox back into the log,
+/// as at start: the group takes its place there if it was committed, and
+/// the backend writes again. Both are tried again every 2 s while its
+/// database cannot be reached.
+async fn settle_doubt(followers: Weak<Followers>, backend: String, group: u64) {
+    loop {
+        let Some(followers) = followers.upgrade() else {
+            return;
+        };
+        let Some(shared) = followers.shared.upgrade() else {
+            return;
+        };
+        let database = super::outboxes::databases(shared.routing().backends.values())
+            .into_iter()
+            .find(|database| database.name == backend);
+        drop(shared);
+        let Some(database) = database else {
+            // Gone with a reload: it writes no more.
+            followers.capture.set_recovering(&backend, None);
+            return;
+        };
+        match followers
+            .outboxes
+            .await_outcome(&followers.log, &database, group)
+            .await
+        {
+            Ok(committed) => {
+                tracing::info!(
+                    backend,
+                    group,
+                    "the commit that got no answer was {}",
+                    if committed { "made" } else { "not made" }
+                );
+                let later = followers
+                    .outboxes
+                    .recover_all(
+                        &followers.log,
+                        &followers.capture,
+                        std::slice::from_ref(&database),
+                        &mut Vec::new(),
+                    )
+                    .await;
+                if !later.is_empty() {
+                    tokio::spawn(recover_later(Arc::downgrade(&followers), later));
+                }
+                return;
+            }
+            Err(error) => tracing::warn!(
+                backend,
+                group,
+                "cannot learn yet whether a commit that got no answer was made ({error}); the backend's writes wait"
+            ),
+        }
+        drop(followers);
+        tokio::time::sleep(Duration::from_secs(2)).await;
     }
 }
 

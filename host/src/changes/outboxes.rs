@@ -124,6 +124,20 @@ impl Outboxes {
         Ok(settled + missing.len())
     }
 
+    /// Waits until the transaction that may have committed `group` of
+    /// `backend` (its COMMIT went unanswered) has ended, and answers
+    /// whether it committed (see [`outbox::await_outcome`]).
+    pub async fn await_outcome(
+        &self,
+        log: &ChangeLog,
+        database: &Database,
+        group: u64,
+    ) -> Result<bool, String> {
+        outbox::await_outcome(&self.grant(&database.url)?, log.id(), &database.name, group)
+            .await
+            .map_err(|e| error_text(&e))
+    }
+
     /// Reads back the outbox of every backend in `backends` that has a
     /// database; a backend whose database cannot be read now is marked
     /// recovering in `capture` (its groups wait) and returned.
@@ -251,7 +265,7 @@ mod tests {
         } else {
             session.rollback().await.unwrap();
         }
-        session.take_outbox_written()
+        session.take_outbox_outcome() == crate::runtime::sql::outbox::Outcome::Written
     }
 
     #[tokio::test]

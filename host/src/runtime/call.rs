@@ -163,10 +163,10 @@ pub trait RecordStore: Send {
         false
     }
 
-    /// True if the row staged last was committed by the sync since; the
-    /// stage is cleared either way.
-    fn outbox_written(&mut self) -> bool {
-        false
+    /// What became of the row staged last at the sync since; the stage is
+    /// cleared either way.
+    fn outbox_outcome(&mut self) -> crate::runtime::sql::outbox::Outcome {
+        crate::runtime::sql::outbox::Outcome::NotWritten
     }
 
     /// Forgets in-memory state after a failed sync (a WebAssembly store

@@ -1044,10 +1044,11 @@ impl RecordStore for WasmStore {
             .is_some_and(|live| live.store.data_mut().sql.stage_outbox(row))
     }
 
-    fn outbox_written(&mut self) -> bool {
+    fn outbox_outcome(&mut self) -> super::sql::outbox::Outcome {
         self.live
             .as_mut()
-            .is_some_and(|live| live.store.data_mut().sql.take_outbox_written())
+            .map(|live| live.store.data_mut().sql.take_outbox_outcome())
+            .unwrap_or_default()
     }
 
     fn reset(&mut self) {

@@ -188,8 +188,8 @@ pub struct SqlSession {
     in_transaction: bool,
     /// A group's changes the next commit writes to the outbox first.
     outbox: Option<outbox::OutboxRow>,
-    /// The staged row was committed.
-    outbox_written: bool,
+    /// What became of the staged row at the last commit.
+    outbox_outcome: outbox::Outcome,
     /// The outbox table was made (or found) on this connection.
     outbox_table_known: bool,
 }
@@ -202,7 +202,7 @@ impl SqlSession {
             connection: None,
             in_transaction: false,
             outbox: None,
-            outbox_written: false,
+            outbox_outcome: outbox::Outcome::NotWritten,
             outbox_table_known: false,
         }
     }
@@ -211,7 +211,7 @@ impl SqlSession {
     /// plugin's next commit writes them in its transaction. False (nothing
     /// staged) when no transaction is open to carry them.
     pub fn stage_outbox(&mut self, row: outbox::OutboxRow) -> bool {
-        self.outbox_written = false;
+        self.outbox_outcome = outbox::Outcome::NotWritten;
         if !self.in_transaction || self.connection.is_none() {
             self.outbox = None;
             return false;
@@ -220,10 +220,10 @@ impl SqlSession {
         true
     }
 
-    /// True if the row staged last was committed; the stage is cleared.
-    pub fn take_outbox_written(&mut self) -> bool {
+    /// What became of the row staged last; the stage is cleared.
+    pub fn take_outbox_outcome(&mut self) -> outbox::Outcome {
         self.outbox = None;
-        std::mem::take(&mut self.outbox_written)
+        std::mem::take(&mut self.outbox_outcome)
     }
 
     async fn connection(&mut self) -> Result<&mut Link, SqlError> {
@@ -354,8 +354,16 @@ impl SqlSession {
             });
         }
         self.in_transaction = false;
+        let remote = matches!(self.connection, Some(Link::Postgres(_)));
         let result = self.batch("COMMIT").await;
-        self.outbox_written = staged.is_some() && result.is_ok();
+        self.outbox_outcome = match (&staged, &result) {
+            (None, _) => outbox::Outcome::NotWritten,
+            (Some(_), Ok(())) => outbox::Outcome::Written,
+            // A server that refuses a COMMIT has rolled it back; one whose
+            // answer did not come may have committed.
+            (Some(_), Err(SqlError::Unavailable(_))) if remote => outbox::Outcome::InDoubt,
+            (Some(_), Err(_)) => outbox::Outcome::NotWritten,
+        };
         if result.is_err()
             && let Some(connection) = self.connection.as_mut()
             && !connection.abandon().await

@@ -27,6 +27,22 @@ use std::sync::Arc;
 /// `_vsam_catalog` for the same reason).
 pub const TABLE: &str = "_vsamrd_change_outbox";
 
+/// What became of a staged row at the store's commit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Outcome {
+    /// No row went: none was staged, or the commit failed and its
+    /// transaction was rolled back.
+    #[default]
+    NotWritten,
+    /// The row was committed with the group.
+    Written,
+    /// The COMMIT was sent and no answer came (a connection lost, the
+    /// call's limit passed): the server may have committed the group, row
+    /// and all. The log reads the outbox back before the backend writes
+    /// again (see `changes::outboxes::Outboxes::await_outcome`).
+    InDoubt,
+}
+
 /// A group's row, staged by the backend's task before the store's sync.
 #[derive(Debug, Clone)]
 pub struct OutboxRow {
@@ -101,6 +117,46 @@ pub(super) async fn write(session: &mut SqlSession, row: &OutboxRow) -> Result<(
         )
         .await?;
     Ok(())
+}
+
+/// Waits until no transaction that may still commit group `group` of log
+/// `log_id` and `backend` runs (a COMMIT whose answer was lost), then
+/// answers whether the group's row is committed. An INSERT of the same
+/// key waits for the transaction holding it, and fails once that one
+/// committed; it is rolled back either way. PostgreSQL only: SQLite runs
+/// in this process, where a failed COMMIT has ended.
+pub async fn await_outcome(
+    grant: &Arc<SqlGrant>,
+    log_id: &str,
+    backend: &str,
+    group: u64,
+) -> Result<bool, SqlError> {
+    let mut session = SqlSession::new(Some(grant.clone()));
+    if session.dialect().await? != Dialect::Postgres {
+        return Ok(false);
+    }
+    session.begin().await?;
+    let p = placeholders(Dialect::Postgres, 4);
+    let probe = session
+        .execute(
+            &format!(
+                "INSERT INTO {TABLE} (log_id, backend, grp, changes) VALUES ({}, {}, {}, {})",
+                p[0], p[1], p[2], p[3]
+            ),
+            &[
+                Value::Text(log_id.to_string()),
+                Value::Text(backend.to_string()),
+                Value::Integer(group as i64),
+                Value::Blob(Vec::new()),
+            ],
+        )
+        .await;
+    let _ = session.rollback().await;
+    match probe {
+        Ok(_) => Ok(false),
+        Err(SqlError::Constraint(_)) => Ok(true),
+        Err(error) => Err(error),
+    }
 }
 
 /// Deletes the rows of log `log_id` and `backend` up to group `through`
@@ -223,7 +279,7 @@ mod tests {
             }
             other => panic!("the commit went on: {other:?}"),
         }
-        assert!(!session.take_outbox_written());
+        assert_eq!(session.take_outbox_outcome(), Outcome::NotWritten);
         let rows = session.query("SELECT count(*) FROM t", &[]).await.unwrap();
         assert!(
             matches!(rows.as_slice(), [row] if matches!(row.as_slice(), [Value::Integer(0)])),
@@ -245,7 +301,7 @@ mod tests {
             changes: format!("{log_id}/{backend}/{group}").into_bytes(),
         }));
         session.commit().await.unwrap();
-        assert!(session.take_outbox_written());
+        assert_eq!(session.take_outbox_outcome(), Outcome::Written);
     }
 
     /// Writes rows of two logs and two backends, reads and deletes some,

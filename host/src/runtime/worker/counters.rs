@@ -279,7 +279,7 @@ impl RecordStore for Counted {
         self.store.stage_outbox(row)
     }
 
-    fn outbox_written(&mut self) -> bool {
-        self.store.outbox_written()
+    fn outbox_outcome(&mut self) -> crate::runtime::sql::outbox::Outcome {
+        self.store.outbox_outcome()
     }
 }

@@ -5,7 +5,7 @@
 use super::super::call::{Call, CallError, CallResult, RecordStore, Reply};
 use super::{Answer, CaptureSlot, Job};
 use crate::changes::{Capture, Change, capture::complete};
-use crate::runtime::sql::outbox::OutboxRow;
+use crate::runtime::sql::outbox::{OutboxRow, Outcome};
 use std::sync::Arc;
 use vsam_plugin_sdk::{Dataset, StoreError};
 
@@ -259,15 +259,15 @@ impl Log<'_> {
         }))
     }
 
-    /// Runs the store's sync of a prepared group (which answers whether
-    /// the staged outbox row went with it) and the log's, then records
-    /// the verdict.
+    /// Runs the store's sync of a prepared group (which answers what
+    /// became of the staged outbox row) and the log's, then records the
+    /// verdict.
     async fn commit(
         log: Option<&Self>,
         prepared: Option<Prepared>,
-        sync: impl std::future::Future<Output = (Result<(), CallError>, bool)>,
+        sync: impl std::future::Future<Output = (Result<(), CallError>, Outcome)>,
     ) -> Result<(), CallError> {
-        let (synced, outboxed) = sync.await;
+        let (synced, outcome) = sync.await;
         let (Some(log), Some(prepared)) = (log, prepared) else {
             return synced;
         };
@@ -278,8 +278,12 @@ impl Log<'_> {
                 encoded,
                 count,
             } => {
-                if synced.is_ok() {
-                    log.committed(group, &encoded, count, outboxed);
+                match (&synced, outcome) {
+                    (Ok(()), outcome) => {
+                        log.committed(group, &encoded, count, outcome == Outcome::Written)
+                    }
+                    (Err(error), Outcome::InDoubt) => log.in_doubt(group, error),
+                    (Err(_), _) => {}
                 }
                 return synced;
             }
@@ -326,6 +330,26 @@ impl Log<'_> {
                 "{error}: the group is committed, but mirrors and the change stream see it only after vsamrd starts again (it is taken back from the backend's outbox then)"
             );
         }
+    }
+
+    /// A group whose COMMIT went unanswered: the server may hold it. The
+    /// backend's writes wait until the log has read its outbox back (see
+    /// `changes::followers`), so that the group, if it was committed,
+    /// takes its place in the log before any later one.
+    fn in_doubt(&self, group: u64, error: &CallError) {
+        tracing::warn!(
+            backend = self.backend,
+            group,
+            "the commit of a group got no answer ({error}); the change log reads the backend's outbox back before its next writes"
+        );
+        self.capture.in_doubt(
+            self.backend,
+            group,
+            format!(
+                "a commit of backend {} got no answer ({error}), and the change log is finding out whether it was made",
+                self.backend
+            ),
+        );
     }
 
     /// Records whether the store committed the prepared group.
@@ -392,7 +416,7 @@ async fn run_unit(
     };
     let synced = Log::commit(log, prepared, async {
         let synced = store.call_async(Call::Sync).await.map(drop);
-        (synced, store.outbox_written())
+        (synced, store.outbox_outcome())
     })
     .await;
     if let Err(error) = synced {
@@ -492,9 +516,9 @@ async fn run_writes(store: &mut dyn RecordStore, batch: Vec<Job>, log: Option<&L
             Log::commit(log, prepared, async {
                 if wrote {
                     let synced = store.call(Call::Sync).await.map(drop);
-                    (synced, store.store.outbox_written())
+                    (synced, store.store.outbox_outcome())
                 } else {
-                    (Ok(()), false)
+                    (Ok(()), Outcome::NotWritten)
                 }
             })
             .await
