@@ -504,8 +504,9 @@ async fn recover_later(followers: Weak<Followers>, mut waiting: Vec<super::outbo
 }
 
 /// Settles the groups whose COMMIT went unanswered (see
-/// [`Capture::in_doubt`]), each on a task of its own, for as long as these
-/// followers run (the next ones read every outbox back at their start).
+/// [`Capture::in_doubt`]), each on a task of its own, for as long as the
+/// followers run (they live as long as the server; at its next start every
+/// outbox is read back anyway).
 async fn settle_doubts(followers: Weak<Followers>) {
     loop {
         let Some(capture) = followers.upgrade().map(|f| f.capture.clone()) else {
