@@ -927,7 +927,7 @@ async fn a_copied_data_dir_sharing_a_change_log_id_is_refused_with_the_cure() {
 
 /// A COMMIT on a primary on PostgreSQL whose answer is lost: the
 /// connection is cut while PostgreSQL commits (a deferred trigger holds
-/// the COMMIT for a second), so the write is answered as failed although
+/// the COMMIT for two seconds), so the write is answered as failed although
 /// PostgreSQL committed it, outbox row and all. The change log learns that
 /// from the outbox before the backend writes again: the stream carries the
 /// change in its place, before the writes that follow, and the outbox's
@@ -967,7 +967,7 @@ async fn a_commit_whose_answer_is_lost_still_reaches_the_stream_in_its_place() {
     postgres
         .psql(
             "vsam",
-            "CREATE FUNCTION slow_commit() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN PERFORM pg_sleep(1); RETURN NULL; END $$; \
+            "CREATE FUNCTION slow_commit() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN PERFORM pg_sleep(2); RETURN NULL; END $$; \
              CREATE CONSTRAINT TRIGGER slow_commit AFTER INSERT ON _vsamrd_change_outbox DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION slow_commit();",
         )
         .unwrap();
@@ -976,7 +976,23 @@ async fn a_commit_whose_answer_is_lost_still_reaches_the_stream_in_its_place() {
         let (ds, lost) = (ds.clone(), lost.clone());
         tokio::spawn(async move { ds.put(0, RplOptions::direct(), 0, lost).await })
     };
-    tokio::time::sleep(Duration::from_millis(400)).await;
+    // Cut once PostgreSQL is in the COMMIT (asleep in the trigger).
+    let started = Instant::now();
+    while postgres
+        .psql(
+            "vsam",
+            "select count(*) from pg_stat_activity where query = 'COMMIT' and state = 'active'",
+        )
+        .unwrap()
+        .trim()
+        != "1"
+    {
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "the COMMIT never ran"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     relay.cut();
     let failed = write
         .await
