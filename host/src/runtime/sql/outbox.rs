@@ -101,6 +101,15 @@ pub(super) async fn write(session: &mut SqlSession, row: &OutboxRow) -> Result<(
         session.execute(&create_statement(dialect), &[]).await?;
         session.outbox_table_known = true;
     }
+    insert(session, dialect, row).await.map(drop)
+}
+
+/// Inserts `row` in the session's open transaction.
+async fn insert(
+    session: &mut SqlSession,
+    dialect: Dialect,
+    row: &OutboxRow,
+) -> Result<u64, SqlError> {
     let p = placeholders(dialect, 4);
     session
         .execute(
@@ -115,8 +124,7 @@ pub(super) async fn write(session: &mut SqlSession, row: &OutboxRow) -> Result<(
                 Value::Blob(row.changes.clone()),
             ],
         )
-        .await?;
-    Ok(())
+        .await
 }
 
 /// Waits until no transaction that may still commit group `group` of log
@@ -136,21 +144,13 @@ pub async fn await_outcome(
         return Ok(false);
     }
     session.begin().await?;
-    let p = placeholders(Dialect::Postgres, 4);
-    let probe = session
-        .execute(
-            &format!(
-                "INSERT INTO {TABLE} (log_id, backend, grp, changes) VALUES ({}, {}, {}, {})",
-                p[0], p[1], p[2], p[3]
-            ),
-            &[
-                Value::Text(log_id.to_string()),
-                Value::Text(backend.to_string()),
-                Value::Integer(group as i64),
-                Value::Blob(Vec::new()),
-            ],
-        )
-        .await;
+    let placeholder = OutboxRow {
+        log_id: log_id.to_string(),
+        backend: backend.to_string(),
+        group,
+        changes: Vec::new(),
+    };
+    let probe = insert(&mut session, Dialect::Postgres, &placeholder).await;
     let _ = session.rollback().await;
     match probe {
         Ok(_) => Ok(false),
