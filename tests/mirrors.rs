@@ -3,7 +3,8 @@
 //! the JSON-lines stream, in commit order, across restarts; a mirror added
 //! later starts with a copy; pause, resume, resync and verify; a sync
 //! mirror that is down refuses writes or degrades, as configured; a
-//! primary on PostgreSQL whose COMMIT answer is lost.
+//! primary on PostgreSQL whose COMMIT answer is lost, or whose COMMIT still
+//! runs when vsamrd is SIGKILLed and started again.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -1037,4 +1038,214 @@ async fn a_commit_whose_answer_is_lost_still_reaches_the_stream_in_its_place() {
     );
     drop(conn);
     server.stop().await;
+}
+
+/// A free loopback port.
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// vsamrd as a process of its own: SIGKILLed when dropped.
+struct Process(std::process::Child);
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// vsamrd as a process of its own (it can be SIGKILLed), on `data_dir`
+/// with `extra`, serving on `port` and its admin interface on
+/// `admin_port`.
+fn spawn_vsamrd(data_dir: &Path, extra: &str, port: u16, admin_port: u16) -> Process {
+    let vsamrd = std::env::current_exe()
+        .unwrap()
+        .parent()
+        .and_then(Path::parent)
+        .unwrap()
+        .join("vsamrd");
+    assert!(
+        vsamrd.exists(),
+        "{} is built by cargo test",
+        vsamrd.display()
+    );
+    let config = data_dir.join("vsamrd.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[server]\nlisten = \"127.0.0.1:{port}\"\ndata_dir = \"{}\"\n[admin]\nlisten = \"127.0.0.1:{admin_port}\"\n{}",
+            data_dir.display(),
+            sections(extra)
+        ),
+    )
+    .unwrap();
+    let child = std::process::Command::new(&vsamrd)
+        .arg("--config")
+        .arg(&config)
+        .env("VSAMRD_LOG", "info")
+        .stdout(std::process::Stdio::null())
+        .stderr(
+            std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(data_dir.join("vsamrd.log"))
+                .unwrap(),
+        )
+        .spawn()
+        .unwrap();
+    Process(child)
+}
+
+/// A connection to `address` once vsamrd serves there, or None after
+/// `limit`.
+async fn connect_within(address: &str, limit: Duration) -> Option<Connection> {
+    let started = Instant::now();
+    while started.elapsed() < limit {
+        let attempt =
+            tokio::time::timeout(Duration::from_millis(500), Connection::connect(address));
+        if let Ok(Ok(conn)) = attempt.await {
+            return Some(conn);
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    None
+}
+
+/// vsamrd is SIGKILLed while PostgreSQL runs a group's COMMIT, and is
+/// started again before that COMMIT ends (PostgreSQL finishes it without
+/// the client): the restarted server reads the outbox back only once that
+/// transaction has ended, so the group reaches the stream in its place,
+/// and its row is not emptied away unread.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_commit_still_running_when_vsamrd_is_killed_reaches_the_stream_after_the_restart() {
+    let postgres = vsam_conformance::Postgres::start().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let (extra, spec) = primary_on_postgres(&postgres);
+    // The COMMIT below waits longer than the default call limit.
+    let extra = extra.replace(
+        "[backends.pg]\n",
+        "[backends.pg]\ncall_timeout_ms = 60000\n",
+    );
+    let (port, admin_port) = (free_port(), free_port());
+    let address = format!("127.0.0.1:{port}");
+    let first = spawn_vsamrd(dir.path(), &extra, port, admin_port);
+    let conn = connect_within(&address, Duration::from_secs(60))
+        .await
+        .expect("vsamrd started");
+    vsam_client::define(&conn, spec).await.unwrap();
+    let ds = Dataset::open(&conn, "PAY.MASTER", OpenIntent::Update, 1)
+        .await
+        .unwrap();
+    let mut expected = BTreeMap::new();
+    let before = pay_record(1, "BEFORE", 1);
+    ds.put(0, RplOptions::direct(), 0, before.clone())
+        .await
+        .unwrap();
+    expected.insert(before[..4].to_vec(), before);
+
+    // Every COMMIT of an outbox row waits for an advisory lock this test
+    // holds in a session of its own.
+    let mut holder = std::process::Command::new("psql")
+        .args(["-X", "-q", "-A", "-t", &postgres.url])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .expect("psql is installed by scripts/setup");
+    let mut holding = holder.stdin.take().unwrap();
+    use std::io::Write as _;
+    writeln!(holding, "SELECT pg_advisory_lock(7742, 4242);").unwrap();
+    let sql = |text: &str| postgres.psql("vsam", text).unwrap().trim().to_string();
+    let started = Instant::now();
+    while sql(
+        "select count(*) from pg_locks where locktype = 'advisory' and classid = 7742 and objid = 4242 and granted",
+    ) != "1"
+    {
+        assert!(started.elapsed() < Duration::from_secs(30), "no lock held");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    sql(
+        "CREATE FUNCTION held_commit() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN PERFORM pg_advisory_xact_lock_shared(7742, 4242); RETURN NULL; END $$; \
+         CREATE CONSTRAINT TRIGGER held_commit AFTER INSERT ON _vsamrd_change_outbox DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION held_commit();",
+    );
+    let held = pay_record(2, "HELD", 2);
+    let write = {
+        let (ds, held) = (ds.clone(), held.clone());
+        tokio::spawn(async move { ds.put(0, RplOptions::direct(), 0, held).await })
+    };
+    let started = Instant::now();
+    while sql(
+        "select count(*) from pg_stat_activity where query = 'COMMIT' and wait_event_type = 'Lock'",
+    ) != "1"
+    {
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "the COMMIT never waited"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    drop(first);
+    assert!(write.await.unwrap().is_err(), "vsamrd was killed first");
+    drop((ds, conn));
+    // PostgreSQL goes on with the COMMIT, and will make it.
+    expected.insert(held[..4].to_vec(), held);
+
+    let second = spawn_vsamrd(dir.path(), &extra, port, admin_port);
+    // Its start-up reads the outbox back; the COMMIT ends a moment after
+    // (or once vsamrd is serving, if it serves before it reads).
+    let serving = connect_within(&address, Duration::from_secs(3)).await;
+    writeln!(holding, "SELECT pg_advisory_unlock(7742, 4242);").unwrap();
+    drop(holding);
+    holder.wait().unwrap();
+
+    let conn = match serving {
+        Some(conn) => conn,
+        None => connect_within(&address, Duration::from_secs(60))
+            .await
+            .expect("vsamrd started again"),
+    };
+    sql("DROP TRIGGER held_commit ON _vsamrd_change_outbox; DROP FUNCTION held_commit();");
+    let ds = Dataset::open(&conn, "PAY.MASTER", OpenIntent::Update, 1)
+        .await
+        .unwrap();
+    let after = pay_record(3, "AFTER", 3);
+    let started = Instant::now();
+    let mut refusals = Vec::new();
+    while let Err(error) = ds.put(0, RplOptions::direct(), 0, after.clone()).await {
+        refusals.push(error.to_string());
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "writes stayed refused: {refusals:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    expected.insert(after[..4].to_vec(), after);
+    ds.close().await.unwrap();
+    assert_eq!(records(&conn, "PAY.MASTER").await, expected);
+    let token = read_token(&dir.path().join("admin.token")).unwrap();
+    let mut admin_client = AdminClient::connect(&format!("127.0.0.1:{admin_port}"), token)
+        .await
+        .unwrap();
+    caught_up(&mut admin_client).await;
+    let (lines, _) = dense_stream(dir.path());
+    assert_eq!(
+        replay(&lines, "PAY.MASTER"),
+        expected,
+        "the stream replays to the records"
+    );
+    let order: Vec<&str> = lines
+        .iter()
+        .filter_map(|line| line["key"].as_str())
+        .collect();
+    assert_eq!(
+        order,
+        ["30303031", "30303032", "30303033"],
+        "the stream in commit order"
+    );
+    drop(conn);
+    drop(second);
 }

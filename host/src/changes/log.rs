@@ -452,6 +452,20 @@ impl ChangeLog {
         Ok(wanted.into_iter().collect())
     }
 
+    /// The numbers a group of `backend` still on its way through its
+    /// store's COMMIT may have (one a stop left there, in a store that
+    /// goes on without vsamrd): above the last group of it the log holds
+    /// (a backend's groups are numbered in the order it commits them),
+    /// below the numbers reserved so far, and at most four reservation
+    /// blocks down (a group whose COMMIT ran while 16,384 others were
+    /// numbered is not looked for).
+    pub fn unsettled_groups(&self, backend: &str) -> std::ops::Range<u64> {
+        let writer = self.writer.lock().unwrap();
+        let logged = writer.last_group.get(backend).copied().unwrap_or(0);
+        let from = (logged + 1).max(writer.reserved.saturating_sub(4 * RESERVE_BLOCK));
+        from..writer.reserved.max(from)
+    }
+
     /// The last group of `backend` known durable in the log: its outbox
     /// rows up to there may go.
     pub fn durable_group(&self, backend: &str) -> u64 {
@@ -939,6 +953,34 @@ pub(super) mod tests {
             "{next} was handed out before ({first}..={last})"
         );
         assert_eq!(log.last_committed(), 0);
+    }
+
+    #[test]
+    fn a_group_a_stop_left_committing_is_among_the_unsettled_numbers_of_its_backend() {
+        let dir = tempfile::tempdir().unwrap();
+        let (log, _) = ChangeLog::open(dir.path(), 1 << 20).unwrap();
+        let mut logged = 0;
+        for _ in 0..5 {
+            logged = log.take_group().unwrap();
+            let encoded = encode_group(logged, "pg", &[change("K", Operation::Insert)]);
+            log.write_committed(logged, "pg", &encoded, 1).unwrap();
+        }
+        // Taken by another backend meanwhile, then by `pg` for a COMMIT
+        // the stop interrupts: the log never hears of it.
+        log.take_group().unwrap();
+        let running = log.take_group().unwrap();
+        drop(log);
+        let (log, _) = ChangeLog::open(dir.path(), 1 << 20).unwrap();
+        let unsettled = log.unsettled_groups("pg");
+        assert_eq!(unsettled.start, logged + 1, "logged groups are settled");
+        assert!(unsettled.contains(&running), "{unsettled:?}");
+        // What start-up awaits ends below what this run hands out.
+        let next = log.take_group().unwrap();
+        assert!(next >= unsettled.end, "{next} in {unsettled:?}");
+        // A backend the log never heard of: the last four blocks.
+        let other = log.unsettled_groups("other");
+        assert_eq!(other.start, 1);
+        assert!(other.contains(&running));
     }
 
     #[test]

@@ -67,8 +67,10 @@ impl Outboxes {
 
     /// Reads `backend`'s outbox back into the log: groups the log lost are
     /// written to it, committed; groups in `doubt` that the outbox holds
-    /// were committed, and are settled so (taken out of `doubt`). Returns
-    /// how many groups it took back.
+    /// were committed, and are settled so (taken out of `doubt`). A
+    /// transaction a stop left committing a group of it is waited for
+    /// first ([`outbox::await_unfinished`]). Returns how many groups it
+    /// took back.
     pub async fn recover(
         &self,
         log: &ChangeLog,
@@ -76,7 +78,19 @@ impl Outboxes {
         url: &DatabaseUrl,
         doubt: &mut Vec<Prepared>,
     ) -> Result<usize, String> {
-        let rows = outbox::read(&self.grant(url)?, log.id(), name)
+        let grant = self.grant(url)?;
+        // A COMMIT a stop left running ends first: read before it, its row
+        // would be missed, and deleted with the next rows emptied.
+        outbox::await_unfinished(&grant, log.id(), name, log.unsettled_groups(name))
+            .await
+            .map_err(|e| {
+                format!(
+                    "a transaction an earlier run left committing a group of it has not ended within {:?} ({})",
+                    outbox::UNFINISHED_WAIT,
+                    error_text(&e)
+                )
+            })?;
+        let rows = outbox::read(&grant, log.id(), name)
             .await
             .map_err(|e| error_text(&e))?;
         self.made.lock().unwrap().insert(format!("{name} {url:?}"));

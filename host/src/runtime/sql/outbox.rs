@@ -159,6 +159,57 @@ pub async fn await_outcome(
     }
 }
 
+/// Longest [`await_unfinished`] waits for a transaction still committing.
+pub const UNFINISHED_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// Waits until no transaction that may still commit a group of log
+/// `log_id` and `backend` numbered in `groups` runs: the transaction a
+/// SIGKILL of vsamrd left on its way through COMMIT goes on in PostgreSQL,
+/// and the outbox must not be read back before it has ended (a row
+/// committed after the reading would never reach the log, and the emptier
+/// would delete it). An INSERT of every key in the range waits for each
+/// transaction holding one of them, and is rolled back. It waits at most
+/// [`UNFINISHED_WAIT`], so that a COMMIT stuck in the server (a standby
+/// that does not confirm) holds only this backend's writes, which the
+/// caller refuses until a later try succeeds. PostgreSQL only: an SQLite
+/// transaction ends with the process that ran it.
+pub async fn await_unfinished(
+    grant: &Arc<SqlGrant>,
+    log_id: &str,
+    backend: &str,
+    groups: std::ops::Range<u64>,
+) -> Result<(), SqlError> {
+    let mut session = SqlSession::new(Some(grant.clone()));
+    if groups.is_empty() || session.dialect().await? != Dialect::Postgres {
+        return Ok(());
+    }
+    session.batch(&create_statement(Dialect::Postgres)).await?;
+    session.begin().await?;
+    session
+        .execute(
+            &format!("SET LOCAL lock_timeout = {}", UNFINISHED_WAIT.as_millis()),
+            &[],
+        )
+        .await?;
+    let probe = session
+        .execute(
+            &format!(
+                "INSERT INTO {TABLE} (log_id, backend, grp, changes) \
+                 SELECT $1, $2, g, ''::bytea FROM generate_series($3::bigint, $4::bigint) AS g \
+                 ON CONFLICT DO NOTHING"
+            ),
+            &[
+                Value::Text(log_id.to_string()),
+                Value::Text(backend.to_string()),
+                Value::Integer(groups.start as i64),
+                Value::Integer(groups.end as i64 - 1),
+            ],
+        )
+        .await;
+    let _ = session.rollback().await;
+    probe.map(drop)
+}
+
 /// Deletes the rows of log `log_id` and `backend` up to group `through`
 /// (the log holds them durably), on a connection of its own; makes the
 /// table first when `make` (a backend added by a reload has none yet).
