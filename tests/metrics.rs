@@ -479,15 +479,6 @@ async fn connections_bytes_locks_units_datasets_and_reloads_are_counted() {
     server.server.stop().await;
 }
 
-/// A free port on 127.0.0.1.
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 /// Prometheus (the Debian package scripts/setup installs) scraping a
 /// server every second (OpenMetrics text) reads what the test sent.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -507,7 +498,7 @@ async fn a_real_prometheus_scrapes_the_server() {
         ),
     )
     .unwrap();
-    let web = format!("127.0.0.1:{}", free_port());
+    let web = format!("127.0.0.1:{}", vsam_tests::free_port());
     let mut prometheus = std::process::Command::new("prometheus")
         .arg(format!("--config.file={}", config.display()))
         .arg(format!(

@@ -1008,25 +1008,55 @@ async fn a_commit_whose_answer_is_lost_still_reaches_the_stream_in_its_place() {
     // PostgreSQL committed it all the same.
     expected.insert(lost[..4].to_vec(), lost);
 
-    // Writes wait (refused, saying why) until the log has settled it.
+    let mut admin_client = admin(&server, dir.path()).await;
+    write_third_once_settled(
+        ds,
+        &conn,
+        &mut admin_client,
+        dir.path(),
+        expected,
+        &format!("the lost write failed with: {failed}"),
+    )
+    .await;
+    drop(conn);
+    server.stop().await;
+}
+
+/// After a group in doubt (records 1 and 2 of `expected` committed):
+/// writes record 3 once the backend takes writes again (refused, saying
+/// why, until the log has settled the doubt), then checks that the
+/// dataset holds exactly `expected` and 3, and that the stream, caught up,
+/// replays to that, keys 1, 2, 3 in commit order. `context` explains a
+/// failure.
+async fn write_third_once_settled(
+    ds: Dataset,
+    conn: &Connection,
+    admin_client: &mut AdminClient,
+    data_dir: &Path,
+    mut expected: BTreeMap<Vec<u8>, Vec<u8>>,
+    context: &str,
+) {
     let next = pay_record(3, "AFTER", 3);
     let started = Instant::now();
     let mut refusals = Vec::new();
     while let Err(error) = ds.put(0, RplOptions::direct(), 0, next.clone()).await {
         refusals.push(error.to_string());
         assert!(
-            started.elapsed() < Duration::from_secs(30),
-            "writes stayed refused: {refusals:?} (the lost write failed with: {failed})"
+            started.elapsed() < Duration::from_secs(60),
+            "writes stayed refused: {refusals:?} ({context})"
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     expected.insert(next[..4].to_vec(), next);
     ds.close().await.unwrap();
-    assert_eq!(records(&conn, "PAY.MASTER").await, expected);
-    let mut admin_client = admin(&server, dir.path()).await;
-    caught_up(&mut admin_client).await;
-    let (lines, _) = dense_stream(dir.path());
-    assert_eq!(replay(&lines, "PAY.MASTER"), expected);
+    assert_eq!(records(conn, "PAY.MASTER").await, expected, "{context}");
+    caught_up(admin_client).await;
+    let (lines, _) = dense_stream(data_dir);
+    assert_eq!(
+        replay(&lines, "PAY.MASTER"),
+        expected,
+        "the stream replays to the records ({context})"
+    );
     let order: Vec<&str> = lines
         .iter()
         .filter_map(|line| line["key"].as_str())
@@ -1034,19 +1064,8 @@ async fn a_commit_whose_answer_is_lost_still_reaches_the_stream_in_its_place() {
     assert_eq!(
         order,
         ["30303031", "30303032", "30303033"],
-        "the stream in commit order"
+        "the stream in commit order ({context})"
     );
-    drop(conn);
-    server.stop().await;
-}
-
-/// A free loopback port.
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 /// vsamrd as a process of its own: SIGKILLed when dropped.
@@ -1063,17 +1082,7 @@ impl Drop for Process {
 /// with `extra`, serving on `port` and its admin interface on
 /// `admin_port`.
 fn spawn_vsamrd(data_dir: &Path, extra: &str, port: u16, admin_port: u16) -> Process {
-    let vsamrd = std::env::current_exe()
-        .unwrap()
-        .parent()
-        .and_then(Path::parent)
-        .unwrap()
-        .join("vsamrd");
-    assert!(
-        vsamrd.exists(),
-        "{} is built by cargo test",
-        vsamrd.display()
-    );
+    let vsamrd = vsam_tests::vsamrd_binary();
     let config = data_dir.join("vsamrd.toml");
     std::fs::write(
         &config,
@@ -1131,7 +1140,7 @@ async fn a_commit_still_running_when_vsamrd_is_killed_reaches_the_stream_after_t
         "[backends.pg]\n",
         "[backends.pg]\ncall_timeout_ms = 60000\n",
     );
-    let (port, admin_port) = (free_port(), free_port());
+    let (port, admin_port) = (vsam_tests::free_port(), vsam_tests::free_port());
     let address = format!("127.0.0.1:{port}");
     let first = spawn_vsamrd(dir.path(), &extra, port, admin_port);
     let conn = connect_within(&address, Duration::from_secs(60))
@@ -1212,40 +1221,19 @@ async fn a_commit_still_running_when_vsamrd_is_killed_reaches_the_stream_after_t
     let ds = Dataset::open(&conn, "PAY.MASTER", OpenIntent::Update, 1)
         .await
         .unwrap();
-    let after = pay_record(3, "AFTER", 3);
-    let started = Instant::now();
-    let mut refusals = Vec::new();
-    while let Err(error) = ds.put(0, RplOptions::direct(), 0, after.clone()).await {
-        refusals.push(error.to_string());
-        assert!(
-            started.elapsed() < Duration::from_secs(60),
-            "writes stayed refused: {refusals:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    expected.insert(after[..4].to_vec(), after);
-    ds.close().await.unwrap();
-    assert_eq!(records(&conn, "PAY.MASTER").await, expected);
     let token = read_token(&dir.path().join("admin.token")).unwrap();
     let mut admin_client = AdminClient::connect(&format!("127.0.0.1:{admin_port}"), token)
         .await
         .unwrap();
-    caught_up(&mut admin_client).await;
-    let (lines, _) = dense_stream(dir.path());
-    assert_eq!(
-        replay(&lines, "PAY.MASTER"),
+    write_third_once_settled(
+        ds,
+        &conn,
+        &mut admin_client,
+        dir.path(),
         expected,
-        "the stream replays to the records"
-    );
-    let order: Vec<&str> = lines
-        .iter()
-        .filter_map(|line| line["key"].as_str())
-        .collect();
-    assert_eq!(
-        order,
-        ["30303031", "30303032", "30303033"],
-        "the stream in commit order"
-    );
+        "vsamrd killed during a COMMIT and started again before it ended",
+    )
+    .await;
     drop(conn);
     drop(second);
 }

@@ -575,22 +575,8 @@ async fn a_bucket_that_never_answers_at_start_stops_vsamrd_with_the_reason() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_plugin_logging_in_a_loop_is_held_to_its_share() {
     let dir = tempfile::tempdir().unwrap();
-    let vsamrd = std::env::current_exe()
-        .unwrap()
-        .parent()
-        .and_then(Path::parent)
-        .unwrap()
-        .join("vsamrd");
-    assert!(
-        vsamrd.exists(),
-        "{} is built by cargo test",
-        vsamrd.display()
-    );
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let vsamrd = vsam_tests::vsamrd_binary();
+    let port = vsam_tests::free_port();
     let config = dir.path().join("vsamrd.toml");
     std::fs::write(
         &config,

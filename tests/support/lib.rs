@@ -27,6 +27,33 @@ pub const FAULTY_WASM: &str = env!("VSAM_TEST_FAULTY_WASM");
 /// I/O error and cannot read a torn log: the durability checks fail it.
 pub const CARELESS_WASM: &str = env!("VSAM_TEST_CARELESS_WASM");
 
+/// A free port on 127.0.0.1, for a server started as a process of its own
+/// (its address must be known before it starts).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// The vsamrd binary `cargo test` builds beside the test binaries, for
+/// tests that run it as a process (SIGKILL, its log as written).
+pub fn vsamrd_binary() -> std::path::PathBuf {
+    let vsamrd = std::env::current_exe()
+        .unwrap()
+        .parent()
+        .and_then(Path::parent)
+        .unwrap()
+        .join("vsamrd");
+    assert!(
+        vsamrd.exists(),
+        "{} is built by cargo test",
+        vsamrd.display()
+    );
+    vsamrd
+}
+
 /// A KSDS entry for DEFINE, with the key at offset 0, routed by the server.
 pub fn ksds(
     name: &str,

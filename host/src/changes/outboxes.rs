@@ -85,7 +85,7 @@ impl Outboxes {
             .await
             .map_err(|e| {
                 format!(
-                    "a transaction an earlier run left committing a group of it has not ended within {:?} ({})",
+                    "waiting up to {:?} for any transaction an earlier run left committing a group of it: {}",
                     outbox::UNFINISHED_WAIT,
                     error_text(&e)
                 )
