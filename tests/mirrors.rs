@@ -954,16 +954,7 @@ async fn a_commit_whose_answer_is_lost_still_reaches_the_stream_in_its_place() {
     let dir = tempfile::tempdir().unwrap();
     let server = start_in(dir.path(), &extra).await;
     let conn = Connection::connect(&server.addr.to_string()).await.unwrap();
-    vsam_client::define(&conn, spec).await.unwrap();
-    let ds = Dataset::open(&conn, "PAY.MASTER", OpenIntent::Update, 1)
-        .await
-        .unwrap();
-    let mut expected = BTreeMap::new();
-    let first = pay_record(1, "BEFORE", 1);
-    ds.put(0, RplOptions::direct(), 0, first.clone())
-        .await
-        .unwrap();
-    expected.insert(first[..4].to_vec(), first);
+    let (ds, mut expected) = define_with_first_record(&conn, spec).await;
 
     postgres
         .psql(
@@ -1020,6 +1011,24 @@ async fn a_commit_whose_answer_is_lost_still_reaches_the_stream_in_its_place() {
     .await;
     drop(conn);
     server.stop().await;
+}
+
+/// Defines PAY.MASTER from `spec`, opens it for update and writes record
+/// 1: the dataset, and what it holds.
+async fn define_with_first_record(
+    conn: &Connection,
+    spec: DatasetSpec,
+) -> (Dataset, BTreeMap<Vec<u8>, Vec<u8>>) {
+    vsam_client::define(conn, spec).await.unwrap();
+    let ds = Dataset::open(conn, "PAY.MASTER", OpenIntent::Update, 1)
+        .await
+        .unwrap();
+    let first = pay_record(1, "BEFORE", 1);
+    ds.put(0, RplOptions::direct(), 0, first.clone())
+        .await
+        .unwrap();
+    let expected = BTreeMap::from([(first[..4].to_vec(), first)]);
+    (ds, expected)
 }
 
 /// After a group in doubt (records 1 and 2 of `expected` committed):
@@ -1146,16 +1155,7 @@ async fn a_commit_still_running_when_vsamrd_is_killed_reaches_the_stream_after_t
     let conn = connect_within(&address, Duration::from_secs(60))
         .await
         .expect("vsamrd started");
-    vsam_client::define(&conn, spec).await.unwrap();
-    let ds = Dataset::open(&conn, "PAY.MASTER", OpenIntent::Update, 1)
-        .await
-        .unwrap();
-    let mut expected = BTreeMap::new();
-    let before = pay_record(1, "BEFORE", 1);
-    ds.put(0, RplOptions::direct(), 0, before.clone())
-        .await
-        .unwrap();
-    expected.insert(before[..4].to_vec(), before);
+    let (ds, mut expected) = define_with_first_record(&conn, spec).await;
 
     // Every COMMIT of an outbox row waits for an advisory lock this test
     // holds in a session of its own.
