@@ -1078,45 +1078,88 @@ async fn write_third_once_settled(
 }
 
 /// vsamrd as a process of its own: SIGKILLed when dropped.
-struct Process(std::process::Child);
+struct Process {
+    child: std::process::Child,
+    /// The address it serves.
+    address: String,
+    /// The port of its admin interface.
+    admin_port: u16,
+}
 
 impl Drop for Process {
     fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 }
 
-/// vsamrd as a process of its own (it can be SIGKILLed), on `data_dir`
-/// with `extra`, serving on `port` and its admin interface on
-/// `admin_port`.
-fn spawn_vsamrd(data_dir: &Path, extra: &str, port: u16, admin_port: u16) -> Process {
-    let vsamrd = vsam_tests::vsamrd_binary();
-    let config = data_dir.join("vsamrd.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "[server]\nlisten = \"127.0.0.1:{port}\"\ndata_dir = \"{}\"\n[admin]\nlisten = \"127.0.0.1:{admin_port}\"\n{}",
-            data_dir.display(),
-            sections(extra)
-        ),
-    )
-    .unwrap();
-    let child = std::process::Command::new(&vsamrd)
-        .arg("--config")
-        .arg(&config)
-        .env("VSAMRD_LOG", "info")
-        .stdout(std::process::Stdio::null())
-        .stderr(
-            std::fs::OpenOptions::new()
-                .create(true)
-                .append(true)
-                .open(data_dir.join("vsamrd.log"))
-                .unwrap(),
+/// vsamrd as a process of its own (it can be SIGKILLed) on `data_dir`
+/// with `extra`, on free ports, and a connection to it once it serves, if
+/// that is within `limit`. A port found free can be taken by another
+/// socket before vsamrd binds it: vsamrd then exits at once saying so, and
+/// is started again on other ports.
+async fn spawn_vsamrd(
+    data_dir: &Path,
+    extra: &str,
+    limit: Duration,
+) -> (Process, Option<Connection>) {
+    let log = data_dir.join("vsamrd.log");
+    for _ in 0..5 {
+        let (port, admin_port) = (vsam_tests::free_port(), vsam_tests::free_port());
+        let config = data_dir.join("vsamrd.toml");
+        std::fs::write(
+            &config,
+            format!(
+                "[server]\nlisten = \"127.0.0.1:{port}\"\ndata_dir = \"{}\"\n[admin]\nlisten = \"127.0.0.1:{admin_port}\"\n{}",
+                data_dir.display(),
+                sections(extra)
+            ),
         )
-        .spawn()
         .unwrap();
-    Process(child)
+        let log_file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&log)
+            .unwrap();
+        let logged_before = log_file.metadata().unwrap().len() as usize;
+        let child = std::process::Command::new(vsam_tests::vsamrd_binary())
+            .arg("--config")
+            .arg(&config)
+            .env("VSAMRD_LOG", "info")
+            .stdout(std::process::Stdio::null())
+            .stderr(log_file)
+            .spawn()
+            .unwrap();
+        let mut process = Process {
+            child,
+            address: format!("127.0.0.1:{port}"),
+            admin_port,
+        };
+        let started = Instant::now();
+        loop {
+            if let Some(status) = process.child.try_wait().unwrap() {
+                let text = std::fs::read(&log).unwrap();
+                let this_start = String::from_utf8_lossy(&text[logged_before..]).to_string();
+                assert!(
+                    this_start.contains("Address already in use"),
+                    "vsamrd exited at start ({status}):\n{this_start}"
+                );
+                break;
+            }
+            let attempt = tokio::time::timeout(
+                Duration::from_millis(500),
+                Connection::connect(&process.address),
+            );
+            if let Ok(Ok(conn)) = attempt.await {
+                return (process, Some(conn));
+            }
+            if started.elapsed() >= limit {
+                return (process, None);
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+    panic!("vsamrd found its ports taken 5 times")
 }
 
 /// A connection to `address` once vsamrd serves there, or None after
@@ -1149,12 +1192,8 @@ async fn a_commit_still_running_when_vsamrd_is_killed_reaches_the_stream_after_t
         "[backends.pg]\n",
         "[backends.pg]\ncall_timeout_ms = 60000\n",
     );
-    let (port, admin_port) = (vsam_tests::free_port(), vsam_tests::free_port());
-    let address = format!("127.0.0.1:{port}");
-    let first = spawn_vsamrd(dir.path(), &extra, port, admin_port);
-    let conn = connect_within(&address, Duration::from_secs(60))
-        .await
-        .expect("vsamrd started");
+    let (first, conn) = spawn_vsamrd(dir.path(), &extra, Duration::from_secs(60)).await;
+    let conn = conn.expect("vsamrd started");
     let (ds, mut expected) = define_with_first_record(&conn, spec).await;
 
     // Every COMMIT of an outbox row waits for an advisory lock this test
@@ -1203,17 +1242,16 @@ async fn a_commit_still_running_when_vsamrd_is_killed_reaches_the_stream_after_t
     // PostgreSQL goes on with the COMMIT, and will make it.
     expected.insert(held[..4].to_vec(), held);
 
-    let second = spawn_vsamrd(dir.path(), &extra, port, admin_port);
+    let (second, serving) = spawn_vsamrd(dir.path(), &extra, Duration::from_secs(3)).await;
     // Its start-up reads the outbox back; the COMMIT ends a moment after
     // (or once vsamrd is serving, if it serves before it reads).
-    let serving = connect_within(&address, Duration::from_secs(3)).await;
     writeln!(holding, "SELECT pg_advisory_unlock(7742, 4242);").unwrap();
     drop(holding);
     holder.wait().unwrap();
 
     let conn = match serving {
         Some(conn) => conn,
-        None => connect_within(&address, Duration::from_secs(60))
+        None => connect_within(&second.address, Duration::from_secs(60))
             .await
             .expect("vsamrd started again"),
     };
@@ -1222,7 +1260,7 @@ async fn a_commit_still_running_when_vsamrd_is_killed_reaches_the_stream_after_t
         .await
         .unwrap();
     let token = read_token(&dir.path().join("admin.token")).unwrap();
-    let mut admin_client = AdminClient::connect(&format!("127.0.0.1:{admin_port}"), token)
+    let mut admin_client = AdminClient::connect(&format!("127.0.0.1:{}", second.admin_port), token)
         .await
         .unwrap();
     write_third_once_settled(

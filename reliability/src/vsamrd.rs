@@ -43,8 +43,33 @@ fn free_port() -> Result<u16> {
 impl Vsamrd {
     /// Writes `dir/vsamrd.toml` (a `[server]` section on a free loopback
     /// port with data in `dir/data`, then `sections`), starts vsamrd on it
-    /// and waits until it answers. Its log goes to `dir/vsamrd.log`.
+    /// and waits until it answers. Its log goes to `dir/vsamrd.log`. A port
+    /// found free can be taken by another socket before vsamrd binds it:
+    /// vsamrd then exits at once saying so, and is started again on other
+    /// ports.
     pub async fn start(dir: &Path, server: &str, sections: &str) -> Result<Self> {
+        let mut attempt = 1;
+        loop {
+            match Self::start_once(dir, server, sections).await? {
+                Ok(started) => return Ok(started),
+                Err(taken) if attempt < 5 => {
+                    eprintln!(
+                        "vsamrd could not bind a port found free ({taken}); starting it on others"
+                    );
+                    attempt += 1;
+                }
+                Err(taken) => bail!("vsamrd found its ports taken 5 times: {taken}"),
+            }
+        }
+    }
+
+    /// One start; `Ok(Err(line))` when vsamrd exited because a port was
+    /// taken.
+    async fn start_once(
+        dir: &Path,
+        server: &str,
+        sections: &str,
+    ) -> Result<std::result::Result<Self, String>> {
         let address = format!("127.0.0.1:{}", free_port()?);
         let admin_address = format!("127.0.0.1:{}", free_port()?);
         let config = dir.join("vsamrd.toml");
@@ -60,6 +85,7 @@ impl Vsamrd {
             .create(true)
             .append(true)
             .open(&log)?;
+        let logged_before = log_file.metadata()?.len() as usize;
         let started = Instant::now();
         let mut child = Command::new(binary()?)
             .arg("--config")
@@ -71,6 +97,14 @@ impl Vsamrd {
             .context("starting vsamrd")?;
         loop {
             if let Some(status) = child.try_wait()? {
+                let text = std::fs::read(&log).unwrap_or_default();
+                let this_start = String::from_utf8_lossy(&text[logged_before.min(text.len())..]);
+                if let Some(line) = this_start
+                    .lines()
+                    .find(|line| line.contains("Address already in use"))
+                {
+                    return Ok(Err(line.to_string()));
+                }
                 bail!("vsamrd exited at start ({status}):\n{}", tail(&log));
             }
             if Connection::connect(&address).await.is_ok() {
@@ -81,14 +115,14 @@ impl Vsamrd {
             }
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
-        Ok(Self {
+        Ok(Ok(Self {
             child,
             address,
             ready_after: started.elapsed(),
             admin_address,
             token_file: dir.join("data/admin.token"),
             log,
-        })
+        }))
     }
 
     /// A client of its admin interface.
