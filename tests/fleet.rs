@@ -335,12 +335,7 @@ impl Proxy {
             "/../examples/haproxy/haproxy.cfg"
         ))
         .unwrap();
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let address = format!("127.0.0.1:{port}");
+        let address = format!("127.0.0.1:{}", vsam_tests::free_port());
         let config = example
             .replace("bind *:2387", &format!("bind {address}"))
             .replace("192.0.2.1:2387", servers[0])

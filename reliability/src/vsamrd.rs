@@ -33,13 +33,6 @@ fn binary() -> Result<PathBuf> {
     Ok(path)
 }
 
-/// A port nobody listens on now.
-fn free_port() -> Result<u16> {
-    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
-        .local_addr()?
-        .port())
-}
-
 impl Vsamrd {
     /// Writes `dir/vsamrd.toml` (a `[server]` section on a free loopback
     /// port with data in `dir/data`, then `sections`), starts vsamrd on it
@@ -70,8 +63,8 @@ impl Vsamrd {
         server: &str,
         sections: &str,
     ) -> Result<std::result::Result<Self, String>> {
-        let address = format!("127.0.0.1:{}", free_port()?);
-        let admin_address = format!("127.0.0.1:{}", free_port()?);
+        let address = format!("127.0.0.1:{}", vsam_conformance::free_port());
+        let admin_address = format!("127.0.0.1:{}", vsam_conformance::free_port());
         let config = dir.join("vsamrd.toml");
         std::fs::write(
             &config,

@@ -28,13 +28,10 @@ pub const FAULTY_WASM: &str = env!("VSAM_TEST_FAULTY_WASM");
 pub const CARELESS_WASM: &str = env!("VSAM_TEST_CARELESS_WASM");
 
 /// A free port on 127.0.0.1, for a server started as a process of its own
-/// (its address must be known before it starts).
+/// (its address must be known before it starts; see
+/// [`vsam_conformance::free_port`] for why it is below the ephemeral range).
 pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    vsam_conformance::free_port()
 }
 
 /// The vsamrd binary `cargo test` builds beside the test binaries, for

@@ -61,9 +61,7 @@ impl Postgres {
         let parent = tempfile::tempdir()?;
         // The server runs as user postgres, which must reach its directory.
         std::fs::set_permissions(parent.path(), std::fs::Permissions::from_mode(0o755))?;
-        let port = std::net::TcpListener::bind("127.0.0.1:0")?
-            .local_addr()?
-            .port();
+        let port = crate::free_port();
         let dir = parent.path().join("cluster");
         let port_text = port.to_string();
         let mut args = vec!["start", path(&dir)?, &port_text];
