@@ -503,8 +503,13 @@ pub fn print(report: &Report) -> bool {
             report.outage_failures.len()
         ),
         Primary::Postgres => println!(
-            "PostgreSQL outage: {} writes failed while it was down, {} acknowledged in the 5 s of writing once it was back; mirrors and stream caught up {caught_up:.1} s after it was back",
+            "PostgreSQL outage: {} writes failed while it was down ({} of them refused while a COMMIT whose answer the stop cut off was settled), {} acknowledged in the 5 s of writing once it was back; mirrors and stream caught up {caught_up:.1} s after it was back",
             report.outage_failures.len(),
+            report
+                .outage_failures
+                .iter()
+                .filter(|failure| failure.contains("got no answer"))
+                .count(),
             report.written_after_outage
         ),
     }
