@@ -1275,3 +1275,93 @@ async fn a_commit_still_running_when_vsamrd_is_killed_reaches_the_stream_after_t
     drop(conn);
     drop(second);
 }
+
+/// A mirror and the stream of a dataset on a PostgreSQL database that a
+/// second server joins: that server's writes never pass through the first
+/// one's change log, so the mirror stops, saying why (rather than drift
+/// from its primary unseen), and the stream says it lacks them. Started
+/// again alone on the database, the first server copies the dataset to the
+/// mirror again, the other server's record among it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_mirror_of_a_dataset_other_servers_write_stops_and_says_why() {
+    let postgres = vsam_conformance::Postgres::start().unwrap();
+    let (primary, spec) = primary_on_postgres(&postgres);
+    let mirrored =
+        format!("{primary}[[mirrors]]\ndatasets = \"PAY.**\"\nbackends = [\"report\"]\n");
+    let dir = tempfile::tempdir().unwrap();
+    let first = start_in(dir.path(), &mirrored).await;
+    let conn = Connection::connect(&first.addr.to_string()).await.unwrap();
+    vsam_client::define(&conn, spec).await.unwrap();
+    let ds = Dataset::open(&conn, "PAY.MASTER", OpenIntent::Update, 1)
+        .await
+        .unwrap();
+    ds.put(0, RplOptions::direct(), 0, pay_record(1, "FIRST", 100))
+        .await
+        .unwrap();
+    let mut first_admin = admin(&first, dir.path()).await;
+    caught_up(&mut first_admin).await;
+    assert_eq!(verify(&mut first_admin, "report", "PAY.MASTER").await, 1);
+
+    let other_dir = tempfile::tempdir().unwrap();
+    let other = start_in(other_dir.path(), &primary).await;
+    let other_conn = Connection::connect(&other.addr.to_string()).await.unwrap();
+    let on_other = Dataset::open(&other_conn, "PAY.MASTER", OpenIntent::Update, 1)
+        .await
+        .unwrap();
+    on_other
+        .put(0, RplOptions::direct(), 0, pay_record(2, "OTHER", 200))
+        .await
+        .unwrap();
+    let started = Instant::now();
+    let report = loop {
+        let report = mirrors(&mut first_admin).await;
+        let stopped = row(&report, "report").phase.starts_with("stopped");
+        if stopped && report.stream.as_ref().is_some_and(|s| s.missing.is_some()) {
+            break report;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(15),
+            "neither the mirror nor the stream said the other server's writes pass them by: {report:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let phase = &row(&report, "report").phase;
+    for says in [
+        "dataset PAY.MASTER is on backend pg",
+        "other vsamrd servers write too",
+        "this mirror would miss them",
+        "copies every dataset to it again",
+    ] {
+        assert!(phase.contains(says), "{phase}");
+    }
+    let missing = report.stream.unwrap().missing.unwrap();
+    assert!(
+        missing.contains("other vsamrd servers write too")
+            && missing.contains("this server's changes only"),
+        "{missing}"
+    );
+    // Writes on the first server go on.
+    update(&ds, pay_record(1, "FIRST", 101)).await.unwrap();
+
+    drop((on_other, other_conn));
+    other.stop().await;
+    ds.close().await.unwrap();
+    drop(conn);
+    first.stop().await;
+    // Stopped, a server leaves no lock session behind: the restarted one
+    // is alone on the database.
+    let sessions = postgres
+        .psql(
+            "vsam",
+            "select count(*) from pg_stat_activity where application_name like 'vsamrd %'",
+        )
+        .unwrap();
+    assert_eq!(sessions.trim(), "0");
+    let first = start_in(dir.path(), &mirrored).await;
+    let mut first_admin = admin(&first, dir.path()).await;
+    let report = caught_up(&mut first_admin).await;
+    assert_eq!(row(&report, "report").phase, "following");
+    assert_eq!(verify(&mut first_admin, "report", "PAY.MASTER").await, 2);
+    assert!(report.stream.unwrap().missing.is_none());
+    first.stop().await;
+}

@@ -75,6 +75,12 @@ struct Args {
     /// drifts.
     #[arg(long, default_value_t = 3)]
     mirror_rounds: usize,
+    /// Run only these configurations of the mirrors part (comma-separated:
+    /// `none`, `stream`, `paused`, `async`, `sync`; default all): to
+    /// profile one, or to compare two in more rounds. Ratios are to `none`
+    /// when it runs, else to the first one run.
+    #[arg(long, value_delimiter = ',')]
+    mirror_configs: Vec<String>,
     /// Measure only the stores whose name starts with one of these
     /// (comma-separated, e.g. `sqlite,postgres`; the direct baselines come
     /// with their store); `units` for the online mix with units of work
@@ -596,7 +602,14 @@ fn main() -> Result<()> {
             fleet.extend(lines);
         }
         if args.only.is_empty() || args.only.iter().any(|only| only == "mirrors") {
-            fleet.extend(mirrors::run(&services.postgres.url, args.mirror_rounds.max(1)).await?);
+            fleet.extend(
+                mirrors::run(
+                    &services.postgres.url,
+                    args.mirror_rounds.max(1),
+                    &args.mirror_configs,
+                )
+                .await?,
+            );
         }
         drop(services);
         let mut hot_swap = Vec::new();

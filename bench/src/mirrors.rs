@@ -203,6 +203,7 @@ async fn run_one(postgres: &str, dataset: &str, mirror: &str, paused: bool) -> R
             lags
         })
     };
+    eprintln!("mirrors: load for {} s", RUN.as_secs());
     let cpu_before = cpu_seconds()?;
     let started = Instant::now();
     let tasks: Vec<_> = (0..CONNECTIONS)
@@ -253,32 +254,48 @@ fn percentile(sorted: &[f64], q: f64) -> f64 {
 }
 
 /// Runs without a mirror, with the change stream only, with an async
-/// mirror paused and following, and with a sync one, `rounds` times in
-/// turn (this machine's speed drifts by a fifth between minutes: each
-/// ratio compares medians of interleaved runs); the report lines.
-pub async fn run(postgres: &str, rounds: usize) -> Result<Vec<String>> {
+/// mirror paused and following, and with a sync one (or those of `only`,
+/// by short name), `rounds` times in turn (this machine's speed drifts by
+/// a fifth between minutes: each ratio compares medians of interleaved
+/// runs); the report lines.
+pub async fn run(postgres: &str, rounds: usize, only: &[String]) -> Result<Vec<String>> {
     let rule = |mode: &str| {
         format!("[[mirrors]]\ndatasets = \"BENCH.**\"\nbackends = [\"pg\"]\nmode = \"{mode}\"\n")
     };
-    let variants = [
-        ("no mirror", String::new(), false),
+    let all = [
+        ("none", "no mirror", String::new(), false),
         (
+            "stream",
             "change stream only",
             "[changes]\nstream = \"file\"\n".to_string(),
             false,
         ),
-        ("async mirror paused", rule("async"), true),
-        ("async mirror", rule("async"), false),
-        ("sync mirror", rule("sync"), false),
+        ("paused", "async mirror paused", rule("async"), true),
+        ("async", "async mirror", rule("async"), false),
+        ("sync", "sync mirror", rule("sync"), false),
     ];
+    if let Some(unknown) = only
+        .iter()
+        .find(|name| !all.iter().any(|(short, ..)| short == name))
+    {
+        anyhow::bail!(
+            "--mirror-configs: no configuration {unknown:?}; the configurations are none, stream, paused, async and sync"
+        );
+    }
+    let variants: Vec<(&str, String, bool)> = all
+        .into_iter()
+        .filter(|(short, ..)| only.is_empty() || only.iter().any(|name| name == short))
+        .map(|(_, what, config, paused)| (what, config, paused))
+        .collect();
     let mut rates: Vec<Vec<f64>> = vec![Vec::new(); variants.len()];
     let mut own_cpu: Vec<Vec<f64>> = vec![Vec::new(); variants.len()];
     let mut postgres_cpu: Vec<Vec<f64>> = vec![Vec::new(); variants.len()];
     let mut lags: Vec<Vec<f64>> = vec![Vec::new(); variants.len()];
     let mut rows: Vec<Vec<MirrorRow>> = vec![Vec::new(); variants.len()];
     for round in 0..rounds {
-        for (i, (_, config, paused)) in variants.iter().enumerate() {
+        for (i, (what, config, paused)) in variants.iter().enumerate() {
             let dataset = format!("BENCH.R{round}V{i}");
+            eprintln!("mirrors: round {}, {what}", round + 1);
             let run = run_one(postgres, &dataset, config, *paused).await?;
             rates[i].push(run.rate);
             own_cpu[i].push(run.cpu_us.0);
@@ -292,6 +309,7 @@ pub async fn run(postgres: &str, rounds: usize) -> Result<Vec<String>> {
         percentile(values, 0.5)
     };
     let base = median(&mut rates[0]);
+    let base_name = variants[0].0;
     let mut lines = vec![format!(
         "mirrors: {CONNECTIONS} connections of mixed writes (inserts 50%, GET UPD + PUT 40%, GET UPD + ERASE 10%) on {RECORDS} records on SQLite, mirror on PostgreSQL; {rounds} rounds of {} s runs in turn, medians",
         RUN.as_secs()
@@ -299,7 +317,7 @@ pub async fn run(postgres: &str, rounds: usize) -> Result<Vec<String>> {
     for (i, (what, _, _)) in variants.iter().enumerate() {
         let rate = median(&mut rates[i]);
         let mut line = format!(
-            "  {what:<19} {rate:>8.0} ops/s   ratio to no mirror {:.2}   CPU per op: vsamrd and clients {:.0} us, PostgreSQL {:.0} us",
+            "  {what:<19} {rate:>8.0} ops/s   ratio to {base_name} {:.2}   CPU per op: vsamrd and clients {:.0} us, PostgreSQL {:.0} us",
             rate / base,
             median(&mut own_cpu[i]),
             median(&mut postgres_cpu[i])

@@ -314,6 +314,11 @@ pub struct ChangeStreamRow {
     pub file: String,
     /// Its last failure, if the last attempt failed.
     pub last_error: Option<String>,
+    /// Why it lacks changes of datasets it carries, if it does: other
+    /// servers of a fleet write them too, and their changes never reach
+    /// this server.
+    #[serde(default)]
+    pub missing: Option<String>,
 }
 
 /// A dataset found equal on its backend and a mirror.

@@ -213,6 +213,9 @@ fn print_mirrors(report: &MirrorsReport) {
             if let Some(error) = &stream.last_error {
                 println!("  last error: {error}");
             }
+            if let Some(why) = &stream.missing {
+                println!("  incomplete: {why}");
+            }
         }
         None => println!("change stream: off"),
     }

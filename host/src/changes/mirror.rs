@@ -70,6 +70,11 @@ pub(super) struct Saved {
     pub seeded: BTreeSet<String>,
     /// Paused by the operator.
     pub paused: bool,
+    /// It stopped because changes to its datasets passed this server by
+    /// (see [`super::fleet`]): the next start copies everything again
+    /// rather than going on from `applied`.
+    #[serde(default)]
+    pub copy_again: bool,
 }
 
 /// What a mirror is doing.
@@ -139,7 +144,14 @@ impl Mirror {
             Err(e) => return Err(e),
         };
         let mut saved = match saved {
-            Some(saved) if continuous && saved.run + 1 == run && saved.applied <= head => saved,
+            Some(saved)
+                if continuous
+                    && saved.run + 1 == run
+                    && saved.applied <= head
+                    && !saved.copy_again =>
+            {
+                saved
+            }
             // New, or not followed without a break: copy everything
             // again, then follow from here.
             other => Saved {
@@ -147,6 +159,7 @@ impl Mirror {
                 run,
                 seeded: BTreeSet::new(),
                 paused: other.is_some_and(|s| s.paused),
+                copy_again: false,
             },
         };
         saved.run = run;
@@ -425,6 +438,7 @@ impl Mirror {
                     live.saved.seeded.clear();
                     live.saved.applied = head;
                     live.saved.paused = false;
+                    live.saved.copy_again = false;
                     live.phase = Phase::Following;
                     live.degraded = false;
                 }
@@ -446,6 +460,10 @@ impl Mirror {
                     _ = self.wake.notified() => {}
                     _ = tokio::time::sleep(Duration::from_secs(1)) => {}
                 }
+                continue;
+            }
+            if let Some(why) = self.written_elsewhere(&shared) {
+                self.stop_missing(why);
                 continue;
             }
             // Copy the datasets not followed yet.
@@ -606,6 +624,31 @@ impl Mirror {
                 self.backend
             )
         })
+    }
+
+    /// Why it cannot follow its datasets from this server, if other
+    /// servers write some of them (see [`super::fleet`]).
+    fn written_elsewhere(&self, shared: &Shared) -> Option<String> {
+        let patterns = [self.rule.load().datasets.clone()];
+        let why = super::fleet::written_elsewhere(shared, &patterns, &self.backend)?;
+        Some(format!(
+            "{why}, so this mirror would miss them. It stopped: keep mirrors on a server alone on the databases of their datasets; started again alone there (the other servers stopped), this server copies every dataset to it again"
+        ))
+    }
+
+    /// Stops following for good in this run: changes of its datasets pass
+    /// this server by, so its position means nothing, and the next start
+    /// copies everything again.
+    fn stop_missing(&self, why: String) {
+        tracing::error!(mirror = %self.backend, "{why}");
+        {
+            let mut live = self.live.lock().unwrap();
+            live.saved.copy_again = true;
+            live.phase = Phase::Stopped(why);
+        }
+        if let Err(e) = self.save() {
+            self.fail(format!("cannot save the mirror's state: {e}"));
+        }
     }
 
     /// Copies each dataset of the rule not followed yet.

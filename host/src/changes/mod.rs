@@ -4,10 +4,12 @@
 //! applied to mirror backends ([`mirror`]) and written as JSON lines for
 //! programs outside ([`stream`]); [`followers`] runs them. A backend with
 //! a database of its own records its groups there too ([`outboxes`]), so
-//! the log needs no sync of its own for them.
+//! the log needs no sync of its own for them. Datasets other servers of a
+//! fleet write too cannot be followed from one server's log ([`fleet`]).
 
 pub mod capture;
 pub mod change;
+pub mod fleet;
 pub mod followers;
 pub mod log;
 pub mod mirror;

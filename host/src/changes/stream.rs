@@ -154,6 +154,7 @@ impl Stream {
                 written: 0,
                 file: String::new(),
                 last_error: None,
+                missing: None,
             }),
             persisted: position.into(),
         });
@@ -208,6 +209,23 @@ impl Stream {
         Ok(())
     }
 
+    /// Says in its report, and once in the server's log, when other
+    /// servers write datasets it carries (see [`super::fleet`]): it goes on
+    /// with this server's changes, and lacks theirs.
+    fn check_written_elsewhere(&self, shared: &Shared) {
+        let Some(why) = super::fleet::written_elsewhere(shared, &self.settings.datasets, "") else {
+            return;
+        };
+        let mut report = self.report.lock().unwrap();
+        if report.missing.is_none() {
+            let why = format!(
+                "{why}; it carries this server's changes only: keep the change stream on a server alone on the databases of its datasets"
+            );
+            tracing::error!("change stream {}: {why}", self.dir.display());
+            report.missing = Some(why);
+        }
+    }
+
     /// Its task: writes the changes as they are committed.
     pub(super) async fn run(
         self: Arc<Self>,
@@ -225,6 +243,9 @@ impl Stream {
         while !ended.load(std::sync::atomic::Ordering::SeqCst) {
             if last_save.elapsed() >= SAVE_EVERY {
                 last_save = std::time::Instant::now();
+                if let Some(shared) = shared.upgrade() {
+                    self.check_written_elsewhere(&shared);
+                }
                 let persisted;
                 (persisted, current) = self.clone().off_thread(current, Self::persist).await;
                 if let Err(error) = persisted {

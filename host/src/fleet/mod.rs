@@ -51,6 +51,8 @@ pub struct Fleet {
     /// How this server names itself in `pg_stat_activity`.
     application: String,
     sessions: Mutex<HashMap<String, Arc<LockSession>>>,
+    /// The server stopped: sessions made from now on start closed.
+    closed: std::sync::atomic::AtomicBool,
     /// The databases whose shared catalogs this server follows.
     followed: Mutex<std::collections::HashSet<String>>,
     /// Held while this server changes its catalog together with a shared
@@ -71,6 +73,7 @@ impl Fleet {
                 std::process::id()
             ),
             sessions: Mutex::new(HashMap::new()),
+            closed: Default::default(),
             followed: Mutex::new(Default::default()),
             catalog: Arc::new(tokio::sync::Mutex::new(())),
         }
@@ -90,13 +93,34 @@ impl Fleet {
             .unwrap()
             .entry(url.to_string())
             .or_insert_with(|| {
-                Arc::new(LockSession::new(
-                    url,
-                    &self.application,
-                    tokio::runtime::Handle::current(),
-                ))
+                let session =
+                    LockSession::new(url, &self.application, tokio::runtime::Handle::current());
+                if self.closed.load(std::sync::atomic::Ordering::Acquire) {
+                    session.close();
+                }
+                Arc::new(session)
             })
             .clone()
+    }
+
+    /// The database at `url` as its lock session names it, if another
+    /// server has shared it with this one since this one started (see
+    /// [`LockSession::fleet_seen`]); `None` for a database this server has
+    /// no lock session on.
+    pub fn shared_with_others(&self, url: &str) -> Option<String> {
+        let session = self.sessions.lock().unwrap().get(url).cloned()?;
+        session.fleet_seen().then(|| session.label())
+    }
+
+    /// Closes every lock session for good, as the server stops: a server
+    /// embedded in a process that goes on (a test, a benchmark) leaves no
+    /// connection and no lock behind, as one whose process ends does.
+    pub fn close(&self) {
+        self.closed
+            .store(true, std::sync::atomic::Ordering::Release);
+        for session in self.sessions.lock().unwrap().values() {
+            session.close();
+        }
     }
 
     /// Every lock session, with the URL of its database.

@@ -203,6 +203,8 @@ pub struct LockSession {
     solo: Arc<AtomicU64>,
     /// Another server joined this database since this server started.
     fleet_seen: Arc<AtomicBool>,
+    /// The server stopped: the session does not connect again.
+    closed: AtomicBool,
     /// The open locks of the datasets this server has open: how many hold
     /// each here, and the generation its database lock was taken in (0:
     /// not held). Every new connection takes them again.
@@ -233,8 +235,17 @@ impl LockSession {
             changes: watch::Sender::new(0),
             solo: Arc::new(AtomicU64::new(0)),
             fleet_seen: Arc::new(AtomicBool::new(false)),
+            closed: AtomicBool::new(false),
             opens: Mutex::new(HashMap::new()),
         }
+    }
+
+    /// Ends the session for good (the server stops): its connection closes,
+    /// so PostgreSQL frees every lock it held at once, and nothing connects
+    /// it again.
+    pub fn close(&self) {
+        self.closed.store(true, Ordering::Release);
+        self.link.lock().unwrap().take();
     }
 
     /// The generation of the lock session in which this server holds the
@@ -243,6 +254,14 @@ impl LockSession {
     pub fn solo(&self) -> Option<u64> {
         let generation = self.solo.load(Ordering::Acquire);
         (generation != 0 && self.intact(generation)).then_some(generation)
+    }
+
+    /// True once another server has shared this database with this one
+    /// (it stays so until this server restarts, as read-ahead does): their
+    /// writes there pass through neither this server's locks in memory nor
+    /// its change log.
+    pub fn fleet_seen(&self) -> bool {
+        self.fleet_seen.load(Ordering::Acquire)
     }
 
     /// How the server names itself in the database.
@@ -279,6 +298,11 @@ impl LockSession {
         let _one = self.connecting.lock().await;
         if let Some(alive) = self.alive() {
             return Ok(alive);
+        }
+        if self.closed.load(Ordering::Acquire) {
+            return Err(FleetRefusal::Unavailable(
+                "the server is stopping: its lock session is closed".into(),
+            ));
         }
         let make_room = Arc::new(Notify::new());
         let client = Arc::new(self.connect(&make_room).await?);

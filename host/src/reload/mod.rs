@@ -232,13 +232,15 @@ impl Reloader {
     /// Lets go of the locks on the backends' local stores and the claims
     /// on their S3 buckets, once the server has stopped serving: another
     /// server (in this process too) may take them at once, rather than when
-    /// the last task holding this one ends.
+    /// the last task holding this one ends. Its lock sessions on shared
+    /// databases close too, freeing their locks.
     pub async fn release_stores(&self) {
         if let Some(followers) = self.shared.changes.followers() {
             followers.stop().await;
         }
         self.shared.changes.set(None);
         self.running.lock().await.stores.release_all().await;
+        self.shared.fleet.close();
     }
 
     /// The plugin versions loaded now, by name.
