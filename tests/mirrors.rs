@@ -1093,6 +1093,34 @@ impl Drop for Process {
     }
 }
 
+/// An advisory lock (`classid`, `objid`) held by a psql session of its
+/// own, until its stdin (the second value) is dropped and the process
+/// waited for: the session ends, and the lock with it.
+async fn hold_advisory_lock(
+    postgres: &vsam_conformance::Postgres,
+    classid: u32,
+    objid: u32,
+) -> (std::process::Child, std::process::ChildStdin) {
+    let mut holder = std::process::Command::new("psql")
+        .args(["-X", "-q", "-A", "-t", &postgres.url])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .expect("psql is installed by scripts/setup");
+    let mut holding = holder.stdin.take().unwrap();
+    use std::io::Write as _;
+    writeln!(holding, "SELECT pg_advisory_lock({classid}, {objid});").unwrap();
+    let granted = format!(
+        "select count(*) from pg_locks where locktype = 'advisory' and classid = {classid} and objid = {objid} and granted"
+    );
+    let started = Instant::now();
+    while postgres.psql("vsam", &granted).unwrap().trim() != "1" {
+        assert!(started.elapsed() < Duration::from_secs(30), "no lock held");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    (holder, holding)
+}
+
 /// vsamrd as a process of its own (it can be SIGKILLed) on `data_dir`
 /// with `extra`, on free ports, and a connection to it once it serves, if
 /// that is within `limit`. A port found free can be taken by another
@@ -1198,24 +1226,8 @@ async fn a_commit_still_running_when_vsamrd_is_killed_reaches_the_stream_after_t
 
     // Every COMMIT of an outbox row waits for an advisory lock this test
     // holds in a session of its own.
-    let mut holder = std::process::Command::new("psql")
-        .args(["-X", "-q", "-A", "-t", &postgres.url])
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::null())
-        .spawn()
-        .expect("psql is installed by scripts/setup");
-    let mut holding = holder.stdin.take().unwrap();
-    use std::io::Write as _;
-    writeln!(holding, "SELECT pg_advisory_lock(7742, 4242);").unwrap();
+    let (mut holder, holding) = hold_advisory_lock(&postgres, 7742, 4242).await;
     let sql = |text: &str| postgres.psql("vsam", text).unwrap().trim().to_string();
-    let started = Instant::now();
-    while sql(
-        "select count(*) from pg_locks where locktype = 'advisory' and classid = 7742 and objid = 4242 and granted",
-    ) != "1"
-    {
-        assert!(started.elapsed() < Duration::from_secs(30), "no lock held");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
     sql(
         "CREATE FUNCTION held_commit() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN PERFORM pg_advisory_xact_lock_shared(7742, 4242); RETURN NULL; END $$; \
          CREATE CONSTRAINT TRIGGER held_commit AFTER INSERT ON _vsamrd_change_outbox DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION held_commit();",
@@ -1245,7 +1257,6 @@ async fn a_commit_still_running_when_vsamrd_is_killed_reaches_the_stream_after_t
     let (second, serving) = spawn_vsamrd(dir.path(), &extra, Duration::from_secs(3)).await;
     // Its start-up reads the outbox back; the COMMIT ends a moment after
     // (or once vsamrd is serving, if it serves before it reads).
-    writeln!(holding, "SELECT pg_advisory_unlock(7742, 4242);").unwrap();
     drop(holding);
     holder.wait().unwrap();
 
@@ -1364,4 +1375,43 @@ async fn a_mirror_of_a_dataset_other_servers_write_stops_and_says_why() {
     assert_eq!(verify(&mut first_admin, "report", "PAY.MASTER").await, 2);
     assert!(report.stream.unwrap().missing.is_none());
     first.stop().await;
+}
+
+/// A server started again before the database has ended the session of the
+/// one it replaces (SIGKILLed a moment ago; here a psql session holds the
+/// database's solo lock as it did) waits for that session, then holds the
+/// database alone: it is no fleet, and its mirror follows.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_started_while_a_gone_server_still_holds_the_database_is_alone_and_mirrors() {
+    let postgres = vsam_conformance::Postgres::start().unwrap();
+    let (primary, spec) = primary_on_postgres(&postgres);
+    let mirrored =
+        format!("{primary}[[mirrors]]\ndatasets = \"PAY.**\"\nbackends = [\"report\"]\n");
+    // The solo lock ('vsam', 'solo'; see host/src/fleet/solo.rs).
+    let (mut holder, holding) = hold_advisory_lock(&postgres, 1987273069, 1936682095).await;
+    let dir = tempfile::tempdir().unwrap();
+    let starting = {
+        let path = dir.path().to_path_buf();
+        tokio::spawn(async move { start_in(&path, &mirrored).await })
+    };
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    drop(holding);
+    holder.wait().unwrap();
+    let server = starting.await.unwrap();
+    let conn = Connection::connect(&server.addr.to_string()).await.unwrap();
+    vsam_client::define(&conn, spec).await.unwrap();
+    let ds = Dataset::open(&conn, "PAY.MASTER", OpenIntent::Update, 1)
+        .await
+        .unwrap();
+    ds.put(0, RplOptions::direct(), 0, pay_record(1, "ALONE", 1))
+        .await
+        .unwrap();
+    let mut admin_client = admin(&server, dir.path()).await;
+    let report = caught_up(&mut admin_client).await;
+    assert_eq!(row(&report, "report").phase, "following");
+    assert!(report.stream.unwrap().missing.is_none());
+    assert_eq!(verify(&mut admin_client, "report", "PAY.MASTER").await, 1);
+    ds.close().await.unwrap();
+    drop(conn);
+    server.stop().await;
 }

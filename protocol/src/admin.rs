@@ -283,7 +283,7 @@ pub struct MirrorRow {
     pub datasets: String,
     /// `sync`, `async`, or `sync (degraded to async)`.
     pub mode: String,
-    /// `following`, `copying DATASET`, `paused`, `stopped: WHY`.
+    /// `starting`, `copying DATASET`, `following`, `paused`, `stopped: WHY`.
     pub phase: String,
     /// Every change up to this sequence number is applied.
     pub applied: u64,

@@ -80,6 +80,9 @@ pub(super) struct Saved {
 /// What a mirror is doing.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Phase {
+    /// Started (or resynced), and not yet through the datasets it must
+    /// copy: its status says so rather than `following` before a copy.
+    Starting,
     /// Copying datasets before it follows.
     Copying(String),
     /// Applying changes as they come.
@@ -166,7 +169,7 @@ impl Mirror {
         let phase = if saved.paused {
             Phase::Paused
         } else {
-            Phase::Following
+            Phase::Starting
         };
         let mirror = Arc::new(Self {
             backend: backend.to_string(),
@@ -240,7 +243,8 @@ impl Mirror {
             if paused {
                 live.phase = Phase::Paused;
             } else if live.phase == Phase::Paused {
-                live.phase = Phase::Following;
+                // Following once it has copied what it must.
+                live.phase = Phase::Starting;
             }
         }
         self.wake.notify_one();
@@ -384,6 +388,7 @@ impl Mirror {
             }
             .into(),
             phase: match &live.phase {
+                Phase::Starting => "starting".into(),
                 Phase::Copying(dataset) => format!("copying {dataset}"),
                 Phase::Following => "following".into(),
                 Phase::Paused => "paused".into(),
@@ -439,7 +444,7 @@ impl Mirror {
                     live.saved.applied = head;
                     live.saved.paused = false;
                     live.saved.copy_again = false;
-                    live.phase = Phase::Following;
+                    live.phase = Phase::Starting;
                     live.degraded = false;
                 }
                 self.applied.send_replace(head);
@@ -468,7 +473,12 @@ impl Mirror {
             }
             // Copy the datasets not followed yet.
             match self.seed_all(&shared).await {
-                Ok(()) => {}
+                Ok(()) => {
+                    let mut live = self.live.lock().unwrap();
+                    if live.phase == Phase::Starting {
+                        live.phase = Phase::Following;
+                    }
+                }
                 Err(error) => {
                     self.fail(error);
                     drop(shared);

@@ -10,7 +10,7 @@
 use super::solo::{self, FLEET_CHANNEL, JOIN};
 use crate::runtime::sql::postgres_tls::{self, TlsRequest};
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncWrite};
@@ -219,6 +219,10 @@ struct Signals {
     fleet_seen: Arc<AtomicBool>,
     /// Wakes the connection's task that makes room for a joining server.
     make_room: Arc<Notify>,
+    /// The connection's own backend process in the database (0 until
+    /// known): PostgreSQL hands a listener its own announcements too, and a
+    /// server waiting to join hears its own.
+    own_pid: Arc<AtomicI32>,
 }
 
 impl LockSession {
@@ -344,6 +348,7 @@ impl LockSession {
             solo: self.solo.clone(),
             fleet_seen: self.fleet_seen.clone(),
             make_room: make_room.clone(),
+            own_pid: Arc::new(AtomicI32::new(0)),
         };
         let unavailable = |e: String| {
             FleetRefusal::Unavailable(format!("cannot open the fleet's lock session: {e}"))
@@ -366,7 +371,7 @@ impl LockSession {
                 TlsRequest::Off => {
                     let (client, connection) = config.connect(tokio_postgres::NoTls).await?;
                     self.runtime.spawn(drive(connection, signals.clone()));
-                    Ok(client)
+                    Ok::<_, FleetRefusal>(client)
                 }
                 TlsRequest::Prefer(roots) | TlsRequest::Require(roots) => {
                     let connector = postgres_tls::connector(roots)
@@ -377,7 +382,17 @@ impl LockSession {
                 }
             }
         };
-        match tokio::time::timeout(LOCK_TIMEOUT, connecting).await {
+        let connected = async {
+            let client = connecting.await?;
+            // Known before it listens: no announcement comes earlier.
+            let pid: i32 = client
+                .query_one("SELECT pg_backend_pid()", &[])
+                .await?
+                .get(0);
+            signals.own_pid.store(pid, Ordering::Release);
+            Ok::<_, FleetRefusal>(client)
+        };
+        match tokio::time::timeout(LOCK_TIMEOUT, connected).await {
             Ok(Ok(client)) => Ok(client),
             Ok(Err(refusal)) => Err(refusal),
             Err(_) => Err(unavailable(format!(
@@ -670,7 +685,10 @@ where
     while let Some(message) = std::future::poll_fn(|cx| connection.poll_message(cx)).await {
         match message {
             Ok(tokio_postgres::AsyncMessage::Notification(note)) => {
-                if note.channel() == FLEET_CHANNEL && note.payload() == JOIN {
+                if note.channel() == FLEET_CHANNEL
+                    && note.payload() == JOIN
+                    && note.process_id() != signals.own_pid.load(Ordering::Acquire)
+                {
                     // No read-ahead from now on; the lock follows.
                     signals.fleet_seen.store(true, Ordering::Release);
                     if signals.solo.swap(0, Ordering::AcqRel) != 0 {

@@ -36,11 +36,14 @@ const JOIN_TIMEOUT: Duration = Duration::from_secs(10);
 /// announces itself until the solo server, if any, has made room.
 /// Fails with why, in words.
 pub(super) async fn claim(client: &Client, fleet_seen: bool) -> Result<bool, String> {
-    if !fleet_seen && try_lock(client, "pg_try_advisory_lock").await? {
-        return Ok(true);
-    }
     let started = Instant::now();
     loop {
+        // A holder that is gone (a server killed a moment ago, whose
+        // session the database has not ended yet) leaves the lock free to
+        // take alone: no fleet formed.
+        if !fleet_seen && try_lock(client, "pg_try_advisory_lock").await? {
+            return Ok(true);
+        }
         if try_lock(client, "pg_try_advisory_lock_shared").await? {
             return Ok(false);
         }
