@@ -765,6 +765,10 @@ fn primary_on_postgres(postgres: &vsam_conformance::Postgres) -> (String, Datase
     (extra, spec)
 }
 
+/// An async mirror of PAY.** to backend `report` (SQLite), after
+/// [`primary_on_postgres`]'s sections.
+const MIRRORED_TO_REPORT: &str = "[[mirrors]]\ndatasets = \"PAY.**\"\nbackends = [\"report\"]\n";
+
 /// A primary on PostgreSQL records each group in its outbox table, in the
 /// plugin's transaction; the stream carries every change, densely
 /// numbered, across a restart, and the table is emptied once the log holds
@@ -1297,18 +1301,11 @@ async fn a_commit_still_running_when_vsamrd_is_killed_reaches_the_stream_after_t
 async fn a_mirror_of_a_dataset_other_servers_write_stops_and_says_why() {
     let postgres = vsam_conformance::Postgres::start().unwrap();
     let (primary, spec) = primary_on_postgres(&postgres);
-    let mirrored =
-        format!("{primary}[[mirrors]]\ndatasets = \"PAY.**\"\nbackends = [\"report\"]\n");
+    let mirrored = format!("{primary}{MIRRORED_TO_REPORT}");
     let dir = tempfile::tempdir().unwrap();
     let first = start_in(dir.path(), &mirrored).await;
     let conn = Connection::connect(&first.addr.to_string()).await.unwrap();
-    vsam_client::define(&conn, spec).await.unwrap();
-    let ds = Dataset::open(&conn, "PAY.MASTER", OpenIntent::Update, 1)
-        .await
-        .unwrap();
-    ds.put(0, RplOptions::direct(), 0, pay_record(1, "FIRST", 100))
-        .await
-        .unwrap();
+    let (ds, _) = define_with_first_record(&conn, spec).await;
     let mut first_admin = admin(&first, dir.path()).await;
     caught_up(&mut first_admin).await;
     assert_eq!(verify(&mut first_admin, "report", "PAY.MASTER").await, 1);
@@ -1352,7 +1349,7 @@ async fn a_mirror_of_a_dataset_other_servers_write_stops_and_says_why() {
         "{missing}"
     );
     // Writes on the first server go on.
-    update(&ds, pay_record(1, "FIRST", 101)).await.unwrap();
+    update(&ds, pay_record(1, "AFTER", 2)).await.unwrap();
 
     drop((on_other, other_conn));
     other.stop().await;
@@ -1385,8 +1382,7 @@ async fn a_mirror_of_a_dataset_other_servers_write_stops_and_says_why() {
 async fn a_server_started_while_a_gone_server_still_holds_the_database_is_alone_and_mirrors() {
     let postgres = vsam_conformance::Postgres::start().unwrap();
     let (primary, spec) = primary_on_postgres(&postgres);
-    let mirrored =
-        format!("{primary}[[mirrors]]\ndatasets = \"PAY.**\"\nbackends = [\"report\"]\n");
+    let mirrored = format!("{primary}{MIRRORED_TO_REPORT}");
     // The solo lock ('vsam', 'solo'; see host/src/fleet/solo.rs).
     let (mut holder, holding) = hold_advisory_lock(&postgres, 1987273069, 1936682095).await;
     let dir = tempfile::tempdir().unwrap();
@@ -1399,13 +1395,7 @@ async fn a_server_started_while_a_gone_server_still_holds_the_database_is_alone_
     holder.wait().unwrap();
     let server = starting.await.unwrap();
     let conn = Connection::connect(&server.addr.to_string()).await.unwrap();
-    vsam_client::define(&conn, spec).await.unwrap();
-    let ds = Dataset::open(&conn, "PAY.MASTER", OpenIntent::Update, 1)
-        .await
-        .unwrap();
-    ds.put(0, RplOptions::direct(), 0, pay_record(1, "ALONE", 1))
-        .await
-        .unwrap();
+    let (ds, _) = define_with_first_record(&conn, spec).await;
     let mut admin_client = admin(&server, dir.path()).await;
     let report = caught_up(&mut admin_client).await;
     assert_eq!(row(&report, "report").phase, "following");
