@@ -61,8 +61,9 @@ pub async fn serve(
                 Ok((stream, peer)) => match budget.admit(peer.ip()) {
                     Ok(place) => {
                         let context = context.clone();
+                        let stopping = shutdown.clone();
                         tokio::spawn(async move {
-                            accept(stream, peer, context).await;
+                            accept(stream, peer, context, stopping).await;
                             drop(place);
                         });
                     }
@@ -93,7 +94,12 @@ const MAX_CONNECTIONS_PER_ADDRESS: usize = 16;
 
 /// Runs TLS when the client starts it, refuses plain TCP the policy does
 /// not allow (with a readable answer), then serves the connection.
-async fn accept(stream: TcpStream, peer: SocketAddr, context: Arc<AdminContext>) {
+async fn accept(
+    stream: TcpStream,
+    peer: SocketAddr,
+    context: Arc<AdminContext>,
+    stopping: watch::Receiver<bool>,
+) {
     let accepted = tokio::time::timeout(
         HANDSHAKE_TIMEOUT,
         transport::accept(stream, peer, &context.security),
@@ -103,7 +109,7 @@ async fn accept(stream: TcpStream, peer: SocketAddr, context: Arc<AdminContext>)
         Ok(Ok(Accepted::Plain {
             stream,
             refused: None,
-        })) => serve_connection(stream, peer, context).await,
+        })) => serve_connection(stream, peer, context, stopping).await,
         Ok(Ok(Accepted::Plain {
             stream,
             refused: Some(why),
@@ -112,7 +118,9 @@ async fn accept(stream: TcpStream, peer: SocketAddr, context: Arc<AdminContext>)
             let mut lines = Framed::new(stream, LinesCodec::new_with_max_length(MAX_REQUEST_LINE));
             let _ = send(&mut lines, &AdminAnswer::Error { message: why }).await;
         }
-        Ok(Ok(Accepted::Tls { stream, .. })) => serve_connection(*stream, peer, context).await,
+        Ok(Ok(Accepted::Tls { stream, .. })) => {
+            serve_connection(*stream, peer, context, stopping).await
+        }
         Ok(Err(error)) => {
             tracing::info!(%peer, "admin connection closed before its first request: {error}")
         }
@@ -122,13 +130,28 @@ async fn accept(stream: TcpStream, peer: SocketAddr, context: Arc<AdminContext>)
     }
 }
 
-async fn serve_connection<S>(stream: S, peer: SocketAddr, context: Arc<AdminContext>)
-where
+/// Answers the connection's requests one by one, until it closes, stays
+/// idle past [`IDLE_TIMEOUT`], or the server stops: a client left
+/// connected must not keep a stopped server's state (its database
+/// connections among it) alive. A request under way is answered first.
+async fn serve_connection<S>(
+    stream: S,
+    peer: SocketAddr,
+    context: Arc<AdminContext>,
+    mut stopping: watch::Receiver<bool>,
+) where
     S: AsyncRead + AsyncWrite + Unpin,
 {
     let mut lines = Framed::new(stream, LinesCodec::new_with_max_length(MAX_REQUEST_LINE));
     let mut wait = HANDSHAKE_TIMEOUT;
-    while let Ok(Some(line)) = tokio::time::timeout(wait, lines.next()).await {
+    loop {
+        let next = tokio::select! {
+            next = tokio::time::timeout(wait, lines.next()) => next,
+            _ = stopping.wait_for(|stop| *stop) => return,
+        };
+        let Ok(Some(line)) = next else {
+            return;
+        };
         wait = IDLE_TIMEOUT;
         let answer = match line {
             Ok(line) => answer(&line, peer, &context).await,
