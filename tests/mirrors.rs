@@ -1301,7 +1301,7 @@ async fn a_commit_still_running_when_vsamrd_is_killed_reaches_the_stream_after_t
 async fn a_mirror_of_a_dataset_other_servers_write_stops_and_says_why() {
     let postgres = vsam_conformance::Postgres::start().unwrap();
     let (primary, spec) = primary_on_postgres(&postgres);
-    let mirrored = format!("{primary}{MIRRORED_TO_REPORT}");
+    let mirrored = format!("{primary}{MIRRORED_TO_REPORT}[metrics]\nlisten = \"127.0.0.1:0\"\n");
     let dir = tempfile::tempdir().unwrap();
     let first = start_in(dir.path(), &mirrored).await;
     let conn = Connection::connect(&first.addr.to_string()).await.unwrap();
@@ -1348,8 +1348,19 @@ async fn a_mirror_of_a_dataset_other_servers_write_stops_and_says_why() {
             && missing.contains("this server's changes only"),
         "{missing}"
     );
-    // Writes on the first server go on.
+    // Writes on the first server go on; its metrics say what passes by.
     update(&ds, pay_record(1, "AFTER", 2)).await.unwrap();
+    let (_, metrics) =
+        vsam_tests::http_get(&first.metrics_addr.unwrap().to_string(), "/metrics").await;
+    for series in [
+        "vsamrd_mirror_failing{mirror=\"report\"} 1",
+        "vsamrd_change_stream_failing 1",
+    ] {
+        assert!(
+            metrics.lines().any(|line| line.starts_with(series)),
+            "{series} in\n{metrics}"
+        );
+    }
 
     drop((on_other, other_conn));
     other.stop().await;
@@ -1384,6 +1395,14 @@ async fn a_mirror_of_a_dataset_other_servers_write_stops_and_says_why() {
     assert_eq!(row(&report, "report").phase, "following");
     assert_eq!(verify(&mut first_admin, "report", "PAY.MASTER").await, 2);
     assert!(report.stream.unwrap().missing.is_none());
+    let (_, metrics) =
+        vsam_tests::http_get(&first.metrics_addr.unwrap().to_string(), "/metrics").await;
+    assert!(
+        metrics
+            .lines()
+            .any(|line| line.starts_with("vsamrd_change_stream_failing 0")),
+        "{metrics}"
+    );
     first.stop().await;
 }
 

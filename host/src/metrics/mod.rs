@@ -632,6 +632,23 @@ impl Collector for Mirrors {
             MetricType::Gauge,
         )?;
         ConstGauge::new(self.0.log_bytes as f64).encode(family)?;
+        if let Some(stream) = &self.0.stream {
+            let family = encoder.encode_descriptor(
+                "change_stream_written_sequence",
+                "Sequence number of the last change the change stream has written",
+                None,
+                MetricType::Gauge,
+            )?;
+            ConstGauge::new(stream.written as f64).encode(family)?;
+            let family = encoder.encode_descriptor(
+                "change_stream_failing",
+                "1 while the change stream's last write failed, or it lacks changes of datasets it carries (other servers of a fleet write them)",
+                None,
+                MetricType::Gauge,
+            )?;
+            let failing = stream.last_error.is_some() || stream.missing.is_some();
+            ConstGauge::new(f64::from(u8::from(failing))).encode(family)?;
+        }
         type Value = fn(&vsam_protocol::admin::MirrorRow) -> f64;
         let series: [(&str, &str, Value); 4] = [
             (
