@@ -79,14 +79,15 @@ impl Fleet {
         }
     }
 
-    /// The lock session on the database at `url` (one per database, made on
-    /// first use; call within the server's runtime).
     /// True the first time it is asked for `url`: this server starts
     /// following that database's shared catalog.
     pub fn starts_following(&self, url: &str) -> bool {
         self.followed.lock().unwrap().insert(url.to_string())
     }
 
+    /// The lock session on the database at `url` (one per database, made on
+    /// first use; call within the server's runtime; closed from the start
+    /// once the server has stopped).
     pub fn session(&self, url: &str) -> Arc<LockSession> {
         self.sessions
             .lock()
