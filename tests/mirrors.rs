@@ -1437,3 +1437,103 @@ async fn a_server_started_while_a_gone_server_still_holds_the_database_is_alone_
     drop(conn);
     server.stop().await;
 }
+
+/// A mirror's tables on a PostgreSQL database and a dataset of the same
+/// name never share that database: a DEFINE of the name there is refused,
+/// naming the mirror (it would adopt the mirror's tables, which the mirror
+/// goes on writing); a second server's mirror of a dataset of that name is
+/// refused there too, writing nothing (the two would overwrite each
+/// other). Once a reload removes the first mirror, the name is free, and a
+/// DEFINE there adopts the mirror's records: a cut-over to the mirror.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_mirror_and_a_dataset_of_one_name_never_share_a_database() {
+    let postgres = vsam_conformance::Postgres::start().unwrap();
+    let pgm = format!(
+        "[backends.pgm]\nplugin = \"sql\"\ndatabase = \"{}\"\n",
+        postgres.url
+    );
+    let mirror_to_pgm = format!("{pgm}[[mirrors]]\ndatasets = \"PAY.**\"\nbackends = [\"pgm\"]\n");
+    let keeper_dir = tempfile::tempdir().unwrap();
+    let keeper = start_from_file(keeper_dir.path(), &mirror_to_pgm).await;
+    let (_keeper_conn, ds) = open_pay(&keeper).await;
+    let mirrored = pay_record(1, "MIRRORED", 1);
+    ds.put(0, RplOptions::direct(), 0, mirrored.clone())
+        .await
+        .unwrap();
+    let mut keeper_admin = admin(&keeper, &keeper_dir.path().join("data")).await;
+    caught_up(&mut keeper_admin).await;
+    assert_eq!(verify(&mut keeper_admin, "pgm", "PAY.MASTER").await, 1);
+
+    // Another server defines the name on that database: refused.
+    let (primary, spec) = primary_on_postgres(&postgres);
+    let other_dir = tempfile::tempdir().unwrap();
+    let other = start_in(other_dir.path(), &primary).await;
+    let other_conn = Connection::connect(&other.addr.to_string()).await.unwrap();
+    let refused = vsam_client::define(&other_conn, spec.clone())
+        .await
+        .unwrap_err();
+    let vsam = refused.vsam().expect("a VSAM answer");
+    assert_eq!((vsam.r15(), vsam.fdbk()), (8, 8), "{refused}");
+    let message = refused.to_string();
+    assert!(
+        message.contains("PAY.MASTER DEFINE")
+            && message
+                .contains("holds a mirror of a dataset of that name, kept by mirror pgm of vsamrd"),
+        "{message}"
+    );
+
+    // A second server mirrors its own PAY.MASTER there: its mirror says
+    // why it cannot, and writes nothing.
+    let second_dir = tempfile::tempdir().unwrap();
+    let second = start_in(second_dir.path(), &mirror_to_pgm).await;
+    let (_second_conn, second_ds) = open_pay(&second).await;
+    second_ds
+        .put(0, RplOptions::direct(), 0, pay_record(2, "SECOND", 2))
+        .await
+        .unwrap();
+    let mut second_admin = admin(&second, second_dir.path()).await;
+    let started = Instant::now();
+    loop {
+        let report = mirrors(&mut second_admin).await;
+        let error = row(&report, "pgm").last_error.clone().unwrap_or_default();
+        if error.contains("the two mirrors would overwrite each other") {
+            assert!(
+                error.contains("mirror pgm cannot keep dataset PAY.MASTER"),
+                "{error}"
+            );
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(15),
+            "the second mirror did not say why it cannot keep PAY.MASTER: {report:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let rows = postgres
+        .psql("vsam", "select count(*) from pay_master")
+        .unwrap();
+    assert_eq!(rows.trim(), "1", "the first mirror's record alone");
+
+    // The second server stops (its mirror would take the name once free);
+    // a reload removes the first mirror: the name is free.
+    drop(second_ds);
+    second.stop().await;
+    write_config(keeper_dir.path(), &pgm);
+    let reload = keeper.reloader.reload("test").await;
+    assert!(reload.error.is_none(), "{reload:?}");
+    let started = Instant::now();
+    while let Err(error) = vsam_client::define(&other_conn, spec.clone()).await {
+        assert!(
+            started.elapsed() < Duration::from_secs(15),
+            "the removed mirror kept its name: {error}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert_eq!(
+        records(&other_conn, "PAY.MASTER").await,
+        BTreeMap::from([(mirrored[..4].to_vec(), mirrored)])
+    );
+    other.stop().await;
+    drop(ds);
+    keeper.stop().await;
+}

@@ -194,7 +194,7 @@ impl Followers {
             let keep = wanted.contains_key(backend);
             if !keep {
                 tracing::info!(mirror = %backend, "the mirror was removed from the configuration: it stops following");
-                mirror.end();
+                mirror.remove();
             }
             keep
         });

@@ -120,6 +120,11 @@ pub struct Mirror {
     wake: Notify,
     resync: AtomicBool,
     ended: AtomicBool,
+    /// A reload removed it: it gives back the names it claimed.
+    removed: AtomicBool,
+    /// The shared databases where it claimed the names it keeps (see
+    /// `crate::fleet::mirrored`).
+    claimed_on: Mutex<BTreeSet<String>>,
 }
 
 fn now_ms() -> u64 {
@@ -190,6 +195,8 @@ impl Mirror {
             wake: Notify::new(),
             resync: AtomicBool::new(false),
             ended: AtomicBool::new(false),
+            removed: AtomicBool::new(false),
+            claimed_on: Mutex::new(BTreeSet::new()),
         });
         mirror.save()?;
         Ok(mirror)
@@ -258,10 +265,18 @@ impl Mirror {
         self.wake.notify_one();
     }
 
-    /// Ends its task (a reload removed it).
+    /// Ends its task (the server stops).
     pub(super) fn end(&self) {
         self.ended.store(true, Ordering::SeqCst);
         self.wake.notify_one();
+    }
+
+    /// Ends its task for good (a reload removed it): the names it claimed
+    /// on shared databases are given back, so that a dataset may be
+    /// defined there under them (a cut-over to the mirror).
+    pub(super) fn remove(&self) {
+        self.removed.store(true, Ordering::SeqCst);
+        self.end();
     }
 
     /// True while it stopped following (queue full, or failed to copy).
@@ -472,7 +487,7 @@ impl Mirror {
                 continue;
             }
             // Copy the datasets not followed yet.
-            match self.seed_all(&shared).await {
+            match self.seed_all(&shared, log.id()).await {
                 Ok(()) => {
                     let mut live = self.live.lock().unwrap();
                     if live.phase == Phase::Starting {
@@ -584,6 +599,34 @@ impl Mirror {
             }
         }
         self.persist(&log).await;
+        if self.removed.load(Ordering::SeqCst) {
+            self.give_back(&shared, log.id()).await;
+        }
+    }
+
+    /// Gives back the names it claimed on shared databases.
+    async fn give_back(&self, shared: &Weak<Shared>, log_id: &str) {
+        let Some(shared) = shared.upgrade() else {
+            return;
+        };
+        // Where it claimed names in this run, and its target's database
+        // (claimed in an earlier run, if it copied there).
+        let mut databases = std::mem::take(&mut *self.claimed_on.lock().unwrap());
+        databases.extend(
+            shared
+                .backend(&self.backend)
+                .and_then(|target| target.shared_database()),
+        );
+        for url in databases {
+            let session = shared.fleet.session(&url);
+            if let Err(refusal) = session.give_back_mirrored(log_id, &self.backend).await {
+                tracing::warn!(
+                    mirror = %self.backend,
+                    "cannot give back the names it kept on {} ({refusal}): a DEFINE of them there is refused until its rows in vsamrd_mirrored are deleted",
+                    session.label()
+                );
+            }
+        }
     }
 
     /// A paused async mirror whose queue passed `max_queue` with `on_full
@@ -662,7 +705,7 @@ impl Mirror {
     }
 
     /// Copies each dataset of the rule not followed yet.
-    async fn seed_all(&self, shared: &Shared) -> Result<(), String> {
+    async fn seed_all(&self, shared: &Shared, log_id: &str) -> Result<(), String> {
         let pattern = self.rule.load().datasets.clone();
         for def in shared.catalog.list(&pattern) {
             if def.relation.is_some()
@@ -672,8 +715,9 @@ impl Mirror {
                 continue;
             }
             self.set_phase(Phase::Copying(def.name.clone()));
-            let result = self.seed(shared, &def).await;
-            self.set_phase(Phase::Following);
+            let result = self.seed(shared, &def, log_id).await;
+            // Following once every dataset is copied (see `run`).
+            self.set_phase(Phase::Starting);
             result?;
             self.live
                 .lock()
@@ -688,7 +732,12 @@ impl Mirror {
     }
 
     /// Defines `def` on the mirror and brings it level with its primary.
-    async fn seed(&self, shared: &Shared, def: &crate::catalog::DatasetDef) -> Result<(), String> {
+    async fn seed(
+        &self,
+        shared: &Shared,
+        def: &crate::catalog::DatasetDef,
+        log_id: &str,
+    ) -> Result<(), String> {
         let target = self.target(shared)?;
         match target
             .replica_call(Call::Create(def.to_plugin(), def.layout.clone()))
@@ -703,6 +752,10 @@ impl Mirror {
                     def.organization.name()
                 ));
             }
+        }
+        // Before the copy writes anything there.
+        if let Some(url) = target.shared_database() {
+            self.claim_on(shared, &url, &def.name, log_id).await?;
         }
         let state = shared
             .acquire(def)
@@ -719,6 +772,49 @@ impl Mirror {
             "copied to the mirror ({repaired} records written or erased); it follows from here"
         );
         Ok(())
+    }
+
+    /// Makes sure that `name` on the shared database at `url` is this
+    /// mirror's alone: no dataset of the fleet is defined there under it
+    /// (the copy would overwrite that dataset), and no other mirror keeps
+    /// it (the two would overwrite each other); then claims it, so that a
+    /// DEFINE there is refused while this mirror keeps it.
+    async fn claim_on(
+        &self,
+        shared: &Shared,
+        url: &str,
+        name: &str,
+        log_id: &str,
+    ) -> Result<(), String> {
+        let session = shared.fleet.session(url);
+        let cannot = |why: String| {
+            format!(
+                "mirror {} cannot keep dataset {name} on its database ({}): {why}",
+                self.backend,
+                session.label()
+            )
+        };
+        let defined = session
+            .entry(name)
+            .await
+            .map_err(|refusal| cannot(refusal.to_string()))?;
+        if let Some(entry) = defined.filter(|entry| entry.definition.is_some()) {
+            return Err(cannot(format!(
+                "a dataset of that name is defined there, by {}, and the copy would overwrite it; mirror it to another database, or rename one of them",
+                entry.server
+            )));
+        }
+        self.claimed_on.lock().unwrap().insert(url.to_string());
+        match session
+            .claim_mirrored(name, log_id, &self.backend)
+            .await
+            .map_err(|refusal| cannot(refusal.to_string()))?
+        {
+            None => Ok(()),
+            Some(holder) => Err(cannot(format!(
+                "{holder} keeps a dataset of that name there, and the two mirrors would overwrite each other; mirror it to another database"
+            ))),
+        }
     }
 
     /// Applies a batch of changes, those of datasets it covers: each

@@ -72,10 +72,21 @@ fn parse(name: &str, text: Option<String>) -> Result<Option<DatasetDef>, FleetRe
 
 impl LockSession {
     /// Runs `statement` with text parameters on the lock session, the
-    /// table created first if it is missing. (Typed parameters: one round
-    /// trip, where an untyped statement is prepared, run and closed.)
+    /// catalog table created first if it is missing.
     async fn catalog_rows(
         &self,
+        statement: &str,
+        params: &[&(dyn tokio_postgres::types::ToSql + Sync)],
+    ) -> Result<Vec<tokio_postgres::Row>, FleetRefusal> {
+        self.rows_creating(CREATE, statement, params).await
+    }
+
+    /// Runs `statement` with text parameters on the lock session, its table
+    /// created by `create` first if it is missing. (Typed parameters: one
+    /// round trip, where an untyped statement is prepared, run and closed.)
+    pub(super) async fn rows_creating(
+        &self,
+        create: &str,
         statement: &str,
         params: &[&(dyn tokio_postgres::types::ToSql + Sync)],
     ) -> Result<Vec<tokio_postgres::Row>, FleetRefusal> {
@@ -89,8 +100,8 @@ impl LockSession {
             Err(e) if e.code() == Some(&tokio_postgres::error::SqlState::UNDEFINED_TABLE) => {
                 // Servers starting together may race to create it: the
                 // loser's error is a duplicate, and the table is there.
-                if let Err(e) = client.batch_execute(CREATE).await
-                    && client.batch_execute(CREATE).await.is_err()
+                if let Err(e) = client.batch_execute(create).await
+                    && client.batch_execute(create).await.is_err()
                 {
                     return Err(unavailable(crate::runtime::error_chain(&e)));
                 }

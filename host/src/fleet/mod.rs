@@ -9,11 +9,13 @@
 //! X'14' for it, as a second connection of the same server would.
 
 mod catalog;
+mod mirrored;
 mod records;
 mod session;
 mod solo;
 
 pub use catalog::{Claim, SharedEntry};
+pub use mirrored::MirrorHolder;
 pub use records::{FleetRecords, Hold, INDEXES_WAIT, open_lock};
 pub use session::{FleetRefusal, Lock, LockSession, Member, Mode, Space};
 pub use solo::NOT_SOLO;

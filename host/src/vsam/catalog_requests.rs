@@ -67,6 +67,24 @@ pub(crate) async fn define(shared: &Shared, spec: DatasetSpec) -> Result<Answer,
             ),
         ));
     }
+    if let Some(url) = backend.shared_database() {
+        // A mirror's tables there would be adopted as this dataset's
+        // records, and the mirror would go on writing into them.
+        match shared.fleet.session(&url).mirrored_by(&name).await {
+            Ok(None) => {}
+            Ok(Some(holder)) => {
+                return Err(about.logical(
+                    fdbk::DUPLICATE_KEY,
+                    format!("the database of backend {backend_name} holds a mirror of a dataset of that name, kept by {holder}: DEFINE it under another name or on another backend, or remove that mirror from its server's configuration and reload it (which gives the name back; for a mirror no server runs any more, delete the name's row from table vsamrd_mirrored)"),
+                ));
+            }
+            Err(refusal) => {
+                return Err(about.physical(format!(
+                    "whether a mirror keeps a dataset of that name on the database of backend {backend_name} cannot be learned, and nothing was defined: {refusal}"
+                )));
+            }
+        }
+    }
     let claim = match shared_catalog::claim(shared, &def).await {
         Ok(Ok(claim)) => claim,
         Ok(Err(server)) => {
