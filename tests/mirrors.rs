@@ -1448,39 +1448,17 @@ async fn a_server_started_while_a_gone_server_still_holds_the_database_is_alone_
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_mirror_and_a_dataset_of_one_name_never_share_a_database() {
     let postgres = vsam_conformance::Postgres::start().unwrap();
-    let pgm = format!(
-        "[backends.pgm]\nplugin = \"sql\"\ndatabase = \"{}\"\n",
-        postgres.url
-    );
-    let mirror_to_pgm = format!("{pgm}[[mirrors]]\ndatasets = \"PAY.**\"\nbackends = [\"pgm\"]\n");
+    let (pgm, mirror_to_pgm) = mirror_sections(&postgres);
     let keeper_dir = tempfile::tempdir().unwrap();
     let keeper = start_from_file(keeper_dir.path(), &mirror_to_pgm).await;
-    let (_keeper_conn, ds) = open_pay(&keeper).await;
-    let mirrored = pay_record(1, "MIRRORED", 1);
-    ds.put(0, RplOptions::direct(), 0, mirrored.clone())
-        .await
-        .unwrap();
-    let mut keeper_admin = admin(&keeper, &keeper_dir.path().join("data")).await;
-    caught_up(&mut keeper_admin).await;
-    assert_eq!(verify(&mut keeper_admin, "pgm", "PAY.MASTER").await, 1);
+    let (ds, mirrored) = keep_pay_master(&keeper, &keeper_dir.path().join("data")).await;
 
     // Another server defines the name on that database: refused.
     let (primary, spec) = primary_on_postgres(&postgres);
     let other_dir = tempfile::tempdir().unwrap();
     let other = start_in(other_dir.path(), &primary).await;
     let other_conn = Connection::connect(&other.addr.to_string()).await.unwrap();
-    let refused = vsam_client::define(&other_conn, spec.clone())
-        .await
-        .unwrap_err();
-    let vsam = refused.vsam().expect("a VSAM answer");
-    assert_eq!((vsam.r15(), vsam.fdbk()), (8, 8), "{refused}");
-    let message = refused.to_string();
-    assert!(
-        message.contains("PAY.MASTER DEFINE")
-            && message
-                .contains("holds a mirror of a dataset of that name, kept by mirror pgm of vsamrd"),
-        "{message}"
-    );
+    assert_kept_by_mirror(vsam_client::define(&other_conn, spec.clone()).await);
 
     // A second server mirrors its own PAY.MASTER there: its mirror says
     // why it cannot, and writes nothing.
@@ -1521,14 +1499,7 @@ async fn a_mirror_and_a_dataset_of_one_name_never_share_a_database() {
     write_config(keeper_dir.path(), &pgm);
     let reload = keeper.reloader.reload("test").await;
     assert!(reload.error.is_none(), "{reload:?}");
-    let started = Instant::now();
-    while let Err(error) = vsam_client::define(&other_conn, spec.clone()).await {
-        assert!(
-            started.elapsed() < Duration::from_secs(15),
-            "the removed mirror kept its name: {error}"
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    define_once_given_back(&other_conn, spec).await;
     assert_eq!(
         records(&other_conn, "PAY.MASTER").await,
         BTreeMap::from([(mirrored[..4].to_vec(), mirrored)])
@@ -1536,4 +1507,82 @@ async fn a_mirror_and_a_dataset_of_one_name_never_share_a_database() {
     other.stop().await;
     drop(ds);
     keeper.stop().await;
+}
+
+/// A mirror removed from the configuration while its server is down gives
+/// its names back when the server starts again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_mirror_removed_while_its_server_is_down_gives_its_names_back_at_start() {
+    let postgres = vsam_conformance::Postgres::start().unwrap();
+    let (pgm, mirror_to_pgm) = mirror_sections(&postgres);
+    let keeper_dir = tempfile::tempdir().unwrap();
+    let keeper = start_in(keeper_dir.path(), &mirror_to_pgm).await;
+    let (ds, _) = keep_pay_master(&keeper, keeper_dir.path()).await;
+    ds.close().await.unwrap();
+    keeper.stop().await;
+    let (primary, spec) = primary_on_postgres(&postgres);
+    let other_dir = tempfile::tempdir().unwrap();
+    let other = start_in(other_dir.path(), &primary).await;
+    let other_conn = Connection::connect(&other.addr.to_string()).await.unwrap();
+    assert_kept_by_mirror(vsam_client::define(&other_conn, spec.clone()).await);
+    let keeper = start_in(keeper_dir.path(), &pgm).await;
+    define_once_given_back(&other_conn, spec).await;
+    assert!(
+        !keeper_dir.path().join("changes/mirrors/pgm.json").exists(),
+        "the removed mirror's state is gone"
+    );
+    other.stop().await;
+    keeper.stop().await;
+}
+
+/// Backend `pgm` on `postgres`'s database, alone and with a mirror of
+/// PAY.** on it.
+fn mirror_sections(postgres: &vsam_conformance::Postgres) -> (String, String) {
+    let pgm = format!(
+        "[backends.pgm]\nplugin = \"sql\"\ndatabase = \"{}\"\n",
+        postgres.url
+    );
+    let mirrored = format!("{pgm}[[mirrors]]\ndatasets = \"PAY.**\"\nbackends = [\"pgm\"]\n");
+    (pgm, mirrored)
+}
+
+/// Defines PAY.MASTER on `server` (its default route), writes a record,
+/// and waits until mirror `pgm` keeps it: the dataset, and the record.
+async fn keep_pay_master(server: &RunningServer, data_dir: &Path) -> (Dataset, Vec<u8>) {
+    let (_conn, ds) = open_pay(server).await;
+    let record = pay_record(1, "MIRRORED", 1);
+    ds.put(0, RplOptions::direct(), 0, record.clone())
+        .await
+        .unwrap();
+    let mut admin_client = admin(server, data_dir).await;
+    caught_up(&mut admin_client).await;
+    assert_eq!(verify(&mut admin_client, "pgm", "PAY.MASTER").await, 1);
+    (ds, record)
+}
+
+/// A DEFINE refused because a mirror keeps the name on the database.
+fn assert_kept_by_mirror(defined: Result<DatasetSpec, ClientError>) {
+    let refused = defined.unwrap_err();
+    let vsam = refused.vsam().expect("a VSAM answer");
+    assert_eq!((vsam.r15(), vsam.fdbk()), (8, 8), "{refused}");
+    let message = refused.to_string();
+    assert!(
+        message.contains("PAY.MASTER DEFINE")
+            && message
+                .contains("holds a mirror of a dataset of that name, kept by mirror pgm of vsamrd"),
+        "{message}"
+    );
+}
+
+/// DEFINEs `spec` once the mirror that kept its name has given it back
+/// (within 15 s).
+async fn define_once_given_back(conn: &Connection, spec: DatasetSpec) {
+    let started = Instant::now();
+    while let Err(error) = vsam_client::define(conn, spec.clone()).await {
+        assert!(
+            started.elapsed() < Duration::from_secs(15),
+            "the removed mirror kept its name: {error}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
 }

@@ -116,6 +116,7 @@ impl Followers {
         let before = read_followed(dir)?;
         let run = before.run + 1;
         write_followed(dir, run, &patterns)?;
+        forget_removed_mirrors(dir, config, shared);
         if patterns.is_empty() {
             return Ok(());
         }
@@ -500,6 +501,70 @@ async fn recover_later(followers: Weak<Followers>, mut waiting: Vec<super::outbo
             .outboxes
             .recover_all(&followers.log, &followers.capture, &waiting, &mut doubt)
             .await;
+    }
+}
+
+/// Mirrors removed from the configuration while the server was down (a
+/// state file in `DIR/mirrors` names each mirror that ran): their names on
+/// shared databases are given back (see `crate::fleet::mirrored`), as a
+/// reload that removes a mirror does, and their state files go.
+fn forget_removed_mirrors(dir: &std::path::Path, config: &Config, shared: &Arc<Shared>) {
+    let wanted: std::collections::BTreeSet<&String> = config
+        .mirrors
+        .iter()
+        .flat_map(|rule| &rule.backends)
+        .collect();
+    let Ok(entries) = std::fs::read_dir(dir.join("mirrors")) else {
+        return;
+    };
+    // The log's id, as the claims name it; none if the log never ran.
+    let Ok(log_id) = std::fs::read_to_string(dir.join("log").join("id")) else {
+        return;
+    };
+    let log_id = log_id.trim().to_string();
+    for entry in entries.flatten() {
+        let path = entry.path();
+        let Some(backend) = path
+            .file_name()
+            .and_then(|name| name.to_str())
+            .and_then(|name| name.strip_suffix(".json"))
+            .map(str::to_string)
+        else {
+            continue;
+        };
+        if wanted.contains(&backend) {
+            continue;
+        }
+        let Some(handle) = shared.backend(&backend) else {
+            tracing::warn!(
+                mirror = %backend,
+                "a mirror removed from the configuration names a backend that is gone: if it kept names on a shared PostgreSQL database, DEFINEs of them there are refused until its rows in vsamrd_mirrored (mirror = '{backend}') are deleted"
+            );
+            let _ = std::fs::remove_file(&path);
+            continue;
+        };
+        let Some(url) = handle.shared_database() else {
+            let _ = std::fs::remove_file(&path);
+            continue;
+        };
+        let (shared, log_id) = (Arc::downgrade(shared), log_id.clone());
+        tokio::spawn(async move {
+            let Some(shared) = shared.upgrade() else {
+                return;
+            };
+            let session = shared.fleet.session(&url);
+            match session.give_back_mirrored(&log_id, &backend).await {
+                Ok(()) => {
+                    tracing::info!(mirror = %backend, "the mirror was removed from the configuration: the names it kept on {} are given back", session.label());
+                    let _ = std::fs::remove_file(&path);
+                }
+                Err(refusal) => tracing::warn!(
+                    mirror = %backend,
+                    "the mirror was removed from the configuration, but the names it kept on {} cannot be given back now ({refusal}); tried again at the next start",
+                    session.label()
+                ),
+            }
+        });
     }
 }
 

@@ -812,7 +812,7 @@ impl Mirror {
         {
             None => Ok(()),
             Some(holder) => Err(cannot(format!(
-                "{holder} keeps a dataset of that name there, and the two mirrors would overwrite each other; mirror it to another database"
+                "{holder} keeps a dataset of that name there, and the two mirrors would overwrite each other; mirror it to another database (if that mirror is gone for good, delete the name's row from table vsamrd_mirrored)"
             ))),
         }
     }
