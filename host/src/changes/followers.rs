@@ -538,7 +538,7 @@ fn forget_removed_mirrors(dir: &std::path::Path, config: &Config, shared: &Arc<S
         let Some(handle) = shared.backend(&backend) else {
             tracing::warn!(
                 mirror = %backend,
-                "a mirror removed from the configuration names a backend that is gone: if it kept names on a shared PostgreSQL database, DEFINEs of them there are refused until its rows in vsamrd_mirrored (mirror = '{backend}') are deleted"
+                "a mirror removed from the configuration names a backend that is gone: if it kept names on a shared PostgreSQL database, DEFINEs of them there are refused until its rows in _vsamrd_mirrored (mirror = '{backend}') are deleted"
             );
             let _ = std::fs::remove_file(&path);
             continue;

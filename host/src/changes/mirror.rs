@@ -622,7 +622,7 @@ impl Mirror {
             if let Err(refusal) = session.give_back_mirrored(log_id, &self.backend).await {
                 tracing::warn!(
                     mirror = %self.backend,
-                    "cannot give back the names it kept on {} ({refusal}): a DEFINE of them there is refused until its rows in vsamrd_mirrored are deleted",
+                    "cannot give back the names it kept on {} ({refusal}): a DEFINE of them there is refused until its rows in _vsamrd_mirrored are deleted",
                     session.label()
                 );
             }
@@ -812,7 +812,7 @@ impl Mirror {
         {
             None => Ok(()),
             Some(holder) => Err(cannot(format!(
-                "{holder} keeps a dataset of that name there, and the two mirrors would overwrite each other; mirror it to another database (if that mirror is gone for good, delete the name's row from table vsamrd_mirrored)"
+                "{holder} keeps a dataset of that name there, and the two mirrors would overwrite each other; mirror it to another database (if that mirror is gone for good, delete the name's row from table _vsamrd_mirrored)"
             ))),
         }
     }

@@ -1,5 +1,5 @@
 //! Which datasets of a shared database are mirrors kept by a server (table
-//! `vsamrd_mirrored`), so that a mirror and a dataset of the same name
+//! `_vsamrd_mirrored`), so that a mirror and a dataset of the same name
 //! never share storage there.
 //!
 //! A mirror's tables on a PostgreSQL database look like any dataset's. A
@@ -11,11 +11,14 @@
 //! DEFINE on that database is refused while a mirror holds the name, and a
 //! mirror does not keep a name the shared catalog defines. A mirror that a
 //! reload removes gives its names back.
+//!
+//! The table's name starts with an underscore: no dataset's table can
+//! (see `runtime::sql::outbox::TABLE`).
 
 use super::session::{FleetRefusal, LockSession};
 
 /// The table, created by the first server that needs it.
-const CREATE: &str = "CREATE TABLE IF NOT EXISTS vsamrd_mirrored (\
+const CREATE: &str = "CREATE TABLE IF NOT EXISTS _vsamrd_mirrored (\
      name TEXT PRIMARY KEY, \
      log_id TEXT NOT NULL, \
      mirror TEXT NOT NULL, \
@@ -24,15 +27,15 @@ const CREATE: &str = "CREATE TABLE IF NOT EXISTS vsamrd_mirrored (\
 
 /// Claims a name for mirror backend `$3` of change log `$2`: a new row, or
 /// the row that mirror holds already.
-const CLAIM: &str = "INSERT INTO vsamrd_mirrored (name, log_id, mirror, server) VALUES ($1, $2, $3, $4) \
+const CLAIM: &str = "INSERT INTO _vsamrd_mirrored (name, log_id, mirror, server) VALUES ($1, $2, $3, $4) \
      ON CONFLICT (name) DO UPDATE SET server = EXCLUDED.server \
-     WHERE vsamrd_mirrored.log_id = EXCLUDED.log_id AND vsamrd_mirrored.mirror = EXCLUDED.mirror \
+     WHERE _vsamrd_mirrored.log_id = EXCLUDED.log_id AND _vsamrd_mirrored.mirror = EXCLUDED.mirror \
      RETURNING name";
 
 const HOLDER: &str =
-    "SELECT server, log_id, mirror, since::text FROM vsamrd_mirrored WHERE name = $1";
+    "SELECT server, log_id, mirror, since::text FROM _vsamrd_mirrored WHERE name = $1";
 
-const GIVE_BACK: &str = "DELETE FROM vsamrd_mirrored WHERE log_id = $1 AND mirror = $2";
+const GIVE_BACK: &str = "DELETE FROM _vsamrd_mirrored WHERE log_id = $1 AND mirror = $2";
 
 /// The mirror that keeps a name on a database.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -75,7 +75,7 @@ pub(crate) async fn define(shared: &Shared, spec: DatasetSpec) -> Result<Answer,
             Ok(Some(holder)) => {
                 return Err(about.logical(
                     fdbk::DUPLICATE_KEY,
-                    format!("the database of backend {backend_name} holds a mirror of a dataset of that name, kept by {holder}: DEFINE it under another name or on another backend, or remove that mirror from its server's configuration (a reload, or its next start, gives the name back; for a mirror no server runs any more, delete the name's row from table vsamrd_mirrored)"),
+                    format!("the database of backend {backend_name} holds a mirror of a dataset of that name, kept by {holder}: DEFINE it under another name or on another backend, or remove that mirror from its server's configuration (a reload, or its next start, gives the name back; for a mirror no server runs any more, delete the name's row from table _vsamrd_mirrored)"),
                 ));
             }
             Err(refusal) => {
