@@ -552,17 +552,8 @@ fn forget_removed_mirrors(dir: &std::path::Path, config: &Config, shared: &Arc<S
             let Some(shared) = shared.upgrade() else {
                 return;
             };
-            let session = shared.fleet.session(&url);
-            match session.give_back_mirrored(&log_id, &backend).await {
-                Ok(()) => {
-                    tracing::info!(mirror = %backend, "the mirror was removed from the configuration: the names it kept on {} are given back", session.label());
-                    let _ = std::fs::remove_file(&path);
-                }
-                Err(refusal) => tracing::warn!(
-                    mirror = %backend,
-                    "the mirror was removed from the configuration, but the names it kept on {} cannot be given back now ({refusal}); tried again at the next start",
-                    session.label()
-                ),
+            if super::mirror::give_back_names(&shared, &url, &log_id, &backend).await {
+                let _ = std::fs::remove_file(&path);
             }
         });
     }

@@ -618,14 +618,7 @@ impl Mirror {
                 .and_then(|target| target.shared_database()),
         );
         for url in databases {
-            let session = shared.fleet.session(&url);
-            if let Err(refusal) = session.give_back_mirrored(log_id, &self.backend).await {
-                tracing::warn!(
-                    mirror = %self.backend,
-                    "cannot give back the names it kept on {} ({refusal}): a DEFINE of them there is refused until its rows in _vsamrd_mirrored are deleted",
-                    session.label()
-                );
-            }
+            give_back_names(&shared, &url, log_id, &self.backend).await;
         }
     }
 
@@ -966,6 +959,37 @@ impl NetChanges {
                 count - ran
             )),
             None => Ok(()),
+        }
+    }
+}
+
+/// Gives back the names mirror backend `mirror` of change log `log_id`
+/// kept on the shared database at `url` (it was removed from the
+/// configuration): true once they are. Otherwise says why; its state file
+/// stays, so the next start tries again (see `followers`).
+pub(super) async fn give_back_names(
+    shared: &Shared,
+    url: &str,
+    log_id: &str,
+    mirror: &str,
+) -> bool {
+    let session = shared.fleet.session(url);
+    match session.give_back_mirrored(log_id, mirror).await {
+        Ok(()) => {
+            tracing::info!(
+                mirror,
+                "the mirror was removed from the configuration: the names it kept on {} are given back",
+                session.label()
+            );
+            true
+        }
+        Err(refusal) => {
+            tracing::warn!(
+                mirror,
+                "the mirror was removed from the configuration, but the names it kept on {} cannot be given back now ({refusal}); tried again at the next start",
+                session.label()
+            );
+            false
         }
     }
 }
