@@ -1535,6 +1535,80 @@ async fn a_mirror_removed_while_its_server_is_down_gives_its_names_back_at_start
     keeper.stop().await;
 }
 
+/// A live migration never copies a dataset into storage a mirror keeps:
+/// to the backend that mirrors it on the same server, or to a database
+/// where another server's mirror keeps a dataset of that name (an empty
+/// one too, which the copy would fill, and a failed copy remove). Both are
+/// refused before anything is written, naming the mirror.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_migration_never_copies_into_a_mirrors_storage() {
+    let postgres = vsam_conformance::Postgres::start().unwrap();
+    let (_, mirror_to_pgm) = mirror_sections(&postgres);
+    let keeper_dir = tempfile::tempdir().unwrap();
+    let keeper = start_in(keeper_dir.path(), &mirror_to_pgm).await;
+    let (ds, _) = keep_pay_master(&keeper, keeper_dir.path()).await;
+    let empty = DatasetSpec {
+        name: "PAY.EMPTY".into(),
+        ..pay_spec()
+    };
+    let conn = Connection::connect(&keeper.addr.to_string()).await.unwrap();
+    vsam_client::define(&conn, empty.clone()).await.unwrap();
+    let mut keeper_admin = admin(&keeper, keeper_dir.path()).await;
+    caught_up(&mut keeper_admin).await;
+    assert_eq!(verify(&mut keeper_admin, "pgm", "PAY.EMPTY").await, 0);
+    let refused = start_migration(&mut keeper_admin, "PAY.MASTER", "pgm").await;
+    assert!(
+        refused.contains("backend pgm is a mirror of PAY.MASTER")
+            && refused.contains("remove pgm from the mirrors of PAY.MASTER"),
+        "{refused}"
+    );
+    ds.close().await.unwrap();
+    keeper.stop().await;
+
+    // Another server, alone on the database, moves its own PAY.EMPTY
+    // there: the other server's mirror keeps that name.
+    let other_dir = tempfile::tempdir().unwrap();
+    let pg = format!(
+        "[backends.pg]\nplugin = \"sql\"\ndatabase = \"{}\"\n",
+        postgres.url
+    );
+    let other = start_in(other_dir.path(), &pg).await;
+    let other_conn = Connection::connect(&other.addr.to_string()).await.unwrap();
+    vsam_client::define(&other_conn, empty).await.unwrap();
+    let ds = Dataset::open(&other_conn, "PAY.EMPTY", OpenIntent::Output, 1)
+        .await
+        .unwrap();
+    ds.put(0, RplOptions::direct(), 0, pay_record(7, "OTHER", 7))
+        .await
+        .unwrap();
+    ds.close().await.unwrap();
+    let mut other_admin = admin(&other, other_dir.path()).await;
+    let refused = start_migration(&mut other_admin, "PAY.EMPTY", "pg").await;
+    assert!(
+        refused
+            .contains("holds a mirror of a dataset named PAY.EMPTY, kept by mirror pgm of vsamrd"),
+        "{refused}"
+    );
+    let rows = postgres
+        .psql("vsam", "select count(*) from pay_empty")
+        .unwrap();
+    assert_eq!(rows.trim(), "0", "the mirror's table is untouched");
+    other.stop().await;
+}
+
+/// Asks to migrate `dataset` to backend `to`, which must be refused: the
+/// refusal's message.
+async fn start_migration(admin: &mut AdminClient, dataset: &str, to: &str) -> String {
+    let command = AdminCommand::Migrate {
+        dataset: dataset.into(),
+        to: to.into(),
+    };
+    match admin.request(command).await {
+        Ok(answer) => panic!("the migration of {dataset} to {to} started: {answer:?}"),
+        Err(refused) => refused.to_string(),
+    }
+}
+
 /// Backend `pgm` on `postgres`'s database, alone and with a mirror of
 /// PAY.** on it.
 fn mirror_sections(postgres: &vsam_conformance::Postgres) -> (String, String) {

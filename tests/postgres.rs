@@ -644,6 +644,177 @@ async fn a_copy_left_by_a_failed_migration_is_taken_over_by_the_retry() {
     server.stop().await;
 }
 
+/// A server with backend `pg` on `postgres` beside its default SQLite
+/// backend `sqlite`, and its admin client.
+async fn with_pg_backend(
+    postgres: &Postgres,
+) -> (
+    vsam_tests::deployment::Deployment,
+    vsam_host::RunningServer,
+    vsam_client::admin::AdminClient,
+) {
+    let deployment = vsam_tests::deployment::Deployment::new("", false);
+    deployment.write_config_text(&format!(
+        "[backends.pg]\nplugin = \"sql\"\ndatabase = \"{}\"\n",
+        postgres.url
+    ));
+    let server = deployment.start().await;
+    let admin = deployment.admin(&server).await;
+    (deployment, server, admin)
+}
+
+/// Migrates `dataset` to backend `to`, checks at the cutover whether the
+/// shared catalog on `postgres` names it, then ends the migration with
+/// `end` (finalize or rollback).
+async fn migrate_and_end(
+    admin: &mut vsam_client::admin::AdminClient,
+    dataset: &str,
+    to: &str,
+    postgres: &Postgres,
+    named_on_postgres: bool,
+    end: vsam_protocol::admin::AdminCommand,
+) {
+    use vsam_protocol::admin::AdminCommand;
+    admin
+        .request(AdminCommand::Migrate {
+            dataset: dataset.into(),
+            to: to.into(),
+        })
+        .await
+        .unwrap();
+    let started = std::time::Instant::now();
+    loop {
+        let row = migration_rows(admin, dataset).await.pop().unwrap();
+        match row.phase.as_str() {
+            "counting" | "copying" | "verifying" => {}
+            "cut-over" => break,
+            _ => panic!("{row:?}"),
+        }
+        assert!(started.elapsed() < Duration::from_secs(60), "{row:?}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(
+        named_in_shared_catalog(postgres, dataset),
+        named_on_postgres,
+        "{dataset} in the shared catalog at the cutover to {to}"
+    );
+    admin.request(end).await.unwrap();
+}
+
+/// True if the shared catalog on `postgres` defines `dataset`.
+fn named_in_shared_catalog(postgres: &Postgres, dataset: &str) -> bool {
+    let defined = postgres
+        .psql(
+            "vsam",
+            &format!("select count(*) from vsamrd_catalog where name = '{dataset}' and definition is not null"),
+        )
+        .unwrap();
+    defined.trim() == "1"
+}
+
+/// A dataset migrated onto a database a fleet shares is named in its
+/// shared catalog at the cutover, so a server that joins finds it there at
+/// once; migrated away and finalized, its name goes with its table, so no
+/// server looks for it there. A migration to a database whose shared
+/// catalog defines a dataset of that name (another server's, even empty)
+/// is refused before anything is copied.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_migration_keeps_the_shared_catalog_of_the_databases_it_moves_between() {
+    let postgres = Postgres::start().unwrap();
+    let (_deployment, server, mut admin) = with_pg_backend(&postgres).await;
+    let conn = Connection::connect(&server.addr.to_string()).await.unwrap();
+    vsam_client::define(&conn, ksds("MIG.MOVE", 8, 40, "ascii"))
+        .await
+        .unwrap();
+    let ds = Dataset::open(&conn, "MIG.MOVE", OpenIntent::Output, 1)
+        .await
+        .unwrap();
+    for n in 0..3 {
+        ds.put(0, RplOptions::direct(), 0, record(n)).await.unwrap();
+    }
+    ds.close().await.unwrap();
+
+    use vsam_protocol::admin::AdminCommand;
+    let finalize = || AdminCommand::Finalize {
+        dataset: "MIG.MOVE".into(),
+    };
+    migrate_and_end(&mut admin, "MIG.MOVE", "pg", &postgres, true, finalize()).await;
+    let joined = vsam_tests::fleet_server(&postgres.url).await;
+    let on_joined = Connection::connect(&joined.address).await.unwrap();
+    let ds = Dataset::open(&on_joined, "MIG.MOVE", OpenIntent::Input, 1)
+        .await
+        .unwrap();
+    assert_eq!(ds.read(&record(2)[..8]).await.unwrap().data, record(2));
+    ds.close().await.unwrap();
+    joined.server.stop().await;
+
+    migrate_and_end(
+        &mut admin,
+        "MIG.MOVE",
+        "sqlite",
+        &postgres,
+        true,
+        finalize(),
+    )
+    .await;
+    let gone = || {
+        assert!(
+            !named_in_shared_catalog(&postgres, "MIG.MOVE"),
+            "the name stayed in the shared catalog after its table went"
+        );
+        let tables = postgres
+            .psql(
+                "vsam",
+                "select count(*) from pg_tables where tablename = 'mig_move'",
+            )
+            .unwrap();
+        assert_eq!(tables.trim(), "0");
+    };
+    gone();
+    // Rolled back after the cutover: the name goes with the new copy.
+    let rollback = AdminCommand::Rollback {
+        dataset: "MIG.MOVE".into(),
+    };
+    migrate_and_end(&mut admin, "MIG.MOVE", "pg", &postgres, true, rollback).await;
+    gone();
+
+    // This server's dataset on SQLite, and another server's empty one of
+    // the same name on the database.
+    vsam_client::define(&conn, ksds("MIG.TAKEN", 8, 40, "ascii"))
+        .await
+        .unwrap();
+    let ds = Dataset::open(&conn, "MIG.TAKEN", OpenIntent::Output, 1)
+        .await
+        .unwrap();
+    ds.put(0, RplOptions::direct(), 0, record(1)).await.unwrap();
+    ds.close().await.unwrap();
+    let other = vsam_tests::fleet_server(&postgres.url).await;
+    let on_other = Connection::connect(&other.address).await.unwrap();
+    vsam_client::define(&on_other, ksds("MIG.TAKEN", 8, 40, "ascii"))
+        .await
+        .unwrap();
+    other.server.stop().await;
+    let refused = admin
+        .request(AdminCommand::Migrate {
+            dataset: "MIG.TAKEN".into(),
+            to: "pg".into(),
+        })
+        .await
+        .expect_err("a migration onto another server's dataset");
+    let message = refused.to_string();
+    assert!(
+        message.contains(
+            "shared catalog on the database of backend pg defines a dataset named MIG.TAKEN"
+        ),
+        "{message}"
+    );
+    let rows = postgres
+        .psql("vsam", "select count(*) from mig_taken")
+        .unwrap();
+    assert_eq!(rows.trim(), "0", "the other server's dataset is untouched");
+    server.stop().await;
+}
+
 /// A COMMIT while PostgreSQL is down answers R15=12 and rolls the unit
 /// back, whole: after the database is back, nothing of it is stored, and
 /// the next unit commits.

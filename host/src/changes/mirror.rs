@@ -731,6 +731,14 @@ impl Mirror {
         def: &crate::catalog::DatasetDef,
         log_id: &str,
     ) -> Result<(), String> {
+        if let Some(copy) = shared.moving_copy(&def.name)
+            && copy.name() == self.backend
+        {
+            return Err(format!(
+                "dataset {} is being migrated to or from backend {}: the migration's copy there has the storage the mirror would write; the mirror copies it once the migration is rolled back or finalized",
+                def.name, self.backend
+            ));
+        }
         let target = self.target(shared)?;
         match target
             .replica_call(Call::Create(def.to_plugin(), def.layout.clone()))

@@ -30,6 +30,11 @@ const CARRY_OVER: &str = "INSERT INTO vsamrd_catalog (name, definition, server) 
 const WITHDRAW: &str = "UPDATE vsamrd_catalog SET definition = NULL, server = $2, changed_at = now() \
      WHERE name = $1";
 
+/// Marks a name deleted if its entry is still the text `$3` (read just
+/// before): a definition of the name written meanwhile stays.
+const WITHDRAW_IF: &str = "UPDATE vsamrd_catalog SET definition = NULL, server = $2, changed_at = now() \
+     WHERE name = $1 AND definition = $3 RETURNING name";
+
 const ENTRY: &str = "SELECT definition, server FROM vsamrd_catalog WHERE name = $1";
 
 const ALL: &str = "SELECT name, definition, server FROM vsamrd_catalog ORDER BY name";
@@ -165,6 +170,27 @@ impl LockSession {
         self.catalog_rows(WITHDRAW, &[&name, &self.application()])
             .await?;
         self.announce(&format!("delete {name}")).await
+    }
+
+    /// Marks `def`'s name deleted, announcing it, if its entry is that very
+    /// definition (the one this server wrote, with its backend's name):
+    /// true if it was. Another server's definition of the name stays.
+    pub async fn withdraw_if(&self, def: &DatasetDef) -> Result<bool, FleetRefusal> {
+        let rows = self.catalog_rows(ENTRY, &[&def.name]).await?;
+        let Some(text) = rows.first().and_then(|row| row.get::<_, Option<String>>(0)) else {
+            return Ok(false);
+        };
+        if parse(&def.name, Some(text.clone())).ok().flatten().as_ref() != Some(def) {
+            return Ok(false);
+        }
+        let withdrawn = self
+            .catalog_rows(WITHDRAW_IF, &[&def.name, &self.application(), &text])
+            .await?;
+        if withdrawn.is_empty() {
+            return Ok(false);
+        }
+        self.announce(&format!("delete {}", def.name)).await?;
+        Ok(true)
     }
 
     /// The row of `name`, if it has one.

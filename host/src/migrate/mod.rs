@@ -24,6 +24,7 @@
 
 pub mod copy;
 pub mod journal;
+mod names;
 
 use crate::runtime::BackendHandle;
 use crate::runtime::call::{Call, CallError};
@@ -179,33 +180,14 @@ impl Migrations {
                     .join(", ")
             ));
         };
-        let databases = [
-            self.shared
-                .backend(&def.backend)
-                .and_then(|backend| backend.shared_database()),
-            target.shared_database(),
-        ];
-        for url in databases.into_iter().flatten() {
-            let others: Vec<String> = match self.shared.fleet.session(&url).members().await {
-                Ok(members) => members
-                    .into_iter()
-                    .filter(|member| !member.this)
-                    .map(|member| member.server)
-                    .collect(),
-                Err(_) => Vec::new(),
-            };
-            if !others.is_empty() {
-                return Err(format!(
-                    "{dataset} would move from or to a database other servers share ({}), and the servers of a fleet do not coordinate a migration: they would go on using the old copy. Stop the others first, or copy it with vsamr repro",
-                    others.join(", ")
-                ));
-            }
-        }
+        let source = self.backend(&def.backend)?;
+        names::fleet_refusal(&self.shared, &dataset, Some(&source), &target).await?;
         if self.active.lock().unwrap().contains_key(&dataset) {
             return Err(format!(
                 "{dataset} is already being migrated: see vsamr admin status; finalize or roll it back first"
             ));
         }
+        names::target_refusal(&self.shared, &def, &source, &target).await?;
         let state = self
             .shared
             .acquire(&def)
@@ -315,10 +297,19 @@ impl Migrations {
             p.phase = "verifying";
         }
         let verified = copy::verify(state, &source, &target, Some(&m.progress), &m.cancel).await?;
+        // The shared catalogs change with the cutover, alone (see
+        // `Fleet::catalog`): a sync meanwhile would find the name on the
+        // target's database while this server's catalog says the source.
+        let _alone = crate::vsam::shared_catalog::changing(&self.shared).await;
         let held = state.hold_writes().await;
         if let Some(failure) = mirror.failure() {
             return Err(failure);
         }
+        // A server that joined the fleet during the copy would go on with
+        // the old copy; a dataset of that name defined on the target's
+        // database meanwhile would share the copy's storage.
+        names::fleet_refusal(&self.shared, &m.dataset, Some(&source), &target).await?;
+        names::claim_on_target(&self.shared, &state.def, &source, &target).await?;
         self.journal_set(Entry {
             dataset: m.dataset.clone(),
             from: m.from.clone(),
@@ -381,7 +372,7 @@ impl Migrations {
         live: &str,
     ) -> Result<(), String> {
         let dataset = &state.def.name;
-        match remove_copy(state, backend).await {
+        match self.remove_copy(state, backend, live).await {
             Ok(()) => {
                 if let Err(error) =
                     durably(|| self.journal.remove_leftover(dataset, backend.name()))
@@ -411,6 +402,21 @@ impl Migrations {
         }
     }
 
+    /// Removes the copy of a dataset on `backend` (absent storage is fine),
+    /// and its name from the shared catalog of that database (see
+    /// [`names::withdraw_from`]); the dataset lives on backend `live`.
+    async fn remove_copy(
+        &self,
+        state: &DatasetState,
+        backend: &BackendHandle,
+        live: &str,
+    ) -> Result<(), String> {
+        destroy_copy(state, backend).await?;
+        let live = self.shared.backend(live);
+        names::withdraw_from(&self.shared, &state.def, backend, live.as_ref()).await;
+        Ok(())
+    }
+
     /// Before a migration to `target`: removes the copy an earlier, failed
     /// migration left there, or refuses saying why it cannot.
     async fn take_over_leftover(
@@ -426,7 +432,9 @@ impl Migrations {
         if !left {
             return Ok(());
         }
-        remove_copy(state, target).await.map_err(|error| {
+        self.remove_copy(state, target, &state.def.backend)
+            .await
+            .map_err(|error| {
             format!(
                 "backend {} still holds the partial copy of {dataset} a failed migration left, and cannot remove it now: {error}; try again when the backend is reachable",
                 target.name()
@@ -660,7 +668,7 @@ impl Migrations {
         match entry.stage {
             Stage::Copying => {
                 tracing::info!(dataset = %entry.dataset, "a copy interrupted by a restart starts again from the beginning");
-                if let Err(error) = remove_copy(&state, &to).await {
+                if let Err(error) = self.remove_copy(&state, &to, &entry.from).await {
                     tracing::warn!(dataset = %entry.dataset, "{error}");
                 }
                 if let Err(message) = prepare_target(&state, &to).await {
@@ -736,7 +744,7 @@ impl Migrations {
             .shared
             .acquire(&def)
             .map_err(|status| status.message.clone())?;
-        let removed = remove_copy(&state, &backend).await;
+        let removed = self.remove_copy(&state, &backend, &entry.from).await;
         self.shared.release(&state);
         removed.map_err(|error| {
             format!("the copy a failed migration left on backend {} is still there ({error}); it is tried again at the next restart or migration", entry.to)
@@ -820,7 +828,7 @@ async fn prepare_target(state: &DatasetState, target: &BackendHandle) -> Result<
 }
 
 /// Removes a copy's storage (absent storage is fine).
-async fn remove_copy(state: &DatasetState, backend: &BackendHandle) -> Result<(), String> {
+async fn destroy_copy(state: &DatasetState, backend: &BackendHandle) -> Result<(), String> {
     match backend
         .replica_call(Call::Destroy(state.plugin_dataset.clone()))
         .await

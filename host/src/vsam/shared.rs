@@ -364,6 +364,17 @@ impl Shared {
         })
     }
 
+    /// The backend a live migration keeps a second copy of `name` on (the
+    /// copy under way, or the old copy after the cutover), if `name` is
+    /// moving: that storage is the migration's, which a mirror must not
+    /// share, and which a sync of a shared catalog must not take for a
+    /// dataset of its own.
+    pub fn moving_copy(&self, name: &str) -> Option<BackendHandle> {
+        let state = self.registry.lock().unwrap().open.get(name).cloned()?;
+        let placement = state.placement();
+        placement.mirror.as_ref().map(|copy| copy.backend.clone())
+    }
+
     /// Every dataset open now (for the flush at shutdown).
     pub fn open_datasets(&self) -> Vec<Arc<DatasetState>> {
         self.registry

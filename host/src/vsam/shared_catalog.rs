@@ -75,6 +75,15 @@ fn adopt(shared: &Shared, url: &str, mut def: DatasetDef) -> bool {
                 }
             }
         }
+        Some(_)
+            if shared
+                .moving_copy(&def.name)
+                .is_some_and(|copy| copy.shared_database().as_deref() == Some(url)) =>
+        {
+            // Its own entry, left for the old copy a migration keeps
+            // following there until `--finalize` (see `migrate::names`).
+            false
+        }
         Some((mine, _)) => {
             tracing::warn!(
                 dataset = %def.name,
