@@ -527,6 +527,21 @@ async fn the_catalog_is_shared_by_the_fleet() {
         .unwrap();
     vsam_client::info(&on_a, "FLEET.NEW").await.unwrap();
 
+    // A name whose table would be the shared catalog's own: refused with
+    // the reason, by DEFINE and by a rename; the catalog is intact.
+    let reserved = "its table on the database of backend b would be vsamrd_catalog, where the servers sharing that database keep their catalog";
+    assert_refused(
+        vsam_client::define(&on_a, ksds("VSAMRD.CATALOG", 8, 40, "ascii")).await,
+        fdbk::INVALID_OPTIONS.into(),
+        reserved,
+    );
+    assert_refused(
+        vsam_client::rename(&on_a, "FLEET.RACE", "VSAMRD.CATALOG").await,
+        fdbk::INVALID_OPTIONS.into(),
+        reserved,
+    );
+    vsam_client::info(&on_b, "FLEET.NEW").await.unwrap();
+
     // Rows written into the table by hand, one not a definition at all, one
     // a definition a DEFINE would refuse: left out, the others served.
     postgres

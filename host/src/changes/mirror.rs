@@ -795,6 +795,9 @@ impl Mirror {
                 session.label()
             )
         };
+        if let Some(why) = crate::vsam::shared_catalog::reserved_on(shared, name, &self.backend) {
+            return Err(cannot(why));
+        }
         let defined = session
             .entry(name)
             .await

@@ -39,6 +39,13 @@ const ENTRY: &str = "SELECT definition, server FROM vsamrd_catalog WHERE name = 
 
 const ALL: &str = "SELECT name, definition, server FROM vsamrd_catalog ORDER BY name";
 
+/// The shared catalog's table when `dataset`'s table would have its name
+/// (dataset `VSAMRD.CATALOG`, in the SQL plugin's naming): such a dataset
+/// cannot live on a database a fleet shares.
+pub fn catalog_table_named(dataset: &str) -> Option<&'static str> {
+    (vsam_plugin_sdk::naming::sql_table(dataset) == "vsamrd_catalog").then_some("vsamrd_catalog")
+}
+
 /// A name's row in the shared catalog.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SharedEntry {

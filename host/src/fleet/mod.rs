@@ -14,7 +14,7 @@ mod records;
 mod session;
 mod solo;
 
-pub use catalog::{Claim, SharedEntry};
+pub use catalog::{Claim, SharedEntry, catalog_table_named};
 pub use mirrored::MirrorHolder;
 pub use records::{FleetRecords, Hold, INDEXES_WAIT, open_lock};
 pub use session::{FleetRefusal, Lock, LockSession, Member, Mode, Space};

@@ -65,6 +65,9 @@ pub(super) async fn target_refusal(
             "backend {to} is a mirror of {dataset} ([[mirrors]]): its storage of {dataset} is the mirror's copy, which the migration would write into (and remove if it failed). Migrate it to another backend; or, to serve {dataset} from {to}, remove {to} from the mirrors of {dataset} (a reload), empty {dataset}'s storage on {to}, and migrate again"
         ));
     }
+    if let Some(why) = crate::vsam::shared_catalog::reserved_on(shared, dataset, to) {
+        return Err(format!("{dataset} cannot move to backend {to}: {why}"));
+    }
     let Some((_, session)) = shared_session(shared, target) else {
         return Ok(());
     };

@@ -48,6 +48,9 @@ pub(crate) async fn define(shared: &Shared, spec: DatasetSpec) -> Result<Answer,
             ),
         ));
     };
+    if let Some(why) = shared_catalog::reserved_on(shared, &name, &backend_name) {
+        return Err(about.logical(fdbk::INVALID_OPTIONS, why));
+    }
     let def = match DatasetDef::from_spec(
         &DatasetSpec {
             name: name.clone(),

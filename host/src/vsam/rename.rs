@@ -52,6 +52,9 @@ pub(crate) async fn rename(shared: &Shared, name: &str, new_name: &str) -> Resul
             format!("{new_name} is in the catalog already"),
         ));
     }
+    if let Some(why) = shared_catalog::reserved_on(shared, &new_name, &def.backend) {
+        return Err(about.logical(fdbk::INVALID_OPTIONS, format!("{new_name}: {why}")));
+    }
     let related = renamed_relations(shared, &def, &name, &new_name);
     if !related.is_empty() && shared_catalog::session_of(shared, &def.backend).is_some() {
         return Err(about.logical(fdbk::INVALID_OPTIONS, format!(

@@ -36,6 +36,17 @@ pub(crate) fn session_of(shared: &Shared, backend: &str) -> Option<(String, Arc<
     Some((url, session))
 }
 
+/// Why a dataset named `name` cannot live on backend `backend`, if it
+/// cannot: its table would be the one where the fleet sharing the
+/// backend's database keeps its catalog.
+pub(crate) fn reserved_on(shared: &Shared, name: &str, backend: &str) -> Option<String> {
+    shared.backend(backend)?.shared_database()?;
+    let table = crate::fleet::catalog_table_named(name)?;
+    Some(format!(
+        "its table on the database of backend {backend} would be {table}, where the servers sharing that database keep their catalog: give the dataset another name, or put it on a backend whose database is not shared"
+    ))
+}
+
 /// Takes a shared entry into this server's catalog, on this server's
 /// backend of the database; false if it cannot be (no such backend, or the
 /// name is taken here by a dataset of another storage).

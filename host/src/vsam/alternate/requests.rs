@@ -89,6 +89,9 @@ async fn claimed(
     def: &DatasetDef,
     about: Subject<'_>,
 ) -> Result<shared_catalog::NameClaim, Status> {
+    if let Some(why) = shared_catalog::reserved_on(shared, &def.name, &def.backend) {
+        return Err(about.logical(fdbk::INVALID_OPTIONS, why));
+    }
     match shared_catalog::claim(shared, def).await {
         Ok(Ok(claim)) => Ok(claim),
         Ok(Err(server)) => Err(about.logical(
