@@ -40,11 +40,39 @@ pub struct Settings {
 
 /// A server process of this run, killed when dropped (a profiler around
 /// it is interrupted instead, so that it writes its profile).
-struct Process {
+pub(crate) struct Process {
     child: Child,
     address: String,
     profiled: bool,
     _dir: tempfile::TempDir,
+}
+
+impl Process {
+    /// The address it serves.
+    pub(crate) fn address(&self) -> &str {
+        &self.address
+    }
+
+    /// Its process id, to read the CPU time it used.
+    pub(crate) fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Its data dir (a vsamrd's).
+    pub(crate) fn data_dir(&self) -> PathBuf {
+        self._dir.path().join("data")
+    }
+
+    /// Stops it as its operator would (SIGTERM, then waits for it to
+    /// exit): its directory, for a server started again on the same data.
+    pub(crate) fn stop(mut self) -> Result<tempfile::TempDir> {
+        Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()?;
+        self.child.wait()?;
+        let dir = tempfile::tempdir()?;
+        Ok(std::mem::replace(&mut self._dir, dir))
+    }
 }
 
 impl Drop for Process {
@@ -61,7 +89,7 @@ impl Drop for Process {
 }
 
 /// A loopback port nobody listens on now.
-fn free_port() -> Result<u16> {
+pub(crate) fn free_port() -> Result<u16> {
     Ok(std::net::TcpListener::bind("127.0.0.1:0")?
         .local_addr()?
         .port())
@@ -93,13 +121,27 @@ where
 
 /// vsamrd from `binary`, serving one backend `b` configured by `backend`;
 /// under `perf record` into `profile`, if given.
-async fn vsamrd(binary: &Path, backend: &str, profile: Option<PathBuf>) -> Result<Process> {
+pub(crate) async fn vsamrd(
+    binary: &Path,
+    backend: &str,
+    profile: Option<PathBuf>,
+) -> Result<Process> {
+    vsamrd_in(tempfile::tempdir()?, binary, backend, profile).await
+}
+
+/// [`vsamrd`] with its files in `dir` (a server's before it, whose data it
+/// takes over).
+pub(crate) async fn vsamrd_in(
+    dir: tempfile::TempDir,
+    binary: &Path,
+    backend: &str,
+    profile: Option<PathBuf>,
+) -> Result<Process> {
     anyhow::ensure!(
         binary.exists(),
         "{} is missing: build it first (cargo build --release -p vsam-host)",
         binary.display()
     );
-    let dir = tempfile::tempdir()?;
     let address = format!("127.0.0.1:{}", free_port()?);
     let config = dir.path().join("vsamrd.toml");
     std::fs::write(

@@ -538,6 +538,15 @@ async fn big_csv(count: u64) -> Result<Vec<String>> {
     ])
 }
 
+/// The vsamrd binary the process runs measure: `--vsamrd`, or the one
+/// built beside this one.
+fn vsamrd_binary(args: &Args) -> Result<std::path::PathBuf> {
+    match &args.vsamrd {
+        Some(path) => Ok(path.clone()),
+        None => Ok(std::env::current_exe()?.with_file_name("vsamrd")),
+    }
+}
+
 fn us(nanos: u64) -> f64 {
     nanos as f64 / 1000.0
 }
@@ -588,10 +597,7 @@ fn main() -> Result<()> {
             let settings = latency::Settings {
                 records: args.records,
                 gets: args.gets,
-                vsamrd: match &args.vsamrd {
-                    Some(path) => path.clone(),
-                    None => std::env::current_exe()?.with_file_name("vsamrd"),
-                },
+                vsamrd: vsamrd_binary(&args)?,
                 baseline: args.baseline_vsamrd.clone(),
                 postgres_url: services.postgres.url.clone(),
                 postgres_readers: args.postgres_readers,
@@ -604,6 +610,7 @@ fn main() -> Result<()> {
         if args.only.is_empty() || args.only.iter().any(|only| only == "mirrors") {
             fleet.extend(
                 mirrors::run(
+                    &vsamrd_binary(&args)?,
                     &services.postgres.url,
                     args.mirror_rounds.max(1),
                     &args.mirror_configs,

@@ -5,26 +5,26 @@
 //! costs, without applying them), with it following, and with a sync one;
 //! the async mirror's lag from commit to applied.
 //!
-//! Beside each rate, the CPU time an operation cost: this process's (the
-//! server and its clients) and PostgreSQL's processes' (the mirror), from
-//! `/proc`: a figure steadier than the rate on a machine whose speed
-//! drifts, and one that tells where a mirror's cost lies.
+//! vsamrd runs as a process of its own, as in production: its threads
+//! serve it alone, not the load's clients too. Beside each rate, the CPU
+//! time an operation cost vsamrd, the clients (this process) and
+//! PostgreSQL's processes (the mirror), from `/proc`: a figure steadier
+//! than the rate on a machine whose speed drifts, and one that tells where
+//! a mirror's cost lies.
 //!
 //! Each run has a fresh server and data dir: the dataset is loaded without
 //! a mirror, the server starts again with the run's configuration (a
 //! mirror copies the records first), and the load starts once every mirror
 //! follows.
 
+use crate::latency::Process;
 use anyhow::{Context, Result};
-use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 use vsam_client::admin::{AdminClient, read_token};
 use vsam_client::{ChainedRecord, Connection, Dataset, OpenIntent, RplOptions};
-use vsam_host::RunningServer;
-use vsam_host::config::Config;
 use vsam_protocol::admin::{AdminCommand, MirrorRow};
 
 const CONNECTIONS: u64 = 8;
@@ -37,17 +37,32 @@ fn record(key: u64, tag: u64) -> Vec<u8> {
     record
 }
 
-async fn server(dir: &Path, postgres: &str, mirror: &str) -> Result<RunningServer> {
-    let text = format!(
-        "[server]\nlisten = \"127.0.0.1:0\"\ndata_dir = \"{}\"\n[admin]\nwatch_files = false\n\
+/// vsamrd from `binary` as a process of its own, as in production (its
+/// threads are not the load's), with the dataset's backend `b` on SQLite,
+/// backend `pg` on PostgreSQL and `mirror`'s sections, its files in `dir`;
+/// its admin address.
+async fn server(
+    dir: tempfile::TempDir,
+    binary: &Path,
+    postgres: &str,
+    mirror: &str,
+) -> Result<(Process, String)> {
+    let admin_address = format!("127.0.0.1:{}", crate::latency::free_port()?);
+    let sections = format!(
+        "[admin]\nlisten = \"{admin_address}\"\nwatch_files = false\n\
          [plugins.p]\npath = \"builtin:sql\"\n\
          [backends.b]\nplugin = \"p\"\ndatabase = \"sqlite:bench.db\"\n\
          [backends.pg]\nplugin = \"p\"\ndatabase = \"{postgres}\"\n\
-         [routing]\ndefault = \"b\"\n{mirror}",
-        dir.display()
+         [routing]\ndefault = \"b\"\n{mirror}"
     );
-    let config = Config::parse(&text, "<bench>", Path::new("."))?;
-    RunningServer::start_with(&config, BTreeMap::new()).await
+    let process = crate::latency::vsamrd_in(dir, binary, &sections, None).await?;
+    Ok((process, admin_address))
+}
+
+/// An admin client of `process`, at `address`.
+async fn admin_of(process: &Process, address: &str) -> Result<AdminClient> {
+    let token = read_token(&process.data_dir().join("admin.token"))?;
+    AdminClient::connect(address, token).await
 }
 
 /// One writer until `stop`: its completed operations.
@@ -113,9 +128,19 @@ async fn caught_up(admin: &mut AdminClient) -> Result<Duration> {
     Ok(started.elapsed())
 }
 
-/// CPU seconds used so far by this process and by every PostgreSQL
-/// process (`/proc/PID/stat`: user and system time, in clock ticks).
-fn cpu_seconds() -> Result<(f64, f64)> {
+/// CPU time, in seconds or per operation: vsamrd's, the load's (this
+/// process: the clients) and PostgreSQL's (the mirror's database).
+#[derive(Clone, Copy)]
+struct Cpu {
+    vsamrd: f64,
+    clients: f64,
+    postgres: f64,
+}
+
+/// CPU seconds used so far by vsamrd (process `vsamrd`), by this process
+/// and by every PostgreSQL process (`/proc/PID/stat`: user and system
+/// time, in clock ticks).
+fn cpu_seconds(vsamrd: u32) -> Result<Cpu> {
     // Linux's USER_HZ, what /proc counts in.
     const TICKS_PER_SECOND: f64 = 100.0;
     let used = |stat: &str| -> Option<f64> {
@@ -125,8 +150,12 @@ fn cpu_seconds() -> Result<(f64, f64)> {
         let ticks = fields.get(11)?.parse::<f64>().ok()? + fields.get(12)?.parse::<f64>().ok()?;
         Some(ticks / TICKS_PER_SECOND)
     };
-    let own = std::fs::read_to_string("/proc/self/stat")?;
-    let own = used(&own).context("unreadable /proc/self/stat")?;
+    let of = |path: String| -> Result<f64> {
+        let stat = std::fs::read_to_string(&path)?;
+        used(&stat).with_context(|| format!("unreadable {path}"))
+    };
+    let clients = of("/proc/self/stat".into())?;
+    let vsamrd = of(format!("/proc/{vsamrd}/stat"))?;
     let mut postgres = 0.0;
     for process in std::fs::read_dir("/proc")?.flatten() {
         // Processes come and go while this reads: skip those gone.
@@ -136,15 +165,19 @@ fn cpu_seconds() -> Result<(f64, f64)> {
             postgres += used(&stat).unwrap_or(0.0);
         }
     }
-    Ok((own, postgres))
+    Ok(Cpu {
+        vsamrd,
+        clients,
+        postgres,
+    })
 }
 
 /// What one run measured.
 struct Run {
     /// Operations per second.
     rate: f64,
-    /// CPU time per operation (µs): this process's, PostgreSQL's.
-    cpu_us: (f64, f64),
+    /// CPU time per operation (µs).
+    cpu_us: Cpu,
     /// The mirror's row after the run (a mirrored run).
     row: Option<MirrorRow>,
     /// Lags sampled every 10 ms during the load (ms).
@@ -154,10 +187,15 @@ struct Run {
 /// One run of `mirror`'s configuration on a fresh server; with `paused`,
 /// its mirror is paused once it has caught up, so the load's changes are
 /// recorded in the change log and wait there.
-async fn run_one(postgres: &str, dataset: &str, mirror: &str, paused: bool) -> Result<Run> {
-    let dir = tempfile::tempdir()?;
-    let plain = server(dir.path(), postgres, "").await?;
-    let conn = Connection::connect(&plain.addr.to_string()).await?;
+async fn run_one(
+    binary: &Path,
+    postgres: &str,
+    dataset: &str,
+    mirror: &str,
+    paused: bool,
+) -> Result<Run> {
+    let (plain, _) = server(tempfile::tempdir()?, binary, postgres, "").await?;
+    let conn = Connection::connect(plain.address()).await?;
     vsam_client::define(&conn, crate::bench_spec(dataset)).await?;
     let ds = Dataset::open(&conn, dataset, OpenIntent::Output, 1).await?;
     let chain: Vec<ChainedRecord> = (0..RECORDS)
@@ -169,13 +207,11 @@ async fn run_one(postgres: &str, dataset: &str, mirror: &str, paused: bool) -> R
     ds.put_chain(0, RplOptions::sequential(), chain).await?;
     ds.close().await?;
     drop(conn);
-    plain.stop().await;
+    let dir = plain.stop()?;
 
-    let server = server(dir.path(), postgres, mirror).await?;
-    let address = server.addr.to_string();
-    let token = read_token(&dir.path().join("admin.token"))?;
-    let admin_address = server.admin_addr.context("admin enabled")?.to_string();
-    let mut admin = AdminClient::connect(&admin_address, token.clone()).await?;
+    let (server, admin_address) = server(dir, binary, postgres, mirror).await?;
+    let address = server.address().to_string();
+    let mut admin = admin_of(&server, &admin_address).await?;
     let mirrored = !mirror.is_empty();
     if mirrored {
         caught_up(&mut admin).await?;
@@ -191,7 +227,7 @@ async fn run_one(postgres: &str, dataset: &str, mirror: &str, paused: bool) -> R
     let stop = Arc::new(AtomicBool::new(false));
     let sampler = {
         let stop = stop.clone();
-        let mut admin = AdminClient::connect(&admin_address, token).await?;
+        let mut admin = admin_of(&server, &admin_address).await?;
         tokio::spawn(async move {
             let mut lags = Vec::new();
             while sampled && !stop.load(Ordering::Relaxed) {
@@ -204,7 +240,7 @@ async fn run_one(postgres: &str, dataset: &str, mirror: &str, paused: bool) -> R
         })
     };
     eprintln!("mirrors: load for {} s", RUN.as_secs());
-    let cpu_before = cpu_seconds()?;
+    let cpu_before = cpu_seconds(server.pid())?;
     let started = Instant::now();
     let tasks: Vec<_> = (0..CONNECTIONS)
         .map(|id| {
@@ -223,12 +259,13 @@ async fn run_one(postgres: &str, dataset: &str, mirror: &str, paused: bool) -> R
         operations += task.await??;
     }
     let rate = operations as f64 / started.elapsed().as_secs_f64();
-    let cpu_after = cpu_seconds()?;
+    let cpu_after = cpu_seconds(server.pid())?;
     let per_operation = |before: f64, after: f64| (after - before) * 1e6 / operations.max(1) as f64;
-    let cpu_us = (
-        per_operation(cpu_before.0, cpu_after.0),
-        per_operation(cpu_before.1, cpu_after.1),
-    );
+    let cpu_us = Cpu {
+        vsamrd: per_operation(cpu_before.vsamrd, cpu_after.vsamrd),
+        clients: per_operation(cpu_before.clients, cpu_after.clients),
+        postgres: per_operation(cpu_before.postgres, cpu_after.postgres),
+    };
     let mut lags = sampler.await?;
     let row = if sampled {
         caught_up(&mut admin).await?;
@@ -237,7 +274,6 @@ async fn run_one(postgres: &str, dataset: &str, mirror: &str, paused: bool) -> R
         None
     };
     lags.sort_by(f64::total_cmp);
-    server.stop().await;
     Ok(Run {
         rate,
         cpu_us,
@@ -258,7 +294,12 @@ fn percentile(sorted: &[f64], q: f64) -> f64 {
 /// by short name), `rounds` times in turn (this machine's speed drifts by
 /// a fifth between minutes: each ratio compares medians of interleaved
 /// runs); the report lines.
-pub async fn run(postgres: &str, rounds: usize, only: &[String]) -> Result<Vec<String>> {
+pub async fn run(
+    binary: &Path,
+    postgres: &str,
+    rounds: usize,
+    only: &[String],
+) -> Result<Vec<String>> {
     let rule = |mode: &str| {
         format!("[[mirrors]]\ndatasets = \"BENCH.**\"\nbackends = [\"pg\"]\nmode = \"{mode}\"\n")
     };
@@ -288,7 +329,8 @@ pub async fn run(postgres: &str, rounds: usize, only: &[String]) -> Result<Vec<S
         .map(|(_, what, config, paused)| (what, config, paused))
         .collect();
     let mut rates: Vec<Vec<f64>> = vec![Vec::new(); variants.len()];
-    let mut own_cpu: Vec<Vec<f64>> = vec![Vec::new(); variants.len()];
+    let mut vsamrd_cpu: Vec<Vec<f64>> = vec![Vec::new(); variants.len()];
+    let mut clients_cpu: Vec<Vec<f64>> = vec![Vec::new(); variants.len()];
     let mut postgres_cpu: Vec<Vec<f64>> = vec![Vec::new(); variants.len()];
     let mut lags: Vec<Vec<f64>> = vec![Vec::new(); variants.len()];
     let mut rows: Vec<Vec<MirrorRow>> = vec![Vec::new(); variants.len()];
@@ -296,10 +338,11 @@ pub async fn run(postgres: &str, rounds: usize, only: &[String]) -> Result<Vec<S
         for (i, (what, config, paused)) in variants.iter().enumerate() {
             let dataset = format!("BENCH.R{round}V{i}");
             eprintln!("mirrors: round {}, {what}", round + 1);
-            let run = run_one(postgres, &dataset, config, *paused).await?;
+            let run = run_one(binary, postgres, &dataset, config, *paused).await?;
             rates[i].push(run.rate);
-            own_cpu[i].push(run.cpu_us.0);
-            postgres_cpu[i].push(run.cpu_us.1);
+            vsamrd_cpu[i].push(run.cpu_us.vsamrd);
+            clients_cpu[i].push(run.cpu_us.clients);
+            postgres_cpu[i].push(run.cpu_us.postgres);
             lags[i].extend(run.lags);
             rows[i].extend(run.row);
         }
@@ -317,9 +360,10 @@ pub async fn run(postgres: &str, rounds: usize, only: &[String]) -> Result<Vec<S
     for (i, (what, _, _)) in variants.iter().enumerate() {
         let rate = median(&mut rates[i]);
         let mut line = format!(
-            "  {what:<19} {rate:>8.0} ops/s   ratio to {base_name} {:.2}   CPU per op: vsamrd and clients {:.0} us, PostgreSQL {:.0} us",
+            "  {what:<19} {rate:>8.0} ops/s   ratio to {base_name} {:.2}   CPU per op: vsamrd {:.0} us, clients {:.0} us, PostgreSQL {:.0} us",
             rate / base,
-            median(&mut own_cpu[i]),
+            median(&mut vsamrd_cpu[i]),
+            median(&mut clients_cpu[i]),
             median(&mut postgres_cpu[i])
         );
         if let Some(worst) = rows[i].iter().max_by_key(|r| r.lag_p99_ms) {
