@@ -192,6 +192,9 @@ pub struct SqlSession {
     outbox_outcome: outbox::Outcome,
     /// The outbox table was made (or found) on this connection.
     outbox_table_known: bool,
+    /// The SQLite outbox's lane of the last (log, backend) written, found
+    /// on this connection (see [`outbox::Lane`]).
+    outbox_lane: Option<outbox::Lane>,
 }
 
 impl SqlSession {
@@ -204,6 +207,7 @@ impl SqlSession {
             outbox: None,
             outbox_outcome: outbox::Outcome::NotWritten,
             outbox_table_known: false,
+            outbox_lane: None,
         }
     }
 
@@ -247,6 +251,7 @@ impl SqlSession {
             self.connection = None;
             self.in_transaction = false;
             self.outbox_table_known = false;
+            self.outbox_lane = None;
         }
         result
     }
