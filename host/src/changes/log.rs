@@ -605,6 +605,23 @@ impl ChangeLog {
         Ok(())
     }
 
+    /// Makes the log durable now unless it holds every group of `backend`
+    /// up to `group - slots` durably already: an outbox slot of a ring of
+    /// `slots` is about to take `group` over the group before it there,
+    /// and that one must not be lost with the log's unsynced tail.
+    pub fn make_durable_before_slot(
+        &self,
+        backend: &str,
+        group: u64,
+        slots: u64,
+    ) -> std::io::Result<()> {
+        // The slot's last group is at most `group - slots`.
+        if group <= self.durable_group(backend) + slots {
+            return Ok(());
+        }
+        self.make_durable()
+    }
+
     /// The sequence number of the last committed change (0 before any).
     pub fn last_committed(&self) -> u64 {
         *self.committed.borrow()
@@ -953,6 +970,35 @@ pub(super) mod tests {
             "{next} was handed out before ({first}..={last})"
         );
         assert_eq!(log.last_committed(), 0);
+    }
+
+    #[test]
+    fn a_slot_is_written_again_only_once_the_log_holds_the_group_before_it_durably() {
+        let dir = tempfile::tempdir().unwrap();
+        let (log, _) = ChangeLog::open(dir.path(), 1 << 20).unwrap();
+        let commit = |log: &ChangeLog| {
+            let group = log.take_group().unwrap();
+            let encoded = encode_group(group, "sql", &[change("K", Operation::Insert)]);
+            log.write_committed(group, "sql", &encoded, 1).unwrap();
+            group
+        };
+        let first = commit(&log);
+        assert!(log.durable_group("sql") < first, "written, not synced");
+        // A ring of 4 slots: the group 4 after `first` takes its slot.
+        log.make_durable_before_slot("sql", first + 4, 4).unwrap();
+        assert_eq!(log.durable_group("sql"), first);
+        let second = commit(&log);
+        let third = commit(&log);
+        // `first` is durable: its slot may take the next group there.
+        log.make_durable_before_slot("sql", first + 4, 4).unwrap();
+        assert_eq!(log.durable_group("sql"), first, "synced for nothing");
+        // `second` is not.
+        log.make_durable_before_slot("sql", second + 4, 4).unwrap();
+        assert_eq!(
+            log.durable_group("sql"),
+            third,
+            "synced through the last group written"
+        );
     }
 
     #[test]

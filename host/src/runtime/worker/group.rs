@@ -220,12 +220,12 @@ impl Log<'_> {
         let change_log = log.capture.log();
         if !log.capture.strict() {
             let group = change_log.take_group().map_err(|e| log.refused(e))?;
-            // In an SQLite outbox the group's slot holds the group
-            // `SLOTS` before it, which the log must hold durably before
-            // the slot is written again (see `runtime::sql::outbox::Lane`).
-            if group >= change_log.durable_group(log.backend) + outbox::SLOTS {
-                change_log.make_durable().map_err(|e| log.refused(e))?;
-            }
+            // In an SQLite outbox the group's slot holds an earlier group,
+            // which the log must hold durably before the slot is written
+            // again (see `runtime::sql::outbox::Lane`).
+            change_log
+                .make_durable_before_slot(log.backend, group, outbox::SLOTS)
+                .map_err(|e| log.refused(e))?;
             let encoded = crate::changes::log::encode_group(group, log.backend, changes);
             let row = OutboxRow {
                 log_id: change_log.id().to_string(),
