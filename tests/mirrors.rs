@@ -1596,6 +1596,87 @@ async fn a_migration_never_copies_into_a_mirrors_storage() {
     other.stop().await;
 }
 
+/// A mirror added while its dataset is migrated away from the mirror's
+/// backend (the migration's old copy follows there until `--finalize`)
+/// waits, saying why, instead of copying into the old copy, which the
+/// finalize would then remove from under it; once finalized, it copies.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_mirror_waits_while_a_migration_keeps_its_old_copy_on_the_mirrors_backend() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = start_from_file(dir.path(), "").await;
+    let conn = Connection::connect(&server.addr.to_string()).await.unwrap();
+    let spec = DatasetSpec {
+        backend: "report".into(),
+        ..pay_spec()
+    };
+    vsam_client::define(&conn, spec).await.unwrap();
+    let ds = Dataset::open(&conn, "PAY.MASTER", OpenIntent::Update, 1)
+        .await
+        .unwrap();
+    for id in 0..50 {
+        ds.put(0, RplOptions::direct(), 0, pay_record(id, "MOVED", 1))
+            .await
+            .unwrap();
+    }
+    let mut admin_client = admin(&server, &dir.path().join("data")).await;
+    admin_client
+        .request(AdminCommand::Migrate {
+            dataset: "PAY.MASTER".into(),
+            to: "main".into(),
+        })
+        .await
+        .unwrap();
+    let started = Instant::now();
+    while admin_client
+        .request(AdminCommand::Status)
+        .await
+        .map(|answer| !format!("{answer:?}").contains("cut-over"))
+        .unwrap()
+    {
+        assert!(started.elapsed() < Duration::from_secs(30), "no cutover");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+
+    // The mirror of PAY.* on `report`, where the old copy follows.
+    write_config(
+        dir.path(),
+        "[[mirrors]]\ndatasets = \"PAY.*\"\nbackends = [\"report\"]\n",
+    );
+    let reload = server.reloader.reload("test").await;
+    assert!(reload.error.is_none(), "{reload:?}");
+    ds.put(0, RplOptions::direct(), 0, pay_record(50, "DURING", 2))
+        .await
+        .unwrap();
+    loop {
+        let report = mirrors(&mut admin_client).await;
+        let error = row(&report, "report")
+            .last_error
+            .clone()
+            .unwrap_or_default();
+        if error.contains("being migrated to or from backend report") {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "the mirror did not say why it waits: {report:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    admin_client
+        .request(AdminCommand::Finalize {
+            dataset: "PAY.MASTER".into(),
+        })
+        .await
+        .unwrap();
+    ds.put(0, RplOptions::direct(), 0, pay_record(51, "AFTER", 3))
+        .await
+        .unwrap();
+    caught_up(&mut admin_client).await;
+    assert_eq!(verify(&mut admin_client, "report", "PAY.MASTER").await, 52);
+    ds.close().await.unwrap();
+    server.stop().await;
+}
+
 /// Asks to migrate `dataset` to backend `to`, which must be refused: the
 /// refusal's message.
 async fn start_migration(admin: &mut AdminClient, dataset: &str, to: &str) -> String {
