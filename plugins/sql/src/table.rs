@@ -86,6 +86,28 @@ const ROWS_PER_INSERT: usize = 500;
 /// Parameters one multi-row INSERT carries, at most.
 const PARAMS_PER_INSERT: usize = 30_000;
 
+/// The sizes `rows` rows go in: powers of two no larger than `most`,
+/// largest first (150 rows: 128, 16, 4, 2).
+///
+/// Why: a multi-row statement's text depends on its row count, and the
+/// host prepares and keeps each text on its connection. Chunks of any
+/// size made a mirror's batches (a different count each time) prepare a
+/// new statement for most batches, and keep up to 500 per table and
+/// connection, for ever, on PostgreSQL too. Powers of two bound them to
+/// nine per table and statement (1 to 256 rows), each prepared once.
+fn chunk_sizes(rows: usize, most: usize) -> impl Iterator<Item = usize> {
+    let largest = 1 << most.max(1).ilog2();
+    let mut left = rows;
+    std::iter::from_fn(move || {
+        if left == 0 {
+            return None;
+        }
+        let size = largest.min(1 << left.ilog2());
+        left -= size;
+        Some(size)
+    })
+}
+
 impl Statements {
     fn new(sql: Sql, table: &str, mode: &Mode, select: &str) -> Self {
         let value_columns: Vec<&str> = match mode {
@@ -458,9 +480,10 @@ impl Table {
     fn insert_rows(&self, entries: Vec<vsam_plugin_sdk::Entry>, tail: &str) -> TableResult<bool> {
         let per_row = self.statements.row_params;
         let rows_per = (PARAMS_PER_INSERT / per_row).clamp(1, ROWS_PER_INSERT);
-        let mut entries = entries.into_iter().peekable();
-        while entries.peek().is_some() {
-            let chunk: Vec<vsam_plugin_sdk::Entry> = entries.by_ref().take(rows_per).collect();
+        let sizes: Vec<usize> = chunk_sizes(entries.len(), rows_per).collect();
+        let mut entries = entries.into_iter();
+        for size in sizes {
+            let chunk: Vec<vsam_plugin_sdk::Entry> = entries.by_ref().take(size).collect();
             let rows = chunk.len();
             let mut params = Vec::with_capacity(rows * per_row);
             for entry in chunk {
@@ -498,7 +521,10 @@ impl Table {
                 self.name
             )));
         }
-        for chunk in erases.chunks(ROWS_PER_INSERT) {
+        let mut erases = erases.as_slice();
+        for size in chunk_sizes(erases.len(), ROWS_PER_INSERT) {
+            let (chunk, rest) = erases.split_at(size);
+            erases = rest;
             let statement = format!(
                 "{}{})",
                 self.statements.delete_keys_head,
@@ -614,4 +640,24 @@ fn cell(column: &Column, value: &Value) -> Result<Cell, String> {
 /// Upper-case hex, for messages.
 pub fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02X}")).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::chunk_sizes;
+
+    #[test]
+    fn rows_go_in_chunks_of_ten_sizes_at_most() {
+        let mut shapes = std::collections::BTreeSet::new();
+        for rows in 0..=2_000 {
+            let sizes: Vec<usize> = chunk_sizes(rows, 500).collect();
+            assert_eq!(sizes.iter().sum::<usize>(), rows, "{sizes:?}");
+            assert!(sizes.iter().all(|size| size.is_power_of_two() && *size <= 256), "{sizes:?}");
+            assert!(sizes.windows(2).all(|w| w[0] >= w[1]), "largest first: {sizes:?}");
+            shapes.extend(sizes);
+        }
+        assert_eq!(shapes.len(), 9, "{shapes:?}");
+        assert_eq!(chunk_sizes(150, 500).collect::<Vec<_>>(), [128, 16, 4, 2]);
+        assert_eq!(chunk_sizes(3, 1).collect::<Vec<_>>(), [1, 1, 1]);
+    }
 }
