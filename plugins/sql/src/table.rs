@@ -652,8 +652,16 @@ mod tests {
         for rows in 0..=2_000 {
             let sizes: Vec<usize> = chunk_sizes(rows, 500).collect();
             assert_eq!(sizes.iter().sum::<usize>(), rows, "{sizes:?}");
-            assert!(sizes.iter().all(|size| size.is_power_of_two() && *size <= 256), "{sizes:?}");
-            assert!(sizes.windows(2).all(|w| w[0] >= w[1]), "largest first: {sizes:?}");
+            assert!(
+                sizes
+                    .iter()
+                    .all(|size| size.is_power_of_two() && *size <= 256),
+                "{sizes:?}"
+            );
+            assert!(
+                sizes.windows(2).all(|w| w[0] >= w[1]),
+                "largest first: {sizes:?}"
+            );
             shapes.extend(sizes);
         }
         assert_eq!(shapes.len(), 9, "{shapes:?}");
