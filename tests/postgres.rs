@@ -777,6 +777,24 @@ async fn a_migration_keeps_the_shared_catalog_of_the_databases_it_moves_between(
     };
     migrate_and_end(&mut admin, "MIG.MOVE", "pg", &postgres, true, rollback).await;
     gone();
+    // Defined on the shared database, then moved off it: its name goes.
+    let mut born = ksds("MIG.BORN", 8, 40, "ascii");
+    born.backend = "pg".into();
+    vsam_client::define(&conn, born).await.unwrap();
+    assert!(named_in_shared_catalog(&postgres, "MIG.BORN"));
+    let finalize_born = AdminCommand::Finalize {
+        dataset: "MIG.BORN".into(),
+    };
+    migrate_and_end(
+        &mut admin,
+        "MIG.BORN",
+        "sqlite",
+        &postgres,
+        true,
+        finalize_born,
+    )
+    .await;
+    assert!(!named_in_shared_catalog(&postgres, "MIG.BORN"));
 
     // This server's dataset on SQLite, and another server's empty one of
     // the same name on the database.
