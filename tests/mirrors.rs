@@ -15,6 +15,7 @@ use vsam_host::RunningServer;
 use vsam_host::config::Config;
 use vsam_protocol::admin::{AdminAnswer, AdminCommand, MirrorRow, MirrorsReport};
 use vsam_protocol::{DatasetSpec, Organization, Processing, access};
+use vsam_tests::migration::{migrate_until_cut_over, refused_migration};
 use vsam_tests::{CSV_WASM, SQL_WASM};
 
 /// A record of `PAY.MASTER`: key, name, amount (COMP-3).
@@ -1556,7 +1557,7 @@ async fn a_migration_never_copies_into_a_mirrors_storage() {
     let mut keeper_admin = admin(&keeper, keeper_dir.path()).await;
     caught_up(&mut keeper_admin).await;
     assert_eq!(verify(&mut keeper_admin, "pgm", "PAY.EMPTY").await, 0);
-    let refused = start_migration(&mut keeper_admin, "PAY.MASTER", "pgm").await;
+    let refused = refused_migration(&mut keeper_admin, "PAY.MASTER", "pgm").await;
     assert!(
         refused.contains("backend pgm is a mirror of PAY.MASTER")
             && refused.contains("remove pgm from the mirrors of PAY.MASTER"),
@@ -1583,7 +1584,7 @@ async fn a_migration_never_copies_into_a_mirrors_storage() {
         .unwrap();
     ds.close().await.unwrap();
     let mut other_admin = admin(&other, other_dir.path()).await;
-    let refused = start_migration(&mut other_admin, "PAY.EMPTY", "pg").await;
+    let refused = refused_migration(&mut other_admin, "PAY.EMPTY", "pg").await;
     assert!(
         refused
             .contains("holds a mirror of a dataset named PAY.EMPTY, kept by mirror pgm of vsamrd"),
@@ -1619,23 +1620,8 @@ async fn a_mirror_waits_while_a_migration_keeps_its_old_copy_on_the_mirrors_back
             .unwrap();
     }
     let mut admin_client = admin(&server, &dir.path().join("data")).await;
-    admin_client
-        .request(AdminCommand::Migrate {
-            dataset: "PAY.MASTER".into(),
-            to: "main".into(),
-        })
-        .await
-        .unwrap();
+    migrate_until_cut_over(&mut admin_client, "PAY.MASTER", "main").await;
     let started = Instant::now();
-    while admin_client
-        .request(AdminCommand::Status)
-        .await
-        .map(|answer| !format!("{answer:?}").contains("cut-over"))
-        .unwrap()
-    {
-        assert!(started.elapsed() < Duration::from_secs(30), "no cutover");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
 
     // The mirror of PAY.* on `report`, where the old copy follows.
     write_config(
@@ -1675,19 +1661,6 @@ async fn a_mirror_waits_while_a_migration_keeps_its_old_copy_on_the_mirrors_back
     assert_eq!(verify(&mut admin_client, "report", "PAY.MASTER").await, 52);
     ds.close().await.unwrap();
     server.stop().await;
-}
-
-/// Asks to migrate `dataset` to backend `to`, which must be refused: the
-/// refusal's message.
-async fn start_migration(admin: &mut AdminClient, dataset: &str, to: &str) -> String {
-    let command = AdminCommand::Migrate {
-        dataset: dataset.into(),
-        to: to.into(),
-    };
-    match admin.request(command).await {
-        Ok(answer) => panic!("the migration of {dataset} to {to} started: {answer:?}"),
-        Err(refused) => refused.to_string(),
-    }
 }
 
 /// Backend `pgm` on `postgres`'s database, alone and with a mirror of

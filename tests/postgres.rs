@@ -8,6 +8,7 @@ use std::path::Path;
 use std::time::Duration;
 use vsam_client::{Connection, Dataset, OpenIntent, RplOptions};
 use vsam_conformance::Postgres;
+use vsam_tests::migration::{migrate_until_cut_over, migration_rows, refused_migration};
 use vsam_tests::{SQL_WASM, assert_conforms, ksds, start_with_plugin};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -521,22 +522,6 @@ async fn a_reload_adds_a_postgresql_backend() {
     other.server.stop().await;
 }
 
-/// The admin rows of `dataset` in `vsamr admin status`.
-async fn migration_rows(
-    admin: &mut vsam_client::admin::AdminClient,
-    dataset: &str,
-) -> Vec<vsam_protocol::admin::MigrationRow> {
-    use vsam_protocol::admin::{AdminAnswer, AdminCommand};
-    let AdminAnswer::Status(status) = admin.request(AdminCommand::Status).await.unwrap() else {
-        panic!("not a status");
-    };
-    status
-        .migrations
-        .into_iter()
-        .filter(|row| row.dataset == dataset)
-        .collect()
-}
-
 /// A migration to PostgreSQL that fails because the database stops in the
 /// middle of the copy rolls back, and the partial copy it cannot remove
 /// then is journaled: the retry, once the database is back, removes it and
@@ -674,25 +659,7 @@ async fn migrate_and_end(
     named_on_postgres: bool,
     end: vsam_protocol::admin::AdminCommand,
 ) {
-    use vsam_protocol::admin::AdminCommand;
-    admin
-        .request(AdminCommand::Migrate {
-            dataset: dataset.into(),
-            to: to.into(),
-        })
-        .await
-        .unwrap();
-    let started = std::time::Instant::now();
-    loop {
-        let row = migration_rows(admin, dataset).await.pop().unwrap();
-        match row.phase.as_str() {
-            "counting" | "copying" | "verifying" => {}
-            "cut-over" => break,
-            _ => panic!("{row:?}"),
-        }
-        assert!(started.elapsed() < Duration::from_secs(60), "{row:?}");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    migrate_until_cut_over(admin, dataset, to).await;
     assert_eq!(
         named_in_shared_catalog(postgres, dataset),
         named_on_postgres,
@@ -812,14 +779,7 @@ async fn a_migration_keeps_the_shared_catalog_of_the_databases_it_moves_between(
         .await
         .unwrap();
     other.server.stop().await;
-    let refused = admin
-        .request(AdminCommand::Migrate {
-            dataset: "MIG.TAKEN".into(),
-            to: "pg".into(),
-        })
-        .await
-        .expect_err("a migration onto another server's dataset");
-    let message = refused.to_string();
+    let message = refused_migration(&mut admin, "MIG.TAKEN", "pg").await;
     assert!(
         message.contains(
             "shared catalog on the database of backend pg defines a dataset named MIG.TAKEN"

@@ -3,6 +3,7 @@
 
 pub mod cobol;
 pub mod deployment;
+pub mod migration;
 pub mod pki;
 pub mod relay;
 
