@@ -1557,6 +1557,17 @@ async fn a_migration_never_copies_into_a_mirrors_storage() {
     let mut keeper_admin = admin(&keeper, keeper_dir.path()).await;
     caught_up(&mut keeper_admin).await;
     assert_eq!(verify(&mut keeper_admin, "pgm", "PAY.EMPTY").await, 0);
+    let claimed = postgres
+        .psql(
+            "vsam",
+            "select mirror from _vsamrd_mirrored where name = 'PAY.EMPTY'",
+        )
+        .unwrap();
+    assert_eq!(
+        claimed.trim(),
+        "pgm",
+        "the mirror claimed the name it keeps"
+    );
     let refused = refused_migration(&mut keeper_admin, "PAY.MASTER", "pgm").await;
     assert!(
         refused.contains("backend pgm is a mirror of PAY.MASTER")
@@ -1565,6 +1576,7 @@ async fn a_migration_never_copies_into_a_mirrors_storage() {
     );
     ds.close().await.unwrap();
     keeper.stop().await;
+    vsam_tests::until_servers_on(&postgres, 0).await;
 
     // Another server, alone on the database, moves its own PAY.EMPTY
     // there: the other server's mirror keeps that name.

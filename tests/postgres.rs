@@ -714,6 +714,7 @@ async fn a_migration_keeps_the_shared_catalog_of_the_databases_it_moves_between(
     assert_eq!(ds.read(&record(2)[..8]).await.unwrap().data, record(2));
     ds.close().await.unwrap();
     joined.server.stop().await;
+    vsam_tests::until_servers_on(&postgres, 1).await;
 
     migrate_and_end(
         &mut admin,
@@ -779,6 +780,7 @@ async fn a_migration_keeps_the_shared_catalog_of_the_databases_it_moves_between(
         .await
         .unwrap();
     other.server.stop().await;
+    vsam_tests::until_servers_on(&postgres, 1).await;
     let message = refused_migration(&mut admin, "MIG.TAKEN", "pg").await;
     assert!(
         message.contains(

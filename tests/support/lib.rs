@@ -116,6 +116,31 @@ pub async fn fleet_server(url: &str) -> TestServer {
     start_with_plugin(SQL_WASM, &format!("database = \"{url}\"")).await
 }
 
+/// Waits (10 s at most) until at most `servers` lock sessions of vsamrd
+/// remain on `postgres`'s database `vsam`. A stopped server's session may
+/// linger there for a moment after it closed it, and a migration, which
+/// the database's other servers refuse, would see it.
+pub async fn until_servers_on(postgres: &vsam_conformance::Postgres, servers: usize) {
+    let sessions = || -> usize {
+        let count = postgres
+            .psql(
+                "vsam",
+                "select count(*) from pg_stat_activity where application_name like 'vsamrd %'",
+            )
+            .unwrap();
+        count.trim().parse().unwrap()
+    };
+    let started = std::time::Instant::now();
+    while sessions() > servers {
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(10),
+            "{} vsamrd lock sessions left on the database, {servers} expected",
+            sessions()
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}
+
 /// Two servers of a fleet on the database at `url`, a KSDS `name` (8-byte
 /// keys, 40-byte records) defined on the first (the second finds it in
 /// the shared catalog) and holding `records`.

@@ -555,7 +555,7 @@ impl Mirror {
             };
             self.live.lock().unwrap().waiting_since_ms = pending.first().map(|c| c.time_ms);
             last_apply = Instant::now();
-            match self.apply(&shared, &pending).await {
+            match self.apply(&shared, log.id(), &pending).await {
                 Ok(()) => {
                     backoff = Duration::from_millis(50);
                     let now = now_ms();
@@ -824,8 +824,10 @@ impl Mirror {
     /// Applies a batch of changes, those of datasets it covers: each
     /// dataset's record changes as their net effect (the last change of
     /// each key wins), in one job, so that the mirror's store writes many
-    /// rows per statement and commits once.
-    async fn apply(&self, shared: &Shared, changes: &[Change]) -> Result<(), String> {
+    /// rows per statement and commits once. A dataset defined since is
+    /// claimed on a shared database under change log `log_id`, as a
+    /// copied one is (see [`Self::claim_on`]).
+    async fn apply(&self, shared: &Shared, log_id: &str, changes: &[Change]) -> Result<(), String> {
         let target = self.target(shared)?;
         let rule = self.rule.load_full();
         let mut net = NetChanges::default();
@@ -846,6 +848,11 @@ impl Mirror {
                         continue;
                     }
                     net.flush(&target).await?;
+                    // Claimed as a copy's name is, before anything is
+                    // written there.
+                    if let Some(url) = target.shared_database() {
+                        self.claim_on(shared, &url, name, log_id).await?;
+                    }
                     match target
                         .replica_call(Call::Create(change.dataset.clone(), layout.clone()))
                         .await
