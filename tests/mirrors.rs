@@ -446,6 +446,8 @@ async fn a_mirror_added_later_starts_with_a_copy_and_can_be_paused_verified_and_
     }
     caught_up(&mut admin_client).await;
     assert_eq!(verify(&mut admin_client, "report", "PAY.MASTER").await, 310);
+    // Long caught up: the lag of what is written next starts from then.
+    tokio::time::sleep(Duration::from_secs(3)).await;
 
     // Paused: changes wait, and are applied once resumed.
     let paused = admin_client
@@ -461,6 +463,21 @@ async fn a_mirror_added_later_starts_with_a_copy_and_can_be_paused_verified_and_
     let report = mirrors(&mut admin_client).await;
     let waiting = row(&report, "report");
     assert_eq!((waiting.phase.as_str(), waiting.queued), ("paused", 20));
+    // Its lag is the age of the oldest change waiting (the paused mirror
+    // reads them within a second), and grows.
+    let started = Instant::now();
+    let lag = loop {
+        let lag = row(&mirrors(&mut admin_client).await, "report").lag_seconds;
+        if lag > 0.0 {
+            break lag;
+        }
+        assert!(started.elapsed() < Duration::from_secs(5), "no lag shown");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert!(lag < 2.0, "a lag of {lag} s for changes made just now");
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let later = row(&mirrors(&mut admin_client).await, "report").lag_seconds;
+    assert!(later >= lag + 0.4, "{lag} s, then {later} s");
     admin_client
         .request(AdminCommand::MirrorResume {
             backend: "report".into(),

@@ -98,8 +98,10 @@ struct Live {
     phase: Phase,
     saved: Saved,
     last_error: Option<(Instant, String)>,
-    /// Commit time of the first change of the batch being applied (ms
-    /// since the epoch), while it waits.
+    /// The commit time (ms since the epoch) of the oldest change not yet
+    /// applied, or a time before it: the first change of the batch being
+    /// applied, or once it is, a time no later than the next change's.
+    /// The lag status shows is measured from it.
     waiting_since_ms: Option<u64>,
     lags: hdrhistogram::Histogram<u64>,
     applied_in_run: u64,
@@ -443,6 +445,9 @@ impl Mirror {
         let mut commits = log.subscribe();
         let mut reader = log.reader(self.applied());
         let mut pending: Vec<Change> = Vec::new();
+        // When `pending` was read, if the read reached the log's end: every
+        // change after it was committed later.
+        let mut read_to_end_at: Option<u64> = None;
         let mut last_save = Instant::now();
         let mut unsaved = false;
         let mut last_apply = Instant::now();
@@ -469,13 +474,27 @@ impl Mirror {
                     self.fail(format!("cannot save the mirror's position: {e}"));
                 }
             }
-            let idle = {
+            let (idle, paused) = {
                 let live = self.live.lock().unwrap();
-                matches!(live.phase, Phase::Paused | Phase::Stopped(_))
+                (
+                    matches!(live.phase, Phase::Paused | Phase::Stopped(_)),
+                    live.phase == Phase::Paused,
+                )
             };
             if idle {
                 drop(shared);
                 self.bound_paused_queue(&log);
+                // A paused mirror reads what waits (it applies it once
+                // resumed), so that the status knows how long it has.
+                if paused && pending.is_empty() && log.last_committed() > self.applied() {
+                    let read_at = now_ms();
+                    if let Ok(batch) = reader.next_batch(BATCH) {
+                        read_to_end_at = (batch.len() < BATCH).then_some(read_at);
+                        self.live.lock().unwrap().waiting_since_ms =
+                            batch.first().map(|c| c.time_ms);
+                        pending = batch;
+                    }
+                }
                 tokio::select! {
                     _ = self.wake.notified() => {}
                     _ = tokio::time::sleep(Duration::from_secs(1)) => {}
@@ -517,8 +536,12 @@ impl Mirror {
                     }
                     continue;
                 }
+                let read_at = now_ms();
                 match reader.next_batch(BATCH) {
-                    Ok(batch) => pending = batch,
+                    Ok(batch) => {
+                        read_to_end_at = (batch.len() < BATCH).then_some(read_at);
+                        pending = batch;
+                    }
                     Err(error) => {
                         self.set_phase(Phase::Stopped(format!(
                             "{error}: `vsamr admin mirror resync {}` copies everything again",
@@ -567,6 +590,12 @@ impl Mirror {
                         }
                         live.applied_in_run += pending.len() as u64;
                         live.saved.applied = last;
+                        // The oldest change still waiting was committed
+                        // after the last applied, and after the read if
+                        // it reached the log's end.
+                        live.waiting_since_ms = read_to_end_at
+                            .or(pending.last().map(|c| c.time_ms))
+                            .or(live.waiting_since_ms);
                     }
                     self.applied.send_replace(last);
                     pending.clear();
