@@ -67,6 +67,32 @@ async fn caught_up(admin: &mut AdminClient) -> MirrorsReport {
         .unwrap()
 }
 
+/// Polls mirror `backend`'s row until `done` holds for it; fails after
+/// `limit`, saying what was awaited and showing the row.
+async fn row_once(
+    admin: &mut AdminClient,
+    backend: &str,
+    limit: Duration,
+    awaited: &str,
+    done: impl Fn(&MirrorRow) -> bool,
+) -> MirrorRow {
+    let started = Instant::now();
+    loop {
+        let report = mirrors(admin).await;
+        let current = row(&report, backend);
+        if done(current) {
+            return current.clone();
+        }
+        assert!(started.elapsed() < limit, "{awaited}: {current:?}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Its last error, or "".
+fn last_error(row: &MirrorRow) -> &str {
+    row.last_error.as_deref().unwrap_or_default()
+}
+
 fn row<'a>(report: &'a MirrorsReport, backend: &str) -> &'a MirrorRow {
     report
         .mirrors
@@ -465,15 +491,15 @@ async fn a_mirror_added_later_starts_with_a_copy_and_can_be_paused_verified_and_
     assert_eq!((waiting.phase.as_str(), waiting.queued), ("paused", 20));
     // Its lag is the age of the oldest change waiting (the paused mirror
     // reads them within a second), and grows.
-    let started = Instant::now();
-    let lag = loop {
-        let lag = row(&mirrors(&mut admin_client).await, "report").lag_seconds;
-        if lag > 0.0 {
-            break lag;
-        }
-        assert!(started.elapsed() < Duration::from_secs(5), "no lag shown");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    };
+    let lag = row_once(
+        &mut admin_client,
+        "report",
+        Duration::from_secs(5),
+        "no lag shown",
+        |m| m.lag_seconds > 0.0,
+    )
+    .await
+    .lag_seconds;
     assert!(lag < 2.0, "a lag of {lag} s for changes made just now");
     tokio::time::sleep(Duration::from_millis(500)).await;
     let later = row(&mirrors(&mut admin_client).await, "report").lag_seconds;
@@ -708,16 +734,17 @@ async fn a_paused_mirror_is_bounded_and_a_change_log_belongs_to_one_server() {
         assert_eq!(stored, if refused { 5 } else { 10 }, "{policy}");
         if !refused {
             // Stopped rather than holding the log without bound.
-            let started = Instant::now();
-            loop {
-                let report = mirrors(&mut admin_client).await;
-                let phase = &row(&report, "report").phase;
-                if phase.starts_with("stopped: paused while 10 changes waited (max_queue 5)") {
-                    break;
-                }
-                assert!(started.elapsed() < Duration::from_secs(10), "{phase}");
-                tokio::time::sleep(Duration::from_millis(100)).await;
-            }
+            row_once(
+                &mut admin_client,
+                "report",
+                Duration::from_secs(10),
+                "the paused mirror was not stopped at its bound",
+                |m| {
+                    m.phase
+                        .starts_with("stopped: paused while 10 changes waited (max_queue 5)")
+                },
+            )
+            .await;
             admin_client
                 .request(AdminCommand::MirrorResync {
                     backend: "report".into(),
@@ -1488,23 +1515,19 @@ async fn a_mirror_and_a_dataset_of_one_name_never_share_a_database() {
         .await
         .unwrap();
     let mut second_admin = admin(&second, second_dir.path()).await;
-    let started = Instant::now();
-    loop {
-        let report = mirrors(&mut second_admin).await;
-        let error = row(&report, "pgm").last_error.clone().unwrap_or_default();
-        if error.contains("the two mirrors would overwrite each other") {
-            assert!(
-                error.contains("mirror pgm cannot keep dataset PAY.MASTER"),
-                "{error}"
-            );
-            break;
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(15),
-            "the second mirror did not say why it cannot keep PAY.MASTER: {report:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    let refused = row_once(
+        &mut second_admin,
+        "pgm",
+        Duration::from_secs(15),
+        "the second mirror did not say why it cannot keep PAY.MASTER",
+        |m| last_error(m).contains("the two mirrors would overwrite each other"),
+    )
+    .await;
+    let error = last_error(&refused);
+    assert!(
+        error.contains("mirror pgm cannot keep dataset PAY.MASTER"),
+        "{error}"
+    );
     let rows = postgres
         .psql("vsam", "select count(*) from pay_master")
         .unwrap();
@@ -1650,8 +1673,6 @@ async fn a_mirror_waits_while_a_migration_keeps_its_old_copy_on_the_mirrors_back
     }
     let mut admin_client = admin(&server, &dir.path().join("data")).await;
     migrate_until_cut_over(&mut admin_client, "PAY.MASTER", "main").await;
-    let started = Instant::now();
-
     // The mirror of PAY.* on `report`, where the old copy follows.
     write_config(
         dir.path(),
@@ -1662,21 +1683,14 @@ async fn a_mirror_waits_while_a_migration_keeps_its_old_copy_on_the_mirrors_back
     ds.put(0, RplOptions::direct(), 0, pay_record(50, "DURING", 2))
         .await
         .unwrap();
-    loop {
-        let report = mirrors(&mut admin_client).await;
-        let error = row(&report, "report")
-            .last_error
-            .clone()
-            .unwrap_or_default();
-        if error.contains("being migrated to or from backend report") {
-            break;
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(30),
-            "the mirror did not say why it waits: {report:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    row_once(
+        &mut admin_client,
+        "report",
+        Duration::from_secs(30),
+        "the mirror did not say why it waits",
+        |m| last_error(m).contains("being migrated to or from backend report"),
+    )
+    .await;
     admin_client
         .request(AdminCommand::Finalize {
             dataset: "PAY.MASTER".into(),
