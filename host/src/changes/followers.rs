@@ -54,12 +54,14 @@ impl ChangeHub {
         let Some(followers) = self.running.load_full() else {
             return Ok(());
         };
-        for mirror in followers.mirrors_of(dataset, primary) {
-            if let Some(why) = mirror.refusal(&followers.log) {
-                return Err(why);
-            }
-        }
-        Ok(())
+        // On every write: the mirrors are looked at in place, not copied.
+        let refusal = followers
+            .published
+            .load()
+            .iter()
+            .filter(|mirror| mirror.covers(dataset, primary))
+            .find_map(|mirror| mirror.refusal(&followers.log));
+        refusal.map_or(Ok(()), Err)
     }
 
     /// Waits until the sync mirrors of `dataset` applied every change
@@ -69,7 +71,16 @@ impl ChangeHub {
             return Ok(());
         };
         let sequence = followers.log.last_committed();
-        for mirror in followers.mirrors_of(dataset, primary) {
+        // Only sync mirrors make a write wait (none, usually: then nothing
+        // is allocated).
+        let sync: Vec<Arc<Mirror>> = followers
+            .published
+            .load()
+            .iter()
+            .filter(|mirror| mirror.is_sync() && mirror.covers(dataset, primary))
+            .cloned()
+            .collect();
+        for mirror in sync {
             mirror.confirm(sequence).await?;
         }
         Ok(())

@@ -225,6 +225,11 @@ impl Mirror {
         primary != self.backend && crate::catalog::matches(&self.rule.load().datasets, dataset)
     }
 
+    /// True for a sync mirror: the writes it covers wait for it.
+    pub fn is_sync(&self) -> bool {
+        self.rule.load().mode == MirrorMode::Sync
+    }
+
     /// The last sequence number applied.
     pub fn applied(&self) -> u64 {
         *self.applied.borrow()

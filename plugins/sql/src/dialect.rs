@@ -16,6 +16,16 @@ impl Sql {
         }
     }
 
+    /// The placeholder of the `n`-th parameter, of SQL type `ty`: cast on
+    /// PostgreSQL, which otherwise types a parameter in a `VALUES` list
+    /// that is not an INSERT's own as text; SQLite stores any type.
+    pub fn typed_param(self, n: usize, ty: &str) -> String {
+        match self.0 {
+            Dialect::Sqlite => format!("?{n}"),
+            Dialect::Postgres => format!("${n}::{ty}"),
+        }
+    }
+
     /// Placeholders `first..first+count`, comma-separated.
     pub fn params(self, first: usize, count: usize) -> String {
         (first..first + count)
@@ -125,6 +135,8 @@ mod tests {
     fn placeholders_follow_the_dialect() {
         assert_eq!(Sql(Dialect::Sqlite).params(2, 3), "?2, ?3, ?4");
         assert_eq!(Sql(Dialect::Postgres).params(1, 2), "$1, $2");
+        assert_eq!(Sql(Dialect::Sqlite).typed_param(3, "bytea"), "?3");
+        assert_eq!(Sql(Dialect::Postgres).typed_param(3, "bytea"), "$3::bytea");
         assert_eq!(quote("a\"b"), "\"a\"\"b\"");
     }
 }
