@@ -221,6 +221,66 @@ async fn mapped_tables_take_plain_sql_writes_on_postgres() {
     server.server.stop().await;
 }
 
+/// Many rows at once go through the table's own column types, as one row
+/// does: a mapped table whose column was given another type than the
+/// plugin's (BALANCE, `PIC S9(7)V99`, made an `integer` column) refuses a
+/// balance with cents from a unit's inserts (one multi-row statement) as
+/// it does from a single PUT, rather than rounding it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn many_rows_at_once_are_checked_by_the_tables_own_column_types() {
+    let postgres = Postgres::start().unwrap();
+    let server = start_with_plugin(SQL_WASM, &format!("database = \"{}\"", postgres.url)).await;
+    let conn = Connection::connect(&server.address).await.unwrap();
+    let mut spec = ksds("PROD.CUST.TYPED", 8, 120, "cp037");
+    spec.layout = include_str!("../examples/customer.cpy").into();
+    vsam_client::define(&conn, spec).await.unwrap();
+    postgres
+        .psql(
+            "vsam",
+            "alter table prod_cust_typed alter column balance type integer using balance::integer",
+        )
+        .unwrap();
+    let customers = include_bytes!("../examples/customer.dat");
+    // The first customer's balance is -301.75.
+    let first = customers[..120].to_vec();
+    let plain = Dataset::open(&conn, "PROD.CUST.TYPED", OpenIntent::Update, 1)
+        .await
+        .unwrap();
+    let single = plain.put(0, RplOptions::direct(), 0, first.clone()).await;
+    assert!(single.is_err(), "a single PUT is refused: {single:?}");
+    plain.close().await.unwrap();
+
+    let unit = Dataset::open_with_access(
+        &conn,
+        "PROD.CUST.TYPED",
+        OpenIntent::Update,
+        vsam_protocol::access::COMMIT,
+        1,
+    )
+    .await
+    .unwrap();
+    for record in customers.chunks(120).take(3) {
+        unit.put(0, RplOptions::direct(), 0, record.to_vec())
+            .await
+            .unwrap();
+    }
+    let committed = vsam_client::commit(&conn).await;
+    assert!(
+        committed.is_err(),
+        "the unit's inserts are refused: {committed:?}"
+    );
+    let message = format!("{committed:?}");
+    assert!(message.contains("integer"), "{message}");
+    assert_eq!(
+        postgres
+            .psql("vsam", "select count(*) from prod_cust_typed")
+            .unwrap(),
+        "0",
+        "nothing stored, nothing rounded"
+    );
+    server.server.stop().await;
+}
+
 /// A server that accepts TLS connections only: vsamrd connects over TLS
 /// when the URL asks for it, checks the server's certificate against the
 /// given CA, and says why when it cannot connect.

@@ -16,13 +16,26 @@ impl Sql {
         }
     }
 
-    /// The placeholder of the `n`-th parameter, of SQL type `ty`: cast on
-    /// PostgreSQL, which otherwise types a parameter in a `VALUES` list
-    /// that is not an INSERT's own as text; SQLite stores any type.
+    /// The placeholder of the `n`-th parameter, cast to SQL type `ty` on
+    /// PostgreSQL (SQLite stores any type; `ty` is then empty).
     pub fn typed_param(self, n: usize, ty: &str) -> String {
         match self.0 {
             Dialect::Sqlite => format!("?{n}"),
             Dialect::Postgres => format!("${n}::{ty}"),
+        }
+    }
+
+    /// A query with one parameter (a table's name, quoted as in
+    /// statements) that returns the name and base type (without length or
+    /// precision) of each of its columns; none on SQLite, whose columns
+    /// take values of any type.
+    pub fn column_types(self) -> Option<&'static str> {
+        match self.0 {
+            Dialect::Sqlite => None,
+            Dialect::Postgres => Some(
+                "SELECT a.attname::text, format_type(a.atttypid, NULL) FROM pg_catalog.pg_attribute a \
+                 WHERE a.attrelid = $1::regclass AND a.attnum > 0 AND NOT a.attisdropped",
+            ),
         }
     }
 

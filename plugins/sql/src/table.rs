@@ -41,6 +41,10 @@ pub struct Table {
     key_range: Option<(usize, usize)>,
     /// Rows with no key that could not be given one (duplicates): skipped.
     unadoptable: Vec<Value>,
+    /// The type of each parameter of a row in a multi-row statement, as
+    /// [`Statements::row_columns`], learned from the table at the first
+    /// (see [`Table::slot_types`]).
+    slot_types: Option<Vec<String>>,
 }
 
 /// A failure, with the table's dataset in the message.
@@ -74,10 +78,8 @@ struct Statements {
     insert_rows_head: String,
     /// What follows the slots: skips the empty ones (see [`chunks`]).
     insert_rows_end: &'static str,
-    /// The SQL type of each parameter of a row (key first): PostgreSQL
-    /// types a `VALUES` list that is not an INSERT's own by its values
-    /// alone, so its parameters carry a cast (see [`Sql::typed_param`]).
-    row_types: Vec<&'static str>,
+    /// The columns of a row, key first: one parameter each.
+    row_columns: Vec<String>,
     /// What follows the rows to make a multi-row INSERT an upsert.
     upsert_tail: String,
     /// `DELETE FROM t WHERE vsam_key IN (`, for many keys at once.
@@ -156,7 +158,10 @@ impl Statements {
                 value_columns.join(", ")
             ),
             insert_rows_end: ") AS slots WHERE column1 IS NOT NULL",
-            row_types: row_types(mode),
+            row_columns: std::iter::once("vsam_key")
+                .chain(value_columns.iter().copied())
+                .map(str::to_string)
+                .collect(),
             upsert_tail: format!(
                 " ON CONFLICT (vsam_key) DO UPDATE SET {}",
                 value_columns
@@ -172,24 +177,6 @@ impl Statements {
             ),
             delete: format!("DELETE FROM {table} WHERE vsam_key = {p1}"),
         }
-    }
-}
-
-/// The types of a row's parameters in a multi-row statement, key first:
-/// those the plugin gives the columns it creates, without their length or
-/// precision, so that the column's own type still checks the value (a
-/// cast to `VARCHAR(8)` would cut a longer text short instead).
-fn row_types(mode: &Mode) -> Vec<&'static str> {
-    match mode {
-        Mode::Raw => vec!["bytea", "bytea"],
-        Mode::Mapped(mapping) => ["bytea", "bytea", "bytea", "bigint"]
-            .into_iter()
-            .chain(mapping.columns.iter().map(|column| match column.kind {
-                Kind::Text => "text",
-                Kind::Integer(_) => "bigint",
-                Kind::Decimal(..) => "numeric",
-            }))
-            .collect(),
     }
 }
 
@@ -238,6 +225,7 @@ impl Table {
             statements,
             key_range,
             unadoptable: Vec::new(),
+            slot_types: None,
         }
     }
 
@@ -509,8 +497,12 @@ impl Table {
     /// Writes `entries` with multi-row INSERTs ending in `tail` (what a
     /// stored key does), several hundred rows per statement; false as soon
     /// as a statement changed fewer rows than it carried.
-    fn insert_rows(&self, entries: Vec<vsam_plugin_sdk::Entry>, tail: &str) -> TableResult<bool> {
-        let types = &self.statements.row_types;
+    fn insert_rows(
+        &mut self,
+        entries: Vec<vsam_plugin_sdk::Entry>,
+        tail: &str,
+    ) -> TableResult<bool> {
+        let types = self.slot_types()?.to_vec();
         let per_row = types.len();
         let rows_per = (PARAMS_PER_INSERT / per_row).clamp(1, ROWS_PER_INSERT);
         let mut entries = entries.into_iter();
@@ -556,7 +548,8 @@ impl Table {
     ) -> TableResult<()> {
         // An upsert counts each row it inserted or replaced: fewer is a
         // table that does not keep its key unique.
-        if !self.insert_rows(puts, &self.statements.upsert_tail)? {
+        let upsert = self.statements.upsert_tail.clone();
+        if !self.insert_rows(puts, &upsert)? {
             return Err(SqlFailure::BadRow(format!(
                 "table {}: an upsert of a mirror's records stored fewer rows than it carried",
                 self.name
@@ -583,6 +576,48 @@ impl Table {
         let mut params = vec![Value::Blob(key.to_vec())];
         params.extend(self.row_values(key, record));
         Ok(outcome(sql::execute(&self.statements.update, &params)?))
+    }
+
+    /// The types a multi-row statement's parameters are cast to, in the
+    /// order of [`Statements::row_columns`]: on PostgreSQL, the base type
+    /// of each of the table's own columns (`character varying`, not
+    /// `character varying(8)`: the column's length and precision still
+    /// check the value, as they check an INSERT's own `VALUES`). Its rows
+    /// come from a `VALUES` list in a subquery (see [`chunks`]), whose
+    /// parameters PostgreSQL would otherwise type as text; the table is
+    /// asked once, so that one it adopted as it was keeps its own types.
+    /// SQLite needs no cast.
+    fn slot_types(&mut self) -> TableResult<&[String]> {
+        if self.slot_types.is_none() {
+            let columns = &self.statements.row_columns;
+            let types = match self.sql.column_types() {
+                None => vec![String::new(); columns.len()],
+                Some(query) => {
+                    let rows = sql::query(query, &[Value::Text(self.quoted.clone())])?;
+                    let of = |column: &str| {
+                        rows.iter().find_map(|row| match (&row[0], &row[1]) {
+                            (Value::Text(name), Value::Text(ty)) if name == column => {
+                                Some(ty.clone())
+                            }
+                            _ => None,
+                        })
+                    };
+                    columns
+                        .iter()
+                        .map(|column| {
+                            of(column).ok_or_else(|| {
+                                SqlFailure::BadRow(format!(
+                                    "table {} has no column {column}",
+                                    self.name
+                                ))
+                            })
+                        })
+                        .collect::<TableResult<Vec<String>>>()?
+                }
+            };
+            self.slot_types = Some(types);
+        }
+        Ok(self.slot_types.as_deref().unwrap_or_default())
     }
 
     /// Removes the record under `key`.
