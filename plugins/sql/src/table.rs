@@ -41,9 +41,9 @@ pub struct Table {
     key_range: Option<(usize, usize)>,
     /// Rows with no key that could not be given one (duplicates): skipped.
     unadoptable: Vec<Value>,
-    /// The type of each parameter of a row in a multi-row statement, as
-    /// [`Statements::row_columns`], learned from the table at the first
-    /// (see [`Table::slot_types`]).
+    /// The type of each parameter of a row in a multi-row statement, in
+    /// the order of [`Statements::row_columns`]: learned from the table
+    /// before its first such statement (see [`Table::slot_types`]).
     slot_types: Option<Vec<String>>,
 }
 
