@@ -292,8 +292,8 @@ fn percentile(sorted: &[f64], q: f64) -> f64 {
 /// Runs without a mirror, with the change stream only, with an async
 /// mirror paused and following, and with a sync one (or those of `only`,
 /// by short name), `rounds` times in turn (this machine's speed drifts by
-/// a fifth between minutes: each ratio compares medians of interleaved
-/// runs); the report lines.
+/// a fifth between minutes: each ratio is the median of the ratios of
+/// runs of one round, printed with their range); the report lines.
 pub async fn run(
     binary: &Path,
     postgres: &str,
@@ -351,17 +351,30 @@ pub async fn run(
         values.sort_by(f64::total_cmp);
         percentile(values, 0.5)
     };
-    let base = median(&mut rates[0]);
+    // Each round's ratio, of runs minutes apart at most: the machine's
+    // drift between rounds cancels out of it.
+    let mut paired: Vec<Vec<f64>> = rates
+        .iter()
+        .map(|rates_of| {
+            rates_of
+                .iter()
+                .zip(&rates[0])
+                .map(|(rate, base)| rate / base)
+                .collect()
+        })
+        .collect();
     let base_name = variants[0].0;
     let mut lines = vec![format!(
-        "mirrors: {CONNECTIONS} connections of mixed writes (inserts 50%, GET UPD + PUT 40%, GET UPD + ERASE 10%) on {RECORDS} records on SQLite, mirror on PostgreSQL; {rounds} rounds of {} s runs in turn, medians",
+        "mirrors: {CONNECTIONS} connections of mixed writes (inserts 50%, GET UPD + PUT 40%, GET UPD + ERASE 10%) on {RECORDS} records on SQLite, mirror on PostgreSQL; {rounds} rounds of {} s runs in turn, medians; ratio: the median of each round's ratio, and the lowest and highest",
         RUN.as_secs()
     )];
     for (i, (what, _, _)) in variants.iter().enumerate() {
         let rate = median(&mut rates[i]);
+        let ratio = median(&mut paired[i]);
         let mut line = format!(
-            "  {what:<19} {rate:>8.0} ops/s   ratio to {base_name} {:.2}   CPU per op: vsamrd {:.0} us, clients {:.0} us, PostgreSQL {:.0} us",
-            rate / base,
+            "  {what:<19} {rate:>8.0} ops/s   ratio to {base_name} {ratio:.2} ({:.2}-{:.2})   CPU per op: vsamrd {:.0} us, clients {:.0} us, PostgreSQL {:.0} us",
+            paired[i][0],
+            paired[i][paired[i].len() - 1],
             median(&mut vsamrd_cpu[i]),
             median(&mut clients_cpu[i]),
             median(&mut postgres_cpu[i])

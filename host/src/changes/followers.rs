@@ -51,7 +51,10 @@ impl ChangeHub {
     /// Why a write to `dataset` (on backend `primary`) must not run now, if
     /// it must not (see [`Mirror::refusal`]).
     pub fn admit(&self, dataset: &str, primary: &str) -> Result<(), String> {
-        let Some(followers) = self.running.load_full() else {
+        // Looked at in place too: cloning the `Arc` on every write is an
+        // atomic count that every runtime thread contends for.
+        let running = self.running.load();
+        let Some(followers) = running.as_ref() else {
             return Ok(());
         };
         // On every write: the mirrors are looked at in place, not copied.
@@ -67,19 +70,22 @@ impl ChangeHub {
     /// Waits until the sync mirrors of `dataset` applied every change
     /// committed so far (the caller's among them).
     pub async fn confirm(&self, dataset: &str, primary: &str) -> Result<(), String> {
-        let Some(followers) = self.running.load_full() else {
-            return Ok(());
-        };
-        let sequence = followers.log.last_committed();
         // Only sync mirrors make a write wait (none, usually: then nothing
-        // is allocated).
-        let sync: Vec<Arc<Mirror>> = followers
-            .published
-            .load()
-            .iter()
-            .filter(|mirror| mirror.is_sync() && mirror.covers(dataset, primary))
-            .cloned()
-            .collect();
+        // is cloned or allocated).
+        let (sequence, sync) = {
+            let running = self.running.load();
+            let Some(followers) = running.as_ref() else {
+                return Ok(());
+            };
+            let sync: Vec<Arc<Mirror>> = followers
+                .published
+                .load()
+                .iter()
+                .filter(|mirror| mirror.is_sync() && mirror.covers(dataset, primary))
+                .cloned()
+                .collect();
+            (followers.log.last_committed(), sync)
+        };
         for mirror in sync {
             mirror.confirm(sequence).await?;
         }

@@ -74,6 +74,10 @@ struct Writer {
     segment_first: u64,
     /// Bytes of the current segment, those still in `unwritten` included.
     length: u64,
+    /// Bytes of the segments before the current one, kept as they are
+    /// started and removed: the status shows the log's size on every
+    /// request, which must not list the directory each time.
+    older_bytes: u64,
     /// The segment's last entries, not yet written to its file (see the
     /// module documentation).
     unwritten: Vec<u8>,
@@ -295,8 +299,12 @@ impl ChangeLog {
         let mut last_group: HashMap<String, u64> = HashMap::new();
         let last = found.len() - 1;
         let mut length = 0;
+        let mut older_bytes = 0;
         for (index, (_, path)) in found.iter().enumerate() {
             let bytes = std::fs::read(path).map_err(|e| log_error(dir, "cannot read it", e))?;
+            if index != last {
+                older_bytes += bytes.len() as u64;
+            }
             let mut offset = 0;
             while let Some((payload, taken)) = next_frame(&bytes[offset..]) {
                 let Some(entry) = parse(payload) else { break };
@@ -371,6 +379,7 @@ impl ChangeLog {
                 file: Arc::new(file),
                 segment_first,
                 length,
+                older_bytes,
                 unwritten: Vec::new(),
                 next_group,
                 next_sequence,
@@ -653,6 +662,7 @@ impl ChangeLog {
             .map_err(|e| log_error(&self.dir, "cannot sync", e))?;
         writer.file = Arc::new(file);
         writer.segment_first = first;
+        writer.older_bytes += writer.length;
         writer.length = length;
         writer.synced = length;
         Ok(())
@@ -740,20 +750,19 @@ impl ChangeLog {
             let ((_, path), (next_first, _)) = (&pair[0], &pair[1]);
             // A segment commits only numbers below its successor's first.
             if *next_first <= sequence + 1 && *next_first <= current {
+                let bytes = std::fs::metadata(path)?.len();
                 std::fs::remove_file(path)?;
+                let mut writer = self.writer.lock().unwrap();
+                writer.older_bytes = writer.older_bytes.saturating_sub(bytes);
             }
         }
         Ok(())
     }
 
-    /// Bytes the log holds on disk.
+    /// Bytes the log holds on disk (entries still in memory left out).
     pub fn disk_bytes(&self) -> u64 {
-        segments(&self.dir)
-            .unwrap_or_default()
-            .iter()
-            .filter_map(|(_, path)| std::fs::metadata(path).ok())
-            .map(|m| m.len())
-            .sum()
+        let writer = self.writer.lock().unwrap();
+        writer.older_bytes + writer.length - writer.unwritten.len() as u64
     }
 }
 
@@ -1252,5 +1261,36 @@ pub(super) mod tests {
         assert_eq!(log.reader(150).next_batch(1000).unwrap().len(), 51);
         let gone = log.reader(0).next_batch(10).unwrap_err().to_string();
         assert!(gone.contains("no longer in the log"), "{gone}");
+    }
+
+    /// The bytes of the log's segment files, listed.
+    fn files_bytes(dir: &Path) -> u64 {
+        segments(dir)
+            .unwrap()
+            .iter()
+            .map(|(_, path)| std::fs::metadata(path).unwrap().len())
+            .sum()
+    }
+
+    #[test]
+    fn the_size_the_status_shows_follows_rotations_removals_and_a_restart() {
+        let dir = tempfile::tempdir().unwrap();
+        let (log, _) = ChangeLog::open(dir.path(), 4096).unwrap();
+        for i in 0..200 {
+            let g = log
+                .prepare("b", &[change(&format!("K{i:03}"), Operation::Insert)])
+                .unwrap();
+            log.commit(g).unwrap();
+        }
+        log.make_durable().unwrap();
+        assert!(segments(dir.path()).unwrap().len() > 3, "the log rotated");
+        assert_eq!(log.disk_bytes(), files_bytes(dir.path()));
+        log.retain_after(150).unwrap();
+        assert_eq!(log.disk_bytes(), files_bytes(dir.path()));
+        let before = log.disk_bytes();
+        drop(log);
+        let (log, _) = ChangeLog::open(dir.path(), 4096).unwrap();
+        assert_eq!(log.disk_bytes(), files_bytes(dir.path()));
+        assert_eq!(log.disk_bytes(), before);
     }
 }
