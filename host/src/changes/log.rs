@@ -35,6 +35,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::fs::{File, OpenOptions};
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use tokio::sync::watch;
 
@@ -75,8 +76,7 @@ struct Writer {
     /// Bytes of the current segment, those still in `unwritten` included.
     length: u64,
     /// Bytes of the segments before the current one, kept as they are
-    /// started and removed: the status shows the log's size on every
-    /// request, which must not list the directory each time.
+    /// started and removed (see [`ChangeLog::disk_bytes`]).
     older_bytes: u64,
     /// The segment's last entries, not yet written to its file (see the
     /// module documentation).
@@ -96,6 +96,12 @@ struct Writer {
 }
 
 impl Writer {
+    /// Bytes of the log's files: the older segments and what the current
+    /// one holds on disk.
+    fn disk_bytes(&self) -> u64 {
+        self.older_bytes + self.length - self.unwritten.len() as u64
+    }
+
     /// Writes the entries waiting in memory to the segment's file. On a
     /// failure the file is cut back to its entries before, and they wait
     /// on.
@@ -120,6 +126,12 @@ pub struct ChangeLog {
     id: String,
     segment_bytes: u64,
     writer: Mutex<Writer>,
+    /// The writer's [`Writer::disk_bytes`] as of its last write, start or
+    /// removal of a segment: the status reads it on every request without
+    /// listing the directory, and without waiting for the writer's lock,
+    /// which a write stuck on a stalled disk holds (the status is how an
+    /// operator finds that out).
+    disk_bytes: AtomicU64,
     committed: watch::Sender<u64>,
     /// The last group number of each backend known durable in the log.
     durable_groups: Mutex<HashMap<String, u64>>,
@@ -371,6 +383,7 @@ impl ChangeLog {
         // Numbers a lost tail may have handed out are never used again.
         next_group = next_group.max(reserved);
         let (committed, _) = watch::channel(next_sequence - 1);
+        let disk_bytes = AtomicU64::new(older_bytes + length);
         let log = Arc::new(Self {
             dir: dir.to_path_buf(),
             id: log_id(dir)?,
@@ -388,6 +401,7 @@ impl ChangeLog {
                 reserved,
                 last_group: last_group.clone(),
             }),
+            disk_bytes,
             committed,
             durable_groups: Mutex::new(last_group),
         });
@@ -617,7 +631,15 @@ impl ChangeLog {
 
     /// Writes the entries waiting in memory to the segment's file.
     fn write_out(&self, writer: &mut Writer) -> std::io::Result<()> {
-        writer.write_out(&self.dir)
+        let written = writer.write_out(&self.dir);
+        self.note_size(writer);
+        written
+    }
+
+    /// Publishes the size of the log's files for [`ChangeLog::disk_bytes`].
+    fn note_size(&self, writer: &Writer) {
+        self.disk_bytes
+            .store(writer.disk_bytes(), Ordering::Relaxed);
     }
 
     /// Writes the entries waiting in memory to the file, so that readers
@@ -665,6 +687,7 @@ impl ChangeLog {
         writer.older_bytes += writer.length;
         writer.length = length;
         writer.synced = length;
+        self.note_size(writer);
         Ok(())
     }
 
@@ -754,6 +777,7 @@ impl ChangeLog {
                 std::fs::remove_file(path)?;
                 let mut writer = self.writer.lock().unwrap();
                 writer.older_bytes = writer.older_bytes.saturating_sub(bytes);
+                self.note_size(&writer);
             }
         }
         Ok(())
@@ -761,8 +785,7 @@ impl ChangeLog {
 
     /// Bytes the log holds on disk (entries still in memory left out).
     pub fn disk_bytes(&self) -> u64 {
-        let writer = self.writer.lock().unwrap();
-        writer.older_bytes + writer.length - writer.unwritten.len() as u64
+        self.disk_bytes.load(Ordering::Relaxed)
     }
 }
 
@@ -1287,6 +1310,16 @@ pub(super) mod tests {
         assert_eq!(log.disk_bytes(), files_bytes(dir.path()));
         log.retain_after(150).unwrap();
         assert_eq!(log.disk_bytes(), files_bytes(dir.path()));
+        // A write stuck on a stalled disk holds the writer's lock: the
+        // status still answers.
+        let held = log.writer.lock().unwrap();
+        let (sent, answer) = std::sync::mpsc::channel();
+        std::thread::scope(|scope| {
+            scope.spawn(|| sent.send(log.disk_bytes()).unwrap());
+            let size = answer.recv_timeout(std::time::Duration::from_secs(5));
+            assert_eq!(size, Ok(files_bytes(dir.path())), "answered under the lock");
+            drop(held);
+        });
         let before = log.disk_bytes();
         drop(log);
         let (log, _) = ChangeLog::open(dir.path(), 4096).unwrap();
