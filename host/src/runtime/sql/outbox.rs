@@ -45,6 +45,19 @@ pub const LANES: &str = "_vsamrd_change_lanes";
 /// seconds.
 pub const SLOTS: u64 = 16_384;
 
+/// A group's changes past this size are cleared from its slot once the
+/// log holds the group durably, so that the ring keeps no more than
+/// `SLOTS` groups of a page each whatever the groups' size.
+///
+/// Why: a slot is written over only when its lane comes round again, so
+/// without this the ring would keep the last `SLOTS` groups whole: a batch
+/// committing units of ten thousand records would leave gigabytes in the
+/// primary's database for good. A row of this size or less fits in its
+/// page of the ring (4 KiB, SQLite's default) and stays there, written
+/// over in place; a larger one spills into overflow pages, which the
+/// clearing gives back to the database for the next large group.
+pub const LARGE_GROUP_BYTES: usize = 4000;
+
 /// The distance between two lanes' first slots.
 const LANE_SPAN: i64 = 1 << 32;
 
@@ -399,8 +412,10 @@ pub async fn delete_through(
 }
 
 /// SQLite's [`delete_through`]: the lane's slots up to group `through` are
-/// emptied (its mark moves; the next groups write over them), and the rows
-/// of the table of before the ring are deleted. How many rows it emptied.
+/// emptied (its mark moves; the next groups write over them, and the
+/// changes of those past [`LARGE_GROUP_BYTES`] are cleared now), and the
+/// rows of the table of before the ring are deleted. How many rows it
+/// emptied.
 async fn empty_lane(
     session: &mut SqlSession,
     log_id: &str,
@@ -444,6 +459,21 @@ async fn empty_lane(
         if let Some([Value::Integer(count)]) = passed.first().map(Vec::as_slice) {
             emptied += *count as u64;
         }
+        session
+            .execute(
+                &format!(
+                    "UPDATE {RING} SET changes = x'' WHERE slot >= ? AND slot < ? AND grp <= ? \
+                     AND grp > (SELECT emptied_through FROM {LANES} WHERE lane = ?) \
+                     AND length(changes) > {LARGE_GROUP_BYTES}"
+                ),
+                &[
+                    Value::Integer(first),
+                    Value::Integer(end),
+                    Value::Integer(through as i64),
+                    Value::Integer(lane.number),
+                ],
+            )
+            .await?;
         session
             .execute(
                 &format!(
@@ -729,6 +759,67 @@ mod tests {
             .map(|(group, _)| group)
             .collect();
         assert_eq!(groups, [3 + SLOTS]);
+    }
+
+    /// The database's size in pages.
+    async fn pages(session: &mut SqlSession) -> i64 {
+        count(session, "SELECT page_count FROM pragma_page_count()").await
+    }
+
+    #[tokio::test]
+    async fn large_groups_leave_the_ring_once_emptied_and_their_pages_serve_the_next_ones() {
+        let (_dir, grant, mut session) = sqlite_store();
+        session.batch("CREATE TABLE t (k INTEGER)").await.unwrap();
+        let commit = async |session: &mut SqlSession, group: u64, bytes: usize| {
+            session.begin().await.unwrap();
+            assert!(session.stage_outbox(OutboxRow {
+                log_id: "log".into(),
+                backend: "sql".into(),
+                group,
+                changes: vec![group as u8; bytes],
+            }));
+            session.commit().await.unwrap();
+        };
+        // A small group, then units of 200 KB each.
+        commit(&mut session, 1, 300).await;
+        for group in 2..=21 {
+            commit(&mut session, group, 200_000).await;
+        }
+        let full = pages(&mut session).await;
+        assert_eq!(
+            delete_through(&grant, "log", "sql", 21, false)
+                .await
+                .unwrap(),
+            21
+        );
+        let kept = count(
+            &mut session,
+            &format!("SELECT coalesce(sum(length(changes)), 0) FROM {RING}"),
+        )
+        .await;
+        assert_eq!(
+            kept, 300,
+            "the small group stays in its slot, the large ones leave"
+        );
+        // The next large units take the pages the first ones gave back.
+        for group in 22..=41 {
+            commit(&mut session, group, 200_000).await;
+        }
+        let grown = pages(&mut session).await - full;
+        assert!(
+            grown < 20,
+            "the database grew by {grown} pages for groups whose space was given back"
+        );
+        assert_eq!(
+            read(&grant, "log", "sql")
+                .await
+                .unwrap()
+                .into_iter()
+                .map(|(group, changes)| (group, changes.len()))
+                .collect::<Vec<_>>(),
+            (22..=41).map(|group| (group, 200_000)).collect::<Vec<_>>(),
+            "the groups not emptied are read back whole"
+        );
     }
 
     #[tokio::test]
