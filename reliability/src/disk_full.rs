@@ -25,19 +25,25 @@ const ROOM: u64 = 2 << 20;
 const REFUSALS: usize = 20;
 
 /// A tmpfs mounted for the run, unmounted when dropped.
-struct Tmpfs(PathBuf);
+pub(crate) struct Tmpfs(pub(crate) PathBuf);
 
 impl Tmpfs {
+    /// Mounts a tmpfs of [`TMPFS_MIB`] at `path`.
     fn mount(path: &Path) -> Result<Self> {
+        Self::mount_sized(path, TMPFS_MIB)
+    }
+
+    /// Mounts a tmpfs of `mib` MiB at `path`.
+    pub(crate) fn mount_sized(path: &Path, mib: u64) -> Result<Self> {
         // SAFETY: geteuid has no preconditions.
         if unsafe { libc::geteuid() } != 0 {
             bail!(
-                "disk-full mounts a {TMPFS_MIB} MiB tmpfs and needs root (or run it in a user and mount namespace: unshare -rm)"
+                "disk-full mounts a {mib} MiB tmpfs and needs root (or run it in a user and mount namespace: unshare -rm)"
             );
         }
         std::fs::create_dir_all(path)?;
         let status = std::process::Command::new("mount")
-            .args(["-t", "tmpfs", "-o", &format!("size={TMPFS_MIB}m"), "tmpfs"])
+            .args(["-t", "tmpfs", "-o", &format!("size={mib}m"), "tmpfs"])
             .arg(path)
             .status()
             .context("running mount")?;
@@ -67,6 +73,20 @@ impl Tmpfs {
             file.write_all(&chunk)?;
         }
         Ok(path)
+    }
+
+    /// Fills the file system to its last page, as an operator's disk ends
+    /// up; the files that fill it, to remove.
+    pub(crate) fn fill_up(&self) -> Result<[PathBuf; 2]> {
+        let filler = self.fill(0)?;
+        let last = self.0.join("filler-last");
+        let mut rest = std::fs::File::create(&last)?;
+        while rest
+            .write_all(&[0u8; 4096])
+            .and_then(|()| rest.sync_data())
+            .is_ok()
+        {}
+        Ok([filler, last])
     }
 }
 
@@ -181,6 +201,7 @@ pub async fn run(_args: &crate::Args, rng: &mut Rng) -> Result<bool> {
     ok &= admin.closed == 0
         && admin.rows.iter().all(|&rows| rows == 1)
         && admin.after == "rolled-back";
+    ok &= crate::change_log_full::run().await?;
     Ok(ok)
 }
 
@@ -250,15 +271,7 @@ async fn admin_while_full() -> Result<AdminOnFullDisk> {
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    let filler = tmpfs.fill(0)?;
-    // The last pages too.
-    let last = tmpfs.0.join("filler-last");
-    let mut rest = std::fs::File::create(&last)?;
-    while rest
-        .write_all(&[0u8; 4096])
-        .and_then(|()| rest.sync_data())
-        .is_ok()
-    {}
+    let fillers = tmpfs.fill_up()?;
     let mut report = AdminOnFullDisk {
         answers: Vec::new(),
         closed: 0,
@@ -296,8 +309,9 @@ async fn admin_while_full() -> Result<AdminOnFullDisk> {
             }
         }
     }
-    std::fs::remove_file(&filler)?;
-    std::fs::remove_file(&last)?;
+    for filler in &fillers {
+        std::fs::remove_file(filler)?;
+    }
     let mut admin = server.admin().await?;
     report.after = match admin
         .request(AdminCommand::Rollback { dataset: dataset() })

@@ -9,7 +9,8 @@
 //!   of the others, after each restart.
 //! - `outage`: the PostgreSQL and S3 servers stopped and restarted under
 //!   load.
-//! - `disk-full`: the CSV and SQLite files on a small tmpfs that fills up.
+//! - `disk-full`: the CSV and SQLite files on a small tmpfs that fills up,
+//!   and a mirrored dataset's change log on one.
 //! - `plugin-faults`: traps, panics, endless loops and memory bombs
 //!   injected at random calls under load, beside healthy backends.
 //! - `soak`: 1,000 connections of mixed traffic for 10 minutes: errors,
@@ -37,6 +38,7 @@
 //! Exits non-zero when any promise is broken.
 
 mod blocked;
+mod change_log_full;
 mod crash;
 mod disk_full;
 mod faults;

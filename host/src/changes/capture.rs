@@ -11,6 +11,20 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
+/// A group the followers settle from its backend's outbox, after which
+/// the backend writes again.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Unsettled {
+    /// The backend whose group it is.
+    pub backend: String,
+    /// Its number in the log.
+    pub group: u64,
+    /// True when the backend committed it for certain and the log could
+    /// not take it; false when its COMMIT went unanswered, so that the
+    /// transaction may still be running and is waited for first.
+    pub committed: bool,
+}
+
 /// The server's change log and the dataset patterns it follows; shared by
 /// every backend's tasks, its patterns replaced by a reload.
 pub struct Capture {
@@ -20,9 +34,9 @@ pub struct Capture {
     /// Backends whose outbox is still being read back into the log, and
     /// why: their groups wait, so that the log keeps each dataset's order.
     recovering: ArcSwap<BTreeMap<String, String>>,
-    /// Groups whose COMMIT went unanswered, by backend, for the followers
-    /// to settle (see [`Capture::in_doubt`]).
-    doubts: std::sync::Mutex<Vec<(String, u64)>>,
+    /// Groups the followers must settle from their backend's outbox
+    /// (see [`Capture::in_doubt`] and [`Capture::not_logged`]).
+    doubts: std::sync::Mutex<Vec<Unsettled>>,
     doubted: tokio::sync::Notify,
 }
 
@@ -44,16 +58,31 @@ impl Capture {
     /// have learned from its outbox whether the group was committed, and
     /// logged it if it was ([`Capture::next_doubts`]).
     pub fn in_doubt(&self, backend: &str, group: u64, why: String) {
+        self.unsettled(backend, group, false, why);
+    }
+
+    /// A group `backend` committed, with its outbox row, that the log
+    /// could not take (its disk full or failing): the backend is
+    /// recovering (its writes are refused with `why`) until the followers
+    /// have taken the group back from its outbox. Later groups would
+    /// otherwise reach the log before it, and its row would be emptied
+    /// with theirs: lost for every mirror and the stream.
+    pub fn not_logged(&self, backend: &str, group: u64, why: String) {
+        self.unsettled(backend, group, true, why);
+    }
+
+    fn unsettled(&self, backend: &str, group: u64, committed: bool, why: String) {
         self.set_recovering(backend, Some(why));
-        self.doubts
-            .lock()
-            .unwrap()
-            .push((backend.to_string(), group));
+        self.doubts.lock().unwrap().push(Unsettled {
+            backend: backend.to_string(),
+            group,
+            committed,
+        });
         self.doubted.notify_one();
     }
 
-    /// The groups in doubt noted since the last call, waiting for one.
-    pub async fn next_doubts(&self) -> Vec<(String, u64)> {
+    /// The groups to settle noted since the last call, waiting for one.
+    pub async fn next_doubts(&self) -> Vec<Unsettled> {
         loop {
             let doubts = std::mem::take(&mut *self.doubts.lock().unwrap());
             if !doubts.is_empty() {

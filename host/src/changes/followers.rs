@@ -590,18 +590,23 @@ async fn settle_doubts(followers: Weak<Followers>) {
             // Ends with its followers.
             _ = tokio::time::sleep(Duration::from_secs(5)) => continue,
         };
-        for (backend, group) in doubts {
-            tokio::spawn(settle_doubt(followers.clone(), backend, group));
+        for unsettled in doubts {
+            tokio::spawn(settle_doubt(followers.clone(), unsettled));
         }
     }
 }
 
-/// Waits until the transaction that may have committed `group` of
-/// `backend` has ended, then reads the backend's outbox back into the log,
-/// as at start: the group takes its place there if it was committed, and
-/// the backend writes again. Both are tried again every 2 s while its
-/// database cannot be reached.
-async fn settle_doubt(followers: Weak<Followers>, backend: String, group: u64) {
+/// Waits until the transaction that may have committed the group has
+/// ended (unless it was committed for certain), then reads the backend's
+/// outbox back into the log, as at start: the group takes its place there
+/// if it was committed, and the backend writes again. Both are tried again
+/// every 2 s while its database cannot be reached or the log written.
+async fn settle_doubt(followers: Weak<Followers>, unsettled: super::capture::Unsettled) {
+    let super::capture::Unsettled {
+        backend,
+        group,
+        committed,
+    } = unsettled;
     loop {
         let Some(followers) = followers.upgrade() else {
             return;
@@ -618,18 +623,24 @@ async fn settle_doubt(followers: Weak<Followers>, backend: String, group: u64) {
             followers.capture.set_recovering(&backend, None);
             return;
         };
-        match followers
-            .outboxes
-            .await_outcome(&followers.log, &database, group)
-            .await
-        {
-            Ok(committed) => {
-                tracing::info!(
-                    backend,
-                    group,
-                    "the commit that got no answer was {}",
-                    if committed { "made" } else { "not made" }
-                );
+        let outcome = match committed {
+            true => Ok(None),
+            false => followers
+                .outboxes
+                .await_outcome(&followers.log, &database, group)
+                .await
+                .map(Some),
+        };
+        match outcome {
+            Ok(made) => {
+                if let Some(made) = made {
+                    tracing::info!(
+                        backend,
+                        group,
+                        "the commit that got no answer was {}",
+                        if made { "made" } else { "not made" }
+                    );
+                }
                 let later = followers
                     .outboxes
                     .recover_all(

@@ -93,6 +93,11 @@ struct Writer {
     reserved: u64,
     /// The last group number written, by backend.
     last_group: HashMap<String, u64>,
+    /// The last rotation failed (see [`ChangeLog::rotate_or_later`]).
+    rotation_failing: bool,
+    /// Writes fail as on a full disk (see [`ChangeLog::fail_writes`]).
+    #[cfg(test)]
+    fail_writes: bool,
 }
 
 impl Writer {
@@ -110,6 +115,11 @@ impl Writer {
             return Ok(());
         }
         let written = self.length - self.unwritten.len() as u64;
+        #[cfg(test)]
+        if self.fail_writes {
+            let full = std::io::Error::new(std::io::ErrorKind::StorageFull, "no space left");
+            return Err(log_error(dir, "cannot write", full));
+        }
         if let Err(error) = (&*self.file).write_all(&self.unwritten) {
             // A partial write would leave a torn entry before later ones.
             let _ = self.file.set_len(written);
@@ -400,6 +410,9 @@ impl ChangeLog {
                 synced: length,
                 reserved,
                 last_group: last_group.clone(),
+                rotation_failing: false,
+                #[cfg(test)]
+                fail_writes: false,
             }),
             disk_bytes,
             committed,
@@ -506,7 +519,7 @@ impl ChangeLog {
         let last_group = writer.last_group.entry(backend.to_string()).or_default();
         *last_group = (*last_group).max(group);
         let last = writer.next_sequence - 1;
-        self.rotate_if_full(&mut writer)?;
+        self.rotate_or_later(&mut writer);
         drop(writer);
         self.committed.send_replace(last);
         Ok(last)
@@ -577,7 +590,7 @@ impl ChangeLog {
         }
         writer.next_sequence += count;
         let last = writer.next_sequence - 1;
-        self.rotate_if_full(&mut writer)?;
+        self.rotate_or_later(&mut writer);
         drop(writer);
         self.committed.send_replace(last);
         Ok(last)
@@ -591,7 +604,8 @@ impl ChangeLog {
         }
         let bytes = frame(&verdict_payload(ABORT, group, 0));
         self.append(&mut writer, &bytes)?;
-        self.rotate_if_full(&mut writer)
+        self.rotate_or_later(&mut writer);
+        Ok(())
     }
 
     /// Records start-up's verdict on a group found in doubt.
@@ -642,11 +656,36 @@ impl ChangeLog {
             .store(writer.disk_bytes(), Ordering::Relaxed);
     }
 
+    /// Makes every write of entries fail (`on`) as on a full disk, or
+    /// succeed again.
+    #[cfg(test)]
+    pub(crate) fn fail_writes(&self, on: bool) {
+        self.writer.lock().unwrap().fail_writes = on;
+    }
+
     /// Writes the entries waiting in memory to the file, so that readers
     /// of the file find them.
     pub fn write_waiting(&self) -> std::io::Result<()> {
         let mut writer = self.writer.lock().unwrap();
         self.write_out(&mut writer)
+    }
+
+    /// Rotates after an entry was taken; a rotation that fails (the disk
+    /// full) is tried again after the next entry, which waits in memory
+    /// meanwhile: the entry is in the log either way, and the caller must
+    /// not count it lost.
+    fn rotate_or_later(&self, writer: &mut Writer) {
+        match self.rotate_if_full(writer) {
+            Ok(()) => writer.rotation_failing = false,
+            // Said once, not at every entry until it works.
+            Err(error) if !writer.rotation_failing => {
+                writer.rotation_failing = true;
+                tracing::warn!(
+                    "{error}: the change log's segment is not rotated yet; its entries wait in memory until it is"
+                );
+            }
+            Err(_) => {}
+        }
     }
 
     /// Starts a new segment once the current one passed its size, with
@@ -671,17 +710,24 @@ impl ChangeLog {
         // The reservation goes on, for a log whose older segments are
         // removed.
         let reserve = frame(&verdict_payload(RESERVE, writer.reserved, 0));
-        file.write_all(&reserve)
-            .map_err(|e| log_error(&self.dir, "cannot write", e))?;
         let mut length = reserve.len() as u64;
-        for (bytes, _) in writer.waiting.values() {
-            file.write_all(bytes)
-                .map_err(|e| log_error(&self.dir, "cannot write", e))?;
-            length += bytes.len() as u64;
+        let started = file
+            .write_all(&reserve)
+            .and_then(|()| {
+                for (bytes, _) in writer.waiting.values() {
+                    file.write_all(bytes)?;
+                    length += bytes.len() as u64;
+                }
+                file.sync_data()
+            })
+            .and_then(|()| sync_directory(&self.dir));
+        if let Err(error) = started {
+            // A segment left half made would be read as the log's last
+            // one at the next start, before the entries written since.
+            drop(file);
+            let _ = std::fs::remove_file(&path);
+            return Err(log_error(&self.dir, "cannot start a segment", error));
         }
-        file.sync_data()
-            .and_then(|()| sync_directory(&self.dir))
-            .map_err(|e| log_error(&self.dir, "cannot sync", e))?;
         writer.file = Arc::new(file);
         writer.segment_first = first;
         writer.older_bytes += writer.length;
@@ -966,13 +1012,13 @@ fn read_frames_at(path: &Path, offset: u64) -> std::io::Result<Vec<u8>> {
 }
 
 #[cfg(test)]
-pub(super) mod tests {
+pub(crate) mod tests {
     use super::super::change::Operation;
     use super::*;
     use vsam_plugin_sdk::{Dataset, Organization};
 
     /// A change of dataset `A.B` under `key`.
-    pub(in crate::changes) fn change(key: &str, operation: Operation) -> Change {
+    pub(crate) fn change(key: &str, operation: Operation) -> Change {
         Change {
             sequence: 0,
             time_ms: 1,
@@ -1250,6 +1296,41 @@ pub(super) mod tests {
             keys(&read),
             vec![(1, "K1".into()), (2, "K2".into()), (3, "K3".into())]
         );
+    }
+
+    #[test]
+    fn a_rotation_the_full_disk_refuses_keeps_the_entries_and_is_made_once_it_has_room() {
+        let dir = tempfile::tempdir().unwrap();
+        let (log, _) = ChangeLog::open(dir.path(), 4096).unwrap();
+        let first = log.take_group().unwrap();
+        let encoded = encode_group(first, "b", &[change("K0", Operation::Insert)]);
+        log.write_committed(first, "b", &encoded, 1).unwrap();
+        log.fail_writes(true);
+        // Past the segment's size on a full disk: each group is taken all
+        // the same, and waits in memory.
+        for i in 1..=60 {
+            let group = log.take_group().unwrap();
+            let key = format!("K{i:02}");
+            let encoded = encode_group(group, "b", &[change(&key, Operation::Insert)]);
+            assert_eq!(log.write_committed(group, "b", &encoded, 1).unwrap(), i + 1);
+        }
+        assert_eq!(
+            segments(dir.path()).unwrap().len(),
+            1,
+            "no segment was started"
+        );
+        log.fail_writes(false);
+        let group = log.take_group().unwrap();
+        let encoded = encode_group(group, "b", &[change("K61", Operation::Insert)]);
+        log.write_committed(group, "b", &encoded, 1).unwrap();
+        assert_eq!(
+            segments(dir.path()).unwrap().len(),
+            2,
+            "the rotation was made"
+        );
+        let read = log.reader(0).next_batch(100).unwrap();
+        assert_eq!(read.len(), 62);
+        assert!(read.windows(2).all(|w| w[1].sequence == w[0].sequence + 1));
     }
 
     #[test]

@@ -169,12 +169,12 @@ impl Outboxes {
                 Ok(_) => capture.set_recovering(name, None),
                 Err(error) => {
                     tracing::warn!(
-                        "change log: the outbox of backend {name} cannot be read now ({error}); its writes wait until it is"
+                        "change log: the groups of backend {name} in its outbox cannot be taken back now ({error}); its writes wait until they are"
                     );
                     capture.set_recovering(
                         name,
                         Some(format!(
-                            "the change log is reading back the outbox of backend {name}, which cannot be read now ({error})"
+                            "the change log is taking back the groups of backend {name} from its outbox, which it cannot do now ({error})"
                         )),
                     );
                     later.push(database.clone());

@@ -315,7 +315,9 @@ impl Log<'_> {
     /// Writes a group the store committed to the log. Its outbox row
     /// keeps it until the log is durable; a store that committed without
     /// the row (its plugin ended the transaction another way) has the log
-    /// synced now instead.
+    /// synced now instead. A group the log cannot take (its disk full for
+    /// so long that 64 MiB of entries wait) is taken back from the outbox
+    /// before the backend writes again ([`Capture::not_logged`]).
     fn committed(&self, group: u64, encoded: &[u8], count: usize, outboxed: bool) {
         let change_log = self.capture.log();
         let written = change_log
@@ -330,11 +332,27 @@ impl Log<'_> {
                 "the plugin committed a group without the host's commit, so its outbox row was not written: the change log was synced after the commit instead (a stop in between loses the group's changes for mirrors and the stream)"
             );
         }
-        if let Err(error) = written {
-            tracing::error!(
+        match written {
+            Ok(()) => {}
+            Err(error) if outboxed => {
+                tracing::error!(
+                    backend = self.backend,
+                    group,
+                    "{error}: the group is committed, and the change log takes it back from the backend's outbox once it can write; the backend's writes wait until then"
+                );
+                self.capture.not_logged(
+                    self.backend,
+                    group,
+                    format!(
+                        "the change log could not take a committed group of backend {} ({error}), and takes it back from the backend's outbox once it can write: free the disk of the log",
+                        self.backend
+                    ),
+                );
+            }
+            Err(error) => tracing::error!(
                 backend = self.backend,
-                "{error}: the group is committed, but mirrors and the change stream see it only after vsamrd starts again (it is taken back from the backend's outbox then)"
-            );
+                "{error}: the group is committed without its outbox row, and mirrors and the change stream may miss it (`vsamr admin mirror verify` finds that, `resync` repairs it)"
+            ),
         }
     }
 
@@ -565,4 +583,74 @@ fn acknowledged(results: Vec<Ran>, lost: &dyn Fn(usize) -> Option<CallError>) ->
         }
     }
     answered
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::changes::ChangeLog;
+    use crate::changes::capture::Unsettled;
+    use crate::changes::change::Operation;
+    use crate::changes::log::encode_group;
+
+    fn insert(key: &str, record: Vec<u8>) -> Change {
+        Change {
+            record: Some(record),
+            ..crate::changes::log::tests::change(key, Operation::Insert)
+        }
+    }
+
+    #[tokio::test]
+    async fn a_committed_group_the_log_cannot_take_holds_the_backends_writes_until_taken_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let (change_log, _) = ChangeLog::open(&dir.path().join("log"), 1 << 30).unwrap();
+        let capture = Capture::new(change_log.clone(), vec!["A.*".into()], false);
+        let log = Log {
+            capture: &capture,
+            backend: "sql",
+        };
+        let commit = |change: Change| {
+            let group = change_log.take_group().unwrap();
+            let encoded = encode_group(group, "sql", std::slice::from_ref(&change));
+            log.committed(group, &encoded, 1, true);
+            group
+        };
+        commit(insert("K0", b"K0".to_vec()));
+        // The log's disk fills up: a group waits in memory, and the
+        // backend writes on.
+        change_log.fail_writes(true);
+        commit(insert("K1", b"K1".to_vec()));
+        assert_eq!(capture.recovering("sql"), None);
+        // A unit larger than what the log keeps waiting in memory.
+        let lost = commit(insert("K2", vec![7; 65 << 20]));
+        let why = capture
+            .recovering("sql")
+            .expect("the backend's writes go on");
+        assert!(
+            why.contains("could not take a committed group of backend sql")
+                && why.contains("no space left")
+                && why.contains("free the disk of the log"),
+            "{why}"
+        );
+        let unsettled =
+            tokio::time::timeout(std::time::Duration::from_secs(5), capture.next_doubts())
+                .await
+                .expect("the group is handed to the followers");
+        assert_eq!(
+            unsettled,
+            [Unsettled {
+                backend: "sql".into(),
+                group: lost,
+                committed: true,
+            }]
+        );
+        // The log holds the group before it alone: the one it could not
+        // take comes from the outbox, before any later group.
+        change_log.fail_writes(false);
+        let read = change_log.reader(0).next_batch(10).unwrap();
+        assert_eq!(
+            read.iter().map(|c| c.key.clone()).collect::<Vec<_>>(),
+            [b"K0".to_vec(), b"K1".to_vec()]
+        );
+    }
 }
