@@ -1,12 +1,13 @@
 //! The change log on a full disk: a dataset on SQLite mirrored to another
-//! SQLite database, its change log alone on a tmpfs that fills up while a
-//! client commits units of work of 256 KB. The log keeps what it cannot
+//! SQLite database, its change log and change stream alone on a tmpfs that
+//! fills up while a client commits units of work of 256 KB. The log keeps what it cannot
 //! write in memory (64 MiB), then can take no more: the unit committed
 //! then must still reach the mirror, before every later one, so the
 //! backend's writes are refused, naming the log, until it has been taken
-//! back from the backend's outbox. Once space is freed, writes resume and
-//! the mirror verifies equal to the primary, which holds every
-//! acknowledged unit and nothing of a refused one.
+//! back from the backend's outbox. Once space is freed, writes resume, the
+//! mirror verifies equal to the primary, which holds every acknowledged
+//! unit and nothing of a refused one, and the stream's files replay to it,
+//! numbered without gap or repeat (no line torn by the full disk).
 
 use crate::disk_full::Tmpfs;
 use crate::ledger::Records;
@@ -22,10 +23,13 @@ use vsam_protocol::admin::{AdminAnswer, AdminCommand};
 
 const DATASET: &str = "DISK.UNITS";
 /// Room for the 64 MiB the log keeps in memory, written once space is
-/// freed, and its segments until the mirror has read them.
-const TMPFS_MIB: u64 = 256;
+/// freed, its segments until the mirror has read them, and the stream
+/// (records as hex: twice their size).
+const TMPFS_MIB: u64 = 512;
 const RECORD_LENGTH: usize = 4000;
 const UNIT_RECORDS: u64 = 64;
+/// Room left beside the filler.
+const ROOM: u64 = 2 << 20;
 /// Units refused in a row after which the log counts as full.
 const REFUSALS: u64 = 3;
 /// Units written into the full disk at most: twice what the log can keep
@@ -47,13 +51,17 @@ struct Report {
     primary_differs: usize,
     /// The mirror's verification: its record count, or why it failed.
     mirror: std::result::Result<u64, String>,
+    /// The stream's lines, and whether they replay to the ledger.
+    stream_lines: u64,
+    stream: std::result::Result<(), String>,
 }
 
 /// Runs the scenario and prints its figures; false when a promise broke.
 pub async fn run() -> Result<bool> {
     let report = scenario().await?;
     println!(
-        "\nThe change log on a full disk: a dataset on SQLite mirrored to SQLite, the log alone on a {TMPFS_MIB} MiB tmpfs filled up, units of {UNIT_RECORDS} records of {RECORD_LENGTH} bytes until {REFUSALS} are refused in a row, then the filler removed"
+        "\nThe change log on a full disk: a dataset on SQLite mirrored to SQLite, the log and the change stream alone on a {TMPFS_MIB} MiB tmpfs filled to {} MiB free, units of {UNIT_RECORDS} records of {RECORD_LENGTH} bytes until {REFUSALS} are refused in a row, then the filler removed",
+        ROOM >> 20
     );
     println!(
         "    {} units acknowledged while full, {} refused: {}",
@@ -79,12 +87,21 @@ pub async fn run() -> Result<bool> {
             Err(why) => format!("NOT equal: {why}"),
         }
     );
+    println!(
+        "    change stream: {} lines, {}",
+        report.stream_lines,
+        match &report.stream {
+            Ok(()) => "without gap or repeat, replaying to the primary's records".to_string(),
+            Err(why) => format!("BROKEN: {why}"),
+        }
+    );
     Ok(report.committed_while_full > 0
         && report.refused >= REFUSALS
         && report.sample.contains("change log")
         && report.resumed_after.is_some()
         && report.primary_differs == 0
-        && report.mirror == Ok(report.records as u64))
+        && report.mirror == Ok(report.records as u64)
+        && report.stream.is_ok())
 }
 
 async fn scenario() -> Result<Report> {
@@ -96,7 +113,7 @@ async fn scenario() -> Result<Report> {
          [backends.sqlite]\nplugin = \"sql\"\ndatabase = \"sqlite:{root}/vsam.db\"\n\
          [backends.mirror]\nplugin = \"sql\"\ndatabase = \"sqlite:{root}/mirror.db\"\n\
          [routing]\ndefault = \"sqlite\"\n\
-         [changes]\ndirectory = \"{}\"\nsegment_mb = 8\n\
+         [changes]\ndirectory = \"{}\"\nsegment_mb = 8\nstream = \"file\"\nstream_rotate_mb = 8\nstream_keep_files = 1000\n\
          [[mirrors]]\ndatasets = \"DISK.*\"\nbackends = [\"mirror\"]\n",
         tmpfs.0.join("changes").display()
     );
@@ -113,7 +130,9 @@ async fn scenario() -> Result<Report> {
     let mut admin = server.admin().await?;
     caught_up(&mut admin).await?;
 
-    let fillers = tmpfs.fill_up()?;
+    // A little room left, which the log and the stream take between
+    // them until a write meets the end of it halfway.
+    let fillers = [tmpfs.fill(ROOM)?];
     let mut report = Report {
         committed_while_full: 0,
         refused: 0,
@@ -122,6 +141,8 @@ async fn scenario() -> Result<Report> {
         records: 0,
         primary_differs: 0,
         mirror: Err("not checked".into()),
+        stream_lines: 0,
+        stream: Err("not checked".into()),
     };
     let mut in_a_row = 0;
     for _ in 0..MOST_UNITS {
@@ -180,6 +201,23 @@ async fn scenario() -> Result<Report> {
         Ok(AdminAnswer::MirrorVerified(row)) => Ok(row.count),
         Ok(other) => Err(format!("{other:?}")),
         Err(error) => Err(format!("{error:#}")),
+    };
+    let stream_dir = tmpfs.0.join("changes/stream");
+    report.stream = match crate::mirrors::replay_stream(&stream_dir) {
+        Ok((lines, replayed)) => {
+            report.stream_lines = lines;
+            match replayed {
+                Ok(records) if records == ledger => Ok(()),
+                Ok(records) => Err(format!(
+                    "it replays to {} records, not the {} acknowledged",
+                    records.len(),
+                    ledger.len()
+                )),
+                Err(why) => Err(why),
+            }
+        }
+        // A line that is not JSON: torn.
+        Err(error) => Err(format!("{error:#}").chars().take(300).collect()),
     };
     server.kill()?;
     Ok(report)

@@ -65,7 +65,7 @@ impl Tmpfs {
     }
 
     /// Fills the file system with a file until `room` bytes are left.
-    fn fill(&self, room: u64) -> Result<PathBuf> {
+    pub(crate) fn fill(&self, room: u64) -> Result<PathBuf> {
         let path = self.0.join("filler");
         let mut file = std::fs::File::create(&path)?;
         let chunk = vec![0x55u8; 64 << 10];

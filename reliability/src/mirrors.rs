@@ -202,7 +202,7 @@ fn unhex(text: &str) -> Result<Vec<u8>> {
 
 /// Reads every stream file in order: the number of lines, and the records
 /// replaying them gives (or the first gap or repeat of a sequence number).
-fn replay_stream(dir: &Path) -> Result<(u64, Result<Records, String>)> {
+pub(crate) fn replay_stream(dir: &Path) -> Result<(u64, Result<Records, String>)> {
     let mut files: Vec<_> = std::fs::read_dir(dir)?
         .map(|e| e.map(|e| e.path()))
         .collect::<Result<Vec<_>, _>>()?;

@@ -380,7 +380,19 @@ impl Stream {
             self.prune()?;
         }
         let (file, length) = current.as_mut().expect("opened above");
-        file.write_all(text)?;
+        if let Err(error) = file.write_all(text) {
+            // A write the full disk cut short leaves part of a line, which
+            // the batch written again would follow: a consumer would read
+            // a torn line and the lines before it twice. The file is cut
+            // back to its last whole batch.
+            if let Err(cut) = file.set_len(*length) {
+                tracing::error!(
+                    "change stream {}: cannot cut a failed write off its file ({cut}); its end may hold part of a line",
+                    self.dir.display()
+                );
+            }
+            return Err(error);
+        }
         *length += text.len() as u64;
         Ok(())
     }
