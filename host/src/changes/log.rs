@@ -31,6 +31,7 @@
 //! every consumer has passed are removed ([`ChangeLog::retain_after`]).
 
 use super::change::{self, Change};
+use crate::durable::sync_directory;
 use std::collections::{BTreeMap, HashMap};
 use std::fs::{File, OpenOptions};
 use std::io::{Read, Seek, SeekFrom, Write};
@@ -153,10 +154,6 @@ fn log_error(dir: &Path, what: &str, error: impl std::fmt::Display) -> std::io::
 }
 
 /// Makes a new or removed file's name in `dir` durable.
-fn sync_directory(dir: &Path) -> std::io::Result<()> {
-    File::open(dir)?.sync_all()
-}
-
 /// The log's id: read from its `id` file, or made (random) with the log.
 fn log_id(dir: &Path) -> std::io::Result<String> {
     let path = dir.join("id");
