@@ -28,6 +28,9 @@ const DATASET: &str = "DISK.UNITS";
 const TMPFS_MIB: u64 = 512;
 const RECORD_LENGTH: usize = 4000;
 const UNIT_RECORDS: u64 = 64;
+/// Units written before the disk fills: 10 MiB, past the log's first
+/// segment (`segment_mb = 8`).
+const PRELUDE_UNITS: u64 = 40;
 /// Room left beside the filler.
 const ROOM: u64 = 2 << 20;
 /// Units refused in a row after which the log counts as full.
@@ -124,7 +127,8 @@ async fn scenario() -> Result<Report> {
         Dataset::open_with_access(&conn, DATASET, OpenIntent::Update, access::COMMIT, 1).await?;
     let mut ledger = Records::new();
     let mut next = 0u64;
-    for _ in 0..3 {
+    // Past a segment of the log: it writes into one it started.
+    for _ in 0..PRELUDE_UNITS {
         unit(&conn, &ds, &mut next, &mut ledger).await?;
     }
     let mut admin = server.admin().await?;

@@ -35,6 +35,7 @@ use crate::durable::sync_directory;
 use std::collections::{BTreeMap, HashMap};
 use std::fs::{File, OpenOptions};
 use std::io::{Read, Seek, SeekFrom, Write};
+use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -118,10 +119,18 @@ impl Writer {
         let written = self.length - self.unwritten.len() as u64;
         #[cfg(test)]
         if self.fail_writes {
+            // As a disk that fills up halfway through the write.
+            let half = &self.unwritten[..self.unwritten.len() / 2];
+            let _ = (&*self.file).write_all(half);
+            let _ = self.file.set_len(written);
             let full = std::io::Error::new(std::io::ErrorKind::StorageFull, "no space left");
             return Err(log_error(dir, "cannot write", full));
         }
-        if let Err(error) = (&*self.file).write_all(&self.unwritten) {
+        // At the segment's end as the log counts it, not at the file's
+        // offset: a write cut short and cut off the file leaves that
+        // offset past the end, and a later write there would leave a hole
+        // of zeros between the entries, which reads as damage.
+        if let Err(error) = self.file.write_all_at(&self.unwritten, written) {
             // A partial write would leave a torn entry before later ones.
             let _ = self.file.set_len(written);
             return Err(log_error(dir, "cannot write", error));
@@ -1293,6 +1302,34 @@ pub(crate) mod tests {
             keys(&read),
             vec![(1, "K1".into()), (2, "K2".into()), (3, "K3".into())]
         );
+    }
+
+    #[test]
+    fn a_write_the_full_disk_cut_short_leaves_no_hole_in_a_rotated_segment() {
+        let dir = tempfile::tempdir().unwrap();
+        let (log, _) = ChangeLog::open(dir.path(), 4096).unwrap();
+        let commit = |key: &str, size: usize| {
+            let group = log.take_group().unwrap();
+            let mut insert = change(key, Operation::Insert);
+            insert.record = Some(vec![b'x'; size]);
+            let encoded = encode_group(group, "b", &[insert]);
+            log.write_committed(group, "b", &encoded, 1).unwrap();
+        };
+        // Rotated: the current segment is one the log started.
+        for i in 0..20 {
+            commit(&format!("A{i:02}"), 400);
+        }
+        assert!(segments(dir.path()).unwrap().len() > 1);
+        // Enough waiting to be written out, on a disk that fills halfway.
+        log.fail_writes(true);
+        commit("B00", 70_000);
+        log.fail_writes(false);
+        commit("B01", 10);
+        log.make_durable().unwrap();
+        let read = log.reader(0).next_batch(100).unwrap();
+        let keys: Vec<_> = read.iter().map(|c| c.key.clone()).collect();
+        assert_eq!(keys.len(), 22, "{:?}", keys.last());
+        assert_eq!(keys[20..], [b"B00".to_vec(), b"B01".to_vec()]);
     }
 
     #[test]
