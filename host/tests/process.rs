@@ -784,9 +784,14 @@ async fn a_lost_catalog_stops_vsamrd_and_a_define_must_fit_the_stored_records() 
     server.child.kill().unwrap();
     let _ = server.child.wait();
 
+    // The DEFINE is the journal's first change, a step putting it.
     let catalog = dir.path().join("catalog.json");
-    let saved: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(&catalog).unwrap()).unwrap();
+    let journal = dir.path().join("catalog.journal");
+    let first_change = std::fs::read_to_string(&journal).unwrap();
+    let steps: serde_json::Value =
+        serde_json::from_str(first_change.lines().next().unwrap()).unwrap();
+    let defined = steps[0]["put"].clone();
+    assert_eq!(defined["name"], "CRASH.KSDS", "{first_change}");
     std::fs::remove_file(&catalog).unwrap();
     let output = Command::new(env!("CARGO_BIN_EXE_vsamrd"))
         .args(["--listen", &format!("127.0.0.1:{port}"), "--data-dir"])
@@ -800,13 +805,15 @@ async fn a_lost_catalog_stops_vsamrd_and_a_define_must_fit_the_stored_records() 
             "catalog {} is missing, but vsamrd has run on this data dir before",
             catalog.display()
         )) && stderr.contains("Restore catalog.json from a backup")
+            && stderr.contains("remove catalog.journal")
             && stderr.contains("echo '{\"datasets\": []}'"),
         "{stderr}"
     );
 
     // An empty catalog, as the message says, with one entry on a backend
     // this server does not have.
-    let mut gone = saved["datasets"][0].clone();
+    std::fs::remove_file(&journal).unwrap();
+    let mut gone = defined;
     gone["name"] = "OLD.GONE".into();
     gone["backend"] = "retired".into();
     std::fs::write(
@@ -836,6 +843,12 @@ async fn a_lost_catalog_stops_vsamrd_and_a_define_must_fit_the_stored_records() 
     let conn = loop {
         if let Ok(conn) = Connection::connect(&server.address).await {
             break conn;
+        }
+        if let Some(status) = server.child.try_wait().unwrap() {
+            panic!(
+                "vsamrd exited ({status}):\n{}",
+                std::fs::read_to_string(&log).unwrap_or_default()
+            );
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     };

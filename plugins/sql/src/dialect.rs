@@ -94,10 +94,14 @@ impl Sql {
     }
 
     /// A query with one parameter (the table name) that returns a row if
-    /// the table exists.
+    /// the table exists. On SQLite it looks the name up in the schema
+    /// SQLite holds in memory (a table has at least one column):
+    /// `sqlite_master` has no index, and `pragma_table_list` compares every
+    /// name, so that either cost each DEFINE a pass over every table (800
+    /// and 550 us in a database of 15,000 tables, against 16 us).
     pub fn table_exists(self) -> &'static str {
         match self.0 {
-            Dialect::Sqlite => "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?1",
+            Dialect::Sqlite => "SELECT 1 FROM pragma_table_info(?1, 'main') LIMIT 1",
             Dialect::Postgres => {
                 "SELECT 1 FROM information_schema.tables WHERE table_schema = current_schema() AND table_name = $1"
             }

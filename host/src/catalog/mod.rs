@@ -1,9 +1,14 @@
 //! The catalog: every dataset's definition, and which backend holds it.
 //!
 //! Datasets come from the configuration or from DEFINE requests; the latter
-//! are saved in `catalog.json` under the data dir (written to a temporary
-//! file, synced and renamed), so they survive restarts.
+//! are saved under the data dir, so they survive restarts: each change
+//! appended to `catalog.journal` ([`journal`]), the whole catalog written
+//! to `catalog.json` (a temporary file, synced and renamed) once the
+//! journal is as large as it.
 
+mod journal;
+
+use journal::{Journal, Step};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -334,7 +339,13 @@ pub struct Catalog {
     path: PathBuf,
     entries: Mutex<BTreeMap<String, (DatasetDef, Origin)>>,
     moved: Mutex<BTreeMap<String, String>>,
+    /// The changes since the last snapshot, and that snapshot's size.
+    journal: Mutex<(Journal, u64)>,
 }
+
+/// The journal is folded into a new snapshot once it holds this much, or
+/// as much as the snapshot if that is more.
+const SNAPSHOT_AT: u64 = 1 << 20;
 
 impl Catalog {
     /// Makes sure the data dir has its catalog before anything else runs:
@@ -350,7 +361,7 @@ impl Catalog {
         }
         if let Some(lock) = ran_before {
             anyhow::bail!(
-                "catalog {} is missing, but vsamrd has run on this data dir before ({} is there): the backends may hold datasets that only the catalog describes. Restore catalog.json from a backup; or, to start with an empty catalog deliberately (datasets then need DEFINE again, with their old attributes), write one: echo '{{\"datasets\": []}}' > {}",
+                "catalog {} is missing, but vsamrd has run on this data dir before ({} is there): the backends may hold datasets that only the catalog describes. Restore catalog.json from a backup (with catalog.journal beside it); or, to start with an empty catalog deliberately (datasets then need DEFINE again, with their old attributes), remove catalog.journal and write one: echo '{{\"datasets\": []}}' > {}",
                 path.display(),
                 lock.display(),
                 path.display()
@@ -360,14 +371,17 @@ impl Catalog {
         Ok(())
     }
 
-    /// Loads `catalog.json` from the data dir (if present) and adds the
-    /// config's datasets, which win over saved ones of the same name.
+    /// Loads `catalog.json` from the data dir (if present) and the changes
+    /// its journal holds, and adds the config's datasets, which win over
+    /// saved ones of the same name.
     pub fn open(data_dir: &Path, configured: &[DatasetDef]) -> anyhow::Result<Self> {
         let path = data_dir.join("catalog.json");
         let mut entries = BTreeMap::new();
         let mut moved = BTreeMap::new();
+        let mut snapshot_bytes = 0;
         match std::fs::read(&path) {
             Ok(bytes) => {
+                snapshot_bytes = bytes.len() as u64;
                 let file: CatalogFile = serde_json::from_slice(&bytes).map_err(|e| {
                     anyhow::anyhow!(
                         "catalog {} is damaged: {e}; restore it from a backup",
@@ -381,6 +395,20 @@ impl Catalog {
             }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
             Err(e) => anyhow::bail!("cannot read catalog {}: {e}", path.display()),
+        }
+        let (journal, records) = Journal::open(&data_dir.join("catalog.journal"))?;
+        for step in records.into_iter().flatten() {
+            match step {
+                Step::Put(def) => {
+                    entries.insert(def.name.clone(), (def, Origin::Defined));
+                }
+                Step::Remove(name) => {
+                    entries.remove(&name);
+                }
+                Step::Moved { name, backend } => {
+                    moved.insert(name, backend);
+                }
+            }
         }
         for def in configured {
             let mut def = def.clone();
@@ -400,6 +428,7 @@ impl Catalog {
             path,
             entries: Mutex::new(entries),
             moved: Mutex::new(moved),
+            journal: Mutex::new((journal, snapshot_bytes)),
         })
     }
 
@@ -510,10 +539,16 @@ impl Catalog {
         let previous = std::mem::replace(&mut def.backend, backend.to_string());
         let origin = *origin;
         let previous_move = moved.clone();
-        if origin == Origin::Config {
+        let step = if origin == Origin::Config {
             moved.insert(name.to_string(), backend.to_string());
-        }
-        if let Err(error) = self.save_with(&entries, &moved) {
+            Step::Moved {
+                name: name.to_string(),
+                backend: backend.to_string(),
+            }
+        } else {
+            Step::Put(def.clone())
+        };
+        if let Err(error) = self.save_with(&entries, &moved, vec![step]) {
             if let Some((def, _)) = entries.get_mut(name) {
                 def.backend = previous;
             }
@@ -530,8 +565,9 @@ impl Catalog {
             return Ok(false);
         }
         entries.insert(def.name.clone(), (def.clone(), Origin::Defined));
-        if let Err(e) = self.save(&entries) {
-            entries.remove(&def.name);
+        let name = def.name.clone();
+        if let Err(e) = self.save(&entries, vec![Step::Put(def)]) {
+            entries.remove(&name);
             return Err(e);
         }
         Ok(true)
@@ -553,12 +589,17 @@ impl Catalog {
         }
         let before = entries.clone();
         entries.remove(old);
+        let mut steps = vec![Step::Remove(old.to_string())];
         for def in related {
             let origin = entries.get(&def.name).map_or(Origin::Defined, |(_, o)| *o);
+            if origin == Origin::Defined {
+                steps.push(Step::Put(def.clone()));
+            }
             entries.insert(def.name.clone(), (def, origin));
         }
+        steps.push(Step::Put(renamed.clone()));
         entries.insert(renamed.name.clone(), (renamed, Origin::Defined));
-        if let Err(e) = self.save(&entries) {
+        if let Err(e) = self.save(&entries, steps) {
             *entries = before;
             return Err(e);
         }
@@ -569,7 +610,7 @@ impl Catalog {
     pub fn remove(&self, name: &str) -> anyhow::Result<()> {
         let mut entries = self.entries.lock().unwrap();
         if let Some(old) = entries.remove(name)
-            && let Err(e) = self.save(&entries)
+            && let Err(e) = self.save(&entries, vec![Step::Remove(name.to_string())])
         {
             entries.insert(name.to_string(), old);
             return Err(e);
@@ -577,16 +618,45 @@ impl Catalog {
         Ok(())
     }
 
-    fn save(&self, entries: &BTreeMap<String, (DatasetDef, Origin)>) -> anyhow::Result<()> {
+    /// Saves a change made to `entries`, whose `steps` the journal takes.
+    fn save(
+        &self,
+        entries: &BTreeMap<String, (DatasetDef, Origin)>,
+        steps: Vec<Step>,
+    ) -> anyhow::Result<()> {
         let moved = self.moved.lock().unwrap();
-        self.save_with(entries, &moved)
+        self.save_with(entries, &moved, steps)
     }
 
+    /// Appends `steps` to the journal, or, once it holds as much as the
+    /// snapshot, writes a new snapshot of `entries` and `moved` (which
+    /// hold them already) and empties the journal.
     fn save_with(
         &self,
         entries: &BTreeMap<String, (DatasetDef, Origin)>,
         moved: &BTreeMap<String, String>,
+        steps: Vec<Step>,
     ) -> anyhow::Result<()> {
+        let mut journal = self.journal.lock().unwrap();
+        let (journal, snapshot_bytes) = &mut *journal;
+        if journal.length() < SNAPSHOT_AT.max(*snapshot_bytes) {
+            return journal.append(&steps);
+        }
+        *snapshot_bytes = self.write_snapshot(entries, moved)?;
+        if let Err(error) = journal.clear() {
+            // The snapshot holds its steps: replayed over it, they end in
+            // the same catalog.
+            tracing::warn!("{error:#}");
+        }
+        Ok(())
+    }
+
+    /// Writes the whole catalog to `catalog.json`; its size.
+    fn write_snapshot(
+        &self,
+        entries: &BTreeMap<String, (DatasetDef, Origin)>,
+        moved: &BTreeMap<String, String>,
+    ) -> anyhow::Result<u64> {
         let file = CatalogFile {
             moved: moved
                 .iter()
@@ -603,8 +673,9 @@ impl Catalog {
                 .map(|(def, _)| def.clone())
                 .collect(),
         };
-        crate::durable::replace_file(&self.path, &serde_json::to_vec_pretty(&file)?)?;
-        Ok(())
+        let bytes = serde_json::to_vec_pretty(&file)?;
+        crate::durable::replace_file(&self.path, &bytes)?;
+        Ok(bytes.len() as u64)
     }
 }
 
@@ -743,6 +814,110 @@ mod tests {
             }
             .validate()
             .is_ok()
+        );
+    }
+
+    /// The data dir's catalog files: the snapshot's size and the
+    /// journal's.
+    fn sizes(dir: &Path) -> (u64, u64) {
+        let size = |name: &str| std::fs::metadata(dir.join(name)).map_or(0, |m| m.len());
+        (size("catalog.json"), size("catalog.journal"))
+    }
+
+    #[test]
+    fn changes_go_to_the_journal_and_a_snapshot_is_written_once_it_is_as_large() {
+        let dir = tempfile::tempdir().unwrap();
+        Catalog::ensure_present(dir.path(), None).unwrap();
+        let catalog = Catalog::open(dir.path(), &[ksds("CONF.DS")]).unwrap();
+        // A DEFINE appends its line; the snapshot is not written.
+        let (snapshot, _) = sizes(dir.path());
+        assert!(catalog.insert(ksds("RUN.A0000")).unwrap());
+        let (unchanged, journal) = sizes(dir.path());
+        assert_eq!(unchanged, snapshot);
+        assert!(
+            journal > 0 && journal < 1000,
+            "{journal} bytes for one DEFINE"
+        );
+        // Defines, removes, a rename and moves, past a snapshot.
+        for n in 1..8000 {
+            assert!(catalog.insert(ksds(&format!("RUN.A{n:04}"))).unwrap());
+        }
+        for n in (0..8000).step_by(7) {
+            catalog.remove(&format!("RUN.A{n:04}")).unwrap();
+        }
+        assert!(
+            catalog
+                .rename("RUN.A0001", ksds("RUN.RENAMED"), vec![])
+                .unwrap()
+        );
+        catalog.set_backend("RUN.A0002", "sqlite").unwrap();
+        catalog.set_backend("CONF.DS", "sqlite").unwrap();
+        let (snapshot, journal) = sizes(dir.path());
+        assert!(
+            snapshot > 500_000,
+            "no snapshot was written: {snapshot} bytes"
+        );
+        assert!(journal < 1 << 20, "the journal kept {journal} bytes");
+        let names = |catalog: &Catalog| -> Vec<(String, String)> {
+            catalog
+                .list("**")
+                .into_iter()
+                .map(|def| (def.name, def.backend))
+                .collect()
+        };
+        let reopened = Catalog::open(dir.path(), &[ksds("CONF.DS")]).unwrap();
+        assert_eq!(names(&reopened), names(&catalog));
+        assert_eq!(reopened.get("RUN.A0002").unwrap().0.backend, "sqlite");
+        assert_eq!(reopened.get("CONF.DS").unwrap().0.backend, "sqlite");
+        assert!(reopened.get("RUN.A0001").is_none() && reopened.get("RUN.A0007").is_none());
+        // A stop between a snapshot and emptying the journal: its steps,
+        // replayed over the snapshot that holds them, change nothing.
+        let journal = std::fs::read(dir.path().join("catalog.journal")).unwrap();
+        drop(reopened);
+        let again = Catalog::open(dir.path(), &[ksds("CONF.DS")]).unwrap();
+        again
+            .write_snapshot(&again.entries.lock().unwrap(), &again.moved.lock().unwrap())
+            .unwrap();
+        std::fs::write(dir.path().join("catalog.journal"), &journal).unwrap();
+        let replayed = Catalog::open(dir.path(), &[ksds("CONF.DS")]).unwrap();
+        assert_eq!(names(&replayed), names(&catalog));
+    }
+
+    #[test]
+    fn a_change_a_stop_left_half_written_is_cut_off_and_a_damaged_one_stops_the_open() {
+        let dir = tempfile::tempdir().unwrap();
+        let catalog = Catalog::open(dir.path(), &[]).unwrap();
+        assert!(catalog.insert(ksds("RUN.ONE")).unwrap());
+        drop(catalog);
+        let path = dir.path().join("catalog.journal");
+        let whole = std::fs::read(&path).unwrap();
+        let mut torn = whole.clone();
+        torn.extend_from_slice(b"[{\"put\":{\"name\":\"RUN.TWO\"");
+        std::fs::write(&path, &torn).unwrap();
+        let reopened = Catalog::open(dir.path(), &[]).unwrap();
+        assert!(reopened.get("RUN.ONE").is_some());
+        assert!(reopened.get("RUN.TWO").is_none());
+        assert_eq!(
+            std::fs::read(&path).unwrap(),
+            whole,
+            "the torn change is cut off"
+        );
+        assert!(reopened.insert(ksds("RUN.THREE")).unwrap());
+        drop(reopened);
+        assert!(
+            Catalog::open(dir.path(), &[])
+                .unwrap()
+                .get("RUN.THREE")
+                .is_some()
+        );
+        // A line damaged before others: the catalog does not open.
+        let mut damaged = b"[{\"put\":0}]\n".to_vec();
+        damaged.extend_from_slice(&std::fs::read(&path).unwrap());
+        std::fs::write(&path, &damaged).unwrap();
+        let error = Catalog::open(dir.path(), &[]).err().unwrap().to_string();
+        assert!(
+            error.contains("catalog journal") && error.contains("damaged at line 1"),
+            "{error}"
         );
     }
 
