@@ -162,7 +162,6 @@ fn log_error(dir: &Path, what: &str, error: impl std::fmt::Display) -> std::io::
     std::io::Error::other(format!("change log {}: {what}: {error}", dir.display()))
 }
 
-/// Makes a new or removed file's name in `dir` durable.
 /// The log's id: read from its `id` file, or made (random) with the log.
 fn log_id(dir: &Path) -> std::io::Result<String> {
     let path = dir.join("id");
@@ -175,11 +174,7 @@ fn log_id(dir: &Path) -> std::io::Result<String> {
     let mut bytes = [0u8; 8];
     getrandom::fill(&mut bytes).map_err(|e| log_error(dir, "cannot make an id", e))?;
     let id: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
-    let temporary = dir.join("id.new");
-    std::fs::write(&temporary, &id)
-        .and_then(|()| File::open(&temporary)?.sync_all())
-        .and_then(|()| std::fs::rename(&temporary, &path))
-        .and_then(|()| sync_directory(dir))
+    crate::durable::replace_file(&path, id.as_bytes())
         .map_err(|e| log_error(dir, "cannot write its id", e))?;
     Ok(id)
 }
