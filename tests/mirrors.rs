@@ -1757,3 +1757,143 @@ async fn define_once_given_back(conn: &Connection, spec: DatasetSpec) {
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }
+
+/// The rows of the stream's table `table`, by sequence: each row's
+/// `change` object, checked against the row's own columns.
+fn table_stream(postgres: &vsam_conformance::Postgres, table: &str) -> Vec<serde_json::Value> {
+    let text = postgres
+        .psql(
+            "vsam",
+            &format!(
+                "select json_build_object('sequence', sequence, 'dataset', dataset, 'operation', operation, 'key', key, 'change', change) from {table} order by sequence"
+            ),
+        )
+        .unwrap();
+    text.lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| {
+            let row: serde_json::Value = serde_json::from_str(l).unwrap();
+            let change = row["change"].clone();
+            for column in ["sequence", "dataset", "operation", "key"] {
+                assert_eq!(row[column], change[column], "column {column} of {row}");
+            }
+            change
+        })
+        .collect()
+}
+
+/// `stream = "postgres"`: every committed change as a row of a table, in
+/// commit order, numbered without gap or repeat across a restart, the same
+/// objects as the file's lines; old rows deleted past the changes kept;
+/// a second server (another change log) refused the table, naming the
+/// cure, while its own writes go on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_stream_to_a_postgresql_table_carries_every_change_once_and_belongs_to_one_server() {
+    let postgres = vsam_conformance::Postgres::start().unwrap();
+    let data = tempfile::tempdir().unwrap();
+    let stream = |keep: u64| {
+        format!(
+            "[changes]\nstream = \"postgres\"\nstream_database = \"{}\"\nstream_table = \"pay_changes\"\nstream_keep_changes = {keep}\n",
+            postgres.url
+        )
+    };
+    for round in 1..=2u32 {
+        let server = start_in(data.path(), &stream(1_000_000)).await;
+        let address = server.addr.to_string();
+        let conn = Connection::connect(&address).await.unwrap();
+        if round == 1 {
+            vsam_client::define(&conn, pay_spec()).await.unwrap();
+            let mut log_spec = vsam_tests::ksds("PAY.LOG", 8, 40, "ascii");
+            log_spec.organization = Organization::Esds;
+            log_spec.key_length = 0;
+            vsam_client::define(&conn, log_spec).await.unwrap();
+        }
+        change_everything(&address, round).await;
+        let mut admin_client = admin(&server, data.path()).await;
+        let report = caught_up(&mut admin_client).await;
+        let status = report.stream.clone().unwrap();
+        assert_eq!(status.last_error, None, "{status:?}");
+        assert!(
+            status.file.starts_with("table pay_changes of postgres://"),
+            "{status:?}"
+        );
+        assert!(
+            !status.file.contains(":vsam@"),
+            "the password is hidden: {status:?}"
+        );
+
+        let changes = table_stream(&postgres, "pay_changes");
+        let sequences: Vec<u64> = changes
+            .iter()
+            .map(|c| c["sequence"].as_u64().unwrap())
+            .collect();
+        assert_eq!(
+            sequences,
+            (1..=report.committed).collect::<Vec<_>>(),
+            "every change once, in order, across the restart"
+        );
+        assert_eq!(
+            replay(&changes, "PAY.MASTER"),
+            records(&conn, "PAY.MASTER").await
+        );
+        assert_eq!(replay(&changes, "PAY.LOG"), records(&conn, "PAY.LOG").await);
+        // Decoded by the copybook, as in the file.
+        let replaced = changes
+            .iter()
+            .find(|c| c["operation"] == "replace" && c["dataset"] == "PAY.MASTER")
+            .unwrap();
+        assert_eq!(replaced["fields"]["PAY-NAME"], "CHANGED   ");
+        drop(conn);
+        server.stop().await;
+    }
+
+    // Another server, its own data dir and so its own change log: the
+    // table is refused with the cure, and its writes are not held.
+    let other_data = tempfile::tempdir().unwrap();
+    let other = start_in(other_data.path(), &stream(1_000_000)).await;
+    let before = table_stream(&postgres, "pay_changes").len();
+    let conn = Connection::connect(&other.addr.to_string()).await.unwrap();
+    vsam_client::define(&conn, pay_spec()).await.unwrap();
+    let mut other_admin = admin(&other, other_data.path()).await;
+    let started = Instant::now();
+    let refused = loop {
+        let status = mirrors(&mut other_admin).await.stream.unwrap();
+        if let Some(error) = status.last_error {
+            break error;
+        }
+        assert!(started.elapsed() < Duration::from_secs(30), "{status:?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert!(
+        refused.contains("carries the change stream of another change log")
+            && refused.contains("changes.stream_table"),
+        "{refused}"
+    );
+    assert_eq!(table_stream(&postgres, "pay_changes").len(), before);
+    drop(conn);
+    other.stop().await;
+
+    // Fewer changes kept: the older rows go within a second or two.
+    let server = start_in(data.path(), &stream(5)).await;
+    change_everything(&server.addr.to_string(), 3).await;
+    let mut admin_client = admin(&server, data.path()).await;
+    let committed = caught_up(&mut admin_client).await.committed;
+    let started = Instant::now();
+    loop {
+        let kept: Vec<u64> = table_stream(&postgres, "pay_changes")
+            .iter()
+            .map(|c| c["sequence"].as_u64().unwrap())
+            .collect();
+        if kept == (committed - 4..=committed).collect::<Vec<_>>() {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "kept {} rows from {:?}",
+            kept.len(),
+            kept.first()
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    server.stop().await;
+}

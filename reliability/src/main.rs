@@ -31,7 +31,8 @@
 //!   stream replays to it, numbered without gap or repeat; then PostgreSQL
 //!   stopped under load: the primary goes on, the mirror queues and
 //!   catches up. The same with a primary on PostgreSQL (through its
-//!   outbox) mirrored to SQLite and CSV files, whose own PostgreSQL is
+//!   outbox) mirrored to SQLite and CSV files, its stream to a table
+//!   there, whose own PostgreSQL is
 //!   stopped under load: writes fail meanwhile, then go on, and the
 //!   mirrors and the stream still hold exactly what it holds.
 //!

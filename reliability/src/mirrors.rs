@@ -40,6 +40,10 @@ pub enum Primary {
     Postgres,
 }
 
+/// The stream's table on the PostgreSQL primary's database: there the
+/// stream goes to a table, on SQLite to files.
+const STREAM_TABLE: &str = "reliability_change_stream";
+
 impl Primary {
     /// The dataset written: apart from the names other parts define on the
     /// same PostgreSQL database (whose shared catalog every server on it
@@ -61,8 +65,15 @@ impl Primary {
 
     fn sections(self, services: &mut Services) -> Result<String> {
         let url = services.postgres()?.url.clone();
-        let stream =
-            "[changes]\nstream = \"file\"\nstream_rotate_mb = 1\nstream_keep_files = 1000\n";
+        let stream = match self {
+            Primary::Sqlite => {
+                "[changes]\nstream = \"file\"\nstream_rotate_mb = 1\nstream_keep_files = 1000\n"
+                    .to_string()
+            }
+            Primary::Postgres => format!(
+                "[changes]\nstream = \"postgres\"\nstream_database = \"{url}\"\nstream_table = \"{STREAM_TABLE}\"\n"
+            ),
+        };
         Ok(match self {
             Primary::Sqlite => {
                 let bucket = services.seaweed()?.bucket_table();
@@ -132,6 +143,7 @@ async fn check_followers(
     primary: Primary,
     server: &Vsamrd,
     dir: &Path,
+    services: &mut Services,
     records: &Records,
     report: &mut Report,
     when: &str,
@@ -161,7 +173,20 @@ async fn check_followers(
         }
     }
     report.mirrors_equal += usize::from(equal);
-    let (lines, replayed) = replay_stream(&dir.join("data/changes/stream"))?;
+    let (lines, replayed) = match primary {
+        Primary::Sqlite => replay_stream(&dir.join("data/changes/stream"))?,
+        Primary::Postgres => {
+            let rows = services.postgres()?.psql(
+                "vsam",
+                &format!("select change::text from {STREAM_TABLE} order by sequence"),
+            )?;
+            replay_lines(
+                rows.lines()
+                    .filter(|l| !l.trim().is_empty())
+                    .map(|l| (STREAM_TABLE.to_string(), l.to_string())),
+            )?
+        }
+    };
     report.stream_lines = lines;
     if let Err(problem) = replayed {
         report
@@ -209,35 +234,44 @@ pub(crate) fn replay_stream(dir: &Path) -> Result<(u64, Result<Records, String>)
     // The stream's files, not its saved position.
     files.retain(|path| path.extension().is_some_and(|e| e == "jsonl"));
     files.sort();
-    let mut records = Records::new();
-    let mut last = 0u64;
+    let mut lines = Vec::new();
     for path in files {
         let text = std::fs::read_to_string(&path)?;
-        for line in text.lines() {
-            let value: serde_json::Value = serde_json::from_str(line)
-                .with_context(|| format!("{}: not JSON: {line}", path.display()))?;
-            let sequence = value["sequence"].as_u64().context("no sequence")?;
-            if sequence != last + 1 {
-                return Ok((
-                    last,
-                    Err(format!(
-                        "sequence {sequence} follows {last} in {}",
-                        path.display()
-                    )),
-                ));
+        let place = path.display().to_string();
+        lines.extend(text.lines().map(|line| (place.clone(), line.to_string())));
+    }
+    replay_lines(lines.into_iter())
+}
+
+/// Replays stream lines (each with where it was read): the number of
+/// lines, and the records they give (or the first gap or repeat of a
+/// sequence number).
+fn replay_lines(
+    lines: impl Iterator<Item = (String, String)>,
+) -> Result<(u64, Result<Records, String>)> {
+    let mut records = Records::new();
+    let mut last = 0u64;
+    for (place, line) in lines {
+        let value: serde_json::Value =
+            serde_json::from_str(&line).with_context(|| format!("{place}: not JSON: {line}"))?;
+        let sequence = value["sequence"].as_u64().context("no sequence")?;
+        if sequence != last + 1 {
+            return Ok((
+                last,
+                Err(format!("sequence {sequence} follows {last} in {place}")),
+            ));
+        }
+        last = sequence;
+        let key = || unhex(value["key"].as_str().unwrap_or_default());
+        match value["operation"].as_str().unwrap_or_default() {
+            "insert" | "replace" => {
+                records.insert(key()?, unhex(value["record"].as_str().unwrap_or_default())?);
             }
-            last = sequence;
-            let key = || unhex(value["key"].as_str().unwrap_or_default());
-            match value["operation"].as_str().unwrap_or_default() {
-                "insert" | "replace" => {
-                    records.insert(key()?, unhex(value["record"].as_str().unwrap_or_default())?);
-                }
-                "erase" => {
-                    records.remove(&key()?);
-                }
-                "define" | "delete" => records.clear(),
-                other => return Ok((last, Err(format!("operation {other:?}")))),
+            "erase" => {
+                records.remove(&key()?);
             }
+            "define" | "delete" => records.clear(),
+            other => return Ok((last, Err(format!("operation {other:?}")))),
         }
     }
     Ok((last, Ok(records)))
@@ -285,6 +319,7 @@ pub async fn run(
                 primary,
                 &server,
                 dir.path(),
+                services,
                 &found,
                 &mut report,
                 &format!("after kill {round}"),
@@ -406,7 +441,7 @@ async fn outage(
         Primary::Sqlite => "after the PostgreSQL and SeaweedFS outage",
         Primary::Postgres => "after the PostgreSQL outage",
     };
-    check_followers(primary, server, dir, &found, report, when).await
+    check_followers(primary, server, dir, services, &found, report, when).await
 }
 
 /// Sets its flag when dropped.
@@ -475,7 +510,7 @@ pub fn print(report: &Report) -> bool {
             Primary::Sqlite =>
                 "Mirrors (SQLite -> PostgreSQL and object store async, CSV sync) and the change stream: SIGKILL under load, then PostgreSQL and SeaweedFS stopped for 2 s",
             Primary::Postgres =>
-                "Mirrors (PostgreSQL through its outbox -> SQLite async, CSV sync) and the change stream: SIGKILL under load, then the primary's PostgreSQL stopped for 2 s",
+                "Mirrors (PostgreSQL through its outbox -> SQLite async, CSV sync) and the change stream to a PostgreSQL table: SIGKILL under load, then the primary's PostgreSQL stopped for 2 s",
         }
     );
     let c = &report.check;

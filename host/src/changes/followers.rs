@@ -260,6 +260,11 @@ impl Followers {
                 ended.store(true, Ordering::SeqCst);
                 *stream = None;
             }
+            (Some(settings), Some((writer, _))) if writer.settings() != settings => {
+                tracing::warn!(
+                    "the change stream's settings changed: they take effect at the next start (or turn the stream off by a reload, then on again by another)"
+                );
+            }
             _ => {}
         }
         drop(shared);

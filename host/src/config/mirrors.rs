@@ -3,6 +3,7 @@
 
 use super::resolve::Source;
 use super::{BackendSettings, ConfigError, ConfigFile};
+use crate::runtime::sql::DatabaseUrl;
 use serde::Deserialize;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -28,7 +29,9 @@ pub struct ChangesConfig {
     #[serde(default)]
     pub durability: Option<Spanned<String>>,
     /// `file`: every committed change of the `stream_datasets` as one JSON
-    /// object per line in `DIRECTORY/stream/`; `off` (the default).
+    /// object per line in `DIRECTORY/stream/`; `postgres`: one row per
+    /// change in the table `stream_table` of `stream_database`; `off` (the
+    /// default).
     #[serde(default)]
     pub stream: Option<Spanned<String>>,
     /// Patterns of the datasets the stream carries (default: all).
@@ -41,6 +44,18 @@ pub struct ChangesConfig {
     /// Stream files kept, the newest first (default 8).
     #[serde(default)]
     pub stream_keep_files: Option<u32>,
+    /// `stream = "postgres"`: the database of the stream's table,
+    /// `postgres://USER:PASSWORD@HOST:PORT/DB`.
+    #[serde(default)]
+    pub stream_database: Option<Spanned<String>>,
+    /// `stream = "postgres"`: the table's name (default
+    /// `vsam_change_stream`; its position is kept in `NAME_position`).
+    #[serde(default)]
+    pub stream_table: Option<Spanned<String>>,
+    /// `stream = "postgres"`: changes the table keeps, the newest (default
+    /// 1,000,000); older rows are deleted.
+    #[serde(default)]
+    pub stream_keep_changes: Option<u64>,
 }
 
 /// `[[mirrors]]`, as written.
@@ -134,7 +149,25 @@ pub struct StreamSettings {
     pub rotate_bytes: u64,
     /// Files kept.
     pub keep_files: u32,
+    /// A PostgreSQL table instead of files, if `stream = "postgres"`.
+    pub table: Option<StreamTable>,
 }
+
+/// A change stream written to a PostgreSQL table, for readers of an
+/// outbox table (a Debezium-style connector, a polling job).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StreamTable {
+    /// The database.
+    pub database: DatabaseUrl,
+    /// The table: a lower-case SQL name, so that it needs no quoting.
+    pub name: String,
+    /// Changes kept, the newest.
+    pub keep_changes: u64,
+}
+
+/// The longest table name the stream takes: PostgreSQL's 63, less the
+/// `_position` of its position table.
+const STREAM_TABLE_MAX: usize = 63 - "_position".len();
 
 /// `[changes]`, checked.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -159,6 +192,14 @@ impl ChangeSettings {
         }
         patterns
     }
+}
+
+/// Where the change stream goes, as `changes.stream` says.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum StreamKind {
+    Off,
+    File,
+    Postgres,
 }
 
 fn choice<T: Copy>(
@@ -197,8 +238,13 @@ impl Source<'_> {
             self,
             changes.stream.as_ref(),
             "changes.stream".into(),
-            &[("off", false), ("file", true)],
+            &[
+                ("off", StreamKind::Off),
+                ("file", StreamKind::File),
+                ("postgres", StreamKind::Postgres),
+            ],
         )?;
+        let table = self.stream_table(changes, stream, data_dir)?;
         let mb = |value: Option<u64>, field: &str| match value {
             Some(0) => Err(self.near(field, "must be at least 1 (MiB)".into())),
             Some(mb) => Ok(mb << 20),
@@ -213,8 +259,8 @@ impl Source<'_> {
         )?;
         let rotate_bytes = mb(changes.stream_rotate_mb, "changes.stream_rotate_mb")?;
         let stream = match stream {
-            false => None,
-            true => Some(StreamSettings {
+            StreamKind::Off => None,
+            StreamKind::File | StreamKind::Postgres => Some(StreamSettings {
                 datasets: match &changes.stream_datasets {
                     Some(patterns) => patterns
                         .iter()
@@ -234,6 +280,7 @@ impl Source<'_> {
                     Some(n) => n,
                     None => 8,
                 },
+                table,
             }),
         };
         Ok(ChangeSettings {
@@ -242,6 +289,104 @@ impl Source<'_> {
             strict,
             stream,
         })
+    }
+
+    /// The stream's table for `stream = "postgres"`; a field of the other
+    /// kind of stream is refused, so that a setting that would do nothing
+    /// is not taken for one that does.
+    fn stream_table(
+        &self,
+        changes: &ChangesConfig,
+        kind: StreamKind,
+        data_dir: &Path,
+    ) -> Result<Option<StreamTable>, ConfigError> {
+        let file_fields = [
+            (
+                "changes.stream_rotate_mb",
+                changes.stream_rotate_mb.is_some(),
+            ),
+            (
+                "changes.stream_keep_files",
+                changes.stream_keep_files.is_some(),
+            ),
+        ];
+        let table_fields = [
+            ("changes.stream_database", changes.stream_database.is_some()),
+            ("changes.stream_table", changes.stream_table.is_some()),
+            (
+                "changes.stream_keep_changes",
+                changes.stream_keep_changes.is_some(),
+            ),
+        ];
+        let (unused, kind_name) = match kind {
+            StreamKind::Postgres => (&file_fields[..], "postgres"),
+            StreamKind::File => (&table_fields[..], "file"),
+            StreamKind::Off => return Ok(None),
+        };
+        if let Some((field, _)) = unused.iter().find(|(_, set)| *set) {
+            return Err(self.near(
+                field,
+                format!("does not apply to stream = \"{kind_name}\": remove it, or choose the stream it belongs to"),
+            ));
+        }
+        if kind != StreamKind::Postgres {
+            return Ok(None);
+        }
+        let Some(url) = &changes.stream_database else {
+            return Err(self.near(
+                "changes.stream",
+                "stream = \"postgres\" needs stream_database = \"postgres://USER:PASSWORD@HOST:PORT/DB\"".into(),
+            ));
+        };
+        let database = match DatabaseUrl::parse(url.get_ref(), data_dir) {
+            Ok(database @ DatabaseUrl::Postgres(_)) => database,
+            Ok(DatabaseUrl::Sqlite(_)) => {
+                return Err(self.at(
+                    url.span(),
+                    "changes.stream_database".into(),
+                    "the stream's table is written to PostgreSQL only: use postgres://USER:PASSWORD@HOST:PORT/DB (or stream = \"file\")".into(),
+                ));
+            }
+            Err(message) => {
+                return Err(self.at(url.span(), "changes.stream_database".into(), message));
+            }
+        };
+        let name = match &changes.stream_table {
+            None => "vsam_change_stream".to_string(),
+            Some(name) => {
+                let text = name.get_ref();
+                let plain = text
+                    .chars()
+                    .next()
+                    .is_some_and(|c| c.is_ascii_lowercase() || c == '_')
+                    && text
+                        .chars()
+                        .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
+                if !plain || text.len() > STREAM_TABLE_MAX {
+                    return Err(self.at(
+                        name.span(),
+                        "changes.stream_table".into(),
+                        format!("{text:?} is not a table name the stream takes: lower-case letters, digits and _, starting with a letter or _, at most {STREAM_TABLE_MAX} characters"),
+                    ));
+                }
+                text.clone()
+            }
+        };
+        let keep_changes = match changes.stream_keep_changes {
+            Some(0) => {
+                return Err(self.near(
+                    "changes.stream_keep_changes",
+                    "must be at least 1: readers find the table's last change to go on from".into(),
+                ));
+            }
+            Some(n) => n,
+            None => 1_000_000,
+        };
+        Ok(Some(StreamTable {
+            database,
+            name,
+            keep_changes,
+        }))
     }
 
     /// `[[mirrors]]`: each backend known and a mirror in one rule only; no

@@ -16,7 +16,7 @@ use crate::runtime::sql::DatabaseUrl;
 use crate::security::{AccessPolicy, TlsSettings};
 pub use mirrors::{
     ChangeSettings, ChangesConfig, MirrorMode, MirrorRule, MirrorRuleConfig, OnFull, OnUnavailable,
-    StreamSettings,
+    StreamSettings, StreamTable,
 };
 use resolve::Source;
 pub use security::{AccessConfig, ClientConfig, TlsConfig};

@@ -55,8 +55,26 @@ fn the_documented_mirrors_and_change_stream_are_valid() {
     let sections: Vec<&str> = text[from..to]
         .lines()
         .filter_map(|line| line.strip_prefix("# "))
-        .filter(|line| line.starts_with('[') || line.contains(" = "))
+        // Indented lines are alternatives to the lines above them.
+        .filter(|line| line.starts_with('[') || (line.contains(" = ") && !line.starts_with(' ')))
         .collect();
+    let alternatives: Vec<&str> = text[from..to]
+        .lines()
+        .filter_map(|line| line.strip_prefix("#   "))
+        .filter(|line| line.contains(" = "))
+        .collect();
+    let table = Config::parse(
+        &format!("{text}\n[changes]\n{}\n", alternatives.join("\n")),
+        "vsamrd.toml",
+        path.parent().unwrap(),
+    )
+    .unwrap()
+    .changes
+    .stream
+    .unwrap()
+    .table
+    .unwrap();
+    assert_eq!(table.name, "vsam_change_stream");
     let config = Config::parse(
         &format!("{text}\n{}\n", sections.join("\n")),
         "vsamrd.toml",
@@ -564,6 +582,21 @@ fn mirrors_resolve_with_their_defaults() {
     let stream = config.changes.stream.as_ref().unwrap();
     assert_eq!(stream.datasets, vec!["PAY.**".to_string()]);
     assert_eq!(stream.keep_files, 8);
+    assert_eq!(stream.table, None);
+    let table = with_mirrors(
+        "[changes]\nstream = \"postgres\"\nstream_database = \"postgres://u:secret@127.0.0.1/db\"\n",
+    )
+    .unwrap()
+    .changes
+    .stream
+    .unwrap()
+    .table
+    .unwrap();
+    assert_eq!(
+        (table.name.as_str(), table.keep_changes),
+        ("vsam_change_stream", 1_000_000)
+    );
+    assert_eq!(table.database.to_string(), "postgres://u:***@127.0.0.1/db");
     assert_eq!(
         config.changes.followed(&config.mirrors),
         vec!["PAY.**", "HR.**", "PAY.**"]
@@ -624,7 +657,42 @@ fn bad_mirrors_are_refused_with_their_place() {
         (
             "[changes]\nstream = \"kafka\"\n",
             "changes.stream",
-            "\"kafka\" is not one of off, file",
+            "\"kafka\" is not one of off, file, postgres",
+        ),
+        (
+            "[changes]\nstream = \"postgres\"\n",
+            "changes.stream",
+            "needs stream_database",
+        ),
+        (
+            "[changes]\nstream = \"postgres\"\nstream_database = \"sqlite:changes.db\"\n",
+            "changes.stream_database",
+            "PostgreSQL only",
+        ),
+        (
+            "[changes]\nstream = \"postgres\"\nstream_database = \"postgres://u:p@127.0.0.1/db\"\nstream_table = \"pay; drop table x\"\n",
+            "changes.stream_table",
+            "not a table name the stream takes",
+        ),
+        (
+            "[changes]\nstream = \"postgres\"\nstream_database = \"postgres://u:p@127.0.0.1/db\"\nstream_table = \"a_name_of_fifty_five_characters_which_is_one_too_long_x\"\n",
+            "changes.stream_table",
+            "at most 54 characters",
+        ),
+        (
+            "[changes]\nstream = \"postgres\"\nstream_database = \"postgres://u:p@127.0.0.1/db\"\nstream_keep_files = 3\n",
+            "changes.stream_keep_files",
+            "does not apply to stream = \"postgres\"",
+        ),
+        (
+            "[changes]\nstream = \"file\"\nstream_table = \"changes\"\n",
+            "changes.stream_table",
+            "does not apply to stream = \"file\"",
+        ),
+        (
+            "[changes]\nstream = \"postgres\"\nstream_database = \"postgres://u:p@127.0.0.1/db\"\nstream_keep_changes = 0\n",
+            "changes.stream_keep_changes",
+            "at least 1",
         ),
         (
             "[changes]\nstream = \"file\"\nstream_keep_files = 0\n",

@@ -16,7 +16,7 @@ mod postgres;
 pub(crate) mod postgres_tls;
 mod sqlite;
 
-use super::bindings::wit_sql::{Dialect, SqlError, Value};
+pub(crate) use super::bindings::wit_sql::{Dialect, SqlError, Value};
 use std::fmt;
 use std::path::PathBuf;
 use std::sync::Arc;

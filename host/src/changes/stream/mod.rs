@@ -25,6 +25,11 @@
 //! before lines are written, so a line once written always names the same
 //! change: a consumer that remembers the last sequence it handled and skips
 //! lines up to it after a restart misses nothing and repeats nothing.
+//!
+//! With `stream = "postgres"` the same objects go to a table instead (see
+//! [`table`]); batching, filtering and the lines are the same.
+
+mod table;
 
 use super::change::{Change, Operation};
 use super::log::ChangeLog;
@@ -52,6 +57,8 @@ const BATCH: usize = 1000;
 pub struct Stream {
     dir: PathBuf,
     settings: StreamSettings,
+    /// The table it writes instead of files, once its task made it.
+    table: tokio::sync::OnceCell<table::StreamTableWriter>,
     report: Mutex<ChangeStreamRow>,
     /// The position last saved with its lines synced: what a restart goes
     /// on from at the least.
@@ -132,6 +139,23 @@ impl Stream {
         settings: StreamSettings,
         head: u64,
     ) -> std::io::Result<(Arc<Self>, u64)> {
+        if let Some(table) = &settings.table {
+            // The table's position is read by the stream's task; until
+            // then the log keeps everything.
+            let stream = Arc::new(Self {
+                dir: dir.to_path_buf(),
+                report: Mutex::new(ChangeStreamRow {
+                    written: 0,
+                    file: table::StreamTableWriter::describe(table),
+                    last_error: None,
+                    missing: None,
+                }),
+                settings,
+                table: tokio::sync::OnceCell::new(),
+                persisted: 0.into(),
+            });
+            return Ok((stream, head));
+        }
         std::fs::create_dir_all(dir)?;
         let mut position = None;
         for (_, path) in files(dir)?.iter().rev() {
@@ -150,6 +174,7 @@ impl Stream {
         let stream = Arc::new(Self {
             dir: dir.to_path_buf(),
             settings,
+            table: tokio::sync::OnceCell::new(),
             report: Mutex::new(ChangeStreamRow {
                 written: 0,
                 file: String::new(),
@@ -160,6 +185,11 @@ impl Stream {
         });
         stream.report.lock().unwrap().written = position;
         Ok((stream, position))
+    }
+
+    /// The settings it runs with.
+    pub fn settings(&self) -> &StreamSettings {
+        &self.settings
     }
 
     /// Where it stands.
@@ -234,6 +264,13 @@ impl Stream {
         shared: Weak<Shared>,
         ended: Arc<std::sync::atomic::AtomicBool>,
     ) {
+        let after = match &self.settings.table {
+            None => after,
+            Some(_) => match self.open_table(&log, after, &ended).await {
+                Some(after) => after,
+                None => return,
+            },
+        };
         let mut commits = log.subscribe();
         let mut reader = log.reader(after);
         let mut layouts = Layouts::default();
@@ -246,14 +283,7 @@ impl Stream {
                 if let Some(shared) = shared.upgrade() {
                     self.check_written_elsewhere(&shared);
                 }
-                let persisted;
-                (persisted, current) = self.clone().off_thread(current, Self::persist).await;
-                if let Err(error) = persisted {
-                    tracing::warn!(
-                        "change stream {}: cannot save its position: {error}",
-                        self.dir.display()
-                    );
-                }
+                current = self.clone().save(current).await;
             }
             // Lines are written a batch at a time, each after the log's
             // sync: under a steady load the changes of a moment go
@@ -297,15 +327,25 @@ impl Stream {
                 {
                     continue;
                 }
-                first.get_or_insert(change.sequence);
                 let line = line(change, &mut layouts, &shared);
+                // The table's rows go as one JSON array.
+                if self.table.get().is_some() {
+                    text.push(if first.is_none() { b'[' } else { b',' });
+                }
+                first.get_or_insert(change.sequence);
                 serde_json::to_writer(&mut text, &line).expect("JSON to memory");
-                text.push(b'\n');
+                if self.table.get().is_none() {
+                    text.push(b'\n');
+                }
             }
             drop(shared);
             let last = batch.last().map_or(0, |c| c.sequence);
             let result = match first {
                 None => Ok(()),
+                Some(_) if self.table.get().is_some() => {
+                    text.push(b']');
+                    self.append_rows(&log, text, last).await
+                }
                 Some(first) => {
                     let log = log.clone();
                     let appended;
@@ -336,13 +376,86 @@ impl Stream {
                 }
             }
         }
-        let (persisted, _) = self.clone().off_thread(current, Self::persist).await;
-        if let Err(error) = persisted {
+        self.clone().save(current).await;
+    }
+
+    /// Saves the position written so far: syncs the file and writes the
+    /// position beside it, or moves the table's position (and deletes its
+    /// rows past those it keeps). Gives back the file.
+    async fn save(self: Arc<Self>, current: Option<(File, u64)>) -> Option<(File, u64)> {
+        let (saved, current) = match self.table.get() {
+            Some(table) => {
+                let written = self.written();
+                let saved = table.save(written).await;
+                if saved.is_ok() {
+                    self.persisted
+                        .store(written, std::sync::atomic::Ordering::SeqCst);
+                }
+                (saved.map_err(std::io::Error::other), current)
+            }
+            None => self.clone().off_thread(current, Self::persist).await,
+        };
+        if let Err(error) = saved {
             tracing::warn!(
                 "change stream {}: cannot save its position: {error}",
-                self.dir.display()
+                self.report.lock().unwrap().file
             );
         }
+        current
+    }
+
+    /// Connects to the stream's table, makes it if needed and reads its
+    /// position, trying again every few seconds while it cannot (the
+    /// report says why); `None` once the stream is ended.
+    async fn open_table(
+        &self,
+        log: &ChangeLog,
+        head: u64,
+        ended: &std::sync::atomic::AtomicBool,
+    ) -> Option<u64> {
+        let settings = self.settings.table.clone()?;
+        while !ended.load(std::sync::atomic::Ordering::SeqCst) {
+            let opened = match table::StreamTableWriter::new(settings.clone(), log.id()) {
+                Ok(writer) => writer.open(head).await.map(|after| (writer, after)),
+                Err(error) => Err(format!("{error:#}")),
+            };
+            match opened {
+                Ok((writer, after)) => {
+                    let _ = self.table.set(writer);
+                    self.persisted
+                        .store(after, std::sync::atomic::Ordering::SeqCst);
+                    let mut report = self.report.lock().unwrap();
+                    report.written = after;
+                    report.last_error = None;
+                    return Some(after);
+                }
+                Err(error) => {
+                    tracing::error!("change stream: {error}; tried again in 5 s");
+                    self.report.lock().unwrap().last_error = Some(error);
+                    tokio::time::sleep(Duration::from_secs(5)).await;
+                }
+            }
+        }
+        None
+    }
+
+    /// Writes a batch's rows (`rows`: a JSON array of lines) to the table,
+    /// with the position `through`, once the log holds them durably.
+    async fn append_rows(
+        &self,
+        log: &Arc<ChangeLog>,
+        rows: Vec<u8>,
+        through: u64,
+    ) -> std::io::Result<()> {
+        let table = self.table.get().expect("the table is open");
+        // A row once written always names the same change.
+        let durable = log.clone();
+        super::off_runtime(move || durable.make_durable()).await?;
+        let rows = String::from_utf8(rows).expect("JSON is UTF-8");
+        table
+            .append(&rows, through)
+            .await
+            .map_err(std::io::Error::other)
     }
 
     /// Appends lines, starting a new file when the current one is full.
@@ -534,6 +647,7 @@ mod tests {
             datasets: vec!["**".into()],
             rotate_bytes: 1 << 20,
             keep_files: 8,
+            table: None,
         };
         let open = |head| Stream::open(dir.path(), settings.clone(), head).unwrap().1;
         // New: from the log's end.
