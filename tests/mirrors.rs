@@ -1896,4 +1896,66 @@ async fn the_stream_to_a_postgresql_table_carries_every_change_once_and_belongs_
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     server.stop().await;
+
+    // A dataset whose table would be the stream's (PAY.CHANGES is table
+    // pay_changes) on a backend of the same database: the DEFINE does not
+    // take the stream's table, and the stream goes on.
+    let with_pg = format!(
+        "{}[backends.pg]\nplugin = \"sql\"\ndatabase = \"{}\"\n",
+        stream(1_000_000),
+        postgres.url
+    );
+    let server = start_in(data.path(), &with_pg).await;
+    let conn = Connection::connect(&server.addr.to_string()).await.unwrap();
+    let mut spec = pay_spec();
+    spec.name = "PAY.CHANGES".into();
+    spec.backend = "pg".into();
+    let defined = vsam_client::define(&conn, spec).await;
+    assert!(defined.is_err(), "{defined:?}");
+    change_everything(&server.addr.to_string(), 4).await;
+    let mut admin_client = admin(&server, data.path()).await;
+    let report = caught_up(&mut admin_client).await;
+    assert_eq!(report.stream.unwrap().last_error, None);
+    assert_eq!(
+        table_stream(&postgres, "pay_changes").last().unwrap()["sequence"],
+        report.committed
+    );
+    drop(conn);
+    server.stop().await;
+
+    // A table of the name that is not a stream's is refused, untouched.
+    postgres
+        .psql(
+            "vsam",
+            "create table pay_foreign (id integer primary key, name text); insert into pay_foreign values (1, 'kept')",
+        )
+        .unwrap();
+    let foreign_data = tempfile::tempdir().unwrap();
+    let foreign = start_in(
+        foreign_data.path(),
+        &stream(1_000_000).replace("pay_changes", "pay_foreign"),
+    )
+    .await;
+    let mut foreign_admin = admin(&foreign, foreign_data.path()).await;
+    let started = Instant::now();
+    let refused = loop {
+        let status = mirrors(&mut foreign_admin).await.stream.unwrap();
+        if let Some(error) = status.last_error {
+            break error;
+        }
+        assert!(started.elapsed() < Duration::from_secs(30), "{status:?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert!(
+        refused.contains("table pay_foreign is there with other columns (id, name)"),
+        "{refused}"
+    );
+    assert_eq!(
+        postgres
+            .psql("vsam", "select id, name from pay_foreign")
+            .unwrap()
+            .trim(),
+        "1|kept"
+    );
+    foreign.stop().await;
 }

@@ -40,9 +40,9 @@ pub enum Primary {
     Postgres,
 }
 
-/// The stream's table on the PostgreSQL primary's database: there the
-/// stream goes to a table, on SQLite to files.
-const STREAM_TABLE: &str = "reliability_change_stream";
+/// The stream's table (its default name) on the PostgreSQL primary's
+/// database: there the stream goes to a table, on SQLite to files.
+const STREAM_TABLE: &str = "_vsamrd_change_stream";
 
 impl Primary {
     /// The dataset written: apart from the names other parts define on the
@@ -71,7 +71,7 @@ impl Primary {
                     .to_string()
             }
             Primary::Postgres => format!(
-                "[changes]\nstream = \"postgres\"\nstream_database = \"{url}\"\nstream_table = \"{STREAM_TABLE}\"\n"
+                "[changes]\nstream = \"postgres\"\nstream_database = \"{url}\"\n"
             ),
         };
         Ok(match self {

@@ -49,7 +49,7 @@ pub struct ChangesConfig {
     #[serde(default)]
     pub stream_database: Option<Spanned<String>>,
     /// `stream = "postgres"`: the table's name (default
-    /// `vsam_change_stream`; its position is kept in `NAME_position`).
+    /// `_vsamrd_change_stream`; its position is kept in `NAME_position`).
     #[serde(default)]
     pub stream_table: Option<Spanned<String>>,
     /// `stream = "postgres"`: changes the table keeps, the newest (default
@@ -352,7 +352,7 @@ impl Source<'_> {
             }
         };
         let name = match &changes.stream_table {
-            None => "vsam_change_stream".to_string(),
+            None => "_vsamrd_change_stream".to_string(),
             Some(name) => {
                 let text = name.get_ref();
                 let plain = text

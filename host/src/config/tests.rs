@@ -74,7 +74,7 @@ fn the_documented_mirrors_and_change_stream_are_valid() {
     .unwrap()
     .table
     .unwrap();
-    assert_eq!(table.name, "vsam_change_stream");
+    assert_eq!(table.name, "_vsamrd_change_stream");
     let config = Config::parse(
         &format!("{text}\n{}\n", sections.join("\n")),
         "vsamrd.toml",
@@ -594,7 +594,7 @@ fn mirrors_resolve_with_their_defaults() {
     .unwrap();
     assert_eq!(
         (table.name.as_str(), table.keep_changes),
-        ("vsam_change_stream", 1_000_000)
+        ("_vsamrd_change_stream", 1_000_000)
     );
     assert_eq!(table.database.to_string(), "postgres://u:***@127.0.0.1/db");
     assert_eq!(

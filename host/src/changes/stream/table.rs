@@ -69,6 +69,7 @@ impl StreamTableWriter {
             ))
             .await
             .map_err(|e| self.failed("cannot make its tables", &e))?;
+        self.check_columns(&mut session).await?;
         self.in_transaction(&mut session, async |session: &mut SqlSession| {
             let saved = session
                 .query(
@@ -105,6 +106,54 @@ impl StreamTableWriter {
             }
         })
         .await?
+    }
+
+    /// Refuses a table of the name that is not a change stream's (a
+    /// dataset's table, another program's): the stream must never write
+    /// rows into it, nor take its rows for changes.
+    async fn check_columns(&self, session: &mut SqlSession) -> Result<(), String> {
+        let rows = session
+            .query(
+                "SELECT table_name::text, column_name::text FROM information_schema.columns \
+                 WHERE table_schema = current_schema() AND table_name IN ($1, $2) \
+                 ORDER BY table_name, ordinal_position",
+                &[
+                    Value::Text(self.settings.name.clone()),
+                    Value::Text(self.position_table()),
+                ],
+            )
+            .await
+            .map_err(|e| self.failed("cannot read its columns", &e))?;
+        let columns = |table: &str| -> Vec<String> {
+            rows.iter()
+                .filter(|row| matches!(&row[0], Value::Text(t) if t == table))
+                .filter_map(|row| match &row[1] {
+                    Value::Text(column) => Some(column.clone()),
+                    _ => None,
+                })
+                .collect()
+        };
+        for (table, wanted) in [
+            (
+                self.settings.name.clone(),
+                &["sequence", "time", "dataset", "operation", "key", "change"][..],
+            ),
+            (
+                self.position_table(),
+                &["only_row", "log_id", "position"][..],
+            ),
+        ] {
+            let found = columns(&table);
+            if found != wanted {
+                return Err(format!(
+                    "{}: table {table} is there with other columns ({}) than a change stream's ({}): it is not the stream's; give the stream a table of its own (changes.stream_table)",
+                    Self::describe(&self.settings),
+                    found.join(", "),
+                    wanted.join(", ")
+                ));
+            }
+        }
+        Ok(())
     }
 
     /// Writes `lines` (a JSON array of stream lines) and the position
