@@ -9,7 +9,7 @@ pub(super) async fn answer(context: &AdminContext, command: AdminCommand) -> Adm
     let error = |message: String| AdminAnswer::Error { message };
     let Some(followers) = context.shared.changes.followers() else {
         return error(
-            "no mirror and no change stream is configured: add [[mirrors]] or [changes] stream = \"file\" and reload".into(),
+            "no mirror and no change stream is configured: add [[mirrors]] or [changes] stream = \"file\" (or \"postgres\") and reload".into(),
         );
     };
     let mirror_named = |backend: &str| {
