@@ -70,9 +70,9 @@ impl Primary {
                 "[changes]\nstream = \"file\"\nstream_rotate_mb = 1\nstream_keep_files = 1000\n"
                     .to_string()
             }
-            Primary::Postgres => format!(
-                "[changes]\nstream = \"postgres\"\nstream_database = \"{url}\"\n"
-            ),
+            Primary::Postgres => {
+                format!("[changes]\nstream = \"postgres\"\nstream_database = \"{url}\"\n")
+            }
         };
         Ok(match self {
             Primary::Sqlite => {
