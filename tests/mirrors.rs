@@ -1809,6 +1809,14 @@ async fn the_stream_to_a_postgresql_table_carries_every_change_once_and_belongs_
             vsam_client::define(&conn, log_spec).await.unwrap();
         }
         change_everything(&address, round).await;
+        // LOW-VALUES in a text field: its decoded field holds U+0000.
+        let ds = Dataset::open(&conn, "PAY.MASTER", OpenIntent::Update, 1)
+            .await
+            .unwrap();
+        update(&ds, pay_record(round * 1000 + 1, "LOW\0\0VALUE", 7))
+            .await
+            .unwrap();
+        ds.close().await.unwrap();
         let mut admin_client = admin(&server, data.path()).await;
         let report = caught_up(&mut admin_client).await;
         let status = report.stream.clone().unwrap();
@@ -1843,6 +1851,12 @@ async fn the_stream_to_a_postgresql_table_carries_every_change_once_and_belongs_
             .find(|c| c["operation"] == "replace" && c["dataset"] == "PAY.MASTER")
             .unwrap();
         assert_eq!(replaced["fields"]["PAY-NAME"], "CHANGED   ");
+        assert!(
+            changes
+                .iter()
+                .any(|c| c["fields"]["PAY-NAME"] == "LOW\0\0VALUE"),
+            "the record with LOW-VALUES is in the table"
+        );
         drop(conn);
         server.stop().await;
     }
@@ -1958,4 +1972,57 @@ async fn the_stream_to_a_postgresql_table_carries_every_change_once_and_belongs_
         "1|kept"
     );
     foreign.stop().await;
+}
+
+/// A role that may not create tables (PostgreSQL 15: CREATE on the public
+/// schema is its owner's) writes the stream's tables a DBA made from the
+/// README's statements and granted it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stream_table_a_dba_made_is_written_by_a_role_that_may_not_create_tables() {
+    let postgres = vsam_conformance::Postgres::start().unwrap();
+    let definition =
+        vsam_host::changes::stream::table::StreamTableWriter::definition("audit_changes");
+    postgres
+        .psql(
+            "vsam",
+            &format!(
+                "{definition}; \
+                 REVOKE CREATE ON SCHEMA public FROM PUBLIC; \
+                 CREATE ROLE streamer LOGIN PASSWORD 'streamer'; \
+                 GRANT USAGE ON SCHEMA public TO streamer; \
+                 GRANT SELECT, INSERT, UPDATE, DELETE ON audit_changes, audit_changes_position TO streamer"
+            ),
+        )
+        .unwrap();
+    let (_, address) = postgres.url.split_once('@').unwrap();
+    let url = format!("postgres://streamer:streamer@{address}");
+    let data = tempfile::tempdir().unwrap();
+    let server = start_in(
+        data.path(),
+        &format!(
+            "[changes]\nstream = \"postgres\"\nstream_database = \"{url}\"\nstream_table = \"audit_changes\"\n"
+        ),
+    )
+    .await;
+    let (conn, ds) = open_pay(&server).await;
+    for id in 0..20 {
+        ds.put(0, RplOptions::direct(), 0, pay_record(id, "GRANTED", 1))
+            .await
+            .unwrap();
+    }
+    ds.close().await.unwrap();
+    let mut admin_client = admin(&server, data.path()).await;
+    let report = caught_up(&mut admin_client).await;
+    assert_eq!(report.stream.unwrap().last_error, None);
+    let changes = table_stream(&postgres, "audit_changes");
+    assert_eq!(changes.len() as u64, report.committed);
+    assert_eq!(
+        replay(&changes, "PAY.MASTER"),
+        records(&conn, "PAY.MASTER").await
+    );
+    // The role could not have made them.
+    let refused = postgres.psql("vsam", "SET ROLE streamer; CREATE TABLE probe (x integer)");
+    assert!(refused.is_err(), "{refused:?}");
+    drop(conn);
+    server.stop().await;
 }

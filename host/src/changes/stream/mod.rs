@@ -29,7 +29,7 @@
 //! With `stream = "postgres"` the same objects go to a table instead (see
 //! [`table`]); batching, filtering and the lines are the same.
 
-mod table;
+pub mod table;
 
 use super::change::{Change, Operation};
 use super::log::ChangeLog;
@@ -317,6 +317,7 @@ impl Stream {
                 return;
             };
             let mut text = Vec::new();
+            let mut rows = Vec::new();
             let mut first = None;
             for change in &batch {
                 if !self
@@ -328,24 +329,19 @@ impl Stream {
                     continue;
                 }
                 let line = line(change, &mut layouts, &shared);
-                // The table's rows go as one JSON array.
-                if self.table.get().is_some() {
-                    text.push(if first.is_none() { b'[' } else { b',' });
-                }
                 first.get_or_insert(change.sequence);
-                serde_json::to_writer(&mut text, &line).expect("JSON to memory");
-                if self.table.get().is_none() {
-                    text.push(b'\n');
+                if self.table.get().is_some() {
+                    rows.push(line);
+                    continue;
                 }
+                serde_json::to_writer(&mut text, &line).expect("JSON to memory");
+                text.push(b'\n');
             }
             drop(shared);
             let last = batch.last().map_or(0, |c| c.sequence);
             let result = match first {
                 None => Ok(()),
-                Some(_) if self.table.get().is_some() => {
-                    text.push(b']');
-                    self.append_rows(&log, text, last).await
-                }
+                Some(_) if self.table.get().is_some() => self.append_rows(&log, &rows, last).await,
                 Some(first) => {
                     let log = log.clone();
                     let appended;
@@ -365,7 +361,11 @@ impl Stream {
                     report.last_error = None;
                 }
                 Err(error) => {
-                    let message = format!("change stream {}: {error}", self.dir.display());
+                    // A table's errors name it already.
+                    let message = match self.table.get() {
+                        Some(_) => format!("change stream: {error}"),
+                        None => format!("change stream {}: {error}", self.dir.display()),
+                    };
                     tracing::error!("{message}; retrying");
                     self.report.lock().unwrap().last_error = Some(message);
                     // Written again from the same place: the file ends
@@ -439,21 +439,20 @@ impl Stream {
         None
     }
 
-    /// Writes a batch's rows (`rows`: a JSON array of lines) to the table,
-    /// with the position `through`, once the log holds them durably.
+    /// Writes a batch's rows (each a line's object) to the table, with the
+    /// position `through`, once the log holds them durably.
     async fn append_rows(
         &self,
         log: &Arc<ChangeLog>,
-        rows: Vec<u8>,
+        rows: &[Value],
         through: u64,
     ) -> std::io::Result<()> {
         let table = self.table.get().expect("the table is open");
         // A row once written always names the same change.
         let durable = log.clone();
         super::off_runtime(move || durable.make_durable()).await?;
-        let rows = String::from_utf8(rows).expect("JSON is UTF-8");
         table
-            .append(&rows, through)
+            .append(rows, through)
             .await
             .map_err(std::io::Error::other)
     }

@@ -5,7 +5,7 @@
 //!
 //! Each change is a row: `sequence` (its key), `time`, `dataset`,
 //! `operation`, `key` (hex) and `change`, the JSON object a stream file's
-//! line holds (`jsonb`). The batch's rows and the stream's position go in
+//! line holds (`json`: see [`StreamTableWriter::definition`]). The batch's rows and the stream's position go in
 //! one transaction, so that the table and its position never disagree; the
 //! log is made durable first, so that a row once written always names the
 //! same change, and a batch written again after a commit whose answer was
@@ -60,16 +60,21 @@ impl StreamTableWriter {
     pub async fn open(&self, head: u64) -> Result<u64, String> {
         let (table, position) = (&self.settings.name, self.position_table());
         let mut session = self.session();
-        session
-            .batch(&format!(
-                "CREATE TABLE IF NOT EXISTS {table} (sequence BIGINT PRIMARY KEY, time TIMESTAMPTZ NOT NULL, \
-                 dataset TEXT NOT NULL, operation TEXT NOT NULL, key TEXT, change JSONB NOT NULL); \
-                 CREATE TABLE IF NOT EXISTS {position} (only_row BOOLEAN PRIMARY KEY DEFAULT TRUE CHECK (only_row), \
-                 log_id TEXT NOT NULL, position BIGINT NOT NULL)"
-            ))
-            .await
-            .map_err(|e| self.failed("cannot make its tables", &e))?;
-        self.check_columns(&mut session).await?;
+        // Made only when missing: a role that may not create tables (on
+        // PostgreSQL 15 and later, CREATE on the public schema is the
+        // owner's) writes tables a DBA made for it.
+        if !self.check_columns(&mut session).await? {
+            session
+                .batch(&Self::definition(table))
+                .await
+                .map_err(|e| self.failed("cannot make its tables", &e))?;
+            if !self.check_columns(&mut session).await? {
+                return Err(format!(
+                    "{}: its tables are not there after they were made",
+                    Self::describe(&self.settings)
+                ));
+            }
+        }
         self.in_transaction(&mut session, async |session: &mut SqlSession| {
             let saved = session
                 .query(
@@ -108,10 +113,24 @@ impl StreamTableWriter {
         .await?
     }
 
-    /// Refuses a table of the name that is not a change stream's (a
-    /// dataset's table, another program's): the stream must never write
-    /// rows into it, nor take its rows for changes.
-    async fn check_columns(&self, session: &mut SqlSession) -> Result<(), String> {
+    /// The statements that make the stream's tables `table` and
+    /// `table_position`. `change` is `json`, not `jsonb`: a text field of
+    /// LOW-VALUES decodes to U+0000, which `jsonb` refuses; `json` keeps the
+    /// object's text as the file's line has it.
+    pub fn definition(table: &str) -> String {
+        format!(
+            "CREATE TABLE IF NOT EXISTS {table} (sequence BIGINT PRIMARY KEY, time TIMESTAMPTZ NOT NULL, \
+             dataset TEXT NOT NULL, operation TEXT NOT NULL, key TEXT, change JSON NOT NULL); \
+             CREATE TABLE IF NOT EXISTS {table}_position (only_row BOOLEAN PRIMARY KEY DEFAULT TRUE CHECK (only_row), \
+             log_id TEXT NOT NULL, position BIGINT NOT NULL)"
+        )
+    }
+
+    /// Whether both tables are there; refuses a table of the name that is
+    /// not a change stream's (a dataset's table, another program's): the
+    /// stream must never write rows into it, nor take its rows for
+    /// changes.
+    async fn check_columns(&self, session: &mut SqlSession) -> Result<bool, String> {
         let rows = session
             .query(
                 "SELECT table_name::text, column_name::text FROM information_schema.columns \
@@ -144,6 +163,9 @@ impl StreamTableWriter {
             ),
         ] {
             let found = columns(&table);
+            if found.is_empty() {
+                return Ok(false);
+            }
             if found != wanted {
                 return Err(format!(
                     "{}: table {table} is there with other columns ({}) than a change stream's ({}): it is not the stream's; give the stream a table of its own (changes.stream_table)",
@@ -153,13 +175,34 @@ impl StreamTableWriter {
                 ));
             }
         }
-        Ok(())
+        Ok(true)
     }
 
-    /// Writes `lines` (a JSON array of stream lines) and the position
-    /// `through` in one transaction.
-    pub async fn append(&self, lines: &str, through: u64) -> Result<(), String> {
+    /// Writes `lines` (the stream's objects) and the position `through`
+    /// in one transaction.
+    ///
+    /// The rows' columns come from a second array of the objects' plain
+    /// members: PostgreSQL's `->>` reads every string of the object it
+    /// looks into, and refuses the U+0000 of a field of LOW-VALUES, which
+    /// `json_array_elements` and the `json` column keep as they are.
+    pub async fn append(&self, lines: &[serde_json::Value], through: u64) -> Result<(), String> {
         let table = &self.settings.name;
+        let columns: Vec<serde_json::Value> = lines
+            .iter()
+            .map(|line| {
+                let mut plain = serde_json::Map::new();
+                for member in ["sequence", "time", "dataset", "operation", "key"] {
+                    if let Some(value) = line.get(member) {
+                        plain.insert(member.into(), value.clone());
+                    }
+                }
+                serde_json::Value::Object(plain)
+            })
+            .collect();
+        let params = [
+            Value::Text(serde_json::to_string(&columns).expect("JSON to memory")),
+            Value::Text(serde_json::to_string(lines).expect("JSON to memory")),
+        ];
         let mut session = self.session();
         self.in_transaction(&mut session, async |session: &mut SqlSession| {
             if let Err(error) = self.advance(session, through).await? {
@@ -169,11 +212,13 @@ impl StreamTableWriter {
                 .execute(
                     &format!(
                         "INSERT INTO {table} (sequence, time, dataset, operation, key, change) \
-                         SELECT (c->>'sequence')::bigint, (c->>'time')::timestamptz, c->>'dataset', \
-                         c->>'operation', c->>'key', c FROM jsonb_array_elements($1::jsonb) AS c \
+                         SELECT (m->>'sequence')::bigint, (m->>'time')::timestamptz, m->>'dataset', \
+                         m->>'operation', m->>'key', c \
+                         FROM json_array_elements($1::json) WITH ORDINALITY AS columns (m, n) \
+                         JOIN json_array_elements($2::json) WITH ORDINALITY AS changes (c, n) USING (n) \
                          ON CONFLICT (sequence) DO NOTHING"
                     ),
-                    &[Value::Text(lines.to_string())],
+                    &params,
                 )
                 .await?;
             Ok(Ok(()))
