@@ -174,6 +174,27 @@ fn check_config(file: &std::path::Path) -> Result<()> {
             ds.backend
         );
     }
+    for rule in &config.mirrors {
+        let mode = match rule.mode {
+            vsam_host::config::MirrorMode::Async => "async",
+            vsam_host::config::MirrorMode::Sync => "sync",
+        };
+        println!(
+            "  mirror    {} -> {} ({mode})",
+            rule.datasets,
+            rule.backends.join(", ")
+        );
+    }
+    if let Some(stream) = &config.changes.stream {
+        let target = match &stream.table {
+            Some(table) => vsam_host::changes::stream::table::StreamTableWriter::describe(table),
+            None => format!(
+                "files in {}",
+                config.changes.directory.join("stream").display()
+            ),
+        };
+        println!("  stream    {} -> {target}", stream.datasets.join(", "));
+    }
     Ok(())
 }
 

@@ -345,6 +345,45 @@ fn a_bad_config_stops_vsamrd_with_its_place() {
     assert!(String::from_utf8_lossy(&output.stdout).contains("route     TEST.** -> scratch"));
 }
 
+#[test]
+fn check_config_shows_the_mirrors_and_where_the_stream_goes_without_its_password() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("mirrored.toml");
+    std::fs::write(
+        &file,
+        "[server]\nlisten = \"127.0.0.1:2387\"\n\
+         [plugins.sql]\npath = \"builtin:sql\"\n[plugins.csv]\npath = \"builtin:csv\"\n\
+         [backends.main]\nplugin = \"sql\"\ndatabase = \"sqlite:main.db\"\n\
+         [backends.copy]\nplugin = \"csv\"\ndirectory = \"copy\"\n\
+         [routing]\ndefault = \"main\"\n\
+         [changes]\nstream = \"postgres\"\nstream_database = \"postgres://vsam:s3cret@db.example/vsam\"\nstream_datasets = [\"PAY.**\"]\n\
+         [[mirrors]]\ndatasets = \"PAY.**\"\nbackends = [\"copy\"]\n",
+    )
+    .unwrap();
+    let output = Command::new(env!("CARGO_BIN_EXE_vsamrd"))
+        .arg("check-config")
+        .arg(&file)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(
+        stdout.contains("  mirror    PAY.** -> copy (async)"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains(
+            "  stream    PAY.** -> table _vsamrd_change_stream of postgres://vsam:***@db.example/vsam"
+        ),
+        "{stdout}"
+    );
+    assert!(!stdout.contains("s3cret"), "{stdout}");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_second_vsamrd_on_the_same_data_dir_is_refused() {
     let dir = tempfile::tempdir().unwrap();
