@@ -1857,6 +1857,39 @@ async fn the_stream_to_a_postgresql_table_carries_every_change_once_and_belongs_
                 .any(|c| c["fields"]["PAY-NAME"] == "LOW\0\0VALUE"),
             "the record with LOW-VALUES is in the table"
         );
+        if round == 2 {
+            // The position's row deleted under the running stream: the
+            // stream stops, says how to put it back, and goes on once it is.
+            postgres
+                .psql("vsam", "delete from pay_changes_position")
+                .unwrap();
+            let ds = Dataset::open(&conn, "PAY.MASTER", OpenIntent::Update, 1)
+                .await
+                .unwrap();
+            update(&ds, pay_record(round * 1000 + 2, "AFTER", 9))
+                .await
+                .unwrap();
+            ds.close().await.unwrap();
+            let started = Instant::now();
+            let lost = loop {
+                let status = mirrors(&mut admin_client).await.stream.unwrap();
+                if let Some(error) = status.last_error {
+                    break error;
+                }
+                assert!(started.elapsed() < Duration::from_secs(30), "{status:?}");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            };
+            let (_, cure) = lost.split_once("put it back with ").expect(&lost);
+            let (insert, _) = cure.split_once(", or empty").unwrap();
+            postgres.psql("vsam", insert).unwrap();
+            let report = caught_up(&mut admin_client).await;
+            assert_eq!(report.stream.unwrap().last_error, None);
+            let sequences: Vec<u64> = table_stream(&postgres, "pay_changes")
+                .iter()
+                .map(|c| c["sequence"].as_u64().unwrap())
+                .collect();
+            assert_eq!(sequences, (1..=report.committed).collect::<Vec<_>>());
+        }
         drop(conn);
         server.stop().await;
     }

@@ -276,8 +276,9 @@ impl StreamTableWriter {
         Ok(Err(match rows.first().map(Vec::as_slice) {
             Some([Value::Text(log_id)]) => self.claimed_by(log_id),
             _ => format!(
-                "{position} lost its row while the stream wrote {}: it is made again at the next start",
-                self.settings.name
+                "{position} lost its row while the stream wrote {table}: put it back with INSERT INTO {position} (log_id, position) VALUES ('{}', {through}), or empty {table} so that its readers start again",
+                self.log_id,
+                table = self.settings.name
             ),
         }))
     }
