@@ -76,7 +76,7 @@ struct Args {
     #[arg(long, default_value_t = 3)]
     mirror_rounds: usize,
     /// Run only these configurations of the mirrors part (comma-separated:
-    /// `none`, `stream`, `paused`, `async`, `sync`; default all): to
+    /// `none`, `stream`, `table`, `paused`, `async`, `sync`; default all): to
     /// profile one, or to compare two in more rounds. Ratios are to `none`
     /// when it runs, else to the first one run.
     #[arg(long, value_delimiter = ',')]

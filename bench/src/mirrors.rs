@@ -1,6 +1,7 @@
 //! What a mirror costs its primary: 8 connections of mixed writes (inserts
 //! 50%, GET UPD + PUT 40%, GET UPD + ERASE 10%) on a dataset on SQLite, in
-//! one run each without a mirror, with the change stream, with an async
+//! one run each without a mirror, with the change stream (to files, to a
+//! PostgreSQL table), with an async
 //! mirror on PostgreSQL paused during the load (what recording the changes
 //! costs, without applying them), with it following, and with a sync one;
 //! the async mirror's lag from commit to applied.
@@ -289,8 +290,11 @@ fn percentile(sorted: &[f64], q: f64) -> f64 {
     sorted[((sorted.len() - 1) as f64 * q).round() as usize]
 }
 
-/// Runs without a mirror, with the change stream only, with an async
-/// mirror paused and following, and with a sync one (or those of `only`,
+/// Where a configuration names the stream's table; each run gets its own.
+const STREAM_TABLE: &str = "stream_table_of_the_run";
+
+/// Runs without a mirror, with the change stream only (to files, to a
+/// PostgreSQL table), with an async mirror paused and following, and with a sync one (or those of `only`,
 /// by short name), `rounds` times in turn (this machine's speed drifts by
 /// a fifth between minutes: each ratio is the median of the ratios of
 /// runs of one round, printed with their range); the report lines.
@@ -311,6 +315,14 @@ pub async fn run(
             "[changes]\nstream = \"file\"\n".to_string(),
             false,
         ),
+        (
+            "table",
+            "stream to a table",
+            format!(
+                "[changes]\nstream = \"postgres\"\nstream_database = \"{postgres}\"\nstream_table = \"{STREAM_TABLE}\"\n"
+            ),
+            false,
+        ),
         ("paused", "async mirror paused", rule("async"), true),
         ("async", "async mirror", rule("async"), false),
         ("sync", "sync mirror", rule("sync"), false),
@@ -320,7 +332,7 @@ pub async fn run(
         .find(|name| !all.iter().any(|(short, ..)| short == name))
     {
         anyhow::bail!(
-            "--mirror-configs: no configuration {unknown:?}; the configurations are none, stream, paused, async and sync"
+            "--mirror-configs: no configuration {unknown:?}; the configurations are none, stream, table, paused, async and sync"
         );
     }
     let variants: Vec<(&str, String, bool)> = all
@@ -338,7 +350,10 @@ pub async fn run(
         for (i, (what, config, paused)) in variants.iter().enumerate() {
             let dataset = format!("BENCH.R{round}V{i}");
             eprintln!("mirrors: round {}, {what}", round + 1);
-            let run = run_one(binary, postgres, &dataset, config, *paused).await?;
+            // A table of its own for each run: a table belongs to one
+            // server's change log, and each run's server is new.
+            let config = config.replace(STREAM_TABLE, &format!("bench_stream_r{round}v{i}"));
+            let run = run_one(binary, postgres, &dataset, &config, *paused).await?;
             rates[i].push(run.rate);
             vsamrd_cpu[i].push(run.cpu_us.vsamrd);
             clients_cpu[i].push(run.cpu_us.clients);
