@@ -1782,6 +1782,19 @@ fn table_stream(postgres: &vsam_conformance::Postgres, table: &str) -> Vec<serde
         .collect()
 }
 
+/// The change stream's error, once its status shows one (within 30 s).
+async fn stream_error(admin: &mut AdminClient) -> String {
+    let started = Instant::now();
+    loop {
+        let status = mirrors(admin).await.stream.unwrap();
+        if let Some(error) = status.last_error {
+            return error;
+        }
+        assert!(started.elapsed() < Duration::from_secs(30), "{status:?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
 /// `stream = "postgres"`: every committed change as a row of a table, in
 /// commit order, numbered without gap or repeat across a restart, the same
 /// objects as the file's lines; old rows deleted past the changes kept;
@@ -1870,15 +1883,7 @@ async fn the_stream_to_a_postgresql_table_carries_every_change_once_and_belongs_
                 .await
                 .unwrap();
             ds.close().await.unwrap();
-            let started = Instant::now();
-            let lost = loop {
-                let status = mirrors(&mut admin_client).await.stream.unwrap();
-                if let Some(error) = status.last_error {
-                    break error;
-                }
-                assert!(started.elapsed() < Duration::from_secs(30), "{status:?}");
-                tokio::time::sleep(Duration::from_millis(100)).await;
-            };
+            let lost = stream_error(&mut admin_client).await;
             let (_, cure) = lost.split_once("put it back with ").expect(&lost);
             let (insert, _) = cure.split_once(", or empty").unwrap();
             postgres.psql("vsam", insert).unwrap();
@@ -1902,15 +1907,7 @@ async fn the_stream_to_a_postgresql_table_carries_every_change_once_and_belongs_
     let conn = Connection::connect(&other.addr.to_string()).await.unwrap();
     vsam_client::define(&conn, pay_spec()).await.unwrap();
     let mut other_admin = admin(&other, other_data.path()).await;
-    let started = Instant::now();
-    let refused = loop {
-        let status = mirrors(&mut other_admin).await.stream.unwrap();
-        if let Some(error) = status.last_error {
-            break error;
-        }
-        assert!(started.elapsed() < Duration::from_secs(30), "{status:?}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    };
+    let refused = stream_error(&mut other_admin).await;
     assert!(
         refused.contains("carries the change stream of another change log")
             && refused.contains("changes.stream_table"),
@@ -1984,15 +1981,7 @@ async fn the_stream_to_a_postgresql_table_carries_every_change_once_and_belongs_
     )
     .await;
     let mut foreign_admin = admin(&foreign, foreign_data.path()).await;
-    let started = Instant::now();
-    let refused = loop {
-        let status = mirrors(&mut foreign_admin).await.stream.unwrap();
-        if let Some(error) = status.last_error {
-            break error;
-        }
-        assert!(started.elapsed() < Duration::from_secs(30), "{status:?}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    };
+    let refused = stream_error(&mut foreign_admin).await;
     assert!(
         refused.contains("table pay_foreign is there with other columns (id, name)"),
         "{refused}"
