@@ -384,6 +384,9 @@ impl Stream {
     /// rows past those it keeps). Gives back the file.
     async fn save(self: Arc<Self>, current: Option<(File, u64)>) -> Option<(File, u64)> {
         let (saved, current) = match self.table.get() {
+            // Nothing written since the last save: an idle stream leaves
+            // the database alone.
+            Some(_) if self.written() == self.persisted() => (Ok(()), current),
             Some(table) => {
                 let written = self.written();
                 let saved = table.save(written).await;
