@@ -5,14 +5,15 @@
 //!
 //! Each change is a row: `sequence` (its key), `time`, `dataset`,
 //! `operation`, `key` (hex) and `change`, the JSON object a stream file's
-//! line holds (`json`: see [`StreamTableWriter::definition`]). The batch's rows and the stream's position go in
-//! one transaction, so that the table and its position never disagree; the
-//! log is made durable first, so that a row once written always names the
-//! same change, and a batch written again after a commit whose answer was
-//! lost adds nothing (`ON CONFLICT DO NOTHING`). One server writes one
-//! table: the position table `NAME_position` names the change log that
-//! writes it, and another log (a second server, or a data dir made anew,
-//! whose sequence numbers start again) is refused with what to do.
+//! line holds (`json`: see [`StreamTableWriter::definition`]). A batch's
+//! rows and the stream's position go in one transaction, so that the table
+//! and its position never disagree; the log is made durable first, so that
+//! a row once written always names the same change, and a batch written
+//! again after a commit whose answer was lost adds nothing (`ON CONFLICT
+//! DO NOTHING`). One server writes one table: the position table
+//! `NAME_position` names the change log that writes it, and another log (a
+//! second server, or a data dir made anew, whose sequence numbers start
+//! again) is refused with what to do.
 
 use crate::config::StreamTable;
 use crate::runtime::sql::outbox::error_text;
