@@ -2,7 +2,7 @@
 //!
 //! Datasets come from the configuration or from DEFINE requests; the latter
 //! are saved under the data dir, so they survive restarts: each change
-//! appended to `catalog.journal` ([`journal`]), the whole catalog written
+//! appended to `catalog.journal` (module `journal`), the whole catalog written
 //! to `catalog.json` (a temporary file, synced and renamed) once the
 //! journal is as large as it.
 
