@@ -331,3 +331,22 @@ impl StreamTableWriter {
         )
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_readme_gives_a_dba_the_statements_the_stream_runs() {
+        let readme = std::fs::read_to_string(
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../README.md"),
+        )
+        .unwrap();
+        for statement in StreamTableWriter::definition("_vsamrd_change_stream").split("; ") {
+            assert!(
+                readme.contains(&format!("{statement};\n")),
+                "README.md lacks: {statement};"
+            );
+        }
+    }
+}
