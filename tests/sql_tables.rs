@@ -245,3 +245,40 @@ async fn readers_see_a_dataset_defined_again_with_another_layout() {
         .unwrap();
     assert_eq!(typed, 0, "the catalog table forgets deleted datasets");
 }
+
+/// A table of another program where a DEFINE would put its dataset: the
+/// DEFINE is refused as records it cannot read; once that program's table
+/// is gone (or renamed), the same DEFINE makes the dataset's own table.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_define_refused_over_a_foreign_table_succeeds_once_the_table_is_gone() {
+    let server = server("").await;
+    database(&server)
+        .execute_batch("CREATE TABLE app_orders (id INTEGER, note TEXT); INSERT INTO app_orders VALUES (1, 'theirs');")
+        .unwrap();
+    let conn = Connection::connect(&server.address).await.unwrap();
+    let refused = vsam_client::define(&conn, ksds("APP.ORDERS", 4, 20, "ascii")).await;
+    let message = format!("{refused:?}");
+    assert!(
+        message.contains("cannot be read under this definition"),
+        "{message}"
+    );
+    // Their table moves away; the dataset is defined in a table of its own.
+    database(&server)
+        .execute_batch("ALTER TABLE app_orders RENAME TO their_orders")
+        .unwrap();
+    vsam_client::define(&conn, ksds("APP.ORDERS", 4, 20, "ascii"))
+        .await
+        .unwrap();
+    let ds = Dataset::open(&conn, "APP.ORDERS", OpenIntent::Update, 1)
+        .await
+        .unwrap();
+    ds.put(0, RplOptions::direct(), 0, b"0001 mine".to_vec())
+        .await
+        .unwrap();
+    ds.close().await.unwrap();
+    let theirs: String = database(&server)
+        .query_row("SELECT note FROM their_orders", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(theirs, "theirs");
+    server.server.stop().await;
+}

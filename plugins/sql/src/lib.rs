@@ -319,12 +319,31 @@ impl Backend for SqlBackend {
         self.settle();
         let sql = self.sql()?;
         let registered = sql::query(
-            &format!("SELECT 1 FROM {CATALOG} WHERE dataset = {}", sql.param(1)),
+            &format!(
+                "SELECT table_name FROM {CATALOG} WHERE dataset = {}",
+                sql.param(1)
+            ),
             &[Value::Text(ds.name.clone())],
         )
         .map_err(store_error)?;
-        if !registered.is_empty() {
-            return Err(StoreError::AlreadyExists);
+        // A row whose table is gone is stale: a DEFINE that found another
+        // program's table there, refused since, and that table dropped or
+        // renamed. The name is free again; left, it would refuse every
+        // DEFINE of it ("no such table") until the row was deleted by hand.
+        let mut stale = false;
+        if let Some(Value::Text(table)) = registered.first().and_then(|row| row.first()) {
+            if !sql::query(sql.table_exists(), &[Value::Text(table.clone())])
+                .map_err(store_error)?
+                .is_empty()
+            {
+                return Err(StoreError::AlreadyExists);
+            }
+            vsam_plugin_sdk::log::warn(&format!(
+                "dataset {}: its catalog row names table {table}, which is gone: the row is replaced",
+                ds.name
+            ));
+            self.tables.remove(&ds.name);
+            stale = true;
         }
         let name = self
             .table_names
@@ -344,6 +363,12 @@ impl Backend for SqlBackend {
         let layout_value = layout.map_or(Value::Null, |l| Value::Text(l.to_string()));
         let run = || -> Result<(), SqlError> {
             sql::begin()?;
+            if stale {
+                sql::execute(
+                    &format!("DELETE FROM {CATALOG} WHERE dataset = {}", sql.param(1)),
+                    &[Value::Text(ds.name.clone())],
+                )?;
+            }
             if !existed {
                 sql::batch(&table.ddl())?;
             }
