@@ -282,3 +282,32 @@ async fn a_define_refused_over_a_foreign_table_succeeds_once_the_table_is_gone()
     assert_eq!(theirs, "theirs");
     server.server.stop().await;
 }
+
+/// A kept table adopted again: a first DEFINE with the wrong attributes is
+/// refused, and the DEFINE with the attributes its records were stored
+/// with, which the refusal asks for, then adopts them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_define_refused_for_its_attributes_adopts_the_table_when_given_the_right_ones() {
+    let server = server("keep_tables = \"true\"").await;
+    let conn = Connection::connect(&server.address).await.unwrap();
+    let ds = customers(&conn).await;
+    let stored = get(&ds, "00000042").await;
+    ds.close().await.unwrap();
+    vsam_client::delete(&conn, "PROD.CUST.MASTER")
+        .await
+        .unwrap();
+    // Without its copybook: the typed columns cannot be read as raw records.
+    let refused = vsam_client::define(&conn, ksds("PROD.CUST.MASTER", 8, 120, "cp037")).await;
+    assert!(
+        format!("{refused:?}").contains("already holds records"),
+        "{refused:?}"
+    );
+    let mut spec = ksds("PROD.CUST.MASTER", 8, 120, "cp037");
+    spec.layout = CUSTOMER_LAYOUT.into();
+    vsam_client::define(&conn, spec).await.unwrap();
+    let ds = Dataset::open(&conn, "PROD.CUST.MASTER", OpenIntent::Input, 1)
+        .await
+        .unwrap();
+    assert_eq!(get(&ds, "00000042").await, stored);
+    server.server.stop().await;
+}

@@ -127,6 +127,33 @@ impl SqlBackend {
         Ok(self.tables.get_mut(&ds.name).expect("inserted above"))
     }
 
+    /// A DEFINE of a dataset whose table the catalog holds already (the
+    /// host lost its own entry, or refused a DEFINE before it): the table
+    /// is taken under this definition, so that the host judges its rows by
+    /// the attributes given now, not those of an attempt it refused.
+    /// Answers `AlreadyExists`: the host adopts the rows, or refuses them.
+    fn adopt_as(
+        &mut self,
+        ds: &Dataset,
+        table: &str,
+        layout: Option<&str>,
+        sql: Sql,
+    ) -> StoreResult<()> {
+        let made = self.make_table(ds, table, layout, sql)?;
+        let layout_value = layout.map_or(Value::Null, |l| Value::Text(l.to_string()));
+        sql::execute(
+            &format!(
+                "UPDATE {CATALOG} SET layout = {} WHERE dataset = {}",
+                sql.param(1),
+                sql.param(2)
+            ),
+            &[layout_value, Value::Text(ds.name.clone())],
+        )
+        .map_err(store_error)?;
+        self.tables.insert(ds.name.clone(), made);
+        Err(StoreError::AlreadyExists)
+    }
+
     fn make_table(
         &self,
         ds: &Dataset,
@@ -336,7 +363,7 @@ impl Backend for SqlBackend {
                 .map_err(store_error)?
                 .is_empty()
             {
-                return Err(StoreError::AlreadyExists);
+                return self.adopt_as(ds, table, layout, sql);
             }
             vsam_plugin_sdk::log::warn(&format!(
                 "dataset {}: its catalog row names table {table}, which is gone: the row is replaced",
