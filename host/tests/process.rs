@@ -307,6 +307,15 @@ async fn sigterm_finishes_and_flushes() {
     let _ = server.child.wait();
 }
 
+/// `vsamrd check-config FILE`, run.
+fn check_config(file: &Path) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_vsamrd"))
+        .arg("check-config")
+        .arg(file)
+        .output()
+        .unwrap()
+}
+
 #[test]
 fn a_bad_config_stops_vsamrd_with_its_place() {
     let dir = tempfile::tempdir().unwrap();
@@ -332,11 +341,7 @@ fn a_bad_config_stops_vsamrd_with_its_place() {
         );
     }
     let good = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/vsamrd.toml");
-    let output = Command::new(env!("CARGO_BIN_EXE_vsamrd"))
-        .arg("check-config")
-        .arg(&good)
-        .output()
-        .unwrap();
+    let output = check_config(&good);
     assert!(
         output.status.success(),
         "{}",
@@ -360,11 +365,7 @@ fn check_config_shows_the_mirrors_and_where_the_stream_goes_without_its_password
          [[mirrors]]\ndatasets = \"PAY.**\"\nbackends = [\"copy\"]\n",
     )
     .unwrap();
-    let output = Command::new(env!("CARGO_BIN_EXE_vsamrd"))
-        .arg("check-config")
-        .arg(&file)
-        .output()
-        .unwrap();
+    let output = check_config(&file);
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert!(
         output.status.success(),
@@ -1185,11 +1186,7 @@ async fn a_second_vsamrd_on_the_same_local_storage_is_refused() {
             "{stderr}"
         );
         // check-config says where the data is.
-        let output = Command::new(env!("CARGO_BIN_EXE_vsamrd"))
-            .arg("check-config")
-            .arg(&second)
-            .output()
-            .unwrap();
+        let output = check_config(&second);
         assert!(output.status.success());
         assert!(
             String::from_utf8_lossy(&output.stdout).contains(&format!("data in {}", backend.2)),
@@ -1247,11 +1244,7 @@ fn check_config_refuses_what_start_up_refuses() {
             format!("[plugins.p]\n{plugin}\n[backends.b]\nplugin = \"p\"\n{backend}\n"),
         )
         .unwrap();
-        let output = Command::new(env!("CARGO_BIN_EXE_vsamrd"))
-            .arg("check-config")
-            .arg(&file)
-            .output()
-            .unwrap();
+        let output = check_config(&file);
         let stderr = String::from_utf8_lossy(&output.stderr);
         assert!(!output.status.success(), "{plugin} {backend}: accepted");
         assert!(stderr.contains(expected), "{plugin} {backend}: {stderr}");
