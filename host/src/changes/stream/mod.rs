@@ -142,19 +142,8 @@ impl Stream {
         if let Some(table) = &settings.table {
             // The table's position is read by the stream's task; until
             // then the log keeps everything.
-            let stream = Arc::new(Self {
-                dir: dir.to_path_buf(),
-                report: Mutex::new(ChangeStreamRow {
-                    written: 0,
-                    file: table::StreamTableWriter::describe(table),
-                    last_error: None,
-                    missing: None,
-                }),
-                settings,
-                table: tokio::sync::OnceCell::new(),
-                persisted: 0.into(),
-            });
-            return Ok((stream, head));
+            let place = table::StreamTableWriter::describe(table);
+            return Ok((Self::new(dir, settings, place, 0), head));
         }
         std::fs::create_dir_all(dir)?;
         let mut position = None;
@@ -171,20 +160,24 @@ impl Stream {
             (Some(line), None) => line,
             (None, _) => head,
         };
-        let stream = Arc::new(Self {
+        Ok((Self::new(dir, settings, String::new(), position), position))
+    }
+
+    /// A stream written up to `position`, to `place` (the file, or the
+    /// table, it writes).
+    fn new(dir: &Path, settings: StreamSettings, place: String, position: u64) -> Arc<Self> {
+        Arc::new(Self {
             dir: dir.to_path_buf(),
             settings,
             table: tokio::sync::OnceCell::new(),
             report: Mutex::new(ChangeStreamRow {
-                written: 0,
-                file: String::new(),
+                written: position,
+                file: place,
                 last_error: None,
                 missing: None,
             }),
             persisted: position.into(),
-        });
-        stream.report.lock().unwrap().written = position;
-        Ok((stream, position))
+        })
     }
 
     /// The settings it runs with.
