@@ -158,8 +158,19 @@ impl Table {
             }
         }
 
+        #[cfg(test)]
+        tests::after_reading_the_csv();
         let (journal, journal_bytes, journal_rows, torn) =
             replay_journal(ds, &journal_path, &mut records, limit)?;
+        // Opening the journal makes it if it is missing: a DELETE (another
+        // instance's, of another generation during a swap) that removed
+        // both files while this one read the CSV would find a journal
+        // standing alone after it. Gone with its CSV, the dataset is.
+        if !csv_path.exists() {
+            drop(journal);
+            let _ = fs::remove_file(&journal_path);
+            return Err(StoreError::NoSuchDataset);
+        }
         Ok(Self {
             records,
             csv_path,
@@ -577,5 +588,53 @@ fn apply(records: &mut BTreeMap<Vec<u8>, Vec<u8>>, key: Vec<u8>, record: Option<
         None => {
             records.remove(&key);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::cell::RefCell;
+
+    thread_local! {
+        /// What happens between reading a CSV and opening its journal.
+        static AFTER_READING: RefCell<Option<Box<dyn FnOnce()>>> = RefCell::new(None);
+    }
+
+    pub(super) fn after_reading_the_csv() {
+        if let Some(hook) = AFTER_READING.with(|hook| hook.borrow_mut().take()) {
+            hook();
+        }
+    }
+
+    #[test]
+    fn a_delete_while_another_instance_opens_the_dataset_leaves_no_journal_behind() {
+        let directory = std::env::temp_dir().join(format!(
+            "vsam-csv-race-{}-{:?}",
+            std::process::id(),
+            std::thread::current().id()
+        ));
+        fs::create_dir_all(&directory).unwrap();
+        let ds = Dataset::ksds("RACE.DATA", 4, 40);
+        Table::create(&directory, &ds).unwrap();
+        let (csv_path, journal_path, _) = paths(&directory, &ds);
+        assert!(csv_path.exists());
+        // Another instance's DELETE removes both files meanwhile.
+        let (dir, gone) = (directory.clone(), ds.clone());
+        AFTER_READING.with(|hook| {
+            *hook.borrow_mut() = Some(Box::new(move || {
+                Table::destroy(&dir, &gone).unwrap();
+            }));
+        });
+        assert!(matches!(
+            Table::open(&directory, &ds, Durability::Fsync, None),
+            Err(StoreError::NoSuchDataset)
+        ));
+        assert!(!csv_path.exists());
+        assert!(
+            !journal_path.exists(),
+            "a journal left alone by the open of a dataset deleted meanwhile"
+        );
+        fs::remove_dir_all(&directory).unwrap();
     }
 }
