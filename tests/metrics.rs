@@ -618,3 +618,73 @@ async fn readiness_follows_the_bucket() {
     drop(ds);
     server.server.stop().await;
 }
+
+/// `[server] idle_poll_us`: after requests a thread keeps polling for the
+/// window, and `vsamrd_idle_poll_seconds_total` counts it; an idle server
+/// stops polling (and costs no CPU), and 0 turns polling off.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_server_polls_after_requests_and_not_while_idle() {
+    for window_us in [5_000u64, 0] {
+        let server = vsam_tests::start(&format!(
+            "idle_poll_us = {window_us}\n[plugins.p]\npath = \"{CSV_WASM}\"\n[backends.b]\nplugin = \"p\"\ndirectory = \"b\"\n[routing]\ndefault = \"b\"\n[metrics]\nlisten = \"127.0.0.1:0\"\n"
+        ))
+        .await;
+        let metrics = server.server.metrics_addr.unwrap().to_string();
+        let polled = || async {
+            value(
+                &http_get(&metrics, "/metrics").await.1,
+                "vsamrd_idle_poll_seconds_total",
+                "",
+            )
+        };
+        assert_eq!(polled().await, 0.0, "polled before any request");
+        let first_request = Instant::now();
+        let conn = Connection::connect(&server.address).await.unwrap();
+        vsam_client::define(&conn, ksds("POLL.KSDS", 8, 40, "ascii"))
+            .await
+            .unwrap();
+        let ds = Dataset::open(&conn, "POLL.KSDS", OpenIntent::Update, 1)
+            .await
+            .unwrap();
+        for n in 0..100 {
+            let key = format!("K{n:07}");
+            ds.put(0, RplOptions::direct(), 0, record(&key))
+                .await
+                .unwrap();
+            ds.read(key.as_bytes()).await.unwrap();
+        }
+        // Idle from here: the count settles once the window passed.
+        let mut settled = polled().await;
+        let started = Instant::now();
+        loop {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            let now = polled().await;
+            if now == settled {
+                break;
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(10),
+                "still polling 10 s after the last request ({now} s)"
+            );
+            settled = now;
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        assert_eq!(polled().await, settled, "polled while idle");
+        match window_us {
+            0 => assert_eq!(settled, 0.0, "polled with idle_poll_us = 0"),
+            _ => {
+                // At least the window after the last answer; never more
+                // than the time since the first request.
+                assert!(settled >= 0.005, "polled only {settled} s");
+                assert!(
+                    settled <= first_request.elapsed().as_secs_f64(),
+                    "polled {settled} s in {:?}",
+                    first_request.elapsed()
+                );
+            }
+        }
+        drop(ds);
+        drop(conn);
+        server.server.stop().await;
+    }
+}

@@ -83,6 +83,11 @@ pub struct ServerConfig {
     /// an answer to be taken by the client: a slow client cannot pin a
     /// connection (slowloris).
     pub request_timeout_secs: u64,
+    /// Microseconds a runtime thread keeps polling for the next request
+    /// (or a database's answer) after a request before it sleeps: a
+    /// sleeping CPU costs more to wake than a request takes (0: sleep at
+    /// once, for machines whose cores are overcommitted).
+    pub idle_poll_us: u64,
 }
 
 impl Default for ServerConfig {
@@ -107,6 +112,7 @@ impl Default for ServerConfig {
             handshake_timeout_secs: 10,
             idle_timeout_secs: 3600,
             request_timeout_secs: 30,
+            idle_poll_us: 200,
         }
     }
 }
@@ -269,6 +275,9 @@ impl BucketConfig {
         }
     }
 }
+
+/// Longest `[server] idle_poll_us`: 10 ms.
+pub const MAX_IDLE_POLL_US: u64 = 10_000;
 
 /// Most reader instances a backend may have (its database pool holds one
 /// connection per instance: 16).

@@ -4,8 +4,8 @@
 
 use super::security;
 use super::{
-    AdminSettings, BackendSettings, ConfigError, ConfigFile, MAX_READERS, PluginSource,
-    ServerConfig, UnitRule, field_at, is_name_pattern, key_list, line_of,
+    AdminSettings, BackendSettings, ConfigError, ConfigFile, MAX_IDLE_POLL_US, MAX_READERS,
+    PluginSource, ServerConfig, UnitRule, field_at, is_name_pattern, key_list, line_of,
 };
 use crate::catalog::DatasetDef;
 use crate::runtime::sql::DatabaseUrl;
@@ -152,6 +152,15 @@ impl Source<'_> {
                 file.server.request_timeout_secs,
             ),
         ];
+        if file.server.idle_poll_us > MAX_IDLE_POLL_US {
+            return Err(self.near(
+                "server.idle_poll_us",
+                format!(
+                    "at most {MAX_IDLE_POLL_US} (10 ms), not {}: polling longer keeps a core busy long after the last request and gains nothing (0 turns polling off)",
+                    file.server.idle_poll_us
+                ),
+            ));
+        }
         if file.server.frame_memory_mb == Some(0) {
             return Err(self.near(
                 "server.frame_memory_mb",

@@ -204,6 +204,22 @@ fn a_bad_listen_address_is_named() {
 }
 
 #[test]
+fn idle_polling_defaults_to_200_us_and_is_bounded() {
+    assert_eq!(parse("").unwrap().server.idle_poll_us, 200);
+    assert_eq!(
+        parse("[server]\nidle_poll_us = 0\n")
+            .unwrap()
+            .server
+            .idle_poll_us,
+        0
+    );
+    let error = parse("[server]\nidle_poll_us = 1000000\n").unwrap_err();
+    assert_eq!(error.field, "server.idle_poll_us");
+    assert_eq!(error.line, Some(2));
+    assert!(error.message.contains("at most 10000"), "{error}");
+}
+
+#[test]
 fn the_default_routes_to_embedded_sqlite_and_data_dir_moves_carry_its_file() {
     let mut config = Config::embedded_default();
     assert_eq!(config.default_backend.as_deref(), Some("sqlite"));

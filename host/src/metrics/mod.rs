@@ -17,6 +17,7 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::{ConstGauge, Gauge};
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
+use std::sync::atomic::AtomicU64;
 use std::time::Duration;
 use vsam_protocol::Answer;
 
@@ -89,6 +90,7 @@ pub struct Metrics {
     connections: Counter,
     received: Counter,
     sent: Counter,
+    idle_poll: Counter<f64, AtomicU64>,
     lock_refusals: Family<HeldBy, Counter>,
     rollbacks: Family<RollbackReason, Counter>,
     reloads: Family<ReloadResult, Counter>,
@@ -157,6 +159,12 @@ impl Metrics {
             "Bytes written to clients (protocol frames, TLS excluded)",
             sent.clone(),
         );
+        let idle_poll = Counter::<f64, AtomicU64>::default();
+        registry.register(
+            "idle_poll_seconds",
+            "Seconds a runtime thread spent polling for the next request instead of sleeping ([server] idle_poll_us after each request): the most CPU time polling cost",
+            idle_poll.clone(),
+        );
         let lock_refusals = Family::<HeldBy, Counter>::default();
         registry.register(
             "record_lock_refusals",
@@ -214,6 +222,7 @@ impl Metrics {
             connections,
             received,
             sent,
+            idle_poll,
             lock_refusals,
             rollbacks,
             reloads,
@@ -262,6 +271,11 @@ impl Metrics {
     /// Counters of the bytes a connection reads and writes.
     pub fn byte_counters(&self) -> (Counter, Counter) {
         (self.received.clone(), self.sent.clone())
+    }
+
+    /// The counter of the time spent polling after requests.
+    pub fn idle_poll_counter(&self) -> Counter<f64, AtomicU64> {
+        self.idle_poll.clone()
     }
 
     /// A request refused X'14': `held_by` is `string`, `unit` or `server`.

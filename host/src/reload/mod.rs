@@ -323,6 +323,7 @@ impl Reloader {
             || config.server.handshake_timeout_secs != old.server.handshake_timeout_secs
             || config.server.idle_timeout_secs != old.server.idle_timeout_secs
             || config.server.request_timeout_secs != old.server.request_timeout_secs
+            || config.server.idle_poll_us != old.server.idle_poll_us
             || config.admin != old.admin
             || config.tls != old.tls
         {

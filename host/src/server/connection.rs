@@ -5,6 +5,7 @@
 
 use super::ServeSettings;
 use super::frame_budget::BudgetedCodec;
+use super::idle_poll::IdlePoll;
 use super::limits::{ConnectionLimits, Place};
 use super::transport::{self, Accepted};
 use crate::security::Identity;
@@ -172,6 +173,8 @@ struct Peer<'a> {
     address: SocketAddr,
     shared: Arc<Shared>,
     settings: &'a ServeSettings,
+    /// Told of every request and answer, when the server polls.
+    poll: Option<Arc<IdlePoll>>,
     shutdown: watch::Receiver<bool>,
     /// Counted in its state for `/metrics` while it lives.
     counted: crate::metrics::Connection,
@@ -197,6 +200,7 @@ pub(super) async fn serve(
     shared: Arc<Shared>,
     settings: &ServeSettings,
     admission: Admission,
+    poll: Option<Arc<IdlePoll>>,
     shutdown: watch::Receiver<bool>,
 ) {
     let _ = stream.set_nodelay(true);
@@ -226,6 +230,7 @@ pub(super) async fn serve(
         address,
         shared,
         settings,
+        poll,
         shutdown,
         counted,
     };
@@ -303,6 +308,7 @@ async fn run<S>(
         address: peer,
         shared,
         settings,
+        poll,
         mut shutdown,
         mut counted,
     } = peer;
@@ -390,6 +396,9 @@ async fn run<S>(
             Some(Ok(incoming)) => incoming,
         };
         last_request = Instant::now();
+        if let Some(poll) = &poll {
+            poll.touch();
+        }
         reader.get_mut().first_byte_at = match reader.read_buffer().is_empty() {
             true => None,
             false => Some(last_request),
@@ -453,6 +462,9 @@ async fn run<S>(
             Ok::<(), FrameError>(())
         })
         .await;
+        if let Some(poll) = &poll {
+            poll.touch();
+        }
         match sent {
             Ok(Ok(())) => {}
             Ok(Err(_)) => break,

@@ -4,6 +4,7 @@
 
 mod connection;
 pub mod frame_budget;
+mod idle_poll;
 pub mod limits;
 pub mod transport;
 
@@ -46,6 +47,9 @@ pub struct ServeSettings {
     pub security: ListenerSecurity,
     /// Memory for frames being received, shared by all connections.
     pub frame_budget: Arc<frame_budget::FrameBudget>,
+    /// How long a runtime thread keeps polling after a request before it
+    /// sleeps (zero: sleep at once); see [`idle_poll`].
+    pub idle_poll: Duration,
 }
 
 impl ServeSettings {
@@ -67,6 +71,7 @@ impl ServeSettings {
                     .frame_memory_mb
                     .unwrap_or_else(frame_budget::FrameBudget::default_mib),
             ),
+            idle_poll: Duration::from_micros(server.idle_poll_us),
         }
     }
 }
@@ -88,6 +93,8 @@ pub async fn serve(
     );
     let settings = Arc::new(settings);
     let mut connections = JoinSet::new();
+    let poll = idle_poll::IdlePoll::new(settings.idle_poll, shared.metrics.idle_poll_counter());
+    let poller = poll.clone().map(|poll| tokio::spawn(poll.run()));
     let mut unit_clock = tokio::time::interval(Duration::from_secs(1));
     unit_clock.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
@@ -119,10 +126,11 @@ pub async fn serve(
                 let shutdown = shutdown.clone();
                 let settings = settings.clone();
                 let limits = limits.clone();
+                let poll = poll.clone();
                 let span = connection::span(peer);
                 connections.spawn(
                     async move {
-                        connection::serve(stream, peer, shared, &settings, (handshake, limits), shutdown)
+                        connection::serve(stream, peer, shared, &settings, (handshake, limits), poll, shutdown)
                             .await;
                     }
                     .instrument(span),
@@ -130,6 +138,9 @@ pub async fn serve(
             }
             Some(_) = connections.join_next(), if !connections.is_empty() => {}
         }
+    }
+    if let Some(poller) = poller {
+        poller.abort();
     }
     tracing::info!(
         "shutting down: finishing {} connection(s)",
