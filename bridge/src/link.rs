@@ -1,5 +1,6 @@
 //! The bridge's connection to vsamrd: one per program, made at the first
-//! OPEN of a mapped file, driven by a small tokio runtime of its own. Every
+//! OPEN of a mapped file, driven by the program's thread in a tokio
+//! runtime of its own while a request waits for its answer. Every
 //! request has a time limit, so a server that stops answering gives the
 //! program status 30, never a hang.
 
@@ -44,9 +45,12 @@ impl Link {
         options: ConnectOptions,
         timeout: Duration,
     ) -> std::io::Result<Self> {
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(1)
-            .thread_name("vsamextfh")
+        // The program's own thread drives the connection while it waits
+        // for an answer: the answer wakes that thread only, where a runtime
+        // thread of its own would be woken first and then wake the program.
+        // Between requests nothing needs to run (the server never speaks
+        // unasked but to close, which the next request then reads).
+        let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()?;
         Ok(Self {
