@@ -637,6 +637,9 @@ async fn the_server_polls_after_requests_and_not_while_idle() {
                 "",
             )
         };
+        // Longer than the window: a server that just started polls not at
+        // all until a request comes.
+        tokio::time::sleep(Duration::from_millis(100)).await;
         assert_eq!(polled().await, 0.0, "polled before any request");
         let first_request = Instant::now();
         let conn = Connection::connect(&server.address).await.unwrap();

@@ -32,13 +32,15 @@ use tokio::sync::Notify;
 /// How often a long polling stretch reports its time to the metric: 10 ms.
 const ACCOUNT_EVERY_NS: u64 = 10_000_000;
 
-/// The shared state of one server's poller: when a request last came or
-/// went, and whether the poller sleeps.
+/// The shared state of one server's poller: how many requests came and
+/// answers went, and whether the poller sleeps.
 pub struct IdlePoll {
     window_ns: u64,
     started: Instant,
-    /// Nanoseconds after `started` of the last request or answer.
-    last_activity: AtomicU64,
+    /// Requests and answers so far: the poller polls on for the window
+    /// from when it sees this move. A count, not a time, so that a
+    /// connection pays no clock read for it.
+    activity: AtomicU64,
     asleep: AtomicBool,
     wake: Notify,
     /// Seconds spent polling (`vsamrd_idle_poll_seconds_total`).
@@ -53,7 +55,7 @@ impl IdlePoll {
             Arc::new(Self {
                 window_ns: window.as_nanos().min(u128::from(u64::MAX)) as u64,
                 started: Instant::now(),
-                last_activity: AtomicU64::new(0),
+                activity: AtomicU64::new(0),
                 asleep: AtomicBool::new(false),
                 wake: Notify::new(),
                 polled,
@@ -65,15 +67,10 @@ impl IdlePoll {
         self.started.elapsed().as_nanos() as u64
     }
 
-    /// Whether a request came or went within the window before `now`.
-    fn active_at(&self, now: u64) -> bool {
-        now.saturating_sub(self.last_activity.load(Ordering::SeqCst)) < self.window_ns
-    }
-
     /// A request arrived or an answer left: poll for the window from now.
-    /// Costs a clock read and an atomic store while the poller runs.
+    /// An atomic add, and a wake-up only when the poller sleeps.
     pub fn touch(&self) {
-        self.last_activity.store(self.now_ns(), Ordering::SeqCst);
+        self.activity.fetch_add(1, Ordering::SeqCst);
         if self.asleep.load(Ordering::SeqCst) {
             self.wake.notify_one();
         }
@@ -82,30 +79,38 @@ impl IdlePoll {
     /// The poller's task: runs until the server stops (which aborts it).
     /// One clock read per turn: on a virtual machine that is not free.
     pub async fn run(self: Arc<Self>) {
+        let mut seen = self.activity.load(Ordering::SeqCst);
         loop {
-            let mut accounted = self.now_ns();
-            let mut now = accounted;
-            while self.active_at(now) {
+            // Sleep until a request comes (`touch` counts before it looks
+            // at the flag; this sets the flag before it looks at the count
+            // again, so no request goes unseen).
+            self.asleep.store(true, Ordering::SeqCst);
+            if self.activity.load(Ordering::SeqCst) == seen {
+                self.wake.notified().await;
+            }
+            self.asleep.store(false, Ordering::SeqCst);
+            seen = self.activity.load(Ordering::SeqCst);
+            let mut now = self.now_ns();
+            let mut accounted = now;
+            let mut until = now + self.window_ns;
+            while now < until {
                 // Another process that wants this core gets it first; then
                 // the runtime runs its other tasks and polls the sockets
                 // without sleeping before it polls this task again.
                 std::thread::yield_now();
                 tokio::task::yield_now().await;
                 now = self.now_ns();
+                let activity = self.activity.load(Ordering::SeqCst);
+                if activity != seen {
+                    seen = activity;
+                    until = now + self.window_ns;
+                }
                 if now - accounted >= ACCOUNT_EVERY_NS {
                     self.account(accounted, now);
                     accounted = now;
                 }
             }
             self.account(accounted, now);
-            // Sleep, unless a request came between the check and the flag
-            // (`touch` stores before it looks at the flag; this sets the
-            // flag before it looks again).
-            self.asleep.store(true, Ordering::SeqCst);
-            if !self.active_at(self.now_ns()) {
-                self.wake.notified().await;
-            }
-            self.asleep.store(false, Ordering::SeqCst);
         }
     }
 
