@@ -12,12 +12,18 @@
 
 use crate::{Figure, RECORD_LENGTH, bench_spec, each, record, sql};
 use anyhow::{Context, Result, bail};
+use bytes::BytesMut;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
+use tokio_util::codec::{Decoder, Encoder};
 use vsam_client::{ChainedRecord, Connection, Dataset, OpenIntent, RplOptions};
+use vsam_protocol::{
+    Answer, ClientCodec, DEFAULT_MAX_FRAME, Get, Hello, Open, PROTOCOL_MAJOR, PROTOCOL_MINOR,
+    Request, StringRef,
+};
 
 /// What the latency run measures, and with which vsamrd builds.
 pub struct Settings {
@@ -36,6 +42,11 @@ pub struct Settings {
     /// If set, each vsamrd runs under `perf record -g`, its profile
     /// written here as `STORE.data` (`scripts/flamegraphs` draws them).
     pub perf_dir: Option<PathBuf>,
+    /// The backends measured through vsamrd (`memory`, `sqlite`,
+    /// `postgres`); empty: all.
+    pub backends: Vec<String>,
+    /// The numbers of connections measured.
+    pub connections: Vec<usize>,
 }
 
 /// A server process of this run, killed when dropped (a profiler around
@@ -51,11 +62,6 @@ impl Process {
     /// The address it serves.
     pub(crate) fn address(&self) -> &str {
         &self.address
-    }
-
-    /// Its process id, to read the CPU time it used.
-    pub(crate) fn pid(&self) -> u32 {
-        self.child.id()
     }
 
     /// Its data dir (a vsamrd's).
@@ -257,6 +263,125 @@ impl Resp {
     }
 }
 
+/// A client of vsamrd's protocol of a few lines, the counterpart of
+/// [`Resp`]: one socket, a request written whole, then its answer read, in
+/// the caller's task. The client library does more per request (answers
+/// routed by id to any number of callers, failover, repositioning), and on
+/// two cores shared with the server its CPU is the server's loss: beside
+/// it, this client tells what the server alone is worth.
+struct Minimal {
+    stream: TcpStream,
+    codec: ClientCodec,
+    input: BytesMut,
+    output: BytesMut,
+    handle: u32,
+}
+
+impl Minimal {
+    /// Connects, shakes hands and opens `dataset` for input.
+    async fn connect(address: &str, dataset: &str) -> Result<Self> {
+        let stream = TcpStream::connect(address).await?;
+        stream.set_nodelay(true)?;
+        let mut client = Self {
+            stream,
+            codec: ClientCodec::new(DEFAULT_MAX_FRAME as usize),
+            input: BytesMut::with_capacity(4096),
+            output: BytesMut::with_capacity(4096),
+            handle: 0,
+        };
+        let hello = Request::Hello(Hello {
+            major: PROTOCOL_MAJOR,
+            minor: PROTOCOL_MINOR,
+            max_frame: DEFAULT_MAX_FRAME,
+            client: "vsam-bench minimal client".into(),
+            token: None,
+        });
+        match client.call(hello).await? {
+            Answer::Welcome(_) => {}
+            other => bail!("handshake answered {other:?}"),
+        }
+        let open = Request::Open(Open {
+            dataset: dataset.into(),
+            intent: OpenIntent::Input,
+            access: 0,
+            strings: 1,
+        });
+        match client.call(open).await? {
+            Answer::Opened { handle, .. } => client.handle = handle,
+            other => bail!("OPEN {dataset} answered {other:?}"),
+        }
+        Ok(client)
+    }
+
+    /// Sends one request and reads its answer.
+    async fn call(&mut self, request: Request) -> Result<Answer> {
+        self.output.clear();
+        self.codec.encode((1, request), &mut self.output)?;
+        self.stream.write_all(&self.output).await?;
+        loop {
+            if let Some(incoming) = self.codec.decode(&mut self.input)? {
+                return Ok(incoming.message?);
+            }
+            if self.stream.read_buf(&mut self.input).await? == 0 {
+                bail!("vsamrd closed the connection");
+            }
+        }
+    }
+
+    /// The record of `key` (a direct GET).
+    async fn get(&mut self, key: &[u8]) -> Result<Vec<u8>> {
+        let get = Request::Get(Get {
+            target: StringRef {
+                handle: self.handle,
+                string: 0,
+            },
+            options: RplOptions::direct().to_bits(),
+            key: key.to_vec(),
+            generic_length: 0,
+            address: 0,
+            max_records: 1,
+        });
+        match self.call(get).await? {
+            Answer::Result { status, records } if status.r15 == 0 && records.len() == 1 => {
+                Ok(records
+                    .into_iter()
+                    .next()
+                    .map(|r| r.data)
+                    .unwrap_or_default())
+            }
+            other => bail!("GET answered {other:?}"),
+        }
+    }
+}
+
+/// Random GETs at 1 and 16 connections through the vsamrd at `address`,
+/// by [`Minimal`] clients, on `dataset` (loaded with `records` records).
+async fn minimal_gets(
+    store: &'static str,
+    address: &str,
+    dataset: &str,
+    settings: &Settings,
+) -> Result<Vec<Figure>> {
+    let mut figures = Vec::new();
+    for &connections in &settings.connections {
+        let mut clients = Vec::new();
+        for _ in 0..connections {
+            clients.push(Minimal::connect(address, dataset).await?);
+        }
+        let per = settings.gets / connections as u64;
+        let records = settings.records;
+        let run = each(clients, per, move |mut client: Minimal, c, i| async move {
+            let (n, key) = sql::key(c, i, records);
+            let found = client.get(&key).await?;
+            anyhow::ensure!(found == record(n), "wrong record for key {n}");
+            Ok(client)
+        })
+        .await?;
+        figures.push(Figure::measured(store, "random GET", connections, per, run));
+    }
+    Ok(figures)
+}
+
 /// A name that lives as long as the program (figures are named statically).
 fn name(text: String) -> &'static str {
     Box::leak(text.into_boxed_str())
@@ -286,7 +411,15 @@ async fn vsamrd_gets(
         }
     }
     loader.close().await?;
-    crate::random_gets(store, address, dataset, settings.gets, settings.records).await
+    crate::random_gets(
+        store,
+        address,
+        dataset,
+        settings.gets,
+        settings.records,
+        &settings.connections,
+    )
+    .await
 }
 
 /// The three backends measured through vsamrd, as `[plugins]` and
@@ -324,34 +457,33 @@ pub async fn run(settings: &Settings) -> Result<(Vec<Figure>, Vec<String>)> {
             .command(&[b"SET", key.as_bytes(), &record(n)])
             .await?;
     }
-    for connections in [1usize, 16] {
+    for &connections in &settings.connections {
         let mut clients = Vec::new();
         for _ in 0..connections {
             clients.push(Resp::connect(&server.address).await?);
         }
         let per = settings.gets / connections as u64;
         let records = settings.records;
-        let (elapsed, latency) = each(clients, per, move |mut client: Resp, c, i| async move {
+        let run = each(clients, per, move |mut client: Resp, c, i| async move {
             let (n, key) = sql::key(c, i, records);
             let found = client.command(&[b"GET", &key]).await?;
             anyhow::ensure!(found == record(n), "Redis: wrong record for key {n}");
             Ok(client)
         })
         .await?;
-        figures.push(Figure::of(
+        figures.push(Figure::measured(
             "redis",
             "random GET",
             connections,
             per,
-            elapsed,
-            latency,
+            run,
         ));
     }
     let mut lines = Vec::new();
     let mut redis_benchmark = Vec::new();
-    for connections in [1usize, 16] {
+    for &connections in &settings.connections {
         let rps = redis_benchmark_get(&server.address, connections, settings)?;
-        redis_benchmark.push(rps);
+        redis_benchmark.push((connections, rps));
     }
     drop(server);
 
@@ -360,7 +492,13 @@ pub async fn run(settings: &Settings) -> Result<(Vec<Figure>, Vec<String>)> {
     if let Some(baseline) = &settings.baseline {
         builds.push((" (baseline)", baseline.clone()));
     }
+    let measured = |backend: &str| {
+        settings.backends.is_empty() || settings.backends.iter().any(|b| b == backend)
+    };
     for (backend, section) in backends(settings) {
+        if !measured(backend) {
+            continue;
+        }
         for (index, (tag, binary)) in builds.iter().enumerate() {
             let profile = settings.perf_dir.as_ref().map(|dir| {
                 dir.join(format!(
@@ -372,6 +510,10 @@ pub async fn run(settings: &Settings) -> Result<(Vec<Figure>, Vec<String>)> {
             let store = name(format!("vsamrd {backend}{tag}"));
             let dataset = format!("LATENCY.B{index}");
             figures.extend(vsamrd_gets(store, &server.address, &dataset, settings).await?);
+            if backend == "memory" {
+                let minimal = name(format!("vsamrd memory{tag}, minimal client"));
+                figures.extend(minimal_gets(minimal, &server.address, &dataset, settings).await?);
+            }
             if backend == "postgres" && index == 0 {
                 // The direct client, on the table vsamrd just wrote.
                 let table = dataset.to_lowercase().replace('.', "_");
@@ -381,13 +523,18 @@ pub async fn run(settings: &Settings) -> Result<(Vec<Figure>, Vec<String>)> {
                         &table,
                         settings.gets,
                         settings.records,
+                        &settings.connections,
                     )
                     .await?,
                 );
             }
         }
     }
-    let pgbench = pgbench(&settings.postgres_url)?;
+    let pgbench = if measured("postgres") {
+        pgbench(&settings.postgres_url)?
+    } else {
+        [0.0; 2]
+    };
 
     let find = |store: &str, connections: usize| {
         figures
@@ -399,7 +546,7 @@ pub async fn run(settings: &Settings) -> Result<(Vec<Figure>, Vec<String>)> {
         "latency targets (vsamrd as a process of its own; the same client program reads vsamrd and Redis):"
             .into(),
     );
-    for (index, connections) in [1usize, 16].into_iter().enumerate() {
+    for &(connections, benchmark) in &redis_benchmark {
         if let (Some(ours), Some(redis)) = (
             find("vsamrd memory", connections),
             find("redis", connections),
@@ -407,8 +554,8 @@ pub async fn run(settings: &Settings) -> Result<(Vec<Figure>, Vec<String>)> {
             lines.push(format!(
                 "  memory plugin GET  {connections:>2} conn: {ours:>8.0} vs Redis {redis:>8.0} ops/s, ratio {:.2} (target 1.00); redis-benchmark {:.0}/s, ratio {:.2}",
                 ours / redis,
-                redis_benchmark[index],
-                ours / redis_benchmark[index]
+                benchmark,
+                ours / benchmark
             ));
         }
     }
@@ -429,7 +576,7 @@ pub async fn run(settings: &Settings) -> Result<(Vec<Figure>, Vec<String>)> {
     }
     if settings.baseline.is_some() {
         for backend in ["memory", "sqlite", "postgres"] {
-            for connections in [1usize, 16] {
+            for &connections in &settings.connections {
                 let now = find(&format!("vsamrd {backend}"), connections);
                 let before = find(&format!("vsamrd {backend} (baseline)"), connections);
                 if let (Some(now), Some(before)) = (now, before) {

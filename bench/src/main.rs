@@ -13,6 +13,7 @@
 
 mod calls;
 mod cobol;
+mod cpu;
 mod fleet;
 mod latency;
 mod mirrors;
@@ -106,6 +107,13 @@ struct Args {
     /// them).
     #[arg(long)]
     perf_dir: Option<std::path::PathBuf>,
+    /// The latency run's backends through vsamrd (comma-separated:
+    /// `memory`, `sqlite`, `postgres`; default all), to profile one.
+    #[arg(long, value_delimiter = ',')]
+    latency_backends: Vec<String>,
+    /// The latency run's numbers of connections (comma-separated).
+    #[arg(long, value_delimiter = ',', default_values_t = [1usize, 16])]
+    latency_connections: Vec<usize>,
 }
 
 /// `vsamr load` (the real command, next to this binary) of `count`
@@ -182,6 +190,8 @@ struct Figure {
     operations: u64,
     elapsed: Duration,
     latency: Histogram<u64>,
+    /// CPU per operation of each process (µs), where it was measured.
+    cpu: Option<cpu::Usage>,
 }
 
 impl Figure {
@@ -201,7 +211,25 @@ impl Figure {
             operations: per * connections as u64,
             elapsed,
             latency,
+            cpu: None,
         }
+    }
+
+    /// What [`each`] measured of `per` operations on each of `connections`
+    /// connections, with the CPU its processes used.
+    fn measured(
+        store: &'static str,
+        operation: &'static str,
+        connections: usize,
+        per: u64,
+        run: Measured,
+    ) -> Self {
+        let mut figure = Self::of(store, operation, connections, per, run.elapsed, run.latency);
+        figure.cpu = Some(
+            run.cpu_before
+                .per_operation(&run.cpu_after, figure.operations),
+        );
+        figure
     }
 
     /// A browse on one connection that read `read` records.
@@ -213,6 +241,7 @@ impl Figure {
             operations: read,
             elapsed,
             latency,
+            cpu: None,
         }
     }
 
@@ -306,12 +335,13 @@ pub(crate) async fn random_gets(
     dataset: &str,
     gets: u64,
     keys: u64,
+    counts: &[usize],
 ) -> Result<Vec<Figure>> {
     let mut figures = Vec::new();
-    for connections in [1usize, 16] {
+    for &connections in counts {
         let datasets = open_many(address, dataset, connections, OpenIntent::Input).await?;
         let per = gets / connections as u64;
-        let (elapsed, latency) = each(datasets, per, move |ds: Dataset, c, i| async move {
+        let run = each(datasets, per, move |ds: Dataset, c, i| async move {
             let (n, key) = sql::key(c, i, keys);
             let found = ds.reading(RplOptions::direct()).key(&key).records().await?;
             anyhow::ensure!(
@@ -321,31 +351,29 @@ pub(crate) async fn random_gets(
             Ok(ds)
         })
         .await?;
-        figures.push(Figure::of(
-            store,
-            "random GET",
-            connections,
-            per,
-            elapsed,
-            latency,
-        ));
+        figures.push(Figure::measured(store, "random GET", connections, per, run));
     }
     Ok(figures)
 }
 
+/// What [`each`] measured.
+pub(crate) struct Measured {
+    elapsed: Duration,
+    latency: Histogram<u64>,
+    cpu_before: cpu::Usage,
+    cpu_after: cpu::Usage,
+}
+
 /// Runs `per` operations on each client concurrently, one at a time per
 /// client, timing each; `operation(client, index, op)` gives the client
-/// back. Returns the elapsed time and the latencies.
-pub(crate) async fn each<C, F, Fut>(
-    clients: Vec<C>,
-    per: u64,
-    operation: F,
-) -> Result<(Duration, Histogram<u64>)>
+/// back. Returns the elapsed time, the latencies and the CPU used.
+pub(crate) async fn each<C, F, Fut>(clients: Vec<C>, per: u64, operation: F) -> Result<Measured>
 where
     C: Send + 'static,
     F: Fn(C, usize, u64) -> Fut + Clone + Send + 'static,
     Fut: std::future::Future<Output = Result<C>> + Send,
 {
+    let cpu_before = cpu::Usage::now()?;
     let started = Instant::now();
     let tasks: Vec<_> = clients
         .into_iter()
@@ -367,7 +395,12 @@ where
     for task in tasks {
         total.add(task.await??).ok();
     }
-    Ok((started.elapsed(), total))
+    Ok(Measured {
+        elapsed: started.elapsed(),
+        latency: total,
+        cpu_before,
+        cpu_after: cpu::Usage::now()?,
+    })
 }
 
 async fn bench_store(
@@ -391,7 +424,7 @@ async fn bench_store(
     for (connections, base) in [(1usize, 0u64), (16, half)] {
         let datasets = open_many(&address, DATASET, connections, OpenIntent::Update).await?;
         let per = half / connections as u64;
-        let (elapsed, latency) = each(datasets, per, move |ds: Dataset, c, i| async move {
+        let run = each(datasets, per, move |ds: Dataset, c, i| async move {
             ds.put(
                 0,
                 RplOptions::direct(),
@@ -402,17 +435,10 @@ async fn bench_store(
             Ok(ds)
         })
         .await?;
-        figures.push(Figure::of(
-            store,
-            "insert",
-            connections,
-            per,
-            elapsed,
-            latency,
-        ));
+        figures.push(Figure::measured(store, "insert", connections, per, run));
     }
 
-    figures.extend(random_gets(store, &address, DATASET, gets, half).await?);
+    figures.extend(random_gets(store, &address, DATASET, gets, half, &[1, 16]).await?);
 
     // Browse: batched sequential GETs of 1,000 records, from the start again
     // at end of data, until `browse` records were read.
@@ -602,6 +628,8 @@ fn main() -> Result<()> {
                 postgres_url: services.postgres.url.clone(),
                 postgres_readers: args.postgres_readers,
                 perf_dir: args.perf_dir.clone(),
+                backends: args.latency_backends.clone(),
+                connections: args.latency_connections.clone(),
             };
             let (measured, lines) = latency::run(&settings).await?;
             figures.extend(measured);
@@ -651,19 +679,20 @@ fn main() -> Result<()> {
     );
     if !figures.is_empty() {
         println!(
-            "{:<17} {:<17} {:>5} {:>12} {:>10} {:>10}",
+            "{:<17} {:<17} {:>5} {:>12} {:>10} {:>10}   cpu us per operation",
             "store", "operation", "conns", "ops/s", "p50 us", "p99 us"
         );
     }
     for f in &figures {
         println!(
-            "{:<17} {:<17} {:>5} {:>12.0} {:>10.1} {:>10.1}",
+            "{:<17} {:<17} {:>5} {:>12.0} {:>10.1} {:>10.1}   {}",
             f.store,
             f.operation,
             f.connections,
             f.per_second(),
             us(f.latency.value_at_quantile(0.5)),
-            us(f.latency.value_at_quantile(0.99))
+            us(f.latency.value_at_quantile(0.99)),
+            f.cpu.as_ref().map(cpu::Usage::summary).unwrap_or_default()
         );
     }
     let find = |store: &str, operation: &str, connections: usize| {

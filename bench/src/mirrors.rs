@@ -19,7 +19,7 @@
 //! follows.
 
 use crate::latency::Process;
-use anyhow::{Context, Result};
+use anyhow::Result;
 use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -129,56 +129,12 @@ async fn caught_up(admin: &mut AdminClient) -> Result<Duration> {
     Ok(started.elapsed())
 }
 
-/// CPU time, in seconds or per operation: vsamrd's, the load's (this
-/// process: the clients) and PostgreSQL's (the mirror's database).
-#[derive(Clone, Copy)]
-struct Cpu {
-    vsamrd: f64,
-    clients: f64,
-    postgres: f64,
-}
-
-/// CPU seconds used so far by vsamrd (process `vsamrd`), by this process
-/// and by every PostgreSQL process (`/proc/PID/stat`: user and system
-/// time, in clock ticks).
-fn cpu_seconds(vsamrd: u32) -> Result<Cpu> {
-    // Linux's USER_HZ, what /proc counts in.
-    const TICKS_PER_SECOND: f64 = 100.0;
-    let used = |stat: &str| -> Option<f64> {
-        // Fields after the command (which may hold spaces): state is the
-        // first, utime the 12th and stime the 13th.
-        let fields: Vec<&str> = stat.get(stat.rfind(')')? + 2..)?.split(' ').collect();
-        let ticks = fields.get(11)?.parse::<f64>().ok()? + fields.get(12)?.parse::<f64>().ok()?;
-        Some(ticks / TICKS_PER_SECOND)
-    };
-    let of = |path: String| -> Result<f64> {
-        let stat = std::fs::read_to_string(&path)?;
-        used(&stat).with_context(|| format!("unreadable {path}"))
-    };
-    let clients = of("/proc/self/stat".into())?;
-    let vsamrd = of(format!("/proc/{vsamrd}/stat"))?;
-    let mut postgres = 0.0;
-    for process in std::fs::read_dir("/proc")?.flatten() {
-        // Processes come and go while this reads: skip those gone.
-        if let Ok(stat) = std::fs::read_to_string(process.path().join("stat"))
-            && stat.contains("(postgres)")
-        {
-            postgres += used(&stat).unwrap_or(0.0);
-        }
-    }
-    Ok(Cpu {
-        vsamrd,
-        clients,
-        postgres,
-    })
-}
-
 /// What one run measured.
 struct Run {
     /// Operations per second.
     rate: f64,
     /// CPU time per operation (µs).
-    cpu_us: Cpu,
+    cpu_us: crate::cpu::Usage,
     /// The mirror's row after the run (a mirrored run).
     row: Option<MirrorRow>,
     /// Lags sampled every 10 ms during the load (ms).
@@ -241,7 +197,7 @@ async fn run_one(
         })
     };
     eprintln!("mirrors: load for {} s", RUN.as_secs());
-    let cpu_before = cpu_seconds(server.pid())?;
+    let cpu_before = crate::cpu::Usage::now()?;
     let started = Instant::now();
     let tasks: Vec<_> = (0..CONNECTIONS)
         .map(|id| {
@@ -260,13 +216,7 @@ async fn run_one(
         operations += task.await??;
     }
     let rate = operations as f64 / started.elapsed().as_secs_f64();
-    let cpu_after = cpu_seconds(server.pid())?;
-    let per_operation = |before: f64, after: f64| (after - before) * 1e6 / operations.max(1) as f64;
-    let cpu_us = Cpu {
-        vsamrd: per_operation(cpu_before.vsamrd, cpu_after.vsamrd),
-        clients: per_operation(cpu_before.clients, cpu_after.clients),
-        postgres: per_operation(cpu_before.postgres, cpu_after.postgres),
-    };
+    let cpu_us = cpu_before.per_operation(&crate::cpu::Usage::now()?, operations);
     let mut lags = sampler.await?;
     let row = if sampled {
         caught_up(&mut admin).await?;
@@ -355,9 +305,9 @@ pub async fn run(
             let config = config.replace(STREAM_TABLE, &format!("bench_stream_r{round}v{i}"));
             let run = run_one(binary, postgres, &dataset, &config, *paused).await?;
             rates[i].push(run.rate);
-            vsamrd_cpu[i].push(run.cpu_us.vsamrd);
-            clients_cpu[i].push(run.cpu_us.clients);
-            postgres_cpu[i].push(run.cpu_us.postgres);
+            vsamrd_cpu[i].push(run.cpu_us.of("vsamrd"));
+            clients_cpu[i].push(run.cpu_us.of("bench"));
+            postgres_cpu[i].push(run.cpu_us.of("postgres"));
             lags[i].extend(run.lags);
             rows[i].extend(run.row);
         }

@@ -77,7 +77,7 @@ async fn connect(url: &str) -> Result<tokio_postgres::Client> {
 
 /// The same on PostgreSQL, one client per connection.
 pub async fn postgres(url: &str, gets: u64, browse: u64, half: u64) -> Result<Vec<Figure>> {
-    let mut figures = postgres_gets(url, "bench_ksds", gets, half).await?;
+    let mut figures = postgres_gets(url, "bench_ksds", gets, half, &[1, 16]).await?;
     let client = connect(url).await?;
     let statement = client
         .prepare(&format!("{BROWSE}$1 ORDER BY vsam_key LIMIT 1000"))
@@ -120,12 +120,18 @@ pub(crate) async fn browse_figure(
 }
 
 /// Random GETs by key of the SQL plugin's table `table` (keys below
-/// `half`) at 1 and 16 connections, one tokio-postgres client each, with
+/// `half`) at each of `counts` connections, one tokio-postgres client each, with
 /// the statement the plugin prepares.
-pub async fn postgres_gets(url: &str, table: &str, gets: u64, half: u64) -> Result<Vec<Figure>> {
+pub async fn postgres_gets(
+    url: &str,
+    table: &str,
+    gets: u64,
+    half: u64,
+    counts: &[usize],
+) -> Result<Vec<Figure>> {
     let get = format!("SELECT vsam_record FROM {table} WHERE vsam_key = $1");
     let mut figures = Vec::new();
-    for connections in [1usize, 16] {
+    for &connections in counts {
         let per = gets / connections as u64;
         let mut clients = Vec::new();
         for _ in 0..connections {
@@ -133,7 +139,7 @@ pub async fn postgres_gets(url: &str, table: &str, gets: u64, half: u64) -> Resu
             let statement = client.prepare(&get).await?;
             clients.push((client, statement));
         }
-        let (elapsed, latency) = crate::each(
+        let run = crate::each(
             clients,
             per,
             move |(client, statement): (tokio_postgres::Client, tokio_postgres::Statement),
@@ -147,13 +153,12 @@ pub async fn postgres_gets(url: &str, table: &str, gets: u64, half: u64) -> Resu
             },
         )
         .await?;
-        figures.push(Figure::of(
+        figures.push(Figure::measured(
             "postgres (direct)",
             "random GET",
             connections,
             per,
-            elapsed,
-            latency,
+            run,
         ));
     }
     Ok(figures)
