@@ -55,6 +55,9 @@ pub struct Session {
     /// The protocol minor version of the connection: a dataset entry an
     /// older client cannot decode (a VRRDS, 1.5) is not sent to it.
     minor: u16,
+    /// A dataset whose record locks live in a fleet's database was opened
+    /// on this connection: its requests wait for the locks they give back.
+    in_fleet: bool,
 }
 
 /// What a request is about (see [`Session::dataset_of`]).
@@ -152,6 +155,7 @@ impl Session {
             identity,
             unit,
             minor: vsam_protocol::PROTOCOL_MINOR,
+            in_fleet: false,
         }
     }
 
@@ -219,8 +223,19 @@ impl Session {
     /// Runs one request and returns its answer, once the record locks it
     /// gave back in a fleet's database are free for other servers (as they
     /// are at once for this server's other connections).
+    ///
+    /// A connection that never opened a dataset of a fleet has no such
+    /// locks, and its requests run without the scope that collects them.
+    /// The request's future is built in place either way: moving it costs
+    /// a copy of its every byte, so the rare requests whose state is large
+    /// (OPEN, DEFINE, a PUT and its index upkeep...) are boxed in [`run`],
+    /// and the fleet's scope, which would double it, in a box of its own.
     pub async fn handle(&mut self, request: Request) -> Answer {
-        crate::fleet::answering(self.handle_now(request)).await
+        if self.in_fleet {
+            Box::pin(crate::fleet::answering(self.handle_now(request))).await
+        } else {
+            self.handle_now(request).await
+        }
     }
 
     async fn handle_now(&mut self, request: Request) -> Answer {
@@ -242,7 +257,7 @@ impl Session {
             return self.rolled_back(verb, reason, "refused");
         }
         if self.checkpoint_due()
-            && let Err(status) = self.commit().await
+            && let Err(status) = Box::pin(self.commit()).await
         {
             return answer(Err(Status::physical(format!(
                 "{verb}: its change joined the unit of work, then the unit's checkpoint (its [[units]] rule) failed, and the unit was rolled back with every change since the last commit point: {}",
@@ -292,60 +307,66 @@ impl Session {
         let done = match request {
             Request::Hello(_) => return Ok(hello_again()),
             Request::Ping => Done::default(),
-            Request::Open(open) => return self.open(open).await,
-            Request::Close { handle } => self.close(handle).await?,
+            Request::Open(open) => return Box::pin(self.open(open)).await,
+            Request::Close { handle } => Box::pin(self.close(handle)).await?,
             Request::Get(req) => match self.path_of(req.target.handle) {
                 None => {
                     get::get(self.ctx(Verb::Get, req.target, req.options)?, &req, limit).await?
                 }
                 Some(index) => {
-                    path::get(
+                    Box::pin(path::get(
                         self.ctx(Verb::Get, req.target, req.options)?,
                         &index,
                         &req,
                         limit,
-                    )
+                    ))
                     .await?
                 }
             },
             Request::Put(req) => {
-                put::put(self.ctx(Verb::Put, req.target, req.options)?, req).await?
+                Box::pin(put::put(self.ctx(Verb::Put, req.target, req.options)?, req)).await?
             }
             Request::PutChain(chain) => {
                 let ctx = self.ctx(Verb::PutChain, chain.target, chain.options)?;
                 return Ok(partial(
-                    put::put_chain(ctx, chain.records, limit.records).await,
+                    Box::pin(put::put_chain(ctx, chain.records, limit.records)).await,
                 ));
             }
             Request::Erase { target, options } => {
-                erase::erase(self.ctx(Verb::Erase, target, options)?).await?
+                Box::pin(erase::erase(self.ctx(Verb::Erase, target, options)?)).await?
             }
             Request::Point(req) => match self.path_of(req.target.handle) {
-                None => point::point(self.ctx(Verb::Point, req.target, req.options)?, &req).await?,
+                None => {
+                    Box::pin(point::point(
+                        self.ctx(Verb::Point, req.target, req.options)?,
+                        &req,
+                    ))
+                    .await?
+                }
                 Some(index) => {
-                    path::point(
+                    Box::pin(path::point(
                         self.ctx(Verb::Point, req.target, req.options)?,
                         &index,
                         &req,
-                    )
+                    ))
                     .await?
                 }
             },
             Request::EndReq { target } => end_request(self.ctx(Verb::EndReq, target, 0)?),
-            Request::Commit => self.commit().await?,
+            Request::Commit => Box::pin(self.commit()).await?,
             Request::Rollback => self.rollback(),
             Request::Define(spec) => {
                 self.authorize(Verb::Define, &[&spec.name], Level::Alter)?;
-                return catalog_requests::define(&self.shared, spec).await;
+                return Box::pin(catalog_requests::define(&self.shared, spec)).await;
             }
             Request::Delete { name } => {
                 self.authorize(Verb::Delete, &[&name], Level::Alter)?;
                 self.authorize_sphere(&name)?;
-                return catalog_requests::delete(&self.shared, &name).await;
+                return Box::pin(catalog_requests::delete(&self.shared, &name)).await;
             }
             Request::Info { name } => {
                 self.authorize(Verb::Info, &[&name], Level::Read)?;
-                return catalog_requests::info(&self.shared, &name, self.minor).await;
+                return Box::pin(catalog_requests::info(&self.shared, &name, self.minor)).await;
             }
             Request::List { pattern } => {
                 let policy = self.shared.access();
@@ -367,19 +388,19 @@ impl Session {
             }
             Request::Rename { name, new_name } => {
                 self.authorize(Verb::Rename, &[&name, &new_name], Level::Alter)?;
-                return super::rename::rename(&self.shared, &name, &new_name).await;
+                return Box::pin(super::rename::rename(&self.shared, &name, &new_name)).await;
             }
             Request::DefineAix(spec) => {
                 self.authorize(Verb::DefineAix, &[&spec.name, &spec.base], Level::Alter)?;
-                return requests::define_aix(&self.shared, spec).await;
+                return Box::pin(requests::define_aix(&self.shared, spec)).await;
             }
             Request::DefinePath(spec) => {
                 self.authorize(Verb::DefinePath, &[&spec.name, &spec.aix], Level::Alter)?;
-                return requests::define_path(&self.shared, spec).await;
+                return Box::pin(requests::define_path(&self.shared, spec)).await;
             }
             Request::BldIndex { aix } => {
                 self.authorize(Verb::BldIndex, &[&aix], Level::Alter)?;
-                return requests::bldindex(&self.shared, &aix).await;
+                return Box::pin(requests::bldindex(&self.shared, &aix)).await;
             }
         };
         Ok(answer(Ok(done)))
@@ -489,6 +510,7 @@ impl Session {
             ));
         }
         let state = self.shared.acquire(&def)?;
+        self.in_fleet |= state.in_fleet();
         if let Err(refusal) = state.open_in_fleet().await {
             self.shared.release(&state);
             let why = match refusal {
