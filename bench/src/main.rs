@@ -387,19 +387,27 @@ where
                     client = operation(client, index, i).await?;
                     histogram.record(t.elapsed().as_nanos() as u64).ok();
                 }
-                anyhow::Ok(histogram)
+                anyhow::Ok((histogram, client))
             })
         })
         .collect();
     let mut total = Histogram::<u64>::new(3)?;
+    let mut clients = Vec::new();
     for task in tasks {
-        total.add(task.await??).ok();
+        let (histogram, client) = task.await??;
+        total.add(histogram).ok();
+        clients.push(client);
     }
+    let elapsed = started.elapsed();
+    // Read while the clients are connected: a server process that serves
+    // one connection (PostgreSQL's) takes its CPU time with it when it ends.
+    let cpu_after = cpu::Usage::now()?;
+    drop(clients);
     Ok(Measured {
-        elapsed: started.elapsed(),
+        elapsed,
         latency: total,
         cpu_before,
-        cpu_after: cpu::Usage::now()?,
+        cpu_after,
     })
 }
 
