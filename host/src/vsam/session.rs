@@ -228,7 +228,7 @@ impl Session {
     /// locks, and its requests run without the scope that collects them.
     /// The request's future is built in place either way: moving it costs
     /// a copy of its every byte, so the rare requests whose state is large
-    /// (OPEN, DEFINE, a PUT and its index upkeep...) are boxed in [`run`],
+    /// (OPEN, DEFINE, a PUT and its index upkeep...) are boxed in `run`,
     /// and the fleet's scope, which would double it, in a box of its own.
     pub async fn handle(&mut self, request: Request) -> Answer {
         if self.in_fleet {
