@@ -49,6 +49,26 @@ pub struct Settings {
     pub connections: Vec<usize>,
 }
 
+impl Settings {
+    /// Refuses a narrowing that would measure nothing or divide by zero: a
+    /// backend name that is not one of the run's (a typo would otherwise
+    /// print an empty table), or 0 connections.
+    fn check(&self) -> Result<()> {
+        let known: Vec<&str> = backends(self).iter().map(|(name, _)| *name).collect();
+        if let Some(unknown) = self.backends.iter().find(|b| !known.contains(&b.as_str())) {
+            bail!(
+                "--latency-backends: no backend {unknown:?} in the latency run; it has {}",
+                known.join(", ")
+            );
+        }
+        anyhow::ensure!(
+            !self.connections.is_empty() && !self.connections.contains(&0),
+            "--latency-connections: give one or more numbers of connections, each at least 1"
+        );
+        Ok(())
+    }
+}
+
 /// A server process of this run, killed when dropped (a profiler around
 /// it is interrupted instead, so that it writes its profile).
 pub(crate) struct Process {
@@ -447,6 +467,7 @@ fn backends(settings: &Settings) -> [(&'static str, String); 3] {
 /// Every figure of the latency run, and the lines that hold them against
 /// the targets.
 pub async fn run(settings: &Settings) -> Result<(Vec<Figure>, Vec<String>)> {
+    settings.check()?;
     let mut figures = Vec::new();
     // Redis, read by this program's client, then by redis-benchmark.
     let server = redis().await?;
@@ -651,4 +672,36 @@ fn pgbench(url: &str) -> Result<[f64; 2]> {
             .with_context(|| format!("no tps in pgbench's output: {text}"))?;
     }
     Ok(tps)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn settings(backends: &[&str], connections: &[usize]) -> Settings {
+        Settings {
+            records: 10,
+            gets: 10,
+            vsamrd: PathBuf::from("vsamrd"),
+            baseline: None,
+            postgres_url: "postgres://localhost/x".into(),
+            postgres_readers: 0,
+            perf_dir: None,
+            backends: backends.iter().map(|b| b.to_string()).collect(),
+            connections: connections.to_vec(),
+        }
+    }
+
+    #[test]
+    fn a_narrowing_that_would_measure_nothing_is_refused() {
+        assert!(settings(&[], &[1, 16]).check().is_ok());
+        assert!(settings(&["memory", "postgres"], &[16]).check().is_ok());
+        let typo = settings(&["mem"], &[1]).check().unwrap_err().to_string();
+        assert!(
+            typo.contains("\"mem\"") && typo.contains("memory, sqlite, postgres"),
+            "{typo}"
+        );
+        assert!(settings(&[], &[0]).check().is_err());
+        assert!(settings(&[], &[]).check().is_err());
+    }
 }
