@@ -1,9 +1,16 @@
 //! Many clients at once: inserts from concurrent connections all land
-//! exactly once, and two clients contending for one record serialize on
-//! exclusive control without losing an update.
+//! exactly once, two clients contending for one record serialize on
+//! exclusive control without losing an update, and many callers sharing
+//! one connection each get their own answer, whoever reads it.
 
-use vsam_client::{Connection, Dataset, DatasetSpec, OpenIntent, RplOptions};
-use vsam_tests::{CSV_WASM, start_with_plugin};
+use std::pin::pin;
+use std::time::Duration;
+use vsam_client::{ChainedRecord, Connection, Dataset, DatasetSpec, OpenIntent, RplOptions};
+use vsam_protocol::{Answer, Get, Open, Request, StringRef};
+use vsam_tests::{CSV_WASM, start, start_with_plugin};
+
+/// The in-memory plugin as the one backend.
+const MEMORY: &str = "[plugins.m]\npath = \"builtin:memory\"\n[backends.b]\nplugin = \"m\"\n[routing]\ndefault = \"b\"\n";
 
 fn counter_spec(name: &str) -> DatasetSpec {
     vsam_tests::ksds(name, 8, 32, "ascii")
@@ -119,5 +126,140 @@ async fn two_clients_contending_for_one_record_lose_no_update() {
         record.data, b"COUNTER.00000200",
         "200 increments, none lost ({conflicts} conflicts seen)"
     );
+    server.server.stop().await;
+}
+
+/// Record `n` of `length` bytes: its key (8 digits), then a filler that
+/// tells records apart.
+fn numbered(n: u32, length: usize) -> Vec<u8> {
+    let mut record = format!("{n:08}").into_bytes();
+    record.resize(length, b'a' + (n % 26) as u8);
+    record
+}
+
+/// Loads records 0 to `count - 1` of `length` bytes into `name`.
+async fn load(conn: &Connection, name: &str, count: u32, length: usize) {
+    vsam_client::define(conn, vsam_tests::ksds(name, 8, length as u32, "ascii"))
+        .await
+        .unwrap();
+    let ds = Dataset::open(conn, name, OpenIntent::Output, 1)
+        .await
+        .unwrap();
+    let chain = (0..count)
+        .map(|n| ChainedRecord {
+            address: 0,
+            record: numbered(n, length),
+        })
+        .collect();
+    let outcome = ds
+        .put_chain(0, RplOptions::sequential(), chain)
+        .await
+        .unwrap();
+    assert!(outcome.failure.is_none(), "{:?}", outcome.failure);
+    ds.close().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn callers_sharing_one_connection_each_get_their_own_answer() {
+    let server = start(MEMORY).await;
+    let conn = Connection::connect(&server.address).await.unwrap();
+    load(&conn, "CC.SHARED", 500, 64).await;
+    let ds = std::sync::Arc::new(
+        Dataset::open(&conn, "CC.SHARED", OpenIntent::Input, 32)
+            .await
+            .unwrap(),
+    );
+    // 32 callers, one string each, on one socket: whichever of them reads
+    // an answer hands it to its caller. Every fifth caller also gives up on
+    // a read at once (as a caller with a time limit does), so that callers
+    // drop out while they wait, and while they read for the others.
+    let mut tasks = Vec::new();
+    for caller in 0..32u16 {
+        let ds = ds.clone();
+        tasks.push(tokio::spawn(async move {
+            for i in 0..100u32 {
+                let n = (u32::from(caller) * 7919 + i * 13) % 500;
+                let key = format!("{n:08}").into_bytes();
+                if caller % 5 == 0 && i % 3 == 0 {
+                    let given_up = tokio::time::timeout(
+                        Duration::from_micros(1),
+                        ds.get(caller, RplOptions::direct(), &key, 0, 0, 1),
+                    )
+                    .await;
+                    if let Ok(records) = given_up {
+                        assert_eq!(records.unwrap()[0].data, numbered(n, 64));
+                    }
+                    continue;
+                }
+                let records = ds
+                    .get(caller, RplOptions::direct(), &key, 0, 0, 1)
+                    .await
+                    .unwrap();
+                assert_eq!(records[0].data, numbered(n, 64), "caller {caller}, key {n}");
+            }
+        }));
+    }
+    for task in tasks {
+        task.await.unwrap();
+    }
+    assert_eq!(conn.failovers(), 0);
+    server.server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn answers_nobody_waits_for_do_not_stall_a_large_request() {
+    let server = start(MEMORY).await;
+    let conn = Connection::connect(&server.address).await.unwrap();
+    const LENGTH: usize = 30_000;
+    load(&conn, "CC.LARGE", 300, LENGTH).await;
+    let writing = Dataset::open(&conn, "CC.LARGE", OpenIntent::Update, 1)
+        .await
+        .unwrap();
+    let opened = conn
+        .call(Request::Open(Open {
+            dataset: "CC.LARGE".into(),
+            intent: OpenIntent::Input,
+            access: 0,
+            strings: 8,
+        }))
+        .await
+        .unwrap();
+    let Answer::Opened { handle, .. } = opened else {
+        panic!("OPEN answered {opened:?}");
+    };
+    // Eight browses of 9 MB answers each (one per string), sent and given
+    // up before their answers come: more than the socket's buffers hold,
+    // so the server waits for them to be taken before it reads the next
+    // request.
+    for string in 0..8 {
+        let get = Request::Get(Get {
+            target: StringRef { handle, string },
+            options: RplOptions::sequential().to_bits(),
+            key: Vec::new(),
+            generic_length: 0,
+            address: 0,
+            max_records: 300,
+        });
+        let mut browse = pin!(conn.call(get));
+        assert!(futures::poll!(browse.as_mut()).is_pending());
+    }
+    // A chain of 12 MB: it can only be written whole if its caller takes
+    // the answers nobody waits for while it writes.
+    let chain = (1000..1400)
+        .map(|n| ChainedRecord {
+            address: 0,
+            record: numbered(n, LENGTH),
+        })
+        .collect();
+    let outcome = tokio::time::timeout(
+        Duration::from_secs(20),
+        writing.put_chain(0, RplOptions::direct(), chain),
+    )
+    .await
+    .expect("the chain was not written within 20 s: nobody took the answers before it")
+    .unwrap();
+    assert!(outcome.failure.is_none(), "{:?}", outcome.failure);
+    let record = writing.read(b"00001399").await.unwrap();
+    assert_eq!(record.data, numbered(1399, LENGTH));
     server.server.stop().await;
 }

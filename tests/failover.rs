@@ -113,7 +113,22 @@ async fn a_stopped_server_is_left_for_the_next_and_a_browse_goes_on_where_it_was
     .await
     .unwrap();
 
+    let inserting = Dataset::open(&conn, NAME, OpenIntent::Update, 1)
+        .await
+        .unwrap();
+
     a.server.stop().await;
+
+    // Nobody read the socket since A closed it: the insert looks first,
+    // sees it closed, and is made on B, not reported in doubt.
+    inserting
+        .put(0, RplOptions::direct(), 0, record(RECORDS + 1, "on B"))
+        .await
+        .unwrap();
+    assert_eq!(
+        read(&b.address, RECORDS + 1).await,
+        record(RECORDS + 1, "on B")
+    );
 
     // The browses go on from where they were, on B.
     let next = ds.browse(3).await.unwrap();

@@ -114,7 +114,7 @@ impl Connection {
     /// connection fails over, a new one to the next server that answers.
     pub(crate) async fn link(&self) -> Result<Arc<Link>, ClientError> {
         let link = self.current();
-        if link.lost().is_none() || !self.fails_over() {
+        if !self.fails_over() || link.look().await.is_none() {
             return Ok(link);
         }
         self.replace(&link).await

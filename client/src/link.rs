@@ -1,19 +1,29 @@
 //! One socket to one server: many requests in flight, answers matched by id.
 //!
-//! A caller registers the id it waits for, then writes its frame itself
-//! (the socket's write half sits behind an async lock), so a request costs
-//! no hand-off to another task. A reader task routes each answer to the
-//! caller waiting for its id. When the socket is lost every waiting caller
-//! is woken with the reason; a [`crate::Connection`] then moves to another
-//! link.
+//! No task of its own reads the socket: a caller writes its frame itself
+//! (the write half sits behind an async lock), then reads the answers
+//! itself, as the leader, until its own comes, handing each other answer
+//! to the caller that waits for its id; the others wait for theirs, or
+//! for the read half to be free, whichever comes first. A request thus
+//! costs no hand-off between tasks: the answer wakes the caller that
+//! waits for it, and nobody else. Between requests nobody reads, so
+//! [`Link::look`] looks at the socket to learn whether the server closed
+//! it meanwhile; a [`crate::Connection`] then moves to another link before
+//! it sends, rather than leave a change in doubt.
+//!
+//! An answer whose caller gave up (a time limit) is read by the next
+//! caller, and dropped; a caller whose frame cannot be written at once
+//! reads meanwhile, since the server may be waiting for such answers to
+//! be taken before it reads more.
 
 use crate::error::ClientError;
-use crate::transport::{self, ConnectOptions, Stream};
-use futures::{SinkExt, StreamExt};
+use crate::transport::{self, ConnectOptions, Probe, Stream};
+use futures::{FutureExt, SinkExt, StreamExt};
 use std::collections::HashMap;
+use std::pin::pin;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
-use tokio::io::WriteHalf;
+use tokio::io::{ReadHalf, WriteHalf};
 use tokio::sync::oneshot;
 use tokio_util::codec::{FramedRead, FramedWrite};
 use vsam_protocol::{
@@ -22,30 +32,36 @@ use vsam_protocol::{
 
 /// Callers waiting for answers, by request id; `None` once the socket is
 /// lost (dropping the senders wakes every waiting caller).
-type Waiting = Arc<Mutex<Option<HashMap<u32, oneshot::Sender<Answer>>>>>;
+type Waiting = Mutex<Option<HashMap<u32, oneshot::Sender<Answer>>>>;
 
 /// The socket's write half (plain or TLS) with the frame encoder.
 type Writer = FramedWrite<WriteHalf<Box<dyn Stream>>, ClientCodec>;
 
+/// The socket's read half with the frame decoder.
+type Reader = FramedRead<ReadHalf<Box<dyn Stream>>, ClientCodec>;
+
 /// A handshaken socket to one server.
 pub(crate) struct Link {
     writer: tokio::sync::Mutex<Writer>,
+    /// Held by the caller reading answers for every caller (the leader).
+    reader: tokio::sync::Mutex<Reader>,
+    probe: Probe,
     waiting: Waiting,
     next_id: AtomicU32,
-    closed: Arc<Mutex<Option<String>>>,
+    closed: Mutex<Option<String>>,
     welcome: Arc<Welcome>,
     /// The address connected to.
     pub(crate) server: String,
     /// Its place in the connection's list of addresses.
     pub(crate) index: usize,
-    reader: tokio::task::AbortHandle,
 }
 
-impl Drop for Link {
-    /// The reader task stops with the link, and with it the socket closes.
-    fn drop(&mut self) {
-        self.reader.abort();
-    }
+/// What reading one frame did.
+enum Read {
+    /// The answer to the id given.
+    Ours(Answer),
+    /// Another caller's answer, handed to it (or dropped: it gave up).
+    Theirs,
 }
 
 impl Link {
@@ -61,6 +77,7 @@ impl Link {
                 server: server.to_string(),
                 reason,
             })?;
+        let (stream, probe) = stream;
         let (read, write) = tokio::io::split(stream);
         let max_frame = options.max_frame.unwrap_or(DEFAULT_MAX_FRAME);
         let mut reader = FramedRead::new(read, ClientCodec::new(max_frame as usize));
@@ -102,49 +119,16 @@ impl Link {
             .encoder_mut()
             .set_max_frame(welcome.max_frame as usize);
 
-        let waiting: Waiting = Arc::new(Mutex::new(Some(HashMap::new())));
-        let closed = Arc::new(Mutex::new(None::<String>));
-        let reader_waiting = waiting.clone();
-        let reader_closed = closed.clone();
-        let reader_task = tokio::spawn(async move {
-            let reason = loop {
-                match reader.next().await {
-                    Some(Ok(incoming)) => match incoming.message {
-                        Ok(Answer::ProtocolError {
-                            fatal: true,
-                            message,
-                            ..
-                        }) => {
-                            break format!("the server closed the connection: {message}");
-                        }
-                        Ok(answer) => {
-                            let waiter = reader_waiting
-                                .lock()
-                                .unwrap()
-                                .as_mut()
-                                .and_then(|m| m.remove(&incoming.id));
-                            if let Some(waiter) = waiter {
-                                let _ = waiter.send(answer);
-                            }
-                        }
-                        Err(e) => break format!("undecodable answer from the server: {e}"),
-                    },
-                    Some(Err(e)) => break format!("connection lost: {e}"),
-                    None => break "the server closed the connection".to_string(),
-                }
-            };
-            fail_all(&reader_waiting, &reader_closed, reason);
-        });
-
         Ok(Arc::new(Self {
             writer: tokio::sync::Mutex::new(writer),
-            waiting,
+            reader: tokio::sync::Mutex::new(reader),
+            probe,
+            waiting: Mutex::new(Some(HashMap::new())),
             next_id: AtomicU32::new(1),
-            closed,
+            closed: Mutex::new(None),
             welcome: Arc::new(welcome),
             server: server.to_string(),
             index,
-            reader: reader_task.abort_handle(),
         }))
     }
 
@@ -153,34 +137,165 @@ impl Link {
         &self.welcome
     }
 
-    /// Why the socket was lost, once it is.
+    /// Why the socket was lost, once it is known.
     pub(crate) fn lost(&self) -> Option<String> {
         self.closed.lock().unwrap().clone()
     }
 
+    /// Why the socket was lost, looking at it now: nobody reads it between
+    /// requests, so what the server sent meanwhile (a close, or the last
+    /// words of a server that shuts down or timed the client out) is read
+    /// here, without waiting for anything that did not come.
+    pub(crate) async fn look(&self) -> Option<String> {
+        if let Some(why) = self.lost() {
+            return Some(why);
+        }
+        // A caller reading now sees a loss itself.
+        let Ok(mut reader) = self.reader.try_lock() else {
+            return None;
+        };
+        loop {
+            // Frames already read from the socket first, then what waits.
+            match self.read_one(&mut reader, 0).now_or_never() {
+                Some(Ok(_)) => continue,
+                Some(Err(_)) => break,
+                None if self.probe.anything_waits() => {
+                    if self.read_one(&mut reader, 0).await.is_err() {
+                        break;
+                    }
+                }
+                None => break,
+            }
+        }
+        self.lost()
+    }
+
     fn closed_error(&self) -> ClientError {
-        ClientError::Closed(self.lost().unwrap_or_else(|| "connection closed".into()))
+        ClientError::Closed(
+            self.closed
+                .lock()
+                .unwrap()
+                .clone()
+                .unwrap_or_else(|| "connection closed".into()),
+        )
     }
 
     /// Sends one request and waits for its answer; [`ClientError::Closed`]
     /// if the socket is lost first.
     pub(crate) async fn call(&self, request: Request) -> Result<Answer, ClientError> {
-        let (answer, answered) = oneshot::channel();
+        let (answer, mut answered) = oneshot::channel();
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         match self.waiting.lock().unwrap().as_mut() {
             Some(waiting) => waiting.insert(id, answer),
             None => return Err(self.closed_error()),
         };
-        let sent = self.writer.lock().await.send((id, request)).await;
+        let sent = {
+            let mut send = pin!(async { self.writer.lock().await.send((id, request)).await });
+            loop {
+                tokio::select! {
+                    biased;
+                    sent = &mut send => break sent,
+                    // A frame that cannot be written whole at once may wait
+                    // for the server, which may wait for answers to be
+                    // taken (of a caller that gave up): take them
+                    // meanwhile.
+                    read = self.lead(0) => if read.is_err() {
+                        return Err(self.closed_error());
+                    },
+                }
+            }
+        };
         if let Err(e) = sent {
-            fail_all(&self.waiting, &self.closed, format!("sending failed: {e}"));
+            // The server's last words, if it closed the socket, say more.
+            self.look().await;
+            self.fail_all(format!("sending failed: {e}"));
             return Err(self.closed_error());
         }
-        answered.await.map_err(|_| self.closed_error())
+        loop {
+            tokio::select! {
+                biased;
+                answer = &mut answered => return answer.map_err(|_| self.closed_error()),
+                read = self.lead(id) => match read {
+                    Ok(Read::Ours(answer)) => {
+                        // Closed first, its sender goes without waking this
+                        // task again for nothing (a wake while it runs
+                        // sends the task to the back of the queue, and
+                        // another thread is woken to take it).
+                        answered.close();
+                        if let Some(waiting) = self.waiting.lock().unwrap().as_mut() {
+                            waiting.remove(&id);
+                        }
+                        return Ok(answer);
+                    }
+                    // The answer was read by the last leader.
+                    Ok(Read::Theirs) => {}
+                    Err(error) => return Err(error),
+                },
+            }
+        }
     }
-}
 
-fn fail_all(waiting: &Waiting, closed: &Arc<Mutex<Option<String>>>, reason: String) {
-    closed.lock().unwrap().get_or_insert(reason);
-    waiting.lock().unwrap().take();
+    /// Takes the read half once it is free, then reads until the answer to
+    /// `id` comes ([`Read::Ours`]); [`Read::Theirs`] at once if it came
+    /// before (or for id 0, after one frame).
+    async fn lead(&self, id: u32) -> Result<Read, ClientError> {
+        let mut reader = self.reader.lock().await;
+        let ours_waits = |waiting: &Waiting| {
+            waiting
+                .lock()
+                .unwrap()
+                .as_ref()
+                .is_some_and(|waiting| waiting.contains_key(&id))
+        };
+        if id != 0 && !ours_waits(&self.waiting) {
+            return Ok(Read::Theirs);
+        }
+        loop {
+            match self.read_one(&mut reader, id).await? {
+                Read::Theirs if id != 0 => continue,
+                read => return Ok(read),
+            }
+        }
+    }
+
+    /// Reads one frame and routes it: the answer to `id` is returned, any
+    /// other goes to the caller waiting for it. A socket lost or a fatal
+    /// answer fails every waiting caller.
+    async fn read_one(&self, reader: &mut Reader, id: u32) -> Result<Read, ClientError> {
+        let reason = match reader.next().await {
+            Some(Ok(incoming)) => match incoming.message {
+                Ok(Answer::ProtocolError {
+                    fatal: true,
+                    message,
+                    ..
+                }) => format!("the server closed the connection: {message}"),
+                Ok(answer) => {
+                    if id != 0 && incoming.id == id {
+                        return Ok(Read::Ours(answer));
+                    }
+                    let waiter = self
+                        .waiting
+                        .lock()
+                        .unwrap()
+                        .as_mut()
+                        .and_then(|waiting| waiting.remove(&incoming.id));
+                    if let Some(waiter) = waiter {
+                        let _ = waiter.send(answer);
+                    }
+                    return Ok(Read::Theirs);
+                }
+                Err(e) => format!("undecodable answer from the server: {e}"),
+            },
+            Some(Err(e)) => format!("connection lost: {e}"),
+            None => "the server closed the connection".to_string(),
+        };
+        self.fail_all(reason);
+        Err(self.closed_error())
+    }
+
+    /// Marks the socket lost with `reason` and wakes every waiting caller.
+    fn fail_all(&self, reason: String) {
+        self.closed.lock().unwrap().get_or_insert(reason);
+        self.waiting.lock().unwrap().take();
+    }
 }

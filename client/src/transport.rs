@@ -5,6 +5,7 @@
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
 use rustls::{ClientConfig, RootCertStore};
+use std::os::fd::AsFd;
 use std::path::PathBuf;
 use std::sync::Arc;
 use tokio::io::{AsyncRead, AsyncWrite};
@@ -96,17 +97,26 @@ impl TlsOptions {
     }
 }
 
-/// Connects to `server` (`host:port`) as `options` say.
+/// Connects to `server` (`host:port`) as `options` say. Beside the
+/// stream comes a second handle on its socket, to look whether anything
+/// came (or the server closed it) without reading ([`Probe`]).
 pub(crate) async fn connect(
     server: &str,
     options: &ConnectOptions,
-) -> Result<Box<dyn Stream>, String> {
+) -> Result<(Box<dyn Stream>, Probe), String> {
     let stream = TcpStream::connect(server)
         .await
         .map_err(|e| e.to_string())?;
     let _ = stream.set_nodelay(true);
+    let probe = Probe(
+        stream
+            .as_fd()
+            .try_clone_to_owned()
+            .map(std::net::TcpStream::from)
+            .map_err(|e| format!("cannot share the socket: {e}"))?,
+    );
     let Some(tls) = &options.tls else {
-        return Ok(Box::new(stream));
+        return Ok((Box::new(stream), probe));
     };
     let host = match &tls.server_name {
         Some(name) => name.clone(),
@@ -120,7 +130,25 @@ pub(crate) async fn connect(
         .connect(name, stream)
         .await
         .map_err(|e| format!("TLS handshake failed: {e}"))?;
-    Ok(Box::new(stream))
+    Ok((Box::new(stream), probe))
+}
+
+/// A second handle on a connection's socket (the same socket, in
+/// non-blocking mode as the runtime set it): it tells whether bytes or
+/// the server's close wait to be read, without reading them, so that a
+/// socket nobody reads between requests is known lost before a request
+/// is sent on it.
+pub(crate) struct Probe(std::net::TcpStream);
+
+impl Probe {
+    /// True if something waits to be read: bytes, the end of the stream,
+    /// or an error such as a reset.
+    pub(crate) fn anything_waits(&self) -> bool {
+        match self.0.peek(&mut [0]) {
+            Err(e) => e.kind() != std::io::ErrorKind::WouldBlock,
+            Ok(_) => true,
+        }
+    }
 }
 
 /// The host part of `host:port` (without an IPv6 literal's brackets).

@@ -92,7 +92,7 @@ impl Dataset {
     /// if its own was lost.
     pub(super) async fn bound(&self) -> Result<(Arc<Link>, u32), ClientError> {
         let (link, handle) = self.open.at();
-        if link.lost().is_none() || !self.conn.fails_over() {
+        if !self.conn.fails_over() || link.look().await.is_none() {
             return Ok((link, handle));
         }
         let _one = self.open.reopening.lock().await;
