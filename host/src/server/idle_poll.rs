@@ -83,9 +83,12 @@ impl IdlePoll {
         loop {
             // Sleep until a request comes (`touch` counts before it looks
             // at the flag; this sets the flag before it looks at the count
-            // again, so no request goes unseen).
+            // again, so no request goes unseen). A wake-up with no request
+            // sleeps again: a `touch` that saw the flag just before the
+            // count moved left a wake-up for later, which would otherwise
+            // start a window of polling for nothing.
             self.asleep.store(true, Ordering::SeqCst);
-            if self.activity.load(Ordering::SeqCst) == seen {
+            while self.activity.load(Ordering::SeqCst) == seen {
                 self.wake.notified().await;
             }
             self.asleep.store(false, Ordering::SeqCst);
@@ -116,5 +119,33 @@ impl IdlePoll {
 
     fn account(&self, from: u64, to: u64) {
         self.polled.inc_by(to.saturating_sub(from) as f64 / 1e9);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn poller(window: Duration) -> Arc<IdlePoll> {
+        IdlePoll::new(window, Counter::default()).expect("a window")
+    }
+
+    #[tokio::test]
+    async fn a_wake_up_without_a_request_starts_no_polling() {
+        let poll = poller(Duration::from_millis(1));
+        // What a `touch` leaves when it saw the flag set while the poller
+        // was already on its way to poll.
+        poll.wake.notify_one();
+        let running = tokio::spawn(poll.clone().run());
+        tokio::time::sleep(Duration::from_millis(30)).await;
+        assert_eq!(poll.polled.get(), 0.0, "polled with no request");
+        // A request then starts a window, which ends.
+        poll.touch();
+        tokio::time::sleep(Duration::from_millis(30)).await;
+        let polled = poll.polled.get();
+        assert!(polled >= 0.001, "a request's window was polled: {polled} s");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        assert_eq!(poll.polled.get(), polled, "polling ended with its window");
+        running.abort();
     }
 }
