@@ -122,14 +122,17 @@ impl Default for RplOptions {
     }
 }
 
+/// The one bit of `choices` set in `word`, if any; a conflict if several
+/// are. Every request's options pass here, so a valid word costs no
+/// allocation.
 fn one_of(word: u32, choices: &[(u32, &str)]) -> Result<Option<u32>, OptionConflict> {
-    let set: Vec<&(u32, &str)> = choices.iter().filter(|(bit, _)| word & bit != 0).collect();
-    match set.as_slice() {
-        [] => Ok(None),
-        [(bit, _)] => Ok(Some(*bit)),
-        many => Err(OptionConflict(format!(
+    let set = || choices.iter().filter(|(bit, _)| word & bit != 0);
+    match set().count() {
+        0 => Ok(None),
+        1 => Ok(set().next().map(|(bit, _)| *bit)),
+        _ => Err(OptionConflict(format!(
             "conflicting RPL options {}: give only one",
-            many.iter()
+            set()
                 .map(|(_, name)| *name)
                 .collect::<Vec<_>>()
                 .join(" and ")
