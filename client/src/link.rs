@@ -171,13 +171,7 @@ impl Link {
     }
 
     fn closed_error(&self) -> ClientError {
-        ClientError::Closed(
-            self.closed
-                .lock()
-                .unwrap()
-                .clone()
-                .unwrap_or_else(|| "connection closed".into()),
-        )
+        ClientError::Closed(self.lost().unwrap_or_else(|| "connection closed".into()))
     }
 
     /// Sends one request and waits for its answer; [`ClientError::Closed`]
@@ -240,14 +234,9 @@ impl Link {
     /// before (or for id 0, after one frame).
     async fn lead(&self, id: u32) -> Result<Read, ClientError> {
         let mut reader = self.reader.lock().await;
-        let ours_waits = |waiting: &Waiting| {
-            waiting
-                .lock()
-                .unwrap()
-                .as_ref()
-                .is_some_and(|waiting| waiting.contains_key(&id))
-        };
-        if id != 0 && !ours_waits(&self.waiting) {
+        let ours_waits = (self.waiting.lock().unwrap().as_ref())
+            .is_some_and(|waiting| waiting.contains_key(&id));
+        if id != 0 && !ours_waits {
             return Ok(Read::Theirs);
         }
         loop {
@@ -258,8 +247,9 @@ impl Link {
         }
     }
 
-    /// Reads one frame and routes it: the answer to `id` is returned, any
-    /// other goes to the caller waiting for it. A socket lost or a fatal
+    /// Reads one frame and routes it: the answer to `id` is returned (its
+    /// caller takes its own entry out of the waiting list), any other goes
+    /// to the caller waiting for it. A socket lost or a fatal
     /// answer fails every waiting caller.
     async fn read_one(&self, reader: &mut Reader, id: u32) -> Result<Read, ClientError> {
         let reason = match reader.next().await {
