@@ -37,7 +37,7 @@ impl AdminClient {
             token: None,
             ..Default::default()
         };
-        let (stream, _) = transport::connect(address, &options)
+        let (stream, _) = transport::connect(address, &options, false)
             .await
             .map_err(anyhow::Error::msg)
             .with_context(|| {

@@ -223,12 +223,12 @@ async fn connect_any(
     list: &str,
 ) -> Result<Arc<Link>, ClientError> {
     if addresses.len() == 1 {
-        return Link::connect(&addresses[0], 0, options).await;
+        return Link::connect(&addresses[0], 0, options, false).await;
     }
     let mut reasons = Vec::with_capacity(addresses.len());
     for turn in 0..addresses.len() {
         let index = (first + turn) % addresses.len();
-        match Link::connect(&addresses[index], index, options).await {
+        match Link::connect(&addresses[index], index, options, true).await {
             Ok(link) => return Ok(link),
             Err(ClientError::Connect { server, reason }) => {
                 reasons.push(format!("{server}: {reason}"));

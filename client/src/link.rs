@@ -45,7 +45,8 @@ pub(crate) struct Link {
     writer: tokio::sync::Mutex<Writer>,
     /// Held by the caller reading answers for every caller (the leader).
     reader: tokio::sync::Mutex<Reader>,
-    probe: Probe,
+    /// Set on a connection that fails over (see [`Link::look`]).
+    probe: Option<Probe>,
     waiting: Waiting,
     next_id: AtomicU32,
     closed: Mutex<Option<String>>,
@@ -65,13 +66,16 @@ enum Read {
 }
 
 impl Link {
-    /// Connects to one server and performs the handshake.
+    /// Connects to one server and performs the handshake; `fails_over`
+    /// for a connection that moves to another server when this one is lost
+    /// (it then looks at the socket before each request, [`Link::look`]).
     pub(crate) async fn connect(
         server: &str,
         index: usize,
         options: &ConnectOptions,
+        fails_over: bool,
     ) -> Result<Arc<Self>, ClientError> {
-        let stream = transport::connect(server, options)
+        let stream = transport::connect(server, options, fails_over)
             .await
             .map_err(|reason| ClientError::Connect {
                 server: server.to_string(),
@@ -159,7 +163,7 @@ impl Link {
             match self.read_one(&mut reader, 0).now_or_never() {
                 Some(Ok(_)) => continue,
                 Some(Err(_)) => break,
-                None if self.probe.anything_waits() => {
+                None if self.probe.as_ref().is_some_and(Probe::anything_waits) => {
                     if self.read_one(&mut reader, 0).await.is_err() {
                         break;
                     }

@@ -97,24 +97,30 @@ impl TlsOptions {
     }
 }
 
-/// Connects to `server` (`host:port`) as `options` say. Beside the
-/// stream comes a second handle on its socket, to look whether anything
-/// came (or the server closed it) without reading ([`Probe`]).
+/// Connects to `server` (`host:port`) as `options` say. If `probed`,
+/// beside the stream comes a second handle on its socket, to look whether
+/// anything came (or the server closed it) without reading ([`Probe`]);
+/// it takes a file descriptor, so only a connection that fails over has
+/// one.
 pub(crate) async fn connect(
     server: &str,
     options: &ConnectOptions,
-) -> Result<(Box<dyn Stream>, Probe), String> {
+    probed: bool,
+) -> Result<(Box<dyn Stream>, Option<Probe>), String> {
     let stream = TcpStream::connect(server)
         .await
         .map_err(|e| e.to_string())?;
     let _ = stream.set_nodelay(true);
-    let probe = Probe(
-        stream
-            .as_fd()
-            .try_clone_to_owned()
-            .map(std::net::TcpStream::from)
-            .map_err(|e| format!("cannot share the socket: {e}"))?,
-    );
+    let probe = match probed {
+        true => Some(Probe(
+            stream
+                .as_fd()
+                .try_clone_to_owned()
+                .map(std::net::TcpStream::from)
+                .map_err(|e| format!("cannot share the socket: {e}"))?,
+        )),
+        false => None,
+    };
     let Some(tls) = &options.tls else {
         return Ok((Box::new(stream), probe));
     };
