@@ -62,6 +62,8 @@ async fn status(admin: &mut AdminClient) -> Result<StatusReport> {
 
 /// What one swap took.
 struct Swap {
+    /// When the new file was written: its compile and start began.
+    began: Instant,
     /// From the new file to the reload's answer (compile, start, switch).
     reload_ms: f64,
     /// When the reload answered: the switch.
@@ -88,6 +90,7 @@ async fn swap_to(
         tokio::time::sleep(Duration::from_millis(1)).await;
     }
     Ok(Swap {
+        began: started,
         reload_ms,
         switched,
         effect_ms: started.elapsed().as_secs_f64() * 1e3,
@@ -217,11 +220,13 @@ pub async fn run(records: u64) -> Result<Vec<String>> {
     let swaps_started = Instant::now();
     let mut reload_ms = Vec::new();
     let mut switches = Vec::new();
+    let mut compiles = Vec::new();
     let mut effect_ms = Vec::new();
     for n in 1..=10u32 {
         let swap = swap_to(&server, &mut admin, &plugin, n).await?;
         reload_ms.push(swap.reload_ms);
         switches.push(swap.switched);
+        compiles.push((swap.began, swap.switched));
         effect_ms.push(swap.effect_ms);
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
@@ -280,18 +285,29 @@ pub async fn run(records: u64) -> Result<Vec<String>> {
     // Operations that started from 100 ms before a switch (the end of the
     // new version's compile and start) to 100 ms after it (the handover).
     let mut at_switch = Histogram::<u64>::new(3)?;
+    // The rest, apart: those that started while a new version compiled and
+    // started (up to 100 ms before its switch), and those in between.
+    let mut compiling = Histogram::<u64>::new(3)?;
+    let mut between = Histogram::<u64>::new(3)?;
+    let window = Duration::from_millis(100);
     for client in clients {
         let (histograms, samples) = client.await??;
         for (total, histogram) in totals.iter_mut().zip(histograms) {
             total.add(histogram).ok();
         }
         for (started, nanos) in samples {
-            let near = switches.iter().any(|switch| {
-                let window = Duration::from_millis(100);
-                started + window >= *switch && started <= *switch + window
-            });
+            let near = switches
+                .iter()
+                .any(|switch| started + window >= *switch && started <= *switch + window);
             if near {
                 at_switch.record(nanos).ok();
+            } else if compiles
+                .iter()
+                .any(|(began, switched)| started >= *began && started + window < *switched)
+            {
+                compiling.record(nanos).ok();
+            } else {
+                between.record(nanos).ok();
             }
         }
     }
@@ -318,16 +334,22 @@ pub async fn run(records: u64) -> Result<Vec<String>> {
             histogram.value_at_quantile(0.99) as f64 / steady_p99
         ));
     }
-    lines.push(format!(
-        "{:<18} {:>8} {:>9} {:>9.1} {:>9.1} {:>10.1} {:>11.2}",
-        "  at the switches",
-        at_switch.len(),
-        "",
-        crate::us(at_switch.value_at_quantile(0.5)),
-        crate::us(at_switch.value_at_quantile(0.99)),
-        crate::us(at_switch.max()),
-        at_switch.value_at_quantile(0.99) as f64 / steady_p99
-    ));
+    for (name, histogram) in [
+        ("  at the switches", &at_switch),
+        ("  while compiling", &compiling),
+        ("  between swaps", &between),
+    ] {
+        lines.push(format!(
+            "{:<18} {:>8} {:>9} {:>9.1} {:>9.1} {:>10.1} {:>11.2}",
+            name,
+            histogram.len(),
+            "",
+            crate::us(histogram.value_at_quantile(0.5)),
+            crate::us(histogram.value_at_quantile(0.99)),
+            crate::us(histogram.max()),
+            histogram.value_at_quantile(0.99) as f64 / steady_p99
+        ));
+    }
     let spread = |values: &[f64]| {
         let max = values.iter().cloned().fold(0.0, f64::max);
         let mean = values.iter().sum::<f64>() / values.len() as f64;

@@ -360,14 +360,10 @@ impl Reloader {
         std::thread::Builder::new()
             .name("vsamrd-reload".into())
             .spawn(move || {
-                runtime::wasm::lower_priority();
-                let _ = done.send(prepare_backends(
-                    &for_blocking,
-                    &runtime,
-                    &loaded,
-                    &setups,
-                    &held,
-                ));
+                let background = runtime::background::Background::begin();
+                let prepared = prepare_backends(&for_blocking, &runtime, &loaded, &setups, &held);
+                drop(background);
+                let _ = done.send(prepared);
             })
             .context("starting the reload thread")?;
         let (plugins, prepared, mut changes) = prepared

@@ -1,6 +1,7 @@
 //! The plugin runtime: loading WebAssembly plugins, sandboxing their
 //! instances, and the tasks that serve each backend.
 
+pub mod background;
 mod bindings;
 pub mod builtin;
 pub mod call;

@@ -236,7 +236,7 @@ impl PluginRuntime {
         // work). The pool may exist already (another server in-process).
         let _ = rayon::ThreadPoolBuilder::new()
             .thread_name(|i| format!("vsamrd-compile-{i}"))
-            .start_handler(|_| lower_priority())
+            .start_handler(|_| super::background::lower_priority())
             .build_global();
         let mut config = wasmtime::Config::new();
         config.epoch_interruption(true);
@@ -435,19 +435,6 @@ fn check_contract<'a>(
         }
     }
     Ok(())
-}
-
-/// Lowers the calling thread's priority (nice 10), for work that must not
-/// slow requests down: compiling and starting a new plugin version. Not
-/// the idle class: these threads take wasmtime's registry locks, and a
-/// lock holder starved by busy request threads would stall them all.
-pub fn lower_priority() {
-    // SAFETY: setpriority with PRIO_PROCESS and this thread's id changes
-    // only this thread's nice value; a failure leaves it as it was.
-    unsafe {
-        let thread = libc::gettid();
-        libc::setpriority(libc::PRIO_PROCESS, thread as libc::id_t, 10);
-    }
 }
 
 /// wasmtime has its own error type; this makes it an `anyhow::Error` so

@@ -23,6 +23,7 @@
 //! (`--idle-poll-time-us`, 200 us); on a machine whose cores are
 //! overcommitted, or a laptop, 0 turns it off.
 
+use crate::runtime::background;
 use prometheus_client::metrics::counter::Counter;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -31,6 +32,9 @@ use tokio::sync::Notify;
 
 /// How often a long polling stretch reports its time to the metric: 10 ms.
 const ACCOUNT_EVERY_NS: u64 = 10_000_000;
+
+/// How often a poller paused for background work looks whether it ended.
+const BACKGROUND_CHECK: Duration = Duration::from_millis(5);
 
 /// The shared state of one server's poller: how many requests came and
 /// answers went, and whether the poller sleeps.
@@ -97,6 +101,21 @@ impl IdlePoll {
             let mut accounted = now;
             let mut until = now + self.window_ns;
             while now < until {
+                if background::running() {
+                    // A plugin version compiles: let the threads sleep, so
+                    // that a request wakes one, which takes its core from
+                    // the compiler at once (a poller yielding to it would
+                    // wait for the next scheduler tick, see
+                    // `runtime::background`). Polling resumes with the
+                    // next request after the work ends.
+                    self.account(accounted, now);
+                    while background::running() {
+                        tokio::time::sleep(BACKGROUND_CHECK).await;
+                    }
+                    now = self.now_ns();
+                    accounted = now;
+                    break;
+                }
                 // Another process that wants this core gets it first; then
                 // the runtime runs its other tasks and polls the sockets
                 // without sleeping before it polls this task again.
@@ -132,6 +151,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_wake_up_without_a_request_starts_no_polling() {
+        let _alone = background::TESTS.lock().await;
         let poll = poller(Duration::from_millis(1));
         // What a `touch` leaves when it saw the flag set while the poller
         // was already on its way to poll.
@@ -146,6 +166,33 @@ mod tests {
         assert!(polled >= 0.001, "a request's window was polled: {polled} s");
         tokio::time::sleep(Duration::from_millis(20)).await;
         assert_eq!(poll.polled.get(), polled, "polling ended with its window");
+        running.abort();
+    }
+
+    #[tokio::test]
+    async fn polling_pauses_while_a_plugin_version_compiles() {
+        let _alone = background::TESTS.lock().await;
+        let poll = poller(Duration::from_millis(20));
+        let running = tokio::spawn(poll.clone().run());
+        let compiling = std::thread::spawn(background::Background::begin)
+            .join()
+            .unwrap();
+        for _ in 0..5 {
+            poll.touch();
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        assert_eq!(poll.polled.get(), 0.0, "polled while a version compiled");
+        drop(compiling);
+        // The poller looks every few milliseconds whether the work ended,
+        // then polls again from the next request.
+        tokio::time::sleep(BACKGROUND_CHECK * 3).await;
+        poll.touch();
+        tokio::time::sleep(Duration::from_millis(40)).await;
+        let polled = poll.polled.get();
+        assert!(
+            polled >= 0.02,
+            "a request after the work was polled: {polled} s"
+        );
         running.abort();
     }
 }
