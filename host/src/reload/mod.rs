@@ -357,12 +357,13 @@ impl Reloader {
             }
         }
         let (done, prepared) = tokio::sync::oneshot::channel();
+        let background = self.shared.background.clone();
         std::thread::Builder::new()
             .name("vsamrd-reload".into())
             .spawn(move || {
-                let background = runtime::background::Background::begin();
+                let running = background.begin();
                 let prepared = prepare_backends(&for_blocking, &runtime, &loaded, &setups, &held);
-                drop(background);
+                drop(running);
                 let _ = done.send(prepared);
             })
             .context("starting the reload thread")?;

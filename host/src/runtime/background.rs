@@ -2,8 +2,8 @@
 //! and starting a new plugin version while clients keep working.
 //!
 //! Its threads run at a low priority ([`lower_priority`]), and while any
-//! of it runs, idle polling pauses ([`running`], `server::idle_poll`):
-//! Linux gives a core back from a running thread to a runnable one only at
+//! of a server's runs, its idle polling pauses ([`BackgroundWork`],
+//! `server::idle_poll`): Linux gives a core back from a running thread to a runnable one only at
 //! a scheduler tick (4 ms with the common `HZ=250`), unless the runnable
 //! one is woken (a thread that was asleep preempts a low-priority one at
 //! once). A poller never sleeps: each time it yields, a compiling thread
@@ -15,40 +15,38 @@
 //! times steady state's with polling through the compiles, 1.4-1.5 with
 //! polling paused.
 
+use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-/// How many pieces of background work run now, in this process.
-static RUNNING: AtomicUsize = AtomicUsize::new(0);
+/// The background work of one server: how many pieces of it run now.
+/// Clones count together.
+#[derive(Clone, Default)]
+pub struct BackgroundWork(Arc<AtomicUsize>);
 
-/// Held while a piece of background work runs, on the thread doing it
-/// (which it lowers, [`lower_priority`]).
-pub struct Background(());
-
-impl Background {
-    /// Marks background work as running until the value is dropped, and
-    /// lowers the calling thread's priority.
-    pub fn begin() -> Self {
+impl BackgroundWork {
+    /// Marks a piece of background work as running until the value
+    /// returned is dropped, and lowers the calling thread's priority (call
+    /// it on the thread that does the work).
+    pub fn begin(&self) -> Running {
         lower_priority();
-        RUNNING.fetch_add(1, Ordering::SeqCst);
-        Self(())
+        self.0.fetch_add(1, Ordering::SeqCst);
+        Running(self.0.clone())
+    }
+
+    /// True while a piece of background work runs.
+    pub fn running(&self) -> bool {
+        self.0.load(Ordering::SeqCst) > 0
     }
 }
 
-impl Drop for Background {
+/// Held while a piece of background work runs.
+pub struct Running(Arc<AtomicUsize>);
+
+impl Drop for Running {
     fn drop(&mut self) {
-        RUNNING.fetch_sub(1, Ordering::SeqCst);
+        self.0.fetch_sub(1, Ordering::SeqCst);
     }
 }
-
-/// True while background work runs in this process.
-pub fn running() -> bool {
-    RUNNING.load(Ordering::SeqCst) > 0
-}
-
-/// Held by tests that begin background work or need none to run: the
-/// count is the process's, and unit tests share a process.
-#[cfg(test)]
-pub(crate) static TESTS: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 /// Lowers the calling thread's priority (nice 10), for background work
 /// (and the threads it hands work to, such as the compiler's). Not the
@@ -78,21 +76,25 @@ mod tests {
 
     #[test]
     fn background_work_is_seen_while_it_runs_and_lowers_its_thread() {
-        let _alone = TESTS.blocking_lock();
-        let seen = std::thread::spawn(|| {
-            let before = own_sched("prio");
-            let work = Background::begin();
-            let during = running();
-            let prio = own_sched("prio");
-            drop(work);
-            (before, during, prio, running())
+        let work = BackgroundWork::default();
+        let other_server = BackgroundWork::default();
+        let seen = std::thread::spawn({
+            let work = work.clone();
+            move || {
+                let before = own_sched("prio");
+                let running = work.begin();
+                let prio = own_sched("prio");
+                (before, prio, running)
+            }
         })
         .join()
         .unwrap();
-        let (before, during, prio, after) = seen;
-        assert!(during, "background work not seen while it ran");
-        assert!(!after, "background work still seen once it ended");
+        let (before, prio, running) = seen;
+        assert!(work.running(), "background work not seen while it ran");
+        assert!(!other_server.running(), "another server's work seen");
         let before = before.expect("the thread's priority");
         assert_eq!(prio, Some((before + 10).min(139)), "nice 10 while working");
+        drop(running);
+        assert!(!work.running(), "background work still seen once it ended");
     }
 }

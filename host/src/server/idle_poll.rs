@@ -23,7 +23,7 @@
 //! (`--idle-poll-time-us`, 200 us); on a machine whose cores are
 //! overcommitted, or a laptop, 0 turns it off.
 
-use crate::runtime::background;
+use crate::runtime::background::BackgroundWork;
 use prometheus_client::metrics::counter::Counter;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -49,12 +49,18 @@ pub struct IdlePoll {
     wake: Notify,
     /// Seconds spent polling (`vsamrd_idle_poll_seconds_total`).
     polled: Counter<f64, AtomicU64>,
+    /// The server's background work, during which polling pauses.
+    background: BackgroundWork,
 }
 
 impl IdlePoll {
     /// A poller that keeps polling for `window` after each request, or
     /// `None` for a window of zero (sleep at once, as before).
-    pub fn new(window: Duration, polled: Counter<f64, AtomicU64>) -> Option<Arc<Self>> {
+    pub fn new(
+        window: Duration,
+        polled: Counter<f64, AtomicU64>,
+        background: BackgroundWork,
+    ) -> Option<Arc<Self>> {
         (!window.is_zero()).then(|| {
             Arc::new(Self {
                 window_ns: window.as_nanos().min(u128::from(u64::MAX)) as u64,
@@ -63,6 +69,7 @@ impl IdlePoll {
                 asleep: AtomicBool::new(false),
                 wake: Notify::new(),
                 polled,
+                background,
             })
         })
     }
@@ -101,7 +108,7 @@ impl IdlePoll {
             let mut accounted = now;
             let mut until = now + self.window_ns;
             while now < until {
-                if background::running() {
+                if self.background.running() {
                     // A plugin version compiles: let the threads sleep, so
                     // that a request wakes one, which takes its core from
                     // the compiler at once (a poller yielding to it would
@@ -109,7 +116,7 @@ impl IdlePoll {
                     // `runtime::background`). Polling resumes with the
                     // next request after the work ends.
                     self.account(accounted, now);
-                    while background::running() {
+                    while self.background.running() {
                         tokio::time::sleep(BACKGROUND_CHECK).await;
                     }
                     now = self.now_ns();
@@ -146,12 +153,11 @@ mod tests {
     use super::*;
 
     fn poller(window: Duration) -> Arc<IdlePoll> {
-        IdlePoll::new(window, Counter::default()).expect("a window")
+        IdlePoll::new(window, Counter::default(), BackgroundWork::default()).expect("a window")
     }
 
     #[tokio::test]
     async fn a_wake_up_without_a_request_starts_no_polling() {
-        let _alone = background::TESTS.lock().await;
         let poll = poller(Duration::from_millis(1));
         // What a `touch` leaves when it saw the flag set while the poller
         // was already on its way to poll.
@@ -171,10 +177,10 @@ mod tests {
 
     #[tokio::test]
     async fn polling_pauses_while_a_plugin_version_compiles() {
-        let _alone = background::TESTS.lock().await;
         let poll = poller(Duration::from_millis(20));
         let running = tokio::spawn(poll.clone().run());
-        let compiling = std::thread::spawn(background::Background::begin)
+        let background = poll.background.clone();
+        let compiling = std::thread::spawn(move || background.begin())
             .join()
             .unwrap();
         for _ in 0..5 {

@@ -93,7 +93,11 @@ pub async fn serve(
     );
     let settings = Arc::new(settings);
     let mut connections = JoinSet::new();
-    let poll = idle_poll::IdlePoll::new(settings.idle_poll, shared.metrics.idle_poll_counter());
+    let poll = idle_poll::IdlePoll::new(
+        settings.idle_poll,
+        shared.metrics.idle_poll_counter(),
+        shared.background.clone(),
+    );
     let poller = poll.clone().map(|poll| tokio::spawn(poll.run()));
     let mut unit_clock = tokio::time::interval(Duration::from_secs(1));
     unit_clock.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);

@@ -85,6 +85,9 @@ pub struct Shared {
     buckets: ArcSwap<Vec<Arc<crate::runtime::objects::claim::BucketClaim>>>,
     /// The mirrors and the change stream, if any follow changes.
     pub changes: Arc<crate::changes::ChangeHub>,
+    /// Work beside requests (a reload compiling a plugin version), during
+    /// which idle polling pauses.
+    pub background: crate::runtime::background::BackgroundWork,
 }
 
 impl Shared {
@@ -130,6 +133,7 @@ impl Shared {
             metrics: crate::metrics::Metrics::new(config.metrics_datasets.clone()),
             buckets: ArcSwap::from_pointee(Vec::new()),
             changes: Arc::default(),
+            background: Default::default(),
         }
     }
 
