@@ -1,19 +1,19 @@
 //! Work that runs beside requests and must not slow them down: compiling
 //! and starting a new plugin version while clients keep working.
 //!
-//! Its threads run at a low priority ([`lower_priority`]), and while any
-//! of a server's runs, its idle polling pauses ([`BackgroundWork`],
-//! `server::idle_poll`): Linux gives a core back from a running thread to a runnable one only at
-//! a scheduler tick (4 ms with the common `HZ=250`), unless the runnable
-//! one is woken (a thread that was asleep preempts a low-priority one at
-//! once). A poller never sleeps: each time it yields, a compiling thread
-//! may take its core until the next tick, and a request arriving meanwhile
-//! waits that long. With the poller paused, the runtime's threads sleep
-//! between requests, and a request wakes one at once. Measured with the
-//! hot-swap bench (8 connections, ten swaps, each a compile of the SQL
-//! plugin, three runs of each build in turn): p99 during the swaps 2.2-2.6
-//! times steady state's with polling through the compiles, 1.4-1.5 with
-//! polling paused.
+//! Its threads run at a low priority ([`lower_priority`]), and while a
+//! server's runs, that server's idle polling pauses ([`BackgroundWork`],
+//! `server::idle_poll`): Linux gives a core back from a running thread to a
+//! runnable one only at a scheduler tick (4 ms with the common `HZ=250`),
+//! unless the runnable one is woken (a thread that was asleep preempts a
+//! low-priority one at once). A poller never sleeps: each time it yields, a
+//! compiling thread may take its core until the next tick, and a request
+//! arriving meanwhile waits that long. With the poller paused, the runtime's
+//! threads sleep between requests, and a request wakes one at once. Measured
+//! with the hot-swap bench (8 connections, ten swaps, each a compile of the
+//! SQL plugin, three runs of each build in turn): p99 during the swaps
+//! 2.2-2.6 times steady state's with polling through the compiles, 1.4-1.5
+//! with polling paused.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
