@@ -111,16 +111,11 @@ pub(crate) async fn connect(
         .await
         .map_err(|e| e.to_string())?;
     let _ = stream.set_nodelay(true);
-    let probe = match probed {
-        true => Some(Probe(
-            stream
-                .as_fd()
-                .try_clone_to_owned()
-                .map(std::net::TcpStream::from)
-                .map_err(|e| format!("cannot share the socket: {e}"))?,
-        )),
-        false => None,
-    };
+    let probe = probed
+        .then(|| stream.as_fd().try_clone_to_owned())
+        .transpose()
+        .map_err(|e| format!("cannot share the socket: {e}"))?
+        .map(|fd| Probe(std::net::TcpStream::from(fd)));
     let Some(tls) = &options.tls else {
         return Ok((Box::new(stream), probe));
     };

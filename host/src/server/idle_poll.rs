@@ -109,18 +109,6 @@ impl IdlePoll {
             let mut until = now + self.window_ns;
             while now < until {
                 if self.background.running() {
-                    // A plugin version compiles: let the threads sleep, so
-                    // that a request wakes one, which takes its core from
-                    // the compiler at once (a poller yielding to it would
-                    // wait for the next scheduler tick, see
-                    // `runtime::background`). Polling resumes with the
-                    // next request after the work ends.
-                    self.account(accounted, now);
-                    while self.background.running() {
-                        tokio::time::sleep(BACKGROUND_CHECK).await;
-                    }
-                    now = self.now_ns();
-                    accounted = now;
                     break;
                 }
                 // Another process that wants this core gets it first; then
@@ -140,6 +128,14 @@ impl IdlePoll {
                 }
             }
             self.account(accounted, now);
+            // A plugin version compiles: let the threads sleep, so that a
+            // request wakes one, which takes its core from the compiler at
+            // once (a poller yielding to it would wait for the next
+            // scheduler tick, see `runtime::background`). Polling resumes
+            // with the next request after the work ends.
+            while self.background.running() {
+                tokio::time::sleep(BACKGROUND_CHECK).await;
+            }
         }
     }
 
