@@ -398,7 +398,18 @@ async fn connections_bytes_locks_units_datasets_and_reloads_are_counted() {
     for id in 2..12 {
         raw.call(id, Request::Ping).await;
     }
-    let after = scrape().await;
+    // A frame's bytes are counted once the write returns, which can be an
+    // instant after the client has read them: wait for the count to settle.
+    let started = Instant::now();
+    let after = loop {
+        let after = scrape().await;
+        let sent = value(&after, "vsamrd_sent_bytes_total", "")
+            - value(&before, "vsamrd_sent_bytes_total", "");
+        if sent >= raw.read as f64 || started.elapsed() > Duration::from_secs(5) {
+            break after;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
     let delta = |name: &str| value(&after, name, "") - value(&before, name, "");
     assert_eq!(
         delta("vsamrd_received_bytes_total"),
