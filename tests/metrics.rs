@@ -630,8 +630,8 @@ async fn readiness_follows_the_bucket() {
     server.server.stop().await;
 }
 
-/// `[server] idle_poll_us`: after requests a thread keeps polling for the
-/// window, and `vsamrd_idle_poll_seconds_total` counts it; an idle server
+/// `[server] idle_poll_us`: after requests the runtime's threads keep
+/// polling for the window, and `vsamrd_idle_poll_seconds_total` counts it; an idle server
 /// stops polling (and costs no CPU), and 0 turns polling off.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_server_polls_after_requests_and_not_while_idle() {
@@ -688,10 +688,11 @@ async fn the_server_polls_after_requests_and_not_while_idle() {
             0 => assert_eq!(settled, 0.0, "polled with idle_poll_us = 0"),
             _ => {
                 // At least the window after the last answer; never more
-                // than the time since the first request.
+                // than the time since the first request on each runtime
+                // thread (two here), each of which polls.
                 assert!(settled >= 0.005, "polled only {settled} s");
                 assert!(
-                    settled <= first_request.elapsed().as_secs_f64(),
+                    settled <= 2.0 * first_request.elapsed().as_secs_f64(),
                     "polled {settled} s in {:?}",
                     first_request.elapsed()
                 );

@@ -162,7 +162,7 @@ impl Metrics {
         let idle_poll = Counter::<f64, AtomicU64>::default();
         registry.register(
             "idle_poll_seconds",
-            "Seconds a runtime thread spent polling for the next request instead of sleeping ([server] idle_poll_us after each request): the most CPU time polling cost",
+            "Seconds the runtime's threads spent polling for the next request instead of sleeping, summed over the threads ([server] idle_poll_us after each request): the most CPU time polling cost",
             idle_poll.clone(),
         );
         let lock_refusals = Family::<HeldBy, Counter>::default();

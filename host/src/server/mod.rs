@@ -98,7 +98,12 @@ pub async fn serve(
         shared.metrics.idle_poll_counter(),
         shared.background.clone(),
     );
-    let poller = poll.clone().map(|poll| tokio::spawn(poll.run()));
+    // One poller per runtime thread (see `idle_poll` for why).
+    let threads = tokio::runtime::Handle::current().metrics().num_workers();
+    let pollers: Vec<_> = poll
+        .iter()
+        .flat_map(|poll| (0..threads).map(|_| tokio::spawn(poll.clone().run())))
+        .collect();
     let mut unit_clock = tokio::time::interval(Duration::from_secs(1));
     unit_clock.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
@@ -143,7 +148,7 @@ pub async fn serve(
             Some(_) = connections.join_next(), if !connections.is_empty() => {}
         }
     }
-    if let Some(poller) = poller {
+    for poller in pollers {
         poller.abort();
     }
     tracing::info!(
