@@ -8,7 +8,7 @@
 //! unless the runnable one is woken (a thread that was asleep preempts a
 //! low-priority one at once). A poller never sleeps: each time it yields, a
 //! compiling thread may take its core until the next tick, and a request
-//! arriving meanwhile waits that long. With the poller paused, the runtime's
+//! arriving meanwhile waits that long. With polling paused, the runtime's
 //! threads sleep between requests, and a request wakes one at once. Measured
 //! with the hot-swap bench (8 connections, ten swaps, each a compile of the
 //! SQL plugin, three runs of each build in turn): p99 during the swaps
