@@ -9,10 +9,10 @@
 //! unit and nothing of a refused one, and the stream's files replay to it,
 //! numbered without gap or repeat (no line torn by the full disk).
 
-use crate::disk_full::Tmpfs;
 use crate::ledger::Records;
 use crate::records::{key, record};
 use crate::stores;
+use crate::tmpfs::Tmpfs;
 use crate::vsamrd::Vsamrd;
 use anyhow::{Result, bail};
 use std::time::{Duration, Instant};

@@ -51,6 +51,7 @@ mod records;
 mod shared;
 mod soak;
 mod stores;
+mod tmpfs;
 mod units;
 mod vsamrd;
 
