@@ -20,23 +20,27 @@
 //! without a break (new, or left out of the configuration for a while)
 //! starts with a copy again.
 
+mod net;
+mod seed;
+
+use net::NetChanges;
+pub(super) use seed::give_back_names;
+
 use super::change::{Change, Operation};
 use super::log::ChangeLog;
 use crate::config::{MirrorMode, MirrorRule, OnFull, OnUnavailable};
-use crate::migrate::copy;
 use crate::runtime::BackendHandle;
 use crate::runtime::call::{Call, CallError};
 use crate::vsam::Shared;
-use crate::vsam::placement::{Covered, Mirror as Follower};
 use arc_swap::ArcSwap;
 use serde::{Deserialize, Serialize};
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use tokio::sync::{Notify, watch};
-use vsam_plugin_sdk::{Dataset, Entry, StoreError};
+use vsam_plugin_sdk::StoreError;
 use vsam_protocol::admin::MirrorRow;
 
 /// Changes read from the log per batch (whole groups, so one more group
@@ -51,10 +55,6 @@ const GATHER: Duration = Duration::from_millis(25);
 /// save syncs the log and a file, and a restart replays at most this much
 /// (idempotently).
 const SAVE_EVERY: Duration = Duration::from_secs(1);
-
-/// Bytes of records one `apply` call carries, at most (a batch of large
-/// records goes in several calls of one transaction).
-const APPLY_BYTES_AT_ONCE: usize = 1 << 20;
 
 /// The longest pause between two attempts on a mirror that fails.
 const MAX_BACKOFF: Duration = Duration::from_secs(5);
@@ -731,130 +731,6 @@ impl Mirror {
         }
     }
 
-    /// Copies each dataset of the rule not followed yet.
-    async fn seed_all(&self, shared: &Shared, log_id: &str) -> Result<(), String> {
-        let pattern = self.rule.load().datasets.clone();
-        for def in shared.catalog.list(&pattern) {
-            if def.relation.is_some()
-                || def.backend == self.backend
-                || self.live.lock().unwrap().saved.seeded.contains(&def.name)
-            {
-                continue;
-            }
-            self.set_phase(Phase::Copying(def.name.clone()));
-            let result = self.seed(shared, &def, log_id).await;
-            // Following once every dataset is copied (see `run`).
-            self.set_phase(Phase::Starting);
-            result?;
-            self.live
-                .lock()
-                .unwrap()
-                .saved
-                .seeded
-                .insert(def.name.clone());
-            self.save()
-                .map_err(|e| format!("cannot save the mirror's state: {e}"))?;
-        }
-        Ok(())
-    }
-
-    /// Defines `def` on the mirror and brings it level with its primary.
-    async fn seed(
-        &self,
-        shared: &Shared,
-        def: &crate::catalog::DatasetDef,
-        log_id: &str,
-    ) -> Result<(), String> {
-        if let Some(copy) = shared.moving_copy(&def.name)
-            && copy.name() == self.backend
-        {
-            return Err(format!(
-                "dataset {} is being migrated to or from backend {}: the migration's copy there has the storage the mirror would write; the mirror copies it once the migration is rolled back or finalized",
-                def.name, self.backend
-            ));
-        }
-        let target = self.target(shared)?;
-        match target
-            .replica_call(Call::Create(def.to_plugin(), def.layout.clone()))
-            .await
-        {
-            Ok(_) | Err(CallError::Store(StoreError::AlreadyExists)) => {}
-            Err(error) => {
-                return Err(format!(
-                    "mirror {} cannot hold dataset {} ({}): {error}",
-                    self.backend,
-                    def.name,
-                    def.organization.name()
-                ));
-            }
-        }
-        // Before the copy writes anything there.
-        if let Some(url) = target.shared_database() {
-            self.claim_on(shared, &url, &def.name, log_id).await?;
-        }
-        let state = shared
-            .acquire(def)
-            .map_err(|status| format!("dataset {}: {}", def.name, status.message))?;
-        let follower = Follower::new(target, Covered::All);
-        let cancel = AtomicBool::new(false);
-        let result = copy::level(&state, &state.backend(), &follower, &cancel).await;
-        shared.release(&state);
-        let repaired =
-            result.map_err(|e| format!("copying {} to mirror {}: {e}", def.name, self.backend))?;
-        tracing::info!(
-            mirror = %self.backend,
-            dataset = %def.name,
-            "copied to the mirror ({repaired} records written or erased); it follows from here"
-        );
-        Ok(())
-    }
-
-    /// Makes sure that `name` on the shared database at `url` is this
-    /// mirror's alone: no dataset of the fleet is defined there under it
-    /// (the copy would overwrite that dataset), and no other mirror keeps
-    /// it (the two would overwrite each other); then claims it, so that a
-    /// DEFINE there is refused while this mirror keeps it.
-    async fn claim_on(
-        &self,
-        shared: &Shared,
-        url: &str,
-        name: &str,
-        log_id: &str,
-    ) -> Result<(), String> {
-        let session = shared.fleet.session(url);
-        let cannot = |why: String| {
-            format!(
-                "mirror {} cannot keep dataset {name} on its database ({}): {why}",
-                self.backend,
-                session.label()
-            )
-        };
-        if let Some(why) = crate::vsam::shared_catalog::reserved_on(shared, name, &self.backend) {
-            return Err(cannot(why));
-        }
-        let defined = session
-            .entry(name)
-            .await
-            .map_err(|refusal| cannot(refusal.to_string()))?;
-        if let Some(entry) = defined.filter(|entry| entry.definition.is_some()) {
-            return Err(cannot(format!(
-                "a dataset of that name is defined there, by {}, and the copy would overwrite it; mirror it to another database, or rename one of them",
-                entry.server
-            )));
-        }
-        self.claimed_on.lock().unwrap().insert(url.to_string());
-        match session
-            .claim_mirrored(name, log_id, &self.backend)
-            .await
-            .map_err(|refusal| cannot(refusal.to_string()))?
-        {
-            None => Ok(()),
-            Some(holder) => Err(cannot(format!(
-                "{holder} keeps a dataset of that name there, and the two mirrors would overwrite each other; mirror it to another database (if that mirror is gone for good, delete the name's row from table _vsamrd_mirrored)"
-            ))),
-        }
-    }
-
     /// Applies a batch of changes, those of datasets it covers: each
     /// dataset's record changes as their net effect (the last change of
     /// each key wins), in one job, so that the mirror's store writes many
@@ -930,197 +806,5 @@ impl Mirror {
             }
         }
         net.flush(&target).await
-    }
-}
-
-/// The net effect of record changes, per dataset in the order each was
-/// first changed: for each key, the record it ends with (`None`: erased).
-/// Changes of one transaction's batch may be applied in any order but
-/// each key's last, which this keeps.
-#[derive(Default)]
-struct NetChanges {
-    datasets: Vec<(Dataset, FinalRecords)>,
-}
-
-/// Each key changed, with the record it ends with (`None`: erased).
-type FinalRecords = BTreeMap<Vec<u8>, Option<Vec<u8>>>;
-
-impl NetChanges {
-    fn set(&mut self, dataset: &Dataset, key: &[u8], record: Option<Vec<u8>>) {
-        let keys = match self
-            .datasets
-            .iter()
-            .position(|(ds, _)| ds.name == dataset.name)
-        {
-            Some(at) => &mut self.datasets[at].1,
-            None => {
-                self.datasets.push((dataset.clone(), BTreeMap::new()));
-                &mut self.datasets.last_mut().expect("just pushed").1
-            }
-        };
-        keys.insert(key.to_vec(), record);
-    }
-
-    /// The calls that apply them: one `apply` per dataset, more for one
-    /// whose records pass [`APPLY_BYTES_AT_ONCE`] (each call's records are
-    /// copied into the plugin's memory, which has a limit).
-    fn take_calls(&mut self) -> Vec<Call> {
-        let mut calls = Vec::new();
-        for (ds, keys) in std::mem::take(&mut self.datasets) {
-            let mut puts = Vec::new();
-            let mut bytes = 0;
-            let mut erases = Vec::new();
-            for (key, record) in keys {
-                let Some(value) = record else {
-                    erases.push(key);
-                    continue;
-                };
-                if bytes >= APPLY_BYTES_AT_ONCE {
-                    calls.push(Call::Apply(
-                        ds.clone(),
-                        std::mem::take(&mut puts),
-                        Vec::new(),
-                    ));
-                    bytes = 0;
-                }
-                bytes += key.len() + value.len();
-                puts.push(Entry { key, value });
-            }
-            calls.push(Call::Apply(ds, puts, erases));
-        }
-        calls
-    }
-
-    /// Runs what is gathered on the mirror, as one job (one commit).
-    async fn flush(&mut self, target: &BackendHandle) -> Result<(), String> {
-        let calls = self.take_calls();
-        if calls.is_empty() {
-            return Ok(());
-        }
-        let count = calls.len();
-        let results = target.replica_chain(calls).await;
-        let ran = results.len();
-        match results.into_iter().find_map(Result::err) {
-            Some(error) => Err(format!(
-                "mirror {} refused a change: {error}",
-                target.name()
-            )),
-            None if ran < count => Err(format!(
-                "mirror {}: {} of {count} writes did not run",
-                target.name(),
-                count - ran
-            )),
-            None => Ok(()),
-        }
-    }
-}
-
-/// Gives back the names mirror backend `mirror` of change log `log_id`
-/// kept on the shared database at `url` (it was removed from the
-/// configuration): true once they are. Otherwise says why; its state file
-/// stays, so the next start tries again (see `followers`).
-pub(super) async fn give_back_names(
-    shared: &Shared,
-    url: &str,
-    log_id: &str,
-    mirror: &str,
-) -> bool {
-    let session = shared.fleet.session(url);
-    match session.give_back_mirrored(log_id, mirror).await {
-        Ok(()) => {
-            tracing::info!(
-                mirror,
-                "the mirror was removed from the configuration: the names it kept on {} are given back",
-                session.label()
-            );
-            true
-        }
-        Err(refusal) => {
-            tracing::warn!(
-                mirror,
-                "the mirror was removed from the configuration, but the names it kept on {} cannot be given back now ({refusal}); tried again at the next start",
-                session.label()
-            );
-            false
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn put(key: &[u8], value: &[u8]) -> Entry {
-        Entry {
-            key: key.to_vec(),
-            value: value.to_vec(),
-        }
-    }
-
-    #[test]
-    fn a_batch_goes_as_each_keys_last_change_per_dataset_in_first_changed_order() {
-        let (a, b) = (Dataset::ksds("A.DS", 2, 10), Dataset::ksds("B.DS", 2, 10));
-        let mut net = NetChanges::default();
-        net.set(&b, b"K1", Some(b"B1".to_vec()));
-        net.set(&a, b"K2", Some(b"OLD".to_vec()));
-        net.set(&a, b"K1", None);
-        net.set(&a, b"K2", Some(b"NEW".to_vec()));
-        // Inserted then erased in the batch: erased (the mirror may hold
-        // it from an earlier attempt).
-        net.set(&b, b"K3", Some(b"B3".to_vec()));
-        net.set(&b, b"K3", None);
-        // Erased then inserted again: stored.
-        net.set(&a, b"K1", Some(b"BACK".to_vec()));
-        let calls = net.take_calls();
-        let shapes: Vec<_> = calls
-            .iter()
-            .map(|call| match call {
-                Call::Apply(ds, puts, erases) => (ds.name.clone(), puts.clone(), erases.clone()),
-                other => panic!("{other:?}"),
-            })
-            .collect();
-        assert_eq!(
-            shapes,
-            vec![
-                (
-                    "B.DS".to_string(),
-                    vec![put(b"K1", b"B1")],
-                    vec![b"K3".to_vec()]
-                ),
-                (
-                    "A.DS".to_string(),
-                    vec![put(b"K1", b"BACK"), put(b"K2", b"NEW")],
-                    vec![]
-                ),
-            ]
-        );
-        assert!(net.take_calls().is_empty(), "taken once");
-    }
-
-    #[test]
-    fn a_batch_of_large_records_goes_in_calls_of_a_bounded_size() {
-        let ds = Dataset::ksds("BIG.DS", 4, 32_760);
-        let mut net = NetChanges::default();
-        let records = 3 * APPLY_BYTES_AT_ONCE / 32_000;
-        for n in 0..records {
-            net.set(&ds, format!("{n:04}").as_bytes(), Some(vec![b'R'; 32_000]));
-        }
-        net.set(&ds, b"GONE", None);
-        let calls = net.take_calls();
-        let mut stored = 0;
-        for (i, call) in calls.iter().enumerate() {
-            let Call::Apply(_, puts, erases) = call else {
-                panic!("{call:?}");
-            };
-            let bytes: usize = puts.iter().map(|e| e.key.len() + e.value.len()).sum();
-            assert!(
-                bytes < APPLY_BYTES_AT_ONCE + 32_004,
-                "call {i}: {bytes} bytes"
-            );
-            assert_eq!(erases.len(), usize::from(i + 1 == calls.len()), "call {i}");
-            stored += puts.len();
-        }
-        assert!(calls.len() >= 3, "{} calls", calls.len());
-        assert_eq!(stored, records);
     }
 }
