@@ -64,7 +64,7 @@ pub(super) type Queue = mpsc::UnboundedSender<Job>;
 /// a thread per request (about half of a lookup's time on a loopback
 /// connection). A plugin waiting in a host function (a query, an object
 /// GET) awaits like any task; one computing for long yields at every
-/// epoch tick (see `wasm::on_epoch_tick`); a group of writes waits in
+/// epoch tick (see `wasm::store::on_epoch_tick`); a group of writes waits in
 /// fsync right here while the disk is quick, elsewhere once it is slow
 /// ([`run_batch`]).
 fn start_worker(
