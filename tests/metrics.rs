@@ -630,6 +630,72 @@ async fn readiness_follows_the_bucket() {
     server.server.stop().await;
 }
 
+/// A runtime with more threads than the machine has cores (a large
+/// `TOKIO_WORKER_THREADS`) polls on as many threads as there are cores, not
+/// on every thread: extra pollers would only take turns spinning.
+#[test]
+fn pollers_are_never_more_than_the_cores() {
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(4 * cores)
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let server = vsam_tests::start(&format!(
+            "idle_poll_us = 10000\n[plugins.p]\npath = \"{CSV_WASM}\"\n[backends.b]\nplugin = \"p\"\ndirectory = \"b\"\n[routing]\ndefault = \"b\"\n[metrics]\nlisten = \"127.0.0.1:0\"\n"
+        ))
+        .await;
+        let metrics = server.server.metrics_addr.unwrap().to_string();
+        let polled = || async {
+            value(
+                &http_get(&metrics, "/metrics").await.1,
+                "vsamrd_idle_poll_seconds_total",
+                "",
+            )
+        };
+        let first_request = Instant::now();
+        let conn = Connection::connect(&server.address).await.unwrap();
+        vsam_client::define(&conn, ksds("CORES.KSDS", 8, 40, "ascii"))
+            .await
+            .unwrap();
+        let ds = Dataset::open(&conn, "CORES.KSDS", OpenIntent::Update, 1)
+            .await
+            .unwrap();
+        // Requests for a second: every poller polls all along.
+        let mut n = 0u64;
+        while first_request.elapsed() < Duration::from_secs(1) {
+            let key = format!("K{n:07}");
+            ds.put(0, RplOptions::direct(), 0, record(&key))
+                .await
+                .unwrap();
+            ds.read(key.as_bytes()).await.unwrap();
+            n += 1;
+        }
+        let mut settled = polled().await;
+        loop {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            let now = polled().await;
+            if now == settled {
+                break;
+            }
+            settled = now;
+        }
+        let elapsed = first_request.elapsed().as_secs_f64();
+        // It polled, on each of at most `cores` threads: 4 * cores pollers
+        // would have polled about four times the bound.
+        assert!(settled >= 0.5, "polled only {settled} s in {elapsed} s");
+        assert!(
+            settled <= cores as f64 * elapsed,
+            "polled {settled} s in {elapsed} s with {cores} core(s) and {} runtime threads",
+            4 * cores
+        );
+        drop(ds);
+        drop(conn);
+        server.server.stop().await;
+    });
+}
+
 /// `[server] idle_poll_us`: after requests the runtime's threads keep
 /// polling for the window, and `vsamrd_idle_poll_seconds_total` counts it; an idle server
 /// stops polling (and costs no CPU), and 0 turns polling off.

@@ -11,3 +11,9 @@ pub fn memory_mib() -> u64 {
         })
         .map_or(4096, |kib| kib / 1024)
 }
+
+/// The cores this process may run on (its CPU affinity and quota; 1 if
+/// the system cannot say): what spinning work is bounded by.
+pub fn cores() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
+}

@@ -35,6 +35,7 @@
 //! with the latency bench (four runs, this against one poller): 1.06-1.47
 //! times the GETs at one connection on the in-memory plugin, 1.11-1.44 on
 //! SQLite, 1.60-2.20 on PostgreSQL; at 16 connections within the noise.
+//! Never more pollers than cores, though ([`pollers`]).
 
 use crate::runtime::background::BackgroundWork;
 use prometheus_client::metrics::counter::Counter;
@@ -162,6 +163,17 @@ impl IdlePoll {
     fn account(&self, from: u64, to: u64) {
         self.polled.inc_by(to.saturating_sub(from) as f64 / 1e9);
     }
+}
+
+/// How many pollers a server runs: one per runtime thread, but no more
+/// than the `cores` it may run on. Threads beyond the cores (a large
+/// `TOKIO_WORKER_THREADS`, a runtime shared with other work) cannot all
+/// run at once: their pollers would only take turns spinning, each
+/// yielding the core to the next, at the cost of the clients and the
+/// database on the same machine, and a sleeping thread beyond them is woken
+/// as without polling.
+pub fn pollers(runtime_threads: usize, cores: usize) -> usize {
+    runtime_threads.min(cores.max(1))
 }
 
 #[cfg(test)]

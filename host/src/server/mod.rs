@@ -98,11 +98,15 @@ pub async fn serve(
         shared.metrics.idle_poll_counter(),
         shared.background.clone(),
     );
-    // One poller per runtime thread (see `idle_poll` for why).
-    let threads = tokio::runtime::Handle::current().metrics().num_workers();
     let pollers: Vec<_> = poll
         .iter()
-        .flat_map(|poll| (0..threads).map(|_| tokio::spawn(poll.clone().run())))
+        .flat_map(|poll| {
+            let count = idle_poll::pollers(
+                tokio::runtime::Handle::current().metrics().num_workers(),
+                crate::machine::cores(),
+            );
+            (0..count).map(|_| tokio::spawn(poll.clone().run()))
+        })
         .collect();
     let mut unit_clock = tokio::time::interval(Duration::from_secs(1));
     unit_clock.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
