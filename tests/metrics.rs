@@ -630,6 +630,45 @@ async fn readiness_follows_the_bucket() {
     server.server.stop().await;
 }
 
+/// A server on the CSV plugin whose threads poll `window_us` after each
+/// request, and the address of its metrics.
+async fn polling_server(window_us: u64) -> (vsam_tests::TestServer, String) {
+    let server = vsam_tests::start(&format!(
+        "idle_poll_us = {window_us}\n[plugins.p]\npath = \"{CSV_WASM}\"\n[backends.b]\nplugin = \"p\"\ndirectory = \"b\"\n[routing]\ndefault = \"b\"\n[metrics]\nlisten = \"127.0.0.1:0\"\n"
+    ))
+    .await;
+    let metrics = server.server.metrics_addr.unwrap().to_string();
+    (server, metrics)
+}
+
+/// `vsamrd_idle_poll_seconds_total` now.
+async fn polled(metrics: &str) -> f64 {
+    value(
+        &http_get(metrics, "/metrics").await.1,
+        "vsamrd_idle_poll_seconds_total",
+        "",
+    )
+}
+
+/// The polled seconds once they stop growing (the last request's window
+/// passed), read every 100 ms; fails if they still grow after 10 s.
+async fn settled_polling(metrics: &str) -> f64 {
+    let mut settled = polled(metrics).await;
+    let started = Instant::now();
+    loop {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let now = polled(metrics).await;
+        if now == settled {
+            return settled;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "still polling 10 s after the last request ({now} s)"
+        );
+        settled = now;
+    }
+}
+
 /// A runtime with more threads than the machine has cores (a large
 /// `TOKIO_WORKER_THREADS`) polls on as many threads as there are cores, not
 /// on every thread: extra pollers would only take turns spinning.
@@ -642,18 +681,7 @@ fn pollers_are_never_more_than_the_cores() {
         .build()
         .unwrap();
     runtime.block_on(async {
-        let server = vsam_tests::start(&format!(
-            "idle_poll_us = 10000\n[plugins.p]\npath = \"{CSV_WASM}\"\n[backends.b]\nplugin = \"p\"\ndirectory = \"b\"\n[routing]\ndefault = \"b\"\n[metrics]\nlisten = \"127.0.0.1:0\"\n"
-        ))
-        .await;
-        let metrics = server.server.metrics_addr.unwrap().to_string();
-        let polled = || async {
-            value(
-                &http_get(&metrics, "/metrics").await.1,
-                "vsamrd_idle_poll_seconds_total",
-                "",
-            )
-        };
+        let (server, metrics) = polling_server(10_000).await;
         let first_request = Instant::now();
         let conn = Connection::connect(&server.address).await.unwrap();
         vsam_client::define(&conn, ksds("CORES.KSDS", 8, 40, "ascii"))
@@ -672,15 +700,7 @@ fn pollers_are_never_more_than_the_cores() {
             ds.read(key.as_bytes()).await.unwrap();
             n += 1;
         }
-        let mut settled = polled().await;
-        loop {
-            tokio::time::sleep(Duration::from_millis(100)).await;
-            let now = polled().await;
-            if now == settled {
-                break;
-            }
-            settled = now;
-        }
+        let settled = settled_polling(&metrics).await;
         let elapsed = first_request.elapsed().as_secs_f64();
         // It polled, on each of at most `cores` threads: 4 * cores pollers
         // would have polled about four times the bound.
@@ -702,22 +722,11 @@ fn pollers_are_never_more_than_the_cores() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_server_polls_after_requests_and_not_while_idle() {
     for window_us in [5_000u64, 0] {
-        let server = vsam_tests::start(&format!(
-            "idle_poll_us = {window_us}\n[plugins.p]\npath = \"{CSV_WASM}\"\n[backends.b]\nplugin = \"p\"\ndirectory = \"b\"\n[routing]\ndefault = \"b\"\n[metrics]\nlisten = \"127.0.0.1:0\"\n"
-        ))
-        .await;
-        let metrics = server.server.metrics_addr.unwrap().to_string();
-        let polled = || async {
-            value(
-                &http_get(&metrics, "/metrics").await.1,
-                "vsamrd_idle_poll_seconds_total",
-                "",
-            )
-        };
+        let (server, metrics) = polling_server(window_us).await;
         // Longer than the window: a server that just started polls not at
         // all until a request comes.
         tokio::time::sleep(Duration::from_millis(100)).await;
-        assert_eq!(polled().await, 0.0, "polled before any request");
+        assert_eq!(polled(&metrics).await, 0.0, "polled before any request");
         let first_request = Instant::now();
         let conn = Connection::connect(&server.address).await.unwrap();
         vsam_client::define(&conn, ksds("POLL.KSDS", 8, 40, "ascii"))
@@ -734,22 +743,9 @@ async fn the_server_polls_after_requests_and_not_while_idle() {
             ds.read(key.as_bytes()).await.unwrap();
         }
         // Idle from here: the count settles once the window passed.
-        let mut settled = polled().await;
-        let started = Instant::now();
-        loop {
-            tokio::time::sleep(Duration::from_millis(100)).await;
-            let now = polled().await;
-            if now == settled {
-                break;
-            }
-            assert!(
-                started.elapsed() < Duration::from_secs(10),
-                "still polling 10 s after the last request ({now} s)"
-            );
-            settled = now;
-        }
+        let settled = settled_polling(&metrics).await;
         tokio::time::sleep(Duration::from_millis(500)).await;
-        assert_eq!(polled().await, settled, "polled while idle");
+        assert_eq!(polled(&metrics).await, settled, "polled while idle");
         match window_us {
             0 => assert_eq!(settled, 0.0, "polled with idle_poll_us = 0"),
             _ => {
