@@ -614,11 +614,7 @@ impl Mirror {
                 Err(error) => {
                     self.fail(error);
                     let rule = self.rule.load();
-                    let queued = log.last_committed().saturating_sub(self.applied());
-                    if rule.mode == MirrorMode::Async
-                        && rule.on_full == OnFull::Stop
-                        && queued >= rule.max_queue
-                    {
+                    if let Some(queued) = self.past_stopping_bound(&rule, &log) {
                         let why = format!(
                             "{queued} changes waited (max_queue {}); the mirror stopped following: `vsamr admin mirror resync {}` copies everything again once it is back",
                             rule.max_queue, self.backend
@@ -656,17 +652,24 @@ impl Mirror {
         }
     }
 
+    /// The changes queued for an async mirror that stops at `max_queue`
+    /// (`on_full = "stop"`), once they reached it; `None` below it, or for a
+    /// mirror that does not stop there.
+    fn past_stopping_bound(&self, rule: &MirrorRule, log: &ChangeLog) -> Option<u64> {
+        let queued = log.last_committed().saturating_sub(self.applied());
+        (rule.mode == MirrorMode::Async && rule.on_full == OnFull::Stop && queued >= rule.max_queue)
+            .then_some(queued)
+    }
+
     /// A paused async mirror whose queue passed `max_queue` with `on_full
     /// = "stop"` stops, so that the log does not grow without bound (with
     /// `"refuse"`, writes are refused instead: see [`Mirror::refusal`]).
     fn bound_paused_queue(&self, log: &ChangeLog) {
         let rule = self.rule.load();
-        let queued = log.last_committed().saturating_sub(self.applied());
+        let past = self.past_stopping_bound(&rule, log);
         let mut live = self.live.lock().unwrap();
-        if live.phase == Phase::Paused
-            && rule.mode == MirrorMode::Async
-            && rule.on_full == OnFull::Stop
-            && queued >= rule.max_queue
+        if let Some(queued) = past
+            && live.phase == Phase::Paused
         {
             let why = format!(
                 "paused while {queued} changes waited (max_queue {}); `vsamr admin mirror resync {}` copies everything again",
