@@ -93,12 +93,7 @@ async fn direct(ctx: &mut Ctx<'_>, options: RplOptions, req: &Get, room: usize) 
     } else {
         entry
     };
-    let keeps_position = options.processing == Processing::SkipSequential
-        || matches!(
-            options.intent,
-            Intent::Update | Intent::NoUpdateKeepPosition
-        )
-        || matches!(search, Search::Last);
+    let keeps_position = search::keeps_position(options, matches!(search, Search::Last));
     ctx.rpl
         .set_cursor(keeps_position.then(|| Cursor::after(entry.key.clone(), direction)));
     Ok(vec![search::record(ctx, entry)].into())
@@ -111,24 +106,7 @@ async fn sequential(
     max_bytes: usize,
 ) -> Outcome {
     let direction = search::direction(options);
-    if options.last_record {
-        ctx.rpl.set_cursor(Some(Cursor {
-            start: Start::Edge,
-            direction: Direction::Backward,
-        }));
-    }
-    let Some(cursor) = ctx.rpl.cursor.clone() else {
-        return Err(ctx.error(
-            fdbk::NO_POSITION,
-            "sequential GET with no position: POINT first (position is lost after ENDREQ, a direct GET without NSP, or a record-not-found error)",
-        ));
-    };
-    if cursor.start == Start::Edge && cursor.direction != direction {
-        return Err(ctx.error(
-            fdbk::NO_POSITION,
-            "backward sequential GET with no backward position: POINT with BWD,LRD or to a key first",
-        ));
-    }
+    let cursor = search::sequential_start(ctx, options, direction)?;
     if cursor.direction != direction {
         ctx.rpl.read_ahead.clear();
         ctx.rpl.streak = 0;

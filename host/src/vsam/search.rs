@@ -2,9 +2,10 @@
 //! against the dataset's organization, and finding it.
 
 use super::request::Ctx;
+use super::rpl::Cursor;
 use vsam_plugin_sdk::keys::{key_number, number_key};
 use vsam_plugin_sdk::{Direction, Entry, Start};
-use vsam_protocol::{Access, Organization, Record, RplOptions, Status, fdbk};
+use vsam_protocol::{Access, Intent, Organization, Processing, Record, RplOptions, Status, fdbk};
 
 /// What a direct request looks for.
 pub(crate) enum Search {
@@ -183,4 +184,47 @@ pub(crate) fn direction(options: RplOptions) -> Direction {
     } else {
         Direction::Forward
     }
+}
+
+/// Whether a direct GET leaves a position for the sequential GETs after
+/// it: skip-sequential processing, update intent, NUP with NSP, and a GET
+/// of the last record (LRD). Shared by GETs on a base cluster and through
+/// a path, which VSAM positions alike.
+pub(crate) fn keeps_position(options: RplOptions, last_record: bool) -> bool {
+    options.processing == Processing::SkipSequential
+        || matches!(
+            options.intent,
+            Intent::Update | Intent::NoUpdateKeepPosition
+        )
+        || last_record
+}
+
+/// Where a sequential GET reads on from, on a base cluster or through a
+/// path: LRD first positions at the last record, backward; without a
+/// position (none yet, or lost), or backward from a forward edge, the GET
+/// is refused with FDBK X'58' and what to do.
+pub(crate) fn sequential_start(
+    ctx: &mut Ctx<'_>,
+    options: RplOptions,
+    direction: Direction,
+) -> Result<Cursor, Status> {
+    if options.last_record {
+        ctx.rpl.set_cursor(Some(Cursor {
+            start: Start::Edge,
+            direction: Direction::Backward,
+        }));
+    }
+    let Some(cursor) = ctx.rpl.cursor.clone() else {
+        return Err(ctx.error(
+            fdbk::NO_POSITION,
+            "sequential GET with no position: POINT first (position is lost after ENDREQ, a direct GET without NSP, or a record-not-found error)",
+        ));
+    };
+    if cursor.start == Start::Edge && cursor.direction != direction {
+        return Err(ctx.error(
+            fdbk::NO_POSITION,
+            "backward sequential GET with no backward position: POINT with BWD,LRD or to a key first",
+        ));
+    }
+    Ok(cursor)
 }

@@ -131,6 +131,8 @@ pub(crate) async fn alternate_index(env: Env) -> Step {
         (found[0].data.clone(), status.fdbk),
         (customer("K001", "SMITH", "A1"), 8),
     )?;
+    // A position, which the GET that finds nothing loses.
+    path.point(0, RplOptions::direct(), b"JONES", 0, 0).await?;
     expect_fdbk(
         "GET of an alternate key nobody has",
         path.reading(RplOptions::direct())
@@ -139,6 +141,28 @@ pub(crate) async fn alternate_index(env: Env) -> Step {
             .await,
         fdbk::NOT_FOUND,
     )?;
+    expect_fdbk(
+        "sequential GET through the path after a GET that found nothing",
+        path.reading(RplOptions::sequential()).records().await,
+        fdbk::NO_POSITION,
+    )?;
+    let fresh = Dataset::open(&env.second, &names, OpenIntent::Input, 1).await?;
+    expect_fdbk(
+        "backward sequential GET through a path right after OPEN",
+        fresh
+            .reading(RplOptions::sequential().backward())
+            .records()
+            .await,
+        fdbk::NO_POSITION,
+    )?;
+    expect_eq(
+        "forward sequential GET through a path right after OPEN",
+        fresh.reading(RplOptions::sequential()).records().await?[0]
+            .data
+            .clone(),
+        customer("K004", "BROWN", "A4"),
+    )?;
+    fresh.close().await?;
     let found = path
         .reading(RplOptions::direct().generic())
         .key(b"JO")

@@ -163,11 +163,7 @@ pub(crate) async fn get(
             "GET for update (UPD) needs the path opened for update",
         ));
     }
-    let direction = if options.backward {
-        Direction::Backward
-    } else {
-        Direction::Forward
-    };
+    let direction = crate::vsam::search::direction(options);
     let mut records = Vec::new();
     let mut duplicate = false;
     // The write counter before reading: GET UPD reads the record again
@@ -188,12 +184,8 @@ pub(crate) async fn get(
         } else {
             base
         };
-        let keeps_position = options.processing == Processing::SkipSequential
-            || matches!(
-                options.intent,
-                Intent::Update | Intent::NoUpdateKeepPosition
-            )
-            || matches!(search, Search::Last);
+        let keeps_position =
+            crate::vsam::search::keeps_position(options, matches!(search, Search::Last));
         let cursor_direction = if matches!(search, Search::Last) {
             Direction::Backward
         } else {
@@ -204,24 +196,7 @@ pub(crate) async fn get(
             .set_cursor(keeps_position.then(|| Cursor::after(entry.key.clone(), cursor_direction)));
         records.push(record(index, &entry, base));
     } else {
-        if options.last_record {
-            ctx.rpl.set_cursor(Some(Cursor {
-                start: Start::Edge,
-                direction: Direction::Backward,
-            }));
-        }
-        let Some(cursor) = ctx.rpl.cursor.clone() else {
-            return Err(ctx.error(
-                fdbk::NO_POSITION,
-                "sequential GET with no position: POINT first",
-            ));
-        };
-        if cursor.start == Start::Edge && cursor.direction != direction {
-            return Err(ctx.error(
-                fdbk::NO_POSITION,
-                "backward sequential GET with no backward position: POINT with BWD,LRD or to a key first",
-            ));
-        }
+        let cursor = crate::vsam::search::sequential_start(&mut ctx, options, direction)?;
         let batch = if update { 1 } else { limit.records.max(1) };
         let mut from = cursor.start;
         let mut total = 0usize;
