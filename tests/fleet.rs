@@ -651,8 +651,8 @@ async fn a_browse_reads_ahead_only_while_its_server_is_alone_on_the_database() {
             "vsam",
             &format!(
                 "update fleet_ksds set vsam_record = '\\x{}' where vsam_key = '\\x{}'",
-                hex(&behind),
-                hex(b"K0000003")
+                hex::encode(&behind),
+                hex::encode(b"K0000003")
             ),
         )
         .unwrap();
@@ -672,10 +672,6 @@ async fn a_browse_reads_ahead_only_while_its_server_is_alone_on_the_database() {
     }
     a.server.stop().await;
     b.server.stop().await;
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

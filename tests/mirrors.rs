@@ -214,10 +214,7 @@ fn dense_stream(data_dir: &Path) -> (Vec<serde_json::Value>, Vec<u64>) {
 }
 
 fn unhex(text: &str) -> Vec<u8> {
-    (0..text.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(&text[i..i + 2], 16).unwrap())
-        .collect()
+    hex::decode(text).unwrap()
 }
 
 /// The records of `dataset` that replaying the stream's lines gives.

@@ -144,7 +144,7 @@ async fn the_objects_are_key_ordered_variable_blocked_records() {
             assert_eq!(&bytes[at + 2..at + 4], &[0, 0], "RDW of {name}");
             let record = bytes[at + 4..at + length].to_vec();
             if name.len() > 16 {
-                let hex: String = record[..8].iter().map(|b| format!("{b:02x}")).collect();
+                let hex = hex::encode(&record[..8]);
                 assert!(hex.as_str() >= &name[..16], "{name} holds only its range");
             }
             records.push(record);
@@ -533,7 +533,7 @@ fn changed(number: u32) -> Vec<u8> {
 /// The file of the interval that holds `record` (8-byte key first) among
 /// the dataset's interval files under `ci`.
 fn interval_file(ci: &Path, record: &[u8]) -> std::path::PathBuf {
-    let key: String = record[..8].iter().map(|b| format!("{b:02x}")).collect();
+    let key = hex::encode(&record[..8]);
     let mut names: Vec<String> = std::fs::read_dir(ci)
         .unwrap()
         .map(|e| e.unwrap().file_name().into_string().unwrap())

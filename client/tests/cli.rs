@@ -358,7 +358,7 @@ async fn a_layout_shows_records_as_named_fields() {
         record.extend(Binary { picture: Picture { digits: 5, scale: 0, signed: true }, native: false }.encode("5000".parse().unwrap()).unwrap());
         record.extend(cp.encode("A20240131").unwrap());
         record.resize(120, 0x40);
-        let hex: String = record.iter().map(|b| format!("{b:02X}")).collect();
+        let hex = hex::encode_upper(&record);
         cli.ok(&["--hex", "put", "PROD.CUST.MASTER", &hex]);
         let json = cli.ok(&["--json", "get", "PROD.CUST.MASTER", "00000042", "--fields"]);
         assert!(json.starts_with(r#"{"CUST-ID":"00000042","LAST-NAME":"SMITH               ","FIRST-NAME":"ANNA           ","BALANCE":"-301.75","CREDIT-LIMIT":"5000","STATUS-CODE":"A","OPENED-DATE":"20240131","#), "{json}");

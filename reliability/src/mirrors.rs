@@ -214,15 +214,7 @@ async fn check_followers(
 }
 
 fn unhex(text: &str) -> Result<Vec<u8>> {
-    (0..text.len())
-        .step_by(2)
-        .map(|i| {
-            Ok(u8::from_str_radix(
-                text.get(i..i + 2).context("odd hex")?,
-                16,
-            )?)
-        })
-        .collect()
+    hex::decode(text).with_context(|| format!("{text:?} is not hex"))
 }
 
 /// Reads every stream file in order: the number of lines, and the records

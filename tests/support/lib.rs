@@ -74,10 +74,7 @@ pub fn ksds(
 
 /// SHA-256 of a token in hex, as `[[clients]] token_sha256` holds it.
 pub fn sha256_hex(token: &str) -> String {
-    vsam_host::security::access::token_digest(token)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    hex::encode(vsam_host::security::access::token_digest(token))
 }
 
 /// A server on a free port with a fresh data dir.

@@ -37,10 +37,7 @@ impl FieldView {
         let decoded = codec.decode(bytes);
         match decoded {
             Ok(value) => value.to_string(),
-            Err(e) => format!(
-                "X'{}' ({e})",
-                bytes.iter().map(|b| format!("{b:02X}")).collect::<String>()
-            ),
+            Err(e) => format!("X'{}' ({e})", hex::encode_upper(bytes)),
         }
     }
 

@@ -77,7 +77,7 @@ impl Codec {
     /// Shows bytes as text or hex.
     pub fn show(&self, bytes: &[u8]) -> String {
         if self.output.hex {
-            to_hex(bytes)
+            hex::encode_upper(bytes)
         } else {
             escape(bytes, self.codepage)
         }
@@ -120,21 +120,14 @@ impl Codec {
 /// Hex to bytes (spaces allowed between bytes).
 pub fn parse_hex(text: &str) -> Result<Vec<u8>> {
     let digits: String = text.chars().filter(|c| !c.is_whitespace()).collect();
-    if !digits.len().is_multiple_of(2) {
-        bail!("odd number of hex digits");
+    if let Some((at, c)) = digits
+        .chars()
+        .enumerate()
+        .find(|(_, c)| !c.is_ascii_hexdigit())
+    {
+        bail!("{c:?} (digit {}) is not a hex digit", at + 1);
     }
-    (0..digits.len())
-        .step_by(2)
-        .map(|i| {
-            u8::from_str_radix(&digits[i..i + 2], 16)
-                .map_err(|_| anyhow::anyhow!("bad hex digit in {:?}", &digits[i..i + 2]))
-        })
-        .collect()
-}
-
-/// Bytes to upper-case hex.
-pub fn to_hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02X}")).collect()
+    hex::decode(&digits).map_err(|_| anyhow::anyhow!("odd number of hex digits"))
 }
 
 #[cfg(test)]
@@ -177,7 +170,9 @@ mod tests {
     fn hex_round_trips() {
         assert_eq!(parse_hex("C1 f1").unwrap(), vec![0xC1, 0xF1]);
         assert!(parse_hex("C").is_err());
-        assert_eq!(to_hex(&[0, 255]), "00FF");
+        // A digit of several bytes in UTF-8 is refused, not cut in two.
+        let error = parse_hex("C1\u{20ac}F").unwrap_err().to_string();
+        assert_eq!(error, "'\u{20ac}' (digit 3) is not a hex digit");
     }
 
     #[test]

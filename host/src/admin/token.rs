@@ -31,7 +31,7 @@ fn create(path: &Path) -> Result<String> {
     let mut secret = [0u8; 32];
     getrandom::fill(&mut secret)
         .map_err(|e| anyhow::anyhow!("no random numbers for the admin token: {e}"))?;
-    let token: String = secret.iter().map(|b| format!("{b:02x}")).collect();
+    let token = hex::encode(secret);
     if let Some(parent) = path.parent() {
         std::fs::create_dir_all(parent)
             .with_context(|| format!("creating {}", parent.display()))?;

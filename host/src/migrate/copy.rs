@@ -195,7 +195,7 @@ async fn verify_batches(
                 .unwrap_or_default();
             return Err(format!(
                 "the copies differ at key X'{}' ({} holds {} record(s) there, {} holds {})",
-                hex(&at),
+                hex::encode_upper(&at),
                 serving.name(),
                 ours.len(),
                 copy.name(),
@@ -220,13 +220,8 @@ async fn verify_batches(
     }
     Ok(Verified {
         count,
-        checksum: hex(&hash.finalize()),
+        checksum: hex::encode_upper(hash.finalize()),
     })
-}
-
-/// Bytes as upper-case hex.
-pub fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02X}")).collect()
 }
 
 /// Brings `copy` level with `serving`, a batch of keys at a time with

@@ -213,13 +213,12 @@ async fn check_adopted(
         }
         Err(error) => return Err(Adoption::Unreadable(describe(&error))),
     };
-    let hex = crate::migrate::copy::hex;
     for entry in &entries {
         let length = entry.value.len() as u32;
         if length > def.max_record {
             return Err(Adoption::Misfit(format!(
                 "the record under key X'{}' is {length} bytes long, the definition allows {}",
-                hex(&entry.key),
+                hex::encode_upper(&entry.key),
                 def.max_record
             )));
         }
@@ -229,7 +228,7 @@ async fn check_adopted(
         if entry.key.len() != usize::from(def.key_length) {
             return Err(Adoption::Misfit(format!(
                 "the record under key X'{}' has a {}-byte key, the definition says KEYS({} {})",
-                hex(&entry.key),
+                hex::encode_upper(&entry.key),
                 entry.key.len(),
                 def.key_length,
                 def.key_offset
@@ -240,7 +239,7 @@ async fn check_adopted(
         if field != Some(entry.key.as_slice()) {
             return Err(Adoption::Misfit(format!(
                 "the record under key X'{}' does not carry its key at offset {}",
-                hex(&entry.key),
+                hex::encode_upper(&entry.key),
                 def.key_offset
             )));
         }

@@ -134,7 +134,7 @@ fn heading(
             "KEY OF RECORD - {}",
             match form {
                 Form::Character => characters(&record.key, codepage),
-                Form::Hex | Form::Dump => hex(&record.key),
+                Form::Hex | Form::Dump => hex::encode_upper(&record.key),
             }
         ),
         Some(Organization::Esds) => format!("RBA OF RECORD - {}", record.address),
@@ -152,12 +152,12 @@ fn body(data: &[u8], form: Form, codepage: CodePage) -> Vec<String> {
             .chunks(120)
             .map(|chunk| characters(chunk, codepage))
             .collect(),
-        Form::Hex => data.chunks(60).map(hex).collect(),
+        Form::Hex => data.chunks(60).map(hex::encode_upper).collect(),
         Form::Dump => data
             .chunks(32)
             .enumerate()
             .map(|(i, chunk)| {
-                let words: Vec<String> = chunk.chunks(4).map(hex).collect();
+                let words: Vec<String> = chunk.chunks(4).map(hex::encode_upper).collect();
                 let left = words.iter().take(4).cloned().collect::<Vec<_>>().join(" ");
                 let right = words.iter().skip(4).cloned().collect::<Vec<_>>().join(" ");
                 format!(
@@ -179,10 +179,6 @@ fn characters(bytes: &[u8], codepage: CodePage) -> String {
             false => '.',
         })
         .collect()
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02X}")).collect()
 }
 
 #[cfg(test)]

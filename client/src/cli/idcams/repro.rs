@@ -261,7 +261,7 @@ fn report_refusal(
         Organization::Ksds => record.iter().skip(offset).take(length).copied().collect(),
         _ => Vec::new(),
     };
-    let first_five: String = key.iter().take(5).map(|b| format!("{b:02X}")).collect();
+    let first_five = hex::encode_upper(&key[..key.len().min(5)]);
     let status = &error.status;
     let number = refusal.number;
     if status.r15 == r15::LOGICAL && status.fdbk == fdbk::DUPLICATE_KEY.0 {

@@ -544,16 +544,6 @@ impl Layouts {
     }
 }
 
-fn hex(bytes: &[u8]) -> String {
-    const DIGITS: &[u8; 16] = b"0123456789ABCDEF";
-    let mut text = String::with_capacity(bytes.len() * 2);
-    for b in bytes {
-        text.push(DIGITS[usize::from(b >> 4)] as char);
-        text.push(DIGITS[usize::from(b & 15)] as char);
-    }
-    text
-}
-
 /// A change as its stream line.
 fn line(change: &Change, layouts: &mut Layouts, shared: &Shared) -> Value {
     let mut line = Map::new();
@@ -576,9 +566,9 @@ fn line(change: &Change, layouts: &mut Layouts, shared: &Shared) -> Value {
         }
         Operation::Delete => {}
         _ => {
-            line.insert("key".into(), json!(hex(&change.key)));
+            line.insert("key".into(), json!(hex::encode_upper(&change.key)));
             if let Some(record) = &change.record {
-                line.insert("record".into(), json!(hex(record)));
+                line.insert("record".into(), json!(hex::encode_upper(record)));
                 if let Some((fields, codepage)) = layouts.fields(change, shared) {
                     line.insert("fields".into(), decode_fields(fields, *codepage, record));
                 }

@@ -189,7 +189,7 @@ impl PluginRuntime {
         let mut hasher = std::collections::hash_map::DefaultHasher::new();
         std::hash::Hash::hash(&self.engine.precompile_compatibility_hash(), &mut hasher);
         key.update(std::hash::Hasher::finish(&hasher).to_be_bytes());
-        let path = dir.join(format!("{}.cwasm", hex(&key.finalize())));
+        let path = dir.join(format!("{}.cwasm", hex::encode(key.finalize())));
         if path.exists() {
             // SAFETY: the file was written by `precompile_component` of an
             // engine with the same compatibility hash (part of the name),
@@ -238,7 +238,7 @@ pub fn boot() -> &'static str {
 
 /// The name of a plugin version: SHA-256 of its component bytes, hex.
 pub fn content_hash(bytes: &[u8]) -> String {
-    hex(&Sha256::digest(bytes))
+    hex::encode(Sha256::digest(bytes))
 }
 
 impl LoadedPlugin {
@@ -258,10 +258,6 @@ impl LoadedPlugin {
             database: None,
         }
     }
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// wasmtime has its own error type; this makes it an `anyhow::Error` so
