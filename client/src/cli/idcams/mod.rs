@@ -18,6 +18,8 @@ mod listing;
 mod print;
 mod program;
 mod repro;
+#[cfg(test)]
+mod robustness;
 mod syntax;
 
 use super::repro::{FileFormat, parse_format};
