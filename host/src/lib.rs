@@ -22,6 +22,7 @@ pub mod manpages;
 pub mod metrics;
 pub mod migrate;
 pub mod paths;
+pub mod probes;
 pub mod reload;
 pub mod runtime;
 pub mod security;
@@ -280,7 +281,7 @@ impl Server {
             if let Ok(address) = listener.local_addr() {
                 tracing::info!(%address, "metrics and probes: http://{address}/metrics, /healthz, /readyz");
             }
-            tokio::spawn(metrics::http::serve(
+            tokio::spawn(probes::serve(
                 listener,
                 self.shared.clone(),
                 self.migrations.clone(),

@@ -1,13 +1,12 @@
 //! What a running server counts, for Prometheus: each server its own
 //! registry (several servers in one process, as in tests and benchmarks,
-//! count apart), rendered in the text format by `/metrics` (see [`http`]).
+//! count apart), rendered in the text format by `/metrics` (see
+//! [`crate::probes`]).
 //!
 //! Labels are bounded: request kinds, outcome classes, FDBK codes, call
 //! names and backends are fixed sets; dataset names appear only for the
 //! datasets `[metrics] datasets` names (at most [`MAX_DATASETS`] of them,
 //! the rest counted as `(other)`), and for migrations under way.
-
-pub mod http;
 
 use prometheus_client::collector::Collector;
 use prometheus_client::encoding::{DescriptorEncoder, EncodeLabelSet, EncodeMetric};

@@ -2,7 +2,7 @@
 //! `/healthz` (the process answers) and `/readyz` (every shared database
 //! answers a query), for Prometheus, load balancers and Kubernetes probes.
 
-use super::{BackendRow, Scrape};
+use crate::metrics::{BackendRow, Scrape};
 use crate::migrate::Migrations;
 use crate::vsam::shared::Shared;
 use http_body_util::Full;
