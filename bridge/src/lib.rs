@@ -11,6 +11,7 @@
 //! connection, a missing dataset, a conflict between the dataset and the
 //! program's description) is explained on stderr, prefixed `vsamextfh:`,
 //! besides the FILE STATUS. A lost connection gives status 30, never a hang.
+#![warn(missing_docs)]
 
 pub mod alternate;
 pub mod config;

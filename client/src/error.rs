@@ -56,17 +56,29 @@ pub enum ClientError {
     #[error(
         "cannot connect to {server}: {reason} (is vsamrd running? set --server or VSAMR_SERVER)"
     )]
-    Connect { server: String, reason: String },
+    Connect {
+        /// The address tried (the last of a fleet's list).
+        server: String,
+        /// Why it failed.
+        reason: String,
+    },
     /// The connection was closed.
     #[error("{0}")]
     Closed(String),
     /// The server rejected a request at the protocol level.
     #[error("protocol error {code}: {message}")]
-    Protocol { code: u16, message: String },
+    Protocol {
+        /// One of `vsam_protocol::protocol_error`'s codes.
+        code: u16,
+        /// The server's explanation.
+        message: String,
+    },
     /// The server answered something that does not fit the request.
     #[error("unexpected answer to {request}: {detail}")]
     Unexpected {
+        /// The request's name (GET, OPEN...).
         request: &'static str,
+        /// What was answered instead.
         detail: String,
     },
     /// The server of a fleet holding this request's state was lost: the
@@ -75,8 +87,11 @@ pub enum ClientError {
     /// moves at the next request, to another server of the list.
     #[error("{dataset} {request}: {detail}")]
     ServerLost {
+        /// The dataset the request was on.
         dataset: String,
+        /// The request's name.
         request: &'static str,
+        /// What was lost, and what the caller can do.
         detail: String,
     },
     /// VSAM answered with a non-zero return code.

@@ -27,6 +27,7 @@
 //!     .await?;
 //! # Ok(()) }
 //! ```
+#![warn(missing_docs)]
 
 pub mod admin;
 mod catalog;

@@ -7,6 +7,7 @@
 //! Layers, top to bottom: [`server`] (TCP, handshake, pipelining) ->
 //! [`vsam`] (sessions, positions, locks, return codes) -> [`catalog`]
 //! (datasets and routing) -> [`runtime`] (plugins in wasmtime).
+#![warn(missing_docs)]
 
 pub mod admin;
 pub mod catalog;

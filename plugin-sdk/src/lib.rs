@@ -12,6 +12,7 @@
 //! The crate also carries what tools around records need on every platform:
 //! [`codepage`] (EBCDIC code pages), [`text`] (the reversible text form of
 //! record bytes) and [`keys`] (ESDS/RRDS key encoding).
+#![warn(missing_docs)]
 
 pub mod codepage;
 pub mod copybook;

@@ -85,19 +85,40 @@ impl FromStr for Decimal {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum NumericError {
     /// The bytes are not the field's length.
-    Length { expected: usize, got: usize },
+    Length {
+        /// The field's length in bytes.
+        expected: usize,
+        /// The length of the bytes given.
+        got: usize,
+    },
     /// A byte that is not a valid digit (or nibble) at this position.
-    BadDigit { position: usize, byte: u8 },
+    BadDigit {
+        /// The byte's offset in the field.
+        position: usize,
+        /// The byte.
+        byte: u8,
+    },
     /// The sign byte or nibble is not a valid sign.
-    BadSign { position: usize, byte: u8 },
+    BadSign {
+        /// The byte's offset in the field.
+        position: usize,
+        /// The byte.
+        byte: u8,
+    },
     /// The value has more digits than the picture holds, or more decimals.
     Overflow {
+        /// The value, as given.
         value: String,
+        /// The picture's digits.
         digits: u8,
+        /// The picture's decimals.
         scale: u8,
     },
     /// A negative value for an unsigned picture.
-    Unsigned { value: String },
+    Unsigned {
+        /// The value, as given.
+        value: String,
+    },
 }
 
 impl fmt::Display for NumericError {

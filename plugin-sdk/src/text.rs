@@ -28,11 +28,17 @@ pub fn escape(bytes: &[u8], codepage: CodePage) -> String {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum UnescapeError {
     /// A `\` not followed by `\` or `xHH`.
-    BadEscape { position: usize },
+    BadEscape {
+        /// The `\`'s offset in the text, in characters.
+        position: usize,
+    },
     /// A character the code page has no byte for.
     Unencodable {
+        /// The character.
         character: char,
+        /// Its offset in the text, in characters.
         position: usize,
+        /// The code page it has no byte in.
         codepage: CodePage,
     },
 }

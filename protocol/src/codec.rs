@@ -32,7 +32,12 @@ pub struct Incoming<M> {
 pub enum FrameError {
     /// The length field exceeds the negotiated maximum.
     #[error("frame of {length} bytes exceeds the limit of {max} bytes")]
-    TooLarge { length: usize, max: usize },
+    TooLarge {
+        /// The frame's length field.
+        length: usize,
+        /// The largest frame the connection accepts.
+        max: usize,
+    },
     /// The length field is too small to hold kind and id.
     #[error("frame length {0} is below the minimum of 5 bytes")]
     TooShort(usize),
@@ -41,7 +46,12 @@ pub enum FrameError {
     #[error(
         "a frame of {length} bytes does not fit the server's memory budget for frames being received ({budget_mib} MiB, [server] frame_memory_mb) now; send it again later"
     )]
-    OverBudget { length: usize, budget_mib: u64 },
+    OverBudget {
+        /// The frame's length field.
+        length: usize,
+        /// The budget, `[server] frame_memory_mb`.
+        budget_mib: u64,
+    },
     /// The connection failed.
     #[error(transparent)]
     Io(#[from] std::io::Error),

@@ -7,6 +7,7 @@
 //! Host and clients share this crate so they cannot disagree on a byte.
 //! `docs/protocol.md` specifies every frame. [`admin`] is the operator's
 //! protocol (reload, status, migrations) on its own port.
+#![warn(missing_docs)]
 
 pub mod admin;
 pub mod codec;

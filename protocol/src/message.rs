@@ -521,7 +521,10 @@ pub enum Request {
     /// Open a dataset.
     Open(Open),
     /// Close a handle.
-    Close { handle: u32 },
+    Close {
+        /// The handle OPEN answered.
+        handle: u32,
+    },
     /// Retrieve.
     Get(Get),
     /// Insert or update.
@@ -529,30 +532,58 @@ pub enum Request {
     /// Insert a chain of records (protocol 1.1).
     PutChain(PutChain),
     /// Erase the held record.
-    Erase { target: StringRef, options: u32 },
+    Erase {
+        /// The handle and the string holding the record.
+        target: StringRef,
+        /// RPL option bits (see [`RplOptions`]).
+        options: u32,
+    },
     /// Position.
     Point(Point),
     /// End request.
-    EndReq { target: StringRef },
+    EndReq {
+        /// The handle and the string whose position and hold end.
+        target: StringRef,
+    },
     /// Catalog: define.
     Define(DatasetSpec),
     /// Catalog: delete.
-    Delete { name: String },
+    Delete {
+        /// The entry's name.
+        name: String,
+    },
     /// Catalog: describe.
-    Info { name: String },
+    Info {
+        /// The entry's name.
+        name: String,
+    },
     /// Catalog: list by pattern (`*` matches within a qualifier, `**` across).
-    List { pattern: String },
+    List {
+        /// The names to list.
+        pattern: String,
+    },
     /// Catalog: define an alternate index (protocol 1.2).
     DefineAix(AixSpec),
     /// Catalog: define a path (protocol 1.2).
     DefinePath(PathSpec),
     /// Rebuild an alternate index from its base (protocol 1.2).
-    BldIndex { aix: String },
+    BldIndex {
+        /// The alternate index's name.
+        aix: String,
+    },
     /// Catalog: list by pattern, saying what each entry is (protocol 1.6).
-    Listcat { pattern: String },
+    Listcat {
+        /// The names to list.
+        pattern: String,
+    },
     /// Catalog: rename an entry, its records going with it (IDCAMS ALTER
     /// NEWNAME, protocol 1.6).
-    Rename { name: String, new_name: String },
+    Rename {
+        /// The entry's name now.
+        name: String,
+        /// The name it takes.
+        new_name: String,
+    },
     /// Make the connection's unit of work durable and end it (protocol 1.4).
     Commit,
     /// Undo the connection's unit of work and end it (protocol 1.4).
@@ -577,19 +608,35 @@ pub enum Answer {
     Welcome(Welcome),
     /// Status and records.
     Result {
+        /// R15, FDBK and the server's message.
         status: Status,
+        /// The records a GET or PUT answers (none for other requests).
         records: Vec<Record>,
     },
     /// OPEN succeeded.
-    Opened { handle: u32, dataset: DatasetSpec },
+    Opened {
+        /// What later requests name the open dataset by.
+        handle: u32,
+        /// The dataset's definition.
+        dataset: DatasetSpec,
+    },
     /// Catalog entries.
-    Catalog { datasets: Vec<DatasetSpec> },
+    Catalog {
+        /// The entries, in name order.
+        datasets: Vec<DatasetSpec>,
+    },
     /// Catalog entries with what each is (LISTCAT, protocol 1.6).
-    Entries { entries: Vec<CatalogEntry> },
+    Entries {
+        /// The entries, in name order.
+        entries: Vec<CatalogEntry>,
+    },
     /// Protocol failure; `fatal` means the server closes the connection.
     ProtocolError {
+        /// One of [`protocol_error`]'s codes.
         code: u16,
+        /// The server closes the connection after this answer.
         fatal: bool,
+        /// What was wrong, for a person.
         message: String,
     },
 }
@@ -922,26 +969,47 @@ impl Message for Request {
 /// it in every message, so that no code compares request names as text.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Verb {
+    /// [`Request::Hello`].
     Hello,
+    /// [`Request::Ping`].
     Ping,
+    /// [`Request::Open`].
     Open,
+    /// [`Request::Close`].
     Close,
+    /// [`Request::Get`].
     Get,
+    /// [`Request::Put`].
     Put,
+    /// [`Request::PutChain`].
     PutChain,
+    /// [`Request::Erase`].
     Erase,
+    /// [`Request::Point`].
     Point,
+    /// [`Request::EndReq`].
     EndReq,
+    /// [`Request::Define`].
     Define,
+    /// [`Request::Delete`].
     Delete,
+    /// [`Request::Info`].
     Info,
+    /// [`Request::List`].
     List,
+    /// [`Request::DefineAix`].
     DefineAix,
+    /// [`Request::DefinePath`].
     DefinePath,
+    /// [`Request::BldIndex`].
     BldIndex,
+    /// [`Request::Listcat`].
     Listcat,
+    /// [`Request::Rename`].
     Rename,
+    /// [`Request::Commit`].
     Commit,
+    /// [`Request::Rollback`].
     Rollback,
 }
 

@@ -11,8 +11,11 @@ pub enum DecodeError {
     /// The payload ended inside a field.
     #[error("payload truncated: {field} needs {needed} more bytes, {available} left")]
     Truncated {
+        /// The field being read.
         field: &'static str,
+        /// The bytes it needs.
         needed: usize,
+        /// The bytes the payload has left.
         available: usize,
     },
     /// Bytes were left after the last field.
@@ -27,7 +30,9 @@ pub enum DecodeError {
     /// A field holds a value outside its domain.
     #[error("field {field}: {problem}")]
     BadValue {
+        /// The field.
         field: &'static str,
+        /// What is wrong with its value.
         problem: String,
     },
 }

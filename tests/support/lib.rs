@@ -1,5 +1,6 @@
 //! Shared helpers of the end-to-end tests: plugin paths and servers
 //! configured around them.
+#![warn(missing_docs)]
 
 pub mod cobol;
 pub mod deployment;
@@ -79,8 +80,11 @@ pub fn sha256_hex(token: &str) -> String {
 
 /// A server on a free port with a fresh data dir.
 pub struct TestServer {
+    /// The server, to stop or reload.
     pub server: RunningServer,
+    /// Where it listens, `127.0.0.1:PORT`.
     pub address: String,
+    /// Its data dir, removed when the test ends.
     pub data_dir: tempfile::TempDir,
 }
 

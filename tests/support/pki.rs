@@ -7,16 +7,21 @@ use std::path::{Path, PathBuf};
 
 /// PEM files in a temporary directory.
 pub struct Pki {
+    /// The directory holding them, removed when the test ends.
     pub dir: tempfile::TempDir,
     /// The CA certificate that signs the others.
     pub ca: PathBuf,
+    /// The server's certificate, for 127.0.0.1 and `localhost`.
     pub server_cert: PathBuf,
+    /// Its private key.
     pub server_key: PathBuf,
     /// Valid for the DNS name given to [`make`].
     pub client_cert: PathBuf,
+    /// Its private key.
     pub client_key: PathBuf,
     /// Same name, signed by another CA.
     pub stranger_cert: PathBuf,
+    /// Its private key.
     pub stranger_key: PathBuf,
 }
 

@@ -13,6 +13,7 @@
 //!   never acknowledged: reading skips it, the next append cuts it off.
 //!   Opening and reading never change the file (a new version's health
 //!   check reads beside the serving one).
+#![warn(missing_docs)]
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fmt::Write as _;

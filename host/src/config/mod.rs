@@ -410,30 +410,43 @@ pub struct MetricsConfig {
 #[derive(Debug, Clone, Deserialize, Default)]
 #[serde(deny_unknown_fields)]
 pub struct ConfigFile {
+    /// `[server]`: listening, the data dir, limits.
     #[serde(default)]
     pub server: ServerConfig,
+    /// `[admin]`: the admin port and its token.
     #[serde(default)]
     pub admin: AdminConfig,
+    /// `[metrics]`: the HTTP listener for Prometheus and probes.
     #[serde(default)]
     pub metrics: MetricsConfig,
+    /// `[plugins.NAME]`: the components to load, by name.
     #[serde(default)]
     pub plugins: BTreeMap<String, PluginConfig>,
+    /// `[backends.NAME]`: a plugin with its settings and grants.
     #[serde(default)]
     pub backends: BTreeMap<String, BackendConfig>,
+    /// `[routing]`: which backend a new dataset goes to.
     #[serde(default)]
     pub routing: RoutingConfig,
+    /// `[[datasets]]`: datasets defined at start.
     #[serde(default)]
     pub datasets: Vec<DatasetConfig>,
+    /// `[tls]`: certificates for TLS on the protocol and admin ports.
     #[serde(default)]
     pub tls: Option<Spanned<TlsConfig>>,
+    /// `[[clients]]`: who may connect, by certificate or token.
     #[serde(default)]
     pub clients: Vec<ClientConfig>,
+    /// `[[access]]`: what each client may do to which datasets.
     #[serde(default)]
     pub access: Vec<AccessConfig>,
+    /// `[[units]]`: units of work and durability per dataset.
     #[serde(default)]
     pub units: Vec<UnitRuleConfig>,
+    /// `[changes]`: the change log and the change stream.
     #[serde(default)]
     pub changes: ChangesConfig,
+    /// `[[mirrors]]`: the backends that keep copies of datasets.
     #[serde(default)]
     pub mirrors: Vec<MirrorRuleConfig>,
 }

@@ -36,6 +36,10 @@ impl Drop for FileWatch {
     }
 }
 
+/// Starts watching the configuration file and the plugins' component
+/// files: once they have been quiet for [`QUIET`], `reloader` reloads, so
+/// that an operator's edit or a deployment's copy takes effect without a
+/// signal, and a file half-copied is not loaded.
 pub async fn start(reloader: Arc<Reloader>, runtime: tokio::runtime::Handle) -> Result<FileWatch> {
     let files = reloader.watched_files().await;
     let (events, received) = mpsc::channel::<DebounceEventResult>();

@@ -10,18 +10,29 @@ use vsam_plugin_sdk::{Dataset, Direction, Entry, Start, StoreError};
 pub enum Call {
     /// A new dataset and its COBOL copybook layout, if any.
     Create(Dataset, Option<String>),
+    /// A dataset removed with every record.
     Destroy(Dataset),
+    /// The record with this key, if any.
     Get(Dataset, Vec<u8>),
     /// GETs queued together, answered by one call.
     GetMany(Dataset, Vec<Vec<u8>>),
+    /// Up to the count of records from a start, in a direction.
     Scan(Dataset, Start, Direction, u32),
+    /// A record under a key no record has.
     Insert(Dataset, Vec<u8>, Vec<u8>),
     /// A unit of work's inserts into one dataset, sent together.
     InsertMany(Dataset, Vec<Entry>),
+    /// The record under a key that has one, replaced.
     Replace(Dataset, Vec<u8>, Vec<u8>),
+    /// The record under a key erased.
     Delete(Dataset, Vec<u8>),
+    /// An ESDS record stored after the last one: the answer is its key,
+    /// the RBA.
     Append(Dataset, Vec<u8>),
+    /// A dataset's storage compacted or tidied (its last CLOSE, and at
+    /// shutdown).
     Flush(Dataset),
+    /// Every write before it made durable: a group's commit.
     Sync,
     /// Whether the store keeps the writes between two syncs whole (the
     /// optional `units` interface): a unit of work needs it.

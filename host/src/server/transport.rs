@@ -63,13 +63,17 @@ pub enum Accepted {
     /// Plain TCP; `refused` says why the policy does not take it (the
     /// connection still answers a text probe, then refuses the client).
     Plain {
+        /// The connection.
         stream: TcpStream,
+        /// Why the server's policy refuses plain TCP, if it does.
         refused: Option<String>,
     },
     /// TLS, with the client's certificate when it showed one (already
     /// verified against `client_ca`).
     Tls {
+        /// The connection, its handshake done.
         stream: Box<TlsStream<TcpStream>>,
+        /// The client's certificate (DER), if it showed one.
         certificate: Option<Vec<u8>>,
     },
 }

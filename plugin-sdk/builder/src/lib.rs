@@ -5,6 +5,7 @@
 //!
 //! The build script then embeds or points at the `.wasm` files through
 //! environment variables given by [`build`].
+#![warn(missing_docs)]
 
 use std::path::{Path, PathBuf};
 use std::process::Command;

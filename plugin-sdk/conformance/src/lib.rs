@@ -7,6 +7,7 @@
 //!
 //! Run it on a plugin with `vsam-conformance path/to/plugin.wasm`, or from
 //! Rust with [`run_suite`] against any server address.
+#![warn(missing_docs)]
 
 mod alternate;
 mod check;

@@ -26,6 +26,7 @@
 //! never in the middle of a unit), and on flush. A crash
 //! at any moment leaves either the old or the new CSV, and replaying the
 //! journal on either gives the same records.
+#![warn(missing_docs)]
 
 mod format;
 mod table;

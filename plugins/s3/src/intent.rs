@@ -46,6 +46,7 @@ pub struct Intent {
     pub boot: String,
     /// The backend whose instance wrote it.
     pub backend: String,
+    /// Each object the sync writes or deletes, and how to put it back.
     pub objects: Vec<(String, Undo)>,
 }
 

@@ -14,6 +14,7 @@
 //! - `ci_size`: bytes at which an interval is full (default 32768);
 //! - `cache`: unchanged intervals kept in memory per dataset for browsing
 //!   (default 256).
+#![warn(missing_docs)]
 
 pub mod ci;
 pub mod intent;

@@ -8,6 +8,7 @@
 //! Writes of a group share one transaction, committed by `sync`: the host
 //! acknowledges them only after the commit, and a failure rolls the whole
 //! group back.
+#![warn(missing_docs)]
 
 pub mod columns;
 pub mod dialect;

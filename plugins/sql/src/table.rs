@@ -19,7 +19,9 @@ pub enum Mode {
 
 /// What a write found.
 pub enum Outcome {
+    /// The row was written.
     Done,
+    /// No row had the key.
     Missing,
 }
 

@@ -68,8 +68,11 @@ impl AtomicHistogram {
 /// buckets (each bucket's own count, the last one's bound `f64::MAX`).
 #[derive(Debug, Clone, PartialEq)]
 pub struct HistogramSnapshot {
+    /// The sum of the values observed.
     pub sum: f64,
+    /// How many values were observed.
     pub count: u64,
+    /// Each bucket's upper bound and the values in it.
     pub buckets: Vec<(f64, u64)>,
 }
 

@@ -5,6 +5,7 @@
 //! other backend; the conformance kit's durability checks (a failed sync,
 //! a full disk, a torn write) must fail it. Tests use it to show that they
 //! do.
+#![warn(missing_docs)]
 
 use std::collections::{BTreeMap, HashMap};
 use std::fs::{File, OpenOptions};

@@ -14,6 +14,7 @@
 //! with parameter `init = "sleep"` and spins with `init = "loop"`. `LOGS`
 //! writes 200,000 log lines, `LOG1` one.
 //! Every other key works normally.
+#![warn(missing_docs)]
 
 // The example store, compiled in (a dependency would export its interface too).
 #[path = "../../../../examples/memory-plugin/src/store.rs"]
