@@ -15,6 +15,8 @@
 //! with a digit) is refused with the file, the rule and the name.
 
 pub mod resolve;
+#[cfg(test)]
+mod robustness;
 pub mod sources;
 
 use serde::Deserialize;

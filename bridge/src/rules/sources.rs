@@ -12,16 +12,19 @@ const DEVICES: [&str; 9] = [
 pub fn assign_names(source: &str) -> Vec<String> {
     let mut text = String::new();
     for line in source.lines() {
-        let fixed = line.len() >= 7
-            && line[..6].chars().all(|c| c == ' ' || c.is_ascii_digit())
-            && line.is_char_boundary(6);
-        let line = if fixed {
-            if matches!(line.as_bytes()[6], b'*' | b'/') {
-                continue;
-            }
-            &line[7.min(line.len())..]
-        } else {
-            line
+        // Columns 1-6 (sequence area) all digits or spaces, then the
+        // indicator area: a character of its own, whatever its bytes.
+        let fixed = line
+            .get(..6)
+            .filter(|area| area.chars().all(|c| c == ' ' || c.is_ascii_digit()))
+            .and_then(|_| {
+                let mut rest = line[6..].chars();
+                rest.next().map(|indicator| (indicator, rest.as_str()))
+            });
+        let line = match fixed {
+            Some(('*' | '/', _)) => continue,
+            Some((_, program)) => program,
+            None => line,
         };
         let line = line.split("*>").next().unwrap_or(line);
         text.push_str(line);
@@ -91,6 +94,14 @@ fn tokens(text: &str) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn characters_of_several_bytes_in_the_first_columns_are_read_as_characters() {
+        // Line 1: column 6 is no digit: free format, read whole. Line 2:
+        // the euro sign is the indicator area, the rest program text.
+        let source = "00010\u{20ac} SELECT A ASSIGN TO \"a.dat\".\n000200\u{20ac}SELECT B ASSIGN TO \"b.dat\".\n";
+        assert_eq!(assign_names(source), ["a.dat", "b.dat"]);
+    }
 
     #[test]
     fn assign_names_come_from_select_clauses() {
