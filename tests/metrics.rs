@@ -630,6 +630,48 @@ async fn readiness_follows_the_bucket() {
     server.server.stop().await;
 }
 
+/// Whoever reaches the metrics port holds nothing of the server's for
+/// long: past the limit per address a connection is closed at once, a
+/// connection that sends no request is closed after the header time, and
+/// the port answers again once they are gone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_metrics_port_bounds_its_connections_and_their_time() {
+    use vsam_host::probes::{HEADER_TIMEOUT, MAX_CONNECTIONS_PER_ADDRESS};
+    let (server, _conn, _ds, metrics) = serving(CSV_WASM, "", "PROBE.KSDS").await;
+    let opened = Instant::now();
+    let mut idle = Vec::new();
+    for _ in 0..MAX_CONNECTIONS_PER_ADDRESS {
+        idle.push(tokio::net::TcpStream::connect(&metrics).await.unwrap());
+    }
+    // Each connection takes its place once the listener accepts it.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let closed = async |stream: &mut tokio::net::TcpStream, within: Duration| {
+        let mut byte = [0u8; 1];
+        matches!(
+            tokio::time::timeout(within, stream.read(&mut byte)).await,
+            Ok(Ok(0) | Err(_))
+        )
+    };
+    let mut over = tokio::net::TcpStream::connect(&metrics).await.unwrap();
+    assert!(
+        closed(&mut over, Duration::from_secs(2)).await,
+        "a connection past the limit per address is closed at once"
+    );
+    for stream in &mut idle {
+        assert!(
+            closed(stream, HEADER_TIMEOUT + Duration::from_secs(5)).await,
+            "a connection without a request is closed after the header time"
+        );
+    }
+    assert!(
+        opened.elapsed() >= HEADER_TIMEOUT - Duration::from_millis(100),
+        "closed after {:?}, before the header time",
+        opened.elapsed()
+    );
+    assert_eq!(http_get(&metrics, "/healthz").await.0, 200);
+    server.server.stop().await;
+}
+
 /// A server on the CSV plugin whose threads poll `window_us` after each
 /// request, and the address of its metrics.
 async fn polling_server(window_us: u64) -> (vsam_tests::TestServer, String) {

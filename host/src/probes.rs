@@ -1,20 +1,41 @@
 //! The `[metrics]` listener: `/metrics` (Prometheus text format),
 //! `/healthz` (the process answers) and `/readyz` (every shared database
 //! answers a query), for Prometheus, load balancers and Kubernetes probes.
+//!
+//! The port is bounded like the others: a few connections at once (and
+//! fewer from one address), a few seconds to send a request's headers and
+//! a minute of life each, so that whoever reaches it cannot hold the
+//! process's file descriptors and memory, which the VSAM port needs.
 
 use crate::metrics::{BackendRow, Scrape};
 use crate::migrate::Migrations;
+use crate::server::limits::Budget;
 use crate::vsam::shared::Shared;
 use http_body_util::Full;
 use hyper::body::{Bytes, Incoming};
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper::{Method, Request, Response, StatusCode};
-use hyper_util::rt::TokioIo;
+use hyper_util::rt::{TokioIo, TokioTimer};
 use std::convert::Infallible;
 use std::sync::Arc;
+use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
+
+/// Most connections at once, and from one address: a scraper and a few
+/// probes use one or two each. Past either, a connection is closed at once.
+pub const MAX_CONNECTIONS: usize = 64;
+/// See [`MAX_CONNECTIONS`].
+pub const MAX_CONNECTIONS_PER_ADDRESS: usize = 16;
+
+/// Time a client gets to send a request's headers, from its connection or
+/// from the answer before on a connection kept alive.
+pub const HEADER_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Longest a connection lives, whatever it does: a client that stops
+/// reading an answer gives its place back then.
+pub const CONNECTION_LIFETIME: Duration = Duration::from_secs(60);
 
 /// Serves the endpoints on `listener` until `shutdown`.
 pub async fn serve(
@@ -23,11 +44,20 @@ pub async fn serve(
     migrations: Arc<Migrations>,
     mut shutdown: watch::Receiver<bool>,
 ) {
+    let budget = Budget::new(
+        "metrics connections",
+        (
+            "the metrics port's limit",
+            "the metrics port's limit per address",
+        ),
+        MAX_CONNECTIONS,
+        MAX_CONNECTIONS_PER_ADDRESS,
+    );
     loop {
-        let stream = tokio::select! {
+        let (stream, peer) = tokio::select! {
             _ = shutdown.changed() => break,
             accepted = listener.accept() => match accepted {
-                Ok((stream, _)) => stream,
+                Ok(accepted) => accepted,
                 Err(error) => {
                     tracing::warn!("metrics listener: accept failed: {error}");
                     tokio::time::sleep(std::time::Duration::from_millis(50)).await;
@@ -35,14 +65,28 @@ pub async fn serve(
                 }
             },
         };
+        let place = match budget.admit(peer.ip()) {
+            Ok(place) => place,
+            Err(why) => {
+                crate::log_limit::warn(
+                    "metrics refusal",
+                    &format!("metrics connection from {peer} refused: {why}"),
+                );
+                drop(stream);
+                continue;
+            }
+        };
         let shared = shared.clone();
         let migrations = migrations.clone();
         tokio::spawn(async move {
             let service =
                 service_fn(move |request| answer(request, shared.clone(), migrations.clone()));
-            let _ = http1::Builder::new()
-                .serve_connection(TokioIo::new(stream), service)
-                .await;
+            let connection = http1::Builder::new()
+                .timer(TokioTimer::new())
+                .header_read_timeout(HEADER_TIMEOUT)
+                .serve_connection(TokioIo::new(stream), service);
+            let _ = tokio::time::timeout(CONNECTION_LIFETIME, connection).await;
+            drop(place);
         });
     }
 }
