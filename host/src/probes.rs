@@ -53,29 +53,10 @@ pub async fn serve(
         MAX_CONNECTIONS,
         MAX_CONNECTIONS_PER_ADDRESS,
     );
-    loop {
-        let (stream, peer) = tokio::select! {
-            _ = shutdown.changed() => break,
-            accepted = listener.accept() => match accepted {
-                Ok(accepted) => accepted,
-                Err(error) => {
-                    tracing::warn!("metrics listener: accept failed: {error}");
-                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-                    continue;
-                }
-            },
-        };
-        let place = match budget.admit(peer.ip()) {
-            Ok(place) => place,
-            Err(why) => {
-                crate::log_limit::warn(
-                    "metrics refusal",
-                    &format!("metrics connection from {peer} refused: {why}"),
-                );
-                drop(stream);
-                continue;
-            }
-        };
+    while let Some((stream, _, place)) = budget
+        .next_connection(&listener, "metrics", &mut shutdown)
+        .await
+    {
         let shared = shared.clone();
         let migrations = migrations.clone();
         tokio::spawn(async move {

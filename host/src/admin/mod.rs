@@ -54,30 +54,16 @@ pub async fn serve(
         MAX_CONNECTIONS,
         MAX_CONNECTIONS_PER_ADDRESS,
     );
-    loop {
-        tokio::select! {
-            _ = shutdown.changed() => break,
-            accepted = listener.accept() => match accepted {
-                Ok((stream, peer)) => match budget.admit(peer.ip()) {
-                    Ok(place) => {
-                        let context = context.clone();
-                        let stopping = shutdown.clone();
-                        tokio::spawn(async move {
-                            accept(stream, peer, context, stopping).await;
-                            drop(place);
-                        });
-                    }
-                    Err(why) => {
-                        crate::log_limit::warn("admin refusal", &format!("admin connection from {peer} refused: {why}"));
-                        drop(stream);
-                    }
-                },
-                Err(error) => {
-                    tracing::warn!("admin accept failed: {error}");
-                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-                }
-            },
-        }
+    while let Some((stream, peer, place)) = budget
+        .next_connection(&listener, "admin", &mut shutdown)
+        .await
+    {
+        let context = context.clone();
+        let stopping = shutdown.clone();
+        tokio::spawn(async move {
+            accept(stream, peer, context, stopping).await;
+            drop(place);
+        });
     }
 }
 

@@ -2,12 +2,16 @@
 //! host cannot take every place. The protocol port has two: connections
 //! that finished the handshake, and a smaller one for connections still in
 //! it (TLS, HELLO, authentication), so that sockets that never say HELLO
-//! cannot lock out clients that do. The admin port has its own.
+//! cannot lock out clients that do. The admin port and the metrics port
+//! have their own, and take their connections through
+//! [`Budget::next_connection`].
 
 use std::collections::HashMap;
-use std::net::IpAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Mutex};
-use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use std::time::Duration;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
 
 /// Counts places taken, in all and by client address.
 pub struct Budget {
@@ -69,6 +73,42 @@ impl Budget {
             budget: self.clone(),
             address,
         })
+    }
+
+    /// The next connection on `listener` that this budget has a place
+    /// for, with its place; `None` once `shutdown` turns. A connection past
+    /// a limit is closed at once, and said in the log (`port`'s refusals
+    /// limited together, see `log_limit`); an accept that fails (the
+    /// process out of file descriptors) is said and tried again 50 ms later.
+    pub async fn next_connection(
+        self: &Arc<Self>,
+        listener: &TcpListener,
+        port: &str,
+        shutdown: &mut watch::Receiver<bool>,
+    ) -> Option<(TcpStream, SocketAddr, Place)> {
+        loop {
+            let (stream, peer) = tokio::select! {
+                _ = shutdown.changed() => return None,
+                accepted = listener.accept() => match accepted {
+                    Ok(accepted) => accepted,
+                    Err(error) => {
+                        tracing::warn!("{port} port: accept failed: {error}");
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                        continue;
+                    }
+                },
+            };
+            match self.admit(peer.ip()) {
+                Ok(place) => return Some((stream, peer, place)),
+                Err(why) => {
+                    crate::log_limit::warn(
+                        &format!("{port} refusal"),
+                        &format!("{port} connection from {peer} refused: {why}"),
+                    );
+                    drop(stream);
+                }
+            }
+        }
     }
 }
 
