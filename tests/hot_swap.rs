@@ -496,6 +496,23 @@ async fn the_admin_interface_wants_its_token() {
     server.stop().await;
 }
 
+/// Whoever reaches the admin port holds nothing of the server's for long:
+/// past the limit per address a connection is closed at once, one that
+/// sends no request is closed after the handshake time, and the port
+/// answers its operator again once they are gone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_admin_port_bounds_its_connections_and_their_time() {
+    use vsam_host::admin::{HANDSHAKE_TIMEOUT, MAX_CONNECTIONS_PER_ADDRESS};
+    let deployment = Deployment::new("", false);
+    let server = deployment.start().await;
+    let admin_addr = server.admin_addr.expect("admin enabled").to_string();
+    vsam_tests::assert_bounded_port(&admin_addr, MAX_CONNECTIONS_PER_ADDRESS, HANDSHAKE_TIMEOUT)
+        .await;
+    let mut admin = deployment.admin(&server).await;
+    assert_eq!(status(&mut admin).await.backends.len(), 1);
+    server.stop().await;
+}
+
 /// `[metrics]` is read at start: a reload that changes it applies the rest
 /// and says the metrics wait for a restart.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

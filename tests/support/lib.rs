@@ -216,6 +216,50 @@ pub async fn assert_conforms(address: &str, prefix: &str, mapped: bool, what: &s
     );
 }
 
+/// Checks that the port at `address` holds no one's connections for long
+/// nor many at once: `per_address` connections that say nothing take
+/// every place of this address, the next one is closed at once, and the
+/// silent ones are closed once `first_request_within` (the time a
+/// connection gets to send its first request) has passed.
+pub async fn assert_bounded_port(
+    address: &str,
+    per_address: usize,
+    first_request_within: std::time::Duration,
+) {
+    use std::time::{Duration, Instant};
+    use tokio::io::AsyncReadExt;
+    let closed = async |stream: &mut tokio::net::TcpStream, within: Duration| {
+        let mut byte = [0u8; 1];
+        matches!(
+            tokio::time::timeout(within, stream.read(&mut byte)).await,
+            Ok(Ok(0) | Err(_))
+        )
+    };
+    let opened = Instant::now();
+    let mut silent = Vec::new();
+    for _ in 0..per_address {
+        silent.push(tokio::net::TcpStream::connect(address).await.unwrap());
+    }
+    // Each connection takes its place once the listener accepts it.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let mut over = tokio::net::TcpStream::connect(address).await.unwrap();
+    assert!(
+        closed(&mut over, Duration::from_secs(2)).await,
+        "{address}: a connection past the limit per address is closed at once"
+    );
+    for stream in &mut silent {
+        assert!(
+            closed(stream, first_request_within + Duration::from_secs(5)).await,
+            "{address}: a connection without a request is closed in time"
+        );
+    }
+    assert!(
+        opened.elapsed() >= first_request_within - Duration::from_millis(100),
+        "{address}: closed after {:?}, before its time",
+        opened.elapsed()
+    );
+}
+
 /// GET `path` from `address`: the status code and the body.
 pub async fn http_get(address: &str, path: &str) -> (u16, String) {
     let mut stream = tokio::net::TcpStream::connect(address).await.unwrap();

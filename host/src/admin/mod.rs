@@ -68,15 +68,16 @@ pub async fn serve(
 }
 
 /// Time an admin client gets for TLS and its first request.
-const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Time an admin connection may stay without a request.
 const IDLE_TIMEOUT: Duration = Duration::from_secs(600);
 
 /// Most admin connections at once, and from one address: the port is for
 /// operators and tools, a few at a time.
-const MAX_CONNECTIONS: usize = 64;
-const MAX_CONNECTIONS_PER_ADDRESS: usize = 16;
+pub const MAX_CONNECTIONS: usize = 64;
+/// See [`MAX_CONNECTIONS`].
+pub const MAX_CONNECTIONS_PER_ADDRESS: usize = 16;
 
 /// Runs TLS when the client starts it, refuses plain TCP the policy does
 /// not allow (with a readable answer), then serves the connection.
