@@ -9,7 +9,7 @@
 
 use crate::metrics::{BackendRow, Scrape};
 use crate::migrate::Migrations;
-use crate::server::limits::Budget;
+use crate::server::limits::serve_port;
 use crate::vsam::shared::Shared;
 use http_body_util::Full;
 use hyper::body::{Bytes, Incoming};
@@ -42,24 +42,13 @@ pub async fn serve(
     listener: TcpListener,
     shared: Arc<Shared>,
     migrations: Arc<Migrations>,
-    mut shutdown: watch::Receiver<bool>,
+    shutdown: watch::Receiver<bool>,
 ) {
-    let budget = Budget::new(
-        "metrics connections",
-        (
-            "the metrics port's limit",
-            "the metrics port's limit per address",
-        ),
-        MAX_CONNECTIONS,
-        MAX_CONNECTIONS_PER_ADDRESS,
-    );
-    while let Some((stream, _, place)) = budget
-        .next_connection(&listener, "metrics", &mut shutdown)
-        .await
-    {
+    let limits = (MAX_CONNECTIONS, MAX_CONNECTIONS_PER_ADDRESS);
+    serve_port(listener, "metrics", limits, shutdown, |stream, _| {
         let shared = shared.clone();
         let migrations = migrations.clone();
-        tokio::spawn(async move {
+        async move {
             let service =
                 service_fn(move |request| answer(request, shared.clone(), migrations.clone()));
             let connection = http1::Builder::new()
@@ -67,9 +56,9 @@ pub async fn serve(
                 .header_read_timeout(HEADER_TIMEOUT)
                 .serve_connection(TokioIo::new(stream), service);
             let _ = tokio::time::timeout(CONNECTION_LIFETIME, connection).await;
-            drop(place);
-        });
-    }
+        }
+    })
+    .await;
 }
 
 async fn answer(

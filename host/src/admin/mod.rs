@@ -7,7 +7,7 @@ mod report;
 pub mod token;
 
 use crate::reload::Reloader;
-use crate::server::limits::Budget;
+use crate::server::limits::serve_port;
 use crate::server::transport::{self, Accepted, ListenerSecurity};
 use crate::vsam::Shared;
 use futures::{SinkExt, StreamExt};
@@ -43,28 +43,14 @@ pub struct AdminContext {
 pub async fn serve(
     listener: TcpListener,
     context: Arc<AdminContext>,
-    mut shutdown: watch::Receiver<bool>,
+    shutdown: watch::Receiver<bool>,
 ) {
-    let budget = Budget::new(
-        "admin connections",
-        (
-            "the admin port's limit",
-            "the admin port's limit per address",
-        ),
-        MAX_CONNECTIONS,
-        MAX_CONNECTIONS_PER_ADDRESS,
-    );
-    while let Some((stream, peer, place)) = budget
-        .next_connection(&listener, "admin", &mut shutdown)
-        .await
-    {
-        let context = context.clone();
-        let stopping = shutdown.clone();
-        tokio::spawn(async move {
-            accept(stream, peer, context, stopping).await;
-            drop(place);
-        });
-    }
+    let limits = (MAX_CONNECTIONS, MAX_CONNECTIONS_PER_ADDRESS);
+    let stopping = shutdown.clone();
+    serve_port(listener, "admin", limits, shutdown, |stream, peer| {
+        accept(stream, peer, context.clone(), stopping.clone())
+    })
+    .await;
 }
 
 /// Time an admin client gets for TLS and its first request.

@@ -3,8 +3,7 @@
 //! that finished the handshake, and a smaller one for connections still in
 //! it (TLS, HELLO, authentication), so that sockets that never say HELLO
 //! cannot lock out clients that do. The admin port and the metrics port
-//! have their own, and take their connections through
-//! [`Budget::next_connection`].
+//! have their own, and are served through [`serve_port`].
 
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
@@ -16,9 +15,9 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
 /// Counts places taken, in all and by client address.
 pub struct Budget {
     /// What the places are for, in refusals ("connections").
-    what: &'static str,
+    what: String,
     /// The configuration fields of the two limits, for refusals.
-    fields: (&'static str, &'static str),
+    fields: (String, String),
     total: Arc<Semaphore>,
     max_total: usize,
     max_per_address: usize,
@@ -36,14 +35,14 @@ impl Budget {
     /// A budget of `max_total` places, `max_per_address` for one address;
     /// `what` and the two field names make the refusals specific.
     pub fn new(
-        what: &'static str,
-        fields: (&'static str, &'static str),
+        what: impl Into<String>,
+        fields: (impl Into<String>, impl Into<String>),
         max_total: usize,
         max_per_address: usize,
     ) -> Arc<Self> {
         Arc::new(Self {
-            what,
-            fields,
+            what: what.into(),
+            fields: (fields.0.into(), fields.1.into()),
             total: Arc::new(Semaphore::new(max_total)),
             max_total,
             max_per_address,
@@ -80,7 +79,7 @@ impl Budget {
     /// a limit is closed at once, and said in the log (`port`'s refusals
     /// limited together, see `log_limit`); an accept that fails (the
     /// process out of file descriptors) is said and tried again 50 ms later.
-    pub async fn next_connection(
+    async fn next_connection(
         self: &Arc<Self>,
         listener: &TcpListener,
         port: &str,
@@ -109,6 +108,41 @@ impl Budget {
                 }
             }
         }
+    }
+}
+
+/// Serves the connections of `port` (`"admin"`, `"metrics"`) on
+/// `listener` until `shutdown` turns, within a budget of its own:
+/// `max_total` at once, `max_per_address` from one address. Each admitted
+/// connection runs `serve` in a task of its own and keeps its place until
+/// that ends.
+pub async fn serve_port<F, Fut>(
+    listener: TcpListener,
+    port: &str,
+    (max_total, max_per_address): (usize, usize),
+    mut shutdown: watch::Receiver<bool>,
+    mut serve: F,
+) where
+    F: FnMut(TcpStream, SocketAddr) -> Fut,
+    Fut: std::future::Future<Output = ()> + Send + 'static,
+{
+    let budget = Budget::new(
+        format!("{port} connections"),
+        (
+            format!("the {port} port's limit"),
+            format!("the {port} port's limit per address"),
+        ),
+        max_total,
+        max_per_address,
+    );
+    while let Some((stream, peer, place)) =
+        budget.next_connection(&listener, port, &mut shutdown).await
+    {
+        let connection = serve(stream, peer);
+        tokio::spawn(async move {
+            connection.await;
+            drop(place);
+        });
     }
 }
 
