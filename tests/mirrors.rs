@@ -766,31 +766,109 @@ async fn a_paused_mirror_is_bounded_and_a_change_log_belongs_to_one_server() {
     }
 
     // A change log outside the data dirs, named by two servers: the
-    // second is refused, naming the first.
+    // second is refused, naming the first, whether it would follow
+    // changes or not, and touches nothing there.
     let shared = tempfile::tempdir().unwrap();
-    let changes = format!(
-        "[changes]\nstream = \"file\"\ndirectory = \"{}\"\n",
-        shared.path().display()
+    let directory = format!("directory = \"{}\"\n", shared.path().display());
+    let following = format!(
+        "[changes]\nstream = \"file\"\n{directory}[[mirrors]]\ndatasets = \"PAY.**\"\nbackends = [\"report\"]\n"
     );
     let (a, b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
-    let first = start_in(a.path(), &changes).await;
+    let first = start_in(a.path(), &following).await;
+    let (_conn, ds) = open_pay(&first).await;
+    ds.put(0, RplOptions::direct(), 0, pay_record(1, "FIRST", 1))
+        .await
+        .unwrap();
+    caught_up(&mut admin(&first, a.path()).await).await;
+    // The running server saves its mirror's place as it likes; what it
+    // wrote at start stays as it was.
+    let contents = |names: &[&str]| {
+        names
+            .iter()
+            .map(|name| std::fs::read_to_string(shared.path().join(name)).unwrap())
+            .collect::<Vec<_>>()
+    };
+    let (at_start, all) = (
+        &["followed.json", "owner"][..],
+        &["followed.json", "owner", "mirrors/report.json"][..],
+    );
+    let before = contents(at_start);
+    let second = |changes: &str| {
+        let text = format!(
+            "[server]\nlisten = \"127.0.0.1:0\"\ndata_dir = \"{}\"\n{}",
+            b.path().display(),
+            sections(changes)
+        );
+        let config = Config::parse(&text, "<test>", Path::new(".")).unwrap();
+        async move {
+            RunningServer::start_with(&config, BTreeMap::new())
+                .await
+                .err()
+                .expect("a second server on the same change log")
+                .to_string()
+        }
+    };
+    let quiet = format!("[changes]\n{directory}");
+    for changes in [following.as_str(), quiet.as_str()] {
+        let refused = second(changes).await;
+        assert!(
+            refused.contains("is in use by another vsamrd")
+                && refused.contains(&format!("data dir {}", a.path().display())),
+            "{refused}"
+        );
+        assert_eq!(
+            contents(at_start),
+            before,
+            "the refused server wrote in the change log"
+        );
+        assert!(shared.path().join("mirrors/report.json").exists());
+    }
+    ds.close().await.unwrap();
+    first.stop().await;
+    let before = contents(all);
+
+    // The first server stopped, the log is still its own.
+    let owner = a.path().canonicalize().unwrap();
+    for changes in [following.as_str(), quiet.as_str()] {
+        let refused = second(changes).await;
+        assert!(
+            refused.contains(&format!(
+                "holds the changes of the vsamrd whose data dir is {}",
+                owner.display()
+            )) && refused.contains("give each server a change directory of its own"),
+            "{refused}"
+        );
+        assert_eq!(
+            contents(all),
+            before,
+            "the refused server wrote in the change log"
+        );
+    }
+    let first = start_in(a.path(), &following).await;
+    let mut admin_client = admin(&first, a.path()).await;
+    assert_eq!(
+        verify(&mut admin_client, "report", "PAY.MASTER").await,
+        1,
+        "the mirror goes on where it was"
+    );
+    first.stop().await;
+
+    // The cure the refusal names, for a data dir that moved.
+    std::fs::remove_file(shared.path().join("owner")).unwrap();
     let text = format!(
         "[server]\nlisten = \"127.0.0.1:0\"\ndata_dir = \"{}\"\n{}",
         b.path().display(),
-        sections(&changes)
+        sections(&quiet)
     );
     let config = Config::parse(&text, "<test>", Path::new(".")).unwrap();
-    let refused = RunningServer::start_with(&config, BTreeMap::new())
+    let moved = RunningServer::start_with(&config, BTreeMap::new())
         .await
-        .err()
-        .expect("a second server on the same change log")
-        .to_string();
-    assert!(
-        refused.contains("is in use by another vsamrd")
-            && refused.contains(&format!("data dir {}", a.path().display())),
-        "{refused}"
+        .unwrap();
+    moved.stop().await;
+    assert_eq!(
+        std::fs::read_to_string(shared.path().join("owner")).unwrap(),
+        format!("{}\n", b.path().canonicalize().unwrap().display())
     );
-    first.stop().await;
 }
 
 /// The configuration of a backend `pg` on `postgres` with the change

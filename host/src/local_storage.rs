@@ -189,6 +189,57 @@ impl StorageLock {
     }
 }
 
+/// The file in a change directory naming the data dir of the server that
+/// records there.
+const OWNER: &str = "owner";
+
+/// Claims the change directory `dir` for the server of `data_dir` before
+/// anything in it is read or written: its lock (refused while another
+/// server runs on it), then its owner.
+///
+/// Why the owner too: a change directory outside the data dir (`[changes]
+/// directory` absolute) can be named by a second server's configuration
+/// while the first is stopped; that server would record its own changes
+/// in the first one's log and stream and forget the first one's mirrors.
+/// So the directory remembers whose it is, and another data dir is refused
+/// until the operator says otherwise. A directory inside the data dir
+/// moves and is copied with it, and simply follows it.
+pub fn claim_change_directory(dir: &Path, data_dir: &Path) -> Result<StorageLock> {
+    let what = format!("change log {}", dir.display());
+    std::fs::create_dir_all(dir).with_context(|| format!("{what}: cannot make it"))?;
+    let lock = StorageLock::acquire(&dir.join("vsamrd.lock"), &what, data_dir)?;
+    let canonical = |path: &Path| {
+        path.canonicalize()
+            .with_context(|| format!("{what}: resolving {}", path.display()))
+    };
+    let (here, ours) = (canonical(dir)?, canonical(data_dir)?);
+    let owner_path = dir.join(OWNER);
+    let recorded = match std::fs::read_to_string(&owner_path) {
+        Ok(text) => Some(PathBuf::from(text.trim_end_matches('\n'))),
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => None,
+        Err(error) => {
+            return Err(error).with_context(|| format!("{what}: reading {}", owner_path.display()));
+        }
+    };
+    if let Some(owner) = recorded.as_ref().filter(|owner| **owner != ours)
+        && !here.starts_with(&ours)
+    {
+        anyhow::bail!(
+            "{what} holds the changes of the vsamrd whose data dir is {}, and this server's data dir is {}: give each server a change directory of its own ([changes] directory); if that data dir moved here, remove {} and start again",
+            owner.display(),
+            ours.display(),
+            owner_path.display()
+        );
+    }
+    if recorded.as_ref() != Some(&ours) {
+        let mut text = ours.as_os_str().to_owned();
+        text.push("\n");
+        crate::durable::replace_file(&owner_path, text.as_encoded_bytes())
+            .with_context(|| format!("{what}: writing {}", owner_path.display()))?;
+    }
+    Ok(lock)
+}
+
 /// The locks a server holds on its backends' local stores, by lock file,
 /// and its claims on their S3 buckets, by bucket.
 #[derive(Default)]

@@ -128,6 +128,9 @@ impl Followers {
         if patterns.is_empty() && !dir.exists() {
             return Ok(());
         }
+        // The directory may be outside the data dir: one server's only,
+        // claimed before anything in it is read or written.
+        let lock = crate::local_storage::claim_change_directory(dir, &config.server.data_dir)?;
         std::fs::create_dir_all(dir.join("mirrors"))
             .map_err(|e| anyhow::anyhow!("change log {}: cannot make it: {e}", dir.display()))?;
         let before = read_followed(dir)?;
@@ -137,12 +140,6 @@ impl Followers {
         if patterns.is_empty() {
             return Ok(());
         }
-        // The directory may be outside the data dir: one server's only.
-        let lock = crate::local_storage::StorageLock::acquire(
-            &dir.join("vsamrd.lock"),
-            &format!("change log {}", dir.display()),
-            &config.server.data_dir,
-        )?;
         let (log, doubt) = ChangeLog::open(&dir.join("log"), settings.segment_bytes)?;
         let capture = Arc::new(Capture::new(log.clone(), patterns, settings.strict));
         let followers = Arc::new(Self {
