@@ -106,6 +106,23 @@ pub fn check_separate(config: &Config) -> Result<()> {
             }
         }
     }
+    // The change log's files in a plugin's directory, or a plugin's in the
+    // log's, would each be taken for the other's.
+    let changes = &config.changes.directory;
+    if !config.changes.followed(&config.mirrors).is_empty() {
+        for (backend, store) in &stores {
+            let overlap = store.path.starts_with(changes)
+                || (store.kind != SQLITE && changes.starts_with(&store.path));
+            if overlap {
+                anyhow::bail!(
+                    "changes.directory {} and backend {backend}'s {} {} overlap: the change log needs a directory of its own",
+                    changes.display(),
+                    store.kind,
+                    store.path.display()
+                );
+            }
+        }
+    }
     Ok(())
 }
 

@@ -508,6 +508,43 @@ fn two_backends_never_share_local_storage() {
 }
 
 #[test]
+fn the_change_log_never_shares_a_backends_local_storage() {
+    let plugin = "[plugins.p]\npath = \"builtin:csv\"\n";
+    let follow = "stream = \"file\"\n";
+    for (store, changes) in [
+        ("directory = \"csv\"", "directory = \"csv\""),
+        ("directory = \"csv\"", "directory = \"csv/changes\""),
+        ("directory = \"changes/csv\"", ""),
+        ("database = \"sqlite:changes/vsam.db\"", ""),
+        ("bucket = { directory = \"log\" }", "directory = \"log\""),
+    ] {
+        let config = parse(&format!(
+            "{plugin}[backends.a]\nplugin = \"p\"\n{store}\n[changes]\n{follow}{changes}\n"
+        ))
+        .unwrap();
+        let error = crate::local_storage::check_separate(&config).unwrap_err();
+        assert!(
+            error
+                .to_string()
+                .contains("the change log needs a directory of its own")
+                && error.to_string().contains("backend a's"),
+            "{store} / {changes}: {error}"
+        );
+        // Nothing follows: the directory is not used.
+        let quiet = parse(&format!(
+            "{plugin}[backends.a]\nplugin = \"p\"\n{store}\n[changes]\n{changes}\n"
+        ))
+        .unwrap();
+        crate::local_storage::check_separate(&quiet).unwrap();
+    }
+    let config = parse(&format!(
+        "{plugin}[backends.a]\nplugin = \"p\"\ndirectory = \"csv\"\ndatabase = \"sqlite:vsam.db\"\n[changes]\n{follow}directory = \"csv2\"\n"
+    ))
+    .unwrap();
+    crate::local_storage::check_separate(&config).unwrap();
+}
+
+#[test]
 fn units_rules_resolve_in_order_and_a_bad_pattern_names_its_line() {
     let config = parse(
         "[[units]]\ndatasets = \"pay.**\"\nrecoverable = true\ncheckpoint_records = 500\n[[units]]\ndatasets = \"**\"\ncheckpoint_ms = 250\n",
