@@ -11,10 +11,37 @@ use std::path::Path;
 /// missing from the catalog). A failure leaves the old contents and no
 /// temporary file (one left would hold space on a disk that is full).
 pub fn replace_file(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    replace(path, bytes, |tmp| std::fs::File::create(tmp))
+}
+
+/// [`replace_file`] for a file that only this process's user may read or
+/// write, whatever the umask: the temporary is made anew (a file or link
+/// left in its place is removed first, never written through) with mode
+/// 0600, and renamed over `path`.
+pub fn replace_private_file(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::os::unix::fs::OpenOptionsExt;
+    replace(path, bytes, |tmp| {
+        match std::fs::remove_file(tmp) {
+            Err(error) if error.kind() != std::io::ErrorKind::NotFound => return Err(error),
+            _ => {}
+        }
+        std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(tmp)
+    })
+}
+
+fn replace(
+    path: &Path,
+    bytes: &[u8],
+    create: impl FnOnce(&Path) -> std::io::Result<std::fs::File>,
+) -> std::io::Result<()> {
     let mut tmp = path.as_os_str().to_owned();
     tmp.push(".tmp");
     let tmp = std::path::PathBuf::from(tmp);
-    let written = std::fs::File::create(&tmp)
+    let written = create(&tmp)
         .and_then(|mut out| {
             out.write_all(bytes)?;
             out.sync_all()
@@ -66,5 +93,24 @@ mod tests {
             .map(|e| e.unwrap().file_name())
             .collect();
         assert_eq!(names, ["state.json"], "a temporary was left");
+    }
+
+    #[test]
+    fn a_private_file_is_its_users_alone_and_never_written_through_a_link() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("compiled");
+        let elsewhere = dir.path().join("elsewhere");
+        std::fs::write(&elsewhere, b"untouched").unwrap();
+        std::os::unix::fs::symlink(&elsewhere, dir.path().join("compiled.tmp")).unwrap();
+        super::replace_private_file(&path, b"code").unwrap();
+        assert_eq!(std::fs::read(&path).unwrap(), b"code");
+        assert_eq!(std::fs::read(&elsewhere).unwrap(), b"untouched");
+        let mode = std::fs::symlink_metadata(&path)
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600);
+        assert!(std::fs::symlink_metadata(&path).unwrap().is_file());
     }
 }

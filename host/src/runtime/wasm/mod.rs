@@ -19,6 +19,7 @@
 //! runtime ([`store::on_epoch_tick`]), so a plugin computing for long holds a
 //! runtime thread for one tick at a time, not for its whole limit.
 
+mod cache;
 mod contract;
 mod instance;
 mod store;
@@ -52,7 +53,7 @@ pub const CALL_GRACE: Duration = Duration::from_millis(100);
 pub struct PluginRuntime {
     engine: Engine,
     linker: Linker<InstanceState>,
-    cache_dir: Option<PathBuf>,
+    cache: Option<cache::CompileCache>,
     runtime: Handle,
 }
 
@@ -132,14 +133,17 @@ impl PluginRuntime {
                 }
             })
             .context("starting the epoch ticker")?;
-        if let Some(dir) = &cache_dir {
-            std::fs::create_dir_all(dir)
-                .with_context(|| format!("creating plugin cache {}", dir.display()))?;
-        }
+        let cache = cache_dir
+            .map(|dir| {
+                let shown = dir.display().to_string();
+                cache::CompileCache::open(dir)
+                    .with_context(|| format!("creating plugin cache {shown}"))
+            })
+            .transpose()?;
         Ok(Arc::new(Self {
             engine,
             linker,
-            cache_dir,
+            cache,
             runtime,
         }))
     }
@@ -181,32 +185,10 @@ impl PluginRuntime {
     }
 
     fn compile(&self, content_hash: &str, bytes: &[u8]) -> Result<Component> {
-        let Some(dir) = &self.cache_dir else {
-            return ah(Component::new(&self.engine, bytes));
-        };
-        let mut key = Sha256::new();
-        key.update(content_hash.as_bytes());
-        let mut hasher = std::collections::hash_map::DefaultHasher::new();
-        std::hash::Hash::hash(&self.engine.precompile_compatibility_hash(), &mut hasher);
-        key.update(std::hash::Hasher::finish(&hasher).to_be_bytes());
-        let path = dir.join(format!("{}.cwasm", hex::encode(key.finalize())));
-        if path.exists() {
-            // SAFETY: the file was written by `precompile_component` of an
-            // engine with the same compatibility hash (part of the name),
-            // into the server's own data directory.
-            match unsafe { Component::deserialize_file(&self.engine, &path) } {
-                Ok(component) => return Ok(component),
-                Err(e) => {
-                    tracing::warn!("ignoring unusable cached plugin {}: {e:#}", path.display())
-                }
-            }
+        match &self.cache {
+            Some(cache) => ah(cache.compile(&self.engine, content_hash, bytes)),
+            None => ah(Component::new(&self.engine, bytes)),
         }
-        let compiled = self.engine.precompile_component(bytes)?;
-        crate::durable::replace_file(&path, &compiled).unwrap_or_else(|e| {
-            tracing::warn!("cannot cache compiled plugin at {}: {e:#}", path.display())
-        });
-        // SAFETY: the bytes were produced just now by this engine.
-        ah(unsafe { Component::deserialize(&self.engine, &compiled) })
     }
 }
 
