@@ -7,10 +7,28 @@
 //! REDEFINES; FILLER; JUSTIFIED, SYNC and BLANK WHEN ZERO accepted) and
 //! lays the items out: every item gets its offset and size in the record.
 //! An unsupported clause is an error naming its line.
+//!
+//! A copybook may come from anyone allowed to DEFINE, so its cost is
+//! bounded by its text: a record is at most [`MAX_RECORD_BYTES`] long and
+//! expands to at most [`MAX_FIELDS`] fields, and a picture's repetitions
+//! are counted, never spelled out.
 
 mod parse;
 mod picture;
 mod source;
+
+/// The largest record a copybook may describe (16 MiB): larger than any
+/// record a dataset may have, and small enough that sizes never overflow,
+/// on a 32-bit plugin as on the host.
+pub const MAX_RECORD_BYTES: usize = 1 << 24;
+
+/// The most elementary fields a record may expand to, each entry of a
+/// table counted (65,536): a real layout has a few thousand at most, and
+/// the fields are listed whole wherever a record is shown or stored by
+/// field (a copybook may come from a client's DEFINE: 89 KB of REDEFINES
+/// and OCCURS expanded to 60 million fields, a minute of CPU and gigabytes
+/// of memory, before this bound).
+pub const MAX_FIELDS: u64 = 1 << 16;
 
 pub use picture::{PictureClass, PictureInfo};
 
@@ -89,7 +107,8 @@ pub struct Item {
 impl Item {
     /// Size in bytes with all occurrences.
     pub fn total_size(&self) -> usize {
-        self.size * self.occurs.as_ref().map_or(1, |o| o.max as usize)
+        self.size
+            .saturating_mul(self.occurs.as_ref().map_or(1, |o| o.max as usize))
     }
 
     /// True for an item with a PICTURE (no children).
@@ -175,6 +194,7 @@ impl Copybook {
         let mut records = parse::items(sentences)?;
         for record in &mut records {
             parse::layout(record, 0)?;
+            parse::check_bounds(record)?;
         }
         Ok(Self { records })
     }

@@ -1,7 +1,9 @@
 //! Data description entries into a tree of items, and their layout.
 
 use super::source::Token;
-use super::{Condition, CopybookError, Item, Occurs, PictureInfo, Usage};
+use super::{
+    Condition, CopybookError, Item, MAX_FIELDS, MAX_RECORD_BYTES, Occurs, PictureInfo, Usage,
+};
 use crate::numeric::SignPosition;
 
 fn error(line: usize, message: impl Into<String>) -> CopybookError {
@@ -347,6 +349,55 @@ pub fn items(sentences: Vec<Vec<Token>>) -> Result<Vec<Item>, CopybookError> {
     Ok(records)
 }
 
+/// A record longer than any a copybook may describe.
+fn too_long(item: &Item) -> CopybookError {
+    error(
+        item.line,
+        format!(
+            "{} ends past the largest record a copybook may describe ({MAX_RECORD_BYTES} bytes)",
+            name(item)
+        ),
+    )
+}
+
+/// Refuses a laid-out record longer than [`MAX_RECORD_BYTES`] or that
+/// expands to more than [`MAX_FIELDS`] elementary fields.
+pub fn check_bounds(record: &Item) -> Result<(), CopybookError> {
+    if record
+        .size
+        .checked_mul(record.occurs.as_ref().map_or(1, |o| o.max as usize))
+        .is_none_or(|size| size > MAX_RECORD_BYTES)
+    {
+        return Err(too_long(record));
+    }
+    let fields = expanded_fields(record);
+    if fields > MAX_FIELDS {
+        return Err(error(
+            record.line,
+            format!(
+                "{} expands to {fields} elementary fields (each entry of a table counted), more than the {MAX_FIELDS} a record may have",
+                name(record)
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// How many elementary fields `item` expands to, tables entry by entry
+/// (as [`super::Copybook::fields`] lists them), counted without listing
+/// them.
+fn expanded_fields(item: &Item) -> u64 {
+    let each = if item.is_elementary() {
+        1
+    } else {
+        item.children
+            .iter()
+            .map(expanded_fields)
+            .fold(0, u64::saturating_add)
+    };
+    each.saturating_mul(item.occurs.as_ref().map_or(1, |o| u64::from(o.max)))
+}
+
 fn name(item: &Item) -> String {
     item.name.clone().unwrap_or_else(|| "FILLER".into())
 }
@@ -429,7 +480,12 @@ pub fn layout(item: &mut Item, offset: usize) -> Result<(), CopybookError> {
         };
         layout(child, start)?;
         placed.push((child.name.clone(), start));
-        let child_end = start + child.total_size();
+        let child_end = child
+            .size
+            .checked_mul(child.occurs.as_ref().map_or(1, |o| o.max as usize))
+            .and_then(|size| size.checked_add(start))
+            .filter(|end| *end <= MAX_RECORD_BYTES)
+            .ok_or_else(|| too_long(child))?;
         if child.redefines.is_none() {
             next = child_end;
         }

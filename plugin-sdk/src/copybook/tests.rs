@@ -191,3 +191,52 @@ fn a_huge_repetition_is_an_error_not_an_abort() {
         error.message
     );
 }
+
+#[test]
+fn tables_that_would_overflow_a_size_are_refused_on_their_line() {
+    let nested = "01 R.\n 05 A OCCURS 99999999 TIMES.\n  10 B OCCURS 99999999 TIMES.\n   15 C OCCURS 99999999 TIMES PIC X(16777216).\n";
+    let error = Copybook::parse(nested).unwrap_err();
+    assert_eq!(error.line, 4, "{error}");
+    assert!(
+        error
+            .message
+            .contains("C ends past the largest record a copybook may describe (16777216 bytes)"),
+        "{error}"
+    );
+    // The largest record there may be is a record.
+    let largest = Copybook::parse("01 R.\n 05 A OCCURS 4 TIMES PIC X(4194304).\n").unwrap();
+    assert_eq!(largest.record().unwrap().size, MAX_RECORD_BYTES);
+    let past = Copybook::parse("01 R.\n 05 A OCCURS 4 TIMES PIC X(4194304).\n 05 B PIC X.\n");
+    assert!(past.unwrap_err().message.contains("B ends past"));
+}
+
+#[test]
+fn a_record_expanding_to_too_many_fields_is_refused_before_they_are_listed() {
+    // 89 KB of text that would list 60 million fields.
+    let mut text = String::from("01 R.\n 05 BASE PIC X(30000).\n");
+    for i in 0..2000 {
+        text.push_str(&format!(" 05 R{i} REDEFINES BASE OCCURS 30000 PIC X.\n"));
+    }
+    let error = Copybook::parse(&text).unwrap_err();
+    assert_eq!(error.line, 1, "{error}");
+    assert!(
+        error.message.contains("R expands to 60000001 elementary fields (each entry of a table counted), more than the 65536"),
+        "{error}"
+    );
+    // At the bound: accepted, and listed as counted.
+    let mut text = String::from("01 R.\n 05 BASE PIC X(30000).\n");
+    text.push_str(
+        " 05 T REDEFINES BASE.\n  10 E OCCURS 3500 TIMES.\n   15 F1 PIC X.\n   15 F2 PIC X.\n",
+    );
+    text.push_str(" 05 U REDEFINES BASE OCCURS 30000 PIC X.\n  ");
+    text.push_str("\n 05 V REDEFINES BASE OCCURS 28535 PIC X.\n");
+    let copybook = Copybook::parse(&text).unwrap();
+    assert_eq!(copybook.fields().len() as u64, MAX_FIELDS);
+    let over = text.replace("OCCURS 28535", "OCCURS 28536");
+    assert!(
+        Copybook::parse(&over)
+            .unwrap_err()
+            .message
+            .contains("65537 elementary fields")
+    );
+}
