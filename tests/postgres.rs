@@ -218,6 +218,33 @@ async fn mapped_tables_take_plain_sql_writes_on_postgres() {
         "0",
         "the inserted row was given its VSAM key"
     );
+
+    // PostgreSQL's tables hold 1,600 columns: a layout of more is refused
+    // at DEFINE saying so, and one at the limit is a table.
+    let wide = |fields: usize| {
+        let mut spec = ksds("PROD.WIDE", 8, 8 + fields as u32, "cp037");
+        spec.layout = format!("01 W.\n 05 W-KEY PIC X(8).\n 05 W-E OCCURS {fields} TIMES PIC X.\n");
+        spec
+    };
+    let refused = vsam_client::define(&conn, wide(1600 - 5 + 1))
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        refused.contains("the layout maps to 1601 columns")
+            && refused.contains("more than the 1600 a table of PostgreSQL may have"),
+        "{refused}"
+    );
+    vsam_client::define(&conn, wide(1600 - 5)).await.unwrap();
+    assert_eq!(
+        postgres
+            .psql(
+                "vsam",
+                "select count(*) from information_schema.columns where table_name = 'prod_wide'"
+            )
+            .unwrap(),
+        "1600"
+    );
     server.server.stop().await;
 }
 

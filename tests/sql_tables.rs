@@ -311,3 +311,49 @@ async fn a_define_refused_for_its_attributes_adopts_the_table_when_given_the_rig
     assert_eq!(get(&ds, "00000042").await, stored);
     server.server.stop().await;
 }
+
+/// A layout of `fields` one-byte fields after an 8-byte key, in a table
+/// (OCCURS) as copybooks have them.
+fn wide_layout(fields: usize) -> (String, u32) {
+    (
+        format!("01 W.\n 05 W-KEY PIC X(8).\n 05 W-E OCCURS {fields} TIMES PIC X.\n"),
+        8 + fields as u32,
+    )
+}
+
+/// A layout mapping to more columns than the database's tables may have
+/// is refused at DEFINE, saying so and what to do, and one at the limit
+/// is a table.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_layout_wider_than_a_table_may_be_is_refused_saying_what_to_do() {
+    let server = server("").await;
+    let conn = Connection::connect(&server.address).await.unwrap();
+    // The key, and the four columns of the plugin's own.
+    let (layout, size) = wide_layout(2000 - 5 + 1);
+    let mut spec = ksds("PROD.WIDE", 8, size, "cp037");
+    spec.layout = layout;
+    let refused = vsam_client::define(&conn, spec)
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        refused.contains("the layout maps to 2001 columns (each entry of a table, OCCURS, a column of its own), more than the 2000 a table of SQLite may have")
+            && refused.contains("define the dataset without a layout"),
+        "{refused}"
+    );
+    let (layout, size) = wide_layout(2000 - 5);
+    let mut spec = ksds("PROD.WIDE", 8, size, "cp037");
+    spec.layout = layout;
+    vsam_client::define(&conn, spec).await.unwrap();
+    let ds = Dataset::open(&conn, "PROD.WIDE", OpenIntent::Update, 1)
+        .await
+        .unwrap();
+    let record: Vec<u8> = text("WIDE0001")
+        .into_iter()
+        .chain(text(&"A".repeat(1995)))
+        .collect();
+    ds.put(0, RplOptions::direct(), 0, record.clone())
+        .await
+        .unwrap();
+    assert_eq!(get(&ds, "WIDE0001").await, record);
+}

@@ -85,6 +85,23 @@ impl Sql {
         }
     }
 
+    /// The most columns a table may have: SQLite's default build
+    /// (`SQLITE_MAX_COLUMN`) and PostgreSQL's fixed limit.
+    pub fn max_columns(self) -> usize {
+        match self.0 {
+            Dialect::Sqlite => 2000,
+            Dialect::Postgres => 1600,
+        }
+    }
+
+    /// The database's name, for messages.
+    pub fn database_name(self) -> &'static str {
+        match self.0 {
+            Dialect::Sqlite => "SQLite",
+            Dialect::Postgres => "PostgreSQL",
+        }
+    }
+
     /// A 64-bit integer column.
     pub fn integer(self) -> &'static str {
         match self.0 {

@@ -162,16 +162,24 @@ impl SqlBackend {
         layout: Option<&str>,
         sql: Sql,
     ) -> StoreResult<Table> {
-        let mode =
-            match layout {
-                None => Mode::Raw,
-                Some(layout) => {
-                    let codepage = CodePage::from_str(&ds.codepage).map_err(StoreError::Invalid)?;
-                    Mode::Mapped(Mapping::new(layout, codepage).map_err(|why| {
-                        StoreError::Invalid(format!("{}: layout: {why}", ds.name))
-                    })?)
+        let mode = match layout {
+            None => Mode::Raw,
+            Some(layout) => {
+                let codepage = CodePage::from_str(&ds.codepage).map_err(StoreError::Invalid)?;
+                let mapping = Mapping::new(layout, codepage)
+                    .map_err(|why| StoreError::Invalid(format!("{}: layout: {why}", ds.name)))?;
+                let columns = mapping.columns.len() + table::BOOKKEEPING_COLUMNS;
+                if columns > sql.max_columns() {
+                    return Err(StoreError::Invalid(format!(
+                        "{}: the layout maps to {columns} columns (each entry of a table, OCCURS, a column of its own), more than the {} a table of {} may have: describe large tables as one field each (PIC X(n) over the whole table), or define the dataset without a layout to store its records raw",
+                        ds.name,
+                        sql.max_columns(),
+                        sql.database_name()
+                    )));
                 }
-            };
+                Mode::Mapped(mapping)
+            }
+        };
         let key_range = (ds.organization == Organization::Ksds)
             .then_some((ds.key_offset as usize, ds.key_length as usize));
         Ok(Table::new(&ds.name, name, mode, sql, key_range))

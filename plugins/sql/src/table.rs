@@ -90,6 +90,10 @@ struct Statements {
     delete: String,
 }
 
+/// The columns of a mapped table besides the layout's fields: the key,
+/// the raw record, the residue and the length (see [`Table::ddl`]).
+pub const BOOKKEEPING_COLUMNS: usize = 4;
+
 /// Rows one multi-row INSERT carries, at most (well below SQLite's 32,766
 /// and PostgreSQL's 65,535 parameters).
 const ROWS_PER_INSERT: usize = 500;
