@@ -15,6 +15,9 @@ use std::net::SocketAddr;
 use std::path::Path;
 use toml::Spanned;
 use vsam_plugin_sdk::codepage::CodePage;
+
+/// The longest backend name.
+pub const MAX_BACKEND_NAME: usize = 64;
 use vsam_plugin_sdk::naming::check_dataset_name;
 use vsam_protocol::Organization;
 
@@ -78,6 +81,32 @@ impl Source<'_> {
                 ),
             ))
         }
+    }
+
+    /// Refuses a backend name that is not a bare TOML key of at most
+    /// [`MAX_BACKEND_NAME`] characters: the name is also a file's (a
+    /// mirror's place in the change directory), a metric's label and a word
+    /// of admin commands, where `/`, `..` or a space would reach another
+    /// file or split a command.
+    fn backend_name(&self, name: &str) -> Result<(), ConfigError> {
+        let bare = name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+        if bare && !name.is_empty() && name.len() <= MAX_BACKEND_NAME {
+            return Ok(());
+        }
+        Err(ConfigError {
+            file: self.origin.to_string(),
+            line: self
+                .text
+                .lines()
+                .position(|l| l.trim_start().starts_with("[backends.") && l.contains(name))
+                .map(|i| i + 1),
+            field: format!("backends.{name}"),
+            message: format!(
+                "{name:?} is not a backend name: letters, digits, '-' and '_' only, at most {MAX_BACKEND_NAME} characters (it also names the backend's files, metrics and admin commands)"
+            ),
+        })
     }
 
     /// A mistake in `field`, placed on the first line that names its key.
@@ -300,6 +329,7 @@ impl Source<'_> {
     ) -> Result<BTreeMap<String, BackendSettings>, ConfigError> {
         let mut backends = BTreeMap::new();
         for (name, backend) in &file.backends {
+            self.backend_name(name)?;
             let plugin = backend.plugin.get_ref();
             if !plugins.contains_key(plugin) {
                 return Err(self.at(

@@ -760,3 +760,30 @@ fn bad_mirrors_are_refused_with_their_place() {
         assert!(error.line.is_some(), "{extra}: {error}");
     }
 }
+
+#[test]
+fn a_backend_name_that_could_name_another_file_is_refused_on_its_line() {
+    for name in [
+        "\"../followed\"",
+        "\"pg/reporting\"",
+        "\"my backend\"",
+        "\"\"",
+        &"b".repeat(65),
+    ] {
+        let text =
+            format!("[plugins.p]\npath = \"builtin:csv\"\n[backends.{name}]\nplugin = \"p\"\n");
+        let error = parse(&text).unwrap_err();
+        assert_eq!(error.line, Some(3), "{name}: {error}");
+        assert!(
+            error.message.contains(
+                "is not a backend name: letters, digits, '-' and '_' only, at most 64 characters"
+            ),
+            "{name}: {error}"
+        );
+    }
+    let text = format!(
+        "[plugins.p]\npath = \"builtin:csv\"\n[backends.{}]\nplugin = \"p\"\n[backends.pg-reporting_2]\nplugin = \"p\"\n",
+        "b".repeat(64)
+    );
+    parse(&text).unwrap();
+}
