@@ -27,10 +27,18 @@ impl CompileCache {
             .recursive(true)
             .mode(0o700)
             .create(&dir)?;
-        // Made by an earlier version, open to others: theirs no longer.
+        // Made by an earlier version, open to others: theirs no longer. A
+        // directory this user may not change (another's) is used as it is:
+        // each file is still checked before it is run.
         let mode = std::fs::metadata(&dir)?.permissions().mode();
-        if mode & 0o077 != 0 {
-            std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700))?;
+        if mode & 0o077 != 0
+            && let Err(error) =
+                std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700))
+        {
+            tracing::warn!(
+                "plugin cache {}: cannot make it this user's alone ({error}); compiled plugins in it are run only if they are this user's and no one else may write them",
+                dir.display()
+            );
         }
         Ok(Self { dir })
     }
