@@ -221,12 +221,7 @@ async fn mapped_tables_take_plain_sql_writes_on_postgres() {
 
     // PostgreSQL's tables hold 1,600 columns: a layout of more is refused
     // at DEFINE saying so, and one at the limit is a table.
-    let wide = |fields: usize| {
-        let mut spec = ksds("PROD.WIDE", 8, 8 + fields as u32, "cp037");
-        spec.layout = format!("01 W.\n 05 W-KEY PIC X(8).\n 05 W-E OCCURS {fields} TIMES PIC X.\n");
-        spec
-    };
-    let refused = vsam_client::define(&conn, wide(1600 - 5 + 1))
+    let refused = vsam_client::define(&conn, vsam_tests::wide_ksds("PROD.WIDE", 1600 - 5 + 1))
         .await
         .unwrap_err()
         .to_string();
@@ -235,7 +230,9 @@ async fn mapped_tables_take_plain_sql_writes_on_postgres() {
             && refused.contains("more than the 1600 a table of PostgreSQL may have"),
         "{refused}"
     );
-    vsam_client::define(&conn, wide(1600 - 5)).await.unwrap();
+    vsam_client::define(&conn, vsam_tests::wide_ksds("PROD.WIDE", 1600 - 5))
+        .await
+        .unwrap();
     assert_eq!(
         postgres
             .psql(

@@ -5,7 +5,7 @@
 use vsam_client::{Connection, Dataset, OpenIntent, RplOptions};
 use vsam_plugin_sdk::codepage::CodePage;
 use vsam_plugin_sdk::numeric::{Decimal, Packed, Picture};
-use vsam_tests::{SQL_WASM, TestServer, ksds, start_with_plugin};
+use vsam_tests::{SQL_WASM, TestServer, ksds, start_with_plugin, wide_ksds};
 
 const CUSTOMER_LAYOUT: &str = include_str!("../examples/customer.cpy");
 const CUSTOMERS: &[u8] = include_bytes!("../examples/customer.dat");
@@ -312,15 +312,6 @@ async fn a_define_refused_for_its_attributes_adopts_the_table_when_given_the_rig
     server.server.stop().await;
 }
 
-/// A layout of `fields` one-byte fields after an 8-byte key, in a table
-/// (OCCURS) as copybooks have them.
-fn wide_layout(fields: usize) -> (String, u32) {
-    (
-        format!("01 W.\n 05 W-KEY PIC X(8).\n 05 W-E OCCURS {fields} TIMES PIC X.\n"),
-        8 + fields as u32,
-    )
-}
-
 /// A layout mapping to more columns than the database's tables may have
 /// is refused at DEFINE, saying so and what to do, and one at the limit
 /// is a table.
@@ -329,10 +320,7 @@ async fn a_layout_wider_than_a_table_may_be_is_refused_saying_what_to_do() {
     let server = server("").await;
     let conn = Connection::connect(&server.address).await.unwrap();
     // The key, and the four columns of the plugin's own.
-    let (layout, size) = wide_layout(2000 - 5 + 1);
-    let mut spec = ksds("PROD.WIDE", 8, size, "cp037");
-    spec.layout = layout;
-    let refused = vsam_client::define(&conn, spec)
+    let refused = vsam_client::define(&conn, wide_ksds("PROD.WIDE", 2000 - 5 + 1))
         .await
         .unwrap_err()
         .to_string();
@@ -341,10 +329,9 @@ async fn a_layout_wider_than_a_table_may_be_is_refused_saying_what_to_do() {
             && refused.contains("define the dataset without a layout"),
         "{refused}"
     );
-    let (layout, size) = wide_layout(2000 - 5);
-    let mut spec = ksds("PROD.WIDE", 8, size, "cp037");
-    spec.layout = layout;
-    vsam_client::define(&conn, spec).await.unwrap();
+    vsam_client::define(&conn, wide_ksds("PROD.WIDE", 2000 - 5))
+        .await
+        .unwrap();
     let ds = Dataset::open(&conn, "PROD.WIDE", OpenIntent::Update, 1)
         .await
         .unwrap();

@@ -73,6 +73,15 @@ pub fn ksds(
     }
 }
 
+/// A KSDS `name` with a copybook of an 8-byte key then a table of
+/// `fields` one-byte entries (OCCURS): a layout as wide as wanted, for the
+/// limits of a table's columns.
+pub fn wide_ksds(name: &str, fields: usize) -> vsam_protocol::DatasetSpec {
+    let mut spec = ksds(name, 8, 8 + fields as u32, "cp037");
+    spec.layout = format!("01 W.\n 05 W-KEY PIC X(8).\n 05 W-E OCCURS {fields} TIMES PIC X.\n");
+    spec
+}
+
 /// SHA-256 of a token in hex, as `[[clients]] token_sha256` holds it.
 pub fn sha256_hex(token: &str) -> String {
     hex::encode(vsam_host::security::access::token_digest(token))
