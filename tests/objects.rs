@@ -188,6 +188,7 @@ fn grant_on(seaweed: &SeaweedFs) -> std::sync::Arc<ObjectGrant> {
     ObjectGrant::new(
         &spec_of(seaweed),
         Duration::from_secs(5),
+        1 << 30,
         &tokio::runtime::Handle::current(),
     )
     .unwrap()

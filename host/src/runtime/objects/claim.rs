@@ -28,6 +28,10 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 /// The claim's object, after the claimed prefix.
 pub const CLAIM: &str = ".vsamrd-claim";
 
+/// The largest claim object read: a claim is a line of JSON naming its
+/// holder; anything larger under its name is not one.
+const MAX_CLAIM_BYTES: u64 = 64 << 10;
+
 /// How often the holder renews its claim.
 pub const RENEW_EVERY: Duration = Duration::from_secs(10);
 
@@ -113,6 +117,7 @@ impl BucketClaim {
         let grant = ObjectGrant::new(
             spec,
             Duration::from_secs(5),
+            MAX_CLAIM_BYTES,
             &tokio::runtime::Handle::current(),
         )?;
         let etag = claim(&grant, &name, &place, holder).await?;

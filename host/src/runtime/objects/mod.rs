@@ -46,14 +46,23 @@ pub struct ObjectGrant {
     deadline: Duration,
     /// Where the bucket is, for messages (never the credentials).
     place: String,
+    /// The largest object a GET reads: what the plugin's memory could
+    /// hold. An object past it is not one the plugin wrote (another
+    /// program's file under the backend's prefix), and reading it whole
+    /// would take vsamrd's memory, not the sandbox's.
+    max_object: u64,
 }
 
 impl ObjectGrant {
     /// Connects the grant (no request is sent yet) on `runtime`, which
     /// drives its requests; each request is bounded by `deadline`.
+    ///
+    /// A GET of an object larger than `max_object` bytes fails without
+    /// reading it.
     pub fn new(
         spec: &BucketSpec,
         deadline: Duration,
+        max_object: u64,
         runtime: &Handle,
     ) -> anyhow::Result<Arc<Self>> {
         let _entered = runtime.enter();
@@ -65,6 +74,7 @@ impl ObjectGrant {
             bucket,
             deadline,
             place: spec.to_string(),
+            max_object,
         }))
     }
 
@@ -141,6 +151,12 @@ impl ObjectGrant {
             Err(object_store::Error::NotFound { .. }) => return Ok(None),
             Err(e) => return Err(self.error("get", name, e)),
         };
+        if result.meta.size > self.max_object {
+            return Err(ObjectError::Failed(format!(
+                "get {name:?} in {}: the object is {} bytes, more than the {} bytes the plugin's memory may hold (memory_limit_mb): it is not one the plugin wrote; keep other programs' objects out of the backend's bucket and prefix",
+                self.place, result.meta.size, self.max_object
+            )));
+        }
         let etag = result.meta.e_tag.clone().unwrap_or_default();
         let body = result
             .bytes()
@@ -423,7 +439,8 @@ mod tests {
             access_key_id: Some("id".into()),
             secret_access_key: Some("secret".into()),
         });
-        let grant = ObjectGrant::new(&spec, Duration::from_secs(5), runtime.handle()).unwrap();
+        let grant =
+            ObjectGrant::new(&spec, Duration::from_secs(5), 1 << 20, runtime.handle()).unwrap();
         let Err(ObjectError::Unavailable(message)) =
             runtime.block_on(grant.get("PROD.CUST/ci/0001"))
         else {
@@ -435,6 +452,35 @@ mod tests {
                 "get \"PROD.CUST/ci/0001\": the object store bucket vsam at http://127.0.0.1:{port} cannot be reached: Connection refused (os error 111) (requests fail until it answers; check that it runs and that vsamrd can reach it)"
             )
         );
+    }
+
+    #[test]
+    fn an_object_larger_than_the_plugin_may_hold_is_not_read() {
+        let runtime = tokio::runtime::Runtime::new().unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let spec = BucketSpec::Directory(dir.path().to_path_buf());
+        let grant =
+            ObjectGrant::new(&spec, Duration::from_secs(5), 1000, runtime.handle()).unwrap();
+        std::fs::create_dir_all(dir.path().join("PROD.CUST")).unwrap();
+        std::fs::write(dir.path().join("PROD.CUST/small"), vec![1u8; 1000]).unwrap();
+        std::fs::write(dir.path().join("PROD.CUST/large"), vec![1u8; 1001]).unwrap();
+        let small = runtime.block_on(grant.get("PROD.CUST/small")).unwrap();
+        assert_eq!(small.unwrap().body.len(), 1000);
+        for read in [
+            runtime.block_on(grant.get("PROD.CUST/large")).map(drop),
+            runtime
+                .block_on(grant.get_many(&["PROD.CUST/small".into(), "PROD.CUST/large".into()]))
+                .map(drop),
+        ] {
+            let Err(ObjectError::Failed(message)) = read else {
+                panic!("an object past the bound was read: {read:?}");
+            };
+            assert!(
+                message.contains("\"PROD.CUST/large\"")
+                    && message.contains("the object is 1001 bytes, more than the 1000 bytes the plugin's memory may hold"),
+                "{message}"
+            );
+        }
     }
 
     #[test]

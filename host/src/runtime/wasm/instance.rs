@@ -163,7 +163,7 @@ impl Grants {
             .bucket
             .as_ref()
             .map(|spec| {
-                ObjectGrant::new(spec, timeout * 2 / 5, runtime)
+                ObjectGrant::new(spec, timeout * 2 / 5, settings.memory_limit, runtime)
                     .with_context(|| format!("backend {}: {spec}", settings.name))
             })
             .transpose()?;
