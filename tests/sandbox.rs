@@ -632,3 +632,73 @@ async fn a_plugin_logging_in_a_loop_is_held_to_its_share() {
         .expect("the line after the flood passes");
     assert!(after.contains("more like it suppressed"), "{after}");
 }
+
+/// The high-water mark of this process's resident memory, in bytes.
+fn peak_rss() -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap();
+    let line = status
+        .lines()
+        .find(|line| line.starts_with("VmHWM:"))
+        .expect("VmHWM in /proc/self/status");
+    let kib: u64 = line
+        .split_whitespace()
+        .nth(1)
+        .and_then(|n| n.parse().ok())
+        .expect("VmHWM in kB");
+    kib << 10
+}
+
+/// SQLite runs in vsamrd's threads, where neither the sandbox's epochs nor
+/// the call's wall clock reach: a statement without end is interrupted at
+/// the call's limit, and rows past the plugin's memory are refused before
+/// they fill vsamrd's (4,000 rows of a million bytes asked for).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_runaway_sqlite_statement_ends_at_the_limit_and_its_rows_stay_within_the_plugins_memory()
+{
+    let server = start_with_plugin(
+        FAULTY_WASM,
+        "call_timeout_ms = 500\nmemory_limit_mb = 64\ndatabase = \"sqlite:faulty.db\"",
+    )
+    .await;
+    let conn = Connection::connect(&server.address).await.unwrap();
+    vsam_client::define(&conn, vsam_tests::ksds("SB.SQL", 4, 4096, "ascii"))
+        .await
+        .unwrap();
+    let ds = Dataset::open(&conn, "SB.SQL", OpenIntent::Update, 1)
+        .await
+        .unwrap();
+    let report = |key: &'static [u8]| {
+        let ds = &ds;
+        async move {
+            let records = tokio::time::timeout(
+                Duration::from_millis(500) + SLACK,
+                ds.reading(RplOptions::direct()).key(key).records(),
+            )
+            .await
+            .unwrap_or_else(|_| panic!("{key:?} was not answered within the limit"))
+            .unwrap();
+            String::from_utf8_lossy(&records[0].data).into_owned()
+        }
+    };
+    let endless = report(b"SQLX").await;
+    assert!(
+        endless.contains(
+            "the statement ran longer than the call's limit of 500 ms and was interrupted"
+        ),
+        "{endless}"
+    );
+    let before = peak_rss();
+    let large = report(b"SQLM").await;
+    assert!(
+        large.contains("the statement's rows pass 67108864 bytes at row")
+            && large.contains("more than the plugin's memory may hold (memory_limit_mb)"),
+        "{large}"
+    );
+    let grown = peak_rss().saturating_sub(before);
+    assert!(grown < 1 << 30, "vsamrd's memory grew by {grown} bytes");
+    // The backend serves on.
+    ds.put(0, RplOptions::direct(), 0, b"GOOD-1".to_vec())
+        .await
+        .unwrap();
+    server.server.stop().await;
+}

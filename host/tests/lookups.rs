@@ -29,7 +29,7 @@ fn sql_store(dir: &std::path::Path, tokio: &tokio::runtime::Handle) -> WasmStore
     let runtime = PluginRuntime::new(None, tokio.clone()).unwrap();
     let plugin = runtime.load("sql", builtin::SQL).unwrap();
     let database = DatabaseUrl::parse("sqlite:lookups.db", dir).unwrap();
-    let grant = SqlGrant::new(&database, Duration::from_secs(5), tokio).unwrap();
+    let grant = SqlGrant::new(&database, Duration::from_secs(5), 1 << 30, tokio).unwrap();
     let settings = BackendSettings {
         name: "b".into(),
         plugin: "sql".into(),

@@ -37,6 +37,7 @@ impl StreamTableWriter {
         let grant = SqlGrant::new(
             &settings.database,
             STATEMENT_LIMIT,
+            crate::runtime::sql::UNBOUNDED,
             &tokio::runtime::Handle::current(),
         )?;
         Ok(Self {

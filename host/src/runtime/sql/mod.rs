@@ -91,11 +91,16 @@ impl fmt::Debug for DatabaseUrl {
     }
 }
 
+/// No bound on the bytes of rows: vsamrd's own statements (outboxes, the
+/// stream's table), whose rows it asks for in measured amounts.
+pub const UNBOUNDED: u64 = u64::MAX;
+
 /// A backend's granted database, ready to hand out connections.
 pub enum SqlGrant {
     /// Each session opens its own connection to the file; a statement
-    /// waits for a lock at most this long.
-    Sqlite(PathBuf, Duration),
+    /// waits for a lock and runs at most this long, and returns at most
+    /// this many bytes of rows.
+    Sqlite(PathBuf, Duration, u64),
     /// Sessions borrow connections from a pool.
     Postgres(postgres::PgGrant),
 }
@@ -110,10 +115,15 @@ impl SqlGrant {
     }
 
     /// Prepares the grant. PostgreSQL connections are driven by `runtime`;
-    /// no statement waits longer than `timeout` (a plugin call's limit).
+    /// no statement waits or runs longer than `timeout` (a plugin call's
+    /// limit), and none returns more than `result_bytes` of rows (what a
+    /// plugin's memory may hold: rows are gathered in vsamrd's memory
+    /// before they are handed over; [`UNBOUNDED`] for vsamrd's own
+    /// statements).
     pub fn new(
         url: &DatabaseUrl,
         timeout: Duration,
+        result_bytes: u64,
         runtime: &Handle,
     ) -> anyhow::Result<Arc<Self>> {
         Ok(Arc::new(match url {
@@ -121,18 +131,23 @@ impl SqlGrant {
                 if let Some(parent) = path.parent() {
                     std::fs::create_dir_all(parent)?;
                 }
-                Self::Sqlite(path.clone(), timeout)
+                Self::Sqlite(path.clone(), timeout, result_bytes)
             }
-            DatabaseUrl::Postgres(text) => {
-                Self::Postgres(postgres::PgGrant::new(text, timeout, runtime)?)
-            }
+            DatabaseUrl::Postgres(text) => Self::Postgres(postgres::PgGrant::new(
+                text,
+                timeout,
+                result_bytes,
+                runtime,
+            )?),
         }))
     }
 }
 
 /// One live connection of either kind. SQLite's calls are synchronous and
-/// short (a lock wait is bounded by the grant's timeout); PostgreSQL's are
-/// awaited, so a call stopped at its limit stops waiting for the server.
+/// bounded by the grant's timeout (a lock wait, and the statement itself,
+/// which SQLite interrupts: see `sqlite::SqliteConnection`); PostgreSQL's
+/// are awaited, so a call stopped at its limit stops waiting for the
+/// server.
 enum Link {
     Sqlite(sqlite::SqliteConnection),
     Postgres(postgres::PgConnection),
@@ -234,9 +249,9 @@ impl SqlSession {
         let grant = self.grant.as_ref().ok_or(SqlError::NotGranted)?;
         if self.connection.is_none() {
             let connection = match grant.as_ref() {
-                SqlGrant::Sqlite(path, timeout) => {
-                    Link::Sqlite(sqlite::SqliteConnection::open(path, *timeout)?)
-                }
+                SqlGrant::Sqlite(path, timeout, result_bytes) => Link::Sqlite(
+                    sqlite::SqliteConnection::open(path, *timeout, *result_bytes)?,
+                ),
                 SqlGrant::Postgres(pg) => Link::Postgres(pg.connect().await?),
             };
             self.connection = Some(connection);

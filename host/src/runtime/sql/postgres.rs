@@ -8,6 +8,7 @@ use super::postgres_tls::{self, TlsRequest};
 use crate::runtime::bindings::wit_sql::{SqlError, Value};
 use bytes::BytesMut;
 use deadpool_postgres::{Manager, ManagerConfig, Object, Pool, RecyclingMethod};
+use futures::StreamExt;
 use std::future::Future;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
@@ -22,6 +23,7 @@ const POOL_SIZE: usize = 16;
 pub struct PgGrant {
     pool: Pool,
     timeout: Duration,
+    result_bytes: u64,
 }
 
 impl PgGrant {
@@ -29,7 +31,13 @@ impl PgGrant {
     /// is made until a session needs one. The server ends any statement
     /// that runs past `timeout` (the plugin call's limit) itself too, so a
     /// call stopped at its limit leaves no work behind on the server.
-    pub fn new(url: &str, timeout: Duration, runtime: &Handle) -> anyhow::Result<Self> {
+    /// A query's rows stop at `result_bytes` (see [`PgConnection::query`]).
+    pub fn new(
+        url: &str,
+        timeout: Duration,
+        result_bytes: u64,
+        runtime: &Handle,
+    ) -> anyhow::Result<Self> {
         let (text, tls) = postgres_tls::parse(url).map_err(anyhow::Error::msg)?;
         let mut config: tokio_postgres::Config = text.parse()?;
         config.connect_timeout(timeout);
@@ -63,7 +71,11 @@ impl PgGrant {
             .max_size(POOL_SIZE)
             .runtime(deadpool_postgres::Runtime::Tokio1)
             .build()?;
-        Ok(Self { pool, timeout })
+        Ok(Self {
+            pool,
+            timeout,
+            result_bytes,
+        })
     }
 
     /// Makes every connection of the pool prepare its statements again.
@@ -88,6 +100,7 @@ impl PgGrant {
             pool: self.pool.clone(),
             client: Some(client),
             timeout: self.timeout,
+            result_bytes: self.result_bytes,
             pending: AtomicBool::new(false),
         })
     }
@@ -110,6 +123,7 @@ pub struct PgConnection {
     pool: Pool,
     client: Option<Object>,
     timeout: Duration,
+    result_bytes: u64,
     /// A statement was sent and its answer not yet read: set while a
     /// statement runs, still set if the call awaiting it was dropped.
     pending: AtomicBool,
@@ -219,37 +233,68 @@ fn bind(params: &[Value]) -> Vec<&(dyn ToSql + Sync)> {
     params.iter().map(|v| v as _).collect()
 }
 
+/// A row's values, as the plugin receives them.
+fn row_values(row: &tokio_postgres::Row) -> Result<Vec<Value>, SqlError> {
+    (0..row.len())
+        .map(|i| {
+            row.try_get::<_, Column>(i)
+                .map(|Column(value)| value)
+                .map_err(|e| {
+                    SqlError::Failed(format!(
+                        "column {} of type {}: {e}",
+                        row.columns()[i].name(),
+                        row.columns()[i].type_()
+                    ))
+                })
+        })
+        .collect()
+}
+
 impl PgConnection {
-    /// A statement that returns rows.
+    /// A statement that returns rows, at most `result_bytes` of them:
+    /// they are read as the server sends them (the connection holds one
+    /// message at a time), so that a query returning more than the
+    /// plugin's memory may hold stops there instead of filling vsamrd's.
     pub async fn query(
         &mut self,
         statement: &str,
         params: &[Value],
     ) -> Result<Vec<Vec<Value>>, SqlError> {
         let client = self.client()?;
+        let result_bytes = self.result_bytes;
         let rows = self
             .run(async move {
                 let prepared = client.prepare_cached(statement).await?;
-                client.query(&prepared, &bind(params)).await
+                let stream = client.query_raw(&prepared, bind(params)).await?;
+                let mut stream = std::pin::pin!(stream);
+                let mut out = Vec::new();
+                let mut bytes = 0u64;
+                while let Some(row) = stream.next().await {
+                    let row = row?;
+                    let values = match row_values(&row) {
+                        Ok(values) => values,
+                        Err(failure) => return Ok(Err(failure)),
+                    };
+                    bytes += values.iter().map(super::sqlite::value_bytes).sum::<u64>();
+                    if bytes > result_bytes {
+                        return Ok(Err(super::sqlite::too_many_bytes(
+                            out.len() + 1,
+                            result_bytes,
+                        )));
+                    }
+                    out.push(values);
+                }
+                Ok(Ok(out))
             })
             .await;
-        let rows = self.settle(rows)?;
-        let mut out = Vec::with_capacity(rows.len());
-        for row in rows {
-            let mut values = Vec::with_capacity(row.len());
-            for i in 0..row.len() {
-                let Column(value) = row.try_get(i).map_err(|e| {
-                    SqlError::Failed(format!(
-                        "column {} of type {}: {e}",
-                        row.columns()[i].name(),
-                        row.columns()[i].type_()
-                    ))
-                })?;
-                values.push(value);
+        match self.settle(rows)? {
+            Ok(rows) => Ok(rows),
+            Err(failure) => {
+                // Rows were left unread: the connection is not given back.
+                self.discard();
+                Err(failure)
             }
-            out.push(values);
         }
-        Ok(out)
     }
 
     /// A statement that changes rows.

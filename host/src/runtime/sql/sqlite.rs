@@ -4,19 +4,42 @@ use crate::runtime::bindings::wit_sql::{SqlError, Value};
 use rusqlite::ErrorCode;
 use rusqlite::types::{ToSqlOutput, ValueRef};
 use std::path::Path;
-use std::time::Duration;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
 
 /// One connection to an SQLite file in WAL mode with full syncs, so a
 /// committed transaction survives a crash of vsamrd or of the machine.
+///
+/// SQLite runs in vsamrd's own thread, out of reach of the sandbox's
+/// epochs and of the call's wall clock (which act where a call awaits): a
+/// statement a plugin sends is bounded here instead, in time (interrupted
+/// at `limit`, checked every [`PROGRESS_STEPS`] steps of SQLite's machine)
+/// and in the bytes of the rows it returns (`result_bytes`, what the
+/// plugin's memory may hold). Without them one `WITH RECURSIVE` without
+/// end held a runtime thread for good, and rows of `zeroblob`s filled
+/// vsamrd's memory.
 pub struct SqliteConnection {
     connection: rusqlite::Connection,
+    limit: Duration,
+    result_bytes: u64,
+    /// When the running statement must end, in nanoseconds after `epoch`
+    /// (0: none runs); read by SQLite's progress handler.
+    deadline: Arc<AtomicU64>,
+    epoch: Instant,
 }
+
+/// Steps of SQLite's virtual machine between two looks at the clock: a few
+/// microseconds of work.
+const PROGRESS_STEPS: i32 = 10_000;
 
 impl SqliteConnection {
     /// Opens (creating if needed) the database file. A statement waits at
-    /// most `lock_wait` (a plugin call's limit, 5 s at most) for a lock
-    /// another connection holds.
-    pub fn open(path: &Path, lock_wait: Duration) -> Result<Self, SqlError> {
+    /// most `limit` (a plugin call's limit; 5 s at most) for a lock another
+    /// connection holds, runs at most `limit`, and returns at most
+    /// `result_bytes` of rows.
+    pub fn open(path: &Path, limit: Duration, result_bytes: u64) -> Result<Self, SqlError> {
+        let lock_wait = limit;
         let connection = rusqlite::Connection::open(path).map_err(|e| {
             SqlError::Unavailable(format!("cannot open SQLite file {}: {e}", path.display()))
         })?;
@@ -31,7 +54,53 @@ impl SqliteConnection {
                 SqlError::Unavailable(format!("cannot set up SQLite file {}: {e}", path.display()))
             })?;
         connection.set_prepared_statement_cache_capacity(256);
-        Ok(Self { connection })
+        let deadline = Arc::new(AtomicU64::new(0));
+        let epoch = Instant::now();
+        let watched = deadline.clone();
+        connection.progress_handler(
+            PROGRESS_STEPS,
+            Some(move || {
+                let until = watched.load(Ordering::Relaxed);
+                until != 0 && epoch.elapsed().as_nanos() as u64 > until
+            }),
+        );
+        Ok(Self {
+            connection,
+            limit,
+            result_bytes,
+            deadline,
+            epoch,
+        })
+    }
+
+    /// Runs `statement` under the time limit: SQLite interrupts it once the
+    /// limit passed.
+    fn timed<T>(
+        &mut self,
+        statement: impl FnOnce(&mut Self) -> Result<T, SqlError>,
+    ) -> Result<T, SqlError> {
+        let until = (self.epoch.elapsed() + self.limit).as_nanos() as u64;
+        self.deadline.store(until.max(1), Ordering::Relaxed);
+        let result = statement(self);
+        self.deadline.store(0, Ordering::Relaxed);
+        let interrupted = self.epoch.elapsed().as_nanos() as u64 > until;
+        result.map_err(|error| match error {
+            SqlError::Failed(message) if interrupted => SqlError::Failed(format!(
+                "the statement ran longer than the call's limit of {} ms and was interrupted ({message})",
+                self.limit.as_millis()
+            )),
+            other => other,
+        })
+    }
+}
+
+/// The bytes a value takes in the rows returned.
+pub(super) fn value_bytes(value: &Value) -> u64 {
+    match value {
+        Value::Null => 1,
+        Value::Integer(_) | Value::Real(_) => 8,
+        Value::Text(t) | Value::Numeric(t) => t.len() as u64,
+        Value::Blob(b) => b.len() as u64,
     }
 }
 
@@ -60,6 +129,14 @@ fn value(v: ValueRef<'_>) -> Value {
     }
 }
 
+/// Rows past what the plugin's memory may hold: refused whole, before
+/// they fill vsamrd's.
+pub(super) fn too_many_bytes(rows: usize, result_bytes: u64) -> SqlError {
+    SqlError::Failed(format!(
+        "the statement's rows pass {result_bytes} bytes at row {rows}, more than the plugin's memory may hold (memory_limit_mb): ask for fewer rows at a time"
+    ))
+}
+
 fn error(e: rusqlite::Error) -> SqlError {
     let message = e.to_string();
     match e.sqlite_error_code() {
@@ -83,34 +160,45 @@ impl SqliteConnection {
         statement: &str,
         params: &[Value],
     ) -> Result<Vec<Vec<Value>>, SqlError> {
-        let mut prepared = self.connection.prepare_cached(statement).map_err(error)?;
-        let columns = prepared.column_count();
-        let mut rows = prepared
-            .query(rusqlite::params_from_iter(params.iter().map(Param)))
-            .map_err(error)?;
-        let mut out = Vec::new();
-        while let Some(row) = rows.next().map_err(error)? {
-            let mut values = Vec::with_capacity(columns);
-            for i in 0..columns {
-                values.push(value(row.get_ref(i).map_err(error)?));
+        self.timed(|this| {
+            let result_bytes = this.result_bytes;
+            let mut prepared = this.connection.prepare_cached(statement).map_err(error)?;
+            let columns = prepared.column_count();
+            let mut rows = prepared
+                .query(rusqlite::params_from_iter(params.iter().map(Param)))
+                .map_err(error)?;
+            let mut out = Vec::new();
+            let mut bytes = 0u64;
+            while let Some(row) = rows.next().map_err(error)? {
+                let mut values = Vec::with_capacity(columns);
+                for i in 0..columns {
+                    let value = value(row.get_ref(i).map_err(error)?);
+                    bytes += value_bytes(&value);
+                    values.push(value);
+                }
+                if bytes > result_bytes {
+                    return Err(too_many_bytes(out.len() + 1, result_bytes));
+                }
+                out.push(values);
             }
-            out.push(values);
-        }
-        Ok(out)
+            Ok(out)
+        })
     }
 
     /// A statement that changes rows.
     pub fn execute(&mut self, statement: &str, params: &[Value]) -> Result<u64, SqlError> {
-        let mut prepared = self.connection.prepare_cached(statement).map_err(error)?;
-        let changed = prepared
-            .execute(rusqlite::params_from_iter(params.iter().map(Param)))
-            .map_err(error)?;
-        Ok(changed as u64)
+        self.timed(|this| {
+            let mut prepared = this.connection.prepare_cached(statement).map_err(error)?;
+            let changed = prepared
+                .execute(rusqlite::params_from_iter(params.iter().map(Param)))
+                .map_err(error)?;
+            Ok(changed as u64)
+        })
     }
 
     /// Parameterless statements.
     pub fn batch(&mut self, statements: &str) -> Result<(), SqlError> {
-        self.connection.execute_batch(statements).map_err(error)
+        self.timed(|this| this.connection.execute_batch(statements).map_err(error))
     }
 
     /// Rolls back whatever transaction is open; false if that fails.

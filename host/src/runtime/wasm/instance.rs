@@ -153,7 +153,7 @@ impl Grants {
             .database
             .as_ref()
             .map(|url| {
-                SqlGrant::new(url, timeout, runtime)
+                SqlGrant::new(url, timeout, settings.memory_limit, runtime)
                     .with_context(|| format!("backend {}: database {url}", settings.name))
             })
             .transpose()?;

@@ -12,7 +12,10 @@
 //! `SQLW` updates the row of key `HELD` in table `held` (which a test holds
 //! locked), `OBJG` reads an object from the granted bucket; `init` sleeps
 //! with parameter `init = "sleep"` and spins with `init = "loop"`. `LOGS`
-//! writes 200,000 log lines, `LOG1` one.
+//! writes 200,000 log lines, `LOG1` one. A GET of `SQLX` runs a statement
+//! on the granted database that never ends (a `WITH RECURSIVE` without a
+//! bound), `SQLM` one whose rows pass any plugin's memory (4,000 rows of a
+//! million bytes); each returns what happened.
 //! Every other key works normally.
 #![warn(missing_docs)]
 
@@ -200,6 +203,32 @@ fn reach_network(port: u16) -> Vec<u8> {
     format!("connect => {connect}\nbind => {bind}\nlookup => {lookup}\n").into_bytes()
 }
 
+/// Runs the statement `key` names (see the crate's doc): how it ended.
+fn runaway_statement(key: &[u8]) -> String {
+    use vsam_plugin_sdk::sql::query;
+    let result = if key.starts_with(b"SQLX") {
+        query(
+            "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c) SELECT count(*) FROM c",
+            &[],
+        )
+    } else {
+        match vsam_plugin_sdk::sql::dialect() {
+            Ok(vsam_plugin_sdk::sql::Dialect::Postgres) => query(
+                "SELECT repeat('x', 1000000) FROM generate_series(1, 4000)",
+                &[],
+            ),
+            _ => query(
+                "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 4000) SELECT zeroblob(1000000) FROM c",
+                &[],
+            ),
+        }
+    };
+    match result {
+        Ok(rows) => format!("ok {} rows", rows.len()),
+        Err(error) => format!("refused {error:?}"),
+    }
+}
+
 impl Backend for FaultyStore {
     fn init(params: &[(String, String)]) -> Result<Self, String> {
         for (name, value) in params {
@@ -236,6 +265,9 @@ impl Backend for FaultyStore {
         }
         if key.starts_with(b"LONG") {
             return Ok(Some(vec![b'L'; 1 << 20]));
+        }
+        if key.starts_with(b"SQLX") || key.starts_with(b"SQLM") {
+            return Ok(Some(runaway_statement(key).into_bytes()));
         }
         misbehave(key);
         self.store(ds).get(ds, key)

@@ -6,7 +6,13 @@ fn sqlite_store() -> (tempfile::TempDir, Arc<SqlGrant>, SqlSession) {
     let dir = tempfile::tempdir().unwrap();
     let url = DatabaseUrl::Sqlite(dir.path().join("store.db"));
     let timeout = std::time::Duration::from_secs(5);
-    let grant = SqlGrant::new(&url, timeout, &tokio::runtime::Handle::current()).unwrap();
+    let grant = SqlGrant::new(
+        &url,
+        timeout,
+        crate::runtime::sql::UNBOUNDED,
+        &tokio::runtime::Handle::current(),
+    )
+    .unwrap();
     let session = SqlSession::new(Some(grant.clone()));
     (dir, grant, session)
 }
@@ -145,6 +151,7 @@ async fn an_sqlite_outbox_writes_each_group_over_a_slot_and_keeps_logs_and_backe
     let grant = SqlGrant::new(
         &DatabaseUrl::Sqlite(dir.path().join("store.db")),
         std::time::Duration::from_secs(5),
+        crate::runtime::sql::UNBOUNDED,
         &tokio::runtime::Handle::current(),
     )
     .unwrap();
