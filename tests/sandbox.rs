@@ -570,8 +570,9 @@ async fn a_bucket_that_never_answers_at_start_stops_vsamrd_with_the_reason() {
 }
 
 /// A plugin that logs in a loop gets its share of log lines, and the next
-/// line that passes says how many were suppressed: vsamrd as a process,
-/// its log counted.
+/// line that passes says how many were suppressed; a line it logs stays
+/// one line (a newline in it escaped) of bounded length: vsamrd as a
+/// process, its log counted.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_plugin_logging_in_a_loop_is_held_to_its_share() {
     let dir = tempfile::tempdir().unwrap();
@@ -618,6 +619,11 @@ async fn a_plugin_logging_in_a_loop_is_held_to_its_share() {
         .key(b"LOG1")
         .records()
         .await;
+    let _ = ds
+        .reading(RplOptions::direct())
+        .key(b"LOGF")
+        .records()
+        .await;
     let _ = child.kill();
     let _ = child.wait();
     let text = std::fs::read_to_string(&log).unwrap();
@@ -631,6 +637,22 @@ async fn a_plugin_logging_in_a_loop_is_held_to_its_share() {
         .find(|l| l.contains("one line after the flood"))
         .expect("the line after the flood passes");
     assert!(after.contains("more like it suppressed"), "{after}");
+    // A plugin's line is one line of vsamrd's log, of bounded length.
+    assert!(
+        !text.lines().any(|l| l.starts_with("FORGED")),
+        "a plugin forged a line"
+    );
+    assert!(text.contains("forging\\nFORGED vsamrd"), "{text}");
+    let long = text
+        .lines()
+        .find(|l| l.contains("long line"))
+        .expect("the long line is logged");
+    assert!(
+        long.len() < 4096 + 200 && long.contains("bytes more)"),
+        "{} bytes: {}",
+        long.len(),
+        &long[long.len().saturating_sub(100)..]
+    );
 }
 
 /// The high-water mark of this process's resident memory, in bytes.

@@ -2,7 +2,8 @@
 //! storm of refused connections) must not fill the disk or drown the lines
 //! that matter. Each cause may log [`LINES_PER_SECOND`] lines a second; the
 //! rest are counted and the next line that passes says how many were
-//! suppressed.
+//! suppressed. A line written for someone else (a plugin) is limited in
+//! length too, and cannot pass for another line ([`foreign_line`]).
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -58,6 +59,33 @@ pub fn note(suppressed: u64) -> String {
     }
 }
 
+/// The longest line of someone else's (a plugin's) vsamrd writes, in
+/// bytes: fifty lines a second of a plugin's whole memory would fill any
+/// disk.
+pub const MAX_FOREIGN_LINE: usize = 4096;
+
+/// `message`, from someone else (a plugin), as vsamrd's log may carry it:
+/// control characters escaped (a newline would start a line that reads as
+/// vsamrd's own), and cut at [`MAX_FOREIGN_LINE`] bytes with the count of
+/// the rest.
+pub fn foreign_line(message: &str) -> String {
+    let mut line = String::with_capacity(message.len().min(MAX_FOREIGN_LINE));
+    for (at, c) in message.char_indices() {
+        let before = line.len();
+        if c.is_control() {
+            line.extend(c.escape_default());
+        } else {
+            line.push(c);
+        }
+        if line.len() > MAX_FOREIGN_LINE {
+            line.truncate(before);
+            line.push_str(&format!(" ... ({} bytes more)", message.len() - at));
+            return line;
+        }
+    }
+    line
+}
+
 /// Logs a warning of `cause`, within its limit.
 pub fn warn(cause: &str, message: &str) {
     if let Some(suppressed) = admit(cause) {
@@ -79,5 +107,29 @@ mod tests {
         std::thread::sleep(Duration::from_millis(1010));
         assert_eq!(admit(cause), Some(1000 - u64::from(LINES_PER_SECOND)));
         assert_eq!(note(3), " (3 more like it suppressed)");
+    }
+
+    #[test]
+    fn a_foreign_line_is_one_line_of_bounded_length() {
+        assert_eq!(foreign_line("plain é"), "plain é");
+        assert_eq!(
+            foreign_line("ok\n2026-12-06T10:00:00Z INFO vsamrd: forged\r\u{1b}[31m"),
+            "ok\\n2026-12-06T10:00:00Z INFO vsamrd: forged\\r\\u{1b}[31m"
+        );
+        let long = format!(
+            "{}€{}",
+            "a".repeat(MAX_FOREIGN_LINE - 1),
+            "b".repeat(10_000)
+        );
+        let line = foreign_line(&long);
+        assert_eq!(
+            line,
+            format!(
+                "{} ... (10003 bytes more)",
+                "a".repeat(MAX_FOREIGN_LINE - 1)
+            )
+        );
+        let exact = "c".repeat(MAX_FOREIGN_LINE);
+        assert_eq!(foreign_line(&exact), exact);
     }
 }

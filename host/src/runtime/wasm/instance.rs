@@ -123,6 +123,7 @@ impl wit_log::Host for InstanceState {
             return;
         };
         let note = crate::log_limit::note(suppressed);
+        let message = crate::log_limit::foreign_line(&message);
         let backend = self.backend.as_str();
         match level {
             Level::Trace => tracing::trace!(target: "plugin", backend, "{message}{note}"),

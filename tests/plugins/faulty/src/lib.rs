@@ -12,7 +12,8 @@
 //! `SQLW` updates the row of key `HELD` in table `held` (which a test holds
 //! locked), `OBJG` reads an object from the granted bucket; `init` sleeps
 //! with parameter `init = "sleep"` and spins with `init = "loop"`. `LOGS`
-//! writes 200,000 log lines, `LOG1` one. A GET of `SQLX` runs a statement
+//! writes 200,000 log lines, `LOG1` one, `LOGF` one with a newline
+//! and one of 100,000 bytes. A GET of `SQLX` runs a statement
 //! on the granted database that never ends (a `WITH RECURSIVE` without a
 //! bound), `SQLM` one whose rows pass any plugin's memory (4,000 rows of a
 //! million bytes); each returns what happened.
@@ -77,6 +78,10 @@ fn misbehave(key: &[u8]) {
     }
     if key.starts_with(b"LOG1") {
         vsam_plugin_sdk::log::info("one line after the flood");
+    }
+    if key.starts_with(b"LOGF") {
+        vsam_plugin_sdk::log::info("forging\nFORGED vsamrd: a line of vsamrd's own");
+        vsam_plugin_sdk::log::info(&format!("long line {}", "x".repeat(100_000)));
     }
     if key.starts_with(b"BOMB") {
         let mut hoard: Vec<Vec<u8>> = Vec::new();
