@@ -566,3 +566,96 @@ fn a_length_below_five_closes_the_connection_with_code_4() {
     expect_closed(&mut stream);
     ping_works();
 }
+
+/// A client's name, which every log line of its connection carries, is
+/// one line of bounded length there: a HELLO naming the client with a
+/// newline and a hundred kilobytes writes neither a forged line nor a
+/// hundred kilobytes per line (vsamrd as a process, its log read).
+#[test]
+fn a_clients_name_cannot_forge_or_flood_the_servers_log() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = vsam_tests::free_port();
+    let config = dir.path().join("vsamrd.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[server]\nlisten = \"127.0.0.1:{port}\"\ndata_dir = \"{}\"\n[admin]\nenabled = false\n\
+             [plugins.p]\npath = \"{MEMORY_WASM}\"\n[backends.b]\nplugin = \"p\"\n[routing]\ndefault = \"b\"\n",
+            dir.path().join("data").display()
+        ),
+    )
+    .unwrap();
+    let log = dir.path().join("vsamrd.log");
+    let mut child = std::process::Command::new(vsam_tests::vsamrd_binary())
+        .arg("--config")
+        .arg(&config)
+        .env("VSAMRD_LOG", "debug")
+        .stderr(std::fs::File::create(&log).unwrap())
+        .spawn()
+        .unwrap();
+    let started = std::time::Instant::now();
+    let mut stream = loop {
+        if let Ok(stream) = TcpStream::connect(("127.0.0.1", port)) {
+            break stream;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "vsamrd did not start"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    stream
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
+    let client = format!(
+        "abuse\nFORGED vsamrd: a line of the server's own {}",
+        "x".repeat(100_000)
+    );
+    stream
+        .write_all(&encode_frame(
+            0,
+            &Request::Hello(Hello {
+                major: 1,
+                minor: 0,
+                max_frame: 1 << 20,
+                client,
+                token: None,
+            }),
+        ))
+        .unwrap();
+    assert!(matches!(
+        read_answer(&mut stream),
+        Some((0, Answer::Welcome(_)))
+    ));
+    drop(stream);
+    // The connection's last line (`disconnected`) is written once vsamrd
+    // sees the close.
+    let text = loop {
+        let text = std::fs::read_to_string(&log).unwrap();
+        if text.contains("disconnected") || started.elapsed() > Duration::from_secs(30) {
+            break text;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(
+        text.contains("abuse\\\\nFORGED"),
+        "{}",
+        &text[..text.len().min(2000)]
+    );
+    assert!(
+        !text.lines().any(|l| l.starts_with("FORGED")),
+        "a client forged a line"
+    );
+    let longest = text
+        .lines()
+        .filter(|l| l.contains("abuse"))
+        .map(str::len)
+        .max()
+        .unwrap_or(0);
+    assert!(
+        (1..1000).contains(&longest),
+        "a line of the connection of {longest} bytes"
+    );
+}

@@ -69,7 +69,13 @@ pub const MAX_FOREIGN_LINE: usize = 4096;
 /// vsamrd's own), and cut at [`MAX_FOREIGN_LINE`] bytes with the count of
 /// the rest.
 pub fn foreign_line(message: &str) -> String {
-    let mut line = String::with_capacity(message.len().min(MAX_FOREIGN_LINE));
+    foreign_text(message, MAX_FOREIGN_LINE)
+}
+
+/// [`foreign_line`] with a bound of `max` bytes: for a client's name,
+/// which every line of its connection carries.
+pub fn foreign_text(message: &str, max: usize) -> String {
+    let mut line = String::with_capacity(message.len().min(max));
     for (at, c) in message.char_indices() {
         let before = line.len();
         if c.is_control() {
@@ -77,7 +83,7 @@ pub fn foreign_line(message: &str) -> String {
         } else {
             line.push(c);
         }
-        if line.len() > MAX_FOREIGN_LINE {
+        if line.len() > max {
             line.truncate(before);
             line.push_str(&format!(" ... ({} bytes more)", message.len() - at));
             return line;

@@ -180,6 +180,17 @@ struct Peer<'a> {
     counted: crate::metrics::Connection,
 }
 
+/// The longest client name a connection's log lines carry, in bytes.
+pub const MAX_CLIENT_NAME: usize = 128;
+
+/// The name a client gave in its HELLO, as its connection's log lines
+/// carry it: every line of the connection repeats it, so it is one line
+/// (control characters escaped) of at most [`MAX_CLIENT_NAME`] bytes. A
+/// client's HELLO may hold a megabyte of name.
+fn client_name(hello: &vsam_protocol::Hello) -> String {
+    crate::log_limit::foreign_text(&hello.client, MAX_CLIENT_NAME)
+}
+
 /// The span everything a connection logs carries: its client's address,
 /// and once known its id, client name and identity.
 pub(super) fn span(address: SocketAddr) -> tracing::Span {
@@ -516,7 +527,7 @@ where
                         max_record: peer.shared.limits.max_record,
                         server: server_banner(),
                     });
-                    tracing::debug!(peer = %peer.address, client = %hello.client, identity = %agreed.identity, tls = matches!(channel, Channel::Tls { .. }), "handshake");
+                    tracing::debug!(peer = %peer.address, client = %client_name(&hello), identity = %agreed.identity, tls = matches!(channel, Channel::Tls { .. }), "handshake");
                     return writer
                         .send((incoming.id, welcome))
                         .await
@@ -584,7 +595,7 @@ fn agree(
     }
     let identity = authenticate(&peer.shared, hello, channel)?;
     let span = tracing::Span::current();
-    span.record("client", hello.client.as_str());
+    span.record("client", client_name(hello).as_str());
     span.record("identity", tracing::field::display(&identity));
     let place = limits
         .connections
