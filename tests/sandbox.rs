@@ -672,11 +672,11 @@ fn peak_rss() -> u64 {
 
 /// SQLite runs in vsamrd's threads, where neither the sandbox's epochs nor
 /// the call's wall clock reach: a statement without end is interrupted at
-/// the call's limit, and rows past the plugin's memory are refused before
-/// they fill vsamrd's (4,000 rows of a million bytes asked for).
+/// the call's limit, rows past the plugin's memory are refused before
+/// they fill vsamrd's (4,000 rows of a million bytes asked for), and no
+/// statement opens another file (ATTACH, VACUUM INTO).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_runaway_sqlite_statement_ends_at_the_limit_and_its_rows_stay_within_the_plugins_memory()
-{
+async fn sqlite_statements_of_a_plugin_are_bounded_in_time_rows_and_files() {
     let server = start_with_plugin(
         FAULTY_WASM,
         "call_timeout_ms = 500\nmemory_limit_mb = 64\ndatabase = \"sqlite:faulty.db\"",
@@ -718,6 +718,18 @@ async fn a_runaway_sqlite_statement_ends_at_the_limit_and_its_rows_stay_within_t
     );
     let grown = peak_rss().saturating_sub(before);
     assert!(grown < 1 << 30, "vsamrd's memory grew by {grown} bytes");
+    // Nor may a statement open another file than the granted database.
+    let elsewhere = report(b"SQLA").await;
+    for line in elsewhere.lines() {
+        let (what, outcome) = line.split_once(" => ").expect("a line per statement");
+        assert!(
+            outcome.contains("not authorized") || outcome.contains("authorization denied"),
+            "{line}"
+        );
+        let path = what.split_whitespace().nth(1).unwrap();
+        assert!(!Path::new(path).exists(), "{path} was made");
+    }
+    assert_eq!(elsewhere.lines().count(), 2, "{elsewhere}");
     // The backend serves on.
     ds.put(0, RplOptions::direct(), 0, b"GOOD-1".to_vec())
         .await

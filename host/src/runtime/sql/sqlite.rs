@@ -2,6 +2,7 @@
 
 use crate::runtime::bindings::wit_sql::{SqlError, Value};
 use rusqlite::ErrorCode;
+use rusqlite::hooks::{AuthAction, AuthContext, Authorization};
 use rusqlite::types::{ToSqlOutput, ValueRef};
 use std::path::Path;
 use std::sync::Arc;
@@ -18,7 +19,7 @@ use std::time::{Duration, Instant};
 /// and in the bytes of the rows it returns (`result_bytes`, what the
 /// plugin's memory may hold). Without them one `WITH RECURSIVE` without
 /// end held a runtime thread for good, and rows of `zeroblob`s filled
-/// vsamrd's memory.
+/// vsamrd's memory. A statement may not ATTACH another file either.
 pub struct SqliteConnection {
     connection: rusqlite::Connection,
     limit: Duration,
@@ -54,6 +55,13 @@ impl SqliteConnection {
                 SqlError::Unavailable(format!("cannot set up SQLite file {}: {e}", path.display()))
             })?;
         connection.set_prepared_statement_cache_capacity(256);
+        // ATTACH (and VACUUM INTO, which attaches) opens any file vsamrd
+        // may open: another backend's database, a new file anywhere. The
+        // grant is one file.
+        connection.authorizer(Some(|context: AuthContext<'_>| match context.action {
+            AuthAction::Attach { .. } | AuthAction::Detach { .. } => Authorization::Deny,
+            _ => Authorization::Allow,
+        }));
         let deadline = Arc::new(AtomicU64::new(0));
         let epoch = Instant::now();
         let watched = deadline.clone();

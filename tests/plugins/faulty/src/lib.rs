@@ -16,7 +16,8 @@
 //! and one of 100,000 bytes. A GET of `SQLX` runs a statement
 //! on the granted database that never ends (a `WITH RECURSIVE` without a
 //! bound), `SQLM` one whose rows pass any plugin's memory (4,000 rows of a
-//! million bytes); each returns what happened.
+//! million bytes), `SQLA` ATTACHes a file under /tmp and VACUUMs INTO
+//! another; each returns what happened.
 //! Every other key works normally.
 #![warn(missing_docs)]
 
@@ -208,6 +209,27 @@ fn reach_network(port: u16) -> Vec<u8> {
     format!("connect => {connect}\nbind => {bind}\nlookup => {lookup}\n").into_bytes()
 }
 
+/// Tries to reach files beyond the granted SQLite database: ATTACH a new
+/// one and VACUUM INTO one, both under /tmp; one line per statement with
+/// the outcome, naming the file.
+fn attach_elsewhere() -> String {
+    let boot = std::env::var("VSAMRD_BOOT").unwrap_or_default();
+    let mut report = String::new();
+    for (what, path) in [("attach", "attached"), ("vacuum", "vacuumed")] {
+        let path = format!("/tmp/vsamrd-{path}-{boot}.db");
+        let statement = match what {
+            "attach" => format!("ATTACH DATABASE '{path}' AS elsewhere"),
+            _ => format!("VACUUM INTO '{path}'"),
+        };
+        let outcome = match vsam_plugin_sdk::sql::batch(&statement) {
+            Ok(()) => "ok".to_string(),
+            Err(error) => format!("refused {error:?}"),
+        };
+        report.push_str(&format!("{what} {path} => {outcome}\n"));
+    }
+    report
+}
+
 /// Runs the statement `key` names (see the crate's doc): how it ended.
 fn runaway_statement(key: &[u8]) -> String {
     use vsam_plugin_sdk::sql::query;
@@ -273,6 +295,9 @@ impl Backend for FaultyStore {
         }
         if key.starts_with(b"SQLX") || key.starts_with(b"SQLM") {
             return Ok(Some(runaway_statement(key).into_bytes()));
+        }
+        if key.starts_with(b"SQLA") {
+            return Ok(Some(attach_elsewhere().into_bytes()));
         }
         misbehave(key);
         self.store(ds).get(ds, key)
