@@ -24,13 +24,53 @@ pub struct PgGrant {
     pool: Pool,
     timeout: Duration,
     result_bytes: u64,
+    canceller: Canceller,
+}
+
+/// How a statement left running is cancelled: PostgreSQL's cancel request
+/// goes on a connection of its own, over TLS when the pool's are.
+#[derive(Clone)]
+enum Canceller {
+    Plain,
+    Tls(tokio_postgres_rustls::MakeRustlsConnect),
+}
+
+impl Canceller {
+    /// Asks the server to cancel what `client`'s session runs, without
+    /// waiting for it.
+    ///
+    /// Why: closing a connection does not stop its statement (the server
+    /// notices only when it next writes to the client), and a plugin may
+    /// turn its session's `statement_timeout` off; a call dropped at its
+    /// limit would leave the statement running for as long as it likes,
+    /// one more at each call.
+    fn cancel(&self, client: &tokio_postgres::Client) {
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        let token = client.cancel_token();
+        let canceller = self.clone();
+        runtime.spawn(async move {
+            let cancelled = match canceller {
+                Canceller::Plain => token.cancel_query(tokio_postgres::NoTls).await,
+                Canceller::Tls(tls) => token.cancel_query(tls).await,
+            };
+            if let Err(error) = cancelled {
+                tracing::warn!(
+                    "could not cancel a statement of a PostgreSQL connection closed mid-statement: {}",
+                    crate::runtime::error_chain(&error)
+                );
+            }
+        });
+    }
 }
 
 impl PgGrant {
     /// Builds the pool, its connections driven by `runtime`; no connection
     /// is made until a session needs one. The server ends any statement
-    /// that runs past `timeout` (the plugin call's limit) itself too, so a
-    /// call stopped at its limit leaves no work behind on the server.
+    /// that runs past `timeout` (the plugin call's limit) itself too, and
+    /// a call stopped at its limit cancels the statement it left (see
+    /// [`Canceller`]), so it leaves no work behind on the server.
     /// A query's rows stop at `result_bytes` (see [`PgConnection::query`]).
     pub fn new(
         url: &str,
@@ -49,12 +89,15 @@ impl PgGrant {
         let manager_config = || ManagerConfig {
             recycling_method: RecyclingMethod::Fast,
         };
-        let manager = match &tls {
+        let (manager, canceller) = match &tls {
             TlsRequest::Off => {
                 tracing::info!(
                     "PostgreSQL connections without TLS (add sslmode=verify-full to the URL to encrypt them)"
                 );
-                Manager::from_config(config, tokio_postgres::NoTls, manager_config())
+                (
+                    Manager::from_config(config, tokio_postgres::NoTls, manager_config()),
+                    Canceller::Plain,
+                )
             }
             TlsRequest::Prefer(roots) | TlsRequest::Require(roots) => {
                 let connector = postgres_tls::connector(roots).map_err(anyhow::Error::msg)?;
@@ -62,7 +105,10 @@ impl PgGrant {
                     ?roots,
                     "PostgreSQL connections over TLS, server certificate verified"
                 );
-                Manager::from_config(config, connector, manager_config())
+                (
+                    Manager::from_config(config, connector.clone(), manager_config()),
+                    Canceller::Tls(connector),
+                )
             }
         };
         // The pool spawns its connections' tasks on the current runtime.
@@ -75,6 +121,7 @@ impl PgGrant {
             pool,
             timeout,
             result_bytes,
+            canceller,
         })
     }
 
@@ -101,6 +148,7 @@ impl PgGrant {
             client: Some(client),
             timeout: self.timeout,
             result_bytes: self.result_bytes,
+            canceller: self.canceller.clone(),
             pending: AtomicBool::new(false),
         })
     }
@@ -124,6 +172,7 @@ pub struct PgConnection {
     client: Option<Object>,
     timeout: Duration,
     result_bytes: u64,
+    canceller: Canceller,
     /// A statement was sent and its answer not yet read: set while a
     /// statement runs, still set if the call awaiting it was dropped.
     pending: AtomicBool,
@@ -203,10 +252,11 @@ impl PgConnection {
         result
     }
 
-    /// An answer never read leaves the connection busy: close it.
+    /// An answer never read leaves the connection busy: close it, and
+    /// cancel the statement it was running.
     fn settle<T>(&mut self, result: Result<T, SqlError>) -> Result<T, SqlError> {
         if *self.pending.get_mut() {
-            self.discard();
+            self.abort();
         }
         result
     }
@@ -218,12 +268,20 @@ impl PgConnection {
             drop(Object::take(client));
         }
     }
+
+    /// Cancels the statement the connection runs, then discards it.
+    fn abort(&mut self) {
+        if let Some(client) = &self.client {
+            self.canceller.cancel(client);
+        }
+        self.discard();
+    }
 }
 
 impl Drop for PgConnection {
     fn drop(&mut self) {
         if *self.pending.get_mut() {
-            self.discard();
+            self.abort();
         }
     }
 }
@@ -290,8 +348,9 @@ impl PgConnection {
         match self.settle(rows)? {
             Ok(rows) => Ok(rows),
             Err(failure) => {
-                // Rows were left unread: the connection is not given back.
-                self.discard();
+                // Rows were left unread: the statement is cancelled and the
+                // connection not given back.
+                self.abort();
                 Err(failure)
             }
         }

@@ -8,7 +8,8 @@
 //!
 //! Faults that wait in a host function rather than compute: `SLEP` sleeps
 //! two minutes (WASI's clock and poll), `SSYN` (a write) makes the next
-//! `sync` sleep, `PGSL` runs `SELECT pg_sleep(120)` on the granted database,
+//! `sync` sleep, `PGSL` runs `SELECT pg_sleep(120)` on the granted database (`PGSX`
+//! after turning its session's `statement_timeout` off),
 //! `SQLW` updates the row of key `HELD` in table `held` (which a test holds
 //! locked), `OBJG` reads an object from the granted bucket; `init` sleeps
 //! with parameter `init = "sleep"` and spins with `init = "loop"`. `LOGS`
@@ -63,6 +64,10 @@ fn misbehave(key: &[u8]) {
         std::thread::sleep(NAP);
     }
     if key.starts_with(b"PGSL") {
+        let _ = vsam_plugin_sdk::sql::query("SELECT pg_sleep(120)", &[]);
+    }
+    if key.starts_with(b"PGSX") {
+        let _ = vsam_plugin_sdk::sql::batch("SET statement_timeout = 0");
         let _ = vsam_plugin_sdk::sql::query("SELECT pg_sleep(120)", &[]);
     }
     if key.starts_with(b"SQLW") {
