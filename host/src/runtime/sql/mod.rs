@@ -91,6 +91,24 @@ impl fmt::Debug for DatabaseUrl {
     }
 }
 
+/// The bytes a value takes in the rows returned.
+fn value_bytes(value: &Value) -> u64 {
+    match value {
+        Value::Null => 1,
+        Value::Integer(_) | Value::Real(_) => 8,
+        Value::Text(t) | Value::Numeric(t) => t.len() as u64,
+        Value::Blob(b) => b.len() as u64,
+    }
+}
+
+/// Rows past what the plugin's memory may hold: refused whole, before
+/// they fill vsamrd's.
+fn too_many_bytes(rows: usize, result_bytes: u64) -> SqlError {
+    SqlError::Failed(format!(
+        "the statement's rows pass {result_bytes} bytes at row {rows}, more than the plugin's memory may hold (memory_limit_mb): ask for fewer rows at a time"
+    ))
+}
+
 /// No bound on the bytes of rows: vsamrd's own statements (outboxes, the
 /// stream's table), whose rows it asks for in measured amounts.
 pub const UNBOUNDED: u64 = u64::MAX;

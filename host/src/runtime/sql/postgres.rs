@@ -333,12 +333,9 @@ impl PgConnection {
                         Ok(values) => values,
                         Err(failure) => return Ok(Err(failure)),
                     };
-                    bytes += values.iter().map(super::sqlite::value_bytes).sum::<u64>();
+                    bytes += values.iter().map(super::value_bytes).sum::<u64>();
                     if bytes > result_bytes {
-                        return Ok(Err(super::sqlite::too_many_bytes(
-                            out.len() + 1,
-                            result_bytes,
-                        )));
+                        return Ok(Err(super::too_many_bytes(out.len() + 1, result_bytes)));
                     }
                     out.push(values);
                 }

@@ -102,16 +102,6 @@ impl SqliteConnection {
     }
 }
 
-/// The bytes a value takes in the rows returned.
-pub(super) fn value_bytes(value: &Value) -> u64 {
-    match value {
-        Value::Null => 1,
-        Value::Integer(_) | Value::Real(_) => 8,
-        Value::Text(t) | Value::Numeric(t) => t.len() as u64,
-        Value::Blob(b) => b.len() as u64,
-    }
-}
-
 struct Param<'a>(&'a Value);
 
 impl rusqlite::ToSql for Param<'_> {
@@ -135,14 +125,6 @@ fn value(v: ValueRef<'_>) -> Value {
         ValueRef::Text(t) => Value::Text(String::from_utf8_lossy(t).into_owned()),
         ValueRef::Blob(b) => Value::Blob(b.to_vec()),
     }
-}
-
-/// Rows past what the plugin's memory may hold: refused whole, before
-/// they fill vsamrd's.
-pub(super) fn too_many_bytes(rows: usize, result_bytes: u64) -> SqlError {
-    SqlError::Failed(format!(
-        "the statement's rows pass {result_bytes} bytes at row {rows}, more than the plugin's memory may hold (memory_limit_mb): ask for fewer rows at a time"
-    ))
 }
 
 fn error(e: rusqlite::Error) -> SqlError {
@@ -181,11 +163,11 @@ impl SqliteConnection {
                 let mut values = Vec::with_capacity(columns);
                 for i in 0..columns {
                     let value = value(row.get_ref(i).map_err(error)?);
-                    bytes += value_bytes(&value);
+                    bytes += super::value_bytes(&value);
                     values.push(value);
                 }
                 if bytes > result_bytes {
-                    return Err(too_many_bytes(out.len() + 1, result_bytes));
+                    return Err(super::too_many_bytes(out.len() + 1, result_bytes));
                 }
                 out.push(values);
             }
