@@ -53,23 +53,23 @@ impl CompileCache {
         bytes: &[u8],
     ) -> wasmtime::Result<Component> {
         let path = self.path(engine, content_hash);
-        if path.exists() {
-            match trusted(&path) {
-                // SAFETY: the file was written by `precompile_component` of
-                // an engine with the same compatibility hash (part of the
-                // name), and no one but this server's user can have changed
-                // it since (`trusted`).
-                Ok(()) => match unsafe { Component::deserialize_file(engine, &path) } {
-                    Ok(component) => return Ok(component),
-                    Err(e) => {
-                        tracing::warn!("ignoring unusable cached plugin {}: {e:#}", path.display())
-                    }
-                },
-                Err(why) => tracing::warn!(
-                    "not loading cached plugin {}: {why}; compiling it again",
-                    path.display()
-                ),
-            }
+        match read_trusted(&path) {
+            // SAFETY: the bytes are those of a file written by
+            // `precompile_component` of an engine with the same
+            // compatibility hash (part of the name), which no one but this
+            // server's user can have changed since (`read_trusted`, on the
+            // file it read).
+            Ok(Some(compiled)) => match unsafe { Component::deserialize(engine, &compiled) } {
+                Ok(component) => return Ok(component),
+                Err(e) => {
+                    tracing::warn!("ignoring unusable cached plugin {}: {e:#}", path.display())
+                }
+            },
+            Ok(None) => {}
+            Err(why) => tracing::warn!(
+                "not loading cached plugin {}: {why}; compiling it again",
+                path.display()
+            ),
         }
         let compiled = engine.precompile_component(bytes)?;
         crate::durable::replace_private_file(&path, &compiled).unwrap_or_else(|e| {
@@ -91,10 +91,34 @@ impl CompileCache {
     }
 }
 
-/// Whether the cached file at `path` may be run: a regular file of this
-/// process's user that neither its group nor others may write.
-fn trusted(path: &Path) -> Result<()> {
-    let meta = std::fs::symlink_metadata(path)?;
+/// The bytes of the cached file at `path` (`None` if there is none), if
+/// they may be run: read from the file whose owner and mode were checked
+/// (opened once, without following a link), so that no file put in its
+/// place between the check and the read is run.
+fn read_trusted(path: &Path) -> Result<Option<Vec<u8>>> {
+    use std::io::Read;
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut file = match std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW)
+        .open(path)
+    {
+        Ok(file) => file,
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(error) if error.raw_os_error() == Some(libc::ELOOP) => {
+            anyhow::bail!("it is not a regular file (a link)")
+        }
+        Err(error) => return Err(error.into()),
+    };
+    trusted(&file.metadata()?)?;
+    let mut bytes = Vec::new();
+    file.read_to_end(&mut bytes)?;
+    Ok(Some(bytes))
+}
+
+/// Whether a cached file of metadata `meta` may be run: a regular file of
+/// this process's user that neither its group nor others may write.
+fn trusted(meta: &std::fs::Metadata) -> Result<()> {
     // SAFETY: geteuid has no preconditions and cannot fail.
     let user = unsafe { libc::geteuid() };
     if !meta.file_type().is_file() {
@@ -145,25 +169,25 @@ mod tests {
             .mode();
         assert_eq!(mode & 0o777, 0o700);
         let path = compiled_once(&cache, &engine);
-        trusted(&path).unwrap();
+        read_trusted(&path).unwrap().expect("cached");
         let mode = std::fs::metadata(&path).unwrap().permissions().mode();
         assert_eq!(mode & 0o777, 0o600, "whatever the umask");
 
         // Writable by others: refused, then written over by the server
         // and trusted again.
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o666)).unwrap();
-        let why = trusted(&path).unwrap_err().to_string();
+        let why = read_trusted(&path).unwrap_err().to_string();
         assert!(why.contains("others may write it (mode 666)"), "{why}");
         compiled_once(&cache, &engine);
-        trusted(&path).unwrap();
+        read_trusted(&path).unwrap().expect("cached");
 
         // A link to a file elsewhere is not the file the server wrote.
         let elsewhere = dir.path().join("elsewhere.cwasm");
         std::fs::rename(&path, &elsewhere).unwrap();
         std::os::unix::fs::symlink(&elsewhere, &path).unwrap();
-        let why = trusted(&path).unwrap_err().to_string();
+        let why = read_trusted(&path).unwrap_err().to_string();
         assert!(why.contains("not a regular file"), "{why}");
         compiled_once(&cache, &engine);
-        trusted(&path).unwrap();
+        read_trusted(&path).unwrap().expect("cached");
     }
 }
