@@ -15,11 +15,11 @@ use std::net::SocketAddr;
 use std::path::Path;
 use toml::Spanned;
 use vsam_plugin_sdk::codepage::CodePage;
+use vsam_plugin_sdk::naming::check_dataset_name;
+use vsam_protocol::Organization;
 
 /// The longest backend name.
 pub const MAX_BACKEND_NAME: usize = 64;
-use vsam_plugin_sdk::naming::check_dataset_name;
-use vsam_protocol::Organization;
 
 /// Routing rules `(pattern, backend)` in order, and the default backend.
 type Routes = (Vec<(String, String)>, Option<String>);
