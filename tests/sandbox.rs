@@ -736,3 +736,46 @@ async fn sqlite_statements_of_a_plugin_are_bounded_in_time_rows_and_files() {
         .unwrap();
     server.server.stop().await;
 }
+
+/// Every file a plugin opens is one of vsamrd's descriptors: a plugin that
+/// opens files in a loop and keeps them is stopped at its share
+/// (`max_resources`), and the server still accepts connections and opens
+/// files (the server runs in this process: its descriptors are this
+/// test's).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_plugin_opening_files_without_end_leaves_the_server_its_descriptors() {
+    let server = start_with_plugin(FAULTY_WASM, "").await;
+    let conn = Connection::connect(&server.address).await.unwrap();
+    vsam_client::define(&conn, vsam_tests::ksds("SB.FILES", 4, 4096, "ascii"))
+        .await
+        .unwrap();
+    let ds = Dataset::open(&conn, "SB.FILES", OpenIntent::Update, 1)
+        .await
+        .unwrap();
+    let held = match ds
+        .reading(RplOptions::direct())
+        .key(b"FILE")
+        .records()
+        .await
+    {
+        Ok(records) => String::from_utf8_lossy(&records[0].data).into_owned(),
+        // Stopped by a trap instead of an error: the instance, and its
+        // files, are gone.
+        Err(error) => physical_error(error),
+    };
+    let open = std::fs::read_dir("/proc/self/fd").unwrap().count();
+    let cap = vsam_host::runtime::max_resources();
+    assert!(open < cap * 2, "{open} descriptors open ({held})");
+    // New connections, and files the server opens, still work.
+    let other = Connection::connect(&server.address).await.unwrap();
+    vsam_client::ping(&other).await.unwrap();
+    vsam_client::define(&other, vsam_tests::ksds("SB.AFTER", 4, 64, "ascii"))
+        .await
+        .unwrap();
+    // Stopped at the bound: the open that passed it failed, or trapped.
+    assert!(
+        held.contains("opened") || held.contains("trapped"),
+        "{held}"
+    );
+    server.server.stop().await;
+}

@@ -17,7 +17,7 @@ use anyhow::{Context, Result};
 pub use settings::{BackendSettings, PluginSource};
 use std::collections::BTreeMap;
 use std::sync::Arc;
-pub use wasm::{Grants, LoadedPlugin, PluginRuntime, WasmStore};
+pub use wasm::{Grants, LoadedPlugin, PluginRuntime, WasmStore, max_resources};
 pub use worker::{BackendHandle, GenerationStatus, VersionInfo};
 
 /// Reads a plugin's component bytes.

@@ -25,7 +25,7 @@ mod instance;
 mod store;
 
 pub use instance::{Grants, InstanceState};
-pub use store::WasmStore;
+pub use store::{WasmStore, max_resources};
 
 use contract::{check_component_header, check_contract};
 

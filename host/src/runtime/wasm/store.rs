@@ -242,6 +242,36 @@ impl WasmStore {
     }
 }
 
+/// An instance's table of WASI resources (open files, streams, pollables),
+/// bounded by [`max_resources`].
+fn resource_table() -> ResourceTable {
+    let mut table = ResourceTable::new();
+    table.set_max_capacity(max_resources());
+    table
+}
+
+/// The most resources one instance may hold: half the files this process
+/// may open (at least 256). Every open file of a plugin is a file of
+/// vsamrd's: without a bound (wasmtime's is a million) one plugin opening
+/// files in a loop took every descriptor vsamrd had, and the server could
+/// accept no connection and open no database. Half, not less: the CSV
+/// plugin keeps a journal open for each dataset it has served.
+pub fn max_resources() -> usize {
+    static MAX: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+    *MAX.get_or_init(|| {
+        let mut limit = libc::rlimit {
+            rlim_cur: 0,
+            rlim_max: 0,
+        };
+        // SAFETY: getrlimit writes the struct it is given.
+        let files = match unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) } {
+            0 => usize::try_from(limit.rlim_cur).unwrap_or(usize::MAX),
+            _ => 1024,
+        };
+        (files / 2).max(256)
+    })
+}
+
 /// A new instance of `plugin` for a backend with `settings` and `grants`,
 /// its `init` run. (A free function: its future holds only what it reads,
 /// not the store, so it can move between threads.)
@@ -280,7 +310,7 @@ async fn instantiate(
         wasi: wasi.build(),
         sql: SqlSession::new(grants.database.clone()),
         objects: BucketAccess(grants.bucket.clone()),
-        table: ResourceTable::new(),
+        table: resource_table(),
         limits,
         backend: settings.name.clone(),
         log: settings.log,

@@ -18,7 +18,8 @@
 //! on the granted database that never ends (a `WITH RECURSIVE` without a
 //! bound), `SQLM` one whose rows pass any plugin's memory (4,000 rows of a
 //! million bytes), `SQLA` ATTACHes a file under /tmp and VACUUMs INTO
-//! another; each returns what happened.
+//! another, `FILE` opens files in its directory and keeps them open until
+//! an open fails; each returns what happened.
 //! Every other key works normally.
 #![warn(missing_docs)]
 
@@ -214,6 +215,23 @@ fn reach_network(port: u16) -> Vec<u8> {
     format!("connect => {connect}\nbind => {bind}\nlookup => {lookup}\n").into_bytes()
 }
 
+/// Opens files in its directory and keeps them open until an open fails:
+/// how many, and why it stopped.
+fn open_without_end() -> String {
+    let mut open = Vec::new();
+    loop {
+        match std::fs::File::create(format!("/data/open-{}", open.len() % 16)) {
+            Ok(file) => open.push(file),
+            Err(error) => {
+                let count = open.len();
+                // Held for good: the instance keeps them past the call.
+                std::mem::forget(open);
+                return format!("opened {count}, then {error}");
+            }
+        }
+    }
+}
+
 /// Tries to reach files beyond the granted SQLite database: ATTACH a new
 /// one and VACUUM INTO one, both under /tmp; one line per statement with
 /// the outcome, naming the file.
@@ -303,6 +321,9 @@ impl Backend for FaultyStore {
         }
         if key.starts_with(b"SQLA") {
             return Ok(Some(attach_elsewhere().into_bytes()));
+        }
+        if key.starts_with(b"FILE") {
+            return Ok(Some(open_without_end().into_bytes()));
         }
         misbehave(key);
         self.store(ds).get(ds, key)
