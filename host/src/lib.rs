@@ -79,6 +79,7 @@ impl Server {
         extra: BTreeMap<String, BackendHandle>,
     ) -> Result<Self> {
         let config = source.load()?;
+        warn_of_few_files(&config);
         let data_dir = &config.server.data_dir;
         std::fs::create_dir_all(data_dir)
             .with_context(|| format!("creating data dir {}", data_dir.display()))?;
@@ -302,6 +303,25 @@ impl Server {
         // Another server may take the buckets (and stores) at once.
         self.reloader.release_stores().await;
         tracing::info!("stopped");
+    }
+}
+
+/// Descriptors vsamrd needs besides its connections: databases, plugin
+/// files, the change log, listeners, logs.
+const FILES_BESIDES_CONNECTIONS: u64 = 256;
+
+/// Warns when this process may open fewer files than the connections
+/// `[server]` admits need: past the limit an accept fails with `Too many
+/// open files`, which a client sees as a server that does not answer.
+fn warn_of_few_files(config: &Config) {
+    let files = machine::open_files();
+    let connections = (config.server.max_connections + config.server.max_handshakes) as u64;
+    if files < connections + FILES_BESIDES_CONNECTIONS {
+        tracing::warn!(
+            "vsamrd may open {files} files (RLIMIT_NOFILE), fewer than [server] max_connections ({}) and max_handshakes ({}) need with {FILES_BESIDES_CONNECTIONS} more for databases, plugins and logs: past it connections fail with `Too many open files`; raise the limit (systemd: LimitNOFILE=; a shell: ulimit -n) or lower max_connections",
+            config.server.max_connections,
+            config.server.max_handshakes
+        );
     }
 }
 

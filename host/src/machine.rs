@@ -17,3 +17,35 @@ pub fn memory_mib() -> u64 {
 pub fn cores() -> usize {
     std::thread::available_parallelism().map_or(1, |n| n.get())
 }
+
+/// The files this process may open now (its soft `RLIMIT_NOFILE`; 1,024 if
+/// the system cannot say).
+pub fn open_files() -> u64 {
+    open_files_limit().map_or(1024, |limit| limit.rlim_cur)
+}
+
+/// Raises this process's limit of open files to the most it is allowed
+/// (the hard limit), and returns the limit now.
+///
+/// Why: every connection, database and plugin file is a descriptor, and
+/// the usual soft limit (1,024) is below what `[server] max_connections`
+/// alone allows by default; the hard limit is what the operator granted.
+pub fn raise_open_files() -> u64 {
+    if let Some(mut limit) = open_files_limit()
+        && limit.rlim_cur < limit.rlim_max
+    {
+        limit.rlim_cur = limit.rlim_max;
+        // SAFETY: setrlimit reads the struct it is given.
+        unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &limit) };
+    }
+    open_files()
+}
+
+fn open_files_limit() -> Option<libc::rlimit> {
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit writes the struct it is given.
+    (unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) } == 0).then_some(limit)
+}

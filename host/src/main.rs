@@ -199,6 +199,7 @@ fn check_config(file: &std::path::Path) -> Result<()> {
 }
 
 fn run(source: ConfigSource) -> Result<()> {
+    vsam_host::machine::raise_open_files();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;

@@ -1436,3 +1436,64 @@ async fn units_of_work_are_whole_after_kill_9() {
         "only {committed} units were committed in all"
     );
 }
+
+/// The soft and hard limits of open files of process `pid`.
+fn open_files_limits(pid: u32) -> (String, String) {
+    let limits = std::fs::read_to_string(format!("/proc/{pid}/limits")).unwrap();
+    let line = limits
+        .lines()
+        .find(|line| line.starts_with("Max open files"))
+        .expect("Max open files in /proc/PID/limits");
+    let mut numbers = line["Max open files".len()..].split_whitespace();
+    (
+        numbers.next().unwrap().to_string(),
+        numbers.next().unwrap().to_string(),
+    )
+}
+
+/// vsamrd raises its soft limit of open files to the hard limit (a
+/// service started with the usual soft 1,024 could not reach its own
+/// max_connections), and says so when even the hard limit is too low for
+/// the connections `[server]` admits.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn vsamrd_takes_the_files_it_is_allowed_and_warns_when_they_are_too_few() {
+    for (ulimit, warned) in [("ulimit -Sn 512", false), ("ulimit -n 512", true)] {
+        let dir = tempfile::tempdir().unwrap();
+        let address = format!("127.0.0.1:{}", free_port());
+        let log = dir.path().join("vsamrd.log");
+        let mut child = Command::new("sh")
+            .arg("-c")
+            .arg(format!("{ulimit} && exec \"$0\" \"$@\""))
+            .arg(env!("CARGO_BIN_EXE_vsamrd"))
+            .args([
+                "--listen",
+                &address,
+                "--admin-listen",
+                "127.0.0.1:0",
+                "--data-dir",
+            ])
+            .arg(dir.path().join("data"))
+            .env("VSAMRD_LOG", "warn")
+            .stderr(std::fs::File::create(&log).unwrap())
+            .spawn()
+            .unwrap();
+        let started = Instant::now();
+        while Connection::connect(&address).await.is_err() {
+            assert!(
+                started.elapsed() < Duration::from_secs(60),
+                "vsamrd did not come up"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        let (soft, hard) = open_files_limits(child.id());
+        let _ = child.kill();
+        let _ = child.wait();
+        assert_eq!(soft, hard, "{ulimit}");
+        let text = std::fs::read_to_string(&log).unwrap();
+        assert_eq!(
+            text.contains("vsamrd may open 512 files (RLIMIT_NOFILE), fewer than [server] max_connections (1024)"),
+            warned,
+            "{ulimit}: {text}"
+        );
+    }
+}

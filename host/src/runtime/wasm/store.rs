@@ -259,15 +259,7 @@ fn resource_table() -> ResourceTable {
 pub fn max_resources() -> usize {
     static MAX: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
     *MAX.get_or_init(|| {
-        let mut limit = libc::rlimit {
-            rlim_cur: 0,
-            rlim_max: 0,
-        };
-        // SAFETY: getrlimit writes the struct it is given.
-        let files = match unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) } {
-            0 => usize::try_from(limit.rlim_cur).unwrap_or(usize::MAX),
-            _ => 1024,
-        };
+        let files = usize::try_from(crate::machine::open_files()).unwrap_or(usize::MAX);
         (files / 2).max(256)
     })
 }
