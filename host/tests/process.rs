@@ -45,15 +45,20 @@ async fn start_with_admin(data_dir: &Path, port: u16, admin: &str) -> Vsamrd {
         .stdout(Stdio::null())
         .spawn()
         .expect("vsamrd starts");
+    until_up(&address).await;
+    Vsamrd { child, address }
+}
+
+/// Waits until a vsamrd answers at `address` (a minute at most).
+async fn until_up(address: &str) {
     let started = Instant::now();
-    while Connection::connect(&address).await.is_err() {
+    while Connection::connect(address).await.is_err() {
         assert!(
             started.elapsed() < Duration::from_secs(60),
             "vsamrd did not come up"
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    Vsamrd { child, address }
 }
 
 fn spec() -> DatasetSpec {
@@ -1477,14 +1482,7 @@ async fn vsamrd_takes_the_files_it_is_allowed_and_warns_when_they_are_too_few() 
             .stderr(std::fs::File::create(&log).unwrap())
             .spawn()
             .unwrap();
-        let started = Instant::now();
-        while Connection::connect(&address).await.is_err() {
-            assert!(
-                started.elapsed() < Duration::from_secs(60),
-                "vsamrd did not come up"
-            );
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+        until_up(&address).await;
         let (soft, hard) = open_files_limits(child.id());
         let _ = child.kill();
         let _ = child.wait();
