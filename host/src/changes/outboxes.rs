@@ -59,13 +59,7 @@ impl Outboxes {
         if let Some(grant) = grants.get(&key) {
             return Ok(grant.clone());
         }
-        let grant = SqlGrant::new(
-            url,
-            STATEMENT_LIMIT,
-            crate::runtime::sql::UNBOUNDED,
-            &tokio::runtime::Handle::current(),
-        )
-        .map_err(|e| format!("{e:#}"))?;
+        let grant = SqlGrant::for_vsamrd(url, STATEMENT_LIMIT).map_err(|e| format!("{e:#}"))?;
         grants.insert(key, grant.clone());
         Ok(grant)
     }
@@ -291,13 +285,7 @@ mod tests {
     async fn a_committed_group_the_log_missed_is_taken_back_once_and_its_row_goes_once_durable() {
         let dir = tempfile::tempdir().unwrap();
         let url = DatabaseUrl::Sqlite(dir.path().join("store.db"));
-        let grant = SqlGrant::new(
-            &url,
-            STATEMENT_LIMIT,
-            crate::runtime::sql::UNBOUNDED,
-            &tokio::runtime::Handle::current(),
-        )
-        .unwrap();
+        let grant = SqlGrant::for_vsamrd(&url, STATEMENT_LIMIT).unwrap();
         let (log, _) = ChangeLog::open(&dir.path().join("log"), 1 << 20).unwrap();
         let capture = Capture::new(log.clone(), vec!["A.*".into()], false);
         let mut session = SqlSession::new(Some(grant.clone()));

@@ -34,12 +34,7 @@ pub struct StreamTableWriter {
 impl StreamTableWriter {
     /// The writer of `settings`' table for the change log `log_id`.
     pub fn new(settings: StreamTable, log_id: &str) -> anyhow::Result<Self> {
-        let grant = SqlGrant::new(
-            &settings.database,
-            STATEMENT_LIMIT,
-            crate::runtime::sql::UNBOUNDED,
-            &tokio::runtime::Handle::current(),
-        )?;
+        let grant = SqlGrant::for_vsamrd(&settings.database, STATEMENT_LIMIT)?;
         Ok(Self {
             settings,
             log_id: log_id.to_string(),

@@ -109,10 +109,6 @@ fn too_many_bytes(rows: usize, result_bytes: u64) -> SqlError {
     ))
 }
 
-/// No bound on the bytes of rows: vsamrd's own statements (outboxes, the
-/// stream's table), whose rows it asks for in measured amounts.
-pub const UNBOUNDED: u64 = u64::MAX;
-
 /// A backend's granted database, ready to hand out connections.
 pub enum SqlGrant {
     /// Each session opens its own connection to the file; a statement
@@ -132,12 +128,19 @@ impl SqlGrant {
         }
     }
 
+    /// A grant for vsamrd's own statements (outboxes, the stream's table),
+    /// on the current runtime: their rows are not bounded, since vsamrd
+    /// asks for them in measured amounts.
+    pub fn for_vsamrd(url: &DatabaseUrl, timeout: Duration) -> anyhow::Result<Arc<Self>> {
+        Self::new(url, timeout, u64::MAX, &Handle::current())
+    }
+
     /// Prepares the grant. PostgreSQL connections are driven by `runtime`;
     /// no statement waits or runs longer than `timeout` (a plugin call's
     /// limit), and none returns more than `result_bytes` of rows (what a
     /// plugin's memory may hold: rows are gathered in vsamrd's memory
-    /// before they are handed over; [`UNBOUNDED`] for vsamrd's own
-    /// statements).
+    /// before they are handed over; see [`Self::for_vsamrd`] for vsamrd's
+    /// own statements).
     pub fn new(
         url: &DatabaseUrl,
         timeout: Duration,

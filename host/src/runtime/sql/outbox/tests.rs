@@ -6,13 +6,7 @@ fn sqlite_store() -> (tempfile::TempDir, Arc<SqlGrant>, SqlSession) {
     let dir = tempfile::tempdir().unwrap();
     let url = DatabaseUrl::Sqlite(dir.path().join("store.db"));
     let timeout = std::time::Duration::from_secs(5);
-    let grant = SqlGrant::new(
-        &url,
-        timeout,
-        crate::runtime::sql::UNBOUNDED,
-        &tokio::runtime::Handle::current(),
-    )
-    .unwrap();
+    let grant = SqlGrant::for_vsamrd(&url, timeout).unwrap();
     let session = SqlSession::new(Some(grant.clone()));
     (dir, grant, session)
 }
@@ -148,11 +142,9 @@ async fn an_sqlite_outbox_writes_each_group_over_a_slot_and_keeps_logs_and_backe
         count(&mut session, &format!("SELECT count(*) FROM {RING}")).await,
         rows_before
     );
-    let grant = SqlGrant::new(
+    let grant = SqlGrant::for_vsamrd(
         &DatabaseUrl::Sqlite(dir.path().join("store.db")),
         std::time::Duration::from_secs(5),
-        crate::runtime::sql::UNBOUNDED,
-        &tokio::runtime::Handle::current(),
     )
     .unwrap();
     let groups: Vec<u64> = read(&grant, "log-a", "b1")
