@@ -75,7 +75,8 @@ pub fn delete(name: &str) -> Result<(), ObjectError> {
 }
 
 /// Up to `limit` objects whose names start with `prefix`, in name order,
-/// after `start_after`.
+/// after `start_after`. A `limit` above 10,000 fails: list a large bucket
+/// in pages, each starting after the last name of the page before.
 pub fn list(
     prefix: &str,
     start_after: Option<&str>,

@@ -9,6 +9,7 @@ use object_store::{
     ObjectMeta, ObjectStore, ObjectStoreExt, PutMode, PutOptions, PutPayload, PutResult,
     UpdateVersion,
 };
+use std::collections::BinaryHeap;
 use std::path::Path as FsPath;
 use tokio::sync::Mutex;
 
@@ -86,7 +87,9 @@ impl LocalBucket {
 
     /// Up to `limit` objects under the name prefix `prefix` after
     /// `start_after`, in name order. The directory holding the prefix is
-    /// walked whole: buckets of this kind hold few, large objects.
+    /// walked whole (buckets of this kind hold few, large objects), keeping
+    /// only the `limit` first names seen so far: a listing's memory is its
+    /// page, whatever the directory holds.
     pub async fn list(
         &self,
         prefix: &str,
@@ -95,19 +98,74 @@ impl LocalBucket {
     ) -> object_store::Result<Vec<ObjectMeta>> {
         use futures::TryStreamExt;
         let directory = prefix.rfind('/').map(|slash| Path::from(&prefix[..slash]));
-        let mut found: Vec<ObjectMeta> = self
+        let first = self
             .store
             .list(directory.as_ref())
-            .try_filter(|meta| {
+            .try_fold(FirstNames::new(limit), |mut first, meta| {
                 let name = meta.location.as_ref();
-                let wanted =
-                    name.starts_with(prefix) && start_after.is_none_or(|after| name > after);
-                futures::future::ready(wanted)
+                if name.starts_with(prefix) && start_after.is_none_or(|after| name > after) {
+                    first.offer(meta);
+                }
+                futures::future::ready(Ok(first))
             })
-            .try_collect()
             .await?;
-        found.sort_by(|a, b| a.location.as_ref().cmp(b.location.as_ref()));
-        found.truncate(limit);
-        Ok(found)
+        Ok(first.in_order())
+    }
+}
+
+/// The `limit` least names of a listing, whatever its length: a heap of
+/// at most `limit` objects, the greatest on top to be dropped first.
+struct FirstNames {
+    limit: usize,
+    heap: BinaryHeap<ByName>,
+}
+
+impl FirstNames {
+    fn new(limit: usize) -> Self {
+        Self {
+            limit,
+            heap: BinaryHeap::new(),
+        }
+    }
+
+    fn offer(&mut self, meta: ObjectMeta) {
+        if self.heap.len() < self.limit {
+            self.heap.push(ByName(meta));
+        } else if let Some(mut greatest) = self.heap.peek_mut()
+            && meta.location.as_ref() < greatest.0.location.as_ref()
+        {
+            *greatest = ByName(meta);
+        }
+    }
+
+    fn in_order(self) -> Vec<ObjectMeta> {
+        self.heap
+            .into_sorted_vec()
+            .into_iter()
+            .map(|by_name| by_name.0)
+            .collect()
+    }
+}
+
+/// An object ordered by its name alone.
+struct ByName(ObjectMeta);
+
+impl PartialEq for ByName {
+    fn eq(&self, other: &Self) -> bool {
+        self.0.location == other.0.location
+    }
+}
+
+impl Eq for ByName {}
+
+impl PartialOrd for ByName {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for ByName {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.0.location.as_ref().cmp(other.0.location.as_ref())
     }
 }

@@ -29,6 +29,13 @@ use tokio::runtime::Handle;
 /// Most object requests one `get-many` or `put-many` keeps in flight.
 const MAX_CONCURRENT: usize = 32;
 
+/// Most objects one `list` call returns (its `limit`): a listing is
+/// gathered in vsamrd's memory, outside the plugin's limit, so a plugin
+/// asking for four billion names at once would have vsamrd hold every
+/// name of the bucket. Ten thousand names of S3's longest (1,024 bytes)
+/// are 10 MB; plugins page with `start-after`.
+pub const MAX_LIST: u32 = 10_000;
+
 /// The store behind a grant, with what it cannot do natively.
 enum Bucket {
     /// S3-compatible: conditional writes and start-after listings are the
@@ -303,13 +310,20 @@ impl ObjectGrant {
     }
 
     /// Up to `limit` objects under the name prefix `prefix`, in name order,
-    /// after `start_after`.
+    /// after `start_after`. A `limit` past [`MAX_LIST`] is refused: a
+    /// listing is gathered in vsamrd's memory before the plugin sees it.
     pub async fn list(
         &self,
         prefix: &str,
         start_after: Option<&str>,
         limit: u32,
     ) -> Result<Vec<ObjectInfo>, ObjectError> {
+        if limit > MAX_LIST {
+            return Err(ObjectError::Failed(format!(
+                "list {prefix:?} in {}: a listing of up to {limit} objects was asked, and one call lists at most {MAX_LIST}: list pages of at most {MAX_LIST}, each starting after the last name of the page before",
+                self.place
+            )));
+        }
         let limit = limit as usize;
         self.within("list", prefix, async {
             let listed = match &self.bucket {
@@ -419,7 +433,9 @@ fn object_path(name: &str) -> Result<Path, ObjectError> {
 
 #[cfg(test)]
 mod tests {
-    use super::{BucketSpec, ObjectError, ObjectGrant, S3Spec, object_path, s3_error_text};
+    use super::{
+        BucketSpec, MAX_LIST, ObjectError, ObjectGrant, S3Spec, object_path, s3_error_text,
+    };
     use std::time::Duration;
 
     #[test]
@@ -481,6 +497,54 @@ mod tests {
                 "{message}"
             );
         }
+    }
+
+    #[test]
+    fn a_listing_is_a_page_in_name_order_and_a_page_has_a_bound() {
+        let runtime = tokio::runtime::Runtime::new().unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let spec = BucketSpec::Directory(dir.path().to_path_buf());
+        let grant =
+            ObjectGrant::new(&spec, Duration::from_secs(5), 1000, runtime.handle()).unwrap();
+        std::fs::create_dir_all(dir.path().join("PROD.CUST")).unwrap();
+        // Written out of order, beside names the prefix leaves out.
+        let mut names: Vec<String> = (0..200u32)
+            .map(|n| format!("PROD.CUST/ci-{:04}", (n * 7919) % 200))
+            .collect();
+        for name in &names {
+            std::fs::write(dir.path().join(name), b"x").unwrap();
+        }
+        std::fs::write(dir.path().join("PROD.CUST/definition"), b"x").unwrap();
+        std::fs::write(dir.path().join("PROD.CUSTOMER"), b"x").unwrap();
+        names.sort();
+        let mut paged = Vec::new();
+        let mut after: Option<String> = None;
+        loop {
+            let page = runtime
+                .block_on(grant.list("PROD.CUST/ci-", after.as_deref(), 30))
+                .unwrap();
+            assert!(page.len() <= 30);
+            paged.extend(page.iter().map(|info| info.name.clone()));
+            match page.last() {
+                Some(last) if page.len() == 30 => after = Some(last.name.clone()),
+                _ => break,
+            }
+        }
+        assert_eq!(paged, names);
+
+        let most = runtime.block_on(grant.list("PROD.CUST/", None, MAX_LIST));
+        assert_eq!(most.unwrap().len(), 201);
+        let Err(ObjectError::Failed(message)) =
+            runtime.block_on(grant.list("PROD.CUST/", None, MAX_LIST + 1))
+        else {
+            panic!("a listing past the bound was not refused");
+        };
+        assert!(
+            message.contains("\"PROD.CUST/\"")
+                && message
+                    .contains("up to 10001 objects was asked, and one call lists at most 10000"),
+            "{message}"
+        );
     }
 
     #[test]
