@@ -6,8 +6,10 @@ use anyhow::{Context, Result};
 use futures::{SinkExt, StreamExt};
 use std::path::Path;
 use std::time::{Duration, Instant};
-use tokio_util::codec::{Framed, LinesCodec};
-use vsam_protocol::admin::{AdminAnswer, AdminCommand, AdminRequest, MirrorsReport};
+use tokio_util::codec::{Framed, LinesCodec, LinesCodecError};
+use vsam_protocol::admin::{
+    AdminAnswer, AdminCommand, AdminRequest, MAX_ANSWER_LINE, MirrorsReport,
+};
 
 /// Default admin address: loopback, port 2388.
 pub const DEFAULT_ADMIN: &str = "127.0.0.1:2388";
@@ -46,7 +48,7 @@ impl AdminClient {
                 )
             })?;
         Ok(Self {
-            lines: Framed::new(stream, LinesCodec::new()),
+            lines: Framed::new(stream, LinesCodec::new_with_max_length(MAX_ANSWER_LINE)),
             token,
             address: address.to_string(),
         })
@@ -68,7 +70,16 @@ impl AdminClient {
             .next()
             .await
             .with_context(|| format!("{} closed the admin connection", self.address))?
-            .with_context(|| format!("reading from {}", self.address))?;
+            .map_err(|e| match e {
+                LinesCodecError::MaxLineLengthExceeded => anyhow::anyhow!(
+                    "{} sent more than {} MiB without ending its answer: is it vsamrd's admin interface ([admin] listen)?",
+                    self.address,
+                    MAX_ANSWER_LINE >> 20
+                ),
+                LinesCodecError::Io(e) => {
+                    anyhow::Error::new(e).context(format!("reading from {}", self.address))
+                }
+            })?;
         match serde_json::from_str(&line)
             .with_context(|| format!("{} sent an unreadable admin answer", self.address))?
         {
@@ -120,4 +131,40 @@ pub fn read_token(path: &Path) -> Result<String> {
         )
     })?;
     Ok(text.trim().to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::AdminClient;
+    use tokio::io::AsyncWriteExt;
+    use vsam_protocol::admin::{AdminCommand, MAX_ANSWER_LINE};
+
+    #[tokio::test]
+    async fn an_endpoint_sending_without_end_is_refused_at_the_bound() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let address = listener.local_addr().unwrap().to_string();
+        let sender = tokio::spawn(async move {
+            let (mut stream, _) = listener.accept().await.unwrap();
+            let chunk = vec![b'x'; 1 << 20];
+            // Past the bound, then more, never a newline: the client must
+            // stop reading at the bound, not gather all of it.
+            for _ in 0..(MAX_ANSWER_LINE >> 20) * 2 {
+                if stream.write_all(&chunk).await.is_err() {
+                    return;
+                }
+            }
+        });
+        let mut client = AdminClient::connect(&address, "token".into())
+            .await
+            .unwrap();
+        let error = client.request(AdminCommand::Status).await.unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            format!(
+                "{address} sent more than 64 MiB without ending its answer: is it vsamrd's admin interface ([admin] listen)?"
+            )
+        );
+        drop(client);
+        sender.await.unwrap();
+    }
 }

@@ -14,6 +14,12 @@ pub const DEFAULT_ADMIN_PORT: u16 = 2388;
 /// Longest request line the server reads.
 pub const MAX_REQUEST_LINE: usize = 64 * 1024;
 
+/// Longest answer line a client reads: far above any server's answer (the
+/// status of a hundred thousand datasets is a few tens of megabytes), so
+/// that only an endpoint that is not vsamrd's admin interface, sending
+/// without a newline, reaches it, and the client's memory stays bounded.
+pub const MAX_ANSWER_LINE: usize = 64 * 1024 * 1024;
+
 /// One request: the token and what to do.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct AdminRequest {
