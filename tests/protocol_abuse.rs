@@ -12,6 +12,7 @@ use vsam_protocol::{
     Answer, Get, Hello, Message, Open, OpenIntent, Put, Request, StringRef, encode_frame,
     protocol_error,
 };
+use vsam_tests::logged::LoggedServer;
 use vsam_tests::{MEMORY_WASM, TestServer, start_with_plugin};
 
 /// One server for the whole file, on a runtime of its own.
@@ -575,35 +576,13 @@ fn a_length_below_five_closes_the_connection_with_code_4() {
 fn a_clients_name_cannot_forge_or_flood_the_servers_log() {
     let dir = tempfile::tempdir().unwrap();
     let port = vsam_tests::free_port();
-    let config = dir.path().join("vsamrd.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "[server]\nlisten = \"127.0.0.1:{port}\"\ndata_dir = \"{}\"\n[admin]\nenabled = false\n\
-             [plugins.p]\npath = \"{MEMORY_WASM}\"\n[backends.b]\nplugin = \"p\"\n[routing]\ndefault = \"b\"\n",
-            dir.path().join("data").display()
-        ),
-    )
-    .unwrap();
-    let log = dir.path().join("vsamrd.log");
-    let mut child = std::process::Command::new(vsam_tests::vsamrd_binary())
-        .arg("--config")
-        .arg(&config)
-        .env("VSAMRD_LOG", "debug")
-        .stderr(std::fs::File::create(&log).unwrap())
-        .spawn()
-        .unwrap();
-    let started = std::time::Instant::now();
-    let mut stream = loop {
-        if let Ok(stream) = TcpStream::connect(("127.0.0.1", port)) {
-            break stream;
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(60),
-            "vsamrd did not start"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    };
+    let config = format!(
+        "[server]\nlisten = \"127.0.0.1:{port}\"\ndata_dir = \"{}\"\n[admin]\nenabled = false\n\
+         [plugins.p]\npath = \"{MEMORY_WASM}\"\n[backends.b]\nplugin = \"p\"\n[routing]\ndefault = \"b\"\n",
+        dir.path().join("data").display()
+    );
+    let vsamrd = LoggedServer::start(dir.path(), port, &config, "debug");
+    let mut stream = TcpStream::connect(&vsamrd.address).unwrap();
     stream
         .set_read_timeout(Some(Duration::from_secs(5)))
         .unwrap();
@@ -630,15 +609,12 @@ fn a_clients_name_cannot_forge_or_flood_the_servers_log() {
     drop(stream);
     // The connection's last line (`disconnected`) is written once vsamrd
     // sees the close.
-    let text = loop {
-        let text = std::fs::read_to_string(&log).unwrap();
-        if text.contains("disconnected") || started.elapsed() > Duration::from_secs(30) {
-            break text;
-        }
+    let waited = std::time::Instant::now();
+    while !vsamrd.log_text().contains("disconnected") && waited.elapsed() < Duration::from_secs(30)
+    {
         std::thread::sleep(Duration::from_millis(20));
-    };
-    let _ = child.kill();
-    let _ = child.wait();
+    }
+    let text = vsamrd.stop();
     assert!(
         text.contains("abuse\\\\nFORGED"),
         "{}",

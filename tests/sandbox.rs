@@ -9,6 +9,7 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 use vsam_client::{Connection, Dataset, DatasetSpec, OpenIntent, RplOptions};
 use vsam_conformance::SeaweedFs;
+use vsam_tests::logged::LoggedServer;
 use vsam_tests::relay::Relay;
 use vsam_tests::{FAULTY_WASM, start_with_plugin};
 
@@ -576,34 +577,10 @@ async fn a_bucket_that_never_answers_at_start_stops_vsamrd_with_the_reason() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_plugin_logging_in_a_loop_is_held_to_its_share() {
     let dir = tempfile::tempdir().unwrap();
-    let vsamrd = vsam_tests::vsamrd_binary();
     let port = vsam_tests::free_port();
-    let config = dir.path().join("vsamrd.toml");
-    std::fs::write(
-        &config,
-        faulty_config(dir.path(), "").replace("127.0.0.1:0", &format!("127.0.0.1:{port}")),
-    )
-    .unwrap();
-    let log = dir.path().join("vsamrd.log");
-    let mut child = std::process::Command::new(&vsamrd)
-        .arg("--config")
-        .arg(&config)
-        .env("VSAMRD_LOG", "info")
-        .stderr(std::fs::File::create(&log).unwrap())
-        .spawn()
-        .unwrap();
-    let address = format!("127.0.0.1:{port}");
-    let started = Instant::now();
-    let conn = loop {
-        if let Ok(conn) = Connection::connect(&address).await {
-            break conn;
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(60),
-            "vsamrd did not start"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    };
+    let config = faulty_config(dir.path(), "").replace("127.0.0.1:0", &format!("127.0.0.1:{port}"));
+    let vsamrd = LoggedServer::start(dir.path(), port, &config, "info");
+    let conn = Connection::connect(&vsamrd.address).await.unwrap();
     vsam_client::define(&conn, spec("SB.LOGS")).await.unwrap();
     let ds = Dataset::open(&conn, "SB.LOGS", OpenIntent::Input, 1)
         .await
@@ -624,9 +601,7 @@ async fn a_plugin_logging_in_a_loop_is_held_to_its_share() {
         .key(b"LOGF")
         .records()
         .await;
-    let _ = child.kill();
-    let _ = child.wait();
-    let text = std::fs::read_to_string(&log).unwrap();
+    let text = vsamrd.stop();
     let flood = text.lines().filter(|l| l.contains("flood line")).count();
     assert!(
         (1..=2 * vsam_host::log_limit::LINES_PER_SECOND as usize).contains(&flood),

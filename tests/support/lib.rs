@@ -4,6 +4,7 @@
 
 pub mod cobol;
 pub mod deployment;
+pub mod logged;
 pub mod migration;
 pub mod pki;
 pub mod relay;
