@@ -23,6 +23,7 @@ use object_store::{
 };
 pub use spec::{BucketSpec, S3Spec};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 use tokio::runtime::Handle;
 
@@ -149,10 +150,20 @@ impl ObjectGrant {
     /// The object under `name`.
     pub async fn get(&self, name: &str) -> Result<Option<Object>, ObjectError> {
         let path = object_path(name)?;
-        self.within("get", name, self.fetch(name, &path)).await
+        let taken = AtomicU64::new(0);
+        self.within("get", name, self.fetch(name, &path, &taken))
+            .await
     }
 
-    async fn fetch(&self, name: &str, path: &Path) -> Result<Option<Object>, ObjectError> {
+    /// Reads one object, counting its size in `taken`, what the objects of
+    /// one call hold together: past `max_object` the plugin could not take
+    /// them, and vsamrd would hold them in its memory, not the sandbox's.
+    async fn fetch(
+        &self,
+        name: &str,
+        path: &Path,
+        taken: &AtomicU64,
+    ) -> Result<Option<Object>, ObjectError> {
         let result: GetResult = match self.store().get(path).await {
             Ok(result) => result,
             Err(object_store::Error::NotFound { .. }) => return Ok(None),
@@ -162,6 +173,13 @@ impl ObjectGrant {
             return Err(ObjectError::Failed(format!(
                 "get {name:?} in {}: the object is {} bytes, more than the {} bytes the plugin's memory may hold (memory_limit_mb): it is not one the plugin wrote; keep other programs' objects out of the backend's bucket and prefix",
                 self.place, result.meta.size, self.max_object
+            )));
+        }
+        let together = taken.fetch_add(result.meta.size, Ordering::Relaxed) + result.meta.size;
+        if together > self.max_object {
+            return Err(ObjectError::Failed(format!(
+                "get-many in {}: the objects asked for together, up to {name:?}, are more than the {} bytes the plugin's memory may hold (memory_limit_mb): ask for fewer at once",
+                self.place, self.max_object
             )));
         }
         let etag = result.meta.e_tag.clone().unwrap_or_default();
@@ -182,10 +200,11 @@ impl ObjectGrant {
             .map(|name| object_path(name))
             .collect::<Result<Vec<_>, _>>()?;
         let first = names.first().map(String::as_str).unwrap_or("");
+        let taken = AtomicU64::new(0);
         let fetches: Vec<_> = names
             .iter()
             .zip(&paths)
-            .map(|(name, path)| self.fetch(name, path))
+            .map(|(name, path)| self.fetch(name, path, &taken))
             .collect();
         self.within(
             "get",
@@ -497,6 +516,20 @@ mod tests {
                 "{message}"
             );
         }
+        // Objects each within the bound, asked for together past it.
+        std::fs::write(dir.path().join("PROD.CUST/half"), vec![1u8; 500]).unwrap();
+        let two =
+            runtime.block_on(grant.get_many(&["PROD.CUST/half".into(), "PROD.CUST/half".into()]));
+        assert_eq!(two.unwrap().len(), 2);
+        let three = vec!["PROD.CUST/half".to_string(); 3];
+        let Err(ObjectError::Failed(message)) = runtime.block_on(grant.get_many(&three)) else {
+            panic!("objects past the bound together were read");
+        };
+        assert!(
+            message.contains("the objects asked for together")
+                && message.contains("more than the 1000 bytes the plugin's memory may hold"),
+            "{message}"
+        );
     }
 
     #[test]
