@@ -690,3 +690,52 @@ async fn large_frames_being_received_share_a_memory_budget() {
     vsam_client::ping(&checker).await.unwrap();
     server.stop().await;
 }
+
+/// A TLS key and an admin token every user of the machine may read are
+/// named in the log at start, with the cure; once private, they are not.
+#[test]
+fn secrets_every_user_may_read_are_named_at_start() {
+    use std::os::unix::fs::PermissionsExt;
+    let pki = pki::make(PAYROLL_NAME);
+    let dir = tempfile::tempdir().unwrap();
+    let token = dir.path().join("admin.token");
+    std::fs::write(&token, "a-token-of-the-operators-own\n").unwrap();
+    let port = vsam_tests::free_port();
+    let config = format!(
+        "[server]\nlisten = \"127.0.0.1:{port}\"\ndata_dir = \"{}\"\n\
+         [admin]\nlisten = \"127.0.0.1:0\"\ntoken_file = \"{}\"\n\
+         [tls]\ncertificate = \"{}\"\nkey = \"{}\"\n\
+         [plugins.p]\npath = \"{}\"\n[backends.b]\nplugin = \"p\"\n[routing]\ndefault = \"b\"\n",
+        dir.path().join("data").display(),
+        token.display(),
+        pki.server_cert.display(),
+        pki.server_key.display(),
+        vsam_tests::MEMORY_WASM,
+    );
+    let run = |mode: u32| {
+        for file in [&token, &pki.server_key] {
+            std::fs::set_permissions(file, std::fs::Permissions::from_mode(mode)).unwrap();
+        }
+        vsam_tests::logged::LoggedServer::start(dir.path(), port, &config, "warn").stop()
+    };
+    let open = run(0o644);
+    for (file, secret) in [
+        (
+            &token,
+            "the admin token (whoever reads it administers vsamrd)",
+        ),
+        (&pki.server_key, "the TLS private key"),
+    ] {
+        let warning = format!(
+            "{} holds {secret}, and every user of this machine may read it (mode 0644): chmod o-rwx {}",
+            file.display(),
+            file.display()
+        );
+        assert!(open.contains(&warning), "{warning:?} not in:\n{open}");
+    }
+    let private = run(0o600);
+    assert!(
+        !private.contains("every user of this machine may read it"),
+        "{private}"
+    );
+}

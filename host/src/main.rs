@@ -111,6 +111,9 @@ fn check_config(file: &std::path::Path) -> Result<()> {
         }
     }
     println!("{}: OK", file.display());
+    for warning in config.exposed_secrets(Some(file)) {
+        println!("  warning   {warning}");
+    }
     println!("  listen    {}", config.listen);
     println!("  data dir  {}", config.server.data_dir.display());
     match config.admin.address(config.listen) {

@@ -388,6 +388,20 @@ fn check_config_shows_the_mirrors_and_where_the_stream_goes_without_its_password
         "{stdout}"
     );
     assert!(!stdout.contains("s3cret"), "{stdout}");
+    // The file holds the stream's password: every user may read it at
+    // 0644, which check-config says, and not once it is private.
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let stdout = String::from_utf8(check_config(&file).stdout).unwrap();
+    let warning = format!(
+        "  warning   {} holds secrets (changes.stream_database), and every user of this machine may read it (mode 0644): chmod o-rwx {}",
+        file.display(),
+        file.display()
+    );
+    assert!(stdout.contains(&warning), "{stdout}");
+    std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let stdout = String::from_utf8(check_config(&file).stdout).unwrap();
+    assert!(!stdout.contains("warning"), "{stdout}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -7,6 +7,7 @@
 
 mod mirrors;
 mod resolve;
+mod secrets;
 mod security;
 
 use crate::catalog::DatasetDef;

@@ -117,6 +117,9 @@ impl ConfigSource {
         if let Some(listen) = self.metrics_listen {
             config.metrics_listen = Some(listen);
         }
+        for warning in config.exposed_secrets(self.file.as_deref()) {
+            tracing::warn!("{warning}");
+        }
         Ok(config)
     }
 }

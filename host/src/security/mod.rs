@@ -8,6 +8,7 @@
 //! network; vsamrd says so in its log.
 
 pub mod access;
+pub mod exposed;
 pub mod tls;
 
 pub use access::{AccessPolicy, Identity, Level};

@@ -57,6 +57,20 @@ impl DatabaseUrl {
     }
 }
 
+impl DatabaseUrl {
+    /// True if the URL itself holds a password (after the user name, or as
+    /// `password=` in its query): the file it is written in is a secret.
+    pub fn holds_password(&self) -> bool {
+        match self {
+            Self::Sqlite(_) => false,
+            Self::Postgres(text) => postgres_tls::parse(text)
+                .ok()
+                .and_then(|(client_text, _)| client_text.parse::<tokio_postgres::Config>().ok())
+                .is_some_and(|config| config.get_password().is_some()),
+        }
+    }
+}
+
 /// Hides the password of a URL `scheme://user:password@host`.
 fn redact(url: &str) -> String {
     match (url.find("://"), url.rfind('@')) {

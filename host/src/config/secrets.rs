@@ -1,0 +1,59 @@
+//! Which files of a configuration hold secrets, and which of them every
+//! user of the machine may read (see [`crate::security::exposed`]).
+
+use super::Config;
+use crate::runtime::objects::BucketSpec;
+use crate::security::exposed;
+use std::path::Path;
+
+impl Config {
+    /// The fields of the configuration that hold a secret: a database URL
+    /// with its password, an object store's secret key.
+    pub fn secret_fields(&self) -> Vec<String> {
+        let mut fields = Vec::new();
+        for (name, backend) in &self.backends {
+            if backend
+                .database
+                .as_ref()
+                .is_some_and(|url| url.holds_password())
+            {
+                fields.push(format!("backends.{name}.database"));
+            }
+            if let Some(BucketSpec::S3(s3)) = &backend.bucket
+                && s3.secret_access_key.is_some()
+            {
+                fields.push(format!("backends.{name}.bucket.secret_access_key"));
+            }
+        }
+        if let Some(table) = self.changes.stream.as_ref().and_then(|s| s.table.as_ref())
+            && table.database.holds_password()
+        {
+            fields.push("changes.stream_database".into());
+        }
+        fields
+    }
+
+    /// A warning for each file holding a secret that every user of the
+    /// machine may read: `file` (the configuration itself, when it holds
+    /// [`Config::secret_fields`]), the TLS private key, the admin token.
+    pub fn exposed_secrets(&self, file: Option<&Path>) -> Vec<String> {
+        let mut warnings = Vec::new();
+        let fields = self.secret_fields();
+        if let Some(file) = file
+            && !fields.is_empty()
+        {
+            let secret = format!("secrets ({})", fields.join(", "));
+            warnings.extend(exposed::warning(file, &secret));
+        }
+        if let Some(tls) = &self.tls {
+            warnings.extend(exposed::warning(&tls.key, "the TLS private key"));
+        }
+        if self.admin.enabled {
+            warnings.extend(exposed::warning(
+                &self.admin.token_file,
+                "the admin token (whoever reads it administers vsamrd)",
+            ));
+        }
+        warnings
+    }
+}
