@@ -2123,3 +2123,60 @@ async fn a_stream_table_a_dba_made_is_written_by_a_role_that_may_not_create_tabl
     drop(conn);
     server.stop().await;
 }
+
+/// A column of a mirror's table given another type by hand (a date kept
+/// as text made a `date`, for reporting) fails the batch in flight, and
+/// the mirror then writes with the table's new types: it catches up
+/// without a restart.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_mirror_follows_a_column_whose_type_was_changed_by_hand() {
+    let postgres = vsam_conformance::Postgres::start().unwrap();
+    let (_, mirror_to_pgm) = mirror_sections(&postgres);
+    let dir = tempfile::tempdir().unwrap();
+    let server = start_in(dir.path(), &mirror_to_pgm).await;
+    let conn = Connection::connect(&server.addr.to_string()).await.unwrap();
+    let spec = DatasetSpec {
+        name: "PAY.OPENED".into(),
+        max_record: 14,
+        layout: "01 OPENING.\n   05 OPEN-ID PIC X(4).\n   05 OPEN-DATE PIC X(10).\n".into(),
+        ..pay_spec()
+    };
+    vsam_client::define(&conn, spec).await.unwrap();
+    let ds = Dataset::open(&conn, "PAY.OPENED", OpenIntent::Update, 1)
+        .await
+        .unwrap();
+    ds.put(0, RplOptions::direct(), 0, b"00012026-12-01".to_vec())
+        .await
+        .unwrap();
+    let mut admin_client = admin(&server, dir.path()).await;
+    caught_up(&mut admin_client).await;
+    postgres
+        .psql(
+            "vsam",
+            "alter table pay_opened alter column open_date type date using open_date::date",
+        )
+        .unwrap();
+    for (id, date) in [(2, "2026-12-06"), (3, "2026-12-07")] {
+        ds.put(
+            0,
+            RplOptions::direct(),
+            0,
+            format!("{id:04}{date}").into_bytes(),
+        )
+        .await
+        .unwrap();
+    }
+    caught_up(&mut admin_client).await;
+    assert_eq!(
+        postgres
+            .psql(
+                "vsam",
+                "select count(*) from pay_opened where open_date >= date '2026-12-06'"
+            )
+            .unwrap()
+            .trim(),
+        "2"
+    );
+    drop(ds);
+    server.stop().await;
+}

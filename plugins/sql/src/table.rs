@@ -537,7 +537,12 @@ impl Table {
                 values.join(", "),
                 self.statements.insert_rows_end
             );
-            if sql::execute(&statement, &params)? != rows as u64 {
+            let stored = sql::execute(&statement, &params).inspect_err(|_| {
+                // The table may have changed under the statement (a column
+                // given another type by hand): ask it again next time.
+                self.slot_types = None;
+            })?;
+            if stored != rows as u64 {
                 return Ok(false);
             }
         }
@@ -591,7 +596,8 @@ impl Table {
     /// check the value, as they check an INSERT's own `VALUES`). Its rows
     /// come from a `VALUES` list in a subquery (see [`chunks`]), whose
     /// parameters PostgreSQL would otherwise type as text; the table is
-    /// asked once, so that one it adopted as it was keeps its own types.
+    /// asked once, so that one it adopted as it was keeps its own types,
+    /// and again after a statement failed (a column altered by hand since).
     /// SQLite needs no cast.
     fn slot_types(&mut self) -> TableResult<&[String]> {
         if self.slot_types.is_none() {
