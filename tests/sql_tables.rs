@@ -283,6 +283,66 @@ async fn a_define_refused_over_a_foreign_table_succeeds_once_the_table_is_gone()
     server.server.stop().await;
 }
 
+/// A DEFINE refused over another program's table, then the cure its
+/// refusal suggests: the backend's params give the dataset a table of its
+/// own (`table.DATASET`), a reload, and the same DEFINE makes that table;
+/// the other program's table is left as it was.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_define_refused_over_a_foreign_table_follows_a_table_named_since() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("vsamrd.toml");
+    let write_config = |params: &str| {
+        let text = format!(
+            "[server]\nlisten = \"127.0.0.1:0\"\ndata_dir = \"{}\"\n[admin]\nwatch_files = false\n\
+             [plugins.p]\npath = \"{SQL_WASM}\"\n[backends.b]\nplugin = \"p\"\ndatabase = \"sqlite:tables.db\"\n\
+             [backends.b.params]\n{params}\n[routing]\ndefault = \"b\"\n",
+            dir.path().join("data").display()
+        );
+        std::fs::write(&config, text).unwrap();
+    };
+    write_config("");
+    let server = vsam_host::RunningServer::start_source(
+        vsam_host::reload::ConfigSource::file(config.clone()),
+        std::collections::BTreeMap::new(),
+    )
+    .await
+    .unwrap();
+    let database = || rusqlite::Connection::open(dir.path().join("data/tables.db")).unwrap();
+    database()
+        .execute_batch("CREATE TABLE app_orders (id INTEGER, note TEXT); INSERT INTO app_orders VALUES (1, 'theirs');")
+        .unwrap();
+    let conn = Connection::connect(&server.addr.to_string()).await.unwrap();
+    let refused = vsam_client::define(&conn, ksds("APP.ORDERS", 4, 20, "ascii")).await;
+    assert!(
+        format!("{refused:?}").contains("cannot be read under this definition"),
+        "{refused:?}"
+    );
+    write_config("\"table.APP.ORDERS\" = \"app_orders_vsam\"");
+    let reload = server.reloader.reload("test").await;
+    assert!(reload.error.is_none(), "{reload:?}");
+    vsam_client::define(&conn, ksds("APP.ORDERS", 4, 20, "ascii"))
+        .await
+        .unwrap();
+    let ds = Dataset::open(&conn, "APP.ORDERS", OpenIntent::Update, 1)
+        .await
+        .unwrap();
+    ds.put(0, RplOptions::direct(), 0, b"0001 mine".to_vec())
+        .await
+        .unwrap();
+    ds.close().await.unwrap();
+    let count = |table: &str| -> i64 {
+        database()
+            .query_row(&format!("SELECT count(*) FROM {table}"), [], |r| r.get(0))
+            .unwrap()
+    };
+    assert_eq!((count("app_orders"), count("app_orders_vsam")), (1, 1));
+    let theirs: String = database()
+        .query_row("SELECT note FROM app_orders", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(theirs, "theirs");
+    server.stop().await;
+}
+
 /// A kept table adopted again: a first DEFINE with the wrong attributes is
 /// refused, and the DEFINE with the attributes its records were stored
 /// with, which the refusal asks for, then adopts them.

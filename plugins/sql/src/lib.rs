@@ -366,18 +366,33 @@ impl Backend for SqlBackend {
         // program's table there, refused since, and that table dropped or
         // renamed. The name is free again; left, it would refuse every
         // DEFINE of it ("no such table") until the row was deleted by hand.
+        //
+        // So is a row naming another table than the backend's params now
+        // name for the dataset (`table.DATASET`): a DEFINE refused over
+        // another program's table leaves its row, and the operator's cure
+        // is to give the dataset a table of its own. A DEFINE reaches the
+        // plugin only for a dataset the host does not hold, so the row is
+        // no dataset's storage; the table it names is left as it is.
         let mut stale = false;
         if let Some(Value::Text(table)) = registered.first().and_then(|row| row.first()) {
-            if !sql::query(sql.table_exists(), &[Value::Text(table.clone())])
+            let exists = !sql::query(sql.table_exists(), &[Value::Text(table.clone())])
                 .map_err(store_error)?
-                .is_empty()
-            {
-                return self.adopt_as(ds, table, layout, sql);
+                .is_empty();
+            let named = self
+                .table_names
+                .get(&ds.name)
+                .filter(|named| *named != table);
+            match (exists, named) {
+                (true, None) => return self.adopt_as(ds, table, layout, sql),
+                (true, Some(named)) => vsam_plugin_sdk::log::warn(&format!(
+                    "dataset {}: its catalog row names table {table}, and the backend's params now name table {named}: the row is replaced, table {table} left as it is",
+                    ds.name
+                )),
+                (false, _) => vsam_plugin_sdk::log::warn(&format!(
+                    "dataset {}: its catalog row names table {table}, which is gone: the row is replaced",
+                    ds.name
+                )),
             }
-            vsam_plugin_sdk::log::warn(&format!(
-                "dataset {}: its catalog row names table {table}, which is gone: the row is replaced",
-                ds.name
-            ));
             self.tables.remove(&ds.name);
             stale = true;
         }
