@@ -2180,3 +2180,87 @@ async fn a_mirror_follows_a_column_whose_type_was_changed_by_hand() {
     drop(ds);
     server.stop().await;
 }
+
+/// The change stream's settings changed by a reload take effect then: the
+/// stream goes on in the same files, from its last line, with the datasets
+/// it now carries (no line twice, none of the datasets it no longer
+/// carries); a reload without the stream turns it off.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reload_moves_the_change_stream_to_its_new_settings() {
+    let dir = tempfile::tempdir().unwrap();
+    let stream_of = |datasets: &str| {
+        format!("[changes]\nstream = \"file\"\nstream_datasets = [\"{datasets}\"]\n")
+    };
+    let server = start_from_file(dir.path(), &stream_of("PAY.MASTER")).await;
+    let data = dir.path().join("data");
+    let (conn, master) = open_pay(&server).await;
+    vsam_client::define(
+        &conn,
+        DatasetSpec {
+            name: "PAY.OTHER".into(),
+            ..pay_spec()
+        },
+    )
+    .await
+    .unwrap();
+    let other = Dataset::open(&conn, "PAY.OTHER", OpenIntent::Update, 1)
+        .await
+        .unwrap();
+    let write = |ids: std::ops::Range<u32>| {
+        let (master, other) = (&master, &other);
+        async move {
+            for id in ids {
+                for ds in [master, other] {
+                    ds.put(0, RplOptions::direct(), 0, pay_record(id, "STREAMED", 1))
+                        .await
+                        .unwrap();
+                }
+            }
+        }
+    };
+    let mut admin_client = admin(&server, &data).await;
+    write(0..20).await;
+    caught_up(&mut admin_client).await;
+
+    write_config(dir.path(), &stream_of("PAY.OTHER"));
+    let reload = server.reloader.reload("test").await;
+    assert!(
+        reload.error.is_none() && reload.notes.is_empty(),
+        "{reload:?}"
+    );
+    write(20..40).await;
+    caught_up(&mut admin_client).await;
+    let lines = stream_lines(&data);
+    let sequences: Vec<u64> = lines
+        .iter()
+        .map(|l| l["sequence"].as_u64().unwrap())
+        .collect();
+    assert!(
+        sequences.windows(2).all(|pair| pair[0] < pair[1]),
+        "{sequences:?}"
+    );
+    let records = |ids: std::ops::Range<u32>| {
+        ids.map(|id| {
+            let record = pay_record(id, "STREAMED", 1);
+            (record[..4].to_vec(), record)
+        })
+        .collect::<BTreeMap<_, _>>()
+    };
+    assert_eq!(replay(&lines, "PAY.MASTER"), records(0..20));
+    assert_eq!(replay(&lines, "PAY.OTHER"), records(20..40));
+
+    // Off by a reload: nothing more is written, and the status has no
+    // stream.
+    write_config(dir.path(), "");
+    let reload = server.reloader.reload("test").await;
+    assert!(
+        reload.error.is_none() && reload.notes.is_empty(),
+        "{reload:?}"
+    );
+    write(40..45).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(stream_lines(&data).len(), lines.len());
+    assert!(mirrors(&mut admin_client).await.stream.is_none());
+    drop((master, other));
+    server.stop().await;
+}

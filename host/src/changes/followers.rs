@@ -9,7 +9,7 @@ use super::log::{ChangeLog, Prepared};
 use super::mirror::Mirror;
 use super::outboxes::Outboxes;
 use super::stream::Stream;
-use crate::config::{ChangeSettings, Config, MirrorRule};
+use crate::config::{ChangeSettings, Config, MirrorRule, StreamSettings};
 use crate::runtime::BackendHandle;
 use crate::runtime::call::{Call, CallError, Reply};
 use crate::vsam::Shared;
@@ -93,6 +93,21 @@ impl ChangeHub {
     }
 }
 
+/// The change stream's writer and its task.
+struct StreamTask {
+    writer: Arc<Stream>,
+    /// Set to end the task.
+    ended: Arc<AtomicBool>,
+    /// Taken by whoever waits for it to end.
+    task: Option<tokio::task::JoinHandle<()>>,
+}
+
+/// Longest a reload waits for the change stream's task to end before it
+/// opens the stream with new settings: a task ends within a second of
+/// being told, unless its last write or save waits on a table that does
+/// not answer.
+const STREAM_END_LIMIT: Duration = Duration::from_secs(30);
+
 /// The running followers (see the module documentation).
 pub struct Followers {
     log: Arc<ChangeLog>,
@@ -102,7 +117,7 @@ pub struct Followers {
     /// The mirrors as the write path reads them, without a lock: replaced
     /// whole by each configuration.
     published: arc_swap::ArcSwap<Vec<Arc<Mirror>>>,
-    stream: Mutex<Option<(Arc<Stream>, Arc<AtomicBool>)>>,
+    stream: Mutex<Option<StreamTask>>,
     run: u64,
     /// The patterns followed in the run before this one.
     before: Vec<String>,
@@ -180,7 +195,7 @@ impl Followers {
         for backend in shared.routing().backends.values() {
             backend.set_capture(Some(capture.clone()));
         }
-        followers.configure(config)?;
+        followers.configure(config).await?;
         tokio::spawn(retain(followers.clone()));
         tokio::spawn(settle_doubts(Arc::downgrade(&followers)));
         shared.changes.set(Some(followers));
@@ -189,7 +204,7 @@ impl Followers {
 
     /// Applies a reloaded configuration: followed patterns, mirrors added,
     /// changed or removed, the stream on or off.
-    pub fn configure(&self, config: &Config) -> anyhow::Result<()> {
+    pub async fn configure(&self, config: &Config) -> anyhow::Result<()> {
         let Some(shared) = self.shared.upgrade() else {
             return Ok(());
         };
@@ -197,6 +212,17 @@ impl Followers {
             .set_patterns(config.changes.followed(&config.mirrors));
         self.capture.set_strict(config.changes.strict);
         *self.settings.lock().unwrap() = config.changes.clone();
+        self.configure_mirrors(config)?;
+        drop(shared);
+        let stream_dir = config.changes.directory.join("stream");
+        self.configure_stream(config.changes.stream.as_ref(), &stream_dir)
+            .await?;
+        self.configured.store(true, Ordering::SeqCst);
+        Ok(())
+    }
+
+    /// Mirrors added, changed or removed by `config`.
+    fn configure_mirrors(&self, config: &Config) -> anyhow::Result<()> {
         let dir = config.changes.directory.clone();
         let head = self.log.last_committed();
         let mut mirrors = self.mirrors.lock().unwrap();
@@ -238,34 +264,64 @@ impl Followers {
         }
         self.published
             .store(Arc::new(mirrors.values().cloned().collect()));
-        drop(mirrors);
-        let mut stream = self.stream.lock().unwrap();
-        match (&config.changes.stream, stream.as_ref()) {
-            (Some(settings), None) => {
-                let (writer, after) = Stream::open(&dir.join("stream"), settings.clone(), head)?;
-                let ended = Arc::new(AtomicBool::new(false));
-                let task = tokio::spawn(writer.clone().run(
-                    self.log.clone(),
-                    after,
-                    self.shared.clone(),
-                    ended.clone(),
-                ));
-                self.tasks.lock().unwrap().push(task);
-                *stream = Some((writer, ended));
+        Ok(())
+    }
+
+    /// Turns the change stream on or off, or moves it to new settings: the
+    /// task of the settings before ends first (its last lines written, its
+    /// position saved), then the stream opens as at a start, so that a
+    /// stream going on in the same files continues from its last line and
+    /// no two tasks ever write them. The old task stays in its place (and
+    /// the log keeps what it has not written) until the new one is.
+    async fn configure_stream(
+        &self,
+        wanted: Option<&StreamSettings>,
+        dir: &Path,
+    ) -> anyhow::Result<()> {
+        let ending = {
+            let mut current = self.stream.lock().unwrap();
+            match (wanted, current.as_mut()) {
+                (None, None) => return Ok(()),
+                (Some(settings), Some(task)) if task.writer.settings() == settings => {
+                    return Ok(());
+                }
+                (_, Some(task)) => {
+                    task.ended.store(true, Ordering::SeqCst);
+                    task.task.take()
+                }
+                (Some(_), None) => None,
             }
-            (None, Some((_, ended))) => {
-                ended.store(true, Ordering::SeqCst);
-                *stream = None;
-            }
-            (Some(settings), Some((writer, _))) if writer.settings() != settings => {
-                tracing::warn!(
-                    "the change stream's settings changed: they take effect at the next start (or turn the stream off by a reload, then on again by another)"
-                );
-            }
-            _ => {}
+        };
+        if let Some(ending) = ending
+            && tokio::time::timeout(STREAM_END_LIMIT, ending)
+                .await
+                .is_err()
+        {
+            anyhow::bail!(
+                "the change stream's task did not end within {} s (its last write or save waits on its file or table): the stream is off; a reload turns it on again",
+                STREAM_END_LIMIT.as_secs()
+            );
         }
-        drop(shared);
-        self.configured.store(true, Ordering::SeqCst);
+        let Some(settings) = wanted else {
+            *self.stream.lock().unwrap() = None;
+            tracing::info!("change stream: off");
+            return Ok(());
+        };
+        let head = self.log.last_committed();
+        let (writer, after) = Stream::open(dir, settings.clone(), head)?;
+        let ended = Arc::new(AtomicBool::new(false));
+        let task = tokio::spawn(writer.clone().run(
+            self.log.clone(),
+            after,
+            self.shared.clone(),
+            ended.clone(),
+        ));
+        tracing::info!(after, "change stream: on, to {}", writer.report().file);
+        *self.stream.lock().unwrap() = Some(StreamTask {
+            writer,
+            ended,
+            task: Some(task),
+        });
         Ok(())
     }
 
@@ -276,10 +332,11 @@ impl Followers {
         for mirror in self.mirrors.lock().unwrap().values() {
             mirror.end();
         }
-        if let Some((_, ended)) = self.stream.lock().unwrap().take() {
-            ended.store(true, Ordering::SeqCst);
+        let mut tasks = std::mem::take(&mut *self.tasks.lock().unwrap());
+        if let Some(mut stream) = self.stream.lock().unwrap().take() {
+            stream.ended.store(true, Ordering::SeqCst);
+            tasks.extend(stream.task.take());
         }
-        let tasks = std::mem::take(&mut *self.tasks.lock().unwrap());
         for task in tasks {
             // A task past its last batch ends at once; one waiting on a
             // store that does not answer is left behind after 10 s.
@@ -330,7 +387,7 @@ impl Followers {
                 .lock()
                 .unwrap()
                 .as_ref()
-                .map(|(s, _)| s.report()),
+                .map(|task| task.writer.report()),
         }
     }
 
@@ -690,8 +747,8 @@ async fn retain(followers: Arc<Followers>) {
                 oldest = oldest.min(mirror.persisted());
             }
         }
-        if let Some((stream, _)) = followers.stream.lock().unwrap().as_ref() {
-            oldest = oldest.min(stream.persisted());
+        if let Some(task) = followers.stream.lock().unwrap().as_ref() {
+            oldest = oldest.min(task.writer.persisted());
         }
         // Segments go only once the outbox rows of the groups in them are
         // gone: a row the log no longer holds would be taken back twice.

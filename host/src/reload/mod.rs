@@ -540,7 +540,7 @@ impl Reloader {
         running.config = config;
         self.shared.set_routing(running.routing());
         let followed = match self.shared.changes.followers() {
-            Some(followers) => followers.configure(&running.config),
+            Some(followers) => followers.configure(&running.config).await,
             None => crate::changes::Followers::start(&running.config, &self.shared).await,
         };
         if let Err(error) = followed {
