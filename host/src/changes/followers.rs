@@ -282,7 +282,9 @@ impl Followers {
             let mut current = self.stream.lock().unwrap();
             match (wanted, current.as_mut()) {
                 (None, None) => return Ok(()),
-                (Some(settings), Some(task)) if task.writer.settings() == settings => {
+                (Some(settings), Some(task))
+                    if task.writer.settings() == settings && !task.ended.load(Ordering::SeqCst) =>
+                {
                     return Ok(());
                 }
                 (_, Some(task)) => {
@@ -292,13 +294,19 @@ impl Followers {
                 (Some(_), None) => None,
             }
         };
-        if let Some(ending) = ending
-            && tokio::time::timeout(STREAM_END_LIMIT, ending)
+        if let Some(mut ending) = ending
+            && tokio::time::timeout(STREAM_END_LIMIT, &mut ending)
                 .await
                 .is_err()
         {
+            // Still ending: it keeps its place (and the log what it has not
+            // written), so that the next reload waits for it again rather
+            // than open its files beside it.
+            if let Some(task) = self.stream.lock().unwrap().as_mut() {
+                task.task = Some(ending);
+            }
             anyhow::bail!(
-                "the change stream's task did not end within {} s (its last write or save waits on its file or table): the stream is off; a reload turns it on again",
+                "the change stream's task did not end within {} s (its last write or save waits on its file or table): it stops once it has, and the next reload applies the stream's settings",
                 STREAM_END_LIMIT.as_secs()
             );
         }
