@@ -2264,3 +2264,61 @@ async fn a_reload_moves_the_change_stream_to_its_new_settings() {
     drop((master, other));
     server.stop().await;
 }
+
+/// The (log, backend) lanes of `main`'s SQLite outbox, and the ring's
+/// slots outside them.
+fn lanes_of_main(data_dir: &Path) -> (Vec<(String, String)>, i64) {
+    let db = rusqlite::Connection::open(data_dir.join("main.db")).unwrap();
+    let lanes = db
+        .prepare("SELECT log_id, backend FROM _vsamrd_change_lanes")
+        .unwrap()
+        .query_map([], |row| Ok((row.get(0)?, row.get(1)?)))
+        .unwrap()
+        .collect::<Result<Vec<_>, _>>()
+        .unwrap();
+    let strays = db
+        .query_row(
+            "SELECT count(*) FROM _vsamrd_change_ring WHERE slot >> 32 NOT IN (SELECT lane FROM _vsamrd_change_lanes)",
+            [],
+            |row| row.get(0),
+        )
+        .unwrap();
+    (lanes, strays)
+}
+
+/// A changes directory removed while its server was down leaves its log's
+/// lane in the primary's SQLite outbox, which no server writes again: the
+/// next start removes it with its slots, and keeps the new log's.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lane_of_a_change_log_no_longer_in_use_leaves_the_outbox_at_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let streamed = "[changes]\nstream = \"file\"\n";
+    let server = start_in(dir.path(), streamed).await;
+    let (_conn, ds) = open_pay(&server).await;
+    for id in 0..3 {
+        ds.put(0, RplOptions::direct(), 0, pay_record(id, "FIRST", 1))
+            .await
+            .unwrap();
+    }
+    drop(ds);
+    server.stop().await;
+    let (before, _) = lanes_of_main(dir.path());
+    assert_eq!(before.len(), 1, "{before:?}");
+
+    std::fs::remove_dir_all(dir.path().join("changes")).unwrap();
+    let server = start_in(dir.path(), streamed).await;
+    let conn = Connection::connect(&server.addr.to_string()).await.unwrap();
+    let ds = Dataset::open(&conn, "PAY.MASTER", OpenIntent::Update, 1)
+        .await
+        .unwrap();
+    ds.put(0, RplOptions::direct(), 0, pay_record(3, "SECOND", 1))
+        .await
+        .unwrap();
+    drop(ds);
+    server.stop().await;
+    let (after, strays) = lanes_of_main(dir.path());
+    assert_eq!(after.len(), 1, "{after:?}");
+    assert_ne!(after[0].0, before[0].0, "a new change log");
+    assert_eq!(after[0].1, "main");
+    assert_eq!(strays, 0, "slots of the removed lane stayed");
+}

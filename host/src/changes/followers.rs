@@ -180,6 +180,10 @@ impl Followers {
             .outboxes
             .recover_all(&log, &capture, &backends, &mut doubt)
             .await;
+        followers
+            .outboxes
+            .remove_unwritten_lanes(&log, &backends, &later, &mut doubt)
+            .await;
         if !later.is_empty() {
             tokio::spawn(recover_later(Arc::downgrade(&followers), later));
         }

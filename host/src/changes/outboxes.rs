@@ -183,6 +183,80 @@ impl Outboxes {
         later
     }
 
+    /// At start, before any backend records a group: removes from the
+    /// SQLite outboxes of `backends` (every backend with a database) the
+    /// lanes none of them writes. A changes directory made anew leaves its
+    /// old log's lanes, a backend renamed or removed its old name's, each
+    /// up to 16,384 groups kept in the database for good. A lane of this
+    /// log is read back first: its groups are this log's, written under the
+    /// backend's former name. A database with a backend in `unread` (its
+    /// outbox not read back yet) is left for the next start, as is a lane
+    /// that cannot be read or removed now (with a warning).
+    pub async fn remove_unwritten_lanes(
+        &self,
+        log: &ChangeLog,
+        backends: &[Database],
+        unread: &[Database],
+        doubt: &mut Vec<Prepared>,
+    ) {
+        let mut by_database: HashMap<String, (DatabaseUrl, Vec<String>)> = HashMap::new();
+        for database in backends {
+            by_database
+                .entry(format!("{:?}", database.url))
+                .or_insert_with(|| (database.url.clone(), Vec::new()))
+                .1
+                .push(database.name.clone());
+        }
+        for (url, names) in by_database.into_values() {
+            if unread.iter().any(|database| names.contains(&database.name)) {
+                continue;
+            }
+            let lanes = match self.grant(&url) {
+                Ok(grant) => outbox::unwritten_lanes(&grant, log.id(), &names)
+                    .await
+                    .map_err(|e| error_text(&e)),
+                Err(error) => Err(error),
+            };
+            let lanes = match lanes {
+                Ok(lanes) => lanes,
+                Err(error) => {
+                    tracing::warn!(
+                        "change log: the outbox lanes of {url} cannot be read now: {error}"
+                    );
+                    continue;
+                }
+            };
+            for (lane_log, backend) in lanes {
+                let ours = lane_log == log.id();
+                if ours && let Err(error) = self.recover(log, &backend, &url, doubt).await {
+                    tracing::warn!(
+                        "change log: the outbox lane of former backend {backend} in {url} cannot be read back now ({error}); it stays until a later start"
+                    );
+                    continue;
+                }
+                let removed = match self.grant(&url) {
+                    Ok(grant) => outbox::remove_unwritten_lane(&grant, &lane_log, &backend)
+                        .await
+                        .map_err(|e| error_text(&e)),
+                    Err(error) => Err(error),
+                };
+                match removed {
+                    Ok(slots) => tracing::info!(
+                        "change log: removed the outbox lane of backend {backend} of {} from {url} ({slots} slots), which no backend of this server writes",
+                        if ours {
+                            "this change log, its groups read back".to_string()
+                        } else {
+                            format!("change log {lane_log}, a log no longer in use")
+                        }
+                    ),
+                    Err(error) => tracing::warn!(
+                        "change log: the outbox lane of backend {backend} of change log {lane_log} in {url} cannot be removed now ({error}); it stays until a later start"
+                    ),
+                }
+            }
+        }
+    }
+
     /// Deletes from each backend's outbox the rows the log holds durably
     /// (the caller made it durable). False if one could not be emptied:
     /// the log must then keep its segments.

@@ -24,7 +24,7 @@ pub use ring::{LANES, LARGE_GROUP_BYTES, Lane, RING, SLOTS};
 
 use super::{SqlError, SqlGrant, SqlSession};
 use crate::runtime::bindings::wit_sql::{Dialect, Value};
-use ring::{empty_lane, read_ring, write_slot};
+use ring::{empty_lane, other_lanes, read_ring, remove_lane, write_slot};
 use std::sync::Arc;
 
 /// The table's name: one no dataset's table can have (a dataset's name
@@ -288,6 +288,34 @@ pub async fn read(
             ))),
         })
         .collect()
+}
+
+/// The lanes of an SQLite outbox that no backend of this server writes:
+/// any but (`log_id`, one of `backends`), as (log, backend). None on
+/// PostgreSQL, whose outbox the servers of a fleet share (and whose rows
+/// are deleted once a log holds them, not kept in slots).
+pub async fn unwritten_lanes(
+    grant: &Arc<SqlGrant>,
+    log_id: &str,
+    backends: &[String],
+) -> Result<Vec<(String, String)>, SqlError> {
+    let mut session = SqlSession::new(Some(grant.clone()));
+    if session.dialect().await? != Dialect::Sqlite {
+        return Ok(Vec::new());
+    }
+    other_lanes(&mut session, log_id, backends).await
+}
+
+/// Removes the lane of (`log_id`, `backend`) from an SQLite outbox, with
+/// its slots: a lane no server writes again would keep up to 16,384
+/// groups in the backend's database for good. How many slots it held.
+pub async fn remove_unwritten_lane(
+    grant: &Arc<SqlGrant>,
+    log_id: &str,
+    backend: &str,
+) -> Result<u64, SqlError> {
+    let mut session = SqlSession::new(Some(grant.clone()));
+    remove_lane(&mut session, log_id, backend).await
 }
 
 /// An SQL error as a sentence.

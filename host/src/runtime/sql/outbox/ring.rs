@@ -283,6 +283,65 @@ pub(super) async fn empty_lane(
     }
 }
 
+/// The lanes of SQLite's ring other than (`log_id`, one of `backends`):
+/// those of a change log made anew since (its directory removed or
+/// moved), and of backends renamed or removed since, as (log, backend).
+pub(super) async fn other_lanes(
+    session: &mut SqlSession,
+    log_id: &str,
+    backends: &[String],
+) -> Result<Vec<(String, String)>, SqlError> {
+    session.batch(&ring_statements()).await?;
+    let rows = session
+        .query(&format!("SELECT log_id, backend FROM {LANES}"), &[])
+        .await?;
+    Ok(rows
+        .into_iter()
+        .filter_map(|row| match row.as_slice() {
+            [Value::Text(log), Value::Text(backend)] => Some((log.clone(), backend.clone())),
+            _ => None,
+        })
+        .filter(|(log, backend)| log != log_id || !backends.contains(backend))
+        .collect())
+}
+
+/// Removes the lane of (`log_id`, `backend`) from SQLite's ring, its slots
+/// with it, in one transaction. How many slots it held.
+pub(super) async fn remove_lane(
+    session: &mut SqlSession,
+    log_id: &str,
+    backend: &str,
+) -> Result<u64, SqlError> {
+    session.begin().await?;
+    let removed = async {
+        let Some(lane) = lane(session, log_id, backend, false).await? else {
+            return Ok(0);
+        };
+        let (first, end) = lane.slots();
+        let slots = session
+            .execute(
+                &format!("DELETE FROM {RING} WHERE slot >= ? AND slot < ?"),
+                &[Value::Integer(first), Value::Integer(end)],
+            )
+            .await?;
+        session
+            .execute(
+                &format!("DELETE FROM {LANES} WHERE lane = ?"),
+                &[Value::Integer(lane.number)],
+            )
+            .await?;
+        Ok(slots)
+    }
+    .await;
+    match removed {
+        Ok(slots) => session.commit().await.map(|()| slots),
+        Err(error) => {
+            let _ = session.rollback().await;
+            Err(error)
+        }
+    }
+}
+
 /// SQLite's [`read`]: the rows of the table of before the ring, then the
 /// lane's slots past its mark, by group.
 pub(super) async fn read_ring(

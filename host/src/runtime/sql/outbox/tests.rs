@@ -307,3 +307,55 @@ async fn rows_an_earlier_version_left_in_the_outbox_table_are_read_back_and_empt
         "another log's old row stays"
     );
 }
+
+#[tokio::test]
+async fn the_lanes_no_backend_writes_are_named_and_removed_with_their_slots_alone() {
+    let (_dir, grant, mut session) = sqlite_store();
+    session.batch("CREATE TABLE t (k INTEGER)").await.unwrap();
+    for (log, backend, group) in [
+        ("log-a", "b1", 1),
+        ("log-a", "b1", 2),
+        ("log-a", "b2", 3),
+        ("log-old", "b1", 1),
+        ("log-old", "b1", 2),
+    ] {
+        commit_group(&mut session, log, backend, group).await;
+    }
+    let mut unwritten = unwritten_lanes(&grant, "log-a", &["b1".to_string()])
+        .await
+        .unwrap();
+    unwritten.sort();
+    assert_eq!(
+        unwritten,
+        [("log-a", "b2"), ("log-old", "b1")].map(|(l, b)| (l.to_string(), b.to_string()))
+    );
+    assert_eq!(
+        remove_unwritten_lane(&grant, "log-old", "b1")
+            .await
+            .unwrap(),
+        2
+    );
+    assert_eq!(
+        remove_unwritten_lane(&grant, "log-a", "b2").await.unwrap(),
+        1
+    );
+    assert!(
+        unwritten_lanes(&grant, "log-a", &["b1".to_string()])
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    // The lane written goes on as it was; the ring holds its slots alone.
+    let groups: Vec<u64> = read(&grant, "log-a", "b1")
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|(group, _)| group)
+        .collect();
+    assert_eq!(groups, [1, 2]);
+    assert_eq!(
+        count(&mut session, &format!("SELECT count(*) FROM {RING}")).await,
+        2
+    );
+    assert!(read(&grant, "log-old", "b1").await.unwrap().is_empty());
+}
