@@ -2322,3 +2322,69 @@ async fn a_lane_of_a_change_log_no_longer_in_use_leaves_the_outbox_at_start() {
     assert_eq!(after[0].1, "main");
     assert_eq!(strays, 0, "slots of the removed lane stayed");
 }
+
+/// A backend renamed while its server was down leaves the lane of the
+/// current log under its former name in its SQLite outbox (and its
+/// datasets, which name it, unreachable): the next start reads the lane's
+/// groups back and removes it. Named back, the backend writes a lane anew,
+/// and the stream has every change once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lane_of_a_renamed_backend_is_read_back_and_leaves_the_outbox_at_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let side = |name: &str| {
+        format!(
+            "[backends.{name}]\nplugin = \"sql\"\ndatabase = \"sqlite:side.db\"\n\
+             [[routing.rules]]\npattern = \"SIDE.**\"\nbackend = \"{name}\"\n\
+             [changes]\nstream = \"file\"\n"
+        )
+    };
+    let lanes = || {
+        let db = rusqlite::Connection::open(dir.path().join("side.db")).unwrap();
+        db.prepare("SELECT backend FROM _vsamrd_change_lanes ORDER BY lane")
+            .unwrap()
+            .query_map([], |row| row.get::<_, String>(0))
+            .unwrap()
+            .collect::<Result<Vec<_>, _>>()
+            .unwrap()
+    };
+    let write = |server: &RunningServer, id: u32| {
+        let address = server.addr.to_string();
+        async move {
+            let conn = Connection::connect(&address).await.unwrap();
+            if id == 1 {
+                let spec = DatasetSpec {
+                    name: "SIDE.MASTER".into(),
+                    ..pay_spec()
+                };
+                vsam_client::define(&conn, spec).await.unwrap();
+            }
+            let ds = Dataset::open(&conn, "SIDE.MASTER", OpenIntent::Update, 1)
+                .await
+                .unwrap();
+            ds.put(0, RplOptions::direct(), 0, pay_record(id, "SIDE", 1))
+                .await
+                .unwrap();
+        }
+    };
+    let server = start_in(dir.path(), &side("side")).await;
+    write(&server, 1).await;
+    server.stop().await;
+    assert_eq!(lanes(), ["side"]);
+
+    let server = start_in(dir.path(), &side("renamed")).await;
+    server.stop().await;
+    assert!(lanes().is_empty(), "{:?}", lanes());
+
+    let server = start_in(dir.path(), &side("side")).await;
+    write(&server, 2).await;
+    let mut admin_client = admin(&server, dir.path()).await;
+    caught_up(&mut admin_client).await;
+    server.stop().await;
+    assert_eq!(lanes(), ["side"]);
+    let inserted: Vec<String> = stream_lines(dir.path())
+        .iter()
+        .filter(|l| l["operation"] == "insert")
+        .map(|l| l["key"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(inserted, [hex::encode(b"0001"), hex::encode(b"0002")]);
+}
