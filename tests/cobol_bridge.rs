@@ -209,6 +209,49 @@ async fn unmapped_files_go_on_to_gnucobol_and_mix_with_mapped_ones() {
     server.server.stop().await;
 }
 
+/// A misspelt variable of the bridge (`VSAMFH_SEVER`) stops every OPEN
+/// with status 30 and a message naming the variable meant, rather than
+/// leaving the program on the default server.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_misspelt_variable_of_the_bridge_stops_the_open_naming_the_one_meant() {
+    let server = start_with_plugin(SQL_WASM, "database = \"sqlite:cobol.db\"").await;
+    let address = server.address.clone();
+    let (stdout, stderr) = tokio::task::spawn_blocking(move || {
+        let dir = tempfile::tempdir().unwrap();
+        let mut env = mapping(&address, "TYPO", &["CUSTIX"]);
+        env.retain(|(var, _)| var != "VSAMFH_SERVER");
+        env.push(("VSAMFH_SEVER".into(), address));
+        let ran = run(&program("ixverbs").bridged, dir.path(), &env);
+        (
+            String::from_utf8_lossy(&ran.stdout).to_string(),
+            String::from_utf8_lossy(&ran.stderr).to_string(),
+        )
+    })
+    .await
+    .unwrap();
+    assert!(
+        stdout
+            .lines()
+            .any(|line| line.starts_with("OPEN OUTPUT ") && line.trim_end().ends_with(" 30")),
+        "{stdout}"
+    );
+    assert!(
+        stderr.contains("vsamextfh: OPEN CUSTIX: the bridge's configuration is wrong: VSAMFH_SEVER: the bridge reads no such variable (meant VSAMFH_SERVER?)"),
+        "{stderr}"
+    );
+    let conn = vsam_client::Connection::connect(&server.address)
+        .await
+        .unwrap();
+    assert!(
+        vsam_client::list(&conn, "TYPO.**")
+            .await
+            .unwrap()
+            .is_empty(),
+        "nothing was defined"
+    );
+    server.server.stop().await;
+}
+
 /// Starts bridged `name` with `env` in `dir`: a program that stops at a
 /// line `WAITING` for a line on stdin. The child, its output to come, and
 /// what it printed up to there.

@@ -149,6 +149,67 @@ impl Default for Config {
     }
 }
 
+/// The variables the bridge reads, beside `VSAMFH_FILE_<NAME>`. Any other
+/// `VSAMFH_` variable is refused, as an unknown field of the TOML file is:
+/// a misspelt one (`VSAMFH_SEVER`) would otherwise leave the program on
+/// the default server, writing where no one looks.
+pub const VARIABLES: &[&str] = &[
+    "VSAMFH_CONFIG",
+    "VSAMFH_SERVER",
+    "VSAMFH_TIMEOUT",
+    "VSAMFH_READ_AHEAD",
+    "VSAMFH_TLS",
+    "VSAMFH_TLS_CA",
+    "VSAMFH_TLS_CERT",
+    "VSAMFH_TLS_KEY",
+    "VSAMFH_TOKEN_FILE",
+    "VSAMFH_DUPLICATE_READ_STATUS",
+    "VSAMFH_DURABILITY",
+    "VSAMFH_CHECKPOINT",
+    "VSAMFH_DEFINE",
+    "VSAMFH_BACKEND",
+    "VSAMFH_MAP",
+    "VSAMFH_EXPLAIN",
+];
+
+/// The prefix of the variables that map one file each.
+const FILE_PREFIX: &str = "VSAMFH_FILE_";
+
+/// Refuses a `VSAMFH_` variable the bridge does not read, naming the one
+/// it was most likely meant to be.
+fn check_known(var: &str) -> Result<(), String> {
+    if !var.starts_with("VSAMFH_") || var.starts_with(FILE_PREFIX) || VARIABLES.contains(&var) {
+        return Ok(());
+    }
+    let mut meant = VARIABLES
+        .iter()
+        .map(|known| (strsim::levenshtein(known, var), known.to_string()))
+        .min()
+        .filter(|(distance, _)| *distance <= 3)
+        .map(|(_, known)| known);
+    // A misspelt file prefix: VSAMFH_FLIE_ORDERS.
+    let head: String = var.chars().take(FILE_PREFIX.len()).collect();
+    if meant.is_none() && strsim::levenshtein(&head, FILE_PREFIX) <= 2 {
+        meant = Some(format!("{FILE_PREFIX}{}", &var[head.len()..]));
+    }
+    Err(format!(
+        "{var}: the bridge reads no such variable{}; it reads {} and {FILE_PREFIX}<NAME>",
+        meant.map_or(String::new(), |m| format!(" (meant {m}?)")),
+        VARIABLES.join(", ")
+    ))
+}
+
+/// A yes-or-no variable: `1`, `yes`, `true` or `on`, or `0`, `no`,
+/// `false`, `off` or empty; anything else is refused rather than read as
+/// no.
+fn switch(var: &str, value: &str) -> Result<bool, String> {
+    match value.to_ascii_lowercase().as_str() {
+        "1" | "yes" | "true" | "on" => Ok(true),
+        "0" | "no" | "false" | "off" | "" => Ok(false),
+        _ => Err(format!("{var}={value}: give 1 or 0 (yes or no)")),
+    }
+}
+
 impl Config {
     /// Reads the configuration from the environment: `VSAMFH_CONFIG` (a
     /// TOML file), then `VSAMFH_SERVER`, `VSAMFH_TIMEOUT`,
@@ -173,6 +234,9 @@ impl Config {
         toml_text: Option<&str>,
         vars: &BTreeMap<String, String>,
     ) -> Result<Self, String> {
+        for var in vars.keys() {
+            check_known(var)?;
+        }
         let mut config = match toml_text {
             Some(text) => toml::from_str::<Config>(text)
                 .map_err(|e| format!("VSAMFH_CONFIG: {}", e.to_string().trim()))?,
@@ -197,7 +261,7 @@ impl Config {
             })?;
         }
         if let Some(tls) = vars.get("VSAMFH_TLS") {
-            config.tls = tls == "1" || tls.eq_ignore_ascii_case("yes");
+            config.tls = switch("VSAMFH_TLS", tls)?;
         }
         for (var, field) in [
             ("VSAMFH_TLS_CA", &mut config.tls_ca),
@@ -238,9 +302,10 @@ impl Config {
                 format!("VSAMFH_CHECKPOINT={every}: give a number of changes (0: no checkpoints)")
             })?;
         }
-        let define = vars
-            .get("VSAMFH_DEFINE")
-            .is_some_and(|v| v == "1" || v.eq_ignore_ascii_case("yes"));
+        let define = match vars.get("VSAMFH_DEFINE") {
+            Some(value) => switch("VSAMFH_DEFINE", value)?,
+            None => false,
+        };
         let backend = vars.get("VSAMFH_BACKEND").cloned().unwrap_or_default();
         for rule in &config.map {
             rule.check().map_err(|e| format!("VSAMFH_CONFIG: {e}"))?;
@@ -251,10 +316,10 @@ impl Config {
             config.map = rules;
         }
         if let Some(explain) = vars.get("VSAMFH_EXPLAIN") {
-            config.explain = explain == "1" || explain.eq_ignore_ascii_case("yes");
+            config.explain = switch("VSAMFH_EXPLAIN", explain)?;
         }
         for (var, dataset) in vars {
-            if let Some(name) = var.strip_prefix("VSAMFH_FILE_") {
+            if let Some(name) = var.strip_prefix(FILE_PREFIX) {
                 config.files.insert(
                     name.to_string(),
                     FileMapping {
@@ -398,6 +463,73 @@ mod tests {
         assert!(error.contains("VSAMFH_TIMEOUT=soon"), "{error}");
         let error = Config::from_parts(None, &vars(&[("VSAMFH_DURABILITY", "lazy")])).unwrap_err();
         assert!(error.contains("VSAMFH_DURABILITY"), "{error}");
+    }
+
+    #[test]
+    fn a_variable_the_bridge_does_not_read_is_refused_naming_the_one_meant() {
+        let refused = |var: &str| {
+            Config::from_parts(None, &vars(&[(var, "x")]))
+                .unwrap_err()
+                .split(';')
+                .next()
+                .unwrap()
+                .to_string()
+        };
+        assert_eq!(
+            refused("VSAMFH_SEVER"),
+            "VSAMFH_SEVER: the bridge reads no such variable (meant VSAMFH_SERVER?)"
+        );
+        assert_eq!(
+            refused("VSAMFH_TLSCA"),
+            "VSAMFH_TLSCA: the bridge reads no such variable (meant VSAMFH_TLS_CA?)"
+        );
+        assert_eq!(
+            refused("VSAMFH_FLIE_ORDERS"),
+            "VSAMFH_FLIE_ORDERS: the bridge reads no such variable (meant VSAMFH_FILE_ORDERS?)"
+        );
+        assert_eq!(
+            refused("VSAMFH_COLOUR"),
+            "VSAMFH_COLOUR: the bridge reads no such variable"
+        );
+        let whole = Config::from_parts(None, &vars(&[("VSAMFH_SEVER", "x")])).unwrap_err();
+        assert!(
+            whole.contains("it reads VSAMFH_CONFIG, VSAMFH_SERVER"),
+            "{whole}"
+        );
+        // Every variable it reads, and the file mappings, pass; others'
+        // variables are not its business.
+        let mut all: Vec<(&str, &str)> = VARIABLES.iter().map(|var| (*var, "")).collect();
+        all.retain(|(var, _)| !matches!(*var, "VSAMFH_CONFIG" | "VSAMFH_MAP"));
+        all.extend([
+            ("VSAMFH_FILE_ORDERS", "PROD.ORDERS"),
+            ("VSAMFH_TIMEOUT", "5"),
+            ("VSAMFH_READ_AHEAD", "1"),
+            ("VSAMFH_CHECKPOINT", "0"),
+            ("VSAMFH_DURABILITY", "sync"),
+            ("VSAMFH_DUPLICATE_READ_STATUS", "02"),
+            ("VSAMFHX", "other"),
+            ("PATH", "/bin"),
+        ]);
+        let config = Config::from_parts(None, &vars(&all)).unwrap();
+        assert_eq!(config.files["ORDERS"].dataset, "PROD.ORDERS");
+    }
+
+    #[test]
+    fn a_switch_is_yes_or_no_and_nothing_else() {
+        for (value, tls) in [
+            ("1", true),
+            ("TRUE", true),
+            ("on", true),
+            ("no", false),
+            ("0", false),
+        ] {
+            let config = Config::from_parts(None, &vars(&[("VSAMFH_TLS", value)])).unwrap();
+            assert_eq!(config.tls, tls, "VSAMFH_TLS={value}");
+        }
+        for var in ["VSAMFH_TLS", "VSAMFH_DEFINE", "VSAMFH_EXPLAIN"] {
+            let error = Config::from_parts(None, &vars(&[(var, "maybe")])).unwrap_err();
+            assert_eq!(error, format!("{var}=maybe: give 1 or 0 (yes or no)"));
+        }
     }
 
     #[test]
