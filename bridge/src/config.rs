@@ -175,30 +175,6 @@ pub const VARIABLES: &[&str] = &[
 /// The prefix of the variables that map one file each.
 const FILE_PREFIX: &str = "VSAMFH_FILE_";
 
-/// Refuses a `VSAMFH_` variable the bridge does not read, naming the one
-/// it was most likely meant to be.
-fn check_known(var: &str) -> Result<(), String> {
-    if !var.starts_with("VSAMFH_") || var.starts_with(FILE_PREFIX) || VARIABLES.contains(&var) {
-        return Ok(());
-    }
-    let mut meant = VARIABLES
-        .iter()
-        .map(|known| (strsim::levenshtein(known, var), known.to_string()))
-        .min()
-        .filter(|(distance, _)| *distance <= 3)
-        .map(|(_, known)| known);
-    // A misspelt file prefix: VSAMFH_FLIE_ORDERS.
-    let head: String = var.chars().take(FILE_PREFIX.len()).collect();
-    if meant.is_none() && strsim::levenshtein(&head, FILE_PREFIX) <= 2 {
-        meant = Some(format!("{FILE_PREFIX}{}", &var[head.len()..]));
-    }
-    Err(format!(
-        "{var}: the bridge reads no such variable{}; it reads {} and {FILE_PREFIX}<NAME>",
-        meant.map_or(String::new(), |m| format!(" (meant {m}?)")),
-        VARIABLES.join(", ")
-    ))
-}
-
 /// A yes-or-no variable: `1`, `yes`, `true` or `on`, or `0`, `no`,
 /// `false`, `off` or empty; anything else is refused rather than read as
 /// no.
@@ -234,9 +210,13 @@ impl Config {
         toml_text: Option<&str>,
         vars: &BTreeMap<String, String>,
     ) -> Result<Self, String> {
-        for var in vars.keys() {
-            check_known(var)?;
-        }
+        vsam_protocol::environment::check(
+            "the bridge",
+            "VSAMFH_",
+            VARIABLES,
+            &[FILE_PREFIX],
+            vars.keys().map(String::as_str),
+        )?;
         let mut config = match toml_text {
             Some(text) => toml::from_str::<Config>(text)
                 .map_err(|e| format!("VSAMFH_CONFIG: {}", e.to_string().trim()))?,
@@ -467,30 +447,6 @@ mod tests {
 
     #[test]
     fn a_variable_the_bridge_does_not_read_is_refused_naming_the_one_meant() {
-        let refused = |var: &str| {
-            Config::from_parts(None, &vars(&[(var, "x")]))
-                .unwrap_err()
-                .split(';')
-                .next()
-                .unwrap()
-                .to_string()
-        };
-        assert_eq!(
-            refused("VSAMFH_SEVER"),
-            "VSAMFH_SEVER: the bridge reads no such variable (meant VSAMFH_SERVER?)"
-        );
-        assert_eq!(
-            refused("VSAMFH_TLSCA"),
-            "VSAMFH_TLSCA: the bridge reads no such variable (meant VSAMFH_TLS_CA?)"
-        );
-        assert_eq!(
-            refused("VSAMFH_FLIE_ORDERS"),
-            "VSAMFH_FLIE_ORDERS: the bridge reads no such variable (meant VSAMFH_FILE_ORDERS?)"
-        );
-        assert_eq!(
-            refused("VSAMFH_COLOUR"),
-            "VSAMFH_COLOUR: the bridge reads no such variable"
-        );
         let whole = Config::from_parts(None, &vars(&[("VSAMFH_SEVER", "x")])).unwrap_err();
         assert!(
             whole.contains("it reads VSAMFH_CONFIG, VSAMFH_SERVER"),

@@ -338,6 +338,35 @@ fn an_unreachable_server_is_named() {
     );
 }
 
+/// A misspelt variable (`VSAMR_SEVER`) stops vsamr, naming the one meant,
+/// rather than sending the command to the default server; those it reads
+/// pass.
+#[test]
+fn a_misspelt_variable_is_refused_naming_the_one_meant() {
+    let run = |var: &str| {
+        Command::new(env!("CARGO_BIN_EXE_vsamr"))
+            .env(var, "127.0.0.1:1")
+            .args(["--server", "127.0.0.1:1", "ping"])
+            .output()
+            .unwrap()
+    };
+    let refused = run("VSAMR_SEVER");
+    assert!(!refused.status.success());
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(
+        stderr.starts_with(
+            "vsamr: VSAMR_SEVER: vsamr reads no such variable (meant VSAMR_SERVER?); it reads "
+        ) && stderr.contains("VSAMR_AUTH_TOKEN")
+            && stderr.contains("VSAMR_ADMIN_TOKEN_FILE"),
+        "{stderr}"
+    );
+    // VSAMR_ADMIN is read (by `vsamr admin`): vsamr goes on to the
+    // unreachable server.
+    let read = run("VSAMR_ADMIN");
+    let stderr = String::from_utf8_lossy(&read.stderr);
+    assert!(stderr.contains("cannot connect to 127.0.0.1:1"), "{stderr}");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_layout_shows_records_as_named_fields() {
     use vsam_plugin_sdk::codepage::CodePage;

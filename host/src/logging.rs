@@ -10,6 +10,9 @@
 
 use std::sync::atomic::{AtomicBool, Ordering};
 
+/// The environment variables the log reads: its filter and its form.
+pub const VARIABLES: [&str; 2] = ["VSAMRD_LOG", "VSAMRD_LOG_FORMAT"];
+
 /// Whether requests get a span of their own (the JSON form).
 static REQUEST_SPANS: AtomicBool = AtomicBool::new(false);
 

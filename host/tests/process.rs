@@ -321,6 +321,25 @@ fn check_config(file: &Path) -> std::process::Output {
         .unwrap()
 }
 
+/// A misspelt `VSAMRD_CONFIG` stops vsamrd, naming the variable meant,
+/// rather than starting the embedded default in its place.
+#[test]
+fn a_misspelt_variable_stops_vsamrd_naming_the_one_meant() {
+    let output = Command::new(env!("CARGO_BIN_EXE_vsamrd"))
+        .env("VSAMRD_CONFG", "/etc/vsamrd/vsamrd.toml")
+        .args(["--listen", "127.0.0.1:1"])
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.starts_with(
+            "vsamrd: VSAMRD_CONFG: vsamrd reads no such variable (meant VSAMRD_CONFIG?); it reads VSAMRD_CONFIG, VSAMRD_LOG, VSAMRD_LOG_FORMAT"
+        ),
+        "{stderr}"
+    );
+}
+
 #[test]
 fn a_bad_config_stops_vsamrd_with_its_place() {
     let dir = tempfile::tempdir().unwrap();

@@ -12,6 +12,7 @@
 pub mod admin;
 pub mod codec;
 pub mod codes;
+pub mod environment;
 pub mod message;
 pub mod options;
 pub mod wire;

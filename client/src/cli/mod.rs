@@ -21,6 +21,10 @@ use vsam_client::{ConnectOptions, Connection, DEFAULT_SERVER, TlsOptions};
 ///
 /// Keys and records are text in the dataset's code page (write a byte as
 /// \xHH, a backslash as \\), or hex with --hex.
+/// The token itself, for scripts that hold it in the environment rather
+/// than in a file (`--token-file`, `VSAMR_AUTH_TOKEN_FILE`).
+pub const AUTH_TOKEN_VARIABLE: &str = "VSAMR_AUTH_TOKEN";
+
 #[derive(Parser)]
 #[command(name = "vsamr", version, about)]
 pub struct Args {
@@ -109,7 +113,7 @@ impl Security {
                     .trim()
                     .to_string(),
             ),
-            None => std::env::var("VSAMR_AUTH_TOKEN")
+            None => std::env::var(AUTH_TOKEN_VARIABLE)
                 .ok()
                 .filter(|t| !t.is_empty()),
         };
