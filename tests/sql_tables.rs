@@ -246,40 +246,57 @@ async fn readers_see_a_dataset_defined_again_with_another_layout() {
     assert_eq!(typed, 0, "the catalog table forgets deleted datasets");
 }
 
-/// A table of another program where a DEFINE would put its dataset: the
-/// DEFINE is refused as records it cannot read; once that program's table
-/// is gone (or renamed), the same DEFINE makes the dataset's own table.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_define_refused_over_a_foreign_table_succeeds_once_the_table_is_gone() {
-    let server = server("").await;
-    database(&server)
-        .execute_batch("CREATE TABLE app_orders (id INTEGER, note TEXT); INSERT INTO app_orders VALUES (1, 'theirs');")
+/// Another program's table where APP.ORDERS would go, with its one row.
+fn their_table(db: &rusqlite::Connection) {
+    db.execute_batch("CREATE TABLE app_orders (id INTEGER, note TEXT); INSERT INTO app_orders VALUES (1, 'theirs');")
         .unwrap();
-    let conn = Connection::connect(&server.address).await.unwrap();
-    let refused = vsam_client::define(&conn, ksds("APP.ORDERS", 4, 20, "ascii")).await;
+}
+
+/// The DEFINE of APP.ORDERS, refused over [`their_table`].
+async fn define_refused_over_their_table(conn: &Connection) {
+    let refused = vsam_client::define(conn, ksds("APP.ORDERS", 4, 20, "ascii")).await;
     let message = format!("{refused:?}");
     assert!(
         message.contains("cannot be read under this definition"),
         "{message}"
     );
-    // Their table moves away; the dataset is defined in a table of its own.
-    database(&server)
-        .execute_batch("ALTER TABLE app_orders RENAME TO their_orders")
-        .unwrap();
-    vsam_client::define(&conn, ksds("APP.ORDERS", 4, 20, "ascii"))
+}
+
+/// Defines APP.ORDERS and writes one record of its own.
+async fn define_and_write_mine(conn: &Connection) {
+    vsam_client::define(conn, ksds("APP.ORDERS", 4, 20, "ascii"))
         .await
         .unwrap();
-    let ds = Dataset::open(&conn, "APP.ORDERS", OpenIntent::Update, 1)
+    let ds = Dataset::open(conn, "APP.ORDERS", OpenIntent::Update, 1)
         .await
         .unwrap();
     ds.put(0, RplOptions::direct(), 0, b"0001 mine".to_vec())
         .await
         .unwrap();
     ds.close().await.unwrap();
-    let theirs: String = database(&server)
-        .query_row("SELECT note FROM their_orders", [], |r| r.get(0))
+}
+
+/// The note of their row in `table`: theirs, untouched.
+fn their_note(db: &rusqlite::Connection, table: &str) -> String {
+    db.query_row(&format!("SELECT note FROM {table}"), [], |r| r.get(0))
+        .unwrap()
+}
+
+/// A table of another program where a DEFINE would put its dataset: the
+/// DEFINE is refused as records it cannot read; once that program's table
+/// is gone (or renamed), the same DEFINE makes the dataset's own table.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_define_refused_over_a_foreign_table_succeeds_once_the_table_is_gone() {
+    let server = server("").await;
+    their_table(&database(&server));
+    let conn = Connection::connect(&server.address).await.unwrap();
+    define_refused_over_their_table(&conn).await;
+    // Their table moves away; the dataset is defined in a table of its own.
+    database(&server)
+        .execute_batch("ALTER TABLE app_orders RENAME TO their_orders")
         .unwrap();
-    assert_eq!(theirs, "theirs");
+    define_and_write_mine(&conn).await;
+    assert_eq!(their_note(&database(&server), "their_orders"), "theirs");
     server.server.stop().await;
 }
 
@@ -308,38 +325,20 @@ async fn a_define_refused_over_a_foreign_table_follows_a_table_named_since() {
     .await
     .unwrap();
     let database = || rusqlite::Connection::open(dir.path().join("data/tables.db")).unwrap();
-    database()
-        .execute_batch("CREATE TABLE app_orders (id INTEGER, note TEXT); INSERT INTO app_orders VALUES (1, 'theirs');")
-        .unwrap();
+    their_table(&database());
     let conn = Connection::connect(&server.addr.to_string()).await.unwrap();
-    let refused = vsam_client::define(&conn, ksds("APP.ORDERS", 4, 20, "ascii")).await;
-    assert!(
-        format!("{refused:?}").contains("cannot be read under this definition"),
-        "{refused:?}"
-    );
+    define_refused_over_their_table(&conn).await;
     write_config("\"table.APP.ORDERS\" = \"app_orders_vsam\"");
     let reload = server.reloader.reload("test").await;
     assert!(reload.error.is_none(), "{reload:?}");
-    vsam_client::define(&conn, ksds("APP.ORDERS", 4, 20, "ascii"))
-        .await
-        .unwrap();
-    let ds = Dataset::open(&conn, "APP.ORDERS", OpenIntent::Update, 1)
-        .await
-        .unwrap();
-    ds.put(0, RplOptions::direct(), 0, b"0001 mine".to_vec())
-        .await
-        .unwrap();
-    ds.close().await.unwrap();
+    define_and_write_mine(&conn).await;
     let count = |table: &str| -> i64 {
         database()
             .query_row(&format!("SELECT count(*) FROM {table}"), [], |r| r.get(0))
             .unwrap()
     };
     assert_eq!((count("app_orders"), count("app_orders_vsam")), (1, 1));
-    let theirs: String = database()
-        .query_row("SELECT note FROM app_orders", [], |r| r.get(0))
-        .unwrap();
-    assert_eq!(theirs, "theirs");
+    assert_eq!(their_note(&database(), "app_orders"), "theirs");
     server.stop().await;
 }
 

@@ -5,36 +5,15 @@ mod cli;
 use clap::Parser;
 use std::process::ExitCode;
 
-/// Refuses a `VSAMR_` variable vsamr does not read: a misspelt
-/// `VSAMR_SERVER` would send the command to the default server.
-fn check_environment() -> Result<(), String> {
-    fn names(command: &clap::Command) -> Vec<String> {
-        command
-            .get_arguments()
-            .filter_map(|arg| arg.get_env())
-            .map(|name| name.to_string_lossy().into_owned())
-            .chain(command.get_subcommands().flat_map(names))
-            .collect()
-    }
-    let mut known = names(&<cli::Args as clap::CommandFactory>::command());
-    known.push(cli::AUTH_TOKEN_VARIABLE.to_string());
-    known.sort();
-    known.dedup();
-    let known: Vec<&str> = known.iter().map(String::as_str).collect();
-    let present: Vec<String> = std::env::vars_os()
-        .filter_map(|(name, _)| name.into_string().ok())
-        .collect();
-    vsam_protocol::environment::check(
-        "vsamr",
-        "VSAMR_",
-        &known,
-        &[],
-        present.iter().map(String::as_str),
-    )
-}
-
 fn main() -> ExitCode {
-    if let Err(error) = check_environment() {
+    // A misspelt VSAMR_SERVER would send the command to the default
+    // server.
+    let environment = vsam_protocol::environment::check_program(
+        &<cli::Args as clap::CommandFactory>::command(),
+        "VSAMR_",
+        &[cli::AUTH_TOKEN_VARIABLE],
+    );
+    if let Err(error) = environment {
         eprintln!("vsamr: {error}");
         return ExitCode::FAILURE;
     }

@@ -57,35 +57,15 @@ enum Command {
     },
 }
 
-/// Refuses a `VSAMRD_` variable vsamrd does not read: a misspelt
-/// `VSAMRD_CONFIG` would start the embedded default instead of the
-/// configuration meant.
-fn check_environment() -> Result<(), String> {
-    fn names(command: &clap::Command) -> Vec<String> {
-        command
-            .get_arguments()
-            .filter_map(|arg| arg.get_env())
-            .map(|name| name.to_string_lossy().into_owned())
-            .chain(command.get_subcommands().flat_map(names))
-            .collect()
-    }
-    let mut known = names(&Cli::command());
-    known.extend(vsam_host::logging::VARIABLES.map(String::from));
-    let known: Vec<&str> = known.iter().map(String::as_str).collect();
-    let present: Vec<String> = std::env::vars_os()
-        .filter_map(|(name, _)| name.into_string().ok())
-        .collect();
-    vsam_protocol::environment::check(
-        "vsamrd",
-        "VSAMRD_",
-        &known,
-        &[],
-        present.iter().map(String::as_str),
-    )
-}
-
 fn main() -> ExitCode {
-    if let Err(error) = check_environment() {
+    // A misspelt VSAMRD_CONFIG would start the embedded default instead
+    // of the configuration meant.
+    let environment = vsam_protocol::environment::check_program(
+        &Cli::command(),
+        "VSAMRD_",
+        &vsam_host::logging::VARIABLES,
+    );
+    if let Err(error) = environment {
         eprintln!("vsamrd: {error}");
         return ExitCode::FAILURE;
     }

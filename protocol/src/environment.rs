@@ -49,6 +49,36 @@ pub fn check<'a>(
     Ok(())
 }
 
+/// Checks this process's environment (see [`check`]) for a program whose
+/// options are the clap `command`: it reads the variables of its options
+/// and its subcommands' (`env = ...`), and `also` (read by hand).
+#[cfg(feature = "cli")]
+pub fn check_program(command: &clap::Command, prefix: &str, also: &[&str]) -> Result<(), String> {
+    fn read_by(command: &clap::Command) -> Vec<String> {
+        command
+            .get_arguments()
+            .filter_map(|arg| arg.get_env())
+            .map(|name| name.to_string_lossy().into_owned())
+            .chain(command.get_subcommands().flat_map(read_by))
+            .collect()
+    }
+    let mut known = read_by(command);
+    known.extend(also.iter().map(|name| name.to_string()));
+    known.sort();
+    known.dedup();
+    let known: Vec<&str> = known.iter().map(String::as_str).collect();
+    let present: Vec<String> = std::env::vars_os()
+        .filter_map(|(name, _)| name.into_string().ok())
+        .collect();
+    check(
+        command.get_name(),
+        prefix,
+        &known,
+        &[],
+        present.iter().map(String::as_str),
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::check;
