@@ -489,14 +489,25 @@ mod tests {
         );
     }
 
-    #[test]
-    fn an_object_larger_than_the_plugin_may_hold_is_not_read() {
+    /// A grant of a local bucket with a directory `PROD.CUST`, for a plugin
+    /// that may hold 1,000 bytes; the runtime that drives it.
+    fn local_bucket() -> (
+        tokio::runtime::Runtime,
+        tempfile::TempDir,
+        std::sync::Arc<ObjectGrant>,
+    ) {
         let runtime = tokio::runtime::Runtime::new().unwrap();
         let dir = tempfile::tempdir().unwrap();
         let spec = BucketSpec::Directory(dir.path().to_path_buf());
         let grant =
             ObjectGrant::new(&spec, Duration::from_secs(5), 1000, runtime.handle()).unwrap();
         std::fs::create_dir_all(dir.path().join("PROD.CUST")).unwrap();
+        (runtime, dir, grant)
+    }
+
+    #[test]
+    fn an_object_larger_than_the_plugin_may_hold_is_not_read() {
+        let (runtime, dir, grant) = local_bucket();
         std::fs::write(dir.path().join("PROD.CUST/small"), vec![1u8; 1000]).unwrap();
         std::fs::write(dir.path().join("PROD.CUST/large"), vec![1u8; 1001]).unwrap();
         let small = runtime.block_on(grant.get("PROD.CUST/small")).unwrap();
@@ -534,12 +545,7 @@ mod tests {
 
     #[test]
     fn a_listing_is_a_page_in_name_order_and_a_page_has_a_bound() {
-        let runtime = tokio::runtime::Runtime::new().unwrap();
-        let dir = tempfile::tempdir().unwrap();
-        let spec = BucketSpec::Directory(dir.path().to_path_buf());
-        let grant =
-            ObjectGrant::new(&spec, Duration::from_secs(5), 1000, runtime.handle()).unwrap();
-        std::fs::create_dir_all(dir.path().join("PROD.CUST")).unwrap();
+        let (runtime, dir, grant) = local_bucket();
         // Written out of order, beside names the prefix leaves out.
         let mut names: Vec<String> = (0..200u32)
             .map(|n| format!("PROD.CUST/ci-{:04}", (n * 7919) % 200))

@@ -113,6 +113,16 @@ async fn rows_of_each_log_and_backend_stay_apart(
     (dir, session)
 }
 
+/// The groups the outbox holds for (`log_id`, `backend`), in order.
+async fn groups_of(grant: &Arc<SqlGrant>, log_id: &str, backend: &str) -> Vec<u64> {
+    read(grant, log_id, backend)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|(group, _)| group)
+        .collect()
+}
+
 /// Counts the rows `sql` selects (a `count(*)`).
 async fn count(session: &mut SqlSession, sql: &str) -> i64 {
     match session.query(sql, &[]).await.unwrap().as_slice() {
@@ -147,13 +157,7 @@ async fn an_sqlite_outbox_writes_each_group_over_a_slot_and_keeps_logs_and_backe
         std::time::Duration::from_secs(5),
     )
     .unwrap();
-    let groups: Vec<u64> = read(&grant, "log-a", "b1")
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|(group, _)| group)
-        .collect();
-    assert_eq!(groups, [3 + SLOTS]);
+    assert_eq!(groups_of(&grant, "log-a", "b1").await, [3 + SLOTS]);
 }
 
 /// The database's size in pages.
@@ -346,13 +350,7 @@ async fn the_lanes_no_backend_writes_are_named_and_removed_with_their_slots_alon
             .is_empty()
     );
     // The lane written goes on as it was; the ring holds its slots alone.
-    let groups: Vec<u64> = read(&grant, "log-a", "b1")
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|(group, _)| group)
-        .collect();
-    assert_eq!(groups, [1, 2]);
+    assert_eq!(groups_of(&grant, "log-a", "b1").await, [1, 2]);
     assert_eq!(
         count(&mut session, &format!("SELECT count(*) FROM {RING}")).await,
         2
