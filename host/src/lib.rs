@@ -325,6 +325,11 @@ fn warn_of_few_files(config: &Config) {
     }
 }
 
+/// The git revision vsamrd is built from, as its build script hands it to
+/// the compiler. Cargo also sets it while it runs vsamrd's tests (and
+/// `cargo run`), so the check of `VSAMRD_` variables knows it.
+pub const REVISION_VARIABLE: &str = "VSAMRD_GIT_REVISION";
+
 /// What `vsamrd --version` says: the version, the git revision it was built
 /// from and the plugin contract it speaks, so that an operator can tell
 /// which build runs and which plugins fit it.

@@ -60,10 +60,11 @@ enum Command {
 fn main() -> ExitCode {
     // A misspelt VSAMRD_CONFIG would start the embedded default instead
     // of the configuration meant.
+    let [log, log_format] = vsam_host::logging::VARIABLES;
     let environment = vsam_protocol::environment::check_program(
         &Cli::command(),
         "VSAMRD_",
-        &vsam_host::logging::VARIABLES,
+        &[log, log_format, vsam_host::REVISION_VARIABLE],
     );
     if let Err(error) = environment {
         eprintln!("vsamrd: {error}");

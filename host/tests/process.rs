@@ -334,7 +334,7 @@ fn a_misspelt_variable_stops_vsamrd_naming_the_one_meant() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(
         stderr.starts_with(
-            "vsamrd: VSAMRD_CONFG: vsamrd reads no such variable (meant VSAMRD_CONFIG?); it reads VSAMRD_CONFIG, VSAMRD_LOG, VSAMRD_LOG_FORMAT"
+            "vsamrd: VSAMRD_CONFG: vsamrd reads no such variable (meant VSAMRD_CONFIG?); it reads VSAMRD_CONFIG, VSAMRD_GIT_REVISION, VSAMRD_LOG, VSAMRD_LOG_FORMAT"
         ),
         "{stderr}"
     );
