@@ -2388,3 +2388,55 @@ async fn a_lane_of_a_renamed_backend_is_read_back_and_leaves_the_outbox_at_start
         .collect();
     assert_eq!(inserted, [hex::encode(b"0001"), hex::encode(b"0002")]);
 }
+
+/// A reload naming another changes directory takes effect at the next
+/// start, and says so: the log, the mirrors' positions and the stream stay
+/// where they are (a stream moved to new settings by the same reload goes
+/// on in its own files, not in the new directory beside a log that is not
+/// there).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reload_naming_another_changes_directory_keeps_the_running_one_until_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let stream = "[changes]\nstream = \"file\"\nstream_datasets = [\"PAY.MASTER\"]\n";
+    let server = start_from_file(dir.path(), stream).await;
+    let (_conn, ds) = open_pay(&server).await;
+    let mut admin_client = admin(&server, &data).await;
+    for id in 0..5 {
+        ds.put(0, RplOptions::direct(), 0, pay_record(id, "BEFORE", 1))
+            .await
+            .unwrap();
+    }
+    caught_up(&mut admin_client).await;
+
+    let elsewhere = dir.path().join("elsewhere");
+    write_config(
+        dir.path(),
+        &format!(
+            "[changes]\ndirectory = \"{}\"\nstream = \"file\"\nstream_datasets = [\"PAY.**\"]\n",
+            elsewhere.display()
+        ),
+    );
+    let reload = server.reloader.reload("test").await;
+    assert!(reload.error.is_none(), "{reload:?}");
+    assert!(
+        reload.notes.iter().any(|note| note.starts_with(
+            "changes to [changes] directory and segment_mb take effect at the next restart"
+        )),
+        "{reload:?}"
+    );
+    for id in 5..10 {
+        ds.put(0, RplOptions::direct(), 0, pay_record(id, "AFTER", 1))
+            .await
+            .unwrap();
+    }
+    caught_up(&mut admin_client).await;
+    assert!(
+        !elsewhere.exists(),
+        "the new directory was written before a restart"
+    );
+    let lines = stream_lines(&data);
+    assert_eq!(replay(&lines, "PAY.MASTER").len(), 10);
+    drop(ds);
+    server.stop().await;
+}

@@ -16,7 +16,7 @@ use crate::vsam::Shared;
 use arc_swap::ArcSwapOption;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
@@ -110,6 +110,10 @@ const STREAM_END_LIMIT: Duration = Duration::from_secs(30);
 
 /// The running followers (see the module documentation).
 pub struct Followers {
+    /// The changes directory this server opened at start: the log's, and
+    /// its mirrors' and stream's (a reload that names another one takes
+    /// effect at the next start).
+    dir: PathBuf,
     log: Arc<ChangeLog>,
     capture: Arc<Capture>,
     settings: Mutex<ChangeSettings>,
@@ -158,6 +162,7 @@ impl Followers {
         let (log, doubt) = ChangeLog::open(&dir.join("log"), settings.segment_bytes)?;
         let capture = Arc::new(Capture::new(log.clone(), patterns, settings.strict));
         let followers = Arc::new(Self {
+            dir: dir.clone(),
             log: log.clone(),
             capture: capture.clone(),
             settings: Mutex::new(settings.clone()),
@@ -218,7 +223,7 @@ impl Followers {
         *self.settings.lock().unwrap() = config.changes.clone();
         self.configure_mirrors(config)?;
         drop(shared);
-        let stream_dir = config.changes.directory.join("stream");
+        let stream_dir = self.dir.join("stream");
         self.configure_stream(config.changes.stream.as_ref(), &stream_dir)
             .await?;
         self.configured.store(true, Ordering::SeqCst);
@@ -227,7 +232,7 @@ impl Followers {
 
     /// Mirrors added, changed or removed by `config`.
     fn configure_mirrors(&self, config: &Config) -> anyhow::Result<()> {
-        let dir = config.changes.directory.clone();
+        let dir = &self.dir;
         let head = self.log.last_committed();
         let mut mirrors = self.mirrors.lock().unwrap();
         let wanted: BTreeMap<String, MirrorRule> = config

@@ -340,6 +340,15 @@ impl Reloader {
         {
             notes.push("changes to [metrics] take effect at the next restart".to_string());
         }
+        if self.shared.changes.followers().is_some()
+            && (config.changes.directory != old.changes.directory
+                || config.changes.segment_bytes != old.changes.segment_bytes)
+        {
+            notes.push(
+                "changes to [changes] directory and segment_mb take effect at the next restart: the change log, its mirrors' positions and the stream stay where they are until then"
+                    .to_string(),
+            );
+        }
         // Local stores are claimed before any new instance can touch them.
         let locks = running.stores.for_config(&config)?;
         let claims = running.stores.claims_for(&config).await?;
