@@ -692,48 +692,72 @@ async fn large_frames_being_received_share_a_memory_budget() {
 }
 
 /// A TLS key and an admin token every user of the machine may read are
-/// named in the log at start, with the cure; once private, they are not.
+/// named in the log at start, with the cure, and so are a data dir and a
+/// backend's directory outside it that every user may read; private, they
+/// are not. What vsamrd makes itself is private from the start.
 #[test]
-fn secrets_every_user_may_read_are_named_at_start() {
+fn secrets_and_records_every_user_may_read_are_named_at_start() {
     use std::os::unix::fs::PermissionsExt;
     let pki = pki::make(PAYROLL_NAME);
     let dir = tempfile::tempdir().unwrap();
     let token = dir.path().join("admin.token");
     std::fs::write(&token, "a-token-of-the-operators-own\n").unwrap();
+    let (data, outside) = (dir.path().join("data"), dir.path().join("outside"));
     let port = vsam_tests::free_port();
     let config = format!(
         "[server]\nlisten = \"127.0.0.1:{port}\"\ndata_dir = \"{}\"\n\
          [admin]\nlisten = \"127.0.0.1:0\"\ntoken_file = \"{}\"\n\
          [tls]\ncertificate = \"{}\"\nkey = \"{}\"\n\
-         [plugins.p]\npath = \"{}\"\n[backends.b]\nplugin = \"p\"\n[routing]\ndefault = \"b\"\n",
-        dir.path().join("data").display(),
+         [plugins.p]\npath = \"{}\"\n[backends.b]\nplugin = \"p\"\ndirectory = \"{}\"\n[routing]\ndefault = \"b\"\n",
+        data.display(),
         token.display(),
         pki.server_cert.display(),
         pki.server_key.display(),
         vsam_tests::MEMORY_WASM,
+        outside.display(),
     );
-    let run = |mode: u32| {
+    let mode =
+        |path: &std::path::Path| std::fs::metadata(path).unwrap().permissions().mode() & 0o777;
+    let set = |path: &std::path::Path, mode: u32| {
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap()
+    };
+    let run = |files: u32, dirs: Option<u32>| {
         for file in [&token, &pki.server_key] {
-            std::fs::set_permissions(file, std::fs::Permissions::from_mode(mode)).unwrap();
+            set(file, files);
+        }
+        if let Some(dirs) = dirs {
+            for made in [&data, &outside] {
+                set(made, dirs);
+            }
         }
         vsam_tests::logged::LoggedServer::start(dir.path(), port, &config, "warn").stop()
     };
-    let open = run(0o644);
-    for (file, secret) in [
+    let fresh = run(0o600, None);
+    assert_eq!((mode(&data), mode(&outside)), (0o700, 0o700));
+    assert!(
+        !fresh.contains("every user of this machine may read it"),
+        "{fresh}"
+    );
+
+    let open = run(0o644, Some(0o755));
+    for (path, held, mode) in [
         (
             &token,
             "the admin token (whoever reads it administers vsamrd)",
+            "0644",
         ),
-        (&pki.server_key, "the TLS private key"),
+        (&pki.server_key, "the TLS private key", "0644"),
+        (&data, "the datasets' records (vsamrd's data dir)", "0755"),
+        (&outside, "backend b's records", "0755"),
     ] {
         let warning = format!(
-            "{} holds {secret}, and every user of this machine may read it (mode 0644): chmod o-rwx {}",
-            file.display(),
-            file.display()
+            "{} holds {held}, and every user of this machine may read it (mode {mode}): chmod o-rwx {}",
+            path.display(),
+            path.display()
         );
         assert!(open.contains(&warning), "{warning:?} not in:\n{open}");
     }
-    let private = run(0o600);
+    let private = run(0o600, Some(0o700));
     assert!(
         !private.contains("every user of this machine may read it"),
         "{private}"

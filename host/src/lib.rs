@@ -81,7 +81,7 @@ impl Server {
         let config = source.load()?;
         warn_of_few_files(&config);
         let data_dir = &config.server.data_dir;
-        std::fs::create_dir_all(data_dir)
+        paths::make_private_dir(data_dir)
             .with_context(|| format!("creating data dir {}", data_dir.display()))?;
         let lock_path = data_dir.join("vsamrd.lock");
         let ran_before = lock_path.exists();

@@ -169,7 +169,7 @@ impl StorageLock {
     /// holds it; refused, naming the holder, if another server holds it.
     pub fn acquire(lock_path: &Path, what: &str, data_dir: &Path) -> Result<Self> {
         if let Some(parent) = lock_path.parent() {
-            std::fs::create_dir_all(parent)
+            crate::paths::make_private_dir(parent)
                 .with_context(|| format!("{what}: creating {}", parent.display()))?;
         }
         let mut file = OpenOptions::new()
@@ -223,7 +223,7 @@ const OWNER: &str = "owner";
 /// moves and is copied with it, and simply follows it.
 pub fn claim_change_directory(dir: &Path, data_dir: &Path) -> Result<StorageLock> {
     let what = format!("change log {}", dir.display());
-    std::fs::create_dir_all(dir).with_context(|| format!("{what}: cannot make it"))?;
+    crate::paths::make_private_dir(dir).with_context(|| format!("{what}: cannot make it"))?;
     let lock = StorageLock::acquire(&dir.join("vsamrd.lock"), &what, data_dir)?;
     let canonical = |path: &Path| {
         path.canonicalize()

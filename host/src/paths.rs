@@ -3,6 +3,18 @@
 
 use std::path::{Component, Path, PathBuf};
 
+/// Makes `path` and its missing parents readable by vsamrd's user alone
+/// (0700): each holds records, a log of them or a secret. Directories
+/// that exist are left as they are (the start names one others may read:
+/// `Config::exposed_to_all`).
+pub fn make_private_dir(path: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::DirBuilderExt;
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(path)
+}
+
 /// `path` resolved against `data_dir`, without `.` and `..` (so that two
 /// spellings of one place compare equal). An absolute path is taken as it
 /// is (an operator chose it); a relative one must stay inside the data dir:

@@ -33,7 +33,7 @@ fn create(path: &Path) -> Result<String> {
         .map_err(|e| anyhow::anyhow!("no random numbers for the admin token: {e}"))?;
     let token = hex::encode(secret);
     if let Some(parent) = path.parent() {
-        std::fs::create_dir_all(parent)
+        crate::paths::make_private_dir(parent)
             .with_context(|| format!("creating {}", parent.display()))?;
     }
     let mut options = std::fs::OpenOptions::new();

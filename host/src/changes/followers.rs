@@ -150,7 +150,7 @@ impl Followers {
         // The directory may be outside the data dir: one server's only,
         // claimed before anything in it is read or written.
         let lock = crate::local_storage::claim_change_directory(dir, &config.server.data_dir)?;
-        std::fs::create_dir_all(dir.join("mirrors"))
+        crate::paths::make_private_dir(&dir.join("mirrors"))
             .map_err(|e| anyhow::anyhow!("change log {}: cannot make it: {e}", dir.display()))?;
         let before = read_followed(dir)?;
         let run = before.run + 1;

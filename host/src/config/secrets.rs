@@ -1,5 +1,6 @@
-//! Which files of a configuration hold secrets, and which of them every
-//! user of the machine may read (see [`crate::security::exposed`]).
+//! Which files of a configuration hold secrets or records, and which of
+//! them every user of the machine may read (see
+//! [`crate::security::exposed`]).
 
 use super::Config;
 use crate::runtime::objects::BucketSpec;
@@ -33,10 +34,14 @@ impl Config {
         fields
     }
 
-    /// A warning for each file holding a secret that every user of the
-    /// machine may read: `file` (the configuration itself, when it holds
-    /// [`Config::secret_fields`]), the TLS private key, the admin token.
-    pub fn exposed_secrets(&self, file: Option<&Path>) -> Vec<String> {
+    /// A warning for each file or directory holding a secret or records
+    /// that every user of the machine may read: `file` (the configuration
+    /// itself, when it holds [`Config::secret_fields`]), the TLS private
+    /// key, the admin token, the data dir, and what holds records outside
+    /// it (the change log's directory, backends' local stores). What is
+    /// inside the data dir is as private as the data dir, which vsamrd
+    /// makes 0700.
+    pub fn exposed_to_all(&self, file: Option<&Path>) -> Vec<String> {
         let mut warnings = Vec::new();
         let fields = self.secret_fields();
         if let Some(file) = file
@@ -53,6 +58,28 @@ impl Config {
                 &self.admin.token_file,
                 "the admin token (whoever reads it administers vsamrd)",
             ));
+        }
+        let data_dir = &self.server.data_dir;
+        warnings.extend(exposed::warning(
+            data_dir,
+            "the datasets' records (vsamrd's data dir)",
+        ));
+        let outside = |path: &Path| !path.starts_with(data_dir);
+        if outside(&self.changes.directory) {
+            warnings.extend(exposed::warning(
+                &self.changes.directory,
+                "the change log of the datasets' records",
+            ));
+        }
+        for (name, backend) in &self.backends {
+            for store in backend.local_stores() {
+                if outside(&store.path) {
+                    warnings.extend(exposed::warning(
+                        &store.path,
+                        &format!("backend {name}'s records"),
+                    ));
+                }
+            }
         }
         warnings
     }

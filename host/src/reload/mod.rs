@@ -117,7 +117,7 @@ impl ConfigSource {
         if let Some(listen) = self.metrics_listen {
             config.metrics_listen = Some(listen);
         }
-        for warning in config.exposed_secrets(self.file.as_deref()) {
+        for warning in config.exposed_to_all(self.file.as_deref()) {
             tracing::warn!("{warning}");
         }
         Ok(config)

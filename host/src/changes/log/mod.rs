@@ -180,7 +180,7 @@ impl ChangeLog {
     /// torn last frame, and returns the groups in doubt, which must be
     /// settled ([`ChangeLog::settle`]) before the log is read or written.
     pub fn open(dir: &Path, segment_bytes: u64) -> std::io::Result<(Arc<Self>, Vec<Prepared>)> {
-        std::fs::create_dir_all(dir).map_err(|e| log_error(dir, "cannot make it", e))?;
+        crate::paths::make_private_dir(dir).map_err(|e| log_error(dir, "cannot make it", e))?;
         let mut found = segments(dir).map_err(|e| log_error(dir, "cannot list it", e))?;
         if found.is_empty() {
             let path = dir.join(segment_name(1));

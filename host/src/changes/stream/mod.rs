@@ -145,7 +145,7 @@ impl Stream {
             let place = table::StreamTableWriter::describe(table);
             return Ok((Self::new(dir, settings, place, 0), head));
         }
-        std::fs::create_dir_all(dir)?;
+        crate::paths::make_private_dir(dir)?;
         let mut position = None;
         for (_, path) in files(dir)?.iter().rev() {
             if let Some(sequence) = last_sequence(path)? {

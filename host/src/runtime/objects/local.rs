@@ -25,7 +25,7 @@ impl LocalBucket {
     /// The directory, created if missing. Writes are synced to disk before
     /// they return.
     pub fn new(directory: &FsPath) -> anyhow::Result<Self> {
-        std::fs::create_dir_all(directory)?;
+        crate::paths::make_private_dir(directory)?;
         Ok(Self {
             store: LocalFileSystem::new_with_prefix(directory)?.with_fsync(true),
             writes: Mutex::new(()),

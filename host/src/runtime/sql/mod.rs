@@ -164,7 +164,7 @@ impl SqlGrant {
         Ok(Arc::new(match url {
             DatabaseUrl::Sqlite(path) => {
                 if let Some(parent) = path.parent() {
-                    std::fs::create_dir_all(parent)?;
+                    crate::paths::make_private_dir(parent)?;
                 }
                 Self::Sqlite(path.clone(), timeout, result_bytes)
             }

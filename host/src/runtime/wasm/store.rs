@@ -282,7 +282,7 @@ async fn instantiate(
     wasi.env(BOOT_VARIABLE, boot());
     wasi.env(BACKEND_VARIABLE, &settings.name);
     if let Some(dir) = &settings.directory {
-        std::fs::create_dir_all(dir)
+        crate::paths::make_private_dir(dir)
             .with_context(|| format!("creating directory {}", dir.display()))
             .map_err(Started::Refused)?;
         ah(wasi
