@@ -651,7 +651,7 @@ fn peak_rss() -> u64 {
 /// they fill vsamrd's (4,000 rows of a million bytes asked for), and no
 /// statement opens another file (ATTACH, VACUUM INTO).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn sqlite_statements_of_a_plugin_are_bounded_in_time_rows_and_files() {
+async fn sqlite_statements_of_a_plugin_are_bounded_in_time_rows_files_and_pragmas() {
     let server = start_with_plugin(
         FAULTY_WASM,
         "call_timeout_ms = 500\nmemory_limit_mb = 64\ndatabase = \"sqlite:faulty.db\"",
@@ -705,6 +705,19 @@ async fn sqlite_statements_of_a_plugin_are_bounded_in_time_rows_and_files() {
         assert!(!Path::new(path).exists(), "{path} was made");
     }
     assert_eq!(elsewhere.lines().count(), 2, "{elsewhere}");
+    // Nor set a PRAGMA: the process's heap limits, the cache, durability;
+    // asking about a table is fine.
+    let pragmas = report(b"SQLP").await;
+    let lines: Vec<&str> = pragmas.lines().collect();
+    assert_eq!(lines.len(), 9, "{pragmas}");
+    for line in &lines[..8] {
+        assert!(line.contains("not authorized"), "{line}");
+    }
+    assert!(
+        lines[8].starts_with("PRAGMA table_info(sqlite_master) => ok 5 rows"),
+        "{}",
+        lines[8]
+    );
     // The backend serves on.
     ds.put(0, RplOptions::direct(), 0, b"GOOD-1".to_vec())
         .await

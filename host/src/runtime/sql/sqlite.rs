@@ -19,7 +19,8 @@ use std::time::{Duration, Instant};
 /// and in the bytes of the rows it returns (`result_bytes`, what the
 /// plugin's memory may hold). Without them one `WITH RECURSIVE` without
 /// end held a runtime thread for good, and rows of `zeroblob`s filled
-/// vsamrd's memory. A statement may not ATTACH another file either.
+/// vsamrd's memory. A statement may not ATTACH another file either, nor
+/// set a PRAGMA.
 pub struct SqliteConnection {
     connection: rusqlite::Connection,
     limit: Duration,
@@ -29,6 +30,30 @@ pub struct SqliteConnection {
     deadline: Arc<AtomicU64>,
     epoch: Instant,
 }
+
+/// The PRAGMAs a plugin may give an argument to: they ask about a table or
+/// an index and change nothing. Any other PRAGMA with a value is refused,
+/// since those set what vsamrd relies on or share it with every backend:
+/// `hard_heap_limit` and `soft_heap_limit` bound the memory of every
+/// SQLite connection of the process (one backend could starve the
+/// others), `cache_size` and `temp_store` move a plugin's memory into
+/// vsamrd's beyond its limit, `synchronous`, `journal_mode` and
+/// `locking_mode` undo the durability of the writes vsamrd acknowledges
+/// and shut out the backend's readers, `writable_schema` breaks the file.
+/// vsamrd sets what it needs when it opens the connection. A PRAGMA
+/// without a value only reads.
+const ASKING_PRAGMAS: &[&str] = &[
+    "table_info",
+    "table_xinfo",
+    "table_list",
+    "index_list",
+    "index_info",
+    "index_xinfo",
+    "foreign_key_list",
+    "foreign_key_check",
+    "integrity_check",
+    "quick_check",
+];
 
 /// Steps of SQLite's virtual machine between two looks at the clock: a few
 /// microseconds of work.
@@ -57,9 +82,19 @@ impl SqliteConnection {
         connection.set_prepared_statement_cache_capacity(256);
         // ATTACH (and VACUUM INTO, which attaches) opens any file vsamrd
         // may open: another backend's database, a new file anywhere. The
-        // grant is one file.
+        // grant is one file. A PRAGMA that sets something is refused too
+        // (see `ASKING_PRAGMAS`).
         connection.authorizer(Some(|context: AuthContext<'_>| match context.action {
             AuthAction::Attach { .. } | AuthAction::Detach { .. } => Authorization::Deny,
+            AuthAction::Pragma {
+                pragma_name,
+                pragma_value: Some(_),
+            } if !ASKING_PRAGMAS
+                .iter()
+                .any(|asking| asking.eq_ignore_ascii_case(pragma_name)) =>
+            {
+                Authorization::Deny
+            }
             _ => Authorization::Allow,
         }));
         let deadline = Arc::new(AtomicU64::new(0));

@@ -18,7 +18,9 @@
 //! on the granted database that never ends (a `WITH RECURSIVE` without a
 //! bound), `SQLM` one whose rows pass any plugin's memory (4,000 rows of a
 //! million bytes), `SQLA` ATTACHes a file under /tmp and VACUUMs INTO
-//! another, `FILE` opens files in its directory and keeps them open until
+//! another, `SQLP` sets PRAGMAs that reach beyond its database (the
+//! process's heap limits, its cache, its durability) and asks one about a
+//! table, `FILE` opens files in its directory and keeps them open until
 //! an open fails; each returns what happened.
 //! Every other key works normally.
 #![warn(missing_docs)]
@@ -253,6 +255,30 @@ fn attach_elsewhere() -> String {
     report
 }
 
+/// Sets PRAGMAs on the granted SQLite database that reach beyond it, then
+/// asks one about a table: one line per statement with the outcome.
+fn set_pragmas() -> String {
+    let mut report = String::new();
+    for statement in [
+        "PRAGMA hard_heap_limit = 1",
+        "PRAGMA soft_heap_limit = 1",
+        "PRAGMA cache_size = -100000000",
+        "PRAGMA temp_store = MEMORY",
+        "PRAGMA synchronous = OFF",
+        "PRAGMA journal_mode = OFF",
+        "PRAGMA locking_mode = EXCLUSIVE",
+        "PRAGMA writable_schema = ON",
+        "PRAGMA table_info(sqlite_master)",
+    ] {
+        let outcome = match vsam_plugin_sdk::sql::query(statement, &[]) {
+            Ok(rows) => format!("ok {} rows", rows.len()),
+            Err(error) => format!("refused {error:?}"),
+        };
+        report.push_str(&format!("{statement} => {outcome}\n"));
+    }
+    report
+}
+
 /// Runs the statement `key` names (see the crate's doc): how it ended.
 fn runaway_statement(key: &[u8]) -> String {
     use vsam_plugin_sdk::sql::query;
@@ -321,6 +347,9 @@ impl Backend for FaultyStore {
         }
         if key.starts_with(b"SQLA") {
             return Ok(Some(attach_elsewhere().into_bytes()));
+        }
+        if key.starts_with(b"SQLP") {
+            return Ok(Some(set_pragmas().into_bytes()));
         }
         if key.starts_with(b"FILE") {
             return Ok(Some(open_without_end().into_bytes()));
