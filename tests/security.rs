@@ -763,3 +763,28 @@ fn secrets_and_records_every_user_may_read_are_named_at_start() {
         "{private}"
     );
 }
+
+/// Two clients with one certificate name (a block copied and not changed)
+/// are refused at config check: the second would never be told apart from
+/// the first, and would get its rights.
+#[test]
+fn two_clients_of_one_certificate_name_are_refused() {
+    let pki = pki::make(PAYROLL_NAME);
+    let text = format!(
+        "[tls]\ncertificate = \"{}\"\nkey = \"{}\"\nclient_ca = \"{}\"\n\
+         [[clients]]\nname = \"payroll\"\ncertificate_name = \"{PAYROLL_NAME}\"\n\
+         [[clients]]\nname = \"reports\"\ncertificate_name = \"{}\"\n",
+        pki.server_cert.display(),
+        pki.server_key.display(),
+        pki.ca.display(),
+        PAYROLL_NAME.to_uppercase(),
+    );
+    let error = Config::parse(&text, "<test>", Path::new(".")).unwrap_err();
+    assert_eq!(error.field, "clients[1].certificate_name", "{error}");
+    assert!(
+        error
+            .message
+            .contains("client REPORTS has the certificate name of client PAYROLL"),
+        "{error}"
+    );
+}

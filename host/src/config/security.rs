@@ -125,6 +125,40 @@ pub fn resolve_access(
                     .ok_or_else(|| (Some(hex.span()), field("token_sha256"), "give the SHA-256 of the token as 64 hex digits (printf %s \"$TOKEN\" | sha256sum)".to_string()))
             })
             .transpose()?;
+        // A token or a certificate names one client: a second client with
+        // the same one (a block copied and not changed) would never be
+        // told apart, and get the first one's rights.
+        if let (Some(digest), Some(hex)) = (&token_sha256, &client.token_sha256)
+            && let Some(other) = policy
+                .clients
+                .iter()
+                .find(|c| c.token_sha256.as_ref() == Some(digest))
+        {
+            return Err((
+                Some(hex.span()),
+                field("token_sha256"),
+                format!(
+                    "client {name} has the token of client {}: a token names one client; give each its own",
+                    other.name
+                ),
+            ));
+        }
+        if let Some(certificate_name) = &client.certificate_name
+            && let Some(other) = policy.clients.iter().find(|c| {
+                c.certificate_name
+                    .as_ref()
+                    .is_some_and(|n| n.eq_ignore_ascii_case(certificate_name.get_ref()))
+            })
+        {
+            return Err((
+                Some(certificate_name.span()),
+                field("certificate_name"),
+                format!(
+                    "client {name} has the certificate name of client {}: a certificate names one client; give each its own",
+                    other.name
+                ),
+            ));
+        }
         if let Some(certificate_name) = &client.certificate_name {
             let usable = tls.is_some_and(|tls| tls.client_ca.is_some());
             if !usable {

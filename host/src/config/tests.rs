@@ -414,6 +414,14 @@ fn access_sections_are_checked_with_their_place() {
             "names are unique",
         ),
         (
+            format!(
+                "{base}[[clients]]\nname = \"online\"\ntoken_sha256 = \"{}\"\n",
+                digest.to_uppercase()
+            ),
+            "clients[1].token_sha256",
+            "client ONLINE has the token of client BATCH: a token names one client",
+        ),
+        (
             "[tls]\ncertificate = \"/nonexistent/server.pem\"\nkey = \"/nonexistent/server.key\"\n"
                 .to_string(),
             "tls",
