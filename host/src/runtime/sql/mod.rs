@@ -376,6 +376,19 @@ impl SqlSession {
         Ok(())
     }
 
+    /// Ends the open transaction as `result` says: committed when it is
+    /// `Ok` (the commit's failure is the result then), rolled back when it
+    /// is an error, which stays the result.
+    pub async fn settle<T>(&mut self, result: Result<T, SqlError>) -> Result<T, SqlError> {
+        match result {
+            Ok(value) => self.commit().await.map(|()| value),
+            Err(error) => {
+                let _ = self.rollback().await;
+                Err(error)
+            }
+        }
+    }
+
     /// Commits the open transaction.
     pub async fn commit(&mut self) -> Result<(), SqlError> {
         if !self.in_transaction {

@@ -274,13 +274,7 @@ pub(super) async fn empty_lane(
         Ok(emptied)
     }
     .await;
-    match emptied {
-        Ok(emptied) => session.commit().await.map(|()| emptied),
-        Err(error) => {
-            let _ = session.rollback().await;
-            Err(error)
-        }
-    }
+    session.settle(emptied).await
 }
 
 /// The lanes of SQLite's ring other than (`log_id`, one of `backends`):
@@ -333,13 +327,7 @@ pub(super) async fn remove_lane(
         Ok(slots)
     }
     .await;
-    match removed {
-        Ok(slots) => session.commit().await.map(|()| slots),
-        Err(error) => {
-            let _ = session.rollback().await;
-            Err(error)
-        }
-    }
+    session.settle(removed).await
 }
 
 /// SQLite's [`read`]: the rows of the table of before the ring, then the
