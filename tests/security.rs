@@ -788,3 +788,122 @@ fn two_clients_of_one_certificate_name_are_refused() {
         "{error}"
     );
 }
+
+/// A HELLO carrying `token` on a fresh connection to `address`: the
+/// answer, and how long it took.
+fn hello_with_token(address: &str, token: &str) -> (Option<Answer>, Duration) {
+    let mut stream = TcpStream::connect(address).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(20)))
+        .unwrap();
+    let started = Instant::now();
+    let hello = encode_frame(
+        0,
+        &Request::Hello(Hello {
+            major: 1,
+            minor: 3,
+            max_frame: 1 << 20,
+            client: "guess".into(),
+            token: Some(token.into()),
+        }),
+    );
+    stream.write_all(&hello).unwrap();
+    (read_answer(&mut stream), started.elapsed())
+}
+
+/// Someone guessing tokens gets one answer per connection and per second
+/// (`[server] auth_failure_delay_ms`), on the protocol and the admin port,
+/// while a client that is taken never waits; and a flood of connections
+/// closed at once, or of wrong tokens, writes a bounded number of log
+/// lines, the rest counted.
+#[test]
+fn guessing_tokens_is_slowed_and_floods_of_refusals_do_not_flood_the_log() {
+    let dir = tempfile::tempdir().unwrap();
+    let (port, admin_port) = (vsam_tests::free_port(), vsam_tests::free_port());
+    let config = format!(
+        "[server]\nlisten = \"127.0.0.1:{port}\"\ndata_dir = \"{}\"\n\
+         [admin]\nlisten = \"127.0.0.1:{admin_port}\"\n\
+         [plugins.m]\npath = \"builtin:memory\"\n[backends.b]\nplugin = \"m\"\n[routing]\ndefault = \"b\"\n\
+         [[clients]]\nname = \"batch\"\ntoken_sha256 = \"{}\"\n\
+         [[access]]\nclients = [\"batch\"]\ndatasets = \"**\"\nlevel = \"alter\"\n",
+        dir.path().join("data").display(),
+        sha256_hex("batch-token"),
+    );
+    let server = vsam_tests::logged::LoggedServer::start(dir.path(), port, &config, "info");
+    let address = server.address.clone();
+
+    // A wrong token waits a second (the default) for its refusal; a right
+    // one sent meanwhile is welcomed at once.
+    let guessing = {
+        let address = address.clone();
+        std::thread::spawn(move || hello_with_token(&address, "batch-tokeN"))
+    };
+    std::thread::sleep(Duration::from_millis(100));
+    let (taken, taken_in) = hello_with_token(&address, "batch-token");
+    assert!(matches!(taken, Some(Answer::Welcome(_))), "{taken:?}");
+    let (refused, refused_in) = guessing.join().unwrap();
+    match refused {
+        Some(Answer::ProtocolError { code, message, .. }) => {
+            assert_eq!(code, protocol_error::NOT_AUTHENTICATED);
+            assert!(message.contains("token matches no client"), "{message}");
+        }
+        other => panic!("expected the token's refusal, got {other:?}"),
+    }
+    assert!(
+        refused_in >= Duration::from_millis(1000) && taken_in < Duration::from_millis(800),
+        "refused in {refused_in:?}, taken in {taken_in:?}"
+    );
+
+    // The admin port: wrong tokens sent in one go get one answer, after
+    // the delay, and the connection ends.
+    let mut admin = TcpStream::connect(("127.0.0.1", admin_port)).unwrap();
+    admin
+        .set_read_timeout(Some(Duration::from_secs(20)))
+        .unwrap();
+    let started = Instant::now();
+    let guesses: String = (0..100)
+        .map(|n| {
+            format!("{{\"token\": \"guess-{n:04}-of-the-admin-token\", \"command\": \"status\"}}\n")
+        })
+        .collect();
+    admin.write_all(guesses.as_bytes()).unwrap();
+    let mut answers = String::new();
+    let _ = admin.read_to_string(&mut answers);
+    assert!(started.elapsed() >= Duration::from_millis(1000));
+    assert_eq!(answers.lines().count(), 1, "{answers}");
+    assert!(answers.contains("wrong admin token"), "{answers}");
+
+    // A thousand connections closed before saying anything, then one
+    // more a second later: the log keeps its share of them, and the last
+    // line counts the rest.
+    let flood = 1000;
+    let started = Instant::now();
+    for _ in 0..flood {
+        drop(TcpStream::connect(&address).unwrap());
+    }
+    let flooding = started.elapsed();
+    std::thread::sleep(Duration::from_millis(1100));
+    drop(TcpStream::connect(&address).unwrap());
+    std::thread::sleep(Duration::from_millis(300));
+    let log = server.stop();
+    let closed: Vec<&str> = log
+        .lines()
+        .filter(|line| line.contains("connection closed before the handshake"))
+        .collect();
+    let seconds = flooding.as_secs() as usize + 2;
+    assert!(
+        closed.len() <= seconds * vsam_host::log_limit::LINES_PER_SECOND as usize,
+        "{} lines for {flood} connections in {flooding:?}",
+        closed.len()
+    );
+    let suppressed: u64 = closed
+        .iter()
+        .filter_map(|line| line.split("suppressed=").nth(1))
+        .map(|rest| rest.split(' ').next().unwrap().parse::<u64>().unwrap())
+        .sum();
+    assert!(
+        suppressed > 0 && suppressed + closed.len() as u64 <= flood + 1,
+        "{suppressed} suppressed, {} lines",
+        closed.len()
+    );
+}

@@ -37,7 +37,7 @@ use runtime::{BackendHandle, PluginRuntime};
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use vsam::Shared;
@@ -191,6 +191,7 @@ impl Server {
                     reloader: reloader.clone(),
                     migrations: migrations.clone(),
                     token,
+                    auth_failure_delay: Duration::from_millis(config.server.auth_failure_delay_ms),
                     security: security.clone(),
                     started: SystemTime::now(),
                     listen: vsam_listener.local_addr().unwrap_or(config.listen),

@@ -92,12 +92,26 @@ pub fn foreign_text(message: &str, max: usize) -> String {
     line
 }
 
-/// Logs a warning of `cause`, within its limit.
-pub fn warn(cause: &str, message: &str) {
-    if let Some(suppressed) = admit(cause) {
-        tracing::warn!("{message}{}", note(suppressed));
-    }
+/// Logs like `tracing`'s macro of `$level` (`info`, `warn`...), within the
+/// limit of `$cause`: for lines anyone who can reach a port can cause once
+/// per connection or request (a refused handshake, a wrong token, a socket
+/// closed at once), which must not let them write the log at the rate they
+/// connect. The first line that passes after a suppression carries the
+/// count in its field `suppressed`.
+///
+/// ```ignore
+/// limited!(info, "handshake refusal", peer = %address, "handshake refused: {why}");
+/// ```
+macro_rules! limited {
+    ($level:ident, $cause:expr, $($arg:tt)+) => {
+        match $crate::log_limit::admit($cause) {
+            None => {}
+            Some(0) => tracing::$level!($($arg)+),
+            Some(suppressed) => tracing::$level!(suppressed, $($arg)+),
+        }
+    };
 }
+pub(crate) use limited;
 
 #[cfg(test)]
 mod tests {

@@ -6,6 +6,7 @@ mod mirrors;
 mod report;
 pub mod token;
 
+use crate::log_limit::limited;
 use crate::reload::Reloader;
 use crate::server::limits::serve_port;
 use crate::server::transport::{self, Accepted, ListenerSecurity};
@@ -31,6 +32,9 @@ pub struct AdminContext {
     pub migrations: Arc<crate::migrate::Migrations>,
     /// The token requests must carry.
     pub token: String,
+    /// How long a wrong token waits for its answer (`[server]
+    /// auth_failure_delay_ms`), after which its connection is closed.
+    pub auth_failure_delay: Duration,
     /// TLS and the plain-TCP policy (the protocol port's).
     pub security: ListenerSecurity,
     /// When the server started.
@@ -87,7 +91,7 @@ async fn accept(
             stream,
             refused: Some(why),
         })) => {
-            tracing::warn!(%peer, "admin connection refused: {why}");
+            limited!(warn, "admin refusal", %peer, "admin connection refused: {why}");
             let mut lines = Framed::new(stream, LinesCodec::new_with_max_length(MAX_REQUEST_LINE));
             let _ = send(&mut lines, &AdminAnswer::Error { message: why }).await;
         }
@@ -95,10 +99,10 @@ async fn accept(
             serve_connection(*stream, peer, context, stopping).await
         }
         Ok(Err(error)) => {
-            tracing::info!(%peer, "admin connection closed before its first request: {error}")
+            limited!(info, "admin closed early", %peer, "admin connection closed before its first request: {error}")
         }
         Err(_) => {
-            tracing::info!(%peer, "admin connection closed: nothing within {HANDSHAKE_TIMEOUT:?}")
+            limited!(info, "admin closed early", %peer, "admin connection closed: nothing within {HANDSHAKE_TIMEOUT:?}")
         }
     }
 }
@@ -127,7 +131,21 @@ async fn serve_connection<S>(
         };
         wait = IDLE_TIMEOUT;
         let answer = match line {
-            Ok(line) => answer(&line, peer, &context).await,
+            Ok(line) => match answer(&line, peer, &context).await {
+                Ok(answer) => answer,
+                Err(refusal) => {
+                    // A wrong token is answered after the delay and ends
+                    // the connection: one connection cannot pipeline
+                    // guesses, and an address has at most
+                    // MAX_CONNECTIONS_PER_ADDRESS of them.
+                    tokio::select! {
+                        _ = tokio::time::sleep(context.auth_failure_delay) => {}
+                        _ = stopping.wait_for(|stop| *stop) => return,
+                    }
+                    let _ = send(&mut lines, &refusal).await;
+                    return;
+                }
+            },
             Err(error) => {
                 let answer = AdminAnswer::Error {
                     message: format!("unreadable admin request: {error}"),
@@ -150,26 +168,31 @@ async fn send<S: AsyncRead + AsyncWrite + Unpin>(
     lines.send(text).await
 }
 
-/// Checks and runs one request line.
-async fn answer(line: &str, peer: SocketAddr, context: &AdminContext) -> AdminAnswer {
+/// Checks and runs one request line: its answer, or the refusal of a
+/// wrong token, after which the connection ends.
+async fn answer(
+    line: &str,
+    peer: SocketAddr,
+    context: &AdminContext,
+) -> Result<AdminAnswer, AdminAnswer> {
     let request: AdminRequest = match serde_json::from_str(line) {
         Ok(request) => request,
         Err(error) => {
-            return AdminAnswer::Error {
+            return Ok(AdminAnswer::Error {
                 message: format!(
                     "not an admin request: {error}; send {{\"token\": ..., \"command\": \"status\"}} (vsamr admin does)"
                 ),
-            };
+            });
         }
     };
     if !token::matches(&request.token, &context.token) {
-        tracing::warn!(%peer, command = ?request.command, "admin request refused: wrong token");
-        return AdminAnswer::Error {
+        limited!(warn, "admin token refusal", %peer, command = ?request.command, "admin request refused: wrong token");
+        return Err(AdminAnswer::Error {
             message: "wrong admin token: use the one in the server's token file ([admin] token_file, by default admin.token in its data dir)".into(),
-        };
+        });
     }
     tracing::info!(%peer, command = ?request.command, "admin request");
-    match request.command {
+    Ok(match request.command {
         AdminCommand::Reload => AdminAnswer::Reload(context.reloader.reload("admin").await),
         AdminCommand::Status => AdminAnswer::Status(report::status(context).await),
         AdminCommand::Plugins => AdminAnswer::Plugins {
@@ -190,7 +213,7 @@ async fn answer(line: &str, peer: SocketAddr, context: &AdminContext) -> AdminAn
         | AdminCommand::MirrorResume { .. }
         | AdminCommand::MirrorResync { .. }
         | AdminCommand::MirrorVerify { .. }) => mirrors::answer(context, command).await,
-    }
+    })
 }
 
 fn migration(

@@ -77,6 +77,11 @@ pub struct ServerConfig {
     pub max_unit_secs: u64,
     /// Seconds a new connection gets for TLS and HELLO.
     pub handshake_timeout_secs: u64,
+    /// Milliseconds a refused token, certificate or admin token waits
+    /// for its answer, holding its place among the handshakes: with
+    /// `max_handshakes_per_address`, it bounds how fast one address can
+    /// guess a token (0: answer at once).
+    pub auth_failure_delay_ms: u64,
     /// Seconds a connection may stay without a request before it is
     /// closed (0: never; its datasets are closed with it).
     pub idle_timeout_secs: u64,
@@ -111,6 +116,7 @@ impl Default for ServerConfig {
             units_memory_mb: None,
             max_unit_secs: 0,
             handshake_timeout_secs: 10,
+            auth_failure_delay_ms: 1000,
             idle_timeout_secs: 3600,
             request_timeout_secs: 30,
             idle_poll_us: 200,
@@ -279,6 +285,10 @@ impl BucketConfig {
 
 /// Longest `[server] idle_poll_us`: 10 ms.
 pub const MAX_IDLE_POLL_US: u64 = 10_000;
+
+/// Longest `[server] auth_failure_delay_ms`: past it a refused client
+/// would wait longer than most clients' connect timeouts.
+pub const MAX_AUTH_FAILURE_DELAY_MS: u64 = 10_000;
 
 /// Most reader instances a backend may have (its database pool holds one
 /// connection per instance: 16).

@@ -4,8 +4,9 @@
 
 use super::security;
 use super::{
-    AdminSettings, BackendSettings, ConfigError, ConfigFile, MAX_IDLE_POLL_US, MAX_READERS,
-    PluginSource, ServerConfig, UnitRule, field_at, is_name_pattern, key_list, line_of,
+    AdminSettings, BackendSettings, ConfigError, ConfigFile, MAX_AUTH_FAILURE_DELAY_MS,
+    MAX_IDLE_POLL_US, MAX_READERS, PluginSource, ServerConfig, UnitRule, field_at, is_name_pattern,
+    key_list, line_of,
 };
 use crate::catalog::DatasetDef;
 use crate::runtime::sql::DatabaseUrl;
@@ -181,6 +182,15 @@ impl Source<'_> {
                 file.server.request_timeout_secs,
             ),
         ];
+        if file.server.auth_failure_delay_ms > MAX_AUTH_FAILURE_DELAY_MS {
+            return Err(self.near(
+                "server.auth_failure_delay_ms",
+                format!(
+                    "at most {MAX_AUTH_FAILURE_DELAY_MS} (10 s), not {}: a refused client would wait past its own connect timeout and retry",
+                    file.server.auth_failure_delay_ms
+                ),
+            ));
+        }
         if file.server.idle_poll_us > MAX_IDLE_POLL_US {
             return Err(self.near(
                 "server.idle_poll_us",

@@ -220,6 +220,18 @@ fn idle_polling_defaults_to_200_us_and_is_bounded() {
 }
 
 #[test]
+fn the_delay_of_a_refused_token_defaults_to_a_second_and_is_bounded() {
+    assert_eq!(parse("").unwrap().server.auth_failure_delay_ms, 1000);
+    let error = parse("[server]\nauth_failure_delay_ms = 60000\n").unwrap_err();
+    assert_eq!(error.field, "server.auth_failure_delay_ms");
+    assert_eq!(error.line, Some(2));
+    assert!(
+        error.message.contains("at most 10000 (10 s), not 60000"),
+        "{error}"
+    );
+}
+
+#[test]
 fn the_default_routes_to_embedded_sqlite_and_data_dir_moves_carry_its_file() {
     let mut config = Config::embedded_default();
     assert_eq!(config.default_backend.as_deref(), Some("sqlite"));

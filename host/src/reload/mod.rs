@@ -324,6 +324,7 @@ impl Reloader {
             || config.server.max_handshakes != old.server.max_handshakes
             || config.server.max_handshakes_per_address != old.server.max_handshakes_per_address
             || config.server.handshake_timeout_secs != old.server.handshake_timeout_secs
+            || config.server.auth_failure_delay_ms != old.server.auth_failure_delay_ms
             || config.server.idle_timeout_secs != old.server.idle_timeout_secs
             || config.server.request_timeout_secs != old.server.request_timeout_secs
             || config.server.idle_poll_us != old.server.idle_poll_us

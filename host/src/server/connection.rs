@@ -8,6 +8,7 @@ use super::frame_budget::BudgetedCodec;
 use super::idle_poll::IdlePoll;
 use super::limits::{ConnectionLimits, Place};
 use super::transport::{self, Accepted};
+use crate::log_limit::limited;
 use crate::security::Identity;
 use crate::vsam::{Session, Shared};
 use futures::{SinkExt, StreamExt};
@@ -225,11 +226,11 @@ pub(super) async fn serve(
     let accepted = match accepted {
         Ok(Ok(accepted)) => accepted,
         Ok(Err(error)) => {
-            tracing::info!(peer = %address, "connection closed before the handshake: {error}");
+            limited!(info, "closed before the handshake", peer = %address, "connection closed before the handshake: {error}");
             return;
         }
         Err(_) => {
-            tracing::info!(peer = %address, "closed: nothing (or no TLS handshake) within {:?}", settings.handshake_timeout);
+            limited!(info, "closed before the handshake", peer = %address, "closed: nothing (or no TLS handshake) within {:?}", settings.handshake_timeout);
             return;
         }
     };
@@ -366,7 +367,7 @@ async fn run<S>(
                 };
                 match expired {
                     Some(why) => {
-                        tracing::info!(%peer, session = id, "closing: {why}");
+                        limited!(info, "connection time limit", %peer, session = id, "closing: {why}");
                         let _ = tokio::time::timeout(
                             settings.request_timeout,
                             writer.send((0, fatal(protocol_error::TIMEOUT, why))),
@@ -385,7 +386,7 @@ async fn run<S>(
                 break;
             }
             Some(Err(error)) => {
-                tracing::warn!(%peer, session = id, "closing: {error}");
+                limited!(warn, "malformed frame", %peer, session = id, "closing: {error}");
                 let code = match error {
                     FrameError::TooLarge { .. } => protocol_error::FRAME_TOO_LARGE,
                     FrameError::OverBudget { .. } => protocol_error::LIMIT,
@@ -480,7 +481,7 @@ async fn run<S>(
             Ok(Ok(())) => {}
             Ok(Err(_)) => break,
             Err(_) => {
-                tracing::info!(%peer, session = id, "closing: the client took no answer within {:?} ([server] request_timeout_secs)", settings.request_timeout);
+                limited!(info, "connection time limit", %peer, session = id, "closing: the client took no answer within {:?} ([server] request_timeout_secs)", settings.request_timeout);
                 break;
             }
         }
@@ -560,8 +561,23 @@ where
             )
         }
     };
+    if matches!(
+        refusal,
+        Answer::ProtocolError {
+            code: protocol_error::NOT_AUTHENTICATED,
+            ..
+        }
+    ) {
+        // A guess at a token costs its place among the handshakes for the
+        // delay: one address guesses at most `max_handshakes_per_address`
+        // tokens per delay, and a client that is taken never waits.
+        tokio::select! {
+            _ = peer.shutdown.changed() => {}
+            _ = tokio::time::sleep(settings.auth_failure_delay) => {}
+        }
+    }
     drop(place_in_handshakes);
-    tracing::info!(peer = %peer.address, "handshake refused: {refusal:?}");
+    limited!(info, "handshake refusal", peer = %peer.address, "handshake refused: {refusal:?}");
     let _ = tokio::time::timeout(settings.request_timeout, writer.send((0, refusal))).await;
     None
 }

@@ -100,9 +100,11 @@ impl Budget {
             match self.admit(peer.ip()) {
                 Ok(place) => return Some((stream, peer, place)),
                 Err(why) => {
-                    crate::log_limit::warn(
+                    crate::log_limit::limited!(
+                        warn,
                         &format!("{port} refusal"),
-                        &format!("{port} connection from {peer} refused: {why}"),
+                        %peer,
+                        "{port} connection refused: {why}"
                     );
                     drop(stream);
                 }

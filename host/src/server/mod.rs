@@ -39,6 +39,8 @@ pub struct ServeSettings {
     pub max_handshakes: (usize, usize),
     /// Time for TLS and HELLO.
     pub handshake_timeout: Duration,
+    /// How long a client refused for who it is waits for the refusal.
+    pub auth_failure_delay: Duration,
     /// Time without a request before a connection is closed (`None`: never).
     pub idle_timeout: Option<Duration>,
     /// Time for a request to arrive whole, and for an answer to be taken.
@@ -60,6 +62,7 @@ impl ServeSettings {
             max_connections_per_address: server.max_connections_per_address,
             max_handshakes: (server.max_handshakes, server.max_handshakes_per_address),
             handshake_timeout: Duration::from_secs(server.handshake_timeout_secs),
+            auth_failure_delay: Duration::from_millis(server.auth_failure_delay_ms),
             idle_timeout: match server.idle_timeout_secs {
                 0 => None,
                 secs => Some(Duration::from_secs(secs)),
@@ -130,7 +133,7 @@ pub async fn serve(
                 let handshake = match limits.handshakes.admit(peer.ip()) {
                     Ok(place) => place,
                     Err(why) => {
-                        crate::log_limit::warn("connection refusal", &format!("{peer} refused: {why}"));
+                        crate::log_limit::limited!(warn, "connection refusal", %peer, "refused: {why}");
                         connections.spawn(refuse(stream, why));
                         continue;
                     }
