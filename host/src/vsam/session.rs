@@ -8,6 +8,7 @@ use super::shared::Shared;
 use super::subject::Subject;
 use super::unit::{Unit, UnitLimits, UnitWatch};
 use super::{catalog_requests, erase, get, point, put};
+use crate::log_limit::limited;
 use crate::security::{Identity, Level};
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -172,7 +173,7 @@ impl Session {
         for dataset in datasets {
             let name = dataset.to_ascii_uppercase();
             if let Err(why) = policy.check(&self.identity, &name, level) {
-                tracing::warn!(session = self.id, identity = %self.identity, dataset = %name, %request, "refused: {why}");
+                limited!(warn, "access refusal", session = self.id, identity = %self.identity, dataset = %name, %request, "refused: {why}");
                 return Err(Subject::new(&name, request)
                     .refused(open_error::NOT_AUTHORIZED, format!("not authorized: {why}")));
             }
@@ -193,7 +194,7 @@ impl Session {
                     Some(crate::catalog::Relation::Path { .. }) => "path",
                     _ => "alternate index",
                 };
-                tracing::warn!(session = self.id, identity = %self.identity, dataset = %name, member = %member.name, "DELETE refused: {why}");
+                limited!(warn, "access refusal", session = self.id, identity = %self.identity, dataset = %name, member = %member.name, "DELETE refused: {why}");
                 return Err(Subject::new(&name, Verb::Delete).refused(
                     open_error::NOT_AUTHORIZED,
                     format!(
@@ -268,7 +269,9 @@ impl Session {
         // holds for any other, such as a LIST of a huge catalog.
         let length = vsam_protocol::answer_frame_len(&outcome);
         if length > self.answer_frame {
-            tracing::warn!(
+            limited!(
+                warn,
+                "answer over the client's frame",
                 session = self.id,
                 request = %verb,
                 length,

@@ -1,6 +1,7 @@
 //! The sandboxed instance that serves one backend: instantiated on the
 //! first call and after a fault, each call run under its limits.
 
+use crate::log_limit::limited;
 use crate::runtime::bindings::{self, wit_types};
 use crate::runtime::call::{Call, CallError, CallFuture, CallResult, RecordStore, Reply};
 use crate::runtime::convert;
@@ -162,7 +163,7 @@ impl WasmStore {
                 let panic = live.store.data_mut().panic.take();
                 let (cause, message) = self.describe_fault(&call, &error, panic);
                 self.last_fault = cause;
-                tracing::error!(backend = %self.settings.name, "{message}");
+                limited!(error, &format!("fault of backend {}", self.settings.name), backend = %self.settings.name, "{message}");
                 self.live = None;
                 Err(CallError::Fault(message))
             }
@@ -192,7 +193,7 @@ impl WasmStore {
             "plugin {} of backend {} ran longer than the limit of {} ms in `{function}`; the instance was replaced",
             self.plugin.name, self.settings.name, self.settings.call_timeout_ms
         );
-        tracing::error!(backend = %self.settings.name, "{message}");
+        limited!(error, &format!("fault of backend {}", self.settings.name), backend = %self.settings.name, "{message}");
         CallError::Fault(message)
     }
 
