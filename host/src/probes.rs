@@ -19,7 +19,7 @@ use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::{TokioIo, TokioTimer};
 use std::convert::Infallible;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
@@ -37,6 +37,39 @@ pub const HEADER_TIMEOUT: Duration = Duration::from_secs(5);
 /// reading an answer gives its place back then.
 pub const CONNECTION_LIFETIME: Duration = Duration::from_secs(60);
 
+/// How long one readiness answer serves the probes that follow it.
+pub const READINESS_FRESH: Duration = Duration::from_secs(1);
+
+/// The last readiness answer and when it was found: `/readyz` asks every
+/// database (on a fleet's lock session, which also carries its record
+/// locks) and every bucket, so probes in a loop would put their load on
+/// the stores at the rate they arrive. Probes within [`READINESS_FRESH`]
+/// of an answer get it, and probes arriving while one asks wait for its
+/// answer: the stores are asked at most once a second, however many probe.
+#[derive(Default)]
+pub struct Readiness {
+    last: tokio::sync::Mutex<Option<(Instant, Result<(), String>)>>,
+}
+
+impl Readiness {
+    /// The answer of `check`, run now unless an answer is fresh.
+    pub async fn answer<F, Fut>(&self, check: F) -> Result<(), String>
+    where
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = Result<(), String>>,
+    {
+        let mut last = self.last.lock().await;
+        if let Some((at, answer)) = &*last
+            && at.elapsed() < READINESS_FRESH
+        {
+            return answer.clone();
+        }
+        let answer = check().await;
+        *last = Some((Instant::now(), answer.clone()));
+        answer
+    }
+}
+
 /// Serves the endpoints on `listener` until `shutdown`.
 pub async fn serve(
     listener: TcpListener,
@@ -45,12 +78,20 @@ pub async fn serve(
     shutdown: watch::Receiver<bool>,
 ) {
     let limits = (MAX_CONNECTIONS, MAX_CONNECTIONS_PER_ADDRESS);
+    let readiness = Arc::new(Readiness::default());
     serve_port(listener, "metrics", limits, shutdown, |stream, _| {
         let shared = shared.clone();
         let migrations = migrations.clone();
+        let readiness = readiness.clone();
         async move {
-            let service =
-                service_fn(move |request| answer(request, shared.clone(), migrations.clone()));
+            let service = service_fn(move |request| {
+                answer(
+                    request,
+                    shared.clone(),
+                    migrations.clone(),
+                    readiness.clone(),
+                )
+            });
             let connection = http1::Builder::new()
                 .timer(TokioTimer::new())
                 .header_read_timeout(HEADER_TIMEOUT)
@@ -65,6 +106,7 @@ async fn answer(
     request: Request<Incoming>,
     shared: Arc<Shared>,
     migrations: Arc<Migrations>,
+    readiness: Arc<Readiness>,
 ) -> Result<Response<Full<Bytes>>, Infallible> {
     if request.method() != Method::GET {
         return Ok(reply(StatusCode::METHOD_NOT_ALLOWED, "GET only\n".into()));
@@ -87,7 +129,7 @@ async fn answer(
             response
         }
         "/healthz" => reply(StatusCode::OK, "ok\n".into()),
-        "/readyz" => match ready(&shared).await {
+        "/readyz" => match readiness.answer(|| ready(&shared)).await {
             Ok(()) => reply(StatusCode::OK, "ready\n".into()),
             Err(why) => reply(
                 StatusCode::SERVICE_UNAVAILABLE,
@@ -140,4 +182,44 @@ fn reply(status: StatusCode, body: String) -> Response<Full<Bytes>> {
     let mut response = Response::new(Full::new(Bytes::from(body)));
     *response.status_mut() = status;
     response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn probes_in_a_flood_ask_the_stores_once_a_second() {
+        let readiness = Arc::new(Readiness::default());
+        let asked = Arc::new(AtomicUsize::new(0));
+        let probe = |readiness: Arc<Readiness>, asked: Arc<AtomicUsize>| async move {
+            readiness
+                .answer(|| async {
+                    let n = asked.fetch_add(1, Ordering::SeqCst);
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    if n == 0 {
+                        Ok(())
+                    } else {
+                        Err("down".to_string())
+                    }
+                })
+                .await
+        };
+        // Two hundred probes at once, while the first asks: one asking.
+        let probes: Vec<_> = (0..200)
+            .map(|_| tokio::spawn(probe(readiness.clone(), asked.clone())))
+            .collect();
+        for answer in futures::future::join_all(probes).await {
+            assert_eq!(answer.unwrap(), Ok(()));
+        }
+        assert_eq!(asked.load(Ordering::SeqCst), 1);
+        // Past the second, the next probe asks again and sees the change.
+        tokio::time::sleep(READINESS_FRESH).await;
+        assert_eq!(
+            probe(readiness.clone(), asked.clone()).await,
+            Err("down".to_string())
+        );
+        assert_eq!(asked.load(Ordering::SeqCst), 2);
+    }
 }
