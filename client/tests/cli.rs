@@ -324,6 +324,43 @@ async fn a_list_of_servers_is_tried_in_order() {
     server.stop().await;
 }
 
+/// The help says what vsamr is, and a command's help shows its own
+/// options first, the ones every command takes under headings of their
+/// own.
+#[test]
+fn the_help_says_what_vsamr_is_and_keeps_a_commands_options_apart() {
+    let cli = Cli {
+        server: "127.0.0.1:1".into(),
+    };
+    let help = cli.ok(&["--help"]);
+    assert!(
+        help.starts_with("Command-line client of the VSAM redirector server (vsamrd, port 2387).\n\nKeys and records are text"),
+        "{help}"
+    );
+    let define = cli.ok(&["define", "--help"]);
+    let at = |text: &str| {
+        define
+            .find(text)
+            .unwrap_or_else(|| panic!("{text:?} not in:\n{define}"))
+    };
+    assert!(
+        at("--key-length") < at("Connection (every command):"),
+        "{define}"
+    );
+    assert!(
+        at("Connection (every command):") < at("--server"),
+        "{define}"
+    );
+    assert!(
+        at("Connection (every command):") < at("--auth-token-file"),
+        "{define}"
+    );
+    assert!(
+        at("Keys and records (every command):") < at("--hex"),
+        "{define}"
+    );
+}
+
 #[test]
 fn an_unreachable_server_is_named() {
     let output = Command::new(env!("CARGO_BIN_EXE_vsamr"))

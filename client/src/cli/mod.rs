@@ -17,29 +17,35 @@ use clap::{Parser, Subcommand};
 use std::path::PathBuf;
 use vsam_client::{ConnectOptions, Connection, DEFAULT_SERVER, TlsOptions};
 
-/// Command-line client of the VSAM redirector server (vsamrd, port 2387).
-///
-/// Keys and records are text in the dataset's code page (write a byte as
-/// \xHH, a backslash as \\), or hex with --hex.
 /// The token itself, for scripts that hold it in the environment rather
 /// than in a file (`--token-file`, `VSAMR_AUTH_TOKEN_FILE`).
 pub const AUTH_TOKEN_VARIABLE: &str = "VSAMR_AUTH_TOKEN";
 
+/// The help heading of the options every command takes, so that a
+/// command's help shows its own options apart from them.
+const CONNECTION_HEADING: &str = "Connection (every command)";
+/// See [`CONNECTION_HEADING`].
+const OUTPUT_HEADING: &str = "Keys and records (every command)";
+
+/// Command-line client of the VSAM redirector server (vsamrd, port 2387).
+///
+/// Keys and records are text in the dataset's code page (write a byte as
+/// \xHH, a backslash as \\), or hex with --hex.
 #[derive(Parser)]
-#[command(name = "vsamr", version, about)]
+#[command(name = "vsamr", version)]
 pub struct Args {
     /// Server address, or the addresses of several servers of a fleet
     /// separated by commas: the first that answers is used, and the next
     /// when its connection is lost.
-    #[arg(long, global = true, env = "VSAMR_SERVER", default_value = DEFAULT_SERVER)]
+    #[arg(long, global = true, env = "VSAMR_SERVER", default_value = DEFAULT_SERVER, help_heading = CONNECTION_HEADING)]
     server: String,
     /// Print one JSON object per record (key, record, rba/rrn).
-    #[arg(long, global = true)]
+    #[arg(long, global = true, help_heading = OUTPUT_HEADING)]
     json: bool,
     /// Keys and records are given and printed as hex.
-    #[arg(long, global = true)]
+    #[arg(long, global = true, help_heading = OUTPUT_HEADING)]
     hex: bool,
-    #[command(flatten)]
+    #[command(flatten, next_help_heading = CONNECTION_HEADING)]
     security: Security,
     #[command(subcommand)]
     command: Command,
