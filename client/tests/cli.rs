@@ -93,9 +93,19 @@ async fn the_tour_works_and_errors_say_everything() {
         );
         let missing = cli.fails(&["get", "PROD.CUST", "000009"]);
         assert!(
-            missing.contains("record not found: PROD.CUST GET R15=8 FDBK=X'10' (file status 23)"),
+            missing.contains("record not found: PROD.CUST GET R15=8 FDBK=X'10' (file status 23)")
+                && !missing.contains("padded"),
             "{missing}"
         );
+        // A short key is a whole key padded with spaces, as COBOL moves
+        // it; the error says so, and how to read by a prefix.
+        let short = cli.fails(&["get", "PROD.CUST", "0000"]);
+        assert!(
+            short.contains("FDBK=X'10'")
+                && short.contains("(the key 0000 was padded with spaces to the dataset's 6 bytes; --generic reads the first record whose key begins with it)"),
+            "{short}"
+        );
+        assert!(cli.ok(&["get", "PROD.CUST", "0000", "--generic"]).starts_with("000001"));
         cli.ok(&["update", "PROD.CUST", "000002BROWNE"]);
         assert_eq!(
             cli.ok(&["browse", "PROD.CUST"]),

@@ -274,6 +274,13 @@ pub(super) fn describe(codec: &Codec, written: &Record) -> String {
     }
 }
 
+/// Whether VSAM answered "no record with this key" (FDBK X'10').
+fn is_not_found(error: &vsam_client::ClientError) -> bool {
+    error
+        .vsam()
+        .is_some_and(|vsam| vsam.status.fdbk == vsam_protocol::fdbk::NOT_FOUND.0)
+}
+
 /// Options and arguments of a direct GET by key, RBA or RRN.
 fn direct_target(
     codec: &Codec,
@@ -322,9 +329,19 @@ pub async fn get(conn: &Connection, args: GetArgs, output: Output) -> Result<()>
         args.ge,
         args.rba.or(args.rrn),
     )?;
-    let records = dataset
+    let records = match dataset
         .get(0, options, &key, generic_length, address, 1)
-        .await?;
+        .await
+    {
+        Err(error) if is_not_found(&error) => match args.key.as_deref() {
+            Some(text) if !args.generic && codec.parse(text, "key")?.len() < key.len() => bail!(
+                "{error}\n  (the key {text} was padded with spaces to the dataset's {} bytes; --generic reads the first record whose key begins with it)",
+                key.len()
+            ),
+            _ => return Err(error.into()),
+        },
+        other => other?,
+    };
     for record in &records {
         codec.print(record);
     }
