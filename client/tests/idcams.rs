@@ -332,6 +332,20 @@ async fn condition_codes_steer_the_deck_and_become_the_exit_status() {
         let (status, listing) = deck.run(fourth, &[]);
         assert_eq!(codes(&listing), [0, 4], "{listing}");
         assert_eq!(status, 0, "{listing}");
+        // A DEFINE the server refuses: its codes, and its reason once,
+        // naming the entry once.
+        let (status, listing) = deck.run(
+            "  DEFINE CLUSTER (NAME(TEST.WIDE) IXD KEYS(100 0) RECSZ(80 80))\n",
+            &[],
+        );
+        assert_eq!((codes(&listing), status), (vec![12], 12), "{listing}");
+        assert!(
+            listing.contains(
+                "IDC3351I ** VSAM I/O RETURN CODE IS 8 - RPLFDBWD = X'00080068'\n\
+                 VSR3009I ** TEST.WIDE DEFINE: the key (offset 0, length 100) ends past the record size 80\n"
+            ),
+            "{listing}"
+        );
         // A broken IF-THEN-ELSE is 16 and stops the deck there.
         let (status, listing) = deck.run("  LISTCAT LEVEL(TEST)\n  END\n  DELETE TEST.KSDS\n", &[]);
         assert_eq!(status, 16);

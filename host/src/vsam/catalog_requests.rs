@@ -59,7 +59,13 @@ pub(crate) async fn define(shared: &Shared, spec: DatasetSpec) -> Result<Answer,
         backend_name.clone(),
     ) {
         Ok(def) => def,
-        Err(problem) => return Err(about.logical(fdbk::INVALID_OPTIONS, problem)),
+        // The answer names the dataset already ("NAME DEFINE: ...").
+        Err(problem) => {
+            let problem = problem
+                .strip_prefix(&format!("{name}: "))
+                .unwrap_or(&problem);
+            return Err(about.logical(fdbk::INVALID_OPTIONS, problem.to_string()));
+        }
     };
     if def.max_record > shared.limits.max_record {
         return Err(about.logical(

@@ -107,7 +107,10 @@ impl Listing {
                         status.fdbk
                     ));
                 }
-                if !status.message.is_empty() {
+                if status.message.starts_with(&format!("{entry} ")) {
+                    // The server's message names the entry already.
+                    self.message(format!("VSR3009I ** {}", status.message));
+                } else if !status.message.is_empty() {
                     self.message(format!("VSR3009I ** {entry}: {}", status.message));
                 }
                 if is(status, fdbk::NOT_FOUND.0) || is(status, fdbk::DUPLICATE_KEY.0) {
