@@ -40,8 +40,9 @@ struct Cli {
 enum Command {
     /// Checks a configuration file and prints what it defines.
     CheckConfig {
-        /// The file to check.
-        file: PathBuf,
+        /// The file to check (default: the one `--config` or VSAMRD_CONFIG
+        /// names, which the server would run with).
+        file: Option<PathBuf>,
     },
     /// Prints the shell completion script of vsamrd (e.g.
     /// `vsamrd completions bash > /etc/bash_completion.d/vsamrd`).
@@ -80,7 +81,9 @@ fn main() -> ExitCode {
     vsam_host::logging::init(format);
     let cli = Cli::parse();
     let result = match cli.command {
-        Some(Command::CheckConfig { file }) => check_config(&file),
+        Some(Command::CheckConfig { file }) => {
+            config_to_check(file, cli.config).and_then(|file| check_config(&file))
+        }
         Some(Command::Completions { shell }) => {
             clap_complete::generate(shell, &mut Cli::command(), "vsamrd", &mut std::io::stdout());
             Ok(())
@@ -103,6 +106,22 @@ fn main() -> ExitCode {
             eprintln!("vsamrd: {error:#}");
             ExitCode::FAILURE
         }
+    }
+}
+
+/// The file `check-config` checks: the one it names, or else the one the
+/// server would run with; both given, they must be the same.
+fn config_to_check(named: Option<PathBuf>, running: Option<PathBuf>) -> Result<PathBuf> {
+    match (named, running) {
+        (Some(named), Some(running)) if named != running => anyhow::bail!(
+            "check-config names {} but --config (or VSAMRD_CONFIG) names {}: give one file",
+            named.display(),
+            running.display()
+        ),
+        (Some(file), _) | (None, Some(file)) => Ok(file),
+        (None, None) => anyhow::bail!(
+            "check-config needs a file: vsamrd check-config FILE (or --config FILE, or VSAMRD_CONFIG); without one the server runs its embedded default, which needs no check"
+        ),
     }
 }
 

@@ -349,9 +349,44 @@ fn a_bad_config_stops_vsamrd_with_its_place() {
         "[server]\nlisten = \"127.0.0.1:2387\"\n\n[backends.b]\nplugin = \"missing\"\n",
     )
     .unwrap();
-    for args in [
-        vec!["--config", file.to_str().unwrap()],
-        vec!["check-config", file.to_str().unwrap()],
+    // The server, check-config FILE, and check-config of the file the
+    // server would run with (--config, VSAMRD_CONFIG) say the same.
+    for (args, variable) in [
+        (vec!["--config", file.to_str().unwrap()], None),
+        (vec!["check-config", file.to_str().unwrap()], None),
+        (
+            vec!["--config", file.to_str().unwrap(), "check-config"],
+            None,
+        ),
+        (vec!["check-config"], Some(&file)),
+    ] {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_vsamrd"));
+        if let Some(file) = variable {
+            command.env("VSAMRD_CONFIG", file);
+        }
+        let output = command.args(&args).output().unwrap();
+        assert!(!output.status.success());
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(
+            stderr.contains("bad.toml:5: field `backends.b.plugin`: no plugin named \"missing\""),
+            "{stderr}"
+        );
+    }
+    // Two different files, or none: which to check is not guessed.
+    for (args, says) in [
+        (
+            vec![
+                "--config",
+                "/etc/vsamrd/vsamrd.toml",
+                "check-config",
+                file.to_str().unwrap(),
+            ],
+            "but --config (or VSAMRD_CONFIG) names /etc/vsamrd/vsamrd.toml: give one file",
+        ),
+        (
+            vec!["check-config"],
+            "check-config needs a file: vsamrd check-config FILE",
+        ),
     ] {
         let output = Command::new(env!("CARGO_BIN_EXE_vsamrd"))
             .args(&args)
@@ -359,10 +394,7 @@ fn a_bad_config_stops_vsamrd_with_its_place() {
             .unwrap();
         assert!(!output.status.success());
         let stderr = String::from_utf8_lossy(&output.stderr);
-        assert!(
-            stderr.contains("bad.toml:5: field `backends.b.plugin`: no plugin named \"missing\""),
-            "{stderr}"
-        );
+        assert!(stderr.contains(says), "{args:?}: {stderr}");
     }
     let good = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/vsamrd.toml");
     let output = check_config(&good);

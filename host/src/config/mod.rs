@@ -547,6 +547,10 @@ impl AdminSettings {
     }
 }
 
+/// The backends of [`EMBEDDED_DEFAULT`], which a configuration file does
+/// not have unless it declares them: a rule naming one says so.
+pub const EMBEDDED_BACKENDS: [&str; 3] = ["sqlite", "csv", "objects"];
+
 /// The configuration used when vsamrd starts without `--config`: the SQL
 /// plugin over an embedded SQLite file as backend `sqlite` (the default
 /// route), the CSV plugin as backend `csv`, and the object-store plugin over

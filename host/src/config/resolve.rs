@@ -342,14 +342,26 @@ impl Source<'_> {
             self.backend_name(name)?;
             let plugin = backend.plugin.get_ref();
             if !plugins.contains_key(plugin) {
+                let cure = if crate::runtime::builtin::names().contains(&plugin.as_str()) {
+                    format!(
+                        "add [plugins.{plugin}] with path = \"builtin:{plugin}\" (a configuration file declares every plugin it uses, the builtin ones too)"
+                    )
+                } else {
+                    format!(
+                        "add a [plugins.{plugin}] section (path = a component file, or one of the builtins: {})",
+                        crate::runtime::builtin::names()
+                            .map(|b| format!("builtin:{b}"))
+                            .join(", ")
+                    )
+                };
                 return Err(self.at(
-                backend.plugin.span(),
-                format!("backends.{name}.plugin"),
-                format!(
-                    "no plugin named {plugin:?}; add a [plugins.{plugin}] section or use one of: {}",
-                    key_list(plugins)
-                ),
-            ));
+                    backend.plugin.span(),
+                    format!("backends.{name}.plugin"),
+                    format!(
+                        "no plugin named {plugin:?}; {cure}; configured plugins: {}",
+                        key_list(plugins)
+                    ),
+                ));
             }
             if backend.call_timeout_ms == 0
                 || backend.memory_limit_mb == 0
@@ -432,13 +444,19 @@ impl Source<'_> {
         if backends.contains_key(name.get_ref()) {
             Ok(name.get_ref().clone())
         } else {
+            let embedded = super::EMBEDDED_BACKENDS.contains(&name.get_ref().as_str());
             Err(self.at(
                 name.span(),
                 field,
                 format!(
-                    "no backend named {:?}; configured backends: {}",
+                    "no backend named {:?}; configured backends: {}{}",
                     name.get_ref(),
-                    key_list(backends)
+                    key_list(backends),
+                    if embedded {
+                        " (a configuration file replaces the embedded default: declare the backends sqlite, csv and objects it had, as examples/vsamrd.toml does)"
+                    } else {
+                        ""
+                    }
                 ),
             ))
         }

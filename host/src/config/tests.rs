@@ -132,7 +132,22 @@ fn references_to_missing_things_name_the_line_and_field() {
         (Some(2), "backends.b.plugin")
     );
     assert!(
-        error.message.contains("no plugin named \"nope\""),
+        error.message.contains("no plugin named \"nope\"; add a [plugins.nope] section (path = a component file, or one of the builtins: builtin:sql, builtin:csv, builtin:s3, builtin:memory)"),
+        "{error}"
+    );
+    // The embedded default's names, which a file must declare itself.
+    let error = parse("[backends.b]\nplugin = \"sql\"\n").unwrap_err();
+    assert!(
+        error
+            .message
+            .contains("no plugin named \"sql\"; add [plugins.sql] with path = \"builtin:sql\""),
+        "{error}"
+    );
+    let error =
+        parse("[[routing.rules]]\npattern = \"PAY.**\"\nbackend = \"sqlite\"\n").unwrap_err();
+    assert_eq!(error.field, "routing.rules[0].backend");
+    assert!(
+        error.message.contains("no backend named \"sqlite\"; configured backends: (none) (a configuration file replaces the embedded default: declare the backends sqlite, csv and objects it had"),
         "{error}"
     );
 
