@@ -148,7 +148,12 @@ impl Server {
         };
         let vsam_listener = TcpListener::bind(config.listen)
             .await
-            .with_context(|| format!("cannot listen on {}", config.listen))?;
+            .with_context(|| {
+                format!(
+                    "cannot listen for VSAM requests on {}: set [server] listen (or --listen) to a free address, or stop the program listening there",
+                    config.listen
+                )
+            })?;
         let handles = backends
             .iter()
             .map(|(name, (_, handle))| (name.clone(), handle.clone()))
@@ -183,7 +188,7 @@ impl Server {
                 let token = admin::token::load_or_create(&config.admin.token_file)?;
                 let listener = TcpListener::bind(address).await.with_context(|| {
                     format!(
-                        "cannot listen for admin requests on {address}: set [admin] listen to a free address, or enabled = false"
+                        "cannot listen for admin requests on {address}: set [admin] listen (or --admin-listen) to a free address, or enabled = false"
                     )
                 })?;
                 let context = Arc::new(admin::AdminContext {
@@ -203,7 +208,7 @@ impl Server {
             None => None,
             Some(address) => Some(TcpListener::bind(address).await.with_context(|| {
                 format!(
-                    "cannot listen for metrics on {address}: set [metrics] listen to a free address"
+                    "cannot listen for metrics on {address}: set [metrics] listen (or --metrics-listen) to a free address"
                 )
             })?),
         };

@@ -340,6 +340,52 @@ fn a_misspelt_variable_stops_vsamrd_naming_the_one_meant() {
     );
 }
 
+/// A port another program holds stops vsamrd with the port's use and
+/// the setting that moves it.
+#[test]
+fn a_port_in_use_stops_vsamrd_naming_the_setting_that_moves_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let holder = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let taken = holder.local_addr().unwrap().to_string();
+    let free = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let listen = free.local_addr().unwrap().to_string();
+    drop(free);
+    for (flag, says) in [
+        (
+            "--listen",
+            format!(
+                "cannot listen for VSAM requests on {taken}: set [server] listen (or --listen) to a free address"
+            ),
+        ),
+        (
+            "--admin-listen",
+            format!(
+                "cannot listen for admin requests on {taken}: set [admin] listen (or --admin-listen) to a free address"
+            ),
+        ),
+    ] {
+        let mut args = vec![
+            "--data-dir",
+            dir.path().to_str().unwrap(),
+            flag,
+            taken.as_str(),
+        ];
+        if flag != "--listen" {
+            args.extend(["--listen", listen.as_str()]);
+        }
+        let output = Command::new(env!("CARGO_BIN_EXE_vsamrd"))
+            .args(&args)
+            .output()
+            .unwrap();
+        assert!(!output.status.success());
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(
+            stderr.contains(&says) && stderr.contains("Address already in use"),
+            "{stderr}"
+        );
+    }
+}
+
 #[test]
 fn a_bad_config_stops_vsamrd_with_its_place() {
     let dir = tempfile::tempdir().unwrap();
