@@ -399,18 +399,22 @@ level = "read"
     server.stop().await;
 }
 
-fn raw_hello(stream: &mut TcpStream) {
-    let hello = encode_frame(
+/// A HELLO frame of client `client`, with `token` if given.
+fn hello_frame(client: &str, token: Option<&str>) -> Vec<u8> {
+    encode_frame(
         0,
         &Request::Hello(Hello {
             major: 1,
             minor: 3,
             max_frame: 1 << 20,
-            client: "raw".into(),
-            token: None,
+            client: client.into(),
+            token: token.map(Into::into),
         }),
-    );
-    stream.write_all(&hello).unwrap();
+    )
+}
+
+fn raw_hello(stream: &mut TcpStream) {
+    stream.write_all(&hello_frame("raw", None)).unwrap();
     match read_answer(stream) {
         Some(Answer::Welcome(_)) => {}
         other => panic!("no WELCOME: {other:?}"),
@@ -797,17 +801,9 @@ fn hello_with_token(address: &str, token: &str) -> (Option<Answer>, Duration) {
         .set_read_timeout(Some(Duration::from_secs(20)))
         .unwrap();
     let started = Instant::now();
-    let hello = encode_frame(
-        0,
-        &Request::Hello(Hello {
-            major: 1,
-            minor: 3,
-            max_frame: 1 << 20,
-            client: "guess".into(),
-            token: Some(token.into()),
-        }),
-    );
-    stream.write_all(&hello).unwrap();
+    stream
+        .write_all(&hello_frame("guess", Some(token)))
+        .unwrap();
     (read_answer(&mut stream), started.elapsed())
 }
 

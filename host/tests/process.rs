@@ -321,17 +321,26 @@ fn check_config(file: &Path) -> std::process::Output {
         .unwrap()
 }
 
+/// What vsamrd run with `args` (and `variable` set) says when it stops
+/// with an error, as it must.
+fn vsamrd_refuses(args: &[&str], variable: Option<(&str, &Path)>) -> String {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_vsamrd"));
+    if let Some((name, value)) = variable {
+        command.env(name, value);
+    }
+    let output = command.args(args).output().unwrap();
+    assert!(!output.status.success(), "vsamrd {args:?} did not fail");
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
 /// A misspelt `VSAMRD_CONFIG` stops vsamrd, naming the variable meant,
 /// rather than starting the embedded default in its place.
 #[test]
 fn a_misspelt_variable_stops_vsamrd_naming_the_one_meant() {
-    let output = Command::new(env!("CARGO_BIN_EXE_vsamrd"))
-        .env("VSAMRD_CONFG", "/etc/vsamrd/vsamrd.toml")
-        .args(["--listen", "127.0.0.1:1"])
-        .output()
-        .unwrap();
-    assert!(!output.status.success());
-    let stderr = String::from_utf8_lossy(&output.stderr);
+    let stderr = vsamrd_refuses(
+        &["--listen", "127.0.0.1:1"],
+        Some(("VSAMRD_CONFG", Path::new("/etc/vsamrd/vsamrd.toml"))),
+    );
     assert!(
         stderr.starts_with(
             "vsamrd: VSAMRD_CONFG: vsamrd reads no such variable (meant VSAMRD_CONFIG?); it reads VSAMRD_CONFIG, VSAMRD_GIT_REVISION, VSAMRD_LOG, VSAMRD_LOG_FORMAT"
@@ -373,12 +382,7 @@ fn a_port_in_use_stops_vsamrd_naming_the_setting_that_moves_it() {
         if flag != "--listen" {
             args.extend(["--listen", listen.as_str()]);
         }
-        let output = Command::new(env!("CARGO_BIN_EXE_vsamrd"))
-            .args(&args)
-            .output()
-            .unwrap();
-        assert!(!output.status.success());
-        let stderr = String::from_utf8_lossy(&output.stderr);
+        let stderr = vsamrd_refuses(&args, None);
         assert!(
             stderr.contains(&says) && stderr.contains("Address already in use"),
             "{stderr}"
@@ -406,13 +410,8 @@ fn a_bad_config_stops_vsamrd_with_its_place() {
         ),
         (vec!["check-config"], Some(&file)),
     ] {
-        let mut command = Command::new(env!("CARGO_BIN_EXE_vsamrd"));
-        if let Some(file) = variable {
-            command.env("VSAMRD_CONFIG", file);
-        }
-        let output = command.args(&args).output().unwrap();
-        assert!(!output.status.success());
-        let stderr = String::from_utf8_lossy(&output.stderr);
+        let variable = variable.map(|file| ("VSAMRD_CONFIG", file.as_path()));
+        let stderr = vsamrd_refuses(&args, variable);
         assert!(
             stderr.contains("bad.toml:5: field `backends.b.plugin`: no plugin named \"missing\""),
             "{stderr}"
@@ -434,12 +433,7 @@ fn a_bad_config_stops_vsamrd_with_its_place() {
             "check-config needs a file: vsamrd check-config FILE",
         ),
     ] {
-        let output = Command::new(env!("CARGO_BIN_EXE_vsamrd"))
-            .args(&args)
-            .output()
-            .unwrap();
-        assert!(!output.status.success());
-        let stderr = String::from_utf8_lossy(&output.stderr);
+        let stderr = vsamrd_refuses(&args, None);
         assert!(stderr.contains(says), "{args:?}: {stderr}");
     }
     let good = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/vsamrd.toml");
