@@ -2265,6 +2265,100 @@ async fn a_reload_moves_the_change_stream_to_its_new_settings() {
     server.stop().await;
 }
 
+/// A reload that moves the change stream while its task waits on a table
+/// that does not answer (a trigger holding its INSERT) gives up after 30 s
+/// and says so, leaving the task in its place; once the table answers,
+/// the next reload ends it (the held changes written), and the stream
+/// turned on again goes on after its last row: every change it followed
+/// once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stream_task_that_cannot_end_keeps_its_place_until_a_later_reload() {
+    let postgres = vsam_conformance::Postgres::start().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let streamed = format!(
+        "[changes]\nstream = \"postgres\"\nstream_database = \"{}\"\nstream_table = \"pay_changes\"\n",
+        postgres.url
+    );
+    let server = start_from_file(dir.path(), &streamed).await;
+    let data = dir.path().join("data");
+    let (_conn, master) = open_pay(&server).await;
+    let write = |ids: std::ops::Range<u32>| {
+        let master = &master;
+        async move {
+            for id in ids {
+                master
+                    .put(0, RplOptions::direct(), 0, pay_record(id, "HELD", 1))
+                    .await
+                    .unwrap();
+            }
+        }
+    };
+    let mut admin_client = admin(&server, &data).await;
+    write(0..5).await;
+    caught_up(&mut admin_client).await;
+    postgres
+        .psql(
+            "vsam",
+            "CREATE TABLE hold (x int); INSERT INTO hold VALUES (1); \
+             CREATE FUNCTION held() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN \
+               WHILE EXISTS (SELECT 1 FROM hold) LOOP PERFORM pg_sleep(0.1); END LOOP; RETURN NULL; END $$; \
+             CREATE TRIGGER held BEFORE INSERT ON pay_changes FOR EACH STATEMENT EXECUTE FUNCTION held();",
+        )
+        .unwrap();
+    write(5..8).await;
+
+    // Off by a reload, while the task's INSERT waits in the trigger.
+    write_config(dir.path(), "");
+    let started = Instant::now();
+    let reload = server.reloader.reload("test").await;
+    assert!(started.elapsed() >= Duration::from_secs(30), "{reload:?}");
+    assert!(
+        reload.notes.iter().any(|note| note.contains(
+            "mirrors and change stream: not changed: the change stream's task did not end within 30 s"
+        )),
+        "{reload:?}"
+    );
+
+    // The table answers again: the next reload ends the task and turns
+    // the stream off.
+    postgres.psql("vsam", "DELETE FROM hold").unwrap();
+    let reload = server.reloader.reload("test").await;
+    assert!(
+        reload.error.is_none() && reload.notes.is_empty(),
+        "{reload:?}"
+    );
+    assert!(mirrors(&mut admin_client).await.stream.is_none());
+    write(8..10).await;
+
+    // On again: it goes on after its last row, every change once.
+    write_config(dir.path(), &streamed);
+    let reload = server.reloader.reload("test").await;
+    assert!(
+        reload.error.is_none() && reload.notes.is_empty(),
+        "{reload:?}"
+    );
+    let report = caught_up(&mut admin_client).await;
+    let changes = table_stream(&postgres, "pay_changes");
+    let sequences: Vec<u64> = changes
+        .iter()
+        .map(|c| c["sequence"].as_u64().unwrap())
+        .collect();
+    assert_eq!(sequences, (1..=report.committed).collect::<Vec<_>>());
+    // The DEFINE and the eight records written while the stream was on,
+    // the last three held in the trigger; not the two written while
+    // nothing followed the dataset.
+    assert_eq!(report.committed, 9, "{changes:#?}");
+    let held = (0..8)
+        .map(|id| {
+            let record = pay_record(id, "HELD", 1);
+            (record[..4].to_vec(), record)
+        })
+        .collect::<BTreeMap<_, _>>();
+    assert_eq!(replay(&changes, "PAY.MASTER"), held);
+    drop(master);
+    server.stop().await;
+}
+
 /// The (log, backend) lanes of `main`'s SQLite outbox, and the ring's
 /// slots outside them.
 fn lanes_of_main(data_dir: &Path) -> (Vec<(String, String)>, i64) {
