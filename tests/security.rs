@@ -954,3 +954,102 @@ fn lines_and_suppressed(log: &str, text: &str) -> (usize, u64) {
         .sum();
     (lines.len(), suppressed)
 }
+
+/// A certificate renewed in its files serves new connections after a
+/// reload, without a restart: connections open keep theirs, clients that
+/// trust only the old CA are refused, `/metrics` shows the new end, and
+/// files that do not make an identity refuse the reload while the
+/// running certificate serves on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_renewed_certificate_serves_new_connections_after_a_reload() {
+    let (old, new) = (pki::make(PAYROLL_NAME), pki::make(PAYROLL_NAME));
+    let dir = tempfile::tempdir().unwrap();
+    let (cert, key) = (dir.path().join("server.pem"), dir.path().join("server.key"));
+    std::fs::copy(&old.server_cert, &cert).unwrap();
+    std::fs::copy(&old.server_key, &key).unwrap();
+    let file = dir.path().join("vsamrd.toml");
+    std::fs::write(
+        &file,
+        format!(
+            "[server]\nlisten = \"127.0.0.1:0\"\ndata_dir = \"{}\"\n\
+             [admin]\nwatch_files = false\n[metrics]\nlisten = \"127.0.0.1:0\"\n\
+             [tls]\ncertificate = \"{}\"\nkey = \"{}\"\nplain = \"refuse\"\n\
+             [plugins.m]\npath = \"builtin:memory\"\n[backends.b]\nplugin = \"m\"\n[routing]\ndefault = \"b\"\n",
+            dir.path().join("data").display(),
+            cert.display(),
+            key.display(),
+        ),
+    )
+    .unwrap();
+    let server = RunningServer::start_source(
+        vsam_host::reload::ConfigSource::file(file),
+        Default::default(),
+    )
+    .await
+    .unwrap();
+    let address = server.addr.to_string();
+    let metrics = server.metrics_addr.unwrap().to_string();
+    let trusting = |pki: &pki::Pki| ConnectOptions {
+        tls: tls(pki, None),
+        ..Default::default()
+    };
+    let expiry = || async {
+        let (_, text) = vsam_tests::http_get(&metrics, "/metrics").await;
+        text.lines()
+            .find_map(|line| line.strip_prefix("vsamrd_tls_certificate_expiry_timestamp_seconds "))
+            .unwrap_or_else(|| panic!("no expiry in:\n{text}"))
+            .to_string()
+    };
+    let open = Connection::connect_with(&address, &trusting(&old))
+        .await
+        .unwrap();
+    let before = expiry().await;
+    assert!(before.parse::<u64>().unwrap() > 1_900_000_000, "{before}");
+    assert!(
+        server.reloader.watched_files().await.contains(&cert),
+        "a watcher reloads on a renewed certificate"
+    );
+
+    std::fs::copy(&new.server_cert, &cert).unwrap();
+    std::fs::copy(&new.server_key, &key).unwrap();
+    let reload = server.reloader.reload("test").await;
+    assert!(
+        reload.error.is_none() && reload.notes.is_empty(),
+        "{reload:?}"
+    );
+    assert!(
+        reload
+            .changes
+            .iter()
+            .any(|c| c.starts_with("TLS: certificate ")
+                && c.ends_with("for new connections (those open keep theirs)")),
+        "{reload:?}"
+    );
+    Connection::connect_with(&address, &trusting(&new))
+        .await
+        .unwrap();
+    let refused = refused(&address, &trusting(&old)).await;
+    assert!(refused.contains("TLS handshake failed"), "{refused}");
+    vsam_client::list(&open, "**").await.unwrap();
+    // The same files again: nothing to report.
+    let reload = server.reloader.reload("test").await;
+    assert!(
+        reload.changes.is_empty() && reload.error.is_none(),
+        "{reload:?}"
+    );
+
+    // A key that is not one: refused, and the renewed certificate serves on.
+    std::fs::write(&key, "not a key\n").unwrap();
+    let reload = server.reloader.reload("test").await;
+    let error = reload.error.clone().unwrap_or_default();
+    assert!(
+        error.contains(&format!("[tls] key {}", key.display()))
+            && error.contains("the running configuration and plugins keep serving"),
+        "{reload:?}"
+    );
+    Connection::connect_with(&address, &trusting(&new))
+        .await
+        .unwrap();
+    drop(open);
+    server.stop().await;
+}

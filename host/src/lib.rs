@@ -142,7 +142,9 @@ impl Server {
         let security = match &config.tls {
             None => server::transport::ListenerSecurity::plain(),
             Some(tls) => server::transport::ListenerSecurity {
-                tls: Some(tls.acceptor().map_err(anyhow::Error::msg)?),
+                tls: Some(Arc::new(arc_swap::ArcSwap::from_pointee(
+                    tls.identity().map_err(anyhow::Error::msg)?,
+                ))),
                 plain: tls.plain,
             },
         };
@@ -165,12 +167,16 @@ impl Server {
         // serves (and has taken it alone, or joined the others on it), and
         // follows its shared catalog.
         vsam::shared_catalog::follow_shared_databases(&shared).await;
+        if let Some(identity) = &security.tls {
+            shared.metrics.set_tls_expiry(identity.load().not_after);
+        }
         let running = reload::Running {
             config: config.clone(),
             plugins,
             backends,
             extra,
             stores,
+            tls: security.tls.clone(),
         };
         let migrations = migrate::Migrations::open(shared.clone(), data_dir)?;
         migrations.resume().await;

@@ -142,7 +142,7 @@ fn check_config(file: &std::path::Path) -> Result<()> {
         }
     }
     println!("{}: OK", file.display());
-    for warning in config.exposed_to_all(Some(file)) {
+    for warning in config.warnings(Some(file)) {
         println!("  warning   {warning}");
     }
     println!("  listen    {}", config.listen);

@@ -446,6 +446,39 @@ fn a_bad_config_stops_vsamrd_with_its_place() {
     assert!(String::from_utf8_lossy(&output.stdout).contains("route     TEST.** -> scratch"));
 }
 
+/// A TLS certificate past its end is named by check-config (as at start
+/// and at each reload), with the cure.
+#[test]
+fn check_config_names_a_certificate_past_its_end() {
+    let dir = tempfile::tempdir().unwrap();
+    let key = rcgen::KeyPair::generate().unwrap();
+    let mut params = rcgen::CertificateParams::new(vec!["localhost".to_string()]).unwrap();
+    params.not_before = rcgen::date_time_ymd(2000, 1, 1);
+    params.not_after = rcgen::date_time_ymd(2001, 1, 1);
+    let certificate = params.self_signed(&key).unwrap();
+    let (cert, key_file) = (dir.path().join("old.pem"), dir.path().join("old.key"));
+    std::fs::write(&cert, certificate.pem()).unwrap();
+    std::fs::write(&key_file, key.serialize_pem()).unwrap();
+    let file = dir.path().join("tls.toml");
+    std::fs::write(
+        &file,
+        format!(
+            "[server]\nlisten = \"127.0.0.1:2387\"\n[tls]\ncertificate = \"{}\"\nkey = \"{}\"\n",
+            cert.display(),
+            key_file.display()
+        ),
+    )
+    .unwrap();
+    let output = check_config(&file);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{stdout}");
+    let warning = format!(
+        "  warning   [tls] {}: the server certificate CN=rcgen self signed cert ended on 2001-01-01T00:00:00Z: TLS clients refuse it; put a renewed certificate in the file and reload",
+        cert.display()
+    );
+    assert!(stdout.contains(&warning), "{warning:?} not in:\n{stdout}");
+}
+
 #[test]
 fn check_config_shows_the_mirrors_and_where_the_stream_goes_without_its_password() {
     let dir = tempfile::tempdir().unwrap();

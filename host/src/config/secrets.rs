@@ -34,6 +34,17 @@ impl Config {
         fields
     }
 
+    /// What an operator is warned of at start, at each reload and by
+    /// `check-config`: files others may read ([`Config::exposed_to_all`])
+    /// and TLS certificates out of their time or near its end.
+    pub fn warnings(&self, file: Option<&Path>) -> Vec<String> {
+        let mut warnings = self.exposed_to_all(file);
+        if let Some(tls) = &self.tls {
+            warnings.extend(tls.validity_warnings(std::time::SystemTime::now()));
+        }
+        warnings
+    }
+
     /// A warning for each file or directory holding a secret or records
     /// that every user of the machine may read: `file` (the configuration
     /// itself, when it holds [`Config::secret_fields`]), the TLS private

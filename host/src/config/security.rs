@@ -89,7 +89,7 @@ pub fn resolve_tls(tls: &TlsConfig, base: &Path) -> Result<TlsSettings, SectionE
     };
     // Read the files now: a server that starts must be able to serve TLS.
     settings
-        .acceptor()
+        .identity()
         .map_err(|m| (None, "tls".to_string(), m))?;
     Ok(settings)
 }

@@ -97,6 +97,7 @@ pub struct Metrics {
     reloads: Family<ReloadResult, Counter>,
     reload_last_ok: Gauge,
     reload_last_at: Gauge,
+    tls_expiry: Gauge,
     /// Patterns of the datasets with series of their own.
     dataset_patterns: Vec<String>,
     dataset_requests: Family<DatasetOutcome, Counter>,
@@ -197,6 +198,12 @@ impl Metrics {
             "When the last reload ended, seconds since the Unix epoch (0 before any)",
             reload_last_at.clone(),
         );
+        let tls_expiry = Gauge::default();
+        registry.register(
+            "tls_certificate_expiry_timestamp_seconds",
+            "When the first certificate of the server's TLS chain ends, seconds since the Unix epoch (0 without [tls]): alert well before it",
+            tls_expiry.clone(),
+        );
         let dataset_requests = Family::<DatasetOutcome, Counter>::default();
         registry.register(
             "dataset_requests",
@@ -229,6 +236,7 @@ impl Metrics {
             reloads,
             reload_last_ok,
             reload_last_at,
+            tls_expiry,
             dataset_patterns,
             dataset_requests,
             datasets_seen: Default::default(),
@@ -298,6 +306,16 @@ impl Metrics {
         self.reloads.get_or_create(&ReloadResult { result }).inc();
         self.reload_last_ok.set(i64::from(applied));
         self.reload_last_at.set(at as i64);
+    }
+
+    /// The server's TLS certificate chain ends at `not_after` (at start,
+    /// and when a reload reads renewed files).
+    pub fn set_tls_expiry(&self, not_after: std::time::SystemTime) {
+        let seconds = not_after
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |since| since.as_secs());
+        self.tls_expiry
+            .set(i64::try_from(seconds).unwrap_or(i64::MAX));
     }
 
     /// A request of `kind` started: counted in flight until its

@@ -117,10 +117,24 @@ impl ConfigSource {
         if let Some(listen) = self.metrics_listen {
             config.metrics_listen = Some(listen);
         }
-        for warning in config.exposed_to_all(self.file.as_deref()) {
+        for warning in config.warnings(self.file.as_deref()) {
             tracing::warn!("{warning}");
         }
         Ok(config)
+    }
+}
+
+/// Whether a reload from `old` to `new` `[tls]` applies without a restart:
+/// the same policy (TLS on or off, plain TCP, client certificates
+/// required), whatever files hold the certificate, key and client CAs.
+fn tls_swappable(
+    old: Option<&crate::security::TlsSettings>,
+    new: Option<&crate::security::TlsSettings>,
+) -> bool {
+    match (old, new) {
+        (None, None) => true,
+        (Some(old), Some(new)) => old.swappable_to(new),
+        _ => false,
     }
 }
 
@@ -133,6 +147,8 @@ pub(crate) struct Running {
     pub extra: BTreeMap<String, BackendHandle>,
     /// Locks on the backends' local stores.
     pub stores: crate::local_storage::HeldStores,
+    /// The TLS identity both listeners use, if `[tls]` is configured.
+    pub tls: Option<crate::security::tls::SharedIdentity>,
 }
 
 impl Running {
@@ -181,6 +197,8 @@ struct Plan {
     prepared: BTreeMap<String, Prepared>,
     removed_backends: Vec<String>,
     datasets: crate::catalog::ConfigChanges,
+    /// The TLS identity read again from the files, when they changed.
+    tls: Option<crate::security::tls::TlsIdentity>,
     changes: Vec<String>,
     notes: Vec<String>,
 }
@@ -209,11 +227,16 @@ impl Reloader {
         &self.source
     }
 
-    /// The files a change of which triggers a reload: the config file and
-    /// every plugin file it names.
+    /// The files a change of which triggers a reload: the config file,
+    /// every plugin file it names, and its TLS files (a renewed
+    /// certificate serves new connections at once).
     pub async fn watched_files(&self) -> Vec<PathBuf> {
         let running = self.running.lock().await;
         let mut files: Vec<PathBuf> = self.source.path().cloned().into_iter().collect();
+        if let Some(tls) = &running.config.tls {
+            files.extend([tls.certificate.clone(), tls.key.clone()]);
+            files.extend(tls.client_ca.clone());
+        }
         files.extend(
             running
                 .config
@@ -329,10 +352,10 @@ impl Reloader {
             || config.server.request_timeout_secs != old.server.request_timeout_secs
             || config.server.idle_poll_us != old.server.idle_poll_us
             || config.admin != old.admin
-            || config.tls != old.tls
+            || !tls_swappable(old.tls.as_ref(), config.tls.as_ref())
         {
             notes.push(
-                "changes to [server], [admin] and [tls] take effect at the next restart"
+                "changes to [server], [admin] and [tls] (other than the files of its certificate, key and client CAs) take effect at the next restart"
                     .to_string(),
             );
         }
@@ -480,6 +503,16 @@ impl Reloader {
                 config.default_backend.as_deref().unwrap_or("(none)")
             ));
         }
+        // Certificates renewed in their files (or other files named):
+        // read now, so that a file that does not make an identity refuses
+        // the reload while the running one serves on.
+        let tls = match (&running.tls, &config.tls) {
+            (Some(serving), Some(settings)) if tls_swappable(old.tls.as_ref(), Some(settings)) => {
+                let identity = settings.identity().map_err(anyhow::Error::msg)?;
+                (identity.fingerprint != serving.load().fingerprint).then_some(identity)
+            }
+            _ => None,
+        };
         Ok(Plan {
             config,
             locks,
@@ -488,6 +521,7 @@ impl Reloader {
             prepared,
             removed_backends,
             datasets,
+            tls,
             changes,
             notes,
         })
@@ -504,14 +538,22 @@ impl Reloader {
             prepared,
             removed_backends,
             datasets,
+            tls,
             mut changes,
             mut notes,
         } = plan;
+        if let (Some(identity), Some(serving)) = (tls, &running.tls) {
+            changes.push(format!(
+                "TLS: certificate {} for new connections (those open keep theirs)",
+                identity.description
+            ));
+            self.shared.metrics.set_tls_expiry(identity.not_after);
+            serving.store(Arc::new(identity));
+        }
         for (name, Prepared { setup, stores, .. }) in prepared {
             let mut version = setup.plugin.version_info();
             version.own_store = setup.settings.owns_its_store();
             version.shared_database = setup.settings.shared_database();
-            version.database = setup.settings.database.clone();
             version.database = setup.settings.database.clone();
             let handle = match running.backends.remove(&name) {
                 Some((_, handle)) => {

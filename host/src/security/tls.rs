@@ -11,10 +11,13 @@ use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
 use rustls::server::WebPkiClientVerifier;
 use rustls::{RootCertStore, ServerConfig};
+use sha2::{Digest, Sha256};
 use std::net::IpAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::{Duration, SystemTime};
 use tokio_rustls::TlsAcceptor;
+use x509_cert::der::Decode;
 
 /// The first byte of a TLS handshake record. A redirector frame starts
 /// with its big-endian length, and frames are limited below 0x16000000
@@ -80,10 +83,117 @@ pub struct TlsSettings {
     pub plain: PlainPolicy,
 }
 
+/// The server's TLS identity as both listeners use it. A reload that
+/// finds the files renewed replaces it whole, so that each handshake uses
+/// one identity throughout and connections already open keep theirs.
+pub struct TlsIdentity {
+    /// Accepts TLS connections with the certificate, key and client CAs.
+    pub acceptor: TlsAcceptor,
+    /// When the first certificate of the server's chain to end ends: what
+    /// `/metrics` exports for alerts.
+    pub not_after: SystemTime,
+    /// The server certificate's subject and end, for the reload's report.
+    pub description: String,
+    /// SHA-256 over the certificates and the key, to tell renewed files
+    /// from a reload that changed nothing.
+    pub fingerprint: [u8; 32],
+}
+
+/// The identity the listeners share and reloads replace.
+pub type SharedIdentity = Arc<arc_swap::ArcSwap<TlsIdentity>>;
+
+/// Days before a certificate ends from which vsamrd warns, at start, at
+/// each reload and in `check-config`.
+pub const EXPIRY_WARNING_DAYS: u64 = 30;
+
 impl TlsSettings {
-    /// Reads the files and builds the acceptor both ports use; an error
+    /// Whether a reload can move the listeners from `self` to `new`
+    /// without a restart: the same policy, whatever the files.
+    pub fn swappable_to(&self, new: &TlsSettings) -> bool {
+        self.plain == new.plain && self.require_client_certificate == new.require_client_certificate
+    }
+
+    /// Reads the files and builds the identity both ports use; an error
     /// names the file and what is wrong with it.
-    pub fn acceptor(&self) -> Result<TlsAcceptor, String> {
+    pub fn identity(&self) -> Result<TlsIdentity, String> {
+        let certificates = read_certificates(&self.certificate)?;
+        let client_cas = match &self.client_ca {
+            Some(path) => read_certificates(path)?,
+            None => Vec::new(),
+        };
+        let mut digest = Sha256::new();
+        for certificate in certificates.iter().chain(&client_cas) {
+            digest.update(certificate.as_ref());
+        }
+        digest.update(std::fs::read(&self.key).unwrap_or_default());
+        let validities: Vec<Validity> = certificates.iter().filter_map(validity).collect();
+        let ending = validities.iter().min_by_key(|v| v.not_after);
+        let description = match validities.first() {
+            Some(leaf) => format!("{} (valid until {})", leaf.subject, leaf.ends),
+            None => self.certificate.display().to_string(),
+        };
+        Ok(TlsIdentity {
+            acceptor: self.acceptor()?,
+            not_after: ending.map_or(SystemTime::UNIX_EPOCH, |v| v.not_after),
+            description,
+            fingerprint: digest.finalize().into(),
+        })
+    }
+
+    /// A warning for each certificate of the server's chain and of the
+    /// client CAs that has ended, has not begun, or ends within
+    /// [`EXPIRY_WARNING_DAYS`] of `now`: TLS clients refuse a server
+    /// certificate out of its time, and client certificates signed by a
+    /// CA out of its time are refused. (Files that cannot be read are
+    /// the start's and the reload's error, not a warning.)
+    pub fn validity_warnings(&self, now: SystemTime) -> Vec<String> {
+        let files = [(
+            &self.certificate,
+            "server certificate",
+            "TLS clients refuse it",
+        )]
+        .into_iter()
+        .chain(self.client_ca.iter().map(|path| {
+            (
+                path,
+                "client CA certificate",
+                "client certificates it signed are refused",
+            )
+        }));
+        let mut warnings = Vec::new();
+        for (path, what, refused) in files {
+            let Ok(certificates) = read_certificates(path) else {
+                continue;
+            };
+            for found in certificates.iter().filter_map(validity) {
+                let place = format!("[tls] {}: the {what} {}", path.display(), found.subject);
+                let renew = "put a renewed certificate in the file and reload (vsamr admin reload, or SIGHUP)";
+                if found.not_after <= now {
+                    warnings.push(format!(
+                        "{place} ended on {}: {refused}; {renew}",
+                        found.ends
+                    ));
+                } else if found.not_before > now {
+                    warnings.push(format!(
+                        "{place} is valid only from {}: {refused} until then; check this machine's clock and the certificate",
+                        found.begins
+                    ));
+                } else if let Ok(left) = found.not_after.duration_since(now)
+                    && left < Duration::from_secs(EXPIRY_WARNING_DAYS * 86_400)
+                {
+                    warnings.push(format!(
+                        "{place} ends on {}, in {} day(s): {renew} before then",
+                        found.ends,
+                        left.as_secs() / 86_400
+                    ));
+                }
+            }
+        }
+        warnings
+    }
+
+    /// Reads the files and builds the acceptor both ports use.
+    fn acceptor(&self) -> Result<TlsAcceptor, String> {
         let provider = Arc::new(rustls::crypto::ring::default_provider());
         let certificates = read_certificates(&self.certificate)?;
         let key = PrivateKeyDer::from_pem_file(&self.key).map_err(|e| {
@@ -128,6 +238,31 @@ impl TlsSettings {
     }
 }
 
+/// When a certificate is valid, and whose it is.
+struct Validity {
+    subject: String,
+    not_before: SystemTime,
+    not_after: SystemTime,
+    begins: String,
+    ends: String,
+}
+
+/// The validity of a DER certificate, if it parses.
+fn validity(certificate: &CertificateDer<'_>) -> Option<Validity> {
+    let parsed = x509_cert::Certificate::from_der(certificate.as_ref()).ok()?;
+    let tbs = parsed.tbs_certificate;
+    Some(Validity {
+        subject: match tbs.subject.to_string() {
+            subject if subject.is_empty() => "(without a subject)".to_string(),
+            subject => subject,
+        },
+        not_before: tbs.validity.not_before.to_system_time(),
+        not_after: tbs.validity.not_after.to_system_time(),
+        begins: tbs.validity.not_before.to_string(),
+        ends: tbs.validity.not_after.to_string(),
+    })
+}
+
 fn read_certificates(path: &PathBuf) -> Result<Vec<CertificateDer<'static>>, String> {
     let certificates = CertificateDer::pem_file_iter(path)
         .and_then(|certificates| certificates.collect::<Result<Vec<_>, _>>())
@@ -152,4 +287,100 @@ pub fn certificate_names(certificate: &[u8], name: &str) -> bool {
         return false;
     };
     certificate.verify_is_valid_for_subject_name(&name).is_ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rcgen::{CertificateParams, KeyPair, date_time_ymd};
+    use std::path::Path;
+    use std::time::UNIX_EPOCH;
+
+    /// A self-signed certificate valid between two dates, and its key,
+    /// written to `dir`.
+    fn certificate(dir: &Path, stem: &str, from: (i32, u8, u8), to: (i32, u8, u8)) -> TlsSettings {
+        let key = KeyPair::generate().unwrap();
+        let mut params = CertificateParams::new(vec!["localhost".to_string()]).unwrap();
+        params
+            .distinguished_name
+            .push(rcgen::DnType::CommonName, stem);
+        params.not_before = date_time_ymd(from.0, from.1, from.2);
+        params.not_after = date_time_ymd(to.0, to.1, to.2);
+        let certificate = params.self_signed(&key).unwrap();
+        let (cert_path, key_path) = (
+            dir.join(format!("{stem}.pem")),
+            dir.join(format!("{stem}.key")),
+        );
+        std::fs::write(&cert_path, certificate.pem()).unwrap();
+        std::fs::write(&key_path, key.serialize_pem()).unwrap();
+        TlsSettings {
+            certificate: cert_path,
+            key: key_path,
+            client_ca: None,
+            require_client_certificate: false,
+            plain: PlainPolicy::Loopback,
+        }
+    }
+
+    /// 2030-01-01T00:00:00Z minus `days`.
+    fn days_before_2030(days: u64) -> SystemTime {
+        UNIX_EPOCH + Duration::from_secs(1_893_456_000 - days * 86_400)
+    }
+
+    #[test]
+    fn certificates_out_of_their_time_or_near_its_end_are_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let server = certificate(dir.path(), "server", (2020, 1, 1), (2030, 1, 1));
+        assert_eq!(
+            server.validity_warnings(days_before_2030(31)),
+            Vec::<String>::new()
+        );
+        let soon = server.validity_warnings(days_before_2030(10));
+        assert_eq!(
+            soon,
+            [format!(
+                "[tls] {}: the server certificate CN=server ends on 2030-01-01T00:00:00Z, in 10 day(s): put a renewed certificate in the file and reload (vsamr admin reload, or SIGHUP) before then",
+                server.certificate.display()
+            )]
+        );
+        let ended = server.validity_warnings(days_before_2030(0) + Duration::from_secs(1));
+        assert!(
+            ended[0].ends_with("the server certificate CN=server ended on 2030-01-01T00:00:00Z: TLS clients refuse it; put a renewed certificate in the file and reload (vsamr admin reload, or SIGHUP)"),
+            "{ended:?}"
+        );
+        let early = server.validity_warnings(UNIX_EPOCH + Duration::from_secs(1_500_000_000));
+        assert!(
+            early[0].contains("the server certificate CN=server is valid only from 2020-01-01T00:00:00Z: TLS clients refuse it until then"),
+            "{early:?}"
+        );
+        // A client CA is checked too, and said to be one.
+        let ca = certificate(dir.path(), "ca", (2020, 1, 1), (2029, 12, 25));
+        let with_ca = TlsSettings {
+            client_ca: Some(ca.certificate.clone()),
+            ..server.clone()
+        };
+        let warnings = with_ca.validity_warnings(days_before_2030(3));
+        assert_eq!(warnings.len(), 2, "{warnings:?}");
+        assert!(
+            warnings[1].contains("the client CA certificate CN=ca ended on 2029-12-25T00:00:00Z: client certificates it signed are refused"),
+            "{warnings:?}"
+        );
+    }
+
+    #[test]
+    fn an_identity_knows_its_end_and_tells_renewed_files_apart() {
+        let dir = tempfile::tempdir().unwrap();
+        let first = certificate(dir.path(), "server", (2020, 1, 1), (2030, 1, 1));
+        let identity = first.identity().unwrap();
+        assert_eq!(identity.not_after, days_before_2030(0));
+        assert_eq!(
+            identity.description,
+            "CN=server (valid until 2030-01-01T00:00:00Z)"
+        );
+        assert_eq!(first.identity().unwrap().fingerprint, identity.fingerprint);
+        let renewed = certificate(dir.path(), "server", (2020, 1, 1), (2031, 1, 1));
+        let again = renewed.identity().unwrap();
+        assert_ne!(again.fingerprint, identity.fingerprint);
+        assert!(again.not_after > identity.not_after);
+    }
 }

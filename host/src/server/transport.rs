@@ -1,19 +1,19 @@
 //! What a new connection speaks: TLS or plain TCP, told apart by its first
 //! byte, and whether the listener's policy lets it in that way.
 
-use crate::security::tls::{PlainPolicy, TLS_FIRST_BYTE};
+use crate::security::tls::{PlainPolicy, SharedIdentity, TLS_FIRST_BYTE};
 use std::io;
 use std::net::SocketAddr;
 use tokio::net::TcpStream;
-use tokio_rustls::TlsAcceptor;
 use tokio_rustls::server::TlsStream;
 
 /// How a listener takes connections: TLS (when configured) and who may
 /// still use plain TCP.
 #[derive(Clone)]
 pub struct ListenerSecurity {
-    /// The TLS acceptor, if `[tls]` is configured.
-    pub tls: Option<TlsAcceptor>,
+    /// The server's TLS identity, if `[tls]` is configured (a reload
+    /// replaces it when the files are renewed).
+    pub tls: Option<SharedIdentity>,
     /// Who may connect without TLS (everyone when TLS is not configured).
     pub plain: PlainPolicy,
 }
@@ -96,11 +96,12 @@ pub async fn accept(
         };
         return Ok(Accepted::Plain { stream, refused });
     }
-    let Some(acceptor) = &security.tls else {
+    let Some(identity) = &security.tls else {
         return Err(io::Error::other(
             "the client started TLS, and this server has no [tls] configured; connect without TLS or configure [tls]",
         ));
     };
+    let acceptor = identity.load().acceptor.clone();
     let stream = acceptor.accept(stream).await?;
     let certificate = stream
         .get_ref()
