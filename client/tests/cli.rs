@@ -715,6 +715,22 @@ async fn admin_commands_show_status_versions_and_reloads() {
         wrong[4] = "0123456789abcdef0123".into();
         let error = cli.fails(&wrong.iter().map(String::as_str).collect::<Vec<_>>());
         assert!(error.contains("wrong admin token"), "{error}");
+        // A token on the command line shows in the process list.
+        assert!(
+            error.contains("warning: --token shows the admin token in the process list"),
+            "{error}"
+        );
+        let output = Command::new(env!("CARGO_BIN_EXE_vsamr"))
+            .args(["admin", "--admin", &admin, "status"])
+            .env("VSAMR_ADMIN_TOKEN", "0123456789abcdef0123")
+            .output()
+            .unwrap();
+        let from_environment = String::from_utf8_lossy(&output.stderr);
+        assert!(
+            from_environment.contains("wrong admin token")
+                && !from_environment.contains("process list"),
+            "{from_environment}"
+        );
         let mut missing = args("status");
         missing[4] = "/nonexistent/admin.token".into();
         let error = cli.fails(&missing.iter().map(String::as_str).collect::<Vec<_>>());

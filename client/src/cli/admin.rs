@@ -21,7 +21,9 @@ pub struct AdminArgs {
         default_value = "vsam-data/admin.token"
     )]
     token_file: PathBuf,
-    /// The token itself (instead of --token-file).
+    /// The token itself (instead of --token-file). Given as an argument it
+    /// shows in the process list, which every user of the machine may
+    /// read: prefer VSAMR_ADMIN_TOKEN or --token-file.
     #[arg(long, env = "VSAMR_ADMIN_TOKEN", hide_env_values = true)]
     token: Option<String>,
     #[command(subcommand)]
@@ -90,7 +92,14 @@ enum MirrorArg {
 /// Runs an admin command.
 pub async fn run(args: AdminArgs, tls: Option<vsam_client::TlsOptions>, json: bool) -> Result<()> {
     let token = match args.token {
-        Some(token) => token,
+        Some(token) => {
+            if given_as_argument("--token") {
+                eprintln!(
+                    "vsamr: warning: --token shows the admin token in the process list, which every user of this machine may read; use VSAMR_ADMIN_TOKEN or --token-file"
+                );
+            }
+            token
+        }
         None => read_token(&args.token_file)?,
     };
     let mut client = AdminClient::connect_with(&args.admin, token, tls.as_ref()).await?;
@@ -343,6 +352,12 @@ fn humanize(d: Duration) -> String {
         60..3600 => format!("{}m{:02}s", s / 60, s % 60),
         _ => format!("{}h{:02}m", s / 3600, s % 3600 / 60),
     }
+}
+
+/// Whether `option` (`--token`) is among the program's arguments, rather
+/// than its value coming from the environment.
+fn given_as_argument(option: &str) -> bool {
+    std::env::args().any(|arg| arg == option || arg.starts_with(&format!("{option}=")))
 }
 
 #[cfg(test)]
