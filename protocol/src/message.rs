@@ -535,7 +535,7 @@ pub enum Request {
     Erase {
         /// The handle and the string holding the record.
         target: StringRef,
-        /// RPL option bits (see [`RplOptions`]).
+        /// RPL option bits (see [`RplOptions`](crate::RplOptions)).
         options: u32,
     },
     /// Position.

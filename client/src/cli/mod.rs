@@ -89,7 +89,7 @@ struct Security {
         value_name = "NAME"
     )]
     tls_server_name: Option<String>,
-    /// File holding this client's token (the server's [[clients]] entry
+    /// File holding this client's token (the server's `[[clients]]` entry
     /// holds its SHA-256); VSAMR_AUTH_TOKEN gives the token itself. (Not
     /// the admin token of `vsamr admin --token-file`.)
     #[arg(

@@ -85,7 +85,7 @@ pub struct InstanceState {
     /// The panic message the plugin reported (the SDK's panic hook logs it
     /// just before the instance aborts), for the fault's description.
     pub(super) panic: Option<String>,
-    /// Epoch ticks the running call may still use (see [`super::store::on_epoch_tick`]).
+    /// Epoch ticks the running call may still use (see `store::on_epoch_tick`).
     pub(super) ticks_left: u64,
     /// Faults its file I/O meets (see [`crate::runtime::storage_faults`]).
     pub(super) storage_faults: Option<Arc<StorageFaults>>,

@@ -16,7 +16,7 @@
 //!
 //! Calls run as futures on the runtime's threads (the backend's task polls
 //! them). At every epoch tick a call within its limit yields to the
-//! runtime ([`store::on_epoch_tick`]), so a plugin computing for long holds a
+//! runtime (`store::on_epoch_tick`), so a plugin computing for long holds a
 //! runtime thread for one tick at a time, not for its whole limit.
 
 mod cache;

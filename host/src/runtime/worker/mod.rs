@@ -93,7 +93,7 @@ enum Job {
     /// (or by another server of a fleet).
     Reset,
     /// GETs of one dataset queued one after the other, run as one
-    /// `get-many` call (made by [`coalesce_lookups`], never sent; one key
+    /// `get-many` call (made by `group::coalesce_lookups`, never sent; one key
     /// runs as a plain `get`).
     Lookups {
         dataset: Dataset,

@@ -190,7 +190,7 @@ pub(super) async fn write_slot(session: &mut SqlSession, row: &OutboxRow) -> Res
         .map(drop)
 }
 
-/// SQLite's [`delete_through`]: the lane's slots up to group `through` are
+/// SQLite's [`delete_through`](super::delete_through): the lane's slots up to group `through` are
 /// emptied (its mark moves; the next groups write over them, and the
 /// changes of those past [`LARGE_GROUP_BYTES`] are cleared now), and the
 /// rows of the table of before the ring are deleted. How many rows it
@@ -330,7 +330,7 @@ pub(super) async fn remove_lane(
     session.settle(removed).await
 }
 
-/// SQLite's [`read`]: the rows of the table of before the ring, then the
+/// SQLite's [`read`](super::read): the rows of the table of before the ring, then the
 /// lane's slots past its mark, by group.
 pub(super) async fn read_ring(
     session: &mut SqlSession,
