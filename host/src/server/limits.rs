@@ -21,14 +21,45 @@ pub struct Budget {
     total: Arc<Semaphore>,
     max_total: usize,
     max_per_address: usize,
-    by_address: Mutex<HashMap<IpAddr, usize>>,
+    by_address: Mutex<HashMap<Client, usize>>,
+}
+
+/// Who a per-address limit counts: an IPv4 address, or an IPv6 address's
+/// /64 network. One IPv6 host holds a whole /64 (and its privacy
+/// addresses change within it), so counting its addresses one by one
+/// would give it 2^64 places.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Client(IpAddr);
+
+impl Client {
+    /// The client `address` counts as.
+    pub fn of(address: IpAddr) -> Self {
+        match address {
+            IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+                Some(v4) => Self(IpAddr::V4(v4)),
+                None => Self(IpAddr::V6(std::net::Ipv6Addr::from_bits(
+                    v6.to_bits() & !u128::from(u64::MAX),
+                ))),
+            },
+            v4 => Self(v4),
+        }
+    }
+}
+
+impl std::fmt::Display for Client {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.0 {
+            IpAddr::V4(v4) => write!(f, "{v4}"),
+            IpAddr::V6(v6) => write!(f, "{v6}/64"),
+        }
+    }
 }
 
 /// A place in a budget; dropping it frees the place.
 pub struct Place {
     _total: OwnedSemaphorePermit,
     budget: Arc<Budget>,
-    address: IpAddr,
+    client: Client,
 }
 
 impl Budget {
@@ -58,11 +89,12 @@ impl Budget {
                 self.what, self.max_total, self.fields.0
             ));
         };
+        let client = Client::of(address);
         let mut by_address = self.by_address.lock().unwrap();
-        let count = by_address.entry(address).or_insert(0);
+        let count = by_address.entry(client).or_insert(0);
         if *count >= self.max_per_address {
             return Err(format!(
-                "too many {} from {address}: this server allows {} per address ({})",
+                "too many {} from {client}: this server allows {} per address ({}; an IPv6 /64 counts as one address)",
                 self.what, self.max_per_address, self.fields.1
             ));
         }
@@ -70,7 +102,7 @@ impl Budget {
         Ok(Place {
             _total: total,
             budget: self.clone(),
-            address,
+            client,
         })
     }
 
@@ -151,10 +183,10 @@ pub async fn serve_port<F, Fut>(
 impl Drop for Place {
     fn drop(&mut self) {
         let mut by_address = self.budget.by_address.lock().unwrap();
-        if let Some(count) = by_address.get_mut(&self.address) {
+        if let Some(count) = by_address.get_mut(&self.client) {
             *count -= 1;
             if *count == 0 {
-                by_address.remove(&self.address);
+                by_address.remove(&self.client);
             }
         }
     }
@@ -213,7 +245,7 @@ mod tests {
         assert!(refused.contains("max_connections)"), "{refused}");
         drop(first);
         let _again = budget.admit(a).unwrap();
-        assert_eq!(budget.by_address.lock().unwrap()[&a], 2);
+        assert_eq!(budget.by_address.lock().unwrap()[&Client::of(a)], 2);
         // The handshake budget is apart from the connections'.
         let _shaking = limits.handshakes.admit(a).unwrap();
         let refused = limits.handshakes.admit(b).err().unwrap();
@@ -222,5 +254,30 @@ mod tests {
                 && refused.contains("max_handshakes)"),
             "{refused}"
         );
+    }
+
+    #[test]
+    fn an_ipv6_network_of_one_host_counts_as_one_address() {
+        let limits = ConnectionLimits::new((10, 2), (10, 10));
+        let budget = &limits.connections;
+        let host = |text: &str| text.parse::<IpAddr>().unwrap();
+        let _one = budget.admit(host("2001:db8:1:2::1")).unwrap();
+        let _two = budget
+            .admit(host("2001:db8:1:2:ffff:ffff:ffff:ffff"))
+            .unwrap();
+        let refused = budget.admit(host("2001:db8:1:2:abcd::9")).err().unwrap();
+        assert!(
+            refused.contains(
+                "too many connections from 2001:db8:1:2::/64: this server allows 2 per address"
+            ),
+            "{refused}"
+        );
+        // Another /64 is another client.
+        let _other = budget.admit(host("2001:db8:1:3::1")).unwrap();
+        // An IPv4 address reached over IPv6 is that IPv4 address.
+        let _v4 = budget.admit(host("192.0.2.7")).unwrap();
+        let _mapped = budget.admit(host("::ffff:192.0.2.7")).unwrap();
+        let refused = budget.admit(host("192.0.2.7")).err().unwrap();
+        assert!(refused.contains("from 192.0.2.7:"), "{refused}");
     }
 }
