@@ -167,6 +167,11 @@ async fn metrics_count_what_clients_sent_and_readiness_follows_the_database() {
     assert_eq!(backend("vsamrd_group_commit_size_count"), syncs, "{text}");
     assert_eq!(backend("vsamrd_group_commit_size_sum"), 40.0, "{text}");
     assert!(backend("vsamrd_plugin_memory_bytes") > 0.0, "{text}");
+    // Without [tls], no certificate end to alert on.
+    assert!(
+        !text.contains("vsamrd_tls_certificate_expiry_timestamp_seconds"),
+        "{text}"
+    );
 
     // Probes.
     assert_eq!(http_get(&metrics, "/healthz").await.0, 200);

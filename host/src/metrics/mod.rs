@@ -107,14 +107,16 @@ pub struct Metrics {
 
 impl Default for Metrics {
     fn default() -> Self {
-        Self::new(Vec::new())
+        Self::new(Vec::new(), false)
     }
 }
 
 impl Metrics {
     /// Every series at zero, registered; requests on datasets matching
-    /// `dataset_patterns` are counted per dataset too.
-    pub fn new(dataset_patterns: Vec<String>) -> Self {
+    /// `dataset_patterns` are counted per dataset too, and with `tls` the
+    /// end of the server's certificate is a series (without TLS there is
+    /// none, so that an alert on it finds nothing rather than a zero).
+    pub fn new(dataset_patterns: Vec<String>, tls: bool) -> Self {
         let mut registry = Registry::with_prefix("vsamrd");
         let requests = Family::<Outcome, Counter>::default();
         registry.register(
@@ -199,11 +201,13 @@ impl Metrics {
             reload_last_at.clone(),
         );
         let tls_expiry = Gauge::default();
-        registry.register(
-            "tls_certificate_expiry_timestamp_seconds",
-            "When the first certificate of the server's TLS chain ends, seconds since the Unix epoch (0 without [tls]): alert well before it",
-            tls_expiry.clone(),
-        );
+        if tls {
+            registry.register(
+                "tls_certificate_expiry_timestamp_seconds",
+                "When the first certificate of the server's TLS chain ends, seconds since the Unix epoch: alert well before it",
+                tls_expiry.clone(),
+            );
+        }
         let dataset_requests = Family::<DatasetOutcome, Counter>::default();
         registry.register(
             "dataset_requests",

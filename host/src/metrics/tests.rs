@@ -11,7 +11,7 @@ fn ok() -> Answer {
 /// series; the rest are counted together, nothing is dropped.
 #[test]
 fn per_dataset_series_are_capped_and_the_rest_counted_as_other() {
-    let metrics = Metrics::new(vec!["FLOOD.**".into()]);
+    let metrics = Metrics::new(vec!["FLOOD.**".into()], false);
     for n in 0..MAX_DATASETS + 5 {
         metrics.dataset_request(&format!("FLOOD.D{n}"), "GET", &ok());
     }

@@ -130,7 +130,10 @@ impl Shared {
             )),
             unit_rules: ArcSwap::from_pointee(config.units.clone()),
             fleet: Fleet::new(&config.server.listen),
-            metrics: crate::metrics::Metrics::new(config.metrics_datasets.clone()),
+            metrics: crate::metrics::Metrics::new(
+                config.metrics_datasets.clone(),
+                config.tls.is_some(),
+            ),
             buckets: ArcSwap::from_pointee(Vec::new()),
             changes: Arc::default(),
             background: Default::default(),
