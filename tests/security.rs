@@ -1053,3 +1053,62 @@ async fn a_renewed_certificate_serves_new_connections_after_a_reload() {
     drop(open);
     server.stop().await;
 }
+
+/// Both ends of a connection probe it when idle (TCP keepalive: 30 s,
+/// then every 10 s), so that a peer gone without a word is found within a
+/// minute: a client's locks are not held for the hour of its idle time
+/// limit, and a client does not wait forever for an answer. An address
+/// that takes the connection and says nothing is given up after the
+/// client's connect time limit.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idle_connections_are_probed_and_a_silent_address_is_given_up() {
+    let (server, _data) = start("", "").await;
+    let port = server.addr.port();
+    let conn = Connection::connect(&server.addr.to_string()).await.unwrap();
+    vsam_client::list(&conn, "**").await.unwrap();
+    // The server's end and the client's, each with its keepalive timer
+    // once nothing is in flight (ss shows one timer at a time).
+    let ends = |sockets: &str| -> Vec<String> {
+        sockets
+            .lines()
+            .filter(|line| line.contains(&format!("127.0.0.1:{port} ")))
+            .map(str::to_string)
+            .collect()
+    };
+    let started = Instant::now();
+    loop {
+        let sockets = std::process::Command::new("ss")
+            .args(["-tno", "state", "established"])
+            .output()
+            .unwrap();
+        let sockets = String::from_utf8_lossy(&sockets.stdout).into_owned();
+        let ours = ends(&sockets);
+        assert_eq!(ours.len(), 2, "{sockets}");
+        if ours.iter().all(|line| line.contains("timer:(keepalive,")) {
+            break;
+        }
+        assert!(started.elapsed() < Duration::from_secs(5), "{sockets}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    drop(conn);
+    server.stop().await;
+
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let started = Instant::now();
+    let error = Connection::connect_with(
+        &silent.local_addr().unwrap().to_string(),
+        &ConnectOptions {
+            connect_timeout: Some(Duration::from_millis(500)),
+            ..Default::default()
+        },
+    )
+    .await
+    .err()
+    .unwrap()
+    .to_string();
+    assert!(started.elapsed() < Duration::from_secs(5));
+    assert!(
+        error.contains("no connection and WELCOME within 500ms: the address does not answer, or answers without speaking the redirector protocol"),
+        "{error}"
+    );
+}

@@ -44,7 +44,7 @@ pub use catalog::{
 pub use connection::Connection;
 pub use dataset::{ChainOutcome, Dataset, Read};
 pub use error::{ClientError, VsamError};
-pub use transport::{ConnectOptions, TlsOptions};
+pub use transport::{ConnectOptions, DEFAULT_CONNECT_TIMEOUT, TlsOptions};
 pub use unit::{commit, rollback};
 pub use vsam_protocol::{
     AixSpec, CatalogEntry, ChainedRecord, DatasetSpec, EntryType, OpenIntent, Organization,

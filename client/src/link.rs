@@ -75,6 +75,29 @@ impl Link {
         options: &ConnectOptions,
         fails_over: bool,
     ) -> Result<Arc<Self>, ClientError> {
+        let limit = options
+            .connect_timeout
+            .unwrap_or(transport::DEFAULT_CONNECT_TIMEOUT);
+        match tokio::time::timeout(limit, Self::handshake(server, index, options, fails_over)).await
+        {
+            Ok(connected) => connected,
+            Err(_) => Err(ClientError::Connect {
+                server: server.to_string(),
+                reason: format!(
+                    "no connection and WELCOME within {limit:?}: the address does not answer, or answers without speaking the redirector protocol (another program's port, a stopped server)"
+                ),
+            }),
+        }
+    }
+
+    /// TCP, TLS, HELLO and WELCOME: [`Link::connect`] without its time
+    /// limit.
+    async fn handshake(
+        server: &str,
+        index: usize,
+        options: &ConnectOptions,
+        fails_over: bool,
+    ) -> Result<Arc<Self>, ClientError> {
         let stream = transport::connect(server, options, fails_over)
             .await
             .map_err(|reason| ClientError::Connect {

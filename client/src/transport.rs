@@ -8,6 +8,7 @@ use rustls::{ClientConfig, RootCertStore};
 use std::os::fd::AsFd;
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
 use tokio_rustls::TlsConnector;
@@ -29,7 +30,19 @@ pub struct ConnectOptions {
     /// this client's [`vsam_protocol::PROTOCOL_MINOR`]): a client pinned
     /// to an older minor behaves as it would against an older server.
     pub minor: Option<u16>,
+    /// Longest a connection may take to be made and welcomed: TCP, TLS,
+    /// HELLO and the server's WELCOME (default
+    /// [`DEFAULT_CONNECT_TIMEOUT`]). An address that takes the connection
+    /// and says nothing (another program's port, a stopped server) is an
+    /// error then, not a wait without end.
+    pub connect_timeout: Option<Duration>,
 }
+
+/// How long a connection may take to be made and welcomed, unless
+/// [`ConnectOptions::connect_timeout`] says otherwise: above the server's
+/// own time for a handshake (10 s) and its delay before refusing a token
+/// (1 s), by default.
+pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// TLS settings of a client.
 #[derive(Debug, Clone, Default)]
@@ -111,6 +124,9 @@ pub(crate) async fn connect(
         .await
         .map_err(|e| e.to_string())?;
     let _ = stream.set_nodelay(true);
+    // A server gone without a word (its machine off, the network cut)
+    // would otherwise leave a request waiting for its answer forever.
+    let _ = vsam_protocol::keepalive::enable(&stream);
     let probe = probed
         .then(|| stream.as_fd().try_clone_to_owned())
         .transpose()

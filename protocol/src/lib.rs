@@ -13,6 +13,8 @@ pub mod admin;
 pub mod codec;
 pub mod codes;
 pub mod environment;
+#[cfg(feature = "net")]
+pub mod keepalive;
 pub mod message;
 pub mod options;
 pub mod wire;

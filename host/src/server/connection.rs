@@ -216,6 +216,11 @@ pub(super) async fn serve(
     shutdown: watch::Receiver<bool>,
 ) {
     let _ = stream.set_nodelay(true);
+    // A client gone without a word (its machine off, the network cut)
+    // would otherwise hold its locks until idle_timeout_secs.
+    if let Err(error) = vsam_protocol::keepalive::enable(&stream) {
+        tracing::debug!(peer = %address, "no TCP keepalive: {error}");
+    }
     let mut counted = shared.metrics.connection();
     let started = Instant::now();
     let accepted = tokio::time::timeout(
