@@ -39,8 +39,10 @@ impl AdminClient {
             token: None,
             ..Default::default()
         };
-        let (stream, _) = transport::connect(address, &options, false)
+        let limit = transport::DEFAULT_CONNECT_TIMEOUT;
+        let (stream, _) = tokio::time::timeout(limit, transport::connect(address, &options, false))
             .await
+            .unwrap_or_else(|_| Err(format!("no connection within {limit:?}")))
             .map_err(anyhow::Error::msg)
             .with_context(|| {
                 format!(
