@@ -816,9 +816,10 @@ fn hello_with_token(address: &str, token: &str) -> (Option<Answer>, Duration) {
 fn guessing_tokens_is_slowed_and_floods_of_refusals_do_not_flood_the_log() {
     let dir = tempfile::tempdir().unwrap();
     let (port, admin_port) = (vsam_tests::free_port(), vsam_tests::free_port());
+    let metrics_port = vsam_tests::free_port();
     let config = format!(
         "[server]\nlisten = \"127.0.0.1:{port}\"\ndata_dir = \"{}\"\n\
-         [admin]\nlisten = \"127.0.0.1:{admin_port}\"\n\
+         [admin]\nlisten = \"127.0.0.1:{admin_port}\"\n[metrics]\nlisten = \"127.0.0.1:{metrics_port}\"\n\
          [plugins.m]\npath = \"builtin:memory\"\n[backends.b]\nplugin = \"m\"\n[routing]\ndefault = \"b\"\n\
          [[clients]]\nname = \"batch\"\ntoken_sha256 = \"{}\"\n\
          [[clients]]\nname = \"reader\"\ntoken_sha256 = \"{}\"\n\
@@ -914,6 +915,27 @@ fn guessing_tokens_is_slowed_and_floods_of_refusals_do_not_flood_the_log() {
     });
     let flooding = started.elapsed();
     std::thread::sleep(Duration::from_millis(300));
+    // Every refusal is counted, whatever the log kept: the guess, the
+    // admin guesses (one answered), and every connection closed at once
+    // or turned away by the limit (the flood, the one after it, and the
+    // start's probe).
+    let (_, scrape) = runtime.block_on(vsam_tests::http_get(
+        &format!("127.0.0.1:{metrics_port}"),
+        "/metrics",
+    ));
+    let refused = |reason: &str| -> u64 {
+        let series = format!("vsamrd_connections_refused_total{{reason=\"{reason}\"}} ");
+        scrape
+            .lines()
+            .find_map(|line| line.strip_prefix(&series))
+            .unwrap_or_else(|| panic!("no {series} in:\n{scrape}"))
+            .parse()
+            .unwrap()
+    };
+    assert_eq!(refused("authentication"), 1, "{scrape}");
+    assert_eq!(refused("admin_token"), 1, "{scrape}");
+    assert_eq!(refused("protocol"), 0, "{scrape}");
+    assert_eq!(refused("closed") + refused("limit"), flood + 2, "{scrape}");
     let log = server.stop();
     let most = (flooding.as_secs() as usize + 1) * vsam_host::log_limit::LINES_PER_SECOND as usize;
     // A connection closed at once is seen closing in its handshake, or

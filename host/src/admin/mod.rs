@@ -186,6 +186,10 @@ async fn answer(
         }
     };
     if !token::matches(&request.token, &context.token) {
+        context
+            .shared
+            .metrics
+            .refused(crate::metrics::Refusal::AdminToken);
         limited!(warn, "admin token refusal", %peer, command = ?request.command, "admin request refused: wrong token");
         return Err(AdminAnswer::Error {
             message: "wrong admin token: use the one in the server's token file ([admin] token_file, by default admin.token in its data dir)".into(),

@@ -72,6 +72,52 @@ struct RollbackReason {
     reason: &'static str,
 }
 
+/// Why a connection ended before it could send requests, or an admin
+/// request was refused: see [`Refusal`].
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RefusalReason {
+    reason: &'static str,
+}
+
+/// Why the server turned a connection (or an admin request) away: what an
+/// operator watches for guessing and floods, whose log lines are limited.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Refusal {
+    /// A connection limit (in all, per address, in the handshake).
+    Limit,
+    /// A token or certificate that names no client, no credentials where
+    /// they are needed, or plain TCP where TLS is required.
+    Authentication,
+    /// Not a redirector client: no HELLO in time, another major version,
+    /// bytes that are not a frame.
+    Protocol,
+    /// Closed before saying anything (a TCP health check, a scanner).
+    Closed,
+    /// A wrong admin token.
+    AdminToken,
+}
+
+impl Refusal {
+    /// Every reason, for the series to start at zero.
+    const ALL: [Refusal; 5] = [
+        Self::Limit,
+        Self::Authentication,
+        Self::Protocol,
+        Self::Closed,
+        Self::AdminToken,
+    ];
+
+    fn label(self) -> &'static str {
+        match self {
+            Self::Limit => "limit",
+            Self::Authentication => "authentication",
+            Self::Protocol => "protocol",
+            Self::Closed => "closed",
+            Self::AdminToken => "admin_token",
+        }
+    }
+}
+
 /// How a reload ended: `applied` or `refused`.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct ReloadResult {
@@ -98,6 +144,7 @@ pub struct Metrics {
     reload_last_ok: Gauge,
     reload_last_at: Gauge,
     tls_expiry: Gauge,
+    refusals: Family<RefusalReason, Counter>,
     /// Patterns of the datasets with series of their own.
     dataset_patterns: Vec<String>,
     dataset_requests: Family<DatasetOutcome, Counter>,
@@ -200,6 +247,17 @@ impl Metrics {
             "When the last reload ended, seconds since the Unix epoch (0 before any)",
             reload_last_at.clone(),
         );
+        let refusals = Family::<RefusalReason, Counter>::default();
+        registry.register(
+            "connections_refused",
+            "Connections turned away before their first request (reason: limit, authentication, protocol, closed) and admin requests with a wrong token (admin_token)",
+            refusals.clone(),
+        );
+        for refusal in Refusal::ALL {
+            let _ = refusals.get_or_create(&RefusalReason {
+                reason: refusal.label(),
+            });
+        }
         let tls_expiry = Gauge::default();
         if tls {
             registry.register(
@@ -241,6 +299,7 @@ impl Metrics {
             reload_last_ok,
             reload_last_at,
             tls_expiry,
+            refusals,
             dataset_patterns,
             dataset_requests,
             datasets_seen: Default::default(),
@@ -310,6 +369,15 @@ impl Metrics {
         self.reloads.get_or_create(&ReloadResult { result }).inc();
         self.reload_last_ok.set(i64::from(applied));
         self.reload_last_at.set(at as i64);
+    }
+
+    /// A connection (or admin request) turned away, and why.
+    pub fn refused(&self, refusal: Refusal) {
+        self.refusals
+            .get_or_create(&RefusalReason {
+                reason: refusal.label(),
+            })
+            .inc();
     }
 
     /// The server's TLS certificate chain ends at `not_after` (at start,

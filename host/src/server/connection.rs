@@ -9,6 +9,7 @@ use super::idle_poll::IdlePoll;
 use super::limits::{ConnectionLimits, Place};
 use super::transport::{self, Accepted};
 use crate::log_limit::limited;
+use crate::metrics::Refusal;
 use crate::security::Identity;
 use crate::vsam::{Session, Shared};
 use futures::{SinkExt, StreamExt};
@@ -231,10 +232,12 @@ pub(super) async fn serve(
     let accepted = match accepted {
         Ok(Ok(accepted)) => accepted,
         Ok(Err(error)) => {
+            shared.metrics.refused(Refusal::Closed);
             limited!(info, "closed before the handshake", peer = %address, "connection closed before the handshake: {error}");
             return;
         }
         Err(_) => {
+            shared.metrics.refused(Refusal::Protocol);
             limited!(info, "closed before the handshake", peer = %address, "closed: nothing (or no TLS handshake) within {:?}", settings.handshake_timeout);
             return;
         }
@@ -520,7 +523,10 @@ where
             protocol_error::HANDSHAKE_REQUIRED,
             format!("no HELLO within {:?}", settings.handshake_timeout),
         ),
-        Ok(None) => return None,
+        Ok(None) => {
+            peer.shared.metrics.refused(Refusal::Closed);
+            return None;
+        }
         Ok(Some(Ok(incoming))) => match incoming.message {
             Ok(Request::Hello(hello)) => match agree(peer, &hello, &channel, &limits) {
                 Ok(agreed) => {
@@ -566,13 +572,19 @@ where
             )
         }
     };
-    if matches!(
-        refusal,
+    let reason = match refusal {
         Answer::ProtocolError {
             code: protocol_error::NOT_AUTHENTICATED,
             ..
-        }
-    ) {
+        } => Refusal::Authentication,
+        Answer::ProtocolError {
+            code: protocol_error::LIMIT,
+            ..
+        } => Refusal::Limit,
+        _ => Refusal::Protocol,
+    };
+    peer.shared.metrics.refused(reason);
+    if reason == Refusal::Authentication {
         // A guess at a token costs its place among the handshakes for the
         // delay: one address guesses at most `max_handshakes_per_address`
         // tokens per delay, and a client that is taken never waits.

@@ -133,6 +133,7 @@ pub async fn serve(
                 let handshake = match limits.handshakes.admit(peer.ip()) {
                     Ok(place) => place,
                     Err(why) => {
+                        shared.metrics.refused(crate::metrics::Refusal::Limit);
                         crate::log_limit::limited!(warn, "connection refusal", %peer, "refused: {why}");
                         connections.spawn(refuse(stream, why));
                         continue;
