@@ -121,11 +121,12 @@ impl TlsSettings {
             Some(path) => read_certificates(path)?,
             None => Vec::new(),
         };
+        let key = std::fs::read(&self.key).map_err(|e| self.bad_key(e))?;
         let mut digest = Sha256::new();
         for certificate in certificates.iter().chain(&client_cas) {
             digest.update(certificate.as_ref());
         }
-        digest.update(std::fs::read(&self.key).unwrap_or_default());
+        digest.update(&key);
         let validities: Vec<Validity> = certificates.iter().filter_map(validity).collect();
         let ending = validities.iter().min_by_key(|v| v.not_after);
         let description = match validities.first() {
@@ -133,11 +134,19 @@ impl TlsSettings {
             None => self.certificate.display().to_string(),
         };
         Ok(TlsIdentity {
-            acceptor: self.acceptor()?,
             not_after: ending.map_or(SystemTime::UNIX_EPOCH, |v| v.not_after),
             description,
             fingerprint: digest.finalize().into(),
+            acceptor: self.acceptor(certificates, client_cas, &key)?,
         })
+    }
+
+    /// The error of a key file that cannot be read or holds no key.
+    fn bad_key(&self, error: impl std::fmt::Display) -> String {
+        format!(
+            "[tls] key {}: {error}; give a PEM private key (PKCS#8, PKCS#1 or SEC1)",
+            self.key.display()
+        )
     }
 
     /// A warning for each certificate of the server's chain and of the
@@ -192,16 +201,15 @@ impl TlsSettings {
         warnings
     }
 
-    /// Reads the files and builds the acceptor both ports use.
-    fn acceptor(&self) -> Result<TlsAcceptor, String> {
+    /// The acceptor both ports use, from the files' contents.
+    fn acceptor(
+        &self,
+        certificates: Vec<CertificateDer<'static>>,
+        client_cas: Vec<CertificateDer<'static>>,
+        key: &[u8],
+    ) -> Result<TlsAcceptor, String> {
         let provider = Arc::new(rustls::crypto::ring::default_provider());
-        let certificates = read_certificates(&self.certificate)?;
-        let key = PrivateKeyDer::from_pem_file(&self.key).map_err(|e| {
-            format!(
-                "[tls] key {}: {e}; give a PEM private key (PKCS#8, PKCS#1 or SEC1)",
-                self.key.display()
-            )
-        })?;
+        let key = PrivateKeyDer::from_pem_slice(key).map_err(|e| self.bad_key(e))?;
         let builder = ServerConfig::builder_with_provider(provider.clone())
             .with_safe_default_protocol_versions()
             .map_err(|e| format!("[tls]: {e}"))?;
@@ -209,7 +217,7 @@ impl TlsSettings {
             None => builder.with_no_client_auth(),
             Some(path) => {
                 let mut roots = RootCertStore::empty();
-                for certificate in read_certificates(path)? {
+                for certificate in client_cas {
                     roots
                         .add(certificate)
                         .map_err(|e| format!("[tls] client_ca {}: {e}", path.display()))?;
