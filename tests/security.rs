@@ -935,6 +935,7 @@ fn guessing_tokens_is_slowed_and_floods_of_refusals_do_not_flood_the_log() {
     assert_eq!(refused("authentication"), 1, "{scrape}");
     assert_eq!(refused("admin_token"), 1, "{scrape}");
     assert_eq!(refused("protocol"), 0, "{scrape}");
+    assert_eq!(refused("tls"), 0, "{scrape}");
     assert_eq!(refused("closed") + refused("limit"), flood + 2, "{scrape}");
     let log = server.stop();
     let most = (flooding.as_secs() as usize + 1) * vsam_host::log_limit::LINES_PER_SECOND as usize;
@@ -1052,6 +1053,20 @@ async fn a_renewed_certificate_serves_new_connections_after_a_reload() {
         .unwrap();
     let refused = refused(&address, &trusting(&old)).await;
     assert!(refused.contains("TLS handshake failed"), "{refused}");
+    // The server counts the failed TLS handshake (once it has seen it).
+    let tls_refusals = || async {
+        let (_, text) = vsam_tests::http_get(&metrics, "/metrics").await;
+        text.lines()
+            .find_map(|line| line.strip_prefix("vsamrd_connections_refused_total{reason=\"tls\"} "))
+            .unwrap_or_else(|| panic!("no tls refusals in:\n{text}"))
+            .parse::<u64>()
+            .unwrap()
+    };
+    let started = Instant::now();
+    while tls_refusals().await == 0 {
+        assert!(started.elapsed() < Duration::from_secs(5), "not counted");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     vsam_client::list(&open, "**").await.unwrap();
     // The same files again: nothing to report.
     let reload = server.reloader.reload("test").await;

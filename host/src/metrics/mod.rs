@@ -93,17 +93,22 @@ pub enum Refusal {
     Protocol,
     /// Closed before saying anything (a TCP health check, a scanner).
     Closed,
+    /// A TLS handshake that failed (a certificate the other side does not
+    /// trust, no protocol version in common), or TLS asked of a server
+    /// without `[tls]`.
+    Tls,
     /// A wrong admin token.
     AdminToken,
 }
 
 impl Refusal {
     /// Every reason, for the series to start at zero.
-    const ALL: [Refusal; 5] = [
+    const ALL: [Refusal; 6] = [
         Self::Limit,
         Self::Authentication,
         Self::Protocol,
         Self::Closed,
+        Self::Tls,
         Self::AdminToken,
     ];
 
@@ -113,6 +118,7 @@ impl Refusal {
             Self::Authentication => "authentication",
             Self::Protocol => "protocol",
             Self::Closed => "closed",
+            Self::Tls => "tls",
             Self::AdminToken => "admin_token",
         }
     }
@@ -250,7 +256,7 @@ impl Metrics {
         let refusals = Family::<RefusalReason, Counter>::default();
         registry.register(
             "connections_refused",
-            "Connections turned away before their first request (reason: limit, authentication, protocol, closed) and admin requests with a wrong token (admin_token)",
+            "Connections turned away before their first request (reason: limit, authentication, protocol, closed, tls) and admin requests with a wrong token (admin_token)",
             refusals.clone(),
         );
         for refusal in Refusal::ALL {

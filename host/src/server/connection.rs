@@ -232,7 +232,14 @@ pub(super) async fn serve(
     let accepted = match accepted {
         Ok(Ok(accepted)) => accepted,
         Ok(Err(error)) => {
-            shared.metrics.refused(Refusal::Closed);
+            // Nothing sent (or the connection reset) is a close; any other
+            // failure is the TLS handshake's.
+            shared.metrics.refused(match error.kind() {
+                std::io::ErrorKind::UnexpectedEof | std::io::ErrorKind::ConnectionReset => {
+                    Refusal::Closed
+                }
+                _ => Refusal::Tls,
+            });
             limited!(info, "closed before the handshake", peer = %address, "connection closed before the handshake: {error}");
             return;
         }
