@@ -14,15 +14,7 @@ use vsam_tests::{CSV_WASM, S3_WASM, SQL_WASM, http_get, ksds, start_with_plugin}
 
 /// The value of the series `name` with exactly `labels` (`a="b",c="d"`).
 fn value(metrics: &str, name: &str, labels: &str) -> f64 {
-    let prefix = match labels {
-        "" => format!("{name} "),
-        labels => format!("{name}{{{labels}}} "),
-    };
-    metrics
-        .lines()
-        .find_map(|line| line.strip_prefix(&prefix))
-        .map(|v| v.parse().unwrap())
-        .unwrap_or(0.0)
+    vsam_tests::metric(metrics, name, labels).unwrap_or(0.0)
 }
 
 /// A server of `wasm` with `backend_extra` and a metrics listener, a

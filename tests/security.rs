@@ -923,14 +923,13 @@ fn guessing_tokens_is_slowed_and_floods_of_refusals_do_not_flood_the_log() {
         &format!("127.0.0.1:{metrics_port}"),
         "/metrics",
     ));
-    let refused = |reason: &str| -> u64 {
-        let series = format!("vsamrd_connections_refused_total{{reason=\"{reason}\"}} ");
-        scrape
-            .lines()
-            .find_map(|line| line.strip_prefix(&series))
-            .unwrap_or_else(|| panic!("no {series} in:\n{scrape}"))
-            .parse()
-            .unwrap()
+    let refused = |reason: &str| {
+        vsam_tests::metric(
+            &scrape,
+            "vsamrd_connections_refused_total",
+            &format!("reason=\"{reason}\""),
+        )
+        .unwrap_or_else(|| panic!("no refusals for {reason} in:\n{scrape}")) as u64
     };
     assert_eq!(refused("authentication"), 1, "{scrape}");
     assert_eq!(refused("admin_token"), 1, "{scrape}");
@@ -1016,18 +1015,19 @@ async fn a_renewed_certificate_serves_new_connections_after_a_reload() {
         tls: tls(pki, None),
         ..Default::default()
     };
-    let expiry = || async {
-        let (_, text) = vsam_tests::http_get(&metrics, "/metrics").await;
-        text.lines()
-            .find_map(|line| line.strip_prefix("vsamrd_tls_certificate_expiry_timestamp_seconds "))
-            .unwrap_or_else(|| panic!("no expiry in:\n{text}"))
-            .to_string()
+    let scraped = |name: &'static str, labels: &'static str| {
+        let metrics = metrics.clone();
+        async move {
+            let (_, text) = vsam_tests::http_get(&metrics, "/metrics").await;
+            vsam_tests::metric(&text, name, labels)
+                .unwrap_or_else(|| panic!("no {name}{{{labels}}} in:\n{text}"))
+        }
     };
     let open = Connection::connect_with(&address, &trusting(&old))
         .await
         .unwrap();
-    let before = expiry().await;
-    assert!(before.parse::<u64>().unwrap() > 1_900_000_000, "{before}");
+    let before = scraped("vsamrd_tls_certificate_expiry_timestamp_seconds", "").await;
+    assert!(before > 1_900_000_000.0, "{before}");
     assert!(
         server.reloader.watched_files().await.contains(&cert),
         "a watcher reloads on a renewed certificate"
@@ -1054,16 +1054,8 @@ async fn a_renewed_certificate_serves_new_connections_after_a_reload() {
     let refused = refused(&address, &trusting(&old)).await;
     assert!(refused.contains("TLS handshake failed"), "{refused}");
     // The server counts the failed TLS handshake (once it has seen it).
-    let tls_refusals = || async {
-        let (_, text) = vsam_tests::http_get(&metrics, "/metrics").await;
-        text.lines()
-            .find_map(|line| line.strip_prefix("vsamrd_connections_refused_total{reason=\"tls\"} "))
-            .unwrap_or_else(|| panic!("no tls refusals in:\n{text}"))
-            .parse::<u64>()
-            .unwrap()
-    };
     let started = Instant::now();
-    while tls_refusals().await == 0 {
+    while scraped("vsamrd_connections_refused_total", "reason=\"tls\"").await == 0.0 {
         assert!(started.elapsed() < Duration::from_secs(5), "not counted");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }

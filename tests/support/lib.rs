@@ -270,6 +270,18 @@ pub async fn assert_bounded_port(
     );
 }
 
+/// The value of the series `name` with exactly `labels` (`a="b",c="d"`,
+/// or empty) in a `/metrics` text, if it is there.
+pub fn metric(text: &str, name: &str, labels: &str) -> Option<f64> {
+    let prefix = match labels {
+        "" => format!("{name} "),
+        labels => format!("{name}{{{labels}}} "),
+    };
+    text.lines()
+        .find_map(|line| line.strip_prefix(&prefix))
+        .map(|value| value.trim().parse().unwrap())
+}
+
 /// GET `path` from `address`: the status code and the body.
 pub async fn http_get(address: &str, path: &str) -> (u16, String) {
     let mut stream = tokio::net::TcpStream::connect(address).await.unwrap();
