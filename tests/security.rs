@@ -1083,6 +1083,108 @@ async fn a_renewed_certificate_serves_new_connections_after_a_reload() {
     server.stop().await;
 }
 
+/// Certificates and configuration mounted the way Kubernetes mounts a
+/// secret or a config map (each file a link through `..data`, a link to a
+/// directory of the version, swapped by one rename) and the way certbot
+/// renews (each link in `live/` pointed at the next file in `archive/`)
+/// are renewed in place without an event on the files' own names: the
+/// watcher still reloads.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn certificates_renewed_behind_symlinks_are_reloaded_by_the_watcher() {
+    use std::os::unix::fs::symlink;
+    let (first, second, third) = (
+        pki::make(PAYROLL_NAME),
+        pki::make(PAYROLL_NAME),
+        pki::make(PAYROLL_NAME),
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let mounted = dir.path().join("secret");
+    let version = |name: &str, pki: &pki::Pki| {
+        let path = mounted.join(name);
+        std::fs::create_dir_all(&path).unwrap();
+        std::fs::copy(&pki.server_cert, path.join("server.pem")).unwrap();
+        std::fs::copy(&pki.server_key, path.join("server.key")).unwrap();
+    };
+    version("..2026_12_01", &first);
+    symlink("..2026_12_01", mounted.join("..data")).unwrap();
+    for file in ["server.pem", "server.key"] {
+        symlink(format!("..data/{file}"), mounted.join(file)).unwrap();
+    }
+    let file = dir.path().join("vsamrd.toml");
+    std::fs::write(
+        &file,
+        format!(
+            "[server]\nlisten = \"127.0.0.1:0\"\ndata_dir = \"{}\"\n\
+             [admin]\nwatch_files = true\n\
+             [tls]\ncertificate = \"{}\"\nkey = \"{}\"\nplain = \"refuse\"\n\
+             [plugins.m]\npath = \"builtin:memory\"\n[backends.b]\nplugin = \"m\"\n[routing]\ndefault = \"b\"\n",
+            dir.path().join("data").display(),
+            mounted.join("server.pem").display(),
+            mounted.join("server.key").display(),
+        ),
+    )
+    .unwrap();
+    let server = RunningServer::start_source(
+        vsam_host::reload::ConfigSource::file(file),
+        Default::default(),
+    )
+    .await
+    .unwrap();
+    let address = server.addr.to_string();
+    let trusting = |pki: &pki::Pki| ConnectOptions {
+        tls: tls(pki, None),
+        ..Default::default()
+    };
+    Connection::connect_with(&address, &trusting(&first))
+        .await
+        .unwrap();
+    let served_by = |pki: pki::Pki, what: &'static str| {
+        let (address, reloader) = (address.clone(), server.reloader.clone());
+        async move {
+            let started = Instant::now();
+            while Connection::connect_with(&address, &trusting(&pki))
+                .await
+                .is_err()
+            {
+                assert!(
+                    started.elapsed() < Duration::from_secs(20),
+                    "{what}: not reloaded; last reload: {:?}",
+                    reloader.last_report()
+                );
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            let report = reloader.last_report().unwrap();
+            assert_eq!(
+                (report.trigger.as_str(), &report.error),
+                ("file change", &None)
+            );
+        }
+    };
+
+    // Kubernetes: the next version beside, `..data` swapped by a rename,
+    // the old version removed.
+    version("..2026_12_02", &second);
+    symlink("..2026_12_02", mounted.join("..data_tmp")).unwrap();
+    std::fs::rename(mounted.join("..data_tmp"), mounted.join("..data")).unwrap();
+    std::fs::remove_dir_all(mounted.join("..2026_12_01")).unwrap();
+    served_by(second, "a secret swapped by its ..data link").await;
+    let refused = refused(&address, &trusting(&first)).await;
+    assert!(refused.contains("TLS handshake failed"), "{refused}");
+
+    // certbot: each link (in live/) pointed at the next files in
+    // archive/, one after the other.
+    let archive = dir.path().join("archive");
+    std::fs::create_dir_all(&archive).unwrap();
+    std::fs::copy(&third.server_cert, archive.join("cert2.pem")).unwrap();
+    std::fs::copy(&third.server_key, archive.join("privkey2.pem")).unwrap();
+    for (link, target) in [("server.pem", "cert2.pem"), ("server.key", "privkey2.pem")] {
+        std::fs::remove_file(mounted.join(link)).unwrap();
+        symlink(archive.join(target), mounted.join(link)).unwrap();
+    }
+    served_by(third, "links pointed at renewed files").await;
+    server.stop().await;
+}
+
 /// Both ends of a connection probe it when idle (TCP keepalive: 30 s,
 /// then every 10 s), so that a peer gone without a word is found within a
 /// minute: a client's locks are not held for the hour of its idle time

@@ -1,7 +1,12 @@
 //! Reloads when the config file or a plugin file changes.
 //!
 //! Directories are watched rather than files, so an editor's or a deploy
-//! tool's write-then-rename is seen. Events are debounced: a reload starts
+//! tool's write-then-rename is seen. Any event in a watched directory has
+//! the files looked at again, each through its symlinks (the file it
+//! leads to, its size and modification time): a renewal that changes no
+//! file of the configured names is seen too, as when Kubernetes swaps the
+//! `..data` link of a mounted secret or config map, or certbot points the
+//! links in `live/` at new files. Events are debounced: a reload starts
 //! only once the files have been quiet for [`QUIET`], and a file still
 //! growing then is left for the next event. A file caught half-written
 //! anyway fails to parse or to compile and is refused like any bad
@@ -13,7 +18,7 @@ use anyhow::{Context, Result};
 use notify_debouncer_mini::notify::RecursiveMode;
 use notify_debouncer_mini::{DebounceEventResult, Debouncer, new_debouncer};
 use std::collections::BTreeSet;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::mpsc;
 use std::time::Duration;
@@ -64,18 +69,15 @@ pub async fn start(reloader: Arc<Reloader>, runtime: tokio::runtime::Handle) -> 
                     Err(mpsc::RecvTimeoutError::Timeout) => continue,
                     Err(mpsc::RecvTimeoutError::Disconnected) => return,
                 };
-                let changed = match result {
-                    Ok(events) => events
-                        .iter()
-                        .any(|event| files.iter().any(|f| same_file(&event.path, f))),
-                    Err(error) => {
-                        tracing::warn!("file watcher: {error}");
-                        false
-                    }
-                };
-                // Reading a file is an event too: only a new size or
-                // modification time is a change.
-                if !changed || stamps(&files) == seen || still_growing(&files) {
+                if let Err(error) = result {
+                    tracing::warn!("file watcher: {error}");
+                    continue;
+                }
+                // Reading a file is an event too, and so is a change to
+                // another file of the directory: only a file the paths
+                // lead to now, or a new size or modification time, is a
+                // change.
+                if stamps(&files) == seen || still_growing(&files) {
                     continue;
                 }
                 let Some(reloader) = reloader.upgrade() else {
@@ -123,25 +125,28 @@ fn watch_dirs(
     }
 }
 
-/// True if `event` (absolute, as the watcher reports) is `file`.
-fn same_file(event: &Path, file: &Path) -> bool {
-    let canonical = |p: &Path| -> Option<PathBuf> {
-        let dir = match p.parent() {
-            Some(dir) if !dir.as_os_str().is_empty() => dir,
-            _ => Path::new("."),
-        };
-        Some(dir.canonicalize().ok()?.join(p.file_name()?))
-    };
-    event == file || canonical(event).is_some_and(|e| Some(e) == canonical(file))
+/// What a file's path leads to, through its symlinks.
+#[derive(PartialEq)]
+struct Stamp {
+    device: u64,
+    inode: u64,
+    size: u64,
+    modified: Option<std::time::SystemTime>,
 }
 
-/// Each file's size and modification time (`None` if it is missing).
-fn stamps(files: &[PathBuf]) -> Vec<Option<(u64, std::time::SystemTime)>> {
+/// Each file's [`Stamp`] (`None` if it is missing).
+fn stamps(files: &[PathBuf]) -> Vec<Option<Stamp>> {
+    use std::os::unix::fs::MetadataExt;
     files
         .iter()
         .map(|f| {
             let meta = std::fs::metadata(f).ok()?;
-            Some((meta.len(), meta.modified().ok()?))
+            Some(Stamp {
+                device: meta.dev(),
+                inode: meta.ino(),
+                size: meta.len(),
+                modified: meta.modified().ok(),
+            })
         })
         .collect()
 }
