@@ -807,6 +807,48 @@ fn hello_with_token(address: &str, token: &str) -> (Option<Answer>, Duration) {
     (read_answer(&mut stream), started.elapsed())
 }
 
+/// An admin client that asks and never reads its answers is let go once
+/// an answer waits past `request_timeout_secs`, as on the protocol port:
+/// its task ends, and with it what it held of the server.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_admin_client_that_does_not_take_its_answers_is_let_go() {
+    let (server, data) = start("request_timeout_secs = 1", "").await;
+    let admin = server.admin_addr.unwrap();
+    let token = std::fs::read_to_string(data.path().join("admin.token")).unwrap();
+    let line = serde_json::to_string(&vsam_protocol::admin::AdminRequest {
+        token: token.trim().to_string(),
+        command: AdminCommand::Status,
+    })
+    .unwrap()
+        + "\n";
+    let outcome = tokio::task::spawn_blocking(move || {
+        let mut stream = TcpStream::connect(admin).unwrap();
+        stream
+            .set_write_timeout(Some(Duration::from_millis(300)))
+            .unwrap();
+        // Ask until the server stops reading: its answers fill both ends'
+        // buffers, and it waits to send the next.
+        let started = Instant::now();
+        let requests = line.repeat(100);
+        while stream.write_all(requests.as_bytes()).is_ok() {
+            assert!(started.elapsed() < Duration::from_secs(60), "never blocked");
+        }
+        std::thread::sleep(Duration::from_secs(3));
+        // Let go: the server closed, and the connection is reset.
+        stream.write_all(requests.as_bytes()).map_err(|e| e.kind())
+    })
+    .await
+    .unwrap();
+    assert!(
+        matches!(
+            outcome,
+            Err(std::io::ErrorKind::ConnectionReset | std::io::ErrorKind::BrokenPipe)
+        ),
+        "the connection still open after its answer waited 3 s: {outcome:?}"
+    );
+    server.stop().await;
+}
+
 /// Someone guessing tokens gets one answer per connection and per second
 /// (`[server] auth_failure_delay_ms`), on the protocol and the admin port,
 /// while a client that is taken never waits; and a flood of connections

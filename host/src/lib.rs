@@ -203,6 +203,7 @@ impl Server {
                     migrations: migrations.clone(),
                     token,
                     auth_failure_delay: Duration::from_millis(config.server.auth_failure_delay_ms),
+                    answer_timeout: Duration::from_secs(config.server.request_timeout_secs),
                     security: security.clone(),
                     started: SystemTime::now(),
                     listen: vsam_listener.local_addr().unwrap_or(config.listen),

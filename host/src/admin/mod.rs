@@ -35,6 +35,11 @@ pub struct AdminContext {
     /// How long a wrong token waits for its answer (`[server]
     /// auth_failure_delay_ms`), after which its connection is closed.
     pub auth_failure_delay: Duration,
+    /// How long an answer may wait to be taken (`[server]
+    /// request_timeout_secs`), after which its connection is closed: a
+    /// client that asks and does not read holds no task, and no state of a
+    /// stopped server, for long.
+    pub answer_timeout: Duration,
     /// TLS and the plain-TCP policy (the protocol port's).
     pub security: ListenerSecurity,
     /// When the server started.
@@ -93,7 +98,8 @@ async fn accept(
         })) => {
             limited!(warn, "admin refusal", %peer, "admin connection refused: {why}");
             let mut lines = Framed::new(stream, LinesCodec::new_with_max_length(MAX_REQUEST_LINE));
-            let _ = send(&mut lines, &AdminAnswer::Error { message: why }).await;
+            let refusal = AdminAnswer::Error { message: why };
+            let _ = tokio::time::timeout(context.answer_timeout, send(&mut lines, &refusal)).await;
         }
         Ok(Ok(Accepted::Tls { stream, .. })) => {
             serve_connection(*stream, peer, context, stopping).await
@@ -108,7 +114,8 @@ async fn accept(
 }
 
 /// Answers the connection's requests one by one, until it closes, stays
-/// idle past [`IDLE_TIMEOUT`], or the server stops: a client left
+/// idle past [`IDLE_TIMEOUT`], leaves an answer untaken past
+/// [`AdminContext::answer_timeout`], or the server stops: a client left
 /// connected must not keep a stopped server's state (its database
 /// connections among it) alive. A request under way is answered first.
 async fn serve_connection<S>(
@@ -142,7 +149,7 @@ async fn serve_connection<S>(
                         _ = tokio::time::sleep(context.auth_failure_delay) => {}
                         _ = stopping.wait_for(|stop| *stop) => return,
                     }
-                    let _ = send(&mut lines, &refusal).await;
+                    let _ = deliver(&mut lines, &refusal, peer, &context, &mut stopping).await;
                     return;
                 }
             },
@@ -150,13 +157,35 @@ async fn serve_connection<S>(
                 let answer = AdminAnswer::Error {
                     message: format!("unreadable admin request: {error}"),
                 };
-                let _ = send(&mut lines, &answer).await;
+                let _ = deliver(&mut lines, &answer, peer, &context, &mut stopping).await;
                 return;
             }
         };
-        if send(&mut lines, &answer).await.is_err() {
+        if !deliver(&mut lines, &answer, peer, &context, &mut stopping).await {
             return;
         }
+    }
+}
+
+/// Sends `answer` unless the client leaves it untaken past
+/// [`AdminContext::answer_timeout`] or the server stops first; false if
+/// it was not sent, and the connection is to end.
+async fn deliver<S: AsyncRead + AsyncWrite + Unpin>(
+    lines: &mut Framed<S, LinesCodec>,
+    answer: &AdminAnswer,
+    peer: SocketAddr,
+    context: &AdminContext,
+    stopping: &mut watch::Receiver<bool>,
+) -> bool {
+    tokio::select! {
+        sent = tokio::time::timeout(context.answer_timeout, send(lines, answer)) => match sent {
+            Ok(sent) => sent.is_ok(),
+            Err(_) => {
+                limited!(info, "admin time limit", %peer, "admin connection closed: the client took no answer within {:?} ([server] request_timeout_secs)", context.answer_timeout);
+                false
+            }
+        },
+        _ = stopping.wait_for(|stop| *stop) => false,
     }
 }
 
