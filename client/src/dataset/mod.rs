@@ -30,7 +30,7 @@ const FRAME_MARGIN: usize = 1024;
 /// count given at open); each string keeps its own position. On a
 /// connection that fails over, the dataset is opened again on the next
 /// server when its own is lost, and its strings go on where they were (see
-/// [`resume`]). Clones share the open dataset.
+/// `resume`). Clones share the open dataset.
 #[derive(Clone)]
 pub struct Dataset {
     conn: Connection,

@@ -254,7 +254,7 @@ impl LockSession {
 
     /// The generation of the lock session in which this server holds the
     /// database alone, while it does: then no other server can change its
-    /// records, and a browse may read ahead (see [`solo`]).
+    /// records, and a browse may read ahead (see `solo`).
     pub fn solo(&self) -> Option<u64> {
         let generation = self.solo.load(Ordering::Acquire);
         (generation != 0 && self.intact(generation)).then_some(generation)
@@ -547,7 +547,7 @@ impl LockSession {
     }
 
     /// Whether the database answers a query now (a readiness probe): at
-    /// most [`PROBE_TIMEOUT`].
+    /// most `PROBE_TIMEOUT`.
     pub async fn reachable(&self) -> Result<(), FleetRefusal> {
         let (client, generation) = tokio::time::timeout(PROBE_TIMEOUT, self.client())
             .await
@@ -572,7 +572,7 @@ impl LockSession {
 
     /// Connects now: the server shows in the fleet (see
     /// [`LockSession::members`]) before its first lock, and has taken the
-    /// database alone or joined the fleet on it (see [`solo`]) before it
+    /// database alone or joined the fleet on it (see `solo`) before it
     /// serves anything. A database unavailable now is tried again at the
     /// first record lock.
     pub async fn join(&self) {

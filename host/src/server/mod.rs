@@ -1,6 +1,6 @@
 //! The TCP server: accepts connections on port 2387 within the connection
 //! limits ([`limits`]), tells TLS from plain TCP ([`transport`]), runs the
-//! handshake and serves each connection's requests ([`connection`]).
+//! handshake and serves each connection's requests (`connection`).
 
 mod connection;
 pub mod frame_budget;
@@ -50,7 +50,7 @@ pub struct ServeSettings {
     /// Memory for frames being received, shared by all connections.
     pub frame_budget: Arc<frame_budget::FrameBudget>,
     /// How long a runtime thread keeps polling after a request before it
-    /// sleeps (zero: sleep at once); see [`idle_poll`].
+    /// sleeps (zero: sleep at once); see `idle_poll`.
     pub idle_poll: Duration,
 }
 

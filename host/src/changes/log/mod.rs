@@ -16,7 +16,7 @@
 //! no sync of its own ([`ChangeLog::write_committed`]), and start-up takes
 //! back from the outbox whatever the log lost ([`ChangeLog::missing`]).
 //! Those entries wait in memory and reach the file in one write when a
-//! reader wants them, the log is synced, or [`FLUSH_AT`] bytes wait (a
+//! reader wants them, the log is synced, or `FLUSH_AT` bytes wait (a
 //! `write` per group was 2% of the server's CPU under eight writers), and a
 //! kill loses only what the outboxes still hold.
 //! Group numbers are reserved durably a block at a time, so that a log that

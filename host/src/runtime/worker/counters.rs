@@ -76,7 +76,7 @@ pub struct HistogramSnapshot {
     pub buckets: Vec<(f64, u64)>,
 }
 
-/// The causes of plugin faults, in the order [`BackendCounters`] counts
+/// The causes of plugin faults, in the order `BackendCounters` counts
 /// them.
 pub const FAULT_CAUSES: [&str; 4] = ["trap", "timeout", "memory", "start"];
 
@@ -113,7 +113,7 @@ impl Default for BackendCounters {
     }
 }
 
-/// A snapshot of [`BackendCounters`].
+/// A snapshot of `BackendCounters`.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct BackendCounts {
     /// Calls the plugin failed by misbehaving (a trap, its time or memory

@@ -4,7 +4,7 @@
 //!
 //! A change is the record a key will hold after the unit (or none: erased),
 //! and whether the committed store holds the key now. The connection reads
-//! its own changes over the committed records ([`Pending::merge`]); every
+//! its own changes over the committed records (`Pending::merge`); every
 //! other connection reads only what is committed, and may not change or
 //! take for update a record the unit changed (the dataset holds it for the
 //! unit, see `DatasetState::hold_for_unit`). At COMMIT the changes of the
