@@ -18,6 +18,26 @@ pub fn cores() -> usize {
     std::thread::available_parallelism().map_or(1, |n| n.get())
 }
 
+/// The warning for a server running as the user `uid`, when that is root:
+/// a fault in vsamrd, or in a plugin that got out of its sandbox, would
+/// act with every right on the machine, and the files vsamrd creates
+/// would belong to root, so that the server cannot later run as another
+/// user on them. `None` for any other user.
+pub fn root_warning(uid: u32) -> Option<String> {
+    (uid == 0).then(|| {
+        "vsamrd runs as root: a fault in it, or in a plugin out of its sandbox, would act with every right on this \
+         machine, and the files it creates belong to root; run it as a user of its own (packaging/vsamrd.service and \
+         packaging/Dockerfile do)"
+            .to_string()
+    })
+}
+
+/// The user this process runs as (its effective user id).
+pub fn user_id() -> u32 {
+    // SAFETY: geteuid has no arguments and cannot fail.
+    unsafe { libc::geteuid() }
+}
+
 /// The files this process may open now (its soft `RLIMIT_NOFILE`; 1,024 if
 /// the system cannot say).
 pub fn open_files() -> u64 {
@@ -48,4 +68,22 @@ fn open_files_limit() -> Option<libc::rlimit> {
     };
     // SAFETY: getrlimit writes the struct it is given.
     (unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) } == 0).then_some(limit)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::root_warning;
+
+    #[test]
+    fn root_is_warned_of_and_other_users_are_not() {
+        let warning = root_warning(0).expect("root is warned of");
+        assert!(
+            warning.starts_with("vsamrd runs as root:")
+                && warning.contains("run it as a user of its own"),
+            "{warning}"
+        );
+        for uid in [1, 999, 2387, 65534] {
+            assert_eq!(root_warning(uid), None, "uid {uid}");
+        }
+    }
 }

@@ -233,7 +233,11 @@ fn check_config(file: &std::path::Path) -> Result<()> {
 }
 
 fn run(source: ConfigSource) -> Result<()> {
-    vsam_host::machine::raise_open_files();
+    use vsam_host::machine;
+    machine::raise_open_files();
+    if let Some(warning) = machine::root_warning(machine::user_id()) {
+        tracing::warn!("{warning}");
+    }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;

@@ -1594,6 +1594,40 @@ fn open_files_limits(pid: u32) -> (String, String) {
     )
 }
 
+/// vsamrd started as root says at start that it should not be (the
+/// machine's account for the tests decides which side is seen here; the
+/// unit test of `machine::root_warning` covers both).
+#[tokio::test]
+async fn vsamrd_warns_when_it_runs_as_root() {
+    let dir = tempfile::tempdir().unwrap();
+    let address = format!("127.0.0.1:{}", free_port());
+    let log = dir.path().join("vsamrd.log");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_vsamrd"))
+        .args([
+            "--listen",
+            &address,
+            "--admin-listen",
+            "127.0.0.1:0",
+            "--data-dir",
+        ])
+        .arg(dir.path().join("data"))
+        .env("VSAMRD_LOG", "warn")
+        .stderr(std::fs::File::create(&log).unwrap())
+        .spawn()
+        .unwrap();
+    until_up(&address).await;
+    let _ = child.kill();
+    let _ = child.wait();
+    let text = std::fs::read_to_string(&log).unwrap();
+    // SAFETY: geteuid has no arguments and cannot fail.
+    let root = unsafe { libc::geteuid() } == 0;
+    assert_eq!(
+        text.contains("vsamrd runs as root: a fault in it"),
+        root,
+        "{text}"
+    );
+}
+
 /// vsamrd raises its soft limit of open files to the hard limit (a
 /// service started with the usual soft 1,024 could not reach its own
 /// max_connections), and says so when even the hard limit is too low for
