@@ -35,6 +35,35 @@ impl Deck {
         (status, listing)
     }
 
+    /// Runs a deck given on standard input, with `args` in place of the
+    /// file (none, or `-`): its exit status and listing.
+    fn run_from_stdin(&self, deck: &str, args: &[&str]) -> (i32, String) {
+        use std::io::Write;
+        let mut child = Command::new(env!("CARGO_BIN_EXE_vsamr"))
+            .env("VSAMR_SERVER", &self.server)
+            .arg("idcams")
+            .args(args)
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(deck.as_bytes())
+            .unwrap();
+        let output = child.wait_with_output().unwrap();
+        let listing = String::from_utf8_lossy(&output.stdout).into_owned();
+        assert!(
+            output.stderr.is_empty(),
+            "stderr: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        (output.status.code().expect("vsamr exited"), listing)
+    }
+
     /// Another vsamr command's standard output (it must succeed).
     fn vsamr(&self, args: &[&str]) -> String {
         let output = Command::new(env!("CARGO_BIN_EXE_vsamr"))
@@ -200,6 +229,27 @@ async fn a_job_defines_loads_prints_lists_and_deletes() {
         deck
     });
     deck.await.unwrap();
+    server.stop().await;
+}
+
+/// A deck piped in is read from standard input, with no file named or
+/// with `-`, as `vsamr load` and `unload` take `-`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_deck_is_read_from_standard_input_without_a_file_or_as_a_dash() {
+    let dir = tempfile::tempdir().unwrap();
+    let (server, deck) = server(dir.path()).await;
+    tokio::task::spawn_blocking(move || {
+        for (args, name) in [(&[][..], "PIPED.NONE"), (&["-"][..], "PIPED.DASH")] {
+            let job = format!(
+                "  DEFINE CLUSTER (NAME({name}) INDEXED KEYS(4 0) RECORDSIZE(10 10))\n  LISTCAT ENTRIES({name})\n"
+            );
+            let (status, listing) = deck.run_from_stdin(&job, args);
+            assert_eq!((status, codes(&listing)), (0, vec![0, 0]), "{args:?}: {listing}");
+            assert!(listing.contains(name), "{args:?}: {listing}");
+        }
+    })
+    .await
+    .unwrap();
     server.stop().await;
 }
 

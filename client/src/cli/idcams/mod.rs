@@ -39,7 +39,7 @@ use vsam_client::Connection;
 #[derive(Args)]
 pub struct IdcamsArgs {
     /// The deck: IDCAMS SYSIN records, or a job's JCL with an in-stream
-    /// `//SYSIN DD *` (standard input when not given).
+    /// `//SYSIN DD *` (standard input when not given, or `-`).
     file: Option<PathBuf>,
     /// Maps a DD name used by INFILE, OUTFILE or FILE: NAME=FILE for a
     /// local file (NAME=FILE,rdw or NAME=FILE,fixed:80 for binary records;
@@ -114,7 +114,7 @@ impl Context<'_> {
 /// Runs a deck; returns its MAXCC.
 pub async fn run(conn: &Connection, args: IdcamsArgs) -> Result<u8> {
     let mut text = String::new();
-    match &args.file {
+    match args.file.as_deref().filter(|path| path.as_os_str() != "-") {
         Some(path) => {
             text = std::fs::read_to_string(path)
                 .with_context(|| format!("cannot read the deck {}", path.display()))?;
