@@ -1857,6 +1857,39 @@ fn table_stream(postgres: &vsam_conformance::Postgres, table: &str) -> Vec<serde
         .collect()
 }
 
+/// Copies the data dir of a server just stopped into the empty `to`.
+/// The stopped server's SQLite connections close a moment after `stop`
+/// returns, checkpointing and removing their `-wal` files: a copy that
+/// finds a file gone is made again (from nothing) until one is whole.
+fn copy_stopped_data_dir(from: &Path, to: &Path) {
+    let started = Instant::now();
+    loop {
+        let copied = std::process::Command::new("cp")
+            .arg("-a")
+            .arg(from.join("."))
+            .arg(to)
+            .output()
+            .unwrap();
+        if copied.status.success() {
+            return;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "{}",
+            String::from_utf8_lossy(&copied.stderr)
+        );
+        for entry in std::fs::read_dir(to).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                std::fs::remove_dir_all(path).unwrap();
+            } else {
+                std::fs::remove_file(path).unwrap();
+            }
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
 /// The change stream's error, once its status shows one (within 30 s).
 async fn stream_error(admin: &mut AdminClient) -> String {
     let started = Instant::now();
@@ -1885,6 +1918,9 @@ async fn the_stream_to_a_postgresql_table_carries_every_change_once_and_belongs_
             postgres.url
         )
     };
+    // The data dir as round 1 leaves it, put back later as a restore of
+    // an older copy would.
+    let older = tempfile::tempdir().unwrap();
     for round in 1..=2u32 {
         let server = start_in(data.path(), &stream(1_000_000)).await;
         let address = server.addr.to_string();
@@ -1972,6 +2008,9 @@ async fn the_stream_to_a_postgresql_table_carries_every_change_once_and_belongs_
         }
         drop(conn);
         server.stop().await;
+        if round == 1 {
+            copy_stopped_data_dir(data.path(), older.path());
+        }
     }
 
     // Another server, its own data dir and so its own change log: the
@@ -2069,6 +2108,33 @@ async fn the_stream_to_a_postgresql_table_carries_every_change_once_and_belongs_
         "1|kept"
     );
     foreign.stop().await;
+
+    // The older copy of the data dir put back: its log ends before the
+    // table's position. The stream does not go on past changes it would
+    // never write; it says why and how, writes go on, and once the rows
+    // past the log are deleted it writes the changes made since.
+    let restored = start_in(older.path(), &stream(1_000_000)).await;
+    let mut restored_admin = admin(&restored, older.path()).await;
+    let head = mirrors(&mut restored_admin).await.committed;
+    let behind = stream_error(&mut restored_admin).await;
+    assert!(
+        behind.contains(&format!(
+            "past the end of this server's change log (sequence {head}): the data dir, or its change log, was put back from an older copy"
+        )),
+        "{behind}"
+    );
+    change_everything(&restored.addr.to_string(), 5).await;
+    let (_, cure) = behind.split_once("goes on from the log: ").expect(&behind);
+    postgres.psql("vsam", cure).unwrap();
+    let committed = caught_up(&mut restored_admin).await.committed;
+    let after_restore: Vec<u64> = table_stream(&postgres, "pay_changes")
+        .iter()
+        .map(|c| c["sequence"].as_u64().unwrap())
+        .filter(|sequence| *sequence > head)
+        .collect();
+    assert!(committed > head);
+    assert_eq!(after_restore, (head + 1..=committed).collect::<Vec<_>>());
+    restored.stop().await;
 }
 
 /// A role that may not create tables (PostgreSQL 15: CREATE on the public

@@ -81,7 +81,11 @@ impl StreamTableWriter {
                 .await?;
             match saved.first().map(Vec::as_slice) {
                 Some([Value::Text(log_id), Value::Integer(after)]) if *log_id == self.log_id => {
-                    Ok(Ok(*after as u64))
+                    Ok(if *after as u64 > head {
+                        Err(self.ahead_of_the_log(*after as u64, head))
+                    } else {
+                        Ok(*after as u64)
+                    })
                 }
                 Some([Value::Text(log_id), _]) => Ok(Err(self.claimed_by(log_id))),
                 Some(other) => Ok(Err(format!("{position} holds an unexpected row: {other:?}"))),
@@ -317,6 +321,18 @@ impl StreamTableWriter {
             "{}: {what}: {}",
             Self::describe(&self.settings),
             error_text(error)
+        )
+    }
+
+    /// Why a table written past the log's end is not gone on with: the
+    /// log went back (the data dir, or its change log, put back from an
+    /// older copy), so the sequence numbers past `head` will name other
+    /// changes than the rows the table holds for them. Going on from the
+    /// table's position would pass those new changes by unwritten.
+    fn ahead_of_the_log(&self, after: u64, head: u64) -> String {
+        let table = &self.settings.name;
+        format!(
+            "table {table} carries changes up to sequence {after}, past the end of this server's change log (sequence {head}): the data dir, or its change log, was put back from an older copy, and the sequence numbers past {head} will name other changes than the table's rows for them; once the table's readers know (they have read changes the restored data does not hold), delete those rows so that the stream goes on from the log: DELETE FROM {table} WHERE sequence > {head}; UPDATE {table}_position SET position = {head}"
         )
     }
 
