@@ -1019,6 +1019,31 @@ fn lines_and_suppressed(log: &str, text: &str) -> (usize, u64) {
     (lines.len(), suppressed)
 }
 
+/// A server on TLS only, from `DIR/vsamrd.toml` (so that reloads read
+/// it again), with its data in `DIR/data`, the certificate and key
+/// `files`, and `sections` beside.
+async fn start_tls_from_file(dir: &Path, files: (&Path, &Path), sections: &str) -> RunningServer {
+    let file = dir.join("vsamrd.toml");
+    std::fs::write(
+        &file,
+        format!(
+            "[server]\nlisten = \"127.0.0.1:0\"\ndata_dir = \"{}\"\n{sections}\
+             [tls]\ncertificate = \"{}\"\nkey = \"{}\"\nplain = \"refuse\"\n\
+             [plugins.m]\npath = \"builtin:memory\"\n[backends.b]\nplugin = \"m\"\n[routing]\ndefault = \"b\"\n",
+            dir.join("data").display(),
+            files.0.display(),
+            files.1.display(),
+        ),
+    )
+    .unwrap();
+    RunningServer::start_source(
+        vsam_host::reload::ConfigSource::file(file),
+        Default::default(),
+    )
+    .await
+    .unwrap()
+}
+
 /// A certificate renewed in its files serves new connections after a
 /// reload, without a restart: connections open keep theirs, clients that
 /// trust only the old CA are refused, `/metrics` shows the new end, and
@@ -1031,26 +1056,12 @@ async fn a_renewed_certificate_serves_new_connections_after_a_reload() {
     let (cert, key) = (dir.path().join("server.pem"), dir.path().join("server.key"));
     std::fs::copy(&old.server_cert, &cert).unwrap();
     std::fs::copy(&old.server_key, &key).unwrap();
-    let file = dir.path().join("vsamrd.toml");
-    std::fs::write(
-        &file,
-        format!(
-            "[server]\nlisten = \"127.0.0.1:0\"\ndata_dir = \"{}\"\n\
-             [admin]\nwatch_files = false\n[metrics]\nlisten = \"127.0.0.1:0\"\n\
-             [tls]\ncertificate = \"{}\"\nkey = \"{}\"\nplain = \"refuse\"\n\
-             [plugins.m]\npath = \"builtin:memory\"\n[backends.b]\nplugin = \"m\"\n[routing]\ndefault = \"b\"\n",
-            dir.path().join("data").display(),
-            cert.display(),
-            key.display(),
-        ),
+    let server = start_tls_from_file(
+        dir.path(),
+        (&cert, &key),
+        "[admin]\nwatch_files = false\n[metrics]\nlisten = \"127.0.0.1:0\"\n",
     )
-    .unwrap();
-    let server = RunningServer::start_source(
-        vsam_host::reload::ConfigSource::file(file),
-        Default::default(),
-    )
-    .await
-    .unwrap();
+    .await;
     let address = server.addr.to_string();
     let metrics = server.metrics_addr.unwrap().to_string();
     let trusting = |pki: &pki::Pki| ConnectOptions {
@@ -1152,26 +1163,12 @@ async fn certificates_renewed_behind_symlinks_are_reloaded_by_the_watcher() {
     for file in ["server.pem", "server.key"] {
         symlink(format!("..data/{file}"), mounted.join(file)).unwrap();
     }
-    let file = dir.path().join("vsamrd.toml");
-    std::fs::write(
-        &file,
-        format!(
-            "[server]\nlisten = \"127.0.0.1:0\"\ndata_dir = \"{}\"\n\
-             [admin]\nwatch_files = true\n\
-             [tls]\ncertificate = \"{}\"\nkey = \"{}\"\nplain = \"refuse\"\n\
-             [plugins.m]\npath = \"builtin:memory\"\n[backends.b]\nplugin = \"m\"\n[routing]\ndefault = \"b\"\n",
-            dir.path().join("data").display(),
-            mounted.join("server.pem").display(),
-            mounted.join("server.key").display(),
-        ),
+    let server = start_tls_from_file(
+        dir.path(),
+        (&mounted.join("server.pem"), &mounted.join("server.key")),
+        "[admin]\nwatch_files = true\n",
     )
-    .unwrap();
-    let server = RunningServer::start_source(
-        vsam_host::reload::ConfigSource::file(file),
-        Default::default(),
-    )
-    .await
-    .unwrap();
+    .await;
     let address = server.addr.to_string();
     let trusting = |pki: &pki::Pki| ConnectOptions {
         tls: tls(pki, None),

@@ -1610,15 +1610,18 @@ fn open_files_limits(pid: u32) -> (String, String) {
     )
 }
 
-/// vsamrd started as root says at start that it should not be (the
-/// machine's account for the tests decides which side is seen here; the
-/// unit test of `machine::root_warning` covers both).
-#[tokio::test]
-async fn vsamrd_warns_when_it_runs_as_root() {
+/// Starts vsamrd on a fresh data dir after the shell's `setup` (`sh -c
+/// "SETUP && exec vsamrd ..."`), waits until it answers, gives its pid to
+/// `look`, kills it, and returns what it logged at `warn` with what `look`
+/// found.
+async fn started_briefly<T>(setup: &str, look: impl FnOnce(u32) -> T) -> (String, T) {
     let dir = tempfile::tempdir().unwrap();
     let address = format!("127.0.0.1:{}", free_port());
     let log = dir.path().join("vsamrd.log");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_vsamrd"))
+    let mut child = Command::new("sh")
+        .arg("-c")
+        .arg(format!("{setup} && exec \"$0\" \"$@\""))
+        .arg(env!("CARGO_BIN_EXE_vsamrd"))
         .args([
             "--listen",
             &address,
@@ -1632,9 +1635,18 @@ async fn vsamrd_warns_when_it_runs_as_root() {
         .spawn()
         .unwrap();
     until_up(&address).await;
+    let found = look(child.id());
     let _ = child.kill();
     let _ = child.wait();
-    let text = std::fs::read_to_string(&log).unwrap();
+    (std::fs::read_to_string(&log).unwrap(), found)
+}
+
+/// vsamrd started as root says at start that it should not be (the
+/// machine's account for the tests decides which side is seen here; the
+/// unit test of `machine::root_warning` covers both).
+#[tokio::test]
+async fn vsamrd_warns_when_it_runs_as_root() {
+    let (text, ()) = started_briefly("true", |_| ()).await;
     // SAFETY: geteuid has no arguments and cannot fail.
     let root = unsafe { libc::geteuid() } == 0;
     assert_eq!(
@@ -1651,31 +1663,8 @@ async fn vsamrd_warns_when_it_runs_as_root() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn vsamrd_takes_the_files_it_is_allowed_and_warns_when_they_are_too_few() {
     for (ulimit, warned) in [("ulimit -Sn 512", false), ("ulimit -n 512", true)] {
-        let dir = tempfile::tempdir().unwrap();
-        let address = format!("127.0.0.1:{}", free_port());
-        let log = dir.path().join("vsamrd.log");
-        let mut child = Command::new("sh")
-            .arg("-c")
-            .arg(format!("{ulimit} && exec \"$0\" \"$@\""))
-            .arg(env!("CARGO_BIN_EXE_vsamrd"))
-            .args([
-                "--listen",
-                &address,
-                "--admin-listen",
-                "127.0.0.1:0",
-                "--data-dir",
-            ])
-            .arg(dir.path().join("data"))
-            .env("VSAMRD_LOG", "warn")
-            .stderr(std::fs::File::create(&log).unwrap())
-            .spawn()
-            .unwrap();
-        until_up(&address).await;
-        let (soft, hard) = open_files_limits(child.id());
-        let _ = child.kill();
-        let _ = child.wait();
+        let (text, (soft, hard)) = started_briefly(ulimit, open_files_limits).await;
         assert_eq!(soft, hard, "{ulimit}");
-        let text = std::fs::read_to_string(&log).unwrap();
         assert_eq!(
             text.contains("vsamrd may open 512 files (RLIMIT_NOFILE), fewer than [server] max_connections (1024)"),
             warned,
