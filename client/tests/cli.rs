@@ -1086,6 +1086,162 @@ async fn an_operator_sees_and_rolls_back_units_and_old_ones_expire() {
     server.stop().await;
 }
 
+/// An operator finds the connection a refusal X'14' names (`vsamr admin
+/// connections`: its address, client, open datasets, the records it holds
+/// for update and in its unit of work) and ends it (`vsamr admin
+/// disconnect`): the record is free, the unit's change never happened,
+/// and the program ended is told why.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_operator_finds_the_connection_that_holds_a_record_and_ends_it() {
+    use vsam_client::{Connection, Dataset, OpenIntent, RplOptions};
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = Config::embedded_default();
+    config.listen = "127.0.0.1:0".parse().unwrap();
+    config.move_data_dir(dir.path().to_path_buf());
+    let server = RunningServer::start(&config).await.unwrap();
+    let address = server.addr.to_string();
+    let admin = server.admin_addr.expect("admin enabled").to_string();
+    let token_file = dir.path().join("admin.token").display().to_string();
+    let vsamr_admin = move |command: Vec<String>| {
+        let mut args: Vec<String> = ["admin", "--admin", &admin, "--token-file", &token_file]
+            .map(str::to_string)
+            .to_vec();
+        args.extend(command);
+        let cli = Cli {
+            server: address.clone(),
+        };
+        tokio::task::spawn_blocking(move || {
+            cli.run(&args.iter().map(String::as_str).collect::<Vec<_>>())
+        })
+    };
+
+    // The program that will not let go: a GET UPD, and a change in its
+    // unit of work.
+    let stuck = Connection::connect(&server.addr.to_string()).await.unwrap();
+    for name in ["OPS.HOLD", "OPS.UNIT"] {
+        vsam_client::define(&stuck, vsam_tests_spec(name))
+            .await
+            .unwrap();
+    }
+    let held = Dataset::open(&stuck, "OPS.HOLD", OpenIntent::Update, 1)
+        .await
+        .unwrap();
+    held.put(0, RplOptions::direct(), 0, b"0001 first".to_vec())
+        .await
+        .unwrap();
+    held.reading(RplOptions::direct().update())
+        .key(b"0001")
+        .records()
+        .await
+        .unwrap();
+    let unit = Dataset::open_with_access(
+        &stuck,
+        "OPS.UNIT",
+        OpenIntent::Update,
+        vsam_protocol::access::COMMIT,
+        1,
+    )
+    .await
+    .unwrap();
+    unit.put(0, RplOptions::direct(), 0, b"0009 uncommitted".to_vec())
+        .await
+        .unwrap();
+
+    // Another program is refused the record, naming the connection.
+    let other = Connection::connect(&server.addr.to_string()).await.unwrap();
+    let theirs = Dataset::open(&other, "OPS.HOLD", OpenIntent::Update, 1)
+        .await
+        .unwrap();
+    let take = || {
+        theirs
+            .reading(RplOptions::direct().update())
+            .key(b"0001")
+            .records()
+    };
+    let refused = take().await.unwrap_err();
+    let message = refused.vsam().unwrap().status.message.clone();
+    let connection: u64 = message
+        .split_once("held for update by connection ")
+        .and_then(|(_, rest)| rest.split_whitespace().next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no connection named in: {message}"));
+
+    let (ok, listed, error) = vsamr_admin(vec!["connections".into()]).await.unwrap();
+    assert!(ok, "{error}");
+    let line = listed
+        .lines()
+        .find(|line| line.split_whitespace().next() == Some(&connection.to_string()))
+        .unwrap_or_else(|| panic!("connection {connection} not listed: {listed}"));
+    let columns: Vec<&str> = line.split_whitespace().collect();
+    assert!(columns[1].starts_with("127.0.0.1:"), "{line}");
+    assert_eq!(columns[2], "anonymous", "{line}");
+    assert!(line.contains("vsam-client"), "{line}");
+    assert!(line.ends_with("1     1  OPS.HOLD, OPS.UNIT"), "{listed}");
+    let (ok, json, error) = vsamr_admin(vec!["--json".into(), "connections".into()])
+        .await
+        .unwrap();
+    assert!(ok, "{error}");
+    let json: serde_json::Value = serde_json::from_str(&json).unwrap();
+    let rows = json["connections"].as_array().unwrap();
+    assert_eq!(rows.len(), 2, "{json}");
+    let row = rows
+        .iter()
+        .find(|row| row["connection"] == connection)
+        .unwrap();
+    assert_eq!(
+        (&row["held_for_update"], &row["unit_records"]),
+        (&serde_json::json!(1), &serde_json::json!(1)),
+        "{row}"
+    );
+    assert!(row["requests"].as_u64().unwrap() >= 7, "{row}");
+
+    let (ok, ended, error) = vsamr_admin(vec!["disconnect".into(), connection.to_string()])
+        .await
+        .unwrap();
+    assert!(ok, "{error}");
+    assert!(
+        ended.contains(&format!(
+            "connection {connection} (anonymous from 127.0.0.1:"
+        )) && ended
+            .contains("1 record(s) it held for update and 1 in its unit of work are released"),
+        "{ended}"
+    );
+    // The record is free once the connection has closed.
+    let started = std::time::Instant::now();
+    while take().await.is_err() {
+        assert!(started.elapsed() < std::time::Duration::from_secs(10));
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    let told = held.read(b"0001").await.unwrap_err().to_string();
+    assert!(
+        told.contains(
+            "an operator ended this connection: ended by the operator (vsamr admin disconnect)"
+        ),
+        "{told}"
+    );
+    let units = Dataset::open(&other, "OPS.UNIT", OpenIntent::Input, 1)
+        .await
+        .unwrap();
+    assert!(
+        units.read(b"0009").await.is_err(),
+        "the unit's change never happened"
+    );
+    let (ok, _, error) = vsamr_admin(vec!["disconnect".into(), connection.to_string()])
+        .await
+        .unwrap();
+    assert!(
+        !ok && error.contains(&format!("no connection {connection} is open")),
+        "{error}"
+    );
+    let (_, listed, _) = vsamr_admin(vec!["connections".into()]).await.unwrap();
+    assert_eq!(
+        listed.lines().count(),
+        2,
+        "the header and the other: {listed}"
+    );
+    server.stop().await;
+}
+
 /// A KSDS entry for DEFINE, routed by the server.
 fn vsam_tests_spec(name: &str) -> vsam_protocol::DatasetSpec {
     vsam_protocol::DatasetSpec {

@@ -65,6 +65,17 @@ pub enum AdminCommand {
         /// The connection, as `status` lists it.
         connection: u64,
     },
+    /// Every connection open now: who, from where, since when, what it
+    /// has open and holds.
+    Connections,
+    /// Ends a connection (a program that holds records others need and
+    /// does not let go): its request under way is answered first, then it
+    /// is told and closed, its unit of work rolled back and its records
+    /// released.
+    Disconnect {
+        /// The connection, as `connections` lists it.
+        connection: u64,
+    },
     /// Every mirror's lag, queue and last error, and the change stream.
     MirrorStatus,
     /// Stop applying changes to a mirror (they wait in the change log).
@@ -111,6 +122,13 @@ pub enum AdminAnswer {
     Migration(MigrationRow),
     /// A unit of work was ordered rolled back.
     UnitRolledBack(UnitRow),
+    /// The connections open now, oldest first.
+    Connections {
+        /// One row per connection.
+        connections: Vec<ConnectionRow>,
+    },
+    /// A connection was ordered ended: what it was, as it was then.
+    Disconnected(ConnectionRow),
     /// The mirrors and the change stream.
     Mirrors(MirrorsReport),
     /// A dataset compared on its backend and a mirror: equal.
@@ -220,6 +238,36 @@ pub struct UnitRow {
     pub bytes: u64,
     /// The datasets it changed.
     pub datasets: Vec<String>,
+}
+
+/// One connection, as `vsamr admin connections` shows it: enough to
+/// find the program behind it and what it holds, before ending it.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct ConnectionRow {
+    /// The connection's number: the one a refusal of a record it holds
+    /// names (`held for update by connection N`), the log's `connection`.
+    pub connection: u64,
+    /// The client's address and port.
+    pub peer: String,
+    /// Who it is: the client its token or certificate names, or
+    /// `anonymous`.
+    pub identity: String,
+    /// What the client says it is (its HELLO: `vsamr 0.1.0`, a COBOL
+    /// program through the bridge...).
+    pub client: String,
+    /// Seconds since it connected.
+    pub connected_s: u64,
+    /// Seconds since its last request began.
+    pub idle_s: u64,
+    /// Requests it made.
+    pub requests: u64,
+    /// The datasets it has open (a name once per open).
+    pub datasets: Vec<String>,
+    /// Records its strings hold for update (a GET UPD not yet followed by
+    /// its PUT, ERASE or ENDREQ): others are refused them.
+    pub held_for_update: u64,
+    /// Records its unit of work changed and has not committed.
+    pub unit_records: u64,
 }
 
 /// One migration in a status.

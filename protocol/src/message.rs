@@ -666,6 +666,9 @@ pub mod protocol_error {
     /// The connection stayed idle, or a request did not arrive whole, within
     /// the server's time limit (protocol 1.3).
     pub const TIMEOUT: u16 = 10;
+    /// An operator ended the connection (`vsamr admin disconnect`): its
+    /// unit of work is rolled back and its records released.
+    pub const DISCONNECTED: u16 = 11;
 }
 
 /// The smallest `max_frame` a client may announce in its HELLO: every

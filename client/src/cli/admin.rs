@@ -6,7 +6,9 @@ use clap::{Args, Subcommand};
 use std::path::PathBuf;
 use std::time::{Duration, UNIX_EPOCH};
 use vsam_client::admin::{AdminClient, DEFAULT_ADMIN, read_token};
-use vsam_protocol::admin::{AdminAnswer, AdminCommand, MirrorsReport, ReloadReport, StatusReport};
+use vsam_protocol::admin::{
+    AdminAnswer, AdminCommand, ConnectionRow, MirrorsReport, ReloadReport, StatusReport,
+};
 
 /// Where the admin interface is and how to prove the right to use it.
 #[derive(Args)]
@@ -39,6 +41,18 @@ enum AdminCommandArg {
     Status,
     /// Lists loaded plugin versions: hash, load time, backends, calls in flight.
     Plugins,
+    /// Lists the connections open now: number, address, who and what
+    /// client, age, idle time, requests, open datasets, records held for
+    /// update and in a unit of work (a refusal X'14' names the connection
+    /// that holds the record).
+    Connections,
+    /// Ends a connection that holds records others need (`connections`
+    /// lists them): its request under way is answered, then it is told
+    /// and closed, its unit of work rolled back and its records released.
+    Disconnect {
+        /// The connection.
+        connection: u64,
+    },
     /// Rolls back the unit of work of a connection (`status` lists the
     /// units holding changes, with their connections): its records are
     /// free at once, and the connection's next request is told.
@@ -108,6 +122,8 @@ pub async fn run(args: AdminArgs, tls: Option<vsam_client::TlsOptions>, json: bo
         AdminCommandArg::Status => AdminCommand::Status,
         AdminCommandArg::Plugins => AdminCommand::Plugins,
         AdminCommandArg::RollbackUnit { connection } => AdminCommand::RollbackUnit { connection },
+        AdminCommandArg::Connections => AdminCommand::Connections,
+        AdminCommandArg::Disconnect { connection } => AdminCommand::Disconnect { connection },
         AdminCommandArg::Migrate(migrate) => {
             return super::migrate::run(client, migrate, json).await;
         }
@@ -162,6 +178,16 @@ pub async fn run(args: AdminArgs, tls: Option<vsam_client::TlsOptions>, json: bo
                 unit.datasets.join(", "),
                 humanize(Duration::from_secs(unit.age_s))
             ),
+            AdminAnswer::Connections { connections } => print_connections(connections),
+            AdminAnswer::Disconnected(row) => println!(
+                "connection {} ({} from {}, {}) is ended: it is told once its request under way is answered; {} record(s) it held for update and {} in its unit of work are released",
+                row.connection,
+                row.identity,
+                row.peer,
+                row.client,
+                row.held_for_update,
+                row.unit_records
+            ),
             AdminAnswer::Mirrors(report) => print_mirrors(report),
             AdminAnswer::MirrorVerified(row) => println!(
                 "{} on mirror {}: equal, {} records, SHA-256 {}",
@@ -177,6 +203,36 @@ pub async fn run(args: AdminArgs, tls: Option<vsam_client::TlsOptions>, json: bo
         anyhow::bail!("reload refused: {error}");
     }
     Ok(())
+}
+
+fn print_connections(connections: &[ConnectionRow]) {
+    if connections.is_empty() {
+        println!("no connection");
+        return;
+    }
+    println!(
+        "{:>6} {:<22} {:<12} {:<16} {:>8} {:>8} {:>8} {:>5} {:>5}  datasets",
+        "conn", "peer", "identity", "client", "age", "idle", "requests", "upd", "unit"
+    );
+    for c in connections {
+        println!(
+            "{:>6} {:<22} {:<12} {:<16} {:>8} {:>8} {:>8} {:>5} {:>5}  {}",
+            c.connection,
+            c.peer,
+            c.identity,
+            c.client,
+            humanize(Duration::from_secs(c.connected_s)),
+            humanize(Duration::from_secs(c.idle_s)),
+            c.requests,
+            c.held_for_update,
+            c.unit_records,
+            if c.datasets.is_empty() {
+                "-".to_string()
+            } else {
+                c.datasets.join(", ")
+            }
+        );
+    }
 }
 
 fn print_mirrors(report: &MirrorsReport) {

@@ -2,6 +2,7 @@
 //! versions). JSON lines over TCP on loopback by default; every request
 //! carries the token from the server's token file ([`token`]).
 
+mod connections;
 mod mirrors;
 mod report;
 pub mod token;
@@ -241,6 +242,8 @@ async fn answer(
             migration(context.migrations.rollback(&dataset).await, "rollback")
         }
         AdminCommand::RollbackUnit { connection } => roll_back_unit(context, connection),
+        AdminCommand::Connections => connections::list(context),
+        AdminCommand::Disconnect { connection } => connections::disconnect(context, connection),
         command @ (AdminCommand::MirrorStatus
         | AdminCommand::MirrorPause { .. }
         | AdminCommand::MirrorResume { .. }

@@ -11,7 +11,7 @@ use super::transport::{self, Accepted};
 use crate::log_limit::limited;
 use crate::metrics::Refusal;
 use crate::security::Identity;
-use crate::vsam::{Session, Shared};
+use crate::vsam::{Client, Session, Shared};
 use futures::{SinkExt, StreamExt};
 use prometheus_client::metrics::counter::Counter;
 use std::net::SocketAddr;
@@ -285,6 +285,8 @@ pub(super) async fn serve(
 /// its place among the connections (held while it is open).
 struct Agreed {
     identity: Identity,
+    /// What the client's HELLO says it is.
+    client: String,
     answer_frame: usize,
     /// The protocol minor version both sides speak.
     minor: u16,
@@ -341,9 +343,15 @@ async fn run<S>(
     } = peer;
     counted.opened();
     let metrics = shared.clone();
+    let from = Client {
+        address: peer,
+        program: agreed.client,
+    };
     let mut session =
-        Session::new(shared, agreed.answer_frame, agreed.identity).speaking(agreed.minor);
+        Session::new(shared, agreed.answer_frame, agreed.identity, from).speaking(agreed.minor);
     let id = session.id();
+    let watch = session.watch();
+    let mut ending = watch.ending();
     tracing::Span::current().record("connection", id);
     tracing::debug!(%peer, session = id, "connected");
     reader.get_mut().first_byte_at = None;
@@ -363,6 +371,15 @@ async fn run<S>(
             biased;
             _ = shutdown.changed() => {
                 let _ = writer.send((0, fatal(protocol_error::SHUTTING_DOWN, "the server is shutting down".into()))).await;
+                break;
+            }
+            reason = ending.reason() => {
+                tracing::warn!(%peer, session = id, "connection ended by the operator: {reason}");
+                let _ = tokio::time::timeout(
+                    settings.request_timeout,
+                    writer.send((0, fatal(protocol_error::DISCONNECTED, format!("an operator ended this connection: {reason}; its unit of work is rolled back and its records released")))),
+                )
+                .await;
                 break;
             }
             next = tokio::time::timeout(wait, reader.next()) => next,
@@ -423,6 +440,7 @@ async fn run<S>(
             Some(Ok(incoming)) => incoming,
         };
         last_request = Instant::now();
+        watch.request();
         if let Some(poll) = &poll {
             poll.touch();
         }
@@ -643,6 +661,7 @@ fn agree(
         .map_err(|why| fatal(protocol_error::LIMIT, why))?;
     Ok(Agreed {
         identity,
+        client: client_name(hello),
         answer_frame: (hello.max_frame as usize).min(peer.shared.limits.max_frame as usize),
         minor: agreed_minor(hello.minor),
         _place: place,

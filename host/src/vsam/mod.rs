@@ -11,6 +11,7 @@ pub(crate) mod deadlock;
 pub mod placement;
 pub(crate) mod rpl;
 pub(crate) mod session;
+pub mod sessions;
 pub(crate) mod shared;
 
 mod catalog_requests;
@@ -30,6 +31,6 @@ mod writes;
 mod written;
 
 pub use dataset::{DatasetState, Owner};
-pub use session::Session;
+pub use session::{Client, Session};
 pub use shared::{Limits, Routing, Shared};
 pub use unit::UnitSnapshot;

@@ -4,6 +4,7 @@ use super::alternate::{AixIndex, path, requests};
 use super::dataset::{DatasetState, Owner};
 use super::request::{Ctx, Done, Outcome, answer, partial};
 use super::rpl::Rpl;
+use super::sessions::SessionWatch;
 use super::shared::Shared;
 use super::subject::Subject;
 use super::unit::{Unit, UnitLimits, UnitWatch};
@@ -59,6 +60,16 @@ pub struct Session {
     /// A dataset whose record locks live in a fleet's database was opened
     /// on this connection: its requests wait for the locks they give back.
     in_fleet: bool,
+    /// The connection as the operator sees it.
+    connection: Arc<SessionWatch>,
+}
+
+/// Where a connection comes from, for the operator's list.
+pub struct Client {
+    /// The client's address.
+    pub address: std::net::SocketAddr,
+    /// What its HELLO says it is.
+    pub program: String,
 }
 
 /// What a request is about (see [`Session::dataset_of`]).
@@ -135,8 +146,18 @@ impl Session {
 
     /// A session for a new connection of `identity` whose client accepts
     /// answers of up to `answer_frame` bytes.
-    pub fn new(shared: Arc<Shared>, answer_frame: usize, identity: Identity) -> Self {
+    pub fn new(shared: Arc<Shared>, answer_frame: usize, identity: Identity, from: Client) -> Self {
         let id = shared.next_session_id();
+        let connection = Arc::new(SessionWatch::new(
+            id,
+            from.address,
+            identity
+                .client
+                .clone()
+                .unwrap_or_else(|| "anonymous".into()),
+            from.program,
+        ));
+        shared.sessions.add(connection.clone());
         let watch = Arc::new(UnitWatch::new(id, identity.to_string()));
         shared.watch_unit(watch.clone());
         let unit = Unit::new(
@@ -157,7 +178,14 @@ impl Session {
             unit,
             minor: vsam_protocol::PROTOCOL_MINOR,
             in_fleet: false,
+            connection,
         }
+    }
+
+    /// What the operator sees of this connection, and the way it ends
+    /// the connection.
+    pub fn watch(&self) -> Arc<SessionWatch> {
+        self.connection.clone()
     }
 
     /// The session of a connection that agreed protocol minor `minor`.
@@ -563,6 +591,7 @@ impl Session {
                 checkpoint,
             },
         );
+        self.connection.opened(handle, &name);
         tracing::debug!(session = self.id, dataset = %name, handle, "open");
         Ok(Answer::Opened {
             handle,
@@ -592,6 +621,7 @@ impl Session {
     /// whole unit of work commits: a unit is never split); the handle is
     /// closed also when that commit fails, and CLOSE answers its error.
     async fn close(&mut self, handle: u32) -> Outcome {
+        self.connection.closed(handle);
         let Some(open) = self.opens.remove(&handle) else {
             return Err(Status::logical(
                 fdbk::INVALID_OPTIONS,

@@ -71,6 +71,8 @@ pub struct Shared {
     connections: AtomicU64,
     /// Every connection's unit of work, for the operator.
     units: Mutex<BTreeMap<u64, Arc<UnitWatch>>>,
+    /// Every connection welcomed and not gone, for the operator.
+    pub sessions: super::sessions::Sessions,
     /// Which connection waits for which (deadlock detection).
     pub(crate) waits: WaitGraph,
     /// The memory the units of work of all connections hold together.
@@ -121,6 +123,7 @@ impl Shared {
             next_session: AtomicU64::new(1),
             connections: AtomicU64::new(0),
             units: Mutex::new(BTreeMap::new()),
+            sessions: Default::default(),
             waits: WaitGraph::default(),
             unit_memory: Arc::new(UnitMemory::new(
                 config
@@ -199,7 +202,20 @@ impl Shared {
     pub fn session_ended(&self, session: u64) {
         self.connections.fetch_sub(1, Ordering::Relaxed);
         self.units.lock().unwrap().remove(&session);
+        self.sessions.remove(session);
         self.waits.forget(session);
+    }
+
+    /// Records each connection's strings hold for update now, over every
+    /// open dataset.
+    pub fn held_for_update(&self) -> HashMap<u64, u64> {
+        let mut held = HashMap::new();
+        for state in self.open_datasets() {
+            for (session, records) in state.held_for_update() {
+                *held.entry(session).or_default() += records;
+            }
+        }
+        held
     }
 
     /// The status of a request of `waiter` refused because `holder` holds

@@ -277,6 +277,15 @@ impl DatasetState {
         }
     }
 
+    /// Records held for update by strings, counted by connection.
+    pub fn held_for_update(&self) -> HashMap<u64, u64> {
+        let mut held = HashMap::new();
+        for lock in self.locks.lock().unwrap().values() {
+            *held.entry(lock.holder.session).or_default() += 1;
+        }
+        held
+    }
+
     /// Releases everything a session (or one of its handles) holds.
     pub fn unlock_all(&self, session: u64, handle: Option<u32>) {
         let mut released = Vec::new();
