@@ -22,6 +22,14 @@ use vsam_protocol::{Answer, Request, Welcome};
 
 /// A connection to vsamrd. Cheap to clone and share between tasks: the
 /// clones share the socket.
+///
+/// Poll every request you start until it ends, or drop it. Callers of one
+/// connection take turns reading its socket (no task of its own reads
+/// it), so a request future left pending and not polled, say in a
+/// `FuturesOrdered` while its owner awaits another request of the same
+/// connection, may hold that turn and stall every caller. Await such
+/// futures alongside the other work (`select!`, `join!`), or give the
+/// other work a connection of its own.
 #[derive(Clone)]
 pub struct Connection {
     shared: Arc<Shared>,

@@ -15,6 +15,12 @@
 //! caller, and dropped; a caller whose frame cannot be written at once
 //! reads meanwhile, since the server may be waiting for such answers to
 //! be taken before it reads more.
+//!
+//! The price: the leader must be polled. A caller's future that holds the
+//! read half and is not polled (left in a `FuturesOrdered` while its
+//! owner awaits another call) reads for nobody, and every other caller
+//! waits (see [`crate::Connection`]; `vsamr idcams` REPRO between two
+//! datasets polls its chains in flight while it reads the next records).
 
 use crate::error::ClientError;
 use crate::transport::{self, ConnectOptions, Probe, Stream};

@@ -18,13 +18,16 @@ impl Deck {
     fn run(&self, deck: &str, args: &[&str]) -> (i32, String) {
         let path = self.dir.join("deck.jcl");
         std::fs::write(&path, deck).unwrap();
-        let output = Command::new(env!("CARGO_BIN_EXE_vsamr"))
+        let child = Command::new(env!("CARGO_BIN_EXE_vsamr"))
             .env("VSAMR_SERVER", &self.server)
             .arg("idcams")
             .arg(&path)
             .args(args)
-            .output()
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
             .unwrap();
+        let output = within_two_minutes(child);
         let listing = String::from_utf8_lossy(&output.stdout).into_owned();
         let status = output.status.code().expect("vsamr exited");
         assert!(
@@ -54,7 +57,7 @@ impl Deck {
             .unwrap()
             .write_all(deck.as_bytes())
             .unwrap();
-        let output = child.wait_with_output().unwrap();
+        let output = within_two_minutes(child);
         let listing = String::from_utf8_lossy(&output.stdout).into_owned();
         assert!(
             output.stderr.is_empty(),
@@ -82,6 +85,29 @@ impl Deck {
     fn file(&self, name: &str) -> String {
         self.dir.join(name).to_str().unwrap().to_string()
     }
+}
+
+/// The output of a vsamr that must end within two minutes: a deck that
+/// hangs fails its test instead of holding the whole run.
+fn within_two_minutes(child: std::process::Child) -> std::process::Output {
+    let pid = child.id();
+    let (done, finished) = std::sync::mpsc::channel();
+    let waiter = std::thread::spawn(move || {
+        let output = child.wait_with_output().unwrap();
+        let _ = done.send(());
+        output
+    });
+    if finished
+        .recv_timeout(std::time::Duration::from_secs(120))
+        .is_err()
+    {
+        let _ = Command::new("kill").args(["-9", &pid.to_string()]).status();
+        panic!(
+            "vsamr idcams did not end within two minutes: {:?}",
+            waiter.join().unwrap()
+        );
+    }
+    waiter.join().unwrap()
 }
 
 async fn server(dir: &Path) -> (RunningServer, Deck) {
@@ -229,6 +255,57 @@ async fn a_job_defines_loads_prints_lists_and_deletes() {
         deck
     });
     deck.await.unwrap();
+    server.stop().await;
+}
+
+/// REPRO from a dataset into another on the same server: the records
+/// are read while the chains written before them are still in flight on
+/// the same connection, and all of them arrive.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn repro_from_one_dataset_into_another_copies_every_record() {
+    let dir = tempfile::tempdir().unwrap();
+    let (server, deck) = server(dir.path()).await;
+    tokio::task::spawn_blocking(move || {
+        let records: String = (1..=12_000)
+            .map(|n| format!("{n:08}CUSTOMER {n:08} CITY{:03}\n", n % 97))
+            .collect();
+        std::fs::write(deck.file("big.txt"), records).unwrap();
+        let job = "\
+  DEFINE CLUSTER (NAME(BIG.KSDS) INDEXED KEYS(8 0) RECORDSIZE(40 80))
+  REPRO INFILE(BIGIN) OUTDATASET(BIG.KSDS)
+  DEFINE CLUSTER (NAME(BIG.ESDS) NONINDEXED RECORDSIZE(40 80))
+  REPRO INDATASET(BIG.KSDS) OUTDATASET(BIG.ESDS)
+  REPRO INDATASET(BIG.KSDS) OUTDATASET(BIG.ESDS) COUNT(5000)
+";
+        let bigin = format!("BIGIN={}", deck.file("big.txt"));
+        let (status, listing) = deck.run(job, &["--dd", &bigin]);
+        assert_eq!(
+            (status, codes(&listing)),
+            (0, vec![0, 0, 0, 0, 0]),
+            "{listing}"
+        );
+        let processed: Vec<&str> = listing
+            .lines()
+            .filter(|line| line.starts_with("IDC0005I"))
+            .collect();
+        assert_eq!(
+            processed,
+            [
+                "IDC0005I NUMBER OF RECORDS PROCESSED WAS 12000",
+                "IDC0005I NUMBER OF RECORDS PROCESSED WAS 12000",
+                "IDC0005I NUMBER OF RECORDS PROCESSED WAS 5000",
+            ],
+            "{listing}"
+        );
+        let unloaded = deck.vsamr(&["unload", "BIG.ESDS", "-"]);
+        assert_eq!(unloaded.lines().count(), 17_000);
+        assert_eq!(
+            unloaded.lines().nth(12_000),
+            Some("00000001CUSTOMER 00000001 CITY001")
+        );
+    })
+    .await
+    .unwrap();
     server.stop().await;
 }
 

@@ -189,7 +189,7 @@ async fn into_dataset(
     let mut number = 0usize;
     let mut read_failure = None;
     while loader.going() {
-        match records.next_batch().await {
+        match loader.alongside(records.next_batch()).await {
             Ok(Some(batch)) => {
                 let numbered = batch
                     .into_iter()

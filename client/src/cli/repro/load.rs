@@ -287,10 +287,33 @@ impl<'a> Loader<'a> {
 
     async fn settle_one(&mut self) {
         if let Some(stored) = self.in_flight.next().await {
-            self.loaded.written += stored.written;
-            self.loaded.refused.extend(stored.refused);
-            if self.loaded.stopped.is_none() {
-                self.loaded.stopped = stored.stopped;
+            self.settled(stored);
+        }
+    }
+
+    fn settled(&mut self, stored: Stored) {
+        self.loaded.written += stored.written;
+        self.loaded.refused.extend(stored.refused);
+        if self.loaded.stopped.is_none() {
+            self.loaded.stopped = stored.stopped;
+        }
+    }
+
+    /// Awaits `work` (reading the next records, on the same connection
+    /// perhaps) while the chains in flight go on.
+    ///
+    /// A chain's call left unpolled while other work awaits the same
+    /// connection could stall both: callers of a connection take turns
+    /// reading its socket (see `vsam_client`'s `Connection`), and the
+    /// chain may hold that turn. So the chains are polled meanwhile.
+    pub async fn alongside<T>(&mut self, work: impl Future<Output = T>) -> T {
+        let mut work = std::pin::pin!(work);
+        loop {
+            tokio::select! {
+                done = &mut work => return done,
+                Some(stored) = self.in_flight.next(), if !self.in_flight.is_empty() => {
+                    self.settled(stored);
+                }
             }
         }
     }
