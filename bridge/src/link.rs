@@ -21,8 +21,17 @@ impl From<ClientError> for Failure {
     fn from(error: ClientError) -> Self {
         match error {
             ClientError::Vsam(e) => Failure::Vsam(e),
-            ClientError::Connect { server, reason } => Failure::Lost(format!(
-                "cannot connect to {server}: {reason} (is vsamrd running there? set VSAMFH_SERVER)"
+            ClientError::Connect {
+                server,
+                reason,
+                answered,
+            } => Failure::Lost(format!(
+                "cannot connect to {server}: {reason}{}",
+                if answered {
+                    ""
+                } else {
+                    " (is vsamrd running there? set VSAMFH_SERVER)"
+                }
             )),
             other => Failure::Lost(other.to_string()),
         }

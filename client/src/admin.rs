@@ -42,8 +42,8 @@ impl AdminClient {
         let limit = transport::DEFAULT_CONNECT_TIMEOUT;
         let (stream, _) = tokio::time::timeout(limit, transport::connect(address, &options, false))
             .await
-            .unwrap_or_else(|_| Err(format!("no connection within {limit:?}")))
-            .map_err(anyhow::Error::msg)
+            .unwrap_or_else(|_| Err((format!("no connection within {limit:?}"), false)))
+            .map_err(|(reason, _)| anyhow::Error::msg(reason))
             .with_context(|| {
                 format!(
                     "cannot reach the admin interface of vsamrd at {address}: is it running, with [admin] enabled on that address?"
@@ -82,9 +82,22 @@ impl AdminClient {
                     anyhow::Error::new(e).context(format!("reading from {}", self.address))
                 }
             })?;
-        match serde_json::from_str(&line)
-            .with_context(|| format!("{} sent an unreadable admin answer", self.address))?
-        {
+        let answer = serde_json::from_str(&line).map_err(|error| {
+            if line.contains("speaking the binary VSAM redirector protocol") {
+                anyhow::anyhow!(
+                    "{} is a VSAM port, not the admin interface: it answered \"{}\"; give vsamr admin the server's [admin] listen address (--admin, VSAMR_ADMIN; 127.0.0.1:2388 by default)",
+                    self.address,
+                    shown(&line)
+                )
+            } else {
+                anyhow::anyhow!(
+                    "{} sent an unreadable admin answer ({error}): \"{}\"; is it vsamrd's admin interface ([admin] listen)?",
+                    self.address,
+                    shown(&line)
+                )
+            }
+        })?;
+        match answer {
             AdminAnswer::Error { message } => anyhow::bail!("{message}"),
             answer => Ok(answer),
         }
@@ -122,6 +135,21 @@ impl AdminClient {
             tokio::time::sleep(every).await;
         }
     }
+}
+
+/// At most 200 characters of what another program sent, its control
+/// characters escaped, for a message.
+fn shown(text: &str) -> String {
+    let mut shown: String = text
+        .trim()
+        .chars()
+        .take(200)
+        .flat_map(char::escape_default)
+        .collect();
+    if text.trim().chars().count() > 200 {
+        shown.push_str("...");
+    }
+    shown
 }
 
 /// Reads an admin token from a token file.

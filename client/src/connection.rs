@@ -234,12 +234,18 @@ async fn connect_any(
         return Link::connect(&addresses[0], 0, options, false).await;
     }
     let mut reasons = Vec::with_capacity(addresses.len());
+    let mut any_answered = false;
     for turn in 0..addresses.len() {
         let index = (first + turn) % addresses.len();
         match Link::connect(&addresses[index], index, options, true).await {
             Ok(link) => return Ok(link),
-            Err(ClientError::Connect { server, reason }) => {
+            Err(ClientError::Connect {
+                server,
+                reason,
+                answered,
+            }) => {
                 reasons.push(format!("{server}: {reason}"));
+                any_answered |= answered;
             }
             Err(other) => return Err(other),
         }
@@ -247,6 +253,7 @@ async fn connect_any(
     Err(ClientError::Connect {
         server: list.to_string(),
         reason: format!("no server of the list answered ({})", reasons.join("; ")),
+        answered: any_answered,
     })
 }
 

@@ -49,18 +49,29 @@ impl fmt::Display for VsamError {
 
 impl std::error::Error for VsamError {}
 
+/// What a connection that nothing answered adds to its reason.
+fn unreached_hint(answered: bool) -> &'static str {
+    if answered {
+        ""
+    } else {
+        " (is vsamrd running? set --server or VSAMR_SERVER)"
+    }
+}
+
 /// Everything a client call can fail with.
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum ClientError {
     /// The server could not be reached or refused the handshake.
-    #[error(
-        "cannot connect to {server}: {reason} (is vsamrd running? set --server or VSAMR_SERVER)"
-    )]
+    #[error("cannot connect to {server}: {reason}{}", unreached_hint(*.answered))]
     Connect {
         /// The address tried (the last of a fleet's list).
         server: String,
         /// Why it failed.
         reason: String,
+        /// Whether something answered at the address (its TLS or
+        /// redirector handshake failed, and `reason` says how), rather
+        /// than no connection at all.
+        answered: bool,
     },
     /// The connection was closed.
     #[error("{0}")]

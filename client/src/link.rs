@@ -89,6 +89,7 @@ impl Link {
             Ok(connected) => connected,
             Err(_) => Err(ClientError::Connect {
                 server: server.to_string(),
+                answered: true,
                 reason: format!(
                     "no connection and WELCOME within {limit:?}: the address does not answer, or answers without speaking the redirector protocol (another program's port, a stopped server)"
                 ),
@@ -106,9 +107,10 @@ impl Link {
     ) -> Result<Arc<Self>, ClientError> {
         let stream = transport::connect(server, options, fails_over)
             .await
-            .map_err(|reason| ClientError::Connect {
+            .map_err(|(reason, answered)| ClientError::Connect {
                 server: server.to_string(),
                 reason,
+                answered,
             })?;
         let (stream, probe) = stream;
         let (read, write) = tokio::io::split(stream);
@@ -127,6 +129,7 @@ impl Link {
         let lost = |reason: String| ClientError::Connect {
             server: server.to_string(),
             reason,
+            answered: true,
         };
         writer
             .send((0, Request::Hello(hello)))

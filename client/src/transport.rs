@@ -110,6 +110,19 @@ impl TlsOptions {
     }
 }
 
+/// Why a TLS handshake failed, for a message. A server that closes the
+/// connection at the client's first TLS bytes does not take TLS on that
+/// port: vsamrd without `[tls]` does so (and logs why).
+fn tls_failure(error: &std::io::Error) -> String {
+    use std::io::ErrorKind;
+    match error.kind() {
+        ErrorKind::ConnectionReset | ErrorKind::UnexpectedEof | ErrorKind::BrokenPipe => format!(
+            "TLS handshake failed: the server closed the connection ({error}): it does not take TLS on this port (vsamrd takes TLS only with [tls] configured); connect without --tls, or configure [tls] on the server"
+        ),
+        _ => format!("TLS handshake failed: {error}"),
+    }
+}
+
 /// Connects to `server` (`host:port`) as `options` say. If `probed`,
 /// beside the stream comes a second handle on its socket, to look whether
 /// anything came (or the server closed it) without reading ([`Probe`]);
@@ -119,10 +132,12 @@ pub(crate) async fn connect(
     server: &str,
     options: &ConnectOptions,
     probed: bool,
-) -> Result<(Box<dyn Stream>, Option<Probe>), String> {
+) -> Result<(Box<dyn Stream>, Option<Probe>), (String, bool)> {
+    let unanswered = |reason: String| (reason, false);
+    let answered = |reason: String| (reason, true);
     let stream = TcpStream::connect(server)
         .await
-        .map_err(|e| e.to_string())?;
+        .map_err(|e| unanswered(e.to_string()))?;
     let _ = stream.set_nodelay(true);
     // A server gone without a word (its machine off, the network cut)
     // would otherwise leave a request waiting for its answer forever.
@@ -130,7 +145,7 @@ pub(crate) async fn connect(
     let probe = probed
         .then(|| stream.as_fd().try_clone_to_owned())
         .transpose()
-        .map_err(|e| format!("cannot share the socket: {e}"))?
+        .map_err(|e| unanswered(format!("cannot share the socket: {e}")))?
         .map(|fd| Probe(std::net::TcpStream::from(fd)));
     let Some(tls) = &options.tls else {
         return Ok((Box::new(stream), probe));
@@ -140,13 +155,16 @@ pub(crate) async fn connect(
         None => host_of(server).to_string(),
     };
     let name = ServerName::try_from(host.clone()).map_err(|_| {
-        format!("{host:?} is not a name a server certificate can carry; give --tls-server-name")
+        unanswered(format!(
+            "{host:?} is not a name a server certificate can carry; give --tls-server-name"
+        ))
     })?;
     let stream = tls
-        .connector()?
+        .connector()
+        .map_err(unanswered)?
         .connect(name, stream)
         .await
-        .map_err(|e| format!("TLS handshake failed: {e}"))?;
+        .map_err(|e| answered(tls_failure(&e)))?;
     Ok((Box::new(stream), probe))
 }
 

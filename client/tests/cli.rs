@@ -1242,6 +1242,56 @@ async fn an_operator_finds_the_connection_that_holds_a_record_and_ends_it() {
     server.stop().await;
 }
 
+/// The wrong port or the wrong transport is named as such: `--tls` to a
+/// server without TLS, `vsamr` given the admin port, `vsamr admin` given
+/// the VSAM port; only an address where nothing answers asks whether
+/// vsamrd runs.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_wrong_port_or_transport_says_which() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = Config::embedded_default();
+    config.listen = "127.0.0.1:0".parse().unwrap();
+    config.move_data_dir(dir.path().to_path_buf());
+    let server = RunningServer::start(&config).await.unwrap();
+    let address = server.addr.to_string();
+    let admin = server.admin_addr.expect("admin enabled").to_string();
+    let token_file = dir.path().join("admin.token").display().to_string();
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .to_string();
+    let cli = Cli {
+        server: address.clone(),
+    };
+    let listen = address.clone();
+    tokio::task::spawn_blocking(move || {
+        let tls = cli.fails(&["--tls", "ping"]);
+        assert!(
+            tls.contains("does not take TLS on this port") && !tls.contains("is vsamrd running"),
+            "{tls}"
+        );
+        let on_admin = cli.fails(&["--server", &admin, "ping"]);
+        assert!(
+            on_admin.contains(&format!(
+                "this is vsamrd's admin port (JSON lines, for vsamr admin); VSAM requests go to its protocol port, {listen}"
+            )) && !on_admin.contains("is vsamrd running"),
+            "{on_admin}"
+        );
+        let on_vsam = cli.fails(&["admin", "--admin", &listen, "--token-file", &token_file, "status"]);
+        assert!(
+            on_vsam.contains(&format!("{listen} is a VSAM port, not the admin interface"))
+                && on_vsam.contains("speaking the binary VSAM redirector protocol"),
+            "{on_vsam}"
+        );
+        let nothing = cli.fails(&["--server", &closed, "ping"]);
+        assert!(nothing.contains("is vsamrd running?"), "{nothing}");
+    })
+    .await
+    .unwrap();
+    server.stop().await;
+}
+
 /// A KSDS entry for DEFINE, routed by the server.
 fn vsam_tests_spec(name: &str) -> vsam_protocol::DatasetSpec {
     vsam_protocol::DatasetSpec {

@@ -127,7 +127,9 @@ async fn serve_connection<S>(
 ) where
     S: AsyncRead + AsyncWrite + Unpin,
 {
-    let mut lines = Framed::new(stream, LinesCodec::new_with_max_length(MAX_REQUEST_LINE));
+    let Some(mut lines) = first_bytes(stream, peer, &context).await else {
+        return;
+    };
     let mut wait = HANDSHAKE_TIMEOUT;
     loop {
         let next = tokio::select! {
@@ -188,6 +190,58 @@ async fn deliver<S: AsyncRead + AsyncWrite + Unpin>(
         },
         _ = stopping.wait_for(|stop| *stop) => false,
     }
+}
+
+/// Reads the connection's first bytes: a VSAM client's HELLO (`vsamr` or
+/// a redirector client given the admin port by mistake) is answered in
+/// its own protocol, naming the port it wants, and the connection ends
+/// (`None`); anything else is the beginning of the first request line.
+async fn first_bytes<S>(
+    mut stream: S,
+    peer: SocketAddr,
+    context: &AdminContext,
+) -> Option<Framed<S, LinesCodec>>
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    // A HELLO frame: length (4), kind 0x01, id (4), the magic.
+    const HELLO_MAGIC_AT: usize = 9;
+    let mut first = bytes::BytesMut::with_capacity(4096);
+    let reading = async {
+        while first.len() < HELLO_MAGIC_AT + 4 && !first.contains(&b'\n') {
+            if stream.read_buf(&mut first).await.ok()? == 0 {
+                break;
+            }
+        }
+        Some(())
+    };
+    tokio::time::timeout(HANDSHAKE_TIMEOUT, reading)
+        .await
+        .ok()??;
+    if first.len() >= HELLO_MAGIC_AT + 4
+        && first[4] == 0x01
+        && first[HELLO_MAGIC_AT..HELLO_MAGIC_AT + 4] == *vsam_protocol::message::MAGIC
+    {
+        limited!(info, "admin closed early", %peer, "a VSAM client connected to the admin port; told the protocol port");
+        let refusal = vsam_protocol::Answer::ProtocolError {
+            code: vsam_protocol::protocol_error::NOT_A_CLIENT,
+            fatal: true,
+            message: format!(
+                "this is vsamrd's admin port (JSON lines, for vsamr admin); VSAM requests go to its protocol port, {} ([server] listen)",
+                context.listen
+            ),
+        };
+        let frame = vsam_protocol::encode_frame(0, &refusal);
+        let _ = tokio::time::timeout(context.answer_timeout, stream.write_all(&frame)).await;
+        return None;
+    }
+    let mut parts = tokio_util::codec::FramedParts::new::<String>(
+        stream,
+        LinesCodec::new_with_max_length(MAX_REQUEST_LINE),
+    );
+    parts.read_buf = first;
+    Some(Framed::from_parts(parts))
 }
 
 async fn send<S: AsyncRead + AsyncWrite + Unpin>(
