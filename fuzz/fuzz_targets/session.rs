@@ -15,7 +15,7 @@ use vsam_host::config::Config;
 use vsam_host::runtime::call::{Call, CallResult, NativeStore, RecordStore, Reply};
 use vsam_host::runtime::{BackendHandle, VersionInfo};
 use vsam_host::security::Identity;
-use vsam_host::vsam::{Session, Shared};
+use vsam_host::vsam::{Client, Session, Shared};
 use vsam_plugin_sdk::Backend;
 use vsam_protocol::options::bits::*;
 use vsam_protocol::{
@@ -346,7 +346,11 @@ async fn run(ops: Vec<Op>) {
         catalog,
         BTreeMap::from([("b".to_string(), backend)]),
     ));
-    let mut session = Session::new(shared, 1 << 20, Identity::anonymous());
+    let from = Client {
+        address: "127.0.0.1:1".parse().unwrap(),
+        program: "fuzz".into(),
+    };
+    let mut session = Session::new(shared, 1 << 20, Identity::anonymous(), from);
     for op in ops.into_iter().take(64) {
         let Some(request) = request(op) else { continue };
         if let Answer::Result { status, .. } = session.handle(request).await {
