@@ -970,6 +970,24 @@ async fn a_script_of_changes_commits_whole_or_not_at_all() {
     server.stop().await;
 }
 
+/// A server on the embedded default in `dir` (`tweak` applied to its
+/// configuration), and the arguments that reach its admin port (`admin
+/// --admin ADDRESS --token-file FILE`), for a command to follow.
+async fn server_and_admin(
+    dir: &Path,
+    tweak: impl FnOnce(&mut Config),
+) -> (RunningServer, Vec<String>) {
+    let mut config = Config::embedded_default();
+    config.listen = "127.0.0.1:0".parse().unwrap();
+    config.move_data_dir(dir.to_path_buf());
+    tweak(&mut config);
+    let server = RunningServer::start(&config).await.unwrap();
+    let admin = server.admin_addr.expect("admin enabled").to_string();
+    let token_file = dir.join("admin.token").display().to_string();
+    let args = ["admin", "--admin", &admin, "--token-file", &token_file].map(str::to_string);
+    (server, args.to_vec())
+}
+
 /// An operator sees the units of work holding records (`vsamr admin
 /// status`) and rolls a stuck one back (`vsamr admin rollback-unit`): its
 /// records are free at once, and its connection's next request says so.
@@ -978,14 +996,9 @@ async fn a_script_of_changes_commits_whole_or_not_at_all() {
 async fn an_operator_sees_and_rolls_back_units_and_old_ones_expire() {
     use vsam_client::{Connection, Dataset, OpenIntent, RplOptions};
     let dir = tempfile::tempdir().unwrap();
-    let mut config = Config::embedded_default();
-    config.listen = "127.0.0.1:0".parse().unwrap();
-    config.move_data_dir(dir.path().to_path_buf());
-    config.server.max_unit_secs = 3;
-    let server = RunningServer::start(&config).await.unwrap();
+    let (server, admin) =
+        server_and_admin(dir.path(), |config| config.server.max_unit_secs = 3).await;
     let address = server.addr.to_string();
-    let admin = server.admin_addr.expect("admin enabled").to_string();
-    let token_file = dir.path().join("admin.token").display().to_string();
     let cli = Cli {
         server: address.clone(),
     };
@@ -1007,9 +1020,7 @@ async fn an_operator_sees_and_rolls_back_units_and_old_ones_expire() {
         .await
         .unwrap();
     let admin_args = move |command: &[&str]| -> Vec<String> {
-        let mut args: Vec<String> = ["admin", "--admin", &admin, "--token-file", &token_file]
-            .map(str::to_string)
-            .to_vec();
+        let mut args = admin.clone();
         args.extend(command.iter().map(|s| s.to_string()));
         args
     };
@@ -1095,17 +1106,10 @@ async fn an_operator_sees_and_rolls_back_units_and_old_ones_expire() {
 async fn an_operator_finds_the_connection_that_holds_a_record_and_ends_it() {
     use vsam_client::{Connection, Dataset, OpenIntent, RplOptions};
     let dir = tempfile::tempdir().unwrap();
-    let mut config = Config::embedded_default();
-    config.listen = "127.0.0.1:0".parse().unwrap();
-    config.move_data_dir(dir.path().to_path_buf());
-    let server = RunningServer::start(&config).await.unwrap();
+    let (server, admin) = server_and_admin(dir.path(), |_| {}).await;
     let address = server.addr.to_string();
-    let admin = server.admin_addr.expect("admin enabled").to_string();
-    let token_file = dir.path().join("admin.token").display().to_string();
     let vsamr_admin = move |command: Vec<String>| {
-        let mut args: Vec<String> = ["admin", "--admin", &admin, "--token-file", &token_file]
-            .map(str::to_string)
-            .to_vec();
+        let mut args = admin.clone();
         args.extend(command);
         let cli = Cli {
             server: address.clone(),
@@ -1249,13 +1253,9 @@ async fn an_operator_finds_the_connection_that_holds_a_record_and_ends_it() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_wrong_port_or_transport_says_which() {
     let dir = tempfile::tempdir().unwrap();
-    let mut config = Config::embedded_default();
-    config.listen = "127.0.0.1:0".parse().unwrap();
-    config.move_data_dir(dir.path().to_path_buf());
-    let server = RunningServer::start(&config).await.unwrap();
+    let (server, admin) = server_and_admin(dir.path(), |_| {}).await;
     let address = server.addr.to_string();
-    let admin = server.admin_addr.expect("admin enabled").to_string();
-    let token_file = dir.path().join("admin.token").display().to_string();
+    let admin_address = admin[2].clone();
     let closed = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
@@ -1271,14 +1271,17 @@ async fn a_wrong_port_or_transport_says_which() {
             tls.contains("does not take TLS on this port") && !tls.contains("is vsamrd running"),
             "{tls}"
         );
-        let on_admin = cli.fails(&["--server", &admin, "ping"]);
+        let on_admin = cli.fails(&["--server", &admin_address, "ping"]);
         assert!(
             on_admin.contains(&format!(
                 "this is vsamrd's admin port (JSON lines, for vsamr admin); VSAM requests go to its protocol port, {listen}"
             )) && !on_admin.contains("is vsamrd running"),
             "{on_admin}"
         );
-        let on_vsam = cli.fails(&["admin", "--admin", &listen, "--token-file", &token_file, "status"]);
+        let mut on_vsam: Vec<&str> = admin.iter().map(String::as_str).collect();
+        on_vsam[2] = &listen;
+        on_vsam.push("status");
+        let on_vsam = cli.fails(&on_vsam);
         assert!(
             on_vsam.contains(&format!("{listen} is a VSAM port, not the admin interface"))
                 && on_vsam.contains("speaking the binary VSAM redirector protocol"),
