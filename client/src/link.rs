@@ -63,6 +63,19 @@ pub(crate) struct Link {
     pub(crate) index: usize,
 }
 
+/// Why the first answer of `server` is not a redirector's: an answer in
+/// HTTP (its first bytes read as a length) is named as such, since the
+/// likely cause is vsamrd's own metrics port given for its VSAM port.
+fn not_a_server(error: &vsam_protocol::FrameError) -> String {
+    const HTTP: usize = u32::from_be_bytes(*b"HTTP") as usize;
+    match error {
+        vsam_protocol::FrameError::TooLarge { length: HTTP, .. } => {
+            "not a VSAM redirector server: it answered in HTTP (a web server, or vsamrd's metrics port, [metrics] listen); give the VSAM port ([server] listen, 2387 by default)".into()
+        }
+        other => format!("not a VSAM redirector server: {other}"),
+    }
+}
+
 /// What reading one frame did.
 enum Read {
     /// The answer to the id given.
@@ -144,7 +157,7 @@ impl Link {
                 Ok(other) => return Err(lost(format!("unexpected handshake answer {other:?}"))),
                 Err(e) => return Err(lost(format!("bad handshake answer: {e}"))),
             },
-            Some(Err(e)) => return Err(lost(format!("not a VSAM redirector server: {e}"))),
+            Some(Err(e)) => return Err(lost(not_a_server(&e))),
             None => {
                 return Err(lost(
                     "the server closed the connection during the handshake".into(),

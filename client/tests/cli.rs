@@ -1247,15 +1247,19 @@ async fn an_operator_finds_the_connection_that_holds_a_record_and_ends_it() {
 }
 
 /// The wrong port or the wrong transport is named as such: `--tls` to a
-/// server without TLS, `vsamr` given the admin port, `vsamr admin` given
-/// the VSAM port; only an address where nothing answers asks whether
-/// vsamrd runs.
+/// server without TLS, `vsamr` given the admin port or the metrics port,
+/// `vsamr admin` given the VSAM port; only an address where nothing
+/// answers asks whether vsamrd runs.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_wrong_port_or_transport_says_which() {
     let dir = tempfile::tempdir().unwrap();
-    let (server, admin) = server_and_admin(dir.path(), |_| {}).await;
+    let (server, admin) = server_and_admin(dir.path(), |config| {
+        config.metrics_listen = Some("127.0.0.1:0".parse().unwrap())
+    })
+    .await;
     let address = server.addr.to_string();
     let admin_address = admin[2].clone();
+    let metrics = server.metrics_addr.expect("metrics on").to_string();
     let closed = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
@@ -1286,6 +1290,11 @@ async fn a_wrong_port_or_transport_says_which() {
             on_vsam.contains(&format!("{listen} is a VSAM port, not the admin interface"))
                 && on_vsam.contains("speaking the binary VSAM redirector protocol"),
             "{on_vsam}"
+        );
+        let on_metrics = cli.fails(&["--server", &metrics, "ping"]);
+        assert!(
+            on_metrics.contains("it answered in HTTP (a web server, or vsamrd's metrics port, [metrics] listen)"),
+            "{on_metrics}"
         );
         let nothing = cli.fails(&["--server", &closed, "ping"]);
         assert!(nothing.contains("is vsamrd running?"), "{nothing}");
