@@ -333,6 +333,7 @@ impl Config {
         Ok(ConnectOptions {
             tls,
             token,
+            client: Some(client_name()),
             ..Default::default()
         })
     }
@@ -394,6 +395,25 @@ pub fn env_name(assign: &str) -> String {
         .collect()
 }
 
+/// What the bridge tells vsamrd it is: itself, and the COBOL program it
+/// runs in (its executable's name and pid), so that `vsamr admin
+/// connections` shows which program a connection is.
+fn client_name() -> String {
+    let program = std::env::args_os()
+        .next()
+        .map(std::path::PathBuf::from)
+        .and_then(|path| {
+            path.file_name()
+                .map(|name| name.to_string_lossy().into_owned())
+        })
+        .unwrap_or_else(|| "a program".into());
+    format!(
+        "vsamextfh {} in {program} (pid {})",
+        env!("CARGO_PKG_VERSION"),
+        std::process::id()
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -403,6 +423,21 @@ mod tests {
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect()
+    }
+
+    #[test]
+    fn the_server_is_told_which_program_connects() {
+        let name = client_name();
+        let program = std::env::current_exe().unwrap();
+        let program = program.file_name().unwrap().to_string_lossy();
+        assert_eq!(
+            name,
+            format!(
+                "vsamextfh {} in {program} (pid {})",
+                env!("CARGO_PKG_VERSION"),
+                std::process::id()
+            )
+        );
     }
 
     #[test]

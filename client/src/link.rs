@@ -136,7 +136,10 @@ impl Link {
                 .minor
                 .map_or(PROTOCOL_MINOR, |minor| minor.min(PROTOCOL_MINOR)),
             max_frame,
-            client: format!("vsam-client {}", env!("CARGO_PKG_VERSION")),
+            client: options
+                .client
+                .clone()
+                .unwrap_or_else(|| format!("vsam-client {}", env!("CARGO_PKG_VERSION"))),
             token: options.token.clone(),
         };
         let lost = |reason: String| ClientError::Connect {

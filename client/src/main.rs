@@ -2,7 +2,6 @@
 
 mod cli;
 
-use clap::Parser;
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
@@ -17,7 +16,17 @@ fn main() -> ExitCode {
         eprintln!("vsamr: {error}");
         return ExitCode::FAILURE;
     }
-    let args = cli::Args::parse();
+    let matches = <cli::Args as clap::CommandFactory>::command().get_matches();
+    let args = match <cli::Args as clap::FromArgMatches>::from_arg_matches(&matches) {
+        Ok(args) => args,
+        Err(error) => error.exit(),
+    };
+    // Told to the server (HELLO), for its operators' list of connections.
+    let client = format!(
+        "vsamr {} {}",
+        env!("CARGO_PKG_VERSION"),
+        matches.subcommand_name().unwrap_or_default()
+    );
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -28,7 +37,7 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(cli::run(args)) {
+    match runtime.block_on(cli::run(args, client)) {
         Ok(status) => ExitCode::from(status),
         Err(error) => {
             eprintln!("vsamr: {error:#}");

@@ -36,6 +36,11 @@ pub struct ConnectOptions {
     /// and says nothing (another program's port, a stopped server) is an
     /// error then, not a wait without end.
     pub connect_timeout: Option<Duration>,
+    /// What this client tells the server it is (HELLO's `client`): the
+    /// program and what it does, shown by `vsamr admin connections` and
+    /// in the server's log, so that an operator finds the program behind
+    /// a connection. `vsam-client VERSION` when not given.
+    pub client: Option<String>,
 }
 
 /// How long a connection may take to be made and welcomed, unless

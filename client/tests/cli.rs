@@ -1121,7 +1121,13 @@ async fn an_operator_finds_the_connection_that_holds_a_record_and_ends_it() {
 
     // The program that will not let go: a GET UPD, and a change in its
     // unit of work.
-    let stuck = Connection::connect(&server.addr.to_string()).await.unwrap();
+    let named = vsam_client::ConnectOptions {
+        client: Some("PAYROLL nightly".into()),
+        ..Default::default()
+    };
+    let stuck = Connection::connect_with(&server.addr.to_string(), &named)
+        .await
+        .unwrap();
     for name in ["OPS.HOLD", "OPS.UNIT"] {
         vsam_client::define(&stuck, vsam_tests_spec(name))
             .await
@@ -1179,7 +1185,7 @@ async fn an_operator_finds_the_connection_that_holds_a_record_and_ends_it() {
     let columns: Vec<&str> = line.split_whitespace().collect();
     assert!(columns[1].starts_with("127.0.0.1:"), "{line}");
     assert_eq!(columns[2], "anonymous", "{line}");
-    assert!(line.contains("vsam-client"), "{line}");
+    assert!(line.contains("PAYROLL nightly"), "{line}");
     assert!(line.ends_with("1     1  OPS.HOLD, OPS.UNIT"), "{listed}");
     let (ok, json, error) = vsamr_admin(vec!["--json".into(), "connections".into()])
         .await

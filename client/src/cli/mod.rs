@@ -202,7 +202,8 @@ enum Command {
 }
 
 /// Runs the command; returns the exit status (IDCAMS's MAXCC for a deck).
-pub async fn run(args: Args) -> Result<u8> {
+/// `client` is what the connection tells the server it is.
+pub async fn run(args: Args, client: String) -> Result<u8> {
     let output = Output {
         json: args.json,
         hex: args.hex,
@@ -227,7 +228,8 @@ pub async fn run(args: Args) -> Result<u8> {
         }
         _ => {}
     }
-    let options = args.security.options()?;
+    let mut options = args.security.options()?;
+    options.client = Some(client);
     if let Command::Admin(admin) = args.command {
         return admin::run(admin, options.tls, args.json).await.map(|()| 0);
     }
