@@ -1106,8 +1106,12 @@ async fn an_operator_sees_and_rolls_back_units_and_old_ones_expire() {
 async fn an_operator_finds_the_connection_that_holds_a_record_and_ends_it() {
     use vsam_client::{Connection, Dataset, OpenIntent, RplOptions};
     let dir = tempfile::tempdir().unwrap();
-    let (server, admin) = server_and_admin(dir.path(), |_| {}).await;
+    let (server, admin) = server_and_admin(dir.path(), |config| {
+        config.metrics_listen = Some("127.0.0.1:0".parse().unwrap())
+    })
+    .await;
     let address = server.addr.to_string();
+    let metrics = server.metrics_addr.expect("metrics on").to_string();
     let vsamr_admin = move |command: Vec<String>| {
         let mut args = admin.clone();
         args.extend(command);
@@ -1229,6 +1233,11 @@ async fn an_operator_finds_the_connection_that_holds_a_record_and_ends_it() {
         ),
         "{told}"
     );
+    let rolled_back = operator_rollbacks(&metrics);
+    assert_eq!(
+        rolled_back, 1.0,
+        "the unit ended with its connection is counted"
+    );
     let units = Dataset::open(&other, "OPS.UNIT", OpenIntent::Input, 1)
         .await
         .unwrap();
@@ -1308,6 +1317,23 @@ async fn a_wrong_port_or_transport_says_which() {
     .await
     .unwrap();
     server.stop().await;
+}
+
+/// `vsamrd_units_rolled_back_by_server_total{reason="operator"}` now, read
+/// from the server's `/metrics`.
+fn operator_rollbacks(metrics: &str) -> f64 {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(metrics).unwrap();
+    stream
+        .write_all(b"GET /metrics HTTP/1.0\r\nHost: vsamrd\r\n\r\n")
+        .unwrap();
+    let mut text = String::new();
+    stream.read_to_string(&mut text).unwrap();
+    text.lines()
+        .find_map(|line| {
+            line.strip_prefix("vsamrd_units_rolled_back_by_server_total{reason=\"operator\"} ")
+        })
+        .map_or(0.0, |value| value.trim().parse().unwrap())
 }
 
 /// A KSDS entry for DEFINE, routed by the server.

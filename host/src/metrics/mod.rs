@@ -362,7 +362,8 @@ impl Metrics {
     }
 
     /// The server rolled a unit of work back: `reason` is `deadlock`,
-    /// `expired` or `operator`.
+    /// `expired` or `operator` (`rollback-unit`, or `disconnect` of a
+    /// connection whose unit holds changes).
     pub fn unit_rolled_back(&self, reason: &'static str) {
         self.rollbacks
             .get_or_create(&RollbackReason { reason })

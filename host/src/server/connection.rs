@@ -375,6 +375,10 @@ async fn run<S>(
             }
             reason = ending.reason() => {
                 tracing::warn!(%peer, session = id, "connection ended by the operator: {reason}");
+                // Its unit of work is rolled back as the connection closes.
+                if metrics.units().iter().any(|unit| unit.session == id) {
+                    metrics.metrics.unit_rolled_back("operator");
+                }
                 let _ = tokio::time::timeout(
                     settings.request_timeout,
                     writer.send((0, fatal(protocol_error::DISCONNECTED, format!("an operator ended this connection: {reason}; its unit of work is rolled back and its records released")))),

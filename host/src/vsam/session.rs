@@ -144,8 +144,9 @@ impl Session {
         }
     }
 
-    /// A session for a new connection of `identity` whose client accepts
-    /// answers of up to `answer_frame` bytes.
+    /// A session for a new connection of `identity`, `from` a client that
+    /// accepts answers of up to `answer_frame` bytes; the operator's list
+    /// of connections shows it until it ends.
     pub fn new(shared: Arc<Shared>, answer_frame: usize, identity: Identity, from: Client) -> Self {
         let id = shared.next_session_id();
         let connection = Arc::new(SessionWatch::new(
