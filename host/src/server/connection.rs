@@ -444,7 +444,7 @@ async fn run<S>(
             Some(Ok(incoming)) => incoming,
         };
         last_request = Instant::now();
-        watch.request();
+        watch.request(last_request);
         if let Some(poll) = &poll {
             poll.touch();
         }

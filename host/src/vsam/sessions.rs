@@ -99,13 +99,13 @@ impl SessionWatch {
         }
     }
 
-    /// A request begins.
-    pub fn request(&self) {
+    /// A request begins `at` (the time its loop read already: no second
+    /// look at the clock on every request's path).
+    pub fn request(&self, at: Instant) {
         self.requests.fetch_add(1, Ordering::Relaxed);
-        self.last_request_ms.store(
-            self.connected.elapsed().as_millis() as u64,
-            Ordering::Relaxed,
-        );
+        let since = at.saturating_duration_since(self.connected);
+        self.last_request_ms
+            .store(since.as_millis() as u64, Ordering::Relaxed);
     }
 
     /// Handle `handle` opened `dataset`.
@@ -212,13 +212,13 @@ mod tests {
         one.opened(2, "PAY.LOG");
         one.opened(3, "PAY.MASTER");
         one.closed(2);
-        one.request();
+        one.request(Instant::now());
         std::thread::sleep(Duration::from_millis(30));
         let seen = one.snapshot();
         assert_eq!(seen.datasets, ["PAY.MASTER", "PAY.MASTER"]);
         assert_eq!(seen.requests, 1);
         assert!(seen.idle >= Duration::from_millis(30) && seen.idle <= seen.age);
-        one.request();
+        one.request(Instant::now());
         assert!(one.snapshot().idle < Duration::from_millis(30));
     }
 
