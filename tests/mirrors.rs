@@ -137,6 +137,14 @@ fn pay_spec() -> DatasetSpec {
 }
 
 /// Defines PAY.MASTER on `server` and opens it for update.
+/// `PAY.LOG`, the ESDS [`change_everything`] appends to.
+fn pay_log_spec() -> DatasetSpec {
+    let mut spec = vsam_tests::ksds("PAY.LOG", 8, 40, "ascii");
+    spec.organization = Organization::Esds;
+    spec.key_length = 0;
+    spec
+}
+
 async fn open_pay(server: &RunningServer) -> (Connection, Dataset) {
     let conn = Connection::connect(&server.addr.to_string()).await.unwrap();
     vsam_client::define(&conn, pay_spec()).await.unwrap();
@@ -310,10 +318,7 @@ async fn mirrors_and_the_stream_carry_every_committed_change_across_restarts() {
     let address = server.addr.to_string();
     let conn = Connection::connect(&address).await.unwrap();
     vsam_client::define(&conn, pay_spec()).await.unwrap();
-    let mut log_spec = vsam_tests::ksds("PAY.LOG", 8, 40, "ascii");
-    log_spec.organization = Organization::Esds;
-    log_spec.key_length = 0;
-    vsam_client::define(&conn, log_spec).await.unwrap();
+    vsam_client::define(&conn, pay_log_spec()).await.unwrap();
     change_everything(&address, 1).await;
 
     let mut admin_client = admin(&server, data.path()).await;
@@ -1857,37 +1862,82 @@ fn table_stream(postgres: &vsam_conformance::Postgres, table: &str) -> Vec<serde
         .collect()
 }
 
-/// Copies the data dir of a server just stopped into the empty `to`.
-/// The stopped server's SQLite connections close a moment after `stop`
-/// returns, checkpointing and removing their `-wal` files: a copy that
-/// finds a file gone is made again (from nothing) until one is whole.
+/// Copies the data dir of a server just stopped into the empty `to`: its
+/// databases are closed when `stop` returns, so a plain copy is whole.
 fn copy_stopped_data_dir(from: &Path, to: &Path) {
-    let started = Instant::now();
-    loop {
-        let copied = std::process::Command::new("cp")
-            .arg("-a")
-            .arg(from.join("."))
-            .arg(to)
-            .output()
-            .unwrap();
-        if copied.status.success() {
-            return;
+    let copied = std::process::Command::new("cp")
+        .arg("-a")
+        .arg(from.join("."))
+        .arg(to)
+        .output()
+        .unwrap();
+    assert!(
+        copied.status.success(),
+        "{}",
+        String::from_utf8_lossy(&copied.stderr)
+    );
+}
+
+/// The SQLite logs (`-wal` and `-shm` files) in `dir` and below: an open
+/// database has them, a closed one not.
+fn sqlite_logs(dir: &Path) -> Vec<String> {
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            found.extend(sqlite_logs(&path));
+        } else if let Some(name) = path.file_name().and_then(|n| n.to_str())
+            && (name.ends_with("-wal") || name.ends_with("-shm"))
+        {
+            found.push(path.display().to_string());
         }
-        assert!(
-            started.elapsed() < Duration::from_secs(30),
-            "{}",
-            String::from_utf8_lossy(&copied.stderr)
-        );
-        for entry in std::fs::read_dir(to).unwrap() {
-            let path = entry.unwrap().path();
-            if path.is_dir() {
-                std::fs::remove_dir_all(path).unwrap();
-            } else {
-                std::fs::remove_file(path).unwrap();
-            }
-        }
-        std::thread::sleep(Duration::from_millis(100));
     }
+    found.sort();
+    found
+}
+
+/// A server that stops closes every database it opened (the backends'
+/// writers and readers, the mirrors', its own connections to the
+/// outboxes) before `stop` returns: the data dir is then as the next
+/// process finds it, and a copy of it taken at once is whole. Before, the
+/// connections closed a moment later, and a copy could see an SQLite log
+/// vanish under it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stopped_server_has_closed_its_databases() {
+    let data = tempfile::tempdir().unwrap();
+    let server = start_in(data.path(), MIRRORED).await;
+    let address = server.addr.to_string();
+    let conn = Connection::connect(&address).await.unwrap();
+    vsam_client::define(&conn, pay_spec()).await.unwrap();
+    vsam_client::define(&conn, pay_log_spec()).await.unwrap();
+    change_everything(&address, 1).await;
+    let mut admin_client = admin(&server, data.path()).await;
+    caught_up(&mut admin_client).await;
+    let open = sqlite_logs(data.path());
+    for database in ["main.db", "report.db"] {
+        assert!(
+            open.iter()
+                .any(|log| log.ends_with(&format!("{database}-wal"))),
+            "a running server has {database} open: {open:?}"
+        );
+    }
+    drop((conn, admin_client));
+    server.stop().await;
+    assert_eq!(sqlite_logs(data.path()), Vec::<String>::new());
+    let copy = tempfile::tempdir().unwrap();
+    copy_stopped_data_dir(data.path(), copy.path());
+    let server = start_in(copy.path(), MIRRORED).await;
+    let conn = Connection::connect(&server.addr.to_string()).await.unwrap();
+    let mut admin_client = admin(&server, copy.path()).await;
+    let master = records(&conn, "PAY.MASTER").await;
+    assert!(master.len() > 100);
+    assert_eq!(
+        verify(&mut admin_client, "report", "PAY.MASTER").await,
+        master.len() as u64,
+        "the copy's mirror holds what its primary holds"
+    );
+    drop((conn, admin_client));
+    server.stop().await;
 }
 
 /// The change stream's error, once its status shows one (within 30 s).
@@ -1927,10 +1977,7 @@ async fn the_stream_to_a_postgresql_table_carries_every_change_once_and_belongs_
         let conn = Connection::connect(&address).await.unwrap();
         if round == 1 {
             vsam_client::define(&conn, pay_spec()).await.unwrap();
-            let mut log_spec = vsam_tests::ksds("PAY.LOG", 8, 40, "ascii");
-            log_spec.organization = Organization::Esds;
-            log_spec.key_length = 0;
-            vsam_client::define(&conn, log_spec).await.unwrap();
+            vsam_client::define(&conn, pay_log_spec()).await.unwrap();
         }
         change_everything(&address, round).await;
         // LOW-VALUES in a text field: its decoded field holds U+0000.

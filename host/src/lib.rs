@@ -313,6 +313,7 @@ impl Server {
                 .ok(),
         };
         server::serve(self.listener, self.shared, self.settings, shutdown).await;
+        self.migrations.stop_all().await;
         // Another server may take the buckets (and stores) at once.
         self.reloader.release_stores().await;
         tracing::info!("stopped");
@@ -409,8 +410,10 @@ impl RunningServer {
         })
     }
 
-    /// Shuts down gracefully and waits until it has; its local stores are
-    /// free for another server when it returns.
+    /// Shuts down gracefully and waits until it has: every backend's
+    /// serving tasks have ended and closed their files and databases, and
+    /// its local stores are free for another server, when it returns (a
+    /// copy of its data dir taken then is whole).
     pub async fn stop(self) {
         let _ = self.stop.send(true);
         let _ = self.task.await;

@@ -130,6 +130,31 @@ impl Migrations {
         }))
     }
 
+    /// Stops the work under way when the server stops, before its backends
+    /// do, without undoing it: a copy stops at its next batch and the
+    /// journal keeps it as copying, so the next start copies again from the
+    /// beginning, as after a crash; a leveling after a restart stops (a
+    /// rollback, or the next restart, levels again). Without it a copy
+    /// would meet its backends stopping under it, take that for a failure
+    /// and roll the migration back.
+    pub async fn stop_all(&self) {
+        let active: Vec<Arc<Migration>> = self.active.lock().unwrap().values().cloned().collect();
+        for m in active {
+            let Some(task) = m.task.lock().unwrap().take() else {
+                continue;
+            };
+            // "cut-over" is set last, once the cutover is whole: what runs
+            // then is a leveling, or a copy task about to end.
+            if m.progress.lock().unwrap().phase == "cut-over" {
+                task.abort();
+            } else {
+                tracing::info!(dataset = %m.dataset, to = %m.to, "the server stops: the migration's copy stops, and starts again from the beginning at the next start");
+                m.cancel.store(true, Ordering::Relaxed);
+            }
+            let _ = task.await;
+        }
+    }
+
     /// Backends a migration copies to or from (a reload may not remove them).
     pub fn backends_in_use(&self) -> Vec<String> {
         self.active

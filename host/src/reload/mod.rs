@@ -27,9 +27,14 @@ use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
-use std::time::{Instant, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 use vsam_plugin_sdk::StoreError;
 use vsam_protocol::admin::ReloadReport;
+
+/// How long a stopping server waits for a backend's last call (which its
+/// `call_timeout_ms` bounds) before it lets go of the backend's store
+/// anyway.
+const BACKEND_STOP: Duration = Duration::from_secs(30);
 
 /// Where the configuration comes from, and the command-line settings that
 /// override it, so a reload reads it the way the start did.
@@ -258,14 +263,35 @@ impl Reloader {
     /// Lets go of the locks on the backends' local stores and the claims
     /// on their S3 buckets, once the server has stopped serving: another
     /// server (in this process too) may take them at once, rather than when
-    /// the last task holding this one ends. Its lock sessions on shared
-    /// databases close too, freeing their locks.
+    /// the last task holding this one ends. The backends' serving tasks
+    /// end first, so that their files and databases are closed (an SQLite
+    /// database's log checkpointed and gone) when the locks are given
+    /// back. Its lock sessions on shared databases close too, freeing
+    /// their locks.
     pub async fn release_stores(&self) {
         if let Some(followers) = self.shared.changes.followers() {
             followers.stop().await;
         }
         self.shared.changes.set(None);
-        self.running.lock().await.stores.release_all().await;
+        let mut running = self.running.lock().await;
+        let backends: Vec<BackendHandle> = running
+            .backends
+            .values()
+            .map(|(_, handle)| handle.clone())
+            .chain(running.extra.values().cloned())
+            .collect();
+        let stopped = backends
+            .iter()
+            .map(|backend| async move { (backend.name(), backend.stop(BACKEND_STOP).await) });
+        for (name, ended) in futures::future::join_all(stopped).await {
+            if !ended {
+                tracing::warn!(
+                    "backend {name} was still running a call {} s after the server stopped; its store is let go of with the call unfinished",
+                    BACKEND_STOP.as_secs()
+                );
+            }
+        }
+        running.stores.release_all().await;
         self.shared.fleet.close();
     }
 

@@ -23,7 +23,7 @@ pub(super) struct Retired {
 }
 
 impl Retired {
-    async fn wait(&self) {
+    pub(super) async fn wait(&self) {
         loop {
             let signalled = self.signal.notified();
             tokio::pin!(signalled);
@@ -81,16 +81,27 @@ fn start_worker(
         if let Some(previous) = after {
             previous.wait().await;
         }
-        while let Some(first) = jobs.recv().await {
-            let mut batch = vec![first];
+        let mut stopping = false;
+        while !stopping && let Some(first) = jobs.recv().await {
+            let mut batch = match first {
+                Job::Stop => break,
+                first => vec![first],
+            };
             while batch.len() < MAX_GROUP {
                 match jobs.try_recv() {
+                    Ok(Job::Stop) => {
+                        stopping = true;
+                        break;
+                    }
                     Ok(job) => batch.push(job),
                     Err(_) => break,
                 }
             }
             run_batch(&mut store, batch, capture.as_deref()).await;
         }
+        // Jobs queued after a stop go unanswered: their callers learn that
+        // the backend has stopped, and later sends fail at once.
+        drop(jobs);
         // The store goes before the signal: its last words are written.
         drop(store);
         drop(exit);

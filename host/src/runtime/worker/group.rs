@@ -491,6 +491,8 @@ async fn run_writes(store: &mut dyn RecordStore, batch: Vec<Job>, log: Option<&L
                 store.reset();
                 continue;
             }
+            // The serving task ends at a stop before a group forms.
+            Job::Stop => continue,
             Job::Lookups {
                 dataset,
                 keys,

@@ -308,6 +308,46 @@ impl BackendHandle {
         }
     }
 
+    /// Ends the backend's serving tasks, every generation's, once the calls
+    /// queued before have run, and waits until they have ended, at most
+    /// `within`: their stores are dropped, which closes their files and
+    /// database connections. Why: a server that stops leaves its storage
+    /// as the next process finds it (an SQLite database's log checkpointed
+    /// and removed, nothing of it open) before it gives its locks back.
+    /// The stop is queued when this is called; calls queued after it are
+    /// answered that the backend has stopped. The future is false if a
+    /// task had not ended in time (a call still running).
+    pub fn stop(&self, within: std::time::Duration) -> impl Future<Output = bool> + use<> {
+        let mut generations = vec![self.slot.current.load_full()];
+        generations.extend(
+            self.slot
+                .retiring
+                .lock()
+                .unwrap()
+                .iter()
+                .filter_map(Weak::upgrade),
+        );
+        for generation in &generations {
+            let _ = generation.queue.send(Job::Stop);
+            for reader in &generation.readers {
+                let _ = reader.send(Job::Stop);
+            }
+        }
+        let retired: Vec<_> = generations
+            .drain(..)
+            .map(|generation| generation.retired.clone())
+            .collect();
+        async move {
+            tokio::time::timeout(within, async {
+                for generation in retired {
+                    generation.wait().await;
+                }
+            })
+            .await
+            .is_ok()
+        }
+    }
+
     /// What its serving tasks counted since the backend started: plugin
     /// faults and group commits.
     pub fn counts(&self) -> BackendCounts {

@@ -34,6 +34,10 @@
 //! generation it was queued on, and the new generation's tasks wait until
 //! the old one has answered its last call and dropped its stores, so two
 //! versions of a plugin never work on the same storage at once.
+//!
+//! Stops: a stopping server queues a stop behind every task's jobs and
+//! waits until the tasks have dropped their stores, so that its databases
+//! are closed before it gives back the locks on its storage.
 
 mod counters;
 mod generation;
@@ -103,6 +107,11 @@ enum Job {
     /// The host's own work on the backend's database, run by the writer
     /// between two groups (see [`BackendHandle::between_groups`]).
     Chore(Chore),
+    /// End the task once the jobs queued before this one have run: its
+    /// store is dropped, which closes its files and database connections,
+    /// and the jobs queued after it are answered that the backend has
+    /// stopped (see [`BackendHandle::stop`]). Never reaches a group.
+    Stop,
 }
 
 /// A [`Job::Chore`]'s work.
@@ -115,7 +124,7 @@ impl Job {
         match self {
             Job::Run { calls, .. } => calls.iter().all(Call::is_read),
             Job::Lookups { .. } | Job::Reset => true,
-            Job::Unit { .. } | Job::Chore(_) => false,
+            Job::Unit { .. } | Job::Chore(_) | Job::Stop => false,
         }
     }
 }

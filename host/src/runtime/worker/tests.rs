@@ -164,6 +164,77 @@ impl RecordStore for Logged {
     }
 }
 
+/// A [`Logged`] store that also logs when it is dropped.
+struct Dropped(Logged);
+
+impl RecordStore for Dropped {
+    fn call(&mut self, call: Call) -> CallResult {
+        self.0.call(call)
+    }
+    fn reset(&mut self) {
+        self.0.reset()
+    }
+}
+
+impl Drop for Dropped {
+    fn drop(&mut self) {
+        self.0
+            .log
+            .lock()
+            .unwrap()
+            .push(format!("{} dropped", self.0.who));
+    }
+}
+
+#[tokio::test]
+async fn a_stopped_backend_runs_what_was_queued_before_then_drops_its_stores() {
+    let log = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let store = |who| -> Box<dyn RecordStore> {
+        Box::new(Dropped(Logged {
+            who,
+            log: log.clone(),
+        }))
+    };
+    let backend = BackendHandle::spawn(
+        "b",
+        VersionInfo::native("p"),
+        store("writer"),
+        vec![store("r0")],
+    )
+    .unwrap();
+    let before = backend.submit(vec![Call::Insert(ds(), vec![1], vec![1])]);
+    let stopped = backend.stop(std::time::Duration::from_secs(5));
+    let lookup_after = backend.submit(vec![Call::Get(ds(), vec![1])]);
+    let write_after = backend.submit(vec![Call::Insert(ds(), vec![2], vec![2])]);
+    assert!(stopped.await, "the tasks ended");
+    let mut lines = log.lock().unwrap().clone();
+    lines.sort();
+    assert_eq!(
+        lines,
+        [
+            "r0 dropped",
+            "writer dropped",
+            "writer insert",
+            "writer sync"
+        ],
+        "the write queued before the stop ran and was synced, nothing after it ran, and both stores are gone"
+    );
+    assert!(before.answers().await[0].is_ok());
+    for after in [lookup_after, write_after] {
+        let answer = after.answers().await;
+        assert!(
+            matches!(&answer[..], [Err(CallError::Unavailable(why))] if why == "backend b has stopped"),
+            "{answer:?}"
+        );
+    }
+    let later = backend.call(Call::Get(ds(), vec![1])).await;
+    assert!(matches!(later, Err(CallError::Unavailable(_))), "{later:?}");
+    assert!(
+        backend.stop(std::time::Duration::from_secs(5)).await,
+        "a second stop finds the tasks ended"
+    );
+}
+
 #[tokio::test]
 async fn readers_serve_lookups_and_forget_datasets_the_writer_changed() {
     let log = Arc::new(std::sync::Mutex::new(Vec::new()));
