@@ -1641,6 +1641,12 @@ async fn a_mirror_removed_while_its_server_is_down_gives_its_names_back_at_start
     let (ds, _) = keep_pay_master(&keeper, keeper_dir.path()).await;
     ds.close().await.unwrap();
     keeper.stop().await;
+    let positions = "select count(*) from _vsamrd_mirror_applied where mirror = 'pgm'";
+    assert_eq!(
+        postgres.psql("vsam", positions).unwrap().trim(),
+        "1",
+        "the mirror recorded how far it applied the log"
+    );
     let (primary, spec) = primary_on_postgres(&postgres);
     let other_dir = tempfile::tempdir().unwrap();
     let other = start_in(other_dir.path(), &primary).await;
@@ -1652,8 +1658,91 @@ async fn a_mirror_removed_while_its_server_is_down_gives_its_names_back_at_start
         !keeper_dir.path().join("changes/mirrors/pgm.json").exists(),
         "the removed mirror's state is gone"
     );
+    assert_eq!(
+        postgres.psql("vsam", positions).unwrap().trim(),
+        "0",
+        "and so is its position on its database"
+    );
     other.stop().await;
     keeper.stop().await;
+}
+
+/// PAY.MASTER of `server`, open for update (defined already).
+async fn reopen_pay(server: &RunningServer) -> (Connection, Dataset) {
+    let conn = Connection::connect(&server.addr.to_string()).await.unwrap();
+    let ds = Dataset::open(&conn, "PAY.MASTER", OpenIntent::Update, 1)
+        .await
+        .unwrap();
+    (conn, ds)
+}
+
+/// A data dir restored from an older copy: a mirror on PostgreSQL still
+/// holds the changes made after the copy, which its primary no longer
+/// does. The mirror records in its database how far it applied the log,
+/// finds itself past the restored log's end at the start, and copies every
+/// dataset again: verify finds it equal to its primary. Before, it went on
+/// from the restored position and kept what the primary had lost.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_mirror_on_postgresql_of_a_restored_data_dir_copies_everything_again() {
+    let postgres = vsam_conformance::Postgres::start().unwrap();
+    let (_, mirror_to_pgm) = mirror_sections(&postgres);
+    let data = tempfile::tempdir().unwrap();
+    let server = start_in(data.path(), &mirror_to_pgm).await;
+    let (conn, ds) = open_pay(&server).await;
+    for id in 1..=20 {
+        ds.put(0, RplOptions::direct(), 0, pay_record(id, "BEFORE", 100))
+            .await
+            .unwrap();
+    }
+    ds.close().await.unwrap();
+    caught_up(&mut admin(&server, data.path()).await).await;
+    drop(conn);
+    server.stop().await;
+    let older = tempfile::tempdir().unwrap();
+    copy_stopped_data_dir(data.path(), older.path());
+
+    // After the copy: records added, one erased, one changed; all mirrored.
+    let server = start_in(data.path(), &mirror_to_pgm).await;
+    let (conn, ds) = reopen_pay(&server).await;
+    for id in 21..=40 {
+        ds.put(0, RplOptions::direct(), 0, pay_record(id, "AFTER", 100))
+            .await
+            .unwrap();
+    }
+    erase(&ds, b"0001").await.unwrap();
+    update(&ds, pay_record(2, "CHANGED", 7)).await.unwrap();
+    ds.close().await.unwrap();
+    let mut admin_client = admin(&server, data.path()).await;
+    caught_up(&mut admin_client).await;
+    assert_eq!(verify(&mut admin_client, "pgm", "PAY.MASTER").await, 39);
+    drop((conn, admin_client));
+    server.stop().await;
+
+    // The older copy put back in the data dir's place.
+    std::fs::remove_dir_all(data.path()).unwrap();
+    std::fs::create_dir(data.path()).unwrap();
+    copy_stopped_data_dir(older.path(), data.path());
+    let server = start_in(data.path(), &mirror_to_pgm).await;
+    let (conn, ds) = reopen_pay(&server).await;
+    assert_eq!(
+        records(&conn, "PAY.MASTER").await.len(),
+        20,
+        "the restored primary"
+    );
+    let mut admin_client = admin(&server, data.path()).await;
+    caught_up(&mut admin_client).await;
+    assert_eq!(
+        verify(&mut admin_client, "pgm", "PAY.MASTER").await,
+        20,
+        "the mirror is level with the restored primary"
+    );
+    // It follows on from there.
+    update(&ds, pay_record(3, "LATER", 9)).await.unwrap();
+    ds.close().await.unwrap();
+    caught_up(&mut admin_client).await;
+    assert_eq!(verify(&mut admin_client, "pgm", "PAY.MASTER").await, 20);
+    drop((conn, admin_client));
+    server.stop().await;
 }
 
 /// A live migration never copies a dataset into storage a mirror keeps:

@@ -12,7 +12,12 @@
 //! mirror does not keep a name the shared catalog defines. A mirror that a
 //! reload removes gives its names back.
 //!
-//! The table's name starts with an underscore: no dataset's table can
+//! A mirror also records there how far it has applied its change log
+//! (table `_vsamrd_mirror_applied`): its copy lives outside the data dir,
+//! so a data dir restored from an older copy is told by it (see
+//! `changes::mirror`).
+//!
+//! The tables' names start with an underscore: no dataset's table can
 //! (see `runtime::sql::outbox::TABLE`).
 
 use super::session::{FleetRefusal, LockSession};
@@ -36,6 +41,23 @@ const HOLDER: &str =
     "SELECT server, log_id, mirror, since::text FROM _vsamrd_mirrored WHERE name = $1";
 
 const GIVE_BACK: &str = "DELETE FROM _vsamrd_mirrored WHERE log_id = $1 AND mirror = $2";
+
+/// How far each mirror of a change log has applied it, one row a mirror.
+const CREATE_APPLIED: &str = "CREATE TABLE IF NOT EXISTS _vsamrd_mirror_applied (\
+     log_id TEXT NOT NULL, \
+     mirror TEXT NOT NULL, \
+     applied BIGINT NOT NULL, \
+     at TIMESTAMPTZ NOT NULL DEFAULT now(), \
+     PRIMARY KEY (log_id, mirror))";
+
+/// Records mirror `$2` of change log `$1` as applied through `$3`.
+const RECORD_APPLIED: &str = "INSERT INTO _vsamrd_mirror_applied (log_id, mirror, applied) VALUES ($1, $2, $3::bigint) \
+     ON CONFLICT (log_id, mirror) DO UPDATE SET applied = EXCLUDED.applied, at = now()";
+
+const APPLIED: &str =
+    "SELECT applied::text FROM _vsamrd_mirror_applied WHERE log_id = $1 AND mirror = $2";
+
+const FORGET_APPLIED: &str = "DELETE FROM _vsamrd_mirror_applied WHERE log_id = $1 AND mirror = $2";
 
 /// The mirror that keeps a name on a database.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -91,10 +113,47 @@ impl LockSession {
     }
 
     /// Gives back every name mirror backend `mirror` of change log
-    /// `log_id` claimed.
+    /// `log_id` claimed, having forgotten how far it applied the log (so
+    /// that a name given back has no position left behind).
     pub async fn give_back_mirrored(&self, log_id: &str, mirror: &str) -> Result<(), FleetRefusal> {
+        self.rows_creating(CREATE_APPLIED, FORGET_APPLIED, &[&log_id, &mirror])
+            .await?;
         self.rows_creating(CREATE, GIVE_BACK, &[&log_id, &mirror])
             .await?;
         Ok(())
+    }
+
+    /// Records that mirror backend `mirror` has applied change log
+    /// `log_id` through sequence `applied`, in the database it keeps its
+    /// copy in.
+    pub async fn record_mirror_applied(
+        &self,
+        log_id: &str,
+        mirror: &str,
+        applied: u64,
+    ) -> Result<(), FleetRefusal> {
+        let applied = applied.to_string();
+        self.rows_creating(
+            CREATE_APPLIED,
+            RECORD_APPLIED,
+            &[&log_id, &mirror, &applied],
+        )
+        .await?;
+        Ok(())
+    }
+
+    /// How far mirror backend `mirror` last recorded it had applied change
+    /// log `log_id` (see [`LockSession::record_mirror_applied`]).
+    pub async fn mirror_applied(
+        &self,
+        log_id: &str,
+        mirror: &str,
+    ) -> Result<Option<u64>, FleetRefusal> {
+        let rows = self
+            .rows_creating(CREATE_APPLIED, APPLIED, &[&log_id, &mirror])
+            .await?;
+        Ok(rows
+            .first()
+            .and_then(|row| row.get::<_, String>(0).parse().ok()))
     }
 }

@@ -19,6 +19,12 @@
 //! `DIRECTORY/mirrors/BACKEND.json`. A mirror that was not followed
 //! without a break (new, or left out of the configuration for a while)
 //! starts with a copy again.
+//!
+//! A mirror on PostgreSQL also records its position in its own database
+//! (see `crate::fleet::mirrored`), which a restore of the data dir does not
+//! take back: a mirror that finds itself recorded past the end of the log
+//! at a start holds changes its datasets no longer do (the data dir was
+//! restored from an older copy), and copies every dataset again.
 
 mod net;
 mod seed;
@@ -127,6 +133,13 @@ pub struct Mirror {
     /// The shared databases where it claimed the names it keeps (see
     /// `crate::fleet::mirrored`).
     claimed_on: Mutex<BTreeSet<String>>,
+    /// Its target's database was asked in this run whether the mirror is
+    /// past the log ([`Mirror::past_the_log`]); until then its position is
+    /// not recorded there, so that the evidence stays.
+    target_checked: AtomicBool,
+    /// The position last recorded on its target's database (`u64::MAX`:
+    /// none yet in this run).
+    recorded: std::sync::atomic::AtomicU64,
 }
 
 fn now_ms() -> u64 {
@@ -199,6 +212,8 @@ impl Mirror {
             ended: AtomicBool::new(false),
             removed: AtomicBool::new(false),
             claimed_on: Mutex::new(BTreeSet::new()),
+            target_checked: AtomicBool::new(false),
+            recorded: std::sync::atomic::AtomicU64::new(u64::MAX),
         });
         mirror.save()?;
         Ok(mirror)
@@ -510,6 +525,22 @@ impl Mirror {
                 self.stop_missing(why);
                 continue;
             }
+            if !self.target_checked.load(Ordering::SeqCst) {
+                match self.past_the_log(&shared, &log).await {
+                    Ok(past) => {
+                        self.target_checked.store(true, Ordering::SeqCst);
+                        if let Some(why) = past {
+                            tracing::warn!(mirror = %self.backend, "{why}");
+                            self.request_resync();
+                            continue;
+                        }
+                    }
+                    // Its database cannot be asked: nor can the mirror
+                    // copy or apply, which say why in its status; asked
+                    // again at the next turn.
+                    Err(error) => tracing::debug!(mirror = %self.backend, "{error}"),
+                }
+            }
             // Copy the datasets not followed yet.
             match self.seed_all(&shared, log.id()).await {
                 Ok(()) => {
@@ -565,6 +596,7 @@ impl Mirror {
                 }
                 if unsaved && last_save.elapsed() >= SAVE_EVERY {
                     self.persist(&log).await;
+                    self.record_on_target(&shared, log.id()).await;
                     unsaved = false;
                     last_save = Instant::now();
                 }
@@ -607,6 +639,7 @@ impl Mirror {
                     unsaved = true;
                     if last_save.elapsed() >= SAVE_EVERY {
                         self.persist(&log).await;
+                        self.record_on_target(&shared, log.id()).await;
                         unsaved = false;
                         last_save = Instant::now();
                     }
@@ -631,6 +664,77 @@ impl Mirror {
         self.persist(&log).await;
         if self.removed.load(Ordering::SeqCst) {
             self.give_back(&shared, log.id()).await;
+        } else if let Some(shared) = shared.upgrade() {
+            self.record_on_target(&shared, log.id()).await;
+        }
+    }
+
+    /// Whether its copy holds changes past the end of the log: its target's
+    /// database records that it applied the log further than the log goes,
+    /// so the data dir was restored from an older copy (or the log lost its
+    /// end), and the mirror holds changes its datasets no longer do. Only a
+    /// target on PostgreSQL records it (a store in the data dir is restored
+    /// with it). Says why, if so.
+    async fn past_the_log(
+        &self,
+        shared: &Shared,
+        log: &ChangeLog,
+    ) -> Result<Option<String>, String> {
+        let Some(url) = shared
+            .backend(&self.backend)
+            .and_then(|target| target.shared_database())
+        else {
+            return Ok(None);
+        };
+        let session = shared.fleet.session(&url);
+        let recorded = session
+            .mirror_applied(log.id(), &self.backend)
+            .await
+            .map_err(|refusal| {
+                format!(
+                    "mirror {} cannot learn from its database ({}) how far it applied the change log: {refusal}",
+                    self.backend,
+                    session.label()
+                )
+            })?;
+        let end = log.last_committed();
+        Ok(recorded.filter(|applied| *applied > end).map(|applied| {
+            format!(
+                "mirror {} applied this server's change log through sequence {applied}, as its database ({}) records, but the log ends at {end}: the data dir was restored from an older copy (or the change log lost its end), and the mirror holds changes its datasets no longer do; it copies every dataset again",
+                self.backend,
+                session.label()
+            )
+        }))
+    }
+
+    /// Records on its target's database how far it applied the log (see
+    /// [`Mirror::past_the_log`]): once that was asked in this run, and when
+    /// the saved position moved. A failure is for the next save to mend.
+    async fn record_on_target(&self, shared: &Shared, log_id: &str) {
+        if !self.target_checked.load(Ordering::SeqCst) {
+            return;
+        }
+        let applied = self.persisted();
+        if self.recorded.load(Ordering::SeqCst) == applied {
+            return;
+        }
+        let Some(url) = shared
+            .backend(&self.backend)
+            .and_then(|target| target.shared_database())
+        else {
+            return;
+        };
+        match shared
+            .fleet
+            .session(&url)
+            .record_mirror_applied(log_id, &self.backend, applied)
+            .await
+        {
+            Ok(()) => self.recorded.store(applied, Ordering::SeqCst),
+            Err(refusal) => tracing::debug!(
+                mirror = %self.backend,
+                "cannot record on its database how far the mirror applied the change log: {refusal}"
+            ),
         }
     }
 
