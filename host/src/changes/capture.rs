@@ -98,6 +98,12 @@ impl Capture {
         self.recovering.load().get(backend).cloned()
     }
 
+    /// True while some backend is recovering: the log may still lack
+    /// groups its outbox holds.
+    pub fn any_recovering(&self) -> bool {
+        !self.recovering.load().is_empty()
+    }
+
     /// Marks `backend` recovering (with the reason its writes are given)
     /// or, with `None`, done.
     pub fn set_recovering(&self, backend: &str, why: Option<String>) {

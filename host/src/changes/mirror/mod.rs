@@ -686,6 +686,17 @@ impl Mirror {
         else {
             return Ok(None);
         };
+        if shared
+            .changes
+            .followers()
+            .is_some_and(|followers| followers.capture().any_recovering())
+        {
+            // The log's end is not known yet: groups wait in an outbox.
+            return Err(format!(
+                "mirror {}: the change log is still taking back groups from a backend's outbox; how far the mirror applied it is compared with its end once it has",
+                self.backend
+            ));
+        }
         let session = shared.fleet.session(&url);
         let recorded = session
             .mirror_applied(log.id(), &self.backend)
