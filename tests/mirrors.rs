@@ -311,15 +311,23 @@ async fn change_everything(address: &str, round: u32) {
     log.close().await.unwrap();
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn mirrors_and_the_stream_carry_every_committed_change_across_restarts() {
-    let data = tempfile::tempdir().unwrap();
-    let server = start_in(data.path(), MIRRORED).await;
+/// A server on `data_dir` with [`MIRRORED`], PAY.MASTER and PAY.LOG
+/// defined and changed by [`change_everything`]: the server and a
+/// connection to it.
+async fn mirrored_and_changed(data_dir: &Path) -> (RunningServer, Connection) {
+    let server = start_in(data_dir, MIRRORED).await;
     let address = server.addr.to_string();
     let conn = Connection::connect(&address).await.unwrap();
     vsam_client::define(&conn, pay_spec()).await.unwrap();
     vsam_client::define(&conn, pay_log_spec()).await.unwrap();
     change_everything(&address, 1).await;
+    (server, conn)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mirrors_and_the_stream_carry_every_committed_change_across_restarts() {
+    let data = tempfile::tempdir().unwrap();
+    let (server, conn) = mirrored_and_changed(data.path()).await;
 
     let mut admin_client = admin(&server, data.path()).await;
     let report = caught_up(&mut admin_client).await;
@@ -1994,12 +2002,7 @@ fn sqlite_logs(dir: &Path) -> Vec<String> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_stopped_server_has_closed_its_databases() {
     let data = tempfile::tempdir().unwrap();
-    let server = start_in(data.path(), MIRRORED).await;
-    let address = server.addr.to_string();
-    let conn = Connection::connect(&address).await.unwrap();
-    vsam_client::define(&conn, pay_spec()).await.unwrap();
-    vsam_client::define(&conn, pay_log_spec()).await.unwrap();
-    change_everything(&address, 1).await;
+    let (server, conn) = mirrored_and_changed(data.path()).await;
     let mut admin_client = admin(&server, data.path()).await;
     caught_up(&mut admin_client).await;
     let open = sqlite_logs(data.path());
