@@ -142,7 +142,8 @@ fn job_insert(key: u8) -> (Job, oneshot::Receiver<Vec<CallResult>>) {
     job(Call::Insert(ds(), vec![key], vec![key]))
 }
 
-/// A store that logs which instance ran what, for routing tests.
+/// A store that logs which instance ran what, and when it is dropped, for
+/// routing tests.
 struct Logged {
     who: &'static str,
     log: Arc<std::sync::Mutex<Vec<String>>>,
@@ -164,44 +165,38 @@ impl RecordStore for Logged {
     }
 }
 
-/// A [`Logged`] store that also logs when it is dropped.
-struct Dropped(Logged);
-
-impl RecordStore for Dropped {
-    fn call(&mut self, call: Call) -> CallResult {
-        self.0.call(call)
-    }
-    fn reset(&mut self) {
-        self.0.reset()
-    }
-}
-
-impl Drop for Dropped {
+impl Drop for Logged {
     fn drop(&mut self) {
-        self.0
-            .log
+        self.log
             .lock()
             .unwrap()
-            .push(format!("{} dropped", self.0.who));
+            .push(format!("{} dropped", self.who));
     }
 }
 
-#[tokio::test]
-async fn a_stopped_backend_runs_what_was_queued_before_then_drops_its_stores() {
+/// A backend whose writer and readers (named `readers`) are [`Logged`]
+/// stores writing one log.
+fn logged_backend(readers: &[&'static str]) -> (BackendHandle, Arc<std::sync::Mutex<Vec<String>>>) {
     let log = Arc::new(std::sync::Mutex::new(Vec::new()));
     let store = |who| -> Box<dyn RecordStore> {
-        Box::new(Dropped(Logged {
+        Box::new(Logged {
             who,
             log: log.clone(),
-        }))
+        })
     };
     let backend = BackendHandle::spawn(
         "b",
         VersionInfo::native("p"),
         store("writer"),
-        vec![store("r0")],
+        readers.iter().map(|who| store(who)).collect(),
     )
     .unwrap();
+    (backend, log)
+}
+
+#[tokio::test]
+async fn a_stopped_backend_runs_what_was_queued_before_then_drops_its_stores() {
+    let (backend, log) = logged_backend(&["r0"]);
     let before = backend.submit(vec![Call::Insert(ds(), vec![1], vec![1])]);
     let stopped = backend.stop(std::time::Duration::from_secs(5));
     let lookup_after = backend.submit(vec![Call::Get(ds(), vec![1])]);
@@ -237,20 +232,7 @@ async fn a_stopped_backend_runs_what_was_queued_before_then_drops_its_stores() {
 
 #[tokio::test]
 async fn readers_serve_lookups_and_forget_datasets_the_writer_changed() {
-    let log = Arc::new(std::sync::Mutex::new(Vec::new()));
-    let store = |who| -> Box<dyn RecordStore> {
-        Box::new(Logged {
-            who,
-            log: log.clone(),
-        })
-    };
-    let backend = BackendHandle::spawn(
-        "b",
-        VersionInfo::native("p"),
-        store("writer"),
-        vec![store("r0"), store("r1")],
-    )
-    .unwrap();
+    let (backend, log) = logged_backend(&["r0", "r1"]);
     assert_eq!(backend.readers(), 2);
     for _ in 0..2 {
         backend.call(Call::Get(ds(), vec![1])).await.unwrap();
@@ -310,12 +292,7 @@ impl RecordStore for Echo {
 
 #[tokio::test]
 async fn a_chore_runs_on_the_writer_between_two_committed_groups() {
-    let log = Arc::new(std::sync::Mutex::new(Vec::new()));
-    let writer = Box::new(Logged {
-        who: "writer",
-        log: log.clone(),
-    });
-    let backend = BackendHandle::spawn("b", VersionInfo::native("p"), writer, vec![]).unwrap();
+    let (backend, log) = logged_backend(&[]);
     let before = backend.submit(vec![Call::Insert(ds(), vec![1], vec![1])]);
     let chore = backend.between_groups({
         let log = log.clone();
