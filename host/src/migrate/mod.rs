@@ -114,6 +114,10 @@ pub struct Migrations {
     journal: Journal,
     active: Mutex<BTreeMap<String, Arc<Migration>>>,
     ended: Mutex<VecDeque<MigrationRow>>,
+    /// Set by [`Migrations::stop_all`]: the server is stopping, so no
+    /// migration starts any more (one whose start raced the stop begins
+    /// cancelled, and the journal keeps it for the next start).
+    stopping: AtomicBool,
 }
 
 /// How many ended migrations `status` still shows.
@@ -127,6 +131,7 @@ impl Migrations {
             journal: Journal::open(data_dir)?,
             active: Mutex::new(BTreeMap::new()),
             ended: Mutex::new(VecDeque::new()),
+            stopping: AtomicBool::new(false),
         }))
     }
 
@@ -138,7 +143,13 @@ impl Migrations {
     /// would meet its backends stopping under it, take that for a failure
     /// and roll the migration back.
     pub async fn stop_all(&self) {
-        let active: Vec<Arc<Migration>> = self.active.lock().unwrap().values().cloned().collect();
+        let active: Vec<Arc<Migration>> = {
+            // Under the lock `register` holds while it spawns a copy: a
+            // migration registered after this sees `stopping`.
+            let active = self.active.lock().unwrap();
+            self.stopping.store(true, Ordering::Relaxed);
+            active.values().cloned().collect()
+        };
         for m in active {
             let Some(task) = m.task.lock().unwrap().take() else {
                 continue;
@@ -177,6 +188,11 @@ impl Migrations {
     /// background.
     pub async fn start(self: &Arc<Self>, dataset: &str, to: &str) -> Result<MigrationRow, String> {
         let dataset = dataset.to_ascii_uppercase();
+        if self.stopping.load(Ordering::Relaxed) {
+            return Err(format!(
+                "the server is stopping: migrate {dataset} again once it has started"
+            ));
+        }
         let Some((def, _)) = self.shared.catalog.get(&dataset) else {
             return Err(format!("{dataset} is not in the catalog"));
         };
@@ -267,16 +283,22 @@ impl Migrations {
             .lock()
             .unwrap()
             .retain(|row| row.dataset != entry.dataset);
-        self.active
-            .lock()
-            .unwrap()
-            .insert(entry.dataset, migration.clone());
+        let mut active = self.active.lock().unwrap();
+        active.insert(entry.dataset, migration.clone());
         if entry.stage == Stage::Copying {
+            // A start that raced the server's stop: the copy begins
+            // cancelled, and the journal keeps it as copying for the next
+            // start (rather than meeting the backends stopping under it
+            // and rolling back).
+            if self.stopping.load(Ordering::Relaxed) {
+                migration.cancel.store(true, Ordering::Relaxed);
+            }
             let this = self.clone();
             let running = migration.clone();
             let task = tokio::spawn(async move { this.run(running).await });
             *migration.task.lock().unwrap() = Some(task);
         }
+        drop(active);
         migration
     }
 
@@ -866,3 +888,6 @@ async fn destroy_copy(state: &DatasetState, backend: &BackendHandle) -> Result<(
         )),
     }
 }
+
+#[cfg(test)]
+mod tests;
