@@ -114,8 +114,16 @@ level = "alter"
 
     // Plain TCP is refused with the reason; a text probe still learns what
     // answers.
+    // At once: a client without TLS guesses nothing, so it does not wait
+    // for `auth_failure_delay_ms` (a second).
+    let started = Instant::now();
     let plain = refused(&address, &ConnectOptions::default()).await;
     assert!(plain.contains("TLS connections only"), "{plain}");
+    assert!(
+        started.elapsed() < Duration::from_millis(800),
+        "refused in {:?}",
+        started.elapsed()
+    );
     let identification = probe(&address, b"HELLO?\r\n");
     assert!(
         identification.starts_with("vsamrd ")
@@ -795,15 +803,13 @@ fn two_clients_of_one_certificate_name_are_refused() {
 
 /// A HELLO carrying `token` on a fresh connection to `address`: the
 /// answer, and how long it took.
-fn hello_with_token(address: &str, token: &str) -> (Option<Answer>, Duration) {
+fn hello_with_token(address: &str, token: Option<&str>) -> (Option<Answer>, Duration) {
     let mut stream = TcpStream::connect(address).unwrap();
     stream
         .set_read_timeout(Some(Duration::from_secs(20)))
         .unwrap();
     let started = Instant::now();
-    stream
-        .write_all(&hello_frame("guess", Some(token)))
-        .unwrap();
+    stream.write_all(&hello_frame("guess", token)).unwrap();
     (read_answer(&mut stream), started.elapsed())
 }
 
@@ -878,10 +884,10 @@ fn guessing_tokens_is_slowed_and_floods_of_refusals_do_not_flood_the_log() {
     // one sent meanwhile is welcomed at once.
     let guessing = {
         let address = address.clone();
-        std::thread::spawn(move || hello_with_token(&address, "batch-tokeN"))
+        std::thread::spawn(move || hello_with_token(&address, Some("batch-tokeN")))
     };
     std::thread::sleep(Duration::from_millis(100));
-    let (taken, taken_in) = hello_with_token(&address, "batch-token");
+    let (taken, taken_in) = hello_with_token(&address, Some("batch-token"));
     assert!(matches!(taken, Some(Answer::Welcome(_))), "{taken:?}");
     let (refused, refused_in) = guessing.join().unwrap();
     match refused {
@@ -895,6 +901,41 @@ fn guessing_tokens_is_slowed_and_floods_of_refusals_do_not_flood_the_log() {
         refused_in >= Duration::from_millis(1000) && taken_in < Duration::from_millis(800),
         "refused in {refused_in:?}, taken in {taken_in:?}"
     );
+    // No credentials at all is no guess: a client not configured with its
+    // token learns why at once.
+    let (anonymous, anonymous_in) = hello_with_token(&address, None);
+    match anonymous {
+        Some(Answer::ProtocolError { code, message, .. }) => {
+            assert_eq!(code, protocol_error::NOT_AUTHENTICATED);
+            assert!(message.contains("takes no anonymous clients"), "{message}");
+        }
+        other => panic!("expected the anonymous refusal, got {other:?}"),
+    }
+    assert!(
+        anonymous_in < Duration::from_millis(800),
+        "refused in {anonymous_in:?}"
+    );
+    // A client announcing too small a frame is answered as a limit, and
+    // counted as a client this server cannot speak with, not as a
+    // connection limit.
+    let mut tiny = TcpStream::connect(&address).unwrap();
+    tiny.set_read_timeout(Some(Duration::from_secs(20)))
+        .unwrap();
+    tiny.write_all(&encode_frame(
+        0,
+        &Request::Hello(Hello {
+            major: 1,
+            minor: 3,
+            max_frame: 10,
+            client: "tiny".into(),
+            token: Some("batch-token".into()),
+        }),
+    ))
+    .unwrap();
+    match read_answer(&mut tiny) {
+        Some(Answer::ProtocolError { code, .. }) => assert_eq!(code, protocol_error::LIMIT),
+        other => panic!("expected the frame size's refusal, got {other:?}"),
+    }
 
     // The admin port: wrong tokens sent in one go get one answer, after
     // the delay, and the connection ends.
@@ -957,8 +998,9 @@ fn guessing_tokens_is_slowed_and_floods_of_refusals_do_not_flood_the_log() {
     });
     let flooding = started.elapsed();
     std::thread::sleep(Duration::from_millis(300));
-    // Every refusal is counted, whatever the log kept: the guess, the
-    // admin guesses (one answered), and every connection closed at once
+    // Every refusal is counted, whatever the log kept: the guess and the
+    // anonymous HELLO, the admin guesses (one answered), the tiny frame,
+    // and every connection closed at once
     // or turned away by the limit (the flood, the one after it, and the
     // start's probe).
     let (_, scrape) = runtime.block_on(vsam_tests::http_get(
@@ -973,9 +1015,9 @@ fn guessing_tokens_is_slowed_and_floods_of_refusals_do_not_flood_the_log() {
         )
         .unwrap_or_else(|| panic!("no refusals for {reason} in:\n{scrape}")) as u64
     };
-    assert_eq!(refused("authentication"), 1, "{scrape}");
+    assert_eq!(refused("authentication"), 2, "{scrape}");
     assert_eq!(refused("admin_token"), 1, "{scrape}");
-    assert_eq!(refused("protocol"), 0, "{scrape}");
+    assert_eq!(refused("protocol"), 1, "{scrape}");
     assert_eq!(refused("tls"), 0, "{scrape}");
     assert_eq!(refused("closed") + refused("limit"), flood + 2, "{scrape}");
     let log = server.stop();

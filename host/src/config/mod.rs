@@ -77,8 +77,9 @@ pub struct ServerConfig {
     pub max_unit_secs: u64,
     /// Seconds a new connection gets for TLS and HELLO.
     pub handshake_timeout_secs: u64,
-    /// Milliseconds a refused token, certificate or admin token waits
-    /// for its answer, holding its place among the handshakes: with
+    /// Milliseconds a token that names no client (or not the
+    /// certificate's) or a wrong admin token waits for its answer,
+    /// holding its place among the handshakes: with
     /// `max_handshakes_per_address`, it bounds how fast one address can
     /// guess a token (0: answer at once).
     pub auth_failure_delay_ms: u64,

@@ -89,7 +89,7 @@ pub enum Refusal {
     /// they are needed, or plain TCP where TLS is required.
     Authentication,
     /// Not a redirector client: no HELLO in time, another major version,
-    /// bytes that are not a frame.
+    /// bytes that are not a frame, a `max_frame` below the minimum.
     Protocol,
     /// Closed before saying anything (a TCP health check, a scanner).
     Closed,

@@ -82,6 +82,43 @@ fn fatal(code: u16, message: String) -> Answer {
     }
 }
 
+/// A handshake turned away: what the client is answered, what the
+/// refusals metric counts it as, and whether it was a guess at
+/// credentials, which is answered only after `[server]
+/// auth_failure_delay_ms` (a misconfigured client, plain TCP where TLS is
+/// required say, learns why at once).
+struct Refused {
+    /// The fatal `PROTOCOL_ERROR`'s code and message.
+    code: u16,
+    message: String,
+    reason: Refusal,
+    guess: bool,
+}
+
+impl Refused {
+    /// Not a client this server can speak with (no HELLO, another major
+    /// version, bytes that are not a frame, too small a frame).
+    fn protocol(code: u16, message: String) -> Self {
+        Self {
+            code,
+            message,
+            reason: Refusal::Protocol,
+            guess: false,
+        }
+    }
+
+    /// No identity this server takes; `guess` if credentials were offered
+    /// and name no client.
+    fn authentication(message: String, guess: bool) -> Self {
+        Self {
+            code: protocol_error::NOT_AUTHENTICATED,
+            message,
+            reason: Refusal::Authentication,
+            guess,
+        }
+    }
+}
+
 /// The read half, noting when the first byte of a request not yet whole
 /// arrived (a request must arrive whole within the request time limit),
 /// and counting the bytes read.
@@ -547,8 +584,8 @@ where
         _ = peer.shutdown.changed() => return None,
         first = tokio::time::timeout(handshake_time, reader.next()) => first,
     };
-    let refusal = match first {
-        Err(_) => fatal(
+    let refused = match first {
+        Err(_) => Refused::protocol(
             protocol_error::HANDSHAKE_REQUIRED,
             format!("no HELLO within {:?}", settings.handshake_timeout),
         ),
@@ -577,11 +614,11 @@ where
                 }
                 Err(refusal) => refusal,
             },
-            Ok(other) => fatal(
+            Ok(other) => Refused::protocol(
                 protocol_error::HANDSHAKE_REQUIRED,
                 format!("the first request must be HELLO, not {}", other.name()),
             ),
-            Err(error) => fatal(
+            Err(error) => Refused::protocol(
                 protocol_error::NOT_A_CLIENT,
                 format!("not a redirector client: {error}"),
             ),
@@ -595,25 +632,14 @@ where
                 let _ = stream.shutdown().await;
                 return None;
             }
-            fatal(
+            Refused::protocol(
                 protocol_error::NOT_A_CLIENT,
                 format!("not a redirector client: {error}"),
             )
         }
     };
-    let reason = match refusal {
-        Answer::ProtocolError {
-            code: protocol_error::NOT_AUTHENTICATED,
-            ..
-        } => Refusal::Authentication,
-        Answer::ProtocolError {
-            code: protocol_error::LIMIT,
-            ..
-        } => Refusal::Limit,
-        _ => Refusal::Protocol,
-    };
-    peer.shared.metrics.refused(reason);
-    if reason == Refusal::Authentication {
+    peer.shared.metrics.refused(refused.reason);
+    if refused.guess {
         // A guess at a token costs its place among the handshakes for the
         // delay: one address guesses at most `max_handshakes_per_address`
         // tokens per delay, and a client that is taken never waits.
@@ -623,6 +649,7 @@ where
         }
     }
     drop(place_in_handshakes);
+    let refusal = fatal(refused.code, refused.message);
     limited!(info, "handshake refusal", peer = %peer.address, "handshake refused: {refusal:?}");
     let _ = tokio::time::timeout(settings.request_timeout, writer.send((0, refusal))).await;
     None
@@ -635,9 +662,9 @@ fn agree(
     hello: &Hello,
     channel: &Channel,
     limits: &ConnectionLimits,
-) -> Result<Agreed, Answer> {
+) -> Result<Agreed, Refused> {
     if hello.major != PROTOCOL_MAJOR {
-        return Err(fatal(
+        return Err(Refused::protocol(
             protocol_error::VERSION,
             format!(
                 "client speaks protocol {}.{}, this server speaks {PROTOCOL_MAJOR}.{PROTOCOL_MINOR}; upgrade the older side",
@@ -646,7 +673,9 @@ fn agree(
         ));
     }
     if hello.max_frame < vsam_protocol::MIN_CLIENT_FRAME {
-        return Err(fatal(
+        // Answered as a limit (the code a client sees), counted as a
+        // client this server cannot speak with, not as a connection limit.
+        return Err(Refused::protocol(
             protocol_error::LIMIT,
             format!(
                 "the client's max_frame of {} bytes is below the {} bytes every client must accept",
@@ -662,7 +691,12 @@ fn agree(
     let place = limits
         .connections
         .admit(peer.address.ip())
-        .map_err(|why| fatal(protocol_error::LIMIT, why))?;
+        .map_err(|message| Refused {
+            code: protocol_error::LIMIT,
+            message,
+            reason: Refusal::Limit,
+            guess: false,
+        })?;
     Ok(Agreed {
         identity,
         client: client_name(hello),
@@ -674,8 +708,9 @@ fn agree(
 
 /// Who the client is, from its certificate (TLS) and its HELLO token; or
 /// why it may not connect.
-fn authenticate(shared: &Shared, hello: &Hello, channel: &Channel) -> Result<Identity, Answer> {
-    let refuse = |message: String| Err(fatal(protocol_error::NOT_AUTHENTICATED, message));
+fn authenticate(shared: &Shared, hello: &Hello, channel: &Channel) -> Result<Identity, Refused> {
+    let refuse = |message: String| Err(Refused::authentication(message, false));
+    let guessed = |message: String| Err(Refused::authentication(message, true));
     let by_certificate = match channel {
         Channel::Refused(why) => return refuse(why.clone()),
         Channel::Plain => None,
@@ -687,7 +722,7 @@ fn authenticate(shared: &Shared, hello: &Hello, channel: &Channel) -> Result<Ide
         Some(token) => match policy.client_for_token(token) {
             Some(client) => Some(client.name.clone()),
             None => {
-                return refuse(
+                return guessed(
                     "the token matches no client of this server ([[clients]] token_sha256); check the client's token".into(),
                 );
             }
@@ -695,7 +730,7 @@ fn authenticate(shared: &Shared, hello: &Hello, channel: &Channel) -> Result<Ide
     };
     let identity = match (by_certificate, by_token) {
         (Some(cert), Some(token)) if cert != token => {
-            return refuse(format!(
+            return guessed(format!(
                 "the certificate names client {cert} and the token client {token}; use one identity"
             ));
         }
