@@ -14,11 +14,23 @@ use vsam_protocol::admin::{
 /// Default admin address: loopback, port 2388.
 pub const DEFAULT_ADMIN: &str = "127.0.0.1:2388";
 
+/// How long a command the server answers promptly
+/// ([`AdminCommand::answered_promptly`]) is waited for, unless
+/// [`AdminClient::set_answer_limit`] says otherwise: past it, the address
+/// is not vsamrd's admin interface, or the server is stuck.
+pub const PROMPT_ANSWER_LIMIT: Duration = Duration::from_secs(60);
+
 /// A connection to vsamrd's admin interface.
 pub struct AdminClient {
     lines: Framed<Box<dyn Stream>, LinesCodec>,
     token: String,
     address: String,
+    /// Set by [`AdminClient::set_answer_limit`]; `None`: by command.
+    answer_limit: Option<Option<Duration>>,
+    /// The command whose answer did not come in time: an answer arriving
+    /// later would be taken for the next one's, so the connection serves
+    /// no more.
+    unanswered: Option<&'static str>,
 }
 
 impl AdminClient {
@@ -53,25 +65,66 @@ impl AdminClient {
             lines: Framed::new(stream, LinesCodec::new_with_max_length(MAX_ANSWER_LINE)),
             token,
             address: address.to_string(),
+            answer_limit: None,
+            unanswered: None,
         })
+    }
+
+    /// How long every request waits for its answer from now on (`None`:
+    /// as long as it takes). Without it, a command the server answers
+    /// promptly waits [`PROMPT_ANSWER_LIMIT`], and one that may take
+    /// minutes (a reload, a mirror's verify...) as long as it takes.
+    pub fn set_answer_limit(&mut self, limit: Option<Duration>) {
+        self.answer_limit = Some(limit);
+    }
+
+    /// How long `command`'s answer is waited for.
+    fn answer_limit(&self, command: &AdminCommand) -> Option<Duration> {
+        match self.answer_limit {
+            Some(limit) => limit,
+            None => command.answered_promptly().then_some(PROMPT_ANSWER_LIMIT),
+        }
     }
 
     /// Sends one request and waits for its answer; a refusal by the server
     /// is an error with its message.
     pub async fn request(&mut self, command: AdminCommand) -> Result<AdminAnswer> {
+        if let Some(earlier) = self.unanswered {
+            anyhow::bail!(
+                "the admin connection to {} is given up: it did not answer `{earlier}` in time, and its late answer would be taken for the next one; connect again",
+                self.address
+            );
+        }
+        let (name, limit) = (command.name(), self.answer_limit(&command));
         let request = AdminRequest {
             token: self.token.clone(),
             command,
         };
-        self.lines
-            .send(serde_json::to_string(&request)?)
-            .await
-            .with_context(|| format!("sending to {}", self.address))?;
-        let line = self
-            .lines
-            .next()
-            .await
-            .with_context(|| format!("{} closed the admin connection", self.address))?
+        let exchange = async {
+            self.lines
+                .send(serde_json::to_string(&request)?)
+                .await
+                .with_context(|| format!("sending to {}", self.address))?;
+            self.lines
+                .next()
+                .await
+                .with_context(|| format!("{} closed the admin connection", self.address))
+        };
+        let next = match limit {
+            None => exchange.await?,
+            Some(limit) => match tokio::time::timeout(limit, exchange).await {
+                Ok(next) => next?,
+                Err(_) => {
+                    self.unanswered = Some(name);
+                    anyhow::bail!(
+                        "{} did not answer `{name}` within {} s: is it vsamrd's admin interface ([admin] listen), and is the server stuck (its log says)? vsamr admin --timeout SECS waits longer, 0 as long as it takes",
+                        self.address,
+                        limit.as_secs_f64()
+                    );
+                }
+            },
+        };
+        let line = next
             .map_err(|e| match e {
                 LinesCodecError::MaxLineLengthExceeded => anyhow::anyhow!(
                     "{} sent more than {} MiB without ending its answer: is it vsamrd's admin interface ([admin] listen)?",

@@ -3,8 +3,10 @@
 
 use std::path::Path;
 use std::process::Command;
+use std::time::Duration;
 use vsam_host::RunningServer;
 use vsam_host::config::Config;
+use vsam_protocol::admin::AdminCommand;
 
 struct Cli {
     server: String,
@@ -1264,7 +1266,8 @@ async fn an_operator_finds_the_connection_that_holds_a_record_and_ends_it() {
 /// The wrong port or the wrong transport is named as such: `--tls` to a
 /// server without TLS, `vsamr` given the admin port or the metrics port,
 /// `vsamr admin` given the VSAM port; only an address where nothing
-/// answers asks whether vsamrd runs.
+/// answers asks whether vsamrd runs, and one that takes the connection
+/// but never answers is given up after `--timeout`.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_wrong_port_or_transport_says_which() {
     let dir = tempfile::tempdir().unwrap();
@@ -1316,6 +1319,60 @@ async fn a_wrong_port_or_transport_says_which() {
     })
     .await
     .unwrap();
+
+    // A port that takes connections (the kernel's backlog) and never
+    // answers.
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let silent_address = silent.local_addr().unwrap().to_string();
+    let cli = Cli {
+        server: address.clone(),
+    };
+    let waited = {
+        let silent_address = silent_address.clone();
+        tokio::task::spawn_blocking(move || {
+            let started = std::time::Instant::now();
+            let args = [
+                "admin",
+                "--admin",
+                &silent_address,
+                "--token",
+                "t",
+                "--timeout",
+                "1",
+            ];
+            (
+                cli.fails(&[&args[..], &["status"]].concat()),
+                started.elapsed(),
+            )
+        })
+        .await
+        .unwrap()
+    };
+    let (stderr, took) = waited;
+    assert!(
+        stderr.contains(&format!(
+            "{silent_address} did not answer `status` within 1 s"
+        )) && stderr.contains("--timeout SECS waits longer"),
+        "{stderr}"
+    );
+    assert!(took < Duration::from_secs(20), "gave up after {took:?}");
+    // The library's client gives that connection up: a late answer would
+    // be taken for the next request's.
+    let mut client = vsam_client::admin::AdminClient::connect(&silent_address, "t".into())
+        .await
+        .unwrap();
+    client.set_answer_limit(Some(Duration::from_millis(300)));
+    let first = client.request(AdminCommand::Connections).await.unwrap_err();
+    assert!(
+        format!("{first:#}").contains("did not answer `connections` within 0.3 s"),
+        "{first:#}"
+    );
+    let next = client.request(AdminCommand::Status).await.unwrap_err();
+    assert!(
+        format!("{next:#}").contains("is given up: it did not answer `connections` in time"),
+        "{next:#}"
+    );
+    drop(silent);
     server.stop().await;
 }
 

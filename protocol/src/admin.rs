@@ -105,6 +105,51 @@ pub enum AdminCommand {
     },
 }
 
+impl AdminCommand {
+    /// True if the server answers it promptly: nothing in it copies,
+    /// compares or compiles, so a client may give up on an answer that
+    /// does not come (a reload, a finalize or rollback of a migration, a
+    /// mirror's resync or verify may take minutes).
+    pub fn answered_promptly(&self) -> bool {
+        match self {
+            Self::Status
+            | Self::Plugins
+            | Self::Migrate { .. }
+            | Self::RollbackUnit { .. }
+            | Self::Connections
+            | Self::Disconnect { .. }
+            | Self::MirrorStatus
+            | Self::MirrorPause { .. }
+            | Self::MirrorResume { .. } => true,
+            Self::Reload
+            | Self::Finalize { .. }
+            | Self::Rollback { .. }
+            | Self::MirrorResync { .. }
+            | Self::MirrorVerify { .. } => false,
+        }
+    }
+
+    /// The command's name, as `vsamr admin` spells it.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Self::Reload => "reload",
+            Self::Status => "status",
+            Self::Plugins => "plugins",
+            Self::Migrate { .. } => "migrate",
+            Self::Finalize { .. } => "migrate --finalize",
+            Self::Rollback { .. } => "migrate --rollback",
+            Self::RollbackUnit { .. } => "rollback-unit",
+            Self::Connections => "connections",
+            Self::Disconnect { .. } => "disconnect",
+            Self::MirrorStatus => "mirror status",
+            Self::MirrorPause { .. } => "mirror pause",
+            Self::MirrorResume { .. } => "mirror resume",
+            Self::MirrorResync { .. } => "mirror resync",
+            Self::MirrorVerify { .. } => "mirror verify",
+        }
+    }
+}
+
 /// The server's answer to one request.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(tag = "answer", rename_all = "kebab-case")]

@@ -28,6 +28,13 @@ pub struct AdminArgs {
     /// read: prefer VSAMR_ADMIN_TOKEN or --token-file.
     #[arg(long, env = "VSAMR_ADMIN_TOKEN", hide_env_values = true)]
     token: Option<String>,
+    /// Seconds to wait for the server's answer (0: as long as it takes).
+    /// By default a command the server answers at once (status,
+    /// connections, mirror status...) waits 60 s, and one that may take
+    /// minutes (reload, migrate --finalize or --rollback, mirror resync or
+    /// verify) as long as it takes.
+    #[arg(long, env = "VSAMR_ADMIN_TIMEOUT", value_name = "SECS")]
+    timeout: Option<u64>,
     #[command(subcommand)]
     command: AdminCommandArg,
 }
@@ -117,6 +124,9 @@ pub async fn run(args: AdminArgs, tls: Option<vsam_client::TlsOptions>, json: bo
         None => read_token(&args.token_file)?,
     };
     let mut client = AdminClient::connect_with(&args.admin, token, tls.as_ref()).await?;
+    if let Some(seconds) = args.timeout {
+        client.set_answer_limit((seconds > 0).then(|| Duration::from_secs(seconds)));
+    }
     let command = match args.command {
         AdminCommandArg::Reload => AdminCommand::Reload,
         AdminCommandArg::Status => AdminCommand::Status,
