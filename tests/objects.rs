@@ -64,7 +64,7 @@ async fn s3_plugin_conforms_on_seaweedfs() {
 
 use std::time::Duration;
 use vsam_client::{Connection, Dataset, DatasetSpec, OpenIntent, RplOptions};
-use vsam_host::runtime::objects::claim::{CLAIM, Holder, LAPSES_AFTER};
+use vsam_host::runtime::objects::claim::{CLAIM, CONFIRM_LAPSE, Holder, LAPSES_AFTER};
 use vsam_host::runtime::objects::{BucketSpec, ObjectGrant, S3Spec};
 use vsam_protocol::Organization;
 
@@ -203,8 +203,9 @@ async fn try_start(config: &str) -> Result<vsam_tests::TestServer, String> {
 
 /// A bucket belongs to one server: a second is refused at start, naming
 /// the first; it starts once the first has stopped (and given its claim
-/// back). A claim left by a server that died lapses; one of the same
-/// server (its data dir, this host) is taken back at once.
+/// back). A claim left by a server that died lapses (taken over once it
+/// has not changed for [`CONFIRM_LAPSE`]); one of the same server (its
+/// data dir, this host) is taken back at once.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_bucket_is_claimed_by_one_server() {
     let seaweed = SeaweedFs::start().unwrap();
@@ -260,9 +261,15 @@ async fn a_bucket_is_claimed_by_one_server() {
         .expect("refused");
     assert!(refused.contains("192.0.2.1:2387"), "{refused}");
     write(foreign(now_ms - LAPSES_AFTER.as_millis() as u64 - 1_000)).await;
+    let started = std::time::Instant::now();
     let c = try_start(&config_on(&seaweed))
         .await
         .expect("a lapsed claim is taken over");
+    assert!(
+        started.elapsed() >= CONFIRM_LAPSE,
+        "taken over after {:?}, without watching the claim",
+        started.elapsed()
+    );
     let taken: Holder =
         serde_json::from_slice(&grant.get(CLAIM).await.unwrap().unwrap().body).unwrap();
     assert_eq!(taken.data_dir, c.data_dir.path().display().to_string());

@@ -14,6 +14,12 @@
 //! died) is taken over; the same server started again (same host and data
 //! dir) takes its own claim back at once; a server that stops gives it
 //! back.
+//!
+//! A claim's time is its holder's clock, which another machine's may not
+//! agree with: a claim that looks lapsed by this machine's clock is
+//! watched for [`CONFIRM_LAPSE`] before it is taken over, and one renewed
+//! meanwhile is refused, the machines' clocks named (taking it over would
+//! put two servers on the bucket).
 
 use super::super::bindings::wit_objects::ObjectError;
 use super::{BucketSpec, ObjectGrant};
@@ -37,6 +43,14 @@ pub const RENEW_EVERY: Duration = Duration::from_secs(10);
 
 /// How long a claim not renewed stands before another server may take it.
 pub const LAPSES_AFTER: Duration = Duration::from_secs(30);
+
+/// How long a claim that looks lapsed by its time is watched, on this
+/// machine's clock, before it is taken over: a holder that lives renews it
+/// within [`RENEW_EVERY`], whatever its clock says.
+pub const CONFIRM_LAPSE: Duration = Duration::from_secs(RENEW_EVERY.as_secs() + 5);
+
+/// How often a claim being watched is read.
+const WATCH_EVERY: Duration = Duration::from_millis(500);
 
 /// How long a stopping server tries to give its claim back.
 const GIVE_BACK_WITHIN: Duration = Duration::from_millis(1000);
@@ -109,6 +123,18 @@ impl BucketClaim {
     /// Claims the bucket of `spec` under `prefix` for `holder`: refused,
     /// naming the holder, while another server's claim stands.
     pub async fn take(spec: &BucketSpec, prefix: &str, holder: &Holder) -> Result<Self> {
+        Self::take_watching(spec, prefix, holder, CONFIRM_LAPSE).await
+    }
+
+    /// [`BucketClaim::take`], watching a claim that looks lapsed for
+    /// `confirm` rather than [`CONFIRM_LAPSE`] (tests).
+    #[doc(hidden)]
+    pub async fn take_watching(
+        spec: &BucketSpec,
+        prefix: &str,
+        holder: &Holder,
+        confirm: Duration,
+    ) -> Result<Self> {
         let place = match prefix {
             "" => spec.to_string(),
             prefix => format!("{spec} under {prefix:?}"),
@@ -120,7 +146,7 @@ impl BucketClaim {
             MAX_CLAIM_BYTES,
             &tokio::runtime::Handle::current(),
         )?;
-        let etag = claim(&grant, &name, &place, holder).await?;
+        let etag = claim(&grant, &name, &place, holder, confirm).await?;
         let etag = Arc::new(Mutex::new(etag));
         let lost = Arc::new(AtomicBool::new(false));
         let renewer = tokio::spawn(renew(
@@ -225,7 +251,13 @@ async fn give_back(
 }
 
 /// Writes the claim object: its version tag.
-async fn claim(grant: &ObjectGrant, name: &str, place: &str, holder: &Holder) -> Result<String> {
+async fn claim(
+    grant: &ObjectGrant,
+    name: &str,
+    place: &str,
+    holder: &Holder,
+    confirm: Duration,
+) -> Result<String> {
     for _ in 0..3 {
         let written = match grant.get(name).await.map_err(object_error)? {
             None => grant.put(name, holder.now(), PutMode::Create).await,
@@ -236,14 +268,19 @@ async fn claim(grant: &ObjectGrant, name: &str, place: &str, holder: &Holder) ->
                 {
                     let age = Duration::from_millis(now_ms().saturating_sub(theirs.renewed_ms));
                     if age < LAPSES_AFTER {
-                        bail!(
-                            "{place} is claimed by another vsamrd ({} on host {}, data dir {}; renewed {} s ago): two servers on one bucket would each take its datasets for their own; give this server a bucket of its own, or stop that one (a stopped server gives its claim back; one that died loses it {} s after its last renewal)",
-                            theirs.server,
-                            theirs.host,
-                            theirs.data_dir,
-                            age.as_secs(),
-                            LAPSES_AFTER.as_secs()
-                        );
+                        return Err(claimed(place, theirs));
+                    }
+                    tracing::info!(bucket = %place, holder = %theirs.server, "a claim not renewed for {} s by its time: watching it for {} s before taking it over", age.as_secs(), confirm.as_secs_f64());
+                    match watch(grant, name, &object.etag, confirm).await? {
+                        Watched::Unchanged => {}
+                        // Its holder lives: renewed late, or its clock
+                        // is behind this machine's.
+                        Watched::Changed(Some(now)) if now.is_same_server(theirs) => {
+                            return Err(claimed(place, &now));
+                        }
+                        // Given back, or claimed by yet another server:
+                        // look again.
+                        Watched::Changed(_) => continue,
                     }
                     tracing::warn!(bucket = %place, holder = %theirs.server, "taking over a claim not renewed for {} s", age.as_secs());
                 }
@@ -260,6 +297,62 @@ async fn claim(grant: &ObjectGrant, name: &str, place: &str, holder: &Holder) ->
     bail!(
         "{place}: the claim object {CLAIM} changed three times while this server tried to claim the bucket: another server is starting on it"
     )
+}
+
+/// Why a claim of another server that lives is not taken: who holds it,
+/// and, if its time and this machine's clock disagree by more than the
+/// claim's life, that the clocks differ.
+fn claimed(place: &str, theirs: &Holder) -> anyhow::Error {
+    let now = now_ms();
+    let (behind, ahead) = (
+        Duration::from_millis(now.saturating_sub(theirs.renewed_ms)),
+        Duration::from_millis(theirs.renewed_ms.saturating_sub(now)),
+    );
+    let renewed = if behind >= LAPSES_AFTER {
+        format!(
+            "it renews its claim, though the time it writes is {} s behind this machine's clock: check both machines' clocks (NTP)",
+            behind.as_secs()
+        )
+    } else if ahead > RENEW_EVERY {
+        format!(
+            "renewed at a time {} s ahead of this machine's clock: check both machines' clocks (NTP)",
+            ahead.as_secs()
+        )
+    } else {
+        format!("renewed {} s ago", behind.as_secs())
+    };
+    anyhow::anyhow!(
+        "{place} is claimed by another vsamrd ({} on host {}, data dir {}; {renewed}): two servers on one bucket would each take its datasets for their own; give this server a bucket of its own, or stop that one (a stopped server gives its claim back; one that died loses it {} s after its last renewal)",
+        theirs.server,
+        theirs.host,
+        theirs.data_dir,
+        LAPSES_AFTER.as_secs()
+    )
+}
+
+/// What became of a claim object while it was watched.
+enum Watched {
+    /// The same version throughout.
+    Unchanged,
+    /// Written again (its holder now, if it names one) or removed.
+    Changed(Option<Holder>),
+}
+
+/// Reads the claim object `name` for `within`, until it is no longer the
+/// version `etag`.
+async fn watch(grant: &ObjectGrant, name: &str, etag: &str, within: Duration) -> Result<Watched> {
+    let until = tokio::time::Instant::now() + within;
+    while tokio::time::Instant::now() < until {
+        tokio::time::sleep(WATCH_EVERY.min(within)).await;
+        match grant.get(name).await.map_err(object_error)? {
+            Some(object) if object.etag == etag => {}
+            Some(object) => {
+                return Ok(Watched::Changed(serde_json::from_slice(&object.body).ok()));
+            }
+            None => return Ok(Watched::Changed(None)),
+        }
+    }
+    Ok(Watched::Unchanged)
 }
 
 /// Renews the claim until it is released; notes (and logs) its loss.
@@ -300,5 +393,93 @@ fn object_error(error: ObjectError) -> anyhow::Error {
         E::Unavailable(message) | E::Failed(message) => anyhow::anyhow!(message),
         E::NotGranted => anyhow::anyhow!("the bucket is not granted"),
         E::PreconditionFailed => anyhow::anyhow!("the claim object changed meanwhile"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn elsewhere(renewed_ms: u64) -> Vec<u8> {
+        serde_json::to_vec(&Holder {
+            server: "vsamrd 0.0.0 192.0.2.1:2387 pid 1".into(),
+            host: "elsewhere".into(),
+            data_dir: "/srv/vsamrd".into(),
+            renewed_ms,
+        })
+        .unwrap()
+    }
+
+    /// A claim whose time looks lapsed is taken over only once it has not
+    /// changed for the watch: a holder that renews it (its clock behind
+    /// this machine's) keeps it, and the refusal names the clocks; so
+    /// does one whose time is ahead.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_claim_is_taken_over_only_if_it_is_not_renewed_whatever_the_clocks_say() {
+        let dir = tempfile::tempdir().unwrap();
+        let spec = BucketSpec::Directory(dir.path().join("bucket"));
+        let grant = ObjectGrant::new(
+            &spec,
+            Duration::from_secs(5),
+            MAX_CLAIM_BYTES,
+            &tokio::runtime::Handle::current(),
+        )
+        .unwrap();
+        let this = Holder::this_server("127.0.0.1:2387", dir.path());
+        let minute_ago = || now_ms() - 60_000;
+
+        // A holder that lives, its clock a minute behind this machine's.
+        grant
+            .put(CLAIM, elsewhere(minute_ago()), PutMode::Overwrite)
+            .await
+            .unwrap();
+        let renewing = tokio::spawn({
+            let grant = grant.clone();
+            async move {
+                loop {
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                    let _ = grant
+                        .put(CLAIM, elsewhere(minute_ago()), PutMode::Overwrite)
+                        .await;
+                }
+            }
+        });
+        let refused = BucketClaim::take_watching(&spec, "", &this, Duration::from_secs(2))
+            .await
+            .err()
+            .expect("a claim renewed while watched is not taken over");
+        let refused = format!("{refused:#}");
+        assert!(
+            refused.contains("192.0.2.1:2387")
+                && refused.contains("the time it writes is 60 s behind this machine's clock"),
+            "{refused}"
+        );
+
+        // The same holder gone: after the watch, its claim is taken over.
+        renewing.abort();
+        let _ = renewing.await;
+        let started = std::time::Instant::now();
+        let taken = BucketClaim::take_watching(&spec, "", &this, Duration::from_secs(1))
+            .await
+            .expect("a claim not renewed is taken over");
+        assert!(started.elapsed() >= Duration::from_secs(1));
+        let now: Holder =
+            serde_json::from_slice(&grant.get(CLAIM).await.unwrap().unwrap().body).unwrap();
+        assert!(now.is_same_server(&this), "{now:?}");
+        taken.release().await;
+
+        // A time ahead of this machine's clock is refused at once, saying so.
+        grant
+            .put(CLAIM, elsewhere(now_ms() + 120_000), PutMode::Overwrite)
+            .await
+            .unwrap();
+        let refused = BucketClaim::take_watching(&spec, "", &this, Duration::from_secs(2))
+            .await
+            .err()
+            .expect("refused");
+        assert!(
+            format!("{refused:#}").contains("s ahead of this machine's clock"),
+            "{refused:#}"
+        );
     }
 }
