@@ -16,7 +16,7 @@ use vsam_host::config::Config;
 use vsam_protocol::admin::{AdminAnswer, AdminCommand, MirrorRow, MirrorsReport};
 use vsam_protocol::{DatasetSpec, Organization, Processing, access};
 use vsam_tests::migration::{migrate_until_cut_over, refused_migration};
-use vsam_tests::{CSV_WASM, SQL_WASM};
+use vsam_tests::{CSV_WASM, S3_WASM, SQL_WASM};
 
 /// A record of `PAY.MASTER`: key, name, amount (COMP-3).
 const LAYOUT: &str = "01 PAY-RECORD.\n   05 PAY-ID PIC X(4).\n   05 PAY-NAME PIC X(10).\n   05 PAY-AMOUNT PIC S9(5)V99 COMP-3.\n";
@@ -1694,8 +1694,102 @@ async fn reopen_pay(server: &RunningServer) -> (Connection, Dataset) {
 async fn a_mirror_on_postgresql_of_a_restored_data_dir_copies_everything_again() {
     let postgres = vsam_conformance::Postgres::start().unwrap();
     let (_, mirror_to_pgm) = mirror_sections(&postgres);
+    restored_under_mirrors(&mirror_to_pgm, &["pgm"]).await;
+}
+
+/// The same for mirrors on the other stores outside the data dir: an
+/// SQLite file and a CSV directory elsewhere record how far they applied
+/// the log in a file beside them, an S3 bucket in an object beside the
+/// claim. Before, each needed `verify` and `resync` by hand after a
+/// restore.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mirrors_on_sqlite_csv_and_s3_outside_the_data_dir_tell_a_restored_data_dir() {
+    let seaweed = vsam_conformance::SeaweedFs::start().unwrap();
+    let outside = tempfile::tempdir().unwrap();
+    let backends = format!(
+        "[plugins.s3]\npath = \"{S3_WASM}\"\n\
+         [backends.away]\nplugin = \"sql\"\ndatabase = \"sqlite:{}\"\n\
+         [backends.awayfiles]\nplugin = \"csv\"\ndirectory = \"{}\"\n\
+         [backends.bucket]\nplugin = \"s3\"\nbucket = {}\n",
+        outside.path().join("away.db").display(),
+        outside.path().join("files").display(),
+        seaweed.bucket_table()
+    );
+    let mirrored = format!(
+        "{backends}[[mirrors]]\ndatasets = \"PAY.**\"\nbackends = [\"away\", \"awayfiles\", \"bucket\"]\n"
+    );
+    let data = restored_under_mirrors(&mirrored, &["away", "awayfiles", "bucket"]).await;
+    // Where they recorded it: a file beside the SQLite file, one in the
+    // CSV directory, an object in the bucket.
+    let log_id = std::fs::read_to_string(data.path().join("changes/log/id")).unwrap();
+    let object = format!(".vsamrd-mirror-applied.{}.bucket", log_id.trim());
+    let bucket = vsam_host::runtime::objects::ObjectGrant::new(
+        &vsam_host::runtime::objects::BucketSpec::S3(vsam_host::runtime::objects::S3Spec {
+            bucket: seaweed.bucket.clone(),
+            endpoint: Some(seaweed.endpoint.clone()),
+            region: None,
+            virtual_hosted_style: false,
+            access_key_id: Some(seaweed.access_key_id.clone()),
+            secret_access_key: Some(seaweed.secret_access_key.clone()),
+        }),
+        Duration::from_secs(5),
+        1 << 20,
+        &tokio::runtime::Handle::current(),
+    )
+    .unwrap();
+    let beside = |start: &Path| {
+        let (dir, name) = (start.parent().unwrap(), start.file_name().unwrap());
+        std::fs::read_dir(dir)
+            .unwrap()
+            .flatten()
+            .map(|entry| entry.file_name().to_string_lossy().into_owned())
+            .filter(|file| file.starts_with(&*name.to_string_lossy()))
+            .count()
+    };
+    assert_eq!(
+        beside(&outside.path().join("away.db.vsamrd-mirror-applied.")),
+        1
+    );
+    assert_eq!(
+        beside(&outside.path().join("files/.vsamrd-mirror-applied.")),
+        1
+    );
+    assert!(bucket.get(&object).await.unwrap().is_some(), "{object}");
+
+    // The mirrors removed from the configuration while the server was
+    // down: their records go at the next start.
+    let server = start_in(data.path(), &backends).await;
+    let started = Instant::now();
+    while beside(&outside.path().join("away.db.vsamrd-mirror-applied.")) > 0
+        || beside(&outside.path().join("files/.vsamrd-mirror-applied.")) > 0
+        || bucket.get(&object).await.unwrap().is_some()
+    {
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "the removed mirrors' records are still there"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    server.stop().await;
+}
+
+/// Writes 20 records of PAY.MASTER under `mirrors` (configured by
+/// `extra`), copies the stopped data dir, writes 20 more, erases one and
+/// changes one, and restores the copy: every mirror is level with the
+/// restored primary at the next start (20 records), and follows on. The
+/// data dir is returned, its server stopped.
+async fn restored_under_mirrors(extra: &str, mirrors: &[&str]) -> tempfile::TempDir {
     let data = tempfile::tempdir().unwrap();
-    let server = start_in(data.path(), &mirror_to_pgm).await;
+    let verify_all = async |admin_client: &mut AdminClient, expected: u64| {
+        for mirror in mirrors {
+            assert_eq!(
+                verify(admin_client, mirror, "PAY.MASTER").await,
+                expected,
+                "mirror {mirror}"
+            );
+        }
+    };
+    let server = start_in(data.path(), extra).await;
     let (conn, ds) = open_pay(&server).await;
     for id in 1..=20 {
         ds.put(0, RplOptions::direct(), 0, pay_record(id, "BEFORE", 100))
@@ -1710,7 +1804,7 @@ async fn a_mirror_on_postgresql_of_a_restored_data_dir_copies_everything_again()
     copy_stopped_data_dir(data.path(), older.path());
 
     // After the copy: records added, one erased, one changed; all mirrored.
-    let server = start_in(data.path(), &mirror_to_pgm).await;
+    let server = start_in(data.path(), extra).await;
     let (conn, ds) = reopen_pay(&server).await;
     for id in 21..=40 {
         ds.put(0, RplOptions::direct(), 0, pay_record(id, "AFTER", 100))
@@ -1722,7 +1816,7 @@ async fn a_mirror_on_postgresql_of_a_restored_data_dir_copies_everything_again()
     ds.close().await.unwrap();
     let mut admin_client = admin(&server, data.path()).await;
     caught_up(&mut admin_client).await;
-    assert_eq!(verify(&mut admin_client, "pgm", "PAY.MASTER").await, 39);
+    verify_all(&mut admin_client, 39).await;
     drop((conn, admin_client));
     server.stop().await;
 
@@ -1730,7 +1824,7 @@ async fn a_mirror_on_postgresql_of_a_restored_data_dir_copies_everything_again()
     std::fs::remove_dir_all(data.path()).unwrap();
     std::fs::create_dir(data.path()).unwrap();
     copy_stopped_data_dir(older.path(), data.path());
-    let server = start_in(data.path(), &mirror_to_pgm).await;
+    let server = start_in(data.path(), extra).await;
     let (conn, ds) = reopen_pay(&server).await;
     assert_eq!(
         records(&conn, "PAY.MASTER").await.len(),
@@ -1739,18 +1833,16 @@ async fn a_mirror_on_postgresql_of_a_restored_data_dir_copies_everything_again()
     );
     let mut admin_client = admin(&server, data.path()).await;
     caught_up(&mut admin_client).await;
-    assert_eq!(
-        verify(&mut admin_client, "pgm", "PAY.MASTER").await,
-        20,
-        "the mirror is level with the restored primary"
-    );
+    // Level with the restored primary.
+    verify_all(&mut admin_client, 20).await;
     // It follows on from there.
     update(&ds, pay_record(3, "LATER", 9)).await.unwrap();
     ds.close().await.unwrap();
     caught_up(&mut admin_client).await;
-    assert_eq!(verify(&mut admin_client, "pgm", "PAY.MASTER").await, 20);
+    verify_all(&mut admin_client, 20).await;
     drop((conn, admin_client));
     server.stop().await;
+    data
 }
 
 /// A live migration never copies a dataset into storage a mirror keeps:

@@ -599,8 +599,9 @@ async fn recover_later(followers: Weak<Followers>, mut waiting: Vec<super::outbo
 
 /// Mirrors removed from the configuration while the server was down (a
 /// state file in `DIR/mirrors` names each mirror that ran): their names on
-/// shared databases are given back (see `crate::fleet::mirrored`), as a
-/// reload that removes a mirror does, and their state files go.
+/// shared databases are given back (see `crate::fleet::mirrored`) and the
+/// records of how far they applied the log removed, as a reload that
+/// removes a mirror does, and their state files go.
 fn forget_removed_mirrors(dir: &std::path::Path, config: &Config, shared: &Arc<Shared>) {
     let wanted: std::collections::BTreeSet<&String> = config
         .mirrors
@@ -636,7 +637,7 @@ fn forget_removed_mirrors(dir: &std::path::Path, config: &Config, shared: &Arc<S
             let _ = std::fs::remove_file(&path);
             continue;
         };
-        let Some(url) = handle.shared_database() else {
+        let Some(place) = handle.applied_place() else {
             let _ = std::fs::remove_file(&path);
             continue;
         };
@@ -645,7 +646,7 @@ fn forget_removed_mirrors(dir: &std::path::Path, config: &Config, shared: &Arc<S
             let Some(shared) = shared.upgrade() else {
                 return;
             };
-            if super::mirror::give_back_names(&shared, &url, &log_id, &backend).await {
+            if super::mirror::forget_removed(&shared, place, &log_id, &backend).await {
                 let _ = std::fs::remove_file(&path);
             }
         });

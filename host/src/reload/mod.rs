@@ -577,10 +577,7 @@ impl Reloader {
             serving.store(Arc::new(identity));
         }
         for (name, Prepared { setup, stores, .. }) in prepared {
-            let mut version = setup.plugin.version_info();
-            version.own_store = setup.settings.owns_its_store();
-            version.shared_database = setup.settings.shared_database();
-            version.database = setup.settings.database.clone();
+            let version = setup.plugin.version_info().serving(&setup.settings);
             let handle = match running.backends.remove(&name) {
                 Some((_, handle)) => {
                     if let Err(error) = handle.replace(version, stores.writer, stores.readers) {

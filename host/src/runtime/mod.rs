@@ -14,7 +14,7 @@ pub mod wasm;
 pub mod worker;
 
 use anyhow::{Context, Result};
-pub use settings::{BackendSettings, PluginSource};
+pub use settings::{AppliedPlace, BackendSettings, PluginSource};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 pub use wasm::{Grants, LoadedPlugin, PluginRuntime, WasmStore, max_resources};
@@ -129,10 +129,7 @@ pub fn start_backends(
     for (name, settings) in settings {
         let setup = prepare_backend(settings, &plugins, None)?;
         let stores = start_stores(&setup.plugin, settings, &setup.grants)?;
-        let mut version = setup.plugin.version_info();
-        version.own_store = settings.owns_its_store();
-        version.shared_database = settings.shared_database();
-        version.database = settings.database.clone();
+        let version = setup.plugin.version_info().serving(settings);
         let handle = BackendHandle::spawn(name, version, stores.writer, stores.readers)
             .with_context(|| format!("backend {name}: cannot start its serving tasks"))?;
         log_backend(settings, "backend ready");

@@ -15,6 +15,21 @@ pub enum PluginSource {
     File(PathBuf),
 }
 
+/// Where a mirror on a backend records how far it applied a change log
+/// (see `crate::changes::mirror`): beside the store the mirror keeps its
+/// copy in, so that a data dir restored from an older copy, whose log ends
+/// before that, is told.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AppliedPlace {
+    /// A table of the PostgreSQL database (`crate::fleet::mirrored`).
+    Database(String),
+    /// Files whose paths begin with this (beside an SQLite file, in a
+    /// directory or a local bucket), one a change log and mirror.
+    Files(PathBuf),
+    /// Objects of an S3 bucket whose names begin with this.
+    Bucket(BucketSpec, String),
+}
+
 /// A backend as the configuration resolved it: its plugin, what it is
 /// granted, and its limits.
 #[derive(Debug, Clone, PartialEq)]
@@ -70,6 +85,35 @@ impl BackendSettings {
                 .bucket
                 .as_ref()
                 .is_some_and(|bucket| bucket.local_directory().is_some())
+    }
+
+    /// Where a mirror on this backend records how far it applied a change
+    /// log, beside the store it copies into: the first of its database
+    /// (PostgreSQL), its SQLite file, its directory, its bucket.
+    pub fn applied_place(&self) -> Option<AppliedPlace> {
+        const NAME: &str = ".vsamrd-mirror-applied.";
+        if let Some(url) = self.shared_database() {
+            return Some(AppliedPlace::Database(url));
+        }
+        if let Some(DatabaseUrl::Sqlite(path)) = &self.database {
+            let mut beside = path.as_os_str().to_os_string();
+            beside.push(NAME);
+            return Some(AppliedPlace::Files(PathBuf::from(beside)));
+        }
+        let directory = self
+            .directory
+            .as_deref()
+            .or_else(|| self.bucket.as_ref().and_then(|b| b.local_directory()));
+        if let Some(directory) = directory {
+            return Some(AppliedPlace::Files(directory.join(NAME)));
+        }
+        let bucket = self.bucket.clone()?;
+        let prefix = self
+            .params
+            .iter()
+            .find(|(name, _)| name == "prefix")
+            .map_or("", |(_, value)| value.as_str());
+        Some(AppliedPlace::Bucket(bucket, format!("{prefix}{NAME}")))
     }
 
     /// The PostgreSQL database granted, which other servers may share.

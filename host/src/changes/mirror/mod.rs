@@ -20,23 +20,25 @@
 //! without a break (new, or left out of the configuration for a while)
 //! starts with a copy again.
 //!
-//! A mirror on PostgreSQL also records its position in its own database
-//! (see `crate::fleet::mirrored`), which a restore of the data dir does not
-//! take back: a mirror that finds itself recorded past the end of the log
-//! at a start holds changes its datasets no longer do (the data dir was
-//! restored from an older copy), and copies every dataset again.
+//! A mirror also records its position beside its target's store (see
+//! [`applied`]), which a restore of the data dir does not take back: a
+//! mirror that finds itself recorded past the end of the log at a start
+//! holds changes its datasets no longer do (the data dir was restored from
+//! an older copy), and copies every dataset again.
 
+mod applied;
 mod net;
 mod seed;
 
+use applied::AppliedRecord;
 use net::NetChanges;
-pub(super) use seed::give_back_names;
+use seed::give_back_names;
 
 use super::change::{Change, Operation};
 use super::log::ChangeLog;
 use crate::config::{MirrorMode, MirrorRule, OnFull, OnUnavailable};
-use crate::runtime::BackendHandle;
 use crate::runtime::call::{Call, CallError};
+use crate::runtime::{AppliedPlace, BackendHandle};
 use crate::vsam::Shared;
 use arc_swap::ArcSwap;
 use serde::{Deserialize, Serialize};
@@ -99,6 +101,34 @@ pub enum Phase {
     Stopped(String),
 }
 
+/// Forgets what mirror `mirror` of change log `log_id` left beside its
+/// target's store at `place` (it was removed from the configuration while
+/// the server was down): the names it claimed on a shared database, the
+/// record of how far it applied the log. True once done (else tried again
+/// at the next start).
+pub(super) async fn forget_removed(
+    shared: &Shared,
+    place: AppliedPlace,
+    log_id: &str,
+    mirror: &str,
+) -> bool {
+    if let AppliedPlace::Database(url) = &place {
+        return give_back_names(shared, url, log_id, mirror).await;
+    }
+    let record = AppliedRecord::new(place, log_id, mirror);
+    match record.forget().await {
+        Ok(()) => true,
+        Err(error) => {
+            tracing::warn!(
+                mirror,
+                "the mirror was removed from the configuration, but the record of how far it applied the change log stays in {} ({error}); tried again at the next start",
+                record.label(shared)
+            );
+            false
+        }
+    }
+}
+
 /// A mirror's live state.
 struct Live {
     phase: Phase,
@@ -133,13 +163,16 @@ pub struct Mirror {
     /// The shared databases where it claimed the names it keeps (see
     /// `crate::fleet::mirrored`).
     claimed_on: Mutex<BTreeSet<String>>,
-    /// Its target's database was asked in this run whether the mirror is
-    /// past the log ([`Mirror::past_the_log`]); until then its position is
-    /// not recorded there, so that the evidence stays.
+    /// Its target's side was asked in this run whether the mirror is past
+    /// the log ([`Mirror::past_the_log`]); until then its position is not
+    /// recorded there, so that the evidence stays.
     target_checked: AtomicBool,
-    /// The position last recorded on its target's database (`u64::MAX`:
-    /// none yet in this run).
+    /// The position last recorded on its target's side (`u64::MAX`: none
+    /// yet in this run).
     recorded: std::sync::atomic::AtomicU64,
+    /// Where it records it, as last asked (the target's store may change
+    /// with a reload).
+    record: Mutex<Option<Arc<AppliedRecord>>>,
 }
 
 fn now_ms() -> u64 {
@@ -214,6 +247,7 @@ impl Mirror {
             claimed_on: Mutex::new(BTreeSet::new()),
             target_checked: AtomicBool::new(false),
             recorded: std::sync::atomic::AtomicU64::new(u64::MAX),
+            record: Mutex::new(None),
         });
         mirror.save()?;
         Ok(mirror)
@@ -669,21 +703,34 @@ impl Mirror {
         }
     }
 
+    /// Where it records how far it applied the log `log_id`, beside its
+    /// target's store; `None` for a target without storage of its own (an
+    /// in-memory store).
+    fn applied_record(&self, shared: &Shared, log_id: &str) -> Option<Arc<AppliedRecord>> {
+        let place = shared.backend(&self.backend)?.applied_place()?;
+        let mut record = self.record.lock().unwrap();
+        match &*record {
+            Some(known) if known.is_at(&place) => Some(known.clone()),
+            _ => {
+                let made = Arc::new(AppliedRecord::new(place, log_id, &self.backend));
+                *record = Some(made.clone());
+                Some(made)
+            }
+        }
+    }
+
     /// Whether its copy holds changes past the end of the log: its target's
-    /// database records that it applied the log further than the log goes,
-    /// so the data dir was restored from an older copy (or the log lost its
-    /// end), and the mirror holds changes its datasets no longer do. Only a
-    /// target on PostgreSQL records it (a store in the data dir is restored
-    /// with it). Says why, if so.
+    /// side records that it applied the log further than the log goes, so
+    /// the data dir was restored from an older copy (or the log lost its
+    /// end), and the mirror holds changes its datasets no longer do (a
+    /// store in the data dir is restored with it, and its record with it).
+    /// Says why, if so.
     async fn past_the_log(
         &self,
         shared: &Shared,
         log: &ChangeLog,
     ) -> Result<Option<String>, String> {
-        let Some(url) = shared
-            .backend(&self.backend)
-            .and_then(|target| target.shared_database())
-        else {
+        let Some(record) = self.applied_record(shared, log.id()) else {
             return Ok(None);
         };
         if shared
@@ -697,28 +744,24 @@ impl Mirror {
                 self.backend
             ));
         }
-        let session = shared.fleet.session(&url);
-        let recorded = session
-            .mirror_applied(log.id(), &self.backend)
-            .await
-            .map_err(|refusal| {
-                format!(
-                    "mirror {} cannot learn from its database ({}) how far it applied the change log: {refusal}",
-                    self.backend,
-                    session.label()
-                )
-            })?;
+        let recorded = record.read(shared).await.map_err(|error| {
+            format!(
+                "mirror {} cannot learn from {} how far it applied the change log: {error}",
+                self.backend,
+                record.label(shared)
+            )
+        })?;
         let end = log.last_committed();
         Ok(recorded.filter(|applied| *applied > end).map(|applied| {
             format!(
-                "mirror {} applied this server's change log through sequence {applied}, as its database ({}) records, but the log ends at {end}: the data dir was restored from an older copy (or the change log lost its end), and the mirror holds changes its datasets no longer do; it copies every dataset again",
+                "mirror {} applied this server's change log through sequence {applied}, as {} records, but the log ends at {end}: the data dir was restored from an older copy (or the change log lost its end), and the mirror holds changes its datasets no longer do; it copies every dataset again",
                 self.backend,
-                session.label()
+                record.label(shared)
             )
         }))
     }
 
-    /// Records on its target's database how far it applied the log (see
+    /// Records beside its target's store how far it applied the log (see
     /// [`Mirror::past_the_log`]): once that was asked in this run, and when
     /// the saved position moved. A failure is for the next save to mend.
     async fn record_on_target(&self, shared: &Shared, log_id: &str) {
@@ -729,31 +772,34 @@ impl Mirror {
         if self.recorded.load(Ordering::SeqCst) == applied {
             return;
         }
-        let Some(url) = shared
-            .backend(&self.backend)
-            .and_then(|target| target.shared_database())
-        else {
+        let Some(record) = self.applied_record(shared, log_id) else {
             return;
         };
-        match shared
-            .fleet
-            .session(&url)
-            .record_mirror_applied(log_id, &self.backend, applied)
-            .await
-        {
+        match record.write(shared, applied).await {
             Ok(()) => self.recorded.store(applied, Ordering::SeqCst),
-            Err(refusal) => tracing::debug!(
+            Err(error) => tracing::debug!(
                 mirror = %self.backend,
-                "cannot record on its database how far the mirror applied the change log: {refusal}"
+                "cannot record in {} how far the mirror applied the change log: {error}",
+                record.label(shared)
             ),
         }
     }
 
-    /// Gives back the names it claimed on shared databases.
+    /// Gives back the names it claimed on shared databases, and forgets
+    /// how far it applied the log.
     async fn give_back(&self, shared: &Weak<Shared>, log_id: &str) {
         let Some(shared) = shared.upgrade() else {
             return;
         };
+        // Where it was recorded last if the reload removed its backend too.
+        let record = self
+            .applied_record(&shared, log_id)
+            .or_else(|| self.record.lock().unwrap().clone());
+        if let Some(record) = record
+            && let Err(error) = record.forget().await
+        {
+            tracing::warn!(mirror = %self.backend, "the record of how far the removed mirror applied the change log stays in {}: {error}", record.label(&shared));
+        }
         // Where it claimed names in this run, and its target's database
         // (claimed in an earlier run, if it copied there).
         let mut databases = std::mem::take(&mut *self.claimed_on.lock().unwrap());

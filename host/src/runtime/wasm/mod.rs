@@ -238,6 +238,7 @@ impl LoadedPlugin {
             own_store: false,
             shared_database: None,
             database: None,
+            applied_place: None,
         }
     }
 }

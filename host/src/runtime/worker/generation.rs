@@ -156,9 +156,24 @@ pub struct VersionInfo {
     /// The database granted to the store, if any: the host keeps its
     /// change outbox there (see `crate::runtime::sql::outbox`).
     pub database: Option<crate::runtime::sql::DatabaseUrl>,
+    /// Where a mirror on the store records how far it applied a change
+    /// log.
+    pub applied_place: Option<crate::runtime::AppliedPlace>,
 }
 
 impl VersionInfo {
+    /// This version serving a backend of `settings`: what it learns of
+    /// the backend's store.
+    pub fn serving(self, settings: &crate::runtime::BackendSettings) -> Self {
+        Self {
+            own_store: settings.owns_its_store(),
+            shared_database: settings.shared_database(),
+            database: settings.database.clone(),
+            applied_place: settings.applied_place(),
+            ..self
+        }
+    }
+
     /// A store compiled into the host rather than loaded (benchmarks).
     pub fn native(plugin: &str) -> Self {
         Self {
@@ -168,6 +183,7 @@ impl VersionInfo {
             own_store: false,
             shared_database: None,
             database: None,
+            applied_place: None,
         }
     }
 }

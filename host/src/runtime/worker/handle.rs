@@ -164,6 +164,12 @@ impl BackendHandle {
         self.slot.current.load().version.database.clone()
     }
 
+    /// Where a mirror on the store serving now records how far it applied
+    /// a change log.
+    pub fn applied_place(&self) -> Option<crate::runtime::AppliedPlace> {
+        self.slot.current.load().version.applied_place.clone()
+    }
+
     /// The plugin serving it now.
     pub fn plugin(&self) -> String {
         self.slot.current.load().version.plugin.clone()
