@@ -21,7 +21,7 @@
 //! starts with a copy again.
 //!
 //! A mirror also records its position beside its target's store (see
-//! [`applied`]), which a restore of the data dir does not take back: a
+//! `applied`), which a restore of the data dir does not take back: a
 //! mirror that finds itself recorded past the end of the log at a start
 //! holds changes its datasets no longer do (the data dir was restored from
 //! an older copy), and copies every dataset again.
