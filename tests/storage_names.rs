@@ -336,3 +336,85 @@ async fn a_reload_cannot_take_local_storage_another_server_holds() {
     write(&conn, "NOW.CSV").await;
     second_server.stop().await;
 }
+
+/// Storage taken from under the running server: a CSV directory outside
+/// the data dir moved away makes its backend refuse every request (R15=12,
+/// saying what happened and what to do) while the other backend serves,
+/// and `/readyz` fails saying why; the data dir removed then makes every
+/// backend refuse. Before, vsamrd acknowledged writes into files no longer
+/// at their paths, gone at its next start.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn storage_taken_from_under_the_server_makes_its_backends_refuse() {
+    let (data, outside) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let text = format!(
+        "[server]\nlisten = \"127.0.0.1:0\"\ndata_dir = \"{}\"\n[metrics]\nlisten = \"127.0.0.1:0\"\n\
+         [plugins.sql]\npath = \"{SQL_WASM}\"\n[plugins.csv]\npath = \"{CSV_WASM}\"\n\
+         [backends.main]\nplugin = \"sql\"\ndatabase = \"sqlite:main.db\"\n\
+         [backends.away]\nplugin = \"csv\"\ndirectory = \"{}\"\n[routing]\ndefault = \"main\"\n",
+        data.path().display(),
+        outside.path().join("files").display()
+    );
+    let config =
+        vsam_host::config::Config::parse(&text, "<test>", std::path::Path::new(".")).unwrap();
+    let server = vsam_host::RunningServer::start(&config).await.unwrap();
+    let metrics = server.metrics_addr.unwrap().to_string();
+    let conn = Connection::connect(&server.addr.to_string()).await.unwrap();
+    vsam_client::define(&conn, spec_on("HERE.ONE", "main"))
+        .await
+        .unwrap();
+    vsam_client::define(&conn, spec_on("AWAY.ONE", "away"))
+        .await
+        .unwrap();
+    let put = async |name: &str, key: u32| {
+        let ds = Dataset::open(&conn, name, OpenIntent::Update, 1).await?;
+        let written = ds
+            .put(
+                0,
+                RplOptions::direct(),
+                0,
+                format!("{key:04}{name}").into_bytes(),
+            )
+            .await;
+        let _ = ds.close().await;
+        written.map(drop)
+    };
+    put("HERE.ONE", 1).await.unwrap();
+    put("AWAY.ONE", 1).await.unwrap();
+    // Refused once the server has looked (every second), with its reason.
+    let refused_within = async |name: &str, what: &str| {
+        let started = std::time::Instant::now();
+        for key in 2.. {
+            match put(name, key).await {
+                Ok(()) => {}
+                Err(error) => {
+                    let (r15, _, message) = vsam_code(error);
+                    assert_eq!(r15, 12, "{message}");
+                    assert!(
+                        message.contains(what)
+                            && message.contains("while vsamrd ran")
+                            && message.contains("restart vsamrd"),
+                        "{message}"
+                    );
+                    return;
+                }
+            }
+            assert!(
+                started.elapsed() < std::time::Duration::from_secs(10),
+                "{name}: still written to"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+    };
+
+    std::fs::rename(outside.path().join("files"), outside.path().join("moved")).unwrap();
+    refused_within("AWAY.ONE", "backend away's storage").await;
+    put("HERE.ONE", 100).await.unwrap();
+    let (status, body) = vsam_tests::http_get(&metrics, "/readyz").await;
+    assert_eq!(status, 503, "{body}");
+    assert!(body.contains("backend away"), "{body}");
+
+    std::fs::remove_dir_all(data.path()).unwrap();
+    refused_within("HERE.ONE", "the data dir").await;
+    drop(conn);
+    server.stop().await;
+}

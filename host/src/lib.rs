@@ -53,7 +53,7 @@ pub struct Server {
     migrations: Arc<migrate::Migrations>,
     watch_files: bool,
     settings: server::ServeSettings,
-    _data_dir_lock: local_storage::StorageLock,
+    data_dir_lock: Arc<local_storage::StorageLock>,
 }
 
 impl Server {
@@ -228,7 +228,7 @@ impl Server {
             migrations,
             watch_files: config.admin.watch_files,
             settings: server::ServeSettings::new(&config.server, security),
-            _data_dir_lock: lock,
+            data_dir_lock: Arc::new(lock),
         })
     }
 
@@ -312,7 +312,13 @@ impl Server {
                 })
                 .ok(),
         };
+        let storage = tokio::spawn(reload::storage::watch(
+            Arc::downgrade(&self.reloader),
+            Arc::downgrade(&self.shared),
+            self.data_dir_lock.clone(),
+        ));
         server::serve(self.listener, self.shared, self.settings, shutdown).await;
+        storage.abort();
         self.migrations.stop_all().await;
         // Another server may take the buckets (and stores) at once.
         self.reloader.release_stores().await;

@@ -38,7 +38,7 @@ pub struct LocalStore {
 
 impl LocalStore {
     /// The lock file that claims the store.
-    fn lock_path(&self) -> PathBuf {
+    pub fn lock_path(&self) -> PathBuf {
         match self.kind {
             SQLITE => {
                 let mut name = self.path.as_os_str().to_os_string();
@@ -161,7 +161,8 @@ pub fn check_creatable(config: &Config) -> Result<()> {
 /// An exclusive lock, released when dropped.
 #[derive(Debug)]
 pub struct StorageLock {
-    _file: File,
+    file: File,
+    path: PathBuf,
 }
 
 impl StorageLock {
@@ -202,7 +203,36 @@ impl StorageLock {
             .and_then(|()| file.rewind())
             .and_then(|()| file.write_all(holder.as_bytes()))
             .with_context(|| format!("{what}: writing its lock {}", lock_path.display()))?;
-        Ok(Self { _file: file })
+        Ok(Self {
+            file,
+            path: lock_path.to_path_buf(),
+        })
+    }
+
+    /// The lock file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// How the store was taken from under the server, if it was: its lock
+    /// file is gone from its path, or another file is there (the store
+    /// was removed, moved or replaced while the server ran). What the
+    /// server writes from then on goes to files no longer there.
+    pub fn taken_away(&self) -> Option<&'static str> {
+        use std::os::unix::fs::MetadataExt;
+        let held = self.file.metadata().ok()?;
+        match std::fs::metadata(&self.path) {
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => Some("removed or moved"),
+            Ok(now) if (now.dev(), now.ino()) != (held.dev(), held.ino()) => Some("replaced"),
+            _ => None,
+        }
+    }
+
+    /// Sets the lock file's modification time to now, so that a cleaner of
+    /// old files (`systemd-tmpfiles` on /tmp) does not take a lock a long
+    /// run never rewrites for an abandoned file.
+    pub fn touch(&self) {
+        let _ = self.file.set_modified(std::time::SystemTime::now());
     }
 }
 
@@ -299,6 +329,11 @@ impl HeldStores {
             }
         }
         Ok(locks)
+    }
+
+    /// The locks held now, by lock file.
+    pub fn locks(&self) -> &BTreeMap<PathBuf, Arc<StorageLock>> {
+        &self.locks
     }
 
     /// Holds exactly `locks` from now on: stores no backend uses any more

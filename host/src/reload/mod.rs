@@ -17,6 +17,7 @@
 //! of a plugin file ([`watch`]). Reloads run one at a time.
 
 pub mod health;
+pub mod storage;
 pub mod watch;
 
 use crate::config::Config;
@@ -253,6 +254,26 @@ impl Reloader {
                 }),
         );
         files
+    }
+
+    /// Each backend's locks on its local stores, by backend (a backend
+    /// without local stores has none); none while a reload runs (the next
+    /// look sees them).
+    pub async fn store_locks(&self) -> Vec<(String, Arc<crate::local_storage::StorageLock>)> {
+        let Ok(running) = self.running.try_lock() else {
+            return Vec::new();
+        };
+        running
+            .config
+            .backends
+            .values()
+            .flat_map(|backend| {
+                backend.local_stores().into_iter().filter_map(|store| {
+                    let lock = running.stores.locks().get(&store.lock_path())?;
+                    Some((backend.name.clone(), lock.clone()))
+                })
+            })
+            .collect()
     }
 
     /// The last reload's report.

@@ -19,12 +19,17 @@ pub struct Pending {
     results: Option<oneshot::Receiver<Vec<CallResult>>>,
     changes_datasets: bool,
     backend: String,
+    /// Why the backend refuses every call (see [`BackendHandle::refuse`]).
+    refused: Option<Arc<String>>,
 }
 
 impl Pending {
     /// Waits for the answers: the results of the calls that ran, in order,
     /// the failure last.
     pub async fn answers(mut self) -> Vec<CallResult> {
+        if let Some(why) = &self.refused {
+            return vec![Err(CallError::Unavailable(why.to_string()))];
+        }
         let stopped = || {
             vec![Err(CallError::Unavailable(format!(
                 "backend {} has stopped",
@@ -57,6 +62,9 @@ struct Slot {
     /// The change capture its writer records followed datasets' changes
     /// with, across generations.
     capture: Arc<CaptureSlot>,
+    /// Why it refuses every call from now on, across generations (its
+    /// storage was removed while the server ran).
+    refused: arc_swap::ArcSwapOption<String>,
 }
 
 /// A handle to a backend: cheap to clone, usable from any task. Its plugin
@@ -87,6 +95,7 @@ impl BackendHandle {
                 retiring: Mutex::new(Vec::new()),
                 counters,
                 capture,
+                refused: arc_swap::ArcSwapOption::empty(),
             }),
         })
     }
@@ -193,6 +202,9 @@ impl BackendHandle {
     /// durable; otherwise ending in the failure, and none of the unit is
     /// stored (the instance that ran it was dropped).
     pub async fn commit_unit(&self, calls: Vec<Call>) -> Vec<CallResult> {
+        if let Some(refused) = self.refused_pending() {
+            return refused.answers().await;
+        }
         let generation = self.slot.current.load_full();
         let (answer, results) = oneshot::channel();
         let sent = generation.queue.send(Job::Unit { calls, answer }).is_ok();
@@ -201,9 +213,36 @@ impl BackendHandle {
             results: sent.then_some(results),
             changes_datasets: false,
             backend: self.slot.name.clone(),
+            refused: None,
         }
         .answers()
         .await
+    }
+
+    /// Refuses every call from now on, answering `why` (R15=12 to the
+    /// program): the backend's storage was removed or replaced under the
+    /// running server, so what it would write now is lost at the next
+    /// start. Calls already queued run. A restart ends it.
+    pub fn refuse(&self, why: String) {
+        self.slot.refused.store(Some(Arc::new(why)));
+    }
+
+    /// Why the backend refuses every call, if it does (see
+    /// [`BackendHandle::refuse`]).
+    pub fn refusal(&self) -> Option<Arc<String>> {
+        self.slot.refused.load_full()
+    }
+
+    /// An answer of the refusal, if the backend refuses.
+    fn refused_pending(&self) -> Option<Pending> {
+        let refused = self.slot.refused.load_full()?;
+        Some(Pending {
+            flight: None,
+            results: None,
+            changes_datasets: false,
+            backend: self.slot.name.clone(),
+            refused: Some(refused),
+        })
     }
 
     /// Whether the plugin serving now keeps units of work whole (its
@@ -244,6 +283,9 @@ impl BackendHandle {
     }
 
     fn submit_job(&self, calls: Vec<Call>, recorded: bool) -> Pending {
+        if let Some(refused) = self.refused_pending() {
+            return refused;
+        }
         let generation = self.slot.current.load_full();
         let reads_only = calls.iter().all(Call::is_read);
         let changes_datasets = calls
@@ -268,6 +310,7 @@ impl BackendHandle {
             results: sent.then_some(results),
             changes_datasets,
             backend: self.slot.name.clone(),
+            refused: None,
         }
     }
 
