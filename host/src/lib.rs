@@ -315,7 +315,7 @@ impl Server {
         let storage = tokio::spawn(reload::storage::watch(
             Arc::downgrade(&self.reloader),
             Arc::downgrade(&self.shared),
-            self.data_dir_lock.clone(),
+            Arc::downgrade(&self.data_dir_lock),
         ));
         server::serve(self.listener, self.shared, self.settings, shutdown).await;
         storage.abort();

@@ -16,7 +16,7 @@ use super::Reloader;
 use crate::local_storage::StorageLock;
 use crate::vsam::Shared;
 use std::path::Path;
-use std::sync::{Arc, Weak};
+use std::sync::Weak;
 use std::time::Duration;
 
 /// How often the lock files are looked at.
@@ -27,16 +27,22 @@ pub const LOOK_EVERY: Duration = Duration::from_secs(1);
 const TOUCH_EVERY: Duration = Duration::from_secs(3600);
 
 /// Looks at the lock files until the server is gone (see the module
-/// documentation).
+/// documentation). Holds nothing of the server between looks: a server
+/// dropped without stopping (its task aborted) lets go of its storage at
+/// once, for another on the same storage.
 pub async fn watch(
     reloader: Weak<Reloader>,
     shared: Weak<Shared>,
-    data_dir_lock: Arc<StorageLock>,
+    data_dir_lock: Weak<StorageLock>,
 ) {
     let mut touched = tokio::time::Instant::now();
     loop {
         tokio::time::sleep(LOOK_EVERY).await;
-        let (Some(reloader), Some(shared)) = (reloader.upgrade(), shared.upgrade()) else {
+        let (Some(reloader), Some(shared), Some(data_dir_lock)) = (
+            reloader.upgrade(),
+            shared.upgrade(),
+            data_dir_lock.upgrade(),
+        ) else {
             return;
         };
         let stores = reloader.store_locks().await;
