@@ -1723,20 +1723,7 @@ async fn mirrors_on_sqlite_csv_and_s3_outside_the_data_dir_tell_a_restored_data_
     // CSV directory, an object in the bucket.
     let log_id = std::fs::read_to_string(data.path().join("changes/log/id")).unwrap();
     let object = format!(".vsamrd-mirror-applied.{}.bucket", log_id.trim());
-    let bucket = vsam_host::runtime::objects::ObjectGrant::new(
-        &vsam_host::runtime::objects::BucketSpec::S3(vsam_host::runtime::objects::S3Spec {
-            bucket: seaweed.bucket.clone(),
-            endpoint: Some(seaweed.endpoint.clone()),
-            region: None,
-            virtual_hosted_style: false,
-            access_key_id: Some(seaweed.access_key_id.clone()),
-            secret_access_key: Some(seaweed.secret_access_key.clone()),
-        }),
-        Duration::from_secs(5),
-        1 << 20,
-        &tokio::runtime::Handle::current(),
-    )
-    .unwrap();
+    let bucket = vsam_tests::bucket_grant(&seaweed);
     let beside = |start: &Path| {
         let (dir, name) = (start.parent().unwrap(), start.file_name().unwrap());
         std::fs::read_dir(dir)

@@ -62,10 +62,8 @@ async fn s3_plugin_conforms_on_seaweedfs() {
     .await;
 }
 
-use std::time::Duration;
 use vsam_client::{Connection, Dataset, DatasetSpec, OpenIntent, RplOptions};
 use vsam_host::runtime::objects::claim::{CLAIM, CONFIRM_LAPSE, Holder, LAPSES_AFTER};
-use vsam_host::runtime::objects::{BucketSpec, ObjectGrant, S3Spec};
 use vsam_protocol::Organization;
 
 fn esds(name: &str) -> DatasetSpec {
@@ -171,29 +169,6 @@ fn r15<T>(result: &Result<T, vsam_client::ClientError>) -> u8 {
     }
 }
 
-/// The bucket of `seaweed`, as a backend's grant names it.
-fn spec_of(seaweed: &SeaweedFs) -> BucketSpec {
-    BucketSpec::S3(S3Spec {
-        bucket: seaweed.bucket.clone(),
-        endpoint: Some(seaweed.endpoint.clone()),
-        region: None,
-        virtual_hosted_style: false,
-        access_key_id: Some(seaweed.access_key_id.clone()),
-        secret_access_key: Some(seaweed.secret_access_key.clone()),
-    })
-}
-
-/// The bucket of `seaweed`, reached as a server's backends reach it.
-fn grant_on(seaweed: &SeaweedFs) -> std::sync::Arc<ObjectGrant> {
-    ObjectGrant::new(
-        &spec_of(seaweed),
-        Duration::from_secs(5),
-        1 << 30,
-        &tokio::runtime::Handle::current(),
-    )
-    .unwrap()
-}
-
 /// Starts a server on `config`, or says why it did not start.
 async fn try_start(config: &str) -> Result<vsam_tests::TestServer, String> {
     vsam_tests::try_start(config)
@@ -209,7 +184,7 @@ async fn try_start(config: &str) -> Result<vsam_tests::TestServer, String> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_bucket_is_claimed_by_one_server() {
     let seaweed = SeaweedFs::start().unwrap();
-    let grant = grant_on(&seaweed);
+    let grant = vsam_tests::bucket_grant(&seaweed);
     let a = vsam_tests::start(&config_on(&seaweed)).await;
     let claim = grant.get(CLAIM).await.unwrap().expect("a claim object");
     let holder: Holder = serde_json::from_slice(&claim.body).unwrap();
@@ -300,7 +275,10 @@ async fn a_bucket_is_claimed_by_one_server() {
 async fn two_servers_on_one_bucket_store_a_key_once_and_an_rba_once() {
     let seaweed = SeaweedFs::start().unwrap();
     let a = vsam_tests::start(&config_on(&seaweed)).await;
-    grant_on(&seaweed).delete(CLAIM).await.unwrap();
+    vsam_tests::bucket_grant(&seaweed)
+        .delete(CLAIM)
+        .await
+        .unwrap();
     let b = vsam_tests::start(&config_on(&seaweed)).await;
     let on_a = Connection::connect(&a.address).await.unwrap();
     let on_b = Connection::connect(&b.address).await.unwrap();

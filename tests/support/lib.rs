@@ -305,3 +305,31 @@ pub async fn http_get(address: &str, path: &str) -> (u16, String) {
         .map_or(String::new(), |(_, body)| body.to_string());
     (status, body)
 }
+
+/// The bucket of `seaweed`, as a backend's grant names it.
+pub fn bucket_spec(
+    seaweed: &vsam_conformance::SeaweedFs,
+) -> vsam_host::runtime::objects::BucketSpec {
+    vsam_host::runtime::objects::BucketSpec::S3(vsam_host::runtime::objects::S3Spec {
+        bucket: seaweed.bucket.clone(),
+        endpoint: Some(seaweed.endpoint.clone()),
+        region: None,
+        virtual_hosted_style: false,
+        access_key_id: Some(seaweed.access_key_id.clone()),
+        secret_access_key: Some(seaweed.secret_access_key.clone()),
+    })
+}
+
+/// The bucket of `seaweed`, reached as a server's backends reach it (on
+/// the current tokio runtime), to look at what they wrote there.
+pub fn bucket_grant(
+    seaweed: &vsam_conformance::SeaweedFs,
+) -> std::sync::Arc<vsam_host::runtime::objects::ObjectGrant> {
+    vsam_host::runtime::objects::ObjectGrant::new(
+        &bucket_spec(seaweed),
+        std::time::Duration::from_secs(5),
+        1 << 30,
+        &tokio::runtime::Handle::current(),
+    )
+    .unwrap()
+}

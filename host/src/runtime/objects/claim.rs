@@ -128,8 +128,7 @@ impl BucketClaim {
 
     /// [`BucketClaim::take`], watching a claim that looks lapsed for
     /// `confirm` rather than [`CONFIRM_LAPSE`] (tests).
-    #[doc(hidden)]
-    pub async fn take_watching(
+    async fn take_watching(
         spec: &BucketSpec,
         prefix: &str,
         holder: &Holder,
