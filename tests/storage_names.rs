@@ -339,10 +339,11 @@ async fn a_reload_cannot_take_local_storage_another_server_holds() {
 
 /// Storage taken from under the running server: a CSV directory outside
 /// the data dir moved away makes its backend refuse every request (R15=12,
-/// saying what happened and what to do) while the other backend serves,
+/// saying what happened and what to do) while the other backends serve,
 /// and `/readyz` fails saying why; the data dir removed then makes every
-/// backend refuse. Before, vsamrd acknowledged writes into files no longer
-/// at their paths, gone at its next start.
+/// backend refuse, one whose SQLite file is outside it too. Before, vsamrd
+/// acknowledged writes into files no longer at their paths, gone at its
+/// next start.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn storage_taken_from_under_the_server_makes_its_backends_refuse() {
     let (data, outside) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
@@ -350,9 +351,11 @@ async fn storage_taken_from_under_the_server_makes_its_backends_refuse() {
         "[server]\nlisten = \"127.0.0.1:0\"\ndata_dir = \"{}\"\n[metrics]\nlisten = \"127.0.0.1:0\"\n\
          [plugins.sql]\npath = \"{SQL_WASM}\"\n[plugins.csv]\npath = \"{CSV_WASM}\"\n\
          [backends.main]\nplugin = \"sql\"\ndatabase = \"sqlite:main.db\"\n\
-         [backends.away]\nplugin = \"csv\"\ndirectory = \"{}\"\n[routing]\ndefault = \"main\"\n",
+         [backends.away]\nplugin = \"csv\"\ndirectory = \"{}\"\n\
+         [backends.other]\nplugin = \"sql\"\ndatabase = \"sqlite:{}\"\n[routing]\ndefault = \"main\"\n",
         data.path().display(),
-        outside.path().join("files").display()
+        outside.path().join("files").display(),
+        outside.path().join("other.db").display()
     );
     let config =
         vsam_host::config::Config::parse(&text, "<test>", std::path::Path::new(".")).unwrap();
@@ -363,6 +366,9 @@ async fn storage_taken_from_under_the_server_makes_its_backends_refuse() {
         .await
         .unwrap();
     vsam_client::define(&conn, spec_on("AWAY.ONE", "away"))
+        .await
+        .unwrap();
+    vsam_client::define(&conn, spec_on("OTHER.ONE", "other"))
         .await
         .unwrap();
     let put = async |name: &str, key: u32| {
@@ -409,12 +415,14 @@ async fn storage_taken_from_under_the_server_makes_its_backends_refuse() {
     std::fs::rename(outside.path().join("files"), outside.path().join("moved")).unwrap();
     refused_within("AWAY.ONE", "backend away's storage").await;
     put("HERE.ONE", 100).await.unwrap();
+    put("OTHER.ONE", 100).await.unwrap();
     let (status, body) = vsam_tests::http_get(&metrics, "/readyz").await;
     assert_eq!(status, 503, "{body}");
     assert!(body.contains("backend away"), "{body}");
 
     std::fs::remove_dir_all(data.path()).unwrap();
-    refused_within("HERE.ONE", "the data dir").await;
+    refused_within("OTHER.ONE", "the data dir").await;
+    refused_within("HERE.ONE", "").await;
     drop(conn);
     server.stop().await;
 }

@@ -256,10 +256,10 @@ impl Reloader {
         files
     }
 
-    /// Each backend's locks on its local stores, by backend (a backend
-    /// without local stores has none); none while a reload runs (the next
-    /// look sees them).
-    pub async fn store_locks(&self) -> Vec<(String, Arc<crate::local_storage::StorageLock>)> {
+    /// Each backend's locks on its local stores (a backend without local
+    /// stores has none); none while a reload runs (the next look sees
+    /// them).
+    pub async fn store_locks(&self) -> Vec<storage::StoreLock> {
         let Ok(running) = self.running.try_lock() else {
             return Vec::new();
         };
@@ -270,7 +270,11 @@ impl Reloader {
             .flat_map(|backend| {
                 backend.local_stores().into_iter().filter_map(|store| {
                     let lock = running.stores.locks().get(&store.lock_path())?;
-                    Some((backend.name.clone(), lock.clone()))
+                    Some(storage::StoreLock {
+                        backend: Some(backend.name.clone()),
+                        store: store.path,
+                        lock: lock.clone(),
+                    })
                 })
             })
             .collect()

@@ -15,8 +15,8 @@
 use super::Reloader;
 use crate::local_storage::StorageLock;
 use crate::vsam::Shared;
-use std::path::Path;
-use std::sync::Weak;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Weak};
 use std::time::Duration;
 
 /// How often the lock files are looked at.
@@ -29,7 +29,9 @@ const TOUCH_EVERY: Duration = Duration::from_secs(3600);
 /// Looks at the lock files until the server is gone (see the module
 /// documentation). Holds nothing of the server between looks: a server
 /// dropped without stopping (its task aborted) lets go of its storage at
-/// once, for another on the same storage.
+/// once, for another on the same storage. The files are looked at on a
+/// blocking thread (a store on a network file system that hangs holds that
+/// thread, one look at a time, not the runtime's).
 pub async fn watch(
     reloader: Weak<Reloader>,
     shared: Weak<Shared>,
@@ -45,38 +47,73 @@ pub async fn watch(
         ) else {
             return;
         };
-        let stores = reloader.store_locks().await;
-        if let Some(how) = data_dir_lock.taken_away() {
-            let why = taken_away("the data dir", data_dir_lock.path(), how, "every backend");
-            for (name, backend) in shared.routing().backends.iter() {
-                refuse(name, backend, &why);
+        let mut stores = reloader.store_locks().await;
+        drop(reloader);
+        let data_dir = data_dir_lock.path().parent().map(Path::to_path_buf);
+        // First: the data dir taken away says so for every backend, those
+        // with stores inside it too.
+        stores.insert(
+            0,
+            StoreLock {
+                backend: None,
+                store: data_dir.unwrap_or_default(),
+                lock: data_dir_lock,
+            },
+        );
+        let touch = touched.elapsed() >= TOUCH_EVERY;
+        let Ok(taken) = tokio::task::spawn_blocking(move || {
+            if touch {
+                stores.iter().for_each(|store| store.lock.touch());
             }
-        }
-        for (name, lock) in &stores {
-            if let Some(how) = lock.taken_away()
-                && let Some(backend) = shared.backend(name)
-            {
-                let store = format!("backend {name}'s storage");
-                let why = taken_away(&store, lock.path(), how, &format!("backend {name}"));
-                refuse(name, &backend, &why);
-            }
-        }
-        if touched.elapsed() >= TOUCH_EVERY {
-            data_dir_lock.touch();
-            stores.iter().for_each(|(_, lock)| lock.touch());
+            stores
+                .into_iter()
+                .filter_map(|store| Some((store.lock.taken_away()?, store)))
+                .collect::<Vec<_>>()
+        })
+        .await
+        else {
+            return;
+        };
+        if touch {
             touched = tokio::time::Instant::now();
+        }
+        for (how, store) in taken {
+            let why = |what: &str, who: &str| {
+                format!(
+                    "{what} ({}) was {how} while vsamrd ran (its lock file {} is not the one vsamrd holds): what it writes now would be lost at its next start, so {who} refuses requests; put the storage back (or restore it) and restart vsamrd",
+                    store.store.display(),
+                    store.lock.path().display()
+                )
+            };
+            match &store.backend {
+                None => {
+                    let why = why("the data dir", "every backend");
+                    for (name, backend) in shared.routing().backends.iter() {
+                        refuse(name, backend, &why);
+                    }
+                }
+                Some(name) => {
+                    if let Some(backend) = shared.backend(name) {
+                        let why = why(
+                            &format!("backend {name}'s storage"),
+                            &format!("backend {name}"),
+                        );
+                        refuse(name, &backend, &why);
+                    }
+                }
+            }
         }
     }
 }
 
-/// Why requests are refused: what was taken away, and what to do.
-fn taken_away(what: &str, lock: &Path, how: &str, who: &str) -> String {
-    let place = lock.parent().unwrap_or(lock);
-    format!(
-        "{what} ({}) was {how} while vsamrd ran (its lock file {} is not the one vsamrd holds): what it writes now would be lost at its next start, so {who} refuses requests; put the storage back (or restore it) and restart vsamrd",
-        place.display(),
-        lock.display()
-    )
+/// A lock on a local store, and whose it is.
+pub struct StoreLock {
+    /// The backend using the store; `None` for the data dir.
+    pub backend: Option<String>,
+    /// The store: a directory, an SQLite file.
+    pub store: PathBuf,
+    /// Its lock.
+    pub lock: Arc<StorageLock>,
 }
 
 /// Makes `backend` refuse every call for `why`, saying so once.
