@@ -1760,6 +1760,15 @@ async fn mirrors_on_sqlite_csv_and_s3_outside_the_data_dir_tell_a_restored_data_
     server.stop().await;
 }
 
+/// Inserts PAY.MASTER records `ids`, each named `name`.
+async fn insert_pay(ds: &Dataset, ids: std::ops::RangeInclusive<u32>, name: &str) {
+    for id in ids {
+        ds.put(0, RplOptions::direct(), 0, pay_record(id, name, 100))
+            .await
+            .unwrap();
+    }
+}
+
 /// Writes 20 records of PAY.MASTER under `mirrors` (configured by
 /// `extra`), copies the stopped data dir, writes 20 more, erases one and
 /// changes one, and restores the copy: every mirror is level with the
@@ -1778,11 +1787,7 @@ async fn restored_under_mirrors(extra: &str, mirrors: &[&str]) -> tempfile::Temp
     };
     let server = start_in(data.path(), extra).await;
     let (conn, ds) = open_pay(&server).await;
-    for id in 1..=20 {
-        ds.put(0, RplOptions::direct(), 0, pay_record(id, "BEFORE", 100))
-            .await
-            .unwrap();
-    }
+    insert_pay(&ds, 1..=20, "BEFORE").await;
     ds.close().await.unwrap();
     caught_up(&mut admin(&server, data.path()).await).await;
     drop(conn);
@@ -1793,11 +1798,7 @@ async fn restored_under_mirrors(extra: &str, mirrors: &[&str]) -> tempfile::Temp
     // After the copy: records added, one erased, one changed; all mirrored.
     let server = start_in(data.path(), extra).await;
     let (conn, ds) = reopen_pay(&server).await;
-    for id in 21..=40 {
-        ds.put(0, RplOptions::direct(), 0, pay_record(id, "AFTER", 100))
-            .await
-            .unwrap();
-    }
+    insert_pay(&ds, 21..=40, "AFTER").await;
     erase(&ds, b"0001").await.unwrap();
     update(&ds, pay_record(2, "CHANGED", 7)).await.unwrap();
     ds.close().await.unwrap();

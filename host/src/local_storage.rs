@@ -353,11 +353,7 @@ impl HeldStores {
             let Some(spec @ BucketSpec::S3(_)) = &backend.bucket else {
                 continue;
             };
-            let prefix = backend
-                .params
-                .iter()
-                .find(|(name, _)| name == "prefix")
-                .map_or("", |(_, value)| value.as_str());
+            let prefix = backend.bucket_prefix();
             let place = format!("{spec} {prefix:?}");
             if claims.contains_key(&place) {
                 continue;

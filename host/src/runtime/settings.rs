@@ -108,12 +108,19 @@ impl BackendSettings {
             return Some(AppliedPlace::Files(directory.join(NAME)));
         }
         let bucket = self.bucket.clone()?;
-        let prefix = self
-            .params
+        Some(AppliedPlace::Bucket(
+            bucket,
+            format!("{}{NAME}", self.bucket_prefix()),
+        ))
+    }
+
+    /// The part of its bucket the backend keeps its objects under: the
+    /// object store plugin's `prefix` parameter (empty: the whole bucket).
+    pub fn bucket_prefix(&self) -> &str {
+        self.params
             .iter()
             .find(|(name, _)| name == "prefix")
-            .map_or("", |(_, value)| value.as_str());
-        Some(AppliedPlace::Bucket(bucket, format!("{prefix}{NAME}")))
+            .map_or("", |(_, value)| value.as_str())
     }
 
     /// The PostgreSQL database granted, which other servers may share.
