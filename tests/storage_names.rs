@@ -371,58 +371,103 @@ async fn storage_taken_from_under_the_server_makes_its_backends_refuse() {
     vsam_client::define(&conn, spec_on("OTHER.ONE", "other"))
         .await
         .unwrap();
-    let put = async |name: &str, key: u32| {
-        let ds = Dataset::open(&conn, name, OpenIntent::Update, 1).await?;
-        let written = ds
-            .put(
-                0,
-                RplOptions::direct(),
-                0,
-                format!("{key:04}{name}").into_bytes(),
-            )
-            .await;
-        let _ = ds.close().await;
-        written.map(drop)
-    };
-    put("HERE.ONE", 1).await.unwrap();
-    put("AWAY.ONE", 1).await.unwrap();
-    // Refused once the server has looked (every second), with its reason.
-    let refused_within = async |name: &str, what: &str| {
-        let started = std::time::Instant::now();
-        for key in 2.. {
-            match put(name, key).await {
-                Ok(()) => {}
-                Err(error) => {
-                    let (r15, _, message) = vsam_code(error);
-                    assert_eq!(r15, 12, "{message}");
-                    assert!(
-                        message.contains(what)
-                            && message.contains("while vsamrd ran")
-                            && message.contains("restart vsamrd"),
-                        "{message}"
-                    );
-                    return;
-                }
-            }
-            assert!(
-                started.elapsed() < std::time::Duration::from_secs(10),
-                "{name}: still written to"
-            );
-            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-        }
-    };
+    put_key(&conn, "HERE.ONE", 1).await.unwrap();
+    put_key(&conn, "AWAY.ONE", 1).await.unwrap();
 
     std::fs::rename(outside.path().join("files"), outside.path().join("moved")).unwrap();
-    refused_within("AWAY.ONE", "backend away's storage").await;
-    put("HERE.ONE", 100).await.unwrap();
-    put("OTHER.ONE", 100).await.unwrap();
+    refused_within(&conn, "AWAY.ONE", "backend away's storage").await;
+    put_key(&conn, "HERE.ONE", 100).await.unwrap();
+    put_key(&conn, "OTHER.ONE", 100).await.unwrap();
     let (status, body) = vsam_tests::http_get(&metrics, "/readyz").await;
     assert_eq!(status, 503, "{body}");
     assert!(body.contains("backend away"), "{body}");
 
     std::fs::remove_dir_all(data.path()).unwrap();
-    refused_within("OTHER.ONE", "the data dir").await;
-    refused_within("HERE.ONE", "").await;
+    refused_within(&conn, "OTHER.ONE", "the data dir").await;
+    refused_within(&conn, "HERE.ONE", "").await;
+    drop(conn);
+    server.stop().await;
+}
+
+/// Writes record `key` (its first four bytes) to `name`, opened for it.
+async fn put_key(conn: &Connection, name: &str, key: u32) -> Result<(), ClientError> {
+    let ds = Dataset::open(conn, name, OpenIntent::Update, 1).await?;
+    let written = ds
+        .put(
+            0,
+            RplOptions::direct(),
+            0,
+            format!("{key:04}{name}").into_bytes(),
+        )
+        .await;
+    let _ = ds.close().await;
+    written.map(drop)
+}
+
+/// Writes to `name` until the server, which looks at its storage every
+/// second, refuses with R15=12 and a reason naming `what`: within 10 s.
+async fn refused_within(conn: &Connection, name: &str, what: &str) {
+    let started = std::time::Instant::now();
+    for key in 2.. {
+        match put_key(conn, name, key).await {
+            Ok(()) => {}
+            Err(error) => {
+                let (r15, _, message) = vsam_code(error);
+                assert_eq!(r15, 12, "{message}");
+                assert!(
+                    message.contains(what)
+                        && message.contains("while vsamrd ran")
+                        && message.contains("restart vsamrd"),
+                    "{message}"
+                );
+                return;
+            }
+        }
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(10),
+            "{name}: still written to"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_change_log_taken_from_under_the_server_refuses_the_writes_it_would_record() {
+    let (data, outside) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let text = format!(
+        "[server]\nlisten = \"127.0.0.1:0\"\ndata_dir = \"{}\"\n[metrics]\nlisten = \"127.0.0.1:0\"\n\
+         [plugins.sql]\npath = \"{SQL_WASM}\"\n\
+         [backends.main]\nplugin = \"sql\"\ndatabase = \"sqlite:main.db\"\n\
+         [backends.copy]\nplugin = \"sql\"\ndatabase = \"sqlite:copy.db\"\n[routing]\ndefault = \"main\"\n\
+         [changes]\ndirectory = \"{}\"\n[[mirrors]]\ndatasets = \"MIR.**\"\nbackends = [\"copy\"]\n",
+        data.path().display(),
+        outside.path().join("changes").display(),
+    );
+    let config =
+        vsam_host::config::Config::parse(&text, "<test>", std::path::Path::new(".")).unwrap();
+    let server = vsam_host::RunningServer::start(&config).await.unwrap();
+    let metrics = server.metrics_addr.unwrap().to_string();
+    let conn = Connection::connect(&server.addr.to_string()).await.unwrap();
+    for name in ["MIR.ONE", "PLAIN.ONE"] {
+        vsam_client::define(&conn, spec_on(name, "main"))
+            .await
+            .unwrap();
+        put_key(&conn, name, 1).await.unwrap();
+    }
+
+    std::fs::rename(outside.path().join("changes"), outside.path().join("moved")).unwrap();
+    refused_within(&conn, "MIR.ONE", "the change log's directory").await;
+    // What the log does not follow is written, and the followed records read.
+    put_key(&conn, "PLAIN.ONE", 100).await.unwrap();
+    let ds = Dataset::open(&conn, "MIR.ONE", OpenIntent::Input, 1)
+        .await
+        .unwrap();
+    let record = ds.read(b"0001").await.unwrap();
+    assert_eq!(record.data, b"0001MIR.ONE");
+    ds.close().await.unwrap();
+    let (status, body) = vsam_tests::http_get(&metrics, "/readyz").await;
+    assert_eq!(status, 503, "{body}");
+    assert!(body.contains("change log"), "{body}");
     drop(conn);
     server.stop().await;
 }

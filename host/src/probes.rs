@@ -164,13 +164,21 @@ fn backends(shared: &Shared) -> Vec<BackendRow> {
 /// Ready when every PostgreSQL database and S3 bucket of the backends
 /// answers (2 s at most each), a bucket's claim still this server's, and
 /// no backend refuses requests because its local storage was taken from
-/// under the server (see `crate::reload::storage`; the catalog is loaded
-/// before the listener starts).
+/// under the server, nor the change log because its directory was (see
+/// `crate::reload::storage`; the catalog is loaded before the listener
+/// starts).
 async fn ready(shared: &Shared) -> Result<(), String> {
     for (name, backend) in shared.routing().backends.iter() {
         if let Some(why) = backend.refusal() {
             return Err(format!("backend {name}: {why}"));
         }
+    }
+    if let Some(why) = shared
+        .changes
+        .followers()
+        .and_then(|followers| followers.capture().lost())
+    {
+        return Err(why.to_string());
     }
     for (url, session) in shared.fleet.sessions() {
         if let Err(refusal) = session.reachable().await {

@@ -6,7 +6,7 @@
 use super::change::{Change, Operation};
 use super::log::ChangeLog;
 use crate::runtime::call::{Call, Reply};
-use arc_swap::ArcSwap;
+use arc_swap::{ArcSwap, ArcSwapOption};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -38,6 +38,8 @@ pub struct Capture {
     /// (see [`Capture::in_doubt`] and [`Capture::not_logged`]).
     doubts: std::sync::Mutex<Vec<Unsettled>>,
     doubted: tokio::sync::Notify,
+    /// Why no change may be recorded any more (see [`Capture::lose`]).
+    lost: ArcSwapOption<String>,
 }
 
 impl Capture {
@@ -50,7 +52,26 @@ impl Capture {
             recovering: ArcSwap::from_pointee(BTreeMap::new()),
             doubts: Default::default(),
             doubted: tokio::sync::Notify::new(),
+            lost: ArcSwapOption::empty(),
         }
+    }
+
+    /// The log's directory was taken from under the running server (see
+    /// `reload::storage`): what it records now would reach no mirror and
+    /// no stream, which read it there, and be gone at the next start. So
+    /// from now on every write to a followed dataset is refused with
+    /// `why`, and the groups that would record changes are rolled back.
+    /// False if it was lost already.
+    pub fn lose(&self, why: String) -> bool {
+        let before = self
+            .lost
+            .compare_and_swap(&None::<Arc<String>>, Some(Arc::new(why)));
+        before.is_none()
+    }
+
+    /// Why no change may be recorded any more, if the log was lost.
+    pub fn lost(&self) -> Option<Arc<String>> {
+        self.lost.load_full()
     }
 
     /// A group of `backend` whose COMMIT went unanswered: the backend is

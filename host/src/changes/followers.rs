@@ -57,6 +57,11 @@ impl ChangeHub {
         let Some(followers) = running.as_ref() else {
             return Ok(());
         };
+        if let Some(why) = followers.capture.lost()
+            && followers.capture.wants(dataset)
+        {
+            return Err(why.to_string());
+        }
         // On every write: the mirrors are looked at in place, not copied.
         let refusal = followers
             .published
@@ -129,7 +134,7 @@ pub struct Followers {
     /// Set once the first configuration is applied.
     configured: AtomicBool,
     /// This server's hold on the change log's directory, until it stops.
-    lock: Mutex<Option<crate::local_storage::StorageLock>>,
+    lock: Mutex<Option<Arc<crate::local_storage::StorageLock>>>,
     /// The mirrors' and the stream's tasks.
     tasks: Mutex<Vec<tokio::task::JoinHandle<()>>>,
     /// The backends' change outboxes.
@@ -173,7 +178,7 @@ impl Followers {
             before: before.patterns,
             shared: Arc::downgrade(shared),
             configured: AtomicBool::new(false),
-            lock: Mutex::new(Some(lock)),
+            lock: Mutex::new(Some(Arc::new(lock))),
             tasks: Mutex::new(Vec::new()),
             outboxes: Outboxes::default(),
         });
@@ -360,6 +365,13 @@ impl Followers {
             let _ = tokio::time::timeout(Duration::from_secs(10), task).await;
         }
         self.lock.lock().unwrap().take();
+    }
+
+    /// The lock on the change log's directory while this server holds it,
+    /// for `reload::storage` to look at: the directory taken from under
+    /// the running server makes the capture refuse ([`Capture::lose`]).
+    pub fn directory_lock(&self) -> Option<Arc<crate::local_storage::StorageLock>> {
+        self.lock.lock().unwrap().clone()
     }
 
     /// The change log.

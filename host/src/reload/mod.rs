@@ -271,7 +271,7 @@ impl Reloader {
                 backend.local_stores().into_iter().filter_map(|store| {
                     let lock = running.stores.locks().get(&store.lock_path())?;
                     Some(storage::StoreLock {
-                        backend: Some(backend.name.clone()),
+                        holder: storage::Holder::Backend(backend.name.clone()),
                         store: store.path,
                         lock: lock.clone(),
                     })

@@ -5,12 +5,15 @@
 //! no longer at their paths: SQLite and the CSV files go on writing into
 //! unlinked files, and everything acknowledged from then on is gone at the
 //! next start. So every [`LOOK_EVERY`] the lock files are looked at (the
-//! data dir's `vsamrd.lock`, each local store's): one gone, or another
-//! file in its place, makes the backends of that store (every backend,
-//! for the data dir, which holds the catalog and the change log) refuse
-//! every request from then on, R15=12 naming what happened, `/readyz`
-//! fail, and the log say what to do. A restart, once the storage is back,
-//! ends it.
+//! data dir's `vsamrd.lock`, each local store's, the change log
+//! directory's): one gone, or another file in its place, makes the
+//! backends of that store (every backend, for the data dir, which holds
+//! the catalog and the change log) refuse every request from then on,
+//! R15=12 naming what happened, `/readyz` fail, and the log say what to
+//! do. The change log's directory taken away (one outside the data dir,
+//! or removed alone) makes every write to a dataset that mirrors or the
+//! stream follow refuse instead: its changes would reach neither. A
+//! restart, once the storage is back, ends it.
 
 use super::Reloader;
 use crate::local_storage::StorageLock;
@@ -55,11 +58,23 @@ pub async fn watch(
         stores.insert(
             0,
             StoreLock {
-                backend: None,
+                holder: Holder::DataDir,
                 store: data_dir.unwrap_or_default(),
                 lock: data_dir_lock,
             },
         );
+        let followers = shared.changes.followers();
+        if let Some(lock) = followers.as_ref().and_then(|f| f.directory_lock()) {
+            stores.push(StoreLock {
+                holder: Holder::ChangeLog,
+                store: lock
+                    .path()
+                    .parent()
+                    .map(Path::to_path_buf)
+                    .unwrap_or_default(),
+                lock,
+            });
+        }
         let touch = touched.elapsed() >= TOUCH_EVERY;
         let Ok(taken) = tokio::task::spawn_blocking(move || {
             if touch {
@@ -85,14 +100,27 @@ pub async fn watch(
                     store.lock.path().display()
                 )
             };
-            match &store.backend {
-                None => {
+            match &store.holder {
+                Holder::DataDir => {
                     let why = why("the data dir", "every backend");
                     for (name, backend) in shared.routing().backends.iter() {
                         refuse(name, backend, &why);
                     }
                 }
-                Some(name) => {
+                Holder::ChangeLog => {
+                    let Some(followers) = &followers else {
+                        continue;
+                    };
+                    let why = format!(
+                        "the change log's directory {} was {how} while vsamrd ran (its lock file {} is not the one vsamrd holds): the changes of writes now would reach no mirror and no change stream, so writes to the datasets they follow are refused; put the directory back and restart vsamrd (or restart it as it is: the mirrors copy their datasets again, the stream begins a new log)",
+                        store.store.display(),
+                        store.lock.path().display()
+                    );
+                    if followers.capture().lose(why.clone()) {
+                        tracing::error!("{why}");
+                    }
+                }
+                Holder::Backend(name) => {
                     if let Some(backend) = shared.backend(name) {
                         let why = why(
                             &format!("backend {name}'s storage"),
@@ -108,12 +136,22 @@ pub async fn watch(
 
 /// A lock on a local store, and whose it is.
 pub struct StoreLock {
-    /// The backend using the store; `None` for the data dir.
-    pub backend: Option<String>,
+    /// Who uses the store.
+    pub holder: Holder,
     /// The store: a directory, an SQLite file.
     pub store: PathBuf,
     /// Its lock.
     pub lock: Arc<StorageLock>,
+}
+
+/// Who uses a watched store, and so what its loss stops.
+pub enum Holder {
+    /// The data dir: the catalog, and every backend.
+    DataDir,
+    /// A backend's local store: that backend.
+    Backend(String),
+    /// The change log's directory: writes to followed datasets.
+    ChangeLog,
 }
 
 /// Makes `backend` refuse every call for `why`, saying so once.

@@ -212,6 +212,9 @@ impl Log<'_> {
         let Some(log) = log.filter(|_| !changes.is_empty()) else {
             return Ok(None);
         };
+        if let Some(why) = log.capture.lost() {
+            return Err(CallError::Unavailable(why.to_string()));
+        }
         if let Some(why) = log.capture.recovering(log.backend) {
             return Err(CallError::Store(StoreError::Io(format!(
                 "not run: {why}; repeat the writes once it is done"

@@ -479,3 +479,37 @@ fn once_a_sync_is_slow_the_writes_wait_off_the_runtime_thread() {
         );
     });
 }
+
+#[tokio::test]
+async fn a_lost_change_log_refuses_the_writes_it_would_record_and_nothing_else() {
+    let dir = tempfile::tempdir().unwrap();
+    let (change_log, _) =
+        crate::changes::ChangeLog::open(&dir.path().join("log"), 1 << 30).unwrap();
+    let capture = Arc::new(crate::changes::Capture::new(
+        change_log,
+        vec!["A".into()],
+        false,
+    ));
+    let (backend, _ran) = logged_backend(&[]);
+    backend.set_capture(Some(capture.clone()));
+    let followed = Call::Insert(ds(), vec![1], vec![1]);
+    let other = Call::Insert(
+        Dataset {
+            name: "B".into(),
+            ..ds()
+        },
+        vec![2],
+        vec![2],
+    );
+    backend.call(followed.clone()).await.unwrap();
+    assert!(capture.lose("the change log's directory went".into()));
+    assert!(!capture.lose("again".into()), "lost once");
+    match backend.call(followed).await {
+        Err(CallError::Unavailable(why)) => {
+            assert_eq!(why, "the change log's directory went")
+        }
+        other => panic!("{other:?}"),
+    }
+    backend.call(other).await.unwrap();
+    backend.call(Call::Get(ds(), vec![1])).await.unwrap();
+}
