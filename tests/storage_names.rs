@@ -381,12 +381,31 @@ async fn storage_taken_from_under_the_server_makes_its_backends_refuse() {
     let (status, body) = vsam_tests::http_get(&metrics, "/readyz").await;
     assert_eq!(status, 503, "{body}");
     assert!(body.contains("backend away"), "{body}");
+    let refusing = refusing(&server, data.path()).await;
+    assert!(
+        matches!(refusing.as_slice(), [only] if only.starts_with("backend away: backend away's storage")),
+        "{refusing:?}"
+    );
 
     std::fs::remove_dir_all(data.path()).unwrap();
     refused_within(&conn, "OTHER.ONE", "the data dir").await;
     refused_within(&conn, "HERE.ONE", "").await;
     drop(conn);
     server.stop().await;
+}
+
+/// What `vsamr admin status` says the server refuses (its data dir:
+/// `data_dir`, where the admin token is).
+async fn refusing(server: &vsam_host::RunningServer, data_dir: &std::path::Path) -> Vec<String> {
+    use vsam_client::admin::{AdminClient, read_token};
+    use vsam_protocol::admin::{AdminAnswer, AdminCommand};
+    let token = read_token(&data_dir.join("admin.token")).unwrap();
+    let address = server.admin_addr.expect("admin enabled").to_string();
+    let mut admin = AdminClient::connect(&address, token).await.unwrap();
+    match admin.request(AdminCommand::Status).await.unwrap() {
+        AdminAnswer::Status(status) => status.refusing,
+        other => panic!("{other:?}"),
+    }
 }
 
 /// Writes record `key` (its first four bytes) to `name`, opened for it.
@@ -468,6 +487,11 @@ async fn a_change_log_taken_from_under_the_server_refuses_the_writes_it_would_re
     let (status, body) = vsam_tests::http_get(&metrics, "/readyz").await;
     assert_eq!(status, 503, "{body}");
     assert!(body.contains("change log"), "{body}");
+    let refusing = refusing(&server, data.path()).await;
+    assert!(
+        matches!(refusing.as_slice(), [only] if only.starts_with("the change log's directory")),
+        "{refusing:?}"
+    );
     drop(conn);
     server.stop().await;
 }

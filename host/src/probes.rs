@@ -168,17 +168,8 @@ fn backends(shared: &Shared) -> Vec<BackendRow> {
 /// `crate::reload::storage`; the catalog is loaded before the listener
 /// starts).
 async fn ready(shared: &Shared) -> Result<(), String> {
-    for (name, backend) in shared.routing().backends.iter() {
-        if let Some(why) = backend.refusal() {
-            return Err(format!("backend {name}: {why}"));
-        }
-    }
-    if let Some(why) = shared
-        .changes
-        .followers()
-        .and_then(|followers| followers.capture().lost())
-    {
-        return Err(why.to_string());
+    if let Some(refusal) = crate::reload::storage::refusals(shared).into_iter().next() {
+        return Err(refusal);
     }
     for (url, session) in shared.fleet.sessions() {
         if let Err(refusal) = session.reachable().await {

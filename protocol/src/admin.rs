@@ -234,6 +234,11 @@ pub struct StatusReport {
     /// shared database sees them.
     #[serde(default)]
     pub fleet: Vec<FleetRow>,
+    /// What the server refuses, and why, because its storage was taken
+    /// from under it: a backend refusing every request, the change log
+    /// refusing the writes it would record. Empty while all is well.
+    #[serde(default)]
+    pub refusing: Vec<String>,
 }
 
 /// One server of a fleet, seen in a shared database: its lock session.

@@ -328,6 +328,9 @@ fn print_status(status: &StatusReport) {
         humanize(Duration::from_secs(status.uptime_s))
     );
     println!("  connections   {}", status.connections);
+    for refusal in &status.refusing {
+        println!("  REFUSING      {refusal}");
+    }
     println!(
         "  {:<12} {:<10} {:<12} {:>8} {:>9} {:>8}",
         "backend", "plugin", "hash", "datasets", "in-flight", "draining"

@@ -48,6 +48,7 @@ pub async fn status(context: &AdminContext) -> StatusReport {
             limit: context.shared.unit_memory.limit() as u64,
         }),
         fleet: context.shared.fleet.status().await,
+        refusing: crate::reload::storage::refusals(&context.shared),
     }
 }
 

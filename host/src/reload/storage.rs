@@ -134,6 +134,27 @@ pub async fn watch(
     }
 }
 
+/// What the server refuses because storage was taken from under it, and
+/// why: each backend that refuses every request, and the change log that
+/// refuses the writes it would record. For `/readyz` and `vsamr admin
+/// status`.
+pub fn refusals(shared: &Shared) -> Vec<String> {
+    let mut refusals: Vec<String> = shared
+        .routing()
+        .backends
+        .iter()
+        .filter_map(|(name, backend)| Some(format!("backend {name}: {}", backend.refusal()?)))
+        .collect();
+    refusals.extend(
+        shared
+            .changes
+            .followers()
+            .and_then(|followers| followers.capture().lost())
+            .map(|why| why.to_string()),
+    );
+    refusals
+}
+
 /// A lock on a local store, and whose it is.
 pub struct StoreLock {
     /// Who uses the store.
