@@ -6,7 +6,9 @@
 //! over, and its table names stay taken; a reload cannot take local storage
 //! another server holds (two processes at start: `host/tests/process.rs`).
 
+use vsam_client::admin::{AdminClient, read_token};
 use vsam_client::{ClientError, ConnectOptions, Connection, Dataset, OpenIntent, RplOptions};
+use vsam_protocol::admin::{AdminAnswer, AdminCommand};
 use vsam_protocol::fdbk;
 use vsam_tests::deployment::Deployment;
 use vsam_tests::{CSV_WASM, MEMORY_WASM, SQL_WASM, ksds, sha256_hex, start, start_with_plugin};
@@ -394,15 +396,22 @@ async fn storage_taken_from_under_the_server_makes_its_backends_refuse() {
     server.stop().await;
 }
 
-/// What `vsamr admin status` says the server refuses (its data dir:
-/// `data_dir`, where the admin token is).
-async fn refusing(server: &vsam_host::RunningServer, data_dir: &std::path::Path) -> Vec<String> {
-    use vsam_client::admin::{AdminClient, read_token};
-    use vsam_protocol::admin::{AdminAnswer, AdminCommand};
+/// An admin client of `server`, whose data dir (with the token) is
+/// `data_dir`.
+async fn admin(server: &vsam_host::RunningServer, data_dir: &std::path::Path) -> AdminClient {
     let token = read_token(&data_dir.join("admin.token")).unwrap();
     let address = server.admin_addr.expect("admin enabled").to_string();
-    let mut admin = AdminClient::connect(&address, token).await.unwrap();
-    match admin.request(AdminCommand::Status).await.unwrap() {
+    AdminClient::connect(&address, token).await.unwrap()
+}
+
+/// What `vsamr admin status` says the server refuses.
+async fn refusing(server: &vsam_host::RunningServer, data_dir: &std::path::Path) -> Vec<String> {
+    match admin(server, data_dir)
+        .await
+        .request(AdminCommand::Status)
+        .await
+        .unwrap()
+    {
         AdminAnswer::Status(status) => status.refusing,
         other => panic!("{other:?}"),
     }
@@ -491,6 +500,20 @@ async fn a_change_log_taken_from_under_the_server_refuses_the_writes_it_would_re
     assert!(
         matches!(refusing.as_slice(), [only] if only.starts_with("the change log's directory")),
         "{refusing:?}"
+    );
+    // The mirror stops, saying why (not a resync, which cannot help).
+    let mirrors = match admin(&server, data.path())
+        .await
+        .request(AdminCommand::MirrorStatus)
+        .await
+        .unwrap()
+    {
+        AdminAnswer::Mirrors(report) => report.mirrors,
+        other => panic!("{other:?}"),
+    };
+    assert!(
+        matches!(mirrors.as_slice(), [copy] if copy.phase.starts_with("stopped: the change log's directory")),
+        "{mirrors:?}"
     );
     drop(conn);
     server.stop().await;

@@ -44,6 +44,12 @@ impl ChangeHub {
         self.running.load_full()
     }
 
+    /// Why the change log's directory counts as lost, if it does (see
+    /// [`Capture::lose`]).
+    pub fn lost(&self) -> Option<Arc<String>> {
+        self.running.load().as_ref()?.capture.lost()
+    }
+
     pub(crate) fn set(&self, followers: Option<Arc<Followers>>) {
         self.running.store(followers);
     }
@@ -372,6 +378,19 @@ impl Followers {
     /// the running server makes the capture refuse ([`Capture::lose`]).
     pub fn directory_lock(&self) -> Option<Arc<crate::local_storage::StorageLock>> {
         self.lock.lock().unwrap().clone()
+    }
+
+    /// The change log's directory was taken from under the server: the
+    /// capture refuses what it would record ([`Capture::lose`]) and the
+    /// mirrors stop, saying `why`. False if it was lost already.
+    pub fn lose(&self, why: String) -> bool {
+        if !self.capture.lose(why.clone()) {
+            return false;
+        }
+        for mirror in self.mirrors.lock().unwrap().values() {
+            mirror.stop_for_lost_log(why.clone());
+        }
+        true
     }
 
     /// The change log.
@@ -771,6 +790,11 @@ async fn retain(followers: Arc<Followers>) {
         let Some(followers) = weak.upgrade() else {
             return;
         };
+        if followers.capture.lost().is_some() {
+            // Its directory was taken away (said once, by the storage
+            // watcher): nothing is recorded any more, nothing to remove.
+            return;
+        }
         let mut oldest = followers.log.last_committed();
         for mirror in followers.mirrors.lock().unwrap().values() {
             if !mirror.is_stopped() {

@@ -116,7 +116,7 @@ pub async fn watch(
                         store.store.display(),
                         store.lock.path().display()
                     );
-                    if followers.capture().lose(why.clone()) {
+                    if followers.lose(why.clone()) {
                         tracing::error!("{why}");
                     }
                 }
@@ -145,13 +145,7 @@ pub fn refusals(shared: &Shared) -> Vec<String> {
         .iter()
         .filter_map(|(name, backend)| Some(format!("backend {name}: {}", backend.refusal()?)))
         .collect();
-    refusals.extend(
-        shared
-            .changes
-            .followers()
-            .and_then(|followers| followers.capture().lost())
-            .map(|why| why.to_string()),
-    );
+    refusals.extend(shared.changes.lost().map(|why| why.to_string()));
     refusals
 }
 

@@ -40,7 +40,8 @@ impl LogReader {
         let mut out = Vec::new();
         loop {
             let Some((first, path, offset)) = self.segment.clone() else {
-                let found = segments(&self.log.dir)?;
+                let found = segments(&self.log.dir)
+                    .map_err(|error| log_error(&self.log.dir, "listing its segments", error))?;
                 let wanted = self.after + 1;
                 let Some((first, path)) = found.iter().rev().find(|(f, _)| *f <= wanted).cloned()
                 else {
@@ -58,7 +59,9 @@ impl LogReader {
                 self.segment = Some((first, path, 0));
                 continue;
             };
-            let bytes = read_frames_at(&path, offset)?;
+            let bytes = read_frames_at(&path, offset).map_err(|error| {
+                log_error(&self.log.dir, &format!("reading {}", path.display()), error)
+            })?;
             let mut used = 0;
             while out.len() < max {
                 let Some((payload, taken)) = next_frame(&bytes[used..]) else {

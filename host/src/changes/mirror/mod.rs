@@ -613,10 +613,16 @@ impl Mirror {
                         pending = batch;
                     }
                     Err(error) => {
-                        self.set_phase(Phase::Stopped(format!(
-                            "{error}: `vsamr admin mirror resync {}` copies everything again",
-                            self.backend
-                        )));
+                        // A resync cannot help a log whose directory was
+                        // taken away: that says what can.
+                        let why = match shared.changes.lost() {
+                            Some(lost) => lost.to_string(),
+                            None => format!(
+                                "{error}: `vsamr admin mirror resync {}` copies everything again",
+                                self.backend
+                            ),
+                        };
+                        self.set_phase(Phase::Stopped(why));
                         continue;
                     }
                 }
@@ -883,6 +889,14 @@ impl Mirror {
     /// Stops following for good in this run: changes of its datasets pass
     /// this server by, so its position means nothing, and the next start
     /// copies everything again.
+    /// Stops it for `why`, in memory only: its change log's directory was
+    /// taken from under the server (see `Capture::lose`), so that it has
+    /// nothing more to read; what it does next is settled at the restart.
+    pub(super) fn stop_for_lost_log(&self, why: String) {
+        self.set_phase(Phase::Stopped(why));
+        self.wake.notify_one();
+    }
+
     fn stop_missing(&self, why: String) {
         tracing::error!(mirror = %self.backend, "{why}");
         {

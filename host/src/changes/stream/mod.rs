@@ -290,6 +290,12 @@ impl Stream {
             let batch = match reader.next_batch(BATCH) {
                 Ok(batch) => batch,
                 Err(error) => {
+                    if let Some(why) = shared.upgrade().and_then(|shared| shared.changes.lost()) {
+                        // Nothing more will be recorded (the storage
+                        // watcher said why, once): the stream ends here.
+                        self.report.lock().unwrap().last_error = Some(why.to_string());
+                        return;
+                    }
                     self.report.lock().unwrap().last_error = Some(error.to_string());
                     tracing::error!("change stream: {error}");
                     tokio::time::sleep(Duration::from_secs(5)).await;
