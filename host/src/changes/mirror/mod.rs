@@ -886,9 +886,6 @@ impl Mirror {
         ))
     }
 
-    /// Stops following for good in this run: changes of its datasets pass
-    /// this server by, so its position means nothing, and the next start
-    /// copies everything again.
     /// Stops it for `why`, in memory only: its change log's directory was
     /// taken from under the server (see `Capture::lose`), so that it has
     /// nothing more to read; what it does next is settled at the restart.
@@ -897,6 +894,9 @@ impl Mirror {
         self.wake.notify_one();
     }
 
+    /// Stops following for good in this run: changes of its datasets pass
+    /// this server by, so its position means nothing, and the next start
+    /// copies everything again.
     fn stop_missing(&self, why: String) {
         tracing::error!(mirror = %self.backend, "{why}");
         {
