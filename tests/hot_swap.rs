@@ -513,6 +513,22 @@ async fn the_admin_port_bounds_its_connections_and_their_time() {
     server.stop().await;
 }
 
+/// An admin client kept by a tool and left idle past the time the server
+/// gives a connection for its first request (the server lets it go)
+/// connects again for its next request, rather than failing it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_admin_client_left_idle_connects_again() {
+    use vsam_host::admin::HANDSHAKE_TIMEOUT;
+    let deployment = Deployment::new("", false);
+    let server = deployment.start().await;
+    let mut admin = deployment.admin(&server).await;
+    tokio::time::sleep(HANDSHAKE_TIMEOUT + Duration::from_secs(1)).await;
+    assert_eq!(status(&mut admin).await.backends.len(), 1);
+    // And the connection it made serves the next request.
+    assert_eq!(status(&mut admin).await.backends.len(), 1);
+    server.stop().await;
+}
+
 /// `[metrics]` is read at start: a reload that changes it applies the rest
 /// and says the metrics wait for a restart.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

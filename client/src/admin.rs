@@ -3,7 +3,7 @@
 
 use crate::transport::{self, ConnectOptions, Stream, TlsOptions};
 use anyhow::{Context, Result};
-use futures::{SinkExt, StreamExt};
+use futures::{FutureExt, SinkExt, StreamExt};
 use std::path::Path;
 use std::time::{Duration, Instant};
 use tokio_util::codec::{Framed, LinesCodec, LinesCodecError};
@@ -25,6 +25,7 @@ pub struct AdminClient {
     lines: Framed<Box<dyn Stream>, LinesCodec>,
     token: String,
     address: String,
+    tls: Option<TlsOptions>,
     /// Set by [`AdminClient::set_answer_limit`]; `None`: by command.
     answer_limit: Option<Option<Duration>>,
     /// The command whose answer did not come in time: an answer arriving
@@ -46,6 +47,20 @@ impl AdminClient {
         token: String,
         tls: Option<&TlsOptions>,
     ) -> Result<Self> {
+        Ok(Self {
+            lines: Self::open(address, tls).await?,
+            token,
+            address: address.to_string(),
+            tls: tls.cloned(),
+            answer_limit: None,
+            unanswered: None,
+        })
+    }
+
+    async fn open(
+        address: &str,
+        tls: Option<&TlsOptions>,
+    ) -> Result<Framed<Box<dyn Stream>, LinesCodec>> {
         let options = ConnectOptions {
             tls: tls.cloned(),
             token: None,
@@ -61,13 +76,23 @@ impl AdminClient {
                     "cannot reach the admin interface of vsamrd at {address}: is it running, with [admin] enabled on that address?"
                 )
             })?;
-        Ok(Self {
-            lines: Framed::new(stream, LinesCodec::new_with_max_length(MAX_ANSWER_LINE)),
-            token,
-            address: address.to_string(),
-            answer_limit: None,
-            unanswered: None,
-        })
+        Ok(Framed::new(
+            stream,
+            LinesCodec::new_with_max_length(MAX_ANSWER_LINE),
+        ))
+    }
+
+    /// Connects again if the server let the connection go while nothing
+    /// was asked on it: vsamrd closes an admin connection that sends no
+    /// request within 10 s of connecting or 10 minutes of the last, and a
+    /// restart closes them all. Its end (or a last line) then waits to be
+    /// read; nothing was sent on it, so nothing is lost by a new one. A
+    /// connection still open has nothing to read between requests.
+    async fn reopen_if_let_go(&mut self) -> Result<()> {
+        if self.lines.next().now_or_never().is_some() {
+            self.lines = Self::open(&self.address, self.tls.as_ref()).await?;
+        }
+        Ok(())
     }
 
     /// How long every request waits for its answer from now on (`None`:
@@ -95,6 +120,7 @@ impl AdminClient {
                 self.address
             );
         }
+        self.reopen_if_let_go().await?;
         let (name, limit) = (command.name(), self.answer_limit(&command));
         let request = AdminRequest {
             token: self.token.clone(),
