@@ -131,10 +131,12 @@ async fn one(
         )));
     }
     tokio::time::sleep(Duration::from_secs(2)).await;
+    let stopping = Instant::now();
     tokio::task::block_in_place(|| match store {
         Store::Postgres => services.postgres()?.stop(),
         _ => services.seaweed()?.stop(),
     })?;
+    let stopped_in = stopping.elapsed();
     tokio::time::sleep(outage).await;
     tokio::task::block_in_place(|| match store {
         Store::Postgres => services.postgres()?.restart(),
@@ -184,6 +186,17 @@ async fn one(
             (Some(so_far), Some(at)) => Some(so_far.max(at.duration_since(restart))),
             _ => None,
         };
+    }
+    if !row.losses.is_empty() {
+        // What to look at first: a store whose stop took its script's 10 s
+        // was killed, and may have lost what it had acknowledged.
+        println!(
+            "{} lost acknowledged writes: its stop took {:.1} s, its restart was ready {:.1} s later; vsamrd's log:\n{}",
+            store.name(),
+            stopped_in.as_secs_f64(),
+            (restart - stopping - stopped_in).as_secs_f64(),
+            server.log_tail()
+        );
     }
     if row.resumed_after.is_none() {
         println!(
