@@ -621,14 +621,51 @@ async fn a_unit_whose_commit_fails_half_way_is_put_back_whole() {
     server.stop().await;
 }
 
-/// What a crash in the middle of storing a unit leaves, an undo record
-/// naming objects written and created, is carried out when the backend
-/// starts, before it serves anything. The record is written here by hand,
-/// byte for byte as documented in the plugin's `intent` module.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_undo_record_left_by_a_crash_is_carried_out_at_start() {
-    let dir = tempfile::tempdir().unwrap();
-    let server = bucket_server(dir.path()).await;
+/// One object of an undo record: its name, the body to put back (`None`
+/// for an object the sync created) and the body the sync wrote.
+type UndoStep<'a> = (String, Option<&'a [u8]>, &'a [u8]);
+
+/// An undo record's layout, byte for byte as documented in the plugin's
+/// `intent` module: written by an earlier start of vsamrd, backend `b`,
+/// for `steps` (the second layout keeps the digest of what was written).
+fn undo_record(second_layout: bool, steps: &[UndoStep]) -> Vec<u8> {
+    use sha2::{Digest, Sha256};
+    let mut intent = match second_layout {
+        true => b"VSAMUNDO2\n".to_vec(),
+        false => b"VSAMUNDO1\n".to_vec(),
+    };
+    for text in [&b"an earlier start"[..], b"b"] {
+        intent.extend((text.len() as u32).to_be_bytes());
+        intent.extend(text);
+    }
+    intent.extend((steps.len() as u32).to_be_bytes());
+    for (object, before, written) in steps {
+        intent.extend((object.len() as u32).to_be_bytes());
+        intent.extend(object.as_bytes());
+        intent.push(before.is_some() as u8);
+        let before = before.unwrap_or_default();
+        intent.extend((before.len() as u32).to_be_bytes());
+        intent.extend(before);
+        if second_layout {
+            intent.extend(Sha256::digest(written));
+        }
+    }
+    intent
+}
+
+/// The object name of interval file `path` under the test's prefix.
+fn object_name(path: &Path) -> String {
+    format!(
+        "vsam/PROD.CUST/ci/{}",
+        path.file_name().unwrap().to_str().unwrap()
+    )
+}
+
+/// A server on a local bucket in `dir` holding customers 0 to 19, with
+/// the records of `changes` changed by one unit of work each: the files
+/// of their intervals, and each file's body before the change.
+async fn customers_changed(dir: &Path, changes: &[u32]) -> Vec<(std::path::PathBuf, Vec<u8>)> {
+    let server = bucket_server(dir).await;
     let conn = Connection::connect(&server.addr.to_string()).await.unwrap();
     vsam_client::define(&conn, vsam_tests::ksds("PROD.CUST", 8, 100, "cp037"))
         .await
@@ -641,45 +678,46 @@ async fn an_undo_record_left_by_a_crash_is_carried_out_at_start() {
             .await
             .unwrap();
     }
-    let ci = dir.path().join("bucket/vsam/PROD.CUST/ci");
-    let file = interval_file(&ci, &customer(5));
-    let before = std::fs::read(&file).unwrap();
-    ds.read_for_update(&customer(5)[..8]).await.unwrap();
-    ds.put(0, RplOptions::direct().update(), 0, changed(5))
-        .await
-        .unwrap();
+    let ci = dir.join("bucket/vsam/PROD.CUST/ci");
+    let mut files = Vec::new();
+    for &n in changes {
+        let file = interval_file(&ci, &customer(n));
+        let before = std::fs::read(&file).unwrap();
+        ds.read_for_update(&customer(n)[..8]).await.unwrap();
+        ds.put(0, RplOptions::direct().update(), 0, changed(n))
+            .await
+            .unwrap();
+        assert_ne!(std::fs::read(&file).unwrap(), before);
+        files.push((file, before));
+    }
     ds.close().await.unwrap();
     server.stop().await;
-    assert_ne!(std::fs::read(&file).unwrap(), before);
+    files
+}
+
+/// What a crash in the middle of storing a unit leaves, an undo record
+/// naming objects written and created, is carried out when the backend
+/// starts, before it serves anything. The record is of the first layout
+/// (an older plugin's, without digests): carried out whatever the objects
+/// hold.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_undo_record_left_by_a_crash_is_carried_out_at_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let changed_files = customers_changed(dir.path(), &[5]).await;
+    let (file, before) = &changed_files[0];
 
     // As a crash would leave it: the interval rewritten, a new interval
     // created, and the undo record naming both.
-    let name = |path: &Path| {
-        format!(
-            "vsam/PROD.CUST/ci/{}",
-            path.file_name().unwrap().to_str().unwrap()
-        )
-    };
+    let ci = dir.path().join("bucket/vsam/PROD.CUST/ci");
     let created = ci.join("ffffffffffffffff");
     std::fs::write(&created, b"").unwrap();
-    let mut intent = b"VSAMUNDO1\n".to_vec();
-    let boot = b"an earlier start";
-    intent.extend((boot.len() as u32).to_be_bytes());
-    intent.extend(boot);
-    let backend = b"b";
-    intent.extend((backend.len() as u32).to_be_bytes());
-    intent.extend(backend);
-    intent.extend(2u32.to_be_bytes());
-    for (object, kind, body) in [
-        (name(&file), 1u8, before.clone()),
-        (name(&created), 0, Vec::new()),
-    ] {
-        intent.extend((object.len() as u32).to_be_bytes());
-        intent.extend(object.as_bytes());
-        intent.push(kind);
-        intent.extend((body.len() as u32).to_be_bytes());
-        intent.extend(body);
-    }
+    let intent = undo_record(
+        false,
+        &[
+            (object_name(file), Some(before), b""),
+            (object_name(&created), None, b""),
+        ],
+    );
     let intent_file = dir.path().join("bucket/vsam/_vsam/unit-intent");
     std::fs::create_dir_all(intent_file.parent().unwrap()).unwrap();
     std::fs::write(&intent_file, intent).unwrap();
@@ -691,13 +729,72 @@ async fn an_undo_record_left_by_a_crash_is_carried_out_at_start() {
         .unwrap();
     assert_eq!(ds.read(&customer(5)[..8]).await.unwrap().data, customer(5));
     assert_eq!(
-        std::fs::read(&file).unwrap(),
-        before,
+        std::fs::read(file).unwrap(),
+        *before,
         "the interval is put back"
     );
     assert!(
         !created.exists(),
         "the interval the unit created is deleted"
+    );
+    assert!(!intent_file.exists(), "the undo record is gone");
+    server.stop().await;
+}
+
+/// An undo record puts an object back only while it holds what the sync
+/// that left the record wrote: one written again since (a later sync,
+/// acknowledged) is kept, so that carrying out a failed sync's record
+/// never loses acknowledged writes; the others are put back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_undo_record_never_puts_back_over_a_later_write() {
+    let dir = tempfile::tempdir().unwrap();
+    let changed_files = customers_changed(dir.path(), &[5, 15]).await;
+    let [(later, later_before), (stands, stands_before)] = &changed_files[..] else {
+        unreachable!("two changes")
+    };
+    assert_ne!(later, stands, "the two records are in different intervals");
+    let stands_now = std::fs::read(stands).unwrap();
+    let ci = dir.path().join("bucket/vsam/PROD.CUST/ci");
+    let created = ci.join("ffffffffffffffff");
+    std::fs::write(&created, b"created by the sync").unwrap();
+    // The record's sync wrote something else into the interval of
+    // customer 5 than it holds now (a later sync wrote it again), and
+    // what the intervals of customer 15 and the created one hold.
+    let intent = undo_record(
+        true,
+        &[
+            (
+                object_name(later),
+                Some(later_before),
+                b"what the failed sync wrote",
+            ),
+            (object_name(stands), Some(stands_before), &stands_now),
+            (object_name(&created), None, b"created by the sync"),
+        ],
+    );
+    let intent_file = dir.path().join("bucket/vsam/_vsam/unit-intent");
+    std::fs::create_dir_all(intent_file.parent().unwrap()).unwrap();
+    std::fs::write(&intent_file, intent).unwrap();
+
+    let server = bucket_server(dir.path()).await;
+    let conn = Connection::connect(&server.addr.to_string()).await.unwrap();
+    let ds = Dataset::open(&conn, "PROD.CUST", OpenIntent::Input, 1)
+        .await
+        .unwrap();
+    assert_eq!(
+        ds.read(&customer(5)[..8]).await.unwrap().data,
+        changed(5),
+        "the later write is kept"
+    );
+    assert_eq!(
+        ds.read(&customer(15)[..8]).await.unwrap().data,
+        customer(15),
+        "the failed sync's write is put back"
+    );
+    assert_eq!(std::fs::read(stands).unwrap(), *stands_before);
+    assert!(
+        !created.exists(),
+        "the interval the sync created is deleted"
     );
     assert!(!intent_file.exists(), "the undo record is gone");
     server.stop().await;

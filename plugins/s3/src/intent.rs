@@ -1,12 +1,24 @@
 //! Units of work kept whole in a bucket. A sync that writes more than one
 //! object first stores an undo record, the intent: for every object it is
-//! about to write, the body it has now (or that it does not exist yet).
-//! The sync then writes the objects and, last, deletes the intent: that
-//! deletion is the commit point. A sync that fails half way puts back what
-//! it wrote and deletes the intent; one cut short by a crash leaves the
-//! intent behind, and the next instance to start on the bucket puts every
-//! object it names back before serving anything. So after a crash a sync's
-//! writes are all there or none are, which `units.whole` promises.
+//! about to write, the body it has now (or that it does not exist yet),
+//! and a digest of the body the sync writes. The sync then writes the
+//! objects and, last, deletes the intent: that deletion is the commit
+//! point. A sync that fails half way puts back what it wrote and deletes
+//! the intent; one cut short by a crash leaves the intent behind, and the
+//! next instance to start on the bucket puts every object it names back
+//! before serving anything. So after a crash a sync's writes are all
+//! there or none are, which `units.whole` promises.
+//!
+//! Putting back never overwrites a later write: an object is put back
+//! only while it holds what the interrupted sync wrote (its body's digest
+//! is the intent's), with a write conditional on the version read. One
+//! that holds anything else was not written by the sync (the sync stopped
+//! before it, or the write was refused) or was written again since, by a
+//! sync that was acknowledged; it is kept, and only the others are put
+//! back. Nothing should write an object an intent names before the
+//! intent is carried out, but a store that answered a read wrongly, or a
+//! write whose answer was lost, must not turn a failed sync's undo into
+//! the loss of acknowledged writes.
 //!
 //! The intent is one object, `{prefix}_vsam/unit-intent` (no dataset name
 //! has a `_`), written only if absent: two syncs of several objects never
@@ -19,15 +31,34 @@
 //! own backend, since a backend's syncs run one at a time, so its writer
 //! failed (its objects written, the intent not deleted: the store went
 //! away), and nothing may be written on top of them before. One of this
-//! start and another backend is that backend's sync under way. Its layout: `VSAMUNDO1\n`,
-//! a u32 length and the boot, a u32 length and the backend, a u32 count
-//! of objects, then per object a
-//! u32 name length, the name, a kind byte (0: delete it, 1: put the body
-//! back), a u32 body length and the body; numbers big-endian.
+//! start and another backend is that backend's sync under way.
+//!
+//! Its layout: `VSAMUNDO2\n`, a u32 length and the boot, a u32 length and
+//! the backend, a u32 count of objects, then per object a u32 name length,
+//! the name, a kind byte (0: delete it, 1: put the body back), a u32 body
+//! length and the body, and the 32-byte SHA-256 of the body the sync
+//! writes; numbers big-endian. An intent of the first layout
+//! (`VSAMUNDO1\n`, without the digests), written by an older plugin, is
+//! carried out as that plugin did: every object put back, whatever it
+//! holds.
 
+use sha2::{Digest, Sha256};
 use vsam_plugin_sdk::objects::{self, ObjectError};
 
-const MAGIC: &[u8] = b"VSAMUNDO1\n";
+/// The layout written: with the digest of what the sync writes.
+const MAGIC: &[u8] = b"VSAMUNDO2\n";
+
+/// The first layout, without digests (read, never written).
+const MAGIC_V1: &[u8] = b"VSAMUNDO1\n";
+
+/// The SHA-256 of a body, which says whether an object still holds what
+/// a sync wrote.
+pub type BodyDigest = [u8; 32];
+
+/// The digest an intent keeps of `body`.
+pub fn digest(body: &[u8]) -> BodyDigest {
+    Sha256::digest(body).into()
+}
 
 /// How to put one object back as it was before a sync.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -38,16 +69,38 @@ pub enum Undo {
     Restore(Vec<u8>),
 }
 
-/// The undo record of one sync: who wrote it, object names and how to
-/// put each back.
+/// One object a sync writes: how to put it back, and what the sync
+/// writes into it, so that only that is put back.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Step {
+    /// The object's name.
+    pub name: String,
+    /// How to put it back.
+    pub undo: Undo,
+    /// The digest of the body the sync writes (`None` in an intent of the
+    /// first layout: put back whatever the object holds).
+    pub written: Option<BodyDigest>,
+}
+
+/// The undo record of one sync: who wrote it, and the objects it writes.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Intent {
     /// The start of vsamrd whose instance wrote it.
     pub boot: String,
     /// The backend whose instance wrote it.
     pub backend: String,
-    /// Each object the sync writes or deletes, and how to put it back.
-    pub objects: Vec<(String, Undo)>,
+    /// Each object the sync writes, and how to put it back.
+    pub objects: Vec<Step>,
+}
+
+/// What carrying out an intent did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Undone {
+    /// Objects put back (or deleted) as they were before the sync.
+    pub restored: usize,
+    /// Objects kept because they hold neither what the sync wrote nor
+    /// what they held before it: written again since.
+    pub kept: Vec<String>,
 }
 
 /// This start of vsamrd, as the host tells every instance (empty where it
@@ -86,10 +139,10 @@ impl Intent {
         out.extend((self.backend.len() as u32).to_be_bytes());
         out.extend(self.backend.as_bytes());
         out.extend((self.objects.len() as u32).to_be_bytes());
-        for (name, undo) in &self.objects {
-            out.extend((name.len() as u32).to_be_bytes());
-            out.extend(name.as_bytes());
-            match undo {
+        for step in &self.objects {
+            out.extend((step.name.len() as u32).to_be_bytes());
+            out.extend(step.name.as_bytes());
+            match &step.undo {
                 Undo::Delete => {
                     out.push(0);
                     out.extend(0u32.to_be_bytes());
@@ -100,15 +153,19 @@ impl Intent {
                     out.extend(body);
                 }
             }
+            // Every step this plugin plans has its digest.
+            out.extend(step.written.unwrap_or_default());
         }
         out
     }
 
     /// Reads a stored intent; `Err` says what is wrong with it.
     pub fn decode(bytes: &[u8]) -> Result<Self, String> {
-        let mut rest = bytes
-            .strip_prefix(MAGIC)
-            .ok_or("it does not start with VSAMUNDO1")?;
+        let (mut rest, digests) = match (bytes.strip_prefix(MAGIC), bytes.strip_prefix(MAGIC_V1)) {
+            (Some(rest), _) => (rest, true),
+            (None, Some(rest)) => (rest, false),
+            (None, None) => return Err("it does not start with VSAMUNDO2 or VSAMUNDO1".into()),
+        };
         let boot =
             String::from_utf8(take(&mut rest)?.to_vec()).map_err(|_| "the boot is not UTF-8")?;
         let backend =
@@ -130,7 +187,21 @@ impl Intent {
                 1 => Undo::Restore(body.to_vec()),
                 other => return Err(format!("unknown kind {other} for {name}")),
             };
-            objects.push((name, undo));
+            let written = match digests {
+                false => None,
+                true => {
+                    let (written, after) = rest
+                        .split_first_chunk::<32>()
+                        .ok_or("it ends inside a digest")?;
+                    rest = after;
+                    Some(*written)
+                }
+            };
+            objects.push(Step {
+                name,
+                undo,
+                written,
+            });
         }
         if !rest.is_empty() {
             return Err("bytes follow the last object".into());
@@ -142,15 +213,45 @@ impl Intent {
         })
     }
 
-    /// Puts every object back as the intent says, whatever it holds now.
-    pub fn undo(&self) -> Result<(), ObjectError> {
-        for (name, undo) in &self.objects {
-            match undo {
-                Undo::Delete => objects::delete(name)?,
-                Undo::Restore(body) => drop(objects::put(name, body)?),
+    /// Puts back every object that holds what the sync wrote, as it was
+    /// before the sync; keeps the others (see the module's comment).
+    pub fn undo(&self) -> Result<Undone, ObjectError> {
+        let mut undone = Undone::default();
+        for step in &self.objects {
+            let Some(written) = step.written else {
+                // The first layout: as its plugin did.
+                match &step.undo {
+                    Undo::Delete => objects::delete(&step.name)?,
+                    Undo::Restore(body) => drop(objects::put(&step.name, body)?),
+                }
+                undone.restored += 1;
+                continue;
+            };
+            // Absent: the sync did not create it, or it was deleted since
+            // (with its dataset): nothing to put back either way.
+            let Some(now) = objects::get(&step.name)? else {
+                continue;
+            };
+            if digest(&now.body) != written {
+                if !matches!(&step.undo, Undo::Restore(before) if *before == now.body) {
+                    undone.kept.push(step.name.clone());
+                }
+                continue;
+            }
+            let put_back = match &step.undo {
+                Undo::Delete => objects::delete(&step.name),
+                Undo::Restore(before) => {
+                    objects::put_if_match(&step.name, before, &now.etag).map(drop)
+                }
+            };
+            match put_back {
+                Ok(()) => undone.restored += 1,
+                // Written again between the read and the write.
+                Err(ObjectError::PreconditionFailed) => undone.kept.push(step.name.clone()),
+                Err(other) => return Err(other),
             }
         }
-        Ok(())
+        Ok(undone)
     }
 }
 
@@ -169,13 +270,14 @@ fn take<'a>(rest: &mut &'a [u8]) -> Result<&'a [u8], String> {
 }
 
 /// Puts back what an interrupted sync left (`whose` says which): the
-/// intent's objects are restored and the intent deleted. Returns how many
-/// objects were put back (0: there was no such intent).
-pub fn recover(prefix: &str, whose: Whose) -> Result<usize, String> {
+/// intent's objects are restored (those written again since are kept, and
+/// named in the log) and the intent deleted. Says what was done (nothing:
+/// there was no such intent).
+pub fn recover(prefix: &str, whose: Whose) -> Result<Undone, String> {
     let name = name(prefix);
     let stored = objects::get(&name).map_err(|e| format!("reading {name}: {e:?}"))?;
     let Some(stored) = stored else {
-        return Ok(0);
+        return Ok(Undone::default());
     };
     let intent = Intent::decode(&stored.body)
         .map_err(|why| format!("{name} is not an undo record ({why}); remove it by hand"))?;
@@ -186,18 +288,33 @@ pub fn recover(prefix: &str, whose: Whose) -> Result<usize, String> {
         Whose::ThisStart => this_start && intent.backend == backend(),
     };
     if !wanted {
-        return Ok(0);
+        return Ok(Undone::default());
     }
-    intent
+    let undone = intent
         .undo()
         .map_err(|e| format!("putting back the objects {name} names: {e:?}"))?;
     objects::delete(&name).map_err(|e| format!("deleting {name}: {e:?}"))?;
-    Ok(intent.objects.len())
+    if !undone.kept.is_empty() {
+        vsam_plugin_sdk::log::warn(&format!(
+            "{name}: {} object(s) were written again after the sync it records failed, and are kept as they are rather than put back: {}",
+            undone.kept.len(),
+            undone.kept.join(", ")
+        ));
+    }
+    Ok(undone)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn step(name: &str, undo: Undo, written: &[u8]) -> Step {
+        Step {
+            name: name.into(),
+            undo,
+            written: Some(digest(written)),
+        }
+    }
 
     #[test]
     fn an_intent_reads_back_as_written() {
@@ -205,9 +322,9 @@ mod tests {
             boot: "1234-abc".into(),
             backend: "objects".into(),
             objects: vec![
-                ("P.DS/ci/0001".into(), Undo::Restore(b"old body".to_vec())),
-                ("P.DS/ci/0002".into(), Undo::Delete),
-                ("P.DS/ci/0003".into(), Undo::Restore(Vec::new())),
+                step("P.DS/ci/0001", Undo::Restore(b"old body".to_vec()), b"new"),
+                step("P.DS/ci/0002", Undo::Delete, b"created"),
+                step("P.DS/ci/0003", Undo::Restore(Vec::new()), b""),
             ],
         };
         let bytes = intent.encode();
@@ -216,12 +333,44 @@ mod tests {
         assert_eq!(Intent::decode(&empty), Ok(Intent::default()));
     }
 
+    /// An intent an older plugin left (no digests) is still read, its
+    /// steps without a digest: carried out whatever the objects hold.
+    #[test]
+    fn an_intent_of_the_first_layout_reads_without_digests() {
+        let mut bytes = MAGIC_V1.to_vec();
+        for text in [&b"boot"[..], b"b"] {
+            bytes.extend((text.len() as u32).to_be_bytes());
+            bytes.extend(text);
+        }
+        bytes.extend(1u32.to_be_bytes());
+        bytes.extend(4u32.to_be_bytes());
+        bytes.extend(b"P.DS");
+        bytes.push(1);
+        bytes.extend(3u32.to_be_bytes());
+        bytes.extend(b"old");
+        let intent = Intent::decode(&bytes).unwrap();
+        assert_eq!(
+            intent.objects,
+            vec![Step {
+                name: "P.DS".into(),
+                undo: Undo::Restore(b"old".to_vec()),
+                written: None,
+            }]
+        );
+        // The same with a digest after the body is of the second layout.
+        bytes.extend([0; 32]);
+        assert!(
+            Intent::decode(&bytes).is_err(),
+            "bytes after the last object"
+        );
+    }
+
     #[test]
     fn a_damaged_intent_is_refused_not_half_read() {
         let intent = Intent {
             boot: "b".into(),
             backend: "o".into(),
-            objects: vec![("P.DS/ci/0001".into(), Undo::Restore(b"old".to_vec()))],
+            objects: vec![step("P.DS/ci/0001", Undo::Restore(b"old".to_vec()), b"new")],
         };
         let bytes = intent.encode();
         for cut in MAGIC.len() + 1..bytes.len() {

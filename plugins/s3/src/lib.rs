@@ -21,7 +21,7 @@ pub mod intent;
 pub mod layout;
 pub mod table;
 
-use intent::{Intent, Undo, Whose};
+use intent::{Intent, Whose};
 use std::collections::HashMap;
 use table::{Definition, Table, Tuning, store_error};
 use vsam_plugin_sdk::objects::{self, ObjectError};
@@ -50,11 +50,8 @@ impl ObjectBackend {
             .filter(|(name, _)| only.is_none_or(|only| only == name.as_str()))
             .map(|(_, table)| table)
             .collect();
-        let mut plan = Vec::new();
-        for table in &tables {
-            plan.extend(table.undo_plan()?);
-        }
-        if !plan.is_empty() && !self.checked_leftover {
+        let changed: usize = tables.iter().map(|table| table.changed()).sum();
+        if changed > 0 && !self.checked_leftover {
             // An earlier instance of this start whose sync failed may have
             // left its undo record (its objects written, the record not
             // deleted): it is carried out before anything is written on
@@ -69,13 +66,18 @@ impl ObjectBackend {
                 )));
             }
         }
-        if plan.len() <= 1 {
+        if changed <= 1 {
             for table in &mut tables {
                 table.sync()?;
                 table.settle();
             }
             return Ok(());
         }
+        let mut plan = Vec::new();
+        for table in &tables {
+            plan.extend(table.undo_plan()?);
+        }
+
         let intent_name = intent::name(&self.prefix);
         let intent = Intent {
             boot: intent::boot(),
@@ -115,24 +117,13 @@ impl ObjectBackend {
             }
             return Ok(());
         };
-        // Put back what this sync wrote; if that fails too, the undo
-        // record stays for the next instance to carry out.
-        let mut written = Vec::new();
-        for table in &tables {
-            written.extend(table.written());
+        // Put back what this sync wrote: every object that holds what it
+        // wrote, including one whose write failed without an answer (the
+        // store may have taken it). If that fails too, the undo record
+        // stays for the next instance to carry out.
+        if intent.undo().is_ok() {
+            let _ = objects::delete(&intent_name);
         }
-        for (name, etag, undo) in written {
-            let undone = match undo {
-                Undo::Delete => objects::delete(&name),
-                Undo::Restore(body) => objects::put_if_match(&name, &body, &etag).map(drop),
-            };
-            match undone {
-                // Changed again since: not this sync's to put back.
-                Ok(()) | Err(ObjectError::PreconditionFailed) => {}
-                Err(_) => return Err(failure),
-            }
-        }
-        let _ = objects::delete(&intent_name);
         Err(failure)
     }
 
@@ -149,7 +140,9 @@ impl ObjectBackend {
 /// under `prefix`, if there is one, saying so in the log; how many objects
 /// it put back.
 fn recover_own(prefix: &str) -> StoreResult<usize> {
-    let restored = intent::recover(prefix, Whose::ThisStart).map_err(StoreError::Io)?;
+    let restored = intent::recover(prefix, Whose::ThisStart)
+        .map_err(StoreError::Io)?
+        .restored;
     if restored > 0 {
         vsam_plugin_sdk::log::warn(&format!(
             "a sync that failed left its undo record: its {restored} object(s) are put back as they were before it"
@@ -216,7 +209,8 @@ impl Backend for ObjectBackend {
         // (One of this start is a sync under way, in the instance this one
         // replaces or serves beside.)
         let restored = intent::recover(&prefix, Whose::EarlierStart)
-            .map_err(|why| format!("s3 backend: {why}"))?;
+            .map_err(|why| format!("s3 backend: {why}"))?
+            .restored;
         if restored > 0 {
             vsam_plugin_sdk::log::warn(&format!(
                 "a unit of work was cut short while it was stored: its {restored} object(s) are put back as they were before it"

@@ -16,7 +16,7 @@
 //! every interval is read clipped to its own key range.
 
 use crate::ci::Records;
-use crate::intent::Undo;
+use crate::intent::{Step, Undo, digest};
 use crate::layout::Names;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap};
@@ -714,37 +714,35 @@ impl Table {
         Ok(())
     }
 
-    /// The objects the next sync writes, and how to put each back.
-    pub fn undo_plan(&self) -> StoreResult<Vec<(String, Undo)>> {
+    /// How many objects the next sync writes.
+    pub fn changed(&self) -> usize {
+        self.cache.values().filter(|iv| iv.dirty).count()
+    }
+
+    /// The objects the next sync writes, how to put each back, and the
+    /// digest of what it writes into each.
+    pub fn undo_plan(&self) -> StoreResult<Vec<Step>> {
         self.cache
             .iter()
             .filter(|(_, iv)| iv.dirty)
             .map(|(bound, iv)| {
                 let name = self.bounds[bound].clone();
-                match (&iv.before, &iv.etag) {
-                    (Some(undo), _) => Ok((name, undo.clone())),
-                    (None, None) => Ok((name, Undo::Delete)),
-                    (None, Some(_)) => Err(StoreError::Io(format!(
-                        "{}: control interval {name} changed without noting its stored body (a plugin bug); the sync is refused",
-                        self.ds.name
-                    ))),
-                }
-            })
-            .collect()
-    }
-
-    /// The objects a sync under way wrote: name, version written, and how
-    /// to put each back.
-    pub fn written(&self) -> Vec<(String, String, Undo)> {
-        self.cache
-            .iter()
-            .filter(|(_, iv)| !iv.dirty)
-            .filter_map(|(bound, iv)| {
-                Some((
-                    self.bounds[bound].clone(),
-                    iv.etag.clone()?,
-                    iv.before.clone()?,
-                ))
+                let undo = match (&iv.before, &iv.etag) {
+                    (Some(undo), _) => undo.clone(),
+                    (None, None) => Undo::Delete,
+                    (None, Some(_)) => {
+                        return Err(StoreError::Io(format!(
+                            "{}: control interval {name} changed without noting its stored body (a plugin bug); the sync is refused",
+                            self.ds.name
+                        )));
+                    }
+                };
+                let written = Some(digest(&iv.records.encode(&self.ds, bound)));
+                Ok(Step {
+                    name,
+                    undo,
+                    written,
+                })
             })
             .collect()
     }
