@@ -138,11 +138,13 @@ async fn one(
     })?;
     let stopped_in = stopping.elapsed();
     tokio::time::sleep(outage).await;
+    let restarting = Instant::now();
     tokio::task::block_in_place(|| match store {
         Store::Postgres => services.postgres()?.restart(),
         _ => services.seaweed()?.restart(),
     })?;
     let restart = Instant::now();
+    let restarted_in = restart - restarting;
     let _ = restarted.set(restart);
     // Run on until every writer went through (30 s at most), and a moment
     // more.
@@ -191,12 +193,17 @@ async fn one(
         // What to look at first: a store whose stop took its script's 10 s
         // was killed, and may have lost what it had acknowledged.
         println!(
-            "{} lost acknowledged writes: its stop took {:.1} s, its restart was ready {:.1} s later; vsamrd's log:\n{}",
+            "{} lost acknowledged writes: its stop took {:.1} s, its restart {:.1} s; vsamrd's log:\n{}",
             store.name(),
             stopped_in.as_secs_f64(),
-            (restart - stopping - stopped_in).as_secs_f64(),
+            restarted_in.as_secs_f64(),
             server.log_tail()
         );
+        if store != Store::Postgres {
+            // Its log says whether it stopped by itself or was killed, and
+            // what it did meanwhile (the stop and the restart are marked).
+            println!("SeaweedFS's log:\n{}", services.seaweed()?.log_tail(80));
+        }
     }
     if row.resumed_after.is_none() {
         println!(

@@ -78,6 +78,15 @@ impl SeaweedFs {
     pub fn restart(&self) -> Result<()> {
         run(&["restart", path(&self.dir)?]).map(drop)
     }
+
+    /// The last `lines` lines of the server's log, kept across its stops
+    /// and restarts (each marked in it): what it said around a stop, for
+    /// a test that finds writes missing after one.
+    pub fn log_tail(&self, lines: usize) -> String {
+        let log = std::fs::read_to_string(self.dir.join("log")).unwrap_or_default();
+        let all: Vec<&str> = log.lines().collect();
+        all[all.len().saturating_sub(lines)..].join("\n")
+    }
 }
 
 fn path(dir: &Path) -> Result<&str> {
