@@ -1,5 +1,7 @@
 //! Storage faults injected below a plugin, in the directory it is granted:
-//! a sync that fails, a disk that fills up, a write cut short by a crash.
+//! a sync that fails, a disk that fills up, a write cut short by a crash;
+//! and in the bucket it is granted: a write the store took whose answer
+//! was lost.
 //!
 //! The tutorial tells plugin authors that a `sync` makes writes durable and
 //! that the truth lives in storage; the conformance kit holds a plugin to
@@ -13,7 +15,9 @@
 //! `sync-data` are replaced by ones that consult the faults first, and a
 //! stream a plugin writes a file through (`write-via-stream`,
 //! `append-via-stream`) is wrapped in one that does. An instance without
-//! faults takes the original path: one `Option` test per call.
+//! faults takes the original path: one `Option` test per call. The
+//! bucket's fault sits in the `objects` host functions
+//! ([`crate::runtime::objects::host`]).
 
 use std::sync::Arc;
 use std::sync::Mutex;
@@ -38,6 +42,8 @@ pub struct StorageFaults {
     /// space (`None`: no limit).
     room: Mutex<Option<u64>>,
     tear_next_write: AtomicBool,
+    /// Object writes to go before the one whose answer is lost (0: none).
+    lose_answer_in: AtomicU64,
     counts: Counts,
 }
 
@@ -47,6 +53,8 @@ struct Counts {
     writes_refused: AtomicU64,
     writes_torn: AtomicU64,
     bytes_written: AtomicU64,
+    object_writes: AtomicU64,
+    answers_lost: AtomicU64,
 }
 
 /// Faults are compared by identity: two backends meet the same faults only
@@ -69,6 +77,10 @@ pub struct FaultCounts {
     pub writes_torn: u64,
     /// Bytes written to files in the directory.
     pub bytes_written: u64,
+    /// Writes to objects in the bucket (puts and deletes).
+    pub object_writes: u64,
+    /// Object writes made whose answer was lost.
+    pub answers_lost: u64,
 }
 
 /// What one write of a plugin does.
@@ -100,6 +112,14 @@ impl StorageFaults {
         self.tear_next_write.store(true, Ordering::SeqCst);
     }
 
+    /// The `n`th object write from now (a put of any kind, one write of a
+    /// `put-many`, a delete; counted from 1) is made, then answered
+    /// `unavailable`, as when the connection to the store breaks after the
+    /// store took the write; `0` disarms it.
+    pub fn lose_answer_of_object_write(&self, n: u64) {
+        self.lose_answer_in.store(n, Ordering::SeqCst);
+    }
+
     /// How often each fault struck so far.
     pub fn counts(&self) -> FaultCounts {
         let load = |counter: &AtomicU64| counter.load(Ordering::SeqCst);
@@ -108,7 +128,24 @@ impl StorageFaults {
             writes_refused: load(&self.counts.writes_refused),
             writes_torn: load(&self.counts.writes_torn),
             bytes_written: load(&self.counts.bytes_written),
+            object_writes: load(&self.counts.object_writes),
+            answers_lost: load(&self.counts.answers_lost),
         }
+    }
+
+    /// Counts an object write that was made; whether its answer is lost.
+    pub(crate) fn object_answer_lost(&self) -> bool {
+        self.counts.object_writes.fetch_add(1, Ordering::SeqCst);
+        let lost = self
+            .lose_answer_in
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |left| {
+                left.checked_sub(1)
+            })
+            == Ok(1);
+        if lost {
+            self.counts.answers_lost.fetch_add(1, Ordering::SeqCst);
+        }
+        lost
     }
 
     fn sync_fails(&self) -> bool {

@@ -7,6 +7,7 @@
 use crate::check::{Failure, Step, data, expect_eq, fail};
 use crate::faults;
 use crate::instances::{Instances, call, scan_all, with_instances};
+use crate::lost_answers;
 use crate::server::ServerUnderTest;
 use crate::subject::Subject;
 use futures::future::BoxFuture;
@@ -55,6 +56,11 @@ pub fn durable_scenarios() -> Vec<DurableScenario> {
             id: "durable.torn-write",
             name: "a write cut short by a crash: synced records stay, the cut one is whole or gone",
             run: |subject| Box::pin(faults::torn_write(subject)),
+        },
+        DurableScenario {
+            id: "durable.lost-answer",
+            name: "a bucket took a write whose answer was lost: acknowledged records stay, the sync's writes whole or gone",
+            run: |subject| Box::pin(lost_answers::lost_answer(subject)),
         },
     ]
 }

@@ -17,6 +17,7 @@ mod env;
 mod faults;
 mod instances;
 mod kit;
+mod lost_answers;
 mod mirror_apply;
 pub mod native;
 mod ports;

@@ -3,16 +3,41 @@
 
 use super::ObjectGrant;
 use crate::runtime::bindings::wit_objects::{self, Object, ObjectError, ObjectInfo, Write};
+use crate::runtime::storage_faults::StorageFaults;
 use std::sync::Arc;
 
 /// An instance's way to its backend's bucket: every call fails
 /// `not-granted` when the backend has none.
 #[derive(Default)]
-pub struct BucketAccess(pub Option<Arc<ObjectGrant>>);
+pub struct BucketAccess {
+    grant: Option<Arc<ObjectGrant>>,
+    /// The faults its writes meet (the conformance kit's; none in a
+    /// server).
+    faults: Option<Arc<StorageFaults>>,
+}
+
+const ANSWER_LOST: &str = "storage fault: the object store took this write, then the connection broke before its answer (injected by the conformance kit)";
 
 impl BucketAccess {
+    /// Access to `grant` (none: every call fails `not-granted`), its
+    /// writes meeting `faults`.
+    pub fn new(grant: Option<Arc<ObjectGrant>>, faults: Option<Arc<StorageFaults>>) -> Self {
+        Self { grant, faults }
+    }
+
     fn bucket(&self) -> Result<Arc<ObjectGrant>, ObjectError> {
-        self.0.clone().ok_or(ObjectError::NotGranted)
+        self.grant.clone().ok_or(ObjectError::NotGranted)
+    }
+
+    /// A write's answer as the plugin gets it: lost if the faults say so
+    /// (the write was made all the same).
+    fn answer<T>(&self, made: Result<T, ObjectError>) -> Result<T, ObjectError> {
+        match (&made, &self.faults) {
+            (Ok(_), Some(faults)) if faults.object_answer_lost() => {
+                Err(ObjectError::Unavailable(ANSWER_LOST.into()))
+            }
+            _ => made,
+        }
     }
 }
 
@@ -27,14 +52,18 @@ impl wit_objects::Host for BucketAccess {
         self.bucket()?.head(&name).await
     }
     async fn put(&mut self, name: String, body: Vec<u8>) -> Result<String, ObjectError> {
-        self.bucket()?
+        let made = self
+            .bucket()?
             .put(&name, body, object_store::PutMode::Overwrite)
-            .await
+            .await;
+        self.answer(made)
     }
     async fn put_if_absent(&mut self, name: String, body: Vec<u8>) -> Result<String, ObjectError> {
-        self.bucket()?
+        let made = self
+            .bucket()?
             .put(&name, body, object_store::PutMode::Create)
-            .await
+            .await;
+        self.answer(made)
     }
     async fn put_if_match(
         &mut self,
@@ -42,16 +71,21 @@ impl wit_objects::Host for BucketAccess {
         body: Vec<u8>,
         etag: String,
     ) -> Result<String, ObjectError> {
-        self.bucket()?.put_if_match(&name, body, etag).await
+        let made = self.bucket()?.put_if_match(&name, body, etag).await;
+        self.answer(made)
     }
     async fn put_many(&mut self, writes: Vec<Write>) -> Vec<Result<String, ObjectError>> {
         match self.bucket() {
-            Ok(bucket) => bucket.put_many(writes).await,
+            Ok(bucket) => {
+                let made = bucket.put_many(writes).await;
+                made.into_iter().map(|made| self.answer(made)).collect()
+            }
             Err(error) => vec![Err(error); writes.len()],
         }
     }
     async fn delete(&mut self, name: String) -> Result<(), ObjectError> {
-        self.bucket()?.delete(&name).await
+        let made = self.bucket()?.delete(&name).await;
+        self.answer(made)
     }
     async fn list(
         &mut self,

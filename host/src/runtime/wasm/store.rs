@@ -302,7 +302,7 @@ async fn instantiate(
     let state = InstanceState {
         wasi: wasi.build(),
         sql: SqlSession::new(grants.database.clone()),
-        objects: BucketAccess(grants.bucket.clone()),
+        objects: BucketAccess::new(grants.bucket.clone(), settings.storage_faults.clone()),
         table: resource_table(),
         limits,
         backend: settings.name.clone(),
