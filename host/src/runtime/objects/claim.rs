@@ -365,24 +365,63 @@ async fn renew(
 ) {
     loop {
         tokio::time::sleep(RENEW_EVERY).await;
-        let ours = etag.lock().unwrap().clone();
-        match grant.put_if_match(&name, holder.now(), ours).await {
-            Ok(next) => *etag.lock().unwrap() = next,
-            Err(ObjectError::PreconditionFailed) => {
+        match renew_once(&grant, &name, &holder, &etag).await {
+            Renewal::Renewed => {}
+            Renewal::TakenOver(by) => {
                 lost.store(true, Ordering::Release);
-                let now = grant.get(&name).await.ok().flatten();
-                let by = now
-                    .and_then(|object| serde_json::from_slice::<Holder>(&object.body).ok())
-                    .map_or("another server".to_string(), |h| {
-                        format!("{} on host {}", h.server, h.host)
-                    });
                 tracing::error!(bucket = %place, "this server's claim on the bucket was taken over by {by} (this one could not renew it for {} s): both now write its datasets; stop one of them", LAPSES_AFTER.as_secs());
                 return;
             }
-            Err(error) => {
+            Renewal::Failed(error) => {
                 tracing::warn!(bucket = %place, "the bucket's claim could not be renewed: {error:?}; tried again in {} s", RENEW_EVERY.as_secs());
             }
         }
+    }
+}
+
+/// What one renewal of the claim found.
+#[derive(Debug)]
+enum Renewal {
+    /// The claim is this server's, renewed.
+    Renewed,
+    /// Another server holds it now (named).
+    TakenOver(String),
+    /// The store did not answer: try again.
+    Failed(ObjectError),
+}
+
+/// Writes the claim again if it is still the version this server wrote
+/// last. One written since is another server's, or this server's own
+/// renewal that the store took while the connection broke before its
+/// answer (a store stopping does that): that one names this very process,
+/// and the claim is still this server's.
+async fn renew_once(
+    grant: &ObjectGrant,
+    name: &str,
+    holder: &Holder,
+    etag: &Mutex<String>,
+) -> Renewal {
+    let ours = etag.lock().unwrap().clone();
+    match grant.put_if_match(name, holder.now(), ours).await {
+        Ok(next) => {
+            *etag.lock().unwrap() = next;
+            Renewal::Renewed
+        }
+        Err(ObjectError::PreconditionFailed) => match grant.get(name).await {
+            Ok(Some(object)) => match serde_json::from_slice::<Holder>(&object.body) {
+                Ok(now) if now.server == holder.server && now.is_same_server(holder) => {
+                    *etag.lock().unwrap() = object.etag;
+                    Renewal::Renewed
+                }
+                Ok(now) => Renewal::TakenOver(format!("{} on host {}", now.server, now.host)),
+                Err(_) => {
+                    Renewal::TakenOver("another program (the claim object is not a claim)".into())
+                }
+            },
+            Ok(None) => Renewal::TakenOver("another program (the claim object was removed)".into()),
+            Err(error) => Renewal::Failed(error),
+        },
+        Err(error) => Renewal::Failed(error),
     }
 }
 
@@ -407,6 +446,51 @@ mod tests {
             renewed_ms,
         })
         .unwrap()
+    }
+
+    /// A renewal the store took but whose answer was lost leaves the
+    /// claim a version this server did not see written: the next renewal
+    /// finds it names this very process and goes on; one another server
+    /// wrote is a takeover, named.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_renewal_whose_answer_was_lost_keeps_the_claim() {
+        let dir = tempfile::tempdir().unwrap();
+        let spec = BucketSpec::Directory(dir.path().join("bucket"));
+        let this = Holder::this_server("127.0.0.1:2387", dir.path());
+        let claim = BucketClaim::take(&spec, "", &this).await.unwrap();
+        // As a renewal whose answer was lost leaves it.
+        claim
+            .grant
+            .put(CLAIM, this.now(), PutMode::Overwrite)
+            .await
+            .unwrap();
+        let renewed = renew_once(&claim.grant, &claim.name, &this, &claim.etag).await;
+        assert!(matches!(renewed, Renewal::Renewed), "{renewed:?}");
+        let renewed = renew_once(&claim.grant, &claim.name, &this, &claim.etag).await;
+        assert!(matches!(renewed, Renewal::Renewed), "{renewed:?}");
+        // The same server started again is another process: a takeover.
+        let again = Holder::this_server("127.0.0.1:2388", dir.path());
+        claim
+            .grant
+            .put(CLAIM, again.now(), PutMode::Overwrite)
+            .await
+            .unwrap();
+        let taken = renew_once(&claim.grant, &claim.name, &this, &claim.etag).await;
+        assert!(
+            matches!(&taken, Renewal::TakenOver(by) if by.contains("127.0.0.1:2388")),
+            "{taken:?}"
+        );
+        claim
+            .grant
+            .put(CLAIM, elsewhere(now_ms()), PutMode::Overwrite)
+            .await
+            .unwrap();
+        let taken = renew_once(&claim.grant, &claim.name, &this, &claim.etag).await;
+        assert!(
+            matches!(&taken, Renewal::TakenOver(by) if by.contains("on host elsewhere")),
+            "{taken:?}"
+        );
+        claim.release().await;
     }
 
     /// A claim whose time looks lapsed is taken over only once it has not
