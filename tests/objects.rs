@@ -695,6 +695,19 @@ async fn customers_changed(dir: &Path, changes: &[u32]) -> Vec<(std::path::PathB
     files
 }
 
+/// Leaves `intent` in the bucket in `dir` as a crash leaves an undo
+/// record, then starts a server on it, which carries it out before it
+/// serves: the server and the record's file.
+async fn start_after_a_crash(
+    dir: &Path,
+    intent: Vec<u8>,
+) -> (vsam_host::RunningServer, std::path::PathBuf) {
+    let intent_file = dir.join("bucket/vsam/_vsam/unit-intent");
+    std::fs::create_dir_all(intent_file.parent().unwrap()).unwrap();
+    std::fs::write(&intent_file, intent).unwrap();
+    (bucket_server(dir).await, intent_file)
+}
+
 /// What a crash in the middle of storing a unit leaves, an undo record
 /// naming objects written and created, is carried out when the backend
 /// starts, before it serves anything. The record is of the first layout
@@ -718,11 +731,7 @@ async fn an_undo_record_left_by_a_crash_is_carried_out_at_start() {
             (object_name(&created), None, b""),
         ],
     );
-    let intent_file = dir.path().join("bucket/vsam/_vsam/unit-intent");
-    std::fs::create_dir_all(intent_file.parent().unwrap()).unwrap();
-    std::fs::write(&intent_file, intent).unwrap();
-
-    let server = bucket_server(dir.path()).await;
+    let (server, intent_file) = start_after_a_crash(dir.path(), intent).await;
     let conn = Connection::connect(&server.addr.to_string()).await.unwrap();
     let ds = Dataset::open(&conn, "PROD.CUST", OpenIntent::Input, 1)
         .await
@@ -772,11 +781,7 @@ async fn an_undo_record_never_puts_back_over_a_later_write() {
             (object_name(&created), None, b"created by the sync"),
         ],
     );
-    let intent_file = dir.path().join("bucket/vsam/_vsam/unit-intent");
-    std::fs::create_dir_all(intent_file.parent().unwrap()).unwrap();
-    std::fs::write(&intent_file, intent).unwrap();
-
-    let server = bucket_server(dir.path()).await;
+    let (server, intent_file) = start_after_a_crash(dir.path(), intent).await;
     let conn = Connection::connect(&server.addr.to_string()).await.unwrap();
     let ds = Dataset::open(&conn, "PROD.CUST", OpenIntent::Input, 1)
         .await

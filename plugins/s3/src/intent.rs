@@ -18,7 +18,9 @@
 //! back. Nothing should write an object an intent names before the
 //! intent is carried out, but a store that answered a read wrongly, or a
 //! write whose answer was lost, must not turn a failed sync's undo into
-//! the loss of acknowledged writes.
+//! the loss of acknowledged writes. (A later write that left an object
+//! byte for byte as the interrupted sync wrote it cannot be told from
+//! that sync's, and is put back with it.)
 //!
 //! The intent is one object, `{prefix}_vsam/unit-intent` (no dataset name
 //! has a `_`), written only if absent: two syncs of several objects never
