@@ -77,7 +77,6 @@ impl ObjectBackend {
         for table in &tables {
             plan.extend(table.undo_plan()?);
         }
-
         let intent_name = intent::name(&self.prefix);
         let intent = Intent {
             boot: intent::boot(),
