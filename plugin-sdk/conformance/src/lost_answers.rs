@@ -91,7 +91,7 @@ fn found(instances: &Instances) -> Step<Records> {
     let records = scan_all(store.as_mut(), &ksds())?;
     Ok(records
         .into_iter()
-        .map(|record| (record[..4].to_vec(), record))
+        .map(|record| (record.get(..4).unwrap_or(&record).to_vec(), record))
         .collect())
 }
 
