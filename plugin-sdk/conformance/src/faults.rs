@@ -66,12 +66,13 @@ fn expect_records(store: &mut dyn RecordStore, what: &str, kept: &[u32], maybe: 
     expect_eq(what, found, expected)
 }
 
-/// The faults of a component's instances (checked by [`writes_files`]).
-fn faults(instances: &Instances) -> &vsam_host::runtime::storage_faults::StorageFaults {
+/// The faults of a component's instances (a check looks that there are
+/// before it arms one: [`writes_files`], `lost_answers::writes_objects`).
+pub(crate) fn faults(instances: &Instances) -> &vsam_host::runtime::storage_faults::StorageFaults {
     instances
         .faults
         .as_deref()
-        .expect("writes_files found the faults")
+        .expect("the check found the faults before arming one")
 }
 
 /// Whether the plugin stores anything in its directory: it wrote bytes

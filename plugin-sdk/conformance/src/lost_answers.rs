@@ -10,12 +10,11 @@
 //! every write of such a sync in turn.
 
 use crate::check::{Step, fail};
-use crate::faults::Applies;
+use crate::faults::{Applies, faults};
 use crate::instances::{Instances, call, scan_all, with_instances};
 use crate::subject::Subject;
 use std::collections::BTreeMap;
 use vsam_host::runtime::call::{Call, RecordStore, Reply};
-use vsam_host::runtime::storage_faults::StorageFaults;
 use vsam_plugin_sdk::Dataset;
 
 /// Records stored before the faults: 400 of 100 bytes (40 KB), more than
@@ -93,14 +92,6 @@ fn found(instances: &Instances) -> Step<Records> {
         .into_iter()
         .map(|record| (record.get(..4).unwrap_or(&record).to_vec(), record))
         .collect())
-}
-
-/// The faults of the instances (checked by [`writes_objects`]).
-fn faults(instances: &Instances) -> &StorageFaults {
-    instances
-        .faults
-        .as_deref()
-        .expect("writes_objects found them")
 }
 
 /// Whether the plugin keeps its records in objects: it wrote one while it
