@@ -458,34 +458,32 @@ mod tests {
         let spec = BucketSpec::Directory(dir.path().join("bucket"));
         let this = Holder::this_server("127.0.0.1:2387", dir.path());
         let claim = BucketClaim::take(&spec, "", &this).await.unwrap();
+        // The claim object written as `body`, then a renewal.
+        let renew_after = |body: Vec<u8>| {
+            let claim = &claim;
+            let this = &this;
+            async move {
+                claim
+                    .grant
+                    .put(CLAIM, body, PutMode::Overwrite)
+                    .await
+                    .unwrap();
+                renew_once(&claim.grant, &claim.name, this, &claim.etag).await
+            }
+        };
         // As a renewal whose answer was lost leaves it.
-        claim
-            .grant
-            .put(CLAIM, this.now(), PutMode::Overwrite)
-            .await
-            .unwrap();
-        let renewed = renew_once(&claim.grant, &claim.name, &this, &claim.etag).await;
+        let renewed = renew_after(this.now()).await;
         assert!(matches!(renewed, Renewal::Renewed), "{renewed:?}");
         let renewed = renew_once(&claim.grant, &claim.name, &this, &claim.etag).await;
         assert!(matches!(renewed, Renewal::Renewed), "{renewed:?}");
         // The same server started again is another process: a takeover.
         let again = Holder::this_server("127.0.0.1:2388", dir.path());
-        claim
-            .grant
-            .put(CLAIM, again.now(), PutMode::Overwrite)
-            .await
-            .unwrap();
-        let taken = renew_once(&claim.grant, &claim.name, &this, &claim.etag).await;
+        let taken = renew_after(again.now()).await;
         assert!(
             matches!(&taken, Renewal::TakenOver(by) if by.contains("127.0.0.1:2388")),
             "{taken:?}"
         );
-        claim
-            .grant
-            .put(CLAIM, elsewhere(now_ms()), PutMode::Overwrite)
-            .await
-            .unwrap();
-        let taken = renew_once(&claim.grant, &claim.name, &this, &claim.etag).await;
+        let taken = renew_after(elsewhere(now_ms())).await;
         assert!(
             matches!(&taken, Renewal::TakenOver(by) if by.contains("on host elsewhere")),
             "{taken:?}"
