@@ -22,10 +22,12 @@ use crate::runtime::objects::claim::{BucketClaim, Holder};
 use crate::runtime::sql::DatabaseUrl;
 use anyhow::{Context, Result};
 use std::collections::BTreeMap;
-use std::fs::{File, OpenOptions};
-use std::io::{Read, Seek, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+
+mod lock;
+
+pub use lock::StorageLock;
 
 /// One local store a backend is granted.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -156,84 +158,6 @@ pub fn check_creatable(config: &Config) -> Result<()> {
         }
     }
     Ok(())
-}
-
-/// An exclusive lock, released when dropped.
-#[derive(Debug)]
-pub struct StorageLock {
-    file: File,
-    path: PathBuf,
-}
-
-impl StorageLock {
-    /// Takes the lock at `lock_path` for `what` (for messages), writing who
-    /// holds it; refused, naming the holder, if another server holds it.
-    pub fn acquire(lock_path: &Path, what: &str, data_dir: &Path) -> Result<Self> {
-        if let Some(parent) = lock_path.parent() {
-            crate::paths::make_private_dir(parent)
-                .with_context(|| format!("{what}: creating {}", parent.display()))?;
-        }
-        let mut file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .open(lock_path)
-            .with_context(|| format!("{what}: opening its lock {}", lock_path.display()))?;
-        if file.try_lock().is_err() {
-            let mut holder = String::new();
-            let _ = file.read_to_string(&mut holder);
-            let holder = holder.trim();
-            anyhow::bail!(
-                "{what} is in use by another vsamrd ({}; lock {}): a store on local disk belongs to one server; stop the other or give this one other storage",
-                if holder.is_empty() {
-                    "holder unknown".to_string()
-                } else {
-                    holder.to_string()
-                },
-                lock_path.display()
-            );
-        }
-        let holder = format!(
-            "pid {}, data dir {}\n",
-            std::process::id(),
-            data_dir.display()
-        );
-        file.set_len(0)
-            .and_then(|()| file.rewind())
-            .and_then(|()| file.write_all(holder.as_bytes()))
-            .with_context(|| format!("{what}: writing its lock {}", lock_path.display()))?;
-        Ok(Self {
-            file,
-            path: lock_path.to_path_buf(),
-        })
-    }
-
-    /// The lock file.
-    pub fn path(&self) -> &Path {
-        &self.path
-    }
-
-    /// How the store was taken from under the server, if it was: its lock
-    /// file is gone from its path, or another file is there (the store
-    /// was removed, moved or replaced while the server ran). What the
-    /// server writes from then on goes to files no longer there.
-    pub fn taken_away(&self) -> Option<&'static str> {
-        use std::os::unix::fs::MetadataExt;
-        let held = self.file.metadata().ok()?;
-        match std::fs::metadata(&self.path) {
-            Err(error) if error.kind() == std::io::ErrorKind::NotFound => Some("removed or moved"),
-            Ok(now) if (now.dev(), now.ino()) != (held.dev(), held.ino()) => Some("replaced"),
-            _ => None,
-        }
-    }
-
-    /// Sets the lock file's modification time to now, so that a cleaner of
-    /// old files (`systemd-tmpfiles` on /tmp) does not take a lock a long
-    /// run never rewrites for an abandoned file.
-    pub fn touch(&self) {
-        let _ = self.file.set_modified(std::time::SystemTime::now());
-    }
 }
 
 /// The file in a change directory naming the data dir of the server that
