@@ -125,6 +125,7 @@ async fn durability_checks_tell_storage_from_memory() {
                 "durable.full-disk",
                 "durable.torn-write",
                 "durable.lost-answer",
+                "durable.store-gone",
                 "units.whole"
             ],
             "{wasm}"
@@ -146,6 +147,7 @@ async fn durability_checks_tell_storage_from_memory() {
             "durable.full-disk",
             "durable.torn-write",
             "durable.lost-answer",
+            "durable.store-gone",
         ]),
         mapped: false,
     };
@@ -243,9 +245,9 @@ fn the_native_harness_checks_a_store_type() {
     );
 }
 
-/// The bucket's fault: it meets plugins over objects only (the object
+/// The bucket's faults: they meet plugins over objects only (the object
 /// store plugin, checked in `tests/objects.rs`).
-const LOST_ANSWER: &str = "durable.lost-answer";
+const BUCKET_FAULTS: &[&str] = &["durable.lost-answer", "durable.store-gone"];
 
 /// Runs every check of the kit on `subject` (profile durable) and fails
 /// unless each one passes, but for those in `not_applicable`, which must
@@ -309,7 +311,7 @@ fn built_by(script: &str) -> std::path::PathBuf {
 /// and each storage fault (they apply: it keeps its records in files).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_log_example_passes_every_check_storage_faults_included() {
-    passes_every_check(component(Path::new(LOG_WASM)), &[LOST_ANSWER]).await;
+    passes_every_check(component(Path::new(LOG_WASM)), BUCKET_FAULTS).await;
 }
 
 /// The Python example (examples/python-plugin, built by componentize-py
@@ -317,7 +319,7 @@ async fn the_log_example_passes_every_check_storage_faults_included() {
 /// faults included: a plugin in another language than Rust.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_python_example_passes_every_check() {
-    passes_every_check(component(&built_by("build-python-plugin")), &[LOST_ANSWER]).await;
+    passes_every_check(component(&built_by("build-python-plugin")), BUCKET_FAULTS).await;
 }
 
 /// The JavaScript example (examples/js-plugin, built by ComponentizeJS)
@@ -334,11 +336,14 @@ async fn the_javascript_example_passes_every_check() {
         },
     );
     let faults = [
-        "durable.sync-fails",
-        "durable.full-disk",
-        "durable.torn-write",
-        LOST_ANSWER,
-    ];
+        &[
+            "durable.sync-fails",
+            "durable.full-disk",
+            "durable.torn-write",
+        ],
+        BUCKET_FAULTS,
+    ]
+    .concat();
     passes_every_check(subject, &faults).await;
 }
 
@@ -384,7 +389,7 @@ async fn a_new_plugin_crate_builds_and_passes_the_kit() {
     );
     passes_every_check(
         component(&target.join("wasm32-wasip2/release/first_store.wasm")),
-        &[LOST_ANSWER],
+        BUCKET_FAULTS,
     )
     .await;
 }

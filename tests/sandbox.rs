@@ -258,8 +258,8 @@ async fn a_plugin_reaches_no_file_no_network_and_no_oversized_record() {
     assert!(outcome("list /").starts_with("refused"), "{files}");
     assert_eq!(
         outcome("environment"),
-        "ok VSAMRD_BOOT VSAMRD_BACKEND",
-        "the host's environment stays outside; only this start's boot and the backend's name are given: {files}"
+        "ok VSAMRD_BOOT VSAMRD_BACKEND VSAMRD_ROLE",
+        "the host's environment stays outside; only this start's boot, the backend's name and the instance's role are given: {files}"
     );
     assert!(!data.join("escaped").exists() && !Path::new("/tmp/escaped").exists());
 

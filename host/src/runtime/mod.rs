@@ -17,7 +17,7 @@ use anyhow::{Context, Result};
 pub use settings::{AppliedPlace, BackendSettings, PluginSource};
 use std::collections::BTreeMap;
 use std::sync::Arc;
-pub use wasm::{Grants, LoadedPlugin, PluginRuntime, WasmStore, max_resources};
+pub use wasm::{Grants, LoadedPlugin, PluginRuntime, Role, WasmStore, max_resources};
 pub use worker::{BackendHandle, GenerationStatus, VersionInfo};
 
 /// Reads a plugin's component bytes.
@@ -76,7 +76,10 @@ pub fn start_stores(
     let name = &settings.name;
     // One writer, then the readers, each its own instance and session.
     let stores = (0..=settings.readers)
-        .map(|_| WasmStore::new(plugin.clone(), settings.clone(), grants.clone()))
+        .map(|n| {
+            let role = if n == 0 { Role::Writer } else { Role::Reader };
+            WasmStore::new(plugin.clone(), settings.clone(), grants.clone()).with_role(role)
+        })
         .collect::<Vec<_>>();
     // A call blocks its thread until the plugin answers, which a tokio
     // thread may not do: start the instances on a plain one, like the

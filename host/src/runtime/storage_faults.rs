@@ -1,7 +1,7 @@
 //! Storage faults injected below a plugin, in the directory it is granted:
 //! a sync that fails, a disk that fills up, a write cut short by a crash;
 //! and in the bucket it is granted: a write the store took whose answer
-//! was lost.
+//! was lost, and a store that goes away in the middle of a sync.
 //!
 //! The tutorial tells plugin authors that a `sync` makes writes durable and
 //! that the truth lives in storage; the conformance kit holds a plugin to
@@ -44,6 +44,11 @@ pub struct StorageFaults {
     tear_next_write: AtomicBool,
     /// Object writes to go before the one whose answer is lost (0: none).
     lose_answer_in: AtomicU64,
+    /// Object writes to go before the one after which the store is gone
+    /// (0: none).
+    gone_after_in: AtomicU64,
+    /// The store is gone: every object call fails, and makes nothing.
+    gone: AtomicBool,
     counts: Counts,
 }
 
@@ -120,6 +125,22 @@ impl StorageFaults {
         self.lose_answer_in.store(n, Ordering::SeqCst);
     }
 
+    /// The `n`th object write from now is made and its answer lost, and
+    /// from then on the store is gone: every object call, reads too, fails
+    /// `unavailable` and makes nothing, as when the store stops in the
+    /// middle of a sync (and of whatever the plugin does about it), until
+    /// `lose_store_after_object_write(0)` brings it back.
+    pub fn lose_store_after_object_write(&self, n: u64) {
+        self.gone_after_in.store(n, Ordering::SeqCst);
+        self.gone.store(false, Ordering::SeqCst);
+    }
+
+    /// Whether the store is gone (see
+    /// [`StorageFaults::lose_store_after_object_write`]).
+    pub(crate) fn object_store_gone(&self) -> bool {
+        self.gone.load(Ordering::SeqCst)
+    }
+
     /// How often each fault struck so far.
     pub fn counts(&self) -> FaultCounts {
         let load = |counter: &AtomicU64| counter.load(Ordering::SeqCst);
@@ -136,12 +157,17 @@ impl StorageFaults {
     /// Counts an object write that was made; whether its answer is lost.
     pub(crate) fn object_answer_lost(&self) -> bool {
         self.counts.object_writes.fetch_add(1, Ordering::SeqCst);
-        let lost = self
-            .lose_answer_in
-            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |left| {
+        let strikes = |countdown: &AtomicU64| {
+            countdown.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |left| {
                 left.checked_sub(1)
-            })
-            == Ok(1);
+            }) == Ok(1)
+        };
+        if strikes(&self.gone_after_in) {
+            self.gone.store(true, Ordering::SeqCst);
+        }
+        // One made while the store went (the rest of a `put-many`) is not
+        // answered either.
+        let lost = strikes(&self.lose_answer_in) || self.object_store_gone();
         if lost {
             self.counts.answers_lost.fetch_add(1, Ordering::SeqCst);
         }
@@ -406,5 +432,22 @@ mod tests {
         faults.fail_syncs(true);
         assert!(faults.sync_fails());
         assert_eq!(faults.counts().syncs_failed, 1);
+    }
+
+    #[test]
+    fn a_lost_answer_strikes_once_and_a_gone_store_stays_gone_until_back() {
+        let faults = StorageFaults::default();
+        faults.lose_answer_of_object_write(2);
+        let answers: Vec<bool> = (0..3).map(|_| faults.object_answer_lost()).collect();
+        assert_eq!(answers, [false, true, false]);
+        faults.lose_store_after_object_write(2);
+        assert!(!faults.object_answer_lost() && !faults.object_store_gone());
+        assert!(faults.object_answer_lost() && faults.object_store_gone());
+        // Made while it went (the rest of a put-many): not answered.
+        assert!(faults.object_answer_lost());
+        faults.lose_store_after_object_write(0);
+        assert!(!faults.object_store_gone() && !faults.object_answer_lost());
+        let counts = faults.counts();
+        assert_eq!((counts.object_writes, counts.answers_lost), (7, 3));
     }
 }

@@ -62,6 +62,11 @@ pub fn durable_scenarios() -> Vec<DurableScenario> {
             name: "a bucket took a write whose answer was lost: acknowledged records stay, the sync's writes whole or gone",
             run: |subject| Box::pin(lost_answers::lost_answer(subject)),
         },
+        DurableScenario {
+            id: "durable.store-gone",
+            name: "a bucket went away after a write of a sync: acknowledged records stay, the next instance reads the sync's writes whole or gone",
+            run: |subject| Box::pin(lost_answers::store_gone(subject)),
+        },
     ]
 }
 

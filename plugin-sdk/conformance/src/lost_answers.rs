@@ -1,21 +1,58 @@
-//! A bucket's fault a plugin over objects must survive: the store takes a
-//! write, then the connection breaks before its answer. The plugin sees a
-//! failed write that was made, in the middle of a sync that writes several
-//! objects; whatever it does about it (fail the sync, put back what it
-//! wrote), no record a sync acknowledged before may be lost, and each write
-//! of the failed sync must be there whole or not at all (all of them or
-//! none, for a plugin that keeps units whole). The host makes the fault
-//! below the plugin, in its `objects` functions
-//! ([`vsam_host::runtime::storage_faults`]); the check moves it across
+//! A bucket's faults a plugin over objects must survive: the store takes a
+//! write, then the connection breaks before its answer; or the store goes
+//! away right after it, so that whatever the plugin does about the failed
+//! write (put back what it wrote) fails too, until the store is back. The
+//! plugin sees a failed write that was made, in the middle of a sync that
+//! writes several objects; whatever it does about it, no record a sync
+//! acknowledged before may be lost, and each write of the failed sync must
+//! be there whole or not at all (all of them or none, for a plugin that
+//! keeps units whole) from the first read of the next instance on. The
+//! host makes the faults below the plugin, in its `objects` functions
+//! ([`vsam_host::runtime::storage_faults`]); the checks move them across
 //! every write of such a sync in turn.
 
 use crate::check::{Step, fail};
 use crate::faults::{Applies, faults};
 use crate::instances::{Instances, call, scan_all, with_instances};
 use crate::subject::Subject;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use vsam_host::runtime::call::{Call, RecordStore, Reply};
+use vsam_host::runtime::storage_faults::StorageFaults;
 use vsam_plugin_sdk::Dataset;
+
+/// How the bucket fails at the chosen write of a sync.
+#[derive(Debug, Clone, Copy)]
+enum Fault {
+    /// The write is made, its answer lost; the store answers on.
+    LostAnswer,
+    /// The write is made, its answer lost, and the store is gone (reads
+    /// too) until the sync has failed and its instance is dropped.
+    StoreGone,
+}
+
+impl Fault {
+    fn arm(self, faults: &StorageFaults, n: u64) {
+        match self {
+            Fault::LostAnswer => faults.lose_answer_of_object_write(n),
+            Fault::StoreGone => faults.lose_store_after_object_write(n),
+        }
+    }
+
+    fn disarm(self, faults: &StorageFaults) {
+        self.arm(faults, 0);
+    }
+
+    fn describe(self, n: u64, positions: u64) -> String {
+        match self {
+            Fault::LostAnswer => {
+                format!("the answer of object write {n} of {positions} of a sync lost")
+            }
+            Fault::StoreGone => format!(
+                "the store gone after object write {n} of {positions} of a sync (its answer lost), back once the sync failed"
+            ),
+        }
+    }
+}
 
 /// Records stored before the faults: 400 of 100 bytes (40 KB), more than
 /// one object holds in the object store plugin's default layout (32 KB),
@@ -119,10 +156,13 @@ fn writes_objects(instances: &Instances) -> Step<Applies> {
 /// After a sync whose writes' answers were not all success: every record
 /// acknowledged before is there as acknowledged, each write of the group
 /// is there whole or not at all, and all or none of them if the plugin
-/// keeps units whole.
+/// keeps units whole. `read_after_failure` are the records of `before`
+/// that a new instance read as an earlier failed sync wrote them (what a
+/// read showed must stay).
 fn check_after_failure(
     what: &str,
     before: &Records,
+    read_after_failure: &BTreeSet<Vec<u8>>,
     writes: &[(Vec<u8>, Vec<u8>)],
     now: &Records,
     whole: bool,
@@ -133,11 +173,18 @@ fn check_after_failure(
         // As acknowledged, or as the failed sync wrote it (never gone: a
         // group erases nothing).
         if found != Some(value) && (found.is_none() || found != written.get(key).copied()) {
+            let found = found.map_or("nothing".into(), |f| {
+                String::from_utf8_lossy(f).into_owned()
+            });
+            let key = String::from_utf8_lossy(key);
+            if read_after_failure.contains(key.as_bytes()) {
+                return fail(format!(
+                    "{what}: record {key} was read by a new instance as an earlier failed sync wrote it ({}), but a new instance now finds {found}: the plugin showed a failed sync's write, then took it back (settle a failed sync before the first read)",
+                    String::from_utf8_lossy(value)
+                ));
+            }
             return fail(format!(
-                "{what}: record {} was acknowledged before the failed sync, but a new instance finds {}: the plugin lost an acknowledged write",
-                String::from_utf8_lossy(key),
-                found.map_or("nothing".into(), |f| String::from_utf8_lossy(f)
-                    .into_owned())
+                "{what}: record {key} was acknowledged before the failed sync, but a new instance finds {found}: the plugin lost an acknowledged write"
             ));
         }
     }
@@ -191,7 +238,18 @@ fn same(what: &str, found: &Records, expected: &Records) -> Step {
 
 /// Moves the lost answer across every write of a sync of several objects.
 pub(crate) async fn lost_answer(subject: Subject) -> Step<Applies> {
-    with_instances(&subject, |instances| {
+    across_a_sync(subject, Fault::LostAnswer).await
+}
+
+/// Moves the store's going away across every write of a sync of several
+/// objects.
+pub(crate) async fn store_gone(subject: Subject) -> Step<Applies> {
+    across_a_sync(subject, Fault::StoreGone).await
+}
+
+/// Moves `fault` across every write of a sync of several objects.
+async fn across_a_sync(subject: Subject, fault: Fault) -> Step<Applies> {
+    with_instances(&subject, move |instances| {
         if let Some(reason) = writes_objects(instances)? {
             return Ok(Some(reason));
         }
@@ -215,26 +273,36 @@ pub(crate) async fn lost_answer(subject: Subject) -> Step<Applies> {
         stored.extend(writes);
         let positions = faults(instances).counts().object_writes - counted;
         drop(writer);
+        let mut read_after_failure = BTreeSet::new();
         for n in 1..=positions.clamp(1, MOST_POSITIONS) {
-            let what = format!("the answer of object write {n} of {positions} of a sync lost");
+            let what = fault.describe(n, positions);
             let writes = group(n as u32, &stored);
             let mut writer = instances.fresh()?;
-            faults(instances).lose_answer_of_object_write(n);
+            fault.arm(faults(instances), n);
             let lost_before = faults(instances).counts().answers_lost;
             let acknowledged = run_group(writer.as_mut(), &stored, &writes);
-            faults(instances).lose_answer_of_object_write(0);
+            fault.disarm(faults(instances));
             drop(writer);
             let now = found(instances)?;
             if acknowledged {
                 let mut expected = stored.clone();
-                expected.extend(writes);
+                expected.extend(writes.iter().cloned());
                 same(&format!("{what}, the sync answering success"), &now, &expected)?;
+                for (key, _) in &writes {
+                    read_after_failure.remove(key);
+                }
             } else if faults(instances).counts().answers_lost == lost_before {
                 return fail(format!(
                     "{what}: the group failed, yet no answer was lost (the sync made fewer writes than before?)"
                 ));
             } else {
-                check_after_failure(&what, &stored, &writes, &now, whole)?;
+                check_after_failure(&what, &stored, &read_after_failure, &writes, &now, whole)?;
+                for (key, value) in &writes {
+                    match now.get(key) == Some(value) {
+                        true => read_after_failure.insert(key.clone()),
+                        false => read_after_failure.remove(key),
+                    };
+                }
             }
             stored = now;
         }

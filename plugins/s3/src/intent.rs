@@ -29,11 +29,15 @@
 //! of one server may share a prefix): an instance starting puts back only
 //! the intents of earlier starts, whose writers are gone (one of this
 //! start may be a sync under way in the instance it replaces, a swap's);
-//! before its first sync, an instance puts back one of this start and its
-//! own backend, since a backend's syncs run one at a time, so its writer
-//! failed (its objects written, the intent not deleted: the store went
-//! away), and nothing may be written on top of them before. One of this
-//! start and another backend is that backend's sync under way.
+//! the writer (`VSAMRD_ROLE=writer`) puts back one of this start and its
+//! own backend before its first call of any kind, since a backend's syncs
+//! run one at a time, so the writer before it failed (its objects written,
+//! the intent not deleted: the store went away, the put-back too), and
+//! nothing may be read or written on top of them before. Any other
+//! instance (a reader, a health check, or one whose host does not say)
+//! runs beside the writer, and puts back such an intent only before its
+//! own first sync. One of this start and another backend is that
+//! backend's sync under way.
 //!
 //! Its layout: `VSAMUNDO2\n`, a u32 length and the boot, a u32 length and
 //! the backend, a u32 count of objects, then per object a u32 name length,
@@ -115,6 +119,13 @@ pub fn boot() -> String {
 /// it does not).
 pub fn backend() -> String {
     std::env::var("VSAMRD_BACKEND").unwrap_or_default()
+}
+
+/// Whether this instance runs its backend's writes, as the host tells it
+/// (`VSAMRD_ROLE`; a host that does not say makes every instance wait for
+/// its first sync, as before it did).
+pub fn writes() -> bool {
+    std::env::var("VSAMRD_ROLE").is_ok_and(|role| role == "writer")
 }
 
 /// Which intents `recover` puts back.

@@ -35,8 +35,11 @@ pub struct ObjectBackend {
     tuning: Tuning,
     tables: HashMap<String, Table>,
     /// This instance looked for an undo record an earlier instance of this
-    /// start of vsamrd left (done before its first sync, see `commit`).
+    /// start of vsamrd left (the writer before its first call, see
+    /// `carry_out_leftover`; any other before its first sync, see `commit`).
     checked_leftover: bool,
+    /// This instance runs its backend's writes (see [`intent::writes`]).
+    writer: bool,
 }
 
 impl ObjectBackend {
@@ -52,12 +55,13 @@ impl ObjectBackend {
             .collect();
         let changed: usize = tables.iter().map(|table| table.changed()).sum();
         if changed > 0 && !self.checked_leftover {
-            // An earlier instance of this start whose sync failed may have
-            // left its undo record (its objects written, the record not
-            // deleted): it is carried out before anything is written on
-            // top of them. This start's syncs run one at a time, so none is
-            // under way. What this instance read meanwhile may be of that
-            // failed sync: its writes are refused, to be repeated.
+            // (An instance the host does not call the writer.) An earlier
+            // instance of this start whose sync failed may have left its
+            // undo record (its objects written, the record not deleted):
+            // it is carried out before anything is written on top of them.
+            // This start's syncs run one at a time, so none is under way.
+            // What this instance read meanwhile may be of that failed
+            // sync: its writes are refused, to be repeated.
             let restored = recover_own(&self.prefix)?;
             self.checked_leftover = true;
             if restored > 0 {
@@ -126,7 +130,22 @@ impl ObjectBackend {
         Err(failure)
     }
 
+    /// The writer, before its first call: carries out the undo record the
+    /// writer before it left if its sync failed and so did the put-back
+    /// (the store went away), so that nothing of that sync is read, nor
+    /// written on top of. Until the store answers, every call fails.
+    fn carry_out_leftover(&mut self) -> StoreResult<()> {
+        if self.writer && !self.checked_leftover {
+            recover_own(&self.prefix)?;
+            self.checked_leftover = true;
+        }
+        Ok(())
+    }
+
+    /// The table of `ds`, opened on first use (after the leftover check:
+    /// every call on a dataset comes here first).
     fn table(&mut self, ds: &Dataset) -> StoreResult<&mut Table> {
+        self.carry_out_leftover()?;
         if !self.tables.contains_key(&ds.name) {
             let table = Table::open(&self.prefix, ds, self.tuning)?;
             self.tables.insert(ds.name.clone(), table);
@@ -220,10 +239,12 @@ impl Backend for ObjectBackend {
             tuning,
             tables: HashMap::new(),
             checked_leftover: false,
+            writer: intent::writes(),
         })
     }
 
     fn create(&mut self, ds: &Dataset, layout: Option<&str>) -> StoreResult<()> {
+        self.carry_out_leftover()?;
         if ds.max_record_length as usize > ci::MAX_RECORD {
             return Err(StoreError::Invalid(format!(
                 "{}: records of up to {} bytes fit a control interval, not {}",
@@ -262,6 +283,7 @@ impl Backend for ObjectBackend {
     }
 
     fn destroy(&mut self, ds: &Dataset) -> StoreResult<()> {
+        self.carry_out_leftover()?;
         self.tables.remove(&ds.name);
         let names = layout::Names::new(&self.prefix, ds);
         let err = |what: &'static str| move |e| store_error(&ds.name, what, e);

@@ -18,6 +18,9 @@ pub struct BucketAccess {
 
 const ANSWER_LOST: &str = "storage fault: the object store took this write, then the connection broke before its answer (injected by the conformance kit)";
 
+const STORE_GONE: &str =
+    "storage fault: the object store is gone (injected by the conformance kit)";
+
 impl BucketAccess {
     /// Access to `grant` (none: every call fails `not-granted`), its
     /// writes meeting `faults`.
@@ -26,6 +29,9 @@ impl BucketAccess {
     }
 
     fn bucket(&self) -> Result<Arc<ObjectGrant>, ObjectError> {
+        if self.faults.as_ref().is_some_and(|f| f.object_store_gone()) {
+            return Err(ObjectError::Unavailable(STORE_GONE.into()));
+        }
         self.grant.clone().ok_or(ObjectError::NotGranted)
     }
 

@@ -202,6 +202,35 @@ pub const BOOT_VARIABLE: &str = "VSAMRD_BOOT";
 /// other's.
 pub const BACKEND_VARIABLE: &str = "VSAMRD_BACKEND";
 
+/// The environment variable every plugin instance finds its [`Role`] in:
+/// a plugin that leaves a record of work in progress in shared storage
+/// (the object store's undo record) may act on one its own backend's
+/// failed sync left only in the instance that writes, since a reader or a
+/// health check runs beside the writer and would undo a sync under way.
+pub const ROLE_VARIABLE: &str = "VSAMRD_ROLE";
+
+/// What an instance is for, as [`ROLE_VARIABLE`] tells it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Role {
+    /// The instance that runs its backend's writes: one at a time per
+    /// backend in a start of vsamrd (a swap's next writer makes its first
+    /// call once the one before is gone), the only one that syncs.
+    Writer,
+    /// Any other: a backend's readers, a reload's health check, a tool's.
+    #[default]
+    Reader,
+}
+
+impl Role {
+    /// The variable's value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Writer => "writer",
+            Role::Reader => "reader",
+        }
+    }
+}
+
 /// What tells this start of vsamrd from every other: the same for every
 /// plugin instance it runs (a swap's, a reader's, one made after a
 /// fault), different after a restart. A plugin that leaves a record of

@@ -18,7 +18,7 @@ use wasmtime_wasi::{FsPerms, WasiCtxBuilder};
 use super::instance::MeasuredLimits;
 use super::{
     BACKEND_VARIABLE, BOOT_VARIABLE, CALL_GRACE, EPOCH_TICK, Grants, InstanceState, LoadedPlugin,
-    ah, boot,
+    ROLE_VARIABLE, Role, ah, boot,
 };
 
 /// The optional `lookup` interface a plugin may export besides `store`.
@@ -73,6 +73,8 @@ pub struct WasmStore {
     deadline_ticks: u64,
     /// The cause of its last fault (see [`RecordStore::fault_cause`]).
     last_fault: &'static str,
+    /// What its instances are for (see [`Role`]).
+    role: Role,
 }
 
 impl WasmStore {
@@ -90,7 +92,14 @@ impl WasmStore {
             live: None,
             deadline_ticks,
             last_fault: "trap",
+            role: Role::Reader,
         }
+    }
+
+    /// The same store, its instances told they are `role` (a new store's
+    /// are readers: only [`crate::runtime::start_stores`] makes a writer).
+    pub fn with_role(self, role: Role) -> Self {
+        Self { role, ..self }
     }
 
     /// The wall-clock bound of one call: its limit plus [`CALL_GRACE`].
@@ -123,6 +132,7 @@ impl WasmStore {
                 &self.settings,
                 &self.grants,
                 self.deadline_ticks,
+                self.role,
             ),
         )
         .await;
@@ -273,6 +283,7 @@ async fn instantiate(
     settings: &BackendSettings,
     grants: &Grants,
     deadline_ticks: u64,
+    role: Role,
 ) -> Result<Live, Started> {
     let mut wasi = WasiCtxBuilder::new();
     // A file operation runs on the thread that runs the call rather
@@ -282,6 +293,7 @@ async fn instantiate(
     wasi.allow_blocking_current_thread(true);
     wasi.env(BOOT_VARIABLE, boot());
     wasi.env(BACKEND_VARIABLE, &settings.name);
+    wasi.env(ROLE_VARIABLE, role.as_str());
     if let Some(dir) = &settings.directory {
         crate::paths::make_private_dir(dir)
             .with_context(|| format!("creating directory {}", dir.display()))
