@@ -49,7 +49,7 @@
 //! holds.
 
 use sha2::{Digest, Sha256};
-use vsam_plugin_sdk::objects::{self, ObjectError};
+use vsam_plugin_sdk::objects::{self, Condition, ObjectError, Write};
 
 /// The layout written: with the digest of what the sync writes.
 const MAGIC: &[u8] = b"VSAMUNDO2\n";
@@ -107,6 +107,94 @@ pub struct Undone {
     /// Objects kept because they hold neither what the sync wrote nor
     /// what they held before it: written again since.
     pub kept: Vec<String>,
+}
+
+/// Most objects of an intent read and put back at once.
+const CHUNK_OBJECTS: usize = 64;
+
+/// Most bytes of bodies to put back in one chunk (at least one object):
+/// what a chunk reads is about as much again, and both must fit the
+/// plugin's memory beside the intent.
+const CHUNK_BYTES: usize = 8 << 20;
+
+/// The steps in chunks of at most [`CHUNK_OBJECTS`] objects and about
+/// [`CHUNK_BYTES`] of bodies to put back, in order.
+fn chunks(steps: &[Step]) -> Vec<&[Step]> {
+    let mut chunks = Vec::new();
+    let (mut start, mut bytes) = (0, 0);
+    for (i, step) in steps.iter().enumerate() {
+        let size = match &step.undo {
+            Undo::Restore(body) => body.len(),
+            Undo::Delete => 0,
+        };
+        if i > start && (i - start == CHUNK_OBJECTS || bytes + size > CHUNK_BYTES) {
+            chunks.push(&steps[start..i]);
+            (start, bytes) = (i, 0);
+        }
+        bytes += size;
+    }
+    if start < steps.len() {
+        chunks.push(&steps[start..]);
+    }
+    chunks
+}
+
+/// Puts back the objects of one chunk (see [`Intent::undo`]): the bodies
+/// first, then the deletions of objects the sync created, so that an
+/// interval a split emptied holds its records again before the one the
+/// split made goes.
+fn undo_chunk(steps: &[Step], undone: &mut Undone) -> Result<(), ObjectError> {
+    let (checked, unchecked): (Vec<&Step>, Vec<&Step>) =
+        steps.iter().partition(|step| step.written.is_some());
+    // The first layout: as its plugin did, whatever the objects hold.
+    for step in unchecked {
+        match &step.undo {
+            Undo::Delete => objects::delete(&step.name)?,
+            Undo::Restore(body) => drop(objects::put(&step.name, body)?),
+        }
+        undone.restored += 1;
+    }
+    if checked.is_empty() {
+        return Ok(());
+    }
+    let names: Vec<String> = checked.iter().map(|step| step.name.clone()).collect();
+    let found = objects::get_many(&names)?;
+    let mut restores = Vec::new();
+    let mut deletions = Vec::new();
+    for (step, now) in checked.into_iter().zip(found) {
+        // Absent: the sync did not create it, or it was deleted since
+        // (with its dataset): nothing to put back either way.
+        let Some(now) = now else {
+            continue;
+        };
+        if Some(digest(&now.body)) != step.written {
+            if !matches!(&step.undo, Undo::Restore(before) if *before == now.body) {
+                undone.kept.push(step.name.clone());
+            }
+            continue;
+        }
+        match &step.undo {
+            Undo::Delete => deletions.push(&step.name),
+            Undo::Restore(before) => restores.push(Write {
+                name: step.name.clone(),
+                body: before.clone(),
+                condition: Condition::IfMatch(now.etag),
+            }),
+        }
+    }
+    for (write, answer) in restores.iter().zip(objects::put_many(&restores)) {
+        match answer {
+            Ok(_) => undone.restored += 1,
+            // Written again between the read and the write.
+            Err(ObjectError::PreconditionFailed) => undone.kept.push(write.name.clone()),
+            Err(other) => return Err(other),
+        }
+    }
+    for name in deletions {
+        objects::delete(name)?;
+        undone.restored += 1;
+    }
+    Ok(())
 }
 
 /// This start of vsamrd, as the host tells every instance (empty where it
@@ -228,41 +316,17 @@ impl Intent {
 
     /// Puts back every object that holds what the sync wrote, as it was
     /// before the sync; keeps the others (see the module's comment).
+    ///
+    /// The objects are read, and put back, a chunk at a time with one
+    /// `get-many` and one `put-many` each, which the host sends
+    /// concurrently, as the sync wrote them: one at a time, the put-back
+    /// of a unit over a thousand intervals took a round trip per read and
+    /// per write, longer than the call limit, which stopped it half way
+    /// in every instance that tried again.
     pub fn undo(&self) -> Result<Undone, ObjectError> {
         let mut undone = Undone::default();
-        for step in &self.objects {
-            let Some(written) = step.written else {
-                // The first layout: as its plugin did.
-                match &step.undo {
-                    Undo::Delete => objects::delete(&step.name)?,
-                    Undo::Restore(body) => drop(objects::put(&step.name, body)?),
-                }
-                undone.restored += 1;
-                continue;
-            };
-            // Absent: the sync did not create it, or it was deleted since
-            // (with its dataset): nothing to put back either way.
-            let Some(now) = objects::get(&step.name)? else {
-                continue;
-            };
-            if digest(&now.body) != written {
-                if !matches!(&step.undo, Undo::Restore(before) if *before == now.body) {
-                    undone.kept.push(step.name.clone());
-                }
-                continue;
-            }
-            let put_back = match &step.undo {
-                Undo::Delete => objects::delete(&step.name),
-                Undo::Restore(before) => {
-                    objects::put_if_match(&step.name, before, &now.etag).map(drop)
-                }
-            };
-            match put_back {
-                Ok(()) => undone.restored += 1,
-                // Written again between the read and the write.
-                Err(ObjectError::PreconditionFailed) => undone.kept.push(step.name.clone()),
-                Err(other) => return Err(other),
-            }
+        for chunk in chunks(&self.objects) {
+            undo_chunk(chunk, &mut undone)?;
         }
         Ok(undone)
     }
@@ -327,6 +391,33 @@ mod tests {
             undo,
             written: Some(digest(written)),
         }
+    }
+
+    #[test]
+    fn an_undo_goes_in_chunks_of_bounded_objects_and_bytes_in_order() {
+        let small: Vec<Step> = (0..130)
+            .map(|i| step(&format!("ci/{i:04}"), Undo::Restore(vec![0; 100]), b"new"))
+            .collect();
+        let sizes: Vec<usize> = chunks(&small).iter().map(|c| c.len()).collect();
+        assert_eq!(sizes, [64, 64, 2]);
+        let flat: Vec<&Step> = chunks(&small).into_iter().flatten().collect();
+        assert!(flat.iter().zip(&small).all(|(a, b)| std::ptr::eq(*a, b)));
+
+        let mb = |n: usize| Undo::Restore(vec![0; n << 20]);
+        let large = vec![
+            step("a", mb(3), b""),
+            step("b", mb(3), b""),
+            step("c", mb(5), b""),
+            step("d", mb(20), b""),
+            step("e", Undo::Delete, b""),
+        ];
+        let names: Vec<Vec<&str>> = chunks(&large)
+            .iter()
+            .map(|c| c.iter().map(|s| s.name.as_str()).collect())
+            .collect();
+        // 8 MB at most, but one object larger goes alone.
+        assert_eq!(names, [vec!["a", "b"], vec!["c"], vec!["d"], vec!["e"]]);
+        assert!(chunks(&[]).is_empty());
     }
 
     #[test]
