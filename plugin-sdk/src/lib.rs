@@ -17,6 +17,7 @@
 pub mod codepage;
 pub mod copybook;
 mod dataset;
+pub mod instance;
 pub mod keys;
 pub mod log;
 pub mod naming;

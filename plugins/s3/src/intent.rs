@@ -49,6 +49,7 @@
 //! holds.
 
 use sha2::{Digest, Sha256};
+use vsam_plugin_sdk::instance;
 use vsam_plugin_sdk::objects::{self, Condition, ObjectError, Write};
 
 /// The layout written: with the digest of what the sync writes.
@@ -197,25 +198,6 @@ fn undo_chunk(steps: &[Step], undone: &mut Undone) -> Result<(), ObjectError> {
     Ok(())
 }
 
-/// This start of vsamrd, as the host tells every instance (empty where it
-/// does not: then every intent found is taken for an earlier start's).
-pub fn boot() -> String {
-    std::env::var("VSAMRD_BOOT").unwrap_or_default()
-}
-
-/// The backend this instance serves, as the host tells it (empty where
-/// it does not).
-pub fn backend() -> String {
-    std::env::var("VSAMRD_BACKEND").unwrap_or_default()
-}
-
-/// Whether this instance runs its backend's writes, as the host tells it
-/// (`VSAMRD_ROLE`; a host that does not say makes every instance wait for
-/// its first sync, as before it did).
-pub fn writes() -> bool {
-    std::env::var("VSAMRD_ROLE").is_ok_and(|role| role == "writer")
-}
-
 /// Which intents `recover` puts back.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Whose {
@@ -358,11 +340,11 @@ pub fn recover(prefix: &str, whose: Whose) -> Result<Undone, String> {
     };
     let intent = Intent::decode(&stored.body)
         .map_err(|why| format!("{name} is not an undo record ({why}); remove it by hand"))?;
-    let current = boot();
+    let current = instance::boot();
     let this_start = !current.is_empty() && intent.boot == current;
     let wanted = match whose {
         Whose::EarlierStart => !this_start,
-        Whose::ThisStart => this_start && intent.backend == backend(),
+        Whose::ThisStart => this_start && intent.backend == instance::backend(),
     };
     if !wanted {
         return Ok(Undone::default());

@@ -24,6 +24,7 @@ pub mod table;
 use intent::{Intent, Whose};
 use std::collections::HashMap;
 use table::{Definition, Table, Tuning, store_error};
+use vsam_plugin_sdk::instance;
 use vsam_plugin_sdk::objects::{self, ObjectError};
 use vsam_plugin_sdk::{
     Backend, Dataset, Direction, Entry, Start, StoreError, StoreResult, export_backend,
@@ -38,7 +39,8 @@ pub struct ObjectBackend {
     /// start of vsamrd left (the writer before its first call, see
     /// `carry_out_leftover`; any other before its first sync, see `commit`).
     checked_leftover: bool,
-    /// This instance runs its backend's writes (see [`intent::writes`]).
+    /// This instance runs its backend's writes (see
+    /// [`vsam_plugin_sdk::instance::is_writer`]).
     writer: bool,
 }
 
@@ -83,8 +85,8 @@ impl ObjectBackend {
         }
         let intent_name = intent::name(&self.prefix);
         let intent = Intent {
-            boot: intent::boot(),
-            backend: intent::backend(),
+            boot: instance::boot(),
+            backend: instance::backend(),
             objects: plan,
         };
         let mut stored = objects::put_if_absent(&intent_name, &intent.encode());
@@ -239,7 +241,7 @@ impl Backend for ObjectBackend {
             tuning,
             tables: HashMap::new(),
             checked_leftover: false,
-            writer: intent::writes(),
+            writer: instance::is_writer(),
         })
     }
 

@@ -238,7 +238,7 @@ fn open_without_end() -> String {
 /// one and VACUUM INTO one, both under /tmp; one line per statement with
 /// the outcome, naming the file.
 fn attach_elsewhere() -> String {
-    let boot = std::env::var("VSAMRD_BOOT").unwrap_or_default();
+    let boot = vsam_plugin_sdk::instance::boot();
     let mut report = String::new();
     for (what, path) in [("attach", "attached"), ("vacuum", "vacuumed")] {
         let path = format!("/tmp/vsamrd-{path}-{boot}.db");
