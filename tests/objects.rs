@@ -533,15 +533,13 @@ fn interval_file(ci: &Path, record: &[u8]) -> std::path::PathBuf {
     ci.join(name)
 }
 
-/// A unit of work changing records in two intervals whose commit fails on
-/// the second (another writer changed it meanwhile) leaves the first as it
-/// was: the plugin puts back what it wrote, so nothing of the unit shows.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_unit_whose_commit_fails_half_way_is_put_back_whole() {
-    let dir = tempfile::tempdir().unwrap();
-    let server = bucket_server(dir.path()).await;
-    let address = server.addr.to_string();
-    let conn = Connection::connect(&address).await.unwrap();
+/// A connection to `server` (on a local bucket in `dir`) holding PROD.CUST
+/// with customers 0 to 39, and the directory of its interval files.
+async fn forty_customers(
+    server: &vsam_host::RunningServer,
+    dir: &Path,
+) -> (Connection, std::path::PathBuf) {
+    let conn = Connection::connect(&server.addr.to_string()).await.unwrap();
     vsam_client::define(&conn, vsam_tests::ksds("PROD.CUST", 8, 100, "cp037"))
         .await
         .unwrap();
@@ -555,7 +553,41 @@ async fn a_unit_whose_commit_fails_half_way_is_put_back_whole() {
             .unwrap();
     }
     plain.close().await.unwrap();
-    let ci = dir.path().join("bucket/vsam/PROD.CUST/ci");
+    (conn, dir.join("bucket/vsam/PROD.CUST/ci"))
+}
+
+/// Browses PROD.CUST whole: the backend reads every interval and keeps it
+/// (with its version) for the unit's writes at the commit.
+async fn browse_all(conn: &Connection) {
+    let browser = Dataset::open(conn, "PROD.CUST", OpenIntent::Input, 1)
+        .await
+        .unwrap();
+    let browsed = browser
+        .reading(RplOptions::sequential())
+        .batch(100)
+        .records()
+        .await
+        .unwrap();
+    assert_eq!(browsed.len(), 40);
+}
+
+/// Stores interval file `file` again as it is, as another writer would: a
+/// new version, which a conditional write of the backend's finds.
+fn stored_again_behind(file: &Path) {
+    let copy = file.with_file_name("copy");
+    std::fs::copy(file, &copy).unwrap();
+    std::fs::rename(&copy, file).unwrap();
+}
+
+/// A unit of work changing records in two intervals whose commit fails on
+/// the second (another writer changed it meanwhile) leaves the first as it
+/// was: the plugin puts back what it wrote, so nothing of the unit shows.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_unit_whose_commit_fails_half_way_is_put_back_whole() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = bucket_server(dir.path()).await;
+    let address = server.addr.to_string();
+    let (conn, ci) = forty_customers(&server, dir.path()).await;
     let (low, high) = (
         interval_file(&ci, &customer(1)),
         interval_file(&ci, &customer(38)),
@@ -581,19 +613,8 @@ async fn a_unit_whose_commit_fails_half_way_is_put_back_whole() {
     // The backend reads every interval (a browse keeps them), then another
     // writer stores the high one again: a new version, which the commit's
     // conditional write finds.
-    let browser = Dataset::open(&conn, "PROD.CUST", OpenIntent::Input, 1)
-        .await
-        .unwrap();
-    let browsed = browser
-        .reading(RplOptions::sequential())
-        .batch(100)
-        .records()
-        .await
-        .unwrap();
-    assert_eq!(browsed.len(), 40);
-    let copy = ci.join("copy");
-    std::fs::copy(&high, &copy).unwrap();
-    std::fs::rename(&copy, &high).unwrap();
+    browse_all(&conn).await;
+    stored_again_behind(&high);
     let failed = vsam_client::commit(&conn).await.unwrap_err();
     assert!(
         failed.to_string().contains("another writer changed it"),
@@ -625,16 +646,19 @@ async fn a_unit_whose_commit_fails_half_way_is_put_back_whole() {
 /// for an object the sync created) and the body the sync wrote.
 type UndoStep<'a> = (String, Option<&'a [u8]>, &'a [u8]);
 
+/// The boot an undo record of an earlier start of vsamrd names.
+const EARLIER_START: &str = "an earlier start";
+
 /// An undo record's layout, byte for byte as documented in the plugin's
-/// `intent` module: written by an earlier start of vsamrd, backend `b`,
-/// for `steps` (the second layout keeps the digest of what was written).
-fn undo_record(second_layout: bool, steps: &[UndoStep]) -> Vec<u8> {
+/// `intent` module: written by start `boot` of vsamrd, backend `b`, for
+/// `steps` (the second layout keeps the digest of what was written).
+fn undo_record(boot: &str, second_layout: bool, steps: &[UndoStep]) -> Vec<u8> {
     use sha2::{Digest, Sha256};
     let mut intent = match second_layout {
         true => b"VSAMUNDO2\n".to_vec(),
         false => b"VSAMUNDO1\n".to_vec(),
     };
-    for text in [&b"an earlier start"[..], b"b"] {
+    for text in [boot.as_bytes(), b"b"] {
         intent.extend((text.len() as u32).to_be_bytes());
         intent.extend(text);
     }
@@ -725,6 +749,7 @@ async fn an_undo_record_left_by_a_crash_is_carried_out_at_start() {
     let created = ci.join("ffffffffffffffff");
     std::fs::write(&created, b"").unwrap();
     let intent = undo_record(
+        EARLIER_START,
         false,
         &[
             (object_name(file), Some(before), b""),
@@ -770,6 +795,7 @@ async fn an_undo_record_never_puts_back_over_a_later_write() {
     // customer 5 than it holds now (a later sync wrote it again), and
     // what the intervals of customer 15 and the created one hold.
     let intent = undo_record(
+        EARLIER_START,
         true,
         &[
             (
@@ -802,5 +828,78 @@ async fn an_undo_record_never_puts_back_over_a_later_write() {
         "the interval the sync created is deleted"
     );
     assert!(!intent_file.exists(), "the undo record is gone");
+    server.stop().await;
+}
+
+/// A sync of several objects that failed, and whose put-back failed too
+/// (the store gone), leaves its undo record of this start of vsamrd: the
+/// backend's next instance, the writer, carries it out before its first
+/// call, a read too, so that no read shows that sync's writes. The record
+/// is written by hand, naming an interval whose last write it takes for
+/// the failed sync's; a failed commit makes vsamrd replace the instance.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_syncs_undo_record_is_carried_out_before_the_next_writers_first_read() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = bucket_server(dir.path()).await;
+    let (conn, ci) = forty_customers(&server, dir.path()).await;
+    let low = interval_file(&ci, &customer(1));
+    let high = interval_file(&ci, &customer(38));
+    assert_ne!(low, high, "the two records are in different intervals");
+    let low_before = std::fs::read(&low).unwrap();
+    let ds = Dataset::open(&conn, "PROD.CUST", OpenIntent::Update, 1)
+        .await
+        .unwrap();
+    ds.read_for_update(&customer(1)[..8]).await.unwrap();
+    ds.put(0, RplOptions::direct().update(), 0, changed(1))
+        .await
+        .unwrap();
+    let low_written = std::fs::read(&low).unwrap();
+    let intent = undo_record(
+        vsam_host::runtime::wasm::boot(),
+        true,
+        &[(object_name(&low), Some(&low_before), &low_written)],
+    );
+    let intent_file = dir.path().join("bucket/vsam/_vsam/unit-intent");
+    std::fs::create_dir_all(intent_file.parent().unwrap()).unwrap();
+    std::fs::write(&intent_file, intent).unwrap();
+
+    // A commit that fails (another writer stored the interval it
+    // rewrites): vsamrd drops the instance that ran it.
+    let unit = Dataset::open_with_access(
+        &conn,
+        "PROD.CUST",
+        OpenIntent::Update,
+        vsam_protocol::access::COMMIT,
+        1,
+    )
+    .await
+    .unwrap();
+    unit.read_for_update(&customer(38)[..8]).await.unwrap();
+    unit.put(0, RplOptions::direct().update(), 0, changed(38))
+        .await
+        .unwrap();
+    browse_all(&conn).await;
+    stored_again_behind(&high);
+    vsam_client::commit(&conn).await.unwrap_err();
+    assert!(
+        intent_file.exists(),
+        "the instance that failed left it alone"
+    );
+
+    let reader = Connection::connect(&server.addr.to_string()).await.unwrap();
+    let reader = Dataset::open(&reader, "PROD.CUST", OpenIntent::Input, 1)
+        .await
+        .unwrap();
+    assert_eq!(
+        reader.read(&customer(1)[..8]).await.unwrap().data,
+        customer(1),
+        "the first read of the next instance finds the failed sync put back"
+    );
+    assert_eq!(std::fs::read(&low).unwrap(), low_before);
+    assert!(!intent_file.exists(), "the undo record is gone");
+    assert_eq!(
+        reader.read(&customer(38)[..8]).await.unwrap().data,
+        customer(38)
+    );
     server.stop().await;
 }
