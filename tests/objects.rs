@@ -556,6 +556,35 @@ async fn forty_customers(
     (conn, dir.join("bucket/vsam/PROD.CUST/ci"))
 }
 
+/// Commits a unit of work changing customers `changes`, which fails on
+/// the interval file `behind`: the backend reads every interval (a browse
+/// keeps them), then another writer stores `behind` again, a new version
+/// the commit's conditional write finds. The commit's error.
+async fn commit_failing_on(
+    conn: &Connection,
+    changes: &[u32],
+    behind: &Path,
+) -> vsam_client::ClientError {
+    let unit = Dataset::open_with_access(
+        conn,
+        "PROD.CUST",
+        OpenIntent::Update,
+        vsam_protocol::access::COMMIT,
+        1,
+    )
+    .await
+    .unwrap();
+    for &n in changes {
+        unit.read_for_update(&customer(n)[..8]).await.unwrap();
+        unit.put(0, RplOptions::direct().update(), 0, changed(n))
+            .await
+            .unwrap();
+    }
+    browse_all(conn).await;
+    stored_again_behind(behind);
+    vsam_client::commit(conn).await.unwrap_err()
+}
+
 /// Browses PROD.CUST whole: the backend reads every interval and keeps it
 /// (with its version) for the unit's writes at the commit.
 async fn browse_all(conn: &Connection) {
@@ -595,27 +624,7 @@ async fn a_unit_whose_commit_fails_half_way_is_put_back_whole() {
     assert_ne!(low, high, "the two records are in different intervals");
     let low_before = std::fs::read(&low).unwrap();
 
-    let unit = Dataset::open_with_access(
-        &conn,
-        "PROD.CUST",
-        OpenIntent::Update,
-        vsam_protocol::access::COMMIT,
-        1,
-    )
-    .await
-    .unwrap();
-    for n in [1, 38] {
-        unit.read_for_update(&customer(n)[..8]).await.unwrap();
-        unit.put(0, RplOptions::direct().update(), 0, changed(n))
-            .await
-            .unwrap();
-    }
-    // The backend reads every interval (a browse keeps them), then another
-    // writer stores the high one again: a new version, which the commit's
-    // conditional write finds.
-    browse_all(&conn).await;
-    stored_again_behind(&high);
-    let failed = vsam_client::commit(&conn).await.unwrap_err();
+    let failed = commit_failing_on(&conn, &[1, 38], &high).await;
     assert!(
         failed.to_string().contains("another writer changed it"),
         "{failed}"
@@ -726,10 +735,16 @@ async fn start_after_a_crash(
     dir: &Path,
     intent: Vec<u8>,
 ) -> (vsam_host::RunningServer, std::path::PathBuf) {
+    let intent_file = leave_undo_record(dir, intent);
+    (bucket_server(dir).await, intent_file)
+}
+
+/// Writes `intent` as the undo record of the bucket in `dir`: its file.
+fn leave_undo_record(dir: &Path, intent: Vec<u8>) -> std::path::PathBuf {
     let intent_file = dir.join("bucket/vsam/_vsam/unit-intent");
     std::fs::create_dir_all(intent_file.parent().unwrap()).unwrap();
     std::fs::write(&intent_file, intent).unwrap();
-    (bucket_server(dir).await, intent_file)
+    intent_file
 }
 
 /// What a crash in the middle of storing a unit leaves, an undo record
@@ -859,28 +874,9 @@ async fn a_failed_syncs_undo_record_is_carried_out_before_the_next_writers_first
         true,
         &[(object_name(&low), Some(&low_before), &low_written)],
     );
-    let intent_file = dir.path().join("bucket/vsam/_vsam/unit-intent");
-    std::fs::create_dir_all(intent_file.parent().unwrap()).unwrap();
-    std::fs::write(&intent_file, intent).unwrap();
-
-    // A commit that fails (another writer stored the interval it
-    // rewrites): vsamrd drops the instance that ran it.
-    let unit = Dataset::open_with_access(
-        &conn,
-        "PROD.CUST",
-        OpenIntent::Update,
-        vsam_protocol::access::COMMIT,
-        1,
-    )
-    .await
-    .unwrap();
-    unit.read_for_update(&customer(38)[..8]).await.unwrap();
-    unit.put(0, RplOptions::direct().update(), 0, changed(38))
-        .await
-        .unwrap();
-    browse_all(&conn).await;
-    stored_again_behind(&high);
-    vsam_client::commit(&conn).await.unwrap_err();
+    let intent_file = leave_undo_record(dir.path(), intent);
+    // vsamrd drops the instance that ran a commit that failed.
+    commit_failing_on(&conn, &[38], &high).await;
     assert!(
         intent_file.exists(),
         "the instance that failed left it alone"
