@@ -739,6 +739,15 @@ async fn start_after_a_crash(
     (bucket_server(dir).await, intent_file)
 }
 
+/// A new connection to `server` and PROD.CUST opened on it for input.
+async fn read_customers(server: &vsam_host::RunningServer) -> (Connection, Dataset) {
+    let conn = Connection::connect(&server.addr.to_string()).await.unwrap();
+    let ds = Dataset::open(&conn, "PROD.CUST", OpenIntent::Input, 1)
+        .await
+        .unwrap();
+    (conn, ds)
+}
+
 /// Writes `intent` as the undo record of the bucket in `dir`: its file.
 fn leave_undo_record(dir: &Path, intent: Vec<u8>) -> std::path::PathBuf {
     let intent_file = dir.join("bucket/vsam/_vsam/unit-intent");
@@ -772,10 +781,7 @@ async fn an_undo_record_left_by_a_crash_is_carried_out_at_start() {
         ],
     );
     let (server, intent_file) = start_after_a_crash(dir.path(), intent).await;
-    let conn = Connection::connect(&server.addr.to_string()).await.unwrap();
-    let ds = Dataset::open(&conn, "PROD.CUST", OpenIntent::Input, 1)
-        .await
-        .unwrap();
+    let (_conn, ds) = read_customers(&server).await;
     assert_eq!(ds.read(&customer(5)[..8]).await.unwrap().data, customer(5));
     assert_eq!(
         std::fs::read(file).unwrap(),
@@ -823,10 +829,7 @@ async fn an_undo_record_never_puts_back_over_a_later_write() {
         ],
     );
     let (server, intent_file) = start_after_a_crash(dir.path(), intent).await;
-    let conn = Connection::connect(&server.addr.to_string()).await.unwrap();
-    let ds = Dataset::open(&conn, "PROD.CUST", OpenIntent::Input, 1)
-        .await
-        .unwrap();
+    let (_conn, ds) = read_customers(&server).await;
     assert_eq!(
         ds.read(&customer(5)[..8]).await.unwrap().data,
         changed(5),
@@ -882,10 +885,7 @@ async fn a_failed_syncs_undo_record_is_carried_out_before_the_next_writers_first
         "the instance that failed left it alone"
     );
 
-    let reader = Connection::connect(&server.addr.to_string()).await.unwrap();
-    let reader = Dataset::open(&reader, "PROD.CUST", OpenIntent::Input, 1)
-        .await
-        .unwrap();
+    let (_conn, reader) = read_customers(&server).await;
     assert_eq!(
         reader.read(&customer(1)[..8]).await.unwrap().data,
         customer(1),
