@@ -299,7 +299,8 @@ fn arbitrary_request() -> impl Strategy<Value = Request> {
             access: 0,
             strings,
         })),
-        "[A-Z%*.]{0,12}".prop_map(|pattern| Request::List { pattern }),
+        ("[A-Z%*.]{0,12}", proptest::option::of("[A-Z.]{0,12}"))
+            .prop_map(|(pattern, after)| Request::List { pattern, after }),
     ]
 }
 
@@ -633,5 +634,161 @@ fn a_clients_name_cannot_forge_or_flood_the_servers_log() {
     assert!(
         (1..1000).contains(&longest),
         "a line of the connection of {longest} bytes"
+    );
+}
+
+/// A catalog larger than the client's answer frame is listed whole, a page
+/// at a time (protocol 1.7): each page within the frame, in name order,
+/// starting after the name asked, LIST and LISTCAT alike, and at most
+/// 1,024 entries however small they are. A client of protocol 1.6 asks for
+/// the whole list in one answer, which the server refuses with X'2C' when
+/// it does not fit, as before.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_catalog_larger_than_an_answer_frame_is_listed_a_page_at_a_time() {
+    use vsam_client::{AixSpec, ConnectOptions, Connection, PathSpec};
+    use vsam_protocol::{MIN_CLIENT_FRAME, answer_frame_len};
+    let server = start_with_plugin(MEMORY_WASM, "").await;
+    let conn = Connection::connect(&server.address).await.unwrap();
+    // A copybook of about 10 KB, as a record layout with its comments is.
+    let mut layout = String::from("       01  W.\n           05  W-KEY  PIC X(8).\n");
+    for line in 0..120 {
+        layout.push_str(&format!(
+            "      * LINE {line:03} OF THE RECORD LAYOUT'S DESCRIPTION, AS COPYBOOKS CARRY THEM\n"
+        ));
+    }
+    layout.push_str("           05  W-REST PIC X(72).\n");
+    let names: Vec<String> = (0..24).map(|n| format!("PAGE.D{n:03}")).collect();
+    for name in names.iter().rev() {
+        let mut spec = vsam_tests::ksds(name, 8, 80, "cp037");
+        spec.layout = layout.clone();
+        vsam_client::define(&conn, spec).await.unwrap();
+    }
+    vsam_client::define(&conn, vsam_tests::ksds("OTHER.D000", 8, 80, "cp037"))
+        .await
+        .unwrap();
+    vsam_client::define_aix(
+        &conn,
+        AixSpec {
+            name: "PAGE.XAIX".into(),
+            base: "PAGE.D000".into(),
+            key_offset: 8,
+            key_length: 4,
+            unique: false,
+            upgrade: true,
+        },
+    )
+    .await
+    .unwrap();
+    vsam_client::define_path(
+        &conn,
+        PathSpec {
+            name: "PAGE.XPATH".into(),
+            aix: "PAGE.XAIX".into(),
+        },
+    )
+    .await
+    .unwrap();
+    let mut expected = names.clone();
+    expected.extend(["PAGE.XAIX".to_string(), "PAGE.XPATH".to_string()]);
+
+    let small = Connection::connect_with(
+        &server.address,
+        &ConnectOptions {
+            max_frame: Some(MIN_CLIENT_FRAME),
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    let listed = vsam_client::list(&small, "PAGE.**").await.unwrap();
+    let listed_names: Vec<&str> = listed.iter().map(|d| d.name.as_str()).collect();
+    assert_eq!(listed_names, expected);
+    assert!(listed[..24].iter().all(|d| d.layout == layout));
+    let entries = vsam_client::listcat(&small, "PAGE.**").await.unwrap();
+    let entry_names: Vec<&str> = entries.iter().map(|e| e.spec.name.as_str()).collect();
+    assert_eq!(entry_names, expected);
+    assert!(matches!(
+        &entries[24].entry_type,
+        vsam_protocol::EntryType::Aix { base, .. } if base == "PAGE.D000"
+    ));
+    assert!(matches!(
+        &entries[25].entry_type,
+        vsam_protocol::EntryType::Path { aix } if aix == "PAGE.XAIX"
+    ));
+
+    // One page: within the frame, not the whole list; the next starts
+    // right after the name asked; past the last, nothing.
+    let page = |after: &str| Request::List {
+        pattern: "PAGE.**".into(),
+        after: Some(after.into()),
+    };
+    let first = small.call(page("")).await.unwrap();
+    assert!(answer_frame_len(&first) <= MIN_CLIENT_FRAME as usize);
+    let Answer::Catalog { datasets } = first else {
+        panic!("{first:?}")
+    };
+    assert!(
+        datasets.len() > 1 && datasets.len() < 24,
+        "{}",
+        datasets.len()
+    );
+    assert_eq!(datasets[0].name, "PAGE.D000");
+    let Answer::Catalog { datasets } = small.call(page("PAGE.D010")).await.unwrap() else {
+        panic!()
+    };
+    assert_eq!(datasets[0].name, "PAGE.D011");
+    let Answer::Catalog { datasets } = small.call(page("PAGE.XPATH")).await.unwrap() else {
+        panic!()
+    };
+    assert!(datasets.is_empty());
+
+    // A client of protocol 1.6: the whole list in one answer, refused
+    // when it does not fit; a narrower pattern fits.
+    let old = Connection::connect_with(
+        &server.address,
+        &ConnectOptions {
+            max_frame: Some(MIN_CLIENT_FRAME),
+            minor: Some(6),
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    let error = vsam_client::list(&old, "PAGE.**").await.unwrap_err();
+    let vsam = error.vsam().unwrap_or_else(|| panic!("{error}"));
+    assert_eq!(
+        (vsam.r15(), vsam.fdbk()),
+        (8, vsam_protocol::fdbk::AREA_TOO_SMALL.0),
+        "{error}"
+    );
+    assert!(
+        error.to_string().contains("a narrower LIST pattern"),
+        "{error}"
+    );
+    assert_eq!(vsam_client::list(&old, "PAGE.D02%").await.unwrap().len(), 4);
+
+    // Small entries: a page stops at 1,024 of them.
+    for n in 0..1030 {
+        vsam_client::define(
+            &conn,
+            vsam_tests::ksds(&format!("MANY.D{n:04}"), 4, 8, "ascii"),
+        )
+        .await
+        .unwrap();
+    }
+    let Answer::Catalog { datasets } = conn
+        .call(Request::List {
+            pattern: "MANY.*".into(),
+            after: Some(String::new()),
+        })
+        .await
+        .unwrap()
+    else {
+        panic!()
+    };
+    assert_eq!(datasets.len(), 1024);
+    assert_eq!(
+        vsam_client::list(&conn, "MANY.*").await.unwrap().len(),
+        1030
     );
 }

@@ -82,16 +82,73 @@ pub async fn info(conn: &Connection, name: &str) -> Result<DatasetSpec, ClientEr
     })
 }
 
-/// LIST datasets matching a pattern (`*` within a qualifier, `**` across).
+/// LIST datasets matching a pattern (`*` within a qualifier, `**` across),
+/// in name order: a page at a time from a server of protocol 1.7, so that
+/// a catalog larger than one answer frame is listed whole.
 pub async fn list(conn: &Connection, pattern: &str) -> Result<Vec<DatasetSpec>, ClientError> {
-    catalog_entries(
-        conn.call(Request::List {
-            pattern: pattern.to_string(),
-        })
-        .await?,
+    let listing = Listing {
+        request: "LIST",
         pattern,
-        "LIST",
-    )
+        ask: |pattern, after| Request::List { pattern, after },
+        take: |answer| match answer {
+            Answer::Catalog { datasets } => Ok(datasets),
+            other => Err(other),
+        },
+        name: |spec: &DatasetSpec| &spec.name,
+    };
+    listing.all(conn).await
+}
+
+/// The protocol minor version that answers LIST and LISTCAT a page at a
+/// time.
+const PAGES_MINOR: u16 = 7;
+
+/// A LIST or LISTCAT: how to ask for a page and read one.
+struct Listing<'a, T> {
+    request: &'static str,
+    pattern: &'a str,
+    ask: fn(String, Option<String>) -> Request,
+    take: fn(Answer) -> Result<Vec<T>, Answer>,
+    name: fn(&T) -> &str,
+}
+
+impl<T> Listing<'_, T> {
+    /// Every entry: in one answer from a server below 1.7, else page after
+    /// page (each asking for the names after the last one), until a page
+    /// is empty.
+    async fn all(&self, conn: &Connection) -> Result<Vec<T>, ClientError> {
+        let paging = conn.welcome().minor >= PAGES_MINOR;
+        let mut entries: Vec<T> = Vec::new();
+        loop {
+            let after = entries
+                .last()
+                .map_or("", |entry| (self.name)(entry))
+                .to_string();
+            let request = (self.ask)(self.pattern.to_string(), paging.then(|| after.clone()));
+            let answer = expect_ok(conn.call(request).await?, self.pattern, self.request)?;
+            let page = (self.take)(answer).map_err(|other| ClientError::Unexpected {
+                request: self.request,
+                detail: format!("{other:?}"),
+            })?;
+            if !paging {
+                return Ok(page);
+            }
+            let Some(first) = page.first() else {
+                return Ok(entries);
+            };
+            if (self.name)(first) <= after.as_str() {
+                // A page must move on, or the listing would never end.
+                return Err(ClientError::Unexpected {
+                    request: self.request,
+                    detail: format!(
+                        "the page after {after:?} starts at {:?}, not after it",
+                        (self.name)(first)
+                    ),
+                });
+            }
+            entries.extend(page);
+        }
+    }
 }
 
 /// The protocol minor version that has LISTCAT and RENAME.
@@ -132,20 +189,22 @@ pub async fn rename(conn: &Connection, name: &str, new_name: &str) -> Result<Str
 }
 
 /// LISTCAT: the entries matching a pattern, each with what it is (a
-/// cluster, an alternate index and its base, a path and its index). Needs
-/// a server of protocol 1.6.
+/// cluster, an alternate index and its base, a path and its index), in
+/// name order, a page at a time as [`list`]. Needs a server of protocol
+/// 1.6.
 pub async fn listcat(conn: &Connection, pattern: &str) -> Result<Vec<CatalogEntry>, ClientError> {
     check_catalog_minor(conn, "LISTCAT")?;
-    let request = Request::Listcat {
-        pattern: pattern.to_string(),
+    let listing = Listing {
+        request: "LISTCAT",
+        pattern,
+        ask: |pattern, after| Request::Listcat { pattern, after },
+        take: |answer| match answer {
+            Answer::Entries { entries } => Ok(entries),
+            other => Err(other),
+        },
+        name: |entry: &CatalogEntry| &entry.spec.name,
     };
-    match expect_ok(conn.call(request).await?, pattern, "LISTCAT")? {
-        Answer::Entries { entries } => Ok(entries),
-        other => Err(ClientError::Unexpected {
-            request: "LISTCAT",
-            detail: format!("{other:?}"),
-        }),
-    }
+    listing.all(conn).await
 }
 
 /// DEFINE ALTERNATEINDEX over a KSDS or ESDS (protocol 1.2); returns its

@@ -76,6 +76,8 @@ enum Op {
     },
     List {
         pattern: u8,
+        /// A page after one of the names, or the whole list.
+        after: Option<u8>,
     },
     Open {
         name: u8,
@@ -198,8 +200,9 @@ fn request(op: Op) -> Option<Request> {
         Op::BldIndex { aix } => Request::BldIndex { aix: name(aix) },
         Op::Delete { name: n } => Request::Delete { name: name(n) },
         Op::Info { name: n } => Request::Info { name: name(n) },
-        Op::List { pattern } => Request::List {
+        Op::List { pattern, after } => Request::List {
             pattern: PATTERNS[usize::from(pattern) % PATTERNS.len()].into(),
+            after: after.map(name),
         },
         Op::Open {
             name: n,

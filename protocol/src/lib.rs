@@ -32,7 +32,7 @@ pub use wire::DecodeError;
 /// Protocol major version: a different major is refused at the handshake.
 pub const PROTOCOL_MAJOR: u16 = 1;
 /// Protocol minor version: the session uses the lower of both sides' minors.
-pub const PROTOCOL_MINOR: u16 = 6;
+pub const PROTOCOL_MINOR: u16 = 7;
 /// IANA port of the VSAM Redirector.
 pub const DEFAULT_PORT: u16 = 2387;
 /// Frame limit before and unless the handshake agrees on another (16 MiB).

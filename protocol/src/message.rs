@@ -231,6 +231,14 @@ pub struct DatasetSpec {
 }
 
 impl DatasetSpec {
+    /// The bytes this entry takes in a CATALOG answer (or an OPENED one):
+    /// what a server filling a page of a LIST counts.
+    pub fn encoded_len(&self) -> usize {
+        let mut out = BytesMut::new();
+        self.encode(&mut out);
+        out.len()
+    }
+
     fn encode(&self, out: &mut BytesMut) {
         put_string(out, &self.name);
         out.put_u8(self.organization.code());
@@ -342,6 +350,14 @@ pub struct CatalogEntry {
 }
 
 impl CatalogEntry {
+    /// The bytes this entry takes in an ENTRIES answer: what a server
+    /// filling a page of a LISTCAT counts.
+    pub fn encoded_len(&self) -> usize {
+        let mut out = BytesMut::new();
+        self.encode(&mut out);
+        out.len()
+    }
+
     fn encode(&self, out: &mut BytesMut) {
         self.spec.encode(out);
         match &self.entry_type {
@@ -561,6 +577,11 @@ pub enum Request {
     List {
         /// The names to list.
         pattern: String,
+        /// Asks for one page of the list (protocol 1.7): the entries whose
+        /// names sort after this one (`""`: from the first), as many as fit
+        /// the client's frame. Without it, every match in one answer, which
+        /// a large catalog may not fit.
+        after: Option<String>,
     },
     /// Catalog: define an alternate index (protocol 1.2).
     DefineAix(AixSpec),
@@ -575,6 +596,8 @@ pub enum Request {
     Listcat {
         /// The names to list.
         pattern: String,
+        /// One page, as [`Request::List`]'s `after` (protocol 1.7).
+        after: Option<String>,
     },
     /// Catalog: rename an entry, its records going with it (IDCAMS ALTER
     /// NEWNAME, protocol 1.6).
@@ -694,6 +717,15 @@ fn put_target(out: &mut BytesMut, target: StringRef) {
     out.put_u16(target.string);
 }
 
+/// The optional `after` that ends a LIST or LISTCAT asking for a page
+/// (protocol 1.7; absent before).
+fn read_after(r: &mut Reader<'_>) -> Result<Option<String>, DecodeError> {
+    match r.is_empty() {
+        true => Ok(None),
+        false => Ok(Some(r.string("after")?)),
+    }
+}
+
 fn read_target(r: &mut Reader<'_>) -> Result<StringRef, DecodeError> {
     Ok(StringRef {
         handle: r.u32("handle")?,
@@ -785,7 +817,12 @@ impl Message for Request {
             Request::EndReq { target } => put_target(out, *target),
             Request::Define(spec) => spec.encode(out),
             Request::Delete { name } | Request::Info { name } => put_string(out, name),
-            Request::List { pattern } | Request::Listcat { pattern } => put_string(out, pattern),
+            Request::List { pattern, after } | Request::Listcat { pattern, after } => {
+                put_string(out, pattern);
+                if let Some(after) = after {
+                    put_string(out, after);
+                }
+            }
             Request::Rename { name, new_name } => {
                 put_string(out, name);
                 put_string(out, new_name);
@@ -931,12 +968,14 @@ impl Message for Request {
             kind::LIST => (
                 Request::List {
                     pattern: r.string("pattern")?,
+                    after: read_after(&mut r)?,
                 },
                 "LIST",
             ),
             kind::LISTCAT => (
                 Request::Listcat {
                     pattern: r.string("pattern")?,
+                    after: read_after(&mut r)?,
                 },
                 "LISTCAT",
             ),

@@ -64,9 +64,23 @@ fn sample_requests() -> Vec<Request> {
         Request::Info { name: "X".into() },
         Request::List {
             pattern: "PROD.**".into(),
+            after: None,
+        },
+        Request::List {
+            pattern: "PROD.**".into(),
+            after: Some("PROD.CUST".into()),
+        },
+        Request::List {
+            pattern: "**".into(),
+            after: Some(String::new()),
         },
         Request::Listcat {
             pattern: "PROD.*".into(),
+            after: None,
+        },
+        Request::Listcat {
+            pattern: "PROD.*".into(),
+            after: Some("PROD.CUST".into()),
         },
         Request::Rename {
             name: "PROD.CUST".into(),

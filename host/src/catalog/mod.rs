@@ -11,11 +11,12 @@ mod journal;
 mod patterns;
 
 pub use definition::{DatasetDef, Relation};
-pub use patterns::{matches, route};
+pub use patterns::{literal_prefix, matches, route};
 
 use journal::{Journal, Step};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
+use std::ops::{Bound, ControlFlow};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
@@ -184,6 +185,38 @@ impl Catalog {
             .filter(|(def, _)| matches(&pattern, &def.name))
             .map(|(def, _)| def.clone())
             .collect()
+    }
+
+    /// Visits, in name order, the entries after `after` whose names match
+    /// `pattern`, until `visit` breaks: one page of a listing, without
+    /// cloning the catalog, and starting at the pattern's literal prefix.
+    /// The catalog's lock is held meanwhile: `visit` only looks.
+    pub fn visit_after(
+        &self,
+        pattern: &str,
+        after: &str,
+        mut visit: impl FnMut(&DatasetDef) -> ControlFlow<()>,
+    ) {
+        let pattern = if pattern.is_empty() {
+            "**".to_string()
+        } else {
+            pattern.to_ascii_uppercase()
+        };
+        let prefix = literal_prefix(&pattern);
+        let start = if after >= prefix {
+            Bound::Excluded(after)
+        } else {
+            Bound::Included(prefix)
+        };
+        let entries = self.entries.lock().unwrap();
+        for (name, (def, _)) in entries.range::<str, _>((start, Bound::Unbounded)) {
+            if !name.starts_with(prefix) {
+                break;
+            }
+            if matches(&pattern, name) && visit(def).is_break() {
+                break;
+            }
+        }
     }
 
     /// How `configured` (the datasets of a reloaded configuration) differs

@@ -18,6 +18,14 @@ pub fn matches(pattern: &str, name: &str) -> bool {
     go(pattern.as_bytes(), name.as_bytes())
 }
 
+/// What every name `pattern` matches starts with: the pattern up to its
+/// first wildcard. A listing starts there in name order and ends at the
+/// first name without it, instead of reading the whole catalog.
+pub fn literal_prefix(pattern: &str) -> &str {
+    let end = pattern.find(['*', '%']).unwrap_or(pattern.len());
+    &pattern[..end]
+}
+
 /// The backend a new dataset goes to: the first matching rule, else the default.
 pub fn route(name: &str, rules: &[(String, String)], default: Option<&str>) -> Option<String> {
     rules

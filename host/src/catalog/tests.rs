@@ -269,3 +269,48 @@ fn defined_datasets_persist_and_config_ones_do_not() {
             .is_empty()
     );
 }
+
+/// A page of a listing: the matches after a name, in name order, from the
+/// pattern's literal prefix on, for as long as the visitor wants them.
+#[test]
+fn a_listing_visits_the_matches_after_a_name_in_order() {
+    let dir = tempfile::tempdir().unwrap();
+    Catalog::ensure_present(dir.path(), None).unwrap();
+    let names = [
+        "A.CUST",
+        "PROD.A",
+        "PROD.B.X",
+        "PROD.C",
+        "PRODX.A",
+        "TEST.CUST",
+        "Z.CUST",
+    ];
+    let configured: Vec<DatasetDef> = names.iter().map(|name| ksds(name)).collect();
+    let catalog = Catalog::open(dir.path(), &configured).unwrap();
+    let visit = |pattern: &str, after: &str, most: usize| {
+        let mut seen = Vec::new();
+        catalog.visit_after(pattern, after, |def| {
+            seen.push(def.name.clone());
+            match seen.len() < most {
+                true => ControlFlow::Continue(()),
+                false => ControlFlow::Break(()),
+            }
+        });
+        seen
+    };
+    assert_eq!(visit("PROD.*", "", 10), ["PROD.A", "PROD.C"]);
+    assert_eq!(visit("PROD.**", "", 10), ["PROD.A", "PROD.B.X", "PROD.C"]);
+    assert_eq!(visit("PROD.**", "PROD.A", 10), ["PROD.B.X", "PROD.C"]);
+    assert_eq!(visit("prod.**", "PROD.B.X", 10), ["PROD.C"]);
+    assert_eq!(visit("PROD.**", "PROD.C", 10), Vec::<String>::new());
+    // A name before the prefix starts at the prefix, one past it ends.
+    assert_eq!(visit("PROD.**", "B", 10), ["PROD.A", "PROD.B.X", "PROD.C"]);
+    assert_eq!(visit("PROD.**", "Q", 10), Vec::<String>::new());
+    // No literal prefix: the whole catalog, filtered.
+    assert_eq!(visit("*.CUST", "", 10), ["A.CUST", "TEST.CUST", "Z.CUST"]);
+    assert_eq!(visit("*.CUST", "A.CUST", 10), ["TEST.CUST", "Z.CUST"]);
+    assert_eq!(visit("", "PROD.C", 2), ["PRODX.A", "TEST.CUST"]);
+    // No wildcard: the one name.
+    assert_eq!(visit("PROD.A", "", 10), ["PROD.A"]);
+    assert_eq!(visit("P%OD.A", "", 10), ["PROD.A"]);
+}

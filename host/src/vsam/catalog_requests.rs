@@ -1,5 +1,6 @@
-//! Catalog requests: DEFINE, DELETE, INFO and LIST (IDCAMS's DEFINE CLUSTER,
-//! DELETE and LISTCAT).
+//! Catalog requests: DEFINE, DELETE, INFO, LIST and LISTCAT (IDCAMS's
+//! DEFINE CLUSTER, DELETE and LISTCAT), a listing whole or a page at a
+//! time.
 
 use super::request::answer;
 use super::shared::Shared;
@@ -8,8 +9,9 @@ use super::subject::Subject;
 use crate::catalog::{DatasetDef, Origin};
 use crate::fleet::FleetRefusal;
 use crate::runtime::call::{Call, CallError};
+use std::ops::ControlFlow;
 use vsam_plugin_sdk::StoreError;
-use vsam_protocol::{Answer, DatasetSpec, Status, Verb, fdbk};
+use vsam_protocol::{Answer, CatalogEntry, DatasetSpec, Status, Verb, answer_frame_len, fdbk};
 
 /// DEFINE: checks the attributes, creates the storage in the routed
 /// backend and saves the catalog entry.
@@ -356,42 +358,105 @@ pub(crate) async fn info(shared: &Shared, name: &str, minor: u16) -> Result<Answ
     }
 }
 
-/// LIST: the entries matching `pattern` that `visible` lets the client see
-/// and a client of protocol minor `minor` can decode.
-pub(crate) fn list(
-    shared: &Shared,
-    pattern: &str,
-    minor: u16,
-    visible: impl Fn(&str) -> bool,
-) -> Answer {
-    Answer::Catalog {
-        datasets: shared
-            .catalog
-            .list(pattern)
-            .iter()
-            .filter(|def| visible(&def.name) && def.organization.minor() <= minor)
-            .map(DatasetDef::to_spec)
-            .collect(),
+/// The most entries one page of a LIST or LISTCAT holds, however small:
+/// a page is a bounded piece of work under the catalog's lock (a
+/// catalog of a million datasets is listed a thousand at a time).
+const PAGE_ENTRIES: usize = 1024;
+
+/// Which part of the matches a LIST or LISTCAT answers, and to whom.
+pub(crate) struct Listing<'a> {
+    /// The names to list.
+    pub pattern: &'a str,
+    /// `None`: every match in one answer (protocol 1.6 and below); a name:
+    /// one page, the matches after it (protocol 1.7).
+    pub after: Option<&'a str>,
+    /// The bytes an answer to this client may take (its HELLO
+    /// `max_frame`).
+    pub answer_frame: usize,
+    /// The client's protocol minor: entries it cannot decode are left out.
+    pub minor: u16,
+}
+
+impl Listing<'_> {
+    /// The entries of this listing that `visible` lets the client see, each
+    /// as `entry` makes it: every match, or as many after `after` as fit
+    /// the frame beside `answer`, counted by `bytes` (at least one, so that
+    /// an entry too large alone is refused by name, not skipped).
+    fn entries<T>(
+        &self,
+        shared: &Shared,
+        answer: usize,
+        visible: impl Fn(&str) -> bool,
+        entry: impl Fn(&DatasetDef) -> T,
+        bytes: impl Fn(&T) -> usize,
+    ) -> Vec<T> {
+        let shown = |def: &DatasetDef| visible(&def.name) && def.organization.minor() <= self.minor;
+        let Some(after) = self.after else {
+            return shared
+                .catalog
+                .list(self.pattern)
+                .iter()
+                .filter(|def| shown(def))
+                .map(&entry)
+                .collect();
+        };
+        let room = self.answer_frame.saturating_sub(answer);
+        let mut page = Vec::new();
+        let mut used = 0;
+        shared.catalog.visit_after(self.pattern, after, |def| {
+            if !shown(def) {
+                return ControlFlow::Continue(());
+            }
+            let item = entry(def);
+            let size = bytes(&item);
+            if !page.is_empty() && used + size > room {
+                return ControlFlow::Break(());
+            }
+            used += size;
+            page.push(item);
+            match page.len() < PAGE_ENTRIES {
+                true => ControlFlow::Continue(()),
+                false => ControlFlow::Break(()),
+            }
+        });
+        page
     }
+}
+
+/// LIST: the entries matching the pattern that `visible` lets the client
+/// see and it can decode (all, or one page).
+pub(crate) fn list(shared: &Shared, listing: &Listing, visible: impl Fn(&str) -> bool) -> Answer {
+    let empty = answer_frame_len(&Answer::Catalog {
+        datasets: Vec::new(),
+    });
+    let datasets = listing.entries(
+        shared,
+        empty,
+        visible,
+        DatasetDef::to_spec,
+        DatasetSpec::encoded_len,
+    );
+    Answer::Catalog { datasets }
 }
 
 /// LISTCAT: like LIST, each entry with what it is (cluster, alternate
 /// index with its base, path with its index).
 pub(crate) fn listcat(
     shared: &Shared,
-    pattern: &str,
-    minor: u16,
+    listing: &Listing,
     visible: impl Fn(&str) -> bool,
 ) -> Answer {
-    Answer::Entries {
-        entries: shared
-            .catalog
-            .list(pattern)
-            .iter()
-            .filter(|def| visible(&def.name) && def.organization.minor() <= minor)
-            .map(DatasetDef::to_entry)
-            .collect(),
-    }
+    let empty = answer_frame_len(&Answer::Entries {
+        entries: Vec::new(),
+    });
+    let entries = listing.entries(
+        shared,
+        empty,
+        visible,
+        DatasetDef::to_entry,
+        CatalogEntry::encoded_len,
+    );
+    Answer::Entries { entries }
 }
 
 /// Why a dataset of `organization` is not shown to a client of protocol

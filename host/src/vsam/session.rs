@@ -334,6 +334,21 @@ impl Session {
     /// Every request, one line each: a data request finds its string
     /// ([`Session::ctx`]) and runs in its own file; a catalog request
     /// passes the access rules and runs in its own file.
+    /// A LIST or LISTCAT of `pattern` for this client: whole, or the page
+    /// after `after`, within its frame.
+    fn listing<'a>(
+        &self,
+        pattern: &'a str,
+        after: Option<&'a str>,
+    ) -> catalog_requests::Listing<'a> {
+        catalog_requests::Listing {
+            pattern,
+            after,
+            answer_frame: self.answer_frame,
+            minor: self.minor,
+        }
+    }
+
     async fn run(&mut self, request: Request) -> Result<Answer, Status> {
         let limit = self.batch_limit();
         let done = match request {
@@ -400,21 +415,19 @@ impl Session {
                 self.authorize(Verb::Info, &[&name], Level::Read)?;
                 return Box::pin(catalog_requests::info(&self.shared, &name, self.minor)).await;
             }
-            Request::List { pattern } => {
+            Request::List { pattern, after } => {
                 let policy = self.shared.access();
                 return Ok(catalog_requests::list(
                     &self.shared,
-                    &pattern,
-                    self.minor,
+                    &self.listing(&pattern, after.as_deref()),
                     |name| policy.check(&self.identity, name, Level::Read).is_ok(),
                 ));
             }
-            Request::Listcat { pattern } => {
+            Request::Listcat { pattern, after } => {
                 let policy = self.shared.access();
                 return Ok(catalog_requests::listcat(
                     &self.shared,
-                    &pattern,
-                    self.minor,
+                    &self.listing(&pattern, after.as_deref()),
                     |name| policy.check(&self.identity, name, Level::Read).is_ok(),
                 ));
             }
