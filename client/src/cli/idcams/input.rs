@@ -6,7 +6,9 @@ use super::syntax::{Atom, Keyword, Params, SyntaxError, kw};
 use super::{Context, Dd};
 use crate::cli::Output;
 use crate::cli::records::Codec;
-use crate::cli::repro::{FileFormat, SelectedRecords, Selection, Verdict, read_records};
+use crate::cli::repro::{
+    FileFormat, RecordReader, SelectedRecords, Selection, Verdict, chain_full, open_record_file,
+};
 use anyhow::{Context as _, Result};
 use std::path::PathBuf;
 use vsam_client::{Dataset, DatasetSpec, Record};
@@ -207,11 +209,24 @@ pub fn file_codec(codepage: &str) -> Result<Codec> {
 /// goes) or a file's.
 pub enum Records<'a> {
     Dataset(SelectedRecords<'a>),
-    File {
-        records: std::vec::IntoIter<Vec<u8>>,
-        selection: Selection,
-        number: u64,
-    },
+    File(Box<FileRecords>),
+}
+
+/// A file's selected records, read as the batches are asked for: a file
+/// of any size goes through the memory of one batch.
+pub struct FileRecords {
+    records: RecordReader,
+    /// Its name, for messages.
+    path: std::path::PathBuf,
+    format: FileFormat,
+    selection: Selection,
+    /// Records read so far.
+    number: u64,
+    /// The file or the selection ended: nothing more is read.
+    ended: bool,
+    /// A read failed after some records of a batch: the batch is answered
+    /// first, the failure next.
+    failed: Option<anyhow::Error>,
 }
 
 impl<'a> Records<'a> {
@@ -229,51 +244,72 @@ impl<'a> Records<'a> {
         codepage: &str,
         selection: Selection,
     ) -> Result<Self> {
-        let bytes =
-            std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
-        let records = read_records(&bytes, format, &file_codec(codepage)?).with_context(|| {
-            format!(
-                "{} is not a record file of format {format:?}",
-                path.display()
-            )
-        })?;
-        Ok(Records::File {
-            records: records.into_iter(),
+        let input = open_record_file(path, format)
+            .with_context(|| format!("cannot read {}", path.display()))?;
+        Ok(Records::File(Box::new(FileRecords {
+            records: RecordReader::new(input, format, file_codec(codepage)?),
+            path: path.to_path_buf(),
+            format,
             selection,
             number: 0,
-        })
+            ended: false,
+            failed: None,
+        })))
     }
 
     /// The next batch; `None` at the end.
     pub async fn next_batch(&mut self) -> Result<Option<Vec<Record>>> {
         match self {
             Records::Dataset(records) => records.next_batch().await,
-            Records::File {
-                records,
-                selection,
-                number,
-            } => {
-                let mut batch = Vec::new();
-                for data in records.by_ref() {
-                    *number += 1;
-                    match selection.judge(&data, false) {
-                        Verdict::Take => batch.push(Record {
-                            address: *number,
-                            key: Vec::new(),
-                            data,
-                        }),
-                        Verdict::Pass => continue,
-                        Verdict::Stop => {
-                            records.by_ref().for_each(drop);
-                            break;
-                        }
-                    }
-                    if batch.len() == 1000 {
-                        break;
-                    }
+            Records::File(records) => records.next_batch(),
+        }
+    }
+}
+
+impl FileRecords {
+    /// The next batch (as many records as make a load's chain); `None` at
+    /// the end.
+    fn next_batch(&mut self) -> Result<Option<Vec<Record>>> {
+        if let Some(error) = self.failed.take() {
+            return Err(error);
+        }
+        let mut batch = Vec::new();
+        let mut bytes = 0;
+        while !self.ended && !chain_full(batch.len(), bytes) {
+            let data = match self.records.next_record() {
+                Ok(Some(data)) => data,
+                Ok(None) => {
+                    self.ended = true;
+                    break;
                 }
-                Ok((!batch.is_empty()).then_some(batch))
+                Err(error) => {
+                    self.ended = true;
+                    let error = error.context(format!(
+                        "{} is not a record file of format {:?}",
+                        self.path.display(),
+                        self.format
+                    ));
+                    if batch.is_empty() {
+                        return Err(error);
+                    }
+                    self.failed = Some(error);
+                    break;
+                }
+            };
+            self.number += 1;
+            match self.selection.judge(&data, false) {
+                Verdict::Take => {
+                    bytes += data.len();
+                    batch.push(Record {
+                        address: self.number,
+                        key: Vec::new(),
+                        data,
+                    });
+                }
+                Verdict::Pass => {}
+                Verdict::Stop => self.ended = true,
             }
         }
+        Ok((!batch.is_empty()).then_some(batch))
     }
 }

@@ -7,7 +7,9 @@ use super::Context;
 use super::input::{Place, Records, Select, open_failed, open_input, place, records};
 use super::listing::cc;
 use super::syntax::{Params, SyntaxError, kw};
-use crate::cli::repro::{Loader, Refusal, empty, in_slot, open_for_load, write_record};
+use crate::cli::repro::{
+    Loader, Refusal, create_output, empty, in_slot, open_for_load, write_record,
+};
 use vsam_client::{Dataset, Organization};
 use vsam_protocol::{fdbk, r15};
 
@@ -108,35 +110,52 @@ pub async fn run(cx: &mut Context<'_>, params: Params) -> Result<u8, SyntaxError
                     return Ok(cc::FAILED);
                 }
             };
-            let mut out = Vec::new();
+            // Each batch is written as it comes: a dataset of any size
+            // goes through the memory of one batch.
             let mut count = 0usize;
             let mut failure = None;
-            loop {
-                match records.next_batch().await {
-                    Ok(Some(batch)) => {
-                        for record in &batch {
-                            if let Err(error) =
-                                write_record(&mut out, &record.data, *format, &codec)
-                            {
-                                failure = Some(format!("record {}: {error:#}", count + 1));
+            match create_output(path) {
+                Err(error) => failure = Some(format!("{error:#}")),
+                Ok(mut out) => {
+                    loop {
+                        match records.next_batch().await {
+                            Ok(Some(batch)) => {
+                                for record in &batch {
+                                    if let Err(error) =
+                                        write_record(&mut out, &record.data, *format, &codec)
+                                    {
+                                        failure = Some(format!("record {}: {error:#}", count + 1));
+                                        break;
+                                    }
+                                    count += 1;
+                                }
+                            }
+                            Ok(None) => break,
+                            Err(error) => {
+                                failure = Some(format!("{error:#}"));
                                 break;
                             }
-                            count += 1;
+                        }
+                        if failure.is_some() {
+                            break;
                         }
                     }
-                    Ok(None) => break,
-                    Err(error) => {
-                        failure = Some(format!("{error:#}"));
-                        break;
+                    if failure.is_none()
+                        && let Err(error) = out.flush()
+                    {
+                        failure = Some(format!("cannot write {}: {error}", path.display()));
+                    }
+                    if failure.is_some() {
+                        failure = failure.map(|problem| {
+                            format!(
+                                "{problem} ({} holds only the first {count} records)",
+                                path.display()
+                            )
+                        });
                     }
                 }
-                if failure.is_some() {
-                    break;
-                }
             }
-            let written = std::fs::write(path, &out)
-                .map_err(|e| format!("cannot write {}: {e}", path.display()));
-            match failure.or(written.err()) {
+            match failure {
                 Some(problem) => {
                     cx.listing
                         .message(format!("IDC3302I ACTION ERROR ON {}", repro.to.name()));

@@ -2,10 +2,12 @@
 //! after a record descriptor word (RDW), as REPRO reads and writes them.
 
 use crate::cli::records::Codec;
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result, anyhow, bail};
 use clap::Args;
-use std::io::BufRead;
-use std::path::PathBuf;
+use std::fs::File;
+use std::io::{BufRead, BufReader, BufWriter, Read, Write};
+use std::path::{Path, PathBuf};
+use vsam_protocol::MAX_RECORD_LENGTH;
 
 /// The dataset and the file a REPRO copies between, and the file's format.
 #[derive(Args)]
@@ -34,70 +36,196 @@ pub fn parse_format(text: &str) -> Result<FileFormat, String> {
         "lines" => Ok(FileFormat::Lines),
         "rdw" => Ok(FileFormat::Rdw),
         _ => match text.strip_prefix("fixed:").map(str::parse::<usize>) {
-            Some(Ok(length)) if length > 0 => Ok(FileFormat::Fixed(length)),
-            _ => Err(format!("{text:?} is not lines, fixed:LEN (LEN > 0) or rdw")),
+            Some(Ok(length)) if length > 0 && length <= MAX_RECORD_LENGTH as usize => {
+                Ok(FileFormat::Fixed(length))
+            }
+            _ => Err(format!(
+                "{text:?} is not lines, fixed:LEN (LEN from 1 to {MAX_RECORD_LENGTH}, the longest record) or rdw"
+            )),
         },
     }
 }
 
-/// Splits file contents into records.
-pub fn read_records(bytes: &[u8], format: FileFormat, codec: &Codec) -> Result<Vec<Vec<u8>>> {
-    match format {
-        FileFormat::Lines => bytes
-            .lines()
-            .enumerate()
-            .map(|(i, line)| {
-                let line = line.with_context(|| format!("line {} is not UTF-8 text", i + 1))?;
-                codec
-                    .parse(&line, "record")
-                    .with_context(|| format!("line {}", i + 1))
-            })
-            .collect(),
-        FileFormat::Fixed(length) => {
-            if !bytes.len().is_multiple_of(length) {
-                bail!(
-                    "the file is {} bytes, not a multiple of the record length {length}",
-                    bytes.len()
-                );
-            }
-            Ok(bytes.chunks(length).map(<[u8]>::to_vec).collect())
-        }
-        FileFormat::Rdw => {
-            let mut records = Vec::new();
-            let mut rest = bytes;
-            while !rest.is_empty() {
-                if rest.len() < 4 {
-                    bail!(
-                        "truncated record descriptor word after {} records",
-                        records.len()
-                    );
-                }
-                let length = usize::from(u16::from_be_bytes([rest[0], rest[1]]));
-                if length < 4 || rest.len() < length {
-                    bail!(
-                        "record {} has a bad descriptor length {length}",
-                        records.len() + 1
-                    );
-                }
-                records.push(rest[4..length].to_vec());
-                rest = &rest[length..];
-            }
-            Ok(records)
+/// The longest line read as one record: a record of the longest length
+/// written as `\xHH` escapes, and room for a line end. A longer one is
+/// not a line of a record file (a binary file read as lines).
+const MAX_LINE: u64 = 4 * MAX_RECORD_LENGTH as u64 + 2;
+
+/// Opens a record file (`-`: standard input) to read it with a
+/// [`RecordReader`]. A regular file in `fixed:LEN` must be a whole number
+/// of records: a wrong LEN is found before anything is loaded (or a
+/// dataset emptied for the load), not after records cut at the wrong
+/// place were.
+pub fn open_record_file(path: &Path, format: FileFormat) -> Result<Box<dyn BufRead + Send>> {
+    if path.as_os_str() == "-" {
+        return Ok(Box::new(BufReader::with_capacity(
+            1 << 20,
+            std::io::stdin(),
+        )));
+    }
+    let file = File::open(path).with_context(|| format!("reading {}", path.display()))?;
+    let metadata = file.metadata()?;
+    if let FileFormat::Fixed(length) = format
+        && metadata.is_file()
+        && !metadata.len().is_multiple_of(length as u64)
+    {
+        bail!(
+            "the file is {} bytes, not a multiple of the record length {length}",
+            metadata.len()
+        );
+    }
+    Ok(Box::new(BufReader::with_capacity(1 << 20, file)))
+}
+
+/// Reads a record file one record at a time, so that a file of any size
+/// goes through a load in the memory of a few chains.
+pub struct RecordReader {
+    input: Box<dyn BufRead + Send>,
+    format: FileFormat,
+    codec: Codec,
+    /// Records read so far.
+    count: usize,
+}
+
+impl RecordReader {
+    /// The records of `input`, in `format`; `codec` reads the text of
+    /// lines.
+    pub fn new(input: impl BufRead + Send + 'static, format: FileFormat, codec: Codec) -> Self {
+        Self {
+            input: Box::new(input),
+            format,
+            codec,
+            count: 0,
         }
     }
+
+    /// The next record; `None` at the end of the file.
+    pub fn next_record(&mut self) -> Result<Option<Vec<u8>>> {
+        let record = match self.format {
+            FileFormat::Lines => self.next_line()?,
+            FileFormat::Fixed(length) => self.next_fixed(length)?,
+            FileFormat::Rdw => self.next_rdw()?,
+        };
+        self.count += usize::from(record.is_some());
+        Ok(record)
+    }
+
+    fn next_line(&mut self) -> Result<Option<Vec<u8>>> {
+        let number = self.count + 1;
+        let mut line = Vec::new();
+        (&mut self.input)
+            .take(MAX_LINE)
+            .read_until(b'\n', &mut line)?;
+        if line.is_empty() {
+            return Ok(None);
+        }
+        if line.last() == Some(&b'\n') {
+            line.pop();
+            if line.last() == Some(&b'\r') {
+                line.pop();
+            }
+        } else if line.len() as u64 == MAX_LINE {
+            bail!(
+                "line {number} is longer than {MAX_LINE} bytes: is the file made of lines of text?"
+            );
+        }
+        let line =
+            String::from_utf8(line).map_err(|_| anyhow!("line {number} is not UTF-8 text"))?;
+        self.codec
+            .parse(&line, "record")
+            .with_context(|| format!("line {number}"))
+            .map(Some)
+    }
+
+    fn next_fixed(&mut self, length: usize) -> Result<Option<Vec<u8>>> {
+        let mut record = vec![0; length];
+        let got = self.fill(&mut record)?;
+        match got {
+            0 => Ok(None),
+            _ if got == length => Ok(Some(record)),
+            _ => bail!(
+                "the file ends with {got} bytes after its {} records: not a whole record of {length} bytes (is {length} its record length?)",
+                self.count
+            ),
+        }
+    }
+
+    fn next_rdw(&mut self) -> Result<Option<Vec<u8>>> {
+        let mut descriptor = [0; 4];
+        match self.fill(&mut descriptor)? {
+            0 => return Ok(None),
+            4 => {}
+            _ => bail!(
+                "truncated record descriptor word after {} records",
+                self.count
+            ),
+        }
+        let length = usize::from(u16::from_be_bytes([descriptor[0], descriptor[1]]));
+        let number = self.count + 1;
+        if length < 4 {
+            bail!(
+                "record {number} has a bad descriptor length {length} (at least 4: the descriptor itself)"
+            );
+        }
+        let mut record = vec![0; length - 4];
+        let got = self.fill(&mut record)?;
+        if got < record.len() {
+            bail!(
+                "record {number} has a bad descriptor length {length}: the file ends {} bytes into it",
+                got + 4
+            );
+        }
+        Ok(Some(record))
+    }
+
+    /// Reads into `buffer` until it is full or the file ends; how many
+    /// bytes it read.
+    fn fill(&mut self, buffer: &mut [u8]) -> Result<usize> {
+        let mut got = 0;
+        while got < buffer.len() {
+            match self.input.read(&mut buffer[got..]) {
+                Ok(0) => break,
+                Ok(n) => got += n,
+                Err(error) if error.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(error) => return Err(error.into()),
+            }
+        }
+        Ok(got)
+    }
+}
+
+impl Iterator for RecordReader {
+    type Item = Result<Vec<u8>>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        self.next_record().transpose()
+    }
+}
+
+/// Where an unload writes its records: the file (created, or emptied) or
+/// standard output for `-`, buffered.
+pub fn create_output(path: &Path) -> Result<Box<dyn Write + Send>> {
+    if path.as_os_str() == "-" {
+        return Ok(Box::new(BufWriter::with_capacity(
+            1 << 20,
+            std::io::stdout(),
+        )));
+    }
+    let file = File::create(path).with_context(|| format!("writing {}", path.display()))?;
+    Ok(Box::new(BufWriter::with_capacity(1 << 20, file)))
 }
 
 /// Appends one record to a file in the given format.
 pub fn write_record(
-    out: &mut Vec<u8>,
+    out: &mut dyn Write,
     record: &[u8],
     format: FileFormat,
     codec: &Codec,
 ) -> Result<()> {
     match format {
         FileFormat::Lines => {
-            out.extend_from_slice(codec.show(record).as_bytes());
-            out.push(b'\n');
+            out.write_all(codec.show(record).as_bytes())?;
+            out.write_all(b"\n")?;
         }
         FileFormat::Fixed(length) => {
             if record.len() != length {
@@ -106,15 +234,15 @@ pub fn write_record(
                     record.len()
                 );
             }
-            out.extend_from_slice(record);
+            out.write_all(record)?;
         }
         FileFormat::Rdw => {
             let Ok(total) = u16::try_from(record.len() + 4) else {
                 bail!("a record of {} bytes is too long for an RDW", record.len());
             };
-            out.extend_from_slice(&total.to_be_bytes());
-            out.extend_from_slice(&[0, 0]);
-            out.extend_from_slice(record);
+            out.write_all(&total.to_be_bytes())?;
+            out.write_all(&[0, 0])?;
+            out.write_all(record)?;
         }
     }
     Ok(())
@@ -149,6 +277,11 @@ mod tests {
         .unwrap()
     }
 
+    /// Every record of `bytes` read in `format`, or the first error.
+    fn read(bytes: &[u8], format: FileFormat) -> Result<Vec<Vec<u8>>> {
+        RecordReader::new(std::io::Cursor::new(bytes.to_vec()), format, codec()).collect()
+    }
+
     #[test]
     fn every_format_round_trips() {
         let records = vec![b"abc".to_vec(), vec![0, 1, 0xFF], b"x\\y".to_vec()];
@@ -157,20 +290,88 @@ mod tests {
             for record in &records {
                 write_record(&mut out, record, format, &codec()).unwrap();
             }
-            assert_eq!(
-                read_records(&out, format, &codec()).unwrap(),
-                records,
-                "{format:?}"
-            );
+            assert_eq!(read(&out, format).unwrap(), records, "{format:?}");
         }
         let fixed = vec![b"ab".to_vec(), b"cd".to_vec()];
-        assert_eq!(
-            read_records(b"abcd", FileFormat::Fixed(2), &codec()).unwrap(),
-            fixed
-        );
-        assert!(read_records(b"abc", FileFormat::Fixed(2), &codec()).is_err());
-        assert!(read_records(&[0, 9, 0, 0, 1], FileFormat::Rdw, &codec()).is_err());
+        assert_eq!(read(b"abcd", FileFormat::Fixed(2)).unwrap(), fixed);
         assert_eq!(parse_format("fixed:80").unwrap(), FileFormat::Fixed(80));
         assert!(parse_format("fixed:0").is_err());
+        // A length no record has is refused before a buffer of it is made.
+        assert!(parse_format("fixed:99999999999").is_err());
+    }
+
+    #[test]
+    fn lines_end_in_lf_or_crlf_and_the_last_may_have_no_end() {
+        assert_eq!(
+            read(b"ab\r\ncd\nef", FileFormat::Lines).unwrap(),
+            [b"ab".to_vec(), b"cd".to_vec(), b"ef".to_vec()]
+        );
+        assert!(read(b"", FileFormat::Lines).unwrap().is_empty());
+        assert_eq!(read(b"\n", FileFormat::Lines).unwrap(), [Vec::<u8>::new()]);
+    }
+
+    /// A file cut short or malformed says where, after the records before
+    /// it were read.
+    #[test]
+    fn a_malformed_file_says_which_record() {
+        let error = |bytes: &[u8], format| {
+            let mut reader =
+                RecordReader::new(std::io::Cursor::new(bytes.to_vec()), format, codec());
+            let mut read = 0;
+            loop {
+                match reader.next_record() {
+                    Ok(Some(_)) => read += 1,
+                    Ok(None) => panic!("{format:?}: no error after {read} records"),
+                    Err(error) => return (read, format!("{error:#}")),
+                }
+            }
+        };
+        let (read, message) = error(b"abcde", FileFormat::Fixed(2));
+        assert_eq!(read, 2);
+        assert!(
+            message.contains("ends with 1 bytes after its 2 records"),
+            "{message}"
+        );
+        let (read, message) = error(&[0, 6, 0, 0, b'a', b'b', 0, 9, 0, 0, 1], FileFormat::Rdw);
+        assert_eq!(read, 1);
+        assert!(
+            message
+                .contains("record 2 has a bad descriptor length 9: the file ends 5 bytes into it"),
+            "{message}"
+        );
+        let (_, message) = error(&[0, 2, 0, 0], FileFormat::Rdw);
+        assert!(
+            message.contains("record 1 has a bad descriptor length 2"),
+            "{message}"
+        );
+        let (_, message) = error(&[0, 6, 0, 0, b'a', b'b', 0], FileFormat::Rdw);
+        assert!(
+            message.contains("truncated record descriptor word after 1 records"),
+            "{message}"
+        );
+        let (read, message) = error(b"ok\n\xff\xfe\n", FileFormat::Lines);
+        assert_eq!(read, 1);
+        assert!(message.contains("line 2 is not UTF-8 text"), "{message}");
+        let (_, message) = error(b"ok\nbad \\xZZ\n", FileFormat::Lines);
+        assert!(message.starts_with("line 2: "), "{message}");
+    }
+
+    /// A regular file in fixed:LEN that is no whole number of records is
+    /// refused at open, before a record is read.
+    #[test]
+    fn a_fixed_file_of_the_wrong_length_is_refused_at_open() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("records.dat");
+        std::fs::write(&path, b"abcde").unwrap();
+        let error = open_record_file(&path, FileFormat::Fixed(2))
+            .err()
+            .expect("refused");
+        assert!(
+            error
+                .to_string()
+                .contains("the file is 5 bytes, not a multiple of the record length 2"),
+            "{error}"
+        );
+        assert!(open_record_file(&path, FileFormat::Fixed(5)).is_ok());
     }
 }

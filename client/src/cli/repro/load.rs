@@ -5,7 +5,7 @@
 //! record under a key or slot that is taken, REUSE empties the dataset
 //! first, and FROMKEY/TOKEY/SKIP/COUNT select the records.
 
-use super::format::{FileArgs, read_records};
+use super::format::{FileArgs, RecordReader, open_record_file};
 use super::select::{SelectArgs, Selection, Verdict};
 use crate::cli::Output;
 use crate::cli::records::Codec;
@@ -13,7 +13,6 @@ use anyhow::{Context, Result, bail};
 use clap::Args;
 use futures::StreamExt;
 use futures::stream::FuturesOrdered;
-use std::io::Read;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
@@ -45,6 +44,15 @@ pub struct LoadArgs {
 
 /// Records per PUT CHAIN during a load (one commit each on the server).
 const CHAIN: usize = 2048;
+/// Bytes of records per PUT CHAIN: long records make shorter chains, so
+/// that the chains in flight hold a few megabytes whatever the records'
+/// length (a chain has at least one record).
+const CHAIN_BYTES: usize = 4 << 20;
+
+/// Whether `records` records of `bytes` bytes in all make a whole chain.
+pub fn chain_full(records: usize, bytes: usize) -> bool {
+    records >= CHAIN || bytes >= CHAIN_BYTES
+}
 /// Chains in flight during a load, so that the server never waits for the
 /// client.
 const CHAINS_IN_FLIGHT: usize = 4;
@@ -70,6 +78,7 @@ struct Stored {
 
 pub async fn load(conn: &Connection, args: LoadArgs) -> Result<()> {
     let name = args.target.name.to_ascii_uppercase();
+    let input = open_record_file(&args.target.file, args.target.format)?;
     if args.reuse {
         empty(conn, &name)
             .await
@@ -85,29 +94,61 @@ pub async fn load(conn: &Connection, args: LoadArgs) -> Result<()> {
         },
     )?;
     let mut selection = Selection::new(&args.select, &spec, &codec)?;
-    let mut bytes = Vec::new();
-    if args.target.file.as_os_str() == "-" {
-        std::io::stdin().read_to_end(&mut bytes)?;
-    } else {
-        bytes = std::fs::read(&args.target.file)
-            .with_context(|| format!("reading {}", args.target.file.display()))?;
-    }
-    let records = read_records(&bytes, args.target.format, &codec)?;
-    drop(bytes);
-    let total = records.len();
+    let file = args.target.file.display();
+    let mut reader = RecordReader::new(
+        input,
+        args.target.format,
+        Codec::new(
+            &spec,
+            Output {
+                json: false,
+                hex: false,
+            },
+        )?,
+    );
     let started = Instant::now();
     let mut loader = Loader::new(&dataset, args.replace, args.error_limit);
-    let mut selected = Vec::with_capacity(total);
-    for (i, record) in records.into_iter().enumerate() {
-        match selection.judge(&record, false) {
-            Verdict::Take => selected.push((i + 1, in_slot(spec.organization, i + 1, record))),
-            Verdict::Pass => {}
-            Verdict::Stop => break,
+    // Read a chain's worth at a time while the chains before it are
+    // stored, in the memory of the chains in flight whatever the file's
+    // size.
+    let mut total = 0;
+    let mut read_failure = None;
+    let mut selecting = true;
+    // The selection (--to-key, --count) ended before the file did.
+    let mut selection_ended = false;
+    while selecting && loader.going() {
+        let mut selected = Vec::new();
+        let mut bytes = 0;
+        while !chain_full(selected.len(), bytes) {
+            let record = match reader.next_record() {
+                Ok(Some(record)) => record,
+                Ok(None) => {
+                    selecting = false;
+                    break;
+                }
+                Err(error) => {
+                    read_failure = Some(error);
+                    selecting = false;
+                    break;
+                }
+            };
+            total += 1;
+            match selection.judge(&record, false) {
+                Verdict::Take => {
+                    bytes += record.len();
+                    selected.push((total, in_slot(spec.organization, total, record)));
+                }
+                Verdict::Pass => {}
+                Verdict::Stop => {
+                    selection_ended = true;
+                    selecting = false;
+                    break;
+                }
+            }
         }
+        loader.feed(selected).await;
     }
-    loader.feed(selected).await;
     let loaded = loader.finish().await;
-    let file = args.target.file.display();
     for refusal in &loaded.refused {
         eprintln!(
             "vsamr: record {} of {file} left out: {}",
@@ -117,7 +158,7 @@ pub async fn load(conn: &Connection, args: LoadArgs) -> Result<()> {
     let written = loaded.written;
     if let Some((error, _)) = loaded.stopped {
         bail!(
-            "{error}: {written} of {total} records of {file} were loaded and acknowledged, {} left out; the rest were not (those in flight when it failed may be stored): read the dataset before loading the rest",
+            "{error}: {written} of the {total} records read from {file} were loaded and acknowledged, {} left out; the rest were not (those in flight when it failed may be stored): read the dataset before loading the rest",
             loaded.refused.len()
         );
     }
@@ -128,7 +169,7 @@ pub async fn load(conn: &Connection, args: LoadArgs) -> Result<()> {
             n => format!("more than --error-limit {n} records were refused"),
         };
         bail!(
-            "stopped at record {number} of {file}: {limit}: loaded {written} of {total} records, {} left out, {} not sent{}",
+            "stopped at record {number} of {file}: {limit}: loaded {written} of the {total} records read, {} left out, {} not sent, the rest of the file not read{}",
             loaded.refused.len(),
             loaded.unsent,
             if args.replace {
@@ -138,9 +179,19 @@ pub async fn load(conn: &Connection, args: LoadArgs) -> Result<()> {
             }
         );
     }
+    if let Some(error) = read_failure {
+        bail!(
+            "{file}: {error:#}: the {written} records before it (of {total} read, {} left out) were loaded and acknowledged; correct the file, then load the rest with --skip {total}",
+            loaded.refused.len()
+        );
+    }
     let seconds = started.elapsed().as_secs_f64();
+    let of = match selection_ended {
+        true => format!("of the first {total} records of {file} (the selection ended there)"),
+        false => format!("of {total} records"),
+    };
     let summary = format!(
-        "loaded {written} of {total} records into {} in {seconds:.2} s ({:.0} records/s)",
+        "loaded {written} {of} into {} in {seconds:.2} s ({:.0} records/s)",
         spec.name,
         written as f64 / seconds.max(1e-9)
     );
@@ -261,11 +312,14 @@ impl<'a> Loader<'a> {
     pub async fn feed(&mut self, records: Vec<(usize, ChainedRecord)>) {
         let mut records = records.into_iter().peekable();
         while records.peek().is_some() {
-            let chain: Vec<Numbered> = records
-                .by_ref()
-                .take(CHAIN)
-                .map(|(number, record)| Numbered { number, record })
-                .collect();
+            let mut chain = Vec::new();
+            let mut bytes = 0;
+            while !chain_full(chain.len(), bytes)
+                && let Some((number, record)) = records.next()
+            {
+                bytes += record.record.len();
+                chain.push(Numbered { number, record });
+            }
             while self.in_flight.len() >= CHAINS_IN_FLIGHT {
                 self.settle_one().await;
             }

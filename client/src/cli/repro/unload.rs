@@ -1,7 +1,7 @@
 //! `vsamr unload`: REPRO out of a dataset into a file, in key (or RBA,
 //! RRN) order, FROMKEY/TOKEY/SKIP/COUNT selecting the records.
 
-use super::format::{FileArgs, write_record};
+use super::format::{FileArgs, create_output, write_record};
 use super::select::{SelectArgs, Selection, Verdict};
 use crate::cli::Output;
 use crate::cli::browse::next_batch;
@@ -37,25 +37,39 @@ pub async fn unload(conn: &Connection, args: UnloadArgs, output: Output) -> Resu
         },
     )?;
     let selection = Selection::new(&args.select, dataset.spec(), &codec)?;
-    let mut out = Vec::new();
+    let path = &args.target.file;
+    let mut out = create_output(path)?;
     let mut count = 0usize;
     let mut records = SelectedRecords::new(&dataset, selection).await?;
-    while let Some(batch) = records.next_batch().await? {
-        for record in &batch {
-            write_record(&mut out, &record.data, args.target.format, &codec)
-                .with_context(|| format!("record {}", count + 1))?;
-            count += 1;
+    // Each batch is written as it comes: a dataset of any size goes
+    // through the memory of one batch (and reaches a pipe as it is read).
+    let written: Result<()> = async {
+        while let Some(batch) = records.next_batch().await? {
+            for record in &batch {
+                write_record(&mut out, &record.data, args.target.format, &codec)
+                    .with_context(|| format!("record {}", count + 1))?;
+                count += 1;
+            }
         }
+        out.flush()?;
+        Ok(())
     }
-    if args.target.file.as_os_str() == "-" {
-        std::io::stdout().write_all(&out)?;
-    } else {
-        std::fs::write(&args.target.file, &out)
-            .with_context(|| format!("writing {}", args.target.file.display()))?;
+    .await;
+    if let Err(error) = written {
+        if path.as_os_str() == "-" {
+            return Err(error);
+        }
+        return Err(error.context(format!(
+            "{} holds only the first {count} records of {}: the unload failed",
+            path.display(),
+            dataset.spec().name
+        )));
+    }
+    if path.as_os_str() != "-" {
         println!(
             "unloaded {count} records from {} to {}",
             dataset.spec().name,
-            args.target.file.display()
+            path.display()
         );
     }
     dataset.close().await?;
