@@ -22,6 +22,7 @@
 pub(crate) mod index;
 pub(crate) mod path;
 pub(crate) mod requests;
+mod sequences;
 pub(crate) mod upgrade;
 
 pub use index::AixIndex;
@@ -195,22 +196,33 @@ impl AixIndex {
         request: &str,
         alternate: &[u8],
     ) -> Result<u64, Status> {
-        let mut bound = alternate.to_vec();
-        bound.extend_from_slice(&[0xFF; 8]);
         let last = self
             .scan(
                 base,
                 request,
-                Start::Inclusive(bound),
+                self.last_entry_bound(alternate),
                 Direction::Backward,
                 1,
             )
             .await?;
-        Ok(match last.first() {
+        Ok(self.sequence_after(alternate, last.first()))
+    }
+
+    /// Where a backward scan for the last entry of `alternate` starts.
+    pub fn last_entry_bound(&self, alternate: &[u8]) -> Start {
+        let mut bound = alternate.to_vec();
+        bound.extend_from_slice(&[0xFF; 8]);
+        Start::Inclusive(bound)
+    }
+
+    /// The sequence number after `last`, the entry that backward scan
+    /// found (0 if it is not one of `alternate`'s).
+    pub fn sequence_after(&self, alternate: &[u8], last: Option<&Entry>) -> u64 {
+        match last {
             Some(entry) if self.entry_alternate(&entry.key) == alternate => {
                 key_number(&entry.key[self.key_length..]).map_or(0, |n| n + 1)
             }
             _ => 0,
-        })
+        }
     }
 }

@@ -2,6 +2,7 @@
 //! OPEN of a path opens.
 
 use super::AixIndex;
+use super::sequences::{REMEMBERED_BYTES, Sequences};
 use crate::catalog::{DatasetDef, Relation};
 use crate::fleet::FleetRefusal;
 use crate::runtime::BackendHandle;
@@ -9,7 +10,6 @@ use crate::runtime::call::{Call, CallError, Reply};
 use crate::vsam::shared::Shared;
 use crate::vsam::shared_catalog;
 use crate::vsam::subject::Subject;
-use std::collections::HashMap;
 use vsam_plugin_sdk::naming::check_dataset_name;
 use vsam_plugin_sdk::{Direction, Start, StoreError};
 use vsam_protocol::{AixSpec, Answer, Organization, PathSpec, Status, Verb, fdbk, open_error};
@@ -267,6 +267,28 @@ pub(crate) async fn define_path(shared: &Shared, spec: PathSpec) -> Result<Answe
 /// Records read from the base per step of a BLDINDEX.
 const STEP: u32 = 500;
 
+/// One past the last sequence number of `alternate` in the index being
+/// built (0 if it has no entry): for a key BLDINDEX no longer remembers.
+async fn next_stored_sequence(
+    backend: &BackendHandle,
+    index: &AixIndex,
+    alternate: &[u8],
+) -> Result<u64, String> {
+    let last = backend
+        .call(Call::Scan(
+            index.storage.clone(),
+            index.last_entry_bound(alternate),
+            Direction::Backward,
+            1,
+        ))
+        .await;
+    match last {
+        Ok(Reply::Entries(entries)) => Ok(index.sequence_after(alternate, entries.first())),
+        Ok(other) => Err(format!("a scan was answered with {other:?}")),
+        Err(error) => Err(error.to_string()),
+    }
+}
+
 /// BLDINDEX: the index made afresh from every record of its base.
 pub(crate) async fn bldindex(shared: &Shared, aix_name: &str) -> Result<Answer, Status> {
     let aix_name = aix_name.to_ascii_uppercase();
@@ -311,9 +333,10 @@ pub(crate) async fn bldindex(shared: &Shared, aix_name: &str) -> Result<Answer, 
     }
     let storage = base.to_plugin();
     let mut from = Start::Edge;
-    let mut sequences: HashMap<Vec<u8>, u64> = HashMap::new();
+    let mut sequences = Sequences::new(REMEMBERED_BYTES);
     let mut records = 0u64;
     loop {
+        sequences.between_batches();
         let entries = match backend
             .call(Call::Scan(
                 storage.clone(),
@@ -343,9 +366,21 @@ pub(crate) async fn bldindex(shared: &Shared, aix_name: &str) -> Result<Answer, 
             let Some(alternate) = index.alternate_key(&entry.value) else {
                 continue;
             };
-            let sequence = sequences.entry(alternate.to_vec()).or_insert(0);
-            let key = index.entry_key(alternate, *sequence);
-            *sequence += 1;
+            let sequence = match index.unique {
+                true => 0,
+                false => {
+                    let stored = || next_stored_sequence(&backend, &index, alternate);
+                    match sequences.take(alternate, stored).await {
+                        Ok(sequence) => sequence,
+                        Err(error) => {
+                            return Err(
+                                about.physical(format!("reading {aix_name} back failed: {error}"))
+                            );
+                        }
+                    }
+                }
+            };
+            let key = index.entry_key(alternate, sequence);
             calls.push(Call::Insert(
                 index.storage.clone(),
                 key.clone(),
@@ -382,12 +417,14 @@ pub(crate) async fn bldindex(shared: &Shared, aix_name: &str) -> Result<Answer, 
         }
     }
     tracing::info!(aix = %aix_name, records, "alternate index built");
+    // A UNIQUEKEY index holds each of its keys once.
+    let keys = match index.unique {
+        true => records,
+        false => sequences.distinct,
+    };
     Ok(Answer::Result {
         status: Status {
-            message: format!(
-                "{aix_name}: {records} records indexed, {} alternate keys",
-                sequences.len()
-            ),
+            message: format!("{aix_name}: {records} records indexed, {keys} alternate keys"),
             ..Status::ok()
         },
         records: Vec::new(),
