@@ -91,7 +91,7 @@ async fn traps_loops_and_memory_bombs_fail_only_their_request() {
 
     let bomb = fault(&ds, b"BOMB").await;
     assert!(
-        bomb.contains("exceeded its memory limit of 64 MiB"),
+        bomb.contains("exceeded its memory limit of 64 MiB (`memory_limit_mb` of [backends."),
         "{bomb}"
     );
 

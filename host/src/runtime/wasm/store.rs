@@ -229,8 +229,9 @@ impl WasmStore {
                 (
                     "memory",
                     format!(
-                        "exceeded its memory limit of {} MiB",
-                        self.settings.memory_limit >> 20
+                        "exceeded its memory limit of {} MiB (`memory_limit_mb` of [backends.{}]: raise it if the data it serves needs more)",
+                        self.settings.memory_limit >> 20,
+                        self.settings.name
                     ),
                 )
             }
