@@ -1518,3 +1518,50 @@ async fn a_load_and_an_unload_stream_the_file() {
     assert!(unload_mib < 100, "vsamr unload peaked at {unload_mib} MiB");
     server.stop().await;
 }
+
+/// A reader of vsamr's output that goes away (`vsamr list | head -1`)
+/// ends it quietly with status 141, as a closed pipe ends other tools: no
+/// panic, no error for every later line. (The pipe is closed before vsamr
+/// writes, so that every command meets it.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_closed_output_pipe_ends_vsamr_quietly() {
+    let dir = tempfile::tempdir().unwrap();
+    let (server, cli) = server(dir.path()).await;
+    let cli = tokio::task::spawn_blocking(move || {
+        cli.ok(&[
+            "define",
+            "PIPE.KSDS",
+            "--org",
+            "ksds",
+            "--key-length",
+            "4",
+            "--record-size",
+            "20",
+        ]);
+        cli.ok(&["put", "PIPE.KSDS", "K001first"]);
+        for args in [
+            &["list", "**"][..],
+            &["--json", "list", "**"],
+            &["info", "PIPE.KSDS"],
+            &["browse", "PIPE.KSDS"],
+            &["unload", "PIPE.KSDS", "-"],
+            &["get", "PIPE.KSDS", "K001"],
+            &["completions", "bash"],
+        ] {
+            let mut child = Command::new(env!("CARGO_BIN_EXE_vsamr"))
+                .env("VSAMR_SERVER", &cli.server)
+                .args(args)
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .unwrap();
+            drop(child.stdout.take());
+            let output = child.wait_with_output().unwrap();
+            let stderr = String::from_utf8_lossy(&output.stderr);
+            assert_eq!(output.status.code(), Some(141), "vsamr {args:?}: {stderr}");
+            assert!(stderr.is_empty(), "vsamr {args:?}: {stderr}");
+        }
+    });
+    cli.await.unwrap();
+    server.stop().await;
+}

@@ -85,8 +85,16 @@ fn main() -> ExitCode {
             config_to_check(file, cli.config).and_then(|file| check_config(&file))
         }
         Some(Command::Completions { shell }) => {
-            clap_complete::generate(shell, &mut Cli::command(), "vsamrd", &mut std::io::stdout());
-            Ok(())
+            // Written whole at once: a reader that goes away (`| head`)
+            // ends it quietly, as a closed pipe ends other tools.
+            let mut script = Vec::new();
+            clap_complete::generate(shell, &mut Cli::command(), "vsamrd", &mut script);
+            match std::io::Write::write_all(&mut std::io::stdout(), &script) {
+                Err(error) if error.kind() == std::io::ErrorKind::BrokenPipe => {
+                    return ExitCode::from(128 + 13);
+                }
+                written => written.map_err(anyhow::Error::from),
+            }
         }
         Some(Command::Manpages { dir }) => vsam_host::manpages::write(Cli::command(), "8", &dir)
             .map(|pages| {

@@ -153,18 +153,23 @@ pub async fn run(args: AdminArgs, tls: Option<vsam_client::TlsOptions>, json: bo
     };
     let answer = client.request(command).await?;
     if json {
-        println!("{}", serde_json::to_string_pretty(&answer)?);
+        outln!("{}", serde_json::to_string_pretty(&answer)?);
     } else {
         match &answer {
             AdminAnswer::Reload(report) => print_reload(report),
             AdminAnswer::Status(status) => print_status(status),
             AdminAnswer::Plugins { versions } => {
-                println!(
+                outln!(
                     "{:<10} {:<12} {:<20} {:<9} {:>8} {:>9}  backends",
-                    "plugin", "hash", "loaded", "state", "datasets", "in-flight"
+                    "plugin",
+                    "hash",
+                    "loaded",
+                    "state",
+                    "datasets",
+                    "in-flight"
                 );
                 for v in versions {
-                    println!(
+                    outln!(
                         "{:<10} {:<12} {:<20} {:<9} {:>8} {:>9}  {}",
                         v.plugin,
                         &v.hash[..v.hash.len().min(12)],
@@ -180,8 +185,8 @@ pub async fn run(args: AdminArgs, tls: Option<vsam_client::TlsOptions>, json: bo
                     );
                 }
             }
-            AdminAnswer::Migration(row) => println!("{row:?}"),
-            AdminAnswer::UnitRolledBack(unit) => println!(
+            AdminAnswer::Migration(row) => outln!("{row:?}"),
+            AdminAnswer::UnitRolledBack(unit) => outln!(
                 "connection {}: its unit of work ({} changed records of {}, {} old) is rolled back; its records are free",
                 unit.connection,
                 unit.records,
@@ -189,7 +194,7 @@ pub async fn run(args: AdminArgs, tls: Option<vsam_client::TlsOptions>, json: bo
                 humanize(Duration::from_secs(unit.age_s))
             ),
             AdminAnswer::Connections { connections } => print_connections(connections),
-            AdminAnswer::Disconnected(row) => println!(
+            AdminAnswer::Disconnected(row) => outln!(
                 "connection {} ({} from {}, {}) is ended: it is told once its request under way is answered; {} record(s) it held for update and {} in its unit of work are released",
                 row.connection,
                 row.identity,
@@ -199,9 +204,12 @@ pub async fn run(args: AdminArgs, tls: Option<vsam_client::TlsOptions>, json: bo
                 row.unit_records
             ),
             AdminAnswer::Mirrors(report) => print_mirrors(report),
-            AdminAnswer::MirrorVerified(row) => println!(
+            AdminAnswer::MirrorVerified(row) => outln!(
                 "{} on mirror {}: equal, {} records, SHA-256 {}",
-                row.dataset, row.backend, row.count, row.checksum
+                row.dataset,
+                row.backend,
+                row.count,
+                row.checksum
             ),
             AdminAnswer::Error { message } => anyhow::bail!("{message}"),
         }
@@ -217,15 +225,23 @@ pub async fn run(args: AdminArgs, tls: Option<vsam_client::TlsOptions>, json: bo
 
 fn print_connections(connections: &[ConnectionRow]) {
     if connections.is_empty() {
-        println!("no connection");
+        outln!("no connection");
         return;
     }
-    println!(
+    outln!(
         "{:>6} {:<22} {:<12} {:<16} {:>8} {:>8} {:>8} {:>5} {:>5}  datasets",
-        "conn", "peer", "identity", "client", "age", "idle", "requests", "upd", "unit"
+        "conn",
+        "peer",
+        "identity",
+        "client",
+        "age",
+        "idle",
+        "requests",
+        "upd",
+        "unit"
     );
     for c in connections {
-        println!(
+        outln!(
             "{:>6} {:<22} {:<12} {:<16} {:>8} {:>8} {:>8} {:>5} {:>5}  {}",
             c.connection,
             c.peer,
@@ -246,21 +262,28 @@ fn print_connections(connections: &[ConnectionRow]) {
 }
 
 fn print_mirrors(report: &MirrorsReport) {
-    println!(
+    outln!(
         "change log: {} changes committed, {} on disk",
         report.committed,
         bytes(report.log_bytes)
     );
     if report.mirrors.is_empty() {
-        println!("no mirror");
+        outln!("no mirror");
     } else {
-        println!(
+        outln!(
             "{:<12} {:<16} {:<8} {:>10} {:>8} {:>8} {:>8} {:>8}  phase",
-            "mirror", "datasets", "mode", "applied", "queued", "lag s", "p50 ms", "p99 ms"
+            "mirror",
+            "datasets",
+            "mode",
+            "applied",
+            "queued",
+            "lag s",
+            "p50 ms",
+            "p99 ms"
         );
     }
     for m in &report.mirrors {
-        println!(
+        outln!(
             "{:<12} {:<16} {:<8} {:>10} {:>8} {:>8.1} {:>8} {:>8}  {}",
             m.backend,
             m.datasets,
@@ -273,26 +296,27 @@ fn print_mirrors(report: &MirrorsReport) {
             m.phase
         );
         if let Some(error) = &m.last_error {
-            println!("  last error: {error}");
+            outln!("  last error: {error}");
         }
         if let Some(why) = &m.refusing {
-            println!("  writes refused: {why}");
+            outln!("  writes refused: {why}");
         }
     }
     match &report.stream {
         Some(stream) => {
-            println!(
+            outln!(
                 "change stream: up to sequence {} in {}",
-                stream.written, stream.file
+                stream.written,
+                stream.file
             );
             if let Some(error) = &stream.last_error {
-                println!("  last error: {error}");
+                outln!("  last error: {error}");
             }
             if let Some(why) = &stream.missing {
-                println!("  incomplete: {why}");
+                outln!("  incomplete: {why}");
             }
         }
-        None => println!("change stream: off"),
+        None => outln!("change stream: off"),
     }
 }
 
@@ -307,36 +331,41 @@ fn bytes(n: u64) -> String {
 
 fn print_reload(report: &ReloadReport) {
     match (&report.error, report.changes.is_empty()) {
-        (Some(_), _) => println!("reload refused after {} ms", report.took_ms),
-        (None, true) => println!("reload: nothing changed ({} ms)", report.took_ms),
-        (None, false) => println!("reload applied in {} ms:", report.took_ms),
+        (Some(_), _) => outln!("reload refused after {} ms", report.took_ms),
+        (None, true) => outln!("reload: nothing changed ({} ms)", report.took_ms),
+        (None, false) => outln!("reload applied in {} ms:", report.took_ms),
     }
     for change in &report.changes {
-        println!("  {change}");
+        outln!("  {change}");
     }
     for note in &report.notes {
-        println!("  note: {note}");
+        outln!("  note: {note}");
     }
 }
 
 fn print_status(status: &StatusReport) {
-    println!("{}", status.server);
-    println!("  listening on  {}", status.listen);
-    println!("  config        {}", status.config);
-    println!(
+    outln!("{}", status.server);
+    outln!("  listening on  {}", status.listen);
+    outln!("  config        {}", status.config);
+    outln!(
         "  uptime        {}",
         humanize(Duration::from_secs(status.uptime_s))
     );
-    println!("  connections   {}", status.connections);
+    outln!("  connections   {}", status.connections);
     for refusal in &status.refusing {
-        println!("  REFUSING      {refusal}");
+        outln!("  REFUSING      {refusal}");
     }
-    println!(
+    outln!(
         "  {:<12} {:<10} {:<12} {:>8} {:>9} {:>8}",
-        "backend", "plugin", "hash", "datasets", "in-flight", "draining"
+        "backend",
+        "plugin",
+        "hash",
+        "datasets",
+        "in-flight",
+        "draining"
     );
     for b in &status.backends {
-        println!(
+        outln!(
             "  {:<12} {:<10} {:<12} {:>8} {:>9} {:>8}",
             b.name,
             b.plugin,
@@ -347,7 +376,7 @@ fn print_status(status: &StatusReport) {
         );
     }
     for m in &status.migrations {
-        println!(
+        outln!(
             "  migration     {} {} -> {}: {} ({} of ~{} copied{}){}",
             m.dataset,
             m.from,
@@ -363,7 +392,7 @@ fn print_status(status: &StatusReport) {
         );
     }
     for u in &status.units {
-        println!(
+        outln!(
             "  unit          connection {} ({}): {} changed records held, {} KiB, {} old, on {}",
             u.connection,
             u.identity,
@@ -374,14 +403,14 @@ fn print_status(status: &StatusReport) {
         );
     }
     if let Some(memory) = &status.units_memory {
-        println!(
+        outln!(
             "  units memory  {} KiB of changed records held by all units, of {} MiB (server.units_memory_mb)",
             memory.used.div_ceil(1024),
             memory.limit >> 20
         );
     }
     for f in &status.fleet {
-        println!(
+        outln!(
             "  fleet         {} on {}{}: from {}, connected {} ago, {} datasets open, {} record locks held",
             f.server,
             f.database,
@@ -393,14 +422,14 @@ fn print_status(status: &StatusReport) {
         );
     }
     match &status.last_reload {
-        None => println!("  last reload   none"),
+        None => outln!("  last reload   none"),
         Some(report) => {
             let outcome = match &report.error {
                 Some(error) => format!("REFUSED: {error}"),
                 None if report.changes.is_empty() => "nothing changed".into(),
                 None => format!("applied: {}", report.changes.join("; ")),
             };
-            println!(
+            outln!(
                 "  last reload   {} by {}, {outcome}",
                 timestamp(report.at),
                 report.trigger

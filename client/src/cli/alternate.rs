@@ -56,7 +56,7 @@ pub async fn define_path(conn: &Connection, name: &str, aix: &str, output: Outpu
 }
 
 pub async fn bldindex(conn: &Connection, aix: &str) -> Result<()> {
-    println!(
+    outln!(
         "{}",
         vsam_client::bldindex(conn, &aix.to_ascii_uppercase()).await?
     );

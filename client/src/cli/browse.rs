@@ -104,8 +104,7 @@ pub async fn run(conn: &Connection, args: BrowseArgs, output: Output) -> Result<
     let codec = Codec::new(dataset.spec(), output)?.with_fields(args.fields)?;
     let mut remaining = args.limit.unwrap_or(u64::MAX);
     if let Some(options) = position(&dataset, &codec, &args).await? {
-        let stdout = std::io::stdout();
-        let mut out = std::io::BufWriter::new(stdout.lock());
+        let mut out = super::stdout::Records::new();
         while remaining > 0 {
             let records = next_batch(&dataset, options, remaining.min(BATCH)).await?;
             if records.is_empty() {

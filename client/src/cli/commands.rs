@@ -67,11 +67,11 @@ pub async fn ping(conn: &Connection) -> Result<()> {
     let round_trip = vsam_client::ping(conn).await?;
     let welcome = conn.welcome();
     // The same line the server answers to a text probe of its port.
-    println!(
+    outln!(
         "{}",
         vsam_protocol::identification(&welcome.server, welcome.major, welcome.minor)
     );
-    println!(
+    outln!(
         "{}: round trip {} us",
         conn.server(),
         round_trip.as_micros()
@@ -104,7 +104,7 @@ pub async fn define(conn: &Connection, args: DefineArgs, output: Output) -> Resu
 
 pub async fn delete(conn: &Connection, name: &str) -> Result<()> {
     vsam_client::delete(conn, &name.to_ascii_uppercase()).await?;
-    println!("deleted {}", name.to_ascii_uppercase());
+    outln!("deleted {}", name.to_ascii_uppercase());
     Ok(())
 }
 
@@ -124,7 +124,7 @@ pub async fn info(conn: &Connection, name: &str, output: Output) -> Result<()> {
 pub(super) fn print_entries(entries: &[DatasetSpec], output: Output) {
     for e in entries {
         if output.json {
-            println!(
+            outln!(
                 "{}",
                 serde_json::json!({
                     "name": e.name, "organization": e.organization.name(), "key_offset": e.key_offset,
@@ -143,7 +143,7 @@ pub(super) fn print_entries(entries: &[DatasetSpec], output: Output) {
                 }
                 _ => String::new(),
             };
-            println!(
+            outln!(
                 "{:<44} {}{keys} RECORDSIZE({} {}) {} backend={}{layout}",
                 e.name,
                 e.organization.name().to_uppercase(),
@@ -232,8 +232,8 @@ pub async fn put(
     let (dataset, codec) = open(conn, name, OpenIntent::Update, output).await?;
     let written = insert_record(&dataset, &codec, record, rrn).await?;
     match codec.spec.organization {
-        Organization::Ksds => println!("inserted {}", describe(&codec, &written)),
-        _ => println!("{}", describe(&codec, &written)),
+        Organization::Ksds => outln!("inserted {}", describe(&codec, &written)),
+        _ => outln!("{}", describe(&codec, &written)),
     }
     dataset.close().await?;
     Ok(())
@@ -358,7 +358,7 @@ pub async fn update(
 ) -> Result<()> {
     let (dataset, codec) = open(conn, name, OpenIntent::Update, output).await?;
     let written = update_record(&dataset, &codec, record, address).await?;
-    println!("updated {}", describe(&codec, &written));
+    outln!("updated {}", describe(&codec, &written));
     dataset.close().await?;
     Ok(())
 }
@@ -414,7 +414,7 @@ pub async fn erase(
 ) -> Result<()> {
     let (dataset, codec) = open(conn, name, OpenIntent::Update, output).await?;
     erase_record(&dataset, &codec, key, rrn).await?;
-    println!("erased");
+    outln!("erased");
     dataset.close().await?;
     Ok(())
 }

@@ -48,7 +48,7 @@ pub async fn run(mut client: AdminClient, args: MigrateArgs, json: bool) -> Resu
         row = follow(&mut client, row, json).await?;
     }
     if json {
-        println!("{}", serde_json::to_string_pretty(&row)?);
+        outln!("{}", serde_json::to_string_pretty(&row)?);
     } else {
         print_outcome(&row);
     }
@@ -116,19 +116,29 @@ fn print_outcome(row: &MigrationRow) {
         _ => String::new(),
     };
     match row.phase.as_str() {
-        "cut-over" => println!(
+        "cut-over" => outln!(
             "{}: now on {} ({} records copied at {:.0} records/s in {:.1} s{verified}); the copy on {} follows every write until `vsamr admin migrate {} --finalize` removes it (or --rollback returns to it)",
-            row.dataset, row.to, row.copied, row.rate, row.elapsed_s, row.from, row.dataset
+            row.dataset,
+            row.to,
+            row.copied,
+            row.rate,
+            row.elapsed_s,
+            row.from,
+            row.dataset
         ),
-        "finalized" => println!(
+        "finalized" => outln!(
             "{}: migration to {} finalized; the old copy on {} is removed",
-            row.dataset, row.to, row.from
+            row.dataset,
+            row.to,
+            row.from
         ),
-        "rolled-back" => println!(
+        "rolled-back" => outln!(
             "{}: back on {}{verified}; the copy on {} is removed",
-            row.dataset, row.from, row.to
+            row.dataset,
+            row.from,
+            row.to
         ),
-        phase => println!(
+        phase => outln!(
             "{}: {} -> {}: {phase} ({} of ~{} copied){}",
             row.dataset,
             row.from,

@@ -1,5 +1,13 @@
 //! Command-line parsing and dispatch.
 
+/// `println!` for vsamr's output: a reader of standard output that went
+/// away ends vsamr quietly (see [`stdout`]).
+macro_rules! outln {
+    ($($arg:tt)*) => {
+        $crate::cli::stdout::line(format_args!($($arg)*))
+    };
+}
+
 mod admin;
 mod alternate;
 mod browse;
@@ -10,6 +18,7 @@ mod manpages;
 mod migrate;
 mod records;
 mod repro;
+mod stdout;
 mod unit;
 
 use anyhow::{Context, Result};
@@ -211,18 +220,15 @@ pub async fn run(args: Args, client: String) -> Result<u8> {
     match &args.command {
         Command::Completions { shell } => {
             use clap::CommandFactory;
-            clap_complete::generate(
-                *shell,
-                &mut Args::command(),
-                "vsamr",
-                &mut std::io::stdout(),
-            );
+            let mut out = stdout::Records::new();
+            clap_complete::generate(*shell, &mut Args::command(), "vsamr", &mut out);
+            std::io::Write::flush(&mut out)?;
             return Ok(0);
         }
         Command::Manpages { dir } => {
             use clap::CommandFactory;
             for page in manpages::write(Args::command(), "1", dir)? {
-                println!("{}", page.display());
+                outln!("{}", page.display());
             }
             return Ok(0);
         }

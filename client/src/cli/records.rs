@@ -85,7 +85,7 @@ impl Codec {
 
     /// Prints a record: text/hex (RBA or RRN first for ESDS/RRDS), or JSON.
     pub fn print(&self, record: &Record) {
-        println!("{}", self.format(record));
+        outln!("{}", self.format(record));
     }
 
     /// The printed form of a record.

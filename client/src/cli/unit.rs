@@ -100,7 +100,7 @@ pub async fn run(conn: &Connection, args: UnitArgs, output: Output) -> Result<()
     }
     if args.rollback {
         vsam_client::rollback(conn).await?;
-        println!(
+        outln!(
             "{} changes made and rolled back (--rollback): nothing is stored",
             steps.len()
         );
@@ -108,7 +108,7 @@ pub async fn run(conn: &Connection, args: UnitArgs, output: Output) -> Result<()
         vsam_client::commit(conn)
             .await
             .context("COMMIT failed: the unit was rolled back, none of its changes is stored")?;
-        println!("{} changes committed", steps.len());
+        outln!("{} changes committed", steps.len());
     }
     for (_, (dataset, _)) in open {
         dataset.close().await?;
@@ -141,16 +141,16 @@ async fn apply(
     match step {
         Step::Put(put) => {
             let written = insert_record(dataset, codec, &put.record, put.rrn).await?;
-            println!("{name}: inserted {}", describe(codec, &written));
+            outln!("{name}: inserted {}", describe(codec, &written));
         }
         Step::Update(update) => {
             let written =
                 update_record(dataset, codec, &update.record, update.rba.or(update.rrn)).await?;
-            println!("{name}: updated {}", describe(codec, &written));
+            outln!("{name}: updated {}", describe(codec, &written));
         }
         Step::Erase(erase) => {
             erase_record(dataset, codec, erase.key.as_deref(), erase.rrn).await?;
-            println!("{name}: erased");
+            outln!("{name}: erased");
         }
     }
     Ok(())

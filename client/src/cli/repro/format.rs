@@ -206,10 +206,7 @@ impl Iterator for RecordReader {
 /// standard output for `-`, buffered.
 pub fn create_output(path: &Path) -> Result<Box<dyn Write + Send>> {
     if path.as_os_str() == "-" {
-        return Ok(Box::new(BufWriter::with_capacity(
-            1 << 20,
-            std::io::stdout(),
-        )));
+        return Ok(Box::new(crate::cli::stdout::Records::new()));
     }
     let file = File::create(path).with_context(|| format!("writing {}", path.display()))?;
     Ok(Box::new(BufWriter::with_capacity(1 << 20, file)))

@@ -207,7 +207,7 @@ pub async fn load(conn: &Connection, args: LoadArgs) -> Result<()> {
             }
         );
     }
-    println!("{summary}");
+    outln!("{summary}");
     Ok(())
 }
 

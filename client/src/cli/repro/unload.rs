@@ -66,7 +66,7 @@ pub async fn unload(conn: &Connection, args: UnloadArgs, output: Output) -> Resu
         )));
     }
     if path.as_os_str() != "-" {
-        println!(
+        outln!(
             "unloaded {count} records from {} to {}",
             dataset.spec().name,
             path.display()
