@@ -615,6 +615,23 @@ async fn repro_selects_records_and_reuse_empties_first() {
         cli.ok(&["load", "SEL.COPY", &file("two.txt"), "--reuse"]);
         cli.ok(&["unload", "SEL.COPY", &copy]);
         assert_eq!(keys(&copy), ["K001", "K002"], "REUSE emptied it first");
+        // A file that cannot be read as asked is refused before REUSE
+        // empties anything.
+        std::fs::write(file("odd.dat"), "K003-odd").unwrap();
+        let refused = cli.fails(&[
+            "load",
+            "SEL.COPY",
+            &file("odd.dat"),
+            "--format",
+            "fixed:5",
+            "--reuse",
+        ]);
+        assert!(
+            refused.contains("the file is 8 bytes, not a multiple of the record length 5"),
+            "{refused}"
+        );
+        cli.ok(&["unload", "SEL.COPY", &copy]);
+        assert_eq!(keys(&copy), ["K001", "K002"], "nothing was emptied");
 
         // A VRRDS loads to slots 1, 2, ... and unloads each record at its
         // own length.
