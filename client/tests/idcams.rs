@@ -405,6 +405,25 @@ async fn condition_codes_steer_the_deck_and_become_the_exit_status() {
         );
         assert_eq!(status, 12);
 
+        // An input file that cannot be read as its DD says is refused
+        // before REUSE empties the output.
+        std::fs::write(deck.file("odd.dat"), "000009-odd").unwrap();
+        let before = deck.vsamr(&["browse", "TEST.KSDS"]);
+        assert!(!before.is_empty());
+        let odd = format!("ODD={},fixed:7", deck.file("odd.dat"));
+        let (status, listing) =
+            deck.run("  REPRO IFILE(ODD) ODS(TEST.KSDS) REUSE\n", &["--dd", &odd]);
+        assert_eq!(status, 12, "{listing}");
+        assert!(
+            listing.contains("the file is 10 bytes, not a multiple of the record length 7"),
+            "{listing}"
+        );
+        assert_eq!(
+            deck.vsamr(&["browse", "TEST.KSDS"]),
+            before,
+            "nothing was emptied"
+        );
+
         // Syntax errors and unknown verbs are 12 and bypass the command;
         // MAXCC 16 ends the deck.
         let third = "\

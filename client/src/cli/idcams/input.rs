@@ -67,8 +67,10 @@ pub fn open_failed(cx: &mut Context<'_>, name: &str, error: &vsam_client::Client
     cx.listing.client_error(name, error)
 }
 
-/// Opens the dataset at `place` for input (`None` for a file); a failure
-/// is listed and its condition code returned.
+/// Opens the dataset at `place` for input (`None` for a file, which is
+/// only checked here: one that cannot be read as its format says fails
+/// before a REUSE empties the output); a failure is listed and its
+/// condition code returned.
 pub async fn open_input(cx: &mut Context<'_>, place: &Place) -> Result<Option<Dataset>, u8> {
     match place {
         Place::Dataset(name) => {
@@ -77,7 +79,15 @@ pub async fn open_input(cx: &mut Context<'_>, place: &Place) -> Result<Option<Da
                 Err(error) => Err(open_failed(cx, name, &error)),
             }
         }
-        Place::File { .. } => Ok(None),
+        Place::File { path, format, .. } => match open_record_file(path, *format) {
+            Ok(_) => Ok(None),
+            Err(error) => {
+                cx.listing
+                    .message(format!("IDC3300I ERROR OPENING {}", place.name()));
+                cx.listing.message(format!("VSR3300I ** {error:#}"));
+                Err(super::listing::cc::FAILED)
+            }
+        },
     }
 }
 
