@@ -77,6 +77,9 @@ pub fn open_record_file(path: &Path, format: FileFormat) -> Result<Box<dyn BufRe
     Ok(Box::new(BufReader::with_capacity(1 << 20, file)))
 }
 
+/// The UTF-8 byte order mark.
+const UTF8_BOM: &[u8] = b"\xEF\xBB\xBF";
+
 /// Reads a record file one record at a time, so that a file of any size
 /// goes through a load in the memory of a few chains.
 pub struct RecordReader {
@@ -128,6 +131,11 @@ impl RecordReader {
             bail!(
                 "line {number} is longer than {MAX_LINE} bytes: is the file made of lines of text?"
             );
+        }
+        // A byte order mark (Windows editors write one) says how the text
+        // is encoded; it is no part of the first record.
+        if number == 1 && line.starts_with(UTF8_BOM) {
+            line.drain(..UTF8_BOM.len());
         }
         let line =
             String::from_utf8(line).map_err(|_| anyhow!("line {number} is not UTF-8 text"))?;
@@ -302,6 +310,11 @@ mod tests {
         assert_eq!(
             read(b"ab\r\ncd\nef", FileFormat::Lines).unwrap(),
             [b"ab".to_vec(), b"cd".to_vec(), b"ef".to_vec()]
+        );
+        // A byte order mark opens a file; it is no part of a record.
+        assert_eq!(
+            read(b"\xEF\xBB\xBFab\r\ncd\r\n", FileFormat::Lines).unwrap(),
+            [b"ab".to_vec(), b"cd".to_vec()]
         );
         assert!(read(b"", FileFormat::Lines).unwrap().is_empty());
         assert_eq!(read(b"\n", FileFormat::Lines).unwrap(), [Vec::<u8>::new()]);

@@ -180,6 +180,9 @@ pub async fn load(conn: &Connection, args: LoadArgs) -> Result<()> {
         );
     }
     if let Some(error) = read_failure {
+        if total == 0 {
+            bail!("{file}: {error:#}: nothing was loaded; correct the file and load it again");
+        }
         bail!(
             "{file}: {error:#}: the {written} records before it (of {total} read, {} left out) were loaded and acknowledged; correct the file, then load the rest with --skip {total}",
             loaded.refused.len()
