@@ -642,7 +642,8 @@ fn a_clients_name_cannot_forge_or_flood_the_servers_log() {
 /// starting after the name asked, LIST and LISTCAT alike, and at most
 /// 1,024 entries however small they are. A client of protocol 1.6 asks for
 /// the whole list in one answer, which the server refuses with X'2C' when
-/// it does not fit, as before.
+/// it does not fit, as before. A pattern of many wildcards costs no more
+/// than another; one longer than a pattern can be is refused.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_catalog_larger_than_an_answer_frame_is_listed_a_page_at_a_time() {
     use vsam_client::{AixSpec, ConnectOptions, Connection, PathSpec};
@@ -791,4 +792,25 @@ async fn a_catalog_larger_than_an_answer_frame_is_listed_a_page_at_a_time() {
         vsam_client::list(&conn, "MANY.*").await.unwrap().len(),
         1030
     );
+
+    // A pattern made to be slow to match is matched like any other, over
+    // the whole catalog; one too long to be a pattern is refused (X'68').
+    let evil = format!("{}B", "**A".repeat(30));
+    assert!(vsam_client::list(&conn, &evil).await.unwrap().is_empty());
+    let long = "*".repeat(200);
+    for request in ["LIST", "LISTCAT"] {
+        let error = match request {
+            "LIST" => vsam_client::list(&conn, &long).await.map(drop),
+            _ => vsam_client::listcat(&conn, &long).await.map(drop),
+        }
+        .unwrap_err();
+        let vsam = error.vsam().unwrap_or_else(|| panic!("{error}"));
+        assert_eq!((vsam.r15(), vsam.fdbk()), (8, 0x68), "{error}");
+        assert!(
+            error
+                .to_string()
+                .contains("the pattern is 200 bytes long; a pattern has at most 128"),
+            "{error}"
+        );
+    }
 }

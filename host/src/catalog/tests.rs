@@ -314,3 +314,44 @@ fn a_listing_visits_the_matches_after_a_name_in_order() {
     assert_eq!(visit("PROD.A", "", 10), ["PROD.A"]);
     assert_eq!(visit("P%OD.A", "", 10), ["PROD.A"]);
 }
+
+/// The matcher as IDCAMS's rules say it, trying every way: the reference
+/// the matcher is held to, on short inputs.
+fn matches_by_trying(pattern: &[u8], name: &[u8]) -> bool {
+    match pattern {
+        [] => name.is_empty(),
+        [b'*', b'*', rest @ ..] => (0..=name.len()).any(|i| matches_by_trying(rest, &name[i..])),
+        [b'*', rest @ ..] => (0..=name.len())
+            .take_while(|&i| i == 0 || name[i - 1] != b'.')
+            .any(|i| matches_by_trying(rest, &name[i..])),
+        [b'%', rest @ ..] => {
+            name.first().is_some_and(|&c| c != b'.') && matches_by_trying(rest, &name[1..])
+        }
+        [c, rest @ ..] => name.first() == Some(c) && matches_by_trying(rest, &name[1..]),
+    }
+}
+
+proptest::proptest! {
+    #[test]
+    fn patterns_match_as_trying_every_way_does(
+        pattern in "[AB.*%]{0,10}",
+        name in "[AB.]{0,10}",
+    ) {
+        proptest::prop_assert_eq!(
+            matches(&pattern, &name),
+            matches_by_trying(pattern.as_bytes(), name.as_bytes()),
+            "{} against {}", pattern, name
+        );
+    }
+}
+
+/// A pattern of many `**` is matched in time linear in its length: trying
+/// every way (the reference above) would take hours on this one.
+#[test]
+fn a_pattern_of_many_wildcards_is_matched_without_trying_every_way() {
+    let name = "AAAAAAAA.AAAAAAAA.AAAAAAAA.AAAAAAAA.AAAAAAAA";
+    let evil = format!("{}B", "**A".repeat(20));
+    assert!(!matches(&evil, name));
+    let fine = format!("{}A", "**A".repeat(20));
+    assert!(matches(&fine, name));
+}

@@ -423,9 +423,35 @@ impl Listing<'_> {
     }
 }
 
+/// The longest pattern a LIST or LISTCAT takes: a dataset name has at most
+/// 44 characters, and matching costs the pattern's length for every name
+/// of the catalog, so a pattern of thousands is refused, not tried.
+const MAX_PATTERN: usize = 128;
+
+impl Listing<'_> {
+    /// Refuses a pattern too long to be one (X'68').
+    fn check(&self, verb: Verb) -> Result<(), Status> {
+        if self.pattern.len() <= MAX_PATTERN {
+            return Ok(());
+        }
+        Err(Status::logical(
+            fdbk::INVALID_OPTIONS,
+            format!(
+                "{verb}: the pattern is {} bytes long; a pattern has at most {MAX_PATTERN} (a dataset name at most 44 characters)",
+                self.pattern.len()
+            ),
+        ))
+    }
+}
+
 /// LIST: the entries matching the pattern that `visible` lets the client
 /// see and it can decode (all, or one page).
-pub(crate) fn list(shared: &Shared, listing: &Listing, visible: impl Fn(&str) -> bool) -> Answer {
+pub(crate) fn list(
+    shared: &Shared,
+    listing: &Listing,
+    visible: impl Fn(&str) -> bool,
+) -> Result<Answer, Status> {
+    listing.check(Verb::List)?;
     let empty = answer_frame_len(&Answer::Catalog {
         datasets: Vec::new(),
     });
@@ -436,7 +462,7 @@ pub(crate) fn list(shared: &Shared, listing: &Listing, visible: impl Fn(&str) ->
         DatasetDef::to_spec,
         DatasetSpec::encoded_len,
     );
-    Answer::Catalog { datasets }
+    Ok(Answer::Catalog { datasets })
 }
 
 /// LISTCAT: like LIST, each entry with what it is (cluster, alternate
@@ -445,7 +471,8 @@ pub(crate) fn listcat(
     shared: &Shared,
     listing: &Listing,
     visible: impl Fn(&str) -> bool,
-) -> Answer {
+) -> Result<Answer, Status> {
+    listing.check(Verb::Listcat)?;
     let empty = answer_frame_len(&Answer::Entries {
         entries: Vec::new(),
     });
@@ -456,7 +483,7 @@ pub(crate) fn listcat(
         DatasetDef::to_entry,
         CatalogEntry::encoded_len,
     );
-    Answer::Entries { entries }
+    Ok(Answer::Entries { entries })
 }
 
 /// Why a dataset of `organization` is not shown to a client of protocol

@@ -417,19 +417,19 @@ impl Session {
             }
             Request::List { pattern, after } => {
                 let policy = self.shared.access();
-                return Ok(catalog_requests::list(
+                return catalog_requests::list(
                     &self.shared,
                     &self.listing(&pattern, after.as_deref()),
                     |name| policy.check(&self.identity, name, Level::Read).is_ok(),
-                ));
+                );
             }
             Request::Listcat { pattern, after } => {
                 let policy = self.shared.access();
-                return Ok(catalog_requests::listcat(
+                return catalog_requests::listcat(
                     &self.shared,
                     &self.listing(&pattern, after.as_deref()),
                     |name| policy.check(&self.identity, name, Level::Read).is_ok(),
-                ));
+                );
             }
             Request::Rename { name, new_name } => {
                 self.authorize(Verb::Rename, &[&name, &new_name], Level::Alter)?;
