@@ -10,33 +10,38 @@
 /// each way a wildcard could match, as a recursive matcher does, takes
 /// time exponential in the number of `**`: a LIST of
 /// `**A**A**A**A**A**A**A**A**A**A**A**A**B` kept a server's thread, and
-/// its catalog, busy for hours.)
+/// its catalog, busy for hours.) A dataset name's rows live on the stack:
+/// routing, access rules and the change stream match on every request.
 pub fn matches(pattern: &str, name: &str) -> bool {
-    let n = name.as_bytes();
-    // rest[j]: the elements after the one at hand match `n[j..]`.
-    let mut rest = vec![false; n.len() + 1];
-    rest[n.len()] = true;
-    let mut here = vec![false; n.len() + 1];
-    for element in elements(pattern.as_bytes()).iter().rev() {
-        for j in (0..=n.len()).rev() {
-            let next = n.get(j).copied();
-            here[j] = match element {
-                Element::AnyAcross => rest[j] || (next.is_some() && here[j + 1]),
-                Element::AnyWithin => rest[j] || (next.is_some_and(|c| c != b'.') && here[j + 1]),
-                Element::One => next.is_some_and(|c| c != b'.') && rest[j + 1],
-                Element::Byte(b) => next == Some(*b) && rest[j + 1],
-            };
-        }
-        std::mem::swap(&mut rest, &mut here);
+    const ROW: usize = 64;
+    // The literal prefix is compared as it stands, the rest matched in
+    // rows (`PROD.**` is `PROD.` then one element).
+    let prefix = literal_prefix(pattern);
+    let Some(n) = name.as_bytes().strip_prefix(prefix.as_bytes()) else {
+        return false;
+    };
+    let pattern = &pattern[prefix.len()..];
+    if n.len() < ROW {
+        let (mut rest, mut here) = ([false; ROW], [false; ROW]);
+        let width = n.len() + 1;
+        match_rows(
+            pattern.as_bytes(),
+            n,
+            &mut rest[..width],
+            &mut here[..width],
+        )
+    } else {
+        let (mut rest, mut here) = (vec![false; n.len() + 1], vec![false; n.len() + 1]);
+        match_rows(pattern.as_bytes(), n, &mut rest, &mut here)
     }
-    rest[0]
 }
 
 /// One element of a pattern.
 enum Element {
-    /// `**`: any run of characters, dots included.
+    /// `**` (or a longer run of stars): any run of characters, dots
+    /// included.
     AnyAcross,
-    /// `*`: any run of characters within one qualifier.
+    /// `*` alone: any run of characters within one qualifier.
     AnyWithin,
     /// `%`: one character, not a dot.
     One,
@@ -44,22 +49,44 @@ enum Element {
     Byte(u8),
 }
 
-/// A pattern's elements, read from its start (`***` is `**` then `*`).
-fn elements(pattern: &[u8]) -> Vec<Element> {
-    let mut elements = Vec::with_capacity(pattern.len());
-    let mut at = 0;
-    while at < pattern.len() {
-        let (element, width) = match &pattern[at..] {
-            [b'*', b'*', ..] => (Element::AnyAcross, 2),
-            [b'*', ..] => (Element::AnyWithin, 1),
-            [b'%', ..] => (Element::One, 1),
-            [b, ..] => (Element::Byte(*b), 1),
-            [] => unreachable!("inside the pattern"),
+/// [`matches`] in rows of `name.len() + 1`: `rest[j]` says whether the
+/// elements after the one at hand match `n[j..]`, `here` is filled for it.
+fn match_rows(p: &[u8], n: &[u8], rest: &mut [bool], here: &mut [bool]) -> bool {
+    rest.fill(false);
+    rest[n.len()] = true;
+    let (mut rest, mut here) = (rest, here);
+    let mut end = p.len();
+    while end > 0 {
+        // The last element of `p[..end]`. A run of stars is one element:
+        // `*` alone stays within a qualifier, any longer run (`**`, and
+        // `***` = `**` then `*`) crosses dots.
+        let (element, start) = match p[end - 1] {
+            b'*' => {
+                let start = p[..end]
+                    .iter()
+                    .rposition(|&c| c != b'*')
+                    .map_or(0, |i| i + 1);
+                match end - start {
+                    1 => (Element::AnyWithin, start),
+                    _ => (Element::AnyAcross, start),
+                }
+            }
+            b'%' => (Element::One, end - 1),
+            byte => (Element::Byte(byte), end - 1),
         };
-        elements.push(element);
-        at += width;
+        for j in (0..=n.len()).rev() {
+            let next = n.get(j).copied();
+            here[j] = match element {
+                Element::AnyAcross => rest[j] || (next.is_some() && here[j + 1]),
+                Element::AnyWithin => rest[j] || (next.is_some_and(|c| c != b'.') && here[j + 1]),
+                Element::One => next.is_some_and(|c| c != b'.') && rest[j + 1],
+                Element::Byte(b) => next == Some(b) && rest[j + 1],
+            };
+        }
+        std::mem::swap(&mut rest, &mut here);
+        end = start;
     }
-    elements
+    rest[0]
 }
 
 /// What every name `pattern` matches starts with: the pattern up to its
