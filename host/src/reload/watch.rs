@@ -6,7 +6,9 @@
 //! leads to, its size and modification time): a renewal that changes no
 //! file of the configured names is seen too, as when Kubernetes swaps the
 //! `..data` link of a mounted secret or config map, or certbot points the
-//! links in `live/` at new files. Events are debounced: a reload starts
+//! links in `live/` at new files. Without events the files are looked at
+//! every [`LOOK_AGAIN`] too (a change whose event never came is seen late,
+//! not never). Events are debounced: a reload starts
 //! only once the files have been quiet for [`QUIET`], and a file still
 //! growing then is left for the next event. A file caught half-written
 //! anyway fails to parse or to compile and is refused like any bad
@@ -25,6 +27,11 @@ use std::time::Duration;
 
 /// How long files must be quiet before a reload.
 pub const QUIET: Duration = Duration::from_millis(300);
+
+/// How often the files are looked at without an event: a change whose
+/// event never came (a network file system sends none; a link swapped
+/// while a loaded machine debounced the steps before it) is still seen.
+const LOOK_AGAIN: Duration = Duration::from_secs(2);
 
 /// Keeps the watch alive; dropping it stops watching.
 pub struct FileWatch {
@@ -60,19 +67,24 @@ pub async fn start(reloader: Arc<Reloader>, runtime: tokio::runtime::Handle) -> 
         .spawn(move || {
             let mut files = files;
             let mut seen = stamps(&files);
+            let mut looked = std::time::Instant::now();
             loop {
                 if stopped.load(std::sync::atomic::Ordering::Relaxed) {
                     return;
                 }
-                let result = match received.recv_timeout(Duration::from_millis(250)) {
-                    Ok(result) => result,
-                    Err(mpsc::RecvTimeoutError::Timeout) => continue,
+                match received.recv_timeout(Duration::from_millis(250)) {
+                    Ok(Ok(_)) => {}
+                    Ok(Err(error)) => {
+                        tracing::warn!("file watcher: {error}");
+                        continue;
+                    }
+                    Err(mpsc::RecvTimeoutError::Timeout) if looked.elapsed() < LOOK_AGAIN => {
+                        continue;
+                    }
+                    Err(mpsc::RecvTimeoutError::Timeout) => {}
                     Err(mpsc::RecvTimeoutError::Disconnected) => return,
-                };
-                if let Err(error) = result {
-                    tracing::warn!("file watcher: {error}");
-                    continue;
                 }
+                looked = std::time::Instant::now();
                 // Reading a file is an event too, and so is a change to
                 // another file of the directory: only a file the paths
                 // lead to now, or a new size or modification time, is a
