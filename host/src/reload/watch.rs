@@ -7,7 +7,7 @@
 //! file of the configured names is seen too, as when Kubernetes swaps the
 //! `..data` link of a mounted secret or config map, or certbot points the
 //! links in `live/` at new files. Without events the files are looked at
-//! every [`LOOK_AGAIN`] too (a change whose event never came is seen late,
+//! every 2 s too (a change whose event never came is seen late,
 //! not never). Events are debounced: a reload starts
 //! only once the files have been quiet for [`QUIET`], and a file still
 //! growing then is left for the next event. A file caught half-written
