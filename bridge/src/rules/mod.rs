@@ -108,23 +108,68 @@ impl MapRule {
 }
 
 /// True if `text` matches `pattern` (`*`, `**`, `?`).
+///
+/// Walked once per pattern piece over the whole text (pattern × text
+/// steps), so that a rule with many stars against a long path answers at
+/// once: trying every split of the text for every star, as a recursive
+/// matcher does, takes exponential time on `*a*a*a*a*a*b`.
 pub fn glob(pattern: &str, text: &str) -> bool {
-    let pattern: Vec<char> = pattern.chars().collect();
     let text: Vec<char> = text.chars().collect();
-    matches(&pattern, &text)
+    // `reach[j]`: the pieces read so far match the first `j` characters.
+    let mut reach = vec![false; text.len() + 1];
+    reach[0] = true;
+    let mut next = reach.clone();
+    for piece in pieces(pattern) {
+        let mut open = false;
+        for j in 0..=text.len() {
+            let before = j.checked_sub(1).map(|at| (reach[at], text[at]));
+            next[j] = match piece {
+                Piece::AnyDepth => {
+                    open |= reach[j];
+                    open
+                }
+                Piece::AnyInDirectory => {
+                    open = (open && before.is_none_or(|(_, c)| c != '/')) || reach[j];
+                    open
+                }
+                Piece::One => before.is_some_and(|(on, c)| on && c != '/'),
+                Piece::Char(want) => before.is_some_and(|(on, c)| on && c == want),
+            };
+        }
+        std::mem::swap(&mut reach, &mut next);
+        if !reach.contains(&true) {
+            return false;
+        }
+    }
+    reach[text.len()]
 }
 
-fn matches(pattern: &[char], text: &[char]) -> bool {
-    match pattern {
-        [] => text.is_empty(),
-        ['*', '*', rest @ ..] => (0..=text.len()).any(|at| matches(rest, &text[at..])),
-        ['*', rest @ ..] => {
-            let run = text.iter().take_while(|&&c| c != '/').count();
-            (0..=run).any(|at| matches(rest, &text[at..]))
-        }
-        ['?', rest @ ..] => text.first().is_some_and(|&c| c != '/') && matches(rest, &text[1..]),
-        [c, rest @ ..] => text.first() == Some(c) && matches(rest, &text[1..]),
+/// One piece of a pattern.
+#[derive(Clone, Copy)]
+enum Piece {
+    /// `**`: any characters, `/` included.
+    AnyDepth,
+    /// `*`: any characters within one directory.
+    AnyInDirectory,
+    /// `?`: one character other than `/`.
+    One,
+    /// Itself.
+    Char(char),
+}
+
+/// The pattern's pieces, `**` read before `*`.
+fn pieces(pattern: &str) -> Vec<Piece> {
+    let mut pieces = Vec::new();
+    let mut chars = pattern.chars().peekable();
+    while let Some(c) = chars.next() {
+        pieces.push(match c {
+            '*' if chars.next_if_eq(&'*').is_some() => Piece::AnyDepth,
+            '*' => Piece::AnyInDirectory,
+            '?' => Piece::One,
+            c => Piece::Char(c),
+        });
     }
+    pieces
 }
 
 /// The template with its placeholders filled from `subject`.
@@ -211,6 +256,47 @@ mod tests {
             define: false,
             backend: String::new(),
         }
+    }
+
+    /// The matcher as first written: plain, and exponential.
+    fn reference(pattern: &[char], text: &[char]) -> bool {
+        match pattern {
+            [] => text.is_empty(),
+            ['*', '*', rest @ ..] => (0..=text.len()).any(|at| reference(rest, &text[at..])),
+            ['*', rest @ ..] => {
+                let run = text.iter().take_while(|&&c| c != '/').count();
+                (0..=run).any(|at| reference(rest, &text[at..]))
+            }
+            ['?', rest @ ..] => {
+                text.first().is_some_and(|&c| c != '/') && reference(rest, &text[1..])
+            }
+            [c, rest @ ..] => text.first() == Some(c) && reference(rest, &text[1..]),
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn the_matcher_answers_as_the_plain_one(
+            pattern in "[ab/*?]{0,10}",
+            text in "[ab/]{0,12}",
+        ) {
+            let chars = |s: &str| s.chars().collect::<Vec<_>>();
+            proptest::prop_assert_eq!(
+                glob(&pattern, &text),
+                reference(&chars(&pattern), &chars(&text)),
+                "{} against {}", pattern, text
+            );
+        }
+    }
+
+    #[test]
+    fn many_stars_against_a_long_path_answer_at_once() {
+        let pattern = format!("{}b", "*a".repeat(40));
+        let text = "a".repeat(4000);
+        assert!(!glob(&pattern, &text));
+        assert!(glob(&pattern, &format!("{text}b")));
+        let deep = format!("{}b", "**a".repeat(40));
+        assert!(!glob(&deep, &"a/".repeat(2000)));
     }
 
     #[test]
