@@ -80,38 +80,56 @@ fn main() -> ExitCode {
     };
     vsam_host::logging::init(format);
     let cli = Cli::parse();
-    let result = match cli.command {
+    // What a command prints is made whole first, then written at once.
+    let printed = match cli.command {
         Some(Command::CheckConfig { file }) => {
             config_to_check(file, cli.config).and_then(|file| check_config(&file))
         }
         Some(Command::Completions { shell }) => {
-            // Written whole at once: a reader that goes away (`| head`)
-            // ends it quietly, as a closed pipe ends other tools.
             let mut script = Vec::new();
             clap_complete::generate(shell, &mut Cli::command(), "vsamrd", &mut script);
-            match std::io::Write::write_all(&mut std::io::stdout(), &script) {
-                Err(error) if error.kind() == std::io::ErrorKind::BrokenPipe => {
-                    return ExitCode::from(128 + 13);
-                }
-                written => written.map_err(anyhow::Error::from),
-            }
+            Ok(String::from_utf8_lossy(&script).into_owned())
         }
         Some(Command::Manpages { dir }) => vsam_host::manpages::write(Cli::command(), "8", &dir)
             .map(|pages| {
-                for page in pages {
-                    println!("{}", page.display());
-                }
+                pages
+                    .iter()
+                    .map(|page| format!("{}\n", page.display()))
+                    .collect()
             }),
         None => run(ConfigSource::from_cli(cli.config)
             .listen(cli.listen)
             .data_dir(cli.data_dir)
             .admin_listen(cli.admin_listen)
-            .metrics_listen(cli.metrics_listen)),
+            .metrics_listen(cli.metrics_listen))
+        .map(|()| String::new()),
     };
-    match result {
-        Ok(()) => ExitCode::SUCCESS,
+    match printed {
+        Ok(text) => print_whole(&text),
         Err(error) => {
             eprintln!("vsamrd: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Writes what a command printed. A reader that went away (`| head`,
+/// `| true`) ends vsamrd quietly with 128 + SIGPIPE, as a closed pipe
+/// ends other tools, instead of the panic `println!` makes of it.
+fn print_whole(text: &str) -> ExitCode {
+    use std::io::Write;
+    let mut stdout = std::io::stdout().lock();
+    match stdout
+        .write_all(text.as_bytes())
+        .and_then(|()| stdout.flush())
+    {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) if error.kind() == std::io::ErrorKind::BrokenPipe => {
+            const SIGPIPE: u8 = 13;
+            ExitCode::from(128 + SIGPIPE)
+        }
+        Err(error) => {
+            eprintln!("vsamrd: cannot write to standard output: {error}");
             ExitCode::FAILURE
         }
     }
@@ -133,7 +151,9 @@ fn config_to_check(named: Option<PathBuf>, running: Option<PathBuf>) -> Result<P
     }
 }
 
-fn check_config(file: &std::path::Path) -> Result<()> {
+/// The checked file's report: what it defines, and its warnings.
+fn check_config(file: &std::path::Path) -> Result<String> {
+    use std::fmt::Write;
     let config = Config::load(file)?;
     vsam_host::local_storage::check_separate(&config)?;
     vsam_host::local_storage::check_creatable(&config)?;
@@ -149,14 +169,21 @@ fn check_config(file: &std::path::Path) -> Result<()> {
             anyhow::bail!("{}: field `plugins.{name}.path`: {error:#}", file.display());
         }
     }
-    println!("{}: OK", file.display());
-    for warning in config.warnings(Some(file)) {
-        println!("  warning   {warning}");
+    let mut report = String::new();
+    // Writing to a String cannot fail.
+    macro_rules! line {
+        ($($arg:tt)*) => {{
+            let _ = writeln!(report, $($arg)*);
+        }};
     }
-    println!("  listen    {}", config.listen);
-    println!("  data dir  {}", config.server.data_dir.display());
+    line!("{}: OK", file.display());
+    for warning in config.warnings(Some(file)) {
+        line!("  warning   {warning}");
+    }
+    line!("  listen    {}", config.listen);
+    line!("  data dir  {}", config.server.data_dir.display());
     match config.admin.address(config.listen) {
-        Some(address) => println!(
+        Some(address) => line!(
             "  admin     {address} (token {}{})",
             config.admin.token_file.display(),
             if config.admin.watch_files {
@@ -165,30 +192,30 @@ fn check_config(file: &std::path::Path) -> Result<()> {
                 ""
             }
         ),
-        None => println!("  admin     off"),
+        None => line!("  admin     off"),
     }
     for (name, source) in &config.plugins {
-        println!("  plugin    {name} = {source:?}");
+        line!("  plugin    {name} = {source:?}");
     }
     for (name, backend) in &config.backends {
-        println!(
+        line!(
             "  backend   {name}: plugin {}, timeout {} ms, memory {} MiB",
             backend.plugin,
             backend.call_timeout_ms,
             backend.memory_limit >> 20
         );
         for store in backend.local_stores() {
-            println!(
+            line!(
                 "              data in {} {} (locked by the server that runs it)",
                 store.kind,
                 store.path.display()
             );
         }
         if let Some(vsam_host::runtime::sql::DatabaseUrl::Postgres(_)) = &backend.database {
-            println!("              data in a PostgreSQL database (may be shared)");
+            line!("              data in a PostgreSQL database (may be shared)");
         }
         if let Some(vsam_host::runtime::objects::BucketSpec::S3(spec)) = &backend.bucket {
-            println!(
+            line!(
                 "              data in S3 bucket {} (may be shared)",
                 spec.bucket
             );
@@ -197,19 +224,17 @@ fn check_config(file: &std::path::Path) -> Result<()> {
             && backend.database.is_none()
             && backend.bucket.is_none()
         {
-            println!(
-                "              no storage granted: records live in the plugin instance's memory"
-            );
+            line!("              no storage granted: records live in the plugin instance's memory");
         }
     }
     for (pattern, backend) in &config.rules {
-        println!("  route     {pattern} -> {backend}");
+        line!("  route     {pattern} -> {backend}");
     }
     if let Some(default) = &config.default_backend {
-        println!("  route     (default) -> {default}");
+        line!("  route     (default) -> {default}");
     }
     for ds in &config.datasets {
-        println!(
+        line!(
             "  dataset   {} ({}) -> {}",
             ds.name,
             ds.organization.name(),
@@ -221,7 +246,7 @@ fn check_config(file: &std::path::Path) -> Result<()> {
             vsam_host::config::MirrorMode::Async => "async",
             vsam_host::config::MirrorMode::Sync => "sync",
         };
-        println!(
+        line!(
             "  mirror    {} -> {} ({mode})",
             rule.datasets,
             rule.backends.join(", ")
@@ -235,9 +260,9 @@ fn check_config(file: &std::path::Path) -> Result<()> {
                 config.changes.directory.join("stream").display()
             ),
         };
-        println!("  stream    {} -> {target}", stream.datasets.join(", "));
+        line!("  stream    {} -> {target}", stream.datasets.join(", "));
     }
-    Ok(())
+    Ok(report)
 }
 
 fn run(source: ConfigSource) -> Result<()> {

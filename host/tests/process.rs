@@ -581,6 +581,41 @@ fn check_config_shows_the_mirrors_and_where_the_stream_goes_without_its_password
     assert!(!stdout.contains("warning"), "{stdout}");
 }
 
+/// A reader that goes away (`vsamrd check-config FILE | head -1`) ends
+/// vsamrd quietly with 128 + SIGPIPE, as it ends other tools, rather than
+/// with a panic's message.
+#[test]
+fn a_closed_output_pipe_ends_vsamrd_quietly() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("vsamrd.toml");
+    std::fs::write(
+        &file,
+        "[server]\nlisten = \"127.0.0.1:2387\"\n\
+         [plugins.sql]\npath = \"builtin:sql\"\n\
+         [backends.main]\nplugin = \"sql\"\ndatabase = \"sqlite:main.db\"\n\
+         [routing]\ndefault = \"main\"\n",
+    )
+    .unwrap();
+    let man = dir.path().join("man");
+    for args in [
+        vec!["check-config".as_ref(), file.as_os_str()],
+        vec!["completions".as_ref(), "bash".as_ref()],
+        vec!["manpages".as_ref(), man.as_os_str()],
+    ] {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_vsamrd"))
+            .args(&args)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        drop(child.stdout.take());
+        let output = child.wait_with_output().unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(141), "vsamrd {args:?}: {stderr}");
+        assert!(stderr.is_empty(), "vsamrd {args:?}: {stderr}");
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_second_vsamrd_on_the_same_data_dir_is_refused() {
     let dir = tempfile::tempdir().unwrap();
