@@ -29,6 +29,10 @@ pub enum Origin {
     Defined,
 }
 
+/// The most names one hold of the catalog's lock walks in a listing
+/// (about half a millisecond).
+pub const VISITS_PER_LOCK: usize = 4096;
+
 /// What a reloaded configuration changes among configured datasets.
 #[derive(Debug, Default, PartialEq, Eq)]
 pub struct ConfigChanges {
@@ -190,11 +194,24 @@ impl Catalog {
     /// Visits, in name order, the entries after `after` whose names match
     /// `pattern`, until `visit` breaks: one page of a listing, without
     /// cloning the catalog, and starting at the pattern's literal prefix.
-    /// The catalog's lock is held meanwhile: `visit` only looks.
+    /// The catalog's lock is held while `visit` looks, but let go every
+    /// [`VISITS_PER_LOCK`] names: a page whose matches are few among
+    /// many names (`*.CUST`, or a user allowed few of them) does not stop
+    /// every OPEN and DEFINE for the length of the whole catalog.
     pub fn visit_after(
         &self,
         pattern: &str,
         after: &str,
+        visit: impl FnMut(&DatasetDef) -> ControlFlow<()>,
+    ) {
+        self.visit_after_in(pattern, after, VISITS_PER_LOCK, visit)
+    }
+
+    fn visit_after_in(
+        &self,
+        pattern: &str,
+        after: &str,
+        per_lock: usize,
         mut visit: impl FnMut(&DatasetDef) -> ControlFlow<()>,
     ) {
         let pattern = if pattern.is_empty() {
@@ -203,18 +220,30 @@ impl Catalog {
             pattern.to_ascii_uppercase()
         };
         let prefix = literal_prefix(&pattern);
-        let start = if after >= prefix {
-            Bound::Excluded(after)
+        let mut start = if after >= prefix {
+            Bound::Excluded(after.to_string())
         } else {
-            Bound::Included(prefix)
+            Bound::Included(prefix.to_string())
         };
-        let entries = self.entries.lock().unwrap();
-        for (name, (def, _)) in entries.range::<str, _>((start, Bound::Unbounded)) {
-            if !name.starts_with(prefix) {
-                break;
+        loop {
+            let entries = self.entries.lock().unwrap();
+            let range =
+                entries.range::<str, _>((start.as_ref().map(String::as_str), Bound::Unbounded));
+            let mut last = None;
+            for (name, (def, _)) in range.take(per_lock.max(1)) {
+                if !name.starts_with(prefix) {
+                    return;
+                }
+                if matches(&pattern, name) && visit(def).is_break() {
+                    return;
+                }
+                last = Some(name);
             }
-            if matches(&pattern, name) && visit(def).is_break() {
-                break;
+            // Where the next hold of the lock goes on; names the
+            // catalog gained or lost meanwhile are seen as a page is.
+            match last {
+                Some(name) => start = Bound::Excluded(name.clone()),
+                None => return,
             }
         }
     }
