@@ -6,6 +6,12 @@
 
 use std::io::{self, BufWriter, Stdout, Write};
 
+/// True for the path `-`, which names standard input or output where a
+/// file is asked for (`vsamr unload DS -`, `vsamr unit -`).
+pub fn is_standard_stream(path: &std::path::Path) -> bool {
+    path.as_os_str() == "-"
+}
+
 /// Status of a process a closed pipe stopped.
 const PIPE_CLOSED: i32 = 128 + 13;
 

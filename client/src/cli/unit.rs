@@ -76,7 +76,7 @@ fn parse(text: &str) -> Result<Vec<(usize, Step)>> {
 
 /// Runs the script as one unit of work.
 pub async fn run(conn: &Connection, args: UnitArgs, output: Output) -> Result<()> {
-    let text = if args.script.as_os_str() == "-" {
+    let text = if crate::cli::stdout::is_standard_stream(&args.script) {
         let mut text = String::new();
         std::io::stdin()
             .read_to_string(&mut text)

@@ -114,7 +114,11 @@ impl Context<'_> {
 /// Runs a deck; returns its MAXCC.
 pub async fn run(conn: &Connection, args: IdcamsArgs) -> Result<u8> {
     let mut text = String::new();
-    match args.file.as_deref().filter(|path| path.as_os_str() != "-") {
+    match args
+        .file
+        .as_deref()
+        .filter(|path| !crate::cli::stdout::is_standard_stream(path))
+    {
         Some(path) => {
             text = std::fs::read_to_string(path)
                 .with_context(|| format!("cannot read the deck {}", path.display()))?;

@@ -57,7 +57,7 @@ const MAX_LINE: u64 = 4 * MAX_RECORD_LENGTH as u64 + 2;
 /// dataset emptied for the load), not after records cut at the wrong
 /// place were.
 pub fn open_record_file(path: &Path, format: FileFormat) -> Result<Box<dyn BufRead + Send>> {
-    if path.as_os_str() == "-" {
+    if crate::cli::stdout::is_standard_stream(path) {
         return Ok(Box::new(BufReader::with_capacity(
             1 << 20,
             std::io::stdin(),
@@ -213,7 +213,7 @@ impl Iterator for RecordReader {
 /// Where an unload writes its records: the file (created, or emptied) or
 /// standard output for `-`, buffered.
 pub fn create_output(path: &Path) -> Result<Box<dyn Write + Send>> {
-    if path.as_os_str() == "-" {
+    if crate::cli::stdout::is_standard_stream(path) {
         return Ok(Box::new(crate::cli::stdout::Records::new()));
     }
     let file = File::create(path).with_context(|| format!("writing {}", path.display()))?;

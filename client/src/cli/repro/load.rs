@@ -95,17 +95,7 @@ pub async fn load(conn: &Connection, args: LoadArgs) -> Result<()> {
     )?;
     let mut selection = Selection::new(&args.select, &spec, &codec)?;
     let file = args.target.file.display();
-    let mut reader = RecordReader::new(
-        input,
-        args.target.format,
-        Codec::new(
-            &spec,
-            Output {
-                json: false,
-                hex: false,
-            },
-        )?,
-    );
+    let mut reader = RecordReader::new(input, args.target.format, codec);
     let started = Instant::now();
     let mut loader = Loader::new(&dataset, args.replace, args.error_limit);
     // Read a chain's worth at a time while the chains before it are

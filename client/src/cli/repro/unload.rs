@@ -56,7 +56,7 @@ pub async fn unload(conn: &Connection, args: UnloadArgs, output: Output) -> Resu
     }
     .await;
     if let Err(error) = written {
-        if path.as_os_str() == "-" {
+        if crate::cli::stdout::is_standard_stream(path) {
             return Err(error);
         }
         return Err(error.context(format!(
@@ -65,7 +65,7 @@ pub async fn unload(conn: &Connection, args: UnloadArgs, output: Output) -> Resu
             dataset.spec().name
         )));
     }
-    if path.as_os_str() != "-" {
+    if !crate::cli::stdout::is_standard_stream(path) {
         outln!(
             "unloaded {count} records from {} to {}",
             dataset.spec().name,
