@@ -473,6 +473,11 @@ async fn connections_bytes_locks_units_datasets_and_reloads_are_counted() {
     assert_eq!(value(&text, "vsamrd_units_open", ""), 1.0, "{text}");
     vsam_client::commit(&other).await.unwrap();
     assert_eq!(value(&scrape().await, "vsamrd_units_open", ""), 0.0);
+    // No bug met: the series is there, at zero.
+    assert_eq!(
+        vsam_tests::metric(&scrape().await, "vsamrd_panics_total", ""),
+        Some(0.0)
+    );
 
     // Reloads: the result and when.
     assert_eq!(

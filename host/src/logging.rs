@@ -8,13 +8,22 @@
 //! Request context costs a span per request, so it is kept only in the
 //! JSON form; text lines carry the connection.
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 /// The environment variables the log reads: its filter and its form.
 pub const VARIABLES: [&str; 2] = ["VSAMRD_LOG", "VSAMRD_LOG_FORMAT"];
 
 /// Whether requests get a span of their own (the JSON form).
 static REQUEST_SPANS: AtomicBool = AtomicBool::new(false);
+
+/// Panics met since the process started (see [`log_panics`]).
+static PANICS: AtomicU64 = AtomicU64::new(0);
+
+/// How many panics of vsamrd's own code the log has reported, for the
+/// `vsamrd_panics_total` series.
+pub fn panics() -> u64 {
+    PANICS.load(Ordering::Relaxed)
+}
 
 /// The log's forms.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -84,6 +93,43 @@ pub fn init(format: Format) {
     }
 }
 
+/// Sends a panic of vsamrd's own code (a bug) to the log, in the log's
+/// form and with the connection and request it happened in, instead of
+/// the plain text Rust writes on standard error, which a log shipper
+/// reading JSON cannot parse and which names no connection. A thread with
+/// no subscriber (before [`init`], in tests) keeps Rust's own report.
+pub fn log_panics() {
+    let rust_report = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let logged = tracing::dispatcher::get_default(|dispatch| {
+            !dispatch.is::<tracing::subscriber::NoSubscriber>()
+        });
+        if !logged {
+            return rust_report(info);
+        }
+        PANICS.fetch_add(1, Ordering::Relaxed);
+        let payload = info.payload();
+        let message = payload
+            .downcast_ref::<&str>()
+            .copied()
+            .or_else(|| payload.downcast_ref::<String>().map(String::as_str))
+            .unwrap_or("(no message)");
+        let place = info
+            .location()
+            .map(|place| format!("{}:{}", place.file(), place.line()))
+            .unwrap_or_else(|| "an unknown place".to_string());
+        let backtrace = std::backtrace::Backtrace::capture();
+        let backtrace = match backtrace.status() {
+            std::backtrace::BacktraceStatus::Captured => format!("\n{backtrace}"),
+            _ => String::new(),
+        };
+        tracing::error!(
+            panic.place = %place,
+            "a bug in vsamrd: panicked at {place}: {message}. The task it happened in ended: a connection's closes, its unit of work rolled back and its records released; others go on. Report this line with `vsamrd --version` (RUST_BACKTRACE=1 adds a backtrace){backtrace}"
+        );
+    }));
+}
+
 /// True if requests are logged with a span of their own.
 pub fn request_spans() -> bool {
     REQUEST_SPANS.load(Ordering::Relaxed)
@@ -92,6 +138,53 @@ pub fn request_spans() -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A writer into memory, for the log a test reads back.
+    #[derive(Clone, Default)]
+    struct Captured(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+    impl std::io::Write for Captured {
+        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(bytes);
+            Ok(bytes.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn a_panic_is_logged_in_the_log_form_with_its_connection() {
+        static ONCE: std::sync::Once = std::sync::Once::new();
+        ONCE.call_once(log_panics);
+        let captured = Captured::default();
+        let writer = captured.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .json()
+            .with_span_list(true)
+            .flatten_event(true)
+            .with_writer(move || writer.clone())
+            .finish();
+        let caught = tracing::subscriber::with_default(subscriber, || {
+            let span = tracing::info_span!("connection", session = 7);
+            let _entered = span.enter();
+            std::panic::catch_unwind(|| panic!("an index {} out of bounds", 9))
+        });
+        assert!(caught.is_err());
+        assert!(panics() >= 1);
+        let log = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+        let line: serde_json::Value = serde_json::from_str(log.trim()).expect(&log);
+        assert_eq!(line["level"], "ERROR", "{log}");
+        let message = line["message"].as_str().unwrap();
+        assert!(
+            message.starts_with("a bug in vsamrd: panicked at host/src/logging.rs:")
+                && message.contains(": an index 9 out of bounds. The task it happened in ended"),
+            "{message}"
+        );
+        assert_eq!(line["spans"][0]["session"], 7, "{log}");
+        // Without a subscriber, Rust's own report (the test harness's).
+        assert!(std::panic::catch_unwind(|| panic!("unlogged")).is_err());
+    }
 
     #[test]
     fn postgresql_notices_are_quiet_unless_the_setting_names_them() {

@@ -79,6 +79,7 @@ fn main() -> ExitCode {
         }
     };
     vsam_host::logging::init(format);
+    vsam_host::logging::log_panics();
     let cli = Cli::parse();
     // What a command prints is made whole first, then written at once.
     let printed = match cli.command {

@@ -187,6 +187,8 @@ fn encode_histogram(
 #[derive(Debug)]
 struct Server {
     units_open: usize,
+    /// Panics of vsamrd's own code since it started.
+    panics: u64,
     migrations: Vec<vsam_protocol::admin::MigrationRow>,
 }
 
@@ -214,6 +216,13 @@ impl Collector for Server {
             MetricType::Gauge,
         )?;
         ConstGauge::new(self.units_open as i64).encode(family)?;
+        let family = encoder.encode_descriptor(
+            "panics",
+            "Bugs met in vsamrd's own code (panics), each logged with its place and connection: alert on any",
+            None,
+            MetricType::Counter,
+        )?;
+        ConstCounter::new(self.panics).encode(family)?;
         for (name, help, value) in [
             (
                 "migration_copied_records",
@@ -342,6 +351,7 @@ pub(super) fn register(registry: &mut Registry, scrape: Scrape) {
     registry.register_collector(Box::new(Backends(scrape.backends)));
     registry.register_collector(Box::new(Server {
         units_open: scrape.units_open,
+        panics: crate::logging::panics(),
         migrations: scrape.migrations,
     }));
     if let Some(mirrors) = scrape.mirrors {
