@@ -382,44 +382,55 @@ impl Listing<'_> {
     /// as `entry` makes it: every match, or as many after `after` as fit
     /// the frame beside `answer`, counted by `bytes` (at least one, so that
     /// an entry too large alone is refused by name, not skipped).
+    ///
+    /// Every match (protocol 1.6 and below) is built only while it fits
+    /// the client's frame: one past it refuses the answer (X'2C') then,
+    /// rather than after a copy of a catalog of a million entries, each
+    /// with its copybook, was made in memory only to be refused.
     fn entries<T>(
         &self,
+        verb: Verb,
         shared: &Shared,
         answer: usize,
         visible: impl Fn(&str) -> bool,
         entry: impl Fn(&DatasetDef) -> T,
         bytes: impl Fn(&T) -> usize,
-    ) -> Vec<T> {
+    ) -> Result<Vec<T>, Status> {
         let shown = |def: &DatasetDef| visible(&def.name) && def.organization.minor() <= self.minor;
-        let Some(after) = self.after else {
-            return shared
-                .catalog
-                .list(self.pattern)
-                .iter()
-                .filter(|def| shown(def))
-                .map(&entry)
-                .collect();
-        };
         let room = self.answer_frame.saturating_sub(answer);
+        let whole = self.after.is_none();
         let mut page = Vec::new();
         let mut used = 0;
-        shared.catalog.visit_after(self.pattern, after, |def| {
-            if !shown(def) {
-                return ControlFlow::Continue(());
-            }
-            let item = entry(def);
-            let size = bytes(&item);
-            if !page.is_empty() && used + size > room {
-                return ControlFlow::Break(());
-            }
-            used += size;
-            page.push(item);
-            match page.len() < PAGE_ENTRIES {
-                true => ControlFlow::Continue(()),
-                false => ControlFlow::Break(()),
-            }
-        });
-        page
+        let mut over = false;
+        shared
+            .catalog
+            .visit_after(self.pattern, self.after.unwrap_or(""), |def| {
+                if !shown(def) {
+                    return ControlFlow::Continue(());
+                }
+                let item = entry(def);
+                let size = bytes(&item);
+                if !page.is_empty() && used + size > room {
+                    over = whole;
+                    return ControlFlow::Break(());
+                }
+                used += size;
+                page.push(item);
+                match whole || page.len() < PAGE_ENTRIES {
+                    true => ControlFlow::Continue(()),
+                    false => ControlFlow::Break(()),
+                }
+            });
+        if over {
+            return Err(Status::logical(
+                fdbk::AREA_TOO_SMALL,
+                format!(
+                    "{verb}: the answer takes more than the {} bytes this client accepts (its HELLO max_frame): ask for less at a time (a narrower pattern), connect with a larger max_frame, or use a client of protocol 1.7, which lists a page at a time",
+                    self.answer_frame
+                ),
+            ));
+        }
+        Ok(page)
     }
 }
 
@@ -456,12 +467,13 @@ pub(crate) fn list(
         datasets: Vec::new(),
     });
     let datasets = listing.entries(
+        Verb::List,
         shared,
         empty,
         visible,
         DatasetDef::to_spec,
         DatasetSpec::encoded_len,
-    );
+    )?;
     Ok(Answer::Catalog { datasets })
 }
 
@@ -477,12 +489,13 @@ pub(crate) fn listcat(
         entries: Vec::new(),
     });
     let entries = listing.entries(
+        Verb::Listcat,
         shared,
         empty,
         visible,
         DatasetDef::to_entry,
         CatalogEntry::encoded_len,
-    );
+    )?;
     Ok(Answer::Entries { entries })
 }
 
