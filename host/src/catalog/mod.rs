@@ -7,12 +7,14 @@
 //! journal is as large as it.
 
 mod definition;
+mod entries;
 mod journal;
 mod patterns;
 
 pub use definition::{DatasetDef, Relation};
 pub use patterns::{literal_prefix, matches, route};
 
+use entries::Entries;
 use journal::{Journal, Step};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -57,7 +59,7 @@ struct CatalogFile {
 /// All datasets, by name.
 pub struct Catalog {
     path: PathBuf,
-    entries: Mutex<BTreeMap<String, (DatasetDef, Origin)>>,
+    entries: Mutex<Entries>,
     moved: Mutex<BTreeMap<String, String>>,
     /// The changes since the last snapshot, and that snapshot's size.
     journal: Mutex<(Journal, u64)>,
@@ -96,7 +98,7 @@ impl Catalog {
     /// saved ones of the same name.
     pub fn open(data_dir: &Path, configured: &[DatasetDef]) -> anyhow::Result<Self> {
         let path = data_dir.join("catalog.json");
-        let mut entries = BTreeMap::new();
+        let mut entries = Entries::default();
         let mut moved = BTreeMap::new();
         let mut snapshot_bytes = 0;
         match std::fs::read(&path) {
@@ -109,7 +111,7 @@ impl Catalog {
                     )
                 })?;
                 for def in file.datasets {
-                    entries.insert(def.name.clone(), (def, Origin::Defined));
+                    entries.insert(def, Origin::Defined);
                 }
                 moved = file.moved;
             }
@@ -120,7 +122,7 @@ impl Catalog {
         for step in records.into_iter().flatten() {
             match step {
                 Step::Put(def) => {
-                    entries.insert(def.name.clone(), (def, Origin::Defined));
+                    entries.insert(def, Origin::Defined);
                 }
                 Step::Remove(name) => {
                     entries.remove(&name);
@@ -142,7 +144,7 @@ impl Catalog {
                 );
                 def.backend = backend.clone();
             }
-            entries.insert(def.name.clone(), (def, Origin::Config));
+            entries.insert(def, Origin::Config);
         }
         Ok(Self {
             path,
@@ -158,20 +160,24 @@ impl Catalog {
     }
 
     /// The alternate indexes over `base`, and the paths over it or over
-    /// them: what a DELETE of `base` deletes with it.
+    /// them: what a DELETE of `base` deletes with it, and what the first
+    /// OPEN of a base keeps in step. Only these are copied: the catalog is
+    /// read in place (a copy of every entry, each with its copybook, was 20
+    /// ms at 10,000 datasets, under the lock of every OPEN).
     pub fn related(&self, base: &str) -> (Vec<DatasetDef>, Vec<DatasetDef>) {
-        let all = self.list("**");
-        let indexes: Vec<DatasetDef> = all
-            .iter()
-            .filter(|def| matches!(&def.relation, Some(Relation::Aix { base: b, .. }) if b == base))
+        let entries = self.entries.lock().unwrap();
+        let is_path = |def: &&DatasetDef| matches!(def.relation, Some(Relation::Path { .. }));
+        let indexes: Vec<DatasetDef> = entries
+            .naming(base)
+            .filter(|def| matches!(def.relation, Some(Relation::Aix { .. })))
             .cloned()
             .collect();
-        let paths = all
-            .into_iter()
-            .filter(|def| {
-                matches!(&def.relation, Some(Relation::Path { aix }) if *aix == base || indexes.iter().any(|i| i.name == *aix))
-            })
+        let mut paths: Vec<DatasetDef> = std::iter::once(base)
+            .chain(indexes.iter().map(|index| index.name.as_str()))
+            .flat_map(|name| entries.naming(name).filter(is_path))
+            .cloned()
             .collect();
+        paths.sort_by(|a, b| a.name.cmp(&b.name));
         (indexes, paths)
     }
 
@@ -287,7 +293,7 @@ impl Catalog {
             if let Some(backend) = moved.get(&def.name) {
                 def.backend = backend.clone();
             }
-            entries.insert(def.name.clone(), (def, Origin::Config));
+            entries.insert(def, Origin::Config);
         }
         for name in removed {
             if entries.get(name).is_some_and(|(_, o)| *o == Origin::Config) {
@@ -310,10 +316,10 @@ impl Catalog {
     pub fn set_backend(&self, name: &str, backend: &str) -> anyhow::Result<()> {
         let mut entries = self.entries.lock().unwrap();
         let mut moved = self.moved.lock().unwrap();
-        let Some((def, origin)) = entries.get_mut(name) else {
+        let Some(previous) = entries.set_backend(name, backend) else {
             anyhow::bail!("{name} is not in the catalog");
         };
-        let previous = std::mem::replace(&mut def.backend, backend.to_string());
+        let (def, origin) = &entries[name];
         let origin = *origin;
         let previous_move = moved.clone();
         let step = if origin == Origin::Config {
@@ -326,9 +332,7 @@ impl Catalog {
             Step::Put(def.clone())
         };
         if let Err(error) = self.save_with(&entries, &moved, vec![step]) {
-            if let Some((def, _)) = entries.get_mut(name) {
-                def.backend = previous;
-            }
+            entries.set_backend(name, &previous);
             *moved = previous_move;
             return Err(error);
         }
@@ -341,7 +345,7 @@ impl Catalog {
         if entries.contains_key(&def.name) {
             return Ok(false);
         }
-        entries.insert(def.name.clone(), (def.clone(), Origin::Defined));
+        entries.insert(def.clone(), Origin::Defined);
         let name = def.name.clone();
         if let Err(e) = self.save(&entries, vec![Step::Put(def)]) {
             entries.remove(&name);
@@ -372,10 +376,10 @@ impl Catalog {
             if origin == Origin::Defined {
                 steps.push(Step::Put(def.clone()));
             }
-            entries.insert(def.name.clone(), (def, origin));
+            entries.insert(def, origin);
         }
         steps.push(Step::Put(renamed.clone()));
-        entries.insert(renamed.name.clone(), (renamed, Origin::Defined));
+        entries.insert(renamed, Origin::Defined);
         if let Err(e) = self.save(&entries, steps) {
             *entries = before;
             return Err(e);
@@ -389,7 +393,7 @@ impl Catalog {
         if let Some(old) = entries.remove(name)
             && let Err(e) = self.save(&entries, vec![Step::Remove(name.to_string())])
         {
-            entries.insert(name.to_string(), old);
+            entries.insert(old.0, old.1);
             return Err(e);
         }
         Ok(())
