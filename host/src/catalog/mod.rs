@@ -159,6 +159,12 @@ impl Catalog {
         self.entries.lock().unwrap().get(name).cloned()
     }
 
+    /// The entries whose relation names `name` (the alternate indexes
+    /// over a base, the paths over an index), in name order.
+    pub fn naming(&self, name: &str) -> Vec<DatasetDef> {
+        self.entries.lock().unwrap().naming(name).cloned().collect()
+    }
+
     /// The alternate indexes over `base`, and the paths over it or over
     /// them: what a DELETE of `base` deletes with it, and what the first
     /// OPEN of a base keeps in step. Only these are copied: the catalog is

@@ -205,7 +205,7 @@ fn renamed_relations(
 ) -> Vec<DatasetDef> {
     shared
         .catalog
-        .list("**")
+        .naming(name)
         .into_iter()
         .filter_map(|mut other| {
             let names_it = match &mut other.relation {
