@@ -47,13 +47,21 @@ pub struct ConfigChanges {
     pub changed: Vec<String>,
 }
 
-#[derive(Serialize, Deserialize, Default)]
+#[derive(Deserialize, Default)]
 struct CatalogFile {
     datasets: Vec<DatasetDef>,
     /// Configured datasets that a migration moved to another backend than
     /// the configuration names: name -> backend.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     moved: BTreeMap<String, String>,
+}
+
+/// A [`CatalogFile`] to write, borrowing what it holds.
+#[derive(Serialize)]
+struct CatalogFileRef<'a> {
+    datasets: Vec<&'a DatasetDef>,
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    moved: BTreeMap<&'a String, &'a String>,
 }
 
 /// All datasets, by name.
@@ -444,7 +452,9 @@ impl Catalog {
         entries: &BTreeMap<String, (DatasetDef, Origin)>,
         moved: &BTreeMap<String, String>,
     ) -> anyhow::Result<u64> {
-        let file = CatalogFile {
+        // Written from the entries in place: a copy of every entry with
+        // its copybook would double the catalog's memory for the moment.
+        let file = CatalogFileRef {
             moved: moved
                 .iter()
                 .filter(|(name, _)| {
@@ -452,12 +462,11 @@ impl Catalog {
                         .get(*name)
                         .is_some_and(|(_, origin)| *origin == Origin::Config)
                 })
-                .map(|(name, backend)| (name.clone(), backend.clone()))
                 .collect(),
             datasets: entries
                 .values()
                 .filter(|(_, origin)| *origin == Origin::Defined)
-                .map(|(def, _)| def.clone())
+                .map(|(def, _)| def)
                 .collect(),
         };
         let bytes = serde_json::to_vec_pretty(&file)?;
