@@ -25,7 +25,7 @@ const CLAIM: &str = "INSERT INTO vsamrd_catalog (name, definition, server) VALUE
 /// Adds an entry defined before the catalog was shared, unless the name
 /// has a row (defined, or deleted, elsewhere).
 const CARRY_OVER: &str = "INSERT INTO vsamrd_catalog (name, definition, server) VALUES ($1, $2, $3) \
-     ON CONFLICT (name) DO NOTHING";
+     ON CONFLICT (name) DO NOTHING RETURNING name";
 
 const WITHDRAW: &str = "UPDATE vsamrd_catalog SET definition = NULL, server = $2, changed_at = now() \
      WHERE name = $1";
@@ -167,8 +167,12 @@ impl LockSession {
     /// has a row already.
     pub async fn carry_over(&self, def: &DatasetDef) -> Result<(), FleetRefusal> {
         let text = serde_json::to_string(def).map_err(unavailable)?;
-        self.catalog_rows(CARRY_OVER, &[&def.name, &text, &self.application()])
+        let added = self
+            .catalog_rows(CARRY_OVER, &[&def.name, &text, &self.application()])
             .await?;
+        if !added.is_empty() {
+            self.announce(&format!("define {}", def.name)).await?;
+        }
         Ok(())
     }
 
@@ -217,23 +221,56 @@ impl LockSession {
     /// read is left out (and logged), so that one damaged row does not
     /// stop the others from being served.
     pub async fn entries(&self) -> Result<Vec<SharedEntry>, FleetRefusal> {
-        let rows = self.catalog_rows(ALL, &[]).await?;
-        Ok(rows
-            .iter()
-            .filter_map(|row| {
-                let name: String = row.get(0);
-                match parse(&name, row.get(1)) {
-                    Ok(definition) => Some(SharedEntry {
-                        definition,
-                        server: row.get(2),
-                        name,
-                    }),
-                    Err(refusal) => {
-                        tracing::warn!("{refusal}; the entry is left out");
-                        None
-                    }
-                }
-            })
-            .collect())
+        Ok(read_rows(&self.catalog_rows(ALL, &[]).await?))
     }
+
+    /// The rows of `names` that have one, read as [`Self::entries`] reads
+    /// them: what announcements named, a few hundred names a statement.
+    pub async fn entries_named(
+        &self,
+        names: impl IntoIterator<Item = &String>,
+    ) -> Result<Vec<SharedEntry>, FleetRefusal> {
+        let names: Vec<&String> = names.into_iter().collect();
+        let mut read = Vec::new();
+        for chunk in names.chunks(NAMED_AT_ONCE) {
+            // Dataset names hold no comma; a name that does (in a row
+            // someone wrote by hand) only reads rows that are applied
+            // like any other.
+            let list = chunk
+                .iter()
+                .map(|name| name.as_str())
+                .collect::<Vec<_>>()
+                .join(",");
+            read.extend(read_rows(&self.catalog_rows(NAMED, &[&list]).await?));
+        }
+        Ok(read)
+    }
+}
+
+/// The rows of the names a comma-separated list names.
+const NAMED: &str = "SELECT name, definition, server FROM vsamrd_catalog \
+     WHERE name = ANY(string_to_array($1, ',')) ORDER BY name";
+
+/// The most names one [`NAMED`] statement reads.
+const NAMED_AT_ONCE: usize = 500;
+
+/// Rows of [`ALL`] or [`NAMED`] as entries, those this server cannot read
+/// left out (and logged).
+fn read_rows(rows: &[tokio_postgres::Row]) -> Vec<SharedEntry> {
+    rows.iter()
+        .filter_map(|row| {
+            let name: String = row.get(0);
+            match parse(&name, row.get(1)) {
+                Ok(definition) => Some(SharedEntry {
+                    definition,
+                    server: row.get(2),
+                    name,
+                }),
+                Err(refusal) => {
+                    tracing::warn!("{refusal}; the entry is left out");
+                    None
+                }
+            }
+        })
+        .collect()
 }

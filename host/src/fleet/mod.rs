@@ -17,7 +17,7 @@ mod solo;
 pub use catalog::{Claim, SharedEntry, catalog_table_named};
 pub use mirrored::MirrorHolder;
 pub use records::{FleetRecords, Hold, INDEXES_WAIT, open_lock};
-pub use session::{FleetRefusal, Lock, LockSession, Member, Mode, Space};
+pub use session::{Announced, FleetRefusal, Lock, LockSession, Member, Mode, Space};
 pub use solo::NOT_SOLO;
 
 use std::collections::HashMap;

@@ -195,9 +195,9 @@ pub struct LockSession {
     /// Serializes reconnects: one new connection per loss.
     connecting: tokio::sync::Mutex<()>,
     generations: AtomicU64,
-    /// Counts the shared catalog's announced changes and the new
-    /// connections (after which announcements may have been missed).
-    changes: watch::Sender<u64>,
+    /// The shared catalog's changes announced since its follower last
+    /// read them (see [`Announced`]).
+    changes: watch::Sender<Announced>,
     /// The generation in which this server holds the database alone, or 0
     /// (see [`solo`]).
     solo: Arc<AtomicU64>,
@@ -211,10 +211,60 @@ pub struct LockSession {
     opens: Mutex<HashMap<String, (usize, u64)>>,
 }
 
+/// The shared catalog's changes announced (NOTIFY on [`CHANNEL`]) since
+/// its follower last read them: the names to read again, or everything.
+/// A DEFINE in a fleet costs each server the read of one row, not of the
+/// whole table (every row, each definition parsed and checked: seconds per
+/// DEFINE at tens of thousands of datasets).
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct Announced {
+    /// The names announced defined or deleted.
+    pub names: std::collections::BTreeSet<String>,
+    /// Everything must be read again: a new connection (announcements may
+    /// have been missed before it), an announcement naming no dataset, or
+    /// more names than [`MAX_ANNOUNCED`].
+    pub everything: bool,
+}
+
+/// The most names waiting to be read one by one; past them the whole
+/// catalog is read, once.
+pub const MAX_ANNOUNCED: usize = 4096;
+
+impl Announced {
+    /// Everything to read again.
+    fn everything(&mut self) {
+        self.names.clear();
+        self.everything = true;
+    }
+
+    /// Takes an announcement: `define NAME` or `delete NAME` (as
+    /// `fleet::catalog` sends them); anything else reads everything.
+    fn heard(&mut self, payload: &str) {
+        if self.everything {
+            return;
+        }
+        let name = payload
+            .strip_prefix("define ")
+            .or_else(|| payload.strip_prefix("delete "))
+            .filter(|name| !name.is_empty());
+        match name {
+            Some(name) if self.names.len() < MAX_ANNOUNCED => {
+                self.names.insert(name.to_string());
+            }
+            _ => self.everything(),
+        }
+    }
+
+    /// True if nothing was announced.
+    pub fn is_empty(&self) -> bool {
+        !self.everything && self.names.is_empty()
+    }
+}
+
 /// What a connection's driver tells the session of its notifications.
 #[derive(Clone)]
 struct Signals {
-    changes: watch::Sender<u64>,
+    changes: watch::Sender<Announced>,
     solo: Arc<AtomicU64>,
     fleet_seen: Arc<AtomicBool>,
     /// Wakes the connection's task that makes room for a joining server.
@@ -236,7 +286,7 @@ impl LockSession {
             link: Mutex::new(None),
             connecting: tokio::sync::Mutex::new(()),
             generations: AtomicU64::new(0),
-            changes: watch::Sender::new(0),
+            changes: watch::Sender::new(Announced::default()),
             solo: Arc::new(AtomicU64::new(0)),
             fleet_seen: Arc::new(AtomicBool::new(false)),
             closed: AtomicBool::new(false),
@@ -274,9 +324,20 @@ impl LockSession {
     }
 
     /// Changes of the shared catalog to follow: the value moves at every
-    /// announced change and at every new connection.
-    pub fn changes(&self) -> watch::Receiver<u64> {
+    /// announced change and at every new connection; [`Self::take_announced`]
+    /// says what they were.
+    pub fn changes(&self) -> watch::Receiver<Announced> {
         self.changes.subscribe()
+    }
+
+    /// What was announced since the last call, forgotten here.
+    pub fn take_announced(&self) -> Announced {
+        let mut taken = Announced::default();
+        self.changes.send_if_modified(|announced| {
+            taken = std::mem::take(announced);
+            false
+        });
+        taken
     }
 
     /// The connection serving now, if it is alive.
@@ -337,7 +398,8 @@ impl LockSession {
             client: client.clone(),
             generation,
         });
-        self.changes.send_modify(|n| *n += 1);
+        // Announcements may have been missed while no connection listened.
+        self.changes.send_modify(Announced::everything);
         tracing::info!(generation, alone, "fleet lock session connected");
         Ok((client, generation))
     }
@@ -695,8 +757,12 @@ where
                         tracing::info!("another server joined the database: read-ahead off");
                         signals.make_room.notify_one();
                     }
+                } else if note.channel() == CHANNEL {
+                    signals
+                        .changes
+                        .send_modify(|announced| announced.heard(note.payload()));
                 } else {
-                    signals.changes.send_modify(|n| *n += 1);
+                    signals.changes.send_modify(Announced::everything);
                 }
             }
             Ok(_) => {}
@@ -717,5 +783,64 @@ impl From<tokio_postgres::Error> for FleetRefusal {
             "cannot open the fleet's lock session: {}",
             crate::runtime::error_chain(&e)
         ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn announcements_name_what_to_read_again_or_everything() {
+        let mut announced = Announced::default();
+        assert!(announced.is_empty());
+        announced.heard("define PROD.CUST");
+        announced.heard("delete PROD.OLD");
+        announced.heard("define PROD.CUST");
+        assert_eq!(
+            announced.names.iter().collect::<Vec<_>>(),
+            ["PROD.CUST", "PROD.OLD"]
+        );
+        assert!(!announced.everything);
+        // What names no dataset reads everything, once.
+        for payload in ["", "define ", "rename A B", "DEFINE X"] {
+            let mut announced = Announced::default();
+            announced.heard(payload);
+            assert!(
+                announced.everything && announced.names.is_empty(),
+                "{payload:?}"
+            );
+        }
+        // Past MAX_ANNOUNCED names: everything, and no more names kept.
+        let mut announced = Announced::default();
+        for n in 0..=MAX_ANNOUNCED {
+            announced.heard(&format!("define D{n}"));
+        }
+        assert!(announced.everything && announced.names.is_empty());
+        announced.heard("define MORE");
+        assert!(announced.names.is_empty());
+    }
+
+    #[test]
+    fn taking_what_was_announced_forgets_it_without_waking_the_follower() {
+        let session = LockSession::new(
+            "postgres://nowhere/none",
+            "test",
+            tokio::runtime::Builder::new_current_thread()
+                .build()
+                .unwrap()
+                .handle()
+                .clone(),
+        );
+        let mut changes = session.changes();
+        session
+            .changes
+            .send_modify(|announced| announced.heard("define A.B"));
+        assert!(changes.has_changed().unwrap());
+        changes.borrow_and_update();
+        let taken = session.take_announced();
+        assert_eq!(taken.names.iter().collect::<Vec<_>>(), ["A.B"]);
+        assert!(session.take_announced().is_empty());
+        assert!(!changes.has_changed().unwrap());
     }
 }

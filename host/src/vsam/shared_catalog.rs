@@ -51,6 +51,16 @@ pub(crate) fn reserved_on(shared: &Shared, name: &str, backend: &str) -> Option<
 /// backend of the database; false if it cannot be (no such backend, or the
 /// name is taken here by a dataset of another storage).
 fn adopt(shared: &Shared, url: &str, mut def: DatasetDef) -> bool {
+    let Some(backend) = backend_on(shared, url, &def.backend) else {
+        return false;
+    };
+    def.backend = backend;
+    let mine = shared.catalog.get(&def.name);
+    if mine.as_ref().is_some_and(|(mine, _)| *mine == def) {
+        // Taken (and checked) before: a whole reading of the catalog does
+        // not parse every copybook again.
+        return true;
+    }
     // The table is written by servers, but anyone with the database's
     // credentials may change it: an entry is checked as a DEFINE is.
     if let Err(problem) = def.validate() {
@@ -60,12 +70,7 @@ fn adopt(shared: &Shared, url: &str, mut def: DatasetDef) -> bool {
         );
         return false;
     }
-    let Some(backend) = backend_on(shared, url, &def.backend) else {
-        return false;
-    };
-    def.backend = backend;
-    match shared.catalog.get(&def.name) {
-        Some((mine, _)) if mine == def => true,
+    match mine {
         Some((mine, _)) if mine.backend == def.backend && !shared.is_open(&def.name) => {
             // Deleted and defined again by another server since the last
             // sync: the new definition replaces the old one here, and the
@@ -124,65 +129,86 @@ fn forget_caches(shared: &Shared, backend: &str) {
     }
 }
 
-/// Brings this server's catalog in step with the shared catalog of the
-/// database at `url`: entries this server defined before the catalog was
-/// shared are added to it; entries defined elsewhere are adopted; entries
-/// deleted elsewhere are dropped.
+/// Brings this server's catalog in step with the whole shared catalog of
+/// the database at `url`: entries this server defined before the catalog
+/// was shared are added to it; entries defined elsewhere are adopted;
+/// entries deleted elsewhere are dropped.
 pub(crate) async fn sync_once(shared: &Shared, url: &str) -> Result<(), FleetRefusal> {
     let _alone = shared.fleet.catalog.lock().await;
     let session = shared.fleet.session(url);
-    let local_shared: Vec<DatasetDef> = shared
-        .catalog
-        .list("**")
-        .into_iter()
-        .filter(|def| {
-            shared
-                .backend(&def.backend)
-                .and_then(|b| b.shared_database())
-                .as_deref()
-                == Some(url)
-        })
-        .filter(|def| {
-            shared
-                .catalog
-                .get(&def.name)
-                .is_some_and(|(_, origin)| origin == Origin::Defined)
-        })
-        .collect();
     let mut rows: Vec<SharedEntry> = session.entries().await?;
-    for def in &local_shared {
-        if !rows.iter().any(|row| row.name == def.name) {
-            session.carry_over(def).await?;
-        }
+    let missing: Vec<DatasetDef> = {
+        let named: std::collections::HashSet<&str> =
+            rows.iter().map(|row| row.name.as_str()).collect();
+        shared
+            .catalog
+            .list("**")
+            .into_iter()
+            .filter(|def| !named.contains(def.name.as_str()))
+            .filter_map(|def| shared_here(shared, url, &def.name))
+            .collect()
+    };
+    for def in &missing {
+        session.carry_over(def).await?;
     }
-    if !local_shared.is_empty() {
+    if !missing.is_empty() {
         rows = session.entries().await?;
     }
     for row in rows {
-        match row.definition {
-            Some(def) => {
-                adopt(shared, url, def);
-            }
-            None => {
-                let here = local_shared.iter().find(|def| def.name == row.name);
-                if let Some(def) = here
-                    && !shared.is_open(&def.name)
-                {
-                    let removed = shared.catalog.remove(&def.name);
-                    forget_caches(shared, &def.backend);
-                    match removed {
-                        Ok(()) => {
-                            tracing::info!(dataset = %def.name, by = %row.server, "deleted by another server of the fleet")
-                        }
-                        Err(error) => {
-                            tracing::warn!(dataset = %def.name, "the catalog could not be saved: {error:#}")
-                        }
-                    }
+        apply_row(shared, url, row);
+    }
+    Ok(())
+}
+
+/// Brings this server's catalog in step with the rows of `names` in the
+/// shared catalog of the database at `url`: the names its announcements
+/// named.
+pub(crate) async fn sync_named(
+    shared: &Shared,
+    url: &str,
+    names: &std::collections::BTreeSet<String>,
+) -> Result<(), FleetRefusal> {
+    let _alone = shared.fleet.catalog.lock().await;
+    let rows = shared.fleet.session(url).entries_named(names).await?;
+    for row in rows {
+        apply_row(shared, url, row);
+    }
+    Ok(())
+}
+
+/// This server's defined entry `name`, if it is on the database at `url`:
+/// one the shared catalog holds, or should.
+fn shared_here(shared: &Shared, url: &str, name: &str) -> Option<DatasetDef> {
+    let (def, origin) = shared.catalog.get(name)?;
+    let on_database = shared
+        .backend(&def.backend)
+        .and_then(|backend| backend.shared_database())
+        .is_some_and(|database| database == url);
+    (origin == Origin::Defined && on_database).then_some(def)
+}
+
+/// Takes one row of the shared catalog here: a definition is adopted, a
+/// deleted name's entry dropped (unless a connection has it open: the
+/// next whole reading drops it).
+fn apply_row(shared: &Shared, url: &str, row: SharedEntry) {
+    let Some(def) = row.definition else {
+        if let Some(def) = shared_here(shared, url, &row.name)
+            && !shared.is_open(&def.name)
+        {
+            let removed = shared.catalog.remove(&def.name);
+            forget_caches(shared, &def.backend);
+            match removed {
+                Ok(()) => {
+                    tracing::info!(dataset = %def.name, by = %row.server, "deleted by another server of the fleet")
+                }
+                Err(error) => {
+                    tracing::warn!(dataset = %def.name, "the catalog could not be saved: {error:#}")
                 }
             }
         }
-    }
-    Ok(())
+        return;
+    };
+    adopt(shared, url, def);
 }
 
 /// Joins the fleet on every shared database the routing's backends use and
@@ -204,28 +230,40 @@ pub(crate) async fn follow_shared_databases(shared: &Arc<Shared>) {
 }
 
 /// Follows the shared catalog of the database at `url` while the server
-/// runs: a sync at start, after every change announced, after every new
-/// lock session (announcements may have been missed), and every 30 s.
+/// runs: all of it at start, after every new lock session (announcements
+/// may have been missed) and every 30 s (a row written by hand); between
+/// them, the rows its announcements name, as they come.
 async fn follow(shared: Weak<Shared>, url: String) {
     let Some(mut changes) = shared.upgrade().map(|s| s.fleet.session(&url).changes()) else {
         return;
     };
+    let mut everything = true;
     loop {
         {
             let Some(shared) = shared.upgrade() else {
                 return;
             };
-            if let Err(refusal) = sync_once(&shared, &url).await {
+            let announced = shared.fleet.session(&url).take_announced();
+            everything |= announced.everything;
+            let synced = match everything {
+                true => sync_once(&shared, &url).await,
+                false if announced.names.is_empty() => Ok(()),
+                false => sync_named(&shared, &url, &announced.names).await,
+            };
+            if let Err(refusal) = synced {
                 tracing::warn!("{refusal}; tried again in 1 s");
                 drop(shared);
+                everything = true;
                 tokio::time::sleep(Duration::from_secs(1)).await;
                 continue;
             }
+            everything = false;
         }
-        let waited = tokio::time::timeout(Duration::from_secs(30), changes.changed()).await;
-        if let Ok(Err(_)) = waited {
+        match tokio::time::timeout(Duration::from_secs(30), changes.changed()).await {
+            Ok(Ok(())) => {}
             // The lock session is gone: the server stopped.
-            return;
+            Ok(Err(_)) => return,
+            Err(_) => everything = true,
         }
     }
 }
