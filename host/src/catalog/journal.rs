@@ -119,6 +119,12 @@ impl Journal {
         Ok(())
     }
 
+    /// Makes every later append fail, as a full or failing disk does.
+    #[cfg(test)]
+    pub fn fail_appends(&mut self) {
+        self.file = File::open(&self.path).expect("the journal is there");
+    }
+
     /// Empties it: a snapshot written since holds every step it had.
     pub fn clear(&mut self) -> anyhow::Result<()> {
         let failed = |e: std::io::Error| {

@@ -382,20 +382,30 @@ impl Catalog {
         if entries.contains_key(&renamed.name) || !entries.contains_key(old) {
             return Ok(false);
         }
-        let before = entries.clone();
-        entries.remove(old);
+        // What the entries changed were, to put back if the save fails
+        // (not a copy of the whole catalog).
+        let mut before: Vec<(String, Option<(DatasetDef, Origin)>)> = Vec::new();
+        before.push((old.to_string(), entries.remove(old)));
         let mut steps = vec![Step::Remove(old.to_string())];
         for def in related {
             let origin = entries.get(&def.name).map_or(Origin::Defined, |(_, o)| *o);
             if origin == Origin::Defined {
                 steps.push(Step::Put(def.clone()));
             }
-            entries.insert(def, origin);
+            before.push((def.name.clone(), entries.insert(def, origin)));
         }
         steps.push(Step::Put(renamed.clone()));
-        entries.insert(renamed, Origin::Defined);
+        before.push((
+            renamed.name.clone(),
+            entries.insert(renamed, Origin::Defined),
+        ));
         if let Err(e) = self.save(&entries, steps) {
-            *entries = before;
+            for (name, entry) in before.into_iter().rev() {
+                match entry {
+                    Some((def, origin)) => entries.insert(def, origin),
+                    None => entries.remove(&name),
+                };
+            }
             return Err(e);
         }
         Ok(true)

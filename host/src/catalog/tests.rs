@@ -364,3 +364,45 @@ fn a_pattern_of_many_wildcards_is_matched_without_trying_every_way() {
     let fine = format!("{}A", "**A".repeat(20));
     assert!(matches(&fine, name));
 }
+
+#[test]
+fn a_rename_whose_save_fails_leaves_every_entry_as_it_was() {
+    let dir = tempfile::tempdir().unwrap();
+    let catalog = Catalog::open(dir.path(), &[]).unwrap();
+    let aix = |name: &str, base: &str| DatasetDef {
+        relation: Some(Relation::Aix {
+            base: base.into(),
+            base_key_length: 8,
+            unique: false,
+            upgrade: true,
+        }),
+        ..ksds(name)
+    };
+    let path = DatasetDef {
+        relation: Some(Relation::Path {
+            aix: "RUN.BASE.IX".into(),
+        }),
+        ..ksds("RUN.BASE.PATH")
+    };
+    for def in [
+        ksds("RUN.BASE"),
+        aix("RUN.BASE.IX", "RUN.BASE"),
+        path.clone(),
+    ] {
+        assert!(catalog.insert(def).unwrap());
+    }
+    let listed = |catalog: &Catalog| catalog.list("**");
+    let before = listed(&catalog);
+    catalog.journal.lock().unwrap().0.fail_appends();
+    let renamed = catalog.rename(
+        "RUN.BASE",
+        ksds("RUN.NEW"),
+        vec![aix("RUN.BASE.IX", "RUN.NEW")],
+    );
+    assert!(renamed.is_err());
+    assert_eq!(listed(&catalog), before);
+    let (indexes, paths) = catalog.related("RUN.BASE");
+    assert_eq!(indexes, [aix("RUN.BASE.IX", "RUN.BASE")]);
+    assert_eq!(paths, [path]);
+    assert_eq!(catalog.related("RUN.NEW"), (vec![], vec![]));
+}
