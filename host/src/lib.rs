@@ -103,14 +103,19 @@ impl Server {
         let (plugins, backends) =
             runtime::start_backends(&config.plugins, &config.backends, &runtime)?;
         let catalog = catalog::Catalog::open(data_dir, &config.datasets)?;
+        // One line per backend gone, however many datasets it held.
+        let mut orphans: std::collections::BTreeMap<String, Vec<String>> = Default::default();
         for def in catalog.list("") {
             if !backends.contains_key(&def.backend) && !extra.contains_key(&def.backend) {
-                tracing::warn!(
-                    dataset = %def.name,
-                    "the catalog puts the dataset on backend {}, which is not configured: its requests fail until the backend is configured again (its records stay where they are)",
-                    def.backend
-                );
+                orphans.entry(def.backend).or_default().push(def.name);
             }
+        }
+        for (backend, datasets) in orphans {
+            tracing::warn!(
+                backend = %backend,
+                "the catalog puts {} on backend {backend}, which is not configured: their requests fail until the backend is configured again (their records stay where they are)",
+                some_names(&datasets, "dataset")
+            );
         }
         for def in &config.datasets {
             let backend = match backends.get(&def.backend) {
@@ -427,6 +432,18 @@ impl RunningServer {
     }
 }
 
+/// `1 dataset A.B`, or `3 datasets A.B, C.D, E.F`, or `9998 datasets A.B,
+/// C.D, E.F and 9995 more`: names for one log line, however many.
+fn some_names(names: &[String], what: &str) -> String {
+    const SHOWN: usize = 3;
+    let plural = if names.len() == 1 { "" } else { "s" };
+    let shown = names[..names.len().min(SHOWN)].join(", ");
+    match names.len().saturating_sub(SHOWN) {
+        0 => format!("{} {what}{plural} {shown}", names.len()),
+        more => format!("{} {what}{plural} {shown} and {more} more", names.len()),
+    }
+}
+
 #[cfg(test)]
 mod version_tests {
     #[test]
@@ -440,6 +457,23 @@ mod version_tests {
                 vsam_plugin_sdk::CONTRACT_VERSION
             )),
             "{text}"
+        );
+    }
+}
+
+#[cfg(test)]
+mod names_tests {
+    #[test]
+    fn a_log_line_names_a_few_and_counts_the_rest() {
+        let names = |n: usize| (1..=n).map(|i| format!("D{i}")).collect::<Vec<_>>();
+        assert_eq!(super::some_names(&names(1), "dataset"), "1 dataset D1");
+        assert_eq!(
+            super::some_names(&names(3), "dataset"),
+            "3 datasets D1, D2, D3"
+        );
+        assert_eq!(
+            super::some_names(&names(9998), "dataset"),
+            "9998 datasets D1, D2, D3 and 9995 more"
         );
     }
 }
