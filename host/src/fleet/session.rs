@@ -211,18 +211,18 @@ pub struct LockSession {
     opens: Mutex<HashMap<String, (usize, u64)>>,
 }
 
-/// The shared catalog's changes announced (NOTIFY on [`CHANNEL`]) since
+/// The shared catalog's changes announced (NOTIFY on `vsamrd_catalog`) since
 /// its follower last read them: the names to read again, or everything.
 /// A DEFINE in a fleet costs each server the read of one row, not of the
-/// whole table (every row, each definition parsed and checked: seconds per
-/// DEFINE at tens of thousands of datasets).
+/// whole table (every row, each definition parsed and checked: 100 ms per
+/// DEFINE at 7,500 datasets, and growing with them).
 #[derive(Debug, Default, Clone, PartialEq)]
 pub struct Announced {
     /// The names announced defined or deleted.
     pub names: std::collections::BTreeSet<String>,
     /// Everything must be read again: a new connection (announcements may
     /// have been missed before it), an announcement naming no dataset, or
-    /// more names than [`MAX_ANNOUNCED`].
+    /// more names than `MAX_ANNOUNCED`.
     pub everything: bool,
 }
 
