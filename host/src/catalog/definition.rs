@@ -88,7 +88,22 @@ mod codepage_serde {
     }
 }
 
+/// The bytes of records, at their longest, one step of work done a batch
+/// at a time reads (a copy, a rename, a BLDINDEX): as much as a frame.
+pub const BATCH_BYTES: usize = 16 << 20;
+
 impl DatasetDef {
+    /// How many of its records, at their longest, `bytes` holds: at least
+    /// one, at most `most`. Work done a batch at a time (a copy, a rename,
+    /// a batched GET) sizes its batches by it, so that a batch of records
+    /// of megabytes is not gigabytes.
+    pub fn records_in(&self, bytes: usize, most: u32) -> u32 {
+        let each = (self.max_record as usize).max(1);
+        u32::try_from(bytes / each)
+            .unwrap_or(u32::MAX)
+            .clamp(1, most.max(1))
+    }
+
     /// Checks the attributes against each other.
     pub fn validate(&self) -> Result<(), String> {
         check_dataset_name(&self.name)?;

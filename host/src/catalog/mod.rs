@@ -11,7 +11,7 @@ mod entries;
 mod journal;
 mod patterns;
 
-pub use definition::{DatasetDef, Relation};
+pub use definition::{BATCH_BYTES, DatasetDef, Relation};
 pub use patterns::{literal_prefix, matches, route};
 
 use entries::Entries;

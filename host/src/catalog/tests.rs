@@ -406,3 +406,17 @@ fn a_rename_whose_save_fails_leaves_every_entry_as_it_was() {
     assert_eq!(paths, [path]);
     assert_eq!(catalog.related("RUN.NEW"), (vec![], vec![]));
 }
+
+#[test]
+fn a_batch_holds_as_many_records_as_fit_at_their_longest() {
+    let with_max = |max_record: u32| DatasetDef {
+        max_record,
+        ..ksds("RUN.B")
+    };
+    assert_eq!(with_max(80).records_in(BATCH_BYTES, 500), 500);
+    assert_eq!(with_max(65_536).records_in(BATCH_BYTES, 500), 256);
+    assert_eq!(with_max(4 << 20).records_in(BATCH_BYTES, 500), 4);
+    // One at least, however long, and however little is asked.
+    assert_eq!(with_max(8 << 20).records_in(1 << 20, 500), 1);
+    assert_eq!(with_max(80).records_in(BATCH_BYTES, 0), 1);
+}

@@ -16,8 +16,14 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
 use vsam_plugin_sdk::{Direction, Entry, Start};
 
-/// Records per copy or verify step.
-pub const BATCH: u32 = 500;
+/// Most records per copy or verify step.
+const BATCH: u32 = 500;
+
+/// Records per copy or verify step of the dataset: [`BATCH`], fewer if
+/// its records are long.
+fn batch(state: &DatasetState) -> u32 {
+    state.def.records_in(crate::catalog::BATCH_BYTES, BATCH)
+}
 
 /// Up to `limit` records of the dataset from `from`, in key order.
 async fn scan(
@@ -83,7 +89,7 @@ pub async fn copy(
             Covered::UpTo(last) => Start::Exclusive(last),
             Covered::All => return Ok(()),
         };
-        let entries = scan(source, state, from, BATCH).await?;
+        let entries = scan(source, state, from, batch(state)).await?;
         let Some(last) = entries.last().map(|e| e.key.clone()) else {
             mirror.set_covered(Covered::All);
             return Ok(());
@@ -177,8 +183,8 @@ async fn verify_batches(
         if let Some(settle) = settle {
             settle().await?;
         }
-        let ours = scan(serving, state, from.clone(), BATCH).await?;
-        let theirs = scan(copy, state, from, BATCH).await?;
+        let ours = scan(serving, state, from.clone(), batch(state)).await?;
+        let theirs = scan(copy, state, from, batch(state)).await?;
         drop(held);
         if ours != theirs {
             let at = ours
@@ -244,9 +250,9 @@ pub async fn level(
             return Err("cancelled".into());
         }
         let held = state.hold_writes().await;
-        let ours = scan(serving, state, from.clone(), BATCH).await?;
+        let ours = scan(serving, state, from.clone(), batch(state)).await?;
         // The batch's upper bound: its last key, or none at the end.
-        let bound = (ours.len() == BATCH as usize).then(|| ours.last().unwrap().key.clone());
+        let bound = (ours.len() == batch(state) as usize).then(|| ours.last().unwrap().key.clone());
         let theirs = scan_to(&copy.backend, state, from, bound.as_deref()).await?;
         let fixes = differences(state, &ours, &theirs);
         repaired += fixes.len() as u64;
@@ -277,15 +283,14 @@ async fn scan_to(
 ) -> Result<Vec<Entry>, String> {
     let mut all = Vec::new();
     loop {
-        let batch = scan(backend, state, from, BATCH).await?;
-        let full = batch.len() == BATCH as usize;
-        let Some(last) = batch.last().map(|e| e.key.clone()) else {
+        let read = scan(backend, state, from, batch(state)).await?;
+        let full = read.len() == batch(state) as usize;
+        let Some(last) = read.last().map(|e| e.key.clone()) else {
             return Ok(all);
         };
         let beyond = bound.is_some_and(|bound| last.as_slice() > bound);
         all.extend(
-            batch
-                .into_iter()
+            read.into_iter()
                 .filter(|e| bound.is_none_or(|bound| e.key.as_slice() <= bound)),
         );
         if beyond || !full {

@@ -182,7 +182,8 @@ pub(crate) async fn define(shared: &Shared, spec: DatasetSpec) -> Result<Answer,
     }
 }
 
-/// Records of existing storage a DEFINE checks before adopting it: enough
+/// Most records of existing storage a DEFINE checks before adopting it
+/// (fewer if they are long: `DatasetDef::records_in`): enough
 /// to tell other attributes (a definition's key length or offset differs
 /// in every record) without reading a large dataset whole.
 const ADOPT_CHECKED: u32 = 1_000;
@@ -209,7 +210,7 @@ async fn check_adopted(
             ds.clone(),
             vsam_plugin_sdk::Start::Edge,
             vsam_plugin_sdk::Direction::Forward,
-            ADOPT_CHECKED,
+            def.records_in(crate::catalog::BATCH_BYTES, ADOPT_CHECKED),
         ))
         .await
     {

@@ -115,7 +115,8 @@ async fn sequential(
     let version = ctx.state.version();
     let entries = if batch > 1 {
         ctx.rpl.read_ahead.clear();
-        let mut entries = ctx.scan(cursor.start.clone(), direction, batch).await?;
+        let mut entries =
+            batch_within(ctx, cursor.start.clone(), direction, batch, max_bytes).await?;
         let fit = fitting(&entries, max_bytes);
         if fit == 0
             && let Some(first) = entries.first()
@@ -163,6 +164,39 @@ async fn sequential(
     }
 }
 
+/// Up to `batch` entries from `start` in `direction`, read a piece at a
+/// time until they fill `max_bytes` of answer: a piece asks for as many
+/// records as fit at their longest. A batch of 10,000 records of a
+/// megabyte is not read whole (10 GB) only to be cut to the frame.
+async fn batch_within(
+    ctx: &mut Ctx<'_>,
+    mut from: Start,
+    direction: Direction,
+    batch: u32,
+    max_bytes: usize,
+) -> Result<Vec<Entry>, vsam_protocol::Status> {
+    let per_piece = ctx.state.def.records_in(max_bytes, batch);
+    let mut entries: Vec<Entry> = Vec::new();
+    let mut bytes = 0;
+    loop {
+        let asked = batch
+            .saturating_sub(u32::try_from(entries.len()).unwrap_or(u32::MAX))
+            .min(per_piece);
+        let piece = ctx.scan(from.clone(), direction, asked).await?;
+        let ended = piece.len() < asked as usize;
+        bytes += piece
+            .iter()
+            .map(|entry| answer_bytes(&entry.key, &entry.value))
+            .sum::<usize>();
+        entries.extend(piece);
+        if ended || entries.len() >= batch as usize || bytes >= max_bytes {
+            return Ok(entries);
+        }
+        let last = entries.last().expect("a full piece holds an entry");
+        from = Start::Exclusive(last.key.clone());
+    }
+}
+
 /// How many of `entries` fit in `max_bytes` of answer (none if the first
 /// does not).
 fn fitting(entries: &[Entry], max_bytes: usize) -> usize {
@@ -195,7 +229,10 @@ async fn next_one(
     {
         return Ok(Some(entry));
     }
-    let size = if ahead { ctx.rpl.next_fetch_size() } else { 1 };
+    let size = match ahead {
+        true => ctx.rpl.next_fetch_size(ctx.state.def.max_record),
+        false => 1,
+    };
     let mut entries: std::collections::VecDeque<Entry> =
         ctx.scan(start.clone(), direction, size).await?.into();
     let first = entries.pop_front();

@@ -23,7 +23,7 @@ use vsam_plugin_sdk::naming::check_dataset_name;
 use vsam_plugin_sdk::{Direction, Start, StoreError};
 use vsam_protocol::{Answer, Status, Verb, fdbk};
 
-/// Records copied per batch (one durable job each).
+/// Most records copied per batch (one durable job each).
 const BATCH: u32 = 500;
 
 /// RENAME: gives `name` the name `new_name`.
@@ -263,11 +263,14 @@ async fn copy(backend: &BackendHandle, from: &DatasetDef, to: &DatasetDef) -> Re
         }
     }
     let source = from.to_plugin();
+    // Fewer than BATCH records a step if they are long; a step of fewer
+    // than this many was the last.
+    let batch = from.records_in(crate::catalog::BATCH_BYTES, BATCH);
     let mut start = Start::Edge;
     let mut copied = 0u64;
     loop {
         let entries = match backend
-            .call(Call::Scan(source.clone(), start, Direction::Forward, BATCH))
+            .call(Call::Scan(source.clone(), start, Direction::Forward, batch))
             .await
         {
             Ok(Reply::Entries(entries)) => entries,
@@ -314,7 +317,7 @@ async fn copy(backend: &BackendHandle, from: &DatasetDef, to: &DatasetDef) -> Re
             .await);
         }
         copied += count as u64;
-        if count < BATCH as usize {
+        if count < batch as usize {
             return Ok(copied);
         }
         start = Start::Exclusive(last);

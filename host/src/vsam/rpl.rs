@@ -53,6 +53,9 @@ pub struct Held {
 /// Most records fetched ahead for single sequential GETs.
 pub const MAX_READ_AHEAD: u32 = 64;
 
+/// Most bytes of records (at their longest) fetched ahead for one string.
+pub const READ_AHEAD_BYTES: u32 = 1 << 20;
+
 /// One string's state.
 #[derive(Debug, Default)]
 pub struct Rpl {
@@ -89,10 +92,16 @@ impl Rpl {
         self.streak = 0;
     }
 
-    /// How many records the next sequential fetch asks for.
-    pub fn next_fetch_size(&mut self) -> u32 {
+    /// How many records of at most `max_record` bytes the next sequential
+    /// fetch asks for: twice the last, up to [`MAX_READ_AHEAD`] records and
+    /// [`READ_AHEAD_BYTES`] (one record at least). A string reading records
+    /// of megabytes fetches them one at a time, not 64 at once.
+    pub fn next_fetch_size(&mut self, max_record: u32) -> u32 {
         self.streak = self.streak.saturating_add(1);
-        (1u32 << (self.streak - 1).min(6)).min(MAX_READ_AHEAD)
+        let by_bytes = (READ_AHEAD_BYTES / max_record.max(1)).max(1);
+        (1u32 << (self.streak - 1).min(6))
+            .min(MAX_READ_AHEAD)
+            .min(by_bytes)
     }
 }
 
@@ -104,14 +113,21 @@ mod tests {
     fn read_ahead_grows_with_a_browse_and_resets_on_a_jump() {
         let mut rpl = Rpl::new();
         assert_eq!(rpl.cursor, Some(Cursor::beginning()));
-        let sizes: Vec<u32> = (0..9).map(|_| rpl.next_fetch_size()).collect();
+        let sizes: Vec<u32> = (0..9).map(|_| rpl.next_fetch_size(80)).collect();
         assert_eq!(sizes, vec![1, 2, 4, 8, 16, 32, 64, 64, 64]);
+        // Long records: as many as READ_AHEAD_BYTES holds, one at least.
+        for (max_record, most) in [(65_536, 16), (1 << 20, 1), (8 << 20, 1)] {
+            let mut rpl = Rpl::new();
+            let sizes: Vec<u32> = (0..9).map(|_| rpl.next_fetch_size(max_record)).collect();
+            assert_eq!(sizes.iter().max(), Some(&most), "{max_record}: {sizes:?}");
+            assert_eq!(sizes[0], 1);
+        }
         rpl.read_ahead.push_back(Entry {
             key: vec![1],
             value: vec![],
         });
         rpl.set_cursor(Some(Cursor::at(vec![5], Direction::Backward)));
         assert!(rpl.read_ahead.is_empty());
-        assert_eq!(rpl.next_fetch_size(), 1);
+        assert_eq!(rpl.next_fetch_size(80), 1);
     }
 }

@@ -22,6 +22,7 @@
 mod cache;
 mod contract;
 mod instance;
+mod pieces;
 mod store;
 
 pub use instance::{Grants, InstanceState};

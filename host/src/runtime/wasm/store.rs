@@ -16,6 +16,7 @@ use wasmtime::{Store, StoreLimitsBuilder};
 use wasmtime_wasi::{FsPerms, WasiCtxBuilder};
 
 use super::instance::MeasuredLimits;
+use super::pieces;
 use super::{
     BACKEND_VARIABLE, BOOT_VARIABLE, CALL_GRACE, EPOCH_TICK, Grants, InstanceState, LoadedPlugin,
     ROLE_VARIABLE, Role, ah, boot,
@@ -45,7 +46,7 @@ type InsertMany =
     TypedFunc<(wit_types::Dataset, Vec<wit_types::Entry>), (Result<(), wit_types::StoreError>,)>;
 
 /// `lookup.get-many`, typed.
-type GetMany = TypedFunc<
+pub(super) type GetMany = TypedFunc<
     (wit_types::Dataset, Vec<Vec<u8>>),
     (Result<Vec<Option<Vec<u8>>>, wit_types::StoreError>,),
 >;
@@ -421,10 +422,9 @@ async fn run(
             .await
             .map(|r| r.map(Reply::Record)),
         Call::GetMany(ds, keys) => match &live.get_many {
-            Some(get_many) => get_many
-                .call_async(&mut *ctx, (convert::dataset(ds), keys.clone()))
+            Some(get_many) => pieces::get_many(get_many, ctx, ds, keys)
                 .await
-                .map(|(r,)| r.map(Reply::Records)),
+                .map(|r| r.map(Reply::Records)),
             None => {
                 let dataset = convert::dataset(ds);
                 let mut answers = Vec::with_capacity(keys.len());
@@ -437,18 +437,9 @@ async fn run(
                 Ok(Ok(Reply::Records(answers)))
             }
         },
-        Call::Scan(ds, from, dir, limit) => store
-            .call_scan(
-                ctx,
-                &convert::dataset(ds),
-                &convert::start(from),
-                convert::direction(*dir),
-                *limit,
-            )
+        Call::Scan(ds, from, dir, limit) => pieces::scan(store, ctx, ds, from, *dir, *limit)
             .await
-            .map(|r| {
-                r.map(|entries| Reply::Entries(entries.into_iter().map(convert::entry).collect()))
-            }),
+            .map(|r| r.map(Reply::Entries)),
         Call::Insert(ds, key, value) => store
             .call_insert(ctx, &convert::dataset(ds), key, value)
             .await

@@ -264,7 +264,8 @@ pub(crate) async fn define_path(shared: &Shared, spec: PathSpec) -> Result<Answe
     }
 }
 
-/// Records read from the base per step of a BLDINDEX.
+/// Most records read from the base per step of a BLDINDEX (fewer if they
+/// are long: `DatasetDef::records_in`).
 const STEP: u32 = 500;
 
 /// One past the last sequence number of `alternate` in the index being
@@ -332,6 +333,9 @@ pub(crate) async fn bldindex(shared: &Shared, aix_name: &str) -> Result<Answer, 
         )));
     }
     let storage = base.to_plugin();
+    // Fewer than STEP records a step if they are long; a step of fewer
+    // than this many was the last.
+    let step = base.records_in(crate::catalog::BATCH_BYTES, STEP);
     let mut from = Start::Edge;
     let mut sequences = Sequences::new(REMEMBERED_BYTES);
     let mut records = 0u64;
@@ -342,7 +346,7 @@ pub(crate) async fn bldindex(shared: &Shared, aix_name: &str) -> Result<Answer, 
                 storage.clone(),
                 from.clone(),
                 Direction::Forward,
-                STEP,
+                step,
             ))
             .await
         {
@@ -412,7 +416,7 @@ pub(crate) async fn bldindex(shared: &Shared, aix_name: &str) -> Result<Answer, 
                 }
             }
         }
-        if entries.len() < STEP as usize {
+        if entries.len() < step as usize {
             break;
         }
     }
