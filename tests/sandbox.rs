@@ -844,5 +844,33 @@ async fn records_of_megabytes_are_read_every_way() {
     assert_eq!(moved.len(), RECORDS as usize);
     assert!((0..RECORDS).all(|n| moved[n as usize].data == record(n)));
     ds.close().await.unwrap();
+
+    // A unit of work of 40 of them (160 MiB), committed whole.
+    vsam_client::define(&conn, vsam_tests::ksds("BIG.UNIT", 8, SIZE, "ascii"))
+        .await
+        .unwrap();
+    let ds = Dataset::open_with_access(
+        &conn,
+        "BIG.UNIT",
+        OpenIntent::Output,
+        vsam_protocol::access::COMMIT,
+        1,
+    )
+    .await
+    .unwrap();
+    for n in 0..RECORDS {
+        ds.put(0, RplOptions::sequential(), 0, record(n))
+            .await
+            .unwrap();
+    }
+    vsam_client::commit(&conn).await.unwrap();
+    ds.close().await.unwrap();
+    let ds = Dataset::open(&conn, "BIG.UNIT", OpenIntent::Input, 1)
+        .await
+        .unwrap();
+    let committed = ds.browse(RECORDS).await.unwrap();
+    assert_eq!(committed.len(), RECORDS as usize);
+    assert!((0..RECORDS).all(|n| committed[n as usize].data == record(n)));
+    ds.close().await.unwrap();
     server.server.stop().await;
 }
