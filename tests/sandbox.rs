@@ -801,15 +801,36 @@ async fn records_of_megabytes_are_read_every_way() {
         record.resize(SIZE as usize, b'a' + (n % 26) as u8);
         record
     };
-    let ds = Dataset::open(&conn, "BIG.KSDS", OpenIntent::Output, 1)
-        .await
-        .unwrap();
-    for n in 0..RECORDS {
-        ds.put(0, RplOptions::sequential(), 0, record(n))
+    // Every record, in order, in one batched GET (160 MiB in one answer
+    // of a 256 MiB frame).
+    let all_in_one_batch = async |name: &str| {
+        let ds = Dataset::open(&conn, name, OpenIntent::Input, 1)
             .await
             .unwrap();
-    }
-    ds.close().await.unwrap();
+        let batch = ds.browse(RECORDS).await.unwrap();
+        assert_eq!(batch.len(), RECORDS as usize, "{name}");
+        assert!(
+            (0..RECORDS).all(|n| batch[n as usize].data == record(n)),
+            "{name}"
+        );
+        ds.close().await.unwrap();
+    };
+    // Written one PUT at a time; in `commit` access, committed whole.
+    let write_all = async |name: &str, access: u8| {
+        let ds = Dataset::open_with_access(&conn, name, OpenIntent::Output, access, 1)
+            .await
+            .unwrap();
+        for n in 0..RECORDS {
+            ds.put(0, RplOptions::sequential(), 0, record(n))
+                .await
+                .unwrap();
+        }
+        if access == vsam_protocol::access::COMMIT {
+            vsam_client::commit(&conn).await.unwrap();
+        }
+        ds.close().await.unwrap();
+    };
+    write_all("BIG.KSDS", 0).await;
 
     // One GET at a time, as READ NEXT reads: every record, in order.
     let ds = Dataset::open(&conn, "BIG.KSDS", OpenIntent::Input, 1)
@@ -823,54 +844,19 @@ async fn records_of_megabytes_are_read_every_way() {
         assert!(read.data == record(n), "record {n} differs");
     }
     ds.close().await.unwrap();
-
-    // A batched GET of all 40 (160 MiB) in one answer of a 256 MiB frame.
-    let ds = Dataset::open(&conn, "BIG.KSDS", OpenIntent::Input, 1)
-        .await
-        .unwrap();
-    let batch = ds.browse(RECORDS).await.unwrap();
-    assert_eq!(batch.len(), RECORDS as usize);
-    assert!((0..RECORDS).all(|n| batch[n as usize].data == record(n)));
-    ds.close().await.unwrap();
+    all_in_one_batch("BIG.KSDS").await;
 
     // A rename copies them all, a step at a time.
     vsam_client::rename(&conn, "BIG.KSDS", "BIG.MOVED")
         .await
         .unwrap();
-    let ds = Dataset::open(&conn, "BIG.MOVED", OpenIntent::Input, 1)
-        .await
-        .unwrap();
-    let moved = ds.browse(RECORDS).await.unwrap();
-    assert_eq!(moved.len(), RECORDS as usize);
-    assert!((0..RECORDS).all(|n| moved[n as usize].data == record(n)));
-    ds.close().await.unwrap();
+    all_in_one_batch("BIG.MOVED").await;
 
     // A unit of work of 40 of them (160 MiB), committed whole.
     vsam_client::define(&conn, vsam_tests::ksds("BIG.UNIT", 8, SIZE, "ascii"))
         .await
         .unwrap();
-    let ds = Dataset::open_with_access(
-        &conn,
-        "BIG.UNIT",
-        OpenIntent::Output,
-        vsam_protocol::access::COMMIT,
-        1,
-    )
-    .await
-    .unwrap();
-    for n in 0..RECORDS {
-        ds.put(0, RplOptions::sequential(), 0, record(n))
-            .await
-            .unwrap();
-    }
-    vsam_client::commit(&conn).await.unwrap();
-    ds.close().await.unwrap();
-    let ds = Dataset::open(&conn, "BIG.UNIT", OpenIntent::Input, 1)
-        .await
-        .unwrap();
-    let committed = ds.browse(RECORDS).await.unwrap();
-    assert_eq!(committed.len(), RECORDS as usize);
-    assert!((0..RECORDS).all(|n| committed[n as usize].data == record(n)));
-    ds.close().await.unwrap();
+    write_all("BIG.UNIT", vsam_protocol::access::COMMIT).await;
+    all_in_one_batch("BIG.UNIT").await;
     server.server.stop().await;
 }
