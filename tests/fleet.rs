@@ -578,6 +578,57 @@ async fn the_catalog_is_shared_by_the_fleet() {
     }
 }
 
+/// An entry the shared catalog lacks (defined before the catalog was
+/// shared, or its row removed by hand) is carried over by its server's next
+/// whole reading and announced: another server lists it at once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_entry_the_shared_catalog_lacks_is_carried_over_and_announced() {
+    let postgres = Postgres::start().unwrap();
+    let a = fleet_server(&postgres.url).await;
+    let on_a = Connection::connect(&a.address).await.unwrap();
+    vsam_client::define(&on_a, ksds("FLEET.CARRIED", 8, 40, "ascii"))
+        .await
+        .unwrap();
+    let row = || {
+        postgres
+            .psql(
+                "vsam",
+                "select count(*) from vsamrd_catalog where name = 'FLEET.CARRIED' and definition is not null",
+            )
+            .unwrap()
+    };
+    assert_eq!(row().trim(), "1");
+    // The row removed without a word: A keeps its entry, and a server
+    // started now does not know it.
+    postgres
+        .psql(
+            "vsam",
+            "delete from vsamrd_catalog where name = 'FLEET.CARRIED'",
+        )
+        .unwrap();
+    let b = fleet_server(&postgres.url).await;
+    assert!(!listed(&b).await.contains(&"FLEET.CARRIED".to_string()));
+    // A whole reading (asked by an announcement that names no dataset)
+    // carries A's entry over; B lists it.
+    postgres
+        .psql("vsam", "select pg_notify('vsamrd_catalog', 'by hand')")
+        .unwrap();
+    let seen = within_5s(async || listed(&b).await.contains(&"FLEET.CARRIED".to_string())).await;
+    println!("carried over and listed on the other server after {seen:?}");
+    assert_eq!(row().trim(), "1");
+    let on_b = Connection::connect(&b.address).await.unwrap();
+    assert_eq!(
+        vsam_client::info(&on_b, "FLEET.CARRIED")
+            .await
+            .unwrap()
+            .key_length,
+        8
+    );
+    for server in [a, b] {
+        server.server.stop().await;
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_long_chain_of_inserts_takes_its_locks_and_is_written_whole() {
     let postgres = Postgres::start().unwrap();

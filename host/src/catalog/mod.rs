@@ -167,6 +167,12 @@ impl Catalog {
         self.entries.lock().unwrap().get(name).cloned()
     }
 
+    /// Every entry's name, in order: what a caller that needs few of the
+    /// entries themselves walks, without copying each with its copybook.
+    pub fn names(&self) -> Vec<String> {
+        self.entries.lock().unwrap().keys().cloned().collect()
+    }
+
     /// The entries whose relation names `name` (the alternate indexes
     /// over a base, the paths over an index), in name order.
     pub fn naming(&self, name: &str) -> Vec<DatasetDef> {

@@ -142,10 +142,10 @@ pub(crate) async fn sync_once(shared: &Shared, url: &str) -> Result<(), FleetRef
             rows.iter().map(|row| row.name.as_str()).collect();
         shared
             .catalog
-            .list("**")
+            .names()
             .into_iter()
-            .filter(|def| !named.contains(def.name.as_str()))
-            .filter_map(|def| shared_here(shared, url, &def.name))
+            .filter(|name| !named.contains(name.as_str()))
+            .filter_map(|name| shared_here(shared, url, &name))
             .collect()
     };
     for def in &missing {
