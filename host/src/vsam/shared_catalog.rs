@@ -299,7 +299,10 @@ pub(crate) async fn find(shared: &Shared, name: &str) -> Option<DatasetDef> {
 pub(crate) struct NameClaim {
     session: Option<Arc<LockSession>>,
     name: String,
-    _alone: tokio::sync::OwnedMutexGuard<()>,
+    /// Held until the claim is kept, or withdrawn: a sync of this server's
+    /// catalog (its own announcement of the claim wakes one) must not read
+    /// the claimed row of a DEFINE that failed and adopt it.
+    alone: Option<tokio::sync::OwnedMutexGuard<()>>,
 }
 
 impl NameClaim {
@@ -318,10 +321,14 @@ impl Drop for NameClaim {
     fn drop(&mut self) {
         if let Some(session) = self.session.take() {
             let name = std::mem::take(&mut self.name);
+            let alone = self.alone.take();
             tokio::spawn(async move {
                 if let Err(refusal) = session.withdraw(&name).await {
                     tracing::warn!(dataset = %name, "a failed DEFINE's claim stays in the shared catalog: {refusal}");
                 }
+                // Only now may a sync read the row: withdrawn, it is not
+                // adopted.
+                drop(alone);
             });
         }
     }
@@ -342,14 +349,14 @@ pub(crate) async fn claim(
         return Ok(Ok(NameClaim {
             session: None,
             name: def.name.clone(),
-            _alone: alone,
+            alone: Some(alone),
         }));
     };
     match session.claim(def).await? {
         Claim::Claimed => Ok(Ok(NameClaim {
             session: Some(session),
             name: def.name.clone(),
-            _alone: alone,
+            alone: Some(alone),
         })),
         Claim::Taken(theirs, server) => {
             adopt(shared, &url, theirs);
