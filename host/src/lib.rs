@@ -23,6 +23,7 @@ pub mod manpages;
 pub mod metrics;
 pub mod migrate;
 pub mod paths;
+pub mod poison;
 pub mod probes;
 pub mod reload;
 pub mod runtime;

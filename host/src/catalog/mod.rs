@@ -14,6 +14,7 @@ mod patterns;
 pub use definition::{BATCH_BYTES, DatasetDef, Relation};
 pub use patterns::{literal_prefix, matches, route};
 
+use crate::poison::LockOrStop;
 use entries::Entries;
 use journal::{Journal, Step};
 use serde::{Deserialize, Serialize};
@@ -164,19 +165,19 @@ impl Catalog {
 
     /// One entry.
     pub fn get(&self, name: &str) -> Option<(DatasetDef, Origin)> {
-        self.entries.lock().unwrap().get(name).cloned()
+        self.entries.lock_or_stop().get(name).cloned()
     }
 
     /// Every entry's name, in order: what a caller that needs few of the
     /// entries themselves walks, without copying each with its copybook.
     pub fn names(&self) -> Vec<String> {
-        self.entries.lock().unwrap().keys().cloned().collect()
+        self.entries.lock_or_stop().keys().cloned().collect()
     }
 
     /// The entries whose relation names `name` (the alternate indexes
     /// over a base, the paths over an index), in name order.
     pub fn naming(&self, name: &str) -> Vec<DatasetDef> {
-        self.entries.lock().unwrap().naming(name).cloned().collect()
+        self.entries.lock_or_stop().naming(name).cloned().collect()
     }
 
     /// The alternate indexes over `base`, and the paths over it or over
@@ -185,7 +186,7 @@ impl Catalog {
     /// read in place (a copy of every entry, each with its copybook, was 20
     /// ms at 10,000 datasets, under the lock of every OPEN).
     pub fn related(&self, base: &str) -> (Vec<DatasetDef>, Vec<DatasetDef>) {
-        let entries = self.entries.lock().unwrap();
+        let entries = self.entries.lock_or_stop();
         let is_path = |def: &&DatasetDef| matches!(def.relation, Some(Relation::Path { .. }));
         let indexes: Vec<DatasetDef> = entries
             .naming(base)
@@ -209,8 +210,7 @@ impl Catalog {
             pattern.to_ascii_uppercase()
         };
         self.entries
-            .lock()
-            .unwrap()
+            .lock_or_stop()
             .values()
             .filter(|(def, _)| matches(&pattern, &def.name))
             .map(|(def, _)| def.clone())
@@ -252,7 +252,7 @@ impl Catalog {
             Bound::Included(prefix.to_string())
         };
         loop {
-            let entries = self.entries.lock().unwrap();
+            let entries = self.entries.lock_or_stop();
             let range =
                 entries.range::<str, _>((start.as_ref().map(String::as_str), Bound::Unbounded));
             let mut last = None;
@@ -277,8 +277,8 @@ impl Catalog {
     /// How `configured` (the datasets of a reloaded configuration) differs
     /// from the configured entries now in the catalog.
     pub fn config_changes(&self, configured: &[DatasetDef]) -> ConfigChanges {
-        let entries = self.entries.lock().unwrap();
-        let moved = self.moved.lock().unwrap();
+        let entries = self.entries.lock_or_stop();
+        let moved = self.moved.lock_or_stop();
         let mut changes = ConfigChanges::default();
         for def in configured {
             let mut def = def.clone();
@@ -306,8 +306,8 @@ impl Catalog {
     /// configured entries, `removed` configured entries are dropped (their
     /// records stay in the backend, as after a restart without them).
     pub fn apply_config(&self, added: &[DatasetDef], removed: &[String]) {
-        let mut entries = self.entries.lock().unwrap();
-        let moved = self.moved.lock().unwrap();
+        let mut entries = self.entries.lock_or_stop();
+        let moved = self.moved.lock_or_stop();
         for def in added {
             let mut def = def.clone();
             if let Some(backend) = moved.get(&def.name) {
@@ -325,7 +325,7 @@ impl Catalog {
     /// How many datasets each backend holds.
     pub fn count_by_backend(&self) -> BTreeMap<String, u64> {
         let mut counts = BTreeMap::new();
-        for (def, _) in self.entries.lock().unwrap().values() {
+        for (def, _) in self.entries.lock_or_stop().values() {
             *counts.entry(def.backend.clone()).or_insert(0) += 1;
         }
         counts
@@ -334,8 +334,8 @@ impl Catalog {
     /// Records that a dataset's records are now on `backend` (a migration's
     /// cutover or rollback) and saves the catalog.
     pub fn set_backend(&self, name: &str, backend: &str) -> anyhow::Result<()> {
-        let mut entries = self.entries.lock().unwrap();
-        let mut moved = self.moved.lock().unwrap();
+        let mut entries = self.entries.lock_or_stop();
+        let mut moved = self.moved.lock_or_stop();
         let Some(previous) = entries.set_backend(name, backend) else {
             anyhow::bail!("{name} is not in the catalog");
         };
@@ -361,7 +361,7 @@ impl Catalog {
 
     /// Adds a defined dataset and saves the catalog; false if the name exists.
     pub fn insert(&self, def: DatasetDef) -> anyhow::Result<bool> {
-        let mut entries = self.entries.lock().unwrap();
+        let mut entries = self.entries.lock_or_stop();
         if entries.contains_key(&def.name) {
             return Ok(false);
         }
@@ -384,7 +384,7 @@ impl Catalog {
         renamed: DatasetDef,
         related: Vec<DatasetDef>,
     ) -> anyhow::Result<bool> {
-        let mut entries = self.entries.lock().unwrap();
+        let mut entries = self.entries.lock_or_stop();
         if entries.contains_key(&renamed.name) || !entries.contains_key(old) {
             return Ok(false);
         }
@@ -419,7 +419,7 @@ impl Catalog {
 
     /// Removes a defined dataset and saves the catalog.
     pub fn remove(&self, name: &str) -> anyhow::Result<()> {
-        let mut entries = self.entries.lock().unwrap();
+        let mut entries = self.entries.lock_or_stop();
         if let Some(old) = entries.remove(name)
             && let Err(e) = self.save(&entries, vec![Step::Remove(name.to_string())])
         {
@@ -435,7 +435,7 @@ impl Catalog {
         entries: &BTreeMap<String, (DatasetDef, Origin)>,
         steps: Vec<Step>,
     ) -> anyhow::Result<()> {
-        let moved = self.moved.lock().unwrap();
+        let moved = self.moved.lock_or_stop();
         self.save_with(entries, &moved, steps)
     }
 
@@ -448,7 +448,7 @@ impl Catalog {
         moved: &BTreeMap<String, String>,
         steps: Vec<Step>,
     ) -> anyhow::Result<()> {
-        let mut journal = self.journal.lock().unwrap();
+        let mut journal = self.journal.lock_or_stop();
         let (journal, snapshot_bytes) = &mut *journal;
         if journal.length() < SNAPSHOT_AT.max(*snapshot_bytes) {
             return journal.append(&steps);

@@ -5,6 +5,7 @@
 
 use super::change::{Change, Operation};
 use super::log::ChangeLog;
+use crate::poison::LockOrStop;
 use crate::runtime::call::{Call, Reply};
 use arc_swap::{ArcSwap, ArcSwapOption};
 use std::collections::BTreeMap;
@@ -94,7 +95,7 @@ impl Capture {
 
     fn unsettled(&self, backend: &str, group: u64, committed: bool, why: String) {
         self.set_recovering(backend, Some(why));
-        self.doubts.lock().unwrap().push(Unsettled {
+        self.doubts.lock_or_stop().push(Unsettled {
             backend: backend.to_string(),
             group,
             committed,
@@ -105,7 +106,7 @@ impl Capture {
     /// The groups to settle noted since the last call, waiting for one.
     pub async fn next_doubts(&self) -> Vec<Unsettled> {
         loop {
-            let doubts = std::mem::take(&mut *self.doubts.lock().unwrap());
+            let doubts = std::mem::take(&mut *self.doubts.lock_or_stop());
             if !doubts.is_empty() {
                 return doubts;
             }

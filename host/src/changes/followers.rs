@@ -10,6 +10,7 @@ use super::mirror::Mirror;
 use super::outboxes::Outboxes;
 use super::stream::Stream;
 use crate::config::{ChangeSettings, Config, MirrorRule, StreamSettings};
+use crate::poison::LockOrStop;
 use crate::runtime::BackendHandle;
 use crate::runtime::call::{Call, CallError, Reply};
 use crate::vsam::Shared;
@@ -231,7 +232,7 @@ impl Followers {
         self.capture
             .set_patterns(config.changes.followed(&config.mirrors));
         self.capture.set_strict(config.changes.strict);
-        *self.settings.lock().unwrap() = config.changes.clone();
+        *self.settings.lock_or_stop() = config.changes.clone();
         self.configure_mirrors(config)?;
         drop(shared);
         let stream_dir = self.dir.join("stream");
@@ -245,7 +246,7 @@ impl Followers {
     fn configure_mirrors(&self, config: &Config) -> anyhow::Result<()> {
         let dir = &self.dir;
         let head = self.log.last_committed();
-        let mut mirrors = self.mirrors.lock().unwrap();
+        let mut mirrors = self.mirrors.lock_or_stop();
         let wanted: BTreeMap<String, MirrorRule> = config
             .mirrors
             .iter()
@@ -279,7 +280,7 @@ impl Followers {
                 head,
             )?;
             let task = tokio::spawn(mirror.clone().run(self.log.clone(), self.shared.clone()));
-            self.tasks.lock().unwrap().push(task);
+            self.tasks.lock_or_stop().push(task);
             mirrors.insert(backend, mirror);
         }
         self.published
@@ -299,7 +300,7 @@ impl Followers {
         dir: &Path,
     ) -> anyhow::Result<()> {
         let ending = {
-            let mut current = self.stream.lock().unwrap();
+            let mut current = self.stream.lock_or_stop();
             match (wanted, current.as_mut()) {
                 (None, None) => return Ok(()),
                 (Some(settings), Some(task))
@@ -322,7 +323,7 @@ impl Followers {
             // Still ending: it keeps its place (and the log what it has not
             // written), so that the next reload waits for it again rather
             // than open its files beside it.
-            if let Some(task) = self.stream.lock().unwrap().as_mut() {
+            if let Some(task) = self.stream.lock_or_stop().as_mut() {
                 task.task = Some(ending);
             }
             anyhow::bail!(
@@ -331,7 +332,7 @@ impl Followers {
             );
         }
         let Some(settings) = wanted else {
-            *self.stream.lock().unwrap() = None;
+            *self.stream.lock_or_stop() = None;
             tracing::info!("change stream: off");
             return Ok(());
         };
@@ -345,7 +346,7 @@ impl Followers {
             ended.clone(),
         ));
         tracing::info!(after, "change stream: on, to {}", writer.report().file);
-        *self.stream.lock().unwrap() = Some(StreamTask {
+        *self.stream.lock_or_stop() = Some(StreamTask {
             writer,
             ended,
             task: Some(task),
@@ -357,11 +358,11 @@ impl Followers {
     /// and lets go of the change log's directory: the server has stopped
     /// serving, and another (in this process too) may take it at once.
     pub async fn stop(&self) {
-        for mirror in self.mirrors.lock().unwrap().values() {
+        for mirror in self.mirrors.lock_or_stop().values() {
             mirror.end();
         }
-        let mut tasks = std::mem::take(&mut *self.tasks.lock().unwrap());
-        if let Some(mut stream) = self.stream.lock().unwrap().take() {
+        let mut tasks = std::mem::take(&mut *self.tasks.lock_or_stop());
+        if let Some(mut stream) = self.stream.lock_or_stop().take() {
             stream.ended.store(true, Ordering::SeqCst);
             tasks.extend(stream.task.take());
         }
@@ -370,14 +371,14 @@ impl Followers {
             // store that does not answer is left behind after 10 s.
             let _ = tokio::time::timeout(Duration::from_secs(10), task).await;
         }
-        self.lock.lock().unwrap().take();
+        self.lock.lock_or_stop().take();
     }
 
     /// The lock on the change log's directory while this server holds it,
     /// for `reload::storage` to look at: the directory taken from under
     /// the running server makes the capture refuse ([`Capture::lose`]).
     pub fn directory_lock(&self) -> Option<Arc<crate::local_storage::StorageLock>> {
-        self.lock.lock().unwrap().clone()
+        self.lock.lock_or_stop().clone()
     }
 
     /// The change log's directory was taken from under the server: the
@@ -387,7 +388,7 @@ impl Followers {
         if !self.capture.lose(why.clone()) {
             return false;
         }
-        for mirror in self.mirrors.lock().unwrap().values() {
+        for mirror in self.mirrors.lock_or_stop().values() {
             mirror.stop_for_lost_log(why.clone());
         }
         true
@@ -415,7 +416,7 @@ impl Followers {
 
     /// The mirror on `backend`.
     pub fn mirror(&self, backend: &str) -> Option<Arc<Mirror>> {
-        self.mirrors.lock().unwrap().get(backend).cloned()
+        self.mirrors.lock_or_stop().get(backend).cloned()
     }
 
     /// Every mirror's figures and the stream's.
@@ -425,15 +426,13 @@ impl Followers {
             log_bytes: self.log.disk_bytes(),
             mirrors: self
                 .mirrors
-                .lock()
-                .unwrap()
+                .lock_or_stop()
                 .values()
                 .map(|m| m.report(&self.log))
                 .collect(),
             stream: self
                 .stream
-                .lock()
-                .unwrap()
+                .lock_or_stop()
                 .as_ref()
                 .map(|task| task.writer.report()),
         }
@@ -796,12 +795,12 @@ async fn retain(followers: Arc<Followers>) {
             return;
         }
         let mut oldest = followers.log.last_committed();
-        for mirror in followers.mirrors.lock().unwrap().values() {
+        for mirror in followers.mirrors.lock_or_stop().values() {
             if !mirror.is_stopped() {
                 oldest = oldest.min(mirror.persisted());
             }
         }
-        if let Some(task) = followers.stream.lock().unwrap().as_ref() {
+        if let Some(task) = followers.stream.lock_or_stop().as_ref() {
             oldest = oldest.min(task.writer.persisted());
         }
         // Segments go only once the outbox rows of the groups in them are

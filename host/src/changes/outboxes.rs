@@ -5,6 +5,7 @@
 
 use super::capture::Capture;
 use super::log::{ChangeLog, Prepared, decode_group};
+use crate::poison::LockOrStop;
 use crate::runtime::BackendHandle;
 use crate::runtime::sql::outbox::{self, error_text};
 use crate::runtime::sql::{DatabaseUrl, SqlGrant};
@@ -55,7 +56,7 @@ pub struct Outboxes {
 impl Outboxes {
     fn grant(&self, url: &DatabaseUrl) -> Result<Arc<SqlGrant>, String> {
         let key = format!("{url:?}");
-        let mut grants = self.grants.lock().unwrap();
+        let mut grants = self.grants.lock_or_stop();
         if let Some(grant) = grants.get(&key) {
             return Ok(grant.clone());
         }
@@ -92,7 +93,7 @@ impl Outboxes {
         let rows = outbox::read(&grant, log.id(), name)
             .await
             .map_err(|e| error_text(&e))?;
-        self.made.lock().unwrap().insert(format!("{name} {url:?}"));
+        self.made.lock_or_stop().insert(format!("{name} {url:?}"));
         if rows.is_empty() {
             return Ok(0);
         }
@@ -278,11 +279,11 @@ impl Outboxes {
                 continue;
             }
             let through = log.durable_group(name);
-            if self.emptied.lock().unwrap().get(name).copied().unwrap_or(0) >= through {
+            if self.emptied.lock_or_stop().get(name).copied().unwrap_or(0) >= through {
                 continue;
             }
             let made = format!("{name} {url:?}");
-            let make = !self.made.lock().unwrap().contains(&made);
+            let make = !self.made.lock_or_stop().contains(&made);
             let result = match self.grant(url) {
                 Ok(grant) => {
                     let (log_id, backend) = (log.id().to_string(), name.clone());
@@ -304,8 +305,8 @@ impl Outboxes {
             };
             match result {
                 Ok(_) => {
-                    self.emptied.lock().unwrap().insert(name.clone(), through);
-                    self.made.lock().unwrap().insert(made);
+                    self.emptied.lock_or_stop().insert(name.clone(), through);
+                    self.made.lock_or_stop().insert(made);
                 }
                 Err(error) => {
                     tracing::warn!(

@@ -20,6 +20,7 @@ pub use records::{FleetRecords, Hold, INDEXES_WAIT, open_lock};
 pub use session::{Announced, FleetRefusal, Lock, LockSession, Member, Mode, Space};
 pub use solo::NOT_SOLO;
 
+use crate::poison::LockOrStop;
 use std::collections::HashMap;
 use std::future::Future;
 use std::sync::{Arc, Mutex};
@@ -36,7 +37,7 @@ tokio::task_local! {
 pub async fn answering<F: Future>(request: F) -> F::Output {
     let releases = Arc::new(Mutex::new(Vec::new()));
     let output = RELEASES.scope(releases.clone(), request).await;
-    let started = std::mem::take(&mut *releases.lock().unwrap());
+    let started = std::mem::take(&mut *releases.lock_or_stop());
     for unlock in started {
         let _ = unlock.await;
     }
@@ -45,7 +46,7 @@ pub async fn answering<F: Future>(request: F) -> F::Output {
 
 /// Notes an unlock under way for the request running now, if any.
 fn started(unlock: JoinHandle<()>) {
-    let _ = RELEASES.try_with(|releases| releases.lock().unwrap().push(unlock));
+    let _ = RELEASES.try_with(|releases| releases.lock_or_stop().push(unlock));
 }
 
 /// A server's lock sessions, one per shared database.
@@ -84,7 +85,7 @@ impl Fleet {
     /// True the first time it is asked for `url`: this server starts
     /// following that database's shared catalog.
     pub fn starts_following(&self, url: &str) -> bool {
-        self.followed.lock().unwrap().insert(url.to_string())
+        self.followed.lock_or_stop().insert(url.to_string())
     }
 
     /// The lock session on the database at `url` (one per database, made on
@@ -92,8 +93,7 @@ impl Fleet {
     /// once the server has stopped).
     pub fn session(&self, url: &str) -> Arc<LockSession> {
         self.sessions
-            .lock()
-            .unwrap()
+            .lock_or_stop()
             .entry(url.to_string())
             .or_insert_with(|| {
                 let session =
@@ -111,7 +111,7 @@ impl Fleet {
     /// [`LockSession::fleet_seen`]); `None` for a database this server has
     /// no lock session on.
     pub fn shared_with_others(&self, url: &str) -> Option<String> {
-        let session = self.sessions.lock().unwrap().get(url).cloned()?;
+        let session = self.sessions.lock_or_stop().get(url).cloned()?;
         session.fleet_seen().then(|| session.label())
     }
 
@@ -121,7 +121,7 @@ impl Fleet {
     pub fn close(&self) {
         self.closed
             .store(true, std::sync::atomic::Ordering::Release);
-        for session in self.sessions.lock().unwrap().values() {
+        for session in self.sessions.lock_or_stop().values() {
             session.close();
         }
     }
@@ -129,8 +129,7 @@ impl Fleet {
     /// Every lock session, with the URL of its database.
     pub fn sessions(&self) -> Vec<(String, Arc<LockSession>)> {
         self.sessions
-            .lock()
-            .unwrap()
+            .lock_or_stop()
             .iter()
             .map(|(url, session)| (url.clone(), session.clone()))
             .collect()
@@ -140,7 +139,7 @@ impl Fleet {
     /// and server (a row saying why, for a database that cannot be asked).
     pub async fn status(&self) -> Vec<vsam_protocol::admin::FleetRow> {
         let sessions: Vec<Arc<LockSession>> =
-            self.sessions.lock().unwrap().values().cloned().collect();
+            self.sessions.lock_or_stop().values().cloned().collect();
         let mut rows = Vec::new();
         for session in sessions {
             let database = session.label();

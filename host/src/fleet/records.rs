@@ -3,6 +3,7 @@
 //! of its units of work changed, beside the lock it keeps in memory.
 
 use super::session::{FleetRefusal, Lock, LockSession, Mode, Space};
+use crate::poison::LockOrStop;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use tokio::task::JoinHandle;
@@ -182,8 +183,7 @@ impl FleetRecords {
     /// `generation` (its first one counts).
     pub fn unit_took(&self, connection: u64, generation: u64) {
         self.units
-            .lock()
-            .unwrap()
+            .lock_or_stop()
             .entry(connection)
             .or_insert(generation);
     }
@@ -191,13 +191,13 @@ impl FleetRecords {
     /// True if every lock the unit of work of `connection` took here is
     /// still held.
     pub fn unit_intact(&self, connection: u64) -> bool {
-        let first = self.units.lock().unwrap().get(&connection).copied();
+        let first = self.units.lock_or_stop().get(&connection).copied();
         first.is_none_or(|generation| self.intact(generation))
     }
 
     /// The unit of work of `connection` ended.
     pub fn unit_ended(&self, connection: u64) {
-        self.units.lock().unwrap().remove(&connection);
+        self.units.lock_or_stop().remove(&connection);
     }
 }
 

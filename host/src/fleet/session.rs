@@ -8,6 +8,7 @@
 //! still held it ([`LockSession::intact`]).
 
 use super::solo::{self, FLEET_CHANNEL, JOIN};
+use crate::poison::LockOrStop;
 use crate::runtime::sql::postgres_tls::{self, TlsRequest};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU64, Ordering};
@@ -299,7 +300,7 @@ impl LockSession {
     /// it again.
     pub fn close(&self) {
         self.closed.store(true, Ordering::Release);
-        self.link.lock().unwrap().take();
+        self.link.lock_or_stop().take();
     }
 
     /// The generation of the lock session in which this server holds the
@@ -342,7 +343,7 @@ impl LockSession {
 
     /// The connection serving now, if it is alive.
     fn alive(&self) -> Option<(Arc<Client>, u64)> {
-        let link = self.link.lock().unwrap();
+        let link = self.link.lock_or_stop();
         link.as_ref()
             .filter(|link| !link.client.is_closed())
             .map(|link| (link.client.clone(), link.generation))
@@ -394,7 +395,7 @@ impl LockSession {
                 tracing::warn!("{why}");
             }
         });
-        *self.link.lock().unwrap() = Some(Link {
+        *self.link.lock_or_stop() = Some(Link {
             client: client.clone(),
             generation,
         });
@@ -521,7 +522,7 @@ impl LockSession {
     /// lost connection too). Refused while a DELETE elsewhere holds it.
     pub async fn hold_open(self: &Arc<Self>, name: &str) -> Result<(), FleetRefusal> {
         self.keep_open(name).await?;
-        if let Some(entry) = self.opens.lock().unwrap().get_mut(name) {
+        if let Some(entry) = self.opens.lock_or_stop().get_mut(name) {
             entry.0 += 1;
         }
         Ok(())
@@ -530,13 +531,13 @@ impl LockSession {
     /// Makes sure the open lock `name`, held here, is held in the database
     /// by the connection serving now.
     pub async fn keep_open(self: &Arc<Self>, name: &str) -> Result<(), FleetRefusal> {
-        let held_in = self.opens.lock().unwrap().get(name).map(|entry| entry.1);
+        let held_in = self.opens.lock_or_stop().get(name).map(|entry| entry.1);
         if held_in.is_some_and(|generation| self.intact(generation)) {
             return Ok(());
         }
         let taken = self.try_dataset_lock(name, Mode::Shared).await?;
         let twice = {
-            let mut opens = self.opens.lock().unwrap();
+            let mut opens = self.opens.lock_or_stop();
             let entry = opens.entry(name.to_string()).or_insert((0, 0));
             let twice = entry.1 == taken;
             entry.1 = taken;
@@ -553,7 +554,7 @@ impl LockSession {
     /// dataset: the last gives the lock back.
     pub fn let_go_open(self: &Arc<Self>, name: &str) {
         let released = {
-            let mut opens = self.opens.lock().unwrap();
+            let mut opens = self.opens.lock_or_stop();
             match opens.get_mut(name) {
                 Some(entry) if entry.0 > 1 => {
                     entry.0 -= 1;
@@ -574,8 +575,7 @@ impl LockSession {
     async fn take_opens_again(&self, client: &Client, generation: u64) -> Result<(), FleetRefusal> {
         let names: Vec<String> = self
             .opens
-            .lock()
-            .unwrap()
+            .lock_or_stop()
             .iter()
             .filter(|(_, (holders, _))| *holders > 0)
             .map(|(name, _)| name.clone())
@@ -592,7 +592,7 @@ impl LockSession {
             let taken = call(client, chunk, |mode| mode.functions().0)
                 .await
                 .map_err(FleetRefusal::Unavailable)?;
-            let mut opens = self.opens.lock().unwrap();
+            let mut opens = self.opens.lock_or_stop();
             for (lock, taken) in chunk.iter().zip(taken) {
                 if let Some(entry) = opens.get_mut(&lock.name) {
                     entry.1 = if taken { generation } else { 0 };
@@ -730,7 +730,7 @@ impl LockSession {
     /// Closes the connection of `generation` (if it still serves): every
     /// lock of it is freed by PostgreSQL.
     fn drop_link(&self, generation: u64) {
-        let mut link = self.link.lock().unwrap();
+        let mut link = self.link.lock_or_stop();
         if link.as_ref().is_some_and(|l| l.generation == generation) {
             *link = None;
         }

@@ -12,6 +12,7 @@ mod scrape;
 
 pub use scrape::{BackendRow, Scrape};
 
+use crate::poison::LockOrStop;
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
@@ -328,7 +329,7 @@ impl Metrics {
             return;
         }
         let dataset = {
-            let mut seen = self.datasets_seen.lock().unwrap();
+            let mut seen = self.datasets_seen.lock_or_stop();
             if seen.contains(dataset) || seen.len() < MAX_DATASETS {
                 seen.insert(dataset.to_string());
                 dataset.to_string()

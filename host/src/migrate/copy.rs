@@ -7,6 +7,7 @@
 //! batch from each. Clients keep working between steps.
 
 use super::Progress;
+use crate::poison::LockOrStop;
 use crate::runtime::BackendHandle;
 use crate::runtime::call::{Call, Reply};
 use crate::vsam::DatasetState;
@@ -120,7 +121,7 @@ pub async fn copy(
                 results.len()
             ));
         }
-        progress.lock().unwrap().copied += count as u64;
+        progress.lock_or_stop().copied += count as u64;
         tokio::task::yield_now().await;
     }
 }
@@ -219,7 +220,7 @@ async fn verify_batches(
         }
         count += ours.len() as u64;
         if let Some(progress) = progress {
-            progress.lock().unwrap().verified = Some(count);
+            progress.lock_or_stop().verified = Some(count);
         }
         from = Start::Exclusive(last);
         tokio::task::yield_now().await;

@@ -2,6 +2,7 @@
 //! which phase, saved in `migrations.json` under the data dir (replaced
 //! whole, see [`crate::durable`]) so a restart finishes the job.
 
+use crate::poison::LockOrStop;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
@@ -85,12 +86,12 @@ impl Journal {
 
     /// Every entry.
     pub fn entries(&self) -> Vec<Entry> {
-        self.entries.lock().unwrap().clone()
+        self.entries.lock_or_stop().clone()
     }
 
     /// Records (or moves) a dataset's migration, or a leftover, durably.
     pub fn set(&self, entry: Entry) -> anyhow::Result<()> {
-        let mut entries = self.entries.lock().unwrap();
+        let mut entries = self.entries.lock_or_stop();
         let mut next = entries.clone();
         next.retain(|e| !e.same_slot(&entry));
         next.push(entry);
@@ -108,7 +109,7 @@ impl Journal {
     /// remove, in one durable write: a crash before the copy is removed
     /// leaves it journaled, never forgotten.
     pub fn finish(&self, dataset: &str, leftover: Entry) -> anyhow::Result<()> {
-        let mut entries = self.entries.lock().unwrap();
+        let mut entries = self.entries.lock_or_stop();
         let mut next = entries.clone();
         let migration = |e: &Entry| e.dataset == dataset && e.stage != Stage::Leftover;
         next.retain(|e| !(migration(e) || e.same_slot(&leftover)));
@@ -124,7 +125,7 @@ impl Journal {
     }
 
     fn remove_where(&self, forget: impl Fn(&Entry) -> bool) -> anyhow::Result<()> {
-        let mut entries = self.entries.lock().unwrap();
+        let mut entries = self.entries.lock_or_stop();
         let mut next = entries.clone();
         next.retain(|e| !forget(e));
         self.save(&next)?;

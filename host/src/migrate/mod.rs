@@ -26,6 +26,7 @@ pub mod copy;
 pub mod journal;
 mod names;
 
+use crate::poison::LockOrStop;
 use crate::runtime::BackendHandle;
 use crate::runtime::call::{Call, CallError};
 use crate::vsam::placement::{Covered, Mirror, Placement};
@@ -75,7 +76,7 @@ pub struct Migration {
 
 impl Migration {
     fn row(&self) -> MigrationRow {
-        let p = self.progress.lock().unwrap();
+        let p = self.progress.lock_or_stop();
         let elapsed = p.started.elapsed().as_secs_f64();
         let copy_time = p
             .copied_at
@@ -100,7 +101,7 @@ impl Migration {
     }
 
     fn set_phase(&self, phase: &'static str) {
-        self.progress.lock().unwrap().phase = phase;
+        self.progress.lock_or_stop().phase = phase;
     }
 
     fn mirror(&self) -> Option<Arc<Mirror>> {
@@ -146,17 +147,17 @@ impl Migrations {
         let active: Vec<Arc<Migration>> = {
             // Under the lock `register` holds while it spawns a copy: a
             // migration registered after this sees `stopping`.
-            let active = self.active.lock().unwrap();
+            let active = self.active.lock_or_stop();
             self.stopping.store(true, Ordering::Relaxed);
             active.values().cloned().collect()
         };
         for m in active {
-            let Some(task) = m.task.lock().unwrap().take() else {
+            let Some(task) = m.task.lock_or_stop().take() else {
                 continue;
             };
             // "cut-over" is set last, once the cutover is whole: what runs
             // then is a leveling, or a copy task about to end.
-            if m.progress.lock().unwrap().phase == "cut-over" {
+            if m.progress.lock_or_stop().phase == "cut-over" {
                 task.abort();
             } else {
                 tracing::info!(dataset = %m.dataset, to = %m.to, "the server stops: the migration's copy stops, and starts again from the beginning at the next start");
@@ -169,8 +170,7 @@ impl Migrations {
     /// Backends a migration copies to or from (a reload may not remove them).
     pub fn backends_in_use(&self) -> Vec<String> {
         self.active
-            .lock()
-            .unwrap()
+            .lock_or_stop()
             .values()
             .flat_map(|m| [m.from.clone(), m.to.clone()])
             .collect()
@@ -179,8 +179,8 @@ impl Migrations {
     /// Migrations recently ended, oldest first, then those running or cut
     /// over: one row a dataset, its current state.
     pub fn rows(&self) -> Vec<MigrationRow> {
-        let mut rows: Vec<MigrationRow> = self.ended.lock().unwrap().iter().cloned().collect();
-        rows.extend(self.active.lock().unwrap().values().map(|m| m.row()));
+        let mut rows: Vec<MigrationRow> = self.ended.lock_or_stop().iter().cloned().collect();
+        rows.extend(self.active.lock_or_stop().values().map(|m| m.row()));
         rows
     }
 
@@ -223,7 +223,7 @@ impl Migrations {
         };
         let source = self.backend(&def.backend)?;
         names::fleet_refusal(&self.shared, &dataset, Some(&source), &target).await?;
-        if self.active.lock().unwrap().contains_key(&dataset) {
+        if self.active.lock_or_stop().contains_key(&dataset) {
             return Err(format!(
                 "{dataset} is already being migrated: see vsamr admin status; finalize or roll it back first"
             ));
@@ -280,10 +280,9 @@ impl Migrations {
         });
         // A dataset shows one row: its current state.
         self.ended
-            .lock()
-            .unwrap()
+            .lock_or_stop()
             .retain(|row| row.dataset != entry.dataset);
-        let mut active = self.active.lock().unwrap();
+        let mut active = self.active.lock_or_stop();
         active.insert(entry.dataset, migration.clone());
         if entry.stage == Stage::Copying {
             // A start that raced the server's stop: the copy begins
@@ -296,7 +295,7 @@ impl Migrations {
             let this = self.clone();
             let running = migration.clone();
             let task = tokio::spawn(async move { this.run(running).await });
-            *migration.task.lock().unwrap() = Some(task);
+            *migration.task.lock_or_stop() = Some(task);
         }
         drop(active);
         migration
@@ -316,7 +315,7 @@ impl Migrations {
             }
             Err(reason) => {
                 tracing::error!(dataset = %m.dataset, to = %m.to, "migration failed: {reason}; rolling back");
-                m.progress.lock().unwrap().message = Some(reason);
+                m.progress.lock_or_stop().message = Some(reason);
                 self.undo_copy(&m, "failed").await;
             }
         }
@@ -327,7 +326,7 @@ impl Migrations {
         let source = self.backend(&m.from)?;
         let target = self.backend(&m.to)?;
         let total = copy::count(state, &source, &m.cancel).await?;
-        m.progress.lock().unwrap().total = total;
+        m.progress.lock_or_stop().total = total;
         m.set_phase("copying");
         let mirror = Arc::new(Mirror::new(target.clone(), Covered::Nothing));
         {
@@ -339,7 +338,7 @@ impl Migrations {
         }
         copy::copy(state, &source, &mirror, &m.progress, &m.cancel).await?;
         {
-            let mut p = m.progress.lock().unwrap();
+            let mut p = m.progress.lock_or_stop();
             p.copied_at = Some(Instant::now());
             p.phase = "verifying";
         }
@@ -373,7 +372,7 @@ impl Migrations {
             mirror: Some(Arc::new(Mirror::new(source, Covered::All))),
         });
         drop(held);
-        let mut p = m.progress.lock().unwrap();
+        let mut p = m.progress.lock_or_stop();
         p.phase = "cut-over";
         p.verified = Some(verified.count);
         p.checksum = Some(verified.checksum);
@@ -398,7 +397,7 @@ impl Migrations {
         if let Ok(target) = self.backend(&m.to)
             && let Err(left) = self.discard_copy(&m.state, &target, &m.from).await
         {
-            let mut p = m.progress.lock().unwrap();
+            let mut p = m.progress.lock_or_stop();
             p.message = Some(match p.message.take() {
                 Some(reason) => format!("{reason}; {left}"),
                 None => left,
@@ -494,8 +493,8 @@ impl Migrations {
 
     fn end(&self, m: &Migration) {
         let row = m.row();
-        self.active.lock().unwrap().remove(&m.dataset);
-        let mut ended = self.ended.lock().unwrap();
+        self.active.lock_or_stop().remove(&m.dataset);
+        let mut ended = self.ended.lock_or_stop();
         ended.retain(|earlier| earlier.dataset != row.dataset);
         ended.push_back(row);
         while ended.len() > ENDED_SHOWN {
@@ -546,8 +545,7 @@ impl Migrations {
     fn active(&self, dataset: &str) -> Result<Arc<Migration>, String> {
         let dataset = dataset.to_ascii_uppercase();
         self.active
-            .lock()
-            .unwrap()
+            .lock_or_stop()
             .get(&dataset)
             .cloned()
             .ok_or_else(|| format!("{dataset} is not being migrated"))
@@ -558,7 +556,7 @@ impl Migrations {
     pub async fn finalize(&self, dataset: &str) -> Result<MigrationRow, String> {
         let m = self.active(dataset)?;
         let _operation = busy(&m)?;
-        if m.progress.lock().unwrap().phase != "cut-over" {
+        if m.progress.lock_or_stop().phase != "cut-over" {
             return Err(format!(
                 "{} has not cut over yet (it is {}): wait for it, or roll it back",
                 m.dataset,
@@ -566,7 +564,7 @@ impl Migrations {
             ));
         }
         // A leveling after a restart works on the copy about to go.
-        let leveling = m.task.lock().unwrap().take();
+        let leveling = m.task.lock_or_stop().take();
         if let Some(leveling) = leveling {
             leveling.abort();
             let _ = leveling.await;
@@ -586,7 +584,7 @@ impl Migrations {
         if let Ok(old) = self.backend(&m.from)
             && let Err(note) = self.discard_copy(&m.state, &old, &m.to).await
         {
-            m.progress.lock().unwrap().message = Some(note);
+            m.progress.lock_or_stop().message = Some(note);
         }
         m.set_phase("finalized");
         self.end(&m);
@@ -601,15 +599,15 @@ impl Migrations {
     pub async fn rollback(&self, dataset: &str) -> Result<MigrationRow, String> {
         let m = self.active(dataset)?;
         let _operation = busy(&m)?;
-        if m.progress.lock().unwrap().phase != "cut-over" {
+        if m.progress.lock_or_stop().phase != "cut-over" {
             m.cancel.store(true, Ordering::Relaxed);
-            let task = m.task.lock().unwrap().take();
+            let task = m.task.lock_or_stop().take();
             if let Some(task) = task {
                 let _ = task.await;
             }
             // The copy may have cut over just before it saw the request.
-            if m.progress.lock().unwrap().phase != "cut-over" {
-                if self.active.lock().unwrap().contains_key(&m.dataset) {
+            if m.progress.lock_or_stop().phase != "cut-over" {
+                if self.active.lock_or_stop().contains_key(&m.dataset) {
                     self.undo_copy(&m, "rolled-back").await;
                 }
                 return Ok(m.row());
@@ -618,7 +616,7 @@ impl Migrations {
         let serving = self.backend(&m.to)?;
         let old = self.backend(&m.from)?;
         // A leveling after a restart may still run.
-        let leveling = m.task.lock().unwrap().take();
+        let leveling = m.task.lock_or_stop().take();
         if let Some(leveling) = leveling {
             let _ = leveling.await;
         }
@@ -663,7 +661,7 @@ impl Migrations {
         }
         let left = self.discard_copy(&m.state, &serving, &m.from).await.err();
         {
-            let mut p = m.progress.lock().unwrap();
+            let mut p = m.progress.lock_or_stop();
             p.phase = "rolled-back";
             p.verified = Some(verified.count);
             p.checksum = Some(verified.checksum);
@@ -734,7 +732,7 @@ impl Migrations {
                 });
                 let m = self.register(entry, state);
                 {
-                    let mut p = m.progress.lock().unwrap();
+                    let mut p = m.progress.lock_or_stop();
                     p.phase = "cut-over";
                     p.message = Some(
                         "resumed after a restart: the old copy follows again and is being brought level"
@@ -758,9 +756,9 @@ impl Migrations {
                             )
                         }
                     };
-                    leveled.progress.lock().unwrap().message = Some(note);
+                    leveled.progress.lock_or_stop().message = Some(note);
                 });
-                *m.task.lock().unwrap() = Some(task);
+                *m.task.lock_or_stop() = Some(task);
             }
             Stage::RollingBack => {
                 let _ = self.journal_finish(&entry.dataset, &entry.from, &entry.to);

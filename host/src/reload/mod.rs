@@ -21,6 +21,7 @@ pub mod storage;
 pub mod watch;
 
 use crate::config::Config;
+use crate::poison::LockOrStop;
 use crate::runtime::{self, BackendHandle, Backends, LoadedPlugin, PluginRuntime, call::Call};
 use crate::vsam::{Routing, Shared};
 use anyhow::{Context, Result};
@@ -282,7 +283,7 @@ impl Reloader {
 
     /// The last reload's report.
     pub fn last_report(&self) -> Option<ReloadReport> {
-        self.last.lock().unwrap().clone()
+        self.last.lock_or_stop().clone()
     }
 
     /// Lets go of the locks on the backends' local stores and the claims
@@ -373,7 +374,7 @@ impl Reloader {
         for note in &report.notes {
             tracing::warn!(trigger, "reload: {note}");
         }
-        *self.last.lock().unwrap() = Some(report.clone());
+        *self.last.lock_or_stop() = Some(report.clone());
         report
     }
 

@@ -5,6 +5,7 @@
 //! cannot lock out clients that do. The admin port and the metrics port
 //! have their own, and are served through [`serve_port`].
 
+use crate::poison::LockOrStop;
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Mutex};
@@ -90,7 +91,7 @@ impl Budget {
             ));
         };
         let client = Client::of(address);
-        let mut by_address = self.by_address.lock().unwrap();
+        let mut by_address = self.by_address.lock_or_stop();
         let count = by_address.entry(client).or_insert(0);
         if *count >= self.max_per_address {
             return Err(format!(
@@ -182,7 +183,7 @@ pub async fn serve_port<F, Fut>(
 
 impl Drop for Place {
     fn drop(&mut self) {
-        let mut by_address = self.budget.by_address.lock().unwrap();
+        let mut by_address = self.budget.by_address.lock_or_stop();
         if let Some(count) = by_address.get_mut(&self.client) {
             *count -= 1;
             if *count == 0 {
@@ -245,7 +246,7 @@ mod tests {
         assert!(refused.contains("max_connections)"), "{refused}");
         drop(first);
         let _again = budget.admit(a).unwrap();
-        assert_eq!(budget.by_address.lock().unwrap()[&Client::of(a)], 2);
+        assert_eq!(budget.by_address.lock_or_stop()[&Client::of(a)], 2);
         // The handshake budget is apart from the connections'.
         let _shaking = limits.handshakes.admit(a).unwrap();
         let refused = limits.handshakes.admit(b).err().unwrap();

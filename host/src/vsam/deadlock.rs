@@ -6,6 +6,7 @@
 //! can ever get what it waits for, so one unit of work of the cycle is
 //! rolled back (see `Shared::roll_back_unit`), which frees its records.
 
+use crate::poison::LockOrStop;
 use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
@@ -25,7 +26,7 @@ impl WaitGraph {
     /// the connections of the cycle this closes, starting with `waiter`,
     /// if it closes one.
     pub fn refused(&self, waiter: u64, holder: u64) -> Option<Vec<u64>> {
-        let mut edges = self.edges.lock().unwrap();
+        let mut edges = self.edges.lock_or_stop();
         edges.insert(waiter, (holder, Instant::now()));
         let mut cycle = vec![waiter];
         let mut at = holder;
@@ -46,7 +47,7 @@ impl WaitGraph {
     /// `session` waits for nobody (it sent another request, its unit
     /// ended, or it is gone).
     pub fn forget(&self, session: u64) {
-        self.edges.lock().unwrap().remove(&session);
+        self.edges.lock_or_stop().remove(&session);
     }
 }
 

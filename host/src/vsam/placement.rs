@@ -7,6 +7,7 @@
 //! roles swap: the new backend serves, and the old one keeps following
 //! until the migration is finalized, so a rollback loses nothing.
 
+use crate::poison::LockOrStop;
 use crate::runtime::BackendHandle;
 use crate::runtime::call::{Call, CallError, CallResult, Reply};
 use std::sync::Mutex;
@@ -53,18 +54,18 @@ impl Mirror {
 
     /// Moves the copy's cursor (only while writes are held off).
     pub fn set_covered(&self, covered: Covered) {
-        *self.covered.lock().unwrap() = covered;
+        *self.covered.lock_or_stop() = covered;
     }
 
     /// How far the mirror holds the records.
     pub fn covered(&self) -> Covered {
-        self.covered.lock().unwrap().clone()
+        self.covered.lock_or_stop().clone()
     }
 
     /// The first write the mirror could not follow: from then on it is not
     /// a faithful copy.
     pub fn failure(&self) -> Option<String> {
-        self.failure.lock().unwrap().clone()
+        self.failure.lock_or_stop().clone()
     }
 
     /// Repeats on the mirror the writes among `calls` that succeeded on the
@@ -100,7 +101,7 @@ impl Mirror {
                 self.backend.name()
             );
             tracing::error!("{message}; the copy there is no longer faithful");
-            self.failure.lock().unwrap().get_or_insert(message);
+            self.failure.lock_or_stop().get_or_insert(message);
         }
     }
 

@@ -10,6 +10,7 @@ use super::subject::Subject;
 use super::unit::{Unit, UnitLimits, UnitWatch};
 use super::{catalog_requests, erase, get, point, put};
 use crate::log_limit::limited;
+use crate::poison::LockOrStop;
 use crate::security::{Identity, Level};
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -622,7 +623,7 @@ impl Session {
                 "RST (reset to empty) needs an OPEN for output",
             ));
         }
-        if *state.users.lock().unwrap() > 1 {
+        if *state.users.lock_or_stop() > 1 {
             return Err(about.refused(
                 open_error::NOT_AVAILABLE,
                 "RST (reset to empty) needs the dataset to itself, and another connection has it open; CLOSE it there first",

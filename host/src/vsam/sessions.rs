@@ -11,6 +11,7 @@
 //! request under way is answered, the client is told why, the unit of
 //! work is rolled back and the records are released.
 
+use crate::poison::LockOrStop;
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::Mutex;
@@ -111,14 +112,13 @@ impl SessionWatch {
     /// Handle `handle` opened `dataset`.
     pub fn opened(&self, handle: u32, dataset: &str) {
         self.opened
-            .lock()
-            .unwrap()
+            .lock_or_stop()
             .insert(handle, dataset.to_string());
     }
 
     /// Handle `handle` is closed.
     pub fn closed(&self, handle: u32) {
-        self.opened.lock().unwrap().remove(&handle);
+        self.opened.lock_or_stop().remove(&handle);
     }
 
     /// Orders the connection ended for `reason`; false if it was already.
@@ -141,7 +141,7 @@ impl SessionWatch {
     pub fn snapshot(&self) -> SessionSnapshot {
         let age = self.connected.elapsed();
         let last = Duration::from_millis(self.last_request_ms.load(Ordering::Relaxed));
-        let mut datasets: Vec<String> = self.opened.lock().unwrap().values().cloned().collect();
+        let mut datasets: Vec<String> = self.opened.lock_or_stop().values().cloned().collect();
         datasets.sort();
         SessionSnapshot {
             session: self.session,
@@ -165,17 +165,17 @@ pub struct Sessions {
 impl Sessions {
     /// A welcomed connection begins.
     pub fn add(&self, watch: std::sync::Arc<SessionWatch>) {
-        self.open.lock().unwrap().insert(watch.session, watch);
+        self.open.lock_or_stop().insert(watch.session, watch);
     }
 
     /// A connection is gone.
     pub fn remove(&self, session: u64) {
-        self.open.lock().unwrap().remove(&session);
+        self.open.lock_or_stop().remove(&session);
     }
 
     /// Every connection now, oldest first.
     pub fn snapshots(&self) -> Vec<SessionSnapshot> {
-        let watches: Vec<_> = self.open.lock().unwrap().values().cloned().collect();
+        let watches: Vec<_> = self.open.lock_or_stop().values().cloned().collect();
         let mut sessions: Vec<SessionSnapshot> = watches.iter().map(|w| w.snapshot()).collect();
         sessions.sort_by_key(|session| (std::cmp::Reverse(session.age), session.session));
         sessions
@@ -185,7 +185,7 @@ impl Sessions {
     /// `None` if no such connection is open (or its end was ordered
     /// already).
     pub fn end(&self, session: u64, reason: String) -> Option<SessionSnapshot> {
-        let watch = self.open.lock().unwrap().get(&session).cloned()?;
+        let watch = self.open.lock_or_stop().get(&session).cloned()?;
         let snapshot = watch.snapshot();
         watch.end(reason).then_some(snapshot)
     }

@@ -10,6 +10,7 @@ use crate::catalog::{Catalog, DatasetDef};
 use crate::config::Config;
 use crate::config::UnitRule;
 use crate::fleet::{Fleet, FleetRecords};
+use crate::poison::LockOrStop;
 use crate::runtime::BackendHandle;
 use crate::security::AccessPolicy;
 use arc_swap::ArcSwap;
@@ -201,7 +202,7 @@ impl Shared {
     /// A session is gone.
     pub fn session_ended(&self, session: u64) {
         self.connections.fetch_sub(1, Ordering::Relaxed);
-        self.units.lock().unwrap().remove(&session);
+        self.units.lock_or_stop().remove(&session);
         self.sessions.remove(session);
         self.waits.forget(session);
     }
@@ -248,12 +249,12 @@ impl Shared {
 
     /// Registers the unit of work of a new session.
     pub(crate) fn watch_unit(&self, watch: Arc<UnitWatch>) {
-        self.units.lock().unwrap().insert(watch.session, watch);
+        self.units.lock_or_stop().insert(watch.session, watch);
     }
 
     /// The units of work holding changes now, oldest first.
     pub fn units(&self) -> Vec<UnitSnapshot> {
-        let watches: Vec<Arc<UnitWatch>> = self.units.lock().unwrap().values().cloned().collect();
+        let watches: Vec<Arc<UnitWatch>> = self.units.lock_or_stop().values().cloned().collect();
         let mut units: Vec<UnitSnapshot> = watches.iter().filter_map(|w| w.snapshot()).collect();
         units.sort_by_key(|unit| std::cmp::Reverse(unit.age));
         units
@@ -291,7 +292,7 @@ impl Shared {
     /// Orders the unit of work of connection `session` rolled back for
     /// `reason`; false if it holds no change.
     pub fn roll_back_unit(&self, session: u64, reason: String) -> bool {
-        let watch = self.units.lock().unwrap().get(&session).cloned();
+        let watch = self.units.lock_or_stop().get(&session).cloned();
         watch.is_some_and(|watch| watch.doom(reason))
     }
 
@@ -302,7 +303,7 @@ impl Shared {
 
     /// True while some connection has `name` open.
     pub fn is_open(&self, name: &str) -> bool {
-        self.registry.lock().unwrap().open.contains_key(name)
+        self.registry.lock_or_stop().open.contains_key(name)
     }
 
     /// The alternate indexes over a base, as the host uses them.
@@ -327,7 +328,7 @@ impl Shared {
                 ),
             )
         })?;
-        let mut registry = self.registry.lock().unwrap();
+        let mut registry = self.registry.lock_or_stop();
         if registry.deleting.contains(&def.name) {
             return Err(about.refused(open_error::NOT_AVAILABLE, "the dataset is being deleted"));
         }
@@ -350,16 +351,16 @@ impl Shared {
                 ))
             })
             .clone();
-        *state.users.lock().unwrap() += 1;
+        *state.users.lock_or_stop() += 1;
         Ok(state)
     }
 
     /// Registers a close; returns true when it was the last open (the
     /// caller then flushes the dataset).
     pub fn release(&self, state: &Arc<DatasetState>) -> bool {
-        let mut registry = self.registry.lock().unwrap();
+        let mut registry = self.registry.lock_or_stop();
         let open = &mut registry.open;
-        let mut users = state.users.lock().unwrap();
+        let mut users = state.users.lock_or_stop();
         *users = users.saturating_sub(1);
         if *users == 0 {
             if open
@@ -377,7 +378,7 @@ impl Shared {
     /// Starts deleting a dataset: refused (`None`) while anyone has it
     /// open; until the guard is dropped, OPENs of it are refused.
     pub fn begin_delete(&self, name: &str) -> Option<DeleteGuard<'_>> {
-        let mut registry = self.registry.lock().unwrap();
+        let mut registry = self.registry.lock_or_stop();
         if registry.open.contains_key(name) || !registry.deleting.insert(name.to_string()) {
             return None;
         }
@@ -393,7 +394,7 @@ impl Shared {
     /// share, and which a sync of a shared catalog must not take for a
     /// dataset of its own.
     pub fn moving_copy(&self, name: &str) -> Option<BackendHandle> {
-        let state = self.registry.lock().unwrap().open.get(name).cloned()?;
+        let state = self.registry.lock_or_stop().open.get(name).cloned()?;
         let placement = state.placement();
         placement.mirror.as_ref().map(|copy| copy.backend.clone())
     }
@@ -401,8 +402,7 @@ impl Shared {
     /// Every dataset open now (for the flush at shutdown).
     pub fn open_datasets(&self) -> Vec<Arc<DatasetState>> {
         self.registry
-            .lock()
-            .unwrap()
+            .lock_or_stop()
             .open
             .values()
             .cloned()
@@ -427,8 +427,7 @@ impl Drop for DeleteGuard<'_> {
     fn drop(&mut self) {
         self.shared
             .registry
-            .lock()
-            .unwrap()
+            .lock_or_stop()
             .deleting
             .remove(&self.name);
     }

@@ -39,6 +39,7 @@ pub(crate) mod tests;
 pub use entries::{Prepared, decode_group, encode_group};
 pub use reader::LogReader;
 
+use crate::poison::LockOrStop;
 use entries::{
     ABORT, COMMIT, Entry, RESERVE, frame, next_frame, parse, prepare_payload, push_frame,
     verdict_payload,
@@ -314,7 +315,7 @@ impl ChangeLog {
     /// ([`Written::sync`]) before it acknowledges the group, alongside the
     /// backend's own commit (see `[changes] durability`).
     pub fn write_prepare(&self, backend: &str, changes: &[Change]) -> std::io::Result<Written> {
-        let mut writer = self.writer.lock().unwrap();
+        let mut writer = self.writer.lock_or_stop();
         let group = self.next_group(&mut writer)?;
         let bytes = frame(&prepare_payload(group, backend, changes));
         let before = writer.unwritten.len();
@@ -344,7 +345,7 @@ impl ChangeLog {
     /// A number for a group its backend writes to its outbox, then to
     /// the log with [`ChangeLog::write_committed`] once committed.
     pub fn take_group(&self) -> std::io::Result<u64> {
-        let mut writer = self.writer.lock().unwrap();
+        let mut writer = self.writer.lock_or_stop();
         self.next_group(&mut writer)
     }
 
@@ -377,7 +378,7 @@ impl ChangeLog {
         encoded: &[u8],
         count: usize,
     ) -> std::io::Result<u64> {
-        let mut writer = self.writer.lock().unwrap();
+        let mut writer = self.writer.lock_or_stop();
         let first = writer.next_sequence;
         let before = writer.unwritten.len();
         push_frame(&mut writer.unwritten, encoded);
@@ -405,7 +406,7 @@ impl ChangeLog {
     /// between the backend's commit and the log's write.
     pub fn missing(&self, groups: &[u64]) -> std::io::Result<Vec<u64>> {
         let mut wanted: std::collections::BTreeSet<u64> = groups.iter().copied().collect();
-        let mut writer = self.writer.lock().unwrap();
+        let mut writer = self.writer.lock_or_stop();
         self.write_out(&mut writer)?;
         for (_, path) in segments(&self.dir)? {
             let bytes =
@@ -429,7 +430,7 @@ impl ChangeLog {
     /// blocks down (a group whose COMMIT ran while 16,384 others were
     /// numbered is not looked for).
     pub fn unsettled_groups(&self, backend: &str) -> std::ops::Range<u64> {
-        let writer = self.writer.lock().unwrap();
+        let writer = self.writer.lock_or_stop();
         let logged = writer.last_group.get(backend).copied().unwrap_or(0);
         let from = (logged + 1).max(writer.reserved.saturating_sub(4 * RESERVE_BLOCK));
         from..writer.reserved.max(from)
@@ -439,8 +440,7 @@ impl ChangeLog {
     /// rows up to there may go.
     pub fn durable_group(&self, backend: &str) -> u64 {
         self.durable_groups
-            .lock()
-            .unwrap()
+            .lock_or_stop()
             .get(backend)
             .copied()
             .unwrap_or(0)
@@ -449,7 +449,7 @@ impl ChangeLog {
     /// The group's backend committed it: its changes take the next
     /// sequence numbers. Returns the last of them.
     pub fn commit(&self, group: u64) -> std::io::Result<u64> {
-        let mut writer = self.writer.lock().unwrap();
+        let mut writer = self.writer.lock_or_stop();
         let Some((prepared, count)) = writer.waiting.remove(&group) else {
             return Err(log_error(
                 &self.dir,
@@ -473,7 +473,7 @@ impl ChangeLog {
 
     /// The group's backend did not commit it: its changes never happened.
     pub fn abort(&self, group: u64) -> std::io::Result<()> {
-        let mut writer = self.writer.lock().unwrap();
+        let mut writer = self.writer.lock_or_stop();
         if writer.waiting.remove(&group).is_none() {
             return Ok(());
         }
@@ -535,13 +535,13 @@ impl ChangeLog {
     /// succeed again.
     #[cfg(test)]
     pub(crate) fn fail_writes(&self, on: bool) {
-        self.writer.lock().unwrap().fail_writes = on;
+        self.writer.lock_or_stop().fail_writes = on;
     }
 
     /// Writes the entries waiting in memory to the file, so that readers
     /// of the file find them.
     pub fn write_waiting(&self) -> std::io::Result<()> {
-        let mut writer = self.writer.lock().unwrap();
+        let mut writer = self.writer.lock_or_stop();
         self.write_out(&mut writer)
     }
 
@@ -617,12 +617,12 @@ impl ChangeLog {
     /// names a commit a power cut could take back.
     pub fn make_durable(&self) -> std::io::Result<()> {
         let (file, length, groups) = {
-            let mut writer = self.writer.lock().unwrap();
+            let mut writer = self.writer.lock_or_stop();
             self.write_out(&mut writer)?;
             if writer.synced >= writer.length {
                 let groups = writer.last_group.clone();
                 drop(writer);
-                *self.durable_groups.lock().unwrap() = groups;
+                *self.durable_groups.lock_or_stop() = groups;
                 return Ok(());
             }
             (
@@ -633,14 +633,14 @@ impl ChangeLog {
         };
         file.sync_data()
             .map_err(|e| log_error(&self.dir, "cannot sync", e))?;
-        let mut writer = self.writer.lock().unwrap();
+        let mut writer = self.writer.lock_or_stop();
         if Arc::ptr_eq(&writer.file, &file) {
             writer.synced = writer.synced.max(length);
         }
         drop(writer);
         // A rotation meanwhile synced the old segment whole: what was
         // written before the sync began is durable either way.
-        let mut durable = self.durable_groups.lock().unwrap();
+        let mut durable = self.durable_groups.lock_or_stop();
         for (backend, group) in groups {
             let known = durable.entry(backend).or_default();
             *known = (*known).max(group);
@@ -688,7 +688,7 @@ impl ChangeLog {
     /// Removes the segments holding only changes up to `sequence` (every
     /// consumer has them). The current segment always stays.
     pub fn retain_after(&self, sequence: u64) -> std::io::Result<()> {
-        let current = self.writer.lock().unwrap().segment_first;
+        let current = self.writer.lock_or_stop().segment_first;
         let found = segments(&self.dir)?;
         for pair in found.windows(2) {
             let ((_, path), (next_first, _)) = (&pair[0], &pair[1]);
@@ -696,7 +696,7 @@ impl ChangeLog {
             if *next_first <= sequence + 1 && *next_first <= current {
                 let bytes = std::fs::metadata(path)?.len();
                 std::fs::remove_file(path)?;
-                let mut writer = self.writer.lock().unwrap();
+                let mut writer = self.writer.lock_or_stop();
                 writer.older_bytes = writer.older_bytes.saturating_sub(bytes);
                 self.note_size(&writer);
             }

@@ -30,6 +30,7 @@ mod applied;
 mod net;
 mod seed;
 
+use crate::poison::LockOrStop;
 use applied::AppliedRecord;
 use net::NetChanges;
 use seed::give_back_names;
@@ -291,7 +292,7 @@ impl Mirror {
     }
 
     fn save(&self) -> std::io::Result<()> {
-        let saved = self.live.lock().unwrap().saved.clone();
+        let saved = self.live.lock_or_stop().saved.clone();
         let bytes = serde_json::to_vec_pretty(&saved).map_err(std::io::Error::other)?;
         crate::durable::replace_file(&self.state_path, &bytes)?;
         self.persisted.store(saved.applied, Ordering::SeqCst);
@@ -301,7 +302,7 @@ impl Mirror {
     /// Stops applying (changes wait in the log) or starts again.
     pub fn set_paused(&self, paused: bool) -> std::io::Result<()> {
         {
-            let mut live = self.live.lock().unwrap();
+            let mut live = self.live.lock_or_stop();
             live.saved.paused = paused;
             if paused {
                 live.phase = Phase::Paused;
@@ -337,7 +338,7 @@ impl Mirror {
 
     /// True while it stopped following (queue full, or failed to copy).
     pub fn is_stopped(&self) -> bool {
-        matches!(self.live.lock().unwrap().phase, Phase::Stopped(_))
+        matches!(self.live.lock_or_stop().phase, Phase::Stopped(_))
     }
 
     /// Why writes to a dataset it covers are refused now, if they are: a
@@ -345,7 +346,7 @@ impl Mirror {
     /// an async one whose queue is full (`on_full = "refuse"`).
     pub fn refusal(&self, log: &ChangeLog) -> Option<String> {
         let rule = self.rule.load();
-        let live = self.live.lock().unwrap();
+        let live = self.live.lock_or_stop();
         if let Phase::Stopped(_) = live.phase {
             return None;
         }
@@ -383,8 +384,7 @@ impl Mirror {
                 self.backend,
                 wait.as_secs(),
                 self.live
-                    .lock()
-                    .unwrap()
+                    .lock_or_stop()
                     .last_error
                     .as_ref()
                     .map_or("no error: it is slow, paused or stopped", |(_, e)| e
@@ -403,7 +403,7 @@ impl Mirror {
             return Ok(());
         }
         {
-            let live = self.live.lock().unwrap();
+            let live = self.live.lock_or_stop();
             if live.degraded || matches!(live.phase, Phase::Stopped(_) | Phase::Paused) {
                 return Ok(());
             }
@@ -413,12 +413,12 @@ impl Mirror {
         if matches!(reached, Ok(Ok(_))) {
             return Ok(());
         }
-        let why = self.live.lock().unwrap().last_error.as_ref().map_or_else(
+        let why = self.live.lock_or_stop().last_error.as_ref().map_or_else(
             || "no error yet: it is slow".to_string(),
             |(_, e)| e.clone(),
         );
         if rule.on_unavailable == OnUnavailable::Degrade {
-            let mut live = self.live.lock().unwrap();
+            let mut live = self.live.lock_or_stop();
             if !live.degraded {
                 live.degraded = true;
                 tracing::error!(
@@ -441,7 +441,7 @@ impl Mirror {
     pub fn report(&self, log: &ChangeLog) -> MirrorRow {
         let rule = self.rule.load();
         let refusing = self.refusal(log);
-        let live = self.live.lock().unwrap();
+        let live = self.live.lock_or_stop();
         let applied = self.applied();
         let queued = log.last_committed().saturating_sub(applied);
         let lag_seconds = match (queued, live.waiting_since_ms) {
@@ -481,11 +481,11 @@ impl Mirror {
     }
 
     fn set_phase(&self, phase: Phase) {
-        self.live.lock().unwrap().phase = phase;
+        self.live.lock_or_stop().phase = phase;
     }
 
     fn fail(&self, error: String) {
-        let mut live = self.live.lock().unwrap();
+        let mut live = self.live.lock_or_stop();
         if live.last_error.as_ref().is_none_or(|(_, e)| *e != error) {
             tracing::error!(mirror = %self.backend, "{error}");
         }
@@ -512,7 +512,7 @@ impl Mirror {
             if self.resync.swap(false, Ordering::SeqCst) {
                 let head = log.last_committed();
                 {
-                    let mut live = self.live.lock().unwrap();
+                    let mut live = self.live.lock_or_stop();
                     // A resync resumes a paused mirror too.
                     live.saved.seeded.clear();
                     live.saved.applied = head;
@@ -529,7 +529,7 @@ impl Mirror {
                 }
             }
             let (idle, paused) = {
-                let live = self.live.lock().unwrap();
+                let live = self.live.lock_or_stop();
                 (
                     matches!(live.phase, Phase::Paused | Phase::Stopped(_)),
                     live.phase == Phase::Paused,
@@ -544,7 +544,7 @@ impl Mirror {
                     let read_at = now_ms();
                     if let Ok(batch) = reader.next_batch(BATCH) {
                         read_to_end_at = (batch.len() < BATCH).then_some(read_at);
-                        self.live.lock().unwrap().waiting_since_ms =
+                        self.live.lock_or_stop().waiting_since_ms =
                             batch.first().map(|c| c.time_ms);
                         pending = batch;
                     }
@@ -578,7 +578,7 @@ impl Mirror {
             // Copy the datasets not followed yet.
             match self.seed_all(&shared, log.id()).await {
                 Ok(()) => {
-                    let mut live = self.live.lock().unwrap();
+                    let mut live = self.live.lock_or_stop();
                     if live.phase == Phase::Starting {
                         live.phase = Phase::Following;
                     }
@@ -630,7 +630,7 @@ impl Mirror {
             let Some(last) = pending.last().map(|c| c.sequence) else {
                 // Caught up: wait for the next commit.
                 {
-                    let mut live = self.live.lock().unwrap();
+                    let mut live = self.live.lock_or_stop();
                     live.waiting_since_ms = None;
                     live.degraded = false;
                 }
@@ -653,14 +653,14 @@ impl Mirror {
                 }
                 continue;
             };
-            self.live.lock().unwrap().waiting_since_ms = pending.first().map(|c| c.time_ms);
+            self.live.lock_or_stop().waiting_since_ms = pending.first().map(|c| c.time_ms);
             last_apply = Instant::now();
             match self.apply(&shared, log.id(), &pending).await {
                 Ok(()) => {
                     backoff = Duration::from_millis(50);
                     let now = now_ms();
                     {
-                        let mut live = self.live.lock().unwrap();
+                        let mut live = self.live.lock_or_stop();
                         live.last_error = None;
                         for change in &pending {
                             let _ = live.lags.record(now.saturating_sub(change.time_ms).max(1));
@@ -714,7 +714,7 @@ impl Mirror {
     /// in-memory store).
     fn applied_record(&self, shared: &Shared, log_id: &str) -> Option<Arc<AppliedRecord>> {
         let place = shared.backend(&self.backend)?.applied_place()?;
-        let mut record = self.record.lock().unwrap();
+        let mut record = self.record.lock_or_stop();
         match &*record {
             Some(known) if known.is_at(&place) => Some(known.clone()),
             _ => {
@@ -800,7 +800,7 @@ impl Mirror {
         // Where it was recorded last if the reload removed its backend too.
         let record = self
             .applied_record(&shared, log_id)
-            .or_else(|| self.record.lock().unwrap().clone());
+            .or_else(|| self.record.lock_or_stop().clone());
         if let Some(record) = record
             && let Err(error) = record.forget().await
         {
@@ -808,7 +808,7 @@ impl Mirror {
         }
         // Where it claimed names in this run, and its target's database
         // (claimed in an earlier run, if it copied there).
-        let mut databases = std::mem::take(&mut *self.claimed_on.lock().unwrap());
+        let mut databases = std::mem::take(&mut *self.claimed_on.lock_or_stop());
         databases.extend(
             shared
                 .backend(&self.backend)
@@ -834,7 +834,7 @@ impl Mirror {
     fn bound_paused_queue(&self, log: &ChangeLog) {
         let rule = self.rule.load();
         let past = self.past_stopping_bound(&rule, log);
-        let mut live = self.live.lock().unwrap();
+        let mut live = self.live.lock_or_stop();
         if let Some(queued) = past
             && live.phase == Phase::Paused
         {
@@ -900,7 +900,7 @@ impl Mirror {
     fn stop_missing(&self, why: String) {
         tracing::error!(mirror = %self.backend, "{why}");
         {
-            let mut live = self.live.lock().unwrap();
+            let mut live = self.live.lock_or_stop();
             live.saved.copy_again = true;
             live.phase = Phase::Stopped(why);
         }
@@ -924,7 +924,7 @@ impl Mirror {
             if !crate::catalog::matches(&rule.datasets, name) {
                 continue;
             }
-            let seeded = self.live.lock().unwrap().saved.seeded.contains(name);
+            let seeded = self.live.lock_or_stop().saved.seeded.contains(name);
             match &change.operation {
                 Operation::Define(layout) => {
                     // A dataset defined since: it starts empty on both.
@@ -953,7 +953,7 @@ impl Mirror {
                             ));
                         }
                     }
-                    self.live.lock().unwrap().saved.seeded.insert(name.clone());
+                    self.live.lock_or_stop().saved.seeded.insert(name.clone());
                 }
                 Operation::Delete => {
                     if !seeded {
@@ -972,7 +972,7 @@ impl Mirror {
                             ));
                         }
                     }
-                    self.live.lock().unwrap().saved.seeded.remove(name);
+                    self.live.lock_or_stop().saved.seeded.remove(name);
                 }
                 _ if !seeded => {}
                 Operation::Insert | Operation::Replace => net.set(

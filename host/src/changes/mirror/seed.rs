@@ -5,6 +5,7 @@
 
 use super::{Mirror, Phase};
 use crate::migrate::copy;
+use crate::poison::LockOrStop;
 use crate::runtime::call::{Call, CallError};
 use crate::vsam::Shared;
 use crate::vsam::placement::{Covered, Mirror as Follower};
@@ -18,7 +19,7 @@ impl Mirror {
         for def in shared.catalog.list(&pattern) {
             if def.relation.is_some()
                 || def.backend == self.backend
-                || self.live.lock().unwrap().saved.seeded.contains(&def.name)
+                || self.live.lock_or_stop().saved.seeded.contains(&def.name)
             {
                 continue;
             }
@@ -28,8 +29,7 @@ impl Mirror {
             self.set_phase(Phase::Starting);
             result?;
             self.live
-                .lock()
-                .unwrap()
+                .lock_or_stop()
                 .saved
                 .seeded
                 .insert(def.name.clone());
@@ -123,7 +123,7 @@ impl Mirror {
                 entry.server
             )));
         }
-        self.claimed_on.lock().unwrap().insert(url.to_string());
+        self.claimed_on.lock_or_stop().insert(url.to_string());
         match session
             .claim_mirrored(name, log_id, &self.backend)
             .await

@@ -34,6 +34,7 @@ pub mod table;
 use super::change::{Change, Operation};
 use super::log::ChangeLog;
 use crate::config::StreamSettings;
+use crate::poison::LockOrStop;
 use crate::vsam::Shared;
 use serde_json::{Map, Value, json};
 use std::collections::HashMap;
@@ -187,12 +188,12 @@ impl Stream {
 
     /// Where it stands.
     pub fn report(&self) -> ChangeStreamRow {
-        self.report.lock().unwrap().clone()
+        self.report.lock_or_stop().clone()
     }
 
     /// The sequence number of its last line.
     pub fn written(&self) -> u64 {
-        self.report.lock().unwrap().written
+        self.report.lock_or_stop().written
     }
 
     /// The position a restart would go on from at the least: the log keeps
@@ -239,7 +240,7 @@ impl Stream {
         let Some(why) = super::fleet::written_elsewhere(shared, &self.settings.datasets, "") else {
             return;
         };
-        let mut report = self.report.lock().unwrap();
+        let mut report = self.report.lock_or_stop();
         if report.missing.is_none() {
             let why = format!(
                 "{why}; it carries this server's changes only: keep the change stream on a server alone on the databases of its datasets"
@@ -293,10 +294,10 @@ impl Stream {
                     if let Some(why) = shared.upgrade().and_then(|shared| shared.changes.lost()) {
                         // Nothing more will be recorded (the storage
                         // watcher said why, once): the stream ends here.
-                        self.report.lock().unwrap().last_error = Some(why.to_string());
+                        self.report.lock_or_stop().last_error = Some(why.to_string());
                         return;
                     }
-                    self.report.lock().unwrap().last_error = Some(error.to_string());
+                    self.report.lock_or_stop().last_error = Some(error.to_string());
                     tracing::error!("change stream: {error}");
                     tokio::time::sleep(Duration::from_secs(5)).await;
                     continue;
@@ -355,7 +356,7 @@ impl Stream {
             };
             match result {
                 Ok(()) => {
-                    let mut report = self.report.lock().unwrap();
+                    let mut report = self.report.lock_or_stop();
                     report.written = last;
                     report.last_error = None;
                 }
@@ -366,7 +367,7 @@ impl Stream {
                         None => format!("change stream {}: {error}", self.dir.display()),
                     };
                     tracing::error!("{message}; retrying");
-                    self.report.lock().unwrap().last_error = Some(message);
+                    self.report.lock_or_stop().last_error = Some(message);
                     // Written again from the same place: the file ends
                     // where the last whole write ended.
                     current = None;
@@ -400,7 +401,7 @@ impl Stream {
         if let Err(error) = saved {
             tracing::warn!(
                 "change stream {}: cannot save its position: {error}",
-                self.report.lock().unwrap().file
+                self.report.lock_or_stop().file
             );
         }
         current
@@ -426,14 +427,14 @@ impl Stream {
                     let _ = self.table.set(writer);
                     self.persisted
                         .store(after, std::sync::atomic::Ordering::SeqCst);
-                    let mut report = self.report.lock().unwrap();
+                    let mut report = self.report.lock_or_stop();
                     report.written = after;
                     report.last_error = None;
                     return Some(after);
                 }
                 Err(error) => {
                     tracing::error!("change stream: {error}; tried again in 5 s");
-                    self.report.lock().unwrap().last_error = Some(error);
+                    self.report.lock_or_stop().last_error = Some(error);
                     tokio::time::sleep(Duration::from_secs(5)).await;
                 }
             }
@@ -489,7 +490,7 @@ impl Stream {
             };
             let file = OpenOptions::new().create(true).append(true).open(&path)?;
             let length = file.metadata()?.len();
-            self.report.lock().unwrap().file = path.display().to_string();
+            self.report.lock_or_stop().file = path.display().to_string();
             *current = Some((file, length));
             self.prune()?;
         }

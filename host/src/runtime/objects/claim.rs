@@ -23,6 +23,7 @@
 
 use super::super::bindings::wit_objects::ObjectError;
 use super::{BucketSpec, ObjectGrant};
+use crate::poison::LockOrStop;
 use anyhow::{Result, bail};
 use object_store::PutMode;
 use serde::{Deserialize, Serialize};
@@ -240,7 +241,7 @@ async fn give_back(
     if lost.load(Ordering::Acquire) {
         return;
     }
-    let ours = etag.lock().unwrap().clone();
+    let ours = etag.lock_or_stop().clone();
     if let Ok(Some(object)) = grant.get(name).await
         && object.etag == ours
         && let Err(error) = grant.delete(name).await
@@ -401,16 +402,16 @@ async fn renew_once(
     holder: &Holder,
     etag: &Mutex<String>,
 ) -> Renewal {
-    let ours = etag.lock().unwrap().clone();
+    let ours = etag.lock_or_stop().clone();
     match grant.put_if_match(name, holder.now(), ours).await {
         Ok(next) => {
-            *etag.lock().unwrap() = next;
+            *etag.lock_or_stop() = next;
             Renewal::Renewed
         }
         Err(ObjectError::PreconditionFailed) => match grant.get(name).await {
             Ok(Some(object)) => match serde_json::from_slice::<Holder>(&object.body) {
                 Ok(now) if now.server == holder.server && now.is_same_server(holder) => {
-                    *etag.lock().unwrap() = object.etag;
+                    *etag.lock_or_stop() = object.etag;
                     Renewal::Renewed
                 }
                 Ok(now) => Renewal::TakenOver(format!("{} on host {}", now.server, now.host)),

@@ -6,6 +6,7 @@ use super::counters::{BackendCounters, BackendCounts};
 use super::generation::{Generation, GenerationStatus, InFlight, VersionInfo};
 use super::{CaptureSlot, Job};
 use crate::changes::Capture;
+use crate::poison::LockOrStop;
 use arc_swap::ArcSwap;
 use std::future::Future;
 use std::sync::atomic::Ordering;
@@ -110,7 +111,7 @@ impl BackendHandle {
         store: Box<dyn RecordStore>,
         readers: Vec<Box<dyn RecordStore>>,
     ) -> std::io::Result<()> {
-        let mut retiring = self.slot.retiring.lock().unwrap();
+        let mut retiring = self.slot.retiring.lock_or_stop();
         let old = self.slot.current.load_full();
         let next = Generation::start(
             version,
@@ -133,7 +134,7 @@ impl BackendHandle {
     /// The generation serving now, then any still finishing calls.
     pub fn generations(&self) -> Vec<GenerationStatus> {
         let mut out = vec![self.slot.current.load().status(true)];
-        let retiring = self.slot.retiring.lock().unwrap();
+        let retiring = self.slot.retiring.lock_or_stop();
         out.extend(
             retiring
                 .iter()
@@ -371,8 +372,7 @@ impl BackendHandle {
         generations.extend(
             self.slot
                 .retiring
-                .lock()
-                .unwrap()
+                .lock_or_stop()
                 .iter()
                 .filter_map(Weak::upgrade),
         );

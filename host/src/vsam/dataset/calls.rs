@@ -4,6 +4,7 @@
 //! by the dataset's mirrors.
 
 use super::{DatasetState, KeyBound};
+use crate::poison::LockOrStop;
 use crate::runtime::call::{Call, CallError, Reply};
 use crate::vsam::subject::Subject;
 use vsam_plugin_sdk::{Direction, Entry, Start, StoreError};
@@ -257,7 +258,7 @@ impl DatasetState {
         let created = backend
             .call(Call::Create(storage, self.def.layout.clone()))
             .await;
-        *self.key_bound.lock().unwrap() = (KeyBound::Empty, 0);
+        *self.key_bound.lock_or_stop() = (KeyBound::Empty, 0);
         // The alternate indexes empty with it.
         for index in &self.indexes {
             let storage = index.storage.clone();

@@ -4,6 +4,7 @@
 
 use super::DatasetState;
 use crate::fleet::{FleetRecords, FleetRefusal, Hold};
+use crate::poison::LockOrStop;
 use crate::runtime::call::CallError;
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -87,7 +88,7 @@ fn settle<T: Copy + PartialEq>(
     fleet: &FleetRecords,
     hold: Hold,
 ) -> Result<u64, Refused> {
-    let mut map = map.lock().unwrap();
+    let mut map = map.lock_or_stop();
     let entry = map
         .get_mut(key)
         .filter(|lock| lock.holder == holder && lock.fleet.is_none());
@@ -134,13 +135,13 @@ impl DatasetState {
     pub async fn take(&self, key: &[u8], owner: Owner) -> Result<Option<u64>, Refused> {
         {
             // Both maps, in the order hold_for_unit takes them.
-            let holds = self.unit_holds.lock().unwrap();
+            let holds = self.unit_holds.lock_or_stop();
             if let Some(hold) = holds.get(key)
                 && hold.holder != owner.session
             {
                 return Err(Refused::Here(Holder::Unit(hold.holder)));
             }
-            let mut locks = self.locks.lock().unwrap();
+            let mut locks = self.locks.lock_or_stop();
             match locks.get(key) {
                 Some(lock) if lock.holder != owner => {
                     return Err(Refused::Here(Holder::String(lock.holder)));
@@ -186,7 +187,7 @@ impl DatasetState {
     /// The unit of work of another connection than `session` that holds
     /// `key`, if any.
     pub fn unit_holder(&self, key: &[u8], session: u64) -> Option<Holder> {
-        match self.unit_holds.lock().unwrap().get(key) {
+        match self.unit_holds.lock_or_stop().get(key) {
             Some(hold) if hold.holder != session => Some(Holder::Unit(hold.holder)),
             _ => None,
         }
@@ -196,8 +197,7 @@ impl DatasetState {
     /// included).
     pub fn unit_of(&self, key: &[u8]) -> Option<u64> {
         self.unit_holds
-            .lock()
-            .unwrap()
+            .lock_or_stop()
             .get(key)
             .map(|hold| hold.holder)
     }
@@ -208,7 +208,7 @@ impl DatasetState {
     /// another connection's string or unit has it.
     pub async fn hold_for_unit(&self, key: &[u8], session: u64) -> Result<(), Refused> {
         {
-            let mut holds = self.unit_holds.lock().unwrap();
+            let mut holds = self.unit_holds.lock_or_stop();
             match holds.get(key) {
                 Some(hold) if hold.holder != session => {
                     return Err(Refused::Here(Holder::Unit(hold.holder)));
@@ -216,7 +216,7 @@ impl DatasetState {
                 Some(_) => return Ok(()),
                 None => {}
             }
-            let locks = self.locks.lock().unwrap();
+            let locks = self.locks.lock_or_stop();
             if let Some(lock) = locks.get(key)
                 && lock.holder.session != session
             {
@@ -251,7 +251,7 @@ impl DatasetState {
     /// Lets go of every record the unit of work of `session` held.
     pub fn release_unit(&self, session: u64) {
         let mut released = Vec::new();
-        self.unit_holds.lock().unwrap().retain(|key, hold| {
+        self.unit_holds.lock_or_stop().retain(|key, hold| {
             let keep = hold.holder != session;
             if !keep && let Some(generation) = hold.fleet {
                 released.push((key.clone(), generation));
@@ -268,7 +268,7 @@ impl DatasetState {
 
     /// Releases `key` if `owner` holds it.
     pub fn unlock(&self, key: &[u8], owner: Owner) {
-        let mut locks = self.locks.lock().unwrap();
+        let mut locks = self.locks.lock_or_stop();
         if locks.get(key).is_some_and(|lock| lock.holder == owner)
             && let Some(lock) = locks.remove(key)
         {
@@ -280,7 +280,7 @@ impl DatasetState {
     /// Records held for update by strings, counted by connection.
     pub fn held_for_update(&self) -> HashMap<u64, u64> {
         let mut held = HashMap::new();
-        for lock in self.locks.lock().unwrap().values() {
+        for lock in self.locks.lock_or_stop().values() {
             *held.entry(lock.holder.session).or_default() += 1;
         }
         held
@@ -289,7 +289,7 @@ impl DatasetState {
     /// Releases everything a session (or one of its handles) holds.
     pub fn unlock_all(&self, session: u64, handle: Option<u32>) {
         let mut released = Vec::new();
-        self.locks.lock().unwrap().retain(|key, lock| {
+        self.locks.lock_or_stop().retain(|key, lock| {
             let owner = lock.holder;
             let keep = owner.session != session || handle.is_some_and(|h| h != owner.handle);
             if !keep {

@@ -11,6 +11,7 @@ use super::alternate::index::AixIndex;
 use super::placement::Placement;
 use crate::catalog::DatasetDef;
 use crate::fleet::FleetRecords;
+use crate::poison::LockOrStop;
 use crate::runtime::BackendHandle;
 use crate::runtime::call::Call;
 use arc_swap::ArcSwap;
@@ -118,7 +119,7 @@ impl DatasetState {
     /// keys is looked up again on the new backend.
     pub fn set_placement(&self, placement: Placement) {
         self.placement.store(Arc::new(placement));
-        let mut bound = self.key_bound.lock().unwrap();
+        let mut bound = self.key_bound.lock_or_stop();
         *bound = (KeyBound::Unknown, bound.1 + 1);
     }
 
@@ -136,7 +137,7 @@ impl DatasetState {
     /// Notes the keys `calls` insert, before they reach the store: the
     /// known bound of stored keys rises with them.
     pub(crate) fn note_inserts(&self, calls: &[Call]) {
-        let mut bound = self.key_bound.lock().unwrap();
+        let mut bound = self.key_bound.lock_or_stop();
         for call in calls {
             if let Call::Insert(_, key, _) = call {
                 bound.1 += 1;
@@ -157,7 +158,7 @@ impl DatasetState {
         if !self.backend().owns_its_store() {
             return Ok(false);
         }
-        let (bound, noted) = self.key_bound.lock().unwrap().clone();
+        let (bound, noted) = self.key_bound.lock_or_stop().clone();
         let bound = match bound {
             KeyBound::Unknown => {
                 let last = self
@@ -167,7 +168,7 @@ impl DatasetState {
                     Some(entry) => KeyBound::AtMost(entry.key),
                     None => KeyBound::Empty,
                 };
-                let mut stored = self.key_bound.lock().unwrap();
+                let mut stored = self.key_bound.lock_or_stop();
                 if stored.1 != noted {
                     // An insert went by while the store was asked.
                     return Ok(false);

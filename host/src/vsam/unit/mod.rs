@@ -17,6 +17,7 @@ pub(crate) mod indexes;
 
 pub(crate) use changes::{Change, Pending};
 
+use crate::poison::LockOrStop;
 use changes::Carriers;
 
 use super::dataset::DatasetState;
@@ -85,7 +86,7 @@ impl UnitWatch {
 
     /// The unit now, if it holds changes (and was not ordered rolled back).
     pub fn snapshot(&self) -> Option<UnitSnapshot> {
-        let state = self.state.lock().unwrap();
+        let state = self.state.lock_or_stop();
         let began = state.began.filter(|_| state.doomed.is_none())?;
         Some(UnitSnapshot {
             session: self.session,
@@ -102,7 +103,7 @@ impl UnitWatch {
     /// at its next request, which is answered with the reason. False if
     /// the unit held nothing.
     pub fn doom(&self, reason: String) -> bool {
-        let mut state = self.state.lock().unwrap();
+        let mut state = self.state.lock_or_stop();
         if state.began.is_none() || state.doomed.is_some() {
             return false;
         }
@@ -115,7 +116,7 @@ impl UnitWatch {
     }
 
     fn staged(&self, state: &Arc<DatasetState>, records: usize, bytes: usize) {
-        let mut watched = self.state.lock().unwrap();
+        let mut watched = self.state.lock_or_stop();
         watched.began.get_or_insert_with(Instant::now);
         watched.records = records;
         watched.bytes = bytes;
@@ -125,7 +126,7 @@ impl UnitWatch {
     }
 
     fn ended(&self) {
-        let mut watched = self.state.lock().unwrap();
+        let mut watched = self.state.lock_or_stop();
         let doomed = watched.doomed.take();
         *watched = Watched {
             doomed,
@@ -135,7 +136,7 @@ impl UnitWatch {
 
     /// Takes the order to roll back, if one was given.
     fn take_doom(&self) -> Option<String> {
-        self.state.lock().unwrap().doomed.take()
+        self.state.lock_or_stop().doomed.take()
     }
 }
 
