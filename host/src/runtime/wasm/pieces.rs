@@ -10,10 +10,10 @@
 //! get-many an answer for each key). The pieces run on the same instance
 //! one after another, with nothing between them.
 
-use super::store::GetMany;
 use crate::runtime::bindings::{wit_store, wit_types};
 use crate::runtime::convert;
 use wasmtime::Store;
+use wasmtime::component::TypedFunc;
 
 use super::instance::InstanceState;
 use vsam_plugin_sdk as sdk;
@@ -28,6 +28,12 @@ pub fn records_per_piece(ds: &sdk::Dataset) -> u32 {
     let entry = u64::from(ds.max_record_length) + u64::from(ds.key_length.max(8)) + 64;
     u32::try_from((ANSWER_BYTES / entry).max(1)).unwrap_or(u32::MAX)
 }
+
+/// `lookup.get-many`, typed (the optional `lookup` interface's call).
+pub(super) type GetMany = TypedFunc<
+    (wit_types::Dataset, Vec<Vec<u8>>),
+    (Result<Vec<Option<Vec<u8>>>, wit_types::StoreError>,),
+>;
 
 /// What a plugin call answers: the plugin's own error, or a trap.
 type Answer<T> = wasmtime::Result<Result<T, wit_types::StoreError>>;

@@ -16,7 +16,7 @@ use wasmtime::{Store, StoreLimitsBuilder};
 use wasmtime_wasi::{FsPerms, WasiCtxBuilder};
 
 use super::instance::MeasuredLimits;
-use super::pieces;
+use super::pieces::{self, GetMany};
 use super::{
     BACKEND_VARIABLE, BOOT_VARIABLE, CALL_GRACE, EPOCH_TICK, Grants, InstanceState, LoadedPlugin,
     ROLE_VARIABLE, Role, ah, boot,
@@ -44,12 +44,6 @@ type Whole = TypedFunc<(), (bool,)>;
 /// `units.insert-many`, typed.
 type InsertMany =
     TypedFunc<(wit_types::Dataset, Vec<wit_types::Entry>), (Result<(), wit_types::StoreError>,)>;
-
-/// `lookup.get-many`, typed.
-pub(super) type GetMany = TypedFunc<
-    (wit_types::Dataset, Vec<Vec<u8>>),
-    (Result<Vec<Option<Vec<u8>>>, wit_types::StoreError>,),
->;
 
 struct Live {
     store: Store<InstanceState>,
