@@ -617,6 +617,76 @@ fn a_closed_output_pipe_ends_vsamrd_quietly() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn out_of_file_descriptors_new_connections_wait_and_the_log_says_it_once() {
+    use std::os::unix::process::CommandExt;
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("vsamrd.log");
+    let address = format!("127.0.0.1:{}", free_port());
+    let mut command = Command::new(env!("CARGO_BIN_EXE_vsamrd"));
+    command
+        .args([
+            "--listen",
+            &address,
+            "--admin-listen",
+            "127.0.0.1:0",
+            "--data-dir",
+        ])
+        .arg(dir.path().join("data"))
+        .env("VSAMRD_LOG", "info")
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(&log).unwrap());
+    // SAFETY: setrlimit only, between fork and exec.
+    unsafe {
+        command.pre_exec(|| {
+            let limit = libc::rlimit {
+                rlim_cur: 64,
+                rlim_max: 64,
+            };
+            if libc::setrlimit(libc::RLIMIT_NOFILE, &limit) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    let child = command.spawn().unwrap();
+    let mut vsamrd = Vsamrd { child, address };
+    until_up(&vsamrd.address).await;
+    // More sockets than vsamrd has descriptors left: the kernel completes
+    // them all, vsamrd takes what it can and the rest wait.
+    let held: Vec<_> = (0..100)
+        .map(|_| std::net::TcpStream::connect(&vsamrd.address).unwrap())
+        .collect();
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let waiting = std::fs::read_to_string(&log).unwrap();
+    let lines = waiting.matches("accept failed").count();
+    assert_eq!(lines, 1, "one line for the whole run: {waiting}");
+    assert!(
+        waiting.contains("out of file descriptors: raise its limit"),
+        "{waiting}"
+    );
+    drop(held);
+    // Descriptors free again: a client is served.
+    let started = Instant::now();
+    let conn = loop {
+        match Connection::connect(&vsamrd.address).await {
+            Ok(conn) => break conn,
+            Err(error) => {
+                assert!(started.elapsed() < Duration::from_secs(30), "{error}");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
+    };
+    drop(conn);
+    let after = std::fs::read_to_string(&log).unwrap();
+    assert!(
+        after.contains("accepting connections again after"),
+        "{after}"
+    );
+    vsamrd.child.kill().unwrap();
+    let _ = vsamrd.child.wait();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_second_vsamrd_on_the_same_data_dir_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     let mut first = start(dir.path(), free_port()).await;

@@ -2,6 +2,7 @@
 //! limits ([`limits`]), tells TLS from plain TCP ([`transport`]), runs the
 //! handshake and serves each connection's requests (`connection`).
 
+mod accept_failures;
 mod connection;
 pub mod frame_budget;
 mod idle_poll;
@@ -10,10 +11,11 @@ pub mod transport;
 
 use crate::config::ServerConfig;
 use crate::vsam::Shared;
+use accept_failures::AcceptFailures;
 use futures::SinkExt;
 use limits::ConnectionLimits;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 use tokio::task::JoinSet;
@@ -111,6 +113,7 @@ pub async fn serve(
             (0..count).map(|_| tokio::spawn(poll.clone().run()))
         })
         .collect();
+    let mut accept_failures = AcceptFailures::default();
     let mut unit_clock = tokio::time::interval(Duration::from_secs(1));
     unit_clock.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
@@ -121,9 +124,12 @@ pub async fn serve(
             }
             accepted = listener.accept() => {
                 let (stream, peer) = match accepted {
-                    Ok(pair) => pair,
+                    Ok(pair) => {
+                        accept_failures.passed();
+                        pair
+                    }
                     Err(error) => {
-                        tracing::warn!("accept failed: {error}");
+                        accept_failures.failed(&error, Instant::now());
                         tokio::time::sleep(Duration::from_millis(50)).await;
                         continue;
                     }
