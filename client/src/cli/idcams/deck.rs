@@ -174,10 +174,14 @@ fn commands<'a>(lines: impl Iterator<Item = (usize, &'a str)>) -> Result<Vec<Com
     let mut source = Vec::new();
     let mut start = 0;
     let mut in_comment = false;
+    let mut comment_opened = 0;
     let mut in_word = false;
     for (number, raw) in lines {
         source.push(raw.trim_end().to_string());
         let (clean, open) = strip_comments(card_image(raw), in_comment);
+        if open && !in_comment {
+            comment_opened = number;
+        }
         in_comment = open;
         let pieces = split_commands(&clean);
         let last = pieces.len() - 1;
@@ -226,7 +230,9 @@ fn commands<'a>(lines: impl Iterator<Item = (usize, &'a str)>) -> Result<Vec<Com
         }
     }
     if in_comment {
-        return Err("a comment (/*) is not closed (*/) before the end of the deck".into());
+        return Err(format!(
+            "the comment opened (/*) on line {comment_opened} is not closed (*/) before the end of the deck: close it, or the commands after it are read as comment"
+        ));
     }
     if !text.is_empty() {
         return Err(format!(
@@ -332,7 +338,15 @@ mod tests {
      FROMKEY('/*X')
 ";
         assert_eq!(texts(deck), ["PRINT IDS(A.B) FROMKEY('/*X')"]);
-        assert!(read("  DELETE A /* NEVER CLOSED\n", None).is_err());
+        let unclosed = read(
+            "  DELETE A /* CLOSED */\n  DELETE B /* NEVER\n  CLOSED /* STILL\n  DELETE C\n",
+            None,
+        )
+        .unwrap_err();
+        assert!(
+            unclosed.starts_with("the comment opened (/*) on line 2 is not closed"),
+            "{unclosed}"
+        );
         assert!(read("  DELETE A -\n", None).is_err());
     }
 
