@@ -125,7 +125,7 @@ pub fn log_panics() {
         };
         tracing::error!(
             panic.place = %place,
-            "a bug in vsamrd: panicked at {place}: {message}. The task it happened in ended: a connection's closes, its unit of work rolled back and its records released; others go on. Report this line with `vsamrd --version` (RUST_BACKTRACE=1 adds a backtrace){backtrace}"
+            "a bug in vsamrd: panicked at {place}: {message}. The task it happened in ended: a connection's closes, its unit of work rolled back and its records released; a backend's reads fail and its instance starts again; others go on (if it may have left shared state half-changed, vsamrd stops next, saying so). Report this line with `vsamrd --version` (RUST_BACKTRACE=1 adds a backtrace){backtrace}"
         );
     }));
 }

@@ -1,4 +1,5 @@
-//! What vsamrd does when it finds a lock whose holder panicked: it stops.
+//! What vsamrd does when a panic may have left its state half-changed: it
+//! stops.
 //!
 //! A panic is a bug in vsamrd ([`crate::logging::log_panics`] reports it);
 //! it ends the task it happened in, and if that task held a lock on state
@@ -9,6 +10,11 @@
 //! every later use (what Rust's poisoned lock does when unwrapped) would
 //! leave a server that is up, passes its probes, and fails every request
 //! that touches the state, for ever.
+//!
+//! A backend's group of writes is such state too: a panic in it may come
+//! between the store's commit and the change log's, which must agree
+//! (`runtime::worker`; a panic in a group that only reads drops the
+//! instance and goes on).
 //!
 //! So the first task that finds such a lock stops vsamrd with
 //! [`EXIT_HALF_CHANGED`], saying why. Every acknowledged write is in the
@@ -36,23 +42,27 @@ impl<T: ?Sized> LockOrStop<T> for Mutex<T> {
     fn lock_or_stop(&self) -> MutexGuard<'_, T> {
         match self.lock() {
             Ok(guard) => guard,
-            Err(_) => stop_half_changed(std::panic::Location::caller()),
+            Err(_) => stop_half_changed(&format!(
+                "the lock taken at {} was held by a task that panicked (the bug logged before this line), so the state it guards in memory may be half-changed",
+                std::panic::Location::caller()
+            )),
         }
     }
 }
 
-/// Says why vsamrd stops, in the log (and on standard error if nothing
-/// logs yet), then ends the process.
+/// Stops vsamrd because a panic may have left `what` half-changed: says
+/// so in the log (and on standard error if nothing logs yet), then ends
+/// the process with [`EXIT_HALF_CHANGED`].
 #[cold]
-fn stop_half_changed(place: &std::panic::Location<'_>) -> ! {
+pub fn stop_half_changed(what: &str) -> ! {
     let why = format!(
-        "vsamrd stops (exit code {EXIT_HALF_CHANGED}): the lock taken at {place} was held by a task that panicked (the bug logged before this line), so the state it guards in memory may be half-changed, and serving from it could lose or mix records. Every acknowledged write is stored: start vsamrd again (its service manager does, on failure) and clients reconnect. Report both lines with `vsamrd --version`"
+        "vsamrd stops (exit code {EXIT_HALF_CHANGED}): {what}, and serving from it could lose or mix records. Every acknowledged write is stored: start vsamrd again (its service manager does, on failure) and clients reconnect. Report both lines with `vsamrd --version`"
     );
     let logged = tracing::dispatcher::get_default(|dispatch| {
         !dispatch.is::<tracing::subscriber::NoSubscriber>()
     });
     if logged {
-        tracing::error!(lock.place = %place, "{why}");
+        tracing::error!("{why}");
     } else {
         eprintln!("{why}");
     }

@@ -6,6 +6,8 @@ use super::super::call::RecordStore;
 use super::counters::{BackendCounters, Counted};
 use super::group::{MAX_GROUP, run_group};
 use super::{CaptureSlot, Job};
+use futures::FutureExt;
+use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, SystemTime};
@@ -74,6 +76,7 @@ fn start_worker(
     exit: Arc<ExitSignal>,
     counters: Arc<BackendCounters>,
     capture: Option<Arc<CaptureSlot>>,
+    backend: String,
 ) -> Queue {
     let (queue, mut jobs) = mpsc::unbounded_channel::<Job>();
     let mut store = Counted::new(store, counters);
@@ -97,7 +100,13 @@ fn start_worker(
                     Err(_) => break,
                 }
             }
-            run_batch(&mut store, batch, capture.as_deref()).await;
+            let reads_only = batch.iter().all(Job::reads_only);
+            let ran = AssertUnwindSafe(run_batch(&mut store, batch, capture.as_deref()))
+                .catch_unwind()
+                .await;
+            if ran.is_err() {
+                after_panic(&mut store, &backend, reads_only);
+            }
         }
         // Jobs queued after a stop go unanswered: their callers learn that
         // the backend has stopped, and later sends fail at once.
@@ -107,6 +116,28 @@ fn start_worker(
         drop(exit);
     });
     queue
+}
+
+/// What a panic (a bug in vsamrd's own code, logged by the panic hook)
+/// in a batch of `backend`'s jobs leaves: its jobs were answered that a bug
+/// ended them as it unwound (`Answer`). A batch that only read dropped
+/// nothing but the instance's state, which may be half-changed: the next
+/// call starts a new instance from storage, and the backend serves on. A
+/// batch that may write may have stopped between the store's commit and
+/// the change log's, which must agree: vsamrd stops
+/// ([`crate::poison::stop_half_changed`]) and starts again from what is
+/// stored, as after a crash.
+fn after_panic(store: &mut Counted, backend: &str, reads_only: bool) {
+    if !reads_only {
+        crate::poison::stop_half_changed(&format!(
+            "a group of writes of backend {backend} panicked (the bug logged before this line), so its store and the change log may not agree on what it wrote"
+        ));
+    }
+    store.reset();
+    tracing::error!(
+        backend,
+        "a group of reads of backend {backend} panicked (the bug logged before this line): its calls were answered as failed and its plugin instance starts again from storage"
+    );
 }
 
 /// How long a store's last sync may have taken for its next group of
@@ -222,6 +253,7 @@ impl Generation {
             exit.clone(),
             counters.clone(),
             Some(capture.clone()),
+            capture.backend.clone(),
         );
         let readers = readers
             .into_iter()
@@ -233,6 +265,7 @@ impl Generation {
                     exit.clone(),
                     counters.clone(),
                     None,
+                    capture.backend.clone(),
                 )
             })
             .collect();

@@ -144,7 +144,7 @@ pub(super) async fn run_group(
                 if !segment.is_empty() {
                     run_writes(store, std::mem::take(&mut segment), log.as_ref()).await;
                 }
-                let _ = answer.send(run_unit(store, calls, log.as_ref()).await);
+                answer.send(run_unit(store, calls, log.as_ref()).await);
             }
             Job::Chore(chore) => {
                 if !segment.is_empty() {
@@ -477,7 +477,7 @@ async fn run_writes(store: &mut dyn RecordStore, batch: Vec<Job>, log: Option<&L
             } => (calls, answer, recorded),
             Job::Unit { calls, answer } => {
                 // run_group runs units alone; one here runs the same way.
-                let _ = answer.send(run_unit(store.store, calls, log).await);
+                answer.send(run_unit(store.store, calls, log).await);
                 continue;
             }
             Job::Chore(chore) => {
@@ -569,7 +569,7 @@ async fn run_writes(store: &mut dyn RecordStore, batch: Vec<Job>, log: Option<&L
         }
     };
     for (answer, results) in done {
-        let _ = answer.send(acknowledged(results, &lost));
+        answer.send(acknowledged(results, &lost));
     }
 }
 

@@ -4,7 +4,7 @@
 use super::super::call::{Call, CallError, CallResult, RecordStore};
 use super::counters::{BackendCounters, BackendCounts};
 use super::generation::{Generation, GenerationStatus, InFlight, VersionInfo};
-use super::{CaptureSlot, Job};
+use super::{Answer, CaptureSlot, Job};
 use crate::changes::Capture;
 use crate::poison::LockOrStop;
 use arc_swap::ArcSwap;
@@ -207,7 +207,7 @@ impl BackendHandle {
             return refused.answers().await;
         }
         let generation = self.slot.current.load_full();
-        let (answer, results) = oneshot::channel();
+        let (answer, results) = Answer::channel();
         let sent = generation.queue.send(Job::Unit { calls, answer }).is_ok();
         Pending {
             flight: Some(InFlight::enter(generation)),
@@ -298,7 +298,7 @@ impl BackendHandle {
             _ if !reads_only => &generation.queue,
             n => &readers[generation.next_reader.fetch_add(1, Ordering::Relaxed) % n],
         };
-        let (answer, results) = oneshot::channel();
+        let (answer, results) = Answer::channel();
         let sent = queue
             .send(Job::Run {
                 calls,

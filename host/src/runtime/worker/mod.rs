@@ -50,7 +50,7 @@ pub use counters::{BackendCounts, FAULT_CAUSES, HistogramSnapshot};
 pub use generation::{GenerationStatus, VersionInfo};
 pub use handle::{BackendHandle, Pending};
 
-use super::call::{Call, CallResult};
+use super::call::{Call, CallError, CallResult};
 use crate::changes::Capture;
 use arc_swap::ArcSwapOption;
 use std::future::Future;
@@ -129,5 +129,35 @@ impl Job {
     }
 }
 
-/// Where a job's results go.
-type Answer = oneshot::Sender<Vec<CallResult>>;
+/// Where a job's results go. One dropped unanswered while its task
+/// unwinds from a panic (a bug in vsamrd's own code, see
+/// [`crate::poison`]) answers so, instead of leaving its caller to read
+/// that the backend has stopped.
+struct Answer(Option<oneshot::Sender<Vec<CallResult>>>);
+
+impl Answer {
+    /// An answer, and where its results arrive.
+    fn channel() -> (Self, oneshot::Receiver<Vec<CallResult>>) {
+        let (sender, receiver) = oneshot::channel();
+        (Self(Some(sender)), receiver)
+    }
+
+    /// Sends the results (to no one if the caller has gone).
+    fn send(mut self, results: Vec<CallResult>) {
+        if let Some(sender) = self.0.take() {
+            let _ = sender.send(results);
+        }
+    }
+}
+
+impl Drop for Answer {
+    fn drop(&mut self) {
+        if std::thread::panicking()
+            && let Some(sender) = self.0.take()
+        {
+            let _ = sender.send(vec![Err(CallError::Unavailable(
+                "not run to its end: a bug in vsamrd's own code ended it (the log has its place); nothing of it was acknowledged, repeat it".into(),
+            ))]);
+        }
+    }
+}

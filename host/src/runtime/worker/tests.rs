@@ -44,7 +44,7 @@ fn ds() -> Dataset {
 }
 
 fn chain(calls: Vec<Call>) -> (Job, oneshot::Receiver<Vec<CallResult>>) {
-    let (answer, receiver) = oneshot::channel();
+    let (answer, receiver) = Answer::channel();
     (
         Job::Run {
             calls,
@@ -512,4 +512,95 @@ async fn a_lost_change_log_refuses_the_writes_it_would_record_and_nothing_else()
     }
     backend.call(other).await.unwrap();
     backend.call(Call::Get(ds(), vec![1])).await.unwrap();
+}
+
+/// A store with a bug of the host's kind: it panics on the key X'FF'.
+struct Panicky {
+    log: Arc<std::sync::Mutex<Vec<String>>>,
+}
+
+impl RecordStore for Panicky {
+    fn call(&mut self, call: Call) -> CallResult {
+        let key = match &call {
+            Call::Get(_, key) | Call::Insert(_, key, _) => key.clone(),
+            _ => Vec::new(),
+        };
+        self.log.lock().unwrap().push(call.name().to_string());
+        assert_ne!(key, [0xFF], "a bug met in {}", call.name());
+        Ok(match call {
+            Call::Get(..) => Reply::Record(None),
+            _ => Reply::Done,
+        })
+    }
+    fn reset(&mut self) {
+        self.log.lock().unwrap().push("reset".into());
+    }
+}
+
+#[tokio::test]
+async fn a_panic_in_a_read_fails_its_call_and_the_backend_serves_on() {
+    let log = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let store = Box::new(Panicky { log: log.clone() });
+    let backend = BackendHandle::spawn("b", VersionInfo::native("p"), store, Vec::new()).unwrap();
+    let failed = backend.call(Call::Get(ds(), vec![0xFF])).await;
+    let Err(CallError::Unavailable(why)) = failed else {
+        panic!("{failed:?}");
+    };
+    assert!(why.contains("a bug in vsamrd's own code ended it"), "{why}");
+    // The instance's state was dropped, and the backend still serves.
+    assert!(matches!(
+        backend.call(Call::Get(ds(), vec![1])).await,
+        Ok(Reply::Record(None))
+    ));
+    assert!(
+        backend
+            .call(Call::Insert(ds(), vec![2], vec![2]))
+            .await
+            .is_ok()
+    );
+    assert_eq!(
+        *log.lock().unwrap(),
+        ["get", "reset", "get", "insert", "sync"]
+    );
+}
+
+/// Set in the child process whose backend panics in a write.
+const PANIC_IN_WRITE: &str = "VSAMRD_WORKER_PANIC_IN_WRITE";
+
+#[test]
+fn a_panic_in_a_group_of_writes_stops_vsamrd() {
+    if std::env::var_os(PANIC_IN_WRITE).is_some() {
+        let runtime = tokio::runtime::Runtime::new().unwrap();
+        runtime.block_on(async {
+            let log = Arc::new(std::sync::Mutex::new(Vec::new()));
+            let store = Box::new(Panicky { log });
+            let backend =
+                BackendHandle::spawn("ledger", VersionInfo::native("p"), store, Vec::new())
+                    .unwrap();
+            let _ = backend.call(Call::Insert(ds(), vec![0xFF], vec![1])).await;
+            tokio::time::sleep(std::time::Duration::from_secs(5)).await;
+            unreachable!("vsamrd went on after a group of writes panicked");
+        });
+    }
+    let child = std::process::Command::new(std::env::current_exe().unwrap())
+        .args([
+            "--exact",
+            "runtime::worker::tests::a_panic_in_a_group_of_writes_stops_vsamrd",
+            "--nocapture",
+        ])
+        .env(PANIC_IN_WRITE, "1")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&child.stderr);
+    assert_eq!(
+        child.status.code(),
+        Some(crate::poison::EXIT_HALF_CHANGED),
+        "{stderr}"
+    );
+    assert!(stderr.contains("a bug met in insert"), "{stderr}");
+    assert!(
+        stderr
+            .contains("vsamrd stops (exit code 70): a group of writes of backend ledger panicked"),
+        "{stderr}"
+    );
 }
