@@ -10,6 +10,7 @@
 #![warn(missing_docs)]
 
 pub mod admin;
+pub mod after_panic;
 pub mod catalog;
 pub mod changes;
 pub mod config;
@@ -23,7 +24,6 @@ pub mod manpages;
 pub mod metrics;
 pub mod migrate;
 pub mod paths;
-pub mod poison;
 pub mod probes;
 pub mod reload;
 pub mod runtime;
@@ -296,18 +296,24 @@ impl Server {
                     false => tracing::info!("{line}"),
                 }
             }
-            tokio::spawn(admin::serve(listener, context, shutdown.clone()));
+            after_panic::spawn_essential(
+                "the admin port served",
+                admin::serve(listener, context, shutdown.clone()),
+            );
         }
         if let Some(listener) = self.metrics {
             if let Ok(address) = listener.local_addr() {
                 tracing::info!(%address, "metrics and probes: http://{address}/metrics, /healthz, /readyz");
             }
-            tokio::spawn(probes::serve(
-                listener,
-                self.shared.clone(),
-                self.migrations.clone(),
-                shutdown.clone(),
-            ));
+            after_panic::spawn_essential(
+                "the metrics and probes port served",
+                probes::serve(
+                    listener,
+                    self.shared.clone(),
+                    self.migrations.clone(),
+                    shutdown.clone(),
+                ),
+            );
         }
         let _watch = match self.watch_files {
             false => None,
@@ -318,11 +324,14 @@ impl Server {
                 })
                 .ok(),
         };
-        let storage = tokio::spawn(reload::storage::watch(
-            Arc::downgrade(&self.reloader),
-            Arc::downgrade(&self.shared),
-            Arc::downgrade(&self.data_dir_lock),
-        ));
+        let storage = after_panic::spawn_essential(
+            "the watch on the data dir and the stores",
+            reload::storage::watch(
+                Arc::downgrade(&self.reloader),
+                Arc::downgrade(&self.shared),
+                Arc::downgrade(&self.data_dir_lock),
+            ),
+        );
         server::serve(self.listener, self.shared, self.settings, shutdown).await;
         storage.abort();
         self.migrations.stop_all().await;

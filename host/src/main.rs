@@ -6,6 +6,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use vsam_host::Server;
+use vsam_host::after_panic::spawn_essential;
 use vsam_host::config::Config;
 use vsam_host::reload::ConfigSource;
 
@@ -278,7 +279,7 @@ fn run(source: ConfigSource) -> Result<()> {
     runtime.block_on(async {
         let server = Server::bind_source(source, Default::default()).await?;
         let reloader = server.reloader();
-        tokio::spawn(async move {
+        spawn_essential("SIGHUP's reloads", async move {
             use tokio::signal::unix::{SignalKind, signal};
             let Ok(mut hangup) = signal(SignalKind::hangup()) else {
                 tracing::warn!("cannot catch SIGHUP; reload with vsamr admin reload");
@@ -289,7 +290,7 @@ fn run(source: ConfigSource) -> Result<()> {
             }
         });
         let (stop, stopped) = tokio::sync::watch::channel(false);
-        tokio::spawn(async move {
+        spawn_essential("SIGTERM's clean stop", async move {
             wait_for_signal().await;
             tracing::info!("signal received: finishing in-flight requests");
             let _ = stop.send(true);

@@ -14,7 +14,7 @@ mod patterns;
 pub use definition::{BATCH_BYTES, DatasetDef, Relation};
 pub use patterns::{literal_prefix, matches, route};
 
-use crate::poison::LockOrStop;
+use crate::after_panic::LockOrStop;
 use entries::Entries;
 use journal::{Journal, Step};
 use serde::{Deserialize, Serialize};

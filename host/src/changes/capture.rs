@@ -5,7 +5,7 @@
 
 use super::change::{Change, Operation};
 use super::log::ChangeLog;
-use crate::poison::LockOrStop;
+use crate::after_panic::LockOrStop;
 use crate::runtime::call::{Call, Reply};
 use arc_swap::{ArcSwap, ArcSwapOption};
 use std::collections::BTreeMap;

@@ -9,8 +9,8 @@ use super::log::{ChangeLog, Prepared};
 use super::mirror::Mirror;
 use super::outboxes::Outboxes;
 use super::stream::Stream;
+use crate::after_panic::{LockOrStop, spawn_essential};
 use crate::config::{ChangeSettings, Config, MirrorRule, StreamSettings};
-use crate::poison::LockOrStop;
 use crate::runtime::BackendHandle;
 use crate::runtime::call::{Call, CallError, Reply};
 use crate::vsam::Shared;
@@ -202,7 +202,10 @@ impl Followers {
             .remove_unwritten_lanes(&log, &backends, &later, &mut doubt)
             .await;
         if !later.is_empty() {
-            tokio::spawn(recover_later(Arc::downgrade(&followers), later));
+            spawn_essential(
+                "the change log's recovery of the outboxes it could not read at start",
+                recover_later(Arc::downgrade(&followers), later),
+            );
         }
         let mut unsettled = Vec::new();
         for prepared in doubt {
@@ -211,14 +214,23 @@ impl Followers {
             }
         }
         if !unsettled.is_empty() {
-            tokio::spawn(settle_later(log.clone(), Arc::downgrade(shared), unsettled));
+            spawn_essential(
+                "the change log's settling of the groups left in doubt at start",
+                settle_later(log.clone(), Arc::downgrade(shared), unsettled),
+            );
         }
         for backend in shared.routing().backends.values() {
             backend.set_capture(Some(capture.clone()));
         }
         followers.configure(config).await?;
-        tokio::spawn(retain(followers.clone()));
-        tokio::spawn(settle_doubts(Arc::downgrade(&followers)));
+        spawn_essential(
+            "the change log's removal of what every follower has applied",
+            retain(followers.clone()),
+        );
+        spawn_essential(
+            "the change log's settling of groups whose COMMIT went unanswered",
+            settle_doubts(Arc::downgrade(&followers)),
+        );
         shared.changes.set(Some(followers));
         Ok(())
     }
@@ -279,7 +291,10 @@ impl Followers {
                 continuous,
                 head,
             )?;
-            let task = tokio::spawn(mirror.clone().run(self.log.clone(), self.shared.clone()));
+            let task = spawn_essential(
+                format!("mirror {backend} in step"),
+                mirror.clone().run(self.log.clone(), self.shared.clone()),
+            );
             self.tasks.lock_or_stop().push(task);
             mirrors.insert(backend, mirror);
         }
@@ -339,12 +354,12 @@ impl Followers {
         let head = self.log.last_committed();
         let (writer, after) = Stream::open(dir, settings.clone(), head)?;
         let ended = Arc::new(AtomicBool::new(false));
-        let task = tokio::spawn(writer.clone().run(
-            self.log.clone(),
-            after,
-            self.shared.clone(),
-            ended.clone(),
-        ));
+        let task = spawn_essential(
+            "the change stream written",
+            writer
+                .clone()
+                .run(self.log.clone(), after, self.shared.clone(), ended.clone()),
+        );
         tracing::info!(after, "change stream: on, to {}", writer.report().file);
         *self.stream.lock_or_stop() = Some(StreamTask {
             writer,
@@ -698,7 +713,10 @@ async fn settle_doubts(followers: Weak<Followers>) {
             _ = tokio::time::sleep(Duration::from_secs(5)) => continue,
         };
         for unsettled in doubts {
-            tokio::spawn(settle_doubt(followers.clone(), unsettled));
+            spawn_essential(
+                "the change log's settling of a group whose COMMIT went unanswered",
+                settle_doubt(followers.clone(), unsettled),
+            );
         }
     }
 }

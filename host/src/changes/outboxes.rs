@@ -5,7 +5,7 @@
 
 use super::capture::Capture;
 use super::log::{ChangeLog, Prepared, decode_group};
-use crate::poison::LockOrStop;
+use crate::after_panic::LockOrStop;
 use crate::runtime::BackendHandle;
 use crate::runtime::sql::outbox::{self, error_text};
 use crate::runtime::sql::{DatabaseUrl, SqlGrant};

@@ -20,7 +20,7 @@ pub use records::{FleetRecords, Hold, INDEXES_WAIT, open_lock};
 pub use session::{Announced, FleetRefusal, Lock, LockSession, Member, Mode, Space};
 pub use solo::NOT_SOLO;
 
-use crate::poison::LockOrStop;
+use crate::after_panic::LockOrStop;
 use std::collections::HashMap;
 use std::future::Future;
 use std::sync::{Arc, Mutex};

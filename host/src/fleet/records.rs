@@ -3,7 +3,7 @@
 //! of its units of work changed, beside the lock it keeps in memory.
 
 use super::session::{FleetRefusal, Lock, LockSession, Mode, Space};
-use crate::poison::LockOrStop;
+use crate::after_panic::LockOrStop;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use tokio::task::JoinHandle;

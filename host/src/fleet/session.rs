@@ -8,7 +8,7 @@
 //! still held it ([`LockSession::intact`]).
 
 use super::solo::{self, FLEET_CHANNEL, JOIN};
-use crate::poison::LockOrStop;
+use crate::after_panic::LockOrStop;
 use crate::runtime::sql::postgres_tls::{self, TlsRequest};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU64, Ordering};

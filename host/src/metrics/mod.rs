@@ -12,7 +12,7 @@ mod scrape;
 
 pub use scrape::{BackendRow, Scrape};
 
-use crate::poison::LockOrStop;
+use crate::after_panic::LockOrStop;
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;

@@ -7,7 +7,7 @@
 //! batch from each. Clients keep working between steps.
 
 use super::Progress;
-use crate::poison::LockOrStop;
+use crate::after_panic::LockOrStop;
 use crate::runtime::BackendHandle;
 use crate::runtime::call::{Call, Reply};
 use crate::vsam::DatasetState;

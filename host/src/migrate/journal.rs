@@ -2,7 +2,7 @@
 //! which phase, saved in `migrations.json` under the data dir (replaced
 //! whole, see [`crate::durable`]) so a restart finishes the job.
 
-use crate::poison::LockOrStop;
+use crate::after_panic::LockOrStop;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;

@@ -26,7 +26,7 @@ pub mod copy;
 pub mod journal;
 mod names;
 
-use crate::poison::LockOrStop;
+use crate::after_panic::{LockOrStop, spawn_essential};
 use crate::runtime::BackendHandle;
 use crate::runtime::call::{Call, CallError};
 use crate::vsam::placement::{Covered, Mirror, Placement};
@@ -294,7 +294,10 @@ impl Migrations {
             }
             let this = self.clone();
             let running = migration.clone();
-            let task = tokio::spawn(async move { this.run(running).await });
+            let task = spawn_essential(
+                format!("the migration of {} going", migration.dataset),
+                async move { this.run(running).await },
+            );
             *migration.task.lock_or_stop() = Some(task);
         }
         drop(active);
@@ -740,7 +743,8 @@ impl Migrations {
                     );
                 }
                 let leveled = m.clone();
-                let task = tokio::spawn(async move {
+                let what = format!("the leveling of {}'s old copy going", m.dataset);
+                let task = spawn_essential(what, async move {
                     let never = AtomicBool::new(false);
                     let note = match copy::level(&leveled.state, &to, &mirror, &never).await {
                         Ok(repaired) => {

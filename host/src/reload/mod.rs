@@ -20,8 +20,8 @@ pub mod health;
 pub mod storage;
 pub mod watch;
 
+use crate::after_panic::LockOrStop;
 use crate::config::Config;
-use crate::poison::LockOrStop;
 use crate::runtime::{self, BackendHandle, Backends, LoadedPlugin, PluginRuntime, call::Call};
 use crate::vsam::{Routing, Shared};
 use anyhow::{Context, Result};

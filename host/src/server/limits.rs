@@ -5,7 +5,7 @@
 //! cannot lock out clients that do. The admin port and the metrics port
 //! have their own, and are served through [`serve_port`].
 
-use crate::poison::LockOrStop;
+use crate::after_panic::LockOrStop;
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Mutex};

@@ -6,7 +6,7 @@
 //! can ever get what it waits for, so one unit of work of the cycle is
 //! rolled back (see `Shared::roll_back_unit`), which frees its records.
 
-use crate::poison::LockOrStop;
+use crate::after_panic::LockOrStop;
 use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};

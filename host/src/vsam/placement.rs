@@ -7,7 +7,7 @@
 //! roles swap: the new backend serves, and the old one keeps following
 //! until the migration is finalized, so a rollback loses nothing.
 
-use crate::poison::LockOrStop;
+use crate::after_panic::LockOrStop;
 use crate::runtime::BackendHandle;
 use crate::runtime::call::{Call, CallError, CallResult, Reply};
 use std::sync::Mutex;

@@ -11,7 +11,7 @@
 //! request under way is answered, the client is told why, the unit of
 //! work is rolled back and the records are released.
 
-use crate::poison::LockOrStop;
+use crate::after_panic::LockOrStop;
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::Mutex;

@@ -6,6 +6,7 @@
 //! not know yet asks the shared catalogs first.
 
 use super::shared::Shared;
+use crate::after_panic::spawn_essential;
 use crate::catalog::{DatasetDef, Origin};
 use crate::fleet::{Claim, FleetRefusal, LockSession, SharedEntry};
 use std::sync::{Arc, Weak};
@@ -224,7 +225,11 @@ pub(crate) async fn follow_shared_databases(shared: &Arc<Shared>) {
     for url in databases {
         if shared.fleet.starts_following(&url) {
             shared.fleet.session(&url).join().await;
-            tokio::spawn(follow(Arc::downgrade(shared), url));
+            let what = format!(
+                "this server's catalog in step with the fleet's on {}",
+                shared.fleet.session(&url).label()
+            );
+            spawn_essential(what, follow(Arc::downgrade(shared), url));
         }
     }
 }

@@ -39,7 +39,7 @@ pub(crate) mod tests;
 pub use entries::{Prepared, decode_group, encode_group};
 pub use reader::LogReader;
 
-use crate::poison::LockOrStop;
+use crate::after_panic::LockOrStop;
 use entries::{
     ABORT, COMMIT, Entry, RESERVE, frame, next_frame, parse, prepare_payload, push_frame,
     verdict_payload,

@@ -30,7 +30,7 @@ mod applied;
 mod net;
 mod seed;
 
-use crate::poison::LockOrStop;
+use crate::after_panic::LockOrStop;
 use applied::AppliedRecord;
 use net::NetChanges;
 use seed::give_back_names;

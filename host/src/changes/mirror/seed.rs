@@ -4,8 +4,8 @@
 //! is written there and given back when the mirror is removed.
 
 use super::{Mirror, Phase};
+use crate::after_panic::LockOrStop;
 use crate::migrate::copy;
-use crate::poison::LockOrStop;
 use crate::runtime::call::{Call, CallError};
 use crate::vsam::Shared;
 use crate::vsam::placement::{Covered, Mirror as Follower};

@@ -33,8 +33,8 @@ pub mod table;
 
 use super::change::{Change, Operation};
 use super::log::ChangeLog;
+use crate::after_panic::LockOrStop;
 use crate::config::StreamSettings;
-use crate::poison::LockOrStop;
 use crate::vsam::Shared;
 use serde_json::{Map, Value, json};
 use std::collections::HashMap;

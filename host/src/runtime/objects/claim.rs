@@ -23,7 +23,7 @@
 
 use super::super::bindings::wit_objects::ObjectError;
 use super::{BucketSpec, ObjectGrant};
-use crate::poison::LockOrStop;
+use crate::after_panic::{LockOrStop, spawn_essential};
 use anyhow::{Result, bail};
 use object_store::PutMode;
 use serde::{Deserialize, Serialize};
@@ -149,14 +149,17 @@ impl BucketClaim {
         let etag = claim(&grant, &name, &place, holder, confirm).await?;
         let etag = Arc::new(Mutex::new(etag));
         let lost = Arc::new(AtomicBool::new(false));
-        let renewer = tokio::spawn(renew(
-            grant.clone(),
-            name.clone(),
-            place.clone(),
-            holder.clone(),
-            etag.clone(),
-            lost.clone(),
-        ))
+        let renewer = spawn_essential(
+            format!("the claim on bucket {place} renewed"),
+            renew(
+                grant.clone(),
+                name.clone(),
+                place.clone(),
+                holder.clone(),
+                etag.clone(),
+                lost.clone(),
+            ),
+        )
         .abort_handle();
         tracing::info!(bucket = %place, "bucket claimed for this server");
         Ok(Self {

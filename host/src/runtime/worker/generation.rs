@@ -125,11 +125,11 @@ fn start_worker(
 /// call starts a new instance from storage, and the backend serves on. A
 /// batch that may write may have stopped between the store's commit and
 /// the change log's, which must agree: vsamrd stops
-/// ([`crate::poison::stop_half_changed`]) and starts again from what is
+/// ([`crate::after_panic::stop_after_panic`]) and starts again from what is
 /// stored, as after a crash.
 fn after_panic(store: &mut Counted, backend: &str, reads_only: bool) {
     if !reads_only {
-        crate::poison::stop_half_changed(&format!(
+        crate::after_panic::stop_after_panic(&format!(
             "a group of writes of backend {backend} panicked (the bug logged before this line), so its store and the change log may not agree on what it wrote"
         ));
     }

@@ -131,7 +131,7 @@ impl Job {
 
 /// Where a job's results go. One dropped unanswered while its task
 /// unwinds from a panic (a bug in vsamrd's own code, see
-/// [`crate::poison`]) answers so, instead of leaving its caller to read
+/// [`crate::after_panic`]) answers so, instead of leaving its caller to read
 /// that the backend has stopped.
 struct Answer(Option<oneshot::Sender<Vec<CallResult>>>);
 

@@ -594,7 +594,7 @@ fn a_panic_in_a_group_of_writes_stops_vsamrd() {
     let stderr = String::from_utf8_lossy(&child.stderr);
     assert_eq!(
         child.status.code(),
-        Some(crate::poison::EXIT_HALF_CHANGED),
+        Some(crate::after_panic::EXIT_HALF_CHANGED),
         "{stderr}"
     );
     assert!(stderr.contains("a bug met in insert"), "{stderr}");

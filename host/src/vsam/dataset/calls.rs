@@ -4,7 +4,7 @@
 //! by the dataset's mirrors.
 
 use super::{DatasetState, KeyBound};
-use crate::poison::LockOrStop;
+use crate::after_panic::LockOrStop;
 use crate::runtime::call::{Call, CallError, Reply};
 use crate::vsam::subject::Subject;
 use vsam_plugin_sdk::{Direction, Entry, Start, StoreError};

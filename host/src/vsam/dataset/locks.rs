@@ -3,8 +3,8 @@
 //! lock in a fleet's shared database when the store is shared.
 
 use super::DatasetState;
+use crate::after_panic::LockOrStop;
 use crate::fleet::{FleetRecords, FleetRefusal, Hold};
-use crate::poison::LockOrStop;
 use crate::runtime::call::CallError;
 use std::collections::HashMap;
 use std::sync::Mutex;

@@ -9,9 +9,9 @@ pub use locks::{Holder, Owner, Refused};
 
 use super::alternate::index::AixIndex;
 use super::placement::Placement;
+use crate::after_panic::LockOrStop;
 use crate::catalog::DatasetDef;
 use crate::fleet::FleetRecords;
-use crate::poison::LockOrStop;
 use crate::runtime::BackendHandle;
 use crate::runtime::call::Call;
 use arc_swap::ArcSwap;

@@ -17,7 +17,7 @@ pub(crate) mod indexes;
 
 pub(crate) use changes::{Change, Pending};
 
-use crate::poison::LockOrStop;
+use crate::after_panic::LockOrStop;
 use changes::Carriers;
 
 use super::dataset::DatasetState;

@@ -16,6 +16,11 @@
 //! (`runtime::worker`; a panic in a group that only reads drops the
 //! instance and goes on).
 //!
+//! And a task vsamrd cannot do without ([`spawn_essential`]: a mirror,
+//! the fleet's follower, a bucket claim's renewal) that panics would leave
+//! it running without, unseen: a mirror falling behind for ever, a claim
+//! running out under a server that goes on writing.
+//!
 //! So the first task that finds such a lock stops vsamrd with
 //! [`EXIT_HALF_CHANGED`], saying why. Every acknowledged write is in the
 //! stores already (a stop is no worse than a `SIGKILL`, which the
@@ -23,6 +28,9 @@
 //! from them (`packaging/vsamrd.service` restarts it on failure) and
 //! clients reconnect.
 
+use futures::FutureExt;
+use std::future::Future;
+use std::panic::AssertUnwindSafe;
 use std::sync::{Mutex, MutexGuard};
 
 /// vsamrd's exit code when a panic left state in memory half-changed
@@ -42,21 +50,22 @@ impl<T: ?Sized> LockOrStop<T> for Mutex<T> {
     fn lock_or_stop(&self) -> MutexGuard<'_, T> {
         match self.lock() {
             Ok(guard) => guard,
-            Err(_) => stop_half_changed(&format!(
-                "the lock taken at {} was held by a task that panicked (the bug logged before this line), so the state it guards in memory may be half-changed",
+            Err(_) => stop_after_panic(&format!(
+                "the lock taken at {} was held by a task that panicked (the bug logged before this line), so the state it guards in memory may be half-changed, and serving from it could lose or mix records",
                 std::panic::Location::caller()
             )),
         }
     }
 }
 
-/// Stops vsamrd because a panic may have left `what` half-changed: says
-/// so in the log (and on standard error if nothing logs yet), then ends
-/// the process with [`EXIT_HALF_CHANGED`].
+/// Stops vsamrd after a panic, for `why` (what the panic may have left
+/// half-changed, or done without): says so in the log (and on standard
+/// error if nothing logs yet), then ends the process with
+/// [`EXIT_HALF_CHANGED`].
 #[cold]
-pub fn stop_half_changed(what: &str) -> ! {
+pub fn stop_after_panic(why: &str) -> ! {
     let why = format!(
-        "vsamrd stops (exit code {EXIT_HALF_CHANGED}): {what}, and serving from it could lose or mix records. Every acknowledged write is stored: start vsamrd again (its service manager does, on failure) and clients reconnect. Report both lines with `vsamrd --version`"
+        "vsamrd stops (exit code {EXIT_HALF_CHANGED}): {why}. Every acknowledged write is stored: start vsamrd again (its service manager does, on failure) and clients reconnect. Report both lines with `vsamrd --version`"
     );
     let logged = tracing::dispatcher::get_default(|dispatch| {
         !dispatch.is::<tracing::subscriber::NoSubscriber>()
@@ -67,6 +76,27 @@ pub fn stop_half_changed(what: &str) -> ! {
         eprintln!("{why}");
     }
     std::process::exit(EXIT_HALF_CHANGED)
+}
+
+/// Spawns a task vsamrd cannot do without (a mirror, the fleet's
+/// follower, a bucket claim's renewal, the admin port...), named by
+/// `what`: if it panics, vsamrd stops ([`stop_after_panic`]) instead of
+/// running on without it, a mirror falling behind or a claim running out
+/// with nothing to show for it but one line in the log.
+pub fn spawn_essential<F>(what: impl Into<String>, task: F) -> tokio::task::JoinHandle<F::Output>
+where
+    F: Future + Send + 'static,
+    F::Output: Send + 'static,
+{
+    let what = what.into();
+    tokio::spawn(async move {
+        match AssertUnwindSafe(task).catch_unwind().await {
+            Ok(output) => output,
+            Err(_) => stop_after_panic(&format!(
+                "the task that keeps {what} panicked (the bug logged before this line), and vsamrd would go on without it"
+            )),
+        }
+    })
 }
 
 #[cfg(test)]
@@ -102,7 +132,7 @@ mod tests {
         let child = Command::new(std::env::current_exe().unwrap())
             .args([
                 "--exact",
-                "poison::tests::a_lock_whose_holder_panicked_stops_the_process_saying_why",
+                "after_panic::tests::a_lock_whose_holder_panicked_stops_the_process_saying_why",
                 "--nocapture",
             ])
             .env(CHILD, "1")
@@ -111,10 +141,52 @@ mod tests {
         let stderr = String::from_utf8_lossy(&child.stderr);
         assert_eq!(child.status.code(), Some(EXIT_HALF_CHANGED), "{stderr}");
         assert!(
-            stderr.contains("vsamrd stops (exit code 70): the lock taken at host/src/poison.rs:"),
+            stderr.contains(
+                "vsamrd stops (exit code 70): the lock taken at host/src/after_panic.rs:"
+            ),
             "{stderr}"
         );
         assert!(stderr.contains("half-way through a change"), "{stderr}");
         assert!(!stderr.contains("went on"), "{stderr}");
+    }
+
+    /// Set in the child process whose essential task panics.
+    const ESSENTIAL: &str = "VSAMRD_ESSENTIAL_TEST_CHILD";
+
+    #[test]
+    fn an_essential_task_that_panics_stops_the_process() {
+        if std::env::var_os(ESSENTIAL).is_some() {
+            let runtime = tokio::runtime::Runtime::new().unwrap();
+            runtime.block_on(async {
+                let ended = spawn_essential("the mirror TEST", async {
+                    panic!("a mirror's bug");
+                });
+                let _ = ended.await;
+                unreachable!("vsamrd went on without its mirror");
+            });
+        }
+        let child = Command::new(std::env::current_exe().unwrap())
+            .args([
+                "--exact",
+                "after_panic::tests::an_essential_task_that_panics_stops_the_process",
+                "--nocapture",
+            ])
+            .env(ESSENTIAL, "1")
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&child.stderr);
+        assert_eq!(child.status.code(), Some(EXIT_HALF_CHANGED), "{stderr}");
+        assert!(stderr.contains("a mirror's bug"), "{stderr}");
+        assert!(
+            stderr.contains(
+                "vsamrd stops (exit code 70): the task that keeps the mirror TEST panicked"
+            ),
+            "{stderr}"
+        );
+    }
+
+    #[tokio::test]
+    async fn an_essential_task_answers_as_spawned_when_it_does_not_panic() {
+        assert_eq!(spawn_essential("a sum", async { 2 + 2 }).await.unwrap(), 4);
     }
 }
