@@ -12,7 +12,7 @@ use crate::log_limit::limited;
 use crate::metrics::Refusal;
 use crate::security::Identity;
 use crate::vsam::{Client, Session, Shared};
-use futures::{SinkExt, StreamExt};
+use futures::{FutureExt, SinkExt, StreamExt};
 use prometheus_client::metrics::counter::Counter;
 use std::net::SocketAddr;
 use std::pin::Pin;
@@ -491,6 +491,7 @@ async fn run<S>(
         };
         let kind = request_name(incoming.kind);
         let serving = metrics.metrics.started(kind);
+        let mut ended_by_bug = false;
         let mut dataset = None;
         let mut backend = None;
         let answer = match incoming.message {
@@ -500,18 +501,23 @@ async fn run<S>(
                 if metrics.metrics.per_dataset() || spans {
                     dataset = session.dataset_of(&request);
                 }
-                if spans {
-                    let span = tracing::info_span!(
-                        "request",
-                        id = incoming.id,
-                        kind,
-                        dataset = dataset.as_deref(),
-                        backend = backend.as_deref(),
-                    );
-                    session.handle(request).instrument(span).await
-                } else {
-                    session.handle(request).await
-                }
+                let handled = async {
+                    if spans {
+                        let span = tracing::info_span!(
+                            "request",
+                            id = incoming.id,
+                            kind,
+                            dataset = dataset.as_deref(),
+                            backend = backend.as_deref(),
+                        );
+                        session.handle(request).instrument(span).await
+                    } else {
+                        session.handle(request).await
+                    }
+                };
+                let (answer, bug) = answer_or_bug(handled, kind, incoming.id).await;
+                ended_by_bug = bug;
+                answer
             }
             Err(error) if let Some(status) = out_of_range(incoming.kind, &error) => {
                 Answer::Result {
@@ -552,6 +558,7 @@ async fn run<S>(
             poll.touch();
         }
         match sent {
+            Ok(Ok(())) if ended_by_bug => break,
             Ok(Ok(())) => {}
             Ok(Err(_)) => break,
             Err(_) => {
@@ -563,6 +570,30 @@ async fn run<S>(
     let _ = tokio::time::timeout(settings.request_timeout, writer.flush()).await;
     session.close_all().await;
     tracing::debug!(%peer, session = id, "disconnected");
+}
+
+/// A request's answer, or, if serving it panicked (a bug in vsamrd's own
+/// code, which the panic hook logs with its place), R15=12 saying so, and
+/// true: the connection then closes after sending it, as its session may
+/// be half-changed (closing rolls back its unit of work and releases its
+/// records). Without it the client would only see its connection drop.
+async fn answer_or_bug(
+    handled: impl std::future::Future<Output = Answer>,
+    kind: &str,
+    id: u32,
+) -> (Answer, bool) {
+    match std::panic::AssertUnwindSafe(handled).catch_unwind().await {
+        Ok(answer) => (answer, false),
+        Err(_) => (
+            Answer::Result {
+                status: Status::physical(format!(
+                    "{kind} request {id}: a bug in vsamrd's own code ended it (the server's log has its place), so whether a write of it was stored is not known: read before repeating it. This connection closes: its unit of work is rolled back and its records released; connect again"
+                )),
+                records: Vec::new(),
+            },
+            true,
+        ),
+    }
 }
 
 /// The handshake: the first frame must be a HELLO of a major version this
@@ -750,4 +781,41 @@ fn authenticate(shared: &Shared, hello: &Hello, channel: &Channel) -> Result<Ide
         );
     }
     Ok(identity)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_request_that_panics_is_answered_r15_12_and_ends_its_connection() {
+        let (answer, bug) = answer_or_bug(
+            async {
+                panic!("a bug");
+            },
+            "GET",
+            7,
+        )
+        .await;
+        assert!(bug);
+        let Answer::Result { status, records } = answer else {
+            panic!("{answer:?}");
+        };
+        assert_eq!(status.r15, 12);
+        assert!(records.is_empty());
+        assert!(
+            status
+                .message
+                .starts_with("GET request 7: a bug in vsamrd's own code ended it"),
+            "{}",
+            status.message
+        );
+        let fine = Answer::Result {
+            status: Status::ok(),
+            records: Vec::new(),
+        };
+        let (answer, bug) = answer_or_bug(async { fine.clone() }, "GET", 8).await;
+        assert!(!bug);
+        assert_eq!(answer, fine);
+    }
 }
