@@ -99,13 +99,28 @@ where
     })
 }
 
+/// For tests of what stops vsamrd: runs `scene` in a child process (this
+/// test binary again, running only test `test`), where it must end the
+/// process; returns the child's exit code and standard error.
+#[cfg(test)]
+pub(crate) fn stopped_in_child(test: &str, scene: impl FnOnce()) -> (Option<i32>, String) {
+    const CHILD: &str = "VSAMRD_TEST_STOPS_IN_CHILD";
+    if std::env::var_os(CHILD).is_some() {
+        scene();
+        unreachable!("{test}: the process went on");
+    }
+    let child = std::process::Command::new(std::env::current_exe().unwrap())
+        .args(["--exact", test, "--nocapture"])
+        .env(CHILD, "1")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&child.stderr).into_owned();
+    (child.status.code(), stderr)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::process::Command;
-
-    /// Set in the child process that poisons a lock and takes it again.
-    const CHILD: &str = "VSAMRD_POISON_TEST_CHILD";
 
     #[test]
     fn an_unpoisoned_lock_is_taken_as_usual() {
@@ -116,30 +131,22 @@ mod tests {
 
     #[test]
     fn a_lock_whose_holder_panicked_stops_the_process_saying_why() {
-        if std::env::var_os(CHILD).is_some() {
-            let lock = std::sync::Arc::new(Mutex::new(Vec::<u32>::new()));
-            let held = lock.clone();
-            let panicked = std::thread::spawn(move || {
-                let mut entries = held.lock_or_stop();
-                entries.push(1);
-                panic!("half-way through a change");
-            })
-            .join();
-            assert!(panicked.is_err());
-            let _never = lock.lock_or_stop();
-            unreachable!("vsamrd went on with a half-changed state");
-        }
-        let child = Command::new(std::env::current_exe().unwrap())
-            .args([
-                "--exact",
-                "after_panic::tests::a_lock_whose_holder_panicked_stops_the_process_saying_why",
-                "--nocapture",
-            ])
-            .env(CHILD, "1")
-            .output()
-            .unwrap();
-        let stderr = String::from_utf8_lossy(&child.stderr);
-        assert_eq!(child.status.code(), Some(EXIT_HALF_CHANGED), "{stderr}");
+        let (code, stderr) = stopped_in_child(
+            "after_panic::tests::a_lock_whose_holder_panicked_stops_the_process_saying_why",
+            || {
+                let lock = std::sync::Arc::new(Mutex::new(Vec::<u32>::new()));
+                let held = lock.clone();
+                let panicked = std::thread::spawn(move || {
+                    let mut entries = held.lock_or_stop();
+                    entries.push(1);
+                    panic!("half-way through a change");
+                })
+                .join();
+                assert!(panicked.is_err());
+                let _never = lock.lock_or_stop();
+            },
+        );
+        assert_eq!(code, Some(EXIT_HALF_CHANGED), "{stderr}");
         assert!(
             stderr.contains(
                 "vsamrd stops (exit code 70): the lock taken at host/src/after_panic.rs:"
@@ -150,33 +157,25 @@ mod tests {
         assert!(!stderr.contains("went on"), "{stderr}");
     }
 
-    /// Set in the child process whose essential task panics.
-    const ESSENTIAL: &str = "VSAMRD_ESSENTIAL_TEST_CHILD";
-
     #[test]
     fn an_essential_task_that_panics_stops_the_process() {
-        if std::env::var_os(ESSENTIAL).is_some() {
-            let runtime = tokio::runtime::Runtime::new().unwrap();
-            runtime.block_on(async {
-                let ended = spawn_essential("the mirror TEST", async {
-                    panic!("a mirror's bug");
+        let (code, stderr) = stopped_in_child(
+            "after_panic::tests::an_essential_task_that_panics_stops_the_process",
+            || {
+                let runtime = tokio::runtime::Runtime::new().unwrap();
+                runtime.block_on(async {
+                    let ended = spawn_essential("the mirror TEST", async {
+                        panic!("a mirror's bug");
+                    });
+                    let _ = ended.await;
+                    // Time for the stop, which ends the process first.
+                    tokio::time::sleep(std::time::Duration::from_secs(5)).await;
                 });
-                let _ = ended.await;
-                unreachable!("vsamrd went on without its mirror");
-            });
-        }
-        let child = Command::new(std::env::current_exe().unwrap())
-            .args([
-                "--exact",
-                "after_panic::tests::an_essential_task_that_panics_stops_the_process",
-                "--nocapture",
-            ])
-            .env(ESSENTIAL, "1")
-            .output()
-            .unwrap();
-        let stderr = String::from_utf8_lossy(&child.stderr);
-        assert_eq!(child.status.code(), Some(EXIT_HALF_CHANGED), "{stderr}");
+            },
+        );
+        assert_eq!(code, Some(EXIT_HALF_CHANGED), "{stderr}");
         assert!(stderr.contains("a mirror's bug"), "{stderr}");
+        assert!(!stderr.contains("went on"), "{stderr}");
         assert!(
             stderr.contains(
                 "vsamrd stops (exit code 70): the task that keeps the mirror TEST panicked"

@@ -618,39 +618,7 @@ fn a_closed_output_pipe_ends_vsamrd_quietly() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn out_of_file_descriptors_new_connections_wait_and_the_log_says_it_once() {
-    use std::os::unix::process::CommandExt;
-    let dir = tempfile::tempdir().unwrap();
-    let log = dir.path().join("vsamrd.log");
-    let address = format!("127.0.0.1:{}", free_port());
-    let mut command = Command::new(env!("CARGO_BIN_EXE_vsamrd"));
-    command
-        .args([
-            "--listen",
-            &address,
-            "--admin-listen",
-            "127.0.0.1:0",
-            "--data-dir",
-        ])
-        .arg(dir.path().join("data"))
-        .env("VSAMRD_LOG", "info")
-        .stdout(Stdio::null())
-        .stderr(std::fs::File::create(&log).unwrap());
-    // SAFETY: setrlimit only, between fork and exec.
-    unsafe {
-        command.pre_exec(|| {
-            let limit = libc::rlimit {
-                rlim_cur: 64,
-                rlim_max: 64,
-            };
-            if libc::setrlimit(libc::RLIMIT_NOFILE, &limit) != 0 {
-                return Err(std::io::Error::last_os_error());
-            }
-            Ok(())
-        });
-    }
-    let child = command.spawn().unwrap();
-    let mut vsamrd = Vsamrd { child, address };
-    until_up(&vsamrd.address).await;
+    let (mut vsamrd, log, _dir) = start_after("ulimit -n 64", "info").await;
     // More sockets than vsamrd has descriptors left: the kernel completes
     // them all, vsamrd takes what it can and the rest wait.
     let held: Vec<_> = (0..100)
@@ -1772,14 +1740,13 @@ fn open_files_limits(pid: u32) -> (String, String) {
 }
 
 /// Starts vsamrd on a fresh data dir after the shell's `setup` (`sh -c
-/// "SETUP && exec vsamrd ..."`), waits until it answers, gives its pid to
-/// `look`, kills it, and returns what it logged at `warn` with what `look`
-/// found.
-async fn started_briefly<T>(setup: &str, look: impl FnOnce(u32) -> T) -> (String, T) {
+/// "SETUP && exec vsamrd ..."`), logging at `level` into the returned
+/// file, and waits until it answers.
+async fn start_after(setup: &str, level: &str) -> (Vsamrd, std::path::PathBuf, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
     let address = format!("127.0.0.1:{}", free_port());
     let log = dir.path().join("vsamrd.log");
-    let mut child = Command::new("sh")
+    let child = Command::new("sh")
         .arg("-c")
         .arg(format!("{setup} && exec \"$0\" \"$@\""))
         .arg(env!("CARGO_BIN_EXE_vsamrd"))
@@ -1791,14 +1758,21 @@ async fn started_briefly<T>(setup: &str, look: impl FnOnce(u32) -> T) -> (String
             "--data-dir",
         ])
         .arg(dir.path().join("data"))
-        .env("VSAMRD_LOG", "warn")
+        .env("VSAMRD_LOG", level)
         .stderr(std::fs::File::create(&log).unwrap())
         .spawn()
         .unwrap();
     until_up(&address).await;
-    let found = look(child.id());
-    let _ = child.kill();
-    let _ = child.wait();
+    (Vsamrd { child, address }, log, dir)
+}
+
+/// Starts vsamrd after the shell's `setup` (see [`start_after`]), gives
+/// its pid to `look`, kills it, and returns what it logged at `warn` with
+/// what `look` found.
+async fn started_briefly<T>(setup: &str, look: impl FnOnce(u32) -> T) -> (String, T) {
+    let (vsamrd, log, _dir) = start_after(setup, "warn").await;
+    let found = look(vsamrd.child.id());
+    drop(vsamrd);
     (std::fs::read_to_string(&log).unwrap(), found)
 }
 

@@ -564,36 +564,26 @@ async fn a_panic_in_a_read_fails_its_call_and_the_backend_serves_on() {
     );
 }
 
-/// Set in the child process whose backend panics in a write.
-const PANIC_IN_WRITE: &str = "VSAMRD_WORKER_PANIC_IN_WRITE";
-
 #[test]
 fn a_panic_in_a_group_of_writes_stops_vsamrd() {
-    if std::env::var_os(PANIC_IN_WRITE).is_some() {
-        let runtime = tokio::runtime::Runtime::new().unwrap();
-        runtime.block_on(async {
-            let log = Arc::new(std::sync::Mutex::new(Vec::new()));
-            let store = Box::new(Panicky { log });
-            let backend =
-                BackendHandle::spawn("ledger", VersionInfo::native("p"), store, Vec::new())
-                    .unwrap();
-            let _ = backend.call(Call::Insert(ds(), vec![0xFF], vec![1])).await;
-            tokio::time::sleep(std::time::Duration::from_secs(5)).await;
-            unreachable!("vsamrd went on after a group of writes panicked");
-        });
-    }
-    let child = std::process::Command::new(std::env::current_exe().unwrap())
-        .args([
-            "--exact",
-            "runtime::worker::tests::a_panic_in_a_group_of_writes_stops_vsamrd",
-            "--nocapture",
-        ])
-        .env(PANIC_IN_WRITE, "1")
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&child.stderr);
+    let (code, stderr) = crate::after_panic::stopped_in_child(
+        "runtime::worker::tests::a_panic_in_a_group_of_writes_stops_vsamrd",
+        || {
+            let runtime = tokio::runtime::Runtime::new().unwrap();
+            runtime.block_on(async {
+                let log = Arc::new(std::sync::Mutex::new(Vec::new()));
+                let store = Box::new(Panicky { log });
+                let backend =
+                    BackendHandle::spawn("ledger", VersionInfo::native("p"), store, Vec::new())
+                        .unwrap();
+                let _ = backend.call(Call::Insert(ds(), vec![0xFF], vec![1])).await;
+                // Time for the stop, which ends the process first.
+                tokio::time::sleep(std::time::Duration::from_secs(5)).await;
+            });
+        },
+    );
     assert_eq!(
-        child.status.code(),
+        code,
         Some(crate::after_panic::EXIT_HALF_CHANGED),
         "{stderr}"
     );
