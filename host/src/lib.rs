@@ -97,9 +97,10 @@ impl Server {
         let mut stores = local_storage::HeldStores::acquire(&config)?;
         let claims = stores.claims_for(&config).await?;
         stores.keep_claims(claims);
-        let runtime = PluginRuntime::new(
+        let runtime = PluginRuntime::with_room(
             Some(data_dir.join("plugin-cache")),
             tokio::runtime::Handle::current(),
+            runtime::wasm::room::room_for(&config.backends)?,
         )?;
         let (plugins, backends) =
             runtime::start_backends(&config.plugins, &config.backends, &runtime)?;

@@ -159,6 +159,8 @@ fn check_config(file: &std::path::Path) -> Result<String> {
     let config = Config::load(file)?;
     vsam_host::local_storage::check_separate(&config)?;
     vsam_host::local_storage::check_creatable(&config)?;
+    vsam_host::runtime::wasm::room::room_for(&config.backends)
+        .map_err(|error| anyhow::anyhow!("{}: {error}", file.display()))?;
     // Every plugin compiled and checked against the contract, as at start.
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()

@@ -728,6 +728,99 @@ async fn sighup_reloads_the_config_file() {
     let _ = child.wait();
 }
 
+/// A configuration of many backends starts (each an instance of its own,
+/// from an engine sized for them: a fixed 256 stopped vsamrd at start, and
+/// its 1,000 async stacks past that), serves its last backend, swaps them
+/// all in a reload, and a reload past the room is refused, saying a
+/// restart applies it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_thousand_backends_start_and_a_reload_past_their_room_is_refused() {
+    use vsam_client::admin::{AdminClient, read_token};
+    use vsam_protocol::admin::{AdminAnswer, AdminCommand};
+    const BACKENDS: usize = 1100;
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("vsamrd.toml");
+    let write_config = |backends: usize, timeout_ms: u64| {
+        let mut text = String::from(
+            "[admin]\nwatch_files = false\n[plugins.csv]\npath = \"builtin:csv\"\n[routing]\ndefault = \"b0\"\n[[routing.rules]]\npattern = \"LAST.**\"\nbackend = \"b1099\"\n",
+        );
+        for i in 0..backends {
+            text.push_str(&format!(
+                "[backends.b{i}]\nplugin = \"csv\"\ndirectory = \"csv{i}\"\ncall_timeout_ms = {timeout_ms}\n"
+            ));
+        }
+        std::fs::write(&config, text).unwrap();
+    };
+    write_config(BACKENDS, 5000);
+    let address = format!("127.0.0.1:{}", free_port());
+    let admin = format!("127.0.0.1:{}", free_port());
+    let child = Command::new(env!("CARGO_BIN_EXE_vsamrd"))
+        .arg("--config")
+        .arg(&config)
+        .args(["--listen", &address, "--admin-listen", &admin, "--data-dir"])
+        .arg(dir.path().join("data"))
+        .env("VSAMRD_LOG", "warn")
+        .spawn()
+        .unwrap();
+    let vsamrd = Vsamrd {
+        child,
+        address: address.clone(),
+    };
+    until_up(&vsamrd.address).await;
+    let conn = Connection::connect(&address).await.unwrap();
+    let mut spec = spec();
+    spec.name = "LAST.KSDS".into();
+    vsam_client::define(&conn, spec).await.unwrap();
+    let info = vsam_client::info(&conn, "LAST.KSDS").await.unwrap();
+    assert_eq!(info.backend, "b1099");
+    let last = Dataset::open(&conn, "LAST.KSDS", OpenIntent::Update, 1)
+        .await
+        .unwrap();
+    last.put(
+        0,
+        RplOptions::direct(),
+        0,
+        b"KEY001 on the last backend".to_vec(),
+    )
+    .await
+    .unwrap();
+    last.close().await.unwrap();
+    let token = read_token(&dir.path().join("data/admin.token")).unwrap();
+    let mut client = AdminClient::connect(&admin, token).await.unwrap();
+    let mut reload = async |client: &mut AdminClient| {
+        let AdminAnswer::Reload(report) = client.request(AdminCommand::Reload).await.unwrap()
+        else {
+            panic!("not a reload report");
+        };
+        report
+    };
+    // Every backend's settings change: each starts new instances beside
+    // the old ones.
+    write_config(BACKENDS, 6000);
+    let swapped = reload(&mut client).await;
+    assert_eq!(swapped.error, None);
+    assert_eq!(
+        swapped.changes.len(),
+        BACKENDS,
+        "{:?}",
+        &swapped.changes[..3]
+    );
+    // Room for 2 x 1,100 + 64: 100 more backends would need 2,300.
+    write_config(BACKENDS + 100, 6000);
+    let refused = reload(&mut client).await;
+    let error = refused.error.expect("refused");
+    assert!(
+        error.starts_with("the new configuration runs 1200 plugin instances, and while it replaces the 1100 that serve now vsamrd would need room for 2300; it was started with room for 2264"),
+        "{error}"
+    );
+    assert!(
+        error.contains("restart vsamrd to apply this configuration"),
+        "{error}"
+    );
+    let records = read_dataset(&address, "LAST.KSDS").await;
+    assert_eq!(records.len(), 1, "served after both reloads");
+}
+
 /// A live migration survives `kill -9` at any point: a copy under way
 /// starts again after the restart and cuts over; a cut-over migration
 /// comes back with the old copy following, and rolls back losing nothing.

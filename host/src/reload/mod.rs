@@ -425,6 +425,7 @@ impl Reloader {
                     .to_string(),
             );
         }
+        runtime::wasm::room::reload_fits(self.runtime.room(), &old.backends, &config.backends)?;
         // Local stores are claimed before any new instance can touch them.
         let locks = running.stores.for_config(&config)?;
         let claims = running.stores.claims_for(&config).await?;

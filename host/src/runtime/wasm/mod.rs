@@ -23,6 +23,7 @@ mod cache;
 mod contract;
 mod instance;
 mod pieces;
+pub mod room;
 mod store;
 
 pub use instance::{Grants, InstanceState};
@@ -40,7 +41,7 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 use tokio::runtime::Handle;
 use wasmtime::component::{Component, HasSelf, Linker};
-use wasmtime::{Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
+use wasmtime::{Engine, InstanceAllocationStrategy};
 
 /// How often the epoch ticks; per-call time limits are multiples of it.
 pub const EPOCH_TICK: Duration = Duration::from_millis(10);
@@ -53,6 +54,9 @@ pub const CALL_GRACE: Duration = Duration::from_millis(100);
 /// The shared wasmtime engine, linker and compiled-plugin cache.
 pub struct PluginRuntime {
     engine: Engine,
+    /// How many component instances the engine holds at once (see
+    /// [`room`]).
+    room: u32,
     linker: Linker<InstanceState>,
     cache: Option<cache::CompileCache>,
     runtime: Handle,
@@ -78,6 +82,12 @@ impl PluginRuntime {
     /// the epoch ticker. Compiled plugins are cached in `cache_dir`; calls
     /// into plugins and the connections of their grants run on `runtime`.
     pub fn new(cache_dir: Option<PathBuf>, runtime: Handle) -> Result<Arc<Self>> {
+        Self::with_room(cache_dir, runtime, room::MIN_INSTANCES)
+    }
+
+    /// Like [`PluginRuntime::new`], with room for `room` plugin instances at
+    /// once ([`room::room_for`] sizes it from the backends).
+    pub fn with_room(cache_dir: Option<PathBuf>, runtime: Handle, room: u32) -> Result<Arc<Self>> {
         // Compiling a plugin version is background work: its threads yield
         // to the ones serving requests (a reload compiles while clients
         // work). The pool may exist already (another server in-process).
@@ -87,13 +97,7 @@ impl PluginRuntime {
             .build_global();
         let mut config = wasmtime::Config::new();
         config.epoch_interruption(true);
-        let mut pool = PoolingAllocationConfig::default();
-        pool.total_component_instances(256)
-            .total_core_instances(2048)
-            .total_memories(512)
-            .total_tables(1024)
-            .max_memory_size(4 << 30);
-        config.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
+        config.allocation_strategy(InstanceAllocationStrategy::Pooling(room::pool(room)));
         let engine = ah(Engine::new(&config)).context("creating the WebAssembly engine")?;
         let mut linker = Linker::new(&engine);
         ah(wasmtime_wasi::p2::add_to_linker_async(&mut linker)).context("linking WASI")?;
@@ -143,10 +147,16 @@ impl PluginRuntime {
             .transpose()?;
         Ok(Arc::new(Self {
             engine,
+            room,
             linker,
             cache,
             runtime,
         }))
+    }
+
+    /// How many plugin instances it holds at once.
+    pub fn room(&self) -> u32 {
+        self.room
     }
 
     /// Compiles (or loads from the cache) a plugin and checks that it
