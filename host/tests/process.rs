@@ -787,7 +787,7 @@ async fn a_thousand_backends_start_and_a_reload_past_their_room_is_refused() {
     last.close().await.unwrap();
     let token = read_token(&dir.path().join("data/admin.token")).unwrap();
     let mut client = AdminClient::connect(&admin, token).await.unwrap();
-    let mut reload = async |client: &mut AdminClient| {
+    let reload = async |client: &mut AdminClient| {
         let AdminAnswer::Reload(report) = client.request(AdminCommand::Reload).await.unwrap()
         else {
             panic!("not a reload report");
