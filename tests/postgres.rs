@@ -948,3 +948,35 @@ async fn a_commit_during_a_database_outage_rolls_back_whole_and_the_next_unit_co
     assert_eq!(count, "4", "the next unit commits");
     server.server.stop().await;
 }
+
+/// Each instance connects to PostgreSQL when it is first used, so backends
+/// whose writers and readers may open more connections than the database
+/// takes fail requests under load, long after the start ("sorry, too many
+/// clients already"): vsamrd says so when it starts.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn backends_that_may_open_more_connections_than_the_database_takes_are_warned_of() {
+    let postgres = Postgres::start().unwrap();
+    let url = postgres.database("room").unwrap();
+    for (backends, warned) in [(1, false), (7, true)] {
+        let dir = tempfile::tempdir().unwrap();
+        let port = vsam_tests::free_port();
+        let mut config = format!(
+            "[server]\nlisten = \"127.0.0.1:{port}\"\ndata_dir = \"{}\"\n[admin]\nlisten = \"127.0.0.1:0\"\n[plugins.sql]\npath = \"builtin:sql\"\n[routing]\ndefault = \"p0\"\n",
+            dir.path().join("data").display()
+        );
+        for i in 0..backends {
+            config.push_str(&format!(
+                "[backends.p{i}]\nplugin = \"sql\"\ndatabase = \"{url}\"\nreaders = 15\n"
+            ));
+        }
+        let vsamrd = vsam_tests::logged::LoggedServer::start(dir.path(), port, &config, "warn");
+        // Served: the start, and its check, are done.
+        Connection::connect(&vsamrd.address).await.unwrap();
+        let log = vsamrd.stop();
+        let line = format!(
+            "may open {} connections there (a writer and its readers each, and the fleet's lock session), and the database takes 97 (max_connections 100 less 3 reserved)",
+            backends * 16 + 1
+        );
+        assert_eq!(log.contains(&line), warned, "{backends} backends: {log}");
+    }
+}

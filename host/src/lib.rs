@@ -174,6 +174,7 @@ impl Server {
         // serves (and has taken it alone, or joined the others on it), and
         // follows its shared catalog.
         vsam::shared_catalog::follow_shared_databases(&shared).await;
+        vsam::shared_catalog::check_connection_room(&shared).await;
         if let Some(identity) = &security.tls {
             shared.metrics.set_tls_expiry(identity.load().not_after);
         }

@@ -146,6 +146,29 @@ const MEMBERS: &str = "SELECT a.application_name, COALESCE(host(a.client_addr), 
      a.pid = pg_backend_pid() \
      FROM pg_stat_activity a WHERE a.application_name LIKE 'vsamrd %' ORDER BY a.backend_start";
 
+/// The database's limits on connections: `max_connections`, and how many
+/// of them are kept for superusers and (PostgreSQL 16 on) for roles of
+/// `pg_use_reserved_connections`.
+const CONNECTION_LIMITS: &str = "SELECT current_setting('max_connections')::int, \
+     current_setting('superuser_reserved_connections')::int, \
+     COALESCE(current_setting('reserved_connections', true), '0')::int";
+
+/// How many connections a database takes from clients like vsamrd.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ConnectionLimits {
+    /// Its `max_connections`.
+    pub max: i32,
+    /// Those of them kept for superusers and reserved roles.
+    pub reserved: i32,
+}
+
+impl ConnectionLimits {
+    /// The connections ordinary clients may hold together.
+    pub fn usable(&self) -> i32 {
+        self.max - self.reserved
+    }
+}
+
 /// One server of a fleet as the database sees its lock session.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Member {
@@ -662,6 +685,19 @@ impl LockSession {
                 this: row.get(5),
             })
             .collect())
+    }
+
+    /// How many connections the database takes (see [`ConnectionLimits`]).
+    pub async fn connection_limits(&self) -> Result<ConnectionLimits, FleetRefusal> {
+        let (client, _) = self.client().await?;
+        let row = tokio::time::timeout(LOCK_TIMEOUT, client.query_one(CONNECTION_LIMITS, &[]))
+            .await
+            .map_err(|_| FleetRefusal::Unavailable("the database did not answer".into()))?
+            .map_err(|e| FleetRefusal::Unavailable(crate::runtime::error_chain(&e)))?;
+        Ok(ConnectionLimits {
+            max: row.get(0),
+            reserved: row.get::<_, i32>(1) + row.get::<_, i32>(2),
+        })
     }
 
     /// The database's host, port and name, without user or password.

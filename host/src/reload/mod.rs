@@ -649,6 +649,7 @@ impl Reloader {
             notes.push(format!("mirrors and change stream: not changed: {error:#}"));
         }
         crate::vsam::shared_catalog::follow_shared_databases(&self.shared).await;
+        crate::vsam::shared_catalog::check_connection_room(&self.shared).await;
         self.shared.catalog.apply_config(&[], &datasets.removed);
         for def in datasets.added {
             let Some(backend) = self.shared.backend(&def.backend) else {

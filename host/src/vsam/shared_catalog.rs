@@ -234,6 +234,51 @@ pub(crate) async fn follow_shared_databases(shared: &Arc<Shared>) {
     }
 }
 
+/// Warns, for each PostgreSQL database the backends use, when the
+/// connections this server may open there (a writer and its readers per
+/// backend, and the fleet's lock session), as many again for each other
+/// server of its fleet, pass what the database takes: each instance
+/// connects when it is first used, so past the limit a reader's or a
+/// writer's first request fails with the database's "sorry, too many
+/// clients already", under load and long after the start.
+pub(crate) async fn check_connection_room(shared: &Shared) {
+    let mut wanted: std::collections::BTreeMap<String, usize> = Default::default();
+    for handle in shared.routing().backends.values() {
+        if let Some(url) = handle.shared_database() {
+            *wanted.entry(url).or_insert(1) += 1 + handle.readers();
+        }
+    }
+    for (url, instances) in wanted {
+        let session = shared.fleet.session(&url);
+        // A database that does not answer now is not waited for: its
+        // backends say so when they are used.
+        let asked = tokio::time::timeout(std::time::Duration::from_secs(2), async {
+            (session.connection_limits().await, session.members().await)
+        });
+        let Ok((Ok(limits), Ok(members))) = asked.await else {
+            continue;
+        };
+        let servers = members.len().max(1);
+        let fleet_wide = instances * servers;
+        let usable = usize::try_from(limits.usable()).unwrap_or(0);
+        if fleet_wide > usable {
+            let fleet = match servers {
+                1 => String::new(),
+                n => format!(
+                    ", {fleet_wide} for the {n} servers of its fleet if they are configured alike"
+                ),
+            };
+            tracing::warn!(
+                database = %session.label(),
+                "this server's backends on {} may open {instances} connections there (a writer and its readers each, and the fleet's lock session){fleet}, and the database takes {usable} (max_connections {} less {} reserved): past them, requests fail with \"sorry, too many clients already\" when an instance first connects; raise max_connections, or lower the backends' readers",
+                session.label(),
+                limits.max,
+                limits.reserved
+            );
+        }
+    }
+}
+
 /// Follows the shared catalog of the database at `url` while the server
 /// runs: all of it at start, after every new lock session (announcements
 /// may have been missed) and every 30 s (a row written by hand); between
