@@ -23,7 +23,9 @@
 //!
 //! The CSV is rewritten (to a temporary file, synced, renamed over the old
 //! one) when the journal grows as long as the dataset (after a sync, so
-//! never in the middle of a unit), and on flush. A crash
+//! never in the middle of a unit), and on flush, the dataset's last close,
+//! after which the instance lets go of its records until it is opened
+//! again. A crash
 //! at any moment leaves either the old or the new CSV, and replaying the
 //! journal on either gives the same records.
 #![warn(missing_docs)]
@@ -248,15 +250,25 @@ impl Backend for CsvStore {
         Ok(())
     }
 
+    /// At the dataset's last close: its records go into the CSV, and the
+    /// instance lets go of them. Kept, a closed dataset's records held the
+    /// instance's memory until it ran out (every dataset a batch of jobs
+    /// had read, each within the limit alone), and a CSV edited by hand
+    /// while the dataset was closed was not read again: the next rewrite
+    /// from memory dropped the edit. The next open reads the files.
     fn flush(&mut self, ds: &Dataset) -> StoreResult<()> {
         if !self.tables.contains_key(&ds.name) {
             return Ok(());
         }
         self.settle()?;
-        match self.tables.get_mut(&ds.name) {
-            Some(table) => table.compact(ds),
-            None => Ok(()),
+        let Some(table) = self.tables.get_mut(&ds.name) else {
+            return Ok(());
+        };
+        table.compact(ds)?;
+        if !table.uncommitted() {
+            self.tables.remove(&ds.name);
         }
+        Ok(())
     }
 }
 
