@@ -687,7 +687,7 @@ impl LockSession {
             .collect())
     }
 
-    /// How many connections the database takes (see [`ConnectionLimits`]).
+    /// How many connections the database takes (see `ConnectionLimits`).
     pub async fn connection_limits(&self) -> Result<ConnectionLimits, FleetRefusal> {
         let (client, _) = self.client().await?;
         let row = tokio::time::timeout(LOCK_TIMEOUT, client.query_one(CONNECTION_LIMITS, &[]))

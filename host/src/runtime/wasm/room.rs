@@ -22,7 +22,7 @@ use wasmtime::PoolingAllocationConfig;
 /// The fewest component instances the engine has room for.
 pub const MIN_INSTANCES: u32 = 256;
 
-/// The most: with [`MEMORIES_PER_INSTANCE`] memories each, 32 TiB of
+/// The most: with `MEMORIES_PER_INSTANCE` memories each, 32 TiB of
 /// address space.
 pub const MAX_INSTANCES: u32 = 4096;
 
