@@ -101,9 +101,8 @@ fn start_worker(
                 }
             }
             let reads_only = batch.iter().all(Job::reads_only);
-            let ran = AssertUnwindSafe(run_batch(&mut store, batch, capture.as_deref()))
-                .catch_unwind()
-                .await;
+            let batch = run_batch(&mut store, batch, reads_only, capture.as_deref());
+            let ran = AssertUnwindSafe(batch).catch_unwind().await;
             if ran.is_err() {
                 after_panic(&mut store, &backend, reads_only);
             }
@@ -144,8 +143,9 @@ fn after_panic(store: &mut Counted, backend: &str, reads_only: bool) {
 /// writes to run right on the runtime thread.
 const QUICK_SYNC: Duration = Duration::from_millis(5);
 
-/// Runs a batch of jobs on the serving task. A batch that only reads runs
-/// right here, and so does one that writes while the store's syncs are
+/// Runs a batch of jobs (`reads_only` if none may write) on the serving
+/// task. A batch that only reads runs right here, and so does one that
+/// writes while the store's syncs are
 /// quick (an fsync of a healthy local disk, well under a millisecond
 /// here: blocking for it costs less than handing the thread's other tasks
 /// elsewhere, measured). On a store whose last sync took longer than
@@ -153,8 +153,12 @@ const QUICK_SYNC: Duration = Duration::from_millis(5);
 /// `block_in_place`, which first hands this thread's other tasks to
 /// another runtime thread, so that the disk does not hold up the
 /// connections that share the thread.
-async fn run_batch(store: &mut Counted, batch: Vec<Job>, capture: Option<&CaptureSlot>) {
-    let reads_only = batch.iter().all(Job::reads_only);
+async fn run_batch(
+    store: &mut Counted,
+    batch: Vec<Job>,
+    reads_only: bool,
+    capture: Option<&CaptureSlot>,
+) {
     if !reads_only
         && store.writes_block()
         && store.last_sync() > QUICK_SYNC
