@@ -616,6 +616,9 @@ fn a_closed_output_pipe_ends_vsamrd_quietly() {
     }
 }
 
+/// Out of file descriptors, new connections wait in the backlog and are
+/// served once descriptors are free; the log says so in one line, not 20 a
+/// second, even when descriptors come and go at the limit.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn out_of_file_descriptors_new_connections_wait_and_the_log_says_it_once() {
     let (mut vsamrd, log, _dir) = start_after("ulimit -n 64", "info").await;
@@ -646,10 +649,7 @@ async fn out_of_file_descriptors_new_connections_wait_and_the_log_says_it_once()
     };
     drop(conn);
     let after = std::fs::read_to_string(&log).unwrap();
-    assert!(
-        after.contains("accepting connections again after"),
-        "{after}"
-    );
+    assert!(after.contains("accepting connections again"), "{after}");
     vsamrd.child.kill().unwrap();
     let _ = vsamrd.child.wait();
 }

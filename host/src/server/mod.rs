@@ -125,7 +125,7 @@ pub async fn serve(
             accepted = listener.accept() => {
                 let (stream, peer) = match accepted {
                     Ok(pair) => {
-                        accept_failures.passed();
+                        accept_failures.passed(Instant::now());
                         pair
                     }
                     Err(error) => {
