@@ -90,13 +90,21 @@ where
 {
     let what = what.into();
     tokio::spawn(async move {
-        match AssertUnwindSafe(task).catch_unwind().await {
-            Ok(output) => output,
-            Err(_) => stop_after_panic(&format!(
-                "the task that keeps {what} panicked (the bug logged before this line), and vsamrd would go on without it"
-            )),
-        }
+        let why = format!(
+            "the task that keeps {what} panicked (the bug logged before this line), and vsamrd would go on without it"
+        );
+        whole_or_stop(&why, task).await
     })
+}
+
+/// Runs `work`, which must not stop half-way (a reload replacing the
+/// backends and the routing, under a lock that does not poison): if it
+/// panics, vsamrd stops ([`stop_after_panic`]) for `why`.
+pub async fn whole_or_stop<F: Future>(why: &str, work: F) -> F::Output {
+    match AssertUnwindSafe(work).catch_unwind().await {
+        Ok(output) => output,
+        Err(_) => stop_after_panic(why),
+    }
 }
 
 /// For tests of what stops vsamrd: runs `scene` in a child process (this
@@ -180,6 +188,25 @@ mod tests {
             stderr.contains(
                 "vsamrd stops (exit code 70): the task that keeps the mirror TEST panicked"
             ),
+            "{stderr}"
+        );
+    }
+
+    #[test]
+    fn work_that_panics_half_way_stops_the_process() {
+        let (code, stderr) = stopped_in_child(
+            "after_panic::tests::work_that_panics_half_way_stops_the_process",
+            || {
+                let runtime = tokio::runtime::Runtime::new().unwrap();
+                runtime.block_on(whole_or_stop("a reload panicked half-way", async {
+                    panic!("a reload's bug");
+                }));
+            },
+        );
+        assert_eq!(code, Some(EXIT_HALF_CHANGED), "{stderr}");
+        assert!(stderr.contains("a reload's bug"), "{stderr}");
+        assert!(
+            stderr.contains("vsamrd stops (exit code 70): a reload panicked half-way."),
             "{stderr}"
         );
     }

@@ -334,7 +334,13 @@ impl Reloader {
         let outcome = self.prepare(&running).await;
         let report = match outcome {
             Ok(plan) => {
-                let (changes, notes) = self.apply(&mut running, plan).await;
+                // Half-applied, the backends, the routing and `running`
+                // would disagree, under a lock that does not poison.
+                let (changes, notes) = crate::after_panic::whole_or_stop(
+                    "a reload panicked while it replaced the backends and the routing (the bug logged before this line), which may now be half-replaced",
+                    self.apply(&mut running, plan),
+                )
+                .await;
                 ReloadReport {
                     trigger: trigger.to_string(),
                     at: unix_seconds(SystemTime::now()),
