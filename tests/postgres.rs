@@ -994,18 +994,7 @@ fn plugin_sessions_memory_kb(postgres: &Postgres, database: &str) -> u64 {
         .unwrap();
     pids.lines()
         .filter(|pid| !pid.trim().is_empty())
-        .map(|pid| {
-            let status = std::fs::read_to_string(format!("/proc/{}/status", pid.trim())).unwrap();
-            let line = status
-                .lines()
-                .find(|line| line.starts_with("RssAnon:"))
-                .expect("RssAnon in /proc/PID/status");
-            line.split_whitespace()
-                .nth(1)
-                .unwrap()
-                .parse::<u64>()
-                .unwrap()
-        })
+        .map(|pid| vsam_tests::proc_status_kb(pid.trim(), "RssAnon"))
         .sum()
 }
 

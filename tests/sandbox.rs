@@ -632,17 +632,7 @@ async fn a_plugin_logging_in_a_loop_is_held_to_its_share() {
 
 /// The high-water mark of this process's resident memory, in bytes.
 fn peak_rss() -> u64 {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap();
-    let line = status
-        .lines()
-        .find(|line| line.starts_with("VmHWM:"))
-        .expect("VmHWM in /proc/self/status");
-    let kib: u64 = line
-        .split_whitespace()
-        .nth(1)
-        .and_then(|n| n.parse().ok())
-        .expect("VmHWM in kB");
-    kib << 10
+    vsam_tests::proc_status_kb("self", "VmHWM") << 10
 }
 
 /// SQLite runs in vsamrd's threads, where neither the sandbox's epochs nor

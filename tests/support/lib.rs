@@ -98,6 +98,17 @@ pub struct TestServer {
     pub data_dir: tempfile::TempDir,
 }
 
+/// A field of `/proc/PROCESS/status` counted in kB (`VmHWM`, `RssAnon`...),
+/// for `process` a pid or `self`.
+pub fn proc_status_kb(process: &str, field: &str) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{process}/status")).unwrap();
+    status
+        .lines()
+        .find_map(|line| line.strip_prefix(field)?.strip_prefix(':'))
+        .and_then(|value| value.split_whitespace().next()?.parse().ok())
+        .unwrap_or_else(|| panic!("{field} in kB in /proc/{process}/status"))
+}
+
 /// Starts a server whose config is `backends_toml` (plugins, backends and
 /// routing sections) plus a `[server]` section of its own.
 pub async fn start(backends_toml: &str) -> TestServer {
