@@ -234,3 +234,35 @@ impl SqliteConnection {
         self.connection.execute_batch("ROLLBACK").is_ok()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// SQLite holds a file's schema in hash tables that stop growing at
+    /// 64 buckets unless it is compiled with `SQLITE_MALLOC_SOFT_LIMIT=0`
+    /// (`.cargo/config.toml`): with one table per dataset, a connection to a
+    /// file of 100,000 datasets then took 36 s to read the schema, past every
+    /// call's limit, so that the backend never served again.
+    #[test]
+    fn the_schema_of_many_tables_is_held_in_hash_tables_that_grow() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut connection =
+            SqliteConnection::open(&dir.path().join("vsam.db"), Duration::from_secs(5), 1 << 20)
+                .unwrap();
+        let options: Vec<String> = connection
+            .query("PRAGMA compile_options", &[])
+            .unwrap()
+            .into_iter()
+            .flatten()
+            .filter_map(|option| match option {
+                Value::Text(option) => Some(option),
+                _ => None,
+            })
+            .collect();
+        assert!(
+            options.iter().any(|option| option == "MALLOC_SOFT_LIMIT=0"),
+            "SQLite was compiled without LIBSQLITE3_FLAGS=-DSQLITE_MALLOC_SOFT_LIMIT=0: {options:?}"
+        );
+    }
+}
