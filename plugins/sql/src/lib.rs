@@ -37,6 +37,15 @@ const CATALOG: &str = "_vsam_catalog";
 /// now).
 const LEGACY_CATALOG: &str = "vsam_datasets";
 
+/// The most datasets whose table an instance keeps described (its
+/// statements, mapping and column types, some 1.5 KB each); past it, one
+/// is let go and described again from the catalog at its next use. Kept
+/// for every dataset ever used, a batch that read 100,000 datasets one
+/// after another left 149 MB in the instance, which its memory limit
+/// would end in a failed call; the plugin holds no records, so letting a
+/// description go loses nothing.
+const MAX_TABLES: usize = 1024;
+
 /// The SQL store.
 pub struct SqlBackend {
     /// `keep_tables = "true"`: DELETE forgets a dataset but keeps its table.
@@ -44,6 +53,7 @@ pub struct SqlBackend {
     /// `table.DATASET = NAME`: table names chosen in the configuration.
     table_names: HashMap<String, String>,
     dialect: Option<Sql>,
+    /// The tables of the datasets used lately, at most [`MAX_TABLES`].
     tables: HashMap<String, Table>,
     in_transaction: bool,
     /// A write of the open group failed after others succeeded: the group
@@ -123,9 +133,22 @@ impl SqlBackend {
                 _ => None,
             };
             let table = self.make_table(ds, &name, layout.as_deref(), sql)?;
-            self.tables.insert(ds.name.clone(), table);
+            self.keep(ds, table);
         }
         Ok(self.tables.get_mut(&ds.name).expect("inserted above"))
+    }
+
+    /// Keeps `table` as `ds`'s, letting another dataset's go if
+    /// [`MAX_TABLES`] are kept.
+    fn keep(&mut self, ds: &Dataset, table: Table) {
+        if self.tables.len() >= MAX_TABLES && !self.tables.contains_key(&ds.name) {
+            // Any one: a dataset let go costs one catalog look-up at its
+            // next use.
+            if let Some(other) = self.tables.keys().next().cloned() {
+                self.tables.remove(&other);
+            }
+        }
+        self.tables.insert(ds.name.clone(), table);
     }
 
     /// A DEFINE of a dataset whose table the catalog holds already (the
@@ -151,7 +174,7 @@ impl SqlBackend {
             &[layout_value, Value::Text(ds.name.clone())],
         )
         .map_err(store_error)?;
-        self.tables.insert(ds.name.clone(), made);
+        self.keep(ds, made);
         Err(StoreError::AlreadyExists)
     }
 
@@ -449,7 +472,7 @@ impl Backend for SqlBackend {
             ds.name,
             if layout.is_some() { "mapped" } else { "raw" }
         ));
-        self.tables.insert(ds.name.clone(), table);
+        self.keep(ds, table);
         if existed {
             // The host adopts the rows already there.
             return Err(StoreError::AlreadyExists);
