@@ -30,10 +30,19 @@ use vsam_plugin_sdk::{
     Backend, Dataset, Direction, Entry, Start, StoreError, StoreResult, export_backend,
 };
 
-/// The object store: the bucket's prefix and the datasets opened so far.
+/// The most datasets an instance keeps open (their definition and the
+/// bounds of their intervals, about 1 KB for a small one); past it, a
+/// dataset with nothing waiting for a sync is let go and read from the
+/// bucket again at its next use. Kept for every dataset ever used, a batch
+/// that used datasets one after another grew the instance until its
+/// memory limit failed a call.
+const MAX_TABLES: usize = 1024;
+
+/// The object store: the bucket's prefix and the datasets opened lately.
 pub struct ObjectBackend {
     prefix: String,
     tuning: Tuning,
+    /// At most [`MAX_TABLES`], unless more hold writes not synced yet.
     tables: HashMap<String, Table>,
     /// This instance looked for an undo record an earlier instance of this
     /// start of vsamrd left (the writer before its first call, see
@@ -150,6 +159,16 @@ impl ObjectBackend {
         self.carry_out_leftover()?;
         if !self.tables.contains_key(&ds.name) {
             let table = Table::open(&self.prefix, ds, self.tuning)?;
+            if self.tables.len() >= MAX_TABLES {
+                let clean = self
+                    .tables
+                    .iter()
+                    .find(|(_, table)| table.is_clean())
+                    .map(|(name, _)| name.clone());
+                if let Some(clean) = clean {
+                    self.tables.remove(&clean);
+                }
+            }
             self.tables.insert(ds.name.clone(), table);
         }
         Ok(self.tables.get_mut(&ds.name).expect("inserted above"))

@@ -758,6 +758,14 @@ impl Table {
         self.evict();
     }
 
+    /// True if nothing of the table waits for a sync or its commit: the
+    /// bucket holds all of it, and it can be read from there again.
+    pub fn is_clean(&self) -> bool {
+        self.cache
+            .values()
+            .all(|iv| !iv.dirty && iv.before.is_none())
+    }
+
     /// Forgets unchanged intervals (the dataset was closed).
     pub fn forget_clean(&mut self) {
         self.cache.retain(|_, iv| iv.dirty || iv.before.is_some());
