@@ -370,7 +370,8 @@ async fn a_call_waiting_in_a_host_function_ends_at_its_limit() {
     let took = started.elapsed();
     assert!(
         slept.contains("ran longer than the limit of 500 ms in `get`")
-            && slept.contains("replaced"),
+            && slept.contains("replaced")
+            && slept.contains("`call_timeout_ms` of [backends.b]: if calls on the data it serves need longer, raise it"),
         "{slept}"
     );
     assert!(took < limit + SLACK, "the sleeping GET took {took:?}");
@@ -386,7 +387,8 @@ async fn a_call_waiting_in_a_host_function_ends_at_its_limit() {
     let started = Instant::now();
     let synced = fault(&ds, b"SSYN").await;
     assert!(
-        synced.contains("ran longer than the limit of 500 ms in `sync`"),
+        synced.contains("ran longer than the limit of 500 ms in `sync`")
+            && synced.contains("`call_timeout_ms` of [backends.b]"),
         "{synced}"
     );
     assert!(started.elapsed() < limit + SLACK, "{:?}", started.elapsed());

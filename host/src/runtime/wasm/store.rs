@@ -195,8 +195,11 @@ impl WasmStore {
     fn overtime(&mut self, function: &str) -> CallError {
         self.last_fault = "timeout";
         let message = format!(
-            "plugin {} of backend {} ran longer than the limit of {} ms in `{function}`; the instance was replaced",
-            self.plugin.name, self.settings.name, self.settings.call_timeout_ms
+            "plugin {} of backend {} ran longer than the limit of {} ms in `{function}`; the instance was replaced{}",
+            self.plugin.name,
+            self.settings.name,
+            self.settings.call_timeout_ms,
+            self.raise_the_limit()
         );
         limited!(error, &format!("fault of backend {}", self.settings.name), backend = %self.settings.name, "{message}");
         CallError::Fault(message)
@@ -240,12 +243,29 @@ impl WasmStore {
             ),
         };
         let message = format!(
-            "plugin {} of backend {} {what} in `{}`; the instance was replaced",
+            "plugin {} of backend {} {what} in `{}`; the instance was replaced{}",
             self.plugin.name,
             self.settings.name,
-            call.name()
+            call.name(),
+            if cause == "timeout" {
+                self.raise_the_limit()
+            } else {
+                String::new()
+            }
         );
         (cause, message)
+    }
+
+    /// What an operator can do about a call past its limit: a plugin that
+    /// hangs is a bug, but a call may also need longer for the data (the
+    /// first call on a dataset of a million objects lists them all; a new
+    /// connection to an SQLite file reads the schema of every table), and
+    /// then every call fails the same way until the limit is raised.
+    fn raise_the_limit(&self) -> String {
+        format!(
+            " (`call_timeout_ms` of [backends.{}]: if calls on the data it serves need longer, raise it)",
+            self.settings.name
+        )
     }
 }
 
