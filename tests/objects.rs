@@ -905,38 +905,14 @@ async fn a_failed_syncs_undo_record_is_carried_out_before_the_next_writers_first
 /// failed their calls at a limit of 3 MB).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn datasets_used_one_after_another_keep_the_instance_memory_bounded() {
-    use vsam_client::{Connection, Dataset, OpenIntent, RplOptions};
     let server = vsam_tests::start_with_plugin(
         S3_WASM,
         "bucket = { directory = \"objects\" }\nmemory_limit_mb = 3\n",
     )
     .await;
-    let conn = Connection::connect(&server.address).await.unwrap();
-    for n in 0..3000 {
-        let name = format!("BATCH.DS{n:05}");
-        vsam_client::define(&conn, vsam_tests::ksds(&name, 4, 10, "ascii"))
-            .await
-            .unwrap_or_else(|e| panic!("DEFINE {name}: {e}"));
-        let ds = Dataset::open(&conn, &name, OpenIntent::Update, 1)
-            .await
-            .unwrap_or_else(|e| panic!("OPEN {name}: {e}"));
-        ds.put(0, RplOptions::direct(), 0, b"K001RECORD".to_vec())
-            .await
-            .unwrap_or_else(|e| panic!("PUT {name}: {e}"));
-        ds.close().await.unwrap();
-    }
-    // The first datasets again: read from the bucket anew.
-    for n in 0..3 {
-        let name = format!("BATCH.DS{n:05}");
-        let ds = Dataset::open(&conn, &name, OpenIntent::Input, 1)
-            .await
-            .unwrap();
-        assert_eq!(
-            ds.read(b"K001").await.unwrap().data,
-            b"K001RECORD",
-            "{name}"
-        );
-        ds.close().await.unwrap();
-    }
+    let conn = vsam_client::Connection::connect(&server.address)
+        .await
+        .unwrap();
+    vsam_tests::use_datasets_one_after_another(&conn, 3000).await;
     server.server.stop().await;
 }

@@ -416,36 +416,6 @@ async fn datasets_served_one_after_another_keep_the_instance_memory_bounded() {
     )
     .await;
     let conn = Connection::connect(&server.address).await.unwrap();
-    for n in 0..3000 {
-        let name = format!("BATCH.DS{n:05}");
-        vsam_client::define(&conn, ksds(&name, 4, 10, "ascii"))
-            .await
-            .unwrap_or_else(|e| panic!("DEFINE {name}: {e}"));
-        let ds = Dataset::open(&conn, &name, OpenIntent::Update, 1)
-            .await
-            .unwrap_or_else(|e| panic!("OPEN {name}: {e}"));
-        ds.put(0, RplOptions::direct(), 0, b"K001RECORD".to_vec())
-            .await
-            .unwrap_or_else(|e| panic!("PUT {name}: {e}"));
-        assert_eq!(
-            ds.read(b"K001").await.unwrap().data,
-            b"K001RECORD",
-            "{name}"
-        );
-        ds.close().await.unwrap();
-    }
-    // The first datasets again: described anew from the catalog.
-    for n in 0..3 {
-        let name = format!("BATCH.DS{n:05}");
-        let ds = Dataset::open(&conn, &name, OpenIntent::Input, 1)
-            .await
-            .unwrap();
-        assert_eq!(
-            ds.read(b"K001").await.unwrap().data,
-            b"K001RECORD",
-            "{name}"
-        );
-        ds.close().await.unwrap();
-    }
+    vsam_tests::use_datasets_one_after_another(&conn, 3000).await;
     server.server.stop().await;
 }

@@ -197,6 +197,43 @@ pub async fn start_with_plugin(wasm: &str, backend_extra: &str) -> TestServer {
     .await
 }
 
+/// A batch of jobs using `count` datasets one after another: each small
+/// KSDS `BATCH.DSnnnnn` defined, opened, written, read and closed; then
+/// the first three read again. Panics naming the dataset and request
+/// that failed (a backend that keeps something of every dataset it
+/// served fails one at its memory limit).
+pub async fn use_datasets_one_after_another(conn: &vsam_client::Connection, count: usize) {
+    use vsam_client::{Dataset, OpenIntent, RplOptions};
+    let read = |ds: Dataset, name: String| async move {
+        let record = ds
+            .read(b"K001")
+            .await
+            .unwrap_or_else(|e| panic!("GET {name}: {e}"));
+        assert_eq!(record.data, b"K001RECORD", "{name}");
+        ds.close().await.unwrap();
+    };
+    for n in 0..count {
+        let name = format!("BATCH.DS{n:05}");
+        vsam_client::define(conn, ksds(&name, 4, 10, "ascii"))
+            .await
+            .unwrap_or_else(|e| panic!("DEFINE {name}: {e}"));
+        let ds = Dataset::open(conn, &name, OpenIntent::Update, 1)
+            .await
+            .unwrap_or_else(|e| panic!("OPEN {name}: {e}"));
+        ds.put(0, RplOptions::direct(), 0, b"K001RECORD".to_vec())
+            .await
+            .unwrap_or_else(|e| panic!("PUT {name}: {e}"));
+        read(ds, name).await;
+    }
+    for n in 0..count.min(3) {
+        let name = format!("BATCH.DS{n:05}");
+        let ds = Dataset::open(conn, &name, OpenIntent::Input, 1)
+            .await
+            .unwrap_or_else(|e| panic!("OPEN {name} again: {e}"));
+        read(ds, name).await;
+    }
+}
+
 /// Runs the kit's durability checks (a new instance after a sync, a
 /// restart) and `units.whole` on `subject` in the durable profile, and
 /// fails with every failed check. Returns the ids that ran.
