@@ -984,6 +984,14 @@ async fn backends_that_may_open_more_connections_than_the_database_takes_are_war
 /// The anonymous memory (`RssAnon`, kB) of the database's sessions of
 /// vsamrd's backends on `database`: where their prepared plans live.
 fn plugin_sessions_memory_kb(postgres: &Postgres, database: &str) -> u64 {
+    plugin_sessions(postgres, database)
+        .iter()
+        .map(|pid| vsam_tests::proc_status_kb(pid, "RssAnon"))
+        .sum()
+}
+
+/// The database's sessions of vsamrd's backends on `database`.
+fn plugin_sessions(postgres: &Postgres, database: &str) -> Vec<String> {
     let pids = postgres
         .psql(
             "postgres",
@@ -993,9 +1001,97 @@ fn plugin_sessions_memory_kb(postgres: &Postgres, database: &str) -> u64 {
         )
         .unwrap();
     pids.lines()
-        .filter(|pid| !pid.trim().is_empty())
-        .map(|pid| vsam_tests::proc_status_kb(pid.trim(), "RssAnon"))
-        .sum()
+        .map(|pid| pid.trim().to_string())
+        .filter(|pid| !pid.is_empty())
+        .collect()
+}
+
+/// Each dataset `PLAN.Dn` of `datasets` opened, written, read, browsed and
+/// closed: the statements of all of them prepared on the writer's
+/// connection.
+async fn touch(conn: &Connection, datasets: std::ops::Range<u32>) {
+    for n in datasets {
+        let name = format!("PLAN.D{n}");
+        let ds = Dataset::open(conn, &name, OpenIntent::Update, 1)
+            .await
+            .unwrap();
+        ds.put(0, RplOptions::direct(), 0, b"K001 a record".to_vec())
+            .await
+            .unwrap();
+        assert_eq!(ds.read(b"K001").await.unwrap().data, b"K001 a record");
+        ds.point(
+            0,
+            RplOptions::sequential().greater_or_equal(),
+            b"K000",
+            0,
+            0,
+        )
+        .await
+        .unwrap();
+        assert_eq!(ds.browse(10).await.unwrap().len(), 1);
+        ds.close().await.unwrap();
+    }
+}
+
+/// A server of one PostgreSQL backend on database `name` of `postgres`,
+/// a connection to it, and `count` datasets `PLAN.Dn` defined. (Defined
+/// first: a DEFINE changes tables, which makes every connection prepare
+/// its statements again.)
+async fn planning(
+    postgres: &Postgres,
+    name: &str,
+    count: u32,
+) -> (vsam_tests::TestServer, Connection) {
+    let url = postgres.database(name).unwrap();
+    let server = vsam_tests::start(&format!(
+        "[plugins.sql]\npath = \"{SQL_WASM}\"\n[backends.pg]\nplugin = \"sql\"\ndatabase = \"{url}\"\n[routing]\ndefault = \"pg\"\n"
+    ))
+    .await;
+    let conn = Connection::connect(&server.address).await.unwrap();
+    for n in 0..count {
+        vsam_client::define(&conn, ksds(&format!("PLAN.D{n}"), 4, 40, "ascii"))
+            .await
+            .unwrap();
+    }
+    (server, conn)
+}
+
+/// A connection that moves on from dataset to dataset is closed between
+/// transactions once it has used some 500 (see
+/// `vsam_host::runtime::sql::postgres::RECYCLE_AFTER_CLEARS`), and another
+/// opened: PostgreSQL keeps a description of every table a session used
+/// for the session's life (+14 MB over 1,800 datasets before, the same
+/// connection all along; +4 MB with the connection replaced).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_connection_that_used_many_tables_is_replaced_between_transactions() {
+    let postgres = Postgres::start().unwrap();
+    let (server, conn) = planning(&postgres, "recycled", 2000).await;
+    touch(&conn, 0..200).await;
+    let sessions = plugin_sessions(&postgres, "recycled");
+    let before = plugin_sessions_memory_kb(&postgres, "recycled");
+    touch(&conn, 200..2000).await;
+    let after = plugin_sessions_memory_kb(&postgres, "recycled");
+    let sessions_after = plugin_sessions(&postgres, "recycled");
+    println!(
+        "database sessions of the plugin: {before} kB after 200 datasets ({sessions:?}), {after} kB after 2,000 ({sessions_after:?})"
+    );
+    assert!(
+        sessions_after.iter().all(|pid| !sessions.contains(pid)),
+        "the same sessions after 1,800 more datasets: {sessions:?} then {sessions_after:?}"
+    );
+    assert!(
+        after < before + 8 * 1024,
+        "{before} kB after 200 datasets, {after} kB after 2,000"
+    );
+    // The work goes on on the new connection, every record there.
+    for n in [0, 999, 1999] {
+        let ds = Dataset::open(&conn, &format!("PLAN.D{n}"), OpenIntent::Input, 1)
+            .await
+            .unwrap();
+        assert_eq!(ds.read(b"K001").await.unwrap().data, b"K001 a record");
+        ds.close().await.unwrap();
+    }
+    server.server.stop().await;
 }
 
 /// A connection that serves many datasets (the SQL plugin prepares each
@@ -1007,45 +1103,10 @@ fn plugin_sessions_memory_kb(postgres: &Postgres, database: &str) -> u64 {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_connection_serving_many_datasets_keeps_its_prepared_plans_bounded() {
     let postgres = Postgres::start().unwrap();
-    let url = postgres.database("plans").unwrap();
-    let server = vsam_tests::start(&format!(
-        "[plugins.sql]\npath = \"{SQL_WASM}\"\n[backends.pg]\nplugin = \"sql\"\ndatabase = \"{url}\"\n[routing]\ndefault = \"pg\"\n"
-    ))
-    .await;
-    let conn = Connection::connect(&server.address).await.unwrap();
-    // Defined first: a DEFINE changes tables, which makes every
-    // connection prepare its statements again.
-    for n in 0..450 {
-        vsam_client::define(&conn, ksds(&format!("PLAN.D{n}"), 4, 40, "ascii"))
-            .await
-            .unwrap();
-    }
-    let touch = async |datasets: std::ops::Range<u32>| {
-        for n in datasets {
-            let name = format!("PLAN.D{n}");
-            let ds = Dataset::open(&conn, &name, OpenIntent::Update, 1)
-                .await
-                .unwrap();
-            ds.put(0, RplOptions::direct(), 0, b"K001 a record".to_vec())
-                .await
-                .unwrap();
-            assert_eq!(ds.read(b"K001").await.unwrap().data, b"K001 a record");
-            ds.point(
-                0,
-                RplOptions::sequential().greater_or_equal(),
-                b"K000",
-                0,
-                0,
-            )
-            .await
-            .unwrap();
-            assert_eq!(ds.browse(10).await.unwrap().len(), 1);
-            ds.close().await.unwrap();
-        }
-    };
-    touch(0..50).await;
+    let (server, conn) = planning(&postgres, "plans", 450).await;
+    touch(&conn, 0..50).await;
     let before = plugin_sessions_memory_kb(&postgres, "plans");
-    touch(50..450).await;
+    touch(&conn, 50..450).await;
     let after = plugin_sessions_memory_kb(&postgres, "plans");
     println!(
         "database sessions of the plugin: {before} kB after 50 datasets, {after} kB after 450"

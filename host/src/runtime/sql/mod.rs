@@ -281,6 +281,15 @@ impl SqlSession {
     }
 
     async fn connection(&mut self) -> Result<&mut Link, SqlError> {
+        if !self.in_transaction
+            && let Some(Link::Postgres(worn)) = &mut self.connection
+            && worn.worn_out()
+        {
+            // Between transactions: what the database keeps for each
+            // table the session used goes with it.
+            worn.discard();
+            self.forget_connection();
+        }
         let grant = self.grant.as_ref().ok_or(SqlError::NotGranted)?;
         if self.connection.is_none() {
             let connection = match grant.as_ref() {
@@ -298,12 +307,18 @@ impl SqlSession {
     /// call reconnects.
     fn check<T>(&mut self, result: Result<T, SqlError>) -> Result<T, SqlError> {
         if let Err(SqlError::Unavailable(_)) = &result {
-            self.connection = None;
-            self.in_transaction = false;
-            self.outbox_table_known = false;
-            self.outbox_lane = None;
+            self.forget_connection();
         }
         result
+    }
+
+    /// Lets the connection go, and what was known of it and its
+    /// transaction: the next call connects again.
+    fn forget_connection(&mut self) {
+        self.connection = None;
+        self.in_transaction = false;
+        self.outbox_table_known = false;
+        self.outbox_lane = None;
     }
 
     /// The dialect.

@@ -10,7 +10,7 @@ use bytes::BytesMut;
 use deadpool_postgres::{Manager, ManagerConfig, Object, Pool, RecyclingMethod};
 use futures::StreamExt;
 use std::future::Future;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::time::Duration;
 use tokio::runtime::Handle;
 use tokio_postgres::error::SqlState;
@@ -150,6 +150,7 @@ impl PgGrant {
             result_bytes: self.result_bytes,
             canceller: self.canceller.clone(),
             pending: AtomicBool::new(false),
+            cache_clears: AtomicU32::new(0),
         })
     }
 }
@@ -176,6 +177,9 @@ pub struct PgConnection {
     /// A statement was sent and its answer not yet read: set while a
     /// statement runs, still set if the call awaiting it was dropped.
     pending: AtomicBool,
+    /// How many times this connection's prepared statements were let go
+    /// (see [`MAX_PREPARED`]): how many tables it has used, roughly.
+    cache_clears: AtomicU32,
 }
 
 fn error(e: tokio_postgres::Error) -> SqlError {
@@ -261,6 +265,12 @@ impl PgConnection {
         result
     }
 
+    /// True once the connection has used so many tables that it is better
+    /// closed at the end of its transaction (see [`RECYCLE_AFTER_CLEARS`]).
+    pub fn worn_out(&self) -> bool {
+        self.cache_clears.load(Ordering::Relaxed) >= RECYCLE_AFTER_CLEARS
+    }
+
     /// Closes the connection instead of giving it back to the pool (its
     /// state is unknown: an open transaction, an unanswered statement).
     pub fn discard(&mut self) {
@@ -319,14 +329,28 @@ fn row_values(row: &tokio_postgres::Row) -> Result<Vec<Value>, SqlError> {
 /// database frees them) and prepared again as they are used.
 pub const MAX_PREPARED: usize = 512;
 
+/// After how many lettings-go of its statements a connection is closed
+/// (between transactions) and another opened. PostgreSQL also keeps, for
+/// the life of a session, a description of every table it used (8 to
+/// 15 KB each), which no statement frees: a connection serving a hundred
+/// thousand datasets over its life would hold a gigabyte of the
+/// database's memory, and every reader as much (`tests/postgres.rs`
+/// `a_connection_that_used_many_tables_is_replaced_between_transactions`).
+/// Eight lettings-go are some 4,000 statements, a few hundred datasets: a
+/// new connection (a few milliseconds) per few hundred datasets a
+/// connection moves on to.
+pub const RECYCLE_AFTER_CLEARS: u32 = 8;
+
 /// `statement` prepared on `client`, from its cache while the cache is
-/// within [`MAX_PREPARED`].
+/// within [`MAX_PREPARED`]; `clears` counts the times it was let go.
 async fn prepared(
     client: &Object,
+    clears: &AtomicU32,
     statement: &str,
 ) -> Result<tokio_postgres::Statement, tokio_postgres::Error> {
     if client.statement_cache.size() >= MAX_PREPARED {
         client.statement_cache.clear();
+        clears.fetch_add(1, Ordering::Relaxed);
     }
     client.prepare_cached(statement).await
 }
@@ -342,10 +366,11 @@ impl PgConnection {
         params: &[Value],
     ) -> Result<Vec<Vec<Value>>, SqlError> {
         let client = self.client()?;
+        let clears = &self.cache_clears;
         let result_bytes = self.result_bytes;
         let rows = self
             .run(async move {
-                let prepared = prepared(client, statement).await?;
+                let prepared = prepared(client, clears, statement).await?;
                 let stream = client.query_raw(&prepared, bind(params)).await?;
                 let mut stream = std::pin::pin!(stream);
                 let mut out = Vec::new();
@@ -379,9 +404,10 @@ impl PgConnection {
     /// A statement that changes rows.
     pub async fn execute(&mut self, statement: &str, params: &[Value]) -> Result<u64, SqlError> {
         let client = self.client()?;
+        let clears = &self.cache_clears;
         let changed = self
             .run(async move {
-                let prepared = prepared(client, statement).await?;
+                let prepared = prepared(client, clears, statement).await?;
                 client.execute(&prepared, &bind(params)).await
             })
             .await;
