@@ -488,3 +488,21 @@ async fn datasets_used_one_after_another_need_memory_for_one_at_a_time() {
     }
     server.server.stop().await;
 }
+
+/// A batch that uses many small datasets one after another holds one at a
+/// time in the instance, and keeps no file of the others open.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn many_datasets_used_one_after_another_keep_the_instance_memory_bounded() {
+    let server = start_with_plugin(CSV_WASM, "memory_limit_mb = 3").await;
+    let conn = Connection::connect(&server.address).await.unwrap();
+    // The server runs in this process: its files are this process's.
+    let files = || std::fs::read_dir("/proc/self/fd").unwrap().count();
+    let before = files();
+    vsam_tests::use_datasets_one_after_another(&conn, 3000).await;
+    let after = files();
+    assert!(
+        after < before + 100,
+        "{before} files open before 3,000 datasets, {after} after"
+    );
+    server.server.stop().await;
+}
