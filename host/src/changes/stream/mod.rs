@@ -525,29 +525,51 @@ impl Stream {
     }
 }
 
-/// Copybook fields of the datasets seen, by name (`None`: no layout).
+/// The most datasets whose copybook fields the stream keeps at once.
+/// Kept for every dataset it ever carried, the stream of a server whose
+/// programs wrote tens of thousands of datasets over weeks held all
+/// their fields (some KB each) for good; past the bound they are let go
+/// and parsed again from the catalog as changes come.
+const MAX_LAYOUTS: usize = 1024;
+
+/// A dataset's copybook fields, and the code page its text is in.
+type Fields = (Vec<Field>, CodePage);
+
+/// Copybook fields of the datasets seen lately, by name (`None`: no
+/// layout); at most [`MAX_LAYOUTS`].
 #[derive(Default)]
-struct Layouts(HashMap<String, Option<(Vec<Field>, CodePage)>>);
+struct Layouts(HashMap<String, Option<Fields>>);
 
 impl Layouts {
-    fn fields(&mut self, change: &Change, shared: &Shared) -> Option<&(Vec<Field>, CodePage)> {
+    fn fields(&mut self, change: &Change, shared: &Shared) -> Option<&Fields> {
+        self.fields_by(change, || {
+            let (def, _) = shared.catalog.get(&change.dataset.name)?;
+            let copybook = Copybook::parse(def.layout.as_deref()?).ok()?;
+            let fields = copybook
+                .fields()
+                .into_iter()
+                .filter(|f| !f.redefined)
+                .collect();
+            Some((fields, def.codepage))
+        })
+    }
+
+    /// The fields of `change`'s dataset, `look_up` from the catalog if
+    /// not kept.
+    fn fields_by(
+        &mut self,
+        change: &Change,
+        look_up: impl FnOnce() -> Option<Fields>,
+    ) -> Option<&Fields> {
+        let name = &change.dataset.name;
         if matches!(change.operation, Operation::Define(_) | Operation::Delete) {
-            self.0.remove(&change.dataset.name);
+            self.0.remove(name);
             return None;
         }
-        self.0
-            .entry(change.dataset.name.clone())
-            .or_insert_with(|| {
-                let (def, _) = shared.catalog.get(&change.dataset.name)?;
-                let copybook = Copybook::parse(def.layout.as_deref()?).ok()?;
-                let fields = copybook
-                    .fields()
-                    .into_iter()
-                    .filter(|f| !f.redefined)
-                    .collect();
-                Some((fields, def.codepage))
-            })
-            .as_ref()
+        if self.0.len() >= MAX_LAYOUTS && !self.0.contains_key(name) {
+            self.0.clear();
+        }
+        self.0.entry(name.clone()).or_insert_with(look_up).as_ref()
     }
 }
 
@@ -668,6 +690,39 @@ mod tests {
         assert_eq!(utc_text(951_782_400_000), "2000-02-29T00:00:00.000Z");
         assert_eq!(utc_text(1_796_325_086_954), "2026-12-03T19:11:26.954Z");
         assert_eq!(utc_text(4_107_542_399_999), "2100-02-28T23:59:59.999Z");
+    }
+
+    /// A stream that carries changes of many datasets keeps the fields
+    /// of at most [`MAX_LAYOUTS`], looking the others up again as their
+    /// changes come; a DEFINE or DELETE forgets a dataset's.
+    #[test]
+    fn the_fields_kept_are_bounded_and_looked_up_again() {
+        let copybook = Copybook::parse("01 R.\n 05 ID PIC 9(4).\n").unwrap();
+        let mut layouts = Layouts::default();
+        let mut looked_up = 0;
+        let mut insert_into = |layouts: &mut Layouts, n: usize| {
+            let mut change = crate::changes::log::tests::change("K001", Operation::Insert);
+            change.dataset.name = format!("MANY.D{n}");
+            let fields = layouts
+                .fields_by(&change, || {
+                    looked_up += 1;
+                    Some((copybook.fields(), CodePage::Cp037))
+                })
+                .map(|(fields, _)| fields.len());
+            assert_eq!(fields, Some(1), "MANY.D{n}");
+        };
+        for n in 0..3 * MAX_LAYOUTS {
+            insert_into(&mut layouts, n);
+            assert!(layouts.0.len() <= MAX_LAYOUTS, "{} kept", layouts.0.len());
+        }
+        // The last one is kept; the first, let go, is looked up again.
+        insert_into(&mut layouts, 3 * MAX_LAYOUTS - 1);
+        insert_into(&mut layouts, 0);
+        assert_eq!(looked_up, 3 * MAX_LAYOUTS + 1);
+        let mut delete = crate::changes::log::tests::change("", Operation::Delete);
+        delete.dataset.name = "MANY.D0".into();
+        assert!(layouts.fields_by(&delete, || unreachable!()).is_none());
+        assert!(!layouts.0.contains_key("MANY.D0"));
     }
 
     #[test]
