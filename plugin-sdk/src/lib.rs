@@ -149,7 +149,9 @@ pub trait Backend: Sized + 'static {
     fn append(&mut self, ds: &Dataset, value: Vec<u8>) -> StoreResult<Vec<u8>>;
 
     /// Compacts or tidies storage; called when a dataset is last closed and
-    /// at shutdown.
+    /// at shutdown. What the instance keeps for the dataset is best let go
+    /// here (or bounded in number): an instance serves every dataset a
+    /// backend is given, one after another, for as long as it lives.
     fn flush(&mut self, _ds: &Dataset) -> StoreResult<()> {
         Ok(())
     }
