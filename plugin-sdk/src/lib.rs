@@ -14,6 +14,7 @@
 //! record bytes) and [`keys`] (ESDS/RRDS key encoding).
 #![warn(missing_docs)]
 
+pub mod cache;
 pub mod codepage;
 pub mod copybook;
 mod dataset;
@@ -150,8 +151,9 @@ pub trait Backend: Sized + 'static {
 
     /// Compacts or tidies storage; called when a dataset is last closed and
     /// at shutdown. What the instance keeps for the dataset is best let go
-    /// here (or bounded in number): an instance serves every dataset a
-    /// backend is given, one after another, for as long as it lives.
+    /// here (or bounded in number, see [`cache::DatasetCache`]): an
+    /// instance serves every dataset a backend is given, one after
+    /// another, for as long as it lives.
     fn flush(&mut self, _ds: &Dataset) -> StoreResult<()> {
         Ok(())
     }

@@ -22,8 +22,8 @@ pub mod layout;
 pub mod table;
 
 use intent::{Intent, Whose};
-use std::collections::HashMap;
 use table::{Definition, Table, Tuning, store_error};
+use vsam_plugin_sdk::cache::DatasetCache;
 use vsam_plugin_sdk::instance;
 use vsam_plugin_sdk::objects::{self, ObjectError};
 use vsam_plugin_sdk::{
@@ -31,9 +31,9 @@ use vsam_plugin_sdk::{
 };
 
 /// The most datasets an instance keeps open (their definition and the
-/// bounds of their intervals, about 1 KB for a small one); past it, a
-/// dataset with nothing waiting for a sync is let go and read from the
-/// bucket again at its next use. Kept for every dataset ever used, a batch
+/// bounds of their intervals, about 1 KB for a small one); past it, the
+/// one used longest ago with nothing waiting for a sync is let go and read
+/// from the bucket again at its next use. Kept for every dataset ever used, a batch
 /// that used datasets one after another grew the instance until its
 /// memory limit failed a call.
 const MAX_TABLES: usize = 1024;
@@ -43,7 +43,7 @@ pub struct ObjectBackend {
     prefix: String,
     tuning: Tuning,
     /// At most [`MAX_TABLES`], unless more hold writes not synced yet.
-    tables: HashMap<String, Table>,
+    tables: DatasetCache<Table>,
     /// This instance looked for an undo record an earlier instance of this
     /// start of vsamrd left (the writer before its first call, see
     /// `carry_out_leftover`; any other before its first sync, see `commit`).
@@ -61,7 +61,7 @@ impl ObjectBackend {
         let mut tables: Vec<&mut Table> = self
             .tables
             .iter_mut()
-            .filter(|(name, _)| only.is_none_or(|only| only == name.as_str()))
+            .filter(|(name, _)| only.is_none_or(|only| only == *name))
             .map(|(_, table)| table)
             .collect();
         let changed: usize = tables.iter().map(|table| table.changed()).sum();
@@ -157,21 +157,9 @@ impl ObjectBackend {
     /// every call on a dataset comes here first).
     fn table(&mut self, ds: &Dataset) -> StoreResult<&mut Table> {
         self.carry_out_leftover()?;
-        if !self.tables.contains_key(&ds.name) {
-            let table = Table::open(&self.prefix, ds, self.tuning)?;
-            if self.tables.len() >= MAX_TABLES {
-                let clean = self
-                    .tables
-                    .iter()
-                    .find(|(_, table)| table.is_clean())
-                    .map(|(name, _)| name.clone());
-                if let Some(clean) = clean {
-                    self.tables.remove(&clean);
-                }
-            }
-            self.tables.insert(ds.name.clone(), table);
-        }
-        Ok(self.tables.get_mut(&ds.name).expect("inserted above"))
+        let (prefix, tuning) = (&self.prefix, self.tuning);
+        self.tables
+            .get_or_open(&ds.name, || Table::open(prefix, ds, tuning))
     }
 }
 
@@ -258,7 +246,7 @@ impl Backend for ObjectBackend {
         Ok(Self {
             prefix,
             tuning,
-            tables: HashMap::new(),
+            tables: DatasetCache::new(MAX_TABLES).letting_go_only(Table::is_clean),
             checked_leftover: false,
             writer: instance::is_writer(),
         })
@@ -364,7 +352,7 @@ impl Backend for ObjectBackend {
     }
 
     fn flush(&mut self, ds: &Dataset) -> StoreResult<()> {
-        if self.tables.contains_key(&ds.name) {
+        if self.tables.contains(&ds.name) {
             self.commit(Some(&ds.name))?;
             if let Some(table) = self.tables.get_mut(&ds.name) {
                 table.forget_clean();

@@ -20,6 +20,7 @@ use mapping::Mapping;
 use std::collections::HashMap;
 use std::str::FromStr;
 use table::{Mode, Outcome, SqlFailure, Table};
+use vsam_plugin_sdk::cache::DatasetCache;
 use vsam_plugin_sdk::codepage::CodePage;
 use vsam_plugin_sdk::naming;
 use vsam_plugin_sdk::sql::{self, SqlError, Value};
@@ -38,12 +39,12 @@ const CATALOG: &str = "_vsam_catalog";
 const LEGACY_CATALOG: &str = "vsam_datasets";
 
 /// The most datasets whose table an instance keeps described (its
-/// statements, mapping and column types, some 1.5 KB each); past it, one
-/// is let go and described again from the catalog at its next use. Kept
-/// for every dataset ever used, a batch that read 100,000 datasets one
-/// after another left 149 MB in the instance, which its memory limit
-/// would end in a failed call; the plugin holds no records, so letting a
-/// description go loses nothing.
+/// statements, mapping and column types, some 1.5 KB each); past it, the
+/// one used longest ago is let go and described again from the catalog at
+/// its next use. Kept for every dataset ever used, a batch that read
+/// 100,000 datasets one after another left 149 MB in the instance, which
+/// its memory limit would end in a failed call; the plugin holds no
+/// records, so letting a description go loses nothing.
 const MAX_TABLES: usize = 1024;
 
 /// The SQL store.
@@ -54,7 +55,7 @@ pub struct SqlBackend {
     table_names: HashMap<String, String>,
     dialect: Option<Sql>,
     /// The tables of the datasets used lately, at most [`MAX_TABLES`].
-    tables: HashMap<String, Table>,
+    tables: DatasetCache<Table>,
     in_transaction: bool,
     /// A write of the open group failed after others succeeded: the group
     /// was rolled back and `sync` must say so.
@@ -108,7 +109,7 @@ impl SqlBackend {
 
     /// The table of a dataset, from the cache or the catalog table.
     fn table(&mut self, ds: &Dataset) -> StoreResult<&mut Table> {
-        if !self.tables.contains_key(&ds.name) {
+        if !self.tables.contains(&ds.name) {
             let sql = self.sql()?;
             let rows = sql::query(
                 &format!(
@@ -133,22 +134,9 @@ impl SqlBackend {
                 _ => None,
             };
             let table = self.make_table(ds, &name, layout.as_deref(), sql)?;
-            self.keep(ds, table);
+            self.tables.insert(&ds.name, table);
         }
         Ok(self.tables.get_mut(&ds.name).expect("inserted above"))
-    }
-
-    /// Keeps `table` as `ds`'s, letting another dataset's go if
-    /// [`MAX_TABLES`] are kept.
-    fn keep(&mut self, ds: &Dataset, table: Table) {
-        if self.tables.len() >= MAX_TABLES && !self.tables.contains_key(&ds.name) {
-            // Any one: a dataset let go costs one catalog look-up at its
-            // next use.
-            if let Some(other) = self.tables.keys().next().cloned() {
-                self.tables.remove(&other);
-            }
-        }
-        self.tables.insert(ds.name.clone(), table);
     }
 
     /// A DEFINE of a dataset whose table the catalog holds already (the
@@ -174,7 +162,7 @@ impl SqlBackend {
             &[layout_value, Value::Text(ds.name.clone())],
         )
         .map_err(store_error)?;
-        self.keep(ds, made);
+        self.tables.insert(&ds.name, made);
         Err(StoreError::AlreadyExists)
     }
 
@@ -368,7 +356,7 @@ impl Backend for SqlBackend {
             keep_tables,
             table_names,
             dialect: None,
-            tables: HashMap::new(),
+            tables: DatasetCache::new(MAX_TABLES),
             in_transaction: false,
             group_lost: None,
         })
@@ -472,7 +460,7 @@ impl Backend for SqlBackend {
             ds.name,
             if layout.is_some() { "mapped" } else { "raw" }
         ));
-        self.keep(ds, table);
+        self.tables.insert(&ds.name, table);
         if existed {
             // The host adopts the rows already there.
             return Err(StoreError::AlreadyExists);
