@@ -27,11 +27,13 @@
 //! an older copy), and copies every dataset again.
 
 mod applied;
+mod closing;
 mod net;
 mod seed;
 
 use crate::after_panic::LockOrStop;
 use applied::AppliedRecord;
+use closing::OpenOnTarget;
 use net::NetChanges;
 use seed::give_back_names;
 
@@ -49,7 +51,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use tokio::sync::{Notify, watch};
-use vsam_plugin_sdk::StoreError;
+use vsam_plugin_sdk::{Dataset, StoreError};
 use vsam_protocol::admin::MirrorRow;
 
 /// Changes read from the log per batch (whole groups, so one more group
@@ -505,6 +507,7 @@ impl Mirror {
         let mut last_save = Instant::now();
         let mut unsaved = false;
         let mut last_apply = Instant::now();
+        let mut open = OpenOnTarget::default();
         while !self.ended.load(Ordering::SeqCst) {
             let Some(shared) = shared.upgrade() else {
                 return;
@@ -536,6 +539,7 @@ impl Mirror {
                 )
             };
             if idle {
+                self.close(&shared, open.due(Instant::now())).await;
                 drop(shared);
                 self.bound_paused_queue(&log);
                 // A paused mirror reads what waits (it applies it once
@@ -627,6 +631,7 @@ impl Mirror {
                     }
                 }
             }
+            self.close(&shared, open.due(Instant::now())).await;
             let Some(last) = pending.last().map(|c| c.sequence) else {
                 // Caught up: wait for the next commit.
                 {
@@ -655,7 +660,7 @@ impl Mirror {
             };
             self.live.lock_or_stop().waiting_since_ms = pending.first().map(|c| c.time_ms);
             last_apply = Instant::now();
-            match self.apply(&shared, log.id(), &pending).await {
+            match self.apply(&shared, log.id(), &pending, &mut open).await {
                 Ok(()) => {
                     backoff = Duration::from_millis(50);
                     let now = now_ms();
@@ -700,6 +705,9 @@ impl Mirror {
                     self.sleep(&mut backoff).await;
                 }
             }
+        }
+        if let Some(shared) = shared.upgrade() {
+            self.close(&shared, open.take_all()).await;
         }
         self.persist(&log).await;
         if self.removed.load(Ordering::SeqCst) {
@@ -909,15 +917,43 @@ impl Mirror {
         }
     }
 
+    /// Closes `datasets` on the target, as a program's last CLOSE does (see
+    /// [`closing`]); one that cannot be is said in the log (its records
+    /// are stored: a store settles it at the next close).
+    async fn close(&self, shared: &Shared, datasets: Vec<Dataset>) {
+        if datasets.is_empty() {
+            return;
+        }
+        let Ok(target) = self.target(shared) else {
+            return;
+        };
+        for dataset in datasets {
+            if let Err(error) = target.replica_call(Call::Flush(dataset.clone())).await {
+                tracing::warn!(
+                    mirror = %self.backend,
+                    dataset = %dataset.name,
+                    "closing the dataset on the mirror (its flush) failed: {error}; its records are stored, and it is closed again after its next change"
+                );
+            }
+        }
+    }
+
     /// Applies a batch of changes, those of datasets it covers: each
     /// dataset's record changes as their net effect (the last change of
     /// each key wins), in one job, so that the mirror's store writes many
     /// rows per statement and commits once. A dataset defined since is
     /// claimed on a shared database under change log `log_id`, as a
     /// copied one is (see [`Self::claim_on`]).
-    async fn apply(&self, shared: &Shared, log_id: &str, changes: &[Change]) -> Result<(), String> {
+    async fn apply(
+        &self,
+        shared: &Shared,
+        log_id: &str,
+        changes: &[Change],
+        open: &mut OpenOnTarget,
+    ) -> Result<(), String> {
         let target = self.target(shared)?;
         let rule = self.rule.load_full();
+        let now = Instant::now();
         let mut net = NetChanges::default();
         for change in changes {
             let name = &change.dataset.name;
@@ -953,6 +989,7 @@ impl Mirror {
                             ));
                         }
                     }
+                    open.changed(&change.dataset, now);
                     self.live.lock_or_stop().saved.seeded.insert(name.clone());
                 }
                 Operation::Delete => {
@@ -972,15 +1009,22 @@ impl Mirror {
                             ));
                         }
                     }
+                    open.forget(name);
                     self.live.lock_or_stop().saved.seeded.remove(name);
                 }
                 _ if !seeded => {}
-                Operation::Insert | Operation::Replace => net.set(
-                    &change.dataset,
-                    &change.key,
-                    Some(change.record.clone().unwrap_or_default()),
-                ),
-                Operation::Erase => net.set(&change.dataset, &change.key, None),
+                Operation::Insert | Operation::Replace => {
+                    open.changed(&change.dataset, now);
+                    net.set(
+                        &change.dataset,
+                        &change.key,
+                        Some(change.record.clone().unwrap_or_default()),
+                    );
+                }
+                Operation::Erase => {
+                    open.changed(&change.dataset, now);
+                    net.set(&change.dataset, &change.key, None);
+                }
             }
         }
         net.flush(&target).await

@@ -87,6 +87,9 @@ impl Mirror {
             dataset = %def.name,
             "copied to the mirror ({repaired} records written or erased); it follows from here"
         );
+        // Closed there as a program's last CLOSE would (see `closing`):
+        // a copy of many datasets leaves none of them held open.
+        self.close(shared, vec![def.to_plugin()]).await;
         Ok(())
     }
 
