@@ -506,3 +506,82 @@ async fn many_datasets_used_one_after_another_keep_the_instance_memory_bounded()
     );
     server.server.stop().await;
 }
+
+/// The data rows of `NAME.csv` in `dir`, as the file reads now.
+fn csv_rows(dir: &std::path::Path, name: &str) -> Vec<String> {
+    std::fs::read_to_string(dir.join(format!("{name}.csv")))
+        .unwrap()
+        .lines()
+        .skip(1)
+        .map(str::to_string)
+        .collect()
+}
+
+/// An alternate index is closed with its base: its CSV file holds the
+/// entries the base's writes made once the base is last closed, and those
+/// BLDINDEX made once it ends (they stayed in the journal, and in the
+/// instance's memory, for good).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_alternate_indexs_file_is_written_when_its_base_is_closed() {
+    let server = start_with_plugin(CSV_WASM, "").await;
+    let dir = server.data_dir.path().join("b");
+    let conn = Connection::connect(&server.address).await.unwrap();
+    vsam_client::define(&conn, vsam_tests::ksds("CUST.BASE", 4, 20, "ascii"))
+        .await
+        .unwrap();
+    let aix = |name: &str, upgrade: bool| vsam_client::AixSpec {
+        name: name.into(),
+        base: "CUST.BASE".into(),
+        key_offset: 4,
+        key_length: 4,
+        unique: true,
+        upgrade,
+    };
+    vsam_client::define_aix(&conn, aix("CUST.BYCITY", true))
+        .await
+        .unwrap();
+    vsam_client::define_aix(&conn, aix("CUST.BUILT", false))
+        .await
+        .unwrap();
+    let ds = Dataset::open(&conn, "CUST.BASE", OpenIntent::Update, 1)
+        .await
+        .unwrap();
+    for n in 0..3 {
+        let record = format!("K00{n}C00{n}").into_bytes();
+        ds.put(0, RplOptions::direct(), 0, record).await.unwrap();
+    }
+    ds.close().await.unwrap();
+    let entries = ["C000,C000K000", "C001,C001K001", "C002,C002K002"];
+    assert_eq!(csv_rows(&dir, "CUST.BYCITY"), entries);
+    assert!(csv_rows(&dir, "CUST.BUILT").is_empty());
+    vsam_client::bldindex(&conn, "CUST.BUILT").await.unwrap();
+    assert_eq!(csv_rows(&dir, "CUST.BUILT"), entries);
+}
+
+/// ALTER NEWNAME copies a dataset's records under its new name without an
+/// open: the new name's CSV file holds them once the rename is answered.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_renamed_datasets_file_holds_its_records() {
+    let server = start_with_plugin(CSV_WASM, "").await;
+    let dir = server.data_dir.path().join("b");
+    let conn = Connection::connect(&server.address).await.unwrap();
+    vsam_client::define(&conn, vsam_tests::ksds("OLD.NAME", 4, 20, "ascii"))
+        .await
+        .unwrap();
+    let ds = Dataset::open(&conn, "OLD.NAME", OpenIntent::Output, 1)
+        .await
+        .unwrap();
+    for n in 0..3 {
+        let record = format!("K00{n}DATA").into_bytes();
+        ds.put(0, RplOptions::direct(), 0, record).await.unwrap();
+    }
+    ds.close().await.unwrap();
+    vsam_client::rename(&conn, "OLD.NAME", "NEW.NAME")
+        .await
+        .unwrap();
+    assert_eq!(
+        csv_rows(&dir, "NEW.NAME"),
+        ["K000,K000DATA", "K001,K001DATA", "K002,K002DATA"]
+    );
+    assert!(!dir.join("OLD.NAME.csv").exists());
+}

@@ -2889,34 +2889,34 @@ async fn a_csv_mirror_reads_as_its_dataset_seconds_after_its_changes() {
     server.stop().await;
 }
 
-/// A CSV mirror holds few of the datasets it follows at once: 300 of
-/// 120 KB each (54 MB in a CSV instance's memory had it kept them all)
-/// mirror into an instance limited to 24 MB with no call failing.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_csv_mirror_of_many_datasets_stays_within_its_memory_limit() {
-    let data = tempfile::tempdir().unwrap();
-    let mirrored = "[[mirrors]]\ndatasets = \"MANY.**\"\nbackends = [\"files\"]\n[metrics]\nlisten = \"127.0.0.1:0\"\n";
+/// A server whose `files` backend (CSV) has `memory_limit_mb = 24`, with
+/// `extra` and a metrics listener.
+async fn start_with_small_files(data_dir: &Path, extra: &str) -> RunningServer {
     let text = format!(
-        "[server]\nlisten = \"127.0.0.1:0\"\ndata_dir = \"{}\"\n{}",
-        data.path().display(),
-        sections(mirrored).replacen(
+        "[server]\nlisten = \"127.0.0.1:0\"\ndata_dir = \"{}\"\n{}[metrics]\nlisten = \"127.0.0.1:0\"\n",
+        data_dir.display(),
+        sections(extra).replacen(
             "directory = \"files\"\n",
             "directory = \"files\"\nmemory_limit_mb = 24\n",
             1
         )
     );
     let config = Config::parse(&text, "<test>", Path::new(".")).unwrap();
-    let server = RunningServer::start_with(&config, BTreeMap::new())
+    RunningServer::start_with(&config, BTreeMap::new())
         .await
-        .unwrap();
+        .unwrap()
+}
+
+/// Defines `MANY.DS000` to `MANY.DS299` (on `backend`, or by routing),
+/// each of 30 records of 4,000 bytes (120 KB), written and closed.
+async fn define_many(server: &RunningServer, backend: &str) {
     let conn = Connection::connect(&server.addr.to_string()).await.unwrap();
-    let mut admin_client = admin(&server, data.path()).await;
     let filler = vec![b'R'; 3996];
     for n in 0..300u32 {
         let name = format!("MANY.DS{n:03}");
-        vsam_client::define(&conn, vsam_tests::ksds(&name, 4, 4000, "ascii"))
-            .await
-            .unwrap();
+        let mut spec = vsam_tests::ksds(&name, 4, 4000, "ascii");
+        spec.backend = backend.into();
+        vsam_client::define(&conn, spec).await.unwrap();
         let ds = Dataset::open(&conn, &name, OpenIntent::Output, 1)
             .await
             .unwrap();
@@ -2927,8 +2927,15 @@ async fn a_csv_mirror_of_many_datasets_stays_within_its_memory_limit() {
         }
         ds.close().await.unwrap();
     }
+}
+
+/// Checks that mirror `mirror` follows the 300 datasets of
+/// [`define_many`], holding each of the three looked at whole, and that no
+/// call of the `files` backend failed (its memory limit, among others).
+async fn assert_many_followed_within_limits(server: &RunningServer, data_dir: &Path, mirror: &str) {
+    let mut admin_client = admin(server, data_dir).await;
     let report = caught_up(&mut admin_client).await;
-    assert_eq!(row(&report, "files").datasets_followed, 300);
+    assert_eq!(row(&report, mirror).datasets_followed, 300);
     let (_, metrics) =
         vsam_tests::http_get(&server.metrics_addr.unwrap().to_string(), "/metrics").await;
     for cause in ["trap", "timeout", "memory", "start"] {
@@ -2943,11 +2950,36 @@ async fn a_csv_mirror_of_many_datasets_stays_within_its_memory_limit() {
         );
     }
     for n in [0u32, 150, 299] {
-        assert_eq!(
-            verify(&mut admin_client, "files", &format!("MANY.DS{n:03}")).await,
-            30
-        );
+        let name = format!("MANY.DS{n:03}");
+        assert_eq!(verify(&mut admin_client, mirror, &name).await, 30);
     }
-    drop(conn);
+}
+
+/// A CSV mirror holds few of the datasets it follows at once: 300 of
+/// 120 KB each (54 MB in a CSV instance's memory had it kept them all)
+/// mirror into an instance limited to 24 MB with no call failing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_csv_mirror_of_many_datasets_stays_within_its_memory_limit() {
+    let data = tempfile::tempdir().unwrap();
+    let mirrored = "[[mirrors]]\ndatasets = \"MANY.**\"\nbackends = [\"files\"]\n";
+    let server = start_with_small_files(data.path(), mirrored).await;
+    define_many(&server, "").await;
+    assert_many_followed_within_limits(&server, data.path(), "files").await;
+    server.stop().await;
+}
+
+/// The copy that starts a mirror reads each of its datasets whole, and
+/// closes it after, as a program's last CLOSE would: 300 datasets on CSV
+/// (54 MB had the CSV instance kept them all) copied to a new mirror from
+/// an instance limited to 24 MB with no call failing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_copy_that_starts_a_mirror_leaves_no_dataset_held_in_its_backend() {
+    let data = tempfile::tempdir().unwrap();
+    let server = start_with_small_files(data.path(), "").await;
+    define_many(&server, "files").await;
+    server.stop().await;
+    let mirrored = "[[mirrors]]\ndatasets = \"MANY.**\"\nbackends = [\"report\"]\n";
+    let server = start_with_small_files(data.path(), mirrored).await;
+    assert_many_followed_within_limits(&server, data.path(), "report").await;
     server.stop().await;
 }

@@ -149,8 +149,11 @@ pub trait Backend: Sized + 'static {
     /// previous RBA plus previous length, 8 bytes big-endian; 0 when empty).
     fn append(&mut self, ds: &Dataset, value: Vec<u8>) -> StoreResult<Vec<u8>>;
 
-    /// Compacts or tidies storage; called when a dataset is last closed and
-    /// at shutdown. What the instance keeps for the dataset is best let go
+    /// Compacts or tidies storage; called when a dataset is last closed
+    /// (an alternate index with its base), at shutdown, after the host's
+    /// work on a dataset without an open (BLDINDEX, ALTER NEWNAME, a
+    /// mirror's copy), and on a mirror's target seconds after its last
+    /// change. What the instance keeps for the dataset is best let go
     /// here (or bounded in number, see [`cache::DatasetCache`]): an
     /// instance serves every dataset a backend is given, one after
     /// another, for as long as it lives.

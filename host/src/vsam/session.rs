@@ -698,9 +698,7 @@ impl Session {
 
     async fn finish(&self, open: OpenDataset) -> Outcome {
         open.state.unlock_all(self.id, None);
-        if self.shared.release(&open.state) {
-            open.state.flush().await?;
-        }
+        self.shared.release_and_flush(&open.state).await?;
         Ok(Done::default())
     }
 

@@ -355,6 +355,16 @@ impl Shared {
         Ok(state)
     }
 
+    /// Registers the end of a use of `state` (a copy, a verify) and, if
+    /// it was the last, flushes the dataset as a last CLOSE does: what read
+    /// it whole leaves nothing of it held in its backend's instance.
+    pub async fn release_and_flush(&self, state: &Arc<DatasetState>) -> Result<(), Status> {
+        match self.release(state) {
+            true => state.flush().await,
+            false => Ok(()),
+        }
+    }
+
     /// Registers a close; returns true when it was the last open (the
     /// caller then flushes the dataset).
     pub fn release(&self, state: &Arc<DatasetState>) -> bool {

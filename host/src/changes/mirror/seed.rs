@@ -79,7 +79,10 @@ impl Mirror {
         let follower = Follower::new(target, Covered::All);
         let cancel = AtomicBool::new(false);
         let result = copy::level(&state, &state.backend(), &follower, &cancel).await;
-        shared.release(&state);
+        // The copy read it whole: closed as a program's last CLOSE would.
+        if let Err(status) = shared.release_and_flush(&state).await {
+            tracing::warn!(mirror = %self.backend, dataset = %def.name, "after the copy: {}", status.message);
+        }
         let repaired =
             result.map_err(|e| format!("copying {} to mirror {}: {e}", def.name, self.backend))?;
         tracing::info!(

@@ -332,6 +332,42 @@ pub(crate) async fn bldindex(shared: &Shared, aix_name: &str) -> Result<Answer, 
             base.backend
         )));
     }
+    let filled = fill(&backend, &base, &aix, &index, &about).await;
+    // BLDINDEX read the base whole and wrote the index, neither open
+    // anywhere: both are closed as a last CLOSE would, so that the
+    // backend's instance keeps nothing of them.
+    for dataset in [base.to_plugin(), index.storage.clone()] {
+        if let Err(error) = backend.call(Call::Flush(dataset.clone())).await {
+            tracing::warn!(aix = %aix_name, dataset = %dataset.name, "closing after BLDINDEX failed: {error}");
+        }
+    }
+    let (records, sequences_distinct) = filled?;
+    tracing::info!(aix = %aix_name, records, "alternate index built");
+    // A UNIQUEKEY index holds each of its keys once.
+    let keys = match index.unique {
+        true => records,
+        false => sequences_distinct,
+    };
+    Ok(Answer::Result {
+        status: Status {
+            message: format!("{aix_name}: {records} records indexed, {keys} alternate keys"),
+            ..Status::ok()
+        },
+        records: Vec::new(),
+    })
+}
+
+/// BLDINDEX's work: an entry in the index for every record of its base,
+/// a step at a time; how many records were indexed and how many distinct
+/// alternate keys a NONUNIQUEKEY index got.
+async fn fill(
+    backend: &BackendHandle,
+    base: &DatasetDef,
+    aix: &DatasetDef,
+    index: &AixIndex,
+    about: &Subject<'_>,
+) -> Result<(u64, u64), Status> {
+    let (base_name, aix_name) = (&base.name, &aix.name);
     let storage = base.to_plugin();
     // Fewer than STEP records a step if they are long; a step of fewer
     // than this many was the last.
@@ -373,7 +409,7 @@ pub(crate) async fn bldindex(shared: &Shared, aix_name: &str) -> Result<Answer, 
             let sequence = match index.unique {
                 true => 0,
                 false => {
-                    let stored = || next_stored_sequence(&backend, &index, alternate);
+                    let stored = || next_stored_sequence(backend, index, alternate);
                     match sequences.take(alternate, stored).await {
                         Ok(sequence) => sequence,
                         Err(error) => {
@@ -404,7 +440,7 @@ pub(crate) async fn bldindex(shared: &Shared, aix_name: &str) -> Result<Answer, 
                     let Call::Insert(_, key, record) = call else {
                         continue;
                     };
-                    let _ = fresh_storage(&backend, &aix).await;
+                    let _ = fresh_storage(backend, aix).await;
                     return Err(about.logical(fdbk::DUPLICATE_KEY, format!("alternate key {} is held by two records of {base_name} (one has key {}), and {aix_name} is UNIQUEKEY; the index is left empty",
                             String::from_utf8_lossy(key),
                             String::from_utf8_lossy(&record[key.len()..])
@@ -420,17 +456,5 @@ pub(crate) async fn bldindex(shared: &Shared, aix_name: &str) -> Result<Answer, 
             break;
         }
     }
-    tracing::info!(aix = %aix_name, records, "alternate index built");
-    // A UNIQUEKEY index holds each of its keys once.
-    let keys = match index.unique {
-        true => records,
-        false => sequences.distinct,
-    };
-    Ok(Answer::Result {
-        status: Status {
-            message: format!("{aix_name}: {records} records indexed, {keys} alternate keys"),
-            ..Status::ok()
-        },
-        records: Vec::new(),
-    })
+    Ok((records, sequences.distinct))
 }

@@ -273,7 +273,10 @@ impl DatasetState {
             .map_err(|error| self.fail("OPEN (reset)", error))
     }
 
-    /// Asks the backend (and a mirror) to compact and sync the dataset.
+    /// Asks the backend (and a mirror) to compact and sync the dataset, and
+    /// the alternate indexes its writes keep in step: they are written
+    /// with it, and not otherwise closed (the CSV plugin kept an index's
+    /// entries in memory, and its file without them, for good).
     pub async fn flush(&self) -> Result<(), Status> {
         if let Some(mirror) = &self.placement().mirror {
             let _ = mirror
@@ -281,9 +284,20 @@ impl DatasetState {
                 .call(Call::Flush(self.plugin_dataset.clone()))
                 .await;
         }
-        self.call(Verb::Close.name(), Call::Flush(self.plugin_dataset.clone()))
+        let flushed = self
+            .call(Verb::Close.name(), Call::Flush(self.plugin_dataset.clone()))
             .await
-            .map(drop)
+            .map(drop);
+        for index in self.upgrade_set() {
+            let request = format!("{} (of alternate index {})", Verb::Close.name(), index.name);
+            if let Err(status) = self
+                .index_call(&request, Call::Flush(index.storage.clone()))
+                .await
+            {
+                tracing::warn!(dataset = %self.def.name, "{}", status.message);
+            }
+        }
+        flushed
     }
 
     pub(crate) fn protocol_violation(&self, request: &str, reply: &Reply) -> Status {
