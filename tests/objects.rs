@@ -916,3 +916,85 @@ async fn datasets_used_one_after_another_keep_the_instance_memory_bounded() {
     vsam_tests::use_datasets_one_after_another(&conn, 3000).await;
     server.server.stop().await;
 }
+
+/// Loads 3,000 records of 8 KB (24 MB) into a new KSDS through units of
+/// work of 32 records, then browses them all, on a local bucket with
+/// 256 KiB intervals, the default `cache` of 256 intervals and the given
+/// `cache_mb`, in an instance limited to 12 MB; the first request that
+/// fails, if one does.
+async fn load_and_browse_in_12_mb(cache_mb: u32) -> Option<String> {
+    let server = vsam_tests::start_with_plugin(
+        S3_WASM,
+        &format!(
+            "bucket = {{ directory = \"objects\" }}\nmemory_limit_mb = 12\nparams = {{ ci_size = \"262144\", cache_mb = \"{cache_mb}\" }}\n"
+        ),
+    )
+    .await;
+    let conn = Connection::connect(&server.address).await.unwrap();
+    vsam_client::define(&conn, vsam_tests::ksds("BIG.CIS", 8, 8192, "ascii"))
+        .await
+        .unwrap();
+    let ds = Dataset::open_with_access(
+        &conn,
+        "BIG.CIS",
+        OpenIntent::Update,
+        vsam_protocol::access::COMMIT,
+        1,
+    )
+    .await
+    .unwrap();
+    let filler = vec![b'R'; 8184];
+    let mut failure = None;
+    'load: for unit in 0..3000u32 / 32 + 1 {
+        for n in unit * 32..(unit * 32 + 32).min(3000) {
+            let mut record = format!("{n:08}").into_bytes();
+            record.extend_from_slice(&filler);
+            if let Err(error) = ds.put(0, RplOptions::direct(), 0, record).await {
+                failure = Some(format!("PUT {n}: {error}"));
+                break 'load;
+            }
+        }
+        if let Err(error) = vsam_client::commit(&conn).await {
+            failure = Some(format!("COMMIT of unit {unit}: {error}"));
+            break;
+        }
+    }
+    if failure.is_none() {
+        let mut browsed = 0;
+        loop {
+            match ds
+                .reading(RplOptions::sequential())
+                .batch(16)
+                .records()
+                .await
+            {
+                Ok(batch) if batch.is_empty() => break,
+                Ok(batch) => browsed += batch.len(),
+                Err(error) if error.is_end_of_data() => break,
+                Err(error) => {
+                    failure = Some(format!("browse after {browsed} records: {error}"));
+                    break;
+                }
+            }
+        }
+        if failure.is_none() {
+            assert_eq!(browsed, 3000);
+        }
+    }
+    drop(conn);
+    server.server.stop().await;
+    failure
+}
+
+/// `cache_mb` bounds the bytes of the intervals a dataset keeps: with
+/// 256 KiB intervals, `cache` (256 intervals, 64 MiB) alone let a 24 MB
+/// dataset fill an instance of 12 MB, and its calls failed on memory; 2 MB
+/// of them keep it within.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_intervals_a_dataset_keeps_are_bounded_in_bytes() {
+    assert_eq!(load_and_browse_in_12_mb(2).await, None);
+    let failed = load_and_browse_in_12_mb(64)
+        .await
+        .expect("a call past 12 MB");
+    assert!(failed.contains("memory_limit_mb"), "{failed}");
+}

@@ -13,7 +13,9 @@
 //! - `prefix`: where in the bucket the datasets go (default: the top);
 //! - `ci_size`: bytes at which an interval is full (default 32768);
 //! - `cache`: unchanged intervals kept in memory per dataset for browsing
-//!   (default 256).
+//!   (default 256);
+//! - `cache_mb`: the most bytes of them per dataset (default 64), so that
+//!   large intervals keep fewer.
 #![warn(missing_docs)]
 
 pub mod ci;
@@ -205,6 +207,7 @@ impl Backend for ObjectBackend {
         let mut tuning = Tuning {
             ci_size: 32 * 1024,
             cache: 256,
+            cache_bytes: 64 << 20,
         };
         for (name, value) in params {
             match name.as_str() {
@@ -216,9 +219,10 @@ impl Backend for ObjectBackend {
                 }
                 "ci_size" => tuning.ci_size = number(name, value, 512..=16 << 20)?,
                 "cache" => tuning.cache = number(name, value, 8..=1 << 20)?,
+                "cache_mb" => tuning.cache_bytes = number(name, value, 1..=1 << 20)? << 20,
                 other => {
                     return Err(format!(
-                        "s3 backend: unknown parameter {other:?}; known: prefix, ci_size, cache"
+                        "s3 backend: unknown parameter {other:?}; known: prefix, ci_size, cache, cache_mb"
                     ));
                 }
             }

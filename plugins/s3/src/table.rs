@@ -37,7 +37,16 @@ pub struct Tuning {
     pub ci_size: usize,
     /// Unchanged intervals kept in memory per dataset.
     pub cache: usize,
+    /// The most bytes of them per dataset: at the largest `ci_size`
+    /// (16 MiB) the default `cache` of 256 would be 4 GiB, four times an
+    /// instance's default memory limit, and every browse of a large
+    /// dataset would end in a call failed on memory.
+    pub cache_bytes: usize,
 }
+
+/// Unchanged intervals kept whatever their bytes: those the call under way
+/// loaded and uses next (a browse reads ahead [`READ_AHEAD`] at once).
+const ALWAYS_KEPT: usize = 2 * READ_AHEAD;
 
 /// What `dataset.json` holds: the definition, for people and tools, and
 /// what the layout of the intervals depends on.
@@ -151,6 +160,8 @@ struct Interval {
     dirty: bool,
     /// When it was last used (for evicting the least recently used).
     used: u64,
+    /// Its bytes as last read or stored (the cache's budget counts them).
+    size: usize,
     /// How to put the stored object back as it was before the changes
     /// of the sync under way (see [`crate::intent`]): set by the first
     /// change after the interval was read or committed, kept (and the
@@ -287,6 +298,7 @@ impl Table {
                             etag: None,
                             dirty: false,
                             used,
+                            size: 0,
                             before: None,
                         },
                     );
@@ -298,6 +310,7 @@ impl Table {
         }
         let fetched = self.fetch(&wanted)?;
         for ((bound, name), object) in wanted.into_iter().zip(fetched) {
+            let size = object.body.len();
             let mut records = Records::decode(&self.ds, &bound, &object.body, &name)?;
             if let Some(next) = self.next_bound(&bound) {
                 // Copies left behind by an interrupted split.
@@ -311,6 +324,7 @@ impl Table {
                     etag: Some(object.etag),
                     dirty: false,
                     used,
+                    size,
                     before: None,
                 },
             );
@@ -342,22 +356,36 @@ impl Table {
     }
 
     /// Drops the least recently used unchanged intervals beyond the cache
-    /// size.
+    /// size, in count and in bytes (keeping the [`ALWAYS_KEPT`] used last).
     fn evict(&mut self) {
         let pinned = |iv: &Interval| iv.dirty || iv.before.is_some();
-        let clean = self.cache.values().filter(|iv| !pinned(iv)).count();
-        if clean <= self.tuning.cache {
+        let (mut count, mut bytes) = (0, 0);
+        for iv in self.cache.values().filter(|iv| !pinned(iv)) {
+            count += 1;
+            bytes += iv.size;
+        }
+        if count <= self.tuning.cache && bytes <= self.tuning.cache_bytes {
             return;
         }
-        let mut ages: Vec<u64> = self
+        let mut clean: Vec<(u64, usize)> = self
             .cache
             .values()
             .filter(|iv| !pinned(iv))
-            .map(|iv| iv.used)
+            .map(|iv| (iv.used, iv.size))
             .collect();
-        ages.sort_unstable();
-        let cutoff = ages[clean - self.tuning.cache - 1];
-        self.cache.retain(|_, iv| pinned(iv) || iv.used > cutoff);
+        clean.sort_unstable();
+        let mut cutoff = None;
+        for (used, size) in clean.iter().take(count.saturating_sub(ALWAYS_KEPT)) {
+            if count <= self.tuning.cache && bytes <= self.tuning.cache_bytes {
+                break;
+            }
+            cutoff = Some(*used);
+            count -= 1;
+            bytes -= size;
+        }
+        if let Some(cutoff) = cutoff {
+            self.cache.retain(|_, iv| pinned(iv) || iv.used > cutoff);
+        }
     }
 
     /// The interval at `bound`, about to change: the first change since it
@@ -651,6 +679,7 @@ impl Table {
                 etag: None,
                 dirty: true,
                 used,
+                size: 0,
                 before: Some(Undo::Delete),
             },
         );
@@ -698,6 +727,7 @@ impl Table {
                         let interval = self.cache.get_mut(bound).expect("listed above");
                         interval.etag = Some(etag);
                         interval.dirty = false;
+                        interval.size = write.body.len();
                     }
                     Err(e) => {
                         failure.get_or_insert_with(|| {
