@@ -498,12 +498,8 @@ impl Followers {
         if let Err(status) = shared.release_and_flush(&state).await {
             tracing::warn!(dataset = %def.name, "after the verify: {}", status.message);
         }
-        if let Err(error) = copy
-            .replica_call(Call::Flush(state.plugin_dataset.clone()))
-            .await
-        {
-            tracing::warn!(mirror = backend, dataset = %def.name, "closing the dataset on the mirror after the verify failed: {error}");
-        }
+        copy.close_after("the verify", state.plugin_dataset.clone())
+            .await;
         let verified = verified?;
         Ok(MirrorVerifyRow {
             backend: backend.to_string(),

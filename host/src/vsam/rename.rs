@@ -179,9 +179,9 @@ pub(crate) async fn rename(shared: &Shared, name: &str, new_name: &str) -> Resul
         // The copy wrote the new name's storage without an open: closed
         // as a last CLOSE would, so that the backend's instance keeps
         // nothing of it (and a CSV file holds its records).
-        if let Err(error) = backend.call(Call::Flush(renamed.to_plugin())).await {
-            tracing::warn!(dataset = %new_name, backend = %def.backend, "closing after ALTER NEWNAME failed: {error}");
-        }
+        backend
+            .close_after("ALTER NEWNAME", renamed.to_plugin())
+            .await;
     }
     tracing::info!(dataset = %name, new_name = %new_name, records = copied, "renamed");
     let mut message = format!("{name} renamed {new_name}: {copied} records moved");

@@ -64,36 +64,27 @@ impl OpenOnTarget {
 
     /// The datasets to close at `now`, no longer counted open.
     pub(super) fn due(&mut self, now: Instant) -> Vec<Dataset> {
-        let mut names: Vec<String> = self
+        let mut closing: Vec<Opened> = self
             .datasets
-            .iter()
-            .filter(|(_, open)| {
+            .extract_if(|_, open| {
                 now.duration_since(open.changed) >= CLOSE_WHEN_IDLE
                     || now.duration_since(open.opened) >= CLOSE_AT_LATEST
             })
-            .map(|(name, _)| name.clone())
+            .map(|(_, open)| open)
             .collect();
-        let beyond = self.datasets.len().saturating_sub(names.len() + MOST_OPEN);
+        let beyond = self.datasets.len().saturating_sub(MOST_OPEN);
         if beyond > 0 {
-            let mut others: Vec<(&String, Instant)> = self
+            let mut by_idle: Vec<(Instant, String)> = self
                 .datasets
                 .iter()
-                .filter(|(name, _)| !names.contains(name))
-                .map(|(name, open)| (name, open.changed))
+                .map(|(name, open)| (open.changed, name.clone()))
                 .collect();
-            others.sort_by_key(|(_, changed)| *changed);
-            let longest_idle: Vec<String> = others
-                .into_iter()
-                .take(beyond)
-                .map(|(name, _)| name.clone())
-                .collect();
-            names.extend(longest_idle);
+            by_idle.sort();
+            for (_, name) in by_idle.into_iter().take(beyond) {
+                closing.extend(self.datasets.remove(&name));
+            }
         }
-        names
-            .into_iter()
-            .filter_map(|name| self.datasets.remove(&name))
-            .map(|open| open.dataset)
-            .collect()
+        closing.into_iter().map(|open| open.dataset).collect()
     }
 
     /// Every dataset open, no longer counted open (the mirror stops).

@@ -918,8 +918,7 @@ impl Mirror {
     }
 
     /// Closes `datasets` on the target, as a program's last CLOSE does (see
-    /// [`closing`]); one that cannot be is said in the log (its records
-    /// are stored: a store settles it at the next close).
+    /// [`closing`]).
     async fn close(&self, shared: &Shared, datasets: Vec<Dataset>) {
         if datasets.is_empty() {
             return;
@@ -928,13 +927,7 @@ impl Mirror {
             return;
         };
         for dataset in datasets {
-            if let Err(error) = target.replica_call(Call::Flush(dataset.clone())).await {
-                tracing::warn!(
-                    mirror = %self.backend,
-                    dataset = %dataset.name,
-                    "closing the dataset on the mirror (its flush) failed: {error}; its records are stored, and it is closed again after its next change"
-                );
-            }
+            target.close_after("the mirror's writes", dataset).await;
         }
     }
 

@@ -191,6 +191,22 @@ impl BackendHandle {
         results.pop().unwrap_or_else(|| Err(self.stopped()))
     }
 
+    /// Flushes `dataset` as its last CLOSE would, after `work` the host did
+    /// on it without an open (a copy, BLDINDEX, a mirror's writes): the
+    /// plugin lets go of what it kept for it, and a CSV file is rewritten
+    /// with its records. A failure is only logged: the records are stored,
+    /// and the next close settles them.
+    pub async fn close_after(&self, work: &str, dataset: vsam_plugin_sdk::Dataset) {
+        let name = dataset.name.clone();
+        if let Err(error) = self.call(Call::Flush(dataset)).await {
+            tracing::warn!(
+                backend = %self.name(),
+                dataset = %name,
+                "closing the dataset after {work} failed: {error}; its records are stored, and its next close settles them"
+            );
+        }
+    }
+
     /// Runs calls in order on the backend's task, as one job sharing one
     /// sync, until the first that fails: the results of those that ran,
     /// the failure last.

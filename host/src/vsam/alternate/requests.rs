@@ -337,9 +337,7 @@ pub(crate) async fn bldindex(shared: &Shared, aix_name: &str) -> Result<Answer, 
     // anywhere: both are closed as a last CLOSE would, so that the
     // backend's instance keeps nothing of them.
     for dataset in [base.to_plugin(), index.storage.clone()] {
-        if let Err(error) = backend.call(Call::Flush(dataset.clone())).await {
-            tracing::warn!(aix = %aix_name, dataset = %dataset.name, "closing after BLDINDEX failed: {error}");
-        }
+        backend.close_after("BLDINDEX", dataset).await;
     }
     let (records, sequences_distinct) = filled?;
     tracing::info!(aix = %aix_name, records, "alternate index built");
