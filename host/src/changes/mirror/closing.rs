@@ -13,8 +13,9 @@
 //! A dataset is closed on the target once no change came for it for
 //! [`CLOSE_WHEN_IDLE`], once it has been open for [`CLOSE_AT_LATEST`]
 //! (a dataset changed without a pause is still settled that often), and,
-//! the longest idle first, while more than [`MOST_OPEN`] are open. A
-//! dataset copied to the mirror is closed as soon as the copy ends.
+//! the longest idle first, while more than [`MOST_OPEN`] are open;
+//! [`CLOSES_PER_TURN`] at a time while changes wait. A dataset copied to
+//! the mirror is closed as soon as the copy ends.
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
@@ -30,6 +31,13 @@ pub(super) const CLOSE_AT_LATEST: Duration = Duration::from_secs(60);
 /// The most datasets held open on the target; past it, those with no
 /// change for the longest are closed.
 pub(super) const MOST_OPEN: usize = 64;
+
+/// The most datasets closed between two batches a mirror applies: a batch
+/// over thousands of datasets leaves thousands to close (a CSV close
+/// rewrites a file), which would hold the next batch, and a sync mirror's
+/// writers, for seconds; closed a few at a time, they go between batches
+/// and while the mirror waits for changes.
+pub(super) const CLOSES_PER_TURN: usize = 8;
 
 /// The datasets written on the target since they were last closed there.
 #[derive(Default)]
@@ -62,29 +70,34 @@ impl OpenOnTarget {
         self.datasets.remove(name);
     }
 
-    /// The datasets to close at `now`, no longer counted open.
-    pub(super) fn due(&mut self, now: Instant) -> Vec<Dataset> {
-        let mut closing: Vec<Opened> = self
+    /// At most `most` of the datasets to close at `now`, the longest idle
+    /// first, no longer counted open; and whether more are due.
+    pub(super) fn due(&mut self, now: Instant, most: usize) -> (Vec<Dataset>, bool) {
+        let mut by_idle: Vec<(Instant, bool, &String)> = self
             .datasets
-            .extract_if(|_, open| {
-                now.duration_since(open.changed) >= CLOSE_WHEN_IDLE
-                    || now.duration_since(open.opened) >= CLOSE_AT_LATEST
+            .iter()
+            .map(|(name, open)| {
+                let due = now.duration_since(open.changed) >= CLOSE_WHEN_IDLE
+                    || now.duration_since(open.opened) >= CLOSE_AT_LATEST;
+                (open.changed, due, name)
             })
-            .map(|(_, open)| open)
             .collect();
+        by_idle.sort();
         let beyond = self.datasets.len().saturating_sub(MOST_OPEN);
-        if beyond > 0 {
-            let mut by_idle: Vec<(Instant, String)> = self
-                .datasets
-                .iter()
-                .map(|(name, open)| (open.changed, name.clone()))
-                .collect();
-            by_idle.sort();
-            for (_, name) in by_idle.into_iter().take(beyond) {
-                closing.extend(self.datasets.remove(&name));
-            }
-        }
-        closing.into_iter().map(|open| open.dataset).collect()
+        let mut names: Vec<String> = by_idle
+            .into_iter()
+            .enumerate()
+            .filter(|(at, (_, due, _))| *due || *at < beyond)
+            .map(|(_, (_, _, name))| name.clone())
+            .collect();
+        let more = names.len() > most;
+        names.truncate(most);
+        let closing = names
+            .iter()
+            .filter_map(|name| self.datasets.remove(name))
+            .map(|open| open.dataset)
+            .collect();
+        (closing, more)
     }
 
     /// Every dataset open, no longer counted open (the mirror stops).
@@ -106,6 +119,11 @@ mod tests {
         names
     }
 
+    /// Every dataset due at `now`, by name.
+    fn due(open: &mut OpenOnTarget, now: Instant) -> Vec<String> {
+        names(open.due(now, usize::MAX).0)
+    }
+
     #[test]
     fn a_dataset_is_closed_once_idle_and_not_before() {
         let start = Instant::now();
@@ -114,14 +132,14 @@ mod tests {
         open.changed(&a, start);
         open.changed(&b, start);
         open.changed(&b, start + Duration::from_secs(1));
-        assert!(open.due(start + Duration::from_millis(1999)).is_empty());
-        assert_eq!(names(open.due(start + CLOSE_WHEN_IDLE)), ["A"]);
+        assert!(due(&mut open, start + Duration::from_millis(1999)).is_empty());
+        assert_eq!(due(&mut open, start + CLOSE_WHEN_IDLE), ["A"]);
         // Closed once: not again.
         assert_eq!(
-            names(open.due(start + Duration::from_secs(1) + CLOSE_WHEN_IDLE)),
+            due(&mut open, start + Duration::from_secs(1) + CLOSE_WHEN_IDLE),
             ["B"]
         );
-        assert!(open.due(start + CLOSE_AT_LATEST).is_empty());
+        assert!(due(&mut open, start + CLOSE_AT_LATEST).is_empty());
     }
 
     #[test]
@@ -133,7 +151,7 @@ mod tests {
         let mut closed_at = None;
         while now < start + 2 * CLOSE_AT_LATEST {
             open.changed(&a, now);
-            if !open.due(now).is_empty() && closed_at.is_none() {
+            if !due(&mut open, now).is_empty() && closed_at.is_none() {
                 closed_at = Some(now);
             }
             now += Duration::from_millis(500);
@@ -150,8 +168,8 @@ mod tests {
             open.changed(&Dataset::ksds(&format!("DS.{n:03}"), 2, 10), at);
         }
         let now = start + Duration::from_millis(100);
-        assert_eq!(names(open.due(now)), ["DS.000", "DS.001", "DS.002"]);
-        assert!(open.due(now).is_empty());
+        assert_eq!(due(&mut open, now), ["DS.000", "DS.001", "DS.002"]);
+        assert!(due(&mut open, now).is_empty());
         assert_eq!(open.take_all().len(), MOST_OPEN);
         assert!(open.take_all().is_empty());
     }
@@ -162,6 +180,29 @@ mod tests {
         let mut open = OpenOnTarget::default();
         open.changed(&Dataset::ksds("A", 2, 10), start);
         open.forget("A");
-        assert!(open.due(start + CLOSE_AT_LATEST).is_empty());
+        assert!(due(&mut open, start + CLOSE_AT_LATEST).is_empty());
+    }
+
+    #[test]
+    fn many_due_are_closed_a_few_at_a_time_the_longest_idle_first() {
+        let start = Instant::now();
+        let mut open = OpenOnTarget::default();
+        for n in 0..20u64 {
+            let at = start + Duration::from_millis(n);
+            open.changed(&Dataset::ksds(&format!("DS.{n:03}"), 2, 10), at);
+        }
+        let now = start + CLOSE_WHEN_IDLE + Duration::from_secs(1);
+        let (first, more) = open.due(now, CLOSES_PER_TURN);
+        assert!(more);
+        assert_eq!(
+            names(first),
+            (0..CLOSES_PER_TURN)
+                .map(|n| format!("DS.{n:03}"))
+                .collect::<Vec<_>>()
+        );
+        let (second, more) = open.due(now, CLOSES_PER_TURN);
+        assert_eq!((second.len(), more), (CLOSES_PER_TURN, true));
+        let (third, more) = open.due(now, CLOSES_PER_TURN);
+        assert_eq!((third.len(), more), (20 - 2 * CLOSES_PER_TURN, false));
     }
 }

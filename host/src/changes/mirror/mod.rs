@@ -539,7 +539,9 @@ impl Mirror {
                 )
             };
             if idle {
-                self.close(&shared, open.due(Instant::now())).await;
+                // Nothing is applied meanwhile: every due close goes now.
+                let (closing, _) = open.due(Instant::now(), usize::MAX);
+                self.close(&shared, closing).await;
                 drop(shared);
                 self.bound_paused_queue(&log);
                 // A paused mirror reads what waits (it applies it once
@@ -631,7 +633,8 @@ impl Mirror {
                     }
                 }
             }
-            self.close(&shared, open.due(Instant::now())).await;
+            let (closing, more_to_close) = open.due(Instant::now(), closing::CLOSES_PER_TURN);
+            self.close(&shared, closing).await;
             let Some(last) = pending.last().map(|c| c.sequence) else {
                 // Caught up: wait for the next commit.
                 {
@@ -645,10 +648,12 @@ impl Mirror {
                     unsaved = false;
                     last_save = Instant::now();
                 }
-                // Saved once no change came for the rest of the second.
-                let wait = match unsaved {
-                    true => SAVE_EVERY.saturating_sub(last_save.elapsed()),
-                    false => Duration::from_secs(1),
+                // Saved once no change came for the rest of the second;
+                // more datasets to close: at once.
+                let wait = match (more_to_close, unsaved) {
+                    (true, _) => Duration::ZERO,
+                    (false, true) => SAVE_EVERY.saturating_sub(last_save.elapsed()),
+                    (false, false) => Duration::from_secs(1),
                 };
                 drop(shared);
                 tokio::select! {
