@@ -1538,8 +1538,8 @@ async fn a_load_and_an_unload_stream_the_file() {
 
 /// A reader of vsamr's output that goes away (`vsamr list | head -1`)
 /// ends it quietly with status 141, as a closed pipe ends other tools: no
-/// panic, no error for every later line. (The pipe is closed before vsamr
-/// writes, so that every command meets it.)
+/// panic, no error for every later line. (The pipe's reading end is closed
+/// before vsamr starts, so that every command meets it.)
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_closed_output_pipe_ends_vsamr_quietly() {
     let dir = tempfile::tempdir().unwrap();
@@ -1565,15 +1565,17 @@ async fn a_closed_output_pipe_ends_vsamr_quietly() {
             &["get", "PIPE.KSDS", "K001"],
             &["completions", "bash"],
         ] {
-            let mut child = Command::new(env!("CARGO_BIN_EXE_vsamr"))
+            // The reading end closed before vsamr starts: closed after, it
+            // lost the race now and then to an output that fits in the pipe.
+            let (reader, writer) = std::io::pipe().unwrap();
+            drop(reader);
+            let output = Command::new(env!("CARGO_BIN_EXE_vsamr"))
                 .env("VSAMR_SERVER", &cli.server)
                 .args(args)
-                .stdout(std::process::Stdio::piped())
+                .stdout(writer)
                 .stderr(std::process::Stdio::piped())
-                .spawn()
+                .output()
                 .unwrap();
-            drop(child.stdout.take());
-            let output = child.wait_with_output().unwrap();
             let stderr = String::from_utf8_lossy(&output.stderr);
             assert_eq!(output.status.code(), Some(141), "vsamr {args:?}: {stderr}");
             assert!(stderr.is_empty(), "vsamr {args:?}: {stderr}");
